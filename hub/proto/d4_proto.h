@@ -1,0 +1,136 @@
+/* d4hub — the D4 wire protocol: 62-byte header codec, HMAC-SHA256 sign and
+ * verify, an incremental stream decoder, and meta-header (type 2) parsing.
+ * Shared by the hub and d4-sensor. Pure functions over bytes, no I/O.
+ *
+ * Wire: header(62) || payload(size). Offsets: version u8 @0, type u8 @1,
+ * uuid[16] @2, timestamp u64 LE @18, hmac[32] @26, size u32 LE @58.
+ * HMAC = HMAC-SHA256(key, header with hmac zeroed || payload). */
+#ifndef D4_PROTO_H
+#define D4_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define D4_HDR_LEN 62
+#define D4_HMAC_LEN 32
+#define D4_HMAC_OFF 26
+#define D4_DEFAULT_MAX_PAYLOAD 1000000u
+
+enum d4_type {
+	D4_TYPE_RESERVED = 0,
+	D4_TYPE_PCAP = 1,
+	D4_TYPE_META = 2,
+	D4_TYPE_LOG = 3,
+	D4_TYPE_DNSCAP = 4,
+	D4_TYPE_PCAPNG = 5,
+	D4_TYPE_NDJSON = 6,
+	D4_TYPE_YAF = 7,
+	D4_TYPE_PASSIVEDNS = 8,
+	D4_TYPE_EXTENDED = 254
+};
+
+struct d4_hdr {
+	uint8_t version;
+	uint8_t type;
+	uint8_t uuid[16];
+	uint64_t timestamp;
+	uint8_t hmac[D4_HMAC_LEN];
+	uint32_t size;
+};
+
+/* Decodes the first 62 bytes of buf. Returns 0, or D4_ETRUNC if len < 62.
+ * No field is validated here (policy belongs to the caller). */
+int d4_proto_hdr_decode(const uint8_t *buf, size_t len, struct d4_hdr *out);
+/* Encodes h into out[62] exactly as on the wire (hmac copied as given). */
+void d4_proto_hdr_encode(const struct d4_hdr *h, uint8_t out[D4_HDR_LEN]);
+
+/* Computes the packet HMAC over raw header bytes (its hmac field is treated
+ * as zero whatever it holds) and payload. key is borrowed. Returns 0 or
+ * D4_EIO (crypto library failure). */
+int d4_proto_hmac(const uint8_t *key, size_t keylen, const uint8_t hdr[D4_HDR_LEN], const uint8_t *payload,
+		  size_t payload_len, uint8_t mac[D4_HMAC_LEN]);
+/* Verifies in constant time; returns 0 if the HMAC in hdr matches, else
+ * D4_EHMAC (or D4_EIO). */
+int d4_proto_hmac_verify(const uint8_t *key, size_t keylen, const uint8_t hdr[D4_HDR_LEN], const uint8_t *payload,
+			 size_t payload_len);
+
+/* Builds a complete signed frame: writes 62 + payload_len bytes to out
+ * (caller provides the room, out_size >= 62 + payload_len). h->size and
+ * h->hmac are set from the payload and key. Returns bytes written or a
+ * negative code. */
+int d4_proto_frame_build(struct d4_hdr *h, const uint8_t *key, size_t keylen, const uint8_t *payload,
+			 size_t payload_len, uint8_t *out, size_t out_size);
+
+/* ---- incremental decoder -------------------------------------------------
+ * Accepts any split of the byte stream: header split across reads, many
+ * packets in one read, size-0 packets. The caller either copies input with
+ * d4_proto_decoder_feed() or reads straight into the decoder's buffer
+ * (d4_proto_decoder_wbuf() + d4_proto_decoder_commit()), then calls
+ * d4_proto_decoder_next() until it returns D4_DEC_NEED_MORE.
+ *
+ * next() reports each packet twice: first D4_DEC_HEADER as soon as its 62
+ * header bytes are there (the caller checks uuid, type, declared size ...
+ * before any payload arrives and may drop the connection), then
+ * D4_DEC_FRAME once the whole payload is there. The declared size is
+ * checked against the decoder's max before D4_DEC_HEADER is returned:
+ * a larger size returns D4_ETOOBIG with the header still readable through
+ * out->hdr. Errors are sticky. The buffer grows on demand up to
+ * max_payload + 62 and is reused: no allocation per frame. */
+enum d4_dec_event { D4_DEC_NEED_MORE = 0, D4_DEC_HEADER = 1, D4_DEC_FRAME = 2 };
+
+struct d4_frame {
+	struct d4_hdr hdr;
+	const uint8_t *raw_hdr; /* the 62 header bytes as received */
+	const uint8_t *payload; /* hdr.size bytes; valid until the next call on the decoder */
+};
+
+struct d4_decoder;
+
+/* Returns NULL on allocation failure. max_payload is the largest size
+ * accepted (0 means D4_DEFAULT_MAX_PAYLOAD). */
+struct d4_decoder *d4_proto_decoder_new(uint32_t max_payload);
+void d4_proto_decoder_free(struct d4_decoder *d);
+/* Changes the limit for headers not yet decoded (used to tighten the
+ * limit before the first verified packet, then relax it). */
+void d4_proto_decoder_set_max(struct d4_decoder *d, uint32_t max_payload);
+/* Copies len bytes in. Returns 0, D4_ETOOBIG if that would exceed the
+ * buffer cap (caller should call next() first), or the sticky error. */
+int d4_proto_decoder_feed(struct d4_decoder *d, const uint8_t *data, size_t len);
+/* Gives a writable window of at least min bytes (*avail set to its size),
+ * compacting or growing the buffer as needed; NULL on D4_ENOMEM or when
+ * the cap is reached (data must be consumed with next() first). */
+uint8_t *d4_proto_decoder_wbuf(struct d4_decoder *d, size_t min, size_t *avail);
+/* Declares that n bytes were written into the window from wbuf(). */
+void d4_proto_decoder_commit(struct d4_decoder *d, size_t n);
+/* Returns a d4_dec_event (>= 0) or a negative error. On D4_DEC_HEADER and
+ * D4_DEC_FRAME, *out is filled; pointers stay valid until the next call. */
+int d4_proto_decoder_next(struct d4_decoder *d, struct d4_frame *out);
+/* Bytes buffered but not yet returned as a frame. */
+size_t d4_proto_decoder_pending(const struct d4_decoder *d);
+
+/* ---- meta header -------------------------------------------------------- */
+#define D4_META_MAX 65536 /* reassembled meta-header cap, bytes */
+#define D4_META_MAX_DEPTH 16
+#define D4_META_TYPE_MAX 64
+#define D4_META_MAX_TAGS 32
+#define D4_META_TAG_MAX 128
+
+struct d4_meta {
+	char type[D4_META_TYPE_MAX];       /* extended type, required */
+	char encoding[32];                 /* optional, "" if absent */
+	char tags[D4_META_MAX_TAGS][D4_META_TAG_MAX]; /* lower-cased */
+	unsigned ntags;
+	uint8_t org[16]; /* misp:org */
+	int has_org;
+};
+
+/* Parses one complete meta-header JSON object. Size (D4_META_MAX) and
+ * nesting depth (D4_META_MAX_DEPTH) are checked before JSON parsing.
+ * Returns 0; D4_ETRUNC if the text is a valid prefix of a JSON document
+ * that is not complete yet (more type-2 packets may follow); D4_EJSON if
+ * malformed, not an object, or `type` missing/not a string; D4_ETOOBIG.
+ * `misp:org` may be given as a string uuid or inside `tags` as
+ * `misp:org="uuid"`; an invalid org uuid is D4_EJSON. */
+int d4_proto_meta_parse(const uint8_t *json, size_t len, struct d4_meta *out);
+
+#endif

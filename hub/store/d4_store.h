@@ -1,0 +1,287 @@
+/* d4hub — the storage schema. The only module that calls LMDB (mdb_*).
+ *
+ * One environment (a directory) holds every table. All multi-byte keys are
+ * big-endian so that key order is numeric/time order. Two kinds of access:
+ *   - synchronous calls (reads from any thread; small admin writes from
+ *     d4hubctl or the API, each its own write transaction — LMDB serialises
+ *     them with the writer across threads and processes);
+ *   - the asynchronous writer: ingest posts frames and events into a bounded
+ *     in-memory queue; one writer thread applies them in batched write
+ *     transactions (commit every commit_ms or commit_bytes, durable on
+ *     commit). A frame is "committed" once its transaction is.
+ * A full map (MDB_MAP_FULL) pauses the writer with a visible reason; the
+ * batch is kept and retried after retention frees space; the file is never
+ * left corrupt.
+ *
+ * Strings in records are NUL-terminated and truncated to their field size. */
+#ifndef D4_STORE_H
+#define D4_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define D4_KEY_MAX 256   /* HMAC key bytes */
+#define D4_DESC_MAX 256  /* sensor description */
+#define D4_EXT_TYPE_MAX 64
+#define D4_LAST_IPS 16
+#define D4_ERRTEXT_MAX 160
+
+struct d4_store;
+
+/* ---- rejection reasons (DESIGN.md §3 order) ----------------------------- */
+enum d4_reject {
+	D4_REJ_IP_BLOCKED = 0,      /* source IP or CIDR on the blocklist */
+	D4_REJ_UUID_IPS_BLOCKED,    /* every IP of this uuid is blocked */
+	D4_REJ_UUID_BLOCKED,        /* uuid on the blocklist or sensor blocked */
+	D4_REJ_UNKNOWN_SENSOR,      /* registration mode, uuid not registered */
+	D4_REJ_NOT_APPROVED,        /* registration mode, sensor pending */
+	D4_REJ_BANNED,              /* temporary ban after a kick */
+	D4_REJ_TOO_BIG,             /* declared size above the payload limit */
+	D4_REJ_PREAUTH_LIMIT,       /* declared size above the pre-authentication limit */
+	D4_REJ_UUID_NOT_V4,
+	D4_REJ_TYPE_NOT_ACCEPTED,
+	D4_REJ_DUPLICATE_SESSION,   /* second connection for (uuid, type) */
+	D4_REJ_FIRST_254,           /* type 254 before any meta header */
+	D4_REJ_TYPE_CHANGE,         /* type change other than 2 -> 254 */
+	D4_REJ_UUID_CHANGE,
+	D4_REJ_HMAC,
+	D4_REJ_BACKLOG,             /* per-sensor backlog cap exceeded */
+	D4_REJ_HEADER_TIMEOUT,      /* no header within the timeout */
+	D4_REJ_TIMESTAMP,           /* header timestamp outside the window */
+	D4_REJ_META_INVALID,        /* meta header not valid JSON / no type */
+	D4_REJ_EXT_TYPE_NOT_ACCEPTED,
+	D4_REJ_VERSION,             /* version byte not 1 */
+	D4_REJ_TLS,                 /* TLS handshake failed (per IP only) */
+	D4_REJ_COUNT
+};
+/* Stable kebab-case name ("hmac-mismatch"...), static. */
+const char *d4_store_reject_name(enum d4_reject r);
+
+/* ---- open / close ------------------------------------------------------- */
+struct d4_store_opts {
+	const char *path;       /* directory, created if missing */
+	uint64_t map_size;      /* bytes; 0 = 1 GiB. This is the storage quota. */
+	int read_only;          /* 1: no writer, no schema creation */
+	/* writer */
+	unsigned commit_ms;     /* max delay before a commit (default 50) */
+	size_t commit_bytes;    /* commit once this much payload is queued (default 16 MiB) */
+	size_t queue_bytes;     /* in-memory queue cap (default 64 MiB) */
+	/* retention (0 = off) */
+	uint64_t retention_age_s;   /* drop frames received longer ago */
+	uint64_t retention_bytes;   /* keep the frame log under this size */
+	int no_sync;            /* tests/bench only: MDB_NOSYNC */
+};
+
+/* Opens (creating the schema on first use). *out owned by the caller,
+ * release with d4_store_close(). Returns 0 or D4_ESTORE/D4_EIO/D4_ENOMEM. */
+int d4_store_open(const struct d4_store_opts *opts, struct d4_store **out);
+/* Stops the writer if running (flushing the queue), closes the env. */
+void d4_store_close(struct d4_store *s);
+
+/* ---- sensors ------------------------------------------------------------ */
+enum d4_sensor_status { D4_SENSOR_PENDING = 0, D4_SENSOR_APPROVED = 1, D4_SENSOR_BLOCKED = 2 };
+const char *d4_store_status_name(enum d4_sensor_status st);
+
+struct d4_ip_seen {
+	uint8_t addr[16]; /* IPv4 as v4-mapped IPv6 (::ffff:a.b.c.d) */
+	uint64_t when;    /* seconds */
+};
+
+struct d4_sensor {
+	uint8_t uuid[16];
+	uint8_t key[D4_KEY_MAX];
+	uint16_t keylen;          /* 0 = no own key (shared-secret mode) */
+	uint8_t status;           /* enum d4_sensor_status */
+	char description[D4_DESC_MAX];
+	char mail[128];
+	uint8_t default_tlp;      /* enum d4_tlp, 0 = none */
+	uint8_t default_org[16];
+	uint8_t has_default_org;
+	uint32_t max_payload;     /* 0 = hub default */
+	uint64_t max_backlog;     /* bytes queued for this sensor, 0 = hub default */
+	uint64_t created;         /* seconds */
+	uint64_t first_seen, last_seen;
+	uint64_t ban_until;       /* seconds; kicked sensors are refused until then */
+	uint64_t packets, bytes;  /* committed frames and payload bytes */
+	uint64_t rejects[D4_REJ_COUNT];
+	char last_error[D4_ERRTEXT_MAX];
+	uint64_t last_error_at;
+	struct d4_ip_seen last_ips[D4_LAST_IPS]; /* most recent first */
+	uint8_t nlast_ips;
+};
+
+struct d4_sensor_type_stat {
+	uint8_t type;
+	char ext_type[D4_EXT_TYPE_MAX]; /* "" except for type 254 */
+	uint64_t first_seen, last_seen;
+	uint64_t packets, bytes;
+};
+
+/* Returns 0 and fills *out, D4_ENOTFOUND, or D4_ESTORE. */
+int d4_store_sensor_get(struct d4_store *s, const uint8_t uuid[16], struct d4_sensor *out);
+/* Inserts or replaces the admin fields of a sensor (key, status,
+ * description, mail, defaults, limits, ban_until). Counters, seen times,
+ * last IPs and errors of an existing record are kept. Bumps the control
+ * epoch. Secrets in *in are not wiped (caller owns it). */
+int d4_store_sensor_put(struct d4_store *s, const struct d4_sensor *in);
+/* D4_ENOTFOUND if absent. Bumps the control epoch. */
+int d4_store_sensor_del(struct d4_store *s, const uint8_t uuid[16]);
+/* Calls cb for every sensor in uuid order; cb returns non-zero to stop.
+ * *sn is valid during the call only. */
+int d4_store_sensor_foreach(struct d4_store *s, int (*cb)(void *ctx, const struct d4_sensor *sn), void *ctx);
+int d4_store_sensor_types(struct d4_store *s, const uint8_t uuid[16],
+			  int (*cb)(void *ctx, const struct d4_sensor_type_stat *st), void *ctx);
+
+/* ---- blocklists --------------------------------------------------------- */
+enum d4_block_kind { D4_BLOCK_IP = 0, D4_BLOCK_UUID = 1, D4_BLOCK_UUID_IPS = 2 };
+struct d4_block_entry {
+	uint8_t kind;          /* enum d4_block_kind */
+	uint8_t addr[16];      /* D4_BLOCK_IP: network (v4-mapped for IPv4) */
+	uint8_t prefix;        /* D4_BLOCK_IP: 0..128 in the v6 space (IPv4 /n = 96+n) */
+	uint8_t uuid[16];      /* uuid kinds */
+	uint64_t created;
+};
+/* Add/remove bump the control epoch; add is idempotent. */
+int d4_store_block_add(struct d4_store *s, const struct d4_block_entry *e);
+int d4_store_block_del(struct d4_store *s, const struct d4_block_entry *e);
+int d4_store_block_foreach(struct d4_store *s, int (*cb)(void *ctx, const struct d4_block_entry *e), void *ctx);
+/* Parses "1.2.3.4", "10.0.0.0/8", "2001:db8::/32" into addr/prefix. */
+int d4_store_parse_cidr(const char *text, uint8_t addr[16], uint8_t *prefix);
+/* Formats addr/prefix back to text (prefix omitted when a host). */
+void d4_store_format_cidr(const uint8_t addr[16], uint8_t prefix, char *out, size_t size);
+
+/* ---- accepted types ------------------------------------------------------
+ * Defaults on a new store: 1, 2, 4, 8, 254. Extended types: an empty list
+ * accepts every extended type; otherwise only those listed. */
+int d4_store_types_get(struct d4_store *s, uint8_t accepted[256]);
+int d4_store_type_set(struct d4_store *s, uint8_t type, int accepted);
+int d4_store_ext_type_set(struct d4_store *s, const char *name, int accepted);
+int d4_store_ext_type_foreach(struct d4_store *s, int (*cb)(void *ctx, const char *name), void *ctx);
+/* 1 if accepted (list empty or name listed), 0 if not, negative on error. */
+int d4_store_ext_type_accepted(struct d4_store *s, const char *name);
+
+/* ---- control epoch -------------------------------------------------------
+ * A counter bumped by every admin change; the ingest polls it to refresh
+ * caches and re-check live sessions (kick, block) without a side channel. */
+uint64_t d4_store_epoch(struct d4_store *s);
+int d4_store_epoch_bump(struct d4_store *s);
+
+/* ---- asynchronous writer (hub only) -------------------------------------- */
+/* Starts the writer thread. Returns 0 or an error. */
+int d4_store_writer_start(struct d4_store *s);
+/* Drains the queue, commits, joins the thread. Idempotent. */
+void d4_store_writer_stop(struct d4_store *s);
+/* An fd (eventfd) that becomes readable when queue space is freed or the
+ * pause state changes; for the ingest loop's backpressure. Read it to reset. */
+int d4_store_writer_wakeup_fd(struct d4_store *s);
+
+/* Session ids are unique for the life of the store (persisted high mark). */
+uint64_t d4_store_session_id_new(struct d4_store *s);
+
+struct d4_session_open {
+	uint64_t session;
+	uint8_t uuid[16];
+	uint8_t type;           /* first packet's type */
+	uint8_t addr[16];       /* peer, v4-mapped for IPv4 */
+	uint16_t port;
+	uint64_t when;          /* seconds */
+	int auto_create;        /* shared-secret mode: create an approved sensor without key if unknown */
+};
+struct d4_session_meta {
+	uint64_t session;
+	char ext_type[D4_EXT_TYPE_MAX];
+	uint8_t tlp;            /* resolved enum d4_tlp */
+	uint8_t org[16];
+};
+struct d4_frame_rec {
+	uint64_t session;
+	uint8_t uuid[16];
+	uint8_t type;
+	uint8_t version;
+	uint8_t tlp;            /* resolved, never NONE */
+	uint8_t org[16];
+	uint64_t hdr_ts;        /* header timestamp, seconds */
+	uint64_t recv_ms;       /* hub receive time */
+	uint32_t size;          /* payload length */
+	/* filled by the store when read back: */
+	uint64_t seq;           /* position in the frame log */
+};
+struct d4_reject_ev {
+	uint8_t uuid[16];
+	int has_uuid;           /* 0 when the uuid is not known (TLS failure, IP blocked before a header) */
+	uint8_t addr[16];
+	enum d4_reject reason;
+	uint64_t when;
+	char detail[D4_ERRTEXT_MAX];
+};
+
+/* Each post copies its arguments into the queue and returns immediately:
+ * 0, or D4_EAGAIN when the queue is full or the writer is paused (retry
+ * after the wakeup fd fires), or D4_ECLOSED after stop. Frames of one
+ * session keep their order. */
+int d4_store_post_session_open(struct d4_store *s, const struct d4_session_open *ev);
+int d4_store_post_session_meta(struct d4_store *s, const struct d4_session_meta *ev);
+int d4_store_post_frame(struct d4_store *s, const struct d4_frame_rec *rec, const uint8_t *payload);
+int d4_store_post_session_close(struct d4_store *s, uint64_t session, uint64_t when, const char *reason);
+/* Rejections are never refused for lack of space: when the queue is full
+ * they are counted in memory and merged at the next commit. */
+void d4_store_post_reject(struct d4_store *s, const struct d4_reject_ev *ev);
+/* Blocks until everything posted before the call is committed (tests,
+ * shutdown). Returns 0 or the writer's error (D4_EFULL while paused). */
+int d4_store_writer_sync(struct d4_store *s, unsigned timeout_ms);
+
+struct d4_store_status {
+	int paused;                 /* 1 while intake is paused */
+	char pause_reason[D4_ERRTEXT_MAX];
+	uint64_t committed_frames;  /* since open (all-time totals in d4_store_totals) */
+	uint64_t committed_bytes;
+	uint64_t commits;
+	uint64_t queued_bytes;
+	uint64_t map_size, map_used;  /* bytes */
+};
+void d4_store_status_get(struct d4_store *s, struct d4_store_status *out);
+
+/* ---- reading back --------------------------------------------------------- */
+struct d4_totals {
+	uint64_t frames, bytes, sessions;
+	uint64_t rejects[D4_REJ_COUNT]; /* including those without a known sensor */
+};
+int d4_store_totals(struct d4_store *s, struct d4_totals *out);
+
+struct d4_session_info {
+	uint64_t session;
+	uint8_t uuid[16];
+	uint8_t type;
+	char ext_type[D4_EXT_TYPE_MAX];
+	uint8_t tlp;
+	uint8_t org[16];
+	uint8_t addr[16];
+	uint16_t port;
+	uint64_t started, ended;   /* ended 0 while open (or after a crash) */
+	uint64_t frames, bytes;
+	char close_reason[D4_ERRTEXT_MAX];
+};
+int d4_store_session_get(struct d4_store *s, uint64_t session, struct d4_session_info *out);
+/* Sessions in id order, newest last; uuid may be NULL for all. */
+int d4_store_session_foreach(struct d4_store *s, const uint8_t *uuid,
+			     int (*cb)(void *ctx, const struct d4_session_info *si), void *ctx);
+/* Frames in log order from from_seq (inclusive). session 0 = all sessions.
+ * rec and payload are valid during the call only. */
+int d4_store_frame_foreach(struct d4_store *s, uint64_t from_seq, uint64_t session,
+			   int (*cb)(void *ctx, const struct d4_frame_rec *rec, const uint8_t *payload), void *ctx);
+
+struct d4_daily_stat {
+	uint32_t day;      /* days since the epoch (UTC) */
+	uint8_t uuid[16];
+	uint8_t type;
+	uint64_t packets, bytes, rejects;
+};
+/* Daily statistics for days [from_day, to_day], uuid NULL for all sensors. */
+int d4_store_daily_foreach(struct d4_store *s, uint32_t from_day, uint32_t to_day, const uint8_t *uuid,
+			   int (*cb)(void *ctx, const struct d4_daily_stat *st), void *ctx);
+
+/* Runs retention now (the writer also runs it periodically). Returns the
+ * number of frames dropped or a negative code. */
+int d4_store_retention_run(struct d4_store *s);
+
+#endif
