@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages needed to build d4hub, run its tests and the
+# quickstart demo. Idempotent: when every package is already installed it does
+# not touch apt at all (so it is fast and works offline); otherwise it runs
+# `apt-get update` once and installs only what is missing.
+set -euo pipefail
+
+PACKAGES=(
+	# build
+	build-essential cmake pkg-config git
+	# libraries (DESIGN.md §2)
+	libssl-dev liblmdb-dev libsodium-dev libyajl-dev libpcap-dev check
+	libh2o-evloop-dev libh2o-dev libcurl4-openssl-dev
+	# sanitizer / fuzzing builds and formatting
+	clang libclang-rt-14-dev clang-format
+	# tools used by the tests, the test PKI and the demo
+	lmdb-utils openssl ca-certificates curl python3 procps iproute2 tcpdump
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+	case "$st" in
+	ii*) ;;
+	*) missing+=("$p") ;;
+	esac
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+	echo "bootstrap: all ${#PACKAGES[@]} packages installed"
+	exit 0
+fi
+
+echo "bootstrap: installing ${missing[*]}"
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		SUDO=(sudo)
+	else
+		echo "bootstrap: need root or sudo to install: ${missing[*]}" >&2
+		exit 1
+	fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Everything CI does, in one command (also what a developer runs):
+#   1. install the Debian packages (deploy/bootstrap.sh, no-op when present),
+#   2. build/      : RelWithDebInfo, -Werror, run every ctest,
+#   3. build-asan/ : AddressSanitizer + UBSan, run every ctest again.
+# Exits non-zero if any step fails; the last line is a one-line summary.
+# Env: JOBS (default 2), D4_SKIP_ASAN=1 to skip step 3, CTEST_ARGS extra args.
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+JOBS=${JOBS:-2}
+export CTEST_PARALLEL_LEVEL=${CTEST_PARALLEL_LEVEL:-$JOBS}
+export CTEST_OUTPUT_ON_FAILURE=1
+start=$(date +%s)
+summary=()
+fail=0
+
+step() { # name, command...
+	local name=$1 t0 rc
+	shift
+	t0=$(date +%s)
+	echo "=== $name"
+	"$@"
+	rc=$?
+	if [ $rc -eq 0 ]; then
+		summary+=("$name:ok($(($(date +%s) - t0))s)")
+	else
+		summary+=("$name:FAIL($(($(date +%s) - t0))s)")
+		fail=1
+	fi
+	return $rc
+}
+
+build_and_test() { # dir, label, cmake args...
+	local dir=$1 label=$2
+	shift 2
+	if step "$label-configure" cmake -S "$ROOT" -B "$ROOT/$dir" -DD4_WERROR=ON "$@" &&
+		step "$label-build" cmake --build "$ROOT/$dir" -j "$JOBS"; then
+		# ctest's own parallelism; integration tests use distinct addresses/ports
+		step "$label-ctest" ctest --test-dir "$ROOT/$dir" --output-on-failure --timeout 300 \
+			-j "$CTEST_PARALLEL_LEVEL" ${CTEST_ARGS:-}
+	fi
+}
+
+step bootstrap bash "$ROOT/deploy/bootstrap.sh" || true
+
+build_and_test build release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DD4_SANITIZE=OFF
+
+if [ "${D4_SKIP_ASAN:-0}" != 1 ]; then
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+	build_and_test build-asan asan -DCMAKE_BUILD_TYPE=Debug -DD4_SANITIZE=ON
+fi
+
+total=$(($(date +%s) - start))
+if [ $fail -eq 0 ]; then
+	echo "tests/run.sh: PASS in ${total}s: ${summary[*]}"
+else
+	echo "tests/run.sh: FAIL in ${total}s: ${summary[*]}"
+fi
+exit $fail
