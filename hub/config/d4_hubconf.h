@@ -57,5 +57,10 @@ int d4_hubconf_load(const char *path, struct d4_hubconf *out, char *err, size_t 
 /* Parses "64K", "1G", "1000000" -> bytes; "30s", "7d", "12h" -> seconds. */
 int d4_hubconf_parse_size(const char *s, uint64_t *out);
 int d4_hubconf_parse_duration(const char *s, uint64_t *out);
+/* Splits an ingest.listen value ("127.0.0.1:4443", "[::1]:4443",
+ * "*:4443", "localhost:4443") into host (brackets removed; "*" kept) and
+ * port 1..65535. Syntax only, no name resolution. Returns 0, D4_EINVAL or
+ * D4_ETOOBIG (host does not fit hostsize). */
+int d4_hubconf_parse_listen(const char *s, char *host, size_t hostsize, uint16_t *port);
 
 #endif
