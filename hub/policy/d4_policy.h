@@ -19,17 +19,24 @@ enum d4_tlp {
 };
 
 /* Parses a tag case-insensitively ("tlp:amber+strict", "TLP:WHITE"...).
- * Returns the level, or D4_TLP_NONE for any non-TLP tag. */
+ * Returns the level, or D4_TLP_NONE for any non-TLP tag (and for NULL).
+ * Exact match only: no trimming, "tlp:amber " is not a TLP tag. */
 enum d4_tlp d4_policy_tlp_parse(const char *tag);
-/* Canonical lower-case name ("tlp:clear" for white); static string. */
+/* Canonical lower-case name ("tlp:clear" for white); static string.
+ * D4_TLP_NONE gives "none", an out-of-range value "invalid". */
 const char *d4_policy_tlp_name(enum d4_tlp tlp);
-/* More restrictive of a and b; NONE/UNCLEAR lose against any real level. */
+/* More restrictive of a and b; NONE/UNCLEAR lose against any real level
+ * (between themselves UNCLEAR wins: it was stated explicitly). */
 enum d4_tlp d4_policy_tlp_max(enum d4_tlp a, enum d4_tlp b);
 /* Resolution chain: stream tag, else sensor default, else hub default. The
- * result is never NONE/UNCLEAR (hub_default must be a real level). */
+ * result is never NONE/UNCLEAR (hub_default must be a real level; if it is
+ * not, D4_TLP_RED is returned: fail closed). */
 enum d4_tlp d4_policy_tlp_resolve(enum d4_tlp stream, enum d4_tlp sensor_default, enum d4_tlp hub_default);
-/* Scans tags (lower-cased) for TLP tags and returns the most restrictive,
- * and sets *no_sync if `misp:should-not-sync` is present (may be NULL). */
+/* Scans tags (lower-cased; matched case-insensitively anyway, each read up
+ * to its NUL or 128 bytes) for TLP tags and returns the most restrictive,
+ * and sets *no_sync to 1 if `misp:should-not-sync` is present, else 0.
+ * no_sync may be NULL: the tag then makes the result D4_TLP_RED so that its
+ * effect (shared with nobody) is not lost. tags is borrowed. */
 enum d4_tlp d4_policy_tlp_from_tags(const char (*tags)[128], unsigned ntags, int *no_sync);
 
 #endif

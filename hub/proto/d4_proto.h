@@ -54,12 +54,42 @@ int d4_proto_hmac(const uint8_t *key, size_t keylen, const uint8_t hdr[D4_HDR_LE
 int d4_proto_hmac_verify(const uint8_t *key, size_t keylen, const uint8_t hdr[D4_HDR_LEN], const uint8_t *payload,
 			 size_t payload_len);
 
+/* ---- keyed HMAC context (hot path) ----------------------------------------
+ * One-shot d4_proto_hmac() sets up a MAC context per call; ingest verifies
+ * every frame, so it keeps one keyed context per sensor connection instead:
+ * the key schedule (HMAC ipad/opad) is computed once in d4_proto_hmac_new()
+ * and each sign/verify only resets the context (OpenSSL 3 EVP_MAC_init with
+ * a NULL key re-uses the key), so the per-frame cost is the SHA-256 work.
+ * A context is not thread-safe: one per connection (or per thread). */
+struct d4_hmac;
+
+/* Copies key (caller keeps ownership of its buffer; the copy is wiped by
+ * d4_proto_hmac_free). keylen may be 0. Returns NULL on allocation or
+ * crypto library failure. */
+struct d4_hmac *d4_proto_hmac_new(const uint8_t *key, size_t keylen);
+/* Wipes the key copy and frees the context; NULL is a no-op. */
+void d4_proto_hmac_free(struct d4_hmac *h);
+/* Same as d4_proto_hmac() with the context's key. Returns 0 or D4_EIO. */
+int d4_proto_hmac_sign_ctx(struct d4_hmac *h, const uint8_t hdr[D4_HDR_LEN], const uint8_t *payload,
+			   size_t payload_len, uint8_t mac[D4_HMAC_LEN]);
+/* Same as d4_proto_hmac_verify() with the context's key: 0, D4_EHMAC or
+ * D4_EIO. Constant-time compare. */
+int d4_proto_hmac_verify_ctx(struct d4_hmac *h, const uint8_t hdr[D4_HDR_LEN], const uint8_t *payload,
+			     size_t payload_len);
+
 /* Builds a complete signed frame: writes 62 + payload_len bytes to out
  * (caller provides the room, out_size >= 62 + payload_len). h->size and
  * h->hmac are set from the payload and key. Returns bytes written or a
  * negative code. */
 int d4_proto_frame_build(struct d4_hdr *h, const uint8_t *key, size_t keylen, const uint8_t *payload,
 			 size_t payload_len, uint8_t *out, size_t out_size);
+/* As d4_proto_frame_build() with a keyed context (sensor hot path). Both
+ * return D4_ETOOBIG if out_size is short or payload_len > UINT32_MAX (or the
+ * byte count does not fit an int), D4_EIO on crypto failure. payload may
+ * already sit at out + 62 (built in place); otherwise it must not overlap
+ * out. */
+int d4_proto_frame_build_ctx(struct d4_hdr *h, struct d4_hmac *hm, const uint8_t *payload, size_t payload_len,
+			     uint8_t *out, size_t out_size);
 
 /* ---- incremental decoder -------------------------------------------------
  * Accepts any split of the byte stream: header split across reads, many
@@ -93,17 +123,33 @@ void d4_proto_decoder_free(struct d4_decoder *d);
 /* Changes the limit for headers not yet decoded (used to tighten the
  * limit before the first verified packet, then relax it). */
 void d4_proto_decoder_set_max(struct d4_decoder *d, uint32_t max_payload);
-/* Copies len bytes in. Returns 0, D4_ETOOBIG if that would exceed the
- * buffer cap (caller should call next() first), or the sticky error. */
+/* Copies len bytes in (data is borrowed), all or nothing. Returns 0,
+ * D4_ETOOBIG if that would exceed the buffer cap (not sticky: call next()
+ * until NEED_MORE, then feed at most d4_proto_decoder_room() bytes at a
+ * time), D4_ENOMEM, or the sticky error. */
 int d4_proto_decoder_feed(struct d4_decoder *d, const uint8_t *data, size_t len);
-/* Gives a writable window of at least min bytes (*avail set to its size),
- * compacting or growing the buffer as needed; NULL on D4_ENOMEM or when
- * the cap is reached (data must be consumed with next() first). */
+/* How many bytes feed()/wbuf() accept right now: cap minus pending. The cap
+ * is 62 + max (or 62 + the size of a frame already announced by HEADER, if
+ * larger). Once next() has returned NEED_MORE the room is never 0, so a
+ * reader loop "wbuf, read, commit, next until NEED_MORE" cannot stall. */
+size_t d4_proto_decoder_room(const struct d4_decoder *d);
+/* Gives a writable window inside the decoder's buffer (owned by the
+ * decoder) of at least min bytes, or of d4_proto_decoder_room() bytes if
+ * that is less; *avail is set to its size (may exceed min). Compacts or
+ * grows the buffer as needed. Returns NULL (*avail = 0) on D4_ENOMEM, the
+ * sticky error, or when room is 0 (consume data with next() first). */
 uint8_t *d4_proto_decoder_wbuf(struct d4_decoder *d, size_t min, size_t *avail);
-/* Declares that n bytes were written into the window from wbuf(). */
+/* Declares that n bytes were written into the window from the last wbuf().
+ * The window is invalidated by any other call on the decoder. Committing
+ * more than the window is a caller bug: sticky D4_EINVAL. */
 void d4_proto_decoder_commit(struct d4_decoder *d, size_t n);
 /* Returns a d4_dec_event (>= 0) or a negative error. On D4_DEC_HEADER and
- * D4_DEC_FRAME, *out is filled; pointers stay valid until the next call. */
+ * D4_DEC_FRAME, *out is filled (HEADER: payload is NULL); pointers point
+ * into the decoder's buffer and stay valid until the next call. A frame is
+ * returned as soon as its last byte is in: a short tail never waits for
+ * more input. Once a sticky error is set every call returns it (with
+ * out->hdr refilled if a header had been decoded). The HMAC is not
+ * checked here: the caller verifies FRAME events. */
 int d4_proto_decoder_next(struct d4_decoder *d, struct d4_frame *out);
 /* Bytes buffered but not yet returned as a frame. */
 size_t d4_proto_decoder_pending(const struct d4_decoder *d);
