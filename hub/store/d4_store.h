@@ -149,6 +149,15 @@ int d4_store_block_foreach(struct d4_store *s, int (*cb)(void *ctx, const struct
 int d4_store_parse_cidr(const char *text, uint8_t addr[16], uint8_t *prefix);
 /* Formats addr/prefix back to text (prefix omitted when a host). */
 void d4_store_format_cidr(const uint8_t addr[16], uint8_t prefix, char *out, size_t size);
+/* Lookups for the ingest (each a short read transaction; no ownership).
+ * d4_store_ip_blocked: 1 if addr (v4-mapped for IPv4) lies in any blocked
+ * CIDR, 0 if not, negative on error. d4_store_uuid_blocked /
+ * d4_store_uuid_ips_blocked: 1 if the uuid has a D4_BLOCK_UUID /
+ * D4_BLOCK_UUID_IPS entry, 0 if not, negative on error. The sensor's own
+ * status (D4_SENSOR_BLOCKED) is not consulted here. */
+int d4_store_ip_blocked(struct d4_store *s, const uint8_t addr[16]);
+int d4_store_uuid_blocked(struct d4_store *s, const uint8_t uuid[16]);
+int d4_store_uuid_ips_blocked(struct d4_store *s, const uint8_t uuid[16]);
 
 /* ---- accepted types ------------------------------------------------------
  * Defaults on a new store: 1, 2, 4, 8, 254. Extended types: an empty list
@@ -175,7 +184,9 @@ void d4_store_writer_stop(struct d4_store *s);
  * pause state changes; for the ingest loop's backpressure. Read it to reset. */
 int d4_store_writer_wakeup_fd(struct d4_store *s);
 
-/* Session ids are unique for the life of the store (persisted high mark). */
+/* Session ids are unique for the life of the store (persisted high mark,
+ * reserved in blocks of 1024 so that a crash never reuses one). Returns 0
+ * (never a valid id) when the reservation cannot be written. Thread-safe. */
 uint64_t d4_store_session_id_new(struct d4_store *s);
 
 struct d4_session_open {
@@ -283,5 +294,10 @@ int d4_store_daily_foreach(struct d4_store *s, uint32_t from_day, uint32_t to_da
 /* Runs retention now (the writer also runs it periodically). Returns the
  * number of frames dropped or a negative code. */
 int d4_store_retention_run(struct d4_store *s);
+/* Changes the retention limits at run time (config reload, or making room
+ * while the writer is paused on a full map); 0 turns a limit off. The
+ * writer applies them at its next retention pass (within about a second
+ * while paused). */
+void d4_store_retention_set(struct d4_store *s, uint64_t age_s, uint64_t max_bytes);
 
 #endif

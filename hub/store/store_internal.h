@@ -1,0 +1,135 @@
+/* d4hub store — private declarations shared by the store's source files.
+ * The on-disk layout is described in docs/store.md; keep both in sync. */
+#ifndef STORE_INTERNAL_H
+#define STORE_INTERNAL_H
+
+#include "d4_store.h"
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_SCHEMA_VERSION 1u
+#define STORE_VAL_V1 1u /* first byte of every stored value */
+
+/* Chunk values are sized to fill whole overflow pages: LMDB puts a 16-byte
+ * page header in front of an overflow value, so 256 KiB - 16 is exactly 64
+ * pages of 4 KiB. */
+#define STORE_CHUNK_MAX (256u * 1024u - 16u)
+#define STORE_CHUNK_HDR 37u /* ver u8, count u32, session u64, first_seq u64, min_ms u64, max_ms u64 */
+#define STORE_FREC_HDR 71u  /* seq, session, uuid, type, version, tlp, org, hdr_ts, recv_ms, size */
+#define STORE_SID_BLOCK 1024u
+#define STORE_RETENTION_EVERY_MS 10000u
+
+enum store_dbi {
+	DBI_FRAMES = 0, /* seq BE -> chunk */
+	DBI_SESSIDX,    /* session BE || first_seq BE -> "" */
+	DBI_SESSIONS,   /* session BE -> session */
+	DBI_SENSORS,    /* uuid -> sensor */
+	DBI_STYPES,     /* uuid || type || ext -> type stat */
+	DBI_BLOCK,      /* kind || (addr || prefix | uuid) -> created */
+	DBI_SETTINGS,   /* ascii name -> value */
+	DBI_DAILY,      /* day BE || uuid || type -> counters */
+	DBI_TOTALS,     /* "all" -> totals */
+	DBI_COUNT
+};
+
+/* In-memory queue: a growable byte buffer of 8-aligned items. */
+struct store_buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+/* Rejections that did not fit in the queue, aggregated per (uuid, reason). */
+#define STORE_PENDING_REJ 64
+struct store_pending_rej {
+	uint8_t uuid[16];
+	int has_uuid;
+	uint8_t reason;
+	uint64_t count;
+	uint64_t when;
+	char detail[D4_ERRTEXT_MAX];
+};
+
+struct d4_store {
+	MDB_env *env;
+	MDB_dbi dbi[DBI_COUNT];
+	struct d4_store_opts opts;
+	char path[4096];
+	unsigned psize;
+
+	pthread_mutex_t sid_lock;
+	uint64_t sid_next, sid_limit;
+
+	/* writer state, guarded by lock */
+	pthread_mutex_t lock;
+	pthread_cond_t cond_work; /* writer waits on it */
+	pthread_cond_t cond_done; /* syncers wait on it */
+	int running, stopping, thread_started;
+	pthread_t thread;
+	int efd;
+	struct store_buf in;     /* posted, not yet taken by the writer */
+	uint64_t in_first_ms;    /* mono time of the first item in `in` */
+	size_t inflight_bytes;   /* taken by the writer, not committed yet */
+	uint64_t posted_ctr;     /* items accepted (incl. pending rejects) */
+	uint64_t committed_ctr;  /* items committed */
+	int sync_waiters;
+	struct store_pending_rej pend[STORE_PENDING_REJ];
+	unsigned npend;
+	uint64_t pend_overflow[D4_REJ_COUNT]; /* pending array full: totals only */
+	int paused;
+	char pause_reason[D4_ERRTEXT_MAX];
+	int last_err;
+	uint64_t st_frames, st_bytes, st_commits;
+	uint64_t retention_age_s, retention_bytes;
+
+	/* writer-thread only */
+	uint64_t seq_next;
+};
+
+/* ---- helpers (d4_store.c) ---- */
+int store_rc(int mdb_rc, const char *what);
+int store_txn_begin(struct d4_store *s, int rdonly, MDB_txn **txn);
+int store_settings_get_u64(struct d4_store *s, MDB_txn *txn, const char *name, uint64_t *out);
+int store_settings_put_u64(struct d4_store *s, MDB_txn *txn, const char *name, uint64_t v);
+int store_epoch_bump_txn(struct d4_store *s, MDB_txn *txn);
+int store_retention_txns(struct d4_store *s, uint64_t age_s, uint64_t max_bytes, uint64_t *dropped);
+
+/* ---- value codecs (store_codec.c). enc_* write into buf (room given by the
+ * *_MAX sizes) and return the length; dec_* return 0 or D4_ECORRUPT. ---- */
+#define STORE_SENSOR_MAX 2048
+#define STORE_SESSION_MAX 512
+size_t store_enc_sensor(const struct d4_sensor *sn, uint8_t *buf);
+int store_dec_sensor(const uint8_t *p, size_t len, struct d4_sensor *sn);
+size_t store_enc_session(const struct d4_session_info *si, uint8_t *buf);
+int store_dec_session(const uint8_t *p, size_t len, uint64_t id, struct d4_session_info *si);
+size_t store_enc_stype(const struct d4_sensor_type_stat *st, uint8_t *buf);
+int store_dec_stype(const uint8_t *key, size_t klen, const uint8_t *p, size_t len, struct d4_sensor_type_stat *st);
+size_t store_stype_key(const uint8_t uuid[16], uint8_t type, const char *ext, uint8_t *key);
+size_t store_enc_daily(const struct d4_daily_stat *st, uint8_t *buf);
+int store_dec_daily(const uint8_t *key, size_t klen, const uint8_t *p, size_t len, struct d4_daily_stat *st);
+void store_daily_key(uint32_t day, const uint8_t uuid[16], uint8_t type, uint8_t key[21]);
+size_t store_enc_totals(const struct d4_totals *t, uint8_t *buf);
+int store_dec_totals(const uint8_t *p, size_t len, struct d4_totals *t);
+size_t store_block_key(const struct d4_block_entry *e, uint8_t key[18]);
+int store_dec_block(const uint8_t *key, size_t klen, const uint8_t *p, size_t len, struct d4_block_entry *e);
+
+struct store_chunk_hdr {
+	uint32_t count;
+	uint64_t session, first_seq, min_ms, max_ms;
+};
+int store_dec_chunk_hdr(const uint8_t *p, size_t len, struct store_chunk_hdr *h);
+void store_enc_chunk_hdr(const struct store_chunk_hdr *h, uint8_t *p);
+void store_enc_frec(const struct d4_frame_rec *r, uint8_t *p);
+/* Walks the records of one chunk; cb as in d4_store_frame_foreach. Returns 0,
+ * 1 if cb stopped, or D4_ECORRUPT. */
+int store_chunk_walk(const uint8_t *p, size_t len, uint64_t from_seq,
+		     int (*cb)(void *ctx, const struct d4_frame_rec *rec, const uint8_t *payload), void *ctx);
+
+/* ---- writer (store_writer.c) ---- */
+void store_writer_init(struct d4_store *s);
+void store_writer_fini(struct d4_store *s);
+
+#endif

@@ -1,0 +1,1157 @@
+/* d4hub store — the asynchronous writer.
+ *
+ * Ingest threads append items to one growable byte buffer under a mutex
+ * (one memcpy per post). The writer thread swaps that buffer out whole,
+ * applies it in a single write transaction and commits: frames are packed
+ * into per-session chunks appended in key order (MDB_APPEND), and all
+ * counters are aggregated in memory and merged once per commit. A batch
+ * that fails (MDB_MAP_FULL...) is kept and re-applied from scratch later, so
+ * nothing is half-applied and nothing is lost while the process lives. */
+#include "store_internal.h"
+
+#include "d4_error.h"
+#include "d4_log.h"
+#include "d4_reader.h"
+#include "d4_util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+enum qkind { Q_OPEN = 1, Q_META, Q_FRAME, Q_CLOSE, Q_REJECT };
+
+struct qhdr {
+	uint32_t kind;
+	uint32_t pad;
+	uint64_t len; /* whole item, 8-aligned */
+};
+
+struct q_close {
+	uint64_t session, when;
+	char reason[D4_ERRTEXT_MAX];
+};
+
+static size_t align8(size_t n) { return (n + 7u) & ~(size_t)7u; }
+
+/* ---- tiny open-addressing hash map used for per-batch aggregation ---- */
+#define HKEY_MAX 80
+struct hent {
+	uint64_t h;
+	uint8_t klen;
+	uint8_t key[HKEY_MAX];
+	void *val;
+};
+struct hmap {
+	struct hent *t;
+	size_t cap, n;
+};
+
+static uint64_t hash_bytes(const uint8_t *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h | 1; /* 0 marks an empty slot */
+}
+
+static int hmap_grow(struct hmap *m)
+{
+	size_t ncap = m->cap ? m->cap * 2 : 64;
+	struct hent *nt = calloc(ncap, sizeof(*nt));
+	if (!nt)
+		return D4_ENOMEM;
+	for (size_t i = 0; i < m->cap; i++) {
+		if (!m->t[i].h)
+			continue;
+		size_t j = m->t[i].h & (ncap - 1);
+		while (nt[j].h)
+			j = (j + 1) & (ncap - 1);
+		nt[j] = m->t[i];
+	}
+	free(m->t);
+	m->t = nt;
+	m->cap = ncap;
+	return 0;
+}
+
+/* Returns the value slot for key (NULL on ENOMEM); *created when new. */
+static void **hmap_slot(struct hmap *m, const void *key, size_t klen, int *created)
+{
+	*created = 0;
+	if (klen > HKEY_MAX)
+		abort();
+	if ((m->n + 1) * 2 > m->cap && hmap_grow(m))
+		return NULL;
+	uint64_t h = hash_bytes(key, klen);
+	size_t j = h & (m->cap - 1);
+	while (m->t[j].h) {
+		if (m->t[j].h == h && m->t[j].klen == klen && memcmp(m->t[j].key, key, klen) == 0)
+			return &m->t[j].val;
+		j = (j + 1) & (m->cap - 1);
+	}
+	m->t[j].h = h;
+	m->t[j].klen = (uint8_t)klen;
+	memcpy(m->t[j].key, key, klen);
+	m->t[j].val = NULL;
+	m->n++;
+	*created = 1;
+	return &m->t[j].val;
+}
+
+static void hmap_free(struct hmap *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->t[i].h)
+			free(m->t[i].val);
+	free(m->t);
+	memset(m, 0, sizeof(*m));
+}
+
+/* ---- aggregation records ---- */
+struct a_sensor {
+	int exists, dirty;
+	struct d4_sensor sn;
+};
+struct a_stype {
+	size_t klen;
+	uint8_t key[HKEY_MAX];
+	struct d4_sensor_type_stat st;
+};
+struct a_daily {
+	uint8_t key[21];
+	struct d4_daily_stat st;
+};
+#define NOREF ((size_t)-1)
+struct a_session {
+	int exists, dirty, listed;
+	struct d4_session_info si;
+	struct a_sensor *sensor;
+	int sensor_loaded;
+	struct a_stype *ts;
+	uint8_t ts_type;
+	struct a_daily *dl;
+	uint32_t dl_day;
+	uint8_t dl_type;
+	size_t head, tail; /* frame refs of this batch */
+};
+struct fref {
+	size_t off, next;
+};
+
+struct apply_ctx {
+	struct d4_store *s;
+	MDB_txn *txn;
+	const uint8_t *buf;
+	struct hmap sessions, sensors, stypes, daily;
+	struct d4_totals tot;
+	struct a_session *last;
+	struct a_session **order; /* sessions with frames, first-frame order */
+	size_t norder, order_cap;
+	struct fref *refs;
+	size_t nrefs, refs_cap;
+};
+
+static MDB_val mval(const void *p, size_t n) { return (MDB_val){.mv_size = n, .mv_data = (void *)p}; }
+
+static struct a_sensor *get_sensor(struct apply_ctx *c, const uint8_t uuid[16], int *err)
+{
+	int created;
+	void **slot = hmap_slot(&c->sensors, uuid, 16, &created);
+	if (!slot) {
+		*err = D4_ENOMEM;
+		return NULL;
+	}
+	if (!created)
+		return *slot;
+	struct a_sensor *a = calloc(1, sizeof(*a));
+	if (!a) {
+		*err = D4_ENOMEM;
+		return NULL;
+	}
+	*slot = a;
+	MDB_val k = mval(uuid, 16), v;
+	int rc = mdb_get(c->txn, c->s->dbi[DBI_SENSORS], &k, &v);
+	if (rc == 0) {
+		if (store_dec_sensor(v.mv_data, v.mv_size, &a->sn) == 0) {
+			a->exists = 1;
+		} else {
+			char hex[33];
+			d4_uuid_hex(uuid, hex);
+			/* Leave the record alone (not rewritten) rather than stall ingest. */
+			d4_warn("store: sensor %s record is corrupt; its counters are not updated", hex);
+		}
+	} else if (rc != MDB_NOTFOUND) {
+		*err = store_rc(rc, "sensor get");
+		return NULL;
+	}
+	memcpy(a->sn.uuid, uuid, 16);
+	return a;
+}
+
+static struct a_session *get_session(struct apply_ctx *c, uint64_t id, int *err)
+{
+	if (c->last && c->last->si.session == id)
+		return c->last;
+	uint8_t key[8];
+	d4_put_u64be(key, id);
+	int created;
+	void **slot = hmap_slot(&c->sessions, key, 8, &created);
+	if (!slot) {
+		*err = D4_ENOMEM;
+		return NULL;
+	}
+	if (!created)
+		return c->last = *slot;
+	struct a_session *a = calloc(1, sizeof(*a));
+	if (!a) {
+		*err = D4_ENOMEM;
+		return NULL;
+	}
+	*slot = a;
+	a->head = a->tail = NOREF;
+	a->si.session = id;
+	MDB_val k = mval(key, 8), v;
+	int rc = mdb_get(c->txn, c->s->dbi[DBI_SESSIONS], &k, &v);
+	if (rc == 0) {
+		if (store_dec_session(v.mv_data, v.mv_size, id, &a->si) == 0)
+			a->exists = 1;
+		else
+			d4_warn("store: session %llu record is corrupt; rewritten", (unsigned long long)id);
+		a->si.session = id;
+	} else if (rc != MDB_NOTFOUND) {
+		*err = store_rc(rc, "session get");
+		return NULL;
+	}
+	return c->last = a;
+}
+
+static struct a_stype *get_stype(struct apply_ctx *c, const uint8_t uuid[16], uint8_t type, const char *ext, int *err)
+{
+	uint8_t key[HKEY_MAX];
+	size_t klen = store_stype_key(uuid, type, ext, key);
+	int created;
+	void **slot = hmap_slot(&c->stypes, key, klen, &created);
+	if (!slot) {
+		*err = D4_ENOMEM;
+		return NULL;
+	}
+	if (!created)
+		return *slot;
+	struct a_stype *a = calloc(1, sizeof(*a));
+	if (!a) {
+		*err = D4_ENOMEM;
+		return NULL;
+	}
+	*slot = a;
+	memcpy(a->key, key, klen);
+	a->klen = klen;
+	MDB_val k = mval(key, klen), v;
+	int rc = mdb_get(c->txn, c->s->dbi[DBI_STYPES], &k, &v);
+	if (rc == 0 && store_dec_stype(key, klen, v.mv_data, v.mv_size, &a->st) == 0)
+		return a;
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		*err = store_rc(rc, "type stat get");
+		return NULL;
+	}
+	memset(&a->st, 0, sizeof(a->st));
+	a->st.type = type;
+	memcpy(a->st.ext_type, key + 17, klen - 17);
+	return a;
+}
+
+static struct a_daily *get_daily(struct apply_ctx *c, uint32_t day, const uint8_t *uuid, uint8_t type, int *err)
+{
+	uint8_t key[21];
+	store_daily_key(day, uuid, type, key);
+	int created;
+	void **slot = hmap_slot(&c->daily, key, 21, &created);
+	if (!slot) {
+		*err = D4_ENOMEM;
+		return NULL;
+	}
+	if (!created)
+		return *slot;
+	struct a_daily *a = calloc(1, sizeof(*a));
+	if (!a) {
+		*err = D4_ENOMEM;
+		return NULL;
+	}
+	*slot = a;
+	memcpy(a->key, key, 21);
+	MDB_val k = mval(key, 21), v;
+	int rc = mdb_get(c->txn, c->s->dbi[DBI_DAILY], &k, &v);
+	if (rc == 0 && store_dec_daily(key, 21, v.mv_data, v.mv_size, &a->st) == 0)
+		return a;
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		*err = store_rc(rc, "daily get");
+		return NULL;
+	}
+	memset(&a->st, 0, sizeof(a->st));
+	a->st.day = day;
+	if (uuid)
+		memcpy(a->st.uuid, uuid, 16);
+	a->st.type = type;
+	return a;
+}
+
+static void seen(uint64_t *first, uint64_t *last, uint64_t when)
+{
+	if (*first == 0 || when < *first)
+		*first = when;
+	if (when > *last)
+		*last = when;
+}
+
+static void last_ips_push(struct d4_sensor *sn, const uint8_t addr[16], uint64_t when)
+{
+	unsigned n = sn->nlast_ips > D4_LAST_IPS ? D4_LAST_IPS : sn->nlast_ips, i;
+	for (i = 0; i < n; i++)
+		if (memcmp(sn->last_ips[i].addr, addr, 16) == 0)
+			break;
+	if (i == n && n < D4_LAST_IPS)
+		n++;
+	if (i == D4_LAST_IPS)
+		i = D4_LAST_IPS - 1; /* drop the oldest */
+	memmove(&sn->last_ips[1], &sn->last_ips[0], i * sizeof(sn->last_ips[0]));
+	memcpy(sn->last_ips[0].addr, addr, 16);
+	sn->last_ips[0].when = when;
+	sn->nlast_ips = (uint8_t)n;
+}
+
+static int apply_open(struct apply_ctx *c, const struct d4_session_open *ev)
+{
+	int err = 0;
+	struct a_session *a = get_session(c, ev->session, &err);
+	if (!a)
+		return err;
+	size_t head = a->head, tail = a->tail;
+	int listed = a->listed;
+	memset(&a->si, 0, sizeof(a->si));
+	a->si.session = ev->session;
+	memcpy(a->si.uuid, ev->uuid, 16);
+	a->si.type = ev->type;
+	memcpy(a->si.addr, ev->addr, 16);
+	a->si.port = ev->port;
+	a->si.started = ev->when;
+	a->dirty = 1;
+	a->head = head;
+	a->tail = tail;
+	a->listed = listed;
+	a->ts = NULL;
+	c->tot.sessions++;
+	struct a_sensor *sn = get_sensor(c, ev->uuid, &err);
+	if (!sn)
+		return err;
+	a->sensor = sn;
+	a->sensor_loaded = 1;
+	if (!sn->exists && ev->auto_create) {
+		memset(&sn->sn, 0, sizeof(sn->sn));
+		memcpy(sn->sn.uuid, ev->uuid, 16);
+		sn->sn.status = D4_SENSOR_APPROVED;
+		sn->sn.created = ev->when;
+		sn->exists = 1;
+	}
+	if (!sn->exists)
+		return 0;
+	seen(&sn->sn.first_seen, &sn->sn.last_seen, ev->when);
+	last_ips_push(&sn->sn, ev->addr, ev->when);
+	sn->dirty = 1;
+	struct a_stype *ts = get_stype(c, ev->uuid, ev->type, "", &err);
+	if (!ts)
+		return err;
+	seen(&ts->st.first_seen, &ts->st.last_seen, ev->when);
+	return 0;
+}
+
+static int apply_meta(struct apply_ctx *c, const struct d4_session_meta *ev)
+{
+	int err = 0;
+	struct a_session *a = get_session(c, ev->session, &err);
+	if (!a)
+		return err;
+	if (!a->exists && !a->dirty) {
+		d4_debug("store: meta for unknown session %llu ignored", (unsigned long long)ev->session);
+		return 0;
+	}
+	memcpy(a->si.ext_type, ev->ext_type, sizeof(a->si.ext_type));
+	a->si.ext_type[sizeof(a->si.ext_type) - 1] = '\0';
+	a->si.tlp = ev->tlp;
+	memcpy(a->si.org, ev->org, 16);
+	a->ts = NULL; /* the ext type keys the 254 stats */
+	a->dirty = 1;
+	return 0;
+}
+
+static int apply_close(struct apply_ctx *c, const struct q_close *ev)
+{
+	int err = 0;
+	struct a_session *a = get_session(c, ev->session, &err);
+	if (!a)
+		return err;
+	if (!a->exists && !a->dirty)
+		return 0;
+	a->si.ended = ev->when;
+	memcpy(a->si.close_reason, ev->reason, sizeof(a->si.close_reason));
+	a->si.close_reason[sizeof(a->si.close_reason) - 1] = '\0';
+	a->dirty = 1;
+	return 0;
+}
+
+static int apply_frame(struct apply_ctx *c, const struct d4_frame_rec *rec, size_t off)
+{
+	int err = 0;
+	struct a_session *a = get_session(c, rec->session, &err);
+	if (!a)
+		return err;
+	uint64_t when = rec->recv_ms / 1000u;
+	if (!a->exists && !a->dirty) {
+		/* Frames without a posted open (should not happen): keep a stub. */
+		memcpy(a->si.uuid, rec->uuid, 16);
+		a->si.type = rec->type;
+		a->si.tlp = rec->tlp;
+		memcpy(a->si.org, rec->org, 16);
+		a->si.started = when;
+	}
+	a->si.frames++;
+	a->si.bytes += rec->size;
+	a->dirty = 1;
+	if (!a->sensor_loaded) {
+		a->sensor = get_sensor(c, rec->uuid, &err);
+		if (!a->sensor)
+			return err;
+		a->sensor_loaded = 1;
+	}
+	struct a_sensor *sn = a->sensor;
+	if (sn->exists) {
+		sn->sn.packets++;
+		sn->sn.bytes += rec->size;
+		seen(&sn->sn.first_seen, &sn->sn.last_seen, when);
+		sn->dirty = 1;
+		if (!a->ts || a->ts_type != rec->type) {
+			a->ts = get_stype(c, rec->uuid, rec->type, a->si.ext_type, &err);
+			if (!a->ts)
+				return err;
+			a->ts_type = rec->type;
+		}
+		a->ts->st.packets++;
+		a->ts->st.bytes += rec->size;
+		seen(&a->ts->st.first_seen, &a->ts->st.last_seen, when);
+	}
+	uint32_t day = (uint32_t)(rec->recv_ms / 86400000u);
+	if (!a->dl || a->dl_day != day || a->dl_type != rec->type) {
+		a->dl = get_daily(c, day, rec->uuid, rec->type, &err);
+		if (!a->dl)
+			return err;
+		a->dl_day = day;
+		a->dl_type = rec->type;
+	}
+	a->dl->st.packets++;
+	a->dl->st.bytes += rec->size;
+	c->tot.frames++;
+	c->tot.bytes += rec->size;
+
+	/* Chain the frame onto its session for chunk packing. */
+	if (c->nrefs == c->refs_cap) {
+		size_t ncap = c->refs_cap ? c->refs_cap * 2 : 1024;
+		struct fref *n = realloc(c->refs, ncap * sizeof(*n));
+		if (!n)
+			return D4_ENOMEM;
+		c->refs = n;
+		c->refs_cap = ncap;
+	}
+	size_t r = c->nrefs++;
+	c->refs[r].off = off;
+	c->refs[r].next = NOREF;
+	if (a->tail == NOREF)
+		a->head = r;
+	else
+		c->refs[a->tail].next = r;
+	a->tail = r;
+	if (!a->listed) {
+		if (c->norder == c->order_cap) {
+			size_t ncap = c->order_cap ? c->order_cap * 2 : 64;
+			struct a_session **n = realloc(c->order, ncap * sizeof(*n));
+			if (!n)
+				return D4_ENOMEM;
+			c->order = n;
+			c->order_cap = ncap;
+		}
+		c->order[c->norder++] = a;
+		a->listed = 1;
+	}
+	return 0;
+}
+
+static int apply_reject(struct apply_ctx *c, const uint8_t *uuid, int has_uuid, unsigned reason, uint64_t count,
+			uint64_t when, const char *detail)
+{
+	int err = 0;
+	if (reason >= D4_REJ_COUNT)
+		return 0;
+	if (has_uuid) {
+		struct a_sensor *sn = get_sensor(c, uuid, &err);
+		if (!sn)
+			return err;
+		if (sn->exists) {
+			sn->sn.rejects[reason] += count;
+			snprintf(sn->sn.last_error, sizeof(sn->sn.last_error), "%s: %s",
+				 d4_store_reject_name((enum d4_reject)reason), detail);
+			sn->sn.last_error_at = when;
+			sn->dirty = 1;
+		}
+	}
+	c->tot.rejects[reason] += count;
+	struct a_daily *dl = get_daily(c, (uint32_t)(when / 86400u), has_uuid ? uuid : NULL, 0, &err);
+	if (!dl)
+		return err;
+	dl->st.rejects += count;
+	return 0;
+}
+
+static const struct d4_frame_rec *item_frame(const uint8_t *buf, size_t off, struct d4_frame_rec *tmp,
+					     const uint8_t **payload)
+{
+	memcpy(tmp, buf + off + sizeof(struct qhdr), sizeof(*tmp));
+	*payload = buf + off + sizeof(struct qhdr) + sizeof(*tmp);
+	return tmp;
+}
+
+static int write_chunks(struct apply_ctx *c, uint64_t *seq)
+{
+	struct d4_store *s = c->s;
+	for (size_t i = 0; i < c->norder; i++) {
+		struct a_session *a = c->order[i];
+		size_t r = a->head;
+		while (r != NOREF) {
+			struct d4_frame_rec rec;
+			const uint8_t *pl;
+			size_t size = STORE_CHUNK_HDR, j = r;
+			struct store_chunk_hdr h = {0, a->si.session, *seq, UINT64_MAX, 0};
+			while (j != NOREF) {
+				item_frame(c->buf, c->refs[j].off, &rec, &pl);
+				size_t rs = STORE_FREC_HDR + rec.size;
+				if (h.count > 0 && size + rs > STORE_CHUNK_MAX)
+					break;
+				size += rs;
+				h.count++;
+				if (rec.recv_ms < h.min_ms)
+					h.min_ms = rec.recv_ms;
+				if (rec.recv_ms > h.max_ms)
+					h.max_ms = rec.recv_ms;
+				j = c->refs[j].next;
+			}
+			uint8_t key[8];
+			d4_put_u64be(key, h.first_seq);
+			MDB_val k = mval(key, 8), v = {.mv_size = size, .mv_data = NULL};
+			int rc = mdb_put(c->txn, s->dbi[DBI_FRAMES], &k, &v, MDB_RESERVE | MDB_APPEND);
+			if (rc)
+				return store_rc(rc, "frame chunk put");
+			uint8_t *out = v.mv_data;
+			store_enc_chunk_hdr(&h, out);
+			out += STORE_CHUNK_HDR;
+			for (uint32_t n = 0; n < h.count; n++) {
+				item_frame(c->buf, c->refs[r].off, &rec, &pl);
+				rec.seq = h.first_seq + n;
+				rec.session = a->si.session;
+				store_enc_frec(&rec, out);
+				if (rec.size)
+					memcpy(out + STORE_FREC_HDR, pl, rec.size);
+				out += STORE_FREC_HDR + rec.size;
+				r = c->refs[r].next;
+			}
+			uint8_t ik[16];
+			d4_put_u64be(ik, a->si.session);
+			d4_put_u64be(ik + 8, h.first_seq);
+			MDB_val ikv = mval(ik, 16), empty = mval("", 0);
+			rc = mdb_put(c->txn, s->dbi[DBI_SESSIDX], &ikv, &empty, 0);
+			if (rc)
+				return store_rc(rc, "session index put");
+			*seq += h.count;
+		}
+	}
+	return 0;
+}
+
+static int write_aggregates(struct apply_ctx *c)
+{
+	struct d4_store *s = c->s;
+	int rc = 0;
+	for (size_t i = 0; i < c->sessions.cap && !rc; i++) {
+		struct a_session *a = c->sessions.t[i].h ? c->sessions.t[i].val : NULL;
+		if (!a || !a->dirty)
+			continue;
+		uint8_t key[8], buf[STORE_SESSION_MAX];
+		d4_put_u64be(key, a->si.session);
+		MDB_val k = mval(key, 8), v = mval(buf, store_enc_session(&a->si, buf));
+		rc = store_rc(mdb_put(c->txn, s->dbi[DBI_SESSIONS], &k, &v, 0), "session put");
+	}
+	for (size_t i = 0; i < c->sensors.cap && !rc; i++) {
+		struct a_sensor *a = c->sensors.t[i].h ? c->sensors.t[i].val : NULL;
+		if (!a || !a->dirty || !a->exists)
+			continue;
+		uint8_t buf[STORE_SENSOR_MAX];
+		MDB_val k = mval(a->sn.uuid, 16), v = mval(buf, store_enc_sensor(&a->sn, buf));
+		rc = store_rc(mdb_put(c->txn, s->dbi[DBI_SENSORS], &k, &v, 0), "sensor put");
+		d4_wipe(buf, v.mv_size);
+	}
+	for (size_t i = 0; i < c->stypes.cap && !rc; i++) {
+		struct a_stype *a = c->stypes.t[i].h ? c->stypes.t[i].val : NULL;
+		if (!a)
+			continue;
+		uint8_t buf[33];
+		MDB_val k = mval(a->key, a->klen), v = mval(buf, store_enc_stype(&a->st, buf));
+		rc = store_rc(mdb_put(c->txn, s->dbi[DBI_STYPES], &k, &v, 0), "type stat put");
+	}
+	for (size_t i = 0; i < c->daily.cap && !rc; i++) {
+		struct a_daily *a = c->daily.t[i].h ? c->daily.t[i].val : NULL;
+		if (!a)
+			continue;
+		uint8_t buf[25];
+		MDB_val k = mval(a->key, 21), v = mval(buf, store_enc_daily(&a->st, buf));
+		rc = store_rc(mdb_put(c->txn, s->dbi[DBI_DAILY], &k, &v, 0), "daily put");
+	}
+	if (!rc) {
+		uint8_t buf[26 + 8 * D4_REJ_COUNT];
+		MDB_val k = mval("all", 3), v = mval(buf, store_enc_totals(&c->tot, buf));
+		rc = store_rc(mdb_put(c->txn, s->dbi[DBI_TOTALS], &k, &v, 0), "totals put");
+	}
+	return rc;
+}
+
+struct batch {
+	struct store_buf buf;
+	struct store_pending_rej pend[STORE_PENDING_REJ];
+	unsigned npend;
+	uint64_t overflow[D4_REJ_COUNT];
+	uint64_t ctr;
+	uint64_t frames, bytes;
+	int has;
+};
+
+static int apply_items(struct apply_ctx *c, const struct batch *b)
+{
+	int rc = 0;
+	size_t off = 0;
+	c->buf = b->buf.p;
+	while (off < b->buf.len && !rc) {
+		struct qhdr h;
+		memcpy(&h, b->buf.p + off, sizeof(h));
+		const uint8_t *body = b->buf.p + off + sizeof(h);
+		switch (h.kind) {
+		case Q_OPEN: {
+			struct d4_session_open ev;
+			memcpy(&ev, body, sizeof(ev));
+			rc = apply_open(c, &ev);
+			break;
+		}
+		case Q_META: {
+			struct d4_session_meta ev;
+			memcpy(&ev, body, sizeof(ev));
+			rc = apply_meta(c, &ev);
+			break;
+		}
+		case Q_CLOSE: {
+			struct q_close ev;
+			memcpy(&ev, body, sizeof(ev));
+			rc = apply_close(c, &ev);
+			break;
+		}
+		case Q_FRAME: {
+			struct d4_frame_rec rec;
+			memcpy(&rec, body, sizeof(rec));
+			rc = apply_frame(c, &rec, off);
+			break;
+		}
+		case Q_REJECT: {
+			struct d4_reject_ev ev;
+			memcpy(&ev, body, sizeof(ev));
+			ev.detail[sizeof(ev.detail) - 1] = '\0';
+			rc = apply_reject(c, ev.uuid, ev.has_uuid, (unsigned)ev.reason, 1, ev.when, ev.detail);
+			break;
+		}
+		default: abort(); /* the queue is ours: a bad kind is memory corruption */
+		}
+		off += h.len;
+	}
+	for (unsigned i = 0; i < b->npend && !rc; i++)
+		rc = apply_reject(c, b->pend[i].uuid, b->pend[i].has_uuid, b->pend[i].reason, b->pend[i].count,
+				  b->pend[i].when, b->pend[i].detail);
+	for (unsigned r = 0; r < D4_REJ_COUNT && !rc; r++)
+		if (b->overflow[r])
+			rc = apply_reject(c, NULL, 0, r, b->overflow[r], d4_now_s(), "");
+	return rc;
+}
+
+static void ctx_free(struct apply_ctx *c)
+{
+	hmap_free(&c->sessions);
+	hmap_free(&c->sensors);
+	hmap_free(&c->stypes);
+	hmap_free(&c->daily);
+	c->last = NULL;
+	c->norder = 0;
+	c->nrefs = 0;
+}
+
+/* One attempt: everything in one transaction, all or nothing. */
+static int apply_batch(struct d4_store *s, struct apply_ctx *c, struct batch *b)
+{
+	MDB_txn *txn;
+	int rc = store_txn_begin(s, 0, &txn);
+	if (rc)
+		return rc;
+	c->s = s;
+	c->txn = txn;
+	MDB_val k = mval("all", 3), v;
+	rc = mdb_get(txn, s->dbi[DBI_TOTALS], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		memset(&c->tot, 0, sizeof(c->tot));
+		rc = 0;
+	} else if (rc == 0) {
+		rc = store_dec_totals(v.mv_data, v.mv_size, &c->tot);
+	} else {
+		rc = store_rc(rc, "totals get");
+	}
+	uint64_t frames0 = c->tot.frames, bytes0 = c->tot.bytes;
+	uint64_t seq = s->seq_next;
+	if (!rc)
+		rc = apply_items(c, b);
+	if (!rc)
+		rc = write_chunks(c, &seq);
+	if (!rc)
+		rc = write_aggregates(c);
+	if (!rc && seq != s->seq_next)
+		rc = store_settings_put_u64(s, txn, "seq_next", seq);
+	b->frames = c->tot.frames - frames0;
+	b->bytes = c->tot.bytes - bytes0;
+	ctx_free(c);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	rc = store_rc(mdb_txn_commit(txn), "commit");
+	if (!rc)
+		s->seq_next = seq;
+	return rc;
+}
+
+/* ---- queue and thread ---- */
+static void wake_ingest(struct d4_store *s)
+{
+	uint64_t one = 1;
+	if (s->efd >= 0 && write(s->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		d4_warn("store: eventfd write: %s", strerror(errno));
+}
+
+static void timed_wait(pthread_cond_t *cv, pthread_mutex_t *m, uint64_t ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(ms / 1000u);
+	ts.tv_nsec += (long)(ms % 1000u) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_cond_timedwait(cv, m, &ts);
+}
+
+static int have_pending(const struct d4_store *s)
+{
+	if (s->npend)
+		return 1;
+	for (int i = 0; i < D4_REJ_COUNT; i++)
+		if (s->pend_overflow[i])
+			return 1;
+	return 0;
+}
+
+static void map_use(struct d4_store *s, uint64_t *size, uint64_t *used)
+{
+	MDB_envinfo info;
+	mdb_env_info(s->env, &info);
+	*size = info.me_mapsize;
+	*used = ((uint64_t)info.me_last_pgno + 1) * s->psize;
+}
+
+static void run_retention(struct d4_store *s, uint64_t age, uint64_t bytes)
+{
+	uint64_t dropped;
+	int rc = store_retention_txns(s, age, bytes, &dropped);
+	if (rc)
+		d4_warn("store: retention failed: %s", d4_strerror(rc));
+}
+
+static void *writer_main(void *arg)
+{
+	struct d4_store *s = arg;
+	struct batch *b = calloc(1, sizeof(*b));
+	struct apply_ctx *c = calloc(1, sizeof(*c));
+	uint64_t next_ret = d4_mono_ms() + STORE_RETENTION_EVERY_MS;
+	pthread_mutex_lock(&s->lock);
+	if (!b || !c) {
+		/* Cannot run at all: refuse everything visibly rather than abort. */
+		s->paused = 1;
+		d4_strlcpy(s->pause_reason, "writer out of memory", sizeof(s->pause_reason));
+		d4_err("store: writer out of memory");
+		pthread_cond_broadcast(&s->cond_done);
+		pthread_mutex_unlock(&s->lock);
+		free(b);
+		free(c);
+		return NULL;
+	}
+	for (;;) {
+		uint64_t now = d4_mono_ms();
+		int ret_on = s->retention_age_s || s->retention_bytes;
+		if (!b->has) {
+			int have = s->in.len || have_pending(s);
+			if (!have) {
+				if (s->stopping)
+					break;
+				if (ret_on && now >= next_ret) {
+					uint64_t age = s->retention_age_s, bytes = s->retention_bytes;
+					pthread_mutex_unlock(&s->lock);
+					run_retention(s, age, bytes);
+					pthread_mutex_lock(&s->lock);
+					next_ret = d4_mono_ms() + STORE_RETENTION_EVERY_MS;
+					continue;
+				}
+				timed_wait(&s->cond_work, &s->lock, 1000);
+				continue;
+			}
+			uint64_t deadline = s->in_first_ms + s->opts.commit_ms;
+			if (!s->stopping && !s->sync_waiters && s->in.len < s->opts.commit_bytes && now < deadline) {
+				timed_wait(&s->cond_work, &s->lock, deadline - now);
+				continue;
+			}
+			struct store_buf t = b->buf;
+			b->buf = s->in;
+			s->in = t;
+			s->in.len = 0;
+			memcpy(b->pend, s->pend, sizeof(b->pend));
+			b->npend = s->npend;
+			memcpy(b->overflow, s->pend_overflow, sizeof(b->overflow));
+			s->npend = 0;
+			memset(s->pend_overflow, 0, sizeof(s->pend_overflow));
+			b->ctr = s->posted_ctr;
+			s->inflight_bytes = b->buf.len;
+			b->has = 1;
+		}
+		uint64_t age = s->retention_age_s, rbytes = s->retention_bytes;
+		int paused = s->paused;
+		pthread_mutex_unlock(&s->lock);
+		if (ret_on && (paused || now >= next_ret)) {
+			run_retention(s, age, rbytes);
+			next_ret = d4_mono_ms() + STORE_RETENTION_EVERY_MS;
+		}
+		int rc = apply_batch(s, c, b);
+		pthread_mutex_lock(&s->lock);
+		if (rc == 0) {
+			s->committed_ctr = b->ctr;
+			s->st_frames += b->frames;
+			s->st_bytes += b->bytes;
+			s->st_commits++;
+			s->inflight_bytes = 0;
+			b->has = 0;
+			b->buf.len = 0;
+			if (s->paused) {
+				s->paused = 0;
+				s->pause_reason[0] = '\0';
+				d4_notice("store: writer resumed");
+			}
+			s->last_err = 0;
+			pthread_cond_broadcast(&s->cond_done);
+			wake_ingest(s);
+			continue;
+		}
+		if (!s->paused) {
+			uint64_t size, used;
+			map_use(s, &size, &used);
+			if (rc == D4_EFULL)
+				snprintf(s->pause_reason, sizeof(s->pause_reason),
+					 "storage map full (%llu of %llu bytes used)", (unsigned long long)used,
+					 (unsigned long long)size);
+			else
+				snprintf(s->pause_reason, sizeof(s->pause_reason), "storage error: %s",
+					 d4_strerror(rc));
+			s->paused = 1;
+			d4_err("store: writer paused: %s", s->pause_reason);
+			wake_ingest(s);
+		}
+		s->last_err = rc;
+		pthread_cond_broadcast(&s->cond_done);
+		if (s->stopping) {
+			d4_err("store: stopping while paused: %llu queued bytes not committed",
+			       (unsigned long long)(b->buf.len + s->in.len));
+			b->has = 0;
+			s->in.len = 0;
+			s->inflight_bytes = 0;
+			break;
+		}
+		timed_wait(&s->cond_work, &s->lock, 1000);
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(b->buf.p);
+	free(b);
+	ctx_free(c);
+	free(c->refs);
+	free(c->order);
+	free(c);
+	return NULL;
+}
+
+void store_writer_init(struct d4_store *s)
+{
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cond_work, &ca);
+	pthread_cond_init(&s->cond_done, &ca);
+	pthread_condattr_destroy(&ca);
+	s->efd = -1;
+}
+
+void store_writer_fini(struct d4_store *s)
+{
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->cond_work);
+	pthread_cond_destroy(&s->cond_done);
+	if (s->efd >= 0)
+		close(s->efd);
+	s->efd = -1;
+	free(s->in.p);
+	s->in.p = NULL;
+}
+
+int d4_store_writer_start(struct d4_store *s)
+{
+	if (s->opts.read_only)
+		return D4_EPERM;
+	pthread_mutex_lock(&s->lock);
+	if (s->running || s->thread_started) {
+		int rc = s->running ? 0 : D4_ECLOSED;
+		pthread_mutex_unlock(&s->lock);
+		return rc;
+	}
+	if (s->efd < 0) {
+		s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (s->efd < 0) {
+			pthread_mutex_unlock(&s->lock);
+			return D4_EIO;
+		}
+	}
+	s->running = 1;
+	s->stopping = 0;
+	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
+		s->running = 0;
+		pthread_mutex_unlock(&s->lock);
+		return D4_ENOMEM;
+	}
+	s->thread_started = 1;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+void d4_store_writer_stop(struct d4_store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (!s->running) {
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	s->stopping = 1;
+	pthread_cond_signal(&s->cond_work);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->thread, NULL);
+	pthread_mutex_lock(&s->lock);
+	s->running = 0;
+	pthread_cond_broadcast(&s->cond_done);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int d4_store_writer_wakeup_fd(struct d4_store *s) { return s->efd; }
+
+/* Caller holds the lock. Reserves room for an item; NULL with *err set. */
+static uint8_t *q_reserve(struct d4_store *s, size_t need, int force, int *err)
+{
+	size_t used = s->in.len + s->inflight_bytes;
+	/* A single item larger than the cap still passes through an empty queue. */
+	if (!force && used > 0 && used + need > s->opts.queue_bytes) {
+		*err = D4_EAGAIN;
+		return NULL;
+	}
+	if (s->in.cap - s->in.len < need) {
+		size_t ncap = s->in.cap ? s->in.cap : 65536;
+		while (ncap - s->in.len < need)
+			ncap *= 2;
+		uint8_t *n = realloc(s->in.p, ncap);
+		if (!n) {
+			*err = D4_ENOMEM;
+			return NULL;
+		}
+		s->in.p = n;
+		s->in.cap = ncap;
+	}
+	if (s->in.len == 0 && !have_pending(s)) {
+		s->in_first_ms = d4_mono_ms();
+		pthread_cond_signal(&s->cond_work);
+	}
+	uint8_t *p = s->in.p + s->in.len;
+	s->in.len += need;
+	if (s->in.len >= s->opts.commit_bytes && s->in.len - need < s->opts.commit_bytes)
+		pthread_cond_signal(&s->cond_work);
+	return p;
+}
+
+static int post(struct d4_store *s, uint32_t kind, const void *body, size_t blen, const void *payload, size_t plen)
+{
+	size_t need = align8(sizeof(struct qhdr) + blen + plen);
+	int err = 0;
+	pthread_mutex_lock(&s->lock);
+	if (!s->running || s->stopping) {
+		pthread_mutex_unlock(&s->lock);
+		return D4_ECLOSED;
+	}
+	if (kind == Q_FRAME && s->paused) {
+		pthread_mutex_unlock(&s->lock);
+		return D4_EAGAIN;
+	}
+	uint8_t *p = q_reserve(s, need, 0, &err);
+	if (!p) {
+		pthread_mutex_unlock(&s->lock);
+		return err;
+	}
+	struct qhdr h = {kind, 0, need};
+	memcpy(p, &h, sizeof(h));
+	memcpy(p + sizeof(h), body, blen);
+	if (plen)
+		memcpy(p + sizeof(h) + blen, payload, plen);
+	s->posted_ctr++;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+int d4_store_post_session_open(struct d4_store *s, const struct d4_session_open *ev)
+{
+	return post(s, Q_OPEN, ev, sizeof(*ev), NULL, 0);
+}
+
+int d4_store_post_session_meta(struct d4_store *s, const struct d4_session_meta *ev)
+{
+	return post(s, Q_META, ev, sizeof(*ev), NULL, 0);
+}
+
+int d4_store_post_frame(struct d4_store *s, const struct d4_frame_rec *rec, const uint8_t *payload)
+{
+	if (rec->size && !payload)
+		return D4_EINVAL;
+	return post(s, Q_FRAME, rec, sizeof(*rec), payload, rec->size);
+}
+
+int d4_store_post_session_close(struct d4_store *s, uint64_t session, uint64_t when, const char *reason)
+{
+	struct q_close ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.session = session;
+	ev.when = when;
+	if (reason)
+		d4_strlcpy(ev.reason, reason, sizeof(ev.reason));
+	return post(s, Q_CLOSE, &ev, sizeof(ev), NULL, 0);
+}
+
+void d4_store_post_reject(struct d4_store *s, const struct d4_reject_ev *ev)
+{
+	if ((unsigned)ev->reason >= D4_REJ_COUNT)
+		return;
+	pthread_mutex_lock(&s->lock);
+	if (!s->running || s->stopping) {
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	int err = 0;
+	size_t need = align8(sizeof(struct qhdr) + sizeof(*ev));
+	uint8_t *p = q_reserve(s, need, 0, &err);
+	if (p) {
+		struct qhdr h = {Q_REJECT, 0, need};
+		memcpy(p, &h, sizeof(h));
+		memcpy(p + sizeof(h), ev, sizeof(*ev));
+	} else {
+		if (!s->in.len && !have_pending(s)) {
+			s->in_first_ms = d4_mono_ms();
+			pthread_cond_signal(&s->cond_work);
+		}
+		unsigned i;
+		int has = ev->has_uuid ? 1 : 0;
+		for (i = 0; i < s->npend; i++) {
+			struct store_pending_rej *pr = &s->pend[i];
+			if (pr->reason == ev->reason && pr->has_uuid == has && (!has || !memcmp(pr->uuid, ev->uuid, 16)))
+				break;
+		}
+		if (i == s->npend && s->npend < STORE_PENDING_REJ) {
+			struct store_pending_rej *pr = &s->pend[s->npend++];
+			memset(pr, 0, sizeof(*pr));
+			pr->has_uuid = has;
+			if (has)
+				memcpy(pr->uuid, ev->uuid, 16);
+			pr->reason = (uint8_t)ev->reason;
+		}
+		if (i < s->npend) {
+			struct store_pending_rej *pr = &s->pend[i];
+			pr->count++;
+			pr->when = ev->when;
+			d4_strlcpy(pr->detail, ev->detail, sizeof(pr->detail));
+		} else {
+			s->pend_overflow[ev->reason]++;
+		}
+	}
+	s->posted_ctr++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+int d4_store_writer_sync(struct d4_store *s, unsigned timeout_ms)
+{
+	int rc = 0;
+	uint64_t end = d4_mono_ms() + timeout_ms;
+	pthread_mutex_lock(&s->lock);
+	uint64_t target = s->posted_ctr;
+	s->sync_waiters++;
+	pthread_cond_signal(&s->cond_work);
+	while (s->committed_ctr < target) {
+		if (!s->running) {
+			rc = D4_ECLOSED;
+			break;
+		}
+		if (s->paused) {
+			rc = s->last_err ? s->last_err : D4_EFULL;
+			break;
+		}
+		uint64_t now = d4_mono_ms();
+		if (now >= end) {
+			rc = D4_ETIMEOUT;
+			break;
+		}
+		timed_wait(&s->cond_done, &s->lock, end - now);
+	}
+	s->sync_waiters--;
+	pthread_mutex_unlock(&s->lock);
+	return rc;
+}
+
+void d4_store_status_get(struct d4_store *s, struct d4_store_status *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&s->lock);
+	out->paused = s->paused;
+	d4_strlcpy(out->pause_reason, s->pause_reason, sizeof(out->pause_reason));
+	out->committed_frames = s->st_frames;
+	out->committed_bytes = s->st_bytes;
+	out->commits = s->st_commits;
+	out->queued_bytes = s->in.len + s->inflight_bytes;
+	pthread_mutex_unlock(&s->lock);
+	map_use(s, &out->map_size, &out->map_used);
+}
