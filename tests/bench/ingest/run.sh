@@ -1,0 +1,357 @@
+#!/usr/bin/env bash
+# Ingest benchmark: d4-bench-send -> d4hub (TLS, loopback) -> LMDB, durable commits.
+#
+#   tests/bench/ingest/run.sh [BUILD_DIR] [--quick] [--bytes N] [--conns K] [--sizes "4096 65536"]
+#                             [--keep] [--no-baseline] [--perf]
+#
+# Builds nothing: BUILD_DIR (default build/) must hold hub/d4hub (or d4hub), d4hubctl and
+# d4-bench-send, found anywhere under BUILD_DIR. Throughput counts a frame only once
+# `d4hubctl --json status` shows it committed; wall time runs from the sender's first byte to the
+# poll that saw the last commit. Also measures the machine's own limits in the same run: sequential
+# write with fdatasync on the store's filesystem, single-core HMAC-SHA256, and raw loopback TLS
+# into `openssl s_server`.
+#
+# Environment: D4_BENCH_TMP (parent of the work folder, default $TMPDIR or /tmp; must be on the
+# filesystem you want to measure), D4_BENCH_FRAMES_KEY (JSON field of `status` counting committed
+# frames; default: first of "frames", "committed_frames").
+set -u -o pipefail
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../../.." && pwd)
+build=""
+quick=0
+bytes=""
+conns=1
+sizes="4096 65536"
+keep=0
+baseline=1
+do_perf=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) quick=1 ;;
+	--bytes) bytes=$2; shift ;;
+	--conns) conns=$2; shift ;;
+	--sizes) sizes=$2; shift ;;
+	--keep) keep=1 ;;
+	--no-baseline) baseline=0 ;;
+	--perf) do_perf=1 ;;
+	-h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+	-*) echo "bench: unknown option $1" >&2; exit 2 ;;
+	*) [ -z "$build" ] || { echo "bench: one build dir only" >&2; exit 2; }; build=$1 ;;
+	esac
+	shift
+done
+[ -n "$build" ] || build="$repo/build"
+[ -d "$build" ] || die "build dir $build not found (build first: cmake -S . -B build && make -C build)"
+build=$(cd "$build" && pwd)
+
+findbin() {
+	local p
+	p=$(find "$build" -type f -name "$1" -perm -u+x 2>/dev/null | head -n 1)
+	[ -n "$p" ] || die "$1 not found under $build"
+	echo "$p"
+}
+HUB=$(findbin d4hub)
+CTL=$(findbin d4hubctl)
+SEND=$(findbin d4-bench-send)
+MKPKI="$repo/deploy/mkpki.sh"
+[ -x "$MKPKI" ] || die "$MKPKI missing"
+command -v openssl >/dev/null || die "openssl CLI missing"
+
+tmproot=${D4_BENCH_TMP:-${TMPDIR:-/tmp}}
+work=$(mktemp -d "$tmproot/d4bench.XXXXXX") || die "mktemp failed"
+hub_pid=""
+sink_pid=""
+cleanup() {
+	if [ -n "$hub_pid" ] && kill -0 "$hub_pid" 2>/dev/null; then
+		kill -TERM "$hub_pid" 2>/dev/null
+		wait "$hub_pid" 2>/dev/null
+	fi
+	if [ -n "$sink_pid" ] && kill -0 "$sink_pid" 2>/dev/null; then
+		kill "$sink_pid" 2>/dev/null
+		wait "$sink_pid" 2>/dev/null
+	fi
+	if [ "$keep" = 1 ]; then
+		echo "bench: work folder kept: $work"
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+now() { date +%s.%N; }
+# calc EXPR: floating point through awk (no bc on a minimal Debian).
+calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
+fmt() { awk -v v="$1" -v d="${2:-1}" 'BEGIN { printf "%.*f", d, v }'; }
+
+free_port() {
+	local p i
+	for i in $(seq 1 50); do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	die "no free port found"
+}
+
+# wait_listen PORT: until something listens on 127.0.0.1:PORT (no connection made: a probe
+# would use up one of s_server's accepts).
+wait_listen() {
+	local hex i
+	hex=$(printf '0100007F:%04X' "$1")
+	for i in $(seq 1 100); do
+		awk -v a="$hex" '$2 == a && $4 == "0A" { f = 1 } END { exit !f }' /proc/net/tcp && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# utime+stime of a process and all its threads, in seconds.
+cpu_s() {
+	local stat rest
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
+	rest=${stat##*) }
+	# after "pid (comm) ": state=1 ... utime=12 stime=13
+	echo "$rest" | awk -v tck="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13) / tck }'
+}
+
+json_num() { # json_num KEY < json  -> first numeric value of "KEY"
+	grep -o "\"$1\"[[:space:]]*:[[:space:]]*[0-9][0-9]*" | head -n 1 | sed 's/.*:[[:space:]]*//'
+}
+
+frames_key=${D4_BENCH_FRAMES_KEY:-}
+committed_frames() {
+	local js v k
+	js=$("$CTL" -c "$conf" --json status 2>>"$work/ctl.err") || return 1
+	if [ -z "$frames_key" ]; then
+		for k in frames committed_frames; do
+			v=$(printf '%s' "$js" | json_num "$k")
+			if [ -n "$v" ]; then
+				frames_key=$k
+				break
+			fi
+		done
+		[ -n "$frames_key" ] || { echo "bench: no frame counter in status JSON: $js" >&2; return 1; }
+	fi
+	v=$(printf '%s' "$js" | json_num "$frames_key")
+	[ -n "$v" ] || return 1
+	echo "$v"
+}
+
+# ---------------------------------------------------------------- setup ----
+pki="$work/pki"
+store="$work/store"
+mkdir -p "$pki" "$store"
+"$MKPKI" "$pki" || die "mkpki failed"
+port=$(free_port)
+conf="$work/hub.conf"
+uuidhex() { tr -d '-' </proc/sys/kernel/random/uuid; }
+cat >"$conf" <<EOF
+[hub]
+uuid = $(uuidhex)
+org = $(uuidhex)
+log_level = notice
+[ingest]
+listen = 127.0.0.1:$port
+cert = $pki/hub.crt
+key = $pki/hub.key
+mode = registration
+[store]
+path = $store
+map_size = 16G
+EOF
+sensors="$work/sensors.txt"
+: >"$sensors"
+chmod 600 "$sensors"
+for i in $(seq 1 "$conns"); do
+	u=$(uuidhex)
+	k=$(openssl rand -hex 32)
+	"$CTL" -c "$conf" sensor add "$u" --key "$k" --desc "bench $i" --approve >/dev/null ||
+		die "d4hubctl sensor add failed"
+	echo "$u $k" >>"$sensors"
+done
+
+echo "== machine"
+echo "cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores;" \
+	"mem $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo);" \
+	"fs of store: $(df -PT "$store" | awk 'NR == 2 { print $2 " on " $1 }')"
+echo "openssl: $(openssl version); kernel $(uname -r)"
+
+# ------------------------------------------------------ machine limits ----
+ddcount=1024
+[ "$quick" = 1 ] && ddcount=256
+ddout=$(dd if=/dev/zero of="$work/dd.test" bs=1M count=$ddcount conv=fdatasync 2>&1 | tail -n 1)
+rm -f "$work/dd.test"
+dd_bytes=$(echo "$ddout" | awk '{ print $1 }')
+dd_secs=$(echo "$ddout" | sed -n 's/.*copied, \([0-9.]*\) s.*/\1/p')
+[ -n "$dd_secs" ] || die "cannot parse dd output: $ddout"
+disk_mbs=$(calc "$dd_bytes / 1e6 / $dd_secs")
+echo "disk: sequential write + fdatasync ($ddcount MiB, dd): $(fmt "$disk_mbs") MB/s"
+
+hsecs=3
+[ "$quick" = 1 ] && hsecs=1
+hmac_k=$(openssl speed -hmac sha256 -bytes 65536 -seconds $hsecs 2>/dev/null | awk '/^hmac\(sha256\)/ { sub(/k$/, "", $2); print $2 }')
+if [ -z "$hmac_k" ]; then # older CLIs: plain sha256 is within a few % of HMAC on 64 KiB
+	hmac_k=$(openssl speed -evp sha256 -bytes 65536 -seconds $hsecs 2>/dev/null | awk '/^sha256/ { sub(/k$/, "", $2); print $2 }')
+fi
+[ -n "$hmac_k" ] || die "cannot parse openssl speed output"
+hmac_mbs=$(calc "$hmac_k / 1000")
+echo "hmac: HMAC-SHA256 single core, 64 KiB blocks (openssl speed): $(fmt "$hmac_mbs") MB/s"
+limit_mbs=$(awk -v a="$disk_mbs" -v b="$hmac_mbs" 'BEGIN { printf "%.6f", (a < b ? a : b) }')
+
+if [ "$baseline" = 1 ]; then
+	# Raw TLS over loopback into a sink that does nothing: the ceiling of any TLS ingest here.
+	sport=$(free_port)
+	mkfifo "$work/sink.in"
+	# stdin opened read-write: s_server never sees EOF on it (EOF makes it spin).
+	openssl s_server -quiet -accept "127.0.0.1:$sport" -cert "$pki/hub.crt" -key "$pki/hub.key" \
+		-naccept "$conns" <>"$work/sink.in" >/dev/null 2>"$work/sink.err" &
+	sink_pid=$!
+	wait_listen "$sport" || die "openssl s_server did not listen"
+	bl=$("$SEND" "127.0.0.1:$sport" --ca "$pki/ca.crt" --sensors "$sensors" --conns "$conns" \
+		--size 65536 --bytes "$([ "$quick" = 1 ] && echo 256M || echo 1G)" -q 2>"$work/sink.send.err")
+	if [ -n "$bl" ]; then
+		echo "loopback TLS into openssl s_server (64 KiB frames, $conns conn): $(echo "$bl" | sed -n 's/.* mb_s=\([0-9.]*\).*/\1/p') MB/s (sender-side)"
+	else
+		echo "loopback TLS baseline failed: $(cat "$work/sink.send.err")"
+	fi
+	kill "$sink_pid" 2>/dev/null
+	wait "$sink_pid" 2>/dev/null
+	sink_pid=""
+fi
+
+# ---------------------------------------------------------------- hub ----
+"$HUB" -c "$conf" -d >"$work/hub.log" 2>&1 &
+hub_pid=$!
+for _ in $(seq 1 100); do
+	grep -q "d4hub listening on" "$work/hub.log" && break
+	kill -0 "$hub_pid" 2>/dev/null || { cat "$work/hub.log" >&2; die "d4hub exited at start"; }
+	sleep 0.1
+done
+grep -q "d4hub listening on" "$work/hub.log" || { cat "$work/hub.log" >&2; die "d4hub did not start listening"; }
+echo "hub: $(grep -m1 'd4hub listening on' "$work/hub.log" | sed 's/.*\(d4hub listening on\)/\1/'), pid $hub_pid, store $store (map_size 16G, durable commits)"
+
+# run_one SIZE BYTES -> sets r_frames r_bytes r_wall r_cpu r_send_mbs; returns non-zero on failure
+run_one() {
+	local size=$1 nbytes=$2 base out t_done c0 c1 last last_change n sender_rc perf_pid=""
+	base=$(committed_frames) || { echo "bench: d4hubctl status failed: $(tail -n 3 "$work/ctl.err")" >&2; return 1; }
+	c0=$(cpu_s "$hub_pid")
+	if [ "$do_perf" = 1 ] && command -v perf >/dev/null; then
+		perf record -F 999 -g -p "$hub_pid" -o "$work/perf.$size.data" >/dev/null 2>&1 &
+		perf_pid=$!
+	fi
+	out=$("$SEND" "127.0.0.1:$port" --ca "$pki/ca.crt" --sensors "$sensors" --conns "$conns" --size "$size" \
+		--bytes "$nbytes" 2>"$work/send.err")
+	sender_rc=$?
+	if [ $sender_rc -ne 0 ] || [ -z "$out" ]; then
+		echo "bench: sender failed (rc $sender_rc): $(cat "$work/send.err")" >&2
+		echo "bench: hub log tail:" >&2
+		tail -n 5 "$work/hub.log" >&2
+		"$CTL" -c "$conf" --json status >&2
+		[ -n "$perf_pid" ] && kill -INT "$perf_pid" 2>/dev/null && wait "$perf_pid"
+		return 1
+	fi
+	r_frames=$(echo "$out" | sed -n 's/.* frames=\([0-9]*\).*/\1/p')
+	r_bytes=$((r_frames * size))
+	local first=$(echo "$out" | sed -n 's/.* first_byte=\([0-9.]*\).*/\1/p')
+	r_send_mbs=$(echo "$out" | sed -n 's/.* mb_s=\([0-9.]*\).*/\1/p')
+	local target=$((base + r_frames))
+	last=$base
+	last_change=$(now)
+	while :; do
+		n=$(committed_frames) || n=$last
+		t_done=$(now)
+		[ "$n" -ge "$target" ] && break
+		if [ "$n" != "$last" ]; then
+			last=$n
+			last_change=$t_done
+		elif awk -v a="$t_done" -v b="$last_change" 'BEGIN { exit !(a - b > 60) }'; then
+			echo "bench: no commit progress for 60 s ($((n - base)) of $r_frames frames committed)" >&2
+			tail -n 5 "$work/hub.log" >&2
+			[ -n "$perf_pid" ] && kill -INT "$perf_pid" 2>/dev/null && wait "$perf_pid"
+			return 1
+		fi
+		sleep 0.02
+	done
+	c1=$(cpu_s "$hub_pid")
+	if [ -n "$perf_pid" ]; then
+		kill -INT "$perf_pid" 2>/dev/null
+		wait "$perf_pid" 2>/dev/null
+	fi
+	r_wall=$(calc "$t_done - $first")
+	r_cpu=$(calc "$c1 - $c0")
+	return 0
+}
+
+result_line() { # SIZE -> prints the standard line, sets r_fps r_mbs
+	local size=$1
+	r_fps=$(calc "$r_frames / $r_wall")
+	r_mbs=$(calc "$r_bytes / 1e6 / $r_wall")
+	local cpugb=$(calc "$r_cpu / ($r_bytes / 1e9)")
+	local verdict
+	if [ "$size" = 4096 ]; then
+		verdict="target >= 60000 frames/s: $(awk -v v="$r_fps" 'BEGIN { print (v >= 60000 ? "PASS" : "FAIL") }')"
+	elif [ "$size" = 65536 ]; then
+		verdict="target >= 70 % of $(fmt "$limit_mbs") MB/s = $(fmt "$(calc "$limit_mbs * 0.7")") MB/s: $(awk -v v="$r_mbs" -v l="$limit_mbs" 'BEGIN { print (v >= 0.7 * l ? "PASS" : "FAIL") }')"
+	else
+		verdict="no target"
+	fi
+	echo "ingest ${size}B: $(fmt "$r_fps" 0) frames/s, $(fmt "$r_mbs") MB/s, hub cpu $(fmt "$cpugb" 2) s/GB ($verdict)"
+	echo "    $r_frames frames, $(fmt "$(calc "$r_bytes / 1e6")") MB payload, first byte to last commit $(fmt "$r_wall" 2) s;" \
+		"sender done at $(fmt "$r_send_mbs") MB/s; hub cpu $(fmt "$r_cpu" 2) s"
+}
+
+echo "== ingest (conns $conns, frames committed = counted)"
+fail=0
+declare -A res_mbs res_fps
+for size in $sizes; do
+	nbytes=$bytes
+	if [ -z "$nbytes" ]; then
+		if [ "$quick" = 1 ]; then
+			nbytes=200M
+		else
+			# Probe to size the run for about 8 s (at least 256 MiB, at most 4 GiB): 1 GiB takes
+			# ~4 s at the target rate, and a slow hub must not take an hour.
+			run_one "$size" 64M || { fail=1; continue; }
+			rate=$(calc "$r_bytes / $r_wall")
+			nbytes=$(awk -v r="$rate" 'BEGIN { b = r * 8; if (b < 268435456) b = 268435456;
+				if (b > 4294967296) b = 4294967296; printf "%.0f", b }')
+		fi
+	fi
+	run_one "$size" "$nbytes" || { fail=1; continue; }
+	result_line "$size"
+	res_mbs[$size]=$r_mbs
+	res_fps[$size]=$r_fps
+	awk -v w="$r_wall" 'BEGIN { exit !(w < 5) }' && [ "$quick" = 0 ] &&
+		echo "    (note: run shorter than 5 s; use --bytes for a longer one)"
+done
+
+echo "== summary"
+echo "machine: disk $(fmt "$disk_mbs") MB/s, hmac $(fmt "$hmac_mbs") MB/s -> limit $(fmt "$limit_mbs") MB/s"
+if [ -n "${res_mbs[65536]:-}" ]; then
+	pct=$(calc "100 * ${res_mbs[65536]} / $limit_mbs")
+	echo "ratio 64 KiB: $(fmt "${res_mbs[65536]}") / $(fmt "$limit_mbs") MB/s = $(fmt "$pct") % (target >= 70 %: $(awk -v p="$pct" 'BEGIN { print (p >= 70 ? "PASS" : "FAIL") }'))"
+fi
+if [ -n "${res_fps[4096]:-}" ]; then
+	echo "4 KiB: $(fmt "${res_fps[4096]}" 0) frames/s vs target 60000 ($(fmt "$(calc "100 * ${res_fps[4096]} / 60000")") %)"
+fi
+echo "reference d4-core on this machine (issue 2): 498 frames/s of 4 KiB, 120 frames/s of 64 KiB"
+if [ "$do_perf" = 1 ]; then
+	for f in "$work"/perf.*.data; do
+		[ -f "$f" ] || continue
+		echo "== perf: $f (top symbols, hub process)"
+		perf report -i "$f" --stdio --no-children --sort comm,dso,symbol 2>/dev/null | grep -E '^ +[0-9]' | head -n 25
+	done
+	keep=1
+fi
+if ! kill -0 "$hub_pid" 2>/dev/null; then
+	echo "bench: d4hub died during the run" >&2
+	fail=1
+fi
+[ -s "$work/ctl.err" ] && { echo "bench: d4hubctl stderr:"; tail -n 3 "$work/ctl.err"; }
+exit $fail
