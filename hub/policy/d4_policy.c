@@ -7,15 +7,18 @@ static const struct {
 	const char *name;
 	enum d4_tlp level;
 } tlp_names[] = {
-	{"tlp:red", D4_TLP_RED},       {"tlp:amber+strict", D4_TLP_AMBER_STRICT},
-	{"tlp:amber", D4_TLP_AMBER},   {"tlp:green", D4_TLP_GREEN},
-	{"tlp:clear", D4_TLP_CLEAR},   {"tlp:white", D4_TLP_CLEAR},
-	{"tlp:ex:chr", D4_TLP_EX_CHR}, {"tlp:unclear", D4_TLP_UNCLEAR},
+    {"tlp:red", D4_TLP_RED},	   {"tlp:amber+strict", D4_TLP_AMBER_STRICT},
+    {"tlp:amber", D4_TLP_AMBER},   {"tlp:green", D4_TLP_GREEN},
+    {"tlp:clear", D4_TLP_CLEAR},   {"tlp:white", D4_TLP_CLEAR},
+    {"tlp:ex:chr", D4_TLP_EX_CHR}, {"tlp:unclear", D4_TLP_UNCLEAR},
 };
 
 static const char no_sync_tag[] = "misp:should-not-sync";
 
-static char lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c; }
+static char lower(char c)
+{
+	return (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+}
 
 /* Case-insensitive equality of tag[0..n) (no NUL inside) with a lower-case
  * literal. */
@@ -60,7 +63,10 @@ const char *d4_policy_tlp_name(enum d4_tlp tlp)
 	return "invalid";
 }
 
-static int is_real(enum d4_tlp t) { return t >= D4_TLP_CLEAR && t <= D4_TLP_RED; }
+static int is_real(enum d4_tlp t)
+{
+	return t >= D4_TLP_CLEAR && t <= D4_TLP_RED;
+}
 
 enum d4_tlp d4_policy_tlp_max(enum d4_tlp a, enum d4_tlp b)
 {

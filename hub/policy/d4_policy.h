@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 enum d4_tlp {
-	D4_TLP_NONE = 0, /* no tag: resolves to the configured default */
+	D4_TLP_NONE = 0,  /* no tag: resolves to the configured default */
 	D4_TLP_CLEAR = 1, /* also legacy tlp:white */
 	D4_TLP_GREEN = 2,
 	D4_TLP_EX_CHR = 3, /* content may go, source identity stripped */

@@ -43,7 +43,10 @@ void d4_proto_hdr_encode(const struct d4_hdr *h, uint8_t out[D4_HDR_LEN])
 static EVP_MAC *g_hmac_alg;
 static pthread_once_t g_hmac_once = PTHREAD_ONCE_INIT;
 
-static void hmac_alg_fetch(void) { g_hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL); }
+static void hmac_alg_fetch(void)
+{
+	g_hmac_alg = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
 
 static EVP_MAC_CTX *mac_ctx_new(const uint8_t *key, size_t keylen)
 {
@@ -167,8 +170,8 @@ static int hmac_reset(struct d4_hmac *h)
 	return D4_EIO;
 }
 
-int d4_proto_hmac_sign_ctx(struct d4_hmac *h, const uint8_t hdr[D4_HDR_LEN], const uint8_t *payload,
-			   size_t payload_len, uint8_t mac[D4_HMAC_LEN])
+int d4_proto_hmac_sign_ctx(struct d4_hmac *h, const uint8_t hdr[D4_HDR_LEN], const uint8_t *payload, size_t payload_len,
+			   uint8_t mac[D4_HMAC_LEN])
 {
 	int rc = hmac_reset(h);
 	if (rc != D4_OK)

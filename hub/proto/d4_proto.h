@@ -11,9 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define D4_HDR_LEN 62
-#define D4_HMAC_LEN 32
-#define D4_HMAC_OFF 26
+#define D4_HDR_LEN	       62
+#define D4_HMAC_LEN	       32
+#define D4_HMAC_OFF	       26
 #define D4_DEFAULT_MAX_PAYLOAD 1000000u
 
 enum d4_type {
@@ -70,8 +70,8 @@ struct d4_hmac *d4_proto_hmac_new(const uint8_t *key, size_t keylen);
 /* Wipes the key copy and frees the context; NULL is a no-op. */
 void d4_proto_hmac_free(struct d4_hmac *h);
 /* Same as d4_proto_hmac() with the context's key. Returns 0 or D4_EIO. */
-int d4_proto_hmac_sign_ctx(struct d4_hmac *h, const uint8_t hdr[D4_HDR_LEN], const uint8_t *payload,
-			   size_t payload_len, uint8_t mac[D4_HMAC_LEN]);
+int d4_proto_hmac_sign_ctx(struct d4_hmac *h, const uint8_t hdr[D4_HDR_LEN], const uint8_t *payload, size_t payload_len,
+			   uint8_t mac[D4_HMAC_LEN]);
 /* Same as d4_proto_hmac_verify() with the context's key: 0, D4_EHMAC or
  * D4_EIO. Constant-time compare. */
 int d4_proto_hmac_verify_ctx(struct d4_hmac *h, const uint8_t hdr[D4_HDR_LEN], const uint8_t *payload,
@@ -155,15 +155,15 @@ int d4_proto_decoder_next(struct d4_decoder *d, struct d4_frame *out);
 size_t d4_proto_decoder_pending(const struct d4_decoder *d);
 
 /* ---- meta header -------------------------------------------------------- */
-#define D4_META_MAX 65536 /* reassembled meta-header cap, bytes */
+#define D4_META_MAX	  65536 /* reassembled meta-header cap, bytes */
 #define D4_META_MAX_DEPTH 16
-#define D4_META_TYPE_MAX 64
-#define D4_META_MAX_TAGS 32
-#define D4_META_TAG_MAX 128
+#define D4_META_TYPE_MAX  64
+#define D4_META_MAX_TAGS  32
+#define D4_META_TAG_MAX	  128
 
 struct d4_meta {
-	char type[D4_META_TYPE_MAX];       /* extended type, required */
-	char encoding[32];                 /* optional, "" if absent */
+	char type[D4_META_TYPE_MAX];		      /* extended type, required */
+	char encoding[32];			      /* optional, "" if absent */
 	char tags[D4_META_MAX_TAGS][D4_META_TAG_MAX]; /* lower-cased */
 	unsigned ntags;
 	uint8_t org[16]; /* misp:org */

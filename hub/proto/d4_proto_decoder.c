@@ -58,7 +58,10 @@ static size_t dec_limit(const struct d4_decoder *d)
 	return (size_t)D4_HDR_LEN + m;
 }
 
-size_t d4_proto_decoder_pending(const struct d4_decoder *d) { return d->wr - d->rd; }
+size_t d4_proto_decoder_pending(const struct d4_decoder *d)
+{
+	return d->wr - d->rd;
+}
 
 size_t d4_proto_decoder_room(const struct d4_decoder *d)
 {

@@ -137,15 +137,16 @@ static int on_scalar(struct meta_ctx *c, const unsigned char *s, size_t len)
 			return fail(c);
 		c->m->has_org = 1;
 		return 1;
-	case K_TAGS:
-		return fail(c);
-	case K_OTHER:
-		break;
+	case K_TAGS: return fail(c);
+	case K_OTHER: break;
 	}
 	return 1;
 }
 
-static int cb_null(void *ctx) { return on_scalar(ctx, NULL, 0); }
+static int cb_null(void *ctx)
+{
+	return on_scalar(ctx, NULL, 0);
+}
 static int cb_bool(void *ctx, int v)
 {
 	(void)v;
@@ -157,7 +158,10 @@ static int cb_number(void *ctx, const char *v, size_t len)
 	(void)len;
 	return on_scalar(ctx, NULL, 0);
 }
-static int cb_string(void *ctx, const unsigned char *s, size_t len) { return on_scalar(ctx, s, len); }
+static int cb_string(void *ctx, const unsigned char *s, size_t len)
+{
+	return on_scalar(ctx, s, len);
+}
 
 static int open_container(struct meta_ctx *c, int is_array)
 {
@@ -177,8 +181,14 @@ static int open_container(struct meta_ctx *c, int is_array)
 	return 1;
 }
 
-static int cb_start_map(void *ctx) { return open_container(ctx, 0); }
-static int cb_start_array(void *ctx) { return open_container(ctx, 1); }
+static int cb_start_map(void *ctx)
+{
+	return open_container(ctx, 0);
+}
+static int cb_start_array(void *ctx)
+{
+	return open_container(ctx, 1);
+}
 
 static int cb_end(void *ctx)
 {
@@ -212,15 +222,15 @@ static int cb_map_key(void *ctx, const unsigned char *k, size_t len)
 }
 
 static const yajl_callbacks meta_callbacks = {
-	.yajl_null = cb_null,
-	.yajl_boolean = cb_bool,
-	.yajl_number = cb_number, /* raw numbers: no overflow errors on huge ints */
-	.yajl_string = cb_string,
-	.yajl_start_map = cb_start_map,
-	.yajl_map_key = cb_map_key,
-	.yajl_end_map = cb_end,
-	.yajl_start_array = cb_start_array,
-	.yajl_end_array = cb_end,
+    .yajl_null = cb_null,
+    .yajl_boolean = cb_bool,
+    .yajl_number = cb_number, /* raw numbers: no overflow errors on huge ints */
+    .yajl_string = cb_string,
+    .yajl_start_map = cb_start_map,
+    .yajl_map_key = cb_map_key,
+    .yajl_end_map = cb_end,
+    .yajl_start_array = cb_start_array,
+    .yajl_end_array = cb_end,
 };
 
 int d4_proto_meta_parse(const uint8_t *json, size_t len, struct d4_meta *out)

@@ -9,34 +9,34 @@ static const struct {
 	const char *tag;
 	enum d4_tlp level;
 } cases[] = {
-	{"tlp:red", D4_TLP_RED},
-	{"TLP:RED", D4_TLP_RED},
-	{"tlp:amber+strict", D4_TLP_AMBER_STRICT},
-	{"TLP:Amber+Strict", D4_TLP_AMBER_STRICT},
-	{"tlp:amber", D4_TLP_AMBER},
-	{"Tlp:AMBER", D4_TLP_AMBER},
-	{"tlp:green", D4_TLP_GREEN},
-	{"TLP:GREEN", D4_TLP_GREEN},
-	{"tlp:clear", D4_TLP_CLEAR},
-	{"TLP:CLEAR", D4_TLP_CLEAR},
-	{"tlp:white", D4_TLP_CLEAR},
-	{"TLP:WHITE", D4_TLP_CLEAR},
-	{"tlp:ex:chr", D4_TLP_EX_CHR},
-	{"TLP:EX:CHR", D4_TLP_EX_CHR},
-	{"tlp:unclear", D4_TLP_UNCLEAR},
-	{"TLP:Unclear", D4_TLP_UNCLEAR},
-	/* Not TLP tags. */
-	{"", D4_TLP_NONE},
-	{"tlp:", D4_TLP_NONE},
-	{"tlp:amber ", D4_TLP_NONE},
-	{" tlp:amber", D4_TLP_NONE},
-	{"tlp:amber+", D4_TLP_NONE},
-	{"tlp:ambe", D4_TLP_NONE},
-	{"tlp:redd", D4_TLP_NONE},
-	{"tlp:black", D4_TLP_NONE},
-	{"misp:should-not-sync", D4_TLP_NONE},
-	{"misp:org=\"5a8a7e64-c0ac-4b5e-bc89-b1cbd3b2a0c1\"", D4_TLP_NONE},
-	{"tlp-red", D4_TLP_NONE},
+    {"tlp:red", D4_TLP_RED},
+    {"TLP:RED", D4_TLP_RED},
+    {"tlp:amber+strict", D4_TLP_AMBER_STRICT},
+    {"TLP:Amber+Strict", D4_TLP_AMBER_STRICT},
+    {"tlp:amber", D4_TLP_AMBER},
+    {"Tlp:AMBER", D4_TLP_AMBER},
+    {"tlp:green", D4_TLP_GREEN},
+    {"TLP:GREEN", D4_TLP_GREEN},
+    {"tlp:clear", D4_TLP_CLEAR},
+    {"TLP:CLEAR", D4_TLP_CLEAR},
+    {"tlp:white", D4_TLP_CLEAR},
+    {"TLP:WHITE", D4_TLP_CLEAR},
+    {"tlp:ex:chr", D4_TLP_EX_CHR},
+    {"TLP:EX:CHR", D4_TLP_EX_CHR},
+    {"tlp:unclear", D4_TLP_UNCLEAR},
+    {"TLP:Unclear", D4_TLP_UNCLEAR},
+    /* Not TLP tags. */
+    {"", D4_TLP_NONE},
+    {"tlp:", D4_TLP_NONE},
+    {"tlp:amber ", D4_TLP_NONE},
+    {" tlp:amber", D4_TLP_NONE},
+    {"tlp:amber+", D4_TLP_NONE},
+    {"tlp:ambe", D4_TLP_NONE},
+    {"tlp:redd", D4_TLP_NONE},
+    {"tlp:black", D4_TLP_NONE},
+    {"misp:should-not-sync", D4_TLP_NONE},
+    {"misp:org=\"5a8a7e64-c0ac-4b5e-bc89-b1cbd3b2a0c1\"", D4_TLP_NONE},
+    {"tlp-red", D4_TLP_NONE},
 };
 
 START_TEST(test_parse)
@@ -68,8 +68,8 @@ END_TEST
 
 START_TEST(test_order_max)
 {
-	static const enum d4_tlp order[] = {D4_TLP_CLEAR, D4_TLP_GREEN, D4_TLP_EX_CHR, D4_TLP_AMBER,
-					    D4_TLP_AMBER_STRICT, D4_TLP_RED};
+	static const enum d4_tlp order[] = {D4_TLP_CLEAR, D4_TLP_GREEN,	       D4_TLP_EX_CHR,
+					    D4_TLP_AMBER, D4_TLP_AMBER_STRICT, D4_TLP_RED};
 	size_t n = sizeof(order) / sizeof(order[0]);
 	for (size_t i = 0; i < n; i++) {
 		for (size_t j = 0; j < n; j++) {

@@ -226,9 +226,8 @@ START_TEST(test_frame_build_limits)
 	memset(out, 0, sizeof(out));
 	memcpy(out + 62, "hello d4\n", 9);
 	vec_hdr(&h);
-	ck_assert_int_eq(d4_proto_frame_build(&h, (const uint8_t *)vec_key, strlen(vec_key), out + 62, 9, out,
-					      sizeof(out)),
-			 (int)n);
+	ck_assert_int_eq(
+	    d4_proto_frame_build(&h, (const uint8_t *)vec_key, strlen(vec_key), out + 62, 9, out, sizeof(out)), (int)n);
 	ck_assert_mem_eq(out, want, n);
 }
 END_TEST
@@ -276,9 +275,9 @@ static void drain(struct d4_decoder *d, const struct stream *s, unsigned *done, 
 		*hdr_seen = 0;
 		if (plen)
 			ck_assert_mem_eq(f.payload, raw + 62, plen);
-		ck_assert_int_eq(d4_proto_hmac_verify((const uint8_t *)vec_key, strlen(vec_key), f.raw_hdr, f.payload,
-						      f.hdr.size),
-				 0);
+		ck_assert_int_eq(
+		    d4_proto_hmac_verify((const uint8_t *)vec_key, strlen(vec_key), f.raw_hdr, f.payload, f.hdr.size),
+		    0);
 		(*done)++;
 	}
 }
@@ -596,7 +595,10 @@ END_TEST
 
 /* ---- meta header --------------------------------------------------------- */
 
-static int meta(const char *s, struct d4_meta *m) { return d4_proto_meta_parse((const uint8_t *)s, strlen(s), m); }
+static int meta(const char *s, struct d4_meta *m)
+{
+	return d4_proto_meta_parse((const uint8_t *)s, strlen(s), m);
+}
 
 static const char org_hex[] = "5a8a7e64c0ac4b5ebc89b1cbd3b2a0c1";
 
@@ -662,21 +664,21 @@ START_TEST(test_meta_malformed)
 {
 	struct d4_meta m;
 	static const char *bad[] = {
-		"{\"type\":}",
-		"{\"type\":\"x\",}",
-		"[\"type\"]",
-		"\"type\"",
-		"42",
-		"null",
-		"{\"type\":\"x\"}}",
-		"{\"type\":\"x\"} {\"type\":\"y\"}",
-		"{'type':'x'}",
-		"{\"type\":\"x\" /* c */}",
-		"{type:\"x\"}",
-		"{\"type\":\"x\"]",
-		"\xff{\"type\":\"x\"}",
-		"{\"type\":\"x\",\"e\":\"\xc3\x28\"}", /* invalid UTF-8 */
-		"{\"type\":\"x\" x",
+	    "{\"type\":}",
+	    "{\"type\":\"x\",}",
+	    "[\"type\"]",
+	    "\"type\"",
+	    "42",
+	    "null",
+	    "{\"type\":\"x\"}}",
+	    "{\"type\":\"x\"} {\"type\":\"y\"}",
+	    "{'type':'x'}",
+	    "{\"type\":\"x\" /* c */}",
+	    "{type:\"x\"}",
+	    "{\"type\":\"x\"]",
+	    "\xff{\"type\":\"x\"}",
+	    "{\"type\":\"x\",\"e\":\"\xc3\x28\"}", /* invalid UTF-8 */
+	    "{\"type\":\"x\" x",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ck_assert_msg(meta(bad[i], &m) == D4_EJSON, "case %zu: %s", i, bad[i]);
@@ -687,30 +689,30 @@ START_TEST(test_meta_schema)
 {
 	struct d4_meta m;
 	static const char *bad[] = {
-		"{}",
-		"{\"tags\":[\"tlp:red\"]}",
-		"{\"type\":5}",
-		"{\"type\":null}",
-		"{\"type\":[\"x\"]}",
-		"{\"type\":{\"a\":1}}",
-		"{\"type\":\"\"}",
-		"{\"type\":\"has space\"}",
-		"{\"type\":\"nul\\u0000\"}",
-		"{\"type\":\"x\",\"type\":\"y\"}",
-		"{\"type\":\"x\",\"encoding\":1}",
-		"{\"type\":\"x\",\"tags\":\"tlp:red\"}",
-		"{\"type\":\"x\",\"tags\":[1]}",
-		"{\"type\":\"x\",\"tags\":[[\"a\"]]}",
-		"{\"type\":\"x\",\"tags\":[{\"a\":1}]}",
-		"{\"type\":\"x\",\"tags\":[\"a\\u0000b\"]}",
-		"{\"type\":\"x\",\"misp:org\":\"not-a-uuid\"}",
-		"{\"type\":\"x\",\"misp:org\":\"5a8a7e64c0ac4b5ebc89b1cbd3b2a0c\"}",
-		"{\"type\":\"x\",\"misp:org\":\"5a8a7e64-c0ac4b5e-bc89-b1cbd3b2a0c1\"}",
-		"{\"type\":\"x\",\"misp:org\":5}",
-		"{\"type\":\"x\",\"tags\":[\"misp:org=\\\"zz8a7e64-c0ac-4b5e-bc89-b1cbd3b2a0c1\\\"\"]}",
-		/* Two different originators. */
-		"{\"type\":\"x\",\"misp:org\":\"5a8a7e64c0ac4b5ebc89b1cbd3b2a0c1\","
-		"\"tags\":[\"misp:org=\\\"11111111-c0ac-4b5e-bc89-b1cbd3b2a0c1\\\"\"]}",
+	    "{}",
+	    "{\"tags\":[\"tlp:red\"]}",
+	    "{\"type\":5}",
+	    "{\"type\":null}",
+	    "{\"type\":[\"x\"]}",
+	    "{\"type\":{\"a\":1}}",
+	    "{\"type\":\"\"}",
+	    "{\"type\":\"has space\"}",
+	    "{\"type\":\"nul\\u0000\"}",
+	    "{\"type\":\"x\",\"type\":\"y\"}",
+	    "{\"type\":\"x\",\"encoding\":1}",
+	    "{\"type\":\"x\",\"tags\":\"tlp:red\"}",
+	    "{\"type\":\"x\",\"tags\":[1]}",
+	    "{\"type\":\"x\",\"tags\":[[\"a\"]]}",
+	    "{\"type\":\"x\",\"tags\":[{\"a\":1}]}",
+	    "{\"type\":\"x\",\"tags\":[\"a\\u0000b\"]}",
+	    "{\"type\":\"x\",\"misp:org\":\"not-a-uuid\"}",
+	    "{\"type\":\"x\",\"misp:org\":\"5a8a7e64c0ac4b5ebc89b1cbd3b2a0c\"}",
+	    "{\"type\":\"x\",\"misp:org\":\"5a8a7e64-c0ac4b5e-bc89-b1cbd3b2a0c1\"}",
+	    "{\"type\":\"x\",\"misp:org\":5}",
+	    "{\"type\":\"x\",\"tags\":[\"misp:org=\\\"zz8a7e64-c0ac-4b5e-bc89-b1cbd3b2a0c1\\\"\"]}",
+	    /* Two different originators. */
+	    "{\"type\":\"x\",\"misp:org\":\"5a8a7e64c0ac4b5ebc89b1cbd3b2a0c1\","
+	    "\"tags\":[\"misp:org=\\\"11111111-c0ac-4b5e-bc89-b1cbd3b2a0c1\\\"\"]}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ck_assert_msg(meta(bad[i], &m) == D4_EJSON, "case %zu: %s", i, bad[i]);
@@ -722,8 +724,9 @@ START_TEST(test_meta_tags_org)
 	struct d4_meta m;
 	char hex[33];
 	ck_assert_int_eq(
-		meta("{\"type\":\"x\",\"tags\":[\"TLP:RED\",\"MISP:ORG=\\\"5A8A7E64-C0AC-4B5E-BC89-B1CBD3B2A0C1\\\"\"]}", &m),
-		0);
+	    meta("{\"type\":\"x\",\"tags\":[\"TLP:RED\",\"MISP:ORG=\\\"5A8A7E64-C0AC-4B5E-BC89-B1CBD3B2A0C1\\\"\"]}",
+		 &m),
+	    0);
 	ck_assert_uint_eq(m.ntags, 2);
 	ck_assert_str_eq(m.tags[0], "tlp:red");
 	ck_assert_str_eq(m.tags[1], "misp:org=\"5a8a7e64-c0ac-4b5e-bc89-b1cbd3b2a0c1\"");
