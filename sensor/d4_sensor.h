@@ -1,0 +1,160 @@
+/* d4hub — d4-sensor library: configuration (d4-goclient folder + flags),
+ * data sources, D4 framing, the on-disk spool and the uplink loop.
+ * main.c only parses the command line and calls d4_sensor_run(). */
+#ifndef D4_SENSOR_H
+#define D4_SENSOR_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define D4S_KEY_MAX	    1024
+#define D4S_DEFAULT_SNAPLEN 4096	/* read size of the reference C client */
+#define D4S_PCAP_CHUNK	    65536	/* pcap records packed per frame, bytes */
+#define D4S_META_CHUNK	    4096	/* split of the type-2 meta header */
+#define D4S_MAX_PAYLOAD	    1000000u	/* the hub's default limit */
+#define D4S_SPOOL_DEFAULT   (64u << 20) /* --spool-max default */
+
+/* Exit codes of d4-sensor. */
+enum { D4S_EXIT_OK = 0, D4S_EXIT_ERR = 1, D4S_EXIT_USAGE = 2, D4S_EXIT_SPOOLED = 3 };
+
+/* ---- configuration ---------------------------------------------------------
+ * Values from the d4-goclient config folder; flags are merged on top by the
+ * caller (main.c). "unset" is has_* == 0, type < 0, empty strings, snaplen 0. */
+struct d4_sensor_config {
+	uint8_t uuid[16];
+	int has_uuid;
+	uint8_t key[D4S_KEY_MAX];
+	size_t keylen;
+	int has_key;
+	int type;    /* -1 unset */
+	int version; /* -1 unset */
+	char destination[512];
+	char source[64];
+	unsigned snaplen;
+	uint8_t *meta; /* metaheader.json, owned, NUL-terminated */
+	size_t metalen;
+	char ca[PATH_MAX]; /* DIR/rootCA.crt if it exists */
+};
+
+void d4_sensor_config_init(struct d4_sensor_config *c);
+/* Reads the folder: each file is trimmed of trailing whitespace; a missing
+ * file leaves the value unset. Returns 0, D4_ECONFIG (message logged) on an
+ * unreadable folder or a malformed value. */
+int d4_sensor_config_load_dir(struct d4_sensor_config *c, const char *dir);
+/* Frees meta and wipes the key. */
+void d4_sensor_config_free(struct d4_sensor_config *c);
+/* Reads a whole (small) file, strips trailing whitespace; *out is malloc'ed
+ * and NUL-terminated, caller frees. D4_ENOTFOUND if it does not exist. */
+int d4_sensor_read_trimmed(const char *path, size_t max, uint8_t **out, size_t *len);
+
+/* ---- sources ----------------------------------------------------------------
+ * Uniform interface: next() returns the next chunk with natural boundaries
+ * (one read() for stdin, whole pcap records, whole lines). */
+enum d4_sensor_src_kind { D4S_SRC_STDIN, D4S_SRC_PCAP_FILE, D4S_SRC_LIVE, D4S_SRC_FOLLOW };
+
+struct d4_sensor_src_opts {
+	enum d4_sensor_src_kind kind;
+	int fd;		   /* STDIN: the fd to read (default 0) */
+	const char *path;  /* PCAP_FILE, FOLLOW */
+	const char *iface; /* LIVE */
+	const char *bpf;   /* LIVE (and PCAP_FILE): optional filter */
+	unsigned snaplen;  /* LIVE capture length (default 262144) */
+	size_t max_chunk;  /* largest chunk (default: 4096 stdin, 64 KiB others) */
+	int from_start;	   /* FOLLOW: read existing content first */
+	unsigned poll_ms;  /* FOLLOW: how often to look for growth/rotation (default 200) */
+};
+
+struct d4_sensor_src;
+
+/* Opens a source; *out is owned by the caller (d4_sensor_src_close). */
+int d4_sensor_src_open(const struct d4_sensor_src_opts *o, struct d4_sensor_src **out);
+/* Waits at most timeout_ms for data. Returns the chunk length (> 0) with
+ * *data pointing into the source's buffer (valid until the next call), 0 if
+ * nothing arrived in time, D4_ECLOSED at the end of a finite source, or a
+ * negative error. */
+int d4_sensor_src_next(struct d4_sensor_src *s, const uint8_t **data, int timeout_ms);
+/* Live capture: packets dropped by the kernel/interface (0 otherwise). */
+uint64_t d4_sensor_src_drops(struct d4_sensor_src *s);
+void d4_sensor_src_close(struct d4_sensor_src *s);
+
+/* ---- framing ------------------------------------------------------------ */
+struct d4_sensor_ident {
+	uint8_t uuid[16];
+	const uint8_t *key; /* borrowed */
+	size_t keylen;
+	uint8_t version;
+};
+
+/* Builds one signed frame into out (room >= 62 + len). Returns its length
+ * or a negative code. */
+int d4_sensor_frame(const struct d4_sensor_ident *id, uint8_t type, uint64_t ts, const uint8_t *payload, size_t len,
+		    uint8_t *out, size_t cap);
+
+/* ---- spool ------------------------------------------------------------------
+ * Append-only segment files in a directory. Records are (type, original
+ * timestamp, payload), not signed frames: they are signed when sent, so a
+ * key rotation while data waits does not make the hub reject it forever. */
+struct d4_spool;
+struct d4_spool_pos {
+	uint64_t seq;
+	uint64_t off;
+};
+struct d4_spool_stats {
+	uint64_t bytes;		 /* on disk, all segments */
+	uint64_t dropped_frames; /* oldest data dropped because the spool was full */
+	uint64_t dropped_bytes;
+	unsigned segments;
+};
+
+/* Opens (creating) dir; data from an earlier run is kept and delivered
+ * first. max_bytes bounds the disk use. *out owned by caller. */
+int d4_spool_open(const char *dir, uint64_t max_bytes, struct d4_spool **out);
+/* Appends one record; drops the oldest segments (counted, logged at warning)
+ * when full. Returns 0 or a negative code. */
+int d4_spool_append(struct d4_spool *sp, uint8_t type, uint64_t ts, const uint8_t *data, size_t len);
+/* Next record at the read position without consuming it: 1 and the fields
+ * (payload valid until the next spool call), 0 if empty, or negative. */
+int d4_spool_peek(struct d4_spool *sp, uint8_t *type, uint64_t *ts, const uint8_t **data, size_t *len);
+/* Consumes the peeked record; *after is the position after it. */
+void d4_spool_advance(struct d4_spool *sp, struct d4_spool_pos *after);
+/* Everything before pos is delivered: fully delivered segments are deleted
+ * and the position is remembered for a restart. */
+int d4_spool_confirm(struct d4_spool *sp, const struct d4_spool_pos *pos);
+/* Connection lost: reading restarts at the last confirmed position. */
+void d4_spool_rewind(struct d4_spool *sp);
+/* 1 if nothing is left to send (read position at the end). */
+int d4_spool_empty(struct d4_spool *sp);
+/* 1 if nothing is left unconfirmed. */
+int d4_spool_all_confirmed(struct d4_spool *sp);
+/* fsync of the active segment and the cursor. */
+int d4_spool_sync(struct d4_spool *sp);
+void d4_spool_stats(struct d4_spool *sp, struct d4_spool_stats *st);
+/* Syncs and closes. */
+void d4_spool_close(struct d4_spool *sp);
+
+/* ---- run --------------------------------------------------------------- */
+struct d4_sensor_run_opts {
+	struct d4_sensor_ident id;
+	uint8_t type;	     /* data type (254 when a meta header is used) */
+	const uint8_t *meta; /* meta header JSON sent first as type 2, or NULL */
+	size_t metalen;
+	struct d4_sensor_src_opts src;
+	const char *dest;	 /* "stdout" or HOST:PORT */
+	int out_fd;		 /* stdout destination fd (default 1) */
+	const char *ca;		 /* CA file; NULL = system default */
+	const char *server_name; /* name checked/SNI; NULL = host part of dest */
+	int insecure;
+	const char *spool_dir; /* NULL: no spool (the source waits while down) */
+	uint64_t spool_max;
+	unsigned drain_timeout; /* seconds */
+	uint64_t (*now)(void);	/* header clock (tests); NULL = d4_now_s */
+};
+
+/* Runs until the source ends (and the data is delivered or drain_timeout
+ * passes) or SIGTERM/SIGINT. Returns a D4S_EXIT_* code. */
+int d4_sensor_run(const struct d4_sensor_run_opts *o);
+/* Asks d4_sensor_run to stop (async-signal-safe). */
+void d4_sensor_stop(void);
+
+#endif

@@ -1,0 +1,404 @@
+/* d4-sensor: the main loop. Reads the source, frames, and sends to stdout or
+ * to the hub over TLS, with reconnection and the optional spool.
+ *
+ * With a spool every chunk is appended to it first and sent from it; a
+ * record counts as delivered (and its segment may be deleted) only once the
+ * hub's TCP stack acknowledged the bytes that carried it (SIOCOUTQ), since
+ * D4 has no acknowledgements of its own. On a connection loss, sending
+ * restarts at the first unacknowledged record: at-least-once delivery. */
+#include "d4_error.h"
+#include "d4_log.h"
+#include "d4_proto.h"
+#include "d4_util.h"
+#include "sensor_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+#define RING	       4096	  /* sent, not yet acknowledged records */
+#define SEND_BURST     (4u << 20) /* bytes sent from the spool before reading the source again */
+
+static volatile sig_atomic_t stop_flag;
+
+void d4_sensor_stop(void)
+{
+	stop_flag = 1;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return D4_EIO;
+		p += w;
+		n -= (size_t)w;
+	}
+	return D4_OK;
+}
+
+static void sleep_ms(uint64_t ms)
+{
+	struct timespec ts = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+struct runner {
+	const struct d4_sensor_run_opts *o;
+	uint64_t (*now)(void);
+	struct d4_sensor_src *src;
+	uint8_t *fbuf;
+	size_t fcap;
+	/* TLS */
+	struct uplink up;
+	int connected;
+	uint64_t backoff, next_try, connected_at;
+	struct d4_spool *sp;
+	struct {
+		uint64_t cipher_end;
+		struct d4_spool_pos pos;
+	} ring[RING];
+	unsigned rhead, rcount;
+	/* no spool: one chunk waiting for the connection */
+	int have_pending;
+	const uint8_t *pend;
+	size_t pend_len;
+	uint64_t pend_ts;
+	uint64_t frames, bytes;
+};
+
+/* Sends the meta header as type-2 frame(s) through emit(). */
+static int send_meta(struct runner *r, int (*emit)(struct runner *, const uint8_t *, size_t))
+{
+	const struct d4_sensor_run_opts *o = r->o;
+	for (size_t off = 0; off < o->metalen; off += D4S_META_CHUNK) {
+		size_t n = o->metalen - off < D4S_META_CHUNK ? o->metalen - off : D4S_META_CHUNK;
+		int len = d4_sensor_frame(&o->id, D4_TYPE_META, r->now(), o->meta + off, n, r->fbuf, r->fcap);
+		if (len < 0)
+			return len;
+		int rc = emit(r, r->fbuf, (size_t)len);
+		if (rc)
+			return rc;
+	}
+	return D4_OK;
+}
+
+static int emit_stdout(struct runner *r, const uint8_t *p, size_t n)
+{
+	return write_all(r->o->out_fd, p, n);
+}
+
+static int run_stdout(struct runner *r)
+{
+	const struct d4_sensor_run_opts *o = r->o;
+	if (o->meta && send_meta(r, emit_stdout) != 0)
+		goto wfail;
+	for (;;) {
+		if (stop_flag)
+			return D4S_EXIT_OK;
+		const uint8_t *d;
+		int n = d4_sensor_src_next(r->src, &d, 1000);
+		if (n == 0)
+			continue;
+		if (n == D4_ECLOSED)
+			break;
+		if (n < 0) {
+			d4_err("source: %s", d4_strerror(n));
+			return D4S_EXIT_ERR;
+		}
+		int len = d4_sensor_frame(&o->id, o->type, r->now(), d, (size_t)n, r->fbuf, r->fcap);
+		if (len < 0 || emit_stdout(r, r->fbuf, (size_t)len) != 0)
+			goto wfail;
+	}
+	/* like the reference C client: an empty packet ends the stream */
+	int len = d4_sensor_frame(&o->id, o->type, r->now(), NULL, 0, r->fbuf, r->fcap);
+	if (len < 0 || emit_stdout(r, r->fbuf, (size_t)len) != 0)
+		goto wfail;
+	return D4S_EXIT_OK;
+wfail:
+	d4_err("write to stdout: %s", strerror(errno));
+	return D4S_EXIT_ERR;
+}
+
+static int emit_tls(struct runner *r, const uint8_t *p, size_t n)
+{
+	return uplink_write(&r->up, p, n);
+}
+
+static void disconnect(struct runner *r, int clean)
+{
+	if (!r->connected)
+		return;
+	uplink_close(&r->up, clean);
+	r->connected = 0;
+	r->rcount = 0;
+	if (r->sp)
+		d4_spool_rewind(r->sp);
+	if (!clean) {
+		/* a hub that accepts and then drops us (rejection) must not be
+		 * hammered: only a connection that lasted resets the backoff */
+		uint64_t now = d4_mono_ms();
+		if (now - r->connected_at > 10000)
+			r->backoff = BACKOFF_MIN_MS;
+		r->next_try = now + r->backoff / 2;
+		r->backoff = r->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff * 2;
+	}
+}
+
+static void try_connect(struct runner *r)
+{
+	uint64_t now = d4_mono_ms();
+	if (r->connected || now < r->next_try)
+		return;
+	if (uplink_connect(&r->up) == 0) {
+		r->connected = 1;
+		r->connected_at = now;
+		if (r->o->meta && send_meta(r, emit_tls) != 0) {
+			disconnect(r, 0);
+			return;
+		}
+		d4_notice("connected to %s", r->o->dest);
+		return;
+	}
+	/* full jitter in [backoff/2, backoff] spreads reconnecting sensors */
+	uint32_t rnd = 0;
+	if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
+		rnd = (uint32_t)now;
+	uint64_t delay = r->backoff / 2 + rnd % (r->backoff / 2 + 1);
+	r->next_try = now + delay;
+	d4_warn("hub %s unreachable, next attempt in %" PRIu64 " ms", r->o->dest, delay);
+	r->backoff = r->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff * 2;
+}
+
+/* Confirms every spool record whose bytes the hub's TCP acknowledged. */
+static void confirm_acked(struct runner *r)
+{
+	if (!r->connected || !r->rcount)
+		return;
+	uint64_t q = uplink_unacked(&r->up), w = uplink_written(&r->up);
+	if (q == UINT64_MAX || q > w)
+		return;
+	uint64_t acked = w - q;
+	int any = 0;
+	struct d4_spool_pos last = {0, 0};
+	while (r->rcount) {
+		unsigned tail = (r->rhead + RING - r->rcount) % RING;
+		if (r->ring[tail].cipher_end > acked)
+			break;
+		last = r->ring[tail].pos;
+		r->rcount--;
+		any = 1;
+	}
+	if (any)
+		d4_spool_confirm(r->sp, &last);
+}
+
+/* Sends from the spool; returns bytes sent. */
+static size_t send_spool(struct runner *r)
+{
+	size_t sent = 0;
+	while (r->connected && sent < SEND_BURST && r->rcount < RING) {
+		uint8_t type;
+		uint64_t ts;
+		const uint8_t *d;
+		size_t n;
+		int rc = d4_spool_peek(r->sp, &type, &ts, &d, &n);
+		if (rc <= 0)
+			break;
+		int len = d4_sensor_frame(&r->o->id, type, ts, d, n, r->fbuf, r->fcap);
+		if (len < 0) {
+			d4_err("frame: %s", d4_strerror(len));
+			break;
+		}
+		if (uplink_write(&r->up, r->fbuf, (size_t)len) != 0) {
+			disconnect(r, 0);
+			break;
+		}
+		struct d4_spool_pos after;
+		d4_spool_advance(r->sp, &after);
+		r->ring[r->rhead].cipher_end = uplink_written(&r->up);
+		r->ring[r->rhead].pos = after;
+		r->rhead = (r->rhead + 1) % RING;
+		r->rcount++;
+		r->frames++;
+		r->bytes += (size_t)len;
+		sent += (size_t)len;
+	}
+	return sent;
+}
+
+static int delivered(struct runner *r)
+{
+	if (r->sp) {
+		confirm_acked(r);
+		return d4_spool_all_confirmed(r->sp);
+	}
+	return !r->have_pending && r->connected && uplink_unacked(&r->up) == 0;
+}
+
+static int run_tls(struct runner *r)
+{
+	const struct d4_sensor_run_opts *o = r->o;
+	int rc = uplink_init(&r->up, o->dest, o->ca, o->server_name, o->insecure);
+	if (rc) {
+		d4_err("destination %s: %s", o->dest, d4_strerror(rc));
+		return D4S_EXIT_ERR;
+	}
+	if (o->spool_dir && (rc = d4_spool_open(o->spool_dir, o->spool_max, &r->sp)) != 0) {
+		uplink_free(&r->up);
+		return D4S_EXIT_ERR;
+	}
+	r->backoff = BACKOFF_MIN_MS;
+	int src_done = 0, src_err = 0, code = D4S_EXIT_OK;
+	uint64_t drain_deadline = 0;
+	for (;;) {
+		if (stop_flag) {
+			d4_notice("stopping on signal");
+			break;
+		}
+		try_connect(r);
+		if (r->connected && !uplink_alive(&r->up))
+			disconnect(r, 0);
+		size_t sent = 0;
+		if (r->connected) {
+			if (r->sp) {
+				confirm_acked(r);
+				sent = send_spool(r);
+			} else if (r->have_pending) {
+				int len = d4_sensor_frame(&o->id, o->type, r->pend_ts, r->pend, r->pend_len, r->fbuf,
+							  r->fcap);
+				if (len < 0) {
+					d4_err("frame: %s", d4_strerror(len));
+					code = D4S_EXIT_ERR;
+					break;
+				}
+				if (uplink_write(&r->up, r->fbuf, (size_t)len) == 0) {
+					r->have_pending = 0;
+					r->frames++;
+					r->bytes += (size_t)len;
+				} else {
+					disconnect(r, 0);
+				}
+			}
+		}
+		uint64_t now = d4_mono_ms();
+		int busy = r->connected && r->sp && !d4_spool_empty(r->sp) && r->rcount < RING;
+		if (!src_done && (r->sp || !r->have_pending)) {
+			int timeout = busy ? 0 : 200;
+			if (!r->connected && r->next_try > now && r->next_try - now < (uint64_t)timeout)
+				timeout = (int)(r->next_try - now);
+			const uint8_t *d;
+			int n = d4_sensor_src_next(r->src, &d, timeout);
+			if (n > 0) {
+				uint64_t ts = r->now();
+				if (r->sp) {
+					d4_spool_append(r->sp, o->type, ts, d, (size_t)n);
+				} else {
+					r->pend = d;
+					r->pend_len = (size_t)n;
+					r->pend_ts = ts;
+					r->have_pending = 1;
+				}
+			} else if (n < 0) {
+				if (n != D4_ECLOSED) {
+					d4_err("source: %s", d4_strerror(n));
+					src_err = 1;
+				} else {
+					d4_info("source ended; delivering what is left (up to %u s)", o->drain_timeout);
+				}
+				src_done = 1;
+				drain_deadline = d4_mono_ms() + (uint64_t)o->drain_timeout * 1000u;
+			}
+		} else if (!busy && !sent) {
+			sleep_ms(r->connected
+				     ? 20
+				     : (r->next_try > now ? (r->next_try - now < 200 ? r->next_try - now : 200) : 0));
+		}
+		if (r->sp && !r->connected)
+			d4_spool_sync(r->sp);
+		if (src_done) {
+			int sent_all = r->sp ? d4_spool_empty(r->sp) : !r->have_pending;
+			if (sent_all && r->connected && delivered(r)) {
+				disconnect(r, 1);
+				if (r->sp)
+					d4_spool_confirm(r->sp, &(struct d4_spool_pos){UINT64_MAX, 0});
+				code = src_err ? D4S_EXIT_ERR : D4S_EXIT_OK;
+				break;
+			}
+			if (d4_mono_ms() >= drain_deadline) {
+				d4_warn("drain timeout: data not delivered to %s%s", o->dest,
+					r->sp ? " remains in the spool" : " is lost");
+				code = D4S_EXIT_SPOOLED;
+				break;
+			}
+		}
+	}
+	if (r->have_pending)
+		d4_warn("one chunk (%zu bytes) not sent (no spool configured)", r->pend_len);
+	if (r->sp) {
+		confirm_acked(r);
+		struct d4_spool_stats st;
+		d4_spool_stats(r->sp, &st);
+		if (!d4_spool_all_confirmed(r->sp))
+			d4_notice("spool keeps %" PRIu64 " bytes for the next run", st.bytes);
+		if (st.dropped_frames)
+			d4_warn("spool dropped %" PRIu64 " frames (%" PRIu64 " bytes) in total", st.dropped_frames,
+				st.dropped_bytes);
+	}
+	disconnect(r, 1);
+	d4_info("sent %" PRIu64 " frames, %" PRIu64 " bytes", r->frames, r->bytes);
+	d4_spool_close(r->sp);
+	uplink_free(&r->up);
+	return code;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+int d4_sensor_run(const struct d4_sensor_run_opts *o)
+{
+	struct runner *r = calloc(1, sizeof(*r));
+	if (!r)
+		return D4S_EXIT_ERR;
+	r->o = o;
+	r->now = o->now ? o->now : d4_now_s;
+	r->fcap = D4_HDR_LEN + D4S_MAX_PAYLOAD;
+	r->fbuf = malloc(r->fcap);
+	stop_flag = 0;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal; /* no SA_RESTART: blocking waits return */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	int code = D4S_EXIT_ERR;
+	if (!r->fbuf)
+		goto out;
+	int rc = d4_sensor_src_open(&o->src, &r->src);
+	if (rc) {
+		d4_err("source: %s", d4_strerror(rc));
+		goto out;
+	}
+	if (!o->dest || strcmp(o->dest, "stdout") == 0)
+		code = run_stdout(r);
+	else
+		code = run_tls(r);
+out:
+	d4_sensor_src_close(r->src);
+	free(r->fbuf);
+	free(r);
+	return code;
+}

@@ -1,0 +1,56 @@
+/* d4-sensor private definitions shared by the library's files. */
+#ifndef SENSOR_INTERNAL_H
+#define SENSOR_INTERNAL_H
+
+#include "d4_sensor.h"
+
+struct src_ops {
+	int (*next)(struct d4_sensor_src *s, const uint8_t **data, int timeout_ms);
+	uint64_t (*drops)(struct d4_sensor_src *s);
+	void (*close)(struct d4_sensor_src *s);
+};
+
+/* Every source starts with this; the rest is private to its file. */
+struct d4_sensor_src {
+	const struct src_ops *ops;
+};
+
+int src_stdin_open(const struct d4_sensor_src_opts *o, struct d4_sensor_src **out);
+int src_pcap_open(const struct d4_sensor_src_opts *o, struct d4_sensor_src **out);
+int src_follow_open(const struct d4_sensor_src_opts *o, struct d4_sensor_src **out);
+
+/* Waits up to timeout_ms for fd to become readable: 1 ready, 0 timeout or
+ * interrupted by a signal, negative on error. */
+int src_wait_fd(int fd, int timeout_ms);
+
+/* ---- TLS uplink (uplink.c) ---- */
+#include <openssl/ssl.h>
+
+struct uplink {
+	SSL_CTX *ctx;
+	SSL *ssl;
+	int fd;
+	char host[256];
+	char port[16];
+	char name[256]; /* checked name / SNI */
+	int name_is_ip;
+	int insecure;
+};
+
+/* Parses HOST:PORT or [V6]:PORT and prepares the TLS context. */
+int uplink_init(struct uplink *u, const char *dest, const char *ca, const char *server_name, int insecure);
+/* TCP connect + TLS handshake with timeouts; 0 or a negative code. */
+int uplink_connect(struct uplink *u);
+/* Writes all n bytes; 0, or D4_ECLOSED when the connection is gone. */
+int uplink_write(struct uplink *u, const uint8_t *p, size_t n);
+/* 1 while the peer has not closed the connection. */
+int uplink_alive(struct uplink *u);
+/* Ciphertext bytes handed to the socket so far, and not yet acknowledged
+ * by the peer's TCP (SIOCOUTQ). */
+uint64_t uplink_written(struct uplink *u);
+uint64_t uplink_unacked(struct uplink *u);
+/* clean: send close_notify first. */
+void uplink_close(struct uplink *u, int clean);
+void uplink_free(struct uplink *u);
+
+#endif
