@@ -1,0 +1,256 @@
+/* d4hubctl — administration of a d4hub store: sensors, blocklists, types,
+ * and read-back of sessions, frames, statistics and status. Works on the
+ * LMDB store directly with synchronous calls (never the writer), so it is
+ * safe to run while d4hub is running: the hub notices changes through the
+ * store's control epoch. */
+#include "ctl_internal.h"
+#include "d4_error.h"
+#include "d4_hubconf.h"
+#include "d4_log.h"
+#include "d4_util.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char usage_text[] =
+    "usage: d4hubctl (-c HUBCONF | -s STOREDIR) [--json] COMMAND ...\n"
+    "  sensor add UUID (--key KEY | --key-file FILE | --gen-key) [--desc TEXT] [--approve]\n"
+    "  sensor approve|block|unblock|del UUID\n"
+    "  sensor kick UUID [--ban SECONDS]\n"
+    "  sensor rotate-key UUID [--key KEY | --key-file FILE]\n"
+    "  sensor set UUID [--desc T] [--mail M] [--tlp TAG] [--org UUID] [--max-payload N] [--max-backlog N]\n"
+    "  sensor list | sensor show UUID\n"
+    "  block add|del ip CIDR | uuid UUID | uuid-ips UUID ;  block list\n"
+    "  types list | types enable N | types disable N\n"
+    "  ext-types list | ext-types add NAME | ext-types del NAME\n"
+    "  sessions [UUID]\n"
+    "  frames [--session ID] [--from SEQ] [--payload]\n"
+    "  stats [--days N]\n"
+    "  status\n"
+    "Exit status: 0 success, 1 error, 2 usage error.\n";
+
+static void vmsg(struct ctl *c, const char *fmt, va_list ap)
+{
+	char buf[1024];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (c && c->cmd)
+		fprintf(stderr, "d4hubctl: %s: %s\n", c->cmd, buf);
+	else
+		fprintf(stderr, "d4hubctl: %s\n", buf);
+}
+
+int ctl_fail(struct ctl *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(c, fmt, ap);
+	va_end(ap);
+	return CTL_ERR;
+}
+
+int ctl_usage(struct ctl *c, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(c, fmt, ap);
+	va_end(ap);
+	fputs("Run 'd4hubctl --help' for usage.\n", stderr);
+	return CTL_USAGE;
+}
+
+int ctl_store(struct ctl *c, int write)
+{
+	if (c->st && (c->st_write || !write))
+		return CTL_OK;
+	if (c->st) {
+		d4_store_close(c->st);
+		c->st = NULL;
+	}
+	struct stat sb;
+	if (!write && stat(c->store_path, &sb) != 0)
+		return ctl_fail(c, "cannot open store %s: %s", c->store_path, strerror(errno));
+	struct d4_store_opts o;
+	memset(&o, 0, sizeof(o));
+	o.path = c->store_path;
+	o.map_size = c->map_size;
+	o.read_only = !write;
+	int rc = d4_store_open(&o, &c->st);
+	if (rc != D4_OK) {
+		c->st = NULL;
+		return ctl_fail(c, "cannot open store %s%s: %s", c->store_path, write ? "" : " (read-only)",
+				d4_strerror(rc));
+	}
+	c->st_write = write;
+	return CTL_OK;
+}
+
+int ctl_parse(struct ctl *c, int argc, char **argv, const struct ctl_opt *defs, const char **pos, int minpos,
+	      int maxpos, int *npos)
+{
+	int n = 0;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--json")) {
+			c->json = 1;
+			continue;
+		}
+		if (a[0] == '-' && a[1] == '-' && a[2]) {
+			const char *name = a + 2, *eq = strchr(name, '=');
+			size_t nl = eq ? (size_t)(eq - name) : strlen(name);
+			const struct ctl_opt *d = defs;
+			for (; d && d->name; d++)
+				if (strlen(d->name) == nl && !strncmp(d->name, name, nl))
+					break;
+			if (!d || !d->name)
+				return ctl_usage(c, "unknown option '%s'", a);
+			if (d->has_arg) {
+				if (eq)
+					*d->val = eq + 1;
+				else if (i + 1 < argc)
+					*d->val = argv[++i];
+				else
+					return ctl_usage(c, "option --%s needs a value", d->name);
+			} else {
+				if (eq)
+					return ctl_usage(c, "option --%s takes no value", d->name);
+				*d->flag = 1;
+			}
+			continue;
+		}
+		if (n >= maxpos)
+			return ctl_usage(c, "unexpected argument '%s'", a);
+		pos[n++] = a;
+	}
+	if (n < minpos)
+		return ctl_usage(c, "missing argument (see usage)");
+	if (npos)
+		*npos = n;
+	return CTL_OK;
+}
+
+int ctl_arg_uuid(struct ctl *c, const char *what, const char *s, uint8_t out[16])
+{
+	if (d4_uuid_parse(s, out) != D4_OK)
+		return ctl_usage(c, "bad %s '%s': expected 32 hex digits (dashes optional)", what, s);
+	return CTL_OK;
+}
+
+int ctl_arg_u64(struct ctl *c, const char *what, const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (!*s)
+		return ctl_usage(c, "bad %s '': expected a number", what);
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return ctl_usage(c, "bad %s '%s': expected a number", what, s);
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (max - d) / 10)
+			return ctl_usage(c, "bad %s '%s': larger than %llu", what, s, (unsigned long long)max);
+		v = v * 10 + d;
+	}
+	*out = v;
+	return CTL_OK;
+}
+
+int ctl_arg_size(struct ctl *c, const char *what, const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v;
+	if (d4_hubconf_parse_size(s, &v) != D4_OK)
+		return ctl_usage(c, "bad %s '%s': expected bytes with optional K/M/G/T suffix", what, s);
+	if (v > max)
+		return ctl_usage(c, "bad %s '%s': larger than %llu", what, s, (unsigned long long)max);
+	*out = v;
+	return CTL_OK;
+}
+
+int ctl_arg_duration(struct ctl *c, const char *what, const char *s, uint64_t *out)
+{
+	if (d4_hubconf_parse_duration(s, out) != D4_OK)
+		return ctl_usage(c, "bad %s '%s': expected seconds with optional s/m/h/d suffix", what, s);
+	return CTL_OK;
+}
+
+static const struct {
+	const char *name;
+	int (*fn)(struct ctl *c, int argc, char **argv);
+} commands[] = {
+    {"sensor", ctl_cmd_sensor},	      {"block", ctl_cmd_block},	      {"types", ctl_cmd_types},
+    {"ext-types", ctl_cmd_ext_types}, {"sessions", ctl_cmd_sessions}, {"frames", ctl_cmd_frames},
+    {"stats", ctl_cmd_stats},	      {"status", ctl_cmd_status},
+};
+
+int main(int argc, char **argv)
+{
+	struct ctl c;
+	const char *conf_path = NULL, *store_dir = NULL;
+	int i;
+
+	memset(&c, 0, sizeof(c));
+	c.kick_ban = 30;
+	/* Store and writer diagnostics go to stderr; only warnings and up. */
+	d4_log_init("d4hubctl", 0, D4_LOG_WARN);
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			fputs(usage_text, stdout);
+			return CTL_OK;
+		} else if (!strcmp(a, "--json")) {
+			c.json = 1;
+		} else if (!strcmp(a, "-c") || !strcmp(a, "-s")) {
+			if (i + 1 >= argc)
+				return ctl_usage(NULL, "option %s needs a value", a);
+			if (a[1] == 'c')
+				conf_path = argv[++i];
+			else
+				store_dir = argv[++i];
+		} else if (a[0] == '-') {
+			return ctl_usage(NULL, "unknown option '%s'", a);
+		} else {
+			break;
+		}
+	}
+	if (!conf_path == !store_dir)
+		return ctl_usage(NULL, "give exactly one of -c HUBCONF or -s STOREDIR");
+	if (i >= argc)
+		return ctl_usage(NULL, "missing command");
+
+	int (*fn)(struct ctl *, int, char **) = NULL;
+	for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
+		if (!strcmp(argv[i], commands[k].name))
+			fn = commands[k].fn;
+	if (!fn)
+		return ctl_usage(NULL, "unknown command '%s'", argv[i]);
+
+	/* Static so that the config's secrets can be wiped at exit without
+	 * a large struct on the stack. */
+	static struct d4_hubconf conf;
+	if (conf_path) {
+		char err[1200];
+		if (d4_hubconf_load(conf_path, &conf, err, sizeof(err)) != D4_OK) {
+			fprintf(stderr, "d4hubctl: %s\n", err);
+			return CTL_ERR;
+		}
+		/* Only the store settings are needed here. */
+		d4_wipe(conf.shared_key, sizeof(conf.shared_key));
+		c.store_path = conf.store_path;
+		c.map_size = conf.map_size;
+		c.kick_ban = conf.kick_ban;
+	} else {
+		c.store_path = store_dir;
+	}
+
+	c.cmd = argv[i];
+	int rc = fn(&c, argc - i - 1, argv + i + 1);
+	if (c.st)
+		d4_store_close(c.st);
+	if (c.g)
+		yajl_gen_free(c.g);
+	if (fflush(stdout) != 0 && rc == CTL_OK)
+		rc = ctl_fail(&c, "cannot write output: %s", strerror(errno));
+	return rc;
+}

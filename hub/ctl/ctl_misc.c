@@ -1,0 +1,549 @@
+/* d4hubctl — blocklists, accepted types, sessions, frames, stats, status. */
+#include "ctl_internal.h"
+#include "d4_error.h"
+#include "d4_policy.h"
+#include "d4_util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static void set_cmd(struct ctl *c, const char *group, const char *sub)
+{
+	static char name[48];
+	snprintf(name, sizeof(name), "%s %s", group, sub);
+	c->cmd = name;
+}
+
+/* ---- block ---------------------------------------------------------------- */
+
+static const char *block_kind_name(unsigned kind)
+{
+	switch (kind) {
+	case D4_BLOCK_IP: return "ip";
+	case D4_BLOCK_UUID: return "uuid";
+	case D4_BLOCK_UUID_IPS: return "uuid-ips";
+	default: return "?";
+	}
+}
+
+struct block_ctx {
+	struct ctl *c;
+	unsigned n;
+};
+
+static int block_cb(void *ctx, const struct d4_block_entry *e)
+{
+	struct block_ctx *bc = ctx;
+	struct ctl *c = bc->c;
+	char val[64], t[32];
+	if (e->kind == D4_BLOCK_IP)
+		d4_store_format_cidr(e->addr, e->prefix, val, sizeof(val));
+	else
+		d4_uuid_hex(e->uuid, val);
+	if (c->json) {
+		ctl_j_obj_open(c, NULL);
+		ctl_j_str(c, "kind", block_kind_name(e->kind));
+		ctl_j_str(c, "value", val);
+		ctl_j_time(c, "created", e->created);
+		ctl_j_obj_close(c);
+	} else {
+		if (bc->n == 0)
+			printf("%-9s %-43s %s\n", "KIND", "VALUE", "CREATED");
+		printf("%-9s %-43s %s\n", block_kind_name(e->kind), val, ctl_time(e->created, t, sizeof(t)));
+	}
+	bc->n++;
+	return 0;
+}
+
+int ctl_cmd_block(struct ctl *c, int argc, char **argv)
+{
+	const char *pos[3];
+	int n, rc;
+	if (argc < 1)
+		return ctl_usage(c, "missing sub-command (add, del, list)");
+	set_cmd(c, "block", argv[0]);
+	if (!strcmp(argv[0], "list")) {
+		struct block_ctx bc = {c, 0};
+		if ((rc = ctl_parse(c, argc - 1, argv + 1, NULL, NULL, 0, 0, NULL)) != CTL_OK)
+			return rc;
+		if ((rc = ctl_store(c, 0)) != CTL_OK)
+			return rc;
+		if (c->json)
+			ctl_j_arr_open(c, NULL);
+		rc = d4_store_block_foreach(c->st, block_cb, &bc);
+		if (rc < 0)
+			return ctl_fail(c, "cannot read the blocklist: %s", d4_strerror(rc));
+		if (c->json) {
+			ctl_j_arr_close(c);
+			return ctl_j_flush(c);
+		}
+		if (bc.n == 0)
+			printf("blocklist empty\n");
+		return CTL_OK;
+	}
+	int add = !strcmp(argv[0], "add");
+	if (!add && strcmp(argv[0], "del") != 0)
+		return ctl_usage(c, "unknown sub-command (expected add, del or list)");
+	if ((rc = ctl_parse(c, argc - 1, argv + 1, NULL, pos, 2, 2, &n)) != CTL_OK)
+		return rc;
+	struct d4_block_entry e;
+	memset(&e, 0, sizeof(e));
+	if (!strcmp(pos[0], "ip")) {
+		e.kind = D4_BLOCK_IP;
+		if (d4_store_parse_cidr(pos[1], e.addr, &e.prefix) != D4_OK)
+			return ctl_usage(c, "bad address '%s': expected an IPv4/IPv6 address or CIDR", pos[1]);
+	} else if (!strcmp(pos[0], "uuid") || !strcmp(pos[0], "uuid-ips")) {
+		e.kind = pos[0][4] ? D4_BLOCK_UUID_IPS : D4_BLOCK_UUID;
+		if ((rc = ctl_arg_uuid(c, "uuid", pos[1], e.uuid)) != CTL_OK)
+			return rc;
+	} else {
+		return ctl_usage(c, "bad kind '%s': expected ip, uuid or uuid-ips", pos[0]);
+	}
+	e.created = d4_now_s();
+	if ((rc = ctl_store(c, 1)) != CTL_OK)
+		return rc;
+	rc = add ? d4_store_block_add(c->st, &e) : d4_store_block_del(c->st, &e);
+	if (rc == D4_ENOTFOUND)
+		return ctl_fail(c, "%s %s is not on the blocklist", pos[0], pos[1]);
+	if (rc != D4_OK)
+		return ctl_fail(c, "cannot %s %s %s: %s", add ? "add" : "remove", pos[0], pos[1], d4_strerror(rc));
+	return CTL_OK;
+}
+
+/* ---- types / ext-types -------------------------------------------------- */
+
+int ctl_cmd_types(struct ctl *c, int argc, char **argv)
+{
+	const char *pos[1];
+	int rc;
+	if (argc < 1)
+		return ctl_usage(c, "missing sub-command (list, enable, disable)");
+	set_cmd(c, "types", argv[0]);
+	if (!strcmp(argv[0], "list")) {
+		uint8_t acc[256];
+		if ((rc = ctl_parse(c, argc - 1, argv + 1, NULL, NULL, 0, 0, NULL)) != CTL_OK)
+			return rc;
+		if ((rc = ctl_store(c, 0)) != CTL_OK)
+			return rc;
+		if ((rc = d4_store_types_get(c->st, acc)) != D4_OK)
+			return ctl_fail(c, "cannot read accepted types: %s", d4_strerror(rc));
+		if (c->json)
+			ctl_j_arr_open(c, NULL);
+		else
+			printf("%-5s %s\n", "TYPE", "NAME");
+		for (unsigned t = 0; t < 256; t++) {
+			if (!acc[t])
+				continue;
+			if (c->json) {
+				ctl_j_obj_open(c, NULL);
+				ctl_j_u64(c, "type", t);
+				ctl_j_str(c, "name", ctl_type_name(t));
+				ctl_j_obj_close(c);
+			} else {
+				printf("%-5u %s\n", t, ctl_type_name(t));
+			}
+		}
+		if (c->json) {
+			ctl_j_arr_close(c);
+			return ctl_j_flush(c);
+		}
+		return CTL_OK;
+	}
+	int enable = !strcmp(argv[0], "enable");
+	if (!enable && strcmp(argv[0], "disable") != 0)
+		return ctl_usage(c, "unknown sub-command (expected list, enable or disable)");
+	if ((rc = ctl_parse(c, argc - 1, argv + 1, NULL, pos, 1, 1, NULL)) != CTL_OK)
+		return rc;
+	uint64_t t;
+	if ((rc = ctl_arg_u64(c, "type", pos[0], 255, &t)) != CTL_OK)
+		return rc;
+	if (t == 0 && enable)
+		return ctl_usage(c, "type 0 is reserved by the D4 protocol");
+	if ((rc = ctl_store(c, 1)) != CTL_OK)
+		return rc;
+	if ((rc = d4_store_type_set(c->st, (uint8_t)t, enable)) != D4_OK)
+		return ctl_fail(c, "cannot %s type %u: %s", argv[0], (unsigned)t, d4_strerror(rc));
+	return CTL_OK;
+}
+
+struct ext_ctx {
+	struct ctl *c;
+	unsigned n;
+};
+
+static int ext_cb(void *ctx, const char *name)
+{
+	struct ext_ctx *ec = ctx;
+	char clean[D4_EXT_TYPE_MAX];
+	if (ec->c->json)
+		ctl_j_str(ec->c, NULL, name);
+	else
+		printf("%s\n", ctl_clean(name, clean, sizeof(clean)));
+	ec->n++;
+	return 0;
+}
+
+struct find_ctx {
+	const char *name;
+	int found;
+};
+
+static int find_cb(void *ctx, const char *name)
+{
+	struct find_ctx *fc = ctx;
+	if (!strcmp(fc->name, name))
+		fc->found = 1;
+	return fc->found;
+}
+
+int ctl_cmd_ext_types(struct ctl *c, int argc, char **argv)
+{
+	const char *pos[1];
+	int rc;
+	if (argc < 1)
+		return ctl_usage(c, "missing sub-command (list, add, del)");
+	set_cmd(c, "ext-types", argv[0]);
+	if (!strcmp(argv[0], "list")) {
+		struct ext_ctx ec = {c, 0};
+		if ((rc = ctl_parse(c, argc - 1, argv + 1, NULL, NULL, 0, 0, NULL)) != CTL_OK)
+			return rc;
+		if ((rc = ctl_store(c, 0)) != CTL_OK)
+			return rc;
+		if (c->json)
+			ctl_j_arr_open(c, NULL);
+		rc = d4_store_ext_type_foreach(c->st, ext_cb, &ec);
+		if (rc < 0)
+			return ctl_fail(c, "cannot read extended types: %s", d4_strerror(rc));
+		if (c->json) {
+			ctl_j_arr_close(c);
+			return ctl_j_flush(c);
+		}
+		if (ec.n == 0)
+			printf("no extended types listed: every extended type is accepted\n");
+		return CTL_OK;
+	}
+	int add = !strcmp(argv[0], "add");
+	if (!add && strcmp(argv[0], "del") != 0)
+		return ctl_usage(c, "unknown sub-command (expected list, add or del)");
+	if ((rc = ctl_parse(c, argc - 1, argv + 1, NULL, pos, 1, 1, NULL)) != CTL_OK)
+		return rc;
+	size_t len = strlen(pos[0]);
+	if (len == 0 || len >= D4_EXT_TYPE_MAX)
+		return ctl_usage(c, "bad extended type name: 1 to %d bytes", D4_EXT_TYPE_MAX - 1);
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)pos[0][i] <= 0x20 || (unsigned char)pos[0][i] == 0x7f)
+			return ctl_usage(c, "bad extended type name '%s': no spaces or control characters", pos[0]);
+	if ((rc = ctl_store(c, 1)) != CTL_OK)
+		return rc;
+	if (!add) {
+		struct find_ctx fc = {pos[0], 0};
+		rc = d4_store_ext_type_foreach(c->st, find_cb, &fc);
+		if (rc < 0)
+			return ctl_fail(c, "cannot read extended types: %s", d4_strerror(rc));
+		if (!fc.found)
+			return ctl_fail(c, "extended type '%s' is not listed", pos[0]);
+	}
+	rc = d4_store_ext_type_set(c->st, pos[0], add);
+	if (rc == D4_ENOTFOUND)
+		return ctl_fail(c, "extended type '%s' is not listed", pos[0]);
+	if (rc != D4_OK)
+		return ctl_fail(c, "cannot %s extended type '%s': %s", argv[0], pos[0], d4_strerror(rc));
+	return CTL_OK;
+}
+
+/* ---- sessions ------------------------------------------------------------ */
+
+struct sess_ctx {
+	struct ctl *c;
+	unsigned n;
+};
+
+static int sess_cb(void *ctx, const struct d4_session_info *si)
+{
+	struct sess_ctx *sc = ctx;
+	struct ctl *c = sc->c;
+	char hex[D4_UUID_HEX_LEN + 1], org[D4_UUID_HEX_LEN + 1], a[64], s1[32], s2[32], ext[D4_EXT_TYPE_MAX],
+	    why[D4_ERRTEXT_MAX];
+	const char *tlp = si->tlp ? d4_policy_tlp_name((enum d4_tlp)si->tlp) : "-";
+	if (c->json) {
+		ctl_j_obj_open(c, NULL);
+		ctl_j_u64(c, "id", si->session);
+		ctl_j_uuid(c, "uuid", si->uuid);
+		ctl_j_u64(c, "type", si->type);
+		ctl_j_str(c, "ext_type", si->ext_type);
+		if (si->tlp)
+			ctl_j_str(c, "tlp", tlp);
+		else
+			ctl_j_null(c, "tlp");
+		ctl_j_uuid(c, "org", si->org);
+		ctl_j_str(c, "addr", ctl_addr(si->addr, a, sizeof(a)));
+		ctl_j_u64(c, "port", si->port);
+		ctl_j_time(c, "started", si->started);
+		ctl_j_time(c, "ended", si->ended);
+		ctl_j_u64(c, "frames", si->frames);
+		ctl_j_u64(c, "bytes", si->bytes);
+		ctl_j_str(c, "close_reason", si->close_reason);
+		ctl_j_obj_close(c);
+	} else {
+		if (sc->n == 0)
+			printf("%-8s %-32s %-4s %-12s %-16s %-32s %-19s  %-19s  %8s %12s  %s\n", "ID", "UUID", "TYPE",
+			       "EXT TYPE", "TLP", "ORG", "STARTED", "ENDED", "FRAMES", "BYTES", "CLOSE REASON");
+		d4_uuid_hex(si->uuid, hex);
+		d4_uuid_hex(si->org, org);
+		printf("%-8llu %-32s %-4u %-12s %-16s %-32s %-19s  %-19s  %8llu %12llu  %s\n",
+		       (unsigned long long)si->session, hex, si->type,
+		       si->ext_type[0] ? ctl_clean(si->ext_type, ext, sizeof(ext)) : "-", tlp, org,
+		       ctl_time(si->started, s1, sizeof(s1)), si->ended ? ctl_time(si->ended, s2, sizeof(s2)) : "open",
+		       (unsigned long long)si->frames, (unsigned long long)si->bytes,
+		       si->close_reason[0] ? ctl_clean(si->close_reason, why, sizeof(why)) : "-");
+	}
+	sc->n++;
+	return 0;
+}
+
+int ctl_cmd_sessions(struct ctl *c, int argc, char **argv)
+{
+	const char *pos[1];
+	int n = 0, rc;
+	uint8_t uuid[16];
+	struct sess_ctx sc = {c, 0};
+	if ((rc = ctl_parse(c, argc, argv, NULL, pos, 0, 1, &n)) != CTL_OK)
+		return rc;
+	if (n && (rc = ctl_arg_uuid(c, "uuid", pos[0], uuid)) != CTL_OK)
+		return rc;
+	if ((rc = ctl_store(c, 0)) != CTL_OK)
+		return rc;
+	if (c->json)
+		ctl_j_arr_open(c, NULL);
+	rc = d4_store_session_foreach(c->st, n ? uuid : NULL, sess_cb, &sc);
+	if (rc < 0)
+		return ctl_fail(c, "cannot read sessions: %s", d4_strerror(rc));
+	if (c->json) {
+		ctl_j_arr_close(c);
+		return ctl_j_flush(c);
+	}
+	if (sc.n == 0)
+		printf("no sessions\n");
+	return CTL_OK;
+}
+
+/* ---- frames ---------------------------------------------------------------- */
+
+struct frame_ctx {
+	struct ctl *c;
+	int payload;
+	int werr; /* errno of a failed write */
+	unsigned long long n;
+};
+
+static int frame_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *payload)
+{
+	struct frame_ctx *fc = ctx;
+	struct ctl *c = fc->c;
+	char hex[D4_UUID_HEX_LEN + 1], org[D4_UUID_HEX_LEN + 1], t[32];
+	const char *tlp = rec->tlp ? d4_policy_tlp_name((enum d4_tlp)rec->tlp) : "-";
+	fc->n++;
+	if (fc->payload) {
+		if (rec->size && fwrite(payload, 1, rec->size, stdout) != rec->size) {
+			fc->werr = errno ? errno : EIO;
+			return 1;
+		}
+		return 0;
+	}
+	if (c->json) {
+		ctl_j_obj_open(c, NULL);
+		ctl_j_u64(c, "seq", rec->seq);
+		ctl_j_u64(c, "session", rec->session);
+		ctl_j_uuid(c, "uuid", rec->uuid);
+		ctl_j_u64(c, "type", rec->type);
+		ctl_j_u64(c, "version", rec->version);
+		ctl_j_str(c, "tlp", tlp);
+		ctl_j_uuid(c, "org", rec->org);
+		ctl_j_time(c, "hdr_ts", rec->hdr_ts);
+		ctl_j_u64(c, "recv_ms", rec->recv_ms);
+		ctl_j_time(c, "recv", rec->recv_ms / 1000);
+		ctl_j_u64(c, "size", rec->size);
+		ctl_j_obj_close(c);
+		return 0;
+	}
+	if (fc->n == 1)
+		printf("%-10s %-8s %-32s %-4s %-3s %-16s %-32s %-19s  %-23s  %s\n", "SEQ", "SESSION", "UUID", "TYPE",
+		       "VER", "TLP", "ORG", "HEADER TIME", "RECEIVED", "SIZE");
+	d4_uuid_hex(rec->uuid, hex);
+	d4_uuid_hex(rec->org, org);
+	char recv[40], r0[32];
+	snprintf(recv, sizeof(recv), "%s.%03u", ctl_time(rec->recv_ms / 1000, r0, sizeof(r0)),
+		 (unsigned)(rec->recv_ms % 1000));
+	if (printf("%-10llu %-8llu %-32s %-4u %-3u %-16s %-32s %-19s  %-23s  %u\n", (unsigned long long)rec->seq,
+		   (unsigned long long)rec->session, hex, rec->type, rec->version, tlp, org,
+		   ctl_time(rec->hdr_ts, t, sizeof(t)), recv, rec->size) < 0) {
+		fc->werr = errno ? errno : EIO;
+		return 1;
+	}
+	return 0;
+}
+
+int ctl_cmd_frames(struct ctl *c, int argc, char **argv)
+{
+	const char *sess_s = NULL, *from_s = NULL;
+	int payload = 0, rc;
+	uint64_t session = 0, from = 0;
+	const struct ctl_opt opts[] = {{"session", 1, &sess_s, NULL},
+				       {"from", 1, &from_s, NULL},
+				       {"payload", 0, NULL, &payload},
+				       {NULL, 0, NULL, NULL}};
+	if ((rc = ctl_parse(c, argc, argv, opts, NULL, 0, 0, NULL)) != CTL_OK)
+		return rc;
+	if (sess_s && (rc = ctl_arg_u64(c, "--session", sess_s, UINT64_MAX, &session)) != CTL_OK)
+		return rc;
+	if (sess_s && session == 0)
+		return ctl_usage(c, "bad --session '0': session ids start at 1");
+	if (from_s && (rc = ctl_arg_u64(c, "--from", from_s, UINT64_MAX, &from)) != CTL_OK)
+		return rc;
+	if ((rc = ctl_store(c, 0)) != CTL_OK)
+		return rc;
+	struct frame_ctx fc = {c, payload, 0, 0};
+	if (c->json && !payload)
+		ctl_j_arr_open(c, NULL);
+	errno = 0;
+	rc = d4_store_frame_foreach(c->st, from, session, frame_cb, &fc);
+	if (fc.werr)
+		return ctl_fail(c, "cannot write output: %s", strerror(fc.werr));
+	if (rc < 0)
+		return ctl_fail(c, "cannot read frames: %s", d4_strerror(rc));
+	if (payload)
+		return CTL_OK;
+	if (c->json) {
+		ctl_j_arr_close(c);
+		return ctl_j_flush(c);
+	}
+	if (fc.n == 0)
+		printf("no frames\n");
+	return CTL_OK;
+}
+
+/* ---- stats -------------------------------------------------------------------- */
+
+struct stats_ctx {
+	struct ctl *c;
+	unsigned n;
+};
+
+static int stats_cb(void *ctx, const struct d4_daily_stat *st)
+{
+	struct stats_ctx *sc = ctx;
+	struct ctl *c = sc->c;
+	char hex[D4_UUID_HEX_LEN + 1], day[32];
+	uint64_t t = (uint64_t)st->day * 86400u;
+	ctl_time(t, day, sizeof(day));
+	day[10] = '\0'; /* date part only */
+	if (c->json) {
+		ctl_j_obj_open(c, NULL);
+		ctl_j_str(c, "day", day);
+		ctl_j_u64(c, "day_epoch", t);
+		ctl_j_uuid(c, "uuid", st->uuid);
+		ctl_j_u64(c, "type", st->type);
+		ctl_j_u64(c, "packets", st->packets);
+		ctl_j_u64(c, "bytes", st->bytes);
+		ctl_j_u64(c, "rejects", st->rejects);
+		ctl_j_obj_close(c);
+	} else {
+		if (sc->n == 0)
+			printf("%-10s  %-32s %-4s %10s %14s %8s\n", "DAY", "UUID", "TYPE", "PACKETS", "BYTES",
+			       "REJECTS");
+		d4_uuid_hex(st->uuid, hex);
+		printf("%-10s  %-32s %-4u %10llu %14llu %8llu\n", day, hex, st->type, (unsigned long long)st->packets,
+		       (unsigned long long)st->bytes, (unsigned long long)st->rejects);
+	}
+	sc->n++;
+	return 0;
+}
+
+int ctl_cmd_stats(struct ctl *c, int argc, char **argv)
+{
+	const char *days_s = NULL;
+	uint64_t days = 7;
+	int rc;
+	const struct ctl_opt opts[] = {{"days", 1, &days_s, NULL}, {NULL, 0, NULL, NULL}};
+	if ((rc = ctl_parse(c, argc, argv, opts, NULL, 0, 0, NULL)) != CTL_OK)
+		return rc;
+	if (days_s && (rc = ctl_arg_u64(c, "--days", days_s, 36500, &days)) != CTL_OK)
+		return rc;
+	if (days == 0)
+		return ctl_usage(c, "bad --days '0': at least 1 (today)");
+	if ((rc = ctl_store(c, 0)) != CTL_OK)
+		return rc;
+	uint32_t today = (uint32_t)(d4_now_s() / 86400u);
+	uint32_t from = today >= days - 1 ? today - (uint32_t)(days - 1) : 0;
+	struct stats_ctx sc = {c, 0};
+	if (c->json)
+		ctl_j_arr_open(c, NULL);
+	rc = d4_store_daily_foreach(c->st, from, today, NULL, stats_cb, &sc);
+	if (rc < 0)
+		return ctl_fail(c, "cannot read statistics: %s", d4_strerror(rc));
+	if (c->json) {
+		ctl_j_arr_close(c);
+		return ctl_j_flush(c);
+	}
+	if (sc.n == 0)
+		printf("no statistics in the last %llu day(s)\n", (unsigned long long)days);
+	return CTL_OK;
+}
+
+/* ---- status ---------------------------------------------------------------------- */
+
+int ctl_cmd_status(struct ctl *c, int argc, char **argv)
+{
+	int rc;
+	struct d4_store_status st;
+	struct d4_totals tot;
+	char why[D4_ERRTEXT_MAX];
+	if ((rc = ctl_parse(c, argc, argv, NULL, NULL, 0, 0, NULL)) != CTL_OK)
+		return rc;
+	if ((rc = ctl_store(c, 0)) != CTL_OK)
+		return rc;
+	memset(&st, 0, sizeof(st));
+	d4_store_status_get(c->st, &st);
+	memset(&tot, 0, sizeof(tot));
+	if ((rc = d4_store_totals(c->st, &tot)) != D4_OK)
+		return ctl_fail(c, "cannot read totals: %s", d4_strerror(rc));
+	if (c->json) {
+		ctl_j_obj_open(c, NULL);
+		ctl_j_str(c, "store", c->store_path);
+		ctl_j_bool(c, "paused", st.paused);
+		ctl_j_str(c, "pause_reason", st.pause_reason);
+		ctl_j_u64(c, "frames", tot.frames);
+		ctl_j_u64(c, "bytes", tot.bytes);
+		ctl_j_u64(c, "sessions", tot.sessions);
+		ctl_j_obj_open(c, "rejects");
+		for (int r = 0; r < D4_REJ_COUNT; r++)
+			ctl_j_u64(c, d4_store_reject_name((enum d4_reject)r), tot.rejects[r]);
+		ctl_j_obj_close(c);
+		ctl_j_u64(c, "map_size", st.map_size);
+		ctl_j_u64(c, "map_used", st.map_used);
+		ctl_j_u64(c, "control_epoch", d4_store_epoch(c->st));
+		ctl_j_obj_close(c);
+		return ctl_j_flush(c);
+	}
+	printf("store:         %s\n", ctl_clean(c->store_path, why, sizeof(why)));
+	printf("writer:        %s%s%s\n", st.paused ? "paused" : "not paused",
+	       st.paused && st.pause_reason[0] ? ": " : "",
+	       st.paused ? ctl_clean(st.pause_reason, why, sizeof(why)) : "");
+	printf("frames:        %llu\n", (unsigned long long)tot.frames);
+	printf("bytes:         %llu\n", (unsigned long long)tot.bytes);
+	printf("sessions:      %llu\n", (unsigned long long)tot.sessions);
+	printf("map:           %llu of %llu bytes used (%.1f%%)\n", (unsigned long long)st.map_used,
+	       (unsigned long long)st.map_size, st.map_size ? 100.0 * (double)st.map_used / (double)st.map_size : 0.0);
+	printf("control epoch: %llu\n", (unsigned long long)d4_store_epoch(c->st));
+	printf("rejections:   ");
+	int any = 0;
+	for (int r = 0; r < D4_REJ_COUNT; r++)
+		if (tot.rejects[r]) {
+			printf("%s %s %llu", any ? "," : "", d4_store_reject_name((enum d4_reject)r),
+			       (unsigned long long)tot.rejects[r]);
+			any = 1;
+		}
+	printf("%s\n", any ? "" : " none");
+	return CTL_OK;
+}
