@@ -1,0 +1,1175 @@
+/* d4hub — D4 TLS listener: one epoll thread, non-blocking OpenSSL, the
+ * session state machine, and the store's asynchronous writer behind it.
+ *
+ * Why its own thread and not h2o's loop: the REST API runs h2o on a thread of
+ * its own; a slow or hostile API client must never be able to stall intake.
+ * The loop owns every connection, the (uuid, type) registry and the caches
+ * (blocklists, accepted types); nothing here is shared with other threads
+ * except the stop eventfd and the statistics counters. */
+#include "d4_ingest.h"
+
+#include "d4_error.h"
+#include "d4_log.h"
+#include "d4_policy.h"
+#include "d4_proto.h"
+#include "d4_session.h"
+#include "d4_util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define READ_WINDOW  (256u * 1024u) /* bytes asked from the decoder per SSL_read window */
+#define READ_BUDGET  (4u << 20)	    /* bytes per connection per turn before yielding to others */
+#define TICK_MS	     1000u
+#define MAX_EVENTS   256
+#define ACCT_CKS     32 /* backlog checkpoints per sensor */
+#define ACCT_BUCKETS 256u
+
+enum conn_state { C_HANDSHAKE = 0, C_DATA = 1, C_DEAD = 2 };
+
+/* Per-sensor backlog accounting: bytes posted but not yet committed. The
+ * store's frame queue is FIFO, so a byte is committed once the store's
+ * committed-bytes counter has passed the global position at which it was
+ * posted. Checkpoints (global position, sensor total) every `interval` bytes
+ * give the answer within one interval, with no per-frame store call. */
+struct acct {
+	struct acct *next;
+	uint8_t uuid[16];
+	unsigned refs;
+	uint64_t posted;  /* this sensor's payload bytes posted */
+	uint64_t next_ck; /* take a checkpoint once posted reaches this */
+	struct {
+		uint64_t gpos, cum;
+	} ck[ACCT_CKS];
+	unsigned head, n; /* ring: oldest at head */
+};
+
+struct conn {
+	struct conn *prev, *next; /* all live connections */
+	struct conn *rnext;	  /* ready list (more to read without an event) */
+	struct conn *pnext;	  /* paused list (waiting for store room) */
+	struct conn *gnext;	  /* graveyard (freed after the event batch) */
+	int fd;
+	SSL *ssl;
+	enum conn_state state;
+	int in_ready, paused;
+	uint32_t events; /* current epoll interest */
+	struct d4_decoder *dec;
+	uint32_t dec_max;
+	struct d4_session *sess;
+	struct acct *acct;
+	uint8_t addr[16];
+	uint16_t port;
+	char ip[INET6_ADDRSTRLEN + 2];
+	uint64_t deadline_ms; /* monotonic: next complete header due */
+	int opened;	      /* session open posted */
+	struct d4_verdict v;  /* last verdict; its actions not yet posted stay in v.actions */
+};
+
+struct pending_close {
+	struct pending_close *next;
+	uint64_t session, when;
+	char reason[64];
+};
+
+struct d4_ingest {
+	struct d4_hubconf conf;
+	struct d4_store *store;
+	SSL_CTX *ctx;
+	int lfd, ep, stopfd, wakefd;
+	pthread_t thr;
+	int started;
+	char addrtext[INET6_ADDRSTRLEN + 8];
+	uint16_t port;
+
+	struct d4_session_env env;
+	struct conn *conns, *ready, *paused, *grave;
+	unsigned nconns;
+	struct pending_close *closes;
+	struct conn *cur; /* connection whose events are being fed to its session */
+	uint64_t now_mono;
+
+	/* caches refreshed on control-epoch change */
+	uint64_t epoch;
+	struct d4_block_entry *blocks;
+	size_t nblocks, capblocks;
+	uint8_t types[256];
+
+	/* backlog */
+	struct acct *accts[ACCT_BUCKETS];
+	uint64_t gposted;      /* payload bytes posted by this ingest */
+	uint64_t committed0;   /* store committed_bytes at start */
+	uint64_t committed;    /* committed since start, last read */
+	uint64_t committed_at; /* mono ms of that read */
+	uint64_t ck_interval;
+
+	uint64_t refused_full; /* connections refused at max_connections since last warning */
+
+	_Atomic uint64_t st_accepted, st_live, st_rejected, st_frames, st_bytes, st_paused;
+};
+
+static const int TAG_LISTEN = 0, TAG_STOP = 0, TAG_WAKE = 0;
+#define PTR_LISTEN ((void *)&TAG_LISTEN)
+#define PTR_STOP   ((void *)&TAG_STOP)
+#define PTR_WAKE   ((void *)&TAG_WAKE)
+
+#define ST_ADD(in, f, n) atomic_fetch_add_explicit(&(in)->f, (n), memory_order_relaxed)
+
+/* ---- TLS context --------------------------------------------------------- */
+
+static void tls_errtext(char *err, size_t errsize, const char *what, const char *path)
+{
+	unsigned long e = ERR_get_error();
+	char buf[256] = "";
+	if (e)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	snprintf(err, errsize, "%s%s%s: %s", what, path ? " " : "", path ? path : "", e ? buf : "failed");
+	ERR_clear_error();
+}
+
+int d4_ingest_tls_ctx(const char *cert, const char *key, SSL_CTX **out, char *err, size_t errsize)
+{
+	static const unsigned char sid_ctx[] = "d4hub-ingest";
+	*out = NULL;
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	if (!ctx) {
+		tls_errtext(err, errsize, "SSL_CTX_new", NULL);
+		return D4_ETLS;
+	}
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* Without it TLS 1.2 resumption fails the handshake (DESIGN.md §2). */
+	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+	/* Fewer read(2) calls: OpenSSL pulls what the socket has, not one record. */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_num_tickets(ctx, 1);
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+		tls_errtext(err, errsize, "cannot load certificate", cert);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+		tls_errtext(err, errsize, "cannot load private key", key);
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		tls_errtext(err, errsize, "private key does not match the certificate", key);
+		goto fail;
+	}
+	*out = ctx;
+	return 0;
+fail:
+	SSL_CTX_free(ctx);
+	return D4_ETLS;
+}
+
+/* ---- caches and lookups for the session state machine -------------------- */
+
+static int block_cb(void *ctx, const struct d4_block_entry *e)
+{
+	struct d4_ingest *in = ctx;
+	if (in->nblocks == in->capblocks) {
+		size_t ncap = in->capblocks ? in->capblocks * 2 : 32;
+		struct d4_block_entry *nb = realloc(in->blocks, ncap * sizeof(*nb));
+		if (!nb)
+			return D4_ENOMEM;
+		in->blocks = nb;
+		in->capblocks = ncap;
+	}
+	in->blocks[in->nblocks++] = *e;
+	return 0;
+}
+
+static int refresh_caches(struct d4_ingest *in)
+{
+	in->nblocks = 0;
+	int rc = d4_store_block_foreach(in->store, block_cb, in);
+	if (rc < 0) {
+		d4_err("ingest: cannot load the blocklists: %s", d4_strerror(rc));
+		return rc;
+	}
+	rc = d4_store_types_get(in->store, in->types);
+	if (rc < 0) {
+		d4_err("ingest: cannot load the accepted types: %s", d4_strerror(rc));
+		return rc;
+	}
+	return 0;
+}
+
+static int prefix_match(const uint8_t net[16], unsigned prefix, const uint8_t a[16])
+{
+	if (prefix > 128)
+		prefix = 128;
+	unsigned full = prefix / 8, rest = prefix % 8;
+	if (memcmp(net, a, full) != 0)
+		return 0;
+	if (rest) {
+		uint8_t m = (uint8_t)(0xff << (8 - rest));
+		if ((net[full] & m) != (a[full] & m))
+			return 0;
+	}
+	return 1;
+}
+
+static int op_ip_blocked(void *u, const uint8_t addr[16])
+{
+	struct d4_ingest *in = u;
+	for (size_t i = 0; i < in->nblocks; i++)
+		if (in->blocks[i].kind == D4_BLOCK_IP && prefix_match(in->blocks[i].addr, in->blocks[i].prefix, addr))
+			return 1;
+	return 0;
+}
+
+static int uuid_listed(struct d4_ingest *in, uint8_t kind, const uint8_t uuid[16])
+{
+	for (size_t i = 0; i < in->nblocks; i++)
+		if (in->blocks[i].kind == kind && memcmp(in->blocks[i].uuid, uuid, 16) == 0)
+			return 1;
+	return 0;
+}
+
+static int op_uuid_ips_blocked(void *u, const uint8_t uuid[16])
+{
+	return uuid_listed(u, D4_BLOCK_UUID_IPS, uuid);
+}
+
+static int op_uuid_blocked(void *u, const uint8_t uuid[16])
+{
+	return uuid_listed(u, D4_BLOCK_UUID, uuid);
+}
+
+static int op_sensor_get(void *u, const uint8_t uuid[16], struct d4_sensor *out)
+{
+	struct d4_ingest *in = u;
+	return d4_store_sensor_get(in->store, uuid, out);
+}
+
+static int op_type_accepted(void *u, uint8_t type)
+{
+	return ((struct d4_ingest *)u)->types[type] != 0;
+}
+
+static int op_ext_type_accepted(void *u, const char *name)
+{
+	struct d4_ingest *in = u;
+	return d4_store_ext_type_accepted(in->store, name);
+}
+
+static uint64_t op_session_id_new(void *u)
+{
+	struct d4_ingest *in = u;
+	return d4_store_session_id_new(in->store);
+}
+
+static void refresh_committed(struct d4_ingest *in)
+{
+	struct d4_store_status st;
+	d4_store_status_get(in->store, &st);
+	in->committed = st.committed_bytes >= in->committed0 ? st.committed_bytes - in->committed0 : 0;
+	in->committed_at = in->now_mono;
+}
+
+static uint64_t acct_backlog(struct d4_ingest *in, struct acct *a)
+{
+	if (in->committed >= in->gposted || a->n == 0)
+		return 0;
+	/* drop checkpoints that are wholly committed, keeping the newest such */
+	while (a->n > 1 && a->ck[(a->head + 1) % ACCT_CKS].gpos <= in->committed) {
+		a->head = (a->head + 1) % ACCT_CKS;
+		a->n--;
+	}
+	return a->posted - a->ck[a->head].cum;
+}
+
+static struct acct *acct_find(struct d4_ingest *in, const uint8_t uuid[16])
+{
+	unsigned b = (unsigned)(uuid[0] ^ uuid[5] ^ uuid[10] ^ uuid[15]) % ACCT_BUCKETS;
+	for (struct acct *a = in->accts[b]; a; a = a->next)
+		if (memcmp(a->uuid, uuid, 16) == 0)
+			return a;
+	return NULL;
+}
+
+static uint64_t op_backlog(void *u, const uint8_t uuid[16])
+{
+	struct d4_ingest *in = u;
+	struct acct *a = in->cur && in->cur->acct && memcmp(in->cur->acct->uuid, uuid, 16) == 0 ? in->cur->acct
+												: acct_find(in, uuid);
+	if (!a)
+		return 0;
+	uint64_t bl = acct_backlog(in, a);
+	/* The committed counter is read lazily: only when it matters and at
+	 * most every few milliseconds. */
+	if (bl > in->ck_interval && in->now_mono - in->committed_at >= 5) {
+		refresh_committed(in);
+		bl = acct_backlog(in, a);
+	}
+	return bl;
+}
+
+static const struct d4_session_ops ingest_ops = {
+    op_ip_blocked,    op_uuid_ips_blocked,  op_uuid_blocked, op_sensor_get,
+    op_type_accepted, op_ext_type_accepted, op_backlog,	     op_session_id_new,
+};
+
+static struct acct *acct_ref(struct d4_ingest *in, const uint8_t uuid[16])
+{
+	struct acct *a = acct_find(in, uuid);
+	if (!a) {
+		a = calloc(1, sizeof(*a));
+		if (!a)
+			return NULL;
+		memcpy(a->uuid, uuid, 16);
+		unsigned b = (unsigned)(uuid[0] ^ uuid[5] ^ uuid[10] ^ uuid[15]) % ACCT_BUCKETS;
+		a->next = in->accts[b];
+		in->accts[b] = a;
+	}
+	a->refs++;
+	return a;
+}
+
+static void acct_unref(struct d4_ingest *in, struct acct *a)
+{
+	if (!a || --a->refs > 0)
+		return;
+	unsigned b = (unsigned)(a->uuid[0] ^ a->uuid[5] ^ a->uuid[10] ^ a->uuid[15]) % ACCT_BUCKETS;
+	struct acct **pp = &in->accts[b];
+	while (*pp != a)
+		pp = &(*pp)->next;
+	*pp = a->next;
+	free(a);
+}
+
+static void acct_posted(struct d4_ingest *in, struct acct *a, uint32_t size)
+{
+	in->gposted += size;
+	if (!a)
+		return;
+	if (a->n == 0 || a->posted >= a->next_ck) {
+		/* checkpoint: everything this sensor posted up to here ends at gposted - size */
+		if (a->n == ACCT_CKS) {
+			a->head = (a->head + 1) % ACCT_CKS;
+			a->n--;
+		}
+		unsigned i = (a->head + a->n) % ACCT_CKS;
+		a->ck[i].gpos = in->gposted - size;
+		a->ck[i].cum = a->posted;
+		a->n++;
+		a->next_ck = a->posted + in->ck_interval;
+	}
+	a->posted += size;
+}
+
+/* ---- connections --------------------------------------------------------- */
+
+static void set_events(struct d4_ingest *in, struct conn *c, uint32_t ev)
+{
+	if (c->events == ev)
+		return;
+	struct epoll_event e = {.events = ev, .data.ptr = c};
+	if (epoll_ctl(in->ep, EPOLL_CTL_MOD, c->fd, &e) == 0)
+		c->events = ev;
+	else
+		d4_err("ingest: epoll_ctl: %s", strerror(errno));
+}
+
+static void queue_close(struct d4_ingest *in, uint64_t session, const char *reason)
+{
+	int rc = d4_store_post_session_close(in->store, session, d4_now_s(), reason);
+	if (rc != D4_EAGAIN) {
+		if (rc != 0)
+			d4_warn("ingest: cannot record the end of session %" PRIu64 ": %s", session, d4_strerror(rc));
+		return;
+	}
+	struct pending_close *pc = calloc(1, sizeof(*pc));
+	if (!pc) {
+		d4_err("ingest: out of memory: end of session %" PRIu64 " not recorded", session);
+		return;
+	}
+	pc->session = session;
+	pc->when = d4_now_s();
+	d4_strlcpy(pc->reason, reason, sizeof(pc->reason));
+	pc->next = in->closes;
+	in->closes = pc;
+}
+
+static void retry_closes(struct d4_ingest *in)
+{
+	struct pending_close **pp = &in->closes;
+	while (*pp) {
+		struct pending_close *pc = *pp;
+		int rc = d4_store_post_session_close(in->store, pc->session, pc->when, pc->reason);
+		if (rc == D4_EAGAIN) {
+			pp = &pc->next;
+			continue;
+		}
+		*pp = pc->next;
+		free(pc);
+	}
+}
+
+static void paused_remove(struct d4_ingest *in, struct conn *c)
+{
+	for (struct conn **pp = &in->paused; *pp; pp = &(*pp)->pnext)
+		if (*pp == c) {
+			*pp = c->pnext;
+			break;
+		}
+	c->pnext = NULL;
+	c->paused = 0;
+}
+
+/* Frees nothing the event batch may still point to: the conn goes to the
+ * graveyard and is freed after the batch. */
+static void conn_close(struct d4_ingest *in, struct conn *c, const char *reason)
+{
+	if (c->state == C_DEAD)
+		return;
+	if (c->opened)
+		queue_close(in, d4_session_id(c->sess), reason);
+	if (c->paused)
+		paused_remove(in, c);
+	c->state = C_DEAD;
+	if (c->ssl) {
+		/* best effort close_notify; the server never writes otherwise */
+		SSL_set_quiet_shutdown(c->ssl, 0);
+		(void)SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	ERR_clear_error();
+	close(c->fd);
+	c->fd = -1;
+	d4_session_free(c->sess);
+	c->sess = NULL;
+	d4_proto_decoder_free(c->dec);
+	c->dec = NULL;
+	acct_unref(in, c->acct);
+	c->acct = NULL;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		in->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	in->nconns--;
+	ST_ADD(in, st_live, (uint64_t)-1);
+	c->gnext = in->grave;
+	in->grave = c;
+}
+
+static void conn_reject(struct d4_ingest *in, struct conn *c, const struct d4_verdict *v)
+{
+	struct d4_reject_ev ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.has_uuid = v->has_uuid;
+	memcpy(ev.uuid, v->uuid, 16);
+	memcpy(ev.addr, c->addr, 16);
+	ev.reason = v->reason;
+	ev.when = d4_now_s();
+	d4_strlcpy(ev.detail, v->detail, sizeof(ev.detail));
+	d4_store_post_reject(in->store, &ev);
+	char hex[D4_UUID_HEX_LEN + 1] = "-";
+	if (v->has_uuid)
+		d4_uuid_hex(v->uuid, hex);
+	d4_warn("sensor %s from %s: %s: %s", hex, c->ip, d4_store_reject_name(v->reason), v->detail);
+	if (v->actions & D4_ACT_BLOCK_IP) {
+		struct d4_block_entry be;
+		memset(&be, 0, sizeof(be));
+		be.kind = D4_BLOCK_IP;
+		memcpy(be.addr, c->addr, 16);
+		be.prefix = 128;
+		be.created = ev.when;
+		int rc = d4_store_block_add(in->store, &be);
+		if (rc != 0)
+			d4_warn("ingest: cannot block %s: %s", c->ip, d4_strerror(rc));
+		else
+			d4_notice("ingest: %s blocked (every address of sensor %s)", c->ip, hex);
+	}
+	ST_ADD(in, st_rejected, 1);
+	conn_close(in, c, d4_store_reject_name(v->reason));
+}
+
+static void make_ready(struct d4_ingest *in, struct conn *c)
+{
+	if (c->in_ready || c->state == C_DEAD)
+		return;
+	c->in_ready = 1;
+	c->rnext = in->ready;
+	in->ready = c;
+}
+
+static void conn_pause(struct d4_ingest *in, struct conn *c)
+{
+	if (c->paused)
+		return;
+	c->paused = 1;
+	c->pnext = in->paused;
+	in->paused = c;
+	set_events(in, c, 0);
+	ST_ADD(in, st_paused, 1);
+}
+
+/* Posts the actions of c->v still pending, in order. 0 or D4_EAGAIN. */
+static int post_actions(struct d4_ingest *in, struct conn *c)
+{
+	struct d4_verdict *v = &c->v;
+	int rc;
+	if (v->actions & D4_ACT_OPEN) {
+		rc = d4_store_post_session_open(in->store, &v->open);
+		if (rc == D4_EAGAIN)
+			return rc;
+		if (rc != 0)
+			d4_warn("ingest: session %" PRIu64 " not recorded: %s", v->open.session, d4_strerror(rc));
+		else
+			c->opened = 1;
+		v->actions &= ~D4_ACT_OPEN;
+	}
+	if (v->actions & D4_ACT_META) {
+		rc = d4_store_post_session_meta(in->store, &v->meta);
+		if (rc == D4_EAGAIN)
+			return rc;
+		v->actions &= ~D4_ACT_META;
+	}
+	if (v->actions & D4_ACT_FRAME) {
+		rc = d4_store_post_frame(in->store, &v->rec, v->payload);
+		if (rc == D4_EAGAIN)
+			return rc;
+		if (rc != 0) {
+			d4_warn("ingest: frame of session %" PRIu64 " not stored: %s", v->rec.session, d4_strerror(rc));
+		} else {
+			acct_posted(in, c->acct, v->rec.size);
+			ST_ADD(in, st_frames, 1);
+			ST_ADD(in, st_bytes, v->rec.size);
+		}
+		v->actions &= ~D4_ACT_FRAME;
+	}
+	return 0;
+}
+
+static void decoder_limit(struct conn *c)
+{
+	uint32_t m = d4_session_max_payload(c->sess);
+	if (m != c->dec_max) {
+		d4_proto_decoder_set_max(c->dec, m);
+		c->dec_max = m;
+	}
+}
+
+/* Runs the decoder until it needs more bytes. Returns 0 (need more), 1
+ * (paused for store room) or -1 (connection closed). */
+static int conn_process(struct d4_ingest *in, struct conn *c)
+{
+	struct d4_frame f;
+	for (;;) {
+		if (c->v.actions) {
+			if (post_actions(in, c) == D4_EAGAIN) {
+				conn_pause(in, c);
+				return 1;
+			}
+		}
+		int ev = d4_proto_decoder_next(c->dec, &f);
+		int rc;
+		if (ev == D4_DEC_NEED_MORE)
+			return 0;
+		if (ev == D4_DEC_HEADER) {
+			rc = d4_session_on_header(c->sess, &f.hdr, 0, &c->v);
+			if (rc == D4_SESS_CONTINUE && !c->acct) {
+				c->acct = acct_ref(in, f.hdr.uuid);
+				if (!c->acct)
+					d4_warn("ingest: out of memory for backlog accounting of %s", c->ip);
+			}
+		} else if (ev == D4_DEC_FRAME) {
+			in->cur = c;
+			rc = d4_session_on_frame(c->sess, &f, &c->v);
+			in->cur = NULL;
+			if (rc == D4_SESS_CONTINUE)
+				decoder_limit(c);
+		} else if (ev == D4_ETOOBIG) {
+			rc = d4_session_on_header(c->sess, &f.hdr, 1, &c->v);
+			if (rc == D4_SESS_CONTINUE) { /* cannot happen: the decoder uses the session's limit */
+				c->v.close = 1;
+				c->v.reason = D4_REJ_TOO_BIG;
+				c->v.has_uuid = 1;
+				memcpy(c->v.uuid, f.hdr.uuid, 16);
+				snprintf(c->v.detail, sizeof(c->v.detail), "declared size %" PRIu32 " above the limit",
+					 f.hdr.size);
+				c->v.actions = 0;
+				rc = D4_SESS_CLOSE;
+			}
+		} else {
+			c->v.close = 1;
+			c->v.reason = D4_REJ_TOO_BIG;
+			c->v.has_uuid = d4_session_uuid(c->sess) != NULL;
+			if (c->v.has_uuid)
+				memcpy(c->v.uuid, d4_session_uuid(c->sess), 16);
+			snprintf(c->v.detail, sizeof(c->v.detail), "stream decoder: %s", d4_strerror(ev));
+			c->v.actions = 0;
+			rc = D4_SESS_CLOSE;
+		}
+		if (rc != D4_SESS_CONTINUE) {
+			conn_reject(in, c, &c->v);
+			return -1;
+		}
+		c->deadline_ms = in->now_mono + (uint64_t)in->conf.header_timeout * 1000u;
+	}
+}
+
+static void tls_fail(struct d4_ingest *in, struct conn *c, const char *what)
+{
+	struct d4_verdict v;
+	memset(&v, 0, sizeof(v));
+	v.close = 1;
+	v.reason = D4_REJ_TLS;
+	const uint8_t *u = c->sess ? d4_session_uuid(c->sess) : NULL;
+	v.has_uuid = u != NULL;
+	if (u)
+		memcpy(v.uuid, u, 16);
+	unsigned long e = ERR_get_error();
+	char buf[128] = "";
+	if (e)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	snprintf(v.detail, sizeof(v.detail), "%s%s%s", what, e ? ": " : "", buf);
+	ERR_clear_error();
+	conn_reject(in, c, &v);
+}
+
+/* Handshake, then read into the decoder until OpenSSL wants the socket
+ * again: SSL_pending data (the tail of a record) is always consumed, so a
+ * short last record is never left behind. */
+static void conn_io(struct d4_ingest *in, struct conn *c)
+{
+	if (c->state == C_DEAD || c->paused)
+		return;
+	if (c->state == C_HANDSHAKE) {
+		ERR_clear_error();
+		int r = SSL_do_handshake(c->ssl);
+		if (r != 1) {
+			int e = SSL_get_error(c->ssl, r);
+			if (e == SSL_ERROR_WANT_READ)
+				set_events(in, c, EPOLLIN);
+			else if (e == SSL_ERROR_WANT_WRITE)
+				set_events(in, c, EPOLLOUT);
+			else
+				tls_fail(in, c, "TLS handshake failed");
+			return;
+		}
+		c->state = C_DATA;
+		d4_debug("ingest: %s: %s %s", c->ip, SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
+	}
+	size_t budget = READ_BUDGET;
+	for (;;) {
+		if (conn_process(in, c) != 0)
+			return;
+		if (budget == 0) {
+			make_ready(in, c);
+			return;
+		}
+		size_t avail = 0;
+		uint8_t *p = d4_proto_decoder_wbuf(c->dec, READ_WINDOW, &avail);
+		if (!p || avail == 0) {
+			struct d4_verdict v;
+			memset(&v, 0, sizeof(v));
+			v.close = 1;
+			v.reason = D4_REJ_TOO_BIG;
+			snprintf(v.detail, sizeof(v.detail), "stream decoder has no room (out of memory?)");
+			conn_reject(in, c, &v);
+			return;
+		}
+		if (avail > INT32_MAX)
+			avail = INT32_MAX;
+		ERR_clear_error();
+		int n = SSL_read(c->ssl, p, (int)avail);
+		if (n > 0) {
+			d4_proto_decoder_commit(c->dec, (size_t)n);
+			budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
+			continue;
+		}
+		d4_proto_decoder_commit(c->dec, 0);
+		int e = SSL_get_error(c->ssl, n);
+		if (e == SSL_ERROR_WANT_READ) {
+			set_events(in, c, EPOLLIN);
+			return;
+		}
+		if (e == SSL_ERROR_WANT_WRITE) {
+			set_events(in, c, EPOLLOUT);
+			return;
+		}
+		if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
+			size_t left = d4_proto_decoder_pending(c->dec);
+			if (left)
+				d4_info("ingest: %s closed the connection inside a packet (%zu bytes dropped)", c->ip,
+					left);
+			else
+				d4_debug("ingest: %s closed the connection", c->ip);
+			conn_close(in, c, left ? "peer closed mid-packet" : "peer closed");
+			return;
+		}
+		if (e == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			conn_close(in, c, "peer closed without close_notify");
+			return;
+		}
+		tls_fail(in, c, "TLS read failed");
+		return;
+	}
+}
+
+static void addr_of(const struct sockaddr_storage *ss, uint8_t addr[16], uint16_t *port, char *text, size_t size)
+{
+	memset(addr, 0, 16);
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, &s4->sin_addr, 4);
+		*port = ntohs(s4->sin_port);
+		inet_ntop(AF_INET, &s4->sin_addr, text, (socklen_t)size);
+	} else {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+		memcpy(addr, &s6->sin6_addr, 16);
+		*port = ntohs(s6->sin6_port);
+		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+			inet_ntop(AF_INET, addr + 12, text, (socklen_t)size);
+		else
+			inet_ntop(AF_INET6, &s6->sin6_addr, text, (socklen_t)size);
+	}
+}
+
+static void do_accept(struct d4_ingest *in)
+{
+	for (;;) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(in->lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR || errno == ECONNABORTED)
+				return;
+			/* EMFILE and friends: stop accepting until the next tick */
+			d4_warn("ingest: accept: %s", strerror(errno));
+			struct epoll_event e = {.events = 0, .data.ptr = PTR_LISTEN};
+			epoll_ctl(in->ep, EPOLL_CTL_MOD, in->lfd, &e);
+			return;
+		}
+		ST_ADD(in, st_accepted, 1);
+		if (in->nconns >= in->conf.max_connections) {
+			in->refused_full++;
+			close(fd);
+			continue;
+		}
+		struct conn *c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		addr_of(&ss, c->addr, &c->port, c->ip, sizeof(c->ip));
+		c->sess = d4_session_new(&in->env, c->addr, c->port);
+		c->dec_max = in->conf.preauth_max < in->conf.max_payload ? in->conf.preauth_max : in->conf.max_payload;
+		c->dec = d4_proto_decoder_new(c->dec_max);
+		c->ssl = SSL_new(in->ctx);
+		c->deadline_ms = in->now_mono + (uint64_t)in->conf.header_timeout * 1000u;
+		c->next = in->conns;
+		if (in->conns)
+			in->conns->prev = c;
+		in->conns = c;
+		in->nconns++;
+		ST_ADD(in, st_live, 1);
+		if (!c->sess || !c->dec || !c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+			d4_err("ingest: out of memory for a connection from %s", c->ip);
+			conn_close(in, c, "out of memory");
+			continue;
+		}
+		SSL_set_accept_state(c->ssl);
+		if (d4_session_on_connect(c->sess, &c->v) != D4_SESS_CONTINUE) {
+			conn_reject(in, c, &c->v);
+			continue;
+		}
+		struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+		if (epoll_ctl(in->ep, EPOLL_CTL_ADD, fd, &e) != 0) {
+			d4_err("ingest: epoll_ctl add: %s", strerror(errno));
+			conn_close(in, c, "internal error");
+			continue;
+		}
+		c->events = EPOLLIN;
+		d4_debug("ingest: connection from %s port %u", c->ip, c->port);
+	}
+}
+
+static void resume_paused(struct d4_ingest *in)
+{
+	struct conn *list = in->paused;
+	in->paused = NULL;
+	while (list) {
+		struct conn *c = list;
+		list = c->pnext;
+		c->pnext = NULL;
+		c->paused = 0;
+		/* waiting for the store is not the sensor's silence */
+		c->deadline_ms = in->now_mono + (uint64_t)in->conf.header_timeout * 1000u;
+		set_events(in, c, EPOLLIN);
+		make_ready(in, c);
+	}
+}
+
+static void tick(struct d4_ingest *in)
+{
+	if (in->refused_full) {
+		d4_warn("ingest: %" PRIu64 " connection(s) refused: max_connections (%u) reached", in->refused_full,
+			in->conf.max_connections);
+		in->refused_full = 0;
+	}
+	/* re-arm the listener in case accept() failed with EMFILE */
+	struct epoll_event le = {.events = EPOLLIN, .data.ptr = PTR_LISTEN};
+	epoll_ctl(in->ep, EPOLL_CTL_MOD, in->lfd, &le);
+	refresh_committed(in);
+	retry_closes(in);
+	if (in->paused)
+		resume_paused(in);
+
+	uint64_t ep = d4_store_epoch(in->store);
+	if (ep != in->epoch) {
+		in->epoch = ep;
+		if (refresh_caches(in) == 0) {
+			for (struct conn *c = in->conns, *n; c; c = n) {
+				n = c->next;
+				if (d4_session_recheck(c->sess, &c->v) != D4_SESS_CONTINUE)
+					conn_reject(in, c, &c->v);
+			}
+		}
+	}
+	for (struct conn *c = in->conns, *n; c; c = n) {
+		n = c->next;
+		if (!c->paused && in->now_mono >= c->deadline_ms) {
+			d4_session_on_timeout(c->sess, &c->v);
+			snprintf(c->v.detail, sizeof(c->v.detail), "no complete header within %u s",
+				 in->conf.header_timeout);
+			conn_reject(in, c, &c->v);
+		}
+	}
+}
+
+static void bury(struct d4_ingest *in)
+{
+	while (in->grave) {
+		struct conn *c = in->grave;
+		in->grave = c->gnext;
+		free(c);
+	}
+}
+
+/* Shutdown: post every frame already accepted (waiting for the writer if its
+ * queue is full), then close every connection. */
+static void drain_and_close(struct d4_ingest *in)
+{
+	uint64_t until = d4_mono_ms() + 30000;
+	for (struct conn *c = in->conns; c; c = c->next) {
+		while (c->v.actions && post_actions(in, c) == D4_EAGAIN && d4_mono_ms() < until) {
+			struct pollfd pfd = {.fd = in->wakefd, .events = POLLIN};
+			if (poll(&pfd, 1, 100) > 0) {
+				uint64_t x;
+				if (read(in->wakefd, &x, sizeof(x)) < 0 && errno != EAGAIN)
+					break;
+			}
+		}
+		if (c->v.actions)
+			d4_err("ingest: store not accepting: frames of %s dropped at shutdown", c->ip);
+	}
+	while (in->conns)
+		conn_close(in, in->conns, "hub stopping");
+	while (in->closes && d4_mono_ms() < until) {
+		retry_closes(in);
+		if (in->closes)
+			usleep(10000);
+	}
+	bury(in);
+}
+
+static void *loop(void *arg)
+{
+	struct d4_ingest *in = arg;
+	struct epoll_event evs[MAX_EVENTS];
+	uint64_t next_tick = d4_mono_ms() + TICK_MS;
+	for (;;) {
+		in->now_mono = d4_mono_ms();
+		int timeout = in->ready ? 0 : (int)(next_tick > in->now_mono ? next_tick - in->now_mono : 0);
+		int n = epoll_wait(in->ep, evs, MAX_EVENTS, timeout);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			d4_err("ingest: epoll_wait: %s", strerror(errno));
+			break;
+		}
+		in->now_mono = d4_mono_ms();
+		in->env.now_s = d4_now_s();
+		in->env.now_ms = d4_now_ms();
+		int stop = 0;
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+			if (p == PTR_LISTEN) {
+				do_accept(in);
+			} else if (p == PTR_STOP) {
+				stop = 1;
+			} else if (p == PTR_WAKE) {
+				uint64_t x;
+				if (read(in->wakefd, &x, sizeof(x)) < 0 && errno != EAGAIN)
+					d4_debug("ingest: wakeup fd: %s", strerror(errno));
+				retry_closes(in);
+				resume_paused(in);
+			} else {
+				conn_io(in, p);
+			}
+		}
+		if (stop)
+			break;
+		/* connections that hit their read budget or were resumed */
+		struct conn *r = in->ready;
+		in->ready = NULL;
+		while (r) {
+			struct conn *c = r;
+			r = c->rnext;
+			c->in_ready = 0;
+			conn_io(in, c);
+		}
+		if (in->now_mono >= next_tick) {
+			tick(in);
+			next_tick = in->now_mono + TICK_MS;
+		}
+		bury(in);
+	}
+	close(in->lfd);
+	in->lfd = -1;
+	drain_and_close(in);
+	return NULL;
+}
+
+/* ---- start / stop -------------------------------------------------------- */
+
+/* "host:port", "[v6]:port", "*:port"; port 0 allowed (tests: ephemeral). */
+static int split_listen(const char *s, char *host, size_t hsize, char *port, size_t psize)
+{
+	const char *colon;
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+		if (!end || end[1] != ':' || (size_t)(end - s - 1) >= hsize)
+			return D4_EINVAL;
+		memcpy(host, s + 1, (size_t)(end - s - 1));
+		host[end - s - 1] = 0;
+		colon = end + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || (size_t)(colon - s) >= hsize)
+			return D4_EINVAL;
+		memcpy(host, s, (size_t)(colon - s));
+		host[colon - s] = 0;
+	}
+	return d4_strlcpy(port, colon + 1, psize) == 0 && port[0] ? 0 : D4_EINVAL;
+}
+
+static int do_listen(struct d4_ingest *in, char *err, size_t errsize)
+{
+	char host[128], port[16];
+	if (split_listen(in->conf.listen, host, sizeof(host), port, sizeof(port)) != 0) {
+		snprintf(err, errsize, "ingest.listen: bad address '%s'", in->conf.listen);
+		return D4_ECONFIG;
+	}
+	struct addrinfo hints, *res = NULL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	int gr = getaddrinfo(strcmp(host, "*") ? host : NULL, port, &hints, &res);
+	if (gr != 0) {
+		snprintf(err, errsize, "ingest.listen %s: %s", in->conf.listen, gai_strerror(gr));
+		return D4_ECONFIG;
+	}
+	int fd = -1;
+	int saved = 0;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			saved = errno;
+			continue;
+		}
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+			break;
+		saved = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(err, errsize, "ingest.listen %s: %s", in->conf.listen, strerror(saved));
+		return D4_EIO;
+	}
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	uint8_t a[16];
+	char ip[INET6_ADDRSTRLEN];
+	addr_of(&ss, a, &in->port, ip, sizeof(ip));
+	if (ss.ss_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED((struct in6_addr *)a))
+		snprintf(in->addrtext, sizeof(in->addrtext), "[%s]:%u", ip, in->port);
+	else
+		snprintf(in->addrtext, sizeof(in->addrtext), "%s:%u", ip, in->port);
+	in->lfd = fd;
+	return 0;
+}
+
+static void free_ingest(struct d4_ingest *in)
+{
+	if (in->lfd >= 0)
+		close(in->lfd);
+	if (in->ep >= 0)
+		close(in->ep);
+	if (in->stopfd >= 0)
+		close(in->stopfd);
+	SSL_CTX_free(in->ctx);
+	if (in->env.reg)
+		d4_session_registry_free(in->env.reg);
+	for (unsigned b = 0; b < ACCT_BUCKETS; b++)
+		while (in->accts[b]) {
+			struct acct *a = in->accts[b];
+			in->accts[b] = a->next;
+			free(a);
+		}
+	free(in->blocks);
+	d4_wipe(in->conf.shared_key, sizeof(in->conf.shared_key));
+	free(in);
+}
+
+int d4_ingest_start(const struct d4_hubconf *conf, struct d4_store *store, struct d4_ingest **out, char *err,
+		    size_t errsize)
+{
+	*out = NULL;
+	struct d4_ingest *in = calloc(1, sizeof(*in));
+	if (!in) {
+		snprintf(err, errsize, "out of memory");
+		return D4_ENOMEM;
+	}
+	in->lfd = in->ep = in->stopfd = -1;
+	in->conf = *conf;
+	in->store = store;
+	if (in->conf.header_timeout == 0)
+		in->conf.header_timeout = 30;
+	if (in->conf.max_connections == 0)
+		in->conf.max_connections = 4096;
+	if (in->conf.max_payload == 0)
+		in->conf.max_payload = D4_DEFAULT_MAX_PAYLOAD;
+	if (in->conf.preauth_max == 0)
+		in->conf.preauth_max = in->conf.max_payload;
+	in->ck_interval = in->conf.max_backlog / 32 > 65536 ? in->conf.max_backlog / 32 : 65536;
+
+	int rc = d4_ingest_tls_ctx(conf->cert, conf->key, &in->ctx, err, errsize);
+	if (rc != 0)
+		goto fail;
+	rc = D4_EIO;
+	in->ep = epoll_create1(EPOLL_CLOEXEC);
+	in->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	in->wakefd = d4_store_writer_wakeup_fd(store);
+	if (in->ep < 0 || in->stopfd < 0 || in->wakefd < 0) {
+		snprintf(err, errsize, "cannot set up the event loop: %s", strerror(errno));
+		goto fail;
+	}
+	in->env.reg = d4_session_registry_new();
+	if (!in->env.reg) {
+		snprintf(err, errsize, "out of memory");
+		rc = D4_ENOMEM;
+		goto fail;
+	}
+	in->env.ops = &ingest_ops;
+	in->env.u = in;
+	in->env.mode = in->conf.mode;
+	in->env.shared_key = in->conf.shared_key;
+	in->env.shared_keylen = in->conf.shared_keylen;
+	in->env.max_payload = in->conf.max_payload;
+	in->env.preauth_max = in->conf.preauth_max;
+	in->env.timestamp_window = in->conf.timestamp_window;
+	in->env.max_backlog = in->conf.max_backlog;
+	in->env.hub_tlp = in->conf.default_tlp ? in->conf.default_tlp : D4_TLP_AMBER_STRICT;
+	memcpy(in->env.hub_org, in->conf.org, 16);
+	in->env.now_s = d4_now_s();
+	in->env.now_ms = d4_now_ms();
+
+	in->epoch = d4_store_epoch(store);
+	rc = refresh_caches(in);
+	if (rc != 0) {
+		snprintf(err, errsize, "cannot load blocklists/types from the store: %s", d4_strerror(rc));
+		goto fail;
+	}
+	struct d4_store_status st;
+	d4_store_status_get(store, &st);
+	in->committed0 = st.committed_bytes;
+
+	rc = do_listen(in, err, errsize);
+	if (rc != 0)
+		goto fail;
+	struct epoll_event e = {.events = EPOLLIN, .data.ptr = PTR_LISTEN};
+	struct epoll_event es = {.events = EPOLLIN, .data.ptr = PTR_STOP};
+	struct epoll_event ew = {.events = EPOLLIN, .data.ptr = PTR_WAKE};
+	if (epoll_ctl(in->ep, EPOLL_CTL_ADD, in->lfd, &e) != 0 ||
+	    epoll_ctl(in->ep, EPOLL_CTL_ADD, in->stopfd, &es) != 0 ||
+	    epoll_ctl(in->ep, EPOLL_CTL_ADD, in->wakefd, &ew) != 0) {
+		snprintf(err, errsize, "epoll_ctl: %s", strerror(errno));
+		rc = D4_EIO;
+		goto fail;
+	}
+	int pr = pthread_create(&in->thr, NULL, loop, in);
+	if (pr != 0) {
+		snprintf(err, errsize, "cannot start the ingest thread: %s", strerror(pr));
+		rc = D4_EIO;
+		goto fail;
+	}
+	in->started = 1;
+	*out = in;
+	return 0;
+fail:
+	free_ingest(in);
+	return rc;
+}
+
+const char *d4_ingest_addr(const struct d4_ingest *in)
+{
+	return in->addrtext;
+}
+
+uint16_t d4_ingest_port(const struct d4_ingest *in)
+{
+	return in->port;
+}
+
+void d4_ingest_stats_get(struct d4_ingest *in, struct d4_ingest_stats *out)
+{
+	out->accepted = atomic_load_explicit(&in->st_accepted, memory_order_relaxed);
+	out->live = atomic_load_explicit(&in->st_live, memory_order_relaxed);
+	out->rejected = atomic_load_explicit(&in->st_rejected, memory_order_relaxed);
+	out->frames = atomic_load_explicit(&in->st_frames, memory_order_relaxed);
+	out->bytes = atomic_load_explicit(&in->st_bytes, memory_order_relaxed);
+	out->paused = atomic_load_explicit(&in->st_paused, memory_order_relaxed);
+}
+
+void d4_ingest_stop(struct d4_ingest *in)
+{
+	if (!in)
+		return;
+	if (in->started) {
+		uint64_t one = 1;
+		if (write(in->stopfd, &one, sizeof(one)) != sizeof(one))
+			d4_err("ingest: cannot signal the loop to stop: %s", strerror(errno));
+		pthread_join(in->thr, NULL);
+	}
+	free_ingest(in);
+}

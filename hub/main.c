@@ -1,0 +1,299 @@
+/* d4hub — the hub daemon: D4 TLS ingest into the LMDB store.
+ *
+ *   d4hub -c FILE [-n] [-d] [-l LEVEL]
+ *
+ * -n checks the configuration and certificates and exits; -d stays in the
+ * foreground and logs to stderr (otherwise: daemonize, log to syslog).
+ * SIGTERM/SIGINT stop intake, commit everything accepted, exit 0. */
+#include "d4_error.h"
+#include "d4_hubconf.h"
+#include "d4_ingest.h"
+#include "d4_log.h"
+#include "d4_store.h"
+#include "d4_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: d4hub -c FILE [-n] [-d] [-l LEVEL]\n"
+			"  -c FILE   configuration file\n"
+			"  -n        check configuration and certificates, then exit\n"
+			"  -d        stay in the foreground, log to stderr\n"
+			"  -l LEVEL  log level: error|warning|notice|info|debug\n");
+}
+
+/* store.path must exist as a writable directory or be creatable. */
+static int check_store_path(const char *path, char *err, size_t errsize)
+{
+	struct stat sb;
+	if (stat(path, &sb) == 0) {
+		if (!S_ISDIR(sb.st_mode)) {
+			snprintf(err, errsize, "store.path %s: not a directory", path);
+			return -1;
+		}
+		if (access(path, W_OK | X_OK) != 0) {
+			snprintf(err, errsize, "store.path %s: %s", path, strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	if (errno != ENOENT) {
+		snprintf(err, errsize, "store.path %s: %s", path, strerror(errno));
+		return -1;
+	}
+	char tmp[D4_PATH_MAX];
+	d4_strlcpy(tmp, path, sizeof(tmp));
+	/* the nearest existing ancestor must let us create the rest */
+	for (;;) {
+		char *parent = dirname(tmp);
+		if (stat(parent, &sb) == 0) {
+			if (!S_ISDIR(sb.st_mode) || access(parent, W_OK | X_OK) != 0) {
+				snprintf(err, errsize, "store.path %s: cannot create it in %s", path, parent);
+				return -1;
+			}
+			return 0;
+		}
+		if (errno != ENOENT || strcmp(parent, "/") == 0 || strcmp(parent, ".") == 0) {
+			snprintf(err, errsize, "store.path %s: %s", path, strerror(errno));
+			return -1;
+		}
+		memmove(tmp, parent, strlen(parent) + 1);
+	}
+}
+
+static int check_config(const struct d4_hubconf *conf)
+{
+	char err[512];
+	SSL_CTX *ctx = NULL;
+	if (d4_ingest_tls_ctx(conf->cert, conf->key, &ctx, err, sizeof(err)) != 0) {
+		fprintf(stderr, "d4hub: %s\n", err);
+		return 1;
+	}
+	SSL_CTX_free(ctx);
+	if (check_store_path(conf->store_path, err, sizeof(err)) != 0) {
+		fprintf(stderr, "d4hub: %s\n", err);
+		return 1;
+	}
+	printf("configuration OK\n");
+	return 0;
+}
+
+/* Forks; the parent waits until the child reports that it is listening (or
+ * failed) so that "d4hub -c FILE" returns a meaningful exit code. */
+static int daemonize(int *notify_fd)
+{
+	int p[2];
+	if (pipe(p) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0) {
+		close(p[1]);
+		/* the child writes a status byte, then on failure its message */
+		char buf[600];
+		size_t got = 0;
+		for (;;) {
+			ssize_t n = read(p[0], buf + got, sizeof(buf) - 1 - got);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		buf[got] = 0;
+		if (got >= 1 && buf[0] == 0)
+			_exit(0);
+		fprintf(stderr, "d4hub: %s\n", got > 1 ? buf + 1 : "failed to start (see syslog)");
+		_exit(1);
+	}
+	close(p[0]);
+	if (setsid() < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0)
+		_exit(0);
+	umask(027);
+	int fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+	*notify_fd = p[1];
+	return 0;
+}
+
+static void notify(int *fd, char status, const char *msg)
+{
+	if (*fd < 0)
+		return;
+	char buf[600];
+	int n = snprintf(buf, sizeof(buf), "%c%s", status, msg ? msg : "");
+	if (n < 1)
+		n = 1;
+	if ((size_t)n >= sizeof(buf))
+		n = (int)sizeof(buf) - 1;
+	if (write(*fd, buf, (size_t)n) != n)
+		d4_debug("cannot notify the parent process");
+	close(*fd);
+	*fd = -1;
+}
+
+static int write_pid(const char *path)
+{
+	char tmp[D4_PATH_MAX + 8];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "%ld\n", (long)getpid());
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cfile = NULL, *level = NULL;
+	int check = 0, foreground = 0, opt;
+	while ((opt = getopt(argc, argv, "c:ndl:h")) != -1) {
+		switch (opt) {
+		case 'c': cfile = optarg; break;
+		case 'n': check = 1; break;
+		case 'd': foreground = 1; break;
+		case 'l': level = optarg; break;
+		case 'h': usage(); return 0;
+		default: usage(); return 2;
+		}
+	}
+	if (!cfile || optind != argc) {
+		usage();
+		return 2;
+	}
+
+	static struct d4_hubconf conf;
+	char err[512];
+	if (d4_hubconf_load(cfile, &conf, err, sizeof(err)) != 0) {
+		fprintf(stderr, "d4hub: %s\n", err);
+		return 1;
+	}
+	enum d4_log_level lvl = D4_LOG_INFO;
+	if (d4_log_level_parse(level ? level : conf.log_level, &lvl) != 0) {
+		fprintf(stderr, "d4hub: bad log level '%s'\n", level ? level : conf.log_level);
+		return level ? 2 : 1;
+	}
+	if (check)
+		return check_config(&conf);
+
+	int notify_fd = -1;
+	if (!foreground && daemonize(&notify_fd) != 0) {
+		fprintf(stderr, "d4hub: cannot daemonize: %s\n", strerror(errno));
+		return 1;
+	}
+	d4_log_init("d4hub", !foreground || conf.syslog, lvl);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* Every thread inherits this mask; only the signalfd sees the signals. */
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0) {
+		d4_err("cannot block signals");
+		notify(&notify_fd, 1, "cannot block signals");
+		return 1;
+	}
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sfd < 0) {
+		d4_err("signalfd: %s", strerror(errno));
+		notify(&notify_fd, 1, "signalfd failed");
+		return 1;
+	}
+
+	struct d4_store_opts so;
+	memset(&so, 0, sizeof(so));
+	so.path = conf.store_path;
+	so.map_size = conf.map_size;
+	so.commit_ms = conf.commit_ms;
+	so.commit_bytes = (size_t)conf.commit_bytes;
+	so.queue_bytes = (size_t)conf.queue_bytes;
+	so.retention_age_s = conf.retention_age;
+	so.retention_bytes = conf.retention_bytes;
+	struct d4_store *store = NULL;
+	int rc = d4_store_open(&so, &store);
+	if (rc != 0) {
+		snprintf(err, sizeof(err), "cannot open the store %.400s: %s", conf.store_path, d4_strerror(rc));
+		d4_err("%s", err);
+		notify(&notify_fd, 1, err);
+		return 1;
+	}
+	rc = d4_store_writer_start(store);
+	if (rc != 0) {
+		snprintf(err, sizeof(err), "cannot start the store writer: %s", d4_strerror(rc));
+		d4_err("%s", err);
+		d4_store_close(store);
+		notify(&notify_fd, 1, err);
+		return 1;
+	}
+	struct d4_ingest *ing = NULL;
+	rc = d4_ingest_start(&conf, store, &ing, err, sizeof(err));
+	if (rc != 0) {
+		d4_err("cannot start ingest: %s", err);
+		d4_store_close(store);
+		notify(&notify_fd, 1, err);
+		return 1;
+	}
+	d4_wipe(conf.shared_key, sizeof(conf.shared_key));
+	if (conf.pid_file[0] && write_pid(conf.pid_file) != 0)
+		d4_warn("cannot write pid file %s: %s", conf.pid_file, strerror(errno));
+	d4_notice("d4hub listening on %s", d4_ingest_addr(ing));
+	notify(&notify_fd, 0, NULL);
+
+	for (;;) {
+		struct signalfd_siginfo si;
+		ssize_t n = read(sfd, &si, sizeof(si));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(si)) {
+			d4_err("signalfd read: %s", strerror(errno));
+			break;
+		}
+		if (si.ssi_signo == SIGHUP) {
+			d4_notice("SIGHUP: nothing to reload yet (admin changes apply through the store)");
+			continue;
+		}
+		d4_notice("%s: stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+		break;
+	}
+	d4_ingest_stop(ing);
+	d4_store_writer_stop(store);
+	struct d4_store_status st;
+	d4_store_status_get(store, &st);
+	d4_store_close(store);
+	if (conf.pid_file[0])
+		unlink(conf.pid_file);
+	close(sfd);
+	d4_notice("d4hub stopped: %" PRIu64 " frames committed", st.committed_frames);
+	return 0;
+}
