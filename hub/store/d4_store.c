@@ -1123,6 +1123,7 @@ static int retention_txn(struct d4_store *s, uint64_t age_s, uint64_t max_bytes,
 		mdb_txn_abort(txn);
 		return rc;
 	}
+	d4_debug("store: retention txn: %u chunks, log %llu bytes after", chunks, (unsigned long long)size);
 	if (chunks == 0) {
 		mdb_txn_abort(txn);
 		return 0;
@@ -1152,8 +1153,20 @@ int store_retention_txns(struct d4_store *s, uint64_t age_s, uint64_t max_bytes,
 		if (rc)
 			break;
 	}
-	if (*dropped)
+	if (*dropped) {
 		d4_info("store: retention dropped %llu frames", (unsigned long long)*dropped);
+		/* LMDB reuses pages freed by transaction T only from T+2 on (T-1
+		 * stays a valid snapshot until T+1 commits). A tiny commit here makes
+		 * the space usable by the writer's very next batch, which matters
+		 * when it is waiting on a full map. */
+		MDB_txn *txn;
+		if (store_txn_begin(s, 0, &txn) == 0) {
+			if (store_settings_put_u64(s, txn, "retention_at", d4_now_s()) == 0)
+				commit(txn);
+			else
+				mdb_txn_abort(txn);
+		}
+	}
 	return rc;
 }
 

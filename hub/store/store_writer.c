@@ -730,10 +730,13 @@ static int apply_batch(struct d4_store *s, struct apply_ctx *c, struct batch *b)
 	b->bytes = c->tot.bytes - bytes0;
 	ctx_free(c);
 	if (rc) {
+		d4_debug("store: batch apply failed before commit: %s", d4_strerror(rc));
 		mdb_txn_abort(txn);
 		return rc;
 	}
 	rc = store_rc(mdb_txn_commit(txn), "commit");
+	if (rc)
+		d4_debug("store: batch commit failed: %s", d4_strerror(rc));
 	if (!rc)
 		s->seq_next = seq;
 	return rc;

@@ -1,0 +1,1260 @@
+/* Check suite for hub/store: real LMDB environments under a mkdtemp dir. */
+#include "d4_error.h"
+#include "d4_log.h"
+#include "d4_reader.h"
+#include "d4_store.h"
+#include "d4_util.h"
+#include "store_internal.h"
+
+#include <check.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+static char storedir[300];
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static void setup(void)
+{
+	const char *lv = getenv("D4_TEST_LOG");
+	enum d4_log_level level = D4_LOG_ERR;
+	if (lv)
+		d4_log_level_parse(lv, &level);
+	d4_log_init("test_store", 0, level);
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/d4store-test-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(storedir, sizeof(storedir), "%s/store", tmpdir);
+}
+
+static void teardown(void) { nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
+
+static struct d4_store_opts base_opts(void)
+{
+	struct d4_store_opts o;
+	memset(&o, 0, sizeof(o));
+	o.path = storedir;
+	o.map_size = 256u << 20;
+	o.commit_ms = 5;
+	o.no_sync = 1;
+	return o;
+}
+
+static struct d4_store *open_store(const struct d4_store_opts *o)
+{
+	struct d4_store *s = NULL;
+	int rc = d4_store_open(o, &s);
+	ck_assert_msg(rc == 0, "open: %s", d4_strerror(rc));
+	return s;
+}
+
+static void mkuuid(uint8_t u[16], unsigned n)
+{
+	memset(u, 0, 16);
+	u[0] = 0xd4;
+	u[6] = 0x40;
+	u[8] = 0x80;
+	u[15] = (uint8_t)n;
+	u[14] = (uint8_t)(n >> 8);
+}
+
+static void v4(uint8_t a[16], unsigned x, unsigned y, unsigned z, unsigned w)
+{
+	memset(a, 0, 16);
+	a[10] = a[11] = 0xff;
+	a[12] = (uint8_t)x;
+	a[13] = (uint8_t)y;
+	a[14] = (uint8_t)z;
+	a[15] = (uint8_t)w;
+}
+
+/* Deterministic payload: byte i of frame (session, idx) */
+static uint8_t pbyte(uint64_t session, uint64_t idx, size_t i) { return (uint8_t)(session * 31 + idx * 7 + i * 13); }
+static uint32_t psize_of(uint64_t idx) { return (uint32_t)((idx * 2654435761u) % 9000u + (idx % 97 == 0 ? 60000 : 0)); }
+
+static uint8_t pbuf[1 << 20];
+
+static void fill_payload(uint64_t session, uint64_t idx, uint32_t size)
+{
+	for (size_t i = 0; i < size; i++)
+		pbuf[i] = pbyte(session, idx, i);
+	if (size >= 8)
+		d4_put_u64be(pbuf, idx);
+}
+
+static int check_payload(uint64_t session, uint64_t idx, const uint8_t *p, uint32_t size)
+{
+	if (size >= 8 && d4_get_u64be(p) != idx)
+		return 0;
+	for (size_t i = 8; i < size; i++)
+		if (p[i] != pbyte(session, idx, i))
+			return 0;
+	return 1;
+}
+
+static int post_frame_retry(struct d4_store *s, const struct d4_frame_rec *r, const uint8_t *p)
+{
+	for (int i = 0; i < 20000; i++) {
+		int rc = d4_store_post_frame(s, r, p);
+		if (rc != D4_EAGAIN)
+			return rc;
+		usleep(500);
+	}
+	return D4_ETIMEOUT;
+}
+
+static struct d4_frame_rec mkrec(uint64_t session, const uint8_t uuid[16], uint8_t type, uint64_t idx, uint32_t size,
+				 uint64_t recv_ms)
+{
+	struct d4_frame_rec r;
+	memset(&r, 0, sizeof(r));
+	r.session = session;
+	memcpy(r.uuid, uuid, 16);
+	r.type = type;
+	r.version = 1;
+	r.tlp = 4;
+	r.org[0] = 0xaa;
+	r.org[15] = (uint8_t)session;
+	r.hdr_ts = 1700000000u + idx;
+	r.recv_ms = recv_ms;
+	r.size = size;
+	return r;
+}
+
+/* ------------------------------------------------------------------------ */
+START_TEST(test_reject_names)
+{
+	ck_assert_str_eq(d4_store_reject_name(D4_REJ_IP_BLOCKED), "ip-blocked");
+	ck_assert_str_eq(d4_store_reject_name(D4_REJ_HMAC), "hmac-mismatch");
+	ck_assert_str_eq(d4_store_reject_name(D4_REJ_TLS), "tls-handshake");
+	ck_assert_str_eq(d4_store_reject_name(D4_REJ_TIMESTAMP), "timestamp-out-of-window");
+	ck_assert_str_eq(d4_store_reject_name(D4_REJ_EXT_TYPE_NOT_ACCEPTED), "ext-type-not-accepted");
+	ck_assert_str_eq(d4_store_reject_name(D4_REJ_COUNT), "unknown");
+	for (int i = 0; i < D4_REJ_COUNT; i++)
+		for (int j = i + 1; j < D4_REJ_COUNT; j++)
+			ck_assert_str_ne(d4_store_reject_name(i), d4_store_reject_name(j));
+	ck_assert_str_eq(d4_store_status_name(D4_SENSOR_APPROVED), "approved");
+}
+END_TEST
+
+START_TEST(test_open_reopen)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	uint64_t e0 = d4_store_epoch(s);
+	ck_assert_uint_ge(e0, 1);
+	ck_assert_int_eq(d4_store_epoch_bump(s), 0);
+	ck_assert_uint_eq(d4_store_epoch(s), e0 + 1);
+	d4_store_close(s);
+	s = open_store(&o);
+	ck_assert_uint_eq(d4_store_epoch(s), e0 + 1);
+	d4_store_close(s);
+	/* read-only open of an existing store */
+	o.read_only = 1;
+	s = open_store(&o);
+	uint8_t acc[256];
+	ck_assert_int_eq(d4_store_types_get(s, acc), 0);
+	ck_assert_int_eq(acc[1], 1);
+	ck_assert_int_eq(d4_store_epoch_bump(s), D4_EPERM);
+	ck_assert_int_eq(d4_store_writer_start(s), D4_EPERM);
+	d4_store_close(s);
+	/* read-only open of a missing store fails cleanly */
+	char missing[400];
+	snprintf(missing, sizeof(missing), "%s/nope", tmpdir);
+	o.path = missing;
+	struct d4_store *s2 = NULL;
+	ck_assert_int_lt(d4_store_open(&o, &s2), 0);
+	ck_assert_ptr_null(s2);
+}
+END_TEST
+
+START_TEST(test_sensor_crud)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	struct d4_sensor sn, got;
+	memset(&sn, 0, sizeof(sn));
+	mkuuid(sn.uuid, 1);
+	memcpy(sn.key, "secret", 6);
+	sn.keylen = 6;
+	sn.status = D4_SENSOR_APPROVED;
+	strcpy(sn.description, "first sensor");
+	strcpy(sn.mail, "a@example.org");
+	sn.max_payload = 5000;
+	ck_assert_int_eq(d4_store_sensor_get(s, sn.uuid, &got), D4_ENOTFOUND);
+	uint64_t e = d4_store_epoch(s);
+	ck_assert_int_eq(d4_store_sensor_put(s, &sn), 0);
+	ck_assert_uint_eq(d4_store_epoch(s), e + 1);
+	ck_assert_int_eq(d4_store_sensor_get(s, sn.uuid, &got), 0);
+	ck_assert_int_eq(got.keylen, 6);
+	ck_assert_mem_eq(got.key, "secret", 6);
+	ck_assert_str_eq(got.description, "first sensor");
+	ck_assert_str_eq(got.mail, "a@example.org");
+	ck_assert_uint_eq(got.max_payload, 5000);
+	ck_assert_uint_ne(got.created, 0);
+
+	/* counters through the writer */
+	ck_assert_int_eq(d4_store_writer_start(s), 0);
+	struct d4_session_open op = {.session = d4_store_session_id_new(s), .type = 1, .port = 1234, .when = 1000};
+	memcpy(op.uuid, sn.uuid, 16);
+	v4(op.addr, 127, 0, 0, 1);
+	ck_assert_int_eq(d4_store_post_session_open(s, &op), 0);
+	for (unsigned i = 0; i < 10; i++) {
+		struct d4_frame_rec r = mkrec(op.session, sn.uuid, 1, i, 100, 2000000);
+		fill_payload(op.session, i, 100);
+		ck_assert_int_eq(d4_store_post_frame(s, &r, pbuf), 0);
+	}
+	struct d4_reject_ev rj = {.has_uuid = 1, .reason = D4_REJ_HMAC, .when = 3000};
+	memcpy(rj.uuid, sn.uuid, 16);
+	strcpy(rj.detail, "bad mac");
+	d4_store_post_reject(s, &rj);
+	ck_assert_int_eq(d4_store_writer_sync(s, 5000), 0);
+
+	/* admin update keeps counters */
+	strcpy(sn.description, "renamed");
+	sn.status = D4_SENSOR_BLOCKED;
+	sn.packets = 999; /* ignored for an existing record */
+	ck_assert_int_eq(d4_store_sensor_put(s, &sn), 0);
+	ck_assert_int_eq(d4_store_sensor_get(s, sn.uuid, &got), 0);
+	ck_assert_str_eq(got.description, "renamed");
+	ck_assert_int_eq(got.status, D4_SENSOR_BLOCKED);
+	ck_assert_uint_eq(got.packets, 10);
+	ck_assert_uint_eq(got.bytes, 1000);
+	ck_assert_uint_eq(got.first_seen, 1000);
+	ck_assert_uint_eq(got.last_seen, 2000);
+	ck_assert_uint_eq(got.rejects[D4_REJ_HMAC], 1);
+	ck_assert_str_eq(got.last_error, "hmac-mismatch: bad mac");
+	ck_assert_uint_eq(got.last_error_at, 3000);
+	ck_assert_int_eq(got.nlast_ips, 1);
+
+	/* bad status rejected */
+	sn.status = 7;
+	ck_assert_int_eq(d4_store_sensor_put(s, &sn), D4_EINVAL);
+
+	ck_assert_int_eq(d4_store_sensor_del(s, sn.uuid), 0);
+	ck_assert_int_eq(d4_store_sensor_get(s, sn.uuid, &got), D4_ENOTFOUND);
+	ck_assert_int_eq(d4_store_sensor_del(s, sn.uuid), D4_ENOTFOUND);
+	d4_store_close(s);
+}
+END_TEST
+
+static int count_sensor_cb(void *ctx, const struct d4_sensor *sn)
+{
+	uint8_t *last = ctx;
+	ck_assert_int_gt(memcmp(sn->uuid, last, 16), 0); /* uuid order */
+	memcpy(last, sn->uuid, 16);
+	return 0;
+}
+
+START_TEST(test_sensor_foreach_and_ips)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	for (unsigned i = 5; i > 0; i--) {
+		struct d4_sensor sn;
+		memset(&sn, 0, sizeof(sn));
+		mkuuid(sn.uuid, i);
+		sn.status = D4_SENSOR_APPROVED;
+		ck_assert_int_eq(d4_store_sensor_put(s, &sn), 0);
+	}
+	uint8_t last[16] = {0};
+	ck_assert_int_eq(d4_store_sensor_foreach(s, count_sensor_cb, last), 0);
+	uint8_t u5[16];
+	mkuuid(u5, 5);
+	ck_assert_mem_eq(last, u5, 16);
+
+	/* last IPs: most recent first, dedupe by moving to front, at most 16 */
+	ck_assert_int_eq(d4_store_writer_start(s), 0);
+	uint8_t u1[16];
+	mkuuid(u1, 1);
+	unsigned seqips[] = {1, 2, 1, 3};
+	for (unsigned i = 0; i < 4; i++) {
+		struct d4_session_open op = {.session = d4_store_session_id_new(s), .type = 1, .when = 100 + i};
+		memcpy(op.uuid, u1, 16);
+		v4(op.addr, 10, 0, 0, seqips[i]);
+		ck_assert_int_eq(d4_store_post_session_open(s, &op), 0);
+	}
+	ck_assert_int_eq(d4_store_writer_sync(s, 5000), 0);
+	struct d4_sensor got;
+	ck_assert_int_eq(d4_store_sensor_get(s, u1, &got), 0);
+	ck_assert_int_eq(got.nlast_ips, 3);
+	ck_assert_int_eq(got.last_ips[0].addr[15], 3);
+	ck_assert_int_eq(got.last_ips[1].addr[15], 1);
+	ck_assert_uint_eq(got.last_ips[1].when, 102);
+	ck_assert_int_eq(got.last_ips[2].addr[15], 2);
+	for (unsigned i = 0; i < 20; i++) {
+		struct d4_session_open op = {.session = d4_store_session_id_new(s), .type = 1, .when = 200 + i};
+		memcpy(op.uuid, u1, 16);
+		v4(op.addr, 10, 1, 0, 100 + i);
+		ck_assert_int_eq(d4_store_post_session_open(s, &op), 0);
+	}
+	ck_assert_int_eq(d4_store_writer_sync(s, 5000), 0);
+	ck_assert_int_eq(d4_store_sensor_get(s, u1, &got), 0);
+	ck_assert_int_eq(got.nlast_ips, 16);
+	ck_assert_int_eq(got.last_ips[0].addr[15], 119);
+	ck_assert_int_eq(got.last_ips[15].addr[15], 104);
+	ck_assert_uint_eq(got.first_seen, 100);
+	ck_assert_uint_eq(got.last_seen, 219);
+
+	/* shared-secret auto-create */
+	uint8_t u9[16];
+	mkuuid(u9, 9);
+	struct d4_session_open op = {.session = d4_store_session_id_new(s), .type = 1, .when = 500, .auto_create = 1};
+	memcpy(op.uuid, u9, 16);
+	v4(op.addr, 10, 9, 9, 9);
+	ck_assert_int_eq(d4_store_post_session_open(s, &op), 0);
+	/* without auto_create an unknown sensor is not created */
+	uint8_t u10[16];
+	mkuuid(u10, 10);
+	op.session = d4_store_session_id_new(s);
+	op.auto_create = 0;
+	memcpy(op.uuid, u10, 16);
+	ck_assert_int_eq(d4_store_post_session_open(s, &op), 0);
+	ck_assert_int_eq(d4_store_writer_sync(s, 5000), 0);
+	ck_assert_int_eq(d4_store_sensor_get(s, u9, &got), 0);
+	ck_assert_int_eq(got.status, D4_SENSOR_APPROVED);
+	ck_assert_int_eq(got.keylen, 0);
+	ck_assert_uint_eq(got.created, 500);
+	ck_assert_int_eq(d4_store_sensor_get(s, u10, &got), D4_ENOTFOUND);
+	d4_store_close(s);
+}
+END_TEST
+
+static int count_block_cb(void *ctx, const struct d4_block_entry *e)
+{
+	(void)e;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+START_TEST(test_blocklist)
+{
+	uint8_t a[16], p;
+	char txt[64];
+	/* parsing and formatting */
+	ck_assert_int_eq(d4_store_parse_cidr("10.1.2.3/8", a, &p), 0);
+	ck_assert_int_eq(p, 104);
+	d4_store_format_cidr(a, p, txt, sizeof(txt));
+	ck_assert_str_eq(txt, "10.0.0.0/8"); /* host bits masked */
+	ck_assert_int_eq(d4_store_parse_cidr("192.168.1.1", a, &p), 0);
+	ck_assert_int_eq(p, 128);
+	d4_store_format_cidr(a, p, txt, sizeof(txt));
+	ck_assert_str_eq(txt, "192.168.1.1");
+	ck_assert_int_eq(d4_store_parse_cidr("2001:db8::1/32", a, &p), 0);
+	d4_store_format_cidr(a, p, txt, sizeof(txt));
+	ck_assert_str_eq(txt, "2001:db8::/32");
+	ck_assert_int_eq(d4_store_parse_cidr("0.0.0.0/0", a, &p), 0);
+	ck_assert_int_eq(p, 96);
+	d4_store_format_cidr(a, p, txt, sizeof(txt));
+	ck_assert_str_eq(txt, "0.0.0.0/0");
+	ck_assert_int_eq(d4_store_parse_cidr("::1", a, &p), 0);
+	d4_store_format_cidr(a, p, txt, sizeof(txt));
+	ck_assert_str_eq(txt, "::1");
+	ck_assert_int_eq(d4_store_parse_cidr("1.2.3.4/33", a, &p), D4_EINVAL);
+	ck_assert_int_eq(d4_store_parse_cidr("::/129", a, &p), D4_EINVAL);
+	ck_assert_int_eq(d4_store_parse_cidr("1.2.3.4/", a, &p), D4_EINVAL);
+	ck_assert_int_eq(d4_store_parse_cidr("1.2.3.4/-1", a, &p), D4_EINVAL);
+	ck_assert_int_eq(d4_store_parse_cidr("1.2.3/8", a, &p), D4_EINVAL);
+	ck_assert_int_eq(d4_store_parse_cidr("host.example", a, &p), D4_EINVAL);
+	ck_assert_int_eq(d4_store_parse_cidr("", a, &p), D4_EINVAL);
+
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	struct d4_block_entry e;
+	memset(&e, 0, sizeof(e));
+	e.kind = D4_BLOCK_IP;
+	ck_assert_int_eq(d4_store_parse_cidr("10.0.0.0/8", e.addr, &e.prefix), 0);
+	uint64_t ep = d4_store_epoch(s);
+	ck_assert_int_eq(d4_store_block_add(s, &e), 0);
+	ck_assert_int_eq(d4_store_block_add(s, &e), 0); /* idempotent */
+	ck_assert_uint_eq(d4_store_epoch(s), ep + 2);
+	ck_assert_int_eq(d4_store_parse_cidr("2001:db8::/33", e.addr, &e.prefix), 0);
+	ck_assert_int_eq(d4_store_block_add(s, &e), 0);
+	ck_assert_int_eq(d4_store_parse_cidr("192.168.7.7", e.addr, &e.prefix), 0);
+	ck_assert_int_eq(d4_store_block_add(s, &e), 0);
+
+	uint8_t ip[16];
+	v4(ip, 10, 255, 255, 255);
+	ck_assert_int_eq(d4_store_ip_blocked(s, ip), 1);
+	v4(ip, 10, 0, 0, 0);
+	ck_assert_int_eq(d4_store_ip_blocked(s, ip), 1);
+	v4(ip, 11, 0, 0, 0);
+	ck_assert_int_eq(d4_store_ip_blocked(s, ip), 0);
+	v4(ip, 9, 255, 255, 255);
+	ck_assert_int_eq(d4_store_ip_blocked(s, ip), 0);
+	v4(ip, 192, 168, 7, 7);
+	ck_assert_int_eq(d4_store_ip_blocked(s, ip), 1);
+	v4(ip, 192, 168, 7, 8);
+	ck_assert_int_eq(d4_store_ip_blocked(s, ip), 0);
+	ck_assert_int_eq(d4_store_parse_cidr("2001:db8:7fff:ffff::1", ip, &p), 0);
+	ck_assert_int_eq(d4_store_ip_blocked(s, ip), 1);
+	ck_assert_int_eq(d4_store_parse_cidr("2001:db8:8000::", ip, &p), 0); /* just outside /33 */
+	ck_assert_int_eq(d4_store_ip_blocked(s, ip), 0);
+	ck_assert_int_eq(d4_store_parse_cidr("2001:db9::", ip, &p), 0);
+	ck_assert_int_eq(d4_store_ip_blocked(s, ip), 0);
+
+	/* uuid kinds */
+	memset(&e, 0, sizeof(e));
+	e.kind = D4_BLOCK_UUID;
+	mkuuid(e.uuid, 3);
+	ck_assert_int_eq(d4_store_block_add(s, &e), 0);
+	e.kind = D4_BLOCK_UUID_IPS;
+	mkuuid(e.uuid, 4);
+	ck_assert_int_eq(d4_store_block_add(s, &e), 0);
+	uint8_t u[16];
+	mkuuid(u, 3);
+	ck_assert_int_eq(d4_store_uuid_blocked(s, u), 1);
+	ck_assert_int_eq(d4_store_uuid_ips_blocked(s, u), 0);
+	mkuuid(u, 4);
+	ck_assert_int_eq(d4_store_uuid_blocked(s, u), 0);
+	ck_assert_int_eq(d4_store_uuid_ips_blocked(s, u), 1);
+	int n = 0;
+	ck_assert_int_eq(d4_store_block_foreach(s, count_block_cb, &n), 0);
+	ck_assert_int_eq(n, 5);
+
+	/* ::/0 blocks every address, v4 too; deletion restores */
+	memset(&e, 0, sizeof(e));
+	e.kind = D4_BLOCK_IP;
+	ck_assert_int_eq(d4_store_parse_cidr("::/0", e.addr, &e.prefix), 0);
+	ck_assert_int_eq(d4_store_block_add(s, &e), 0);
+	v4(ip, 8, 8, 8, 8);
+	ck_assert_int_eq(d4_store_ip_blocked(s, ip), 1);
+	ck_assert_int_eq(d4_store_block_del(s, &e), 0);
+	ck_assert_int_eq(d4_store_ip_blocked(s, ip), 0);
+	ck_assert_int_eq(d4_store_block_del(s, &e), D4_ENOTFOUND);
+	/* delete with host bits set hits the canonical entry */
+	ck_assert_int_eq(d4_store_parse_cidr("10.0.0.0/8", e.addr, &e.prefix), 0);
+	e.addr[15] = 5;
+	ck_assert_int_eq(d4_store_block_del(s, &e), 0);
+	v4(ip, 10, 1, 1, 1);
+	ck_assert_int_eq(d4_store_ip_blocked(s, ip), 0);
+	e.kind = 9;
+	ck_assert_int_eq(d4_store_block_add(s, &e), D4_EINVAL);
+	d4_store_close(s);
+}
+END_TEST
+
+static int ext_cb(void *ctx, const char *name)
+{
+	char *acc = ctx;
+	strcat(acc, name);
+	strcat(acc, ",");
+	return 0;
+}
+
+START_TEST(test_types)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	uint8_t acc[256];
+	ck_assert_int_eq(d4_store_types_get(s, acc), 0);
+	for (int t = 0; t < 256; t++)
+		ck_assert_int_eq(acc[t], t == 1 || t == 2 || t == 4 || t == 8 || t == 254);
+	uint64_t ep = d4_store_epoch(s);
+	ck_assert_int_eq(d4_store_type_set(s, 3, 1), 0);
+	ck_assert_int_eq(d4_store_type_set(s, 4, 0), 0);
+	ck_assert_uint_eq(d4_store_epoch(s), ep + 2);
+	d4_store_close(s);
+	s = open_store(&o);
+	ck_assert_int_eq(d4_store_types_get(s, acc), 0);
+	ck_assert_int_eq(acc[3], 1);
+	ck_assert_int_eq(acc[4], 0);
+	ck_assert_int_eq(acc[254], 1);
+
+	/* ext types: empty list accepts everything */
+	ck_assert_int_eq(d4_store_ext_type_accepted(s, "ja3-jl"), 1);
+	ck_assert_int_eq(d4_store_ext_type_set(s, "ja3-jl", 1), 0);
+	ck_assert_int_eq(d4_store_ext_type_set(s, "maltrail", 1), 0);
+	ck_assert_int_eq(d4_store_ext_type_set(s, "maltrail", 1), 0);
+	ck_assert_int_eq(d4_store_ext_type_accepted(s, "ja3-jl"), 1);
+	ck_assert_int_eq(d4_store_ext_type_accepted(s, "other"), 0);
+	ck_assert_int_eq(d4_store_ext_type_accepted(s, "ja3"), 0);
+	char list[256] = "";
+	ck_assert_int_eq(d4_store_ext_type_foreach(s, ext_cb, list), 0);
+	ck_assert_str_eq(list, "ja3-jl,maltrail,");
+	ck_assert_int_eq(d4_store_ext_type_set(s, "ja3-jl", 0), 0);
+	ck_assert_int_eq(d4_store_ext_type_set(s, "maltrail", 0), 0);
+	ck_assert_int_eq(d4_store_ext_type_accepted(s, "other"), 1);
+	ck_assert_int_eq(d4_store_ext_type_set(s, "", 1), D4_EINVAL);
+	ck_assert_int_eq(d4_store_ext_type_set(s, "has space", 1), D4_EINVAL);
+	char longname[100];
+	memset(longname, 'x', 99);
+	longname[99] = '\0';
+	ck_assert_int_eq(d4_store_ext_type_set(s, longname, 1), D4_EINVAL);
+	d4_store_close(s);
+}
+END_TEST
+
+/* ---- writer round trip ---- */
+#define NSESS 6
+#define NFRAMES 10000
+struct rt {
+	uint64_t sess[NSESS];
+	uint64_t next_idx[NSESS]; /* per session expected next index */
+	uint64_t count, last_seq;
+	uint64_t only; /* session filter in effect, 0 = all */
+};
+
+static int sess_slot(struct rt *rt, uint64_t session)
+{
+	for (int i = 0; i < NSESS; i++)
+		if (rt->sess[i] == session)
+			return i;
+	return -1;
+}
+
+/* Frame idx of the run belongs to session idx % NSESS except runs of 5. */
+static int frame_sess(uint64_t idx) { return (int)((idx / 5) % NSESS); }
+/* Sensor of session slot k: 0 -> {0,3}, 1 -> {1,4,5}, 2 (unknown) -> {2}. */
+static int sens_of(int k) { return k == 5 ? 1 : k % 3; }
+
+static int rt_cb(void *ctx, const struct d4_frame_rec *r, const uint8_t *payload)
+{
+	struct rt *rt = ctx;
+	int k = sess_slot(rt, r->session);
+	ck_assert_int_ge(k, 0);
+	if (rt->only)
+		ck_assert_uint_eq(r->session, rt->only);
+	ck_assert_uint_gt(r->seq, rt->last_seq);
+	rt->last_seq = r->seq;
+	/* recover the global index from the payload / header timestamp */
+	uint64_t idx = r->hdr_ts - 1700000000u;
+	ck_assert_int_eq(frame_sess(idx), k);
+	ck_assert_uint_ge(idx, rt->next_idx[k]); /* per-session order */
+	rt->next_idx[k] = idx + 1;
+	ck_assert_uint_eq(r->size, psize_of(idx));
+	ck_assert_msg(check_payload(r->session, idx, payload, r->size), "payload of frame %llu",
+		      (unsigned long long)idx);
+	ck_assert_int_eq(r->version, 1);
+	ck_assert_int_eq(r->tlp, 4);
+	ck_assert_int_eq(r->org[15], (uint8_t)r->session);
+	ck_assert_int_eq(r->type, k == 5 ? 254 : 1);
+	ck_assert_uint_eq(r->recv_ms, 86400000ull * 20000 + idx);
+	rt->count++;
+	return 0;
+}
+
+static int daily_cb(void *ctx, const struct d4_daily_stat *st)
+{
+	uint64_t *acc = ctx;
+	acc[0] += st->packets;
+	acc[1] += st->bytes;
+	acc[2] += st->rejects;
+	acc[3]++;
+	return 0;
+}
+
+static int stype_cb(void *ctx, const struct d4_sensor_type_stat *st)
+{
+	struct d4_sensor_type_stat *out = ctx;
+	for (int i = 0; i < 4; i++)
+		if (out[i].type == 0 && out[i].packets == 0) {
+			out[i] = *st;
+			break;
+		}
+	return 0;
+}
+
+static int sess_cb(void *ctx, const struct d4_session_info *si)
+{
+	uint64_t *n = ctx;
+	ck_assert_uint_gt(si->session, n[1]);
+	n[1] = si->session;
+	n[0]++;
+	return 0;
+}
+
+START_TEST(test_writer_roundtrip)
+{
+	struct d4_store_opts o = base_opts();
+	o.commit_ms = 20;
+	struct d4_store *s = open_store(&o);
+	ck_assert_int_eq(d4_store_writer_start(s), 0);
+	ck_assert_int_ge(d4_store_writer_wakeup_fd(s), 0);
+	uint8_t uuids[3][16];
+	for (unsigned i = 0; i < 3; i++) {
+		struct d4_sensor sn;
+		memset(&sn, 0, sizeof(sn));
+		mkuuid(uuids[i], 100 + i);
+		memcpy(sn.uuid, uuids[i], 16);
+		sn.status = D4_SENSOR_APPROVED;
+		if (i < 2) /* the third sensor is unknown: frames stored, no sensor counters */
+			ck_assert_int_eq(d4_store_sensor_put(s, &sn), 0);
+	}
+	struct rt rt;
+	memset(&rt, 0, sizeof(rt));
+	for (int k = 0; k < NSESS; k++) {
+		rt.sess[k] = d4_store_session_id_new(s);
+		ck_assert_uint_ne(rt.sess[k], 0);
+		struct d4_session_open op = {.session = rt.sess[k], .type = k == 5 ? 2 : 1, .when = 86400u * 20000};
+		memcpy(op.uuid, uuids[sens_of(k)], 16);
+		v4(op.addr, 127, 0, 0, (unsigned)k + 1);
+		op.port = (uint16_t)(40000 + k);
+		ck_assert_int_eq(d4_store_post_session_open(s, &op), 0);
+		if (k == 5) {
+			struct d4_session_meta m = {.session = rt.sess[k], .tlp = 4};
+			strcpy(m.ext_type, "ja3-jl");
+			ck_assert_int_eq(d4_store_post_session_meta(s, &m), 0);
+		}
+	}
+	uint64_t bytes_sess[NSESS] = {0}, frames_sess[NSESS] = {0}, bytes_total = 0;
+	for (uint64_t idx = 0; idx < NFRAMES; idx++) {
+		int k = frame_sess(idx);
+		uint32_t sz = psize_of(idx);
+		struct d4_frame_rec r = mkrec(rt.sess[k], uuids[sens_of(k)], k == 5 ? 254 : 1, idx, sz,
+					      86400000ull * 20000 + idx);
+		fill_payload(rt.sess[k], idx, sz);
+		ck_assert_int_eq(post_frame_retry(s, &r, pbuf), 0);
+		bytes_sess[k] += sz;
+		frames_sess[k]++;
+		bytes_total += sz;
+		if (idx == NFRAMES / 2)
+			ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	}
+	ck_assert_int_eq(d4_store_post_session_close(s, rt.sess[0], 86400u * 20000 + 50, "eof"), 0);
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+
+	struct d4_store_status st;
+	d4_store_status_get(s, &st);
+	ck_assert_int_eq(st.paused, 0);
+	ck_assert_uint_eq(st.committed_frames, NFRAMES);
+	ck_assert_uint_eq(st.committed_bytes, bytes_total);
+	ck_assert_uint_ge(st.commits, 2);
+	ck_assert_uint_eq(st.queued_bytes, 0);
+	ck_assert_uint_gt(st.map_used, 0);
+
+	/* every frame, in order, with payload and metadata */
+	ck_assert_int_eq(d4_store_frame_foreach(s, 0, 0, rt_cb, &rt), 0);
+	ck_assert_uint_eq(rt.count, NFRAMES);
+	uint64_t last_seq = rt.last_seq;
+	/* per session */
+	uint64_t total = 0;
+	for (int k = 0; k < NSESS; k++) {
+		memset(rt.next_idx, 0, sizeof(rt.next_idx));
+		rt.count = 0;
+		rt.last_seq = 0;
+		rt.only = rt.sess[k];
+		ck_assert_int_eq(d4_store_frame_foreach(s, 0, rt.sess[k], rt_cb, &rt), 0);
+		ck_assert_uint_eq(rt.count, frames_sess[k]);
+		total += rt.count;
+		struct d4_session_info si;
+		ck_assert_int_eq(d4_store_session_get(s, rt.sess[k], &si), 0);
+		ck_assert_uint_eq(si.frames, rt.count);
+		ck_assert_uint_eq(si.bytes, bytes_sess[k]);
+		ck_assert_int_eq(si.port, 40000 + k);
+		ck_assert_uint_eq(si.started, 86400u * 20000);
+		if (k == 0) {
+			ck_assert_str_eq(si.close_reason, "eof");
+			ck_assert_uint_eq(si.ended, 86400u * 20000 + 50);
+		} else {
+			ck_assert_uint_eq(si.ended, 0);
+		}
+		if (k == 5) {
+			ck_assert_str_eq(si.ext_type, "ja3-jl");
+			ck_assert_int_eq(si.type, 2);
+		}
+	}
+	ck_assert_uint_eq(total, NFRAMES);
+	/* from_seq in the middle of a chunk */
+	memset(&rt.next_idx, 0, sizeof(rt.next_idx));
+	rt.count = 0;
+	rt.only = 0;
+	rt.last_seq = last_seq - 100;
+	ck_assert_int_eq(d4_store_frame_foreach(s, last_seq - 99, 0, rt_cb, &rt), 0);
+	ck_assert_uint_eq(rt.count, 100);
+	/* past the end */
+	rt.count = 0;
+	ck_assert_int_eq(d4_store_frame_foreach(s, last_seq + 1, 0, rt_cb, &rt), 0);
+	ck_assert_uint_eq(rt.count, 0);
+	/* per session from a seq */
+	memset(&rt.next_idx, 0, sizeof(rt.next_idx));
+	rt.count = 0;
+	rt.only = rt.sess[2];
+	rt.last_seq = last_seq / 2;
+	ck_assert_int_eq(d4_store_frame_foreach(s, last_seq / 2 + 1, rt.sess[2], rt_cb, &rt), 0);
+	ck_assert_uint_gt(rt.count, 0);
+	ck_assert_uint_lt(rt.count, frames_sess[2]);
+
+	/* counters */
+	struct d4_totals t;
+	ck_assert_int_eq(d4_store_totals(s, &t), 0);
+	ck_assert_uint_eq(t.frames, NFRAMES);
+	ck_assert_uint_eq(t.bytes, bytes_total);
+	ck_assert_uint_eq(t.sessions, NSESS);
+	struct d4_sensor sn;
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(d4_store_sensor_get(s, uuids[i], &sn), 0);
+		uint64_t pk = 0, by = 0;
+		for (int k = 0; k < NSESS; k++) {
+			if (sens_of(k) != i)
+				continue;
+			pk += frames_sess[k];
+			by += bytes_sess[k];
+		}
+		ck_assert_uint_eq(sn.packets, pk);
+		ck_assert_uint_eq(sn.bytes, by);
+		ck_assert_uint_eq(sn.first_seen, 86400u * 20000);
+		ck_assert_uint_eq(sn.last_seen, 86400u * 20000 + (NFRAMES - 1) / 1000);
+	}
+	ck_assert_int_eq(d4_store_sensor_get(s, uuids[2], &sn), D4_ENOTFOUND);
+	/* per-type stats: sensor 1 has sessions 1 (type 1) and 4 (type 1) */
+	struct d4_sensor_type_stat ts[4];
+	memset(ts, 0, sizeof(ts));
+	ck_assert_int_eq(d4_store_sensor_types(s, uuids[2], stype_cb, ts), 0);
+	ck_assert_uint_eq(ts[0].packets, 0); /* unknown sensor: none */
+	memset(ts, 0, sizeof(ts));
+	ck_assert_int_eq(d4_store_sensor_types(s, uuids[1], stype_cb, ts), 0);
+	ck_assert_int_eq(ts[0].type, 1);
+	ck_assert_str_eq(ts[0].ext_type, "");
+	ck_assert_int_eq(d4_store_sensor_get(s, uuids[1], &sn), 0);
+	ck_assert_uint_eq(ts[0].packets, frames_sess[1] + frames_sess[4]);
+	ck_assert_uint_eq(ts[0].bytes, bytes_sess[1] + bytes_sess[4]);
+	ck_assert_int_eq(ts[1].type, 2); /* session 5 opened with type 2 */
+	ck_assert_uint_eq(ts[1].packets, 0);
+	ck_assert_int_eq(ts[2].type, 254);
+	ck_assert_str_eq(ts[2].ext_type, "ja3-jl");
+	struct d4_session_info si5;
+	d4_store_session_get(s, rt.sess[5], &si5);
+	ck_assert_uint_eq(ts[2].packets, si5.frames);
+	ck_assert_uint_eq(ts[0].packets + ts[2].packets, sn.packets);
+	/* daily stats: all frames on day 20000 */
+	uint64_t acc[4] = {0};
+	ck_assert_int_eq(d4_store_daily_foreach(s, 20000, 20000, NULL, daily_cb, acc), 0);
+	ck_assert_uint_eq(acc[0], NFRAMES);
+	ck_assert_uint_eq(acc[1], bytes_total);
+	memset(acc, 0, sizeof(acc));
+	ck_assert_int_eq(d4_store_daily_foreach(s, 19000, 19999, NULL, daily_cb, acc), 0);
+	ck_assert_uint_eq(acc[3], 0);
+	memset(acc, 0, sizeof(acc));
+	ck_assert_int_eq(d4_store_daily_foreach(s, 0, 30000, uuids[2], daily_cb, acc), 0);
+	ck_assert_uint_eq(acc[0], frames_sess[2]); /* only the unknown sensor's rows */
+	ck_assert_uint_eq(acc[1], bytes_sess[2]);
+	/* sessions */
+	uint64_t sc[2] = {0, 0};
+	ck_assert_int_eq(d4_store_session_foreach(s, NULL, sess_cb, sc), 0);
+	ck_assert_uint_eq(sc[0], NSESS);
+	sc[0] = sc[1] = 0;
+	ck_assert_int_eq(d4_store_session_foreach(s, uuids[0], sess_cb, sc), 0);
+	ck_assert_uint_eq(sc[0], 2);
+	d4_store_close(s);
+
+	/* reopen keeps everything */
+	s = open_store(&o);
+	memset(&rt.next_idx, 0, sizeof(rt.next_idx));
+	rt.count = 0;
+	rt.only = 0;
+	rt.last_seq = 0;
+	ck_assert_int_eq(d4_store_frame_foreach(s, 0, 0, rt_cb, &rt), 0);
+	ck_assert_uint_eq(rt.count, NFRAMES);
+	ck_assert_int_eq(d4_store_totals(s, &t), 0);
+	ck_assert_uint_eq(t.frames, NFRAMES);
+	/* and new frames continue the seq numbering */
+	ck_assert_int_eq(d4_store_writer_start(s), 0);
+	uint64_t xidx = 6 * NFRAMES; /* maps to session slot 0 */
+	struct d4_frame_rec r = mkrec(rt.sess[0], uuids[0], 1, xidx, psize_of(xidx), 86400000ull * 20000 + xidx);
+	fill_payload(rt.sess[0], xidx, psize_of(xidx));
+	ck_assert_int_eq(d4_store_post_frame(s, &r, pbuf), 0);
+	ck_assert_int_eq(d4_store_writer_sync(s, 5000), 0);
+	rt.count = 0;
+	rt.last_seq = last_seq;
+	memset(&rt.next_idx, 0, sizeof(rt.next_idx));
+	ck_assert_int_eq(d4_store_frame_foreach(s, last_seq + 1, 0, rt_cb, &rt), 0);
+	ck_assert_uint_eq(rt.count, 1);
+	ck_assert_uint_eq(rt.last_seq, last_seq + 1);
+	d4_store_writer_stop(s);
+	d4_store_writer_stop(s); /* idempotent */
+	ck_assert_int_eq(d4_store_post_frame(s, &r, pbuf), D4_ECLOSED);
+	d4_store_close(s);
+}
+END_TEST
+
+START_TEST(test_rejects)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	ck_assert_int_eq(d4_store_writer_start(s), 0);
+	struct d4_sensor sn;
+	memset(&sn, 0, sizeof(sn));
+	mkuuid(sn.uuid, 7);
+	ck_assert_int_eq(d4_store_sensor_put(s, &sn), 0);
+	struct d4_reject_ev ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.when = 86400u * 20001 + 5;
+	ev.reason = D4_REJ_TLS; /* no uuid */
+	strcpy(ev.detail, "handshake failure");
+	d4_store_post_reject(s, &ev);
+	d4_store_post_reject(s, &ev);
+	ev.has_uuid = 1;
+	memcpy(ev.uuid, sn.uuid, 16);
+	ev.reason = D4_REJ_NOT_APPROVED;
+	strcpy(ev.detail, "pending");
+	d4_store_post_reject(s, &ev);
+	mkuuid(ev.uuid, 8); /* unknown sensor */
+	ev.reason = D4_REJ_UNKNOWN_SENSOR;
+	d4_store_post_reject(s, &ev);
+	ev.reason = D4_REJ_COUNT; /* out of range: ignored */
+	d4_store_post_reject(s, &ev);
+	ck_assert_int_eq(d4_store_writer_sync(s, 5000), 0);
+	struct d4_totals t;
+	ck_assert_int_eq(d4_store_totals(s, &t), 0);
+	ck_assert_uint_eq(t.rejects[D4_REJ_TLS], 2);
+	ck_assert_uint_eq(t.rejects[D4_REJ_NOT_APPROVED], 1);
+	ck_assert_uint_eq(t.rejects[D4_REJ_UNKNOWN_SENSOR], 1);
+	struct d4_sensor got;
+	ck_assert_int_eq(d4_store_sensor_get(s, sn.uuid, &got), 0);
+	ck_assert_uint_eq(got.rejects[D4_REJ_NOT_APPROVED], 1);
+	ck_assert_str_eq(got.last_error, "not-approved: pending");
+	ck_assert_uint_eq(got.last_error_at, 86400u * 20001 + 5);
+	uint64_t acc[4] = {0};
+	ck_assert_int_eq(d4_store_daily_foreach(s, 20001, 20001, NULL, daily_cb, acc), 0);
+	ck_assert_uint_eq(acc[2], 4);
+	ck_assert_uint_eq(acc[3], 3); /* rows: no-uuid, sensor 7, sensor 8 */
+	d4_store_close(s);
+}
+END_TEST
+
+START_TEST(test_queue_full)
+{
+	struct d4_store_opts o = base_opts();
+	o.queue_bytes = 512 * 1024;
+	o.commit_ms = 300;
+	o.commit_bytes = 64u << 20;
+	struct d4_store *s = open_store(&o);
+	ck_assert_int_eq(d4_store_writer_start(s), 0);
+	int efd = d4_store_writer_wakeup_fd(s);
+	uint8_t u[16];
+	mkuuid(u, 1);
+	uint64_t sess = d4_store_session_id_new(s);
+	uint64_t idx = 0, posted = 0;
+	int rc = 0;
+	for (; idx < 100; idx++) {
+		struct d4_frame_rec r = mkrec(sess, u, 1, idx, 65536, 1000);
+		fill_payload(sess, idx, 65536);
+		rc = d4_store_post_frame(s, &r, pbuf);
+		if (rc)
+			break;
+		posted++;
+	}
+	ck_assert_int_eq(rc, D4_EAGAIN);
+	ck_assert_uint_ge(posted, 6);
+	ck_assert_uint_le(posted, 8);
+	struct d4_reject_ev ev = {.reason = D4_REJ_BACKLOG, .when = 1};
+	d4_store_post_reject(s, &ev); /* never refused: pending counter */
+	d4_store_post_reject(s, &ev);
+	struct pollfd pfd = {.fd = efd, .events = POLLIN};
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	uint64_t v;
+	ck_assert_int_eq(read(efd, &v, sizeof(v)), sizeof(v));
+	/* room again: the refused frame goes through now */
+	struct d4_frame_rec r = mkrec(sess, u, 1, idx, 65536, 1000);
+	fill_payload(sess, idx, 65536);
+	ck_assert_int_eq(d4_store_post_frame(s, &r, pbuf), 0);
+	posted++;
+	ck_assert_int_eq(d4_store_writer_sync(s, 5000), 0);
+	struct d4_totals t;
+	ck_assert_int_eq(d4_store_totals(s, &t), 0);
+	ck_assert_uint_eq(t.frames, posted);
+	ck_assert_uint_eq(t.rejects[D4_REJ_BACKLOG], 2);
+	struct rt rt;
+	memset(&rt, 0, sizeof(rt));
+	d4_store_close(s);
+}
+END_TEST
+
+/* ---- map full ---- */
+struct cnt {
+	uint64_t n, first_idx, last_idx, session;
+	int bad;
+};
+static int cnt_cb(void *ctx, const struct d4_frame_rec *r, const uint8_t *payload)
+{
+	struct cnt *c = ctx;
+	uint64_t idx = r->hdr_ts - 1700000000u;
+	if (c->n == 0)
+		c->first_idx = idx;
+	else if (idx != c->last_idx + 1)
+		c->bad++;
+	c->last_idx = idx;
+	if (!check_payload(r->session, idx, payload, r->size))
+		c->bad++;
+	c->n++;
+	return 0;
+}
+
+/* Posts 8 KiB frames until the writer pauses; returns frames posted. */
+static uint64_t fill_until_paused(struct d4_store *s, uint64_t sess, const uint8_t u[16], uint64_t *idx)
+{
+	struct d4_store_status st;
+	for (int round = 0; round < 2000; round++) {
+		for (int i = 0; i < 8; i++) {
+			struct d4_frame_rec r = mkrec(sess, u, 1, *idx, 8192, d4_now_ms());
+			fill_payload(sess, *idx, 8192);
+			int rc = d4_store_post_frame(s, &r, pbuf);
+			if (rc == D4_EAGAIN)
+				break;
+			ck_assert_int_eq(rc, 0);
+			(*idx)++;
+		}
+		int rc = d4_store_writer_sync(s, 5000);
+		if (rc == D4_EFULL) {
+			d4_store_status_get(s, &st);
+			ck_assert_int_eq(st.paused, 1);
+			return *idx;
+		}
+		ck_assert_int_eq(rc, 0);
+	}
+	ck_abort_msg("map never filled");
+	return 0;
+}
+
+START_TEST(test_map_full)
+{
+	struct d4_store_opts o = base_opts();
+	o.map_size = 1u << 20;
+	struct d4_store *s = open_store(&o);
+	ck_assert_int_eq(d4_store_writer_start(s), 0);
+	uint8_t u[16];
+	mkuuid(u, 1);
+	uint64_t sess = d4_store_session_id_new(s), idx = 0;
+	fill_until_paused(s, sess, u, &idx);
+	struct d4_store_status st;
+	d4_store_status_get(s, &st);
+	ck_assert_msg(strstr(st.pause_reason, "storage map full (") != NULL, "reason: %s", st.pause_reason);
+	ck_assert_uint_eq(st.map_size, 1u << 20);
+	/* while paused: frames refused, other posts still fine */
+	struct d4_frame_rec r = mkrec(sess, u, 1, idx, 10, d4_now_ms());
+	ck_assert_int_eq(d4_store_post_frame(s, &r, pbuf), D4_EAGAIN);
+	struct d4_reject_ev ev = {.reason = D4_REJ_HMAC, .when = 1};
+	d4_store_post_reject(s, &ev);
+	struct cnt c0;
+	memset(&c0, 0, sizeof(c0));
+	ck_assert_int_eq(d4_store_frame_foreach(s, 0, 0, cnt_cb, &c0), 0);
+	ck_assert_int_eq(c0.bad, 0);
+	ck_assert_uint_gt(c0.n, 0);
+	ck_assert_uint_lt(c0.n, idx); /* the pending batch is not in */
+
+	/* make room by enabling retention: the writer resumes by itself */
+	d4_store_retention_set(s, 0, 300 * 1024);
+	int resumed = 0;
+	for (int i = 0; i < 100 && !resumed; i++) {
+		usleep(100000);
+		d4_store_status_get(s, &st);
+		resumed = !st.paused;
+	}
+	ck_assert_msg(resumed, "still paused: %s", st.pause_reason);
+	ck_assert_int_eq(d4_store_writer_sync(s, 5000), 0);
+	struct cnt c1;
+	memset(&c1, 0, sizeof(c1));
+	ck_assert_int_eq(d4_store_frame_foreach(s, 0, 0, cnt_cb, &c1), 0);
+	ck_assert_int_eq(c1.bad, 0);
+	ck_assert_uint_eq(c1.last_idx, idx - 1); /* the kept batch got committed */
+	ck_assert_uint_gt(c1.first_idx, 0);      /* oldest dropped */
+	struct d4_totals t;
+	ck_assert_int_eq(d4_store_totals(s, &t), 0);
+	ck_assert_uint_eq(t.frames, idx);
+	ck_assert_uint_eq(t.rejects[D4_REJ_HMAC], 1);
+	/* and it keeps accepting */
+	r = mkrec(sess, u, 1, idx, 10, d4_now_ms());
+	fill_payload(sess, idx, 10);
+	ck_assert_int_eq(d4_store_post_frame(s, &r, pbuf), 0);
+	ck_assert_int_eq(d4_store_writer_sync(s, 5000), 0);
+	d4_store_close(s);
+}
+END_TEST
+
+START_TEST(test_map_full_reopen_bigger)
+{
+	struct d4_store_opts o = base_opts();
+	o.map_size = 1u << 20;
+	struct d4_store *s = open_store(&o);
+	ck_assert_int_eq(d4_store_writer_start(s), 0);
+	uint8_t u[16];
+	mkuuid(u, 1);
+	uint64_t sess = d4_store_session_id_new(s), idx = 0;
+	fill_until_paused(s, sess, u, &idx);
+	struct cnt c0;
+	memset(&c0, 0, sizeof(c0));
+	ck_assert_int_eq(d4_store_frame_foreach(s, 0, 0, cnt_cb, &c0), 0);
+	d4_store_close(s); /* drops the uncommitted batch, logged */
+	o.map_size = 8u << 20;
+	s = open_store(&o);
+	struct cnt c1;
+	memset(&c1, 0, sizeof(c1));
+	ck_assert_int_eq(d4_store_frame_foreach(s, 0, 0, cnt_cb, &c1), 0);
+	ck_assert_int_eq(c1.bad, 0);
+	ck_assert_uint_eq(c1.n, c0.n);
+	ck_assert_uint_eq(c1.first_idx, 0);
+	ck_assert_int_eq(d4_store_writer_start(s), 0);
+	uint64_t idx2 = c1.last_idx + 1;
+	for (int i = 0; i < 64; i++, idx2++) {
+		struct d4_frame_rec r = mkrec(sess, u, 1, idx2, 8192, d4_now_ms());
+		fill_payload(sess, idx2, 8192);
+		ck_assert_int_eq(post_frame_retry(s, &r, pbuf), 0);
+	}
+	ck_assert_int_eq(d4_store_writer_sync(s, 5000), 0);
+	struct d4_store_status st;
+	d4_store_status_get(s, &st);
+	ck_assert_int_eq(st.paused, 0);
+	memset(&c1, 0, sizeof(c1));
+	ck_assert_int_eq(d4_store_frame_foreach(s, 0, 0, cnt_cb, &c1), 0);
+	ck_assert_int_eq(c1.bad, 0);
+	ck_assert_uint_eq(c1.n, c0.n + 64);
+	d4_store_close(s);
+}
+END_TEST
+
+START_TEST(test_retention)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	ck_assert_int_eq(d4_store_writer_start(s), 0);
+	uint8_t u[16];
+	mkuuid(u, 1);
+	uint64_t old_s = d4_store_session_id_new(s), new_s = d4_store_session_id_new(s);
+	uint64_t now = d4_now_ms(), old_ms = now - 3 * 86400000ull;
+	for (uint64_t i = 0; i < 300; i++) {
+		struct d4_frame_rec r = mkrec(old_s, u, 1, i, 1000, old_ms + i);
+		fill_payload(old_s, i, 1000);
+		ck_assert_int_eq(post_frame_retry(s, &r, pbuf), 0);
+	}
+	ck_assert_int_eq(d4_store_writer_sync(s, 5000), 0);
+	for (uint64_t i = 300; i < 500; i++) {
+		struct d4_frame_rec r = mkrec(new_s, u, 1, i, 1000, now);
+		fill_payload(new_s, i, 1000);
+		ck_assert_int_eq(post_frame_retry(s, &r, pbuf), 0);
+	}
+	ck_assert_int_eq(d4_store_writer_sync(s, 5000), 0);
+	/* nothing configured: nothing dropped */
+	ck_assert_int_eq(d4_store_retention_run(s), 0);
+	d4_store_retention_set(s, 86400, 0);
+	ck_assert_int_eq(d4_store_retention_run(s), 300);
+	ck_assert_int_eq(d4_store_retention_run(s), 0);
+	struct cnt c;
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(d4_store_frame_foreach(s, 0, 0, cnt_cb, &c), 0);
+	ck_assert_uint_eq(c.n, 200);
+	ck_assert_uint_eq(c.first_idx, 300);
+	ck_assert_int_eq(c.bad, 0);
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(d4_store_frame_foreach(s, 0, old_s, cnt_cb, &c), 0);
+	ck_assert_uint_eq(c.n, 0);
+
+	/* by size: ~4 MiB of 16 KiB frames, keep under 1 MiB */
+	uint64_t big_s = d4_store_session_id_new(s);
+	for (uint64_t i = 500; i < 756; i++) {
+		struct d4_frame_rec r = mkrec(big_s, u, 1, i, 16384, now);
+		fill_payload(big_s, i, 16384);
+		ck_assert_int_eq(post_frame_retry(s, &r, pbuf), 0);
+		if (i % 32 == 0)
+			ck_assert_int_eq(d4_store_writer_sync(s, 5000), 0);
+	}
+	ck_assert_int_eq(d4_store_writer_sync(s, 5000), 0);
+	d4_store_retention_set(s, 0, 1u << 20);
+	int dropped = d4_store_retention_run(s);
+	ck_assert_int_gt(dropped, 200);
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(d4_store_frame_foreach(s, 0, 0, cnt_cb, &c), 0);
+	ck_assert_int_eq(c.bad, 0);
+	ck_assert_uint_eq(c.last_idx, 755); /* the newest survive */
+	ck_assert_uint_le(c.n * 16384, 1u << 20);
+	ck_assert_uint_ge(c.n * 16384, 512u * 1024); /* not more than needed */
+	d4_store_close(s);
+}
+END_TEST
+
+START_TEST(test_session_ids)
+{
+	struct d4_store_opts o = base_opts();
+	uint64_t seen[3000];
+	unsigned n = 0;
+	for (int round = 0; round < 3; round++) {
+		struct d4_store *s = open_store(&o);
+		unsigned k = round == 1 ? 1500 : 10; /* crosses a reserved block */
+		for (unsigned i = 0; i < k; i++) {
+			uint64_t id = d4_store_session_id_new(s);
+			ck_assert_uint_ne(id, 0);
+			for (unsigned j = 0; j < n; j++)
+				ck_assert_uint_ne(seen[j], id);
+			seen[n++] = id;
+		}
+		d4_store_close(s);
+	}
+}
+END_TEST
+
+/* ---- codec robustness ---- */
+START_TEST(test_codec_corrupt)
+{
+	struct d4_sensor sn, out;
+	memset(&sn, 0, sizeof(sn));
+	mkuuid(sn.uuid, 1);
+	sn.keylen = 10;
+	strcpy(sn.description, "desc");
+	sn.nlast_ips = 2;
+	sn.rejects[D4_REJ_TLS] = 77;
+	uint8_t buf[STORE_SENSOR_MAX];
+	size_t n = store_enc_sensor(&sn, buf);
+	ck_assert_int_eq(store_dec_sensor(buf, n, &out), 0);
+	ck_assert_str_eq(out.description, "desc");
+	ck_assert_uint_eq(out.rejects[D4_REJ_TLS], 77);
+	for (size_t cut = 0; cut < n; cut++)
+		ck_assert_int_eq(store_dec_sensor(buf, cut, &out), D4_ECORRUPT);
+	uint8_t longer[STORE_SENSOR_MAX + 1];
+	memcpy(longer, buf, n);
+	longer[n] = 0;
+	ck_assert_int_eq(store_dec_sensor(longer, n + 1, &out), D4_ECORRUPT);
+	buf[0] = 9;
+	ck_assert_int_eq(store_dec_sensor(buf, n, &out), D4_ECORRUPT);
+
+	struct d4_session_info si, so;
+	memset(&si, 0, sizeof(si));
+	strcpy(si.close_reason, "eof");
+	uint8_t sb[STORE_SESSION_MAX];
+	n = store_enc_session(&si, sb);
+	ck_assert_int_eq(store_dec_session(sb, n, 5, &so), 0);
+	ck_assert_uint_eq(so.session, 5);
+	for (size_t cut = 0; cut < n; cut++)
+		ck_assert_int_eq(store_dec_session(sb, cut, 5, &so), D4_ECORRUPT);
+
+	/* a chunk of two records, then every truncation */
+	uint8_t chunk[STORE_CHUNK_HDR + 2 * STORE_FREC_HDR + 8];
+	struct store_chunk_hdr h = {2, 9, 100, 1, 2};
+	store_enc_chunk_hdr(&h, chunk);
+	struct d4_frame_rec r;
+	memset(&r, 0, sizeof(r));
+	r.session = 9;
+	r.seq = 100;
+	r.size = 5;
+	store_enc_frec(&r, chunk + STORE_CHUNK_HDR);
+	memcpy(chunk + STORE_CHUNK_HDR + STORE_FREC_HDR, "hello", 5);
+	r.seq = 101;
+	r.size = 3;
+	store_enc_frec(&r, chunk + STORE_CHUNK_HDR + STORE_FREC_HDR + 5);
+	memcpy(chunk + STORE_CHUNK_HDR + 2 * STORE_FREC_HDR + 5, "abc", 3);
+	struct cnt c;
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(store_chunk_walk(chunk, sizeof(chunk), 0, cnt_cb, &c) >= 0, 1);
+	for (size_t cut = 0; cut < sizeof(chunk); cut++)
+		ck_assert_int_eq(store_chunk_walk(chunk, cut, 0, cnt_cb, &c), D4_ECORRUPT);
+	/* wrong seq inside */
+	d4_put_u64be(chunk + STORE_CHUNK_HDR, 555);
+	ck_assert_int_eq(store_chunk_walk(chunk, sizeof(chunk), 0, cnt_cb, &c), D4_ECORRUPT);
+}
+END_TEST
+
+/* ---- crash safety: a child killed with SIGKILL mid-stream ---- */
+START_TEST(test_kill9)
+{
+	int pfd[2];
+	ck_assert_int_eq(pipe(pfd), 0);
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		close(pfd[0]);
+		struct d4_store_opts o = base_opts();
+		o.no_sync = 0; /* durable, as in production */
+		o.commit_ms = 2;
+		struct d4_store *s = NULL;
+		if (d4_store_open(&o, &s) || d4_store_writer_start(s))
+			_exit(2);
+		uint8_t u[16];
+		mkuuid(u, 1);
+		uint64_t sess = d4_store_session_id_new(s), idx = 0;
+		for (;;) {
+			for (int i = 0; i < 50; i++, idx++) {
+				uint32_t sz = psize_of(idx);
+				struct d4_frame_rec r = mkrec(sess, u, 1, idx, sz, 1000 + idx);
+				fill_payload(sess, idx, sz);
+				if (post_frame_retry(s, &r, pbuf))
+					_exit(3);
+			}
+			if (d4_store_writer_sync(s, 10000))
+				_exit(4);
+			/* everything up to idx is committed now */
+			if (write(pfd[1], &idx, sizeof(idx)) != sizeof(idx))
+				_exit(5);
+		}
+	}
+	close(pfd[1]);
+	uint64_t committed = 0, v;
+	while (committed < 3000 && read(pfd[0], &v, sizeof(v)) == sizeof(v))
+		committed = v;
+	ck_assert_uint_ge(committed, 3000);
+	usleep(3000); /* kill it somewhere in a later batch */
+	kill(pid, SIGKILL);
+	int status;
+	waitpid(pid, &status, 0);
+	ck_assert(WIFSIGNALED(status));
+	while (read(pfd[0], &v, sizeof(v)) == sizeof(v))
+		committed = v;
+	close(pfd[0]);
+
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	struct cnt c;
+	memset(&c, 0, sizeof(c));
+	ck_assert_int_eq(d4_store_frame_foreach(s, 0, 0, cnt_cb, &c), 0);
+	ck_assert_int_eq(c.bad, 0);
+	ck_assert_uint_eq(c.first_idx, 0);
+	ck_assert_uint_ge(c.n, committed);
+	ck_assert_uint_eq(c.last_idx + 1, c.n); /* no gaps */
+	struct d4_totals t;
+	ck_assert_int_eq(d4_store_totals(s, &t), 0);
+	ck_assert_uint_eq(t.frames, c.n); /* counters committed with the frames */
+	/* the store still works after the crash */
+	ck_assert_int_eq(d4_store_writer_start(s), 0);
+	uint8_t u[16];
+	mkuuid(u, 1);
+	struct d4_frame_rec r = mkrec(d4_store_session_id_new(s), u, 1, c.n, 10, 1);
+	fill_payload(r.session, c.n, 10);
+	ck_assert_int_eq(d4_store_post_frame(s, &r, pbuf), 0);
+	ck_assert_int_eq(d4_store_writer_sync(s, 5000), 0);
+	d4_store_close(s);
+}
+END_TEST
+
+static Suite *store_suite(void)
+{
+	Suite *su = suite_create("store");
+	TCase *tc = tcase_create("core");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_reject_names);
+	tcase_add_test(tc, test_open_reopen);
+	tcase_add_test(tc, test_sensor_crud);
+	tcase_add_test(tc, test_sensor_foreach_and_ips);
+	tcase_add_test(tc, test_blocklist);
+	tcase_add_test(tc, test_types);
+	tcase_add_test(tc, test_writer_roundtrip);
+	tcase_add_test(tc, test_rejects);
+	tcase_add_test(tc, test_queue_full);
+	tcase_add_test(tc, test_map_full);
+	tcase_add_test(tc, test_map_full_reopen_bigger);
+	tcase_add_test(tc, test_retention);
+	tcase_add_test(tc, test_session_ids);
+	tcase_add_test(tc, test_codec_corrupt);
+	tcase_add_test(tc, test_kill9);
+	suite_add_tcase(su, tc);
+	return su;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(store_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
