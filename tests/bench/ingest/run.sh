@@ -15,6 +15,7 @@
 # filesystem you want to measure), D4_BENCH_FRAMES_KEY (JSON field of `status` counting committed
 # frames; default: first of "frames", "committed_frames").
 set -u -o pipefail
+export LC_ALL=C # dd and awk output parsed below
 
 die() { echo "bench: $*" >&2; exit 1; }
 
