@@ -2,7 +2,7 @@
 # Ingest benchmark: d4-bench-send -> d4hub (TLS, loopback) -> LMDB, durable commits.
 #
 #   tests/bench/ingest/run.sh [BUILD_DIR] [--quick] [--bytes N] [--conns K] [--sizes "4096 65536"]
-#                             [--keep] [--no-baseline] [--perf]
+#                             [--keep] [--no-baseline] [--perf] [--set SECTION.KEY=VALUE]...
 #
 # Builds nothing: BUILD_DIR (default build/) must hold hub/d4hub (or d4hub), d4hubctl and
 # d4-bench-send, found anywhere under BUILD_DIR. Throughput counts a frame only once
@@ -29,6 +29,7 @@ sizes="4096 65536"
 keep=0
 baseline=1
 do_perf=0
+extra_hub="" extra_ingest="" extra_store=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick=1 ;;
@@ -38,7 +39,15 @@ while [ $# -gt 0 ]; do
 	--keep) keep=1 ;;
 	--no-baseline) baseline=0 ;;
 	--perf) do_perf=1 ;;
-	-h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+	--set) # extra hub config line, e.g. --set ingest.max_backlog=256M (repeatable)
+		case "$2" in
+		hub.*=*) extra_hub+="${2#hub.}"$'\n' ;;
+		ingest.*=*) extra_ingest+="${2#ingest.}"$'\n' ;;
+		store.*=*) extra_store+="${2#store.}"$'\n' ;;
+		*) echo "bench: --set wants hub.|ingest.|store.KEY=VALUE" >&2; exit 2 ;;
+		esac
+		shift ;;
+	-h|--help) sed -n '2,17p' "$0"; exit 0 ;;
 	-*) echo "bench: unknown option $1" >&2; exit 2 ;;
 	*) [ -z "$build" ] || { echo "bench: one build dir only" >&2; exit 2; }; build=$1 ;;
 	esac
@@ -157,14 +166,15 @@ cat >"$conf" <<EOF
 uuid = $(uuidhex)
 org = $(uuidhex)
 log_level = notice
-[ingest]
+${extra_hub}[ingest]
 listen = 127.0.0.1:$port
 cert = $pki/hub.crt
 key = $pki/hub.key
 mode = registration
-[store]
+${extra_ingest}[store]
 path = $store
 map_size = 16G
+${extra_store}
 EOF
 sensors="$work/sensors.txt"
 : >"$sensors"
@@ -182,6 +192,11 @@ echo "cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(npro
 	"mem $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo);" \
 	"fs of store: $(df -PT "$store" | awk 'NR == 2 { print $2 " on " $1 }')"
 echo "openssl: $(openssl version); kernel $(uname -r)"
+loadavg() { cut -d' ' -f1 /proc/loadavg; }
+load0=$(loadavg)
+echo "load average (1 min) at start: $load0"
+awk -v l="$load0" 'BEGIN { exit !(l > 0.5) }' &&
+	echo "warning: the machine is busy (load $load0): figures below are lower than on an idle machine"
 
 # ------------------------------------------------------ machine limits ----
 ddcount=1024
@@ -341,6 +356,7 @@ fi
 if [ -n "${res_fps[4096]:-}" ]; then
 	echo "4 KiB: $(fmt "${res_fps[4096]}" 0) frames/s vs target 60000 ($(fmt "$(calc "100 * ${res_fps[4096]} / 60000")") %)"
 fi
+echo "load average (1 min) at end: $(loadavg)"
 echo "reference d4-core on this machine (issue 2): 498 frames/s of 4 KiB, 120 frames/s of 64 KiB"
 if [ "$do_perf" = 1 ]; then
 	for f in "$work"/perf.*.data; do
