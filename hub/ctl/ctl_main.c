@@ -33,6 +33,7 @@ static const char usage_text[] =
     "  status\n"
     "Exit status: 0 success, 1 error, 2 usage error.\n";
 
+static void vmsg(struct ctl *c, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void vmsg(struct ctl *c, const char *fmt, va_list ap)
 {
 	char buf[1024];
