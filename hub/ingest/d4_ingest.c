@@ -77,7 +77,9 @@ struct conn {
 	char ip[INET6_ADDRSTRLEN + 2];
 	uint64_t deadline_ms; /* monotonic: next complete header due */
 	int opened;	      /* session open posted */
-	struct d4_verdict v;  /* last verdict; its actions not yet posted stay in v.actions */
+	int throttled;	      /* paused: the sensor's backlog is over its cap */
+	uint64_t throttle_since;
+	struct d4_verdict v; /* last verdict; its actions not yet posted stay in v.actions */
 };
 
 struct pending_close {
@@ -523,7 +525,8 @@ static void conn_pause(struct d4_ingest *in, struct conn *c)
 	ST_ADD(in, st_paused, 1);
 }
 
-/* Posts the actions of c->v still pending, in order. 0 or D4_EAGAIN. */
+/* Posts the actions of c->v still pending, in order. 0, 1 (posted, now
+ * throttle the connection) or D4_EAGAIN. */
 static int post_actions(struct d4_ingest *in, struct conn *c)
 {
 	struct d4_verdict *v = &c->v;
@@ -557,6 +560,10 @@ static int post_actions(struct d4_ingest *in, struct conn *c)
 		}
 		v->actions &= ~D4_ACT_FRAME;
 	}
+	if (v->actions & D4_ACT_THROTTLE) {
+		v->actions &= ~D4_ACT_THROTTLE;
+		return 1;
+	}
 	return 0;
 }
 
@@ -576,7 +583,12 @@ static int conn_process(struct d4_ingest *in, struct conn *c)
 	struct d4_frame f;
 	for (;;) {
 		if (c->v.actions) {
-			if (post_actions(in, c) == D4_EAGAIN) {
+			int pr = post_actions(in, c);
+			if (pr == 1 && !c->throttled) {
+				c->throttled = 1;
+				c->throttle_since = in->now_mono;
+			}
+			if (pr != 0) {
 				conn_pause(in, c);
 				return 1;
 			}
@@ -811,11 +823,25 @@ static void resume_paused(struct d4_ingest *in)
 {
 	struct conn *list = in->paused;
 	in->paused = NULL;
+	int fresh = 0;
 	while (list) {
 		struct conn *c = list;
 		list = c->pnext;
 		c->pnext = NULL;
+		if (c->throttled && c->acct) {
+			if (!fresh) {
+				refresh_committed(in);
+				fresh = 1;
+			}
+			uint64_t cap = d4_session_backlog_cap(c->sess);
+			if (cap && acct_backlog(in, c->acct) > cap) {
+				c->pnext = in->paused; /* still over its cap: stay paused */
+				in->paused = c;
+				continue;
+			}
+		}
 		c->paused = 0;
+		c->throttled = 0;
 		/* waiting for the store is not the sensor's silence */
 		c->deadline_ms = in->now_mono + (uint64_t)in->conf.header_timeout * 1000u;
 		set_events(in, c, EPOLLIN);
@@ -849,8 +875,14 @@ static void tick(struct d4_ingest *in)
 			}
 		}
 	}
+	uint64_t stall_ms = (uint64_t)in->conf.header_timeout * 1000u;
 	for (struct conn *c = in->conns, *n; c; c = n) {
 		n = c->next;
+		if (c->throttled && in->now_mono - c->throttle_since > stall_ms) {
+			d4_session_on_backlog_stall(c->sess, c->acct ? acct_backlog(in, c->acct) : 0, &c->v);
+			conn_reject(in, c, &c->v);
+			continue;
+		}
 		if (!c->paused && in->now_mono >= c->deadline_ms) {
 			d4_session_on_timeout(c->sess, &c->v);
 			snprintf(c->v.detail, sizeof(c->v.detail), "no complete header within %u s",

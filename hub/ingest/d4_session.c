@@ -360,13 +360,8 @@ int d4_session_on_frame(struct d4_session *s, const struct d4_frame *f, struct d
 		return reject(s, v, D4_REJ_HMAC, f->hdr.uuid, "%s",
 			      rc == D4_EHMAC ? "HMAC does not match" : "HMAC computation failed");
 
-	uint64_t cap = s->known && s->sn.max_backlog ? s->sn.max_backlog : e->max_backlog;
-	if (cap) {
-		uint64_t bl = e->ops->backlog(e->u, s->uuid);
-		if (bl + f->hdr.size > cap)
-			return reject(s, v, D4_REJ_BACKLOG, f->hdr.uuid,
-				      "%" PRIu64 " bytes queued for this sensor (cap %" PRIu64 ")", bl, cap);
-	}
+	uint64_t cap = d4_session_backlog_cap(s);
+	int throttle = cap && e->ops->backlog(e->u, s->uuid) + f->hdr.size > cap;
 
 	cont(v);
 	if (!s->verified) {
@@ -427,7 +422,21 @@ int d4_session_on_frame(struct d4_session *s, const struct d4_frame *f, struct d
 	r->size = f->hdr.size;
 	r->seq = 0;
 	v->payload = f->payload;
+	if (throttle)
+		v->actions |= D4_ACT_THROTTLE;
 	return D4_SESS_CONTINUE;
+}
+
+uint64_t d4_session_backlog_cap(const struct d4_session *s)
+{
+	return s->known && s->sn.max_backlog ? s->sn.max_backlog : s->env->max_backlog;
+}
+
+int d4_session_on_backlog_stall(struct d4_session *s, uint64_t backlog, struct d4_verdict *v)
+{
+	return reject(s, v, D4_REJ_BACKLOG, NULL,
+		      "%" PRIu64 " bytes queued for this sensor (cap %" PRIu64 ") and not draining", backlog,
+		      d4_session_backlog_cap(s));
 }
 
 int d4_session_on_timeout(struct d4_session *s, struct d4_verdict *v)

@@ -17,7 +17,8 @@
  *               except type 2, 254 first] / [later: type change other than
  *               2->254 (and a duplicate (uuid,254) on that change), uuid
  *               change], version == 1, timestamp window
- *   frame:      HMAC (constant time), per-sensor backlog, then for type 2:
+ *   frame:      HMAC (constant time), per-sensor backlog (throttle, then
+ *               close if it does not drain), then for type 2:
  *               meta-header reassembly, extended type accepted
  * The policy checks (blocklists, sensor status) run for the first header and
  * whenever the uuid differs from the one already verified; later headers of
@@ -84,6 +85,12 @@ struct d4_session_env {
 #define D4_ACT_META	2u /* post_session_meta(&v->meta) */
 #define D4_ACT_FRAME	4u /* post_frame(&v->rec, v->payload) */
 #define D4_ACT_BLOCK_IP 8u /* add the peer address to the IP blocklist (uuid-ips rule) */
+/* The sensor's store backlog is over its cap: post the frame, then stop
+ * reading this connection until the backlog is under the cap again; if it
+ * stays over for longer than the header timeout, close it with
+ * d4_session_on_backlog_stall(). The reference closes at once; throttling
+ * first loses nothing when the store is only briefly slower than the link. */
+#define D4_ACT_THROTTLE 16u
 
 struct d4_verdict {
 	int close; /* 1: close the connection with reason/detail */
@@ -120,6 +127,10 @@ int d4_session_on_header(struct d4_session *s, const struct d4_hdr *h, int too_b
 int d4_session_on_frame(struct d4_session *s, const struct d4_frame *f, struct d4_verdict *v);
 /* No complete header within the timeout. Always CLOSE. */
 int d4_session_on_timeout(struct d4_session *s, struct d4_verdict *v);
+/* The sensor's backlog stayed over its cap too long. Always CLOSE. */
+int d4_session_on_backlog_stall(struct d4_session *s, uint64_t backlog, struct d4_verdict *v);
+/* Backlog cap of this connection's sensor (its own, else the hub's; 0 = off). */
+uint64_t d4_session_backlog_cap(const struct d4_session *s);
 /* The control epoch changed: refetch the sensor record and re-run the policy
  * checks (blocklists, status, registration, ban). */
 int d4_session_recheck(struct d4_session *s, struct d4_verdict *v);

@@ -601,14 +601,21 @@ START_TEST(t_backlog)
 	struct d4_session *s = new_sess();
 	struct pkt p = mk(1, U1, big, 10);
 	expect_ok(s, &p, D4_ACT_OPEN | D4_ACT_META | D4_ACT_FRAME);
+	/* over the cap: the verified frame is kept, the connection throttled */
 	p = mk(1, U1, big, 11);
-	expect_reject(s, &p, D4_REJ_BACKLOG);
+	expect_ok(s, &p, D4_ACT_FRAME | D4_ACT_THROTTLE);
+	ck_assert_uint_eq(d4_session_backlog_cap(s), 1000);
+	struct d4_verdict v;
+	ck_assert_int_eq(d4_session_on_backlog_stall(s, 1001, &v), D4_SESS_CLOSE);
+	ck_assert_int_eq(v.reason, D4_REJ_BACKLOG);
+	ck_assert_mem_eq(v.uuid, U1, 16);
 	d4_session_free(s);
 	/* the sensor's own cap wins */
 	F.sens[0].max_backlog = 5000;
 	s = new_sess();
 	p = mk(1, U1, big, 11);
 	expect_ok(s, &p, D4_ACT_OPEN | D4_ACT_META | D4_ACT_FRAME);
+	ck_assert_uint_eq(d4_session_backlog_cap(s), 5000);
 	d4_session_free(s);
 }
 END_TEST
