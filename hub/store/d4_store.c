@@ -61,7 +61,14 @@ int store_txn_begin(struct d4_store *s, int rdonly, MDB_txn **txn)
 {
 	if (!rdonly && s->opts.read_only)
 		return D4_EPERM;
-	return store_rc(mdb_txn_begin(s->env, NULL, rdonly ? MDB_RDONLY : 0, txn), "txn begin");
+	int rc = mdb_txn_begin(s->env, NULL, rdonly ? MDB_RDONLY : 0, txn);
+	if (rc == MDB_MAP_RESIZED) {
+		/* Adopting the new size needs every transaction of this process
+		 * closed, which a multi-threaded caller cannot promise here. */
+		d4_err("store: the map was grown by another process beyond this one's map_size; reopen the store");
+		return D4_ESTORE;
+	}
+	return store_rc(rc, "txn begin");
 }
 
 static MDB_val mval(const void *p, size_t n) { return (MDB_val){.mv_size = n, .mv_data = (void *)p}; }
@@ -264,6 +271,18 @@ int d4_store_open(const struct d4_store_opts *opts, struct d4_store **out)
 		d4_err("store: open %s: %s", s->path, mdb_strerror(rc));
 		rc = rc == ENOENT || rc == EACCES ? D4_EIO : D4_ESTORE;
 		goto fail;
+	}
+	/* map_size 0 (tools opening an existing store): adopt the size the
+	 * store was last written with when that is larger than the default. */
+	if (opts->map_size == 0) {
+		MDB_envinfo info;
+		mdb_env_info(s->env, &info);
+		size_t cur = info.me_mapsize;
+		if (mdb_env_set_mapsize(s->env, 0) == 0) {
+			mdb_env_info(s->env, &info);
+			if (info.me_mapsize < cur)
+				mdb_env_set_mapsize(s->env, cur);
+		}
 	}
 	int dead = 0;
 	mdb_reader_check(s->env, &dead); /* free slots of crashed processes */

@@ -60,7 +60,8 @@ const char *d4_store_reject_name(enum d4_reject r);
 /* ---- open / close ------------------------------------------------------- */
 struct d4_store_opts {
 	const char *path;       /* directory, created if missing */
-	uint64_t map_size;      /* bytes; 0 = 1 GiB. This is the storage quota. */
+	uint64_t map_size;      /* bytes; 0 = 1 GiB, or the size an existing store was
+				 * last written with if larger. This is the storage quota. */
 	int read_only;          /* 1: no writer, no schema creation */
 	/* writer */
 	unsigned commit_ms;     /* max delay before a commit (default 50) */

@@ -91,7 +91,10 @@ int main(int argc, char **argv)
 	char tmp[] = "/tmp/d4store-bench-XXXXXX";
 	const char *base = argc > 1 ? argv[1] : NULL;
 	double seconds = argc > 2 ? atof(argv[2]) : 4.0;
-	d4_log_init("store_bench", 0, D4_LOG_WARN);
+	enum d4_log_level level = D4_LOG_WARN;
+	if (getenv("D4_BENCH_LOG"))
+		d4_log_level_parse(getenv("D4_BENCH_LOG"), &level);
+	d4_log_init("store_bench", 0, level);
 	if (!base) {
 		if (!mkdtemp(tmp)) {
 			perror("mkdtemp");

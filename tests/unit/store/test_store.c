@@ -161,6 +161,17 @@ START_TEST(test_open_reopen)
 	s = open_store(&o);
 	ck_assert_uint_eq(d4_store_epoch(s), e0 + 1);
 	d4_store_close(s);
+	/* map_size 0 adopts the larger size the store was written with */
+	o.map_size = 3ull << 30;
+	s = open_store(&o);
+	ck_assert_int_eq(d4_store_epoch_bump(s), 0);
+	d4_store_close(s);
+	o.map_size = 0;
+	s = open_store(&o);
+	struct d4_store_status st;
+	d4_store_status_get(s, &st);
+	ck_assert_uint_eq(st.map_size, 3ull << 30);
+	d4_store_close(s);
 	/* read-only open of an existing store */
 	o.read_only = 1;
 	s = open_store(&o);
