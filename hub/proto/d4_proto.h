@@ -153,6 +153,10 @@ void d4_proto_decoder_commit(struct d4_decoder *d, size_t n);
 int d4_proto_decoder_next(struct d4_decoder *d, struct d4_frame *out);
 /* Bytes buffered but not yet returned as a frame. */
 size_t d4_proto_decoder_pending(const struct d4_decoder *d);
+/* Gives memory back after a burst of large frames (e.g. from an idle-timer):
+ * if at most 16 KiB are pending, the buffer shrinks to 16 KiB (or is freed
+ * when empty). Never fails; invalidates pointers like any call. */
+void d4_proto_decoder_trim(struct d4_decoder *d);
 
 /* ---- meta header -------------------------------------------------------- */
 #define D4_META_MAX	  65536 /* reassembled meta-header cap, bytes */

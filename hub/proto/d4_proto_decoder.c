@@ -186,3 +186,25 @@ int d4_proto_decoder_next(struct d4_decoder *d, struct d4_frame *out)
 	d->have_hdr = 0;
 	return D4_DEC_FRAME;
 }
+
+void d4_proto_decoder_trim(struct d4_decoder *d)
+{
+	size_t pending = d->wr - d->rd;
+	d->wwin = 0;
+	if (pending == 0) {
+		free(d->buf);
+		d->buf = NULL;
+		d->cap = d->rd = d->wr = 0;
+		return;
+	}
+	if (pending > D4_DEC_INITIAL || d->cap <= D4_DEC_INITIAL)
+		return;
+	memmove(d->buf, d->buf + d->rd, pending);
+	d->rd = 0;
+	d->wr = pending;
+	uint8_t *nb = realloc(d->buf, D4_DEC_INITIAL);
+	if (nb) { /* on failure the larger buffer simply stays */
+		d->buf = nb;
+		d->cap = D4_DEC_INITIAL;
+	}
+}

@@ -602,6 +602,18 @@ START_TEST(test_dec_large_frames)
 		ck_assert_int_eq(ev, D4_DEC_NEED_MORE);
 	}
 	ck_assert_uint_eq(frames, 2);
+	/* Trim with a partial frame pending keeps it; the frame still completes. */
+	d4_proto_decoder_trim(d);
+	ck_assert_int_eq(d4_proto_decoder_feed(d, fr, 100), 0);
+	d4_proto_decoder_trim(d);
+	ck_assert_uint_eq(d4_proto_decoder_pending(d), 100);
+	ck_assert_int_eq(d4_proto_decoder_feed(d, fr + 100, 16000), 0);
+	struct d4_frame f;
+	ck_assert_int_eq(d4_proto_decoder_next(d, &f), D4_DEC_HEADER);
+	d4_proto_decoder_trim(d); /* 16100 pending: shrinks to 16 KiB */
+	ck_assert_int_eq(d4_proto_decoder_feed(d, fr + 16100, n - 16100), 0);
+	ck_assert_int_eq(d4_proto_decoder_next(d, &f), D4_DEC_FRAME);
+	ck_assert_int_eq(d4_proto_hmac_verify_ctx(hm, f.raw_hdr, f.payload, f.hdr.size), 0);
 	d4_proto_hmac_free(hm);
 	d4_proto_decoder_free(d);
 	free(payload);
