@@ -17,11 +17,14 @@
 #include <sys/types.h>
 
 static const char *const reject_names[D4_REJ_COUNT] = {
-	"ip-blocked",	     "uuid-ips-blocked", "uuid-blocked",	   "unknown-sensor",	     "not-approved",
-	"banned",	     "payload-too-big",	 "preauth-limit",	   "uuid-not-v4",	     "type-not-accepted",
-	"duplicate-session", "first-packet-254", "type-change",		   "uuid-change",	     "hmac-mismatch",
-	"backlog-exceeded",  "header-timeout",	 "timestamp-out-of-window", "meta-header-invalid", "ext-type-not-accepted",
-	"bad-version",	     "tls-handshake",
+    "ip-blocked",	   "uuid-ips-blocked",	    "uuid-blocked",
+    "unknown-sensor",	   "not-approved",	    "banned",
+    "payload-too-big",	   "preauth-limit",	    "uuid-not-v4",
+    "type-not-accepted",   "duplicate-session",	    "first-packet-254",
+    "type-change",	   "uuid-change",	    "hmac-mismatch",
+    "backlog-exceeded",	   "header-timeout",	    "timestamp-out-of-window",
+    "meta-header-invalid", "ext-type-not-accepted", "bad-version",
+    "tls-handshake",
 };
 
 const char *d4_store_reject_name(enum d4_reject r)
@@ -49,9 +52,7 @@ int store_rc(int rc, const char *what)
 	case MDB_MAP_FULL: return D4_EFULL;
 	case MDB_CORRUPTED:
 	case MDB_PAGE_NOTFOUND:
-	case MDB_INVALID:
-		d4_err("store: %s: %s", what, mdb_strerror(rc));
-		return D4_ECORRUPT;
+	case MDB_INVALID: d4_err("store: %s: %s", what, mdb_strerror(rc)); return D4_ECORRUPT;
 	case ENOMEM: return D4_ENOMEM;
 	default: d4_err("store: %s: %s", what, mdb_strerror(rc)); return D4_ESTORE;
 	}
@@ -71,7 +72,10 @@ int store_txn_begin(struct d4_store *s, int rdonly, MDB_txn **txn)
 	return store_rc(rc, "txn begin");
 }
 
-static MDB_val mval(const void *p, size_t n) { return (MDB_val){.mv_size = n, .mv_data = (void *)p}; }
+static MDB_val mval(const void *p, size_t n)
+{
+	return (MDB_val){.mv_size = n, .mv_data = (void *)p};
+}
 
 /* ---- settings ---- */
 int store_settings_get_u64(struct d4_store *s, MDB_txn *txn, const char *name, uint64_t *out)
@@ -110,7 +114,10 @@ int store_epoch_bump_txn(struct d4_store *s, MDB_txn *txn)
 	return rc;
 }
 
-static int commit(MDB_txn *txn) { return store_rc(mdb_txn_commit(txn), "commit"); }
+static int commit(MDB_txn *txn)
+{
+	return store_rc(mdb_txn_commit(txn), "commit");
+}
 
 /* Runs fn inside one write transaction, bumping the epoch when asked. */
 static int with_write(struct d4_store *s, int bump, int (*fn)(struct d4_store *s, MDB_txn *txn, const void *arg),
@@ -184,7 +191,7 @@ static int schema_init(struct d4_store *s, MDB_txn *txn)
 	return rc;
 }
 
-static const char *const dbi_names[DBI_COUNT] = {"frames",   "sessidx",	 "sessions", "sensors", "sensor_types",
+static const char *const dbi_names[DBI_COUNT] = {"frames",    "sessidx",  "sessions", "sensors", "sensor_types",
 						 "blocklist", "settings", "daily",    "totals"};
 
 /* seq_next is persisted each commit; the frame log's last chunk is the
@@ -426,12 +433,15 @@ static int sensor_del_fn(struct d4_store *s, MDB_txn *txn, const void *arg)
 	return del_prefix(txn, s->dbi[DBI_STYPES], uuid, 16);
 }
 
-int d4_store_sensor_del(struct d4_store *s, const uint8_t uuid[16]) { return with_write(s, 1, sensor_del_fn, uuid); }
+int d4_store_sensor_del(struct d4_store *s, const uint8_t uuid[16])
+{
+	return with_write(s, 1, sensor_del_fn, uuid);
+}
 
 /* Generic ordered scan from a start key while keys share a prefix. */
 typedef int (*scan_fn)(void *ctx, const MDB_val *k, const MDB_val *v);
-static int scan(struct d4_store *s, enum store_dbi dbi, const void *start, size_t slen, const void *prefix,
-		size_t plen, scan_fn fn, void *ctx)
+static int scan(struct d4_store *s, enum store_dbi dbi, const void *start, size_t slen, const void *prefix, size_t plen,
+		scan_fn fn, void *ctx)
 {
 	MDB_txn *txn;
 	MDB_cursor *c;
@@ -632,8 +642,14 @@ static int block_del_fn(struct d4_store *s, MDB_txn *txn, const void *arg)
 	return store_rc(mdb_del(txn, s->dbi[DBI_BLOCK], &k, NULL), "block del");
 }
 
-int d4_store_block_add(struct d4_store *s, const struct d4_block_entry *e) { return with_write(s, 1, block_add_fn, e); }
-int d4_store_block_del(struct d4_store *s, const struct d4_block_entry *e) { return with_write(s, 1, block_del_fn, e); }
+int d4_store_block_add(struct d4_store *s, const struct d4_block_entry *e)
+{
+	return with_write(s, 1, block_add_fn, e);
+}
+int d4_store_block_del(struct d4_store *s, const struct d4_block_entry *e)
+{
+	return with_write(s, 1, block_del_fn, e);
+}
 
 struct block_scan {
 	int (*cb)(void *ctx, const struct d4_block_entry *e);
@@ -709,7 +725,10 @@ static int block_has(struct d4_store *s, uint8_t kind, const uint8_t uuid[16])
 	return rc ? store_rc(rc, "block get") : 1;
 }
 
-int d4_store_uuid_blocked(struct d4_store *s, const uint8_t uuid[16]) { return block_has(s, D4_BLOCK_UUID, uuid); }
+int d4_store_uuid_blocked(struct d4_store *s, const uint8_t uuid[16])
+{
+	return block_has(s, D4_BLOCK_UUID, uuid);
+}
 int d4_store_uuid_ips_blocked(struct d4_store *s, const uint8_t uuid[16])
 {
 	return block_has(s, D4_BLOCK_UUID_IPS, uuid);
@@ -774,8 +793,8 @@ static int ext_set_fn(struct d4_store *s, MDB_txn *txn, const void *arg)
 	if (n < 0)
 		return n;
 	MDB_val k = mval(key, (size_t)n), v = mval("\x01", 1);
-	int rc = es->accepted ? mdb_put(txn, s->dbi[DBI_SETTINGS], &k, &v, 0)
-			      : mdb_del(txn, s->dbi[DBI_SETTINGS], &k, NULL);
+	int rc =
+	    es->accepted ? mdb_put(txn, s->dbi[DBI_SETTINGS], &k, &v, 0) : mdb_del(txn, s->dbi[DBI_SETTINGS], &k, NULL);
 	return rc == MDB_NOTFOUND ? 0 : store_rc(rc, "ext type set");
 }
 
@@ -847,7 +866,10 @@ static int nop_fn(struct d4_store *s, MDB_txn *txn, const void *arg)
 	(void)arg;
 	return 0;
 }
-int d4_store_epoch_bump(struct d4_store *s) { return with_write(s, 1, nop_fn, NULL); }
+int d4_store_epoch_bump(struct d4_store *s)
+{
+	return with_write(s, 1, nop_fn, NULL);
+}
 
 /* ---- session ids ---- */
 uint64_t d4_store_session_id_new(struct d4_store *s)
@@ -1080,8 +1102,8 @@ static uint64_t frames_log_bytes(struct d4_store *s, MDB_txn *txn)
 /* One transaction deleting at most max_chunks of the oldest chunks that are
  * past the age limit or needed to get under the size limit. *more is set when
  * it stopped because of max_chunks. */
-static int retention_txn(struct d4_store *s, uint64_t age_s, uint64_t max_bytes, unsigned max_chunks,
-			 uint64_t *dropped, int *more)
+static int retention_txn(struct d4_store *s, uint64_t age_s, uint64_t max_bytes, unsigned max_chunks, uint64_t *dropped,
+			 int *more)
 {
 	MDB_txn *txn;
 	MDB_cursor *c;

@@ -20,38 +20,38 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define D4_KEY_MAX 256   /* HMAC key bytes */
-#define D4_DESC_MAX 256  /* sensor description */
+#define D4_KEY_MAX	256 /* HMAC key bytes */
+#define D4_DESC_MAX	256 /* sensor description */
 #define D4_EXT_TYPE_MAX 64
-#define D4_LAST_IPS 16
-#define D4_ERRTEXT_MAX 160
+#define D4_LAST_IPS	16
+#define D4_ERRTEXT_MAX	160
 
 struct d4_store;
 
 /* ---- rejection reasons (DESIGN.md §3 order) ----------------------------- */
 enum d4_reject {
-	D4_REJ_IP_BLOCKED = 0,      /* source IP or CIDR on the blocklist */
-	D4_REJ_UUID_IPS_BLOCKED,    /* every IP of this uuid is blocked */
-	D4_REJ_UUID_BLOCKED,        /* uuid on the blocklist or sensor blocked */
-	D4_REJ_UNKNOWN_SENSOR,      /* registration mode, uuid not registered */
-	D4_REJ_NOT_APPROVED,        /* registration mode, sensor pending */
-	D4_REJ_BANNED,              /* temporary ban after a kick */
-	D4_REJ_TOO_BIG,             /* declared size above the payload limit */
-	D4_REJ_PREAUTH_LIMIT,       /* declared size above the pre-authentication limit */
+	D4_REJ_IP_BLOCKED = 0,	 /* source IP or CIDR on the blocklist */
+	D4_REJ_UUID_IPS_BLOCKED, /* every IP of this uuid is blocked */
+	D4_REJ_UUID_BLOCKED,	 /* uuid on the blocklist or sensor blocked */
+	D4_REJ_UNKNOWN_SENSOR,	 /* registration mode, uuid not registered */
+	D4_REJ_NOT_APPROVED,	 /* registration mode, sensor pending */
+	D4_REJ_BANNED,		 /* temporary ban after a kick */
+	D4_REJ_TOO_BIG,		 /* declared size above the payload limit */
+	D4_REJ_PREAUTH_LIMIT,	 /* declared size above the pre-authentication limit */
 	D4_REJ_UUID_NOT_V4,
 	D4_REJ_TYPE_NOT_ACCEPTED,
-	D4_REJ_DUPLICATE_SESSION,   /* second connection for (uuid, type) */
-	D4_REJ_FIRST_254,           /* type 254 before any meta header */
-	D4_REJ_TYPE_CHANGE,         /* type change other than 2 -> 254 */
+	D4_REJ_DUPLICATE_SESSION, /* second connection for (uuid, type) */
+	D4_REJ_FIRST_254,	  /* type 254 before any meta header */
+	D4_REJ_TYPE_CHANGE,	  /* type change other than 2 -> 254 */
 	D4_REJ_UUID_CHANGE,
 	D4_REJ_HMAC,
-	D4_REJ_BACKLOG,             /* per-sensor backlog cap exceeded */
-	D4_REJ_HEADER_TIMEOUT,      /* no header within the timeout */
-	D4_REJ_TIMESTAMP,           /* header timestamp outside the window */
-	D4_REJ_META_INVALID,        /* meta header not valid JSON / no type */
+	D4_REJ_BACKLOG,	       /* per-sensor backlog cap exceeded */
+	D4_REJ_HEADER_TIMEOUT, /* no header within the timeout */
+	D4_REJ_TIMESTAMP,      /* header timestamp outside the window */
+	D4_REJ_META_INVALID,   /* meta header not valid JSON / no type */
 	D4_REJ_EXT_TYPE_NOT_ACCEPTED,
-	D4_REJ_VERSION,             /* version byte not 1 */
-	D4_REJ_TLS,                 /* TLS handshake failed (per IP only) */
+	D4_REJ_VERSION, /* version byte not 1 */
+	D4_REJ_TLS,	/* TLS handshake failed (per IP only) */
 	D4_REJ_COUNT
 };
 /* Stable kebab-case name ("hmac-mismatch"...), static. */
@@ -59,18 +59,18 @@ const char *d4_store_reject_name(enum d4_reject r);
 
 /* ---- open / close ------------------------------------------------------- */
 struct d4_store_opts {
-	const char *path;       /* directory, created if missing */
-	uint64_t map_size;      /* bytes; 0 = 1 GiB, or the size an existing store was
-				 * last written with if larger. This is the storage quota. */
-	int read_only;          /* 1: no writer, no schema creation */
+	const char *path;  /* directory, created if missing */
+	uint64_t map_size; /* bytes; 0 = 1 GiB, or the size an existing store was
+			    * last written with if larger. This is the storage quota. */
+	int read_only;	   /* 1: no writer, no schema creation */
 	/* writer */
-	unsigned commit_ms;     /* max delay before a commit (default 50) */
-	size_t commit_bytes;    /* commit once this much payload is queued (default 16 MiB) */
-	size_t queue_bytes;     /* in-memory queue cap (default 64 MiB) */
+	unsigned commit_ms;  /* max delay before a commit (default 50) */
+	size_t commit_bytes; /* commit once this much payload is queued (default 16 MiB) */
+	size_t queue_bytes;  /* in-memory queue cap (default 64 MiB) */
 	/* retention (0 = off) */
-	uint64_t retention_age_s;   /* drop frames received longer ago */
-	uint64_t retention_bytes;   /* keep the frame log under this size */
-	int no_sync;            /* tests/bench only: MDB_NOSYNC */
+	uint64_t retention_age_s; /* drop frames received longer ago */
+	uint64_t retention_bytes; /* keep the frame log under this size */
+	int no_sync;		  /* tests/bench only: MDB_NOSYNC */
 };
 
 /* Opens (creating the schema on first use). *out owned by the caller,
@@ -85,25 +85,25 @@ const char *d4_store_status_name(enum d4_sensor_status st);
 
 struct d4_ip_seen {
 	uint8_t addr[16]; /* IPv4 as v4-mapped IPv6 (::ffff:a.b.c.d) */
-	uint64_t when;    /* seconds */
+	uint64_t when;	  /* seconds */
 };
 
 struct d4_sensor {
 	uint8_t uuid[16];
 	uint8_t key[D4_KEY_MAX];
-	uint16_t keylen;          /* 0 = no own key (shared-secret mode) */
-	uint8_t status;           /* enum d4_sensor_status */
+	uint16_t keylen; /* 0 = no own key (shared-secret mode) */
+	uint8_t status;	 /* enum d4_sensor_status */
 	char description[D4_DESC_MAX];
 	char mail[128];
-	uint8_t default_tlp;      /* enum d4_tlp, 0 = none */
+	uint8_t default_tlp; /* enum d4_tlp, 0 = none */
 	uint8_t default_org[16];
 	uint8_t has_default_org;
-	uint32_t max_payload;     /* 0 = hub default */
-	uint64_t max_backlog;     /* bytes queued for this sensor, 0 = hub default */
-	uint64_t created;         /* seconds */
+	uint32_t max_payload; /* 0 = hub default */
+	uint64_t max_backlog; /* bytes queued for this sensor, 0 = hub default */
+	uint64_t created;     /* seconds */
 	uint64_t first_seen, last_seen;
-	uint64_t ban_until;       /* seconds; kicked sensors are refused until then */
-	uint64_t packets, bytes;  /* committed frames and payload bytes */
+	uint64_t ban_until;	 /* seconds; kicked sensors are refused until then */
+	uint64_t packets, bytes; /* committed frames and payload bytes */
 	uint64_t rejects[D4_REJ_COUNT];
 	char last_error[D4_ERRTEXT_MAX];
 	uint64_t last_error_at;
@@ -136,10 +136,10 @@ int d4_store_sensor_types(struct d4_store *s, const uint8_t uuid[16],
 /* ---- blocklists --------------------------------------------------------- */
 enum d4_block_kind { D4_BLOCK_IP = 0, D4_BLOCK_UUID = 1, D4_BLOCK_UUID_IPS = 2 };
 struct d4_block_entry {
-	uint8_t kind;          /* enum d4_block_kind */
-	uint8_t addr[16];      /* D4_BLOCK_IP: network (v4-mapped for IPv4) */
-	uint8_t prefix;        /* D4_BLOCK_IP: 0..128 in the v6 space (IPv4 /n = 96+n) */
-	uint8_t uuid[16];      /* uuid kinds */
+	uint8_t kind;	  /* enum d4_block_kind */
+	uint8_t addr[16]; /* D4_BLOCK_IP: network (v4-mapped for IPv4) */
+	uint8_t prefix;	  /* D4_BLOCK_IP: 0..128 in the v6 space (IPv4 /n = 96+n) */
+	uint8_t uuid[16]; /* uuid kinds */
 	uint64_t created;
 };
 /* Add/remove bump the control epoch; add is idempotent. */
@@ -193,16 +193,16 @@ uint64_t d4_store_session_id_new(struct d4_store *s);
 struct d4_session_open {
 	uint64_t session;
 	uint8_t uuid[16];
-	uint8_t type;           /* first packet's type */
-	uint8_t addr[16];       /* peer, v4-mapped for IPv4 */
+	uint8_t type;	  /* first packet's type */
+	uint8_t addr[16]; /* peer, v4-mapped for IPv4 */
 	uint16_t port;
-	uint64_t when;          /* seconds */
-	int auto_create;        /* shared-secret mode: create an approved sensor without key if unknown */
+	uint64_t when;	 /* seconds */
+	int auto_create; /* shared-secret mode: create an approved sensor without key if unknown */
 };
 struct d4_session_meta {
 	uint64_t session;
 	char ext_type[D4_EXT_TYPE_MAX];
-	uint8_t tlp;            /* resolved enum d4_tlp */
+	uint8_t tlp; /* resolved enum d4_tlp */
 	uint8_t org[16];
 };
 struct d4_frame_rec {
@@ -210,17 +210,17 @@ struct d4_frame_rec {
 	uint8_t uuid[16];
 	uint8_t type;
 	uint8_t version;
-	uint8_t tlp;            /* resolved, never NONE */
+	uint8_t tlp; /* resolved, never NONE */
 	uint8_t org[16];
-	uint64_t hdr_ts;        /* header timestamp, seconds */
-	uint64_t recv_ms;       /* hub receive time */
-	uint32_t size;          /* payload length */
+	uint64_t hdr_ts;  /* header timestamp, seconds */
+	uint64_t recv_ms; /* hub receive time */
+	uint32_t size;	  /* payload length */
 	/* filled by the store when read back: */
-	uint64_t seq;           /* position in the frame log */
+	uint64_t seq; /* position in the frame log */
 };
 struct d4_reject_ev {
 	uint8_t uuid[16];
-	int has_uuid;           /* 0 when the uuid is not known (TLS failure, IP blocked before a header) */
+	int has_uuid; /* 0 when the uuid is not known (TLS failure, IP blocked before a header) */
 	uint8_t addr[16];
 	enum d4_reject reason;
 	uint64_t when;
@@ -243,13 +243,13 @@ void d4_store_post_reject(struct d4_store *s, const struct d4_reject_ev *ev);
 int d4_store_writer_sync(struct d4_store *s, unsigned timeout_ms);
 
 struct d4_store_status {
-	int paused;                 /* 1 while intake is paused */
+	int paused; /* 1 while intake is paused */
 	char pause_reason[D4_ERRTEXT_MAX];
-	uint64_t committed_frames;  /* since open (all-time totals in d4_store_totals) */
+	uint64_t committed_frames; /* since open (all-time totals in d4_store_totals) */
 	uint64_t committed_bytes;
 	uint64_t commits;
 	uint64_t queued_bytes;
-	uint64_t map_size, map_used;  /* bytes */
+	uint64_t map_size, map_used; /* bytes */
 };
 void d4_store_status_get(struct d4_store *s, struct d4_store_status *out);
 
@@ -269,7 +269,7 @@ struct d4_session_info {
 	uint8_t org[16];
 	uint8_t addr[16];
 	uint16_t port;
-	uint64_t started, ended;   /* ended 0 while open (or after a crash) */
+	uint64_t started, ended; /* ended 0 while open (or after a crash) */
 	uint64_t frames, bytes;
 	char close_reason[D4_ERRTEXT_MAX];
 };
@@ -283,7 +283,7 @@ int d4_store_frame_foreach(struct d4_store *s, uint64_t from_seq, uint64_t sessi
 			   int (*cb)(void *ctx, const struct d4_frame_rec *rec, const uint8_t *payload), void *ctx);
 
 struct d4_daily_stat {
-	uint32_t day;      /* days since the epoch (UTC) */
+	uint32_t day; /* days since the epoch (UTC) */
 	uint8_t uuid[16];
 	uint8_t type;
 	uint64_t packets, bytes, rejects;

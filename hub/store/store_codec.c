@@ -25,10 +25,22 @@ static uint8_t *wb_room(struct wb *w, size_t n)
 	w->len += n;
 	return q;
 }
-static void wb_u8(struct wb *w, uint8_t v) { *wb_room(w, 1) = v; }
-static void wb_u16(struct wb *w, uint16_t v) { d4_put_u16be(wb_room(w, 2), v); }
-static void wb_u32(struct wb *w, uint32_t v) { d4_put_u32be(wb_room(w, 4), v); }
-static void wb_u64(struct wb *w, uint64_t v) { d4_put_u64be(wb_room(w, 8), v); }
+static void wb_u8(struct wb *w, uint8_t v)
+{
+	*wb_room(w, 1) = v;
+}
+static void wb_u16(struct wb *w, uint16_t v)
+{
+	d4_put_u16be(wb_room(w, 2), v);
+}
+static void wb_u32(struct wb *w, uint32_t v)
+{
+	d4_put_u32be(wb_room(w, 4), v);
+}
+static void wb_u64(struct wb *w, uint64_t v)
+{
+	d4_put_u64be(wb_room(w, 8), v);
+}
 static void wb_bytes(struct wb *w, const void *b, size_t n)
 {
 	if (n)
@@ -57,7 +69,10 @@ static void rd_str(struct d4_reader *r, char *out, size_t field)
 }
 
 /* Any reader error and any trailing byte make the value corrupt. */
-static int rd_done(const struct d4_reader *r) { return (d4_rd_error(r) || d4_rd_left(r)) ? D4_ECORRUPT : 0; }
+static int rd_done(const struct d4_reader *r)
+{
+	return (d4_rd_error(r) || d4_rd_left(r)) ? D4_ECORRUPT : 0;
+}
 
 static int rd_version(struct d4_reader *r)
 {

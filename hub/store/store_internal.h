@@ -12,27 +12,27 @@
 #include <stdint.h>
 
 #define STORE_SCHEMA_VERSION 1u
-#define STORE_VAL_V1 1u /* first byte of every stored value */
+#define STORE_VAL_V1	     1u /* first byte of every stored value */
 
 /* Chunk values are sized to fill whole overflow pages: LMDB puts a 16-byte
  * page header in front of an overflow value, so 256 KiB - 16 is exactly 64
  * pages of 4 KiB. */
-#define STORE_CHUNK_MAX (256u * 1024u - 16u)
-#define STORE_CHUNK_HDR 37u /* ver u8, count u32, session u64, first_seq u64, min_ms u64, max_ms u64 */
-#define STORE_FREC_HDR 71u  /* seq, session, uuid, type, version, tlp, org, hdr_ts, recv_ms, size */
-#define STORE_SID_BLOCK 1024u
+#define STORE_CHUNK_MAX		 (256u * 1024u - 16u)
+#define STORE_CHUNK_HDR		 37u /* ver u8, count u32, session u64, first_seq u64, min_ms u64, max_ms u64 */
+#define STORE_FREC_HDR		 71u /* seq, session, uuid, type, version, tlp, org, hdr_ts, recv_ms, size */
+#define STORE_SID_BLOCK		 1024u
 #define STORE_RETENTION_EVERY_MS 10000u
 
 enum store_dbi {
 	DBI_FRAMES = 0, /* seq BE -> chunk */
-	DBI_SESSIDX,    /* session BE || first_seq BE -> "" */
-	DBI_SESSIONS,   /* session BE -> session */
-	DBI_SENSORS,    /* uuid -> sensor */
-	DBI_STYPES,     /* uuid || type || ext -> type stat */
-	DBI_BLOCK,      /* kind || (addr || prefix | uuid) -> created */
-	DBI_SETTINGS,   /* ascii name -> value */
-	DBI_DAILY,      /* day BE || uuid || type -> counters */
-	DBI_TOTALS,     /* "all" -> totals */
+	DBI_SESSIDX,	/* session BE || first_seq BE -> "" */
+	DBI_SESSIONS,	/* session BE -> session */
+	DBI_SENSORS,	/* uuid -> sensor */
+	DBI_STYPES,	/* uuid || type || ext -> type stat */
+	DBI_BLOCK,	/* kind || (addr || prefix | uuid) -> created */
+	DBI_SETTINGS,	/* ascii name -> value */
+	DBI_DAILY,	/* day BE || uuid || type -> counters */
+	DBI_TOTALS,	/* "all" -> totals */
 	DBI_COUNT
 };
 
@@ -70,11 +70,11 @@ struct d4_store {
 	int running, stopping, thread_started;
 	pthread_t thread;
 	int efd;
-	struct store_buf in;     /* posted, not yet taken by the writer */
-	uint64_t in_first_ms;    /* mono time of the first item in `in` */
-	size_t inflight_bytes;   /* taken by the writer, not committed yet */
-	uint64_t posted_ctr;     /* items accepted (incl. pending rejects) */
-	uint64_t committed_ctr;  /* items committed */
+	struct store_buf in;	/* posted, not yet taken by the writer */
+	uint64_t in_first_ms;	/* mono time of the first item in `in` */
+	size_t inflight_bytes;	/* taken by the writer, not committed yet */
+	uint64_t posted_ctr;	/* items accepted (incl. pending rejects) */
+	uint64_t committed_ctr; /* items committed */
 	int sync_waiters;
 	struct store_pending_rej pend[STORE_PENDING_REJ];
 	unsigned npend;
@@ -99,7 +99,7 @@ int store_retention_txns(struct d4_store *s, uint64_t age_s, uint64_t max_bytes,
 
 /* ---- value codecs (store_codec.c). enc_* write into buf (room given by the
  * *_MAX sizes) and return the length; dec_* return 0 or D4_ECORRUPT. ---- */
-#define STORE_SENSOR_MAX 2048
+#define STORE_SENSOR_MAX  2048
 #define STORE_SESSION_MAX 512
 size_t store_enc_sensor(const struct d4_sensor *sn, uint8_t *buf);
 int store_dec_sensor(const uint8_t *p, size_t len, struct d4_sensor *sn);

@@ -36,7 +36,10 @@ struct q_close {
 	char reason[D4_ERRTEXT_MAX];
 };
 
-static size_t align8(size_t n) { return (n + 7u) & ~(size_t)7u; }
+static size_t align8(size_t n)
+{
+	return (n + 7u) & ~(size_t)7u;
+}
 
 /* ---- tiny open-addressing hash map used for per-batch aggregation ---- */
 #define HKEY_MAX 80
@@ -156,7 +159,10 @@ struct apply_ctx {
 	size_t nrefs, refs_cap;
 };
 
-static MDB_val mval(const void *p, size_t n) { return (MDB_val){.mv_size = n, .mv_data = (void *)p}; }
+static MDB_val mval(const void *p, size_t n)
+{
+	return (MDB_val){.mv_size = n, .mv_data = (void *)p};
+}
 
 static struct a_sensor *get_sensor(struct apply_ctx *c, const uint8_t uuid[16], int *err)
 {
@@ -995,7 +1001,10 @@ void d4_store_writer_stop(struct d4_store *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
-int d4_store_writer_wakeup_fd(struct d4_store *s) { return s->efd; }
+int d4_store_writer_wakeup_fd(struct d4_store *s)
+{
+	return s->efd;
+}
 
 /* Caller holds the lock. Reserves room for an item; NULL with *err set. */
 static uint8_t *q_reserve(struct d4_store *s, size_t need, int force, int *err)
@@ -1110,7 +1119,8 @@ void d4_store_post_reject(struct d4_store *s, const struct d4_reject_ev *ev)
 		int has = ev->has_uuid ? 1 : 0;
 		for (i = 0; i < s->npend; i++) {
 			struct store_pending_rej *pr = &s->pend[i];
-			if (pr->reason == ev->reason && pr->has_uuid == has && (!has || !memcmp(pr->uuid, ev->uuid, 16)))
+			if (pr->reason == ev->reason && pr->has_uuid == has &&
+			    (!has || !memcmp(pr->uuid, ev->uuid, 16)))
 				break;
 		}
 		if (i == s->npend && s->npend < STORE_PENDING_REJ) {

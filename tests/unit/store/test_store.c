@@ -39,7 +39,10 @@ static void setup(void)
 	snprintf(storedir, sizeof(storedir), "%s/store", tmpdir);
 }
 
-static void teardown(void) { nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS); }
+static void teardown(void)
+{
+	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static struct d4_store_opts base_opts(void)
 {
@@ -81,8 +84,14 @@ static void v4(uint8_t a[16], unsigned x, unsigned y, unsigned z, unsigned w)
 }
 
 /* Deterministic payload: byte i of frame (session, idx) */
-static uint8_t pbyte(uint64_t session, uint64_t idx, size_t i) { return (uint8_t)(session * 31 + idx * 7 + i * 13); }
-static uint32_t psize_of(uint64_t idx) { return (uint32_t)((idx * 2654435761u) % 9000u + (idx % 97 == 0 ? 60000 : 0)); }
+static uint8_t pbyte(uint64_t session, uint64_t idx, size_t i)
+{
+	return (uint8_t)(session * 31 + idx * 7 + i * 13);
+}
+static uint32_t psize_of(uint64_t idx)
+{
+	return (uint32_t)((idx * 2654435761u) % 9000u + (idx % 97 == 0 ? 60000 : 0));
+}
 
 static uint8_t pbuf[1 << 20];
 
@@ -509,7 +518,7 @@ START_TEST(test_types)
 END_TEST
 
 /* ---- writer round trip ---- */
-#define NSESS 6
+#define NSESS	6
 #define NFRAMES 10000
 struct rt {
 	uint64_t sess[NSESS];
@@ -527,9 +536,15 @@ static int sess_slot(struct rt *rt, uint64_t session)
 }
 
 /* Frame idx of the run belongs to session idx % NSESS except runs of 5. */
-static int frame_sess(uint64_t idx) { return (int)((idx / 5) % NSESS); }
+static int frame_sess(uint64_t idx)
+{
+	return (int)((idx / 5) % NSESS);
+}
 /* Sensor of session slot k: 0 -> {0,3}, 1 -> {1,4,5}, 2 (unknown) -> {2}. */
-static int sens_of(int k) { return k == 5 ? 1 : k % 3; }
+static int sens_of(int k)
+{
+	return k == 5 ? 1 : k % 3;
+}
 
 static int rt_cb(void *ctx, const struct d4_frame_rec *r, const uint8_t *payload)
 {
@@ -624,8 +639,8 @@ START_TEST(test_writer_roundtrip)
 	for (uint64_t idx = 0; idx < NFRAMES; idx++) {
 		int k = frame_sess(idx);
 		uint32_t sz = psize_of(idx);
-		struct d4_frame_rec r = mkrec(rt.sess[k], uuids[sens_of(k)], k == 5 ? 254 : 1, idx, sz,
-					      86400000ull * 20000 + idx);
+		struct d4_frame_rec r =
+		    mkrec(rt.sess[k], uuids[sens_of(k)], k == 5 ? 254 : 1, idx, sz, 86400000ull * 20000 + idx);
 		fill_payload(rt.sess[k], idx, sz);
 		ck_assert_int_eq(post_frame_retry(s, &r, pbuf), 0);
 		bytes_sess[k] += sz;
@@ -971,7 +986,7 @@ START_TEST(test_map_full)
 	ck_assert_int_eq(d4_store_frame_foreach(s, 0, 0, cnt_cb, &c1), 0);
 	ck_assert_int_eq(c1.bad, 0);
 	ck_assert_uint_eq(c1.last_idx, idx - 1); /* the kept batch got committed */
-	ck_assert_uint_gt(c1.first_idx, 0);      /* oldest dropped */
+	ck_assert_uint_gt(c1.first_idx, 0);	 /* oldest dropped */
 	struct d4_totals t;
 	ck_assert_int_eq(d4_store_totals(s, &t), 0);
 	ck_assert_uint_eq(t.frames, idx);
