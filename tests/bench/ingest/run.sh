@@ -2,7 +2,7 @@
 # Ingest benchmark: d4-bench-send -> d4hub (TLS, loopback) -> LMDB, durable commits.
 #
 #   tests/bench/ingest/run.sh [BUILD_DIR] [--quick] [--bytes N] [--conns K] [--sizes "4096 65536"]
-#                             [--keep] [--no-baseline] [--perf] [--set SECTION.KEY=VALUE]...
+#                             [--keep] [--no-baseline] [--perf] [--log-level L] [--set SECTION.KEY=VALUE]...
 #
 # Builds nothing: BUILD_DIR (default build/) must hold hub/d4hub (or d4hub), d4hubctl and
 # d4-bench-send, found anywhere under BUILD_DIR. Throughput counts a frame only once
@@ -29,6 +29,7 @@ sizes="4096 65536"
 keep=0
 baseline=1
 do_perf=0
+log_level=notice
 extra_hub="" extra_ingest="" extra_store=""
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -39,6 +40,7 @@ while [ $# -gt 0 ]; do
 	--keep) keep=1 ;;
 	--no-baseline) baseline=0 ;;
 	--perf) do_perf=1 ;;
+	--log-level) log_level=$2; shift ;;
 	--set) # extra hub config line, e.g. --set ingest.max_backlog=256M (repeatable)
 		case "$2" in
 		hub.*=*) extra_hub+="${2#hub.}"$'\n' ;;
@@ -47,7 +49,7 @@ while [ $# -gt 0 ]; do
 		*) echo "bench: --set wants hub.|ingest.|store.KEY=VALUE" >&2; exit 2 ;;
 		esac
 		shift ;;
-	-h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,18p' "$0"; exit 0 ;;
 	-*) echo "bench: unknown option $1" >&2; exit 2 ;;
 	*) [ -z "$build" ] || { echo "bench: one build dir only" >&2; exit 2; }; build=$1 ;;
 	esac
@@ -165,7 +167,7 @@ cat >"$conf" <<EOF
 [hub]
 uuid = $(uuidhex)
 org = $(uuidhex)
-log_level = notice
+log_level = $log_level
 ${extra_hub}[ingest]
 listen = 127.0.0.1:$port
 cert = $pki/hub.crt
@@ -331,11 +333,11 @@ for size in $sizes; do
 		if [ "$quick" = 1 ]; then
 			nbytes=200M
 		else
-			# Probe to size the run for about 8 s (at least 256 MiB, at most 4 GiB): 1 GiB takes
-			# ~4 s at the target rate, and a slow hub must not take an hour.
+			# Probe to size the run for about 10 s (at least 1 GiB, at most 4 GiB): 1 GiB takes
+			# ~4 s at the target rate; a 64 MiB probe underestimates the rate.
 			run_one "$size" 64M || { fail=1; continue; }
 			rate=$(calc "$r_bytes / $r_wall")
-			nbytes=$(awk -v r="$rate" 'BEGIN { b = r * 8; if (b < 268435456) b = 268435456;
+			nbytes=$(awk -v r="$rate" 'BEGIN { b = r * 10; if (b < 1073741824) b = 1073741824;
 				if (b > 4294967296) b = 4294967296; printf "%.0f", b }')
 		fi
 	fi
