@@ -27,9 +27,8 @@ static const char *fmt_time(uint64_t t, int iso, char *out, size_t size)
 	time_t tt = (time_t)t;
 	if (t == 0 || t > (uint64_t)253402300799ull /* 9999-12-31 */ || !gmtime_r(&tt, &tm))
 		snprintf(out, size, "-");
-	else
-		snprintf(out, size, "%04d-%02d-%02d%c%02d:%02d:%02d%s", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-			 iso ? 'T' : ' ', tm.tm_hour, tm.tm_min, tm.tm_sec, iso ? "Z" : "");
+	else if (strftime(out, size, iso ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(out, size, "-");
 	return out;
 }
 
