@@ -12,7 +12,9 @@
 #include "d4_util.h"
 #include "sensor_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <inttypes.h>
 #include <openssl/rand.h>
 #include <signal.h>
@@ -69,11 +71,6 @@ struct runner {
 		struct d4_spool_pos pos;
 	} ring[RING];
 	unsigned rhead, rcount;
-	/* no spool: one chunk waiting for the connection */
-	int have_pending;
-	const uint8_t *pend;
-	size_t pend_len;
-	uint64_t pend_ts;
 	uint64_t frames, bytes;
 };
 
@@ -239,11 +236,25 @@ static size_t send_spool(struct runner *r)
 
 static int delivered(struct runner *r)
 {
-	if (r->sp) {
-		confirm_acked(r);
-		return d4_spool_all_confirmed(r->sp);
+	confirm_acked(r);
+	return d4_spool_all_confirmed(r->sp);
+}
+
+/* Removes the files of a private spool directory and the directory. */
+static void remove_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (d) {
+		struct dirent *e;
+		char p[PATH_MAX + 300];
+		while ((e = readdir(d)))
+			if (e->d_name[0] != '.') {
+				snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+				unlink(p);
+			}
+		closedir(d);
 	}
-	return !r->have_pending && r->connected && uplink_unacked(&r->up) == 0;
+	rmdir(dir);
 }
 
 static int run_tls(struct runner *r)
@@ -254,7 +265,23 @@ static int run_tls(struct runner *r)
 		d4_err("destination %s: %s", o->dest, d4_strerror(rc));
 		return D4S_EXIT_ERR;
 	}
-	if (o->spool_dir && (rc = d4_spool_open(o->spool_dir, o->spool_max, &r->sp)) != 0) {
+	/* Without --spool a private spool that lives as long as this process
+	 * keeps the source flowing (and its end visible) while the hub is away. */
+	char spdir[PATH_MAX];
+	if (o->spool_dir) {
+		d4_strlcpy(spdir, o->spool_dir, sizeof(spdir));
+	} else {
+		const char *tmp = getenv("TMPDIR");
+		snprintf(spdir, sizeof(spdir), "%s/d4-sensor-spool-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+		if (!mkdtemp(spdir)) {
+			d4_err("temporary spool %s: %s", spdir, strerror(errno));
+			uplink_free(&r->up);
+			return D4S_EXIT_ERR;
+		}
+	}
+	if ((rc = d4_spool_open(spdir, o->spool_max, &r->sp)) != 0) {
+		if (!o->spool_dir)
+			remove_tree(spdir);
 		uplink_free(&r->up);
 		return D4S_EXIT_ERR;
 	}
@@ -271,29 +298,12 @@ static int run_tls(struct runner *r)
 			disconnect(r, 0);
 		size_t sent = 0;
 		if (r->connected) {
-			if (r->sp) {
-				confirm_acked(r);
-				sent = send_spool(r);
-			} else if (r->have_pending) {
-				int len = d4_sensor_frame(&o->id, o->type, r->pend_ts, r->pend, r->pend_len, r->fbuf,
-							  r->fcap);
-				if (len < 0) {
-					d4_err("frame: %s", d4_strerror(len));
-					code = D4S_EXIT_ERR;
-					break;
-				}
-				if (uplink_write(&r->up, r->fbuf, (size_t)len) == 0) {
-					r->have_pending = 0;
-					r->frames++;
-					r->bytes += (size_t)len;
-				} else {
-					disconnect(r, 0);
-				}
-			}
+			confirm_acked(r);
+			sent = send_spool(r);
 		}
 		uint64_t now = d4_mono_ms();
-		int busy = r->connected && r->sp && !d4_spool_empty(r->sp) && r->rcount < RING;
-		if (!src_done && (r->sp || !r->have_pending)) {
+		int busy = r->connected && !d4_spool_empty(r->sp) && r->rcount < RING;
+		if (!src_done) {
 			int timeout = busy ? 0 : 200;
 			if (!r->connected && r->next_try > now && r->next_try - now < (uint64_t)timeout)
 				timeout = (int)(r->next_try - now);
@@ -301,14 +311,7 @@ static int run_tls(struct runner *r)
 			int n = d4_sensor_src_next(r->src, &d, timeout);
 			if (n > 0) {
 				uint64_t ts = r->now();
-				if (r->sp) {
-					d4_spool_append(r->sp, o->type, ts, d, (size_t)n);
-				} else {
-					r->pend = d;
-					r->pend_len = (size_t)n;
-					r->pend_ts = ts;
-					r->have_pending = 1;
-				}
+				d4_spool_append(r->sp, o->type, ts, d, (size_t)n);
 			} else if (n < 0) {
 				if (n != D4_ECLOSED) {
 					d4_err("source: %s", d4_strerror(n));
@@ -324,40 +327,40 @@ static int run_tls(struct runner *r)
 				     ? 20
 				     : (r->next_try > now ? (r->next_try - now < 200 ? r->next_try - now : 200) : 0));
 		}
-		if (r->sp && !r->connected)
+		if (!r->connected)
 			d4_spool_sync(r->sp);
 		if (src_done) {
-			int sent_all = r->sp ? d4_spool_empty(r->sp) : !r->have_pending;
-			if (sent_all && r->connected && delivered(r)) {
+			if (d4_spool_empty(r->sp) && r->connected && delivered(r)) {
 				disconnect(r, 1);
-				if (r->sp)
-					d4_spool_confirm(r->sp, &(struct d4_spool_pos){UINT64_MAX, 0});
+				d4_spool_confirm(r->sp, &(struct d4_spool_pos){UINT64_MAX, 0});
 				code = src_err ? D4S_EXIT_ERR : D4S_EXIT_OK;
 				break;
 			}
 			if (d4_mono_ms() >= drain_deadline) {
-				d4_warn("drain timeout: data not delivered to %s%s", o->dest,
-					r->sp ? " remains in the spool" : " is lost");
+				d4_warn("drain timeout: data not delivered to %s %s", o->dest,
+					o->spool_dir ? "remains in the spool" : "is lost (no --spool)");
 				code = D4S_EXIT_SPOOLED;
 				break;
 			}
 		}
 	}
-	if (r->have_pending)
-		d4_warn("one chunk (%zu bytes) not sent (no spool configured)", r->pend_len);
-	if (r->sp) {
-		confirm_acked(r);
-		struct d4_spool_stats st;
-		d4_spool_stats(r->sp, &st);
-		if (!d4_spool_all_confirmed(r->sp))
+	confirm_acked(r);
+	struct d4_spool_stats st;
+	d4_spool_stats(r->sp, &st);
+	if (!d4_spool_all_confirmed(r->sp)) {
+		if (o->spool_dir)
 			d4_notice("spool keeps %" PRIu64 " bytes for the next run", st.bytes);
-		if (st.dropped_frames)
-			d4_warn("spool dropped %" PRIu64 " frames (%" PRIu64 " bytes) in total", st.dropped_frames,
-				st.dropped_bytes);
+		else
+			d4_warn("%" PRIu64 " bytes not delivered are lost (no --spool)", st.bytes);
 	}
+	if (st.dropped_frames)
+		d4_warn("spool dropped %" PRIu64 " frames (%" PRIu64 " bytes) in total", st.dropped_frames,
+			st.dropped_bytes);
 	disconnect(r, 1);
 	d4_info("sent %" PRIu64 " frames, %" PRIu64 " bytes", r->frames, r->bytes);
 	d4_spool_close(r->sp);
+	if (!o->spool_dir)
+		remove_tree(spdir);
 	uplink_free(&r->up);
 	return code;
 }
