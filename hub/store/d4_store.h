@@ -229,8 +229,10 @@ struct d4_reject_ev {
 
 /* Each post copies its arguments into the queue and returns immediately:
  * 0, or D4_EAGAIN when the queue is full or the writer is paused (retry
- * after the wakeup fd fires), or D4_ECLOSED after stop. Frames of one
- * session keep their order. */
+ * after the wakeup fd fires), or D4_ECLOSED before start / after stop.
+ * Only frames are refused while paused; the other events still queue while
+ * there is room. Frames of one session keep their order. post_frame copies
+ * rec->size bytes of payload (D4_EINVAL if payload is NULL and size > 0). */
 int d4_store_post_session_open(struct d4_store *s, const struct d4_session_open *ev);
 int d4_store_post_session_meta(struct d4_store *s, const struct d4_session_meta *ev);
 int d4_store_post_frame(struct d4_store *s, const struct d4_frame_rec *rec, const uint8_t *payload);
