@@ -267,7 +267,8 @@ int d4_spool_open(const char *dir, uint64_t max_bytes, struct d4_spool **out)
 		}
 	}
 	closedir(d);
-	qsort(sp->segs, sp->nsegs, sizeof(sp->segs[0]), cmp_seq);
+	if (sp->nsegs > 1)
+		qsort(sp->segs, sp->nsegs, sizeof(sp->segs[0]), cmp_seq);
 
 	uint64_t pending = 0;
 	for (size_t i = 0; i < sp->nsegs;) {
