@@ -287,7 +287,7 @@ static int run_tls(struct runner *r)
 	}
 	r->backoff = BACKOFF_MIN_MS;
 	int src_done = 0, src_err = 0, code = D4S_EXIT_OK;
-	uint64_t drain_deadline = 0;
+	uint64_t drain_deadline = 0, last_sync = d4_mono_ms();
 	for (;;) {
 		if (stop_flag) {
 			d4_notice("stopping on signal");
@@ -327,8 +327,12 @@ static int run_tls(struct runner *r)
 				     ? 20
 				     : (r->next_try > now ? (r->next_try - now < 200 ? r->next_try - now : 200) : 0));
 		}
-		if (!r->connected)
+		/* appends sync once a second while data flows; this covers the
+		 * last data before the source went quiet */
+		if (d4_mono_ms() - last_sync >= 1000) {
 			d4_spool_sync(r->sp);
+			last_sync = d4_mono_ms();
+		}
 		if (src_done) {
 			if (d4_spool_empty(r->sp) && r->connected && delivered(r)) {
 				disconnect(r, 1);
