@@ -9,6 +9,7 @@
 #include <check.h>
 #include <ftw.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -879,6 +880,12 @@ START_TEST(test_queue_full)
 	struct d4_reject_ev ev = {.reason = D4_REJ_BACKLOG, .when = 1};
 	d4_store_post_reject(s, &ev); /* never refused: pending counter */
 	d4_store_post_reject(s, &ev);
+	/* more distinct (uuid, reason) pairs than the pending table holds */
+	struct d4_reject_ev ev2 = {.reason = D4_REJ_HMAC, .when = 1, .has_uuid = 1};
+	for (unsigned i = 0; i < 100; i++) {
+		mkuuid(ev2.uuid, 1000 + i);
+		d4_store_post_reject(s, &ev2);
+	}
 	struct pollfd pfd = {.fd = efd, .events = POLLIN};
 	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
 	uint64_t v;
@@ -893,8 +900,64 @@ START_TEST(test_queue_full)
 	ck_assert_int_eq(d4_store_totals(s, &t), 0);
 	ck_assert_uint_eq(t.frames, posted);
 	ck_assert_uint_eq(t.rejects[D4_REJ_BACKLOG], 2);
-	struct rt rt;
-	memset(&rt, 0, sizeof(rt));
+	ck_assert_uint_eq(t.rejects[D4_REJ_HMAC], 100);
+	d4_store_close(s);
+}
+END_TEST
+
+/* ---- admin writes racing the writer thread ---- */
+struct race {
+	struct d4_store *s;
+	uint8_t uuid[16];
+	uint64_t sess;
+	unsigned n;
+};
+static void *race_poster(void *arg)
+{
+	struct race *ra = arg;
+	static uint8_t small[64];
+	for (unsigned i = 0; i < ra->n; i++) {
+		struct d4_frame_rec r = mkrec(ra->sess, ra->uuid, 1, i, sizeof(small), 1000);
+		if (post_frame_retry(ra->s, &r, small))
+			return (void *)1;
+		if (i % 500 == 0)
+			usleep(1000);
+	}
+	return NULL;
+}
+
+START_TEST(test_admin_race)
+{
+	struct d4_store_opts o = base_opts();
+	o.commit_ms = 1;
+	struct d4_store *s = open_store(&o);
+	struct race ra = {.s = s, .n = 20000};
+	mkuuid(ra.uuid, 42);
+	struct d4_sensor sn;
+	memset(&sn, 0, sizeof(sn));
+	memcpy(sn.uuid, ra.uuid, 16);
+	sn.status = D4_SENSOR_APPROVED;
+	ck_assert_int_eq(d4_store_sensor_put(s, &sn), 0);
+	ck_assert_int_eq(d4_store_writer_start(s), 0);
+	ra.sess = d4_store_session_id_new(s);
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, race_poster, &ra), 0);
+	for (unsigned i = 0; i < 200; i++) {
+		snprintf(sn.description, sizeof(sn.description), "rev %u", i);
+		ck_assert_int_eq(d4_store_sensor_put(s, &sn), 0);
+		struct d4_sensor got;
+		ck_assert_int_eq(d4_store_sensor_get(s, ra.uuid, &got), 0);
+		ck_assert_str_eq(got.description, sn.description);
+	}
+	void *ret;
+	pthread_join(th, &ret);
+	ck_assert_ptr_null(ret);
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	struct d4_sensor got;
+	ck_assert_int_eq(d4_store_sensor_get(s, ra.uuid, &got), 0);
+	ck_assert_str_eq(got.description, "rev 199"); /* no admin write lost */
+	ck_assert_uint_eq(got.packets, ra.n);	      /* no counter lost */
+	ck_assert_uint_eq(got.bytes, ra.n * 64ull);
 	d4_store_close(s);
 }
 END_TEST
@@ -1265,6 +1328,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_types);
 	tcase_add_test(tc, test_writer_roundtrip);
 	tcase_add_test(tc, test_rejects);
+	tcase_add_test(tc, test_admin_race);
 	tcase_add_test(tc, test_queue_full);
 	tcase_add_test(tc, test_map_full);
 	tcase_add_test(tc, test_map_full_reopen_bigger);
