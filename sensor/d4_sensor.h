@@ -109,29 +109,29 @@ struct d4_spool_stats {
 
 /* Opens (creating) dir; data from an earlier run is kept and delivered
  * first. max_bytes bounds the disk use. *out owned by caller. */
-int d4_spool_open(const char *dir, uint64_t max_bytes, struct d4_spool **out);
+int d4_sensor_spool_open(const char *dir, uint64_t max_bytes, struct d4_spool **out);
 /* Appends one record; drops the oldest segments (counted, logged at warning)
  * when full. Returns 0 or a negative code. */
-int d4_spool_append(struct d4_spool *sp, uint8_t type, uint64_t ts, const uint8_t *data, size_t len);
+int d4_sensor_spool_append(struct d4_spool *sp, uint8_t type, uint64_t ts, const uint8_t *data, size_t len);
 /* Next record at the read position without consuming it: 1 and the fields
  * (payload valid until the next spool call), 0 if empty, or negative. */
-int d4_spool_peek(struct d4_spool *sp, uint8_t *type, uint64_t *ts, const uint8_t **data, size_t *len);
+int d4_sensor_spool_peek(struct d4_spool *sp, uint8_t *type, uint64_t *ts, const uint8_t **data, size_t *len);
 /* Consumes the peeked record; *after is the position after it. */
-void d4_spool_advance(struct d4_spool *sp, struct d4_spool_pos *after);
+void d4_sensor_spool_advance(struct d4_spool *sp, struct d4_spool_pos *after);
 /* Everything before pos is delivered: fully delivered segments are deleted
  * and the position is remembered for a restart. */
-int d4_spool_confirm(struct d4_spool *sp, const struct d4_spool_pos *pos);
+int d4_sensor_spool_confirm(struct d4_spool *sp, const struct d4_spool_pos *pos);
 /* Connection lost: reading restarts at the last confirmed position. */
-void d4_spool_rewind(struct d4_spool *sp);
+void d4_sensor_spool_rewind(struct d4_spool *sp);
 /* 1 if nothing is left to send (read position at the end). */
-int d4_spool_empty(struct d4_spool *sp);
+int d4_sensor_spool_empty(struct d4_spool *sp);
 /* 1 if nothing is left unconfirmed. */
-int d4_spool_all_confirmed(struct d4_spool *sp);
+int d4_sensor_spool_all_confirmed(struct d4_spool *sp);
 /* fsync of the active segment and the cursor. */
-int d4_spool_sync(struct d4_spool *sp);
-void d4_spool_stats(struct d4_spool *sp, struct d4_spool_stats *st);
+int d4_sensor_spool_sync(struct d4_spool *sp);
+void d4_sensor_spool_stats(struct d4_spool *sp, struct d4_spool_stats *st);
 /* Syncs and closes. */
-void d4_spool_close(struct d4_spool *sp);
+void d4_sensor_spool_close(struct d4_spool *sp);
 
 /* ---- run --------------------------------------------------------------- */
 struct d4_sensor_run_opts {

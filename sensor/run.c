@@ -140,7 +140,7 @@ static void disconnect(struct runner *r, int clean)
 	r->connected = 0;
 	r->rcount = 0;
 	if (r->sp)
-		d4_spool_rewind(r->sp);
+		d4_sensor_spool_rewind(r->sp);
 	if (!clean) {
 		/* a hub that accepts and then drops us (rejection) must not be
 		 * hammered: only a connection that lasted resets the backoff */
@@ -197,7 +197,7 @@ static void confirm_acked(struct runner *r)
 		any = 1;
 	}
 	if (any)
-		d4_spool_confirm(r->sp, &last);
+		d4_sensor_spool_confirm(r->sp, &last);
 }
 
 /* Sends from the spool; returns bytes sent. */
@@ -209,7 +209,7 @@ static size_t send_spool(struct runner *r)
 		uint64_t ts;
 		const uint8_t *d;
 		size_t n;
-		int rc = d4_spool_peek(r->sp, &type, &ts, &d, &n);
+		int rc = d4_sensor_spool_peek(r->sp, &type, &ts, &d, &n);
 		if (rc <= 0)
 			break;
 		int len = d4_sensor_frame(&r->o->id, type, ts, d, n, r->fbuf, r->fcap);
@@ -222,7 +222,7 @@ static size_t send_spool(struct runner *r)
 			break;
 		}
 		struct d4_spool_pos after;
-		d4_spool_advance(r->sp, &after);
+		d4_sensor_spool_advance(r->sp, &after);
 		r->ring[r->rhead].cipher_end = uplink_written(&r->up);
 		r->ring[r->rhead].pos = after;
 		r->rhead = (r->rhead + 1) % RING;
@@ -237,7 +237,7 @@ static size_t send_spool(struct runner *r)
 static int delivered(struct runner *r)
 {
 	confirm_acked(r);
-	return d4_spool_all_confirmed(r->sp);
+	return d4_sensor_spool_all_confirmed(r->sp);
 }
 
 /* Removes the files of a private spool directory and the directory. */
@@ -279,7 +279,7 @@ static int run_tls(struct runner *r)
 			return D4S_EXIT_ERR;
 		}
 	}
-	if ((rc = d4_spool_open(spdir, o->spool_max, &r->sp)) != 0) {
+	if ((rc = d4_sensor_spool_open(spdir, o->spool_max, &r->sp)) != 0) {
 		if (!o->spool_dir)
 			remove_tree(spdir);
 		uplink_free(&r->up);
@@ -302,7 +302,7 @@ static int run_tls(struct runner *r)
 			sent = send_spool(r);
 		}
 		uint64_t now = d4_mono_ms();
-		int busy = r->connected && !d4_spool_empty(r->sp) && r->rcount < RING;
+		int busy = r->connected && !d4_sensor_spool_empty(r->sp) && r->rcount < RING;
 		if (!src_done) {
 			int timeout = busy ? 0 : 200;
 			if (!r->connected && r->next_try > now && r->next_try - now < (uint64_t)timeout)
@@ -311,7 +311,7 @@ static int run_tls(struct runner *r)
 			int n = d4_sensor_src_next(r->src, &d, timeout);
 			if (n > 0) {
 				uint64_t ts = r->now();
-				d4_spool_append(r->sp, o->type, ts, d, (size_t)n);
+				d4_sensor_spool_append(r->sp, o->type, ts, d, (size_t)n);
 			} else if (n < 0) {
 				if (n != D4_ECLOSED) {
 					d4_err("source: %s", d4_strerror(n));
@@ -330,13 +330,13 @@ static int run_tls(struct runner *r)
 		/* appends sync once a second while data flows; this covers the
 		 * last data before the source went quiet */
 		if (d4_mono_ms() - last_sync >= 1000) {
-			d4_spool_sync(r->sp);
+			d4_sensor_spool_sync(r->sp);
 			last_sync = d4_mono_ms();
 		}
 		if (src_done) {
-			if (d4_spool_empty(r->sp) && r->connected && delivered(r)) {
+			if (d4_sensor_spool_empty(r->sp) && r->connected && delivered(r)) {
 				disconnect(r, 1);
-				d4_spool_confirm(r->sp, &(struct d4_spool_pos){UINT64_MAX, 0});
+				d4_sensor_spool_confirm(r->sp, &(struct d4_spool_pos){UINT64_MAX, 0});
 				code = src_err ? D4S_EXIT_ERR : D4S_EXIT_OK;
 				break;
 			}
@@ -350,8 +350,8 @@ static int run_tls(struct runner *r)
 	}
 	confirm_acked(r);
 	struct d4_spool_stats st;
-	d4_spool_stats(r->sp, &st);
-	if (!d4_spool_all_confirmed(r->sp)) {
+	d4_sensor_spool_stats(r->sp, &st);
+	if (!d4_sensor_spool_all_confirmed(r->sp)) {
 		if (o->spool_dir)
 			d4_notice("spool keeps %" PRIu64 " bytes for the next run", st.bytes);
 		else
@@ -362,7 +362,7 @@ static int run_tls(struct runner *r)
 			st.dropped_bytes);
 	disconnect(r, 1);
 	d4_info("sent %" PRIu64 " frames, %" PRIu64 " bytes", r->frames, r->bytes);
-	d4_spool_close(r->sp);
+	d4_sensor_spool_close(r->sp);
 	if (!o->spool_dir)
 		remove_tree(spdir);
 	uplink_free(&r->up);

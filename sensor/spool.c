@@ -210,7 +210,7 @@ static int cmp_seq(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-int d4_spool_open(const char *dir, uint64_t max_bytes, struct d4_spool **out)
+int d4_sensor_spool_open(const char *dir, uint64_t max_bytes, struct d4_spool **out)
 {
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		d4_err("spool %s: %s", dir, strerror(errno));
@@ -319,7 +319,7 @@ int d4_spool_open(const char *dir, uint64_t max_bytes, struct d4_spool **out)
 	*out = sp;
 	return D4_OK;
 fail:
-	d4_spool_close(sp);
+	d4_sensor_spool_close(sp);
 	return rc;
 }
 
@@ -344,7 +344,7 @@ static void drop_oldest(struct d4_spool *sp)
 		normalize(sp, &sp->rpos);
 }
 
-int d4_spool_append(struct d4_spool *sp, uint8_t type, uint64_t ts, const uint8_t *data, size_t len)
+int d4_sensor_spool_append(struct d4_spool *sp, uint8_t type, uint64_t ts, const uint8_t *data, size_t len)
 {
 	uint64_t rec = REC_HDR + (uint64_t)len;
 	if (len > D4S_MAX_PAYLOAD || rec > sp->max) {
@@ -398,11 +398,11 @@ int d4_spool_append(struct d4_spool *sp, uint8_t type, uint64_t ts, const uint8_
 	sp->total += rec;
 	sp->dirty = 1;
 	if (d4_mono_ms() - sp->last_sync >= SYNC_MS)
-		return d4_spool_sync(sp);
+		return d4_sensor_spool_sync(sp);
 	return D4_OK;
 }
 
-int d4_spool_peek(struct d4_spool *sp, uint8_t *type, uint64_t *ts, const uint8_t **data, size_t *len)
+int d4_sensor_spool_peek(struct d4_spool *sp, uint8_t *type, uint64_t *ts, const uint8_t **data, size_t *len)
 {
 	for (;;) {
 		normalize(sp, &sp->rpos);
@@ -461,7 +461,7 @@ int d4_spool_peek(struct d4_spool *sp, uint8_t *type, uint64_t *ts, const uint8_
 	}
 }
 
-void d4_spool_advance(struct d4_spool *sp, struct d4_spool_pos *after)
+void d4_sensor_spool_advance(struct d4_spool *sp, struct d4_spool_pos *after)
 {
 	sp->rpos.off += sp->peek_len;
 	sp->peek_len = 0;
@@ -469,7 +469,7 @@ void d4_spool_advance(struct d4_spool *sp, struct d4_spool_pos *after)
 		*after = sp->rpos;
 }
 
-int d4_spool_confirm(struct d4_spool *sp, const struct d4_spool_pos *pos)
+int d4_sensor_spool_confirm(struct d4_spool *sp, const struct d4_spool_pos *pos)
 {
 	struct d4_spool_pos p = *pos;
 	normalize(sp, &p);
@@ -481,25 +481,25 @@ int d4_spool_confirm(struct d4_spool *sp, const struct d4_spool_pos *pos)
 	return write_cursor(sp);
 }
 
-void d4_spool_rewind(struct d4_spool *sp)
+void d4_sensor_spool_rewind(struct d4_spool *sp)
 {
 	sp->rpos = sp->cpos;
 	sp->peek_len = 0;
 }
 
-int d4_spool_empty(struct d4_spool *sp)
+int d4_sensor_spool_empty(struct d4_spool *sp)
 {
 	normalize(sp, &sp->rpos);
 	return sp->rpos.seq == active(sp)->seq && sp->rpos.off >= active(sp)->size;
 }
 
-int d4_spool_all_confirmed(struct d4_spool *sp)
+int d4_sensor_spool_all_confirmed(struct d4_spool *sp)
 {
 	normalize(sp, &sp->cpos);
 	return sp->cpos.seq == active(sp)->seq && sp->cpos.off >= active(sp)->size;
 }
 
-int d4_spool_sync(struct d4_spool *sp)
+int d4_sensor_spool_sync(struct d4_spool *sp)
 {
 	int rc = D4_OK;
 	if (sp->dirty) {
@@ -517,7 +517,7 @@ int d4_spool_sync(struct d4_spool *sp)
 	return rc;
 }
 
-void d4_spool_stats(struct d4_spool *sp, struct d4_spool_stats *st)
+void d4_sensor_spool_stats(struct d4_spool *sp, struct d4_spool_stats *st)
 {
 	st->bytes = sp->total;
 	st->dropped_frames = sp->dropped_frames;
@@ -525,12 +525,12 @@ void d4_spool_stats(struct d4_spool *sp, struct d4_spool_stats *st)
 	st->segments = (unsigned)sp->nsegs;
 }
 
-void d4_spool_close(struct d4_spool *sp)
+void d4_sensor_spool_close(struct d4_spool *sp)
 {
 	if (!sp)
 		return;
 	if (sp->nsegs)
-		d4_spool_sync(sp);
+		d4_sensor_spool_sync(sp);
 	/* an empty active segment is noise for the next run */
 	if (sp->nsegs && active(sp)->size == 0 && sp->wfd >= 0) {
 		char path[PATH_MAX];

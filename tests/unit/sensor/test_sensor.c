@@ -289,7 +289,7 @@ static unsigned peek_index(struct d4_spool *sp, size_t expect_len)
 	uint64_t ts;
 	const uint8_t *d;
 	size_t n;
-	ck_assert_int_eq(d4_spool_peek(sp, &type, &ts, &d, &n), 1);
+	ck_assert_int_eq(d4_sensor_spool_peek(sp, &type, &ts, &d, &n), 1);
 	ck_assert_uint_eq(n, expect_len);
 	unsigned i;
 	memcpy(&i, d, sizeof(i));
@@ -306,7 +306,7 @@ static void append_n(struct d4_spool *sp, unsigned from, unsigned to, size_t len
 	uint8_t buf[2000];
 	for (unsigned i = from; i < to; i++) {
 		rec_payload(i, buf, len);
-		ck_assert_int_eq(d4_spool_append(sp, (uint8_t)(i % 250 + 1), 1700000000u + i, buf, len), 0);
+		ck_assert_int_eq(d4_sensor_spool_append(sp, (uint8_t)(i % 250 + 1), 1700000000u + i, buf, len), 0);
 	}
 }
 
@@ -316,35 +316,35 @@ START_TEST(spool_order_and_confirm)
 	char dir[512];
 	snprintf(dir, sizeof(dir), "%s/spool", tmpdir);
 	struct d4_spool *sp;
-	ck_assert_int_eq(d4_spool_open(dir, 1u << 20, &sp), 0);
-	ck_assert(d4_spool_empty(sp));
+	ck_assert_int_eq(d4_sensor_spool_open(dir, 1u << 20, &sp), 0);
+	ck_assert(d4_sensor_spool_empty(sp));
 	append_n(sp, 0, 300, 1000); /* several 64 KiB segments */
 	struct d4_spool_stats st;
-	d4_spool_stats(sp, &st);
+	d4_sensor_spool_stats(sp, &st);
 	ck_assert_uint_gt(st.segments, 3);
 	struct d4_spool_pos pos;
 	for (unsigned i = 0; i < 300; i++) {
 		ck_assert_uint_eq(peek_index(sp, 1000), i);
-		d4_spool_advance(sp, &pos);
+		d4_sensor_spool_advance(sp, &pos);
 		if (i == 199)
-			ck_assert_int_eq(d4_spool_confirm(sp, &pos), 0);
+			ck_assert_int_eq(d4_sensor_spool_confirm(sp, &pos), 0);
 	}
-	ck_assert(d4_spool_empty(sp));
-	ck_assert(!d4_spool_all_confirmed(sp));
+	ck_assert(d4_sensor_spool_empty(sp));
+	ck_assert(!d4_sensor_spool_all_confirmed(sp));
 	/* connection lost: resend starts after the last confirmed record */
-	d4_spool_rewind(sp);
+	d4_sensor_spool_rewind(sp);
 	ck_assert_uint_eq(peek_index(sp, 1000), 200);
 	struct d4_spool_stats st2;
-	d4_spool_stats(sp, &st2);
+	d4_sensor_spool_stats(sp, &st2);
 	ck_assert_uint_lt(st2.segments, st.segments); /* delivered segments deleted */
 	ck_assert_uint_eq(st2.dropped_frames, 0);
 	for (unsigned i = 200; i < 300; i++) {
 		ck_assert_uint_eq(peek_index(sp, 1000), i);
-		d4_spool_advance(sp, &pos);
+		d4_sensor_spool_advance(sp, &pos);
 	}
-	ck_assert_int_eq(d4_spool_confirm(sp, &pos), 0);
-	ck_assert(d4_spool_all_confirmed(sp));
-	d4_spool_close(sp);
+	ck_assert_int_eq(d4_sensor_spool_confirm(sp, &pos), 0);
+	ck_assert(d4_sensor_spool_all_confirmed(sp));
+	d4_sensor_spool_close(sp);
 	rm_tmp();
 }
 END_TEST
@@ -356,10 +356,10 @@ START_TEST(spool_full_drops_oldest)
 	snprintf(dir, sizeof(dir), "%s/spool", tmpdir);
 	struct d4_spool *sp;
 	const uint64_t max = 256 * 1024;
-	ck_assert_int_eq(d4_spool_open(dir, max, &sp), 0);
+	ck_assert_int_eq(d4_sensor_spool_open(dir, max, &sp), 0);
 	append_n(sp, 0, 1000, 1000); /* ~1 MB into 256 KiB */
 	struct d4_spool_stats st;
-	d4_spool_stats(sp, &st);
+	d4_sensor_spool_stats(sp, &st);
 	ck_assert_uint_le(st.bytes, max);
 	ck_assert_uint_gt(st.dropped_frames, 0);
 	ck_assert_uint_eq(st.dropped_bytes, st.dropped_frames * 1016);
@@ -367,9 +367,9 @@ START_TEST(spool_full_drops_oldest)
 	unsigned first = peek_index(sp, 1000), i = first, left = 0;
 	ck_assert_uint_eq(first, st.dropped_frames);
 	struct d4_spool_pos pos;
-	while (!d4_spool_empty(sp)) {
+	while (!d4_sensor_spool_empty(sp)) {
 		ck_assert_uint_eq(peek_index(sp, 1000), i);
-		d4_spool_advance(sp, &pos);
+		d4_sensor_spool_advance(sp, &pos);
 		i++;
 		left++;
 	}
@@ -377,11 +377,11 @@ START_TEST(spool_full_drops_oldest)
 	ck_assert_uint_eq(left + st.dropped_frames, 1000);
 	/* a record larger than the whole spool is refused and counted */
 	static uint8_t big[300 * 1024];
-	ck_assert_int_eq(d4_spool_append(sp, 1, 1, big, sizeof(big)), D4_ETOOBIG);
+	ck_assert_int_eq(d4_sensor_spool_append(sp, 1, 1, big, sizeof(big)), D4_ETOOBIG);
 	struct d4_spool_stats st2;
-	d4_spool_stats(sp, &st2);
+	d4_sensor_spool_stats(sp, &st2);
 	ck_assert_uint_eq(st2.dropped_frames, st.dropped_frames + 1);
-	d4_spool_close(sp);
+	d4_sensor_spool_close(sp);
 	rm_tmp();
 }
 END_TEST
@@ -393,44 +393,44 @@ START_TEST(spool_restart)
 	snprintf(dir, sizeof(dir), "%s/spool", tmpdir);
 	struct d4_spool *sp;
 	struct d4_spool_pos pos;
-	ck_assert_int_eq(d4_spool_open(dir, 1u << 20, &sp), 0);
+	ck_assert_int_eq(d4_sensor_spool_open(dir, 1u << 20, &sp), 0);
 	append_n(sp, 0, 100, 1500);
 	for (unsigned i = 0; i < 60; i++) {
 		ck_assert_uint_eq(peek_index(sp, 1500), i);
-		d4_spool_advance(sp, &pos);
+		d4_sensor_spool_advance(sp, &pos);
 		if (i == 39)
-			d4_spool_confirm(sp, &pos);
+			d4_sensor_spool_confirm(sp, &pos);
 	}
-	d4_spool_close(sp);
+	d4_sensor_spool_close(sp);
 
 	/* the second run delivers from the first unconfirmed record (40) */
-	ck_assert_int_eq(d4_spool_open(dir, 1u << 20, &sp), 0);
+	ck_assert_int_eq(d4_sensor_spool_open(dir, 1u << 20, &sp), 0);
 	append_n(sp, 100, 120, 1500);
 	for (unsigned i = 40; i < 120; i++) {
 		ck_assert_uint_eq(peek_index(sp, 1500), i);
-		d4_spool_advance(sp, &pos);
+		d4_sensor_spool_advance(sp, &pos);
 	}
-	ck_assert(d4_spool_empty(sp));
-	d4_spool_confirm(sp, &pos);
-	d4_spool_close(sp);
+	ck_assert(d4_sensor_spool_empty(sp));
+	d4_sensor_spool_confirm(sp, &pos);
+	d4_sensor_spool_close(sp);
 
 	/* all confirmed: a third run has nothing to send */
-	ck_assert_int_eq(d4_spool_open(dir, 1u << 20, &sp), 0);
-	ck_assert(d4_spool_empty(sp));
+	ck_assert_int_eq(d4_sensor_spool_open(dir, 1u << 20, &sp), 0);
+	ck_assert(d4_sensor_spool_empty(sp));
 	append_n(sp, 200, 205, 1500);
-	d4_spool_close(sp);
+	d4_sensor_spool_close(sp);
 
 	/* a torn record at the end (crash while writing) is cut off */
 	char cmd[1024];
 	snprintf(cmd, sizeof(cmd), "f=$(ls %s/seg-* | sort | tail -n1); printf 'D4S\\001\\377\\377' >> $f", dir);
 	ck_assert_int_eq(system(cmd), 0);
-	ck_assert_int_eq(d4_spool_open(dir, 1u << 20, &sp), 0);
+	ck_assert_int_eq(d4_sensor_spool_open(dir, 1u << 20, &sp), 0);
 	for (unsigned i = 200; i < 205; i++) {
 		ck_assert_uint_eq(peek_index(sp, 1500), i);
-		d4_spool_advance(sp, &pos);
+		d4_sensor_spool_advance(sp, &pos);
 	}
-	ck_assert(d4_spool_empty(sp));
-	d4_spool_close(sp);
+	ck_assert(d4_sensor_spool_empty(sp));
+	d4_sensor_spool_close(sp);
 	rm_tmp();
 }
 END_TEST
