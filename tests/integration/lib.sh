@@ -262,10 +262,11 @@ sensor_json() { ctl --json sensor show "$1"; }
 sensor_rejects() { sensor_json "$1" | json "d['rejects']['$2']"; }
 global_rejects() { ctl --json status | json "d['rejects']['$1']"; }
 
-# assert_rejected UUID|- REASON [N]: the visible trace of a rejection:
+# assert_rejected UUID|- REASON [N|+N]: the visible trace of a rejection:
 #   - a warning line in the hub log naming the reason,
 #   - `d4hubctl status` global counter for REASON >= 1 (>= N),
-#   - if UUID is a registered sensor: its counter for REASON == N (default 1)
+#   - if UUID is a registered sensor: its counter for REASON == N (default 1;
+#     +N: at least N)
 #     and its last_error mentions the reason.
 # The writer commits asynchronously, so counters are polled (bounded).
 assert_rejected() {
@@ -281,11 +282,21 @@ assert_rejected() {
 	fi
 	log "rejected as $reason: log line, global counter$([ "$uuid" != - ] && echo ", sensor counter = $n, last_error '$err'")"
 }
-_glob_ge() { [ "$(global_rejects "$1")" -ge "$2" ]; }
-_sens_eq() { [ "$(sensor_rejects "$1" "$2")" -eq "$3" ]; }
+_glob_ge() { [ "$(global_rejects "$1")" -ge "${2#+}" ]; }
+_sens_eq() {
+	local v
+	v=$(sensor_rejects "$1" "$2")
+	case $3 in
+	+*) [ "$v" -ge "${3#+}" ] ;;
+	*) [ "$v" -eq "$3" ] ;;
+	esac
+}
 
 # frames_of UUID: number of frames stored for a sensor (all sessions).
 frames_of() { ctl --json frames | json "len([f for f in d if f['uuid'] == '$1'])"; }
+
+# frames_ge UUID N: at least N frames stored for UUID (for wait_until).
+frames_ge() { [ "$(frames_of "$1")" -ge "$2" ]; }
 
 # payload_of_sensor UUID FILE: concatenated stored payloads of all sessions of UUID.
 payload_of_sensor() {

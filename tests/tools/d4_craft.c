@@ -690,7 +690,9 @@ static int connect_tls(struct craft *c, const char *dest, const char *ca, int in
 				X509_verify_cert_error_string(vr));
 			return 2;
 		}
-		if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN) {
+		/* OpenSSL 3 reports an EOF during the handshake as an SSL error */
+		if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN ||
+		    (e == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING)) {
 			peer_closed(c, "during the TLS handshake");
 			return 1;
 		}
