@@ -224,17 +224,19 @@ limit_mbs=$(awk -v a="$disk_mbs" -v b="$hmac_mbs" 'BEGIN { printf "%.6f", (a < b
 
 if [ "$baseline" = 1 ]; then
 	# Raw TLS over loopback into a sink that does nothing: the ceiling of any TLS ingest here.
+	# One connection: s_server serves connections one after the other, and the sender's
+	# connections all handshake before any sends.
 	sport=$(free_port)
 	mkfifo "$work/sink.in"
 	# stdin opened read-write: s_server never sees EOF on it (EOF makes it spin).
 	openssl s_server -quiet -accept "127.0.0.1:$sport" -cert "$pki/hub.crt" -key "$pki/hub.key" \
-		-naccept "$conns" <>"$work/sink.in" >/dev/null 2>"$work/sink.err" &
+		-naccept 1 <>"$work/sink.in" >/dev/null 2>"$work/sink.err" &
 	sink_pid=$!
 	wait_listen "$sport" || die "openssl s_server did not listen"
-	bl=$("$SEND" "127.0.0.1:$sport" --ca "$pki/ca.crt" --sensors "$sensors" --conns "$conns" \
+	bl=$(timeout 300 "$SEND" "127.0.0.1:$sport" --ca "$pki/ca.crt" --sensors "$sensors" --conns 1 \
 		--size 65536 --bytes "$([ "$quick" = 1 ] && echo 256M || echo 1G)" -q 2>"$work/sink.send.err")
 	if [ -n "$bl" ]; then
-		echo "loopback TLS into openssl s_server (64 KiB frames, $conns conn): $(echo "$bl" | sed -n 's/.* mb_s=\([0-9.]*\).*/\1/p') MB/s (sender-side)"
+		echo "loopback TLS into openssl s_server (64 KiB frames, 1 conn): $(echo "$bl" | sed -n 's/.* mb_s=\([0-9.]*\).*/\1/p') MB/s (sender-side)"
 	else
 		echo "loopback TLS baseline failed: $(cat "$work/sink.send.err")"
 	fi
