@@ -314,7 +314,7 @@ int d4_session_on_header(struct d4_session *s, const struct d4_hdr *h, int too_b
 	} else {
 		if (h->type != s->type) {
 			if (!(s->type == D4_TYPE_META && h->type == D4_TYPE_EXTENDED))
-				return reject(s, v, D4_REJ_TYPE_CHANGE, h->uuid, "type change %u -> %u", s->type,
+				return reject(s, v, D4_REJ_TYPE_CHANGE, NULL, "type change %u -> %u", s->type,
 					      h->type);
 			if (!s->meta_done)
 				return reject(s, v, D4_REJ_META_INVALID, h->uuid,
@@ -327,7 +327,11 @@ int d4_session_on_header(struct d4_session *s, const struct d4_hdr *h, int too_b
 		if (memcmp(h->uuid, s->uuid, 16) != 0) {
 			if (claim254)
 				reg_release(e->reg, &s->claims[1]);
-			return reject(s, v, D4_REJ_UUID_CHANGE, h->uuid, "uuid changed within the session");
+			/* Charged to the session's owner: the new uuid's key was never checked, so
+			 * blaming it would let one sensor write another's counters. */
+			char newhex[D4_UUID_HEX_LEN + 1];
+			d4_uuid_hex(h->uuid, newhex);
+			return reject(s, v, D4_REJ_UUID_CHANGE, NULL, "uuid changed within the session to %s", newhex);
 		}
 	}
 	if (h->version != 1)

@@ -292,8 +292,9 @@ EOF
 	wait_until 5 _glob_ge uuid-change 1 || fail "status: no uuid-change rejection counted"
 	a=$(sensor_rejects "$U" uuid-change)
 	b=$(sensor_rejects "$B" uuid-change)
-	[ "$a" -eq 1 ] || [ "$b" -eq 1 ] || fail "uuid-change not counted on either sensor (A=$a B=$b)"
-	log "uuid-change counted on: session sensor A=$a, new uuid B=$b"
+	# Charged to the session's owner A: B's key was never checked.
+	[ "$a" -eq 1 ] || fail "uuid-change not counted on the session's sensor A (A=$a B=$b)"
+	[ "$b" -eq 0 ] || fail "uuid-change charged to the unverified new uuid B (B=$b)"
 	sync_store
 	assert_eq "$(stored "$U")" "as-A" "stored payloads of A"
 	assert_frames "$B" 0

@@ -563,7 +563,12 @@ START_TEST(t_uuid_change)
 	struct pkt p = mk(1, U1, "a", 1);
 	expect_ok(s, &p, D4_ACT_OPEN | D4_ACT_META | D4_ACT_FRAME);
 	p = mk(1, U2, "a", 1);
-	expect_reject(s, &p, D4_REJ_UUID_CHANGE);
+	struct d4_verdict v;
+	ck_assert_int_eq(feed(s, &p, &v), D4_SESS_CLOSE);
+	ck_assert_int_eq(v.reason, D4_REJ_UUID_CHANGE);
+	/* charged to the session's owner, never to the unverified new uuid */
+	ck_assert_int_eq(v.has_uuid, 1);
+	ck_assert_mem_eq(v.uuid, U1, 16);
 	d4_session_free(s);
 	/* a change to a blocked uuid reports the block, as the reference would */
 	F.has_uuid_blk = 1;
