@@ -132,10 +132,16 @@ static int emit_tls(struct runner *r, const uint8_t *p, size_t n)
 	return uplink_write(&r->up, p, n);
 }
 
+static void confirm_acked(struct runner *r);
+
 static void disconnect(struct runner *r, int clean)
 {
 	if (!r->connected)
 		return;
+	/* What the hub's TCP acknowledged before the close counts as delivered;
+	 * without this last look, a hub that stops right after reading our data
+	 * gets it again from the rewound spool (seen as duplicates). */
+	confirm_acked(r);
 	uplink_close(&r->up, clean);
 	r->connected = 0;
 	r->rcount = 0;
