@@ -6,25 +6,25 @@
 
 enum {
 	D4_OK = 0,
-	D4_EINVAL = -1,    /* bad argument or malformed input */
-	D4_ENOMEM = -2,    /* allocation failed */
-	D4_EIO = -3,       /* system call or I/O failure (errno kept by caller) */
-	D4_ETRUNC = -4,    /* input ends before a declared length */
-	D4_EPROTO = -5,    /* protocol violation */
+	D4_EINVAL = -1,	   /* bad argument or malformed input */
+	D4_ENOMEM = -2,	   /* allocation failed */
+	D4_EIO = -3,	   /* system call or I/O failure (errno kept by caller) */
+	D4_ETRUNC = -4,	   /* input ends before a declared length */
+	D4_EPROTO = -5,	   /* protocol violation */
 	D4_ETOOBIG = -6,   /* declared or actual size above a limit */
-	D4_EHMAC = -7,     /* HMAC mismatch */
+	D4_EHMAC = -7,	   /* HMAC mismatch */
 	D4_ENOTFOUND = -8, /* no such record */
-	D4_EEXIST = -9,    /* record already exists */
-	D4_EFULL = -10,    /* store map full or queue full */
+	D4_EEXIST = -9,	   /* record already exists */
+	D4_EFULL = -10,	   /* store map full or queue full */
 	D4_ECONFIG = -11,  /* configuration error */
-	D4_ETLS = -12,     /* TLS or certificate failure */
-	D4_EJSON = -13,    /* JSON syntax, depth or schema error */
+	D4_ETLS = -12,	   /* TLS or certificate failure */
+	D4_EJSON = -13,	   /* JSON syntax, depth or schema error */
 	D4_ESTORE = -14,   /* storage engine error other than full */
 	D4_EAGAIN = -15,   /* try again later (would block, paused) */
 	D4_ECLOSED = -16,  /* peer or object closed */
 	D4_ETIMEOUT = -17, /* deadline passed */
-	D4_EPERM = -18,    /* not allowed by policy (blocked, banned, not approved) */
-	D4_EBUSY = -19,    /* resource in use (second connection, lock held) */
+	D4_EPERM = -18,	   /* not allowed by policy (blocked, banned, not approved) */
+	D4_EBUSY = -19,	   /* resource in use (second connection, lock held) */
 	D4_ECORRUPT = -20, /* stored data fails its own consistency checks */
 	D4_E_LAST = -21
 };

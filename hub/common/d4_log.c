@@ -22,16 +22,22 @@ void d4_log_init(const char *ident, int use_syslog, enum d4_log_level min_level)
 		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
 
-void d4_log_set_level(enum d4_log_level min_level) { log_min = min_level; }
+void d4_log_set_level(enum d4_log_level min_level)
+{
+	log_min = min_level;
+}
 
-int d4_log_enabled(enum d4_log_level level) { return level <= log_min; }
+int d4_log_enabled(enum d4_log_level level)
+{
+	return level <= log_min;
+}
 
 int d4_log_level_parse(const char *s, enum d4_log_level *out)
 {
 	static const struct {
 		const char *name;
 		enum d4_log_level lvl;
-	} names[] = {{"err", D4_LOG_ERR},   {"error", D4_LOG_ERR},   {"warn", D4_LOG_WARN}, {"warning", D4_LOG_WARN},
+	} names[] = {{"err", D4_LOG_ERR},	{"error", D4_LOG_ERR}, {"warn", D4_LOG_WARN},  {"warning", D4_LOG_WARN},
 		     {"notice", D4_LOG_NOTICE}, {"info", D4_LOG_INFO}, {"debug", D4_LOG_DEBUG}};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (strcasecmp(s, names[i].name) == 0) {

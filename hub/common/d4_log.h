@@ -15,10 +15,10 @@ int d4_log_enabled(enum d4_log_level level);
 
 void d4_log(enum d4_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define d4_err(...) d4_log(D4_LOG_ERR, __VA_ARGS__)
-#define d4_warn(...) d4_log(D4_LOG_WARN, __VA_ARGS__)
+#define d4_err(...)    d4_log(D4_LOG_ERR, __VA_ARGS__)
+#define d4_warn(...)   d4_log(D4_LOG_WARN, __VA_ARGS__)
 #define d4_notice(...) d4_log(D4_LOG_NOTICE, __VA_ARGS__)
-#define d4_info(...) d4_log(D4_LOG_INFO, __VA_ARGS__)
+#define d4_info(...)   d4_log(D4_LOG_INFO, __VA_ARGS__)
 #define d4_debug(...)                                                                                                  \
 	do {                                                                                                           \
 		if (d4_log_enabled(D4_LOG_DEBUG))                                                                      \

@@ -25,8 +25,14 @@ static inline void d4_rd_init(struct d4_reader *r, const uint8_t *p, size_t len)
 	r->err = 0;
 }
 
-static inline size_t d4_rd_left(const struct d4_reader *r) { return r->err ? 0 : r->len - r->off; }
-static inline int d4_rd_error(const struct d4_reader *r) { return r->err; }
+static inline size_t d4_rd_left(const struct d4_reader *r)
+{
+	return r->err ? 0 : r->len - r->off;
+}
+static inline int d4_rd_error(const struct d4_reader *r)
+{
+	return r->err;
+}
 
 /* Sets the sticky error (if none yet) and returns it. */
 static inline int d4_rd_fail(struct d4_reader *r, int err)
@@ -58,7 +64,10 @@ static inline const uint8_t *d4_rd_ptr(struct d4_reader *r, size_t n)
 	return p;
 }
 
-static inline void d4_rd_skip(struct d4_reader *r, size_t n) { (void)d4_rd_ptr(r, n); }
+static inline void d4_rd_skip(struct d4_reader *r, size_t n)
+{
+	(void)d4_rd_ptr(r, n);
+}
 
 static inline uint8_t d4_rd_u8(struct d4_reader *r)
 {

@@ -6,7 +6,10 @@
 #include <string.h>
 #include <time.h>
 
-uint64_t d4_now_s(void) { return (uint64_t)time(NULL); }
+uint64_t d4_now_s(void)
+{
+	return (uint64_t)time(NULL);
+}
 
 uint64_t d4_now_ms(void)
 {
@@ -78,9 +81,15 @@ int d4_uuid_parse(const char *s, uint8_t out[16])
 	return d4_hex_decode(hex, n, out, 16);
 }
 
-void d4_uuid_hex(const uint8_t uuid[16], char out[D4_UUID_HEX_LEN + 1]) { d4_hex_encode(uuid, 16, out); }
+void d4_uuid_hex(const uint8_t uuid[16], char out[D4_UUID_HEX_LEN + 1])
+{
+	d4_hex_encode(uuid, 16, out);
+}
 
-int d4_uuid_is_v4(const uint8_t uuid[16]) { return (uuid[6] >> 4) == 4 && (uuid[8] & 0xc0) == 0x80; }
+int d4_uuid_is_v4(const uint8_t uuid[16])
+{
+	return (uuid[6] >> 4) == 4 && (uuid[8] & 0xc0) == 0x80;
+}
 
 int d4_uuid_gen_v4(uint8_t out[16])
 {
@@ -91,9 +100,15 @@ int d4_uuid_gen_v4(uint8_t out[16])
 	return D4_OK;
 }
 
-int d4_ct_equal(const void *a, const void *b, size_t n) { return CRYPTO_memcmp(a, b, n) == 0; }
+int d4_ct_equal(const void *a, const void *b, size_t n)
+{
+	return CRYPTO_memcmp(a, b, n) == 0;
+}
 
-void d4_wipe(void *p, size_t n) { OPENSSL_cleanse(p, n); }
+void d4_wipe(void *p, size_t n)
+{
+	OPENSSL_cleanse(p, n);
+}
 
 int d4_strlcpy(char *dst, const char *src, size_t size)
 {

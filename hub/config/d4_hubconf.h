@@ -17,34 +17,34 @@ enum d4_hub_mode { D4_MODE_REGISTRATION = 0, D4_MODE_SHARED_SECRET = 1 };
 
 struct d4_hubconf {
 	/* [hub] */
-	uint8_t hub_uuid[16];           /* hub.uuid, required */
-	uint8_t org[16];                /* hub.org (misp:org of this hub), required */
-	uint8_t default_tlp;            /* hub.default_tlp, enum d4_tlp, default amber+strict */
-	char log_level[16];             /* hub.log_level: error|warning|notice|info|debug (info) */
-	int syslog;                     /* hub.syslog = yes|no (no) */
-	char pid_file[D4_PATH_MAX];     /* hub.pid_file, optional */
+	uint8_t hub_uuid[16];	    /* hub.uuid, required */
+	uint8_t org[16];	    /* hub.org (misp:org of this hub), required */
+	uint8_t default_tlp;	    /* hub.default_tlp, enum d4_tlp, default amber+strict */
+	char log_level[16];	    /* hub.log_level: error|warning|notice|info|debug (info) */
+	int syslog;		    /* hub.syslog = yes|no (no) */
+	char pid_file[D4_PATH_MAX]; /* hub.pid_file, optional */
 	/* [ingest] */
-	char listen[128];               /* ingest.listen "127.0.0.1:4443", "[::1]:4443", "*:4443" */
-	char cert[D4_PATH_MAX];         /* ingest.cert (PEM chain), required */
-	char key[D4_PATH_MAX];          /* ingest.key (PEM), required */
-	int mode;                       /* ingest.mode = registration|shared-secret */
-	uint8_t shared_key[256];        /* ingest.shared_key (shared-secret mode) */
+	char listen[128];	 /* ingest.listen "127.0.0.1:4443", "[::1]:4443", "*:4443" */
+	char cert[D4_PATH_MAX];	 /* ingest.cert (PEM chain), required */
+	char key[D4_PATH_MAX];	 /* ingest.key (PEM), required */
+	int mode;		 /* ingest.mode = registration|shared-secret */
+	uint8_t shared_key[256]; /* ingest.shared_key (shared-secret mode) */
 	size_t shared_keylen;
-	uint32_t max_payload;           /* ingest.max_payload (1000000) */
-	uint32_t preauth_max;           /* ingest.preauth_max: size limit before the first verified packet (65536) */
-	unsigned header_timeout;        /* ingest.header_timeout seconds (30) */
-	unsigned kick_ban;              /* ingest.kick_ban seconds (30) */
-	uint64_t timestamp_window;      /* ingest.timestamp_window seconds, 0 = off (0) */
-	uint64_t max_backlog;           /* ingest.max_backlog bytes per sensor queued (32 MiB) */
-	unsigned max_connections;       /* ingest.max_connections (4096) */
+	uint32_t max_payload;	   /* ingest.max_payload (1000000) */
+	uint32_t preauth_max;	   /* ingest.preauth_max: size limit before the first verified packet (65536) */
+	unsigned header_timeout;   /* ingest.header_timeout seconds (30) */
+	unsigned kick_ban;	   /* ingest.kick_ban seconds (30) */
+	uint64_t timestamp_window; /* ingest.timestamp_window seconds, 0 = off (0) */
+	uint64_t max_backlog;	   /* ingest.max_backlog bytes per sensor queued (32 MiB) */
+	unsigned max_connections;  /* ingest.max_connections (4096) */
 	/* [store] */
-	char store_path[D4_PATH_MAX];   /* store.path, required */
-	uint64_t map_size;              /* store.map_size, bytes with K/M/G/T suffix (1G) */
-	unsigned commit_ms;             /* store.commit_ms (50) */
-	uint64_t commit_bytes;          /* store.commit_bytes (16M) */
-	uint64_t queue_bytes;           /* store.queue_bytes (64M) */
-	uint64_t retention_age;         /* store.retention_age seconds, with s/m/h/d suffix, 0 = off */
-	uint64_t retention_bytes;       /* store.retention_size, bytes, 0 = off */
+	char store_path[D4_PATH_MAX]; /* store.path, required */
+	uint64_t map_size;	      /* store.map_size, bytes with K/M/G/T suffix (1G) */
+	unsigned commit_ms;	      /* store.commit_ms (50) */
+	uint64_t commit_bytes;	      /* store.commit_bytes (16M) */
+	uint64_t queue_bytes;	      /* store.queue_bytes (64M) */
+	uint64_t retention_age;	      /* store.retention_age seconds, with s/m/h/d suffix, 0 = off */
+	uint64_t retention_bytes;     /* store.retention_size, bytes, 0 = off */
 };
 
 /* Fills *out with defaults (required fields empty). */

@@ -314,8 +314,7 @@ int d4_session_on_header(struct d4_session *s, const struct d4_hdr *h, int too_b
 	} else {
 		if (h->type != s->type) {
 			if (!(s->type == D4_TYPE_META && h->type == D4_TYPE_EXTENDED))
-				return reject(s, v, D4_REJ_TYPE_CHANGE, NULL, "type change %u -> %u", s->type,
-					      h->type);
+				return reject(s, v, D4_REJ_TYPE_CHANGE, NULL, "type change %u -> %u", s->type, h->type);
 			if (!s->meta_done)
 				return reject(s, v, D4_REJ_META_INVALID, h->uuid,
 					      "type 254 before the meta header was complete");
