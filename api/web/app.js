@@ -1,0 +1,241 @@
+// d4hub web page: a thin client of the REST API (openapi/d4hub.yaml).
+// Everything the page shows comes from the API with the operator's token;
+// every state change is a POST/PUT/DELETE with that token in a header (never a
+// cookie), so there is nothing for a cross-site request to ride on. All text
+// from the hub is inserted with textContent: sensor descriptions, errors and
+// addresses come from the network and are never interpreted as HTML.
+'use strict';
+
+const TYPE_NAMES = {1: 'pcap', 2: 'meta header', 3: 'log line', 4: 'dnscap', 5: 'pcapng', 6: 'NDJSON',
+  7: 'YAF', 8: 'passivedns CSV', 254: 'extended (meta header)'};
+const state = { token: sessionStorage.getItem('d4hub-token') || '', view: 'dashboard', timer: null, selected: null };
+
+const $ = (sel) => document.querySelector(sel);
+
+function setStatus(text, isError) {
+  const el = $('#status');
+  el.textContent = text || '';
+  el.className = isError ? 'error' : 'hint';
+}
+
+async function api(method, path, body) {
+  const opts = { method, headers: { 'Authorization': 'Bearer ' + state.token } };
+  if (body !== undefined) {
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  const r = await fetch(path, opts);
+  if (r.status === 401) {
+    signOut('Your token was refused (expired or revoked?). Sign in again.');
+    throw new Error('unauthorized');
+  }
+  if (r.status === 204) return null;
+  const type = r.headers.get('Content-Type') || '';
+  const data = type.includes('json') ? await r.json() : await r.text();
+  if (!r.ok) {
+    const detail = data && data.detail ? data.detail : r.statusText;
+    throw new Error(detail);
+  }
+  return data;
+}
+
+function fmtNum(n) { return typeof n === 'number' ? n.toLocaleString('en') : '–'; }
+function fmtBytes(n) {
+  if (typeof n !== 'number') return '–';
+  const u = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
+  return (i ? n.toFixed(1) : n) + ' ' + u[i];
+}
+function fmtTime(t) { return t ? t.replace('T', ' ').replace('Z', ' UTC') : '–'; }
+
+function row(cells, onClick) {
+  const tr = document.createElement('tr');
+  for (const c of cells) {
+    const td = document.createElement('td');
+    if (c instanceof Node) td.appendChild(c); else td.textContent = c === null || c === undefined ? '–' : String(c);
+    tr.appendChild(td);
+  }
+  if (onClick) { tr.classList.add('clickable'); tr.addEventListener('click', onClick); }
+  return tr;
+}
+function fill(tableSel, rows) {
+  const tb = $(tableSel + ' tbody');
+  tb.replaceChildren(...rows);
+}
+function button(label, onClick) {
+  const b = document.createElement('button');
+  b.textContent = label;
+  b.addEventListener('click', (e) => { e.stopPropagation(); onClick(); });
+  return b;
+}
+function statusSpan(s) {
+  const sp = document.createElement('span');
+  sp.textContent = s;
+  sp.className = 'status-' + s;
+  return sp;
+}
+
+// ---- views ----------------------------------------------------------------
+
+async function loadDashboard() {
+  const [tot, daily, health] = await Promise.all([
+    api('GET', '/api/v1/stats/totals'), api('GET', '/api/v1/stats/daily?days=1'), fetch('/health').then((r) => r.json())]);
+  $('#tot-frames').textContent = fmtNum(tot.frames);
+  $('#tot-bytes').textContent = fmtBytes(tot.bytes);
+  $('#tot-rejects').textContent = fmtNum(Object.values(tot.rejections || {}).reduce((a, b) => a + b, 0));
+  $('#store-state').textContent = health.store && health.store.paused ? 'paused: ' + health.store.pause_reason : 'ok';
+  const bySensor = new Map(), byType = new Map();
+  for (const it of daily.items) {
+    const s = bySensor.get(it.sensor) || { packets: 0, bytes: 0, rejects: 0 };
+    s.packets += it.packets; s.bytes += it.bytes; s.rejects += it.rejects;
+    bySensor.set(it.sensor, s);
+    const t = byType.get(it.type) || { packets: 0, bytes: 0 };
+    t.packets += it.packets; t.bytes += it.bytes;
+    byType.set(it.type, t);
+  }
+  fill('#today-sensors', [...bySensor].map(([u, s]) => row([u, fmtNum(s.packets), fmtBytes(s.bytes), fmtNum(s.rejects)])));
+  fill('#today-types', [...byType].map(([t, s]) => row([t + ' (' + (TYPE_NAMES[t] || '?') + ')', fmtNum(s.packets), fmtBytes(s.bytes)])));
+}
+
+async function loadSensors() {
+  const f = $('#sensor-filter').value;
+  const data = await api('GET', '/api/v1/sensors?limit=1000' + (f ? '&status=' + encodeURIComponent(f) : ''));
+  fill('#sensor-table', data.items.map((s) => row([s.uuid, statusSpan(s.status), s.description, fmtNum(s.packets),
+    fmtBytes(s.bytes), fmtTime(s.last_seen), s.last_error], () => showSensor(s.uuid))));
+  if (state.selected) await showSensor(state.selected);
+}
+
+async function showSensor(uuid) {
+  state.selected = uuid;
+  const s = await api('GET', '/api/v1/sensors/' + encodeURIComponent(uuid));
+  $('#sensor-detail').hidden = false;
+  $('#sd-uuid').textContent = s.uuid;
+  const dl = $('#sd-fields');
+  const fields = [['Status', s.status], ['Description', s.description], ['Mail', s.mail], ['Packets', fmtNum(s.packets)],
+    ['Bytes', fmtBytes(s.bytes)], ['First seen', fmtTime(s.first_seen)], ['Last seen', fmtTime(s.last_seen)],
+    ['Default TLP', s.default_tlp], ['Banned until', fmtTime(s.ban_until)], ['Last error', s.last_error]];
+  dl.replaceChildren();
+  for (const [k, v] of fields) {
+    const dt = document.createElement('dt'); dt.textContent = k;
+    const dd = document.createElement('dd'); dd.textContent = v === null || v === undefined || v === '' ? '–' : v;
+    if (k === 'Packets') dd.id = 'sd-packets';
+    if (k === 'Status') dd.id = 'sd-status';
+    dl.append(dt, dd);
+  }
+  fill('#sd-types', (s.types || []).map((t) => row([t.type, t.ext_type, fmtNum(t.packets), fmtBytes(t.bytes), fmtTime(t.last_seen)])));
+  fill('#sd-history', (s.history || []).map((h) => row([h.day, fmtNum(h.packets), fmtBytes(h.bytes), fmtNum(h.rejects)])));
+  fill('#sd-rejects', Object.entries(s.rejections || {}).filter(([, n]) => n > 0).map(([r, n]) => row([r, fmtNum(n)])));
+  $('#sd-ips').replaceChildren(...(s.last_ips || []).map((ip) => {
+    const li = document.createElement('li'); li.textContent = ip.ip + ' (' + fmtTime(ip.seen) + ')'; return li;
+  }));
+}
+
+async function sensorAction(act) {
+  if (!state.selected) return;
+  await api('POST', '/api/v1/sensors/' + encodeURIComponent(state.selected) + '/' + act, act === 'kick' ? {} : undefined);
+  setStatus(act + ': done');
+  await refresh();
+}
+
+async function loadPending() {
+  const data = await api('GET', '/api/v1/sensors?status=pending&limit=1000');
+  $('#pending-empty').hidden = data.items.length > 0;
+  fill('#pending-table', data.items.map((s) => row([s.uuid, s.mail || '–', fmtTime(s.first_seen || s.created),
+    button('Approve', async () => {
+      await api('POST', '/api/v1/sensors/' + encodeURIComponent(s.uuid) + '/approve');
+      setStatus('approved ' + s.uuid);
+      await refresh();
+    })])));
+}
+
+async function loadBlocklist() {
+  const data = await api('GET', '/api/v1/blocklist');
+  fill('#block-table', data.items.map((b) => row([b.kind, b.value, fmtTime(b.created), button('Remove', async () => {
+    await api('DELETE', '/api/v1/blocklist/' + encodeURIComponent(b.kind) + '/' + encodeURIComponent(b.value));
+    await refresh();
+  })])));
+}
+
+async function loadTypes() {
+  const t = await api('GET', '/api/v1/types');
+  const known = [1, 2, 3, 4, 5, 6, 7, 8, 254];
+  fill('#types-table', known.map((n) => {
+    const cb = document.createElement('input');
+    cb.type = 'checkbox';
+    cb.checked = t.accepted.includes(n);
+    cb.addEventListener('change', async () => {
+      await api('PUT', '/api/v1/types/' + n, { accepted: cb.checked });
+      await refresh();
+    });
+    return row([n, TYPE_NAMES[n], cb]);
+  }));
+  $('#ext-all').textContent = t.all_ext_types_accepted ? 'No list: every extended type is accepted.' : 'Only these extended types are accepted:';
+  $('#ext-list').replaceChildren(...t.ext_types.map((x) => { const li = document.createElement('li'); li.textContent = x; return li; }));
+}
+
+async function updatePendingBadge() {
+  const data = await api('GET', '/api/v1/sensors?status=pending&limit=1000');
+  $('#pending-count').textContent = data.items.length ? String(data.items.length) : '';
+}
+
+const loaders = { dashboard: loadDashboard, sensors: loadSensors, pending: loadPending, blocklist: loadBlocklist, types: loadTypes };
+
+async function refresh() {
+  if (!state.token) return;
+  try {
+    await loaders[state.view]();
+    await updatePendingBadge();
+  } catch (e) {
+    if (e.message !== 'unauthorized') setStatus(e.message, true);
+  }
+}
+
+function show(view) {
+  state.view = loaders[view] ? view : 'dashboard';
+  for (const s of document.querySelectorAll('.view')) s.hidden = s.id !== state.view;
+  for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.view === state.view);
+  clearInterval(state.timer);
+  state.timer = setInterval(refresh, 5000);
+  refresh();
+}
+
+function signOut(message) {
+  state.token = '';
+  sessionStorage.removeItem('d4hub-token');
+  clearInterval(state.timer);
+  $('#nav').hidden = true;
+  $('#who').textContent = '';
+  for (const s of document.querySelectorAll('.view')) s.hidden = s.id !== 'signin';
+  $('#signin-error').textContent = message || '';
+}
+
+async function signIn(token) {
+  state.token = token;
+  try {
+    const me = await api('GET', '/api/v1/me');
+    sessionStorage.setItem('d4hub-token', token);
+    $('#who').textContent = me.user + ' (' + me.role + ')';
+    $('#nav').hidden = false;
+    show((location.hash || '#dashboard').slice(1));
+  } catch (e) {
+    if (e.message !== 'unauthorized') signOut('Sign-in failed: ' + e.message);
+  }
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  $('#signin-form').addEventListener('submit', (e) => { e.preventDefault(); signIn($('#token').value.trim()); });
+  $('#sensor-filter').addEventListener('change', refresh);
+  for (const b of document.querySelectorAll('#sensor-detail .actions button'))
+    b.addEventListener('click', () => sensorAction(b.dataset.act).catch((e) => setStatus(e.message, true)));
+  $('#block-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    try {
+      await api('POST', '/api/v1/blocklist', { kind: $('#block-kind').value, value: $('#block-value').value.trim() });
+      $('#block-value').value = '';
+      await refresh();
+    } catch (err) { setStatus(err.message, true); }
+  });
+  window.addEventListener('hashchange', () => { if (state.token) show(location.hash.slice(1)); });
+  if (state.token) signIn(state.token); else signOut();
+});
