@@ -1,0 +1,127 @@
+/* d4hub API — sensor self-registration, compatible with d4-core's
+ * POST /api/v1/add/sensor/register: same body {uuid, hmac_key, mail?,
+ * third_party?}, same checks in the same order and the same status codes
+ * (200 {"uuid"}, 400 invalid uuid, 409 already registered, 400 missing
+ * hmac_key). The sensor is created PENDING: an admin approves it.
+ *
+ * Deliberate differences from d4-core:
+ *  - the key is stored as the bytes sent (up to 256; longer is a 422):
+ *    d4-core HTML-escaped it and cut it to 100 characters, so a key with
+ *    '&', '<', '"'... or over 100 characters silently differed from the
+ *    sensor's and its HMAC never matched;
+ *  - errors are application/problem+json; the d4-core text is kept in an
+ *    extra "reason" member (d4-core: {"status":"error","reason":...});
+ *  - members must have the right JSON type and unknown members are refused
+ *    (422), where d4-core answered 500 or ignored them;
+ *  - third_party is accepted (boolean) but not stored: d4hub has no
+ *    third-party sensor notion yet. */
+#include "d4_error.h"
+#include "d4_util.h"
+#include "handlers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void reg_problem(struct d4_api_resp *resp, int status, const char *slug, const char *title, const char *detail,
+			const char *reason)
+{
+	char type[96];
+	snprintf(type, sizeof(type), "https://d4hub.invalid/problems/%s", slug);
+	yajl_gen g = d4_h_gen();
+	if (!g) {
+		d4_h_internal(resp, "out of memory");
+		return;
+	}
+	yajl_gen_map_open(g);
+	d4_api_j_kv_str(g, "type", type);
+	d4_api_j_kv_str(g, "title", title);
+	d4_api_j_kv_u64(g, "status", (uint64_t)status);
+	d4_api_j_kv_str(g, "detail", detail);
+	d4_api_j_kv_str(g, "reason", reason);
+	yajl_gen_map_close(g);
+	const unsigned char *buf;
+	size_t len;
+	if (yajl_gen_get_buf(g, &buf, &len) != yajl_gen_status_ok ||
+	    d4_api_body(resp, status, "application/problem+json", buf, len) != 0)
+		d4_h_internal(resp, "cannot build the response");
+	yajl_gen_free(g);
+}
+
+static const char *const reg_fields[] = {"uuid", "hmac_key", "mail", "third_party", NULL};
+
+void d4_h_register_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	struct d4_sensor *sn = calloc(1, sizeof(*sn)), *old = malloc(sizeof(*sn));
+	const char *uuid_s = NULL, *key = NULL, *mail = NULL;
+	int third = 0, r;
+	char hex[D4_UUID_HEX_LEN + 1];
+	if (!sn || !old) {
+		d4_h_internal(resp, "out of memory");
+		goto out;
+	}
+	if (d4_h_query_only(req, resp, NULL) || d4_h_body(req, resp, 1, reg_fields) < 0)
+		goto out;
+	/* Types and lengths first (our additions), then d4-core's checks in
+	 * d4-core's order: uuid, already registered, key. */
+	if (d4_h_json_str(req, resp, "mail", sizeof(sn->mail) - 1, 1, NULL, &mail) < 0 ||
+	    d4_h_json_bool(req, resp, "third_party", &third) < 0)
+		goto out;
+	if (mail && !d4_h_printable(mail)) {
+		d4_h_unprocessable(resp, "member 'mail' must not contain control characters");
+		goto out;
+	}
+	if ((r = d4_h_json_str(req, resp, "hmac_key", D4_KEY_MAX, 1, NULL, &key)) < 0)
+		goto out;
+	yajl_val v = NULL;
+	for (size_t i = 0; i < req->json->u.object.len; i++)
+		if (!strcmp(req->json->u.object.keys[i], "uuid"))
+			v = req->json->u.object.values[i];
+	if (v && YAJL_IS_STRING(v) && strlen(v->u.string) <= 36)
+		uuid_s = v->u.string;
+	if (!uuid_s || d4_uuid_parse(uuid_s, sn->uuid) != D4_OK || !d4_uuid_is_v4(sn->uuid)) {
+		reg_problem(resp, 400, "invalid-parameter", "Invalid parameter",
+			    "member 'uuid' must be a version 4 uuid (32 hex digits, dashes allowed)", "Invalid uuid");
+		goto out;
+	}
+	d4_uuid_hex(sn->uuid, hex);
+	int rc = d4_store_sensor_get(ctx->store, sn->uuid, old);
+	if (rc == D4_OK) {
+		reg_problem(resp, 409, "conflict", "Conflict", "this sensor uuid is already registered",
+			    "Sensor already registred");
+		goto out;
+	}
+	if (rc != D4_ENOTFOUND) {
+		d4_h_store_error(resp, rc, "sensor");
+		goto out;
+	}
+	if (!key || !*key) {
+		reg_problem(resp, 400, "invalid-parameter", "Invalid parameter", "member 'hmac_key' is required",
+			    "Mandatory parameter(s) not provided");
+		goto out;
+	}
+	sn->keylen = (uint16_t)strlen(key);
+	memcpy(sn->key, key, sn->keylen);
+	sn->status = D4_SENSOR_PENDING;
+	sn->created = d4_now_s();
+	if (mail)
+		d4_strlcpy(sn->mail, mail, sizeof(sn->mail));
+	if ((rc = d4_store_sensor_put(ctx->store, sn)) != D4_OK) {
+		d4_h_store_error(resp, rc, "sensor");
+		goto out;
+	}
+	yajl_gen g = d4_h_gen();
+	if (g) {
+		yajl_gen_map_open(g);
+		d4_api_j_kv_str(g, "uuid", hex);
+		yajl_gen_map_close(g);
+	}
+	d4_h_send(resp, 200, g, 0);
+out:
+	if (sn)
+		d4_wipe(sn, sizeof(*sn));
+	if (old)
+		d4_wipe(old, sizeof(*old));
+	free(sn);
+	free(old);
+}

@@ -1,0 +1,597 @@
+/* d4hub API — sensors: list, detail, sessions, create, update, delete and
+ * the state changes (approve, block, unblock, kick, rotate key). The rules
+ * are d4hubctl's: unblock only a blocked sensor, approve refuses a blocked
+ * one, kick sets ban_until (the ingest sees the epoch bump and closes live
+ * sessions). A sensor's HMAC key leaves the hub only from createSensor (when
+ * generated here) and rotateSensorKey; every record that held one is wiped. */
+#include "d4_error.h"
+#include "d4_hubconf.h"
+#include "d4_policy.h"
+#include "d4_reader.h"
+#include "d4_util.h"
+#include "handlers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#define LIMIT_MAX     1000
+#define LIMIT_DEFAULT 100
+#define GEN_KEY_BYTES 32
+#define BAN_MAX	      (366u * 86400u)
+
+static const char *const list_query[] = {"status", "limit", "cursor", NULL};
+static const char *const page_query[] = {"limit", "cursor", NULL};
+
+/* The sensor named by path parameter 0; 404 when absent. 0 or -1. */
+static int load(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp, uint8_t uuid[16],
+		struct d4_sensor *sn)
+{
+	char hex[D4_UUID_HEX_LEN + 1], what[48];
+	if (d4_h_path_uuid(req, resp, 0, 1, uuid) != 0)
+		return -1;
+	int rc = d4_store_sensor_get(ctx->store, uuid, sn);
+	if (rc == D4_OK)
+		return 0;
+	d4_uuid_hex(uuid, hex);
+	snprintf(what, sizeof(what), "sensor %s", hex);
+	d4_h_store_error(resp, rc, what);
+	return -1;
+}
+
+static void save_error(struct d4_api_resp *resp, int rc, const uint8_t uuid[16])
+{
+	char hex[D4_UUID_HEX_LEN + 1], what[48];
+	d4_uuid_hex(uuid, hex);
+	snprintf(what, sizeof(what), "sensor %s", hex);
+	d4_h_store_error(resp, rc, what);
+}
+
+static void send_detail(struct d4_api_ctx *ctx, struct d4_api_resp *resp, int status, const struct d4_sensor *sn,
+			const char *key)
+{
+	yajl_gen g = d4_h_gen();
+	if (!g) {
+		d4_h_internal(resp, "out of memory");
+		return;
+	}
+	int rc = d4_h_j_sensor_detail(g, ctx->store, sn, key ? "key" : NULL, key);
+	if (rc < 0) {
+		yajl_gen_free(g);
+		save_error(resp, rc, sn->uuid);
+		return;
+	}
+	d4_h_send(resp, status, g, key != NULL);
+}
+
+static void send_summary(struct d4_api_resp *resp, const struct d4_sensor *sn)
+{
+	yajl_gen g = d4_h_gen();
+	if (g)
+		d4_h_j_sensor_summary(g, sn);
+	d4_h_send(resp, 200, g, 0);
+}
+
+/* ---- listSensors ------------------------------------------------------------ */
+
+struct list_ctx {
+	yajl_gen g;
+	uint8_t after[16];
+	int has_after;
+	int status; /* -1 = any */
+	uint64_t limit, n;
+	uint8_t last[16];
+	int more;
+};
+
+static int list_cb(void *arg, const struct d4_sensor *sn)
+{
+	struct list_ctx *lc = arg;
+	if (lc->has_after && memcmp(sn->uuid, lc->after, 16) <= 0)
+		return 0;
+	if (lc->status >= 0 && sn->status != lc->status)
+		return 0;
+	if (lc->n == lc->limit) {
+		lc->more = 1;
+		return 1;
+	}
+	d4_h_j_sensor_summary(lc->g, sn);
+	memcpy(lc->last, sn->uuid, 16);
+	lc->n++;
+	return 0;
+}
+
+void d4_h_list_sensors(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	struct list_ctx lc;
+	memset(&lc, 0, sizeof(lc));
+	lc.status = -1;
+	if (d4_h_query_only(req, resp, list_query) ||
+	    d4_h_query_uint(req, resp, "limit", 1, LIMIT_MAX, LIMIT_DEFAULT, &lc.limit))
+		return;
+	const char *st = d4_api_query(req, "status");
+	if (st) {
+		if (!strcmp(st, "pending"))
+			lc.status = D4_SENSOR_PENDING;
+		else if (!strcmp(st, "approved"))
+			lc.status = D4_SENSOR_APPROVED;
+		else if (!strcmp(st, "blocked"))
+			lc.status = D4_SENSOR_BLOCKED;
+		else {
+			d4_h_bad_param(resp, "query parameter 'status' must be pending, approved or blocked");
+			return;
+		}
+	}
+	int c = d4_h_query_cursor(req, resp, lc.after, 16);
+	if (c < 0)
+		return;
+	lc.has_after = c;
+	if (!(lc.g = d4_h_gen())) {
+		d4_h_internal(resp, "out of memory");
+		return;
+	}
+	yajl_gen_map_open(lc.g);
+	d4_api_j_key(lc.g, "items");
+	yajl_gen_array_open(lc.g);
+	int rc = d4_store_sensor_foreach(ctx->store, list_cb, &lc);
+	if (rc < 0) {
+		yajl_gen_free(lc.g);
+		d4_h_store_error(resp, rc, "sensor list");
+		return;
+	}
+	yajl_gen_array_close(lc.g);
+	if (lc.more) {
+		char cur[32];
+		d4_h_cursor_encode(lc.last, 16, cur, sizeof(cur));
+		d4_api_j_kv_str(lc.g, "next_cursor", cur);
+	} else {
+		d4_h_j_null(lc.g, "next_cursor");
+	}
+	yajl_gen_map_close(lc.g);
+	d4_h_send(resp, 200, lc.g, 0);
+}
+
+/* ---- getSensor ----------------------------------------------------------------- */
+
+void d4_h_get_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	struct d4_sensor *sn = malloc(sizeof(*sn));
+	uint8_t uuid[16];
+	if (!sn) {
+		d4_h_internal(resp, "out of memory");
+		return;
+	}
+	if (d4_h_query_only(req, resp, NULL) == 0 && load(ctx, req, resp, uuid, sn) == 0)
+		send_detail(ctx, resp, 200, sn, NULL);
+	d4_wipe(sn, sizeof(*sn));
+	free(sn);
+}
+
+/* ---- listSensorSessions ------------------------------------------------------
+ * Newest first, but the store walks sessions oldest first: keep the newest
+ * limit+1 sessions below the cursor in a ring (bounded memory), then emit
+ * them backwards. */
+
+struct sess_ctx {
+	struct d4_session_info *ring;
+	uint64_t cap, count; /* count: sessions seen below the cursor */
+	uint64_t before;     /* only ids < before (0 = no cursor) */
+};
+
+static int sess_cb(void *arg, const struct d4_session_info *si)
+{
+	struct sess_ctx *sc = arg;
+	if (sc->before && si->session >= sc->before)
+		return 1; /* ids ascend: nothing further qualifies */
+	sc->ring[sc->count % sc->cap] = *si;
+	sc->count++;
+	return 0;
+}
+
+void d4_h_list_sensor_sessions(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	struct d4_sensor *sn = malloc(sizeof(*sn));
+	struct sess_ctx sc;
+	uint64_t limit;
+	uint8_t uuid[16], cur[8];
+	memset(&sc, 0, sizeof(sc));
+	if (!sn) {
+		d4_h_internal(resp, "out of memory");
+		return;
+	}
+	if (d4_h_query_only(req, resp, page_query) ||
+	    d4_h_query_uint(req, resp, "limit", 1, LIMIT_MAX, LIMIT_DEFAULT, &limit))
+		goto out;
+	int c = d4_h_query_cursor(req, resp, cur, 8);
+	if (c < 0)
+		goto out;
+	if (c) {
+		sc.before = d4_get_u64be(cur);
+		if (sc.before == 0) {
+			d4_h_bad_param(resp, "invalid cursor: pass the next_cursor of the previous page unchanged");
+			goto out;
+		}
+	}
+	if (load(ctx, req, resp, uuid, sn) != 0)
+		goto out;
+	sc.cap = limit + 1;
+	if (!(sc.ring = calloc(sc.cap, sizeof(*sc.ring)))) {
+		d4_h_internal(resp, "out of memory");
+		goto out;
+	}
+	int rc = d4_store_session_foreach(ctx->store, uuid, sess_cb, &sc);
+	if (rc < 0) {
+		d4_h_store_error(resp, rc, "session list");
+		goto out;
+	}
+	yajl_gen g = d4_h_gen();
+	if (!g) {
+		d4_h_internal(resp, "out of memory");
+		goto out;
+	}
+	uint64_t n = sc.count < limit ? sc.count : limit, last = 0;
+	yajl_gen_map_open(g);
+	d4_api_j_key(g, "items");
+	yajl_gen_array_open(g);
+	for (uint64_t i = 0; i < n; i++) {
+		const struct d4_session_info *si = &sc.ring[(sc.count - 1 - i) % sc.cap];
+		d4_h_j_session(g, si);
+		last = si->session;
+	}
+	yajl_gen_array_close(g);
+	if (sc.count > limit) {
+		char text[16];
+		uint8_t key[8];
+		d4_put_u64be(key, last);
+		d4_h_cursor_encode(key, 8, text, sizeof(text));
+		d4_api_j_kv_str(g, "next_cursor", text);
+	} else {
+		d4_h_j_null(g, "next_cursor");
+	}
+	yajl_gen_map_close(g);
+	d4_h_send(resp, 200, g, 0);
+out:
+	free(sc.ring);
+	d4_wipe(sn, sizeof(*sn));
+	free(sn);
+}
+
+/* ---- createSensor ------------------------------------------------------------ */
+
+static const char *const create_fields[] = {"uuid", "key", "description", "mail", "approve", NULL};
+
+/* Validates description and mail members into sn; 0 or -1. */
+static int text_fields(const struct d4_api_req *req, struct d4_api_resp *resp, struct d4_sensor *sn)
+{
+	const char *s;
+	int r = d4_h_json_str(req, resp, "description", D4_DESC_MAX - 1, 1, NULL, &s);
+	if (r < 0)
+		return -1;
+	if (r > 0) {
+		if (!d4_h_printable(s)) {
+			d4_h_unprocessable(resp, "member 'description' must not contain control characters");
+			return -1;
+		}
+		d4_strlcpy(sn->description, s, sizeof(sn->description));
+	}
+	r = d4_h_json_str(req, resp, "mail", sizeof(sn->mail) - 1, 1, NULL, &s);
+	if (r < 0)
+		return -1;
+	if (r > 0) {
+		if (!d4_h_printable(s) || strchr(s, ' ')) {
+			d4_h_unprocessable(resp, "member 'mail' must not contain spaces or control characters");
+			return -1;
+		}
+		d4_strlcpy(sn->mail, s, sizeof(sn->mail));
+	}
+	return 0;
+}
+
+/* D4 keys are text (the reference tools read them from text files), so a
+ * generated key is 64 hex digits of 32 random bytes, as d4hubctl makes. */
+static int gen_key(struct d4_sensor *sn)
+{
+	uint8_t raw[GEN_KEY_BYTES];
+	char hex[2 * GEN_KEY_BYTES + 1];
+	if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+		return D4_EIO;
+	d4_hex_encode(raw, sizeof(raw), hex);
+	memcpy(sn->key, hex, 2 * GEN_KEY_BYTES);
+	sn->keylen = 2 * GEN_KEY_BYTES;
+	d4_wipe(raw, sizeof(raw));
+	d4_wipe(hex, sizeof(hex));
+	return 0;
+}
+
+void d4_h_create_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	struct d4_sensor *sn = calloc(1, sizeof(*sn)), *old = malloc(sizeof(*sn));
+	const char *uuid_s, *key;
+	char keytext[D4_KEY_MAX + 1], hex[D4_UUID_HEX_LEN + 1];
+	int approve = 0, generated = 0, r;
+	if (!sn || !old) {
+		d4_h_internal(resp, "out of memory");
+		goto out;
+	}
+	if (d4_h_query_only(req, resp, NULL) || d4_h_body(req, resp, 1, create_fields) < 0)
+		goto out;
+	if ((r = d4_h_json_str(req, resp, "uuid", 36, 0, NULL, &uuid_s)) <= 0) {
+		if (r == 0)
+			d4_h_missing(resp, "uuid");
+		goto out;
+	}
+	if (d4_uuid_parse(uuid_s, sn->uuid) != D4_OK) {
+		d4_h_unprocessable(resp, "member 'uuid' must be 32 hex digits (dashes allowed)");
+		goto out;
+	}
+	if (!d4_uuid_is_v4(sn->uuid)) {
+		d4_h_unprocessable(resp, "member 'uuid' is not a version 4 uuid: D4 sensors must use v4 uuids");
+		goto out;
+	}
+	if ((r = d4_h_json_str(req, resp, "key", D4_KEY_MAX, 0, NULL, &key)) < 0)
+		goto out;
+	if (text_fields(req, resp, sn) || d4_h_json_bool(req, resp, "approve", &approve) < 0)
+		goto out;
+	d4_uuid_hex(sn->uuid, hex);
+	int rc = d4_store_sensor_get(ctx->store, sn->uuid, old);
+	if (rc == D4_OK) {
+		d4_h_conflict(resp, "sensor %s already exists (rotate its key or update it instead)", hex);
+		goto out;
+	}
+	if (rc != D4_ENOTFOUND) {
+		save_error(resp, rc, sn->uuid);
+		goto out;
+	}
+	if (r > 0) {
+		sn->keylen = (uint16_t)strlen(key);
+		memcpy(sn->key, key, sn->keylen);
+	} else if (gen_key(sn) != 0) {
+		d4_h_internal(resp, "cannot generate a key: random source failed");
+		goto out;
+	} else {
+		generated = 1;
+	}
+	sn->status = approve ? D4_SENSOR_APPROVED : D4_SENSOR_PENDING;
+	sn->created = d4_now_s();
+	if ((rc = d4_store_sensor_put(ctx->store, sn)) != D4_OK) {
+		save_error(resp, rc, sn->uuid);
+		goto out;
+	}
+	char loc[64];
+	snprintf(loc, sizeof(loc), "/api/v1/sensors/%s", hex);
+	d4_api_header(resp, "Location", loc);
+	if (generated) {
+		memcpy(keytext, sn->key, sn->keylen);
+		keytext[sn->keylen] = '\0';
+	}
+	send_detail(ctx, resp, 201, sn, generated ? keytext : NULL);
+out:
+	d4_wipe(keytext, sizeof(keytext));
+	if (sn)
+		d4_wipe(sn, sizeof(*sn));
+	if (old)
+		d4_wipe(old, sizeof(*old));
+	free(sn);
+	free(old);
+}
+
+/* ---- updateSensor ------------------------------------------------------------- */
+
+static const char *const update_fields[] = {"description", "mail",	  "default_tlp", "default_org",
+					    "max_payload", "max_backlog", NULL};
+
+void d4_h_update_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	struct d4_sensor *sn = malloc(sizeof(*sn));
+	uint8_t uuid[16], org[16];
+	const char *tlp_s = NULL, *org_s = NULL;
+	int tlp_null = 0, org_null = 0, has_tlp, has_org, has_mp, has_mb;
+	int64_t mp = 0, mb = 0;
+	enum d4_tlp tlp = D4_TLP_NONE;
+	if (!sn) {
+		d4_h_internal(resp, "out of memory");
+		return;
+	}
+	/* Everything is validated before the record is read, so a bad request
+	 * never depends on the sensor's existence. */
+	if (d4_h_query_only(req, resp, NULL) || d4_h_path_uuid(req, resp, 0, 1, uuid) ||
+	    d4_h_body(req, resp, 1, update_fields) < 0)
+		goto out;
+	if ((has_tlp = d4_h_json_str(req, resp, "default_tlp", 32, 0, &tlp_null, &tlp_s)) < 0)
+		goto out;
+	if (has_tlp && !tlp_null) {
+		tlp = d4_policy_tlp_parse(tlp_s);
+		if (tlp == D4_TLP_NONE || tlp == D4_TLP_UNCLEAR) {
+			d4_h_unprocessable(resp, "member 'default_tlp' must be tlp:red, tlp:amber+strict, tlp:amber, "
+						 "tlp:green, tlp:ex:chr, tlp:clear or null");
+			goto out;
+		}
+	}
+	if ((has_org = d4_h_json_str(req, resp, "default_org", 36, 0, &org_null, &org_s)) < 0)
+		goto out;
+	if (has_org && !org_null && d4_uuid_parse(org_s, org) != D4_OK) {
+		d4_h_unprocessable(resp, "member 'default_org' must be a uuid (32 hex digits) or null");
+		goto out;
+	}
+	if ((has_mp = d4_h_json_int(req, resp, "max_payload", 0, UINT32_MAX, &mp)) < 0 ||
+	    (has_mb = d4_h_json_int(req, resp, "max_backlog", 0, INT64_MAX, &mb)) < 0)
+		goto out;
+	/* text_fields() writes straight into the record: validate on a scratch
+	 * copy first, then reload and apply. */
+	memset(sn, 0, sizeof(*sn));
+	if (text_fields(req, resp, sn))
+		goto out;
+	char desc[D4_DESC_MAX], mail[sizeof(sn->mail)];
+	memcpy(desc, sn->description, sizeof(desc));
+	memcpy(mail, sn->mail, sizeof(mail));
+	if (load(ctx, req, resp, uuid, sn) != 0)
+		goto out;
+	const char *dummy;
+	if (d4_h_json_str(req, resp, "description", D4_DESC_MAX - 1, 1, NULL, &dummy) > 0)
+		memcpy(sn->description, desc, sizeof(desc));
+	if (d4_h_json_str(req, resp, "mail", sizeof(mail) - 1, 1, NULL, &dummy) > 0)
+		memcpy(sn->mail, mail, sizeof(mail));
+	if (has_tlp)
+		sn->default_tlp = (uint8_t)tlp;
+	if (has_org) {
+		sn->has_default_org = !org_null;
+		if (org_null)
+			memset(sn->default_org, 0, 16);
+		else
+			memcpy(sn->default_org, org, 16);
+	}
+	if (has_mp)
+		sn->max_payload = (uint32_t)mp;
+	if (has_mb)
+		sn->max_backlog = (uint64_t)mb;
+	int rc = d4_store_sensor_put(ctx->store, sn);
+	if (rc != D4_OK)
+		save_error(resp, rc, uuid);
+	else
+		send_detail(ctx, resp, 200, sn, NULL);
+out:
+	d4_wipe(sn, sizeof(*sn));
+	free(sn);
+}
+
+/* ---- deleteSensor ---------------------------------------------------------------- */
+
+void d4_h_delete_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	uint8_t uuid[16];
+	if (d4_h_query_only(req, resp, NULL) || d4_h_path_uuid(req, resp, 0, 1, uuid))
+		return;
+	int rc = d4_store_sensor_del(ctx->store, uuid);
+	if (rc != D4_OK)
+		save_error(resp, rc, uuid);
+	else
+		d4_api_no_content(resp);
+}
+
+/* ---- approve / block / unblock / kick ------------------------------------------------ */
+
+enum verb { V_APPROVE, V_BLOCK, V_UNBLOCK, V_KICK };
+
+static const char *const kick_fields[] = {"ban_seconds", NULL};
+
+static void state_change(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp, enum verb v)
+{
+	struct d4_sensor *sn = malloc(sizeof(*sn));
+	uint8_t uuid[16];
+	char hex[D4_UUID_HEX_LEN + 1];
+	int64_t ban = ctx->conf ? ctx->conf->kick_ban : 30;
+	if (!sn) {
+		d4_h_internal(resp, "out of memory");
+		return;
+	}
+	if (d4_h_query_only(req, resp, NULL) || d4_h_path_uuid(req, resp, 0, 1, uuid))
+		goto out;
+	/* Only kick takes a body; the routes of the others take none. */
+	if (v == V_KICK &&
+	    (d4_h_body(req, resp, 0, kick_fields) < 0 || d4_h_json_int(req, resp, "ban_seconds", 1, BAN_MAX, &ban) < 0))
+		goto out;
+	if (load(ctx, req, resp, uuid, sn) != 0)
+		goto out;
+	d4_uuid_hex(uuid, hex);
+	switch (v) {
+	case V_APPROVE:
+		if (sn->status == D4_SENSOR_BLOCKED) {
+			d4_h_conflict(resp, "sensor %s is blocked: unblock it instead", hex);
+			goto out;
+		}
+		sn->status = D4_SENSOR_APPROVED;
+		break;
+	case V_BLOCK: sn->status = D4_SENSOR_BLOCKED; break;
+	case V_UNBLOCK:
+		/* Unblock must never become a way to approve a pending sensor. */
+		if (sn->status != D4_SENSOR_BLOCKED) {
+			d4_h_conflict(resp, "sensor %s is not blocked (status %s)", hex,
+				      d4_store_status_name((enum d4_sensor_status)sn->status));
+			goto out;
+		}
+		sn->status = D4_SENSOR_APPROVED;
+		break;
+	case V_KICK:
+		/* The ban makes the hub close live sessions (epoch bump) and
+		 * refuse reconnects until it expires. */
+		sn->ban_until = d4_now_s() + (uint64_t)ban;
+		break;
+	}
+	int rc = d4_store_sensor_put(ctx->store, sn);
+	if (rc != D4_OK)
+		save_error(resp, rc, uuid);
+	else
+		send_summary(resp, sn);
+out:
+	d4_wipe(sn, sizeof(*sn));
+	free(sn);
+}
+
+void d4_h_approve_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	state_change(ctx, req, resp, V_APPROVE);
+}
+void d4_h_block_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	state_change(ctx, req, resp, V_BLOCK);
+}
+void d4_h_unblock_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	state_change(ctx, req, resp, V_UNBLOCK);
+}
+void d4_h_kick_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	state_change(ctx, req, resp, V_KICK);
+}
+
+/* ---- rotateSensorKey -------------------------------------------------------------------- */
+
+static const char *const rotate_fields[] = {"key", NULL};
+
+void d4_h_rotate_sensor_key(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	struct d4_sensor *sn = malloc(sizeof(*sn));
+	uint8_t uuid[16];
+	const char *key = NULL;
+	char keytext[D4_KEY_MAX + 1];
+	int r;
+	if (!sn) {
+		d4_h_internal(resp, "out of memory");
+		return;
+	}
+	memset(keytext, 0, sizeof(keytext));
+	if (d4_h_query_only(req, resp, NULL) || d4_h_path_uuid(req, resp, 0, 1, uuid) ||
+	    d4_h_body(req, resp, 0, rotate_fields) < 0 ||
+	    (r = d4_h_json_str(req, resp, "key", D4_KEY_MAX, 0, NULL, &key)) < 0)
+		goto out;
+	if (load(ctx, req, resp, uuid, sn) != 0)
+		goto out;
+	d4_wipe(sn->key, sizeof(sn->key));
+	if (r > 0) {
+		sn->keylen = (uint16_t)strlen(key);
+		memcpy(sn->key, key, sn->keylen);
+	} else if (gen_key(sn) != 0) {
+		d4_h_internal(resp, "cannot generate a key: random source failed");
+		goto out;
+	}
+	int rc = d4_store_sensor_put(ctx->store, sn);
+	if (rc != D4_OK) {
+		save_error(resp, rc, uuid);
+		goto out;
+	}
+	memcpy(keytext, sn->key, sn->keylen);
+	keytext[sn->keylen] = '\0';
+	yajl_gen g = d4_h_gen();
+	if (g) {
+		yajl_gen_map_open(g);
+		d4_h_j_uuid(g, "uuid", uuid);
+		d4_api_j_kv_str(g, "key", keytext);
+		yajl_gen_map_close(g);
+	}
+	d4_h_send(resp, 200, g, 1);
+out:
+	d4_wipe(keytext, sizeof(keytext));
+	d4_wipe(sn, sizeof(*sn));
+	free(sn);
+}
