@@ -15,7 +15,15 @@ PACKAGES=(
 	clang libclang-rt-14-dev clang-format
 	# tools used by the tests, the test PKI and the demo
 	lmdb-utils openssl ca-certificates curl python3 procps iproute2 tcpdump
+	# API tests: the conformance test reads the OpenAPI spec and validates responses
+	python3-yaml python3-jsonschema
 )
+# The OpenAPI linter (npm, package.json) needs Node.js and npm. Any installed
+# node (e.g. from nodesource, which ships npm) is kept; without one, Debian's
+# nodejs + npm are installed (Node 18: the pinned @redocly/cli 1.34 supports it).
+if ! command -v node >/dev/null 2>&1; then
+	PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -45,6 +45,20 @@ build_and_test() { # dir, label, cmake args...
 
 step bootstrap bash "$ROOT/deploy/bootstrap.sh" || true
 
+# npm dev tools of the tests (OpenAPI linter), exactly as package-lock.json
+# pins them. `npm ci` wipes node_modules, so it only runs when the lock file
+# changed since the last successful install (stamp in node_modules).
+npm_deps() {
+	local stamp=$ROOT/node_modules/.d4-lock.sha256 want
+	want=$(sha256sum "$ROOT/package-lock.json" | cut -d' ' -f1)
+	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -d "$ROOT/node_modules/.bin" ]; then
+		echo "npm: node_modules matches package-lock.json"
+		return 0
+	fi
+	(cd "$ROOT" && npm ci --no-audit --no-fund) && echo "$want" >"$stamp"
+}
+step npm npm_deps
+
 build_and_test build release -DCMAKE_BUILD_TYPE=RelWithDebInfo -DD4_SANITIZE=OFF
 
 if [ "${D4_SKIP_ASAN:-0}" != 1 ]; then
