@@ -176,6 +176,13 @@ static int schema_init(struct d4_store *s, MDB_txn *txn)
 	}
 	if (ver == STORE_SCHEMA_VERSION)
 		return 0;
+	if (ver == 1) {
+		/* 1 -> 2: the new tables were just created by the open (empty);
+		 * sensor values stay v1 until rewritten (the decoder reads both). */
+		d4_notice("store: upgrading schema 1 to %u (users and API tokens, sensor monitoring)",
+			  STORE_SCHEMA_VERSION);
+		return store_settings_put_u64(s, txn, "schema", STORE_SCHEMA_VERSION);
+	}
 	uint8_t acc[256] = {0};
 	for (size_t i = 0; i < sizeof(default_types); i++)
 		acc[default_types[i]] = 1;
@@ -191,8 +198,9 @@ static int schema_init(struct d4_store *s, MDB_txn *txn)
 	return rc;
 }
 
-static const char *const dbi_names[DBI_COUNT] = {"frames",    "sessidx",  "sessions", "sensors", "sensor_types",
-						 "blocklist", "settings", "daily",    "totals"};
+static const char *const dbi_names[DBI_COUNT] = {"frames",	 "sessidx",   "sessions", "sensors",
+						 "sensor_types", "blocklist", "settings", "daily",
+						 "totals",	 "users",     "tokens",	  "token_ids"};
 
 /* seq_next is persisted each commit; the frame log's last chunk is the
  * fallback in case the setting lags (it never should). */
@@ -301,9 +309,14 @@ int d4_store_open(const struct d4_store_opts *opts, struct d4_store **out)
 	rc = store_rc(mdb_txn_begin(s->env, NULL, s->opts.read_only ? MDB_RDONLY : 0, &txn), "txn begin");
 	if (rc)
 		goto fail;
-	for (int i = 0; i < DBI_COUNT && !rc; i++)
-		rc = store_rc(mdb_dbi_open(txn, dbi_names[i], s->opts.read_only ? 0 : MDB_CREATE, &s->dbi[i]),
-			      dbi_names[i]);
+	for (int i = 0; i < DBI_COUNT && !rc; i++) {
+		int r = mdb_dbi_open(txn, dbi_names[i], s->opts.read_only ? 0 : MDB_CREATE, &s->dbi[i]);
+		if (r == MDB_NOTFOUND && s->opts.read_only && i >= STORE_FIRST_V2_DBI) {
+			s->dbi_absent[i] = 1; /* an older store, not upgraded yet */
+			continue;
+		}
+		rc = store_rc(r, dbi_names[i]);
+	}
 	if (!rc && !s->opts.read_only)
 		rc = schema_init(s, txn);
 	if (!rc)
@@ -373,6 +386,7 @@ static int sensor_put_fn(struct d4_store *s, MDB_txn *txn, const void *arg)
 			sn->max_payload = in->max_payload;
 			sn->max_backlog = in->max_backlog;
 			sn->ban_until = in->ban_until;
+			sn->silence_threshold = in->silence_threshold;
 		}
 	} else if (rc == MDB_NOTFOUND) {
 		*sn = *in;
@@ -394,6 +408,12 @@ static int sensor_put_fn(struct d4_store *s, MDB_txn *txn, const void *arg)
 	d4_wipe(sn, sizeof(*sn));
 	free(sn);
 	return rc;
+}
+
+int store_write(struct d4_store *s, int bump, int (*fn)(struct d4_store *s, MDB_txn *txn, const void *arg),
+		const void *arg)
+{
+	return with_write(s, bump, fn, arg);
 }
 
 int d4_store_sensor_put(struct d4_store *s, const struct d4_sensor *in)
@@ -472,9 +492,19 @@ out:
 	return rc;
 }
 
+int store_scan(struct d4_store *s, enum store_dbi dbi, const void *start, size_t slen, const void *prefix, size_t plen,
+	       scan_fn fn, void *ctx)
+{
+	if (s->dbi_absent[dbi])
+		return 0;
+	return scan(s, dbi, start, slen, prefix, plen, fn, ctx);
+}
+
 struct sensor_scan {
 	int (*cb)(void *ctx, const struct d4_sensor *sn);
 	void *ctx;
+	uint64_t now; /* d4_store_sensors_silent only */
+	int silent;
 	struct d4_sensor sn;
 };
 static int sensor_scan_fn(void *ctx, const MDB_val *k, const MDB_val *v)
@@ -484,6 +514,14 @@ static int sensor_scan_fn(void *ctx, const MDB_val *k, const MDB_val *v)
 	int rc = store_dec_sensor(v->mv_data, v->mv_size, &ss->sn);
 	if (rc)
 		return rc;
+	if (ss->silent) {
+		const struct d4_sensor *sn = &ss->sn;
+		/* Never seen: the silence counts from registration, so a sensor
+		 * that never connects is reported once its threshold has passed. */
+		uint64_t ref = sn->last_seen ? sn->last_seen : sn->created;
+		if (!sn->silence_threshold || ss->now <= ref || ss->now - ref <= sn->silence_threshold)
+			return 0;
+	}
 	return ss->cb(ss->ctx, &ss->sn) ? 1 : 0;
 }
 
@@ -494,6 +532,23 @@ int d4_store_sensor_foreach(struct d4_store *s, int (*cb)(void *ctx, const struc
 		return D4_ENOMEM;
 	ss->cb = cb;
 	ss->ctx = ctx;
+	ss->silent = 0;
+	int rc = scan(s, DBI_SENSORS, NULL, 0, NULL, 0, sensor_scan_fn, ss);
+	d4_wipe(&ss->sn, sizeof(ss->sn));
+	free(ss);
+	return rc;
+}
+
+int d4_store_sensors_silent(struct d4_store *s, uint64_t now, int (*cb)(void *ctx, const struct d4_sensor *sn),
+			    void *ctx)
+{
+	struct sensor_scan *ss = malloc(sizeof(*ss));
+	if (!ss)
+		return D4_ENOMEM;
+	ss->cb = cb;
+	ss->ctx = ctx;
+	ss->now = now;
+	ss->silent = 1;
 	int rc = scan(s, DBI_SENSORS, NULL, 0, NULL, 0, sensor_scan_fn, ss);
 	d4_wipe(&ss->sn, sizeof(ss->sn));
 	free(ss);

@@ -109,6 +109,10 @@ struct d4_sensor {
 	uint64_t last_error_at;
 	struct d4_ip_seen last_ips[D4_LAST_IPS]; /* most recent first */
 	uint8_t nlast_ips;
+	/* Monitoring (admin field, kept by sensor_put like the other admin
+	 * fields): seconds of silence after which the sensor is listed by
+	 * d4_store_sensors_silent; 0 = not monitored. */
+	uint32_t silence_threshold;
 };
 
 struct d4_sensor_type_stat {
@@ -132,6 +136,13 @@ int d4_store_sensor_del(struct d4_store *s, const uint8_t uuid[16]);
 int d4_store_sensor_foreach(struct d4_store *s, int (*cb)(void *ctx, const struct d4_sensor *sn), void *ctx);
 int d4_store_sensor_types(struct d4_store *s, const uint8_t uuid[16],
 			  int (*cb)(void *ctx, const struct d4_sensor_type_stat *st), void *ctx);
+/* Calls cb (in uuid order; non-zero stops) for every monitored sensor
+ * (silence_threshold > 0) that has been silent for more than its threshold
+ * at `now` (seconds): now - last_seen > silence_threshold, where a sensor
+ * never seen counts from its `created` time. Status is not considered (the
+ * caller filters). *sn is valid during the call only (it holds the key). */
+int d4_store_sensors_silent(struct d4_store *s, uint64_t now, int (*cb)(void *ctx, const struct d4_sensor *sn),
+			    void *ctx);
 
 /* ---- blocklists --------------------------------------------------------- */
 enum d4_block_kind { D4_BLOCK_IP = 0, D4_BLOCK_UUID = 1, D4_BLOCK_UUID_IPS = 2 };
@@ -169,6 +180,81 @@ int d4_store_ext_type_set(struct d4_store *s, const char *name, int accepted);
 int d4_store_ext_type_foreach(struct d4_store *s, int (*cb)(void *ctx, const char *name), void *ctx);
 /* 1 if accepted (list empty or name listed), 0 if not, negative on error. */
 int d4_store_ext_type_accepted(struct d4_store *s, const char *name);
+
+/* ---- API users and tokens --------------------------------------------------
+ * Users have one role; roles are ordered (admin > user > sensor_register,
+ * each with every right of the lower ones) and their values are those of
+ * enum d4_role in api/api_internal.h. Tokens are "d4h_" + base64url of 32
+ * random bytes (43 characters, no padding); only their SHA-256 is stored, so
+ * the text exists once, in the caller's buffer at creation. Every write
+ * below bumps the control epoch (the API may cache). docs/api-auth.md. */
+#define D4_STORE_ROLE_SENSOR_REGISTER 1
+#define D4_STORE_ROLE_USER	      2
+#define D4_STORE_ROLE_ADMIN	      3
+#define D4_USER_NAME_MAX	      64 /* 1..63 chars of [A-Za-z0-9._@-] + NUL */
+#define D4_TOKEN_LABEL_MAX	      64 /* up to 63 bytes, no control characters */
+#define D4_TOKEN_TEXT_MAX	      64 /* "d4h_" + 43 + NUL = 48 used */
+#define D4_TOKEN_TEXT_LEN	      47
+#define D4_TOKEN_ID_HEX		      17 /* 16 lowercase hex digits + NUL */
+#define D4_TOKEN_LAST_USED_EVERY      60 /* seconds between last_used writes of one token */
+
+struct d4_user {
+	char name[D4_USER_NAME_MAX];
+	uint8_t role;	  /* D4_STORE_ROLE_* */
+	uint64_t created; /* seconds */
+};
+struct d4_token_info {
+	char id[D4_TOKEN_ID_HEX];
+	char user[D4_USER_NAME_MAX];
+	char label[D4_TOKEN_LABEL_MAX];
+	uint64_t created;   /* seconds */
+	uint64_t last_used; /* seconds, 0 = never; at most D4_TOKEN_LAST_USED_EVERY s behind */
+};
+
+/* 1 if name is a valid user name (1..63 chars of [A-Za-z0-9._@-]), else 0. */
+int d4_store_user_name_valid(const char *name);
+/* "admin", "user", "sensor_register" (static), or "unknown". */
+const char *d4_store_role_name(uint8_t role);
+/* Parses one of the names above into *out. Returns 0 or D4_EINVAL. */
+int d4_store_role_parse(const char *name, uint8_t *out);
+
+/* Creates the user, or changes the role of an existing one (created kept).
+ * Returns 0, D4_EINVAL (bad name or role), or a store error. */
+int d4_store_user_put(struct d4_store *s, const char *name, uint8_t role);
+/* Fills *out (caller's). Returns 0, D4_ENOTFOUND, D4_EINVAL or an error. */
+int d4_store_user_get(struct d4_store *s, const char *name, struct d4_user *out);
+/* Deletes the user and every token of the user in one transaction.
+ * Returns 0, D4_ENOTFOUND, D4_EINVAL or an error. */
+int d4_store_user_del(struct d4_store *s, const char *name);
+/* Users in name (byte) order; cb returns non-zero to stop. *u is valid during
+ * the call only. */
+int d4_store_user_foreach(struct d4_store *s, int (*cb)(void *ctx, const struct d4_user *u), void *ctx);
+
+/* Creates a token for an existing user. label may be NULL (""). On success
+ * token_out holds the NUL-terminated text (D4_TOKEN_TEXT_LEN chars): it is
+ * the only copy anywhere — show it once and d4_wipe() it. id_out gets the
+ * token's public id (16 hex). Returns 0, D4_ENOTFOUND (no such user),
+ * D4_EINVAL (bad label), D4_EIO (random generator) or a store error; on
+ * failure both outputs are emptied. */
+int d4_store_token_create(struct d4_store *s, const char *user, const char *label, char token_out[D4_TOKEN_TEXT_MAX],
+			  char id_out[D4_TOKEN_ID_HEX]);
+/* Authenticates a presented token text (not retained, not modified): hashes
+ * it and looks the hash up, so no secret is compared byte by byte. Returns 0
+ * and fills the outputs (each may be NULL), D4_ENOTFOUND for anything that
+ * is not a live token (malformed, unknown, revoked, or whose user was
+ * deleted), or a store error. On success it also records last_used, written
+ * at most once per D4_TOKEN_LAST_USED_EVERY seconds per token in a small
+ * transaction of its own (no epoch bump; skipped on a read-only store; a
+ * failed write is logged and does not fail the verification). */
+int d4_store_token_verify(struct d4_store *s, const char *token_text, char user_out[D4_USER_NAME_MAX],
+			  uint8_t *role_out, char id_out[D4_TOKEN_ID_HEX]);
+/* Tokens in id order, all users (user NULL) or one user's; never the secret.
+ * *t is valid during the call only; cb returns non-zero to stop. */
+int d4_store_token_foreach(struct d4_store *s, const char *user, int (*cb)(void *ctx, const struct d4_token_info *t),
+			   void *ctx);
+/* Revokes (deletes) the token with this 16-hex id. Returns 0, D4_ENOTFOUND,
+ * D4_EINVAL (not 16 hex digits) or an error. */
+int d4_store_token_revoke(struct d4_store *s, const char *id);
 
 /* ---- control epoch -------------------------------------------------------
  * A counter bumped by every admin change; the ingest polls it to refresh

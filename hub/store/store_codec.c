@@ -6,6 +6,7 @@
 
 #include "d4_error.h"
 #include "d4_reader.h"
+#include "d4_util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +87,7 @@ size_t store_enc_sensor(const struct d4_sensor *sn, uint8_t *buf)
 {
 	struct wb w = {buf, 0, STORE_SENSOR_MAX};
 	uint16_t keylen = sn->keylen > D4_KEY_MAX ? D4_KEY_MAX : sn->keylen;
-	wb_u8(&w, STORE_VAL_V1);
+	wb_u8(&w, STORE_SENSOR_V2);
 	wb_bytes(&w, sn->uuid, 16);
 	wb_u16(&w, keylen);
 	wb_bytes(&w, sn->key, keylen);
@@ -115,6 +116,8 @@ size_t store_enc_sensor(const struct d4_sensor *sn, uint8_t *buf)
 		wb_bytes(&w, sn->last_ips[i].addr, 16);
 		wb_u64(&w, sn->last_ips[i].when);
 	}
+	/* v2: fields added after v1 go at the end, so v1 is a prefix. */
+	wb_u32(&w, sn->silence_threshold);
 	return w.len;
 }
 
@@ -123,7 +126,10 @@ int store_dec_sensor(const uint8_t *p, size_t len, struct d4_sensor *sn)
 	struct d4_reader r;
 	d4_rd_init(&r, p, len);
 	memset(sn, 0, sizeof(*sn));
-	if (rd_version(&r))
+	/* Version 1 values (stores written before schema 2) are read as they
+	 * are; they become v2 the next time the record is written. */
+	uint8_t ver = d4_rd_u8(&r);
+	if (ver != STORE_VAL_V1 && ver != STORE_SENSOR_V2)
 		return D4_ECORRUPT;
 	d4_rd_copy(&r, sn->uuid, 16);
 	sn->keylen = d4_rd_u16be(&r);
@@ -160,6 +166,8 @@ int store_dec_sensor(const uint8_t *p, size_t len, struct d4_sensor *sn)
 		d4_rd_copy(&r, sn->last_ips[i].addr, 16);
 		sn->last_ips[i].when = d4_rd_u64be(&r);
 	}
+	if (ver >= STORE_SENSOR_V2)
+		sn->silence_threshold = d4_rd_u32be(&r);
 	return rd_done(&r);
 }
 
@@ -315,6 +323,66 @@ int store_dec_totals(const uint8_t *p, size_t len, struct d4_totals *t)
 			t->rejects[i] = v;
 	}
 	return rd_done(&r);
+}
+
+/* ---- users: key = name, value = role and creation time ---- */
+size_t store_enc_user(const struct d4_user *u, uint8_t *buf)
+{
+	struct wb w = {buf, 0, STORE_USER_MAX};
+	wb_u8(&w, STORE_VAL_V1);
+	wb_u8(&w, u->role);
+	wb_u64(&w, u->created);
+	return w.len;
+}
+
+int store_dec_user(const uint8_t *key, size_t klen, const uint8_t *p, size_t len, struct d4_user *u)
+{
+	memset(u, 0, sizeof(*u));
+	if (klen == 0 || klen >= sizeof(u->name))
+		return D4_ECORRUPT;
+	memcpy(u->name, key, klen);
+	if (!d4_store_user_name_valid(u->name))
+		return D4_ECORRUPT;
+	struct d4_reader r;
+	d4_rd_init(&r, p, len);
+	if (rd_version(&r))
+		return D4_ECORRUPT;
+	u->role = d4_rd_u8(&r);
+	u->created = d4_rd_u64be(&r);
+	if (u->role < D4_STORE_ROLE_SENSOR_REGISTER || u->role > D4_STORE_ROLE_ADMIN)
+		return D4_ECORRUPT;
+	return rd_done(&r);
+}
+
+/* ---- tokens: key = sha256(text), value = id and public info ---- */
+size_t store_enc_token(const uint8_t id[STORE_TOKEN_ID], const struct d4_token_info *t, uint8_t *buf)
+{
+	struct wb w = {buf, 0, STORE_TOKEN_MAX};
+	wb_u8(&w, STORE_VAL_V1);
+	wb_bytes(&w, id, STORE_TOKEN_ID);
+	wb_str(&w, t->user, sizeof(t->user));
+	wb_str(&w, t->label, sizeof(t->label));
+	wb_u64(&w, t->created);
+	wb_u64(&w, t->last_used);
+	return w.len;
+}
+
+int store_dec_token(const uint8_t *p, size_t len, uint8_t id[STORE_TOKEN_ID], struct d4_token_info *t)
+{
+	struct d4_reader r;
+	d4_rd_init(&r, p, len);
+	memset(t, 0, sizeof(*t));
+	if (rd_version(&r))
+		return D4_ECORRUPT;
+	d4_rd_copy(&r, id, STORE_TOKEN_ID);
+	rd_str(&r, t->user, sizeof(t->user));
+	rd_str(&r, t->label, sizeof(t->label));
+	t->created = d4_rd_u64be(&r);
+	t->last_used = d4_rd_u64be(&r);
+	if (rd_done(&r))
+		return D4_ECORRUPT;
+	d4_hex_encode(id, STORE_TOKEN_ID, t->id);
+	return 0;
 }
 
 /* ---- blocklist ---- */

@@ -11,8 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 1u
+/* Schema 2 added the users/tokens/token_ids tables and sensor values v2
+ * (silence_threshold); a schema-1 store is upgraded in place at open. */
+#define STORE_SCHEMA_VERSION 2u
 #define STORE_VAL_V1	     1u /* first byte of every stored value */
+#define STORE_SENSOR_V2	     2u /* sensor values: v1 + u32 silence_threshold */
 
 /* Chunk values are sized to fill whole overflow pages: LMDB puts a 16-byte
  * page header in front of an overflow value, so 256 KiB - 16 is exactly 64
@@ -33,8 +36,14 @@ enum store_dbi {
 	DBI_SETTINGS,	/* ascii name -> value */
 	DBI_DAILY,	/* day BE || uuid || type -> counters */
 	DBI_TOTALS,	/* "all" -> totals */
+	DBI_USERS,	/* name -> user (schema 2) */
+	DBI_TOKENS,	/* sha256(token text) -> token */
+	DBI_TOKIDS,	/* token id[8] -> sha256 */
 	DBI_COUNT
 };
+/* Tables added after schema 1: a read-only open of an older store (which
+ * cannot create them) treats them as empty. */
+#define STORE_FIRST_V2_DBI DBI_USERS
 
 /* In-memory queue: a growable byte buffer of 8-aligned items. */
 struct store_buf {
@@ -56,6 +65,7 @@ struct store_pending_rej {
 struct d4_store {
 	MDB_env *env;
 	MDB_dbi dbi[DBI_COUNT];
+	uint8_t dbi_absent[DBI_COUNT]; /* read-only open of an older schema */
 	struct d4_store_opts opts;
 	char path[4096];
 	unsigned psize;
@@ -96,6 +106,17 @@ int store_settings_get_u64(struct d4_store *s, MDB_txn *txn, const char *name, u
 int store_settings_put_u64(struct d4_store *s, MDB_txn *txn, const char *name, uint64_t v);
 int store_epoch_bump_txn(struct d4_store *s, MDB_txn *txn);
 int store_retention_txns(struct d4_store *s, uint64_t age_s, uint64_t max_bytes, uint64_t *dropped);
+/* One write transaction around fn, bumping the epoch when asked. */
+int store_write(struct d4_store *s, int bump, int (*fn)(struct d4_store *s, MDB_txn *txn, const void *arg),
+		const void *arg);
+/* Ordered read-only scan of dbi from start (slen 0: first key) while keys
+ * start with prefix (plen 0: no limit); fn returns non-zero to stop (a
+ * negative value is returned as the error). */
+int store_scan(struct d4_store *s, enum store_dbi dbi, const void *start, size_t slen, const void *prefix, size_t plen,
+	       int (*fn)(void *ctx, const MDB_val *k, const MDB_val *v), void *ctx);
+/* Token verification at a given time (tests drive the last_used rule). */
+int store_token_verify_at(struct d4_store *s, const char *token_text, uint64_t now, char user_out[D4_USER_NAME_MAX],
+			  uint8_t *role_out, char id_out[D4_TOKEN_ID_HEX]);
 
 /* ---- value codecs (store_codec.c). enc_* write into buf (room given by the
  * *_MAX sizes) and return the length; dec_* return 0 or D4_ECORRUPT. ---- */
@@ -113,6 +134,15 @@ int store_dec_daily(const uint8_t *key, size_t klen, const uint8_t *p, size_t le
 void store_daily_key(uint32_t day, const uint8_t uuid[16], uint8_t type, uint8_t key[21]);
 size_t store_enc_totals(const struct d4_totals *t, uint8_t *buf);
 int store_dec_totals(const uint8_t *p, size_t len, struct d4_totals *t);
+#define STORE_USER_MAX	 16
+#define STORE_TOKEN_MAX	 160
+#define STORE_TOKEN_HASH 32
+#define STORE_TOKEN_ID	 8
+size_t store_enc_user(const struct d4_user *u, uint8_t *buf);
+int store_dec_user(const uint8_t *key, size_t klen, const uint8_t *p, size_t len, struct d4_user *u);
+/* Token value: id bytes + info (id text filled from them). */
+size_t store_enc_token(const uint8_t id[STORE_TOKEN_ID], const struct d4_token_info *t, uint8_t *buf);
+int store_dec_token(const uint8_t *p, size_t len, uint8_t id[STORE_TOKEN_ID], struct d4_token_info *t);
 size_t store_block_key(const struct d4_block_entry *e, uint8_t key[18]);
 int store_dec_block(const uint8_t *key, size_t klen, const uint8_t *p, size_t len, struct d4_block_entry *e);
 

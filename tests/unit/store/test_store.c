@@ -7,6 +7,7 @@
 #include "store_internal.h"
 
 #include <check.h>
+#include <openssl/evp.h>
 #include <ftw.h>
 #include <poll.h>
 #include <pthread.h>
@@ -1243,6 +1244,588 @@ START_TEST(test_codec_corrupt)
 }
 END_TEST
 
+struct names {
+	char buf[512];
+	int n, stop_after;
+};
+static int user_names_cb(void *ctx, const struct d4_user *u)
+{
+	struct names *nm = ctx;
+	char one[96];
+	snprintf(one, sizeof(one), "%s:%d,", u->name, u->role);
+	strcat(nm->buf, one);
+	nm->n++;
+	return nm->stop_after && nm->n >= nm->stop_after;
+}
+
+/* ---- users and API tokens ---- */
+START_TEST(test_users)
+{
+	char longname[80];
+	memset(longname, 'a', 63);
+	longname[63] = '\0';
+	ck_assert_int_eq(d4_store_user_name_valid("admin"), 1);
+	ck_assert_int_eq(d4_store_user_name_valid("a"), 1);
+	ck_assert_int_eq(d4_store_user_name_valid("Ops.team_1@example-org"), 1);
+	ck_assert_int_eq(d4_store_user_name_valid(longname), 1);
+	longname[63] = 'a';
+	longname[64] = '\0';
+	ck_assert_int_eq(d4_store_user_name_valid(longname), 0);
+	const char *bad[] = {"", "a b", "a/b", "caf\xc3\xa9", "a:b", "tab\t", "semi;colon", "quote\"", NULL};
+	for (int i = 0; bad[i]; i++)
+		ck_assert_msg(d4_store_user_name_valid(bad[i]) == 0, "'%s' accepted", bad[i]);
+	ck_assert_int_eq(d4_store_user_name_valid(NULL), 0);
+
+	uint8_t r = 0;
+	ck_assert_int_eq(d4_store_role_parse("admin", &r), 0);
+	ck_assert_int_eq(r, D4_STORE_ROLE_ADMIN);
+	ck_assert_int_eq(d4_store_role_parse("sensor_register", &r), 0);
+	ck_assert_int_eq(r, D4_STORE_ROLE_SENSOR_REGISTER);
+	ck_assert_int_eq(d4_store_role_parse("Admin", &r), D4_EINVAL);
+	ck_assert_int_eq(d4_store_role_parse("root", &r), D4_EINVAL);
+	ck_assert_str_eq(d4_store_role_name(D4_STORE_ROLE_USER), "user");
+	ck_assert_str_eq(d4_store_role_name(0), "unknown");
+	ck_assert_str_eq(d4_store_role_name(4), "unknown");
+
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	struct d4_user u;
+	ck_assert_int_eq(d4_store_user_get(s, "alice", &u), D4_ENOTFOUND);
+	uint64_t e = d4_store_epoch(s);
+	ck_assert_int_eq(d4_store_user_put(s, "alice", D4_STORE_ROLE_USER), 0);
+	ck_assert_uint_eq(d4_store_epoch(s), e + 1);
+	ck_assert_int_eq(d4_store_user_get(s, "alice", &u), 0);
+	ck_assert_str_eq(u.name, "alice");
+	ck_assert_int_eq(u.role, D4_STORE_ROLE_USER);
+	uint64_t created = u.created;
+	ck_assert_uint_ge(created, d4_now_s() - 5);
+	/* role change keeps the creation time */
+	sleep(1);
+	ck_assert_int_eq(d4_store_user_put(s, "alice", D4_STORE_ROLE_ADMIN), 0);
+	ck_assert_int_eq(d4_store_user_get(s, "alice", &u), 0);
+	ck_assert_int_eq(u.role, D4_STORE_ROLE_ADMIN);
+	ck_assert_uint_eq(u.created, created);
+	/* bad input */
+	ck_assert_int_eq(d4_store_user_put(s, "bob", 0), D4_EINVAL);
+	ck_assert_int_eq(d4_store_user_put(s, "bob", 4), D4_EINVAL);
+	ck_assert_int_eq(d4_store_user_put(s, "b b", D4_STORE_ROLE_USER), D4_EINVAL);
+	ck_assert_int_eq(d4_store_user_put(s, longname, D4_STORE_ROLE_USER), D4_EINVAL);
+	ck_assert_int_eq(d4_store_user_get(s, "b b", &u), D4_EINVAL);
+	ck_assert_int_eq(d4_store_user_get(s, "bob", &u), D4_ENOTFOUND);
+	e = d4_store_epoch(s);
+	ck_assert_int_eq(d4_store_user_put(s, "zed", D4_STORE_ROLE_SENSOR_REGISTER), 0);
+	ck_assert_int_eq(d4_store_user_put(s, "bob", D4_STORE_ROLE_USER), 0);
+	ck_assert_uint_eq(d4_store_epoch(s), e + 2);
+	struct names n;
+	memset(&n, 0, sizeof(n));
+	ck_assert_int_eq(d4_store_user_foreach(s, user_names_cb, &n), 0);
+	ck_assert_str_eq(n.buf, "alice:3,bob:2,zed:1,");
+	/* the callback can stop the walk */
+	memset(&n, 0, sizeof(n));
+	n.stop_after = 1;
+	ck_assert_int_eq(d4_store_user_foreach(s, user_names_cb, &n), 0);
+	ck_assert_str_eq(n.buf, "alice:3,");
+	e = d4_store_epoch(s);
+	ck_assert_int_eq(d4_store_user_del(s, "bob"), 0);
+	ck_assert_uint_eq(d4_store_epoch(s), e + 1);
+	ck_assert_int_eq(d4_store_user_get(s, "bob", &u), D4_ENOTFOUND);
+	ck_assert_int_eq(d4_store_user_del(s, "bob"), D4_ENOTFOUND);
+	ck_assert_uint_eq(d4_store_epoch(s), e + 1); /* a failed write does not bump */
+	ck_assert_int_eq(d4_store_user_del(s, "b/b"), D4_EINVAL);
+	memset(&n, 0, sizeof(n));
+	ck_assert_int_eq(d4_store_user_foreach(s, user_names_cb, &n), 0);
+	ck_assert_str_eq(n.buf, "alice:3,zed:1,");
+	d4_store_close(s);
+}
+END_TEST
+
+struct tok_list {
+	char ids[16][D4_TOKEN_ID_HEX];
+	char users[16][D4_USER_NAME_MAX];
+	char labels[16][D4_TOKEN_LABEL_MAX];
+	uint64_t last_used[16];
+	int n;
+};
+static int tok_list_cb(void *ctx, const struct d4_token_info *t)
+{
+	struct tok_list *tl = ctx;
+	ck_assert_int_lt(tl->n, 16);
+	ck_assert_int_eq(strlen(t->id), 16);
+	if (tl->n)
+		ck_assert_str_gt(t->id, tl->ids[tl->n - 1]); /* id order */
+	strcpy(tl->ids[tl->n], t->id);
+	strcpy(tl->users[tl->n], t->user);
+	strcpy(tl->labels[tl->n], t->label);
+	tl->last_used[tl->n] = t->last_used;
+	tl->n++;
+	return 0;
+}
+
+static int tok_find(const struct tok_list *tl, const char *id)
+{
+	for (int i = 0; i < tl->n; i++)
+		if (!strcmp(tl->ids[i], id))
+			return i;
+	return -1;
+}
+
+/* 1 if needle occurs in any key or value of any table of the store. */
+static int store_contains(struct d4_store *s, const void *needle, size_t nlen)
+{
+	MDB_txn *txn;
+	int found = 0;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), 0);
+	for (int d = 0; d < DBI_COUNT && !found; d++) {
+		MDB_cursor *c;
+		MDB_val k, v;
+		ck_assert_int_eq(mdb_cursor_open(txn, s->dbi[d], &c), 0);
+		for (int rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && !found;
+		     rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+			found =
+			    memmem(k.mv_data, k.mv_size, needle, nlen) || memmem(v.mv_data, v.mv_size, needle, nlen);
+		mdb_cursor_close(c);
+	}
+	mdb_txn_abort(txn);
+	return found;
+}
+
+static int token_text_ok(const char *t)
+{
+	if (strlen(t) != 47 || strncmp(t, "d4h_", 4) != 0)
+		return 0;
+	for (const char *p = t + 4; *p; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+		      *p == '_'))
+			return 0;
+	return 1;
+}
+
+START_TEST(test_tokens)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	char tok[D4_TOKEN_TEXT_MAX], tok2[D4_TOKEN_TEXT_MAX], id[D4_TOKEN_ID_HEX], id2[D4_TOKEN_ID_HEX];
+	char idv[D4_TOKEN_ID_HEX];
+	char user[D4_USER_NAME_MAX];
+	uint8_t role = 0;
+
+	/* no such user: nothing created, outputs emptied */
+	memset(tok, 'x', sizeof(tok));
+	memset(id, 'x', sizeof(id));
+	ck_assert_int_eq(d4_store_token_create(s, "alice", "l", tok, id), D4_ENOTFOUND);
+	ck_assert_str_eq(tok, "");
+	ck_assert_str_eq(id, "");
+	ck_assert_int_eq(d4_store_user_put(s, "alice", D4_STORE_ROLE_ADMIN), 0);
+	ck_assert_int_eq(d4_store_user_put(s, "bob", D4_STORE_ROLE_USER), 0);
+	/* bad labels */
+	char longlabel[80];
+	memset(longlabel, 'l', 64);
+	longlabel[64] = '\0';
+	ck_assert_int_eq(d4_store_token_create(s, "alice", longlabel, tok, id), D4_EINVAL);
+	ck_assert_int_eq(d4_store_token_create(s, "alice", "new\nline", tok, id), D4_EINVAL);
+	ck_assert_int_eq(d4_store_token_create(s, "a b", "", tok, id), D4_EINVAL);
+	longlabel[63] = '\0';
+
+	uint64_t e = d4_store_epoch(s);
+	ck_assert_int_eq(d4_store_token_create(s, "alice", "laptop", tok, id), 0);
+	ck_assert_uint_eq(d4_store_epoch(s), e + 1);
+	ck_assert_msg(token_text_ok(tok), "bad token text '%s'", tok);
+	ck_assert_int_eq(strlen(id), 16);
+	ck_assert_int_eq(strspn(id, "0123456789abcdef"), 16);
+	ck_assert_int_eq(d4_store_token_create(s, "alice", longlabel, tok2, id2), 0);
+	ck_assert_msg(token_text_ok(tok2), "bad token text '%s'", tok2);
+	ck_assert_str_ne(tok, tok2);
+	ck_assert_str_ne(id, id2);
+	char btok[D4_TOKEN_TEXT_MAX], bid[D4_TOKEN_ID_HEX];
+	ck_assert_int_eq(d4_store_token_create(s, "bob", NULL, btok, bid), 0);
+
+	/* verify */
+	ck_assert_int_eq(d4_store_token_verify(s, tok, user, &role, idv), 0);
+	ck_assert_str_eq(user, "alice");
+	ck_assert_int_eq(role, D4_STORE_ROLE_ADMIN);
+	ck_assert_str_eq(idv, id);
+	ck_assert_int_eq(d4_store_token_verify(s, tok2, NULL, NULL, idv), 0);
+	ck_assert_str_eq(idv, id2);
+	ck_assert_int_eq(d4_store_token_verify(s, btok, user, &role, NULL), 0);
+	ck_assert_str_eq(user, "bob");
+	ck_assert_int_eq(role, D4_STORE_ROLE_USER);
+	ck_assert_int_eq(d4_store_token_verify(s, btok, NULL, NULL, NULL), 0);
+	/* wrong tokens: one character changed, truncated, extended, other prefix, garbage */
+	char bad[D4_TOKEN_TEXT_MAX + 8];
+	strcpy(bad, tok);
+	bad[20] = bad[20] == 'A' ? 'B' : 'A';
+	ck_assert_int_eq(d4_store_token_verify(s, bad, user, &role, NULL), D4_ENOTFOUND);
+	strcpy(bad, tok);
+	bad[46] = '\0';
+	ck_assert_int_eq(d4_store_token_verify(s, bad, user, &role, NULL), D4_ENOTFOUND);
+	strcpy(bad, tok);
+	strcat(bad, "A");
+	ck_assert_int_eq(d4_store_token_verify(s, bad, user, &role, NULL), D4_ENOTFOUND);
+	strcpy(bad, tok);
+	bad[0] = 'D';
+	ck_assert_int_eq(d4_store_token_verify(s, bad, user, &role, NULL), D4_ENOTFOUND);
+	strcpy(bad, tok);
+	bad[10] = '+'; /* not base64url */
+	ck_assert_int_eq(d4_store_token_verify(s, bad, user, &role, NULL), D4_ENOTFOUND);
+	ck_assert_int_eq(d4_store_token_verify(s, "", user, &role, NULL), D4_ENOTFOUND);
+	ck_assert_int_eq(d4_store_token_verify(s, "Bearer x", user, &role, NULL), D4_ENOTFOUND);
+	ck_assert_int_eq(d4_store_token_verify(s, NULL, user, &role, NULL), D4_EINVAL);
+
+	/* only the hash is stored: the text (and its random part) is nowhere in
+	 * the store, its SHA-256 is a key of the tokens table */
+	ck_assert_int_eq(store_contains(s, tok, strlen(tok)), 0);
+	ck_assert_int_eq(store_contains(s, tok + 4, strlen(tok) - 4), 0);
+	ck_assert_int_eq(store_contains(s, btok + 4, strlen(btok) - 4), 0);
+	uint8_t h[32];
+	unsigned hl = 0;
+	ck_assert_int_eq(EVP_Digest(tok, strlen(tok), h, &hl, EVP_sha256(), NULL), 1);
+	ck_assert_int_eq(store_contains(s, h, sizeof(h)), 1);
+	MDB_txn *txn;
+	MDB_val k = {sizeof(h), h}, v;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), 0);
+	ck_assert_int_eq(mdb_get(txn, s->dbi[DBI_TOKENS], &k, &v), 0);
+	mdb_txn_abort(txn);
+
+	/* list: all, per user; never the secret */
+	struct tok_list tl;
+	memset(&tl, 0, sizeof(tl));
+	ck_assert_int_eq(d4_store_token_foreach(s, NULL, tok_list_cb, &tl), 0);
+	ck_assert_int_eq(tl.n, 3);
+	int i = tok_find(&tl, id);
+	ck_assert_int_ge(i, 0);
+	ck_assert_str_eq(tl.users[i], "alice");
+	ck_assert_str_eq(tl.labels[i], "laptop");
+	ck_assert_int_ge(tok_find(&tl, bid), 0);
+	memset(&tl, 0, sizeof(tl));
+	ck_assert_int_eq(d4_store_token_foreach(s, "alice", tok_list_cb, &tl), 0);
+	ck_assert_int_eq(tl.n, 2);
+	ck_assert_int_lt(tok_find(&tl, bid), 0);
+	ck_assert_str_eq(tl.labels[tok_find(&tl, id2)], longlabel);
+	memset(&tl, 0, sizeof(tl));
+	ck_assert_int_eq(d4_store_token_foreach(s, "nobody", tok_list_cb, &tl), 0);
+	ck_assert_int_eq(tl.n, 0);
+	ck_assert_int_eq(d4_store_token_foreach(s, "no body", tok_list_cb, &tl), D4_EINVAL);
+
+	/* a role change applies to existing tokens */
+	ck_assert_int_eq(d4_store_user_put(s, "bob", D4_STORE_ROLE_SENSOR_REGISTER), 0);
+	ck_assert_int_eq(d4_store_token_verify(s, btok, user, &role, NULL), 0);
+	ck_assert_int_eq(role, D4_STORE_ROLE_SENSOR_REGISTER);
+
+	/* revoke */
+	ck_assert_int_eq(d4_store_token_revoke(s, "xyz"), D4_EINVAL);
+	ck_assert_int_eq(d4_store_token_revoke(s, "0123456789abcdeg"), D4_EINVAL);
+	ck_assert_int_eq(d4_store_token_revoke(s, "0123456789abcdef0"), D4_EINVAL);
+	e = d4_store_epoch(s);
+	ck_assert_int_eq(d4_store_token_revoke(s, id), 0);
+	ck_assert_uint_eq(d4_store_epoch(s), e + 1);
+	ck_assert_int_eq(d4_store_token_verify(s, tok, user, &role, NULL), D4_ENOTFOUND);
+	ck_assert_int_eq(d4_store_token_verify(s, tok2, user, &role, NULL), 0); /* the other one still works */
+	ck_assert_int_eq(d4_store_token_revoke(s, id), D4_ENOTFOUND);
+	ck_assert_int_eq(store_contains(s, h, sizeof(h)), 0);
+	memset(&tl, 0, sizeof(tl));
+	ck_assert_int_eq(d4_store_token_foreach(s, NULL, tok_list_cb, &tl), 0);
+	ck_assert_int_eq(tl.n, 2);
+	ck_assert_int_lt(tok_find(&tl, id), 0);
+
+	/* deleting the user deletes its tokens; a new user of the same name
+	 * does not bring them back */
+	ck_assert_int_eq(d4_store_user_del(s, "alice"), 0);
+	ck_assert_int_eq(d4_store_token_verify(s, tok2, user, &role, NULL), D4_ENOTFOUND);
+	memset(&tl, 0, sizeof(tl));
+	ck_assert_int_eq(d4_store_token_foreach(s, NULL, tok_list_cb, &tl), 0);
+	ck_assert_int_eq(tl.n, 1);
+	ck_assert_str_eq(tl.ids[0], bid);
+	ck_assert_int_eq(d4_store_user_put(s, "alice", D4_STORE_ROLE_ADMIN), 0);
+	ck_assert_int_eq(d4_store_token_verify(s, tok2, user, &role, NULL), D4_ENOTFOUND);
+	ck_assert_int_eq(d4_store_token_verify(s, btok, user, &role, NULL), 0);
+	d4_store_close(s);
+
+	/* survives a reopen; read-only handles verify too */
+	o.read_only = 1;
+	s = open_store(&o);
+	ck_assert_int_eq(d4_store_token_verify(s, btok, user, &role, NULL), 0);
+	ck_assert_str_eq(user, "bob");
+	ck_assert_int_eq(d4_store_token_create(s, "bob", NULL, tok, id), D4_EPERM);
+	d4_store_close(s);
+	d4_wipe(tok, sizeof(tok));
+	d4_wipe(tok2, sizeof(tok2));
+	d4_wipe(btok, sizeof(btok));
+}
+END_TEST
+
+static uint64_t token_last_used(struct d4_store *s, const char *id)
+{
+	struct tok_list tl;
+	memset(&tl, 0, sizeof(tl));
+	ck_assert_int_eq(d4_store_token_foreach(s, NULL, tok_list_cb, &tl), 0);
+	int i = tok_find(&tl, id);
+	ck_assert_int_ge(i, 0);
+	return tl.last_used[i];
+}
+
+START_TEST(test_token_last_used)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	char tok[D4_TOKEN_TEXT_MAX], id[D4_TOKEN_ID_HEX];
+	ck_assert_int_eq(d4_store_user_put(s, "api", D4_STORE_ROLE_USER), 0);
+	ck_assert_int_eq(d4_store_token_create(s, "api", "", tok, id), 0);
+	ck_assert_uint_eq(token_last_used(s, id), 0);
+	uint64_t e = d4_store_epoch(s);
+	ck_assert_int_eq(store_token_verify_at(s, tok, 100000, NULL, NULL, NULL), 0);
+	ck_assert_uint_eq(token_last_used(s, id), 100000);
+	/* within the minute: not written again */
+	ck_assert_int_eq(store_token_verify_at(s, tok, 100000 + D4_TOKEN_LAST_USED_EVERY - 1, NULL, NULL, NULL), 0);
+	ck_assert_uint_eq(token_last_used(s, id), 100000);
+	ck_assert_int_eq(store_token_verify_at(s, tok, 100000 + D4_TOKEN_LAST_USED_EVERY, NULL, NULL, NULL), 0);
+	ck_assert_uint_eq(token_last_used(s, id), 100000 + D4_TOKEN_LAST_USED_EVERY);
+	/* last_used is bookkeeping, not an admin change */
+	ck_assert_uint_eq(d4_store_epoch(s), e);
+	/* the real clock */
+	ck_assert_int_eq(d4_store_token_verify(s, tok, NULL, NULL, NULL), 0);
+	ck_assert_uint_ge(token_last_used(s, id), d4_now_s() - 5);
+	d4_store_close(s);
+	/* a read-only handle verifies but does not write */
+	o.read_only = 1;
+	s = open_store(&o);
+	uint64_t lu = token_last_used(s, id);
+	ck_assert_int_eq(store_token_verify_at(s, tok, lu + 1000, NULL, NULL, NULL), 0);
+	ck_assert_uint_eq(token_last_used(s, id), lu);
+	d4_store_close(s);
+	d4_wipe(tok, sizeof(tok));
+}
+END_TEST
+
+/* A sensor value exactly as schema 1 wrote it (docs/store.md, v1 layout),
+ * built here field by field, independent of the current encoder. */
+static size_t sensor_v1_bytes(const uint8_t uuid[16], uint8_t *b)
+{
+	size_t o = 0;
+	b[o++] = 1;
+	memcpy(b + o, uuid, 16);
+	o += 16;
+	d4_put_u16be(b + o, 3); /* keylen */
+	o += 2;
+	memcpy(b + o, "abc", 3);
+	o += 3;
+	b[o++] = D4_SENSOR_APPROVED;
+	d4_put_u16be(b + o, 6);
+	o += 2;
+	memcpy(b + o, "old v1", 6);
+	o += 6;
+	d4_put_u16be(b + o, 0); /* mail */
+	o += 2;
+	b[o++] = 0; /* default_tlp */
+	b[o++] = 0; /* has_default_org */
+	memset(b + o, 0, 16);
+	o += 16;
+	d4_put_u32be(b + o, 0); /* max_payload */
+	o += 4;
+	const uint64_t u64s[] = {0 /* max_backlog */, 1000 /* created */, 2000, 3000 /* seen */,
+				 0 /* ban */,	      42 /* packets */,	  4200 /* bytes */};
+	for (size_t i = 0; i < sizeof(u64s) / sizeof(u64s[0]); i++, o += 8)
+		d4_put_u64be(b + o, u64s[i]);
+	b[o++] = 22; /* nrej (schema 1 had 22 reasons) */
+	for (int i = 0; i < 22; i++, o += 8)
+		d4_put_u64be(b + o, i == D4_REJ_HMAC ? 5 : 0);
+	d4_put_u16be(b + o, 0); /* last_error */
+	o += 2;
+	d4_put_u64be(b + o, 0); /* last_error_at */
+	o += 8;
+	b[o++] = 0; /* nips */
+	return o;
+}
+
+START_TEST(test_sensor_v1_compat)
+{
+	uint8_t uuid[16], b[STORE_SENSOR_MAX];
+	mkuuid(uuid, 7);
+	size_t n = sensor_v1_bytes(uuid, b);
+	struct d4_sensor sn;
+	ck_assert_int_eq(store_dec_sensor(b, n, &sn), 0);
+	ck_assert_str_eq(sn.description, "old v1");
+	ck_assert_uint_eq(sn.packets, 42);
+	ck_assert_uint_eq(sn.rejects[D4_REJ_HMAC], 5);
+	ck_assert_uint_eq(sn.silence_threshold, 0);
+	/* a v1 value is exactly the v1 fields: the v2 tail is not accepted with a v1 version byte */
+	memset(b + n, 0, 4);
+	ck_assert_int_eq(store_dec_sensor(b, n + 4, &sn), D4_ECORRUPT);
+	/* and v2 needs its tail */
+	b[0] = 2;
+	ck_assert_int_eq(store_dec_sensor(b, n, &sn), D4_ECORRUPT);
+	d4_put_u32be(b + n, 900);
+	ck_assert_int_eq(store_dec_sensor(b, n + 4, &sn), 0);
+	ck_assert_uint_eq(sn.silence_threshold, 900);
+	/* every truncation of a current (v2) encoding is corrupt */
+	sn.silence_threshold = 77;
+	uint8_t e2[STORE_SENSOR_MAX];
+	size_t n2 = store_enc_sensor(&sn, e2);
+	ck_assert_int_eq(e2[0], 2);
+	for (size_t cut = 0; cut < n2; cut++)
+		ck_assert_int_eq(store_dec_sensor(e2, cut, &sn), D4_ECORRUPT);
+	ck_assert_int_eq(store_dec_sensor(e2, n2, &sn), 0);
+	ck_assert_uint_eq(sn.silence_threshold, 77);
+
+	/* Make a schema-1 store: the v1 sensor value, schema = 1, and none of
+	 * the tables added by schema 2. */
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	n = sensor_v1_bytes(uuid, b);
+	MDB_txn *txn;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
+	MDB_val k = {16, uuid}, v = {n, b};
+	ck_assert_int_eq(mdb_put(txn, s->dbi[DBI_SENSORS], &k, &v, 0), 0);
+	ck_assert_int_eq(store_settings_put_u64(s, txn, "schema", 1), 0);
+	for (int d = STORE_FIRST_V2_DBI; d < DBI_COUNT; d++)
+		ck_assert_int_eq(mdb_drop(txn, s->dbi[d], 1), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	uint64_t epoch = d4_store_epoch(s);
+	d4_store_close(s);
+
+	/* read-only (d4hubctl list) on the old store: the new tables read as empty */
+	o.read_only = 1;
+	s = open_store(&o);
+	ck_assert_int_eq(d4_store_sensor_get(s, uuid, &sn), 0);
+	ck_assert_str_eq(sn.description, "old v1");
+	ck_assert_uint_eq(sn.silence_threshold, 0);
+	struct d4_user u;
+	ck_assert_int_eq(d4_store_user_get(s, "admin", &u), D4_ENOTFOUND);
+	struct names nm;
+	memset(&nm, 0, sizeof(nm));
+	ck_assert_int_eq(d4_store_user_foreach(s, user_names_cb, &nm), 0);
+	ck_assert_str_eq(nm.buf, "");
+	struct tok_list tl;
+	memset(&tl, 0, sizeof(tl));
+	ck_assert_int_eq(d4_store_token_foreach(s, NULL, tok_list_cb, &tl), 0);
+	ck_assert_int_eq(tl.n, 0);
+	ck_assert_int_eq(d4_store_token_verify(s, "d4h_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL, NULL, NULL),
+			 D4_ENOTFOUND);
+	d4_store_close(s);
+
+	/* a writable open upgrades in place: data kept, schema 2, new tables usable */
+	o.read_only = 0;
+	s = open_store(&o);
+	uint64_t ver = 0;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), 0);
+	ck_assert_int_eq(store_settings_get_u64(s, txn, "schema", &ver), 0);
+	ck_assert_int_eq(mdb_get(txn, s->dbi[DBI_SENSORS], &k, &v), 0);
+	ck_assert_int_eq(((uint8_t *)v.mv_data)[0], 1); /* not rewritten by the upgrade */
+	mdb_txn_abort(txn);
+	ck_assert_uint_eq(ver, 2);
+	ck_assert_uint_eq(d4_store_epoch(s), epoch); /* settings untouched */
+	uint8_t acc[256];
+	ck_assert_int_eq(d4_store_types_get(s, acc), 0);
+	ck_assert_int_eq(acc[254], 1);
+	ck_assert_int_eq(d4_store_sensor_get(s, uuid, &sn), 0);
+	ck_assert_uint_eq(sn.packets, 42);
+	sn.silence_threshold = 3600;
+	ck_assert_int_eq(d4_store_sensor_put(s, &sn), 0);
+	ck_assert_int_eq(d4_store_sensor_get(s, uuid, &sn), 0);
+	ck_assert_uint_eq(sn.silence_threshold, 3600);
+	ck_assert_uint_eq(sn.packets, 42);
+	ck_assert_uint_eq(sn.rejects[D4_REJ_HMAC], 5);
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), 0);
+	ck_assert_int_eq(mdb_get(txn, s->dbi[DBI_SENSORS], &k, &v), 0);
+	ck_assert_int_eq(((uint8_t *)v.mv_data)[0], 2);
+	mdb_txn_abort(txn);
+	ck_assert_int_eq(d4_store_user_put(s, "admin", D4_STORE_ROLE_ADMIN), 0);
+	char tok[D4_TOKEN_TEXT_MAX], id[D4_TOKEN_ID_HEX];
+	ck_assert_int_eq(d4_store_token_create(s, "admin", "", tok, id), 0);
+	ck_assert_int_eq(d4_store_token_verify(s, tok, NULL, NULL, NULL), 0);
+	/* a store from a newer build is refused */
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(store_settings_put_u64(s, txn, "schema", 3), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	d4_store_close(s);
+	struct d4_store *s2 = NULL;
+	ck_assert_int_eq(d4_store_open(&o, &s2), D4_ESTORE);
+	ck_assert_ptr_null(s2);
+}
+END_TEST
+
+struct silent_list {
+	unsigned ids[16];
+	int n;
+};
+static int silent_cb(void *ctx, const struct d4_sensor *sn)
+{
+	struct silent_list *sl = ctx;
+	ck_assert_int_lt(sl->n, 16);
+	sl->ids[sl->n++] = sn->uuid[15];
+	return 0;
+}
+
+START_TEST(test_sensors_silent)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	const uint64_t now = 1700000000;
+	const struct {
+		uint32_t thr;
+		uint64_t created, last_seen;
+	} cases[] = {
+	    {0, now - 9000, now - 5000},    /* 1: not monitored */
+	    {60, now - 9000, now - 30},	    /* 2: seen recently */
+	    {60, now - 9000, now - 61},	    /* 3: silent */
+	    {60, now - 9000, now - 60},	    /* 4: exactly at the threshold: not yet */
+	    {60, now - 1000, 0},	    /* 5: never seen, registered long ago: silent */
+	    {60, now - 10, 0},		    /* 6: never seen, registered recently */
+	    {3600, now - 9000, now - 3601}, /* 7: silent */
+	    {60, now - 9000, now + 100},    /* 8: clock skew: last_seen in the future */
+	};
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct d4_sensor sn;
+		memset(&sn, 0, sizeof(sn));
+		mkuuid(sn.uuid, i + 1);
+		sn.status = D4_SENSOR_APPROVED;
+		sn.silence_threshold = cases[i].thr;
+		sn.created = cases[i].created;
+		sn.last_seen = cases[i].last_seen;
+		ck_assert_int_eq(d4_store_sensor_put(s, &sn), 0);
+	}
+	struct silent_list sl;
+	memset(&sl, 0, sizeof(sl));
+	ck_assert_int_eq(d4_store_sensors_silent(s, now, silent_cb, &sl), 0);
+	ck_assert_int_eq(sl.n, 3);
+	ck_assert_uint_eq(sl.ids[0], 3);
+	ck_assert_uint_eq(sl.ids[1], 5);
+	ck_assert_uint_eq(sl.ids[2], 7);
+
+	/* the threshold is an admin field: sensor_put changes it, the writer keeps it */
+	struct d4_sensor sn;
+	uint8_t u3[16];
+	mkuuid(u3, 3);
+	ck_assert_int_eq(d4_store_sensor_get(s, u3, &sn), 0);
+	ck_assert_uint_eq(sn.silence_threshold, 60);
+	sn.silence_threshold = 0;
+	ck_assert_int_eq(d4_store_sensor_put(s, &sn), 0);
+	uint8_t u7[16];
+	mkuuid(u7, 7);
+	ck_assert_int_eq(d4_store_writer_start(s), 0);
+	struct d4_session_open op = {.session = d4_store_session_id_new(s), .type = 1, .port = 1, .when = now};
+	memcpy(op.uuid, u7, 16);
+	v4(op.addr, 127, 0, 0, 1);
+	ck_assert_int_eq(d4_store_post_session_open(s, &op), 0);
+	ck_assert_int_eq(d4_store_writer_sync(s, 5000), 0);
+	ck_assert_int_eq(d4_store_sensor_get(s, u7, &sn), 0);
+	ck_assert_uint_eq(sn.last_seen, now);
+	ck_assert_uint_eq(sn.silence_threshold, 3600);
+	memset(&sl, 0, sizeof(sl));
+	ck_assert_int_eq(d4_store_sensors_silent(s, now, silent_cb, &sl), 0);
+	ck_assert_int_eq(sl.n, 1);
+	ck_assert_uint_eq(sl.ids[0], 5);
+	/* an hour later every monitored sensor is silent, 7 included again;
+	 * 3 is no longer monitored and 1 never was */
+	memset(&sl, 0, sizeof(sl));
+	ck_assert_int_eq(d4_store_sensors_silent(s, now + 3601, silent_cb, &sl), 0);
+	ck_assert_int_eq(sl.n, 6);
+	const unsigned want[] = {2, 4, 5, 6, 7, 8};
+	for (int i = 0; i < 6; i++)
+		ck_assert_uint_eq(sl.ids[i], want[i]);
+	d4_store_close(s);
+}
+END_TEST
+
 /* ---- crash safety: a child killed with SIGKILL mid-stream ---- */
 START_TEST(test_kill9)
 {
@@ -1336,6 +1919,11 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_session_ids);
 	tcase_add_test(tc, test_codec_corrupt);
 	tcase_add_test(tc, test_kill9);
+	tcase_add_test(tc, test_users);
+	tcase_add_test(tc, test_tokens);
+	tcase_add_test(tc, test_token_last_used);
+	tcase_add_test(tc, test_sensor_v1_compat);
+	tcase_add_test(tc, test_sensors_silent);
 	suite_add_tcase(su, tc);
 	return su;
 }
