@@ -80,7 +80,7 @@ void d4_h_register_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, 
 	if (v && YAJL_IS_STRING(v) && strlen(v->u.string) <= 36)
 		uuid_s = v->u.string;
 	if (!uuid_s || d4_uuid_parse(uuid_s, sn->uuid) != D4_OK || !d4_uuid_is_v4(sn->uuid)) {
-		reg_problem(resp, 400, "invalid-parameter", "Invalid parameter",
+		reg_problem(resp, 400, "invalid-parameter", "Invalid Parameter",
 			    "member 'uuid' must be a version 4 uuid (32 hex digits, dashes allowed)", "Invalid uuid");
 		goto out;
 	}
@@ -96,7 +96,7 @@ void d4_h_register_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, 
 		goto out;
 	}
 	if (!key || !*key) {
-		reg_problem(resp, 400, "invalid-parameter", "Invalid parameter", "member 'hmac_key' is required",
+		reg_problem(resp, 400, "invalid-parameter", "Invalid Parameter", "member 'hmac_key' is required",
 			    "Mandatory parameter(s) not provided");
 		goto out;
 	}

@@ -87,7 +87,8 @@ int d4_h_json_bool(const struct d4_api_req *req, struct d4_api_resp *resp, const
 int d4_h_missing(struct d4_api_resp *resp, const char *name);
 
 /* Maps a store error to a problem response: D4_ENOTFOUND 404 not-found,
- * D4_EEXIST 409 conflict, D4_EFULL 503 storage-full (Retry-After),
+ * D4_EEXIST 409 conflict, D4_EINVAL 422 unprocessable, D4_EFULL 503
+ * storage-full (Retry-After),
  * anything else 500 internal (logged). what names the object, e.g.
  * "sensor 0123...". */
 void d4_h_store_error(struct d4_api_resp *resp, int rc, const char *what);

@@ -29,7 +29,7 @@ void d4_h_bad_param(struct d4_api_resp *resp, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vproblem(resp, 400, "invalid-parameter", "Invalid parameter", fmt, ap);
+	vproblem(resp, 400, "invalid-parameter", "Invalid Parameter", fmt, ap);
 	va_end(ap);
 }
 
@@ -37,7 +37,7 @@ void d4_h_unprocessable(struct d4_api_resp *resp, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vproblem(resp, 422, "unprocessable", "Unprocessable content", fmt, ap);
+	vproblem(resp, 422, "unprocessable", "Unprocessable Content", fmt, ap);
 	va_end(ap);
 }
 
@@ -51,24 +51,28 @@ void d4_h_conflict(struct d4_api_resp *resp, const char *fmt, ...)
 
 void d4_h_internal(struct d4_api_resp *resp, const char *what)
 {
-	d4_api_problem(resp, 500, "internal", "Internal error", "%s", what);
+	d4_api_problem(resp, 500, "internal", "Internal Server Error", "%s", what);
 }
 
 void d4_h_store_error(struct d4_api_resp *resp, int rc, const char *what)
 {
 	switch (rc) {
-	case D4_ENOTFOUND: d4_api_problem(resp, 404, "not-found", "Not found", "no %s", what); return;
+	case D4_ENOTFOUND: d4_api_problem(resp, 404, "not-found", "Not Found", "no %s", what); return;
 	case D4_EEXIST: d4_api_problem(resp, 409, "conflict", "Conflict", "%s already exists", what); return;
+	case D4_EINVAL:
+		/* The handlers validate first; this is the store's own check. */
+		d4_api_problem(resp, 422, "unprocessable", "Unprocessable Content", "invalid value for %s", what);
+		return;
 	case D4_EFULL:
 		/* The map is the storage quota: retention or an operator frees
 		 * room, so the client may retry later. */
 		d4_api_header(resp, "Retry-After", "60");
-		d4_api_problem(resp, 503, "storage-full", "Storage full",
+		d4_api_problem(resp, 503, "storage-full", "Storage Full",
 			       "the store is full; %s was not changed (retry after retention frees space)", what);
 		return;
 	default:
 		d4_err("api: store error on %s: %s", what, d4_strerror(rc));
-		d4_api_problem(resp, 500, "internal", "Internal error", "store error on %s", what);
+		d4_api_problem(resp, 500, "internal", "Internal Server Error", "store error on %s", what);
 		return;
 	}
 }
@@ -252,7 +256,7 @@ int d4_h_body(const struct d4_api_req *req, struct d4_api_resp *resp, int requir
 	if (!v) {
 		if (!required)
 			return 0;
-		d4_api_problem(resp, 400, "bad-request", "Bad request", "a JSON object body is required");
+		d4_api_problem(resp, 400, "bad-request", "Bad Request", "a JSON object body is required");
 		return -1;
 	}
 	if (!YAJL_IS_OBJECT(v)) {
