@@ -1,0 +1,115 @@
+/* d4hub API — the server core's private interface (api/ only): response
+ * object, query parsing, request dispatch, failed-auth rate limit, request
+ * metrics. Resource handlers use api_internal.h; this header is for the
+ * server, the system handlers and the tests. */
+#ifndef D4_API_CORE_H
+#define D4_API_CORE_H
+
+#include "api_internal.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define D4_API_JSON_MAX_DEPTH 32
+#define D4_API_MAX_HEADERS    8
+
+/* A handler's answer. status 0 = the handler set nothing (the dispatcher
+ * turns that into a 500). Owned by whoever called d4_api_resp_init. */
+struct d4_api_resp {
+	int status;
+	const char *content_type; /* static string */
+	uint8_t *body;		  /* malloc'ed, NUL-terminated for convenience */
+	size_t body_len;
+	yajl_gen gen; /* set by d4_api_json_begin until finished */
+	unsigned nhdr;
+	char *hdr_name[D4_API_MAX_HEADERS], *hdr_value[D4_API_MAX_HEADERS];
+	int oom; /* an allocation failed while building: answer 500 */
+};
+
+void d4_api_resp_init(struct d4_api_resp *r);
+/* Frees everything; r may be reused after d4_api_resp_init. */
+void d4_api_resp_free(struct d4_api_resp *r);
+/* Turns a pending JSON generator into the body (idempotent). Returns 0 or
+ * D4_ENOMEM / D4_EJSON (generator left in a bad state: unbalanced). */
+int d4_api_resp_finish(struct d4_api_resp *r);
+/* Value of an extra header set by the handler, or NULL. */
+const char *d4_api_resp_header(const struct d4_api_resp *r, const char *name);
+
+/* Splits a raw query string (no '?') into decoded name/value pairs stored
+ * in scratch; pointers in req->qname/qvalue point into scratch. '+' is a
+ * space. Empty pieces ("a=1&&b=2") are skipped. Returns 0, D4_EINVAL (bad
+ * escape or NUL) or D4_ETOOBIG (more than D4_API_MAX_QUERY pairs or
+ * scratch too small). */
+int d4_api_query_parse(const char *qs, size_t len, char *scratch, size_t scratch_size, struct d4_api_req *req);
+
+/* ---- failed-authentication rate limit (per client address) ------------- */
+struct d4_api_ratelimit;
+/* limit failures per window_s seconds. NULL on allocation failure. */
+struct d4_api_ratelimit *d4_api_ratelimit_new(unsigned limit, unsigned window_s);
+void d4_api_ratelimit_free(struct d4_api_ratelimit *rl);
+/* 0 if addr may try to authenticate now, else the seconds until it may. */
+unsigned d4_api_ratelimit_check(struct d4_api_ratelimit *rl, const char *addr, uint64_t now_s);
+/* Counts one failure of addr. */
+void d4_api_ratelimit_fail(struct d4_api_ratelimit *rl, const char *addr, uint64_t now_s);
+
+/* ---- request metrics (API thread only) --------------------------------- */
+#define D4_API_LAT_BUCKETS 12
+extern const double d4_api_lat_bounds[D4_API_LAT_BUCKETS]; /* seconds, upper bounds; +Inf is implicit */
+struct d4_api_metrics {
+	uint64_t by_status[600];		     /* index = status code */
+	uint64_t lat_bucket[D4_API_LAT_BUCKETS + 1]; /* non-cumulative; last = +Inf */
+	double lat_sum;
+	uint64_t lat_count;
+	uint64_t started_s; /* server start, for uptime */
+};
+void d4_api_metrics_record(struct d4_api_metrics *m, int status, double seconds);
+
+/* ---- dispatch ------------------------------------------------------------ */
+/* What the server (or a test) knows about a request before routing. */
+struct d4_api_raw {
+	const char *method; /* NUL-terminated */
+	const char *target; /* path with optional "?query", NUL-terminated */
+	const uint8_t *body;
+	size_t body_len;
+	const char *content_type;  /* "" if absent */
+	const char *authorization; /* NULL if absent */
+	const char *peer;	   /* client address text */
+};
+
+/* Everything the dispatcher needs; owned by the server. */
+struct d4_api_core {
+	const struct d4_api_route *routes;
+	size_t nroutes;
+	struct d4_api_ctx *ctx;
+	struct d4_api_ratelimit *rl;
+	struct d4_api_metrics metrics;
+	uint64_t max_body;
+	const char *spec_path;
+	/* Token check: 0 and user/role filled, D4_ENOTFOUND for an unknown or
+	 * revoked token, another code on a store error. NULL: no token can
+	 * succeed (tests, or a store without tokens). */
+	int (*verify)(struct d4_api_ctx *ctx, const char *token, char *user, size_t usersize, enum d4_role *role);
+};
+
+/* Runs one request: route, auth, body checks, JSON parse, handler. Always
+ * leaves a response in *resp (a problem on any failure). Returns the route
+ * used or NULL. resp must be initialised by the caller. */
+const struct d4_api_route *d4_api_dispatch(struct d4_api_core *core, const struct d4_api_raw *raw,
+					   struct d4_api_resp *resp);
+
+/* The store-backed token check (api/auth.c), for d4_api_core.verify. */
+int d4_api_auth_verify(struct d4_api_ctx *ctx, const char *token, char *user, size_t usersize, enum d4_role *role);
+/* Extracts the token from an Authorization value ("Bearer T" or a raw
+ * token). Returns a pointer into value and its length via *len, or NULL. */
+const char *d4_api_auth_token(const char *value, size_t *len);
+
+/* The core of the running server (for /metrics, /openapi.yaml). */
+struct d4_api_core *d4_api_core_of(struct d4_api_ctx *ctx);
+
+/* System handlers (api/h_system.c). */
+void d4_api_h_health(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_api_h_openapi(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_api_h_metrics(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_api_h_me(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+
+#endif

@@ -1,0 +1,38 @@
+/* d4hub — the REST API server (HTTP/1.1 and HTTP/2 over TLS, libh2o evloop)
+ * on a thread of its own, so that slow API clients never stall ingest.
+ * Every operation is described in openapi/d4hub.yaml, the contract. */
+#ifndef D4_API_H
+#define D4_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct d4_store;
+struct d4_hubconf;
+struct d4_api;
+
+struct d4_api_opts {
+	const char *listen;       /* "127.0.0.1:8443"; port 0 picks a free one */
+	const char *cert, *key;   /* PEM server certificate chain and key */
+	const char *client_ca;    /* optional: require a client certificate signed by this CA */
+	const char *web_root;     /* folder with the web page's static files ("" = built-in default) */
+	const char *spec_path;    /* openapi/d4hub.yaml served at /openapi.yaml */
+	uint64_t max_body;        /* request body cap in bytes (default 1 MiB) */
+	unsigned auth_fail_limit; /* failed authentications per IP per minute before 429 (default 20) */
+};
+
+/* Starts the API thread. store and conf are borrowed and must outlive the
+ * server. *out is owned by the caller; release with d4_api_stop(). Returns 0
+ * or D4_ETLS/D4_EIO/D4_ECONFIG with the reason logged. */
+int d4_api_start(const struct d4_api_opts *opts, struct d4_store *store, const struct d4_hubconf *conf,
+		 struct d4_api **out);
+/* Checks what d4_api_start would load for TLS (certificate chain, key,
+ * that they match, the client CA if set) without opening anything else:
+ * for `d4hub -n`. Returns 0 or D4_ETLS with the reason in err. */
+int d4_api_check_tls(const struct d4_api_opts *opts, char *err, size_t errsize);
+/* Port actually bound (useful with port 0). */
+uint16_t d4_api_port(const struct d4_api *api);
+/* Stops accepting, closes connections, joins the thread, frees. NULL is a no-op. */
+void d4_api_stop(struct d4_api *api);
+
+#endif

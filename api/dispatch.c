@@ -1,0 +1,237 @@
+/* d4hub API — one request from raw parts to a response: route, rate limit,
+ * authentication, role, body rules, JSON parse, handler. No h2o here, so the
+ * unit tests and the fuzz target run exactly what the server runs. */
+#include "api_core.h"
+#include "d4_error.h"
+#include "d4_log.h"
+#include "d4_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define PATH_MAX_LEN 2048
+#define SCRATCH_LEN  4096
+
+const double d4_api_lat_bounds[D4_API_LAT_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+						      0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+
+void d4_api_metrics_record(struct d4_api_metrics *m, int status, double seconds)
+{
+	if (status >= 100 && status < 600)
+		m->by_status[status]++;
+	unsigned b = 0;
+	while (b < D4_API_LAT_BUCKETS && seconds > d4_api_lat_bounds[b])
+		b++;
+	m->lat_bucket[b]++;
+	m->lat_sum += seconds;
+	m->lat_count++;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* "application/json" with optional parameters, any case. */
+static int is_json_type(const char *ct)
+{
+	static const char want[] = "application/json";
+	size_t n = sizeof(want) - 1;
+	if (!ct || strncasecmp(ct, want, n) != 0)
+		return 0;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t';
+}
+
+static void unauthorized(struct d4_api_resp *resp, int token_given, const char *detail)
+{
+	d4_api_problem(resp, 401, "unauthorized", "Unauthorized", "%s", detail);
+	d4_api_header(resp, "WWW-Authenticate",
+		      token_given ? "Bearer realm=\"d4hub\", error=\"invalid_token\"" : "Bearer realm=\"d4hub\"");
+}
+
+/* Returns 0 when the request may go on, else a response is set. */
+static int authenticate(struct d4_api_core *core, const struct d4_api_raw *raw, const struct d4_api_route *rt,
+			struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	uint64_t now = d4_now_s();
+	unsigned wait = core->rl ? d4_api_ratelimit_check(core->rl, req->peer, now) : 0;
+	if (wait) {
+		char ra[16];
+		snprintf(ra, sizeof(ra), "%u", wait);
+		d4_api_problem(resp, 429, "too-many-requests", "Too Many Requests",
+			       "too many failed authentications from this address; retry in %u s", wait);
+		d4_api_header(resp, "Retry-After", ra);
+		return -1;
+	}
+	size_t tlen = 0;
+	const char *tok = d4_api_auth_token(raw->authorization, &tlen);
+	if (!tok) {
+		unauthorized(resp, raw->authorization != NULL,
+			     "an API token is required (Authorization: Bearer TOKEN)");
+		return -1;
+	}
+	char tbuf[128];
+	int rc = D4_ENOTFOUND;
+	if (tlen < sizeof(tbuf)) {
+		memcpy(tbuf, tok, tlen);
+		tbuf[tlen] = '\0';
+		if (core->verify)
+			rc = core->verify(core->ctx, tbuf, req->user, sizeof(req->user), &req->role);
+		d4_wipe(tbuf, sizeof(tbuf));
+	}
+	if (rc == D4_ENOTFOUND) {
+		if (core->rl)
+			d4_api_ratelimit_fail(core->rl, req->peer, now);
+		d4_info("api: %s %s from %s: invalid token", req->method, req->path, req->peer);
+		unauthorized(resp, 1, "the token is not valid");
+		return -1;
+	}
+	if (rc != D4_OK) {
+		d4_warn("api: token check failed: %s", d4_strerror(rc));
+		d4_api_problem(resp, 500, "internal", "Internal Server Error", "the token could not be checked");
+		return -1;
+	}
+	if (req->role < rt->min_role) {
+		d4_api_problem(resp, 403, "forbidden", "Forbidden",
+			       "this operation needs the role %s (token of %s has %s)", d4_api_role_name(rt->min_role),
+			       req->user, d4_api_role_name(req->role));
+		return -1;
+	}
+	return 0;
+}
+
+static int parse_body(struct d4_api_core *core, const struct d4_api_raw *raw, const struct d4_api_route *rt,
+		      struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	if (raw->body_len > core->max_body) {
+		d4_api_problem(resp, 413, "payload-too-large", "Payload Too Large",
+			       "the request body has %zu bytes; the limit is %llu", raw->body_len,
+			       (unsigned long long)core->max_body);
+		return -1;
+	}
+	if (rt->body != D4_BODY_JSON || raw->body_len == 0)
+		return 0;
+	if (!is_json_type(raw->content_type)) {
+		d4_api_problem(resp, 415, "unsupported-media-type", "Unsupported Media Type",
+			       "the request body must be application/json");
+		return -1;
+	}
+	int rc = d4_api_json_precheck(raw->body, raw->body_len, core->max_body, D4_API_JSON_MAX_DEPTH);
+	if (rc != D4_OK) {
+		d4_api_problem(resp, 400, "bad-request", "Bad Request",
+			       "the body is not valid JSON or nests deeper than %d levels", D4_API_JSON_MAX_DEPTH);
+		return -1;
+	}
+	char *text = malloc(raw->body_len + 1);
+	if (!text) {
+		d4_api_problem(resp, 500, "internal", "Internal Server Error", "out of memory");
+		return -1;
+	}
+	memcpy(text, raw->body, raw->body_len);
+	text[raw->body_len] = '\0';
+	char err[128];
+	err[0] = '\0';
+	req->json = yajl_tree_parse(text, err, sizeof(err));
+	free(text);
+	if (!req->json) {
+		/* yajl's message is multi-line with a caret; keep the first line */
+		char *nl = strchr(err, '\n');
+		if (nl)
+			*nl = '\0';
+		d4_api_problem(resp, 400, "bad-request", "Bad Request", "malformed JSON: %s",
+			       err[0] ? err : "parse error");
+		return -1;
+	}
+	return 0;
+}
+
+const struct d4_api_route *d4_api_dispatch(struct d4_api_core *core, const struct d4_api_raw *raw,
+					   struct d4_api_resp *resp)
+{
+	double t0 = mono_s();
+	struct d4_api_req req;
+	char rawpath[PATH_MAX_LEN], path[PATH_MAX_LEN], pscratch[SCRATCH_LEN], qscratch[SCRATCH_LEN], allow[128];
+	const struct d4_api_route *rt = NULL;
+	int status = 0;
+
+	memset(&req, 0, sizeof(req));
+	req.method = raw->method ? raw->method : "";
+	req.content_type = raw->content_type ? raw->content_type : "";
+	req.body = raw->body_len ? raw->body : NULL;
+	req.body_len = raw->body_len;
+	d4_strlcpy(req.peer, raw->peer ? raw->peer : "", sizeof(req.peer));
+	req.path = "";
+
+	const char *target = raw->target ? raw->target : "";
+	const char *q = strchr(target, '?');
+	size_t plen = q ? (size_t)(q - target) : strlen(target);
+	if (plen >= sizeof(rawpath)) {
+		d4_api_problem(resp, 404, "not-found", "Not Found", "no such resource (path too long)");
+		goto out;
+	}
+	memcpy(rawpath, target, plen);
+	rawpath[plen] = '\0';
+	if (d4_api_pct_decode(rawpath, plen, path, sizeof(path), 0) != D4_OK) {
+		d4_api_problem(resp, 400, "bad-request", "Bad Request", "bad percent-encoding in the path");
+		goto out;
+	}
+	req.path = path;
+
+	rt = d4_api_route_match(core->routes, core->nroutes, req.method, rawpath, pscratch, sizeof(pscratch),
+				req.params, &req.nparams, &status, allow, sizeof(allow));
+	if (!rt) {
+		if (status == 405) {
+			d4_api_problem(resp, 405, "method-not-allowed", "Method Not Allowed",
+				       "%.16s is not allowed here; allowed: %s", req.method, allow);
+			d4_api_header(resp, "Allow", allow);
+		} else if (status == 400) {
+			d4_api_problem(resp, 400, "bad-request", "Bad Request",
+				       "bad percent-encoding in a path parameter");
+		} else {
+			d4_api_problem(resp, 404, "not-found", "Not Found", "no such resource");
+		}
+		goto out;
+	}
+	if (q) {
+		int rc = d4_api_query_parse(q + 1, strlen(q + 1), qscratch, sizeof(qscratch), &req);
+		if (rc != D4_OK) {
+			d4_api_problem(resp, 400, "invalid-parameter", "Invalid Parameter", "%s",
+				       rc == D4_ETOOBIG ? "too many or too long query parameters"
+							: "bad percent-encoding in the query");
+			goto out;
+		}
+	}
+	if (rt->min_role > D4_ROLE_NONE && authenticate(core, raw, rt, &req, resp) != 0)
+		goto out;
+	if (parse_body(core, raw, rt, &req, resp) != 0)
+		goto out;
+
+	rt->fn(core->ctx, &req, resp);
+	if (d4_api_resp_finish(resp) != D4_OK || resp->oom) {
+		d4_err("api: %s %s: the handler %s built a broken response", req.method, rawpath, rt->op_id);
+		d4_api_problem(resp, 500, "internal", "Internal Server Error", "the response could not be built");
+	} else if (resp->status < 100 || resp->status > 599) {
+		d4_err("api: %s %s: the handler %s set no response", req.method, rawpath, rt->op_id);
+		d4_api_problem(resp, 500, "internal", "Internal Server Error", "the operation produced no response");
+	}
+out:
+	if (req.json)
+		yajl_tree_free(req.json);
+	/* problems are built with a generator too */
+	if (d4_api_resp_finish(resp) != D4_OK || resp->oom) {
+		d4_api_resp_free(resp);
+		resp->status = 500;
+		resp->content_type = "application/problem+json";
+		static const char body[] = "{\"type\":\"https://d4hub.invalid/problems/internal\",\"title\":\"Internal "
+					   "Server Error\",\"status\":500}";
+		resp->body = (uint8_t *)strdup(body);
+		resp->body_len = resp->body ? sizeof(body) - 1 : 0;
+	}
+	d4_api_metrics_record(&core->metrics, resp->status, mono_s() - t0);
+	return rt;
+}

@@ -1,0 +1,230 @@
+/* d4hub API — system operations: getHealth, getOpenapi, getMetrics, getMe. */
+#include "api_core.h"
+#include "d4_error.h"
+#include "d4_log.h"
+#include "d4_store.h"
+#include "d4_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#ifndef D4HUB_VERSION
+#define D4HUB_VERSION "0.0.0"
+#endif
+
+/* The spec is a few hundred KB at most; the cap keeps a wrong path (a
+ * device, a huge file) from being served. */
+#define SPEC_MAX (16u << 20)
+
+void d4_api_h_health(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	(void)req;
+	struct d4_store_status st;
+	memset(&st, 0, sizeof(st));
+	d4_store_status_get(ctx->store, &st);
+	uint64_t now = d4_now_s(), started = ctx->core ? ctx->core->metrics.started_s : now;
+	yajl_gen g = d4_api_json_begin(resp, 200);
+	if (!g)
+		return;
+	yajl_gen_map_open(g);
+	d4_api_j_kv_str(g, "status", st.paused ? "degraded" : "ok");
+	d4_api_j_kv_str(g, "version", D4HUB_VERSION);
+	d4_api_j_kv_u64(g, "uptime_s", now > started ? now - started : 0);
+	d4_api_j_key(g, "store");
+	yajl_gen_map_open(g);
+	d4_api_j_kv_bool(g, "paused", st.paused);
+	d4_api_j_kv_str(g, "pause_reason", st.paused && st.pause_reason[0] ? st.pause_reason : NULL);
+	d4_api_j_kv_u64(g, "map_size", st.map_size);
+	d4_api_j_kv_u64(g, "map_used", st.map_used);
+	yajl_gen_map_close(g);
+	yajl_gen_map_close(g);
+}
+
+void d4_api_h_openapi(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	(void)req;
+	const char *path = ctx->core ? ctx->core->spec_path : NULL;
+	if (!path || !path[0]) {
+		d4_api_problem(resp, 404, "not-found", "Not Found", "no API description is configured (api.spec)");
+		return;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+	if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > SPEC_MAX) {
+		d4_warn("api: cannot serve the API description %s: %s", path,
+			fd < 0 ? strerror(errno) : "not a regular file of a sane size");
+		if (fd >= 0)
+			close(fd);
+		d4_api_problem(resp, 404, "not-found", "Not Found", "the API description is not available");
+		return;
+	}
+	size_t len = (size_t)sb.st_size, got = 0;
+	char *buf = malloc(len ? len : 1);
+	if (!buf) {
+		close(fd);
+		d4_api_problem(resp, 500, "internal", "Internal Server Error", "out of memory");
+		return;
+	}
+	while (got < len) {
+		ssize_t n = read(fd, buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	d4_api_body(resp, 200, "application/yaml", buf, got);
+	free(buf);
+}
+
+/* ---- Prometheus text format -------------------------------------------- */
+struct mbuf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static void mprintf(struct mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void mprintf(struct mbuf *b, const char *fmt, ...)
+{
+	if (b->oom)
+		return;
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = 1;
+			return;
+		}
+		if (b->p && (size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t ncap = (b->cap ? b->cap * 2 : 8192) + (size_t)n;
+		char *np = realloc(b->p, ncap);
+		if (!np) {
+			b->oom = 1;
+			return;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+}
+
+static int count_status(void *c, const struct d4_sensor *sn)
+{
+	uint64_t *by = c;
+	if (sn->status <= D4_SENSOR_BLOCKED)
+		by[sn->status]++;
+	return 0;
+}
+
+void d4_api_h_metrics(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	(void)req;
+	struct d4_totals t;
+	struct d4_store_status st;
+	uint64_t by_status[3] = {0, 0, 0};
+	memset(&t, 0, sizeof(t));
+	memset(&st, 0, sizeof(st));
+	int rc = d4_store_totals(ctx->store, &t);
+	if (rc == D4_OK)
+		rc = d4_store_sensor_foreach(ctx->store, count_status, by_status);
+	if (rc != D4_OK) {
+		d4_warn("api: metrics: %s", d4_strerror(rc));
+		d4_api_problem(resp, 500, "internal", "Internal Server Error", "the store could not be read");
+		return;
+	}
+	d4_store_status_get(ctx->store, &st);
+
+	struct mbuf b = {NULL, 0, 0, 0};
+	mprintf(&b,
+		"# HELP d4hub_frames_total Frames committed to the store.\n# TYPE d4hub_frames_total counter\n"
+		"d4hub_frames_total %" PRIu64 "\n",
+		t.frames);
+	mprintf(&b,
+		"# HELP d4hub_bytes_total Payload bytes committed.\n# TYPE d4hub_bytes_total counter\n"
+		"d4hub_bytes_total %" PRIu64 "\n",
+		t.bytes);
+	mprintf(&b, "# HELP d4hub_rejections_total Rejected connections or packets by reason.\n"
+		    "# TYPE d4hub_rejections_total counter\n");
+	for (int r = 0; r < D4_REJ_COUNT; r++)
+		mprintf(&b, "d4hub_rejections_total{reason=\"%s\"} %" PRIu64 "\n",
+			d4_store_reject_name((enum d4_reject)r), t.rejects[r]);
+	mprintf(&b,
+		"# HELP d4hub_sessions_total Sensor sessions opened.\n# TYPE d4hub_sessions_total counter\n"
+		"d4hub_sessions_total %" PRIu64 "\n",
+		t.sessions);
+	mprintf(&b,
+		"# HELP d4hub_store_map_bytes LMDB map size (the storage quota).\n# TYPE d4hub_store_map_bytes gauge\n"
+		"d4hub_store_map_bytes %" PRIu64 "\n",
+		st.map_size);
+	mprintf(&b,
+		"# HELP d4hub_store_used_bytes Bytes of the map in use.\n# TYPE d4hub_store_used_bytes gauge\n"
+		"d4hub_store_used_bytes %" PRIu64 "\n",
+		st.map_used);
+	mprintf(&b,
+		"# HELP d4hub_store_paused 1 while the writer is paused.\n# TYPE d4hub_store_paused gauge\n"
+		"d4hub_store_paused %d\n",
+		st.paused ? 1 : 0);
+	mprintf(&b, "# HELP d4hub_sensors Registered sensors by status.\n# TYPE d4hub_sensors gauge\n");
+	for (int s = 0; s < 3; s++)
+		mprintf(&b, "d4hub_sensors{status=\"%s\"} %" PRIu64 "\n",
+			d4_store_status_name((enum d4_sensor_status)s), by_status[s]);
+	if (ctx->core) {
+		const struct d4_api_metrics *m = &ctx->core->metrics;
+		mprintf(&b, "# HELP d4hub_api_requests_total API requests by response status.\n"
+			    "# TYPE d4hub_api_requests_total counter\n");
+		/* this request is counted once answered; show at least the
+		 * series so that a first scrape is not empty */
+		int any = 0;
+		for (int c = 100; c < 600; c++)
+			if (m->by_status[c]) {
+				mprintf(&b, "d4hub_api_requests_total{code=\"%d\"} %" PRIu64 "\n", c, m->by_status[c]);
+				any = 1;
+			}
+		if (!any)
+			mprintf(&b, "d4hub_api_requests_total{code=\"200\"} 0\n");
+		mprintf(&b, "# HELP d4hub_api_request_duration_seconds Time to handle an API request.\n"
+			    "# TYPE d4hub_api_request_duration_seconds histogram\n");
+		uint64_t cum = 0;
+		for (int i = 0; i < D4_API_LAT_BUCKETS; i++) {
+			cum += m->lat_bucket[i];
+			mprintf(&b, "d4hub_api_request_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+				d4_api_lat_bounds[i], cum);
+		}
+		cum += m->lat_bucket[D4_API_LAT_BUCKETS];
+		mprintf(&b, "d4hub_api_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+		mprintf(&b, "d4hub_api_request_duration_seconds_sum %.6f\n", m->lat_sum);
+		mprintf(&b, "d4hub_api_request_duration_seconds_count %" PRIu64 "\n", m->lat_count);
+	}
+	if (b.oom) {
+		free(b.p);
+		d4_api_problem(resp, 500, "internal", "Internal Server Error", "out of memory");
+		return;
+	}
+	d4_api_body(resp, 200, "text/plain; version=0.0.4", b.p, b.len);
+	free(b.p);
+}
+
+void d4_api_h_me(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	(void)ctx;
+	yajl_gen g = d4_api_json_begin(resp, 200);
+	if (!g)
+		return;
+	yajl_gen_map_open(g);
+	d4_api_j_kv_str(g, "user", req->user);
+	d4_api_j_kv_str(g, "role", d4_api_role_name(req->role));
+	yajl_gen_map_close(g);
+}

@@ -1,0 +1,48 @@
+/* d4hub API — the route table: every operation of openapi/d4hub.yaml,
+ * method + path template + minimum role + body kind + handler +
+ * operationId. Resource files add their rows below the system ones; keep
+ * the operationIds identical to the spec (the conformance test checks). */
+#include "api_core.h"
+#include "handlers.h"
+
+#include <stddef.h>
+
+const struct d4_api_route d4_api_routes[] = {
+    /* system (api/h_system.c) */
+    {"GET", "/health", D4_ROLE_NONE, D4_BODY_NONE, d4_api_h_health, "getHealth"},
+    {"GET", "/openapi.yaml", D4_ROLE_NONE, D4_BODY_NONE, d4_api_h_openapi, "getOpenapi"},
+    {"GET", "/metrics", D4_ROLE_USER, D4_BODY_NONE, d4_api_h_metrics, "getMetrics"},
+    {"GET", "/api/v1/me", D4_ROLE_SENSOR_REGISTER, D4_BODY_NONE, d4_api_h_me, "getMe"},
+    /* resources (api/h_sensors.c, h_blocklist.c, h_types.c, h_stats.c, h_users.c, h_register.c) */
+    {"GET", "/api/v1/sensors", D4_ROLE_USER, D4_BODY_NONE, d4_h_list_sensors, "listSensors"},
+    {"POST", "/api/v1/sensors", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_create_sensor, "createSensor"},
+    {"GET", "/api/v1/sensors/{uuid}", D4_ROLE_USER, D4_BODY_NONE, d4_h_get_sensor, "getSensor"},
+    {"PATCH", "/api/v1/sensors/{uuid}", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_update_sensor, "updateSensor"},
+    {"DELETE", "/api/v1/sensors/{uuid}", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_delete_sensor, "deleteSensor"},
+    {"GET", "/api/v1/sensors/{uuid}/sessions", D4_ROLE_USER, D4_BODY_NONE, d4_h_list_sensor_sessions,
+     "listSensorSessions"},
+    {"POST", "/api/v1/sensors/{uuid}/approve", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_approve_sensor, "approveSensor"},
+    {"POST", "/api/v1/sensors/{uuid}/block", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_block_sensor, "blockSensor"},
+    {"POST", "/api/v1/sensors/{uuid}/unblock", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_unblock_sensor, "unblockSensor"},
+    {"POST", "/api/v1/sensors/{uuid}/kick", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_kick_sensor, "kickSensor"},
+    {"POST", "/api/v1/sensors/{uuid}/rotate-key", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_rotate_sensor_key,
+     "rotateSensorKey"},
+    {"GET", "/api/v1/blocklist", D4_ROLE_USER, D4_BODY_NONE, d4_h_list_blocklist, "listBlocklist"},
+    {"POST", "/api/v1/blocklist", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_add_block, "addBlock"},
+    {"DELETE", "/api/v1/blocklist/{kind}/{value}", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_delete_block, "deleteBlock"},
+    {"GET", "/api/v1/types", D4_ROLE_USER, D4_BODY_NONE, d4_h_get_types, "getTypes"},
+    {"PUT", "/api/v1/types/{type}", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_set_type, "setType"},
+    {"PUT", "/api/v1/ext-types/{name}", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_add_ext_type, "addExtType"},
+    {"DELETE", "/api/v1/ext-types/{name}", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_delete_ext_type, "deleteExtType"},
+    {"GET", "/api/v1/stats/totals", D4_ROLE_USER, D4_BODY_NONE, d4_h_get_stats_totals, "getStatsTotals"},
+    {"GET", "/api/v1/stats/daily", D4_ROLE_USER, D4_BODY_NONE, d4_h_get_stats_daily, "getStatsDaily"},
+    {"GET", "/api/v1/users", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_list_users, "listUsers"},
+    {"POST", "/api/v1/users", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_create_user, "createUser"},
+    {"DELETE", "/api/v1/users/{name}", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_delete_user, "deleteUser"},
+    {"GET", "/api/v1/users/{name}/tokens", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_list_tokens, "listTokens"},
+    {"POST", "/api/v1/users/{name}/tokens", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_create_token, "createToken"},
+    {"DELETE", "/api/v1/tokens/{id}", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_revoke_token, "revokeToken"},
+    {"POST", "/api/v1/add/sensor/register", D4_ROLE_SENSOR_REGISTER, D4_BODY_JSON, d4_h_register_sensor,
+     "registerSensor"},
+};
+const size_t d4_api_nroutes = sizeof(d4_api_routes) / sizeof(d4_api_routes[0]);

@@ -1,0 +1,484 @@
+/* d4hub API — the h2o server: TLS (HTTP/2 by ALPN, HTTP/1.1), one
+ * catch-all handler feeding d4_api_dispatch, on a thread of its own.
+ *
+ * Only the API thread touches h2o objects (DESIGN.md §2). Other threads talk
+ * to it through a pipe polled by the loop (stop). The listening socket is
+ * bound by d4_api_start on the caller's thread so that a busy port is an
+ * error the daemon sees at start-up. */
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+
+#include "api_core.h"
+#include "d4_api.h"
+#include "d4_error.h"
+#include "d4_hubconf.h"
+#include "d4_log.h"
+#include "d4_util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Connections still open this long after a stop request are abandoned. */
+#define STOP_GRACE_MS 2000
+
+struct api_handler {
+	h2o_handler_t super;
+	struct d4_api *api;
+};
+
+struct d4_api {
+	pthread_t thread;
+	int thread_started;
+	int listen_fd;
+	int stop_pipe[2];
+	uint16_t port;
+	char addr_text[160];
+	SSL_CTX *ssl;
+	char spec_path[D4_PATH_MAX];
+	struct d4_api_ctx ctx;
+	struct d4_api_core core;
+
+	/* start-up handshake with the caller */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int ready; /* 1 = running, -1 = failed */
+
+	/* API thread only */
+	h2o_globalconf_t gconf;
+	h2o_context_t hctx;
+	h2o_accept_ctx_t actx;
+	h2o_evloop_t *loop;
+	h2o_socket_t *listener, *stopper;
+	int stopping;
+};
+
+static void log_ssl_errors(const char *what, char *err, size_t errsize)
+{
+	unsigned long e = ERR_get_error();
+	char buf[256] = "unknown error";
+	if (e)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	snprintf(err, errsize, "%s: %s", what, buf);
+	ERR_clear_error();
+}
+
+/* Builds the server TLS context of the API: TLS 1.2+, ALPN h2 and
+ * http/1.1, optional client certificate verification. */
+static int make_tls(const struct d4_api_opts *o, SSL_CTX **out, char *err, size_t errsize)
+{
+	static const unsigned char sid_ctx[] = "d4hub-api";
+	SSL_CTX *c = SSL_CTX_new(TLS_server_method());
+	if (!c) {
+		log_ssl_errors("SSL_CTX_new", err, errsize);
+		return D4_ETLS;
+	}
+	SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+	SSL_CTX_set_options(c, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+	/* Without it TLS 1.2 session resumption under client verification
+	 * aborts the handshake (DESIGN.md §2). */
+	SSL_CTX_set_session_id_context(c, sid_ctx, sizeof(sid_ctx) - 1);
+	char what[D4_PATH_MAX + 64];
+	if (!o->cert || !o->cert[0] || SSL_CTX_use_certificate_chain_file(c, o->cert) != 1) {
+		snprintf(what, sizeof(what), "api certificate %s", o->cert ? o->cert : "(none)");
+		goto fail;
+	}
+	if (!o->key || !o->key[0] || SSL_CTX_use_PrivateKey_file(c, o->key, SSL_FILETYPE_PEM) != 1) {
+		snprintf(what, sizeof(what), "api key %s", o->key ? o->key : "(none)");
+		goto fail;
+	}
+	if (SSL_CTX_check_private_key(c) != 1) {
+		snprintf(what, sizeof(what), "api key %s does not match certificate %s", o->key, o->cert);
+		goto fail;
+	}
+	if (o->client_ca && o->client_ca[0]) {
+		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(o->client_ca);
+		if (!names || SSL_CTX_load_verify_locations(c, o->client_ca, NULL) != 1) {
+			if (names)
+				sk_X509_NAME_pop_free(names, X509_NAME_free);
+			snprintf(what, sizeof(what), "api client CA %s", o->client_ca);
+			goto fail;
+		}
+		SSL_CTX_set_client_CA_list(c, names);
+		/* A connection without a valid certificate fails in the
+		 * handshake and never reaches the HTTP parser. */
+		SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+		SSL_CTX_set_verify_depth(c, 4);
+	}
+	h2o_ssl_register_alpn_protocols(c, h2o_alpn_protocols);
+	*out = c;
+	return D4_OK;
+fail:
+	log_ssl_errors(what, err, errsize);
+	SSL_CTX_free(c);
+	return D4_ETLS;
+}
+
+int d4_api_check_tls(const struct d4_api_opts *opts, char *err, size_t errsize)
+{
+	SSL_CTX *c = NULL;
+	int rc = make_tls(opts, &c, err, errsize);
+	SSL_CTX_free(c);
+	return rc;
+}
+
+static const char *reason_of(int status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 202: return "Accepted";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	default: return status < 300 ? "OK" : status < 500 ? "Client Error" : "Server Error";
+	}
+}
+
+static char *pool_str(h2o_mem_pool_t *pool, const char *s, size_t len)
+{
+	char *p = h2o_mem_alloc_pool(pool, len + 1);
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+static const char *header_str(h2o_req_t *req, const h2o_token_t *tok)
+{
+	ssize_t i = h2o_find_header(&req->headers, tok, -1);
+	if (i < 0)
+		return NULL;
+	h2o_iovec_t v = req->headers.entries[i].value;
+	return pool_str(&req->pool, v.base, v.len);
+}
+
+static void peer_text(h2o_req_t *req, char *out, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl =
+	    req->conn->callbacks->get_peername ? req->conn->callbacks->get_peername(req->conn, (void *)&ss) : 0;
+	d4_strlcpy(out, "?", size);
+	if (sl == 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)size);
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)size);
+}
+
+static void add_header(h2o_req_t *req, const char *name, const char *value)
+{
+	size_t nl = strlen(name), vl = strlen(value);
+	h2o_add_header_by_str(&req->pool, &req->res.headers, pool_str(&req->pool, name, nl), nl, 1, NULL,
+			      pool_str(&req->pool, value, vl), vl);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+	struct d4_api *api = ((struct api_handler *)self)->api;
+	struct d4_api_raw raw;
+	struct d4_api_resp resp;
+	char peer[64];
+
+	memset(&raw, 0, sizeof(raw));
+	raw.method = pool_str(&req->pool, req->method.base, req->method.len);
+	raw.target = pool_str(&req->pool, req->path.base, req->path.len);
+	raw.body = (const uint8_t *)req->entity.base;
+	raw.body_len = req->entity.base ? req->entity.len : 0;
+	raw.content_type = header_str(req, H2O_TOKEN_CONTENT_TYPE);
+	if (!raw.content_type)
+		raw.content_type = "";
+	raw.authorization = header_str(req, H2O_TOKEN_AUTHORIZATION);
+	peer_text(req, peer, sizeof(peer));
+	raw.peer = peer;
+
+	d4_api_resp_init(&resp);
+	const struct d4_api_route *rt = d4_api_dispatch(&api->core, &raw, &resp);
+
+	if (resp.status >= 500)
+		d4_warn("api: %s %.200s from %s -> %d", raw.method, raw.target, peer, resp.status);
+	else
+		d4_debug("api: %s %.200s from %s -> %d (%s)", raw.method, raw.target, peer, resp.status,
+			 rt ? rt->op_id : "-");
+
+	req->res.status = resp.status;
+	req->res.reason = reason_of(resp.status);
+	add_header(req, "cache-control", "no-store");
+	for (unsigned i = 0; i < resp.nhdr; i++)
+		add_header(req, resp.hdr_name[i], resp.hdr_value[i]);
+	if (resp.status == 204) {
+		d4_api_resp_free(&resp);
+		h2o_send_inline(req, "", 0);
+		return 0;
+	}
+	if (resp.content_type)
+		add_header(req, "content-type", resp.content_type);
+	req->res.content_length = resp.body_len;
+	/* h2o_send_inline copies the body into the request's pool */
+	h2o_send_inline(req, resp.body ? (const char *)resp.body : "", resp.body_len);
+	d4_api_resp_free(&resp);
+	return 0;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+	struct d4_api *api = listener->data;
+	if (err)
+		return;
+	h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+	if (sock)
+		h2o_accept(&api->actx, sock);
+}
+
+static void on_stop(h2o_socket_t *sock, const char *err)
+{
+	struct d4_api *api = sock->data;
+	(void)err;
+	api->stopping = 1;
+}
+
+static void signal_ready(struct d4_api *api, int state)
+{
+	pthread_mutex_lock(&api->mu);
+	api->ready = state;
+	pthread_cond_broadcast(&api->cv);
+	pthread_mutex_unlock(&api->mu);
+}
+
+static int conns_open(struct d4_api *api)
+{
+	return !h2o_linklist_is_empty(&api->hctx.http1._conns) || !h2o_linklist_is_empty(&api->hctx.http2._conns);
+}
+
+static void *api_thread(void *arg)
+{
+	struct d4_api *api = arg;
+
+	h2o_config_init(&api->gconf);
+	api->gconf.server_name = h2o_iovec_init(H2O_STRLIT("d4hub"));
+	/* Above our own cap so that we answer 413 with a problem; h2o's
+	 * own limit resets HTTP/2 streams, which clients retry. */
+	uint64_t lim = api->core.max_body * 4 + (1u << 20);
+	api->gconf.max_request_entity_size = lim > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)lim;
+	h2o_hostconf_t *host = h2o_config_register_host(&api->gconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+	h2o_pathconf_t *pc = h2o_config_register_path(host, "/", 0);
+	struct api_handler *h = (struct api_handler *)h2o_create_handler(pc, sizeof(*h));
+	h->super.on_req = on_req;
+	h->api = api;
+
+	api->loop = h2o_evloop_create();
+	h2o_context_init(&api->hctx, api->loop, &api->gconf);
+	memset(&api->actx, 0, sizeof(api->actx));
+	api->actx.ctx = &api->hctx;
+	api->actx.hosts = api->gconf.hosts;
+	api->actx.ssl_ctx = api->ssl;
+
+	api->listener = h2o_evloop_socket_create(api->loop, api->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+	api->listen_fd = -1; /* owned by h2o now */
+	api->listener->data = api;
+	h2o_socket_read_start(api->listener, on_accept);
+	api->stopper = h2o_evloop_socket_create(api->loop, api->stop_pipe[0], H2O_SOCKET_FLAG_DONT_READ);
+	api->stop_pipe[0] = -1;
+	api->stopper->data = api;
+	h2o_socket_read_start(api->stopper, on_stop);
+	api->core.metrics.started_s = d4_now_s();
+	signal_ready(api, 1);
+
+	while (!api->stopping)
+		if (h2o_evloop_run(api->loop, INT32_MAX) != 0 && errno != EINTR) {
+			d4_err("api: event loop: %s", strerror(errno));
+			break;
+		}
+
+	h2o_socket_read_stop(api->listener);
+	h2o_socket_close(api->listener);
+	api->listener = NULL;
+	h2o_context_request_shutdown(&api->hctx);
+	uint64_t deadline = d4_mono_ms() + STOP_GRACE_MS;
+	while (conns_open(api) && d4_mono_ms() < deadline)
+		h2o_evloop_run(api->loop, 50);
+	h2o_socket_read_stop(api->stopper);
+	h2o_socket_close(api->stopper);
+	api->stopper = NULL;
+	/* a few turns so that closed sockets are released */
+	for (int i = 0; i < 3; i++)
+		h2o_evloop_run(api->loop, 0);
+	if (conns_open(api)) {
+		/* Disposing a context under live connections is unsafe in
+		 * h2o 2.2.5; the process is about to exit anyway. */
+		d4_notice("api: connections still open at stop; abandoned");
+		return NULL;
+	}
+	h2o_context_dispose(&api->hctx);
+	h2o_evloop_destroy(api->loop);
+	api->loop = NULL;
+	h2o_config_dispose(&api->gconf);
+	return NULL;
+}
+
+static int bind_listen(const char *where, int *fd_out, uint16_t *port_out, char *err, size_t errsize)
+{
+	char host[128], portstr[8];
+	uint16_t port = 0;
+	const char *colon = strrchr(where, ':');
+	/* port 0 (pick a free one) is allowed here, unlike in the config */
+	if (colon && strcmp(colon, ":0") == 0) {
+		char tmp[160];
+		snprintf(tmp, sizeof(tmp), "%.*s:1", (int)(colon - where), where);
+		if (d4_hubconf_parse_listen(tmp, host, sizeof(host), &port) != D4_OK) {
+			snprintf(err, errsize, "bad api listen address '%s'", where);
+			return D4_ECONFIG;
+		}
+		port = 0;
+	} else if (d4_hubconf_parse_listen(where, host, sizeof(host), &port) != D4_OK) {
+		snprintf(err, errsize, "bad api listen address '%s'", where);
+		return D4_ECONFIG;
+	}
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	struct addrinfo hints, *res = NULL;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	int g = getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, portstr, &hints, &res);
+	if (g != 0 || !res) {
+		snprintf(err, errsize, "api listen address %s: %s", where, gai_strerror(g));
+		return D4_ECONFIG;
+	}
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 128) != 0) {
+		snprintf(err, errsize, "api listen on %s: %s", where, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return D4_EIO;
+	}
+	freeaddrinfo(res);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		*port_out = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							   : ((struct sockaddr_in *)&ss)->sin_port);
+	*fd_out = fd;
+	return D4_OK;
+}
+
+static void api_free(struct d4_api *api)
+{
+	if (api->listen_fd >= 0)
+		close(api->listen_fd);
+	if (api->stop_pipe[0] >= 0)
+		close(api->stop_pipe[0]);
+	if (api->stop_pipe[1] >= 0)
+		close(api->stop_pipe[1]);
+	SSL_CTX_free(api->ssl);
+	d4_api_ratelimit_free(api->core.rl);
+	pthread_mutex_destroy(&api->mu);
+	pthread_cond_destroy(&api->cv);
+	free(api);
+}
+
+struct d4_api_core *d4_api_core_of(struct d4_api_ctx *ctx)
+{
+	return ctx->core;
+}
+
+int d4_api_start(const struct d4_api_opts *opts, struct d4_store *store, const struct d4_hubconf *conf,
+		 struct d4_api **out)
+{
+	char err[512];
+	*out = NULL;
+	struct d4_api *api = calloc(1, sizeof(*api));
+	if (!api)
+		return D4_ENOMEM;
+	api->listen_fd = api->stop_pipe[0] = api->stop_pipe[1] = -1;
+	pthread_mutex_init(&api->mu, NULL);
+	pthread_cond_init(&api->cv, NULL);
+
+	int rc = make_tls(opts, &api->ssl, err, sizeof(err));
+	if (rc != D4_OK) {
+		d4_err("api: %s", err);
+		api_free(api);
+		return rc;
+	}
+	d4_strlcpy(api->spec_path, opts->spec_path ? opts->spec_path : "", sizeof(api->spec_path));
+	api->ctx.store = store;
+	api->ctx.conf = conf;
+	api->ctx.core = &api->core;
+	api->core.routes = d4_api_routes;
+	api->core.nroutes = d4_api_nroutes;
+	api->core.ctx = &api->ctx;
+	api->core.max_body = opts->max_body ? opts->max_body : (1u << 20);
+	api->core.spec_path = api->spec_path;
+	api->core.verify = d4_api_auth_verify;
+	api->core.rl = d4_api_ratelimit_new(opts->auth_fail_limit ? opts->auth_fail_limit : 20, 60);
+	if (!api->core.rl || pipe2(api->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+		api_free(api);
+		return D4_ENOMEM;
+	}
+	rc = bind_listen(opts->listen ? opts->listen : "127.0.0.1:8443", &api->listen_fd, &api->port, err, sizeof(err));
+	if (rc != D4_OK) {
+		d4_err("%s", err);
+		api_free(api);
+		return rc;
+	}
+	const char *colon = strrchr(opts->listen ? opts->listen : "127.0.0.1:8443", ':');
+	snprintf(api->addr_text, sizeof(api->addr_text), "%.*s:%u",
+		 (int)(colon - (opts->listen ? opts->listen : "127.0.0.1:8443")),
+		 opts->listen ? opts->listen : "127.0.0.1:8443", api->port);
+
+	if (pthread_create(&api->thread, NULL, api_thread, api) != 0) {
+		d4_err("api: cannot start the thread");
+		api_free(api);
+		return D4_EIO;
+	}
+	api->thread_started = 1;
+	pthread_mutex_lock(&api->mu);
+	while (api->ready == 0)
+		pthread_cond_wait(&api->cv, &api->mu);
+	pthread_mutex_unlock(&api->mu);
+	d4_notice("d4hub API listening on https://%s/", api->addr_text);
+	*out = api;
+	return D4_OK;
+}
+
+uint16_t d4_api_port(const struct d4_api *api)
+{
+	return api ? api->port : 0;
+}
+
+void d4_api_stop(struct d4_api *api)
+{
+	if (!api)
+		return;
+	if (api->thread_started) {
+		char b = 1;
+		while (write(api->stop_pipe[1], &b, 1) < 0 && errno == EINTR)
+			;
+		pthread_join(api->thread, NULL);
+	}
+	api_free(api);
+}
