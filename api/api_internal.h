@@ -23,22 +23,22 @@ const char *d4_api_role_name(enum d4_role r);
 int d4_api_role_parse(const char *s, enum d4_role *out); /* 0 or D4_EINVAL */
 
 #define D4_API_MAX_PARAMS 4
-#define D4_API_MAX_QUERY 16
+#define D4_API_MAX_QUERY  16
 
 struct d4_api_req {
-	const char *method;   /* "GET", "POST", ... */
-	const char *path;     /* percent-decoded path, no query */
+	const char *method;		       /* "GET", "POST", ... */
+	const char *path;		       /* percent-decoded path, no query */
 	const char *params[D4_API_MAX_PARAMS]; /* {name} captures of the route template, in order, decoded */
 	unsigned nparams;
 	const char *qname[D4_API_MAX_QUERY], *qvalue[D4_API_MAX_QUERY]; /* decoded query pairs */
 	unsigned nquery;
-	const uint8_t *body;  /* raw body (NULL if none) */
+	const uint8_t *body; /* raw body (NULL if none) */
 	size_t body_len;
 	const char *content_type; /* "" if absent */
-	yajl_val json;        /* parsed body when the route takes JSON and the body is non-empty, else NULL */
-	char user[64];        /* authenticated principal ("" for anonymous routes) */
+	yajl_val json;		  /* parsed body when the route takes JSON and the body is non-empty, else NULL */
+	char user[64];		  /* authenticated principal ("" for anonymous routes) */
 	enum d4_role role;
-	char peer[64];        /* client address text */
+	char peer[64]; /* client address text */
 };
 
 /* Returns the value of query parameter name, or NULL. */
@@ -58,12 +58,12 @@ void d4_api_no_content(struct d4_api_resp *resp);
  * "https://d4hub.invalid/problems/" (e.g. "not-found", "invalid-parameter"),
  * title a fixed human text for that type, detail the specific reason. */
 void d4_api_problem(struct d4_api_resp *resp, int status, const char *type, const char *title, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 /* Extra response header (copied), e.g. Location. */
 int d4_api_header(struct d4_api_resp *resp, const char *name, const char *value);
 
 /* Small JSON helpers over yajl_gen. */
-void d4_api_j_str(yajl_gen g, const char *s);            /* string (NULL -> null) */
+void d4_api_j_str(yajl_gen g, const char *s); /* string (NULL -> null) */
 void d4_api_j_kv_str(yajl_gen g, const char *k, const char *v);
 void d4_api_j_kv_u64(yajl_gen g, const char *k, uint64_t v);
 void d4_api_j_kv_bool(yajl_gen g, const char *k, int v);
@@ -83,12 +83,12 @@ typedef void (*d4_api_handler)(struct d4_api_ctx *ctx, const struct d4_api_req *
 enum d4_api_body_kind { D4_BODY_NONE = 0, D4_BODY_JSON = 1, D4_BODY_ANY = 2 };
 
 struct d4_api_route {
-	const char *method;       /* upper case */
-	const char *tmpl;         /* "/api/v1/sensors/{uuid}/approve" — {x} matches one non-empty segment */
-	enum d4_role min_role;    /* D4_ROLE_NONE = anonymous */
+	const char *method;    /* upper case */
+	const char *tmpl;      /* "/api/v1/sensors/{uuid}/approve" — {x} matches one non-empty segment */
+	enum d4_role min_role; /* D4_ROLE_NONE = anonymous */
 	enum d4_api_body_kind body;
 	d4_api_handler fn;
-	const char *op_id;        /* operationId in openapi/d4hub.yaml */
+	const char *op_id; /* operationId in openapi/d4hub.yaml */
 };
 
 /* Route tables, one per resource file, concatenated by api/routes.c. */

@@ -12,12 +12,12 @@ struct d4_hubconf;
 struct d4_api;
 
 struct d4_api_opts {
-	const char *listen;       /* "127.0.0.1:8443"; port 0 picks a free one */
-	const char *cert, *key;   /* PEM server certificate chain and key */
-	const char *client_ca;    /* optional: require a client certificate signed by this CA */
-	const char *web_root;     /* folder with the web page's static files ("" = built-in default) */
-	const char *spec_path;    /* openapi/d4hub.yaml served at /openapi.yaml */
-	uint64_t max_body;        /* request body cap in bytes (default 1 MiB) */
+	const char *listen;	  /* "127.0.0.1:8443"; port 0 picks a free one */
+	const char *cert, *key;	  /* PEM server certificate chain and key */
+	const char *client_ca;	  /* optional: require a client certificate signed by this CA */
+	const char *web_root;	  /* folder with the web page's static files ("" = built-in default) */
+	const char *spec_path;	  /* openapi/d4hub.yaml served at /openapi.yaml */
+	uint64_t max_body;	  /* request body cap in bytes (default 1 MiB) */
 	unsigned auth_fail_limit; /* failed authentications per IP per minute before 429 (default 20) */
 };
 
