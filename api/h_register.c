@@ -73,6 +73,10 @@ void d4_h_register_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, 
 	}
 	if ((r = d4_h_json_str(req, resp, "hmac_key", D4_KEY_MAX, 1, NULL, &key)) < 0)
 		goto out;
+	if (r > 0 && !d4_h_printable(key)) {
+		d4_h_unprocessable(resp, "member 'hmac_key' must not contain control characters");
+		goto out;
+	}
 	yajl_val v = NULL;
 	for (size_t i = 0; i < req->json->u.object.len; i++)
 		if (!strcmp(req->json->u.object.keys[i], "uuid"))

@@ -19,7 +19,7 @@
 #define LIMIT_MAX     1000
 #define LIMIT_DEFAULT 100
 #define GEN_KEY_BYTES 32
-#define BAN_MAX	      (366u * 86400u)
+#define BAN_MAX	      (365u * 86400u)
 
 static const char *const list_query[] = {"status", "limit", "cursor", NULL};
 static const char *const page_query[] = {"limit", "cursor", NULL};
@@ -231,12 +231,15 @@ void d4_h_list_sensor_sessions(struct d4_api_ctx *ctx, const struct d4_api_req *
 		goto out;
 	}
 	uint64_t n = sc.count < limit ? sc.count : limit, last = 0;
+	uint8_t fallback = ctx->conf ? ctx->conf->default_tlp : D4_TLP_AMBER_STRICT;
+	if (sn->default_tlp != D4_TLP_NONE && sn->default_tlp != D4_TLP_UNCLEAR)
+		fallback = sn->default_tlp;
 	yajl_gen_map_open(g);
 	d4_api_j_key(g, "items");
 	yajl_gen_array_open(g);
 	for (uint64_t i = 0; i < n; i++) {
 		const struct d4_session_info *si = &sc.ring[(sc.count - 1 - i) % sc.cap];
-		d4_h_j_session(g, si);
+		d4_h_j_session(g, si, fallback);
 		last = si->session;
 	}
 	yajl_gen_array_close(g);
@@ -288,6 +291,15 @@ static int text_fields(const struct d4_api_req *req, struct d4_api_resp *resp, s
 	return 0;
 }
 
+/* Keys are text lines in the sensors' key files: no control characters. */
+static int key_check(struct d4_api_resp *resp, const char *key)
+{
+	if (d4_h_printable(key))
+		return 0;
+	d4_h_unprocessable(resp, "member 'key' must not contain control characters");
+	return -1;
+}
+
 /* D4 keys are text (the reference tools read them from text files), so a
  * generated key is 64 hex digits of 32 random bytes, as d4hubctl makes. */
 static int gen_key(struct d4_sensor *sn)
@@ -329,7 +341,7 @@ void d4_h_create_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, st
 		d4_h_unprocessable(resp, "member 'uuid' is not a version 4 uuid: D4 sensors must use v4 uuids");
 		goto out;
 	}
-	if ((r = d4_h_json_str(req, resp, "key", D4_KEY_MAX, 0, NULL, &key)) < 0)
+	if ((r = d4_h_json_str(req, resp, "key", D4_KEY_MAX, 0, NULL, &key)) < 0 || (r > 0 && key_check(resp, key)))
 		goto out;
 	if (text_fields(req, resp, sn) || d4_h_json_bool(req, resp, "approve", &approve) < 0)
 		goto out;
@@ -398,13 +410,18 @@ void d4_h_update_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, st
 	if (d4_h_query_only(req, resp, NULL) || d4_h_path_uuid(req, resp, 0, 1, uuid) ||
 	    d4_h_body(req, resp, 1, update_fields) < 0)
 		goto out;
+	if (req->json->u.object.len == 0) {
+		d4_h_unprocessable(resp, "nothing to update: give at least one member");
+		goto out;
+	}
 	if ((has_tlp = d4_h_json_str(req, resp, "default_tlp", 32, 0, &tlp_null, &tlp_s)) < 0)
 		goto out;
 	if (has_tlp && !tlp_null) {
 		tlp = d4_policy_tlp_parse(tlp_s);
-		if (tlp == D4_TLP_NONE || tlp == D4_TLP_UNCLEAR) {
+		/* tlp:unclear is kept as stated: it resolves to the hub's default. */
+		if (tlp == D4_TLP_NONE) {
 			d4_h_unprocessable(resp, "member 'default_tlp' must be tlp:red, tlp:amber+strict, tlp:amber, "
-						 "tlp:green, tlp:ex:chr, tlp:clear or null");
+						 "tlp:green, tlp:ex:chr, tlp:clear, tlp:unclear or null");
 			goto out;
 		}
 	}
@@ -489,8 +506,12 @@ static void state_change(struct d4_api_ctx *ctx, const struct d4_api_req *req, s
 		goto out;
 	/* Only kick takes a body; the routes of the others take none. */
 	if (v == V_KICK &&
-	    (d4_h_body(req, resp, 0, kick_fields) < 0 || d4_h_json_int(req, resp, "ban_seconds", 1, BAN_MAX, &ban) < 0))
+	    (d4_h_body(req, resp, 0, kick_fields) < 0 || d4_h_json_int(req, resp, "ban_seconds", 0, BAN_MAX, &ban) < 0))
 		goto out;
+	/* The hub closes a session while ban_until lies ahead: a kick without
+	 * a ban still needs one second to take effect. */
+	if (ban == 0)
+		ban = 1;
 	if (load(ctx, req, resp, uuid, sn) != 0)
 		goto out;
 	d4_uuid_hex(uuid, hex);
@@ -563,7 +584,7 @@ void d4_h_rotate_sensor_key(struct d4_api_ctx *ctx, const struct d4_api_req *req
 	memset(keytext, 0, sizeof(keytext));
 	if (d4_h_query_only(req, resp, NULL) || d4_h_path_uuid(req, resp, 0, 1, uuid) ||
 	    d4_h_body(req, resp, 0, rotate_fields) < 0 ||
-	    (r = d4_h_json_str(req, resp, "key", D4_KEY_MAX, 0, NULL, &key)) < 0)
+	    (r = d4_h_json_str(req, resp, "key", D4_KEY_MAX, 0, NULL, &key)) < 0 || (r > 0 && key_check(resp, key)))
 		goto out;
 	if (load(ctx, req, resp, uuid, sn) != 0)
 		goto out;

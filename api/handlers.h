@@ -130,8 +130,8 @@ void d4_h_j_sensor_summary(yajl_gen g, const struct d4_sensor *sn);
  * error (the generator then holds a partial document: discard it). */
 int d4_h_j_sensor_detail(yajl_gen g, struct d4_store *st, const struct d4_sensor *sn, const char *extra_key,
 			 const char *extra_val);
-/* Session object. */
-void d4_h_j_session(yajl_gen g, const struct d4_session_info *si);
+/* Session object; fallback_tlp is shown while the session has no TLP yet. */
+void d4_h_j_session(yajl_gen g, const struct d4_session_info *si, uint8_t fallback_tlp);
 /* BlockEntry object. */
 const char *d4_h_block_kind_name(unsigned kind);
 void d4_h_j_block_entry(yajl_gen g, const struct d4_block_entry *e);

@@ -602,7 +602,7 @@ int d4_h_j_sensor_detail(yajl_gen g, struct d4_store *st, const struct d4_sensor
 	return 0;
 }
 
-void d4_h_j_session(yajl_gen g, const struct d4_session_info *si)
+void d4_h_j_session(yajl_gen g, const struct d4_session_info *si, uint8_t fallback_tlp)
 {
 	char buf[64];
 	yajl_gen_map_open(g);
@@ -610,9 +610,9 @@ void d4_h_j_session(yajl_gen g, const struct d4_session_info *si)
 	d4_h_j_uuid(g, "sensor", si->uuid);
 	d4_api_j_kv_u64(g, "type", si->type);
 	d4_h_j_kv_text(g, "ext_type", si->ext_type[0] ? si->ext_type : NULL);
-	/* A session whose meta header was never resolved has no TLP yet;
-	 * the schema wants a string, "none" says so. */
-	d4_api_j_kv_str(g, "tlp", d4_policy_tlp_name((enum d4_tlp)si->tlp));
+	/* A session without frames or meta header has no TLP recorded yet;
+	 * show the level it would get (sensor's, else the hub's default). */
+	d4_api_j_kv_str(g, "tlp", d4_policy_tlp_name((enum d4_tlp)(si->tlp ? si->tlp : fallback_tlp)));
 	d4_h_j_uuid(g, "org", si->org);
 	d4_api_j_kv_str(g, "peer", d4_h_addr_text(si->addr, buf, sizeof(buf)));
 	d4_api_j_kv_time(g, "started", si->started);
