@@ -85,5 +85,7 @@ int ctl_cmd_sessions(struct ctl *c, int argc, char **argv);
 int ctl_cmd_frames(struct ctl *c, int argc, char **argv);
 int ctl_cmd_stats(struct ctl *c, int argc, char **argv);
 int ctl_cmd_status(struct ctl *c, int argc, char **argv);
+int ctl_cmd_user(struct ctl *c, int argc, char **argv);
+int ctl_cmd_token(struct ctl *c, int argc, char **argv);
 
 #endif

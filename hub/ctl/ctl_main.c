@@ -23,7 +23,8 @@ static const char usage_text[] =
     "  sensor kick UUID [--ban SECONDS]\n"
     "  sensor rotate-key UUID [--key KEY | --key-file FILE]\n"
     "  sensor set UUID [--desc T] [--mail M] [--tlp TAG] [--org UUID] [--max-payload N] [--max-backlog N]\n"
-    "  sensor list | sensor show UUID\n"
+    "             [--silence SECONDS]   (silence alert threshold, 0 = not monitored)\n"
+    "  sensor list | sensor show UUID | sensor silent\n"
     "  block add|del ip CIDR | uuid UUID | uuid-ips UUID ;  block list\n"
     "  types list | types enable N | types disable N\n"
     "  ext-types list | ext-types add NAME | ext-types del NAME\n"
@@ -31,6 +32,9 @@ static const char usage_text[] =
     "  frames [--session ID] [--from SEQ] [--payload]\n"
     "  stats [--days N]\n"
     "  status\n"
+    "  user add NAME --role admin|user|sensor_register [--label L]   (prints the first API token once)\n"
+    "  user list | user del NAME | user role NAME ROLE\n"
+    "  token create USER [--label L]   (prints the token once) | token list [USER] | token revoke ID\n"
     "Exit status: 0 success, 1 error, 2 usage error.\n";
 
 static void vmsg(struct ctl *c, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
@@ -181,7 +185,8 @@ static const struct {
 } commands[] = {
     {"sensor", ctl_cmd_sensor},	      {"block", ctl_cmd_block},	      {"types", ctl_cmd_types},
     {"ext-types", ctl_cmd_ext_types}, {"sessions", ctl_cmd_sessions}, {"frames", ctl_cmd_frames},
-    {"stats", ctl_cmd_stats},	      {"status", ctl_cmd_status},
+    {"stats", ctl_cmd_stats},	      {"status", ctl_cmd_status},     {"user", ctl_cmd_user},
+    {"token", ctl_cmd_token},
 };
 
 int main(int argc, char **argv)

@@ -306,14 +306,15 @@ out:
 
 static int cmd_set(struct ctl *c, int argc, char **argv)
 {
-	const char *pos[1], *desc = NULL, *mail = NULL, *tlp = NULL, *org = NULL, *mp = NULL, *mb = NULL;
-	const struct ctl_opt opts[] = {{"desc", 1, &desc, NULL},      {"mail", 1, &mail, NULL},
-				       {"tlp", 1, &tlp, NULL},	      {"org", 1, &org, NULL},
-				       {"max-payload", 1, &mp, NULL}, {"max-backlog", 1, &mb, NULL},
-				       {NULL, 0, NULL, NULL}};
+	const char *pos[1], *desc = NULL, *mail = NULL, *tlp = NULL, *org = NULL, *mp = NULL, *mb = NULL,
+			    *silence = NULL;
+	const struct ctl_opt opts[] = {{"desc", 1, &desc, NULL},       {"mail", 1, &mail, NULL},
+				       {"tlp", 1, &tlp, NULL},	       {"org", 1, &org, NULL},
+				       {"max-payload", 1, &mp, NULL},  {"max-backlog", 1, &mb, NULL},
+				       {"silence", 1, &silence, NULL}, {NULL, 0, NULL, NULL}};
 	static struct d4_sensor sn;
 	uint8_t uuid[16], org_uuid[16];
-	uint64_t max_payload = 0, max_backlog = 0;
+	uint64_t max_payload = 0, max_backlog = 0, silence_s = 0;
 	enum d4_tlp t = D4_TLP_NONE;
 	int rc;
 
@@ -321,9 +322,10 @@ static int cmd_set(struct ctl *c, int argc, char **argv)
 		return rc;
 	if ((rc = ctl_arg_uuid(c, "uuid", pos[0], uuid)) != CTL_OK)
 		return rc;
-	if (!desc && !mail && !tlp && !org && !mp && !mb)
+	if (!desc && !mail && !tlp && !org && !mp && !mb && !silence)
 		return ctl_usage(c,
-				 "nothing to set: give --desc, --mail, --tlp, --org, --max-payload or --max-backlog");
+				 "nothing to set: give --desc, --mail, --tlp, --org, --max-payload, --max-backlog or "
+				 "--silence");
 	if (desc && strlen(desc) >= sizeof(sn.description))
 		return ctl_usage(c, "--desc is too long (max %zu bytes)", sizeof(sn.description) - 1);
 	if (mail && strlen(mail) >= sizeof(sn.mail))
@@ -343,6 +345,11 @@ static int cmd_set(struct ctl *c, int argc, char **argv)
 		return rc;
 	if (mb && (rc = ctl_arg_size(c, "--max-backlog", mb, UINT64_MAX, &max_backlog)) != CTL_OK)
 		return rc;
+	/* 0 turns monitoring off. */
+	if (silence && (rc = ctl_arg_duration(c, "--silence", silence, &silence_s)) != CTL_OK)
+		return rc;
+	if (silence && silence_s > UINT32_MAX)
+		return ctl_usage(c, "bad --silence '%s': larger than %u seconds", silence, UINT32_MAX);
 	if ((rc = ctl_store(c, 1)) != CTL_OK || (rc = load_sensor(c, uuid, &sn)) != CTL_OK)
 		goto out;
 	if (desc)
@@ -362,6 +369,8 @@ static int cmd_set(struct ctl *c, int argc, char **argv)
 		sn.max_payload = (uint32_t)max_payload;
 	if (mb)
 		sn.max_backlog = max_backlog;
+	if (silence)
+		sn.silence_threshold = (uint32_t)silence_s;
 	rc = save_sensor(c, &sn);
 out:
 	d4_wipe(&sn, sizeof(sn));
@@ -386,6 +395,7 @@ static void sensor_json(struct ctl *c, const struct d4_sensor *sn)
 		ctl_j_null(c, "default_org");
 	ctl_j_u64(c, "max_payload", sn->max_payload);
 	ctl_j_u64(c, "max_backlog", sn->max_backlog);
+	ctl_j_u64(c, "silence_threshold", sn->silence_threshold);
 	ctl_j_time(c, "created", sn->created);
 	ctl_j_time(c, "first_seen", sn->first_seen);
 	ctl_j_time(c, "last_seen", sn->last_seen);
@@ -539,6 +549,10 @@ static int cmd_show(struct ctl *c, int argc, char **argv)
 		printf("max backlog:   %llu\n", (unsigned long long)sn.max_backlog);
 	else
 		printf("max backlog:   - (hub default)\n");
+	if (sn.silence_threshold)
+		printf("silence alert: after %u s without data\n", sn.silence_threshold);
+	else
+		printf("silence alert: - (not monitored)\n");
 	printf("created:       %s\n", ctl_time(sn.created, t, sizeof(t)));
 	printf("first seen:    %s\n", ctl_time(sn.first_seen, t, sizeof(t)));
 	printf("last seen:     %s\n", ctl_time(sn.last_seen, t, sizeof(t)));
@@ -581,12 +595,70 @@ out:
 	return rc;
 }
 
+struct silent_ctx {
+	struct ctl *c;
+	uint64_t now;
+	unsigned n;
+};
+
+static int silent_cb(void *ctx, const struct d4_sensor *sn)
+{
+	struct silent_ctx *sc = ctx;
+	struct ctl *c = sc->c;
+	char hex[D4_UUID_HEX_LEN + 1], t[32], txt[D4_DESC_MAX];
+	uint64_t since = sn->last_seen ? sn->last_seen : sn->created;
+	uint64_t silent_for = sc->now > since ? sc->now - since : 0;
+	if (c->json) {
+		ctl_j_obj_open(c, NULL);
+		ctl_j_uuid(c, "uuid", sn->uuid);
+		ctl_j_str(c, "status", d4_store_status_name((enum d4_sensor_status)sn->status));
+		ctl_j_str(c, "description", sn->description);
+		ctl_j_time(c, "last_seen", sn->last_seen);
+		ctl_j_u64(c, "silence_threshold", sn->silence_threshold);
+		ctl_j_u64(c, "silent_for", silent_for);
+		ctl_j_obj_close(c);
+	} else {
+		if (sc->n == 0)
+			printf("%-32s  %-8s  %-19s  %10s  %10s  %s\n", "UUID", "STATUS", "LAST SEEN", "THRESHOLD",
+			       "SILENT S", "DESCRIPTION");
+		d4_uuid_hex(sn->uuid, hex);
+		printf("%-32s  %-8s  %-19s  %10u  %10llu  %s\n", hex,
+		       d4_store_status_name((enum d4_sensor_status)sn->status), ctl_time(sn->last_seen, t, sizeof(t)),
+		       sn->silence_threshold, (unsigned long long)silent_for,
+		       sn->description[0] ? ctl_clean(sn->description, txt, sizeof(txt)) : "-");
+	}
+	sc->n++;
+	return 0;
+}
+
+static int cmd_silent(struct ctl *c, int argc, char **argv)
+{
+	struct silent_ctx sc = {c, d4_now_s(), 0};
+	int rc;
+	if ((rc = ctl_parse(c, argc, argv, NULL, NULL, 0, 0, NULL)) != CTL_OK)
+		return rc;
+	if ((rc = ctl_store(c, 0)) != CTL_OK)
+		return rc;
+	if (c->json)
+		ctl_j_arr_open(c, NULL);
+	rc = d4_store_sensors_silent(c->st, sc.now, silent_cb, &sc);
+	if (rc < 0)
+		return ctl_fail(c, "cannot list silent sensors: %s", d4_strerror(rc));
+	if (c->json) {
+		ctl_j_arr_close(c);
+		return ctl_j_flush(c);
+	}
+	if (sc.n == 0)
+		printf("no silent sensors\n");
+	return CTL_OK;
+}
+
 int ctl_cmd_sensor(struct ctl *c, int argc, char **argv)
 {
 	static char cmdname[48];
 	if (argc < 1)
 		return ctl_usage(c, "missing sub-command (add, approve, block, unblock, del, kick, rotate-key, set, "
-				    "list, show)");
+				    "list, show, silent)");
 	const char *sub = argv[0];
 	snprintf(cmdname, sizeof(cmdname), "sensor %s", sub);
 	c->cmd = cmdname;
@@ -605,6 +677,8 @@ int ctl_cmd_sensor(struct ctl *c, int argc, char **argv)
 		return cmd_list(c, argc, argv);
 	if (!strcmp(sub, "show"))
 		return cmd_show(c, argc, argv);
+	if (!strcmp(sub, "silent"))
+		return cmd_silent(c, argc, argv);
 	c->cmd = "sensor";
 	return ctl_usage(c, "unknown sub-command '%s'", sub);
 }

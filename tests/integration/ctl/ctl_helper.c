@@ -4,7 +4,9 @@
  *   ctl_helper key STORE UUID           prints the stored key as hex (or "none")
  *   ctl_helper fill STORE UUID OUTFILE  writes one session with known frames
  *                                       through the writer; OUTFILE gets the
- *                                       concatenated payloads */
+ *                                       concatenated payloads
+ *   ctl_helper verify STORE TOKEN       prints "USER ROLE ID" of a live API
+ *                                       token, or exits 1 */
 #include "d4_error.h"
 #include "d4_policy.h"
 #include "d4_store.h"
@@ -119,17 +121,34 @@ static int cmd_fill(const char *path, const uint8_t uuid[16], const char *out)
 	return 0;
 }
 
+static int cmd_verify(const char *path, const char *token)
+{
+	struct d4_store *s = open_store(path);
+	char user[D4_USER_NAME_MAX], id[D4_TOKEN_ID_HEX];
+	uint8_t role = 0;
+	int rc = d4_store_token_verify(s, token, user, &role, id);
+	d4_store_close(s);
+	if (rc != D4_OK) {
+		fprintf(stderr, "ctl_helper: verify: %s\n", d4_strerror(rc));
+		return 1;
+	}
+	printf("%s %s %s\n", user, d4_store_role_name(role), id);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint8_t uuid[16];
+	if (argc == 4 && !strcmp(argv[1], "verify"))
+		return cmd_verify(argv[2], argv[3]);
 	if (argc < 4 || d4_uuid_parse(argv[3], uuid) != D4_OK) {
-		fprintf(stderr, "usage: ctl_helper key STORE UUID | fill STORE UUID OUTFILE\n");
+		fprintf(stderr, "usage: ctl_helper key STORE UUID | fill STORE UUID OUTFILE | verify STORE TOKEN\n");
 		return 2;
 	}
 	if (!strcmp(argv[1], "key"))
 		return cmd_key(argv[2], uuid);
 	if (!strcmp(argv[1], "fill") && argc == 5)
 		return cmd_fill(argv[2], uuid, argv[4]);
-	fprintf(stderr, "usage: ctl_helper key STORE UUID | fill STORE UUID OUTFILE\n");
+	fprintf(stderr, "usage: ctl_helper key STORE UUID | fill STORE UUID OUTFILE | verify STORE TOKEN\n");
 	return 2;
 }

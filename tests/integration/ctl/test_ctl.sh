@@ -302,6 +302,102 @@ run 0 sensor del $U3
 run 1 sensor del $U3 && err_has "no sensor $U3"
 run 0 --json sensor list && json 'len(d) == 2'
 
+# ---- API users and tokens --------------------------------------------------------------
+TOKRE='^d4h_[A-Za-z0-9_-]{43}$'
+run 0 user list && has "no users"
+run 0 --json user list && json 'd == []'
+run 0 token list && has "no tokens"
+run 0 user add admin --role admin
+ATOK=$(cat "$T/out")
+[[ "$ATOK" =~ $TOKRE ]] || fail "user add must print one token d4h_ + 43 base64url chars, got '$ATOK'"
+AV=$("$HELPER" verify "$S" "$ATOK") || fail "the printed admin token does not verify"
+[[ "$AV" =~ ^admin\ admin\ [0-9a-f]{16}$ ]] || fail "admin token verifies as '$AV'"
+run 1 user add admin --role user && err_has "user admin already exists"
+run 2 user add bob && err_has "--role is required"
+run 2 user add bob --role root && err_has "bad role 'root'"
+run 2 user add "a b" --role user && err_has "bad user name 'a b'"
+run 2 user add "$(head -c 64 /dev/zero | tr '\0' u)" --role user && err_has "bad user name"
+run 0 --json user add ops@example.org --role user --label laptop
+json 'd["user"] == "ops@example.org" and d["role"] == "user" and d["label"] == "laptop"'
+json 'len(d["id"]) == 16 and all(ch in "0123456789abcdef" for ch in d["id"])'
+OTOK=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$T/out")
+OID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$T/out")
+[[ "$OTOK" =~ $TOKRE ]] || fail "json token has the wrong format: '$OTOK'"
+[ "$("$HELPER" verify "$S" "$OTOK")" = "ops@example.org user $OID" ] || fail "ops token does not verify as ops/user/$OID"
+run 0 token create ops@example.org --label "ci job"
+OTOK2=$(cat "$T/out")
+[[ "$OTOK2" =~ $TOKRE ]] || fail "token create must print one token, got '$OTOK2'"
+[ "$OTOK2" != "$OTOK" ] || fail "two tokens with the same text"
+"$HELPER" verify "$S" "$OTOK2" >/dev/null || fail "token create: printed token does not verify"
+"$HELPER" verify "$S" "${OTOK2%?}A" >/dev/null 2>&1 && [ "${OTOK2: -1}" != A ] && fail "a changed token verifies"
+run 1 token create nobody && err_has "no user nobody"
+run 2 token create ops@example.org --label "$(head -c 64 /dev/zero | tr '\0' l)" && err_has "--label is too long"
+run 2 token create ops@example.org --label "$(printf 'a\tb')" && err_has "control characters"
+run 0 user list
+has "admin"
+has "ops@example.org"
+run 0 --json user list
+json '[(u["name"], u["role"], u["tokens"]) for u in d] == [("admin", "admin", 1), ("ops@example.org", "user", 2)]'
+json 'all(u["created"] > 0 and u["created_iso"].endswith("Z") for u in d)'
+run 0 token list
+has "$OID"
+has "ci job"
+for tk in "$ATOK" "$OTOK" "$OTOK2"; do hasnt "${tk#d4h_}"; done
+run 0 --json token list ops@example.org
+json 'len(d) == 2 and sorted(t["label"] for t in d) == ["ci job", "laptop"] and all("token" not in t for t in d)'
+json 'all(t["user"] == "ops@example.org" and t["created"] > 0 for t in d)'
+json 'all(t["last_used"] > 0 and t["last_used_iso"].endswith("Z") for t in d)' # set by the verifications above
+run 0 --json token list && json 'len(d) == 3'
+run 1 token list nobody && err_has "no user nobody"
+# only hashes are stored: no token text anywhere in the database file
+for tk in "$ATOK" "$OTOK" "$OTOK2"; do
+	! grep -qF "${tk#d4h_}" "$S/data.mdb" || fail "token text found in $S/data.mdb"
+done
+run 0 user role ops@example.org admin
+[ "$("$HELPER" verify "$S" "$OTOK" | cut -d' ' -f2)" = admin ] || fail "user role: token does not carry the new role"
+run 0 --json user role ops@example.org sensor_register && json 'd == {"name": "ops@example.org", "role": "sensor_register"}'
+run 2 user role ops@example.org god && err_has "bad role 'god'"
+run 1 user role nobody user && err_has "no user nobody"
+O2ID=$("$HELPER" verify "$S" "$OTOK2" | cut -d' ' -f3)
+run 0 token revoke "$O2ID"
+"$HELPER" verify "$S" "$OTOK2" >/dev/null 2>&1 && fail "a revoked token still verifies"
+"$HELPER" verify "$S" "$OTOK" >/dev/null || fail "revoking one token must keep the other"
+run 1 token revoke "$O2ID" && err_has "no token $O2ID"
+run 2 token revoke xyz && err_has "bad token id 'xyz'"
+run 0 token revoke "$(echo "$OID" | tr a-f A-F)" # ids are accepted in either case
+"$HELPER" verify "$S" "$OTOK" >/dev/null 2>&1 && fail "token revoked by an uppercase id still verifies"
+run 0 token create ops@example.org
+OTOK3=$(cat "$T/out")
+run 0 user del ops@example.org
+"$HELPER" verify "$S" "$OTOK3" >/dev/null 2>&1 && fail "a deleted user's token still verifies"
+run 1 user del ops@example.org && err_has "no user ops@example.org"
+run 0 --json token list && json 'len(d) == 1 and d[0]["user"] == "admin"'
+"$HELPER" verify "$S" "$ATOK" >/dev/null || fail "admin token must survive other users' changes"
+run 2 user && err_has "missing sub-command"
+run 2 user frob && err_has "unknown sub-command 'frob'"
+run 2 token frob && err_has "unknown sub-command 'frob'"
+"$CTL" --help >"$T/out" 2>&1
+has "user add NAME --role"
+has "token revoke ID"
+
+# ---- sensor monitoring: silence threshold ----------------------------------------------
+run 0 sensor silent && has "no silent sensors"
+run 0 sensor set $U1 --silence 1
+run 0 sensor set $U2 --silence 1h
+run 0 --json sensor show $U1 && json 'd["silence_threshold"] == 1'
+run 0 --json sensor show $U2 && json 'd["silence_threshold"] == 3600 and d["description"] == "second"'
+run 0 sensor show $U2 && has "silence alert: after 3600 s without data"
+sleep 2
+run 0 sensor silent
+has "$U1"
+hasnt "$U2" # seen by the frames above, less than an hour ago
+run 0 --json sensor silent
+json 'len(d) == 1 and d[0]["uuid"] == "'$U1'" and d[0]["silence_threshold"] == 1 and d[0]["silent_for"] >= 2'
+run 0 sensor set $U1 --silence 0
+run 0 --json sensor silent && json 'd == []'
+run 0 sensor show $U1 && has "silence alert: - (not monitored)"
+run 2 sensor set $U1 --silence soon && err_has "bad --silence 'soon'"
+
 # ---- -c HUBCONF: store.path resolved against the config's folder --------------------
 mkdir -p "$T/etc"
 cat >"$T/etc/d4hub.conf" <<EOF
