@@ -1,0 +1,719 @@
+#!/usr/bin/python3
+"""API conformance test: openapi/d4hub.yaml against the code and a running hub.
+
+(a) routes: the set of (method, path template, operationId) of the spec must
+    equal the route table compiled into d4api (printed by tests/tools/api-routes,
+    "METHOD TEMPLATE OPID ROLE"); the role must equal the spec's x-d4hub-role.
+(b) live: calls every operation of the spec against a running hub, on its
+    success path and on its documented error paths, and checks every answer:
+    the status is one the spec lists for the operation (never 5xx), the
+    Content-Type matches, required headers are present, and a JSON body
+    validates against the response schema (JSON Schema 2020-12, the spec's
+    components resolved). Operations the run did not call fail the test.
+
+Usage:
+  conformance.py --spec openapi/d4hub.yaml --routes FILE|- [--live FIXTURES.json]
+FIXTURES.json (written by conformance.sh): base_url, cacert, tokens
+{admin,user,sensor_register}, admin_user, data_sensor (an approved sensor
+that sent data), src_ips (spare loopback source addresses for the
+rate-limited failing-auth calls).
+
+Only Debian packages (python3-yaml, python3-jsonschema) and curl are used;
+requests go through curl --http2 (ALPN h2), as the operators' tools do.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import urllib.parse
+import uuid as uuidlib
+
+import jsonschema
+import yaml
+
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+PROBLEM = "https://d4hub.invalid/problems/"
+
+
+def die(msg):
+    print(f"conformance: FAIL: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def json_pointer(*parts):
+    return "#/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+class Spec:
+    def __init__(self, path):
+        with open(path, "rb") as f:
+            self.raw = f.read()
+        self.doc = yaml.safe_load(self.raw)
+        if not str(self.doc.get("openapi", "")).startswith("3.1"):
+            die(f"{path}: not an OpenAPI 3.1 document")
+        self.ops = {}  # operationId -> dict
+        for tmpl, item in self.doc.get("paths", {}).items():
+            for m in HTTP_METHODS:
+                if m not in item:
+                    continue
+                op = item[m]
+                oid = op.get("operationId")
+                if not oid:
+                    die(f"{m.upper()} {tmpl}: no operationId")
+                if oid in self.ops:
+                    die(f"operationId {oid} used twice")
+                sec = op.get("security", self.doc.get("security", []))
+                self.ops[oid] = {
+                    "method": m.upper(),
+                    "path": tmpl,
+                    "op": op,
+                    "anonymous": sec == [],
+                    "role": op.get("x-d4hub-role"),
+                }
+
+    def resolve(self, obj, ptr):
+        """Follows a $ref (local only); returns (object, its JSON pointer)."""
+        seen = 0
+        while isinstance(obj, dict) and "$ref" in obj:
+            ref = obj["$ref"]
+            if not ref.startswith("#/"):
+                die(f"non-local $ref {ref}")
+            ptr = ref
+            obj = self.doc
+            for part in ref[2:].split("/"):
+                obj = obj[part.replace("~1", "/").replace("~0", "~")]
+            seen += 1
+            if seen > 20:
+                die(f"$ref loop at {ref}")
+        return obj, ptr
+
+    def responses(self, oid):
+        o = self.ops[oid]
+        return o["op"].get("responses", {}), json_pointer("paths", o["path"], o["method"].lower(), "responses")
+
+    def validate(self, schema_ptr, instance):
+        """Validates instance against the schema at schema_ptr, with the
+        whole spec as the root so that #/components/... resolve."""
+        root = dict(self.doc)
+        root["$ref"] = schema_ptr
+        v = jsonschema.Draft202012Validator(root)
+        errs = sorted(v.iter_errors(instance), key=lambda e: list(e.absolute_path))
+        return [f"{'/'.join(str(p) for p in e.absolute_path) or '(root)'}: {e.message}" for e in errs[:5]]
+
+
+# ---------------------------------------------------------------- (a) routes
+def check_routes(spec, routes_text):
+    code = {}
+    problems = []
+    for n, line in enumerate(routes_text.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 4:
+            problems.append(f"api-routes line {n}: expected 'METHOD TEMPLATE OPID ROLE': {line!r}")
+            continue
+        m, tmpl, oid, role = parts
+        key = (m, tmpl, oid)
+        if key in code:
+            problems.append(f"route defined twice in the code: {m} {tmpl} ({oid})")
+        code[key] = role
+    if not code and not problems:
+        problems.append("api-routes printed no route")
+    in_spec = {(o["method"], o["path"], oid): o for oid, o in spec.ops.items()}
+    for key in sorted(set(code) - set(in_spec), key=lambda k: (k[1], k[0])):
+        problems.append(f"in the code, not in the spec: {key[0]} {key[1]} operationId {key[2]}")
+    for key in sorted(set(in_spec) - set(code), key=lambda k: (k[1], k[0])):
+        problems.append(f"in the spec, not in the code: {key[0]} {key[1]} operationId {key[2]}")
+    for key in sorted(set(in_spec) & set(code)):
+        o = in_spec[key]
+        if o["role"] != code[key]:
+            problems.append(f"{key[2]}: role in the code {code[key]}, x-d4hub-role in the spec {o['role']}")
+        if o["anonymous"] != (code[key] == "none"):
+            problems.append(f"{key[2]}: role {code[key]} but the spec's security says "
+                            f"{'anonymous' if o['anonymous'] else 'bearerAuth'}")
+    return problems, len(code)
+
+
+# ---------------------------------------------------------------- (b) live
+class Call:
+    def __init__(self, status, headers, body, version):
+        self.status = status
+        self.headers = headers  # lower-case name -> value (last wins)
+        self.body = body
+        self.version = version
+        self.json = None
+
+    def ctype(self):
+        return self.headers.get("content-type", "")
+
+
+def split_media(value):
+    parts = [p.strip() for p in value.split(";")]
+    base = parts[0].lower()
+    params = {}
+    for p in parts[1:]:
+        if "=" in p:
+            k, v = p.split("=", 1)
+            params[k.strip().lower()] = v.strip().strip('"')
+    return base, params
+
+
+class Live:
+    def __init__(self, spec, fx, tmp):
+        self.spec = spec
+        self.fx = fx
+        self.tmp = tmp
+        self.base = fx["base_url"].rstrip("/")
+        self.calls = 0
+        self.errors = []
+        self.success = {oid: 0 for oid in spec.ops}
+        self.statuses = {oid: set() for oid in spec.ops}
+        self.src_ips = list(fx.get("src_ips", []))
+        self.src_used = {}
+        self.extra_calls = 0  # 404 unknown path, 405
+
+    # -- transport
+    def http(self, method, path, token=None, body=None, ctype=None, query=None, src=None, raw_auth=False,
+             headers=()):
+        url = self.base + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        hdr = os.path.join(self.tmp, "h")
+        out = os.path.join(self.tmp, "b")
+        cmd = ["curl", "-sS", "--globoff", "--path-as-is", "--http2", "--cacert", self.fx["cacert"], "--max-time", "20",
+               "-X", method, "-D", hdr, "-o", out, "-w", "%{http_code} %{http_version}"]
+        if token is not None:
+            cmd += ["-H", f"Authorization: {token}" if raw_auth else f"Authorization: Bearer {token}"]
+        for h in headers:
+            cmd += ["-H", h]
+        if src:
+            cmd += ["--interface", src]
+        if body is not None:
+            if isinstance(body, (dict, list)) or body is True or body is False:
+                data = json.dumps(body).encode()
+            elif isinstance(body, str):
+                data = body.encode()
+            else:
+                data = body
+            inp = os.path.join(self.tmp, "in")
+            with open(inp, "wb") as f:
+                f.write(data)
+            cmd += ["--data-binary", "@" + inp, "-H", f"Content-Type: {ctype or 'application/json'}"]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        if p.returncode != 0:
+            return None, f"curl failed (exit {p.returncode}): {p.stderr.strip()}"
+        code, version = p.stdout.split()
+        headers_out = {}
+        with open(hdr, "r", encoding="latin-1") as f:
+            blocks = f.read().replace("\r\n", "\n").strip().split("\n\n")
+        for line in blocks[-1].split("\n")[1:]:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                headers_out[k.strip().lower()] = v.strip()
+        with open(out, "rb") as f:
+            data = f.read()
+        return Call(int(code), headers_out, data, version), None
+
+    def next_src(self):
+        """A spare loopback source address for calls that fail
+        authentication, at most 10 per address, so that they do not trip the
+        per-IP failed-authentication limit (tested on its own at the end)."""
+        for ip in self.src_ips:
+            if self.src_used.get(ip, 0) < 10:
+                self.src_used[ip] = self.src_used.get(ip, 0) + 1
+                return ip
+        die("out of spare source addresses for failing-auth calls (add more src_ips)")
+
+    # -- validation of one answer against the spec
+    def check_response(self, oid, c, label):
+        """Returns a list of problems with call c for operation oid."""
+        errs = []
+        resps, rptr = self.spec.responses(oid)
+        key = str(c.status)
+        if c.status >= 500:
+            errs.append(f"status {c.status} (a server error is never a valid answer here)")
+        if key not in resps:
+            alt = f"{key[0]}XX"
+            if alt in resps:
+                key = alt
+            else:
+                errs.append(f"status {c.status} is not listed for {oid} (listed: {', '.join(sorted(resps))})")
+                return errs
+        resp, ptr = self.spec.resolve(resps[key], rptr + "/" + key)
+        return errs + self.check_against(resp, ptr, c)
+
+    def check_against(self, resp, ptr, c):
+        errs = []
+        for name, h in (resp.get("headers") or {}).items():
+            h, _ = self.spec.resolve(h, ptr)
+            v = c.headers.get(name.lower())
+            if v is None:
+                if h.get("required"):
+                    errs.append(f"required header {name} missing")
+                continue
+            sch = h.get("schema", {})
+            if sch.get("type") == "integer":
+                if not re.fullmatch(r"[0-9]+", v):
+                    errs.append(f"header {name}: {v!r} is not an integer")
+            elif "pattern" in sch and not re.search(sch["pattern"], v):
+                errs.append(f"header {name}: {v!r} does not match {sch['pattern']}")
+        content = resp.get("content")
+        if not content:
+            if c.body:
+                errs.append(f"the spec lists no body for status {c.status}, got {len(c.body)} bytes")
+            return errs
+        got_base, got_params = split_media(c.ctype())
+        match = None
+        for mt in content:
+            base, params = split_media(mt)
+            if base == got_base and all(got_params.get(k) == v for k, v in params.items()):
+                match = mt
+                break
+        if match is None:
+            errs.append(f"Content-Type {c.ctype()!r} is not one of {', '.join(content)}")
+            return errs
+        mptr = ptr + "/content/" + match.replace("~", "~0").replace("/", "~1")
+        media = content[match]
+        if got_base == "application/json" or got_base.endswith("+json"):
+            try:
+                c.json = json.loads(c.body)
+            except ValueError as e:
+                errs.append(f"body is not JSON ({e}): {c.body[:200]!r}")
+                return errs
+            if "schema" in media:
+                for e in self.spec.validate(mptr + "/schema", c.json):
+                    errs.append(f"body: {e}")
+        else:
+            try:
+                c.body.decode("utf-8")
+            except UnicodeDecodeError:
+                errs.append(f"{got_base} body is not UTF-8 text")
+        return errs
+
+    # -- one call: send, validate, check the expectation
+    def call(self, oid, label, expect, params=None, token="admin", body=None, ctype=None, query=None, src=None,
+             raw_auth=False, headers=()):
+        o = self.spec.ops[oid]
+        path = o["path"]
+        for k, v in (params or {}).items():
+            path = path.replace("{" + k + "}", urllib.parse.quote(str(v), safe=""))
+        if "{" in path:
+            die(f"{oid} {label}: unfilled path parameter in {path}")
+        tok = self.fx["tokens"].get(token, token) if token else None
+        if tok is not None and token not in self.fx["tokens"] and src is None:
+            src = self.next_src()  # a made-up token: a failing authentication
+        c, err = self.http(o["method"], path, tok, body, ctype, query, src, raw_auth, headers)
+        self.calls += 1
+        where = f"{oid} [{label}] {o['method']} {path}{'?' + urllib.parse.urlencode(query) if query else ''}"
+        if c is None:
+            self.errors.append(f"{where}: {err}")
+            return None
+        self.statuses[oid].add(c.status)
+        probs = self.check_response(oid, c, label)
+        if isinstance(expect, int):
+            expect = {expect}
+        if c.status not in expect:
+            probs.append(f"expected status {'/'.join(map(str, sorted(expect)))}, got {c.status}: "
+                         f"{c.body[:300].decode('utf-8', 'replace')}")
+        if c.version != "2":
+            probs.append(f"answered over HTTP/{c.version}, not HTTP/2")
+        if probs:
+            self.errors.extend(f"{where}: {p}" for p in probs)
+            return c
+        if 200 <= c.status < 300:
+            self.success[oid] += 1
+        return c
+
+    def expect_true(self, cond, what):
+        if not cond:
+            self.errors.append(f"check failed: {what}")
+
+    def raw(self, method, path, token="admin", **kw):
+        """A call outside the operations (unknown path, wrong method)."""
+        tok = self.fx["tokens"].get(token) if token else None
+        c, err = self.http(method, path, tok, **kw)
+        self.calls += 1
+        self.extra_calls += 1
+        if c is None:
+            self.errors.append(f"{method} {path}: {err}")
+        return c
+
+    def check_component(self, name, c, where):
+        ptr = json_pointer("components", "responses", name)
+        resp, ptr = self.spec.resolve(self.spec.doc["components"]["responses"][name], ptr)
+        for p in self.check_against(resp, ptr, c):
+            self.errors.append(f"{where}: {p}")
+
+
+def new_uuid():
+    return uuidlib.uuid4().hex
+
+
+def problem_type(c):
+    return (c.json or {}).get("type", "") if c is not None else ""
+
+
+def run_live(spec, fx):
+    tmp = tempfile.mkdtemp(prefix="d4conf.")
+    L = Live(spec, fx, tmp)
+    ds = fx["data_sensor"]
+    admin_user = fx["admin_user"]
+    call = L.call
+    ok = L.expect_true
+
+    # ---- system
+    c = call("getHealth", "anonymous", 200, token=None)
+    c = call("getOpenapi", "anonymous", 200, token=None)
+    if c is not None and c.status == 200:
+        ok(yaml.safe_load(c.body) == spec.doc, "getOpenapi serves the spec file (parsed YAML differs)")
+    call("getMetrics", "user", 200, token="user")
+    c = call("getMetrics", "admin", 200)
+    if c is not None and c.status == 200:
+        ok(b"d4hub_frames_total" in c.body, "getMetrics has d4hub_frames_total")
+    c = call("getMe", "sensor_register", 200, token="sensor_register")
+    if c is not None and c.json:
+        ok(c.json.get("role") == "sensor_register", f"getMe role of the register token: {c.json}")
+    c = call("getMe", "admin", 200)
+    if c is not None and c.json:
+        ok(c.json == {"user": admin_user, "role": "admin"}, f"getMe of the admin token: {c.json}")
+    call("getMe", "raw token without Bearer (d4-core style)", 200, raw_auth=True)
+
+    # ---- reads over the fixtures
+    c = call("listSensors", "all", 200, token="user")
+    if c is not None and c.json:
+        ok(any(s["uuid"] == ds for s in c.json.get("items", [])), "listSensors lists the data sensor")
+    call("listSensors", "status=approved", 200, token="user", query={"status": "approved"})
+    call("listSensors", "status=pending", 200, token="user", query={"status": "pending"})
+    c = call("listSensors", "limit=1", 200, token="user", query={"limit": 1})
+    if c is not None and c.json and c.json.get("next_cursor"):
+        c2 = call("listSensors", "next page", 200, token="user", query={"limit": 1, "cursor": c.json["next_cursor"]})
+        if c2 is not None and c2.json and c2.json.get("items") and c.json.get("items"):
+            ok(c2.json["items"][0]["uuid"] != c.json["items"][0]["uuid"], "the second page differs from the first")
+    else:
+        ok(False, "listSensors limit=1 with several sensors returns a next_cursor")
+    call("listSensors", "limit=0", 400, token="user", query={"limit": 0})
+    call("listSensors", "limit=1001", 400, token="user", query={"limit": 1001})
+    call("listSensors", "limit=abc", 400, token="user", query={"limit": "abc"})
+    call("listSensors", "bad status", 400, token="user", query={"status": "bogus"})
+    call("listSensors", "bad cursor", 400, token="user", query={"cursor": "not-a-cursor!"})
+
+    c = call("getSensor", "data sensor", 200, {"uuid": ds}, token="user")
+    if c is not None and c.json:
+        ok(c.json.get("packets", 0) > 0, f"getSensor: the data sensor has packets ({c.json.get('packets')})")
+        ok(len(c.json.get("types", [])) > 0, "getSensor: the data sensor has types")
+        ok(len(c.json.get("history", [])) == 7, "getSensor: history has 7 days")
+        ok(len(c.json.get("last_ips", [])) > 0, "getSensor: the data sensor has last_ips")
+    dashed = str(uuidlib.UUID(ds))
+    call("getSensor", "dashed uuid", 200, {"uuid": dashed}, token="user")
+    call("getSensor", "unknown uuid", 404, {"uuid": new_uuid()}, token="user")
+    call("getSensor", "not a uuid", {400, 404}, {"uuid": "not-a-uuid"}, token="user")
+
+    c = call("listSensorSessions", "data sensor", 200, {"uuid": ds}, token="user")
+    if c is not None and c.json:
+        ok(len(c.json.get("items", [])) > 0, "listSensorSessions: the data sensor has sessions")
+        ok(all(s["sensor"] == ds for s in c.json.get("items", [])), "listSensorSessions: sessions of that sensor")
+    call("listSensorSessions", "limit=1", 200, {"uuid": ds}, token="user", query={"limit": 1})
+    call("listSensorSessions", "unknown uuid", 404, {"uuid": new_uuid()}, token="user")
+    call("listSensorSessions", "limit=0", 400, {"uuid": ds}, token="user", query={"limit": 0})
+
+    c = call("getStatsTotals", "user", 200, token="user")
+    if c is not None and c.json:
+        ok(c.json.get("frames", 0) > 0, "getStatsTotals: frames > 0")
+    c = call("getStatsDaily", "default", 200, token="user")
+    if c is not None and c.json:
+        ok(any(i["sensor"] == ds for i in c.json.get("items", [])), "getStatsDaily: the data sensor appears")
+    call("getStatsDaily", "days=1 sensor", 200, token="user", query={"days": 1, "sensor": ds})
+    call("getStatsDaily", "days=366", 200, token="user", query={"days": 366})
+    call("getStatsDaily", "days=0", 400, token="user", query={"days": 0})
+    call("getStatsDaily", "days=367", 400, token="user", query={"days": 367})
+    call("getStatsDaily", "bad sensor", 400, token="user", query={"sensor": "xyz"})
+
+    call("getTypes", "user", 200, token="user")
+    call("listBlocklist", "user", 200, token="user")
+
+    # ---- sensors: create, update, status changes, keys, delete
+    s1 = new_uuid()
+    c = call("createSensor", "generated key", 201, body={"uuid": s1, "description": "conformance", "mail": "a@b.c"})
+    if c is not None and c.json:
+        ok(re.fullmatch(r"[0-9a-f]{64}", c.json.get("key", "")) is not None, "createSensor returns a generated key")
+        ok(c.json.get("status") == "pending", "createSensor without approve: pending")
+    s2 = new_uuid()
+    c = call("createSensor", "given key, approve, dashed uuid", 201,
+             body={"uuid": str(uuidlib.UUID(s2)), "key": "conformance-key", "approve": True})
+    if c is not None and c.json:
+        ok("key" not in c.json, "createSensor with a key does not echo it")
+        ok(c.json.get("status") == "approved" and c.json.get("uuid") == s2, "createSensor approve, uuid normalised")
+    call("createSensor", "exists", 409, body={"uuid": s1})
+    call("createSensor", "malformed JSON", 400, body='{"uuid": ')
+    call("createSensor", "too deep", 400, body="[" * 40 + "]" * 40)
+    call("createSensor", "unknown field", 422, body={"uuid": new_uuid(), "colour": "red"})
+    call("createSensor", "missing uuid", 422, body={"description": "x"})
+    call("createSensor", "uuid not a string", 422, body={"uuid": 42})
+    call("createSensor", "approve not a bool", 422, body={"uuid": new_uuid(), "approve": "yes"})
+    call("createSensor", "not an object", 422, body=[1, 2])
+    call("createSensor", "text/plain", 415, body={"uuid": new_uuid()}, ctype="text/plain")
+    call("createSensor", "1.5 MiB body", 413, body=b'{"description":"' + b"a" * (3 << 19) + b'"}')
+
+    upd = {"description": "updated", "mail": "ops@example.org", "default_tlp": "tlp:green",
+           "default_org": new_uuid(), "max_payload": 4096, "max_backlog": 1 << 20}
+    c = call("updateSensor", "every field", 200, {"uuid": s1}, body=upd)
+    if c is not None and c.json:
+        for k in ("description", "mail", "default_tlp", "default_org", "max_payload", "max_backlog"):
+            ok(c.json.get(k) == upd[k], f"updateSensor {k}: {c.json.get(k)!r} != {upd[k]!r}")
+    c = call("updateSensor", "clear defaults", 200, {"uuid": s1}, body={"default_tlp": None, "default_org": None})
+    if c is not None and c.json:
+        ok(c.json.get("default_tlp") is None and c.json.get("default_org") is None, "updateSensor null clears")
+    call("updateSensor", "unknown sensor", 404, {"uuid": new_uuid()}, body={"description": "x"})
+    call("updateSensor", "unknown field", 422, {"uuid": s1}, body={"key": "sneaky"})
+    call("updateSensor", "bad tlp", 422, {"uuid": s1}, body={"default_tlp": "tlp:purple"})
+    call("updateSensor", "negative max_payload", 422, {"uuid": s1}, body={"max_payload": -1})
+    call("updateSensor", "malformed JSON", 400, {"uuid": s1}, body="{,}")
+    call("updateSensor", "text/plain", 415, {"uuid": s1}, body={"description": "x"}, ctype="text/plain")
+    call("updateSensor", "1.5 MiB body", 413, {"uuid": s1}, body=b'{"description":"' + b"a" * (3 << 19) + b'"}')
+
+    c = call("approveSensor", "pending", 200, {"uuid": s1})
+    if c is not None and c.json:
+        ok(c.json.get("status") == "approved", "approveSensor: approved")
+    call("approveSensor", "unknown", 404, {"uuid": new_uuid()})
+    c = call("blockSensor", "approved", 200, {"uuid": s1})
+    if c is not None and c.json:
+        ok(c.json.get("status") == "blocked", "blockSensor: blocked")
+    call("blockSensor", "unknown", 404, {"uuid": new_uuid()})
+    call("approveSensor", "blocked", 409, {"uuid": s1})
+    c = call("unblockSensor", "blocked", 200, {"uuid": s1})
+    if c is not None and c.json:
+        ok(c.json.get("status") != "blocked", "unblockSensor: no longer blocked")
+    call("unblockSensor", "not blocked", 409, {"uuid": s1})
+    call("unblockSensor", "unknown", 404, {"uuid": new_uuid()})
+
+    call("kickSensor", "no body", 200, {"uuid": s2})
+    call("kickSensor", "ban_seconds", 200, {"uuid": s2}, body={"ban_seconds": 5})
+    call("kickSensor", "ban_seconds not an integer", 422, {"uuid": s2}, body={"ban_seconds": "5"})
+    call("kickSensor", "unknown field", 422, {"uuid": s2}, body={"ban": 5})
+    call("kickSensor", "unknown", 404, {"uuid": new_uuid()})
+    call("kickSensor", "text/plain", 415, {"uuid": s2}, body="ban", ctype="text/plain")
+
+    c = call("rotateSensorKey", "generated", 200, {"uuid": s2})
+    if c is not None and c.json:
+        ok(re.fullmatch(r"[0-9a-f]{64}", c.json.get("key", "")) is not None, "rotateSensorKey generates 64 hex")
+    c = call("rotateSensorKey", "given", 200, {"uuid": s2}, body={"key": "another-key"})
+    if c is not None and c.json:
+        ok(c.json.get("key") == "another-key" and c.json.get("uuid") == s2, "rotateSensorKey sets the given key")
+    call("rotateSensorKey", "key not a string", 422, {"uuid": s2}, body={"key": 7})
+    call("rotateSensorKey", "unknown", 404, {"uuid": new_uuid()})
+    call("rotateSensorKey", "malformed JSON", 400, {"uuid": s2}, body="{")
+
+    # ---- d4-core compatible registration
+    r1 = new_uuid()
+    c = call("registerSensor", "sensor_register", 200, token="sensor_register",
+             body={"uuid": r1, "hmac_key": "registered-key", "mail": "s@example.org", "third_party": False})
+    if c is not None and c.json:
+        ok(c.json == {"uuid": r1}, f"registerSensor answers the uuid: {c.json}")
+    c = call("getSensor", "registered sensor", 200, {"uuid": r1}, token="user")
+    if c is not None and c.json:
+        ok(c.json.get("status") == "pending", "a registered sensor is pending")
+    c = call("registerSensor", "again", 409, token="sensor_register", body={"uuid": r1, "hmac_key": "k"})
+    if c is not None and c.json:
+        ok(bool(c.json.get("reason")), "registerSensor 409 has a reason")
+    not_v4 = "0" * 12 + "1" + "0" * 19  # version nibble 1
+    c = call("registerSensor", "uuid not v4", 400, token="sensor_register", body={"uuid": not_v4, "hmac_key": "k"})
+    call("registerSensor", "missing hmac_key", 400, token="sensor_register", body={"uuid": new_uuid()})
+    call("registerSensor", "malformed JSON", 400, token="sensor_register", body="{")
+    call("registerSensor", "text/plain", 415, token="sensor_register", body="x", ctype="text/plain")
+    call("registerSensor", "admin may too", 200, body={"uuid": new_uuid(), "hmac_key": "k2"})
+
+    # ---- blocklist (documentation addresses only: nothing the tests use)
+    entries = [("ip", "192.0.2.1"), ("ip", "198.51.100.0/24"), ("uuid", new_uuid()), ("uuid-ips", new_uuid())]
+    for kind, value in entries:
+        c = call("addBlock", kind, 201, body={"kind": kind, "value": value})
+        if c is not None and c.json:
+            ok(c.json.get("kind") == kind and c.json.get("value") == value, f"addBlock echoes {kind} {value}")
+    call("addBlock", "again", {409, 201}, body={"kind": "ip", "value": "192.0.2.1"})
+    call("addBlock", "bad kind", 422, body={"kind": "mac", "value": "x"})
+    call("addBlock", "bad address", {400, 422}, body={"kind": "ip", "value": "300.1.2.3"})
+    call("addBlock", "bad uuid", {400, 422}, body={"kind": "uuid", "value": "nope"})
+    call("addBlock", "missing value", 422, body={"kind": "ip"})
+    call("addBlock", "text/plain", 415, body="x", ctype="text/plain")
+    c = call("listBlocklist", "with entries", 200, token="user")
+    if c is not None and c.json:
+        got = {(e["kind"], e["value"]) for e in c.json.get("items", [])}
+        ok(set(entries) <= got, f"listBlocklist has the added entries: {sorted(got)}")
+    for kind, value in entries:
+        call("deleteBlock", kind, 204, {"kind": kind, "value": value})
+    call("deleteBlock", "absent", 404, {"kind": "ip", "value": "192.0.2.1"})
+    call("deleteBlock", "bad kind", {400, 404}, {"kind": "mac", "value": "x"})
+
+    # ---- types
+    c = call("setType", "refuse 9", 200, {"type": 9}, body={"accepted": False})
+    if c is not None and c.json:
+        ok(9 not in c.json.get("accepted", []), "setType false removes the type")
+    c = call("setType", "accept 9", 200, {"type": 9}, body={"accepted": True})
+    if c is not None and c.json:
+        ok(9 in c.json.get("accepted", []), "setType true adds the type")
+    call("setType", "type 256", {400, 404}, {"type": 256}, body={"accepted": True})
+    call("setType", "type abc", {400, 404}, {"type": "abc"}, body={"accepted": True})
+    call("setType", "accepted not a bool", 422, {"type": 9}, body={"accepted": "yes"})
+    call("setType", "missing accepted", 422, {"type": 9}, body={})
+    call("setType", "text/plain", 415, {"type": 9}, body="x", ctype="text/plain")
+    c = call("addExtType", "add", 200, {"name": "conformance-ext"})
+    if c is not None and c.json:
+        ok("conformance-ext" in c.json.get("ext_types", []), "addExtType adds the name")
+    call("addExtType", "again (idempotent)", 200, {"name": "conformance-ext"})
+    call("addExtType", "name too long", 400, {"name": "x" * 100})
+    c = call("deleteExtType", "delete", 200, {"name": "conformance-ext"})
+    if c is not None and c.json:
+        ok("conformance-ext" not in c.json.get("ext_types", []), "deleteExtType removes the name")
+    call("deleteExtType", "absent", 404, {"name": "conformance-ext"})
+
+    # ---- users and tokens
+    c = call("listUsers", "admin", 200)
+    if c is not None and c.json:
+        ok(any(u["name"] == admin_user for u in c.json.get("items", [])), "listUsers lists the admin")
+    c = call("createUser", "user", 201, body={"name": "conf-user", "role": "user"})
+    call("createUser", "exists", {409, 201}, body={"name": "conf-user", "role": "user"})
+    call("createUser", "bad role", 422, body={"name": "conf-x", "role": "root"})
+    call("createUser", "bad name", 422, body={"name": "no spaces allowed", "role": "user"})
+    call("createUser", "missing role", 422, body={"name": "conf-x"})
+    call("createUser", "unknown field", 422, body={"name": "conf-x", "role": "user", "password": "x"})
+    call("createUser", "text/plain", 415, body="x", ctype="text/plain")
+    c = call("listTokens", "none yet", 200, {"name": "conf-user"})
+    if c is not None and c.json:
+        ok(c.json.get("items") == [], "a new user has no token")
+    c = call("createToken", "label", 201, {"name": "conf-user"}, body={"label": "conformance"})
+    tok1 = c.json if c is not None and c.json and c.status == 201 else None
+    c = call("createToken", "no body", 201, {"name": "conf-user"})
+    tok2 = c.json if c is not None and c.json and c.status == 201 else None
+    call("createToken", "unknown user", 404, {"name": "nobody-here"}, body={"label": "x"})
+    call("createToken", "label not a string", 422, {"name": "conf-user"}, body={"label": 5})
+    call("createToken", "text/plain", 415, {"name": "conf-user"}, body="x", ctype="text/plain")
+    c = call("listTokens", "two", 200, {"name": "conf-user"})
+    if c is not None and c.json:
+        ok(len(c.json.get("items", [])) == 2, "listTokens lists both tokens")
+        ok(all("token" not in t for t in c.json.get("items", [])), "listTokens never shows the secret")
+    call("listTokens", "unknown user", 404, {"name": "nobody-here"})
+    if tok1:
+        L.fx["tokens"]["conf-user"] = tok1["token"]
+        c = call("getMe", "new token", 200, token="conf-user")
+        if c is not None and c.json:
+            ok(c.json == {"user": "conf-user", "role": "user"}, f"getMe with the new token: {c.json}")
+        call("revokeToken", "revoke", 204, {"id": tok1["id"]})
+        call("revokeToken", "again", 404, {"id": tok1["id"]})
+        call("getMe", "revoked token", 401, token="conf-user", src=L.next_src())
+    call("revokeToken", "not hex", {400, 404}, {"id": "xyz"})
+    call("deleteUser", "delete", 204, {"name": "conf-user"})
+    call("deleteUser", "again", 404, {"name": "conf-user"})
+    if tok2:
+        L.fx["tokens"]["conf-user2"] = tok2["token"]
+        call("getMe", "token of a deleted user", 401, token="conf-user2", src=L.next_src())
+
+    # ---- delete the sensors created above
+    for s in (s1, s2, r1):
+        call("deleteSensor", "delete", 204, {"uuid": s})
+    call("deleteSensor", "again", 404, {"uuid": s1})
+    call("getSensor", "deleted", 404, {"uuid": s1}, token="user")
+
+    # ---- authentication and roles, for every operation
+    dummy = {"uuid": new_uuid(), "kind": "ip", "value": "192.0.2.9", "type": 9, "name": "conf-none",
+             "id": "0" * 16}
+    bodies = {"createSensor": {"uuid": new_uuid()}, "updateSensor": {"description": "x"},
+              "addBlock": {"kind": "ip", "value": "192.0.2.9"}, "setType": {"accepted": True},
+              "createUser": {"name": "conf-none", "role": "user"}, "registerSensor": {"uuid": new_uuid(),
+                                                                                      "hmac_key": "k"}}
+    for oid, o in spec.ops.items():
+        params = {k: v for k, v in dummy.items() if "{" + k + "}" in o["path"]}
+        if o["anonymous"]:
+            continue
+        body = bodies.get(oid)
+        call(oid, "no token", 401, params, token=None, body=body, src=L.next_src())
+        call(oid, "invalid token", 401, params, token="d4h_" + "A" * 43, body=body)
+        lower = {"user": "sensor_register", "admin": "user"}.get(o["role"])
+        if lower:
+            call(oid, f"{lower} token", 403, params, token=lower, body=body)
+
+    # ---- the router: unknown path, wrong method
+    c = L.raw("GET", "/api/v1/no-such-thing")
+    if c is not None:
+        ok(c.status == 404, f"unknown path: 404, got {c.status}")
+        L.check_component("NotFound", c, "GET /api/v1/no-such-thing")
+    paths = {}
+    for oid, o in spec.ops.items():
+        paths.setdefault(o["path"], set()).add(o["method"])
+    for tmpl, methods in paths.items():
+        m = next(x for x in ("DELETE", "PATCH", "PUT", "POST", "GET") if x not in methods)
+        path = tmpl
+        for k, v in dummy.items():
+            path = path.replace("{" + k + "}", urllib.parse.quote(str(v), safe=""))
+        c = L.raw(m, path)
+        if c is None:
+            continue
+        ok(c.status == 405, f"{m} {tmpl}: 405, got {c.status}")
+        L.check_component("MethodNotAllowed", c, f"{m} {tmpl}")
+        allow = {x.strip() for x in c.headers.get("allow", "").split(",") if x.strip()}
+        ok(allow == methods or allow == methods | {"HEAD"}, f"{m} {tmpl}: Allow {allow} != {methods}")
+
+    # ---- failed-authentication limit: from one spare address, bad tokens until 429
+    src = fx["limit_src"]
+    got429 = None
+    for i in range(100):
+        c, err = L.http("GET", "/api/v1/me", "d4h_" + "B" * 43, src=src)
+        L.calls += 1
+        if c is None:
+            L.errors.append(f"rate limit probe: {err}")
+            break
+        L.statuses["getMe"].add(c.status)
+        if c.status == 429:
+            got429 = c
+            break
+        if c.status != 401:
+            L.errors.append(f"rate limit probe {i}: expected 401 then 429, got {c.status}")
+            break
+    if got429 is None:
+        L.errors.append("no 429 after 100 failed authentications from one address")
+    else:
+        for p in L.check_response("getMe", got429, "rate limited"):
+            L.errors.append(f"getMe [rate limited]: {p}")
+        # limited before the token is checked: a valid token from there is refused too
+        call("getMe", "valid token from a rate-limited address", 429, src=src)
+        call("getMe", "other addresses are not limited", 200)
+
+    # ---- coverage
+    for oid in spec.ops:
+        if not L.success[oid]:
+            L.errors.append(f"{oid}: no successful (2xx) call validated "
+                            f"(statuses seen: {sorted(L.statuses[oid]) or 'none'})")
+    return L
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--spec", required=True)
+    ap.add_argument("--routes", required=True, help="output of api-routes (a file, or - for stdin)")
+    ap.add_argument("--live", help="fixtures JSON of a running hub (conformance.sh)")
+    a = ap.parse_args()
+    spec = Spec(a.spec)
+    text = sys.stdin.read() if a.routes == "-" else open(a.routes).read()
+    problems, nroutes = check_routes(spec, text)
+    if problems:
+        for p in problems:
+            print(f"conformance: {p}", file=sys.stderr)
+        die(f"the spec ({len(spec.ops)} operations) and the code ({nroutes} routes) differ")
+    print(f"conformance: routes: the spec and the code agree on {len(spec.ops)} operations")
+    if not a.live:
+        return 0
+    with open(a.live) as f:
+        fx = json.load(f)
+    L = run_live(spec, fx)
+    if L.errors:
+        for e in L.errors:
+            print(f"conformance: {e}", file=sys.stderr)
+        die(f"{len(L.errors)} problems in {L.calls} calls")
+    print(f"conformance: {len(spec.ops)} operations, {L.calls} calls, all valid")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

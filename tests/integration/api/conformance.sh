@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# API conformance: openapi/d4hub.yaml against the compiled route table and a
+# running hub (tests/integration/api/conformance.py does the checking).
+#
+# Addresses and ports (keep other tests out of them):
+#   hub ingest 127.0.0.3:28200, API 127.0.0.3:28201 (range 28200-28209 reserved);
+#   loopback source addresses 127.0.0.9 (rate-limit probe) and 127.0.0.10-29
+#   (calls that fail authentication, spread so that they stay under the
+#   per-address failed-authentication limit).
+# Env: as lib.sh, plus API_ROUTES (tests/tools/api-routes).
+export D4_TEST_ADDR=${D4_TEST_ADDR:-127.0.0.3}
+export D4_TEST_PORT=${D4_TEST_PORT:-28200}
+source "$(dirname "$0")/../lib.sh"
+
+ROOT=$(cd "$_LIB_DIR/../.." && pwd)
+SPEC=$ROOT/openapi/d4hub.yaml
+CHECK=$(dirname "$0")/conformance.py
+API_PORT=$((T_PORT + 1))
+API=https://$T_ADDR:$API_PORT
+[ -n "${API_ROUTES:-}" ] && [ -x "$API_ROUTES" ] || fail "\$API_ROUTES is not set to tests/tools/api-routes"
+
+# (a) spec vs code, before starting anything
+"$API_ROUTES" >"$T_DIR/routes.txt" || fail "api-routes failed"
+"$PY" "$CHECK" --spec "$SPEC" --routes "$T_DIR/routes.txt" || fail "the spec and the route table differ"
+
+# (b) a real hub with fixtures
+t_conf "api.listen=$T_ADDR:$API_PORT" "api.spec=$SPEC"
+hub_start
+health() { curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" >/dev/null; }
+wait_until 10 health || fail "API not answering on $API/health"
+
+ADMIN_TOKEN=$(ctl user add conf-admin --role admin) || fail "user add admin"
+USER_TOKEN=$(ctl user add conf-viewer --role user) || fail "user add user"
+REG_TOKEN=$(ctl user add conf-register --role sensor_register) || fail "user add sensor_register"
+
+# A sensor with data (sessions, types, daily stats), plus one pending and
+# one approved sensor without data so that lists have several pages.
+sensor_new
+DATA_UUID=$SENSOR_UUID
+seq -f 'conformance line %g' 1 50 | sensor_run -u "$DATA_UUID" -k "$SENSOR_KEY" -t 3 -q ||
+	fail "d4-sensor (type 3) exited $?"
+sensor_run -u "$DATA_UUID" -k "$SENSOR_KEY" -t 1 -q <"$D4_TEST_DATA/dns/local-dns.pcap" ||
+	fail "d4-sensor (type 1) exited $?"
+sensor_new --pending
+sensor_new
+sync_store
+
+"$PY" - "$T_DIR/fixtures.json" "$API" "$T_PKI/ca.crt" "$ADMIN_TOKEN" "$USER_TOKEN" "$REG_TOKEN" "$DATA_UUID" <<'EOF' ||
+import json, sys
+out, api, ca, admin, user, reg, data = sys.argv[1:]
+json.dump({
+    "base_url": api, "cacert": ca,
+    "tokens": {"admin": admin, "user": user, "sensor_register": reg},
+    "admin_user": "conf-admin", "data_sensor": data,
+    "limit_src": "127.0.0.9", "src_ips": ["127.0.0.%d" % i for i in range(10, 30)],
+}, open(out, "w"))
+EOF
+	fail "fixtures"
+"$PY" "$CHECK" --spec "$SPEC" --routes "$T_DIR/routes.txt" --live "$T_DIR/fixtures.json" ||
+	fail "conformance failures (above)"
+hub_stop
+assert_eq "$HUB_RC" 0 "d4hub exit status"
+pass "spec, route table and live answers agree"
