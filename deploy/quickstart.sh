@@ -93,6 +93,10 @@ ctl() { "$D4HUBCTL" -c "$CONF" "$@"; }
 SENSOR=$("$D4SENSOR" --gen-uuid)
 KEY=$(ctl sensor add "$SENSOR" --gen-key --approve --desc "quickstart demo sensor")
 echo "registered and approved demo sensor $SENSOR"
+# The first API account: an admin and its token (shown only now; the store
+# keeps just its SHA-256). More: d4hubctl user add / token create.
+API_TOKEN=$(ctl user add admin --role admin)
+echo "created API user 'admin' (role admin)"
 
 say "starting d4hub on $DEST (log: $DEMO/d4hub.log)"
 HUB_PID=
@@ -128,6 +132,9 @@ for i in $(seq 1 200); do
 done
 grep -q "d4hub listening on $DEST" "$DEMO/d4hub.log" || die "d4hub did not start listening within 20 s"
 grep "listening" "$DEMO/d4hub.log"
+# the REST API's address as the hub reports it (default listener otherwise)
+API_URL=$(sed -n 's/.*d4hub API listening on \(https:[^ ]*\).*/\1/p' "$DEMO/d4hub.log" | head -n 1)
+API_URL=${API_URL:-https://127.0.0.1:8443/}
 
 SENSOR_ARGS=(-u "$SENSOR" -k "$KEY" -D "$DEST" --ca "$DEMO/pki/ca.crt")
 say "feeding $(basename "$PCAP") as type 1 (pcap) through d4-sensor -r"
@@ -161,6 +168,10 @@ cat <<EOF
   \$C frames --session 1 --payload > /tmp/demo.pcap && tcpdump -nr /tmp/demo.pcap
   \$C --json sessions                # everything above also as JSON
   \$C stats                          # daily packets/bytes/rejects
+REST API user 'admin', token (shown once, keep it; revoke with d4hubctl token revoke ID):
+  $API_TOKEN
+API: $API_URL (Authorization: Bearer TOKEN), e.g.
+  curl --cacert $DEMO/pki/ca.crt -H "Authorization: Bearer $API_TOKEN" ${API_URL%/}/api/v1/me
 Send more yourself (the hub keeps running):
   $D4SENSOR -u $SENSOR -k $KEY -D $DEST --ca $DEMO/pki/ca.crt -t 8 -F /path/to/passivedns.log
 EOF
