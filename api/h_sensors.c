@@ -372,7 +372,7 @@ void d4_h_create_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, st
 	}
 	char loc[64];
 	snprintf(loc, sizeof(loc), "/api/v1/sensors/%s", hex);
-	d4_api_header(resp, "Location", loc);
+	d4_api_header(resp, "location", loc);
 	if (generated) {
 		memcpy(keytext, sn->key, sn->keylen);
 		keytext[sn->keylen] = '\0';

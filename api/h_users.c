@@ -118,7 +118,7 @@ void d4_h_create_user(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 	}
 	char loc[128];
 	snprintf(loc, sizeof(loc), "/api/v1/users/%s", name);
-	d4_api_header(resp, "Location", loc);
+	d4_api_header(resp, "location", loc);
 	yajl_gen g = d4_h_gen();
 	if (g)
 		j_user(g, &u);

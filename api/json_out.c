@@ -66,7 +66,7 @@ void d4_h_store_error(struct d4_api_resp *resp, int rc, const char *what)
 	case D4_EFULL:
 		/* The map is the storage quota: retention or an operator frees
 		 * room, so the client may retry later. */
-		d4_api_header(resp, "Retry-After", "60");
+		d4_api_header(resp, "retry-after", "60");
 		d4_api_problem(resp, 503, "storage-full", "Storage Full",
 			       "the store is full; %s was not changed (retry after retention frees space)", what);
 		return;
