@@ -190,8 +190,13 @@ static void peer_text(h2o_req_t *req, char *out, size_t size)
 static void add_header(h2o_req_t *req, const char *name, const char *value)
 {
 	size_t nl = strlen(name), vl = strlen(value);
-	h2o_add_header_by_str(&req->pool, &req->res.headers, pool_str(&req->pool, name, nl), nl, 1, NULL,
-			      pool_str(&req->pool, value, vl), vl);
+	/* HTTP/2 forbids upper-case field names, and h2o finds its tokens
+	 * (which it may encode with HPACK's static table) only in lower case */
+	char *n = pool_str(&req->pool, name, nl);
+	for (char *p = n; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	h2o_add_header_by_str(&req->pool, &req->res.headers, n, nl, 1, NULL, pool_str(&req->pool, value, vl), vl);
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -314,10 +319,17 @@ static void *api_thread(void *arg)
 	h2o_socket_read_stop(api->listener);
 	h2o_socket_close(api->listener);
 	api->listener = NULL;
-	h2o_context_request_shutdown(&api->hctx);
-	uint64_t deadline = d4_mono_ms() + STOP_GRACE_MS;
-	while (conns_open(api) && d4_mono_ms() < deadline)
-		h2o_evloop_run(api->loop, 50);
+	if (conns_open(api)) {
+		/* GOAWAY to HTTP/2 clients, close idle HTTP/1 connections */
+		h2o_context_request_shutdown(&api->hctx);
+		uint64_t deadline = d4_mono_ms() + STOP_GRACE_MS;
+		while (conns_open(api) && d4_mono_ms() < deadline)
+			h2o_evloop_run(api->loop, 50);
+	}
+	/* HTTP/2's graceful-shutdown timer re-arms itself; h2o_context_dispose
+	 * asserts that no timer is pending. */
+	if (h2o_timeout_is_linked(&api->hctx.http2._graceful_shutdown_timeout))
+		h2o_timeout_unlink(&api->hctx.http2._graceful_shutdown_timeout);
 	h2o_socket_read_stop(api->stopper);
 	h2o_socket_close(api->stopper);
 	api->stopper = NULL;

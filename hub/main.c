@@ -5,6 +5,7 @@
  * -n checks the configuration and certificates and exits; -d stays in the
  * foreground and logs to stderr (otherwise: daemonize, log to syslog).
  * SIGTERM/SIGINT stop intake, commit everything accepted, exit 0. */
+#include "d4_api.h"
 #include "d4_error.h"
 #include "d4_hubconf.h"
 #include "d4_ingest.h"
@@ -74,6 +75,19 @@ static int check_store_path(const char *path, char *err, size_t errsize)
 	}
 }
 
+static void api_opts(const struct d4_hubconf *conf, struct d4_api_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->listen = conf->api_listen;
+	o->cert = conf->api_cert;
+	o->key = conf->api_key;
+	o->client_ca = conf->api_client_ca;
+	o->web_root = conf->api_web_root;
+	o->spec_path = conf->api_spec;
+	o->max_body = conf->api_max_body;
+	o->auth_fail_limit = conf->api_auth_fail_limit;
+}
+
 static int check_config(const struct d4_hubconf *conf)
 {
 	char err[512];
@@ -83,6 +97,24 @@ static int check_config(const struct d4_hubconf *conf)
 		return 1;
 	}
 	SSL_CTX_free(ctx);
+	if (conf->api_enabled) {
+		struct d4_api_opts ao;
+		api_opts(conf, &ao);
+		if (d4_api_check_tls(&ao, err, sizeof(err)) != 0) {
+			fprintf(stderr, "d4hub: %s\n", err);
+			return 1;
+		}
+		/* an explicit api.spec must be there; the built-in default may
+		 * be missing in an install without the source tree */
+		if (conf->api_spec[0] && access(conf->api_spec, R_OK) != 0) {
+			if (conf->api_spec_set) {
+				fprintf(stderr, "d4hub: api.spec %s: %s\n", conf->api_spec, strerror(errno));
+				return 1;
+			}
+			fprintf(stderr, "d4hub: warning: %s: %s (/openapi.yaml will answer 404; set api.spec)\n",
+				conf->api_spec, strerror(errno));
+		}
+	}
 	if (check_store_path(conf->store_path, err, sizeof(err)) != 0) {
 		fprintf(stderr, "d4hub: %s\n", err);
 		return 1;
@@ -264,6 +296,23 @@ int main(int argc, char **argv)
 		notify(&notify_fd, 1, err);
 		return 1;
 	}
+	struct d4_api *api = NULL;
+	if (conf.api_enabled) {
+		struct d4_api_opts ao;
+		api_opts(&conf, &ao);
+		if (conf.api_spec[0] && access(conf.api_spec, R_OK) != 0)
+			d4_warn("api.spec %s: %s (/openapi.yaml will answer 404)", conf.api_spec, strerror(errno));
+		rc = d4_api_start(&ao, store, &conf, &api);
+		if (rc != 0) {
+			snprintf(err, sizeof(err), "cannot start the API on %.200s: %s", conf.api_listen,
+				 d4_strerror(rc));
+			d4_err("%s", err);
+			d4_ingest_stop(ing);
+			d4_store_close(store);
+			notify(&notify_fd, 1, err);
+			return 1;
+		}
+	}
 	d4_wipe(conf.shared_key, sizeof(conf.shared_key));
 	if (conf.pid_file[0] && write_pid(conf.pid_file) != 0)
 		d4_warn("cannot write pid file %s: %s", conf.pid_file, strerror(errno));
@@ -286,6 +335,8 @@ int main(int argc, char **argv)
 		d4_notice("%s: stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
 		break;
 	}
+	/* the API reads the store and may queue admin changes: stop it first */
+	d4_api_stop(api);
 	d4_ingest_stop(ing);
 	d4_store_writer_stop(store);
 	struct d4_store_status st;

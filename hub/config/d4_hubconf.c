@@ -20,6 +20,12 @@
  * device, a huge log) from being slurped. */
 #define CONF_MAX_BYTES (1u << 20)
 
+/* Where the OpenAPI description is when api.spec is not set (the build
+ * sets the source tree's openapi/d4hub.yaml). */
+#ifndef D4_API_SPEC_DEFAULT
+#define D4_API_SPEC_DEFAULT ""
+#endif
+
 enum kind {
 	K_UUID,
 	K_TLP,
@@ -27,6 +33,7 @@ enum kind {
 	K_BOOL,
 	K_PATH,
 	K_LISTEN,
+	K_LISTEN0, /* like K_LISTEN, port 0 (any free port) allowed */
 	K_MODE,
 	K_SECRET,
 	K_U32SIZE, /* bytes with suffix, into uint32_t */
@@ -76,10 +83,20 @@ static const struct keydef keys[] = {
     {"store.queue_bytes", K_U64SIZE, F(queue_bytes), 1, SIZE_MAX, 0},
     {"store.retention_age", K_U64DUR, F(retention_age), 0, UINT64_MAX, 0},
     {"store.retention_size", K_U64SIZE, F(retention_bytes), 0, UINT64_MAX, 0},
+    {"api.enabled", K_BOOL, F(api_enabled), 0, 0, 0},
+    {"api.listen", K_LISTEN0, F(api_listen), 0, 0, 0},
+    {"api.cert", K_PATH, F(api_cert), 0, 0, 0},
+    {"api.key", K_PATH, F(api_key), 0, 0, 0},
+    {"api.client_ca", K_PATH, F(api_client_ca), 0, 0, 0},
+    {"api.web_root", K_PATH, F(api_web_root), 0, 0, 0},
+    {"api.spec", K_PATH, F(api_spec), 0, 0, 0},
+    /* h2o buffers a whole body in memory before we see it: keep the cap modest. */
+    {"api.max_body", K_U64SIZE, F(api_max_body), 1024, 256u << 20, 0},
+    {"api.auth_fail_limit", K_UINT, F(api_auth_fail_limit), 1, 1000000, 0},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const sections[] = {"hub", "ingest", "store"};
+static const char *const sections[] = {"hub", "ingest", "store", "api"};
 
 void d4_hubconf_defaults(struct d4_hubconf *out)
 {
@@ -102,6 +119,11 @@ void d4_hubconf_defaults(struct d4_hubconf *out)
 	out->queue_bytes = 64ull << 20;
 	out->retention_age = 0;
 	out->retention_bytes = 0;
+	out->api_enabled = 1;
+	d4_strlcpy(out->api_listen, "127.0.0.1:8443", sizeof(out->api_listen));
+	d4_strlcpy(out->api_spec, D4_API_SPEC_DEFAULT, sizeof(out->api_spec));
+	out->api_max_body = 1u << 20;
+	out->api_auth_fail_limit = 20;
 }
 
 /* Shared by size and duration: digits, then at most one suffix from the
@@ -315,10 +337,18 @@ static int set_value(struct ctx *c, struct d4_hubconf *out, const struct keydef 
 		return D4_OK;
 	}
 	case K_PATH: return set_path(c, k, v, (char *)base);
-	case K_LISTEN: {
-		char host[128];
+	case K_LISTEN:
+	case K_LISTEN0: {
+		char host[128], tmp[160];
 		uint16_t port;
-		rc = d4_hubconf_parse_listen(v, host, sizeof(host), &port);
+		const char *colon = strrchr(v, ':');
+		/* "HOST:0" is checked as "HOST:1": same syntax, any port */
+		if (k->kind == K_LISTEN0 && colon && !strcmp(colon, ":0") && vlen < sizeof(tmp)) {
+			snprintf(tmp, sizeof(tmp), "%.*s:1", (int)(colon - v), v);
+			rc = d4_hubconf_parse_listen(tmp, host, sizeof(host), &port);
+		} else {
+			rc = d4_hubconf_parse_listen(v, host, sizeof(host), &port);
+		}
 		if (rc != D4_OK || vlen >= k->size)
 			return fail(c, c->line, "%s: bad address '%s' (expected HOST:PORT, [IPV6]:PORT or *:PORT)",
 				    k->name, v);
@@ -430,7 +460,7 @@ static int parse_line(struct ctx *c, struct d4_hubconf *out, char *s, char *sect
 				d4_strlcpy(section, name, secsize);
 				return D4_OK;
 			}
-		return fail(c, c->line, "unknown section [%s] (expected [hub], [ingest] or [store])", name);
+		return fail(c, c->line, "unknown section [%s] (expected [hub], [ingest], [store] or [api])", name);
 	}
 
 	char *eq = strchr(s, '=');
@@ -488,6 +518,12 @@ static int check_whole(struct ctx *c, struct d4_hubconf *out, unsigned lastline)
 	for (size_t i = 0; i < NKEYS; i++)
 		if (keys[i].required && !c->seen_line[i])
 			return fail(c, lastline, "missing required key %s", keys[i].name);
+	/* The API uses the ingest certificate unless told otherwise. */
+	if (!out->api_cert[0])
+		d4_strlcpy(out->api_cert, out->cert, sizeof(out->api_cert));
+	if (!out->api_key[0])
+		d4_strlcpy(out->api_key, out->key, sizeof(out->api_key));
+	out->api_spec_set = c->seen_line[key_index("api.spec")] != 0;
 	if (out->mode == D4_MODE_SHARED_SECRET && out->shared_keylen == 0)
 		return fail(c, c->seen_line[key_index("ingest.mode")],
 			    "ingest.shared_key is required when ingest.mode = shared-secret");

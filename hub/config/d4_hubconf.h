@@ -45,6 +45,17 @@ struct d4_hubconf {
 	uint64_t queue_bytes;	      /* store.queue_bytes (64M) */
 	uint64_t retention_age;	      /* store.retention_age seconds, with s/m/h/d suffix, 0 = off */
 	uint64_t retention_bytes;     /* store.retention_size, bytes, 0 = off */
+	/* [api] — the REST API (api/d4_api.h) */
+	int api_enabled;		 /* api.enabled = yes|no (yes) */
+	char api_listen[128];		 /* api.listen (127.0.0.1:8443); port 0 picks a free port */
+	char api_cert[D4_PATH_MAX];	 /* api.cert (PEM chain), default ingest.cert */
+	char api_key[D4_PATH_MAX];	 /* api.key (PEM), default ingest.key */
+	char api_client_ca[D4_PATH_MAX]; /* api.client_ca: require client certificates from this CA ("" = off) */
+	char api_web_root[D4_PATH_MAX];	 /* api.web_root: the web page's files ("" = built-in default) */
+	char api_spec[D4_PATH_MAX];   /* api.spec: OpenAPI file served at /openapi.yaml (default D4_API_SPEC_DEFAULT) */
+	int api_spec_set;	      /* 1 if api.spec was given in the file (then -n requires it) */
+	uint64_t api_max_body;	      /* api.max_body, bytes (1M) */
+	unsigned api_auth_fail_limit; /* api.auth_fail_limit: failed authentications per IP per minute (20) */
 };
 
 /* Fills *out with defaults (required fields empty). */

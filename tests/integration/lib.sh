@@ -112,7 +112,7 @@ gen_uuid() { "$D4SENSOR" --gen-uuid; }
 # t_conf [section.key=value ...]: writes $T_CONF (127.0.0.x:port of this test,
 # the test PKI, store in $T_DIR/store) with extra keys.
 t_conf() {
-	local kv sec hub="" ingest="" store=""
+	local kv sec hub="" ingest="" store="" api=""
 	[ -f "$T_PKI/hub.crt" ] || t_pki
 	HUB_UUID=$(gen_uuid)
 	HUB_ORG=$(gen_uuid)
@@ -122,6 +122,7 @@ t_conf() {
 		hub) hub+="${kv#*.}"$'\n' ;;
 		ingest) ingest+="${kv#*.}"$'\n' ;;
 		store) store+="${kv#*.}"$'\n' ;;
+		api) api+="${kv#*.}"$'\n' ;;
 		*) fail "t_conf: bad key $kv" ;;
 		esac
 	done
@@ -138,6 +139,21 @@ path = store
 commit_ms = 20
 ${store}
 EOF
+	# The REST API is on by default in d4hub; tests get a free port (the
+	# hub logs it, see api_url) unless they pass api.listen.
+	case $api in
+	*listen*) ;;
+	*) api="listen = $T_ADDR:0"$'\n'"$api" ;;
+	esac
+	printf '[api]\n%s' "$api" >>"$T_CONF"
+}
+
+# api_url: https://ADDR:PORT of the running hub's API (from its start-up log line).
+api_url() {
+	local u
+	u=$(grep -o 'd4hub API listening on https://[^ ]*/' "$T_LOG" | tail -n 1 | sed 's/.*listening on //; s:/$::')
+	[ -n "$u" ] || fail "no 'd4hub API listening on' line in the hub log"
+	echo "$u"
 }
 
 # ---- the hub ----------------------------------------------------------------

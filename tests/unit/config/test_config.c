@@ -579,6 +579,51 @@ START_TEST(test_path_resolution)
 }
 END_TEST
 
+START_TEST(test_api_section)
+{
+	char want[PATH_MAX + 64];
+	/* defaults: enabled on 127.0.0.1:8443 with the ingest certificate */
+	ck_assert_msg(load(REQ) == 0, "load failed: %s", err);
+	ck_assert_int_eq(conf.api_enabled, 1);
+	ck_assert_str_eq(conf.api_listen, "127.0.0.1:8443");
+	ck_assert_str_eq(conf.api_cert, conf.cert);
+	ck_assert_str_eq(conf.api_key, conf.key);
+	ck_assert_str_eq(conf.api_client_ca, "");
+	ck_assert_str_eq(conf.api_web_root, "");
+	ck_assert_int_eq(conf.api_spec_set, 0);
+	ck_assert_ptr_nonnull(strstr(conf.api_spec, "openapi/d4hub.yaml"));
+	ck_assert_uint_eq(conf.api_max_body, 1u << 20);
+	ck_assert_uint_eq(conf.api_auth_fail_limit, 20);
+
+	ck_assert_msg(load(REQ "[api]\nenabled = no\nlisten = [::1]:0\ncert = api.crt\nkey = /k/api.key\n"
+			       "client_ca = ca.crt\nweb_root = web\nspec = spec.yaml\nmax_body = 64K\n"
+			       "auth_fail_limit = 5\n") == 0,
+		      "load failed: %s", err);
+	ck_assert_int_eq(conf.api_enabled, 0);
+	ck_assert_str_eq(conf.api_listen, "[::1]:0");
+	snprintf(want, sizeof(want), "%s/api.crt", tmpdir);
+	ck_assert_str_eq(conf.api_cert, want);
+	ck_assert_str_eq(conf.api_key, "/k/api.key");
+	snprintf(want, sizeof(want), "%s/ca.crt", tmpdir);
+	ck_assert_str_eq(conf.api_client_ca, want);
+	snprintf(want, sizeof(want), "%s/web", tmpdir);
+	ck_assert_str_eq(conf.api_web_root, want);
+	snprintf(want, sizeof(want), "%s/spec.yaml", tmpdir);
+	ck_assert_str_eq(conf.api_spec, want);
+	ck_assert_int_eq(conf.api_spec_set, 1);
+	ck_assert_uint_eq(conf.api_max_body, 64u << 10);
+	ck_assert_uint_eq(conf.api_auth_fail_limit, 5);
+
+	/* port 0 only for the API; ranges; unknown keys */
+	expect_error(REQ "[ingest]\nlisten = 127.0.0.1:0\n", 10, "ingest.listen: bad address");
+	expect_error(REQ "[api]\nlisten = 127.0.0.1\n", 10, "api.listen: bad address");
+	expect_error(REQ "[api]\nmax_body = 100\n", 10, "api.max_body: value '100' out of range");
+	expect_error(REQ "[api]\nauth_fail_limit = 0\n", 10, "api.auth_fail_limit: value '0' out of range");
+	expect_error(REQ "[api]\nenabled = maybe\n", 10, "api.enabled: bad value");
+	expect_error(REQ "[api]\nport = 1\n", 10, "unknown key 'port' in section [api]");
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -602,6 +647,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_parse_duration);
 	tcase_add_test(tc, test_parse_listen);
 	tcase_add_test(tc, test_path_resolution);
+	tcase_add_test(tc, test_api_section);
 	suite_add_tcase(s, tc);
 	return s;
 }
