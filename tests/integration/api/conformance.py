@@ -203,6 +203,7 @@ class Live:
             with open(inp, "wb") as f:
                 f.write(data)
             cmd += ["--data-binary", "@" + inp, "-H", f"Content-Type: {ctype or 'application/json'}"]
+        cmd.append(url)
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         if p.returncode != 0:
             return None, f"curl failed (exit {p.returncode}): {p.stderr.strip()}"
@@ -520,8 +521,10 @@ def run_live(spec, fx):
     if c is not None and c.json:
         ok(bool(c.json.get("reason")), "registerSensor 409 has a reason")
     not_v4 = "0" * 12 + "1" + "0" * 19  # version nibble 1
-    c = call("registerSensor", "uuid not v4", 400, token="sensor_register", body={"uuid": not_v4, "hmac_key": "k"})
-    call("registerSensor", "missing hmac_key", 400, token="sensor_register", body={"uuid": new_uuid()})
+    for label, body in (("uuid not v4", {"uuid": not_v4, "hmac_key": "k"}), ("missing hmac_key", {"uuid": new_uuid()})):
+        c = call("registerSensor", label, 400, token="sensor_register", body=body)
+        if c is not None and c.json:
+            ok(bool(c.json.get("reason")), f"registerSensor 400 ({label}) has d4-core's reason")
     call("registerSensor", "malformed JSON", 400, token="sensor_register", body="{")
     call("registerSensor", "text/plain", 415, token="sensor_register", body="x", ctype="text/plain")
     call("registerSensor", "admin may too", 200, body={"uuid": new_uuid(), "hmac_key": "k2"})

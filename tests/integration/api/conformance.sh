@@ -13,7 +13,7 @@ export D4_TEST_PORT=${D4_TEST_PORT:-28200}
 source "$(dirname "$0")/../lib.sh"
 
 ROOT=$(cd "$_LIB_DIR/../.." && pwd)
-SPEC=$ROOT/openapi/d4hub.yaml
+SPEC=${D4_API_SPEC:-$ROOT/openapi/d4hub.yaml} # override: mutation checks of this test
 CHECK=$(dirname "$0")/conformance.py
 API_PORT=$((T_PORT + 1))
 API=https://$T_ADDR:$API_PORT
@@ -37,8 +37,8 @@ REG_TOKEN=$(ctl user add conf-register --role sensor_register) || fail "user add
 # one approved sensor without data so that lists have several pages.
 sensor_new
 DATA_UUID=$SENSOR_UUID
-seq -f 'conformance line %g' 1 50 | sensor_run -u "$DATA_UUID" -k "$SENSOR_KEY" -t 3 -q ||
-	fail "d4-sensor (type 3) exited $?"
+sensor_run -u "$DATA_UUID" -k "$SENSOR_KEY" -t 8 -q <"$D4_TEST_DATA/dns/local-dns.passivedns-alltypes.csv" ||
+	fail "d4-sensor (type 8) exited $?"
 sensor_run -u "$DATA_UUID" -k "$SENSOR_KEY" -t 1 -q <"$D4_TEST_DATA/dns/local-dns.pcap" ||
 	fail "d4-sensor (type 1) exited $?"
 sensor_new --pending
