@@ -67,7 +67,6 @@ const char *d4_api_auth_token(const char *value, size_t *len)
 
 int d4_api_auth_verify(struct d4_api_ctx *ctx, const char *token, char *user, size_t usersize, enum d4_role *role)
 {
-#ifdef D4_API_HAVE_TOKENS
 	char u[D4_USER_NAME_MAX];
 	uint8_t r = 0;
 	int rc = d4_store_token_verify(ctx->store, token, u, &r, NULL);
@@ -78,14 +77,6 @@ int d4_api_auth_verify(struct d4_api_ctx *ctx, const char *token, char *user, si
 	d4_strlcpy(user, u, usersize);
 	*role = (enum d4_role)r;
 	return D4_OK;
-#else
-	(void)ctx;
-	(void)token;
-	(void)user;
-	(void)usersize;
-	(void)role;
-	return D4_ENOTFOUND;
-#endif
 }
 
 /* ---- rate limit ------------------------------------------------------------

@@ -18,6 +18,9 @@
 /* ---- problems -------------------------------------------------------------- */
 
 static void vproblem(struct d4_api_resp *resp, int status, const char *type, const char *title, const char *fmt,
+		     va_list ap) __attribute__((format(printf, 5, 0)));
+
+static void vproblem(struct d4_api_resp *resp, int status, const char *type, const char *title, const char *fmt,
 		     va_list ap)
 {
 	char detail[512];
