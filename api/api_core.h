@@ -106,6 +106,10 @@ const char *d4_api_auth_token(const char *value, size_t *len);
 /* The core of the running server (for /metrics, /openapi.yaml). */
 struct d4_api_core *d4_api_core_of(struct d4_api_ctx *ctx);
 
+/* The web page (api/h_web.c). */
+void d4_api_h_web_index(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_api_h_web_asset(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+
 /* System handlers (api/h_system.c). */
 void d4_api_h_health(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_api_h_openapi(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);

@@ -8,6 +8,9 @@
 #include <stddef.h>
 
 const struct d4_api_route d4_api_routes[] = {
+    /* the web page (api/h_web.c) */
+    {"GET", "/", D4_ROLE_NONE, D4_BODY_NONE, d4_api_h_web_index, "getWebIndex"},
+    {"GET", "/static/{file}", D4_ROLE_NONE, D4_BODY_NONE, d4_api_h_web_asset, "getWebAsset"},
     /* system (api/h_system.c) */
     {"GET", "/health", D4_ROLE_NONE, D4_BODY_NONE, d4_api_h_health, "getHealth"},
     {"GET", "/openapi.yaml", D4_ROLE_NONE, D4_BODY_NONE, d4_api_h_openapi, "getOpenapi"},

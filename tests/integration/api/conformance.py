@@ -366,6 +366,16 @@ def run_live(spec, fx):
     call = L.call
     ok = L.expect_true
 
+    # ---- the web page
+    c = call("getWebIndex", "anonymous", 200, token=None)
+    if c is not None and c.status == 200:
+        ok(b"/static/app.js" in c.body, "getWebIndex serves the page that loads app.js")
+        ok("script-src 'self'" in c.headers.get("content-security-policy", ""), "getWebIndex sends a CSP")
+    call("getWebAsset", "app.js", 200, params={"file": "app.js"}, token=None)
+    call("getWebAsset", "style.css", 200, params={"file": "style.css"}, token=None)
+    call("getWebAsset", "unknown file", 404, params={"file": "nope.js"}, token=None)
+    call("getWebAsset", "hidden file", 404, params={"file": ".htaccess"}, token=None)
+
     # ---- system
     c = call("getHealth", "anonymous", 200, token=None)
     c = call("getOpenapi", "anonymous", 200, token=None)

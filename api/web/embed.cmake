@@ -1,0 +1,21 @@
+# Generates a C file holding the web page's static files, so that the hub
+# serves its page without depending on where the source tree or an install
+# put them. Run at build time: cmake -DOUT=web_assets.c -DDIR=api/web -P embed.cmake
+file(GLOB _files RELATIVE ${DIR} ${DIR}/*.html ${DIR}/*.js ${DIR}/*.css)
+list(SORT _files)
+set(_c "/* Generated from api/web by api/web/embed.cmake: do not edit. */\n#include \"api_web.h\"\n\n")
+set(_table "")
+set(_i 0)
+foreach(_f ${_files})
+  file(READ ${DIR}/${_f} _hex HEX)
+  string(LENGTH "${_hex}" _hexlen)
+  math(EXPR _len "${_hexlen} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," _bytes "${_hex}")
+  string(APPEND _c "static const unsigned char asset_${_i}[] = {${_bytes}0};\n")
+  string(APPEND _table "\t{\"${_f}\", asset_${_i}, ${_len}},\n")
+  math(EXPR _i "${_i} + 1")
+endforeach()
+string(APPEND _c "\nconst struct d4_api_web_asset d4_api_web_assets[] = {\n${_table}};\n")
+string(APPEND _c "const unsigned d4_api_web_nassets = ${_i};\n")
+file(WRITE ${OUT}.tmp "${_c}")
+file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)
