@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The web page in a real browser (Debian's chromium, headless, via
+# playwright-core): sign in with a token, approve a pending sensor, run
+# d4-sensor, see its packets counter move. Ports: hub on 127.0.0.4, API on a
+# free port (28300-28309 reserved).
+source "$(dirname "$0")/../lib.sh"
+
+ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+[ -x /usr/bin/chromium ] || fail "chromium is not installed (deploy/bootstrap.sh installs it)"
+[ -d "$ROOT/node_modules/playwright-core" ] || fail "playwright-core is not installed (tests/run.sh runs npm ci)"
+
+t_conf
+hub_start
+URL=$(api_url)
+TOKEN=$(ctl user add admin --role admin)
+sensor_new --pending
+U=$SENSOR_UUID K=$SENSOR_KEY
+printf 'line %s\n' $(seq 1 20) >"$T_DIR/lines.txt"
+
+# a finite source (stdin): d4-sensor exits once everything is delivered
+argv=$(/usr/bin/python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' \
+	sh -c "exec \"\$0\" -D \"\$1\" --ca \"\$2\" -u \"\$3\" -k \"\$4\" -t 8 -q --drain-timeout 20 <\"\$5\"" \
+	"$D4SENSOR" "$T_DEST" "$T_PKI/ca.crt" "$U" "$K" "$T_DIR/lines.txt")
+D4_SENSOR_ARGS=$argv node "$(dirname "$0")/web.mjs" "$URL" "$TOKEN" "$U" "$T_DIR" ||
+	fail "browser test failed (screenshots in $T_DIR if kept: D4_KEEP_FAILED=1)"
+sync_store
+assert_eq "$(ctl --json sensor show "$U" | json "d['status']")" approved "status after the click"
+pass "signed in, approved $U in the page, saw its packets counter move after a d4-sensor run"
