@@ -172,6 +172,11 @@ REST API user 'admin', token (shown once, keep it; revoke with d4hubctl token re
   $API_TOKEN
 API: $API_URL (Authorization: Bearer TOKEN), e.g.
   curl --cacert $DEMO/pki/ca.crt -H "Authorization: Bearer $API_TOKEN" ${API_URL%/}/api/v1/me
+  curl --cacert $DEMO/pki/ca.crt -H "Authorization: Bearer $API_TOKEN" ${API_URL%/}/api/v1/sensors
+  curl --cacert $DEMO/pki/ca.crt -H "Authorization: Bearer $API_TOKEN" ${API_URL%/}/api/v1/stats/daily
+  curl --cacert $DEMO/pki/ca.crt ${API_URL%/}/openapi.yaml       # the API contract
+Web page: $API_URL (sign in with the token; the demo CA $DEMO/pki/ca.crt is not trusted by
+  your browser: import it, or accept the warning for this throw-away demo)
 Send more yourself (the hub keeps running):
   $D4SENSOR -u $SENSOR -k $KEY -D $DEST --ca $DEMO/pki/ca.crt -t 8 -F /path/to/passivedns.log
 EOF
