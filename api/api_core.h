@@ -24,6 +24,9 @@ struct d4_api_resp {
 	unsigned nhdr;
 	char *hdr_name[D4_API_MAX_HEADERS], *hdr_value[D4_API_MAX_HEADERS];
 	int oom; /* an allocation failed while building: answer 500 */
+	/* streamed body (d4_api_stream): owned here until the server takes it;
+	 * d4_api_resp_free does not release it, d4_api_stream_release does */
+	struct d4_api_producer *producer;
 };
 
 void d4_api_resp_init(struct d4_api_resp *r);
@@ -32,6 +35,9 @@ void d4_api_resp_free(struct d4_api_resp *r);
 /* Turns a pending JSON generator into the body (idempotent). Returns 0 or
  * D4_ENOMEM / D4_EJSON (generator left in a bad state: unbalanced). */
 int d4_api_resp_finish(struct d4_api_resp *r);
+/* Frees r's producer if it still holds one (tests, and any path that drops
+ * a response without sending it). Idempotent. */
+void d4_api_stream_release(struct d4_api_resp *r);
 /* Value of an extra header set by the handler, or NULL. */
 const char *d4_api_resp_header(const struct d4_api_resp *r, const char *name);
 

@@ -62,6 +62,51 @@ void d4_api_problem(struct d4_api_resp *resp, int status, const char *type, cons
 /* Extra response header (copied), e.g. Location. */
 int d4_api_header(struct d4_api_resp *resp, const char *name, const char *value);
 
+/* ---- streaming responses ------------------------------------------------------
+ * For results too large (exports) or open-ended (queue follows) to build in
+ * memory, a handler answers with a producer instead of a body. The server
+ * (api/server.c) sends the status and headers at once, without a
+ * Content-Length (HTTP/2 DATA frames, HTTP/1.1 chunked), and then calls
+ * next() for one chunk at a time, only when h2o has handed the previous chunk
+ * to the connection (its generator's proceed callback): a slow client slows
+ * the producer down instead of filling memory. At most one chunk
+ * (D4_API_STREAM_CHUNK bytes) per stream is buffered by the server.
+ *
+ * Rules for producers:
+ *  - next() runs on the API thread and must return quickly: read the store in
+ *    one short read transaction per call (d4_store_*_foreach with a callback
+ *    that stops once the chunk is full) and keep a cursor (e.g. the next frame
+ *    seq) in the producer to resume from. Never hold a transaction between
+ *    calls: a slow client would pin LMDB pages for as long as it reads.
+ *  - next() returns the number of bytes written to buf (1..cap), 0 at the end
+ *    of the body, D4_EAGAIN when nothing is available yet (the server asks
+ *    again after D4_API_STREAM_RETRY_MS; a follow endpoint waits like that and
+ *    may write a heartbeat line now and then), or another negative D4_E* code
+ *    to abort: the status is already sent, so the client sees a failed
+ *    transfer (HTTP/2 RST_STREAM, HTTP/1.1 connection closed before the final
+ *    chunk), and the server logs the code.
+ *  - free() is called exactly once, whatever happens: end, error, client
+ *    disconnect (stream reset, connection closed), server stop, or the
+ *    response never started. It releases the producer itself (embed struct
+ *    d4_api_producer as the first member of your state and free that).
+ * Handlers stay synchronous: validate everything and answer problems (404,
+ * 422, ...) before calling d4_api_stream, which must be the handler's last
+ * response call (a later d4_api_problem would replace the answer and leak the
+ * producer). */
+#define D4_API_STREAM_CHUNK    (256u * 1024u) /* cap passed to next() */
+#define D4_API_STREAM_RETRY_MS 100	      /* delay after D4_EAGAIN */
+
+struct d4_api_producer {
+	long (*next)(struct d4_api_producer *p, uint8_t *buf, size_t cap);
+	void (*free)(struct d4_api_producer *p);
+};
+
+/* Answers with status, content_type (static string) and a body produced by
+ * p. Takes ownership of p in every case. Returns 0, or D4_EINVAL (NULL p or
+ * callbacks; p freed, resp holds a 500). Headers set with d4_api_header are
+ * sent as usual. */
+int d4_api_stream(struct d4_api_resp *resp, int status, const char *content_type, struct d4_api_producer *p);
+
 /* Small JSON helpers over yajl_gen. */
 void d4_api_j_str(yajl_gen g, const char *s); /* string (NULL -> null) */
 void d4_api_j_kv_str(yajl_gen g, const char *k, const char *v);

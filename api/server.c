@@ -62,6 +62,9 @@ struct d4_api {
 	h2o_evloop_t *loop;
 	h2o_socket_t *listener, *stopper;
 	int stopping;
+	h2o_timeout_t stream_retry; /* D4_API_STREAM_RETRY_MS, for producers that said D4_EAGAIN */
+	uint64_t streams_open;	    /* live streamed responses */
+	h2o_linklist_t streams;	    /* of struct stream_gen, aborted at stop */
 };
 
 static void log_ssl_errors(const char *what, char *err, size_t errsize)
@@ -213,6 +216,156 @@ static void add_header(h2o_req_t *req, const char *name, const char *value)
 	h2o_add_header_by_str(&req->pool, &req->res.headers, n, nl, 1, NULL, pool_str(&req->pool, value, vl), vl);
 }
 
+/* ---- streamed responses (api_internal.h: d4_api_stream) -------------------- */
+
+int d4_api_stream(struct d4_api_resp *resp, int status, const char *content_type, struct d4_api_producer *p)
+{
+	if (!p || !p->next || !p->free) {
+		if (p && p->free)
+			p->free(p);
+		d4_api_problem(resp, 500, "internal", "Internal Server Error", "the stream could not be started");
+		return D4_EINVAL;
+	}
+	d4_api_stream_release(resp);
+	/* a problem built earlier is dropped: the stream is the answer */
+	d4_api_body(resp, status, content_type, "", 0);
+	resp->oom = 0; /* an empty body needs no memory that matters */
+	resp->producer = p;
+	return D4_OK;
+}
+
+void d4_api_stream_release(struct d4_api_resp *r)
+{
+	if (r && r->producer) {
+		r->producer->free(r->producer);
+		r->producer = NULL;
+	}
+}
+
+/* One streamed response. Lives in the request's pool (h2o_mem_alloc_shared)
+ * so that its dispose callback runs when h2o frees the request, whether the
+ * body was complete, failed, or the client went away: the one place where the
+ * producer and the chunk buffer are released. */
+struct stream_gen {
+	h2o_generator_t super;
+	struct d4_api *api;
+	h2o_req_t *req;
+	struct d4_api_producer *p;
+	uint8_t *buf;
+	h2o_timeout_entry_t retry;
+	int in_send;	     /* inside h2o_send: a re-entrant proceed only sets again */
+	int again;	     /* proceed arrived while in_send */
+	int finished;	     /* FINAL or ERROR sent: h2o will call nothing more */
+	uint64_t sent;	     /* body bytes handed to h2o */
+	h2o_linklist_t link; /* in api->streams */
+};
+
+static void stream_produce(struct stream_gen *g);
+
+static void stream_on_retry(h2o_timeout_entry_t *entry)
+{
+	struct stream_gen *g = H2O_STRUCT_FROM_MEMBER(struct stream_gen, retry, entry);
+	stream_produce(g);
+}
+
+static void stream_proceed(h2o_generator_t *self, h2o_req_t *req)
+{
+	(void)req;
+	stream_produce((struct stream_gen *)self);
+}
+
+/* The client reset the stream or closed the connection before the end. */
+static void stream_stop(h2o_generator_t *self, h2o_req_t *req)
+{
+	struct stream_gen *g = (struct stream_gen *)self;
+	(void)req;
+	if (h2o_timeout_is_linked(&g->retry))
+		h2o_timeout_unlink(&g->retry);
+	g->finished = 1;
+	d4_debug("api: stream stopped by the client after %llu bytes", (unsigned long long)g->sent);
+}
+
+static void stream_dispose(void *arg)
+{
+	struct stream_gen *g = arg;
+	if (h2o_timeout_is_linked(&g->retry))
+		h2o_timeout_unlink(&g->retry);
+	if (g->p)
+		g->p->free(g->p);
+	g->p = NULL;
+	free(g->buf);
+	g->buf = NULL;
+	if (h2o_linklist_is_linked(&g->link))
+		h2o_linklist_unlink(&g->link);
+	if (g->api->streams_open)
+		g->api->streams_open--;
+}
+
+static void stream_produce(struct stream_gen *g)
+{
+	if (g->finished)
+		return;
+	if (g->in_send) {
+		g->again = 1;
+		return;
+	}
+	do {
+		g->again = 0;
+		long n = g->p->next(g->p, g->buf, D4_API_STREAM_CHUNK);
+		if (n == D4_EAGAIN) {
+			h2o_timeout_link(g->api->loop, &g->api->stream_retry, &g->retry);
+			return;
+		}
+		if (n > (long)D4_API_STREAM_CHUNK) {
+			d4_err("api: stream producer overran its buffer (%ld bytes)", n);
+			abort(); /* broken invariant: memory already overwritten */
+		}
+		if (n <= 0) {
+			if (n < 0)
+				d4_warn("api: %.*s: stream aborted after %llu bytes: %s",
+					(int)(g->req->path.len > 200 ? 200 : g->req->path.len), g->req->path.base,
+					(unsigned long long)g->sent, d4_strerror((int)n));
+			/* h2o may free the request (and g) from here on */
+			g->finished = 1;
+			h2o_send(g->req, NULL, 0, n == 0 ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_ERROR);
+			return;
+		}
+		h2o_iovec_t v = h2o_iovec_init(g->buf, (size_t)n);
+		g->sent += (uint64_t)n;
+		g->in_send = 1;
+		h2o_send(g->req, &v, 1, H2O_SEND_STATE_IN_PROGRESS);
+		g->in_send = 0;
+	} while (g->again && !g->finished);
+}
+
+/* Starts the streamed answer of req; takes the producer. */
+static void stream_start(struct d4_api *api, h2o_req_t *req, struct d4_api_producer *p)
+{
+	uint8_t *buf = malloc(D4_API_STREAM_CHUNK);
+	struct stream_gen *g = buf ? h2o_mem_alloc_shared(&req->pool, sizeof(*g), stream_dispose) : NULL;
+	if (!g) {
+		free(buf);
+		p->free(p);
+		/* headers are not sent yet: a plain 500 still fits */
+		req->res.status = 500;
+		req->res.reason = "Internal Server Error";
+		h2o_send_inline(req, "", 0);
+		return;
+	}
+	memset(g, 0, sizeof(*g));
+	g->super.proceed = stream_proceed;
+	g->super.stop = stream_stop;
+	g->api = api;
+	g->req = req;
+	g->p = p;
+	g->buf = buf;
+	g->retry.cb = stream_on_retry;
+	h2o_linklist_insert(&api->streams, &g->link);
+	api->streams_open++;
+	h2o_start_response(req, &g->super);
+	stream_produce(g);
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
 	struct d4_api *api = ((struct api_handler *)self)->api;
@@ -247,12 +400,20 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 	for (unsigned i = 0; i < resp.nhdr; i++)
 		add_header(req, resp.hdr_name[i], resp.hdr_value[i]);
 	if (resp.status == 204) {
+		d4_api_stream_release(&resp);
 		d4_api_resp_free(&resp);
 		h2o_send_inline(req, "", 0);
 		return 0;
 	}
 	if (resp.content_type)
 		add_header(req, "content-type", resp.content_type);
+	if (resp.producer) {
+		struct d4_api_producer *p = resp.producer;
+		resp.producer = NULL;
+		d4_api_resp_free(&resp);
+		stream_start(api, req, p);
+		return 0;
+	}
 	req->res.content_length = resp.body_len;
 	/* h2o_send_inline copies the body into the request's pool */
 	h2o_send_inline(req, resp.body ? (const char *)resp.body : "", resp.body_len);
@@ -290,6 +451,22 @@ static int conns_open(struct d4_api *api)
 	return !h2o_linklist_is_empty(&api->hctx.http1._conns) || !h2o_linklist_is_empty(&api->hctx.http2._conns);
 }
 
+/* At stop: end every live stream (a follow would otherwise keep its
+ * connection open past the grace period). The clients see failed transfers. */
+static void abort_streams(struct d4_api *api)
+{
+	while (!h2o_linklist_is_empty(&api->streams)) {
+		struct stream_gen *g = H2O_STRUCT_FROM_MEMBER(struct stream_gen, link, api->streams.next);
+		h2o_linklist_unlink(&g->link);
+		if (g->finished || g->in_send)
+			continue;
+		if (h2o_timeout_is_linked(&g->retry))
+			h2o_timeout_unlink(&g->retry);
+		g->finished = 1;
+		h2o_send(g->req, NULL, 0, H2O_SEND_STATE_ERROR);
+	}
+}
+
 static void *api_thread(void *arg)
 {
 	struct d4_api *api = arg;
@@ -308,6 +485,8 @@ static void *api_thread(void *arg)
 
 	api->loop = h2o_evloop_create();
 	h2o_context_init(&api->hctx, api->loop, &api->gconf);
+	h2o_timeout_init(api->loop, &api->stream_retry, D4_API_STREAM_RETRY_MS);
+	h2o_linklist_init_anchor(&api->streams);
 	memset(&api->actx, 0, sizeof(api->actx));
 	api->actx.ctx = &api->hctx;
 	api->actx.hosts = api->gconf.hosts;
@@ -333,6 +512,7 @@ static void *api_thread(void *arg)
 	h2o_socket_read_stop(api->listener);
 	h2o_socket_close(api->listener);
 	api->listener = NULL;
+	abort_streams(api);
 	if (conns_open(api)) {
 		/* GOAWAY to HTTP/2 clients, close idle HTTP/1 connections */
 		h2o_context_request_shutdown(&api->hctx);
@@ -357,6 +537,8 @@ static void *api_thread(void *arg)
 		return NULL;
 	}
 	h2o_context_dispose(&api->hctx);
+	/* every stream was disposed with its connection */
+	h2o_timeout_dispose(api->loop, &api->stream_retry);
 	/* the context's queue socket is freed by a close callback of the loop */
 	for (int i = 0; i < 3; i++)
 		h2o_evloop_run(api->loop, 0);
