@@ -198,9 +198,9 @@ static int schema_init(struct d4_store *s, MDB_txn *txn)
 	return rc;
 }
 
-static const char *const dbi_names[DBI_COUNT] = {"frames",	 "sessidx",   "sessions", "sensors",
-						 "sensor_types", "blocklist", "settings", "daily",
-						 "totals",	 "users",     "tokens",	  "token_ids"};
+static const char *const dbi_names[DBI_COUNT] = {"frames",    "sessidx",   "sessions", "sensors",      "sensor_types",
+						 "blocklist", "settings",  "daily",    "totals",       "users",
+						 "tokens",    "token_ids", "queues",   "queue_entries"};
 
 /* seq_next is persisted each commit; the frame log's last chunk is the
  * fallback in case the setting lags (it never should). */

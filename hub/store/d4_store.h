@@ -389,4 +389,93 @@ int d4_store_retention_run(struct d4_store *s);
  * while paused). */
 void d4_store_retention_set(struct d4_store *s, uint64_t age_s, uint64_t max_bytes);
 
+/* ---- analyzer queues --------------------------------------------------------
+ * A queue is a bounded FIFO of references to frames of one type (or one
+ * extended type of 254), optionally only from a group of sensors. Entries
+ * are frame seqs, never payload copies: the frame log is the single copy.
+ * The writer appends to every matching queue in the same write transaction
+ * that commits the frames; a full queue drops its oldest entry (counted,
+ * alert raised). Entries whose frame retention already deleted are skipped
+ * by readers and counted as expired. Positions are u64, never reused within
+ * a queue; depth = tail - head. docs/store.md "Analyzer queues". */
+#define D4_QUEUE_NAME_MAX    64 /* 1..63 bytes, no control characters */
+#define D4_QUEUE_GROUP_MAX   64 /* sensors in a group; 0 = every sensor */
+#define D4_QUEUE_ENTRIES_MAX 10000000u
+#define D4_QUEUE_POP_SKIP    4096u /* expired entries one pop may skip beyond max */
+
+struct d4_queue {
+	uint32_t id; /* assigned at creation, never reused */
+	char name[D4_QUEUE_NAME_MAX];
+	uint8_t type;			/* 1..255 */
+	char ext_type[D4_EXT_TYPE_MAX]; /* only for type 254; "" = every extended type */
+	uint32_t max_entries;		/* 1..D4_QUEUE_ENTRIES_MAX */
+	uint8_t ngroup;
+	uint8_t group[D4_QUEUE_GROUP_MAX][16]; /* sorted, unique */
+	uint64_t created;		       /* seconds */
+	uint64_t head, tail;		       /* entries are positions [head, tail) */
+	uint64_t enqueued;		       /* entries ever appended */
+	uint64_t dropped;		       /* oldest evicted because the queue was full (or shrunk) */
+	uint64_t consumed;		       /* delivered by pop/ack */
+	uint64_t flushed;		       /* removed by flush */
+	uint64_t expired;		       /* skipped by pop/ack: frame already deleted by retention */
+	uint8_t alert;			       /* set by a drop when full; see d4_store_queue_update */
+	uint64_t last_drop_at;		       /* seconds, 0 = never */
+};
+
+/* 1 if name is a valid queue name (1..63 bytes, no control characters). */
+int d4_store_queue_name_valid(const char *name);
+/* Creates a queue from q's name, type, ext_type, max_entries and group
+ * (counters ignored); fills q->id, created and zero counters. Group uuids are
+ * sorted and deduplicated. Returns 0, D4_EINVAL (bad name, type 0, ext_type
+ * on a type other than 254, bad size, group too big) or a store error.
+ * Bumps the control epoch (the writer reloads its queue cache). */
+int d4_store_queue_create(struct d4_store *s, struct d4_queue *q);
+/* Fills *out. 0, D4_ENOTFOUND or an error. */
+int d4_store_queue_get(struct d4_store *s, uint32_t id, struct d4_queue *out);
+
+struct d4_queue_update {
+	const char *name;     /* NULL = keep */
+	uint32_t max_entries; /* 0 = keep; shrinking below the depth drops the oldest (counted, no alert) */
+	int set_group;	      /* 1 = replace the group with the one below */
+	uint8_t ngroup;
+	const uint8_t (*group)[16];
+	int clear_alert; /* 1 = clear the alert flag */
+};
+/* Applies u in one transaction, *out (may be NULL) gets the result. Returns
+ * 0, D4_ENOTFOUND, D4_EINVAL or an error. Bumps the control epoch. The
+ * alert flag is cleared by this call (clear_alert), by a flush, and by a pop
+ * or ack that empties the queue (the consumer caught up). */
+int d4_store_queue_update(struct d4_store *s, uint32_t id, const struct d4_queue_update *u, struct d4_queue *out);
+/* Deletes the queue and all its entries (not the frames). Bumps the epoch. */
+int d4_store_queue_del(struct d4_store *s, uint32_t id);
+/* Queues in id order; cb returns non-zero to stop; *q valid during the call. */
+int d4_store_queue_foreach(struct d4_store *s, int (*cb)(void *ctx, const struct d4_queue *q), void *ctx);
+/* Removes every entry (head = tail), counting them in flushed, and clears the
+ * alert. Works the same for every type. *out may be NULL. */
+int d4_store_queue_flush(struct d4_store *s, uint32_t id, struct d4_queue *out);
+
+/* Entry callback: pos is the entry's position; rec/payload are the frame
+ * (valid during the call only), or NULL when the frame is gone (retention).
+ * Return non-zero to stop (negative: error, returned by the caller). */
+typedef int (*d4_queue_entry_cb)(void *ctx, uint64_t pos, const struct d4_frame_rec *rec, const uint8_t *payload);
+/* Preview: up to max entries from max(from_pos, head), in order, read-only
+ * (expired entries are reported with rec NULL). Returns 0, D4_ENOTFOUND or
+ * an error. */
+int d4_store_queue_peek(struct d4_store *s, uint32_t id, uint64_t from_pos, unsigned max, d4_queue_entry_cb cb,
+			void *ctx);
+/* Consume: up to max frames from the head, in one write transaction that
+ * advances head past every entry handed to cb and past expired entries
+ * (skipped, at most D4_QUEUE_POP_SKIP of them beyond max, not passed to cb).
+ * cb is called inside the transaction: if it returns negative, nothing is
+ * consumed and that value is returned. *out (may be NULL) gets the queue
+ * after the pop. Returns the number of frames delivered or a negative code. */
+int d4_store_queue_pop(struct d4_store *s, uint32_t id, unsigned max, d4_queue_entry_cb cb, void *ctx,
+		       struct d4_queue *out);
+/* Acknowledge (followers): advances head to pos (pos == head is a no-op),
+ * counting the entries as consumed (the follower already skipped expired
+ * ones; they are not told apart here). pos below head is a no-op too (an
+ * older ack, or entries dropped meanwhile); above tail D4_EINVAL. *out may
+ * be NULL. */
+int d4_store_queue_ack(struct d4_store *s, uint32_t id, uint64_t pos, struct d4_queue *out);
+
 #endif

@@ -39,6 +39,8 @@ enum store_dbi {
 	DBI_USERS,	/* name -> user (schema 2) */
 	DBI_TOKENS,	/* sha256(token text) -> token */
 	DBI_TOKIDS,	/* token id[8] -> sha256 */
+	DBI_QUEUES,	/* queue id BE -> queue (store_queue.c) */
+	DBI_QENTRIES,	/* queue id BE || position BE -> frame seq */
 	DBI_COUNT
 };
 /* Tables added after schema 1: a read-only open of an older store (which
@@ -161,5 +163,18 @@ int store_chunk_walk(const uint8_t *p, size_t len, uint64_t from_seq,
 /* ---- writer (store_writer.c) ---- */
 void store_writer_init(struct d4_store *s);
 void store_writer_fini(struct d4_store *s);
+
+/* ---- analyzer queue fan-out in the writer (store_queue.c) ----
+ * The writer owns one cache of queue filters, reloaded when the control
+ * epoch read inside its transaction differs from the cached one. Per batch:
+ * begin (inside the batch's write transaction), one fanout per committed
+ * frame in seq order, end (writes the touched queue records). A failed batch
+ * simply begins again: nothing is kept across attempts but the filters. */
+struct store_qcache;
+struct store_qcache *store_qcache_new(void);
+void store_qcache_free(struct store_qcache *qc);
+int store_qcache_begin(struct store_qcache *qc, struct d4_store *s, MDB_txn *txn);
+int store_qcache_fanout(struct store_qcache *qc, const struct d4_frame_rec *rec, const char *ext_type);
+int store_qcache_end(struct store_qcache *qc);
 
 #endif

@@ -157,6 +157,7 @@ struct apply_ctx {
 	size_t norder, order_cap;
 	struct fref *refs;
 	size_t nrefs, refs_cap;
+	struct store_qcache *qc; /* analyzer queue filters (store_queue.c) */
 };
 
 static MDB_val mval(const void *p, size_t n)
@@ -565,6 +566,9 @@ static int write_chunks(struct apply_ctx *c, uint64_t *seq)
 				rec.seq = h.first_seq + n;
 				rec.session = a->si.session;
 				store_enc_frec(&rec, out);
+				/* Queue entries ride in the same transaction as their frame. */
+				if (c->qc && (rc = store_qcache_fanout(c->qc, &rec, a->si.ext_type)) != 0)
+					return rc;
 				if (rec.size)
 					memcpy(out + STORE_FREC_HDR, pl, rec.size);
 				out += STORE_FREC_HDR + rec.size;
@@ -726,11 +730,15 @@ static int apply_batch(struct d4_store *s, struct apply_ctx *c, struct batch *b)
 	}
 	uint64_t frames0 = c->tot.frames, bytes0 = c->tot.bytes;
 	uint64_t seq = s->seq_next;
+	if (!rc && c->qc)
+		rc = store_qcache_begin(c->qc, s, txn);
 	if (!rc)
 		rc = apply_items(c, b);
 	uint64_t t1 = d4_mono_ms();
 	if (!rc)
 		rc = write_chunks(c, &seq);
+	if (!rc && c->qc)
+		rc = store_qcache_end(c->qc);
 	uint64_t t2 = d4_mono_ms();
 	if (!rc)
 		rc = write_aggregates(c);
@@ -811,9 +819,12 @@ static void *writer_main(void *arg)
 	struct d4_store *s = arg;
 	struct batch *b = calloc(1, sizeof(*b));
 	struct apply_ctx *c = calloc(1, sizeof(*c));
+	struct store_qcache *qc = store_qcache_new();
 	uint64_t next_ret = d4_mono_ms() + STORE_RETENTION_EVERY_MS;
 	pthread_mutex_lock(&s->lock);
-	if (!b || !c) {
+	if (c)
+		c->qc = qc;
+	if (!b || !c || !qc) {
 		/* Cannot run at all: refuse everything visibly rather than abort. */
 		s->paused = 1;
 		d4_strlcpy(s->pause_reason, "writer out of memory", sizeof(s->pause_reason));
@@ -822,6 +833,7 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&s->lock);
 		free(b);
 		free(c);
+		store_qcache_free(qc);
 		return NULL;
 	}
 	for (;;) {
@@ -921,6 +933,7 @@ static void *writer_main(void *arg)
 	free(c->refs);
 	free(c->order);
 	free(c);
+	store_qcache_free(qc);
 	return NULL;
 }
 

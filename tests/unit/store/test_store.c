@@ -1897,6 +1897,8 @@ START_TEST(test_kill9)
 }
 END_TEST
 
+TCase *queue_tcase(void); /* test_queues.c */
+
 static Suite *store_suite(void)
 {
 	Suite *su = suite_create("store");
@@ -1925,6 +1927,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_sensor_v1_compat);
 	tcase_add_test(tc, test_sensors_silent);
 	suite_add_tcase(su, tc);
+	suite_add_tcase(su, queue_tcase());
 	return su;
 }
 
