@@ -152,6 +152,89 @@ void d4_h_list_sensors(struct d4_api_ctx *ctx, const struct d4_api_req *req, str
 	d4_h_send(resp, 200, lc.g, 0);
 }
 
+/* ---- listSilentSensors --------------------------------------------------------
+ * Monitored sensors (silence_threshold > 0) silent for longer than their
+ * threshold, in uuid order, paged like listSensors. A sensor never seen
+ * counts from its creation (the store's rule), so a new sensor that never
+ * connects is reported too. */
+
+static const char *const silent_query[] = {"status", "limit", "cursor", NULL};
+
+struct silent_ctx {
+	struct list_ctx lc;
+	uint64_t now;
+};
+
+static int silent_cb(void *arg, const struct d4_sensor *sn)
+{
+	struct silent_ctx *sc = arg;
+	struct list_ctx *lc = &sc->lc;
+	if (lc->has_after && memcmp(sn->uuid, lc->after, 16) <= 0)
+		return 0;
+	if (lc->status >= 0 && sn->status != lc->status)
+		return 0;
+	if (lc->n == lc->limit) {
+		lc->more = 1;
+		return 1;
+	}
+	d4_h_j_silent_sensor(lc->g, sn, sc->now);
+	memcpy(lc->last, sn->uuid, 16);
+	lc->n++;
+	return 0;
+}
+
+void d4_h_list_silent_sensors(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	struct silent_ctx sc;
+	struct list_ctx *lc = &sc.lc;
+	memset(&sc, 0, sizeof(sc));
+	lc->status = -1;
+	if (d4_h_query_only(req, resp, silent_query) ||
+	    d4_h_query_uint(req, resp, "limit", 1, LIMIT_MAX, LIMIT_DEFAULT, &lc->limit))
+		return;
+	const char *st = d4_api_query(req, "status");
+	if (st) {
+		if (!strcmp(st, "pending"))
+			lc->status = D4_SENSOR_PENDING;
+		else if (!strcmp(st, "approved"))
+			lc->status = D4_SENSOR_APPROVED;
+		else if (!strcmp(st, "blocked"))
+			lc->status = D4_SENSOR_BLOCKED;
+		else {
+			d4_h_bad_param(resp, "query parameter 'status' must be pending, approved or blocked");
+			return;
+		}
+	}
+	int c = d4_h_query_cursor(req, resp, lc->after, 16);
+	if (c < 0)
+		return;
+	lc->has_after = c;
+	if (!(lc->g = d4_h_gen())) {
+		d4_h_internal(resp, "out of memory");
+		return;
+	}
+	sc.now = d4_now_s();
+	yajl_gen_map_open(lc->g);
+	d4_api_j_key(lc->g, "items");
+	yajl_gen_array_open(lc->g);
+	int rc = d4_store_sensors_silent(ctx->store, sc.now, silent_cb, &sc);
+	if (rc < 0) {
+		yajl_gen_free(lc->g);
+		d4_h_store_error(resp, rc, "silent sensor list");
+		return;
+	}
+	yajl_gen_array_close(lc->g);
+	if (lc->more) {
+		char cur[32];
+		d4_h_cursor_encode(lc->last, 16, cur, sizeof(cur));
+		d4_api_j_kv_str(lc->g, "next_cursor", cur);
+	} else {
+		d4_h_j_null(lc->g, "next_cursor");
+	}
+	yajl_gen_map_close(lc->g);
+	d4_h_send(resp, 200, lc->g, 0);
+}
+
 /* ---- getSensor ----------------------------------------------------------------- */
 
 void d4_h_get_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
@@ -390,16 +473,16 @@ out:
 
 /* ---- updateSensor ------------------------------------------------------------- */
 
-static const char *const update_fields[] = {"description", "mail",	  "default_tlp", "default_org",
-					    "max_payload", "max_backlog", NULL};
+static const char *const update_fields[] = {"description", "mail",	  "default_tlp",       "default_org",
+					    "max_payload", "max_backlog", "silence_threshold", NULL};
 
 void d4_h_update_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
 {
 	struct d4_sensor *sn = malloc(sizeof(*sn));
 	uint8_t uuid[16], org[16];
 	const char *tlp_s = NULL, *org_s = NULL;
-	int tlp_null = 0, org_null = 0, has_tlp, has_org, has_mp, has_mb;
-	int64_t mp = 0, mb = 0;
+	int tlp_null = 0, org_null = 0, has_tlp, has_org, has_mp, has_mb, has_st;
+	int64_t mp = 0, mb = 0, silence = 0;
 	enum d4_tlp tlp = D4_TLP_NONE;
 	if (!sn) {
 		d4_h_internal(resp, "out of memory");
@@ -432,7 +515,8 @@ void d4_h_update_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, st
 		goto out;
 	}
 	if ((has_mp = d4_h_json_int(req, resp, "max_payload", 0, UINT32_MAX, &mp)) < 0 ||
-	    (has_mb = d4_h_json_int(req, resp, "max_backlog", 0, INT64_MAX, &mb)) < 0)
+	    (has_mb = d4_h_json_int(req, resp, "max_backlog", 0, INT64_MAX, &mb)) < 0 ||
+	    (has_st = d4_h_json_int(req, resp, "silence_threshold", 0, UINT32_MAX, &silence)) < 0)
 		goto out;
 	/* text_fields() writes straight into the record: validate on a scratch
 	 * copy first, then reload and apply. */
@@ -462,6 +546,8 @@ void d4_h_update_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, st
 		sn->max_payload = (uint32_t)mp;
 	if (has_mb)
 		sn->max_backlog = (uint64_t)mb;
+	if (has_st)
+		sn->silence_threshold = (uint32_t)silence;
 	int rc = d4_store_sensor_put(ctx->store, sn);
 	if (rc != D4_OK)
 		save_error(resp, rc, uuid);

@@ -25,6 +25,8 @@ void d4_h_block_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, str
 void d4_h_unblock_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_kick_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_rotate_sensor_key(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+/* monitoring (api/h_sensors.c) */
+void d4_h_list_silent_sensors(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 
 void d4_h_list_blocklist(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_add_block(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
@@ -124,6 +126,9 @@ void d4_h_j_null(yajl_gen g, const char *k);
 const char *d4_h_addr_text(const uint8_t addr[16], char *out, size_t size);
 /* SensorSummary object. */
 void d4_h_j_sensor_summary(yajl_gen g, const struct d4_sensor *sn);
+/* SilentSensor object: SensorSummary + silence_threshold + silent_for
+ * (seconds since last_seen, or since created when never seen, at now). */
+void d4_h_j_silent_sensor(yajl_gen g, const struct d4_sensor *sn, uint64_t now);
 /* SensorDetail object (summary + detail + types + 7-day history); reads the
  * store; extra_key/extra_val (both or neither NULL) add one more string
  * member, e.g. the generated key of createSensor. Returns 0 or a store

@@ -495,6 +495,17 @@ void d4_h_j_sensor_summary(yajl_gen g, const struct d4_sensor *sn)
 	yajl_gen_map_close(g);
 }
 
+void d4_h_j_silent_sensor(yajl_gen g, const struct d4_sensor *sn, uint64_t now)
+{
+	/* The store's rule: a sensor never seen counts from its creation. */
+	uint64_t since = sn->last_seen ? sn->last_seen : sn->created;
+	yajl_gen_map_open(g);
+	summary_fields(g, sn);
+	d4_api_j_kv_u64(g, "silence_threshold", sn->silence_threshold);
+	d4_api_j_kv_u64(g, "silent_for", now > since ? now - since : 0);
+	yajl_gen_map_close(g);
+}
+
 void d4_h_j_rejections(yajl_gen g, const char *k, const uint64_t *counts)
 {
 	d4_api_j_key(g, k);
@@ -568,6 +579,7 @@ int d4_h_j_sensor_detail(yajl_gen g, struct d4_store *st, const struct d4_sensor
 		d4_h_j_null(g, "default_org");
 	d4_api_j_kv_u64(g, "max_payload", sn->max_payload);
 	d4_api_j_kv_u64(g, "max_backlog", sn->max_backlog);
+	d4_api_j_kv_u64(g, "silence_threshold", sn->silence_threshold);
 	/* An expired ban no longer means anything: shown as null. */
 	d4_api_j_kv_time(g, "ban_until", sn->ban_until > now ? sn->ban_until : 0);
 	d4_h_j_rejections(g, "rejections", sn->rejects);

@@ -136,11 +136,22 @@ const struct d4_api_route *d4_api_route_match(const struct d4_api_route *routes,
 		allow[0] = '\0';
 	if (!path || !method)
 		return NULL;
+	/* The path belongs to the templates with the fewest captures that
+	 * match it, whatever the table order: "/sensors/silent" is not the
+	 * sensor "silent", and its Allow lists only its own methods. */
+	unsigned best = D4_API_MAX_PARAMS + 1;
 	for (size_t i = 0; i < n; i++) {
 		unsigned nc = 0;
 		const char *c[D4_API_MAX_PARAMS];
 		size_t cl[D4_API_MAX_PARAMS];
-		if (!tmpl_match(routes[i].tmpl, path, plen, c, cl, &nc))
+		if (tmpl_match(routes[i].tmpl, path, plen, c, cl, &nc) && nc < best)
+			best = nc;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned nc = 0;
+		const char *c[D4_API_MAX_PARAMS];
+		size_t cl[D4_API_MAX_PARAMS];
+		if (!tmpl_match(routes[i].tmpl, path, plen, c, cl, &nc) || nc != best)
 			continue;
 		if (strcmp(routes[i].method, method) == 0) {
 			if (!hit) {

@@ -29,6 +29,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.parse
 import uuid as uuidlib
 
@@ -478,6 +479,15 @@ def run_live(spec, fx):
     c = call("updateSensor", "clear defaults", 200, {"uuid": s1}, body={"default_tlp": None, "default_org": None})
     if c is not None and c.json:
         ok(c.json.get("default_tlp") is None and c.json.get("default_org") is None, "updateSensor null clears")
+    # monitoring: s1 (never seen) gets a 1 s threshold and is listed as silent below; s2 one that cannot expire
+    t_silence = time.monotonic()
+    c = call("updateSensor", "silence_threshold", 200, {"uuid": s1}, body={"silence_threshold": 1})
+    if c is not None and c.json:
+        ok(c.json.get("silence_threshold") == 1, f"updateSensor silence_threshold: {c.json.get('silence_threshold')!r}")
+    call("updateSensor", "silence_threshold max", 200, {"uuid": s2}, body={"silence_threshold": 4294967295})
+    call("updateSensor", "negative silence_threshold", 422, {"uuid": s1}, body={"silence_threshold": -1})
+    call("updateSensor", "silence_threshold too big", 422, {"uuid": s1}, body={"silence_threshold": 1 << 32})
+    call("updateSensor", "silence_threshold not an integer", 422, {"uuid": s1}, body={"silence_threshold": "60"})
     call("updateSensor", "unknown sensor", 404, {"uuid": new_uuid()}, body={"description": "x"})
     call("updateSensor", "unknown field", 422, {"uuid": s1}, body={"key": "sneaky"})
     call("updateSensor", "bad tlp", 422, {"uuid": s1}, body={"default_tlp": "tlp:purple"})
@@ -622,6 +632,29 @@ def run_live(spec, fx):
     if tok2:
         L.fx["tokens"]["conf-user2"] = tok2["token"]
         call("getMe", "token of a deleted user", 401, token="conf-user2", src=L.next_src())
+
+    # ---- monitoring: silent sensors (s1 must have been silent for more than its 1 s threshold)
+    time.sleep(max(0.0, 2.2 - (time.monotonic() - t_silence)))
+    c = call("listSilentSensors", "all", 200, token="user")
+    if c is not None and c.json:
+        items = {s["uuid"]: s for s in c.json.get("items", [])}
+        ok(s1 in items, "listSilentSensors lists a sensor silent beyond its threshold")
+        ok(s2 not in items, "listSilentSensors leaves out a sensor within its threshold")
+        if ds:
+            ok(ds not in items, "listSilentSensors leaves out an unmonitored sensor")
+        if s1 in items:
+            ok(items[s1].get("silence_threshold") == 1 and items[s1].get("silent_for", 0) >= 2,
+               f"listSilentSensors: threshold and silent_for of s1: {items[s1]}")
+    c = call("listSilentSensors", "status=approved", 200, token="user", query={"status": "approved"})
+    if c is not None and c.json:
+        ok(all(s["status"] == "approved" for s in c.json.get("items", [])), "listSilentSensors status filter")
+    c = call("listSilentSensors", "limit=1", 200, token="user", query={"limit": 1})
+    if c is not None and c.json and c.json.get("next_cursor"):
+        call("listSilentSensors", "next page", 200, token="user", query={"limit": 1, "cursor": c.json["next_cursor"]})
+    call("listSilentSensors", "limit=0", 400, token="user", query={"limit": 0})
+    call("listSilentSensors", "bad status", 400, token="user", query={"status": "silent"})
+    call("listSilentSensors", "bad cursor", 400, token="user", query={"cursor": "!"})
+    call("listSilentSensors", "unknown parameter", 400, token="user", query={"threshold": 5})
 
     # ---- delete the sensors created above
     for s in (s1, s2, r1):

@@ -56,6 +56,8 @@ static const struct d4_api_route routes[] = {
     {"DELETE", "/api/v1/sensors/{uuid}", D4_ROLE_ADMIN, D4_BODY_NONE, h_dummy, "deleteSensor"},
     {"PATCH", "/api/v1/sensors/{uuid}", D4_ROLE_ADMIN, D4_BODY_JSON, h_dummy, "updateSensor"},
     {"POST", "/api/v1/sensors/{uuid}/approve", D4_ROLE_ADMIN, D4_BODY_NONE, h_dummy, "approveSensor"},
+    /* after the {uuid} routes on purpose: the static segment must still win */
+    {"GET", "/api/v1/sensors/silent", D4_ROLE_USER, D4_BODY_NONE, h_dummy, "listSilentSensors"},
     {"DELETE", "/api/v1/blocklist/{kind}/{value}", D4_ROLE_ADMIN, D4_BODY_NONE, h_dummy, "deleteBlock"},
     {"POST", "/anon/json", D4_ROLE_NONE, D4_BODY_JSON, h_dummy, "anonJson"},
     {"GET", "/silent", D4_ROLE_NONE, D4_BODY_NONE, h_silent, "silent"},
@@ -93,6 +95,24 @@ START_TEST(test_route_exact_and_params)
 	ck_assert_ptr_nonnull(r);
 	ck_assert_str_eq(r->op_id, "approveSensor");
 	ck_assert_str_eq(params[0], "u1");
+
+	/* a static segment beats a capture, whatever the table order */
+	r = match("GET", "/api/v1/sensors/silent", &status, params, &np, allow);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(r->op_id, "listSilentSensors");
+	ck_assert_uint_eq(np, 0);
+	r = match("GET", "/api/v1/sensors/silentx", &status, params, &np, allow);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(r->op_id, "getSensor");
+	ck_assert_str_eq(params[0], "silentx");
+	/* the path is the static route's alone: other methods are 405 with its Allow */
+	r = match("DELETE", "/api/v1/sensors/silent", &status, params, &np, allow);
+	ck_assert_ptr_null(r);
+	ck_assert_int_eq(status, 405);
+	ck_assert_str_eq(allow, "GET");
+	r = match("DELETE", "/api/v1/sensors/abc", &status, params, &np, allow);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(r->op_id, "deleteSensor");
 
 	/* %2F is decoded after matching: it stays inside the parameter */
 	r = match("DELETE", "/api/v1/blocklist/ip/10.0.0.0%2F8", &status, params, &np, allow);
