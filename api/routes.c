@@ -3,6 +3,7 @@
  * operationId. Resource files add their rows below the system ones; keep
  * the operationIds identical to the spec (the conformance test checks). */
 #include "api_core.h"
+#include "h_export.h"
 #include "handlers.h"
 
 #include <stddef.h>
@@ -48,5 +49,8 @@ const struct d4_api_route d4_api_routes[] = {
     {"DELETE", "/api/v1/tokens/{id}", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_revoke_token, "revokeToken"},
     {"POST", "/api/v1/add/sensor/register", D4_ROLE_SENSOR_REGISTER, D4_BODY_JSON, d4_h_register_sensor,
      "registerSensor"},
+    /* raw data export, streamed (api/h_export.c) */
+    {"GET", "/api/v1/sessions/{id}/export", D4_ROLE_USER, D4_BODY_NONE, d4_h_export_session, "exportSession"},
+    {"GET", "/api/v1/export", D4_ROLE_USER, D4_BODY_NONE, d4_h_export_range, "exportRange"},
 };
 const size_t d4_api_nroutes = sizeof(d4_api_routes) / sizeof(d4_api_routes[0]);
