@@ -49,6 +49,16 @@ void d4_h_revoke_token(struct d4_api_ctx *ctx, const struct d4_api_req *req, str
 
 void d4_h_register_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 
+void d4_h_list_queues(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_create_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_get_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_update_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_delete_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_flush_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_preview_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_pop_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_ack_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+
 /* ---- validation (api/json_out.c) -------------------------------------------
  * Each check returns 0 when the input is acceptable, or -1 after setting the
  * problem response (the handler then just returns). */

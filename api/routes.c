@@ -52,5 +52,15 @@ const struct d4_api_route d4_api_routes[] = {
     /* raw data export, streamed (api/h_export.c) */
     {"GET", "/api/v1/sessions/{id}/export", D4_ROLE_USER, D4_BODY_NONE, d4_h_export_session, "exportSession"},
     {"GET", "/api/v1/export", D4_ROLE_USER, D4_BODY_NONE, d4_h_export_range, "exportRange"},
+    /* analyzer queues (api/h_queues.c) */
+    {"GET", "/api/v1/queues", D4_ROLE_USER, D4_BODY_NONE, d4_h_list_queues, "listQueues"},
+    {"POST", "/api/v1/queues", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_create_queue, "createQueue"},
+    {"GET", "/api/v1/queues/{id}", D4_ROLE_USER, D4_BODY_NONE, d4_h_get_queue, "getQueue"},
+    {"PATCH", "/api/v1/queues/{id}", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_update_queue, "updateQueue"},
+    {"DELETE", "/api/v1/queues/{id}", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_delete_queue, "deleteQueue"},
+    {"POST", "/api/v1/queues/{id}/flush", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_flush_queue, "flushQueue"},
+    {"GET", "/api/v1/queues/{id}/preview", D4_ROLE_USER, D4_BODY_NONE, d4_h_preview_queue, "previewQueue"},
+    {"POST", "/api/v1/queues/{id}/pop", D4_ROLE_USER, D4_BODY_NONE, d4_h_pop_queue, "popQueue"},
+    {"POST", "/api/v1/queues/{id}/ack", D4_ROLE_USER, D4_BODY_JSON, d4_h_ack_queue, "ackQueue"},
 };
 const size_t d4_api_nroutes = sizeof(d4_api_routes) / sizeof(d4_api_routes[0]);

@@ -499,8 +499,7 @@ static int pop_one(void *ctx, uint64_t pos, const struct d4_frame_rec *rec, cons
 	struct pop_arg *a = ctx;
 	if (!rec)
 		return 0;
-	int r = a->cb ? a->cb(a->ctx, pos, rec, payload) : 0;
-	return r < 0 ? r : 0;
+	return a->cb ? a->cb(a->ctx, pos, rec, payload) : 0;
 }
 
 static int pop_fn(struct d4_store *s, MDB_txn *txn, const void *arg)
@@ -522,8 +521,10 @@ static int pop_fn(struct d4_store *s, MDB_txn *txn, const void *arg)
 		rc = entry_get(s, txn, q->id, pos, &seq);
 		if (!rc)
 			rc = with_frame(c, pos, seq, pop_one, a, &found);
-		if (rc)
+		if (rc < 0)
 			break;
+		int stop = rc > 0; /* the callback took this frame and wants no more */
+		rc = 0;
 		if (found) {
 			a->delivered++;
 			q->consumed++;
@@ -532,6 +533,8 @@ static int pop_fn(struct d4_store *s, MDB_txn *txn, const void *arg)
 			q->expired++;
 		}
 		pos++;
+		if (stop)
+			break;
 	}
 	mdb_cursor_close(c);
 	if (!rc)

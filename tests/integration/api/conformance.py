@@ -734,6 +734,78 @@ def run_live(spec, fx):
     call("listSilentSensors", "bad cursor", 400, token="user", query={"cursor": "!"})
     call("listSilentSensors", "unknown parameter", 400, token="user", query={"threshold": 5})
 
+    # ---- analyzer queues (data flow is in tests/integration/api/queues.sh)
+    c = call("createQueue", "type 8", 201, body={"name": "conf-dns", "type": 8, "max_entries": 5})
+    qid = c.json["id"] if c is not None and c.json and "id" in c.json else 1
+    if c is not None and c.json:
+        ok(c.headers.get("location") == f"/api/v1/queues/{qid}", "createQueue Location")
+        ok(c.json.get("depth") == 0 and c.json.get("alert") is False and c.json.get("ext_type") is None,
+           f"createQueue: a new queue is empty: {c.json}")
+    c = call("createQueue", "254 + ext type + group", 201,
+             body={"name": "conf-ja3", "type": 254, "ext_type": "ja3-jl", "sensors": [ds, ds]})
+    q2 = c.json["id"] if c is not None and c.json and "id" in c.json else 2
+    if c is not None and c.json:
+        ok(c.json.get("sensors") == [ds] and c.json.get("ext_type") == "ja3-jl", f"createQueue group: {c.json}")
+    call("createQueue", "ext_type on type 8", 422, body={"name": "x", "type": 8, "ext_type": "ja3-jl"})
+    call("createQueue", "type 0", 422, body={"name": "x", "type": 0})
+    call("createQueue", "missing type", 422, body={"name": "x"})
+    call("createQueue", "bad sensor", 422, body={"name": "x", "type": 8, "sensors": ["nope"]})
+    call("createQueue", "too big", 422, body={"name": "x", "type": 8, "max_entries": 10000001})
+    call("createQueue", "unknown field", 422, body={"name": "x", "type": 8, "size": 3})
+    call("createQueue", "malformed JSON", 400, body="{")
+    call("createQueue", "text/plain", 415, body="x", ctype="text/plain")
+    c = call("listQueues", "two", 200, token="user")
+    if c is not None and c.json:
+        ok({qid, q2} <= {q["id"] for q in c.json.get("items", [])}, "listQueues lists the new queues")
+    c = call("listQueues", "limit=1", 200, token="user", query={"limit": 1})
+    if c is not None and c.json and c.json.get("next_cursor"):
+        call("listQueues", "next page", 200, token="user", query={"limit": 1, "cursor": c.json["next_cursor"]})
+    call("listQueues", "bad cursor", 400, token="user", query={"cursor": "!"})
+    call("listQueues", "limit=0", 400, token="user", query={"limit": 0})
+    call("getQueue", "get", 200, {"id": qid}, token="user")
+    call("getQueue", "absent", 404, {"id": 4000000000}, token="user")
+    call("getQueue", "not a number", 400, {"id": "abc"}, token="user")
+    call("getQueue", "zero", 400, {"id": 0}, token="user")
+    c = call("updateQueue", "rename + resize + group", 200, {"id": qid},
+             body={"name": "conf-dns2", "max_entries": 7, "sensors": [ds]})
+    if c is not None and c.json:
+        ok(c.json.get("name") == "conf-dns2" and c.json.get("max_entries") == 7, f"updateQueue: {c.json}")
+    call("updateQueue", "clear alert, everyone", 200, {"id": qid}, body={"alert": False, "sensors": []})
+    call("updateQueue", "alert true", 422, {"id": qid}, body={"alert": True})
+    call("updateQueue", "empty body", 422, {"id": qid}, body={})
+    call("updateQueue", "max_entries 0", 422, {"id": qid}, body={"max_entries": 0})
+    call("updateQueue", "absent", 404, {"id": 4000000000}, body={"name": "x"})
+    call("updateQueue", "text/plain", 415, {"id": qid}, body="x", ctype="text/plain")
+    c = call("previewQueue", "empty", 200, {"id": qid}, token="user", query={"limit": 5})
+    if c is not None and c.json:
+        ok(c.json.get("items") == [] and c.json.get("next_from") is None, f"previewQueue empty: {c.json}")
+    call("previewQueue", "limit 101", 400, {"id": qid}, token="user", query={"limit": 101})
+    call("previewQueue", "unknown parameter", 400, {"id": qid}, token="user", query={"max": 1})
+    call("previewQueue", "absent", 404, {"id": 4000000000}, token="user")
+    c = call("popQueue", "empty", 200, {"id": qid}, token="user", query={"max": 10})
+    if c is not None and c.status == 200:
+        ok(c.body == b"" and c.headers.get("d4-queue-depth") == "0", "popQueue of an empty queue: no lines")
+        for i, line in enumerate(c.body.decode("utf-8", "replace").splitlines()):
+            for e in spec.validate("#/components/schemas/QueueFrame", json.loads(line)):
+                L.errors.append(f"popQueue line {i}: QueueFrame: {e}")
+    call("popQueue", "max 0", 400, {"id": qid}, token="user", query={"max": 0})
+    call("popQueue", "absent", 404, {"id": 4000000000}, token="user")
+    c = call("ackQueue", "at the head", 200, {"id": qid}, token="user", body={"cursor": 0})
+    if c is not None and c.json:
+        call("ackQueue", "beyond the tail", 422, {"id": qid}, token="user", body={"cursor": c.json["tail"] + 5})
+    call("ackQueue", "missing cursor", 422, {"id": qid}, token="user", body={})
+    call("ackQueue", "cursor not an integer", 422, {"id": qid}, token="user", body={"cursor": "1"})
+    call("ackQueue", "absent", 404, {"id": 4000000000}, token="user", body={"cursor": 1})
+    call("ackQueue", "text/plain", 415, {"id": qid}, token="user", body="x", ctype="text/plain")
+    c = call("flushQueue", "flush", 200, {"id": q2})
+    if c is not None and c.json:
+        ok(c.json.get("depth") == 0 and c.json.get("alert") is False, f"flushQueue: {c.json}")
+    call("flushQueue", "absent", 404, {"id": 4000000000})
+    for q in (qid, q2):
+        call("deleteQueue", "delete", 204, {"id": q})
+    call("deleteQueue", "again", 404, {"id": qid})
+    call("getQueue", "deleted", 404, {"id": qid}, token="user")
+
     # ---- delete the sensors created above
     for s in (s1, s2, r1):
         call("deleteSensor", "delete", 204, {"uuid": s})
@@ -745,7 +817,8 @@ def run_live(spec, fx):
              "id": "0" * 16}
     bodies = {"createSensor": {"uuid": new_uuid()}, "updateSensor": {"description": "x"},
               "addBlock": {"kind": "ip", "value": "192.0.2.9"}, "setType": {"accepted": True},
-              "createUser": {"name": "conf-none", "role": "user"}, "registerSensor": {"uuid": new_uuid(),
+              "createUser": {"name": "conf-none", "role": "user"}, "createQueue": {"name": "q", "type": 8},
+              "updateQueue": {"name": "q"}, "ackQueue": {"cursor": 1}, "registerSensor": {"uuid": new_uuid(),
                                                                                       "hmac_key": "k"}}
     for oid, o in spec.ops.items():
         params = {k: v for k, v in dummy.items() if "{" + k + "}" in o["path"]}

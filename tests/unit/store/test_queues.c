@@ -390,10 +390,17 @@ START_TEST(test_queue_full_pop)
 	ck_assert_int_eq(d4_store_queue_pop(s, id, 5, seen_cb, &sn, NULL), D4_ENOMEM);
 	ck_assert_uint_eq(q_get(s, id).tail - q_get(s, id).head, 6);
 
+	/* A positive return takes that frame and ends the pop (byte budget). */
 	memset(&sn, 0, sizeof(sn));
-	ck_assert_int_eq(d4_store_queue_pop(s, id, 100, seen_cb, &sn, &q), 6);
+	sn.stop_after = 1;
+	ck_assert_int_eq(d4_store_queue_pop(s, id, 5, seen_cb, &sn, &q), 1);
 	ck_assert_str_eq(sn.text[0], "1:19");
-	ck_assert_str_eq(sn.text[5], "1:24");
+	ck_assert_uint_eq(q.tail - q.head, 5);
+
+	memset(&sn, 0, sizeof(sn));
+	ck_assert_int_eq(d4_store_queue_pop(s, id, 100, seen_cb, &sn, &q), 5);
+	ck_assert_str_eq(sn.text[0], "1:20");
+	ck_assert_str_eq(sn.text[4], "1:24");
 	ck_assert_uint_eq(q.head, q.tail);
 	ck_assert_uint_eq(q.consumed, 10);
 	ck_assert_uint_eq(q.alert, 0); /* caught up */
