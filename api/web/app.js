@@ -174,18 +174,92 @@ async function loadTypes() {
   $('#ext-list').replaceChildren(...t.ext_types.map((x) => { const li = document.createElement('li'); li.textContent = x; return li; }));
 }
 
+// Analyzer queues: list with depth, drops and alert; create, clear the alert, flush, delete, preview.
+function queueFilter(q) {
+  let f = String(q.type) + (TYPE_NAMES[q.type] ? ' (' + TYPE_NAMES[q.type] + ')' : '');
+  if (q.ext_type) f += ' / ' + q.ext_type;
+  if (q.sensors.length) f += ', ' + q.sensors.length + ' sensor' + (q.sensors.length > 1 ? 's' : '');
+  return f;
+}
+function payloadText(b64) {
+  // Payloads are sensor data: shown as text with control bytes replaced, via textContent only.
+  const bin = atob(b64 || '');
+  let out = '';
+  for (let i = 0; i < bin.length && out.length < 120; i++) {
+    const c = bin.charCodeAt(i);
+    out += c >= 0x20 && c < 0x7f ? bin[i] : '.';
+  }
+  return out;
+}
+async function previewQueue(q) {
+  const data = await api('GET', '/api/v1/queues/' + q.id + '/preview?limit=20');
+  $('#queue-preview').hidden = false;
+  $('#qp-name').textContent = q.name;
+  fill('#qp-table', data.items.map((e) => e.expired ? row([e.pos, 'expired (retention)', '', '', '', ''])
+    : row([e.pos, e.sensor, e.type, fmtTime(e.received), fmtNum(e.size), payloadText(e.payload_b64)])));
+}
+async function loadQueues() {
+  const data = await api('GET', '/api/v1/queues?limit=1000');
+  fill('#queue-table', data.items.map((q) => {
+    const alert = document.createElement('span');
+    alert.textContent = q.alert ? 'DROPS' : 'ok';
+    alert.className = q.alert ? 'error' : 'hint';
+    const acts = document.createElement('span');
+    acts.className = 'actions';
+    acts.append(button('Preview', () => previewQueue(q).catch((e) => setStatus(e.message, true))));
+    if (q.alert) {
+      acts.append(button('Clear alert', async () => {
+        await api('PATCH', '/api/v1/queues/' + q.id, { alert: false }).catch((e) => setStatus(e.message, true));
+        await refresh();
+      }));
+    }
+    acts.append(button('Flush', async () => {
+      if (!confirm('Flush every entry of queue ' + q.name + '?')) return;
+      await api('POST', '/api/v1/queues/' + q.id + '/flush').catch((e) => setStatus(e.message, true));
+      await refresh();
+    }));
+    acts.append(button('Delete', async () => {
+      if (!confirm('Delete queue ' + q.name + '?')) return;
+      await api('DELETE', '/api/v1/queues/' + q.id).catch((e) => setStatus(e.message, true));
+      $('#queue-preview').hidden = true;
+      await refresh();
+    }));
+    return row([q.id, q.name, queueFilter(q), fmtNum(q.depth) + ' / ' + fmtNum(q.max_entries), fmtNum(q.enqueued),
+      fmtNum(q.dropped), fmtNum(q.consumed), alert, acts]);
+  }));
+}
+async function createQueue() {
+  const body = { name: $('#queue-name').value.trim(), type: Number($('#queue-type').value),
+    max_entries: Number($('#queue-max').value) };
+  const ext = $('#queue-ext').value.trim();
+  if (ext) body.ext_type = ext;
+  const sensors = $('#queue-sensors').value.split(',').map((x) => x.trim()).filter((x) => x);
+  if (sensors.length) body.sensors = sensors;
+  const q = await api('POST', '/api/v1/queues', body);
+  setStatus('created queue ' + q.id + ' (' + q.name + ')');
+  $('#queue-name').value = '';
+  await refresh();
+}
+async function updateQueueBadge() {
+  const data = await api('GET', '/api/v1/queues?limit=1000');
+  const n = data.items.filter((q) => q.alert).length;
+  $('#queue-alerts').textContent = n ? String(n) : '';
+}
+
 async function updatePendingBadge() {
   const data = await api('GET', '/api/v1/sensors?status=pending&limit=1000');
   $('#pending-count').textContent = data.items.length ? String(data.items.length) : '';
 }
 
-const loaders = { dashboard: loadDashboard, sensors: loadSensors, pending: loadPending, blocklist: loadBlocklist, types: loadTypes };
+const loaders = { dashboard: loadDashboard, sensors: loadSensors, pending: loadPending, blocklist: loadBlocklist, types: loadTypes,
+  queues: loadQueues };
 
 async function refresh() {
   if (!state.token) return;
   try {
     await loaders[state.view]();
     await updatePendingBadge();
+    await updateQueueBadge();
   } catch (e) {
     if (e.message !== 'unauthorized') setStatus(e.message, true);
   }
@@ -235,6 +309,10 @@ document.addEventListener('DOMContentLoaded', () => {
       $('#block-value').value = '';
       await refresh();
     } catch (err) { setStatus(err.message, true); }
+  });
+  $('#queue-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    createQueue().catch((err) => setStatus(err.message, true));
   });
   window.addEventListener('hashchange', () => { if (state.token) show(location.hash.slice(1)); });
   if (state.token) signIn(state.token); else signOut();
