@@ -19,6 +19,8 @@ PACKAGES=(
 	chromium
 	# API tests: the conformance test reads the OpenAPI spec and validates responses
 	python3-yaml python3-jsonschema
+	# the API benchmark (tests/bench/api): h2load
+	nghttp2-client
 )
 # The OpenAPI linter (npm, package.json) needs Node.js and npm. Any installed
 # node (e.g. from nodesource, which ships npm) is kept; without one, Debian's
