@@ -552,3 +552,118 @@ void d4_h_pop_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)q.dropped);
 	d4_api_header(resp, "d4-queue-dropped", num);
 }
+
+/* ---- followQueue: NDJSON stream of entries from a cursor, not consuming -------
+ * The producer reads with one short read transaction per next() (a queue
+ * preview from its cursor), keeps the lines it built but could not hand out
+ * yet (a line may be larger than a chunk), and answers D4_EAGAIN while the
+ * queue has nothing new, with a blank keep-alive line every FOLLOW_KEEPALIVE_MS.
+ * A consumer acknowledges with ackQueue (cursor = last pos + 1). */
+#define FOLLOW_BATCH	    256
+#define FOLLOW_KEEPALIVE_MS 15000u
+#define FOLLOW_IDLE_MAX	    86400u
+
+struct follow {
+	struct d4_api_producer p; /* first: the server frees through it */
+	struct d4_store *store;
+	uint32_t id;
+	uint64_t cursor;	   /* next position to look at */
+	uint64_t max, sent;	   /* frames to send at most (0 = no limit) */
+	uint64_t idle_ms, last_ms; /* end after idle_ms without a frame (0 = never); time of the last output */
+	struct frames_ctx fc;	   /* lines built, out[off..out_len) not sent yet */
+	size_t off;
+	int gone;
+};
+
+static int follow_cb(void *arg, uint64_t pos, const struct d4_frame_rec *rec, const uint8_t *payload)
+{
+	struct follow *f = arg;
+	f->cursor = pos + 1;
+	if (!rec)
+		return 0; /* expired: nothing to send */
+	int r = pop_cb(&f->fc, pos, rec, payload);
+	if (r < 0)
+		return r;
+	f->sent++;
+	return (f->max && f->sent >= f->max) || f->fc.out_len >= D4_API_STREAM_CHUNK ? 1 : 0;
+}
+
+static long follow_next(struct d4_api_producer *p, uint8_t *buf, size_t cap)
+{
+	struct follow *f = (struct follow *)p;
+	if (f->off == f->fc.out_len) {
+		f->off = f->fc.out_len = 0;
+		if (f->gone || (f->max && f->sent >= f->max))
+			return 0;
+		int rc = d4_store_queue_peek(f->store, f->id, f->cursor, FOLLOW_BATCH, follow_cb, f);
+		if (rc == D4_ENOTFOUND)
+			f->gone = 1; /* deleted: what was built still goes out, then the end */
+		else if (rc < 0)
+			return rc;
+		uint64_t now = d4_mono_ms();
+		if (f->fc.out_len == 0) {
+			if (f->gone)
+				return 0;
+			if (f->idle_ms && now - f->last_ms >= f->idle_ms)
+				return 0;
+			if (now - f->last_ms < FOLLOW_KEEPALIVE_MS)
+				return D4_EAGAIN;
+			buf[0] = '\n';
+			f->last_ms = now;
+			return 1;
+		}
+		f->last_ms = now;
+	}
+	size_t n = f->fc.out_len - f->off;
+	if (n > cap)
+		n = cap;
+	memcpy(buf, f->fc.out + f->off, n);
+	f->off += n;
+	return (long)n;
+}
+
+static void follow_free(struct d4_api_producer *p)
+{
+	struct follow *f = (struct follow *)p;
+	if (f->fc.g)
+		yajl_gen_free(f->fc.g);
+	free(f->fc.b64);
+	free(f->fc.out);
+	free(f);
+}
+
+static const char *const follow_query[] = {"cursor", "max", "idle_timeout", NULL};
+
+void d4_h_follow_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	uint32_t id;
+	uint64_t cursor, max, idle;
+	struct d4_queue q;
+	if (d4_h_query_only(req, resp, follow_query) || path_id(req, resp, &id) ||
+	    d4_h_query_uint(req, resp, "cursor", 0, INT64_MAX, 0, &cursor) ||
+	    d4_h_query_uint(req, resp, "max", 0, INT64_MAX, 0, &max) ||
+	    d4_h_query_uint(req, resp, "idle_timeout", 0, FOLLOW_IDLE_MAX, 0, &idle))
+		return;
+	int rc = d4_store_queue_get(ctx->store, id, &q);
+	if (rc != D4_OK) {
+		queue_error(resp, rc, id);
+		return;
+	}
+	struct follow *f = calloc(1, sizeof(*f));
+	if (!f || !(f->fc.g = d4_h_gen())) {
+		free(f);
+		d4_h_internal(resp, "out of memory");
+		return;
+	}
+	f->p.next = follow_next;
+	f->p.free = follow_free;
+	f->store = ctx->store;
+	f->id = id;
+	f->cursor = cursor;
+	f->max = max;
+	f->idle_ms = idle * 1000u;
+	f->last_ms = d4_mono_ms();
+	f->fc.shown_max = SIZE_MAX;
+	f->fc.budget = SIZE_MAX;
+	d4_api_stream(resp, 200, "application/x-ndjson", &f->p);
+}

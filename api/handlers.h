@@ -58,6 +58,7 @@ void d4_h_flush_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 void d4_h_preview_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_pop_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_ack_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_follow_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 
 /* ---- validation (api/json_out.c) -------------------------------------------
  * Each check returns 0 when the input is acceptable, or -1 after setting the

@@ -62,5 +62,6 @@ const struct d4_api_route d4_api_routes[] = {
     {"GET", "/api/v1/queues/{id}/preview", D4_ROLE_USER, D4_BODY_NONE, d4_h_preview_queue, "previewQueue"},
     {"POST", "/api/v1/queues/{id}/pop", D4_ROLE_USER, D4_BODY_NONE, d4_h_pop_queue, "popQueue"},
     {"POST", "/api/v1/queues/{id}/ack", D4_ROLE_USER, D4_BODY_JSON, d4_h_ack_queue, "ackQueue"},
+    {"GET", "/api/v1/queues/{id}/follow", D4_ROLE_USER, D4_BODY_NONE, d4_h_follow_queue, "followQueue"},
 };
 const size_t d4_api_nroutes = sizeof(d4_api_routes) / sizeof(d4_api_routes[0]);

@@ -797,6 +797,12 @@ def run_live(spec, fx):
     call("ackQueue", "cursor not an integer", 422, {"id": qid}, token="user", body={"cursor": "1"})
     call("ackQueue", "absent", 404, {"id": 4000000000}, token="user", body={"cursor": 1})
     call("ackQueue", "text/plain", 415, {"id": qid}, token="user", body="x", ctype="text/plain")
+    c = call("followQueue", "empty, idle 1 s", 200, {"id": qid}, token="user", query={"idle_timeout": 1})
+    if c is not None and c.status == 200:
+        ok(c.body.strip() == b"", f"followQueue of an empty queue: no frames: {c.body[:200]!r}")
+    call("followQueue", "idle_timeout too big", 400, {"id": qid}, token="user", query={"idle_timeout": 86401})
+    call("followQueue", "unknown parameter", 400, {"id": qid}, token="user", query={"limit": 1})
+    call("followQueue", "absent", 404, {"id": 4000000000}, token="user")
     c = call("flushQueue", "flush", 200, {"id": q2})
     if c is not None and c.json:
         ok(c.json.get("depth") == 0 and c.json.get("alert") is False, f"flushQueue: {c.json}")
