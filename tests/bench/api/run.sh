@@ -97,44 +97,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-now() { date +%s.%N; }
-calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
-fmt() { awk -v v="$1" -v d="${2:-1}" 'BEGIN { printf "%.*f", d, v }'; }
-loadavg() { cut -d' ' -f1 /proc/loadavg; }
-
-free_port() {
-	local p i
-	for i in $(seq 1 50); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return 0
-		fi
-	done
-	die "no free port found"
-}
-
-# wait_listen PORT: until something listens on 127.0.0.1:PORT, without connecting.
-wait_listen() {
-	local hex i
-	hex=$(printf '0100007F:%04X' "$1")
-	for i in $(seq 1 100); do
-		awk -v a="$hex" '$2 == a && $4 == "0A" { f = 1 } END { exit !f }' /proc/net/tcp && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-# utime+stime of a process and all its threads, in seconds.
-cpu_s() {
-	local stat rest
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-	rest=${stat##*) }
-	echo "$rest" | awk -v tck="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13) / tck }'
-}
-
-json_num() { grep -o "\"$1\"[[:space:]]*:[[:space:]]*[0-9][0-9]*" | head -n 1 | sed 's/.*:[[:space:]]*//'; }
-uuidhex() { tr -d '-' </proc/sys/kernel/random/uuid; }
+source "$(dirname "$0")/../lib.sh"
 
 # ---------------------------------------------------------------- setup ----
 pki="$work/pki"
