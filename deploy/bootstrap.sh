@@ -19,6 +19,8 @@ PACKAGES=(
 	chromium
 	# API tests: the conformance test reads the OpenAPI spec and validates responses
 	python3-yaml python3-jsonschema
+	# passive DNS: a real DNSDB API v2 client talks to the hub in the tests
+	dnsdbq
 	# the API benchmark (tests/bench/api): h2load
 	nghttp2-client
 )

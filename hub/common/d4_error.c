@@ -24,6 +24,7 @@ const char *d4_strerror(int err)
 	case D4_EPERM: return "not permitted";
 	case D4_EBUSY: return "busy";
 	case D4_ECORRUPT: return "corrupt data";
+	case D4_ENOTSUP: return "not supported";
 	default: return "unknown error";
 	}
 }

@@ -26,7 +26,8 @@ enum {
 	D4_EPERM = -18,	   /* not allowed by policy (blocked, banned, not approved) */
 	D4_EBUSY = -19,	   /* resource in use (second connection, lock held) */
 	D4_ECORRUPT = -20, /* stored data fails its own consistency checks */
-	D4_E_LAST = -21
+	D4_ENOTSUP = -21,  /* input of a kind this code does not handle (not malformed) */
+	D4_E_LAST = -22
 };
 
 /* Returns a static, human-readable string; never NULL (unknown codes get a
