@@ -176,11 +176,11 @@ static int schema_init(struct d4_store *s, MDB_txn *txn)
 	}
 	if (ver == STORE_SCHEMA_VERSION)
 		return 0;
-	if (ver == 1) {
-		/* 1 -> 2: the new tables were just created by the open (empty);
+	if (ver == 1 || ver == 2) {
+		/* 1 -> 2 -> 3: the new tables were just created by the open (empty);
 		 * sensor values stay v1 until rewritten (the decoder reads both). */
-		d4_notice("store: upgrading schema 1 to %u (users and API tokens, sensor monitoring)",
-			  STORE_SCHEMA_VERSION);
+		d4_notice("store: upgrading schema %llu to %u (users and API tokens, sensor monitoring, passive DNS)",
+			  (unsigned long long)ver, STORE_SCHEMA_VERSION);
 		return store_settings_put_u64(s, txn, "schema", STORE_SCHEMA_VERSION);
 	}
 	uint8_t acc[256] = {0};
@@ -200,7 +200,9 @@ static int schema_init(struct d4_store *s, MDB_txn *txn)
 
 static const char *const dbi_names[DBI_COUNT] = {"frames",    "sessidx",   "sessions", "sensors",      "sensor_types",
 						 "blocklist", "settings",  "daily",    "totals",       "users",
-						 "tokens",    "token_ids", "queues",   "queue_entries"};
+						 "tokens",    "token_ids", "queues",   "queue_entries", "pdns_tuples",
+						 "pdns_ident", "pdns_name", "pdns_rname", "pdns_rdata_name", "pdns_rdata_rname",
+						 "pdns_rdata_ip", "pdns_rdata_raw", "pdns_time", "pdns_meta"};
 
 /* seq_next is persisted each commit; the frame log's last chunk is the
  * fallback in case the setting lags (it never should). */
@@ -271,7 +273,7 @@ int d4_store_open(const struct d4_store_opts *opts, struct d4_store **out)
 		rc = store_rc(rc, "env create");
 		goto fail;
 	}
-	mdb_env_set_maxdbs(s->env, 16);
+	mdb_env_set_maxdbs(s->env, 32); /* DBI_COUNT plus room for later tables */
 	mdb_env_set_mapsize(s->env, (size_t)s->opts.map_size);
 	/* NOTLS: read transactions are started from several threads (and a
 	 * callback may start a nested one); never NOSYNC/WRITEMAP in production

@@ -12,8 +12,9 @@
 #include <stdint.h>
 
 /* Schema 2 added the users/tokens/token_ids tables and sensor values v2
- * (silence_threshold); a schema-1 store is upgraded in place at open. */
-#define STORE_SCHEMA_VERSION 2u
+ * (silence_threshold); schema 3 the passive-DNS tables (store_pdns.c). An
+ * older store is upgraded in place at a writable open. */
+#define STORE_SCHEMA_VERSION 3u
 #define STORE_VAL_V1	     1u /* first byte of every stored value */
 #define STORE_SENSOR_V2	     2u /* sensor values: v1 + u32 silence_threshold */
 
@@ -41,6 +42,16 @@ enum store_dbi {
 	DBI_TOKIDS,	/* token id[8] -> sha256 */
 	DBI_QUEUES,	/* queue id BE -> queue (store_queue.c) */
 	DBI_QENTRIES,	/* queue id BE || position BE -> frame seq */
+	DBI_PDNS_TUPLES, /* schema 3, store_pdns.c: tuple id BE -> tuple */
+	DBI_PDNS_IDENT,	 /* sha256(rrname, rrtype, rdata)[16] -> tuple id */
+	DBI_PDNS_NAME,	 /* name key || 00 || rrtype || id -> "" */
+	DBI_PDNS_RNAME,	 /* reversed-label name key || 00 || rrtype || id -> "" */
+	DBI_PDNS_RDNAME, /* rdata name key || 00 || rrtype || id -> "" */
+	DBI_PDNS_RDRNAME, /* reversed rdata name key || 00 || rrtype || id -> "" */
+	DBI_PDNS_RDIP,	 /* family || addr[16] || id -> "" */
+	DBI_PDNS_RDRAW,	 /* sha256(rdata)[16] || id -> "" */
+	DBI_PDNS_TIME,	 /* day(time_last) BE || id -> "" */
+	DBI_PDNS_META,	 /* 'c' cursor name | 's' sensor uuid -> cursor / counters */
 	DBI_COUNT
 };
 /* Tables added after schema 1: a read-only open of an older store (which
