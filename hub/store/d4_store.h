@@ -479,4 +479,29 @@ int d4_store_queue_pop(struct d4_store *s, uint32_t id, unsigned max, d4_queue_e
  * be NULL. */
 int d4_store_queue_ack(struct d4_store *s, uint32_t id, uint64_t pos, struct d4_queue *out);
 
+/* ---- server (ingest) mode set at run time -----------------------------------
+ * The ingest mode and shared key of the config file ([ingest] mode,
+ * shared_key) can be overridden at run time (API PUT /api/v1/server,
+ * d4hubctl server mode). The values are kept in the settings table
+ * ("server_mode", "server_key") and survive restarts; the ingest reloads
+ * them when the control epoch changes. The shared key is a secret: callers
+ * wipe their copies (d4_wipe) and never log or return it. */
+struct d4_server_settings {
+	int has_mode;		 /* 0: no run-time mode (the config's applies) */
+	int mode;		 /* enum d4_hub_mode: 0 registration, 1 shared-secret */
+	uint8_t shared_key[256]; /* run-time shared key */
+	size_t shared_keylen;	 /* 0: none set at run time (the config's applies) */
+};
+/* Fills *out (caller's; wipe it after use). has_mode 0 and shared_keylen 0
+ * when never set. Returns D4_OK, D4_ECORRUPT or a store error. */
+int d4_store_server_get(struct d4_store *s, struct d4_server_settings *out);
+/* One synchronous write transaction that bumps the control epoch. Merges:
+ * the mode is written when has_mode is 1 (kept otherwise), the key when
+ * shared_keylen > 0 (kept otherwise), so switching modes never loses a key.
+ * Returns D4_OK, D4_EINVAL (mode not 0/1, key longer than 256 bytes),
+ * D4_EPERM (read-only store) or a store error. *in is not wiped (caller's). */
+int d4_store_server_set(struct d4_store *s, const struct d4_server_settings *in);
+/* Removes both run-time values (the config's apply again); bumps the epoch. */
+int d4_store_server_clear(struct d4_store *s);
+
 #endif
