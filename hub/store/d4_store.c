@@ -72,6 +72,11 @@ int store_txn_begin(struct d4_store *s, int rdonly, MDB_txn **txn)
 	return store_rc(rc, "txn begin");
 }
 
+/* Every open store gets a serial of its own (kept as the LMDB env's user
+ * context): two stores opened one after the other in a process can reach the
+ * same transaction id, and a cache keyed by the generation must not mix them. */
+static atomic_uint_fast64_t open_serial;
+
 static MDB_val mval(const void *p, size_t n)
 {
 	return (MDB_val){.mv_size = n, .mv_data = (void *)p};
@@ -273,6 +278,7 @@ int d4_store_open(const struct d4_store_opts *opts, struct d4_store **out)
 		rc = store_rc(rc, "env create");
 		goto fail;
 	}
+	mdb_env_set_userctx(s->env, (void *)(uintptr_t)(atomic_fetch_add(&open_serial, 1) + 1));
 	mdb_env_set_maxdbs(s->env, 32); /* DBI_COUNT plus room for later tables */
 	mdb_env_set_mapsize(s->env, (size_t)s->opts.map_size);
 	/* NOTLS: read transactions are started from several threads (and a
@@ -555,6 +561,131 @@ int d4_store_sensors_silent(struct d4_store *s, uint64_t now, int (*cb)(void *ct
 	d4_wipe(&ss->sn, sizeof(ss->sn));
 	free(ss);
 	return rc;
+}
+
+/* ---- sensor summaries (lists) ---- */
+int store_dec_sensor_summary(const uint8_t *p, size_t len, struct d4_sensor_summary *sm);
+
+static uint64_t generation_of(struct d4_store *s, MDB_txn *txn)
+{
+	uint64_t serial = (uint64_t)(uintptr_t)mdb_env_get_userctx(s->env);
+	return (serial << 44) ^ (uint64_t)mdb_txn_id(txn);
+}
+
+uint64_t d4_store_generation(struct d4_store *s)
+{
+	MDB_txn *txn;
+	if (store_txn_begin(s, 1, &txn))
+		return 0;
+	uint64_t g = generation_of(s, txn);
+	mdb_txn_abort(txn);
+	return g;
+}
+
+int d4_store_sensor_summary_foreach(struct d4_store *s, const uint8_t *after, uint64_t *gen_out,
+				    int (*cb)(void *ctx, const struct d4_sensor_summary *sm), void *ctx)
+{
+	MDB_txn *txn;
+	MDB_cursor *c;
+	struct d4_sensor_summary sm;
+	int rc = store_txn_begin(s, 1, &txn);
+	if (rc)
+		return rc;
+	/* Read inside the same snapshot as the records: a generation taken
+	 * before or after could label a page with a state it does not show. */
+	if (gen_out)
+		*gen_out = generation_of(s, txn);
+	rc = mdb_cursor_open(txn, s->dbi[DBI_SENSORS], &c);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return store_rc(rc, "cursor");
+	}
+	/* Seek to the cursor key: a page costs its own records, not those of
+	 * every page before it. */
+	MDB_val k = mval(after, after ? 16 : 0), v;
+	rc = mdb_cursor_get(c, &k, &v, after ? MDB_SET_RANGE : MDB_FIRST);
+	if (rc == 0 && after && k.mv_size == 16 && memcmp(k.mv_data, after, 16) == 0)
+		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	while (rc == 0) {
+		int r = store_dec_sensor_summary(v.mv_data, v.mv_size, &sm);
+		if (r == 0)
+			r = cb(ctx, &sm);
+		if (r) {
+			rc = r < 0 ? r : 0;
+			goto out;
+		}
+		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	}
+	rc = rc == MDB_NOTFOUND ? 0 : store_rc(rc, "sensor scan");
+out:
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+/* ---- put-if-absent ---- */
+static int sensor_add_fn(struct d4_store *s, MDB_txn *txn, const void *arg)
+{
+	const struct d4_sensor *in = arg;
+	uint8_t *buf = malloc(STORE_SENSOR_MAX);
+	struct d4_sensor *sn = malloc(sizeof(*sn));
+	int rc = D4_ENOMEM;
+	if (!buf || !sn)
+		goto out;
+	*sn = *in;
+	if (sn->keylen > D4_KEY_MAX)
+		sn->keylen = D4_KEY_MAX;
+	if (!sn->created)
+		sn->created = d4_now_s();
+	size_t n = store_enc_sensor(sn, buf);
+	MDB_val k = mval(in->uuid, 16), d = mval(buf, n);
+	/* The existence check and the write are one step: LMDB refuses the
+	 * put inside this transaction if any writer created the key first. */
+	rc = mdb_put(txn, s->dbi[DBI_SENSORS], &k, &d, MDB_NOOVERWRITE);
+	rc = rc == MDB_KEYEXIST ? D4_EEXIST : store_rc(rc, "sensor add");
+	d4_wipe(buf, n);
+out:
+	if (sn)
+		d4_wipe(sn, sizeof(*sn));
+	free(sn);
+	free(buf);
+	return rc;
+}
+
+int d4_store_sensor_add(struct d4_store *s, const struct d4_sensor *in)
+{
+	if (!in || in->status > D4_SENSOR_BLOCKED)
+		return D4_EINVAL;
+	return with_write(s, 1, sensor_add_fn, in);
+}
+
+struct user_add {
+	const char *name;
+	uint8_t role;
+};
+
+static int user_add_fn(struct d4_store *s, MDB_txn *txn, const void *arg)
+{
+	const struct user_add *ua = arg;
+	struct d4_user u;
+	size_t n = strlen(ua->name);
+	memset(&u, 0, sizeof(u));
+	memcpy(u.name, ua->name, n);
+	u.role = ua->role;
+	u.created = d4_now_s();
+	uint8_t buf[STORE_USER_MAX];
+	MDB_val k = mval(ua->name, n), d = mval(buf, store_enc_user(&u, buf));
+	int rc = mdb_put(txn, s->dbi[DBI_USERS], &k, &d, MDB_NOOVERWRITE);
+	return rc == MDB_KEYEXIST ? D4_EEXIST : store_rc(rc, "user add");
+}
+
+int d4_store_user_add(struct d4_store *s, const char *name, uint8_t role)
+{
+	if (!name || !d4_store_user_name_valid(name) || role < D4_STORE_ROLE_SENSOR_REGISTER ||
+	    role > D4_STORE_ROLE_ADMIN)
+		return D4_EINVAL;
+	struct user_add ua = {name, role};
+	return with_write(s, 1, user_add_fn, &ua);
 }
 
 struct stype_scan {

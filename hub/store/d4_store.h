@@ -143,6 +143,38 @@ int d4_store_sensor_types(struct d4_store *s, const uint8_t uuid[16],
  * caller filters). *sn is valid during the call only (it holds the key). */
 int d4_store_sensors_silent(struct d4_store *s, uint64_t now, int (*cb)(void *ctx, const struct d4_sensor *sn),
 			    void *ctx);
+/* Creates the sensor only if its uuid is absent, in one write transaction
+ * (no check-then-write race with another thread or process): D4_EEXIST and
+ * nothing changed when it exists. Every field of *in is stored as given
+ * (created 0 = now). Returns 0, D4_EEXIST, D4_EINVAL or a store error. Bumps
+ * the control epoch. Secrets in *in are not wiped (caller owns it). */
+int d4_store_sensor_add(struct d4_store *s, const struct d4_sensor *in);
+
+/* The fields of a sensor that lists show (no key, no per-reason counters,
+ * no last IPs). */
+struct d4_sensor_summary {
+	uint8_t uuid[16];
+	uint8_t status; /* enum d4_sensor_status */
+	char description[D4_DESC_MAX];
+	uint64_t created, first_seen, last_seen;
+	uint64_t packets, bytes;
+	char last_error[D4_ERRTEXT_MAX];
+	uint64_t last_error_at;
+	uint32_t silence_threshold;
+};
+/* Calls cb in uuid order for every sensor whose uuid is greater than after
+ * (after NULL: from the first), seeking straight to it; cb returns non-zero
+ * to stop (negative: returned as the error). Decodes only the summary
+ * fields. *gen_out (may be NULL) gets d4_store_generation() of the snapshot
+ * the records were read from. *sm is valid during the call only. Returns 0,
+ * cb's negative value, D4_ECORRUPT or a store error. */
+int d4_store_sensor_summary_foreach(struct d4_store *s, const uint8_t *after, uint64_t *gen_out,
+				    int (*cb)(void *ctx, const struct d4_sensor_summary *sm), void *ctx);
+/* The store's commit generation: a value that changes with every committed
+ * write transaction (ingest batches, admin changes, other processes such as
+ * d4hubctl) and differs between two opened stores, so that derived data can
+ * be cached under it. 0 on error (never a valid generation). */
+uint64_t d4_store_generation(struct d4_store *s);
 
 /* ---- blocklists --------------------------------------------------------- */
 enum d4_block_kind { D4_BLOCK_IP = 0, D4_BLOCK_UUID = 1, D4_BLOCK_UUID_IPS = 2 };
@@ -221,6 +253,10 @@ int d4_store_role_parse(const char *name, uint8_t *out);
 /* Creates the user, or changes the role of an existing one (created kept).
  * Returns 0, D4_EINVAL (bad name or role), or a store error. */
 int d4_store_user_put(struct d4_store *s, const char *name, uint8_t role);
+/* Creates the user only if the name is absent, in one write transaction:
+ * D4_EEXIST (nothing changed) when it exists, whatever its role. Returns 0,
+ * D4_EEXIST, D4_EINVAL (bad name or role) or a store error. */
+int d4_store_user_add(struct d4_store *s, const char *name, uint8_t role);
 /* Fills *out (caller's). Returns 0, D4_ENOTFOUND, D4_EINVAL or an error. */
 int d4_store_user_get(struct d4_store *s, const char *name, struct d4_user *out);
 /* Deletes the user and every token of the user in one transaction.

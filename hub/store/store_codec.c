@@ -171,6 +171,50 @@ int store_dec_sensor(const uint8_t *p, size_t len, struct d4_sensor *sn)
 	return rd_done(&r);
 }
 
+/* The fields a list shows, without the key and the per-reason counters. It
+ * walks the whole value with the same checks as store_dec_sensor, so a value
+ * one decoder refuses the other refuses too; skipped fields are not copied. */
+int store_dec_sensor_summary(const uint8_t *p, size_t len, struct d4_sensor_summary *sm)
+{
+	struct d4_reader r;
+	d4_rd_init(&r, p, len);
+	uint8_t ver = d4_rd_u8(&r);
+	if (ver != STORE_VAL_V1 && ver != STORE_SENSOR_V2)
+		return D4_ECORRUPT;
+	d4_rd_copy(&r, sm->uuid, 16);
+	uint16_t keylen = d4_rd_u16be(&r);
+	if (keylen > D4_KEY_MAX)
+		return D4_ECORRUPT;
+	d4_rd_skip(&r, keylen);
+	sm->status = d4_rd_u8(&r);
+	rd_str(&r, sm->description, sizeof(sm->description));
+	uint16_t n = d4_rd_u16be(&r); /* mail */
+	if (n >= sizeof(((struct d4_sensor *)0)->mail))
+		return D4_ECORRUPT;
+	const uint8_t *mail = d4_rd_ptr(&r, n);
+	if (mail && memchr(mail, '\0', n))
+		return D4_ECORRUPT;
+	d4_rd_skip(&r, 1); /* default_tlp */
+	uint8_t has_org = d4_rd_u8(&r);
+	d4_rd_skip(&r, 16 + 4 + 8); /* default_org, max_payload, max_backlog */
+	sm->created = d4_rd_u64be(&r);
+	sm->first_seen = d4_rd_u64be(&r);
+	sm->last_seen = d4_rd_u64be(&r);
+	d4_rd_skip(&r, 8); /* ban_until */
+	sm->packets = d4_rd_u64be(&r);
+	sm->bytes = d4_rd_u64be(&r);
+	unsigned nrej = d4_rd_u8(&r);
+	d4_rd_skip(&r, (size_t)nrej * 8);
+	rd_str(&r, sm->last_error, sizeof(sm->last_error));
+	sm->last_error_at = d4_rd_u64be(&r);
+	uint8_t nips = d4_rd_u8(&r);
+	if (nips > D4_LAST_IPS || sm->status > D4_SENSOR_BLOCKED || has_org > 1)
+		return D4_ECORRUPT;
+	d4_rd_skip(&r, (size_t)nips * 24);
+	sm->silence_threshold = ver >= STORE_SENSOR_V2 ? d4_rd_u32be(&r) : 0;
+	return rd_done(&r);
+}
+
 /* ---- session ---- */
 size_t store_enc_session(const struct d4_session_info *si, uint8_t *buf)
 {

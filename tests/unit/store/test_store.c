@@ -1898,6 +1898,7 @@ START_TEST(test_kill9)
 END_TEST
 
 TCase *queue_tcase(void); /* test_queues.c */
+TCase *add_tcase(void);   /* test_sensor_add.c */
 
 static Suite *store_suite(void)
 {
@@ -1928,6 +1929,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_sensors_silent);
 	suite_add_tcase(su, tc);
 	suite_add_tcase(su, queue_tcase());
+	suite_add_tcase(su, add_tcase());
 	return su;
 }
 
