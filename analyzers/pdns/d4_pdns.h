@@ -99,6 +99,24 @@ void d4_pdns_pcapstream_free(struct d4_pdns_pcapstream *s);
 int d4_pdns_pcapstream_feed(struct d4_pdns_pcapstream *s, const uint8_t *p, size_t n, d4_pdns_emit_fn emit, void *arg,
 			    struct d4_pdns_stats *st);
 
+/* ---- canonical text (used by the CSV and COF parsers; exported so that
+ * query code canonicalises names the same way) ---- */
+
+/* Canonicalises a presentation-format domain name into out (NUL-terminated):
+ * ASCII letters lower-cased (also after a backslash), raw bytes outside
+ * 0x21..0x7e written as \DDD, existing \DDD and \X escapes kept, trailing dot
+ * added ("" is invalid, "." is the root). Rejects empty labels, labels over 63
+ * and names over 255 octets in wire form, a bad escape. Returns the length,
+ * D4_EINVAL, or D4_ETOOBIG if cap is too small (cap >= D4_PDNS_NAME_MAX is
+ * always enough). Pure; writes only out. */
+int d4_pdns_name_canon(const char *in, size_t n, char *out, size_t cap);
+/* Canonicalises rdata text of type `type` into out (NUL-terminated): raw bytes
+ * outside 0x20..0x7e written as \DDD (so canonical rdata is printable ASCII
+ * and JSON-safe), ASCII letters lower-cased for the types whose rdata is made
+ * of names and numbers only (NS, CNAME, SOA, PTR, MX, SRV, DNAME, ...; never
+ * TXT). Returns the length or D4_ETOOBIG (cap too small). Pure. */
+int d4_pdns_rdata_canon(uint16_t type, const char *in, size_t n, char *out, size_t cap);
+
 /* ---- passivedns CSV ---- */
 
 /* A passivedns output field layout (its -f option letters, e.g. the default
@@ -116,6 +134,17 @@ int d4_pdns_csv_spec_parse(const char *fields, const char *sep, struct d4_pdns_c
  * observation, or none for NXDOMAIN lines / unknown classes. Returns 0, D4_EINVAL
  * (bad line: counted in st->bad_lines by the caller-visible stats) or the
  * emit callback's error. */
+/* Column order: passivedns prints its columns in one fixed order whatever the
+ * order of the -f letters (time H | S[.M] | M, h, c, w, s, W, p, C, Q, L, T,
+ * A, l, t, n), so a spec is a set of letters; spec.fields holds one letter
+ * per column in that order ('S' for the S.M column). A layout needs Q, T, A and
+ * a time (H or S). The A column may contain the separator (TXT): the columns
+ * after it are taken from the end of the line. H is read as UTC. Error lines
+ * (answer NXDOMAIN, SERVFAIL, ... as printed by passivedns -X) and classes
+ * other than IN emit nothing and count in st->not_dns; a name or rdata over
+ * the caps counts in st->too_long (return 0). The function itself increments
+ * st->bad_lines for D4_EINVAL and st->records per observation (st may be
+ * NULL): callers must not count them again. */
 int d4_pdns_csv_line(const struct d4_pdns_csv_spec *spec, const char *line, size_t n, d4_pdns_emit_fn emit, void *arg,
 		     struct d4_pdns_stats *st);
 
@@ -125,11 +154,25 @@ int d4_pdns_csv_line(const struct d4_pdns_csv_spec *spec, const char *line, size
  * (string or array of strings: one observation each), time_first, time_last,
  * optional count, bailiwick, sensor_id. Size and depth capped before parsing.
  * Returns 0, D4_EJSON / D4_EINVAL (bad line, counted) or the emit callback's error. */
+#define D4_PDNS_COF_LINE_MAX (1u << 20) /* longer COF lines are bad lines */
+#define D4_PDNS_COF_DEPTH_MAX 4		/* nesting of objects/arrays in a COF line */
+/* Like the CSV parser, it increments st->bad_lines / st->records itself.
+ * Names are canonicalised like CSV names, rdata with d4_pdns_rdata_canon; the
+ * JSON string escapes are decoded first, so a byte >= 0x80 or a control byte
+ * arrives as \DDD. time_first <= time_last, count >= 1 (default 1), rrclass 1,
+ * ttl 0. Unknown keys are ignored; a known key twice is a bad line. */
 int d4_pdns_cof_line(const char *line, size_t n, d4_pdns_emit_fn emit, void *arg, struct d4_pdns_stats *st);
 
 /* Writes *obs as one COF JSON object followed by '\n' into buf (rrtype as
  * mnemonic, sensor_id and bailiwick only when set, count always). Returns the
  * length written, or D4_ETOOBIG if cap is too small (buf then unspecified). */
+/* Bytes: rrname, rdata and bailiwick are written in canonical form: raw bytes
+ * outside 0x20..0x7e (0x21..0x7e in names) become \DDD presentation escapes,
+ * so the output is always ASCII, valid JSON, and parsing it back with
+ * d4_pdns_cof_line gives the same observation for canonical input.
+ * sensor_id is free text: valid UTF-8 is kept, control bytes become \u00XX,
+ * each byte of an invalid UTF-8 sequence becomes U+FFFD. NUL is appended
+ * (not counted in the returned length). */
 int d4_pdns_cof_write(const struct d4_pdns_obs *obs, char *buf, size_t cap);
 
 #endif
