@@ -98,6 +98,11 @@ struct d4_pdns_pcapstream *d4_pdns_pcapstream_new(struct d4_pdns_pcap *x);
 void d4_pdns_pcapstream_free(struct d4_pdns_pcapstream *s);
 int d4_pdns_pcapstream_feed(struct d4_pdns_pcapstream *s, const uint8_t *p, size_t n, d4_pdns_emit_fn emit, void *arg,
 			    struct d4_pdns_stats *st);
+/* Restarts the splitter at a pcap global header (a new capture on the same
+ * extractor); a stream that failed (bad magic, caplen over snaplen or the
+ * 256 KiB cap: feed returned D4_EPROTO / D4_ETOOBIG / D4_ENOTSUP for pcapng
+ * and then ignores its input) becomes usable again. */
+void d4_pdns_pcapstream_reset(struct d4_pdns_pcapstream *s);
 
 /* ---- canonical text (used by the CSV and COF parsers; exported so that
  * query code canonicalises names the same way) ---- */
