@@ -49,6 +49,10 @@ void d4_h_revoke_token(struct d4_api_ctx *ctx, const struct d4_api_req *req, str
 
 void d4_h_register_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 
+/* server (ingest) mode (api/h_server.c) */
+void d4_h_get_server(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_set_server(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+
 void d4_h_list_queues(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_create_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_get_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);

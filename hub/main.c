@@ -313,6 +313,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	/* Ingest holds its own copy of the key. shared_keylen stays: the API
+	 * reports whether the config has a shared key (never the key). */
 	d4_wipe(conf.shared_key, sizeof(conf.shared_key));
 	if (conf.pid_file[0] && write_pid(conf.pid_file) != 0)
 		d4_warn("cannot write pid file %s: %s", conf.pid_file, strerror(errno));

@@ -107,6 +107,11 @@ struct d4_ingest {
 
 	/* caches refreshed on control-epoch change */
 	uint64_t epoch;
+	/* effective server mode and shared key: the run-time settings in the
+	 * store (d4_store_server_get) override the config's; env points here */
+	uint8_t skey[256];
+	size_t skeylen;
+	int mode_runtime; /* the mode comes from the run-time settings */
 	struct d4_block_entry *blocks;
 	size_t nblocks, capblocks;
 	uint8_t types[256];
@@ -210,6 +215,62 @@ static int refresh_caches(struct d4_ingest *in)
 	}
 	return 0;
 }
+
+static const char *mode_name(int mode)
+{
+	return mode == D4_MODE_SHARED_SECRET ? "shared-secret" : "registration";
+}
+
+/* Applies the run-time server settings over the config's. On a read error
+ * the current values stay. The key is never logged. */
+static int load_server_settings(struct d4_ingest *in, int at_start)
+{
+	struct d4_server_settings rt;
+	int rc = d4_store_server_get(in->store, &rt);
+	if (rc != 0) {
+		d4_err("ingest: cannot read the run-time server mode: %s (keeping %s)", d4_strerror(rc),
+		       mode_name(in->env.mode));
+		return rc;
+	}
+	int rt_mode = rt.has_mode, rt_key = rt.shared_keylen > 0;
+	int mode = rt_mode ? rt.mode : in->conf.mode;
+	const uint8_t *key = rt_key ? rt.shared_key : in->conf.shared_key;
+	size_t keylen = rt_key ? rt.shared_keylen : in->conf.shared_keylen;
+	if (keylen > sizeof(in->skey))
+		keylen = sizeof(in->skey);
+	int key_changed = keylen != in->skeylen || (keylen && !d4_ct_equal(key, in->skey, keylen));
+	int mode_changed = mode != in->env.mode || rt_mode != in->mode_runtime;
+	if (key_changed) {
+		d4_wipe(in->skey, sizeof(in->skey));
+		memcpy(in->skey, key, keylen);
+		in->skeylen = keylen;
+		in->env.shared_keylen = keylen;
+		in->env.shared_key_gen++;
+	}
+	d4_wipe(&rt, sizeof(rt));
+	if (at_start) {
+		if (rt_mode || rt_key)
+			d4_notice("ingest: server mode %s (%s)%s", mode_name(mode),
+				  rt_mode ? "run-time setting, overrides the config" : "config",
+				  rt_key ? ", shared key set at run time" : "");
+	} else {
+		if (mode_changed)
+			d4_notice("ingest: server mode changed to %s (%s)", mode_name(mode),
+				  rt_mode ? "run-time setting" : "config");
+		if (key_changed)
+			d4_notice("ingest: the shared key was changed; connections that used the old one are closed");
+	}
+	in->env.mode = mode;
+	in->mode_runtime = rt_mode;
+	if (mode == D4_MODE_SHARED_SECRET && keylen == 0 && (mode_changed || key_changed || at_start))
+		d4_warn("ingest: shared-secret mode without a shared key: only sensors with a key of their own are "
+			"admitted");
+	return 0;
+}
+
+/* The control epoch changed (admin action): reload the caches and the
+ * server settings, then re-check every live session against them. */
+static void check_epoch(struct d4_ingest *in);
 
 static int prefix_match(const uint8_t net[16], unsigned prefix, const uint8_t a[16])
 {
@@ -761,6 +822,9 @@ static void addr_of(const struct sockaddr_storage *ss, uint8_t addr[16], uint16_
 
 static void do_accept(struct d4_ingest *in)
 {
+	/* A new connection must see an admin change made just before it (e.g.
+	 * the server mode), not up to a tick later: one short read per batch. */
+	check_epoch(in);
 	for (;;) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
@@ -849,6 +913,22 @@ static void resume_paused(struct d4_ingest *in)
 	}
 }
 
+static void check_epoch(struct d4_ingest *in)
+{
+	uint64_t ep = d4_store_epoch(in->store);
+	if (ep == in->epoch)
+		return;
+	in->epoch = ep;
+	if (refresh_caches(in) != 0)
+		return;
+	(void)load_server_settings(in, 0);
+	for (struct conn *c = in->conns, *n; c; c = n) {
+		n = c->next;
+		if (c->state != C_DEAD && d4_session_recheck(c->sess, &c->v) != D4_SESS_CONTINUE)
+			conn_reject(in, c, &c->v);
+	}
+}
+
 static void tick(struct d4_ingest *in)
 {
 	if (in->refused_full) {
@@ -864,17 +944,7 @@ static void tick(struct d4_ingest *in)
 	if (in->paused)
 		resume_paused(in);
 
-	uint64_t ep = d4_store_epoch(in->store);
-	if (ep != in->epoch) {
-		in->epoch = ep;
-		if (refresh_caches(in) == 0) {
-			for (struct conn *c = in->conns, *n; c; c = n) {
-				n = c->next;
-				if (d4_session_recheck(c->sess, &c->v) != D4_SESS_CONTINUE)
-					conn_reject(in, c, &c->v);
-			}
-		}
-	}
+	check_epoch(in);
 	uint64_t stall_ms = (uint64_t)in->conf.header_timeout * 1000u;
 	for (struct conn *c = in->conns, *n; c; c = n) {
 		n = c->next;
@@ -1080,6 +1150,7 @@ static void free_ingest(struct d4_ingest *in)
 		}
 	free(in->blocks);
 	d4_wipe(in->conf.shared_key, sizeof(in->conf.shared_key));
+	d4_wipe(in->skey, sizeof(in->skey));
 	free(in);
 }
 
@@ -1125,8 +1196,10 @@ int d4_ingest_start(const struct d4_hubconf *conf, struct d4_store *store, struc
 	in->env.ops = &ingest_ops;
 	in->env.u = in;
 	in->env.mode = in->conf.mode;
-	in->env.shared_key = in->conf.shared_key;
-	in->env.shared_keylen = in->conf.shared_keylen;
+	memcpy(in->skey, in->conf.shared_key, in->conf.shared_keylen);
+	in->skeylen = in->conf.shared_keylen;
+	in->env.shared_key = in->skey;
+	in->env.shared_keylen = in->skeylen;
 	in->env.max_payload = in->conf.max_payload;
 	in->env.preauth_max = in->conf.preauth_max;
 	in->env.timestamp_window = in->conf.timestamp_window;
@@ -1140,6 +1213,11 @@ int d4_ingest_start(const struct d4_hubconf *conf, struct d4_store *store, struc
 	rc = refresh_caches(in);
 	if (rc != 0) {
 		snprintf(err, errsize, "cannot load blocklists/types from the store: %s", d4_strerror(rc));
+		goto fail;
+	}
+	rc = load_server_settings(in, 1);
+	if (rc != 0) {
+		snprintf(err, errsize, "cannot load the run-time server mode from the store: %s", d4_strerror(rc));
 		goto fail;
 	}
 	struct d4_store_status st;

@@ -41,6 +41,8 @@ struct d4_session {
 	int known; /* sensor record exists (else shared-secret auto-create) */
 	struct d4_sensor sn;
 	struct d4_hmac *hm;
+	int keyed_shared; /* hm holds the hub's shared key ... */
+	uint64_t key_gen; /* ... of this env->shared_key_gen */
 
 	int have_cur;
 	struct d4_hdr cur; /* header accepted last, whose payload is awaited */
@@ -174,6 +176,14 @@ static int policy_check(struct d4_session *s, const uint8_t uuid[16], struct d4_
 			return reject(s, v, D4_REJ_UNKNOWN_SENSOR, uuid, "sensor not registered");
 		if (sn->status != D4_SENSOR_APPROVED)
 			return reject(s, v, D4_REJ_NOT_APPROVED, uuid, "sensor registered but not approved");
+		/* Created in shared-secret mode (auto-created) or otherwise keyless:
+		 * an HMAC with an empty key proves nothing, anyone can compute it. */
+		if (sn->keylen == 0)
+			return reject(s, v, D4_REJ_UNKNOWN_SENSOR, uuid,
+				      "sensor has no key of its own (registration mode needs one)");
+	} else if ((!*known || sn->keylen == 0) && e->shared_keylen == 0) {
+		return reject(s, v, D4_REJ_UNKNOWN_SENSOR, uuid,
+			      "shared-secret mode without a shared key: only sensors with their own key are admitted");
 	}
 	if (*known && sn->ban_until > e->now_s)
 		return reject(s, v, D4_REJ_BANNED, uuid, "kicked, banned for %" PRIu64 " more s",
@@ -192,14 +202,16 @@ static int adopt_sensor(struct d4_session *s, const struct d4_sensor *sn, int kn
 	else if (!known)
 		memset(&s->sn, 0, sizeof(s->sn));
 	s->known = known;
+	int shared = 0;
 	if (known && s->sn.keylen > 0) {
 		key = s->sn.key;
 		keylen = s->sn.keylen > D4_KEY_MAX ? D4_KEY_MAX : s->sn.keylen;
 	} else if (s->env->mode == D4_MODE_SHARED_SECRET) {
 		key = s->env->shared_key;
 		keylen = s->env->shared_keylen;
+		shared = 1;
 	} else {
-		key = s->sn.key; /* registered without a key: nothing can verify */
+		key = s->sn.key; /* not reached: policy_check refuses keyless sensors here */
 		keylen = 0;
 	}
 	struct d4_hmac *hm = d4_proto_hmac_new(key, keylen);
@@ -209,6 +221,8 @@ static int adopt_sensor(struct d4_session *s, const struct d4_sensor *sn, int kn
 		return D4_ENOMEM;
 	d4_proto_hmac_free(s->hm);
 	s->hm = hm;
+	s->keyed_shared = shared;
+	s->key_gen = s->env->shared_key_gen;
 	return 0;
 }
 
@@ -456,6 +470,10 @@ int d4_session_recheck(struct d4_session *s, struct d4_verdict *v)
 	struct d4_sensor tmp;
 	int known = 0;
 	int rc = policy_check(s, s->uuid, &tmp, &known, v);
+	/* The sensor proved the old shared key, not the new one: it must come
+	 * back with the new key rather than fail on its next frame. */
+	if (rc == D4_SESS_CONTINUE && s->verified && s->keyed_shared && s->key_gen != s->env->shared_key_gen)
+		rc = reject(s, v, D4_REJ_HMAC, NULL, "the hub's shared key was changed; reconnect with the new key");
 	if (rc == D4_SESS_CONTINUE && adopt_sensor(s, &tmp, known) != 0)
 		rc = reject(s, v, D4_REJ_HMAC, NULL, "out of memory for the HMAC context");
 	d4_wipe(tmp.key, sizeof(tmp.key));

@@ -12,7 +12,9 @@
  * before any payload byte is buffered):
  *   on connect: IP blocklist
  *   header:     uuid-ips list, uuid blocklist / sensor blocked, registration
- *               (unknown, pending), kick ban, payload limit, pre-auth limit,
+ *               (unknown, pending, no key of its own), shared-secret mode
+ *               without any shared key (only sensors with their own key),
+ *               kick ban, payload limit, pre-auth limit,
  *               uuid v4, accepted type, [first packet: duplicate (uuid,type)
  *               except type 2, 254 first] / [later: type change other than
  *               2->254 (and a duplicate (uuid,254) on that change), uuid
@@ -71,6 +73,10 @@ struct d4_session_env {
 	int mode;		   /* enum d4_hub_mode */
 	const uint8_t *shared_key; /* shared-secret mode key, borrowed */
 	size_t shared_keylen;
+	/* Bumped by the loop whenever the shared key changes (run-time server
+	 * settings): d4_session_recheck() closes verified sessions that were
+	 * keyed with an older shared key. */
+	uint64_t shared_key_gen;
 	uint32_t max_payload;	   /* hub limit (sensor's own limit wins if set) */
 	uint32_t preauth_max;	   /* limit until the first verified packet */
 	uint64_t timestamp_window; /* seconds, 0 = off */
@@ -132,7 +138,10 @@ int d4_session_on_backlog_stall(struct d4_session *s, uint64_t backlog, struct d
 /* Backlog cap of this connection's sensor (its own, else the hub's; 0 = off). */
 uint64_t d4_session_backlog_cap(const struct d4_session *s);
 /* The control epoch changed: refetch the sensor record and re-run the policy
- * checks (blocklists, status, registration, ban). */
+ * checks (blocklists, status, registration, ban) under the env's current
+ * mode and shared key: after a switch to registration a sensor without a key
+ * of its own is closed; a verified session keyed with a shared key older
+ * than env->shared_key_gen is closed (reason hmac-mismatch). */
 int d4_session_recheck(struct d4_session *s, struct d4_verdict *v);
 
 /* Payload limit the decoder must enforce now: the pre-auth limit until the

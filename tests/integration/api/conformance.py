@@ -670,6 +670,37 @@ def run_live(spec, fx):
         ok("conformance-ext" not in c.json.get("ext_types", []), "deleteExtType removes the name")
     call("deleteExtType", "absent", 404, {"name": "conformance-ext"})
 
+    # ---- server (ingest) mode (the hub runs in registration mode without a shared key;
+    # the ingest side is in tests/integration/api/server_mode.sh)
+    c = call("getServerMode", "config", 200)
+    if c is not None and c.json:
+        ok(c.json == {"mode": "registration", "mode_source": "config", "shared_key_set": False},
+           f"getServerMode from the config: {c.json}")
+    call("getServerMode", "unknown query parameter", 400, query={"x": 1})
+    call("setServerMode", "shared-secret without any key", 422, body={"mode": "shared-secret"})
+    c = call("setServerMode", "shared-secret with a key", 200,
+             body={"mode": "shared-secret", "shared_key": "conformance shared key"})
+    if c is not None and c.json:
+        ok(c.json == {"mode": "shared-secret", "mode_source": "runtime", "shared_key_set": True},
+           f"setServerMode shared-secret: {c.json}")
+        ok(b"conformance shared key" not in c.body, "setServerMode never returns the key")
+    c = call("setServerMode", "registration (key kept)", 200, body={"mode": "registration"})
+    if c is not None and c.json:
+        ok(c.json == {"mode": "registration", "mode_source": "runtime", "shared_key_set": True},
+           f"setServerMode registration: {c.json}")
+    c = call("getServerMode", "runtime", 200)
+    if c is not None and c.json:
+        ok(c.json.get("mode_source") == "runtime", f"getServerMode after a change: {c.json}")
+    call("setServerMode", "bad mode", 422, body={"mode": "open"})
+    call("setServerMode", "missing mode", 422, body={"shared_key": "k"})
+    call("setServerMode", "empty key", 422, body={"mode": "shared-secret", "shared_key": ""})
+    call("setServerMode", "key too long", 422, body={"mode": "shared-secret", "shared_key": "k" * 256})
+    call("setServerMode", "key not a string", 422, body={"mode": "shared-secret", "shared_key": 5})
+    call("setServerMode", "unknown field", 422, body={"mode": "registration", "force": True})
+    call("setServerMode", "no body", 400)
+    call("setServerMode", "malformed JSON", 400, body="{")
+    call("setServerMode", "text/plain", 415, body="x", ctype="text/plain")
+
     # ---- users and tokens
     c = call("listUsers", "admin", 200)
     if c is not None and c.json:
@@ -823,6 +854,7 @@ def run_live(spec, fx):
              "id": "0" * 16}
     bodies = {"createSensor": {"uuid": new_uuid()}, "updateSensor": {"description": "x"},
               "addBlock": {"kind": "ip", "value": "192.0.2.9"}, "setType": {"accepted": True},
+              "setServerMode": {"mode": "registration"},
               "createUser": {"name": "conf-none", "role": "user"}, "createQueue": {"name": "q", "type": 8},
               "updateQueue": {"name": "q"}, "ackQueue": {"cursor": 1}, "registerSensor": {"uuid": new_uuid(),
                                                                                       "hmac_key": "k"}}
