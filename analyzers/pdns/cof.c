@@ -308,8 +308,10 @@ int d4_pdns_cof_line(const char *line, size_t n, d4_pdns_emit_fn emit, void *arg
 	c->name[0] = c->bw[0] = c->sensor[0] = '\0';
 	c->rd = (struct rd_ref *)(void *)((char *)c + sizeof(*c));
 	c->rd_cap = rd_cap;
+	c->nrd = 0;
 	c->arena = (char *)(c->rd + rd_cap);
 	c->arena_cap = n;
+	c->arena_used = 0;
 	c->count = 1;
 
 	int rc = 0;

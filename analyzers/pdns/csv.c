@@ -71,9 +71,10 @@ int d4_pdns_name_canon(const char *in, size_t n, char *out, size_t cap)
 				i += 1;
 			}
 		}
-		if (++lab > 63)
+		if (++lab > 63 || wire + lab + 1 > 255)
 			return D4_EINVAL;
-		if (o + 5 > cap)
+		size_t need = name_special(c) ? 2 : (c < 0x21 || c > 0x7e) ? 4 : 1;
+		if (o + need + 1 > cap) /* + NUL */
 			return D4_ETOOBIG;
 		if (c >= 'A' && c <= 'Z')
 			out[o++] = (char)(c + 32);
@@ -130,12 +131,12 @@ int d4_pdns_rdata_canon(uint16_t type, const char *in, size_t n, char *out, size
 {
 	if (!in || !out)
 		return D4_EINVAL;
-	/* RFC 3597 generic form: its hex is case-insensitive, lower it for every type. */
-	int lower = rdata_lowercase(type) || (n >= 3 && in[0] == '\\' && in[1] == '#' && in[2] == ' ');
+	/* RFC 3597 "\\# len HEX" is kept as given (the DNS parser prints upper-case hex). */
+	int lower = rdata_lowercase(type) && !(n >= 2 && in[0] == '\\' && in[1] == '#');
 	size_t o = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned c = (unsigned char)in[i];
-		if (o + 5 > cap)
+		if (o + ((c < 0x20 || c > 0x7e) ? 4 : 1) + 1 > cap) /* + NUL */
 			return D4_ETOOBIG;
 		if (c < 0x20 || c > 0x7e)
 			o += put_ddd(out + o, c);
@@ -366,7 +367,9 @@ int d4_pdns_csv_line(const struct d4_pdns_csv_spec *spec, const char *line, size
 		return bad(st);
 	if (n > 0 && line[n - 1] == '\r')
 		n--;
-	if (n == 0 || memchr(line, '\0', n))
+	if (n == 0)
+		return 0; /* blank line: nothing to do, not an error */
+	if (memchr(line, '\0', n))
 		return bad(st);
 
 	struct span col[32];
