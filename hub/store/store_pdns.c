@@ -1,0 +1,1317 @@
+/* d4hub store — passive-DNS tuples and their indexes (schema 3).
+ * Layout and rules: docs/pdns.md "Storage and indexes" and docs/store.md. */
+#include "d4_store_pdns.h"
+#include "store_internal.h"
+
+#include "d4_error.h"
+#include "d4_log.h"
+#include "d4_reader.h"
+
+#include <arpa/inet.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PDNS_VAL_V1	1u
+#define PDNS_CURSOR_V1	1u
+#define PDNS_HASH	16u  /* truncated SHA-256 in keys */
+#define PDNS_NK_FULL	400u /* names up to this length are stored whole in keys */
+#define PDNS_NK_CUT	360u /* longer ones: first 360 bytes, 01, hash of the whole name */
+#define PDNS_NK_MAX	(PDNS_NK_CUT + 1u + PDNS_HASH)
+#define PDNS_KEY_MAX	(PDNS_NK_FULL + 1u + 2u + 8u)
+#define PDNS_NAME_BUF	(D4_PDNS_STORE_NAME_MAX + 2u)
+#define PDNS_DAY	86400u
+#define PDNS_REC_MAX	(64u + 16u * D4_PDNS_SENSORS_KEEP + 3u * (4u + PDNS_NAME_BUF) + D4_PDNS_STORE_RDATA_MAX)
+#define PDNS_EXPIRE_DEF 10000u
+#define PDNS_NEXT_ID	"pdns_next_id"
+
+#define PDNS_F_ORG_MIXED 1u
+
+/* Linear counting over a 64-bit sketch: round(64 ln(64 / zero bits)); all
+ * bits set saturates at the value for one zero bit. */
+static const uint16_t sketch_est[65] = {
+    266, 266, 222, 196, 177, 163, 151, 142, 133, 126, 119, 113, 107, 102, 97, 93, 89, 85, 81, 78, 74, 71,
+    68,	 65,  63,  60,	58,  55,  53,  51,  48,	 46,  44,  42,	40,  39,  37, 35, 33, 32, 30, 28, 27, 25,
+    24,	 23,  21,  20,	18,  17,  16,  15,  13,	 12,  11,  10,	9,   7,	  6,  5,  4,  3,  2,  1,  0};
+
+static MDB_val mv(const void *p, size_t n)
+{
+	return (MDB_val){.mv_size = n, .mv_data = (void *)p};
+}
+
+static int absent(struct d4_store *s)
+{
+	return s->dbi_absent[DBI_PDNS_TUPLES] || s->dbi_absent[DBI_PDNS_META];
+}
+
+/* ---- hashing ---- */
+
+/* Fetched once: EVP_sha256() would make OpenSSL 3 look the algorithm up
+ * again at every init (a lock and a hash lookup per observation). */
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
+static int sha16(EVP_MD_CTX *ctx, const void *a, size_t na, const void *b, size_t nb, uint8_t out[PDNS_HASH])
+{
+	uint8_t full[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+	pthread_once(&sha256_once, sha256_fetch);
+	if (!sha256_md || EVP_DigestInit_ex(ctx, sha256_md, NULL) != 1 || EVP_DigestUpdate(ctx, a, na) != 1 ||
+	    (nb && EVP_DigestUpdate(ctx, b, nb) != 1) || EVP_DigestFinal_ex(ctx, full, &len) != 1 || len < PDNS_HASH)
+		return D4_EIO;
+	memcpy(out, full, PDNS_HASH);
+	return 0;
+}
+
+/* Tuple identity: the three fields with lengths, so that no two tuples
+ * share an input. */
+static int ident_hash(EVP_MD_CTX *ctx, const char *name, size_t nlen, uint16_t type, const char *rd, size_t rlen,
+		      uint8_t out[PDNS_HASH])
+{
+	uint8_t hdr[2 + PDNS_NAME_BUF + 2 + 4];
+	d4_put_u16be(hdr, (uint16_t)nlen);
+	memcpy(hdr + 2, name, nlen);
+	d4_put_u16be(hdr + 2 + nlen, type);
+	d4_put_u32be(hdr + 4 + nlen, (uint32_t)rlen);
+	return sha16(ctx, hdr, 8 + nlen, rd, rlen, out);
+}
+
+/* ---- names ---- */
+
+/* Lower-cases ASCII and makes the name absolute. Returns the length, or 0 if
+ * empty / too long. out has PDNS_NAME_BUF bytes and is NUL-terminated. */
+static size_t name_norm(const char *in, size_t n, char *out)
+{
+	if (!in || n == 0 || n > D4_PDNS_STORE_NAME_MAX - 2)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = in[i];
+		out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+	}
+	/* a trailing dot that is not an escaped "\." ends the name */
+	size_t bs = 0;
+	for (size_t i = n - 1; n >= 2 && i > 0 && out[i - 1] == '\\'; i--)
+		bs++;
+	if (out[n - 1] != '.' || (bs & 1))
+		out[n++] = '.';
+	out[n] = 0;
+	return n;
+}
+
+/* Labels of an absolute presentation name in reverse order, each followed by
+ * a dot ("www.example.com." -> "com.example.www."; "." -> ""). Escapes
+ * (\. \\ \DDD) stay inside their label. out has n + 1 bytes. */
+static size_t name_reverse(const char *name, size_t n, char *out)
+{
+	size_t starts[PDNS_NAME_BUF], ends[PDNS_NAME_BUF]; /* "a..." has as many labels as bytes */
+	size_t nl = 0, st = 0;
+	if (n == 1 && name[0] == '.')
+		return 0;
+	for (size_t i = 0; i < n;) {
+		if (name[i] == '\\') {
+			i += (i + 3 < n && name[i + 1] >= '0' && name[i + 1] <= '9') ? 4 : 2;
+			continue;
+		}
+		if (name[i] == '.') {
+			starts[nl] = st;
+			ends[nl++] = i;
+			st = i + 1;
+		}
+		i++;
+	}
+	if (st < n) { /* not absolute (cannot happen after name_norm) */
+		starts[nl] = st;
+		ends[nl++] = n;
+	}
+	size_t o = 0;
+	while (nl--) {
+		memcpy(out + o, name + starts[nl], ends[nl] - starts[nl]);
+		o += ends[nl] - starts[nl];
+		out[o++] = '.';
+	}
+	out[o] = 0;
+	return o;
+}
+
+/* Key form of a (possibly reversed) name: whole up to PDNS_NK_FULL bytes,
+ * else the first PDNS_NK_CUT bytes, 01 and a hash of the whole name. */
+static int name_key(EVP_MD_CTX *ctx, const char *name, size_t n, uint8_t *out, size_t *len)
+{
+	if (n <= PDNS_NK_FULL) {
+		memcpy(out, name, n);
+		*len = n;
+		return 0;
+	}
+	memcpy(out, name, PDNS_NK_CUT);
+	out[PDNS_NK_CUT] = 1;
+	*len = PDNS_NK_MAX;
+	return sha16(ctx, name, n, NULL, 0, out + PDNS_NK_CUT + 1);
+}
+
+/* Position (1-based) of the rdata field holding a name, 0 for none, -1 for
+ * the whole rdata. */
+static int rdata_name_field(uint16_t type)
+{
+	switch (type) {
+	case 2:	 /* NS */
+	case 3:	 /* MD */
+	case 4:	 /* MF */
+	case 5:	 /* CNAME */
+	case 7:	 /* MB */
+	case 8:	 /* MG */
+	case 9:	 /* MR */
+	case 12: /* PTR */
+	case 39: /* DNAME */ return -1;
+	case 6: return 1;  /* SOA mname */
+	case 15:	   /* MX */
+	case 18:	   /* AFSDB */
+	case 21:	   /* RT */
+	case 36:	   /* KX */
+	case 64:	   /* SVCB target */
+	case 65: return 2; /* HTTPS target */
+	case 33: return 4; /* SRV target */
+	case 35: return 6; /* NAPTR replacement */
+	default: return 0;
+	}
+}
+
+/* The (normalised) name inside rdata, or 0 when the type carries none or
+ * it is the root / not a name. out has PDNS_NAME_BUF bytes. */
+static size_t rdata_name(uint16_t type, const char *rd, size_t n, char *out)
+{
+	int f = rdata_name_field(type);
+	if (f == 0)
+		return 0;
+	size_t i = 0, b = 0, e = 0;
+	if (f < 0) {
+		while (i < n && (rd[i] == ' ' || rd[i] == '\t'))
+			i++;
+		b = i;
+		e = n;
+		while (e > b && (rd[e - 1] == ' ' || rd[e - 1] == '\t'))
+			e--;
+	} else {
+		for (int k = 1;; k++) {
+			while (i < n && (rd[i] == ' ' || rd[i] == '\t'))
+				i++;
+			if (i >= n)
+				return 0;
+			b = i;
+			if (rd[i] == '"') { /* quoted string (NAPTR): never the name field */
+				for (i++; i < n && rd[i] != '"'; i++)
+					if (rd[i] == '\\')
+						i++;
+				i++;
+			} else {
+				while (i < n && rd[i] != ' ' && rd[i] != '\t')
+					i += rd[i] == '\\' ? 2 : 1;
+			}
+			if (i > n)
+				i = n;
+			e = i;
+			if (k == f)
+				break;
+		}
+	}
+	if (e <= b || rd[b] == '"' || (e - b == 1 && rd[b] == '.'))
+		return 0;
+	return name_norm(rd + b, e - b, out);
+}
+
+/* A/AAAA rdata -> family + 16-byte address (v4-mapped). 0 when not an IP. */
+static int rdata_ip(uint16_t type, const char *rd, size_t n, uint8_t addr[16])
+{
+	char tmp[64];
+	if ((type != 1 && type != 28) || n == 0 || n >= sizeof(tmp))
+		return 0;
+	memcpy(tmp, rd, n);
+	tmp[n] = 0;
+	if (type == 1) {
+		memset(addr, 0, 10);
+		addr[10] = addr[11] = 0xff;
+		return inet_pton(AF_INET, tmp, addr + 12) == 1 ? 4 : 0;
+	}
+	return inet_pton(AF_INET6, tmp, addr) == 1 ? 6 : 0;
+}
+
+/* ---- records ---- */
+
+struct tup {
+	uint16_t rrtype;
+	uint64_t tf, tl, count;
+	uint8_t tlp, flags;
+	uint8_t org[16];
+	uint8_t nsens;
+	uint8_t sens[D4_PDNS_SENSORS_KEEP][16];
+	uint64_t sketch;
+	const char *bw, *name, *rd;
+	size_t bwlen, namelen, rdlen;
+};
+
+static size_t enc_tup(const struct tup *t, uint8_t *b)
+{
+	size_t o = 0;
+	b[o++] = PDNS_VAL_V1;
+	d4_put_u16be(b + o, t->rrtype);
+	o += 2;
+	d4_put_u64be(b + o, t->tf);
+	d4_put_u64be(b + o + 8, t->tl);
+	d4_put_u64be(b + o + 16, t->count);
+	o += 24;
+	b[o++] = t->tlp;
+	b[o++] = t->flags;
+	memcpy(b + o, t->org, 16);
+	o += 16;
+	b[o++] = t->nsens;
+	memcpy(b + o, t->sens, 16u * t->nsens);
+	o += 16u * t->nsens;
+	d4_put_u64be(b + o, t->sketch);
+	o += 8;
+	/* strings carry their NUL so that readers can hand out pointers */
+	d4_put_u16be(b + o, (uint16_t)t->bwlen);
+	memcpy(b + o + 2, t->bw, t->bwlen);
+	o += 2 + t->bwlen;
+	b[o++] = 0;
+	d4_put_u16be(b + o, (uint16_t)t->namelen);
+	memcpy(b + o + 2, t->name, t->namelen);
+	o += 2 + t->namelen;
+	b[o++] = 0;
+	d4_put_u32be(b + o, (uint32_t)t->rdlen);
+	memcpy(b + o + 4, t->rd, t->rdlen);
+	o += 4 + t->rdlen;
+	b[o++] = 0;
+	return o;
+}
+
+static const char *rd_str(struct d4_reader *r, size_t len, size_t max)
+{
+	if (len > max)
+		d4_rd_fail(r, D4_ECORRUPT);
+	const uint8_t *p = d4_rd_ptr(r, len + 1);
+	if (!p || p[len] != 0)
+		return d4_rd_fail(r, D4_ECORRUPT), NULL;
+	return (const char *)p;
+}
+
+static int dec_tup(const uint8_t *p, size_t n, struct tup *t)
+{
+	struct d4_reader r;
+	d4_rd_init(&r, p, n);
+	if (d4_rd_u8(&r) != PDNS_VAL_V1)
+		return D4_ECORRUPT;
+	t->rrtype = d4_rd_u16be(&r);
+	t->tf = d4_rd_u64be(&r);
+	t->tl = d4_rd_u64be(&r);
+	t->count = d4_rd_u64be(&r);
+	t->tlp = d4_rd_u8(&r);
+	t->flags = d4_rd_u8(&r);
+	d4_rd_copy(&r, t->org, 16);
+	t->nsens = d4_rd_u8(&r);
+	if (t->nsens > D4_PDNS_SENSORS_KEEP)
+		return D4_ECORRUPT;
+	d4_rd_copy(&r, t->sens, 16u * t->nsens);
+	t->sketch = d4_rd_u64be(&r);
+	t->bwlen = d4_rd_u16be(&r);
+	t->bw = rd_str(&r, t->bwlen, PDNS_NAME_BUF);
+	t->namelen = d4_rd_u16be(&r);
+	t->name = rd_str(&r, t->namelen, PDNS_NAME_BUF);
+	t->rdlen = d4_rd_u32be(&r);
+	t->rd = rd_str(&r, t->rdlen, D4_PDNS_STORE_RDATA_MAX);
+	if (d4_rd_error(&r) || d4_rd_left(&r) || t->tlp > 7)
+		return D4_ECORRUPT;
+	return 0;
+}
+
+static unsigned popcount64(uint64_t x)
+{
+	unsigned c = 0;
+	for (; x; x &= x - 1)
+		c++;
+	return c;
+}
+
+static void tup_out(uint64_t id, const struct tup *t, struct d4_store_pdns_tuple *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->id = id;
+	o->rrname = t->name;
+	o->rrname_len = t->namelen;
+	o->rrtype = t->rrtype;
+	o->rdata = t->rd;
+	o->rdata_len = t->rdlen;
+	o->bailiwick = t->bwlen ? t->bw : NULL;
+	o->bailiwick_len = t->bwlen;
+	o->time_first = t->tf;
+	o->time_last = t->tl;
+	o->count = t->count;
+	o->tlp = t->tlp;
+	memcpy(o->org, t->org, 16);
+	o->org_mixed = (t->flags & PDNS_F_ORG_MIXED) ? 1 : 0;
+	o->nsensors = t->nsens;
+	memcpy(o->sensors, t->sens, 16u * t->nsens);
+	o->sensor_count = t->nsens + (t->sketch ? sketch_est[64 - popcount64(t->sketch)] : 0);
+}
+
+/* ---- merge rules ---- */
+
+static uint8_t tlp_norm(uint8_t t)
+{
+	return (t >= 1 && t <= 6) ? t : 6; /* NONE / UNCLEAR / invalid: fail closed (RED) */
+}
+
+static void sens_add(struct tup *t, const uint8_t u[16])
+{
+	unsigned lo = 0, hi = t->nsens;
+	while (lo < hi) {
+		unsigned mid = (lo + hi) / 2;
+		int c = memcmp(t->sens[mid], u, 16);
+		if (c == 0)
+			return;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (t->nsens < D4_PDNS_SENSORS_KEEP) {
+		memmove(t->sens[lo + 1], t->sens[lo], 16u * (t->nsens - lo));
+		memcpy(t->sens[lo], u, 16);
+		t->nsens++;
+		return;
+	}
+	/* one bit per sensor beyond the kept set (splitmix64 finaliser: every
+	 * input bit reaches the top bits that pick it) */
+	uint64_t h = d4_get_u64be(u) ^ (d4_get_u64be(u + 8) * 0x9e3779b97f4a7c15ull);
+	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+	h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+	h ^= h >> 31;
+	t->sketch |= 1ull << (h >> 58);
+}
+
+static unsigned label_count(const char *n, size_t len)
+{
+	unsigned c = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (n[i] == '\\')
+			i++;
+		else if (n[i] == '.')
+			c++;
+	}
+	return c;
+}
+
+/* The more specific (more labels) bailiwick wins, ties the smaller bytes:
+ * independent of the order observations arrive in. */
+static int bw_better(const char *a, size_t na, const char *b, size_t nb)
+{
+	unsigned la = label_count(a, na), lb = label_count(b, nb);
+	if (la != lb)
+		return la > lb;
+	int c = memcmp(a, b, na < nb ? na : nb);
+	return c < 0 || (c == 0 && na < nb);
+}
+
+/* ---- index keys ---- */
+
+static size_t key_name_entry(const uint8_t *nk, size_t nklen, uint16_t type, uint64_t id, uint8_t *k)
+{
+	memcpy(k, nk, nklen);
+	k[nklen] = 0;
+	d4_put_u16be(k + nklen + 1, type);
+	d4_put_u64be(k + nklen + 3, id);
+	return nklen + 11;
+}
+
+struct idx_keys {
+	uint8_t ident[PDNS_HASH];
+	uint8_t name[PDNS_KEY_MAX], rname[PDNS_KEY_MAX], rdn[PDNS_KEY_MAX], rdrn[PDNS_KEY_MAX];
+	size_t namelen, rnamelen, rdnlen, rdrnlen;
+	uint8_t ip[25];
+	int has_ip;
+	uint8_t raw[PDNS_HASH + 8];
+	uint8_t time[12];
+};
+
+/* Every index key of tuple (name, type, rdata) with id; name normalised. */
+static int build_keys(EVP_MD_CTX *ctx, const char *name, size_t nlen, uint16_t type, const char *rd, size_t rdlen,
+		      uint64_t id, uint64_t tl, struct idx_keys *k)
+{
+	char tmp[PDNS_NAME_BUF], rn[PDNS_NAME_BUF];
+	uint8_t nk[PDNS_NK_FULL + 1];
+	size_t nkl;
+	int rc = ident_hash(ctx, name, nlen, type, rd, rdlen, k->ident);
+	if (!rc)
+		rc = name_key(ctx, name, nlen, nk, &nkl);
+	if (rc)
+		return rc;
+	k->namelen = key_name_entry(nk, nkl, type, id, k->name);
+	size_t rl = name_reverse(name, nlen, tmp);
+	if ((rc = name_key(ctx, tmp, rl, nk, &nkl)))
+		return rc;
+	k->rnamelen = key_name_entry(nk, nkl, type, id, k->rname);
+	k->rdnlen = k->rdrnlen = 0;
+	size_t dl = rdata_name(type, rd, rdlen, rn);
+	if (dl) {
+		if ((rc = name_key(ctx, rn, dl, nk, &nkl)))
+			return rc;
+		k->rdnlen = key_name_entry(nk, nkl, type, id, k->rdn);
+		rl = name_reverse(rn, dl, tmp);
+		if ((rc = name_key(ctx, tmp, rl, nk, &nkl)))
+			return rc;
+		k->rdrnlen = key_name_entry(nk, nkl, type, id, k->rdrn);
+	}
+	int fam = rdata_ip(type, rd, rdlen, k->ip + 1);
+	k->has_ip = fam != 0;
+	k->ip[0] = (uint8_t)fam;
+	d4_put_u64be(k->ip + 17, id);
+	if ((rc = sha16(ctx, rd, rdlen, NULL, 0, k->raw)))
+		return rc;
+	d4_put_u64be(k->raw + PDNS_HASH, id);
+	d4_put_u32be(k->time, (uint32_t)(tl / PDNS_DAY));
+	d4_put_u64be(k->time + 4, id);
+	return 0;
+}
+
+static void time_key(uint64_t tl, uint64_t id, uint8_t k[12])
+{
+	d4_put_u32be(k, (uint32_t)(tl / PDNS_DAY));
+	d4_put_u64be(k + 4, id);
+}
+
+/* ---- apply ---- */
+
+struct apply_ctx {
+	struct d4_store *s;
+	MDB_txn *txn;
+	EVP_MD_CTX *md;
+	uint8_t *rec;
+	struct idx_keys *keys;
+	uint64_t next_id;
+	char name[PDNS_NAME_BUF], bw[PDNS_NAME_BUF];
+};
+
+static int put(struct apply_ctx *a, enum store_dbi d, const void *k, size_t kl, const void *v, size_t vl,
+	       unsigned flags)
+{
+	MDB_val key = mv(k, kl), val = mv(v, vl);
+	return store_rc(mdb_put(a->txn, a->s->dbi[d], &key, &val, flags), "pdns put");
+}
+
+static int apply_one(struct apply_ctx *a, const struct d4_store_pdns_obs *o)
+{
+	size_t nlen =
+	    name_norm(o->rrname, o->rrname_len ? o->rrname_len : (o->rrname ? strlen(o->rrname) : 0), a->name);
+	size_t rdlen = o->rdata_len ? o->rdata_len : (o->rdata ? strlen(o->rdata) : 0);
+	if (!nlen || rdlen > D4_PDNS_STORE_RDATA_MAX)
+		return 0;
+	const char *rd = o->rdata ? o->rdata : "";
+	size_t bwlen = 0;
+	if (o->bailiwick && o->bailiwick[0])
+		bwlen = name_norm(o->bailiwick, strlen(o->bailiwick), a->bw);
+	uint64_t tf = o->time_first, tl = o->time_last, cnt = o->count ? o->count : 1;
+	if (tl < tf) {
+		uint64_t x = tl;
+		tl = tf;
+		tf = x;
+	}
+	uint8_t ident[PDNS_HASH];
+	int rc = ident_hash(a->md, a->name, nlen, o->rrtype, rd, rdlen, ident);
+	if (rc)
+		return rc;
+	MDB_val k = mv(ident, PDNS_HASH), v;
+	rc = mdb_get(a->txn, a->s->dbi[DBI_PDNS_IDENT], &k, &v);
+	if (rc == 0) {
+		if (v.mv_size != 8)
+			return D4_ECORRUPT;
+		uint64_t id = d4_get_u64be(v.mv_data);
+		uint8_t idk[8];
+		d4_put_u64be(idk, id);
+		MDB_val tk = mv(idk, 8), tv;
+		if ((rc = mdb_get(a->txn, a->s->dbi[DBI_PDNS_TUPLES], &tk, &tv)))
+			return rc == MDB_NOTFOUND ? D4_ECORRUPT : store_rc(rc, "pdns tuple get");
+		struct tup t;
+		if ((rc = dec_tup(tv.mv_data, tv.mv_size, &t)))
+			return rc;
+		if (t.rrtype != o->rrtype || t.namelen != nlen || memcmp(t.name, a->name, nlen) || t.rdlen != rdlen ||
+		    memcmp(t.rd, rd, rdlen)) {
+			d4_err("store: pdns identity hash collision on tuple %llu", (unsigned long long)id);
+			return D4_ECORRUPT;
+		}
+		uint64_t old_tl = t.tl;
+		if (tf < t.tf)
+			t.tf = tf;
+		if (tl > t.tl)
+			t.tl = tl;
+		t.count = t.count + cnt < t.count ? UINT64_MAX : t.count + cnt;
+		uint8_t tlp = tlp_norm(o->tlp);
+		if (tlp > t.tlp)
+			t.tlp = tlp;
+		if (!(t.flags & PDNS_F_ORG_MIXED) && memcmp(t.org, o->org, 16)) {
+			t.flags |= PDNS_F_ORG_MIXED;
+			memset(t.org, 0, 16);
+		}
+		if (o->has_sensor)
+			sens_add(&t, o->sensor);
+		if (bwlen && (!t.bwlen || bw_better(a->bw, bwlen, t.bw, t.bwlen))) {
+			t.bw = a->bw;
+			t.bwlen = bwlen;
+		}
+		/* encoded before the put: t's strings point into the old page */
+		size_t rl = enc_tup(&t, a->rec);
+		if ((rc = put(a, DBI_PDNS_TUPLES, idk, 8, a->rec, rl, 0)))
+			return rc;
+		if (old_tl / PDNS_DAY != t.tl / PDNS_DAY) {
+			uint8_t ok[12], nk[12];
+			time_key(old_tl, id, ok);
+			time_key(t.tl, id, nk);
+			MDB_val okv = mv(ok, 12);
+			rc = mdb_del(a->txn, a->s->dbi[DBI_PDNS_TIME], &okv, NULL);
+			if (rc && rc != MDB_NOTFOUND)
+				return store_rc(rc, "pdns time del");
+			rc = put(a, DBI_PDNS_TIME, nk, 12, "", 0, 0);
+		}
+		return rc;
+	}
+	if (rc != MDB_NOTFOUND)
+		return store_rc(rc, "pdns ident get");
+
+	uint64_t id = a->next_id++;
+	struct tup t;
+	memset(&t, 0, sizeof(t));
+	t.rrtype = o->rrtype;
+	t.tf = tf;
+	t.tl = tl;
+	t.count = cnt;
+	t.tlp = tlp_norm(o->tlp);
+	memcpy(t.org, o->org, 16);
+	if (o->has_sensor)
+		sens_add(&t, o->sensor);
+	t.bw = a->bw;
+	t.bwlen = bwlen;
+	t.name = a->name;
+	t.namelen = nlen;
+	t.rd = rd;
+	t.rdlen = rdlen;
+	struct idx_keys *ks = a->keys;
+	if ((rc = build_keys(a->md, a->name, nlen, o->rrtype, rd, rdlen, id, tl, ks)))
+		return rc;
+	uint8_t idk[8];
+	d4_put_u64be(idk, id);
+	size_t rl = enc_tup(&t, a->rec);
+	if ((rc = put(a, DBI_PDNS_TUPLES, idk, 8, a->rec, rl, MDB_APPEND)))
+		return rc;
+	if ((rc = put(a, DBI_PDNS_IDENT, ks->ident, PDNS_HASH, idk, 8, 0)))
+		return rc;
+	if ((rc = put(a, DBI_PDNS_NAME, ks->name, ks->namelen, "", 0, 0)))
+		return rc;
+	if ((rc = put(a, DBI_PDNS_RNAME, ks->rname, ks->rnamelen, "", 0, 0)))
+		return rc;
+	if (ks->rdnlen && (rc = put(a, DBI_PDNS_RDNAME, ks->rdn, ks->rdnlen, "", 0, 0)))
+		return rc;
+	if (ks->rdrnlen && (rc = put(a, DBI_PDNS_RDRNAME, ks->rdrn, ks->rdrnlen, "", 0, 0)))
+		return rc;
+	if (ks->has_ip && (rc = put(a, DBI_PDNS_RDIP, ks->ip, 25, "", 0, 0)))
+		return rc;
+	if ((rc = put(a, DBI_PDNS_RDRAW, ks->raw, sizeof(ks->raw), "", 0, 0)))
+		return rc;
+	return put(a, DBI_PDNS_TIME, ks->time, 12, "", 0, 0);
+}
+
+static size_t meta_key(char kind, const void *p, size_t n, uint8_t *k)
+{
+	k[0] = (uint8_t)kind;
+	memcpy(k + 1, p, n);
+	return n + 1;
+}
+
+static int dec_counters(const uint8_t *p, size_t n, struct d4_store_pdns_counters *c)
+{
+	struct d4_reader r;
+	d4_rd_init(&r, p, n);
+	if (d4_rd_u8(&r) != PDNS_VAL_V1)
+		return D4_ECORRUPT;
+	c->observations = d4_rd_u64be(&r);
+	c->bad_lines = d4_rd_u64be(&r);
+	c->bad_packets = d4_rd_u64be(&r);
+	return (d4_rd_error(&r) || d4_rd_left(&r)) ? D4_ECORRUPT : 0;
+}
+
+static int apply_cursor(struct apply_ctx *a, const struct d4_store_pdns_cursor *cur)
+{
+	uint8_t k[1 + D4_PDNS_CURSOR_NAME_MAX], v[1 + D4_PDNS_CURSOR_VALUE_MAX];
+	int rc = 0;
+	if (cur->name) {
+		size_t nl = strlen(cur->name);
+		v[0] = PDNS_VAL_V1;
+		memcpy(v + 1, cur->value, cur->value_len);
+		rc = put(a, DBI_PDNS_META, k, meta_key('c', cur->name, nl, k), v, 1 + cur->value_len, 0);
+	}
+	for (size_t i = 0; i < cur->ndeltas && !rc; i++) {
+		const struct d4_store_pdns_counters *d = &cur->deltas[i];
+		struct d4_store_pdns_counters c;
+		memset(&c, 0, sizeof(c));
+		size_t kl = meta_key('s', d->sensor, 16, k);
+		MDB_val key = mv(k, kl), val;
+		rc = mdb_get(a->txn, a->s->dbi[DBI_PDNS_META], &key, &val);
+		if (rc == 0)
+			rc = dec_counters(val.mv_data, val.mv_size, &c);
+		else if (rc == MDB_NOTFOUND)
+			rc = 0;
+		else
+			rc = store_rc(rc, "pdns counters get");
+		if (rc)
+			break;
+		uint8_t b[25];
+		b[0] = PDNS_VAL_V1;
+		d4_put_u64be(b + 1, c.observations + d->observations);
+		d4_put_u64be(b + 9, c.bad_lines + d->bad_lines);
+		d4_put_u64be(b + 17, c.bad_packets + d->bad_packets);
+		rc = put(a, DBI_PDNS_META, k, kl, b, sizeof(b), 0);
+	}
+	return rc;
+}
+
+static int cursor_name_ok(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	if (n == 0 || n >= D4_PDNS_CURSOR_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+			return 0;
+	return 1;
+}
+
+int d4_store_pdns_apply(struct d4_store *s, const struct d4_store_pdns_obs *obs, size_t n,
+			const struct d4_store_pdns_cursor *cur)
+{
+	if (!s || (n && !obs))
+		return D4_EINVAL;
+	if (cur && ((cur->name && !cursor_name_ok(cur->name)) || cur->value_len > D4_PDNS_CURSOR_VALUE_MAX ||
+		    (cur->value_len && !cur->value) || (cur->ndeltas && !cur->deltas)))
+		return D4_EINVAL;
+	if (s->opts.read_only)
+		return D4_EPERM;
+	struct apply_ctx a;
+	memset(&a, 0, sizeof(a));
+	a.s = s;
+	a.md = EVP_MD_CTX_new();
+	a.rec = malloc(PDNS_REC_MAX);
+	a.keys = malloc(sizeof(*a.keys));
+	int rc = (!a.md || !a.rec || !a.keys) ? D4_ENOMEM : 0;
+	if (!rc)
+		rc = store_txn_begin(s, 0, &a.txn);
+	if (rc)
+		goto out;
+	rc = store_settings_get_u64(s, a.txn, PDNS_NEXT_ID, &a.next_id);
+	uint64_t first_id = a.next_id ? a.next_id : 1;
+	a.next_id = first_id;
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = apply_one(&a, &obs[i]);
+	if (!rc && a.next_id != first_id)
+		rc = store_settings_put_u64(s, a.txn, PDNS_NEXT_ID, a.next_id);
+	if (!rc && cur)
+		rc = apply_cursor(&a, cur);
+	if (rc) {
+		mdb_txn_abort(a.txn);
+		goto out;
+	}
+	rc = store_rc(mdb_txn_commit(a.txn), "pdns commit");
+out:
+	EVP_MD_CTX_free(a.md);
+	free(a.rec);
+	free(a.keys);
+	return rc;
+}
+
+int d4_store_pdns_cursor_get(struct d4_store *s, const char *name, uint8_t *buf, size_t cap, size_t *len)
+{
+	if (!s || !cursor_name_ok(name) || !len)
+		return D4_EINVAL;
+	*len = 0;
+	if (absent(s))
+		return D4_ENOTFOUND;
+	uint8_t k[1 + D4_PDNS_CURSOR_NAME_MAX];
+	size_t kl = meta_key('c', name, strlen(name), k);
+	MDB_txn *txn;
+	int rc = store_txn_begin(s, 1, &txn);
+	if (rc)
+		return rc;
+	MDB_val key = mv(k, kl), v;
+	rc = store_rc(mdb_get(txn, s->dbi[DBI_PDNS_META], &key, &v), "pdns cursor get");
+	if (!rc) {
+		if (v.mv_size < 1 || ((uint8_t *)v.mv_data)[0] != PDNS_VAL_V1)
+			rc = D4_ECORRUPT;
+		else if (v.mv_size - 1 > cap)
+			rc = D4_ETOOBIG;
+		else {
+			memcpy(buf, (uint8_t *)v.mv_data + 1, v.mv_size - 1);
+			*len = v.mv_size - 1;
+		}
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int d4_store_pdns_counters_get(struct d4_store *s, const uint8_t sensor[16], struct d4_store_pdns_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->sensor, sensor, 16);
+	if (absent(s))
+		return D4_ENOTFOUND;
+	uint8_t k[17];
+	meta_key('s', sensor, 16, k);
+	MDB_txn *txn;
+	int rc = store_txn_begin(s, 1, &txn);
+	if (rc)
+		return rc;
+	MDB_val key = mv(k, 17), v;
+	rc = store_rc(mdb_get(txn, s->dbi[DBI_PDNS_META], &key, &v), "pdns counters get");
+	if (!rc)
+		rc = dec_counters(v.mv_data, v.mv_size, out);
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+struct cnt_scan {
+	int (*cb)(void *ctx, const struct d4_store_pdns_counters *c);
+	void *ctx;
+};
+
+static int cnt_scan_fn(void *ctx, const MDB_val *k, const MDB_val *v)
+{
+	struct cnt_scan *cs = ctx;
+	struct d4_store_pdns_counters c;
+	if (k->mv_size != 17)
+		return D4_ECORRUPT;
+	memcpy(c.sensor, (const uint8_t *)k->mv_data + 1, 16);
+	int rc = dec_counters(v->mv_data, v->mv_size, &c);
+	return rc ? rc : cs->cb(cs->ctx, &c);
+}
+
+int d4_store_pdns_counters_foreach(struct d4_store *s, int (*cb)(void *ctx, const struct d4_store_pdns_counters *c),
+				   void *ctx)
+{
+	struct cnt_scan cs = {cb, ctx};
+	return store_scan(s, DBI_PDNS_META, "s", 1, "s", 1, cnt_scan_fn, &cs);
+}
+
+/* ---- queries ---- */
+
+struct qplan {
+	enum store_dbi dbi;
+	uint8_t start[PDNS_KEY_MAX];
+	size_t slen;
+	uint8_t prefix[PDNS_KEY_MAX]; /* keys must start with it (plen 0: IP range) */
+	size_t plen;
+	uint8_t hi[17];		  /* IP: last family || address */
+	char want[PDNS_NAME_BUF]; /* name kinds: normalised name, reversed for LEFT */
+	size_t wantlen;
+	int left, right, rdata;
+	uint8_t raw_hash[PDNS_HASH];
+	char bw[PDNS_NAME_BUF];
+	size_t bwlen;
+};
+
+static int plan(EVP_MD_CTX *md, const struct d4_store_pdns_query *q, struct qplan *p)
+{
+	memset(p, 0, sizeof(*p));
+	if (q->bailiwick && q->bailiwick[0] && !(p->bwlen = name_norm(q->bailiwick, strlen(q->bailiwick), p->bw)))
+		return D4_EINVAL;
+	switch (q->kind) {
+	case D4_PDNS_Q_NAME:
+	case D4_PDNS_Q_NAME_LEFT:
+	case D4_PDNS_Q_NAME_RIGHT:
+	case D4_PDNS_Q_RDATA_NAME:
+	case D4_PDNS_Q_RDATA_NAME_LEFT:
+	case D4_PDNS_Q_RDATA_NAME_RIGHT: {
+		if (!q->name)
+			return D4_EINVAL;
+		p->rdata = q->kind >= D4_PDNS_Q_RDATA_NAME;
+		p->left = q->kind == D4_PDNS_Q_NAME_LEFT || q->kind == D4_PDNS_Q_RDATA_NAME_LEFT;
+		p->right = q->kind == D4_PDNS_Q_NAME_RIGHT || q->kind == D4_PDNS_Q_RDATA_NAME_RIGHT;
+		char nm[PDNS_NAME_BUF];
+		size_t nl = name_norm(q->name, strlen(q->name), nm);
+		if (!nl)
+			return D4_EINVAL;
+		if (p->left) {
+			p->wantlen = name_reverse(nm, nl, p->want);
+			p->dbi = p->rdata ? DBI_PDNS_RDRNAME : DBI_PDNS_RNAME;
+		} else {
+			if (p->right && nl == 1)
+				nl = 0; /* ".*": every name */
+			memcpy(p->want, nm, nl);
+			p->want[nl] = 0;
+			p->wantlen = nl;
+			p->dbi = p->rdata ? DBI_PDNS_RDNAME : DBI_PDNS_NAME;
+		}
+		if (p->left || p->right) {
+			/* prefix of name keys: whole, or the cut part of long names */
+			p->plen = p->wantlen > PDNS_NK_CUT ? PDNS_NK_CUT : p->wantlen;
+			memcpy(p->prefix, p->want, p->plen);
+		} else {
+			size_t nkl;
+			int rc = name_key(md, p->want, p->wantlen, p->prefix, &nkl);
+			if (rc)
+				return rc;
+			p->prefix[nkl] = 0;
+			p->plen = nkl + 1;
+			if (q->rrtype) {
+				d4_put_u16be(p->prefix + p->plen, q->rrtype);
+				p->plen += 2;
+			}
+		}
+		memcpy(p->start, p->prefix, p->plen);
+		p->slen = p->plen;
+		return 0;
+	}
+	case D4_PDNS_Q_RDATA_IP:
+		if (q->ip_family != 4 && q->ip_family != 6)
+			return D4_EINVAL;
+		if (memcmp(q->ip_lo, q->ip_hi, 16) > 0)
+			return D4_EINVAL;
+		p->dbi = DBI_PDNS_RDIP;
+		p->start[0] = q->ip_family;
+		memcpy(p->start + 1, q->ip_lo, 16);
+		p->slen = 17;
+		p->hi[0] = q->ip_family;
+		memcpy(p->hi + 1, q->ip_hi, 16);
+		return 0;
+	case D4_PDNS_Q_RDATA_RAW: {
+		if (!q->raw && q->raw_len)
+			return D4_EINVAL;
+		if (q->raw_len > D4_PDNS_STORE_RDATA_MAX)
+			return D4_EINVAL;
+		p->dbi = DBI_PDNS_RDRAW;
+		int rc = sha16(md, q->raw ? (const void *)q->raw : "", q->raw_len, NULL, 0, p->raw_hash);
+		if (rc)
+			return rc;
+		memcpy(p->prefix, p->raw_hash, PDNS_HASH);
+		p->plen = PDNS_HASH;
+		memcpy(p->start, p->prefix, p->plen);
+		p->slen = p->plen;
+		return 0;
+	}
+	}
+	return D4_EINVAL;
+}
+
+/* Is key k inside the plan's range? 1 yes, 0 past the end. */
+static int in_range(const struct qplan *p, const MDB_val *k)
+{
+	if (p->dbi == DBI_PDNS_RDIP)
+		return k->mv_size == 25 && memcmp(k->mv_data, p->hi, 17) <= 0;
+	return k->mv_size >= p->plen && memcmp(k->mv_data, p->prefix, p->plen) == 0;
+}
+
+/* Checks on the tuple itself: what the key cannot tell (long-name cuts,
+ * wildcard label boundaries, hash collisions) and the filters. */
+static int tuple_matches(const struct qplan *p, const struct d4_store_pdns_query *q, const struct tup *t)
+{
+	if (t->tlp > q->max_tlp)
+		return 0;
+	if (q->rrtype && t->rrtype != q->rrtype)
+		return 0;
+	if (q->time_first_before && t->tf > q->time_first_before)
+		return 0;
+	if (q->time_first_after && t->tf < q->time_first_after)
+		return 0;
+	if (q->time_last_before && t->tl > q->time_last_before)
+		return 0;
+	if (q->time_last_after && t->tl < q->time_last_after)
+		return 0;
+	if (p->bwlen && (t->bwlen != p->bwlen || memcmp(t->bw, p->bw, p->bwlen)))
+		return 0;
+	if (q->kind == D4_PDNS_Q_RDATA_RAW)
+		return t->rdlen == q->raw_len && (!q->raw_len || memcmp(t->rd, q->raw, q->raw_len) == 0);
+	if (q->kind == D4_PDNS_Q_RDATA_IP)
+		return 1;
+	char buf[PDNS_NAME_BUF], rev[PDNS_NAME_BUF];
+	const char *nm = t->name;
+	size_t nl = t->namelen;
+	if (p->rdata) {
+		nl = rdata_name(t->rrtype, t->rd, t->rdlen, buf);
+		if (!nl)
+			return 0;
+		nm = buf;
+	}
+	if (p->left) {
+		nl = name_reverse(nm, nl, rev);
+		nm = rev;
+	}
+	if (p->left || p->right)
+		return nl > p->wantlen && memcmp(nm, p->want, p->wantlen) == 0;
+	return nl == p->wantlen && memcmp(nm, p->want, nl) == 0;
+}
+
+static int key_id(const MDB_val *k, uint64_t *id)
+{
+	if (k->mv_size < 8)
+		return D4_ECORRUPT;
+	*id = d4_get_u64be((const uint8_t *)k->mv_data + k->mv_size - 8);
+	return 0;
+}
+
+static int query_run(struct d4_store *s, const struct d4_store_pdns_query *q,
+		     int (*cb)(void *ctx, const struct d4_store_pdns_tuple *t), void *ctx,
+		     struct d4_store_pdns_qresult *res)
+{
+	memset(res, 0, sizeof(*res));
+	if (!q)
+		return D4_EINVAL;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	struct qplan *p = malloc(sizeof(*p));
+	struct d4_store_pdns_tuple *out = malloc(sizeof(*out));
+	int rc = (!md || !p || !out) ? D4_ENOMEM : plan(md, q, p);
+	if (rc)
+		goto free_out;
+	if (q->resume_len) {
+		/* resume = version || kind || last returned key, which must lie in
+		 * this query's range: a cursor can only move within it */
+		if (!q->resume || q->resume_len < 3 || q->resume_len > 2 + 511 || q->resume[0] != PDNS_CURSOR_V1 ||
+		    q->resume[1] != (uint8_t)q->kind) {
+			rc = D4_EINVAL;
+			goto free_out;
+		}
+		MDB_val rk = mv(q->resume + 2, q->resume_len - 2);
+		if (!in_range(p, &rk) || (p->dbi == DBI_PDNS_RDIP && memcmp(rk.mv_data, p->start, 17) < 0)) {
+			rc = D4_EINVAL;
+			goto free_out;
+		}
+		memcpy(p->start, rk.mv_data, rk.mv_size);
+		p->slen = rk.mv_size;
+	}
+	if (absent(s))
+		goto free_out;
+	MDB_txn *txn;
+	MDB_cursor *c;
+	if ((rc = store_txn_begin(s, 1, &txn)))
+		goto free_out;
+	if ((rc = mdb_cursor_open(txn, s->dbi[p->dbi], &c))) {
+		rc = store_rc(rc, "pdns cursor");
+		mdb_txn_abort(txn);
+		goto free_out;
+	}
+	MDB_val k = mv(p->start, p->slen), v;
+	int r = p->slen ? mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(c, &k, &v, MDB_FIRST);
+	if (r == 0 && q->resume_len && k.mv_size == p->slen && memcmp(k.mv_data, p->start, p->slen) == 0)
+		r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	int done = 0;
+	while (r == 0 && in_range(p, &k)) {
+		uint64_t id;
+		if ((rc = key_id(&k, &id)))
+			break;
+		/* the key's rrtype (name indexes) spares the tuple read */
+		if (q->rrtype && p->dbi != DBI_PDNS_RDIP && p->dbi != DBI_PDNS_RDRAW && k.mv_size >= 11) {
+			const uint8_t *kt = (const uint8_t *)k.mv_data + k.mv_size - 10;
+			if ((uint16_t)(kt[0] << 8 | kt[1]) != q->rrtype)
+				goto next;
+		}
+		uint8_t idk[8];
+		d4_put_u64be(idk, id);
+		MDB_val tk = mv(idk, 8), tv;
+		r = mdb_get(txn, s->dbi[DBI_PDNS_TUPLES], &tk, &tv);
+		if (r) {
+			rc = r == MDB_NOTFOUND ? D4_ECORRUPT : store_rc(r, "pdns tuple get");
+			break;
+		}
+		struct tup t;
+		if ((rc = dec_tup(tv.mv_data, tv.mv_size, &t)))
+			break;
+		if (!tuple_matches(p, q, &t))
+			goto next;
+		if (done) { /* limit reached: this one only tells that there is more */
+			res->more = 1;
+			break;
+		}
+		tup_out(id, &t, out);
+		int cr = cb(ctx, out);
+		if (cr < 0) {
+			rc = cr;
+			break;
+		}
+		res->returned++;
+		res->resume[0] = PDNS_CURSOR_V1;
+		res->resume[1] = (uint8_t)q->kind;
+		memcpy(res->resume + 2, k.mv_data, k.mv_size);
+		res->resume_len = 2 + k.mv_size;
+		if (cr > 0)
+			break;
+		if (q->limit && res->returned >= q->limit)
+			done = 1;
+	next:
+		r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+	}
+	if (!rc && r != 0 && r != MDB_NOTFOUND)
+		rc = store_rc(r, "pdns scan");
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+free_out:
+	EVP_MD_CTX_free(md);
+	free(p);
+	free(out);
+	return rc;
+}
+
+int d4_store_pdns_query(struct d4_store *s, const struct d4_store_pdns_query *q,
+			int (*cb)(void *ctx, const struct d4_store_pdns_tuple *t), void *ctx,
+			struct d4_store_pdns_qresult *res)
+{
+	if (!s || !cb || !res)
+		return D4_EINVAL;
+	return query_run(s, q, cb, ctx, res);
+}
+
+static int sum_cb(void *ctx, const struct d4_store_pdns_tuple *t)
+{
+	struct d4_store_pdns_summary *sm = ctx;
+	if (!sm->tuples || t->time_first < sm->time_first)
+		sm->time_first = t->time_first;
+	if (t->time_last > sm->time_last)
+		sm->time_last = t->time_last;
+	sm->count = sm->count + t->count < sm->count ? UINT64_MAX : sm->count + t->count;
+	sm->tuples++;
+	return 0;
+}
+
+int d4_store_pdns_summarize(struct d4_store *s, const struct d4_store_pdns_query *q, struct d4_store_pdns_summary *out)
+{
+	if (!s || !out)
+		return D4_EINVAL;
+	memset(out, 0, sizeof(*out));
+	struct d4_store_pdns_qresult *res = malloc(sizeof(*res));
+	if (!res)
+		return D4_ENOMEM;
+	int rc = query_run(s, q, sum_cb, out, res);
+	free(res);
+	return rc;
+}
+
+static const enum store_dbi pdns_dbis[] = {DBI_PDNS_TUPLES, DBI_PDNS_IDENT,   DBI_PDNS_NAME, DBI_PDNS_RNAME,
+					   DBI_PDNS_RDNAME, DBI_PDNS_RDRNAME, DBI_PDNS_RDIP, DBI_PDNS_RDRAW,
+					   DBI_PDNS_TIME,   DBI_PDNS_META};
+
+int d4_store_pdns_info(struct d4_store *s, struct d4_store_pdns_info *out)
+{
+	if (!s || !out)
+		return D4_EINVAL;
+	memset(out, 0, sizeof(*out));
+	if (absent(s))
+		return 0;
+	MDB_txn *txn;
+	int rc = store_txn_begin(s, 1, &txn);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < sizeof(pdns_dbis) / sizeof(pdns_dbis[0]) && !rc; i++) {
+		if (s->dbi_absent[pdns_dbis[i]])
+			continue;
+		MDB_stat st;
+		rc = store_rc(mdb_stat(txn, s->dbi[pdns_dbis[i]], &st), "pdns stat");
+		if (rc)
+			break;
+		if (pdns_dbis[i] == DBI_PDNS_TUPLES)
+			out->tuples = st.ms_entries;
+		out->bytes += (uint64_t)(st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) * st.ms_psize;
+	}
+	if (!rc)
+		rc = store_settings_get_u64(s, txn, PDNS_NEXT_ID, &out->next_id);
+	if (!rc && !out->next_id)
+		out->next_id = 1;
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+/* ---- IP query text ---- */
+
+static int parse_addr(const char *t, size_t n, uint8_t addr[16], int *fam)
+{
+	char tmp[64];
+	if (n == 0 || n >= sizeof(tmp))
+		return D4_EINVAL;
+	memcpy(tmp, t, n);
+	tmp[n] = 0;
+	if (inet_pton(AF_INET, tmp, addr + 12) == 1) {
+		memset(addr, 0, 10);
+		addr[10] = addr[11] = 0xff;
+		*fam = 4;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, tmp, addr) == 1) {
+		*fam = 6;
+		return 0;
+	}
+	return D4_EINVAL;
+}
+
+int d4_store_pdns_parse_ip(const char *text, struct d4_store_pdns_query *q)
+{
+	if (!text || !q)
+		return D4_EINVAL;
+	size_t n = strlen(text);
+	const char *dash = memchr(text, '-', n);
+	const char *slash = memchr(text, '/', n);
+	if (!slash)
+		slash = memchr(text, ',', n);
+	int fam, fam2;
+	if (dash) {
+		if (slash || parse_addr(text, (size_t)(dash - text), q->ip_lo, &fam) ||
+		    parse_addr(dash + 1, n - (size_t)(dash - text) - 1, q->ip_hi, &fam2) || fam != fam2 ||
+		    memcmp(q->ip_lo, q->ip_hi, 16) > 0)
+			return D4_EINVAL;
+		q->ip_family = (uint8_t)fam;
+		return 0;
+	}
+	size_t alen = slash ? (size_t)(slash - text) : n;
+	if (parse_addr(text, alen, q->ip_lo, &fam))
+		return D4_EINVAL;
+	unsigned max = fam == 4 ? 32 : 128, pfx = max;
+	if (slash) {
+		const char *d = slash + 1;
+		if (!*d || strlen(d) > 3)
+			return D4_EINVAL;
+		pfx = 0;
+		for (; *d; d++) {
+			if (*d < '0' || *d > '9')
+				return D4_EINVAL;
+			pfx = pfx * 10 + (unsigned)(*d - '0');
+		}
+		if (pfx > max)
+			return D4_EINVAL;
+	}
+	unsigned bits = (fam == 4 ? 96 : 0) + pfx; /* prefix in the 128-bit space */
+	memcpy(q->ip_hi, q->ip_lo, 16);
+	for (unsigned b = bits; b < 128; b++) {
+		q->ip_lo[b / 8] &= (uint8_t) ~(0x80u >> (b % 8));
+		q->ip_hi[b / 8] |= (uint8_t)(0x80u >> (b % 8));
+	}
+	q->ip_family = (uint8_t)fam;
+	return 0;
+}
+
+/* ---- retention ---- */
+
+static int del_key(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl)
+{
+	MDB_val key = mv(k, kl);
+	int rc = mdb_del(txn, dbi, &key, NULL);
+	return rc == MDB_NOTFOUND ? 0 : store_rc(rc, "pdns del");
+}
+
+/* Deletes tuple id (record t) and every index entry it has. */
+static int tuple_delete(struct d4_store *s, MDB_txn *txn, EVP_MD_CTX *md, struct idx_keys *ks, uint64_t id,
+			const struct tup *t)
+{
+	int rc = build_keys(md, t->name, t->namelen, t->rrtype, t->rd, t->rdlen, id, t->tl, ks);
+	if (rc)
+		return rc;
+	/* the keys are built from the record before it goes: its strings live in the page */
+	if (!rc)
+		rc = del_key(txn, s->dbi[DBI_PDNS_IDENT], ks->ident, PDNS_HASH);
+	if (!rc)
+		rc = del_key(txn, s->dbi[DBI_PDNS_NAME], ks->name, ks->namelen);
+	if (!rc)
+		rc = del_key(txn, s->dbi[DBI_PDNS_RNAME], ks->rname, ks->rnamelen);
+	if (!rc && ks->rdnlen)
+		rc = del_key(txn, s->dbi[DBI_PDNS_RDNAME], ks->rdn, ks->rdnlen);
+	if (!rc && ks->rdrnlen)
+		rc = del_key(txn, s->dbi[DBI_PDNS_RDRNAME], ks->rdrn, ks->rdrnlen);
+	if (!rc && ks->has_ip)
+		rc = del_key(txn, s->dbi[DBI_PDNS_RDIP], ks->ip, 25);
+	if (!rc)
+		rc = del_key(txn, s->dbi[DBI_PDNS_RDRAW], ks->raw, sizeof(ks->raw));
+	if (!rc)
+		rc = del_key(txn, s->dbi[DBI_PDNS_TIME], ks->time, 12);
+	uint8_t idk[8];
+	d4_put_u64be(idk, id);
+	if (!rc)
+		rc = del_key(txn, s->dbi[DBI_PDNS_TUPLES], idk, 8);
+	return rc;
+}
+
+int d4_store_pdns_expire(struct d4_store *s, uint64_t cutoff, unsigned max_per_txn, uint64_t *removed)
+{
+	if (removed)
+		*removed = 0;
+	if (!s)
+		return D4_EINVAL;
+	if (s->opts.read_only)
+		return D4_EPERM;
+	if (!max_per_txn)
+		max_per_txn = PDNS_EXPIRE_DEF;
+	uint32_t last_day = (uint32_t)(cutoff / PDNS_DAY); /* entries of later days are all younger */
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	struct idx_keys *ks = malloc(sizeof(*ks));
+	int rc = (!md || !ks) ? D4_ENOMEM : 0;
+	uint8_t pos[12] = {0}; /* scan position: entries before it were examined (kept ones stay) */
+	uint64_t total = 0;
+	while (!rc) {
+		MDB_txn *txn;
+		MDB_cursor *c;
+		if ((rc = store_txn_begin(s, 0, &txn)))
+			break;
+		if ((rc = mdb_cursor_open(txn, s->dbi[DBI_PDNS_TIME], &c))) {
+			rc = store_rc(rc, "pdns cursor");
+			mdb_txn_abort(txn);
+			break;
+		}
+		unsigned n = 0, examined = 0;
+		int end = 0;
+		MDB_val k = mv(pos, sizeof(pos)), v;
+		int r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		while (!rc && n < max_per_txn && examined < 4 * max_per_txn) {
+			if (r == MDB_NOTFOUND || (r == 0 && (k.mv_size != 12 || d4_get_u32be(k.mv_data) > last_day))) {
+				if (r == 0 && k.mv_size != 12)
+					rc = D4_ECORRUPT;
+				end = 1;
+				break;
+			}
+			if (r) {
+				rc = store_rc(r, "pdns time scan");
+				break;
+			}
+			examined++;
+			uint8_t cur[12];
+			memcpy(cur, k.mv_data, 12);
+			uint64_t id = d4_get_u64be(cur + 4);
+			MDB_val tk = mv(cur + 4, 8), tv;
+			r = mdb_get(txn, s->dbi[DBI_PDNS_TUPLES], &tk, &tv);
+			struct tup t;
+			if (r == MDB_NOTFOUND) { /* stray entry: drop it */
+				rc = del_key(txn, s->dbi[DBI_PDNS_TIME], cur, 12);
+			} else if (r) {
+				rc = store_rc(r, "pdns tuple get");
+			} else if (!(rc = dec_tup(tv.mv_data, tv.mv_size, &t)) && t.tl < cutoff) {
+				rc = tuple_delete(s, txn, md, ks, id, &t);
+				n++;
+			}
+			if (rc)
+				break;
+			/* next position: just after cur (deletes never move later keys) */
+			memcpy(pos, cur, 12);
+			for (int i = 11; i >= 0 && ++pos[i] == 0; i--)
+				;
+			k = mv(pos, sizeof(pos));
+			r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		}
+		mdb_cursor_close(c);
+		if (rc) {
+			mdb_txn_abort(txn);
+			break;
+		}
+		if ((rc = store_rc(mdb_txn_commit(txn), "pdns expire commit")))
+			break;
+		total += n;
+		if (end)
+			break;
+	}
+	EVP_MD_CTX_free(md);
+	free(ks);
+	if (removed)
+		*removed = total;
+	return rc;
+}

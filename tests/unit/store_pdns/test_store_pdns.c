@@ -1,0 +1,1283 @@
+/* Check suite for the passive-DNS tuple store (hub/store/store_pdns.c): real
+ * LMDB environments under a mkdtemp dir; every query form is compared with
+ * a brute-force answer computed here, independently, over a generated set. */
+#include "d4_error.h"
+#include "d4_log.h"
+#include "d4_policy.h"
+#include "d4_reader.h"
+#include "d4_store.h"
+#include "d4_store_pdns.h"
+#include "store_internal.h"
+
+#include <arpa/inet.h>
+#include <check.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static char tmpdir[256];
+static char storedir[300];
+
+static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static void setup(void)
+{
+	const char *lv = getenv("D4_TEST_LOG");
+	enum d4_log_level level = D4_LOG_ERR;
+	if (lv)
+		d4_log_level_parse(lv, &level);
+	d4_log_init("test_store_pdns", 0, level);
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/d4pdns-test-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(storedir, sizeof(storedir), "%s/store", tmpdir);
+}
+
+static void teardown(void)
+{
+	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static struct d4_store_opts base_opts(void)
+{
+	struct d4_store_opts o;
+	memset(&o, 0, sizeof(o));
+	o.path = storedir;
+	o.map_size = 1024u << 20;
+	o.no_sync = 1;
+	return o;
+}
+
+static struct d4_store *open_store(const struct d4_store_opts *o)
+{
+	struct d4_store *s = NULL;
+	ck_assert_int_eq(d4_store_open(o, &s), 0);
+	return s;
+}
+
+/* ---- deterministic random ---- */
+static uint64_t rng_state;
+static uint64_t rnd(void)
+{
+	uint64_t x = rng_state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return rng_state = x;
+}
+static unsigned rndn(unsigned n)
+{
+	return (unsigned)(rnd() % n);
+}
+
+/* ---- model ---- */
+struct mt {
+	char *name;
+	uint16_t type;
+	char *rdata;
+	size_t rdlen;
+	char *bw;
+	uint64_t tf, tl, count;
+	uint8_t tlp;
+	uint8_t org[16];
+	int org_mixed, org_set;
+	int seen; /* observations applied */
+	int removed;
+};
+
+static struct mt *M;
+static size_t NM;
+
+static int mt_cmp(const char *na, uint16_t ta, const char *ra, size_t la, const char *nb, uint16_t tb, const char *rb,
+		  size_t lb)
+{
+	int c = strcmp(na, nb);
+	if (c)
+		return c;
+	if (ta != tb)
+		return ta < tb ? -1 : 1;
+	c = memcmp(ra, rb, la < lb ? la : lb);
+	if (c)
+		return c;
+	return la < lb ? -1 : la > lb;
+}
+
+static int mt_qsort(const void *a, const void *b)
+{
+	const struct mt *x = a, *y = b;
+	return mt_cmp(x->name, x->type, x->rdata, x->rdlen, y->name, y->type, y->rdata, y->rdlen);
+}
+
+static long mt_find(const char *n, uint16_t t, const char *r, size_t rl)
+{
+	size_t lo = 0, hi = NM;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = mt_cmp(M[mid].name, M[mid].type, M[mid].rdata, M[mid].rdlen, n, t, r, rl);
+		if (c == 0)
+			return (long)mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static const char *const vocab[] = {"a", "b", "www", "mail", "ns1", "cdn", "x1", "example", "test", "corp", "api", "m"};
+static const char *const tlds[] = {"com", "org", "lu", "net"};
+
+static char *gen_name(void)
+{
+	char b[1200];
+	size_t o = 0;
+	unsigned depth = 1 + rndn(rndn(8) == 0 ? 7 : 4);
+	int longn = rndn(200) == 0;
+	for (unsigned i = 0; i < depth; i++) {
+		if (longn) {
+			for (int j = 0; j < 60; j++)
+				b[o++] = (char)('a' + rndn(26));
+		} else {
+			const char *l = vocab[rndn(sizeof(vocab) / sizeof(vocab[0]))];
+			memcpy(b + o, l, strlen(l));
+			o += strlen(l);
+		}
+		b[o++] = '.';
+	}
+	if (longn) /* deeper than the key cut */
+		for (int r = 0; r < 2; r++) {
+			for (int j = 0; j < 60; j++)
+				b[o++] = (char)('a' + rndn(26));
+			b[o++] = '.';
+		}
+	const char *t = tlds[rndn(4)];
+	memcpy(b + o, t, strlen(t));
+	o += strlen(t);
+	b[o++] = '.';
+	b[o] = 0;
+	return strdup(b);
+}
+
+static const uint16_t gen_types[] = {1, 1, 1, 28, 28, 2, 5, 15, 33, 12, 6, 16, 16};
+
+static void gen_tuple(struct mt *t)
+{
+	char b[4096];
+	memset(t, 0, sizeof(*t));
+	t->name = gen_name();
+	t->type = gen_types[rndn(sizeof(gen_types) / sizeof(gen_types[0]))];
+	char *n2 = gen_name();
+	switch (t->type) {
+	case 1: snprintf(b, sizeof(b), "10.%u.%u.%u", rndn(3), rndn(4), rndn(256)); break;
+	case 28: snprintf(b, sizeof(b), "2001:db8:%x:%x::%x", rndn(3), rndn(4), rndn(65536)); break;
+	case 2:
+	case 5:
+	case 12: snprintf(b, sizeof(b), "%s", n2); break;
+	case 15: snprintf(b, sizeof(b), "%u %s", rndn(50), n2); break;
+	case 33: snprintf(b, sizeof(b), "%u %u %u %s", rndn(5), rndn(5), rndn(65536), n2); break;
+	case 6: snprintf(b, sizeof(b), "%s hostmaster.%s %u 7200 3600 1209600 300", n2, n2, rndn(100000)); break;
+	default: { /* TXT, sometimes far longer than a key, two strings */
+		unsigned len = rndn(4) == 0 ? 300 + rndn(3000) : 1 + rndn(40);
+		size_t o = 0;
+		b[o++] = '"';
+		for (unsigned i = 0; i < len; i++)
+			b[o++] = (char)('A' + rndn(52));
+		b[o++] = '"';
+		if (rndn(2))
+			o += (size_t)snprintf(b + o, 20, " \"second\"");
+		b[o] = 0;
+	}
+	}
+	free(n2);
+	t->rdata = strdup(b);
+	t->rdlen = strlen(b);
+	if (rndn(2)) {
+		const char *dot = strchr(t->name, '.');
+		t->bw = strdup(dot && dot[1] ? dot + 1 : t->name);
+	}
+}
+
+static uint8_t sensors[12][16], orgs[3][16];
+
+static void model_free(void)
+{
+	for (size_t i = 0; i < NM; i++) {
+		free(M[i].name);
+		free(M[i].rdata);
+		free(M[i].bw);
+	}
+	free(M);
+	M = NULL;
+	NM = 0;
+}
+
+/* Generates ~n unique tuples and applies 1..3 observations each (shuffled,
+ * in batches), keeping the expected merge in M. */
+static void build_dataset(struct d4_store *s, size_t n, uint64_t seed)
+{
+	rng_state = seed;
+	for (int i = 0; i < 12; i++)
+		for (int j = 0; j < 16; j++)
+			sensors[i][j] = (uint8_t)(i * 16 + j + 1);
+	for (int i = 0; i < 3; i++)
+		memset(orgs[i], 0xa0 + i, 16);
+	M = calloc(n, sizeof(*M));
+	ck_assert_ptr_nonnull(M);
+	for (size_t i = 0; i < n; i++)
+		gen_tuple(&M[i]);
+	qsort(M, n, sizeof(*M), mt_qsort);
+	NM = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (NM && mt_qsort(&M[NM - 1], &M[i]) == 0) {
+			free(M[i].name);
+			free(M[i].rdata);
+			free(M[i].bw);
+			continue;
+		}
+		M[NM++] = M[i];
+	}
+	size_t nobs = 0, cap = NM * 3;
+	struct d4_store_pdns_obs *obs = calloc(cap, sizeof(*obs));
+	ck_assert_ptr_nonnull(obs);
+	for (size_t i = 0; i < NM; i++) {
+		unsigned k = 1 + rndn(3);
+		for (unsigned j = 0; j < k; j++) {
+			struct d4_store_pdns_obs *o = &obs[nobs++];
+			o->rrname = M[i].name;
+			o->rrtype = M[i].type;
+			o->rdata = M[i].rdata;
+			o->rdata_len = M[i].rdlen;
+			o->bailiwick = M[i].bw;
+			o->time_first = 1600000000 + rnd() % 100000000;
+			o->time_last = o->time_first + rnd() % 10000000;
+			o->count = 1 + rndn(5);
+			o->has_sensor = 1;
+			memcpy(o->sensor, sensors[rndn(12)], 16);
+			o->tlp = (uint8_t)(1 + rndn(6));
+			memcpy(o->org, orgs[rndn(4) == 0 ? rndn(3) : 0], 16);
+			struct mt *t = &M[i];
+			if (!t->seen || o->time_first < t->tf)
+				t->tf = o->time_first;
+			if (o->time_last > t->tl)
+				t->tl = o->time_last;
+			t->count += o->count;
+			t->tlp = t->seen ? (uint8_t)d4_policy_tlp_max(t->tlp, o->tlp) : o->tlp;
+			if (!t->seen)
+				memcpy(t->org, o->org, 16);
+			else if (memcmp(t->org, o->org, 16))
+				t->org_mixed = 1;
+			t->seen++;
+		}
+	}
+	for (size_t i = nobs; i > 1; i--) {
+		size_t j = rnd() % i;
+		struct d4_store_pdns_obs x = obs[i - 1];
+		obs[i - 1] = obs[j];
+		obs[j] = x;
+	}
+	for (size_t i = 0; i < nobs; i += 1000)
+		ck_assert_int_eq(d4_store_pdns_apply(s, obs + i, nobs - i < 1000 ? nobs - i : 1000, NULL), 0);
+	free(obs);
+}
+
+/* ---- brute force ---- */
+
+/* The name in rdata, by a reading of the presentation formats that shares
+ * no code with the store. */
+static int bf_rdata_name(const struct mt *t, char *out, size_t cap)
+{
+	char tok[6][1200];
+	int nt = 0;
+	switch (t->type) {
+	case 2:
+	case 5:
+	case 12: snprintf(out, cap, "%s", t->rdata); return 1;
+	case 15:
+		nt = sscanf(t->rdata, "%5s %1199s", tok[0], tok[1]);
+		return nt == 2 && snprintf(out, cap, "%s", tok[1]) > 0;
+	case 33:
+		nt = sscanf(t->rdata, "%5s %5s %5s %1199s", tok[0], tok[1], tok[2], tok[3]);
+		return nt == 4 && snprintf(out, cap, "%s", tok[3]) > 0;
+	case 6: nt = sscanf(t->rdata, "%1199s", tok[0]); return nt == 1 && snprintf(out, cap, "%s", tok[0]) > 0;
+	default: return 0;
+	}
+}
+
+static int name_match(int how, const char *name, const char *q)
+{
+	size_t n = strlen(name), l = strlen(q);
+	if (how == 0)
+		return strcmp(name, q) == 0;
+	if (how == 1) /* below q: ends with "." + q */
+		return n > l && strcmp(name + n - l, q) == 0 && name[n - l - 1] == '.';
+	return n > l && strncmp(name, q, l) == 0; /* q has its trailing dot: starts with q's labels */
+}
+
+struct bfq {
+	struct d4_store_pdns_query q;
+	char name[1200];
+	int how;	  /* 0 exact, 1 left, 2 right */
+	uint8_t base[16]; /* IP: CIDR base (v4-mapped) and prefix in 128-bit space, or a range */
+	unsigned bits;
+	int range;
+};
+
+static int bf_match(const struct bfq *b, const struct mt *t)
+{
+	const struct d4_store_pdns_query *q = &b->q;
+	if (t->removed || t->tlp > q->max_tlp || (q->rrtype && t->type != q->rrtype))
+		return 0;
+	if ((q->time_first_before && t->tf > q->time_first_before) ||
+	    (q->time_first_after && t->tf < q->time_first_after) ||
+	    (q->time_last_before && t->tl > q->time_last_before) || (q->time_last_after && t->tl < q->time_last_after))
+		return 0;
+	if (q->bailiwick && (!t->bw || strcmp(t->bw, q->bailiwick)))
+		return 0;
+	switch (q->kind) {
+	case D4_PDNS_Q_NAME:
+	case D4_PDNS_Q_NAME_LEFT:
+	case D4_PDNS_Q_NAME_RIGHT: return name_match(b->how, t->name, b->name);
+	case D4_PDNS_Q_RDATA_NAME:
+	case D4_PDNS_Q_RDATA_NAME_LEFT:
+	case D4_PDNS_Q_RDATA_NAME_RIGHT: {
+		char rn[1200];
+		return bf_rdata_name(t, rn, sizeof(rn)) && name_match(b->how, rn, b->name);
+	}
+	case D4_PDNS_Q_RDATA_IP: {
+		uint8_t a[16] = {0};
+		if (q->ip_family == 4) {
+			if (t->type != 1 || inet_pton(AF_INET, t->rdata, a + 12) != 1)
+				return 0;
+			a[10] = a[11] = 0xff;
+		} else if (t->type != 28 || inet_pton(AF_INET6, t->rdata, a) != 1) {
+			return 0;
+		}
+		if (b->range)
+			return memcmp(a, q->ip_lo, 16) >= 0 && memcmp(a, q->ip_hi, 16) <= 0;
+		for (unsigned i = 0; i < b->bits; i++)
+			if (((a[i / 8] ^ b->base[i / 8]) >> (7 - i % 8)) & 1)
+				return 0;
+		return 1;
+	}
+	case D4_PDNS_Q_RDATA_RAW: return t->rdlen == q->raw_len && memcmp(t->rdata, q->raw, q->raw_len) == 0;
+	}
+	return 0;
+}
+
+struct collect {
+	long *idx;
+	size_t n, cap;
+	int bad;
+};
+
+static int collect_cb(void *ctx, const struct d4_store_pdns_tuple *t)
+{
+	struct collect *c = ctx;
+	long i = mt_find(t->rrname, t->rrtype, t->rdata, t->rdata_len);
+	if (i < 0 || strlen(t->rrname) != t->rrname_len || t->rdata[t->rdata_len] != 0) {
+		c->bad++;
+		return 0;
+	}
+	const struct mt *m = &M[i];
+	if (t->time_first != m->tf || t->time_last != m->tl || t->count != m->count || t->tlp != m->tlp ||
+	    t->org_mixed != m->org_mixed || (!m->org_mixed && memcmp(t->org, m->org, 16)) ||
+	    (m->bw ? !t->bailiwick || strcmp(t->bailiwick, m->bw) : t->bailiwick != NULL))
+		c->bad++;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 64;
+		c->idx = realloc(c->idx, c->cap * sizeof(long));
+		ck_assert_ptr_nonnull(c->idx);
+	}
+	c->idx[c->n++] = i;
+	return 0;
+}
+
+static int long_cmp(const void *a, const void *b)
+{
+	long x = *(const long *)a, y = *(const long *)b;
+	return x < y ? -1 : x > y;
+}
+
+static unsigned queries_checked, results_checked;
+
+/* Runs b's query in full and in pages of `page`, checks both against the
+ * brute-force answer. */
+static void check_query(struct d4_store *s, struct bfq *b, unsigned page)
+{
+	struct collect full = {0};
+	struct d4_store_pdns_qresult res;
+	b->q.limit = 0;
+	b->q.resume = NULL;
+	b->q.resume_len = 0;
+	ck_assert_int_eq(d4_store_pdns_query(s, &b->q, collect_cb, &full, &res), 0);
+	ck_assert_int_eq(full.bad, 0);
+	ck_assert_int_eq(res.more, 0);
+	ck_assert_uint_eq(res.returned, full.n);
+
+	/* the same tuples as the brute force, each once */
+	long *exp = malloc((NM + 1) * sizeof(long));
+	size_t ne = 0;
+	for (size_t i = 0; i < NM; i++)
+		if (bf_match(b, &M[i]))
+			exp[ne++] = (long)i;
+	long *got = malloc((full.n + 1) * sizeof(long));
+	memcpy(got, full.idx, full.n * sizeof(long));
+	qsort(got, full.n, sizeof(long), long_cmp);
+	if (ne != full.n)
+		fprintf(stderr, "query kind %d name '%s' rrtype %u: expected %zu got %zu\n", b->q.kind, b->name,
+			b->q.rrtype, ne, full.n);
+	ck_assert_uint_eq(ne, full.n);
+	for (size_t i = 0; i < ne; i++)
+		ck_assert_int_eq(got[i], exp[i]); /* also: no duplicate */
+
+	/* paging: exactly the full result, in order */
+	struct collect paged = {0};
+	uint8_t cur[D4_PDNS_RESUME_MAX];
+	size_t curlen = 0;
+	unsigned pages = 0;
+	for (;;) {
+		b->q.limit = page;
+		b->q.resume = curlen ? cur : NULL;
+		b->q.resume_len = curlen;
+		size_t before = paged.n;
+		ck_assert_int_eq(d4_store_pdns_query(s, &b->q, collect_cb, &paged, &res), 0);
+		ck_assert_uint_eq(res.returned, paged.n - before);
+		ck_assert_uint_le(res.returned, page);
+		pages++;
+		if (!res.more)
+			break;
+		ck_assert_uint_eq(res.returned, page);
+		memcpy(cur, res.resume, res.resume_len);
+		curlen = res.resume_len;
+		ck_assert_uint_le(pages, full.n + 1);
+	}
+	ck_assert_uint_eq(paged.n, full.n);
+	for (size_t i = 0; i < full.n; i++)
+		ck_assert_int_eq(paged.idx[i], full.idx[i]);
+
+	/* summarize agrees with the brute force */
+	struct d4_store_pdns_summary sm;
+	b->q.limit = 0;
+	b->q.resume = NULL;
+	b->q.resume_len = 0;
+	ck_assert_int_eq(d4_store_pdns_summarize(s, &b->q, &sm), 0);
+	uint64_t cnt = 0, tf = 0, tl = 0;
+	for (size_t i = 0; i < ne; i++) {
+		const struct mt *m = &M[exp[i]];
+		cnt += m->count;
+		if (!i || m->tf < tf)
+			tf = m->tf;
+		if (m->tl > tl)
+			tl = m->tl;
+	}
+	ck_assert_uint_eq(sm.tuples, ne);
+	ck_assert_uint_eq(sm.count, cnt);
+	ck_assert_uint_eq(sm.time_first, tf);
+	ck_assert_uint_eq(sm.time_last, tl);
+	queries_checked++;
+	results_checked += (unsigned)ne;
+	free(exp);
+	free(got);
+	free(full.idx);
+	free(paged.idx);
+}
+
+/* The first k labels of name (with their dots), or its last k labels. */
+static void labels_head(const char *name, unsigned k, char *out)
+{
+	size_t o = 0;
+	for (const char *p = name; *p && k; p++) {
+		out[o++] = *p;
+		if (*p == '.')
+			k--;
+	}
+	out[o] = 0;
+}
+static void labels_tail(const char *name, unsigned k, char *out)
+{
+	size_t n = strlen(name);
+	size_t i = n - 1; /* the final dot */
+	while (i > 0 && k) {
+		i--;
+		if (name[i] == '.')
+			k--;
+	}
+	strcpy(out, i == 0 && k ? name : name + (i ? i + 1 : 0));
+}
+static unsigned nlabels(const char *n)
+{
+	unsigned c = 0;
+	for (; *n; n++)
+		c += *n == '.';
+	return c;
+}
+
+static void random_filters(struct bfq *b)
+{
+	b->q.max_tlp = rndn(3) ? 6 : (uint8_t)(1 + rndn(6));
+	if (rndn(4) == 0)
+		b->q.rrtype = gen_types[rndn(sizeof(gen_types) / sizeof(gen_types[0]))];
+	if (rndn(5) == 0)
+		b->q.time_first_after = 1600000000 + rnd() % 100000000;
+	if (rndn(5) == 0)
+		b->q.time_first_before = 1600000000 + rnd() % 100000000;
+	if (rndn(5) == 0)
+		b->q.time_last_after = 1600000000 + rnd() % 110000000;
+	if (rndn(5) == 0)
+		b->q.time_last_before = 1600000000 + rnd() % 110000000;
+}
+
+static char bwbuf[1200];
+
+static void random_query(struct bfq *b, int kind)
+{
+	memset(b, 0, sizeof(*b));
+	b->q.kind = kind;
+	const struct mt *t = &M[rndn((unsigned)NM)];
+	random_filters(b);
+	char rn[1200];
+	const char *src = t->name;
+	if (kind >= D4_PDNS_Q_RDATA_NAME && kind <= D4_PDNS_Q_RDATA_NAME_RIGHT) {
+		for (int tries = 0; tries < 1000 && !bf_rdata_name(t, rn, sizeof(rn)); tries++)
+			t = &M[rndn((unsigned)NM)];
+		if (!bf_rdata_name(t, rn, sizeof(rn)))
+			strcpy(rn, "example.com.");
+		src = rn;
+	}
+	switch (kind) {
+	case D4_PDNS_Q_NAME:
+	case D4_PDNS_Q_RDATA_NAME:
+		b->how = 0;
+		strcpy(b->name, src);
+		if (kind == D4_PDNS_Q_NAME && t->bw && rndn(4) == 0) {
+			strcpy(bwbuf, t->bw);
+			b->q.bailiwick = bwbuf;
+		}
+		break;
+	case D4_PDNS_Q_NAME_LEFT:
+	case D4_PDNS_Q_RDATA_NAME_LEFT:
+		b->how = 1;
+		labels_tail(src, 1 + rndn(nlabels(src)), b->name);
+		break;
+	case D4_PDNS_Q_NAME_RIGHT:
+	case D4_PDNS_Q_RDATA_NAME_RIGHT:
+		b->how = 2;
+		labels_head(src, 1 + rndn(nlabels(src)), b->name);
+		break;
+	case D4_PDNS_Q_RDATA_IP: {
+		char text[128], a[64];
+		int v6 = rndn(2);
+		for (int tries = 0; tries < 1000 && t->type != (v6 ? 28 : 1); tries++)
+			t = &M[rndn((unsigned)NM)];
+		snprintf(a, sizeof(a), "%s", t->type == (v6 ? 28 : 1) ? t->rdata : (v6 ? "2001:db8::1" : "10.0.0.1"));
+		unsigned form = rndn(3);
+		if (form == 2) { /* range a-b around it */
+			if (v6)
+				snprintf(text, sizeof(text), "2001:db8:%x::-%s", rndn(3), a);
+			else
+				snprintf(text, sizeof(text), "10.%u.0.0-%s", rndn(2), a);
+			b->range = 1;
+			if (d4_store_pdns_parse_ip(text, &b->q)) { /* lo > hi: swap the ends */
+				if (v6)
+					snprintf(text, sizeof(text), "%s-2001:db8:2:ffff::", a);
+				else
+					snprintf(text, sizeof(text), "%s-10.2.3.255", a);
+				ck_assert_int_eq(d4_store_pdns_parse_ip(text, &b->q), 0);
+			}
+		} else {
+			static const unsigned v4p[] = {32, 24, 16, 8, 0, 30, 23};
+			static const unsigned v6p[] = {128, 64, 48, 32, 0, 120, 47};
+			unsigned p = v6 ? v6p[rndn(7)] : v4p[rndn(7)];
+			snprintf(text, sizeof(text), "%s%c%u", a, form ? '/' : ',', p);
+			ck_assert_int_eq(d4_store_pdns_parse_ip(text, &b->q), 0);
+			memset(b->base, 0, 16);
+			if (v6) {
+				inet_pton(AF_INET6, a, b->base);
+				b->bits = p;
+			} else {
+				b->base[10] = b->base[11] = 0xff;
+				inet_pton(AF_INET, a, b->base + 12);
+				b->bits = 96 + p;
+			}
+		}
+		snprintf(b->name, sizeof(b->name), "%s", text);
+		ck_assert_int_eq(b->q.ip_family, v6 ? 6 : 4);
+		break;
+	}
+	case D4_PDNS_Q_RDATA_RAW:
+		b->q.raw = (const uint8_t *)t->rdata;
+		b->q.raw_len = t->rdlen;
+		break;
+	}
+	b->q.name = b->name;
+}
+
+START_TEST(test_queries_bruteforce)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	uint64_t seed = (uint64_t)time(NULL) | 1;
+	const char *env = getenv("D4_TEST_SEED");
+	if (env)
+		seed = strtoull(env, NULL, 10);
+	fprintf(stderr, "test_queries_bruteforce: seed %llu\n", (unsigned long long)seed);
+	build_dataset(s, 30000, seed);
+	struct d4_store_pdns_info info;
+	ck_assert_int_eq(d4_store_pdns_info(s, &info), 0);
+	ck_assert_uint_eq(info.tuples, NM);
+	ck_assert_uint_gt(info.bytes, 0);
+	queries_checked = results_checked = 0;
+	for (int kind = D4_PDNS_Q_NAME; kind <= D4_PDNS_Q_RDATA_RAW; kind++) {
+		for (int i = 0; i < 60; i++) {
+			struct bfq b;
+			random_query(&b, kind);
+			check_query(s, &b, 1 + rndn(i < 10 ? 3 : 40));
+		}
+	}
+	/* wildcards over everything: "*." and ".*" */
+	struct bfq b;
+	memset(&b, 0, sizeof(b));
+	b.q.kind = D4_PDNS_Q_NAME_RIGHT;
+	b.q.max_tlp = 6;
+	b.q.rrtype = 28;
+	strcpy(b.name, "");
+	b.q.name = ".";
+	b.how = 2;
+	check_query(s, &b, 97);
+	fprintf(stderr, "test_queries_bruteforce: %zu tuples, %u queries, %u results checked\n", NM, queries_checked,
+		results_checked);
+	ck_assert_uint_gt(results_checked, 1000);
+	model_free();
+	d4_store_close(s);
+}
+END_TEST
+
+/* ---- merge ---- */
+
+struct one {
+	struct d4_store_pdns_tuple t;
+	char name[1200], rdata[5000], bw[1200];
+	int n;
+};
+static int one_cb(void *ctx, const struct d4_store_pdns_tuple *t)
+{
+	struct one *o = ctx;
+	o->t = *t;
+	snprintf(o->name, sizeof(o->name), "%s", t->rrname);
+	snprintf(o->rdata, sizeof(o->rdata), "%s", t->rdata);
+	snprintf(o->bw, sizeof(o->bw), "%s", t->bailiwick ? t->bailiwick : "");
+	o->n++;
+	return 0;
+}
+
+static int lookup(struct d4_store *s, const char *name, uint16_t type, struct one *o)
+{
+	struct d4_store_pdns_query q;
+	struct d4_store_pdns_qresult res;
+	memset(&q, 0, sizeof(q));
+	memset(o, 0, sizeof(*o));
+	q.kind = D4_PDNS_Q_NAME;
+	q.name = name;
+	q.rrtype = type;
+	q.max_tlp = 7;
+	ck_assert_int_eq(d4_store_pdns_query(s, &q, one_cb, o, &res), 0);
+	return o->n;
+}
+
+START_TEST(test_merge)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	struct d4_store_pdns_obs ob;
+	memset(&ob, 0, sizeof(ob));
+	ob.rrname = "WWW.Example.COM"; /* lower-cased, made absolute */
+	ob.rrtype = 1;
+	ob.rdata = "192.0.2.1";
+	ob.time_first = 1000;
+	ob.time_last = 2000;
+	ob.count = 3;
+	ob.tlp = D4_TLP_GREEN;
+	memset(ob.org, 0xaa, 16);
+	ob.has_sensor = 1;
+	memset(ob.sensor, 0x10, 16);
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+	/* a second source: earlier first, later last, another sensor, amber, a bailiwick */
+	ob.rrname = "www.example.com.";
+	ob.time_first = 500;
+	ob.time_last = 1500;
+	ob.count = 4;
+	ob.tlp = D4_TLP_AMBER;
+	ob.bailiwick = "example.com";
+	memset(ob.sensor, 0x05, 16);
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+	struct one r;
+	ck_assert_int_eq(lookup(s, "www.example.com.", 0, &r), 1);
+	ck_assert_str_eq(r.name, "www.example.com.");
+	ck_assert_str_eq(r.rdata, "192.0.2.1");
+	ck_assert_uint_eq(r.t.time_first, 500);
+	ck_assert_uint_eq(r.t.time_last, 2000);
+	ck_assert_uint_eq(r.t.count, 7);
+	ck_assert_uint_eq(r.t.tlp, D4_TLP_AMBER);
+	ck_assert_str_eq(r.bw, "example.com.");
+	ck_assert_uint_eq(r.t.nsensors, 2);
+	ck_assert_uint_eq(r.t.sensor_count, 2);
+	ck_assert_int_eq(r.t.sensors[0][0], 0x05); /* sorted */
+	ck_assert_int_eq(r.t.sensors[1][0], 0x10);
+	ck_assert_int_eq(r.t.org_mixed, 0);
+	ck_assert_int_eq(r.t.org[0], 0xaa);
+	/* same sensor again: not counted twice; a lower TLP does not lower it; a
+	 * less specific bailiwick does not replace a more specific one */
+	ob.tlp = D4_TLP_CLEAR;
+	ob.bailiwick = "com.";
+	ob.count = 0; /* counts as one */
+	ob.time_first = ob.time_last = 1700;
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+	ck_assert_int_eq(lookup(s, "www.example.com", 1, &r), 1);
+	ck_assert_uint_eq(r.t.count, 8);
+	ck_assert_uint_eq(r.t.tlp, D4_TLP_AMBER);
+	ck_assert_uint_eq(r.t.sensor_count, 2);
+	ck_assert_str_eq(r.bw, "example.com.");
+	ck_assert_uint_eq(r.t.time_first, 500);
+	ck_assert_uint_eq(r.t.time_last, 2000);
+	/* every pair of levels merges like d4_policy_tlp_max; NONE/UNCLEAR fail closed */
+	for (int a = 1; a <= 7; a++)
+		for (int c = 0; c <= 7; c++) {
+			char nm[64];
+			snprintf(nm, sizeof(nm), "tlp%d-%d.test.", a, c);
+			struct d4_store_pdns_obs two[2];
+			memset(two, 0, sizeof(two));
+			for (int i = 0; i < 2; i++) {
+				two[i].rrname = nm;
+				two[i].rrtype = 16;
+				two[i].rdata = "\"x\"";
+				two[i].time_first = two[i].time_last = 10;
+			}
+			two[0].tlp = (uint8_t)a;
+			two[1].tlp = (uint8_t)c;
+			ck_assert_int_eq(d4_store_pdns_apply(s, two, 2, NULL), 0);
+			ck_assert_int_eq(lookup(s, nm, 16, &r), 1);
+			int ea = (a >= 1 && a <= 6) ? a : 6, ec = (c >= 1 && c <= 6) ? c : 6;
+			int want = (int)d4_policy_tlp_max((enum d4_tlp)ea, (enum d4_tlp)ec);
+			ck_assert_int_eq(r.t.tlp, want);
+			ck_assert_uint_eq(r.t.count, 2);
+		}
+	/* org: a disagreeing source makes it mixed (all-zero), for good */
+	memset(ob.org, 0xbb, 16);
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+	memset(ob.org, 0xaa, 16);
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+	ck_assert_int_eq(lookup(s, "www.example.com.", 1, &r), 1);
+	ck_assert_int_eq(r.t.org_mixed, 1);
+	static const uint8_t zero[16];
+	ck_assert_int_eq(memcmp(r.t.org, zero, 16), 0);
+	/* sensors: 8 kept (the first ones), the rest estimated, repeats not counted */
+	for (int rep = 0; rep < 3; rep++)
+		for (int i = 0; i < 40; i++) {
+			memset(ob.sensor, 0x40 + i, 16);
+			ob.sensor[15] = (uint8_t)i;
+			ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+		}
+	ck_assert_int_eq(lookup(s, "www.example.com.", 1, &r), 1);
+	ck_assert_uint_eq(r.t.nsensors, D4_PDNS_SENSORS_KEEP);
+	ck_assert_int_eq(r.t.sensors[0][0], 0x05);
+	ck_assert_int_eq(r.t.sensors[1][0], 0x10);
+	/* 42 distinct: the estimate from 34 sensors hashed on 64 bits */
+	ck_assert_uint_ge(r.t.sensor_count, 30);
+	ck_assert_uint_le(r.t.sensor_count, 60);
+	/* a tuple per type/rdata: same name, other rdata = another tuple */
+	ob.rdata = "192.0.2.2";
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+	ck_assert_int_eq(lookup(s, "www.example.com.", 1, &r), 2);
+	/* time_last < time_first is taken as the other way round; skipped input */
+	ob.rrname = "swap.test.";
+	ob.time_first = 900;
+	ob.time_last = 100;
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+	ck_assert_int_eq(lookup(s, "swap.test.", 1, &r), 1);
+	ck_assert_uint_eq(r.t.time_first, 100);
+	ck_assert_uint_eq(r.t.time_last, 900);
+	struct d4_store_pdns_info info0, info1;
+	ck_assert_int_eq(d4_store_pdns_info(s, &info0), 0);
+	ob.rrname = "";
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+	ck_assert_int_eq(d4_store_pdns_info(s, &info1), 0);
+	ck_assert_uint_eq(info0.tuples, info1.tuples);
+	/* escaped dots stay inside their label for the wildcard index */
+	ob.rrname = "a\\.b.example.com.";
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+	struct d4_store_pdns_query q;
+	struct d4_store_pdns_qresult res;
+	memset(&q, 0, sizeof(q));
+	q.kind = D4_PDNS_Q_NAME_LEFT;
+	q.name = "b.example.com.";
+	q.max_tlp = 7;
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(d4_store_pdns_query(s, &q, one_cb, &r, &res), 0);
+	ck_assert_int_eq(r.n, 0);
+	q.name = "example.com";
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(d4_store_pdns_query(s, &q, one_cb, &r, &res), 0);
+	ck_assert_int_eq(r.n, 3); /* www (2 tuples) and a\.b; not the apex */
+	d4_store_close(s);
+}
+END_TEST
+
+START_TEST(test_parse_ip)
+{
+	struct d4_store_pdns_query q;
+	memset(&q, 0, sizeof(q));
+	ck_assert_int_eq(d4_store_pdns_parse_ip("10.1.2.3/8", &q), 0);
+	ck_assert_int_eq(q.ip_family, 4);
+	ck_assert_int_eq(q.ip_lo[12], 10);
+	ck_assert_int_eq(q.ip_lo[13], 0);
+	ck_assert_int_eq(q.ip_hi[13], 255);
+	ck_assert_int_eq(q.ip_hi[15], 255);
+	ck_assert_int_eq(q.ip_lo[10], 0xff);
+	ck_assert_int_eq(q.ip_hi[10], 0xff);
+	ck_assert_int_eq(d4_store_pdns_parse_ip("10.0.0.0,24", &q), 0);
+	ck_assert_int_eq(q.ip_hi[14], 0);
+	ck_assert_int_eq(q.ip_hi[15], 255);
+	ck_assert_int_eq(d4_store_pdns_parse_ip("2001:db8::/32", &q), 0);
+	ck_assert_int_eq(q.ip_family, 6);
+	ck_assert_int_eq(q.ip_hi[4], 0xff);
+	ck_assert_int_eq(q.ip_lo[4], 0);
+	ck_assert_int_eq(d4_store_pdns_parse_ip("::/0", &q), 0);
+	ck_assert_int_eq(d4_store_pdns_parse_ip("0.0.0.0/0", &q), 0);
+	ck_assert_int_eq(q.ip_lo[10], 0xff); /* still v4 space only */
+	ck_assert_int_eq(d4_store_pdns_parse_ip("1.2.3.4-1.2.3.9", &q), 0);
+	ck_assert_int_eq(q.ip_lo[15], 4);
+	ck_assert_int_eq(q.ip_hi[15], 9);
+	ck_assert_int_eq(d4_store_pdns_parse_ip("1.2.3.9-1.2.3.4", &q), D4_EINVAL);
+	ck_assert_int_eq(d4_store_pdns_parse_ip("1.2.3.4-::1", &q), D4_EINVAL);
+	ck_assert_int_eq(d4_store_pdns_parse_ip("1.2.3.4/33", &q), D4_EINVAL);
+	ck_assert_int_eq(d4_store_pdns_parse_ip("::1/129", &q), D4_EINVAL);
+	ck_assert_int_eq(d4_store_pdns_parse_ip("1.2.3.4/", &q), D4_EINVAL);
+	ck_assert_int_eq(d4_store_pdns_parse_ip("1.2.3.4/x", &q), D4_EINVAL);
+	ck_assert_int_eq(d4_store_pdns_parse_ip("example.com", &q), D4_EINVAL);
+	ck_assert_int_eq(d4_store_pdns_parse_ip("", &q), D4_EINVAL);
+}
+END_TEST
+
+/* ---- consistency of every index with the tuples ---- */
+
+static void check_consistency(struct d4_store *s, uint64_t expect_tuples)
+{
+	MDB_txn *txn;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), 0);
+	MDB_stat st;
+	ck_assert_int_eq(mdb_stat(txn, s->dbi[DBI_PDNS_TUPLES], &st), 0);
+	uint64_t ntup = st.ms_entries;
+	ck_assert_uint_eq(ntup, expect_tuples);
+	/* tuples with an IP / a name in rdata: from the record's rrtype */
+	uint64_t nip = 0;
+	MDB_cursor *c;
+	MDB_val k, v;
+	ck_assert_int_eq(mdb_cursor_open(txn, s->dbi[DBI_PDNS_TUPLES], &c), 0);
+	for (int r = mdb_cursor_get(c, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		const uint8_t *p = v.mv_data;
+		uint16_t type = (uint16_t)(p[1] << 8 | p[2]);
+		nip += type == 1 || type == 28;
+	}
+	mdb_cursor_close(c);
+	static const enum store_dbi one_each[] = {DBI_PDNS_IDENT, DBI_PDNS_NAME, DBI_PDNS_RNAME, DBI_PDNS_RDRAW,
+						  DBI_PDNS_TIME};
+	for (size_t i = 0; i < sizeof(one_each) / sizeof(one_each[0]); i++) {
+		ck_assert_int_eq(mdb_stat(txn, s->dbi[one_each[i]], &st), 0);
+		ck_assert_uint_eq(st.ms_entries, ntup);
+	}
+	ck_assert_int_eq(mdb_stat(txn, s->dbi[DBI_PDNS_RDIP], &st), 0);
+	ck_assert_uint_eq(st.ms_entries, nip);
+	MDB_stat st2;
+	ck_assert_int_eq(mdb_stat(txn, s->dbi[DBI_PDNS_RDNAME], &st), 0);
+	ck_assert_int_eq(mdb_stat(txn, s->dbi[DBI_PDNS_RDRNAME], &st2), 0);
+	ck_assert_uint_eq(st.ms_entries, st2.ms_entries);
+	/* every index entry names an existing tuple */
+	static const enum store_dbi idx[] = {DBI_PDNS_IDENT,   DBI_PDNS_NAME, DBI_PDNS_RNAME, DBI_PDNS_RDNAME,
+					     DBI_PDNS_RDRNAME, DBI_PDNS_RDIP, DBI_PDNS_RDRAW, DBI_PDNS_TIME};
+	for (size_t i = 0; i < sizeof(idx) / sizeof(idx[0]); i++) {
+		ck_assert_int_eq(mdb_cursor_open(txn, s->dbi[idx[i]], &c), 0);
+		for (int r = mdb_cursor_get(c, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			const uint8_t *idp = idx[i] == DBI_PDNS_IDENT ? (const uint8_t *)v.mv_data
+								      : (const uint8_t *)k.mv_data + k.mv_size - 8;
+			MDB_val tk = {8, (void *)idp}, tv;
+			ck_assert_int_eq(mdb_get(txn, s->dbi[DBI_PDNS_TUPLES], &tk, &tv), 0);
+		}
+		mdb_cursor_close(c);
+	}
+	mdb_txn_abort(txn);
+}
+
+static int count_cb(void *ctx, const struct d4_store_pdns_tuple *t)
+{
+	(void)t;
+	(*(unsigned *)ctx)++;
+	return 0;
+}
+
+static int count_cb_c(void *ctx, const struct d4_store_pdns_counters *c)
+{
+	(void)c;
+	(*(unsigned *)ctx)++;
+	return 0;
+}
+
+static unsigned count_query(struct d4_store *s, struct d4_store_pdns_query *q)
+{
+	unsigned n = 0;
+	struct d4_store_pdns_qresult res;
+	q->max_tlp = 7;
+	ck_assert_int_eq(d4_store_pdns_query(s, q, count_cb, &n, &res), 0);
+	return n;
+}
+
+START_TEST(test_expire)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	build_dataset(s, 8000, 12345);
+	check_consistency(s, NM);
+	uint64_t cutoff = 1650000000, expect = 0;
+	for (size_t i = 0; i < NM; i++)
+		if (M[i].tl < cutoff) {
+			M[i].removed = 1;
+			expect++;
+		}
+	ck_assert_uint_gt(expect, 100);
+	ck_assert_uint_lt(expect, NM);
+	uint64_t removed = 0;
+	ck_assert_int_eq(d4_store_pdns_expire(s, cutoff, 7, &removed), 0); /* many small transactions */
+	ck_assert_uint_eq(removed, expect);
+	check_consistency(s, NM - expect);
+	ck_assert_int_eq(d4_store_pdns_expire(s, cutoff, 0, &removed), 0);
+	ck_assert_uint_eq(removed, 0);
+	/* nothing of an expired tuple is found by any index; the others are */
+	unsigned checked = 0;
+	for (size_t i = 0; i < NM && checked < 600; i += 7, checked++) {
+		const struct mt *m = &M[i];
+		struct d4_store_pdns_query q;
+		memset(&q, 0, sizeof(q));
+		q.kind = D4_PDNS_Q_RDATA_RAW;
+		q.raw = (const uint8_t *)m->rdata;
+		q.raw_len = m->rdlen;
+		q.rrtype = m->type;
+		/* raw rdata may be shared by tuples of other names: count them in the model */
+		unsigned want = 0;
+		for (size_t j = 0; j < NM; j++)
+			want += !M[j].removed && M[j].type == m->type && M[j].rdlen == m->rdlen &&
+				memcmp(M[j].rdata, m->rdata, m->rdlen) == 0;
+		ck_assert_uint_eq(count_query(s, &q), want);
+		memset(&q, 0, sizeof(q));
+		q.kind = D4_PDNS_Q_NAME;
+		q.name = m->name;
+		q.rrtype = m->type;
+		want = 0;
+		for (size_t j = 0; j < NM; j++)
+			want += !M[j].removed && M[j].type == m->type && strcmp(M[j].name, m->name) == 0;
+		ck_assert_uint_eq(count_query(s, &q), want);
+	}
+	/* full-range scans of every index kind agree with the model */
+	struct bfq b;
+	memset(&b, 0, sizeof(b));
+	b.q.kind = D4_PDNS_Q_NAME_LEFT;
+	b.q.name = ".";
+	unsigned left_all = count_query(s, &b.q);
+	b.q.kind = D4_PDNS_Q_NAME_RIGHT;
+	unsigned right_all = count_query(s, &b.q);
+	ck_assert_uint_eq(left_all, NM - expect);
+	ck_assert_uint_eq(right_all, NM - expect);
+	ck_assert_int_eq(d4_store_pdns_parse_ip("::/0", &b.q), 0);
+	b.q.kind = D4_PDNS_Q_RDATA_IP;
+	unsigned v6 = count_query(s, &b.q), v6m = 0;
+	for (size_t j = 0; j < NM; j++)
+		v6m += !M[j].removed && M[j].type == 28;
+	ck_assert_uint_eq(v6, v6m);
+	model_free();
+	d4_store_close(s);
+}
+END_TEST
+
+/* ---- cursor + apply atomicity ---- */
+
+START_TEST(test_cursor_atomic)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	uint8_t buf[64];
+	size_t len = 0;
+	ck_assert_int_eq(d4_store_pdns_cursor_get(s, "pdns/frames", buf, sizeof(buf), &len), D4_ENOTFOUND);
+	struct d4_store_pdns_obs ob[3];
+	memset(ob, 0, sizeof(ob));
+	const char *names[3] = {"a.test.", "b.test.", "a.test."};
+	for (int i = 0; i < 3; i++) {
+		ob[i].rrname = names[i];
+		ob[i].rrtype = 1;
+		ob[i].rdata = "192.0.2.7";
+		ob[i].time_first = ob[i].time_last = 100 + (uint64_t)i;
+		ob[i].count = 2;
+		ob[i].tlp = D4_TLP_GREEN;
+	}
+	struct d4_store_pdns_counters d[2];
+	memset(d, 0, sizeof(d));
+	memset(d[0].sensor, 1, 16);
+	d[0].observations = 3;
+	d[0].bad_lines = 2;
+	memset(d[1].sensor, 2, 16);
+	d[1].bad_packets = 5;
+	uint8_t v1[8] = {0, 0, 0, 0, 0, 0, 0, 42};
+	struct d4_store_pdns_cursor cur = {"pdns/frames", v1, 8, d, 2};
+	ck_assert_int_eq(d4_store_pdns_apply(s, ob, 3, &cur), 0);
+	d4_store_close(s);
+
+	/* after a restart: the cursor and the counts of exactly one apply */
+	s = open_store(&o);
+	ck_assert_int_eq(d4_store_pdns_cursor_get(s, "pdns/frames", buf, sizeof(buf), &len), 0);
+	ck_assert_uint_eq(len, 8);
+	ck_assert_int_eq(memcmp(buf, v1, 8), 0);
+	ck_assert_int_eq(d4_store_pdns_cursor_get(s, "pdns/frames", buf, 4, &len), D4_ETOOBIG);
+	struct d4_store_pdns_counters c;
+	ck_assert_int_eq(d4_store_pdns_counters_get(s, d[0].sensor, &c), 0);
+	ck_assert_uint_eq(c.observations, 3);
+	ck_assert_uint_eq(c.bad_lines, 2);
+	ck_assert_int_eq(d4_store_pdns_counters_get(s, d[1].sensor, &c), 0);
+	ck_assert_uint_eq(c.bad_packets, 5);
+	uint8_t none[16] = {9};
+	ck_assert_int_eq(d4_store_pdns_counters_get(s, none, &c), D4_ENOTFOUND);
+	struct one r;
+	ck_assert_int_eq(lookup(s, "a.test.", 1, &r), 1);
+	ck_assert_uint_eq(r.t.count, 4);
+	/* a second batch adds once */
+	v1[7] = 43;
+	ck_assert_int_eq(d4_store_pdns_apply(s, ob, 1, &cur), 0);
+	ck_assert_int_eq(d4_store_pdns_counters_get(s, d[0].sensor, &c), 0);
+	ck_assert_uint_eq(c.observations, 6);
+	ck_assert_int_eq(lookup(s, "a.test.", 1, &r), 1);
+	ck_assert_uint_eq(r.t.count, 6);
+	unsigned nc = 0;
+	ck_assert_int_eq(d4_store_pdns_counters_foreach(s, count_cb_c, &nc), 0);
+	ck_assert_uint_eq(nc, 2);
+	/* a failing batch (bad cursor) changes nothing */
+	struct d4_store_pdns_cursor bad = {"", v1, 8, d, 2};
+	ck_assert_int_eq(d4_store_pdns_apply(s, ob, 3, &bad), D4_EINVAL);
+	d4_store_close(s);
+
+	/* map full in the middle of a batch: nothing of it is committed */
+	o.map_size = 2u << 20;
+	s = open_store(&o);
+	size_t nbig = 20000;
+	struct d4_store_pdns_obs *big = calloc(nbig, sizeof(*big));
+	char(*nm)[32] = calloc(nbig, 32);
+	for (size_t i = 0; i < nbig; i++) {
+		snprintf(nm[i], 32, "n%zu.full.test.", i);
+		big[i].rrname = nm[i];
+		big[i].rrtype = 16;
+		big[i].rdata = "\"some text to fill pages with\"";
+		big[i].time_first = big[i].time_last = 1;
+	}
+	v1[7] = 99;
+	ck_assert_int_eq(d4_store_pdns_apply(s, big, nbig, &cur), D4_EFULL);
+	ck_assert_int_eq(d4_store_pdns_cursor_get(s, "pdns/frames", buf, sizeof(buf), &len), 0);
+	ck_assert_int_eq(buf[7], 43);
+	ck_assert_int_eq(d4_store_pdns_counters_get(s, d[0].sensor, &c), 0);
+	ck_assert_uint_eq(c.observations, 6);
+	struct d4_store_pdns_info info;
+	ck_assert_int_eq(d4_store_pdns_info(s, &info), 0);
+	ck_assert_uint_eq(info.tuples, 2);
+	check_consistency(s, 2);
+	free(big);
+	free(nm);
+	d4_store_close(s);
+}
+END_TEST
+
+/* ---- kill -9 in the middle of applies ---- */
+
+#define K9_BATCH 500
+
+static void k9_child(void)
+{
+	struct d4_store_opts o = base_opts();
+	o.no_sync = 0; /* durable commits, like the hub */
+	struct d4_store *s;
+	if (d4_store_open(&o, &s))
+		_exit(2);
+	static struct d4_store_pdns_obs ob[K9_BATCH];
+	static char nm[K9_BATCH][48], rd[K9_BATCH][48];
+	uint8_t v0[8];
+	size_t l0 = 0;
+	uint64_t b0 = 0; /* continue after the previous round's last committed batch */
+	if (d4_store_pdns_cursor_get(s, "k9", v0, sizeof(v0), &l0) == 0 && l0 == 8)
+		b0 = d4_get_u64be(v0);
+	for (uint64_t b = b0 + 1;; b++) {
+		for (unsigned i = 0; i < K9_BATCH; i++) {
+			/* half repeat earlier tuples, half are new */
+			uint64_t t = (i & 1) ? b * K9_BATCH + i : (uint64_t)i;
+			snprintf(nm[i], sizeof(nm[i]), "h%llu.k9.test.", (unsigned long long)(t % 977));
+			snprintf(rd[i], sizeof(rd[i]), "10.%u.%u.%u", (unsigned)(t >> 16 & 255),
+				 (unsigned)(t >> 8 & 255), (unsigned)(t & 255));
+			memset(&ob[i], 0, sizeof(ob[i]));
+			ob[i].rrname = nm[i];
+			ob[i].rrtype = 1;
+			ob[i].rdata = rd[i];
+			ob[i].time_first = ob[i].time_last = 1000 + b;
+			ob[i].count = 1;
+			ob[i].tlp = D4_TLP_GREEN;
+		}
+		uint8_t v[8];
+		d4_put_u64be(v, b);
+		struct d4_store_pdns_counters d;
+		memset(&d, 0, sizeof(d));
+		memset(d.sensor, 7, 16);
+		d.observations = K9_BATCH;
+		struct d4_store_pdns_cursor cur = {"k9", v, 8, &d, 1};
+		if (d4_store_pdns_apply(s, ob, K9_BATCH, &cur))
+			_exit(3);
+	}
+}
+
+START_TEST(test_kill9)
+{
+	for (int round = 0; round < 3; round++) {
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0)
+			k9_child();
+		usleep(150000 + 100000 * (unsigned)round);
+		kill(pid, SIGKILL);
+		int st;
+		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+		ck_assert(WIFSIGNALED(st));
+		struct d4_store_opts o = base_opts();
+		struct d4_store *s = open_store(&o);
+		uint8_t v[8];
+		size_t len;
+		ck_assert_int_eq(d4_store_pdns_cursor_get(s, "k9", v, sizeof(v), &len), 0);
+		uint64_t b = d4_get_u64be(v);
+		ck_assert_uint_gt(b, 0);
+		struct d4_store_pdns_counters c;
+		uint8_t sn[16];
+		memset(sn, 7, 16);
+		ck_assert_int_eq(d4_store_pdns_counters_get(s, sn, &c), 0);
+		/* counters, cursor and tuples from the same transactions */
+		struct d4_store_pdns_query q;
+		memset(&q, 0, sizeof(q));
+		q.kind = D4_PDNS_Q_NAME_RIGHT;
+		q.name = ".";
+		q.max_tlp = 7;
+		struct d4_store_pdns_summary sm;
+		ck_assert_int_eq(d4_store_pdns_summarize(s, &q, &sm), 0);
+		ck_assert_uint_eq(c.observations, sm.count);
+		ck_assert_uint_eq(sm.time_last, 1000 + b);
+		struct d4_store_pdns_info info;
+		ck_assert_int_eq(d4_store_pdns_info(s, &info), 0);
+		ck_assert_uint_eq(info.tuples, sm.tuples);
+		check_consistency(s, sm.tuples);
+		fprintf(stderr, "test_kill9: round %d: killed after batch %llu (%llu tuples)\n", round,
+			(unsigned long long)b, (unsigned long long)sm.tuples);
+		d4_store_close(s);
+	}
+}
+END_TEST
+
+/* ---- schema: an older store ---- */
+
+START_TEST(test_schema_upgrade)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	/* make it a schema-2 store: schema = 2 and no pDNS table */
+	MDB_txn *txn;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(store_settings_put_u64(s, txn, "schema", 2), 0);
+	for (int d = DBI_PDNS_TUPLES; d <= DBI_PDNS_META; d++)
+		ck_assert_int_eq(mdb_drop(txn, s->dbi[d], 1), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	d4_store_close(s);
+
+	/* read-only, not migrated: opens, pDNS reads are empty, writes refused */
+	o.read_only = 1;
+	s = open_store(&o);
+	struct d4_store_pdns_query q;
+	memset(&q, 0, sizeof(q));
+	q.kind = D4_PDNS_Q_NAME;
+	q.name = "a.test.";
+	ck_assert_uint_eq(count_query(s, &q), 0);
+	struct d4_store_pdns_info info;
+	ck_assert_int_eq(d4_store_pdns_info(s, &info), 0);
+	ck_assert_uint_eq(info.tuples, 0);
+	uint8_t buf[8];
+	size_t len;
+	ck_assert_int_eq(d4_store_pdns_cursor_get(s, "x", buf, sizeof(buf), &len), D4_ENOTFOUND);
+	unsigned nc = 0;
+	ck_assert_int_eq(d4_store_pdns_counters_foreach(s, count_cb_c, &nc), 0);
+	struct d4_store_pdns_obs ob;
+	memset(&ob, 0, sizeof(ob));
+	ob.rrname = "a.test.";
+	ob.rrtype = 1;
+	ob.rdata = "192.0.2.1";
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), D4_EPERM);
+	d4_store_close(s);
+
+	/* writable: upgraded to 3, tables created, usable */
+	o.read_only = 0;
+	s = open_store(&o);
+	uint64_t ver = 0;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), 0);
+	ck_assert_int_eq(store_settings_get_u64(s, txn, "schema", &ver), 0);
+	mdb_txn_abort(txn);
+	ck_assert_uint_eq(ver, 3);
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+	d4_store_close(s);
+
+	/* read-only on the migrated store sees the data */
+	o.read_only = 1;
+	s = open_store(&o);
+	ck_assert_uint_eq(count_query(s, &q), 1);
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), D4_EPERM);
+	d4_store_close(s);
+
+	/* a newer schema is refused with a clear error */
+	o.read_only = 0;
+	s = open_store(&o);
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(store_settings_put_u64(s, txn, "schema", 4), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	d4_store_close(s);
+	ck_assert_int_eq(d4_store_open(&o, &s), D4_ESTORE);
+}
+END_TEST
+
+static Suite *pdns_suite(void)
+{
+	Suite *su = suite_create("store_pdns");
+	TCase *tc = tcase_create("pdns");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_merge);
+	tcase_add_test(tc, test_parse_ip);
+	tcase_add_test(tc, test_cursor_atomic);
+	tcase_add_test(tc, test_schema_upgrade);
+	tcase_add_test(tc, test_expire);
+	tcase_add_test(tc, test_queries_bruteforce);
+	tcase_add_test(tc, test_kill9);
+	suite_add_tcase(su, tc);
+	return su;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(pdns_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
