@@ -214,17 +214,17 @@ static const struct {
 	uint16_t t;
 	const char *s;
 } type_names[] = {
-	{1, "A"},	   {2, "NS"},	       {3, "MD"},	  {4, "MF"},	     {5, "CNAME"},	{6, "SOA"},
-	{7, "MB"},	   {8, "MG"},	       {9, "MR"},	  {10, "NULL"},	     {11, "WKS"},	{12, "PTR"},
-	{13, "HINFO"},	   {14, "MINFO"},      {15, "MX"},	  {16, "TXT"},	     {17, "RP"},	{18, "AFSDB"},
-	{19, "X25"},	   {20, "ISDN"},       {21, "RT"},	  {22, "NSAP"},	     {23, "NSAP-PTR"},	{24, "SIG"},
-	{25, "KEY"},	   {26, "PX"},	       {27, "GPOS"},	  {28, "AAAA"},	     {29, "LOC"},	{30, "NXT"},
-	{33, "SRV"},	   {35, "NAPTR"},      {36, "KX"},	  {37, "CERT"},	     {39, "DNAME"},	{41, "OPT"},
-	{42, "APL"},	   {43, "DS"},	       {44, "SSHFP"},	  {45, "IPSECKEY"},  {46, "RRSIG"},	{47, "NSEC"},
-	{48, "DNSKEY"},	   {49, "DHCID"},      {50, "NSEC3"},	  {51, "NSEC3PARAM"}, {52, "TLSA"},	{53, "SMIMEA"},
-	{55, "HIP"},	   {59, "CDS"},	       {60, "CDNSKEY"},	  {61, "OPENPGPKEY"}, {62, "CSYNC"},	{63, "ZONEMD"},
-	{64, "SVCB"},	   {65, "HTTPS"},      {99, "SPF"},	  {108, "EUI48"},    {109, "EUI64"},	{249, "TKEY"},
-	{250, "TSIG"},	   {251, "IXFR"},      {252, "AXFR"},	  {255, "ANY"},	     {256, "URI"},	{257, "CAA"},
+    {1, "A"},	    {2, "NS"},	   {3, "MD"},	    {4, "MF"},		{5, "CNAME"},	  {6, "SOA"},
+    {7, "MB"},	    {8, "MG"},	   {9, "MR"},	    {10, "NULL"},	{11, "WKS"},	  {12, "PTR"},
+    {13, "HINFO"},  {14, "MINFO"}, {15, "MX"},	    {16, "TXT"},	{17, "RP"},	  {18, "AFSDB"},
+    {19, "X25"},    {20, "ISDN"},  {21, "RT"},	    {22, "NSAP"},	{23, "NSAP-PTR"}, {24, "SIG"},
+    {25, "KEY"},    {26, "PX"},	   {27, "GPOS"},    {28, "AAAA"},	{29, "LOC"},	  {30, "NXT"},
+    {33, "SRV"},    {35, "NAPTR"}, {36, "KX"},	    {37, "CERT"},	{39, "DNAME"},	  {41, "OPT"},
+    {42, "APL"},    {43, "DS"},	   {44, "SSHFP"},   {45, "IPSECKEY"},	{46, "RRSIG"},	  {47, "NSEC"},
+    {48, "DNSKEY"}, {49, "DHCID"}, {50, "NSEC3"},   {51, "NSEC3PARAM"}, {52, "TLSA"},	  {53, "SMIMEA"},
+    {55, "HIP"},    {59, "CDS"},   {60, "CDNSKEY"}, {61, "OPENPGPKEY"}, {62, "CSYNC"},	  {63, "ZONEMD"},
+    {64, "SVCB"},   {65, "HTTPS"}, {99, "SPF"},	    {108, "EUI48"},	{109, "EUI64"},	  {249, "TKEY"},
+    {250, "TSIG"},  {251, "IXFR"}, {252, "AXFR"},   {255, "ANY"},	{256, "URI"},	  {257, "CAA"},
 };
 
 static void w_type(struct wr *w, uint16_t t)
@@ -439,8 +439,8 @@ static void p_ipv6(struct rd *r, struct wr *w)
 
 static const char *svc_key_name(uint16_t k)
 {
-	static const char *names[] = {"mandatory", "alpn", "no-default-alpn", "port", "ipv4hint", "ech", "ipv6hint",
-				      "dohpath"};
+	static const char *names[] = {"mandatory", "alpn", "no-default-alpn", "port",
+				      "ipv4hint",  "ech",  "ipv6hint",	      "dohpath"};
 	return k < sizeof(names) / sizeof(names[0]) ? names[k] : NULL;
 }
 
@@ -567,17 +567,15 @@ static int rdata_typed(const uint8_t *msg, size_t n, size_t rdoff, size_t rdlen,
 	switch (type) {
 	case 1: p_ipv4(R, w); break;
 	case 28: p_ipv6(R, w); break;
-	case 2:  /* NS */
-	case 3:  /* MD */
-	case 4:  /* MF */
-	case 5:  /* CNAME */
-	case 7:  /* MB */
-	case 8:  /* MG */
-	case 9:  /* MR */
+	case 2:	 /* NS */
+	case 3:	 /* MD */
+	case 4:	 /* MF */
+	case 5:	 /* CNAME */
+	case 7:	 /* MB */
+	case 8:	 /* MG */
+	case 9:	 /* MR */
 	case 12: /* PTR */
-	case 39: /* DNAME */
-		p_name(R, w);
-		break;
+	case 39: /* DNAME */ p_name(R, w); break;
 	case 14: /* MINFO */
 	case 17: /* RP */
 		p_name(R, w);
@@ -725,13 +723,9 @@ static int rdata_typed(const uint8_t *msg, size_t n, size_t rdoff, size_t rdlen,
 		p_bitmap(R, w);
 		break;
 	}
-	case 61: /* OPENPGPKEY */
-		p_b64_rest(R, w);
-		break;
+	case 61: /* OPENPGPKEY */ p_b64_rest(R, w); break;
 	case 64: /* SVCB */
-	case 65: /* HTTPS */
-		p_svcb(R, w);
-		break;
+	case 65: /* HTTPS */ p_svcb(R, w); break;
 	case 256: /* URI: the target is the rest of the rdata, not a character-string */
 		p_u16(R, w);
 		w_ch(w, ' ');
@@ -825,8 +819,8 @@ static int rr_read(const uint8_t *msg, size_t n, size_t *off, struct rr *rr)
 	return 0;
 }
 
-int pdns_dns_parse_work(const uint8_t *msg, size_t n, uint64_t ts, struct pdns_work *w, d4_pdns_emit_fn emit,
-			void *arg, struct d4_pdns_stats *st)
+int pdns_dns_parse_work(const uint8_t *msg, size_t n, uint64_t ts, struct pdns_work *w, d4_pdns_emit_fn emit, void *arg,
+			struct d4_pdns_stats *st)
 {
 	struct d4_pdns_stats dummy;
 	if (!st)
@@ -909,17 +903,17 @@ int pdns_dns_parse_work(const uint8_t *msg, size_t n, uint64_t ts, struct pdns_w
 			w->bailiwick[wb.len] = '\0';
 		}
 		struct d4_pdns_obs o = {
-			.rrname = w->rrname,
-			.rrtype = rr.type,
-			.rrclass = 1,
-			.rdata = w->rdata,
-			.rdata_len = wd.len,
-			.bailiwick = bw ? w->bailiwick : NULL,
-			.time_first = ts,
-			.time_last = ts,
-			.count = 1,
-			.ttl = rr.ttl,
-			.sensor_id = NULL,
+		    .rrname = w->rrname,
+		    .rrtype = rr.type,
+		    .rrclass = 1,
+		    .rdata = w->rdata,
+		    .rdata_len = wd.len,
+		    .bailiwick = bw ? w->bailiwick : NULL,
+		    .time_first = ts,
+		    .time_last = ts,
+		    .count = 1,
+		    .ttl = rr.ttl,
+		    .sensor_id = NULL,
 		};
 		st->records++;
 		if (emit) {

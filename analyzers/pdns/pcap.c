@@ -503,7 +503,8 @@ int d4_pdns_pcapstream_feed(struct d4_pdns_pcapstream *s, const uint8_t *p, size
 			n -= k;
 			if (s->rlen == s->caplen) {
 				s->state = S_RECHDR;
-				int rc = d4_pdns_pcap_packet(s->x, s->linktype, s->ts, s->rec, s->caplen, emit, arg, st);
+				int rc =
+				    d4_pdns_pcap_packet(s->x, s->linktype, s->ts, s->rec, s->caplen, emit, arg, st);
 				if (rc < 0)
 					return rc;
 			}

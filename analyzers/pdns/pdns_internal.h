@@ -18,7 +18,7 @@ struct pdns_work {
 };
 
 /* d4_pdns_dns_parse() with caller-owned work buffers (borrowed for the call). */
-int pdns_dns_parse_work(const uint8_t *msg, size_t n, uint64_t ts, struct pdns_work *w, d4_pdns_emit_fn emit,
-			void *arg, struct d4_pdns_stats *st);
+int pdns_dns_parse_work(const uint8_t *msg, size_t n, uint64_t ts, struct pdns_work *w, d4_pdns_emit_fn emit, void *arg,
+			struct d4_pdns_stats *st);
 
 #endif

@@ -154,9 +154,7 @@ static int decode_ipv6(const uint8_t *p, size_t n, struct d4_pkt *o)
 			}
 			continue;
 		}
-		default:
-			o->proto = nh;
-			return decode_l4(p + off, n - off, o);
+		default: o->proto = nh; return decode_l4(p + off, n - off, o);
 		}
 	}
 	return D4_EPROTO;
