@@ -1,8 +1,9 @@
 /* d4hubctl — administration of a d4hub store: sensors, blocklists, types,
- * and read-back of sessions, frames, statistics and status. Works on the
- * LMDB store directly with synchronous calls (never the writer), so it is
- * safe to run while d4hub is running: the hub notices changes through the
- * store's control epoch. */
+ * and read-back of sessions, frames, statistics and status. Local mode
+ * (-c/-s) works on the LMDB store directly with synchronous calls (never
+ * the writer), so it is safe to run while d4hub is running: the hub
+ * notices changes through the store's control epoch. Remote mode (-H URL)
+ * does the same through the hub's REST API (ctl_http.c, ctl_remote.c). */
 #include "ctl_internal.h"
 #include "d4_error.h"
 #include "d4_hubconf.h"
@@ -10,14 +11,20 @@
 #include "d4_util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static const char usage_text[] =
     "usage: d4hubctl (-c HUBCONF | -s STOREDIR) [--json] COMMAND ...\n"
+    "       d4hubctl -H URL [--cacert FILE | --insecure] [--token-file FILE | -T TOKEN] [--timeout SECONDS]\n"
+    "                [--json] COMMAND ...   (remote: through the hub's REST API)\n"
+    "  -H URL also from $D4HUB_URL (when neither -c nor -s is given); the token also from $D4HUB_TOKEN.\n"
+    "  Prefer --token-file or $D4HUB_TOKEN: a -T argument is visible to other users in ps.\n"
     "  sensor add UUID (--key KEY | --key-file FILE | --gen-key) [--desc TEXT] [--approve]\n"
     "  sensor approve|block|unblock|del UUID\n"
     "  sensor kick UUID [--ban SECONDS]\n"
@@ -35,6 +42,7 @@ static const char usage_text[] =
     "  user add NAME --role admin|user|sensor_register [--label L]   (prints the first API token once)\n"
     "  user list | user del NAME | user role NAME ROLE\n"
     "  token create USER [--label L]   (prints the token once) | token list [USER] | token revoke ID\n"
+    "  server mode [registration|shared-secret [--shared-key-file FILE]]   (show or set the ingest mode)\n"
     "Exit status: 0 success, 1 error, 2 usage error.\n";
 
 static void vmsg(struct ctl *c, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
@@ -186,14 +194,129 @@ static const struct {
     {"sensor", ctl_cmd_sensor},	      {"block", ctl_cmd_block},	      {"types", ctl_cmd_types},
     {"ext-types", ctl_cmd_ext_types}, {"sessions", ctl_cmd_sessions}, {"frames", ctl_cmd_frames},
     {"stats", ctl_cmd_stats},	      {"status", ctl_cmd_status},     {"user", ctl_cmd_user},
-    {"token", ctl_cmd_token},
+    {"token", ctl_cmd_token},	      {"server", ctl_cmd_server},
 };
+
+/* A token is sent in an HTTP header: only visible ASCII, so that nothing
+ * read from a file or the environment can add a header line. */
+static int token_ok(const char *t)
+{
+	if (!*t || strlen(t) > 1024)
+		return 0;
+	for (; *t; t++)
+		if ((unsigned char)*t <= 0x20 || (unsigned char)*t >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/* Takes a token (from -T or the environment) into a heap copy and wipes
+ * the source, which stays readable in /proc otherwise. */
+static int take_token(struct ctl *c, char *src, const char *from)
+{
+	int ok = token_ok(src);
+	if (ok && !(c->token = strdup(src))) {
+		d4_wipe(src, strlen(src));
+		return ctl_fail(NULL, "out of memory");
+	}
+	d4_wipe(src, strlen(src));
+	if (!ok)
+		return ctl_usage(NULL, "the token from %s is empty or has spaces or control characters", from);
+	return CTL_OK;
+}
+
+static int read_token_file(struct ctl *c, const char *path)
+{
+	char buf[1100];
+	size_t len = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+	if (fd < 0)
+		return ctl_fail(NULL, "cannot open token file %s: %s", path, strerror(errno));
+	for (;;) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			close(fd);
+			d4_wipe(buf, sizeof(buf));
+			return ctl_fail(NULL, "cannot read token file %s: %s", path, strerror(e));
+		}
+		len += (size_t)n;
+		if (n == 0 || len == sizeof(buf) - 1)
+			break;
+	}
+	close(fd);
+	/* Files usually end with a newline. */
+	while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+		len--;
+	buf[len] = '\0';
+	if (strlen(buf) != len) {
+		d4_wipe(buf, sizeof(buf));
+		return ctl_fail(NULL, "token file %s holds binary data", path);
+	}
+	rc = take_token(c, buf, path);
+	if (rc == CTL_USAGE)
+		rc = CTL_ERR;
+	d4_wipe(buf, sizeof(buf));
+	return rc;
+}
+
+static int ascii_prefix(const char *s, const char *prefix)
+{
+	for (; *prefix; s++, prefix++)
+		if (*s != *prefix && !(*s >= 'A' && *s <= 'Z' && *s + 32 == *prefix))
+			return 0;
+	return 1;
+}
+
+/* Remote-mode options (all need -H URL / D4HUB_URL), then the token. */
+struct remote_opts {
+	const char *url, *cacert, *token_file, *timeout;
+	char *token_arg;
+	int insecure, any;
+};
+
+static int setup_remote(struct ctl *c, struct remote_opts *ro)
+{
+	int rc;
+	if (!ascii_prefix(ro->url, "https://") || !ro->url[8])
+		return ctl_usage(NULL, "the hub URL must start with https:// (got '%s')", ro->url);
+	if (ro->cacert && ro->insecure)
+		return ctl_usage(NULL, "give only one of --cacert or --insecure");
+	if (ro->token_arg && ro->token_file)
+		return ctl_usage(NULL, "give only one of -T or --token-file");
+	if (ro->timeout) {
+		uint64_t t;
+		if (ctl_arg_duration(c, "--timeout", ro->timeout, &t) != CTL_OK)
+			return CTL_USAGE;
+		if (t == 0 || t > 86400)
+			return ctl_usage(NULL, "bad --timeout '%s': 1 second to 1 day", ro->timeout);
+		c->timeout = (long)t;
+	}
+	c->url = ro->url;
+	c->cacert = ro->cacert;
+	c->insecure = ro->insecure;
+	if (ro->token_arg)
+		return take_token(c, ro->token_arg, "-T");
+	if (ro->token_file)
+		return read_token_file(c, ro->token_file);
+	char *env = getenv("D4HUB_TOKEN");
+	if (env && *env) {
+		rc = take_token(c, env, "D4HUB_TOKEN");
+		unsetenv("D4HUB_TOKEN");
+		return rc;
+	}
+	return ctl_usage(NULL, "no API token: give --token-file FILE or -T TOKEN, or set D4HUB_TOKEN");
+}
 
 int main(int argc, char **argv)
 {
 	struct ctl c;
 	const char *conf_path = NULL, *store_dir = NULL;
+	struct remote_opts ro;
 	int i;
+
+	memset(&ro, 0, sizeof(ro));
 
 	memset(&c, 0, sizeof(c));
 	c.kick_ban = 30;
@@ -214,14 +337,40 @@ int main(int argc, char **argv)
 				conf_path = argv[++i];
 			else
 				store_dir = argv[++i];
+		} else if (!strcmp(a, "-H") || !strcmp(a, "--cacert") || !strcmp(a, "--token-file") ||
+			   !strcmp(a, "-T") || !strcmp(a, "--timeout")) {
+			if (i + 1 >= argc)
+				return ctl_usage(NULL, "option %s needs a value", a);
+			char *v = argv[++i];
+			if (a[1] == 'H')
+				ro.url = v;
+			else if (a[1] == 'T')
+				ro.token_arg = v;
+			else if (!strcmp(a, "--cacert"))
+				ro.cacert = v;
+			else if (!strcmp(a, "--token-file"))
+				ro.token_file = v;
+			else
+				ro.timeout = v;
+			if (a[1] != 'H')
+				ro.any = 1;
+		} else if (!strcmp(a, "--insecure")) {
+			ro.insecure = ro.any = 1;
 		} else if (a[0] == '-') {
 			return ctl_usage(NULL, "unknown option '%s'", a);
 		} else {
 			break;
 		}
 	}
-	if (!conf_path == !store_dir)
-		return ctl_usage(NULL, "give exactly one of -c HUBCONF or -s STOREDIR");
+	if (!conf_path && !store_dir && !ro.url) {
+		const char *env = getenv("D4HUB_URL");
+		if (env && *env)
+			ro.url = env;
+	}
+	if ((conf_path != NULL) + (store_dir != NULL) + (ro.url != NULL) != 1)
+		return ctl_usage(NULL, "give exactly one of -c HUBCONF or -s STOREDIR, or -H URL for a remote hub");
+	if (!ro.url && ro.any)
+		return ctl_usage(NULL, "--cacert, --insecure, --token-file, -T and --timeout need -H URL");
 	if (i >= argc)
 		return ctl_usage(NULL, "missing command");
 
@@ -235,14 +384,26 @@ int main(int argc, char **argv)
 	/* Static so that the config's secrets can be wiped at exit without
 	 * a large struct on the stack. */
 	static struct d4_hubconf conf;
-	if (conf_path) {
+	if (ro.url) {
+		int r = setup_remote(&c, &ro);
+		if (r != CTL_OK) {
+			if (c.token) {
+				d4_wipe(c.token, strlen(c.token));
+				free(c.token);
+			}
+			return r;
+		}
+	} else if (conf_path) {
 		char err[1200];
 		if (d4_hubconf_load(conf_path, &conf, err, sizeof(err)) != D4_OK) {
 			fprintf(stderr, "d4hubctl: %s\n", err);
 			return CTL_ERR;
 		}
-		/* Only the store settings are needed here. */
+		/* Only the store settings (and whether a key is set) are needed here. */
+		c.conf_mode = conf.mode;
+		c.conf_has_key = conf.shared_keylen > 0;
 		d4_wipe(conf.shared_key, sizeof(conf.shared_key));
+		c.conf_path = conf_path;
 		c.store_path = conf.store_path;
 		c.map_size = conf.map_size;
 		c.kick_ban = conf.kick_ban;
@@ -254,6 +415,11 @@ int main(int argc, char **argv)
 	int rc = fn(&c, argc - i - 1, argv + i + 1);
 	if (c.st)
 		d4_store_close(c.st);
+	ctl_http_close(&c);
+	if (c.token) {
+		d4_wipe(c.token, strlen(c.token));
+		free(c.token);
+	}
 	if (c.g)
 		yajl_gen_free(c.g);
 	if (fflush(stdout) != 0 && rc == CTL_OK)

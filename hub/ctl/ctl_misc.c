@@ -67,6 +67,8 @@ int ctl_cmd_block(struct ctl *c, int argc, char **argv)
 		struct block_ctx bc = {c, 0};
 		if ((rc = ctl_parse(c, argc - 1, argv + 1, NULL, NULL, 0, 0, NULL)) != CTL_OK)
 			return rc;
+		if (c->url)
+			return ctl_r_block_list(c);
 		if ((rc = ctl_store(c, 0)) != CTL_OK)
 			return rc;
 		if (c->json)
@@ -101,6 +103,12 @@ int ctl_cmd_block(struct ctl *c, int argc, char **argv)
 		return ctl_usage(c, "bad kind '%s': expected ip, uuid or uuid-ips", pos[0]);
 	}
 	e.created = d4_now_s();
+	if (c->url) {
+		char hex[D4_UUID_HEX_LEN + 1];
+		if (e.kind != D4_BLOCK_IP)
+			d4_uuid_hex(e.uuid, hex);
+		return ctl_r_block_change(c, add, pos[0], e.kind == D4_BLOCK_IP ? pos[1] : hex);
+	}
 	if ((rc = ctl_store(c, 1)) != CTL_OK)
 		return rc;
 	rc = add ? d4_store_block_add(c->st, &e) : d4_store_block_del(c->st, &e);
@@ -124,6 +132,8 @@ int ctl_cmd_types(struct ctl *c, int argc, char **argv)
 		uint8_t acc[256];
 		if ((rc = ctl_parse(c, argc - 1, argv + 1, NULL, NULL, 0, 0, NULL)) != CTL_OK)
 			return rc;
+		if (c->url)
+			return ctl_r_types_list(c);
 		if ((rc = ctl_store(c, 0)) != CTL_OK)
 			return rc;
 		if ((rc = d4_store_types_get(c->st, acc)) != D4_OK)
@@ -160,6 +170,8 @@ int ctl_cmd_types(struct ctl *c, int argc, char **argv)
 		return rc;
 	if (t == 0 && enable)
 		return ctl_usage(c, "type 0 is reserved by the D4 protocol");
+	if (c->url)
+		return ctl_r_types_set(c, (unsigned)t, enable);
 	if ((rc = ctl_store(c, 1)) != CTL_OK)
 		return rc;
 	if ((rc = d4_store_type_set(c->st, (uint8_t)t, enable)) != D4_OK)
@@ -208,6 +220,8 @@ int ctl_cmd_ext_types(struct ctl *c, int argc, char **argv)
 		struct ext_ctx ec = {c, 0};
 		if ((rc = ctl_parse(c, argc - 1, argv + 1, NULL, NULL, 0, 0, NULL)) != CTL_OK)
 			return rc;
+		if (c->url)
+			return ctl_r_ext_list(c);
 		if ((rc = ctl_store(c, 0)) != CTL_OK)
 			return rc;
 		if (c->json)
@@ -234,6 +248,8 @@ int ctl_cmd_ext_types(struct ctl *c, int argc, char **argv)
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)pos[0][i] <= 0x20 || (unsigned char)pos[0][i] == 0x7f)
 			return ctl_usage(c, "bad extended type name '%s': no spaces or control characters", pos[0]);
+	if (c->url)
+		return ctl_r_ext_change(c, add, pos[0]);
 	if ((rc = ctl_store(c, 1)) != CTL_OK)
 		return rc;
 	if (!add) {
@@ -312,6 +328,12 @@ int ctl_cmd_sessions(struct ctl *c, int argc, char **argv)
 		return rc;
 	if (n && (rc = ctl_arg_uuid(c, "uuid", pos[0], uuid)) != CTL_OK)
 		return rc;
+	if (c->url) {
+		char hex[D4_UUID_HEX_LEN + 1];
+		if (n)
+			d4_uuid_hex(uuid, hex);
+		return ctl_r_sessions(c, n ? hex : NULL);
+	}
 	if ((rc = ctl_store(c, 0)) != CTL_OK)
 		return rc;
 	if (c->json)
@@ -401,6 +423,8 @@ int ctl_cmd_frames(struct ctl *c, int argc, char **argv)
 		return ctl_usage(c, "bad --session '0': session ids start at 1");
 	if (from_s && (rc = ctl_arg_u64(c, "--from", from_s, UINT64_MAX, &from)) != CTL_OK)
 		return rc;
+	if (c->url)
+		return ctl_r_frames(c, sess_s != NULL, session, from, payload);
 	if ((rc = ctl_store(c, 0)) != CTL_OK)
 		return rc;
 	struct frame_ctx fc = {c, payload, 0, 0};
@@ -472,6 +496,8 @@ int ctl_cmd_stats(struct ctl *c, int argc, char **argv)
 		return rc;
 	if (days == 0)
 		return ctl_usage(c, "bad --days '0': at least 1 (today)");
+	if (c->url)
+		return ctl_r_stats(c, days);
 	if ((rc = ctl_store(c, 0)) != CTL_OK)
 		return rc;
 	uint32_t today = (uint32_t)(d4_now_s() / 86400u);
@@ -501,6 +527,8 @@ int ctl_cmd_status(struct ctl *c, int argc, char **argv)
 	char why[D4_ERRTEXT_MAX];
 	if ((rc = ctl_parse(c, argc, argv, NULL, NULL, 0, 0, NULL)) != CTL_OK)
 		return rc;
+	if (c->url)
+		return ctl_r_status(c);
 	if ((rc = ctl_store(c, 0)) != CTL_OK)
 		return rc;
 	memset(&st, 0, sizeof(st));

@@ -89,6 +89,8 @@ static int cmd_user_add(struct ctl *c, int argc, char **argv)
 	if ((rc = arg_user(c, pos[0])) != CTL_OK || (rc = arg_role(c, role_s, &role)) != CTL_OK ||
 	    (rc = arg_label(c, label)) != CTL_OK)
 		return rc;
+	if (c->url)
+		return ctl_r_user_add(c, pos[0], d4_store_role_name(role), label);
 	if ((rc = ctl_store(c, 1)) != CTL_OK)
 		return rc;
 	struct d4_user u;
@@ -117,6 +119,9 @@ static int cmd_user_role(struct ctl *c, int argc, char **argv)
 		return rc;
 	if ((rc = arg_user(c, pos[0])) != CTL_OK || (rc = arg_role(c, pos[1], &role)) != CTL_OK)
 		return rc;
+	/* The API has no operation that changes a role. */
+	if (c->url)
+		return ctl_fail(c, "%s", CTL_NOT_REMOTE);
 	if ((rc = ctl_store(c, 1)) != CTL_OK)
 		return rc;
 	struct d4_user u;
@@ -141,7 +146,11 @@ static int cmd_user_del(struct ctl *c, int argc, char **argv)
 	int rc;
 	if ((rc = ctl_parse(c, argc, argv, NULL, pos, 1, 1, NULL)) != CTL_OK)
 		return rc;
-	if ((rc = arg_user(c, pos[0])) != CTL_OK || (rc = ctl_store(c, 1)) != CTL_OK)
+	if ((rc = arg_user(c, pos[0])) != CTL_OK)
+		return rc;
+	if (c->url)
+		return ctl_r_user_del(c, pos[0]);
+	if ((rc = ctl_store(c, 1)) != CTL_OK)
 		return rc;
 	int g = d4_store_user_del(c->st, pos[0]);
 	if (g == D4_ENOTFOUND)
@@ -197,6 +206,8 @@ static int cmd_user_list(struct ctl *c, int argc, char **argv)
 	int rc;
 	if ((rc = ctl_parse(c, argc, argv, NULL, NULL, 0, 0, NULL)) != CTL_OK)
 		return rc;
+	if (c->url)
+		return ctl_r_user_list(c);
 	if ((rc = ctl_store(c, 0)) != CTL_OK)
 		return rc;
 	if (c->json)
@@ -243,6 +254,8 @@ static int cmd_token_create(struct ctl *c, int argc, char **argv)
 		return rc;
 	if ((rc = arg_user(c, pos[0])) != CTL_OK || (rc = arg_label(c, label)) != CTL_OK)
 		return rc;
+	if (c->url)
+		return ctl_r_token_create(c, pos[0], label);
 	if ((rc = ctl_store(c, 1)) != CTL_OK)
 		return rc;
 	struct d4_user u;
@@ -285,6 +298,8 @@ static int cmd_token_list(struct ctl *c, int argc, char **argv)
 		return rc;
 	if (npos && (rc = arg_user(c, pos[0])) != CTL_OK)
 		return rc;
+	if (c->url)
+		return ctl_r_token_list(c, npos ? pos[0] : NULL);
 	if ((rc = ctl_store(c, 0)) != CTL_OK)
 		return rc;
 	if (npos) {
@@ -316,11 +331,13 @@ static int cmd_token_revoke(struct ctl *c, int argc, char **argv)
 		return rc;
 	if (strlen(pos[0]) != 16 || d4_hex_decode(pos[0], 16, raw, sizeof(raw)) != D4_OK)
 		return ctl_usage(c, "bad token id '%s': expected 16 hex digits (see 'token list')", pos[0]);
-	if ((rc = ctl_store(c, 1)) != CTL_OK)
-		return rc;
 	/* Ids are shown in lowercase; accept what the user typed either way. */
 	char id[D4_TOKEN_ID_HEX];
 	d4_hex_encode(raw, sizeof(raw), id);
+	if (c->url)
+		return ctl_r_token_revoke(c, id);
+	if ((rc = ctl_store(c, 1)) != CTL_OK)
+		return rc;
 	int g = d4_store_token_revoke(c->st, id);
 	if (g == D4_ENOTFOUND)
 		return ctl_fail(c, "no token %s", id);
