@@ -10,7 +10,9 @@
 #include "d4_reader.h"
 #include "d4_util.h"
 #include "handlers.h"
+#include "json_writer.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,10 +75,13 @@ static void send_summary(struct d4_api_resp *resp, const struct d4_sensor *sn)
 	d4_h_send(resp, 200, g, 0);
 }
 
-/* ---- listSensors ------------------------------------------------------------ */
+/* ---- listSensors ------------------------------------------------------------
+ * The hottest read of the API (dashboards poll it): the page is written by
+ * the direct JSON writer from summary-only records, the store seeks to the
+ * cursor, and rendered pages are cached under the store's commit generation
+ * (docs/performance.md). */
 
 struct list_ctx {
-	yajl_gen g;
 	uint8_t after[16];
 	int has_after;
 	int status; /* -1 = any */
@@ -85,71 +90,192 @@ struct list_ctx {
 	int more;
 };
 
-static int list_cb(void *arg, const struct d4_sensor *sn)
+/* The silent list keeps the full records (it needs the threshold rule of
+ * the store) and the yajl serialiser. */
+struct silent_list {
+	struct list_ctx lc;
+	yajl_gen g;
+	uint64_t now;
+};
+
+struct page_ctx {
+	struct list_ctx lc;
+	struct d4_jw w;
+};
+
+static int page_cb(void *arg, const struct d4_sensor_summary *sm)
 {
-	struct list_ctx *lc = arg;
-	if (lc->has_after && memcmp(sn->uuid, lc->after, 16) <= 0)
-		return 0;
-	if (lc->status >= 0 && sn->status != lc->status)
+	struct page_ctx *pc = arg;
+	struct list_ctx *lc = &pc->lc;
+	if (lc->status >= 0 && sm->status != lc->status)
 		return 0;
 	if (lc->n == lc->limit) {
 		lc->more = 1;
 		return 1;
 	}
-	d4_h_j_sensor_summary(lc->g, sn);
-	memcpy(lc->last, sn->uuid, 16);
+	if (lc->n)
+		D4_JW_LIT(&pc->w, ",");
+	d4_jw_sensor_summary(&pc->w, sm);
+	memcpy(lc->last, sm->uuid, 16);
 	lc->n++;
 	return 0;
 }
 
+/* Page cache. A page depends only on the query (status, limit, cursor) and
+ * on the store's content, which is identified by d4_store_generation(): any
+ * committed write transaction — an ingest batch (counters), an admin change
+ * from the API or from d4hubctl in another process — gives a new generation,
+ * so a page is served from the cache only while the store is in exactly the
+ * state it was rendered from. The role is part of the key although the page
+ * does not depend on it today, so that a role-dependent field can never leak
+ * through the cache. A few entries, bounded size, one lock (the API runs on
+ * one thread; the lock only keeps the cache correct if that changes). */
+#define PAGE_CACHE_N	   8
+#define PAGE_CACHE_MAX_LEN (1u << 20)
+
+struct page_key {
+	const struct d4_store *store;
+	uint64_t gen;
+	int status;
+	uint64_t limit;
+	int has_after;
+	uint8_t after[16];
+	int role;
+};
+
+struct page_entry {
+	struct page_key key;
+	char *body;
+	size_t len;
+};
+
+static pthread_mutex_t page_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct page_entry page_cache[PAGE_CACHE_N];
+static unsigned page_next;
+
+static int key_eq(const struct page_key *a, const struct page_key *b)
+{
+	return a->store == b->store && a->gen == b->gen && a->status == b->status && a->limit == b->limit &&
+	       a->has_after == b->has_after && (!a->has_after || !memcmp(a->after, b->after, 16)) && a->role == b->role;
+}
+
+/* Sends the cached page for k: 1 if sent (or a 500 was set), 0 on a miss. */
+static int page_cache_send(struct d4_api_resp *resp, const struct page_key *k)
+{
+	int hit = 0, rc = 0;
+	pthread_mutex_lock(&page_lock);
+	for (unsigned i = 0; i < PAGE_CACHE_N; i++) {
+		struct page_entry *e = &page_cache[i];
+		if (e->body && key_eq(&e->key, k)) {
+			rc = d4_api_body(resp, 200, "application/json", e->body, e->len);
+			hit = 1;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&page_lock);
+	if (hit && rc != 0)
+		d4_h_internal(resp, "out of memory");
+	return hit;
+}
+
+static void page_cache_put(const struct page_key *k, const char *body, size_t len)
+{
+	if (k->gen == 0 || len > PAGE_CACHE_MAX_LEN)
+		return;
+	char *copy = malloc(len ? len : 1);
+	if (!copy)
+		return; /* the cache is an optimisation only */
+	memcpy(copy, body, len);
+	pthread_mutex_lock(&page_lock);
+	struct page_entry *e = NULL;
+	for (unsigned i = 0; i < PAGE_CACHE_N && !e; i++)
+		if (page_cache[i].body && key_eq(&page_cache[i].key, k))
+			e = &page_cache[i];
+	if (!e) {
+		/* Entries of an older generation can never match again: reuse
+		 * one of those first, else round robin. */
+		for (unsigned i = 0; i < PAGE_CACHE_N && !e; i++)
+			if (!page_cache[i].body || page_cache[i].key.store != k->store ||
+			    page_cache[i].key.gen != k->gen)
+				e = &page_cache[i];
+		if (!e)
+			e = &page_cache[page_next++ % PAGE_CACHE_N];
+	}
+	free(e->body);
+	e->key = *k;
+	e->body = copy;
+	e->len = len;
+	pthread_mutex_unlock(&page_lock);
+}
+
 void d4_h_list_sensors(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
 {
-	struct list_ctx lc;
-	memset(&lc, 0, sizeof(lc));
-	lc.status = -1;
+	struct page_ctx pc;
+	struct list_ctx *lc = &pc.lc;
+	struct page_key key;
+	memset(&pc, 0, sizeof(pc));
+	memset(&key, 0, sizeof(key));
+	lc->status = -1;
 	if (d4_h_query_only(req, resp, list_query) ||
-	    d4_h_query_uint(req, resp, "limit", 1, LIMIT_MAX, LIMIT_DEFAULT, &lc.limit))
+	    d4_h_query_uint(req, resp, "limit", 1, LIMIT_MAX, LIMIT_DEFAULT, &lc->limit))
 		return;
 	const char *st = d4_api_query(req, "status");
 	if (st) {
 		if (!strcmp(st, "pending"))
-			lc.status = D4_SENSOR_PENDING;
+			lc->status = D4_SENSOR_PENDING;
 		else if (!strcmp(st, "approved"))
-			lc.status = D4_SENSOR_APPROVED;
+			lc->status = D4_SENSOR_APPROVED;
 		else if (!strcmp(st, "blocked"))
-			lc.status = D4_SENSOR_BLOCKED;
+			lc->status = D4_SENSOR_BLOCKED;
 		else {
 			d4_h_bad_param(resp, "query parameter 'status' must be pending, approved or blocked");
 			return;
 		}
 	}
-	int c = d4_h_query_cursor(req, resp, lc.after, 16);
+	int c = d4_h_query_cursor(req, resp, lc->after, 16);
 	if (c < 0)
 		return;
-	lc.has_after = c;
-	if (!(lc.g = d4_h_gen())) {
-		d4_h_internal(resp, "out of memory");
+	lc->has_after = c;
+
+	key.store = ctx->store;
+	key.status = lc->status;
+	key.limit = lc->limit;
+	key.has_after = lc->has_after;
+	memcpy(key.after, lc->after, 16);
+	key.role = (int)req->role;
+	key.gen = d4_store_generation(ctx->store);
+	if (key.gen && page_cache_send(resp, &key))
 		return;
-	}
-	yajl_gen_map_open(lc.g);
-	d4_api_j_key(lc.g, "items");
-	yajl_gen_array_open(lc.g);
-	int rc = d4_store_sensor_foreach(ctx->store, list_cb, &lc);
+
+	d4_jw_init(&pc.w);
+	D4_JW_LIT(&pc.w, "{\"items\":[");
+	/* The page is labelled with the generation of the snapshot it is
+	 * read from, not the one checked above (a commit may lie between). */
+	int rc = d4_store_sensor_summary_foreach(ctx->store, lc->has_after ? lc->after : NULL, &key.gen, page_cb, &pc);
 	if (rc < 0) {
-		yajl_gen_free(lc.g);
+		d4_jw_free(&pc.w);
 		d4_h_store_error(resp, rc, "sensor list");
 		return;
 	}
-	yajl_gen_array_close(lc.g);
-	if (lc.more) {
+	D4_JW_LIT(&pc.w, "],\"next_cursor\":");
+	if (lc->more) {
 		char cur[32];
-		d4_h_cursor_encode(lc.last, 16, cur, sizeof(cur));
-		d4_api_j_kv_str(lc.g, "next_cursor", cur);
+		d4_h_cursor_encode(lc->last, 16, cur, sizeof(cur));
+		d4_jw_text(&pc.w, cur);
 	} else {
-		d4_h_j_null(lc.g, "next_cursor");
+		D4_JW_LIT(&pc.w, "null");
 	}
-	yajl_gen_map_close(lc.g);
-	d4_h_send(resp, 200, lc.g, 0);
+	D4_JW_LIT(&pc.w, "}");
+	if (pc.w.oom) {
+		d4_jw_free(&pc.w);
+		d4_h_internal(resp, "out of memory");
+		return;
+	}
+	if (d4_api_body(resp, 200, "application/json", pc.w.p, pc.w.len) != 0)
+		d4_h_internal(resp, "out of memory");
+	else
+		page_cache_put(&key, pc.w.p, pc.w.len);
+	d4_jw_free(&pc.w);
 }
 
 /* ---- listSilentSensors --------------------------------------------------------
@@ -160,14 +286,9 @@ void d4_h_list_sensors(struct d4_api_ctx *ctx, const struct d4_api_req *req, str
 
 static const char *const silent_query[] = {"status", "limit", "cursor", NULL};
 
-struct silent_ctx {
-	struct list_ctx lc;
-	uint64_t now;
-};
-
 static int silent_cb(void *arg, const struct d4_sensor *sn)
 {
-	struct silent_ctx *sc = arg;
+	struct silent_list *sc = arg;
 	struct list_ctx *lc = &sc->lc;
 	if (lc->has_after && memcmp(sn->uuid, lc->after, 16) <= 0)
 		return 0;
@@ -177,7 +298,7 @@ static int silent_cb(void *arg, const struct d4_sensor *sn)
 		lc->more = 1;
 		return 1;
 	}
-	d4_h_j_silent_sensor(lc->g, sn, sc->now);
+	d4_h_j_silent_sensor(sc->g, sn, sc->now);
 	memcpy(lc->last, sn->uuid, 16);
 	lc->n++;
 	return 0;
@@ -185,7 +306,7 @@ static int silent_cb(void *arg, const struct d4_sensor *sn)
 
 void d4_h_list_silent_sensors(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
 {
-	struct silent_ctx sc;
+	struct silent_list sc;
 	struct list_ctx *lc = &sc.lc;
 	memset(&sc, 0, sizeof(sc));
 	lc->status = -1;
@@ -209,30 +330,30 @@ void d4_h_list_silent_sensors(struct d4_api_ctx *ctx, const struct d4_api_req *r
 	if (c < 0)
 		return;
 	lc->has_after = c;
-	if (!(lc->g = d4_h_gen())) {
+	if (!(sc.g = d4_h_gen())) {
 		d4_h_internal(resp, "out of memory");
 		return;
 	}
 	sc.now = d4_now_s();
-	yajl_gen_map_open(lc->g);
-	d4_api_j_key(lc->g, "items");
-	yajl_gen_array_open(lc->g);
+	yajl_gen_map_open(sc.g);
+	d4_api_j_key(sc.g, "items");
+	yajl_gen_array_open(sc.g);
 	int rc = d4_store_sensors_silent(ctx->store, sc.now, silent_cb, &sc);
 	if (rc < 0) {
-		yajl_gen_free(lc->g);
+		yajl_gen_free(sc.g);
 		d4_h_store_error(resp, rc, "silent sensor list");
 		return;
 	}
-	yajl_gen_array_close(lc->g);
+	yajl_gen_array_close(sc.g);
 	if (lc->more) {
 		char cur[32];
 		d4_h_cursor_encode(lc->last, 16, cur, sizeof(cur));
-		d4_api_j_kv_str(lc->g, "next_cursor", cur);
+		d4_api_j_kv_str(sc.g, "next_cursor", cur);
 	} else {
-		d4_h_j_null(lc->g, "next_cursor");
+		d4_h_j_null(sc.g, "next_cursor");
 	}
-	yajl_gen_map_close(lc->g);
-	d4_h_send(resp, 200, lc->g, 0);
+	yajl_gen_map_close(sc.g);
+	d4_h_send(resp, 200, sc.g, 0);
 }
 
 /* ---- getSensor ----------------------------------------------------------------- */
