@@ -375,7 +375,8 @@ struct d4_pdns_pcapstream {
 	uint64_t ts;
 	size_t caplen;
 	size_t rlen;
-	uint8_t *rec; /* PCAP_HARD_CAP bytes, for records split across feeds */
+	uint8_t *rec; /* records split across feeds; grows (never shrinks) up to PCAP_HARD_CAP */
+	size_t reccap;
 };
 
 struct d4_pdns_pcapstream *d4_pdns_pcapstream_new(struct d4_pdns_pcap *x)
@@ -383,11 +384,6 @@ struct d4_pdns_pcapstream *d4_pdns_pcapstream_new(struct d4_pdns_pcap *x)
 	struct d4_pdns_pcapstream *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
-	s->rec = malloc(PCAP_HARD_CAP);
-	if (!s->rec) {
-		free(s);
-		return NULL;
-	}
 	s->x = x;
 	return s;
 }
@@ -495,6 +491,14 @@ int d4_pdns_pcapstream_feed(struct d4_pdns_pcapstream *s, const uint8_t *p, size
 				if (rc < 0)
 					return rc;
 				break;
+			}
+			if (s->caplen > s->reccap) {
+				size_t nc = s->caplen < 65536 ? 65536 : PCAP_HARD_CAP;
+				uint8_t *nb = realloc(s->rec, nc);
+				if (!nb)
+					return D4_ENOMEM;
+				s->rec = nb;
+				s->reccap = nc;
 			}
 			size_t k = s->caplen - s->rlen < n ? s->caplen - s->rlen : n;
 			memcpy(s->rec + s->rlen, p, k);

@@ -20,8 +20,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const int links[] = {D4_LINK_NULL,  D4_LINK_ETHERNET, D4_LINK_RAW,	 12, 14, D4_LINK_LOOP, D4_LINK_LINUX_SLL,
-			    D4_LINK_IPV4, D4_LINK_IPV6,	     D4_LINK_LINUX_SLL2};
+static const int links[] = {D4_LINK_NULL, D4_LINK_ETHERNET,  D4_LINK_RAW,  12,		 14,
+			    D4_LINK_LOOP, D4_LINK_LINUX_SLL, D4_LINK_IPV4, D4_LINK_IPV6, D4_LINK_LINUX_SLL2};
 
 static int sink(void *arg, const struct d4_pdns_obs *o)
 {

@@ -496,7 +496,8 @@ static size_t tcp_pkt(uint8_t *b, uint32_t seq, uint8_t flags, const uint8_t *d,
 	b[27] = (uint8_t)seq;
 	b[32] = 5 << 4;
 	b[33] = flags;
-	memcpy(b + 40, d, n);
+	if (n)
+		memcpy(b + 40, d, n);
 	return 40 + n;
 }
 
