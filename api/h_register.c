@@ -110,7 +110,16 @@ void d4_h_register_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, 
 	sn->created = d4_now_s();
 	if (mail)
 		d4_strlcpy(sn->mail, mail, sizeof(sn->mail));
-	if ((rc = d4_store_sensor_put(ctx->store, sn)) != D4_OK) {
+	/* The check above keeps d4-core's order of answers; the add itself is
+	 * put-if-absent, so a registration racing with another one (or with
+	 * d4hubctl) gets the same 409 instead of overwriting it. */
+	rc = d4_store_sensor_add(ctx->store, sn);
+	if (rc == D4_EEXIST) {
+		reg_problem(resp, 409, "conflict", "Conflict", "this sensor uuid is already registered",
+			    "Sensor already registred");
+		goto out;
+	}
+	if (rc != D4_OK) {
 		d4_h_store_error(resp, rc, "sensor");
 		goto out;
 	}

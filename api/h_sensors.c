@@ -522,11 +522,11 @@ static int gen_key(struct d4_sensor *sn)
 
 void d4_h_create_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
 {
-	struct d4_sensor *sn = calloc(1, sizeof(*sn)), *old = malloc(sizeof(*sn));
+	struct d4_sensor *sn = calloc(1, sizeof(*sn));
 	const char *uuid_s, *key;
 	char keytext[D4_KEY_MAX + 1], hex[D4_UUID_HEX_LEN + 1];
 	int approve = 0, generated = 0, r;
-	if (!sn || !old) {
+	if (!sn) {
 		d4_h_internal(resp, "out of memory");
 		goto out;
 	}
@@ -550,15 +550,6 @@ void d4_h_create_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, st
 	if (text_fields(req, resp, sn) || d4_h_json_bool(req, resp, "approve", &approve) < 0)
 		goto out;
 	d4_uuid_hex(sn->uuid, hex);
-	int rc = d4_store_sensor_get(ctx->store, sn->uuid, old);
-	if (rc == D4_OK) {
-		d4_h_conflict(resp, "sensor %s already exists (rotate its key or update it instead)", hex);
-		goto out;
-	}
-	if (rc != D4_ENOTFOUND) {
-		save_error(resp, rc, sn->uuid);
-		goto out;
-	}
 	if (r > 0) {
 		sn->keylen = (uint16_t)strlen(key);
 		memcpy(sn->key, key, sn->keylen);
@@ -570,7 +561,14 @@ void d4_h_create_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, st
 	}
 	sn->status = approve ? D4_SENSOR_APPROVED : D4_SENSOR_PENDING;
 	sn->created = d4_now_s();
-	if ((rc = d4_store_sensor_put(ctx->store, sn)) != D4_OK) {
+	/* Put-if-absent in one transaction: a sensor created meanwhile by
+	 * another request or d4hubctl is never overwritten. */
+	int rc = d4_store_sensor_add(ctx->store, sn);
+	if (rc == D4_EEXIST) {
+		d4_h_conflict(resp, "sensor %s already exists (rotate its key or update it instead)", hex);
+		goto out;
+	}
+	if (rc != D4_OK) {
 		save_error(resp, rc, sn->uuid);
 		goto out;
 	}
@@ -586,10 +584,7 @@ out:
 	d4_wipe(keytext, sizeof(keytext));
 	if (sn)
 		d4_wipe(sn, sizeof(*sn));
-	if (old)
-		d4_wipe(old, sizeof(*old));
 	free(sn);
-	free(old);
 }
 
 /* ---- updateSensor ------------------------------------------------------------- */

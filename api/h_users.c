@@ -102,14 +102,13 @@ void d4_h_create_user(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 		return;
 	}
 	/* The store's put also changes the role of an existing user: creating
-	 * must not do that silently. */
-	int rc = d4_store_user_get(ctx->store, name, &u);
-	if (rc == D4_OK) {
+	 * must not do that, not even when another request or d4hubctl creates
+	 * the same name at the same time (put-if-absent, one transaction). */
+	int rc = d4_store_user_add(ctx->store, name, role);
+	if (rc == D4_EEXIST) {
 		d4_h_conflict(resp, "user '%s' already exists", name);
 		return;
 	}
-	if (rc == D4_ENOTFOUND)
-		rc = d4_store_user_put(ctx->store, name, role);
 	if (rc == D4_OK)
 		rc = d4_store_user_get(ctx->store, name, &u);
 	if (rc != D4_OK) {

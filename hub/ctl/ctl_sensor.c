@@ -199,8 +199,14 @@ static int cmd_add(struct ctl *c, int argc, char **argv)
 	if (desc)
 		d4_strlcpy(sn.description, desc, sizeof(sn.description));
 	sn.created = d4_now_s();
-	if ((rc = save_sensor(c, &sn)) != CTL_OK)
+	/* Put-if-absent: a sensor created since the check above (API, another
+	 * d4hubctl) is never overwritten. */
+	if ((g = d4_store_sensor_add(c->st, &sn)) != D4_OK) {
+		rc = g == D4_EEXIST
+			 ? ctl_fail(c, "sensor %s already exists (use 'sensor rotate-key' or 'sensor set')", pos[0])
+			 : ctl_fail(c, "cannot save sensor %s: %s", pos[0], d4_strerror(g));
 		goto out;
+	}
 	if (generated)
 		rc = print_key(c, &sn);
 	else if (c->json) {
@@ -373,8 +379,14 @@ static int cmd_set(struct ctl *c, int argc, char **argv)
 		return ctl_usage(c, "bad --silence '%s': larger than %u seconds", silence, UINT32_MAX);
 	if (c->url) {
 		char hex[D4_UUID_HEX_LEN + 1], orghex[D4_UUID_HEX_LEN + 1];
-		struct ctl_sensor_set ss = {desc, mail, NULL, NULL, mp != NULL, mb != NULL, silence != NULL,
-					    max_payload, max_backlog, silence_s};
+		struct ctl_sensor_set ss = {.desc = desc,
+					    .mail = mail,
+					    .has_max_payload = mp != NULL,
+					    .has_max_backlog = mb != NULL,
+					    .has_silence = silence != NULL,
+					    .max_payload = max_payload,
+					    .max_backlog = max_backlog,
+					    .silence = silence_s};
 		if (tlp)
 			ss.tlp = strcmp(tlp, "none") ? d4_policy_tlp_name(t) : "none";
 		if (org) {

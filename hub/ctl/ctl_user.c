@@ -99,7 +99,11 @@ static int cmd_user_add(struct ctl *c, int argc, char **argv)
 		return ctl_fail(c, "user %s already exists (use 'user role' or 'token create')", pos[0]);
 	if (g != D4_ENOTFOUND)
 		return user_missing(c, pos[0], g);
-	if ((g = d4_store_user_put(c->st, pos[0], role)) != D4_OK)
+	/* Put-if-absent: never changes the role of a user created since the
+	 * check above. */
+	if ((g = d4_store_user_add(c->st, pos[0], role)) == D4_EEXIST)
+		return ctl_fail(c, "user %s already exists (use 'user role' or 'token create')", pos[0]);
+	if (g != D4_OK)
 		return ctl_fail(c, "cannot create user %s: %s", pos[0], d4_strerror(g));
 	if ((g = d4_store_user_get(c->st, pos[0], &u)) != D4_OK)
 		return user_missing(c, pos[0], g);

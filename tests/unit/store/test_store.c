@@ -1702,7 +1702,7 @@ START_TEST(test_sensor_v1_compat)
 			 D4_ENOTFOUND);
 	d4_store_close(s);
 
-	/* a writable open upgrades in place: data kept, schema 2, new tables usable */
+	/* a writable open upgrades in place: data kept, current schema, new tables usable */
 	o.read_only = 0;
 	s = open_store(&o);
 	uint64_t ver = 0;
@@ -1711,7 +1711,7 @@ START_TEST(test_sensor_v1_compat)
 	ck_assert_int_eq(mdb_get(txn, s->dbi[DBI_SENSORS], &k, &v), 0);
 	ck_assert_int_eq(((uint8_t *)v.mv_data)[0], 1); /* not rewritten by the upgrade */
 	mdb_txn_abort(txn);
-	ck_assert_uint_eq(ver, 2);
+	ck_assert_uint_eq(ver, STORE_SCHEMA_VERSION);
 	ck_assert_uint_eq(d4_store_epoch(s), epoch); /* settings untouched */
 	uint8_t acc[256];
 	ck_assert_int_eq(d4_store_types_get(s, acc), 0);
@@ -1734,7 +1734,7 @@ START_TEST(test_sensor_v1_compat)
 	ck_assert_int_eq(d4_store_token_verify(s, tok, NULL, NULL, NULL), 0);
 	/* a store from a newer build is refused */
 	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
-	ck_assert_int_eq(store_settings_put_u64(s, txn, "schema", 3), 0);
+	ck_assert_int_eq(store_settings_put_u64(s, txn, "schema", STORE_SCHEMA_VERSION + 1), 0);
 	ck_assert_int_eq(mdb_txn_commit(txn), 0);
 	d4_store_close(s);
 	struct d4_store *s2 = NULL;
