@@ -21,7 +21,7 @@
 #define ERR_BODY_MAX (64u << 10)
 /* yajl_tree_parse recurses per nesting level (DESIGN.md §2); the API's
  * documents are a few levels deep. */
-#define JSON_DEPTH_MAX 64
+#define JSON_DEPTH_MAX	  64
 #define CONNECT_TIMEOUT_S 10L
 #define REQUEST_TIMEOUT_S 120L
 /* Exports may run for a long time: without an explicit --timeout they are
@@ -334,8 +334,9 @@ static int http_error(struct ctl *c, long status, const char *ctype, const struc
 		rc = ctl_fail(c, "%s: %s (HTTP %ld)", ctl_clean(t, title, sizeof(title)),
 			      d ? ctl_clean(d, detail, sizeof(detail)) : "-", status);
 	else if (status >= 300 && status < 400)
-		rc = ctl_fail(c, "the hub answered with a redirect (HTTP %ld), which d4hubctl does not follow: "
-				 "check the URL",
+		rc = ctl_fail(c,
+			      "the hub answered with a redirect (HTTP %ld), which d4hubctl does not follow: "
+			      "check the URL",
 			      status);
 	else
 		rc = ctl_fail(c, "unexpected answer from the hub (HTTP %ld%s%s)", status, ctype ? ", " : "",

@@ -19,8 +19,8 @@ struct ctl {
 	int json;
 	struct d4_store *st; /* opened on demand by ctl_store() */
 	int st_write;
-	yajl_gen g;	 /* only with --json */
-	const char *cmd; /* "sensor add", for messages */
+	yajl_gen g;	       /* only with --json */
+	const char *cmd;       /* "sensor add", for messages */
 	const char *conf_path; /* -c: the configuration (server mode) */
 	int conf_mode;	       /* with -c: [ingest] mode */
 	int conf_has_key;      /* with -c: [ingest] shared_key is set */
@@ -29,8 +29,8 @@ struct ctl {
 	const char *url;
 	const char *cacert;
 	int insecure;
-	long timeout;	      /* --timeout seconds for one request; 0 = the default */
-	char *token;	      /* owned, wiped and freed at exit */
+	long timeout;	       /* --timeout seconds for one request; 0 = the default */
+	char *token;	       /* owned, wiped and freed at exit */
 	struct ctl_http *http; /* opened on demand by the first request */
 };
 
@@ -156,8 +156,7 @@ struct ctl_sensor_set {
 	int has_max_payload, has_max_backlog, has_silence;
 	uint64_t max_payload, max_backlog, silence;
 };
-int ctl_r_sensor_add(struct ctl *c, const char *uuid, const uint8_t *key, size_t keylen, const char *desc,
-		     int approve);
+int ctl_r_sensor_add(struct ctl *c, const char *uuid, const uint8_t *key, size_t keylen, const char *desc, int approve);
 int ctl_r_sensor_state(struct ctl *c, const char *verb, const char *uuid, int has_ban, uint64_t ban);
 int ctl_r_sensor_rotate(struct ctl *c, const char *uuid, const uint8_t *key, size_t keylen);
 int ctl_r_sensor_set(struct ctl *c, const char *uuid, const struct ctl_sensor_set *s);

@@ -16,7 +16,7 @@
 /* Path buffers: a path is a fixed prefix plus escaped segments of at most a
  * few hundred bytes (uuids, names of <= 63 bytes, CIDRs). */
 #define PATH_MAX_LEN 1024
-#define ESC_MAX (3 * 256 + 1)
+#define ESC_MAX	     (3 * 256 + 1)
 
 /* Writes c->g to stdout, then wipes what it held (a key or a token may
  * have passed through it) before clearing it. */
@@ -180,8 +180,7 @@ static int print_generated(struct ctl *c, yajl_val v)
 	return CTL_OK;
 }
 
-int ctl_r_sensor_add(struct ctl *c, const char *uuid, const uint8_t *key, size_t keylen, const char *desc,
-		     int approve)
+int ctl_r_sensor_add(struct ctl *c, const char *uuid, const uint8_t *key, size_t keylen, const char *desc, int approve)
 {
 	yajl_gen b = ctl_body_new();
 	yajl_val v = NULL;
@@ -336,8 +335,8 @@ int ctl_r_sensor_show(struct ctl *c, const char *uuid)
 	}
 	printf("uuid:          %s\n", jtext(s, "uuid", txt, sizeof(txt)));
 	printf("status:        %s\n", jtext(s, "status", txt, sizeof(txt)));
-	printf("description:   %s\n", ctl_clean(ctl_jstr(s, "description") ? ctl_jstr(s, "description") : "", txt,
-					   sizeof(txt)));
+	printf("description:   %s\n",
+	       ctl_clean(ctl_jstr(s, "description") ? ctl_jstr(s, "description") : "", txt, sizeof(txt)));
 	printf("mail:          %s\n", ctl_clean(ctl_jstr(s, "mail") ? ctl_jstr(s, "mail") : "", txt, sizeof(txt)));
 	printf("key:           (not shown by the API)\n");
 	if (ctl_jstr(s, "default_tlp"))
@@ -357,7 +356,8 @@ int ctl_r_sensor_show(struct ctl *c, const char *uuid)
 	else
 		printf("max backlog:   - (hub default)\n");
 	if (ctl_ju64(s, "silence_threshold"))
-		printf("silence alert: after %llu s without data\n", (unsigned long long)ctl_ju64(s, "silence_threshold"));
+		printf("silence alert: after %llu s without data\n",
+		       (unsigned long long)ctl_ju64(s, "silence_threshold"));
 	else
 		printf("silence alert: - (not monitored)\n");
 	printf("created:       %s\n", ctl_jtime(s, "created", t, sizeof(t)));
@@ -380,7 +380,8 @@ int ctl_r_sensor_show(struct ctl *c, const char *uuid)
 	size_t nips = ips && YAJL_IS_ARRAY(ips) ? ips->u.array.len : 0;
 	for (size_t i = 0; i < nips; i++) {
 		yajl_val ip = ips->u.array.values[i];
-		printf("%s %s (%s)", i ? "," : "", jtext(ip, "ip", txt, sizeof(txt)), ctl_jtime(ip, "seen", t, sizeof(t)));
+		printf("%s %s (%s)", i ? "," : "", jtext(ip, "ip", txt, sizeof(txt)),
+		       ctl_jtime(ip, "seen", t, sizeof(t)));
 	}
 	printf("%s\n", nips ? "" : " none");
 	printf("types:\n");
@@ -465,7 +466,8 @@ int ctl_r_types_list(struct ctl *c)
 			yajl_val n = acc->u.array.values[i];
 			if (!YAJL_IS_INTEGER(n) || YAJL_GET_INTEGER(n) < 0 || YAJL_GET_INTEGER(n) > 255)
 				continue;
-			printf("%-5u %s\n", (unsigned)YAJL_GET_INTEGER(n), ctl_type_name((unsigned)YAJL_GET_INTEGER(n)));
+			printf("%-5u %s\n", (unsigned)YAJL_GET_INTEGER(n),
+			       ctl_type_name((unsigned)YAJL_GET_INTEGER(n)));
 		}
 	}
 	ctl_tree_free(v);
@@ -533,7 +535,8 @@ static int session_row(struct lst *l, yajl_val s)
 	       (unsigned long long)ctl_ju64(s, "id"), jtext(s, "sensor", u, sizeof(u)),
 	       (unsigned long long)ctl_ju64(s, "type"), jtext(s, "ext_type", ext, sizeof(ext)),
 	       jtext(s, "tlp", tlp, sizeof(tlp)), jtext(s, "org", org, sizeof(org)),
-	       ctl_jtime(s, "started", s1, sizeof(s1)), ctl_jstr(s, "ended") ? ctl_jtime(s, "ended", s2, sizeof(s2)) : "open",
+	       ctl_jtime(s, "started", s1, sizeof(s1)),
+	       ctl_jstr(s, "ended") ? ctl_jtime(s, "ended", s2, sizeof(s2)) : "open",
 	       (unsigned long long)ctl_ju64(s, "frames"), (unsigned long long)ctl_ju64(s, "bytes"),
 	       jtext(s, "close_reason", why, sizeof(why)));
 	return CTL_OK;
