@@ -1,5 +1,6 @@
 /* d4hub API — system operations: getHealth, getOpenapi, getMetrics, getMe. */
 #include "api_core.h"
+#include "d4_analyze.h"
 #include "d4_error.h"
 #include "d4_log.h"
 #include "d4_store.h"
@@ -181,6 +182,28 @@ void d4_api_h_metrics(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 	for (int s = 0; s < 3; s++)
 		mprintf(&b, "d4hub_sensors{status=\"%s\"} %" PRIu64 "\n",
 			d4_store_status_name((enum d4_sensor_status)s), by_status[s]);
+	struct d4_analyze_pdns_stats ps;
+	if (d4_analyze_pdns_stats_global(&ps) == D4_OK) {
+		/* the pDNS ingest worker (per-sensor totals: the store's pDNS counters) */
+		const struct {
+			const char *name, *type, *help;
+			uint64_t v;
+		} pm[] = {
+		    {"d4hub_pdns_frames_read_total", "counter", "Frames read by the pDNS ingest past its cursor.",
+		     ps.frames},
+		    {"d4hub_pdns_observations_total", "counter", "pDNS observations committed.", ps.observations},
+		    {"d4hub_pdns_bad_lines_total", "counter", "CSV/COF lines skipped.", ps.bad_lines},
+		    {"d4hub_pdns_bad_packets_total", "counter", "pcap records not decodable.", ps.bad_packets},
+		    {"d4hub_pdns_frames_lost_total", "counter",
+		     "Frames deleted by retention before the pDNS ingest read them.", ps.frames_lost},
+		    {"d4hub_pdns_lag_frames", "gauge", "Committed frames not yet read by the pDNS ingest.", ps.lag},
+		    {"d4hub_pdns_cursor", "gauge", "Last frame sequence number accounted for by the pDNS ingest.",
+		     ps.cursor},
+		};
+		for (size_t i = 0; i < sizeof(pm) / sizeof(pm[0]); i++)
+			mprintf(&b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", pm[i].name, pm[i].help, pm[i].name,
+				pm[i].type, pm[i].name, pm[i].v);
+	}
 	if (ctx->core) {
 		const struct d4_api_metrics *m = &ctx->core->metrics;
 		mprintf(&b, "# HELP d4hub_api_requests_total API requests by response status.\n"

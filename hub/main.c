@@ -5,6 +5,7 @@
  * -n checks the configuration and certificates and exits; -d stays in the
  * foreground and logs to stderr (otherwise: daemonize, log to syslog).
  * SIGTERM/SIGINT stop intake, commit everything accepted, exit 0. */
+#include "d4_analyze.h"
 #include "d4_api.h"
 #include "d4_error.h"
 #include "d4_hubconf.h"
@@ -88,6 +89,16 @@ static void api_opts(const struct d4_hubconf *conf, struct d4_api_opts *o)
 	o->auth_fail_limit = conf->api_auth_fail_limit;
 }
 
+static void pdns_opts(const struct d4_hubconf *conf, struct d4_analyze_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->pdns_enabled = conf->pdns_enabled;
+	o->pdns.csv_fields = conf->pdns_csv_fields;
+	o->pdns.csv_separator = conf->pdns_csv_separator;
+	o->pdns.batch = conf->pdns_batch;
+	o->pdns.retention_s = conf->pdns_retention;
+}
+
 static int check_config(const struct d4_hubconf *conf)
 {
 	char err[512];
@@ -118,6 +129,14 @@ static int check_config(const struct d4_hubconf *conf)
 	if (check_store_path(conf->store_path, err, sizeof(err)) != 0) {
 		fprintf(stderr, "d4hub: %s\n", err);
 		return 1;
+	}
+	if (conf->pdns_enabled) {
+		struct d4_analyze_opts ao;
+		pdns_opts(conf, &ao);
+		if (d4_analyze_pdns_opts_check(&ao.pdns, err, sizeof(err)) != 0) {
+			fprintf(stderr, "d4hub: %s\n", err);
+			return 1;
+		}
 	}
 	printf("configuration OK\n");
 	return 0;
@@ -288,10 +307,28 @@ int main(int argc, char **argv)
 		notify(&notify_fd, 1, err);
 		return 1;
 	}
+	/* The analyzers only read committed frames: started before intake so
+	 * that sessions older than this start are known to be dead (their
+	 * connections died with the previous process). */
+	struct d4_analyze *ana = NULL;
+	if (conf.pdns_enabled) {
+		struct d4_analyze_opts ano;
+		pdns_opts(&conf, &ano);
+		ano.pdns.sessions_dead_before = d4_now_s();
+		rc = d4_analyze_start(store, &ano, &ana);
+		if (rc != 0) {
+			snprintf(err, sizeof(err), "cannot start the pDNS ingest: %s", d4_strerror(rc));
+			d4_err("%s", err);
+			d4_store_close(store);
+			notify(&notify_fd, 1, err);
+			return 1;
+		}
+	}
 	struct d4_ingest *ing = NULL;
 	rc = d4_ingest_start(&conf, store, &ing, err, sizeof(err));
 	if (rc != 0) {
 		d4_err("cannot start ingest: %s", err);
+		d4_analyze_stop(ana);
 		d4_store_close(store);
 		notify(&notify_fd, 1, err);
 		return 1;
@@ -308,6 +345,7 @@ int main(int argc, char **argv)
 				 d4_strerror(rc));
 			d4_err("%s", err);
 			d4_ingest_stop(ing);
+			d4_analyze_stop(ana);
 			d4_store_close(store);
 			notify(&notify_fd, 1, err);
 			return 1;
@@ -340,6 +378,7 @@ int main(int argc, char **argv)
 	/* the API reads the store and may queue admin changes: stop it first */
 	d4_api_stop(api);
 	d4_ingest_stop(ing);
+	d4_analyze_stop(ana);
 	d4_store_writer_stop(store);
 	struct d4_store_status st;
 	d4_store_status_get(store, &st);

@@ -41,6 +41,7 @@ enum kind {
 	K_UDUR,	   /* seconds with suffix, into unsigned */
 	K_U64DUR,  /* seconds with suffix, into uint64_t */
 	K_UINT,	   /* plain integer, into unsigned */
+	K_STR,	   /* text kept verbatim (not a path), into char[size] */
 };
 
 struct keydef {
@@ -83,6 +84,12 @@ static const struct keydef keys[] = {
     {"store.queue_bytes", K_U64SIZE, F(queue_bytes), 1, SIZE_MAX, 0},
     {"store.retention_age", K_U64DUR, F(retention_age), 0, UINT64_MAX, 0},
     {"store.retention_size", K_U64SIZE, F(retention_bytes), 0, UINT64_MAX, 0},
+    /* [pdns]: field spec and separator are checked by the pDNS ingest (d4hub -n too) */
+    {"pdns.enabled", K_BOOL, F(pdns_enabled), 0, 0, 0},
+    {"pdns.csv_fields", K_STR, F(pdns_csv_fields), 0, 0, 0},
+    {"pdns.csv_separator", K_STR, F(pdns_csv_separator), 0, 0, 0},
+    {"pdns.batch", K_UINT, F(pdns_batch), 1, 1000000, 0},
+    {"pdns.retention", K_U64DUR, F(pdns_retention), 0, UINT64_MAX, 0},
     {"api.enabled", K_BOOL, F(api_enabled), 0, 0, 0},
     {"api.listen", K_LISTEN0, F(api_listen), 0, 0, 0},
     {"api.cert", K_PATH, F(api_cert), 0, 0, 0},
@@ -96,7 +103,7 @@ static const struct keydef keys[] = {
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const sections[] = {"hub", "ingest", "store", "api"};
+static const char *const sections[] = {"hub", "ingest", "store", "api", "pdns"};
 
 void d4_hubconf_defaults(struct d4_hubconf *out)
 {
@@ -122,6 +129,11 @@ void d4_hubconf_defaults(struct d4_hubconf *out)
 	out->api_enabled = 1;
 	d4_strlcpy(out->api_listen, "127.0.0.1:8443", sizeof(out->api_listen));
 	d4_strlcpy(out->api_spec, D4_API_SPEC_DEFAULT, sizeof(out->api_spec));
+	out->pdns_enabled = 1;
+	d4_strlcpy(out->pdns_csv_fields, "SMcsCQTAtn", sizeof(out->pdns_csv_fields));
+	d4_strlcpy(out->pdns_csv_separator, "||", sizeof(out->pdns_csv_separator));
+	out->pdns_batch = 10000;
+	out->pdns_retention = 0;
 	out->api_max_body = 1u << 20;
 	out->api_auth_fail_limit = 20;
 }
@@ -409,6 +421,11 @@ static int set_value(struct ctx *c, struct d4_hubconf *out, const struct keydef 
 			val = val * 10 + (uint64_t)(*p - '0');
 			if (val > k->max)
 				break;
+	case K_STR:
+		if (vlen >= k->size)
+			return fail(c, c->line, "%s: value too long (max %zu bytes)", k->name, k->size - 1);
+		d4_strlcpy((char *)base, v, k->size);
+		return D4_OK;
 		}
 		if (*p && !(*p >= '0' && *p <= '9'))
 			return fail(c, c->line, "%s: bad value '%s' (expected an integer)", k->name, v);

@@ -1,0 +1,24 @@
+/* d4_analyze — private declarations shared by the module's files. */
+#ifndef ANALYZE_INTERNAL_H
+#define ANALYZE_INTERNAL_H
+
+#include "d4_analyze.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Cursor value layout (version 1, big-endian):
+ *   u8 version | u64 done_seq | u64 replay_from | u64 frames_lost */
+#define ANALYZE_CURSOR_V1  1u
+#define ANALYZE_CURSOR_LEN 25u
+
+/* Like d4_analyze_pdns_step, with the flush rule of the worker: a batch that
+ * is not full is committed once caught up only when `force` or when the last
+ * commit is at least min_commit_ms old (so that a trickle of frames does not
+ * cost one durable commit per poll). */
+int analyze_pdns_step(struct d4_analyze_pdns *x, unsigned max_batches, int force, unsigned min_commit_ms, int *idle);
+
+/* Commits the open batch, if any, without reading further. */
+int analyze_pdns_flush(struct d4_analyze_pdns *x);
+
+#endif

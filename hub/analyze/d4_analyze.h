@@ -1,0 +1,107 @@
+/* d4_analyze — the hub's analyzers over the frame log, in-process.
+ *
+ * An analyzer follows the committed frame log in order from a persistent
+ * cursor, turns the frames of the session types it handles into derived
+ * records, and commits the records together with its cursor and counters in
+ * ONE store transaction, so that a restart neither loses nor double-counts.
+ * Partial per-session state (a line cut across frames, a pcap stream's global
+ * header and TCP flows) is rebuilt after a restart by replaying from an
+ * earlier point recorded in the cursor; what the replay re-derives from
+ * frames already counted is discarded. docs/pdns.md "Ingest from the frame
+ * log" describes the cursor.
+ *
+ * Passive DNS is the first analyzer (types 1, 6, 8 and 254/pdns-cof);
+ * backscatter and passive SSL will be further `d4_analyze_<name>` consumers
+ * with their own cursor name, started by d4_analyze_start. Depends on
+ * hub/store and analyzers/pdns. */
+#ifndef D4_ANALYZE_H
+#define D4_ANALYZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct d4_store;
+
+#define D4_ANALYZE_PDNS_CURSOR "pdns/frames" /* cursor name in the pDNS store */
+
+/* Settings of the pDNS consumer ([pdns] in the hub config). Zero fields take
+ * the defaults noted. */
+struct d4_analyze_pdns_opts {
+	const char *csv_fields;	       /* passivedns -f letters; NULL/"" = passivedns's default "SMcsCQTAtn" */
+	const char *csv_separator;     /* NULL/"" = "||" */
+	unsigned batch;		       /* observations per commit (default 10,000) */
+	uint64_t retention_s;	       /* expire tuples whose time_last is older; 0 = keep */
+	unsigned max_sessions;	       /* sessions with state (default 4096; least recently used evicted) */
+	size_t max_line;	       /* bytes of one CSV/COF line (default 1 MiB + 1 KiB) */
+	size_t max_buffered;	       /* line bytes buffered over all sessions (default 64 MiB) */
+	size_t max_tcp_bytes;	       /* TCP reassembly bytes per pcap session (default 4 MiB) */
+	uint64_t sessions_dead_before; /* seconds: sessions started earlier are dead (the hub's start; 0 = off) */
+	unsigned idle_ms;	       /* worker: poll interval when caught up (default 20) */
+	unsigned frames_per_walk;      /* frames read per read transaction (default 4096) */
+};
+
+/* Counters of a pDNS consumer since it was created (the per-sensor totals
+ * are in the store: d4_store_pdns_counters_*). */
+struct d4_analyze_pdns_stats {
+	uint64_t frames;       /* frames read past the cursor (replayed frames not included) */
+	uint64_t replayed;     /* frames read again to rebuild partial state */
+	uint64_t observations; /* observations committed */
+	uint64_t bad_lines;    /* CSV/COF lines skipped (incl. overlong) */
+	uint64_t bad_packets;  /* pcap records/streams not decodable */
+	uint64_t not_dns;      /* packets/lines that were not DNS answers (not errors) */
+	uint64_t too_long;     /* names/rdata over the caps */
+	uint64_t tcp_gaps;     /* TCP flows abandoned */
+	uint64_t frames_lost;  /* frames deleted by retention before they were read */
+	uint64_t evictions;    /* session states dropped for the session or byte caps */
+	uint64_t commits;      /* store transactions */
+	uint64_t expired;      /* tuples removed by [pdns] retention */
+	uint64_t cursor;       /* last frame seq accounted for (done_seq) */
+	uint64_t replay_from;  /* replay point recorded in the cursor */
+	uint64_t last_seq;     /* last committed frame seq seen in the store */
+	uint64_t lag;	       /* last_seq - cursor */
+	uint64_t sessions;     /* sessions with state */
+	uint64_t buffered;     /* line bytes buffered */
+};
+
+/* Checks csv_fields / csv_separator (d4hub -n). Returns 0 or D4_EINVAL with a
+ * message in err. */
+int d4_analyze_pdns_opts_check(const struct d4_analyze_pdns_opts *o, char *err, size_t errsize);
+
+/* ---- one pDNS consumer, driven by the caller (tests, tools) ---- */
+struct d4_analyze_pdns;
+/* Loads the cursor from the store (a fresh start reads the log from its
+ * first frame). *out owned by the caller, free with _free. The store must
+ * stay open and writable meanwhile. Returns 0, D4_EINVAL (bad csv_fields /
+ * separator), D4_ECORRUPT (cursor value unreadable), D4_ENOMEM or a store error. */
+int d4_analyze_pdns_new(struct d4_store *s, const struct d4_analyze_pdns_opts *o, struct d4_analyze_pdns **out);
+/* Reads and commits up to max_batches batches (0 = until caught up). *idle
+ * (may be NULL) is set to 1 when no frame past the cursor was left. Returns
+ * the number of batches committed or a negative error (the state is then
+ * kept: calling again retries the same batch). */
+int d4_analyze_pdns_step(struct d4_analyze_pdns *x, unsigned max_batches, int *idle);
+/* Housekeeping the worker runs about once a second: drops the state of
+ * sessions that ended and whose frames are all read; expires old tuples when
+ * retention is set (at most every `expire_every_s`). Returns 0 or an error. */
+int d4_analyze_pdns_maintain(struct d4_analyze_pdns *x, uint64_t now_s, uint64_t expire_every_s);
+void d4_analyze_pdns_stats(struct d4_analyze_pdns *x, struct d4_analyze_pdns_stats *out);
+/* Frees the in-memory state; nothing uncommitted is written. */
+void d4_analyze_pdns_free(struct d4_analyze_pdns *x);
+
+/* ---- the hub's analyzer worker ---- */
+struct d4_analyze_opts {
+	int pdns_enabled;
+	struct d4_analyze_pdns_opts pdns;
+};
+struct d4_analyze;
+/* Starts one worker thread running every enabled analyzer. *out owned by the
+ * caller, stop with d4_analyze_stop (NULL is a no-op). The worker registers
+ * itself for d4_analyze_pdns_stats_global. Returns 0 or an error. */
+int d4_analyze_start(struct d4_store *s, const struct d4_analyze_opts *o, struct d4_analyze **out);
+/* Stops the thread after its current batch (committed or dropped whole) and
+ * frees everything. */
+void d4_analyze_stop(struct d4_analyze *a);
+/* Counters of the running worker's pDNS consumer (for /metrics). Returns 0,
+ * or D4_ENOTFOUND when no worker runs pDNS in this process. Thread-safe. */
+int d4_analyze_pdns_stats_global(struct d4_analyze_pdns_stats *out);
+
+#endif

@@ -1,0 +1,790 @@
+/* The pDNS consumer of the frame log: frames of types 8 (passivedns CSV),
+ * 6 and 254/pdns-cof (COF NDJSON) and 1 (pcap stream) become observations,
+ * committed in batches with the cursor and the per-sensor counters in one
+ * store transaction (d4_store_pdns_apply).
+ *
+ * Exact restarts: every observation and every counted error belongs to the
+ * frame that completes it, and only frames after done_seq are counted. The
+ * cursor also records replay_from, the oldest frame that the per-session
+ * state at done_seq depends on (the start of a buffered line, the first frame
+ * of a pcap stream); after a restart the consumer reads again from there,
+ * rebuilding that state while discarding what those frames complete.
+ * docs/pdns.md "Ingest from the frame log". */
+#include "analyze_internal.h"
+#include "d4_error.h"
+#include "d4_log.h"
+#include "d4_reader.h"
+#include "d4_pdns.h"
+#include "d4_store.h"
+#include "d4_store_pdns.h"
+#include "d4_util.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEF_BATCH	    10000u
+#define DEF_MAX_SESSIONS    4096u
+#define DEF_MAX_LINE	    ((size_t)D4_PDNS_COF_LINE_MAX + 1024)
+#define DEF_MAX_BUFFERED    ((size_t)64 << 20)
+#define DEF_MAX_TCP	    ((size_t)4 << 20)
+#define DEF_FRAMES_PER_WALK 4096u
+#define NBUCKETS	    1024u /* session hash buckets (power of two) */
+
+enum skind { K_CSV = 1, K_COF, K_PCAP, K_IGNORE };
+enum skip { SKIP_NONE = 0, SKIP_COUNT, SKIP_SILENT };
+
+struct sess {
+	struct sess *hnext;
+	uint64_t id;
+	uint8_t kind;	   /* enum skind */
+	uint64_t first;	   /* frame that created this state (pcap: the stream's start) */
+	uint64_t last_seq; /* last frame fed (LRU order) */
+	uint64_t drop_at;  /* session ended: drop once done_seq reaches this; 0 = live */
+	/* lines */
+	char *buf;
+	size_t len, cap;
+	uint64_t line_seq; /* frame where the buffered (or skipped) line began */
+	uint8_t skipping;  /* enum skip: discard up to the next newline */
+	/* pcap */
+	struct d4_pdns_pcap *px;
+	struct d4_pdns_pcapstream *ps;
+};
+
+/* An observation of the batch: strings as offsets into the arena (it grows). */
+struct bobs {
+	size_t rr, rrlen, rd, rdlen, bw, bwlen; /* bw == SIZE_MAX: no bailiwick */
+	uint16_t rrtype;
+	uint8_t tlp;
+	uint64_t tf, tl, count;
+	uint8_t sensor[16];
+	uint8_t org[16];
+};
+
+struct d4_analyze_pdns {
+	struct d4_store *s;
+	struct d4_analyze_pdns_opts o;
+	struct d4_pdns_csv_spec spec;
+	/* cursor (committed) */
+	uint64_t done;	      /* frames <= done are accounted for */
+	uint64_t replay_from; /* as committed */
+	uint64_t lost_total;  /* frames lost to retention, persisted */
+	/* reading position */
+	uint64_t next;	       /* next seq expected from the log */
+	uint64_t pending_done; /* last frame counted in the open batch (> done when the batch has frames) */
+	uint64_t pending_lost;
+	/* sessions */
+	struct sess *bucket[NBUCKETS];
+	unsigned nsess;
+	size_t buffered;
+	/* open batch */
+	struct bobs *obs;
+	size_t nobs, capobs;
+	char *arena;
+	size_t alen, acap;
+	struct d4_store_pdns_counters *deltas;
+	size_t ndeltas, capdeltas;
+	struct d4_store_pdns_obs *sobs; /* built at commit */
+	size_t capsobs;
+	struct d4_analyze_pdns_stats pend; /* counters of the open batch */
+	/* walk state */
+	const struct d4_frame_rec *cur_rec;
+	int counting;
+	unsigned walked;
+	int walk_err;
+	/* stats */
+	struct d4_analyze_pdns_stats st;
+	uint64_t last_commit_ms;
+	uint64_t last_expire_s;
+};
+
+/* ---- helpers ---- */
+
+static uint32_t sess_hash(uint64_t id)
+{
+	id ^= id >> 33;
+	id *= 0xff51afd7ed558ccdULL;
+	id ^= id >> 33;
+	return (uint32_t)id & (NBUCKETS - 1);
+}
+
+static struct sess *sess_find(struct d4_analyze_pdns *x, uint64_t id)
+{
+	for (struct sess *e = x->bucket[sess_hash(id)]; e; e = e->hnext)
+		if (e->id == id)
+			return e;
+	return NULL;
+}
+
+static void sess_free_state(struct d4_analyze_pdns *x, struct sess *e)
+{
+	x->buffered -= e->cap;
+	free(e->buf);
+	e->buf = NULL;
+	e->len = e->cap = 0;
+	e->skipping = SKIP_NONE;
+	d4_pdns_pcapstream_free(e->ps);
+	d4_pdns_pcap_free(e->px);
+	e->ps = NULL;
+	e->px = NULL;
+}
+
+static void sess_remove(struct d4_analyze_pdns *x, struct sess *e)
+{
+	struct sess **pp = &x->bucket[sess_hash(e->id)];
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	*pp = e->hnext;
+	sess_free_state(x, e);
+	free(e);
+	x->nsess--;
+}
+
+static void sess_clear_all(struct d4_analyze_pdns *x)
+{
+	for (unsigned b = 0; b < NBUCKETS; b++)
+		while (x->bucket[b])
+			sess_remove(x, x->bucket[b]);
+}
+
+/* The oldest frame this session's current state depends on; 0 = none. */
+static uint64_t sess_anchor(const struct sess *e)
+{
+	switch (e->kind) {
+	case K_CSV:
+	case K_COF: return (e->len || e->skipping) ? e->line_seq : 0;
+	case K_PCAP: return e->ps ? e->first : 0;
+	default: return 0;
+	}
+}
+
+static void evict_lru(struct d4_analyze_pdns *x, const struct sess *keep)
+{
+	struct sess *victim = NULL;
+	for (unsigned b = 0; b < NBUCKETS; b++)
+		for (struct sess *e = x->bucket[b]; e; e = e->hnext)
+			if (e != keep && (!victim || e->last_seq < victim->last_seq))
+				victim = e;
+	if (!victim)
+		return;
+	x->st.evictions++;
+	d4_debug("pdns: session %" PRIu64 " state evicted (session cap)", victim->id);
+	sess_remove(x, victim);
+}
+
+static struct sess *sess_get(struct d4_analyze_pdns *x, const struct d4_frame_rec *rec, uint8_t kind)
+{
+	struct sess *e = sess_find(x, rec->session);
+	if (e)
+		return e;
+	if (x->nsess >= x->o.max_sessions)
+		evict_lru(x, NULL);
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->id = rec->session;
+	e->kind = kind;
+	e->first = rec->seq;
+	uint32_t h = sess_hash(e->id);
+	e->hnext = x->bucket[h];
+	x->bucket[h] = e;
+	x->nsess++;
+	return e;
+}
+
+/* ---- batch ---- */
+
+static int arena_put(struct d4_analyze_pdns *x, const char *p, size_t n, size_t *off)
+{
+	if (x->alen + n > x->acap) {
+		size_t nc = x->acap ? x->acap : 1u << 20;
+		while (nc < x->alen + n)
+			nc *= 2;
+		char *na = realloc(x->arena, nc);
+		if (!na)
+			return D4_ENOMEM;
+		x->arena = na;
+		x->acap = nc;
+	}
+	memcpy(x->arena + x->alen, p, n);
+	*off = x->alen;
+	x->alen += n;
+	return 0;
+}
+
+static struct d4_store_pdns_counters *delta_for(struct d4_analyze_pdns *x, const uint8_t uuid[16])
+{
+	/* a batch touches few sensors, usually the last one again */
+	for (size_t i = x->ndeltas; i-- > 0;)
+		if (!memcmp(x->deltas[i].sensor, uuid, 16))
+			return &x->deltas[i];
+	if (x->ndeltas == x->capdeltas) {
+		size_t nc = x->capdeltas ? x->capdeltas * 2 : 16;
+		struct d4_store_pdns_counters *nd = realloc(x->deltas, nc * sizeof(*nd));
+		if (!nd)
+			return NULL;
+		x->deltas = nd;
+		x->capdeltas = nc;
+	}
+	struct d4_store_pdns_counters *d = &x->deltas[x->ndeltas++];
+	memset(d, 0, sizeof(*d));
+	memcpy(d->sensor, uuid, 16);
+	return d;
+}
+
+static int emit(void *arg, const struct d4_pdns_obs *o)
+{
+	struct d4_analyze_pdns *x = arg;
+	if (!x->counting)
+		return 0; /* replay: this frame was counted before the restart */
+	if (x->nobs == x->capobs) {
+		size_t nc = x->capobs ? x->capobs * 2 : 1024;
+		struct bobs *nb = realloc(x->obs, nc * sizeof(*nb));
+		if (!nb)
+			return D4_ENOMEM;
+		x->obs = nb;
+		x->capobs = nc;
+	}
+	const struct d4_frame_rec *rec = x->cur_rec;
+	struct bobs *b = &x->obs[x->nobs];
+	size_t rrlen = strlen(o->rrname);
+	if (arena_put(x, o->rrname, rrlen, &b->rr) || arena_put(x, o->rdata, o->rdata_len, &b->rd))
+		return D4_ENOMEM;
+	b->rrlen = rrlen;
+	b->rdlen = o->rdata_len;
+	b->bw = SIZE_MAX;
+	b->bwlen = 0;
+	if (o->bailiwick && o->bailiwick[0]) {
+		b->bwlen = strlen(o->bailiwick);
+		if (arena_put(x, o->bailiwick, b->bwlen + 1, &b->bw)) /* with its NUL: the store takes a C string */
+			return D4_ENOMEM;
+	}
+	b->rrtype = o->rrtype;
+	b->tf = o->time_first;
+	b->tl = o->time_last;
+	b->count = o->count ? o->count : 1;
+	memcpy(b->sensor, rec->uuid, 16);
+	memcpy(b->org, rec->org, 16);
+	b->tlp = rec->tlp;
+	x->nobs++;
+	return 0;
+}
+
+static void put_cursor(uint8_t out[ANALYZE_CURSOR_LEN], uint64_t done, uint64_t replay_from, uint64_t lost)
+{
+	out[0] = ANALYZE_CURSOR_V1;
+	d4_put_u64be(out + 1, done);
+	d4_put_u64be(out + 9, replay_from);
+	d4_put_u64be(out + 17, lost);
+}
+
+static uint64_t replay_point(struct d4_analyze_pdns *x, uint64_t done)
+{
+	uint64_t r = done + 1;
+	for (unsigned b = 0; b < NBUCKETS; b++)
+		for (struct sess *e = x->bucket[b]; e; e = e->hnext) {
+			uint64_t a = sess_anchor(e);
+			if (a && a < r)
+				r = a;
+		}
+	return r;
+}
+
+static void batch_clear(struct d4_analyze_pdns *x)
+{
+	x->nobs = 0;
+	x->alen = 0;
+	x->ndeltas = 0;
+	memset(&x->pend, 0, sizeof(x->pend));
+	x->pending_lost = 0;
+}
+
+/* Commits the open batch: observations, cursor and counter deltas in one
+ * transaction. On failure the batch stays for a retry. */
+static int batch_commit(struct d4_analyze_pdns *x)
+{
+	if (x->pending_done <= x->done)
+		return 0;
+	if (x->nobs > x->capsobs) {
+		struct d4_store_pdns_obs *ns = realloc(x->sobs, x->nobs * sizeof(*ns));
+		if (!ns)
+			return D4_ENOMEM;
+		x->sobs = ns;
+		x->capsobs = x->nobs;
+	}
+	for (size_t i = 0; i < x->nobs; i++) {
+		const struct bobs *b = &x->obs[i];
+		struct d4_store_pdns_obs *so = &x->sobs[i];
+		memset(so, 0, sizeof(*so));
+		so->rrname = x->arena + b->rr;
+		so->rrname_len = b->rrlen;
+		so->rrtype = b->rrtype;
+		so->rdata = x->arena + b->rd;
+		so->rdata_len = b->rdlen;
+		so->bailiwick = b->bw == SIZE_MAX ? NULL : x->arena + b->bw;
+		so->time_first = b->tf;
+		so->time_last = b->tl;
+		so->count = b->count;
+		memcpy(so->sensor, b->sensor, 16);
+		so->has_sensor = 1;
+		so->tlp = b->tlp;
+		memcpy(so->org, b->org, 16);
+	}
+	uint64_t rf = replay_point(x, x->pending_done);
+	uint8_t cv[ANALYZE_CURSOR_LEN];
+	put_cursor(cv, x->pending_done, rf, x->lost_total + x->pending_lost);
+	struct d4_store_pdns_cursor cur = {D4_ANALYZE_PDNS_CURSOR, cv, sizeof(cv), x->deltas, x->ndeltas};
+	int rc = d4_store_pdns_apply(x->s, x->sobs, x->nobs, &cur);
+	if (rc != 0)
+		return rc;
+	x->done = x->pending_done;
+	x->replay_from = rf;
+	x->lost_total += x->pending_lost;
+	x->st.observations += x->pend.observations;
+	x->st.bad_lines += x->pend.bad_lines;
+	x->st.bad_packets += x->pend.bad_packets;
+	x->st.frames_lost += x->pending_lost;
+	x->st.commits++;
+	x->last_commit_ms = d4_now_ms();
+	batch_clear(x);
+	return 0;
+}
+
+/* ---- lines (CSV, COF) ---- */
+
+static int line_parse(struct d4_analyze_pdns *x, struct sess *e, const char *p, size_t n, struct d4_pdns_stats *fst)
+{
+	if (n && p[n - 1] == '\r')
+		n--;
+	if (n == 0)
+		return 0; /* blank lines separate nothing and are not errors */
+	int rc =
+	    e->kind == K_CSV ? d4_pdns_csv_line(&x->spec, p, n, emit, x, fst) : d4_pdns_cof_line(p, n, emit, x, fst);
+	return rc == D4_ENOMEM ? rc : 0; /* parse errors are counted by the parsers */
+}
+
+/* Appends a piece of the current line; lines over max_line (or over the
+ * global buffer cap) are skipped up to their newline and count as bad. */
+static int line_append(struct d4_analyze_pdns *x, struct sess *e, const uint8_t *p, size_t n, uint64_t seq)
+{
+	if (e->len == 0 && e->skipping == SKIP_NONE)
+		e->line_seq = seq;
+	if (e->skipping)
+		return 0;
+	size_t need = e->len + n;
+	if (need > x->o.max_line || (need > e->cap && x->buffered - e->cap + need > x->o.max_buffered)) {
+		e->skipping = SKIP_COUNT;
+		x->buffered -= e->cap;
+		free(e->buf);
+		e->buf = NULL;
+		e->len = e->cap = 0;
+		return 0;
+	}
+	if (need > e->cap) {
+		size_t nc = e->cap ? e->cap : 256;
+		while (nc < need)
+			nc *= 2;
+		if (nc > x->o.max_line)
+			nc = x->o.max_line;
+		char *nb = realloc(e->buf, nc);
+		if (!nb)
+			return D4_ENOMEM;
+		x->buffered += nc - e->cap;
+		e->buf = nb;
+		e->cap = nc;
+	}
+	memcpy(e->buf + e->len, p, n);
+	e->len = need;
+	return 0;
+}
+
+static int feed_lines(struct d4_analyze_pdns *x, struct sess *e, const struct d4_frame_rec *rec, const uint8_t *p,
+		      size_t n, struct d4_pdns_stats *fst)
+{
+	size_t i = 0;
+	while (i < n) {
+		const uint8_t *nl = memchr(p + i, '\n', n - i);
+		if (!nl)
+			return line_append(x, e, p + i, n - i, rec->seq);
+		size_t end = (size_t)(nl - p);
+		int rc = 0;
+		if (e->skipping) {
+			if (e->skipping == SKIP_COUNT)
+				fst->bad_lines++;
+			e->skipping = SKIP_NONE;
+		} else if (e->len) {
+			rc = line_append(x, e, p + i, end - i, rec->seq);
+			if (!rc && e->skipping) { /* this last piece made it too long */
+				fst->bad_lines++;
+				e->skipping = SKIP_NONE;
+			} else if (!rc) {
+				rc = line_parse(x, e, e->buf, e->len, fst);
+			}
+			e->len = 0;
+		} else if (end - i > x->o.max_line) {
+			fst->bad_lines++;
+		} else {
+			rc = line_parse(x, e, (const char *)p + i, end - i, fst);
+		}
+		if (rc)
+			return rc;
+		/* a line cap that small buffers stay small between long lines */
+		if (e->cap > 65536 && e->len == 0) {
+			x->buffered -= e->cap;
+			free(e->buf);
+			e->buf = NULL;
+			e->cap = 0;
+		}
+		i = end + 1;
+	}
+	return 0;
+}
+
+/* ---- frames ---- */
+
+static int is_pdns_cof(struct d4_analyze_pdns *x, uint64_t session)
+{
+	struct d4_session_info si;
+	if (d4_store_session_get(x->s, session, &si) != 0)
+		return 0;
+	return !strcmp(si.ext_type, "pdns-cof");
+}
+
+static int frame_process(struct d4_analyze_pdns *x, const struct d4_frame_rec *rec, const uint8_t *payload)
+{
+	uint8_t kind;
+	switch (rec->type) {
+	case 1: kind = K_PCAP; break;
+	case 6: kind = K_COF; break;
+	case 8: kind = K_CSV; break;
+	case 254: kind = 0; break;
+	default: return 0; /* not for this analyzer: no state */
+	}
+	struct sess *e = sess_find(x, rec->session);
+	if (!e && kind == 0)
+		kind = is_pdns_cof(x, rec->session) ? K_COF : K_IGNORE;
+	if (!e) {
+		e = sess_get(x, rec, kind);
+		if (!e)
+			return D4_ENOMEM;
+	}
+	e->last_seq = rec->seq;
+	if (e->kind == K_IGNORE)
+		return 0;
+	struct d4_pdns_stats fst;
+	memset(&fst, 0, sizeof(fst));
+	x->cur_rec = rec;
+	size_t nobs0 = x->nobs;
+	int rc = 0;
+	if (e->kind == K_PCAP) {
+		if (!e->ps) {
+			e->px = d4_pdns_pcap_new(x->o.max_tcp_bytes, 0);
+			e->ps = e->px ? d4_pdns_pcapstream_new(e->px) : NULL;
+			if (!e->ps) {
+				d4_pdns_pcap_free(e->px);
+				e->px = NULL;
+				return D4_ENOMEM;
+			}
+			e->first = rec->seq;
+		}
+		rc = d4_pdns_pcapstream_feed(e->ps, payload, rec->size, emit, x, &fst);
+		if (rc != D4_ENOMEM)
+			rc = 0; /* a failed stream is counted (bad_packets) and then ignores its input */
+	} else {
+		rc = feed_lines(x, e, rec, payload, rec->size, &fst);
+	}
+	if (rc)
+		return rc;
+	if (x->counting) {
+		struct d4_store_pdns_counters *d = delta_for(x, rec->uuid);
+		if (!d)
+			return D4_ENOMEM;
+		uint64_t nobs = x->nobs - nobs0;
+		d->observations += nobs;
+		d->bad_lines += fst.bad_lines;
+		d->bad_packets += fst.bad_packets;
+		x->pend.observations += nobs;
+		x->pend.bad_lines += fst.bad_lines;
+		x->pend.bad_packets += fst.bad_packets;
+		x->st.not_dns += fst.not_dns;
+		x->st.too_long += fst.too_long;
+		x->st.tcp_gaps += fst.tcp_gaps;
+	}
+	return 0;
+}
+
+/* Frames [from, to) are gone (retention). Which sessions they belonged to is
+ * not known: a buffered partial line is dropped and its session skips to the
+ * next newline (not counted as bad: the frames are counted as lost); a
+ * session without a partial line carries on (its next frame starts a line,
+ * or starts with a fragment that then fails to parse). pcap state is kept: a
+ * stream that lost frames fails on its next record header (counted). */
+static void gap(struct d4_analyze_pdns *x, uint64_t from, uint64_t to)
+{
+	uint64_t counted_from = from > x->done + 1 ? from : x->done + 1;
+	if (to > counted_from) {
+		uint64_t n = to - counted_from;
+		x->pending_lost += n;
+		if (x->pending_done < to - 1)
+			x->pending_done = to - 1;
+		d4_warn("pdns: %" PRIu64 " frames (seq %" PRIu64 "..%" PRIu64 ") were deleted by retention before "
+			"they were read; skipped",
+			n, counted_from, to - 1);
+	}
+	for (unsigned b = 0; b < NBUCKETS; b++)
+		for (struct sess *e = x->bucket[b]; e; e = e->hnext)
+			if ((e->kind == K_CSV || e->kind == K_COF) && (e->len || e->skipping != SKIP_NONE)) {
+				x->buffered -= e->cap;
+				free(e->buf);
+				e->buf = NULL;
+				e->len = e->cap = 0;
+				e->skipping = SKIP_SILENT;
+			}
+}
+
+static int walk_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *payload)
+{
+	struct d4_analyze_pdns *x = ctx;
+	if (rec->seq < x->next)
+		return 0;
+	if (rec->seq > x->next)
+		gap(x, x->next, rec->seq);
+	x->counting = rec->seq > x->done;
+	int rc = frame_process(x, rec, payload);
+	if (rc) {
+		x->walk_err = rc;
+		return rc;
+	}
+	x->next = rec->seq + 1;
+	x->walked++;
+	if (x->counting) {
+		x->pending_done = rec->seq;
+		x->pend.frames++;
+	} else {
+		x->st.replayed++;
+	}
+	if (x->nobs >= x->o.batch || x->walked >= x->o.frames_per_walk)
+		return 1;
+	return 0;
+}
+
+/* Drops the in-memory state and the open batch and goes back to the
+ * committed cursor (after an error in the middle of a frame). */
+static void rewind_to_cursor(struct d4_analyze_pdns *x)
+{
+	sess_clear_all(x);
+	batch_clear(x);
+	x->pending_done = x->done;
+	x->next = x->replay_from <= x->done ? x->replay_from : x->done + 1;
+}
+
+static void refresh_lag(struct d4_analyze_pdns *x)
+{
+	struct d4_totals t;
+	if (d4_store_totals(x->s, &t) == 0)
+		x->st.last_seq = t.frames;
+}
+
+int analyze_pdns_step(struct d4_analyze_pdns *x, unsigned max_batches, int force, unsigned min_commit_ms, int *idle)
+{
+	int batches = 0;
+	if (idle)
+		*idle = 0;
+	for (;;) {
+		/* a batch left over by a failed commit goes first */
+		if (x->nobs >= x->o.batch) {
+			int rc = batch_commit(x);
+			if (rc)
+				return rc;
+			batches++;
+			if (max_batches && (unsigned)batches >= max_batches)
+				return batches;
+		}
+		x->walked = 0;
+		x->walk_err = 0;
+		uint64_t frames0 = x->pend.frames;
+		int rc = d4_store_frame_foreach(x->s, x->next, 0, walk_cb, x);
+		x->st.frames += x->pend.frames - frames0;
+		if (rc < 0) {
+			if (x->walk_err)
+				rewind_to_cursor(x);
+			return rc;
+		}
+		int caught_up = x->nobs < x->o.batch && x->walked < x->o.frames_per_walk;
+		if (!caught_up)
+			continue;
+		if (x->pending_done > x->done &&
+		    (force || min_commit_ms == 0 || d4_now_ms() - x->last_commit_ms >= min_commit_ms)) {
+			rc = batch_commit(x);
+			if (rc)
+				return rc;
+			batches++;
+		}
+		if (idle)
+			*idle = 1;
+		return batches;
+	}
+}
+
+int analyze_pdns_flush(struct d4_analyze_pdns *x)
+{
+	return batch_commit(x);
+}
+
+int d4_analyze_pdns_opts_check(const struct d4_analyze_pdns_opts *o, char *err, size_t errsize)
+{
+	struct d4_pdns_csv_spec spec;
+	if (d4_pdns_csv_spec_parse(o->csv_fields, o->csv_separator, &spec) != 0) {
+		snprintf(err, errsize, "pdns.csv_fields '%s' / pdns.csv_separator '%s': not a passivedns field layout",
+			 o->csv_fields ? o->csv_fields : "", o->csv_separator ? o->csv_separator : "");
+		return D4_EINVAL;
+	}
+	return 0;
+}
+
+int d4_analyze_pdns_step(struct d4_analyze_pdns *x, unsigned max_batches, int *idle)
+{
+	int rc = analyze_pdns_step(x, max_batches, 1, 0, idle);
+	refresh_lag(x);
+	return rc;
+}
+
+int d4_analyze_pdns_maintain(struct d4_analyze_pdns *x, uint64_t now_s, uint64_t expire_every_s)
+{
+	/* only once caught up with the replay: a session dropped in the middle
+	 * of it would lose state that frames after done_seq still need */
+	if (x->next > x->done) {
+		struct d4_totals t;
+		int rc = d4_store_totals(x->s, &t);
+		if (rc)
+			return rc;
+		for (unsigned b = 0; b < NBUCKETS; b++) {
+			struct sess *e = x->bucket[b];
+			while (e) {
+				struct sess *nx = e->hnext;
+				if (!e->drop_at) {
+					struct d4_session_info si;
+					rc = d4_store_session_get(x->s, e->id, &si);
+					if (rc == D4_ENOTFOUND ||
+					    (rc == 0 && (si.ended || (x->o.sessions_dead_before &&
+								      si.started < x->o.sessions_dead_before))))
+						e->drop_at = t.frames; /* its frames are all committed by now */
+					else if (rc)
+						return rc;
+				}
+				/* every frame of it has been read: nothing will need this state
+				 * (the open batch already holds what it completed) */
+				if (e->drop_at && x->next > e->drop_at)
+					sess_remove(x, e);
+				e = nx;
+			}
+		}
+		x->st.last_seq = t.frames;
+	}
+	if (x->o.retention_s && now_s > x->o.retention_s &&
+	    (x->last_expire_s == 0 || now_s - x->last_expire_s >= expire_every_s)) {
+		uint64_t removed = 0;
+		int rc = d4_store_pdns_expire(x->s, now_s - x->o.retention_s, 0, &removed);
+		x->last_expire_s = now_s;
+		x->st.expired += removed;
+		if (removed)
+			d4_info("pdns: %" PRIu64 " tuples expired (time_last older than %" PRIu64 " s)", removed,
+				x->o.retention_s);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+void d4_analyze_pdns_stats(struct d4_analyze_pdns *x, struct d4_analyze_pdns_stats *out)
+{
+	*out = x->st;
+	out->cursor = x->done;
+	out->replay_from = x->replay_from;
+	out->lag = x->st.last_seq > x->done ? x->st.last_seq - x->done : 0;
+	out->sessions = x->nsess;
+	out->buffered = x->buffered;
+}
+
+static void opts_defaults(struct d4_analyze_pdns_opts *o)
+{
+	if (!o->batch)
+		o->batch = DEF_BATCH;
+	if (!o->max_sessions)
+		o->max_sessions = DEF_MAX_SESSIONS;
+	if (!o->max_line)
+		o->max_line = DEF_MAX_LINE;
+	if (!o->max_buffered)
+		o->max_buffered = DEF_MAX_BUFFERED;
+	if (!o->max_tcp_bytes)
+		o->max_tcp_bytes = DEF_MAX_TCP;
+	if (!o->idle_ms)
+		o->idle_ms = 20;
+	if (!o->frames_per_walk)
+		o->frames_per_walk = DEF_FRAMES_PER_WALK;
+}
+
+int d4_analyze_pdns_new(struct d4_store *s, const struct d4_analyze_pdns_opts *o, struct d4_analyze_pdns **out)
+{
+	*out = NULL;
+	struct d4_analyze_pdns *x = calloc(1, sizeof(*x));
+	if (!x)
+		return D4_ENOMEM;
+	x->s = s;
+	if (o)
+		x->o = *o;
+	opts_defaults(&x->o);
+	int rc = d4_pdns_csv_spec_parse(x->o.csv_fields, x->o.csv_separator, &x->spec);
+	if (rc) {
+		free(x);
+		return D4_EINVAL;
+	}
+	/* the caller's strings need not outlive this call */
+	x->o.csv_fields = NULL;
+	x->o.csv_separator = NULL;
+	uint8_t cv[D4_PDNS_CURSOR_VALUE_MAX];
+	size_t cl = 0;
+	rc = d4_store_pdns_cursor_get(s, D4_ANALYZE_PDNS_CURSOR, cv, sizeof(cv), &cl);
+	if (rc == D4_ENOTFOUND) {
+		x->done = 0;
+		x->replay_from = 1;
+	} else if (rc) {
+		free(x);
+		return rc;
+	} else {
+		if (cl != ANALYZE_CURSOR_LEN || cv[0] != ANALYZE_CURSOR_V1) {
+			free(x);
+			return D4_ECORRUPT;
+		}
+		x->done = d4_get_u64be(cv + 1);
+		x->replay_from = d4_get_u64be(cv + 9);
+		x->lost_total = d4_get_u64be(cv + 17);
+		if (x->replay_from == 0 || x->replay_from > x->done + 1) {
+			free(x);
+			return D4_ECORRUPT;
+		}
+	}
+	x->st.frames_lost = 0;
+	x->pending_done = x->done;
+	x->next = x->replay_from;
+	x->last_commit_ms = d4_now_ms();
+	if (x->replay_from <= x->done)
+		d4_info("pdns: resuming after frame %" PRIu64 ", replaying from %" PRIu64 " to rebuild partial state",
+			x->done, x->replay_from);
+	refresh_lag(x);
+	*out = x;
+	return 0;
+}
+
+void d4_analyze_pdns_free(struct d4_analyze_pdns *x)
+{
+	if (!x)
+		return;
+	sess_clear_all(x);
+	free(x->obs);
+	free(x->arena);
+	free(x->deltas);
+	free(x->sobs);
+	free(x);
+}

@@ -1,0 +1,183 @@
+/* The hub's analyzer thread: runs every enabled consumer of the frame log
+ * (pDNS today) until stopped. The store has no commit notification for
+ * readers, so the thread polls: while frames are waiting it reads them back
+ * to back; once caught up it sleeps idle_ms between looks (a look that finds
+ * nothing is one short read transaction). */
+#include "analyze_internal.h"
+#include "d4_error.h"
+#include "d4_log.h"
+#include "d4_util.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define MAINTAIN_EVERY_MS 1000u
+#define EXPIRE_EVERY_S	  600u
+#define MIN_COMMIT_MS	  100u /* a trickle of frames is committed at most this often */
+#define BATCHES_PER_STEP  8u
+
+struct d4_analyze {
+	struct d4_store *s;
+	struct d4_analyze_pdns *pdns;
+	unsigned idle_ms;
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int stop;
+};
+
+/* What /metrics reads: a copy refreshed by the worker after each step, so
+ * that the API thread never touches the consumer itself. */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static int g_pdns_running;
+static struct d4_analyze_pdns_stats g_pdns;
+
+static void publish(struct d4_analyze *a, int running)
+{
+	struct d4_analyze_pdns_stats st;
+	memset(&st, 0, sizeof(st));
+	if (a->pdns)
+		d4_analyze_pdns_stats(a->pdns, &st);
+	pthread_mutex_lock(&g_mu);
+	g_pdns = st;
+	g_pdns_running = running && a->pdns;
+	pthread_mutex_unlock(&g_mu);
+}
+
+int d4_analyze_pdns_stats_global(struct d4_analyze_pdns_stats *out)
+{
+	pthread_mutex_lock(&g_mu);
+	int rc = g_pdns_running ? 0 : D4_ENOTFOUND;
+	if (!rc)
+		*out = g_pdns;
+	pthread_mutex_unlock(&g_mu);
+	return rc;
+}
+
+/* Sleeps up to ms; returns 1 when asked to stop. */
+static int wait_ms(struct d4_analyze *a, unsigned ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&a->mu);
+	while (!a->stop)
+		if (pthread_cond_timedwait(&a->cv, &a->mu, &ts) == ETIMEDOUT)
+			break;
+	int stop = a->stop;
+	pthread_mutex_unlock(&a->mu);
+	return stop;
+}
+
+static int stopping(struct d4_analyze *a)
+{
+	pthread_mutex_lock(&a->mu);
+	int stop = a->stop;
+	pthread_mutex_unlock(&a->mu);
+	return stop;
+}
+
+static void *worker(void *arg)
+{
+	struct d4_analyze *a = arg;
+	uint64_t last_maint = 0, last_err_log = 0;
+	int last_err = 0;
+	while (!stopping(a)) {
+		int idle = 1;
+		if (a->pdns) {
+			int rc = analyze_pdns_step(a->pdns, BATCHES_PER_STEP, 0, MIN_COMMIT_MS, &idle);
+			if (rc < 0) {
+				/* map full or a store error: keep the batch, retry later */
+				uint64_t now = d4_now_ms();
+				if (rc != last_err || now - last_err_log >= 60000) {
+					d4_warn("pdns: ingest: %s (retrying)", d4_strerror(rc));
+					last_err = rc;
+					last_err_log = now;
+				}
+				publish(a, 1);
+				if (wait_ms(a, 1000))
+					break;
+				continue;
+			}
+			last_err = 0;
+			uint64_t now = d4_now_ms();
+			if (now - last_maint >= MAINTAIN_EVERY_MS) {
+				rc = d4_analyze_pdns_maintain(a->pdns, now / 1000, EXPIRE_EVERY_S);
+				if (rc)
+					d4_warn("pdns: maintenance: %s", d4_strerror(rc));
+				last_maint = now;
+			}
+			publish(a, 1);
+		}
+		if (idle && wait_ms(a, a->idle_ms))
+			break;
+	}
+	/* a batch not yet committed is dropped: the cursor replays it */
+	return NULL;
+}
+
+int d4_analyze_start(struct d4_store *s, const struct d4_analyze_opts *o, struct d4_analyze **out)
+{
+	*out = NULL;
+	struct d4_analyze *a = calloc(1, sizeof(*a));
+	if (!a)
+		return D4_ENOMEM;
+	a->s = s;
+	a->idle_ms = o->pdns.idle_ms ? o->pdns.idle_ms : 20;
+	if (o->pdns_enabled) {
+		int rc = d4_analyze_pdns_new(s, &o->pdns, &a->pdns);
+		if (rc) {
+			free(a);
+			return rc;
+		}
+	}
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&a->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	publish(a, 1);
+	if (pthread_create(&a->th, NULL, worker, a) != 0) {
+		publish(a, 0);
+		d4_analyze_pdns_free(a->pdns);
+		pthread_cond_destroy(&a->cv);
+		pthread_mutex_destroy(&a->mu);
+		free(a);
+		return D4_ENOMEM;
+	}
+	*out = a;
+	return 0;
+}
+
+void d4_analyze_stop(struct d4_analyze *a)
+{
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->mu);
+	a->stop = 1;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	pthread_join(a->th, NULL);
+	/* commit what was read: a clean stop leaves nothing to replay but the
+	 * partial state's */
+	if (a->pdns) {
+		int rc = analyze_pdns_flush(a->pdns);
+		if (rc)
+			d4_warn("pdns: last batch not committed (%s): it is read again at the next start",
+				d4_strerror(rc));
+	}
+	publish(a, 0);
+	d4_analyze_pdns_free(a->pdns);
+	pthread_cond_destroy(&a->cv);
+	pthread_mutex_destroy(&a->mu);
+	free(a);
+}
