@@ -276,6 +276,15 @@ struct remote_opts {
 	int insecure, any;
 };
 
+/* A -T argument is wiped at exit whatever the path (usage errors included);
+ * normally take_token has wiped it long before. */
+static char *argv_token;
+static void wipe_argv_token(void)
+{
+	if (argv_token)
+		d4_wipe(argv_token, strlen(argv_token));
+}
+
 static int setup_remote(struct ctl *c, struct remote_opts *ro)
 {
 	int rc;
@@ -317,6 +326,7 @@ int main(int argc, char **argv)
 	int i;
 
 	memset(&ro, 0, sizeof(ro));
+	atexit(wipe_argv_token);
 
 	memset(&c, 0, sizeof(c));
 	c.kick_ban = 30;
@@ -342,16 +352,22 @@ int main(int argc, char **argv)
 			if (i + 1 >= argc)
 				return ctl_usage(NULL, "option %s needs a value", a);
 			char *v = argv[++i];
-			if (a[1] == 'H')
-				ro.url = v;
-			else if (a[1] == 'T')
-				ro.token_arg = v;
-			else if (!strcmp(a, "--cacert"))
-				ro.cacert = v;
-			else if (!strcmp(a, "--token-file"))
-				ro.token_file = v;
-			else
-				ro.timeout = v;
+			const char **dst = a[1] == 'H'			? &ro.url
+					   : a[1] == 'T'		? (const char **)&ro.token_arg
+					   : !strcmp(a, "--cacert")	? &ro.cacert
+					   : !strcmp(a, "--token-file") ? &ro.token_file
+									: &ro.timeout;
+			if (*dst) {
+				/* Either copy of a token would stay readable in /proc. */
+				if (a[1] == 'T') {
+					d4_wipe(v, strlen(v));
+					d4_wipe(ro.token_arg, strlen(ro.token_arg));
+				}
+				return ctl_usage(NULL, "option %s given twice", a);
+			}
+			*dst = v;
+			if (a[1] == 'T')
+				argv_token = v;
 			if (a[1] != 'H')
 				ro.any = 1;
 		} else if (!strcmp(a, "--insecure")) {
