@@ -47,7 +47,9 @@ const char *d4_api_auth_token(const char *value, size_t *len)
 		return NULL;
 	while (is_ws(*value))
 		value++;
-	/* d4-core clients send the bare token; everyone else "Bearer T". */
+	/* d4-core clients send the bare token, and so do DNSDB clients in
+	 * X-API-Key (the server passes that header's value when there is no
+	 * Authorization); everyone else "Bearer T". */
 	if (strncasecmp(value, "Bearer", 6) == 0 && is_ws(value[6])) {
 		value += 6;
 		while (is_ws(*value))

@@ -382,6 +382,13 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 	if (!raw.content_type)
 		raw.content_type = "";
 	raw.authorization = header_str(req, H2O_TOKEN_AUTHORIZATION);
+	if (!raw.authorization) {
+		/* DNSDB API clients (dnsdbq) send the token as X-API-Key */
+		ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-api-key"), -1);
+		if (i >= 0)
+			raw.authorization = pool_str(&req->pool, req->headers.entries[i].value.base,
+						     req->headers.entries[i].value.len);
+	}
 	peer_text(req, peer, sizeof(peer));
 	raw.peer = peer;
 

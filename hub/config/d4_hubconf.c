@@ -100,6 +100,9 @@ static const struct keydef keys[] = {
     /* h2o buffers a whole body in memory before we see it: keep the cap modest. */
     {"api.max_body", K_U64SIZE, F(api_max_body), 1024, 256u << 20, 0},
     {"api.auth_fail_limit", K_UINT, F(api_auth_fail_limit), 1, 1000000, 0},
+    {"api.max_tlp_user", K_TLP, F(api_max_tlp_user), 0, 0, 0},
+    {"api.max_tlp_admin", K_TLP, F(api_max_tlp_admin), 0, 0, 0},
+    {"api.pdns_max_results", K_UINT, F(api_pdns_max_results), 1, 10000000, 0},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -126,16 +129,19 @@ void d4_hubconf_defaults(struct d4_hubconf *out)
 	out->queue_bytes = 64ull << 20;
 	out->retention_age = 0;
 	out->retention_bytes = 0;
-	out->api_enabled = 1;
-	d4_strlcpy(out->api_listen, "127.0.0.1:8443", sizeof(out->api_listen));
-	d4_strlcpy(out->api_spec, D4_API_SPEC_DEFAULT, sizeof(out->api_spec));
 	out->pdns_enabled = 1;
 	d4_strlcpy(out->pdns_csv_fields, "SMcsCQTAtn", sizeof(out->pdns_csv_fields));
 	d4_strlcpy(out->pdns_csv_separator, "||", sizeof(out->pdns_csv_separator));
 	out->pdns_batch = 10000;
 	out->pdns_retention = 0;
+	out->api_enabled = 1;
+	d4_strlcpy(out->api_listen, "127.0.0.1:8443", sizeof(out->api_listen));
+	d4_strlcpy(out->api_spec, D4_API_SPEC_DEFAULT, sizeof(out->api_spec));
 	out->api_max_body = 1u << 20;
 	out->api_auth_fail_limit = 20;
+	out->api_max_tlp_user = D4_TLP_AMBER_STRICT;
+	out->api_max_tlp_admin = D4_TLP_RED;
+	out->api_pdns_max_results = 10000;
 }
 
 /* Shared by size and duration: digits, then at most one suffix from the
@@ -415,17 +421,17 @@ static int set_value(struct ctx *c, struct d4_hubconf *out, const struct keydef 
 			return rc;
 		memcpy(base, &val, sizeof(val));
 		return D4_OK;
+	case K_STR:
+		if (vlen >= k->size)
+			return fail(c, c->line, "%s: value too long (max %zu bytes)", k->name, k->size - 1);
+		d4_strlcpy((char *)base, v, k->size);
+		return D4_OK;
 	case K_UINT: {
 		const char *p = v;
 		for (; *p >= '0' && *p <= '9'; p++) {
 			val = val * 10 + (uint64_t)(*p - '0');
 			if (val > k->max)
 				break;
-	case K_STR:
-		if (vlen >= k->size)
-			return fail(c, c->line, "%s: value too long (max %zu bytes)", k->name, k->size - 1);
-		d4_strlcpy((char *)base, v, k->size);
-		return D4_OK;
 		}
 		if (*p && !(*p >= '0' && *p <= '9'))
 			return fail(c, c->line, "%s: bad value '%s' (expected an integer)", k->name, v);

@@ -1,0 +1,1020 @@
+/* d4hub API — passive DNS queries: the CIRCL-compatible COF endpoints
+ * (/pdns/query/{q}, /pdns/info) and the DNSDB API v2 compatible ones
+ * (/dnsdb/v2/lookup|summarize/..., rate_limit, ping), so that existing
+ * clients (dnsdbq, PyMISP's pdns module, curl scripts) work unchanged.
+ *
+ * Answers stream (d4_api_stream): the handler validates everything and
+ * plans the store query; the producer runs it in short read transactions
+ * of at most BATCH tuples, resuming from the store's cursor, so neither a
+ * result set nor a transaction outlives one next() call. Every query is
+ * filtered by the caller's TLP clearance (api.max_tlp_user/max_tlp_admin).
+ * Formats and rules: docs/pdns.md "Query API". */
+#include "api_core.h"
+#include "d4_error.h"
+#include "d4_hubconf.h"
+#include "d4_log.h"
+#include "d4_pdns.h"
+#include "d4_policy.h"
+#include "d4_store_pdns.h"
+#include "d4_util.h"
+#include "handlers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define BATCH	     1024u	 /* tuples per read transaction */
+#define CHUNK_MARGIN (16u * 1024u) /* stop filling a chunk when less is left */
+#define GROUP_MAX    (64u * 1024u) /* rdata bytes of one rrset object */
+#define CURSOR_TXT   (4 * ((D4_PDNS_RESUME_MAX + 2) / 3) + 4)
+
+/* ---- small growable buffer ------------------------------------------------ */
+
+struct sbuf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static int sb_reserve(struct sbuf *b, size_t more)
+{
+	if (b->oom)
+		return -1;
+	if (b->len + more + 1 <= b->cap)
+		return 0;
+	size_t nc = b->cap ? b->cap : 1024;
+	while (nc < b->len + more + 1)
+		nc *= 2;
+	char *np = realloc(b->p, nc);
+	if (!np) {
+		b->oom = 1;
+		return -1;
+	}
+	b->p = np;
+	b->cap = nc;
+	return 0;
+}
+
+static void sb_put(struct sbuf *b, const char *s, size_t n)
+{
+	if (sb_reserve(b, n))
+		return;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void sb_str(struct sbuf *b, const char *s)
+{
+	sb_put(b, s, strlen(s));
+}
+
+static void sb_u64(struct sbuf *b, uint64_t v)
+{
+	char t[24];
+	int n = snprintf(t, sizeof(t), "%llu", (unsigned long long)v);
+	sb_put(b, t, (size_t)n);
+}
+
+/* A JSON string. Stored names and rdata are canonical presentation text
+ * (printable ASCII); anything else is escaped as \u00XX so that the line
+ * stays valid JSON whatever a store holds. */
+static void sb_jstr(struct sbuf *b, const char *s, size_t n)
+{
+	if (sb_reserve(b, n * 6 + 2))
+		return;
+	char *o = b->p + b->len;
+	*o++ = '"';
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\') {
+			*o++ = '\\';
+			*o++ = (char)c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			static const char hx[] = "0123456789abcdef";
+			memcpy(o, "\\u00", 4);
+			o[4] = hx[c >> 4];
+			o[5] = hx[c & 15];
+			o += 6;
+		} else {
+			*o++ = (char)c;
+		}
+	}
+	*o++ = '"';
+	b->len = (size_t)(o - b->p);
+	b->p[b->len] = '\0';
+}
+
+static void sb_time(struct sbuf *b, uint64_t t, int human)
+{
+	if (!human) {
+		sb_u64(b, t);
+		return;
+	}
+	char ts[40];
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (!gmtime_r(&tt, &tm) || strftime(ts, sizeof(ts), "\"%Y-%m-%dT%H:%M:%SZ\"", &tm) == 0)
+		snprintf(ts, sizeof(ts), "%llu", (unsigned long long)t);
+	sb_str(b, ts);
+}
+
+/* ---- cursors: base64url of the store's resume bytes ------------------------- */
+
+static const char b64u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static void cursor_encode(const uint8_t *in, size_t n, char *out)
+{
+	size_t o = 0, i = 0;
+	for (; i + 3 <= n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		out[o++] = b64u[v >> 18];
+		out[o++] = b64u[(v >> 12) & 63];
+		out[o++] = b64u[(v >> 6) & 63];
+		out[o++] = b64u[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
+		out[o++] = b64u[v >> 18];
+		out[o++] = b64u[(v >> 12) & 63];
+		if (i + 1 < n)
+			out[o++] = b64u[(v >> 6) & 63];
+	}
+	out[o] = '\0';
+}
+
+static int b64val(char c)
+{
+	const char *p = c ? strchr(b64u, c) : NULL;
+	return p ? (int)(p - b64u) : -1;
+}
+
+/* 0 and *n filled, or -1 for anything that is not canonical base64url. */
+static int cursor_decode(const char *s, uint8_t *out, size_t cap, size_t *n)
+{
+	size_t len = strlen(s), o = 0;
+	if (len == 0 || len % 4 == 1 || len > 4 * ((cap + 2) / 3))
+		return -1;
+	for (size_t i = 0; i < len; i += 4) {
+		uint32_t v = 0;
+		size_t k = len - i < 4 ? len - i : 4;
+		for (size_t j = 0; j < 4; j++) {
+			int d = j < k ? b64val(s[i + j]) : 0;
+			if (d < 0)
+				return -1;
+			v = v << 6 | (uint32_t)d;
+		}
+		uint8_t b[3] = {(uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+		size_t nb = k - 1;
+		if (o + nb > cap)
+			return -1;
+		memcpy(out + o, b, nb);
+		o += nb;
+	}
+	*n = o;
+	return 0;
+}
+
+/* ---- request parsing -------------------------------------------------------- */
+
+enum out_fmt { FMT_COF = 0, FMT_SAF_RRSET, FMT_SAF_RDATA };
+
+/* Everything a query answer needs, owned (the request's strings die with
+ * the handler). */
+struct qspec {
+	struct d4_store_pdns_query q;
+	char name[D4_PDNS_STORE_NAME_MAX + 2];
+	char bw[D4_PDNS_STORE_NAME_MAX + 2];
+	uint8_t raw[D4_PDNS_STORE_RDATA_MAX];
+	uint8_t resume[D4_PDNS_RESUME_MAX];
+	uint32_t limit;	   /* effective, >= 1 */
+	uint64_t offset;   /* tuples to skip first */
+	uint64_t max_count; /* summarize: stop once the count sum reaches it (0 = off) */
+	int paging;	   /* limit or cursor given: compute the next cursor up front */
+	int human;	   /* humantime */
+	int aggr;	   /* rrset objects group rdata (DNSDB "rocks") */
+	int is_ip;	   /* /pdns/query: q was an address */
+};
+
+static uint8_t clearance(const struct d4_api_ctx *ctx, const struct d4_api_req *req)
+{
+	const struct d4_hubconf *c = ctx->conf;
+	uint8_t user = c && c->api_max_tlp_user ? c->api_max_tlp_user : D4_TLP_AMBER_STRICT;
+	uint8_t admin = c && c->api_max_tlp_admin ? c->api_max_tlp_admin : D4_TLP_RED;
+	if (req->role >= D4_ROLE_ADMIN)
+		return admin;
+	return req->role >= D4_ROLE_USER ? user : 0;
+}
+
+static uint32_t max_results(const struct d4_api_ctx *ctx)
+{
+	return ctx->conf && ctx->conf->api_pdns_max_results ? ctx->conf->api_pdns_max_results : 10000;
+}
+
+/* A signed decimal integer, fully consumed. */
+static int parse_i64(const char *s, int64_t *out)
+{
+	int neg = 0;
+	uint64_t v = 0;
+	if (*s == '-') {
+		neg = 1;
+		s++;
+	}
+	if (!*s || strlen(s) > 18)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*out = neg ? -(int64_t)v : (int64_t)v;
+	return 0;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+	if (!strcmp(s, "t") || !strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "yes")) {
+		*out = 1;
+		return 0;
+	}
+	if (!strcmp(s, "f") || !strcmp(s, "false") || !strcmp(s, "0") || !strcmp(s, "no")) {
+		*out = 0;
+		return 0;
+	}
+	return -1;
+}
+
+/* The query parameters shared by every lookup. Returns 0 or -1 (problem set). */
+static int parse_params(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp,
+			struct qspec *qs, int summarize)
+{
+	static const char *const names[] = {"limit",	 "offset",     "time_first_before", "time_first_after",
+					    "time_last_before", "time_last_after", "aggr", "humantime",
+					    "max_count", "cursor", "swclient", "version", "id", "rrtype", NULL};
+	if (d4_h_query_only(req, resp, names))
+		return -1;
+	uint32_t cap = max_results(ctx);
+	uint64_t lim = 0;
+	if (d4_h_query_uint(req, resp, "limit", 0, UINT32_MAX, 0, &lim) ||
+	    d4_h_query_uint(req, resp, "offset", 0, UINT64_MAX / 2, 0, &qs->offset) ||
+	    d4_h_query_uint(req, resp, "max_count", 0, UINT64_MAX / 2, 0, &qs->max_count))
+		return -1;
+	/* DNSDB: limit 0 or absent is the server's maximum, larger values are clamped */
+	qs->limit = lim == 0 || lim > cap ? cap : (uint32_t)lim;
+	if (qs->offset > cap) {
+		d4_h_bad_param(resp, "query parameter 'offset' is above the maximum of %u", cap);
+		return -1;
+	}
+	if (qs->max_count && !summarize) {
+		d4_h_bad_param(resp, "query parameter 'max_count' applies to summarize only");
+		return -1;
+	}
+	static const char *const tnames[] = {"time_first_before", "time_first_after", "time_last_before",
+					     "time_last_after"};
+	uint64_t *dst[] = {&qs->q.time_first_before, &qs->q.time_first_after, &qs->q.time_last_before,
+			   &qs->q.time_last_after};
+	uint64_t now = d4_now_s();
+	for (int i = 0; i < 4; i++) {
+		const char *v = d4_api_query(req, tnames[i]);
+		int64_t t;
+		if (!v)
+			continue;
+		if (parse_i64(v, &t)) {
+			d4_h_bad_param(resp,
+				       "query parameter '%s' must be epoch seconds, or negative seconds relative to "
+				       "now",
+				       tnames[i]);
+			return -1;
+		}
+		/* negative = that many seconds before now; 0 = not set */
+		*dst[i] = t >= 0 ? (uint64_t)t : ((uint64_t)-t >= now ? 1 : now - (uint64_t)-t);
+	}
+	const char *v;
+	qs->aggr = 1;
+	if ((v = d4_api_query(req, "aggr")) && parse_bool(v, &qs->aggr)) {
+		d4_h_bad_param(resp, "query parameter 'aggr' must be t or f");
+		return -1;
+	}
+	if ((v = d4_api_query(req, "humantime")) && parse_bool(v, &qs->human)) {
+		d4_h_bad_param(resp, "query parameter 'humantime' must be t or f");
+		return -1;
+	}
+	if ((v = d4_api_query(req, "rrtype"))) {
+		uint16_t t;
+		if (qs->q.rrtype || d4_pdns_type_parse(v, strlen(v), &t) || t == 0) {
+			d4_h_bad_param(resp, "query parameter 'rrtype': bad or repeated rrtype '%.40s'", v);
+			return -1;
+		}
+		qs->q.rrtype = t;
+	}
+	if ((v = d4_api_query(req, "cursor"))) {
+		size_t n = 0;
+		if (cursor_decode(v, qs->resume, sizeof(qs->resume), &n)) {
+			d4_h_bad_param(resp, "query parameter 'cursor' is not a cursor of this API");
+			return -1;
+		}
+		qs->q.resume = qs->resume;
+		qs->q.resume_len = n;
+	}
+	qs->paging = d4_api_query(req, "limit") || d4_api_query(req, "cursor");
+	qs->q.max_tlp = clearance(ctx, req);
+	return 0;
+}
+
+/* An owner or rdata name with an optional wildcard: "*.example.com" (below)
+ * or "www.example.*" (starting with). Sets kind (exact kind + 0/1/2). */
+static int parse_name(struct d4_api_resp *resp, const char *s, int rdata, struct qspec *qs)
+{
+	size_t n = strlen(s);
+	enum d4_store_pdns_qkind base = rdata ? D4_PDNS_Q_RDATA_NAME : D4_PDNS_Q_NAME;
+	const char *body = s;
+	size_t blen = n;
+	int wild = 0;
+	if (n >= 2 && s[0] == '*' && s[1] == '.') {
+		wild = 1;
+		body = s + 2;
+		blen = n - 2;
+	} else if (n >= 2 && s[n - 1] == '*' && s[n - 2] == '.') {
+		wild = 2;
+		blen = n - 2;
+	} else if (n >= 3 && s[n - 1] == '.' && s[n - 2] == '*' && s[n - 3] == '.') {
+		wild = 2; /* "www.example.*." as dnsdbq may send it */
+		blen = n - 3;
+	}
+	if (blen == 0 || blen >= sizeof(qs->name) - 1 || memchr(body, '*', blen) || memchr(body, '/', blen)) {
+		d4_h_bad_param(resp, "bad name '%.80s': a name, '*.name' or 'name.*' (one wildcard, at an end)", s);
+		return -1;
+	}
+	for (size_t i = 0; i < blen; i++)
+		if ((unsigned char)body[i] <= 0x20 || (unsigned char)body[i] >= 0x7f) {
+			d4_h_bad_param(resp, "bad name '%.80s': printable ASCII only (IDNs as punycode)", s);
+			return -1;
+		}
+	memcpy(qs->name, body, blen);
+	qs->name[blen] = '\0';
+	qs->q.name = qs->name;
+	qs->q.kind = (enum d4_store_pdns_qkind)(base + (wild == 1 ? 1 : wild == 2 ? 2 : 0));
+	return 0;
+}
+
+static int parse_rrtype(struct d4_api_resp *resp, const char *s, struct qspec *qs)
+{
+	uint16_t t;
+	/* ANY (and DNSDB's ANY-DNSSEC) mean every type */
+	if (!strcasecmp(s, "ANY") || !strcasecmp(s, "ANY-DNSSEC"))
+		return 0;
+	if (d4_pdns_type_parse(s, strlen(s), &t) || t == 0) {
+		d4_h_bad_param(resp, "unknown rrtype '%.40s'", s);
+		return -1;
+	}
+	qs->q.rrtype = t;
+	return 0;
+}
+
+static int parse_bailiwick(struct d4_api_resp *resp, const char *s, struct qspec *qs)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n >= sizeof(qs->bw) - 1 || strchr(s, '*')) {
+		d4_h_bad_param(resp, "bad bailiwick '%.80s'", s);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f) {
+			d4_h_bad_param(resp, "bad bailiwick '%.80s'", s);
+			return -1;
+		}
+	memcpy(qs->bw, s, n + 1);
+	qs->q.bailiwick = qs->bw;
+	return 0;
+}
+
+static int parse_ip(struct d4_api_resp *resp, const char *s, struct qspec *qs)
+{
+	if (strlen(s) > 100 || d4_store_pdns_parse_ip(s, &qs->q) != D4_OK) {
+		d4_h_bad_param(resp, "bad address '%.100s': an IPv4/IPv6 address, ADDR,LEN or ADDR/LEN, or LO-HI", s);
+		return -1;
+	}
+	qs->q.kind = D4_PDNS_Q_RDATA_IP;
+	return 0;
+}
+
+static int hexv(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Raw rdata: hex pairs of the wire-format rdata. The store indexes the
+ * presentation text, so the bytes are looked up as that text (A/AAAA wire
+ * bytes are converted to their address form by the caller's choice of the
+ * ip lookup instead). */
+static int parse_raw(struct d4_api_resp *resp, const char *s, struct qspec *qs)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n % 2 || n / 2 > sizeof(qs->raw)) {
+		d4_h_bad_param(resp, "raw rdata must be an even number of hex digits");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i += 2) {
+		int hi = hexv(s[i]), lo = hexv(s[i + 1]);
+		if (hi < 0 || lo < 0) {
+			d4_h_bad_param(resp, "raw rdata must be an even number of hex digits");
+			return -1;
+		}
+		qs->raw[i / 2] = (uint8_t)(hi << 4 | lo);
+	}
+	qs->q.kind = D4_PDNS_Q_RDATA_RAW;
+	qs->q.raw = qs->raw;
+	qs->q.raw_len = n / 2;
+	return 0;
+}
+
+/* ---- output records ----------------------------------------------------------- */
+
+static void type_name(uint16_t t, char buf[16])
+{
+	const char *n = d4_pdns_type_name(t, buf, 16);
+	if (n != buf)
+		d4_strlcpy(buf, n, 16);
+}
+
+/* COF (draft-dulaunoy-dnsop-passive-dns-cof): one object per RR. sensor_id
+ * only when one sensor saw the tuple and its TLP allows naming the source. */
+static void cof_line(struct sbuf *b, const struct d4_store_pdns_tuple *t, int human)
+{
+	char tn[16];
+	type_name(t->rrtype, tn);
+	sb_str(b, "{\"rrname\":");
+	sb_jstr(b, t->rrname, t->rrname_len);
+	sb_str(b, ",\"rrtype\":");
+	sb_jstr(b, tn, strlen(tn));
+	sb_str(b, ",\"rdata\":");
+	sb_jstr(b, t->rdata, t->rdata_len);
+	sb_str(b, ",\"time_first\":");
+	sb_time(b, t->time_first, 0);
+	sb_str(b, ",\"time_last\":");
+	sb_time(b, t->time_last, 0);
+	sb_str(b, ",\"count\":");
+	sb_u64(b, t->count ? t->count : 1);
+	if (t->bailiwick && t->bailiwick_len) {
+		sb_str(b, ",\"bailiwick\":");
+		sb_jstr(b, t->bailiwick, t->bailiwick_len);
+	}
+	if (t->sensor_count == 1 && t->nsensors == 1 && t->tlp != D4_TLP_EX_CHR) {
+		char hex[D4_UUID_HEX_LEN + 1];
+		d4_uuid_hex(t->sensors[0], hex);
+		sb_str(b, ",\"sensor_id\":");
+		sb_jstr(b, hex, strlen(hex));
+	}
+	(void)human;
+	sb_str(b, "}\n");
+}
+
+/* The head of a DNSDB record, up to and excluding rdata. */
+static void saf_head(struct sbuf *b, const struct d4_store_pdns_tuple *t, int human, int with_bw)
+{
+	char tn[16];
+	type_name(t->rrtype, tn);
+	sb_str(b, "{\"obj\":{\"count\":");
+	sb_u64(b, t->count ? t->count : 1);
+	sb_str(b, ",\"time_first\":");
+	sb_time(b, t->time_first, human);
+	sb_str(b, ",\"time_last\":");
+	sb_time(b, t->time_last, human);
+	sb_str(b, ",\"rrname\":");
+	sb_jstr(b, t->rrname, t->rrname_len);
+	sb_str(b, ",\"rrtype\":");
+	sb_jstr(b, tn, strlen(tn));
+	if (with_bw && t->bailiwick && t->bailiwick_len) {
+		sb_str(b, ",\"bailiwick\":");
+		sb_jstr(b, t->bailiwick, t->bailiwick_len);
+	}
+	sb_str(b, ",\"rdata\":");
+}
+
+static int count_cb(void *ctx, const struct d4_store_pdns_tuple *t)
+{
+	(void)ctx;
+	(void)t;
+	return 0;
+}
+
+/* ---- the producer --------------------------------------------------------------- */
+
+struct pdns_prod {
+	struct d4_api_producer super;
+	struct d4_store *st;
+	struct qspec qs;
+	enum out_fmt fmt;
+	uint32_t remaining; /* tuples still to return */
+	int began, store_done, ended, limited;
+	/* rrset grouping: tuples with the same owner, type, bailiwick, times
+	 * and count (seen together, as far as the store can tell) */
+	int gopen;
+	char gname[D4_PDNS_STORE_NAME_MAX + 2], gbw[D4_PDNS_STORE_NAME_MAX + 2];
+	size_t gnamelen, gbwlen;
+	uint16_t gtype;
+	uint64_t gtf, gtl, gcount;
+	struct sbuf group; /* the open object, up to its last rdata */
+	/* this call's output, then what did not fit */
+	uint8_t *out;
+	size_t cap, used;
+	struct sbuf pend;
+	size_t pend_off;
+	struct sbuf line;
+	int err;
+};
+
+static void sink(struct pdns_prod *x, const char *p, size_t n)
+{
+	if (!x->pend.len) {
+		size_t k = x->cap - x->used < n ? x->cap - x->used : n;
+		memcpy(x->out + x->used, p, k);
+		x->used += k;
+		p += k;
+		n -= k;
+	}
+	if (n)
+		sb_put(&x->pend, p, n);
+	if (x->pend.oom)
+		x->err = D4_ENOMEM;
+}
+
+static void group_flush(struct pdns_prod *x)
+{
+	if (!x->gopen)
+		return;
+	sb_str(&x->group, "]}}\n");
+	if (x->group.oom)
+		x->err = D4_ENOMEM;
+	else
+		sink(x, x->group.p, x->group.len);
+	x->group.len = 0;
+	x->gopen = 0;
+}
+
+static int same_group(const struct pdns_prod *x, const struct d4_store_pdns_tuple *t)
+{
+	size_t bwl = t->bailiwick ? t->bailiwick_len : 0;
+	return x->gopen && x->gtype == t->rrtype && x->gtf == t->time_first && x->gtl == t->time_last &&
+	       x->gcount == t->count && x->gnamelen == t->rrname_len && x->gbwlen == bwl &&
+	       memcmp(x->gname, t->rrname, t->rrname_len) == 0 && (!bwl || memcmp(x->gbw, t->bailiwick, bwl) == 0) &&
+	       x->group.len + t->rdata_len < GROUP_MAX;
+}
+
+static int tuple_cb(void *ctx, const struct d4_store_pdns_tuple *t)
+{
+	struct pdns_prod *x = ctx;
+	if (x->fmt == FMT_SAF_RRSET && x->qs.aggr) {
+		if (same_group(x, t)) {
+			sb_put(&x->group, ",", 1);
+			sb_jstr(&x->group, t->rdata, t->rdata_len);
+		} else {
+			group_flush(x);
+			if (t->rrname_len >= sizeof(x->gname) || (t->bailiwick && t->bailiwick_len >= sizeof(x->gbw)))
+				return D4_ECORRUPT;
+			x->gopen = 1;
+			x->gtype = t->rrtype;
+			x->gtf = t->time_first;
+			x->gtl = t->time_last;
+			x->gcount = t->count;
+			memcpy(x->gname, t->rrname, t->rrname_len);
+			x->gnamelen = t->rrname_len;
+			x->gbwlen = t->bailiwick ? t->bailiwick_len : 0;
+			if (x->gbwlen)
+				memcpy(x->gbw, t->bailiwick, x->gbwlen);
+			x->group.len = 0;
+			saf_head(&x->group, t, x->qs.human, 1);
+			sb_put(&x->group, "[", 1);
+			sb_jstr(&x->group, t->rdata, t->rdata_len);
+		}
+	} else {
+		x->line.len = 0;
+		if (x->fmt == FMT_COF) {
+			cof_line(&x->line, t, x->qs.human);
+		} else {
+			int rrset = x->fmt == FMT_SAF_RRSET;
+			saf_head(&x->line, t, x->qs.human, rrset);
+			if (rrset)
+				sb_put(&x->line, "[", 1);
+			sb_jstr(&x->line, t->rdata, t->rdata_len);
+			sb_str(&x->line, rrset ? "]}}\n" : "}}\n");
+		}
+		if (x->line.oom)
+			return D4_ENOMEM;
+		sink(x, x->line.p, x->line.len);
+	}
+	if (x->err || x->group.oom)
+		return x->err ? x->err : D4_ENOMEM;
+	/* stop once the chunk is (nearly) full: the store keeps the cursor */
+	return x->pend.len || x->cap - x->used < CHUNK_MARGIN ? 1 : 0;
+}
+
+static void drain(struct pdns_prod *x)
+{
+	size_t k = x->pend.len - x->pend_off;
+	if (k > x->cap - x->used)
+		k = x->cap - x->used;
+	memcpy(x->out + x->used, x->pend.p + x->pend_off, k);
+	x->used += k;
+	x->pend_off += k;
+	if (x->pend_off == x->pend.len)
+		x->pend_off = x->pend.len = 0;
+}
+
+static void terminal(struct pdns_prod *x)
+{
+	if (x->fmt == FMT_COF)
+		return;
+	if (!x->limited) {
+		sink(x, "{\"cond\":\"succeeded\"}\n", 21);
+		return;
+	}
+	struct sbuf b = {0};
+	char cur[CURSOR_TXT];
+	cursor_encode(x->qs.resume, x->qs.q.resume_len, cur);
+	sb_str(&b, "{\"cond\":\"limited\",\"msg\":\"Result limit reached\",\"next_cursor\":");
+	sb_jstr(&b, cur, strlen(cur));
+	sb_str(&b, "}\n");
+	if (b.oom)
+		x->err = D4_ENOMEM;
+	else
+		sink(x, b.p, b.len);
+	free(b.p);
+}
+
+static long prod_next(struct d4_api_producer *p, uint8_t *buf, size_t cap)
+{
+	struct pdns_prod *x = (struct pdns_prod *)p;
+	x->out = buf;
+	x->cap = cap;
+	x->used = 0;
+	if (x->pend.len) {
+		drain(x);
+		if (x->pend.len)
+			return (long)x->used;
+	}
+	if (x->ended)
+		return (long)x->used;
+	if (!x->began) {
+		x->began = 1;
+		if (x->fmt != FMT_COF)
+			sink(x, "{\"cond\":\"begin\"}\n", 17);
+	}
+	while (!x->store_done && !x->pend.len && x->cap - x->used >= CHUNK_MARGIN) {
+		struct d4_store_pdns_qresult res;
+		x->qs.q.limit = x->remaining < BATCH ? x->remaining : BATCH;
+		int rc = d4_store_pdns_query(x->st, &x->qs.q, tuple_cb, x, &res);
+		if (rc < 0)
+			return rc;
+		if (x->err)
+			return x->err;
+		if (res.returned) {
+			memcpy(x->qs.resume, res.resume, res.resume_len);
+			x->qs.q.resume = x->qs.resume;
+			x->qs.q.resume_len = res.resume_len;
+			x->remaining -= res.returned;
+		}
+		if (x->remaining == 0) {
+			/* at the limit: is there more? (the last batch may have
+			 * been stopped by a full chunk before the store could tell) */
+			x->store_done = 1;
+			x->qs.q.limit = 1;
+			rc = d4_store_pdns_query(x->st, &x->qs.q, count_cb, NULL, &res);
+			if (rc < 0)
+				return rc;
+			x->limited = res.returned > 0;
+		} else if (res.returned < x->qs.q.limit && !(x->pend.len || x->cap - x->used < CHUNK_MARGIN)) {
+			x->store_done = 1; /* fewer than asked and not stopped by us: the end */
+		}
+	}
+	if (x->store_done && !x->ended) {
+		group_flush(x);
+		terminal(x);
+		x->ended = 1;
+		if (x->err)
+			return x->err;
+	}
+	return (long)x->used;
+}
+
+static void prod_free(struct d4_api_producer *p)
+{
+	struct pdns_prod *x = (struct pdns_prod *)p;
+	free(x->group.p);
+	free(x->pend.p);
+	free(x->line.p);
+	free(x);
+}
+
+/* ---- shared steps of a lookup --------------------------------------------------- */
+
+/* Applies offset (skips that many tuples: the resume cursor moves past
+ * them) and, when paging, finds the next page's cursor for the header.
+ * Returns 0, 1 (nothing left after the offset) or -1 (problem set). */
+static int prepare(struct d4_api_ctx *ctx, struct d4_api_resp *resp, struct qspec *qs)
+{
+	struct d4_store_pdns_qresult res;
+	int rc;
+	if (qs->offset) {
+		qs->q.limit = (uint32_t)qs->offset;
+		rc = d4_store_pdns_query(ctx->store, &qs->q, count_cb, NULL, &res);
+		if (rc < 0)
+			goto err;
+		if (res.returned < qs->offset)
+			return 1;
+		memcpy(qs->resume, res.resume, res.resume_len);
+		qs->q.resume = qs->resume;
+		qs->q.resume_len = res.resume_len;
+	}
+	if (qs->paging) {
+		qs->q.limit = qs->limit;
+		rc = d4_store_pdns_query(ctx->store, &qs->q, count_cb, NULL, &res);
+		if (rc < 0)
+			goto err;
+		if (res.more) {
+			char cur[CURSOR_TXT];
+			cursor_encode(res.resume, res.resume_len, cur);
+			d4_api_header(resp, "D4-Next-Cursor", cur);
+		}
+	}
+	return 0;
+err:
+	if (rc == D4_EINVAL)
+		d4_h_bad_param(resp, "query parameter 'cursor' does not belong to this query");
+	else
+		d4_h_store_error(resp, rc, "pdns");
+	return -1;
+}
+
+static void answer(struct d4_api_ctx *ctx, struct d4_api_resp *resp, struct qspec *qs, enum out_fmt fmt)
+{
+	struct pdns_prod *x = calloc(1, sizeof(*x));
+	if (!x) {
+		d4_h_internal(resp, "out of memory");
+		return;
+	}
+	x->qs = *qs;
+	/* the copy's pointers must point into the copy */
+	if (qs->q.name)
+		x->qs.q.name = x->qs.name;
+	if (qs->q.bailiwick)
+		x->qs.q.bailiwick = x->qs.bw;
+	if (qs->q.raw)
+		x->qs.q.raw = x->qs.raw;
+	if (qs->q.resume)
+		x->qs.q.resume = x->qs.resume;
+	int rc = prepare(ctx, resp, &x->qs);
+	if (rc < 0) {
+		prod_free(&x->super);
+		return;
+	}
+	x->super.next = prod_next;
+	x->super.free = prod_free;
+	x->st = ctx->store;
+	x->fmt = fmt;
+	x->remaining = x->qs.limit;
+	if (rc == 1)
+		x->store_done = 1; /* the offset is past the end */
+	d4_api_stream(resp, 200, "application/x-ndjson", &x->super);
+}
+
+/* A fresh spec on the heap (it is large: the raw rdata buffer). */
+static struct qspec *qspec_new(struct d4_api_resp *resp)
+{
+	struct qspec *qs = calloc(1, sizeof(*qs));
+	if (!qs)
+		d4_h_internal(resp, "out of memory");
+	return qs;
+}
+
+/* ---- DNSDB v2 --------------------------------------------------------------------- */
+
+enum dnsdb_kind { DK_RRSET_NAME, DK_RDATA_NAME, DK_RDATA_IP, DK_RDATA_RAW };
+
+/* Path parameters: value [, rrtype [, bailiwick]]. */
+static int dnsdb_plan(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp,
+		      enum dnsdb_kind k, struct qspec *qs, int summarize)
+{
+	if (parse_params(ctx, req, resp, qs, summarize))
+		return -1;
+	const char *v = req->nparams ? req->params[0] : "";
+	int rc;
+	switch (k) {
+	case DK_RRSET_NAME: rc = parse_name(resp, v, 0, qs); break;
+	case DK_RDATA_NAME: rc = parse_name(resp, v, 1, qs); break;
+	case DK_RDATA_IP: rc = parse_ip(resp, v, qs); break;
+	default: rc = parse_raw(resp, v, qs); break;
+	}
+	if (rc)
+		return -1;
+	if (req->nparams > 1) {
+		if (d4_api_query(req, "rrtype")) {
+			d4_h_bad_param(resp, "rrtype given both in the path and as a query parameter");
+			return -1;
+		}
+		if (parse_rrtype(resp, req->params[1], qs))
+			return -1;
+	}
+	if (req->nparams > 2 && parse_bailiwick(resp, req->params[2], qs))
+		return -1;
+	return 0;
+}
+
+static void dnsdb_lookup(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp,
+			 enum dnsdb_kind k)
+{
+	struct qspec *qs = qspec_new(resp);
+	if (!qs)
+		return;
+	if (dnsdb_plan(ctx, req, resp, k, qs, 0) == 0)
+		answer(ctx, resp, qs, k == DK_RRSET_NAME ? FMT_SAF_RRSET : FMT_SAF_RDATA);
+	free(qs);
+}
+
+struct sum_ctx {
+	uint64_t n, tf, tl, count, max_count;
+};
+
+static int sum_cb(void *ctx, const struct d4_store_pdns_tuple *t)
+{
+	struct sum_ctx *s = ctx;
+	s->n++;
+	if (!s->tf || t->time_first < s->tf)
+		s->tf = t->time_first;
+	if (t->time_last > s->tl)
+		s->tl = t->time_last;
+	s->count += t->count ? t->count : 1;
+	return s->max_count && s->count >= s->max_count ? 1 : 0;
+}
+
+static void dnsdb_summarize(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp,
+			    enum dnsdb_kind k)
+{
+	struct qspec *qs = qspec_new(resp);
+	if (!qs)
+		return;
+	if (dnsdb_plan(ctx, req, resp, k, qs, 1)) {
+		free(qs);
+		return;
+	}
+	struct sum_ctx s = {.max_count = qs->max_count};
+	struct d4_store_pdns_qresult res = {0};
+	int rc = 0;
+	if (qs->offset) {
+		qs->q.limit = (uint32_t)qs->offset;
+		rc = d4_store_pdns_query(ctx->store, &qs->q, count_cb, NULL, &res);
+		if (rc == 0 && res.returned == qs->offset) {
+			memcpy(qs->resume, res.resume, res.resume_len);
+			qs->q.resume = qs->resume;
+			qs->q.resume_len = res.resume_len;
+		} else if (rc == 0) {
+			qs->limit = 0; /* nothing after the offset */
+		}
+	}
+	memset(&res, 0, sizeof(res));
+	if (rc == 0 && qs->limit) {
+		/* summarize is bounded like a lookup: at most limit tuples */
+		qs->q.limit = qs->limit;
+		rc = d4_store_pdns_query(ctx->store, &qs->q, sum_cb, &s, &res);
+	}
+	if (rc < 0) {
+		if (rc == D4_EINVAL)
+			d4_h_bad_param(resp, "query parameter 'cursor' does not belong to this query");
+		else
+			d4_h_store_error(resp, rc, "pdns");
+		free(qs);
+		return;
+	}
+	struct sbuf b = {0};
+	sb_str(&b, "{\"cond\":\"begin\"}\n");
+	if (s.n) {
+		sb_str(&b, "{\"obj\":{\"count\":");
+		sb_u64(&b, s.count);
+		sb_str(&b, ",\"num_results\":");
+		sb_u64(&b, s.n);
+		sb_str(&b, ",\"time_first\":");
+		sb_time(&b, s.tf, qs->human);
+		sb_str(&b, ",\"time_last\":");
+		sb_time(&b, s.tl, qs->human);
+		sb_str(&b, "}}\n");
+	}
+	if (res.more || (s.max_count && s.count >= s.max_count))
+		sb_str(&b, "{\"cond\":\"limited\",\"msg\":\"Result limit reached\"}\n");
+	else
+		sb_str(&b, "{\"cond\":\"succeeded\"}\n");
+	if (b.oom)
+		d4_h_internal(resp, "out of memory");
+	else
+		d4_api_body(resp, 200, "application/x-ndjson", b.p, b.len);
+	free(b.p);
+	free(qs);
+}
+
+void d4_h_dnsdb_lookup_rrset_name(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	dnsdb_lookup(ctx, req, resp, DK_RRSET_NAME);
+}
+void d4_h_dnsdb_lookup_rdata_name(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	dnsdb_lookup(ctx, req, resp, DK_RDATA_NAME);
+}
+void d4_h_dnsdb_lookup_rdata_ip(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	dnsdb_lookup(ctx, req, resp, DK_RDATA_IP);
+}
+void d4_h_dnsdb_lookup_rdata_raw(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	dnsdb_lookup(ctx, req, resp, DK_RDATA_RAW);
+}
+void d4_h_dnsdb_summarize_rrset_name(struct d4_api_ctx *ctx, const struct d4_api_req *req,
+				     struct d4_api_resp *resp)
+{
+	dnsdb_summarize(ctx, req, resp, DK_RRSET_NAME);
+}
+void d4_h_dnsdb_summarize_rdata_name(struct d4_api_ctx *ctx, const struct d4_api_req *req,
+				     struct d4_api_resp *resp)
+{
+	dnsdb_summarize(ctx, req, resp, DK_RDATA_NAME);
+}
+void d4_h_dnsdb_summarize_rdata_ip(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	dnsdb_summarize(ctx, req, resp, DK_RDATA_IP);
+}
+void d4_h_dnsdb_summarize_rdata_raw(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	dnsdb_summarize(ctx, req, resp, DK_RDATA_RAW);
+}
+
+static const char *const client_query[] = {"swclient", "version", "id", NULL};
+
+void d4_h_dnsdb_rate_limit(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	if (d4_h_query_only(req, resp, client_query))
+		return;
+	/* no quota: DNSDB's words for that, and the real caps */
+	char body[256];
+	unsigned cap = max_results(ctx);
+	int n = snprintf(body, sizeof(body),
+			 "{\"rate\":{\"reset\":\"n/a\",\"limit\":\"unlimited\",\"remaining\":\"n/a\",\"results_max\":%u,"
+			 "\"offset_max\":%u}}",
+			 cap, cap);
+	d4_api_body(resp, 200, "application/json", body, (size_t)n);
+}
+
+void d4_h_dnsdb_ping(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	(void)ctx;
+	if (d4_h_query_only(req, resp, client_query))
+		return;
+	static const char body[] = "{\"ping\":\"ok\"}";
+	d4_api_body(resp, 200, "application/json", body, sizeof(body) - 1);
+}
+
+/* ---- CIRCL ------------------------------------------------------------------------- */
+
+/* An address, CIDR or range: rdata IP lookup; anything else an owner name
+ * (exact or with a wildcard), as CIRCL's server answers /query/{q}. */
+void d4_h_pdns_query(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	struct qspec *qs = qspec_new(resp);
+	if (!qs)
+		return;
+	const char *v = req->nparams ? req->params[0] : "";
+	if (parse_params(ctx, req, resp, qs, 0))
+		goto out;
+	/* names hold a letter, '*' or a '_' somewhere; addresses never a '*' or '_' */
+	if (strlen(v) <= 100 && !strpbrk(v, "*_") && d4_store_pdns_parse_ip(v, &qs->q) == D4_OK) {
+		qs->q.kind = D4_PDNS_Q_RDATA_IP;
+		qs->is_ip = 1;
+	} else if (parse_name(resp, v, 0, qs)) {
+		goto out;
+	}
+	answer(ctx, resp, qs, FMT_COF);
+out:
+	free(qs);
+}
+
+void d4_h_pdns_info(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	if (d4_h_query_only(req, resp, NULL))
+		return;
+	struct d4_store_pdns_info in;
+	int rc = d4_store_pdns_info(ctx->store, &in);
+	if (rc < 0) {
+		d4_h_store_error(resp, rc, "pdns");
+		return;
+	}
+	yajl_gen g = d4_api_json_begin(resp, 200);
+	if (!g)
+		return;
+	yajl_gen_map_open(g);
+	d4_api_j_kv_str(g, "software", "d4hub");
+	d4_api_j_kv_str(g, "version", "0.1.0");
+	d4_api_j_kv_u64(g, "tuples", in.tuples);
+	d4_api_j_kv_u64(g, "bytes", in.bytes);
+	d4_api_j_kv_u64(g, "max_results", max_results(ctx));
+	d4_api_j_kv_str(g, "max_tlp", d4_policy_tlp_name((enum d4_tlp)clearance(ctx, req)));
+	yajl_gen_map_close(g);
+}
