@@ -378,16 +378,11 @@ static int parse_max(const char *s, uint64_t *out)
 	return 0;
 }
 
-int main(int argc, char **argv)
+static int run(struct tool *t, struct input *ins, int argc, char **argv)
 {
-	static struct tool t;
-	t.max_tuples = DEFAULT_MAX_TUPLES;
-	struct input *ins = calloc((size_t)argc, sizeof(*ins));
 	size_t nin = 0;
 	const char *fields = NULL, *sep = NULL;
 	struct input *last_csv = NULL;
-	if (!ins)
-		return 1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		int has_val = !strcmp(a, "-r") || !strcmp(a, "--csv") || !strcmp(a, "--cof") ||
@@ -415,18 +410,18 @@ int main(int argc, char **argv)
 			if (last_csv)
 				last_csv->sep = v;
 		} else if (!strcmp(a, "--sensor-id"))
-			t.sensor_id = v;
+			t->sensor_id = v;
 		else if (!strcmp(a, "--max-tuples")) {
-			if (parse_max(v, &t.max_tuples) != 0) {
+			if (parse_max(v, &t->max_tuples) != 0) {
 				fprintf(stderr, "d4-pdns: bad --max-tuples '%s'\n", v);
 				return 2;
 			}
 		} else if (!strcmp(a, "--raw"))
-			t.raw = 1;
+			t->raw = 1;
 		else if (!strcmp(a, "--strict"))
-			t.strict = 1;
+			t->strict = 1;
 		else if (!strcmp(a, "-q"))
-			t.quiet = 1;
+			t->quiet = 1;
 		else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
 			usage(stdout);
 			return 0;
@@ -450,45 +445,56 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	t.out = malloc(OUT_CAP);
-	if (!t.out)
+	t->out = malloc(OUT_CAP);
+	if (!t->out)
 		return 1;
 	static char obuf[1 << 16];
 	setvbuf(stdout, obuf, _IOFBF, sizeof(obuf));
 
 	int exit_code = 0, stopped = 0;
 	for (size_t i = 0; i < nin && !stopped; i++) {
-		int r = ins[i].kind == IN_PCAP ? run_pcap(&t, &ins[i]) : run_text(&t, &ins[i]);
+		int r = ins[i].kind == IN_PCAP ? run_pcap(t, &ins[i]) : run_text(t, &ins[i]);
 		if (r > 0)
 			exit_code = r == 2 ? 2 : 1;
 		else if (r < 0)
 			stopped = 1;
 	}
-	if (t.full) {
+	if (t->full) {
 		fprintf(stderr,
 			"d4-pdns: more than %" PRIu64
 			" distinct tuples: raise --max-tuples or use --raw; nothing written\n",
-			t.max_tuples);
+			t->max_tuples);
 		exit_code = 1;
-	} else if (stopped && !t.out_err) {
+	} else if (stopped && !t->out_err) {
 		fprintf(stderr, "d4-pdns: stopped: out of memory\n");
 		exit_code = 1;
-	} else if (!t.raw)
-		flush_tuples(&t);
-	if (fflush(stdout) != 0 || t.out_err) {
+	} else if (!t->raw)
+		flush_tuples(t);
+	if (fflush(stdout) != 0 || t->out_err) {
 		fprintf(stderr, "d4-pdns: write error on standard output\n");
 		exit_code = 1;
 	}
-	if (!t.quiet)
+	if (!t->quiet)
 		fprintf(stderr,
 			"d4-pdns: records %" PRIu64 ", tuples %zu, bad_lines %" PRIu64 ", bad_packets %" PRIu64
 			", not_dns %" PRIu64 ", too_long %" PRIu64 ", tcp_gaps %" PRIu64 ", packets %" PRIu64 "\n",
-			t.st.records, t.raw ? (size_t)0 : t.ntuples, t.st.bad_lines, t.st.bad_packets, t.st.not_dns,
-			t.st.too_long + t.too_long_out, t.st.tcp_gaps, t.packets);
-	if (t.strict && t.st.bad_lines > 0 && exit_code == 0)
+			t->st.records, t->raw ? (size_t)0 : t->ntuples, t->st.bad_lines, t->st.bad_packets,
+			t->st.not_dns, t->st.too_long + t->too_long_out, t->st.tcp_gaps, t->packets);
+	if (t->strict && t->st.bad_lines > 0 && exit_code == 0)
 		exit_code = 1;
+	return exit_code;
+}
+
+int main(int argc, char **argv)
+{
+	static struct tool t;
+	t.max_tuples = DEFAULT_MAX_TUPLES;
+	struct input *ins = calloc((size_t)argc, sizeof(*ins));
+	if (!ins)
+		return 1;
+	int rc = run(&t, ins, argc, argv);
 	free_tuples(&t);
 	free(t.out);
 	free(ins);
-	return exit_code;
+	return rc;
 }
