@@ -131,8 +131,10 @@ int d4_pdns_rdata_canon(uint16_t type, const char *in, size_t n, char *out, size
 {
 	if (!in || !out)
 		return D4_EINVAL;
-	/* RFC 3597 "\\# len HEX" is kept as given (the DNS parser prints upper-case hex). */
-	int lower = rdata_lowercase(type) && !(n >= 2 && in[0] == '\\' && in[1] == '#');
+	/* RFC 3597 "\\# len HEX": hex digits upper-cased, as the DNS parser prints
+	 * them, so that the same record from a capture and from CSV/COF is one tuple. */
+	int generic = n >= 2 && in[0] == '\\' && in[1] == '#';
+	int lower = rdata_lowercase(type) && !generic;
 	size_t o = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned c = (unsigned char)in[i];
@@ -142,6 +144,8 @@ int d4_pdns_rdata_canon(uint16_t type, const char *in, size_t n, char *out, size
 			o += put_ddd(out + o, c);
 		else if (lower && c >= 'A' && c <= 'Z')
 			out[o++] = (char)(c + 32);
+		else if (generic && c >= 'a' && c <= 'f')
+			out[o++] = (char)(c - 32);
 		else
 			out[o++] = (char)c;
 	}
