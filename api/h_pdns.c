@@ -953,12 +953,13 @@ void d4_h_dnsdb_rate_limit(struct d4_api_ctx *ctx, const struct d4_api_req *req,
 {
 	if (d4_h_query_only(req, resp, client_query))
 		return;
-	/* no quota: DNSDB's words for that, and the real caps */
+	/* no quota: DNSDB's words for that, and the real caps; dnsdbq reads
+	 * the answer line by line, so the newline matters */
 	char body[256];
 	unsigned cap = max_results(ctx);
 	int n = snprintf(body, sizeof(body),
 			 "{\"rate\":{\"reset\":\"n/a\",\"limit\":\"unlimited\",\"remaining\":\"n/a\",\"results_max\":%u,"
-			 "\"offset_max\":%u}}",
+			 "\"offset_max\":%u}}\n",
 			 cap, cap);
 	d4_api_body(resp, 200, "application/json", body, (size_t)n);
 }
@@ -968,7 +969,7 @@ void d4_h_dnsdb_ping(struct d4_api_ctx *ctx, const struct d4_api_req *req, struc
 	(void)ctx;
 	if (d4_h_query_only(req, resp, client_query))
 		return;
-	static const char body[] = "{\"ping\":\"ok\"}";
+	static const char body[] = "{\"ping\":\"ok\"}\n";
 	d4_api_body(resp, 200, "application/json", body, sizeof(body) - 1);
 }
 

@@ -289,6 +289,25 @@ class Live:
             if "schema" in media:
                 for e in self.spec.validate(mptr + "/schema", c.json):
                     errs.append(f"body: {e}")
+        elif got_base == "application/x-ndjson" and "contentSchema" in (media.get("schema") or {}):
+            # NDJSON: every line is a JSON document of the contentSchema
+            try:
+                text = c.body.decode("utf-8")
+            except UnicodeDecodeError:
+                errs.append("x-ndjson body is not UTF-8 text")
+                return errs
+            if text and not text.endswith("\n"):
+                errs.append("x-ndjson body does not end with a newline")
+            for i, line in enumerate(text.splitlines()):
+                try:
+                    doc = json.loads(line)
+                except ValueError as e:
+                    errs.append(f"x-ndjson line {i} is not JSON ({e}): {line[:200]!r}")
+                    continue
+                for e in self.spec.validate(mptr + "/schema/contentSchema", doc):
+                    errs.append(f"x-ndjson line {i}: {e}")
+                if len(errs) > 10:
+                    break
         elif (media.get("schema") or {}).get("format") == "binary":
             pass  # raw bytes (exports): checked by the calls that expect them
         else:
@@ -444,6 +463,65 @@ def run_live(spec, fx):
     call("exportRange", "pcap of type 8", 422, token="user", query={"sensor": ds, "type": 8, "format": "pcap"})
     call("exportRange", "text of type 1", 422, token="user", query={"sensor": ds, "type": 1, "format": "text"})
     call("exportRange", "unknown sensor", 404, token="user", query={"sensor": new_uuid(), "type": 1})
+
+    # ---- passive DNS queries (data: whatever the hub's pDNS store holds; every line is
+    # validated against the spec's COF / SAF schemas by check_response)
+    def saf_ok(c, what):
+        if c is None or c.status != 200:
+            return
+        lines = c.body.decode("utf-8", "replace").splitlines()
+        ok(len(lines) >= 2 and json.loads(lines[0]) == {"cond": "begin"} and
+           json.loads(lines[-1]).get("cond") in ("succeeded", "limited"), f"{what}: SAF framing: {lines[:1]} {lines[-1:]}")
+    c = call("pdnsInfo", "info", 200, token="user")
+    if c is not None and c.json:
+        ok(c.json.get("max_tlp") == "tlp:amber+strict", f"pdnsInfo: a user's clearance: {c.json}")
+    c = call("pdnsInfo", "admin", 200)
+    if c is not None and c.json:
+        ok(c.json.get("max_tlp") == "tlp:red", f"pdnsInfo: an admin's clearance: {c.json}")
+    call("pdnsQuery", "name", 200, {"q": "www.example.test"}, token="user")
+    call("pdnsQuery", "left wildcard", 200, {"q": "*.example.test"}, token="user", query={"limit": 5})
+    call("pdnsQuery", "address", 200, {"q": "192.0.2.1"}, token="user")
+    call("pdnsQuery", "network ADDR,LEN + filters", 200, {"q": "192.0.2.0,24"}, token="user",
+         query={"rrtype": "A", "time_last_after": -86400 * 365 * 30})
+    call("pdnsQuery", "bad name", 400, {"q": "a*b.test"}, token="user")
+    call("pdnsQuery", "unknown parameter", 400, {"q": "example.test"}, token="user", query={"sort": "x"})
+    call("pdnsQuery", "bad cursor", 400, {"q": "example.test"}, token="user", query={"cursor": "!"})
+    lq = {"swclient": "conformance", "version": "1", "limit": 10, "time_first_after": 1, "humantime": "t"}
+    for oid, params in (("RrsetName", {"name": "www.example.test"}),
+                        ("RrsetNameType", {"name": "*.example.test", "rrtype": "A"}),
+                        ("RrsetNameTypeBailiwick", {"name": "www.example.test", "rrtype": "ANY",
+                                                    "bailiwick": "example.test"}),
+                        ("RdataName", {"name": "ns1.example.test"}),
+                        ("RdataNameType", {"name": "www.example.*", "rrtype": "CNAME"}),
+                        ("RdataIp", {"ip": "192.0.2.0,24"}),
+                        ("RdataRaw", {"hex": "3139322e302e322e31"}),
+                        ("RdataRawType", {"hex": "3139322e302e322e31", "rrtype": "A"})):
+        c = call("dnsdbLookup" + oid, "lookup", 200, params, token="user", query=lq)
+        saf_ok(c, "dnsdbLookup" + oid)
+        c = call("dnsdbSummarize" + oid, "summarize", 200, params, token="user",
+                 query={"max_count": 100, "time_last_before": -1})
+        saf_ok(c, "dnsdbSummarize" + oid)
+    call("dnsdbLookupRrsetName", "aggr=f, offset", 200, {"name": "example.test"}, token="user",
+         query={"aggr": "f", "offset": 3})
+    call("dnsdbLookupRrsetName", "X-API-Key", 200, {"name": "example.test"}, token=None,
+         headers=[f"X-API-Key: {fx['tokens']['user']}"])
+    call("dnsdbLookupRrsetName", "bad X-API-Key", 401, {"name": "example.test"}, token=None,
+         headers=["X-API-Key: d4h_" + "C" * 43], src=L.next_src())
+    call("dnsdbLookupRrsetNameType", "unknown rrtype", 400, {"name": "example.test", "rrtype": "NOPE"},
+         token="user")
+    call("dnsdbLookupRdataIp", "bad address", 400, {"ip": "192.0.2.0,33"}, token="user")
+    call("dnsdbLookupRdataRaw", "odd hex", 400, {"hex": "abc"}, token="user")
+    call("dnsdbLookupRdataName", "max_count on a lookup", 400, {"name": "example.test"}, token="user",
+         query={"max_count": 1})
+    call("dnsdbLookupRdataIp", "bad time", 400, {"ip": "192.0.2.1"}, token="user",
+         query={"time_first_before": "yesterday"})
+    call("dnsdbSummarizeRdataIp", "bad aggr", 400, {"ip": "192.0.2.1"}, token="user", query={"limit": "x"})
+    c = call("dnsdbRateLimit", "rate", 200, token="user", query={"swclient": "dnsdbq", "version": "2.6.4"})
+    if c is not None and c.json:
+        ok(c.json["rate"].get("limit") == "unlimited", f"dnsdbRateLimit: {c.json}")
+    call("dnsdbRateLimit", "unknown parameter", 400, token="user", query={"x": 1})
+    c = call("dnsdbPing", "ping", 200, token="user")
+    call("dnsdbPing", "unknown parameter", 400, token="user", query={"x": 1})
 
     # ---- the web page
     c = call("getWebIndex", "anonymous", 200, token=None)
@@ -851,7 +929,8 @@ def run_live(spec, fx):
 
     # ---- authentication and roles, for every operation
     dummy = {"uuid": new_uuid(), "kind": "ip", "value": "192.0.2.9", "type": 9, "name": "conf-none",
-             "id": "0" * 16}
+             "id": "0" * 16, "q": "example.test", "rrtype": "A", "bailiwick": "example.test", "ip": "192.0.2.1",
+             "hex": "41"}
     bodies = {"createSensor": {"uuid": new_uuid()}, "updateSensor": {"description": "x"},
               "addBlock": {"kind": "ip", "value": "192.0.2.9"}, "setType": {"accepted": True},
               "setServerMode": {"mode": "registration"},
