@@ -431,7 +431,8 @@ static void check_query(struct d4_store *s, struct bfq *b, unsigned page)
 		if (bf_match(b, &M[i]))
 			exp[ne++] = (long)i;
 	long *got = malloc((full.n + 1) * sizeof(long));
-	memcpy(got, full.idx, full.n * sizeof(long));
+	if (full.n)
+		memcpy(got, full.idx, full.n * sizeof(long));
 	qsort(got, full.n, sizeof(long), long_cmp);
 	if (ne != full.n)
 		fprintf(stderr, "query kind %d name '%s' rrtype %u: expected %zu got %zu\n", b->q.kind, b->name,
@@ -1103,7 +1104,7 @@ END_TEST
 
 #define K9_BATCH 500
 
-static void k9_child(void)
+static void k9_child(int wfd)
 {
 	struct d4_store_opts o = base_opts();
 	o.no_sync = 0; /* durable commits, like the hub */
@@ -1141,17 +1142,31 @@ static void k9_child(void)
 		struct d4_store_pdns_cursor cur = {"k9", v, 8, &d, 1};
 		if (d4_store_pdns_apply(s, ob, K9_BATCH, &cur))
 			_exit(3);
+		if (wfd >= 0) { /* tell the parent that one batch is committed */
+			if (write(wfd, "c", 1) != 1)
+				_exit(4);
+			close(wfd);
+			wfd = -1;
+		}
 	}
 }
 
 START_TEST(test_kill9)
 {
 	for (int round = 0; round < 3; round++) {
+		int pfd[2];
+		ck_assert_int_eq(pipe(pfd), 0);
 		pid_t pid = fork();
 		ck_assert_int_ge(pid, 0);
-		if (pid == 0)
-			k9_child();
-		usleep(150000 + 100000 * (unsigned)round);
+		if (pid == 0) {
+			close(pfd[0]);
+			k9_child(pfd[1]);
+		}
+		close(pfd[1]);
+		char ch;
+		ck_assert_int_eq(read(pfd[0], &ch, 1), 1); /* at least one batch committed */
+		close(pfd[0]);
+		usleep(50000 + 100000 * (unsigned)round);
 		kill(pid, SIGKILL);
 		int st;
 		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
