@@ -137,6 +137,9 @@ static int parse_body(struct d4_api_core *core, const struct d4_api_raw *raw, co
 	char err[128];
 	err[0] = '\0';
 	req->json = yajl_tree_parse(text, err, sizeof(err));
+	/* Bodies carry secrets (sensor HMAC keys, the shared key): no copy of
+	 * ours outlives the parse. */
+	d4_wipe(text, raw->body_len);
 	free(text);
 	if (!req->json) {
 		/* yajl's message is multi-line with a caret; keep the first line */
