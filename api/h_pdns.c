@@ -25,7 +25,7 @@
 #include <strings.h>
 #include <time.h>
 
-#define BATCH	     1024u	 /* tuples per read transaction */
+#define BATCH	     1024u	   /* tuples per read transaction */
 #define CHUNK_MARGIN (16u * 1024u) /* stop filling a chunk when less is left */
 #define GROUP_MAX    (64u * 1024u) /* rdata bytes of one rrset object */
 #define CURSOR_TXT   (4 * ((D4_PDNS_RESUME_MAX + 2) / 3) + 4)
@@ -189,13 +189,13 @@ struct qspec {
 	char bw[D4_PDNS_STORE_NAME_MAX + 2];
 	uint8_t raw[D4_PDNS_STORE_RDATA_MAX];
 	uint8_t resume[D4_PDNS_RESUME_MAX];
-	uint32_t limit;	   /* effective, >= 1 */
-	uint64_t offset;   /* tuples to skip first */
+	uint32_t limit;	    /* effective, >= 1 */
+	uint64_t offset;    /* tuples to skip first */
 	uint64_t max_count; /* summarize: stop once the count sum reaches it (0 = off) */
-	int paging;	   /* limit or cursor given: compute the next cursor up front */
-	int human;	   /* humantime */
-	int aggr;	   /* rrset objects group rdata (DNSDB "rocks") */
-	int is_ip;	   /* /pdns/query: q was an address */
+	int paging;	    /* limit or cursor given: compute the next cursor up front */
+	int human;	    /* humantime */
+	int aggr;	    /* rrset objects group rdata (DNSDB "rocks") */
+	int is_ip;	    /* /pdns/query: q was an address */
 };
 
 static uint8_t clearance(const struct d4_api_ctx *ctx, const struct d4_api_req *req)
@@ -250,9 +250,21 @@ static int parse_bool(const char *s, int *out)
 static int parse_params(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp,
 			struct qspec *qs, int summarize)
 {
-	static const char *const names[] = {"limit",	 "offset",     "time_first_before", "time_first_after",
-					    "time_last_before", "time_last_after", "aggr", "humantime",
-					    "max_count", "cursor", "swclient", "version", "id", "rrtype", NULL};
+	static const char *const names[] = {"limit",
+					    "offset",
+					    "time_first_before",
+					    "time_first_after",
+					    "time_last_before",
+					    "time_last_after",
+					    "aggr",
+					    "humantime",
+					    "max_count",
+					    "cursor",
+					    "swclient",
+					    "version",
+					    "id",
+					    "rrtype",
+					    NULL};
 	if (d4_h_query_only(req, resp, names))
 		return -1;
 	uint32_t cap = max_results(ctx);
@@ -402,7 +414,10 @@ static int parse_ip(struct d4_api_resp *resp, const char *s, struct qspec *qs)
 
 static int hexv(char c)
 {
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
 }
 
 /* Raw rdata: hex pairs of the wire-format rdata. The store indexes the
@@ -794,8 +809,8 @@ static struct qspec *qspec_new(struct d4_api_resp *resp)
 enum dnsdb_kind { DK_RRSET_NAME, DK_RDATA_NAME, DK_RDATA_IP, DK_RDATA_RAW };
 
 /* Path parameters: value [, rrtype [, bailiwick]]. */
-static int dnsdb_plan(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp,
-		      enum dnsdb_kind k, struct qspec *qs, int summarize)
+static int dnsdb_plan(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp, enum dnsdb_kind k,
+		      struct qspec *qs, int summarize)
 {
 	if (parse_params(ctx, req, resp, qs, summarize))
 		return -1;
@@ -928,13 +943,11 @@ void d4_h_dnsdb_lookup_rdata_raw(struct d4_api_ctx *ctx, const struct d4_api_req
 {
 	dnsdb_lookup(ctx, req, resp, DK_RDATA_RAW);
 }
-void d4_h_dnsdb_summarize_rrset_name(struct d4_api_ctx *ctx, const struct d4_api_req *req,
-				     struct d4_api_resp *resp)
+void d4_h_dnsdb_summarize_rrset_name(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
 {
 	dnsdb_summarize(ctx, req, resp, DK_RRSET_NAME);
 }
-void d4_h_dnsdb_summarize_rdata_name(struct d4_api_ctx *ctx, const struct d4_api_req *req,
-				     struct d4_api_resp *resp)
+void d4_h_dnsdb_summarize_rdata_name(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
 {
 	dnsdb_summarize(ctx, req, resp, DK_RDATA_NAME);
 }
@@ -957,10 +970,11 @@ void d4_h_dnsdb_rate_limit(struct d4_api_ctx *ctx, const struct d4_api_req *req,
 	 * the answer line by line, so the newline matters */
 	char body[256];
 	unsigned cap = max_results(ctx);
-	int n = snprintf(body, sizeof(body),
-			 "{\"rate\":{\"reset\":\"n/a\",\"limit\":\"unlimited\",\"remaining\":\"n/a\",\"results_max\":%u,"
-			 "\"offset_max\":%u}}\n",
-			 cap, cap);
+	int n =
+	    snprintf(body, sizeof(body),
+		     "{\"rate\":{\"reset\":\"n/a\",\"limit\":\"unlimited\",\"remaining\":\"n/a\",\"results_max\":%u,"
+		     "\"offset_max\":%u}}\n",
+		     cap, cap);
 	d4_api_body(resp, 200, "application/json", body, (size_t)n);
 }
 

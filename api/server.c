@@ -386,8 +386,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 		/* DNSDB API clients (dnsdbq) send the token as X-API-Key */
 		ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-api-key"), -1);
 		if (i >= 0)
-			raw.authorization = pool_str(&req->pool, req->headers.entries[i].value.base,
-						     req->headers.entries[i].value.len);
+			raw.authorization =
+			    pool_str(&req->pool, req->headers.entries[i].value.base, req->headers.entries[i].value.len);
 	}
 	peer_text(req, peer, sizeof(peer));
 	raw.peer = peer;

@@ -64,8 +64,8 @@ struct d4_hubconf {
 	unsigned api_auth_fail_limit; /* api.auth_fail_limit: failed authentications per IP per minute (20) */
 	/* pDNS query clearance (api/h_pdns.c): the most restrictive TLP a caller of
 	 * that role may see; tuples above it are left out of every answer */
-	uint8_t api_max_tlp_user;	/* api.max_tlp_user, enum d4_tlp (tlp:amber+strict) */
-	uint8_t api_max_tlp_admin;	/* api.max_tlp_admin, enum d4_tlp (tlp:red) */
+	uint8_t api_max_tlp_user;      /* api.max_tlp_user, enum d4_tlp (tlp:amber+strict) */
+	uint8_t api_max_tlp_admin;     /* api.max_tlp_admin, enum d4_tlp (tlp:red) */
 	unsigned api_pdns_max_results; /* api.pdns_max_results: cap of limit/offset per pDNS query (10000) */
 };
 
