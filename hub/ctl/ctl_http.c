@@ -249,10 +249,22 @@ static size_t write_buf(char *p, size_t sz, size_t n, void *ud)
 	return sz * n;
 }
 
+static int http_setup(struct ctl *c);
+
+/* Sets the handle up once; a half-made one is freed, so that a later call
+ * never sees it. */
 static int http_open(struct ctl *c)
 {
 	if (c->http)
 		return CTL_OK;
+	int rc = http_setup(c);
+	if (rc != CTL_OK)
+		ctl_http_close(c);
+	return rc;
+}
+
+static int http_setup(struct ctl *c)
+{
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return ctl_fail(c, "cannot initialise libcurl");
 	struct ctl_http *h = calloc(1, sizeof(*h));

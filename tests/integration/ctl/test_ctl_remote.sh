@@ -33,6 +33,8 @@ r() {
 	shift
 	"$@" >"$OUT" 2>"$ERR" || rc=$?
 	[ "$rc" = "$want" ] || fail "$* -> exit $rc, expected $want; stderr: $(head -c 600 "$ERR"); stdout: $(head -c 300 "$OUT")"
+	# under -DD4_SANITIZE=ON an expected exit 1 must not hide a sanitizer report
+	! grep -qE 'Sanitizer|runtime error:' "$ERR" || fail "$*: sanitizer report: $(head -c 2000 "$ERR")"
 }
 rctl() { "$D4HUBCTL" -H "$URL" --cacert "$CA" --token-file "$T_DIR/admin.tok" "$@"; }
 lctl() { "$D4HUBCTL" -s "$STORE" "$@"; }
