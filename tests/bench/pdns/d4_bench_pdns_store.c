@@ -98,7 +98,8 @@ static void run_queries(struct d4_store *s, const char *label, unsigned nq, int 
 			if (label[0] == 'C')
 				snprintf(text, sizeof(text), "%u.%u.%u.0/24", ip >> 24, ip >> 16 & 255, ip >> 8 & 255);
 			else
-				snprintf(text, sizeof(text), "%u.%u.%u.%u", ip >> 24, ip >> 16 & 255, ip >> 8 & 255, ip & 255);
+				snprintf(text, sizeof(text), "%u.%u.%u.%u", ip >> 24, ip >> 16 & 255, ip >> 8 & 255,
+					 ip & 255);
 			if (d4_store_pdns_parse_ip(text, &q))
 				errors++;
 			break;
@@ -186,15 +187,16 @@ int main(int argc, char **argv)
 				x->rrtype = 1;
 				uint32_t ip = (uint32_t)(v >> 8);
 				ip = (ip & 0x00ffffffu) | (10u + (ip >> 24) % 4) << 24; /* 10-13.x.y.z: dense /24s */
-				snprintf(rdata[i], 96, "%u.%u.%u.%u", ip >> 24, ip >> 16 & 255, ip >> 8 & 255, ip & 255);
+				snprintf(rdata[i], 96, "%u.%u.%u.%u", ip >> 24, ip >> 16 & 255, ip >> 8 & 255,
+					 ip & 255);
 				if (nsample_ip < NSAMPLE)
 					sample_ip[nsample_ip++] = ip;
 				else if (rnd() % 64 == 0)
 					sample_ip[rnd() % NSAMPLE] = ip;
 			} else if (k < 75) {
 				x->rrtype = 28;
-				snprintf(rdata[i], 96, "2001:db8:%x:%x::%x", (unsigned)(v & 0xffff), (unsigned)(v >> 16 & 0xffff),
-					 (unsigned)(v >> 32 & 0xffff));
+				snprintf(rdata[i], 96, "2001:db8:%x:%x::%x", (unsigned)(v & 0xffff),
+					 (unsigned)(v >> 16 & 0xffff), (unsigned)(v >> 32 & 0xffff));
 			} else if (k < 85) {
 				x->rrtype = 5;
 				snprintf(rdata[i], 96, "c%u.cdn%u.net.", (unsigned)(v % 100000), (unsigned)(v % 7));
