@@ -7,6 +7,7 @@
  *                                                for text types) of one session, through the writer
  *   pdns_store_tool drain STORE [BATCH]          runs the pDNS consumer until caught up and prints
  *                                                frames, observations, seconds and observations/s
+ *   pdns_store_tool --no-sync COMMAND ...        opens the store with MDB_NOSYNC (benchmarks only)
  *
  * query/counters/cursor open the store read-only (safe next to a running hub). */
 #include "d4_analyze.h"
@@ -21,13 +22,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+
+static int g_nosync;
 
 static int open_store(const char *path, int ro, struct d4_store **s)
 {
 	struct d4_store_opts o;
 	memset(&o, 0, sizeof(o));
+	o.no_sync = g_nosync;
 	o.path = path;
 	o.read_only = ro;
 	o.commit_ms = 20;
@@ -228,10 +233,16 @@ static int cmd_drain(const char *path, unsigned batch)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	struct d4_analyze_pdns_stats st;
 	d4_analyze_pdns_stats(x, &st);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+		     (double)ru.ru_stime.tv_usec / 1e6;
 	double sec = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	printf("frames %llu observations %llu bad_lines %llu seconds %.3f obs_per_s %.0f\n",
+	double lines = (double)(st.observations + st.bad_lines);
+	printf("frames %llu observations %llu bad_lines %llu commits %llu seconds %.3f cpu_seconds %.3f obs_per_s %.0f "
+	       "obs_per_cpu_s %.0f\n",
 	       (unsigned long long)st.frames, (unsigned long long)st.observations, (unsigned long long)st.bad_lines,
-	       sec, sec > 0 ? (double)(st.observations + st.bad_lines) / sec : 0.0);
+	       (unsigned long long)st.commits, sec, cpu, sec > 0 ? lines / sec : 0.0, cpu > 0 ? lines / cpu : 0.0);
 	d4_analyze_pdns_free(x);
 	d4_store_close(s);
 	return rc < 0 ? 1 : 0;
@@ -239,6 +250,11 @@ static int cmd_drain(const char *path, unsigned batch)
 
 int main(int argc, char **argv)
 {
+	if (argc >= 2 && !strcmp(argv[1], "--no-sync")) {
+		g_nosync = 1;
+		argv++;
+		argc--;
+	}
 	if (argc >= 5 && !strcmp(argv[1], "query"))
 		return cmd_query(argv[2], argv[3], argv[4]);
 	if (argc == 3 && !strcmp(argv[1], "counters"))
