@@ -379,8 +379,14 @@ static int cmd_set(struct ctl *c, int argc, char **argv)
 		return ctl_usage(c, "bad --silence '%s': larger than %u seconds", silence, UINT32_MAX);
 	if (c->url) {
 		char hex[D4_UUID_HEX_LEN + 1], orghex[D4_UUID_HEX_LEN + 1];
-		struct ctl_sensor_set ss = {desc, mail, NULL, NULL, mp != NULL, mb != NULL, silence != NULL,
-					    max_payload, max_backlog, silence_s};
+		struct ctl_sensor_set ss = {.desc = desc,
+					    .mail = mail,
+					    .has_max_payload = mp != NULL,
+					    .has_max_backlog = mb != NULL,
+					    .has_silence = silence != NULL,
+					    .max_payload = max_payload,
+					    .max_backlog = max_backlog,
+					    .silence = silence_s};
 		if (tlp)
 			ss.tlp = strcmp(tlp, "none") ? d4_policy_tlp_name(t) : "none";
 		if (org) {
