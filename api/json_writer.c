@@ -19,29 +19,36 @@ void d4_jw_free(struct d4_jw *w)
 	memset(w, 0, sizeof(*w));
 }
 
-/* Room for n more bytes: the write position, or NULL (oom set). */
-static char *room(struct d4_jw *w, size_t n)
+/* Slow path of room(): grows the buffer (doubling) or sets oom. */
+static __attribute__((noinline)) char *grow(struct d4_jw *w, size_t n)
 {
 	if (w->oom)
 		return NULL;
-	if (w->cap - w->len < n) {
-		size_t cap = w->cap ? w->cap : JW_MIN_CAP;
-		while (cap - w->len < n) {
-			if (cap > SIZE_MAX / 2) {
-				w->oom = 1;
-				return NULL;
-			}
-			cap *= 2;
-		}
-		char *p = realloc(w->p, cap);
-		if (!p) {
+	size_t cap = w->cap ? w->cap : JW_MIN_CAP;
+	while (cap - w->len < n) {
+		if (cap > SIZE_MAX / 2) {
 			w->oom = 1;
 			return NULL;
 		}
-		w->p = p;
-		w->cap = cap;
+		cap *= 2;
 	}
+	char *p = realloc(w->p, cap);
+	if (!p) {
+		w->oom = 1;
+		return NULL;
+	}
+	w->p = p;
+	w->cap = cap;
 	return w->p + w->len;
+}
+
+/* Room for n more bytes: the write position, or NULL (oom set). Inline:
+ * it runs for every field of every item. */
+static inline char *room(struct d4_jw *w, size_t n)
+{
+	if (w->p && w->cap - w->len >= n && !w->oom)
+		return w->p + w->len;
+	return grow(w, n);
 }
 
 void d4_jw_raw(struct d4_jw *w, const char *s, size_t n)
