@@ -92,7 +92,8 @@ static int cmd_query(const char *path, const char *kind, const char *name)
 		fprintf(stderr, "pdns_store_tool: query: %s\n", d4_strerror(rc));
 		return 1;
 	}
-	qsort(L.l, L.n, sizeof(*L.l), cmpstr);
+	if (L.n)
+		qsort(L.l, L.n, sizeof(*L.l), cmpstr);
 	for (size_t i = 0; i < L.n; i++) {
 		puts(L.l[i]);
 		free(L.l[i]);

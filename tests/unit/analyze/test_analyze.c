@@ -267,7 +267,8 @@ static void dump_store(struct d4_store *s, const struct ref *r, struct dump *d)
 		struct d4_store_pdns_qresult res;
 		ck_assert_int_eq(d4_store_pdns_query(s, &q, dump_cb, d, &res), 0);
 	}
-	qsort(d->l, d->n, sizeof(*d->l), cmpstr);
+	if (d->n)
+		qsort(d->l, d->n, sizeof(*d->l), cmpstr);
 }
 
 static void dump_free(struct dump *d)
