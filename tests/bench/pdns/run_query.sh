@@ -9,7 +9,7 @@
 # (d4_store_pdns_apply, batches of 20,000); d4hub starts on that store; h2load runs each query
 # kind for S seconds (default 10) with C connections x M streams (default 8 x 10), one h2load
 # thread, over a list of request paths (h2load -i) drawn from the dataset:
-#   exact      /dnsdb/v2/lookup/rrset/name/NAME?limit=100         names uniform over the vocabulary
+#   exact      /dnsdb/v2/lookup/rrset/name/NAME?limit=100         names drawn with their frequency in the data (Zipf-like mix)
 #   rdata-ip   /dnsdb/v2/lookup/rdata/ip/ADDR?limit=100           addresses present in the data
 #   cidr24     /dnsdb/v2/lookup/rdata/ip/A.B.C.0,24?limit=100
 #   left-wild  /dnsdb/v2/lookup/rrset/name/*.ZONE?limit=100
