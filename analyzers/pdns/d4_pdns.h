@@ -159,8 +159,8 @@ int d4_pdns_csv_line(const struct d4_pdns_csv_spec *spec, const char *line, size
  * (string or array of strings: one observation each), time_first, time_last,
  * optional count, bailiwick, sensor_id. Size and depth capped before parsing.
  * Returns 0, D4_EJSON / D4_EINVAL (bad line, counted) or the emit callback's error. */
-#define D4_PDNS_COF_LINE_MAX (1u << 20) /* longer COF lines are bad lines */
-#define D4_PDNS_COF_DEPTH_MAX 4		/* nesting of objects/arrays in a COF line */
+#define D4_PDNS_COF_LINE_MAX  (1u << 20) /* longer COF lines are bad lines */
+#define D4_PDNS_COF_DEPTH_MAX 4		 /* nesting of objects/arrays in a COF line */
 /* Like the CSV parser, it increments st->bad_lines / st->records itself.
  * Names are canonicalised like CSV names, rdata with d4_pdns_rdata_canon; the
  * JSON string escapes are decoded first, so a byte >= 0x80 or a control byte

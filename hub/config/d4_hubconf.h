@@ -46,11 +46,11 @@ struct d4_hubconf {
 	uint64_t retention_age;	      /* store.retention_age seconds, with s/m/h/d suffix, 0 = off */
 	uint64_t retention_bytes;     /* store.retention_size, bytes, 0 = off */
 	/* [pdns] — passive-DNS ingest from the frame log (hub/analyze) */
-	int pdns_enabled;	     /* pdns.enabled = yes|no (yes) */
-	char pdns_csv_fields[32];    /* pdns.csv_fields: passivedns -f letters (SMcsCQTAtn) */
-	char pdns_csv_separator[8];  /* pdns.csv_separator (||) */
-	unsigned pdns_batch;	     /* pdns.batch: observations per commit (10000) */
-	uint64_t pdns_retention;     /* pdns.retention: expire tuples with older time_last, seconds, 0 = keep */
+	int pdns_enabled;	    /* pdns.enabled = yes|no (yes) */
+	char pdns_csv_fields[32];   /* pdns.csv_fields: passivedns -f letters (SMcsCQTAtn) */
+	char pdns_csv_separator[8]; /* pdns.csv_separator (||) */
+	unsigned pdns_batch;	    /* pdns.batch: observations per commit (10000) */
+	uint64_t pdns_retention;    /* pdns.retention: expire tuples with older time_last, seconds, 0 = keep */
 	/* [api] — the REST API (api/d4_api.h) */
 	int api_enabled;		 /* api.enabled = yes|no (yes) */
 	char api_listen[128];		 /* api.listen (127.0.0.1:8443); port 0 picks a free port */

@@ -7,9 +7,10 @@
 # register (d4-core body) -> pending -> approve -> stream -> counters and
 # history move; kick closes a live connection; block/unblock; blocklist
 # CIDR; type 3 accepted only once enabled.
+# lib.sh derives the ingest address from these: set them before sourcing it.
+export D4_TEST_PORT=${D4_TEST_PORT:-28100}
 source "$(dirname "$0")/../lib.sh"
 
-: "${D4_TEST_PORT:=28100}"
 API_PORT=$((T_PORT + 1))
 API=https://127.0.0.1:$API_PORT
 CSV=$D4_TEST_DATA/dns/local-dns.passivedns-alltypes.csv
