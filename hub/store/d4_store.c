@@ -168,6 +168,32 @@ static int types_get_txn(struct d4_store *s, MDB_txn *txn, uint8_t accepted[256]
 	return 0;
 }
 
+/* Schema 3 -> 4: the pDNS tables changed layout (tuples clustered by name).
+ * No store with pDNS data exists in the field, so they are emptied (names
+ * reused), the two tables that went are deleted, and the ingest cursor goes
+ * with pdns_meta: the pDNS worker rebuilds the tuples from the frames still
+ * in the log. */
+static int pdns_migrate_3(struct d4_store *s, MDB_txn *txn)
+{
+	for (int d = DBI_PDNS_TUPLES; d <= DBI_PDNS_META; d++) {
+		int rc = mdb_drop(txn, s->dbi[d], 0);
+		if (rc)
+			return store_rc(rc, "pdns migrate");
+	}
+	static const char *const gone[] = {"pdns_ident", "pdns_name"};
+	for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
+		MDB_dbi d;
+		int rc = mdb_dbi_open(txn, gone[i], 0, &d);
+		if (rc == MDB_NOTFOUND)
+			continue;
+		if (!rc)
+			rc = mdb_drop(txn, d, 1);
+		if (rc)
+			return store_rc(rc, "pdns migrate");
+	}
+	return 0;
+}
+
 static int schema_init(struct d4_store *s, MDB_txn *txn)
 {
 	uint64_t ver;
@@ -181,8 +207,15 @@ static int schema_init(struct d4_store *s, MDB_txn *txn)
 	}
 	if (ver == STORE_SCHEMA_VERSION)
 		return 0;
+	if (ver == 3) {
+		d4_notice("store: upgrading schema 3 to %u (passive DNS tables re-laid out: emptied, rebuilt from "
+			  "the frame log by the pDNS ingest)",
+			  STORE_SCHEMA_VERSION);
+		rc = pdns_migrate_3(s, txn);
+		return rc ? rc : store_settings_put_u64(s, txn, "schema", STORE_SCHEMA_VERSION);
+	}
 	if (ver == 1 || ver == 2) {
-		/* 1 -> 2 -> 3: the new tables were just created by the open (empty);
+		/* 1 -> 2 -> 4: the new tables were just created by the open (empty);
 		 * sensor values stay v1 until rewritten (the decoder reads both). */
 		d4_notice("store: upgrading schema %llu to %u (users and API tokens, sensor monitoring, passive DNS)",
 			  (unsigned long long)ver, STORE_SCHEMA_VERSION);
@@ -206,7 +239,7 @@ static int schema_init(struct d4_store *s, MDB_txn *txn)
 static const char *const dbi_names[DBI_COUNT] = {"frames",    "sessidx",   "sessions", "sensors",      "sensor_types",
 						 "blocklist", "settings",  "daily",    "totals",       "users",
 						 "tokens",    "token_ids", "queues",   "queue_entries", "pdns_tuples",
-						 "pdns_ident", "pdns_name", "pdns_rname", "pdns_rdata_name", "pdns_rdata_rname",
+						 "pdns_rname",  "pdns_rdata_name", "pdns_rdata_rname",
 						 "pdns_rdata_ip", "pdns_rdata_raw", "pdns_time", "pdns_meta"};
 
 /* seq_next is persisted each commit; the frame log's last chunk is the
@@ -327,6 +360,14 @@ int d4_store_open(const struct d4_store_opts *opts, struct d4_store **out)
 	}
 	if (!rc && !s->opts.read_only)
 		rc = schema_init(s, txn);
+	if (!rc && s->opts.read_only) {
+		/* pDNS tables of an older layout read as absent (empty) until a
+		 * writable open migrates them */
+		uint64_t ver = 0;
+		rc = store_settings_get_u64(s, txn, "schema", &ver);
+		for (int d = DBI_PDNS_TUPLES; !rc && ver < STORE_SCHEMA_PDNS && d <= DBI_PDNS_META; d++)
+			s->dbi_absent[d] = 1;
+	}
 	if (!rc)
 		rc = load_seq(s, txn);
 	if (rc) {

@@ -12,9 +12,12 @@
 #include <stdint.h>
 
 /* Schema 2 added the users/tokens/token_ids tables and sensor values v2
- * (silence_threshold); schema 3 the passive-DNS tables (store_pdns.c). An
- * older store is upgraded in place at a writable open. */
-#define STORE_SCHEMA_VERSION 3u
+ * (silence_threshold); schema 3 the passive-DNS tables (store_pdns.c);
+ * schema 4 clustered the pDNS tuples by name (the schema-3 pDNS tables are
+ * emptied and the ingest starts over from the frame log). An older store is
+ * upgraded in place at a writable open. */
+#define STORE_SCHEMA_VERSION 4u
+#define STORE_SCHEMA_PDNS    4u /* first schema with the current pDNS layout */
 #define STORE_VAL_V1	     1u /* first byte of every stored value */
 #define STORE_SENSOR_V2	     2u /* sensor values: v1 + u32 silence_threshold */
 
@@ -42,15 +45,13 @@ enum store_dbi {
 	DBI_TOKIDS,	/* token id[8] -> sha256 */
 	DBI_QUEUES,	/* queue id BE -> queue (store_queue.c) */
 	DBI_QENTRIES,	/* queue id BE || position BE -> frame seq */
-	DBI_PDNS_TUPLES, /* schema 3, store_pdns.c: tuple id BE -> tuple */
-	DBI_PDNS_IDENT,	 /* sha256(rrname, rrtype, rdata)[16] -> tuple id */
-	DBI_PDNS_NAME,	 /* name key || 00 || rrtype || id -> "" */
-	DBI_PDNS_RNAME,	 /* reversed-label name key || 00 || rrtype || id -> "" */
-	DBI_PDNS_RDNAME, /* rdata name key || 00 || rrtype || id -> "" */
-	DBI_PDNS_RDRNAME, /* reversed rdata name key || 00 || rrtype || id -> "" */
-	DBI_PDNS_RDIP,	 /* family || addr[16] || id -> "" */
-	DBI_PDNS_RDRAW,	 /* sha256(rdata)[16] || id -> "" */
-	DBI_PDNS_TIME,	 /* day(time_last) BE || id -> "" */
+	DBI_PDNS_TUPLES, /* schema 4, store_pdns.c: tuple key (name key || 00 || rrtype || H(rdata)) -> tuple */
+	DBI_PDNS_RNAME,	 /* reversed-label name key || 00 || rrtype || id -> tuple key */
+	DBI_PDNS_RDNAME, /* rdata name key || 00 || rrtype || id -> tuple key */
+	DBI_PDNS_RDRNAME, /* reversed rdata name key || 00 || rrtype || id -> tuple key */
+	DBI_PDNS_RDIP,	 /* family || addr[16] || id -> tuple key */
+	DBI_PDNS_RDRAW,	 /* H(rdata) || id -> tuple key */
+	DBI_PDNS_TIME,	 /* day(time_last) BE || id -> tuple key */
 	DBI_PDNS_META,	 /* 'c' cursor name | 's' sensor uuid -> cursor / counters */
 	DBI_COUNT
 };

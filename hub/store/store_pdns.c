@@ -1,5 +1,6 @@
-/* d4hub store — passive-DNS tuples and their indexes (schema 3).
- * Layout and rules: docs/pdns.md "Storage and indexes" and docs/store.md. */
+/* d4hub store — passive-DNS tuples and their indexes (schema 4: the tuple
+ * table is clustered by name). Layout and rules: docs/pdns.md "Storage and
+ * indexes" and docs/store.md. */
 #include "d4_store_pdns.h"
 #include "store_internal.h"
 
@@ -13,16 +14,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PDNS_VAL_V1	1u
-#define PDNS_CURSOR_V1	1u
-#define PDNS_HASH	16u  /* truncated SHA-256 in keys */
-#define PDNS_NK_FULL	400u /* names up to this length are stored whole in keys */
-#define PDNS_NK_CUT	360u /* longer ones: first 360 bytes, 01, hash of the whole name */
-#define PDNS_NK_MAX	(PDNS_NK_CUT + 1u + PDNS_HASH)
-#define PDNS_KEY_MAX	(PDNS_NK_FULL + 1u + 2u + 8u)
+#define PDNS_VAL_V1    1u   /* meta values (cursors, counters) */
+#define PDNS_REC_V2    2u   /* tuple records (schema 4: with the id) */
+#define PDNS_CURSOR_V2 2u   /* resume cursors over schema-4 keys */
+#define PDNS_HASH      16u  /* truncated SHA-256 in keys */
+#define PDNS_NK_FULL   400u /* names up to this length are stored whole in keys */
+#define PDNS_NK_CUT    360u /* longer ones: first 360 bytes, 01, hash of the whole name */
+#define PDNS_NK_MAX    (PDNS_NK_CUT + 1u + PDNS_HASH)
+/* tuple key: name key || 00 || rrtype || H(rdata); index keys end in an
+ * 8-byte id instead of the hash, so the tuple key is the longest */
+#define PDNS_KEY_MAX	(PDNS_NK_FULL + 1u + 2u + PDNS_HASH)
 #define PDNS_NAME_BUF	(D4_PDNS_STORE_NAME_MAX + 2u)
 #define PDNS_DAY	86400u
-#define PDNS_REC_MAX	(64u + 16u * D4_PDNS_SENSORS_KEEP + 3u * (4u + PDNS_NAME_BUF) + D4_PDNS_STORE_RDATA_MAX)
+#define PDNS_REC_MAX	(72u + 16u * D4_PDNS_SENSORS_KEEP + 3u * (4u + PDNS_NAME_BUF) + D4_PDNS_STORE_RDATA_MAX)
 #define PDNS_EXPIRE_DEF 10000u
 #define PDNS_NEXT_ID	"pdns_next_id"
 
@@ -67,19 +71,6 @@ static int sha16(EVP_MD_CTX *ctx, const void *a, size_t na, const void *b, size_
 		return D4_EIO;
 	memcpy(out, full, PDNS_HASH);
 	return 0;
-}
-
-/* Tuple identity: the three fields with lengths, so that no two tuples
- * share an input. */
-static int ident_hash(EVP_MD_CTX *ctx, const char *name, size_t nlen, uint16_t type, const char *rd, size_t rlen,
-		      uint8_t out[PDNS_HASH])
-{
-	uint8_t hdr[2 + PDNS_NAME_BUF + 2 + 4];
-	d4_put_u16be(hdr, (uint16_t)nlen);
-	memcpy(hdr + 2, name, nlen);
-	d4_put_u16be(hdr + 2 + nlen, type);
-	d4_put_u32be(hdr + 4 + nlen, (uint32_t)rlen);
-	return sha16(ctx, hdr, 8 + nlen, rd, rlen, out);
 }
 
 /* ---- names ---- */
@@ -243,6 +234,7 @@ static int rdata_ip(uint16_t type, const char *rd, size_t n, uint8_t addr[16])
 /* ---- records ---- */
 
 struct tup {
+	uint64_t id;
 	uint16_t rrtype;
 	uint64_t tf, tl, count;
 	uint8_t tlp, flags;
@@ -257,7 +249,9 @@ struct tup {
 static size_t enc_tup(const struct tup *t, uint8_t *b)
 {
 	size_t o = 0;
-	b[o++] = PDNS_VAL_V1;
+	b[o++] = PDNS_REC_V2;
+	d4_put_u64be(b + o, t->id);
+	o += 8;
 	d4_put_u16be(b + o, t->rrtype);
 	o += 2;
 	d4_put_u64be(b + o, t->tf);
@@ -303,8 +297,9 @@ static int dec_tup(const uint8_t *p, size_t n, struct tup *t)
 {
 	struct d4_reader r;
 	d4_rd_init(&r, p, n);
-	if (d4_rd_u8(&r) != PDNS_VAL_V1)
+	if (d4_rd_u8(&r) != PDNS_REC_V2)
 		return D4_ECORRUPT;
+	t->id = d4_rd_u64be(&r);
 	t->rrtype = d4_rd_u16be(&r);
 	t->tf = d4_rd_u64be(&r);
 	t->tl = d4_rd_u64be(&r);
@@ -336,10 +331,10 @@ static unsigned popcount64(uint64_t x)
 	return c;
 }
 
-static void tup_out(uint64_t id, const struct tup *t, struct d4_store_pdns_tuple *o)
+static void tup_out(const struct tup *t, struct d4_store_pdns_tuple *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->id = id;
+	o->id = t->id;
 	o->rrname = t->name;
 	o->rrname_len = t->namelen;
 	o->rrtype = t->rrtype;
@@ -416,7 +411,26 @@ static int bw_better(const char *a, size_t na, const char *b, size_t nb)
 	return c < 0 || (c == 0 && na < nb);
 }
 
-/* ---- index keys ---- */
+/* ---- keys ---- */
+
+/* Key of a tuple in pdns_tuples: name key || 00 || u16 rrtype || H(rdata).
+ * Name-ordered, so that an exact or right-wildcard lookup is one range scan
+ * over the records themselves; rh gets H(rdata) (also the raw-rdata key). */
+static int tuple_key(EVP_MD_CTX *ctx, const char *name, size_t nlen, uint16_t type, const char *rd, size_t rdlen,
+		     uint8_t *k, size_t *klen, uint8_t rh[PDNS_HASH])
+{
+	size_t nkl;
+	int rc = name_key(ctx, name, nlen, k, &nkl);
+	if (!rc)
+		rc = sha16(ctx, rd, rdlen, NULL, 0, rh);
+	if (rc)
+		return rc;
+	k[nkl] = 0;
+	d4_put_u16be(k + nkl + 1, type);
+	memcpy(k + nkl + 3, rh, PDNS_HASH);
+	*klen = nkl + 3 + PDNS_HASH;
+	return 0;
+}
 
 static size_t key_name_entry(const uint8_t *nk, size_t nklen, uint16_t type, uint64_t id, uint8_t *k)
 {
@@ -427,29 +441,31 @@ static size_t key_name_entry(const uint8_t *nk, size_t nklen, uint16_t type, uin
 	return nklen + 11;
 }
 
+/* Secondary index keys of one tuple; each entry's value is the tuple key. */
 struct idx_keys {
-	uint8_t ident[PDNS_HASH];
-	uint8_t name[PDNS_KEY_MAX], rname[PDNS_KEY_MAX], rdn[PDNS_KEY_MAX], rdrn[PDNS_KEY_MAX];
-	size_t namelen, rnamelen, rdnlen, rdrnlen;
+	uint8_t rname[PDNS_KEY_MAX], rdn[PDNS_KEY_MAX], rdrn[PDNS_KEY_MAX];
+	size_t rnamelen, rdnlen, rdrnlen;
 	uint8_t ip[25];
 	int has_ip;
 	uint8_t raw[PDNS_HASH + 8];
 	uint8_t time[12];
 };
 
-/* Every index key of tuple (name, type, rdata) with id; name normalised. */
+static void time_key(uint64_t tl, uint64_t id, uint8_t k[12])
+{
+	d4_put_u32be(k, (uint32_t)(tl / PDNS_DAY));
+	d4_put_u64be(k + 4, id);
+}
+
+/* Every secondary key of tuple (name, type, rdata) with id; name
+ * normalised, rh = H(rdata). */
 static int build_keys(EVP_MD_CTX *ctx, const char *name, size_t nlen, uint16_t type, const char *rd, size_t rdlen,
-		      uint64_t id, uint64_t tl, struct idx_keys *k)
+		      const uint8_t rh[PDNS_HASH], uint64_t id, uint64_t tl, struct idx_keys *k)
 {
 	char tmp[PDNS_NAME_BUF], rn[PDNS_NAME_BUF];
 	uint8_t nk[PDNS_NK_FULL + 1];
 	size_t nkl;
-	int rc = ident_hash(ctx, name, nlen, type, rd, rdlen, k->ident);
-	if (!rc)
-		rc = name_key(ctx, name, nlen, nk, &nkl);
-	if (rc)
-		return rc;
-	k->namelen = key_name_entry(nk, nkl, type, id, k->name);
+	int rc;
 	size_t rl = name_reverse(name, nlen, tmp);
 	if ((rc = name_key(ctx, tmp, rl, nk, &nkl)))
 		return rc;
@@ -469,44 +485,93 @@ static int build_keys(EVP_MD_CTX *ctx, const char *name, size_t nlen, uint16_t t
 	k->has_ip = fam != 0;
 	k->ip[0] = (uint8_t)fam;
 	d4_put_u64be(k->ip + 17, id);
-	if ((rc = sha16(ctx, rd, rdlen, NULL, 0, k->raw)))
-		return rc;
+	memcpy(k->raw, rh, PDNS_HASH);
 	d4_put_u64be(k->raw + PDNS_HASH, id);
-	d4_put_u32be(k->time, (uint32_t)(tl / PDNS_DAY));
-	d4_put_u64be(k->time + 4, id);
+	time_key(tl, id, k->time);
 	return 0;
-}
-
-static void time_key(uint64_t tl, uint64_t id, uint8_t k[12])
-{
-	d4_put_u32be(k, (uint32_t)(tl / PDNS_DAY));
-	d4_put_u64be(k + 4, id);
 }
 
 /* ---- apply ---- */
 
+/* A growable byte arena; entries refer to it by offset while it grows. */
+struct arena {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static int arena_add(struct arena *ar, const void *a, size_t na, size_t *off)
+{
+	if (ar->len + na > ar->cap) {
+		size_t nc = ar->cap ? ar->cap : 64u << 10;
+		while (nc < ar->len + na)
+			nc *= 2;
+		uint8_t *np = realloc(ar->p, nc);
+		if (!np)
+			return D4_ENOMEM;
+		ar->p = np;
+		ar->cap = nc;
+	}
+	memcpy(ar->p + ar->len, a, na);
+	*off = ar->len;
+	ar->len += na;
+	return 0;
+}
+
+/* An observation of the batch with its tuple key (offset into keys, then a
+ * pointer once the arena stops growing). */
 struct apply_ord {
-	uint8_t ident[PDNS_HASH];
-	uint32_t i;
-	uint8_t skip;
+	union {
+		size_t off;
+		const uint8_t *p;
+	} k;
+	uint32_t klen, i;
 };
 
 static int ord_cmp(const void *x, const void *y)
 {
 	const struct apply_ord *a = x, *b = y;
-	int c = memcmp(a->ident, b->ident, PDNS_HASH);
-	return c ? c : (a->i > b->i) - (a->i < b->i);
+	int c = memcmp(a->k.p, b->k.p, a->klen < b->klen ? a->klen : b->klen);
+	if (c)
+		return c;
+	if (a->klen != b->klen)
+		return a->klen < b->klen ? -1 : 1;
+	return (a->i > b->i) - (a->i < b->i);
+}
+
+/* An index entry put after the tuples: entries of a batch are sorted per
+ * table and inserted in key order, so each leaf is descended into while its
+ * path is still in the cache (the keys of one table are scattered). */
+struct dput {
+	union {
+		size_t off;
+		const uint8_t *p;
+	} k, v;
+	uint16_t klen, vlen;
+	uint8_t dbi;
+};
+
+static int dput_cmp(const void *x, const void *y)
+{
+	const struct dput *a = x, *b = y;
+	if (a->dbi != b->dbi)
+		return a->dbi < b->dbi ? -1 : 1;
+	int c = memcmp(a->k.p, b->k.p, a->klen < b->klen ? a->klen : b->klen);
+	if (c)
+		return c;
+	return (a->klen > b->klen) - (a->klen < b->klen);
 }
 
 struct apply_ctx {
-	struct apply_ord *ord;
 	struct d4_store *s;
 	MDB_txn *txn;
 	EVP_MD_CTX *md;
 	uint8_t *rec;
 	struct idx_keys *keys;
 	uint64_t next_id;
-	char name[PDNS_NAME_BUF], bw[PDNS_NAME_BUF];
+	struct arena keyar, dar;
+	struct dput *dp;
+	size_t ndp, capdp;
+	char name[PDNS_NAME_BUF], gname[PDNS_NAME_BUF], bw[PDNS_NAME_BUF], gbw[PDNS_NAME_BUF];
 };
 
 static int put(struct apply_ctx *a, enum store_dbi d, const void *k, size_t kl, const void *v, size_t vl,
@@ -516,120 +581,169 @@ static int put(struct apply_ctx *a, enum store_dbi d, const void *k, size_t kl, 
 	return store_rc(mdb_put(a->txn, a->s->dbi[d], &key, &val, flags), "pdns put");
 }
 
-static int apply_one(struct apply_ctx *a, const struct d4_store_pdns_obs *o, const uint8_t ident[PDNS_HASH])
+static int defer_put(struct apply_ctx *a, enum store_dbi d, const void *k, size_t kl, const void *v, size_t vl)
 {
-	size_t nlen =
-	    name_norm(o->rrname, o->rrname_len ? o->rrname_len : (o->rrname ? strlen(o->rrname) : 0), a->name);
-	size_t rdlen = o->rdata_len ? o->rdata_len : (o->rdata ? strlen(o->rdata) : 0);
-	if (!nlen || rdlen > D4_PDNS_STORE_RDATA_MAX)
-		return 0;
-	const char *rd = o->rdata ? o->rdata : "";
-	size_t bwlen = 0;
-	if (o->bailiwick && o->bailiwick[0])
-		bwlen = name_norm(o->bailiwick, strlen(o->bailiwick), a->bw);
+	if (a->ndp == a->capdp) {
+		size_t nc = a->capdp ? a->capdp * 2 : 1024;
+		struct dput *nd = realloc(a->dp, nc * sizeof(*nd));
+		if (!nd)
+			return D4_ENOMEM;
+		a->dp = nd;
+		a->capdp = nc;
+	}
+	struct dput *e = &a->dp[a->ndp];
+	if (arena_add(&a->dar, k, kl, &e->k.off) || arena_add(&a->dar, v, vl, &e->v.off))
+		return D4_ENOMEM;
+	e->klen = (uint16_t)kl;
+	e->vlen = (uint16_t)vl;
+	e->dbi = (uint8_t)d;
+	a->ndp++;
+	return 0;
+}
+
+static int flush_puts(struct apply_ctx *a)
+{
+	for (size_t i = 0; i < a->ndp; i++) {
+		a->dp[i].k.p = a->dar.p + a->dp[i].k.off;
+		a->dp[i].v.p = a->dar.p + a->dp[i].v.off;
+	}
+	if (a->ndp > 1)
+		qsort(a->dp, a->ndp, sizeof(*a->dp), dput_cmp);
+	for (size_t i = 0; i < a->ndp; i++) {
+		const struct dput *e = &a->dp[i];
+		int rc = put(a, (enum store_dbi)e->dbi, e->k.p, e->klen, e->v.p, e->vlen, 0);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+static size_t obs_name(const struct d4_store_pdns_obs *o, char *out)
+{
+	return name_norm(o->rrname, o->rrname_len ? o->rrname_len : (o->rrname ? strlen(o->rrname) : 0), out);
+}
+
+static size_t obs_rdlen(const struct d4_store_pdns_obs *o)
+{
+	return o->rdata_len ? o->rdata_len : (o->rdata ? strlen(o->rdata) : 0);
+}
+
+/* Merges observation o into t (first: t is a new tuple made from o). The
+ * rules are those of one observation at a time, in the batch's order. */
+static void obs_merge(struct apply_ctx *a, struct tup *t, const struct d4_store_pdns_obs *o, int first)
+{
 	uint64_t tf = o->time_first, tl = o->time_last, cnt = o->count ? o->count : 1;
 	if (tl < tf) {
 		uint64_t x = tl;
 		tl = tf;
 		tf = x;
 	}
-	MDB_val k = mv(ident, PDNS_HASH), v;
-	int rc = mdb_get(a->txn, a->s->dbi[DBI_PDNS_IDENT], &k, &v);
-	if (rc == 0) {
-		if (v.mv_size != 8)
-			return D4_ECORRUPT;
-		uint64_t id = d4_get_u64be(v.mv_data);
-		uint8_t idk[8];
-		d4_put_u64be(idk, id);
-		MDB_val tk = mv(idk, 8), tv;
-		if ((rc = mdb_get(a->txn, a->s->dbi[DBI_PDNS_TUPLES], &tk, &tv)))
-			return rc == MDB_NOTFOUND ? D4_ECORRUPT : store_rc(rc, "pdns tuple get");
-		struct tup t;
-		if ((rc = dec_tup(tv.mv_data, tv.mv_size, &t)))
-			return rc;
-		if (t.rrtype != o->rrtype || t.namelen != nlen || memcmp(t.name, a->name, nlen) || t.rdlen != rdlen ||
-		    memcmp(t.rd, rd, rdlen)) {
-			d4_err("store: pdns identity hash collision on tuple %llu", (unsigned long long)id);
-			return D4_ECORRUPT;
+	uint8_t tlp = tlp_norm(o->tlp);
+	if (first) {
+		t->tf = tf;
+		t->tl = tl;
+		t->count = cnt;
+		t->tlp = tlp;
+		memcpy(t->org, o->org, 16);
+	} else {
+		if (tf < t->tf)
+			t->tf = tf;
+		if (tl > t->tl)
+			t->tl = tl;
+		t->count = t->count + cnt < t->count ? UINT64_MAX : t->count + cnt;
+		if (tlp > t->tlp)
+			t->tlp = tlp;
+		if (!(t->flags & PDNS_F_ORG_MIXED) && memcmp(t->org, o->org, 16)) {
+			t->flags |= PDNS_F_ORG_MIXED;
+			memset(t->org, 0, 16);
 		}
-		uint64_t old_tl = t.tl;
-		if (tf < t.tf)
-			t.tf = tf;
-		if (tl > t.tl)
-			t.tl = tl;
-		t.count = t.count + cnt < t.count ? UINT64_MAX : t.count + cnt;
-		uint8_t tlp = tlp_norm(o->tlp);
-		if (tlp > t.tlp)
-			t.tlp = tlp;
-		if (!(t.flags & PDNS_F_ORG_MIXED) && memcmp(t.org, o->org, 16)) {
-			t.flags |= PDNS_F_ORG_MIXED;
-			memset(t.org, 0, 16);
-		}
-		if (o->has_sensor)
-			sens_add(&t, o->sensor);
-		if (bwlen && (!t.bwlen || bw_better(a->bw, bwlen, t.bw, t.bwlen))) {
-			t.bw = a->bw;
-			t.bwlen = bwlen;
-		}
-		/* encoded before the put: t's strings point into the old page */
-		size_t rl = enc_tup(&t, a->rec);
-		if ((rc = put(a, DBI_PDNS_TUPLES, idk, 8, a->rec, rl, 0)))
-			return rc;
-		if (old_tl / PDNS_DAY != t.tl / PDNS_DAY) {
-			uint8_t ok[12], nk[12];
-			time_key(old_tl, id, ok);
-			time_key(t.tl, id, nk);
-			MDB_val okv = mv(ok, 12);
-			rc = mdb_del(a->txn, a->s->dbi[DBI_PDNS_TIME], &okv, NULL);
-			if (rc && rc != MDB_NOTFOUND)
-				return store_rc(rc, "pdns time del");
-			rc = put(a, DBI_PDNS_TIME, nk, 12, "", 0, 0);
-		}
-		return rc;
 	}
-	if (rc != MDB_NOTFOUND)
-		return store_rc(rc, "pdns ident get");
-
-	uint64_t id = a->next_id++;
-	struct tup t;
-	memset(&t, 0, sizeof(t));
-	t.rrtype = o->rrtype;
-	t.tf = tf;
-	t.tl = tl;
-	t.count = cnt;
-	t.tlp = tlp_norm(o->tlp);
-	memcpy(t.org, o->org, 16);
 	if (o->has_sensor)
-		sens_add(&t, o->sensor);
-	t.bw = a->bw;
-	t.bwlen = bwlen;
-	t.name = a->name;
-	t.namelen = nlen;
-	t.rd = rd;
-	t.rdlen = rdlen;
-	struct idx_keys *ks = a->keys;
-	if ((rc = build_keys(a->md, a->name, nlen, o->rrtype, rd, rdlen, id, tl, ks)))
+		sens_add(t, o->sensor);
+	size_t bwlen = 0;
+	if (o->bailiwick && o->bailiwick[0])
+		bwlen = name_norm(o->bailiwick, strlen(o->bailiwick), a->bw);
+	if (bwlen && (!t->bwlen || bw_better(a->bw, bwlen, t->bw, t->bwlen))) {
+		memcpy(a->gbw, a->bw, bwlen + 1);
+		t->bw = a->gbw;
+		t->bwlen = bwlen;
+	}
+}
+
+/* Applies the observations ord[0..n) of one tuple (same key, batch order):
+ * one lookup and one write of the tuple, whatever n. */
+static int apply_group(struct apply_ctx *a, const struct d4_store_pdns_obs *obs, const struct apply_ord *ord, size_t n)
+{
+	const uint8_t *pk = ord[0].k.p;
+	size_t pklen = ord[0].klen;
+	MDB_val k = mv(pk, pklen), v;
+	struct tup t;
+	int rc = mdb_get(a->txn, a->s->dbi[DBI_PDNS_TUPLES], &k, &v);
+	int fresh = rc == MDB_NOTFOUND;
+	if (rc == 0)
+		rc = dec_tup(v.mv_data, v.mv_size, &t); /* strings point into the page: no write before enc_tup */
+	else if (fresh)
+		rc = 0;
+	else
+		rc = store_rc(rc, "pdns tuple get");
+	if (rc)
 		return rc;
-	uint8_t idk[8];
-	d4_put_u64be(idk, id);
+	uint64_t old_tl = fresh ? 0 : t.tl;
+	if (fresh) {
+		const struct d4_store_pdns_obs *o = &obs[ord[0].i];
+		memset(&t, 0, sizeof(t));
+		t.id = a->next_id++;
+		t.rrtype = o->rrtype;
+		t.namelen = obs_name(o, a->gname);
+		t.name = a->gname;
+		t.rd = o->rdata ? o->rdata : "";
+		t.rdlen = obs_rdlen(o);
+		t.bw = a->gbw;
+	}
+	for (size_t j = 0; j < n; j++) {
+		const struct d4_store_pdns_obs *o = &obs[ord[j].i];
+		size_t nlen = obs_name(o, a->name), rdlen = obs_rdlen(o);
+		/* the key holds hashes: a different tuple with the same key is a
+		 * collision, refused rather than merged */
+		if (t.rrtype != o->rrtype || t.namelen != nlen || memcmp(t.name, a->name, nlen) || t.rdlen != rdlen ||
+		    (rdlen && memcmp(t.rd, o->rdata, rdlen))) {
+			d4_err("store: pdns tuple key collision on tuple %llu", (unsigned long long)t.id);
+			return D4_ECORRUPT;
+		}
+		obs_merge(a, &t, o, fresh && j == 0);
+	}
 	size_t rl = enc_tup(&t, a->rec);
-	if ((rc = put(a, DBI_PDNS_TUPLES, idk, 8, a->rec, rl, MDB_APPEND)))
+	if ((rc = put(a, DBI_PDNS_TUPLES, pk, pklen, a->rec, rl, 0)))
 		return rc;
-	if ((rc = put(a, DBI_PDNS_IDENT, ks->ident, PDNS_HASH, idk, 8, 0)))
+	if (!fresh) {
+		if (old_tl / PDNS_DAY == t.tl / PDNS_DAY)
+			return 0;
+		uint8_t ok[12], nk[12];
+		time_key(old_tl, t.id, ok);
+		time_key(t.tl, t.id, nk);
+		MDB_val okv = mv(ok, 12);
+		rc = mdb_del(a->txn, a->s->dbi[DBI_PDNS_TIME], &okv, NULL);
+		if (rc && rc != MDB_NOTFOUND)
+			return store_rc(rc, "pdns time del");
+		return defer_put(a, DBI_PDNS_TIME, nk, 12, pk, pklen);
+	}
+	struct idx_keys *ks = a->keys;
+	/* t's strings are a->gname and the caller's rdata: still valid */
+	if ((rc =
+		 build_keys(a->md, t.name, t.namelen, t.rrtype, t.rd, t.rdlen, pk + pklen - PDNS_HASH, t.id, t.tl, ks)))
 		return rc;
-	if ((rc = put(a, DBI_PDNS_NAME, ks->name, ks->namelen, "", 0, 0)))
-		return rc;
-	if ((rc = put(a, DBI_PDNS_RNAME, ks->rname, ks->rnamelen, "", 0, 0)))
-		return rc;
-	if (ks->rdnlen && (rc = put(a, DBI_PDNS_RDNAME, ks->rdn, ks->rdnlen, "", 0, 0)))
-		return rc;
-	if (ks->rdrnlen && (rc = put(a, DBI_PDNS_RDRNAME, ks->rdrn, ks->rdrnlen, "", 0, 0)))
-		return rc;
-	if (ks->has_ip && (rc = put(a, DBI_PDNS_RDIP, ks->ip, 25, "", 0, 0)))
-		return rc;
-	if ((rc = put(a, DBI_PDNS_RDRAW, ks->raw, sizeof(ks->raw), "", 0, 0)))
-		return rc;
-	return put(a, DBI_PDNS_TIME, ks->time, 12, "", 0, 0);
+	rc = defer_put(a, DBI_PDNS_RNAME, ks->rname, ks->rnamelen, pk, pklen);
+	if (!rc && ks->rdnlen)
+		rc = defer_put(a, DBI_PDNS_RDNAME, ks->rdn, ks->rdnlen, pk, pklen);
+	if (!rc && ks->rdrnlen)
+		rc = defer_put(a, DBI_PDNS_RDRNAME, ks->rdrn, ks->rdrnlen, pk, pklen);
+	if (!rc && ks->has_ip)
+		rc = defer_put(a, DBI_PDNS_RDIP, ks->ip, 25, pk, pklen);
+	if (!rc)
+		rc = defer_put(a, DBI_PDNS_RDRAW, ks->raw, sizeof(ks->raw), pk, pklen);
+	if (!rc)
+		rc = defer_put(a, DBI_PDNS_TIME, ks->time, 12, pk, pklen);
+	return rc;
 }
 
 static size_t meta_key(char kind, const void *p, size_t n, uint8_t *k)
@@ -707,54 +821,74 @@ int d4_store_pdns_apply(struct d4_store *s, const struct d4_store_pdns_obs *obs,
 		return D4_EINVAL;
 	if (s->opts.read_only)
 		return D4_EPERM;
-	struct apply_ctx a;
-	memset(&a, 0, sizeof(a));
-	a.s = s;
-	a.md = EVP_MD_CTX_new();
-	a.rec = malloc(PDNS_REC_MAX);
-	a.keys = malloc(sizeof(*a.keys));
-	a.ord = n ? malloc(n * sizeof(*a.ord)) : NULL;
-	int rc = (!a.md || !a.rec || !a.keys || (n && !a.ord)) ? D4_ENOMEM : 0;
-	if (!rc)
-		rc = store_txn_begin(s, 0, &a.txn);
-	if (rc)
-		goto out;
-	rc = store_settings_get_u64(s, a.txn, PDNS_NEXT_ID, &a.next_id);
-	uint64_t first_id = a.next_id ? a.next_id : 1;
-	a.next_id = first_id;
-	/* Applied in identity-hash order, not arrival order (the merge does not
-	 * depend on it): repeats of a tuple become neighbours and the B-tree
-	 * descents of a batch walk the ident table front to back, so the pages
-	 * a batch touches are visited once, while they are in the cache. */
+	struct apply_ctx *a = calloc(1, sizeof(*a));
+	if (!a)
+		return D4_ENOMEM;
+	a->s = s;
+	a->md = EVP_MD_CTX_new();
+	a->rec = malloc(PDNS_REC_MAX);
+	a->keys = malloc(sizeof(*a->keys));
+	struct apply_ord *ord = n ? malloc(n * sizeof(*ord)) : NULL;
+	int rc = (!a->md || !a->rec || !a->keys || (n && !ord)) ? D4_ENOMEM : 0;
+	/* The tuple key of every observation, computed before the transaction
+	 * (it holds LMDB's write lock; this is pure CPU). */
+	size_t nv = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		const struct d4_store_pdns_obs *o = &obs[i];
-		size_t nlen =
-		    name_norm(o->rrname, o->rrname_len ? o->rrname_len : (o->rrname ? strlen(o->rrname) : 0), a.name);
-		size_t rdlen = o->rdata_len ? o->rdata_len : (o->rdata ? strlen(o->rdata) : 0);
-		a.ord[i].i = (uint32_t)i;
-		a.ord[i].skip = !nlen || rdlen > D4_PDNS_STORE_RDATA_MAX;
-		if (!a.ord[i].skip)
-			rc = ident_hash(a.md, a.name, nlen, o->rrtype, o->rdata ? o->rdata : "", rdlen, a.ord[i].ident);
+		size_t nlen = obs_name(o, a->name), rdlen = obs_rdlen(o);
+		if (!nlen || rdlen > D4_PDNS_STORE_RDATA_MAX)
+			continue; /* skipped, not an error */
+		uint8_t k[PDNS_KEY_MAX], rh[PDNS_HASH];
+		size_t kl;
+		rc = tuple_key(a->md, a->name, nlen, o->rrtype, o->rdata ? o->rdata : "", rdlen, k, &kl, rh);
+		if (!rc)
+			rc = arena_add(&a->keyar, k, kl, &ord[nv].k.off);
+		ord[nv].klen = (uint32_t)kl;
+		ord[nv].i = (uint32_t)i;
+		nv++;
+	}
+	for (size_t i = 0; i < nv && !rc; i++)
+		ord[i].k.p = a->keyar.p + ord[i].k.off;
+	/* Applied in tuple-key order, not arrival order: the repeats of a tuple
+	 * (many, for Zipf-like input) become neighbours and are merged in memory
+	 * into one read and one write of the tuple, in their arrival order (the
+	 * same result as one at a time); and the batch walks the tuple table
+	 * front to back, touching each page once while it is in the cache. */
+	if (!rc && nv > 1)
+		qsort(ord, nv, sizeof(*ord), ord_cmp);
+	if (!rc)
+		rc = store_txn_begin(s, 0, &a->txn);
+	if (rc)
+		goto out;
+	rc = store_settings_get_u64(s, a->txn, PDNS_NEXT_ID, &a->next_id);
+	uint64_t first_id = a->next_id ? a->next_id : 1;
+	a->next_id = first_id;
+	for (size_t g = 0, e; g < nv && !rc; g = e) {
+		for (e = g + 1; e < nv && ord[e].klen == ord[g].klen && !memcmp(ord[e].k.p, ord[g].k.p, ord[g].klen);
+		     e++)
+			;
+		rc = apply_group(a, obs, ord + g, e - g);
 	}
 	if (!rc)
-		qsort(a.ord, n, sizeof(*a.ord), ord_cmp);
-	for (size_t i = 0; i < n && !rc; i++)
-		if (!a.ord[i].skip)
-			rc = apply_one(&a, &obs[a.ord[i].i], a.ord[i].ident);
-	if (!rc && a.next_id != first_id)
-		rc = store_settings_put_u64(s, a.txn, PDNS_NEXT_ID, a.next_id);
+		rc = flush_puts(a);
+	if (!rc && a->next_id != first_id)
+		rc = store_settings_put_u64(s, a->txn, PDNS_NEXT_ID, a->next_id);
 	if (!rc && cur)
-		rc = apply_cursor(&a, cur);
+		rc = apply_cursor(a, cur);
 	if (rc) {
-		mdb_txn_abort(a.txn);
+		mdb_txn_abort(a->txn);
 		goto out;
 	}
-	rc = store_rc(mdb_txn_commit(a.txn), "pdns commit");
+	rc = store_rc(mdb_txn_commit(a->txn), "pdns commit");
 out:
-	EVP_MD_CTX_free(a.md);
-	free(a.rec);
-	free(a.keys);
-	free(a.ord);
+	EVP_MD_CTX_free(a->md);
+	free(a->rec);
+	free(a->keys);
+	free(a->keyar.p);
+	free(a->dar.p);
+	free(a->dp);
+	free(ord);
+	free(a);
 	return rc;
 }
 
@@ -877,7 +1011,7 @@ static int plan(EVP_MD_CTX *md, const struct d4_store_pdns_query *q, struct qpla
 			memcpy(p->want, nm, nl);
 			p->want[nl] = 0;
 			p->wantlen = nl;
-			p->dbi = p->rdata ? DBI_PDNS_RDNAME : DBI_PDNS_NAME;
+			p->dbi = p->rdata ? DBI_PDNS_RDNAME : DBI_PDNS_TUPLES;
 		}
 		if (p->left || p->right) {
 			/* prefix of name keys: whole, or the cut part of long names */
@@ -978,14 +1112,6 @@ static int tuple_matches(const struct qplan *p, const struct d4_store_pdns_query
 	return nl == p->wantlen && memcmp(nm, p->want, nl) == 0;
 }
 
-static int key_id(const MDB_val *k, uint64_t *id)
-{
-	if (k->mv_size < 8)
-		return D4_ECORRUPT;
-	*id = d4_get_u64be((const uint8_t *)k->mv_data + k->mv_size - 8);
-	return 0;
-}
-
 static int query_run(struct d4_store *s, const struct d4_store_pdns_query *q,
 		     int (*cb)(void *ctx, const struct d4_store_pdns_tuple *t), void *ctx,
 		     struct d4_store_pdns_qresult *res)
@@ -1002,7 +1128,7 @@ static int query_run(struct d4_store *s, const struct d4_store_pdns_query *q,
 	if (q->resume_len) {
 		/* resume = version || kind || last returned key, which must lie in
 		 * this query's range: a cursor can only move within it */
-		if (!q->resume || q->resume_len < 3 || q->resume_len > 2 + 511 || q->resume[0] != PDNS_CURSOR_V1 ||
+		if (!q->resume || q->resume_len < 3 || q->resume_len > 2 + 511 || q->resume[0] != PDNS_CURSOR_V2 ||
 		    q->resume[1] != (uint8_t)q->kind) {
 			rc = D4_EINVAL;
 			goto free_out;
@@ -1032,22 +1158,28 @@ static int query_run(struct d4_store *s, const struct d4_store_pdns_query *q,
 		r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
 	int done = 0;
 	while (r == 0 && in_range(p, &k)) {
-		uint64_t id;
-		if ((rc = key_id(&k, &id)))
-			break;
-		/* the key's rrtype (name indexes) spares the tuple read */
-		if (q->rrtype && p->dbi != DBI_PDNS_RDIP && p->dbi != DBI_PDNS_RDRAW && k.mv_size >= 11) {
-			const uint8_t *kt = (const uint8_t *)k.mv_data + k.mv_size - 10;
+		/* the key's rrtype (name keys) spares the tuple read; the tuple
+		 * table's keys end in a hash, the others' in an id */
+		if (q->rrtype && p->dbi != DBI_PDNS_RDIP && p->dbi != DBI_PDNS_RDRAW) {
+			size_t back = p->dbi == DBI_PDNS_TUPLES ? 2u + PDNS_HASH : 10u;
+			if (k.mv_size < back + 1) {
+				rc = D4_ECORRUPT;
+				break;
+			}
+			const uint8_t *kt = (const uint8_t *)k.mv_data + k.mv_size - back;
 			if ((uint16_t)(kt[0] << 8 | kt[1]) != q->rrtype)
 				goto next;
 		}
-		uint8_t idk[8];
-		d4_put_u64be(idk, id);
-		MDB_val tk = mv(idk, 8), tv;
-		r = mdb_get(txn, s->dbi[DBI_PDNS_TUPLES], &tk, &tv);
-		if (r) {
-			rc = r == MDB_NOTFOUND ? D4_ECORRUPT : store_rc(r, "pdns tuple get");
-			break;
+		/* the tuple table holds the records (exact and right-wildcard
+		 * names: no fetch); an index entry's value is the tuple key */
+		MDB_val tv = v;
+		if (p->dbi != DBI_PDNS_TUPLES) {
+			MDB_val tk = v;
+			r = mdb_get(txn, s->dbi[DBI_PDNS_TUPLES], &tk, &tv);
+			if (r) {
+				rc = r == MDB_NOTFOUND ? D4_ECORRUPT : store_rc(r, "pdns tuple get");
+				break;
+			}
 		}
 		struct tup t;
 		if ((rc = dec_tup(tv.mv_data, tv.mv_size, &t)))
@@ -1058,14 +1190,14 @@ static int query_run(struct d4_store *s, const struct d4_store_pdns_query *q,
 			res->more = 1;
 			break;
 		}
-		tup_out(id, &t, out);
+		tup_out(&t, out);
 		int cr = cb(ctx, out);
 		if (cr < 0) {
 			rc = cr;
 			break;
 		}
 		res->returned++;
-		res->resume[0] = PDNS_CURSOR_V1;
+		res->resume[0] = PDNS_CURSOR_V2;
 		res->resume[1] = (uint8_t)q->kind;
 		memcpy(res->resume + 2, k.mv_data, k.mv_size);
 		res->resume_len = 2 + k.mv_size;
@@ -1121,9 +1253,8 @@ int d4_store_pdns_summarize(struct d4_store *s, const struct d4_store_pdns_query
 	return rc;
 }
 
-static const enum store_dbi pdns_dbis[] = {DBI_PDNS_TUPLES, DBI_PDNS_IDENT,   DBI_PDNS_NAME, DBI_PDNS_RNAME,
-					   DBI_PDNS_RDNAME, DBI_PDNS_RDRNAME, DBI_PDNS_RDIP, DBI_PDNS_RDRAW,
-					   DBI_PDNS_TIME,   DBI_PDNS_META};
+static const enum store_dbi pdns_dbis[] = {DBI_PDNS_TUPLES, DBI_PDNS_RNAME, DBI_PDNS_RDNAME, DBI_PDNS_RDRNAME,
+					   DBI_PDNS_RDIP,   DBI_PDNS_RDRAW, DBI_PDNS_TIME,   DBI_PDNS_META};
 
 int d4_store_pdns_info(struct d4_store *s, struct d4_store_pdns_info *out)
 {
@@ -1231,18 +1362,17 @@ static int del_key(MDB_txn *txn, MDB_dbi dbi, const void *k, size_t kl)
 	return rc == MDB_NOTFOUND ? 0 : store_rc(rc, "pdns del");
 }
 
-/* Deletes tuple id (record t) and every index entry it has. */
-static int tuple_delete(struct d4_store *s, MDB_txn *txn, EVP_MD_CTX *md, struct idx_keys *ks, uint64_t id,
-			const struct tup *t)
+/* Deletes tuple t (key pk) and every index entry it has. */
+static int tuple_delete(struct d4_store *s, MDB_txn *txn, EVP_MD_CTX *md, struct idx_keys *ks, const uint8_t *pk,
+			size_t pklen, const struct tup *t)
 {
-	int rc = build_keys(md, t->name, t->namelen, t->rrtype, t->rd, t->rdlen, id, t->tl, ks);
-	if (rc)
-		return rc;
+	uint8_t key[PDNS_KEY_MAX];
+	if (pklen <= PDNS_HASH || pklen > sizeof(key))
+		return D4_ECORRUPT;
+	memcpy(key, pk, pklen); /* pk may point into a page that the deletes change */
 	/* the keys are built from the record before it goes: its strings live in the page */
-	if (!rc)
-		rc = del_key(txn, s->dbi[DBI_PDNS_IDENT], ks->ident, PDNS_HASH);
-	if (!rc)
-		rc = del_key(txn, s->dbi[DBI_PDNS_NAME], ks->name, ks->namelen);
+	int rc =
+	    build_keys(md, t->name, t->namelen, t->rrtype, t->rd, t->rdlen, key + pklen - PDNS_HASH, t->id, t->tl, ks);
 	if (!rc)
 		rc = del_key(txn, s->dbi[DBI_PDNS_RNAME], ks->rname, ks->rnamelen);
 	if (!rc && ks->rdnlen)
@@ -1255,10 +1385,8 @@ static int tuple_delete(struct d4_store *s, MDB_txn *txn, EVP_MD_CTX *md, struct
 		rc = del_key(txn, s->dbi[DBI_PDNS_RDRAW], ks->raw, sizeof(ks->raw));
 	if (!rc)
 		rc = del_key(txn, s->dbi[DBI_PDNS_TIME], ks->time, 12);
-	uint8_t idk[8];
-	d4_put_u64be(idk, id);
 	if (!rc)
-		rc = del_key(txn, s->dbi[DBI_PDNS_TUPLES], idk, 8);
+		rc = del_key(txn, s->dbi[DBI_PDNS_TUPLES], key, pklen);
 	return rc;
 }
 
@@ -1307,15 +1435,19 @@ int d4_store_pdns_expire(struct d4_store *s, uint64_t cutoff, unsigned max_per_t
 			uint8_t cur[12];
 			memcpy(cur, k.mv_data, 12);
 			uint64_t id = d4_get_u64be(cur + 4);
-			MDB_val tk = mv(cur + 4, 8), tv;
+			MDB_val tk = v, tv;
 			r = mdb_get(txn, s->dbi[DBI_PDNS_TUPLES], &tk, &tv);
 			struct tup t;
 			if (r == MDB_NOTFOUND) { /* stray entry: drop it */
 				rc = del_key(txn, s->dbi[DBI_PDNS_TIME], cur, 12);
 			} else if (r) {
 				rc = store_rc(r, "pdns tuple get");
-			} else if (!(rc = dec_tup(tv.mv_data, tv.mv_size, &t)) && t.tl < cutoff) {
-				rc = tuple_delete(s, txn, md, ks, id, &t);
+			} else if ((rc = dec_tup(tv.mv_data, tv.mv_size, &t))) {
+				/* corrupt record */
+			} else if (t.id != id || t.tl / PDNS_DAY != d4_get_u32be(cur)) {
+				rc = del_key(txn, s->dbi[DBI_PDNS_TIME], cur, 12); /* stray: not this tuple's entry */
+			} else if (t.tl < cutoff) {
+				rc = tuple_delete(s, txn, md, ks, v.mv_data, v.mv_size, &t);
 				n++;
 			}
 			if (rc)

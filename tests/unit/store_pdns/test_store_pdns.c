@@ -879,19 +879,24 @@ static void check_consistency(struct d4_store *s, uint64_t expect_tuples)
 	ck_assert_int_eq(mdb_stat(txn, s->dbi[DBI_PDNS_TUPLES], &st), 0);
 	uint64_t ntup = st.ms_entries;
 	ck_assert_uint_eq(ntup, expect_tuples);
-	/* tuples with an IP / a name in rdata: from the record's rrtype */
+	/* tuples with an IP / a name in rdata: from the record's rrtype; the
+	 * tuple key ends in rrtype || H(rdata) */
 	uint64_t nip = 0;
 	MDB_cursor *c;
 	MDB_val k, v;
 	ck_assert_int_eq(mdb_cursor_open(txn, s->dbi[DBI_PDNS_TUPLES], &c), 0);
 	for (int r = mdb_cursor_get(c, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		const uint8_t *p = v.mv_data;
-		uint16_t type = (uint16_t)(p[1] << 8 | p[2]);
+		const uint8_t *p = v.mv_data, *kp = k.mv_data;
+		ck_assert_uint_ge(v.mv_size, 11);
+		ck_assert_int_eq(p[0], 2);
+		uint16_t type = (uint16_t)(p[9] << 8 | p[10]);
+		ck_assert_uint_ge(k.mv_size, 20);
+		ck_assert_uint_eq((uint16_t)(kp[k.mv_size - 18] << 8 | kp[k.mv_size - 17]), type);
+		ck_assert_int_eq(kp[k.mv_size - 19], 0);
 		nip += type == 1 || type == 28;
 	}
 	mdb_cursor_close(c);
-	static const enum store_dbi one_each[] = {DBI_PDNS_IDENT, DBI_PDNS_NAME, DBI_PDNS_RNAME, DBI_PDNS_RDRAW,
-						  DBI_PDNS_TIME};
+	static const enum store_dbi one_each[] = {DBI_PDNS_RNAME, DBI_PDNS_RDRAW, DBI_PDNS_TIME};
 	for (size_t i = 0; i < sizeof(one_each) / sizeof(one_each[0]); i++) {
 		ck_assert_int_eq(mdb_stat(txn, s->dbi[one_each[i]], &st), 0);
 		ck_assert_uint_eq(st.ms_entries, ntup);
@@ -902,16 +907,19 @@ static void check_consistency(struct d4_store *s, uint64_t expect_tuples)
 	ck_assert_int_eq(mdb_stat(txn, s->dbi[DBI_PDNS_RDNAME], &st), 0);
 	ck_assert_int_eq(mdb_stat(txn, s->dbi[DBI_PDNS_RDRNAME], &st2), 0);
 	ck_assert_uint_eq(st.ms_entries, st2.ms_entries);
-	/* every index entry names an existing tuple */
-	static const enum store_dbi idx[] = {DBI_PDNS_IDENT,   DBI_PDNS_NAME, DBI_PDNS_RNAME, DBI_PDNS_RDNAME,
-					     DBI_PDNS_RDRNAME, DBI_PDNS_RDIP, DBI_PDNS_RDRAW, DBI_PDNS_TIME};
+	/* every index entry holds the key of an existing tuple, whose id ends
+	 * the entry's key */
+	static const enum store_dbi idx[] = {DBI_PDNS_RNAME, DBI_PDNS_RDNAME, DBI_PDNS_RDRNAME,
+					     DBI_PDNS_RDIP,  DBI_PDNS_RDRAW,  DBI_PDNS_TIME};
 	for (size_t i = 0; i < sizeof(idx) / sizeof(idx[0]); i++) {
 		ck_assert_int_eq(mdb_cursor_open(txn, s->dbi[idx[i]], &c), 0);
 		for (int r = mdb_cursor_get(c, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-			const uint8_t *idp = idx[i] == DBI_PDNS_IDENT ? (const uint8_t *)v.mv_data
-								      : (const uint8_t *)k.mv_data + k.mv_size - 8;
-			MDB_val tk = {8, (void *)idp}, tv;
+			ck_assert_uint_ge(k.mv_size, 9);
+			MDB_val tk = v, tv;
 			ck_assert_int_eq(mdb_get(txn, s->dbi[DBI_PDNS_TUPLES], &tk, &tv), 0);
+			const uint8_t *p = tv.mv_data;
+			ck_assert_uint_eq(d4_get_u64be(p + 1),
+					  d4_get_u64be((const uint8_t *)k.mv_data + k.mv_size - 8));
 		}
 		mdb_cursor_close(c);
 	}
@@ -1004,6 +1012,146 @@ START_TEST(test_expire)
 	ck_assert_uint_eq(v6, v6m);
 	model_free();
 	d4_store_close(s);
+}
+END_TEST
+
+/* ---- a batch with repeats == the same observations one at a time ---- */
+
+struct snap {
+	char key[1400];
+	struct d4_store_pdns_tuple t;
+	char bw[1100];
+};
+struct snaps {
+	struct snap *v;
+	size_t n, cap;
+};
+
+static int snap_cb(void *ctx, const struct d4_store_pdns_tuple *t)
+{
+	struct snaps *ss = ctx;
+	if (ss->n == ss->cap) {
+		ss->cap = ss->cap ? ss->cap * 2 : 256;
+		ss->v = realloc(ss->v, ss->cap * sizeof(*ss->v));
+		ck_assert_ptr_nonnull(ss->v);
+	}
+	struct snap *x = &ss->v[ss->n++];
+	snprintf(x->key, sizeof(x->key), "%s|%u|%s", t->rrname, t->rrtype, t->rdata);
+	x->t = *t;
+	snprintf(x->bw, sizeof(x->bw), "%s", t->bailiwick ? t->bailiwick : "");
+	return 0;
+}
+
+static int snap_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct snap *)a)->key, ((const struct snap *)b)->key);
+}
+
+static void snapshot(struct d4_store *s, struct snaps *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	struct d4_store_pdns_query q;
+	memset(&q, 0, sizeof(q));
+	q.kind = D4_PDNS_Q_NAME_RIGHT;
+	q.name = ".";
+	q.max_tlp = 7;
+	struct d4_store_pdns_qresult res;
+	ck_assert_int_eq(d4_store_pdns_query(s, &q, snap_cb, ss, &res), 0);
+	qsort(ss->v, ss->n, sizeof(*ss->v), snap_cmp);
+}
+
+/* Zipf-like observations of few tuples: names in varying case, with and
+ * without the trailing dot, 12 sensors (beyond the 8 kept), TLPs including
+ * NONE/invalid, orgs, bailiwicks, swapped times, counts of 0. */
+static void gen_repeats(struct d4_store_pdns_obs *obs, size_t n, char (*names)[64], char (*rdata)[64], char (*bws)[64])
+{
+	for (size_t i = 0; i < n; i++) {
+		struct d4_store_pdns_obs *o = &obs[i];
+		memset(o, 0, sizeof(*o));
+		unsigned r = (unsigned)(rnd() % 1000);
+		r = r < 500 ? r % 5 : r < 800 ? r % 40 : r % 300; /* a few hot tuples, a tail */
+		snprintf(names[i], 64, "%s%u.Agg.Test%s", rndn(2) ? "H" : "h", r % 97, rndn(2) ? "." : "");
+		o->rrname = names[i];
+		o->rrtype = r % 3 == 0 ? 1 : r % 3 == 1 ? 16 : 5;
+		if (o->rrtype == 1)
+			snprintf(rdata[i], 64, "192.0.2.%u", r % 7);
+		else if (o->rrtype == 16)
+			snprintf(rdata[i], 64, "\"t%u\"", r % 5);
+		else
+			snprintf(rdata[i], 64, "c%u.cdn.test.", r % 4);
+		o->rdata = rdata[i];
+		unsigned b = rndn(4);
+		snprintf(bws[i], 64, b == 0 ? "" : b == 1 ? "test." : b == 2 ? "agg.test." : "Other.");
+		o->bailiwick = bws[i];
+		o->time_first = 1600000000 + rnd() % 1000000;
+		o->time_last = rndn(8) ? o->time_first + rnd() % 300000 : o->time_first - rnd() % 1000;
+		o->count = rndn(5);
+		o->tlp = (uint8_t)rndn(9);
+		o->has_sensor = rndn(10) != 0;
+		memcpy(o->sensor, sensors[rndn(12)], 16);
+		memcpy(o->org, orgs[rndn(6) == 0 ? rndn(3) : 0], 16);
+	}
+}
+
+START_TEST(test_batch_repeats)
+{
+	rng_state = 777;
+	for (int i = 0; i < 12; i++)
+		for (int j = 0; j < 16; j++)
+			sensors[i][j] = (uint8_t)(i * 16 + j + 1);
+	for (int i = 0; i < 3; i++)
+		memset(orgs[i], 0xa0 + i, 16);
+	struct d4_store_opts o = base_opts();
+	struct d4_store *a = open_store(&o);
+	char dir2[320];
+	snprintf(dir2, sizeof(dir2), "%s/store2", tmpdir);
+	struct d4_store_opts o2 = base_opts();
+	o2.path = dir2;
+	struct d4_store *b = open_store(&o2);
+	enum { N = 6000 };
+	struct d4_store_pdns_obs *obs = calloc(N, sizeof(*obs));
+	char(*names)[64] = calloc(N, 64), (*rdata)[64] = calloc(N, 64), (*bws)[64] = calloc(N, 64);
+	ck_assert(obs && names && rdata && bws);
+	/* two rounds: new tuples, then repeats of stored ones with new ones */
+	for (int round = 0; round < 2; round++) {
+		gen_repeats(obs, N, names, rdata, bws);
+		ck_assert_int_eq(d4_store_pdns_apply(a, obs, N, NULL), 0);
+		for (size_t i = 0; i < N; i++)
+			ck_assert_int_eq(d4_store_pdns_apply(b, &obs[i], 1, NULL), 0);
+	}
+	struct snaps sa, sb;
+	snapshot(a, &sa);
+	snapshot(b, &sb);
+	ck_assert_uint_gt(sa.n, 100);
+	ck_assert_uint_eq(sa.n, sb.n);
+	unsigned many_sensors = 0;
+	for (size_t i = 0; i < sa.n; i++) {
+		const struct d4_store_pdns_tuple *x = &sa.v[i].t, *y = &sb.v[i].t;
+		ck_assert_str_eq(sa.v[i].key, sb.v[i].key);
+		ck_assert_uint_eq(x->time_first, y->time_first);
+		ck_assert_uint_eq(x->time_last, y->time_last);
+		ck_assert_uint_eq(x->count, y->count);
+		ck_assert_uint_eq(x->tlp, y->tlp);
+		ck_assert_int_eq(x->org_mixed, y->org_mixed);
+		ck_assert_int_eq(memcmp(x->org, y->org, 16), 0);
+		ck_assert_uint_eq(x->nsensors, y->nsensors);
+		ck_assert_int_eq(memcmp(x->sensors, y->sensors, sizeof(x->sensors)), 0);
+		ck_assert_uint_eq(x->sensor_count, y->sensor_count);
+		ck_assert_str_eq(sa.v[i].bw, sb.v[i].bw);
+		many_sensors += x->nsensors == D4_PDNS_SENSORS_KEEP && x->sensor_count > D4_PDNS_SENSORS_KEEP;
+	}
+	ck_assert_uint_gt(many_sensors, 0); /* the sketch was exercised */
+	/* the indexes of the batched store are whole */
+	check_consistency(a, sa.n);
+	check_consistency(b, sb.n);
+	free(sa.v);
+	free(sb.v);
+	free(obs);
+	free(names);
+	free(rdata);
+	free(bws);
+	d4_store_close(a);
+	d4_store_close(b);
 }
 END_TEST
 
@@ -1242,14 +1390,14 @@ START_TEST(test_schema_upgrade)
 	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), D4_EPERM);
 	d4_store_close(s);
 
-	/* writable: upgraded to 3, tables created, usable */
+	/* writable: upgraded to 4, tables created, usable */
 	o.read_only = 0;
 	s = open_store(&o);
 	uint64_t ver = 0;
 	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), 0);
 	ck_assert_int_eq(store_settings_get_u64(s, txn, "schema", &ver), 0);
 	mdb_txn_abort(txn);
-	ck_assert_uint_eq(ver, 3);
+	ck_assert_uint_eq(ver, 4);
 	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
 	d4_store_close(s);
 
@@ -1264,10 +1412,83 @@ START_TEST(test_schema_upgrade)
 	o.read_only = 0;
 	s = open_store(&o);
 	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
-	ck_assert_int_eq(store_settings_put_u64(s, txn, "schema", 4), 0);
+	ck_assert_int_eq(store_settings_put_u64(s, txn, "schema", 5), 0);
 	ck_assert_int_eq(mdb_txn_commit(txn), 0);
 	d4_store_close(s);
 	ck_assert_int_eq(d4_store_open(&o, &s), D4_ESTORE);
+}
+END_TEST
+
+/* Schema 3 (the first pDNS layout) -> 4: the pDNS tables are emptied, the
+ * two that went deleted, the ingest cursor and counters reset; the frame
+ * log and everything else stay. */
+START_TEST(test_schema_3_to_4)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	struct d4_store_pdns_obs ob;
+	memset(&ob, 0, sizeof(ob));
+	ob.rrname = "a.test.";
+	ob.rrtype = 1;
+	ob.rdata = "192.0.2.1";
+	struct d4_store_pdns_counters d;
+	memset(&d, 0, sizeof(d));
+	memset(d.sensor, 7, 16);
+	d.observations = 1;
+	const uint8_t cv[3] = {1, 2, 3};
+	struct d4_store_pdns_cursor cur = {"pdns/frames", cv, sizeof(cv), &d, 1};
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, &cur), 0);
+	/* make it look like a schema-3 store: schema 3 and its two extra tables */
+	MDB_txn *txn;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(store_settings_put_u64(s, txn, "test_kept", 42), 0); /* not pDNS: stays */
+	ck_assert_int_eq(store_settings_put_u64(s, txn, "schema", 3), 0);
+	static const char *const gone[] = {"pdns_ident", "pdns_name"};
+	for (int i = 0; i < 2; i++) {
+		MDB_dbi dbi;
+		ck_assert_int_eq(mdb_dbi_open(txn, gone[i], MDB_CREATE, &dbi), 0);
+		MDB_val k = {3, (void *)"abc"}, v = {0, (void *)""};
+		ck_assert_int_eq(mdb_put(txn, dbi, &k, &v, 0), 0);
+	}
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	d4_store_close(s);
+
+	/* read-only, not migrated: the old-layout tables read as empty */
+	o.read_only = 1;
+	s = open_store(&o);
+	struct d4_store_pdns_query q;
+	memset(&q, 0, sizeof(q));
+	q.kind = D4_PDNS_Q_NAME;
+	q.name = "a.test.";
+	ck_assert_uint_eq(count_query(s, &q), 0);
+	uint8_t buf[8];
+	size_t len;
+	ck_assert_int_eq(d4_store_pdns_cursor_get(s, "pdns/frames", buf, sizeof(buf), &len), D4_ENOTFOUND);
+	d4_store_close(s);
+
+	/* writable: migrated */
+	o.read_only = 0;
+	s = open_store(&o);
+	uint64_t ver = 0;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), 0);
+	ck_assert_int_eq(store_settings_get_u64(s, txn, "schema", &ver), 0);
+	uint64_t kept = 0;
+	ck_assert_int_eq(store_settings_get_u64(s, txn, "test_kept", &kept), 0);
+	ck_assert_uint_eq(kept, 42);
+	for (int i = 0; i < 2; i++) {
+		MDB_dbi dbi;
+		ck_assert_int_eq(mdb_dbi_open(txn, gone[i], 0, &dbi), MDB_NOTFOUND);
+	}
+	mdb_txn_abort(txn);
+	ck_assert_uint_eq(ver, 4);
+	ck_assert_uint_eq(count_query(s, &q), 0);
+	ck_assert_int_eq(d4_store_pdns_cursor_get(s, "pdns/frames", buf, sizeof(buf), &len), D4_ENOTFOUND);
+	ck_assert_int_eq(d4_store_pdns_counters_get(s, d.sensor, &d), D4_ENOTFOUND);
+	check_consistency(s, 0);
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+	ck_assert_uint_eq(count_query(s, &q), 1);
+	check_consistency(s, 1);
+	d4_store_close(s);
 }
 END_TEST
 
@@ -1278,9 +1499,11 @@ static Suite *pdns_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_merge);
+	tcase_add_test(tc, test_batch_repeats);
 	tcase_add_test(tc, test_parse_ip);
 	tcase_add_test(tc, test_cursor_atomic);
 	tcase_add_test(tc, test_schema_upgrade);
+	tcase_add_test(tc, test_schema_3_to_4);
 	tcase_add_test(tc, test_expire);
 	tcase_add_test(tc, test_queries_bruteforce);
 	tcase_add_test(tc, test_kill9);
