@@ -839,7 +839,7 @@ int d4_store_pdns_apply(struct d4_store *s, const struct d4_store_pdns_obs *obs,
 		if (!nlen || rdlen > D4_PDNS_STORE_RDATA_MAX)
 			continue; /* skipped, not an error */
 		uint8_t k[PDNS_KEY_MAX], rh[PDNS_HASH];
-		size_t kl;
+		size_t kl = 0;
 		rc = tuple_key(a->md, a->name, nlen, o->rrtype, o->rdata ? o->rdata : "", rdlen, k, &kl, rh);
 		if (!rc)
 			rc = arena_add(&a->keyar, k, kl, &ord[nv].k.off);
