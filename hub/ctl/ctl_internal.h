@@ -88,6 +88,9 @@ void ctl_j_arr_open(struct ctl *c, const char *k);
 void ctl_j_arr_close(struct ctl *c);
 /* Writes the generated document and a newline to stdout; CTL_OK/CTL_ERR. */
 int ctl_j_flush(struct ctl *c);
+/* The same for output that holds a secret (a generated key or token): the
+ * generator's buffer is wiped after writing. */
+int ctl_j_flush_secret(struct ctl *c);
 
 int ctl_cmd_sensor(struct ctl *c, int argc, char **argv);
 int ctl_cmd_block(struct ctl *c, int argc, char **argv);

@@ -199,7 +199,7 @@ void ctl_j_arr_close(struct ctl *c)
 		yajl_gen_array_close(c->g);
 }
 
-int ctl_j_flush(struct ctl *c)
+static int j_flush(struct ctl *c, int secret)
 {
 	const unsigned char *buf;
 	size_t len;
@@ -207,8 +207,22 @@ int ctl_j_flush(struct ctl *c)
 		return ctl_fail(c, "out of memory");
 	if (yajl_gen_get_buf(c->g, &buf, &len) != yajl_gen_status_ok)
 		return ctl_fail(c, "internal error: JSON generation failed");
+	int rc = CTL_OK;
 	if (fwrite(buf, 1, len, stdout) != len || fputc('\n', stdout) == EOF)
-		return ctl_fail(c, "cannot write output: %s", strerror(errno));
+		rc = ctl_fail(c, "cannot write output: %s", strerror(errno));
+	/* Clearing only resets the length: wipe first, while the length is known. */
+	if (secret)
+		d4_wipe((void *)buf, len);
 	yajl_gen_clear(c->g);
-	return CTL_OK;
+	return rc;
+}
+
+int ctl_j_flush(struct ctl *c)
+{
+	return j_flush(c, 0);
+}
+
+int ctl_j_flush_secret(struct ctl *c)
+{
+	return j_flush(c, 1);
 }

@@ -118,12 +118,7 @@ static int print_key(struct ctl *c, const struct d4_sensor *sn)
 		ctl_j_str(c, "status", d4_store_status_name((enum d4_sensor_status)sn->status));
 		ctl_j_str(c, "key", key);
 		ctl_j_obj_close(c);
-		rc = ctl_j_flush(c);
-		/* The generator's buffer held the key too. */
-		const unsigned char *buf;
-		size_t len;
-		if (c->g && yajl_gen_get_buf(c->g, &buf, &len) == yajl_gen_status_ok)
-			d4_wipe((void *)buf, len);
+		rc = ctl_j_flush_secret(c); /* the generator's buffer held the key too */
 	} else {
 		printf("%s\n", key);
 	}

@@ -37,14 +37,6 @@ static int arg_label(struct ctl *c, const char *s)
 }
 
 /* Wipes what the JSON generator's buffer holds (it had a token in it). */
-static void wipe_json(struct ctl *c)
-{
-	const unsigned char *buf;
-	size_t len;
-	if (c->g && yajl_gen_get_buf(c->g, &buf, &len) == yajl_gen_status_ok)
-		d4_wipe((void *)buf, len);
-}
-
 static int user_missing(struct ctl *c, const char *name, int rc)
 {
 	if (rc == D4_ENOTFOUND)
@@ -67,8 +59,7 @@ static int new_token(struct ctl *c, const struct d4_user *u, const char *label)
 		ctl_j_str(c, "label", label ? label : "");
 		ctl_j_str(c, "token", tok);
 		ctl_j_obj_close(c);
-		rc = ctl_j_flush(c);
-		wipe_json(c);
+		rc = ctl_j_flush_secret(c);
 	} else {
 		/* The bare token, so that scripts can capture it: TOKEN=$(...) */
 		printf("%s\n", tok);
