@@ -29,7 +29,9 @@ struct d4_store;
 struct d4_analyze_pdns_opts {
 	const char *csv_fields;	       /* passivedns -f letters; NULL/"" = passivedns's default "SMcsCQTAtn" */
 	const char *csv_separator;     /* NULL/"" = "||" */
-	unsigned batch;		       /* observations per commit (default 10,000) */
+	unsigned batch;		       /* observations per commit to start with (default 10,000; adapted, below) */
+	unsigned batch_max;	       /* ... grown up to this while behind (default 16 x batch) */
+	unsigned txn_ms;	       /* target duration of one store transaction (default 100 ms) */
 	uint64_t retention_s;	       /* expire tuples whose time_last is older; 0 = keep */
 	unsigned max_sessions;	       /* sessions with state (default 4096; least recently used evicted) */
 	size_t max_line;	       /* bytes of one CSV/COF line (default 1 MiB + 1 KiB) */

@@ -25,6 +25,8 @@
 #include <string.h>
 
 #define DEF_BATCH	    10000u
+#define DEF_BATCH_GROW	    16u	 /* batch_max = 16 x batch */
+#define DEF_TXN_MS	    100u /* a transaction holds LMDB's write lock (the frame writer waits) */
 #define DEF_MAX_SESSIONS    4096u
 #define DEF_MAX_LINE	    ((size_t)D4_PDNS_COF_LINE_MAX + 1024)
 #define DEF_MAX_BUFFERED    ((size_t)64 << 20)
@@ -85,6 +87,7 @@ struct d4_analyze_pdns {
 	size_t alen, acap;
 	struct d4_store_pdns_counters *deltas;
 	size_t ndeltas, capdeltas;
+	size_t eff_batch;		/* observations per commit now (adapted to txn_ms) */
 	struct d4_store_pdns_obs *sobs; /* built at commit */
 	size_t capsobs;
 	struct d4_analyze_pdns_stats pend; /* counters of the open batch */
@@ -300,6 +303,23 @@ static void batch_clear(struct d4_analyze_pdns *x)
 	x->pending_lost = 0;
 }
 
+/* The batch size follows the duration of the store transaction: it holds
+ * LMDB's single write lock, so the frame writer waits for it (aim: under
+ * txn_ms), while each commit costs an fsync and the page writes of every
+ * leaf it touched (so commit rarely: the repeats of a batch are merged into
+ * one write). A full batch (the log is behind) that took under half the
+ * target doubles the next one, up to batch_max; a transaction over the
+ * target halves it, never below `batch` (a commit has a fixed cost, the
+ * fsync, that smaller batches cannot remove). The merge does not depend on
+ * the batch size (test_analyze: restarts after any batch). */
+static void adapt_batch(struct d4_analyze_pdns *x, uint64_t ms)
+{
+	if (ms > x->o.txn_ms)
+		x->eff_batch = x->eff_batch / 2 > x->o.batch ? x->eff_batch / 2 : x->o.batch;
+	else if (ms < x->o.txn_ms / 2 && x->nobs >= x->eff_batch && x->eff_batch < x->o.batch_max)
+		x->eff_batch = x->eff_batch * 2 < x->o.batch_max ? x->eff_batch * 2 : x->o.batch_max;
+}
+
 /* Commits the open batch: observations, cursor and counter deltas in one
  * transaction. On failure the batch stays for a retry. */
 static int batch_commit(struct d4_analyze_pdns *x)
@@ -335,9 +355,11 @@ static int batch_commit(struct d4_analyze_pdns *x)
 	uint8_t cv[ANALYZE_CURSOR_LEN];
 	put_cursor(cv, x->pending_done, rf, x->lost_total + x->pending_lost);
 	struct d4_store_pdns_cursor cur = {D4_ANALYZE_PDNS_CURSOR, cv, sizeof(cv), x->deltas, x->ndeltas};
+	uint64_t t0 = d4_mono_ms();
 	int rc = d4_store_pdns_apply(x->s, x->sobs, x->nobs, &cur);
 	if (rc != 0)
 		return rc;
+	adapt_batch(x, d4_mono_ms() - t0);
 	x->done = x->pending_done;
 	x->replay_from = rf;
 	x->lost_total += x->pending_lost;
@@ -564,7 +586,7 @@ static int walk_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *pay
 	} else {
 		x->st.replayed++;
 	}
-	if (x->nobs >= x->o.batch || x->walked >= x->o.frames_per_walk)
+	if (x->nobs >= x->eff_batch || x->walked >= x->o.frames_per_walk)
 		return 1;
 	return 0;
 }
@@ -593,7 +615,7 @@ int analyze_pdns_step(struct d4_analyze_pdns *x, unsigned max_batches, int force
 		*idle = 0;
 	for (;;) {
 		/* a batch left over by a failed commit goes first */
-		if (x->nobs >= x->o.batch) {
+		if (x->nobs >= x->eff_batch) {
 			int rc = batch_commit(x);
 			if (rc)
 				return rc;
@@ -611,7 +633,7 @@ int analyze_pdns_step(struct d4_analyze_pdns *x, unsigned max_batches, int force
 				rewind_to_cursor(x);
 			return rc;
 		}
-		int caught_up = x->nobs < x->o.batch && x->walked < x->o.frames_per_walk;
+		int caught_up = x->nobs < x->eff_batch && x->walked < x->o.frames_per_walk;
 		if (!caught_up)
 			continue;
 		if (x->pending_done > x->done &&
@@ -711,6 +733,12 @@ static void opts_defaults(struct d4_analyze_pdns_opts *o)
 {
 	if (!o->batch)
 		o->batch = DEF_BATCH;
+	if (!o->batch_max)
+		o->batch_max = o->batch > UINT32_MAX / DEF_BATCH_GROW ? UINT32_MAX : o->batch * DEF_BATCH_GROW;
+	if (o->batch_max < o->batch)
+		o->batch_max = o->batch;
+	if (!o->txn_ms)
+		o->txn_ms = DEF_TXN_MS;
 	if (!o->max_sessions)
 		o->max_sessions = DEF_MAX_SESSIONS;
 	if (!o->max_line)
@@ -735,6 +763,7 @@ int d4_analyze_pdns_new(struct d4_store *s, const struct d4_analyze_pdns_opts *o
 	if (o)
 		x->o = *o;
 	opts_defaults(&x->o);
+	x->eff_batch = x->o.batch;
 	int rc = d4_pdns_csv_spec_parse(x->o.csv_fields, x->o.csv_separator, &x->spec);
 	if (rc) {
 		free(x);

@@ -774,6 +774,51 @@ START_TEST(test_layout)
 }
 END_TEST
 
+/* Batch sizing: while the log is behind and transactions are short, the
+ * batch doubles from `batch` up to batch_max (fewer commits), never more
+ * than batch_max observations per transaction; the tuples are the same. */
+START_TEST(test_batch_adapt)
+{
+	size_t csvn;
+	char *csv = gen_csv(20000, &csvn);
+	struct d4_pdns_csv_spec spec;
+	ck_assert_int_eq(d4_pdns_csv_spec_parse(NULL, NULL, &spec), 0);
+	struct ref r;
+	memset(&r, 0, sizeof(r));
+	ref_lines(&r, &spec, csv, csvn, 1);
+	for (int grow = 0; grow < 2; grow++) {
+		new_dir();
+		struct d4_store *s = store_open(1);
+		uint8_t u[16];
+		test_uuid(u, 51);
+		uint64_t sid = sess_open(s, u, 8, NULL);
+		static const size_t cuts[] = {4096};
+		frames_cut(s, sid, u, 8, (const uint8_t *)csv, csvn, cuts, 1);
+		ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+		struct d4_analyze_pdns_opts o;
+		memset(&o, 0, sizeof(o));
+		o.batch = 200;
+		o.batch_max = grow ? 1600 : 200;
+		o.txn_ms = 60000; /* every transaction is "short" */
+		struct d4_analyze_pdns_stats st;
+		drain(s, &o, &st);
+		ck_assert_uint_eq(st.observations, r.obs);
+		/* a batch closes after the frame that fills it: at most batch_max
+		 * observations plus one frame's (4096 bytes: < 100 lines) */
+		ck_assert_uint_ge(st.commits, r.obs / (o.batch_max + 100));
+		if (grow)
+			ck_assert_uint_le(st.commits, r.obs / 1600 + 6);
+		else
+			ck_assert_uint_ge(st.commits, r.obs / 300);
+		check_store_eq_ref(s, &r, 1);
+		d4_store_close(s);
+		rm_dir(g_dir);
+	}
+	ref_free(&r);
+	free(csv);
+}
+END_TEST
+
 /* The worker thread: frames committed while it runs are ingested; stop
  * commits what it read; the global stats follow it. */
 START_TEST(test_worker)
@@ -827,6 +872,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_restart);
 	tcase_add_test(tc, test_retention_gap);
 	tcase_add_test(tc, test_layout);
+	tcase_add_test(tc, test_batch_adapt);
 	tcase_add_test(tc, test_worker);
 	suite_add_tcase(su, tc);
 	return su;
