@@ -10,6 +10,7 @@
  * filtered by the caller's TLP clearance (api.max_tlp_user/max_tlp_admin).
  * Formats and rules: docs/pdns.md "Query API". */
 #include "api_core.h"
+#include "d4_analyze.h"
 #include "d4_error.h"
 #include "d4_hubconf.h"
 #include "d4_log.h"
@@ -1011,6 +1012,21 @@ out:
 	free(qs);
 }
 
+/* Per-sensor pDNS counters (store totals) as one array item each. */
+static int info_sensor(void *arg, const struct d4_store_pdns_counters *c)
+{
+	yajl_gen g = arg;
+	char hex[33];
+	d4_hex_encode(c->sensor, 16, hex);
+	yajl_gen_map_open(g);
+	d4_api_j_kv_str(g, "uuid", hex);
+	d4_api_j_kv_u64(g, "observations", c->observations);
+	d4_api_j_kv_u64(g, "bad_lines", c->bad_lines);
+	d4_api_j_kv_u64(g, "bad_packets", c->bad_packets);
+	yajl_gen_map_close(g);
+	return 0;
+}
+
 void d4_h_pdns_info(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
 {
 	if (d4_h_query_only(req, resp, NULL))
@@ -1026,10 +1042,32 @@ void d4_h_pdns_info(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct
 		return;
 	yajl_gen_map_open(g);
 	d4_api_j_kv_str(g, "software", "d4hub");
-	d4_api_j_kv_str(g, "version", "0.1.0");
+	d4_api_j_kv_str(g, "version", D4HUB_VERSION);
 	d4_api_j_kv_u64(g, "tuples", in.tuples);
 	d4_api_j_kv_u64(g, "bytes", in.bytes);
 	d4_api_j_kv_u64(g, "max_results", max_results(ctx));
 	d4_api_j_kv_str(g, "max_tlp", d4_policy_tlp_name((enum d4_tlp)clearance(ctx, req)));
+	/* What the ingest skipped and why, so that an analyst can tell "no
+	 * answer" from "the sensor's data did not parse". */
+	struct d4_analyze_pdns_stats ps;
+	int running = d4_analyze_pdns_stats_global(&ps) == D4_OK;
+	d4_api_j_key(g, "ingest");
+	yajl_gen_map_open(g);
+	d4_api_j_kv_bool(g, "running", running);
+	if (running) {
+		d4_api_j_kv_u64(g, "frames_read", ps.frames);
+		d4_api_j_kv_u64(g, "observations", ps.observations);
+		d4_api_j_kv_u64(g, "bad_lines", ps.bad_lines);
+		d4_api_j_kv_u64(g, "bad_packets", ps.bad_packets);
+		d4_api_j_kv_u64(g, "frames_lost", ps.frames_lost);
+		d4_api_j_kv_u64(g, "lag_frames", ps.lag);
+	}
 	yajl_gen_map_close(g);
+	d4_api_j_key(g, "sensors");
+	yajl_gen_array_open(g);
+	rc = d4_store_pdns_counters_foreach(ctx->store, info_sensor, g);
+	yajl_gen_array_close(g);
+	yajl_gen_map_close(g);
+	if (rc < 0)
+		d4_warn("pdns info: per-sensor counters: %s", d4_strerror(rc));
 }

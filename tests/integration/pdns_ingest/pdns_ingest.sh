@@ -73,6 +73,38 @@ curl -sf --http2 --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $TOKEN" "$UR
 grep -q '^d4hub_pdns_observations_total [1-9]' "$T_DIR/metrics" || fail "no pDNS observations in /metrics"
 grep -q '^d4hub_pdns_lag_frames 0$' "$T_DIR/metrics" || fail "pDNS lag not 0 in /metrics"
 
+# a bad line is skipped, counted for its sensor and visible in /pdns/info; the good lines around it are kept
+sensor_new
+U3=$SENSOR_UUID K3=$SENSOR_KEY
+{
+	head -n 2 "$DATA/local-dns.passivedns-alltypes.csv"
+	echo 'this is not a passivedns line'
+	sed -n 3p "$DATA/local-dns.passivedns-alltypes.csv"
+} >"$T_DIR/bad.csv"
+sensor_run -u "$U3" -k "$K3" -t 8 <"$T_DIR/bad.csv" 2>>"$T_DIR/sensor.log" || fail "d4-sensor (bad CSV) exited $?"
+u3=$(echo "$U3" | tr -d - | tr A-F a-f)
+info_of() {
+	curl -sf --http2 --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $TOKEN" "$URL/pdns/info" |
+		/usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["ingest"]["running"] is True, d["ingest"]
+for s in d["sensors"]:
+    if s["uuid"] == sys.argv[1]:
+        print(s["observations"], s["bad_lines"], s["bad_packets"])' "$1"
+}
+ok3=0
+for _ in $(seq 1 40); do
+	if [ "$(info_of "$u3")" = "3 1 0" ]; then
+		ok3=1
+		break
+	fi
+	sleep 0.5
+done
+[ "$ok3" = 1 ] || fail "/pdns/info for the sensor with a bad line: '$(info_of "$u3")', want '3 1 0'"
+assert_eq "$(info_of "$u1")" "$("$D4PDNS" -q --raw --csv "$DATA/local-dns.passivedns-alltypes.csv" | wc -l) 0 0" \
+	"/pdns/info of the CSV sensor"
+
 # ---- kill -9 in the middle of a large CSV -------------------------------------
 BIG=$T_DIR/big.csv
 "$PY" - "$BIG" <<'EOF'
