@@ -1898,7 +1898,7 @@ START_TEST(test_kill9)
 END_TEST
 
 TCase *queue_tcase(void); /* test_queues.c */
-TCase *add_tcase(void);   /* test_sensor_add.c */
+TCase *add_tcase(void);	  /* test_sensor_add.c */
 
 static Suite *store_suite(void)
 {
