@@ -31,28 +31,28 @@
 #define STORE_RETENTION_EVERY_MS 10000u
 
 enum store_dbi {
-	DBI_FRAMES = 0, /* seq BE -> chunk */
-	DBI_SESSIDX,	/* session BE || first_seq BE -> "" */
-	DBI_SESSIONS,	/* session BE -> session */
-	DBI_SENSORS,	/* uuid -> sensor */
-	DBI_STYPES,	/* uuid || type || ext -> type stat */
-	DBI_BLOCK,	/* kind || (addr || prefix | uuid) -> created */
-	DBI_SETTINGS,	/* ascii name -> value */
-	DBI_DAILY,	/* day BE || uuid || type -> counters */
-	DBI_TOTALS,	/* "all" -> totals */
-	DBI_USERS,	/* name -> user (schema 2) */
-	DBI_TOKENS,	/* sha256(token text) -> token */
-	DBI_TOKIDS,	/* token id[8] -> sha256 */
-	DBI_QUEUES,	/* queue id BE -> queue (store_queue.c) */
-	DBI_QENTRIES,	/* queue id BE || position BE -> frame seq */
-	DBI_PDNS_TUPLES, /* schema 4, store_pdns.c: tuple key (name key || 00 || rrtype || H(rdata)) -> tuple */
-	DBI_PDNS_RNAME,	 /* reversed-label name key || 00 || rrtype || id -> tuple key */
-	DBI_PDNS_RDNAME, /* rdata name key || 00 || rrtype || id -> tuple key */
+	DBI_FRAMES = 0,	  /* seq BE -> chunk */
+	DBI_SESSIDX,	  /* session BE || first_seq BE -> "" */
+	DBI_SESSIONS,	  /* session BE -> session */
+	DBI_SENSORS,	  /* uuid -> sensor */
+	DBI_STYPES,	  /* uuid || type || ext -> type stat */
+	DBI_BLOCK,	  /* kind || (addr || prefix | uuid) -> created */
+	DBI_SETTINGS,	  /* ascii name -> value */
+	DBI_DAILY,	  /* day BE || uuid || type -> counters */
+	DBI_TOTALS,	  /* "all" -> totals */
+	DBI_USERS,	  /* name -> user (schema 2) */
+	DBI_TOKENS,	  /* sha256(token text) -> token */
+	DBI_TOKIDS,	  /* token id[8] -> sha256 */
+	DBI_QUEUES,	  /* queue id BE -> queue (store_queue.c) */
+	DBI_QENTRIES,	  /* queue id BE || position BE -> frame seq */
+	DBI_PDNS_TUPLES,  /* schema 4, store_pdns.c: tuple key (name key || 00 || rrtype || H(rdata)) -> tuple */
+	DBI_PDNS_RNAME,	  /* reversed-label name key || 00 || rrtype || id -> tuple key */
+	DBI_PDNS_RDNAME,  /* rdata name key || 00 || rrtype || id -> tuple key */
 	DBI_PDNS_RDRNAME, /* reversed rdata name key || 00 || rrtype || id -> tuple key */
-	DBI_PDNS_RDIP,	 /* family || addr[16] || id -> tuple key */
-	DBI_PDNS_RDRAW,	 /* H(rdata) || id -> tuple key */
-	DBI_PDNS_TIME,	 /* day(time_last) BE || id -> tuple key */
-	DBI_PDNS_META,	 /* 'c' cursor name | 's' sensor uuid -> cursor / counters */
+	DBI_PDNS_RDIP,	  /* family || addr[16] || id -> tuple key */
+	DBI_PDNS_RDRAW,	  /* H(rdata) || id -> tuple key */
+	DBI_PDNS_TIME,	  /* day(time_last) BE || id -> tuple key */
+	DBI_PDNS_META,	  /* 'c' cursor name | 's' sensor uuid -> cursor / counters */
 	DBI_COUNT
 };
 /* Tables added after schema 1: a read-only open of an older store (which
