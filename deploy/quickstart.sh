@@ -159,6 +159,16 @@ echo
 echo "\$ d4hubctl -c $CONF status"
 ctl status
 
+say "passive DNS: what the hub extracted from the capture and the passivedns lines"
+PDNS_Q="${API_URL%/}/pdns/query/web.example.test"
+for i in $(seq 1 100); do
+	out=$(curl -sf --cacert "$DEMO/pki/ca.crt" -H "Authorization: Bearer $API_TOKEN" "$PDNS_Q" 2>/dev/null || true)
+	[ -n "$out" ] && break
+	sleep 0.1
+done
+echo "\$ curl --cacert $DEMO/pki/ca.crt -H \"Authorization: Bearer \$TOKEN\" $PDNS_Q"
+echo "${out:-(no answer yet: the pDNS ingest is still behind; try the command again)}"
+
 say "how to look at it"
 cat <<EOF
   C="$D4HUBCTL -c $CONF"
@@ -175,6 +185,10 @@ API: $API_URL (Authorization: Bearer TOKEN), e.g.
   curl --cacert $DEMO/pki/ca.crt -H "Authorization: Bearer $API_TOKEN" ${API_URL%/}/api/v1/sensors
   curl --cacert $DEMO/pki/ca.crt -H "Authorization: Bearer $API_TOKEN" ${API_URL%/}/api/v1/stats/daily
   curl --cacert $DEMO/pki/ca.crt ${API_URL%/}/openapi.yaml       # the API contract
+Passive DNS (COF, and DNSDB API v2 for dnsdbq and other DNSDB clients; docs/pdns.md):
+  curl --cacert $DEMO/pki/ca.crt -H "Authorization: Bearer $API_TOKEN" ${API_URL%/}/pdns/query/example.test
+  curl --cacert $DEMO/pki/ca.crt -H "X-API-Key: $API_TOKEN" '${API_URL%/}/dnsdb/v2/lookup/rrset/name/*.example.test'
+  curl --cacert $DEMO/pki/ca.crt -H "X-API-Key: $API_TOKEN" ${API_URL%/}/dnsdb/v2/lookup/rdata/ip/192.0.2.0,24
 Web page: $API_URL (sign in with the token; the demo CA $DEMO/pki/ca.crt is not trusted by
   your browser: import it, or accept the warning for this throw-away demo)
 Send more yourself (the hub keeps running):

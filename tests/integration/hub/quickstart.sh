@@ -17,6 +17,11 @@ cp "$DEMO/d4hub.log" "$T_LOG" 2>/dev/null || true
 grep -q "d4hub stopped" "$T_DIR/qs.out" || fail "quickstart did not stop the hub"
 if ss -Hltn "sport = :$T_PORT" | grep -q .; then fail "something still listens on $T_PORT"; fi
 grep -q "how to look at it" "$T_DIR/qs.out" || fail "no usage hints printed"
+# the passive-DNS demo query answered with the tuples of both inputs (COF lines)
+grep -q '"rrname":"web.example.test.*"rdata":"192.0.2.80"' "$T_DIR/qs.out" || {
+	grep -A3 'passive DNS' "$T_DIR/qs.out" >&2
+	fail "no pDNS answer for web.example.test in the quickstart's output"
+}
 
 T_CONF=$DEMO/d4hub.conf
 ctl --json sessions >"$T_DIR/sessions.json"
