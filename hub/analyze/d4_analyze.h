@@ -56,6 +56,8 @@ struct d4_analyze_pdns_stats {
 	uint64_t frames_lost;  /* frames deleted by retention before they were read */
 	uint64_t evictions;    /* session states dropped for the session or byte caps */
 	uint64_t commits;      /* store transactions */
+	uint64_t txn_ms_max;   /* longest store transaction (ms) */
+	uint64_t batch;	       /* observations per commit now (adapted: [pdns] batch) */
 	uint64_t expired;      /* tuples removed by [pdns] retention */
 	uint64_t cursor;       /* last frame seq accounted for (done_seq) */
 	uint64_t replay_from;  /* replay point recorded in the cursor */

@@ -305,19 +305,31 @@ static void batch_clear(struct d4_analyze_pdns *x)
 
 /* The batch size follows the duration of the store transaction: it holds
  * LMDB's single write lock, so the frame writer waits for it (aim: under
- * txn_ms), while each commit costs an fsync and the page writes of every
- * leaf it touched (so commit rarely: the repeats of a batch are merged into
- * one write). A full batch (the log is behind) that took under half the
- * target doubles the next one, up to batch_max; a transaction over the
- * target halves it, never below `batch` (a commit has a fixed cost, the
- * fsync, that smaller batches cannot remove). The merge does not depend on
- * the batch size (test_analyze: restarts after any batch). */
+ * txn_ms), while each commit costs an fsync and the writes of every page it
+ * touched, nearly the same for a small batch as for a large one (so commit
+ * rarely: the repeats of a batch are also merged into one write). With a
+ * fixed cost F and a cost v per observation, the next size n * txn_ms / ms
+ * converges to the n where F + v n = txn_ms. It grows only after a full
+ * batch (the log is behind), at most x2 per step up to batch_max; it
+ * shrinks at most /2 per step, never below `batch` (when F alone exceeds
+ * the target, smaller batches would only cost more commits). The merge does
+ * not depend on the batch size (test_analyze: restarts after any batch). */
 static void adapt_batch(struct d4_analyze_pdns *x, uint64_t ms)
 {
-	if (ms > x->o.txn_ms)
-		x->eff_batch = x->eff_batch / 2 > x->o.batch ? x->eff_batch / 2 : x->o.batch;
-	else if (ms < x->o.txn_ms / 2 && x->nobs >= x->eff_batch && x->eff_batch < x->o.batch_max)
-		x->eff_batch = x->eff_batch * 2 < x->o.batch_max ? x->eff_batch * 2 : x->o.batch_max;
+	if (ms == 0)
+		ms = 1;
+	double next = (double)x->eff_batch * x->o.txn_ms / (double)ms;
+	if (next > 2.0 * (double)x->eff_batch)
+		next = 2.0 * (double)x->eff_batch;
+	if (next < 0.5 * (double)x->eff_batch)
+		next = 0.5 * (double)x->eff_batch;
+	if (next > (double)x->eff_batch && x->nobs < x->eff_batch)
+		return; /* caught up: nothing says a larger batch would fit */
+	if (next > (double)x->o.batch_max)
+		next = x->o.batch_max;
+	if (next < (double)x->o.batch)
+		next = x->o.batch;
+	x->eff_batch = (size_t)next;
 }
 
 /* Commits the open batch: observations, cursor and counter deltas in one
@@ -359,7 +371,13 @@ static int batch_commit(struct d4_analyze_pdns *x)
 	int rc = d4_store_pdns_apply(x->s, x->sobs, x->nobs, &cur);
 	if (rc != 0)
 		return rc;
-	adapt_batch(x, d4_mono_ms() - t0);
+	uint64_t ms = d4_mono_ms() - t0;
+	if (ms > x->st.txn_ms_max)
+		x->st.txn_ms_max = ms;
+	d4_debug("pdns: %zu observations committed in %llu ms (batch %zu)", x->nobs, (unsigned long long)ms,
+		 x->eff_batch);
+	adapt_batch(x, ms);
+	x->st.batch = x->eff_batch;
 	x->done = x->pending_done;
 	x->replay_from = rf;
 	x->lost_total += x->pending_lost;
