@@ -491,6 +491,14 @@ static int build_keys(EVP_MD_CTX *ctx, const char *name, size_t nlen, uint16_t t
 	return 0;
 }
 
+/* A raw-rdata query finds this tuple through another index: its address
+ * (IP index) or its whole rdata as a name (rdata-name index), so it needs
+ * no raw entry — one random insert fewer per new tuple. */
+static int raw_elided(uint16_t type, const struct idx_keys *k)
+{
+	return k->has_ip || (rdata_name_field(type) < 0 && k->rdnlen);
+}
+
 /* ---- apply ---- */
 
 /* A growable byte arena; entries refer to it by offset while it grows. */
@@ -739,7 +747,7 @@ static int apply_group(struct apply_ctx *a, const struct d4_store_pdns_obs *obs,
 		rc = defer_put(a, DBI_PDNS_RDRNAME, ks->rdrn, ks->rdrnlen, pk, pklen);
 	if (!rc && ks->has_ip)
 		rc = defer_put(a, DBI_PDNS_RDIP, ks->ip, 25, pk, pklen);
-	if (!rc)
+	if (!rc && !raw_elided(t.rrtype, ks))
 		rc = defer_put(a, DBI_PDNS_RDRAW, ks->raw, sizeof(ks->raw), pk, pklen);
 	if (!rc)
 		rc = defer_put(a, DBI_PDNS_TIME, ks->time, 12, pk, pklen);
@@ -966,13 +974,21 @@ int d4_store_pdns_counters_foreach(struct d4_store *s, int (*cb)(void *ctx, cons
 
 /* ---- queries ---- */
 
-struct qplan {
+/* One key range of a query. A raw-rdata query has up to three (its tuples
+ * are in the raw index, the IP index or the rdata-name index: raw_elided);
+ * every other kind one. */
+struct qseg {
 	enum store_dbi dbi;
 	uint8_t start[PDNS_KEY_MAX];
 	size_t slen;
-	uint8_t prefix[PDNS_KEY_MAX]; /* keys must start with it (plen 0: IP range) */
+	uint8_t prefix[PDNS_KEY_MAX]; /* keys must start with it (IP: range up to hi) */
 	size_t plen;
-	uint8_t hi[17];		  /* IP: last family || address */
+	uint8_t hi[17]; /* IP: last family || address */
+};
+
+struct qplan {
+	struct qseg seg[3];
+	unsigned nseg;
 	char want[PDNS_NAME_BUF]; /* name kinds: normalised name, reversed for LEFT */
 	size_t wantlen;
 	int left, right, rdata;
@@ -984,6 +1000,8 @@ struct qplan {
 static int plan(EVP_MD_CTX *md, const struct d4_store_pdns_query *q, struct qplan *p)
 {
 	memset(p, 0, sizeof(*p));
+	struct qseg *g = &p->seg[0];
+	p->nseg = 1;
 	if (q->bailiwick && q->bailiwick[0] && !(p->bwlen = name_norm(q->bailiwick, strlen(q->bailiwick), p->bw)))
 		return D4_EINVAL;
 	switch (q->kind) {
@@ -1004,33 +1022,33 @@ static int plan(EVP_MD_CTX *md, const struct d4_store_pdns_query *q, struct qpla
 			return D4_EINVAL;
 		if (p->left) {
 			p->wantlen = name_reverse(nm, nl, p->want);
-			p->dbi = p->rdata ? DBI_PDNS_RDRNAME : DBI_PDNS_RNAME;
+			g->dbi = p->rdata ? DBI_PDNS_RDRNAME : DBI_PDNS_RNAME;
 		} else {
 			if (p->right && nl == 1)
 				nl = 0; /* ".*": every name */
 			memcpy(p->want, nm, nl);
 			p->want[nl] = 0;
 			p->wantlen = nl;
-			p->dbi = p->rdata ? DBI_PDNS_RDNAME : DBI_PDNS_TUPLES;
+			g->dbi = p->rdata ? DBI_PDNS_RDNAME : DBI_PDNS_TUPLES;
 		}
 		if (p->left || p->right) {
 			/* prefix of name keys: whole, or the cut part of long names */
-			p->plen = p->wantlen > PDNS_NK_CUT ? PDNS_NK_CUT : p->wantlen;
-			memcpy(p->prefix, p->want, p->plen);
+			g->plen = p->wantlen > PDNS_NK_CUT ? PDNS_NK_CUT : p->wantlen;
+			memcpy(g->prefix, p->want, g->plen);
 		} else {
 			size_t nkl;
-			int rc = name_key(md, p->want, p->wantlen, p->prefix, &nkl);
+			int rc = name_key(md, p->want, p->wantlen, g->prefix, &nkl);
 			if (rc)
 				return rc;
-			p->prefix[nkl] = 0;
-			p->plen = nkl + 1;
+			g->prefix[nkl] = 0;
+			g->plen = nkl + 1;
 			if (q->rrtype) {
-				d4_put_u16be(p->prefix + p->plen, q->rrtype);
-				p->plen += 2;
+				d4_put_u16be(g->prefix + g->plen, q->rrtype);
+				g->plen += 2;
 			}
 		}
-		memcpy(p->start, p->prefix, p->plen);
-		p->slen = p->plen;
+		memcpy(g->start, g->prefix, g->plen);
+		g->slen = g->plen;
 		return 0;
 	}
 	case D4_PDNS_Q_RDATA_IP:
@@ -1038,38 +1056,70 @@ static int plan(EVP_MD_CTX *md, const struct d4_store_pdns_query *q, struct qpla
 			return D4_EINVAL;
 		if (memcmp(q->ip_lo, q->ip_hi, 16) > 0)
 			return D4_EINVAL;
-		p->dbi = DBI_PDNS_RDIP;
-		p->start[0] = q->ip_family;
-		memcpy(p->start + 1, q->ip_lo, 16);
-		p->slen = 17;
-		p->hi[0] = q->ip_family;
-		memcpy(p->hi + 1, q->ip_hi, 16);
+		g->dbi = DBI_PDNS_RDIP;
+		g->start[0] = q->ip_family;
+		memcpy(g->start + 1, q->ip_lo, 16);
+		g->slen = 17;
+		g->hi[0] = q->ip_family;
+		memcpy(g->hi + 1, q->ip_hi, 16);
 		return 0;
 	case D4_PDNS_Q_RDATA_RAW: {
 		if (!q->raw && q->raw_len)
 			return D4_EINVAL;
 		if (q->raw_len > D4_PDNS_STORE_RDATA_MAX)
 			return D4_EINVAL;
-		p->dbi = DBI_PDNS_RDRAW;
-		int rc = sha16(md, q->raw ? (const void *)q->raw : "", q->raw_len, NULL, 0, p->raw_hash);
+		const char *raw = q->raw ? (const char *)q->raw : "";
+		g->dbi = DBI_PDNS_RDRAW;
+		int rc = sha16(md, raw, q->raw_len, NULL, 0, p->raw_hash);
 		if (rc)
 			return rc;
-		memcpy(p->prefix, p->raw_hash, PDNS_HASH);
-		p->plen = PDNS_HASH;
-		memcpy(p->start, p->prefix, p->plen);
-		p->slen = p->plen;
+		memcpy(g->prefix, p->raw_hash, PDNS_HASH);
+		g->plen = PDNS_HASH;
+		memcpy(g->start, g->prefix, g->plen);
+		g->slen = g->plen;
+		/* tuples whose rdata is this address (A or AAAA) */
+		uint8_t addr[16];
+		int fam = rdata_ip(1, raw, q->raw_len, addr);
+		if (!fam)
+			fam = rdata_ip(28, raw, q->raw_len, addr);
+		if (fam) {
+			g = &p->seg[p->nseg++];
+			g->dbi = DBI_PDNS_RDIP;
+			g->start[0] = g->hi[0] = (uint8_t)fam;
+			memcpy(g->start + 1, addr, 16);
+			memcpy(g->hi + 1, addr, 16);
+			g->slen = 17;
+		}
+		/* tuples whose whole rdata is this name (NS, CNAME, PTR, ...) */
+		char nm[PDNS_NAME_BUF];
+		size_t nl = rdata_name(5, raw, q->raw_len, nm);
+		if (nl) {
+			g = &p->seg[p->nseg++];
+			g->dbi = DBI_PDNS_RDNAME;
+			size_t nkl;
+			if ((rc = name_key(md, nm, nl, g->prefix, &nkl)))
+				return rc;
+			g->prefix[nkl] = 0;
+			g->plen = nkl + 1;
+			if (q->rrtype) {
+				d4_put_u16be(g->prefix + g->plen, q->rrtype);
+				g->plen += 2;
+			}
+			memcpy(g->start, g->prefix, g->plen);
+			g->slen = g->plen;
+		}
 		return 0;
 	}
 	}
 	return D4_EINVAL;
 }
 
-/* Is key k inside the plan's range? 1 yes, 0 past the end. */
-static int in_range(const struct qplan *p, const MDB_val *k)
+/* Is key k inside the segment's range? 1 yes, 0 past the end. */
+static int in_range(const struct qseg *g, const MDB_val *k)
 {
-	if (p->dbi == DBI_PDNS_RDIP)
-		return k->mv_size == 25 && memcmp(k->mv_data, p->hi, 17) <= 0;
-	return k->mv_size >= p->plen && memcmp(k->mv_data, p->prefix, p->plen) == 0;
+	if (g->dbi == DBI_PDNS_RDIP)
+		return k->mv_size == 25 && memcmp(k->mv_data, g->hi, 17) <= 0;
+	return k->mv_size >= g->plen && memcmp(k->mv_data, g->prefix, g->plen) == 0;
 }
 
 /* Checks on the tuple itself: what the key cannot tell (long-name cuts,
@@ -1123,94 +1173,110 @@ static int query_run(struct d4_store *s, const struct d4_store_pdns_query *q,
 	struct qplan *p = malloc(sizeof(*p));
 	struct d4_store_pdns_tuple *out = malloc(sizeof(*out));
 	int rc = (!md || !p || !out) ? D4_ENOMEM : plan(md, q, p);
+	unsigned first = 0;
 	if (rc)
 		goto free_out;
 	if (q->resume_len) {
-		/* resume = version || kind || last returned key, which must lie in
-		 * this query's range: a cursor can only move within it */
-		if (!q->resume || q->resume_len < 3 || q->resume_len > 2 + 511 || q->resume[0] != PDNS_CURSOR_V2 ||
-		    q->resume[1] != (uint8_t)q->kind) {
+		/* resume = version || kind || segment || last returned key, which
+		 * must lie in that segment's range: a cursor can only move within
+		 * the query's own ranges */
+		if (!q->resume || q->resume_len < 4 || q->resume_len > 3 + 511 || q->resume[0] != PDNS_CURSOR_V2 ||
+		    q->resume[1] != (uint8_t)q->kind || q->resume[2] >= p->nseg) {
 			rc = D4_EINVAL;
 			goto free_out;
 		}
-		MDB_val rk = mv(q->resume + 2, q->resume_len - 2);
-		if (!in_range(p, &rk) || (p->dbi == DBI_PDNS_RDIP && memcmp(rk.mv_data, p->start, 17) < 0)) {
+		first = q->resume[2];
+		struct qseg *g = &p->seg[first];
+		MDB_val rk = mv(q->resume + 3, q->resume_len - 3);
+		if (!in_range(g, &rk) || (g->dbi == DBI_PDNS_RDIP && memcmp(rk.mv_data, g->start, 17) < 0)) {
 			rc = D4_EINVAL;
 			goto free_out;
 		}
-		memcpy(p->start, rk.mv_data, rk.mv_size);
-		p->slen = rk.mv_size;
+		memcpy(g->start, rk.mv_data, rk.mv_size);
+		g->slen = rk.mv_size;
 	}
 	if (absent(s))
 		goto free_out;
 	MDB_txn *txn;
-	MDB_cursor *c;
 	if ((rc = store_txn_begin(s, 1, &txn)))
 		goto free_out;
-	if ((rc = mdb_cursor_open(txn, s->dbi[p->dbi], &c))) {
-		rc = store_rc(rc, "pdns cursor");
-		mdb_txn_abort(txn);
-		goto free_out;
-	}
-	MDB_val k = mv(p->start, p->slen), v;
-	int r = p->slen ? mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(c, &k, &v, MDB_FIRST);
-	if (r == 0 && q->resume_len && k.mv_size == p->slen && memcmp(k.mv_data, p->start, p->slen) == 0)
-		r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
-	int done = 0;
-	while (r == 0 && in_range(p, &k)) {
-		/* the key's rrtype (name keys) spares the tuple read; the tuple
-		 * table's keys end in a hash, the others' in an id */
-		if (q->rrtype && p->dbi != DBI_PDNS_RDIP && p->dbi != DBI_PDNS_RDRAW) {
-			size_t back = p->dbi == DBI_PDNS_TUPLES ? 2u + PDNS_HASH : 10u;
-			if (k.mv_size < back + 1) {
-				rc = D4_ECORRUPT;
-				break;
+	int done = 0, stop = 0;
+	for (unsigned si = first; si < p->nseg && !rc && !stop; si++) {
+		const struct qseg *g = &p->seg[si];
+		MDB_cursor *c;
+		if ((rc = mdb_cursor_open(txn, s->dbi[g->dbi], &c))) {
+			rc = store_rc(rc, "pdns cursor");
+			break;
+		}
+		MDB_val k = mv(g->start, g->slen), v;
+		int r = g->slen ? mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(c, &k, &v, MDB_FIRST);
+		if (r == 0 && q->resume_len && si == first && k.mv_size == g->slen &&
+		    memcmp(k.mv_data, g->start, g->slen) == 0)
+			r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+		while (r == 0 && in_range(g, &k)) {
+			/* the key's rrtype (name keys) spares the tuple read; the tuple
+			 * table's keys end in a hash, the others' in an id */
+			if (q->rrtype && g->dbi != DBI_PDNS_RDIP && g->dbi != DBI_PDNS_RDRAW) {
+				size_t back = g->dbi == DBI_PDNS_TUPLES ? 2u + PDNS_HASH : 10u;
+				if (k.mv_size < back + 1) {
+					rc = D4_ECORRUPT;
+					break;
+				}
+				const uint8_t *kt = (const uint8_t *)k.mv_data + k.mv_size - back;
+				if ((uint16_t)(kt[0] << 8 | kt[1]) != q->rrtype)
+					goto next;
 			}
-			const uint8_t *kt = (const uint8_t *)k.mv_data + k.mv_size - back;
-			if ((uint16_t)(kt[0] << 8 | kt[1]) != q->rrtype)
+			/* the tuple table holds the records (exact and right-wildcard
+			 * names: no fetch); an index entry's value is the tuple key */
+			MDB_val tv = v;
+			if (g->dbi != DBI_PDNS_TUPLES) {
+				MDB_val tk = v;
+				r = mdb_get(txn, s->dbi[DBI_PDNS_TUPLES], &tk, &tv);
+				if (r) {
+					rc = r == MDB_NOTFOUND ? D4_ECORRUPT : store_rc(r, "pdns tuple get");
+					break;
+				}
+			}
+			struct tup t;
+			if ((rc = dec_tup(tv.mv_data, tv.mv_size, &t)))
+				break;
+			if (!tuple_matches(p, q, &t))
 				goto next;
-		}
-		/* the tuple table holds the records (exact and right-wildcard
-		 * names: no fetch); an index entry's value is the tuple key */
-		MDB_val tv = v;
-		if (p->dbi != DBI_PDNS_TUPLES) {
-			MDB_val tk = v;
-			r = mdb_get(txn, s->dbi[DBI_PDNS_TUPLES], &tk, &tv);
-			if (r) {
-				rc = r == MDB_NOTFOUND ? D4_ECORRUPT : store_rc(r, "pdns tuple get");
+			/* raw query through the rdata-name index: only the tuples
+			 * without a raw entry (the others are in segment 0) */
+			if (q->kind == D4_PDNS_Q_RDATA_RAW && g->dbi == DBI_PDNS_RDNAME &&
+			    rdata_name_field(t.rrtype) >= 0)
+				goto next;
+			if (done) { /* limit reached: this one only tells that there is more */
+				res->more = 1;
+				stop = 1;
 				break;
 			}
+			tup_out(&t, out);
+			int cr = cb(ctx, out);
+			if (cr < 0) {
+				rc = cr;
+				break;
+			}
+			res->returned++;
+			res->resume[0] = PDNS_CURSOR_V2;
+			res->resume[1] = (uint8_t)q->kind;
+			res->resume[2] = (uint8_t)si;
+			memcpy(res->resume + 3, k.mv_data, k.mv_size);
+			res->resume_len = 3 + k.mv_size;
+			if (cr > 0) {
+				stop = 1;
+				break;
+			}
+			if (q->limit && res->returned >= q->limit)
+				done = 1;
+		next:
+			r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
 		}
-		struct tup t;
-		if ((rc = dec_tup(tv.mv_data, tv.mv_size, &t)))
-			break;
-		if (!tuple_matches(p, q, &t))
-			goto next;
-		if (done) { /* limit reached: this one only tells that there is more */
-			res->more = 1;
-			break;
-		}
-		tup_out(&t, out);
-		int cr = cb(ctx, out);
-		if (cr < 0) {
-			rc = cr;
-			break;
-		}
-		res->returned++;
-		res->resume[0] = PDNS_CURSOR_V2;
-		res->resume[1] = (uint8_t)q->kind;
-		memcpy(res->resume + 2, k.mv_data, k.mv_size);
-		res->resume_len = 2 + k.mv_size;
-		if (cr > 0)
-			break;
-		if (q->limit && res->returned >= q->limit)
-			done = 1;
-	next:
-		r = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+		if (!rc && r != 0 && r != MDB_NOTFOUND)
+			rc = store_rc(r, "pdns scan");
+		mdb_cursor_close(c);
 	}
-	if (!rc && r != 0 && r != MDB_NOTFOUND)
-		rc = store_rc(r, "pdns scan");
-	mdb_cursor_close(c);
 	mdb_txn_abort(txn);
 free_out:
 	EVP_MD_CTX_free(md);
@@ -1381,7 +1447,7 @@ static int tuple_delete(struct d4_store *s, MDB_txn *txn, EVP_MD_CTX *md, struct
 		rc = del_key(txn, s->dbi[DBI_PDNS_RDRNAME], ks->rdrn, ks->rdrnlen);
 	if (!rc && ks->has_ip)
 		rc = del_key(txn, s->dbi[DBI_PDNS_RDIP], ks->ip, 25);
-	if (!rc)
+	if (!rc && !raw_elided(t->rrtype, ks))
 		rc = del_key(txn, s->dbi[DBI_PDNS_RDRAW], ks->raw, sizeof(ks->raw));
 	if (!rc)
 		rc = del_key(txn, s->dbi[DBI_PDNS_TIME], ks->time, 12);

@@ -330,6 +330,7 @@ struct bfq {
 	uint8_t base[16]; /* IP: CIDR base (v4-mapped) and prefix in 128-bit space, or a range */
 	unsigned bits;
 	int range;
+	char rawbuf[4096]; /* RDATA_RAW: a case variant of a tuple's rdata */
 };
 
 static int bf_match(const struct bfq *b, const struct mt *t)
@@ -618,6 +619,13 @@ static void random_query(struct bfq *b, int kind)
 	case D4_PDNS_Q_RDATA_RAW:
 		b->q.raw = (const uint8_t *)t->rdata;
 		b->q.raw_len = t->rdlen;
+		if (rndn(4) == 0 && t->rdlen < sizeof(b->rawbuf)) { /* same name or text in other case: other bytes */
+			memcpy(b->rawbuf, t->rdata, t->rdlen);
+			for (size_t i = 0; i < t->rdlen; i++)
+				if (b->rawbuf[i] >= 'a' && b->rawbuf[i] <= 'z')
+					b->rawbuf[i] = (char)(b->rawbuf[i] - 'a' + 'A');
+			b->q.raw = (const uint8_t *)b->rawbuf;
+		}
 		break;
 	}
 	b->q.name = b->name;
@@ -829,6 +837,51 @@ START_TEST(test_merge)
 	memset(&r, 0, sizeof(r));
 	ck_assert_int_eq(d4_store_pdns_query(s, &q, one_cb, &r, &res), 0);
 	ck_assert_int_eq(r.n, 3); /* www (2 tuples) and a\.b; not the apex */
+	/* raw rdata is found through three indexes (raw hash, IP, whole-rdata
+	 * name), each tuple once: an SOA whose one field is a name has a raw
+	 * entry and an rdata-name entry; NS and A have one of the others */
+	static const struct {
+		const char *name;
+		uint16_t type;
+		const char *rdata;
+	} rw[] = {{"soa.raw.test.", 6, "ns.raw.test."},	  {"ns.raw.test.", 2, "ns.raw.test."},
+		  {"ns2.raw.test.", 2, "NS.raw.test."},	  {"a.raw.test.", 1, "192.0.2.77"},
+		  {"a2.raw.test.", 1, "192.0.2.77"},	  {"t.raw.test.", 16, "192.0.2.77"},
+		  {"aaaa.raw.test.", 28, "2001:db8::77"}, {"root.raw.test.", 2, "."}};
+	for (size_t i = 0; i < sizeof(rw) / sizeof(rw[0]); i++) {
+		ob.rrname = rw[i].name;
+		ob.rrtype = rw[i].type;
+		ob.rdata = rw[i].rdata;
+		ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+	}
+	static const struct {
+		const char *raw;
+		int n;
+	} rq[] = {{"ns.raw.test.", 2}, {"NS.raw.test.", 1}, {"192.0.2.77", 3}, {"2001:db8::77", 1}, {".", 1},
+		  {"ns.raw.test", 0}};
+	for (size_t i = 0; i < sizeof(rq) / sizeof(rq[0]); i++) {
+		for (unsigned page = 0; page <= 1; page++) { /* all at once, then one per page */
+			memset(&q, 0, sizeof(q));
+			q.kind = D4_PDNS_Q_RDATA_RAW;
+			q.raw = (const uint8_t *)rq[i].raw;
+			q.raw_len = strlen(rq[i].raw);
+			q.max_tlp = 7;
+			q.limit = page;
+			int n = 0;
+			uint8_t cur[D4_PDNS_RESUME_MAX];
+			do {
+				memset(&r, 0, sizeof(r));
+				ck_assert_int_eq(d4_store_pdns_query(s, &q, one_cb, &r, &res), 0);
+				if (r.n)
+					ck_assert_str_eq(r.rdata, rq[i].raw);
+				n += r.n;
+				memcpy(cur, res.resume, res.resume_len);
+				q.resume = cur;
+				q.resume_len = res.resume_len;
+			} while (res.more);
+			ck_assert_int_eq(n, rq[i].n);
+		}
+	}
 	d4_store_close(s);
 }
 END_TEST
@@ -896,7 +949,7 @@ static void check_consistency(struct d4_store *s, uint64_t expect_tuples)
 		nip += type == 1 || type == 28;
 	}
 	mdb_cursor_close(c);
-	static const enum store_dbi one_each[] = {DBI_PDNS_RNAME, DBI_PDNS_RDRAW, DBI_PDNS_TIME};
+	static const enum store_dbi one_each[] = {DBI_PDNS_RNAME, DBI_PDNS_TIME};
 	for (size_t i = 0; i < sizeof(one_each) / sizeof(one_each[0]); i++) {
 		ck_assert_int_eq(mdb_stat(txn, s->dbi[one_each[i]], &st), 0);
 		ck_assert_uint_eq(st.ms_entries, ntup);
@@ -907,6 +960,21 @@ static void check_consistency(struct d4_store *s, uint64_t expect_tuples)
 	ck_assert_int_eq(mdb_stat(txn, s->dbi[DBI_PDNS_RDNAME], &st), 0);
 	ck_assert_int_eq(mdb_stat(txn, s->dbi[DBI_PDNS_RDRNAME], &st2), 0);
 	ck_assert_uint_eq(st.ms_entries, st2.ms_entries);
+	/* a raw-rdata entry for every tuple that neither its address nor its
+	 * whole rdata as a name (NS, CNAME, PTR, ...) can find */
+	uint64_t nwhole = 0;
+	ck_assert_int_eq(mdb_cursor_open(txn, s->dbi[DBI_PDNS_RDNAME], &c), 0);
+	for (int r = mdb_cursor_get(c, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		MDB_val tk = v, tv;
+		ck_assert_int_eq(mdb_get(txn, s->dbi[DBI_PDNS_TUPLES], &tk, &tv), 0);
+		const uint8_t *p = tv.mv_data;
+		uint16_t type = (uint16_t)(p[9] << 8 | p[10]);
+		nwhole += type == 2 || type == 3 || type == 4 || type == 5 || type == 7 || type == 8 || type == 9 ||
+			  type == 12 || type == 39;
+	}
+	mdb_cursor_close(c);
+	ck_assert_int_eq(mdb_stat(txn, s->dbi[DBI_PDNS_RDRAW], &st), 0);
+	ck_assert_uint_eq(st.ms_entries + nip + nwhole, ntup);
 	/* every index entry holds the key of an existing tuple, whose id ends
 	 * the entry's key */
 	static const enum store_dbi idx[] = {DBI_PDNS_RNAME, DBI_PDNS_RDNAME, DBI_PDNS_RDRNAME,
