@@ -96,6 +96,7 @@ static void pdns_opts(const struct d4_hubconf *conf, struct d4_analyze_opts *o)
 	o->pdns.csv_fields = conf->pdns_csv_fields;
 	o->pdns.csv_separator = conf->pdns_csv_separator;
 	o->pdns.batch = conf->pdns_batch;
+	o->pdns.txn_ms = conf->pdns_txn_ms;
 	o->pdns.retention_s = conf->pdns_retention;
 }
 

@@ -89,6 +89,7 @@ static const struct keydef keys[] = {
     {"pdns.csv_fields", K_STR, F(pdns_csv_fields), 0, 0, 0},
     {"pdns.csv_separator", K_STR, F(pdns_csv_separator), 0, 0, 0},
     {"pdns.batch", K_UINT, F(pdns_batch), 1, 1000000, 0},
+    {"pdns.txn_ms", K_UINT, F(pdns_txn_ms), 10, 10000, 0},
     {"pdns.retention", K_U64DUR, F(pdns_retention), 0, UINT64_MAX, 0},
     {"api.enabled", K_BOOL, F(api_enabled), 0, 0, 0},
     {"api.listen", K_LISTEN0, F(api_listen), 0, 0, 0},
@@ -133,6 +134,7 @@ void d4_hubconf_defaults(struct d4_hubconf *out)
 	d4_strlcpy(out->pdns_csv_fields, "SMcsCQTAtn", sizeof(out->pdns_csv_fields));
 	d4_strlcpy(out->pdns_csv_separator, "||", sizeof(out->pdns_csv_separator));
 	out->pdns_batch = 10000;
+	out->pdns_txn_ms = 100;
 	out->pdns_retention = 0;
 	out->api_enabled = 1;
 	d4_strlcpy(out->api_listen, "127.0.0.1:8443", sizeof(out->api_listen));

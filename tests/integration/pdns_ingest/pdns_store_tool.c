@@ -220,6 +220,10 @@ static int cmd_drain(const char *path, unsigned batch)
 	struct d4_analyze_pdns_opts o;
 	memset(&o, 0, sizeof(o));
 	o.batch = batch;
+	/* the bench compares transaction bounds: D4_PDNS_TXN_MS overrides the default */
+	const char *tm = getenv("D4_PDNS_TXN_MS");
+	if (tm && *tm)
+		o.txn_ms = (unsigned)strtoul(tm, NULL, 10);
 	struct d4_analyze_pdns *x = NULL;
 	int rc = d4_analyze_pdns_new(s, &o, &x);
 	if (rc) {
