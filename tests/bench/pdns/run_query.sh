@@ -4,7 +4,7 @@
 #
 # Usage: tests/bench/pdns/run_query.sh [BUILD_DIR] [--tuples N] [--duration S] [--clients C] [--streams M] [--keep]
 #   BUILD_DIR (default ./build) must hold d4hub, d4hubctl and d4-pdns-load (tests/tools).
-# Steps: tests/integration/pdns_api/gen.py writes N observations (default 5,000,000) over a
+# Steps: tests/integration/pdns_api/gen.py writes N observations (default 5,600,000, which merge into just over 5 million tuples) over a
 # Zipf-like (log-uniform) name distribution; d4-pdns-load applies them to a fresh store
 # (d4_store_pdns_apply, batches of 20,000); d4hub starts on that store; h2load runs each query
 # kind for S seconds (default 10) with C connections x M streams (default 8 x 10), one h2load
@@ -18,7 +18,7 @@
 set -uo pipefail
 die() { echo "bench: $*" >&2; exit 2; }
 repo=$(cd "$(dirname "$0")/../../.." && pwd)
-build=./build tuples=5000000 duration=10 clients=8 streams=10 keep=0
+build=./build tuples=5600000 duration=10 clients=8 streams=10 keep=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--tuples) tuples=$2; shift ;;
@@ -127,6 +127,9 @@ done
 TOKEN=$("$CTL" -c "$work/hub.conf" user add bench-user --role user 2>/dev/null | grep -o 'd4h_[A-Za-z0-9_-]*' | head -n 1)
 [ -n "$TOKEN" ] || die "no token"
 echo "hub: pid $hub_pid, API $API"
+ntuples=$(curl -sf --http2 --cacert "$pki/ca.crt" -H "X-API-Key: $TOKEN" "$API/pdns/info" |
+	"$PY" -c 'import json, sys; print(json.load(sys.stdin)["tuples"])') || die "GET /pdns/info failed"
+echo "tuples in the store: $ntuples (issue target: a dataset of >= 5,000,000 tuples: $([ "$ntuples" -ge 5000000 ] && echo yes || echo NO))"
 
 pct() { cut -f3 "$1" | sort -n | awk -v p="$2" '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit }
 	i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR; printf "%.2f", v[i] / 1000 }'; }
