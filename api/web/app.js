@@ -8,7 +8,7 @@
 
 const TYPE_NAMES = {1: 'pcap', 2: 'meta header', 3: 'log line', 4: 'dnscap', 5: 'pcapng', 6: 'NDJSON',
   7: 'YAF', 8: 'passivedns CSV', 254: 'extended (meta header)'};
-const state = { token: sessionStorage.getItem('d4hub-token') || '', view: 'dashboard', timer: null, selected: null };
+const state = { token: sessionStorage.getItem('d4hub-token') || '', view: 'dashboard', timer: null, selected: null, role: '' };
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -85,6 +85,12 @@ async function loadDashboard() {
   $('#tot-bytes').textContent = fmtBytes(tot.bytes);
   $('#tot-rejects').textContent = fmtNum(Object.values(tot.rejections || {}).reduce((a, b) => a + b, 0));
   $('#store-state').textContent = health.store && health.store.paused ? 'paused: ' + health.store.pause_reason : 'ok';
+  // The ingest mode is an admin setting (switch it with PUT /api/v1/server or d4hubctl server mode).
+  $('#mode-card').hidden = state.role !== 'admin';
+  if (state.role === 'admin') {
+    const m = await api('GET', '/api/v1/server');
+    $('#server-mode').textContent = m.mode + (m.mode_source === 'runtime' ? ' (set at run time)' : ' (config)');
+  }
   const bySensor = new Map(), byType = new Map();
   for (const it of daily.items) {
     const s = bySensor.get(it.sensor) || { packets: 0, bytes: 0, rejects: 0 };
@@ -289,6 +295,7 @@ async function signIn(token) {
   try {
     const me = await api('GET', '/api/v1/me');
     sessionStorage.setItem('d4hub-token', token);
+    state.role = me.role;
     $('#who').textContent = me.user + ' (' + me.role + ')';
     $('#nav').hidden = false;
     show((location.hash || '#dashboard').slice(1));

@@ -75,6 +75,9 @@ try {
   // the dashboard lists the sensor's packets of today
   await page.click('nav a[data-view="dashboard"]');
   await page.locator('#today-sensors tbody tr', { hasText: uuid }).waitFor({ timeout: 10000 });
+  // an admin sees the ingest mode (the test hub runs in registration mode from its config)
+  await page.waitForFunction(() => document.querySelector('#server-mode').textContent === 'registration (config)', null,
+    { timeout: 10000 });
   if (errors.length) fail('errors in the page: ' + errors.join(' | '));
 } catch (e) {
   await page.screenshot({ path: shots + '/failure.png', fullPage: true }).catch(() => {});
