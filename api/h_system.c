@@ -199,6 +199,12 @@ void d4_api_h_metrics(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 		    {"d4hub_pdns_lag_frames", "gauge", "Committed frames not yet read by the pDNS ingest.", ps.lag},
 		    {"d4hub_pdns_cursor", "gauge", "Last frame sequence number accounted for by the pDNS ingest.",
 		     ps.cursor},
+		    {"d4hub_pdns_commits_total", "counter", "pDNS store transactions committed.", ps.commits},
+		    {"d4hub_pdns_txn_ms_max", "gauge",
+		     "Longest pDNS store transaction in ms (the frame writer waits that long; [pdns] txn_ms).",
+		     ps.txn_ms_max},
+		    {"d4hub_pdns_batch", "gauge", "Observations per pDNS store transaction now (adapted to txn_ms).",
+		     ps.batch},
 		};
 		for (size_t i = 0; i < sizeof(pm) / sizeof(pm[0]); i++)
 			mprintf(&b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", pm[i].name, pm[i].help, pm[i].name,

@@ -72,6 +72,8 @@ curl -sf --http2 --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $TOKEN" "$UR
 	fail "GET /metrics"
 grep -q '^d4hub_pdns_observations_total [1-9]' "$T_DIR/metrics" || fail "no pDNS observations in /metrics"
 grep -q '^d4hub_pdns_lag_frames 0$' "$T_DIR/metrics" || fail "pDNS lag not 0 in /metrics"
+grep -q '^d4hub_pdns_commits_total [1-9]' "$T_DIR/metrics" || fail "no pDNS commits in /metrics"
+grep -q '^d4hub_pdns_batch [1-9]' "$T_DIR/metrics" || fail "no pDNS batch size in /metrics"
 
 # a bad line is skipped, counted for its sensor and visible in /pdns/info; the good lines around it are kept
 sensor_new
