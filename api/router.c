@@ -3,6 +3,7 @@
  * function here is fed hostile bytes by the fuzz target. */
 #include "api_core.h"
 #include "d4_error.h"
+#include "d4_util.h"
 
 #include <string.h>
 
@@ -230,41 +231,12 @@ const char *d4_api_query(const struct d4_api_req *req, const char *name)
 
 int d4_api_json_precheck(const uint8_t *body, size_t len, size_t max_len, unsigned max_depth)
 {
-	unsigned depth = 0;
-	int in_str = 0, esc = 0;
 	if (len > max_len)
 		return D4_ETOOBIG;
 	if (!body)
 		return len ? D4_EJSON : D4_OK;
-	for (size_t i = 0; i < len; i++) {
-		uint8_t c = body[i];
-		/* yajl_tree_parse takes a C string: a NUL would cut the text. */
-		if (c == 0)
-			return D4_EJSON;
-		if (in_str) {
-			if (esc)
-				esc = 0;
-			else if (c == '\\')
-				esc = 1;
-			else if (c == '"')
-				in_str = 0;
-			continue;
-		}
-		switch (c) {
-		case '"': in_str = 1; break;
-		case '[':
-		case '{':
-			if (++depth > max_depth)
-				return D4_EJSON;
-			break;
-		case ']':
-		case '}':
-			if (depth == 0)
-				return D4_EJSON;
-			depth--;
-			break;
-		default: break;
-		}
-	}
-	return D4_OK;
+	/* yajl_tree_parse takes a C string: a NUL would cut the text. */
+	if (memchr(body, 0, len))
+		return D4_EJSON;
+	return d4_json_depth_ok(body, len, max_depth) ? D4_OK : D4_EJSON;
 }

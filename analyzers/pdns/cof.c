@@ -4,6 +4,7 @@
  * canonical byte representation that makes write -> parse an identity. */
 #include "d4_error.h"
 #include "d4_pdns.h"
+#include "d4_util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -254,28 +255,6 @@ static const yajl_callbacks cof_callbacks = {
     .yajl_end_array = cb_end,
 };
 
-/* Nesting outside strings; yajl itself would accept any depth. */
-static int depth_ok(const char *s, size_t n)
-{
-	int d = 0, in_str = 0;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		if (in_str) {
-			if (ch == '\\')
-				i++;
-			else if (ch == '"')
-				in_str = 0;
-		} else if (ch == '"')
-			in_str = 1;
-		else if (ch == '{' || ch == '[') {
-			if (++d > D4_PDNS_COF_DEPTH_MAX)
-				return 0;
-		} else if (ch == '}' || ch == ']')
-			d--;
-	}
-	return 1;
-}
-
 static int bad(struct d4_pdns_stats *st, int err)
 {
 	if (st)
@@ -294,7 +273,7 @@ int d4_pdns_cof_line(const char *line, size_t n, d4_pdns_emit_fn emit, void *arg
 		return 0; /* blank line (NDJSON keep-alive): nothing to do */
 	if (n > D4_PDNS_COF_LINE_MAX)
 		return bad(st, D4_EINVAL);
-	if (!depth_ok(line, n))
+	if (!d4_json_depth_ok(line, n, D4_PDNS_COF_DEPTH_MAX))
 		return bad(st, D4_EJSON);
 
 	/* One block: context, then the arena (decoded strings are never longer

@@ -123,3 +123,29 @@ int d4_strlcpy(char *dst, const char *src, size_t size)
 	memcpy(dst, src, len + 1);
 	return D4_OK;
 }
+
+int d4_json_depth_ok(const void *p, size_t n, unsigned max)
+{
+	const uint8_t *s = p;
+	unsigned depth = 0;
+	int in_str = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = s[i];
+		if (in_str) {
+			if (c == '\\')
+				i++; /* the escaped byte cannot end the string */
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == '[' || c == '{') {
+			if (++depth > max)
+				return 0;
+		} else if (c == ']' || c == '}') {
+			if (depth == 0)
+				return 0; /* a closer without an opener: never valid JSON */
+			depth--;
+		}
+	}
+	return 1;
+}

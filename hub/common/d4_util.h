@@ -35,4 +35,10 @@ void d4_wipe(void *p, size_t n);
 /* Bounded string copy that always NUL-terminates; returns D4_ETOOBIG if cut. */
 int d4_strlcpy(char *dst, const char *src, size_t size);
 
+/* 1 if the JSON text p[0..n) never nests arrays/objects deeper than max
+ * outside strings, else 0. A cheap scan run before a JSON parser sees hostile
+ * text (yajl itself accepts any depth). A closing bracket without an opener
+ * also gives 0; anything else is left for the parser to judge. */
+int d4_json_depth_ok(const void *p, size_t n, unsigned max);
+
 #endif

@@ -79,32 +79,9 @@ static int buf_add(struct buf *b, const char *p, size_t n)
 
 /* ---- JSON trees ---------------------------------------------------------------- */
 
-/* Rejects documents nested deeper than JSON_DEPTH_MAX before yajl sees them. */
-static int depth_ok(const char *s, size_t len)
-{
-	int depth = 0, in_str = 0;
-	for (size_t i = 0; i < len; i++) {
-		char ch = s[i];
-		if (in_str) {
-			if (ch == '\\')
-				i++;
-			else if (ch == '"')
-				in_str = 0;
-		} else if (ch == '"') {
-			in_str = 1;
-		} else if (ch == '[' || ch == '{') {
-			if (++depth > JSON_DEPTH_MAX)
-				return 0;
-		} else if (ch == ']' || ch == '}') {
-			depth--;
-		}
-	}
-	return 1;
-}
-
 yajl_val ctl_tree_parse(const char *text, size_t len)
 {
-	if (!text || strlen(text) != len || !depth_ok(text, len))
+	if (!text || strlen(text) != len || !d4_json_depth_ok(text, len, JSON_DEPTH_MAX))
 		return NULL;
 	return yajl_tree_parse(text, NULL, 0);
 }

@@ -28,31 +28,6 @@ struct meta_ctx {
 	int has_tag_org;
 };
 
-/* Returns 0 when depth never exceeds max outside strings. */
-static int depth_scan(const uint8_t *p, size_t len, int max)
-{
-	int depth = 0, in_str = 0;
-	for (size_t i = 0; i < len; i++) {
-		uint8_t c = p[i];
-		if (in_str) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_str = 0;
-			continue;
-		}
-		if (c == '"') {
-			in_str = 1;
-		} else if (c == '[' || c == '{') {
-			if (++depth > max)
-				return D4_EJSON;
-		} else if ((c == ']' || c == '}') && depth > 0) {
-			depth--;
-		}
-	}
-	return D4_OK;
-}
-
 static int fail(struct meta_ctx *c)
 {
 	c->err = D4_EJSON;
@@ -238,7 +213,7 @@ int d4_proto_meta_parse(const uint8_t *json, size_t len, struct d4_meta *out)
 	memset(out, 0, sizeof(*out));
 	if (len > D4_META_MAX)
 		return D4_ETOOBIG;
-	if (depth_scan(json, len, D4_META_MAX_DEPTH) != D4_OK)
+	if (!d4_json_depth_ok(json, len, D4_META_MAX_DEPTH))
 		return D4_EJSON;
 
 	struct meta_ctx c = {.m = out};

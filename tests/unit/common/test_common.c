@@ -107,6 +107,21 @@ START_TEST(ct_equal_and_strlcpy)
 }
 END_TEST
 
+START_TEST(json_depth_scan)
+{
+	static const char ok3[] = "{\"a\":[{\"b\":1}]}";
+	ck_assert_int_eq(d4_json_depth_ok(ok3, strlen(ok3), 3), 1);
+	ck_assert_int_eq(d4_json_depth_ok(ok3, strlen(ok3), 2), 0);
+	/* brackets inside strings, also after an escaped quote, do not count */
+	static const char str[] = "{\"k\":\"[[[\\\"[[[{{{\"}";
+	ck_assert_int_eq(d4_json_depth_ok(str, strlen(str), 1), 1);
+	/* a closer without an opener is never JSON */
+	ck_assert_int_eq(d4_json_depth_ok("]", 1, 8), 0);
+	ck_assert_int_eq(d4_json_depth_ok("{}}{", 4, 8), 0);
+	ck_assert_int_eq(d4_json_depth_ok("", 0, 0), 1);
+}
+END_TEST
+
 START_TEST(strerror_covers_every_code)
 {
 	for (int e = 0; e > D4_E_LAST; e--) {
@@ -129,6 +144,7 @@ static Suite *common_suite(void)
 	tcase_add_test(tc, hex_and_uuid);
 	tcase_add_test(tc, ct_equal_and_strlcpy);
 	tcase_add_test(tc, strerror_covers_every_code);
+	tcase_add_test(tc, json_depth_scan);
 	suite_add_tcase(s, tc);
 	return s;
 }
