@@ -390,32 +390,6 @@ void d4_h_send(struct d4_api_resp *resp, int status, yajl_gen g, int wipe)
 
 /* ---- serialisers -------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (1..4), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s)
-{
-	unsigned char c = s[0];
-	size_t n;
-	uint32_t cp;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4, cp = c & 0x07;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0; /* also stops at the NUL */
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 void d4_h_j_kv_text(yajl_gen g, const char *k, const char *s)
 {
 	d4_api_j_key(g, k);
@@ -434,7 +408,7 @@ void d4_h_j_text(yajl_gen g, const char *s)
 		return;
 	}
 	while (*p && o + 4 < sizeof(buf)) {
-		size_t n = utf8_seq(p);
+		size_t n = d4_utf8_seq(p, 4); /* NUL-terminated */
 		if (n == 0) {
 			memcpy(buf + o, "\xef\xbf\xbd", 3);
 			o += 3;

@@ -1,6 +1,8 @@
 /* d4hub API — direct JSON writer for list pages (json_writer.h). */
 #include "json_writer.h"
 
+#include "d4_util.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -127,33 +129,6 @@ void d4_jw_time(struct d4_jw *w, uint64_t epoch_s)
 	w->len += 22;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), 0 if invalid; the same
- * rules as api/json_out.c (no overlongs, no surrogates, <= U+10FFFF). */
-static size_t utf8_seq(const unsigned char *s)
-{
-	unsigned char c = s[0];
-	size_t n;
-	uint32_t cp;
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2, cp = c & 0x1f;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3, cp = c & 0x0f;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4, cp = c & 0x07;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0; /* also stops at the NUL */
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
-}
-
 /* 1 for the bytes copied as they are: printable ASCII but '"' and '\'
  * (yajl leaves '/' and DEL alone too). */
 static int plain(unsigned char c)
@@ -180,7 +155,7 @@ void d4_jw_text(struct d4_jw *w, const char *s)
 			break;
 		unsigned char c = *p;
 		if (c >= 0x80) {
-			size_t n = utf8_seq(p);
+			size_t n = d4_utf8_seq(p, 4); /* NUL-terminated */
 			if (n == 0) {
 				D4_JW_LIT(w, "\xef\xbf\xbd");
 				p++;

@@ -403,40 +403,6 @@ static void w_dns_str(struct wbuf *w, const char *s, size_t n, unsigned lo)
 	w_raw(w, "\"", 1);
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	if (c < 0x80)
-		return 1;
-	size_t l;
-	uint32_t cp, min;
-	if (c >= 0xc2 && c <= 0xdf) {
-		l = 2;
-		cp = c & 0x1f;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		l = 3;
-		cp = c & 0x0f;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		l = 4;
-		cp = c & 0x07;
-		min = 0x10000;
-	} else
-		return 0;
-	if (n < l)
-		return 0;
-	for (size_t i = 1; i < l; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return l;
-}
-
 /* Free text: valid UTF-8 kept, controls as \u00XX, invalid bytes as U+FFFD. */
 static void w_text_str(struct wbuf *w, const char *s, size_t n)
 {
@@ -453,7 +419,7 @@ static void w_text_str(struct wbuf *w, const char *s, size_t n)
 			w_raw(w, t, 2);
 			i++;
 		} else {
-			size_t l = utf8_len((const unsigned char *)s + i, n - i);
+			size_t l = d4_utf8_seq((const uint8_t *)s + i, n - i);
 			if (l == 0) {
 				w_lit(w, "\\ufffd");
 				i++;

@@ -149,3 +149,33 @@ int d4_json_depth_ok(const void *p, size_t n, unsigned max)
 	}
 	return 1;
 }
+
+size_t d4_utf8_seq(const uint8_t *s, size_t n)
+{
+	if (n == 0)
+		return 0;
+	uint8_t c = s[0];
+	if (c < 0x80)
+		return 1;
+	size_t l;
+	uint32_t cp, min;
+	if (c >= 0xc2 && c <= 0xdf) {
+		l = 2, cp = c & 0x1f, min = 0x80;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		l = 3, cp = c & 0x0f, min = 0x800;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		l = 4, cp = c & 0x07, min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (n < l)
+		return 0;
+	for (size_t i = 1; i < l; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return l;
+}

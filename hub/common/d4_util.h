@@ -35,6 +35,12 @@ void d4_wipe(void *p, size_t n);
 /* Bounded string copy that always NUL-terminates; returns D4_ETOOBIG if cut. */
 int d4_strlcpy(char *dst, const char *src, size_t size);
 
+/* Length (1..4) of the well-formed UTF-8 sequence at s, 0 if it is not one
+ * (overlong forms, surrogates and code points above U+10FFFF are not). n is
+ * the number of bytes available; at most 4 are read, and a NUL (never a
+ * continuation byte) ends a sequence, so NUL-terminated text may pass 4. */
+size_t d4_utf8_seq(const uint8_t *s, size_t n);
+
 /* 1 if the JSON text p[0..n) never nests arrays/objects deeper than max
  * outside strings, else 0. A cheap scan run before a JSON parser sees hostile
  * text (yajl itself accepts any depth). A closing bracket without an opener

@@ -107,6 +107,24 @@ START_TEST(ct_equal_and_strlcpy)
 }
 END_TEST
 
+START_TEST(utf8_sequences)
+{
+	const uint8_t *u = (const uint8_t *)"a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80";
+	ck_assert_uint_eq(d4_utf8_seq(u, 10), 1);
+	ck_assert_uint_eq(d4_utf8_seq(u + 1, 9), 2);
+	ck_assert_uint_eq(d4_utf8_seq(u + 3, 7), 3);
+	ck_assert_uint_eq(d4_utf8_seq(u + 6, 4), 4);
+	ck_assert_uint_eq(d4_utf8_seq(u + 6, 3), 0);				   /* cut short */
+	ck_assert_uint_eq(d4_utf8_seq((const uint8_t *)"\xc0\xaf", 2), 0);	   /* overlong */
+	ck_assert_uint_eq(d4_utf8_seq((const uint8_t *)"\xe0\x80\xaf", 3), 0);	   /* overlong */
+	ck_assert_uint_eq(d4_utf8_seq((const uint8_t *)"\xed\xa0\x80", 3), 0);	   /* surrogate */
+	ck_assert_uint_eq(d4_utf8_seq((const uint8_t *)"\xf4\x90\x80\x80", 4), 0); /* > U+10FFFF */
+	ck_assert_uint_eq(d4_utf8_seq((const uint8_t *)"\xc3", 4), 0);		   /* NUL ends it */
+	ck_assert_uint_eq(d4_utf8_seq((const uint8_t *)"\x80", 1), 0);
+	ck_assert_uint_eq(d4_utf8_seq((const uint8_t *)"x", 0), 0);
+}
+END_TEST
+
 START_TEST(json_depth_scan)
 {
 	static const char ok3[] = "{\"a\":[{\"b\":1}]}";
@@ -145,6 +163,7 @@ static Suite *common_suite(void)
 	tcase_add_test(tc, ct_equal_and_strlcpy);
 	tcase_add_test(tc, strerror_covers_every_code);
 	tcase_add_test(tc, json_depth_scan);
+	tcase_add_test(tc, utf8_sequences);
 	suite_add_tcase(s, tc);
 	return s;
 }
