@@ -1392,29 +1392,21 @@ int d4_store_pdns_parse_ip(const char *text, struct d4_store_pdns_query *q)
 		q->ip_family = (uint8_t)fam;
 		return 0;
 	}
-	size_t alen = slash ? (size_t)(slash - text) : n;
-	if (parse_addr(text, alen, q->ip_lo, &fam))
+	/* An address or a CIDR (DNSDB writes "net,len"): the blocklist's parser,
+	 * which masks the host bits, with the family told by the text. */
+	char buf[64];
+	if (n >= sizeof(buf))
 		return D4_EINVAL;
-	unsigned max = fam == 4 ? 32 : 128, pfx = max;
-	if (slash) {
-		const char *d = slash + 1;
-		if (!*d || strlen(d) > 3)
-			return D4_EINVAL;
-		pfx = 0;
-		for (; *d; d++) {
-			if (*d < '0' || *d > '9')
-				return D4_EINVAL;
-			pfx = pfx * 10 + (unsigned)(*d - '0');
-		}
-		if (pfx > max)
-			return D4_EINVAL;
-	}
-	unsigned bits = (fam == 4 ? 96 : 0) + pfx; /* prefix in the 128-bit space */
+	memcpy(buf, text, n + 1);
+	if (slash)
+		buf[slash - text] = '/';
+	uint8_t bits;
+	if (d4_store_parse_cidr(buf, q->ip_lo, &bits))
+		return D4_EINVAL;
+	fam = memchr(text, ':', n) ? 6 : 4;
 	memcpy(q->ip_hi, q->ip_lo, 16);
-	for (unsigned b = bits; b < 128; b++) {
-		q->ip_lo[b / 8] &= (uint8_t) ~(0x80u >> (b % 8));
+	for (unsigned b = bits; b < 128; b++)
 		q->ip_hi[b / 8] |= (uint8_t)(0x80u >> (b % 8));
-	}
 	q->ip_family = (uint8_t)fam;
 	return 0;
 }
