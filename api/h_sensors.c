@@ -218,17 +218,14 @@ static void page_cache_put(const struct page_key *k, const char *body, size_t le
 	pthread_mutex_unlock(&page_lock);
 }
 
-void d4_h_list_sensors(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+/* The query of both sensor lists: status filter, limit, cursor. Returns 0,
+ * or -1 with the problem already in resp. */
+static int list_params(const struct d4_api_req *req, struct d4_api_resp *resp, struct list_ctx *lc)
 {
-	struct page_ctx pc;
-	struct list_ctx *lc = &pc.lc;
-	struct page_key key;
-	memset(&pc, 0, sizeof(pc));
-	memset(&key, 0, sizeof(key));
 	lc->status = -1;
 	if (d4_h_query_only(req, resp, list_query) ||
 	    d4_h_query_uint(req, resp, "limit", 1, LIMIT_MAX, LIMIT_DEFAULT, &lc->limit))
-		return;
+		return -1;
 	const char *st = d4_api_query(req, "status");
 	if (st) {
 		if (!strcmp(st, "pending"))
@@ -239,13 +236,25 @@ void d4_h_list_sensors(struct d4_api_ctx *ctx, const struct d4_api_req *req, str
 			lc->status = D4_SENSOR_BLOCKED;
 		else {
 			d4_h_bad_param(resp, "query parameter 'status' must be pending, approved or blocked");
-			return;
+			return -1;
 		}
 	}
 	int c = d4_h_query_cursor(req, resp, lc->after, 16);
 	if (c < 0)
-		return;
+		return -1;
 	lc->has_after = c;
+	return 0;
+}
+
+void d4_h_list_sensors(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	struct page_ctx pc;
+	struct list_ctx *lc = &pc.lc;
+	struct page_key key;
+	memset(&pc, 0, sizeof(pc));
+	memset(&key, 0, sizeof(key));
+	if (list_params(req, resp, lc))
+		return;
 
 	key.store = ctx->store;
 	key.status = lc->status;
@@ -297,8 +306,6 @@ void d4_h_list_sensors(struct d4_api_ctx *ctx, const struct d4_api_req *req, str
  * counts from its creation (the store's rule), so a new sensor that never
  * connects is reported too. */
 
-static const char *const silent_query[] = {"status", "limit", "cursor", NULL};
-
 static int silent_cb(void *arg, const struct d4_sensor *sn)
 {
 	struct silent_list *sc = arg;
@@ -322,27 +329,8 @@ void d4_h_list_silent_sensors(struct d4_api_ctx *ctx, const struct d4_api_req *r
 	struct silent_list sc;
 	struct list_ctx *lc = &sc.lc;
 	memset(&sc, 0, sizeof(sc));
-	lc->status = -1;
-	if (d4_h_query_only(req, resp, silent_query) ||
-	    d4_h_query_uint(req, resp, "limit", 1, LIMIT_MAX, LIMIT_DEFAULT, &lc->limit))
+	if (list_params(req, resp, lc))
 		return;
-	const char *st = d4_api_query(req, "status");
-	if (st) {
-		if (!strcmp(st, "pending"))
-			lc->status = D4_SENSOR_PENDING;
-		else if (!strcmp(st, "approved"))
-			lc->status = D4_SENSOR_APPROVED;
-		else if (!strcmp(st, "blocked"))
-			lc->status = D4_SENSOR_BLOCKED;
-		else {
-			d4_h_bad_param(resp, "query parameter 'status' must be pending, approved or blocked");
-			return;
-		}
-	}
-	int c = d4_h_query_cursor(req, resp, lc->after, 16);
-	if (c < 0)
-		return;
-	lc->has_after = c;
 	if (!(sc.g = d4_h_gen())) {
 		d4_h_internal(resp, "out of memory");
 		return;
