@@ -19,6 +19,7 @@
 #include "d4_store_pdns.h"
 #include "d4_util.h"
 #include "handlers.h"
+#include "json_writer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,60 +34,20 @@
 
 /* ---- small growable buffer ------------------------------------------------ */
 
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	int oom;
-};
-
-static int sb_reserve(struct sbuf *b, size_t more)
+/* Output lines are built in the API's growable buffer (json_writer.h). */
+static void sb_str(struct d4_jw *b, const char *s)
 {
-	if (b->oom)
-		return -1;
-	if (b->len + more + 1 <= b->cap)
-		return 0;
-	size_t nc = b->cap ? b->cap : 1024;
-	while (nc < b->len + more + 1)
-		nc *= 2;
-	char *np = realloc(b->p, nc);
-	if (!np) {
-		b->oom = 1;
-		return -1;
-	}
-	b->p = np;
-	b->cap = nc;
-	return 0;
-}
-
-static void sb_put(struct sbuf *b, const char *s, size_t n)
-{
-	if (sb_reserve(b, n))
-		return;
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s)
-{
-	sb_put(b, s, strlen(s));
-}
-
-static void sb_u64(struct sbuf *b, uint64_t v)
-{
-	char t[24];
-	int n = snprintf(t, sizeof(t), "%llu", (unsigned long long)v);
-	sb_put(b, t, (size_t)n);
+	d4_jw_raw(b, s, strlen(s));
 }
 
 /* A JSON string. Stored names and rdata are canonical presentation text
  * (printable ASCII); anything else is escaped as \u00XX so that the line
  * stays valid JSON whatever a store holds. */
-static void sb_jstr(struct sbuf *b, const char *s, size_t n)
+static void sb_jstr(struct d4_jw *b, const char *s, size_t n)
 {
-	if (sb_reserve(b, n * 6 + 2))
+	char *o = d4_jw_room(b, n * 6 + 2);
+	if (!o)
 		return;
-	char *o = b->p + b->len;
 	*o++ = '"';
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -105,13 +66,12 @@ static void sb_jstr(struct sbuf *b, const char *s, size_t n)
 	}
 	*o++ = '"';
 	b->len = (size_t)(o - b->p);
-	b->p[b->len] = '\0';
 }
 
-static void sb_time(struct sbuf *b, uint64_t t, int human)
+static void sb_time(struct d4_jw *b, uint64_t t, int human)
 {
 	if (!human) {
-		sb_u64(b, t);
+		d4_jw_u64(b, t);
 		return;
 	}
 	char ts[40];
@@ -457,7 +417,7 @@ static void type_name(uint16_t t, char buf[16])
 
 /* COF (draft-dulaunoy-dnsop-passive-dns-cof): one object per RR. sensor_id
  * only when one sensor saw the tuple and its TLP allows naming the source. */
-static void cof_line(struct sbuf *b, const struct d4_store_pdns_tuple *t, int human)
+static void cof_line(struct d4_jw *b, const struct d4_store_pdns_tuple *t, int human)
 {
 	char tn[16];
 	type_name(t->rrtype, tn);
@@ -472,7 +432,7 @@ static void cof_line(struct sbuf *b, const struct d4_store_pdns_tuple *t, int hu
 	sb_str(b, ",\"time_last\":");
 	sb_time(b, t->time_last, 0);
 	sb_str(b, ",\"count\":");
-	sb_u64(b, t->count ? t->count : 1);
+	d4_jw_u64(b, t->count ? t->count : 1);
 	if (t->bailiwick && t->bailiwick_len) {
 		sb_str(b, ",\"bailiwick\":");
 		sb_jstr(b, t->bailiwick, t->bailiwick_len);
@@ -488,12 +448,12 @@ static void cof_line(struct sbuf *b, const struct d4_store_pdns_tuple *t, int hu
 }
 
 /* The head of a DNSDB record, up to and excluding rdata. */
-static void saf_head(struct sbuf *b, const struct d4_store_pdns_tuple *t, int human, int with_bw)
+static void saf_head(struct d4_jw *b, const struct d4_store_pdns_tuple *t, int human, int with_bw)
 {
 	char tn[16];
 	type_name(t->rrtype, tn);
 	sb_str(b, "{\"obj\":{\"count\":");
-	sb_u64(b, t->count ? t->count : 1);
+	d4_jw_u64(b, t->count ? t->count : 1);
 	sb_str(b, ",\"time_first\":");
 	sb_time(b, t->time_first, human);
 	sb_str(b, ",\"time_last\":");
@@ -532,13 +492,13 @@ struct pdns_prod {
 	size_t gnamelen, gbwlen;
 	uint16_t gtype;
 	uint64_t gtf, gtl, gcount;
-	struct sbuf group; /* the open object, up to its last rdata */
+	struct d4_jw group; /* the open object, up to its last rdata */
 	/* this call's output, then what did not fit */
 	uint8_t *out;
 	size_t cap, used;
-	struct sbuf pend;
+	struct d4_jw pend;
 	size_t pend_off;
-	struct sbuf line;
+	struct d4_jw line;
 	int err;
 };
 
@@ -552,7 +512,7 @@ static void sink(struct pdns_prod *x, const char *p, size_t n)
 		n -= k;
 	}
 	if (n)
-		sb_put(&x->pend, p, n);
+		d4_jw_raw(&x->pend, p, n);
 	if (x->pend.oom)
 		x->err = D4_ENOMEM;
 }
@@ -584,7 +544,7 @@ static int tuple_cb(void *ctx, const struct d4_store_pdns_tuple *t)
 	struct pdns_prod *x = ctx;
 	if (x->fmt == FMT_SAF_RRSET && x->qs.aggr) {
 		if (same_group(x, t)) {
-			sb_put(&x->group, ",", 1);
+			d4_jw_raw(&x->group, ",", 1);
 			sb_jstr(&x->group, t->rdata, t->rdata_len);
 		} else {
 			group_flush(x);
@@ -602,7 +562,7 @@ static int tuple_cb(void *ctx, const struct d4_store_pdns_tuple *t)
 				memcpy(x->gbw, t->bailiwick, x->gbwlen);
 			x->group.len = 0;
 			saf_head(&x->group, t, x->qs.human, 1);
-			sb_put(&x->group, "[", 1);
+			d4_jw_raw(&x->group, "[", 1);
 			sb_jstr(&x->group, t->rdata, t->rdata_len);
 		}
 	} else {
@@ -613,7 +573,7 @@ static int tuple_cb(void *ctx, const struct d4_store_pdns_tuple *t)
 			int rrset = x->fmt == FMT_SAF_RRSET;
 			saf_head(&x->line, t, x->qs.human, rrset);
 			if (rrset)
-				sb_put(&x->line, "[", 1);
+				d4_jw_raw(&x->line, "[", 1);
 			sb_jstr(&x->line, t->rdata, t->rdata_len);
 			sb_str(&x->line, rrset ? "]}}\n" : "}}\n");
 		}
@@ -647,7 +607,7 @@ static void terminal(struct pdns_prod *x)
 		sink(x, "{\"cond\":\"succeeded\"}\n", 21);
 		return;
 	}
-	struct sbuf b = {0};
+	struct d4_jw b = {0};
 	char cur[CURSOR_TXT];
 	cursor_encode(x->qs.resume, x->qs.q.resume_len, cur);
 	sb_str(&b, "{\"cond\":\"limited\",\"msg\":\"Result limit reached\",\"next_cursor\":");
@@ -903,13 +863,13 @@ static void dnsdb_summarize(struct d4_api_ctx *ctx, const struct d4_api_req *req
 		free(qs);
 		return;
 	}
-	struct sbuf b = {0};
+	struct d4_jw b = {0};
 	sb_str(&b, "{\"cond\":\"begin\"}\n");
 	if (s.n) {
 		sb_str(&b, "{\"obj\":{\"count\":");
-		sb_u64(&b, s.count);
+		d4_jw_u64(&b, s.count);
 		sb_str(&b, ",\"num_results\":");
-		sb_u64(&b, s.n);
+		d4_jw_u64(&b, s.n);
 		sb_str(&b, ",\"time_first\":");
 		sb_time(&b, s.tf, qs->human);
 		sb_str(&b, ",\"time_last\":");

@@ -53,6 +53,11 @@ static inline char *room(struct d4_jw *w, size_t n)
 	return grow(w, n);
 }
 
+char *d4_jw_room(struct d4_jw *w, size_t n)
+{
+	return room(w, n);
+}
+
 void d4_jw_raw(struct d4_jw *w, const char *s, size_t n)
 {
 	char *q = room(w, n);

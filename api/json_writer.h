@@ -27,6 +27,9 @@ struct d4_jw {
 
 void d4_jw_init(struct d4_jw *w);
 void d4_jw_free(struct d4_jw *w);
+/* Room for n more bytes at p + len (the caller writes there, then adds what
+ * it wrote to len), or NULL (oom set) when the buffer cannot grow. */
+char *d4_jw_room(struct d4_jw *w, size_t n);
 /* Raw bytes, already valid JSON (literals, punctuation). */
 void d4_jw_raw(struct d4_jw *w, const char *s, size_t n);
 #define D4_JW_LIT(w, lit) d4_jw_raw((w), (lit), sizeof(lit) - 1)
