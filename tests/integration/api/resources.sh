@@ -61,6 +61,14 @@ problem() {
 	assert_eq "$(jb "d['type']")" "https://d4hub.invalid/problems/$slug" "$m $p problem type"
 }
 check() { [ "$(jb "$1")" = true ] || fail "${2:-check} failed: $1 on $(head -c 600 "$T_DIR/body")"; }
+# eventually PATH EXPR WHAT [TOKEN]: GETs PATH until EXPR holds on the answer
+# (30 s deadline). For effects another thread commits after the action that
+# caused them: the writer commits rejections and frames asynchronously.
+eventually() {
+	local p=$1 e=$2 what=$3 tok=${4-$ADMIN}
+	_ev_once() { want GET "$p" 200 "" "$tok" && [ "$(jb "$e")" = true ]; }
+	wait_until 30 _ev_once || fail "$what: not true within 30 s: $e on $(head -c 600 "$T_DIR/body")"
+}
 
 # ---- auth classes -------------------------------------------------------------
 problem GET /api/v1/sensors 401 unauthorized "" -
@@ -90,15 +98,18 @@ log "registered $U1 through the d4-core endpoint: pending, 409/400 with d4-core 
 
 # A pending sensor is refused by the ingest ...
 sensor_run -u "$U1" -k "$K1" -t 8 --drain-timeout 2 <"$CSV" 2>>"$T_DIR/sensor.log" && true
-want GET "/api/v1/sensors/$U1" 200
-check "d['packets'] == 0 and d['rejections']['not-approved'] >= 1" "pending sensor refused"
+eventually "/api/v1/sensors/$U1" "d['rejections']['not-approved'] >= 1" "pending sensor refused"
+check "d['packets'] == 0" "nothing stored for the pending sensor"
 want POST "/api/v1/sensors/$U1/approve" 200
 check "d['status'] == 'approved' and set(d) == {'uuid','status','description','first_seen','last_seen','packets','bytes','last_error','last_error_at'}" "approve summary"
 hub_sync
 # ... and accepted once approved through the API: the exact key bytes were stored.
 sensor_run -u "$U1" -k "$K1" -t 8 --drain-timeout 10 <"$CSV" 2>>"$T_DIR/sensor.log" ||
 	fail "d4-sensor could not deliver after the approval"
-sync_store
+# the session's close is committed after all its frames: once it shows, the
+# counters are final
+eventually "/api/v1/sensors/$U1/sessions" "len(d['items']) == 1 and d['items'][0]['ended'] is not None" \
+	"the approved sensor's session closed and committed" "$VIEWER"
 want GET "/api/v1/sensors/$U1" 200 "" "$VIEWER"
 check "d['packets'] >= 1 and d['bytes'] > 0 and d['last_seen'] is not None" "packets counter after streaming"
 check "d['history'][-1]['packets'] == d['packets'] and all(h['packets'] == 0 for h in d['history'][:-1])" "history"
@@ -205,9 +216,8 @@ want POST /api/v1/sensors 201 "{\"uuid\":\"$U3\",\"key\":\"type3key\",\"approve\
 check "'key' not in d" "no key echoed when given"
 printf 'log line %s\n' 1 2 3 >"$T_DIR/t3.txt"
 sensor_run -u "$U3" -k type3key -t 3 --drain-timeout 2 <"$T_DIR/t3.txt" 2>>"$T_DIR/sensor.log" && true
-want GET "/api/v1/sensors/$U3" 200
-R=$(jb "d['rejections']['type-not-accepted']")
-assert_ge "$R" 1 "type 3 refused before enabling"
+eventually "/api/v1/sensors/$U3" "d['rejections']['type-not-accepted'] >= 1" "type 3 refused before enabling"
+check "d['packets'] == 0" "nothing stored for type 3 before enabling"
 want PUT /api/v1/types/3 200 '{"accepted":true}'
 check "3 in d['accepted']" "type 3 accepted"
 problem PUT /api/v1/types/300 400 invalid-parameter '{"accepted":true}'
@@ -215,7 +225,8 @@ problem PUT /api/v1/types/3 422 unprocessable '{"accepted":1}'
 hub_sync
 sensor_run -u "$U3" -k type3key -t 3 --drain-timeout 10 <"$T_DIR/t3.txt" 2>>"$T_DIR/sensor.log" ||
 	fail "type 3 sensor failed after enabling"
-sync_store
+eventually "/api/v1/sensors/$U3/sessions" "len(d['items']) == 1 and d['items'][0]['ended'] is not None" \
+	"the type 3 session closed and committed"
 want GET "/api/v1/sensors/$U3" 200
 check "d['packets'] >= 1 and any(t['type'] == 3 for t in d['types'])" "type 3 stored"
 want PUT /api/v1/ext-types/ja3-jl 200
