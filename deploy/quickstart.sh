@@ -11,6 +11,7 @@
 #   --no-build  use already built binaries (D4HUB, D4HUBCTL, D4SENSOR or
 #               the build folder), skip bootstrap and build
 # env: D4_DEMO_DIR (default ./demo in the repository), D4_DEMO_PORT (4443),
+#      D4_DEMO_API_PORT (8443, the REST API),
 #      D4_BUILD_DIR (default ./build), JOBS (parallel build jobs)
 set -euo pipefail
 
@@ -34,6 +35,7 @@ done
 
 DEMO=${D4_DEMO_DIR:-$ROOT/demo}
 PORT=${D4_DEMO_PORT:-4443}
+API_PORT=${D4_DEMO_API_PORT:-8443}
 BDIR=${D4_BUILD_DIR:-$ROOT/build}
 DEST=127.0.0.1:$PORT
 D4HUB=${D4HUB:-$BDIR/hub/d4hub}
@@ -66,6 +68,9 @@ done
 if ss -Hltn "sport = :$PORT" 2>/dev/null | grep -q .; then
 	die "port $PORT is in use (another d4hub? set D4_DEMO_PORT)"
 fi
+if ss -Hltn "sport = :$API_PORT" 2>/dev/null | grep -q .; then
+	die "port $API_PORT is in use (another d4hub? set D4_DEMO_API_PORT)"
+fi
 
 say "demo folder $DEMO (throw-away PKI, config, store)"
 mkdir -p "$DEMO"
@@ -85,6 +90,8 @@ cert = pki/hub.crt
 key = pki/hub.key
 [store]
 path = store
+[api]
+listen = 127.0.0.1:$API_PORT
 EOF
 "$D4HUB" -n -c "$CONF" >/dev/null || die "config check failed"
 
@@ -121,7 +128,9 @@ trap 'echo; stop_hub; exit 0' INT TERM
 
 "$D4HUB" -d -c "$CONF" 2>>"$DEMO/d4hub.log" &
 HUB_PID=$!
-for i in $(seq 1 200); do
+# deadlines are generous: a loaded machine is slow, and they cost nothing
+# when the hub is quick
+for i in $(seq 1 300); do
 	grep -q "d4hub listening on $DEST" "$DEMO/d4hub.log" 2>/dev/null && break
 	kill -0 "$HUB_PID" 2>/dev/null || {
 		cat "$DEMO/d4hub.log" >&2
@@ -130,11 +139,11 @@ for i in $(seq 1 200); do
 	}
 	sleep 0.1
 done
-grep -q "d4hub listening on $DEST" "$DEMO/d4hub.log" || die "d4hub did not start listening within 20 s"
+grep -q "d4hub listening on $DEST" "$DEMO/d4hub.log" || die "d4hub did not start listening within 30 s"
 grep "listening" "$DEMO/d4hub.log"
 # the REST API's address as the hub reports it (default listener otherwise)
 API_URL=$(sed -n 's/.*d4hub API listening on \(https:[^ ]*\).*/\1/p' "$DEMO/d4hub.log" | head -n 1)
-API_URL=${API_URL:-https://127.0.0.1:8443/}
+API_URL=${API_URL:-https://127.0.0.1:$API_PORT/}
 
 SENSOR_ARGS=(-u "$SENSOR" -k "$KEY" -D "$DEST" --ca "$DEMO/pki/ca.crt")
 say "feeding $(basename "$PCAP") as type 1 (pcap) through d4-sensor -r"
@@ -143,7 +152,7 @@ say "feeding $(basename "$CSV") as type 8 (passivedns) through d4-sensor from st
 "$D4SENSOR" "${SENSOR_ARGS[@]}" -t 8 <"$CSV"
 
 # the hub commits in batches: wait until both sessions are closed and committed
-for i in $(seq 1 100); do
+for i in $(seq 1 300); do
 	n=$(ctl sessions "$SENSOR" 2>/dev/null | grep -c "peer closed" || true)
 	[ "$n" -ge 2 ] && break
 	sleep 0.1
@@ -161,7 +170,7 @@ ctl status
 
 say "passive DNS: what the hub extracted from the capture and the passivedns lines"
 PDNS_Q="${API_URL%/}/pdns/query/web.example.test"
-for i in $(seq 1 100); do
+for i in $(seq 1 300); do
 	out=$(curl -sf --cacert "$DEMO/pki/ca.crt" -H "Authorization: Bearer $API_TOKEN" "$PDNS_Q" 2>/dev/null || true)
 	[ -n "$out" ] && break
 	sleep 0.1

@@ -927,6 +927,10 @@ static void check_epoch(struct d4_ingest *in)
 		if (c->state != C_DEAD && d4_session_recheck(c->sess, &c->v) != D4_SESS_CONTINUE)
 			conn_reject(in, c, &c->v);
 	}
+	/* Shows an operator (and the integration tests, lib.sh hub_sync) that an
+	 * admin change took effect: live connections were re-checked and every
+	 * later one is judged by it. */
+	d4_info("ingest: control epoch %" PRIu64 " applied", ep);
 }
 
 static void tick(struct d4_ingest *in)
@@ -1215,6 +1219,7 @@ int d4_ingest_start(const struct d4_hubconf *conf, struct d4_store *store, struc
 		snprintf(err, errsize, "cannot load blocklists/types from the store: %s", d4_strerror(rc));
 		goto fail;
 	}
+	d4_info("ingest: control epoch %" PRIu64 " applied (at start)", in->epoch);
 	rc = load_server_settings(in, 1);
 	if (rc != 0) {
 		snprintf(err, errsize, "cannot load the run-time server mode from the store: %s", d4_strerror(rc));

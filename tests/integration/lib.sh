@@ -8,7 +8,9 @@
 #   D4HUB D4HUBCTL D4SENSOR D4CRAFT   binaries
 #   MKPKI                             deploy/mkpki.sh
 #   D4_TEST_DATA                      tests/data
-#   D4_TEST_PORT D4_TEST_ADDR         where this test's hub listens (distinct per test so ctest -j works)
+#   D4_TEST_ADDR                      the loopback address of this test's hub (default 127.0.0.1)
+#   D4_TEST_PORT                      optional: a fixed ingest port; by default a free port is
+#                                     picked at run time (free_port) and kept across hub restarts
 #   D4_KEEP=1                         keep the temp dir (printed) for debugging
 # shellcheck shell=bash
 
@@ -18,12 +20,53 @@ _LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${D4_TEST_DATA:=$_LIB_DIR/../data}"
 : "${MKPKI:=$_LIB_DIR/../../deploy/mkpki.sh}"
 T_NAME=${T_NAME:-$(basename "$0" .sh)}
-T_PORT=${D4_TEST_PORT:-24443}
 T_ADDR=${D4_TEST_ADDR:-127.0.0.1}
-T_DEST=$T_ADDR:$T_PORT
 # pyenv shims take seconds to start; the system interpreter is enough
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
+
+# free_port [ADDR]: prints a TCP port that nobody uses on ADDR (default
+# $T_ADDR) right now. Ports are drawn at random below the kernel's ephemeral
+# range, so that the source port of an outgoing connection (curl, d4-sensor)
+# never takes it between this check and the hub's bind; another program may
+# still take it in that window, which hub_start handles by picking again.
+free_port() {
+	"$PY" - "${1:-$T_ADDR}" <<'PYEOF'
+import random, socket, sys
+try:
+    lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    lo = 32768
+lo = max(lo, 12000)
+for _ in range(200):
+    port = random.randrange(10000, lo)
+    s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+    try:
+        s.bind((sys.argv[1], port))
+        s.listen(1)
+    except OSError:
+        continue
+    finally:
+        s.close()
+    print(port)
+    sys.exit(0)
+sys.exit("free_port: no free port found on " + sys.argv[1])
+PYEOF
+}
+
+# T_PORT: this test's ingest port, picked at run time (D4_TEST_PORT forces one).
+if [ -n "${D4_TEST_PORT:-}" ]; then
+	T_PORT=$D4_TEST_PORT
+	_T_PORT_PICKED=0
+else
+	T_PORT=$(free_port) || {
+		echo "lib.sh: cannot pick a free port on $T_ADDR" >&2
+		exit 2
+	}
+	_T_PORT_PICKED=1
+fi
+T_DEST=$T_ADDR:$T_PORT
+_T_STARTED=0 # hub_start succeeded once: the ports are kept from then on
 
 for _v in D4HUB D4HUBCTL D4SENSOR; do
 	if [ -z "${!_v:-}" ] || [ ! -x "${!_v}" ]; then
@@ -93,6 +136,9 @@ _wait_pid() {
 }
 
 # wait_until SECONDS CMD...: polls CMD every 0.1 s; 0 once it succeeds, 1 on timeout.
+# The machine running the tests may be loaded: give deadlines of 20-30 s to
+# things that normally take 100 ms (a deadline costs nothing when the
+# condition comes true early).
 wait_until() {
 	local deadline=$(($(date +%s%N) / 1000000 + ${1%.*} * 1000))
 	shift
@@ -102,6 +148,14 @@ wait_until() {
 		fi
 		sleep 0.1
 	done
+}
+
+# wait_for SECONDS WHAT CMD...: wait_until, failing the test with
+# "WHAT: not true within SECONDS s" on timeout.
+wait_for() {
+	local s=$1 what=$2
+	shift 2
+	wait_until "$s" "$@" || fail "$what: not true within $s s"
 }
 
 # ---- PKI, config ----------------------------------------------------------
@@ -157,24 +211,53 @@ api_url() {
 }
 
 # ---- the hub ----------------------------------------------------------------
-# hub_start: starts d4hub -d in the background and waits (bounded) for its
-# "d4hub listening on ADDR:PORT" line.
+# hub_start [d4hub options]: starts d4hub -d in the background and waits
+# (bounded) for its "d4hub listening on ADDR:PORT" line. If the ingest port
+# picked at run time was taken by another program before the hub bound it,
+# picks another one (first start only: T_PORT and T_DEST change then). After
+# a start, an API port of 0 in $T_CONF is replaced by the port the hub got,
+# so that a restart keeps both ports (and api_url).
 hub_start() {
-	local before
-	before=$(grep -c "d4hub listening on $T_DEST" "$T_LOG" || true)
+	local try old
+	for try in 1 2 3 4 5 6 7 8; do
+		_hub_start_once "$@" && break
+		if [ "$_T_STARTED" = 0 ] && [ "$_T_PORT_PICKED" = 1 ] && [ $try -lt 8 ] &&
+			tail -c +$((_HUB_LOG_OFF + 1)) "$T_LOG" | grep -q "ingest.listen .*in use"; then
+			old=$T_PORT
+			T_PORT=$(free_port) || fail "cannot pick a free port on $T_ADDR"
+			T_DEST=$T_ADDR:$T_PORT
+			sed -i "s/^listen = $T_ADDR:$old\$/listen = $T_DEST/" "$T_CONF"
+			log "port $old was taken before d4hub bound it; trying $T_PORT"
+			continue
+		fi
+		fail "d4hub exited during start-up: $(tail -c +$((_HUB_LOG_OFF + 1)) "$T_LOG" | tail -n 3)"
+	done
+	_T_STARTED=1
+	local api
+	if grep -q "^listen = .*:0\$" "$T_CONF" &&
+		api=$(grep -o 'd4hub API listening on https://[^ ]*/' "$T_LOG" | tail -n 1 | sed 's/.*listening on https:\/\///; s:/$::') &&
+		[ -n "$api" ]; then
+		sed -i "s/^listen = \(.*\):0\$/listen = $api/" "$T_CONF"
+	fi
+	return 0
+}
+
+# _hub_start_once: 0 once listening, 1 if the hub exited during start-up.
+_hub_start_once() {
+	_HUB_LOG_OFF=$(stat -c %s "$T_LOG")
 	"$D4HUB" -d -c "$T_CONF" "$@" >>"$T_LOG" 2>&1 &
 	HUB_PID=$!
-	local deadline=$(($(date +%s) + 20))
+	local deadline=$(($(date +%s) + 30))
 	while :; do
-		if [ "$(grep -c "d4hub listening on $T_DEST" "$T_LOG" || true)" -gt "$before" ]; then
+		if tail -c +$((_HUB_LOG_OFF + 1)) "$T_LOG" | grep -q "d4hub listening on $T_DEST"; then
 			return 0
 		fi
 		if ! kill -0 "$HUB_PID" 2>/dev/null; then
 			wait "$HUB_PID" 2>/dev/null || true
 			HUB_PID=
-			fail "d4hub exited during start-up"
+			return 1
 		fi
-		[ "$(date +%s)" -lt $deadline ] || fail "d4hub did not log 'listening on $T_DEST' within 20 s"
+		[ "$(date +%s)" -lt $deadline ] || fail "d4hub did not log 'listening on $T_DEST' within 30 s"
 		sleep 0.05
 	done
 }
@@ -202,10 +285,24 @@ hub_kill9() {
 
 hub_alive() { [ -n "$HUB_PID" ] && kill -0 "$HUB_PID" 2>/dev/null; }
 
-# The hub re-reads blocklists, sensors and types when the store's control
-# epoch changes, checked once a second: wait for that after admin changes
-# whose effect a test asserts on the next connection.
-hub_sync() { sleep 1.3; }
+# hub_sync: waits (30 s deadline) until the running hub has applied the
+# store's current control epoch, i.e. logged "ingest: control epoch N applied"
+# for N >= the epoch `d4hubctl status` shows now. The hub re-reads blocklists,
+# sensors, types and the server mode and re-checks live connections when the
+# epoch changes (before each batch of new connections and once a second):
+# call it after admin changes whose effect a test asserts.
+hub_sync() {
+	local e
+	hub_alive || return 0
+	e=$(ctl --json status | json "d['control_epoch']") || fail "hub_sync: cannot read the control epoch"
+	wait_until 30 _epoch_applied "$e" ||
+		fail "hub_sync: the hub did not apply control epoch $e within 30 s (last: $(grep -o 'control epoch [0-9]* applied' "$T_LOG" | tail -n 1))"
+}
+_epoch_applied() {
+	awk -v want="$1" '/ingest: control epoch [0-9]+ applied/ {
+		for (i = 1; i < NF; i++) if ($i == "epoch" && $(i + 1) + 0 >= want + 0) ok = 1
+	} END { exit !ok }' "$T_LOG"
+}
 
 # ---- d4hubctl, d4-sensor, d4-craft --------------------------------------------
 ctl() { "$D4HUBCTL" -c "$T_CONF" "$@"; }
@@ -323,14 +420,31 @@ payload_of_sensor() {
 	done
 }
 
-# sync_store: waits until the hub's writer has committed what it received
-# (the frame count is stable for 0.5 s).
+# sync_store: waits until the hub's writer has committed what it received:
+# the store's frame, byte and session totals and rejection counters are
+# unchanged for 1.5 s (60 s deadline). A heuristic: where a test knows what
+# to expect, waiting for exactly that (wait_for, frames_ge, sessions_closed)
+# is better.
 sync_store() {
-	local prev=-1 cur i
-	for i in $(seq 1 100); do
-		cur=$(ctl --json status | json "d['frames']")
-		[ "$cur" = "$prev" ] && return 0
+	local prev="" cur same=0 deadline=$(($(date +%s) + 60))
+	while [ "$(date +%s)" -lt $deadline ]; do
+		cur=$(ctl --json status | json "[d['frames'], d['bytes'], d['sessions'], d['rejects']]") ||
+			fail "sync_store: d4hubctl status failed"
+		if [ "$cur" = "$prev" ]; then
+			same=$((same + 1))
+			[ $same -ge 6 ] && return 0
+		else
+			same=0
+		fi
 		prev=$cur
 		sleep 0.25
 	done
+	fail "sync_store: the store's totals still change after 60 s"
+}
+
+# sessions_closed UUID [N]: every stored session of UUID has ended (and there
+# are at least N, default 1). A session's close is committed after all its
+# frames, so once true the sensor's frames and counters are final.
+sessions_closed() {
+	[ "$(ctl --json sessions "$1" | json "len(d) >= ${2:-1} and all(s['ended'] is not None for s in d)")" = true ]
 }

@@ -3,20 +3,17 @@
 # running hub (tests/integration/api/conformance.py does the checking).
 #
 # Addresses and ports (keep other tests out of them):
-#   hub ingest 127.0.0.3:28200, API 127.0.0.3:28201 (range 28200-28209 reserved);
+#   hub ingest and API on 127.0.0.3, ports picked at run time by lib.sh;
 #   loopback source addresses 127.0.0.9 (rate-limit probe) and 127.0.0.10-29
 #   (calls that fail authentication, spread so that they stay under the
 #   per-address failed-authentication limit).
 # Env: as lib.sh, plus API_ROUTES (tests/tools/api-routes).
 export D4_TEST_ADDR=${D4_TEST_ADDR:-127.0.0.3}
-export D4_TEST_PORT=${D4_TEST_PORT:-28200}
 source "$(dirname "$0")/../lib.sh"
 
 ROOT=$(cd "$_LIB_DIR/../.." && pwd)
 SPEC=${D4_API_SPEC:-$ROOT/openapi/d4hub.yaml} # override: mutation checks of this test
 CHECK=$(dirname "$0")/conformance.py
-API_PORT=$((T_PORT + 1))
-API=https://$T_ADDR:$API_PORT
 [ -n "${API_ROUTES:-}" ] && [ -x "$API_ROUTES" ] || fail "\$API_ROUTES is not set to tests/tools/api-routes"
 
 # (a) spec vs code, before starting anything
@@ -24,8 +21,9 @@ API=https://$T_ADDR:$API_PORT
 "$PY" "$CHECK" --spec "$SPEC" --routes "$T_DIR/routes.txt" || fail "the spec and the route table differ"
 
 # (b) a real hub with fixtures
-t_conf "api.listen=$T_ADDR:$API_PORT" "api.spec=$SPEC"
+t_conf "api.spec=$SPEC"
 hub_start
+API=$(api_url) # the hub picks a free API port (lib.sh keeps it across restarts)
 health() { curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" >/dev/null; }
 wait_until 10 health || fail "API not answering on $API/health"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Raw data export end to end (ports 28400-28409: ingest 28400, API 28401).
+# Raw data export end to end (ports picked at run time by lib.sh).
 # A real d4hub; data sent by d4-sensor; exports fetched with curl over HTTP/2:
 #   - a type-1 session exported as pcap equals the sent file byte for byte,
 #     and tcpdump reads it back with the same packet count;
@@ -12,19 +12,16 @@
 #   - clients that go away mid-export (a slow reader cut by --max-time) leave
 #     the hub healthy, and its exit clean (under -DD4_SANITIZE=ON: no leak).
 # Env: as lib.sh. EXPORT_BIG_MB (default 200) sizes the streaming test.
-: "${D4_TEST_PORT:=28400}"
-export D4_TEST_PORT
 source "$(dirname "$0")/../lib.sh"
 
-API_PORT=$((T_PORT + 1))
-API=https://127.0.0.1:$API_PORT
 CSV=$D4_TEST_DATA/dns/local-dns.passivedns-alltypes.csv
 PCAP=$D4_TEST_DATA/dns/local-dns.pcap
 BIG_MB=${EXPORT_BIG_MB:-200}
 command -v tcpdump >/dev/null || fail "tcpdump is not installed"
 
-t_conf "api.listen=127.0.0.1:$API_PORT" "store.map_size=2G" "ingest.max_backlog=256M"
+t_conf "store.map_size=2G" "ingest.max_backlog=256M"
 hub_start
+API=$(api_url) # the hub picks a free API port (lib.sh keeps it across restarts)
 wait_until 10 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" || fail "API not answering on $API"
 TOKEN=$(ctl user add exporter --role user) || fail "user add"
 

@@ -1,21 +1,19 @@
 #!/usr/bin/env bash
-# Analyzer queues end to end (ports 28500-28509: ingest 28500, API 28501):
+# Analyzer queues end to end (ports picked at run time by lib.sh):
 # queues created over the API, real d4-sensor runs (type 8 passivedns lines)
 # fan out into them, preview, pop everything as NDJSON and compare the
 # payloads with what was sent; a small queue overflows (drops counted, alert
 # raised and cleared), a sensor group and another type receive nothing,
 # preview + ack, flush, delete.
-export D4_TEST_PORT=${D4_TEST_PORT:-28500}
 source "$(dirname "$0")/../lib.sh"
 
-API_PORT=$((T_PORT + 1))
-API=https://$T_ADDR:$API_PORT
 DNS=$D4_TEST_DATA/dns
 FILES=("$DNS/local-dns.passivedns-alltypes.csv" "$DNS/dpkt-http.passivedns.csv" "$DNS/local-dns.passivedns-default.csv"
 	"$DNS/dpkt-dns_icmp.passivedns.csv")
 
-t_conf "api.listen=$T_ADDR:$API_PORT"
+t_conf
 hub_start
+API=$(api_url) # the hub picks a free API port (lib.sh keeps it across restarts)
 wait_until 10 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" || fail "API not answering on $API"
 ADMIN=$(ctl user add root --role admin) || fail "user add admin"
 ANALYZER=$(ctl user add analyzer --role user) || fail "user add user"

@@ -1,23 +1,20 @@
 #!/usr/bin/env bash
-# REST API resources end to end (ports 28100-28199: ingest D4_TEST_PORT,
-# API D4_TEST_PORT+1): a real d4hub with its API, tokens made by d4hubctl,
+# REST API resources end to end (ports picked at run time by lib.sh): a
+# real d4hub with its API, tokens made by d4hubctl,
 # every sensor/blocklist/types/stats/users/registration operation over
 # HTTP/2 with curl (status, content type, key fields), each error class
 # (400 401 403 404 409 415 422), and the effects on real d4-sensor runs:
 # register (d4-core body) -> pending -> approve -> stream -> counters and
 # history move; kick closes a live connection; block/unblock; blocklist
 # CIDR; type 3 accepted only once enabled.
-# lib.sh derives the ingest address from these: set them before sourcing it.
-export D4_TEST_PORT=${D4_TEST_PORT:-28100}
 source "$(dirname "$0")/../lib.sh"
 
-API_PORT=$((T_PORT + 1))
-API=https://127.0.0.1:$API_PORT
 CSV=$D4_TEST_DATA/dns/local-dns.passivedns-alltypes.csv
 PCAP=$D4_TEST_DATA/dns/local-dns.pcap
 
-t_conf "api.listen=127.0.0.1:$API_PORT"
+t_conf
 hub_start
+API=$(api_url) # the hub picks a free API port (lib.sh keeps it across restarts)
 wait_until 10 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" || fail "API not answering on $API"
 
 ADMIN=$(ctl user add root --role admin) || fail "user add admin"

@@ -7,19 +7,17 @@
 #   PUT registration -> the keyless auto-created sensor's live connection is
 #   closed and its new connections refused; the run-time mode survives a
 #   restart (mode_source runtime); role and body errors (403, 400, 415, 422).
-# Addresses and ports: 127.0.0.6, ingest 28650, API 28651 (range 28650-28699).
+# Address 127.0.0.6; ports picked at run time by lib.sh.
 export D4_TEST_ADDR=${D4_TEST_ADDR:-127.0.0.6}
-export D4_TEST_PORT=${D4_TEST_PORT:-28650}
 source "$(dirname "$0")/../lib.sh"
 
-API_PORT=$((T_PORT + 1))
-API=https://$T_ADDR:$API_PORT
 CSV=$D4_TEST_DATA/dns/local-dns.passivedns-alltypes.csv
 SK="run-time shared key #1"
 SK2="run-time shared key #2"
 
-t_conf "api.listen=$T_ADDR:$API_PORT"
+t_conf
 hub_start
+API=$(api_url) # the hub picks a free API port (lib.sh keeps it across restarts)
 wait_until 10 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" || fail "API not answering on $API"
 ADMIN=$(ctl user add root --role admin) || fail "user add admin"
 VIEWER=$(ctl user add viewer --role user) || fail "user add user"

@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # The web page in a real browser (Debian's chromium, headless, via
 # playwright-core): sign in with a token, approve a pending sensor, run
-# d4-sensor, see its packets counter move. Ports: hub on 127.0.0.4, API on a
-# free port (28300-28309 reserved).
+# d4-sensor, see its packets counter move. Hub on 127.0.0.4, ports picked at
+# run time by lib.sh.
 export D4_TEST_ADDR=${D4_TEST_ADDR:-127.0.0.4}
-export D4_TEST_PORT=${D4_TEST_PORT:-28300}
 source "$(dirname "$0")/../lib.sh"
 
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)

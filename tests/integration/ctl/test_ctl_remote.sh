@@ -1,6 +1,5 @@
 #!/usr/bin/env bash
-# d4hubctl remote mode (127.0.0.5, ports 28600-28649: ingest 28600, API
-# 28601): a real d4hub with its API over TLS, the first admin bootstrapped
+# d4hubctl remote mode (127.0.0.5, ports picked at run time by lib.sh): a real d4hub with its API over TLS, the first admin bootstrapped
 # with `d4hubctl -s STORE user add`, then a real workload through
 # `d4hubctl -H https://... --cacert ...`: sensors (add, approve, set, show,
 # list, block, unblock, kick, rotate-key, del), blocklist, types, a d4-sensor
@@ -8,17 +7,17 @@
 # the error paths (wrong/revoked token, TLS without the CA or with the
 # wrong one, unknown uuid, usage errors). Outputs are checked for values,
 # and remote answers are compared with local (-s) ones where they agree.
-export D4_TEST_PORT=${D4_TEST_PORT:-28600} D4_TEST_ADDR=${D4_TEST_ADDR:-127.0.0.5}
+export D4_TEST_ADDR=${D4_TEST_ADDR:-127.0.0.5}
 source "$(dirname "$0")/../lib.sh"
 
-API_PORT=$((T_PORT + 1))
-URL=https://$T_ADDR:$API_PORT
 CSV=$D4_TEST_DATA/dns/local-dns.passivedns-alltypes.csv
 STORE=$T_DIR/store
 CA=$T_PKI/ca.crt
 
-t_conf "api.listen=$T_ADDR:$API_PORT"
+t_conf
 hub_start
+URL=$(api_url) # the hub picks a free API port (lib.sh keeps it across restarts)
+API_PORT=${URL##*:}
 wait_until 10 curl -sf --http2 --cacert "$CA" "$URL/health" || fail "API not answering on $URL"
 
 ADMIN=$("$D4HUBCTL" -s "$STORE" user add admin --role admin) || fail "bootstrap: user add admin"
@@ -256,7 +255,7 @@ grep -qi "certificate" "$ERR" || fail "no TLS certificate message without --cace
 r 1 "$D4HUBCTL" -H "$URL" --cacert "$T_PKI/other-ca.crt" --token-file "$T_DIR/admin.tok" status
 grep -qi "certificate" "$ERR" || fail "no TLS certificate message with the wrong CA: $(cat "$ERR")"
 r 0 "$D4HUBCTL" -H "$URL" --insecure --token-file "$T_DIR/admin.tok" --json status
-r 1 "$D4HUBCTL" -H "https://$T_ADDR:$((T_PORT + 9))" --cacert "$CA" --token-file "$T_DIR/admin.tok" status
+r 1 "$D4HUBCTL" -H "https://$T_ADDR:$(free_port)" --cacert "$CA" --token-file "$T_DIR/admin.tok" status
 grep -qi "connect" "$ERR" || fail "no connection error: $(cat "$ERR")"
 r 2 rctl sensor add not-a-uuid --gen-key
 r 2 rctl sensor bogus

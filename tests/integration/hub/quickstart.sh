@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# deploy/quickstart.sh --no-wait on this test's port and temp dir: it must
+# deploy/quickstart.sh --no-wait on this test's ports (picked at run time)
+# and temp dir: it must
 # start the hub, feed both samples, print the stored data, stop the hub, and
 # leave a store holding exactly the two samples.
 source "$(dirname "$0")/../lib.sh"
@@ -7,8 +8,9 @@ source "$(dirname "$0")/../lib.sh"
 QS=$(cd "$(dirname "$0")/../../.." && pwd)/deploy/quickstart.sh
 DEMO=$T_DIR/demo
 rc=0
-D4_DEMO_DIR=$DEMO D4_DEMO_PORT=$T_PORT D4HUB=$D4HUB D4HUBCTL=$D4HUBCTL D4SENSOR=$D4SENSOR \
-	timeout 90 bash "$QS" --no-wait --no-build >"$T_DIR/qs.out" 2>&1 || rc=$?
+API_PORT=$(free_port)
+D4_DEMO_DIR=$DEMO D4_DEMO_PORT=$T_PORT D4_DEMO_API_PORT=$API_PORT D4HUB=$D4HUB D4HUBCTL=$D4HUBCTL D4SENSOR=$D4SENSOR \
+	timeout 150 bash "$QS" --no-wait --no-build >"$T_DIR/qs.out" 2>&1 || rc=$?
 cp "$DEMO/d4hub.log" "$T_LOG" 2>/dev/null || true
 [ $rc -eq 0 ] || {
 	cat "$T_DIR/qs.out"
@@ -16,6 +18,7 @@ cp "$DEMO/d4hub.log" "$T_LOG" 2>/dev/null || true
 }
 grep -q "d4hub stopped" "$T_DIR/qs.out" || fail "quickstart did not stop the hub"
 if ss -Hltn "sport = :$T_PORT" | grep -q .; then fail "something still listens on $T_PORT"; fi
+if ss -Hltn "sport = :$API_PORT" | grep -q .; then fail "something still listens on $API_PORT"; fi
 grep -q "how to look at it" "$T_DIR/qs.out" || fail "no usage hints printed"
 # the passive-DNS demo query answered with the tuples of both inputs (COF lines)
 grep -q '"rrname":"web.example.test.*"rdata":"192.0.2.80"' "$T_DIR/qs.out" || {

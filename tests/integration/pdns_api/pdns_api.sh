@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # pDNS query API (CIRCL COF + DNSDB API v2) against a real d4hub over TLS.
 #
-# Addresses and ports (keep other tests out of them): 127.0.0.8, hub ingest
-# 28750, API 28751 (range 28750-28799 reserved for tests/integration/pdns_api).
+# Address 127.0.0.8 (keep other tests out of it); ports picked at run time
+# by lib.sh.
 #
 # A generated dataset (gen.py) is loaded into the store with d4-pdns-load
 # before the hub starts; check.py compares every query form with a
@@ -12,21 +12,19 @@
 # mount namespace, since dnsdbq/libcurl read no CA variable).
 # Env: as lib.sh, plus D4PDNSLOAD (tests/tools d4-pdns-load).
 export D4_TEST_ADDR=${D4_TEST_ADDR:-127.0.0.8}
-export D4_TEST_PORT=${D4_TEST_PORT:-28750}
 source "$(dirname "$0")/../lib.sh"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
-API_PORT=$((T_PORT + 1))
-API=https://$T_ADDR:$API_PORT
 [ -n "${D4PDNSLOAD:-}" ] && [ -x "$D4PDNSLOAD" ] || fail "\$D4PDNSLOAD is not set to tests/tools d4-pdns-load"
 SCHEMA=$ROOT/analyzers/pdns/cof.schema.json
 [ -f "$SCHEMA" ] || SCHEMA=$HERE/cof.schema.json
 
-t_conf "api.listen=$T_ADDR:$API_PORT"
+t_conf
 "$PY" "$HERE/gen.py" 4000 "${PDNS_SEED:-7}" >"$T_DIR/dataset.tsv" || fail "gen.py"
 "$D4PDNSLOAD" -s "$T_DIR/store" -m 256 <"$T_DIR/dataset.tsv" || fail "d4-pdns-load"
 hub_start
+API=$(api_url) # the hub picks a free API port
 health() { curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" >/dev/null; }
 wait_until 10 health || fail "API not answering on $API/health"
 ADMIN_TOKEN=$(ctl user add pdns-admin --role admin) || fail "user add admin"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Ports 28700-28749 on 127.0.0.7 (this folder's range).
+# Address 127.0.0.7; ports picked at run time by lib.sh.
 # The hub's in-process pDNS ingest end to end: a real d4-sensor sends the
 # passivedns CSV fixture as type 8 and the capture as type 1; the tuples the
 # hub stores (read back with pdns_store_tool) equal what the offline d4-pdns
