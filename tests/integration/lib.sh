@@ -366,9 +366,9 @@ assert_contains() {
 }
 
 # assert_log REGEX [SECONDS]: a line of the hub log matches (grep -E) within
-# SECONDS (default 5).
+# SECONDS (default 30).
 assert_log() {
-	wait_until "${2:-5}" grep -Eq -- "$1" "$T_LOG" || fail "no hub log line matching /$1/"
+	wait_until "${2:-30}" grep -Eq -- "$1" "$T_LOG" || fail "no hub log line matching /$1/"
 }
 
 sensor_json() { ctl --json sensor show "$1"; }
@@ -385,10 +385,10 @@ global_rejects() { ctl --json status | json "d['rejects']['$1']"; }
 assert_rejected() {
 	local uuid=$1 reason=$2 n=${3:-1} got err
 	assert_log "warning: .*$reason"
-	wait_until 5 _glob_ge "$reason" "$n" ||
+	wait_until 30 _glob_ge "$reason" "$n" ||
 		fail "status: rejects[$reason] = $(global_rejects "$reason"), expected >= $n"
 	if [ "$uuid" != - ]; then
-		wait_until 5 _sens_eq "$uuid" "$reason" "$n" ||
+		wait_until 30 _sens_eq "$uuid" "$reason" "$n" ||
 			fail "sensor $uuid: rejects[$reason] = $(sensor_rejects "$uuid" "$reason"), expected $n"
 		err=$(sensor_json "$uuid" | json "d['last_error']")
 		assert_contains "$err" "$reason" "sensor $uuid last_error"

@@ -21,6 +21,9 @@
  *   split N [MS]       later writes go out in N-byte pieces (0 = whole), with
  *                      MS milliseconds between pieces
  *   sleep MS
+ *   wait-file PATH [S] wait up to S seconds (default 60) until PATH exists
+ *                      (the test says when to go on: no guessed sleep); exit 1
+ *                      if it does not
  *   expect-close [S]   wait up to S seconds (default 5) for the server to close;
  *                      exit 1 if it does not
  *   expect-open [S]    the connection must stay open for S seconds (default 1)
@@ -533,6 +536,25 @@ static int run_line(struct craft *c, char *line, int lineno)
 			return 2;
 		}
 		sleep_ms((unsigned)v);
+		return 0;
+	} else if (strcmp(cmd, "wait-file") == 0) {
+		char path[4096];
+		const char *sp = strchr(args, ' ');
+		size_t n = sp ? (size_t)(sp - args) : strlen(args);
+		if (n == 0 || n >= sizeof(path) || seconds_arg(sp ? sp + 1 : "", 60, &ms) != 0) {
+			fprintf(stderr, "d4-craft: line %d: wait-file PATH [SECONDS]\n", lineno);
+			return 2;
+		}
+		memcpy(path, args, n);
+		path[n] = 0;
+		for (unsigned waited = 0; access(path, F_OK) != 0; waited += 20) {
+			if (waited >= ms) {
+				say(c, "EXPECTATION FAILED: %s did not appear within %.1f s", path,
+				    (double)ms / 1000.0);
+				return 1;
+			}
+			sleep_ms(20);
+		}
 		return 0;
 	} else if (strcmp(cmd, "expect-close") == 0) {
 		if (seconds_arg(args, 5, &ms) != 0) {

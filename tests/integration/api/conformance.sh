@@ -25,7 +25,7 @@ t_conf "api.spec=$SPEC"
 hub_start
 API=$(api_url) # the hub picks a free API port (lib.sh keeps it across restarts)
 health() { curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" >/dev/null; }
-wait_until 10 health || fail "API not answering on $API/health"
+wait_until 30 health || fail "API not answering on $API/health"
 
 ADMIN_TOKEN=$(ctl user add conf-admin --role admin) || fail "user add admin"
 USER_TOKEN=$(ctl user add conf-viewer --role user) || fail "user add user"
@@ -41,6 +41,7 @@ sensor_run -u "$DATA_UUID" -k "$SENSOR_KEY" -t 1 -q <"$D4_TEST_DATA/dns/local-dn
 	fail "d4-sensor (type 1) exited $?"
 sensor_new --pending
 sensor_new
+wait_for 30 "the data sensor's 2 sessions closed and committed" sessions_closed "$DATA_UUID" 2
 sync_store
 
 "$PY" - "$T_DIR/fixtures.json" "$API" "$T_PKI/ca.crt" "$ADMIN_TOKEN" "$USER_TOKEN" "$REG_TOKEN" "$DATA_UUID" <<'EOF' ||

@@ -22,7 +22,7 @@ command -v tcpdump >/dev/null || fail "tcpdump is not installed"
 t_conf "store.map_size=2G" "ingest.max_backlog=256M"
 hub_start
 API=$(api_url) # the hub picks a free API port (lib.sh keeps it across restarts)
-wait_until 10 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" || fail "API not answering on $API"
+wait_until 30 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" || fail "API not answering on $API"
 TOKEN=$(ctl user add exporter --role user) || fail "user add"
 
 # get PATH OUT: GET over HTTP/2 with the user token; sets CODE and CT.
@@ -45,7 +45,7 @@ sensor_run -u "$S" -k "$SENSOR_KEY" -t 1 -q -r "$PCAP" || fail "d4-sensor (type 
 sensor_run -u "$S" -k "$SENSOR_KEY" -t 1 -q -r "$PCAP" || fail "d4-sensor (type 1, run 2) exited $?"
 sensor_run -u "$S" -k "$SENSOR_KEY" -t 8 -q <"$CSV" || fail "d4-sensor (type 8) exited $?"
 three_sessions() { [ "$(ctl --json sessions "$S" | json 'len(d)')" = 3 ]; }
-wait_until 10 three_sessions || fail "3 sessions not committed"
+wait_until 30 three_sessions || fail "3 sessions not committed"
 P1=$(session_of "$S" 1 0)
 P2=$(session_of "$S" 1 1)
 T8=$(session_of "$S" 8)

@@ -14,7 +14,7 @@ FILES=("$DNS/local-dns.passivedns-alltypes.csv" "$DNS/dpkt-http.passivedns.csv" 
 t_conf
 hub_start
 API=$(api_url) # the hub picks a free API port (lib.sh keeps it across restarts)
-wait_until 10 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" || fail "API not answering on $API"
+wait_until 30 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" || fail "API not answering on $API"
 ADMIN=$(ctl user add root --role admin) || fail "user add admin"
 ANALYZER=$(ctl user add analyzer --role user) || fail "user add user"
 
@@ -61,6 +61,8 @@ for f in "${FILES[@]}"; do
 	sensor_run -u "$S1" -k "$K1" -t 8 -q <"$f" || fail "d4-sensor (type 8, $f) exited $?"
 	cat "$f" >>"$T_DIR/sent"
 done
+# a session's close is committed after its frames (and their queue entries)
+wait_for 30 "the 4 sessions of $S1 closed and committed" sessions_closed "$S1" 4
 sync_store
 
 want GET "/api/v1/queues/$QALL" 200 "" "$ANALYZER"
@@ -129,16 +131,22 @@ want POST "/api/v1/queues/$QMINE/ack" 422 "{\"cursor\":$((ACK + N + 5))}" "$ANAL
 # it does not consume (the follower acks)
 want POST /api/v1/queues 201 '{"name":"dns-follow","type":8}'
 QF=$(jb "d['id']")
-timeout 60 curl --http2 -sS --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $ANALYZER" \
-	"$API/api/v1/queues/$QF/follow?idle_timeout=3" -o "$T_DIR/follow.ndjson" &
+# (-N: curl writes each line as it arrives; the stream stays open: the test
+# ends it once every queued frame arrived,
+# so that no idle timeout has to guess how slow the machine is)
+timeout 90 curl -N --http2 -sS --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $ANALYZER" \
+	"$API/api/v1/queues/$QF/follow?idle_timeout=60" -o "$T_DIR/follow.ndjson" &
 FPID=$!
 T_BG+=("$FPID")
-sleep 0.5
 sensor_run -u "$S1" -k "$K1" -t 8 -q <"${FILES[2]}" || fail "d4-sensor (follow) exited $?"
-wait "$FPID" || fail "follow stream failed (curl $?)"
+wait_for 30 "the follow run's session closed and committed" sessions_closed "$S1" 5
 want GET "/api/v1/queues/$QF" 200 "" "$ANALYZER"
 NF=$(jb "d['depth']")
 assert_ge "$NF" 1 "frames for the follower"
+followed() { [ "$(wc -l <"$T_DIR/follow.ndjson" 2>/dev/null || echo 0)" -ge "$NF" ]; }
+wait_for 30 "$NF frames on the follow stream" followed
+kill -TERM "$FPID" 2>/dev/null || true
+_wait_pid "$FPID" 30 || fail "the follow stream's curl did not stop"
 "$PY" - "$T_DIR/follow.ndjson" "${FILES[2]}" "$NF" <<'EOF2' || fail "followed frames differ from what was sent"
 import base64, json, sys
 recs = [json.loads(l) for l in open(sys.argv[1]).read().splitlines() if l.strip()]
@@ -163,6 +171,7 @@ want PATCH "/api/v1/queues/$QSMALL" 200 '{"alert":false}'
 check "d['alert'] is False and d['dropped'] >= $N - 2" "alert cleared, drops kept"
 DROPPED=$(jb "d['dropped']")
 sensor_run -u "$S1" -k "$K1" -t 8 -q <"${FILES[0]}" || fail "d4-sensor exited $?"
+wait_for 30 "the 6th session of $S1 closed and committed" sessions_closed "$S1" 6
 sync_store
 want GET "/api/v1/queues/$QSMALL" 200 "" "$ANALYZER"
 check "d['alert'] is True and d['dropped'] > $DROPPED" "a new drop raises the alert again"

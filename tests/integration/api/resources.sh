@@ -15,7 +15,7 @@ PCAP=$D4_TEST_DATA/dns/local-dns.pcap
 t_conf
 hub_start
 API=$(api_url) # the hub picks a free API port (lib.sh keeps it across restarts)
-wait_until 10 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" || fail "API not answering on $API"
+wait_until 30 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" || fail "API not answering on $API"
 
 ADMIN=$(ctl user add root --role admin) || fail "user add admin"
 VIEWER=$(ctl user add viewer --role user) || fail "user add user"
@@ -101,7 +101,7 @@ want POST "/api/v1/sensors/$U1/approve" 200
 check "d['status'] == 'approved' and set(d) == {'uuid','status','description','first_seen','last_seen','packets','bytes','last_error','last_error_at'}" "approve summary"
 hub_sync
 # ... and accepted once approved through the API: the exact key bytes were stored.
-sensor_run -u "$U1" -k "$K1" -t 8 --drain-timeout 10 <"$CSV" 2>>"$T_DIR/sensor.log" ||
+sensor_run -u "$U1" -k "$K1" -t 8 --drain-timeout 30 <"$CSV" 2>>"$T_DIR/sensor.log" ||
 	fail "d4-sensor could not deliver after the approval"
 # the session's close is committed after all its frames: once it shows, the
 # counters are final
@@ -169,12 +169,12 @@ has_session() {
 	want GET "/api/v1/sensors/$U2/sessions" 200 "" "$VIEWER"
 	[ "$(jb "len(d['items'])")" -ge 1 ]
 }
-wait_until 15 has_session || fail "no session for the live sensor: $(tail -5 "$T_DIR/sensor.log")"
+wait_until 30 has_session || fail "no session for the live sensor: $(tail -5 "$T_DIR/sensor.log")"
 want GET "/api/v1/sensors/$U2/sessions" 200 "" "$VIEWER"
 check "d['items'][0]['ended'] is None" "session open before kick"
 want POST "/api/v1/sensors/$U2/kick" 200 '{"ban_seconds":60}'
 sess_closed() { want GET "/api/v1/sensors/$U2/sessions" 200 "" "$VIEWER"; [ "$(jb "d['items'][0]['ended'] is not None")" = true ]; }
-wait_until 10 sess_closed || fail "kick did not close the live session"
+wait_until 30 sess_closed || fail "kick did not close the live session"
 want GET "/api/v1/sensors/$U2" 200
 check "d['ban_until'] is not None" "ban_until set"
 kill -TERM "$KPID" 2>/dev/null || true
@@ -220,7 +220,7 @@ check "3 in d['accepted']" "type 3 accepted"
 problem PUT /api/v1/types/300 400 invalid-parameter '{"accepted":true}'
 problem PUT /api/v1/types/3 422 unprocessable '{"accepted":1}'
 hub_sync
-sensor_run -u "$U3" -k type3key -t 3 --drain-timeout 10 <"$T_DIR/t3.txt" 2>>"$T_DIR/sensor.log" ||
+sensor_run -u "$U3" -k type3key -t 3 --drain-timeout 30 <"$T_DIR/t3.txt" 2>>"$T_DIR/sensor.log" ||
 	fail "type 3 sensor failed after enabling"
 eventually "/api/v1/sensors/$U3/sessions" "len(d['items']) == 1 and d['items'][0]['ended'] is not None" \
 	"the type 3 session closed and committed"

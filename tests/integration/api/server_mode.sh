@@ -18,7 +18,7 @@ SK2="run-time shared key #2"
 t_conf
 hub_start
 API=$(api_url) # the hub picks a free API port (lib.sh keeps it across restarts)
-wait_until 10 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" || fail "API not answering on $API"
+wait_until 30 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" || fail "API not answering on $API"
 ADMIN=$(ctl user add root --role admin) || fail "user add admin"
 VIEWER=$(ctl user add viewer --role user) || fail "user add user"
 
@@ -78,12 +78,12 @@ live() {
 		echo "line $(date +%s%N)" >>"$T_DIR/follow.txt"
 		has_open "$1"
 	}
-	wait_until 15 feed_open "$1" || fail "no open session for the live sensor: $(tail -5 "$T_DIR/sensor.log")"
+	wait_until 30 feed_open "$1" || fail "no open session for the live sensor: $(tail -5 "$T_DIR/sensor.log")"
 	LIVE_SID=$(open_session "$1")
 }
 stop_live() {
 	kill -TERM "$LIVE_PID" 2>/dev/null || true
-	_wait_pid "$LIVE_PID" 10 || kill -KILL "$LIVE_PID" 2>/dev/null || true
+	_wait_pid "$LIVE_PID" 30 || kill -KILL "$LIVE_PID" 2>/dev/null || true
 }
 
 # ---- the config's mode; errors before any change ---------------------------------------------
@@ -120,8 +120,9 @@ mode_is shared-secret runtime true
 [ "$(grep -c "$SK" "$T_DIR/body")" = 0 ] || fail "the answer contains the key"
 assert_log "notice: .*server mode changed to shared-secret \(run-time setting\)"
 # no hub_sync: new connections must see the change at once
-sensor_run -u "$X" -k "$SK" -t 8 -q --drain-timeout 10 <"$CSV" 2>>"$T_DIR/sensor.log" ||
+sensor_run -u "$X" -k "$SK" -t 8 -q --drain-timeout 30 <"$CSV" 2>>"$T_DIR/sensor.log" ||
 	fail "d4-sensor with the run-time shared key exited $?"
+wait_for 30 "the session of $X closed and committed" sessions_closed "$X" 1
 sync_store
 LINES=$(wc -l <"$CSV")
 N=$(frames_of "$X")
@@ -139,12 +140,13 @@ live "$X" "$SK"
 want PUT /api/v1/server 200 "{\"mode\":\"shared-secret\",\"shared_key\":\"$SK2\"}"
 mode_is shared-secret runtime true
 assert_log "notice: .*shared key was changed"
-wait_until 10 session_closed "$X" "$LIVE_SID" || fail "the live session with the old key was not closed"
+wait_until 30 session_closed "$X" "$LIVE_SID" || fail "the live session with the old key was not closed"
 assert_eq "$(session_reason "$X" "$LIVE_SID")" hmac-mismatch "close reason after a key change"
 assert_log "warning: .*$X.*hmac-mismatch: the hub's shared key was changed"
 stop_live
-sensor_run -u "$X" -k "$SK2" -t 8 -q --drain-timeout 10 <"$CSV" 2>>"$T_DIR/sensor.log" ||
+sensor_run -u "$X" -k "$SK2" -t 8 -q --drain-timeout 30 <"$CSV" 2>>"$T_DIR/sensor.log" ||
 	fail "d4-sensor with the new shared key exited $?"
+wait_for 30 "the 3 sessions of $X closed and committed" sessions_closed "$X" 3
 sync_store
 assert_ge "$(frames_of "$X")" $((N + 1)) "frames with the new shared key"
 log "new shared key: the live connection with the old key closed (hmac-mismatch), the new key delivers"
@@ -154,7 +156,7 @@ live "$X" "$SK2"
 want PUT /api/v1/server 200 '{"mode":"registration"}'
 mode_is registration runtime true
 assert_log "notice: .*server mode changed to registration \(run-time setting\)"
-wait_until 10 session_closed "$X" "$LIVE_SID" || fail "the keyless sensor's live session was not closed"
+wait_until 30 session_closed "$X" "$LIVE_SID" || fail "the keyless sensor's live session was not closed"
 assert_eq "$(session_reason "$X" "$LIVE_SID")" unknown-sensor "close reason after the switch to registration"
 assert_log "warning: .*$X.*unknown-sensor: sensor has no key of its own"
 stop_live
@@ -162,13 +164,14 @@ sync_store
 BEFORE=$(frames_of "$X")
 REJ0=$(sensor_rejects "$X" unknown-sensor)
 sensor_run -u "$X" -k "$SK2" -t 8 -q --drain-timeout 2 <"$CSV" 2>>"$T_DIR/sensor.log" && true
-wait_until 5 _sens_eq "$X" unknown-sensor "+$((REJ0 + 1))" || fail "new connection of the keyless sensor not refused"
+wait_until 30 _sens_eq "$X" unknown-sensor "+$((REJ0 + 1))" || fail "new connection of the keyless sensor not refused"
 sync_store
 assert_eq "$(frames_of "$X")" "$BEFORE" "frames of the keyless sensor after the switch to registration"
 # a registered sensor with its own key is unaffected
 sensor_new
-sensor_run -u "$SENSOR_UUID" -k "$SENSOR_KEY" -t 8 -q --drain-timeout 10 <"$CSV" 2>>"$T_DIR/sensor.log" ||
+sensor_run -u "$SENSOR_UUID" -k "$SENSOR_KEY" -t 8 -q --drain-timeout 30 <"$CSV" 2>>"$T_DIR/sensor.log" ||
 	fail "registered sensor exited $?"
+wait_for 30 "the registered sensor's session closed and committed" sessions_closed "$SENSOR_UUID" 1
 sync_store
 assert_ge "$(frames_of "$SENSOR_UUID")" 1 "frames of a registered sensor in registration mode"
 log "PUT registration: keyless sensor's live connection closed (unknown-sensor), new ones refused; registered sensor fine"
@@ -177,17 +180,17 @@ log "PUT registration: keyless sensor's live connection closed (unknown-sensor),
 hub_stop
 assert_eq "$HUB_RC" 0 "d4hub exit status"
 hub_start
-wait_until 10 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" || fail "API not answering after restart"
+wait_until 30 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" || fail "API not answering after restart"
 want GET /api/v1/server 200
 mode_is registration runtime true
 assert_log "notice: .*server mode registration \(run-time setting, overrides the config\), shared key set at run time"
 REJ1=$(sensor_rejects "$X" unknown-sensor)
 sensor_run -u "$X" -k "$SK2" -t 8 -q --drain-timeout 2 <"$CSV" 2>>"$T_DIR/sensor.log" && true
-wait_until 5 _sens_eq "$X" unknown-sensor "+$((REJ1 + 1))" || fail "keyless sensor admitted after the restart"
+wait_until 30 _sens_eq "$X" unknown-sensor "+$((REJ1 + 1))" || fail "keyless sensor admitted after the restart"
 # the stored key is kept: shared-secret again without giving it
 want PUT /api/v1/server 200 '{"mode":"shared-secret"}'
 mode_is shared-secret runtime true
-sensor_run -u "$X" -k "$SK2" -t 8 -q --drain-timeout 10 <"$CSV" 2>>"$T_DIR/sensor.log" ||
+sensor_run -u "$X" -k "$SK2" -t 8 -q --drain-timeout 30 <"$CSV" 2>>"$T_DIR/sensor.log" ||
 	fail "d4-sensor with the stored shared key after the restart exited $?"
 log "restart: mode_source runtime, registration still enforced; the stored key serves shared-secret again"
 

@@ -34,29 +34,29 @@ try {
   expect401 = true;
   await page.fill('#token', 'd4h_not-a-valid-token');
   await page.click('#signin-button');
-  await page.waitForFunction(() => document.querySelector('#signin-error').textContent.length > 0, null, { timeout: 10000 });
+  await page.waitForFunction(() => document.querySelector('#signin-error').textContent.length > 0, null, { timeout: 30000 });
   expect401 = false;
   // sign in
   await page.fill('#token', token);
   await page.click('#signin-button');
-  await page.waitForFunction(() => document.querySelector('#who').textContent.includes('admin'), null, { timeout: 10000 });
+  await page.waitForFunction(() => document.querySelector('#who').textContent.includes('admin'), null, { timeout: 30000 });
   console.log('signed in as', await page.textContent('#who'));
 
   // the pending registration is listed and approved with one click
   await page.click('nav a[data-view="pending"]');
   const pendingRow = page.locator('#pending-table tbody tr', { hasText: uuid });
-  await pendingRow.waitFor({ timeout: 10000 });
+  await pendingRow.waitFor({ timeout: 30000 });
   await pendingRow.locator('button', { hasText: 'Approve' }).click();
   await page.waitForFunction((u) => ![...document.querySelectorAll('#pending-table tbody tr')]
-    .some((tr) => tr.textContent.includes(u)), uuid, { timeout: 10000 });
+    .some((tr) => tr.textContent.includes(u)), uuid, { timeout: 30000 });
   console.log('approved', uuid);
 
   // the sensor's detail shows it approved, with no packets yet
   await page.click('nav a[data-view="sensors"]');
   const row = page.locator('#sensor-table tbody tr', { hasText: uuid });
-  await row.waitFor({ timeout: 10000 });
+  await row.waitFor({ timeout: 30000 });
   await row.click();
-  await page.waitForFunction(() => (document.querySelector('#sd-status') || {}).textContent === 'approved', null, { timeout: 10000 });
+  await page.waitForFunction(() => (document.querySelector('#sd-status') || {}).textContent === 'approved', null, { timeout: 30000 });
   const before = (await page.textContent('#sd-packets')).trim();
   console.log('packets before:', before);
   if (before !== '0') fail('a new sensor should show 0 packets, shows ' + before);
@@ -67,17 +67,17 @@ try {
   await page.waitForFunction(() => {
     const t = (document.querySelector('#sd-packets') || {}).textContent || '0';
     return Number(t.replace(/,/g, '')) > 0;
-  }, null, { timeout: 20000 });
+  }, null, { timeout: 40000 });
   const after = (await page.textContent('#sd-packets')).trim();
   console.log('packets after:', after);
   await page.screenshot({ path: shots + '/after.png', fullPage: true });
 
   // the dashboard lists the sensor's packets of today
   await page.click('nav a[data-view="dashboard"]');
-  await page.locator('#today-sensors tbody tr', { hasText: uuid }).waitFor({ timeout: 10000 });
+  await page.locator('#today-sensors tbody tr', { hasText: uuid }).waitFor({ timeout: 30000 });
   // an admin sees the ingest mode (the test hub runs in registration mode from its config)
   await page.waitForFunction(() => document.querySelector('#server-mode').textContent === 'registration (config)', null,
-    { timeout: 10000 });
+    { timeout: 30000 });
   if (errors.length) fail('errors in the page: ' + errors.join(' | '));
 } catch (e) {
   await page.screenshot({ path: shots + '/failure.png', fullPage: true }).catch(() => {});

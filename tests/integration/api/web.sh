@@ -20,7 +20,7 @@ printf 'line %s\n' $(seq 1 20) >"$T_DIR/lines.txt"
 
 # a finite source (stdin): d4-sensor exits once everything is delivered
 argv=$(/usr/bin/python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' \
-	sh -c "exec \"\$0\" -D \"\$1\" --ca \"\$2\" -u \"\$3\" -k \"\$4\" -t 8 -q --drain-timeout 20 <\"\$5\"" \
+	sh -c "exec \"\$0\" -D \"\$1\" --ca \"\$2\" -u \"\$3\" -k \"\$4\" -t 8 -q --drain-timeout 30 <\"\$5\"" \
 	"$D4SENSOR" "$T_DEST" "$T_PKI/ca.crt" "$U" "$K" "$T_DIR/lines.txt")
 D4_SENSOR_ARGS=$argv node "$(dirname "$0")/web.mjs" "$URL" "$TOKEN" "$U" "$T_DIR" ||
 	fail "browser test failed (screenshots in $T_DIR if kept: D4_KEEP_FAILED=1)"

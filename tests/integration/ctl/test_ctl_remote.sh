@@ -18,7 +18,7 @@ t_conf
 hub_start
 URL=$(api_url) # the hub picks a free API port (lib.sh keeps it across restarts)
 API_PORT=${URL##*:}
-wait_until 10 curl -sf --http2 --cacert "$CA" "$URL/health" || fail "API not answering on $URL"
+wait_until 30 curl -sf --http2 --cacert "$CA" "$URL/health" || fail "API not answering on $URL"
 
 ADMIN=$("$D4HUBCTL" -s "$STORE" user add admin --role admin) || fail "bootstrap: user add admin"
 printf '%s\n' "$ADMIN" >"$T_DIR/admin.tok"
@@ -153,8 +153,9 @@ log "blocklist add/list/del (CIDR, uuid-ips), types enable/disable, ext-types ad
 # ---- a real d4-sensor run, then stats / sessions / frames ---------------------------------------
 # large enough for several frames
 for _ in $(seq 1 150); do cat "$CSV"; done >"$T_DIR/big.csv"
-sensor_run -u "$U1" -k "$KEY1" -t 8 --drain-timeout 10 <"$T_DIR/big.csv" 2>>"$T_DIR/sensor.log" ||
+sensor_run -u "$U1" -k "$KEY1" -t 8 --drain-timeout 30 <"$T_DIR/big.csv" 2>>"$T_DIR/sensor.log" ||
 	fail "d4-sensor run failed: $(tail -5 "$T_DIR/sensor.log")"
+wait_for 30 "the session of $U1 closed and committed" sessions_closed "$U1" 1
 sync_store
 SIZE=$(stat -c %s "$T_DIR/big.csv")
 r 0 rctl --json sessions "$U1"

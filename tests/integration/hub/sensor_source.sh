@@ -36,6 +36,7 @@ check_session() { # id type ext_type tlp org
 case $MODE in
 stdin)
 	sensor_run -u "$U" -k "$K" -t 1 <"$PCAP" || fail "d4-sensor exited $?"
+	wait_for 30 "the session closed and committed" sessions_closed "$U"
 	sync_store
 	S=$(one_session "$U")
 	ctl frames --session "$S" --payload >"$T_DIR/got" || fail "frames --payload"
@@ -47,6 +48,7 @@ stdin)
 	;;
 pcap)
 	sensor_run -u "$U" -k "$K" -t 1 -r "$PCAP" || fail "d4-sensor exited $?"
+	wait_for 30 "the session closed and committed" sessions_closed "$U"
 	sync_store
 	S=$(one_session "$U")
 	ctl frames --session "$S" --payload >"$T_DIR/got" || fail "frames --payload"
@@ -88,7 +90,7 @@ follow)
 		payload_of_sensor "$U" "$T_DIR/got"
 		cmp -s "$T_DIR/got" "$F"
 	}
-	wait_until 15 got_all || fail "existing lines (--from-start) not stored: $(wc -c <"$T_DIR/got") of $(wc -c <"$F") bytes"
+	wait_until 30 got_all || fail "existing lines (--from-start) not stored: $(wc -c <"$T_DIR/got") of $(wc -c <"$F") bytes"
 	log "existing lines stored"
 	# appended in three bursts while the sensor follows the file
 	n=$(wc -l <"$CSV")
@@ -98,7 +100,7 @@ follow)
 	echo "1700000000.000001||127.0.0.1||127.0.0.2||IN||appended.example.test.||A||192.0.2.1||60||1" >>"$F"
 	wait_until 20 got_all || fail "appended lines not stored exactly: $(wc -c <"$T_DIR/got") of $(wc -c <"$F") bytes"
 	kill -TERM "$SP"
-	_wait_pid "$SP" 10 || fail "d4-sensor did not stop on SIGTERM"
+	_wait_pid "$SP" 30 || fail "d4-sensor did not stop on SIGTERM"
 	sync_store
 	payload_of_sensor "$U" "$T_DIR/got"
 	cmp "$T_DIR/got" "$F" || fail "stored lines differ from the followed file"
@@ -114,6 +116,7 @@ meta)
 	printf '{"type":"ja3-jl","encoding":"utf-8","tags":["tlp:green","misp:should-sync"],"misp:org":"%s"}' "$ORG" \
 		>"$T_DIR/meta.json"
 	sensor_run -u "$U" -k "$K" -t 254 -m "$T_DIR/meta.json" <"$CSV" || fail "d4-sensor exited $?"
+	wait_for 30 "the session closed and committed" sessions_closed "$U"
 	sync_store
 	S=$(one_session "$U")
 	check_session "$S" 2 "ja3-jl" "tlp:green" "$ORG"
@@ -161,9 +164,9 @@ live)
 		payload_of_sensor "$U" "$T_DIR/got"
 		[ "$(grep -ao "marker-[0-9]-$P" "$T_DIR/got" | sort -u | wc -l)" -eq 5 ]
 	}
-	wait_until 10 markers || fail "not every captured datagram was stored"
+	wait_until 30 markers || fail "not every captured datagram was stored"
 	kill -TERM "$SENSOR_PID"
-	_wait_pid "$SENSOR_PID" 10 || fail "d4-sensor did not stop on SIGTERM"
+	_wait_pid "$SENSOR_PID" 30 || fail "d4-sensor did not stop on SIGTERM"
 	sync_store
 	payload_of_sensor "$U" "$T_DIR/got"
 	if grep -aq "not-captured-$P" "$T_DIR/got"; then fail "the BPF filter was not applied"; fi

@@ -11,9 +11,9 @@ hub_start
 X=$(gen_uuid)
 printf 'hello from an unregistered sensor\n' >"$T_DIR/in"
 sensor_run -u "$X" -k "$SK" -t 1 <"$T_DIR/in" || fail "d4-sensor with the shared key exited $?"
-sync_store
 shown() { ctl sensor show "$1"; }
-wait_until 5 shown "$X" || fail "sensor $X not auto-created"
+wait_until 30 shown "$X" || fail "sensor $X not auto-created"
+wait_for 30 "the session of $X closed and committed" sessions_closed "$X"
 assert_eq "$(sensor_json "$X" | json "d['status']")" approved "auto-created sensor status"
 payload_of_sensor "$X" "$T_DIR/got"
 cmp "$T_DIR/got" "$T_DIR/in" || fail "payload stored differs"
@@ -24,7 +24,7 @@ Y=$(gen_uuid)
 craft >/dev/null <<EOF || fail "wrong shared key: not closed"
 set uuid=$Y key=not\sthe\sshared\ssecret
 frame payload=text:EVIL
-expect-close 5
+expect-close 20
 EOF
 assert_rejected - hmac-mismatch
 assert_eq "$(frames_of "$Y")" 0 "frames stored with a wrong key"
@@ -34,13 +34,14 @@ sensor_new
 craft >/dev/null <<EOF || fail "shared key for a sensor with its own key: not closed"
 set uuid=$SENSOR_UUID key=the\sshared\ssecret
 frame payload=text:EVIL
-expect-close 5
+expect-close 20
 EOF
 assert_rejected "$SENSOR_UUID" hmac-mismatch
 craft >/dev/null <<EOF || fail "own key refused"
 set uuid=$SENSOR_UUID key=$SENSOR_KEY
 frame payload=text:own-key
 EOF
+wait_for 30 "the frame of the sensor with its own key stored" frames_ge "$SENSOR_UUID" 1
 sync_store
 assert_eq "$(frames_of "$SENSOR_UUID")" 1 "frames of the sensor with its own key"
 if ctl frames --payload | grep -q EVIL; then fail "rejected data stored"; fi

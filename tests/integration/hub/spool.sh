@@ -16,7 +16,7 @@ got_all() {
 	payload_of_sensor "$U" "$T_DIR/got"
 	cmp -s "$T_DIR/got" "$F"
 }
-wait_until 15 got_all || fail "lines not stored before the outage"
+wait_until 30 got_all || fail "lines not stored before the outage"
 log "50 lines stored; stopping the hub"
 
 hub_stop

@@ -26,7 +26,7 @@ t_conf
 hub_start
 API=$(api_url) # the hub picks a free API port
 health() { curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" >/dev/null; }
-wait_until 10 health || fail "API not answering on $API/health"
+wait_until 30 health || fail "API not answering on $API/health"
 ADMIN_TOKEN=$(ctl user add pdns-admin --role admin) || fail "user add admin"
 USER_TOKEN=$(ctl user add pdns-user --role user) || fail "user add user"
 REG_TOKEN=$(ctl user add pdns-reg --role sensor_register) || fail "user add sensor_register"

@@ -68,12 +68,14 @@ assert_eq "$(obs_of "$u2")" "$("$D4PDNS" -q --raw -r "$DATA/local-dns.pcap" | wc
 # /metrics shows the worker
 URL=$(api_url)
 TOKEN=$(ctl user add metrics-viewer --role user) || fail "user add"
-curl -sf --http2 --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $TOKEN" "$URL/metrics" >"$T_DIR/metrics" ||
-	fail "GET /metrics"
-grep -q '^d4hub_pdns_observations_total [1-9]' "$T_DIR/metrics" || fail "no pDNS observations in /metrics"
-grep -q '^d4hub_pdns_lag_frames 0$' "$T_DIR/metrics" || fail "pDNS lag not 0 in /metrics"
-grep -q '^d4hub_pdns_commits_total [1-9]' "$T_DIR/metrics" || fail "no pDNS commits in /metrics"
-grep -q '^d4hub_pdns_batch [1-9]' "$T_DIR/metrics" || fail "no pDNS batch size in /metrics"
+metrics_ok() {
+	curl -sf --http2 --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $TOKEN" "$URL/metrics" >"$T_DIR/metrics" &&
+		grep -q '^d4hub_pdns_observations_total [1-9]' "$T_DIR/metrics" &&
+		grep -q '^d4hub_pdns_lag_frames 0$' "$T_DIR/metrics" &&
+		grep -q '^d4hub_pdns_commits_total [1-9]' "$T_DIR/metrics" &&
+		grep -q '^d4hub_pdns_batch [1-9]' "$T_DIR/metrics"
+}
+wait_until 30 metrics_ok || fail "/metrics lacks pDNS observations, commits, batch size or a lag of 0: $(grep pdns "$T_DIR/metrics")"
 
 # a bad line is skipped, counted for its sensor and visible in /pdns/info; the good lines around it are kept
 sensor_new
@@ -95,15 +97,8 @@ for s in d["sensors"]:
     if s["uuid"] == sys.argv[1]:
         print(s["observations"], s["bad_lines"], s["bad_packets"])' "$1"
 }
-ok3=0
-for _ in $(seq 1 40); do
-	if [ "$(info_of "$u3")" = "3 1 0" ]; then
-		ok3=1
-		break
-	fi
-	sleep 0.5
-done
-[ "$ok3" = 1 ] || fail "/pdns/info for the sensor with a bad line: '$(info_of "$u3")', want '3 1 0'"
+info_is() { [ "$(info_of "$1")" = "$2" ]; }
+wait_until 30 info_is "$u3" "3 1 0" || fail "/pdns/info for the sensor with a bad line: '$(info_of "$u3")', want '3 1 0'"
 assert_eq "$(info_of "$u1")" "$("$D4PDNS" -q --raw --csv "$DATA/local-dns.passivedns-alltypes.csv" | wc -l) 0 0" \
 	"/pdns/info of the CSV sensor"
 
@@ -134,7 +129,9 @@ mid() { [ "$(cursor_done)" -gt $((c0 + 20)) ]; }
 wait_until 60 mid || fail "the pDNS ingest did not advance"
 hub_kill9
 log "hub killed with the pDNS cursor at $(tool cursor "$STORE")"
-kill -TERM "$SENSOR_PID" 2>/dev/null || true
+# the sensor must not reach the restarted hub (a second session would add tuples)
+kill -KILL "$SENSOR_PID" 2>/dev/null || true
+_wait_pid "$SENSOR_PID" 30 || fail "d4-sensor did not die on SIGKILL"
 hub_start
 log "hub restarted"
 # caught up: the cursor reaches the last committed frame and stays there
