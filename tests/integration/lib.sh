@@ -267,10 +267,10 @@ _hub_start_once() {
 hub_stop() {
 	[ -n "$HUB_PID" ] || return 0
 	kill -TERM "$HUB_PID" 2>/dev/null || true
-	if ! _wait_pid "$HUB_PID" 20; then
+	if ! _wait_pid "$HUB_PID" 30; then
 		kill -KILL "$HUB_PID" 2>/dev/null || true
 		HUB_PID=
-		fail "d4hub did not exit within 20 s of SIGTERM"
+		fail "d4hub did not exit within 30 s of SIGTERM"
 	fi
 	HUB_RC=$_WAIT_RC
 	HUB_PID=

@@ -31,7 +31,8 @@ log "120 lines appended while the hub was down"
 hub_start
 wait_until 40 got_all ||
 	fail "spooled lines not delivered exactly: $(wc -l <"$T_DIR/got") lines stored, $(wc -l <"$F") written; sensor log: $(tail -5 "$T_DIR/sensor.log")"
-# and nothing more arrives later (no duplicates from a replay)
+# and nothing more arrives later (no duplicates from a replay): an absence,
+# so a duration rather than an event to wait for
 sleep 1.5
 sync_store
 payload_of_sensor "$U" "$T_DIR/got"
