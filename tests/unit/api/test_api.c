@@ -387,8 +387,8 @@ static void core_teardown(void)
 static int run(const char *method, const char *target, const char *auth, const char *ctype, const char *body,
 	       size_t body_len)
 {
-	struct d4_api_raw raw = {method, target,     (const uint8_t *)body, body_len, ctype ? ctype : "",
-				 auth,	 "192.0.2.7"};
+	struct d4_api_raw raw = {method, target, (const uint8_t *)body, body_len, ctype ? ctype : "", auth, "192.0.2.7",
+				 0};
 	d4_api_resp_free(&resp);
 	d4_api_resp_init(&resp);
 	if (last)
