@@ -257,10 +257,24 @@ static ssize_t guard_expect(h2o_http2_conn_t *conn, const uint8_t *src, size_t l
 		*err_desc = "internal error";
 		return H2O_HTTP2_ERROR_INTERNAL;
 	}
-	if (len < H2O_HTTP2_FRAME_HEADER_SIZE || c->inner != c->default_fn || !c->default_fn)
+	if (len < H2O_HTTP2_FRAME_HEADER_SIZE || !c->default_fn)
 		return call_inner(c, conn, src, len, err_desc);
 	uint32_t flen = (uint32_t)src[0] << 16 | (uint32_t)src[1] << 8 | src[2];
 	uint8_t type = src[3], flags = src[4];
+	if (c->inner != c->default_fn) {
+		/* A header block over h2o's limit would get RST_STREAM
+		 * (REFUSED_STREAM), which clients retry, and leave the HPACK
+		 * state of the connection behind: end the connection instead. */
+		if (type == H2O_HTTP2_FRAME_TYPE_CONTINUATION && conn->_headers_unparsed &&
+		    conn->_headers_unparsed->size + flen > H2O_MAX_REQLEN) {
+			d4_api_limits_hit(c->g->lim, D4_LIM_URI_TOO_LONG);
+			d4_notice("api: %s: request headers over %u bytes; connection closed", c->addr,
+				  (unsigned)H2O_MAX_REQLEN);
+			*err_desc = "request headers too large";
+			return H2O_HTTP2_ERROR_ENHANCE_YOUR_CALM;
+		}
+		return call_inner(c, conn, src, len, err_desc);
+	}
 	uint32_t sid = ((uint32_t)src[5] << 24 | (uint32_t)src[6] << 16 | (uint32_t)src[7] << 8 | src[8]) & 0x7fffffffu;
 	if (len < H2O_HTTP2_FRAME_HEADER_SIZE + (size_t)flen || flen > H2O_HTTP2_SETTINGS_HOST.max_frame_size ||
 	    conn->state != H2O_HTTP2_CONN_STATE_OPEN)
