@@ -329,7 +329,11 @@ static ssize_t guard_expect(h2o_http2_conn_t *conn, const uint8_t *src, size_t l
 		return r;
 	if (is_new && conn->num_streams.pull.open > c->g->max_streams) {
 		d4_api_limits_hit(c->g->lim, D4_LIM_STREAMS);
-		d4_info("api: %s: stream %u refused: over %u concurrent streams", c->addr, sid, c->g->max_streams);
+		/* one line per refusal would let a client fill the log */
+		uint64_t n = d4_api_limits_hits(c->g->lim, D4_LIM_STREAMS);
+		if ((n & (n - 1)) == 0)
+			d4_notice("api: %s: stream %u refused: over %u concurrent streams (%llu refusals so far)", c->addr,
+				  sid, c->g->max_streams, (unsigned long long)n);
 		h2o_http2_encode_rst_stream_frame(&conn->_write.buf, sid, -H2O_HTTP2_ERROR_REFUSED_STREAM);
 		h2o_http2_conn_request_write(conn);
 		h2o_http2_stream_reset(conn, stream);
