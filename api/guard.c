@@ -57,6 +57,7 @@ struct d4_api_guard {
 	struct d4_api_limits *lim;
 	h2o_accept_ctx_t *actx;
 	unsigned max_streams;
+	uint32_t stream_window; /* SETTINGS_INITIAL_WINDOW_SIZE we advertise */
 };
 
 struct gconn {
@@ -234,14 +235,29 @@ static ssize_t call_inner(struct gconn *c, h2o_http2_conn_t *conn, const uint8_t
 			/* the client's preface is in, h2o queued its SETTINGS: ours
 			 * follows and lowers SETTINGS_MAX_CONCURRENT_STREAMS */
 			c->default_fn = c->inner;
-			uint8_t *p = (uint8_t *)h2o_buffer_reserve(&conn->_write.buf, H2O_HTTP2_FRAME_HEADER_SIZE + 6).base;
+			uint8_t *p = (uint8_t *)h2o_buffer_reserve(&conn->_write.buf, H2O_HTTP2_FRAME_HEADER_SIZE + 12).base;
 			if (p) {
-				p = h2o_http2_encode_frame_header(p, 6, H2O_HTTP2_FRAME_TYPE_SETTINGS, 0, 0);
-				uint32_t v = c->g->max_streams;
-				uint8_t s[6] = {0, H2O_HTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, (uint8_t)(v >> 24),
-						(uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+				/* and the stream window down to the largest body cap (+1):
+				 * a client then sends no more than that per stream before
+				 * it hears from us (h2o refills a stream's window only
+				 * past 8 MiB, so no body over the cap could complete
+				 * anyway) */
+				uint32_t v = c->g->max_streams, w = c->g->stream_window;
+				uint8_t s[12] = {0,
+						 H2O_HTTP2_SETTINGS_MAX_CONCURRENT_STREAMS,
+						 (uint8_t)(v >> 24),
+						 (uint8_t)(v >> 16),
+						 (uint8_t)(v >> 8),
+						 (uint8_t)v,
+						 0,
+						 H2O_HTTP2_SETTINGS_INITIAL_WINDOW_SIZE,
+						 (uint8_t)(w >> 24),
+						 (uint8_t)(w >> 16),
+						 (uint8_t)(w >> 8),
+						 (uint8_t)w};
+				p = h2o_http2_encode_frame_header(p, sizeof(s), H2O_HTTP2_FRAME_TYPE_SETTINGS, 0, 0);
 				memcpy(p, s, sizeof(s));
-				conn->_write.buf->size += H2O_HTTP2_FRAME_HEADER_SIZE + 6;
+				conn->_write.buf->size += H2O_HTTP2_FRAME_HEADER_SIZE + sizeof(s);
 				h2o_http2_conn_request_write(conn);
 			}
 		}
@@ -478,6 +494,14 @@ struct d4_api_guard *d4_api_guard_new(struct d4_api_core *core, struct d4_api_li
 	g->lim = lim;
 	g->actx = actx;
 	g->max_streams = max_streams ? max_streams : 16;
+	/* the largest body cap and one byte, within what h2o itself
+	 * advertises: a body over its cap can always be sent far enough to
+	 * be refused, it never waits for a WINDOW_UPDATE that h2o would not
+	 * send */
+	uint64_t w = d4_api_body_limit_max(core) + 1;
+	g->stream_window = w < 65535 ? 65535 : w > H2O_HTTP2_SETTINGS_HOST.initial_window_size
+						  ? H2O_HTTP2_SETTINGS_HOST.initial_window_size
+						  : (uint32_t)w;
 	return g;
 }
 

@@ -149,6 +149,16 @@ req --http2 -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json
 	--data-binary @"$T_DIR/b200k" "$API/api/v1/sensors"
 expect_problem 413 payload-too-large
 assert_eq "$(hits body_size)" $((BEFORE + 2)) "body_size hits"
+# a body of exactly the cap is served, on both protocols (the HTTP/2
+# stream window the hub advertises is the cap + 1)
+for proto in --http2 --http1.1; do
+	"$PY" -c 'import sys; b = b"{\"name\":\"%s\",\"role\":\"user\"}" % sys.argv[1].encode(); sys.stdout.buffer.write(b + b" " * (65536 - len(b)))' \
+		"dave${proto#--http}" >"$T_DIR/b64k"
+	assert_eq "$(stat -c %s "$T_DIR/b64k")" 65536 "size of the body at the cap"
+	req "$proto" --max-time 20 -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+		--data-binary @"$T_DIR/b64k" "$API/api/v1/users"
+	assert_eq "$CODE" 201 "createUser with a body of exactly 64 KiB ($proto)"
+done
 # HTTP/1.1 over twice the cap: h2o's own 413 (plain text), connection closed
 req --http1.1 -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
 	--data-binary @"$T_DIR/b200k" "$API/api/v1/sensors"
