@@ -71,6 +71,7 @@ struct gconn {
 	expect_fn inner;	/* h2o's parser state behind the guard */
 	expect_fn default_fn;	/* h2o's expect_default, learnt after the preface */
 	int in_accept, closed;
+	int cont_new;		/* the HEADERS waiting for CONTINUATION opened a stream */
 	h2o_linklist_t bodies;	/* of struct gbody */
 	uint32_t refused[REFUSED_MAX];
 	unsigned nrefused;
@@ -222,6 +223,8 @@ static ssize_t on_body_headers(struct gconn *c, h2o_http2_conn_t *conn, h2o_http
 }
 
 static ssize_t guard_expect(h2o_http2_conn_t *conn, const uint8_t *src, size_t len, const char **err_desc);
+static ssize_t after_headers(struct gconn *c, h2o_http2_conn_t *conn, uint32_t sid, int is_new, ssize_t r,
+			     const char **err_desc);
 
 /* Calls h2o's parser and keeps the guard in front of it. */
 static ssize_t call_inner(struct gconn *c, h2o_http2_conn_t *conn, const uint8_t *src, size_t len,
@@ -277,6 +280,7 @@ static ssize_t guard_expect(h2o_http2_conn_t *conn, const uint8_t *src, size_t l
 		return call_inner(c, conn, src, len, err_desc);
 	uint32_t flen = (uint32_t)src[0] << 16 | (uint32_t)src[1] << 8 | src[2];
 	uint8_t type = src[3], flags = src[4];
+	uint32_t sid = ((uint32_t)src[5] << 24 | (uint32_t)src[6] << 16 | (uint32_t)src[7] << 8 | src[8]) & 0x7fffffffu;
 	if (c->inner != c->default_fn) {
 		/* A header block over h2o's limit would get RST_STREAM
 		 * (REFUSED_STREAM), which clients retry, and leave the HPACK
@@ -289,9 +293,13 @@ static ssize_t guard_expect(h2o_http2_conn_t *conn, const uint8_t *src, size_t l
 			*err_desc = "request headers too large";
 			return H2O_HTTP2_ERROR_ENHANCE_YOUR_CALM;
 		}
-		return call_inner(c, conn, src, len, err_desc);
+		ssize_t r = call_inner(c, conn, src, len, err_desc);
+		/* the last CONTINUATION completes the headers of its HEADERS */
+		if (r <= 0 || type != H2O_HTTP2_FRAME_TYPE_CONTINUATION || c->inner != c->default_fn ||
+		    conn->state != H2O_HTTP2_CONN_STATE_OPEN)
+			return r;
+		return after_headers(c, conn, sid, c->cont_new, r, err_desc);
 	}
-	uint32_t sid = ((uint32_t)src[5] << 24 | (uint32_t)src[6] << 16 | (uint32_t)src[7] << 8 | src[8]) & 0x7fffffffu;
 	if (len < H2O_HTTP2_FRAME_HEADER_SIZE + (size_t)flen || flen > H2O_HTTP2_SETTINGS_HOST.max_frame_size ||
 	    conn->state != H2O_HTTP2_CONN_STATE_OPEN)
 		return call_inner(c, conn, src, len, err_desc);
@@ -334,12 +342,20 @@ static ssize_t guard_expect(h2o_http2_conn_t *conn, const uint8_t *src, size_t l
 
 	int is_new = type == H2O_HTTP2_FRAME_TYPE_HEADERS && sid > conn->pull_stream_ids.max_open;
 	ssize_t r = call_inner(c, conn, src, len, err_desc);
-	if (r <= 0 || conn->state != H2O_HTTP2_CONN_STATE_OPEN)
+	if (r <= 0 || conn->state != H2O_HTTP2_CONN_STATE_OPEN || type != H2O_HTTP2_FRAME_TYPE_HEADERS)
 		return r;
-	if (type != H2O_HTTP2_FRAME_TYPE_HEADERS && type != H2O_HTTP2_FRAME_TYPE_CONTINUATION)
+	if (c->inner != c->default_fn) {
+		c->cont_new = is_new; /* CONTINUATION frames follow */
 		return r;
-	if (c->inner != c->default_fn)
-		return r; /* CONTINUATION frames follow */
+	}
+	return after_headers(c, conn, sid, is_new, r, err_desc);
+}
+
+/* The header block of stream sid is complete (h2o returned r for its last
+ * frame): the stream cap, and the checks of a request with a body. */
+static ssize_t after_headers(struct gconn *c, h2o_http2_conn_t *conn, uint32_t sid, int is_new, ssize_t r,
+			     const char **err_desc)
+{
 	h2o_http2_stream_t *stream = h2o_http2_conn_get_stream(conn, sid);
 	if (!stream)
 		return r;

@@ -144,8 +144,17 @@ for proto in --http2 --http1.1; do
 	req "$proto" -H 'Content-Type: application/json' --data-binary @"$T_DIR/b100k" "$API/api/v1/sensors"
 	expect_problem 401 unauthorized
 done
+BEFORE=$(hits refused_before_body)
 req --http2 -H 'Content-Type: application/json' --data-binary @"$T_DIR/body45" "$API/api/v1/sensors"
 expect_problem 401 unauthorized
+# the same with headers over one frame (HEADERS + CONTINUATION)
+PAD=$(head -c 20000 /dev/zero | tr '\0' p)
+req --http2 -H "X-Pad: $PAD" -H 'Content-Type: application/json' --data-binary @"$T_DIR/body45" "$API/api/v1/sensors"
+expect_problem 401 unauthorized
+assert_eq "$(hits refused_before_body)" $((BEFORE + 2)) "refused_before_body hits"
+req --http2 -H "X-Pad: $PAD" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+	--data-binary @"$T_DIR/b200k" "$API/api/v1/sensors"
+expect_problem 413 payload-too-large
 BEFORE=$(hits body_size)
 req --http2 -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
 	--data-binary @"$T_DIR/b200k" "$API/api/v1/sensors"
@@ -164,10 +173,15 @@ for proto in --http2 --http1.1; do
 		--data-binary @"$T_DIR/b64k" "$API/api/v1/users"
 	assert_eq "$CODE" 201 "createUser with a body of exactly 64 KiB ($proto)"
 done
-# HTTP/1.1 over twice the cap: h2o's own 413 (plain text), connection closed
-req --http1.1 -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
-	--data-binary @"$T_DIR/b200k" "$API/api/v1/sensors"
-assert_eq "$CODE" 413 "HTTP/1.1 body over twice the cap"
+# HTTP/1.1 over twice the cap: h2o's own 413 (plain text), and the
+# connection is closed; curl may still be sending then and see a reset
+# instead of the answer (exit 55/56). The declared-length case is checked
+# exactly with a raw request below.
+RC=0
+OUT=$(curl -sS --http1.1 --cacert "$T_PKI/ca.crt" -o /dev/null -w '%{http_code}' \
+	-H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+	--data-binary @"$T_DIR/b200k" "$API/api/v1/sensors" 2>/dev/null) || RC=$?
+case "$RC:$OUT" in 0:413 | 55:* | 56:*) ;; *) fail "HTTP/1.1 body over twice the cap: curl $RC, HTTP $OUT" ;; esac
 # the connection is still usable for a legitimate request after a 413 (HTTP/2)
 req --http2 -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
 	-d '{"uuid":"5e3c3b5e0b9e4c1e9a52c6e9d2a1f001","approve":true}' "$API/api/v1/sensors"
