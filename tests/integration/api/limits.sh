@@ -286,8 +286,9 @@ assert_eq "$(hits exports_per_addr)" 1 "exports_per_addr hits"
 # one ends: the slot is free again
 kill "$F1" 2>/dev/null || true
 wait_until 20 streams_eq 2 || fail "the ended follow was not released"
-req --http2 -H "Authorization: Bearer $USER1" "$API/api/v1/queues/$Q/pop?max=1" -X POST
-assert_eq "$CODE" 200 "pop with a free slot"
+follow_bg "$USER1" "$T_DIR/f4"
+wait_until 20 streams_eq 3 || fail "a follow in the freed slot did not start"
+assert_eq "$(hits exports_per_user)" 1 "exports_per_user hits after the slot was freed"
 for p in "${T_BG[@]}"; do kill "$p" 2>/dev/null || true; done
 wait_until 20 streams_eq 0 || fail "follows not released"
 
