@@ -99,7 +99,7 @@ struct d4_api_core {
 	struct d4_api_metrics metrics;
 	uint64_t max_body;
 	const char *spec_path;
-	struct d4_api_limits *limits; /* counters of limit hits (may be NULL: tests) */
+	struct d4_api_limits *limits;	 /* counters of limit hits (may be NULL: tests) */
 	struct d4_api_ratelimit *reg_rl; /* sensor registrations per user and per address (may be NULL) */
 	unsigned max_pending;		 /* pending sensors at most (0 = no cap) */
 	/* Token check: 0 and user/role filled, D4_ENOTFOUND for an unknown or
@@ -125,7 +125,6 @@ int d4_api_precheck(struct d4_api_core *core, const struct d4_api_raw *raw, uint
 /* Body cap of route rt (NULL: the default), and the largest of all. */
 uint64_t d4_api_body_limit(const struct d4_api_core *core, const struct d4_api_route *rt);
 uint64_t d4_api_body_limit_max(const struct d4_api_core *core);
-
 
 /* The store-backed token check (api/auth.c), for d4_api_core.verify. */
 int d4_api_auth_verify(struct d4_api_ctx *ctx, const char *token, char *user, size_t usersize, enum d4_role *role);

@@ -12,19 +12,19 @@
 /* Every limit that can refuse something; each hit is counted (/metrics,
  * d4hub_api_limit_hits_total{limit=NAME}) and logged with its reason. */
 enum d4_api_limit {
-	D4_LIM_CONN_ADDR = 0,	  /* connections of one address (closed at accept) */
-	D4_LIM_CONN_TOTAL,	  /* connections in all (closed at accept) */
-	D4_LIM_STREAMS,		  /* HTTP/2 streams of one connection (RST_STREAM REFUSED_STREAM) */
-	D4_LIM_BODY_SIZE,	  /* body over the operation's limit (413) */
-	D4_LIM_INFLIGHT_ADDR,	  /* body bytes held for one address (429) */
-	D4_LIM_INFLIGHT_TOTAL,	  /* body bytes held in all (503) */
-	D4_LIM_EARLY_REFUSAL,	  /* answered from the headers, body not read (401, 403, 404, 405, 429) */
-	D4_LIM_EXPORTS_ADDR,	  /* streamed answers of one address (429) */
-	D4_LIM_EXPORTS_USER,	  /* streamed answers of one user (429) */
-	D4_LIM_REGISTER_RATE,	  /* sensor registrations per minute (429) */
-	D4_LIM_PENDING_SENSORS,	  /* pending sensors (429) */
-	D4_LIM_AUTH_FAIL,	  /* failed authentications of one address (429) */
-	D4_LIM_URI_TOO_LONG,	  /* request target too long (414) */
+	D4_LIM_CONN_ADDR = 0,	/* connections of one address (closed at accept) */
+	D4_LIM_CONN_TOTAL,	/* connections in all (closed at accept) */
+	D4_LIM_STREAMS,		/* HTTP/2 streams of one connection (RST_STREAM REFUSED_STREAM) */
+	D4_LIM_BODY_SIZE,	/* body over the operation's limit (413) */
+	D4_LIM_INFLIGHT_ADDR,	/* body bytes held for one address (429) */
+	D4_LIM_INFLIGHT_TOTAL,	/* body bytes held in all (503) */
+	D4_LIM_EARLY_REFUSAL,	/* answered from the headers, body not read (401, 403, 404, 405, 429) */
+	D4_LIM_EXPORTS_ADDR,	/* streamed answers of one address (429) */
+	D4_LIM_EXPORTS_USER,	/* streamed answers of one user (429) */
+	D4_LIM_REGISTER_RATE,	/* sensor registrations per minute (429) */
+	D4_LIM_PENDING_SENSORS, /* pending sensors (429) */
+	D4_LIM_AUTH_FAIL,	/* failed authentications of one address (429) */
+	D4_LIM_URI_TOO_LONG,	/* request target too long (414) */
 	D4_LIM_COUNT
 };
 /* Stable snake_case name of a limit ("conn_per_addr", ...). */

@@ -147,13 +147,13 @@ uint64_t d4_api_body_limit_max(const struct d4_api_core *core)
 	return m;
 }
 
-static void too_large(struct d4_api_core *core, const struct d4_api_req *req, struct d4_api_resp *resp,
-		      uint64_t limit, const char *what)
+static void too_large(struct d4_api_core *core, const struct d4_api_req *req, struct d4_api_resp *resp, uint64_t limit,
+		      const char *what)
 {
 	if (core->limits)
 		d4_api_limits_hit(core->limits, D4_LIM_BODY_SIZE);
-	d4_info("api: %s %s from %s: 413, request body %s (limit %llu bytes)", req->method, req->path, req->peer,
-		what, (unsigned long long)limit);
+	d4_info("api: %s %s from %s: 413, request body %s (limit %llu bytes)", req->method, req->path, req->peer, what,
+		(unsigned long long)limit);
 	d4_api_problem(resp, 413, "payload-too-large", "Payload Too Large",
 		       "the request body of this operation is limited to %llu bytes", (unsigned long long)limit);
 }
@@ -163,9 +163,7 @@ static void refused_answer(struct d4_api_core *core, const struct d4_api_raw *ra
 			   struct d4_api_req *req, struct d4_api_resp *resp)
 {
 	switch (raw->refused) {
-	case D4_LIM_BODY_SIZE:
-		too_large(core, req, resp, d4_api_body_limit(core, rt), "too large");
-		return;
+	case D4_LIM_BODY_SIZE: too_large(core, req, resp, d4_api_body_limit(core, rt), "too large"); return;
 	case D4_LIM_INFLIGHT_ADDR:
 		d4_api_problem(resp, 429, "too-many-requests", "Too Many Requests",
 			       "too many request body bytes in flight from this address; retry later");
@@ -279,8 +277,8 @@ static int front(struct d4_api_core *core, const struct d4_api_raw *raw, struct 
 	}
 	req->path = f->path;
 
-	rt = d4_api_route_match(core->routes, core->nroutes, req->method, f->rawpath, f->pscratch,
-				sizeof(f->pscratch), req->params, &req->nparams, &status, f->allow, sizeof(f->allow));
+	rt = d4_api_route_match(core->routes, core->nroutes, req->method, f->rawpath, f->pscratch, sizeof(f->pscratch),
+				req->params, &req->nparams, &status, f->allow, sizeof(f->allow));
 	if (!rt) {
 		if (status == 405) {
 			d4_api_problem(resp, 405, "method-not-allowed", "Method Not Allowed",

@@ -68,11 +68,11 @@ struct gconn {
 	struct timeval connected_at;
 	h2o_timeout_entry_t hs_timeout;
 	h2o_http2_conn_t *h2;
-	expect_fn inner;	/* h2o's parser state behind the guard */
-	expect_fn default_fn;	/* h2o's expect_default, learnt after the preface */
+	expect_fn inner;      /* h2o's parser state behind the guard */
+	expect_fn default_fn; /* h2o's expect_default, learnt after the preface */
 	int in_accept, closed;
-	int cont_new;		/* the HEADERS waiting for CONTINUATION opened a stream */
-	h2o_linklist_t bodies;	/* of struct gbody */
+	int cont_new;	       /* the HEADERS waiting for CONTINUATION opened a stream */
+	h2o_linklist_t bodies; /* of struct gbody */
 	uint32_t refused[REFUSED_MAX];
 	unsigned nrefused;
 };
@@ -185,7 +185,8 @@ static ssize_t refuse(struct gconn *c, h2o_http2_conn_t *conn, h2o_http2_stream_
 /* Text of a request header (first occurrence) in the request's pool, or NULL. */
 static const char *req_header(h2o_req_t *req, const h2o_token_t *tok, const char *name, size_t nlen)
 {
-	ssize_t i = tok ? h2o_find_header(&req->headers, tok, -1) : h2o_find_header_by_str(&req->headers, name, nlen, -1);
+	ssize_t i =
+	    tok ? h2o_find_header(&req->headers, tok, -1) : h2o_find_header_by_str(&req->headers, name, nlen, -1);
 	if (i < 0)
 		return NULL;
 	h2o_iovec_t v = req->headers.entries[i].value;
@@ -238,7 +239,8 @@ static ssize_t call_inner(struct gconn *c, h2o_http2_conn_t *conn, const uint8_t
 			/* the client's preface is in, h2o queued its SETTINGS: ours
 			 * follows and lowers SETTINGS_MAX_CONCURRENT_STREAMS */
 			c->default_fn = c->inner;
-			uint8_t *p = (uint8_t *)h2o_buffer_reserve(&conn->_write.buf, H2O_HTTP2_FRAME_HEADER_SIZE + 12).base;
+			uint8_t *p =
+			    (uint8_t *)h2o_buffer_reserve(&conn->_write.buf, H2O_HTTP2_FRAME_HEADER_SIZE + 12).base;
 			if (p) {
 				/* and the stream window down to the largest body cap (+1):
 				 * a client then sends no more than that per stream before
@@ -314,7 +316,8 @@ static ssize_t guard_expect(h2o_http2_conn_t *conn, const uint8_t *src, size_t l
 			return H2O_HTTP2_FRAME_HEADER_SIZE + (ssize_t)flen;
 		}
 		h2o_http2_stream_t *stream = h2o_http2_conn_get_stream(conn, sid);
-		struct gbody *b = stream && stream->state == H2O_HTTP2_STREAM_STATE_RECV_BODY ? body_find(c, sid) : NULL;
+		struct gbody *b =
+		    stream && stream->state == H2O_HTTP2_STREAM_STATE_RECV_BODY ? body_find(c, sid) : NULL;
 		if (b) {
 			int why = -1;
 			if (b->bytes + flen > b->limit) {
@@ -364,8 +367,8 @@ static ssize_t after_headers(struct gconn *c, h2o_http2_conn_t *conn, uint32_t s
 		/* one line per refusal would let a client fill the log */
 		uint64_t n = d4_api_limits_hits(c->g->lim, D4_LIM_STREAMS);
 		if ((n & (n - 1)) == 0)
-			d4_notice("api: %s: stream %u refused: over %u concurrent streams (%llu refusals so far)", c->addr,
-				  sid, c->g->max_streams, (unsigned long long)n);
+			d4_notice("api: %s: stream %u refused: over %u concurrent streams (%llu refusals so far)",
+				  c->addr, sid, c->g->max_streams, (unsigned long long)n);
 		h2o_http2_encode_rst_stream_frame(&conn->_write.buf, sid, -H2O_HTTP2_ERROR_REFUSED_STREAM);
 		h2o_http2_conn_request_write(conn);
 		h2o_http2_stream_reset(conn, stream);
@@ -515,9 +518,10 @@ struct d4_api_guard *d4_api_guard_new(struct d4_api_core *core, struct d4_api_li
 	 * be refused, it never waits for a WINDOW_UPDATE that h2o would not
 	 * send */
 	uint64_t w = d4_api_body_limit_max(core) + 1;
-	g->stream_window = w < 65535 ? 65535 : w > H2O_HTTP2_SETTINGS_HOST.initial_window_size
-						  ? H2O_HTTP2_SETTINGS_HOST.initial_window_size
-						  : (uint32_t)w;
+	g->stream_window = w < 65535 ? 65535
+			   : w > H2O_HTTP2_SETTINGS_HOST.initial_window_size
+			       ? H2O_HTTP2_SETTINGS_HOST.initial_window_size
+			       : (uint32_t)w;
 	return g;
 }
 
@@ -531,7 +535,8 @@ int d4_api_guard_refused(h2o_req_t *req)
 	for (size_t i = 0; i + 1 < req->env.size; i += 2)
 		if (req->env.entries[i].len == sizeof(ENV_NAME) - 1 &&
 		    memcmp(req->env.entries[i].base, ENV_NAME, sizeof(ENV_NAME) - 1) == 0) {
-			int v = atoi(h2o_strdup(&req->pool, req->env.entries[i + 1].base, req->env.entries[i + 1].len).base);
+			int v = atoi(
+			    h2o_strdup(&req->pool, req->env.entries[i + 1].base, req->env.entries[i + 1].len).base);
 			return v > 0 && v < D4_LIM_COUNT ? v : D4_LIM_EARLY_REFUSAL;
 		}
 	return 0;

@@ -113,7 +113,8 @@ static int reg_limits(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 			d4_notice("api: registration by %s from %s: 429, %u sensors are pending approval", req->user,
 				  req->peer, pc.n);
 			d4_api_problem(resp, 429, "too-many-requests", "Too Many Requests",
-				       "%u sensors wait for approval already; retry once an admin has handled them", pc.n);
+				       "%u sensors wait for approval already; retry once an admin has handled them",
+				       pc.n);
 			d4_api_header(resp, "Retry-After", "60");
 			return -1;
 		}

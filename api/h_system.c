@@ -248,14 +248,16 @@ void d4_api_h_metrics(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 				d4_api_limit_name((enum d4_api_limit)i), d4_api_limits_hits(l, (enum d4_api_limit)i));
 		struct d4_api_limits_stats ls;
 		d4_api_limits_stats(l, &ls);
-		mprintf(&b,
-			"# HELP d4hub_api_connections Open API connections.\n# TYPE d4hub_api_connections gauge\n"
-			"d4hub_api_connections %" PRIu64 "\n"
-			"# HELP d4hub_api_inflight_body_bytes Request body bytes held before their handler runs (HTTP/2).\n"
-			"# TYPE d4hub_api_inflight_body_bytes gauge\nd4hub_api_inflight_body_bytes %" PRIu64 "\n"
-			"# HELP d4hub_api_streamed_answers Streamed answers (exports, queue follows, pDNS lookups) in progress.\n"
-			"# TYPE d4hub_api_streamed_answers gauge\nd4hub_api_streamed_answers %" PRIu64 "\n",
-			ls.conns, ls.inflight, ls.exports);
+		mprintf(
+		    &b,
+		    "# HELP d4hub_api_connections Open API connections.\n# TYPE d4hub_api_connections gauge\n"
+		    "d4hub_api_connections %" PRIu64 "\n"
+		    "# HELP d4hub_api_inflight_body_bytes Request body bytes held before their handler runs (HTTP/2).\n"
+		    "# TYPE d4hub_api_inflight_body_bytes gauge\nd4hub_api_inflight_body_bytes %" PRIu64 "\n"
+		    "# HELP d4hub_api_streamed_answers Streamed answers (exports, queue follows, pDNS lookups) in "
+		    "progress.\n"
+		    "# TYPE d4hub_api_streamed_answers gauge\nd4hub_api_streamed_answers %" PRIu64 "\n",
+		    ls.conns, ls.inflight, ls.exports);
 	}
 	if (b.oom) {
 		free(b.p);

@@ -33,18 +33,12 @@ struct d4_api_limits {
 };
 
 static const char *const names[D4_LIM_COUNT] = {
-    [D4_LIM_CONN_ADDR] = "conn_per_addr",
-    [D4_LIM_CONN_TOTAL] = "conn_total",
-    [D4_LIM_STREAMS] = "streams_per_conn",
-    [D4_LIM_BODY_SIZE] = "body_size",
-    [D4_LIM_INFLIGHT_ADDR] = "inflight_per_addr",
-    [D4_LIM_INFLIGHT_TOTAL] = "inflight_total",
-    [D4_LIM_EARLY_REFUSAL] = "refused_before_body",
-    [D4_LIM_EXPORTS_ADDR] = "exports_per_addr",
-    [D4_LIM_EXPORTS_USER] = "exports_per_user",
-    [D4_LIM_REGISTER_RATE] = "register_rate",
-    [D4_LIM_PENDING_SENSORS] = "pending_sensors",
-    [D4_LIM_AUTH_FAIL] = "auth_fail_rate",
+    [D4_LIM_CONN_ADDR] = "conn_per_addr",	    [D4_LIM_CONN_TOTAL] = "conn_total",
+    [D4_LIM_STREAMS] = "streams_per_conn",	    [D4_LIM_BODY_SIZE] = "body_size",
+    [D4_LIM_INFLIGHT_ADDR] = "inflight_per_addr",   [D4_LIM_INFLIGHT_TOTAL] = "inflight_total",
+    [D4_LIM_EARLY_REFUSAL] = "refused_before_body", [D4_LIM_EXPORTS_ADDR] = "exports_per_addr",
+    [D4_LIM_EXPORTS_USER] = "exports_per_user",	    [D4_LIM_REGISTER_RATE] = "register_rate",
+    [D4_LIM_PENDING_SENSORS] = "pending_sensors",   [D4_LIM_AUTH_FAIL] = "auth_fail_rate",
     [D4_LIM_URI_TOO_LONG] = "uri_too_long",
 };
 

@@ -713,7 +713,8 @@ int d4_api_start(const struct d4_api_opts *opts, struct d4_store *store, const s
 	if (conf == &defaults)
 		conf = NULL;
 	api->guard = d4_api_guard_new(&api->core, api->limits, &api->actx, api->max_streams);
-	if (!api->core.rl || !api->core.reg_rl || !api->limits || !api->guard || pipe2(api->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+	if (!api->core.rl || !api->core.reg_rl || !api->limits || !api->guard ||
+	    pipe2(api->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
 		api_free(api);
 		return D4_ENOMEM;
 	}

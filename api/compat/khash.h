@@ -35,9 +35,9 @@ typedef khint_t khiter_t;
 		return h->n_buckets;                                                                                   \
 	}
 
-#define khash_t(name)	      kh_##name##_t
-#define kh_get(name, h, k)    kh_get_##name(h, k)
-#define kh_end(h)	      ((h)->n_buckets)
-#define kh_val(h, x)	      ((h)->vals[x])
+#define khash_t(name)	   kh_##name##_t
+#define kh_get(name, h, k) kh_get_##name(h, k)
+#define kh_end(h)	   ((h)->n_buckets)
+#define kh_val(h, x)	   ((h)->vals[x])
 
 #endif

@@ -72,8 +72,8 @@ struct d4_hubconf {
 	unsigned api_max_exports_per_addr;     /* api.max_exports_per_addr: concurrent streamed answers (8) */
 	unsigned api_max_exports_per_user;     /* api.max_exports_per_user (8) */
 	uint64_t api_export_buffer;	       /* api.export_buffer: bytes buffered per streamed answer (64K) */
-	unsigned api_register_per_minute;      /* api.register_per_minute: registrations per user and per address (30) */
-	unsigned api_max_pending_sensors;      /* api.max_pending_sensors: pending registrations (1000) */
+	unsigned api_register_per_minute; /* api.register_per_minute: registrations per user and per address (30) */
+	unsigned api_max_pending_sensors; /* api.max_pending_sensors: pending registrations (1000) */
 	/* pDNS query clearance (api/h_pdns.c): the most restrictive TLP a caller of
 	 * that role may see; tuples above it are left out of every answer */
 	uint8_t api_max_tlp_user;      /* api.max_tlp_user, enum d4_tlp (tlp:amber+strict) */

@@ -388,8 +388,8 @@ static void core_teardown(void)
 static int run(const char *method, const char *target, const char *auth, const char *ctype, const char *body,
 	       size_t body_len)
 {
-	struct d4_api_raw raw = {method, target, (const uint8_t *)body, body_len, ctype ? ctype : "", auth, "192.0.2.7",
-				 0};
+	struct d4_api_raw raw = {method,      target, (const uint8_t *)body, body_len, ctype ? ctype : "", auth,
+				 "192.0.2.7", 0};
 	d4_api_resp_free(&resp);
 	d4_api_resp_init(&resp);
 	if (last)
@@ -568,7 +568,7 @@ START_TEST(test_dispatch_limits)
 		     {D4_LIM_EARLY_REFUSAL, 503, "busy"}};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct d4_api_raw r = {"POST", "/anon/json", (const uint8_t *)part, strlen(part), "application/json",
-				       NULL, "192.0.2.9", cases[i].why};
+				       NULL,   "192.0.2.9",  cases[i].why};
 		d4_api_resp_free(&resp);
 		d4_api_resp_init(&resp);
 		d4_api_dispatch(&core, &r, &resp);
