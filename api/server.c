@@ -405,6 +405,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 	if (resp.producer) {
 		int why = d4_api_limits_export_open(api->limits, peer, resp.principal);
 		if (why != 0) {
+			/* the dispatcher counted the handler's status: count this one instead */
+			if (resp.status >= 100 && resp.status < 600 && api->core.metrics.by_status[resp.status])
+				api->core.metrics.by_status[resp.status]--;
 			d4_api_stream_release(&resp);
 			if (why == D4_LIM_COUNT) {
 				d4_api_problem(&resp, 500, "internal", "Internal Server Error", "out of memory");
