@@ -27,6 +27,9 @@ struct d4_api_resp {
 	/* streamed body (d4_api_stream): owned here until the server takes it;
 	 * d4_api_resp_free does not release it, d4_api_stream_release does */
 	struct d4_api_producer *producer;
+	/* user of the request's token, set by d4_api_dispatch ("" if none): the
+	 * server's per-user cap of streamed answers */
+	char principal[64];
 };
 
 void d4_api_resp_init(struct d4_api_resp *r);
@@ -80,6 +83,11 @@ struct d4_api_raw {
 	const char *content_type;  /* "" if absent */
 	const char *authorization; /* NULL if absent */
 	const char *peer;	   /* client address text */
+	/* Set by the server when it stopped reading the body early (api/guard.c):
+	 * the body is incomplete and must not be used. D4_LIM_BODY_SIZE (413),
+	 * D4_LIM_INFLIGHT_ADDR (429), D4_LIM_INFLIGHT_TOTAL (503) or
+	 * D4_LIM_EARLY_REFUSAL (the pre-body checks failed); 0 otherwise. */
+	int refused;
 };
 
 /* Everything the dispatcher needs; owned by the server. */
@@ -91,6 +99,9 @@ struct d4_api_core {
 	struct d4_api_metrics metrics;
 	uint64_t max_body;
 	const char *spec_path;
+	struct d4_api_limits *limits;	 /* counters of limit hits (may be NULL: tests) */
+	struct d4_api_ratelimit *reg_rl; /* sensor registrations per user and per address (may be NULL) */
+	unsigned max_pending;		 /* pending sensors at most (0 = no cap) */
 	/* Token check: 0 and user/role filled, D4_ENOTFOUND for an unknown or
 	 * revoked token, another code on a store error. NULL: no token can
 	 * succeed (tests, or a store without tokens). */
@@ -102,6 +113,18 @@ struct d4_api_core {
  * used or NULL. resp must be initialised by the caller. */
 const struct d4_api_route *d4_api_dispatch(struct d4_api_core *core, const struct d4_api_raw *raw,
 					   struct d4_api_resp *resp);
+/* Longest request target (path and query) served; longer ones get 414. */
+#define D4_API_MAX_TARGET 6144
+/* The checks that do not need the body (route, query, rate limit, token,
+ * role), for a request whose body has not arrived yet. Returns 1 when they
+ * already decide the answer (dispatch will then answer without the body),
+ * 0 when the body is needed; *body_limit = the operation's body cap. Counts
+ * no failed authentication and logs nothing: the dispatch that follows
+ * does. */
+int d4_api_precheck(struct d4_api_core *core, const struct d4_api_raw *raw, uint64_t *body_limit);
+/* Body cap of route rt (NULL: the default), and the largest of all. */
+uint64_t d4_api_body_limit(const struct d4_api_core *core, const struct d4_api_route *rt);
+uint64_t d4_api_body_limit_max(const struct d4_api_core *core);
 
 /* The store-backed token check (api/auth.c), for d4_api_core.verify. */
 int d4_api_auth_verify(struct d4_api_ctx *ctx, const char *token, char *user, size_t usersize, enum d4_role *role);

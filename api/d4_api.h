@@ -17,7 +17,7 @@ struct d4_api_opts {
 	const char *client_ca;	  /* optional: require a client certificate signed by this CA */
 	const char *web_root;	  /* folder with the web page's static files ("" = built-in default) */
 	const char *spec_path;	  /* openapi/d4hub.yaml served at /openapi.yaml */
-	uint64_t max_body;	  /* request body cap in bytes (default 1 MiB) */
+	uint64_t max_body;	  /* request body cap in bytes (default 64 KiB) */
 	unsigned auth_fail_limit; /* failed authentications per IP per minute before 429 (default 20) */
 };
 

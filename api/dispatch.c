@@ -2,6 +2,7 @@
  * authentication, role, body rules, JSON parse, handler. No h2o here, so the
  * unit tests and the fuzz target run exactly what the server runs. */
 #include "api_core.h"
+#include "api_limits.h"
 #include "d4_error.h"
 #include "d4_log.h"
 #include "d4_util.h"
@@ -54,15 +55,23 @@ static void unauthorized(struct d4_api_resp *resp, int token_given, const char *
 		      token_given ? "Bearer realm=\"d4hub\", error=\"invalid_token\"" : "Bearer realm=\"d4hub\"");
 }
 
-/* Returns 0 when the request may go on, else a response is set. */
+/* Returns 0 when the request may go on, else a response is set. dry: a
+ * check before the body arrived (d4_api_precheck): nothing counted or
+ * logged, the real dispatch does that. */
 static int authenticate(struct d4_api_core *core, const struct d4_api_raw *raw, const struct d4_api_route *rt,
-			struct d4_api_req *req, struct d4_api_resp *resp)
+			struct d4_api_req *req, struct d4_api_resp *resp, int dry)
 {
 	uint64_t now = d4_now_s();
 	unsigned wait = core->rl ? d4_api_ratelimit_check(core->rl, req->peer, now) : 0;
 	if (wait) {
 		char ra[16];
 		snprintf(ra, sizeof(ra), "%u", wait);
+		if (!dry) {
+			if (core->limits)
+				d4_api_limits_hit(core->limits, D4_LIM_AUTH_FAIL);
+			d4_notice("api: %s %s from %s: 429, too many failed authentications (retry in %u s)",
+				  req->method, req->path, req->peer, wait);
+		}
 		d4_api_problem(resp, 429, "too-many-requests", "Too Many Requests",
 			       "too many failed authentications from this address; retry in %u s", wait);
 		d4_api_header(resp, "Retry-After", ra);
@@ -85,6 +94,10 @@ static int authenticate(struct d4_api_core *core, const struct d4_api_raw *raw, 
 		d4_wipe(tbuf, sizeof(tbuf));
 	}
 	if (rc == D4_ENOTFOUND) {
+		if (dry) {
+			unauthorized(resp, 1, "the token is not valid");
+			return -1;
+		}
 		if (core->rl)
 			d4_api_ratelimit_fail(core->rl, req->peer, now);
 		d4_info("api: %s %s from %s: invalid token", req->method, req->path, req->peer);
@@ -92,7 +105,8 @@ static int authenticate(struct d4_api_core *core, const struct d4_api_raw *raw, 
 		return -1;
 	}
 	if (rc != D4_OK) {
-		d4_warn("api: token check failed: %s", d4_strerror(rc));
+		if (!dry)
+			d4_warn("api: token check failed: %s", d4_strerror(rc));
 		d4_api_problem(resp, 500, "internal", "Internal Server Error", "the token could not be checked");
 		return -1;
 	}
@@ -105,13 +119,78 @@ static int authenticate(struct d4_api_core *core, const struct d4_api_raw *raw, 
 	return 0;
 }
 
+/* Operations whose bodies may exceed [api] max_body (operationId, bytes).
+ * h2o holds a body whole before the handler runs, so only operations that
+ * need it get more; today none does (the largest body, createQueue with 64
+ * sensors, is under 3 KiB). */
+static const struct {
+	const char *op_id;
+	uint64_t max_body;
+} body_caps[] = {
+    {NULL, 0},
+};
+
+uint64_t d4_api_body_limit(const struct d4_api_core *core, const struct d4_api_route *rt)
+{
+	for (size_t i = 0; rt && body_caps[i].op_id; i++)
+		if (strcmp(body_caps[i].op_id, rt->op_id) == 0)
+			return body_caps[i].max_body;
+	return core->max_body;
+}
+
+uint64_t d4_api_body_limit_max(const struct d4_api_core *core)
+{
+	uint64_t m = core->max_body;
+	for (size_t i = 0; body_caps[i].op_id; i++)
+		if (body_caps[i].max_body > m)
+			m = body_caps[i].max_body;
+	return m;
+}
+
+static void too_large(struct d4_api_core *core, const struct d4_api_req *req, struct d4_api_resp *resp, uint64_t limit,
+		      const char *what)
+{
+	if (core->limits)
+		d4_api_limits_hit(core->limits, D4_LIM_BODY_SIZE);
+	d4_info("api: %s %s from %s: 413, request body %s (limit %llu bytes)", req->method, req->path, req->peer, what,
+		(unsigned long long)limit);
+	d4_api_problem(resp, 413, "payload-too-large", "Payload Too Large",
+		       "the request body of this operation is limited to %llu bytes", (unsigned long long)limit);
+}
+
+/* Answers a request whose body the server stopped reading (raw->refused). */
+static void refused_answer(struct d4_api_core *core, const struct d4_api_raw *raw, const struct d4_api_route *rt,
+			   struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	switch (raw->refused) {
+	case D4_LIM_BODY_SIZE: too_large(core, req, resp, d4_api_body_limit(core, rt), "too large"); return;
+	case D4_LIM_INFLIGHT_ADDR:
+		d4_api_problem(resp, 429, "too-many-requests", "Too Many Requests",
+			       "too many request body bytes in flight from this address; retry later");
+		d4_api_header(resp, "Retry-After", "1");
+		break;
+	case D4_LIM_INFLIGHT_TOTAL:
+		d4_api_problem(resp, 503, "busy", "Service Unavailable",
+			       "the server holds too many request bodies; retry later");
+		d4_api_header(resp, "Retry-After", "1");
+		break;
+	default:
+		/* the pre-body checks refused it, and passed now (a token created
+		 * in between): the body was not read, so it cannot be served */
+		d4_api_problem(resp, 503, "busy", "Service Unavailable", "the request could not be read; retry it");
+		d4_api_header(resp, "Retry-After", "1");
+		break;
+	}
+	d4_info("api: %s %s from %s: %d, %s", req->method, req->path, req->peer, resp->status,
+		d4_api_limit_name((enum d4_api_limit)raw->refused));
+}
+
 static int parse_body(struct d4_api_core *core, const struct d4_api_raw *raw, const struct d4_api_route *rt,
 		      struct d4_api_req *req, struct d4_api_resp *resp)
 {
-	if (raw->body_len > core->max_body) {
-		d4_api_problem(resp, 413, "payload-too-large", "Payload Too Large",
-			       "the request body has %zu bytes; the limit is %llu", raw->body_len,
-			       (unsigned long long)core->max_body);
+	uint64_t limit = d4_api_body_limit(core, rt);
+	if (raw->body_len > limit) {
+		too_large(core, req, resp, limit, "too large");
 		return -1;
 	}
 	if (rt->body != D4_BODY_JSON || raw->body_len == 0)
@@ -153,73 +232,123 @@ static int parse_body(struct d4_api_core *core, const struct d4_api_raw *raw, co
 	return 0;
 }
 
-const struct d4_api_route *d4_api_dispatch(struct d4_api_core *core, const struct d4_api_raw *raw,
-					   struct d4_api_resp *resp)
-{
-	double t0 = mono_s();
-	struct d4_api_req req;
+/* Buffers of one request's routing (a few KiB: kept off the h2o pool). */
+struct front {
 	char rawpath[PATH_MAX_LEN], path[PATH_MAX_LEN], pscratch[SCRATCH_LEN], qscratch[SCRATCH_LEN], allow[128];
+};
+
+/* Route, query, authentication and role: 0 to go on (*rtp set), -1 with a
+ * response set. */
+static int front(struct d4_api_core *core, const struct d4_api_raw *raw, struct d4_api_req *req,
+		 struct d4_api_resp *resp, struct front *f, const struct d4_api_route **rtp, int dry)
+{
 	const struct d4_api_route *rt = NULL;
 	int status = 0;
 
-	memset(&req, 0, sizeof(req));
-	req.method = raw->method ? raw->method : "";
-	req.content_type = raw->content_type ? raw->content_type : "";
-	req.body = raw->body_len ? raw->body : NULL;
-	req.body_len = raw->body_len;
-	d4_strlcpy(req.peer, raw->peer ? raw->peer : "", sizeof(req.peer));
-	req.path = "";
+	memset(req, 0, sizeof(*req));
+	req->method = raw->method ? raw->method : "";
+	req->content_type = raw->content_type ? raw->content_type : "";
+	req->body = raw->body_len ? raw->body : NULL;
+	req->body_len = raw->body_len;
+	d4_strlcpy(req->peer, raw->peer ? raw->peer : "", sizeof(req->peer));
+	req->path = "";
+	*rtp = NULL;
 
 	const char *target = raw->target ? raw->target : "";
+	size_t tlen = strlen(target);
 	const char *q = strchr(target, '?');
-	size_t plen = q ? (size_t)(q - target) : strlen(target);
-	if (plen >= sizeof(rawpath)) {
-		d4_api_problem(resp, 404, "not-found", "Not Found", "no such resource (path too long)");
-		goto out;
+	size_t plen = q ? (size_t)(q - target) : tlen;
+	if (tlen > D4_API_MAX_TARGET || plen >= sizeof(f->rawpath)) {
+		if (!dry) {
+			if (core->limits)
+				d4_api_limits_hit(core->limits, D4_LIM_URI_TOO_LONG);
+			d4_info("api: %s from %s: 414, request target of %zu bytes", req->method, req->peer, tlen);
+		}
+		d4_api_problem(resp, 414, "uri-too-long", "URI Too Long",
+			       "the request target has %zu bytes; the path is limited to %d and the whole target to %d",
+			       tlen, PATH_MAX_LEN - 1, D4_API_MAX_TARGET);
+		return -1;
 	}
-	memcpy(rawpath, target, plen);
-	rawpath[plen] = '\0';
-	if (d4_api_pct_decode(rawpath, plen, path, sizeof(path), 0) != D4_OK) {
+	memcpy(f->rawpath, target, plen);
+	f->rawpath[plen] = '\0';
+	if (d4_api_pct_decode(f->rawpath, plen, f->path, sizeof(f->path), 0) != D4_OK) {
 		d4_api_problem(resp, 400, "bad-request", "Bad Request", "bad percent-encoding in the path");
-		goto out;
+		return -1;
 	}
-	req.path = path;
+	req->path = f->path;
 
-	rt = d4_api_route_match(core->routes, core->nroutes, req.method, rawpath, pscratch, sizeof(pscratch),
-				req.params, &req.nparams, &status, allow, sizeof(allow));
+	rt = d4_api_route_match(core->routes, core->nroutes, req->method, f->rawpath, f->pscratch, sizeof(f->pscratch),
+				req->params, &req->nparams, &status, f->allow, sizeof(f->allow));
 	if (!rt) {
 		if (status == 405) {
 			d4_api_problem(resp, 405, "method-not-allowed", "Method Not Allowed",
-				       "%.16s is not allowed here; allowed: %s", req.method, allow);
-			d4_api_header(resp, "Allow", allow);
+				       "%.16s is not allowed here; allowed: %s", req->method, f->allow);
+			d4_api_header(resp, "Allow", f->allow);
 		} else if (status == 400) {
 			d4_api_problem(resp, 400, "bad-request", "Bad Request",
 				       "bad percent-encoding in a path parameter");
 		} else {
 			d4_api_problem(resp, 404, "not-found", "Not Found", "no such resource");
 		}
-		goto out;
+		return -1;
 	}
+	*rtp = rt;
 	if (q) {
-		int rc = d4_api_query_parse(q + 1, strlen(q + 1), qscratch, sizeof(qscratch), &req);
+		int rc = d4_api_query_parse(q + 1, strlen(q + 1), f->qscratch, sizeof(f->qscratch), req);
 		if (rc != D4_OK) {
 			d4_api_problem(resp, 400, "invalid-parameter", "Invalid Parameter", "%s",
 				       rc == D4_ETOOBIG ? "too many or too long query parameters"
 							: "bad percent-encoding in the query");
-			goto out;
+			return -1;
 		}
 	}
-	if (rt->min_role > D4_ROLE_NONE && authenticate(core, raw, rt, &req, resp) != 0)
+	if (rt->min_role > D4_ROLE_NONE && authenticate(core, raw, rt, req, resp, dry) != 0)
+		return -1;
+	return 0;
+}
+
+int d4_api_precheck(struct d4_api_core *core, const struct d4_api_raw *raw, uint64_t *body_limit)
+{
+	struct d4_api_req req;
+	struct d4_api_resp resp;
+	const struct d4_api_route *rt = NULL;
+	struct front *f = malloc(sizeof(*f));
+	if (!f) {
+		*body_limit = core->max_body;
+		return 0;
+	}
+	d4_api_resp_init(&resp);
+	int decided = front(core, raw, &req, &resp, f, &rt, 1) != 0;
+	*body_limit = d4_api_body_limit(core, rt);
+	d4_api_resp_free(&resp);
+	free(f);
+	return decided;
+}
+
+const struct d4_api_route *d4_api_dispatch(struct d4_api_core *core, const struct d4_api_raw *raw,
+					   struct d4_api_resp *resp)
+{
+	double t0 = mono_s();
+	struct d4_api_req req;
+	struct front f;
+	const struct d4_api_route *rt = NULL;
+
+	if (front(core, raw, &req, resp, &f, &rt, 0) != 0)
 		goto out;
+	d4_strlcpy(resp->principal, req.user, sizeof(resp->principal));
+	if (raw->refused) {
+		refused_answer(core, raw, rt, &req, resp);
+		goto out;
+	}
 	if (parse_body(core, raw, rt, &req, resp) != 0)
 		goto out;
 
 	rt->fn(core->ctx, &req, resp);
 	if (d4_api_resp_finish(resp) != D4_OK || resp->oom) {
-		d4_err("api: %s %s: the handler %s built a broken response", req.method, rawpath, rt->op_id);
+		d4_err("api: %s %s: the handler %s built a broken response", req.method, f.rawpath, rt->op_id);
 		d4_api_problem(resp, 500, "internal", "Internal Server Error", "the response could not be built");
 	} else if (resp->status < 100 || resp->status > 599) {
-		d4_err("api: %s %s: the handler %s set no response", req.method, rawpath, rt->op_id);
+		d4_err("api: %s %s: the handler %s set no response", req.method, f.rawpath, rt->op_id);
 		d4_api_problem(resp, 500, "internal", "Internal Server Error", "the operation produced no response");
 	}
 out:

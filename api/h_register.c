@@ -14,8 +14,15 @@
  *  - members must have the right JSON type and unknown members are refused
  *    (422), where d4-core answered 500 or ignored them;
  *  - third_party is accepted (boolean) but not stored: d4hub has no
- *    third-party sensor notion yet. */
+ *    third-party sensor notion yet;
+ *  - registrations are rate-limited per user and per address ([api]
+ *    register_per_minute) and refused while [api] max_pending_sensors
+ *    sensors wait for approval: 429 with Retry-After (d4-core had no
+ *    limit: one token created 755 pending sensors a second). */
+#include "api_core.h"
+#include "api_limits.h"
 #include "d4_error.h"
+#include "d4_log.h"
 #include "d4_util.h"
 #include "handlers.h"
 
@@ -50,6 +57,71 @@ static void reg_problem(struct d4_api_resp *resp, int status, const char *slug, 
 
 static const char *const reg_fields[] = {"uuid", "hmac_key", "mail", "third_party", NULL};
 
+struct pending_count {
+	unsigned n, cap;
+};
+
+static int count_pending(void *arg, const struct d4_sensor *sn)
+{
+	struct pending_count *pc = arg;
+	if (sn->status == D4_SENSOR_PENDING)
+		pc->n++;
+	return pc->n >= pc->cap;
+}
+
+/* 0 when this registration may go on, else a 429 is set. */
+static int reg_limits(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	struct d4_api_core *core = d4_api_core_of(ctx);
+	if (!core)
+		return 0;
+	char ku[80], ka[80], ra[16];
+	snprintf(ku, sizeof(ku), "user:%s", req->user);
+	snprintf(ka, sizeof(ka), "addr:%s", req->peer);
+	uint64_t now = d4_now_s();
+	unsigned wait = 0;
+	if (core->reg_rl) {
+		unsigned wu = d4_api_ratelimit_check(core->reg_rl, ku, now);
+		unsigned wa = d4_api_ratelimit_check(core->reg_rl, ka, now);
+		wait = wu > wa ? wu : wa;
+	}
+	if (wait) {
+		if (core->limits)
+			d4_api_limits_hit(core->limits, D4_LIM_REGISTER_RATE);
+		d4_notice("api: registration by %s from %s: 429, too many registrations (retry in %u s)", req->user,
+			  req->peer, wait);
+		snprintf(ra, sizeof(ra), "%u", wait);
+		d4_api_problem(resp, 429, "too-many-requests", "Too Many Requests",
+			       "too many sensor registrations from this user or address; retry in %u s", wait);
+		d4_api_header(resp, "Retry-After", ra);
+		return -1;
+	}
+	if (core->reg_rl) {
+		d4_api_ratelimit_fail(core->reg_rl, ku, now);
+		d4_api_ratelimit_fail(core->reg_rl, ka, now);
+	}
+	if (core->max_pending) {
+		struct pending_count pc = {0, core->max_pending};
+		int rc = d4_store_sensor_foreach(ctx->store, count_pending, &pc);
+		if (rc < 0) {
+			d4_h_store_error(resp, rc, "sensors");
+			return -1;
+		}
+		if (pc.n >= core->max_pending) {
+			if (core->limits)
+				d4_api_limits_hit(core->limits, D4_LIM_PENDING_SENSORS);
+			d4_notice("api: registration by %s from %s: 429, %u sensors are pending approval", req->user,
+				  req->peer, pc.n);
+			d4_api_problem(resp, 429, "too-many-requests", "Too Many Requests",
+				       "%u sensors wait for approval already; retry once an admin has handled them",
+				       pc.n);
+			d4_api_header(resp, "Retry-After", "60");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 void d4_h_register_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
 {
 	struct d4_sensor *sn = calloc(1, sizeof(*sn)), *old = malloc(sizeof(*sn));
@@ -60,6 +132,8 @@ void d4_h_register_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, 
 		d4_h_internal(resp, "out of memory");
 		goto out;
 	}
+	if (reg_limits(ctx, req, resp) != 0)
+		goto out;
 	if (d4_h_query_only(req, resp, NULL) || d4_h_body(req, resp, 1, reg_fields) < 0)
 		goto out;
 	/* Types and lengths first (our additions), then d4-core's checks in

@@ -1,5 +1,6 @@
 /* d4hub API — system operations: getHealth, getOpenapi, getMetrics, getMe. */
 #include "api_core.h"
+#include "api_limits.h"
 #include "d4_analyze.h"
 #include "d4_error.h"
 #include "d4_log.h"
@@ -236,6 +237,27 @@ void d4_api_h_metrics(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 		mprintf(&b, "d4hub_api_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
 		mprintf(&b, "d4hub_api_request_duration_seconds_sum %.6f\n", m->lat_sum);
 		mprintf(&b, "d4hub_api_request_duration_seconds_count %" PRIu64 "\n", m->lat_count);
+	}
+	if (ctx->core && ctx->core->limits) {
+		const struct d4_api_limits *l = ctx->core->limits;
+		mprintf(&b, "# HELP d4hub_api_limit_hits_total Requests and connections refused by an API limit "
+			    "(docs/api.md \"Limits\").\n"
+			    "# TYPE d4hub_api_limit_hits_total counter\n");
+		for (int i = 0; i < D4_LIM_COUNT; i++)
+			mprintf(&b, "d4hub_api_limit_hits_total{limit=\"%s\"} %" PRIu64 "\n",
+				d4_api_limit_name((enum d4_api_limit)i), d4_api_limits_hits(l, (enum d4_api_limit)i));
+		struct d4_api_limits_stats ls;
+		d4_api_limits_stats(l, &ls);
+		mprintf(
+		    &b,
+		    "# HELP d4hub_api_connections Open API connections.\n# TYPE d4hub_api_connections gauge\n"
+		    "d4hub_api_connections %" PRIu64 "\n"
+		    "# HELP d4hub_api_inflight_body_bytes Request body bytes held before their handler runs (HTTP/2).\n"
+		    "# TYPE d4hub_api_inflight_body_bytes gauge\nd4hub_api_inflight_body_bytes %" PRIu64 "\n"
+		    "# HELP d4hub_api_streamed_answers Streamed answers (exports, queue follows, pDNS lookups) in "
+		    "progress.\n"
+		    "# TYPE d4hub_api_streamed_answers gauge\nd4hub_api_streamed_answers %" PRIu64 "\n",
+		    ls.conns, ls.inflight, ls.exports);
 	}
 	if (b.oom) {
 		free(b.p);

@@ -238,5 +238,21 @@ int d4_api_json_precheck(const uint8_t *body, size_t len, size_t max_len, unsign
 	/* yajl_tree_parse takes a C string: a NUL would cut the text. */
 	if (memchr(body, 0, len))
 		return D4_EJSON;
+	/* yajl_tree_parse accepts comments, which JSON does not have: a '/'
+	 * outside a string is refused here, before yajl sees the text. */
+	int in_str = 0;
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = body[i];
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = 0;
+		} else if (c == '"') {
+			in_str = 1;
+		} else if (c == '/') {
+			return D4_EJSON;
+		}
+	}
 	return d4_json_depth_ok(body, len, max_depth) ? D4_OK : D4_EJSON;
 }

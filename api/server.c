@@ -9,6 +9,8 @@
 #include <h2o.h>
 
 #include "api_core.h"
+#include "api_guard.h"
+#include "api_limits.h"
 #include "d4_api.h"
 #include "d4_error.h"
 #include "d4_hubconf.h"
@@ -65,6 +67,10 @@ struct d4_api {
 	h2o_timeout_t stream_retry; /* D4_API_STREAM_RETRY_MS, for producers that said D4_EAGAIN */
 	uint64_t streams_open;	    /* live streamed responses */
 	h2o_linklist_t streams;	    /* of struct stream_gen, aborted at stop */
+	size_t stream_chunk;	    /* bytes buffered per streamed response ([api] export_buffer) */
+	unsigned max_streams;	    /* HTTP/2 streams per connection ([api] max_streams) */
+	struct d4_api_limits *limits;
+	struct d4_api_guard *guard;
 };
 
 static void log_ssl_errors(const char *what, char *err, size_t errsize)
@@ -164,6 +170,7 @@ static const char *reason_of(int status)
 	case 405: return "Method Not Allowed";
 	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
+	case 414: return "URI Too Long";
 	case 415: return "Unsupported Media Type";
 	case 422: return "Unprocessable Content";
 	case 429: return "Too Many Requests";
@@ -258,6 +265,7 @@ struct stream_gen {
 	int finished;	     /* FINAL or ERROR sent: h2o will call nothing more */
 	uint64_t sent;	     /* body bytes handed to h2o */
 	h2o_linklist_t link; /* in api->streams */
+	char addr[64], user[64]; /* counted in api->limits (exports per address and user) */
 };
 
 static void stream_produce(struct stream_gen *g);
@@ -299,6 +307,7 @@ static void stream_dispose(void *arg)
 		h2o_linklist_unlink(&g->link);
 	if (g->api->streams_open)
 		g->api->streams_open--;
+	d4_api_limits_export_close(g->api->limits, g->addr, g->user);
 }
 
 static void stream_produce(struct stream_gen *g)
@@ -311,12 +320,12 @@ static void stream_produce(struct stream_gen *g)
 	}
 	do {
 		g->again = 0;
-		long n = g->p->next(g->p, g->buf, D4_API_STREAM_CHUNK);
+		long n = g->p->next(g->p, g->buf, g->api->stream_chunk);
 		if (n == D4_EAGAIN) {
 			h2o_timeout_link(g->api->loop, &g->api->stream_retry, &g->retry);
 			return;
 		}
-		if (n > (long)D4_API_STREAM_CHUNK) {
+		if (n > (long)g->api->stream_chunk) {
 			d4_err("api: stream producer overran its buffer (%ld bytes)", n);
 			abort(); /* broken invariant: memory already overwritten */
 		}
@@ -338,14 +347,17 @@ static void stream_produce(struct stream_gen *g)
 	} while (g->again && !g->finished);
 }
 
-/* Starts the streamed answer of req; takes the producer. */
-static void stream_start(struct d4_api *api, h2o_req_t *req, struct d4_api_producer *p)
+/* Starts the streamed answer of req; takes the producer. The caller has
+ * counted it in api->limits for addr and user. */
+static void stream_start(struct d4_api *api, h2o_req_t *req, struct d4_api_producer *p, const char *addr,
+			 const char *user)
 {
-	uint8_t *buf = malloc(D4_API_STREAM_CHUNK);
+	uint8_t *buf = malloc(api->stream_chunk);
 	struct stream_gen *g = buf ? h2o_mem_alloc_shared(&req->pool, sizeof(*g), stream_dispose) : NULL;
 	if (!g) {
 		free(buf);
 		p->free(p);
+		d4_api_limits_export_close(api->limits, addr, user);
 		/* headers are not sent yet: a plain 500 still fits */
 		req->res.status = 500;
 		req->res.reason = "Internal Server Error";
@@ -360,6 +372,8 @@ static void stream_start(struct d4_api *api, h2o_req_t *req, struct d4_api_produ
 	g->p = p;
 	g->buf = buf;
 	g->retry.cb = stream_on_retry;
+	d4_strlcpy(g->addr, addr, sizeof(g->addr));
+	d4_strlcpy(g->user, user, sizeof(g->user));
 	h2o_linklist_insert(&api->streams, &g->link);
 	api->streams_open++;
 	h2o_start_response(req, &g->super);
@@ -381,19 +395,34 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 	raw.content_type = header_str(req, H2O_TOKEN_CONTENT_TYPE);
 	if (!raw.content_type)
 		raw.content_type = "";
-	raw.authorization = header_str(req, H2O_TOKEN_AUTHORIZATION);
-	if (!raw.authorization) {
-		/* DNSDB API clients (dnsdbq) send the token as X-API-Key */
-		ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-api-key"), -1);
-		if (i >= 0)
-			raw.authorization =
-			    pool_str(&req->pool, req->headers.entries[i].value.base, req->headers.entries[i].value.len);
-	}
+	raw.authorization = d4_api_guard_authorization(req);
+	raw.refused = d4_api_guard_refused(req);
 	peer_text(req, peer, sizeof(peer));
 	raw.peer = peer;
 
 	d4_api_resp_init(&resp);
 	const struct d4_api_route *rt = d4_api_dispatch(&api->core, &raw, &resp);
+	if (resp.producer) {
+		int why = d4_api_limits_export_open(api->limits, peer, resp.principal);
+		if (why != 0) {
+			/* the dispatcher counted the handler's status: count this one instead */
+			if (resp.status >= 100 && resp.status < 600 && api->core.metrics.by_status[resp.status])
+				api->core.metrics.by_status[resp.status]--;
+			d4_api_stream_release(&resp);
+			if (why == D4_LIM_COUNT) {
+				d4_api_problem(&resp, 500, "internal", "Internal Server Error", "out of memory");
+			} else {
+				d4_notice("api: %s %.200s from %s (%s): 429, %s", raw.method, raw.target, peer,
+					  resp.principal, d4_api_limit_name((enum d4_api_limit)why));
+				d4_api_problem(&resp, 429, "too-many-requests", "Too Many Requests",
+					       "too many streamed answers at once for this %s; retry when one ends",
+					       why == D4_LIM_EXPORTS_USER ? "user" : "address");
+				d4_api_header(&resp, "Retry-After", "1");
+			}
+			d4_api_resp_finish(&resp);
+			api->core.metrics.by_status[resp.status]++;
+		}
+	}
 
 	if (resp.status >= 500)
 		d4_warn("api: %s %.200s from %s -> %d", raw.method, raw.target, peer, resp.status);
@@ -416,9 +445,11 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 		add_header(req, "content-type", resp.content_type);
 	if (resp.producer) {
 		struct d4_api_producer *p = resp.producer;
+		char user[64];
+		d4_strlcpy(user, resp.principal, sizeof(user));
 		resp.producer = NULL;
 		d4_api_resp_free(&resp);
-		stream_start(api, req, p);
+		stream_start(api, req, p, peer, user);
 		return 0;
 	}
 	req->res.content_length = resp.body_len;
@@ -435,7 +466,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 		return;
 	h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
 	if (sock)
-		h2o_accept(&api->actx, sock);
+		d4_api_guard_accept(api->guard, sock);
 }
 
 static void on_stop(h2o_socket_t *sock, const char *err)
@@ -480,10 +511,16 @@ static void *api_thread(void *arg)
 
 	h2o_config_init(&api->gconf);
 	api->gconf.server_name = h2o_iovec_init(H2O_STRLIT("d4hub"));
-	/* Above our own cap so that we answer 413 with a problem; h2o's
-	 * own limit resets HTTP/2 streams, which clients retry. */
-	uint64_t lim = api->core.max_body * 4 + (1u << 20);
+	/* The guard (api/guard.c) answers over-size HTTP/2 bodies with a 413
+	 * problem before h2o's own limit, which would reset the stream (and
+	 * clients retry that). For HTTP/1.1, h2o's limit is what bounds a
+	 * connection: twice the largest operation cap, so that bodies just
+	 * over a cap still get our 413 problem, and larger ones h2o's 413. */
+	uint64_t lim = d4_api_body_limit_max(&api->core) * 2;
 	api->gconf.max_request_entity_size = lim > SIZE_MAX / 2 ? SIZE_MAX / 2 : (size_t)lim;
+	/* h2c upgrades would bypass the guard's HTTP/2 limits */
+	api->gconf.http1.upgrade_to_http2 = 0;
+	api->gconf.http2.max_concurrent_requests_per_connection = api->max_streams;
 	h2o_hostconf_t *host = h2o_config_register_host(&api->gconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
 	h2o_pathconf_t *pc = h2o_config_register_path(host, "/", 0);
 	struct api_handler *h = (struct api_handler *)h2o_create_handler(pc, sizeof(*h));
@@ -614,6 +651,9 @@ static void api_free(struct d4_api *api)
 		close(api->stop_pipe[1]);
 	SSL_CTX_free(api->ssl);
 	d4_api_ratelimit_free(api->core.rl);
+	d4_api_ratelimit_free(api->core.reg_rl);
+	d4_api_guard_free(api->guard);
+	d4_api_limits_free(api->limits);
 	pthread_mutex_destroy(&api->mu);
 	pthread_cond_destroy(&api->cv);
 	free(api);
@@ -649,11 +689,35 @@ int d4_api_start(const struct d4_api_opts *opts, struct d4_store *store, const s
 	api->core.routes = d4_api_routes;
 	api->core.nroutes = d4_api_nroutes;
 	api->core.ctx = &api->ctx;
-	api->core.max_body = opts->max_body ? opts->max_body : (1u << 20);
+	api->core.max_body = opts->max_body ? opts->max_body : (64u << 10);
 	api->core.spec_path = api->spec_path;
 	api->core.verify = d4_api_auth_verify;
 	api->core.rl = d4_api_ratelimit_new(opts->auth_fail_limit ? opts->auth_fail_limit : 20, 60);
-	if (!api->core.rl || pipe2(api->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+	/* what one peer can make the API hold: [api] keys, defaults without a config */
+	struct d4_hubconf defaults;
+	if (!conf) {
+		d4_hubconf_defaults(&defaults);
+		conf = &defaults;
+	}
+	struct d4_api_limits_conf lc = {
+	    .max_conns = conf->api_max_connections,
+	    .max_conns_per_addr = conf->api_max_connections_per_addr,
+	    .max_inflight = conf->api_max_inflight,
+	    .max_inflight_per_addr = conf->api_max_inflight_per_addr,
+	    .max_exports_per_addr = conf->api_max_exports_per_addr,
+	    .max_exports_per_user = conf->api_max_exports_per_user,
+	};
+	api->limits = d4_api_limits_new(&lc);
+	api->core.limits = api->limits;
+	api->stream_chunk = conf->api_export_buffer ? (size_t)conf->api_export_buffer : (64u << 10);
+	api->max_streams = conf->api_max_streams ? conf->api_max_streams : 16;
+	api->core.reg_rl = d4_api_ratelimit_new(conf->api_register_per_minute ? conf->api_register_per_minute : 30, 60);
+	api->core.max_pending = conf->api_max_pending_sensors ? conf->api_max_pending_sensors : 1000;
+	if (conf == &defaults)
+		conf = NULL;
+	api->guard = d4_api_guard_new(&api->core, api->limits, &api->actx, api->max_streams);
+	if (!api->core.rl || !api->core.reg_rl || !api->limits || !api->guard ||
+	    pipe2(api->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
 		api_free(api);
 		return D4_ENOMEM;
 	}

@@ -101,6 +101,18 @@ static const struct keydef keys[] = {
     /* h2o buffers a whole body in memory before we see it: keep the cap modest. */
     {"api.max_body", K_U64SIZE, F(api_max_body), 1024, 256u << 20, 0},
     {"api.auth_fail_limit", K_UINT, F(api_auth_fail_limit), 1, 1000000, 0},
+    {"api.max_connections", K_UINT, F(api_max_connections), 1, 1000000, 0},
+    {"api.max_connections_per_addr", K_UINT, F(api_max_connections_per_addr), 1, 1000000, 0},
+    /* h2o 2.2.5 itself never allows more than 100 */
+    {"api.max_streams", K_UINT, F(api_max_streams), 1, 100, 0},
+    {"api.max_inflight_per_addr", K_U64SIZE, F(api_max_inflight_per_addr), 1024, UINT64_MAX, 0},
+    {"api.max_inflight", K_U64SIZE, F(api_max_inflight), 1024, UINT64_MAX, 0},
+    {"api.max_exports_per_addr", K_UINT, F(api_max_exports_per_addr), 1, 1000000, 0},
+    {"api.max_exports_per_user", K_UINT, F(api_max_exports_per_user), 1, 1000000, 0},
+    /* a stream producer must fit a record header and some payload */
+    {"api.export_buffer", K_U64SIZE, F(api_export_buffer), 4096, 16u << 20, 0},
+    {"api.register_per_minute", K_UINT, F(api_register_per_minute), 1, 1000000, 0},
+    {"api.max_pending_sensors", K_UINT, F(api_max_pending_sensors), 1, 10000000, 0},
     {"api.max_tlp_user", K_TLP, F(api_max_tlp_user), 0, 0, 0},
     {"api.max_tlp_admin", K_TLP, F(api_max_tlp_admin), 0, 0, 0},
     {"api.pdns_max_results", K_UINT, F(api_pdns_max_results), 1, 10000000, 0},
@@ -139,8 +151,18 @@ void d4_hubconf_defaults(struct d4_hubconf *out)
 	out->api_enabled = 1;
 	d4_strlcpy(out->api_listen, "127.0.0.1:8443", sizeof(out->api_listen));
 	d4_strlcpy(out->api_spec, D4_API_SPEC_DEFAULT, sizeof(out->api_spec));
-	out->api_max_body = 1u << 20;
+	out->api_max_body = 64u << 10;
 	out->api_auth_fail_limit = 20;
+	out->api_max_connections = 1024;
+	out->api_max_connections_per_addr = 32;
+	out->api_max_streams = 16;
+	out->api_max_inflight_per_addr = 4u << 20;
+	out->api_max_inflight = 64u << 20;
+	out->api_max_exports_per_addr = 8;
+	out->api_max_exports_per_user = 8;
+	out->api_export_buffer = 64u << 10;
+	out->api_register_per_minute = 30;
+	out->api_max_pending_sensors = 1000;
 	out->api_max_tlp_user = D4_TLP_AMBER_STRICT;
 	out->api_max_tlp_admin = D4_TLP_RED;
 	out->api_pdns_max_results = 10000;

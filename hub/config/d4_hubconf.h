@@ -61,8 +61,19 @@ struct d4_hubconf {
 	char api_web_root[D4_PATH_MAX];	 /* api.web_root: the web page's files ("" = built-in default) */
 	char api_spec[D4_PATH_MAX];   /* api.spec: OpenAPI file served at /openapi.yaml (default D4_API_SPEC_DEFAULT) */
 	int api_spec_set;	      /* 1 if api.spec was given in the file (then -n requires it) */
-	uint64_t api_max_body;	      /* api.max_body, bytes (1M) */
+	uint64_t api_max_body;	      /* api.max_body: request body cap per operation, bytes (64K) */
 	unsigned api_auth_fail_limit; /* api.auth_fail_limit: failed authentications per IP per minute (20) */
+	/* What one peer can make the API hold (docs/security.md, docs/api.md "Limits") */
+	unsigned api_max_connections;	       /* api.max_connections: open API connections in all (1024) */
+	unsigned api_max_connections_per_addr; /* api.max_connections_per_addr (32) */
+	unsigned api_max_streams;	       /* api.max_streams: concurrent HTTP/2 streams per connection (16) */
+	uint64_t api_max_inflight_per_addr;    /* api.max_inflight_per_addr: request body bytes held per address (4M) */
+	uint64_t api_max_inflight;	       /* api.max_inflight: request body bytes held in all (64M) */
+	unsigned api_max_exports_per_addr;     /* api.max_exports_per_addr: concurrent streamed answers (8) */
+	unsigned api_max_exports_per_user;     /* api.max_exports_per_user (8) */
+	uint64_t api_export_buffer;	       /* api.export_buffer: bytes buffered per streamed answer (64K) */
+	unsigned api_register_per_minute; /* api.register_per_minute: registrations per user and per address (30) */
+	unsigned api_max_pending_sensors; /* api.max_pending_sensors: pending registrations (1000) */
 	/* pDNS query clearance (api/h_pdns.c): the most restrictive TLP a caller of
 	 * that role may see; tuples above it are left out of every answer */
 	uint8_t api_max_tlp_user;      /* api.max_tlp_user, enum d4_tlp (tlp:amber+strict) */

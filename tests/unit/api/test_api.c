@@ -3,6 +3,7 @@
  * rate limit, the dispatcher's status rules, and the system handlers over a
  * real store in a temp dir. */
 #include "api_core.h"
+#include "api_limits.h"
 #include "d4_error.h"
 #include "d4_log.h"
 #include "d4_store.h"
@@ -387,8 +388,8 @@ static void core_teardown(void)
 static int run(const char *method, const char *target, const char *auth, const char *ctype, const char *body,
 	       size_t body_len)
 {
-	struct d4_api_raw raw = {method, target,     (const uint8_t *)body, body_len, ctype ? ctype : "",
-				 auth,	 "192.0.2.7"};
+	struct d4_api_raw raw = {method,      target, (const uint8_t *)body, body_len, ctype ? ctype : "", auth,
+				 "192.0.2.7", 0};
 	d4_api_resp_free(&resp);
 	d4_api_resp_init(&resp);
 	if (last)
@@ -444,9 +445,11 @@ START_TEST(test_dispatch_routing)
 	memset(longp, 'a', sizeof(longp) - 1);
 	longp[0] = '/';
 	longp[sizeof(longp) - 1] = 0;
-	ck_assert_int_eq(run("GET", longp, NULL, NULL, NULL, 0), 404);
+	ck_assert_int_eq(run("GET", longp, NULL, NULL, NULL, 0), 414);
+	expect_problem(414, "uri-too-long");
 	/* metrics count every answer */
-	ck_assert_uint_eq(core.metrics.by_status[404], 2);
+	ck_assert_uint_eq(core.metrics.by_status[404], 1);
+	ck_assert_uint_eq(core.metrics.by_status[414], 1);
 	ck_assert_uint_eq(core.metrics.by_status[500], 1);
 	ck_assert_uint_eq(core.metrics.lat_count, 8);
 }
@@ -517,6 +520,100 @@ START_TEST(test_dispatch_body)
 	/* auth before body rules: no token, big body -> 401 */
 	ck_assert_int_eq(run("POST", "/api/v1/sensors", NULL, "application/json", big, sizeof(big)), 401);
 	ck_assert_int_eq(run("POST", "/api/v1/sensors", "Bearer tok-admin", "text/plain", ok, strlen(ok)), 415);
+}
+END_TEST
+
+/* What the server's guard relies on: the checks without a body, the
+ * answers to bodies it stopped reading, and the counters. */
+START_TEST(test_dispatch_limits)
+{
+	struct d4_api_limits_conf lc = {0};
+	core.limits = d4_api_limits_new(&lc);
+	ck_assert_ptr_nonnull(core.limits);
+	uint64_t lim = 0;
+	struct d4_api_raw raw = {"POST", "/api/v1/sensors", NULL, 0, "", NULL, "192.0.2.9", 0};
+	/* no token, bad token, low role, unknown path, wrong method: decided
+	 * without the body */
+	ck_assert_int_eq(d4_api_precheck(&core, &raw, &lim), 1);
+	ck_assert_uint_eq(lim, 1000);
+	raw.authorization = "Bearer nope";
+	ck_assert_int_eq(d4_api_precheck(&core, &raw, &lim), 1);
+	raw.authorization = "Bearer tok-user";
+	ck_assert_int_eq(d4_api_precheck(&core, &raw, &lim), 1);
+	raw.authorization = "Bearer tok-admin";
+	ck_assert_int_eq(d4_api_precheck(&core, &raw, &lim), 0);
+	raw.target = "/nowhere";
+	ck_assert_int_eq(d4_api_precheck(&core, &raw, &lim), 1);
+	raw.target = "/health";
+	ck_assert_int_eq(d4_api_precheck(&core, &raw, &lim), 1);
+	raw.target = "/anon/json";
+	ck_assert_int_eq(d4_api_precheck(&core, &raw, &lim), 0);
+	/* the dry run counted no failure: 5 more bad tokens still get 401 */
+	for (int i = 0; i < 20; i++) {
+		raw.target = "/api/v1/sensors";
+		raw.authorization = "Bearer nope";
+		ck_assert_int_eq(d4_api_precheck(&core, &raw, &lim), 1);
+	}
+	ck_assert_int_eq(run("GET", "/api/v1/sensors", "Bearer nope", NULL, NULL, 0), 401);
+	ck_assert_uint_eq(d4_api_limits_hits(core.limits, D4_LIM_AUTH_FAIL), 0);
+
+	/* bodies the server stopped reading: never handed to a handler */
+	const char *part = "{\"uuid\":\"x\"}";
+	struct {
+		int why, status;
+		const char *slug;
+	} cases[] = {{D4_LIM_BODY_SIZE, 413, "payload-too-large"},
+		     {D4_LIM_INFLIGHT_ADDR, 429, "too-many-requests"},
+		     {D4_LIM_INFLIGHT_TOTAL, 503, "busy"},
+		     {D4_LIM_EARLY_REFUSAL, 503, "busy"}};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct d4_api_raw r = {"POST", "/anon/json", (const uint8_t *)part, strlen(part), "application/json",
+				       NULL,   "192.0.2.9",  cases[i].why};
+		d4_api_resp_free(&resp);
+		d4_api_resp_init(&resp);
+		d4_api_dispatch(&core, &r, &resp);
+		ck_assert_int_eq(resp.status, cases[i].status);
+		ck_assert_str_eq(resp.content_type, "application/problem+json");
+		ck_assert_ptr_nonnull(strstr((const char *)resp.body, cases[i].slug));
+		if (cases[i].status != 413)
+			ck_assert_str_eq(d4_api_resp_header(&resp, "Retry-After"), "1");
+	}
+	/* a refused request whose route check fails gets that answer */
+	struct d4_api_raw r2 = {"POST", "/api/v1/sensors", NULL, 0, "", NULL, "192.0.2.9", D4_LIM_EARLY_REFUSAL};
+	d4_api_resp_free(&resp);
+	d4_api_resp_init(&resp);
+	d4_api_dispatch(&core, &r2, &resp);
+	ck_assert_int_eq(resp.status, 401);
+	ck_assert_uint_eq(d4_api_limits_hits(core.limits, D4_LIM_BODY_SIZE), 1);
+
+	/* comments are not JSON (yajl_tree_parse would take them) */
+	const char *cm[] = {"{\"a\":1 /* c */}", "{\"a\":1} // c", "/**/{}", "{\"a\":\"/* in a string */\"}"};
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_int_eq(run("POST", "/anon/json", NULL, "application/json", cm[i], strlen(cm[i])), 400);
+		expect_problem(400, "bad-request");
+	}
+	ck_assert_int_eq(run("POST", "/anon/json", NULL, "application/json", cm[3], strlen(cm[3])), 200);
+
+	/* 414: path over 2047 bytes, or target over D4_API_MAX_TARGET */
+	char *t = malloc(D4_API_MAX_TARGET + 2);
+	ck_assert_ptr_nonnull(t);
+	memset(t, 'a', D4_API_MAX_TARGET + 1);
+	memcpy(t, "/health?q=", 10);
+	t[D4_API_MAX_TARGET + 1] = 0;
+	ck_assert_int_eq(run("GET", t, NULL, NULL, NULL, 0), 414);
+	expect_problem(414, "uri-too-long");
+	t[D4_API_MAX_TARGET] = 0; /* exactly the limit: too many query bytes for the parser, but not 414 */
+	ck_assert_int_ne(run("GET", t, NULL, NULL, NULL, 0), 414);
+	free(t);
+	ck_assert_uint_eq(d4_api_limits_hits(core.limits, D4_LIM_URI_TOO_LONG), 1);
+
+	/* failed-auth 429s are counted (one failure above, four here: five) */
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(run("GET", "/api/v1/sensors", "Bearer nope", NULL, NULL, 0), 401);
+	ck_assert_int_eq(run("GET", "/api/v1/sensors", "Bearer nope", NULL, NULL, 0), 429);
+	ck_assert_uint_eq(d4_api_limits_hits(core.limits, D4_LIM_AUTH_FAIL), 1);
+	d4_api_limits_free(core.limits);
+	core.limits = NULL;
 }
 END_TEST
 
@@ -621,6 +718,7 @@ static Suite *api_suite(void)
 	tcase_add_test(tc, test_dispatch_routing);
 	tcase_add_test(tc, test_dispatch_auth);
 	tcase_add_test(tc, test_dispatch_body);
+	tcase_add_test(tc, test_dispatch_limits);
 	tcase_add_test(tc, test_system_handlers);
 	suite_add_tcase(s, tc);
 	return s;

@@ -592,8 +592,19 @@ START_TEST(test_api_section)
 	ck_assert_str_eq(conf.api_web_root, "");
 	ck_assert_int_eq(conf.api_spec_set, 0);
 	ck_assert_ptr_nonnull(strstr(conf.api_spec, "openapi/d4hub.yaml"));
-	ck_assert_uint_eq(conf.api_max_body, 1u << 20);
+	ck_assert_uint_eq(conf.api_max_body, 64u << 10);
 	ck_assert_uint_eq(conf.api_auth_fail_limit, 20);
+	/* what one peer can make the API hold */
+	ck_assert_uint_eq(conf.api_max_connections, 1024);
+	ck_assert_uint_eq(conf.api_max_connections_per_addr, 32);
+	ck_assert_uint_eq(conf.api_max_streams, 16);
+	ck_assert_uint_eq(conf.api_max_inflight_per_addr, 4u << 20);
+	ck_assert_uint_eq(conf.api_max_inflight, 64u << 20);
+	ck_assert_uint_eq(conf.api_max_exports_per_addr, 8);
+	ck_assert_uint_eq(conf.api_max_exports_per_user, 8);
+	ck_assert_uint_eq(conf.api_export_buffer, 64u << 10);
+	ck_assert_uint_eq(conf.api_register_per_minute, 30);
+	ck_assert_uint_eq(conf.api_max_pending_sensors, 1000);
 
 	ck_assert_msg(load(REQ "[api]\nenabled = no\nlisten = [::1]:0\ncert = api.crt\nkey = /k/api.key\n"
 			       "client_ca = ca.crt\nweb_root = web\nspec = spec.yaml\nmax_body = 64K\n"
@@ -613,6 +624,28 @@ START_TEST(test_api_section)
 	ck_assert_int_eq(conf.api_spec_set, 1);
 	ck_assert_uint_eq(conf.api_max_body, 64u << 10);
 	ck_assert_uint_eq(conf.api_auth_fail_limit, 5);
+
+	ck_assert_msg(load(REQ "[api]\nmax_connections = 10\nmax_connections_per_addr = 2\nmax_streams = 4\n"
+			       "max_inflight_per_addr = 1M\nmax_inflight = 8M\nmax_exports_per_addr = 3\n"
+			       "max_exports_per_user = 5\nexport_buffer = 16K\nregister_per_minute = 6\n"
+			       "max_pending_sensors = 50\n") == 0,
+		      "load failed: %s", err);
+	ck_assert_uint_eq(conf.api_max_connections, 10);
+	ck_assert_uint_eq(conf.api_max_connections_per_addr, 2);
+	ck_assert_uint_eq(conf.api_max_streams, 4);
+	ck_assert_uint_eq(conf.api_max_inflight_per_addr, 1u << 20);
+	ck_assert_uint_eq(conf.api_max_inflight, 8u << 20);
+	ck_assert_uint_eq(conf.api_max_exports_per_addr, 3);
+	ck_assert_uint_eq(conf.api_max_exports_per_user, 5);
+	ck_assert_uint_eq(conf.api_export_buffer, 16u << 10);
+	ck_assert_uint_eq(conf.api_register_per_minute, 6);
+	ck_assert_uint_eq(conf.api_max_pending_sensors, 50);
+	expect_error(REQ "[api]\nmax_streams = 101\n", 10, "api.max_streams: value '101' out of range");
+	expect_error(REQ "[api]\nmax_streams = 0\n", 10, "api.max_streams: value '0' out of range");
+	expect_error(REQ "[api]\nexport_buffer = 1K\n", 10, "api.export_buffer: value '1K' out of range");
+	expect_error(REQ "[api]\nmax_connections_per_addr = 0\n", 10,
+		     "api.max_connections_per_addr: value '0' out of range");
+	expect_error(REQ "[api]\nregister_per_minute = 0\n", 10, "api.register_per_minute: value '0' out of range");
 
 	/* port 0 only for the API; ranges; unknown keys */
 	expect_error(REQ "[ingest]\nlisten = 127.0.0.1:0\n", 10, "ingest.listen: bad address");
