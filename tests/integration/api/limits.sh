@@ -15,7 +15,6 @@
 # shellcheck shell=bash
 set -euo pipefail
 export D4_TEST_ADDR=127.0.0.2
-export D4_TEST_PORT=28071
 # shellcheck source=../lib.sh
 . "$(dirname "$0")/../lib.sh"
 
