@@ -641,14 +641,52 @@ struct batch {
 	uint64_t ctr;
 	uint64_t frames, bytes;
 	int has;
+	/* Items [done, end) are the current attempt. A batch that does not fit
+	 * in the free map space is committed in parts: done moves forward only
+	 * after a commit, so no item is applied twice and none is skipped. */
+	size_t done, end;
 };
+
+/* The item boundary at which an attempt of about want bytes from b->done
+ * ends: at least one item, at most the whole rest. */
+static size_t attempt_end(const struct batch *b, size_t want)
+{
+	size_t off = b->done;
+	while (off < b->buf.len) {
+		struct qhdr h;
+		memcpy(&h, b->buf.p + off, sizeof(h));
+		off += h.len;
+		if (off - b->done >= want)
+			break;
+	}
+	return off;
+}
+
+/* After a full map: an attempt of about half the failed one, or 0 when it
+ * held a single item (nothing left to split). */
+static size_t attempt_split(const struct batch *b)
+{
+	size_t span = b->end - b->done, e = attempt_end(b, span / 2);
+	if (e >= b->end) {
+		/* One item makes up more than half: try the ones before it. */
+		size_t off = b->done, prev = b->done;
+		while (off < b->end) {
+			struct qhdr h;
+			memcpy(&h, b->buf.p + off, sizeof(h));
+			prev = off;
+			off += h.len;
+		}
+		e = prev;
+	}
+	return e > b->done ? e : 0;
+}
 
 static int apply_items(struct apply_ctx *c, const struct batch *b)
 {
 	int rc = 0;
-	size_t off = 0;
+	size_t off = b->done;
 	c->buf = b->buf.p;
-	while (off < b->buf.len && !rc) {
+	while (off < b->end && !rc) {
 		struct qhdr h;
 		memcpy(&h, b->buf.p + off, sizeof(h));
 		const uint8_t *body = b->buf.p + off + sizeof(h);
@@ -688,6 +726,8 @@ static int apply_items(struct apply_ctx *c, const struct batch *b)
 		}
 		off += h.len;
 	}
+	if (b->end < b->buf.len)
+		return rc; /* the aggregated rejections go with the last part */
 	for (unsigned i = 0; i < b->npend && !rc; i++)
 		rc = apply_reject(c, b->pend[i].uuid, b->pend[i].has_uuid, b->pend[i].reason, b->pend[i].count,
 				  b->pend[i].when, b->pend[i].detail);
@@ -872,6 +912,8 @@ static void *writer_main(void *arg)
 			b->ctr = s->posted_ctr;
 			s->inflight_bytes = b->buf.len;
 			b->has = 1;
+			b->done = 0;
+			b->end = b->buf.len;
 		}
 		uint64_t age = s->retention_age_s, rbytes = s->retention_bytes;
 		int paused = s->paused;
@@ -882,6 +924,30 @@ static void *writer_main(void *arg)
 		}
 		int rc = apply_batch(s, c, b);
 		pthread_mutex_lock(&s->lock);
+		if (rc == 0 && b->end < b->buf.len) {
+			/* A part committed: try twice as much next (halved again on
+			 * a full map), so a batch never costs one commit per item
+			 * once space is back. */
+			size_t size = 2 * (b->end - b->done);
+			s->st_frames += b->frames;
+			s->st_bytes += b->bytes;
+			s->st_commits++;
+			b->done = b->end;
+			b->end = attempt_end(b, size);
+			s->inflight_bytes = b->buf.len - b->done;
+			d4_debug("store: batch committed in parts: %zu of %zu bytes done", b->done, b->buf.len);
+			wake_ingest(s);
+			continue;
+		}
+		if (rc == D4_EFULL) {
+			size_t e = attempt_split(b);
+			if (e) {
+				d4_debug("store: map full for %zu bytes of items; trying %zu", b->end - b->done,
+					 e - b->done);
+				b->end = e;
+				continue;
+			}
+		}
 		if (rc == 0) {
 			s->committed_ctr = b->ctr;
 			s->st_frames += b->frames;
@@ -915,10 +981,12 @@ static void *writer_main(void *arg)
 			wake_ingest(s);
 		}
 		s->last_err = rc;
+		/* The next try (after retention, in a second) starts whole again. */
+		b->end = b->buf.len;
 		pthread_cond_broadcast(&s->cond_done);
 		if (s->stopping) {
 			d4_err("store: stopping while paused: %llu queued bytes not committed",
-			       (unsigned long long)(b->buf.len + s->in.len));
+			       (unsigned long long)(b->buf.len - b->done + s->in.len));
 			b->has = 0;
 			s->in.len = 0;
 			s->inflight_bytes = 0;
