@@ -175,6 +175,9 @@ int store_chunk_walk(const uint8_t *p, size_t len, uint64_t from_seq,
 /* ---- writer (store_writer.c) ---- */
 void store_writer_init(struct d4_store *s);
 void store_writer_fini(struct d4_store *s);
+/* 1 and the reason when a live process's writer on this store is paused
+ * (the state file its writer keeps in the store folder), else 0. */
+int store_pause_file_read(const struct d4_store *s, char *reason, size_t rlen);
 
 /* ---- analyzer queue fan-out in the writer (store_queue.c) ----
  * The writer owns one cache of queue filters, reloaded when the control

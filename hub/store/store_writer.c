@@ -15,6 +15,7 @@
 #include "d4_util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -846,6 +847,56 @@ static void map_use(struct d4_store *s, uint64_t *size, uint64_t *used)
 	*used = ((uint64_t)info.me_last_pgno + 1) * s->psize;
 }
 
+/* The pause state is kept in the writer's memory; other processes
+ * (d4hubctl on the same store) learn it from a small file in the store's
+ * folder, written when the state changes. Not in LMDB: a full map is the
+ * usual reason for a pause, and then nothing more can be written there. */
+#define PAUSE_FILE "writer-paused"
+
+static void pause_file_update(struct d4_store *s, int paused)
+{
+	char path[sizeof(s->path) + 32], tmp[sizeof(s->path) + 40];
+	snprintf(path, sizeof(path), "%s/" PAUSE_FILE, s->path);
+	if (!paused) {
+		if (unlink(path) != 0 && errno != ENOENT)
+			d4_warn("store: %s: %s", path, strerror(errno));
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		d4_warn("store: %s: %s", tmp, strerror(errno));
+		return;
+	}
+	fprintf(f, "%ld %llu %s\n", (long)getpid(), (unsigned long long)d4_now_s(), s->pause_reason);
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		d4_warn("store: %s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+}
+
+int store_pause_file_read(const struct d4_store *s, char *reason, size_t rlen)
+{
+	char path[sizeof(s->path) + 32], line[D4_ERRTEXT_MAX + 64];
+	snprintf(path, sizeof(path), "%s/" PAUSE_FILE, s->path);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	char *got = fgets(line, sizeof(line), f);
+	fclose(f);
+	long pid;
+	unsigned long long since;
+	int n = 0;
+	if (!got || sscanf(line, "%ld %llu %n", &pid, &since, &n) < 2 || n <= 0 || pid <= 0)
+		return 0;
+	/* A file left by a hub that died (kill -9) says nothing. */
+	if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
+		return 0;
+	line[strcspn(line, "\n")] = '\0';
+	d4_strlcpy(reason, line + n, rlen);
+	return 1;
+}
+
 static void run_retention(struct d4_store *s, uint64_t age, uint64_t bytes)
 {
 	uint64_t dropped;
@@ -959,6 +1010,7 @@ static void *writer_main(void *arg)
 			if (s->paused) {
 				s->paused = 0;
 				s->pause_reason[0] = '\0';
+				pause_file_update(s, 0);
 				d4_notice("store: writer resumed");
 			}
 			s->last_err = 0;
@@ -977,6 +1029,7 @@ static void *writer_main(void *arg)
 				snprintf(s->pause_reason, sizeof(s->pause_reason), "storage error: %s",
 					 d4_strerror(rc));
 			s->paused = 1;
+			pause_file_update(s, 1);
 			d4_err("store: writer paused: %s", s->pause_reason);
 			wake_ingest(s);
 		}
@@ -994,6 +1047,8 @@ static void *writer_main(void *arg)
 		}
 		timed_wait(&s->cond_work, &s->lock, 1000);
 	}
+	if (s->paused)
+		pause_file_update(s, 0); /* stopped: no live writer is paused */
 	pthread_mutex_unlock(&s->lock);
 	free(b->buf.p);
 	free(b);
@@ -1260,6 +1315,9 @@ void d4_store_status_get(struct d4_store *s, struct d4_store_status *out)
 	pthread_mutex_lock(&s->lock);
 	out->paused = s->paused;
 	d4_strlcpy(out->pause_reason, s->pause_reason, sizeof(out->pause_reason));
+	/* Another process's writer (the hub, seen from d4hubctl). */
+	if (!s->thread_started)
+		out->paused = store_pause_file_read(s, out->pause_reason, sizeof(out->pause_reason));
 	out->committed_frames = s->st_frames;
 	out->committed_bytes = s->st_bytes;
 	out->commits = s->st_commits;

@@ -1099,6 +1099,10 @@ START_TEST(test_map_full_big_batch)
 	ck_assert_int_eq(c0.bad, 0);
 	ck_assert_uint_eq(c0.first_idx, 0);
 	ck_assert_uint_eq(c0.n, st.committed_frames);
+	/* other processes see the pause (d4hubctl status reads this file) */
+	char why[D4_ERRTEXT_MAX];
+	ck_assert_int_eq(store_pause_file_read(s, why, sizeof(why)), 1);
+	ck_assert_str_eq(why, st.pause_reason);
 
 	/* room appears (retention): the rest goes in, the pause clears */
 	d4_store_retention_set(s, 0, 256 * 1024);
@@ -1125,6 +1129,34 @@ START_TEST(test_map_full_big_batch)
 	struct d4_session_info si;
 	ck_assert_int_eq(d4_store_session_get(s, sess, &si), 0);
 	ck_assert_uint_eq(si.frames, n);
+	ck_assert_int_eq(store_pause_file_read(s, why, sizeof(why)), 0);
+	d4_store_close(s);
+
+	/* a state file left by a writer that died says nothing */
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(0);
+	waitpid(pid, NULL, 0);
+	char path[400];
+	snprintf(path, sizeof(path), "%s/writer-paused", storedir);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "%ld 1 storage map full (1 of 2 bytes used)\n", (long)pid);
+	fclose(f);
+	o.read_only = 1;
+	s = open_store(&o);
+	d4_store_status_get(s, &st);
+	ck_assert_int_eq(st.paused, 0);
+	d4_store_close(s);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "%ld 1 storage map full (1 of 2 bytes used)\n", (long)getpid());
+	fclose(f);
+	s = open_store(&o);
+	d4_store_status_get(s, &st);
+	ck_assert_int_eq(st.paused, 1);
+	ck_assert_str_eq(st.pause_reason, "storage map full (1 of 2 bytes used)");
 	d4_store_close(s);
 }
 END_TEST
