@@ -29,6 +29,11 @@
 #define STORE_FREC_HDR		 71u /* seq, session, uuid, type, version, tlp, org, hdr_ts, recv_ms, size */
 #define STORE_SID_BLOCK		 1024u
 #define STORE_RETENTION_EVERY_MS 10000u
+/* Corrupt records the writer met (settings, u64) and when it last rebuilt
+ * the totals record (settings, u64 seconds; absent = never). */
+#define STORE_CORRUPT_KEY	 "corrupt_records"
+#define STORE_TOTALS_REBUILT_KEY "totals_rebuilt_at"
+#define STORE_CORRUPT_SEEN	 64
 
 enum store_dbi {
 	DBI_FRAMES = 0,	  /* seq BE -> chunk */

@@ -1996,6 +1996,7 @@ END_TEST
 
 TCase *queue_tcase(void); /* test_queues.c */
 TCase *add_tcase(void);	  /* test_sensor_add.c */
+TCase *corrupt_tcase(void); /* test_corrupt.c */
 
 static Suite *store_suite(void)
 {
@@ -2027,6 +2028,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_sensors_silent);
 	suite_add_tcase(su, tc);
 	suite_add_tcase(su, queue_tcase());
+	suite_add_tcase(su, corrupt_tcase());
 	suite_add_tcase(su, add_tcase());
 	return su;
 }
