@@ -177,8 +177,7 @@ static MDB_val mval(const void *p, size_t n)
 /* A record that does not decode is reported (error log naming the table and
  * key, the store's corrupt_records counter) and isolated by the caller: it is
  * never allowed to fail the batch. Reported once per record and writer. */
-static void corrupt_found(struct apply_ctx *c, const char *table, const uint8_t *key, size_t klen,
-			  const char *what_now)
+static void corrupt_found(struct apply_ctx *c, const char *table, const uint8_t *key, size_t klen, const char *what_now)
 {
 	uint8_t id[HKEY_MAX + 2];
 	memset(id, 0, sizeof(id));
@@ -277,8 +276,9 @@ static struct a_sensor *get_sensor(struct apply_ctx *c, const uint8_t uuid[16], 
 			 * an admin deletes and re-creates it. */
 			memset(&a->sn, 0, sizeof(a->sn));
 			a->corrupt = 1;
-			corrupt_found(c, "sensors", uuid, 16,
-				      "sensor left untouched, its counters are not updated and its connections refused");
+			corrupt_found(
+			    c, "sensors", uuid, 16,
+			    "sensor left untouched, its counters are not updated and its connections refused");
 		}
 	} else if (rc != MDB_NOTFOUND) {
 		*err = store_rc(rc, "sensor get");
@@ -874,8 +874,9 @@ static int apply_batch(struct d4_store *s, struct apply_ctx *c, struct batch *b)
 	} else if (rc == 0) {
 		rc = store_dec_totals(v.mv_data, v.mv_size, &c->tot);
 		if (rc == D4_ECORRUPT) {
-			corrupt_found(c, "totals", (const uint8_t *)"all", 3,
-				      "rebuilt from the daily statistics, sessions and sensors (settings totals_rebuilt_at)");
+			corrupt_found(
+			    c, "totals", (const uint8_t *)"all", 3,
+			    "rebuilt from the daily statistics, sessions and sensors (settings totals_rebuilt_at)");
 			rc = totals_rebuild(c, &c->tot);
 		}
 	} else {

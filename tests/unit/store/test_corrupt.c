@@ -81,7 +81,8 @@ static void add_sensor(struct d4_store *s, unsigned n, const char *descr)
 static void post_frames(struct d4_store *s, uint64_t sess, const uint8_t u[16], unsigned n, int open, int auto_create)
 {
 	if (open) {
-		struct d4_session_open op = {.session = sess, .type = 1, .when = d4_now_s(), .auto_create = auto_create};
+		struct d4_session_open op = {
+		    .session = sess, .type = 1, .when = d4_now_s(), .auto_create = auto_create};
 		memcpy(op.uuid, u, 16);
 		ck_assert_int_eq(d4_store_post_session_open(s, &op), 0);
 	}
