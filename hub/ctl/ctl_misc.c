@@ -572,9 +572,8 @@ int ctl_cmd_status(struct ctl *c, int argc, char **argv)
 	printf("corrupt:       %llu records%s\n", (unsigned long long)h.corrupt_records,
 	       h.corrupt_records ? " (see the hub's log for their tables and keys)" : "");
 	if (h.totals_rebuilt_at)
-		printf("totals:        rebuilt at %llu (the record was corrupt; rejections without a sensor before "
-		       "that are "
-		       "not counted)\n",
+		printf("totals:        rebuilt at %llu (the record was corrupt; earlier rejections without a sensor "
+		       "are not counted)\n",
 		       (unsigned long long)h.totals_rebuilt_at);
 	printf("rejections:   ");
 	int any = 0;
