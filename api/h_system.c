@@ -45,6 +45,12 @@ void d4_api_h_health(struct d4_api_ctx *ctx, const struct d4_api_req *req, struc
 	d4_api_j_kv_str(g, "pause_reason", st.paused && st.pause_reason[0] ? st.pause_reason : NULL);
 	d4_api_j_kv_u64(g, "map_size", st.map_size);
 	d4_api_j_kv_u64(g, "map_used", st.map_used);
+	struct d4_store_health h;
+	if (d4_store_health_get(ctx->store, &h) == D4_OK) {
+		d4_api_j_kv_u64(g, "corrupt_records", h.corrupt_records);
+		if (h.totals_rebuilt_at)
+			d4_api_j_kv_u64(g, "totals_rebuilt_at", h.totals_rebuilt_at);
+	}
 	yajl_gen_map_close(g);
 	yajl_gen_map_close(g);
 }
@@ -179,6 +185,13 @@ void d4_api_h_metrics(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 		"# HELP d4hub_store_paused 1 while the writer is paused.\n# TYPE d4hub_store_paused gauge\n"
 		"d4hub_store_paused %d\n",
 		st.paused ? 1 : 0);
+	struct d4_store_health h;
+	if (d4_store_health_get(ctx->store, &h) == D4_OK)
+		mprintf(&b,
+			"# HELP d4hub_store_corrupt_records_total Records found corrupt by the writer (isolated, "
+			"logged with their key).\n# TYPE d4hub_store_corrupt_records_total counter\n"
+			"d4hub_store_corrupt_records_total %" PRIu64 "\n",
+			h.corrupt_records);
 	mprintf(&b, "# HELP d4hub_sensors Registered sensors by status.\n# TYPE d4hub_sensors gauge\n");
 	for (int s = 0; s < 3; s++)
 		mprintf(&b, "d4hub_sensors{status=\"%s\"} %" PRIu64 "\n",

@@ -536,6 +536,9 @@ int ctl_cmd_status(struct ctl *c, int argc, char **argv)
 	memset(&tot, 0, sizeof(tot));
 	if ((rc = d4_store_totals(c->st, &tot)) != D4_OK)
 		return ctl_fail(c, "cannot read totals: %s", d4_strerror(rc));
+	struct d4_store_health h;
+	if ((rc = d4_store_health_get(c->st, &h)) != D4_OK)
+		return ctl_fail(c, "cannot read the store's health: %s", d4_strerror(rc));
 	if (c->json) {
 		ctl_j_obj_open(c, NULL);
 		ctl_j_str(c, "store", c->store_path);
@@ -551,6 +554,8 @@ int ctl_cmd_status(struct ctl *c, int argc, char **argv)
 		ctl_j_u64(c, "map_size", st.map_size);
 		ctl_j_u64(c, "map_used", st.map_used);
 		ctl_j_u64(c, "control_epoch", d4_store_epoch(c->st));
+		ctl_j_u64(c, "corrupt_records", h.corrupt_records);
+		ctl_j_u64(c, "totals_rebuilt_at", h.totals_rebuilt_at);
 		ctl_j_obj_close(c);
 		return ctl_j_flush(c);
 	}
@@ -564,6 +569,12 @@ int ctl_cmd_status(struct ctl *c, int argc, char **argv)
 	printf("map:           %llu of %llu bytes used (%.1f%%)\n", (unsigned long long)st.map_used,
 	       (unsigned long long)st.map_size, st.map_size ? 100.0 * (double)st.map_used / (double)st.map_size : 0.0);
 	printf("control epoch: %llu\n", (unsigned long long)d4_store_epoch(c->st));
+	printf("corrupt:       %llu records%s\n", (unsigned long long)h.corrupt_records,
+	       h.corrupt_records ? " (see the hub's log for their tables and keys)" : "");
+	if (h.totals_rebuilt_at)
+		printf("totals:        rebuilt at %llu (the record was corrupt; earlier rejections without a sensor "
+		       "are not counted)\n",
+		       (unsigned long long)h.totals_rebuilt_at);
 	printf("rejections:   ");
 	int any = 0;
 	for (int r = 0; r < D4_REJ_COUNT; r++)

@@ -549,6 +549,16 @@ int store_scan(struct d4_store *s, enum store_dbi dbi, const void *start, size_t
 	return scan(s, dbi, start, slen, prefix, plen, fn, ctx);
 }
 
+/* Lists skip a sensor record that does not decode (one bad record must not
+ * hide every other sensor); the writer counts it (d4_store_health_get). */
+static void sensor_corrupt_skipped(const MDB_val *k)
+{
+	char hex[33] = "?";
+	if (k->mv_size == 16)
+		d4_uuid_hex(k->mv_data, hex);
+	d4_warn("store: sensor %s: record is corrupt; left out of the list (delete and re-create the sensor)", hex);
+}
+
 struct sensor_scan {
 	int (*cb)(void *ctx, const struct d4_sensor *sn);
 	void *ctx;
@@ -559,10 +569,11 @@ struct sensor_scan {
 static int sensor_scan_fn(void *ctx, const MDB_val *k, const MDB_val *v)
 {
 	struct sensor_scan *ss = ctx;
-	(void)k;
 	int rc = store_dec_sensor(v->mv_data, v->mv_size, &ss->sn);
-	if (rc)
-		return rc;
+	if (rc) {
+		sensor_corrupt_skipped(k);
+		return 0;
+	}
 	if (ss->silent) {
 		const struct d4_sensor *sn = &ss->sn;
 		/* Never seen: the silence counts from registration, so a sensor
@@ -649,8 +660,12 @@ int d4_store_sensor_summary_foreach(struct d4_store *s, const uint8_t *after, ui
 		rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
 	while (rc == 0) {
 		int r = store_dec_sensor_summary(v.mv_data, v.mv_size, &sm);
-		if (r == 0)
+		if (r == 0) {
 			r = cb(ctx, &sm);
+		} else {
+			sensor_corrupt_skipped(&k);
+			r = 0;
+		}
 		if (r) {
 			rc = r < 0 ? r : 0;
 			goto out;
@@ -1459,4 +1474,45 @@ void d4_store_retention_set(struct d4_store *s, uint64_t age_s, uint64_t max_byt
 	s->retention_bytes = max_bytes;
 	pthread_cond_signal(&s->cond_work);
 	pthread_mutex_unlock(&s->lock);
+}
+
+int d4_store_health_get(struct d4_store *s, struct d4_store_health *out)
+{
+	MDB_txn *txn;
+	memset(out, 0, sizeof(*out));
+	int rc = store_txn_begin(s, 1, &txn);
+	if (rc)
+		return rc;
+	rc = store_settings_get_u64(s, txn, STORE_CORRUPT_KEY, &out->corrupt_records);
+	if (rc == 0 || rc == D4_ENOTFOUND)
+		rc = store_settings_get_u64(s, txn, STORE_TOTALS_REBUILT_KEY, &out->totals_rebuilt_at);
+	mdb_txn_abort(txn);
+	return rc == D4_ENOTFOUND ? 0 : rc;
+}
+
+struct raw_put {
+	enum store_dbi dbi;
+	MDB_val k, v;
+};
+static int raw_put_fn(struct d4_store *s, MDB_txn *txn, const void *arg)
+{
+	const struct raw_put *r = arg;
+	MDB_val k = r->k, v = r->v;
+	return store_rc(mdb_put(txn, s->dbi[r->dbi], &k, &v, 0), "raw put");
+}
+
+int d4_store_test_put_raw(struct d4_store *s, const char *table, const void *key, size_t klen, const void *val,
+			  size_t vlen)
+{
+	static const struct {
+		const char *name;
+		enum store_dbi dbi;
+	} t[] = {{"sensors", DBI_SENSORS}, {"sessions", DBI_SESSIONS}, {"sensor_types", DBI_STYPES},
+		 {"daily", DBI_DAILY},	   {"totals", DBI_TOTALS},     {"settings", DBI_SETTINGS}};
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (!strcmp(table, t[i].name)) {
+			struct raw_put r = {t[i].dbi, mval(key, klen), mval(val, vlen)};
+			return with_write(s, 0, raw_put_fn, &r);
+		}
+	return D4_EINVAL;
 }

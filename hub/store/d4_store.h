@@ -377,6 +377,23 @@ struct d4_store_status {
 };
 void d4_store_status_get(struct d4_store *s, struct d4_store_status *out);
 
+/* What the writer found wrong in the store (persisted, so other processes
+ * see it): records that did not decode — reported in the log with their
+ * table and key, isolated, never rewritten for a sensor — and the time the
+ * totals record was last rebuilt because it was corrupt (0 = never). One
+ * read transaction. */
+struct d4_store_health {
+	uint64_t corrupt_records;
+	uint64_t totals_rebuilt_at;
+};
+int d4_store_health_get(struct d4_store *s, struct d4_store_health *out);
+
+/* Tests only: writes a raw value into one of the tables "sensors",
+ * "sessions", "sensor_types", "daily", "totals", "settings" (to make corrupt
+ * records in a real store). Bypasses every check; never used by the hub. */
+int d4_store_test_put_raw(struct d4_store *s, const char *table, const void *key, size_t klen, const void *val,
+			  size_t vlen);
+
 /* ---- reading back --------------------------------------------------------- */
 struct d4_totals {
 	uint64_t frames, bytes, sessions;

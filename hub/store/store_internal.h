@@ -29,6 +29,11 @@
 #define STORE_FREC_HDR		 71u /* seq, session, uuid, type, version, tlp, org, hdr_ts, recv_ms, size */
 #define STORE_SID_BLOCK		 1024u
 #define STORE_RETENTION_EVERY_MS 10000u
+/* Corrupt records the writer met (settings, u64) and when it last rebuilt
+ * the totals record (settings, u64 seconds; absent = never). */
+#define STORE_CORRUPT_KEY	 "corrupt_records"
+#define STORE_TOTALS_REBUILT_KEY "totals_rebuilt_at"
+#define STORE_CORRUPT_SEEN	 64
 
 enum store_dbi {
 	DBI_FRAMES = 0,	  /* seq BE -> chunk */
@@ -175,6 +180,9 @@ int store_chunk_walk(const uint8_t *p, size_t len, uint64_t from_seq,
 /* ---- writer (store_writer.c) ---- */
 void store_writer_init(struct d4_store *s);
 void store_writer_fini(struct d4_store *s);
+/* 1 and the reason when a live process's writer on this store is paused
+ * (the state file its writer keeps in the store folder), else 0. */
+int store_pause_file_read(const struct d4_store *s, char *reason, size_t rlen);
 
 /* ---- analyzer queue fan-out in the writer (store_queue.c) ----
  * The writer owns one cache of queue filters, reloaded when the control

@@ -15,6 +15,7 @@
 #include "d4_util.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,7 +118,7 @@ static void hmap_free(struct hmap *m)
 
 /* ---- aggregation records ---- */
 struct a_sensor {
-	int exists, dirty;
+	int exists, dirty, corrupt;
 	struct d4_sensor sn;
 };
 struct a_stype {
@@ -158,11 +159,94 @@ struct apply_ctx {
 	struct fref *refs;
 	size_t nrefs, refs_cap;
 	struct store_qcache *qc; /* analyzer queue filters (store_queue.c) */
+	/* Corrupt records met by this attempt and not reported before (the
+	 * count is persisted with the batch), and those already reported by
+	 * this writer (a record stays corrupt until an admin acts). */
+	unsigned ncorrupt_new;
+	uint8_t corrupt_new[STORE_CORRUPT_SEEN][HKEY_MAX + 2];
+	unsigned ncorrupt_seen;
+	uint8_t corrupt_seen[STORE_CORRUPT_SEEN][HKEY_MAX + 2];
+	int totals_rebuilt;
 };
 
 static MDB_val mval(const void *p, size_t n)
 {
 	return (MDB_val){.mv_size = n, .mv_data = (void *)p};
+}
+
+/* A record that does not decode is reported (error log naming the table and
+ * key, the store's corrupt_records counter) and isolated by the caller: it is
+ * never allowed to fail the batch. Reported once per record and writer. */
+static void corrupt_found(struct apply_ctx *c, const char *table, const uint8_t *key, size_t klen, const char *what_now)
+{
+	uint8_t id[HKEY_MAX + 2];
+	memset(id, 0, sizeof(id));
+	id[0] = (uint8_t)strlen(table); /* the writer's five tables differ in name length */
+	id[1] = (uint8_t)(klen > HKEY_MAX ? HKEY_MAX : klen);
+	memcpy(id + 2, key, id[1]);
+	for (unsigned i = 0; i < c->ncorrupt_seen; i++)
+		if (!memcmp(c->corrupt_seen[i], id, sizeof(id)))
+			return;
+	for (unsigned i = 0; i < c->ncorrupt_new; i++)
+		if (!memcmp(c->corrupt_new[i], id, sizeof(id)))
+			return;
+	if (c->ncorrupt_new < STORE_CORRUPT_SEEN)
+		memcpy(c->corrupt_new[c->ncorrupt_new++], id, sizeof(id));
+	char hex[2 * HKEY_MAX + 1];
+	size_t n = klen > HKEY_MAX ? HKEY_MAX : klen;
+	for (size_t i = 0; i < n; i++)
+		snprintf(hex + 2 * i, 3, "%02x", key[i]);
+	hex[2 * n] = '\0';
+	d4_err("store: corrupt record in %s, key %s: %s", table, hex, what_now);
+}
+
+/* The totals record did not decode: rebuild what the other tables still
+ * say (frames and bytes from the daily statistics, sessions from the session
+ * table, rejections per reason from the sensors' counters — those without a
+ * known sensor are lost) and mark the store (settings totals_rebuilt_at). */
+static int totals_rebuild(struct apply_ctx *c, struct d4_totals *t)
+{
+	struct d4_store *s = c->s;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	memset(t, 0, sizeof(*t));
+	int rc = mdb_cursor_open(c->txn, s->dbi[DBI_DAILY], &cur);
+	if (rc)
+		return store_rc(rc, "cursor");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct d4_daily_stat st;
+		if (store_dec_daily(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &st) != 0)
+			continue;
+		t->frames += st.packets;
+		t->bytes += st.bytes;
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND)
+		return store_rc(rc, "daily scan");
+	MDB_stat ms;
+	if ((rc = mdb_stat(c->txn, s->dbi[DBI_SESSIONS], &ms)) != 0)
+		return store_rc(rc, "session stat");
+	t->sessions = ms.ms_entries;
+	struct d4_sensor *sn = malloc(sizeof(*sn));
+	if (!sn)
+		return D4_ENOMEM;
+	if ((rc = mdb_cursor_open(c->txn, s->dbi[DBI_SENSORS], &cur)) != 0) {
+		free(sn);
+		return store_rc(rc, "cursor");
+	}
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (store_dec_sensor(v.mv_data, v.mv_size, sn) != 0)
+			continue;
+		for (int r = 0; r < D4_REJ_COUNT; r++)
+			t->rejects[r] += sn->rejects[r];
+	}
+	mdb_cursor_close(cur);
+	d4_wipe(sn, sizeof(*sn));
+	free(sn);
+	if (rc != MDB_NOTFOUND)
+		return store_rc(rc, "sensor scan");
+	c->totals_rebuilt = 1;
+	return 0;
 }
 
 static struct a_sensor *get_sensor(struct apply_ctx *c, const uint8_t uuid[16], int *err)
@@ -187,10 +271,14 @@ static struct a_sensor *get_sensor(struct apply_ctx *c, const uint8_t uuid[16], 
 		if (store_dec_sensor(v.mv_data, v.mv_size, &a->sn) == 0) {
 			a->exists = 1;
 		} else {
-			char hex[33];
-			d4_uuid_hex(uuid, hex);
-			/* Leave the record alone (not rewritten) rather than stall ingest. */
-			d4_warn("store: sensor %s record is corrupt; its counters are not updated", hex);
+			/* Left alone, never rewritten or re-created (its key and admin
+			 * fields would be lost); the ingest refuses the sensor until
+			 * an admin deletes and re-creates it. */
+			memset(&a->sn, 0, sizeof(a->sn));
+			a->corrupt = 1;
+			corrupt_found(
+			    c, "sensors", uuid, 16,
+			    "sensor left untouched, its counters are not updated and its connections refused");
 		}
 	} else if (rc != MDB_NOTFOUND) {
 		*err = store_rc(rc, "sensor get");
@@ -225,10 +313,12 @@ static struct a_session *get_session(struct apply_ctx *c, uint64_t id, int *err)
 	MDB_val k = mval(key, 8), v;
 	int rc = mdb_get(c->txn, c->s->dbi[DBI_SESSIONS], &k, &v);
 	if (rc == 0) {
-		if (store_dec_session(v.mv_data, v.mv_size, id, &a->si) == 0)
+		if (store_dec_session(v.mv_data, v.mv_size, id, &a->si) == 0) {
 			a->exists = 1;
-		else
-			d4_warn("store: session %llu record is corrupt; rewritten", (unsigned long long)id);
+		} else {
+			memset(&a->si, 0, sizeof(a->si));
+			corrupt_found(c, "sessions", key, 8, "session record rewritten from this batch's events");
+		}
 		a->si.session = id;
 	} else if (rc != MDB_NOTFOUND) {
 		*err = store_rc(rc, "session get");
@@ -261,6 +351,8 @@ static struct a_stype *get_stype(struct apply_ctx *c, const uint8_t uuid[16], ui
 	int rc = mdb_get(c->txn, c->s->dbi[DBI_STYPES], &k, &v);
 	if (rc == 0 && store_dec_stype(key, klen, v.mv_data, v.mv_size, &a->st) == 0)
 		return a;
+	if (rc == 0)
+		corrupt_found(c, "sensor_types", key, klen, "per-type counters restarted from zero");
 	if (rc != 0 && rc != MDB_NOTFOUND) {
 		*err = store_rc(rc, "type stat get");
 		return NULL;
@@ -294,6 +386,8 @@ static struct a_daily *get_daily(struct apply_ctx *c, uint32_t day, const uint8_
 	int rc = mdb_get(c->txn, c->s->dbi[DBI_DAILY], &k, &v);
 	if (rc == 0 && store_dec_daily(key, 21, v.mv_data, v.mv_size, &a->st) == 0)
 		return a;
+	if (rc == 0)
+		corrupt_found(c, "daily", key, 21, "daily counters restarted from zero");
 	if (rc != 0 && rc != MDB_NOTFOUND) {
 		*err = store_rc(rc, "daily get");
 		return NULL;
@@ -356,7 +450,7 @@ static int apply_open(struct apply_ctx *c, const struct d4_session_open *ev)
 		return err;
 	a->sensor = sn;
 	a->sensor_loaded = 1;
-	if (!sn->exists && ev->auto_create) {
+	if (!sn->exists && !sn->corrupt && ev->auto_create) {
 		memset(&sn->sn, 0, sizeof(sn->sn));
 		memcpy(sn->sn.uuid, ev->uuid, 16);
 		sn->sn.status = D4_SENSOR_APPROVED;
@@ -630,6 +724,18 @@ static int write_aggregates(struct apply_ctx *c)
 		MDB_val k = mval("all", 3), v = mval(buf, store_enc_totals(&c->tot, buf));
 		rc = store_rc(mdb_put(c->txn, s->dbi[DBI_TOTALS], &k, &v, 0), "totals put");
 	}
+	if (!rc && c->ncorrupt_new) {
+		uint64_t n = 0;
+		rc = store_settings_get_u64(s, c->txn, STORE_CORRUPT_KEY, &n);
+		if (rc == D4_ECORRUPT)
+			n = 0; /* the counter itself: start again rather than stall */
+		if (rc == D4_ENOTFOUND || rc == D4_ECORRUPT)
+			rc = 0;
+		if (!rc)
+			rc = store_settings_put_u64(s, c->txn, STORE_CORRUPT_KEY, n + c->ncorrupt_new);
+	}
+	if (!rc && c->totals_rebuilt)
+		rc = store_settings_put_u64(s, c->txn, STORE_TOTALS_REBUILT_KEY, d4_now_s());
 	return rc;
 }
 
@@ -641,14 +747,52 @@ struct batch {
 	uint64_t ctr;
 	uint64_t frames, bytes;
 	int has;
+	/* Items [done, end) are the current attempt. A batch that does not fit
+	 * in the free map space is committed in parts: done moves forward only
+	 * after a commit, so no item is applied twice and none is skipped. */
+	size_t done, end;
 };
+
+/* The item boundary at which an attempt of about want bytes from b->done
+ * ends: at least one item, at most the whole rest. */
+static size_t attempt_end(const struct batch *b, size_t want)
+{
+	size_t off = b->done;
+	while (off < b->buf.len) {
+		struct qhdr h;
+		memcpy(&h, b->buf.p + off, sizeof(h));
+		off += h.len;
+		if (off - b->done >= want)
+			break;
+	}
+	return off;
+}
+
+/* After a full map: an attempt of about half the failed one, or 0 when it
+ * held a single item (nothing left to split). */
+static size_t attempt_split(const struct batch *b)
+{
+	size_t span = b->end - b->done, e = attempt_end(b, span / 2);
+	if (e >= b->end) {
+		/* One item makes up more than half: try the ones before it. */
+		size_t off = b->done, prev = b->done;
+		while (off < b->end) {
+			struct qhdr h;
+			memcpy(&h, b->buf.p + off, sizeof(h));
+			prev = off;
+			off += h.len;
+		}
+		e = prev;
+	}
+	return e > b->done ? e : 0;
+}
 
 static int apply_items(struct apply_ctx *c, const struct batch *b)
 {
 	int rc = 0;
-	size_t off = 0;
+	size_t off = b->done;
 	c->buf = b->buf.p;
-	while (off < b->buf.len && !rc) {
+	while (off < b->end && !rc) {
 		struct qhdr h;
 		memcpy(&h, b->buf.p + off, sizeof(h));
 		const uint8_t *body = b->buf.p + off + sizeof(h);
@@ -688,6 +832,8 @@ static int apply_items(struct apply_ctx *c, const struct batch *b)
 		}
 		off += h.len;
 	}
+	if (b->end < b->buf.len)
+		return rc; /* the aggregated rejections go with the last part */
 	for (unsigned i = 0; i < b->npend && !rc; i++)
 		rc = apply_reject(c, b->pend[i].uuid, b->pend[i].has_uuid, b->pend[i].reason, b->pend[i].count,
 				  b->pend[i].when, b->pend[i].detail);
@@ -699,6 +845,8 @@ static int apply_items(struct apply_ctx *c, const struct batch *b)
 
 static void ctx_free(struct apply_ctx *c)
 {
+	c->ncorrupt_new = 0;
+	c->totals_rebuilt = 0;
 	hmap_free(&c->sessions);
 	hmap_free(&c->sensors);
 	hmap_free(&c->stypes);
@@ -725,6 +873,12 @@ static int apply_batch(struct d4_store *s, struct apply_ctx *c, struct batch *b)
 		rc = 0;
 	} else if (rc == 0) {
 		rc = store_dec_totals(v.mv_data, v.mv_size, &c->tot);
+		if (rc == D4_ECORRUPT) {
+			corrupt_found(
+			    c, "totals", (const uint8_t *)"all", 3,
+			    "rebuilt from the daily statistics, sessions and sensors (settings totals_rebuilt_at)");
+			rc = totals_rebuild(c, &c->tot);
+		}
 	} else {
 		rc = store_rc(rc, "totals get");
 	}
@@ -746,6 +900,7 @@ static int apply_batch(struct d4_store *s, struct apply_ctx *c, struct batch *b)
 		rc = store_settings_put_u64(s, txn, "seq_next", seq);
 	b->frames = c->tot.frames - frames0;
 	b->bytes = c->tot.bytes - bytes0;
+	unsigned ncorrupt = c->ncorrupt_new;
 	ctx_free(c);
 	if (rc) {
 		d4_debug("store: batch apply failed before commit: %s", d4_strerror(rc));
@@ -762,8 +917,12 @@ static int apply_batch(struct d4_store *s, struct apply_ctx *c, struct batch *b)
 			 (unsigned long long)b->frames, (unsigned long long)b->bytes, (unsigned long long)(t1 - t0),
 			 (unsigned long long)(t2 - t1), (unsigned long long)(t3 - t2),
 			 (unsigned long long)(d4_mono_ms() - t3));
-	if (!rc)
+	if (!rc) {
 		s->seq_next = seq;
+		/* Reported for good only once the count is committed. */
+		for (unsigned i = 0; i < ncorrupt && c->ncorrupt_seen < STORE_CORRUPT_SEEN; i++)
+			memcpy(c->corrupt_seen[c->ncorrupt_seen++], c->corrupt_new[i], sizeof(c->corrupt_new[i]));
+	}
 	return rc;
 }
 
@@ -806,6 +965,56 @@ static void map_use(struct d4_store *s, uint64_t *size, uint64_t *used)
 	*used = ((uint64_t)info.me_last_pgno + 1) * s->psize;
 }
 
+/* The pause state is kept in the writer's memory; other processes
+ * (d4hubctl on the same store) learn it from a small file in the store's
+ * folder, written when the state changes. Not in LMDB: a full map is the
+ * usual reason for a pause, and then nothing more can be written there. */
+#define PAUSE_FILE "writer-paused"
+
+static void pause_file_update(struct d4_store *s, int paused)
+{
+	char path[sizeof(s->path) + 32], tmp[sizeof(s->path) + 40];
+	snprintf(path, sizeof(path), "%s/" PAUSE_FILE, s->path);
+	if (!paused) {
+		if (unlink(path) != 0 && errno != ENOENT)
+			d4_warn("store: %s: %s", path, strerror(errno));
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		d4_warn("store: %s: %s", tmp, strerror(errno));
+		return;
+	}
+	fprintf(f, "%ld %llu %s\n", (long)getpid(), (unsigned long long)d4_now_s(), s->pause_reason);
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		d4_warn("store: %s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+}
+
+int store_pause_file_read(const struct d4_store *s, char *reason, size_t rlen)
+{
+	char path[sizeof(s->path) + 32], line[D4_ERRTEXT_MAX + 64];
+	snprintf(path, sizeof(path), "%s/" PAUSE_FILE, s->path);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	char *got = fgets(line, sizeof(line), f);
+	fclose(f);
+	long pid;
+	unsigned long long since;
+	int n = 0;
+	if (!got || sscanf(line, "%ld %llu %n", &pid, &since, &n) < 2 || n <= 0 || pid <= 0)
+		return 0;
+	/* A file left by a hub that died (kill -9) says nothing. */
+	if (kill((pid_t)pid, 0) != 0 && errno != EPERM)
+		return 0;
+	line[strcspn(line, "\n")] = '\0';
+	d4_strlcpy(reason, line + n, rlen);
+	return 1;
+}
+
 static void run_retention(struct d4_store *s, uint64_t age, uint64_t bytes)
 {
 	uint64_t dropped;
@@ -835,6 +1044,16 @@ static void *writer_main(void *arg)
 		free(c);
 		store_qcache_free(qc);
 		return NULL;
+	}
+	{
+		/* A totals record that does not decode is rebuilt by the first
+		 * batch; run one at once (empty) so that readers see it repaired. */
+		struct d4_totals t;
+		if (d4_store_totals(s, &t) == D4_ECORRUPT) {
+			b->has = 1;
+			b->done = b->end = 0;
+			b->ctr = s->posted_ctr;
+		}
 	}
 	for (;;) {
 		uint64_t now = d4_mono_ms();
@@ -872,6 +1091,8 @@ static void *writer_main(void *arg)
 			b->ctr = s->posted_ctr;
 			s->inflight_bytes = b->buf.len;
 			b->has = 1;
+			b->done = 0;
+			b->end = b->buf.len;
 		}
 		uint64_t age = s->retention_age_s, rbytes = s->retention_bytes;
 		int paused = s->paused;
@@ -882,6 +1103,30 @@ static void *writer_main(void *arg)
 		}
 		int rc = apply_batch(s, c, b);
 		pthread_mutex_lock(&s->lock);
+		if (rc == 0 && b->end < b->buf.len) {
+			/* A part committed: try twice as much next (halved again on
+			 * a full map), so a batch never costs one commit per item
+			 * once space is back. */
+			size_t size = 2 * (b->end - b->done);
+			s->st_frames += b->frames;
+			s->st_bytes += b->bytes;
+			s->st_commits++;
+			b->done = b->end;
+			b->end = attempt_end(b, size);
+			s->inflight_bytes = b->buf.len - b->done;
+			d4_debug("store: batch committed in parts: %zu of %zu bytes done", b->done, b->buf.len);
+			wake_ingest(s);
+			continue;
+		}
+		if (rc == D4_EFULL) {
+			size_t e = attempt_split(b);
+			if (e) {
+				d4_debug("store: map full for %zu bytes of items; trying %zu", b->end - b->done,
+					 e - b->done);
+				b->end = e;
+				continue;
+			}
+		}
 		if (rc == 0) {
 			s->committed_ctr = b->ctr;
 			s->st_frames += b->frames;
@@ -893,6 +1138,7 @@ static void *writer_main(void *arg)
 			if (s->paused) {
 				s->paused = 0;
 				s->pause_reason[0] = '\0';
+				pause_file_update(s, 0);
 				d4_notice("store: writer resumed");
 			}
 			s->last_err = 0;
@@ -911,14 +1157,17 @@ static void *writer_main(void *arg)
 				snprintf(s->pause_reason, sizeof(s->pause_reason), "storage error: %s",
 					 d4_strerror(rc));
 			s->paused = 1;
+			pause_file_update(s, 1);
 			d4_err("store: writer paused: %s", s->pause_reason);
 			wake_ingest(s);
 		}
 		s->last_err = rc;
+		/* The next try (after retention, in a second) starts whole again. */
+		b->end = b->buf.len;
 		pthread_cond_broadcast(&s->cond_done);
 		if (s->stopping) {
 			d4_err("store: stopping while paused: %llu queued bytes not committed",
-			       (unsigned long long)(b->buf.len + s->in.len));
+			       (unsigned long long)(b->buf.len - b->done + s->in.len));
 			b->has = 0;
 			s->in.len = 0;
 			s->inflight_bytes = 0;
@@ -926,6 +1175,8 @@ static void *writer_main(void *arg)
 		}
 		timed_wait(&s->cond_work, &s->lock, 1000);
 	}
+	if (s->paused)
+		pause_file_update(s, 0); /* stopped: no live writer is paused */
 	pthread_mutex_unlock(&s->lock);
 	free(b->buf.p);
 	free(b);
@@ -1192,6 +1443,9 @@ void d4_store_status_get(struct d4_store *s, struct d4_store_status *out)
 	pthread_mutex_lock(&s->lock);
 	out->paused = s->paused;
 	d4_strlcpy(out->pause_reason, s->pause_reason, sizeof(out->pause_reason));
+	/* Another process's writer (the hub, seen from d4hubctl). */
+	if (!s->thread_started)
+		out->paused = store_pause_file_read(s, out->pause_reason, sizeof(out->pause_reason));
 	out->committed_frames = s->st_frames;
 	out->committed_bytes = s->st_bytes;
 	out->commits = s->st_commits;

@@ -1064,6 +1064,103 @@ START_TEST(test_map_full)
 }
 END_TEST
 
+/* One batch larger than all the free map space (issue: "storage map full"
+ * that never cleared, the whole queue being retried as one transaction):
+ * the writer commits what fits, waits for space for the rest, and resumes
+ * when retention makes room; every frame is stored exactly once, in order. */
+START_TEST(test_map_full_big_batch)
+{
+	struct d4_store_opts o = base_opts();
+	o.map_size = 1u << 20;
+	o.commit_ms = 600000; /* one batch: only the sync below swaps it in */
+	struct d4_store *s = open_store(&o);
+	ck_assert_int_eq(d4_store_writer_start(s), 0);
+	uint8_t u[16];
+	mkuuid(u, 1);
+	uint64_t sess = d4_store_session_id_new(s);
+	const uint64_t n = 200; /* 200 x 8 KiB: well over the 1 MiB map */
+	for (uint64_t i = 0; i < n; i++) {
+		struct d4_frame_rec r = mkrec(sess, u, 1, i, 8192, d4_now_ms());
+		fill_payload(sess, i, 8192);
+		ck_assert_int_eq(d4_store_post_frame(s, &r, pbuf), 0);
+	}
+	struct d4_reject_ev ev = {.reason = D4_REJ_HMAC, .when = 1};
+	d4_store_post_reject(s, &ev);
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), D4_EFULL);
+	struct d4_store_status st;
+	d4_store_status_get(s, &st);
+	ck_assert_int_eq(st.paused, 1);
+	/* what fitted is committed: a prefix of the batch, nothing twice */
+	ck_assert_uint_gt(st.committed_frames, 0);
+	ck_assert_uint_lt(st.committed_frames, n);
+	struct cnt c0;
+	memset(&c0, 0, sizeof(c0));
+	ck_assert_int_eq(d4_store_frame_foreach(s, 0, 0, cnt_cb, &c0), 0);
+	ck_assert_int_eq(c0.bad, 0);
+	ck_assert_uint_eq(c0.first_idx, 0);
+	ck_assert_uint_eq(c0.n, st.committed_frames);
+	/* other processes see the pause (d4hubctl status reads this file) */
+	char why[D4_ERRTEXT_MAX];
+	ck_assert_int_eq(store_pause_file_read(s, why, sizeof(why)), 1);
+	ck_assert_str_eq(why, st.pause_reason);
+
+	/* room appears (retention): the rest goes in, the pause clears */
+	d4_store_retention_set(s, 0, 256 * 1024);
+	int resumed = 0;
+	for (int i = 0; i < 300 && !resumed; i++) {
+		usleep(100000);
+		d4_store_status_get(s, &st);
+		resumed = !st.paused;
+	}
+	ck_assert_msg(resumed, "still paused: %s", st.pause_reason);
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	d4_store_status_get(s, &st);
+	ck_assert_uint_eq(st.committed_frames, n);
+	struct cnt c1;
+	memset(&c1, 0, sizeof(c1));
+	ck_assert_int_eq(d4_store_frame_foreach(s, 0, 0, cnt_cb, &c1), 0);
+	ck_assert_int_eq(c1.bad, 0);
+	ck_assert_uint_eq(c1.last_idx, n - 1);
+	struct d4_totals t;
+	ck_assert_int_eq(d4_store_totals(s, &t), 0);
+	ck_assert_uint_eq(t.frames, n);
+	ck_assert_uint_eq(t.bytes, n * 8192);
+	ck_assert_uint_eq(t.rejects[D4_REJ_HMAC], 1);
+	struct d4_session_info si;
+	ck_assert_int_eq(d4_store_session_get(s, sess, &si), 0);
+	ck_assert_uint_eq(si.frames, n);
+	ck_assert_int_eq(store_pause_file_read(s, why, sizeof(why)), 0);
+	d4_store_close(s);
+
+	/* a state file left by a writer that died says nothing */
+	pid_t pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(0);
+	waitpid(pid, NULL, 0);
+	char path[400];
+	snprintf(path, sizeof(path), "%s/writer-paused", storedir);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "%ld 1 storage map full (1 of 2 bytes used)\n", (long)pid);
+	fclose(f);
+	o.read_only = 1;
+	s = open_store(&o);
+	d4_store_status_get(s, &st);
+	ck_assert_int_eq(st.paused, 0);
+	d4_store_close(s);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "%ld 1 storage map full (1 of 2 bytes used)\n", (long)getpid());
+	fclose(f);
+	s = open_store(&o);
+	d4_store_status_get(s, &st);
+	ck_assert_int_eq(st.paused, 1);
+	ck_assert_str_eq(st.pause_reason, "storage map full (1 of 2 bytes used)");
+	d4_store_close(s);
+}
+END_TEST
+
 START_TEST(test_map_full_reopen_bigger)
 {
 	struct d4_store_opts o = base_opts();
@@ -1899,6 +1996,7 @@ END_TEST
 
 TCase *queue_tcase(void); /* test_queues.c */
 TCase *add_tcase(void);	  /* test_sensor_add.c */
+TCase *corrupt_tcase(void); /* test_corrupt.c */
 
 static Suite *store_suite(void)
 {
@@ -1918,6 +2016,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_queue_full);
 	tcase_add_test(tc, test_map_full);
 	tcase_add_test(tc, test_map_full_reopen_bigger);
+	tcase_add_test(tc, test_map_full_big_batch);
 	tcase_add_test(tc, test_retention);
 	tcase_add_test(tc, test_session_ids);
 	tcase_add_test(tc, test_codec_corrupt);
@@ -1929,6 +2028,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_sensors_silent);
 	suite_add_tcase(su, tc);
 	suite_add_tcase(su, queue_tcase());
+	suite_add_tcase(su, corrupt_tcase());
 	suite_add_tcase(su, add_tcase());
 	return su;
 }
