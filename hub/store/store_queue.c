@@ -523,9 +523,13 @@ static int pop_fn(struct d4_store *s, MDB_txn *txn, const void *arg)
 			rc = with_frame(c, pos, seq, pop_one, a, &found);
 		if (rc < 0)
 			break;
-		int stop = rc > 0; /* the callback took this frame and wants no more */
+		int withheld = found && rc == D4_QUEUE_WITHHOLD;
+		int stop = rc > 0 && !withheld; /* the callback took this frame and wants no more */
 		rc = 0;
-		if (found) {
+		if (withheld) {
+			skipped++;
+			q->consumed++;
+		} else if (found) {
 			a->delivered++;
 			q->consumed++;
 		} else {

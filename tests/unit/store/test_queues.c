@@ -143,6 +143,8 @@ struct seen {
 	uint8_t uuid[Q_MAXSEEN][16];
 	int stop_after; /* 0 = never */
 	int fail_at;	/* 1-based: return an error at that call */
+	int withhold;	/* payload number (after "1:") to withhold: odd ones when 1 */
+	unsigned withheld;
 };
 
 static int seen_cb(void *ctx, uint64_t pos, const struct d4_frame_rec *rec, const uint8_t *payload)
@@ -153,6 +155,11 @@ static int seen_cb(void *ctx, uint64_t pos, const struct d4_frame_rec *rec, cons
 	if (!rec) {
 		sn->missing++;
 		return 0;
+	}
+	/* the payload is "tag:n" (not NUL-terminated): n is odd if its last digit is */
+	if (sn->withhold && rec->size > 2 && (payload[rec->size - 1] - '0') % 2 == 1) {
+		sn->withheld++;
+		return D4_QUEUE_WITHHOLD;
 	}
 	ck_assert_uint_lt(sn->n, Q_MAXSEEN);
 	sn->pos[sn->n] = pos;
@@ -397,10 +404,22 @@ START_TEST(test_queue_full_pop)
 	ck_assert_str_eq(sn.text[0], "1:19");
 	ck_assert_uint_eq(q.tail - q.head, 5);
 
+	/* Withheld frames (TLP above the consumer's clearance) are consumed
+	 * without delivery and do not count against max: 20..24 with the odd
+	 * ones withheld, max 2 -> 20 and 22 delivered, 21 consumed. */
 	memset(&sn, 0, sizeof(sn));
-	ck_assert_int_eq(d4_store_queue_pop(s, id, 100, seen_cb, &sn, &q), 5);
+	sn.withhold = 1;
+	ck_assert_int_eq(d4_store_queue_pop(s, id, 2, seen_cb, &sn, &q), 2);
 	ck_assert_str_eq(sn.text[0], "1:20");
-	ck_assert_str_eq(sn.text[4], "1:24");
+	ck_assert_str_eq(sn.text[1], "1:22");
+	ck_assert_uint_eq(sn.withheld, 1);
+	ck_assert_uint_eq(q.tail - q.head, 2);
+	ck_assert_uint_eq(q.consumed, 8);
+
+	memset(&sn, 0, sizeof(sn));
+	ck_assert_int_eq(d4_store_queue_pop(s, id, 100, seen_cb, &sn, &q), 2);
+	ck_assert_str_eq(sn.text[0], "1:23");
+	ck_assert_str_eq(sn.text[1], "1:24");
 	ck_assert_uint_eq(q.head, q.tail);
 	ck_assert_uint_eq(q.consumed, 10);
 	ck_assert_uint_eq(q.alert, 0); /* caught up */
