@@ -57,6 +57,7 @@ static void j_queue(yajl_gen g, const struct d4_queue *q)
 	d4_api_j_kv_u64(g, "consumed", q->consumed);
 	d4_api_j_kv_u64(g, "flushed", q->flushed);
 	d4_api_j_kv_u64(g, "expired", q->expired);
+	d4_api_j_kv_u64(g, "withheld", q->withheld);
 	d4_api_j_kv_bool(g, "alert", q->alert);
 	d4_api_j_kv_time(g, "last_drop_at", q->last_drop_at);
 	yajl_gen_map_close(g);

@@ -454,6 +454,7 @@ struct d4_queue {
 	uint64_t consumed;		       /* delivered by pop/ack */
 	uint64_t flushed;		       /* removed by flush */
 	uint64_t expired;		       /* skipped by pop/ack: frame already deleted by retention */
+	uint64_t withheld; /* consumed by a pop without delivery: TLP above the popper's clearance */
 	uint8_t alert;			       /* set by a drop when full; see d4_store_queue_update */
 	uint64_t last_drop_at;		       /* seconds, 0 = never */
 };
@@ -504,7 +505,7 @@ int d4_store_queue_peek(struct d4_store *s, uint32_t id, uint64_t from_pos, unsi
  * (skipped, at most D4_QUEUE_POP_SKIP of them beyond max, not passed to cb).
  * cb is called inside the transaction: if it returns negative, nothing is
  * consumed and that value is returned; D4_QUEUE_WITHHOLD: that frame is
- * consumed (counted in consumed) but not delivered and does not count
+ * consumed (counted in withheld) but not delivered and does not count
  * against max -- the caller's TLP clearance is below the frame's -- with at
  * most D4_QUEUE_POP_SKIP withheld and expired entries together beyond max;
  * another positive value: that frame is consumed and the pop ends there (a

@@ -269,7 +269,8 @@ class Check:
                 ok(visible(role, r["tlp"]), f"{oid} as {role}: a {r['tlp']} frame delivered")
             _, _, qb = self.hub.call("GET", f"/api/v1/queues/{qid}", "admin")
             q = json.loads(qb)
-            ok(q["consumed"] == sum(per.values()), f"{oid} as {role}: consumed {q['consumed']}")
+            ok(q["consumed"] == want_n and q["withheld"] == want_wh,
+               f"{oid} as {role}: consumed {q['consumed']}, withheld {q['withheld']}; expected {want_n}, {want_wh}")
             # the queue is empty now: a second pop answers nothing
             _, h, body = self.call(oid, method, path, role, {"max": 1000})
             ok(body == b"" and h.get("d4-queue-withheld") == "0", f"{oid} as {role}: second pop not empty")
