@@ -49,6 +49,9 @@ CASES=(
 	'clear-space|[" TLP:Clear "]|tlp:clear'
 )
 sessions() { ctl --json sessions "$S" | json 'len(d)'; }
+# closed N: the hub has recorded N closed sessions (the next run then cannot
+# meet the previous connection's (uuid, type) slot still taken)
+closed() { [ "$(ctl --json sessions "$S" | json 'len([s for s in d if s["ended"]])')" = "$1" ]; }
 n=0
 : >"$T_DIR/labels"
 for c in "${CASES[@]}"; do
@@ -68,7 +71,7 @@ for c in "${CASES[@]}"; do
 	sensor_run -u "$S" -k "$SENSOR_KEY" -t 254 -m "$T_DIR/meta.json" -q <"$T_DIR/cof" ||
 		fail "d4-sensor ($label) exited $?"
 	# one session at a time: the next run must not race this one's slot
-	wait_until 10 eval '[ "$(sessions)" = $n ]' || fail "session $n ($label) not committed"
+	wait_until 30 closed $n || fail "session $n ($label) not committed and closed ($(sessions) sessions)"
 	echo "$label $level 198.51.100.$((n * 2))" >>"$T_DIR/labels"
 done
 sync_store
@@ -76,14 +79,14 @@ sync_store
 tuples() {
 	curl -sS --http2 --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $ADMIN" "$API/pdns/info" | json "d['tuples']"
 }
-wait_until 20 eval '[ "$(tuples)" = $((3 * ${#CASES[@]})) ]' || fail "pDNS has $(tuples) tuples, expected $((3 * n))"
+wait_until 60 eval '[ "$(tuples)" = $((3 * ${#CASES[@]})) ]' || fail "pDNS has $(tuples) tuples, expected $((3 * n))"
 # every frame fanned out to the queues
 depth() {
 	curl -sS --http2 --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $ADMIN" "$API/api/v1/queues/$1" | json "d['depth']"
 }
 FRAMES=$(ctl --json frames | json "len([f for f in d if f['uuid'] == '$S' and f['type'] == 254])")
 for q in "$QPA" "$QPU" "$QF"; do
-	wait_until 10 eval '[ "$(depth "$q")" = "$FRAMES" ]' || fail "queue $q holds $(depth "$q") of $FRAMES frames"
+	wait_until 30 eval '[ "$(depth "$q")" = "$FRAMES" ]' || fail "queue $q holds $(depth "$q") of $FRAMES frames"
 done
 
 "$PY" - "$T_DIR/fixtures.json" <<EOF || fail "fixtures"

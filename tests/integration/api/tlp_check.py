@@ -434,7 +434,11 @@ def main():
         if oid in FILTERED or dnsdb:
             if not ok(decision == "filtered", f"{oid}: checked as filtered here, x-d4hub-tlp {decision} in the spec"):
                 continue
-            (FILTERED.get(oid) or Check.dnsdb)(chk, oid, method, tmpl)
+            try:
+                (FILTERED.get(oid) or Check.dnsdb)(chk, oid, method, tmpl)
+            except (KeyError, ValueError, IndexError, TypeError, AttributeError) as e:
+                # an answer of the wrong shape: report it, check the rest
+                fail(f"{oid}: unexpected answer: {type(e).__name__}: {e}")
         elif oid in PLAIN:
             if not ok(decision == "none", f"{oid}: checked as plain here, x-d4hub-tlp {decision} in the spec"):
                 continue
