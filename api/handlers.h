@@ -169,7 +169,8 @@ int d4_h_j_sensor_detail(yajl_gen g, struct d4_store *st, const struct d4_sensor
  * The caller's clearance by role (api.max_tlp_admin, api.max_tlp_user;
  * sensor_register and anonymous callers: none), and the one rule every read
  * path applies to a record before handing it out (hub/policy
- * d4_policy_tlp_visible). docs/api-auth.md "TLP clearance per role". */
+ * d4_policy_tlp_visible). docs/api-auth.md "TLP clearance per role".
+ * Pointers are borrowed for the call; nothing is kept or allocated. */
 enum d4_tlp d4_api_clearance(const struct d4_api_ctx *ctx, const struct d4_api_req *req);
 /* 1 if a caller of this clearance may see a record labelled record_tlp. */
 int d4_api_may_see(enum d4_tlp clearance, uint8_t record_tlp);

@@ -35,7 +35,7 @@ enum d4_tlp d4_policy_tlp_parse(const char *tag);
 enum d4_tlp d4_policy_tlp_tag(const char *tag, size_t n);
 /* 1 if tag[0..n) is `misp:should-not-sync` (same trimming and case rule;
  * anything that begins with it, such as `misp:should-not-sync="true"`,
- * counts too: fail closed). */
+ * counts too: fail closed). Pure; tag is borrowed. */
 int d4_policy_tag_no_sync(const char *tag, size_t n);
 /* Canonical lower-case name ("tlp:clear" for white); static string.
  * D4_TLP_NONE gives "none", an out-of-range value "invalid". */
@@ -64,7 +64,7 @@ enum d4_tlp d4_policy_tlp_from_tags(const char (*tags)[128], unsigned ntags, int
  * order of enum d4_tlp. Fails closed: a record without a real level (NONE,
  * UNCLEAR, out of range: never written by the ingest, so a damaged or
  * foreign record) counts as tlp:red, and a clearance that is not a real
- * level (NONE, UNCLEAR, out of range) sees nothing. */
+ * level (NONE, UNCLEAR, out of range) sees nothing. Pure, no state. */
 int d4_policy_tlp_visible(enum d4_tlp clearance, enum d4_tlp record);
 
 #endif
