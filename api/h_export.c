@@ -336,6 +336,11 @@ struct export_prod {
 	uint64_t from_ms, to_ms;
 	char ext_type[D4_EXT_TYPE_MAX]; /* of sess[si], for ndjson */
 	int sess_loaded;
+	/* TLP: the caller's clearance, the level of sess[si] (its frames are
+	 * checked too), the level of a session without one yet */
+	enum d4_tlp clearance;
+	uint8_t sess_tlp, untagged_tlp;
+	uint64_t withheld; /* frames left out, for the log */
 	struct d4_pcap_split split;
 	uint8_t ghdr[D4_PCAP_GHDR];
 	int ghdr_pending;
@@ -384,6 +389,14 @@ static int frame_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *pa
 		return 1;
 	}
 	int match = (x->type < 0 || rec->type == x->type) && rec->recv_ms >= x->from_ms;
+	/* Sessions above the clearance were never listed; a frame can still
+	 * be above it alone (meta-header fragments stored before the tags were
+	 * known carry the default). pcap keeps feeding the record splitter so
+	 * that boundaries stay right. */
+	if (match && !(d4_api_may_see(x->clearance, rec->tlp) && d4_api_may_see(x->clearance, x->sess_tlp))) {
+		match = 0;
+		x->withheld++;
+	}
 	int r = 0;
 	switch (x->fmt) {
 	case D4_EXPORT_PCAP:
@@ -466,6 +479,7 @@ static long prod_next(struct d4_api_producer *p, uint8_t *buf, size_t cap)
 			if (rc < 0 && rc != D4_ENOTFOUND)
 				return rc;
 			d4_strlcpy(x->ext_type, rc == 0 ? si.ext_type : "", sizeof(x->ext_type));
+			x->sess_tlp = rc == 0 && si.tlp ? si.tlp : x->untagged_tlp;
 			x->sess_loaded = 1;
 		}
 		x->seen = 0;
@@ -489,6 +503,9 @@ static long prod_next(struct d4_api_producer *p, uint8_t *buf, size_t cap)
 static void prod_free(struct d4_api_producer *p)
 {
 	struct export_prod *x = (struct export_prod *)p;
+	if (x->withheld)
+		d4_info("api: export: %llu frame(s) above the caller's clearance %s withheld",
+			(unsigned long long)x->withheld, d4_policy_tlp_name(x->clearance));
 	d4_pcap_split_free(&x->split);
 	free(x->sess);
 	free(x->pend);
@@ -581,7 +598,8 @@ static int pcap_prepare(struct export_prod *x, struct d4_api_resp *resp)
 	return 0;
 }
 
-static struct export_prod *prod_new(struct d4_api_ctx *ctx, enum d4_export_format fmt)
+static struct export_prod *prod_new(struct d4_api_ctx *ctx, const struct d4_api_req *req, enum d4_export_format fmt,
+				    const struct d4_sensor *sn)
 {
 	struct export_prod *x = calloc(1, sizeof(*x));
 	if (!x)
@@ -592,6 +610,8 @@ static struct export_prod *prod_new(struct d4_api_ctx *ctx, enum d4_export_forma
 	x->fmt = fmt;
 	x->type = -1;
 	x->to_ms = UINT64_MAX;
+	x->clearance = d4_api_clearance(ctx, req);
+	x->untagged_tlp = (uint8_t)d4_api_untagged_tlp(ctx, sn);
 	d4_pcap_split_init(&x->split);
 	return x;
 }
@@ -646,6 +666,27 @@ void d4_h_export_session(struct d4_api_ctx *ctx, const struct d4_api_req *req, s
 		d4_h_store_error(resp, rc, what);
 		return;
 	}
+	/* The session's level decides (its sensor may be gone: then the hub's
+	 * default stands for a session without one). A named record the caller
+	 * may not read is a 403 that says why, not a 404: ids are sequential,
+	 * so hiding existence would hide nothing, and a 404 would make an
+	 * analyst believe the data is gone. */
+	struct d4_sensor *sn = malloc(sizeof(*sn));
+	if (!sn) {
+		d4_h_internal(resp, "out of memory");
+		return;
+	}
+	int have_sn = d4_store_sensor_get(ctx->store, si.uuid, sn) == D4_OK;
+	d4_wipe(sn->key, sizeof(sn->key));
+	enum d4_tlp clear = d4_api_clearance(ctx, req);
+	enum d4_tlp level = d4_api_session_tlp(ctx, &si, have_sn ? sn : NULL);
+	d4_api_clearance_header(resp, clear);
+	if (!d4_api_may_see(clear, (uint8_t)level)) {
+		free(sn);
+		d4_api_problem(resp, 403, "forbidden", "Forbidden", "%s is %s, above your clearance (%s)", what,
+			       d4_policy_tlp_name(level), d4_policy_tlp_name(clear));
+		return;
+	}
 	/* a 2 -> 254 session carries its meta header as a type-2 frame: the
 	 * data is the 254 stream */
 	unsigned dtype = si.type == 2 && si.ext_type[0] ? 254 : si.type;
@@ -654,9 +695,11 @@ void d4_h_export_session(struct d4_api_ctx *ctx, const struct d4_api_req *req, s
 				   d4_api_query(req, "format"), (unsigned long long)id, dtype,
 				   fmt == D4_EXPORT_PCAP ? "pcap is for type 1 only"
 							 : "text is for the line types 2, 3, 6, 8 and 254");
+		free(sn);
 		return;
 	}
-	struct export_prod *x = prod_new(ctx, fmt);
+	struct export_prod *x = prod_new(ctx, req, fmt, have_sn ? sn : NULL);
+	free(sn);
 	if (!x || !(x->sess = malloc(sizeof(uint64_t)))) {
 		free(x);
 		d4_h_internal(resp, "out of memory");
@@ -680,6 +723,7 @@ struct sess_collect {
 	unsigned type;
 	uint64_t from_ms, to_ms;
 	size_t cap;
+	uint64_t withheld; /* sessions above the clearance */
 	int err;
 };
 
@@ -691,6 +735,10 @@ static int sess_cb(void *ctx, const struct d4_session_info *si)
 	if (si->started * 1000 > c->to_ms || (si->ended && si->ended * 1000 + 999 < c->from_ms))
 		return 0;
 	struct export_prod *x = c->x;
+	if (!d4_api_may_see(x->clearance, si->tlp ? si->tlp : x->untagged_tlp)) {
+		c->withheld++;
+		return 0;
+	}
 	if (x->nsess == c->cap) {
 		size_t nc = c->cap ? c->cap * 2 : 16;
 		uint64_t *ns = realloc(x->sess, nc * sizeof(*ns));
@@ -762,7 +810,7 @@ void d4_h_export_range(struct d4_api_ctx *ctx, const struct d4_api_req *req, str
 		d4_h_store_error(resp, rc, what);
 		return;
 	}
-	struct export_prod *x = prod_new(ctx, fmt);
+	struct export_prod *x = prod_new(ctx, req, fmt, &sn);
 	if (!x) {
 		d4_h_internal(resp, "out of memory");
 		return;
@@ -784,6 +832,12 @@ void d4_h_export_range(struct d4_api_ctx *ctx, const struct d4_api_req *req, str
 		prod_free(&x->super);
 		return;
 	}
+	/* Sessions are the unit a range export leaves out: say how many, so
+	 * that a client can tell "nothing there" from "nothing for you". */
+	char num[24];
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)c.withheld);
+	d4_api_header(resp, "d4-withheld-sessions", num);
+	d4_api_clearance_header(resp, x->clearance);
 	char fname[64];
 	snprintf(fname, sizeof(fname), "d4-%s-type%u", hex, (unsigned)type);
 	send_stream(x, resp, fname);

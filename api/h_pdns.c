@@ -159,14 +159,12 @@ struct qspec {
 	int is_ip;	    /* /pdns/query: q was an address */
 };
 
+/* The caller's clearance (api/clearance.c); the store applies the policy
+ * rule to every tuple, so that limits, offsets and cursors count only what
+ * the caller may see. */
 static uint8_t clearance(const struct d4_api_ctx *ctx, const struct d4_api_req *req)
 {
-	const struct d4_hubconf *c = ctx->conf;
-	uint8_t user = c && c->api_max_tlp_user ? c->api_max_tlp_user : D4_TLP_AMBER_STRICT;
-	uint8_t admin = c && c->api_max_tlp_admin ? c->api_max_tlp_admin : D4_TLP_RED;
-	if (req->role >= D4_ROLE_ADMIN)
-		return admin;
-	return req->role >= D4_ROLE_USER ? user : 0;
+	return (uint8_t)d4_api_clearance(ctx, req);
 }
 
 static uint32_t max_results(const struct d4_api_ctx *ctx)
@@ -293,6 +291,7 @@ static int parse_params(struct d4_api_ctx *ctx, const struct d4_api_req *req, st
 	}
 	qs->paging = d4_api_query(req, "limit") || d4_api_query(req, "cursor");
 	qs->q.max_tlp = clearance(ctx, req);
+	d4_api_clearance_header(resp, (enum d4_tlp)qs->q.max_tlp);
 	return 0;
 }
 

@@ -5,6 +5,7 @@
  * roles: admin changes queues, user reads and consumes them (analyzers run
  * with user tokens). Every frame handed out carries its provenance. */
 #include "d4_error.h"
+#include "d4_log.h"
 #include "d4_policy.h"
 #include "d4_reader.h"
 #include "d4_util.h"
@@ -56,6 +57,7 @@ static void j_queue(yajl_gen g, const struct d4_queue *q)
 	d4_api_j_kv_u64(g, "consumed", q->consumed);
 	d4_api_j_kv_u64(g, "flushed", q->flushed);
 	d4_api_j_kv_u64(g, "expired", q->expired);
+	d4_api_j_kv_u64(g, "withheld", q->withheld);
 	d4_api_j_kv_bool(g, "alert", q->alert);
 	d4_api_j_kv_time(g, "last_drop_at", q->last_drop_at);
 	yajl_gen_map_close(g);
@@ -379,6 +381,9 @@ struct frames_ctx {
 	size_t budget, bytes;
 	uint64_t n, last_pos;
 	int err;
+	/* TLP: frames above the caller's clearance are withheld (counted) */
+	enum d4_tlp clearance;
+	uint64_t withheld;
 	/* NDJSON output (pop) */
 	char *out;
 	size_t out_len, out_cap;
@@ -418,10 +423,16 @@ static int j_frame_members(struct frames_ctx *fc, const struct d4_frame_rec *rec
 static int preview_cb(void *arg, uint64_t pos, const struct d4_frame_rec *rec, const uint8_t *payload)
 {
 	struct frames_ctx *fc = arg;
+	/* A withheld entry keeps its place (pos), so that a consumer that acks
+	 * after a preview moves past it, but shows nothing of the frame. */
+	int withheld = rec && !d4_api_may_see(fc->clearance, rec->tlp);
 	yajl_gen_map_open(fc->g);
 	d4_api_j_kv_u64(fc->g, "pos", pos);
 	d4_api_j_kv_bool(fc->g, "expired", rec == NULL);
-	if (rec && (fc->err = j_frame_members(fc, rec, payload)) != 0)
+	d4_api_j_kv_bool(fc->g, "withheld", withheld);
+	if (withheld)
+		fc->withheld++;
+	else if (rec && (fc->err = j_frame_members(fc, rec, payload)) != 0)
 		return fc->err;
 	yajl_gen_map_close(fc->g);
 	fc->last_pos = pos;
@@ -450,6 +461,7 @@ void d4_h_preview_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, st
 		return;
 	}
 	fc.shown_max = PREVIEW_PAYLOAD_MAX;
+	fc.clearance = d4_api_clearance(ctx, req);
 	yajl_gen_map_open(fc.g);
 	d4_api_j_kv_u64(fc.g, "head", q.head);
 	d4_api_j_kv_u64(fc.g, "tail", q.tail);
@@ -471,7 +483,9 @@ void d4_h_preview_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, st
 		d4_api_j_kv_u64(fc.g, "next_from", fc.last_pos + 1);
 	else
 		d4_h_j_null(fc.g, "next_from");
+	d4_api_j_kv_u64(fc.g, "withheld", fc.withheld);
 	yajl_gen_map_close(fc.g);
+	d4_api_clearance_header(resp, fc.clearance);
 	d4_h_send(resp, 200, fc.g, 0);
 }
 
@@ -497,6 +511,10 @@ static int pop_cb(void *arg, uint64_t pos, const struct d4_frame_rec *rec, const
 	struct frames_ctx *fc = arg;
 	const unsigned char *buf;
 	size_t len;
+	if (!d4_api_may_see(fc->clearance, rec->tlp)) {
+		fc->withheld++;
+		return D4_QUEUE_WITHHOLD;
+	}
 	yajl_gen_map_open(fc->g);
 	d4_api_j_kv_u64(fc->g, "pos", pos);
 	if ((fc->err = j_frame_members(fc, rec, payload)) != 0)
@@ -529,6 +547,7 @@ void d4_h_pop_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct
 	}
 	fc.shown_max = SIZE_MAX;
 	fc.budget = POP_BUDGET;
+	fc.clearance = d4_api_clearance(ctx, req);
 	int rc = d4_store_queue_pop(ctx->store, id, (unsigned)max, pop_cb, &fc, &q);
 	yajl_gen_free(fc.g);
 	free(fc.b64);
@@ -551,6 +570,15 @@ void d4_h_pop_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct
 	d4_api_header(resp, "d4-queue-depth", num);
 	snprintf(num, sizeof(num), "%llu", (unsigned long long)q.dropped);
 	d4_api_header(resp, "d4-queue-dropped", num);
+	/* Consumed by this pop but not delivered: the consumer's token is not
+	 * cleared for them (an analyzer with the wrong role, or a sensor that
+	 * labels more restrictively than expected). */
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)fc.withheld);
+	d4_api_header(resp, "d4-queue-withheld", num);
+	d4_api_clearance_header(resp, fc.clearance);
+	if (fc.withheld)
+		d4_info("api: %s popped queue %u: %llu frame(s) above its clearance %s consumed without delivery",
+			req->user, id, (unsigned long long)fc.withheld, d4_policy_tlp_name(fc.clearance));
 }
 
 /* ---- followQueue: NDJSON stream of entries from a cursor, not consuming -------
@@ -581,6 +609,10 @@ static int follow_cb(void *arg, uint64_t pos, const struct d4_frame_rec *rec, co
 	f->cursor = pos + 1;
 	if (!rec)
 		return 0; /* expired: nothing to send */
+	if (!d4_api_may_see(f->fc.clearance, rec->tlp)) {
+		f->fc.withheld++; /* left out; the consumer's next ack moves past it */
+		return 0;
+	}
 	int r = pop_cb(&f->fc, pos, rec, payload);
 	if (r < 0)
 		return r;
@@ -625,6 +657,9 @@ static long follow_next(struct d4_api_producer *p, uint8_t *buf, size_t cap)
 static void follow_free(struct d4_api_producer *p)
 {
 	struct follow *f = (struct follow *)p;
+	if (f->fc.withheld)
+		d4_info("api: follow of queue %u: %llu frame(s) above the caller's clearance %s withheld", f->id,
+			(unsigned long long)f->fc.withheld, d4_policy_tlp_name(f->fc.clearance));
 	if (f->fc.g)
 		yajl_gen_free(f->fc.g);
 	free(f->fc.b64);
@@ -665,5 +700,7 @@ void d4_h_follow_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, str
 	f->last_ms = d4_mono_ms();
 	f->fc.shown_max = SIZE_MAX;
 	f->fc.budget = SIZE_MAX;
+	f->fc.clearance = d4_api_clearance(ctx, req);
+	d4_api_clearance_header(resp, f->fc.clearance);
 	d4_api_stream(resp, 200, "application/x-ndjson", &f->p);
 }

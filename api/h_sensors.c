@@ -380,8 +380,11 @@ void d4_h_get_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struc
 
 struct sess_ctx {
 	struct d4_session_info *ring;
-	uint64_t cap, count; /* count: sessions seen below the cursor */
+	uint64_t *wh_after;  /* per ring slot: withheld sessions newer than it (and older than the next) */
+	uint64_t cap, count; /* count: visible sessions seen below the cursor */
 	uint64_t before;     /* only ids < before (0 = no cursor) */
+	uint64_t wh_lead;    /* withheld sessions older than every visible one */
+	enum d4_tlp clearance, untagged;
 };
 
 static int sess_cb(void *arg, const struct d4_session_info *si)
@@ -389,7 +392,16 @@ static int sess_cb(void *arg, const struct d4_session_info *si)
 	struct sess_ctx *sc = arg;
 	if (sc->before && si->session >= sc->before)
 		return 1; /* ids ascend: nothing further qualifies */
+	if (!d4_api_may_see(sc->clearance, si->tlp ? si->tlp : (uint8_t)sc->untagged)) {
+		/* left out; counted against the page it falls in */
+		if (sc->count)
+			sc->wh_after[(sc->count - 1) % sc->cap]++;
+		else
+			sc->wh_lead++;
+		return 0;
+	}
 	sc->ring[sc->count % sc->cap] = *si;
+	sc->wh_after[sc->count % sc->cap] = 0;
 	sc->count++;
 	return 0;
 }
@@ -421,7 +433,9 @@ void d4_h_list_sensor_sessions(struct d4_api_ctx *ctx, const struct d4_api_req *
 	if (load(ctx, req, resp, uuid, sn) != 0)
 		goto out;
 	sc.cap = limit + 1;
-	if (!(sc.ring = calloc(sc.cap, sizeof(*sc.ring)))) {
+	sc.clearance = d4_api_clearance(ctx, req);
+	sc.untagged = d4_api_untagged_tlp(ctx, sn);
+	if (!(sc.ring = calloc(sc.cap, sizeof(*sc.ring))) || !(sc.wh_after = calloc(sc.cap, sizeof(*sc.wh_after)))) {
 		d4_h_internal(resp, "out of memory");
 		goto out;
 	}
@@ -439,15 +453,22 @@ void d4_h_list_sensor_sessions(struct d4_api_ctx *ctx, const struct d4_api_req *
 	uint8_t fallback = ctx->conf ? ctx->conf->default_tlp : D4_TLP_AMBER_STRICT;
 	if (sn->default_tlp != D4_TLP_NONE && sn->default_tlp != D4_TLP_UNCLEAR)
 		fallback = sn->default_tlp;
+	/* withheld: sessions between the cursor and this page's last item (all
+	 * of the rest on the last page) */
+	uint64_t withheld = sc.count > limit ? 0 : sc.wh_lead;
 	yajl_gen_map_open(g);
 	d4_api_j_key(g, "items");
 	yajl_gen_array_open(g);
 	for (uint64_t i = 0; i < n; i++) {
-		const struct d4_session_info *si = &sc.ring[(sc.count - 1 - i) % sc.cap];
+		uint64_t slot = (sc.count - 1 - i) % sc.cap;
+		const struct d4_session_info *si = &sc.ring[slot];
 		d4_h_j_session(g, si, fallback);
+		withheld += sc.wh_after[slot];
 		last = si->session;
 	}
 	yajl_gen_array_close(g);
+	d4_api_j_kv_u64(g, "withheld", withheld);
+	d4_api_clearance_header(resp, sc.clearance);
 	if (sc.count > limit) {
 		char text[16];
 		uint8_t key[8];
@@ -461,6 +482,7 @@ void d4_h_list_sensor_sessions(struct d4_api_ctx *ctx, const struct d4_api_req *
 	d4_h_send(resp, 200, g, 0);
 out:
 	free(sc.ring);
+	free(sc.wh_after);
 	d4_wipe(sn, sizeof(*sn));
 	free(sn);
 }

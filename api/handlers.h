@@ -8,6 +8,7 @@
 #define D4_API_HANDLERS_H
 
 #include "api_internal.h"
+#include "d4_policy.h"
 #include "d4_store.h"
 
 #include <stddef.h>
@@ -164,6 +165,25 @@ void d4_h_j_silent_sensor(yajl_gen g, const struct d4_sensor *sn, uint64_t now);
  * error (the generator then holds a partial document: discard it). */
 int d4_h_j_sensor_detail(yajl_gen g, struct d4_store *st, const struct d4_sensor *sn, const char *extra_key,
 			 const char *extra_val);
+/* ---- TLP clearance (api/clearance.c) ----------------------------------------
+ * The caller's clearance by role (api.max_tlp_admin, api.max_tlp_user;
+ * sensor_register and anonymous callers: none), and the one rule every read
+ * path applies to a record before handing it out (hub/policy
+ * d4_policy_tlp_visible). docs/api-auth.md "TLP clearance per role".
+ * Pointers are borrowed for the call; nothing is kept or allocated. */
+enum d4_tlp d4_api_clearance(const struct d4_api_ctx *ctx, const struct d4_api_req *req);
+/* 1 if a caller of this clearance may see a record labelled record_tlp. */
+int d4_api_may_see(enum d4_tlp clearance, uint8_t record_tlp);
+/* Adds "D4-Clearance: <level>" so that a client can tell a filtered answer. */
+void d4_api_clearance_header(struct d4_api_resp *resp, enum d4_tlp clearance);
+/* The level of a stream without tags: the sensor's default (sn may be
+ * NULL), else the hub's. */
+enum d4_tlp d4_api_untagged_tlp(const struct d4_api_ctx *ctx, const struct d4_sensor *sn);
+/* The TLP a session's records carry: its resolved level, or while it has
+ * none yet d4_api_untagged_tlp. */
+enum d4_tlp d4_api_session_tlp(const struct d4_api_ctx *ctx, const struct d4_session_info *si,
+			       const struct d4_sensor *sn);
+
 /* Session object; fallback_tlp is shown while the session has no TLP yet. */
 void d4_h_j_session(yajl_gen g, const struct d4_session_info *si, uint8_t fallback_tlp);
 /* BlockEntry object. */

@@ -202,7 +202,8 @@ async function previewQueue(q) {
   $('#queue-preview').hidden = false;
   $('#qp-name').textContent = q.name;
   fill('#qp-table', data.items.map((e) => e.expired ? row([e.pos, 'expired (retention)', '', '', '', ''])
-    : row([e.pos, e.sensor, e.type, fmtTime(e.received), fmtNum(e.size), payloadText(e.payload_b64)])));
+    : e.withheld ? row([e.pos, 'withheld (above your TLP clearance)', '', '', '', ''])
+      : row([e.pos, e.sensor, e.type, fmtTime(e.received), fmtNum(e.size), payloadText(e.payload_b64)])));
 }
 async function loadQueues() {
   const data = await api('GET', '/api/v1/queues?limit=1000');

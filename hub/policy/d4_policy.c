@@ -41,6 +41,52 @@ static enum d4_tlp tlp_parse_n(const char *tag, size_t n)
 	return D4_TLP_NONE;
 }
 
+static int is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Surrounding ASCII white space is a typing accident, never meaning. */
+static void trim(const char **tag, size_t *n)
+{
+	while (*n && is_space(**tag)) {
+		(*tag)++;
+		(*n)--;
+	}
+	while (*n && is_space((*tag)[*n - 1]))
+		(*n)--;
+}
+
+static int is_word(char c)
+{
+	c = lower(c);
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+enum d4_tlp d4_policy_tlp_tag(const char *tag, size_t n)
+{
+	if (!tag)
+		return D4_TLP_NONE;
+	trim(&tag, &n);
+	enum d4_tlp t = tlp_parse_n(tag, n);
+	if (t != D4_TLP_NONE)
+		return t;
+	/* In the tlp namespace but not a level we know: the sender meant to
+	 * restrict something; the safest reading is the most restrictive. */
+	if (n >= 3 && tag_is(tag, 3, "tlp") && (n == 3 || !is_word(tag[3])))
+		return D4_TLP_RED;
+	return D4_TLP_NONE;
+}
+
+int d4_policy_tag_no_sync(const char *tag, size_t n)
+{
+	if (!tag)
+		return 0;
+	trim(&tag, &n);
+	size_t l = sizeof(no_sync_tag) - 1;
+	return n >= l && tag_is(tag, l, no_sync_tag);
+}
+
 enum d4_tlp d4_policy_tlp_parse(const char *tag)
 {
 	if (!tag)
@@ -100,14 +146,23 @@ enum d4_tlp d4_policy_tlp_from_tags(const char (*tags)[128], unsigned ntags, int
 		const char *t = tags[i];
 		const char *end = memchr(t, '\0', 128);
 		size_t n = end ? (size_t)(end - t) : 128;
-		if (tag_is(t, n, no_sync_tag))
+		if (d4_policy_tag_no_sync(t, n))
 			ns = 1;
 		else
-			best = d4_policy_tlp_max(best, tlp_parse_n(t, n));
+			best = d4_policy_tlp_max(best, d4_policy_tlp_tag(t, n));
 	}
 	if (no_sync)
 		*no_sync = ns;
 	else if (ns)
 		best = D4_TLP_RED; /* caller cannot see the flag: keep its effect */
 	return best;
+}
+
+int d4_policy_tlp_visible(enum d4_tlp clearance, enum d4_tlp record)
+{
+	if (!is_real(clearance))
+		return 0;
+	if (!is_real(record))
+		record = D4_TLP_RED;
+	return record <= clearance;
 }

@@ -471,6 +471,7 @@ struct d4_queue {
 	uint64_t consumed;		       /* delivered by pop/ack */
 	uint64_t flushed;		       /* removed by flush */
 	uint64_t expired;		       /* skipped by pop/ack: frame already deleted by retention */
+	uint64_t withheld; /* consumed by a pop without delivery: TLP above the popper's clearance */
 	uint8_t alert;			       /* set by a drop when full; see d4_store_queue_update */
 	uint64_t last_drop_at;		       /* seconds, 0 = never */
 };
@@ -520,9 +521,14 @@ int d4_store_queue_peek(struct d4_store *s, uint32_t id, uint64_t from_pos, unsi
  * advances head past every entry handed to cb and past expired entries
  * (skipped, at most D4_QUEUE_POP_SKIP of them beyond max, not passed to cb).
  * cb is called inside the transaction: if it returns negative, nothing is
- * consumed and that value is returned; positive: that frame is consumed and
- * the pop ends there (a byte budget). *out (may be NULL) gets the queue
- * after the pop. Returns the number of frames delivered or a negative code. */
+ * consumed and that value is returned; D4_QUEUE_WITHHOLD: that frame is
+ * consumed (counted in withheld) but not delivered and does not count
+ * against max -- the caller's TLP clearance is below the frame's -- with at
+ * most D4_QUEUE_POP_SKIP withheld and expired entries together beyond max;
+ * another positive value: that frame is consumed and the pop ends there (a
+ * byte budget). *out (may be NULL) gets the queue after the pop. Returns the
+ * number of frames delivered or a negative code. */
+#define D4_QUEUE_WITHHOLD 2
 int d4_store_queue_pop(struct d4_store *s, uint32_t id, unsigned max, d4_queue_entry_cb cb, void *ctx,
 		       struct d4_queue *out);
 /* Acknowledge (followers): advances head to pos (pos == head is a no-op),

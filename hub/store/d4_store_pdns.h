@@ -121,7 +121,8 @@ struct d4_store_pdns_query {
 	uint16_t rrtype;       /* 0 = any */
 	const char *bailiwick; /* NULL = any */
 	uint64_t time_first_before, time_first_after, time_last_before, time_last_after;
-	uint8_t max_tlp;       /* enum d4_tlp: tuples above it are skipped (not counted); 0 = none visible */
+	uint8_t max_tlp;       /* enum d4_tlp, the reader's clearance: a tuple is visible when
+				* d4_policy_tlp_visible(max_tlp, tlp); others are skipped (not counted); 0 = none visible */
 	uint32_t limit;	       /* 0 = no limit */
 	const uint8_t *resume; /* NULL/0: from the start; else a cursor from a previous call */
 	size_t resume_len;

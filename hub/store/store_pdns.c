@@ -6,6 +6,7 @@
 
 #include "d4_error.h"
 #include "d4_log.h"
+#include "d4_policy.h"
 #include "d4_reader.h"
 
 #include <arpa/inet.h>
@@ -1126,7 +1127,7 @@ static int in_range(const struct qseg *g, const MDB_val *k)
  * wildcard label boundaries, hash collisions) and the filters. */
 static int tuple_matches(const struct qplan *p, const struct d4_store_pdns_query *q, const struct tup *t)
 {
-	if (t->tlp > q->max_tlp)
+	if (!d4_policy_tlp_visible((enum d4_tlp)q->max_tlp, (enum d4_tlp)t->tlp))
 		return 0;
 	if (q->rrtype && t->rrtype != q->rrtype)
 		return 0;

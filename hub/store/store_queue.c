@@ -20,7 +20,10 @@
 #include <string.h>
 
 #define QUEUE_VAL_MAX                                                                                                  \
-	(1 + 2 + D4_QUEUE_NAME_MAX + 1 + 2 + D4_EXT_TYPE_MAX + 4 + 8 * 10 + 1 + 1 + D4_QUEUE_GROUP_MAX * 16)
+	(1 + 2 + D4_QUEUE_NAME_MAX + 1 + 2 + D4_EXT_TYPE_MAX + 4 + 8 * 10 + 1 + 1 + D4_QUEUE_GROUP_MAX * 16 + 8)
+/* v2 = v1 + u64 withheld at the end; v1 records (stores written before the
+ * counter existed) read as withheld 0 and are rewritten as v2 on change. */
+#define QUEUE_VAL_V2 2u
 #define QUEUE_NEXT "queue_next" /* settings: next queue id */
 
 static MDB_val mval(const void *p, size_t n)
@@ -46,7 +49,7 @@ static uint8_t *put_u64(uint8_t *p, uint64_t v)
 static size_t enc_queue(const struct d4_queue *q, uint8_t *buf)
 {
 	uint8_t *p = buf;
-	*p++ = STORE_VAL_V1;
+	*p++ = QUEUE_VAL_V2;
 	p = put_str(p, q->name);
 	*p++ = q->type;
 	p = put_str(p, q->ext_type);
@@ -65,6 +68,7 @@ static size_t enc_queue(const struct d4_queue *q, uint8_t *buf)
 	*p++ = q->ngroup;
 	memcpy(p, q->group, (size_t)q->ngroup * 16);
 	p += (size_t)q->ngroup * 16;
+	p = put_u64(p, q->withheld);
 	return (size_t)(p - buf);
 }
 
@@ -86,7 +90,8 @@ static int dec_queue(uint32_t id, const uint8_t *p, size_t len, struct d4_queue 
 	memset(q, 0, sizeof(*q));
 	q->id = id;
 	d4_rd_init(&r, p, len);
-	if (d4_rd_u8(&r) != STORE_VAL_V1)
+	uint8_t ver = d4_rd_u8(&r);
+	if (ver != STORE_VAL_V1 && ver != QUEUE_VAL_V2)
 		return D4_ECORRUPT;
 	rd_str(&r, q->name, sizeof(q->name));
 	q->type = d4_rd_u8(&r);
@@ -107,6 +112,8 @@ static int dec_queue(uint32_t id, const uint8_t *p, size_t len, struct d4_queue 
 		return D4_ECORRUPT;
 	q->alert = alert;
 	d4_rd_copy(&r, q->group, (size_t)q->ngroup * 16);
+	if (ver == QUEUE_VAL_V2)
+		q->withheld = d4_rd_u64be(&r);
 	return (d4_rd_error(&r) || d4_rd_left(&r)) ? D4_ECORRUPT : 0;
 }
 
@@ -523,9 +530,13 @@ static int pop_fn(struct d4_store *s, MDB_txn *txn, const void *arg)
 			rc = with_frame(c, pos, seq, pop_one, a, &found);
 		if (rc < 0)
 			break;
-		int stop = rc > 0; /* the callback took this frame and wants no more */
+		int withheld = found && rc == D4_QUEUE_WITHHOLD;
+		int stop = rc > 0 && !withheld; /* the callback took this frame and wants no more */
 		rc = 0;
-		if (found) {
+		if (withheld) {
+			skipped++;
+			q->withheld++;
+		} else if (found) {
 			a->delivered++;
 			q->consumed++;
 		} else {

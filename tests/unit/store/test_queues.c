@@ -7,6 +7,7 @@
 #include "d4_reader.h"
 #include "d4_store.h"
 #include "d4_util.h"
+#include "store_internal.h"
 
 #include <check.h>
 #include <ftw.h>
@@ -143,6 +144,8 @@ struct seen {
 	uint8_t uuid[Q_MAXSEEN][16];
 	int stop_after; /* 0 = never */
 	int fail_at;	/* 1-based: return an error at that call */
+	int withhold;	/* payload number (after "1:") to withhold: odd ones when 1 */
+	unsigned withheld;
 };
 
 static int seen_cb(void *ctx, uint64_t pos, const struct d4_frame_rec *rec, const uint8_t *payload)
@@ -153,6 +156,11 @@ static int seen_cb(void *ctx, uint64_t pos, const struct d4_frame_rec *rec, cons
 	if (!rec) {
 		sn->missing++;
 		return 0;
+	}
+	/* the payload is "tag:n" (not NUL-terminated): n is odd if its last digit is */
+	if (sn->withhold && rec->size > 2 && (payload[rec->size - 1] - '0') % 2 == 1) {
+		sn->withheld++;
+		return D4_QUEUE_WITHHOLD;
 	}
 	ck_assert_uint_lt(sn->n, Q_MAXSEEN);
 	sn->pos[sn->n] = pos;
@@ -397,12 +405,27 @@ START_TEST(test_queue_full_pop)
 	ck_assert_str_eq(sn.text[0], "1:19");
 	ck_assert_uint_eq(q.tail - q.head, 5);
 
+	/* Withheld frames (TLP above the consumer's clearance) are consumed
+	 * without delivery and do not count against max: 20..24 with the odd
+	 * ones withheld, max 2 -> 20 and 22 delivered, 21 withheld. */
 	memset(&sn, 0, sizeof(sn));
-	ck_assert_int_eq(d4_store_queue_pop(s, id, 100, seen_cb, &sn, &q), 5);
+	sn.withhold = 1;
+	ck_assert_int_eq(d4_store_queue_pop(s, id, 2, seen_cb, &sn, &q), 2);
 	ck_assert_str_eq(sn.text[0], "1:20");
-	ck_assert_str_eq(sn.text[4], "1:24");
+	ck_assert_str_eq(sn.text[1], "1:22");
+	ck_assert_uint_eq(sn.withheld, 1);
+	ck_assert_uint_eq(q.tail - q.head, 2);
+	ck_assert_uint_eq(q.consumed, 7);
+	ck_assert_uint_eq(q.withheld, 1);
+
+	memset(&sn, 0, sizeof(sn));
+	ck_assert_int_eq(d4_store_queue_pop(s, id, 100, seen_cb, &sn, &q), 2);
+	ck_assert_str_eq(sn.text[0], "1:23");
+	ck_assert_str_eq(sn.text[1], "1:24");
 	ck_assert_uint_eq(q.head, q.tail);
-	ck_assert_uint_eq(q.consumed, 10);
+	ck_assert_uint_eq(q.consumed, 9);
+	ck_assert_uint_eq(q.withheld, 1);
+	ck_assert_uint_eq(q_get(s, id).withheld, 1); /* persisted */
 	ck_assert_uint_eq(q.alert, 0); /* caught up */
 	ck_assert_int_eq(d4_store_queue_pop(s, id, 100, seen_cb, &sn, &q), 0);
 
@@ -521,6 +544,67 @@ START_TEST(test_queue_retention)
 }
 END_TEST
 
+/* Queue records written before the withheld counter (v1) still read, with
+ * withheld 0, and are rewritten as v2 by the next change; a cut v2 record
+ * is corrupt, never misread. */
+static void q_raw(struct d4_store *s, uint32_t id, uint8_t *buf, size_t *len, int put)
+{
+	uint8_t k4[4];
+	d4_put_u32be(k4, id);
+	MDB_txn *txn;
+	MDB_val k = {4, k4}, v = {*len, buf};
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, put ? 0 : MDB_RDONLY, &txn), 0);
+	if (put) {
+		ck_assert_int_eq(mdb_put(txn, s->dbi[DBI_QUEUES], &k, &v, 0), 0);
+		ck_assert_int_eq(mdb_txn_commit(txn), 0);
+		return;
+	}
+	ck_assert_int_eq(mdb_get(txn, s->dbi[DBI_QUEUES], &k, &v), 0);
+	ck_assert_uint_le(v.mv_size, 4096);
+	memcpy(buf, v.mv_data, v.mv_size);
+	*len = v.mv_size;
+	mdb_txn_abort(txn);
+}
+
+START_TEST(test_queue_record_v1)
+{
+	struct d4_store *s = q_open();
+	uint8_t g[1][16];
+	memset(g, 0x42, sizeof(g));
+	uint32_t id = q_create(s, "old", 8, NULL, 10, 1, (const uint8_t(*)[16])g);
+	uint8_t b[4096];
+	size_t n = 0;
+	q_raw(s, id, b, &n, 0);
+	ck_assert_int_eq(b[0], 2);
+	/* every cut of the v2 record is corrupt */
+	struct d4_queue q;
+	for (size_t cut = 1; cut <= 8; cut++) {
+		size_t m = n - cut;
+		q_raw(s, id, b, &m, 1);
+		ck_assert_int_eq(d4_store_queue_get(s, id, &q), D4_ECORRUPT);
+	}
+	/* v1: no trailing counter */
+	b[0] = 1;
+	size_t m = n - 8;
+	q_raw(s, id, b, &m, 1);
+	ck_assert_int_eq(d4_store_queue_get(s, id, &q), 0);
+	ck_assert_str_eq(q.name, "old");
+	ck_assert_uint_eq(q.ngroup, 1);
+	ck_assert_uint_eq(q.withheld, 0);
+	/* a change writes v2 */
+	struct d4_queue_update up;
+	memset(&up, 0, sizeof(up));
+	up.name = "renamed";
+	ck_assert_int_eq(d4_store_queue_update(s, id, &up, &q), 0);
+	q_raw(s, id, b, &n, 0);
+	ck_assert_int_eq(b[0], 2);
+	ck_assert_int_eq(d4_store_queue_get(s, id, &q), 0);
+	ck_assert_str_eq(q.name, "renamed");
+	ck_assert_uint_eq(q.withheld, 0);
+	d4_store_close(s);
+}
+END_TEST
+
 TCase *queue_tcase(void)
 {
 	TCase *tc = tcase_create("queues");
@@ -531,5 +615,6 @@ TCase *queue_tcase(void)
 	tcase_add_test(tc, test_queue_full_pop);
 	tcase_add_test(tc, test_queue_flush_254_and_reopen);
 	tcase_add_test(tc, test_queue_retention);
+	tcase_add_test(tc, test_queue_record_v1);
 	return tc;
 }

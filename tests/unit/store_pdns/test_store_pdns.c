@@ -698,7 +698,7 @@ static int lookup(struct d4_store *s, const char *name, uint16_t type, struct on
 	q.kind = D4_PDNS_Q_NAME;
 	q.name = name;
 	q.rrtype = type;
-	q.max_tlp = 7;
+	q.max_tlp = 6; /* tlp:red: everything */
 	ck_assert_int_eq(d4_store_pdns_query(s, &q, one_cb, o, &res), 0);
 	return o->n;
 }
@@ -829,7 +829,7 @@ START_TEST(test_merge)
 	memset(&q, 0, sizeof(q));
 	q.kind = D4_PDNS_Q_NAME_LEFT;
 	q.name = "b.example.com.";
-	q.max_tlp = 7;
+	q.max_tlp = 6; /* tlp:red: everything */
 	memset(&r, 0, sizeof(r));
 	ck_assert_int_eq(d4_store_pdns_query(s, &q, one_cb, &r, &res), 0);
 	ck_assert_int_eq(r.n, 0);
@@ -865,7 +865,7 @@ START_TEST(test_merge)
 			q.kind = D4_PDNS_Q_RDATA_RAW;
 			q.raw = (const uint8_t *)rq[i].raw;
 			q.raw_len = strlen(rq[i].raw);
-			q.max_tlp = 7;
+			q.max_tlp = 6; /* tlp:red: everything */
 			q.limit = page;
 			int n = 0;
 			uint8_t cur[D4_PDNS_RESUME_MAX];
@@ -1012,7 +1012,7 @@ static unsigned count_query(struct d4_store *s, struct d4_store_pdns_query *q)
 {
 	unsigned n = 0;
 	struct d4_store_pdns_qresult res;
-	q->max_tlp = 7;
+	q->max_tlp = 6; /* tlp:red: everything */
 	ck_assert_int_eq(d4_store_pdns_query(s, q, count_cb, &n, &res), 0);
 	return n;
 }
@@ -1122,7 +1122,7 @@ static void snapshot(struct d4_store *s, struct snaps *ss)
 	memset(&q, 0, sizeof(q));
 	q.kind = D4_PDNS_Q_NAME_RIGHT;
 	q.name = ".";
-	q.max_tlp = 7;
+	q.max_tlp = 6; /* tlp:red: everything */
 	struct d4_store_pdns_qresult res;
 	ck_assert_int_eq(d4_store_pdns_query(s, &q, snap_cb, ss, &res), 0);
 	qsort(ss->v, ss->n, sizeof(*ss->v), snap_cmp);
@@ -1403,7 +1403,7 @@ START_TEST(test_kill9)
 		memset(&q, 0, sizeof(q));
 		q.kind = D4_PDNS_Q_NAME_RIGHT;
 		q.name = ".";
-		q.max_tlp = 7;
+		q.max_tlp = 6; /* tlp:red: everything */
 		struct d4_store_pdns_summary sm;
 		ck_assert_int_eq(d4_store_pdns_summarize(s, &q, &sm), 0);
 		ck_assert_uint_eq(c.observations, sm.count);

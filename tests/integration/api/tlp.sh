@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# TLP clearance on every read path (ingest 28800, API picked at run time).
+# One sensor sends one 2 -> 254 session per TLP label through d4-sensor meta
+# headers (type pdns-cof: the same sessions feed exports, an analyzer queue
+# and passive DNS): the five levels, tlp:white, tlp:unclear, and malformed or
+# mixed tags that must resolve to red ("tlp:red " with a trailing space,
+# tlp:red:extra + tlp:clear, tlp:amber+strictx + tlp:green, should-not-sync +
+# tlp:clear) or to the level meant (" TLP:Clear "). tlp_check.py then calls
+# every read operation of openapi/d4hub.yaml as admin, user and
+# sensor_register and asserts what each role sees (exact counts), and that a
+# new operation without a clearance decision fails.
+: "${D4_TEST_PORT:=28800}"
+export D4_TEST_PORT
+source "$(dirname "$0")/../lib.sh"
+
+ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
+t_conf
+hub_start
+api_up() { grep -q 'd4hub API listening on' "$T_LOG"; }
+wait_until 10 api_up || fail "the API did not start"
+API=$(api_url)
+wait_until 10 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" || fail "API not answering on $API"
+ADMIN=$(ctl user add tlp-admin --role admin) || fail "user add admin"
+USER=$(ctl user add tlp-user --role user) || fail "user add user"
+REG=$(ctl user add tlp-reg --role sensor_register) || fail "user add sensor_register"
+
+# queue QNAME: creates a type-254 pdns-cof queue, prints its id
+queue() {
+	curl -sS --http2 --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+		-d "{\"name\":\"$1\",\"type\":254,\"ext_type\":\"pdns-cof\"}" "$API/api/v1/queues" | json "d['id']"
+}
+QPA=$(queue pop-admin) && QPU=$(queue pop-user) && QF=$(queue follow) || fail "queue create"
+
+sensor_new
+S=$SENSOR_UUID
+# label|tags (JSON array)|the TLP the hub must store
+CASES=(
+	'red|["tlp:red"]|tlp:red'
+	'amber-strict|["tlp:amber+strict"]|tlp:amber+strict'
+	'amber|["tlp:amber"]|tlp:amber'
+	'green|["tlp:green"]|tlp:green'
+	'clear|["tlp:clear"]|tlp:clear'
+	'white|["tlp:white"]|tlp:clear'
+	'unclear|["tlp:unclear"]|tlp:amber+strict'
+	'red-space|["tlp:red "]|tlp:red'
+	'red-extra|["tlp:red:extra","tlp:clear"]|tlp:red'
+	'strictx|["tlp:amber+strictx","tlp:green"]|tlp:red'
+	'nosync|["misp:should-not-sync","tlp:clear"]|tlp:red'
+	'clear-space|[" TLP:Clear "]|tlp:clear'
+)
+sessions() { ctl --json sessions "$S" | json 'len(d)'; }
+# closed N: the hub has recorded N closed sessions (the next run then cannot
+# meet the previous connection's (uuid, type) slot still taken)
+closed() { [ "$(ctl --json sessions "$S" | json 'len([s for s in d if s["ended"]])')" = "$1" ]; }
+n=0
+: >"$T_DIR/labels"
+for c in "${CASES[@]}"; do
+	IFS='|' read -r label tags level <<<"$c"
+	n=$((n + 1))
+	printf '{"type":"pdns-cof","tags":%s}' "$tags" >"$T_DIR/meta.json"
+	{
+		for i in 0 1; do
+			printf '{"rrname":"t-%s.%d.tlp.test","rrtype":"A","rdata":"198.51.100.%d","bailiwick":"tlp.test",' \
+				"$label" "$i" $((n * 2 + i))
+			printf '"time_first":1764000000,"time_last":1764000100,"count":1}\n'
+		done
+		printf '{"rrname":"t-%s.c.tlp.test","rrtype":"CNAME","rdata":"t-%s.0.tlp.test","bailiwick":"tlp.test",' \
+			"$label" "$label"
+		printf '"time_first":1764000000,"time_last":1764000100,"count":1}\n'
+	} >"$T_DIR/cof"
+	sensor_run -u "$S" -k "$SENSOR_KEY" -t 254 -m "$T_DIR/meta.json" -q <"$T_DIR/cof" ||
+		fail "d4-sensor ($label) exited $?"
+	# one session at a time: the next run must not race this one's slot
+	wait_until 30 closed $n || fail "session $n ($label) not committed and closed ($(sessions) sessions)"
+	echo "$label $level 198.51.100.$((n * 2))" >>"$T_DIR/labels"
+done
+sync_store
+# every tuple ingested by pDNS (3 per label)
+tuples() {
+	curl -sS --http2 --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $ADMIN" "$API/pdns/info" | json "d['tuples']"
+}
+wait_until 60 eval '[ "$(tuples)" = $((3 * ${#CASES[@]})) ]' || fail "pDNS has $(tuples) tuples, expected $((3 * n))"
+# every frame fanned out to the queues
+depth() {
+	curl -sS --http2 --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $ADMIN" "$API/api/v1/queues/$1" | json "d['depth']"
+}
+FRAMES=$(ctl --json frames | json "len([f for f in d if f['uuid'] == '$S' and f['type'] == 254])")
+for q in "$QPA" "$QPU" "$QF"; do
+	wait_until 30 eval '[ "$(depth "$q")" = "$FRAMES" ]' || fail "queue $q holds $(depth "$q") of $FRAMES frames"
+done
+
+"$PY" - "$T_DIR/fixtures.json" <<EOF || fail "fixtures"
+import json, subprocess, sys
+sess = json.loads(subprocess.check_output(["$D4HUBCTL", "-c", "$T_CONF", "--json", "sessions", "$S"]))
+ids = [s["id"] for s in sorted(sess, key=lambda s: s["id"])]
+rows = [l.split() for l in open("$T_DIR/labels")]
+json.dump({"base_url": "$API", "cacert": "$T_PKI/ca.crt",
+           "tokens": {"admin": "$ADMIN", "user": "$USER", "sensor_register": "$REG"},
+           "sensor": "$S", "sessions": {r[0]: i for r, i in zip(rows, ids)},
+           "labels": {r[0]: r[1] for r in rows}, "ip": {r[0]: r[2] for r in rows},
+           "queues": {"pop_admin": $QPA, "pop_user": $QPU, "follow": $QF}}, open(sys.argv[1], "w"))
+EOF
+"$PY" "$(dirname "$0")/tlp_check.py" --spec "$ROOT/openapi/d4hub.yaml" --fixtures "$T_DIR/fixtures.json" ||
+	fail "a role saw what its clearance withholds, or an operation has no clearance decision"
+pass "every read operation of the spec applies the role's TLP clearance"

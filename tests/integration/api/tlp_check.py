@@ -1,0 +1,459 @@
+#!/usr/bin/python3
+"""TLP clearance on every read path, driven by the API contract.
+
+Reads openapi/d4hub.yaml and calls every read operation with an admin, a
+user and a sensor_register token against a hub that holds one session per
+TLP label (tlp.sh stores them with d4-sensor meta headers), asserting what
+each role sees:
+
+  * every operation of the spec carries x-d4hub-tlp (filtered | none), and
+    this file has a check for it: a new operation without a clearance
+    decision here, or a decision that differs from the spec's, fails;
+  * filtered operations hand the admin every record and the user exactly
+    the records at or below tlp:amber+strict, say what they withheld
+    (D4-Clearance, withheld counts, 403 for a named record) -- exact counts;
+  * no answer to the user, filtered or not, contains any withheld record
+    (its names in clear text or inside a base64 payload);
+  * sensor_register gets 403 everywhere but its own operations.
+
+Usage: tlp_check.py --spec SPEC --fixtures FIXTURES.json
+FIXTURES (written by tlp.sh): base_url, cacert, tokens {admin, user,
+sensor_register}, sensor, sessions {label: id}, labels {label: expected
+tlp}, queues {pop_admin, pop_user, follow}.
+"""
+
+import argparse
+import base64
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import urllib.parse
+
+import yaml
+
+HTTP_METHODS = ("get", "put", "post", "delete", "patch")
+# Clearance per role with the default configuration (api.max_tlp_*).
+ORDER = ["tlp:clear", "tlp:green", "tlp:ex:chr", "tlp:amber", "tlp:amber+strict", "tlp:red"]
+CLEARANCE = {"admin": "tlp:red", "user": "tlp:amber+strict"}
+FAILS = []
+
+
+def fail(msg):
+    FAILS.append(msg)
+    print(f"FAIL: {msg}", file=sys.stderr)
+
+
+def ok(cond, msg):
+    if not cond:
+        fail(msg)
+    return cond
+
+
+def visible(role, level):
+    return ORDER.index(level) <= ORDER.index(CLEARANCE[role])
+
+
+class Hub:
+    def __init__(self, fx):
+        self.fx = fx
+        self.tmp = tempfile.mkdtemp(prefix="tlpchk.")
+        self.calls = 0
+
+    def call(self, method, path, token_role, query=None, max_time=30):
+        """Returns (status, headers dict lower-case, body bytes)."""
+        url = self.fx["base_url"] + path
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        hdr, body = f"{self.tmp}/h", f"{self.tmp}/b"
+        cmd = ["curl", "-sS", "--globoff", "--http2", "--cacert", self.fx["cacert"], "--max-time", str(max_time),
+               "-X", method, "-D", hdr, "-o", body, "-w", "%{http_code}"]
+        if token_role:
+            cmd += ["-H", "Authorization: Bearer " + self.fx["tokens"][token_role]]
+        cmd.append(url)
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        self.calls += 1
+        if r.returncode != 0:
+            fail(f"curl {method} {path} ({token_role}): exit {r.returncode}: {r.stderr.strip()}")
+            return 0, {}, b""
+        headers = {}
+        with open(hdr, "rb") as f:
+            for line in f.read().decode("latin-1").splitlines():
+                if ":" in line:
+                    k, v = line.split(":", 1)
+                    headers[k.strip().lower()] = v.strip()
+        with open(body, "rb") as f:
+            data = f.read()
+        return int(r.stdout or 0), headers, data
+
+
+# ---- what a body reveals ------------------------------------------------------
+def b64_payloads(obj, out):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == "payload_b64" and isinstance(v, str):
+                try:
+                    out.append(base64.b64decode(v).decode("utf-8", "replace"))
+                except ValueError:
+                    pass
+            else:
+                b64_payloads(v, out)
+    elif isinstance(obj, list):
+        for v in obj:
+            b64_payloads(v, out)
+
+
+def revealed_text(body):
+    """The body as text plus every base64 payload it carries, decoded."""
+    text = body.decode("utf-8", "replace")
+    extra = []
+    docs = []
+    try:
+        docs.append(json.loads(text))
+    except ValueError:
+        for line in text.splitlines():
+            try:
+                docs.append(json.loads(line))
+            except ValueError:
+                pass
+    for d in docs:
+        b64_payloads(d, extra)
+    return text + "\n" + "\n".join(extra)
+
+
+def ndjson(body):
+    return [json.loads(x) for x in body.decode().splitlines() if x.strip()]
+
+
+class Check:
+    def __init__(self, hub, fx):
+        self.hub = hub
+        self.fx = fx
+        self.labels = fx["labels"]  # label -> expected stored tlp
+        self.withheld_user = sorted(l for l, t in self.labels.items() if not visible("user", t))
+        self.visible_user = sorted(l for l, t in self.labels.items() if visible("user", t))
+        ok(self.withheld_user and self.visible_user, "fixtures hold both visible and withheld labels")
+
+    # names of a label's records (COF rrnames, as tlp.sh writes them)
+    @staticmethod
+    def names(label):
+        return [f"t-{label}.0.tlp.test", f"t-{label}.1.tlp.test", f"t-{label}.c.tlp.test"]
+
+    def labels_in(self, text):
+        return {l for l in self.labels if any(n in text for n in self.names(l))}
+
+    def call(self, oid, method, path, role, query=None, expect=200, max_time=30):
+        st, h, body = self.hub.call(method, path, role, query, max_time)
+        ok(st == expect, f"{oid} {path} as {role}: status {st}, expected {expect}: {body[:300]!r}")
+        if role == "user" or role == "sensor_register" or role is None:
+            leaked = {l for l in self.labels_in(revealed_text(body)) if l in self.withheld_user}
+            ok(not leaked, f"{oid} {path} as {role}: withheld records revealed: {sorted(leaked)}")
+        return st, h, body
+
+    def clearance_header(self, oid, h, role):
+        ok(h.get("d4-clearance") == CLEARANCE[role],
+           f"{oid} as {role}: D4-Clearance {h.get('d4-clearance')!r}, expected {CLEARANCE[role]}")
+
+    def expect_labels(self, oid, role, got, what=""):
+        want = set(self.labels) if role == "admin" else set(self.visible_user)
+        ok(got == want, f"{oid}{what} as {role}: labels {sorted(got)}, expected {sorted(want)}")
+
+    # ---- filtered operations -------------------------------------------------------
+    def listSensorSessions(self, oid, method, tmpl):
+        path = tmpl.replace("{uuid}", self.fx["sensor"])
+        by_id = {v: k for k, v in self.fx["sessions"].items()}
+        for role in ("admin", "user"):
+            _, h, body = self.call(oid, method, path, role, {"limit": 1000})
+            d = json.loads(body)
+            self.clearance_header(oid, h, role)
+            got = {by_id[s["id"]]: s["tlp"] for s in d["items"] if s["id"] in by_id}
+            self.expect_labels(oid, role, set(got))
+            for label, tlp in got.items():
+                ok(tlp == self.labels[label], f"{oid}: session {label} stored as {tlp}, expected {self.labels[label]}")
+            want_wh = 0 if role == "admin" else len(self.withheld_user)
+            ok(d["withheld"] == want_wh, f"{oid} as {role}: withheld {d['withheld']}, expected {want_wh}")
+        # paging: one session per page, the withheld ones counted once in all
+        seen, wh, cursor = 0, 0, None
+        for _ in range(len(self.labels) + 2):
+            q = {"limit": 1}
+            if cursor:
+                q["cursor"] = cursor
+            _, _, body = self.call(oid, method, path, "user", q)
+            d = json.loads(body)
+            seen += len(d["items"])
+            wh += d["withheld"]
+            cursor = d["next_cursor"]
+            if not cursor:
+                break
+        ok(seen == len(self.visible_user) and wh == len(self.withheld_user),
+           f"{oid} paged as user: {seen} sessions, {wh} withheld; expected {len(self.visible_user)}, "
+           f"{len(self.withheld_user)}")
+
+    def exportSession(self, oid, method, tmpl):
+        for label, sid in sorted(self.fx["sessions"].items()):
+            path = tmpl.replace("{id}", str(sid))
+            for role in ("admin", "user"):
+                vis = role == "admin" or label in self.visible_user
+                st, h, body = self.call(oid, method, path, role, {"format": "raw"}, expect=200 if vis else 403)
+                self.clearance_header(oid, h, role)
+                if vis:
+                    ok(self.labels_in(body.decode()) == {label}, f"{oid} {label} as {role}: content of another label")
+                    ok(all(n in body.decode() for n in self.names(label)), f"{oid} {label} as {role}: records missing")
+                else:
+                    d = json.loads(body)
+                    ok(self.labels[label] in d.get("detail", "") and CLEARANCE[role] in d.get("detail", ""),
+                       f"{oid} {label} as {role}: the 403 does not say why: {d}")
+            # NDJSON carries the level of every frame
+            _, _, body = self.call(oid, method, path, "admin", {"format": "ndjson"})
+            levels = {r["tlp"] for r in ndjson(body) if r["type"] == 254}
+            ok(levels == {self.labels[label]}, f"{oid} {label}: frame levels {levels}")
+
+    def exportRange(self, oid, method, tmpl):
+        for fmt in ("raw", "text", "ndjson"):
+            for role in ("admin", "user"):
+                q = {"sensor": self.fx["sensor"], "type": 254, "format": fmt}
+                _, h, body = self.call(oid, method, tmpl, role, q)
+                self.clearance_header(oid, h, role)
+                want_wh = 0 if role == "admin" else len(self.withheld_user)
+                ok(h.get("d4-withheld-sessions") == str(want_wh),
+                   f"{oid} {fmt} as {role}: D4-Withheld-Sessions {h.get('d4-withheld-sessions')}, expected {want_wh}")
+                self.expect_labels(oid, role, self.labels_in(revealed_text(body)), f" {fmt}")
+                if fmt == "ndjson":
+                    for r in ndjson(body):
+                        ok(visible(role, r["tlp"]), f"{oid} as {role}: a {r['tlp']} frame")
+
+    def queue_entries_expected(self):
+        """Frames per label, from the admin's preview of the follow queue."""
+        qid = self.fx["queues"]["follow"]
+        _, _, body = self.hub.call("GET", f"/api/v1/queues/{qid}/preview", "admin", {"limit": 100})
+        d = json.loads(body)
+        per = {}
+        for e in d["items"]:
+            text = base64.b64decode(e["payload_b64"]).decode()
+            for l in self.labels_in(text):
+                per[l] = per.get(l, 0) + 1
+        return per, len(d["items"])
+
+    def previewQueue(self, oid, method, tmpl):
+        per, total = self.queue_entries_expected()
+        ok(set(per) == set(self.labels), f"{oid}: the queue holds frames of {sorted(per)}")
+        path = tmpl.replace("{id}", str(self.fx["queues"]["follow"]))
+        for role in ("admin", "user"):
+            _, h, body = self.call(oid, method, path, role, {"limit": 100})
+            d = json.loads(body)
+            self.clearance_header(oid, h, role)
+            ok(len(d["items"]) == total, f"{oid} as {role}: {len(d['items'])} entries, expected {total} (positions kept)")
+            wh = [e for e in d["items"] if e["withheld"]]
+            want_wh = 0 if role == "admin" else sum(per[l] for l in self.withheld_user)
+            ok(len(wh) == want_wh and d["withheld"] == want_wh,
+               f"{oid} as {role}: {len(wh)} flagged, withheld {d['withheld']}, expected {want_wh}")
+            ok(all(set(e) == {"pos", "expired", "withheld"} for e in wh), f"{oid}: a withheld entry shows frame fields")
+            self.expect_labels(oid, role, self.labels_in(revealed_text(body)))
+
+    def popQueue(self, oid, method, tmpl):
+        per, _ = self.queue_entries_expected()
+        for role in ("admin", "user"):
+            qid = self.fx["queues"]["pop_" + role]
+            path = tmpl.replace("{id}", str(qid))
+            _, h, body = self.call(oid, method, path, role, {"max": 1000})
+            self.clearance_header(oid, h, role)
+            self.expect_labels(oid, role, self.labels_in(revealed_text(body)))
+            want_wh = 0 if role == "admin" else sum(per[l] for l in self.withheld_user)
+            want_n = sum(per.values()) - want_wh
+            ok(len(ndjson(body)) == want_n, f"{oid} as {role}: {len(ndjson(body))} frames, expected {want_n}")
+            ok(h.get("d4-queue-withheld") == str(want_wh),
+               f"{oid} as {role}: D4-Queue-Withheld {h.get('d4-queue-withheld')}, expected {want_wh}")
+            ok(h.get("d4-queue-depth") == "0", f"{oid} as {role}: depth {h.get('d4-queue-depth')} after the pop")
+            for r in ndjson(body):
+                ok(visible(role, r["tlp"]), f"{oid} as {role}: a {r['tlp']} frame delivered")
+            _, _, qb = self.hub.call("GET", f"/api/v1/queues/{qid}", "admin")
+            q = json.loads(qb)
+            ok(q["consumed"] == want_n and q["withheld"] == want_wh,
+               f"{oid} as {role}: consumed {q['consumed']}, withheld {q['withheld']}; expected {want_n}, {want_wh}")
+            # the queue is empty now: a second pop answers nothing
+            _, h, body = self.call(oid, method, path, role, {"max": 1000})
+            ok(body == b"" and h.get("d4-queue-withheld") == "0", f"{oid} as {role}: second pop not empty")
+
+    def followQueue(self, oid, method, tmpl):
+        per, _ = self.queue_entries_expected()
+        path = tmpl.replace("{id}", str(self.fx["queues"]["follow"]))
+        for role in ("admin", "user"):
+            # idle_timeout ends the stream once the queue has nothing new
+            _, h, body = self.call(oid, method, path, role, {"idle_timeout": 2}, max_time=60)
+            self.clearance_header(oid, h, role)
+            self.expect_labels(oid, role, self.labels_in(revealed_text(body)))
+            want = sum(n for l, n in per.items() if role == "admin" or l in self.visible_user)
+            ok(len(ndjson(body)) == want, f"{oid} as {role}: {len(ndjson(body))} frames, expected {want}")
+            for r in ndjson(body):
+                ok(visible(role, r["tlp"]), f"{oid} as {role}: a {r['tlp']} frame delivered")
+
+    # passive DNS: every label has A records t-L.0 and t-L.1 (198.51.100.x,
+    # bailiwick tlp.test) and a CNAME t-L.c -> t-L.0
+    def pdns_expect(self, oid, role, body, per_label, what):
+        text = revealed_text(body)
+        got = self.labels_in(text)
+        want = set(per_label) if role == "admin" else set(per_label) & set(self.visible_user)
+        ok(got == want, f"{oid} {what} as {role}: labels {sorted(got)}, expected {sorted(want)}")
+
+    def pdnsQuery(self, oid, method, tmpl):
+        for label in sorted(self.labels):
+            for role in ("admin", "user"):
+                _, h, body = self.call(oid, method, tmpl.replace("{q}", f"t-{label}.0.tlp.test"), role)
+                self.clearance_header(oid, h, role)
+                self.pdns_expect(oid, role, body, [label], label)
+                n = len(ndjson(body))
+                ok(n == (1 if role == "admin" or label in self.visible_user else 0), f"{oid} {label} as {role}: {n}")
+        for role in ("admin", "user"):
+            _, _, body = self.call(oid, method, tmpl.replace("{q}", "198.51.100.0,24"), role)
+            self.pdns_expect(oid, role, body, list(self.labels), "198.51.100.0/24")
+            want = 2 * (len(self.labels) if role == "admin" else len(self.visible_user))
+            ok(len(ndjson(body)) == want, f"{oid} net as {role}: {len(ndjson(body))}, expected {want}")
+
+    def pdnsInfo(self, oid, method, tmpl):
+        for role in ("admin", "user"):
+            _, _, body = self.call(oid, method, tmpl, role)
+            ok(json.loads(body)["max_tlp"] == CLEARANCE[role], f"{oid} as {role}: max_tlp")
+
+    def saf_objs(self, body):
+        return [l["obj"] for l in ndjson(body) if "obj" in l]
+
+    def dnsdb(self, oid, method, tmpl):
+        """Every /dnsdb/v2/lookup|summarize form, with exact counts."""
+        params = {"{name}": "*.tlp.test", "{rrtype}": "A", "{bailiwick}": "tlp.test", "{ip}": "198.51.100.0,24",
+                  "{hex}": "3139382e35312e3130302e"}  # "198.51.100." as a raw prefix is not a form: set below
+        kind = "rrset" if "/rrset/" in tmpl else "rdata"
+        path = tmpl
+        if "/rdata/name/" in tmpl:
+            per_label = {l: 1 for l in self.labels}  # the CNAME pointing at t-L.0
+            params["{name}"] = "*.tlp.test"
+            params["{rrtype}"] = "CNAME"
+        elif "/rdata/raw/" in tmpl:
+            per_label = None  # one label at a time, below
+        else:
+            per_label = {l: (3 if kind == "rrset" and "{rrtype}" not in tmpl else 2) for l in self.labels}
+        summarize = "/summarize/" in tmpl
+        if per_label is None:
+            for label in sorted(self.labels):
+                ip = self.fx["ip"][label]
+                p = tmpl.replace("{hex}", ip.encode().hex()).replace("{rrtype}", "A")
+                for role in ("admin", "user"):
+                    _, h, body = self.call(oid, method, p, role)
+                    self.clearance_header(oid, h, role)
+                    vis = role == "admin" or label in self.visible_user
+                    if summarize:
+                        objs = self.saf_objs(body)
+                        n = objs[0]["num_results"] if objs else 0
+                    else:
+                        self.pdns_expect(oid, role, body, [label], label)
+                        n = len(self.saf_objs(body))
+                    ok(n == (1 if vis else 0), f"{oid} {label} as {role}: {n} results")
+            return
+        for k, v in params.items():
+            path = path.replace(k, v)
+        for role in ("admin", "user"):
+            _, h, body = self.call(oid, method, path, role)
+            self.clearance_header(oid, h, role)
+            labels = [l for l in per_label if role == "admin" or l in self.visible_user]
+            want = sum(per_label[l] for l in labels)
+            objs = self.saf_objs(body)
+            if summarize:
+                n = objs[0]["num_results"] if objs else 0
+            else:
+                self.pdns_expect(oid, role, body, list(per_label), path)
+                # rrset lookups group rdata of one (name, type) into one object
+                n = sum(len(o.get("rdata", [])) if isinstance(o.get("rdata"), list) else 1 for o in objs)
+            ok(n == want, f"{oid} {path} as {role}: {n} records, expected {want}")
+
+    # ---- operations without labelled records --------------------------------------
+    def plain(self, oid, method, tmpl, op):
+        role_min = op.get("x-d4hub-role")
+        path = tmpl
+        for k, v in {"{uuid}": self.fx["sensor"], "{id}": str(self.fx["queues"]["follow"]), "{file}": "app.js",
+                     "{name}": "tlp-admin"}.items():
+            path = path.replace(k, v)
+        if role_min == "none":
+            self.call(oid, method, path, None)
+            return
+        rank = {"sensor_register": 1, "user": 2, "admin": 3}
+        for role in ("admin", "user", "sensor_register"):
+            self.call(oid, method, path, role, expect=200 if rank[role] >= rank[role_min] else 403)
+
+
+# Writes: they change state and answer with the object they changed, never
+# with stored records. Listed here so that a new operation must be placed.
+WRITES = {
+    "createSensor", "updateSensor", "deleteSensor", "approveSensor", "blockSensor", "unblockSensor", "kickSensor",
+    "rotateSensorKey", "registerSensor", "addBlock", "deleteBlock", "setType", "addExtType", "deleteExtType",
+    "setServerMode", "createUser", "deleteUser", "createToken", "revokeToken", "createQueue", "updateQueue",
+    "deleteQueue", "flushQueue", "ackQueue",
+}
+# Reads that hand out no TLP-labelled record: configuration, operational
+# state, counters (the clearance does not apply; the leak check still does).
+PLAIN = {
+    "getWebIndex", "getWebAsset", "getHealth", "getOpenapi", "getMetrics", "getMe", "listSensors",
+    "listSilentSensors", "getSensor", "listBlocklist", "getTypes", "getServerMode", "getStatsTotals",
+    "getStatsDaily", "listUsers", "listTokens", "listQueues", "getQueue", "pdnsInfo", "dnsdbRateLimit", "dnsdbPing",
+}
+# Reads that hand out stored records: each has its own check above.
+FILTERED = {
+    "listSensorSessions": Check.listSensorSessions, "exportSession": Check.exportSession,
+    "exportRange": Check.exportRange, "previewQueue": Check.previewQueue, "popQueue": Check.popQueue,
+    "followQueue": Check.followQueue, "pdnsQuery": Check.pdnsQuery,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--spec", required=True)
+    ap.add_argument("--fixtures", required=True)
+    a = ap.parse_args()
+    with open(a.spec) as f:
+        spec = yaml.safe_load(f)
+    with open(a.fixtures) as f:
+        fx = json.load(f)
+    hub = Hub(fx)
+    chk = Check(hub, fx)
+    ops = []
+    for tmpl, item in spec["paths"].items():
+        for m in HTTP_METHODS:
+            if m in item:
+                ops.append((item[m]["operationId"], m.upper(), tmpl, item[m]))
+    ok(len(ops) >= 68, f"only {len(ops)} operations in the spec")
+    # pop last: it empties its queues (the others read them)
+    ops.sort(key=lambda o: o[0] == "popQueue")
+    called = 0
+    for oid, method, tmpl, op in ops:
+        decision = op.get("x-d4hub-tlp")
+        if not ok(decision in ("filtered", "none"), f"{oid}: x-d4hub-tlp is {decision!r}: no clearance decision"):
+            continue
+        dnsdb = oid.startswith("dnsdbLookup") or oid.startswith("dnsdbSummarize")
+        if oid in WRITES:
+            ok(decision == "none" and method != "GET", f"{oid}: a write, but x-d4hub-tlp {decision} / {method}")
+            continue
+        if oid in FILTERED or dnsdb:
+            if not ok(decision == "filtered", f"{oid}: checked as filtered here, x-d4hub-tlp {decision} in the spec"):
+                continue
+            try:
+                (FILTERED.get(oid) or Check.dnsdb)(chk, oid, method, tmpl)
+            except (KeyError, ValueError, IndexError, TypeError, AttributeError) as e:
+                # an answer of the wrong shape: report it, check the rest
+                fail(f"{oid}: unexpected answer: {type(e).__name__}: {e}")
+        elif oid in PLAIN:
+            if not ok(decision == "none", f"{oid}: checked as plain here, x-d4hub-tlp {decision} in the spec"):
+                continue
+            if oid == "pdnsInfo":
+                chk.pdnsInfo(oid, method, tmpl)
+            chk.plain(oid, method, tmpl, op)
+        else:
+            fail(f"{oid} ({method} {tmpl}): no clearance check in tlp_check.py: decide and add one")
+            continue
+        called += 1
+    print(f"# {called} read operations checked, {len(ops) - called} writes placed, {hub.calls} calls")
+    if FAILS:
+        print(f"tlp_check: {len(FAILS)} failure(s)", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
