@@ -9,8 +9,6 @@
 # every read operation of openapi/d4hub.yaml as admin, user and
 # sensor_register and asserts what each role sees (exact counts), and that a
 # new operation without a clearance decision fails.
-: "${D4_TEST_PORT:=28800}"
-export D4_TEST_PORT
 source "$(dirname "$0")/../lib.sh"
 
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
