@@ -44,6 +44,7 @@ void d4_h_get_ingest_unverified(struct d4_api_ctx *ctx, const struct d4_api_req 
 		d4_api_j_kv_bool(g, "running", t.ingest.running);
 		d4_api_j_kv_u64(g, "connections", t.ingest.connections);
 		d4_api_j_kv_u64(g, "unverified", t.ingest.unverified);
+		d4_api_j_kv_u64(g, "paused", t.ingest.paused);
 		d4_api_j_kv_u64(g, "addresses_at_limit", t.ingest.addresses_at_limit);
 		d4_api_j_kv_u64(g, "max_connections", t.ingest.max_connections);
 		d4_api_j_kv_u64(g, "max_unverified_per_address", t.ingest.max_unverified_per_address);

@@ -603,13 +603,14 @@ static void watch_note(struct d4_ingest *in, const uint8_t addr[16], const uint8
 }
 
 /* The figures GET /api/v1/ingest/unverified and /metrics show. */
-static void publish_watch(struct d4_ingest *in, uint64_t at_limit)
+static void publish_watch(struct d4_ingest *in, uint64_t at_limit, uint64_t npaused)
 {
 	struct d4_watch_ingest w;
 	memset(&w, 0, sizeof(w));
 	w.running = 1;
 	w.connections = in->nconns;
 	w.unverified = in->nunverified;
+	w.paused = npaused;
 	w.addresses_at_limit = at_limit;
 	w.max_connections = in->conf.max_connections;
 	w.max_unverified_per_address = in->conf.max_unverified_per_address;
@@ -1167,6 +1168,11 @@ static void tick(struct d4_ingest *in)
 	epoll_ctl(in->ep, EPOLL_CTL_MOD, in->lfd, &le);
 	refresh_committed(in);
 	retry_closes(in);
+	/* counted before the retry below: a connection still without room is
+	 * back on the list by the end of this turn */
+	uint64_t npaused = 0;
+	for (struct conn *c = in->paused; c; c = c->pnext)
+		npaused++;
 	if (in->paused)
 		resume_paused(in);
 
@@ -1206,7 +1212,7 @@ static void tick(struct d4_ingest *in)
 			if (a->n >= in->conf.max_unverified_per_address)
 				at_limit++;
 		}
-	publish_watch(in, at_limit);
+	publish_watch(in, at_limit, npaused);
 }
 
 static void bury(struct d4_ingest *in)
@@ -1501,7 +1507,7 @@ int d4_ingest_start(const struct d4_hubconf *conf, struct d4_store *store, struc
 		rc = D4_EIO;
 		goto fail;
 	}
-	publish_watch(in, 0);
+	publish_watch(in, 0, 0);
 	int pr = pthread_create(&in->thr, NULL, loop, in);
 	if (pr != 0) {
 		snprintf(err, errsize, "cannot start the ingest thread: %s", strerror(pr));

@@ -592,6 +592,7 @@ struct d4_watch_ingest {
 	int running;			     /* an ingest published figures */
 	uint64_t connections;		     /* open now */
 	uint64_t unverified;		     /* open now, no verified packet yet */
+	uint64_t paused;		     /* open now, waiting for store room or throttled */
 	uint64_t addresses_at_limit;	     /* addresses at max_unverified_per_address now */
 	unsigned max_connections;	     /* ingest.max_connections */
 	unsigned max_unverified_per_address; /* ingest.max_unverified_per_address */

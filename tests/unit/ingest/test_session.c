@@ -522,6 +522,13 @@ START_TEST(t_meta_errors)
 	p = mk(2, U1, "[1,2]", 5);
 	expect_reject(s, &p, D4_REJ_META_INVALID);
 	d4_session_free(s);
+	/* the packet's HMAC verified before the meta header was judged: the
+	 * rejection belongs to the sensor */
+	struct d4_verdict mv;
+	s = new_sess();
+	ck_assert_int_eq(feed(s, &p, &mv), D4_SESS_CLOSE);
+	ck_assert_int_eq(mv.proven, 1);
+	d4_session_free(s);
 
 	strcpy(F.ext_deny, "maltrail");
 	s = new_sess();
