@@ -19,7 +19,7 @@ conf=()
 case $CASE in
 squat) conf+=(ingest.header_timeout=3) ;;
 idle) conf+=(ingest.header_timeout=2) ;;
-addrlimit) conf+=(ingest.max_unverified_per_address=5 ingest.handshake_timeout=2) ;;
+addrlimit) conf+=(ingest.max_unverified_per_address=5 ingest.handshake_timeout=2 ingest.header_timeout=90) ;;
 spin) conf+=(store.map_size=1M) ;;
 esac
 t_conf "${conf[@]}"
@@ -146,7 +146,7 @@ idle)
 	;;
 addrlimit)
 	# 150 connections from 127.0.0.2: 5 complete TLS and stay idle (they hold
-	# the address's 5 unverified slots for the 30 s header timeout), 145 more
+	# the address's 5 unverified slots for the 90 s header timeout), 145 more
 	# plain TCP connections are refused at accept, before any TLS work
 	"$PY" - "$T_ADDR" "$T_PORT" "$T_PKI/ca.crt" "$T_DIR/flood.ready" <<'EOF' >"$T_DIR/flood.out" 2>&1 &
 import socket, ssl, sys, time
