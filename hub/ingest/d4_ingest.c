@@ -92,8 +92,8 @@ struct conn {
 	uint64_t deadline_ms;	 /* monotonic: next complete header due (unverified connections only) */
 	uint64_t hs_deadline_ms; /* monotonic: TLS handshake due */
 	struct addr_cnt *unv;	 /* counted as unverified against its address until verified or closed */
-	int opened;	      /* session open posted */
-	int throttled;	      /* paused: the sensor's backlog is over its cap */
+	int opened;		 /* session open posted */
+	int throttled;		 /* paused: the sensor's backlog is over its cap */
 	uint64_t throttle_since;
 	struct d4_verdict v; /* last verdict; its actions not yet posted stay in v.actions */
 };
