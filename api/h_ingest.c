@@ -4,8 +4,10 @@
  * watch (d4_store_watch_*): none of these events is ever charged to the
  * sensor whose uuid they name. */
 #include "d4_error.h"
+#include "d4_util.h"
 #include "handlers.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,21 +21,50 @@ static void j_reasons(yajl_gen g, const char *k, const uint64_t *count)
 	yajl_gen_map_close(g);
 }
 
-static const char *const unverified_query[] = {"limit", NULL};
+static const char *const unverified_query[] = {"limit", "address", "uuid", NULL};
+
+/* "192.0.2.7" or "2001:db8::7" as the watch keys it (IPv4 v4-mapped). */
+static int parse_addr(const char *s, uint8_t out[16])
+{
+	memset(out, 0, 16);
+	if (inet_pton(AF_INET, s, out + 12) == 1) {
+		out[10] = out[11] = 0xff;
+		return 0;
+	}
+	return inet_pton(AF_INET6, s, out) == 1 ? 0 : -1;
+}
 
 void d4_h_get_ingest_unverified(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
 {
 	uint64_t limit = 0;
+	uint8_t faddr[16], fuuid[16];
 	if (d4_h_query_only(req, resp, unverified_query) ||
 	    d4_h_query_uint(req, resp, "limit", 1, D4_WATCH_MAX, 200, &limit))
 		return;
-	struct d4_watch_entry *e = malloc((size_t)limit * sizeof(*e));
+	/* who claimed this uuid / what came from this address */
+	const char *qa = d4_api_query(req, "address"), *qu = d4_api_query(req, "uuid");
+	if (qa && (strlen(qa) > 45 || parse_addr(qa, faddr) != 0)) {
+		d4_h_bad_param(resp, "query parameter 'address' must be an IPv4 or IPv6 address");
+		return;
+	}
+	if (qu && (strlen(qu) > 36 || d4_uuid_parse(qu, fuuid) != D4_OK)) {
+		d4_h_bad_param(resp, "query parameter 'uuid' must be a uuid (32 hex digits)");
+		return;
+	}
+	struct d4_watch_entry *e = malloc(D4_WATCH_MAX * sizeof(*e));
 	struct d4_watch_totals t;
-	size_t n = 0;
-	if (!e || d4_store_watch_get(ctx->store, e, (size_t)limit, &n, &t) != 0) {
+	size_t all = 0, n = 0;
+	if (!e || d4_store_watch_get(ctx->store, e, D4_WATCH_MAX, &all, &t) != 0) {
 		free(e);
 		d4_h_internal(resp, "out of memory");
 		return;
+	}
+	for (size_t i = 0; i < all && n < limit; i++) {
+		if (qa && memcmp(e[i].addr, faddr, 16) != 0)
+			continue;
+		if (qu && (!e[i].has_uuid || memcmp(e[i].uuid, fuuid, 16) != 0))
+			continue;
+		e[n++] = e[i];
 	}
 	yajl_gen g = d4_h_gen();
 	if (g) {

@@ -113,6 +113,9 @@ EOF
 	assert_ge "$h" 1 "header-timeout of the silent squatter"
 	assert_eq "$(unverified "[e['total'] for e in d['entries'] if e['address'] == '127.0.0.2'][0]")" 4 \
 		"events under 127.0.0.2"
+	# who claimed the sensor's uuid: exactly that one source
+	assert_eq "$(api "/api/v1/ingest/unverified?uuid=$U" | json "[(e['address'], e['total']) for e in d['entries']]")" \
+		'[["127.0.0.2", 4]]' "entries that claimed $U"
 	assert_log "warning: unverified connection from 127.0.0.2 \\(claimed sensor $U\\): hmac-mismatch"
 	api /metrics >"$T_DIR/metrics" || fail "GET /metrics"
 	grep -q "^d4hub_ingest_unverified_by_source_total{address=\"127.0.0.2\",claimed_uuid=\"$U\",reason=\"hmac-mismatch\"} 1$" \
