@@ -1,6 +1,7 @@
 /* d4hub API — system operations: getHealth, getOpenapi, getMetrics, getMe. */
 #include "api_core.h"
 #include "api_limits.h"
+#include "handlers.h"
 #include "d4_analyze.h"
 #include "d4_error.h"
 #include "d4_log.h"
@@ -137,6 +138,63 @@ static int count_status(void *c, const struct d4_sensor *sn)
 	return 0;
 }
 
+/* The ingest watch: connections that proved no sensor key, and the
+ * per-address limits (the store's in-memory table, bounded). */
+static void metrics_watch(struct d4_api_ctx *ctx, struct mbuf *b)
+{
+	struct d4_watch_entry *e = malloc(D4_WATCH_MAX * sizeof(*e));
+	struct d4_watch_totals t;
+	size_t n = 0;
+	if (!e || d4_store_watch_get(ctx->store, e, D4_WATCH_MAX, &n, &t) != 0) {
+		free(e);
+		return;
+	}
+	const struct {
+		const char *name, *type, *help;
+		uint64_t v;
+	} gm[] = {
+	    {"d4hub_ingest_connections", "gauge", "Ingest connections open.", t.ingest.connections},
+	    {"d4hub_ingest_unverified_connections", "gauge",
+	     "Ingest connections open that have not sent an HMAC-verified packet yet.", t.ingest.unverified},
+	    {"d4hub_ingest_paused_connections", "gauge",
+	     "Ingest connections waiting for store room (writer paused or queue full) or throttled.", t.ingest.paused},
+	    {"d4hub_ingest_addresses_at_limit", "gauge", "Source addresses at ingest.max_unverified_per_address now.",
+	     t.ingest.addresses_at_limit},
+	    {"d4hub_ingest_max_unverified_per_address", "gauge", "ingest.max_unverified_per_address.",
+	     t.ingest.max_unverified_per_address},
+	    {"d4hub_ingest_max_connections", "gauge", "ingest.max_connections.", t.ingest.max_connections},
+	    {"d4hub_ingest_handshake_timeout_seconds", "gauge", "ingest.handshake_timeout.",
+	     t.ingest.handshake_timeout},
+	    {"d4hub_ingest_unverified_evicted_total", "counter",
+	     "Entries dropped from the bounded unverified-connection table.", t.evicted},
+	};
+	for (size_t i = 0; i < sizeof(gm) / sizeof(gm[0]); i++)
+		mprintf(b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", gm[i].name, gm[i].help, gm[i].name,
+			gm[i].type, gm[i].name, gm[i].v);
+	mprintf(b, "# HELP d4hub_ingest_unverified_total Events of connections without a verified packet, by "
+		   "reason (never charged to the sensor they name).\n"
+		   "# TYPE d4hub_ingest_unverified_total counter\n");
+	for (unsigned r = 0; r < D4_WATCH_COUNT; r++)
+		mprintf(b, "d4hub_ingest_unverified_total{reason=\"%s\"} %" PRIu64 "\n", d4_store_watch_reason_name(r),
+			t.count[r]);
+	mprintf(b, "# HELP d4hub_ingest_unverified_by_source_total The same per source address and claimed "
+		   "uuid (\"\" before a complete header), since the hub started.\n"
+		   "# TYPE d4hub_ingest_unverified_by_source_total counter\n");
+	for (size_t i = 0; i < n; i++) {
+		char ip[64], hex[D4_UUID_HEX_LEN + 1] = "";
+		d4_h_addr_text(e[i].addr, ip, sizeof(ip));
+		if (e[i].has_uuid)
+			d4_uuid_hex(e[i].uuid, hex);
+		for (unsigned r = 0; r < D4_WATCH_COUNT; r++)
+			if (e[i].count[r])
+				mprintf(b,
+					"d4hub_ingest_unverified_by_source_total{address=\"%s\",claimed_uuid=\"%s\","
+					"reason=\"%s\"} %" PRIu64 "\n",
+					ip, hex, d4_store_watch_reason_name(r), e[i].count[r]);
+	}
+	free(e);
+}
+
 void d4_api_h_metrics(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
 {
 	(void)req;
@@ -196,6 +254,7 @@ void d4_api_h_metrics(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 	for (int s = 0; s < 3; s++)
 		mprintf(&b, "d4hub_sensors{status=\"%s\"} %" PRIu64 "\n",
 			d4_store_status_name((enum d4_sensor_status)s), by_status[s]);
+	metrics_watch(ctx, &b);
 	struct d4_analyze_pdns_stats ps;
 	if (d4_analyze_pdns_stats_global(&ps) == D4_OK) {
 		/* the pDNS ingest worker (per-sensor totals: the store's pDNS counters) */

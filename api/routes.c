@@ -49,6 +49,9 @@ const struct d4_api_route d4_api_routes[] = {
     {"DELETE", "/api/v1/tokens/{id}", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_revoke_token, "revokeToken"},
     {"POST", "/api/v1/add/sensor/register", D4_ROLE_SENSOR_REGISTER, D4_BODY_JSON, d4_h_register_sensor,
      "registerSensor"},
+    /* the ingest watch (api/h_ingest.c) */
+    {"GET", "/api/v1/ingest/unverified", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_get_ingest_unverified,
+     "getIngestUnverified"},
     /* server (ingest) mode (api/h_server.c) */
     {"GET", "/api/v1/server", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_get_server, "getServerMode"},
     {"PUT", "/api/v1/server", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_set_server, "setServerMode"},

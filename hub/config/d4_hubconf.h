@@ -37,6 +37,11 @@ struct d4_hubconf {
 	uint64_t timestamp_window; /* ingest.timestamp_window seconds, 0 = off (0) */
 	uint64_t max_backlog;	   /* ingest.max_backlog bytes per sensor queued (32 MiB) */
 	unsigned max_connections;  /* ingest.max_connections (4096) */
+	/* ingest.max_unverified_per_address (32): connections from one address
+	 * (one /64 for IPv6) that have not sent an HMAC-verified packet yet,
+	 * TLS handshakes included; more are closed right after accept */
+	unsigned max_unverified_per_address;
+	unsigned handshake_timeout; /* ingest.handshake_timeout seconds (10): TLS must complete in time */
 	/* [store] */
 	char store_path[D4_PATH_MAX]; /* store.path, required */
 	uint64_t map_size;	      /* store.map_size, bytes with K/M/G/T suffix (1G) */

@@ -458,6 +458,10 @@ static int stats_cb(void *ctx, const struct d4_daily_stat *st)
 {
 	struct stats_ctx *sc = ctx;
 	struct ctl *c = sc->c;
+	static const uint8_t nobody[16];
+	/* rows of older stores for rejections without a sensor: not a sensor */
+	if (memcmp(st->uuid, nobody, 16) == 0)
+		return 0;
 	char hex[D4_UUID_HEX_LEN + 1], day[32];
 	uint64_t t = (uint64_t)st->day * 86400u;
 	ctl_time(t, day, sizeof(day));

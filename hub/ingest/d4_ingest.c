@@ -20,6 +20,7 @@
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <poll.h>
 #include <pthread.h>
@@ -29,6 +30,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,6 +40,7 @@
 #define MAX_EVENTS   256
 #define ACCT_CKS     32 /* backlog checkpoints per sensor */
 #define ACCT_BUCKETS 256u
+#define ADDR_BUCKETS 1024u
 
 enum conn_state { C_HANDSHAKE = 0, C_DATA = 1, C_DEAD = 2 };
 
@@ -58,6 +61,17 @@ struct acct {
 	unsigned head, n; /* ring: oldest at head */
 };
 
+/* Live unverified connections of one source address (one /64 for IPv6):
+ * ingest.max_unverified_per_address. Entries exist while n > 0 (or while a
+ * refusal is still to be logged). */
+struct addr_cnt {
+	struct addr_cnt *next;
+	uint8_t key[16];
+	char ip[INET6_ADDRSTRLEN + 2];
+	unsigned n;
+	uint64_t refused; /* refused since the last log line */
+};
+
 struct conn {
 	struct conn *prev, *next; /* all live connections */
 	struct conn *rnext;	  /* ready list (more to read without an event) */
@@ -75,9 +89,11 @@ struct conn {
 	uint8_t addr[16];
 	uint16_t port;
 	char ip[INET6_ADDRSTRLEN + 2];
-	uint64_t deadline_ms; /* monotonic: next complete header due */
-	int opened;	      /* session open posted */
-	int throttled;	      /* paused: the sensor's backlog is over its cap */
+	uint64_t deadline_ms;	 /* monotonic: next complete header due (unverified connections only) */
+	uint64_t hs_deadline_ms; /* monotonic: TLS handshake due */
+	struct addr_cnt *unv;	 /* counted as unverified against its address until verified or closed */
+	int opened;		 /* session open posted */
+	int throttled;		 /* paused: the sensor's backlog is over its cap */
 	uint64_t throttle_since;
 	struct d4_verdict v; /* last verdict; its actions not yet posted stay in v.actions */
 };
@@ -125,6 +141,8 @@ struct d4_ingest {
 	uint64_t ck_interval;
 
 	uint64_t refused_full; /* connections refused at max_connections since last warning */
+	struct addr_cnt *addrs[ADDR_BUCKETS];
+	uint64_t nunverified; /* live connections counted in addrs */
 
 	_Atomic uint64_t st_accepted, st_live, st_rejected, st_frames, st_bytes, st_paused;
 };
@@ -495,6 +513,112 @@ static void paused_remove(struct d4_ingest *in, struct conn *c)
 	c->paused = 0;
 }
 
+/* ---- unverified connections: per-address limit and the watch ------------ */
+
+/* IPv4 counts per address; IPv6 per /64, the least a site is given. */
+static void addr_key(const uint8_t addr[16], uint8_t key[16])
+{
+	memcpy(key, addr, 16);
+	if (!IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)addr))
+		memset(key + 8, 0, 8);
+}
+
+static unsigned addr_hash(const uint8_t key[16])
+{
+	uint32_t h = 2166136261u;
+	for (int i = 0; i < 16; i++)
+		h = (h ^ key[i]) * 16777619u;
+	return h % ADDR_BUCKETS;
+}
+
+static struct addr_cnt *addr_get(struct d4_ingest *in, const uint8_t addr[16])
+{
+	uint8_t key[16];
+	addr_key(addr, key);
+	unsigned b = addr_hash(key);
+	for (struct addr_cnt *a = in->addrs[b]; a; a = a->next)
+		if (memcmp(a->key, key, 16) == 0)
+			return a;
+	struct addr_cnt *a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	memcpy(a->key, key, 16);
+	if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)key)) {
+		inet_ntop(AF_INET, key + 12, a->ip, sizeof(a->ip));
+	} else {
+		inet_ntop(AF_INET6, key, a->ip, sizeof(a->ip) - 3);
+		strcat(a->ip, "/64");
+	}
+	a->next = in->addrs[b];
+	in->addrs[b] = a;
+	return a;
+}
+
+static void addr_log_refused(struct d4_ingest *in, struct addr_cnt *a)
+{
+	if (!a->refused)
+		return;
+	d4_warn("ingest: %" PRIu64 " connection(s) from %s refused: address-limit: %u connections from this "
+		"address have not sent a verified packet yet (ingest.max_unverified_per_address)",
+		a->refused, a->ip, in->conf.max_unverified_per_address);
+	a->refused = 0;
+}
+
+static void addr_drop(struct d4_ingest *in, struct addr_cnt *a)
+{
+	addr_log_refused(in, a);
+	struct addr_cnt **pp = &in->addrs[addr_hash(a->key)];
+	while (*pp != a)
+		pp = &(*pp)->next;
+	*pp = a->next;
+	free(a);
+}
+
+/* The connection proved a sensor key, or is gone: it no longer counts
+ * against its address. */
+static void unv_release(struct d4_ingest *in, struct conn *c)
+{
+	struct addr_cnt *a = c->unv;
+	if (!a)
+		return;
+	c->unv = NULL;
+	in->nunverified--;
+	if (--a->n == 0)
+		addr_drop(in, a);
+}
+
+static void watch_note(struct d4_ingest *in, const uint8_t addr[16], const uint8_t *uuid, unsigned reason,
+		       const char *detail)
+{
+	struct d4_watch_ev ev;
+	memset(&ev, 0, sizeof(ev));
+	memcpy(ev.addr, addr, 16);
+	ev.has_uuid = uuid != NULL;
+	if (uuid)
+		memcpy(ev.uuid, uuid, 16);
+	ev.reason = reason;
+	ev.when = d4_now_s();
+	d4_strlcpy(ev.detail, detail, sizeof(ev.detail));
+	d4_store_watch_note(in->store, &ev);
+}
+
+/* The figures GET /api/v1/ingest/unverified and /metrics show. */
+static void publish_watch(struct d4_ingest *in, uint64_t at_limit, uint64_t npaused)
+{
+	struct d4_watch_ingest w;
+	memset(&w, 0, sizeof(w));
+	w.running = 1;
+	w.connections = in->nconns;
+	w.unverified = in->nunverified;
+	w.paused = npaused;
+	w.addresses_at_limit = at_limit;
+	w.max_connections = in->conf.max_connections;
+	w.max_unverified_per_address = in->conf.max_unverified_per_address;
+	w.handshake_timeout = in->conf.handshake_timeout;
+	w.header_timeout = in->conf.header_timeout;
+	d4_store_watch_ingest_set(in->store, &w);
+}
+
 /* Frees nothing the event batch may still point to: the conn goes to the
  * graveyard and is freed after the batch. */
 static void conn_close(struct d4_ingest *in, struct conn *c, const char *reason)
@@ -522,6 +646,7 @@ static void conn_close(struct d4_ingest *in, struct conn *c, const char *reason)
 	c->dec = NULL;
 	acct_unref(in, c->acct);
 	c->acct = NULL;
+	unv_release(in, c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -534,11 +659,18 @@ static void conn_close(struct d4_ingest *in, struct conn *c, const char *reason)
 	in->grave = c;
 }
 
-static void conn_reject(struct d4_ingest *in, struct conn *c, const struct d4_verdict *v)
+/* A rejection. Charged to the sensor (counters, last_error) only when this
+ * connection proved its uuid with a verified HMAC; otherwise the uuid is
+ * only claimed: the event goes to the hub totals (no sensor) and to the
+ * ingest watch under the source address and the claimed uuid, as
+ * watch_reason (v->reason unless a more precise watch reason applies). */
+static void conn_reject_as(struct d4_ingest *in, struct conn *c, const struct d4_verdict *v, unsigned watch_reason)
 {
+	const uint8_t *su = c->sess ? d4_session_uuid(c->sess) : NULL;
+	int proven = v->has_uuid && (v->proven || (su && d4_session_verified(c->sess) && memcmp(su, v->uuid, 16) == 0));
 	struct d4_reject_ev ev;
 	memset(&ev, 0, sizeof(ev));
-	ev.has_uuid = v->has_uuid;
+	ev.has_uuid = proven;
 	memcpy(ev.uuid, v->uuid, 16);
 	memcpy(ev.addr, c->addr, 16);
 	ev.reason = v->reason;
@@ -548,7 +680,13 @@ static void conn_reject(struct d4_ingest *in, struct conn *c, const struct d4_ve
 	char hex[D4_UUID_HEX_LEN + 1] = "-";
 	if (v->has_uuid)
 		d4_uuid_hex(v->uuid, hex);
-	d4_warn("sensor %s from %s: %s: %s", hex, c->ip, d4_store_reject_name(v->reason), v->detail);
+	if (proven) {
+		d4_warn("sensor %s from %s: %s: %s", hex, c->ip, d4_store_reject_name(v->reason), v->detail);
+	} else {
+		watch_note(in, c->addr, v->has_uuid ? v->uuid : NULL, watch_reason, v->detail);
+		d4_warn("unverified connection from %s (claimed sensor %s): %s: %s", c->ip, hex,
+			d4_store_watch_reason_name(watch_reason), v->detail);
+	}
 	if (v->actions & D4_ACT_BLOCK_IP) {
 		struct d4_block_entry be;
 		memset(&be, 0, sizeof(be));
@@ -564,6 +702,60 @@ static void conn_reject(struct d4_ingest *in, struct conn *c, const struct d4_ve
 	}
 	ST_ADD(in, st_rejected, 1);
 	conn_close(in, c, d4_store_reject_name(v->reason));
+}
+
+static void conn_reject(struct d4_ingest *in, struct conn *c, const struct d4_verdict *v)
+{
+	conn_reject_as(in, c, v, (unsigned)v->reason);
+}
+
+/* c's first packet verified: it stops counting against its address, and it
+ * now holds (uuid, type). Unverified connections that claim the same slot
+ * lose it: they are closed (a forged header never keeps the sensor out). */
+static void conn_verified(struct d4_ingest *in, struct conn *c)
+{
+	unv_release(in, c);
+	const uint8_t *u = d4_session_uuid(c->sess);
+	uint8_t t = d4_session_type(c->sess);
+	if (!u || t == D4_TYPE_META)
+		return;
+	for (struct conn *o = in->conns, *n; o; o = n) {
+		n = o->next;
+		if (o == c || o->state == C_DEAD || !o->sess || d4_session_verified(o->sess))
+			continue;
+		const uint8_t *ou = d4_session_uuid(o->sess);
+		if (!ou || memcmp(ou, u, 16) != 0 || d4_session_type(o->sess) != t)
+			continue;
+		struct d4_verdict v;
+		memset(&v, 0, sizeof(v));
+		v.close = 1;
+		v.reason = D4_REJ_DUPLICATE_SESSION;
+		v.has_uuid = 1;
+		memcpy(v.uuid, ou, 16);
+		snprintf(v.detail, sizeof(v.detail), "a verified connection from %s took this uuid and type %u", c->ip,
+			 t);
+		conn_reject_as(in, o, &v, D4_WATCH_DISPLACED);
+	}
+}
+
+/* The peer of a paused connection hung up or reset. epoll reports that even
+ * with an empty interest mask, so the connection must go now (the loop
+ * would otherwise spin on it for as long as the store stays paused). What
+ * it sent and was not posted yet (the frame waiting for store room, bytes
+ * in the decoder and in the socket) is lost to this connection: a sensor
+ * that uses the acknowledgement extension sends it again. */
+static void conn_lost(struct d4_ingest *in, struct conn *c)
+{
+	int frame = (c->v.actions & D4_ACT_FRAME) != 0;
+	size_t left = c->dec ? d4_proto_decoder_pending(c->dec) : 0;
+	int unread = 0;
+	if (ioctl(c->fd, FIONREAD, &unread) != 0)
+		unread = 0;
+	d4_warn("ingest: %s hung up while waiting for store room: %d accepted frame(s), %zu buffered and %d unread "
+		"byte(s) not stored",
+		c->ip, frame, left, unread);
+	c->v.actions = 0;
+	conn_close(in, c, "peer reset while intake was paused");
 }
 
 static void make_ready(struct d4_ingest *in, struct conn *c)
@@ -669,8 +861,11 @@ static int conn_process(struct d4_ingest *in, struct conn *c)
 			in->cur = c;
 			rc = d4_session_on_frame(c->sess, &f, &c->v);
 			in->cur = NULL;
-			if (rc == D4_SESS_CONTINUE)
+			if (rc == D4_SESS_CONTINUE) {
 				decoder_limit(c);
+				if (c->unv && d4_session_verified(c->sess))
+					conn_verified(in, c);
+			}
 		} else if (ev == D4_ETOOBIG) {
 			rc = d4_session_on_header(c->sess, &f.hdr, 1, &c->v);
 			if (rc == D4_SESS_CONTINUE) { /* cannot happen: the decoder uses the session's limit */
@@ -839,23 +1034,55 @@ static void do_accept(struct d4_ingest *in)
 			return;
 		}
 		ST_ADD(in, st_accepted, 1);
+		uint8_t a16[16];
+		uint16_t port;
+		char ip[INET6_ADDRSTRLEN + 2];
+		addr_of(&ss, a16, &port, ip, sizeof(ip));
 		if (in->nconns >= in->conf.max_connections) {
 			in->refused_full++;
+			watch_note(in, a16, NULL, D4_WATCH_MAX_CONNECTIONS, "ingest.max_connections reached");
+			close(fd);
+			continue;
+		}
+		/* Before any TLS work: one address cannot hold every slot with
+		 * connections that prove nothing. */
+		struct addr_cnt *ac = addr_get(in, a16);
+		if (!ac || ac->n >= in->conf.max_unverified_per_address) {
+			if (ac) {
+				ac->refused++;
+				watch_note(in, a16, NULL, D4_WATCH_ADDRESS_LIMIT,
+					   "too many connections from this address without a verified packet");
+			}
 			close(fd);
 			continue;
 		}
 		struct conn *c = calloc(1, sizeof(*c));
 		if (!c) {
+			if (ac->n == 0)
+				addr_drop(in, ac);
 			close(fd);
 			continue;
 		}
 		c->fd = fd;
-		addr_of(&ss, c->addr, &c->port, c->ip, sizeof(c->ip));
+		memcpy(c->addr, a16, 16);
+		c->port = port;
+		memcpy(c->ip, ip, sizeof(c->ip));
+		ac->n++;
+		c->unv = ac;
+		in->nunverified++;
+		/* An idle verified sensor stays connected (as with the reference
+		 * server): keep-alive finds peers that vanished without a FIN. */
+		int one = 1, idle = 60, intvl = 10, cnt = 6;
+		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 		c->sess = d4_session_new(&in->env, c->addr, c->port);
 		c->dec_max = in->conf.preauth_max < in->conf.max_payload ? in->conf.preauth_max : in->conf.max_payload;
 		c->dec = d4_proto_decoder_new(c->dec_max);
 		c->ssl = SSL_new(in->ctx);
 		c->deadline_ms = in->now_mono + (uint64_t)in->conf.header_timeout * 1000u;
+		c->hs_deadline_ms = in->now_mono + (uint64_t)in->conf.handshake_timeout * 1000u;
 		c->next = in->conns;
 		if (in->conns)
 			in->conns->prev = c;
@@ -945,6 +1172,11 @@ static void tick(struct d4_ingest *in)
 	epoll_ctl(in->ep, EPOLL_CTL_MOD, in->lfd, &le);
 	refresh_committed(in);
 	retry_closes(in);
+	/* counted before the retry below: a connection still without room is
+	 * back on the list by the end of this turn */
+	uint64_t npaused = 0;
+	for (struct conn *c = in->paused; c; c = c->pnext)
+		npaused++;
 	if (in->paused)
 		resume_paused(in);
 
@@ -957,13 +1189,34 @@ static void tick(struct d4_ingest *in)
 			conn_reject(in, c, &c->v);
 			continue;
 		}
-		if (!c->paused && in->now_mono >= c->deadline_ms) {
+		if (c->state == C_HANDSHAKE && in->now_mono >= c->hs_deadline_ms) {
+			struct d4_verdict v;
+			memset(&v, 0, sizeof(v));
+			v.close = 1;
+			v.reason = D4_REJ_TLS;
+			snprintf(v.detail, sizeof(v.detail), "TLS handshake not completed within %u s",
+				 in->conf.handshake_timeout);
+			conn_reject_as(in, c, &v, D4_WATCH_HANDSHAKE_TIMEOUT);
+			continue;
+		}
+		/* Only a connection that never proved a key is closed for silence:
+		 * a verified sensor following a quiet source stays connected
+		 * (DESIGN.md §3), and its silence is no rejection. */
+		if (!c->paused && !d4_session_verified(c->sess) && in->now_mono >= c->deadline_ms) {
 			d4_session_on_timeout(c->sess, &c->v);
 			snprintf(c->v.detail, sizeof(c->v.detail), "no complete header within %u s",
 				 in->conf.header_timeout);
 			conn_reject(in, c, &c->v);
 		}
 	}
+	uint64_t at_limit = 0;
+	for (unsigned b = 0; b < ADDR_BUCKETS; b++)
+		for (struct addr_cnt *a = in->addrs[b]; a; a = a->next) {
+			addr_log_refused(in, a);
+			if (a->n >= in->conf.max_unverified_per_address)
+				at_limit++;
+		}
+	publish_watch(in, at_limit, npaused);
 }
 
 static void bury(struct d4_ingest *in)
@@ -1000,6 +1253,9 @@ static void drain_and_close(struct d4_ingest *in)
 			usleep(10000);
 	}
 	bury(in);
+	struct d4_watch_ingest w;
+	memset(&w, 0, sizeof(w));
+	d4_store_watch_ingest_set(in->store, &w);
 }
 
 static void *loop(void *arg)
@@ -1034,7 +1290,11 @@ static void *loop(void *arg)
 				retry_closes(in);
 				resume_paused(in);
 			} else {
-				conn_io(in, p);
+				struct conn *c = p;
+				if (c->paused && (evs[i].events & (EPOLLERR | EPOLLHUP)))
+					conn_lost(in, c);
+				else
+					conn_io(in, c);
 			}
 		}
 		if (stop)
@@ -1152,6 +1412,12 @@ static void free_ingest(struct d4_ingest *in)
 			in->accts[b] = a->next;
 			free(a);
 		}
+	for (unsigned b = 0; b < ADDR_BUCKETS; b++)
+		while (in->addrs[b]) {
+			struct addr_cnt *a = in->addrs[b];
+			in->addrs[b] = a->next;
+			free(a);
+		}
 	free(in->blocks);
 	d4_wipe(in->conf.shared_key, sizeof(in->conf.shared_key));
 	d4_wipe(in->skey, sizeof(in->skey));
@@ -1174,6 +1440,10 @@ int d4_ingest_start(const struct d4_hubconf *conf, struct d4_store *store, struc
 		in->conf.header_timeout = 30;
 	if (in->conf.max_connections == 0)
 		in->conf.max_connections = 4096;
+	if (in->conf.max_unverified_per_address == 0)
+		in->conf.max_unverified_per_address = 32;
+	if (in->conf.handshake_timeout == 0)
+		in->conf.handshake_timeout = 10;
 	if (in->conf.max_payload == 0)
 		in->conf.max_payload = D4_DEFAULT_MAX_PAYLOAD;
 	if (in->conf.preauth_max == 0)
@@ -1242,6 +1512,7 @@ int d4_ingest_start(const struct d4_hubconf *conf, struct d4_store *store, struc
 		rc = D4_EIO;
 		goto fail;
 	}
+	publish_watch(in, 0, 0);
 	int pr = pthread_create(&in->thr, NULL, loop, in);
 	if (pr != 0) {
 		snprintf(err, errsize, "cannot start the ingest thread: %s", strerror(pr));

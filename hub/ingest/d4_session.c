@@ -36,6 +36,7 @@ struct d4_session {
 	unsigned long long nhdr; /* headers accepted so far */
 	uint8_t type;		 /* current session type (first type, 254 after 2->254) */
 	int verified;
+	int proved; /* a packet's HMAC verified (set before the checks that follow it) */
 	uint64_t id;
 
 	int known; /* sensor record exists (else shared-secret auto-create) */
@@ -132,6 +133,8 @@ static int reject(struct d4_session *s, struct d4_verdict *v, enum d4_reject why
 		memcpy(v->uuid, uuid, 16);
 	else
 		memset(v->uuid, 0, 16);
+	/* Only an uuid this connection proved with an HMAC may be charged. */
+	v->proven = (s->verified || s->proved) && uuid && memcmp(uuid, s->uuid, 16) == 0;
 	va_start(ap, fmt);
 	vsnprintf(v->detail, sizeof(v->detail), fmt, ap);
 	va_end(ap);
@@ -320,9 +323,9 @@ int d4_session_on_header(struct d4_session *s, const struct d4_hdr *h, int too_b
 
 	int claim254 = 0;
 	if (first) {
-		if (h->type != D4_TYPE_META && reg_claim(e->reg, &s->claims[0], h->uuid, h->type) != 0)
-			return reject(s, v, D4_REJ_DUPLICATE_SESSION, h->uuid,
-				      "a connection for this uuid and type %u is already open", h->type);
+		/* No claim on (uuid, type) yet: anyone who knows a uuid can send
+		 * this header. The slot is claimed by the first packet whose HMAC
+		 * verifies (d4_session_on_frame); the duplicate check is there. */
 		if (h->type == D4_TYPE_EXTENDED)
 			return reject(s, v, D4_REJ_FIRST_254, h->uuid, "type 254 before a meta header");
 	} else {
@@ -376,6 +379,14 @@ int d4_session_on_frame(struct d4_session *s, const struct d4_frame *f, struct d
 	if (rc != 0)
 		return reject(s, v, D4_REJ_HMAC, f->hdr.uuid, "%s",
 			      rc == D4_EHMAC ? "HMAC does not match" : "HMAC computation failed");
+	s->proved = 1;
+
+	if (!s->verified && s->type != D4_TYPE_META && !s->claims[0].live &&
+	    reg_claim(e->reg, &s->claims[0], s->uuid, s->type) != 0) {
+		/* this packet's HMAC verified: it is the sensor, charged to it */
+		return reject(s, v, D4_REJ_DUPLICATE_SESSION, s->uuid,
+			      "a connection for this uuid and type %u is already open", s->type);
+	}
 
 	uint64_t cap = d4_session_backlog_cap(s);
 	int throttle = cap && e->ops->backlog(e->u, s->uuid) + f->hdr.size > cap;
@@ -503,4 +514,9 @@ const uint8_t *d4_session_uuid(const struct d4_session *s)
 int d4_session_verified(const struct d4_session *s)
 {
 	return s->verified;
+}
+
+uint8_t d4_session_type(const struct d4_session *s)
+{
+	return s->type;
 }

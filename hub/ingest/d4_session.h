@@ -15,13 +15,16 @@
  *               (unknown, pending, no key of its own), shared-secret mode
  *               without any shared key (only sensors with their own key),
  *               kick ban, payload limit, pre-auth limit,
- *               uuid v4, accepted type, [first packet: duplicate (uuid,type)
- *               except type 2, 254 first] / [later: type change other than
- *               2->254 (and a duplicate (uuid,254) on that change), uuid
- *               change], version == 1, timestamp window
- *   frame:      HMAC (constant time), per-sensor backlog (throttle, then
+ *               uuid v4, accepted type, [first packet: 254 first] / [later:
+ *               type change other than 2->254 (and a duplicate (uuid,254)
+ *               on that change), uuid change], version == 1, timestamp window
+ *   frame:      HMAC (constant time), [first verified packet: duplicate
+ *               (uuid, type) except type 2], per-sensor backlog (throttle, then
  *               close if it does not drain), then for type 2:
  *               meta-header reassembly, extended type accepted
+ * The (uuid, type) slot is claimed only by a packet whose HMAC verified: a
+ * connection that merely knows a uuid never keeps the sensor out, and its
+ * rejections carry proven = 0 (never charged to the sensor).
  * The policy checks (blocklists, sensor status) run for the first header and
  * whenever the uuid differs from the one already verified; later headers of
  * the same uuid rely on d4_session_recheck(), which the loop calls when the
@@ -103,6 +106,11 @@ struct d4_verdict {
 	enum d4_reject reason;
 	int has_uuid;
 	uint8_t uuid[16];
+	/* On CLOSE: 1 if this connection proved uuid with a verified HMAC, so
+	 * the rejection may be charged to that sensor (counters, last_error);
+	 * 0: the uuid is only claimed, the event belongs to the ingest watch
+	 * (per source address), never to the sensor. */
+	int proven;
 	char detail[D4_ERRTEXT_MAX];
 	unsigned actions;
 	struct d4_session_open open;
@@ -153,5 +161,8 @@ uint64_t d4_session_id(const struct d4_session *s);
 const uint8_t *d4_session_uuid(const struct d4_session *s);
 /* 1 once a packet of this connection passed the HMAC check. */
 int d4_session_verified(const struct d4_session *s);
+/* The session's type (first header's; 254 after a 2->254 change), 0 before
+ * any header. Once verified, the session holds the (uuid, type) claim. */
+uint8_t d4_session_type(const struct d4_session *s);
 
 #endif

@@ -395,6 +395,7 @@ void d4_store_close(struct d4_store *s)
 	d4_store_writer_stop(s);
 	mdb_env_close(s->env);
 	store_writer_fini(s);
+	store_watch_free(s);
 	pthread_mutex_destroy(&s->sid_lock);
 	free(s);
 }

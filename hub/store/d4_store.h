@@ -563,4 +563,76 @@ int d4_store_server_set(struct d4_store *s, const struct d4_server_settings *in)
 /* Removes both run-time values (the config's apply again); bumps the epoch. */
 int d4_store_server_clear(struct d4_store *s);
 
+/* ---- ingest watch: connections that proved nothing (memory only) ------------
+ * A connection counts as *unverified* until one of its packets passes the
+ * HMAC check. What such a connection does can never be charged to the sensor
+ * whose uuid it claims (its counters, last_error, daily rows): anyone who
+ * knows a uuid could otherwise write into them. The ingest notes every event
+ * of an unverified connection here instead, keyed by source address and
+ * claimed uuid (none before a complete header), with a counter per reason;
+ * the API (GET /api/v1/ingest/unverified) and /metrics show the table. It
+ * lives in memory since the hub started (the hub log has every event); at
+ * most D4_WATCH_MAX entries, the least recently seen one is dropped first
+ * (counted in `evicted`). Thread-safe. */
+#define D4_WATCH_MAX 1024
+/* Reasons beyond enum d4_reject, only in the watch. */
+enum d4_watch_reason {
+	D4_WATCH_ADDRESS_LIMIT = D4_REJ_COUNT, /* refused at accept: ingest.max_unverified_per_address */
+	D4_WATCH_MAX_CONNECTIONS,	       /* refused at accept: ingest.max_connections */
+	D4_WATCH_HANDSHAKE_TIMEOUT,	       /* TLS not completed within ingest.handshake_timeout */
+	D4_WATCH_DISPLACED, /* closed: an HMAC-verified connection took the (uuid, type) it claimed */
+	D4_WATCH_COUNT
+};
+/* Stable kebab-case name of a reason (d4_store_reject_name for the first
+ * D4_REJ_COUNT, then "address-limit", "max-connections", "handshake-timeout",
+ * "displaced"); NULL when out of range. */
+const char *d4_store_watch_reason_name(unsigned reason);
+
+struct d4_watch_ev {
+	uint8_t addr[16]; /* v4-mapped for IPv4 */
+	int has_uuid;	  /* a complete header claimed uuid */
+	uint8_t uuid[16];
+	unsigned reason; /* enum d4_reject or enum d4_watch_reason */
+	uint64_t when;	 /* seconds */
+	char detail[D4_ERRTEXT_MAX];
+};
+/* Counts one event (copies *ev). Never fails: out of memory only loses it. */
+void d4_store_watch_note(struct d4_store *s, const struct d4_watch_ev *ev);
+
+struct d4_watch_entry {
+	uint8_t addr[16];
+	int has_uuid;
+	uint8_t uuid[16];
+	uint64_t count[D4_WATCH_COUNT];
+	uint64_t total;
+	uint64_t first_at, last_at;
+	unsigned last_reason;
+	char last_detail[D4_ERRTEXT_MAX];
+};
+/* Live figures the ingest publishes about itself (every second and on
+ * change): the limits in force and what they did. */
+struct d4_watch_ingest {
+	int running;			     /* an ingest published figures */
+	uint64_t connections;		     /* open now */
+	uint64_t unverified;		     /* open now, no verified packet yet */
+	uint64_t paused;		     /* open now, waiting for store room or throttled */
+	uint64_t addresses_at_limit;	     /* addresses at max_unverified_per_address now */
+	unsigned max_connections;	     /* ingest.max_connections */
+	unsigned max_unverified_per_address; /* ingest.max_unverified_per_address */
+	unsigned handshake_timeout;	     /* ingest.handshake_timeout, s */
+	unsigned header_timeout;	     /* ingest.header_timeout, s */
+};
+void d4_store_watch_ingest_set(struct d4_store *s, const struct d4_watch_ingest *in);
+/* Snapshot of the table (entries most recently seen first; *n entries, at
+ * most max) and of the totals per reason since start, the ingest figures and
+ * the number of entries evicted. entries may be NULL (max 0). Returns 0 or
+ * D4_ENOMEM. */
+struct d4_watch_totals {
+	uint64_t count[D4_WATCH_COUNT];
+	uint64_t evicted;
+	struct d4_watch_ingest ingest;
+};
+int d4_store_watch_get(struct d4_store *s, struct d4_watch_entry *entries, size_t max, size_t *n,
+		       struct d4_watch_totals *tot);
+
 #endif

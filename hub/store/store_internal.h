@@ -116,7 +116,11 @@ struct d4_store {
 
 	/* writer-thread only */
 	uint64_t seq_next;
+
+	/* the ingest watch (store_watch.c), created on first use */
+	_Atomic(struct store_watch *) watch;
 };
+void store_watch_free(struct d4_store *s);
 
 /* ---- helpers (d4_store.c) ---- */
 int store_rc(int mdb_rc, const char *what);

@@ -607,7 +607,12 @@ static int apply_reject(struct apply_ctx *c, const uint8_t *uuid, int has_uuid, 
 		}
 	}
 	c->tot.rejects[reason] += count;
-	struct a_daily *dl = get_daily(c, (uint32_t)(when / 86400u), has_uuid ? uuid : NULL, 0, &err);
+	/* No identity, no daily row: the daily table is per sensor, and an
+	 * all-zero uuid would read as a sensor of that name. Such events are in
+	 * the totals and in the ingest watch (per source address). */
+	if (!has_uuid)
+		return 0;
+	struct a_daily *dl = get_daily(c, (uint32_t)(when / 86400u), uuid, 0, &err);
 	if (!dl)
 		return err;
 	dl->st.rejects += count;

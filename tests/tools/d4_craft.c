@@ -28,6 +28,9 @@
  *                      exit 1 if it does not
  *   expect-open [S]    the connection must stay open for S seconds (default 1)
  *   close              shut the connection down ourselves
+ *   reset              abort the connection: TCP RST (SO_LINGER 0), no close_notify
+ *   wait-file PATH [S] wait up to S seconds (default 30) until PATH exists (the
+ *                      test says when); exit 1 if it does not
  * Exit: 0 script done as expected, 1 expectation failed or unexpected close,
  * 2 usage, script or connection error. */
 #include <errno.h>
@@ -578,6 +581,36 @@ static int run_line(struct craft *c, char *line, int lineno)
 			return 1;
 		}
 		say(c, "still open after %.1f s as expected", (double)ms / 1000.0);
+		return 0;
+	} else if (strcmp(cmd, "wait-file") == 0) {
+		char *path = args, *secs = args + strcspn(args, " \t");
+		if (*secs)
+			*secs++ = 0;
+		if (!*path || seconds_arg(trim(secs), 30, &ms) != 0) {
+			fprintf(stderr, "d4-craft: line %d: wait-file PATH [SECONDS]\n", lineno);
+			return 2;
+		}
+		uint64_t until = d4_mono_ms() + ms;
+		while (access(path, F_OK) != 0) {
+			if (d4_mono_ms() >= until) {
+				say(c, "EXPECTATION FAILED: %s did not appear", path);
+				return 1;
+			}
+			usleep(20000);
+		}
+		say(c, "%s appeared", path);
+		return 0;
+	} else if (strcmp(cmd, "reset") == 0) {
+		if (!c->closed) {
+			struct linger lg = {1, 0};
+			setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+			close(c->fd);
+			c->fd = -1;
+			SSL_free(c->ssl);
+			c->ssl = NULL;
+			c->closed = c->closed_seen = 1;
+			say(c, "reset by us");
+		}
 		return 0;
 	} else if (strcmp(cmd, "close") == 0) {
 		if (!c->closed) {

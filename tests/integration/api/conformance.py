@@ -542,6 +542,20 @@ def run_live(spec, fx):
     c = call("getMetrics", "admin", 200)
     if c is not None and c.status == 200:
         ok(b"d4hub_frames_total" in c.body, "getMetrics has d4hub_frames_total")
+    c = call("getIngestUnverified", "admin", 200)
+    if c is not None and c.json:
+        ok(c.json["ingest"].get("running") is True, f"getIngestUnverified: ingest figures: {c.json}")
+    call("getIngestUnverified", "limit", 200, query={"limit": 1})
+    call("getIngestUnverified", "limit out of range", 400, query={"limit": 0})
+    c = call("getIngestUnverified", "filters", 200, query={"address": "127.0.0.1", "uuid": "0" * 32})
+    if c is not None and c.json is not None:
+        ok(c.json["entries"] == [], f"getIngestUnverified: filter on an unused uuid: {c.json}")
+    call("getIngestUnverified", "bad address", 400, query={"address": "not-an-ip"})
+    call("getIngestUnverified", "bad uuid", 400, query={"uuid": "xyz"})
+    call("getIngestUnverified", "user", 403, token="user")
+    c = call("getMetrics", "admin", 200)
+    if c is not None and c.status == 200:
+        ok(b"d4hub_ingest_max_unverified_per_address" in c.body, "getMetrics has the ingest per-address limit")
     c = call("getMe", "sensor_register", 200, token="sensor_register")
     if c is not None and c.json:
         ok(c.json.get("role") == "sensor_register", f"getMe role of the register token: {c.json}")

@@ -95,8 +95,11 @@ log "registered $U1 through the d4-core endpoint: pending, 409/400 with d4-core 
 
 # A pending sensor is refused by the ingest ...
 sensor_run -u "$U1" -k "$K1" -t 8 --drain-timeout 2 <"$CSV" 2>>"$T_DIR/sensor.log" && true
-eventually "/api/v1/sensors/$U1" "d['rejections']['not-approved'] >= 1" "pending sensor refused"
-check "d['packets'] == 0" "nothing stored for the pending sensor"
+# ... before it proved its key: counted under its address in the ingest
+# watch, never on the sensor's own record (anyone may claim a uuid)
+eventually "/api/v1/ingest/unverified" "any(e['claimed_uuid'] == '$U1' and e['reasons'].get('not-approved', 0) >= 1 for e in d['entries'])" "pending sensor refused"
+want GET "/api/v1/sensors/$U1" 200
+check "d['packets'] == 0 and d['rejections']['not-approved'] == 0" "pending sensor's record untouched"
 want POST "/api/v1/sensors/$U1/approve" 200
 check "d['status'] == 'approved' and set(d) == {'uuid','status','description','first_seen','last_seen','packets','bytes','last_error','last_error_at'}" "approve summary"
 hub_sync
@@ -213,7 +216,9 @@ want POST /api/v1/sensors 201 "{\"uuid\":\"$U3\",\"key\":\"type3key\",\"approve\
 check "'key' not in d" "no key echoed when given"
 printf 'log line %s\n' 1 2 3 >"$T_DIR/t3.txt"
 sensor_run -u "$U3" -k type3key -t 3 --drain-timeout 2 <"$T_DIR/t3.txt" 2>>"$T_DIR/sensor.log" && true
-eventually "/api/v1/sensors/$U3" "d['rejections']['type-not-accepted'] >= 1" "type 3 refused before enabling"
+# refused at its first header (nothing verified yet): in the ingest watch
+eventually "/api/v1/ingest/unverified" "sum(e['reasons'].get('type-not-accepted', 0) for e in d['entries'] if e['claimed_uuid'] == '$U3') >= 1" "type 3 refused before enabling"
+want GET "/api/v1/sensors/$U3" 200
 check "d['packets'] == 0" "nothing stored for type 3 before enabling"
 want PUT /api/v1/types/3 200 '{"accepted":true}'
 check "3 in d['accepted']" "type 3 accepted"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Each rejection of DESIGN.md §3, driven by d4-craft against a real hub:
 # the connection is closed AND the reason is visible (warning log line, global
-# counter in `d4hubctl status`, the sensor's counter and last_error) AND the
-# rejected data is not stored. Most cases also check the positive control
+# counter in `d4hubctl status`, and either the sensor's counter and
+# last_error — when the connection proved the sensor's key with a verified
+# HMAC — or else the ingest watch under the source address and the claimed
+# uuid, the sensor's record untouched) AND the rejected data is not stored. Most cases also check the positive control
 # (the same thing, allowed, goes through) so that a hub rejecting everything
 # would fail them.
 #   reject.sh CASE
@@ -24,6 +26,30 @@ assert_frames() { # UUID N: exactly N frames stored (waits for them, then for th
 	sync_store
 	assert_eq "$(frames_of "$1")" "$2" "frames stored for $1"
 }
+# watch_count ADDR UUID REASON: the ingest watch's count for a connection
+# from ADDR that claimed UUID without proving it (GET /api/v1/ingest/unverified).
+watch_count() {
+	curl -sSf --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $TOKEN" \
+		"$API/api/v1/ingest/unverified?limit=1024" |
+		json "sum(e['reasons'].get('$3', 0) for e in d['entries'] if e['address'] == '$1' and e['claimed_uuid'] == '$2')"
+}
+_watch_eq() { [ "$(watch_count "$1" "$2" "$3")" = "$4" ]; }
+# assert_unverified UUID REASON N [ADDR]: a rejection of a connection that
+# only claimed UUID: warning line naming it, global counter >= N, counted N
+# times in the ingest watch under ADDR (default 127.0.0.1) and UUID, and
+# nothing charged to the sensor (counter 0, last_error without the reason).
+assert_unverified() {
+	local uuid=$1 reason=$2 n=$3 addr=${4:-127.0.0.1} err
+	assert_log "warning: unverified connection from $addr \\(claimed sensor $uuid\\): $reason"
+	wait_until 30 _glob_ge "$reason" "$n" ||
+		fail "status: rejects[$reason] = $(global_rejects "$reason"), expected >= $n"
+	wait_until 30 _watch_eq "$addr" "$uuid" "$reason" "$n" ||
+		fail "ingest watch $addr/$uuid: $reason = $(watch_count "$addr" "$uuid" "$reason"), expected $n"
+	assert_eq "$(sensor_rejects "$uuid" "$reason")" 0 "rejections[$reason] charged to sensor $uuid"
+	err=$(sensor_json "$uuid" | json "d['last_error'] or ''")
+	case $err in *"$reason"*) fail "sensor $uuid last_error names $reason: '$err'" ;; esac
+	log "rejected as $reason (unverified): log line, global counter, ingest watch $addr = $n, sensor untouched"
+}
 
 conf=()
 case $CASE in
@@ -34,6 +60,8 @@ kick_ban) conf+=(ingest.kick_ban=30) ;;
 esac
 t_conf "${conf[@]}"
 hub_start
+API=$(api_url)
+TOKEN=$(ctl user add reject-admin --role admin) || fail "user add admin"
 sensor_new
 U=$SENSOR_UUID K=$SENSOR_KEY
 HDR="set uuid=$U key=$K type=1"
@@ -69,7 +97,7 @@ $HDR
 frame payload=text:rejected
 expect-close 20
 EOF
-	assert_rejected "$U" uuid-ips-blocked
+	assert_unverified "$U" uuid-ips-blocked 1 127.0.0.4
 	assert_frames "$U" 1
 	# the address it came from is now blocked for everybody
 	wait_until 30 sh -c "'$D4HUBCTL' -c '$T_CONF' block list | grep -q 127.0.0.4" ||
@@ -96,7 +124,7 @@ $HDR
 frame payload=text:blocked
 expect-close 20
 EOF
-	assert_rejected "$U" uuid-blocked
+	assert_unverified "$U" uuid-blocked 1
 	assert_frames "$U" 0
 	if [ "$CASE" = uuid_blocked ]; then
 		ctl block del uuid "$U" >/dev/null || fail "block del uuid"
@@ -133,7 +161,7 @@ set uuid=$P key=$PK
 frame payload=text:pending
 expect-close 20
 EOF
-	assert_rejected "$P" not-approved
+	assert_unverified "$P" not-approved 1
 	assert_frames "$P" 0
 	ctl sensor approve "$P" >/dev/null || fail "sensor approve"
 	hub_sync
@@ -167,7 +195,12 @@ frame payload=text:during-ban
 expect-close 20
 EOF
 	[ $(($(date +%s) - kicked)) -lt $BAN ] || fail "too slow: the ban was over before the reconnection"
-	assert_rejected "$U" banned +1
+	# the kick closed the verified connection (the sensor's, counted for it);
+	# the reconnection during the ban proved nothing yet (the ingest watch's)
+	assert_rejected "$U" banned 1
+	wait_until 30 _watch_eq 127.0.0.1 "$U" banned 1 ||
+		fail "ingest watch: banned = $(watch_count 127.0.0.1 "$U" banned), expected 1"
+	assert_log "warning: unverified connection from 127.0.0.1 \\(claimed sensor $U\\): banned"
 	# waiting for the ban to run out (a time, not an event: nothing to poll)
 	while [ $(($(date +%s) - kicked)) -le $((BAN + 1)) ]; do sleep 0.2; done
 	craft_ok <<EOF
@@ -187,7 +220,7 @@ $HDR
 frame declared_size=1000001 headeronly
 expect-close 20
 EOF
-	assert_rejected "$U" payload-too-big
+	assert_unverified "$U" payload-too-big 1
 	assert_frames "$U" 0
 	# control: exactly the limit, after a verified packet, is accepted
 	craft_ok <<EOF
@@ -204,7 +237,7 @@ $HDR
 frame declared_size=65537 headeronly
 expect-close 20
 EOF
-	assert_rejected "$U" preauth-limit
+	assert_unverified "$U" preauth-limit 1
 	assert_frames "$U" 0
 	# control: the same size after the first verified packet is fine
 	craft_ok <<EOF
@@ -233,7 +266,7 @@ $HDR
 frame type=3 payload=text:a\slog\sline\n
 expect-close 20
 EOF
-	assert_rejected "$U" type-not-accepted
+	assert_unverified "$U" type-not-accepted 1
 	assert_frames "$U" 0
 	ctl types enable 3 >/dev/null || fail "types enable 3"
 	hub_sync
@@ -272,7 +305,7 @@ $HDR
 frame type=254 payload=text:no-meta-first
 expect-close 20
 EOF
-	assert_rejected "$U" first-packet-254
+	assert_unverified "$U" first-packet-254 1
 	assert_frames "$U" 0
 	;;
 type_change)
@@ -318,7 +351,12 @@ $HDR
 frame payload=text:EVIL-first-packet badhmac
 expect-close 20
 EOF
-	assert_rejected "$U" hmac-mismatch 2
+	# the first connection proved the key, then sent a bad packet: the
+	# sensor's; the second never proved anything: the ingest watch's
+	assert_rejected "$U" hmac-mismatch 1
+	wait_until 30 _glob_ge hmac-mismatch 2 || fail "status: rejects[hmac-mismatch] = $(global_rejects hmac-mismatch), expected 2"
+	wait_until 30 _watch_eq 127.0.0.1 "$U" hmac-mismatch 1 ||
+		fail "ingest watch: hmac-mismatch = $(watch_count 127.0.0.1 "$U" hmac-mismatch), expected 1"
 	sync_store
 	assert_eq "$(stored "$U")" "good-1" "stored payloads"
 	ctl frames --payload >"$T_DIR/all"
@@ -340,13 +378,26 @@ EOF
 	log "idle connection closed after $dt ms (header_timeout = 2)"
 	;;
 header_timeout_sensor)
-	craft_closed <<EOF
+	# a verified sensor that goes quiet stays connected (DESIGN.md §3):
+	# several header timeouts pass, nothing is counted
+	craft_ok <<EOF
 $HDR
 frame payload=text:then-silence
+expect-open 5
+frame payload=text:after-the-silence
+EOF
+	assert_frames "$U" 2
+	if grep -q "header-timeout" "$T_LOG"; then fail "a verified idle sensor was timed out"; fi
+	# a header with the sensor's uuid and then silence proves nothing: the
+	# connection is closed, counted under its address, not for the sensor
+	craft_closed <<EOF
+$HDR
+frame size=10 headeronly
 expect-close 20
 EOF
-	assert_rejected "$U" header-timeout
-	assert_frames "$U" 1
+	assert_unverified "$U" header-timeout 1
+	assert_eq "$(global_rejects header-timeout)" 1 "header-timeout rejections"
+	assert_frames "$U" 2
 	;;
 timestamp)
 	craft_closed <<EOF
@@ -354,13 +405,13 @@ $HDR
 frame ts=now-3600 payload=text:an-hour-old
 expect-close 20
 EOF
-	assert_rejected "$U" timestamp-out-of-window
+	assert_unverified "$U" timestamp-out-of-window 1
 	craft_closed <<EOF
 $HDR
 frame ts=now+3600 payload=text:from-the-future
 expect-close 20
 EOF
-	assert_rejected "$U" timestamp-out-of-window 2
+	assert_unverified "$U" timestamp-out-of-window 2
 	assert_frames "$U" 0
 	craft_ok <<EOF
 $HDR
@@ -417,7 +468,7 @@ $HDR
 frame version=2 payload=text:v2
 expect-close 20
 EOF
-	assert_rejected "$U" bad-version
+	assert_unverified "$U" bad-version 1
 	assert_frames "$U" 0
 	;;
 *)

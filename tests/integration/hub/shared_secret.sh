@@ -36,7 +36,10 @@ set uuid=$SENSOR_UUID key=the\sshared\ssecret
 frame payload=text:EVIL
 expect-close 20
 EOF
-assert_rejected "$SENSOR_UUID" hmac-mismatch
+# refused before any verified packet: in the hub totals, not on the sensor
+assert_rejected - hmac-mismatch 2
+assert_log "warning: unverified connection from 127.0.0.1 \\(claimed sensor $SENSOR_UUID\\): hmac-mismatch"
+assert_eq "$(sensor_rejects "$SENSOR_UUID" hmac-mismatch)" 0 "hmac-mismatch charged to the sensor"
 craft >/dev/null <<EOF || fail "own key refused"
 set uuid=$SENSOR_UUID key=$SENSOR_KEY
 frame payload=text:own-key

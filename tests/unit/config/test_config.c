@@ -95,6 +95,8 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(conf.timestamp_window, 0);
 	ck_assert_uint_eq(conf.max_backlog, 32ull << 20);
 	ck_assert_uint_eq(conf.max_connections, 4096);
+	ck_assert_uint_eq(conf.max_unverified_per_address, 32);
+	ck_assert_uint_eq(conf.handshake_timeout, 10);
 	ck_assert_str_eq(conf.store_path, "");
 	ck_assert_uint_eq(conf.map_size, 1ull << 30);
 	ck_assert_uint_eq(conf.commit_ms, 50);
@@ -136,6 +138,8 @@ START_TEST(test_minimal_keeps_defaults)
 	ck_assert_uint_eq(conf.kick_ban, 30);
 	ck_assert_uint_eq(conf.max_backlog, 32ull << 20);
 	ck_assert_uint_eq(conf.max_connections, 4096);
+	ck_assert_uint_eq(conf.max_unverified_per_address, 32);
+	ck_assert_uint_eq(conf.handshake_timeout, 10);
 	ck_assert_uint_eq(conf.map_size, 1ull << 30);
 	ck_assert_uint_eq(conf.commit_ms, 50);
 	ck_assert_uint_eq(conf.commit_bytes, 16ull << 20);
@@ -170,6 +174,8 @@ START_TEST(test_every_key)
 			   "timestamp_window = 1d\n"
 			   "max_backlog = 1G\n"
 			   "max_connections = 100\n"
+			   "max_unverified_per_address = 4\n"
+			   "handshake_timeout = 1m\n"
 			   "[store]\n"
 			   "path = /var/lib/d4hub\n"
 			   "map_size = 2T\n"
@@ -203,6 +209,8 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(conf.timestamp_window, 86400);
 	ck_assert_uint_eq(conf.max_backlog, 1ull << 30);
 	ck_assert_uint_eq(conf.max_connections, 100);
+	ck_assert_uint_eq(conf.max_unverified_per_address, 4);
+	ck_assert_uint_eq(conf.handshake_timeout, 60);
 	ck_assert_str_eq(conf.store_path, "/var/lib/d4hub");
 	ck_assert_uint_eq(conf.map_size, 2ull << 40);
 	ck_assert_uint_eq(conf.commit_ms, 10);
@@ -350,6 +358,9 @@ START_TEST(test_error_bad_values)
 	    {"[ingest]\nmax_payload = -1", "ingest.max_payload: bad value '-1'"},
 	    {"[ingest]\npreauth_max = 1 K", "ingest.preauth_max: bad value '1 K'"},
 	    {"[ingest]\nheader_timeout = 0", "ingest.header_timeout: value '0' out of range"},
+	    {"[ingest]\nmax_unverified_per_address = 0", "ingest.max_unverified_per_address: value '0' out of range"},
+	    {"[ingest]\nhandshake_timeout = 0", "ingest.handshake_timeout: value '0' out of range"},
+	    {"[ingest]\nhandshake_timeout = 2h", "ingest.handshake_timeout: value '2h' out of range"},
 	    {"[ingest]\nheader_timeout = 30x", "ingest.header_timeout: bad value '30x'"},
 	    {"[ingest]\nkick_ban = 1w", "ingest.kick_ban: bad value '1w'"},
 	    {"[ingest]\ntimestamp_window = 99999999999999999999", "ingest.timestamp_window: value "

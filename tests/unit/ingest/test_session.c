@@ -522,6 +522,13 @@ START_TEST(t_meta_errors)
 	p = mk(2, U1, "[1,2]", 5);
 	expect_reject(s, &p, D4_REJ_META_INVALID);
 	d4_session_free(s);
+	/* the packet's HMAC verified before the meta header was judged: the
+	 * rejection belongs to the sensor */
+	struct d4_verdict mv;
+	s = new_sess();
+	ck_assert_int_eq(feed(s, &p, &mv), D4_SESS_CLOSE);
+	ck_assert_int_eq(mv.proven, 1);
+	d4_session_free(s);
 
 	strcpy(F.ext_deny, "maltrail");
 	s = new_sess();
@@ -691,6 +698,103 @@ START_TEST(t_recheck)
 }
 END_TEST
 
+/* uuid squatting: headers and forged packets of a connection that only knows
+ * the uuid claim nothing; the real sensor gets its slot, and every rejection
+ * of the squatter says proven = 0 (never charged to the sensor). */
+START_TEST(t_squat)
+{
+	struct d4_verdict v;
+	struct d4_session *sq[3];
+	struct pkt p = mk_full(0, 1, 1, U1, NOW, "forged", 6, "not the key");
+	for (int i = 0; i < 3; i++) {
+		sq[i] = new_sess();
+		/* the header alone: accepted, no claim */
+		ck_assert_int_eq(d4_session_on_header(sq[i], &p.f.hdr, 0, &v), D4_SESS_CONTINUE);
+		ck_assert_uint_eq(d4_session_type(sq[i]), 1);
+		ck_assert_int_eq(d4_session_verified(sq[i]), 0);
+	}
+	ck_assert_uint_eq(d4_session_registry_count(env.reg), 0);
+	/* the real sensor, while the three wait for their payloads */
+	struct d4_session *real = new_sess();
+	struct pkt r = mk(1, U1, "real", 4);
+	expect_ok(real, &r, D4_ACT_OPEN | D4_ACT_META | D4_ACT_FRAME);
+	ck_assert_uint_eq(d4_session_registry_count(env.reg), 1);
+	/* a forged payload: hmac-mismatch, not proven */
+	ck_assert_int_eq(d4_session_on_frame(sq[0], &p.f, &v), D4_SESS_CLOSE);
+	ck_assert_int_eq(v.reason, D4_REJ_HMAC);
+	ck_assert_int_eq(v.has_uuid, 1);
+	ck_assert_mem_eq(v.uuid, U1, 16);
+	ck_assert_int_eq(v.proven, 0);
+	/* silence: header-timeout, not proven either */
+	ck_assert_int_eq(d4_session_on_timeout(sq[1], &v), D4_SESS_CLOSE);
+	ck_assert_int_eq(v.reason, D4_REJ_HEADER_TIMEOUT);
+	ck_assert_int_eq(v.proven, 0);
+	for (int i = 0; i < 3; i++)
+		d4_session_free(sq[i]);
+	/* the real sensor's session goes on */
+	r = mk(1, U1, "more", 4);
+	expect_ok(real, &r, D4_ACT_FRAME);
+	ck_assert_uint_eq(d4_session_registry_count(env.reg), 1);
+
+	/* a second connection that proves the key is a genuine duplicate,
+	 * found after its HMAC verified: proven, charged to the sensor */
+	struct d4_session *dup = new_sess();
+	r = mk(1, U1, "dup", 3);
+	ck_assert_int_eq(feed(dup, &r, &v), D4_SESS_CLOSE);
+	ck_assert_int_eq(v.reason, D4_REJ_DUPLICATE_SESSION);
+	ck_assert_int_eq(v.proven, 1);
+	ck_assert_int_eq(d4_session_verified(dup), 0);
+	d4_session_free(dup);
+	/* a later bad packet of the verified session is charged to it */
+	r = mk(1, U1, "evil", 4);
+	r.buf[D4_HDR_LEN] ^= 1;
+	ck_assert_int_eq(feed(real, &r, &v), D4_SESS_CLOSE);
+	ck_assert_int_eq(v.reason, D4_REJ_HMAC);
+	ck_assert_int_eq(v.proven, 1);
+	d4_session_free(real);
+	ck_assert_uint_eq(d4_session_registry_count(env.reg), 0);
+}
+END_TEST
+
+/* Policy rejections before any verified packet are not proven; a verified
+ * session sending another sensor's (blocked) uuid is not charged to it. */
+START_TEST(t_unproven_policy)
+{
+	struct d4_verdict v;
+	F.sens[0].ban_until = NOW + 10;
+	struct d4_session *s = new_sess();
+	struct pkt p = mk(1, U1, "x", 1);
+	ck_assert_int_eq(feed(s, &p, &v), D4_SESS_CLOSE);
+	ck_assert_int_eq(v.reason, D4_REJ_BANNED);
+	ck_assert_int_eq(v.proven, 0);
+	d4_session_free(s);
+	F.sens[0].ban_until = 0;
+	/* verified as U1, then a header of the blocked U2: the block is
+	 * reported under U2, which this connection never proved */
+	F.has_uuid_blk = 1;
+	memcpy(F.uuid_blk, U2, 16);
+	s = new_sess();
+	p = mk(1, U1, "a", 1);
+	expect_ok(s, &p, D4_ACT_OPEN | D4_ACT_META | D4_ACT_FRAME);
+	p = mk(1, U2, "a", 1);
+	ck_assert_int_eq(feed(s, &p, &v), D4_SESS_CLOSE);
+	ck_assert_int_eq(v.reason, D4_REJ_UUID_BLOCKED);
+	ck_assert_mem_eq(v.uuid, U2, 16);
+	ck_assert_int_eq(v.proven, 0);
+	/* while a uuid-change of the session itself is charged to its owner */
+	d4_session_free(s);
+	F.has_uuid_blk = 0;
+	s = new_sess();
+	p = mk(1, U1, "a", 1);
+	expect_ok(s, &p, D4_ACT_OPEN | D4_ACT_META | D4_ACT_FRAME);
+	p = mk(1, U2, "a", 1);
+	ck_assert_int_eq(feed(s, &p, &v), D4_SESS_CLOSE);
+	ck_assert_int_eq(v.reason, D4_REJ_UUID_CHANGE);
+	ck_assert_int_eq(v.proven, 1);
+	d4_session_free(s);
+}
+END_TEST
+
 START_TEST(t_timeout)
 {
 	struct d4_verdict v;
@@ -728,5 +832,7 @@ void add_session_tests(Suite *su)
 	tcase_add_test(tc, t_timestamp_and_version);
 	tcase_add_test(tc, t_recheck);
 	tcase_add_test(tc, t_timeout);
+	tcase_add_test(tc, t_squat);
+	tcase_add_test(tc, t_unproven_policy);
 	suite_add_tcase(su, tc);
 }

@@ -808,6 +808,82 @@ START_TEST(test_writer_roundtrip)
 }
 END_TEST
 
+/* The ingest watch: per (address, claimed uuid) counters in memory, bounded,
+ * newest first, the least recently seen entry evicted when full. */
+START_TEST(test_watch)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = NULL;
+	ck_assert_int_eq(d4_store_open(&o, &s), 0);
+	ck_assert_str_eq(d4_store_watch_reason_name(D4_REJ_HMAC), "hmac-mismatch");
+	ck_assert_str_eq(d4_store_watch_reason_name(D4_WATCH_ADDRESS_LIMIT), "address-limit");
+	ck_assert_str_eq(d4_store_watch_reason_name(D4_WATCH_MAX_CONNECTIONS), "max-connections");
+	ck_assert_str_eq(d4_store_watch_reason_name(D4_WATCH_HANDSHAKE_TIMEOUT), "handshake-timeout");
+	ck_assert_str_eq(d4_store_watch_reason_name(D4_WATCH_DISPLACED), "displaced");
+	ck_assert_ptr_null(d4_store_watch_reason_name(D4_WATCH_COUNT));
+
+	struct d4_watch_ev ev;
+	memset(&ev, 0, sizeof(ev));
+	ev.addr[10] = ev.addr[11] = 0xff;
+	ev.addr[12] = 127;
+	ev.addr[15] = 2;
+	ev.has_uuid = 1;
+	mkuuid(ev.uuid, 9);
+	ev.reason = D4_REJ_HMAC;
+	ev.when = 100;
+	strcpy(ev.detail, "HMAC does not match");
+	d4_store_watch_note(s, &ev);
+	d4_store_watch_note(s, &ev);
+	ev.has_uuid = 0;
+	ev.reason = D4_WATCH_ADDRESS_LIMIT;
+	ev.when = 101;
+	d4_store_watch_note(s, &ev);
+	ev.reason = D4_WATCH_COUNT; /* out of range: ignored */
+	d4_store_watch_note(s, &ev);
+
+	struct d4_watch_ingest wi = {.running = 1, .unverified = 3, .max_unverified_per_address = 4};
+	d4_store_watch_ingest_set(s, &wi);
+	struct d4_watch_entry *e = calloc(D4_WATCH_MAX, sizeof(*e));
+	ck_assert_ptr_nonnull(e);
+	struct d4_watch_totals t;
+	size_t n = 0;
+	ck_assert_int_eq(d4_store_watch_get(s, e, D4_WATCH_MAX, &n, &t), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_eq(e[0].has_uuid, 0); /* newest first */
+	ck_assert_uint_eq(e[0].count[D4_WATCH_ADDRESS_LIMIT], 1);
+	ck_assert_int_eq(e[1].has_uuid, 1);
+	ck_assert_uint_eq(e[1].count[D4_REJ_HMAC], 2);
+	ck_assert_uint_eq(e[1].total, 2);
+	ck_assert_uint_eq(e[1].first_at, 100);
+	ck_assert_str_eq(e[1].last_detail, "HMAC does not match");
+	ck_assert_uint_eq(t.count[D4_REJ_HMAC], 2);
+	ck_assert_uint_eq(t.count[D4_WATCH_ADDRESS_LIMIT], 1);
+	ck_assert_uint_eq(t.ingest.unverified, 3);
+	ck_assert_uint_eq(t.ingest.max_unverified_per_address, 4);
+
+	/* full: the least recently seen entry goes first */
+	ev.reason = D4_REJ_HEADER_TIMEOUT;
+	for (unsigned i = 0; i < D4_WATCH_MAX; i++) {
+		ev.addr[13] = (uint8_t)(i >> 8);
+		ev.addr[14] = (uint8_t)i;
+		ev.addr[15] = 7;
+		ev.when = 200 + i;
+		d4_store_watch_note(s, &ev);
+	}
+	ck_assert_int_eq(d4_store_watch_get(s, e, D4_WATCH_MAX, &n, &t), 0);
+	ck_assert_uint_eq(n, D4_WATCH_MAX);
+	ck_assert_uint_eq(t.evicted, 2);
+	ck_assert_uint_eq(t.count[D4_REJ_HEADER_TIMEOUT], D4_WATCH_MAX);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_ge(e[i].last_at, 200);
+	ck_assert_int_eq(d4_store_watch_get(s, e, 3, &n, &t), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(e[0].last_at, 200 + D4_WATCH_MAX - 1);
+	free(e);
+	d4_store_close(s);
+}
+END_TEST
+
 START_TEST(test_rejects)
 {
 	struct d4_store_opts o = base_opts();
@@ -847,8 +923,10 @@ START_TEST(test_rejects)
 	ck_assert_uint_eq(got.last_error_at, 86400u * 20001 + 5);
 	uint64_t acc[4] = {0};
 	ck_assert_int_eq(d4_store_daily_foreach(s, 20001, 20001, NULL, daily_cb, acc), 0);
-	ck_assert_uint_eq(acc[2], 4);
-	ck_assert_uint_eq(acc[3], 3); /* rows: no-uuid, sensor 7, sensor 8 */
+	/* events without a sensor identity are in the totals only: no daily
+	 * row is charged to a made-up (all-zero) sensor */
+	ck_assert_uint_eq(acc[2], 2);
+	ck_assert_uint_eq(acc[3], 2); /* rows: sensor 7, sensor 8 */
 	d4_store_close(s);
 }
 END_TEST
@@ -2005,6 +2083,7 @@ static Suite *store_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_reject_names);
+	tcase_add_test(tc, test_watch);
 	tcase_add_test(tc, test_open_reopen);
 	tcase_add_test(tc, test_sensor_crud);
 	tcase_add_test(tc, test_sensor_foreach_and_ips);
