@@ -134,6 +134,10 @@ class Check:
         self.withheld_user = sorted(l for l, t in self.labels.items() if not visible("user", t))
         self.visible_user = sorted(l for l, t in self.labels.items() if visible("user", t))
         ok(self.withheld_user and self.visible_user, "fixtures hold both visible and withheld labels")
+        # per-record pDNS forms are checked on a sample (the range and
+        # wildcard forms cover every label with exact counts)
+        sample = ["red", "red-space", "strictx", "clear", "clear-space", "unclear"]
+        self.sample = [l for l in sample if l in self.labels] or sorted(self.labels)
 
     # names of a label's records (COF rrnames, as tlp.sh writes them)
     @staticmethod
@@ -297,7 +301,7 @@ class Check:
         ok(got == want, f"{oid} {what} as {role}: labels {sorted(got)}, expected {sorted(want)}")
 
     def pdnsQuery(self, oid, method, tmpl):
-        for label in sorted(self.labels):
+        for label in self.sample:
             for role in ("admin", "user"):
                 _, h, body = self.call(oid, method, tmpl.replace("{q}", f"t-{label}.0.tlp.test"), role)
                 self.clearance_header(oid, h, role)
@@ -320,8 +324,7 @@ class Check:
 
     def dnsdb(self, oid, method, tmpl):
         """Every /dnsdb/v2/lookup|summarize form, with exact counts."""
-        params = {"{name}": "*.tlp.test", "{rrtype}": "A", "{bailiwick}": "tlp.test", "{ip}": "198.51.100.0,24",
-                  "{hex}": "3139382e35312e3130302e"}  # "198.51.100." as a raw prefix is not a form: set below
+        params = {"{name}": "*.tlp.test", "{rrtype}": "A", "{bailiwick}": "tlp.test", "{ip}": "198.51.100.0,24"}
         kind = "rrset" if "/rrset/" in tmpl else "rdata"
         path = tmpl
         if "/rdata/name/" in tmpl:
@@ -334,7 +337,7 @@ class Check:
             per_label = {l: (3 if kind == "rrset" and "{rrtype}" not in tmpl else 2) for l in self.labels}
         summarize = "/summarize/" in tmpl
         if per_label is None:
-            for label in sorted(self.labels):
+            for label in self.sample:
                 ip = self.fx["ip"][label]
                 p = tmpl.replace("{hex}", ip.encode().hex()).replace("{rrtype}", "A")
                 for role in ("admin", "user"):
