@@ -445,9 +445,12 @@ def main():
         elif oid in PLAIN:
             if not ok(decision == "none", f"{oid}: checked as plain here, x-d4hub-tlp {decision} in the spec"):
                 continue
-            if oid == "pdnsInfo":
-                chk.pdnsInfo(oid, method, tmpl)
-            chk.plain(oid, method, tmpl, op)
+            try:
+                if oid == "pdnsInfo":
+                    chk.pdnsInfo(oid, method, tmpl)
+                chk.plain(oid, method, tmpl, op)
+            except (KeyError, ValueError, IndexError, TypeError, AttributeError) as e:
+                fail(f"{oid}: unexpected answer: {type(e).__name__}: {e}")
         else:
             fail(f"{oid} ({method} {tmpl}): no clearance check in tlp_check.py: decide and add one")
             continue
