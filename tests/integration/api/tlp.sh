@@ -8,7 +8,8 @@
 # tlp:clear) or to the level meant (" TLP:Clear "). tlp_check.py then calls
 # every read operation of openapi/d4hub.yaml as admin, user and
 # sensor_register and asserts what each role sees (exact counts), and that a
-# new operation without a clearance decision fails.
+# new operation without a clearance decision fails; then again after a
+# restart with lower clearances configured ([api] max_tlp_user/max_tlp_admin).
 source "$(dirname "$0")/../lib.sh"
 
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -92,12 +93,35 @@ import json, subprocess, sys
 sess = json.loads(subprocess.check_output(["$D4HUBCTL", "-c", "$T_CONF", "--json", "sessions", "$S"]))
 ids = [s["id"] for s in sorted(sess, key=lambda s: s["id"])]
 rows = [l.split() for l in open("$T_DIR/labels")]
+frames = json.loads(subprocess.check_output(["$D4HUBCTL", "-c", "$T_CONF", "--json", "frames"]))
+per = {r[0]: len([f for f in frames if f["session"] == i and f["type"] == 254]) for r, i in zip(rows, ids)}
 json.dump({"base_url": "$API", "cacert": "$T_PKI/ca.crt",
            "tokens": {"admin": "$ADMIN", "user": "$USER", "sensor_register": "$REG"},
            "sensor": "$S", "sessions": {r[0]: i for r, i in zip(rows, ids)},
-           "labels": {r[0]: r[1] for r in rows}, "ip": {r[0]: r[2] for r in rows},
+           "labels": {r[0]: r[1] for r in rows}, "ip": {r[0]: r[2] for r in rows}, "frames": per,
            "queues": {"pop_admin": $QPA, "pop_user": $QPU, "follow": $QF}}, open(sys.argv[1], "w"))
 EOF
 "$PY" "$(dirname "$0")/tlp_check.py" --spec "$ROOT/openapi/d4hub.yaml" --fixtures "$T_DIR/fixtures.json" ||
 	fail "a role saw what its clearance withholds, or an operation has no clearance decision"
-pass "every read operation of the spec applies the role's TLP clearance"
+log "default clearances (user tlp:amber+strict, admin tlp:red) hold"
+
+# The clearances come from the configuration: lower both ([api] is the
+# config file's last section) and run every check again on the same store
+# (the pop queues are empty now: popQueue was checked above).
+printf 'max_tlp_user = tlp:green\nmax_tlp_admin = tlp:amber\n' >>"$T_CONF"
+hub_stop
+hub_start
+api_count() { [ "$(grep -c 'd4hub API listening on' "$T_LOG")" -ge 2 ]; }
+wait_until 10 api_count || fail "the API did not start again"
+API2=$(api_url)
+wait_until 10 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API2/health" || fail "API not answering on $API2"
+"$PY" - "$T_DIR/fixtures.json" "$API2" <<'EOF' || fail "fixtures"
+import json, sys
+fx = json.load(open(sys.argv[1]))
+fx["base_url"] = sys.argv[2]
+fx["clearance"] = {"admin": "tlp:amber", "user": "tlp:green"}
+json.dump(fx, open(sys.argv[1], "w"))
+EOF
+"$PY" "$(dirname "$0")/tlp_check.py" --spec "$ROOT/openapi/d4hub.yaml" --fixtures "$T_DIR/fixtures.json" \
+	--skip popQueue || fail "the configured clearances (user tlp:green, admin tlp:amber) do not hold"
+pass "every read operation of the spec applies the role's TLP clearance (defaults and configured)"
