@@ -395,6 +395,7 @@ PLAIN = {
     "getWebIndex", "getWebAsset", "getHealth", "getOpenapi", "getMetrics", "getMe", "listSensors",
     "listSilentSensors", "getSensor", "listBlocklist", "getTypes", "getServerMode", "getStatsTotals",
     "getStatsDaily", "listUsers", "listTokens", "listQueues", "getQueue", "pdnsInfo", "dnsdbRateLimit", "dnsdbPing",
+    "getIngestUnverified",
 }
 # Reads that hand out stored records: each has its own check above.
 FILTERED = {
