@@ -37,7 +37,7 @@ build_and_test() { # dir, label, cmake args...
 	shift 2
 	if step "$label-configure" cmake -S "$ROOT" -B "$ROOT/$dir" -DD4_WERROR=ON "$@" &&
 		step "$label-build" cmake --build "$ROOT/$dir" -j "$JOBS"; then
-		# ctest's own parallelism; integration tests use distinct addresses/ports
+		# ctest's own parallelism; integration tests pick their ports at run time
 		step "$label-ctest" ctest --test-dir "$ROOT/$dir" --output-on-failure --timeout 300 \
 			-j "$CTEST_PARALLEL_LEVEL" ${CTEST_ARGS:-}
 	fi

@@ -44,8 +44,8 @@ S=$SENSOR_UUID
 sensor_run -u "$S" -k "$SENSOR_KEY" -t 1 -q -r "$PCAP" || fail "d4-sensor (type 1, run 1) exited $?"
 sensor_run -u "$S" -k "$SENSOR_KEY" -t 1 -q -r "$PCAP" || fail "d4-sensor (type 1, run 2) exited $?"
 sensor_run -u "$S" -k "$SENSOR_KEY" -t 8 -q <"$CSV" || fail "d4-sensor (type 8) exited $?"
-three_sessions() { [ "$(ctl --json sessions "$S" | json 'len(d)')" = 3 ]; }
-wait_until 30 three_sessions || fail "3 sessions not committed"
+three_sessions() { [ "$(ctl --json sessions "$S" | json 'len(d)')" = 3 ] && sessions_closed "$S" 3; }
+wait_until 30 three_sessions || fail "3 sessions not closed and committed"
 P1=$(session_of "$S" 1 0)
 P2=$(session_of "$S" 1 1)
 T8=$(session_of "$S" 8)
