@@ -1900,6 +1900,8 @@ END_TEST
 TCase *queue_tcase(void); /* test_queues.c */
 TCase *add_tcase(void);	  /* test_sensor_add.c */
 
+TCase *replay_tcase(void);
+
 static Suite *store_suite(void)
 {
 	Suite *su = suite_create("store");
@@ -1930,6 +1932,7 @@ static Suite *store_suite(void)
 	suite_add_tcase(su, tc);
 	suite_add_tcase(su, queue_tcase());
 	suite_add_tcase(su, add_tcase());
+	suite_add_tcase(su, replay_tcase());
 	return su;
 }
 
