@@ -75,6 +75,7 @@ static const struct keydef keys[] = {
     {"ingest.timestamp_window", K_U64DUR, F(timestamp_window), 0, UINT32_MAX, 0},
     {"ingest.max_backlog", K_U64SIZE, F(max_backlog), 1, UINT64_MAX, 0},
     {"ingest.max_connections", K_UINT, F(max_connections), 1, 1000000, 0},
+    {"ingest.ack", K_BOOL, F(ack), 0, 0, 0},
     {"store.path", K_PATH, F(store_path), 0, 0, 1},
     /* LMDB needs room for its meta pages and the schema; below 1 MiB
      * the store would be full before the first frame. */
@@ -124,6 +125,7 @@ void d4_hubconf_defaults(struct d4_hubconf *out)
 	out->timestamp_window = 0;
 	out->max_backlog = 32ull << 20;
 	out->max_connections = 4096;
+	out->ack = 1;
 	out->map_size = 1ull << 30;
 	out->commit_ms = 50;
 	out->commit_bytes = 16ull << 20;

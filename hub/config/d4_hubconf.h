@@ -37,6 +37,7 @@ struct d4_hubconf {
 	uint64_t timestamp_window; /* ingest.timestamp_window seconds, 0 = off (0) */
 	uint64_t max_backlog;	   /* ingest.max_backlog bytes per sensor queued (32 MiB) */
 	unsigned max_connections;  /* ingest.max_connections (4096) */
+	int ack;		   /* ingest.ack = on|off: acknowledged delivery, ALPN d4-ack/1 (on) */
 	/* [store] */
 	char store_path[D4_PATH_MAX]; /* store.path, required */
 	uint64_t map_size;	      /* store.map_size, bytes with K/M/G/T suffix (1G) */
