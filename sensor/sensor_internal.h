@@ -35,6 +35,13 @@ struct uplink {
 	char name[256]; /* checked name / SNI */
 	int name_is_ip;
 	int insecure;
+	/* acknowledged delivery (d4-ack/1): the hub selected it at the handshake */
+	int ack;
+	int ack_error;			   /* the hub sent something that is not an ack record */
+	uint64_t acked_frames, acked_bytes; /* this connection, from the hub's records */
+	uint64_t rx_bytes;		   /* application bytes received from hubs, all connections */
+	uint8_t abuf[2 * 1024];		   /* a partial record */
+	size_t alen;
 };
 
 /* Parses HOST:PORT or [V6]:PORT and prepares the TLS context. */
@@ -43,7 +50,9 @@ int uplink_init(struct uplink *u, const char *dest, const char *ca, const char *
 int uplink_connect(struct uplink *u);
 /* Writes all n bytes; 0, or D4_ECLOSED when the connection is gone. */
 int uplink_write(struct uplink *u, const uint8_t *p, size_t n);
-/* 1 while the peer has not closed the connection. */
+/* 1 while the peer has not closed the connection. Reads what the hub sent:
+ * with d4-ack/1, ack records update acked_frames/acked_bytes (a malformed or
+ * decreasing record ends the connection: 0); otherwise it is discarded. */
 int uplink_alive(struct uplink *u);
 /* Ciphertext bytes handed to the socket so far, and not yet acknowledged
  * by the peer's TCP (SIOCOUTQ). */
