@@ -1136,6 +1136,14 @@ static void drain_and_close(struct d4_ingest *in)
 	uint64_t until = d4_mono_ms() + 30000;
 	for (struct conn *c = in->conns; c; c = c->next) {
 		while (c->v.actions && post_actions(in, c) == D4_EAGAIN && d4_mono_ms() < until) {
+			/* A paused writer (map full) frees no room before it stops:
+			 * waiting would only delay the documented recovery (stop,
+			 * larger map, restart). Unacknowledged frames are sent again
+			 * by sensors with acknowledged delivery. */
+			struct d4_store_status st;
+			d4_store_status_get(in->store, &st);
+			if (st.paused)
+				break;
 			struct pollfd pfd = {.fd = in->wakefd, .events = POLLIN};
 			if (poll(&pfd, 1, 100) > 0) {
 				uint64_t x;
@@ -1144,7 +1152,8 @@ static void drain_and_close(struct d4_ingest *in)
 			}
 		}
 		if (c->v.actions)
-			d4_err("ingest: store not accepting: frames of %s dropped at shutdown", c->ip);
+			d4_err("ingest: store not accepting: frames of %s dropped at shutdown%s", c->ip,
+			       c->ack ? " (not acknowledged: the sensor sends them again)" : "");
 	}
 	while (in->conns)
 		conn_close(in, in->conns, "hub stopping");
