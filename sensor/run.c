@@ -28,7 +28,6 @@
 
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
-#define RING	       D4_ACK_MAX_INFLIGHT /* sent, not yet acknowledged records */
 #define ACK_TIMEOUT_MS 120000u		   /* d4-ack/1: no progress this long with frames unacked: reconnect */
 #define SEND_BURST     (4u << 20) /* bytes sent from the spool before reading the source again */
 
@@ -70,12 +69,7 @@ struct runner {
 	int connected;
 	uint64_t backoff, next_try, connected_at;
 	struct d4_spool *sp;
-	struct {
-		uint64_t cipher_end;  /* plain D4: TLS bytes written after this record */
-		uint64_t conn_frames; /* d4-ack/1: frames of the connection up to this record */
-		struct d4_spool_pos pos;
-	} ring[RING];
-	unsigned rhead, rcount;
+	struct sent_ring sent; /* sent on this connection, not yet acknowledged */
 	uint64_t frames, bytes;
 	uint64_t conn_frames;	/* frames written on the current connection (meta header included) */
 	uint64_t ack_progress;	/* mono ms of the last ack that released records */
@@ -157,7 +151,7 @@ static void disconnect(struct runner *r, int clean)
 	confirm_acked(r);
 	uplink_close(&r->up, clean);
 	r->connected = 0;
-	r->rcount = 0;
+	r->sent.count = 0;
 	if (r->sp)
 		d4_sensor_spool_rewind(r->sp);
 	if (!clean) {
@@ -202,21 +196,12 @@ static void try_connect(struct runner *r)
 /* Confirms every spool record whose bytes the hub's TCP acknowledged. */
 static void confirm_acked(struct runner *r)
 {
-	if (!r->connected || !r->rcount)
+	if (!r->connected || !r->sent.count)
 		return;
+	struct d4_spool_pos last = {0, 0};
 	if (r->up.ack) {
 		/* the hub committed the first acked_frames frames of this connection */
-		int any = 0;
-		struct d4_spool_pos last = {0, 0};
-		while (r->rcount) {
-			unsigned tail = (r->rhead + RING - r->rcount) % RING;
-			if (r->ring[tail].conn_frames > r->up.acked_frames)
-				break;
-			last = r->ring[tail].pos;
-			r->rcount--;
-			any = 1;
-		}
-		if (any) {
+		if (sent_release(&r->sent, 1, r->up.acked_frames, &last)) {
 			d4_sensor_spool_confirm(r->sp, &last);
 			r->ack_progress = d4_mono_ms();
 		}
@@ -226,17 +211,7 @@ static void confirm_acked(struct runner *r)
 	if (q == UINT64_MAX || q > w)
 		return;
 	uint64_t acked = w - q;
-	int any = 0;
-	struct d4_spool_pos last = {0, 0};
-	while (r->rcount) {
-		unsigned tail = (r->rhead + RING - r->rcount) % RING;
-		if (r->ring[tail].cipher_end > acked)
-			break;
-		last = r->ring[tail].pos;
-		r->rcount--;
-		any = 1;
-	}
-	if (any)
+	if (sent_release(&r->sent, 0, acked, &last))
 		d4_sensor_spool_confirm(r->sp, &last);
 }
 
@@ -244,7 +219,7 @@ static void confirm_acked(struct runner *r)
 static size_t send_spool(struct runner *r)
 {
 	size_t sent = 0;
-	while (r->connected && sent < SEND_BURST && r->rcount < RING) {
+	while (r->connected && sent < SEND_BURST && r->sent.count < D4S_SENT_MAX) {
 		uint8_t type;
 		uint64_t ts;
 		const uint8_t *d;
@@ -257,7 +232,7 @@ static size_t send_spool(struct runner *r)
 			d4_err("frame: %s", d4_strerror(len));
 			break;
 		}
-		if (r->rcount == 0)
+		if (r->sent.count == 0)
 			r->ack_progress = d4_mono_ms(); /* the ack clock starts with the first record in flight */
 		if (uplink_write(&r->up, r->fbuf, (size_t)len) != 0) {
 			disconnect(r, 0);
@@ -266,11 +241,7 @@ static size_t send_spool(struct runner *r)
 		r->conn_frames++;
 		struct d4_spool_pos after;
 		d4_sensor_spool_advance(r->sp, &after);
-		r->ring[r->rhead].cipher_end = uplink_written(&r->up);
-		r->ring[r->rhead].conn_frames = r->conn_frames;
-		r->ring[r->rhead].pos = after;
-		r->rhead = (r->rhead + 1) % RING;
-		r->rcount++;
+		sent_push(&r->sent, uplink_written(&r->up), r->conn_frames, &after);
 		r->frames++;
 		r->bytes += (size_t)len;
 		sent += (size_t)len;
@@ -340,7 +311,7 @@ static int run_tls(struct runner *r)
 		try_connect(r);
 		if (r->connected && !uplink_alive(&r->up))
 			disconnect(r, 0);
-		if (r->connected && r->up.ack && r->rcount && d4_mono_ms() - r->ack_progress > ACK_TIMEOUT_MS) {
+		if (r->connected && r->up.ack && r->sent.count && d4_mono_ms() - r->ack_progress > ACK_TIMEOUT_MS) {
 			d4_warn("hub %s: no acknowledgement for %u s; reconnecting", o->dest, ACK_TIMEOUT_MS / 1000u);
 			disconnect(r, 0);
 		}
@@ -350,7 +321,7 @@ static int run_tls(struct runner *r)
 			sent = send_spool(r);
 		}
 		uint64_t now = d4_mono_ms();
-		int busy = r->connected && !d4_sensor_spool_empty(r->sp) && r->rcount < RING;
+		int busy = r->connected && !d4_sensor_spool_empty(r->sp) && r->sent.count < D4S_SENT_MAX;
 		if (!src_done) {
 			int timeout = busy ? 0 : 200;
 			if (!r->connected && r->next_try > now && r->next_try - now < (uint64_t)timeout)

@@ -23,6 +23,28 @@ int src_follow_open(const struct d4_sensor_src_opts *o, struct d4_sensor_src **o
  * interrupted by a signal, negative on error. */
 int src_wait_fd(int fd, int timeout_ms);
 
+/* ---- records in flight (sent.c) ----
+ * Records sent on the current connection, not yet acknowledged, oldest
+ * first: the TLS bytes written up to each (plain D4: released once the hub's
+ * TCP acknowledged them) and the connection's frame count up to each
+ * (d4-ack/1: released once an ack record covers it), with the spool
+ * position after it. At most D4S_SENT_MAX: the sender waits for acks. */
+#include "d4_proto.h"
+#define D4S_SENT_MAX D4_ACK_MAX_INFLIGHT
+struct sent_ring {
+	struct {
+		uint64_t cipher_end, conn_frames;
+		struct d4_spool_pos pos;
+	} e[D4S_SENT_MAX];
+	unsigned head, count;
+};
+/* Caller checks count < D4S_SENT_MAX. */
+void sent_push(struct sent_ring *r, uint64_t cipher_end, uint64_t conn_frames, const struct d4_spool_pos *pos);
+/* Drops every record covered by acked (frames when by_frames, else TLS
+ * bytes); returns 1 and the spool position after the last one in *last if
+ * any was, else 0. Clearing a ring for a new connection: count = 0. */
+int sent_release(struct sent_ring *r, int by_frames, uint64_t acked, struct d4_spool_pos *last);
+
 /* ---- TLS uplink (uplink.c) ---- */
 #include <openssl/ssl.h>
 
