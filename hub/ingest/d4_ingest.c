@@ -39,6 +39,7 @@
 #define ACCT_CKS     32 /* backlog checkpoints per sensor */
 #define ACCT_BUCKETS 256u
 #define ACK_CKS	     64 /* commit-mark checkpoints per d4-ack/1 connection */
+#define ACK_META_SLACK 64 /* meta-header frames a sensor may send before its replay */
 
 enum conn_state { C_HANDSHAKE = 0, C_DATA = 1, C_DEAD = 2 };
 
@@ -88,6 +89,7 @@ struct conn {
 	int ack;	/* the sensor asked for acks and this hub gives them */
 	int ack_failed; /* a frame could not be posted: never ack past it */
 	uint64_t ack_frames, ack_bytes; /* frames/bytes of this connection posted */
+	uint64_t ack_rx;		/* frames of this connection verified */
 	struct {
 		uint64_t mark, frames, bytes;
 	} ack_ck[ACK_CKS];
@@ -802,9 +804,14 @@ static int conn_process(struct d4_ingest *in, struct conn *c)
 			if (rc == D4_SESS_CONTINUE)
 				decoder_limit(c);
 			if (rc == D4_SESS_CONTINUE && c->ack && (c->v.actions & D4_ACT_FRAME)) {
-				/* a sensor that gets acks replays what was not acked:
-				 * the writer drops exact replays of committed frames */
-				c->v.rec.replay_check = 1;
+				/* A sensor that gets acks replays what was not acked,
+				 * first thing on a new connection and never more than
+				 * D4_ACK_MAX_INFLIGHT frames (plus its meta header): the
+				 * writer drops exact replays of committed frames there,
+				 * and only remembers the frames after that. */
+				c->v.rec.replay_check = c->ack_rx++ < D4_ACK_MAX_INFLIGHT + ACK_META_SLACK
+								? D4_REPLAY_CHECK
+								: D4_REPLAY_RECORD;
 				memcpy(c->v.rec.hmac, f.hdr.hmac, D4_HMAC_LEN);
 			}
 		} else if (ev == D4_ETOOBIG) {

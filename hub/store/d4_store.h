@@ -337,8 +337,9 @@ struct d4_frame_rec {
 	uint64_t hdr_ts;  /* header timestamp, seconds */
 	uint64_t recv_ms; /* hub receive time */
 	uint32_t size;	  /* payload length */
-	/* posting only, not stored: a frame of a d4-ack/1 connection, checked
-	 * against (and added to) the replay window by (uuid, type, hdr_ts, hmac) */
+	/* posting only, not stored: a frame of a d4-ack/1 connection is added to
+	 * the replay window by (uuid, type, hdr_ts, hmac); D4_REPLAY_CHECK: and
+	 * dropped if already there (D4_REPLAY_RECORD: remembered only) */
 	uint8_t replay_check;
 	uint8_t hmac[32];
 	/* filled by the store when read back: */
@@ -376,6 +377,8 @@ uint64_t d4_store_committed_mark(struct d4_store *s);
 /* Replay window (docs/protocol.md, acknowledged delivery): the most recent
  * D4_REPLAY_WINDOW frames of each (sensor, type) from d4-ack/1 connections. */
 #define D4_REPLAY_WINDOW 8192u
+#define D4_REPLAY_CHECK	 1 /* d4_frame_rec.replay_check: check and remember */
+#define D4_REPLAY_RECORD 2 /* remember only: past the part of a connection a replay can be in */
 struct d4_replay_stats {
 	uint64_t dropped; /* exact replays of committed frames not stored again, all types */
 	uint64_t window;  /* entries currently in the window, all types */

@@ -138,6 +138,8 @@ int store_replay_check(struct store_replay *rp, struct d4_store *s, MDB_txn *txn
 	MDB_val kv = {.mv_size = sizeof(k), .mv_data = k}, v = {.mv_size = 1, .mv_data = "\x01"};
 	int rc = mdb_put(txn, s->dbi[DBI_REPLAY], &kv, &v, MDB_NOOVERWRITE);
 	if (rc == MDB_KEYEXIST) {
+		if (rec->replay_check != D4_REPLAY_CHECK)
+			return 0; /* an identical frame, but where no replay can be: stored */
 		p->dropped++;
 		return 1;
 	}

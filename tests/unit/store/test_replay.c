@@ -82,6 +82,7 @@ static struct d4_frame_rec rec_of(uint64_t session, const uint8_t u[16], uint8_t
 	r.recv_ms = 1700000000000ull;
 	r.size = 4;
 	r.replay_check = (uint8_t)check;
+	/* check = 1: D4_REPLAY_CHECK, 2: D4_REPLAY_RECORD */
 	memset(r.hmac, 0x5a, 32);
 	d4_put_u32be(r.hmac, i);
 	return r;
@@ -142,9 +143,12 @@ START_TEST(test_replay_dropped_and_counted)
 	/* frames of plain D4 connections are never checked: stored twice */
 	struct d4_frame_rec p1 = rec_of(5, U1, 8, 3, 0);
 	post(s, &p1, NULL);
+	/* past the replay part of a connection an identical frame is stored */
+	struct d4_frame_rec p2 = rec_of(5, U1, 8, 4, D4_REPLAY_RECORD);
+	post(s, &p2, NULL);
 	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
 	ck_assert_uint_ge(d4_store_committed_mark(s), m2);
-	ck_assert_uint_eq(frames_stored(s), 10 + 5 + 1 + 1 + 1);
+	ck_assert_uint_eq(frames_stored(s), 10 + 5 + 1 + 1 + 1 + 1);
 	struct d4_replay_stats st;
 	ck_assert_int_eq(d4_store_replay_stats(s, U1, &st), 0);
 	ck_assert_uint_eq(st.dropped, 5 + 1);
@@ -154,7 +158,7 @@ START_TEST(test_replay_dropped_and_counted)
 	ck_assert_uint_eq(st.window, 1);
 	struct d4_sensor sn;
 	ck_assert_int_eq(d4_store_sensor_get(s, U1, &sn), 0);
-	ck_assert_uint_eq(sn.packets, 10 + 5 + 1 + 1); /* replays are not counted as traffic */
+	ck_assert_uint_eq(sn.packets, 10 + 5 + 1 + 1 + 1); /* replays are not counted as traffic */
 	d4_store_close(s);
 
 	/* the window survives a reopen: a replay after a restart is dropped */
@@ -162,7 +166,7 @@ START_TEST(test_replay_dropped_and_counted)
 	struct d4_frame_rec r = rec_of(6, U1, 8, 0, 1);
 	post(s, &r, NULL);
 	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
-	ck_assert_uint_eq(frames_stored(s), 18);
+	ck_assert_uint_eq(frames_stored(s), 19);
 	ck_assert_int_eq(d4_store_replay_stats(s, U1, &st), 0);
 	ck_assert_uint_eq(st.dropped, 7);
 	d4_store_close(s);
