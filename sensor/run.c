@@ -28,7 +28,7 @@
 
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
-#define ACK_TIMEOUT_MS 120000u		   /* d4-ack/1: no progress this long with frames unacked: reconnect */
+#define ACK_TIMEOUT_MS 120000u	  /* d4-ack/1: no progress this long with frames unacked: reconnect */
 #define SEND_BURST     (4u << 20) /* bytes sent from the spool before reading the source again */
 
 static volatile sig_atomic_t stop_flag;
@@ -71,8 +71,8 @@ struct runner {
 	struct d4_spool *sp;
 	struct sent_ring sent; /* sent on this connection, not yet acknowledged */
 	uint64_t frames, bytes;
-	uint64_t conn_frames;	/* frames written on the current connection (meta header included) */
-	uint64_t ack_progress;	/* mono ms of the last ack that released records */
+	uint64_t conn_frames;  /* frames written on the current connection (meta header included) */
+	uint64_t ack_progress; /* mono ms of the last ack that released records */
 };
 
 /* Sends the meta header as type-2 frame(s) through emit(). */

@@ -59,10 +59,10 @@ struct uplink {
 	int insecure;
 	/* acknowledged delivery (d4-ack/1): the hub selected it at the handshake */
 	int ack;
-	int ack_error;			   /* the hub sent something that is not an ack record */
+	int ack_error;			    /* the hub sent something that is not an ack record */
 	uint64_t acked_frames, acked_bytes; /* this connection, from the hub's records */
-	uint64_t rx_bytes;		   /* application bytes received from hubs, all connections */
-	uint8_t abuf[2 * 1024];		   /* a partial record */
+	uint64_t rx_bytes;		    /* application bytes received from hubs, all connections */
+	uint8_t abuf[2 * 1024];		    /* a partial record */
 	size_t alen;
 };
 

@@ -38,7 +38,7 @@
 #define MAX_EVENTS   256
 #define ACCT_CKS     32 /* backlog checkpoints per sensor */
 #define ACCT_BUCKETS 256u
-#define ACK_CKS	     64 /* commit-mark checkpoints per d4-ack/1 connection */
+#define ACK_CKS	       64 /* commit-mark checkpoints per d4-ack/1 connection */
 #define ACK_META_SLACK 64 /* meta-header frames a sensor may send before its replay */
 
 enum conn_state { C_HANDSHAKE = 0, C_DATA = 1, C_DEAD = 2 };
@@ -86,16 +86,16 @@ struct conn {
 	 * checkpoints (store mark, frames, bytes) not yet known committed. When
 	 * the ring is full the newest checkpoint absorbs later frames: acks get
 	 * coarser, never wrong. */
-	int ack;	/* the sensor asked for acks and this hub gives them */
-	int ack_failed; /* a frame could not be posted: never ack past it */
+	int ack;			/* the sensor asked for acks and this hub gives them */
+	int ack_failed;			/* a frame could not be posted: never ack past it */
 	uint64_t ack_frames, ack_bytes; /* frames/bytes of this connection posted */
 	uint64_t ack_rx;		/* frames of this connection verified */
 	struct {
 		uint64_t mark, frames, bytes;
 	} ack_ck[ACK_CKS];
 	unsigned ack_head, ack_n;
-	uint64_t ack_sent;    /* frames value of the last record written */
-	int ack_out_pending;  /* ack_out not fully written yet (retried as is) */
+	uint64_t ack_sent;   /* frames value of the last record written */
+	int ack_out_pending; /* ack_out not fully written yet (retried as is) */
 	uint8_t ack_out[D4_ACK_COMMIT_LEN];
 	uint64_t ack_out_frames;
 };
@@ -810,8 +810,8 @@ static int conn_process(struct d4_ingest *in, struct conn *c)
 				 * writer drops exact replays of committed frames there,
 				 * and only remembers the frames after that. */
 				c->v.rec.replay_check = c->ack_rx++ < D4_ACK_MAX_INFLIGHT + ACK_META_SLACK
-								? D4_REPLAY_CHECK
-								: D4_REPLAY_RECORD;
+							    ? D4_REPLAY_CHECK
+							    : D4_REPLAY_RECORD;
 				memcpy(c->v.rec.hmac, f.hdr.hmac, D4_HMAC_LEN);
 			}
 		} else if (ev == D4_ETOOBIG) {

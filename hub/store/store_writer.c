@@ -1114,8 +1114,7 @@ int d4_store_post_frame(struct d4_store *s, const struct d4_frame_rec *rec, cons
 	return post(s, Q_FRAME, rec, sizeof(*rec), payload, rec->size, NULL);
 }
 
-int d4_store_post_frame_mark(struct d4_store *s, const struct d4_frame_rec *rec, const uint8_t *payload,
-			     uint64_t *mark)
+int d4_store_post_frame_mark(struct d4_store *s, const struct d4_frame_rec *rec, const uint8_t *payload, uint64_t *mark)
 {
 	if (rec->size && !payload)
 		return D4_EINVAL;

@@ -844,14 +844,13 @@ START_TEST(test_meta_depth_size)
 }
 END_TEST
 
-
 /* ---- ack records (d4-ack/1) ---- */
 START_TEST(test_ack_roundtrip)
 {
 	uint8_t b[D4_ACK_COMMIT_LEN];
 	d4_proto_ack_encode(0x0102030405060708ull, 42, b);
-	static const uint8_t want[D4_ACK_COMMIT_LEN] = {0xd4, 1, 0, 20, 1, 2, 3, 4, 5, 6, 7, 8,
-							 0,    0, 0, 0,  0, 0, 0, 42};
+	static const uint8_t want[D4_ACK_COMMIT_LEN] = {0xd4, 1, 0, 20, 1, 2, 3, 4, 5, 6,
+							7,    8, 0, 0,	0, 0, 0, 0, 0, 42};
 	ck_assert_mem_eq(b, want, sizeof(want));
 	struct d4_ack a;
 	ck_assert_int_eq(d4_proto_ack_parse(b, sizeof(b), &a), D4_ACK_COMMIT_LEN);

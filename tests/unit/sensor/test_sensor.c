@@ -350,7 +350,6 @@ START_TEST(spool_order_and_confirm)
 }
 END_TEST
 
-
 /* Acknowledged delivery: records are released only by an ack covering them
  * (frames of the connection, the meta header included); a reconnect replays
  * everything not released, in order; a restart of the sensor too. */
