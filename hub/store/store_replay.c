@@ -30,6 +30,7 @@ struct rp_pair {
 	uint8_t uuid[16];
 	uint8_t type;
 	uint64_t entries, dropped; /* as stored, then updated by the batch */
+	uint64_t dropped0;	   /* as stored */
 	int loaded;
 };
 
@@ -119,6 +120,7 @@ static struct rp_pair *pair(struct store_replay *rp, struct d4_store *s, MDB_txn
 		*err = rc;
 		return NULL;
 	}
+	p->dropped0 = p->dropped;
 	rp->last = rp->n++;
 	return p;
 }
@@ -189,6 +191,12 @@ int store_replay_end(struct store_replay *rp, struct d4_store *s, MDB_txn *txn)
 		int rc = prune(s, txn, p);
 		if (rc)
 			return rc;
+		if (p->dropped > p->dropped0) {
+			char hex[33];
+			d4_uuid_hex(p->uuid, hex);
+			d4_info("store: sensor %s type %u: %llu exact replay(s) of committed frames dropped", hex,
+				(unsigned)p->type, (unsigned long long)(p->dropped - p->dropped0));
+		}
 		uint8_t k[MKEY_LEN], val[MVAL_LEN];
 		mkey(k, p->uuid, p->type);
 		val[0] = 1;
