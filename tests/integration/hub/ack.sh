@@ -82,7 +82,7 @@ kick | off)
 	wait_until 30 frames_ge "$U" 1 || fail "nothing stored before the kick"
 	ctl sensor kick "$U" --ban 1 >/dev/null || fail "kick"
 	log "kicked after $(cat "$T_DIR/batches") of 200 batches"
-	assert_log "sensor $U .*banned"
+	assert_log "sensor $U .*banned" 15
 	if [ "$CASE" = off ]; then
 		# today's behaviour: no acknowledgement, nothing written back
 		wait_until 30 test -f "$T_DIR/grown" || fail "the file did not finish growing"
@@ -154,10 +154,15 @@ reset)
 	SENSOR_PID=$!
 	T_BG+=("$SENSOR_PID")
 	wait_until 30 grep -q "cut connection 0 after 200000 bytes" "$T_DIR/proxy.log" || fail "the proxy did not cut"
-	assert_log "connection reset by peer"
+	assert_log "connection reset by peer" 15
 	check_exact 60
-	sessions_reset() { ctl --json sessions "$U" | json "[s['close_reason'] for s in d]" | grep -q "reset"; }
-	wait_until 10 sessions_reset || fail "no session closed as reset: $(ctl --json sessions "$U" | json "[s['close_reason'] for s in d]")"
+	# The reset connection has a session record only if a whole frame of it
+	# was read before the reset discarded the rest (load-dependent); every
+	# session but the live one must then say it was reset.
+	reasons() { ctl --json sessions "$U" | json "[s['close_reason'] for s in d[:-1]]"; }
+	[ "$(ctl --json sessions "$U" | json "len([s for s in d[:-1] if 'reset' not in s['close_reason']])")" -eq 0 ] ||
+		fail "a session ended by the reset was not recorded as reset: $(reasons)"
+	log "sessions before the live one closed as: $(reasons)"
 	;;
 socat)
 	command -v socat >/dev/null || fail "socat is not installed (deploy/bootstrap.sh installs it)"
