@@ -201,5 +201,7 @@ void store_replay_free(struct store_replay *rp);
 void store_replay_begin(struct store_replay *rp);
 int store_replay_check(struct store_replay *rp, struct d4_store *s, MDB_txn *txn, const struct d4_frame_rec *rec);
 int store_replay_end(struct store_replay *rp, struct d4_store *s, MDB_txn *txn);
+/* After the batch's commit: its decisions become the writer's memory. */
+void store_replay_committed(struct store_replay *rp);
 
 #endif

@@ -34,11 +34,92 @@ struct rp_pair {
 	int loaded;
 };
 
+/* Replays come first on a new connection, in order: once a (session,
+ * type) has sent a frame that is not in the window, its later frames are
+ * new data and are only remembered, never dropped — so identical frames of
+ * a stream (constant data, a repeated line within one second) are stored
+ * as sent. The writer keeps these "replay phase over" marks in memory: two
+ * generations of a small hash set (the older dropped when the newer is
+ * full), plus the marks of the batch being applied, kept apart until its
+ * commit so that a failed attempt is re-applied with the same decisions. */
+#define RP_SET_SLOTS 8192u /* power of two */
+#define RP_SET_FILL  4096u
+struct rp_set {
+	uint64_t k[RP_SET_SLOTS]; /* (session << 8 | type) + 1; 0 = empty */
+	unsigned n;
+};
+
 struct store_replay {
 	struct rp_pair *p;
 	size_t n, cap;
 	size_t last;
+	struct rp_set gen[2]; /* gen[cur] is filled, gen[!cur] is the older */
+	unsigned cur;
+	uint64_t *pend; /* marks of the batch being applied */
+	size_t npend, cappend;
 };
+
+static uint64_t phase_key(uint64_t session, uint8_t type)
+{
+	return ((session << 8) | type) + 1;
+}
+
+static int set_has(const struct rp_set *st, uint64_t k)
+{
+	for (unsigned i = (unsigned)(k * 0x9e3779b97f4a7c15ull >> 51) & (RP_SET_SLOTS - 1);;
+	     i = (i + 1) & (RP_SET_SLOTS - 1)) {
+		if (st->k[i] == k)
+			return 1;
+		if (st->k[i] == 0)
+			return 0;
+	}
+}
+
+static void set_add(struct store_replay *rp, uint64_t k)
+{
+	struct rp_set *st = &rp->gen[rp->cur];
+	if (st->n >= RP_SET_FILL) {
+		rp->cur ^= 1;
+		st = &rp->gen[rp->cur];
+		memset(st, 0, sizeof(*st));
+	}
+	unsigned i = (unsigned)(k * 0x9e3779b97f4a7c15ull >> 51) & (RP_SET_SLOTS - 1);
+	while (st->k[i] && st->k[i] != k)
+		i = (i + 1) & (RP_SET_SLOTS - 1);
+	if (!st->k[i]) {
+		st->k[i] = k;
+		st->n++;
+	}
+}
+
+static int phase_over(struct store_replay *rp, uint64_t k)
+{
+	for (size_t i = 0; i < rp->npend; i++)
+		if (rp->pend[i] == k)
+			return 1;
+	return set_has(&rp->gen[0], k) || set_has(&rp->gen[1], k);
+}
+
+static int phase_end(struct store_replay *rp, uint64_t k)
+{
+	if (rp->npend == rp->cappend) {
+		size_t ncap = rp->cappend ? rp->cappend * 2 : 16;
+		uint64_t *np = realloc(rp->pend, ncap * sizeof(*np));
+		if (!np)
+			return D4_ENOMEM;
+		rp->pend = np;
+		rp->cappend = ncap;
+	}
+	rp->pend[rp->npend++] = k;
+	return 0;
+}
+
+void store_replay_committed(struct store_replay *rp)
+{
+	for (size_t i = 0; i < rp->npend; i++)
+		set_add(rp, rp->pend[i]);
+	rp->npend = 0;
+}
 
 struct store_replay *store_replay_new(void)
 {
@@ -50,6 +131,7 @@ void store_replay_free(struct store_replay *rp)
 	if (!rp)
 		return;
 	free(rp->p);
+	free(rp->pend);
 	free(rp);
 }
 
@@ -57,6 +139,7 @@ void store_replay_begin(struct store_replay *rp)
 {
 	rp->n = 0;
 	rp->last = 0;
+	rp->npend = 0;
 }
 
 static void mkey(uint8_t k[MKEY_LEN], const uint8_t uuid[16], uint8_t type)
@@ -138,9 +221,11 @@ int store_replay_check(struct store_replay *rp, struct d4_store *s, MDB_txn *txn
 	d4_put_u64be(k + 18, rec->hdr_ts);
 	memcpy(k + 26, rec->hmac, 32);
 	MDB_val kv = {.mv_size = sizeof(k), .mv_data = k}, v = {.mv_size = 1, .mv_data = "\x01"};
+	uint64_t pk = phase_key(rec->session, rec->type);
+	int check = rec->replay_check == D4_REPLAY_CHECK && !phase_over(rp, pk);
 	int rc = mdb_put(txn, s->dbi[DBI_REPLAY], &kv, &v, MDB_NOOVERWRITE);
 	if (rc == MDB_KEYEXIST) {
-		if (rec->replay_check != D4_REPLAY_CHECK)
+		if (!check)
 			return 0; /* an identical frame, but where no replay can be: stored */
 		p->dropped++;
 		return 1;
@@ -148,7 +233,8 @@ int store_replay_check(struct store_replay *rp, struct d4_store *s, MDB_txn *txn
 	if (rc)
 		return store_rc(rc, "replay put");
 	p->entries++;
-	return 0;
+	/* the first new frame ends the replay part of this (session, type) */
+	return check ? phase_end(rp, pk) : 0;
 }
 
 /* Deletes the oldest entries of one (uuid, type) beyond the window. */

@@ -774,6 +774,8 @@ static int apply_batch(struct d4_store *s, struct apply_ctx *c, struct batch *b)
 			 (unsigned long long)(d4_mono_ms() - t3));
 	if (!rc)
 		s->seq_next = seq;
+	if (!rc && c->rp)
+		store_replay_committed(c->rp);
 	return rc;
 }
 

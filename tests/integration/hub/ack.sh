@@ -9,6 +9,7 @@
 #   reset    a TCP proxy resets the first connection at a fixed byte, inside a frame
 #   off      the kick case against a hub with [ingest] ack = off: the sensor
 #            streams as plain D4 and receives no byte from the hub
+#   constant byte-identical frames in the same second are all stored (not replays)
 #   socat    the reference C client's path: d4-sensor -D stdout | socat
 #            OPENSSL-CONNECT (never reads) — every frame stored (no TLS ticket)
 source "$(dirname "$0")/../lib.sh"
@@ -196,6 +197,21 @@ socat)
 	IN=$T_DIR/in2
 	touch "$T_DIR/grown"
 	check_exact 30
+	;;
+constant)
+	# constant data: 256 byte-identical 64 KiB frames, many in each second;
+	# identical frames of a stream are not replays and are all stored
+	t_conf
+	hub_start
+	sensor_new
+	U=$SENSOR_UUID K=$SENSOR_KEY
+	head -c $((16 << 20)) /dev/zero >"$IN"
+	touch "$T_DIR/grown"
+	sensor_run -u "$U" -k "$K" -t 1 -v <"$IN" 2>"$T_DIR/sensor.log" || fail "d4-sensor: $(tail -n 3 "$T_DIR/sensor.log")"
+	acked_log || fail "the sensor did not use acknowledged delivery"
+	check_exact 30
+	assert_eq "$(frames_of "$U")" 256 "frames stored"
+	assert_eq "$(replays)" 0 "replays dropped"
 	;;
 *) fail "unknown case $CASE" ;;
 esac

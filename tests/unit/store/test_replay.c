@@ -204,6 +204,48 @@ START_TEST(test_replay_window_bounded)
 }
 END_TEST
 
+
+/* Replays come first on a connection: once a (session, type) sent a frame
+ * that is not in the window, identical frames after it are new data. */
+START_TEST(test_replay_phase)
+{
+	struct d4_store *s = open_started();
+	add_sensor(s, U1);
+	/* session 1: constant data, the same frame three times (same second) */
+	for (int k = 0; k < 3; k++) {
+		struct d4_frame_rec r = rec_of(1, U1, 8, 0, D4_REPLAY_CHECK);
+		post(s, &r, NULL);
+	}
+	struct d4_frame_rec r1 = rec_of(1, U1, 8, 1, D4_REPLAY_CHECK);
+	post(s, &r1, NULL);
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	ck_assert_uint_eq(frames_stored(s), 4);
+	/* session 2 replays frames 0 and 1, then sends 2, then 0 again (new
+	 * data identical to an old frame): only the first two are replays */
+	unsigned seq[] = {0, 1, 2, 0, 1};
+	for (unsigned k = 0; k < 5; k++) {
+		struct d4_frame_rec r = rec_of(2, U1, 8, seq[k], D4_REPLAY_CHECK);
+		post(s, &r, NULL);
+	}
+	/* its type-2 frames have a replay part of their own */
+	struct d4_frame_rec m = rec_of(2, U1, 2, 7, D4_REPLAY_CHECK);
+	post(s, &m, NULL);
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	ck_assert_uint_eq(frames_stored(s), 4 + 3 + 1);
+	struct d4_replay_stats st;
+	ck_assert_int_eq(d4_store_replay_stats(s, U1, &st), 0);
+	ck_assert_uint_eq(st.dropped, 2);
+	/* session 3 of type 2 replays the meta frame: dropped */
+	struct d4_frame_rec m3 = rec_of(3, U1, 2, 7, D4_REPLAY_CHECK);
+	post(s, &m3, NULL);
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	ck_assert_uint_eq(frames_stored(s), 8);
+	ck_assert_int_eq(d4_store_replay_stats(s, U1, &st), 0);
+	ck_assert_uint_eq(st.dropped, 3);
+	d4_store_close(s);
+}
+END_TEST
+
 TCase *replay_tcase(void)
 {
 	TCase *tc = tcase_create("replay");
@@ -211,5 +253,6 @@ TCase *replay_tcase(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_replay_dropped_and_counted);
 	tcase_add_test(tc, test_replay_window_bounded);
+	tcase_add_test(tc, test_replay_phase);
 	return tc;
 }
