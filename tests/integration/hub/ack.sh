@@ -81,7 +81,8 @@ kick | off)
 	grow 200 100
 	wait_until 30 batches_ge 50 || fail "the file does not grow"
 	wait_until 30 frames_ge "$U" 1 || fail "nothing stored before the kick"
-	ctl sensor kick "$U" --ban 1 >/dev/null || fail "kick"
+	# the ban must outlast the hub's next epoch poll (1 s, later under load)
+	ctl sensor kick "$U" --ban 10 >/dev/null || fail "kick"
 	log "kicked after $(cat "$T_DIR/batches") of 200 batches"
 	assert_log "sensor $U .*banned" 15
 	if [ "$CASE" = off ]; then
