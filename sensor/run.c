@@ -147,7 +147,7 @@ static void disconnect(struct runner *r, int clean)
 	 * last time (plain D4; without it, a hub that stops right after reading
 	 * our data gets it again from the rewound spool, seen as duplicates). */
 	if (r->up.ack)
-		(void)uplink_alive(&r->up);
+		(void)uplink_read(&r->up, 1);
 	confirm_acked(r);
 	uplink_close(&r->up, clean);
 	r->connected = 0;

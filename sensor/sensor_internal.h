@@ -76,6 +76,8 @@ int uplink_write(struct uplink *u, const uint8_t *p, size_t n);
  * with d4-ack/1, ack records update acked_frames/acked_bytes (a malformed or
  * decreasing record ends the connection: 0); otherwise it is discarded. */
 int uplink_alive(struct uplink *u);
+/* The same; quiet: a dead connection is not logged (already known). */
+int uplink_read(struct uplink *u, int quiet);
 /* Ciphertext bytes handed to the socket so far, and not yet acknowledged
  * by the peer's TCP (SIOCOUTQ). */
 uint64_t uplink_written(struct uplink *u);

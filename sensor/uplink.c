@@ -271,6 +271,11 @@ static int ack_feed(struct uplink *u, const uint8_t *p, size_t n)
 
 int uplink_alive(struct uplink *u)
 {
+	return uplink_read(u, 0);
+}
+
+int uplink_read(struct uplink *u, int quiet)
+{
 	if (!u->ssl)
 		return 0;
 	uint8_t buf[4096];
@@ -286,7 +291,9 @@ int uplink_alive(struct uplink *u)
 		int e = SSL_get_error(u->ssl, r);
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
 			return 1;
-		if (e == SSL_ERROR_ZERO_RETURN)
+		if (quiet)
+			ERR_clear_error();
+		else if (e == SSL_ERROR_ZERO_RETURN)
 			d4_warn("hub %s:%s closed the connection", u->host, u->port);
 		else
 			log_ssl_errors("TLS connection lost");
