@@ -557,6 +557,10 @@ int d4_h_j_sensor_detail(yajl_gen g, struct d4_store *st, const struct d4_sensor
 	/* An expired ban no longer means anything: shown as null. */
 	d4_api_j_kv_time(g, "ban_until", sn->ban_until > now ? sn->ban_until : 0);
 	d4_h_j_rejections(g, "rejections", sn->rejects);
+	struct d4_replay_stats rs;
+	if (d4_store_replay_stats(st, sn->uuid, &rs) != 0)
+		memset(&rs, 0, sizeof(rs));
+	d4_api_j_kv_u64(g, "replays_dropped", rs.dropped);
 	d4_api_j_key(g, "last_ips");
 	yajl_gen_array_open(g);
 	for (unsigned i = 0; i < sn->nlast_ips && i < D4_LAST_IPS; i++) {

@@ -15,6 +15,8 @@ PACKAGES=(
 	clang libclang-rt-14-dev clang-format
 	# tools used by the tests, the test PKI and the demo
 	lmdb-utils openssl ca-certificates curl python3 procps iproute2 tcpdump
+	# the reference C client's documented uplink: d4 | socat - OPENSSL-CONNECT, checked by it_hub_ack_socat
+	socat
 	# the web page test: a real browser, headless (driven by playwright-core from npm)
 	chromium
 	# API tests: the conformance test reads the OpenAPI spec and validates responses

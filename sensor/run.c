@@ -1,11 +1,14 @@
 /* d4-sensor: the main loop. Reads the source, frames, and sends to stdout or
  * to the hub over TLS, with reconnection and the optional spool.
  *
- * With a spool every chunk is appended to it first and sent from it; a
- * record counts as delivered (and its segment may be deleted) only once the
- * hub's TCP stack acknowledged the bytes that carried it (SIOCOUTQ), since
- * D4 has no acknowledgements of its own. On a connection loss, sending
- * restarts at the first unacknowledged record: at-least-once delivery. */
+ * Every chunk is appended to the spool first and sent from it. A record
+ * counts as delivered (and its segment may be deleted) only once it is
+ * acknowledged: by the hub's ack records when the hub selected d4-ack/1
+ * (the hub committed it durably; docs/protocol.md), else — plain D4 has no
+ * acknowledgements — once the hub's TCP stack acknowledged the bytes that
+ * carried it (SIOCOUTQ). On a connection loss, sending restarts at the first
+ * unacknowledged record; a d4-ack/1 hub drops the exact replays of frames it
+ * had committed. */
 #include "d4_error.h"
 #include "d4_log.h"
 #include "d4_proto.h"
@@ -25,7 +28,7 @@
 
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
-#define RING	       4096	  /* sent, not yet acknowledged records */
+#define ACK_TIMEOUT_MS 120000u	  /* d4-ack/1: no progress this long with frames unacked: reconnect */
 #define SEND_BURST     (4u << 20) /* bytes sent from the spool before reading the source again */
 
 static volatile sig_atomic_t stop_flag;
@@ -66,12 +69,10 @@ struct runner {
 	int connected;
 	uint64_t backoff, next_try, connected_at;
 	struct d4_spool *sp;
-	struct {
-		uint64_t cipher_end;
-		struct d4_spool_pos pos;
-	} ring[RING];
-	unsigned rhead, rcount;
+	struct sent_ring sent; /* sent on this connection, not yet acknowledged */
 	uint64_t frames, bytes;
+	uint64_t conn_frames;  /* frames written on the current connection (meta header included) */
+	uint64_t ack_progress; /* mono ms of the last ack that released records */
 };
 
 /* Sends the meta header as type-2 frame(s) through emit(). */
@@ -129,7 +130,10 @@ wfail:
 
 static int emit_tls(struct runner *r, const uint8_t *p, size_t n)
 {
-	return uplink_write(&r->up, p, n);
+	int rc = uplink_write(&r->up, p, n);
+	if (rc == 0)
+		r->conn_frames++;
+	return rc;
 }
 
 static void confirm_acked(struct runner *r);
@@ -138,13 +142,16 @@ static void disconnect(struct runner *r, int clean)
 {
 	if (!r->connected)
 		return;
-	/* What the hub's TCP acknowledged before the close counts as delivered;
-	 * without this last look, a hub that stops right after reading our data
-	 * gets it again from the rewound spool (seen as duplicates). */
+	/* What was acknowledged before the close counts as delivered: read the
+	 * acks already received (d4-ack/1), or look at the TCP send queue one
+	 * last time (plain D4; without it, a hub that stops right after reading
+	 * our data gets it again from the rewound spool, seen as duplicates). */
+	if (r->up.ack)
+		(void)uplink_read(&r->up, 1);
 	confirm_acked(r);
 	uplink_close(&r->up, clean);
 	r->connected = 0;
-	r->rcount = 0;
+	r->sent.count = 0;
 	if (r->sp)
 		d4_sensor_spool_rewind(r->sp);
 	if (!clean) {
@@ -166,11 +173,14 @@ static void try_connect(struct runner *r)
 	if (uplink_connect(&r->up) == 0) {
 		r->connected = 1;
 		r->connected_at = now;
+		r->conn_frames = 0;
+		r->ack_progress = now;
 		if (r->o->meta && send_meta(r, emit_tls) != 0) {
 			disconnect(r, 0);
 			return;
 		}
-		d4_notice("connected to %s", r->o->dest);
+		d4_notice("connected to %s%s", r->o->dest,
+			  r->up.ack ? " (acknowledged delivery)" : " (plain D4: no acknowledgements from the hub)");
 		return;
 	}
 	/* full jitter in [backoff/2, backoff] spreads reconnecting sensors */
@@ -186,23 +196,22 @@ static void try_connect(struct runner *r)
 /* Confirms every spool record whose bytes the hub's TCP acknowledged. */
 static void confirm_acked(struct runner *r)
 {
-	if (!r->connected || !r->rcount)
+	if (!r->connected || !r->sent.count)
 		return;
+	struct d4_spool_pos last = {0, 0};
+	if (r->up.ack) {
+		/* the hub committed the first acked_frames frames of this connection */
+		if (sent_release(&r->sent, 1, r->up.acked_frames, &last)) {
+			d4_sensor_spool_confirm(r->sp, &last);
+			r->ack_progress = d4_mono_ms();
+		}
+		return;
+	}
 	uint64_t q = uplink_unacked(&r->up), w = uplink_written(&r->up);
 	if (q == UINT64_MAX || q > w)
 		return;
 	uint64_t acked = w - q;
-	int any = 0;
-	struct d4_spool_pos last = {0, 0};
-	while (r->rcount) {
-		unsigned tail = (r->rhead + RING - r->rcount) % RING;
-		if (r->ring[tail].cipher_end > acked)
-			break;
-		last = r->ring[tail].pos;
-		r->rcount--;
-		any = 1;
-	}
-	if (any)
+	if (sent_release(&r->sent, 0, acked, &last))
 		d4_sensor_spool_confirm(r->sp, &last);
 }
 
@@ -210,7 +219,7 @@ static void confirm_acked(struct runner *r)
 static size_t send_spool(struct runner *r)
 {
 	size_t sent = 0;
-	while (r->connected && sent < SEND_BURST && r->rcount < RING) {
+	while (r->connected && sent < SEND_BURST && r->sent.count < D4S_SENT_MAX) {
 		uint8_t type;
 		uint64_t ts;
 		const uint8_t *d;
@@ -223,16 +232,16 @@ static size_t send_spool(struct runner *r)
 			d4_err("frame: %s", d4_strerror(len));
 			break;
 		}
+		if (r->sent.count == 0)
+			r->ack_progress = d4_mono_ms(); /* the ack clock starts with the first record in flight */
 		if (uplink_write(&r->up, r->fbuf, (size_t)len) != 0) {
 			disconnect(r, 0);
 			break;
 		}
+		r->conn_frames++;
 		struct d4_spool_pos after;
 		d4_sensor_spool_advance(r->sp, &after);
-		r->ring[r->rhead].cipher_end = uplink_written(&r->up);
-		r->ring[r->rhead].pos = after;
-		r->rhead = (r->rhead + 1) % RING;
-		r->rcount++;
+		sent_push(&r->sent, uplink_written(&r->up), r->conn_frames, &after);
 		r->frames++;
 		r->bytes += (size_t)len;
 		sent += (size_t)len;
@@ -302,13 +311,17 @@ static int run_tls(struct runner *r)
 		try_connect(r);
 		if (r->connected && !uplink_alive(&r->up))
 			disconnect(r, 0);
+		if (r->connected && r->up.ack && r->sent.count && d4_mono_ms() - r->ack_progress > ACK_TIMEOUT_MS) {
+			d4_warn("hub %s: no acknowledgement for %u s; reconnecting", o->dest, ACK_TIMEOUT_MS / 1000u);
+			disconnect(r, 0);
+		}
 		size_t sent = 0;
 		if (r->connected) {
 			confirm_acked(r);
 			sent = send_spool(r);
 		}
 		uint64_t now = d4_mono_ms();
-		int busy = r->connected && !d4_sensor_spool_empty(r->sp) && r->rcount < RING;
+		int busy = r->connected && !d4_sensor_spool_empty(r->sp) && r->sent.count < D4S_SENT_MAX;
 		if (!src_done) {
 			int timeout = busy ? 0 : 200;
 			if (!r->connected && r->next_try > now && r->next_try - now < (uint64_t)timeout)
@@ -367,7 +380,8 @@ static int run_tls(struct runner *r)
 		d4_warn("spool dropped %" PRIu64 " frames (%" PRIu64 " bytes) in total", st.dropped_frames,
 			st.dropped_bytes);
 	disconnect(r, 1);
-	d4_info("sent %" PRIu64 " frames, %" PRIu64 " bytes", r->frames, r->bytes);
+	d4_notice("sent %" PRIu64 " frames, %" PRIu64 " bytes; received %" PRIu64 " bytes from the hub", r->frames,
+		  r->bytes, r->up.rx_bytes);
 	d4_sensor_spool_close(r->sp);
 	if (!o->spool_dir)
 		remove_tree(spdir);

@@ -4,6 +4,7 @@
  * with a deadline so that a dead hub cannot hang the sensor. */
 #include "d4_error.h"
 #include "d4_log.h"
+#include "d4_proto.h"
 #include "d4_util.h"
 #include "sensor_internal.h"
 
@@ -73,6 +74,11 @@ int uplink_init(struct uplink *u, const char *dest, const char *ca, const char *
 		return D4_ETLS;
 	SSL_CTX_set_min_proto_version(u->ctx, TLS1_2_VERSION);
 	SSL_CTX_set_mode(u->ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Acknowledged delivery: offered to every hub; a server that does not
+	 * know it (d4-core) selects nothing and gets plain D4. */
+	static const unsigned char alpn[] = "\x08" D4_ACK_ALPN;
+	if (SSL_CTX_set_alpn_protos(u->ctx, alpn, sizeof(alpn) - 1) != 0)
+		return D4_ETLS;
 	if (insecure) {
 		d4_warn("--insecure: the hub's certificate is NOT verified; anyone on the path can read and change the "
 			"stream");
@@ -195,7 +201,15 @@ int uplink_connect(struct uplink *u)
 			goto tls_fail;
 		}
 	}
-	d4_info("TLS to %s:%s: %s, %s", u->host, u->port, SSL_get_version(u->ssl), SSL_get_cipher(u->ssl));
+	const unsigned char *sel = NULL;
+	unsigned sl = 0;
+	SSL_get0_alpn_selected(u->ssl, &sel, &sl);
+	u->ack = sl == sizeof(D4_ACK_ALPN) - 1 && memcmp(sel, D4_ACK_ALPN, sl) == 0;
+	u->ack_error = 0;
+	u->acked_frames = u->acked_bytes = 0;
+	u->alen = 0;
+	d4_info("TLS to %s:%s: %s, %s, %s", u->host, u->port, SSL_get_version(u->ssl), SSL_get_cipher(u->ssl),
+		u->ack ? "acknowledged delivery (" D4_ACK_ALPN ")" : "no acknowledgements (plain D4)");
 	return D4_OK;
 tls_fail:
 	log_ssl_errors("TLS handshake");
@@ -221,7 +235,46 @@ int uplink_write(struct uplink *u, const uint8_t *p, size_t n)
 	}
 }
 
+/* Parses ack records out of what the hub sent. */
+static int ack_feed(struct uplink *u, const uint8_t *p, size_t n)
+{
+	while (n) {
+		size_t take = sizeof(u->abuf) - u->alen < n ? sizeof(u->abuf) - u->alen : n;
+		memcpy(u->abuf + u->alen, p, take);
+		u->alen += take;
+		p += take;
+		n -= take;
+		size_t off = 0;
+		for (;;) {
+			struct d4_ack a;
+			int rl = d4_proto_ack_parse(u->abuf + off, u->alen - off, &a);
+			if (rl == D4_ETRUNC)
+				break;
+			if (rl < 0 || (a.kind == D4_ACK_KIND_COMMIT &&
+				       (a.frames < u->acked_frames || a.bytes < u->acked_bytes))) {
+				d4_warn("hub %s:%s: malformed acknowledgement (%s); reconnecting", u->host, u->port,
+					rl < 0 ? d4_strerror(rl) : "goes backwards");
+				u->ack_error = 1;
+				return D4_EPROTO;
+			}
+			if (a.kind == D4_ACK_KIND_COMMIT) {
+				u->acked_frames = a.frames;
+				u->acked_bytes = a.bytes;
+			}
+			off += (size_t)rl;
+		}
+		memmove(u->abuf, u->abuf + off, u->alen - off);
+		u->alen -= off;
+	}
+	return 0;
+}
+
 int uplink_alive(struct uplink *u)
+{
+	return uplink_read(u, 0);
+}
+
+int uplink_read(struct uplink *u, int quiet)
 {
 	if (!u->ssl)
 		return 0;
@@ -229,12 +282,18 @@ int uplink_alive(struct uplink *u)
 	for (;;) {
 		ERR_clear_error();
 		int r = SSL_read(u->ssl, buf, sizeof(buf));
-		if (r > 0)
-			continue; /* the hub never writes data; discard */
+		if (r > 0) {
+			u->rx_bytes += (uint64_t)r;
+			if (u->ack && ack_feed(u, buf, (size_t)r) != 0)
+				return 0;
+			continue; /* plain D4: the server never writes; discard */
+		}
 		int e = SSL_get_error(u->ssl, r);
 		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
 			return 1;
-		if (e == SSL_ERROR_ZERO_RETURN)
+		if (quiet)
+			ERR_clear_error();
+		else if (e == SSL_ERROR_ZERO_RETURN)
 			d4_warn("hub %s:%s closed the connection", u->host, u->port);
 		else
 			log_ssl_errors("TLS connection lost");

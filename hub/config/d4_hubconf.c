@@ -77,6 +77,7 @@ static const struct keydef keys[] = {
     {"ingest.max_connections", K_UINT, F(max_connections), 1, 1000000, 0},
     {"ingest.max_unverified_per_address", K_UINT, F(max_unverified_per_address), 1, 1000000, 0},
     {"ingest.handshake_timeout", K_UDUR, F(handshake_timeout), 1, 3600, 0},
+    {"ingest.ack", K_BOOL, F(ack), 0, 0, 0},
     {"store.path", K_PATH, F(store_path), 0, 0, 1},
     /* LMDB needs room for its meta pages and the schema; below 1 MiB
      * the store would be full before the first frame. */
@@ -140,6 +141,7 @@ void d4_hubconf_defaults(struct d4_hubconf *out)
 	out->max_connections = 4096;
 	out->max_unverified_per_address = 32;
 	out->handshake_timeout = 10;
+	out->ack = 1;
 	out->map_size = 1ull << 30;
 	out->commit_ms = 50;
 	out->commit_bytes = 16ull << 20;

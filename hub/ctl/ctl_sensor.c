@@ -450,6 +450,10 @@ static void sensor_json(struct ctl *c, const struct d4_sensor *sn)
 	for (int r = 0; r < D4_REJ_COUNT; r++)
 		ctl_j_u64(c, d4_store_reject_name((enum d4_reject)r), sn->rejects[r]);
 	ctl_j_obj_close(c);
+	struct d4_replay_stats rs;
+	if (!c->st || d4_store_replay_stats(c->st, sn->uuid, &rs) != 0)
+		memset(&rs, 0, sizeof(rs));
+	ctl_j_u64(c, "replays_dropped", rs.dropped);
 	ctl_j_arr_open(c, "last_ips");
 	for (unsigned i = 0; i < sn->nlast_ips && i < D4_LAST_IPS; i++) {
 		ctl_j_obj_open(c, NULL);
@@ -610,6 +614,10 @@ static int cmd_show(struct ctl *c, int argc, char **argv)
 		printf("banned until:  -\n");
 	printf("packets:       %llu\n", (unsigned long long)sn.packets);
 	printf("bytes:         %llu\n", (unsigned long long)sn.bytes);
+	struct d4_replay_stats rs;
+	if (!c->st || d4_store_replay_stats(c->st, sn.uuid, &rs) != 0)
+		memset(&rs, 0, sizeof(rs));
+	printf("replays:       %llu dropped (acknowledged delivery)\n", (unsigned long long)rs.dropped);
 	if (sn.last_error[0])
 		printf("last error:    %s (%s)\n", ctl_clean(sn.last_error, txt, sizeof(txt)),
 		       ctl_time(sn.last_error_at, t, sizeof(t)));

@@ -41,6 +41,8 @@
 #define ACCT_CKS     32 /* backlog checkpoints per sensor */
 #define ACCT_BUCKETS 256u
 #define ADDR_BUCKETS 1024u
+#define ACK_CKS	       64 /* commit-mark checkpoints per d4-ack/1 connection */
+#define ACK_META_SLACK 64 /* meta-header frames a sensor may send before its replay */
 
 enum conn_state { C_HANDSHAKE = 0, C_DATA = 1, C_DEAD = 2 };
 
@@ -96,6 +98,22 @@ struct conn {
 	int throttled;		 /* paused: the sensor's backlog is over its cap */
 	uint64_t throttle_since;
 	struct d4_verdict v; /* last verdict; its actions not yet posted stay in v.actions */
+	/* Acknowledged delivery (d4-ack/1, docs/protocol.md): frames posted and
+	 * checkpoints (store mark, frames, bytes) not yet known committed. When
+	 * the ring is full the newest checkpoint absorbs later frames: acks get
+	 * coarser, never wrong. */
+	int ack;			/* the sensor asked for acks and this hub gives them */
+	int ack_failed;			/* a frame could not be posted: never ack past it */
+	uint64_t ack_frames, ack_bytes; /* frames/bytes of this connection posted */
+	uint64_t ack_rx;		/* frames of this connection verified */
+	struct {
+		uint64_t mark, frames, bytes;
+	} ack_ck[ACK_CKS];
+	unsigned ack_head, ack_n;
+	uint64_t ack_sent;   /* frames value of the last record written */
+	int ack_out_pending; /* ack_out not fully written yet (retried as is) */
+	uint8_t ack_out[D4_ACK_COMMIT_LEN];
+	uint64_t ack_out_frames;
 };
 
 struct pending_close {
@@ -181,7 +199,13 @@ int d4_ingest_tls_ctx(const char *cert, const char *key, SSL_CTX **out, char *er
 	SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
 	/* Fewer read(2) calls: OpenSSL pulls what the socket has, not one record. */
 	SSL_CTX_set_read_ahead(ctx, 1);
-	SSL_CTX_set_num_tickets(ctx, 1);
+	/* No TLS 1.3 session tickets and no session cache: sensors gain nothing
+	 * from resumption, and a ticket is data the client must read — a client
+	 * that only writes then closes (d4 | socat) would close with unread
+	 * data, its kernel sends a reset, and the end of its stream is lost. */
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		tls_errtext(err, errsize, "cannot load certificate", cert);
 		goto fail;
@@ -199,6 +223,28 @@ int d4_ingest_tls_ctx(const char *cert, const char *key, SSL_CTX **out, char *er
 fail:
 	SSL_CTX_free(ctx);
 	return D4_ETLS;
+}
+
+/* Selects d4-ack/1 when the client offers it; otherwise no ALPN at all, so
+ * a plain D4 client sees exactly the handshake it always saw. */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+		       unsigned int inlen, void *arg)
+{
+	(void)ssl;
+	(void)arg;
+	static const unsigned char id[] = D4_ACK_ALPN;
+	for (unsigned i = 0; i < inlen;) {
+		unsigned n = in[i];
+		if (i + 1 + n > inlen)
+			break;
+		if (n == sizeof(id) - 1 && memcmp(in + i + 1, id, n) == 0) {
+			*out = in + i + 1;
+			*outlen = (unsigned char)n;
+			return SSL_TLSEXT_ERR_OK;
+		}
+		i += 1 + n;
+	}
+	return SSL_TLSEXT_ERR_NOACK;
 }
 
 /* ---- caches and lookups for the session state machine -------------------- */
@@ -778,6 +824,8 @@ static void conn_pause(struct d4_ingest *in, struct conn *c)
 	ST_ADD(in, st_paused, 1);
 }
 
+static void ack_posted(struct conn *c, uint64_t mark, uint32_t size);
+
 /* Posts the actions of c->v still pending, in order. 0, 1 (posted, now
  * throttle the connection) or D4_EAGAIN. */
 static int post_actions(struct d4_ingest *in, struct conn *c)
@@ -801,12 +849,17 @@ static int post_actions(struct d4_ingest *in, struct conn *c)
 		v->actions &= ~D4_ACT_META;
 	}
 	if (v->actions & D4_ACT_FRAME) {
-		rc = d4_store_post_frame(in->store, &v->rec, v->payload);
+		uint64_t mark = 0;
+		rc = c->ack ? d4_store_post_frame_mark(in->store, &v->rec, v->payload, &mark)
+			    : d4_store_post_frame(in->store, &v->rec, v->payload);
 		if (rc == D4_EAGAIN)
 			return rc;
 		if (rc != 0) {
 			d4_warn("ingest: frame of session %" PRIu64 " not stored: %s", v->rec.session, d4_strerror(rc));
+			c->ack_failed = 1;
 		} else {
+			if (c->ack)
+				ack_posted(c, mark, v->rec.size);
 			acct_posted(in, c->acct, v->rec.size);
 			ST_ADD(in, st_frames, 1);
 			ST_ADD(in, st_bytes, v->rec.size);
@@ -818,6 +871,85 @@ static int post_actions(struct d4_ingest *in, struct conn *c)
 		return 1;
 	}
 	return 0;
+}
+
+/* ---- acknowledged delivery ------------------------------------------------ */
+
+static void ack_posted(struct conn *c, uint64_t mark, uint32_t size)
+{
+	c->ack_frames++;
+	c->ack_bytes += size;
+	unsigned i;
+	if (c->ack_n < ACK_CKS) {
+		i = (c->ack_head + c->ack_n) % ACK_CKS;
+		c->ack_n++;
+	} else {
+		i = (c->ack_head + ACK_CKS - 1) % ACK_CKS;
+	}
+	c->ack_ck[i].mark = mark;
+	c->ack_ck[i].frames = c->ack_frames;
+	c->ack_ck[i].bytes = c->ack_bytes;
+}
+
+/* Writes the pending record. A socket that cannot take it now keeps it
+ * pending (OpenSSL wants the same bytes again); it is retried at the next
+ * commit or tick. A broken connection is left to the read path. */
+static void ack_write(struct conn *c)
+{
+	if (!c->ack_out_pending || c->state != C_DATA)
+		return;
+	ERR_clear_error();
+	int r = SSL_write(c->ssl, c->ack_out, (int)sizeof(c->ack_out));
+	if (r > 0) {
+		c->ack_out_pending = 0;
+		c->ack_sent = c->ack_out_frames;
+		return;
+	}
+	int e = SSL_get_error(c->ssl, r);
+	if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) {
+		d4_debug("ingest: %s: acknowledgement not sent (connection broken)", c->ip);
+		c->ack_failed = 1;
+		c->ack_out_pending = 0;
+	}
+	ERR_clear_error();
+}
+
+/* The writer committed (its wakeup fd fired) or a tick: tell every d4-ack/1
+ * connection how far its frames are committed. One store call per round,
+ * then per connection a walk over its own checkpoints: no lock, no
+ * allocation, nothing per frame. */
+static void ack_flush(struct d4_ingest *in)
+{
+	uint64_t cm = 0;
+	int have_cm = 0;
+	for (struct conn *c = in->conns; c; c = c->next) {
+		if (!c->ack || c->ack_failed || c->state != C_DATA)
+			continue;
+		if (c->ack_out_pending) {
+			ack_write(c);
+			if (c->ack_out_pending)
+				continue;
+		}
+		if (!c->ack_n)
+			continue;
+		if (!have_cm) {
+			cm = d4_store_committed_mark(in->store);
+			have_cm = 1;
+		}
+		uint64_t frames = 0, bytes = 0;
+		while (c->ack_n && c->ack_ck[c->ack_head].mark <= cm) {
+			frames = c->ack_ck[c->ack_head].frames;
+			bytes = c->ack_ck[c->ack_head].bytes;
+			c->ack_head = (c->ack_head + 1) % ACK_CKS;
+			c->ack_n--;
+		}
+		if (frames <= c->ack_sent)
+			continue;
+		d4_proto_ack_encode(frames, bytes, c->ack_out);
+		c->ack_out_frames = frames;
+		c->ack_out_pending = 1;
+		ack_write(c);
+	}
 }
 
 static void decoder_limit(struct conn *c)
@@ -865,6 +997,17 @@ static int conn_process(struct d4_ingest *in, struct conn *c)
 				decoder_limit(c);
 				if (c->unv && d4_session_verified(c->sess))
 					conn_verified(in, c);
+			}
+			if (rc == D4_SESS_CONTINUE && c->ack && (c->v.actions & D4_ACT_FRAME)) {
+				/* A sensor that gets acks replays what was not acked,
+				 * first thing on a new connection and never more than
+				 * D4_ACK_MAX_INFLIGHT frames (plus its meta header): the
+				 * writer drops exact replays of committed frames there,
+				 * and only remembers the frames after that. */
+				c->v.rec.replay_check = c->ack_rx++ < D4_ACK_MAX_INFLIGHT + ACK_META_SLACK
+							    ? D4_REPLAY_CHECK
+							    : D4_REPLAY_RECORD;
+				memcpy(c->v.rec.hmac, f.hdr.hmac, D4_HMAC_LEN);
 			}
 		} else if (ev == D4_ETOOBIG) {
 			rc = d4_session_on_header(c->sess, &f.hdr, 1, &c->v);
@@ -936,7 +1079,12 @@ static void conn_io(struct d4_ingest *in, struct conn *c)
 			return;
 		}
 		c->state = C_DATA;
-		d4_debug("ingest: %s: %s %s", c->ip, SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
+		const unsigned char *alpn = NULL;
+		unsigned alen = 0;
+		SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
+		c->ack = alen == sizeof(D4_ACK_ALPN) - 1 && memcmp(alpn, D4_ACK_ALPN, alen) == 0;
+		d4_debug("ingest: %s: %s %s%s", c->ip, SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl),
+			 c->ack ? ", acknowledged delivery (" D4_ACK_ALPN ")" : "");
 	}
 	size_t budget = READ_BUDGET;
 	for (;;) {
@@ -960,7 +1108,9 @@ static void conn_io(struct d4_ingest *in, struct conn *c)
 		if (avail > INT32_MAX)
 			avail = INT32_MAX;
 		ERR_clear_error();
+		errno = 0;
 		int n = SSL_read(c->ssl, p, (int)avail);
+		int read_errno = errno;
 		if (n > 0) {
 			d4_proto_decoder_commit(c->dec, (size_t)n);
 			budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
@@ -974,6 +1124,20 @@ static void conn_io(struct d4_ingest *in, struct conn *c)
 		}
 		if (e == SSL_ERROR_WANT_WRITE) {
 			set_events(in, c, EPOLLOUT);
+			return;
+		}
+		if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 && read_errno != 0) {
+			/* A reset (or another socket error) is not a close: what
+			 * the peer had sent after the last byte read is lost. */
+			size_t left = d4_proto_decoder_pending(c->dec);
+			d4_info("ingest: %s: %s%s (%zu bytes of a partial packet dropped)", c->ip,
+				read_errno == ECONNRESET ? "connection reset by peer" : strerror(read_errno),
+				left ? " inside a packet" : "", left);
+			char reason[64];
+			snprintf(reason, sizeof(reason), "%s%s",
+				 read_errno == ECONNRESET ? "connection reset by peer" : "connection error",
+				 left ? " mid-packet" : "");
+			conn_close(in, c, reason);
 			return;
 		}
 		if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) {
@@ -1179,6 +1343,7 @@ static void tick(struct d4_ingest *in)
 		npaused++;
 	if (in->paused)
 		resume_paused(in);
+	ack_flush(in);
 
 	check_epoch(in);
 	uint64_t stall_ms = (uint64_t)in->conf.header_timeout * 1000u;
@@ -1235,6 +1400,14 @@ static void drain_and_close(struct d4_ingest *in)
 	uint64_t until = d4_mono_ms() + 30000;
 	for (struct conn *c = in->conns; c; c = c->next) {
 		while (c->v.actions && post_actions(in, c) == D4_EAGAIN && d4_mono_ms() < until) {
+			/* A paused writer (map full) frees no room before it stops:
+			 * waiting would only delay the documented recovery (stop,
+			 * larger map, restart). Unacknowledged frames are sent again
+			 * by sensors with acknowledged delivery. */
+			struct d4_store_status st;
+			d4_store_status_get(in->store, &st);
+			if (st.paused)
+				break;
 			struct pollfd pfd = {.fd = in->wakefd, .events = POLLIN};
 			if (poll(&pfd, 1, 100) > 0) {
 				uint64_t x;
@@ -1243,7 +1416,8 @@ static void drain_and_close(struct d4_ingest *in)
 			}
 		}
 		if (c->v.actions)
-			d4_err("ingest: store not accepting: frames of %s dropped at shutdown", c->ip);
+			d4_err("ingest: store not accepting: frames of %s dropped at shutdown%s", c->ip,
+			       c->ack ? " (not acknowledged: the sensor sends them again)" : "");
 	}
 	while (in->conns)
 		conn_close(in, in->conns, "hub stopping");
@@ -1289,6 +1463,7 @@ static void *loop(void *arg)
 					d4_debug("ingest: wakeup fd: %s", strerror(errno));
 				retry_closes(in);
 				resume_paused(in);
+				ack_flush(in);
 			} else {
 				struct conn *c = p;
 				if (c->paused && (evs[i].events & (EPOLLERR | EPOLLHUP)))
@@ -1453,6 +1628,8 @@ int d4_ingest_start(const struct d4_hubconf *conf, struct d4_store *store, struc
 	int rc = d4_ingest_tls_ctx(conf->cert, conf->key, &in->ctx, err, errsize);
 	if (rc != 0)
 		goto fail;
+	if (in->conf.ack)
+		SSL_CTX_set_alpn_select_cb(in->ctx, alpn_select, NULL);
 	rc = D4_EIO;
 	in->ep = epoll_create1(EPOLL_CLOEXEC);
 	in->stopfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

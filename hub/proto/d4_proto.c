@@ -236,3 +236,38 @@ int d4_proto_frame_build_ctx(struct d4_hdr *h, struct d4_hmac *hm, const uint8_t
 		return rc;
 	return frame_finish(h, payload, payload_len, out);
 }
+
+/* ---- acknowledged delivery ----------------------------------------------- */
+
+void d4_proto_ack_encode(uint64_t frames, uint64_t bytes, uint8_t out[D4_ACK_COMMIT_LEN])
+{
+	out[0] = D4_ACK_MAGIC;
+	out[1] = D4_ACK_KIND_COMMIT;
+	d4_put_u16be(out + 2, D4_ACK_COMMIT_LEN);
+	d4_put_u64be(out + 4, frames);
+	d4_put_u64be(out + 12, bytes);
+}
+
+int d4_proto_ack_parse(const uint8_t *buf, size_t len, struct d4_ack *out)
+{
+	struct d4_reader r;
+	memset(out, 0, sizeof(*out));
+	d4_rd_init(&r, buf, len);
+	uint8_t magic = d4_rd_u8(&r);
+	if (len >= 1 && magic != D4_ACK_MAGIC)
+		return D4_EPROTO; /* fail fast: a stream that is not ours */
+	uint8_t kind = d4_rd_u8(&r);
+	uint16_t rlen = d4_rd_u16be(&r);
+	if (d4_rd_error(&r))
+		return D4_ETRUNC;
+	if (rlen < D4_ACK_MIN_LEN || rlen > D4_ACK_MAX_LEN || (kind == D4_ACK_KIND_COMMIT && rlen != D4_ACK_COMMIT_LEN))
+		return D4_EPROTO;
+	if (len < rlen)
+		return D4_ETRUNC;
+	out->kind = kind;
+	if (kind == D4_ACK_KIND_COMMIT) {
+		out->frames = d4_rd_u64be(&r);
+		out->bytes = d4_rd_u64be(&r);
+	}
+	return rlen;
+}

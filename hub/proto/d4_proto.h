@@ -183,4 +183,32 @@ struct d4_meta {
  * `misp:org="uuid"`; an invalid org uuid is D4_EJSON. */
 int d4_proto_meta_parse(const uint8_t *json, size_t len, struct d4_meta *out);
 
+/* ---- acknowledged delivery (d4hub extension, docs/protocol.md) ------------
+ * A sensor offers the ALPN id D4_ACK_ALPN; a hub that selects it writes ack
+ * records back on the same TLS connection: magic 0xD4, kind, u16 length (BE,
+ * whole record), then for kind 1 u64 frames and u64 payload bytes of this
+ * connection durably committed (BE, cumulative, never decreasing). */
+#define D4_ACK_ALPN	    "d4-ack/1"
+#define D4_ACK_MAGIC	    0xD4
+#define D4_ACK_KIND_COMMIT  1
+#define D4_ACK_COMMIT_LEN   20
+#define D4_ACK_MIN_LEN	    4
+#define D4_ACK_MAX_LEN	    1024
+#define D4_ACK_MAX_INFLIGHT 4096u /* frames a sensor keeps unacknowledged on one connection */
+
+struct d4_ack {
+	uint8_t kind;	 /* D4_ACK_KIND_COMMIT, or another kind (skipped) */
+	uint64_t frames; /* kind 1 only */
+	uint64_t bytes;	 /* kind 1 only */
+};
+
+/* Writes a kind-1 record (D4_ACK_COMMIT_LEN bytes) to out. */
+void d4_proto_ack_encode(uint64_t frames, uint64_t bytes, uint8_t out[D4_ACK_COMMIT_LEN]);
+/* Parses one record at the start of buf. Returns the record's length (> 0,
+ * *out filled; out->kind tells whether it is a commit ack or a record of an
+ * unknown kind to skip), D4_ETRUNC when more bytes are needed, or D4_EPROTO
+ * (bad magic, length out of range, kind-1 length not 20). Pure, no state:
+ * the caller checks that acks never decrease. */
+int d4_proto_ack_parse(const uint8_t *buf, size_t len, struct d4_ack *out);
+
 #endif

@@ -337,6 +337,11 @@ struct d4_frame_rec {
 	uint64_t hdr_ts;  /* header timestamp, seconds */
 	uint64_t recv_ms; /* hub receive time */
 	uint32_t size;	  /* payload length */
+	/* posting only, not stored: a frame of a d4-ack/1 connection is added to
+	 * the replay window by (uuid, type, hdr_ts, hmac); D4_REPLAY_CHECK: and
+	 * dropped if already there (D4_REPLAY_RECORD: remembered only) */
+	uint8_t replay_check;
+	uint8_t hmac[32];
 	/* filled by the store when read back: */
 	uint64_t seq; /* position in the frame log */
 };
@@ -359,6 +364,27 @@ int d4_store_post_session_open(struct d4_store *s, const struct d4_session_open 
 int d4_store_post_session_meta(struct d4_store *s, const struct d4_session_meta *ev);
 int d4_store_post_frame(struct d4_store *s, const struct d4_frame_rec *rec, const uint8_t *payload);
 int d4_store_post_session_close(struct d4_store *s, uint64_t session, uint64_t when, const char *reason);
+/* Commit notification for acknowledged delivery. d4_store_post_frame_mark
+ * is d4_store_post_frame that also returns the frame's mark on success. The
+ * queue is FIFO and marks grow with every post, so a frame is durably
+ * committed (or dropped as an exact replay of a committed frame) once
+ * d4_store_committed_mark() >= its mark. The committed mark changes only
+ * after a commit, which also fires the wakeup fd: read it once per wakeup.
+ * Thread-safe. */
+int d4_store_post_frame_mark(struct d4_store *s, const struct d4_frame_rec *rec, const uint8_t *payload,
+			     uint64_t *mark);
+uint64_t d4_store_committed_mark(struct d4_store *s);
+/* Replay window (docs/protocol.md, acknowledged delivery): the most recent
+ * D4_REPLAY_WINDOW frames of each (sensor, type) from d4-ack/1 connections. */
+#define D4_REPLAY_WINDOW 8192u
+#define D4_REPLAY_CHECK	 1 /* d4_frame_rec.replay_check: check and remember */
+#define D4_REPLAY_RECORD 2 /* remember only: past the part of a connection a replay can be in */
+struct d4_replay_stats {
+	uint64_t dropped; /* exact replays of committed frames not stored again, all types */
+	uint64_t window;  /* entries currently in the window, all types */
+};
+/* Fills *out for one sensor (zeros if none). Returns 0 or a store error. */
+int d4_store_replay_stats(struct d4_store *s, const uint8_t uuid[16], struct d4_replay_stats *out);
 /* Rejections are never refused for lack of space: when the queue is full
  * they are counted in memory and merged at the next commit. */
 void d4_store_post_reject(struct d4_store *s, const struct d4_reject_ev *ev);

@@ -58,6 +58,7 @@ enum store_dbi {
 	DBI_PDNS_RDRAW,	  /* H(rdata) || id -> tuple key */
 	DBI_PDNS_TIME,	  /* day(time_last) BE || id -> tuple key */
 	DBI_PDNS_META,	  /* 'c' cursor name | 's' sensor uuid -> cursor / counters */
+	DBI_REPLAY,	  /* d4-ack/1 replay window (store_replay.c) */
 	DBI_COUNT
 };
 /* Tables added after schema 1: a read-only open of an older store (which
@@ -200,5 +201,19 @@ void store_qcache_free(struct store_qcache *qc);
 int store_qcache_begin(struct store_qcache *qc, struct d4_store *s, MDB_txn *txn);
 int store_qcache_fanout(struct store_qcache *qc, const struct d4_frame_rec *rec, const char *ext_type);
 int store_qcache_end(struct store_qcache *qc);
+
+/* ---- replay window of acknowledged delivery (store_replay.c) ----
+ * Per batch: begin, one check per frame with replay_check set, in item
+ * order (1: an exact replay of a committed frame, drop it; 0: new, now
+ * remembered; negative: error), end (prunes to the window, writes the
+ * counters). All inside the batch's write transaction. */
+struct store_replay;
+struct store_replay *store_replay_new(void);
+void store_replay_free(struct store_replay *rp);
+void store_replay_begin(struct store_replay *rp);
+int store_replay_check(struct store_replay *rp, struct d4_store *s, MDB_txn *txn, const struct d4_frame_rec *rec);
+int store_replay_end(struct store_replay *rp, struct d4_store *s, MDB_txn *txn);
+/* After the batch's commit: its decisions become the writer's memory. */
+void store_replay_committed(struct store_replay *rp);
 
 #endif

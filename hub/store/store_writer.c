@@ -167,6 +167,7 @@ struct apply_ctx {
 	unsigned ncorrupt_seen;
 	uint8_t corrupt_seen[STORE_CORRUPT_SEEN][HKEY_MAX + 2];
 	int totals_rebuilt;
+	struct store_replay *rp; /* replay window of d4-ack/1 frames (store_replay.c) */
 };
 
 static MDB_val mval(const void *p, size_t n)
@@ -506,6 +507,11 @@ static int apply_close(struct apply_ctx *c, const struct q_close *ev)
 static int apply_frame(struct apply_ctx *c, const struct d4_frame_rec *rec, size_t off)
 {
 	int err = 0;
+	if (rec->replay_check && c->rp) {
+		int dup = store_replay_check(c->rp, c->s, c->txn, rec);
+		if (dup)
+			return dup < 0 ? dup : 0; /* an exact replay: committed already, not counted again */
+	}
 	struct a_session *a = get_session(c, rec->session, &err);
 	if (!a)
 		return err;
@@ -891,6 +897,8 @@ static int apply_batch(struct d4_store *s, struct apply_ctx *c, struct batch *b)
 	uint64_t seq = s->seq_next;
 	if (!rc && c->qc)
 		rc = store_qcache_begin(c->qc, s, txn);
+	if (c->rp)
+		store_replay_begin(c->rp);
 	if (!rc)
 		rc = apply_items(c, b);
 	uint64_t t1 = d4_mono_ms();
@@ -898,6 +906,8 @@ static int apply_batch(struct d4_store *s, struct apply_ctx *c, struct batch *b)
 		rc = write_chunks(c, &seq);
 	if (!rc && c->qc)
 		rc = store_qcache_end(c->qc);
+	if (!rc && c->rp)
+		rc = store_replay_end(c->rp, s, txn);
 	uint64_t t2 = d4_mono_ms();
 	if (!rc)
 		rc = write_aggregates(c);
@@ -928,6 +938,8 @@ static int apply_batch(struct d4_store *s, struct apply_ctx *c, struct batch *b)
 		for (unsigned i = 0; i < ncorrupt && c->ncorrupt_seen < STORE_CORRUPT_SEEN; i++)
 			memcpy(c->corrupt_seen[c->ncorrupt_seen++], c->corrupt_new[i], sizeof(c->corrupt_new[i]));
 	}
+	if (!rc && c->rp)
+		store_replay_committed(c->rp);
 	return rc;
 }
 
@@ -1034,11 +1046,14 @@ static void *writer_main(void *arg)
 	struct batch *b = calloc(1, sizeof(*b));
 	struct apply_ctx *c = calloc(1, sizeof(*c));
 	struct store_qcache *qc = store_qcache_new();
+	struct store_replay *rp = store_replay_new();
 	uint64_t next_ret = d4_mono_ms() + STORE_RETENTION_EVERY_MS;
 	pthread_mutex_lock(&s->lock);
-	if (c)
+	if (c) {
 		c->qc = qc;
-	if (!b || !c || !qc) {
+		c->rp = rp;
+	}
+	if (!b || !c || !qc || !rp) {
 		/* Cannot run at all: refuse everything visibly rather than abort. */
 		s->paused = 1;
 		d4_strlcpy(s->pause_reason, "writer out of memory", sizeof(s->pause_reason));
@@ -1048,6 +1063,7 @@ static void *writer_main(void *arg)
 		free(b);
 		free(c);
 		store_qcache_free(qc);
+		store_replay_free(rp);
 		return NULL;
 	}
 	{
@@ -1190,6 +1206,7 @@ static void *writer_main(void *arg)
 	free(c->order);
 	free(c);
 	store_qcache_free(qc);
+	store_replay_free(rp);
 	return NULL;
 }
 
@@ -1307,7 +1324,8 @@ static uint8_t *q_reserve(struct d4_store *s, size_t need, int force, int *err)
 	return p;
 }
 
-static int post(struct d4_store *s, uint32_t kind, const void *body, size_t blen, const void *payload, size_t plen)
+static int post(struct d4_store *s, uint32_t kind, const void *body, size_t blen, const void *payload, size_t plen,
+		uint64_t *mark)
 {
 	size_t need = align8(sizeof(struct qhdr) + blen + plen);
 	int err = 0;
@@ -1331,25 +1349,42 @@ static int post(struct d4_store *s, uint32_t kind, const void *body, size_t blen
 	if (plen)
 		memcpy(p + sizeof(h) + blen, payload, plen);
 	s->posted_ctr++;
+	if (mark)
+		*mark = s->posted_ctr;
 	pthread_mutex_unlock(&s->lock);
 	return 0;
 }
 
 int d4_store_post_session_open(struct d4_store *s, const struct d4_session_open *ev)
 {
-	return post(s, Q_OPEN, ev, sizeof(*ev), NULL, 0);
+	return post(s, Q_OPEN, ev, sizeof(*ev), NULL, 0, NULL);
 }
 
 int d4_store_post_session_meta(struct d4_store *s, const struct d4_session_meta *ev)
 {
-	return post(s, Q_META, ev, sizeof(*ev), NULL, 0);
+	return post(s, Q_META, ev, sizeof(*ev), NULL, 0, NULL);
 }
 
 int d4_store_post_frame(struct d4_store *s, const struct d4_frame_rec *rec, const uint8_t *payload)
 {
 	if (rec->size && !payload)
 		return D4_EINVAL;
-	return post(s, Q_FRAME, rec, sizeof(*rec), payload, rec->size);
+	return post(s, Q_FRAME, rec, sizeof(*rec), payload, rec->size, NULL);
+}
+
+int d4_store_post_frame_mark(struct d4_store *s, const struct d4_frame_rec *rec, const uint8_t *payload, uint64_t *mark)
+{
+	if (rec->size && !payload)
+		return D4_EINVAL;
+	return post(s, Q_FRAME, rec, sizeof(*rec), payload, rec->size, mark);
+}
+
+uint64_t d4_store_committed_mark(struct d4_store *s)
+{
+	pthread_mutex_lock(&s->lock);
+	uint64_t m = s->committed_ctr;
+	pthread_mutex_unlock(&s->lock);
+	return m;
 }
 
 int d4_store_post_session_close(struct d4_store *s, uint64_t session, uint64_t when, const char *reason)
@@ -1360,7 +1395,7 @@ int d4_store_post_session_close(struct d4_store *s, uint64_t session, uint64_t w
 	ev.when = when;
 	if (reason)
 		d4_strlcpy(ev.reason, reason, sizeof(ev.reason));
-	return post(s, Q_CLOSE, &ev, sizeof(ev), NULL, 0);
+	return post(s, Q_CLOSE, &ev, sizeof(ev), NULL, 0, NULL);
 }
 
 void d4_store_post_reject(struct d4_store *s, const struct d4_reject_ev *ev)

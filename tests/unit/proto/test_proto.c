@@ -844,6 +844,59 @@ START_TEST(test_meta_depth_size)
 }
 END_TEST
 
+/* ---- ack records (d4-ack/1) ---- */
+START_TEST(test_ack_roundtrip)
+{
+	uint8_t b[D4_ACK_COMMIT_LEN];
+	d4_proto_ack_encode(0x0102030405060708ull, 42, b);
+	static const uint8_t want[D4_ACK_COMMIT_LEN] = {0xd4, 1, 0, 20, 1, 2, 3, 4, 5, 6,
+							7,    8, 0, 0,	0, 0, 0, 0, 0, 42};
+	ck_assert_mem_eq(b, want, sizeof(want));
+	struct d4_ack a;
+	ck_assert_int_eq(d4_proto_ack_parse(b, sizeof(b), &a), D4_ACK_COMMIT_LEN);
+	ck_assert_uint_eq(a.kind, D4_ACK_KIND_COMMIT);
+	ck_assert_uint_eq(a.frames, 0x0102030405060708ull);
+	ck_assert_uint_eq(a.bytes, 42);
+	/* every proper prefix needs more bytes, never misparses */
+	for (size_t n = 0; n < sizeof(b); n++)
+		ck_assert_int_eq(d4_proto_ack_parse(b, n, &a), D4_ETRUNC);
+	/* two records back to back: one at a time */
+	uint8_t two[2 * D4_ACK_COMMIT_LEN];
+	d4_proto_ack_encode(1, 10, two);
+	d4_proto_ack_encode(2, 20, two + D4_ACK_COMMIT_LEN);
+	ck_assert_int_eq(d4_proto_ack_parse(two, sizeof(two), &a), D4_ACK_COMMIT_LEN);
+	ck_assert_uint_eq(a.frames, 1);
+	ck_assert_int_eq(d4_proto_ack_parse(two + D4_ACK_COMMIT_LEN, D4_ACK_COMMIT_LEN, &a), D4_ACK_COMMIT_LEN);
+	ck_assert_uint_eq(a.frames, 2);
+	ck_assert_uint_eq(a.bytes, 20);
+}
+END_TEST
+
+START_TEST(test_ack_malformed)
+{
+	struct d4_ack a;
+	uint8_t b[D4_ACK_COMMIT_LEN];
+	d4_proto_ack_encode(1, 1, b);
+	b[0] = 0x01; /* not our magic: refused from the first byte */
+	ck_assert_int_eq(d4_proto_ack_parse(b, 1, &a), D4_EPROTO);
+	d4_proto_ack_encode(1, 1, b);
+	b[3] = 21; /* kind 1 with another length */
+	ck_assert_int_eq(d4_proto_ack_parse(b, sizeof(b), &a), D4_EPROTO);
+	b[3] = 3; /* below the minimum */
+	b[1] = 9;
+	ck_assert_int_eq(d4_proto_ack_parse(b, sizeof(b), &a), D4_EPROTO);
+	b[2] = 0x04; /* 1027 > max */
+	b[3] = 0x03;
+	ck_assert_int_eq(d4_proto_ack_parse(b, sizeof(b), &a), D4_EPROTO);
+	/* unknown kind of a valid length is returned to be skipped */
+	uint8_t u[6] = {0xd4, 7, 0, 6, 0xaa, 0xbb};
+	ck_assert_int_eq(d4_proto_ack_parse(u, sizeof(u), &a), 6);
+	ck_assert_uint_eq(a.kind, 7);
+	ck_assert_uint_eq(a.frames, 0);
+	ck_assert_int_eq(d4_proto_ack_parse(u, 5, &a), D4_ETRUNC);
+}
+END_TEST
+
 static Suite *proto_suite(void)
 {
 	Suite *s = suite_create("proto");
@@ -874,6 +927,10 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_meta_schema);
 	tcase_add_test(tc, test_meta_tags_org);
 	tcase_add_test(tc, test_meta_depth_size);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("ack");
+	tcase_add_test(tc, test_ack_roundtrip);
+	tcase_add_test(tc, test_ack_malformed);
 	suite_add_tcase(s, tc);
 	return s;
 }

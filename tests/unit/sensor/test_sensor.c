@@ -5,6 +5,7 @@
 #include "d4_proto.h"
 #include "d4_sensor.h"
 #include "d4_util.h"
+#include "sensor_internal.h"
 
 #include <check.h>
 #include <fcntl.h>
@@ -349,6 +350,75 @@ START_TEST(spool_order_and_confirm)
 }
 END_TEST
 
+/* Acknowledged delivery: records are released only by an ack covering them
+ * (frames of the connection, the meta header included); a reconnect replays
+ * everything not released, in order; a restart of the sensor too. */
+START_TEST(spool_ack_release_replay)
+{
+	mk_tmp();
+	char dir[512];
+	snprintf(dir, sizeof(dir), "%s/spool", tmpdir);
+	struct d4_spool *sp;
+	ck_assert_int_eq(d4_sensor_spool_open(dir, 1u << 20, &sp), 0);
+	append_n(sp, 0, 100, 1000);
+	static struct sent_ring ring;
+	memset(&ring, 0, sizeof(ring));
+	/* connection 1: one meta-header frame, then records 0..59 */
+	uint64_t conn_frames = 1;
+	struct d4_spool_pos pos, last;
+	for (unsigned i = 0; i < 60; i++) {
+		ck_assert_uint_eq(peek_index(sp, 1000), i);
+		d4_sensor_spool_advance(sp, &pos);
+		sent_push(&ring, 0, ++conn_frames, &pos);
+	}
+	ck_assert_uint_eq(ring.count, 60);
+	/* an ack for the meta header alone releases no record */
+	ck_assert_int_eq(sent_release(&ring, 1, 1, &last), 0);
+	ck_assert_uint_eq(ring.count, 60);
+	/* 21 frames committed = meta + records 0..19 */
+	ck_assert_int_eq(sent_release(&ring, 1, 21, &last), 1);
+	ck_assert_uint_eq(ring.count, 40);
+	ck_assert_int_eq(d4_sensor_spool_confirm(sp, &last), 0);
+	/* the same ack again releases nothing more */
+	ck_assert_int_eq(sent_release(&ring, 1, 21, &last), 0);
+	/* the connection breaks (kick, reset, hub restart): replay from 20 */
+	ring.count = 0;
+	d4_sensor_spool_rewind(sp);
+	ck_assert(!d4_sensor_spool_all_confirmed(sp));
+	conn_frames = 1;
+	for (unsigned i = 20; i < 100; i++) {
+		ck_assert_uint_eq(peek_index(sp, 1000), i);
+		d4_sensor_spool_advance(sp, &pos);
+		sent_push(&ring, 0, ++conn_frames, &pos);
+	}
+	ck_assert(d4_sensor_spool_empty(sp));
+	/* ack of 51 frames = meta + records 20..69; then the sensor stops */
+	ck_assert_int_eq(sent_release(&ring, 1, 51, &last), 1);
+	ck_assert_int_eq(d4_sensor_spool_confirm(sp, &last), 0);
+	d4_sensor_spool_close(sp);
+	/* the next run sends 70..99 again, nothing before */
+	ck_assert_int_eq(d4_sensor_spool_open(dir, 1u << 20, &sp), 0);
+	memset(&ring, 0, sizeof(ring));
+	for (unsigned i = 70; i < 100; i++) {
+		ck_assert_uint_eq(peek_index(sp, 1000), i);
+		d4_sensor_spool_advance(sp, &pos);
+		sent_push(&ring, 0, i - 69, &pos);
+	}
+	ck_assert(d4_sensor_spool_empty(sp));
+	ck_assert_int_eq(sent_release(&ring, 1, 30, &last), 1);
+	ck_assert_uint_eq(ring.count, 0);
+	ck_assert_int_eq(d4_sensor_spool_confirm(sp, &last), 0);
+	ck_assert(d4_sensor_spool_all_confirmed(sp));
+	/* plain D4 releases by TLS bytes acknowledged by TCP instead */
+	sent_push(&ring, 1000, 0, &last);
+	sent_push(&ring, 2000, 0, &last);
+	ck_assert_int_eq(sent_release(&ring, 0, 1999, &last), 1);
+	ck_assert_uint_eq(ring.count, 1);
+	d4_sensor_spool_close(sp);
+	rm_tmp();
+}
+END_TEST
+
 START_TEST(spool_full_drops_oldest)
 {
 	mk_tmp();
@@ -573,6 +643,7 @@ static Suite *sensor_suite(void)
 	tcase_add_test(tc, pcap_file_missing);
 	tcase_add_test(tc, follow_append_truncate_rotate);
 	tcase_add_test(tc, spool_order_and_confirm);
+	tcase_add_test(tc, spool_ack_release_replay);
 	tcase_add_test(tc, spool_full_drops_oldest);
 	tcase_add_test(tc, spool_restart);
 	tcase_add_test(tc, stdout_byte_exact);

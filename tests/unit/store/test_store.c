@@ -2076,6 +2076,8 @@ TCase *queue_tcase(void); /* test_queues.c */
 TCase *add_tcase(void);	  /* test_sensor_add.c */
 TCase *corrupt_tcase(void); /* test_corrupt.c */
 
+TCase *replay_tcase(void);
+
 static Suite *store_suite(void)
 {
 	Suite *su = suite_create("store");
@@ -2109,6 +2111,7 @@ static Suite *store_suite(void)
 	suite_add_tcase(su, queue_tcase());
 	suite_add_tcase(su, corrupt_tcase());
 	suite_add_tcase(su, add_tcase());
+	suite_add_tcase(su, replay_tcase());
 	return su;
 }
 
