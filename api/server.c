@@ -260,11 +260,11 @@ struct stream_gen {
 	struct d4_api_producer *p;
 	uint8_t *buf;
 	h2o_timeout_entry_t retry;
-	int in_send;	     /* inside h2o_send: a re-entrant proceed only sets again */
-	int again;	     /* proceed arrived while in_send */
-	int finished;	     /* FINAL or ERROR sent: h2o will call nothing more */
-	uint64_t sent;	     /* body bytes handed to h2o */
-	h2o_linklist_t link; /* in api->streams */
+	int in_send;		 /* inside h2o_send: a re-entrant proceed only sets again */
+	int again;		 /* proceed arrived while in_send */
+	int finished;		 /* FINAL or ERROR sent: h2o will call nothing more */
+	uint64_t sent;		 /* body bytes handed to h2o */
+	h2o_linklist_t link;	 /* in api->streams */
 	char addr[64], user[64]; /* counted in api->limits (exports per address and user) */
 };
 

@@ -42,7 +42,7 @@ struct d4_hubconf {
 	 * TLS handshakes included; more are closed right after accept */
 	unsigned max_unverified_per_address;
 	unsigned handshake_timeout; /* ingest.handshake_timeout seconds (10): TLS must complete in time */
-	int ack;		   /* ingest.ack = on|off: acknowledged delivery, ALPN d4-ack/1 (on) */
+	int ack;		    /* ingest.ack = on|off: acknowledged delivery, ALPN d4-ack/1 (on) */
 	/* [store] */
 	char store_path[D4_PATH_MAX]; /* store.path, required */
 	uint64_t map_size;	      /* store.map_size, bytes with K/M/G/T suffix (1G) */

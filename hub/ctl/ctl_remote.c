@@ -369,7 +369,8 @@ int ctl_r_sensor_show(struct ctl *c, const char *uuid)
 		printf("banned until:  -\n");
 	printf("packets:       %llu\n", (unsigned long long)ctl_ju64(s, "packets"));
 	printf("bytes:         %llu\n", (unsigned long long)ctl_ju64(s, "bytes"));
-	printf("replays:       %llu dropped (acknowledged delivery)\n", (unsigned long long)ctl_ju64(s, "replays_dropped"));
+	printf("replays:       %llu dropped (acknowledged delivery)\n",
+	       (unsigned long long)ctl_ju64(s, "replays_dropped"));
 	if (ctl_jstr(s, "last_error") && *ctl_jstr(s, "last_error"))
 		printf("last error:    %s (%s)\n", jtext(s, "last_error", txt, sizeof(txt)),
 		       ctl_jtime(s, "last_error_at", t, sizeof(t)));

@@ -497,9 +497,9 @@ struct d4_queue {
 	uint64_t consumed;		       /* delivered by pop/ack */
 	uint64_t flushed;		       /* removed by flush */
 	uint64_t expired;		       /* skipped by pop/ack: frame already deleted by retention */
-	uint64_t withheld; /* consumed by a pop without delivery: TLP above the popper's clearance */
-	uint8_t alert;			       /* set by a drop when full; see d4_store_queue_update */
-	uint64_t last_drop_at;		       /* seconds, 0 = never */
+	uint64_t withheld;     /* consumed by a pop without delivery: TLP above the popper's clearance */
+	uint8_t alert;	       /* set by a drop when full; see d4_store_queue_update */
+	uint64_t last_drop_at; /* seconds, 0 = never */
 };
 
 /* 1 if name is a valid queue name (1..63 bytes, no control characters). */

@@ -24,7 +24,7 @@
 /* v2 = v1 + u64 withheld at the end; v1 records (stores written before the
  * counter existed) read as withheld 0 and are rewritten as v2 on change. */
 #define QUEUE_VAL_V2 2u
-#define QUEUE_NEXT "queue_next" /* settings: next queue id */
+#define QUEUE_NEXT   "queue_next" /* settings: next queue id */
 
 static MDB_val mval(const void *p, size_t n)
 {

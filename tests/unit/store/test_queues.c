@@ -426,7 +426,7 @@ START_TEST(test_queue_full_pop)
 	ck_assert_uint_eq(q.consumed, 9);
 	ck_assert_uint_eq(q.withheld, 1);
 	ck_assert_uint_eq(q_get(s, id).withheld, 1); /* persisted */
-	ck_assert_uint_eq(q.alert, 0); /* caught up */
+	ck_assert_uint_eq(q.alert, 0);		     /* caught up */
 	ck_assert_int_eq(d4_store_queue_pop(s, id, 100, seen_cb, &sn, &q), 0);
 
 	/* Explicit clear; shrink drops the oldest without an alert. */

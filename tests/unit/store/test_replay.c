@@ -204,7 +204,6 @@ START_TEST(test_replay_window_bounded)
 }
 END_TEST
 
-
 /* Replays come first on a connection: once a (session, type) sent a frame
  * that is not in the window, identical frames after it are new data. */
 START_TEST(test_replay_phase)

@@ -2072,8 +2072,8 @@ START_TEST(test_kill9)
 }
 END_TEST
 
-TCase *queue_tcase(void); /* test_queues.c */
-TCase *add_tcase(void);	  /* test_sensor_add.c */
+TCase *queue_tcase(void);   /* test_queues.c */
+TCase *add_tcase(void);	    /* test_sensor_add.c */
 TCase *corrupt_tcase(void); /* test_corrupt.c */
 
 TCase *replay_tcase(void);
