@@ -28,9 +28,16 @@ if ! command -v clang >/dev/null 2>&1; then
 fi
 
 CC=clang cmake -S "$repo" -B "$bdir" -DD4_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-# target -> corpus, from the replay tests ctest knows
-mapfile -t pairs < <(ctest --test-dir "$bdir" -N -V 2>/dev/null |
-	sed -n 's#^[0-9]*: Test command: .*/\(fuzz_[A-Za-z0-9_]*\)_replay "*\([^"]*\)"*$#\1 \2#p' | grep -E "^[^ ]*($filter)")
+# target -> corpus, from the d4_add_fuzz_target() calls of tests/fuzz/*/CMakeLists.txt
+mapfile -t pairs < <(python3 - "$here" <<'PY' | grep -E "^[^ ]*($filter)"
+import glob, os, re, sys
+for f in sorted(glob.glob(os.path.join(sys.argv[1], "*", "CMakeLists.txt"))):
+    d = os.path.dirname(f)
+    for m in re.finditer(r"d4_add_fuzz_target\(\s*(\w+)[^)]*?CORPUS\s+\$\{CMAKE_CURRENT_SOURCE_DIR\}/(\S+?)\s*\)",
+                         open(f).read(), re.S):
+        print(m.group(1), os.path.join(d, m.group(2)))
+PY
+)
 [ ${#pairs[@]} -gt 0 ] || { echo "run.sh: no fuzz target matches '$filter'" >&2; exit 2; }
 targets=()
 for p in "${pairs[@]}"; do targets+=("${p%% *}"); done
