@@ -623,6 +623,7 @@ static int finish_line(struct d4_analyze_pdns *x, struct sess *e)
 	e->len = 0;
 	if (!rc)
 		rc = count_frame(x, &e->last_rec, nobs0, &fst);
+	x->cur_rec = NULL; /* e goes away next */
 	x->pend_final = 1;
 	return rc;
 }

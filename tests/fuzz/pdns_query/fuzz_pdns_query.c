@@ -87,8 +87,8 @@ static void init(void)
 	atexit(cleanup);
 	struct d4_store_pdns_obs v[24];
 	size_t n = 0;
-	static const char *names[] = {"www.example.test.", "a.b.example.test.", "mail.example.test.",
-				      "x.other.test.", "example.test."};
+	static const char *names[] = {"www.example.test.", "a.b.example.test.", "mail.example.test.", "x.other.test.",
+				      "example.test."};
 	char buf[16][64];
 	for (unsigned i = 0; i < 5; i++) {
 		obs(&v[n++], names[i], 1, i % 2 ? "192.0.2.1" : "198.51.100.7", 1700000000u + i, (uint8_t)(1 + i % 6));
@@ -181,10 +181,10 @@ static void store_mode(const uint8_t *data, size_t size)
 {
 	if (size < 2)
 		return;
-	static const enum d4_store_pdns_qkind kinds[] = {D4_PDNS_Q_NAME,	     D4_PDNS_Q_NAME_LEFT,
-							 D4_PDNS_Q_NAME_RIGHT,	     D4_PDNS_Q_RDATA_NAME,
-							 D4_PDNS_Q_RDATA_NAME_LEFT, D4_PDNS_Q_RDATA_NAME_RIGHT,
-							 D4_PDNS_Q_RDATA_IP,	     D4_PDNS_Q_RDATA_RAW};
+	static const enum d4_store_pdns_qkind kinds[] = {
+	    D4_PDNS_Q_NAME,	  D4_PDNS_Q_NAME_LEFT,	     D4_PDNS_Q_NAME_RIGHT,
+	    D4_PDNS_Q_RDATA_NAME, D4_PDNS_Q_RDATA_NAME_LEFT, D4_PDNS_Q_RDATA_NAME_RIGHT,
+	    D4_PDNS_Q_RDATA_IP,	  D4_PDNS_Q_RDATA_RAW};
 	const uint8_t *rest = data + 2;
 	size_t rl = size - 2;
 	const uint8_t *z = memchr(rest, 0, rl);
