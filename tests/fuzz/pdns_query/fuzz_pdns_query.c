@@ -217,6 +217,7 @@ static void store_mode(const uint8_t *data, size_t size)
 	}
 	struct qcount c = {0};
 	struct d4_store_pdns_qresult res;
+	uint8_t again[D4_PDNS_RESUME_MAX]; /* the summary below may resume from it too */
 	int rc = d4_store_pdns_query(store, &q, qcb, &c, &res);
 	CHECK(rc == 0 || rc == D4_EINVAL);
 	if (rc == 0 && q.limit)
@@ -224,7 +225,6 @@ static void store_mode(const uint8_t *data, size_t size)
 	if (rc == 0 && res.returned && res.more) {
 		/* the cursor the store hands out is always accepted */
 		struct d4_store_pdns_qresult res2;
-		uint8_t again[D4_PDNS_RESUME_MAX];
 		memcpy(again, res.resume, res.resume_len);
 		q.resume = again;
 		q.resume_len = res.resume_len;
