@@ -59,9 +59,9 @@ for p in "${pairs[@]}"; do
 	rc=0
 	(cd "$work" && "$exe" -max_total_time=$((minutes * 60)) -timeout=30 -rss_limit_mb=2048 \
 		-print_final_stats=1 -artifact_prefix="$out/$t-" "$work" "$corpus") >"$log" 2>&1 || rc=$?
-	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-	speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1)
-	cov=$(grep -o 'cov: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
+	execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1) || true
+	speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -n 1) || true
+	cov=$( (grep -o 'cov: [0-9]*' "$log" || true) | tail -n 1 | cut -d' ' -f2)
 	result=ok
 	if [ $rc -ne 0 ]; then
 		result="FAILED (rc $rc, see $log)"
