@@ -189,7 +189,8 @@ int d4_proto_meta_parse(const uint8_t *json, size_t len, struct d4_meta *out);
  * cut. Returns D4_ETRUNC while the object is not complete (feed more),
  * then for good: 0 with *out filled, D4_EJSON (same rules as
  * d4_proto_meta_parse; malformed text is reported at the latest at its next
- * structural character), D4_ETOOBIG past D4_META_MAX bytes in all. The
+ * structural character, and anything but white space after the closed object
+ * at once), D4_ETOOBIG past D4_META_MAX bytes in all. The
  * parser is owned by the caller (one per session); free with
  * d4_proto_meta_parser_free (NULL is fine). */
 struct d4_meta_parser;
