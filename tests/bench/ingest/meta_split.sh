@@ -20,7 +20,8 @@ source "$here/../lib.sh"
 die() { echo "bench: $*" >&2; exit 1; }
 export D4HUB=$build/hub/d4hub D4HUBCTL=$build/hub/ctl/d4hubctl D4SENSOR=$build/sensor/d4-sensor
 export D4CRAFT=$build/tests/tools/d4-craft
-export D4_TEST_PORT=$(free_port) T_NAME=bench_meta_split
+D4_TEST_PORT=$(free_port)
+export D4_TEST_PORT T_NAME=bench_meta_split
 source "$repo/tests/integration/lib.sh"
 
 t_conf
