@@ -44,11 +44,13 @@ struct sess {
 	uint64_t first;	   /* frame that created this state (pcap: the stream's start) */
 	uint64_t last_seq; /* last frame fed (LRU order) */
 	uint64_t drop_at;  /* session ended: drop once done_seq reaches this; 0 = live */
+	uint8_t stream_end; /* the sender ended the stream: an unterminated last line is complete */
 	/* lines */
 	char *buf;
 	size_t len, cap;
 	uint64_t line_seq; /* frame where the buffered (or skipped) line began */
 	uint8_t skipping;  /* enum skip: discard up to the next newline */
+	struct d4_frame_rec last_rec; /* provenance of the last frame read (lines) */
 	/* pcap */
 	struct d4_pdns_pcap *px;
 	struct d4_pdns_pcapstream *ps;
@@ -94,6 +96,13 @@ struct d4_analyze_pdns {
 	/* walk state */
 	const struct d4_frame_rec *cur_rec;
 	int counting;
+	int pend_final; /* the open batch holds last lines of ended streams */
+	/* ended streams whose last line was parsed, while a replay can reach
+	 * their frames (fin: committed and pending; fin_c: as committed) */
+	struct fin {
+		uint64_t session, last_seq;
+	} fin[ANALYZE_FIN_MAX], fin_c[ANALYZE_FIN_MAX];
+	unsigned nfin, nfin_c;
 	unsigned walked;
 	int walk_err;
 	/* stats */
@@ -274,12 +283,21 @@ static int emit(void *arg, const struct d4_pdns_obs *o)
 	return 0;
 }
 
-static void put_cursor(uint8_t out[ANALYZE_CURSOR_LEN], uint64_t done, uint64_t replay_from, uint64_t lost)
+static size_t put_cursor(uint8_t *out, uint64_t done, uint64_t replay_from, uint64_t lost, const struct fin *fin,
+			 unsigned nfin)
 {
 	out[0] = ANALYZE_CURSOR_V1;
 	d4_put_u64be(out + 1, done);
 	d4_put_u64be(out + 9, replay_from);
 	d4_put_u64be(out + 17, lost);
+	if (!nfin)
+		return ANALYZE_CURSOR_LEN;
+	out[ANALYZE_CURSOR_LEN] = (uint8_t)nfin;
+	for (unsigned i = 0; i < nfin; i++) {
+		d4_put_u64be(out + ANALYZE_CURSOR_LEN + 1 + 16 * i, fin[i].session);
+		d4_put_u64be(out + ANALYZE_CURSOR_LEN + 9 + 16 * i, fin[i].last_seq);
+	}
+	return ANALYZE_CURSOR_LEN + 1 + 16 * (size_t)nfin;
 }
 
 static uint64_t replay_point(struct d4_analyze_pdns *x, uint64_t done)
@@ -301,6 +319,7 @@ static void batch_clear(struct d4_analyze_pdns *x)
 	x->ndeltas = 0;
 	memset(&x->pend, 0, sizeof(x->pend));
 	x->pending_lost = 0;
+	x->pend_final = 0;
 }
 
 /* The batch size follows the duration of the store transaction: it holds
@@ -336,7 +355,7 @@ static void adapt_batch(struct d4_analyze_pdns *x, uint64_t ms)
  * transaction. On failure the batch stays for a retry. */
 static int batch_commit(struct d4_analyze_pdns *x)
 {
-	if (x->pending_done <= x->done)
+	if (x->pending_done <= x->done && !x->pend_final)
 		return 0;
 	if (x->nobs > x->capsobs) {
 		struct d4_store_pdns_obs *ns = realloc(x->sobs, x->nobs * sizeof(*ns));
@@ -364,9 +383,15 @@ static int batch_commit(struct d4_analyze_pdns *x)
 		memcpy(so->org, b->org, 16);
 	}
 	uint64_t rf = replay_point(x, x->pending_done);
-	uint8_t cv[ANALYZE_CURSOR_LEN];
-	put_cursor(cv, x->pending_done, rf, x->lost_total + x->pending_lost);
-	struct d4_store_pdns_cursor cur = {D4_ANALYZE_PDNS_CURSOR, cv, sizeof(cv), x->deltas, x->ndeltas};
+	/* a stream whose frames no replay reaches any more needs no entry */
+	unsigned nf = 0;
+	for (unsigned i = 0; i < x->nfin; i++)
+		if (x->fin[i].last_seq >= rf)
+			x->fin[nf++] = x->fin[i];
+	x->nfin = nf;
+	uint8_t cv[ANALYZE_CURSOR_LEN + 1 + 16 * ANALYZE_FIN_MAX];
+	size_t cvl = put_cursor(cv, x->pending_done, rf, x->lost_total + x->pending_lost, x->fin, x->nfin);
+	struct d4_store_pdns_cursor cur = {D4_ANALYZE_PDNS_CURSOR, cv, cvl, x->deltas, x->ndeltas};
 	uint64_t t0 = d4_mono_ms();
 	int rc = d4_store_pdns_apply(x->s, x->sobs, x->nobs, &cur);
 	if (rc != 0)
@@ -380,6 +405,8 @@ static int batch_commit(struct d4_analyze_pdns *x)
 	x->st.batch = x->eff_batch;
 	x->done = x->pending_done;
 	x->replay_from = rf;
+	memcpy(x->fin_c, x->fin, x->nfin * sizeof(x->fin[0]));
+	x->nfin_c = x->nfin;
 	x->lost_total += x->pending_lost;
 	x->st.observations += x->pend.observations;
 	x->st.bad_lines += x->pend.bad_lines;
@@ -491,6 +518,9 @@ static int is_pdns_cof(struct d4_analyze_pdns *x, uint64_t session)
 	return !strcmp(si.ext_type, "pdns-cof");
 }
 
+static int count_frame(struct d4_analyze_pdns *x, const struct d4_frame_rec *rec, size_t nobs0,
+		       const struct d4_pdns_stats *fst);
+
 static int frame_process(struct d4_analyze_pdns *x, const struct d4_frame_rec *rec, const uint8_t *payload)
 {
 	uint8_t kind;
@@ -536,22 +566,66 @@ static int frame_process(struct d4_analyze_pdns *x, const struct d4_frame_rec *r
 	}
 	if (rc)
 		return rc;
-	if (x->counting) {
-		struct d4_store_pdns_counters *d = delta_for(x, rec->uuid);
-		if (!d)
-			return D4_ENOMEM;
-		uint64_t nobs = x->nobs - nobs0;
-		d->observations += nobs;
-		d->bad_lines += fst.bad_lines;
-		d->bad_packets += fst.bad_packets;
-		x->pend.observations += nobs;
-		x->pend.bad_lines += fst.bad_lines;
-		x->pend.bad_packets += fst.bad_packets;
-		x->st.not_dns += fst.not_dns;
-		x->st.too_long += fst.too_long;
-		x->st.tcp_gaps += fst.tcp_gaps;
-	}
+	if (e->kind != K_PCAP)
+		e->last_rec = *rec;
+	return x->counting ? count_frame(x, rec, nobs0, &fst) : 0;
+}
+
+/* Adds what a frame (or a stream's last line) produced to the open batch's
+ * counters, for its sensor. */
+static int count_frame(struct d4_analyze_pdns *x, const struct d4_frame_rec *rec, size_t nobs0,
+		       const struct d4_pdns_stats *fst)
+{
+	struct d4_store_pdns_counters *d = delta_for(x, rec->uuid);
+	if (!d)
+		return D4_ENOMEM;
+	uint64_t nobs = x->nobs - nobs0;
+	d->observations += nobs;
+	d->bad_lines += fst->bad_lines;
+	d->bad_packets += fst->bad_packets;
+	x->pend.observations += nobs;
+	x->pend.bad_lines += fst->bad_lines;
+	x->pend.bad_packets += fst->bad_packets;
+	x->st.not_dns += fst->not_dns;
+	x->st.too_long += fst->too_long;
+	x->st.tcp_gaps += fst->tcp_gaps;
 	return 0;
+}
+
+/* A line stream ended by its sender (the session closed with "peer closed
+ * ...") whose every frame has been read: its unterminated last line is
+ * complete, parsed and counted now (a file without a final newline). It
+ * belongs to the session's last frame; the batch is committed even if no
+ * frame was added (pend_final). Idempotent across restarts: until that
+ * commit the cursor's replay_from still covers the line, so a restart
+ * rebuilds it and finalises it once; after it the session holds no state. */
+static int finish_line(struct d4_analyze_pdns *x, struct sess *e)
+{
+	if ((e->kind != K_CSV && e->kind != K_COF) || !e->stream_end || e->skipping || e->len == 0)
+		return 0;
+	for (unsigned i = 0; i < x->nfin; i++)
+		if (x->fin[i].session == e->id)
+			return 0; /* parsed and committed before a restart: a replay rebuilt it */
+	if (x->nfin == ANALYZE_FIN_MAX) {
+		/* Cannot record it: parsing it could count it twice after a restart. */
+		d4_info("pdns: session %" PRIu64 ": unterminated last line not parsed (too many pending)", e->id);
+		return 0;
+	}
+	x->fin[x->nfin].session = e->id;
+	x->fin[x->nfin].last_seq = e->last_rec.seq;
+	x->nfin++;
+	struct d4_pdns_stats fst;
+	memset(&fst, 0, sizeof(fst));
+	x->cur_rec = &e->last_rec;
+	x->counting = 1;
+	size_t nobs0 = x->nobs;
+	int rc = line_parse(x, e, e->buf, e->len, &fst);
+	e->len = 0;
+	if (!rc)
+		rc = count_frame(x, &e->last_rec, nobs0, &fst);
+	x->cur_rec = NULL; /* e goes away next */
+	x->pend_final = 1;
+	return rc;
 }
 
 /* Frames [from, to) are gone (retention). Which sessions they belonged to is
@@ -615,6 +689,8 @@ static void rewind_to_cursor(struct d4_analyze_pdns *x)
 {
 	sess_clear_all(x);
 	batch_clear(x);
+	memcpy(x->fin, x->fin_c, x->nfin_c * sizeof(x->fin[0]));
+	x->nfin = x->nfin_c;
 	x->pending_done = x->done;
 	x->next = x->replay_from <= x->done ? x->replay_from : x->done + 1;
 }
@@ -654,7 +730,7 @@ int analyze_pdns_step(struct d4_analyze_pdns *x, unsigned max_batches, int force
 		int caught_up = x->nobs < x->eff_batch && x->walked < x->o.frames_per_walk;
 		if (!caught_up)
 			continue;
-		if (x->pending_done > x->done &&
+		if ((x->pending_done > x->done || x->pend_final) &&
 		    (force || min_commit_ms == 0 || d4_now_ms() - x->last_commit_ms >= min_commit_ms)) {
 			rc = batch_commit(x);
 			if (rc)
@@ -712,11 +788,18 @@ int d4_analyze_pdns_maintain(struct d4_analyze_pdns *x, uint64_t now_s, uint64_t
 						e->drop_at = t.frames; /* its frames are all committed by now */
 					else if (rc)
 						return rc;
+					/* Ended by the sender, not cut by a reset or by the hub
+					 * (the sensor then goes on in a new session). */
+					if (rc == 0 && si.ended && !strncmp(si.close_reason, "peer closed", 11))
+						e->stream_end = 1;
 				}
 				/* every frame of it has been read: nothing will need this state
 				 * (the open batch already holds what it completed) */
-				if (e->drop_at && x->next > e->drop_at)
+				if (e->drop_at && x->next > e->drop_at) {
+					if ((rc = finish_line(x, e)) != 0)
+						return rc;
 					sess_remove(x, e);
+				}
 				e = nx;
 			}
 		}
@@ -800,10 +883,18 @@ int d4_analyze_pdns_new(struct d4_store *s, const struct d4_analyze_pdns_opts *o
 		free(x);
 		return rc;
 	} else {
-		if (cl != ANALYZE_CURSOR_LEN || cv[0] != ANALYZE_CURSOR_V1) {
+		unsigned nf = cl > ANALYZE_CURSOR_LEN ? cv[ANALYZE_CURSOR_LEN] : 0;
+		if (cl < ANALYZE_CURSOR_LEN || cv[0] != ANALYZE_CURSOR_V1 || nf > ANALYZE_FIN_MAX ||
+		    cl != (nf ? ANALYZE_CURSOR_LEN + 1 + 16 * (size_t)nf : ANALYZE_CURSOR_LEN)) {
 			free(x);
 			return D4_ECORRUPT;
 		}
+		for (unsigned i = 0; i < nf; i++) {
+			x->fin[i].session = d4_get_u64be(cv + ANALYZE_CURSOR_LEN + 1 + 16 * i);
+			x->fin[i].last_seq = d4_get_u64be(cv + ANALYZE_CURSOR_LEN + 9 + 16 * i);
+		}
+		x->nfin = x->nfin_c = nf;
+		memcpy(x->fin_c, x->fin, nf * sizeof(x->fin[0]));
 		x->done = d4_get_u64be(cv + 1);
 		x->replay_from = d4_get_u64be(cv + 9);
 		x->lost_total = d4_get_u64be(cv + 17);

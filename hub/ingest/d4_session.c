@@ -49,8 +49,7 @@ struct d4_session {
 	struct d4_hdr cur; /* header accepted last, whose payload is awaited */
 
 	/* meta header (type 2) */
-	uint8_t *meta;
-	size_t metalen;
+	struct d4_meta_parser *meta; /* reassembly, until meta_done */
 	int meta_done;
 	uint8_t tlp;
 	uint8_t org[16];
@@ -274,7 +273,7 @@ void d4_session_free(struct d4_session *s)
 	reg_release(s->env->reg, &s->claims[0]);
 	reg_release(s->env->reg, &s->claims[1]);
 	d4_proto_hmac_free(s->hm);
-	free(s->meta);
+	d4_proto_meta_parser_free(s->meta);
 	d4_wipe(&s->sn, sizeof(s->sn));
 	free(s);
 }
@@ -408,18 +407,14 @@ int d4_session_on_frame(struct d4_session *s, const struct d4_frame *f, struct d
 	}
 
 	if (f->hdr.type == D4_TYPE_META && !s->meta_done) {
-		if (!s->meta) {
-			s->meta = malloc(D4_META_MAX);
-			if (!s->meta)
-				return reject(s, v, D4_REJ_META_INVALID, NULL, "out of memory for the meta header");
-		}
-		if (f->hdr.size > D4_META_MAX - s->metalen)
-			return reject(s, v, D4_REJ_META_INVALID, NULL, "meta header larger than %d bytes", D4_META_MAX);
-		if (f->hdr.size)
-			memcpy(s->meta + s->metalen, f->payload, f->hdr.size);
-		s->metalen += f->hdr.size;
+		if (!s->meta && d4_proto_meta_parser_new(&s->meta) != D4_OK)
+			return reject(s, v, D4_REJ_META_INVALID, NULL, "out of memory for the meta header");
+		/* Incremental: each packet's bytes are parsed once (linear however
+		 * the header is cut into packets). */
 		struct d4_meta m;
-		rc = d4_proto_meta_parse(s->meta, s->metalen, &m);
+		rc = d4_proto_meta_parser_feed(s->meta, f->payload, f->hdr.size, &m);
+		if (rc == D4_ETOOBIG)
+			return reject(s, v, D4_REJ_META_INVALID, NULL, "meta header larger than %d bytes", D4_META_MAX);
 		if (rc == 0) {
 			int ok = e->ops->ext_type_accepted(e->u, m.type);
 			if (ok != 1)
@@ -429,7 +424,7 @@ int d4_session_on_frame(struct d4_session *s, const struct d4_frame *f, struct d
 			d4_strlcpy(s->ext_type, m.type, sizeof(s->ext_type));
 			resolve_policy(s, &m);
 			fill_meta(s, v);
-			free(s->meta);
+			d4_proto_meta_parser_free(s->meta);
 			s->meta = NULL;
 		} else if (rc != D4_ETRUNC) {
 			return reject(s, v, D4_REJ_META_INVALID, NULL, "meta header: %s", d4_strerror(rc));

@@ -211,4 +211,25 @@ void d4_proto_ack_encode(uint64_t frames, uint64_t bytes, uint8_t out[D4_ACK_COM
  * the caller checks that acks never decrease. */
 int d4_proto_ack_parse(const uint8_t *buf, size_t len, struct d4_ack *out);
 
+/* Incremental meta header, for a header that arrives in several type-2
+ * packets: each call appends one packet's bytes and costs time linear in
+ * them (every byte is scanned once and parsed once), however the header is
+ * cut. Returns D4_ETRUNC while the object is not complete (feed more),
+ * then for good: 0 with *out filled, D4_EJSON (same rules as
+ * d4_proto_meta_parse; malformed text is reported at the latest at its next
+ * structural character, and anything but white space after the closed object
+ * at once), D4_ETOOBIG past D4_META_MAX bytes in all. The
+ * parser is owned by the caller (one per session); free with
+ * d4_proto_meta_parser_free (NULL is fine). */
+struct d4_meta_parser;
+int d4_proto_meta_parser_new(struct d4_meta_parser **out);
+int d4_proto_meta_parser_feed(struct d4_meta_parser *p, const uint8_t *data, size_t len, struct d4_meta *out);
+void d4_proto_meta_parser_free(struct d4_meta_parser *p);
+/* Work done so far, for tests: bytes scanned, bytes handed to the JSON
+ * parser and in how many calls, complete-object checks. */
+struct d4_meta_parser_stats {
+	uint64_t bytes_scanned, bytes_parsed, parser_calls, completions;
+};
+void d4_proto_meta_parser_stats(const struct d4_meta_parser *p, struct d4_meta_parser_stats *out);
+
 #endif

@@ -11,6 +11,7 @@
 #include "d4_error.h"
 #include "d4_util.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <yajl/yajl_parse.h>
 
@@ -208,6 +209,24 @@ static const yajl_callbacks meta_callbacks = {
     .yajl_end_array = cb_end,
 };
 
+/* The checks made once the object is complete; rc is the parse result. */
+static int meta_finish(struct meta_ctx *c, struct d4_meta *out, int rc)
+{
+	if (rc == D4_OK) {
+		if (!c->started || out->type[0] == '\0')
+			rc = D4_EJSON;
+		else if (c->has_tag_org && out->has_org && memcmp(c->tag_org, out->org, 16) != 0)
+			rc = D4_EJSON; /* two different originators: refuse to guess */
+		else if (c->has_tag_org && !out->has_org) {
+			memcpy(out->org, c->tag_org, 16);
+			out->has_org = 1;
+		}
+	}
+	if (rc != D4_OK)
+		memset(out, 0, sizeof(*out));
+	return rc;
+}
+
 int d4_proto_meta_parse(const uint8_t *json, size_t len, struct d4_meta *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -232,18 +251,127 @@ int d4_proto_meta_parse(const uint8_t *json, size_t len, struct d4_meta *out)
 	if (st == yajl_status_client_canceled)
 		rc = c.err ? c.err : D4_EJSON;
 	yajl_free(h);
+	return meta_finish(&c, out, rc);
+}
 
-	if (rc == D4_OK) {
-		if (!c.started || out->type[0] == '\0')
-			rc = D4_EJSON;
-		else if (c.has_tag_org && out->has_org && memcmp(c.tag_org, out->org, 16) != 0)
-			rc = D4_EJSON; /* two different originators: refuse to guess */
-		else if (c.has_tag_org && !out->has_org) {
-			memcpy(out->org, c.tag_org, 16);
-			out->has_org = 1;
+/* ---- incremental reassembly ----
+ * A meta header may arrive in any number of type-2 packets. Re-parsing the
+ * whole text at each packet is quadratic (a 64 KiB header in 4-byte packets
+ * is 16,384 parses of up to 64 KiB). Here every byte is scanned once for
+ * JSON string state, and handed to yajl once: only up to the last
+ * structural character ({ } [ ] , :) outside a string, so yajl never sees a
+ * token cut by a packet boundary (its lexer re-reads a partial token from
+ * its start at every call, quadratic again for a long string). Errors show
+ * at the next structural character; completion when the top-level object
+ * has closed. */
+struct d4_meta_parser {
+	struct meta_ctx c;
+	struct d4_meta m;
+	yajl_handle h;
+	uint8_t buf[D4_META_MAX];
+	size_t len, fed;
+	int in_str, esc;
+	int rc; /* D4_ETRUNC while open, then the final result */
+	struct d4_meta_parser_stats st;
+};
+
+int d4_proto_meta_parser_new(struct d4_meta_parser **out)
+{
+	*out = NULL;
+	struct d4_meta_parser *p = malloc(sizeof(*p));
+	if (!p)
+		return D4_ENOMEM;
+	memset(&p->c, 0, sizeof(p->c));
+	memset(&p->m, 0, sizeof(p->m));
+	memset(&p->st, 0, sizeof(p->st));
+	p->c.m = &p->m;
+	p->len = p->fed = 0;
+	p->in_str = p->esc = 0;
+	p->rc = D4_ETRUNC;
+	p->h = yajl_alloc(&meta_callbacks, NULL, &p->c);
+	if (!p->h) {
+		free(p);
+		return D4_ENOMEM;
+	}
+	*out = p;
+	return D4_OK;
+}
+
+void d4_proto_meta_parser_free(struct d4_meta_parser *p)
+{
+	if (!p)
+		return;
+	yajl_free(p->h);
+	free(p);
+}
+
+void d4_proto_meta_parser_stats(const struct d4_meta_parser *p, struct d4_meta_parser_stats *out)
+{
+	*out = p->st;
+}
+
+/* Hands buf[fed, end) to yajl; D4_OK or the final error. */
+static int meta_feed_yajl(struct d4_meta_parser *p, size_t end)
+{
+	if (end <= p->fed)
+		return D4_OK;
+	p->st.parser_calls++;
+	p->st.bytes_parsed += end - p->fed;
+	yajl_status st = yajl_parse(p->h, p->buf + p->fed, end - p->fed);
+	p->fed = end;
+	if (st == yajl_status_client_canceled)
+		return p->c.err ? p->c.err : D4_EJSON;
+	return st == yajl_status_ok ? D4_OK : D4_EJSON;
+}
+
+int d4_proto_meta_parser_feed(struct d4_meta_parser *p, const uint8_t *data, size_t len, struct d4_meta *out)
+{
+	if (p->rc != D4_ETRUNC)
+		goto done;
+	if (len > D4_META_MAX - p->len) {
+		p->rc = D4_ETOOBIG;
+		goto done;
+	}
+	if (len)
+		memcpy(p->buf + p->len, data, len);
+	size_t end = p->fed; /* one past the last structural byte seen */
+	for (size_t i = p->len; i < p->len + len; i++) {
+		uint8_t ch = p->buf[i];
+		if (p->in_str) {
+			if (p->esc)
+				p->esc = 0;
+			else if (ch == '\\')
+				p->esc = 1;
+			else if (ch == '"')
+				p->in_str = 0;
+		} else if (ch == '"') {
+			p->in_str = 1;
+		} else if (ch == '{' || ch == '}' || ch == '[' || ch == ']' || ch == ',' || ch == ':') {
+			end = i + 1;
 		}
 	}
-	if (rc != D4_OK)
+	p->st.bytes_scanned += len;
+	p->len += len;
+	int rc = meta_feed_yajl(p, end);
+	if (rc == D4_OK && p->c.started && p->c.depth == 0) {
+		/* The object closed: whatever follows must be white space. */
+		rc = meta_feed_yajl(p, p->len);
+		if (rc == D4_OK) {
+			p->st.completions++;
+			yajl_status st = yajl_complete_parse(p->h);
+			if (st == yajl_status_client_canceled)
+				rc = p->c.err ? p->c.err : D4_EJSON;
+			else if (st != yajl_status_ok)
+				rc = D4_EJSON;
+		}
+		p->rc = meta_finish(&p->c, &p->m, rc);
+	} else if (rc != D4_OK) {
+		p->rc = rc;
+	}
+done:
+	if (p->rc == D4_OK)
+		*out = p->m;
+	else
 		memset(out, 0, sizeof(*out));
-	return rc;
+	return p->rc;
 }

@@ -20,7 +20,7 @@
 #define D4_PDNS_STORE_NAME_MAX	 1025  /* presentation name incl. \DDD escapes + NUL */
 #define D4_PDNS_STORE_RDATA_MAX	 65536 /* presentation rdata bytes */
 #define D4_PDNS_CURSOR_NAME_MAX	 64    /* ingest cursor name: 1..63 bytes */
-#define D4_PDNS_CURSOR_VALUE_MAX 256   /* opaque ingest cursor value */
+#define D4_PDNS_CURSOR_VALUE_MAX 4096  /* opaque ingest cursor value */
 #define D4_PDNS_RESUME_MAX	 520   /* query resume cursor bytes */
 
 /* One observation to merge. Strings are borrowed for the call; rrname and

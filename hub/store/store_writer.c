@@ -1073,7 +1073,7 @@ static void *writer_main(void *arg)
 		if (d4_store_totals(s, &t) == D4_ECORRUPT) {
 			b->has = 1;
 			b->done = b->end = 0;
-			b->ctr = s->posted_ctr;
+			b->ctr = s->committed_ctr; /* holds no posted item */
 		}
 	}
 	for (;;) {

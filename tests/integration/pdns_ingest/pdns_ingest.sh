@@ -102,6 +102,23 @@ wait_until 30 info_is "$u3" "3 1 0" || fail "/pdns/info for the sensor with a ba
 assert_eq "$(info_of "$u1")" "$("$D4PDNS" -q --raw --csv "$DATA/local-dns.passivedns-alltypes.csv" | wc -l) 0 0" \
 	"/pdns/info of the CSV sensor"
 
+# ---- COF without a trailing newline: the last line counts once the sensor ended the stream
+sensor_new
+U4=$SENSOR_UUID K4=$SENSOR_KEY
+printf '%s\n%s' \
+	'{"rrname":"first.cof.test","rrtype":"A","rdata":"192.0.2.61","time_first":1700000000,"time_last":1700000100}' \
+	'{"rrname":"last.cof.test","rrtype":"A","rdata":"192.0.2.62","time_first":1700000000,"time_last":1700000100}' \
+	>"$T_DIR/nonl.cof"
+[ "$(tail -c 1 "$T_DIR/nonl.cof")" = "}" ] || fail "fixture ends with a newline"
+sensor_run -u "$U4" -k "$K4" -t 254 --ext-type pdns-cof <"$T_DIR/nonl.cof" 2>>"$T_DIR/sensor.log" || fail "d4-sensor (COF) exited $?"
+u4=$(echo "$U4" | tr -d - | tr A-F a-f)
+want4=$("$D4PDNS" -q --raw --cof "$T_DIR/nonl.cof" | wc -l)
+assert_eq "$want4" 2 "d4-pdns observations of the COF file without a final newline"
+cof_done() { [ "$(info_of "$u4")" = "2 0 0" ]; }
+wait_until 30 cof_done || fail "/pdns/info of the COF sensor: '$(info_of "$u4")', want '2 0 0' (last line without newline)"
+assert_eq "$(stored cof.test. | cut -f1 | tr '\n' ' ')" "first.cof.test. last.cof.test. " "COF tuples stored"
+log "COF stream without a final newline: both lines stored, the last one once the sensor closed"
+
 # ---- kill -9 in the middle of a large CSV -------------------------------------
 BIG=$T_DIR/big.csv
 "$PY" - "$BIG" <<'EOF'

@@ -532,6 +532,108 @@ START_TEST(test_cof)
 }
 END_TEST
 
+/* The last line of a stream without a trailing newline: complete once the
+ * sender ended the stream (session closed "peer closed"), parsed and counted
+ * exactly once, also across a restart; a stream the hub cut ("hub stopping")
+ * or that is still open keeps it waiting. */
+static void close_as(struct d4_store *s, uint64_t sid, const char *why)
+{
+	ck_assert_int_eq(d4_store_post_session_close(s, sid, d4_now_s(), why), 0);
+}
+
+static uint64_t obs_of(struct d4_store *s, const uint8_t u[16])
+{
+	struct d4_store_pdns_counters c;
+	counters(s, u, &c);
+	return c.observations;
+}
+
+static uint64_t name_count(struct d4_store *s, const char *name)
+{
+	struct d4_store_pdns_query q;
+	memset(&q, 0, sizeof(q));
+	q.kind = D4_PDNS_Q_NAME;
+	q.name = name;
+	q.max_tlp = D4_TLP_RED;
+	struct d4_store_pdns_qresult res;
+	struct dump d;
+	memset(&d, 0, sizeof(d));
+	ck_assert_int_eq(d4_store_pdns_query(s, &q, dump_cb, &d, &res), 0);
+	uint64_t n = d.n;
+	dump_free(&d);
+	return n;
+}
+
+START_TEST(test_last_line_unterminated)
+{
+	new_dir();
+	struct d4_store *s = store_open(1);
+	static const char cof[] =
+	    "{\"rrname\":\"a.example.test\",\"rrtype\":\"A\",\"rdata\":\"192.0.2.1\",\"time_first\":1700000000,"
+	    "\"time_last\":1700000001}\n"
+	    "{\"rrname\":\"last.example.test\",\"rrtype\":\"A\",\"rdata\":\"192.0.2.2\",\"time_first\":1700000000,"
+	    "\"time_last\":1700000001}";
+	static const char csv[] = "1700000000.1||127.0.0.1||127.0.0.2||IN||csv.example.test.||A||192.0.2.3||60||1";
+	static const char bad[] = "{\"rrname\":\"cut.example.test\",\"rrtype\":\"A\"";
+	uint8_t u1[16], u2[16], u3[16], u4[16], u5[16];
+	test_uuid(u1, 11);
+	test_uuid(u2, 12);
+	test_uuid(u3, 13);
+	test_uuid(u4, 14);
+	test_uuid(u5, 15);
+	static const size_t cuts[] = {7, 30};
+	uint64_t a = sess_open(s, u1, 6, NULL); /* COF, ended by the sender */
+	frames_cut(s, a, u1, 6, (const uint8_t *)cof, sizeof(cof) - 1, cuts, 2);
+	close_as(s, a, "peer closed");
+	uint64_t b = sess_open(s, u2, 8, NULL); /* CSV, ended by the sender */
+	frame(s, b, u2, 8, csv, sizeof(csv) - 1, 0);
+	close_as(s, b, "peer closed");
+	uint64_t c = sess_open(s, u3, 6, NULL); /* cut by the hub: waits (a new session goes on) */
+	frame(s, c, u3, 6, cof, sizeof(cof) - 1, 0);
+	close_as(s, c, "hub stopping");
+	uint64_t d = sess_open(s, u4, 6, NULL); /* still open */
+	frame(s, d, u4, 6, cof, sizeof(cof) - 1, 0);
+	uint64_t e = sess_open(s, u5, 6, NULL); /* an incomplete last line: a bad line */
+	frame(s, e, u5, 6, bad, sizeof(bad) - 1, 0);
+	close_as(s, e, "peer closed mid-packet");
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+
+	/* the worker reads everything, then a restart before the commit of
+	 * the last lines (the instance is dropped without a flush) */
+	struct d4_analyze_pdns *x = NULL;
+	ck_assert_int_eq(d4_analyze_pdns_new(s, NULL, &x), 0);
+	int idle = 0;
+	ck_assert_int_ge(d4_analyze_pdns_step(x, 0, &idle), 0);
+	ck_assert_int_eq(d4_analyze_pdns_maintain(x, d4_now_s(), 600), 0);
+	d4_analyze_pdns_free(x);
+	ck_assert_uint_eq(obs_of(s, u1), 1);
+	ck_assert_uint_eq(name_count(s, "last.example.test."), 0);
+
+	/* again, to the end: each last line once */
+	for (int round = 0; round < 2; round++) {
+		ck_assert_int_eq(d4_analyze_pdns_new(s, NULL, &x), 0);
+		ck_assert_int_ge(d4_analyze_pdns_step(x, 0, &idle), 0);
+		ck_assert_int_eq(d4_analyze_pdns_maintain(x, d4_now_s(), 600), 0);
+		ck_assert_int_ge(d4_analyze_pdns_step(x, 0, &idle), 0);
+		ck_assert_int_eq(d4_analyze_pdns_maintain(x, d4_now_s(), 600), 0);
+		ck_assert_int_ge(d4_analyze_pdns_step(x, 0, &idle), 0);
+		d4_analyze_pdns_free(x);
+		ck_assert_uint_eq(obs_of(s, u1), 2);
+		ck_assert_uint_eq(name_count(s, "last.example.test."), 1);
+		ck_assert_uint_eq(obs_of(s, u2), 1);
+		ck_assert_uint_eq(name_count(s, "csv.example.test."), 1);
+		ck_assert_uint_eq(obs_of(s, u3), 1); /* the first line only */
+		ck_assert_uint_eq(obs_of(s, u4), 1);
+		struct d4_store_pdns_counters c5;
+		counters(s, u5, &c5);
+		ck_assert_uint_eq(c5.observations, 0);
+		ck_assert_uint_eq(c5.bad_lines, 1);
+	}
+	d4_store_close(s);
+	rm_dir(g_dir);
+}
+END_TEST
+
 /* ---- restart: a generated mixed log, consumed with interruptions ---- */
 
 static char *gen_csv(unsigned lines, size_t *len)
@@ -869,6 +971,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_csv_cuts);
 	tcase_add_test(tc, test_pcap_cuts);
 	tcase_add_test(tc, test_cof);
+	tcase_add_test(tc, test_last_line_unterminated);
 	tcase_add_test(tc, test_restart);
 	tcase_add_test(tc, test_retention_gap);
 	tcase_add_test(tc, test_layout);

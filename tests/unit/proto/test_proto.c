@@ -897,6 +897,121 @@ START_TEST(test_ack_malformed)
 }
 END_TEST
 
+/* Feeds j in pieces of n bytes to a fresh incremental parser. */
+static int meta_inc(const char *j, size_t len, size_t n, struct d4_meta *m, struct d4_meta_parser_stats *st)
+{
+	struct d4_meta_parser *p;
+	ck_assert_int_eq(d4_proto_meta_parser_new(&p), 0);
+	int rc = D4_ETRUNC;
+	for (size_t off = 0; off < len && rc == D4_ETRUNC; off += n)
+		rc = d4_proto_meta_parser_feed(p, (const uint8_t *)j + off, len - off < n ? len - off : n, m);
+	if (st)
+		d4_proto_meta_parser_stats(p, st);
+	d4_proto_meta_parser_free(p);
+	return rc;
+}
+
+/* What re-parsing the whole text at every piece gave (the former session
+ * code): the first result other than ETRUNC. */
+static int meta_reparse(const char *j, size_t len, size_t n, struct d4_meta *m)
+{
+	int rc = D4_ETRUNC;
+	for (size_t end = n < len ? n : len; rc == D4_ETRUNC; end = end + n < len ? end + n : len) {
+		rc = d4_proto_meta_parse((const uint8_t *)j, end, m);
+		if (end == len)
+			break;
+	}
+	return rc;
+}
+
+/* The incremental parser agrees with re-parsing at every piece, for every
+ * piece size, on valid, truncated, malformed and trailing-garbage headers. */
+START_TEST(test_meta_incremental_same)
+{
+	static const char *docs[] = {
+	    "{\"type\": \"ja3-jl\", \"encoding\": \"utf-8\", \"tags\": [\"TLP:Amber\", "
+	    "\"misp:org=\\\"5a8a7e64-c0ac-4b5e-"
+	    "bc89-b1cbd3b2a0c1\\\"\"], \"o\": {\"x\": [1, 2.5e300, null, true, \"a,b}\\\\\"]}} \n",
+	    "{\"type\":\"x\"}",
+	    "{\"type\":\"x\"} x",
+	    "{\"type\":\"x\",]",
+	    "{\"type\":\"x\", \"n\": 12x}",
+	    "[\"type\"]",
+	    "{\"type\":\"x\",\"a\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]}",
+	    "{\"encoding\":\"x\"}",
+	    "{\"type\":\"x\",\"misp:org\":\"nope\"}",
+	    "{\"type\":\"x\",\"a\":\"unterminated",
+	};
+	for (size_t d = 0; d < sizeof(docs) / sizeof(docs[0]); d++) {
+		size_t len = strlen(docs[d]);
+		struct d4_meta one, inc;
+		for (size_t n = 1; n <= len; n++) {
+			int rc = meta_reparse(docs[d], len, n, &one);
+			int irc = meta_inc(docs[d], len, n, &inc, NULL);
+			/* one-shot may see an error in a tail the incremental parser
+			 * has not handed on yet (no structural byte after it) */
+			if (!(rc == D4_EJSON && irc == D4_ETRUNC))
+				ck_assert_msg(irc == rc, "doc %zu, pieces of %zu: %d vs %d", d, n, irc, rc);
+			if (rc == 0)
+				ck_assert_mem_eq(&inc, &one, sizeof(one));
+		}
+	}
+	/* errors are final, and reported before the object closes */
+	struct d4_meta_parser *p;
+	struct d4_meta m;
+	ck_assert_int_eq(d4_proto_meta_parser_new(&p), 0);
+	ck_assert_int_eq(d4_proto_meta_parser_feed(p, (const uint8_t *)"{\"type\":", 8, &m), D4_ETRUNC);
+	ck_assert_int_eq(d4_proto_meta_parser_feed(p, (const uint8_t *)"1,", 2, &m), D4_EJSON);
+	ck_assert_int_eq(d4_proto_meta_parser_feed(p, (const uint8_t *)"}", 1, &m), D4_EJSON);
+	d4_proto_meta_parser_free(p);
+	d4_proto_meta_parser_free(NULL);
+}
+END_TEST
+
+/* A 64 KiB header in 4-byte packets (16,384 of them) costs linear work:
+ * every byte scanned once and handed to the JSON parser once, one
+ * completion check. Before, each packet re-parsed everything so far. */
+START_TEST(test_meta_incremental_linear)
+{
+	char *j = malloc(D4_META_MAX + 1);
+	ck_assert_ptr_nonnull(j);
+	for (int form = 0; form < 2; form++) {
+		const char *head = form ? "{\"type\":\"big\",\"pad\":[1" : "{\"type\":\"big\",\"pad\":\"";
+		const char *tail = form ? "]}" : "\"}";
+		size_t hl = strlen(head), n = hl;
+		memcpy(j, head, hl);
+		while (n < D4_META_MAX - 2) {
+			if (form) {
+				j[n++] = ',';
+				j[n++] = '1';
+			} else {
+				j[n++] = 'x';
+			}
+		}
+		memcpy(j + D4_META_MAX - 2, tail, 2);
+		struct d4_meta m;
+		struct d4_meta_parser_stats st;
+		ck_assert_int_eq(meta_inc(j, D4_META_MAX, 4, &m, &st), 0);
+		ck_assert_str_eq(m.type, "big");
+		ck_assert_uint_eq(st.bytes_scanned, D4_META_MAX);
+		ck_assert_uint_eq(st.bytes_parsed, D4_META_MAX);
+		ck_assert_uint_le(st.parser_calls, D4_META_MAX / 4);
+		ck_assert_uint_eq(st.completions, 1);
+		/* one byte more than the cap */
+		struct d4_meta_parser *p;
+		ck_assert_int_eq(d4_proto_meta_parser_new(&p), 0);
+		for (size_t off = 0; off < D4_META_MAX - 2; off += 4)
+			ck_assert_int_eq(
+			    d4_proto_meta_parser_feed(p, (const uint8_t *)j + off,
+						      D4_META_MAX - 2 - off < 4 ? D4_META_MAX - 2 - off : 4, &m),
+			    D4_ETRUNC);
+		ck_assert_int_eq(d4_proto_meta_parser_feed(p, (const uint8_t *)"   ", 3, &m), D4_ETOOBIG);
+		d4_proto_meta_parser_free(p);
+	}
+	free(j);
+}
+END_TEST
+
 static Suite *proto_suite(void)
 {
 	Suite *s = suite_create("proto");
@@ -924,6 +1039,8 @@ static Suite *proto_suite(void)
 	tcase_add_test(tc, test_meta_valid);
 	tcase_add_test(tc, test_meta_truncated);
 	tcase_add_test(tc, test_meta_malformed);
+	tcase_add_test(tc, test_meta_incremental_same);
+	tcase_add_test(tc, test_meta_incremental_linear);
 	tcase_add_test(tc, test_meta_schema);
 	tcase_add_test(tc, test_meta_tags_org);
 	tcase_add_test(tc, test_meta_depth_size);
