@@ -40,16 +40,16 @@ enum skip { SKIP_NONE = 0, SKIP_COUNT, SKIP_SILENT };
 struct sess {
 	struct sess *hnext;
 	uint64_t id;
-	uint8_t kind;	   /* enum skind */
-	uint64_t first;	   /* frame that created this state (pcap: the stream's start) */
-	uint64_t last_seq; /* last frame fed (LRU order) */
-	uint64_t drop_at;  /* session ended: drop once done_seq reaches this; 0 = live */
+	uint8_t kind;	    /* enum skind */
+	uint64_t first;	    /* frame that created this state (pcap: the stream's start) */
+	uint64_t last_seq;  /* last frame fed (LRU order) */
+	uint64_t drop_at;   /* session ended: drop once done_seq reaches this; 0 = live */
 	uint8_t stream_end; /* the sender ended the stream: an unterminated last line is complete */
 	/* lines */
 	char *buf;
 	size_t len, cap;
-	uint64_t line_seq; /* frame where the buffered (or skipped) line began */
-	uint8_t skipping;  /* enum skip: discard up to the next newline */
+	uint64_t line_seq;	      /* frame where the buffered (or skipped) line began */
+	uint8_t skipping;	      /* enum skip: discard up to the next newline */
 	struct d4_frame_rec last_rec; /* provenance of the last frame read (lines) */
 	/* pcap */
 	struct d4_pdns_pcap *px;
