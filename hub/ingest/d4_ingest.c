@@ -675,6 +675,18 @@ static void conn_close(struct d4_ingest *in, struct conn *c, const char *reason)
 		queue_close(in, d4_session_id(c->sess), reason);
 	if (c->paused)
 		paused_remove(in, c);
+	/* Closed after it was made ready (the tick resumes paused connections,
+	 * then applies the control epoch): the graveyard frees it at the end
+	 * of this turn, so it must not stay on the list the next turn reads. A
+	 * connection on the list being walked right now is not found here; that
+	 * walk ends before the graveyard is emptied. */
+	if (c->in_ready)
+		for (struct conn **pp = &in->ready; *pp; pp = &(*pp)->rnext)
+			if (*pp == c) {
+				*pp = c->rnext;
+				c->in_ready = 0;
+				break;
+			}
 	c->state = C_DEAD;
 	if (c->ssl) {
 		/* best effort close_notify; the server never writes otherwise */
