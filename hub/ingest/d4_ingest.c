@@ -1253,6 +1253,13 @@ static void do_accept(struct d4_ingest *in)
 		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
 		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
 		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+		/* Keep-alive does not probe while sent data is unacknowledged, and
+		 * the hub writes ack records (d4-ack/1): without a bound, a record
+		 * written to a vanished sensor is retransmitted for ~15 min
+		 * (tcp_retries2) while the dead connection keeps the sensor's slot
+		 * and its reconnections are refused. The same 120 s as keep-alive. */
+		int user_timeout_ms = (idle + intvl * cnt) * 1000;
+		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof(user_timeout_ms));
 		c->sess = d4_session_new(&in->env, c->addr, c->port);
 		c->dec_max = in->conf.preauth_max < in->conf.max_payload ? in->conf.preauth_max : in->conf.max_payload;
 		c->dec = d4_proto_decoder_new(c->dec_max);

@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -396,6 +397,55 @@ START_TEST(t_io_kick_paused)
 }
 END_TEST
 
+/* The hub's socket of a client connection (found by its peer's port). */
+static int server_fd_of(struct client *c)
+{
+	struct sockaddr_in me;
+	socklen_t ml = sizeof(me);
+	ck_assert_int_eq(getsockname(c->fd, (struct sockaddr *)&me, &ml), 0);
+	for (int fd = 3; fd < 1024; fd++) {
+		struct sockaddr_in peer, local;
+		socklen_t pl = sizeof(peer), ll = sizeof(local);
+		if (fd == c->fd || getpeername(fd, (struct sockaddr *)&peer, &pl) != 0 ||
+		    getsockname(fd, (struct sockaddr *)&local, &ll) != 0 || peer.sin_family != AF_INET)
+			continue;
+		if (peer.sin_port == me.sin_port && local.sin_port == htons(d4_ingest_port(ing)))
+			return fd;
+	}
+	return -1;
+}
+
+/* A verified session may stay idle, so a peer that vanished (no FIN, no
+ * reset) is found by TCP: keep-alive while the hub has nothing unsent, and
+ * — since the hub writes acknowledgement records — a bound on data the peer
+ * never acknowledges. Without TCP_USER_TIMEOUT an ack written to a vanished
+ * sensor is retransmitted for ~15 min (tcp_retries2), keep-alive does not
+ * probe while data is outstanding, and the connection keeps the sensor's
+ * (uuid, type) slot: its reconnections are refused as duplicate-session. */
+START_TEST(t_io_dead_peer_bound)
+{
+	conf.ack = 1;
+	io_start();
+	struct client c;
+	cli_open(&c);
+	int sfd = -1;
+	for (int i = 0; i < 500 && sfd < 0; i++) {
+		sfd = server_fd_of(&c);
+		if (sfd < 0)
+			usleep(10000);
+	}
+	ck_assert_int_ge(sfd, 0);
+	int on = 0, ut = 0;
+	socklen_t l = sizeof(on);
+	ck_assert_int_eq(getsockopt(sfd, SOL_SOCKET, SO_KEEPALIVE, &on, &l), 0);
+	ck_assert_int_eq(on, 1);
+	l = sizeof(ut);
+	ck_assert_int_eq(getsockopt(sfd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, &l), 0);
+	ck_assert_msg(ut > 0 && ut <= 120000, "TCP_USER_TIMEOUT %d ms", ut);
+	cli_close(&c);
+}
+END_TEST
+
 void add_io_tests(Suite *su)
 {
 	d4_log_init("test_ingest", 0, D4_LOG_WARN);
@@ -407,5 +457,6 @@ void add_io_tests(Suite *su)
 	tcase_add_test(tc, t_io_reject_and_timeout);
 	tcase_add_test(tc, t_io_kick);
 	tcase_add_test(tc, t_io_kick_paused);
+	tcase_add_test(tc, t_io_dead_peer_bound);
 	suite_add_tcase(su, tc);
 }
