@@ -675,6 +675,18 @@ static void conn_close(struct d4_ingest *in, struct conn *c, const char *reason)
 		queue_close(in, d4_session_id(c->sess), reason);
 	if (c->paused)
 		paused_remove(in, c);
+	/* Closed after it was made ready (the tick resumes paused connections,
+	 * then applies the control epoch): the graveyard frees it at the end
+	 * of this turn, so it must not stay on the list the next turn reads. A
+	 * connection on the list being walked right now is not found here; that
+	 * walk ends before the graveyard is emptied. */
+	if (c->in_ready)
+		for (struct conn **pp = &in->ready; *pp; pp = &(*pp)->rnext)
+			if (*pp == c) {
+				*pp = c->rnext;
+				c->in_ready = 0;
+				break;
+			}
 	c->state = C_DEAD;
 	if (c->ssl) {
 		/* best effort close_notify; the server never writes otherwise */
@@ -1241,6 +1253,13 @@ static void do_accept(struct d4_ingest *in)
 		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
 		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
 		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+		/* Keep-alive does not probe while sent data is unacknowledged, and
+		 * the hub writes ack records (d4-ack/1): without a bound, a record
+		 * written to a vanished sensor is retransmitted for ~15 min
+		 * (tcp_retries2) while the dead connection keeps the sensor's slot
+		 * and its reconnections are refused. The same 120 s as keep-alive. */
+		int user_timeout_ms = (idle + intvl * cnt) * 1000;
+		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof(user_timeout_ms));
 		c->sess = d4_session_new(&in->env, c->addr, c->port);
 		c->dec_max = in->conf.preauth_max < in->conf.max_payload ? in->conf.preauth_max : in->conf.max_payload;
 		c->dec = d4_proto_decoder_new(c->dec_max);

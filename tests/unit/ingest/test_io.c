@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -338,6 +339,113 @@ START_TEST(t_io_kick)
 }
 END_TEST
 
+/* A kick while the connection waits for store room: the 1 s tick puts a
+ * paused connection on the ready list and then applies the control epoch,
+ * which closes it. The closed connection must not stay on the ready list
+ * (it is freed at the end of the turn; the next turn would read it). */
+START_TEST(t_io_kick_paused)
+{
+	/* a queue that holds one frame and a writer that waits 4 s before it
+	 * commits: the second frame waits for room across several ticks */
+	d4_store_close(st);
+	struct d4_store_opts so = {0};
+	char spath[300];
+	snprintf(spath, sizeof(spath), "%s/store", dir);
+	so.path = spath;
+	so.map_size = 256u << 20;
+	so.commit_ms = 4000;
+	so.commit_bytes = 1u << 20;
+	so.queue_bytes = 4096;
+	so.no_sync = 1;
+	ck_assert_int_eq(d4_store_open(&so, &st), 0);
+	ck_assert_int_eq(d4_store_writer_start(st), 0);
+	io_start();
+	static uint8_t buf[3 * 3100];
+	uint8_t pl[3000];
+	memset(pl, 0x5a, sizeof(pl));
+	size_t n = 0;
+	for (int i = 0; i < 3; i++)
+		n += build(buf + n, sizeof(buf) - n, 1, KEY, pl, sizeof(pl));
+	struct client c;
+	cli_open(&c);
+	cli_write(&c, buf, n);
+	struct d4_ingest_stats s;
+	for (int i = 0; i < 1000; i++) {
+		d4_ingest_stats_get(ing, &s);
+		if (s.paused >= 1)
+			break;
+		usleep(10000);
+	}
+	ck_assert_uint_ge(s.paused, 1);
+	struct d4_sensor sn;
+	ck_assert_int_eq(d4_store_sensor_get(st, U1, &sn), 0);
+	sn.ban_until = d4_now_s() + 30;
+	ck_assert_int_eq(d4_store_sensor_put(st, &sn), 0);
+	ck_assert(cli_closed_by_peer(&c, 10));
+	cli_close(&c);
+	/* the loop still runs: a new connection is served (and refused: banned) */
+	struct client c2;
+	cli_open(&c2);
+	n = build(buf, sizeof(buf), 1, KEY, pl, 10);
+	cli_write(&c2, buf, n);
+	ck_assert(cli_closed_by_peer(&c2, 10));
+	cli_close(&c2);
+	ck_assert_int_eq(d4_store_writer_sync(st, 10000), 0);
+	struct d4_totals t;
+	ck_assert_int_eq(d4_store_totals(st, &t), 0);
+	ck_assert_uint_eq(t.rejects[D4_REJ_BANNED], 2);
+}
+END_TEST
+
+/* The hub's socket of a client connection (found by its peer's port). */
+static int server_fd_of(struct client *c)
+{
+	struct sockaddr_in me;
+	socklen_t ml = sizeof(me);
+	ck_assert_int_eq(getsockname(c->fd, (struct sockaddr *)&me, &ml), 0);
+	for (int fd = 3; fd < 1024; fd++) {
+		struct sockaddr_in peer, local;
+		socklen_t pl = sizeof(peer), ll = sizeof(local);
+		if (fd == c->fd || getpeername(fd, (struct sockaddr *)&peer, &pl) != 0 ||
+		    getsockname(fd, (struct sockaddr *)&local, &ll) != 0 || peer.sin_family != AF_INET)
+			continue;
+		if (peer.sin_port == me.sin_port && local.sin_port == htons(d4_ingest_port(ing)))
+			return fd;
+	}
+	return -1;
+}
+
+/* A verified session may stay idle, so a peer that vanished (no FIN, no
+ * reset) is found by TCP: keep-alive while the hub has nothing unsent, and
+ * — since the hub writes acknowledgement records — a bound on data the peer
+ * never acknowledges. Without TCP_USER_TIMEOUT an ack written to a vanished
+ * sensor is retransmitted for ~15 min (tcp_retries2), keep-alive does not
+ * probe while data is outstanding, and the connection keeps the sensor's
+ * (uuid, type) slot: its reconnections are refused as duplicate-session. */
+START_TEST(t_io_dead_peer_bound)
+{
+	conf.ack = 1;
+	io_start();
+	struct client c;
+	cli_open(&c);
+	int sfd = -1;
+	for (int i = 0; i < 500 && sfd < 0; i++) {
+		sfd = server_fd_of(&c);
+		if (sfd < 0)
+			usleep(10000);
+	}
+	ck_assert_int_ge(sfd, 0);
+	int on = 0, ut = 0;
+	socklen_t l = sizeof(on);
+	ck_assert_int_eq(getsockopt(sfd, SOL_SOCKET, SO_KEEPALIVE, &on, &l), 0);
+	ck_assert_int_eq(on, 1);
+	l = sizeof(ut);
+	ck_assert_int_eq(getsockopt(sfd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, &l), 0);
+	ck_assert_msg(ut > 0 && ut <= 120000, "TCP_USER_TIMEOUT %d ms", ut);
+	cli_close(&c);
+}
+END_TEST
+
 void add_io_tests(Suite *su)
 {
 	d4_log_init("test_ingest", 0, D4_LOG_WARN);
@@ -348,5 +456,7 @@ void add_io_tests(Suite *su)
 	tcase_add_test(tc, t_io_bad_hmac);
 	tcase_add_test(tc, t_io_reject_and_timeout);
 	tcase_add_test(tc, t_io_kick);
+	tcase_add_test(tc, t_io_kick_paused);
+	tcase_add_test(tc, t_io_dead_peer_bound);
 	suite_add_tcase(su, tc);
 }
