@@ -9,8 +9,8 @@
  * whatever the rule says; then the partner's rule. TLP levels are compared
  * only through hub/policy (d4_policy_tlp_visible, d4_policy_tlp_max).
  *
- * Dependencies: hub/common, hub/policy. Nothing in hub/ depends on this
- * library. */
+ * Dependencies: hub/common, hub/policy, hub/store. No library in hub/
+ * depends on this one; the executables and api/ use it. */
 #ifndef D4_FEDERATION_H
 #define D4_FEDERATION_H
 
@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "d4_policy.h"
+#include "d4_store_partner.h"
 
 /* What the partner is to this hub. Values are stored (partners table):
  * never renumber. */
@@ -73,45 +74,13 @@ enum d4_fed_reason {
 	D4_FED_R_COUNT
 };
 
-#define D4_FED_LIST_MAX 32  /* entries per allow or deny list */
-#define D4_FED_EXT_MAX	64  /* extended type names, NUL included */
-#define D4_FED_ZONE_MAX 256 /* zone suffixes, NUL included */
-#define D4_FED_VIA_MAX	16  /* hubs a record may have passed through */
+#define D4_FED_VIA_MAX 16 /* hubs a record may have passed through */
 
-/* An IP network of a rule. family 4 or 6; addr in network order (the first
- * 4 bytes for IPv4); prefix 0..32 or 0..128. */
-struct d4_fed_net {
-	uint8_t family;
-	uint8_t prefix;
-	uint8_t addr[16];
-};
-
-/* A partner's outbound rule for one kind. Plain data the caller owns
- * (stored by hub/store, edited by the API and d4hubctl). An empty allow
- * list allows everything; a deny entry always wins over an allow entry. */
-struct d4_fed_rule {
-	uint8_t enabled;     /* 0: this kind is not shared with the partner */
-	uint8_t allow_amber; /* 1: the partner is explicitly allowed tlp:amber */
-	uint8_t allow_relay; /* 1: records that came from another hub may go on */
-	uint8_t max_tlp;     /* enum d4_tlp: the partner's clearance */
-	/* frames: D4 types (bit t of byte t/8) */
-	uint8_t type_allow[32], type_deny[32];
-	uint8_t n_ext_allow, n_ext_deny; /* extended types, case-insensitive */
-	char ext_allow[D4_FED_LIST_MAX][D4_FED_EXT_MAX];
-	char ext_deny[D4_FED_LIST_MAX][D4_FED_EXT_MAX];
-	/* every kind: sensors and originator orgs */
-	uint8_t n_sensor_allow, n_sensor_deny, n_org_allow, n_org_deny;
-	uint8_t sensor_allow[D4_FED_LIST_MAX][16], sensor_deny[D4_FED_LIST_MAX][16];
-	uint8_t org_allow[D4_FED_LIST_MAX][16], org_deny[D4_FED_LIST_MAX][16];
-	/* pdns: zone suffixes of rrname (label boundary, case-insensitive,
-	 * trailing dot ignored), rrtypes, rdata networks (A/AAAA) */
-	uint8_t n_zone_allow, n_zone_deny, n_rrtype_allow, n_rrtype_deny;
-	char zone_allow[D4_FED_LIST_MAX][D4_FED_ZONE_MAX];
-	char zone_deny[D4_FED_LIST_MAX][D4_FED_ZONE_MAX];
-	uint16_t rrtype_allow[D4_FED_LIST_MAX], rrtype_deny[D4_FED_LIST_MAX];
-	uint8_t n_net_allow, n_net_deny;
-	struct d4_fed_net net_allow[D4_FED_LIST_MAX], net_deny[D4_FED_LIST_MAX];
-};
+/* The partner's outbound rule for one kind is struct d4_partner_rule and
+ * its networks struct d4_partner_net (hub/store/d4_store_partner.h: the
+ * store keeps them; this library reads them). */
+_Static_assert(D4_FED_KIND_COUNT == D4_PARTNER_KINDS, "one stored rule per kind");
+_Static_assert(D4_FED_REL_PUBLIC == D4_PARTNER_RELATION_MAX, "stored relations");
 
 /* This hub. default_tlp is what a record without a real level counts as
  * (hub.default_tlp; a value that is not a real level counts as tlp:red). */
@@ -164,7 +133,7 @@ struct d4_fed_verdict {
  * Never fails open: a NULL or inconsistent argument is a refusal with
  * reason "invalid". Pure and thread-safe; everything is borrowed. */
 enum d4_fed_decision d4_fed_decide(const struct d4_fed_self *self, const struct d4_fed_partner *partner,
-				   const struct d4_fed_rule *rule, const struct d4_fed_record *rec,
+				   const struct d4_partner_rule *rule, const struct d4_fed_record *rec,
 				   struct d4_fed_verdict *out);
 
 /* The provenance a released record carries to the partner: what a
@@ -209,7 +178,7 @@ int d4_fed_kind_parse(const char *s);
 
 /* Parses "10.0.0.0/8", "2001:db8::/32" or a bare address (full prefix)
  * into *out; host bits must be zero. 0 or D4_EINVAL. */
-int d4_fed_net_parse(const char *s, struct d4_fed_net *out);
+int d4_fed_net_parse(const char *s, struct d4_partner_net *out);
 /* 1 if the address text s (IPv4 or IPv6) is in a range that never leaves
  * unless a rule names it: private, loopback, link-local, CGNAT, unique
  * local, unspecified, and IPv4-mapped forms of those. 0 otherwise, -1 if s

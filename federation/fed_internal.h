@@ -6,9 +6,9 @@
 #include "d4_federation.h"
 
 /* A single address (full prefix) from its text; 0 or D4_EINVAL. */
-int fed_addr_parse(const char *s, struct d4_fed_net *out);
+int fed_addr_parse(const char *s, struct d4_partner_net *out);
 /* 1 if addr (a full address) is inside net (same family), else 0. */
-int fed_net_contains(const struct d4_fed_net *net, const struct d4_fed_net *addr);
+int fed_net_contains(const struct d4_partner_net *net, const struct d4_partner_net *addr);
 /* Zone-suffix match at a label boundary, case-insensitive. */
 int fed_zone_match(const char *name, const char *zone);
 /* The level a decision is made on (record level and tags, most restrictive;

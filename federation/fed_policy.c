@@ -100,7 +100,7 @@ void d4_fed_count(struct d4_fed_counters *c, enum d4_fed_kind kind, const struct
 
 /* ---- networks ---------------------------------------------------------- */
 
-int fed_addr_parse(const char *s, struct d4_fed_net *out)
+int fed_addr_parse(const char *s, struct d4_partner_net *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (!s)
@@ -118,7 +118,7 @@ int fed_addr_parse(const char *s, struct d4_fed_net *out)
 	return D4_EINVAL;
 }
 
-int d4_fed_net_parse(const char *s, struct d4_fed_net *out)
+int d4_fed_net_parse(const char *s, struct d4_partner_net *out)
 {
 	char buf[64];
 	if (!s || !out || strlen(s) >= sizeof(buf))
@@ -150,7 +150,7 @@ int d4_fed_net_parse(const char *s, struct d4_fed_net *out)
 }
 
 /* 1 if addr (a full address of net's family) is inside net. */
-int fed_net_contains(const struct d4_fed_net *net, const struct d4_fed_net *addr)
+int fed_net_contains(const struct d4_partner_net *net, const struct d4_partner_net *addr)
 {
 	if (net->family != addr->family)
 		return 0;
@@ -176,9 +176,9 @@ static const struct {
 
 /* Index of the special range holding addr, or -1. IPv4-mapped IPv6
  * addresses are checked as the IPv4 address they carry. */
-static int special_index(const struct d4_fed_net *addr, struct d4_fed_net *v4)
+static int special_index(const struct d4_partner_net *addr, struct d4_partner_net *v4)
 {
-	const struct d4_fed_net *a = addr;
+	const struct d4_partner_net *a = addr;
 	memset(v4, 0, sizeof(*v4));
 	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	if (addr->family == 6 && memcmp(addr->addr, mapped, 12) == 0) {
@@ -188,7 +188,7 @@ static int special_index(const struct d4_fed_net *addr, struct d4_fed_net *v4)
 		a = v4;
 	}
 	for (size_t i = 0; i < N_SPECIAL; i++) {
-		struct d4_fed_net n;
+		struct d4_partner_net n;
 		if (d4_fed_net_parse(special_nets[i].net, &n) == 0 && fed_net_contains(&n, a))
 			return (int)i;
 	}
@@ -197,7 +197,7 @@ static int special_index(const struct d4_fed_net *addr, struct d4_fed_net *v4)
 
 int d4_fed_addr_special(const char *s)
 {
-	struct d4_fed_net a, v4;
+	struct d4_partner_net a, v4;
 	if (fed_addr_parse(s, &a) != 0)
 		return -1;
 	return special_index(&a, &v4) >= 0;
@@ -254,20 +254,20 @@ static int map_empty(const uint8_t map[32])
 	return 1;
 }
 
-static int ext_in(const char (*list)[D4_FED_EXT_MAX], unsigned n, const char *s)
+static int ext_in(const char (*list)[D4_PARTNER_EXT_MAX], unsigned n, const char *s)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (strncasecmp(list[i], s, D4_FED_EXT_MAX) == 0)
+		if (strncasecmp(list[i], s, D4_PARTNER_EXT_MAX) == 0)
 			return 1;
 	return 0;
 }
 
-static int zone_in(const char (*list)[D4_FED_ZONE_MAX], unsigned n, const char *name)
+static int zone_in(const char (*list)[D4_PARTNER_ZONE_MAX], unsigned n, const char *name)
 {
 	for (unsigned i = 0; i < n; i++) {
-		char z[D4_FED_ZONE_MAX];
-		memcpy(z, list[i], D4_FED_ZONE_MAX);
-		z[D4_FED_ZONE_MAX - 1] = '\0';
+		char z[D4_PARTNER_ZONE_MAX];
+		memcpy(z, list[i], D4_PARTNER_ZONE_MAX);
+		z[D4_PARTNER_ZONE_MAX - 1] = '\0';
 		if (fed_zone_match(name, z))
 			return 1;
 	}
@@ -284,7 +284,7 @@ static int rrtype_in(const uint16_t *list, unsigned n, uint16_t t)
 
 static unsigned cap(unsigned n)
 {
-	return n > D4_FED_LIST_MAX ? D4_FED_LIST_MAX : n;
+	return n > D4_PARTNER_LIST_MAX ? D4_PARTNER_LIST_MAX : n;
 }
 
 static enum d4_fed_decision verdict(struct d4_fed_verdict *out, enum d4_fed_decision d, enum d4_fed_reason r)
@@ -313,11 +313,11 @@ static const uint8_t *record_org(const struct d4_fed_self *self, const struct d4
 
 /* rdata filter of an A/AAAA tuple. Returns a refusal reason or
  * D4_FED_R_RELEASED. */
-static enum d4_fed_reason rdata_check(const struct d4_fed_rule *rule, const struct d4_fed_record *rec)
+static enum d4_fed_reason rdata_check(const struct d4_partner_rule *rule, const struct d4_fed_record *rec)
 {
 	if (rec->rrtype != 1 && rec->rrtype != 28)
 		return D4_FED_R_RELEASED;
-	struct d4_fed_net a, v4;
+	struct d4_partner_net a, v4;
 	if (!rec->rdata || fed_addr_parse(rec->rdata, &a) != 0 || (rec->rrtype == 1) != (a.family == 4))
 		return D4_FED_R_INVALID; /* unreadable address: fail closed */
 	/* An IPv4-mapped IPv6 address is matched as its IPv4 address too, so
@@ -338,11 +338,11 @@ static enum d4_fed_reason rdata_check(const struct d4_fed_rule *rule, const stru
 	/* A private address leaves only when an allow entry names private
 	 * space: one inside the special range (10.1.0.0/16 names 10.1.2.3;
 	 * 0.0.0.0/0 or ::/0 does not). */
-	struct d4_fed_net range;
+	struct d4_partner_net range;
 	(void)d4_fed_net_parse(special_nets[sp].net, &range);
-	const struct d4_fed_net *probe = (a.family == 6 && range.family == 4) ? &v4 : &a;
+	const struct d4_partner_net *probe = (a.family == 6 && range.family == 4) ? &v4 : &a;
 	for (unsigned i = 0; i < cap(rule->n_net_allow); i++) {
-		const struct d4_fed_net *n = &rule->net_allow[i];
+		const struct d4_partner_net *n = &rule->net_allow[i];
 		if (n->family == range.family && n->prefix >= range.prefix && fed_net_contains(&range, n) &&
 		    fed_net_contains(n, probe))
 			return D4_FED_R_RELEASED;
@@ -351,7 +351,7 @@ static enum d4_fed_reason rdata_check(const struct d4_fed_rule *rule, const stru
 }
 
 /* The partner's rule, once every hard rule has passed. */
-static enum d4_fed_reason rule_check(const struct d4_fed_self *self, const struct d4_fed_rule *rule,
+static enum d4_fed_reason rule_check(const struct d4_fed_self *self, const struct d4_partner_rule *rule,
 				     const struct d4_fed_record *rec, enum d4_tlp level)
 {
 	if (!d4_policy_tlp_visible((enum d4_tlp)rule->max_tlp, level))
@@ -411,7 +411,7 @@ enum d4_tlp fed_effective_level(const struct d4_fed_self *self, const struct d4_
 }
 
 enum d4_fed_decision d4_fed_decide(const struct d4_fed_self *self, const struct d4_fed_partner *partner,
-				   const struct d4_fed_rule *rule, const struct d4_fed_record *rec,
+				   const struct d4_partner_rule *rule, const struct d4_fed_record *rec,
 				   struct d4_fed_verdict *out)
 {
 	static struct d4_fed_verdict sink;

@@ -40,9 +40,9 @@ static struct d4_fed_partner partner(enum d4_fed_relation rel)
 	return p;
 }
 
-static struct d4_fed_rule *rule_open(enum d4_tlp max, int allow_amber)
+static struct d4_partner_rule *rule_open(enum d4_tlp max, int allow_amber)
 {
-	struct d4_fed_rule *r = calloc(1, sizeof(*r));
+	struct d4_partner_rule *r = calloc(1, sizeof(*r));
 	ck_assert_ptr_nonnull(r);
 	r->enabled = 1;
 	r->max_tlp = (uint8_t)max;
@@ -123,7 +123,7 @@ START_TEST(test_tlp_table)
 	for (size_t i = 0; i < sizeof(tlp_cases) / sizeof(tlp_cases[0]); i++) {
 		const struct tlp_case *c = &tlp_cases[i];
 		struct d4_fed_partner p = partner(c->rel);
-		struct d4_fed_rule *r = rule_open(c->max, c->allow_amber);
+		struct d4_partner_rule *r = rule_open(c->max, c->allow_amber);
 		struct d4_fed_record rec = frame(c->tlp);
 		struct d4_fed_verdict v;
 		enum d4_fed_decision d = d4_fed_decide(&s, &p, r, &rec, &v);
@@ -140,7 +140,7 @@ START_TEST(test_no_sync_and_tags)
 {
 	struct d4_fed_self s = self_a();
 	struct d4_fed_partner p = partner(D4_FED_REL_SAME_ORG);
-	struct d4_fed_rule *r = rule_open(D4_TLP_RED, 1);
+	struct d4_partner_rule *r = rule_open(D4_TLP_RED, 1);
 	r->allow_relay = 1;
 	struct d4_fed_verdict v;
 	/* The flag alone. */
@@ -184,7 +184,7 @@ END_TEST
 START_TEST(test_amber_strict_orgs)
 {
 	struct d4_fed_self s = self_a();
-	struct d4_fed_rule *r = rule_open(D4_TLP_RED, 1);
+	struct d4_partner_rule *r = rule_open(D4_TLP_RED, 1);
 	r->allow_relay = 1;
 	struct d4_fed_verdict v;
 	struct d4_fed_record rec = frame(D4_TLP_AMBER_STRICT);
@@ -221,7 +221,7 @@ START_TEST(test_loops_and_relay)
 {
 	struct d4_fed_self s = self_a();
 	struct d4_fed_partner p = partner(D4_FED_REL_PARTNER);
-	struct d4_fed_rule *r = rule_open(D4_TLP_CLEAR, 0);
+	struct d4_partner_rule *r = rule_open(D4_TLP_CLEAR, 0);
 	struct d4_fed_verdict v;
 	struct d4_fed_record rec = frame(D4_TLP_CLEAR);
 	/* Never back to the origin. */
@@ -275,7 +275,7 @@ START_TEST(test_disabled_and_invalid)
 {
 	struct d4_fed_self s = self_a();
 	struct d4_fed_partner p = partner(D4_FED_REL_PARTNER);
-	struct d4_fed_rule *r = rule_open(D4_TLP_CLEAR, 0);
+	struct d4_partner_rule *r = rule_open(D4_TLP_CLEAR, 0);
 	struct d4_fed_verdict v;
 	struct d4_fed_record rec = frame(D4_TLP_CLEAR);
 	p.enabled = 0;
@@ -328,7 +328,7 @@ START_TEST(test_frame_filters)
 	struct d4_fed_partner p = partner(D4_FED_REL_PARTNER);
 	struct d4_fed_verdict v;
 	struct d4_fed_record rec = frame(D4_TLP_CLEAR);
-	struct d4_fed_rule *r = rule_open(D4_TLP_CLEAR, 0);
+	struct d4_partner_rule *r = rule_open(D4_TLP_CLEAR, 0);
 	/* sensors */
 	memcpy(r->sensor_deny[0], SENSOR_1[0], 16);
 	r->n_sensor_deny = 1;
@@ -390,7 +390,7 @@ static struct d4_fed_record tuple(const char *rrname, uint16_t rrtype, const cha
 	return r;
 }
 
-static enum d4_fed_reason pdns_reason(const struct d4_fed_rule *r, const char *rrname, uint16_t rrtype,
+static enum d4_fed_reason pdns_reason(const struct d4_partner_rule *r, const char *rrname, uint16_t rrtype,
 				      const char *rdata)
 {
 	struct d4_fed_self s = self_a();
@@ -403,7 +403,7 @@ static enum d4_fed_reason pdns_reason(const struct d4_fed_rule *r, const char *r
 
 START_TEST(test_pdns_filters)
 {
-	struct d4_fed_rule *r = rule_open(D4_TLP_CLEAR, 0);
+	struct d4_partner_rule *r = rule_open(D4_TLP_CLEAR, 0);
 	ck_assert_int_eq(pdns_reason(r, "www.example.com", 1, "192.0.2.1"), D4_FED_R_RELEASED);
 	ck_assert_int_eq(pdns_reason(r, "www.example.com", 28, "2001:db8::1"), D4_FED_R_RELEASED);
 	ck_assert_int_eq(pdns_reason(r, "www.example.com", 5, "other.example.net"), D4_FED_R_RELEASED);
@@ -485,7 +485,7 @@ END_TEST
 
 START_TEST(test_nets_and_zones)
 {
-	struct d4_fed_net n;
+	struct d4_partner_net n;
 	ck_assert_int_eq(d4_fed_net_parse("10.0.0.0/8", &n), 0);
 	ck_assert_int_eq(n.family, 4);
 	ck_assert_int_eq(n.prefix, 8);
@@ -599,7 +599,7 @@ START_TEST(test_property)
 	static const uint8_t ORG_NONE[16];
 	static const uint8_t *const orgs[] = {ORG_1, ORG_2, ORG_NONE};
 	static const uint8_t sensors[3][16] = {{0x5e, 1}, {0x5e, 2}, {0x5e, 3}};
-	struct d4_fed_rule *rule = calloc(1, sizeof(*rule));
+	struct d4_partner_rule *rule = calloc(1, sizeof(*rule));
 	ck_assert_ptr_nonnull(rule);
 	unsigned long released = 0, stripped = 0, checked = 0;
 	for (unsigned cfg = 0; cfg < 4000; cfg++) {
@@ -638,7 +638,7 @@ START_TEST(test_property)
 			strcpy(rule->zone_deny[0], "corp.example");
 			rule->n_zone_deny = 1;
 		}
-		const struct d4_fed_rule *use = pick(10) ? rule : NULL;
+		const struct d4_partner_rule *use = pick(10) ? rule : NULL;
 		for (unsigned k = 0; k < 8; k++) {
 			char tags[4][128];
 			memset(tags, 0, sizeof(tags));
