@@ -16,6 +16,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
 
 #include "d4_policy.h"
 #include "d4_store_partner.h"
@@ -184,5 +186,43 @@ int d4_fed_net_parse(const char *s, struct d4_partner_net *out);
  * local, unspecified, and IPv4-mapped forms of those. 0 otherwise, -1 if s
  * is not an address. */
 int d4_fed_addr_special(const char *s);
+
+/* Writes net as "10.0.0.0/8" or "2001:db8::/32" into buf (64 bytes are
+ * always enough). */
+void d4_fed_net_format(const struct d4_partner_net *net, char *buf, size_t len);
+
+/* ---- JSON (fed_json.c): the documents of the API and d4hubctl ---- */
+
+/* A new partner's defaults: direction push, enabled, no outbound kind
+ * enabled (each rule's max_tlp tlp:clear), inbound max_tlp tlp:amber, no
+ * kind accepted, no quota. */
+void d4_fed_partner_defaults(struct d4_partner *p);
+/* Applies the members present in obj (a parsed Partner document) onto *p:
+ * for a creation start from d4_fed_partner_defaults (name required); for
+ * an update start from the stored partner (a rule object replaces only the
+ * members it names; "name" may only repeat the current one). Unknown or
+ * repeated members, wrong types, out-of-range values and a result that
+ * d4_store_partner_check refuses are D4_EINVAL with err naming the member
+ * path ("outbound.pdns.nets_allow[2]: ..."). obj is borrowed. */
+int d4_fed_partner_apply_json(yajl_val obj, struct d4_partner *p, int create, char *err, size_t errlen);
+/* Writes p as a Partner document (full: with ca_pem and every rule; else
+ * the list form: identity, relation, direction, enabled, outbound kinds). */
+void d4_fed_partner_json(yajl_gen g, const struct d4_partner *p, int full);
+
+/* A record described in JSON for a dry run; owns what rec points to
+ * (strings point into the parsed tree, which must outlive it). */
+struct d4_fed_dryrun {
+	struct d4_fed_record rec;
+	char (*tags)[128];
+	uint8_t (*sensors)[16];
+	uint8_t (*via)[16];
+};
+/* Parses a DryRunRecord document. 0, D4_EINVAL (err names the member) or
+ * D4_ENOMEM. Free with d4_fed_dryrun_free in every case. */
+int d4_fed_dryrun_parse(yajl_val obj, struct d4_fed_dryrun *d, char *err, size_t errlen);
+void d4_fed_dryrun_free(struct d4_fed_dryrun *d);
+/* One sentence per reason for people (static); the stable name is
+ * d4_fed_reason_name. */
+const char *d4_fed_reason_text(enum d4_fed_reason r);
 
 #endif

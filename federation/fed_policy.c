@@ -5,6 +5,7 @@
 #include "fed_internal.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -147,6 +148,13 @@ int d4_fed_net_parse(const char *s, struct d4_partner_net *out)
 		if (out->addr[bit / 8] & (0x80u >> (bit % 8)))
 			return D4_EINVAL;
 	return 0;
+}
+
+void d4_fed_net_format(const struct d4_partner_net *net, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	inet_ntop(net->family == 4 ? AF_INET : AF_INET6, net->addr, a, sizeof(a));
+	snprintf(buf, len, "%s/%u", a, net->prefix);
 }
 
 /* 1 if addr (a full address of net's family) is inside net. */

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+TCase *json_tcase(void);
+
 static const uint8_t HUB_A[16] = {0xa1, 1};
 static const uint8_t HUB_B[16] = {0xb1, 1};
 static const uint8_t HUB_C[16] = {0xc1, 1};
@@ -759,6 +761,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_names_and_counters);
 	tcase_add_test(tc, test_property);
 	suite_add_tcase(s, tc);
+	suite_add_tcase(s, json_tcase());
 	return s;
 }
 
