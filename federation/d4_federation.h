@@ -193,6 +193,10 @@ void d4_fed_net_format(const struct d4_partner_net *net, char *buf, size_t len);
 
 /* ---- JSON (fed_json.c): the documents of the API and d4hubctl ---- */
 
+/* The top-level member names of the two documents (NULL-terminated). */
+extern const char *const d4_fed_partner_members[];
+extern const char *const d4_fed_record_members[];
+
 /* A new partner's defaults: direction push, enabled, no outbound kind
  * enabled (each rule's max_tlp tlp:clear), inbound max_tlp tlp:amber, no
  * kind accepted, no quota. */
@@ -205,9 +209,12 @@ void d4_fed_partner_defaults(struct d4_partner *p);
  * d4_store_partner_check refuses are D4_EINVAL with err naming the member
  * path ("outbound.pdns.nets_allow[2]: ..."). obj is borrowed. */
 int d4_fed_partner_apply_json(yajl_val obj, struct d4_partner *p, int create, char *err, size_t errlen);
-/* Writes p as a Partner document (full: with ca_pem and every rule; else
- * the list form: identity, relation, direction, enabled, outbound kinds). */
-void d4_fed_partner_json(yajl_gen g, const struct d4_partner *p, int full);
+/* Writes p as a Partner document: LIST the list form (identity, relation,
+ * direction, enabled, outbound kinds, times), FULL with ca_pem and every
+ * rule, INPUT the full form without the output-only members (has_ca,
+ * created, updated): what createPartner accepts. */
+enum d4_fed_json_form { D4_FED_JSON_LIST = 0, D4_FED_JSON_FULL = 1, D4_FED_JSON_INPUT = 2 };
+void d4_fed_partner_json(yajl_gen g, const struct d4_partner *p, enum d4_fed_json_form form);
 
 /* A record described in JSON for a dry run; owns what rec points to
  * (strings point into the parsed tree, which must outlive it). */
@@ -221,6 +228,11 @@ struct d4_fed_dryrun {
  * D4_ENOMEM. Free with d4_fed_dryrun_free in every case. */
 int d4_fed_dryrun_parse(yajl_val obj, struct d4_fed_dryrun *d, char *err, size_t errlen);
 void d4_fed_dryrun_free(struct d4_fed_dryrun *d);
+/* Writes a DryRunResult document: the decision v on rec for the partner
+ * named partner, and the provenance the record would carry
+ * (d4_fed_outgoing). Everything is borrowed. */
+void d4_fed_dryrun_json(yajl_gen g, const char *partner, const struct d4_fed_self *self,
+			const struct d4_fed_record *rec, const struct d4_fed_verdict *v);
 /* One sentence per reason for people (static); the stable name is
  * d4_fed_reason_name. */
 const char *d4_fed_reason_text(enum d4_fed_reason r);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 static int bad(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int bad(char *err, size_t errlen, const char *fmt, ...)
@@ -261,7 +262,7 @@ static int rule_apply(yajl_val obj, struct d4_partner_rule *r, const char *path,
 	return 0;
 }
 
-static const char *const partner_members[] = {"name",	  "url",       "ca_pem",  "spki_sha256", "hub_uuid", "org_uuid",
+const char *const d4_fed_partner_members[] = {"name",	  "url",       "ca_pem",  "spki_sha256", "hub_uuid", "org_uuid",
 					      "relation", "direction", "enabled", "outbound",	 "inbound",  NULL};
 static const char *const inbound_members[] = {"kinds", "max_tlp", "records_per_s", "bytes_per_day", NULL};
 static const char *const direction_names[] = {"", "push", "pull", "both"};
@@ -280,7 +281,7 @@ int d4_fed_partner_apply_json(yajl_val obj, struct d4_partner *p, int create, ch
 {
 	if (!obj || !p || !YAJL_IS_OBJECT(obj))
 		return bad(err, errlen, "the partner must be a JSON object");
-	int rc = members_known(obj, partner_members, "", err, errlen);
+	int rc = members_known(obj, d4_fed_partner_members, "", err, errlen);
 	if (rc)
 		return rc;
 	const char *s;
@@ -407,6 +408,19 @@ static void gkv(yajl_gen g, const char *k, const char *v)
 	gs(g, k);
 	gs(g, v);
 }
+/* RFC 3339 UTC like every time of the API; 0 (never) is null. */
+static void gtime(yajl_gen g, const char *k, uint64_t t)
+{
+	gs(g, k);
+	struct tm tm;
+	time_t tt = (time_t)t;
+	char buf[32];
+	if (!t || !gmtime_r(&tt, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		yajl_gen_null(g);
+	else
+		gs(g, buf);
+}
+
 static void guuid(yajl_gen g, const uint8_t u[16])
 {
 	char hex[D4_UUID_HEX_LEN + 1];
@@ -485,15 +499,18 @@ static void rule_json(yajl_gen g, const struct d4_partner_rule *r)
 	yajl_gen_map_close(g);
 }
 
-void d4_fed_partner_json(yajl_gen g, const struct d4_partner *p, int full)
+void d4_fed_partner_json(yajl_gen g, const struct d4_partner *p, enum d4_fed_json_form form)
 {
+	int full = form != D4_FED_JSON_LIST, input = form == D4_FED_JSON_INPUT;
 	yajl_gen_map_open(g);
 	gkv(g, "name", p->name);
 	gkv(g, "url", p->url);
 	if (full)
 		gkv(g, "ca_pem", p->ca_pem);
-	gs(g, "has_ca");
-	yajl_gen_bool(g, p->ca_pem[0] != '\0');
+	if (!input) {
+		gs(g, "has_ca");
+		yajl_gen_bool(g, p->ca_pem[0] != '\0');
+	}
 	gs(g, "spki_sha256");
 	if (p->has_pin) {
 		char hex[65];
@@ -541,16 +558,16 @@ void d4_fed_partner_json(yajl_gen g, const struct d4_partner *p, int full)
 				gs(g, d4_fed_kind_name((enum d4_fed_kind)k));
 		yajl_gen_array_close(g);
 	}
-	gs(g, "created");
-	yajl_gen_integer(g, (long long)p->created);
-	gs(g, "updated");
-	yajl_gen_integer(g, (long long)p->updated);
+	if (!input) {
+		gtime(g, "created", p->created);
+		gtime(g, "updated", p->updated);
+	}
 	yajl_gen_map_close(g);
 }
 
 /* ---- dry-run record ---- */
 
-static const char *const record_members[] = {"kind",	 "tlp",	   "tags",     "should_not_sync", "org",
+const char *const d4_fed_record_members[] = {"kind",	 "tlp",	   "tags",     "should_not_sync", "org",
 					     "sensors",	 "type",   "ext_type", "origin",	  "via",
 					     "stripped", "rrname", "rrtype",   "rdata",		  NULL};
 
@@ -570,7 +587,7 @@ int d4_fed_dryrun_parse(yajl_val obj, struct d4_fed_dryrun *d, char *err, size_t
 	struct d4_fed_record *rec = &d->rec;
 	if (!obj || !YAJL_IS_OBJECT(obj))
 		return bad(err, errlen, "the record must be a JSON object");
-	int rc = members_known(obj, record_members, "", err, errlen);
+	int rc = members_known(obj, d4_fed_record_members, "", err, errlen);
 	if (rc)
 		return rc;
 	const char *s;
@@ -669,6 +686,49 @@ int d4_fed_dryrun_parse(yajl_val obj, struct d4_fed_dryrun *d, char *err, size_t
 	if (rec->kind == D4_FED_KIND_PDNS && (!rec->rrname || !rec->rrtype))
 		return bad(err, errlen, "a pdns record needs rrname and rrtype (and rdata)");
 	return 0;
+}
+
+void d4_fed_dryrun_json(yajl_gen g, const char *partner, const struct d4_fed_self *self,
+			const struct d4_fed_record *rec, const struct d4_fed_verdict *v)
+{
+	struct d4_fed_out o;
+	d4_fed_outgoing(self, rec, v, &o);
+	yajl_gen_map_open(g);
+	gkv(g, "partner", partner);
+	gkv(g, "kind", d4_fed_kind_name(rec->kind));
+	gkv(g, "decision", d4_fed_decision_name(v->decision));
+	gkv(g, "reason", d4_fed_reason_name(v->reason));
+	gkv(g, "explanation", d4_fed_reason_text(v->reason));
+	gkv(g, "level", d4_policy_tlp_name(v->level));
+	/* What the record would carry: nothing identifying when stripped. */
+	gs(g, "provenance");
+	if (v->decision == D4_FED_REFUSE) {
+		yajl_gen_null(g);
+	} else {
+		yajl_gen_map_open(g);
+		gs(g, "stripped");
+		yajl_gen_bool(g, o.stripped);
+		gs(g, "org");
+		if (o.has_org)
+			guuid(g, o.org);
+		else
+			yajl_gen_null(g);
+		gs(g, "origin");
+		if (o.has_origin)
+			guuid(g, o.origin);
+		else
+			yajl_gen_null(g);
+		guuids(g, "sensors", o.sensors, o.nsensors);
+		gs(g, "via");
+		yajl_gen_array_open(g);
+		for (unsigned i = 0; i < o.nvia; i++)
+			guuid(g, o.via[i]);
+		if (o.append_self)
+			guuid(g, self->hub);
+		yajl_gen_array_close(g);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_map_close(g);
 }
 
 const char *d4_fed_reason_text(enum d4_fed_reason r)

@@ -24,6 +24,8 @@ struct ctl {
 	const char *conf_path; /* -c: the configuration (server mode) */
 	int conf_mode;	       /* with -c: [ingest] mode */
 	int conf_has_key;      /* with -c: [ingest] shared_key is set */
+	int has_identity;      /* with -c: the hub's identity below (partner dry-run) */
+	uint8_t hub_uuid[16], org[16], default_tlp;
 	/* Remote mode (-H URL or D4HUB_URL): every command goes through the
 	 * REST API instead of the store (ctl_http.c, ctl_remote.c). */
 	const char *url;
@@ -103,6 +105,7 @@ int ctl_cmd_status(struct ctl *c, int argc, char **argv);
 int ctl_cmd_user(struct ctl *c, int argc, char **argv);
 int ctl_cmd_token(struct ctl *c, int argc, char **argv);
 int ctl_cmd_server(struct ctl *c, int argc, char **argv);
+int ctl_cmd_partner(struct ctl *c, int argc, char **argv); /* ctl_partner.c, local and remote */
 
 /* Reads a key file (the file's bytes without one trailing newline, at most
  * D4_KEY_MAX) into key; CTL_OK or CTL_ERR with a message. */

@@ -479,11 +479,15 @@ int d4_store_partner_get(struct d4_store *s, const char *name, struct d4_partner
 		return D4_EINVAL;
 	if (s->dbi_absent[DBI_PARTNERS])
 		return D4_ENOTFOUND;
+	/* name may point into *out (get(p->name, p)): copy it before the
+	 * decoder clears *out. */
+	char key[D4_PARTNER_NAME_MAX];
+	snprintf(key, sizeof(key), "%s", name);
 	MDB_txn *txn;
 	int rc = store_txn_begin(s, 1, &txn);
 	if (rc)
 		return rc;
-	MDB_val k = mval(name, strlen(name)), v;
+	MDB_val k = mval(key, strlen(key)), v;
 	rc = mdb_get(txn, s->dbi[DBI_PARTNERS], &k, &v);
 	if (rc == 0)
 		rc = d4_store_partner_decode(k.mv_data, k.mv_size, v.mv_data, v.mv_size, out);

@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		yajl_gen g = yajl_gen_alloc(NULL);
 		if (g) {
-			d4_fed_partner_json(g, &p, 1);
+			d4_fed_partner_json(g, &p, D4_FED_JSON_FULL);
 			yajl_gen_free(g);
 		}
 	}

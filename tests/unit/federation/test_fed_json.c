@@ -48,7 +48,7 @@ START_TEST(test_partner_roundtrip)
 	ck_assert_int_eq(p->in.kinds, 1u << D4_FED_KIND_PDNS);
 	/* Print the full document and read it back: the same partner. */
 	yajl_gen g = yajl_gen_alloc(NULL);
-	d4_fed_partner_json(g, p, 1);
+	d4_fed_partner_json(g, p, D4_FED_JSON_INPUT);
 	const unsigned char *buf;
 	size_t len;
 	yajl_gen_get_buf(g, &buf, &len);

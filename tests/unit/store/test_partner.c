@@ -304,6 +304,9 @@ START_TEST(test_table)
 	ck_assert_int_eq(d4_store_partner_add(s, p), D4_EEXIST);
 	ck_assert_int_eq(d4_store_partner_get(s, "hub-b", q), 0);
 	ck_assert_uint_gt(q->created, 0);
+	/* the name may be the output's own */
+	ck_assert_int_eq(d4_store_partner_get(s, q->name, q), 0);
+	ck_assert_str_eq(q->name, "hub-b");
 	uint64_t created = q->created;
 	p->created = q->created; /* set by the store */
 	p->updated = q->updated;
