@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
@@ -190,6 +191,21 @@ int d4_fed_addr_special(const char *s);
 /* Writes net as "10.0.0.0/8" or "2001:db8::/32" into buf (64 bytes are
  * always enough). */
 void d4_fed_net_format(const struct d4_partner_net *net, char *buf, size_t len);
+
+/* ---- identity (fed_identity.c) ---- */
+
+/* Checks the hub's federation certificate: cert_path (PEM, leaf first,
+ * then intermediates) and key_path readable, the key matches, valid at now,
+ * EKU serverAuth and clientAuth both stated, a subjectAltName URI
+ * urn:uuid:<hub> naming this hub, and, with ca_path (may be NULL or ""), a
+ * chain to that CA. 0, or D4_ETLS with one message per failure in err.
+ * Pure apart from reading the files. */
+int d4_fed_cert_check(const char *cert_path, const char *key_path, const char *ca_path, const uint8_t hub[16],
+		      time_t now, char *err, size_t errlen);
+/* 1 if x has a subjectAltName URI urn:uuid:<hub> (36-character form, case
+ * ignored), else 0. x is borrowed. */
+struct x509_st;
+int d4_fed_cert_names_hub(struct x509_st *x, const uint8_t hub[16]);
 
 /* ---- JSON (fed_json.c): the documents of the API and d4hubctl ---- */
 

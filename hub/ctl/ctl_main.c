@@ -427,6 +427,8 @@ int main(int argc, char **argv)
 		c.conf_mode = conf.mode;
 		c.conf_has_key = conf.shared_keylen > 0;
 		c.has_identity = 1;
+		c.hub_uuid_set = conf.has_hub_uuid;
+		c.org_set = conf.has_org;
 		memcpy(c.hub_uuid, conf.hub_uuid, 16);
 		memcpy(c.org, conf.org, 16);
 		c.default_tlp = conf.default_tlp;

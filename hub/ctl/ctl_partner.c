@@ -638,6 +638,20 @@ static int cmd_dry_run(struct ctl *c, int argc, char **argv)
 	struct d4_fed_self self;
 	memcpy(self.hub, c->hub_uuid, 16);
 	memcpy(self.org, c->org, 16);
+	if (!c->hub_uuid_set || !c->org_set) {
+		/* not configured: the identity the hub generated and kept */
+		uint8_t kept_hub[16], kept_org[16];
+		e = d4_store_identity_get(c->st, kept_hub, kept_org);
+		if (e != D4_OK) {
+			rc = ctl_fail(c, "hub.uuid/hub.org are not in the configuration and the store %s",
+				      e == D4_ENOTFOUND ? "has none yet (the hub never started)" : "cannot be read");
+			goto out;
+		}
+		if (!c->hub_uuid_set)
+			memcpy(self.hub, kept_hub, 16);
+		if (!c->org_set)
+			memcpy(self.org, kept_org, 16);
+	}
 	self.default_tlp = (enum d4_tlp)c->default_tlp;
 	struct d4_fed_partner fp;
 	memcpy(fp.hub, p->hub, 16);

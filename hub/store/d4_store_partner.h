@@ -1,5 +1,5 @@
-/* d4hub store — federation partners (part of the store module; its own
- * header like d4_store_pdns.h). A partner is another hub this hub exchanges
+/* d4hub store — federation partners and the hub's identity (part of the
+ * store module; its own header like d4_store_pdns.h). A partner is another hub this hub exchanges
  * data with: identity, trust anchor, relation, direction, and one outbound
  * rule per kind of data plus one inbound rule. The store keeps and checks
  * the records; what the fields mean for egress is decided in federation/
@@ -106,6 +106,19 @@ int d4_store_partner_del(struct d4_store *s, const char *name);
  * only. A corrupt record stops the scan with D4_ECORRUPT. cb returns
  * non-zero to stop. */
 int d4_store_partner_foreach(struct d4_store *s, int (*cb)(void *ctx, const struct d4_partner *p), void *ctx);
+
+/* ---- the hub's identity (settings hub_uuid, org_uuid) ----
+ * The configuration's hub.uuid / hub.org win: given (non-NULL), they are
+ * used and kept, replacing a different stored value (*changed gets bit 0
+ * for the hub, bit 1 for the org, so the caller can say so loudly: partners
+ * know the old one). Absent, the stored value is used, or a random v4 uuid
+ * is generated and kept, in the same write transaction. A zero uuid is
+ * D4_EINVAL; a read-only store D4_EPERM. changed may be NULL. */
+int d4_store_identity(struct d4_store *s, const uint8_t *cfg_hub, const uint8_t *cfg_org, uint8_t hub[16],
+		      uint8_t org[16], unsigned *changed);
+/* Reads the kept identity: 0, D4_ENOTFOUND (never kept: the hub never
+ * started), D4_ECORRUPT. */
+int d4_store_identity_get(struct d4_store *s, uint8_t hub[16], uint8_t org[16]);
 
 /* Value codec (exposed for the unit tests and fuzzing): enc writes at most
  * D4_PARTNER_ENC_MAX bytes into buf and returns the length; dec is strict

@@ -540,3 +540,97 @@ int d4_store_partner_foreach(struct d4_store *s, int (*cb)(void *ctx, const stru
 	free(ps.p);
 	return rc;
 }
+
+/* ---- the hub's identity ---- */
+
+#define ID_HUB_KEY "hub_uuid"
+#define ID_ORG_KEY "org_uuid"
+
+/* 1 found (out filled), 0 absent, negative on error. */
+static int id_get(struct d4_store *s, MDB_txn *txn, const char *name, uint8_t out[16])
+{
+	MDB_val k = mval(name, strlen(name)), v;
+	int rc = mdb_get(txn, s->dbi[DBI_SETTINGS], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	if (rc)
+		return store_rc(rc, "identity get");
+	const uint8_t *p = v.mv_data;
+	if (v.mv_size != 17 || p[0] != STORE_VAL_V1 || zero16(p + 1))
+		return D4_ECORRUPT;
+	memcpy(out, p + 1, 16);
+	return 1;
+}
+
+static int id_put(struct d4_store *s, MDB_txn *txn, const char *name, const uint8_t u[16])
+{
+	uint8_t b[17] = {STORE_VAL_V1};
+	memcpy(b + 1, u, 16);
+	MDB_val k = mval(name, strlen(name)), v = mval(b, sizeof(b));
+	return store_rc(mdb_put(txn, s->dbi[DBI_SETTINGS], &k, &v, 0), "identity put");
+}
+
+struct id_args {
+	const uint8_t *cfg[2];
+	uint8_t *out[2];
+	unsigned *changed;
+};
+
+static int identity_fn(struct d4_store *s, MDB_txn *txn, const void *arg)
+{
+	const struct id_args *a = arg;
+	static const char *const names[2] = {ID_HUB_KEY, ID_ORG_KEY};
+	for (int i = 0; i < 2; i++) {
+		uint8_t stored[16];
+		int rc = id_get(s, txn, names[i], stored);
+		if (rc < 0)
+			return rc;
+		if (a->cfg[i]) {
+			memcpy(a->out[i], a->cfg[i], 16);
+			if (rc == 1 && memcmp(stored, a->cfg[i], 16) != 0 && a->changed)
+				*a->changed |= 1u << i;
+			if (rc == 0 || memcmp(stored, a->cfg[i], 16) != 0)
+				if ((rc = id_put(s, txn, names[i], a->cfg[i])) != 0)
+					return rc;
+		} else if (rc == 1) {
+			memcpy(a->out[i], stored, 16);
+		} else {
+			if (d4_uuid_gen_v4(a->out[i]) != 0)
+				return D4_EIO;
+			if ((rc = id_put(s, txn, names[i], a->out[i])) != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+int d4_store_identity(struct d4_store *s, const uint8_t *cfg_hub, const uint8_t *cfg_org, uint8_t hub[16],
+		      uint8_t org[16], unsigned *changed)
+{
+	if (!s || !hub || !org || (cfg_hub && zero16(cfg_hub)) || (cfg_org && zero16(cfg_org)))
+		return D4_EINVAL;
+	if (changed)
+		*changed = 0;
+	if (s->opts.read_only)
+		return D4_EPERM;
+	struct id_args a = {{cfg_hub, cfg_org}, {hub, org}, changed};
+	/* no epoch bump: nothing the ingest caches depends on it */
+	return store_write(s, 0, identity_fn, &a);
+}
+
+int d4_store_identity_get(struct d4_store *s, uint8_t hub[16], uint8_t org[16])
+{
+	if (!s || !hub || !org)
+		return D4_EINVAL;
+	MDB_txn *txn;
+	int rc = store_txn_begin(s, 1, &txn);
+	if (rc)
+		return rc;
+	int h = id_get(s, txn, ID_HUB_KEY, hub), o = id_get(s, txn, ID_ORG_KEY, org);
+	mdb_txn_abort(txn);
+	if (h < 0)
+		return h;
+	if (o < 0)
+		return o;
+	return (h == 1 && o == 1) ? 0 : D4_ENOTFOUND;
+}

@@ -12,6 +12,7 @@
 #include <time.h>
 
 TCase *json_tcase(void);
+TCase *identity_tcase(void);
 
 static const uint8_t HUB_A[16] = {0xa1, 1};
 static const uint8_t HUB_B[16] = {0xb1, 1};
@@ -762,6 +763,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_property);
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, json_tcase());
+	suite_add_tcase(s, identity_tcase());
 	return s;
 }
 

@@ -7,6 +7,7 @@
 #include "d4_policy.h"
 #include "d4_store.h"
 #include "d4_store_partner.h"
+#include "d4_util.h"
 
 #include <check.h>
 #include <ftw.h>
@@ -350,6 +351,40 @@ START_TEST(test_table)
 }
 END_TEST
 
+START_TEST(test_identity)
+{
+	struct d4_store *s = open_store();
+	uint8_t hub[16], org[16], hub2[16], org2[16], cfg[16];
+	unsigned changed = 9;
+	ck_assert_int_eq(d4_store_identity_get(s, hub, org), D4_ENOTFOUND);
+	/* none configured: generated once (v4), then the same on every call */
+	ck_assert_int_eq(d4_store_identity(s, NULL, NULL, hub, org, &changed), 0);
+	ck_assert_uint_eq(changed, 0);
+	ck_assert(d4_uuid_is_v4(hub) && d4_uuid_is_v4(org) && memcmp(hub, org, 16) != 0);
+	ck_assert_int_eq(d4_store_identity(s, NULL, NULL, hub2, org2, &changed), 0);
+	ck_assert(memcmp(hub, hub2, 16) == 0 && memcmp(org, org2, 16) == 0);
+	d4_store_close(s);
+	s = open_store(); /* kept across a reopen */
+	ck_assert_int_eq(d4_store_identity_get(s, hub2, org2), 0);
+	ck_assert(memcmp(hub, hub2, 16) == 0 && memcmp(org, org2, 16) == 0);
+	/* a configured org wins, is kept, and the change is reported */
+	memset(cfg, 0x42, 16);
+	ck_assert_int_eq(d4_store_identity(s, NULL, cfg, hub2, org2, &changed), 0);
+	ck_assert_uint_eq(changed, 2);
+	ck_assert(memcmp(hub, hub2, 16) == 0 && memcmp(org2, cfg, 16) == 0);
+	ck_assert_int_eq(d4_store_identity(s, NULL, cfg, hub2, org2, &changed), 0);
+	ck_assert_uint_eq(changed, 0); /* the same value again: no change */
+	ck_assert_int_eq(d4_store_identity(s, cfg, NULL, hub2, org2, &changed), 0);
+	ck_assert_uint_eq(changed, 1);
+	ck_assert_int_eq(d4_store_identity_get(s, hub2, org2), 0);
+	ck_assert(memcmp(hub2, cfg, 16) == 0 && memcmp(org2, cfg, 16) == 0);
+	/* a zero uuid is refused */
+	memset(cfg, 0, 16);
+	ck_assert_int_eq(d4_store_identity(s, cfg, NULL, hub2, org2, NULL), D4_EINVAL);
+	d4_store_close(s);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("store_partner");
@@ -359,6 +394,7 @@ int main(void)
 	tcase_add_test(tc, test_codec_corrupt_fields);
 	tcase_add_test(tc, test_check);
 	tcase_add_test(tc, test_table);
+	tcase_add_test(tc, test_identity);
 	suite_add_tcase(su, tc);
 	SRunner *sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
