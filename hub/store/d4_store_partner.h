@@ -112,7 +112,9 @@ int d4_store_partner_foreach(struct d4_store *s, int (*cb)(void *ctx, const stru
  * used and kept, replacing a different stored value (*changed gets bit 0
  * for the hub, bit 1 for the org, so the caller can say so loudly: partners
  * know the old one). Absent, the stored value is used, or a random v4 uuid
- * is generated and kept, in the same write transaction. A zero uuid is
+ * is generated and kept, in the same write transaction. A damaged stored
+ * value is D4_ECORRUPT unless configured (then replaced, reported as a
+ * change): an identity is never silently made anew. A zero uuid is
  * D4_EINVAL; a read-only store D4_EPERM. changed may be NULL. */
 int d4_store_identity(struct d4_store *s, const uint8_t *cfg_hub, const uint8_t *cfg_org, uint8_t hub[16],
 		      uint8_t org[16], unsigned *changed);

@@ -583,6 +583,11 @@ static int identity_fn(struct d4_store *s, MDB_txn *txn, const void *arg)
 	for (int i = 0; i < 2; i++) {
 		uint8_t stored[16];
 		int rc = id_get(s, txn, names[i], stored);
+		if (rc == D4_ECORRUPT && a->cfg[i]) {
+			/* a damaged value, but the configuration says what it is */
+			memset(stored, 0, sizeof(stored));
+			rc = 1;
+		}
 		if (rc < 0)
 			return rc;
 		if (a->cfg[i]) {

@@ -8,6 +8,7 @@
 #include "d4_store.h"
 #include "d4_store_partner.h"
 #include "d4_util.h"
+#include "store_internal.h"
 
 #include <check.h>
 #include <ftw.h>
@@ -385,6 +386,56 @@ START_TEST(test_identity)
 }
 END_TEST
 
+/* Writes raw bytes under key in dbi, as a damaged file would hold them. */
+static void put_raw(struct d4_store *s, enum store_dbi dbi, const char *key, const void *val, size_t len)
+{
+	MDB_txn *txn;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
+	MDB_val k = {strlen(key), (void *)key}, v = {len, (void *)val};
+	ck_assert_int_eq(mdb_put(txn, s->dbi[dbi], &k, &v, 0), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+}
+
+START_TEST(test_corrupt_records)
+{
+	struct d4_store *s = open_store();
+	uint8_t hub[16], org[16];
+	/* a damaged identity is reported, never silently replaced by a new one */
+	ck_assert_int_eq(d4_store_identity(s, NULL, NULL, hub, org, NULL), 0);
+	static const uint8_t short_v[] = {1, 2, 3};
+	uint8_t zero_v[17] = {1}, badver[17] = {2, 9};
+	const void *vals[] = {short_v, zero_v, badver};
+	size_t lens[] = {sizeof(short_v), sizeof(zero_v), sizeof(badver)};
+	for (int i = 0; i < 3; i++) {
+		put_raw(s, DBI_SETTINGS, "hub_uuid", vals[i], lens[i]);
+		ck_assert_int_eq(d4_store_identity_get(s, hub, org), D4_ECORRUPT);
+		ck_assert_int_eq(d4_store_identity(s, NULL, NULL, hub, org, NULL), D4_ECORRUPT);
+	}
+	/* a configured value repairs it, reported as a change */
+	uint8_t cfg[16];
+	unsigned changed = 0;
+	memset(cfg, 7, 16);
+	ck_assert_int_eq(d4_store_identity(s, cfg, NULL, hub, org, &changed), 0);
+	ck_assert_uint_eq(changed, 1);
+	ck_assert_int_eq(d4_store_identity_get(s, hub, org), 0);
+	ck_assert(memcmp(hub, cfg, 16) == 0);
+	/* a damaged partner: get and list say so, delete removes it */
+	struct d4_partner *p = full_partner("ok"), *q = malloc(sizeof(*q));
+	ck_assert_int_eq(d4_store_partner_add(s, p), 0);
+	put_raw(s, DBI_PARTNERS, "bad", short_v, sizeof(short_v));
+	ck_assert_int_eq(d4_store_partner_get(s, "bad", q), D4_ECORRUPT);
+	char names[64] = "";
+	ck_assert_int_eq(d4_store_partner_foreach(s, collect, names), D4_ECORRUPT);
+	ck_assert_int_eq(d4_store_partner_del(s, "bad"), 0);
+	names[0] = '\0';
+	ck_assert_int_eq(d4_store_partner_foreach(s, collect, names), 0);
+	ck_assert_str_eq(names, "ok,");
+	free(p);
+	free(q);
+	d4_store_close(s);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *su = suite_create("store_partner");
@@ -395,6 +446,7 @@ int main(void)
 	tcase_add_test(tc, test_check);
 	tcase_add_test(tc, test_table);
 	tcase_add_test(tc, test_identity);
+	tcase_add_test(tc, test_corrupt_records);
 	suite_add_tcase(su, tc);
 	SRunner *sr = srunner_create(su);
 	srunner_run_all(sr, CK_NORMAL);
