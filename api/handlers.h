@@ -50,6 +50,14 @@ void d4_h_revoke_token(struct d4_api_ctx *ctx, const struct d4_api_req *req, str
 
 void d4_h_register_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 
+/* federation partners and the egress dry run (api/h_partners.c) */
+void d4_h_list_partners(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_get_partner(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_create_partner(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_update_partner(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_delete_partner(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_dry_run_partner(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+
 /* the ingest watch: unverified connections per address (api/h_ingest.c) */
 void d4_h_get_ingest_unverified(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 /* server (ingest) mode (api/h_server.c) */

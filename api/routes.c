@@ -49,6 +49,13 @@ const struct d4_api_route d4_api_routes[] = {
     {"DELETE", "/api/v1/tokens/{id}", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_revoke_token, "revokeToken"},
     {"POST", "/api/v1/add/sensor/register", D4_ROLE_SENSOR_REGISTER, D4_BODY_JSON, d4_h_register_sensor,
      "registerSensor"},
+    /* federation partners (api/h_partners.c) */
+    {"GET", "/api/v1/partners", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_list_partners, "listPartners"},
+    {"POST", "/api/v1/partners", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_create_partner, "createPartner"},
+    {"GET", "/api/v1/partners/{name}", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_get_partner, "getPartner"},
+    {"PATCH", "/api/v1/partners/{name}", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_update_partner, "updatePartner"},
+    {"DELETE", "/api/v1/partners/{name}", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_delete_partner, "deletePartner"},
+    {"POST", "/api/v1/partners/{name}/dry-run", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_dry_run_partner, "dryRunPartner"},
     /* the ingest watch (api/h_ingest.c) */
     {"GET", "/api/v1/ingest/unverified", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_get_ingest_unverified,
      "getIngestUnverified"},

@@ -8,10 +8,12 @@
 #include "d4_analyze.h"
 #include "d4_api.h"
 #include "d4_error.h"
+#include "d4_federation.h"
 #include "d4_hubconf.h"
 #include "d4_ingest.h"
 #include "d4_log.h"
 #include "d4_store.h"
+#include "d4_store_partner.h"
 #include "d4_util.h"
 
 #include <errno.h>
@@ -26,6 +28,7 @@
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static void usage(void)
@@ -100,6 +103,54 @@ static void pdns_opts(const struct d4_hubconf *conf, struct d4_analyze_opts *o)
 	o->pdns.retention_s = conf->pdns_retention;
 }
 
+/* The hub uuid -n checks the federation certificate against: the
+ * configuration's, else the one the store keeps (read-only; a store that
+ * was never started has none yet). 0 or -1 with a message. */
+static int check_hub_uuid(const struct d4_hubconf *conf, uint8_t hub[16])
+{
+	if (conf->has_hub_uuid) {
+		memcpy(hub, conf->hub_uuid, 16);
+		return 0;
+	}
+	struct d4_store_opts so;
+	memset(&so, 0, sizeof(so));
+	so.path = conf->store_path;
+	so.read_only = 1;
+	struct d4_store *st = NULL;
+	uint8_t org[16];
+	char mdb[D4_PATH_MAX + 16];
+	snprintf(mdb, sizeof(mdb), "%s/data.mdb", conf->store_path);
+	/* no store yet: say so without an open that would log its failure */
+	int rc = access(mdb, R_OK) == 0 ? d4_store_open(&so, &st) : D4_ENOTFOUND;
+	if (rc == 0) {
+		rc = d4_store_identity_get(st, hub, org);
+		d4_store_close(st);
+	}
+	if (rc != 0) {
+		fprintf(stderr,
+			"d4hub: federation.cert: cannot check its subjectAltName: hub.uuid is not in the configuration "
+			"and the store %s %s (set hub.uuid, or start the hub once so that it generates one)\n",
+			conf->store_path, rc == D4_ENOTFOUND ? "has none yet" : "cannot be read");
+		return -1;
+	}
+	return 0;
+}
+
+/* d4hub -n: the federation certificate (EKU, SAN urn:uuid, key, validity,
+ * chain to federation.ca). */
+static int check_federation(const struct d4_hubconf *conf)
+{
+	uint8_t hub[16];
+	char err[1024];
+	if (check_hub_uuid(conf, hub) != 0)
+		return -1;
+	if (d4_fed_cert_check(conf->fed_cert, conf->fed_key, conf->fed_ca, hub, time(NULL), err, sizeof(err)) != 0) {
+		fprintf(stderr, "d4hub: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
 static int check_config(const struct d4_hubconf *conf)
 {
 	char err[512];
@@ -131,6 +182,8 @@ static int check_config(const struct d4_hubconf *conf)
 		fprintf(stderr, "d4hub: %s\n", err);
 		return 1;
 	}
+	if (conf->fed_cert[0] && check_federation(conf) != 0)
+		return 1;
 	if (conf->pdns_enabled) {
 		struct d4_analyze_opts ao;
 		pdns_opts(conf, &ao);
@@ -299,6 +352,32 @@ int main(int argc, char **argv)
 		d4_err("%s", err);
 		notify(&notify_fd, 1, err);
 		return 1;
+	}
+	/* The hub's identity: configured, else kept in the store (generated
+	 * at the first start). Ingest and API read it from conf. */
+	unsigned id_changed = 0;
+	rc = d4_store_identity(store, conf.has_hub_uuid ? conf.hub_uuid : NULL, conf.has_org ? conf.org : NULL,
+			       conf.hub_uuid, conf.org, &id_changed);
+	if (rc != 0) {
+		snprintf(err, sizeof(err), "cannot read or keep the hub's identity in the store: %s", d4_strerror(rc));
+		d4_err("%s", err);
+		d4_store_close(store);
+		notify(&notify_fd, 1, err);
+		return 1;
+	}
+	{
+		char hu[D4_UUID_HEX_LEN + 1], ou[D4_UUID_HEX_LEN + 1];
+		d4_uuid_hex(conf.hub_uuid, hu);
+		d4_uuid_hex(conf.org, ou);
+		d4_notice("hub uuid %s (%s), org uuid %s (%s)", hu,
+			  conf.has_hub_uuid ? "configured" : "kept in the store", ou,
+			  conf.has_org ? "configured" : "kept in the store");
+		if (id_changed)
+			d4_warn("the configured %s differs from the one the store kept until now: the configuration's "
+				"is used and kept; partner hubs that know the old one must be told",
+				id_changed == 3	  ? "hub.uuid and hub.org"
+				: id_changed == 1 ? "hub.uuid"
+						  : "hub.org");
 	}
 	rc = d4_store_writer_start(store);
 	if (rc != 0) {

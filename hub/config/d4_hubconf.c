@@ -56,8 +56,10 @@ struct keydef {
 #define F(field) offsetof(struct d4_hubconf, field), sizeof(((struct d4_hubconf *)0)->field)
 
 static const struct keydef keys[] = {
-    {"hub.uuid", K_UUID, F(hub_uuid), 0, 0, 1},
-    {"hub.org", K_UUID, F(org), 0, 0, 1},
+    /* Optional: d4hub generates them once and keeps them in the store
+     * (docs/federation.md "Identity"); a configured value wins. */
+    {"hub.uuid", K_UUID, F(hub_uuid), 0, 0, 0},
+    {"hub.org", K_UUID, F(org), 0, 0, 0},
     {"hub.default_tlp", K_TLP, F(default_tlp), 0, 0, 0},
     {"hub.log_level", K_LOGLEVEL, F(log_level), 0, 0, 0},
     {"hub.syslog", K_BOOL, F(syslog), 0, 0, 0},
@@ -119,10 +121,15 @@ static const struct keydef keys[] = {
     {"api.max_tlp_user", K_TLP, F(api_max_tlp_user), 0, 0, 0},
     {"api.max_tlp_admin", K_TLP, F(api_max_tlp_admin), 0, 0, 0},
     {"api.pdns_max_results", K_UINT, F(api_pdns_max_results), 1, 10000000, 0},
+    /* [federation]: the hub's identity towards partner hubs (nothing listens yet) */
+    {"federation.listen", K_LISTEN, F(fed_listen), 0, 0, 0},
+    {"federation.cert", K_PATH, F(fed_cert), 0, 0, 0},
+    {"federation.key", K_PATH, F(fed_key), 0, 0, 0},
+    {"federation.ca", K_PATH, F(fed_ca), 0, 0, 0},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const sections[] = {"hub", "ingest", "store", "api", "pdns"};
+static const char *const sections[] = {"hub", "ingest", "store", "api", "pdns", "federation"};
 
 void d4_hubconf_defaults(struct d4_hubconf *out)
 {
@@ -577,6 +584,19 @@ static int check_whole(struct ctx *c, struct d4_hubconf *out, unsigned lastline)
 	if (!out->api_key[0])
 		d4_strlcpy(out->api_key, out->key, sizeof(out->api_key));
 	out->api_spec_set = c->seen_line[key_index("api.spec")] != 0;
+	out->has_hub_uuid = c->seen_line[key_index("hub.uuid")] != 0;
+	out->has_org = c->seen_line[key_index("hub.org")] != 0;
+	/* The federation certificate and its key go together. */
+	if (!out->fed_cert[0] != !out->fed_key[0]) {
+		int ci = key_index("federation.cert"), ki = key_index("federation.key");
+		return fail(c, c->seen_line[ci] ? c->seen_line[ci] : c->seen_line[ki],
+			    "federation.cert and federation.key are given together");
+	}
+	if ((out->fed_listen[0] || out->fed_ca[0]) && !out->fed_cert[0]) {
+		int li = key_index("federation.listen"), ai = key_index("federation.ca");
+		return fail(c, c->seen_line[li] ? c->seen_line[li] : c->seen_line[ai],
+			    "the [federation] section needs federation.cert and federation.key");
+	}
 	if (out->mode == D4_MODE_SHARED_SECRET && out->shared_keylen == 0)
 		return fail(c, c->seen_line[key_index("ingest.mode")],
 			    "ingest.shared_key is required when ingest.mode = shared-secret");

@@ -17,8 +17,9 @@ enum d4_hub_mode { D4_MODE_REGISTRATION = 0, D4_MODE_SHARED_SECRET = 1 };
 
 struct d4_hubconf {
 	/* [hub] */
-	uint8_t hub_uuid[16];	    /* hub.uuid, required */
-	uint8_t org[16];	    /* hub.org (misp:org of this hub), required */
+	uint8_t hub_uuid[16];	    /* hub.uuid; absent: generated once, kept in the store */
+	uint8_t org[16];	    /* hub.org (misp:org of this hub); absent: generated once, kept in the store */
+	int has_hub_uuid, has_org;  /* 1 if given in the file */
 	uint8_t default_tlp;	    /* hub.default_tlp, enum d4_tlp, default amber+strict */
 	char log_level[16];	    /* hub.log_level: error|warning|notice|info|debug (info) */
 	int syslog;		    /* hub.syslog = yes|no (no) */
@@ -85,6 +86,12 @@ struct d4_hubconf {
 	uint8_t api_max_tlp_user;      /* api.max_tlp_user, enum d4_tlp (tlp:amber+strict) */
 	uint8_t api_max_tlp_admin;     /* api.max_tlp_admin, enum d4_tlp (tlp:red) */
 	unsigned api_pdns_max_results; /* api.pdns_max_results: cap of limit/offset per pDNS query (10000) */
+	/* [federation] — this hub towards partner hubs (docs/federation.md).
+	 * Nothing listens yet; d4hub -n checks the certificate. */
+	char fed_listen[128];	    /* federation.listen HOST:PORT */
+	char fed_cert[D4_PATH_MAX]; /* federation.cert: PEM, leaf first (EKU serverAuth+clientAuth, SAN urn:uuid:HUB) */
+	char fed_key[D4_PATH_MAX];  /* federation.key */
+	char fed_ca[D4_PATH_MAX];   /* federation.ca: the org CA the certificate must chain to */
 };
 
 /* Fills *out with defaults (required fields empty). */

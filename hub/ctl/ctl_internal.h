@@ -19,11 +19,14 @@ struct ctl {
 	int json;
 	struct d4_store *st; /* opened on demand by ctl_store() */
 	int st_write;
-	yajl_gen g;	       /* only with --json */
-	const char *cmd;       /* "sensor add", for messages */
-	const char *conf_path; /* -c: the configuration (server mode) */
-	int conf_mode;	       /* with -c: [ingest] mode */
-	int conf_has_key;      /* with -c: [ingest] shared_key is set */
+	yajl_gen g;		   /* only with --json */
+	const char *cmd;	   /* "sensor add", for messages */
+	const char *conf_path;	   /* -c: the configuration (server mode) */
+	int conf_mode;		   /* with -c: [ingest] mode */
+	int conf_has_key;	   /* with -c: [ingest] shared_key is set */
+	int has_identity;	   /* with -c: the hub's identity below (partner dry-run) */
+	int hub_uuid_set, org_set; /* given in the config; else the store's (d4_store_identity_get) */
+	uint8_t hub_uuid[16], org[16], default_tlp;
 	/* Remote mode (-H URL or D4HUB_URL): every command goes through the
 	 * REST API instead of the store (ctl_http.c, ctl_remote.c). */
 	const char *url;
@@ -103,6 +106,7 @@ int ctl_cmd_status(struct ctl *c, int argc, char **argv);
 int ctl_cmd_user(struct ctl *c, int argc, char **argv);
 int ctl_cmd_token(struct ctl *c, int argc, char **argv);
 int ctl_cmd_server(struct ctl *c, int argc, char **argv);
+int ctl_cmd_partner(struct ctl *c, int argc, char **argv); /* ctl_partner.c, local and remote */
 
 /* Reads a key file (the file's bytes without one trailing newline, at most
  * D4_KEY_MAX) into key; CTL_OK or CTL_ERR with a message. */

@@ -43,6 +43,14 @@ static const char usage_text[] =
     "  user list | user del NAME | user role NAME ROLE\n"
     "  token create USER [--label L]   (prints the token once) | token list [USER] | token revoke ID\n"
     "  server mode [registration|shared-secret [--shared-key-file FILE]]   (show or set the ingest mode)\n"
+    "  partner list | partner show NAME | partner del NAME\n"
+    "  partner add NAME --url URL --hub UUID --org UUID --relation same-org|partner|community|public\n"
+    "              [--direction push|pull|both] [--ca PEMFILE] [--pin SPKI_SHA256_HEX] [--enable|--disable]\n"
+    "              [--file PARTNER.json]   (rules: docs/federation.md)\n"
+    "  partner set NAME [the options of add] [--pin none]\n"
+    "  partner dry-run NAME [--kind frames|pdns] [--tlp TAG] [--tags T,T] [--should-not-sync] [--org UUID]\n"
+    "              [--sensors U,U] [--type N] [--ext-type S] [--origin UUID] [--via U,U] [--stripped]\n"
+    "              [--rrname N --rrtype N --rdata S] | --file RECORD.json   (local: needs -c HUBCONF)\n"
     "Exit status: 0 success, 1 error, 2 usage error.\n";
 
 static void vmsg(struct ctl *c, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
@@ -194,7 +202,7 @@ static const struct {
     {"sensor", ctl_cmd_sensor},	      {"block", ctl_cmd_block},	      {"types", ctl_cmd_types},
     {"ext-types", ctl_cmd_ext_types}, {"sessions", ctl_cmd_sessions}, {"frames", ctl_cmd_frames},
     {"stats", ctl_cmd_stats},	      {"status", ctl_cmd_status},     {"user", ctl_cmd_user},
-    {"token", ctl_cmd_token},	      {"server", ctl_cmd_server},
+    {"token", ctl_cmd_token},	      {"server", ctl_cmd_server},     {"partner", ctl_cmd_partner},
 };
 
 /* A token is sent in an HTTP header: only visible ASCII, so that nothing
@@ -418,6 +426,12 @@ int main(int argc, char **argv)
 		/* Only the store settings (and whether a key is set) are needed here. */
 		c.conf_mode = conf.mode;
 		c.conf_has_key = conf.shared_keylen > 0;
+		c.has_identity = 1;
+		c.hub_uuid_set = conf.has_hub_uuid;
+		c.org_set = conf.has_org;
+		memcpy(c.hub_uuid, conf.hub_uuid, 16);
+		memcpy(c.org, conf.org, 16);
+		c.default_tlp = conf.default_tlp;
 		d4_wipe(conf.shared_key, sizeof(conf.shared_key));
 		c.conf_path = conf_path;
 		c.store_path = conf.store_path;

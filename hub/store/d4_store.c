@@ -240,7 +240,7 @@ static const char *const dbi_names[DBI_COUNT] = {
     "frames",	     "sessidx",	       "sessions",    "sensors",    "sensor_types",    "blocklist",
     "settings",	     "daily",	       "totals",      "users",	    "tokens",	       "token_ids",
     "queues",	     "queue_entries",  "pdns_tuples", "pdns_rname", "pdns_rdata_name", "pdns_rdata_rname",
-    "pdns_rdata_ip", "pdns_rdata_raw", "pdns_time",   "pdns_meta",  "replay"};
+    "pdns_rdata_ip", "pdns_rdata_raw", "pdns_time",   "pdns_meta",  "replay",	       "partners"};
 
 /* seq_next is persisted each commit; the frame log's last chunk is the
  * fallback in case the setting lags (it never should). */

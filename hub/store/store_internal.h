@@ -59,6 +59,7 @@ enum store_dbi {
 	DBI_PDNS_TIME,	  /* day(time_last) BE || id -> tuple key */
 	DBI_PDNS_META,	  /* 'c' cursor name | 's' sensor uuid -> cursor / counters */
 	DBI_REPLAY,	  /* d4-ack/1 replay window (store_replay.c) */
+	DBI_PARTNERS,	  /* partner name -> partner (store_partner.c) */
 	DBI_COUNT
 };
 /* Tables added after schema 1: a read-only open of an older store (which

@@ -834,6 +834,82 @@ def run_live(spec, fx):
         L.fx["tokens"]["conf-user2"] = tok2["token"]
         call("getMe", "token of a deleted user", 401, token="conf-user2", src=L.next_src())
 
+    # ---- federation partners and the egress dry run
+    with open(fx["cacert"]) as f:
+        ca_pem = f.read()
+    p_hub = new_uuid()
+    pbody = {"name": "conf-partner", "url": "https://127.0.0.5:8444/fed", "ca_pem": ca_pem, "hub_uuid": p_hub,
+             "org_uuid": new_uuid(), "relation": "partner", "direction": "push",
+             "outbound": {"pdns": {"enabled": True, "max_tlp": "tlp:amber", "allow_amber": True,
+                                   "nets_allow": ["0.0.0.0/0", "10.1.0.0/16"], "zones_deny": ["corp.example"]}},
+             "inbound": {"kinds": ["pdns"], "max_tlp": "tlp:green", "records_per_s": 100}}
+    c = call("createPartner", "create", 201, body=pbody)
+    if c is not None and c.json:
+        ok(c.json["outbound"]["pdns"]["max_tlp"] == "tlp:amber" and c.json["outbound"]["frames"]["enabled"] is False
+           and c.json["has_ca"] is True and c.json["spki_sha256"] is None and c.json["hub_uuid"] == p_hub,
+           f"createPartner stored what was sent, defaults for the rest: {c.json}")
+        ok(c.headers.get("location") == "/api/v1/partners/conf-partner", "createPartner Location")
+    call("createPartner", "exists", 409, body=pbody)
+    call("createPartner", "no trust anchor", 422, body={k: v for k, v in pbody.items() if k != "ca_pem"})
+    call("createPartner", "not PEM", 422, body=dict(pbody, name="conf-p2", ca_pem="nope"))
+    call("createPartner", "net with host bits", 422,
+         body=dict(pbody, name="conf-p2", outbound={"pdns": {"nets_allow": ["10.1.2.3/8"]}}))
+    call("createPartner", "unknown relation", 422, body=dict(pbody, name="conf-p2", relation="friend"))
+    call("createPartner", "unknown member", 422, body=dict(pbody, name="conf-p2", secret=1))
+    call("createPartner", "missing body", 400)
+    call("createPartner", "text/plain", 415, body="x", ctype="text/plain")
+    c = call("listPartners", "admin", 200)
+    if c is not None and c.json:
+        ok([p["name"] for p in c.json["items"]] == ["conf-partner"] and c.json["items"][0]["outbound_kinds"] == ["pdns"],
+           f"listPartners: {c.json}")
+    call("getPartner", "get", 200, {"name": "conf-partner"})
+    call("getPartner", "absent", 404, {"name": "conf-none"})
+    call("getPartner", "bad name", 400, {"name": ".hidden"})
+    c = call("updatePartner", "disable, share frames", 200, {"name": "conf-partner"},
+             body={"enabled": False, "outbound": {"frames": {"enabled": True, "max_tlp": "tlp:green"}}})
+    if c is not None and c.json:
+        ok(c.json["enabled"] is False and c.json["outbound"]["frames"]["max_tlp"] == "tlp:green"
+           and c.json["outbound"]["pdns"]["nets_allow"] == ["0.0.0.0/0", "10.1.0.0/16"], f"updatePartner changed only that: {c.json}")
+    rec = {"kind": "pdns", "tlp": "tlp:amber", "rrname": "www.example.com", "rrtype": 1, "rdata": "192.0.2.1"}
+    c = call("dryRunPartner", "disabled partner", 200, {"name": "conf-partner"}, body=rec)
+    if c is not None and c.json:
+        ok(c.json["decision"] == "refuse" and c.json["reason"] == "partner-disabled", f"dryRunPartner: {c.json}")
+    call("updatePartner", "enable", 200, {"name": "conf-partner"}, body={"enabled": True})
+    call("updatePartner", "rename", 422, {"name": "conf-partner"}, body={"name": "other"})
+    call("updatePartner", "remove the only trust anchor", 422, {"name": "conf-partner"}, body={"ca_pem": ""})
+    call("updatePartner", "absent", 404, {"name": "conf-none"}, body={"enabled": True})
+    for what, body, decision, reason in (
+            ("amber pDNS to a partner allowed amber", rec, "release", "released"),
+            ("red", dict(rec, tlp="tlp:red"), "refuse", "tlp-red"),
+            ("should-not-sync tag", dict(rec, tags=["misp:should-not-sync"]), "refuse", "should-not-sync"),
+            ("amber+strict to another org", dict(rec, tlp="tlp:amber+strict"), "refuse", "amber-strict-other-org"),
+            ("private rdata", dict(rec, rdata="10.2.0.1"), "refuse", "rdata-private"),
+            ("private rdata named by a rule", dict(rec, rdata="10.1.2.3"), "release", "released"),
+            ("denied zone", dict(rec, rrname="a.corp.example"), "refuse", "zone-filtered"),
+            ("back to its origin", dict(rec, origin=p_hub), "refuse", "loop-origin"),
+            ("ex:chr tuple", dict(rec, tlp="tlp:ex:chr", sensors=[new_uuid()], org=new_uuid()), "release-stripped",
+             "ex-chr-stripped"),
+            ("ex:chr frame above the frames rule (green)", {"kind": "frames", "tlp": "tlp:ex:chr", "type": 8},
+             "refuse", "above-max-tlp"),
+            ("green frame", {"kind": "frames", "tlp": "tlp:green", "type": 8}, "release", "released"),
+            ("amber frame, the frames rule does not allow amber", {"kind": "frames", "tlp": "tlp:amber", "type": 8},
+             "refuse", "amber-not-allowed"),
+            ("AAAA tuple outside the allowed nets", dict(rec, rrtype=28, rdata="2001:db8::1"), "refuse",
+             "rdata-filtered"),
+            ("certs not shared", {"kind": "certs", "tlp": "tlp:clear"}, "refuse", "kind-not-shared")):
+        c = call("dryRunPartner", what, 200, {"name": "conf-partner"}, body=body)
+        if c is not None and c.json:
+            ok(c.json["decision"] == decision and c.json["reason"] == reason,
+               f"dryRunPartner {what}: {c.json['decision']}/{c.json['reason']}, expected {decision}/{reason}")
+            if decision == "release-stripped" and c.json["decision"] == decision:
+                pv = c.json["provenance"]
+                ok(pv["stripped"] is True and pv["org"] is None and pv["origin"] is None and pv["sensors"] == []
+                   and pv["via"] == [], f"dryRunPartner {what}: provenance stripped: {pv}")
+    call("dryRunPartner", "bad record", 422, {"name": "conf-partner"}, body={"kind": "dns"})
+    call("dryRunPartner", "absent partner", 404, {"name": "conf-none"}, body={})
+    call("deletePartner", "delete", 204, {"name": "conf-partner"})
+    call("deletePartner", "again", 404, {"name": "conf-partner"})
+
     # ---- monitoring: silent sensors (s1 must have been silent for more than its 1 s threshold)
     time.sleep(max(0.0, 2.2 - (time.monotonic() - t_silence)))
     c = call("listSilentSensors", "all", 200, token="user")
@@ -949,7 +1025,8 @@ def run_live(spec, fx):
               "addBlock": {"kind": "ip", "value": "192.0.2.9"}, "setType": {"accepted": True},
               "setServerMode": {"mode": "registration"},
               "createUser": {"name": "conf-none", "role": "user"}, "createQueue": {"name": "q", "type": 8},
-              "updateQueue": {"name": "q"}, "ackQueue": {"cursor": 1}, "registerSensor": {"uuid": new_uuid(),
+              "updateQueue": {"name": "q"}, "ackQueue": {"cursor": 1}, "createPartner": {"name": "conf-none"},
+              "updatePartner": {"enabled": True}, "dryRunPartner": {}, "registerSensor": {"uuid": new_uuid(),
                                                                                       "hmac_key": "k"}}
     for oid, o in spec.ops.items():
         params = {k: v for k, v in dummy.items() if "{" + k + "}" in o["path"]}

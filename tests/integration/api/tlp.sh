@@ -22,6 +22,10 @@ wait_until 10 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" || fail "A
 ADMIN=$(ctl user add tlp-admin --role admin) || fail "user add admin"
 USER=$(ctl user add tlp-user --role user) || fail "user add user"
 REG=$(ctl user add tlp-reg --role sensor_register) || fail "user add sensor_register"
+# A partner named like the admin user: tlp_check.py fills every {name} of
+# the spec with "tlp-admin" (getPartner, dryRunPartner).
+ctl partner add tlp-admin --url https://127.0.0.2:8444 --hub "$(gen_uuid)" --org "$HUB_ORG" --relation same-org \
+	--pin "$(printf '%064d' 1)" || fail "partner add"
 
 # queue QNAME: creates a type-254 pdns-cof queue, prints its id
 queue() {

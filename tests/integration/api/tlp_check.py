@@ -61,8 +61,8 @@ class Hub:
         self.tmp = tempfile.mkdtemp(prefix="tlpchk.")
         self.calls = 0
 
-    def call(self, method, path, token_role, query=None, max_time=30):
-        """Returns (status, headers dict lower-case, body bytes)."""
+    def call(self, method, path, token_role, query=None, max_time=30, data=None):
+        """Returns (status, headers dict lower-case, body bytes); data: a JSON body."""
         url = self.fx["base_url"] + path
         if query:
             url += "?" + urllib.parse.urlencode(query)
@@ -71,6 +71,8 @@ class Hub:
                "-X", method, "-D", hdr, "-o", body, "-w", "%{http_code}"]
         if token_role:
             cmd += ["-H", "Authorization: Bearer " + self.fx["tokens"][token_role]]
+        if data is not None:
+            cmd += ["-H", "Content-Type: application/json", "--data-binary", data]
         cmd.append(url)
         r = subprocess.run(cmd, capture_output=True, text=True)
         self.calls += 1
@@ -148,8 +150,8 @@ class Check:
     def labels_in(self, text):
         return {l for l in self.labels if any(n in text for n in self.names(l))}
 
-    def call(self, oid, method, path, role, query=None, expect=200, max_time=30):
-        st, h, body = self.hub.call(method, path, role, query, max_time)
+    def call(self, oid, method, path, role, query=None, expect=200, max_time=30, data=None):
+        st, h, body = self.hub.call(method, path, role, query, max_time, data)
         ok(st == expect, f"{oid} {path} as {role}: status {st}, expected {expect}: {body[:300]!r}")
         if role != "admin" or self.wh["admin"]:
             hidden = self.wh[role] if role in self.wh else list(self.labels)
@@ -381,21 +383,37 @@ class Check:
             self.call(oid, method, path, role, expect=200 if rank[role] >= rank[role_min] else 403)
 
 
+    # ---- evaluations: a record sent by the caller, an answer about it ---------------
+    def evaluation(self, oid, method, tmpl, op):
+        path = tmpl.replace("{name}", "tlp-admin")
+        # a record of the fixtures' sensor, one per level: the answer is a
+        # decision about the caller's record and must name no stored one
+        rank = {"sensor_register": 1, "user": 2, "admin": 3}
+        for tlp in ("tlp:red", "tlp:amber+strict", "tlp:clear"):
+            body = json.dumps({"kind": "frames", "tlp": tlp, "type": 254, "sensors": [self.fx["sensor"]]})
+            for role in ("admin", "user", "sensor_register"):
+                self.call(oid, method, path, role, expect=200 if rank[role] >= rank[op["x-d4hub-role"]] else 403,
+                          data=body)
+
+
 # Writes: they change state and answer with the object they changed, never
 # with stored records. Listed here so that a new operation must be placed.
 WRITES = {
     "createSensor", "updateSensor", "deleteSensor", "approveSensor", "blockSensor", "unblockSensor", "kickSensor",
     "rotateSensorKey", "registerSensor", "addBlock", "deleteBlock", "setType", "addExtType", "deleteExtType",
     "setServerMode", "createUser", "deleteUser", "createToken", "revokeToken", "createQueue", "updateQueue",
-    "deleteQueue", "flushQueue", "ackQueue",
+    "deleteQueue", "flushQueue", "ackQueue", "createPartner", "updatePartner", "deletePartner",
 }
+# Evaluations: POSTs that change nothing and answer about a record the caller
+# sent (the egress dry run), never with a stored record.
+EVALUATIONS = {"dryRunPartner"}
 # Reads that hand out no TLP-labelled record: configuration, operational
 # state, counters (the clearance does not apply; the leak check still does).
 PLAIN = {
     "getWebIndex", "getWebAsset", "getHealth", "getOpenapi", "getMetrics", "getMe", "listSensors",
     "listSilentSensors", "getSensor", "listBlocklist", "getTypes", "getServerMode", "getStatsTotals",
     "getStatsDaily", "listUsers", "listTokens", "listQueues", "getQueue", "pdnsInfo", "dnsdbRateLimit", "dnsdbPing",
-    "getIngestUnverified",
+    "getIngestUnverified", "listPartners", "getPartner",
 }
 # Reads that hand out stored records: each has its own check above.
 FILTERED = {
@@ -447,6 +465,10 @@ def main():
             except (KeyError, ValueError, IndexError, TypeError, AttributeError) as e:
                 # an answer of the wrong shape: report it, check the rest
                 fail(f"{oid}: unexpected answer: {type(e).__name__}: {e}")
+        elif oid in EVALUATIONS:
+            if not ok(decision == "none" and method == "POST", f"{oid}: an evaluation, x-d4hub-tlp {decision} / {method}"):
+                continue
+            chk.evaluation(oid, method, tmpl, op)
         elif oid in PLAIN:
             if not ok(decision == "none", f"{oid}: checked as plain here, x-d4hub-tlp {decision} in the spec"):
                 continue

@@ -294,9 +294,9 @@ END_TEST
 
 START_TEST(test_error_missing_required)
 {
-	static const char *const lines[] = {"uuid = ", "org = ", "cert = ", "key = ", "path = "};
-	static const char *const names[] = {"hub.uuid", "hub.org", "ingest.cert", "ingest.key", "store.path"};
-	for (size_t i = 0; i < 5; i++) {
+	static const char *const lines[] = {"cert = ", "key = ", "path = "};
+	static const char *const names[] = {"ingest.cert", "ingest.key", "store.path"};
+	for (size_t i = 0; i < 3; i++) {
 		/* Drop the one line from REQ; the error points at the last line. */
 		char text[1024] = "";
 		const char *p = REQ;
@@ -315,7 +315,31 @@ START_TEST(test_error_missing_required)
 		expect_error(text, n, needle);
 	}
 	/* An empty file: line 1. */
-	expect_error("", 1, "missing required key hub.uuid");
+	expect_error("", 1, "missing required key ingest.cert");
+}
+END_TEST
+
+/* hub.uuid and hub.org are optional (the store keeps generated ones); the
+ * flags say whether the file gave them. [federation] keys go together. */
+START_TEST(test_identity_optional_and_federation)
+{
+	const char *text = "[ingest]\ncert = hub.crt\nkey = hub.key\n[store]\npath = ./store\n";
+	ck_assert_int_eq(load(text), D4_OK);
+	ck_assert_int_eq(conf.has_hub_uuid, 0);
+	ck_assert_int_eq(conf.has_org, 0);
+	ck_assert_int_eq(load(REQ), D4_OK);
+	ck_assert_int_eq(conf.has_hub_uuid, 1);
+	ck_assert_int_eq(conf.has_org, 1);
+	ck_assert_int_eq(
+	    load(REQ "[federation]\nlisten = 127.0.0.1:8444\ncert = fed.crt\nkey = fed.key\nca = org-ca.crt\n"), D4_OK);
+	ck_assert_str_eq(conf.fed_listen, "127.0.0.1:8444");
+	ck_assert_ptr_nonnull(strstr(conf.fed_cert, "fed.crt"));
+	ck_assert_ptr_nonnull(strstr(conf.fed_ca, "org-ca.crt"));
+	expect_error(REQ "[federation]\ncert = fed.crt\n", 10, "federation.cert and federation.key are given together");
+	expect_error(REQ "[federation]\nkey = fed.key\n", 10, "federation.cert and federation.key are given together");
+	expect_error(REQ "[federation]\nlisten = 127.0.0.1:8444\n", 10, "needs federation.cert and federation.key");
+	expect_error(REQ "[federation]\nlisten = nowhere\n", 10, "federation.listen: bad address");
+	expect_error(REQ "[federation]\nport = 1\n", 10, "unknown key 'port' in section [federation]");
 }
 END_TEST
 
@@ -682,6 +706,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_error_unknown_section);
 	tcase_add_test(tc, test_error_duplicate);
 	tcase_add_test(tc, test_error_missing_required);
+	tcase_add_test(tc, test_identity_optional_and_federation);
 	tcase_add_test(tc, test_error_shared_secret_needs_key);
 	tcase_add_test(tc, test_error_bad_values);
 	tcase_add_test(tc, test_error_secret_not_echoed);

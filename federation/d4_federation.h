@@ -1,0 +1,256 @@
+/* d4hub — federation: the one egress policy (DESIGN.md §5, §6).
+ *
+ * Every record that leaves the hub towards another hub -- push, pull and
+ * every later path (relay, upstream) -- passes d4_fed_decide(). The
+ * function is pure: it reads the hub's identity, the partner, the partner's
+ * outbound rule for the record's kind and the record's provenance, and
+ * returns release / release-stripped / refuse with a reason of stable name.
+ * Hard rules (the TLP table of docs/federation.md) are applied first,
+ * whatever the rule says; then the partner's rule. TLP levels are compared
+ * only through hub/policy (d4_policy_tlp_visible, d4_policy_tlp_max).
+ *
+ * Dependencies: hub/common, hub/policy, hub/store. No library in hub/
+ * depends on this one; the executables and api/ use it. */
+#ifndef D4_FEDERATION_H
+#define D4_FEDERATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <yajl/yajl_gen.h>
+#include <yajl/yajl_tree.h>
+
+#include "d4_policy.h"
+#include "d4_store_partner.h"
+
+/* What the partner is to this hub. Values are stored (partners table):
+ * never renumber. */
+enum d4_fed_relation {
+	D4_FED_REL_NONE = 0,	  /* invalid: every record is refused */
+	D4_FED_REL_SAME_ORG = 1,  /* a hub of this hub's organisation */
+	D4_FED_REL_PARTNER = 2,	  /* a bilateral partner (may be allowed amber) */
+	D4_FED_REL_COMMUNITY = 3, /* a member of the configured community */
+	D4_FED_REL_PUBLIC = 4	  /* a public server (upstream): tlp:clear only */
+};
+
+/* Kinds of data a rule covers. Stored: never renumber. */
+enum d4_fed_kind {
+	D4_FED_KIND_FRAMES = 0, /* raw D4 frames, by type and extended type */
+	D4_FED_KIND_PDNS = 1,	/* passive-DNS tuples */
+	D4_FED_KIND_BACKSCATTER = 2,
+	D4_FED_KIND_CERTS = 3,
+	D4_FED_KIND_COUNT = 4
+};
+
+enum d4_fed_decision {
+	D4_FED_REFUSE = 0,
+	D4_FED_RELEASE = 1,
+	D4_FED_RELEASE_STRIPPED = 2 /* content only: org, sensors, hub path removed */
+};
+
+/* Why. The names (d4_fed_reason_name) are part of the API and of /metrics:
+ * never rename, only append. */
+enum d4_fed_reason {
+	D4_FED_R_RELEASED = 0,		 /* "released" */
+	D4_FED_R_EX_CHR_STRIPPED,	 /* "ex-chr-stripped" */
+	D4_FED_R_INVALID,		 /* "invalid": bad arguments, fail closed */
+	D4_FED_R_PARTNER_DISABLED,	 /* "partner-disabled" */
+	D4_FED_R_TLP_RED,		 /* "tlp-red" */
+	D4_FED_R_NO_SYNC,		 /* "should-not-sync" */
+	D4_FED_R_LOOP_ORIGIN,		 /* "loop-origin": partner is the origin */
+	D4_FED_R_LOOP_VIA,		 /* "loop-via": partner is on the path */
+	D4_FED_R_STRIPPED_NO_RELAY,	 /* "stripped-no-relay" */
+	D4_FED_R_AMBER_STRICT_OTHER_ORG, /* "amber-strict-other-org" */
+	D4_FED_R_AMBER_NOT_ALLOWED,	 /* "amber-not-allowed" */
+	D4_FED_R_NOT_COMMUNITY,		 /* "not-community" (green, ex:chr to public) */
+	D4_FED_R_KIND_NOT_SHARED,	 /* "kind-not-shared" */
+	D4_FED_R_ABOVE_MAX_TLP,		 /* "above-max-tlp" */
+	D4_FED_R_RELAY_NOT_ALLOWED,	 /* "relay-not-allowed" */
+	D4_FED_R_SENSOR,		 /* "sensor-filtered" */
+	D4_FED_R_TYPE,			 /* "type-filtered" */
+	D4_FED_R_EXT_TYPE,		 /* "ext-type-filtered" */
+	D4_FED_R_ORG,			 /* "org-filtered" */
+	D4_FED_R_ZONE,			 /* "zone-filtered" */
+	D4_FED_R_RRTYPE,		 /* "rrtype-filtered" */
+	D4_FED_R_RDATA_NET,		 /* "rdata-filtered" */
+	D4_FED_R_RDATA_PRIVATE,		 /* "rdata-private" */
+	D4_FED_R_COUNT
+};
+
+#define D4_FED_VIA_MAX 16 /* hubs a record may have passed through */
+
+/* The partner's outbound rule for one kind is struct d4_partner_rule and
+ * its networks struct d4_partner_net (hub/store/d4_store_partner.h: the
+ * store keeps them; this library reads them). */
+_Static_assert(D4_FED_KIND_COUNT == D4_PARTNER_KINDS, "one stored rule per kind");
+_Static_assert(D4_FED_REL_PUBLIC == D4_PARTNER_RELATION_MAX, "stored relations");
+
+/* This hub. default_tlp is what a record without a real level counts as
+ * (hub.default_tlp; a value that is not a real level counts as tlp:red). */
+struct d4_fed_self {
+	uint8_t hub[16];
+	uint8_t org[16];
+	enum d4_tlp default_tlp;
+};
+
+/* The partner as the policy sees it (identity checked at the TLS layer). */
+struct d4_fed_partner {
+	uint8_t hub[16]; /* expected hub uuid */
+	uint8_t org[16]; /* expected org uuid */
+	enum d4_fed_relation relation;
+	int enabled;
+};
+
+/* One record's provenance and, for pDNS, its tuple. Every pointer is
+ * borrowed for the duration of the call; absent fields are NULL / 0. */
+struct d4_fed_record {
+	enum d4_fed_kind kind;
+	enum d4_tlp tlp;	 /* stored, resolved level */
+	int no_sync;		 /* misp:should-not-sync seen at ingest */
+	const char (*tags)[128]; /* tags as stored; re-read, fail closed */
+	unsigned ntags;
+	int has_org;
+	uint8_t org[16];	      /* misp:org; absent = this hub's org */
+	const uint8_t (*sensors)[16]; /* the sensor (frames) or sensor set (pdns) */
+	unsigned nsensors;
+	uint8_t type;	      /* D4 type (frames) */
+	const char *ext_type; /* extended type (frames), NULL if none */
+	int stripped;	      /* arrived stripped (ex:chr): origin unknown */
+	int has_origin;	      /* 0: this hub is the origin */
+	uint8_t origin[16];
+	const uint8_t (*via)[16]; /* hubs it came through, oldest first */
+	unsigned nvia;
+	const char *rrname; /* pdns */
+	uint16_t rrtype;
+	const char *rdata;
+};
+
+struct d4_fed_verdict {
+	enum d4_fed_decision decision;
+	enum d4_fed_reason reason;
+	enum d4_tlp level; /* the level the decision was made on */
+};
+
+/* THE egress decision. rule is the partner's outbound rule for rec->kind
+ * (NULL: the kind is not shared). Fills *out and returns out->decision.
+ * Never fails open: a NULL or inconsistent argument is a refusal with
+ * reason "invalid". Pure and thread-safe; everything is borrowed. */
+enum d4_fed_decision d4_fed_decide(const struct d4_fed_self *self, const struct d4_fed_partner *partner,
+				   const struct d4_partner_rule *rule, const struct d4_fed_record *rec,
+				   struct d4_fed_verdict *out);
+
+/* The provenance a released record carries to the partner: what a
+ * serializer writes, and nothing else. For RELEASE: org (the record's, else
+ * this hub's), sensors, origin (the record's, else this hub) and via (the
+ * record's path followed by this hub). For RELEASE_STRIPPED: no org, no
+ * sensors, no origin, no via, stripped = 1. For REFUSE: all empty.
+ * via points into rec or at self; borrowed like them. */
+struct d4_fed_out {
+	int stripped;
+	int has_org;
+	uint8_t org[16];
+	const uint8_t (*sensors)[16];
+	unsigned nsensors;
+	int has_origin;
+	uint8_t origin[16];
+	const uint8_t (*via)[16]; /* rec->via, or NULL */
+	unsigned nvia;
+	int append_self; /* 1: this hub's uuid follows via on the wire */
+};
+void d4_fed_outgoing(const struct d4_fed_self *self, const struct d4_fed_record *rec, const struct d4_fed_verdict *v,
+		     struct d4_fed_out *out);
+
+/* Decision counters of one partner, per kind and per reason. The caller
+ * owns one per partner (zero it to start) and serialises access. */
+struct d4_fed_counters {
+	uint64_t n[D4_FED_KIND_COUNT][D4_FED_R_COUNT];
+};
+/* Counts v for kind (an out-of-range kind is counted as frames, never
+ * dropped: the total stays exact). */
+void d4_fed_count(struct d4_fed_counters *c, enum d4_fed_kind kind, const struct d4_fed_verdict *v);
+
+/* Stable names (static strings, never NULL; "invalid" for out of range)
+ * and their inverse parsers (exact, case-insensitive; -1 if unknown). */
+const char *d4_fed_reason_name(enum d4_fed_reason r);
+int d4_fed_reason_parse(const char *s);
+const char *d4_fed_decision_name(enum d4_fed_decision d);
+const char *d4_fed_relation_name(enum d4_fed_relation r);
+int d4_fed_relation_parse(const char *s);
+const char *d4_fed_kind_name(enum d4_fed_kind k);
+int d4_fed_kind_parse(const char *s);
+
+/* Parses "10.0.0.0/8", "2001:db8::/32" or a bare address (full prefix)
+ * into *out; host bits must be zero. 0 or D4_EINVAL. */
+int d4_fed_net_parse(const char *s, struct d4_partner_net *out);
+/* 1 if the address text s (IPv4 or IPv6) is in a range that never leaves
+ * unless a rule names it: private, loopback, link-local, CGNAT, unique
+ * local, unspecified, and IPv4-mapped forms of those. 0 otherwise, -1 if s
+ * is not an address. */
+int d4_fed_addr_special(const char *s);
+
+/* Writes net as "10.0.0.0/8" or "2001:db8::/32" into buf (64 bytes are
+ * always enough). */
+void d4_fed_net_format(const struct d4_partner_net *net, char *buf, size_t len);
+
+/* ---- identity (fed_identity.c) ---- */
+
+/* Checks the hub's federation certificate: cert_path (PEM, leaf first,
+ * then intermediates) and key_path readable, the key matches, valid at now,
+ * EKU serverAuth and clientAuth both stated, a subjectAltName URI
+ * urn:uuid:<hub> naming this hub, and, with ca_path (may be NULL or ""), a
+ * chain to that CA. 0, or D4_ETLS with one message per failure in err.
+ * Pure apart from reading the files. */
+int d4_fed_cert_check(const char *cert_path, const char *key_path, const char *ca_path, const uint8_t hub[16],
+		      time_t now, char *err, size_t errlen);
+/* 1 if x has a subjectAltName URI urn:uuid:<hub> (36-character form, case
+ * ignored), else 0. x is borrowed. */
+struct x509_st;
+int d4_fed_cert_names_hub(struct x509_st *x, const uint8_t hub[16]);
+
+/* ---- JSON (fed_json.c): the documents of the API and d4hubctl ---- */
+
+/* The top-level member names of the two documents (NULL-terminated). */
+extern const char *const d4_fed_partner_members[];
+extern const char *const d4_fed_record_members[];
+
+/* A new partner's defaults: direction push, enabled, no outbound kind
+ * enabled (each rule's max_tlp tlp:clear), inbound max_tlp tlp:amber, no
+ * kind accepted, no quota. */
+void d4_fed_partner_defaults(struct d4_partner *p);
+/* Applies the members present in obj (a parsed Partner document) onto *p:
+ * for a creation start from d4_fed_partner_defaults (name required); for
+ * an update start from the stored partner (a rule object replaces only the
+ * members it names; "name" may only repeat the current one). Unknown or
+ * repeated members, wrong types, out-of-range values and a result that
+ * d4_store_partner_check refuses are D4_EINVAL with err naming the member
+ * path ("outbound.pdns.nets_allow[2]: ..."). obj is borrowed. */
+int d4_fed_partner_apply_json(yajl_val obj, struct d4_partner *p, int create, char *err, size_t errlen);
+/* Writes p as a Partner document: LIST the list form (identity, relation,
+ * direction, enabled, outbound kinds, times), FULL with ca_pem and every
+ * rule, INPUT the full form without the output-only members (has_ca,
+ * created, updated): what createPartner accepts. */
+enum d4_fed_json_form { D4_FED_JSON_LIST = 0, D4_FED_JSON_FULL = 1, D4_FED_JSON_INPUT = 2 };
+void d4_fed_partner_json(yajl_gen g, const struct d4_partner *p, enum d4_fed_json_form form);
+
+/* A record described in JSON for a dry run; owns what rec points to
+ * (strings point into the parsed tree, which must outlive it). */
+struct d4_fed_dryrun {
+	struct d4_fed_record rec;
+	char (*tags)[128];
+	uint8_t (*sensors)[16];
+	uint8_t (*via)[16];
+};
+/* Parses a DryRunRecord document. 0, D4_EINVAL (err names the member) or
+ * D4_ENOMEM. Free with d4_fed_dryrun_free in every case. */
+int d4_fed_dryrun_parse(yajl_val obj, struct d4_fed_dryrun *d, char *err, size_t errlen);
+void d4_fed_dryrun_free(struct d4_fed_dryrun *d);
+/* Writes a DryRunResult document: the decision v on rec for the partner
+ * named partner, and the provenance the record would carry
+ * (d4_fed_outgoing). Everything is borrowed. */
+void d4_fed_dryrun_json(yajl_gen g, const char *partner, const struct d4_fed_self *self,
+			const struct d4_fed_record *rec, const struct d4_fed_verdict *v);
+/* One sentence per reason for people (static); the stable name is
+ * d4_fed_reason_name. */
+const char *d4_fed_reason_text(enum d4_fed_reason r);
+
+#endif

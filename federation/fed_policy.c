@@ -1,0 +1,515 @@
+/* d4hub — federation egress policy: hard rules, then the partner's rule.
+ * See docs/federation.md for the table this code implements. */
+#include "d4_error.h"
+#include "d4_federation.h"
+#include "fed_internal.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const reason_names[D4_FED_R_COUNT] = {
+    [D4_FED_R_RELEASED] = "released",
+    [D4_FED_R_EX_CHR_STRIPPED] = "ex-chr-stripped",
+    [D4_FED_R_INVALID] = "invalid",
+    [D4_FED_R_PARTNER_DISABLED] = "partner-disabled",
+    [D4_FED_R_TLP_RED] = "tlp-red",
+    [D4_FED_R_NO_SYNC] = "should-not-sync",
+    [D4_FED_R_LOOP_ORIGIN] = "loop-origin",
+    [D4_FED_R_LOOP_VIA] = "loop-via",
+    [D4_FED_R_STRIPPED_NO_RELAY] = "stripped-no-relay",
+    [D4_FED_R_AMBER_STRICT_OTHER_ORG] = "amber-strict-other-org",
+    [D4_FED_R_AMBER_NOT_ALLOWED] = "amber-not-allowed",
+    [D4_FED_R_NOT_COMMUNITY] = "not-community",
+    [D4_FED_R_KIND_NOT_SHARED] = "kind-not-shared",
+    [D4_FED_R_ABOVE_MAX_TLP] = "above-max-tlp",
+    [D4_FED_R_RELAY_NOT_ALLOWED] = "relay-not-allowed",
+    [D4_FED_R_SENSOR] = "sensor-filtered",
+    [D4_FED_R_TYPE] = "type-filtered",
+    [D4_FED_R_EXT_TYPE] = "ext-type-filtered",
+    [D4_FED_R_ORG] = "org-filtered",
+    [D4_FED_R_ZONE] = "zone-filtered",
+    [D4_FED_R_RRTYPE] = "rrtype-filtered",
+    [D4_FED_R_RDATA_NET] = "rdata-filtered",
+    [D4_FED_R_RDATA_PRIVATE] = "rdata-private",
+};
+
+static const char *const relation_names[] = {"none", "same-org", "partner", "community", "public"};
+static const char *const kind_names[D4_FED_KIND_COUNT] = {"frames", "pdns", "backscatter", "certs"};
+
+const char *d4_fed_reason_name(enum d4_fed_reason r)
+{
+	return ((unsigned)r < D4_FED_R_COUNT) ? reason_names[r] : "invalid";
+}
+
+static int parse_name(const char *s, const char *const *names, int n, int first)
+{
+	if (!s)
+		return -1;
+	for (int i = first; i < n; i++)
+		if (strcasecmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+int d4_fed_reason_parse(const char *s)
+{
+	return parse_name(s, reason_names, D4_FED_R_COUNT, 0);
+}
+
+const char *d4_fed_decision_name(enum d4_fed_decision d)
+{
+	switch (d) {
+	case D4_FED_REFUSE: return "refuse";
+	case D4_FED_RELEASE: return "release";
+	case D4_FED_RELEASE_STRIPPED: return "release-stripped";
+	}
+	return "invalid";
+}
+
+const char *d4_fed_relation_name(enum d4_fed_relation r)
+{
+	return ((unsigned)r <= D4_FED_REL_PUBLIC) ? relation_names[r] : "invalid";
+}
+
+int d4_fed_relation_parse(const char *s)
+{
+	/* "none" is not something an operator configures. */
+	return parse_name(s, relation_names, D4_FED_REL_PUBLIC + 1, 1);
+}
+
+const char *d4_fed_kind_name(enum d4_fed_kind k)
+{
+	return ((unsigned)k < D4_FED_KIND_COUNT) ? kind_names[k] : "invalid";
+}
+
+int d4_fed_kind_parse(const char *s)
+{
+	return parse_name(s, kind_names, D4_FED_KIND_COUNT, 0);
+}
+
+void d4_fed_count(struct d4_fed_counters *c, enum d4_fed_kind kind, const struct d4_fed_verdict *v)
+{
+	if (!c || !v)
+		return;
+	unsigned k = (unsigned)kind < D4_FED_KIND_COUNT ? (unsigned)kind : 0;
+	unsigned r = (unsigned)v->reason < D4_FED_R_COUNT ? (unsigned)v->reason : D4_FED_R_INVALID;
+	c->n[k][r]++;
+}
+
+/* ---- networks ---------------------------------------------------------- */
+
+int fed_addr_parse(const char *s, struct d4_partner_net *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!s)
+		return D4_EINVAL;
+	if (inet_pton(AF_INET, s, out->addr) == 1) {
+		out->family = 4;
+		out->prefix = 32;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, out->addr) == 1) {
+		out->family = 6;
+		out->prefix = 128;
+		return 0;
+	}
+	return D4_EINVAL;
+}
+
+int d4_fed_net_parse(const char *s, struct d4_partner_net *out)
+{
+	char buf[64];
+	if (!s || !out || strlen(s) >= sizeof(buf))
+		return D4_EINVAL;
+	memcpy(buf, s, strlen(s) + 1);
+	char *slash = strchr(buf, '/');
+	long prefix = -1;
+	if (slash) {
+		*slash = '\0';
+		char *end = NULL;
+		if (slash[1] < '0' || slash[1] > '9')
+			return D4_EINVAL;
+		prefix = strtol(slash + 1, &end, 10);
+		if (*end || prefix < 0)
+			return D4_EINVAL;
+	}
+	if (fed_addr_parse(buf, out) != 0)
+		return D4_EINVAL;
+	long max = out->family == 4 ? 32 : 128;
+	if (prefix > max)
+		return D4_EINVAL;
+	if (prefix >= 0)
+		out->prefix = (uint8_t)prefix;
+	/* Host bits set is almost always a typo ("10.1.2.3/8"): refuse it. */
+	for (unsigned bit = out->prefix; bit < (unsigned)max; bit++)
+		if (out->addr[bit / 8] & (0x80u >> (bit % 8)))
+			return D4_EINVAL;
+	return 0;
+}
+
+void d4_fed_net_format(const struct d4_partner_net *net, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN] = "?";
+	inet_ntop(net->family == 4 ? AF_INET : AF_INET6, net->addr, a, sizeof(a));
+	snprintf(buf, len, "%s/%u", a, net->prefix);
+}
+
+/* 1 if addr (a full address of net's family) is inside net. */
+int fed_net_contains(const struct d4_partner_net *net, const struct d4_partner_net *addr)
+{
+	if (net->family != addr->family)
+		return 0;
+	unsigned full = net->prefix / 8, rest = net->prefix % 8;
+	if (memcmp(net->addr, addr->addr, full) != 0)
+		return 0;
+	if (rest) {
+		uint8_t mask = (uint8_t)(0xffu << (8 - rest));
+		if ((net->addr[full] & mask) != (addr->addr[full] & mask))
+			return 0;
+	}
+	return 1;
+}
+
+/* Ranges that never leave unless a rule names them. */
+static const struct {
+	const char *net;
+} special_nets[] = {
+    {"0.0.0.0/8"},	{"10.0.0.0/8"}, {"100.64.0.0/10"}, {"127.0.0.0/8"}, {"169.254.0.0/16"}, {"172.16.0.0/12"},
+    {"192.168.0.0/16"}, {"::/128"},	{"::1/128"},	   {"fc00::/7"},    {"fe80::/10"},
+};
+#define N_SPECIAL (sizeof(special_nets) / sizeof(special_nets[0]))
+
+/* Index of the special range holding addr, or -1. IPv4-mapped IPv6
+ * addresses are checked as the IPv4 address they carry. */
+static int special_index(const struct d4_partner_net *addr, struct d4_partner_net *v4)
+{
+	const struct d4_partner_net *a = addr;
+	memset(v4, 0, sizeof(*v4));
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	if (addr->family == 6 && memcmp(addr->addr, mapped, 12) == 0) {
+		v4->family = 4;
+		v4->prefix = 32;
+		memcpy(v4->addr, addr->addr + 12, 4);
+		a = v4;
+	}
+	for (size_t i = 0; i < N_SPECIAL; i++) {
+		struct d4_partner_net n;
+		if (d4_fed_net_parse(special_nets[i].net, &n) == 0 && fed_net_contains(&n, a))
+			return (int)i;
+	}
+	return -1;
+}
+
+int d4_fed_addr_special(const char *s)
+{
+	struct d4_partner_net a, v4;
+	if (fed_addr_parse(s, &a) != 0)
+		return -1;
+	return special_index(&a, &v4) >= 0;
+}
+
+/* ---- names ------------------------------------------------------------- */
+
+/* 1 if name ends with zone at a label boundary (or equals it); both
+ * compared case-insensitively, one trailing dot on either ignored. An
+ * empty zone (or ".") is the root: it matches every name. */
+int fed_zone_match(const char *name, const char *zone)
+{
+	size_t nl = strlen(name), zl = strlen(zone);
+	if (nl && name[nl - 1] == '.')
+		nl--;
+	if (zl && zone[zl - 1] == '.')
+		zl--;
+	if (zl == 0)
+		return 1;
+	if (zl > nl)
+		return 0;
+	if (strncasecmp(name + nl - zl, zone, zl) != 0)
+		return 0;
+	return zl == nl || name[nl - zl - 1] == '.';
+}
+
+/* ---- the decision ------------------------------------------------------ */
+
+static const uint8_t zero16[16];
+
+static int uuid_eq(const uint8_t a[16], const uint8_t b[16])
+{
+	return memcmp(a, b, 16) == 0;
+}
+
+static int uuid_in(const uint8_t (*list)[16], unsigned n, const uint8_t u[16])
+{
+	for (unsigned i = 0; i < n; i++)
+		if (uuid_eq(list[i], u))
+			return 1;
+	return 0;
+}
+
+static int bit(const uint8_t map[32], uint8_t t)
+{
+	return (map[t / 8] >> (t % 8)) & 1;
+}
+
+static int map_empty(const uint8_t map[32])
+{
+	for (int i = 0; i < 32; i++)
+		if (map[i])
+			return 0;
+	return 1;
+}
+
+static int ext_in(const char (*list)[D4_PARTNER_EXT_MAX], unsigned n, const char *s)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (strncasecmp(list[i], s, D4_PARTNER_EXT_MAX) == 0)
+			return 1;
+	return 0;
+}
+
+static int zone_in(const char (*list)[D4_PARTNER_ZONE_MAX], unsigned n, const char *name)
+{
+	for (unsigned i = 0; i < n; i++) {
+		char z[D4_PARTNER_ZONE_MAX];
+		memcpy(z, list[i], D4_PARTNER_ZONE_MAX);
+		z[D4_PARTNER_ZONE_MAX - 1] = '\0';
+		if (fed_zone_match(name, z))
+			return 1;
+	}
+	return 0;
+}
+
+static int rrtype_in(const uint16_t *list, unsigned n, uint16_t t)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (list[i] == t)
+			return 1;
+	return 0;
+}
+
+static unsigned cap(unsigned n)
+{
+	return n > D4_PARTNER_LIST_MAX ? D4_PARTNER_LIST_MAX : n;
+}
+
+static enum d4_fed_decision verdict(struct d4_fed_verdict *out, enum d4_fed_decision d, enum d4_fed_reason r)
+{
+	out->decision = d;
+	out->reason = r;
+	return d;
+}
+
+static enum d4_fed_decision refuse(struct d4_fed_verdict *out, enum d4_fed_reason r)
+{
+	return verdict(out, D4_FED_REFUSE, r);
+}
+
+/* 1 if the record came from another hub. */
+static int fed_foreign(const struct d4_fed_self *self, const struct d4_fed_record *rec)
+{
+	return (rec->has_origin && !uuid_eq(rec->origin, self->hub)) || rec->nvia;
+}
+
+/* The record's org: its misp:org, else this hub's (DESIGN §5). */
+static const uint8_t *record_org(const struct d4_fed_self *self, const struct d4_fed_record *rec)
+{
+	return rec->has_org ? rec->org : self->org;
+}
+
+/* rdata filter of an A/AAAA tuple. Returns a refusal reason or
+ * D4_FED_R_RELEASED. */
+static enum d4_fed_reason rdata_check(const struct d4_partner_rule *rule, const struct d4_fed_record *rec)
+{
+	if (rec->rrtype != 1 && rec->rrtype != 28)
+		return D4_FED_R_RELEASED;
+	struct d4_partner_net a, v4;
+	if (!rec->rdata || fed_addr_parse(rec->rdata, &a) != 0 || (rec->rrtype == 1) != (a.family == 4))
+		return D4_FED_R_INVALID; /* unreadable address: fail closed */
+	/* An IPv4-mapped IPv6 address is matched as its IPv4 address too, so
+	 * that ::ffff:192.0.2.1 cannot slip past a deny of 192.0.2.0/24. */
+	int sp = special_index(&a, &v4);
+	int mapped = a.family == 6 && v4.family == 4;
+	for (unsigned i = 0; i < cap(rule->n_net_deny); i++)
+		if (fed_net_contains(&rule->net_deny[i], &a) || (mapped && fed_net_contains(&rule->net_deny[i], &v4)))
+			return D4_FED_R_RDATA_NET;
+	int named = 0;
+	for (unsigned i = 0; i < cap(rule->n_net_allow) && !named; i++)
+		if (fed_net_contains(&rule->net_allow[i], &a) || (mapped && fed_net_contains(&rule->net_allow[i], &v4)))
+			named = 1;
+	if (rule->n_net_allow && !named)
+		return D4_FED_R_RDATA_NET;
+	if (sp < 0)
+		return D4_FED_R_RELEASED;
+	/* A private address leaves only when an allow entry names private
+	 * space: one inside the special range (10.1.0.0/16 names 10.1.2.3;
+	 * 0.0.0.0/0 or ::/0 does not). */
+	struct d4_partner_net range;
+	(void)d4_fed_net_parse(special_nets[sp].net, &range);
+	const struct d4_partner_net *probe = (a.family == 6 && range.family == 4) ? &v4 : &a;
+	for (unsigned i = 0; i < cap(rule->n_net_allow); i++) {
+		const struct d4_partner_net *n = &rule->net_allow[i];
+		if (n->family == range.family && n->prefix >= range.prefix && fed_net_contains(&range, n) &&
+		    fed_net_contains(n, probe))
+			return D4_FED_R_RELEASED;
+	}
+	return D4_FED_R_RDATA_PRIVATE;
+}
+
+/* The partner's rule, once every hard rule has passed. */
+static enum d4_fed_reason rule_check(const struct d4_fed_self *self, const struct d4_partner_rule *rule,
+				     const struct d4_fed_record *rec, enum d4_tlp level)
+{
+	if (!d4_policy_tlp_visible((enum d4_tlp)rule->max_tlp, level))
+		return D4_FED_R_ABOVE_MAX_TLP;
+	if (fed_foreign(self, rec) && !rule->allow_relay)
+		return D4_FED_R_RELAY_NOT_ALLOWED;
+	/* Sensors: with a set (a pDNS tuple seen by several), every sensor must
+	 * pass: the tuple's counts and times carry each sensor's observations. */
+	for (unsigned i = 0; i < rec->nsensors; i++) {
+		if (uuid_in(rule->sensor_deny, cap(rule->n_sensor_deny), rec->sensors[i]))
+			return D4_FED_R_SENSOR;
+		if (rule->n_sensor_allow && !uuid_in(rule->sensor_allow, cap(rule->n_sensor_allow), rec->sensors[i]))
+			return D4_FED_R_SENSOR;
+	}
+	if (rule->n_sensor_allow && rec->nsensors == 0)
+		return D4_FED_R_SENSOR; /* an allow list cannot vouch for an unknown source */
+	const uint8_t *org = record_org(self, rec);
+	if (uuid_in(rule->org_deny, cap(rule->n_org_deny), org))
+		return D4_FED_R_ORG;
+	if (rule->n_org_allow && !uuid_in(rule->org_allow, cap(rule->n_org_allow), org))
+		return D4_FED_R_ORG;
+	if (rec->kind == D4_FED_KIND_FRAMES) {
+		if (bit(rule->type_deny, rec->type) ||
+		    (!map_empty(rule->type_allow) && !bit(rule->type_allow, rec->type)))
+			return D4_FED_R_TYPE;
+		const char *ext = rec->ext_type ? rec->ext_type : "";
+		if (ext_in(rule->ext_deny, cap(rule->n_ext_deny), ext))
+			return D4_FED_R_EXT_TYPE;
+		if (rule->n_ext_allow && !ext_in(rule->ext_allow, cap(rule->n_ext_allow), ext))
+			return D4_FED_R_EXT_TYPE;
+	}
+	if (rec->kind == D4_FED_KIND_PDNS) {
+		if (!rec->rrname)
+			return D4_FED_R_INVALID;
+		if (zone_in(rule->zone_deny, cap(rule->n_zone_deny), rec->rrname))
+			return D4_FED_R_ZONE;
+		if (rule->n_zone_allow && !zone_in(rule->zone_allow, cap(rule->n_zone_allow), rec->rrname))
+			return D4_FED_R_ZONE;
+		if (rrtype_in(rule->rrtype_deny, cap(rule->n_rrtype_deny), rec->rrtype))
+			return D4_FED_R_RRTYPE;
+		if (rule->n_rrtype_allow && !rrtype_in(rule->rrtype_allow, cap(rule->n_rrtype_allow), rec->rrtype))
+			return D4_FED_R_RRTYPE;
+		return rdata_check(rule, rec);
+	}
+	return D4_FED_R_RELEASED;
+}
+
+enum d4_tlp fed_effective_level(const struct d4_fed_self *self, const struct d4_fed_record *rec, int *no_sync)
+{
+	int tag_no_sync = 0;
+	enum d4_tlp level = rec->tlp;
+	if (rec->tags && rec->ntags)
+		level = d4_policy_tlp_max(level, d4_policy_tlp_from_tags(rec->tags, rec->ntags, &tag_no_sync));
+	*no_sync = rec->no_sync || tag_no_sync;
+	/* No real level: the hub's default; a broken default gives tlp:red. */
+	return d4_policy_tlp_resolve(level, D4_TLP_NONE, self->default_tlp);
+}
+
+enum d4_fed_decision d4_fed_decide(const struct d4_fed_self *self, const struct d4_fed_partner *partner,
+				   const struct d4_partner_rule *rule, const struct d4_fed_record *rec,
+				   struct d4_fed_verdict *out)
+{
+	static struct d4_fed_verdict sink;
+	if (!out)
+		out = &sink;
+	out->level = D4_TLP_RED;
+	if (!self || !partner || !rec || (unsigned)rec->kind >= D4_FED_KIND_COUNT || rec->nvia > D4_FED_VIA_MAX ||
+	    (rec->nvia && (!rec->via || !rec->has_origin)) || (rec->nsensors && !rec->sensors) ||
+	    (unsigned)partner->relation < D4_FED_REL_SAME_ORG || (unsigned)partner->relation > D4_FED_REL_PUBLIC)
+		return refuse(out, D4_FED_R_INVALID);
+	int no_sync = 0;
+	enum d4_tlp level = fed_effective_level(self, rec, &no_sync);
+	out->level = level;
+
+	/* Hard rules, whatever the configuration says. */
+	if (level == D4_TLP_RED)
+		return refuse(out, D4_FED_R_TLP_RED);
+	if (no_sync)
+		return refuse(out, D4_FED_R_NO_SYNC);
+	if (!partner->enabled)
+		return refuse(out, D4_FED_R_PARTNER_DISABLED);
+	/* A partner configured with this hub's own uuid is the origin of
+	 * everything this hub holds. */
+	if ((rec->has_origin && uuid_eq(rec->origin, partner->hub)) || uuid_eq(partner->hub, self->hub))
+		return refuse(out, D4_FED_R_LOOP_ORIGIN);
+	if (rec->nvia && uuid_in(rec->via, rec->nvia, partner->hub))
+		return refuse(out, D4_FED_R_LOOP_VIA);
+	if (rec->stripped)
+		return refuse(out, D4_FED_R_STRIPPED_NO_RELAY);
+	/* A same-org partner is one only if its org uuid is ours: a relation
+	 * that says otherwise is a configuration error and gets no trust. */
+	int same_org =
+	    partner->relation == D4_FED_REL_SAME_ORG && !uuid_eq(self->org, zero16) && uuid_eq(partner->org, self->org);
+	int strip = 0;
+	switch (level) {
+	case D4_TLP_AMBER_STRICT:
+		/* Stays inside the originating organisation. */
+		if (!same_org || !uuid_eq(record_org(self, rec), self->org))
+			return refuse(out, D4_FED_R_AMBER_STRICT_OTHER_ORG);
+		break;
+	case D4_TLP_AMBER:
+		if (!same_org && !(partner->relation == D4_FED_REL_PARTNER && rule && rule->allow_amber))
+			return refuse(out, D4_FED_R_AMBER_NOT_ALLOWED);
+		break;
+	case D4_TLP_EX_CHR:
+	case D4_TLP_GREEN:
+		/* ex:chr content has green's audience, without its source. */
+		strip = level == D4_TLP_EX_CHR;
+		if (partner->relation == D4_FED_REL_PUBLIC)
+			return refuse(out, D4_FED_R_NOT_COMMUNITY);
+		break;
+	case D4_TLP_CLEAR: break;
+	default:
+		/* fed_effective_level only returns real levels; anything else
+		 * means memory is not what this code believes: refuse. */
+		return refuse(out, D4_FED_R_INVALID);
+	}
+
+	/* The partner's rule. */
+	if (!rule || !rule->enabled)
+		return refuse(out, D4_FED_R_KIND_NOT_SHARED);
+	enum d4_fed_reason r = rule_check(self, rule, rec, level);
+	if (r != D4_FED_R_RELEASED)
+		return refuse(out, r);
+	if (strip)
+		return verdict(out, D4_FED_RELEASE_STRIPPED, D4_FED_R_EX_CHR_STRIPPED);
+	return verdict(out, D4_FED_RELEASE, D4_FED_R_RELEASED);
+}
+
+void d4_fed_outgoing(const struct d4_fed_self *self, const struct d4_fed_record *rec, const struct d4_fed_verdict *v,
+		     struct d4_fed_out *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!self || !rec || !v)
+		return;
+	if (v->decision == D4_FED_RELEASE_STRIPPED) {
+		out->stripped = 1;
+		return;
+	}
+	if (v->decision != D4_FED_RELEASE)
+		return;
+	out->has_org = 1;
+	memcpy(out->org, record_org(self, rec), 16);
+	out->sensors = rec->sensors;
+	out->nsensors = rec->nsensors;
+	out->has_origin = 1;
+	int foreign = fed_foreign(self, rec);
+	memcpy(out->origin, foreign && rec->has_origin ? rec->origin : self->hub, 16);
+	out->via = rec->nvia ? rec->via : NULL;
+	out->nvia = rec->nvia;
+	/* The origin is not repeated on the path. */
+	out->append_self = foreign;
+}
