@@ -155,11 +155,7 @@ static void disconnect(struct runner *r, int clean)
 	if (r->up.ack)
 		(void)uplink_read(&r->up, 1);
 	confirm_acked(r);
-	/* Records are sent in spool order from the first unacknowledged one:
-	 * those sent before are the first max(replay, sent here) of them, less
-	 * the ones acknowledged on this connection. */
-	uint64_t acked = r->conn_records - r->sent.count;
-	r->replay = (r->replay > r->conn_records ? r->replay : r->conn_records) - acked;
+	r->replay = sent_replay_next(r->replay, r->conn_records, r->sent.count);
 	uplink_close(&r->up, clean);
 	r->connected = 0;
 	r->sent.count = 0;
