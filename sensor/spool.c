@@ -317,7 +317,8 @@ int d4_sensor_spool_open(const char *dir, uint64_t max_bytes, struct d4_spool **
 	pending = 0;
 	for (size_t i = 0; i < sp->nsegs; i++)
 		if (sp->segs[i].seq >= sp->cpos.seq)
-			pending += count_records(sp, sp->segs[i].seq, sp->segs[i].seq == sp->cpos.seq ? sp->cpos.off : 0);
+			pending +=
+			    count_records(sp, sp->segs[i].seq, sp->segs[i].seq == sp->cpos.seq ? sp->cpos.off : 0);
 	sp->unconfirmed_at_open = pending;
 	if (sp->total)
 		d4_notice("spool %s: %" PRIu64 " bytes (%" PRIu64 " frames) from an earlier run to deliver first", dir,

@@ -1421,9 +1421,8 @@ static void tick(struct d4_ingest *in)
 		if (!c->paused && !d4_session_verified(c->sess) && in->now_mono >= c->deadline_ms) {
 			d4_session_on_timeout(c->sess, &c->v);
 			if (c->ann_wait)
-				snprintf(c->v.detail, sizeof(c->v.detail),
-					 "%s: no replay announcement within %u s", D4_ACK_ALPN,
-					 in->conf.header_timeout);
+				snprintf(c->v.detail, sizeof(c->v.detail), "%s: no replay announcement within %u s",
+					 D4_ACK_ALPN, in->conf.header_timeout);
 			else
 				snprintf(c->v.detail, sizeof(c->v.detail), "no complete header within %u s",
 					 in->conf.header_timeout);
