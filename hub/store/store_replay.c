@@ -236,7 +236,7 @@ int store_replay_check(struct store_replay *rp, struct d4_store *s, MDB_txn *txn
 	if (rc)
 		return store_rc(rc, "replay put");
 	p->entries++;
-	/* the first new frame ends the replay part of this (session, type) */
+	/* the first announced replay not in the window ends the checks of this (session, type) */
 	return check ? phase_end(rp, pk) : 0;
 }
 

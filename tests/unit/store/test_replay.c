@@ -226,7 +226,7 @@ START_TEST(test_replay_phase)
 		struct d4_frame_rec r = rec_of(2, U1, 8, seq[k], D4_REPLAY_CHECK);
 		post(s, &r, NULL);
 	}
-	/* its type-2 frames have a replay part of their own */
+	/* its type-2 frames are checked on their own */
 	struct d4_frame_rec m = rec_of(2, U1, 2, 7, D4_REPLAY_CHECK);
 	post(s, &m, NULL);
 	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
