@@ -105,6 +105,7 @@ struct d4_spool_stats {
 	uint64_t dropped_frames; /* oldest data dropped because the spool was full */
 	uint64_t dropped_bytes;
 	unsigned segments;
+	uint64_t unconfirmed_at_open; /* records not confirmed found by d4_sensor_spool_open */
 };
 
 /* Opens (creating) dir; data from an earlier run is kept and delivered

@@ -7,8 +7,9 @@
  * (the hub committed it durably; docs/protocol.md), else — plain D4 has no
  * acknowledgements — once the hub's TCP stack acknowledged the bytes that
  * carried it (SIOCOUTQ). On a connection loss, sending restarts at the first
- * unacknowledged record; a d4-ack/1 hub drops the exact replays of frames it
- * had committed. */
+ * unacknowledged record. On a d4-ack/1 connection the sensor first announces
+ * how many of the records it sends are replays (sent before, not
+ * acknowledged): the hub drops those it had committed, and only those. */
 #include "d4_error.h"
 #include "d4_log.h"
 #include "d4_proto.h"
@@ -73,6 +74,11 @@ struct runner {
 	uint64_t frames, bytes;
 	uint64_t conn_frames;  /* frames written on the current connection (meta header included) */
 	uint64_t ack_progress; /* mono ms of the last ack that released records */
+	/* d4-ack/1 replay announcement: records at the start of the
+	 * unacknowledged part of the spool that were sent before (the next
+	 * connection's count), records sent from the spool on this connection,
+	 * and the spool's dropped-record count already taken into account. */
+	uint64_t replay, conn_records, replay_dropped_seen;
 };
 
 /* Sends the meta header as type-2 frame(s) through emit(). */
@@ -149,6 +155,7 @@ static void disconnect(struct runner *r, int clean)
 	if (r->up.ack)
 		(void)uplink_read(&r->up, 1);
 	confirm_acked(r);
+	r->replay = sent_replay_next(r->replay, r->conn_records, r->sent.count);
 	uplink_close(&r->up, clean);
 	r->connected = 0;
 	r->sent.count = 0;
@@ -165,6 +172,26 @@ static void disconnect(struct runner *r, int clean)
 	}
 }
 
+/* d4-ack/1: the first bytes of the connection say how many of the records
+ * that follow (after the meta header) are replays; the hub checks exactly
+ * those against what it committed. Records the full spool dropped were the
+ * oldest unacknowledged ones, the first to be replayed. */
+static int announce_replay(struct runner *r)
+{
+	struct d4_spool_stats st;
+	d4_sensor_spool_stats(r->sp, &st);
+	uint64_t gone = st.dropped_frames - r->replay_dropped_seen;
+	r->replay_dropped_seen = st.dropped_frames;
+	r->replay = gone >= r->replay ? 0 : r->replay - gone;
+	if (r->replay > D4_ACK_MAX_REPLAY) /* cannot happen: at most that many in flight */
+		r->replay = D4_ACK_MAX_REPLAY;
+	uint8_t rec[D4_ACK_REPLAY_LEN];
+	d4_proto_ack_replay_encode(r->replay, rec);
+	if (r->replay)
+		d4_info("resending %" PRIu64 " unacknowledged record(s) first", r->replay);
+	return uplink_write(&r->up, rec, sizeof(rec));
+}
+
 static void try_connect(struct runner *r)
 {
 	uint64_t now = d4_mono_ms();
@@ -174,7 +201,12 @@ static void try_connect(struct runner *r)
 		r->connected = 1;
 		r->connected_at = now;
 		r->conn_frames = 0;
+		r->conn_records = 0;
 		r->ack_progress = now;
+		if (r->up.ack && announce_replay(r) != 0) {
+			disconnect(r, 0);
+			return;
+		}
 		if (r->o->meta && send_meta(r, emit_tls) != 0) {
 			disconnect(r, 0);
 			return;
@@ -239,6 +271,7 @@ static size_t send_spool(struct runner *r)
 			break;
 		}
 		r->conn_frames++;
+		r->conn_records++;
 		struct d4_spool_pos after;
 		d4_sensor_spool_advance(r->sp, &after);
 		sent_push(&r->sent, uplink_written(&r->up), r->conn_frames, &after);
@@ -300,6 +333,12 @@ static int run_tls(struct runner *r)
 		uplink_free(&r->up);
 		return D4S_EXIT_ERR;
 	}
+	/* A spool from an earlier run: what it holds unacknowledged may have
+	 * been sent (never more than one connection's worth in flight). */
+	struct d4_spool_stats st0;
+	d4_sensor_spool_stats(r->sp, &st0);
+	r->replay = st0.unconfirmed_at_open < D4_ACK_MAX_REPLAY ? st0.unconfirmed_at_open : D4_ACK_MAX_REPLAY;
+	r->replay_dropped_seen = st0.dropped_frames;
 	r->backoff = BACKOFF_MIN_MS;
 	int src_done = 0, src_err = 0, code = D4S_EXIT_OK;
 	uint64_t drain_deadline = 0, last_sync = d4_mono_ms();

@@ -44,6 +44,12 @@ void sent_push(struct sent_ring *r, uint64_t cipher_end, uint64_t conn_frames, c
  * bytes); returns 1 and the spool position after the last one in *last if
  * any was, else 0. Clearing a ring for a new connection: count = 0. */
 int sent_release(struct sent_ring *r, int by_frames, uint64_t acked, struct d4_spool_pos *last);
+/* d4-ack/1 replay announcement: records are sent in spool order from the
+ * first unacknowledged one, the first `replay` of them sent before. After a
+ * connection that sent `sent_here` records of which `unacked_here` were not
+ * acknowledged, returns how many of the unacknowledged records have been
+ * sent before: the next connection's count. */
+uint64_t sent_replay_next(uint64_t replay, uint64_t sent_here, uint64_t unacked_here);
 
 /* ---- TLS uplink (uplink.c) ---- */
 #include <openssl/ssl.h>

@@ -11,6 +11,12 @@ void sent_push(struct sent_ring *r, uint64_t cipher_end, uint64_t conn_frames, c
 	r->count++;
 }
 
+uint64_t sent_replay_next(uint64_t replay, uint64_t sent_here, uint64_t unacked_here)
+{
+	uint64_t acked = sent_here - unacked_here; /* from the first record on */
+	return (replay > sent_here ? replay : sent_here) - acked;
+}
+
 int sent_release(struct sent_ring *r, int by_frames, uint64_t acked, struct d4_spool_pos *last)
 {
 	int any = 0;

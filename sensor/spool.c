@@ -48,6 +48,7 @@ struct d4_spool {
 	size_t rbufcap;
 	uint64_t total;
 	uint64_t dropped_frames, dropped_bytes;
+	uint64_t unconfirmed_at_open;
 	uint64_t last_sync;
 	int dirty;
 };
@@ -312,9 +313,16 @@ int d4_sensor_spool_open(const char *dir, uint64_t max_bytes, struct d4_spool **
 	sp->rpos = sp->cpos;
 	if (write_cursor(sp) != 0)
 		goto fail;
+	/* exact, from the confirmed position: the next connection announces them */
+	pending = 0;
+	for (size_t i = 0; i < sp->nsegs; i++)
+		if (sp->segs[i].seq >= sp->cpos.seq)
+			pending +=
+			    count_records(sp, sp->segs[i].seq, sp->segs[i].seq == sp->cpos.seq ? sp->cpos.off : 0);
+	sp->unconfirmed_at_open = pending;
 	if (sp->total)
-		d4_notice("spool %s: %" PRIu64 " bytes (about %" PRIu64 " frames) from an earlier run to deliver first",
-			  dir, sp->total, pending);
+		d4_notice("spool %s: %" PRIu64 " bytes (%" PRIu64 " frames) from an earlier run to deliver first", dir,
+			  sp->total, pending);
 	sp->last_sync = d4_mono_ms();
 	*out = sp;
 	return D4_OK;
@@ -523,6 +531,7 @@ void d4_sensor_spool_stats(struct d4_spool *sp, struct d4_spool_stats *st)
 	st->dropped_frames = sp->dropped_frames;
 	st->dropped_bytes = sp->dropped_bytes;
 	st->segments = (unsigned)sp->nsegs;
+	st->unconfirmed_at_open = sp->unconfirmed_at_open;
 }
 
 void d4_sensor_spool_close(struct d4_spool *sp)

@@ -42,7 +42,6 @@
 #define ACCT_BUCKETS   256u
 #define ADDR_BUCKETS   1024u
 #define ACK_CKS	       64 /* commit-mark checkpoints per d4-ack/1 connection */
-#define ACK_META_SLACK 64 /* meta-header frames a sensor may send before its replay */
 
 enum conn_state { C_HANDSHAKE = 0, C_DATA = 1, C_DEAD = 2 };
 
@@ -105,7 +104,13 @@ struct conn {
 	int ack;			/* the sensor asked for acks and this hub gives them */
 	int ack_failed;			/* a frame could not be posted: never ack past it */
 	uint64_t ack_frames, ack_bytes; /* frames/bytes of this connection posted */
-	uint64_t ack_rx;		/* frames of this connection verified */
+	/* The sensor's replay announcement (docs/protocol.md): read before the
+	 * first D4 byte; then the number of data frames still to be checked
+	 * against the replay window. Every later frame is only recorded. */
+	int ann_wait;
+	size_t ann_len;
+	uint8_t ann[D4_ACK_REPLAY_LEN];
+	uint64_t replay_left;
 	struct {
 		uint64_t mark, frames, bytes;
 	} ack_ck[ACK_CKS];
@@ -1010,16 +1015,21 @@ static int conn_process(struct d4_ingest *in, struct conn *c)
 				if (c->unv && d4_session_verified(c->sess))
 					conn_verified(in, c);
 			}
-			if (rc == D4_SESS_CONTINUE && c->ack && (c->v.actions & D4_ACT_FRAME)) {
-				/* A sensor that gets acks replays what was not acked,
-				 * first thing on a new connection and never more than
-				 * D4_ACK_MAX_INFLIGHT frames (plus its meta header): the
-				 * writer drops exact replays of committed frames there,
-				 * and only remembers the frames after that. */
-				c->v.rec.replay_check = c->ack_rx++ < D4_ACK_MAX_INFLIGHT + ACK_META_SLACK
-							    ? D4_REPLAY_CHECK
-							    : D4_REPLAY_RECORD;
-				memcpy(c->v.rec.hmac, f.hdr.hmac, D4_HMAC_LEN);
+			if (rc == D4_SESS_CONTINUE && c->ack) {
+				/* Only the data frames the sensor announced as replays
+				 * are checked against the window (and dropped if
+				 * committed already); every other frame is stored and
+				 * remembered. Meta-header frames are made anew for each
+				 * connection: never replays, not counted. */
+				int replay = 0;
+				if (f.hdr.type != D4_TYPE_META && c->replay_left) {
+					c->replay_left--;
+					replay = 1;
+				}
+				if (c->v.actions & D4_ACT_FRAME) {
+					c->v.rec.replay_check = replay ? D4_REPLAY_CHECK : D4_REPLAY_RECORD;
+					memcpy(c->v.rec.hmac, f.hdr.hmac, D4_HMAC_LEN);
+				}
 			}
 		} else if (ev == D4_ETOOBIG) {
 			rc = d4_session_on_header(c->sess, &f.hdr, 1, &c->v);
@@ -1049,6 +1059,20 @@ static int conn_process(struct d4_ingest *in, struct conn *c)
 		}
 		c->deadline_ms = in->now_mono + (uint64_t)in->conf.header_timeout * 1000u;
 	}
+}
+
+/* The first bytes of a d4-ack/1 connection are not a replay announcement:
+ * a protocol violation, counted as bad-version (the stream does not follow
+ * the protocol version negotiated by ALPN). No frame was read yet. */
+static void ann_reject(struct d4_ingest *in, struct conn *c, int err)
+{
+	struct d4_verdict v;
+	memset(&v, 0, sizeof(v));
+	v.close = 1;
+	v.reason = D4_REJ_VERSION;
+	snprintf(v.detail, sizeof(v.detail), "%s: no valid replay announcement before the first frame (%s)",
+		 D4_ACK_ALPN, d4_strerror(err));
+	conn_reject(in, c, &v);
 }
 
 static void tls_fail(struct d4_ingest *in, struct conn *c, const char *what)
@@ -1095,6 +1119,7 @@ static void conn_io(struct d4_ingest *in, struct conn *c)
 		unsigned alen = 0;
 		SSL_get0_alpn_selected(c->ssl, &alpn, &alen);
 		c->ack = alen == sizeof(D4_ACK_ALPN) - 1 && memcmp(alpn, D4_ACK_ALPN, alen) == 0;
+		c->ann_wait = c->ack;
 		d4_debug("ingest: %s: %s %s%s", c->ip, SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl),
 			 c->ack ? ", acknowledged delivery (" D4_ACK_ALPN ")" : "");
 	}
@@ -1107,7 +1132,14 @@ static void conn_io(struct d4_ingest *in, struct conn *c)
 			return;
 		}
 		size_t avail = 0;
-		uint8_t *p = d4_proto_decoder_wbuf(c->dec, READ_WINDOW, &avail);
+		uint8_t *p;
+		if (c->ann_wait) {
+			/* exactly the record: the D4 bytes after it go to the decoder */
+			p = c->ann + c->ann_len;
+			avail = sizeof(c->ann) - c->ann_len;
+		} else {
+			p = d4_proto_decoder_wbuf(c->dec, READ_WINDOW, &avail);
+		}
 		if (!p || avail == 0) {
 			struct d4_verdict v;
 			memset(&v, 0, sizeof(v));
@@ -1123,12 +1155,31 @@ static void conn_io(struct d4_ingest *in, struct conn *c)
 		errno = 0;
 		int n = SSL_read(c->ssl, p, (int)avail);
 		int read_errno = errno;
+		if (n > 0 && c->ann_wait) {
+			c->ann_len += (size_t)n;
+			budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
+			uint64_t count;
+			int ar = d4_proto_ack_replay_parse(c->ann, c->ann_len, &count);
+			if (ar == D4_ETRUNC)
+				continue;
+			if (ar < 0) {
+				ann_reject(in, c, ar);
+				return;
+			}
+			c->ann_wait = 0;
+			c->replay_left = count;
+			if (count)
+				d4_debug("ingest: %s: the sensor announces %" PRIu64 " replayed frame(s)", c->ip,
+					 count);
+			continue;
+		}
 		if (n > 0) {
 			d4_proto_decoder_commit(c->dec, (size_t)n);
 			budget = (size_t)n >= budget ? 0 : budget - (size_t)n;
 			continue;
 		}
-		d4_proto_decoder_commit(c->dec, 0);
+		if (!c->ann_wait)
+			d4_proto_decoder_commit(c->dec, 0);
 		int e = SSL_get_error(c->ssl, n);
 		if (e == SSL_ERROR_WANT_READ) {
 			set_events(in, c, EPOLLIN);
@@ -1388,8 +1439,12 @@ static void tick(struct d4_ingest *in)
 		 * (DESIGN.md §3), and its silence is no rejection. */
 		if (!c->paused && !d4_session_verified(c->sess) && in->now_mono >= c->deadline_ms) {
 			d4_session_on_timeout(c->sess, &c->v);
-			snprintf(c->v.detail, sizeof(c->v.detail), "no complete header within %u s",
-				 in->conf.header_timeout);
+			if (c->ann_wait)
+				snprintf(c->v.detail, sizeof(c->v.detail), "%s: no replay announcement within %u s",
+					 D4_ACK_ALPN, in->conf.header_timeout);
+			else
+				snprintf(c->v.detail, sizeof(c->v.detail), "no complete header within %u s",
+					 in->conf.header_timeout);
 			conn_reject(in, c, &c->v);
 		}
 	}

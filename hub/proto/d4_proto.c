@@ -271,3 +271,33 @@ int d4_proto_ack_parse(const uint8_t *buf, size_t len, struct d4_ack *out)
 	}
 	return rlen;
 }
+
+void d4_proto_ack_replay_encode(uint64_t count, uint8_t out[D4_ACK_REPLAY_LEN])
+{
+	out[0] = D4_ACK_MAGIC;
+	out[1] = D4_ACK_KIND_REPLAY;
+	d4_put_u16be(out + 2, D4_ACK_REPLAY_LEN);
+	d4_put_u64be(out + 4, count);
+}
+
+int d4_proto_ack_replay_parse(const uint8_t *buf, size_t len, uint64_t *count)
+{
+	*count = 0;
+	/* Fail fast on every byte that is already wrong: a plain D4 frame (its
+	 * first byte is the version, 1) is refused at its first byte. */
+	if (len >= 1 && buf[0] != D4_ACK_MAGIC)
+		return D4_EPROTO;
+	if (len >= 2 && buf[1] != D4_ACK_KIND_REPLAY)
+		return D4_EPROTO;
+	if (len >= 4 && ((uint16_t)(buf[2] << 8) | buf[3]) != D4_ACK_REPLAY_LEN)
+		return D4_EPROTO;
+	if (len < D4_ACK_REPLAY_LEN)
+		return D4_ETRUNC;
+	struct d4_reader r;
+	d4_rd_init(&r, buf + 4, 8);
+	uint64_t n = d4_rd_u64be(&r);
+	if (d4_rd_error(&r) || n > D4_ACK_MAX_REPLAY)
+		return D4_EPROTO;
+	*count = n;
+	return D4_ACK_REPLAY_LEN;
+}

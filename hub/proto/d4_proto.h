@@ -195,6 +195,14 @@ int d4_proto_meta_parse(const uint8_t *json, size_t len, struct d4_meta *out);
 #define D4_ACK_MIN_LEN	    4
 #define D4_ACK_MAX_LEN	    1024
 #define D4_ACK_MAX_INFLIGHT 4096u /* frames a sensor keeps unacknowledged on one connection */
+/* Sensor -> hub, first thing on a d4-ack/1 connection (before any D4 frame):
+ * magic 0xD4, kind 2, u16 length 12, u64 count (BE) = how many of the
+ * connection's data frames (meta-header frames, type 2, not counted) are
+ * replays of frames sent before and not acknowledged. At most
+ * D4_ACK_MAX_REPLAY: a sensor never has more unacknowledged. */
+#define D4_ACK_KIND_REPLAY 2
+#define D4_ACK_REPLAY_LEN  12
+#define D4_ACK_MAX_REPLAY  D4_ACK_MAX_INFLIGHT
 
 struct d4_ack {
 	uint8_t kind;	 /* D4_ACK_KIND_COMMIT, or another kind (skipped) */
@@ -210,6 +218,14 @@ void d4_proto_ack_encode(uint64_t frames, uint64_t bytes, uint8_t out[D4_ACK_COM
  * (bad magic, length out of range, kind-1 length not 20). Pure, no state:
  * the caller checks that acks never decrease. */
 int d4_proto_ack_parse(const uint8_t *buf, size_t len, struct d4_ack *out);
+/* Writes the replay announcement (D4_ACK_REPLAY_LEN bytes) to out. */
+void d4_proto_ack_replay_encode(uint64_t count, uint8_t out[D4_ACK_REPLAY_LEN]);
+/* Parses the replay announcement at the start of buf (the first bytes of a
+ * d4-ack/1 connection). Returns D4_ACK_REPLAY_LEN with *count set,
+ * D4_ETRUNC when more bytes are needed, or D4_EPROTO as soon as the bytes
+ * seen cannot start one (bad magic, a kind other than 2, a length other than
+ * 12, a count above D4_ACK_MAX_REPLAY). Pure, no state. */
+int d4_proto_ack_replay_parse(const uint8_t *buf, size_t len, uint64_t *count);
 
 /* Incremental meta header, for a header that arrives in several type-2
  * packets: each call appends one packet's bytes and costs time linear in

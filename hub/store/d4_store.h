@@ -378,7 +378,7 @@ uint64_t d4_store_committed_mark(struct d4_store *s);
  * D4_REPLAY_WINDOW frames of each (sensor, type) from d4-ack/1 connections. */
 #define D4_REPLAY_WINDOW 8192u
 #define D4_REPLAY_CHECK	 1 /* d4_frame_rec.replay_check: check and remember */
-#define D4_REPLAY_RECORD 2 /* remember only: past the part of a connection a replay can be in */
+#define D4_REPLAY_RECORD 2 /* remember only: not announced as a replay by the sensor */
 struct d4_replay_stats {
 	uint64_t dropped; /* exact replays of committed frames not stored again, all types */
 	uint64_t window;  /* entries currently in the window, all types */

@@ -34,11 +34,14 @@ struct rp_pair {
 	int loaded;
 };
 
-/* Replays come first on a new connection, in order: once a (session,
- * type) has sent a frame that is not in the window, its later frames are
- * new data and are only remembered, never dropped — so identical frames of
- * a stream (constant data, a repeated line within one second) are stored
- * as sent. The writer keeps these "replay phase over" marks in memory: two
+/* Only frames the sensor announced as replays are checked (the ingest sets
+ * D4_REPLAY_CHECK on exactly those). They come first on a new connection,
+ * in the order first sent, and the hub commits each connection's frames in
+ * order: once a (session, type) has sent an announced replay that is not in
+ * the window, it was never committed, nor was anything after it, so its
+ * later frames are only remembered, never dropped — two identical frames of
+ * one second among the replays (constant data) are both stored when neither
+ * was committed. The writer keeps these "replay phase over" marks in memory: two
  * generations of a small hash set (the older dropped when the newer is
  * full), plus the marks of the batch being applied, kept apart until its
  * commit so that a failed attempt is re-applied with the same decisions. */
@@ -233,7 +236,7 @@ int store_replay_check(struct store_replay *rp, struct d4_store *s, MDB_txn *txn
 	if (rc)
 		return store_rc(rc, "replay put");
 	p->entries++;
-	/* the first new frame ends the replay part of this (session, type) */
+	/* the first announced replay not in the window ends the checks of this (session, type) */
 	return check ? phase_end(rp, pk) : 0;
 }
 

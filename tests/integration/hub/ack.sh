@@ -10,6 +10,10 @@
 #   off      the kick case against a hub with [ingest] ack = off: the sensor
 #            streams as plain D4 and receives no byte from the hub
 #   constant byte-identical frames in the same second are all stored (not replays)
+#   twice    one sensor sends the same file twice in two quick sessions (an
+#            operator re-sending a capture): frames byte-identical to
+#            committed ones at the start of a new connection, announced as
+#            no replays, are all stored
 #   socat    the reference C client's path: d4-sensor -D stdout | socat
 #            OPENSSL-CONNECT (never reads) — every frame stored (no TLS ticket)
 source "$(dirname "$0")/../lib.sh"
@@ -230,6 +234,44 @@ constant)
 	check_exact 30
 	assert_eq "$(frames_of "$U")" 256 "frames stored"
 	assert_eq "$(replays)" 0 "replays dropped"
+	;;
+twice)
+	# 8 frames of 64 KiB per run; two runs back to back usually fall in the
+	# same second (identical headers: same uuid, type, timestamp, payload,
+	# so the same HMAC). Pairs are sent until one pair overlaps; every run
+	# must be stored completely.
+	t_conf
+	hub_start
+	sensor_new
+	U=$SENSOR_UUID K=$SENSOR_KEY
+	head -c $((8 << 16)) /dev/urandom >"$T_DIR/one"
+	: >"$IN"
+	touch "$T_DIR/grown"
+	# overlap: header timestamps the last two sessions have in common
+	overlap() {
+		ctl --json frames | json "len(set(f['hdr_ts'] for f in d if f['uuid'] == '$U' and f['session'] == sorted(set(x['session'] for x in d if x['uuid'] == '$U'))[-2]) & set(f['hdr_ts'] for f in d if f['uuid'] == '$U' and f['session'] == sorted(set(x['session'] for x in d if x['uuid'] == '$U'))[-1]))"
+	}
+	runs=0 hit=0
+	for try in 1 2 3 4 5; do
+		for run in 1 2; do
+			sensor_run -u "$U" -k "$K" -t 1 -v <"$T_DIR/one" 2>>"$T_DIR/sensor.log" ||
+				fail "d4-sensor: $(tail -n 3 "$T_DIR/sensor.log")"
+			cat "$T_DIR/one" >>"$IN"
+			runs=$((runs + 1))
+		done
+		acked_log || fail "the sensor did not use acknowledged delivery"
+		wait_until 30 stored_all || fail "stored $(stored_bytes) of $(stat -c %s "$IN") bytes after $runs runs"
+		assert_eq "$(frames_of "$U")" $((runs * 8)) "frames stored after $runs runs"
+		hit=$(overlap)
+		[ "$hit" -gt 0 ] && break
+		log "try $try: the two runs fell in different seconds; again"
+	done
+	[ "$hit" -gt 0 ] || fail "no two runs in the same second in 5 tries (machine too slow?)"
+	log "runs $((runs - 1)) and $runs share $hit header timestamp(s): identical frames"
+	check_exact 30
+	assert_eq "$(frames_of "$U")" $((runs * 8)) "frames stored"
+	assert_eq "$(replays)" 0 "replays dropped"
+	grep -q "exact replay" "$T_LOG" && fail "the hub dropped frames as replays: $(grep 'exact replay' "$T_LOG")"
 	;;
 *) fail "unknown case $CASE" ;;
 esac

@@ -97,7 +97,7 @@ struct client {
 	SSL *ssl;
 };
 
-static void cli_open(struct client *c)
+static void cli_open_alpn(struct client *c, int ack)
 {
 	struct sockaddr_in sa = {0};
 	sa.sin_family = AF_INET;
@@ -109,9 +109,16 @@ static void cli_open(struct client *c)
 	c->ctx = SSL_CTX_new(TLS_client_method());
 	ck_assert_ptr_nonnull(c->ctx);
 	SSL_CTX_set_verify(c->ctx, SSL_VERIFY_NONE, NULL);
+	if (ack)
+		ck_assert_int_eq(SSL_CTX_set_alpn_protos(c->ctx, (const unsigned char *)"\x08" D4_ACK_ALPN, 9), 0);
 	c->ssl = SSL_new(c->ctx);
 	SSL_set_fd(c->ssl, c->fd);
 	ck_assert_int_eq(SSL_connect(c->ssl), 1);
+}
+
+static void cli_open(struct client *c)
+{
+	cli_open_alpn(c, 0);
 }
 
 static void cli_write(struct client *c, const uint8_t *p, size_t n)
@@ -446,6 +453,138 @@ START_TEST(t_io_dead_peer_bound)
 }
 END_TEST
 
+/* ---- d4-ack/1: the replay announcement ---- */
+
+static int count_cb(void *ctx, const struct d4_frame_rec *r, const uint8_t *p)
+{
+	(void)r;
+	(void)p;
+	(*(uint64_t *)ctx)++;
+	return 0;
+}
+
+static uint64_t stored(void)
+{
+	uint64_t n = 0;
+	ck_assert_int_eq(d4_store_writer_sync(st, 5000), 0);
+	ck_assert_int_eq(d4_store_frame_foreach(st, 0, 0, count_cb, &n), 0);
+	return n;
+}
+
+/* Waits until no connection is live and the writer committed. */
+static void wait_idle(void)
+{
+	struct d4_ingest_stats is;
+	for (int i = 0; i < 500; i++) {
+		d4_ingest_stats_get(ing, &is);
+		if (is.live == 0)
+			break;
+		usleep(10000);
+	}
+	ck_assert_uint_eq(is.live, 0);
+	ck_assert_int_eq(d4_store_writer_sync(st, 5000), 0);
+}
+
+/* One d4-ack/1 connection: the announcement (count), cut in pieces of
+ * `piece` bytes, then the frames; waits until the ingest read them all,
+ * closes and waits until the session is committed. */
+static void ack_session(uint64_t count, size_t piece, const uint8_t *frames, size_t len, uint64_t nframes)
+{
+	struct d4_ingest_stats before, now;
+	d4_ingest_stats_get(ing, &before);
+	struct client c;
+	cli_open_alpn(&c, 1);
+	const unsigned char *sel = NULL;
+	unsigned sl = 0;
+	SSL_get0_alpn_selected(c.ssl, &sel, &sl);
+	ck_assert_uint_eq(sl, strlen(D4_ACK_ALPN));
+	uint8_t ann[D4_ACK_REPLAY_LEN];
+	d4_proto_ack_replay_encode(count, ann);
+	for (size_t off = 0; off < sizeof(ann); off += piece)
+		cli_write(&c, ann + off, sizeof(ann) - off < piece ? sizeof(ann) - off : piece);
+	cli_write(&c, frames, len);
+	for (int i = 0; i < 500; i++) {
+		d4_ingest_stats_get(ing, &now);
+		if (now.frames >= before.frames + nframes)
+			break;
+		usleep(10000);
+	}
+	ck_assert_uint_eq(now.frames, before.frames + nframes);
+	cli_close(&c);
+	wait_idle();
+}
+
+START_TEST(t_io_ack_announced_count)
+{
+	io_start();
+	/* three frames of one second: byte-identical on every connection */
+	uint8_t f[600];
+	uint8_t pl[3][100];
+	size_t len = 0;
+	for (int k = 0; k < 3; k++) {
+		memset(pl[k], 'a' + k, sizeof(pl[k]));
+		len += build(f + len, sizeof(f) - len, 1, KEY, pl[k], sizeof(pl[k]));
+	}
+	ack_session(0, 1, f, len, 3);
+	ck_assert_uint_eq(stored(), 3);
+	/* the same frames again, announced as new data (count 0): all stored */
+	ack_session(0, D4_ACK_REPLAY_LEN, f, len, 3);
+	ck_assert_uint_eq(stored(), 6);
+	/* two announced replays: exactly those two are dropped, the third is
+	 * stored although it is identical to committed frames too */
+	ack_session(2, 5, f, len, 3);
+	ck_assert_uint_eq(stored(), 7);
+	struct d4_replay_stats rs;
+	ck_assert_int_eq(d4_store_replay_stats(st, U1, &rs), 0);
+	ck_assert_uint_eq(rs.dropped, 2);
+	/* a plain D4 client (no ALPN) sends no announcement: all stored */
+	struct client c;
+	cli_open(&c);
+	cli_write(&c, f, len);
+	cli_close(&c);
+	for (int i = 0; i < 500 && stored() < 10; i++)
+		usleep(10000);
+	ck_assert_uint_eq(stored(), 10);
+	wait_idle();
+	ck_assert_int_eq(d4_store_replay_stats(st, U1, &rs), 0);
+	ck_assert_uint_eq(rs.dropped, 2);
+}
+END_TEST
+
+START_TEST(t_io_ack_announcement_bad)
+{
+	io_start();
+	uint8_t buf[200];
+	uint8_t pl[10] = {0};
+	size_t n = build(buf, sizeof(buf), 1, KEY, pl, sizeof(pl));
+	struct client c;
+	/* a D4 frame where the announcement belongs */
+	cli_open_alpn(&c, 1);
+	cli_write(&c, buf, n);
+	ck_assert(cli_closed_by_peer(&c, 5));
+	cli_close(&c);
+	/* a count above what a sensor can have in flight */
+	uint8_t ann[D4_ACK_REPLAY_LEN];
+	d4_proto_ack_replay_encode(D4_ACK_MAX_REPLAY + 1, ann);
+	cli_open_alpn(&c, 1);
+	cli_write(&c, ann, sizeof(ann));
+	cli_write(&c, buf, n);
+	ck_assert(cli_closed_by_peer(&c, 5));
+	cli_close(&c);
+	/* half an announcement, then silence: closed after header_timeout (2 s) */
+	cli_open_alpn(&c, 1);
+	cli_write(&c, ann, 6);
+	ck_assert(cli_closed_by_peer(&c, 6));
+	cli_close(&c);
+	wait_idle();
+	struct d4_totals t;
+	ck_assert_int_eq(d4_store_totals(st, &t), 0);
+	ck_assert_uint_eq(t.rejects[D4_REJ_VERSION], 2);
+	ck_assert_uint_eq(t.rejects[D4_REJ_HEADER_TIMEOUT], 1);
+	ck_assert_uint_eq(t.frames, 0);
+}
+END_TEST
+
 void add_io_tests(Suite *su)
 {
 	d4_log_init("test_ingest", 0, D4_LOG_WARN);
@@ -458,5 +597,7 @@ void add_io_tests(Suite *su)
 	tcase_add_test(tc, t_io_kick);
 	tcase_add_test(tc, t_io_kick_paused);
 	tcase_add_test(tc, t_io_dead_peer_bound);
+	tcase_add_test(tc, t_io_ack_announced_count);
+	tcase_add_test(tc, t_io_ack_announcement_bad);
 	suite_add_tcase(su, tc);
 }

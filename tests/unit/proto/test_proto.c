@@ -897,6 +897,51 @@ START_TEST(test_ack_malformed)
 }
 END_TEST
 
+/* ---- replay announcement (d4-ack/1, sensor -> hub) ---- */
+START_TEST(test_ack_replay_roundtrip)
+{
+	uint8_t b[D4_ACK_REPLAY_LEN];
+	uint64_t n = 99;
+	d4_proto_ack_replay_encode(0, b);
+	const uint8_t zero[D4_ACK_REPLAY_LEN] = {0xd4, 2, 0, 12};
+	ck_assert_mem_eq(b, zero, sizeof(b));
+	ck_assert_int_eq(d4_proto_ack_replay_parse(b, sizeof(b), &n), D4_ACK_REPLAY_LEN);
+	ck_assert_uint_eq(n, 0);
+	d4_proto_ack_replay_encode(D4_ACK_MAX_REPLAY, b);
+	ck_assert_int_eq(d4_proto_ack_replay_parse(b, sizeof(b), &n), D4_ACK_REPLAY_LEN);
+	ck_assert_uint_eq(n, D4_ACK_MAX_REPLAY);
+	/* every proper prefix asks for more; bytes after the record are not its */
+	for (size_t k = 0; k < sizeof(b); k++)
+		ck_assert_int_eq(d4_proto_ack_replay_parse(b, k, &n), D4_ETRUNC);
+	uint8_t more[D4_ACK_REPLAY_LEN + 3];
+	d4_proto_ack_replay_encode(7, more);
+	more[12] = 1; /* a D4 frame's version byte follows */
+	ck_assert_int_eq(d4_proto_ack_replay_parse(more, sizeof(more), &n), D4_ACK_REPLAY_LEN);
+	ck_assert_uint_eq(n, 7);
+}
+END_TEST
+
+START_TEST(test_ack_replay_malformed)
+{
+	uint8_t b[D4_ACK_REPLAY_LEN];
+	uint64_t n;
+	/* a plain D4 frame (version 1) where the record belongs: refused at its first byte */
+	const uint8_t d4[1] = {1};
+	ck_assert_int_eq(d4_proto_ack_replay_parse(d4, 1, &n), D4_EPROTO);
+	d4_proto_ack_replay_encode(1, b);
+	b[1] = D4_ACK_KIND_COMMIT; /* another kind: refused at its second byte */
+	ck_assert_int_eq(d4_proto_ack_replay_parse(b, 2, &n), D4_EPROTO);
+	d4_proto_ack_replay_encode(1, b);
+	b[3] = 20; /* another length */
+	ck_assert_int_eq(d4_proto_ack_replay_parse(b, 4, &n), D4_EPROTO);
+	d4_proto_ack_replay_encode(D4_ACK_MAX_REPLAY + 1, b); /* more than a sensor can have */
+	ck_assert_int_eq(d4_proto_ack_replay_parse(b, sizeof(b), &n), D4_EPROTO);
+	d4_proto_ack_replay_encode(UINT64_MAX, b);
+	ck_assert_int_eq(d4_proto_ack_replay_parse(b, sizeof(b), &n), D4_EPROTO);
+	ck_assert_int_eq(d4_proto_ack_replay_parse(b, 0, &n), D4_ETRUNC);
+}
+END_TEST
+
 /* Feeds j in pieces of n bytes to a fresh incremental parser. */
 static int meta_inc(const char *j, size_t len, size_t n, struct d4_meta *m, struct d4_meta_parser_stats *st)
 {
@@ -1048,6 +1093,8 @@ static Suite *proto_suite(void)
 	tc = tcase_create("ack");
 	tcase_add_test(tc, test_ack_roundtrip);
 	tcase_add_test(tc, test_ack_malformed);
+	tcase_add_test(tc, test_ack_replay_roundtrip);
+	tcase_add_test(tc, test_ack_replay_malformed);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -353,6 +353,21 @@ END_TEST
 /* Acknowledged delivery: records are released only by an ack covering them
  * (frames of the connection, the meta header included); a reconnect replays
  * everything not released, in order; a restart of the sensor too. */
+START_TEST(sent_replay_count)
+{
+	/* a fresh sensor: 50 sent, 20 acknowledged -> 30 to announce */
+	ck_assert_uint_eq(sent_replay_next(0, 50, 30), 30);
+	/* the next connection dies while replaying: 10 of the 30 resent, 4
+	 * acknowledged -> the 26 others were all sent before */
+	ck_assert_uint_eq(sent_replay_next(30, 10, 6), 26);
+	/* it got past its replays: 40 sent (26 replays + 14 new), 30 acknowledged */
+	ck_assert_uint_eq(sent_replay_next(26, 40, 10), 10);
+	/* everything acknowledged, or nothing sent at all */
+	ck_assert_uint_eq(sent_replay_next(26, 40, 0), 0);
+	ck_assert_uint_eq(sent_replay_next(7, 0, 0), 7);
+}
+END_TEST
+
 START_TEST(spool_ack_release_replay)
 {
 	mk_tmp();
@@ -360,6 +375,9 @@ START_TEST(spool_ack_release_replay)
 	snprintf(dir, sizeof(dir), "%s/spool", tmpdir);
 	struct d4_spool *sp;
 	ck_assert_int_eq(d4_sensor_spool_open(dir, 1u << 20, &sp), 0);
+	struct d4_spool_stats st0;
+	d4_sensor_spool_stats(sp, &st0);
+	ck_assert_uint_eq(st0.unconfirmed_at_open, 0); /* a fresh sensor announces no replay */
 	append_n(sp, 0, 100, 1000);
 	static struct sent_ring ring;
 	memset(&ring, 0, sizeof(ring));
@@ -396,8 +414,12 @@ START_TEST(spool_ack_release_replay)
 	ck_assert_int_eq(sent_release(&ring, 1, 51, &last), 1);
 	ck_assert_int_eq(d4_sensor_spool_confirm(sp, &last), 0);
 	d4_sensor_spool_close(sp);
-	/* the next run sends 70..99 again, nothing before */
+	/* the next run sends 70..99 again, nothing before, and announces them
+	 * as replays: exactly the 30 records the spool holds unacknowledged */
 	ck_assert_int_eq(d4_sensor_spool_open(dir, 1u << 20, &sp), 0);
+	struct d4_spool_stats sst;
+	d4_sensor_spool_stats(sp, &sst);
+	ck_assert_uint_eq(sst.unconfirmed_at_open, 30);
 	memset(&ring, 0, sizeof(ring));
 	for (unsigned i = 70; i < 100; i++) {
 		ck_assert_uint_eq(peek_index(sp, 1000), i);
@@ -644,6 +666,7 @@ static Suite *sensor_suite(void)
 	tcase_add_test(tc, follow_append_truncate_rotate);
 	tcase_add_test(tc, spool_order_and_confirm);
 	tcase_add_test(tc, spool_ack_release_replay);
+	tcase_add_test(tc, sent_replay_count);
 	tcase_add_test(tc, spool_full_drops_oldest);
 	tcase_add_test(tc, spool_restart);
 	tcase_add_test(tc, stdout_byte_exact);

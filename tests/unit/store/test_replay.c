@@ -143,7 +143,7 @@ START_TEST(test_replay_dropped_and_counted)
 	/* frames of plain D4 connections are never checked: stored twice */
 	struct d4_frame_rec p1 = rec_of(5, U1, 8, 3, 0);
 	post(s, &p1, NULL);
-	/* past the replay part of a connection an identical frame is stored */
+	/* a frame not announced as a replay is stored even if identical */
 	struct d4_frame_rec p2 = rec_of(5, U1, 8, 4, D4_REPLAY_RECORD);
 	post(s, &p2, NULL);
 	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
@@ -226,7 +226,7 @@ START_TEST(test_replay_phase)
 		struct d4_frame_rec r = rec_of(2, U1, 8, seq[k], D4_REPLAY_CHECK);
 		post(s, &r, NULL);
 	}
-	/* its type-2 frames have a replay part of their own */
+	/* its type-2 frames are checked on their own */
 	struct d4_frame_rec m = rec_of(2, U1, 2, 7, D4_REPLAY_CHECK);
 	post(s, &m, NULL);
 	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
