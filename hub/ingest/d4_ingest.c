@@ -34,14 +34,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define READ_WINDOW    (256u * 1024u) /* bytes asked from the decoder per SSL_read window */
-#define READ_BUDGET    (4u << 20)     /* bytes per connection per turn before yielding to others */
-#define TICK_MS	       1000u
-#define MAX_EVENTS     256
-#define ACCT_CKS       32 /* backlog checkpoints per sensor */
-#define ACCT_BUCKETS   256u
-#define ADDR_BUCKETS   1024u
-#define ACK_CKS	       64 /* commit-mark checkpoints per d4-ack/1 connection */
+#define READ_WINDOW  (256u * 1024u) /* bytes asked from the decoder per SSL_read window */
+#define READ_BUDGET  (4u << 20)	    /* bytes per connection per turn before yielding to others */
+#define TICK_MS	     1000u
+#define MAX_EVENTS   256
+#define ACCT_CKS     32 /* backlog checkpoints per sensor */
+#define ACCT_BUCKETS 256u
+#define ADDR_BUCKETS 1024u
+#define ACK_CKS	     64 /* commit-mark checkpoints per d4-ack/1 connection */
 
 enum conn_state { C_HANDSHAKE = 0, C_DATA = 1, C_DEAD = 2 };
 
