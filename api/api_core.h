@@ -102,6 +102,9 @@ struct d4_api_core {
 	struct d4_api_limits *limits;	 /* counters of limit hits (may be NULL: tests) */
 	struct d4_api_ratelimit *reg_rl; /* sensor registrations per user and per address (may be NULL) */
 	unsigned max_pending;		 /* pending sensors at most (0 = no cap) */
+	/* federation listener's connections by outcome (enum d4_fed_peer_reason,
+	 * D4_FED_PEER_COUNT entries; api/fedlisten.c), NULL when it is off */
+	const uint64_t *fed_counts;
 	/* Token check: 0 and user/role filled, D4_ENOTFOUND for an unknown or
 	 * revoked token, another code on a store error. NULL: no token can
 	 * succeed (tests, or a store without tokens). */

@@ -4,6 +4,7 @@
 #include "handlers.h"
 #include "d4_analyze.h"
 #include "d4_error.h"
+#include "d4_federation.h"
 #include "d4_log.h"
 #include "d4_store.h"
 #include "d4_util.h"
@@ -309,6 +310,16 @@ void d4_api_h_metrics(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 		mprintf(&b, "d4hub_api_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
 		mprintf(&b, "d4hub_api_request_duration_seconds_sum %.6f\n", m->lat_sum);
 		mprintf(&b, "d4hub_api_request_duration_seconds_count %" PRIu64 "\n", m->lat_count);
+	}
+	if (ctx->core && ctx->core->fed_counts) {
+		/* the federation listener (docs/federation.md): every connection,
+		 * accepted or refused in the TLS handshake, by reason */
+		mprintf(&b, "# HELP d4hub_federation_connections_total Connections to the federation port by outcome: "
+			    "accepted, or the reason of the refusal in the TLS handshake.\n"
+			    "# TYPE d4hub_federation_connections_total counter\n");
+		for (int i = 0; i < D4_FED_PEER_COUNT; i++)
+			mprintf(&b, "d4hub_federation_connections_total{result=\"%s\"} %" PRIu64 "\n",
+				d4_fed_peer_reason_name((enum d4_fed_peer_reason)i), ctx->core->fed_counts[i]);
 	}
 	if (ctx->core && ctx->core->limits) {
 		const struct d4_api_limits *l = ctx->core->limits;

@@ -9,6 +9,7 @@
 #include <h2o.h>
 
 #include "api_core.h"
+#include "api_fed.h"
 #include "api_guard.h"
 #include "api_limits.h"
 #include "d4_api.h"
@@ -71,6 +72,7 @@ struct d4_api {
 	unsigned max_streams;	    /* HTTP/2 streams per connection ([api] max_streams) */
 	struct d4_api_limits *limits;
 	struct d4_api_guard *guard;
+	struct d4_api_fed *fed; /* the federation listener, NULL when off */
 };
 
 static void log_ssl_errors(const char *what, char *err, size_t errsize)
@@ -544,6 +546,7 @@ static void *api_thread(void *arg)
 	api->stop_pipe[0] = -1;
 	api->stopper->data = api;
 	h2o_socket_read_start(api->stopper, on_stop);
+	d4_api_fed_run(api->fed, api->loop, &api->hctx);
 	api->core.metrics.started_s = d4_now_s();
 	signal_ready(api, 1);
 
@@ -556,6 +559,7 @@ static void *api_thread(void *arg)
 	h2o_socket_read_stop(api->listener);
 	h2o_socket_close(api->listener);
 	api->listener = NULL;
+	d4_api_fed_stop_accepting(api->fed);
 	abort_streams(api);
 	if (conns_open(api)) {
 		/* GOAWAY to HTTP/2 clients, close idle HTTP/1 connections */
@@ -589,10 +593,11 @@ static void *api_thread(void *arg)
 	h2o_evloop_destroy(api->loop);
 	api->loop = NULL;
 	h2o_config_dispose(&api->gconf);
+	d4_api_fed_dispose(api->fed);
 	return NULL;
 }
 
-static int bind_listen(const char *where, int *fd_out, uint16_t *port_out, char *err, size_t errsize)
+int d4_api_bind_listen(const char *where, const char *what, int *fd_out, uint16_t *port_out, char *err, size_t errsize)
 {
 	char host[128], portstr[8];
 	uint16_t port = 0;
@@ -602,12 +607,12 @@ static int bind_listen(const char *where, int *fd_out, uint16_t *port_out, char 
 		char tmp[160];
 		snprintf(tmp, sizeof(tmp), "%.*s:1", (int)(colon - where), where);
 		if (d4_hubconf_parse_listen(tmp, host, sizeof(host), &port) != D4_OK) {
-			snprintf(err, errsize, "bad api listen address '%s'", where);
+			snprintf(err, errsize, "bad %s listen address '%s'", what, where);
 			return D4_ECONFIG;
 		}
 		port = 0;
 	} else if (d4_hubconf_parse_listen(where, host, sizeof(host), &port) != D4_OK) {
-		snprintf(err, errsize, "bad api listen address '%s'", where);
+		snprintf(err, errsize, "bad %s listen address '%s'", what, where);
 		return D4_ECONFIG;
 	}
 	snprintf(portstr, sizeof(portstr), "%u", port);
@@ -618,14 +623,14 @@ static int bind_listen(const char *where, int *fd_out, uint16_t *port_out, char 
 	hints.ai_flags = AI_PASSIVE;
 	int g = getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, portstr, &hints, &res);
 	if (g != 0 || !res) {
-		snprintf(err, errsize, "api listen address %s: %s", where, gai_strerror(g));
+		snprintf(err, errsize, "%s listen address %s: %s", what, where, gai_strerror(g));
 		return D4_ECONFIG;
 	}
 	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int one = 1;
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 128) != 0) {
-		snprintf(err, errsize, "api listen on %s: %s", where, strerror(errno));
+		snprintf(err, errsize, "%s listen on %s: %s", what, where, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		freeaddrinfo(res);
@@ -653,6 +658,7 @@ static void api_free(struct d4_api *api)
 	d4_api_ratelimit_free(api->core.rl);
 	d4_api_ratelimit_free(api->core.reg_rl);
 	d4_api_guard_free(api->guard);
+	d4_api_fed_free(api->fed);
 	d4_api_limits_free(api->limits);
 	pthread_mutex_destroy(&api->mu);
 	pthread_cond_destroy(&api->cv);
@@ -721,12 +727,20 @@ int d4_api_start(const struct d4_api_opts *opts, struct d4_store *store, const s
 		api_free(api);
 		return D4_ENOMEM;
 	}
-	rc = bind_listen(opts->listen ? opts->listen : "127.0.0.1:8443", &api->listen_fd, &api->port, err, sizeof(err));
+	rc = d4_api_bind_listen(opts->listen ? opts->listen : "127.0.0.1:8443", "api", &api->listen_fd, &api->port, err,
+				sizeof(err));
 	if (rc != D4_OK) {
 		d4_err("%s", err);
 		api_free(api);
 		return rc;
 	}
+	rc = d4_api_fed_new(conf, store, &api->fed, err, sizeof(err));
+	if (rc != D4_OK) {
+		d4_err("%s", err);
+		api_free(api);
+		return rc;
+	}
+	api->core.fed_counts = d4_api_fed_counts(api->fed);
 	const char *colon = strrchr(opts->listen ? opts->listen : "127.0.0.1:8443", ':');
 	snprintf(api->addr_text, sizeof(api->addr_text), "%.*s:%u",
 		 (int)(colon - (opts->listen ? opts->listen : "127.0.0.1:8443")),
@@ -743,6 +757,9 @@ int d4_api_start(const struct d4_api_opts *opts, struct d4_store *store, const s
 		pthread_cond_wait(&api->cv, &api->mu);
 	pthread_mutex_unlock(&api->mu);
 	d4_notice("d4hub API listening on https://%s/", api->addr_text);
+	if (api->fed)
+		d4_notice("d4hub federation listening on https://%s/ (client certificate of a partner required)",
+			  d4_api_fed_addr(api->fed));
 	*out = api;
 	return D4_OK;
 }

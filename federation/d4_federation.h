@@ -253,4 +253,51 @@ void d4_fed_dryrun_json(yajl_gen g, const char *partner, const struct d4_fed_sel
  * d4_fed_reason_name. */
 const char *d4_fed_reason_text(enum d4_fed_reason r);
 
+/* ---- the listener's peer mapping (fed_peer.c) ----
+ * Who is at the other end of a federation connection: the client
+ * certificate mapped to exactly one enabled partner (docs/federation.md
+ * "The federation listener"). Reasons have stable names (log, /metrics). */
+enum d4_fed_peer_reason {
+	D4_FED_PEER_OK = 0,
+	D4_FED_PEER_NO_CERT,	     /* no client certificate */
+	D4_FED_PEER_UNKNOWN_CA,	     /* does not chain to a partner's CA (nor carries a pin) */
+	D4_FED_PEER_EXPIRED,	     /* expired or not yet valid (the certificate or its chain) */
+	D4_FED_PEER_NO_CLIENT_AUTH,  /* EKU clientAuth not stated */
+	D4_FED_PEER_UNKNOWN_PARTNER, /* valid, but names no partner (SAN urn:uuid, pin) */
+	D4_FED_PEER_DISABLED,	     /* the partner it maps to is disabled */
+	D4_FED_PEER_PIN_MISMATCH,    /* the partner has a pin and the key is another */
+	D4_FED_PEER_AMBIGUOUS,	     /* more than one enabled partner matches */
+	D4_FED_PEER_HANDSHAKE,	     /* the TLS handshake failed otherwise */
+	D4_FED_PEER_INTERNAL,	     /* cannot decide (memory, store, h2o layout): closed */
+	D4_FED_PEER_COUNT
+};
+const char *d4_fed_peer_reason_name(enum d4_fed_peer_reason r);
+
+/* The partners' trust anchors as the listener uses them: read from the
+ * store, one entry per partner (enabled or not). Opaque; owned by the
+ * caller (d4_fed_trust_free). */
+struct d4_fed_trust;
+/* Reads every partner from s. 0, D4_ENOMEM, store errors (a corrupt
+ * partner record is skipped and counted in *skipped, may be NULL). A CA
+ * bundle OpenSSL cannot read leaves that partner without a CA (then only
+ * its pin, if any, can authenticate it). */
+int d4_fed_trust_load(struct d4_store *s, struct d4_fed_trust **out, unsigned *skipped);
+void d4_fed_trust_free(struct d4_fed_trust *t);
+size_t d4_fed_trust_count(const struct d4_fed_trust *t);
+/* The name of partner i (borrowed from t). */
+const char *d4_fed_trust_name(const struct d4_fed_trust *t, size_t i);
+
+/* Maps a client certificate (leaf, borrowed; chain: the untrusted
+ * certificates the client sent, may be NULL) to a partner of t at time now.
+ * OK with *idx set when exactly one enabled partner accepts it: its pin
+ * matches, or its SAN urn:uuid is the partner's hub uuid; and it chains to
+ * that partner's CA (when it has one; with a pin alone: valid now); and it
+ * states EKU clientAuth; and, with a pin, carries the pinned key. Else the
+ * reason of the candidate that came furthest, or for no candidate the
+ * reason the chain fails against every partner's CA, else UNKNOWN_PARTNER.
+ * Pure apart from OpenSSL; never fails open. */
+struct stack_st_X509;
+enum d4_fed_peer_reason d4_fed_peer_map(const struct d4_fed_trust *t, struct x509_st *leaf, struct stack_st_X509 *chain,
+					time_t now, size_t *idx);
+
 #endif

@@ -87,7 +87,7 @@ struct d4_hubconf {
 	uint8_t api_max_tlp_admin;     /* api.max_tlp_admin, enum d4_tlp (tlp:red) */
 	unsigned api_pdns_max_results; /* api.pdns_max_results: cap of limit/offset per pDNS query (10000) */
 	/* [federation] — this hub towards partner hubs (docs/federation.md).
-	 * Nothing listens yet; d4hub -n checks the certificate. */
+	 * federation.listen: the federation listener (api/fedlisten.c); d4hub -n checks the certificate. */
 	char fed_listen[128];	    /* federation.listen HOST:PORT */
 	char fed_cert[D4_PATH_MAX]; /* federation.cert: PEM, leaf first (EKU serverAuth+clientAuth, SAN urn:uuid:HUB) */
 	char fed_key[D4_PATH_MAX];  /* federation.key */

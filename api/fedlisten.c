@@ -1,0 +1,446 @@
+/* d4hub API — the federation listener: partner hubs over mutually
+ * authenticated TLS (docs/federation.md "The federation listener").
+ *
+ * A client certificate is required (SSL_VERIFY_PEER |
+ * SSL_VERIFY_FAIL_IF_NO_PEER_CERT) and mapped to exactly one enabled
+ * partner by the certificate verification callback, inside the TLS
+ * handshake: a connection that is refused never reaches h2o's HTTP code.
+ * The partners are re-read from the store when its control epoch moved
+ * (every partner change bumps it), at the next handshake. No session
+ * resumption: every connection is checked against the partners of now.
+ * There is no bearer-token path here: the certificate is the credential.
+ *
+ * Runs on the API thread, with the API's h2o context and its own hosts
+ * (one handler). Reads h2o 2.2.5's TLS state of a socket (below). */
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+#include <h2o/http1.h>
+#include <h2o/http2.h>
+
+#include "api_fed.h"
+#include "d4_error.h"
+#include "d4_federation.h"
+#include "d4_hubconf.h"
+#include "d4_log.h"
+#include "d4_store.h"
+#include "d4_util.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* h2o 2.2.5 has no API between an SSL and its socket, and creates a
+ * server's SSL only when the ClientHello arrives. The verification callback
+ * finds the connection through the SSL's BIO, whose data h2o sets to the
+ * socket; that socket's private struct st_h2o_socket_ssl_t starts with the
+ * SSL_CTX and the SSL. The layout is checked at build time by version and
+ * at run time (the socket's SSL_CTX is ours, its SSL is the one being
+ * verified, its close callback is ours): any mismatch refuses the
+ * connection (fails closed). */
+#if !defined(H2O_VERSION_MAJOR) || H2O_VERSION_MAJOR != 2 || H2O_VERSION_MINOR != 2
+#error "api/fedlisten.c reads h2o 2.2's private TLS state of a socket; check it against this version"
+#endif
+struct h2o_ssl_head {
+	SSL_CTX *ssl_ctx;
+	SSL *ssl;
+};
+
+struct d4_api_fed {
+	SSL_CTX *ssl;
+	int listen_fd;
+	uint16_t port;
+	char addr_text[160];
+	struct d4_store *store;
+	const struct d4_hubconf *conf;
+	/* API thread only */
+	h2o_globalconf_t gconf;
+	int gconf_init;
+	h2o_accept_ctx_t actx;
+	h2o_socket_t *listener;
+	struct d4_fed_trust *trust;
+	uint64_t trust_epoch;
+	uint64_t counts[D4_FED_PEER_COUNT];
+};
+
+struct fconn {
+	struct d4_api_fed *f;
+	h2o_socket_t *sock;
+	char addr[64];
+	struct timeval connected_at;
+	h2o_timeout_entry_t hs_timeout;
+	int decided;			   /* the verification callback ran */
+	int no_cert;			   /* the handshake failed for want of a certificate */
+	enum d4_fed_peer_reason reason;	   /* its decision */
+	char partner[D4_PARTNER_NAME_MAX]; /* when accepted */
+};
+
+static void fconn_closed(void *data)
+{
+	struct fconn *c = data;
+	if (h2o_timeout_is_linked(&c->hs_timeout))
+		h2o_timeout_unlink(&c->hs_timeout);
+	free(c);
+}
+
+/* The connection of s (above), or NULL. */
+static struct fconn *conn_of(struct d4_api_fed *f, const SSL *s)
+{
+	BIO *b = s ? SSL_get_rbio(s) : NULL;
+	h2o_socket_t *sock = b ? BIO_get_data(b) : NULL;
+	const struct h2o_ssl_head *h = sock ? (const struct h2o_ssl_head *)sock->ssl : NULL;
+	if (!h || h->ssl_ctx != f->ssl || h->ssl != s || sock->on_close.cb != fconn_closed)
+		return NULL;
+	return sock->on_close.data;
+}
+
+/* The partners as of the store's control epoch. 0 or an error (the
+ * previous set is kept only if reading failed: then the handshake fails
+ * closed). */
+static int trust_refresh(struct d4_api_fed *f)
+{
+	uint64_t e = d4_store_epoch(f->store);
+	if (f->trust && e == f->trust_epoch)
+		return 0;
+	struct d4_fed_trust *t = NULL;
+	unsigned skipped = 0;
+	int rc = d4_fed_trust_load(f->store, &t, &skipped);
+	if (rc != 0) {
+		d4_warn("federation: cannot read the partners: %s", d4_strerror(rc));
+		return rc;
+	}
+	if (skipped)
+		d4_warn("federation: %u damaged partner record(s) skipped: they authenticate nobody", skipped);
+	d4_fed_trust_free(f->trust);
+	f->trust = t;
+	f->trust_epoch = e;
+	d4_info("federation: %zu partner(s) loaded (control epoch %llu)", d4_fed_trust_count(t), (unsigned long long)e);
+	return 0;
+}
+
+/* OpenSSL's certificate verification, replaced: the partner mapping. */
+static int cert_verify(X509_STORE_CTX *xs, void *arg)
+{
+	struct d4_api_fed *f = arg;
+	SSL *s = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct fconn *c = conn_of(f, s);
+	enum d4_fed_peer_reason r;
+	size_t idx = 0;
+	if (!c) {
+		d4_err("federation: cannot tie a TLS handshake to its connection (h2o layout?): refused");
+		r = D4_FED_PEER_INTERNAL;
+	} else if (trust_refresh(f) != 0) {
+		r = D4_FED_PEER_INTERNAL;
+	} else {
+		r = d4_fed_peer_map(f->trust, X509_STORE_CTX_get0_cert(xs), X509_STORE_CTX_get0_untrusted(xs),
+				    time(NULL), &idx);
+	}
+	if (c) {
+		c->decided = 1;
+		c->reason = r;
+		if (r == D4_FED_PEER_OK)
+			d4_strlcpy(c->partner, d4_fed_trust_name(f->trust, idx), sizeof(c->partner));
+	}
+	if (r == D4_FED_PEER_OK) {
+		X509_STORE_CTX_set_error(xs, X509_V_OK);
+		return 1;
+	}
+	/* the alert the client sees */
+	X509_STORE_CTX_set_error(xs, r == D4_FED_PEER_EXPIRED	       ? X509_V_ERR_CERT_HAS_EXPIRED
+				     : r == D4_FED_PEER_UNKNOWN_CA     ? X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+				     : r == D4_FED_PEER_NO_CLIENT_AUTH ? X509_V_ERR_INVALID_PURPOSE
+								       : X509_V_ERR_CERT_REJECTED);
+	return 0;
+}
+
+/* Tells "no certificate" from other handshake failures: the alert
+ * OpenSSL sends for it (certificate_required in TLS 1.3), or its error. */
+static void info_cb(const SSL *s, int where, int ret)
+{
+	if (!(where & SSL_CB_WRITE_ALERT))
+		return;
+	struct d4_api_fed *f = SSL_CTX_get_app_data(SSL_get_SSL_CTX(s));
+	struct fconn *c = f ? conn_of(f, s) : NULL;
+	if (!c)
+		return;
+	unsigned long e = ERR_peek_last_error();
+	if ((ret & 0xff) == 116 /* certificate_required */ ||
+	    (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE))
+		c->no_cert = 1;
+}
+
+static void refuse_log(struct d4_api_fed *f, struct fconn *c, enum d4_fed_peer_reason r)
+{
+	f->counts[r]++;
+	/* one line per refusal would let a flood fill the log: the 1st, 2nd,
+	 * 4th, 8th... of each reason */
+	uint64_t n = f->counts[r];
+	if ((n & (n - 1)) == 0)
+		d4_notice("federation: connection from %s refused: %s (%llu so far)", c->addr,
+			  d4_fed_peer_reason_name(r), (unsigned long long)n);
+}
+
+static void on_handshake_timeout(h2o_timeout_entry_t *e)
+{
+	struct fconn *c = H2O_STRUCT_FROM_MEMBER(struct fconn, hs_timeout, e);
+	refuse_log(c->f, c, D4_FED_PEER_HANDSHAKE);
+	c->sock->data = NULL;
+	h2o_socket_close(c->sock);
+}
+
+static void on_handshake(h2o_socket_t *sock, const char *err)
+{
+	struct fconn *c = sock->data;
+	struct d4_api_fed *f = c->f;
+	sock->data = NULL;
+	if (h2o_timeout_is_linked(&c->hs_timeout))
+		h2o_timeout_unlink(&c->hs_timeout);
+	if (err || !c->decided || c->reason != D4_FED_PEER_OK) {
+		enum d4_fed_peer_reason r = c->decided && c->reason != D4_FED_PEER_OK ? c->reason
+					    : c->no_cert			      ? D4_FED_PEER_NO_CERT
+										      : D4_FED_PEER_HANDSHAKE;
+		refuse_log(f, c, r);
+		h2o_socket_close(sock);
+		return;
+	}
+	f->counts[D4_FED_PEER_OK]++;
+	d4_info("federation: connection from %s: partner %s", c->addr, c->partner);
+	h2o_iovec_t proto = h2o_socket_ssl_get_selected_protocol(sock);
+	for (const h2o_iovec_t *id = h2o_http2_alpn_protocols; id->len; id++)
+		if (proto.len == id->len && memcmp(proto.base, id->base, proto.len) == 0) {
+			h2o_http2_accept(&f->actx, sock, c->connected_at);
+			return;
+		}
+	h2o_http1_accept(&f->actx, sock, c->connected_at);
+}
+
+static void peer_text(h2o_socket_t *sock, char *out, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = h2o_socket_getpeername(sock, (void *)&ss);
+	d4_strlcpy(out, "?", size);
+	if (sl == 0)
+		return;
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)size);
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)size);
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+	struct d4_api_fed *f = listener->data;
+	if (err)
+		return;
+	h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+	if (!sock)
+		return;
+	struct fconn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		h2o_socket_close(sock);
+		return;
+	}
+	c->f = f;
+	c->sock = sock;
+	peer_text(sock, c->addr, sizeof(c->addr));
+	c->connected_at = *h2o_get_timestamp(f->actx.ctx, NULL, NULL);
+	sock->on_close.cb = fconn_closed;
+	sock->on_close.data = c;
+	sock->data = c;
+	c->hs_timeout.cb = on_handshake_timeout;
+	h2o_timeout_link(f->actx.ctx->loop, &f->actx.ctx->handshake_timeout, &c->hs_timeout);
+	h2o_socket_ssl_handshake(sock, f->ssl, NULL, on_handshake);
+}
+
+/* ---- the operations of the federation port ------------------------------------ */
+
+static void send_json(h2o_req_t *req, int status, const char *reason, const char *ctype, const char *body)
+{
+	req->res.status = status;
+	req->res.reason = reason;
+	h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, strlen(ctype));
+	h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, H2O_STRLIT("no-store"));
+	size_t len = strlen(body);
+	req->res.content_length = len;
+	h2o_send_inline(req, body, len);
+}
+
+static void send_problem(h2o_req_t *req, int status, const char *reason, const char *type, const char *detail)
+{
+	char body[512];
+	snprintf(body, sizeof(body),
+		 "{\"type\":\"https://d4hub.invalid/problems/%s\",\"title\":\"%s\",\"status\":%d,\"detail\":\"%s\"}",
+		 type, reason, status, detail);
+	send_json(req, status, reason, "application/problem+json", body);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+	struct d4_api_fed *f = *(struct d4_api_fed **)(self + 1);
+	h2o_socket_t *sock = req->conn->callbacks->get_socket ? req->conn->callbacks->get_socket(req->conn) : NULL;
+	struct fconn *c = sock && sock->on_close.cb == fconn_closed ? sock->on_close.data : NULL;
+	if (!c || !c->decided || c->reason != D4_FED_PEER_OK) {
+		/* cannot happen: only mapped connections reach h2o */
+		send_problem(req, 403, "Forbidden", "forbidden", "no partner for this connection");
+		return 0;
+	}
+	static const char hello[] = "/federation/v1/hello";
+	h2o_iovec_t p = req->path_normalized;
+	if (!(p.len == sizeof(hello) - 1 && memcmp(p.base, hello, p.len) == 0)) {
+		send_problem(req, 404, "Not Found", "not-found", "no such operation on the federation port");
+		return 0;
+	}
+	if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"))) {
+		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT("GET"));
+		send_problem(req, 405, "Method Not Allowed", "method-not-allowed", "GET only");
+		return 0;
+	}
+	char hub[D4_UUID_HEX_LEN + 1], org[D4_UUID_HEX_LEN + 1], body[256];
+	d4_uuid_hex(f->conf->hub_uuid, hub);
+	d4_uuid_hex(f->conf->org, org);
+	/* partner names are [A-Za-z0-9._-]: nothing to escape */
+	snprintf(body, sizeof(body), "{\"hub_uuid\":\"%s\",\"org_uuid\":\"%s\",\"partner\":\"%s\"}\n", hub, org,
+		 c->partner);
+	send_json(req, 200, "OK", "application/json", body);
+	return 0;
+}
+
+/* ---- life cycle ---------------------------------------------------------------- */
+
+static int tls_fail(const char *what, char *err, size_t errsize)
+{
+	unsigned long e = ERR_get_error();
+	char buf[256] = "unknown error";
+	if (e)
+		ERR_error_string_n(e, buf, sizeof(buf));
+	snprintf(err, errsize, "%s: %s", what, buf);
+	ERR_clear_error();
+	return D4_ETLS;
+}
+
+int d4_api_fed_new(const struct d4_hubconf *conf, struct d4_store *store, struct d4_api_fed **out, char *err,
+		   size_t errsize)
+{
+	static const unsigned char sid_ctx[] = "d4hub-federation";
+	char what[D4_PATH_MAX + 64];
+	*out = NULL;
+	if (!conf || !conf->fed_listen[0])
+		return D4_OK;
+	struct d4_api_fed *f = calloc(1, sizeof(*f));
+	if (!f)
+		return D4_ENOMEM;
+	f->listen_fd = -1;
+	f->store = store;
+	f->conf = conf;
+	f->ssl = SSL_CTX_new(TLS_server_method());
+	if (!f->ssl) {
+		d4_api_fed_free(f);
+		return tls_fail("federation TLS context", err, errsize);
+	}
+	SSL_CTX *s = f->ssl;
+	SSL_CTX_set_min_proto_version(s, TLS1_2_VERSION);
+	SSL_CTX_set_options(s, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION |
+				   SSL_OP_NO_TICKET);
+	/* required under client verification (DESIGN §2); and no resumption
+	 * at all: a resumed session would skip the partner check */
+	SSL_CTX_set_session_id_context(s, sid_ctx, sizeof(sid_ctx) - 1);
+	SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_num_tickets(s, 0);
+	if (SSL_CTX_use_certificate_chain_file(s, conf->fed_cert) != 1) {
+		snprintf(what, sizeof(what), "federation.cert %s", conf->fed_cert);
+		goto fail;
+	}
+	if (SSL_CTX_use_PrivateKey_file(s, conf->fed_key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(s) != 1) {
+		snprintf(what, sizeof(what), "federation.key %s", conf->fed_key);
+		goto fail;
+	}
+	SSL_CTX_set_app_data(s, f);
+	SSL_CTX_set_verify(s, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_cert_verify_callback(s, cert_verify, f);
+	SSL_CTX_set_info_callback(s, info_cb);
+	h2o_ssl_register_alpn_protocols(s, h2o_alpn_protocols);
+	int rc = d4_api_bind_listen(conf->fed_listen, "federation", &f->listen_fd, &f->port, err, errsize);
+	if (rc != D4_OK) {
+		d4_api_fed_free(f);
+		return rc;
+	}
+	const char *colon = strrchr(conf->fed_listen, ':');
+	snprintf(f->addr_text, sizeof(f->addr_text), "%.*s:%u", (int)(colon - conf->fed_listen), conf->fed_listen,
+		 f->port);
+	*out = f;
+	return D4_OK;
+fail:
+	d4_api_fed_free(f);
+	return tls_fail(what, err, errsize);
+}
+
+void d4_api_fed_run(struct d4_api_fed *f, h2o_evloop_t *loop, h2o_context_t *ctx)
+{
+	if (!f)
+		return;
+	h2o_config_init(&f->gconf);
+	f->gconf_init = 1;
+	f->gconf.server_name = h2o_iovec_init(H2O_STRLIT("d4hub"));
+	h2o_hostconf_t *host = h2o_config_register_host(&f->gconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+	h2o_pathconf_t *pc = h2o_config_register_path(host, "/", 0);
+	h2o_handler_t *h = h2o_create_handler(pc, sizeof(*h) + sizeof(f));
+	h->on_req = on_req;
+	memcpy(h + 1, &f, sizeof(f));
+	memset(&f->actx, 0, sizeof(f->actx));
+	f->actx.ctx = ctx;
+	f->actx.hosts = f->gconf.hosts;
+	f->actx.ssl_ctx = f->ssl;
+	f->listener = h2o_evloop_socket_create(loop, f->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+	f->listen_fd = -1; /* owned by h2o now */
+	f->listener->data = f;
+	h2o_socket_read_start(f->listener, on_accept);
+}
+
+void d4_api_fed_stop_accepting(struct d4_api_fed *f)
+{
+	if (!f || !f->listener)
+		return;
+	h2o_socket_read_stop(f->listener);
+	h2o_socket_close(f->listener);
+	f->listener = NULL;
+}
+
+void d4_api_fed_dispose(struct d4_api_fed *f)
+{
+	if (f && f->gconf_init) {
+		h2o_config_dispose(&f->gconf);
+		f->gconf_init = 0;
+	}
+}
+
+void d4_api_fed_free(struct d4_api_fed *f)
+{
+	if (!f)
+		return;
+	if (f->listen_fd >= 0)
+		close(f->listen_fd);
+	SSL_CTX_free(f->ssl);
+	d4_fed_trust_free(f->trust);
+	free(f);
+}
+
+uint16_t d4_api_fed_port(const struct d4_api_fed *f)
+{
+	return f ? f->port : 0;
+}
+
+const char *d4_api_fed_addr(const struct d4_api_fed *f)
+{
+	return f ? f->addr_text : "";
+}
+
+const uint64_t *d4_api_fed_counts(const struct d4_api_fed *f)
+{
+	return f ? f->counts : NULL;
+}
