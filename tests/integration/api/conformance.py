@@ -57,6 +57,7 @@ class Spec:
         if not str(self.doc.get("openapi", "")).startswith("3.1"):
             die(f"{path}: not an OpenAPI 3.1 document")
         self.ops = {}  # operationId -> dict
+        self.fed_ops = {}  # operationId -> operation, of the federation port (x-d4hub-port: federation)
         for tmpl, item in self.doc.get("paths", {}).items():
             for m in HTTP_METHODS:
                 if m not in item:
@@ -67,6 +68,14 @@ class Spec:
                     die(f"{m.upper()} {tmpl}: no operationId")
                 if oid in self.ops:
                     die(f"operationId {oid} used twice")
+                if op.get("x-d4hub-port") == "federation":
+                    # served on the federation port (client certificate, no
+                    # token), not by the API's router: it_hub_federation_listen
+                    if op.get("x-d4hub-role") != "partner" or op.get("security") != [{"partnerCertificate": []}]:
+                        die(f"{oid}: a federation-port operation needs x-d4hub-role partner and "
+                            "security partnerCertificate")
+                    self.fed_ops[oid] = op
+                    continue
                 sec = op.get("security", self.doc.get("security", []))
                 self.ops[oid] = {
                     "method": m.upper(),
@@ -1106,7 +1115,8 @@ def main():
         for p in problems:
             print(f"conformance: {p}", file=sys.stderr)
         die(f"the spec ({len(spec.ops)} operations) and the code ({nroutes} routes) differ")
-    print(f"conformance: routes: the spec and the code agree on {len(spec.ops)} operations")
+    print(f"conformance: routes: the spec and the code agree on {len(spec.ops)} operations "
+          f"({len(spec.fed_ops)} more on the federation port)")
     if not a.live:
         return 0
     with open(a.live) as f:

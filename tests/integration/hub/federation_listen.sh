@@ -89,9 +89,16 @@ hello() { # NAME PARTNER
 		"[\"$2\", \"$(echo "$HUB_UUID" | tr -d -)\", \"$(echo "$HUB_ORG" | tr -d -)\"]" "hello as $1"
 }
 hello b b
+# the answer is the spec's FederationHello
+SPEC=$(dirname "$0")/../../../openapi/d4hub.yaml
+fed b | cut -d' ' -f2- | "$PY" -c '
+import json, sys, yaml, jsonschema
+doc = yaml.safe_load(open(sys.argv[1]))
+root = dict(doc); root["$ref"] = "#/components/schemas/FederationHello"
+jsonschema.Draft202012Validator(root).validate(json.load(sys.stdin))' "$SPEC" || fail "hello is not a FederationHello"
 hello c c
 hello r r
-wait_until 10 metric_is accepted 3 || fail "accepted: $(metric accepted), expected 3"
+wait_until 10 metric_is accepted 4 || fail "accepted: $(metric accepted), expected 4"
 # another path on the port: a problem, not the API (no bearer-token path here)
 out=$(fed c /api/v1/sensors)
 assert_eq "${out%% *}" 404 "/api/v1/sensors on the federation port"
@@ -114,8 +121,8 @@ refused q pin-mismatch 1
 for r in no-certificate unknown-ca expired no-client-auth unknown-partner partner-disabled pin-mismatch; do
 	grep -q "federation: connection from $T_ADDR refused: $r" "$T_LOG" || fail "no log line for $r with the peer address"
 done
-# what was refused never reached HTTP: the 4 accepted connections did
-assert_eq "$(metric accepted)" 4 "accepted connections"
+# what was refused never reached HTTP: the 5 accepted connections did
+assert_eq "$(metric accepted)" 5 "accepted connections"
 assert_eq "$(metric handshake-failed)" 0 "handshakes failing otherwise"
 assert_eq "$(metric internal)" 0 "internal failures"
 if grep -q "PRIVATE KEY\|BEGIN CERTIFICATE" "$T_LOG"; then fail "key material in the log"; fi
@@ -127,7 +134,7 @@ ctl partner set d --enable >/dev/null || fail "enable d"
 hello d d
 ctl partner del c >/dev/null || fail "delete c"
 refused c unknown-partner 2
-assert_eq "$(metric accepted)" 5 "accepted connections at the end"
+assert_eq "$(metric accepted)" 6 "accepted connections at the end"
 
 hub_stop
 assert_eq "$HUB_RC" 0 "d4hub exit status"
