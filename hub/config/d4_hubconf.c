@@ -597,6 +597,12 @@ static int check_whole(struct ctx *c, struct d4_hubconf *out, unsigned lastline)
 		return fail(c, c->seen_line[li] ? c->seen_line[li] : c->seen_line[ai],
 			    "the [federation] section needs federation.cert and federation.key");
 	}
+	if (out->fed_listen[0] && !out->api_enabled)
+		/* the listener runs on the API's thread and h2o context */
+		return fail(
+		    c, c->seen_line[key_index("federation.listen")],
+		    "federation.listen needs the API (api.enabled = true): the federation port is served by its "
+		    "thread");
 	if (out->mode == D4_MODE_SHARED_SECRET && out->shared_keylen == 0)
 		return fail(c, c->seen_line[key_index("ingest.mode")],
 			    "ingest.shared_key is required when ingest.mode = shared-secret");

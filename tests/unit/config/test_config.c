@@ -340,6 +340,10 @@ START_TEST(test_identity_optional_and_federation)
 	expect_error(REQ "[federation]\nlisten = 127.0.0.1:8444\n", 10, "needs federation.cert and federation.key");
 	expect_error(REQ "[federation]\nlisten = nowhere\n", 10, "federation.listen: bad address");
 	expect_error(REQ "[federation]\nport = 1\n", 10, "unknown key 'port' in section [federation]");
+	/* port 0 (any free one) like api.listen; the listener needs the API */
+	ck_assert_int_eq(load(REQ "[federation]\nlisten = 127.0.0.1:0\ncert = fed.crt\nkey = fed.key\n"), D4_OK);
+	expect_error(REQ "[api]\nenabled = false\n[federation]\nlisten = 127.0.0.1:8444\ncert = f.crt\nkey = f.key\n",
+		     12, "federation.listen needs the API");
 }
 END_TEST
 
