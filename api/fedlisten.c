@@ -116,7 +116,8 @@ static int trust_refresh(struct d4_api_fed *f)
 		return rc;
 	}
 	if (skipped)
-		d4_warn("federation: %u damaged partner record(s) skipped: they authenticate nobody", skipped);
+		d4_warn("federation: a damaged partner record stopped the reading of the partners: it and those "
+			"after it (by name) authenticate nobody until it is deleted (d4hubctl partner del)");
 	d4_fed_trust_free(f->trust);
 	f->trust = t;
 	f->trust_epoch = e;

@@ -282,6 +282,10 @@ struct d4_fed_trust;
  * bundle OpenSSL cannot read leaves that partner without a CA (then only
  * its pin, if any, can authenticate it). */
 int d4_fed_trust_load(struct d4_store *s, struct d4_fed_trust **out, unsigned *skipped);
+/* An empty set (NULL on allocation failure), and one partner added to it
+ * (p borrowed; 0 or D4_ENOMEM): what d4_fed_trust_load does per partner. */
+struct d4_fed_trust *d4_fed_trust_new(void);
+int d4_fed_trust_add(struct d4_fed_trust *t, const struct d4_partner *p);
 void d4_fed_trust_free(struct d4_fed_trust *t);
 size_t d4_fed_trust_count(const struct d4_fed_trust *t);
 /* The name of partner i (borrowed from t). */

@@ -70,16 +70,23 @@ static int add_pem(const char *pem, X509_STORE *a, X509_STORE *b)
 	return n;
 }
 
-static int load_one(void *ctx, const struct d4_partner *p)
+struct d4_fed_trust *d4_fed_trust_new(void)
 {
-	struct d4_fed_trust *t = ctx;
+	struct d4_fed_trust *t = calloc(1, sizeof(*t));
+	if (t && !(t->all = X509_STORE_new())) {
+		free(t);
+		t = NULL;
+	}
+	return t;
+}
+
+int d4_fed_trust_add(struct d4_fed_trust *t, const struct d4_partner *p)
+{
 	if (t->n == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 8;
 		struct fed_trust_entry *v = realloc(t->v, cap * sizeof(*v));
-		if (!v) {
-			t->err = D4_ENOMEM;
-			return 1;
-		}
+		if (!v)
+			return D4_ENOMEM;
 		t->v = v;
 		t->cap = cap;
 	}
@@ -92,36 +99,45 @@ static int load_one(void *ctx, const struct d4_partner *p)
 	memcpy(e->hub, p->hub, 16);
 	e->enabled = p->enabled != 0;
 	if (p->ca_pem[0]) {
-		char pem[D4_PARTNER_CA_MAX];
-		memcpy(pem, p->ca_pem, sizeof(pem));
-		pem[sizeof(pem) - 1] = '\0';
+		/* a bounded copy: the record's text is NUL-terminated by the
+		 * store's check, but this does not rely on it */
+		char *pem = malloc(D4_PARTNER_CA_MAX);
 		e->ca = X509_STORE_new();
-		if (!e->ca) {
-			t->err = D4_ENOMEM;
-			return 1;
+		if (!pem || !e->ca) {
+			free(pem);
+			X509_STORE_free(e->ca);
+			return D4_ENOMEM;
 		}
+		memcpy(pem, p->ca_pem, D4_PARTNER_CA_MAX);
+		pem[D4_PARTNER_CA_MAX - 1] = '\0';
 		if (add_pem(pem, e->ca, t->all) == 0) {
 			X509_STORE_free(e->ca);
 			e->ca = NULL;
 		}
+		free(pem);
 	}
 	t->n++;
 	return 0;
 }
 
+static int load_one(void *ctx, const struct d4_partner *p)
+{
+	struct d4_fed_trust *t = ctx;
+	t->err = d4_fed_trust_add(t, p);
+	return t->err != 0;
+}
+
 int d4_fed_trust_load(struct d4_store *s, struct d4_fed_trust **out, unsigned *skipped)
 {
 	*out = NULL;
-	struct d4_fed_trust *t = calloc(1, sizeof(*t));
-	if (!t || !(t->all = X509_STORE_new())) {
-		free(t);
+	struct d4_fed_trust *t = d4_fed_trust_new();
+	if (!t)
 		return D4_ENOMEM;
-	}
 	int rc = d4_store_partner_foreach(s, load_one, t);
 	if (t->err)
 		rc = t->err;
 	/* the scan stops at a corrupt record: those read so far are kept
-	 * (docs/federation.md: a damaged partner record authenticates nobody) */
+	 * (a damaged partner record authenticates nobody) */
 	if (rc == D4_ECORRUPT) {
 		t->skipped++;
 		rc = 0;

@@ -1,6 +1,7 @@
 /* Unit tests of federation/fed_identity.c: d4_fed_cert_check on
  * certificates made here (OpenSSL API), one case per failure and its
- * message. Part of the test_federation binary. */
+ * message; and of federation/fed_peer.c: d4_fed_peer_map, one case per
+ * outcome. Part of the test_federation binary. */
 #include "d4_error.h"
 #include "d4_federation.h"
 
@@ -224,11 +225,159 @@ START_TEST(test_cert_files_and_key)
 }
 END_TEST
 
+/* ---- d4_fed_peer_map: the federation listener's partner mapping ---- */
+
+static const uint8_t HUB2[16] = {0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x47, 0x77,
+				 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff};
+#define HUB2_URN   "URI:urn:uuid:11223344-5566-4777-8899-aabbccddeeff"
+#define OTHER_URN  "URI:urn:uuid:99999999-5566-4777-8899-aabbccddeeff"
+#define CLIENT_EKU "clientAuth"
+
+static void spki_of(EVP_PKEY *k, uint8_t out[32])
+{
+	unsigned char *der = NULL;
+	int len = i2d_PUBKEY(k, &der);
+	unsigned int ol = 0;
+	ck_assert_int_gt(len, 0);
+	ck_assert_int_eq(EVP_Digest(der, (size_t)len, out, &ol, EVP_sha256(), NULL), 1);
+	OPENSSL_free(der);
+}
+
+/* A partner: name, hub, CA (NULL: none), pin key (NULL: none), enabled. */
+static void add_partner(struct d4_fed_trust *t, const char *name, const uint8_t hub[16], X509 *ca, EVP_PKEY *pin,
+			int enabled)
+{
+	struct d4_partner *p = calloc(1, sizeof(*p));
+	ck_assert_ptr_nonnull(p);
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	memcpy(p->hub, hub, 16);
+	p->enabled = (uint8_t)enabled;
+	if (ca) {
+		BIO *b = BIO_new(BIO_s_mem());
+		PEM_write_bio_X509(b, ca);
+		char *data = NULL;
+		long n = BIO_get_mem_data(b, &data);
+		ck_assert(n > 0 && (size_t)n < sizeof(p->ca_pem));
+		memcpy(p->ca_pem, data, (size_t)n);
+		BIO_free(b);
+	}
+	if (pin) {
+		p->has_pin = 1;
+		spki_of(pin, p->spki_sha256);
+	}
+	ck_assert_int_eq(d4_fed_trust_add(t, p), 0);
+	free(p);
+}
+
+/* Maps a leaf of key signed by (issuer, ikey); returns the reason, *idx the partner. */
+static enum d4_fed_peer_reason map_leaf(struct d4_fed_trust *t, EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey,
+					const char *eku, const char *san, long from, long to, size_t *idx)
+{
+	X509 *x = mkcert(key, issuer, ikey, 0, eku, san, from, to);
+	*idx = 999;
+	enum d4_fed_peer_reason r = d4_fed_peer_map(t, x, NULL, time(NULL), idx);
+	X509_free(x);
+	return r;
+}
+
+#define EXPECT_MAP(want, ...)                                                                                          \
+	do {                                                                                                           \
+		enum d4_fed_peer_reason got_ = map_leaf(__VA_ARGS__, &idx);                                            \
+		ck_assert_msg(got_ == (want), "line %d: %s, expected %s", __LINE__, d4_fed_peer_reason_name(got_),     \
+			      d4_fed_peer_reason_name(want));                                                          \
+	} while (0)
+
+/* Each outcome of the mapping, and which partner an accepted certificate
+ * is mapped to. */
+START_TEST(test_peer_map_each_reason)
+{
+	struct pki p;
+	pki(&p);
+	EVP_PKEY *pinned = newkey(), *stranger = newkey();
+	struct d4_fed_trust *t = d4_fed_trust_new();
+	ck_assert_ptr_nonnull(t);
+	add_partner(t, "a", HUB, p.ca, NULL, 1);    /* by CA and SAN */
+	add_partner(t, "b", HUB2, NULL, pinned, 1); /* by pin alone */
+	ck_assert_uint_eq(d4_fed_trust_count(t), 2);
+	ck_assert_str_eq(d4_fed_trust_name(t, 1), "b");
+	size_t idx;
+
+	ck_assert_int_eq(d4_fed_peer_map(t, NULL, NULL, time(NULL), &idx), D4_FED_PEER_NO_CERT);
+	EXPECT_MAP(D4_FED_PEER_OK, t, p.key, p.ca, p.cakey, CLIENT_EKU, "URI:" HUB_URN, -60, 3600);
+	ck_assert_uint_eq(idx, 0);
+	EXPECT_MAP(D4_FED_PEER_OK, t, p.key, p.ca, p.cakey, GOOD_EKU, GOOD_SAN, -60, 3600);
+	ck_assert_uint_eq(idx, 0);
+	/* the pin alone: any issuer, any name */
+	EXPECT_MAP(D4_FED_PEER_OK, t, pinned, p.otherca, p.otherkey, CLIENT_EKU, NULL, -60, 3600);
+	ck_assert_uint_eq(idx, 1);
+	EXPECT_MAP(D4_FED_PEER_OK, t, pinned, NULL, NULL, CLIENT_EKU, HUB2_URN, -60, 3600);
+	ck_assert_uint_eq(idx, 1);
+
+	/* a's name, another CA */
+	EXPECT_MAP(D4_FED_PEER_UNKNOWN_CA, t, p.key, p.otherca, p.otherkey, CLIENT_EKU, "URI:" HUB_URN, -60, 3600);
+	/* nobody's name, another CA; self-signed */
+	EXPECT_MAP(D4_FED_PEER_UNKNOWN_CA, t, stranger, p.otherca, p.otherkey, CLIENT_EKU, OTHER_URN, -60, 3600);
+	EXPECT_MAP(D4_FED_PEER_UNKNOWN_CA, t, stranger, NULL, NULL, CLIENT_EKU, "URI:" HUB_URN, -60, 3600);
+	/* dates, a's and the pin's */
+	EXPECT_MAP(D4_FED_PEER_EXPIRED, t, p.key, p.ca, p.cakey, CLIENT_EKU, "URI:" HUB_URN, -7200, -3600);
+	EXPECT_MAP(D4_FED_PEER_EXPIRED, t, p.key, p.ca, p.cakey, CLIENT_EKU, "URI:" HUB_URN, 3600, 7200);
+	EXPECT_MAP(D4_FED_PEER_EXPIRED, t, pinned, NULL, NULL, CLIENT_EKU, NULL, -7200, -3600);
+	/* EKU: serverAuth only, none (OpenSSL's "any" is not enough) */
+	EXPECT_MAP(D4_FED_PEER_NO_CLIENT_AUTH, t, p.key, p.ca, p.cakey, "serverAuth", "URI:" HUB_URN, -60, 3600);
+	EXPECT_MAP(D4_FED_PEER_NO_CLIENT_AUTH, t, p.key, p.ca, p.cakey, NULL, "URI:" HUB_URN, -60, 3600);
+	EXPECT_MAP(D4_FED_PEER_NO_CLIENT_AUTH, t, pinned, NULL, NULL, "serverAuth", NULL, -60, 3600);
+	/* a valid certificate of the CA that names no partner */
+	EXPECT_MAP(D4_FED_PEER_UNKNOWN_PARTNER, t, stranger, p.ca, p.cakey, CLIENT_EKU, OTHER_URN, -60, 3600);
+	EXPECT_MAP(D4_FED_PEER_UNKNOWN_PARTNER, t, stranger, p.ca, p.cakey, CLIENT_EKU, NULL, -60, 3600);
+	/* b's name with another key */
+	EXPECT_MAP(D4_FED_PEER_PIN_MISMATCH, t, stranger, NULL, NULL, CLIENT_EKU, HUB2_URN, -60, 3600);
+	d4_fed_trust_free(t);
+
+	/* disabled; a pin and a CA need both; two partners for one certificate */
+	t = d4_fed_trust_new();
+	add_partner(t, "off", HUB, p.ca, NULL, 0);
+	add_partner(t, "both", HUB2, p.ca, pinned, 1);
+	EXPECT_MAP(D4_FED_PEER_DISABLED, t, p.key, p.ca, p.cakey, CLIENT_EKU, "URI:" HUB_URN, -60, 3600);
+	EXPECT_MAP(D4_FED_PEER_OK, t, pinned, p.ca, p.cakey, CLIENT_EKU, HUB2_URN, -60, 3600);
+	ck_assert_uint_eq(idx, 1);
+	EXPECT_MAP(D4_FED_PEER_UNKNOWN_CA, t, pinned, p.otherca, p.otherkey, CLIENT_EKU, HUB2_URN, -60, 3600);
+	EXPECT_MAP(D4_FED_PEER_PIN_MISMATCH, t, stranger, p.ca, p.cakey, CLIENT_EKU, HUB2_URN, -60, 3600);
+	add_partner(t, "twin", HUB2, p.ca, NULL, 1);
+	EXPECT_MAP(D4_FED_PEER_AMBIGUOUS, t, pinned, p.ca, p.cakey, CLIENT_EKU, HUB2_URN, -60, 3600);
+	/* a disabled twin does not make it ambiguous */
+	d4_fed_trust_free(t);
+	t = d4_fed_trust_new();
+	add_partner(t, "twin-off", HUB, p.ca, NULL, 0);
+	add_partner(t, "twin-on", HUB, p.ca, NULL, 1);
+	EXPECT_MAP(D4_FED_PEER_OK, t, p.key, p.ca, p.cakey, CLIENT_EKU, "URI:" HUB_URN, -60, 3600);
+	ck_assert_uint_eq(idx, 1);
+	d4_fed_trust_free(t);
+
+	/* no partners at all; no set */
+	t = d4_fed_trust_new();
+	EXPECT_MAP(D4_FED_PEER_UNKNOWN_CA, t, p.key, p.ca, p.cakey, CLIENT_EKU, "URI:" HUB_URN, -60, 3600);
+	d4_fed_trust_free(t);
+	EXPECT_MAP(D4_FED_PEER_INTERNAL, NULL, p.key, p.ca, p.cakey, CLIENT_EKU, "URI:" HUB_URN, -60, 3600);
+
+	/* stable names (log, /metrics) */
+	ck_assert_str_eq(d4_fed_peer_reason_name(D4_FED_PEER_OK), "accepted");
+	ck_assert_str_eq(d4_fed_peer_reason_name(D4_FED_PEER_NO_CERT), "no-certificate");
+	ck_assert_str_eq(d4_fed_peer_reason_name(D4_FED_PEER_PIN_MISMATCH), "pin-mismatch");
+	ck_assert_str_eq(d4_fed_peer_reason_name(D4_FED_PEER_COUNT), "internal");
+	for (int i = 0; i < D4_FED_PEER_COUNT; i++)
+		ck_assert_ptr_nonnull(d4_fed_peer_reason_name((enum d4_fed_peer_reason)i));
+	EVP_PKEY_free(pinned);
+	EVP_PKEY_free(stranger);
+	pki_free(&p);
+}
+END_TEST
+
 TCase *identity_tcase(void)
 {
 	TCase *tc = tcase_create("identity");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_cert_good_and_each_failure);
 	tcase_add_test(tc, test_cert_files_and_key);
+	tcase_add_test(tc, test_peer_map_each_reason);
 	return tc;
 }
