@@ -8,7 +8,8 @@
 # another CA impersonating a partner's hub uuid), expired, serverAuth-only,
 # a valid certificate of an unconfigured partner, of a disabled partner, a
 # pin mismatch. A pinned partner with a CA of its own is accepted. Partner
-# changes (disable, enable, delete) apply to the next handshake.
+# changes (disable, enable, delete) apply to the next handshake. TLS 1.2
+# clients get the same (no certificate, accepted, unknown partner).
 source "$(dirname "$0")/../lib.sh"
 
 t_conf
@@ -134,7 +135,17 @@ ctl partner set d --enable >/dev/null || fail "enable d"
 hello d d
 ctl partner del c >/dev/null || fail "delete c"
 refused c unknown-partner 2
-assert_eq "$(metric accepted)" 6 "accepted connections at the end"
+assert_eq "$(metric accepted)" 6 "accepted connections"
+# TLS 1.2 (no certificate is told by another alert there)
+fed12() { curl -sS --http2 --max-time 20 --tls-max 1.2 --cacert "$P/home-ca.crt" -o /dev/null -w '%{http_code}' "$@" \
+	"$FED/federation/v1/hello" 2>/dev/null || true; }
+assert_eq "$(fed12)" 000 "TLS 1.2 without a certificate"
+wait_until 10 metric_is no-certificate 2 || fail "TLS 1.2 no-certificate counted $(metric no-certificate), expected 2"
+assert_eq "$(fed12 --cert "$P/b.crt" --key "$P/b.key")" 200 "TLS 1.2 as b"
+assert_eq "$(fed12 --cert "$P/e.crt" --key "$P/e.key")" 000 "TLS 1.2 as e"
+wait_until 10 metric_is unknown-partner 3 || fail "TLS 1.2 unknown-partner counted $(metric unknown-partner), expected 3"
+assert_eq "$(metric accepted)" 7 "accepted connections at the end"
+assert_eq "$(metric handshake-failed)" 0 "handshakes failing otherwise, at the end"
 
 hub_stop
 assert_eq "$HUB_RC" 0 "d4hub exit status"
