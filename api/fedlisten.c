@@ -64,6 +64,7 @@ struct d4_api_fed {
 	int gconf_init;
 	h2o_accept_ctx_t actx;
 	h2o_socket_t *listener;
+	h2o_linklist_t handshaking; /* of struct fconn, until on_handshake */
 	struct d4_fed_trust *trust;
 	uint64_t trust_epoch;
 	uint64_t counts[D4_FED_PEER_COUNT];
@@ -75,6 +76,7 @@ struct fconn {
 	char addr[64];
 	struct timeval connected_at;
 	h2o_timeout_entry_t hs_timeout;
+	h2o_linklist_t link;		   /* in f->handshaking */
 	int decided;			   /* the verification callback ran */
 	int no_cert;			   /* the handshake failed for want of a certificate */
 	enum d4_fed_peer_reason reason;	   /* its decision */
@@ -86,6 +88,8 @@ static void fconn_closed(void *data)
 	struct fconn *c = data;
 	if (h2o_timeout_is_linked(&c->hs_timeout))
 		h2o_timeout_unlink(&c->hs_timeout);
+	if (h2o_linklist_is_linked(&c->link))
+		h2o_linklist_unlink(&c->link);
 	free(c);
 }
 
@@ -191,6 +195,8 @@ static void on_handshake_timeout(h2o_timeout_entry_t *e)
 {
 	struct fconn *c = H2O_STRUCT_FROM_MEMBER(struct fconn, hs_timeout, e);
 	refuse_log(c->f, c, D4_FED_PEER_HANDSHAKE);
+	if (h2o_linklist_is_linked(&c->link))
+		h2o_linklist_unlink(&c->link);
 	c->sock->data = NULL;
 	h2o_socket_close(c->sock);
 }
@@ -202,6 +208,8 @@ static void on_handshake(h2o_socket_t *sock, const char *err)
 	sock->data = NULL;
 	if (h2o_timeout_is_linked(&c->hs_timeout))
 		h2o_timeout_unlink(&c->hs_timeout);
+	if (h2o_linklist_is_linked(&c->link))
+		h2o_linklist_unlink(&c->link);
 	if (err || !c->decided || c->reason != D4_FED_PEER_OK) {
 		enum d4_fed_peer_reason r = c->decided && c->reason != D4_FED_PEER_OK ? c->reason
 					    : c->no_cert			      ? D4_FED_PEER_NO_CERT
@@ -256,6 +264,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 	sock->data = c;
 	c->hs_timeout.cb = on_handshake_timeout;
 	h2o_timeout_link(f->actx.ctx->loop, &f->actx.ctx->handshake_timeout, &c->hs_timeout);
+	h2o_linklist_insert(&f->handshaking, &c->link);
 	h2o_socket_ssl_handshake(sock, f->ssl, NULL, on_handshake);
 }
 
@@ -400,6 +409,7 @@ void d4_api_fed_run(struct d4_api_fed *f, h2o_evloop_t *loop, h2o_context_t *ctx
 	f->listener = h2o_evloop_socket_create(loop, f->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
 	f->listen_fd = -1; /* owned by h2o now */
 	f->listener->data = f;
+	h2o_linklist_init_anchor(&f->handshaking);
 	h2o_socket_read_start(f->listener, on_accept);
 }
 
@@ -410,6 +420,17 @@ void d4_api_fed_stop_accepting(struct d4_api_fed *f)
 	h2o_socket_read_stop(f->listener);
 	h2o_socket_close(f->listener);
 	f->listener = NULL;
+	/* Connections still in their handshake are not h2o connections yet:
+	 * the API's stop would not wait for them, and their handshake timer
+	 * must be gone before the context is disposed. */
+	while (!h2o_linklist_is_empty(&f->handshaking)) {
+		struct fconn *c = H2O_STRUCT_FROM_MEMBER(struct fconn, link, f->handshaking.next);
+		h2o_linklist_unlink(&c->link);
+		if (h2o_timeout_is_linked(&c->hs_timeout))
+			h2o_timeout_unlink(&c->hs_timeout);
+		c->sock->data = NULL;
+		h2o_socket_close(c->sock);
+	}
 }
 
 void d4_api_fed_dispose(struct d4_api_fed *f)
