@@ -121,7 +121,7 @@ static const struct keydef keys[] = {
     {"api.max_tlp_user", K_TLP, F(api_max_tlp_user), 0, 0, 0},
     {"api.max_tlp_admin", K_TLP, F(api_max_tlp_admin), 0, 0, 0},
     {"api.pdns_max_results", K_UINT, F(api_pdns_max_results), 1, 10000000, 0},
-    /* [federation]: the hub's identity towards partner hubs (nothing listens yet) */
+    /* [federation]: the hub's identity towards partner hubs and its federation port */
     {"federation.listen", K_LISTEN0, F(fed_listen), 0, 0, 0},
     {"federation.cert", K_PATH, F(fed_cert), 0, 0, 0},
     {"federation.key", K_PATH, F(fed_key), 0, 0, 0},
