@@ -20,6 +20,10 @@ void d4_api_guard_free(struct d4_api_guard *g);
 /* Takes an accepted socket: counts it or closes it (connection caps), then
  * TLS, then h2o's HTTP/1.1 or HTTP/2 with the guard in front. */
 void d4_api_guard_accept(struct d4_api_guard *g, struct st_h2o_socket_t *sock);
+/* At stop, once nothing is accepted any more: closes the connections still
+ * in their TLS handshake (they own nothing of h2o's context but their
+ * handshake timer, which must not outlive it). */
+void d4_api_guard_close_handshakes(struct d4_api_guard *g);
 /* The limit (enum d4_api_limit) for which the guard ended req's body early,
  * 0 when the body is complete: for d4_api_raw.refused. */
 int d4_api_guard_refused(struct st_h2o_req_t *req);

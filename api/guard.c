@@ -58,6 +58,7 @@ struct d4_api_guard {
 	h2o_accept_ctx_t *actx;
 	unsigned max_streams;
 	uint32_t stream_window; /* SETTINGS_INITIAL_WINDOW_SIZE we advertise */
+	h2o_linklist_t handshaking; /* of struct gconn, until on_handshake */
 };
 
 struct gconn {
@@ -67,6 +68,7 @@ struct gconn {
 	h2o_socket_t *sock;
 	struct timeval connected_at;
 	h2o_timeout_entry_t hs_timeout;
+	h2o_linklist_t hs_link; /* in g->handshaking */
 	h2o_http2_conn_t *h2;
 	expect_fn inner;      /* h2o's parser state behind the guard */
 	expect_fn default_fn; /* h2o's expect_default, learnt after the preface */
@@ -389,6 +391,8 @@ static void gconn_closed(void *data)
 	struct gconn *c = data;
 	if (h2o_timeout_is_linked(&c->hs_timeout))
 		h2o_timeout_unlink(&c->hs_timeout);
+	if (h2o_linklist_is_linked(&c->hs_link))
+		h2o_linklist_unlink(&c->hs_link);
 	/* h2o closes every stream before the socket; anything left is let go */
 	while (!h2o_linklist_is_empty(&c->bodies)) {
 		struct gbody *b = H2O_STRUCT_FROM_MEMBER(struct gbody, link, c->bodies.next);
@@ -412,6 +416,8 @@ static void on_handshake_timeout(h2o_timeout_entry_t *e)
 {
 	struct gconn *c = H2O_STRUCT_FROM_MEMBER(struct gconn, hs_timeout, e);
 	d4_debug("api: %s: TLS handshake timed out", c->addr);
+	if (h2o_linklist_is_linked(&c->hs_link))
+		h2o_linklist_unlink(&c->hs_link);
 	c->sock->data = NULL;
 	h2o_socket_close(c->sock);
 }
@@ -422,6 +428,8 @@ static void on_handshake(h2o_socket_t *sock, const char *err)
 	sock->data = NULL;
 	if (h2o_timeout_is_linked(&c->hs_timeout))
 		h2o_timeout_unlink(&c->hs_timeout);
+	if (h2o_linklist_is_linked(&c->hs_link))
+		h2o_linklist_unlink(&c->hs_link);
 	if (err) {
 		d4_debug("api: %s: TLS handshake failed: %s", c->addr, err);
 		h2o_socket_close(sock);
@@ -500,7 +508,25 @@ void d4_api_guard_accept(struct d4_api_guard *g, h2o_socket_t *sock)
 	sock->data = c;
 	c->hs_timeout.cb = on_handshake_timeout;
 	h2o_timeout_link(g->actx->ctx->loop, &g->actx->ctx->handshake_timeout, &c->hs_timeout);
+	h2o_linklist_insert(&g->handshaking, &c->hs_link);
 	h2o_socket_ssl_handshake(sock, g->actx->ssl_ctx, NULL, on_handshake);
+}
+
+void d4_api_guard_close_handshakes(struct d4_api_guard *g)
+{
+	/* Not h2o connections yet: h2o's shutdown does not see them, and
+	 * their handshake timer must be gone before the context is disposed
+	 * (h2o_context_dispose asserts it). gconn_closed releases each one's
+	 * connection slot and frees it. */
+	while (!h2o_linklist_is_empty(&g->handshaking)) {
+		struct gconn *c = H2O_STRUCT_FROM_MEMBER(struct gconn, hs_link, g->handshaking.next);
+		h2o_linklist_unlink(&c->hs_link);
+		if (h2o_timeout_is_linked(&c->hs_timeout))
+			h2o_timeout_unlink(&c->hs_timeout);
+		d4_debug("api: %s: closed in its TLS handshake at stop", c->addr);
+		c->sock->data = NULL;
+		h2o_socket_close(c->sock);
+	}
 }
 
 struct d4_api_guard *d4_api_guard_new(struct d4_api_core *core, struct d4_api_limits *lim, h2o_accept_ctx_t *actx,
@@ -513,6 +539,7 @@ struct d4_api_guard *d4_api_guard_new(struct d4_api_core *core, struct d4_api_li
 	g->lim = lim;
 	g->actx = actx;
 	g->max_streams = max_streams ? max_streams : 16;
+	h2o_linklist_init_anchor(&g->handshaking);
 	/* the largest body cap and one byte, within what h2o itself
 	 * advertises: a body over its cap can always be sent far enough to
 	 * be refused, it never waits for a WINDOW_UPDATE that h2o would not

@@ -560,6 +560,7 @@ static void *api_thread(void *arg)
 	h2o_socket_close(api->listener);
 	api->listener = NULL;
 	d4_api_fed_stop_accepting(api->fed);
+	d4_api_guard_close_handshakes(api->guard);
 	abort_streams(api);
 	if (conns_open(api)) {
 		/* GOAWAY to HTTP/2 clients, close idle HTTP/1 connections */
