@@ -57,7 +57,7 @@ struct d4_api_guard {
 	struct d4_api_limits *lim;
 	h2o_accept_ctx_t *actx;
 	unsigned max_streams;
-	uint32_t stream_window; /* SETTINGS_INITIAL_WINDOW_SIZE we advertise */
+	uint32_t stream_window;	    /* SETTINGS_INITIAL_WINDOW_SIZE we advertise */
 	h2o_linklist_t handshaking; /* of struct gconn, until on_handshake */
 };
 
