@@ -6,6 +6,7 @@
  * store holds is always something d4_store_partner_check accepts. */
 #include "d4_store_partner.h"
 #include "store_internal.h"
+#include "store_wire_internal.h"
 
 #include "d4_error.h"
 #include "d4_policy.h"
@@ -187,60 +188,6 @@ int d4_store_partner_check(const struct d4_partner *p, char *why, size_t whylen)
 }
 
 /* ---- codec ---- */
-
-struct wb {
-	uint8_t *p;
-	size_t len, cap;
-};
-static uint8_t *wb_room(struct wb *w, size_t n)
-{
-	if (w->cap - w->len < n)
-		abort(); /* D4_PARTNER_ENC_MAX is wrong: an internal invariant */
-	uint8_t *q = w->p + w->len;
-	w->len += n;
-	return q;
-}
-static void wb_u8(struct wb *w, uint8_t v)
-{
-	*wb_room(w, 1) = v;
-}
-static void wb_u16(struct wb *w, uint16_t v)
-{
-	d4_put_u16be(wb_room(w, 2), v);
-}
-static void wb_u32(struct wb *w, uint32_t v)
-{
-	d4_put_u32be(wb_room(w, 4), v);
-}
-static void wb_u64(struct wb *w, uint64_t v)
-{
-	d4_put_u64be(wb_room(w, 8), v);
-}
-static void wb_bytes(struct wb *w, const void *b, size_t n)
-{
-	if (n)
-		memcpy(wb_room(w, n), b, n);
-}
-static void wb_str(struct wb *w, const char *s, size_t field)
-{
-	size_t n = strnlen(s, field - 1);
-	wb_u16(w, (uint16_t)n);
-	wb_bytes(w, s, n);
-}
-
-static void rd_str(struct d4_reader *r, char *out, size_t field)
-{
-	uint16_t n = d4_rd_u16be(r);
-	if (n >= field) {
-		d4_rd_fail(r, D4_ECORRUPT);
-		out[0] = '\0';
-		return;
-	}
-	d4_rd_copy(r, out, n);
-	out[n] = '\0';
-	if (memchr(out, '\0', n))
-		d4_rd_fail(r, D4_ECORRUPT);
-}
 
 /* A list count, refused above the list size. */
 static uint8_t rd_count(struct d4_reader *r)
