@@ -18,6 +18,7 @@
 #include <h2o/http2.h>
 
 #include "api_fed.h"
+#include "api_handshake.h"
 #include "d4_error.h"
 #include "d4_federation.h"
 #include "d4_hubconf.h"
@@ -75,8 +76,7 @@ struct fconn {
 	h2o_socket_t *sock;
 	char addr[64];
 	struct timeval connected_at;
-	h2o_timeout_entry_t hs_timeout;
-	h2o_linklist_t link;		   /* in f->handshaking */
+	struct d4_api_hs hs;		   /* in f->handshaking until on_handshake */
 	int decided;			   /* the verification callback ran */
 	int no_cert;			   /* the handshake failed for want of a certificate */
 	enum d4_fed_peer_reason reason;	   /* its decision */
@@ -86,10 +86,7 @@ struct fconn {
 static void fconn_closed(void *data)
 {
 	struct fconn *c = data;
-	if (h2o_timeout_is_linked(&c->hs_timeout))
-		h2o_timeout_unlink(&c->hs_timeout);
-	if (h2o_linklist_is_linked(&c->link))
-		h2o_linklist_unlink(&c->link);
+	d4_api_hs_end(&c->hs);
 	free(c);
 }
 
@@ -193,10 +190,9 @@ static void refuse_log(struct d4_api_fed *f, struct fconn *c, enum d4_fed_peer_r
 
 static void on_handshake_timeout(h2o_timeout_entry_t *e)
 {
-	struct fconn *c = H2O_STRUCT_FROM_MEMBER(struct fconn, hs_timeout, e);
+	struct fconn *c = H2O_STRUCT_FROM_MEMBER(struct fconn, hs.timeout, e);
 	refuse_log(c->f, c, D4_FED_PEER_HANDSHAKE);
-	if (h2o_linklist_is_linked(&c->link))
-		h2o_linklist_unlink(&c->link);
+	d4_api_hs_end(&c->hs);
 	c->sock->data = NULL;
 	h2o_socket_close(c->sock);
 }
@@ -206,10 +202,7 @@ static void on_handshake(h2o_socket_t *sock, const char *err)
 	struct fconn *c = sock->data;
 	struct d4_api_fed *f = c->f;
 	sock->data = NULL;
-	if (h2o_timeout_is_linked(&c->hs_timeout))
-		h2o_timeout_unlink(&c->hs_timeout);
-	if (h2o_linklist_is_linked(&c->link))
-		h2o_linklist_unlink(&c->link);
+	d4_api_hs_end(&c->hs);
 	if (err || !c->decided || c->reason != D4_FED_PEER_OK) {
 		enum d4_fed_peer_reason r = c->decided && c->reason != D4_FED_PEER_OK ? c->reason
 					    : c->no_cert			      ? D4_FED_PEER_NO_CERT
@@ -262,9 +255,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 	sock->on_close.cb = fconn_closed;
 	sock->on_close.data = c;
 	sock->data = c;
-	c->hs_timeout.cb = on_handshake_timeout;
-	h2o_timeout_link(f->actx.ctx->loop, &f->actx.ctx->handshake_timeout, &c->hs_timeout);
-	h2o_linklist_insert(&f->handshaking, &c->link);
+	d4_api_hs_begin(&c->hs, sock, f->actx.ctx, &f->handshaking, on_handshake_timeout);
 	h2o_socket_ssl_handshake(sock, f->ssl, NULL, on_handshake);
 }
 
@@ -420,17 +411,7 @@ void d4_api_fed_stop_accepting(struct d4_api_fed *f)
 	h2o_socket_read_stop(f->listener);
 	h2o_socket_close(f->listener);
 	f->listener = NULL;
-	/* Connections still in their handshake are not h2o connections yet:
-	 * the API's stop would not wait for them, and their handshake timer
-	 * must be gone before the context is disposed. */
-	while (!h2o_linklist_is_empty(&f->handshaking)) {
-		struct fconn *c = H2O_STRUCT_FROM_MEMBER(struct fconn, link, f->handshaking.next);
-		h2o_linklist_unlink(&c->link);
-		if (h2o_timeout_is_linked(&c->hs_timeout))
-			h2o_timeout_unlink(&c->hs_timeout);
-		c->sock->data = NULL;
-		h2o_socket_close(c->sock);
-	}
+	d4_api_hs_close_all(&f->handshaking);
 }
 
 void d4_api_fed_dispose(struct d4_api_fed *f)

@@ -35,6 +35,7 @@
 #include <h2o/http2_internal.h>
 
 #include "api_guard.h"
+#include "api_handshake.h"
 #include "api_limits.h"
 #include "d4_log.h"
 #include "d4_util.h"
@@ -67,8 +68,7 @@ struct gconn {
 	char addr[64];
 	h2o_socket_t *sock;
 	struct timeval connected_at;
-	h2o_timeout_entry_t hs_timeout;
-	h2o_linklist_t hs_link; /* in g->handshaking */
+	struct d4_api_hs hs; /* in g->handshaking until on_handshake */
 	h2o_http2_conn_t *h2;
 	expect_fn inner;      /* h2o's parser state behind the guard */
 	expect_fn default_fn; /* h2o's expect_default, learnt after the preface */
@@ -389,10 +389,7 @@ static ssize_t after_headers(struct gconn *c, h2o_http2_conn_t *conn, uint32_t s
 static void gconn_closed(void *data)
 {
 	struct gconn *c = data;
-	if (h2o_timeout_is_linked(&c->hs_timeout))
-		h2o_timeout_unlink(&c->hs_timeout);
-	if (h2o_linklist_is_linked(&c->hs_link))
-		h2o_linklist_unlink(&c->hs_link);
+	d4_api_hs_end(&c->hs);
 	/* h2o closes every stream before the socket; anything left is let go */
 	while (!h2o_linklist_is_empty(&c->bodies)) {
 		struct gbody *b = H2O_STRUCT_FROM_MEMBER(struct gbody, link, c->bodies.next);
@@ -414,10 +411,9 @@ static void gconn_closed(void *data)
 
 static void on_handshake_timeout(h2o_timeout_entry_t *e)
 {
-	struct gconn *c = H2O_STRUCT_FROM_MEMBER(struct gconn, hs_timeout, e);
+	struct gconn *c = H2O_STRUCT_FROM_MEMBER(struct gconn, hs.timeout, e);
 	d4_debug("api: %s: TLS handshake timed out", c->addr);
-	if (h2o_linklist_is_linked(&c->hs_link))
-		h2o_linklist_unlink(&c->hs_link);
+	d4_api_hs_end(&c->hs);
 	c->sock->data = NULL;
 	h2o_socket_close(c->sock);
 }
@@ -426,10 +422,7 @@ static void on_handshake(h2o_socket_t *sock, const char *err)
 {
 	struct gconn *c = sock->data;
 	sock->data = NULL;
-	if (h2o_timeout_is_linked(&c->hs_timeout))
-		h2o_timeout_unlink(&c->hs_timeout);
-	if (h2o_linklist_is_linked(&c->hs_link))
-		h2o_linklist_unlink(&c->hs_link);
+	d4_api_hs_end(&c->hs);
 	if (err) {
 		d4_debug("api: %s: TLS handshake failed: %s", c->addr, err);
 		h2o_socket_close(sock);
@@ -506,27 +499,14 @@ void d4_api_guard_accept(struct d4_api_guard *g, h2o_socket_t *sock)
 	sock->on_close.cb = gconn_closed;
 	sock->on_close.data = c;
 	sock->data = c;
-	c->hs_timeout.cb = on_handshake_timeout;
-	h2o_timeout_link(g->actx->ctx->loop, &g->actx->ctx->handshake_timeout, &c->hs_timeout);
-	h2o_linklist_insert(&g->handshaking, &c->hs_link);
+	d4_api_hs_begin(&c->hs, sock, g->actx->ctx, &g->handshaking, on_handshake_timeout);
 	h2o_socket_ssl_handshake(sock, g->actx->ssl_ctx, NULL, on_handshake);
 }
 
 void d4_api_guard_close_handshakes(struct d4_api_guard *g)
 {
-	/* Not h2o connections yet: h2o's shutdown does not see them, and
-	 * their handshake timer must be gone before the context is disposed
-	 * (h2o_context_dispose asserts it). gconn_closed releases each one's
-	 * connection slot and frees it. */
-	while (!h2o_linklist_is_empty(&g->handshaking)) {
-		struct gconn *c = H2O_STRUCT_FROM_MEMBER(struct gconn, hs_link, g->handshaking.next);
-		h2o_linklist_unlink(&c->hs_link);
-		if (h2o_timeout_is_linked(&c->hs_timeout))
-			h2o_timeout_unlink(&c->hs_timeout);
-		d4_debug("api: %s: closed in its TLS handshake at stop", c->addr);
-		c->sock->data = NULL;
-		h2o_socket_close(c->sock);
-	}
+	/* gconn_closed releases each one's connection slot and frees it. */
+	d4_api_hs_close_all(&g->handshaking);
 }
 
 struct d4_api_guard *d4_api_guard_new(struct d4_api_core *core, struct d4_api_limits *lim, h2o_accept_ctx_t *actx,
