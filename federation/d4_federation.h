@@ -21,6 +21,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "d4_policy.h"
+#include "d4_store_fed.h"
 #include "d4_store_partner.h"
 
 /* What the partner is to this hub. Values are stored (partners table):
@@ -303,5 +304,203 @@ const char *d4_fed_trust_name(const struct d4_fed_trust *t, size_t i);
 struct stack_st_X509;
 enum d4_fed_peer_reason d4_fed_peer_map(const struct d4_fed_trust *t, struct x509_st *leaf, struct stack_st_X509 *chain,
 					time_t now, size_t *idx);
+
+/* ---- the wire: batches between hubs (fed_batch.c) ----
+ * A batch is what one push (POST /federation/v1/inbox/{kind}) or one pull
+ * (GET /federation/v1/pull/{kind}) carries: records of one kind from one
+ * sending hub, between two positions of the sender's log. Compact binary
+ * framing (docs/federation.md "The batch"): every integer big-endian,
+ * every length declared before its bytes and checked. At most
+ * D4_FED_BATCH_MAX bytes. The batch id is (sender hub, kind, from, to). */
+#define D4_FED_BATCH_MAX   (4u * 1024u * 1024u)
+#define D4_FED_BATCH_MAGIC "D4FB"
+#define D4_FED_BATCH_VER   1u
+#define D4_FED_F_STRIPPED  0x01u /* record flag: source identity removed (tlp:ex:chr) */
+
+/* The provenance a record carries on the wire (what d4_fed_outgoing
+ * released). */
+struct d4_fed_wprov {
+	uint8_t tlp; /* enum d4_tlp, a real level */
+	uint8_t flags;
+	uint8_t has_org;
+	uint8_t org[16];
+	uint8_t nsensors; /* 0..8 (frames: 0 or 1) */
+	uint8_t sensors[8][16];
+	uint8_t has_origin;
+	uint8_t origin[16];
+	uint8_t nvia; /* 0..D4_FED_VIA_MAX, including the sender when it appended itself */
+	uint8_t via[D4_FED_VIA_MAX][16];
+};
+
+/* One record of a batch as decoded: pointers into the batch buffer (valid
+ * while it is). Strings are NOT NUL-terminated: use the lengths. */
+struct d4_fed_wrec {
+	struct d4_fed_wprov prov;
+	/* frames */
+	uint64_t origin_session;
+	uint8_t type;
+	const char *ext_type;
+	size_t ext_type_len;
+	uint64_t hdr_ts, recv_ms;
+	const uint8_t *payload;
+	uint32_t size;
+	/* pdns */
+	const char *rrname;
+	size_t rrname_len;
+	uint16_t rrtype;
+	const char *rdata;
+	size_t rdata_len;
+	const char *bailiwick;
+	size_t bailiwick_len;
+	uint64_t time_first, time_last, count;
+};
+
+struct d4_fed_batch_hdr {
+	uint8_t kind; /* enum d4_fed_kind */
+	uint8_t sender[16];
+	const uint8_t *from; /* positions, into the buffer */
+	size_t from_len;
+	const uint8_t *to;
+	size_t to_len;
+	uint32_t nrecords;
+};
+
+/* Decoding: d4_fed_batch_open checks the header (magic, version, kind,
+ * lengths, position sizes <= D4_FED_POS_MAX) and positions *it at the first
+ * record; d4_fed_batch_next decodes one record into *r and returns 1, 0 at
+ * the end (after exactly nrecords records and no trailing byte), or a
+ * negative error (D4_ETRUNC, D4_EPROTO, D4_ETOOBIG, D4_EINVAL) with a reason
+ * in it->err; the error is sticky. Every field is checked: sizes, counts,
+ * the level a real one, flags known, a stripped record without org, sensors,
+ * origin or via, ext_type 0..63 printable ASCII, rrname 1..1024 bytes of a
+ * presentation name, rdata and bailiwick valid UTF-8 without NUL, rrtype not
+ * 0, time_first <= time_last, count >= 1. Pure; nothing is allocated. */
+struct d4_fed_batch_it {
+	const uint8_t *buf;
+	size_t len, off;
+	uint8_t kind;
+	uint32_t left;
+	int err;
+	char why[128];
+};
+int d4_fed_batch_open(const uint8_t *buf, size_t len, struct d4_fed_batch_hdr *h, struct d4_fed_batch_it *it);
+int d4_fed_batch_next(struct d4_fed_batch_it *it, struct d4_fed_wrec *r);
+
+/* Encoding into a caller-owned growable buffer (no allocation per record
+ * once warmed up). begin reserves the header; add_* append one record
+ * (D4_ETOOBIG when the batch would pass max_bytes: the record is not added,
+ * the batch is complete); finish writes the header (with `to`) in front of
+ * the records and returns the batch's first byte and length. */
+struct d4_fed_wbuf {
+	uint8_t *buf;
+	size_t cap, len, start;
+	size_t max_bytes; /* 0 = D4_FED_BATCH_MAX */
+	uint8_t kind;
+	uint8_t sender[16];
+	uint8_t from[D4_FED_POS_MAX];
+	size_t from_len;
+	uint32_t nrecords;
+};
+int d4_fed_wbuf_begin(struct d4_fed_wbuf *w, uint8_t kind, const uint8_t sender[16], const uint8_t *from,
+		      size_t from_len);
+int d4_fed_wbuf_add(struct d4_fed_wbuf *w, const struct d4_fed_wrec *r);
+int d4_fed_wbuf_finish(struct d4_fed_wbuf *w, const uint8_t *to, size_t to_len, const uint8_t **out, size_t *outlen);
+void d4_fed_wbuf_free(struct d4_fed_wbuf *w);
+/* Fills r->prov from what d4_fed_outgoing gives for a released record
+ * (level = v->level; stripped sets the flag and nothing else). */
+void d4_fed_wprov_from_out(const struct d4_fed_out *o, const struct d4_fed_verdict *v, struct d4_fed_wprov *p);
+
+/* ---- receiving: the inbound rule (fed_inbound.c) ----
+ * Reasons a received record is refused (stable names, API and /metrics;
+ * never renamed, only appended). */
+enum d4_fed_in_reason {
+	D4_FED_IN_STORED = 0,  /* "stored" */
+	D4_FED_IN_KIND,	       /* "kind-not-accepted" */
+	D4_FED_IN_ABOVE_TLP,   /* "above-tlp-cap" */
+	D4_FED_IN_RED,	       /* "tlp-red": red never crosses hubs, whatever the sender did */
+	D4_FED_IN_LOOP,	       /* "loop": this hub is the origin or on the path */
+	D4_FED_IN_PATH,	       /* "bad-path": the sender is not the last hop of via, or the path is too long */
+	D4_FED_IN_QUOTA_RATE,  /* "quota-records" */
+	D4_FED_IN_QUOTA_BYTES, /* "quota-bytes" */
+	D4_FED_IN_TYPE,	       /* "type-not-accepted": a D4 type or extended type this hub does not accept */
+	D4_FED_IN_COUNT
+};
+const char *d4_fed_in_reason_name(enum d4_fed_in_reason r);
+/* The per-partner quota state (records/s token bucket, bytes per UTC day);
+ * caller-owned, zero it to start. */
+struct d4_fed_quota {
+	double tokens;
+	uint64_t last_ms;
+	uint32_t day;
+	uint64_t day_bytes;
+};
+/* Decides one received record r of kind `kind` from partner p (whose hub
+ * uuid is the sender) at this hub self, now_ms: D4_FED_IN_STORED or the
+ * refusal reason. Charges the quota only for records it accepts. Pure apart
+ * from *q. */
+enum d4_fed_in_reason d4_fed_inbound(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind,
+				     const struct d4_fed_wrec *r, size_t wire_bytes, struct d4_fed_quota *q,
+				     uint64_t now_ms);
+
+/* ---- the source: batches from this hub's log (fed_source.c) ----
+ * Builds the next batch of one kind for one partner from a position: reads
+ * the frame log (frames: position = u64 next seq; pdns: the pDNS consumer's
+ * cursor, run with a sink instead of the store, + u32 observations to skip),
+ * passes every record through d4_fed_decide and encodes what is released.
+ * Used by the push sender and by the pull endpoint alike: the same records,
+ * the same decisions. Not thread-safe; one per (partner, kind) user. */
+struct d4_fed_source;
+struct d4_fed_source_opts {
+	const struct d4_fed_self *self;
+	size_t max_bytes;				  /* 0 = D4_FED_BATCH_MAX */
+	unsigned max_records;				  /* 0 = 100,000 */
+	const char *pdns_csv_fields, *pdns_csv_separator; /* the hub's [pdns] settings */
+};
+/* store and opts (and what they point to) borrowed for the source's life. */
+int d4_fed_source_new(struct d4_store *s, const struct d4_fed_source_opts *o, uint8_t kind, struct d4_fed_source **out);
+void d4_fed_source_free(struct d4_fed_source *src);
+/* The next batch after position from (from_len 0 = the start) for partner p
+ * (borrowed): out and outlen point into the source's buffer, valid until the
+ * next call. decisions gets the count of every decision made (per
+ * reason, zeroed first); *records the records released. A batch may hold
+ * no record (everything refused) and still move the position; *more is 1
+ * when the log holds more past `to`. 0 or an error. */
+int d4_fed_source_next(struct d4_fed_source *src, const struct d4_partner *p, const uint8_t *from, size_t from_len,
+		       const uint8_t **out, size_t *outlen, struct d4_fed_counters *decisions, uint32_t *records,
+		       int *more);
+/* The lag of position pos: records (frames) in the log past it and the age
+ * in seconds of the first one (0, 0 when caught up). */
+int d4_fed_source_lag(struct d4_fed_source *src, const uint8_t *pos, size_t pos_len, uint64_t *records,
+		      uint64_t *seconds);
+
+/* ---- the sender thread (fed_sender.c): push to partners, pull from them ----
+ * One thread, libcurl multi: one multiplexed HTTP/2 connection per partner,
+ * mutual TLS with the hub's certificate, the partner's CA bundle and/or pin,
+ * and its SAN urn:uuid checked against the partner's hub uuid. Per partner
+ * and kind: push when direction is push or both; fetch when the partner's
+ * inbound rule says so. Retries with exponential backoff and jitter. */
+struct d4_fed_sender;
+struct d4_fed_sender_opts {
+	struct d4_fed_self self;
+	const char *cert, *key; /* federation.cert / key */
+	const char *pdns_csv_fields, *pdns_csv_separator;
+	unsigned poll_ms;			 /* idle poll of the log (default 50) */
+	unsigned backoff_min_ms, backoff_max_ms; /* default 500 ms .. 60 s */
+	unsigned timeout_ms;			 /* per request (default 30 s) */
+};
+int d4_fed_sender_start(struct d4_store *s, const struct d4_fed_sender_opts *o, struct d4_fed_sender **out);
+void d4_fed_sender_stop(struct d4_fed_sender *fs); /* NULL is a no-op */
+/* Status of one partner, per kind (thread-safe copy). */
+struct d4_fed_status {
+	int connected;	      /* the last request reached the partner */
+	uint64_t lag_records; /* records past the acknowledged position */
+	uint64_t lag_seconds;
+	uint64_t last_ack; /* seconds */
+	uint64_t last_try;
+	uint64_t next_try_ms; /* backoff: not before (monotonic ms), 0 = now */
+	uint64_t failures;    /* consecutive */
+	char last_error[160];
+};
+int d4_fed_sender_status(struct d4_fed_sender *fs, const char *partner, uint8_t kind, struct d4_fed_status *out);
 
 #endif
