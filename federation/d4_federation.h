@@ -426,21 +426,28 @@ enum d4_fed_in_reason {
 	D4_FED_IN_COUNT
 };
 const char *d4_fed_in_reason_name(enum d4_fed_in_reason r);
-/* The per-partner quota state (records/s token bucket, bytes per UTC day);
- * caller-owned, zero it to start. */
+/* Decides one received record r of kind `kind` from partner p (whose hub
+ * uuid is the sender) at this hub: D4_FED_IN_STORED or the refusal reason
+ * (kind, level, loops and path, types). Pure. */
+enum d4_fed_in_reason d4_fed_inbound(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind,
+				     const struct d4_fed_wrec *r);
+/* The per-partner quota (inbound records/s as a token bucket with one
+ * second of burst, bytes per UTC day), applied to a whole batch: a batch
+ * over quota is refused whole (HTTP 429 with Retry-After; nothing stored,
+ * nothing lost: the sender retries). Caller-owned, zero it to start. */
 struct d4_fed_quota {
 	double tokens;
 	uint64_t last_ms;
 	uint32_t day;
 	uint64_t day_bytes;
 };
-/* Decides one received record r of kind `kind` from partner p (whose hub
- * uuid is the sender) at this hub self, now_ms: D4_FED_IN_STORED or the
- * refusal reason. Charges the quota only for records it accepts. Pure apart
- * from *q. */
-enum d4_fed_in_reason d4_fed_inbound(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind,
-				     const struct d4_fed_wrec *r, size_t wire_bytes, struct d4_fed_quota *q,
-				     uint64_t now_ms);
+/* Takes nrecords / bytes from q for partner p's quota at now_ms (wall
+ * clock ms): D4_FED_IN_STORED (taken), D4_FED_IN_QUOTA_RATE or
+ * D4_FED_IN_QUOTA_BYTES (nothing taken; *retry_ms how long to wait). A
+ * batch larger than a whole second of rate is taken when the bucket is
+ * full (so that it can pass at all). Pure apart from *q. */
+enum d4_fed_in_reason d4_fed_quota_take(struct d4_fed_quota *q, const struct d4_partner *p, uint32_t nrecords,
+					uint64_t bytes, uint64_t now_ms, uint64_t *retry_ms);
 
 /* ---- the source: batches from this hub's log (fed_source.c) ----
  * Builds the next batch of one kind for one partner from a position: reads
