@@ -407,8 +407,12 @@ int d4_fed_wbuf_add(struct d4_fed_wbuf *w, const struct d4_fed_wrec *r);
 int d4_fed_wbuf_finish(struct d4_fed_wbuf *w, const uint8_t *to, size_t to_len, const uint8_t **out, size_t *outlen);
 void d4_fed_wbuf_free(struct d4_fed_wbuf *w);
 /* Fills r->prov from what d4_fed_outgoing gives for a released record
- * (level = v->level; stripped sets the flag and nothing else). */
-void d4_fed_wprov_from_out(const struct d4_fed_out *o, const struct d4_fed_verdict *v, struct d4_fed_wprov *p);
+ * (level = v->level; stripped sets the flag and nothing else; append_self
+ * appends self->hub to via, which is why self is needed). 0, D4_EINVAL (a
+ * refusal, NULL), D4_ETOOBIG (more than 8 sensors, or the path with this
+ * hub appended longer than D4_FED_VIA_MAX: the record cannot go). */
+int d4_fed_wprov_from_out(const struct d4_fed_self *self, const struct d4_fed_out *o, const struct d4_fed_verdict *v,
+			  struct d4_fed_wprov *p);
 
 /* ---- receiving: the inbound rule (fed_inbound.c) ----
  * Reasons a received record is refused (stable names, API and /metrics;
