@@ -216,7 +216,7 @@ extern const char *const d4_fed_record_members[];
 
 /* A new partner's defaults: direction push, enabled, no outbound kind
  * enabled (each rule's max_tlp tlp:clear), inbound max_tlp tlp:amber, no
- * kind accepted, no quota. */
+ * kind accepted, no quota, no fetch. */
 void d4_fed_partner_defaults(struct d4_partner *p);
 /* Applies the members present in obj (a parsed Partner document) onto *p:
  * for a creation start from d4_fed_partner_defaults (name required); for
