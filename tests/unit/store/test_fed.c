@@ -473,6 +473,15 @@ START_TEST(test_fed_frames_provenance)
 	r.size = 10;
 	ck_assert_int_eq(d4_store_post_frame(s, &r, payload), 0);
 
+	/* an analyzer queue of the received extended type sees them too */
+	struct d4_queue q;
+	memset(&q, 0, sizeof(q));
+	strcpy(q.name, "pdns-frames");
+	q.type = 254;
+	strcpy(q.ext_type, "pdns");
+	q.max_entries = 100;
+	ck_assert_int_eq(d4_store_queue_create(s, &q), 0);
+
 	/* two batches of origin session 42 share one local session; origin
 	 * session 43 gets another; so does 42 with another ext type */
 	struct d4_store_fed_frame fr[6];
@@ -531,6 +540,9 @@ START_TEST(test_fed_frames_provenance)
 		}
 	}
 	ck_assert_uint_eq(nfed, 3);
+	struct d4_queue qg;
+	ck_assert_int_eq(d4_store_queue_get(s, q.id, &qg), 0);
+	ck_assert_uint_eq(qg.tail - qg.head, 5); /* not the "other" one */
 	ck_assert_int_eq(d4_store_fed_session_get(s, 999999, &(struct d4_store_fed_session){0}), D4_ENOTFOUND);
 	/* the totals count the local frame only; the local sensor its own */
 	struct d4_totals t;
@@ -715,6 +727,60 @@ START_TEST(test_fed_map_full)
 	ck_assert_uint_eq(in.records, 3);
 	d4_store_close(s);
 	free(fr);
+}
+END_TEST
+
+/* When the writer pauses (an ingested frame that does not fit), a received
+ * batch queued behind it is answered at once instead of waiting for the
+ * pause to end; while paused, submissions are refused. */
+START_TEST(test_fed_paused)
+{
+	struct d4_store_opts o = base_opts();
+	o.map_size = 2u << 20;
+	o.commit_ms = 10000; /* the frame waits in the queue for the batch */
+	struct d4_store *s = open_store(&o);
+	ck_assert_int_eq(d4_store_writer_start(s), 0);
+	prov_init();
+	size_t big = 3u << 20;
+	uint8_t *pl = calloc(1, big);
+	uint8_t u[16];
+	mkuuid(u, 1);
+	struct d4_frame_rec r;
+	memset(&r, 0, sizeof(r));
+	r.session = d4_store_session_id_new(s);
+	memcpy(r.uuid, u, 16);
+	r.type = 1;
+	r.tlp = 1;
+	r.recv_ms = 1700000000000ull;
+	r.size = (uint32_t)big;
+	ck_assert_int_eq(d4_store_post_frame(s, &r, pl), 0);
+	struct d4_store_fed_frame fr;
+	frame_init(&fr, 1, 9, 10, 0);
+	struct d4_store_fed_batch b;
+	batch_init(&b, 0, "", "Q");
+	b.frames = &fr;
+	b.nframes = 1;
+	int rc = submit_wait(s, &b);
+	/* queued with the frame (answered with the pause's error), or refused
+	 * because the writer had paused on the frame already */
+	ck_assert_msg(rc == D4_EFULL || rc == D4_EAGAIN, "rc %d", rc);
+	struct d4_store_status st;
+	for (int i = 0; i < 500; i++) {
+		d4_store_status_get(s, &st);
+		if (st.paused)
+			break;
+		usleep(10000);
+	}
+	ck_assert_int_eq(st.paused, 1);
+	batch_init(&b, 0, "", "Q");
+	b.frames = &fr;
+	b.nframes = 1;
+	ck_assert_int_eq(d4_store_fed_submit(s, &b), D4_EAGAIN);
+	struct d4_store_fed_in in;
+	ck_assert_int_eq(d4_store_fed_in_get(s, b.sender, 0, &in), D4_ENOTFOUND);
+	ck_assert_uint_eq(count_frames(s).n, 0);
+	d4_store_close(s);
+	free(pl);
 }
 END_TEST
 
@@ -983,6 +1049,7 @@ static Suite *fed_suite(void)
 	tcase_add_test(tc, test_fed_frames_provenance);
 	tcase_add_test(tc, test_fed_tuples);
 	tcase_add_test(tc, test_fed_map_full);
+	tcase_add_test(tc, test_fed_paused);
 	tcase_add_test(tc, test_fed_kill9);
 	tcase_add_test(tc, test_fed_out_partner_del);
 	tcase_add_test(tc, test_fed_in_corrupt);
