@@ -75,6 +75,7 @@ enum d4_fed_reason {
 	D4_FED_R_RRTYPE,		 /* "rrtype-filtered" */
 	D4_FED_R_RDATA_NET,		 /* "rdata-filtered" */
 	D4_FED_R_RDATA_PRIVATE,		 /* "rdata-private" */
+	D4_FED_R_TOO_BIG,		 /* "too-big": larger than a batch may be (the source) */
 	D4_FED_R_COUNT
 };
 
