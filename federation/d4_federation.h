@@ -514,5 +514,10 @@ struct d4_fed_status {
 	char last_error[160];
 };
 int d4_fed_sender_status(struct d4_fed_sender *fs, const char *partner, uint8_t kind, struct d4_fed_status *out);
+/* The same for fetching kind from the partner (its inbound.fetch): lag is
+ * not known on this side (0). Both: 0, D4_ENOTFOUND (no such job: partner
+ * unknown or disabled, kind not exchanged in that direction), D4_EINVAL. */
+int d4_fed_sender_fetch_status(struct d4_fed_sender *fs, const char *partner, uint8_t kind,
+			       struct d4_fed_status *out);
 
 #endif
