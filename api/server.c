@@ -488,7 +488,8 @@ static void signal_ready(struct d4_api *api, int state)
 
 static int conns_open(struct d4_api *api)
 {
-	return !h2o_linklist_is_empty(&api->hctx.http1._conns) || !h2o_linklist_is_empty(&api->hctx.http2._conns);
+	return !h2o_linklist_is_empty(&api->hctx.http1._conns) || !h2o_linklist_is_empty(&api->hctx.http2._conns) ||
+	       d4_api_fed_conns_open(api->fed);
 }
 
 /* At stop: end every live stream (a follow would otherwise keep its
@@ -585,6 +586,7 @@ static void *api_thread(void *arg)
 		d4_notice("api: connections still open at stop; abandoned");
 		return NULL;
 	}
+	d4_api_fed_dispose_context(api->fed);
 	h2o_context_dispose(&api->hctx);
 	/* every stream was disposed with its connection */
 	h2o_timeout_dispose(api->loop, &api->stream_retry);
