@@ -110,6 +110,7 @@ struct d4_analyze_pdns {
 	struct d4_analyze_pdns_stats st;
 	uint64_t last_commit_ms;
 	uint64_t last_expire_s;
+	uint64_t last_settle_ms; /* sink mode: sessions last looked up (monotonic) */
 };
 
 /* ---- helpers ---- */
@@ -727,7 +728,12 @@ static void refresh_lag(struct d4_analyze_pdns *x)
  * committed by then (they are committed before its end), so the frame count
  * read after seeing it is a bound (drop_at) that x->next must pass. The last
  * lines go at the end of the batch (final_from), after every observation of
- * the frames read, in session id order. */
+ * the frames read, in session id order. The store is asked about live
+ * sessions at most once a second (a source polled every few ms would
+ * otherwise look every session up each time); when it is, it changes only
+ * how soon a stream's last line comes, never where in a batch. */
+#define SETTLE_EVERY_MS 1000u
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -743,7 +749,11 @@ static int sink_settle(struct d4_analyze_pdns *x)
 		return D4_ENOMEM;
 	size_t nseen = 0, nready = 0;
 	int rc = 0;
-	for (unsigned b = 0; b < NBUCKETS && !rc; b++)
+	uint64_t now = d4_mono_ms();
+	int look = x->last_settle_ms == 0 || now - x->last_settle_ms >= SETTLE_EVERY_MS;
+	if (look)
+		x->last_settle_ms = now ? now : 1;
+	for (unsigned b = 0; b < NBUCKETS && !rc && look; b++)
 		for (struct sess *e = x->bucket[b]; e && !rc; e = e->hnext) {
 			if (e->drop_at)
 				continue;
