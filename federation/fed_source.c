@@ -495,7 +495,8 @@ static int pdns_next(struct d4_fed_source *src, struct build *b, const uint8_t *
 		return D4_EINVAL;
 	uint8_t cur[D4_PDNS_CURSOR_VALUE_MAX];
 	size_t cur_len = from_len ? from_len - 4 : 0;
-	memcpy(cur, from, cur_len);
+	if (cur_len)
+		memcpy(cur, from, cur_len);
 	uint32_t skip = from_len ? d4_get_u32be(from + cur_len) : 0;
 	put_pos(to, to_len, cur, cur_len, skip);
 	*more = 0;
