@@ -124,7 +124,7 @@ struct build {
 	struct d4_fed_counters *dec;
 	uint32_t released;
 	unsigned decided;
-	int full; /* stopped: the next record did not fit, or max_records */
+	int full; /* a record larger than max_bytes went alone: nothing after it */
 	int err;
 };
 
