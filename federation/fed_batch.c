@@ -31,6 +31,7 @@
 #define BAILIWICK_MAX 1024u
 #define SENSORS_MAX   8u
 
+static int it_fail(struct d4_fed_batch_it *it, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int it_fail(struct d4_fed_batch_it *it, int err, const char *fmt, ...)
 {
 	if (it->err)
