@@ -764,6 +764,7 @@ const char *d4_fed_reason_text(enum d4_fed_reason r)
 	case D4_FED_R_RDATA_NET: return "the rdata address is in a denied network or outside the allowed ones";
 	case D4_FED_R_RDATA_PRIVATE:
 		return "the rdata address is private, loopback or link-local and no rule names its range";
+	case D4_FED_R_TOO_BIG: return "the record is larger than a batch may be (4 MiB): it cannot cross to any hub";
 	case D4_FED_R_COUNT: break;
 	}
 	return "invalid";

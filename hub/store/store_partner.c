@@ -464,7 +464,11 @@ static int partner_del_fn(struct d4_store *s, MDB_txn *txn, const void *arg)
 	const char *name = arg;
 	MDB_val k = mval(name, strlen(name));
 	int rc = mdb_del(txn, s->dbi[DBI_PARTNERS], &k, NULL);
-	return rc == MDB_NOTFOUND ? D4_ENOTFOUND : store_rc(rc, "partner del");
+	if (rc)
+		return rc == MDB_NOTFOUND ? D4_ENOTFOUND : store_rc(rc, "partner del");
+	/* its federation positions go with it: a partner created again under
+	 * the name starts from the beginning */
+	return store_fed_out_del_partner(s, txn, name);
 }
 
 int d4_store_partner_del(struct d4_store *s, const char *name)
