@@ -599,11 +599,15 @@ static void counters_add(uint64_t *dst, uint8_t *ndst, const uint64_t *src, uint
 		*ndst = nsrc > D4_STORE_FED_REASONS ? D4_STORE_FED_REASONS : nsrc;
 }
 
-/* The errors that belong to the writer (it retries, splits or pauses);
- * anything else is this batch's own failure. */
+/* The errors that belong to the writer (a full map: it splits its batch,
+ * and a batch that does not fit alone is answered D4_EFULL; no memory: it
+ * retries). Anything else failed this batch's child transaction only — a
+ * corrupt record, a batch too large for one transaction (LMDB's dirty page
+ * limit) — and is this batch's answer; a store that is really broken fails
+ * the writer's own puts and commit next. */
 static int writer_error(int rc)
 {
-	return rc == D4_EFULL || rc == D4_ENOMEM || rc == D4_ESTORE || rc == D4_EIO;
+	return rc == D4_EFULL || rc == D4_ENOMEM;
 }
 
 static int fed_apply_child(struct d4_store *s, MDB_txn *txn, struct store_fed_writer *fw, struct d4_store_fed_batch *b,
