@@ -223,6 +223,9 @@ int store_pdns_merge_prep(const struct d4_store_pdns_obs *obs, const uint8_t *co
 size_t store_pdns_merge_count(const struct store_pdns_merge *m); /* observations merged (not skipped) */
 int store_pdns_merge_txn(struct d4_store *s, MDB_txn *txn, struct store_pdns_merge *m);
 void store_pdns_merge_free(struct store_pdns_merge *m);
+/* Strict decoder of a stored tuple record (v2, or v3 with origin hubs):
+ * 0 or D4_ECORRUPT; *out points into p (tests, fuzzing). */
+int store_pdns_tuple_decode(const uint8_t *p, size_t n, struct d4_store_pdns_tuple *out);
 
 /* ---- federation in the writer (store_fed.c) ----
  * Checks a submitted batch (0 or D4_EINVAL). */

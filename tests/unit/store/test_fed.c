@@ -316,6 +316,64 @@ START_TEST(test_fed_codecs)
 }
 END_TEST
 
+/* Tuple records: a v2 record (written before federation) still decodes
+ * with no hub; v3 appends the origin hubs; every cut of either is corrupt. */
+START_TEST(test_fed_tuple_record)
+{
+	uint8_t rec[256], *p = rec;
+	*p++ = 2;
+	d4_put_u64be(p, 7), p += 8;  /* id */
+	d4_put_u16be(p, 1), p += 2;  /* rrtype A */
+	d4_put_u64be(p, 10), p += 8; /* time_first */
+	d4_put_u64be(p, 20), p += 8; /* time_last */
+	d4_put_u64be(p, 3), p += 8;  /* count */
+	*p++ = 2;		     /* tlp */
+	*p++ = 0;		     /* flags */
+	memset(p, 0, 16), p += 16;   /* org */
+	*p++ = 1;		     /* one sensor */
+	mkuuid(p, 9), p += 16;
+	d4_put_u64be(p, 0), p += 8; /* sketch */
+	d4_put_u16be(p, 0), p += 2; /* no bailiwick */
+	*p++ = 0;
+	d4_put_u16be(p, 4), p += 2;
+	memcpy(p, "a.b.", 5), p += 5;
+	d4_put_u16be(p, 0), p += 2;
+	d4_put_u16be(p, 9), p += 2;
+	memcpy(p, "192.0.2.1", 10), p += 10;
+	size_t n2 = (size_t)(p - rec);
+	struct d4_store_pdns_tuple t;
+	ck_assert_int_eq(store_pdns_tuple_decode(rec, n2, &t), 0);
+	ck_assert_uint_eq(t.id, 7);
+	ck_assert_uint_eq(t.count, 3);
+	ck_assert_uint_eq(t.nhubs, 0);
+	ck_assert_uint_eq(t.nsensors, 1);
+	for (size_t cut = 0; cut < n2; cut++)
+		ck_assert_int_eq(store_pdns_tuple_decode(rec, cut, &t), D4_ECORRUPT);
+	/* v3: the same fields and two hubs */
+	rec[0] = 3;
+	*p++ = 2;
+	mkuuid(p, 300), p += 16;
+	mkuuid(p, 301), p += 16;
+	size_t n3 = (size_t)(p - rec);
+	ck_assert_int_eq(store_pdns_tuple_decode(rec, n3, &t), 0);
+	ck_assert_uint_eq(t.nhubs, 2);
+	uint8_t h[16];
+	mkuuid(h, 301);
+	ck_assert_int_eq(memcmp(t.hubs[1], h, 16), 0);
+	for (size_t cut = 0; cut < n3; cut++)
+		ck_assert_int_eq(store_pdns_tuple_decode(rec, cut, &t), D4_ECORRUPT);
+	rec[n3] = 0;
+	ck_assert_int_eq(store_pdns_tuple_decode(rec, n3 + 1, &t), D4_ECORRUPT);
+	rec[n2] = 0; /* v3 without a hub: never written */
+	ck_assert_int_eq(store_pdns_tuple_decode(rec, n2 + 1, &t), D4_ECORRUPT);
+	rec[n2] = D4_PDNS_HUBS_KEEP + 1;
+	ck_assert_int_eq(store_pdns_tuple_decode(rec, n3, &t), D4_ECORRUPT);
+	rec[n2] = 2;
+	rec[0] = 4; /* unknown version */
+	ck_assert_int_eq(store_pdns_tuple_decode(rec, n3, &t), D4_ECORRUPT);
+}
+END_TEST
+
 /* ---- the position rule ---- */
 
 START_TEST(test_fed_positions)
@@ -1045,6 +1103,7 @@ static Suite *fed_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_fed_codecs);
+	tcase_add_test(tc, test_fed_tuple_record);
 	tcase_add_test(tc, test_fed_positions);
 	tcase_add_test(tc, test_fed_frames_provenance);
 	tcase_add_test(tc, test_fed_tuples);
