@@ -454,7 +454,7 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
  * in one of them go to different local sessions. Not a secret and not an
  * integrity check: the key also holds the sender, so a collision could
  * only mix one sender's own frames. */
-uint64_t store_fed_attr_hash(const struct d4_store_fed_frame *f)
+static uint64_t attr_hash(const struct d4_store_fed_frame *f)
 {
 	static const struct d4_store_fed_prov none;
 	const struct d4_store_fed_prov *pv = f->prov ? f->prov : &none;
@@ -479,7 +479,7 @@ static void sess_key(const struct d4_store_fed_batch *b, const struct d4_store_f
 	else
 		memset(k + 16, 0, 16);
 	d4_put_u64be(k + 32, f->origin_session);
-	d4_put_u64be(k + 40, store_fed_attr_hash(f));
+	d4_put_u64be(k + 40, attr_hash(f));
 }
 
 /* A local session id reserved inside txn: a block of ids is taken from

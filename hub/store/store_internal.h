@@ -251,8 +251,6 @@ int store_fed_apply(struct d4_store *s, MDB_txn *txn, struct store_fed_writer *f
 int store_fed_out_del_partner(struct d4_store *s, MDB_txn *txn, const char *partner);
 /* Sets result, done and the eventfd of a batch. */
 void store_fed_complete(struct d4_store_fed_batch *b, int result);
-/* Local session key of a received frame (exposed for tests). */
-uint64_t store_fed_attr_hash(const struct d4_store_fed_frame *f);
 
 /* ---- writer (store_writer.c) ---- */
 void store_writer_init(struct d4_store *s);
