@@ -127,7 +127,8 @@ struct d4_store_fed_batch {
 	uint64_t bytes;				/* wire bytes of the batch, counted */
 	uint64_t refused[D4_STORE_FED_REASONS]; /* records the caller refused (inbound rule), added */
 	uint8_t nrefused;
-	int notify_fd; /* -1, or an eventfd the writer writes 1 to when done */
+	int notify_fd; /* -1, or an eventfd the writer writes 1 to when done (just after
+			* setting done: keep it open until that write has been read) */
 	/* out, valid once done != 0 */
 	int result; /* 0 stored; D4_EEXIST a resend of the last batch stored: acknowledged, nothing stored;
 		     * D4_EBUSY position mismatch: nothing stored, `pos` is where the receiver is;

@@ -411,9 +411,9 @@ int store_fed_batch_check(const struct d4_store_fed_batch *b)
 		return D4_EINVAL;
 	for (size_t i = 0; i < b->nframes; i++) {
 		const struct d4_store_fed_frame *f = &b->frames[i];
-		if ((f->size && !f->payload) || f->size > STORE_CHUNK_MAX - STORE_CHUNK_HDR - STORE_FREC_HDR ||
-		    !prov_ok(f->prov) || (f->ext_type && strnlen(f->ext_type, D4_EXT_TYPE_MAX) >= D4_EXT_TYPE_MAX) ||
-		    f->has_org > 1)
+		/* a frame larger than a chunk gets a chunk of its own, as at ingest */
+		if ((f->size && !f->payload) || !prov_ok(f->prov) ||
+		    (f->ext_type && strnlen(f->ext_type, D4_EXT_TYPE_MAX) >= D4_EXT_TYPE_MAX) || f->has_org > 1)
 			return D4_EINVAL;
 	}
 	for (size_t i = 0; i < b->ntuples; i++)
