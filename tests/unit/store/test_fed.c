@@ -788,6 +788,47 @@ START_TEST(test_fed_map_full)
 }
 END_TEST
 
+struct big_check {
+	const uint8_t *want;
+	uint32_t size;
+	unsigned n, ok;
+};
+
+static int big_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *pl)
+{
+	struct big_check *c = ctx;
+	c->n++;
+	c->ok += rec->size == c->size && !memcmp(pl, c->want, c->size);
+	return 0;
+}
+
+/* A received frame larger than a chunk gets a chunk of its own. */
+START_TEST(test_fed_big_frame)
+{
+	struct d4_store *s = open_writer();
+	prov_init();
+	uint32_t size = 300u * 1024u;
+	uint8_t *pl = malloc(size);
+	fill(pl, size, 11);
+	struct d4_store_fed_frame fr[2];
+	frame_init(&fr[0], 1, 9, 0, 0);
+	frame_init(&fr[1], 1, 9, 0, 1);
+	fr[0].payload = fr[1].payload = pl;
+	fr[0].size = fr[1].size = size;
+	struct d4_store_fed_batch b;
+	batch_init(&b, 0, "", "big");
+	b.frames = fr;
+	b.nframes = 2;
+	ck_assert_int_eq(submit_wait(s, &b), 0);
+	struct big_check c = {pl, size, 0, 0};
+	ck_assert_int_eq(d4_store_frame_foreach(s, 0, 0, big_cb, &c), 0);
+	ck_assert_uint_eq(c.n, 2);
+	ck_assert_uint_eq(c.ok, 2);
+	d4_store_close(s);
+	free(pl);
+}
+END_TEST
+
 /* When the writer pauses (an ingested frame that does not fit), a received
  * batch queued behind it is answered at once instead of waiting for the
  * pause to end; while paused, submissions are refused. */
@@ -1109,6 +1150,7 @@ static Suite *fed_suite(void)
 	tcase_add_test(tc, test_fed_tuples);
 	tcase_add_test(tc, test_fed_map_full);
 	tcase_add_test(tc, test_fed_paused);
+	tcase_add_test(tc, test_fed_big_frame);
 	tcase_add_test(tc, test_fed_kill9);
 	tcase_add_test(tc, test_fed_out_partner_del);
 	tcase_add_test(tc, test_fed_in_corrupt);
