@@ -349,6 +349,11 @@ static void push_start(struct fs_job *j)
 	memcpy(j->from, j->out->pos, j->out->pos_len);
 	j->from_len = j->out->pos_len;
 	/* also while the partner cannot be reached: the lag is what grows */
+	if (j->lag_at == 0) {
+		/* the last acknowledgement before this start */
+		uint64_t acked = j->out->last_ack;
+		STAT_EDIT(j, if (!S->last_ack) S->last_ack = acked);
+	}
 	push_lag(j, j->lag_at == 0);
 	const uint8_t *body = NULL;
 	size_t len = 0;
