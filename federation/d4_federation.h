@@ -474,9 +474,9 @@ struct d4_fed_rx {
 /* Why a whole batch is refused (nothing of it is stored). */
 enum d4_fed_rx_refusal {
 	D4_FED_RX_OK = 0,
-	D4_FED_RX_MALFORMED, /* "malformed": the batch or a record fails its checks (HTTP 400) */
-	D4_FED_RX_KIND,	     /* "wrong-kind": the batch is of another kind than asked (HTTP 400) */
-	D4_FED_RX_SENDER,    /* "wrong-sender": its sender is not the partner's hub uuid (HTTP 403) */
+	D4_FED_RX_MALFORMED,	/* "malformed": the batch or a record fails its checks (HTTP 400) */
+	D4_FED_RX_KIND,		/* "wrong-kind": the batch is of another kind than asked (HTTP 400) */
+	D4_FED_RX_SENDER,	/* "wrong-sender": its sender is not the partner's hub uuid (HTTP 403) */
 	D4_FED_RX_NOT_ACCEPTED, /* "kind-not-accepted": the partner's inbound rule does not take the kind (HTTP 403) */
 	D4_FED_RX_COUNT
 };
@@ -488,8 +488,8 @@ const char *d4_fed_rx_refusal_name(enum d4_fed_rx_refusal r);
  * otherwise rx holds nothing to free and why says what is wrong. The
  * partner's quota is not taken here (d4_fed_quota_take, by the caller).
  * D4_ENOMEM is returned as a negative value. */
-int d4_fed_receive_prepare(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind,
-			   const uint8_t *buf, size_t len, struct d4_fed_rx *rx, char *why, size_t whylen);
+int d4_fed_receive_prepare(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind, const uint8_t *buf,
+			   size_t len, struct d4_fed_rx *rx, char *why, size_t whylen);
 void d4_fed_rx_free(struct d4_fed_rx *rx);
 
 /* ---- the source: batches from this hub's log (fed_source.c) ----
@@ -555,7 +555,6 @@ int d4_fed_sender_status(struct d4_fed_sender *fs, const char *partner, uint8_t 
 /* The same for fetching kind from the partner (its inbound.fetch): lag is
  * not known on this side (0). Both: 0, D4_ENOTFOUND (no such job: partner
  * unknown or disabled, kind not exchanged in that direction), D4_EINVAL. */
-int d4_fed_sender_fetch_status(struct d4_fed_sender *fs, const char *partner, uint8_t kind,
-			       struct d4_fed_status *out);
+int d4_fed_sender_fetch_status(struct d4_fed_sender *fs, const char *partner, uint8_t kind, struct d4_fed_status *out);
 
 #endif

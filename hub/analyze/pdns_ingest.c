@@ -96,7 +96,7 @@ struct d4_analyze_pdns {
 	/* walk state */
 	const struct d4_frame_rec *cur_rec;
 	int counting;
-	int pend_final; /* the open batch holds last lines of ended streams */
+	int pend_final;	   /* the open batch holds last lines of ended streams */
 	size_t final_from; /* index of the first of those lines in the batch (SIZE_MAX: none) */
 	/* ended streams whose last line was parsed, while a replay can reach
 	 * their frames (fin: committed and pending; fin_c: as committed) */
