@@ -83,6 +83,21 @@ static const struct d4_api_fed_peer_stats *port_stats(struct d4_api_ctx *ctx, co
 	return NULL;
 }
 
+/* The sender thread's state of one job (push or fetch). */
+static void j_sender(yajl_gen g, const char *k, const struct d4_fed_status *st)
+{
+	d4_api_j_key(g, k);
+	yajl_gen_map_open(g);
+	d4_api_j_kv_bool(g, "connected", st->connected);
+	d4_api_j_kv_u64(g, "lag_records", st->lag_records);
+	d4_api_j_kv_u64(g, "lag_seconds", st->lag_seconds);
+	d4_api_j_kv_time(g, "last_ack", st->last_ack);
+	d4_api_j_kv_time(g, "last_try", st->last_try);
+	d4_api_j_kv_u64(g, "failures", st->failures);
+	d4_h_j_kv_text(g, "last_error", st->last_error[0] ? st->last_error : NULL);
+	yajl_gen_map_close(g);
+}
+
 static int kind_status(struct d4_api_ctx *ctx, yajl_gen g, const struct d4_partner *p, uint8_t kind,
 		       struct d4_store_fed_out *o, struct d4_store_fed_in *in)
 {
@@ -93,21 +108,15 @@ static int kind_status(struct d4_api_ctx *ctx, yajl_gen g, const struct d4_partn
 
 	struct d4_fed_sender *fs = sender_of(ctx);
 	struct d4_fed_status st;
-	if (fs && d4_fed_sender_status(fs, p->name, kind, &st) == 0) {
-		d4_api_j_key(g, "sender");
-		yajl_gen_map_open(g);
-		d4_api_j_kv_bool(g, "connected", st.connected);
-		d4_api_j_kv_u64(g, "lag_records", st.lag_records);
-		d4_api_j_kv_u64(g, "lag_seconds", st.lag_seconds);
-		d4_api_j_kv_time(g, "last_ack", st.last_ack);
-		d4_api_j_kv_time(g, "last_try", st.last_try);
-		d4_api_j_kv_u64(g, "failures", st.failures);
-		d4_h_j_kv_text(g, "last_error", st.last_error[0] ? st.last_error : NULL);
-		yajl_gen_map_close(g);
-	} else {
-		/* no sender thread, or it does not serve this partner and kind */
+	/* no sender thread, or it does not serve this partner and kind */
+	if (fs && d4_fed_sender_status(fs, p->name, kind, &st) == 0)
+		j_sender(g, "sender", &st);
+	else
 		d4_h_j_null(g, "sender");
-	}
+	if (fs && d4_fed_sender_fetch_status(fs, p->name, kind, &st) == 0)
+		j_sender(g, "fetch", &st);
+	else
+		d4_h_j_null(g, "fetch");
 
 	int rc = d4_store_fed_out_get(ctx->store, p->name, kind, o);
 	if (rc != 0 && rc != D4_ENOTFOUND)

@@ -185,6 +185,18 @@ root = dict(doc); root["$ref"] = "#/components/schemas/PartnerStatus"
 jsonschema.Draft202012Validator(root).validate(json.load(sys.stdin))' "$SPEC" || fail "the status is not a PartnerStatus"
 status c | json "d['port']['refused'] == {'quota-records': $N429, 'pull-not-allowed': 1} and d['kinds']['frames']['received']['records'] == 4" |
 	grep -qx true || fail "status of c: $(status c)"
+# d4hubctl reads the same from the store (the sender's live state is the hub's)
+ctl partner status b >"$T_DIR/ctl.txt" || fail "partner status b"
+grep -qF "received: 3 batches, 6 records, 1 duplicates, 1 position mismatches; refused tlp-red=1,loop=2" "$T_DIR/ctl.txt" ||
+	fail "d4hubctl partner status b: $(cat "$T_DIR/ctl.txt")"
+ctl --json partner status b >"$T_DIR/ctl.json" || fail "partner status b --json"
+echo "$st" >"$T_DIR/api.json"
+"$PY" -c '
+import json, sys
+local, api = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+for k, v in local["kinds"].items():
+    assert v["received"] == api["kinds"][k]["received"] and v["acknowledged"] == api["kinds"][k]["acknowledged"], k
+' "$T_DIR/ctl.json" "$T_DIR/api.json" || fail "d4hubctl --json partner status b differs from the API: $(cat "$T_DIR/ctl.json")"
 api /metrics >"$T_DIR/metrics" || fail "metrics"
 for m in 'd4hub_federation_received_records_total{partner="b",kind="frames"} 6' \
 	'd4hub_federation_refused_records_total{partner="b",kind="frames",reason="tlp-red"} 1' \
