@@ -102,12 +102,12 @@ batch frames "$X" - 01 "origin=$X,sensor=$SENSOR" >"$T_DIR/other"
 out=$(push b frames "$T_DIR/other")
 expect "a batch in another hub's name" 403 "d['type'].endswith('/wrong-sender')" "$out"
 
-# ---- red and loop records refused and counted, the rest stored
+# ---- red and loop records, a D4 type this hub does not accept (3): refused and counted, the rest stored
 H=$HUB_UUID
 batch frames "$B" 0000000000000005 0000000000000009 "$(rec 600),tlp=6" "origin=$H,via=$B,sensor=$SENSOR,type=254" \
-	"origin=$ORIGIN,via=$H+$B,sensor=$SENSOR,type=254" "$(rec 700)" >"$T_DIR/b3"
+	"origin=$ORIGIN,via=$H+$B,sensor=$SENSOR,type=254" "$(rec 700)" "$(rec 800),type=3" >"$T_DIR/b3"
 out=$(push b frames "$T_DIR/b3")
-expect "red and loops" 200 "d['stored'] == 1 and d['refused'] == {'tlp-red': 1, 'loop': 2}" "$out"
+expect "red, loops, a type not accepted" 200 "d['stored'] == 1 and d['refused'] == {'tlp-red': 1, 'loop': 2, 'type-not-accepted': 1}" "$out"
 wait_until 20 frames_are 6 || fail "6 frames expected through the export, got $(frames)"
 
 # ---- over the cap: 413 before the body is read
@@ -172,7 +172,7 @@ assert_eq "$(pull b "?from=zz")" 400 "pull from a position that is not hex"
 
 # ---- what operators see
 st=$(status b)
-echo "$st" | json "d['kinds']['frames']['received'] == dict(d['kinds']['frames']['received'], batches=3, records=6, duplicates=1, conflicts=1, refused={'tlp-red': 1, 'loop': 2}, position='0000000000000009')" |
+echo "$st" | json "d['kinds']['frames']['received'] == dict(d['kinds']['frames']['received'], batches=3, records=6, duplicates=1, conflicts=1, refused={'tlp-red': 1, 'loop': 2, 'type-not-accepted': 1}, position='0000000000000009')" |
 	grep -qx true || fail "status of b, received: $st"
 echo "$st" | json "d['port']['refused'] == {'malformed': 1, 'kind-not-accepted': 1, 'wrong-sender': 1, 'too-large': 1}" |
 	grep -qx true || fail "status of b, batches refused whole: $st"
@@ -187,7 +187,7 @@ status c | json "d['port']['refused'] == {'quota-records': $N429, 'pull-not-allo
 	grep -qx true || fail "status of c: $(status c)"
 # d4hubctl reads the same from the store (the sender's live state is the hub's)
 ctl partner status b >"$T_DIR/ctl.txt" || fail "partner status b"
-grep -qF "received: 3 batches, 6 records, 1 duplicates, 1 position mismatches; refused tlp-red=1,loop=2" "$T_DIR/ctl.txt" ||
+grep -qF "received: 3 batches, 6 records, 1 duplicates, 1 position mismatches; refused tlp-red=1,loop=2,type-not-accepted=1" "$T_DIR/ctl.txt" ||
 	fail "d4hubctl partner status b: $(cat "$T_DIR/ctl.txt")"
 ctl --json partner status b >"$T_DIR/ctl.json" || fail "partner status b --json"
 echo "$st" >"$T_DIR/api.json"
