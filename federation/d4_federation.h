@@ -498,6 +498,19 @@ const char *d4_fed_rx_refusal_name(enum d4_fed_rx_refusal r);
  * D4_ENOMEM is returned as a negative value. */
 int d4_fed_receive_prepare(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind, const uint8_t *buf,
 			   size_t len, struct d4_fed_rx *rx, char *why, size_t whylen);
+/* The same with the D4 types this hub accepts (its accepted-types
+ * settings, which d4_fed_inbound does not see): type_ok(arg, type, ext,
+ * ext_len) is asked for every frame the inbound rule keeps and must answer
+ * the same for the same arguments during the call (1 accepted, 0 not: the
+ * frame is refused "type-not-accepted"). d4_fed_receive_prepare is this
+ * with no filter. */
+struct d4_fed_rx_filter {
+	int (*type_ok)(void *arg, uint8_t type, const char *ext, size_t ext_len);
+	void *arg;
+};
+int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind,
+				const uint8_t *buf, size_t len, const struct d4_fed_rx_filter *filter,
+				struct d4_fed_rx *rx, char *why, size_t whylen);
 void d4_fed_rx_free(struct d4_fed_rx *rx);
 
 /* ---- the source: batches from this hub's log (fed_source.c) ----
