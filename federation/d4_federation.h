@@ -389,9 +389,14 @@ int d4_fed_batch_next(struct d4_fed_batch_it *it, struct d4_fed_wrec *r);
 
 /* Encoding into a caller-owned growable buffer (no allocation per record
  * once warmed up). begin reserves the header; add_* append one record
- * (D4_ETOOBIG when the batch would pass max_bytes: the record is not added,
- * the batch is complete); finish writes the header (with `to`) in front of
- * the records and returns the batch's first byte and length. */
+ * (D4_ETOOBIG when the batch would pass max_bytes, the header counted at its
+ * largest: the record is not added, the batch is complete -- on an empty
+ * batch the record can never fit; D4_EINVAL when the record fails the
+ * decoder's checks: not added, so a batch a partner would refuse is never
+ * written); finish writes the header (with `to`) in front of the records and
+ * returns the batch's first byte and length (into w->buf, valid until the
+ * next begin). Zero the struct (and set max_bytes) before the first begin;
+ * free with d4_fed_wbuf_free. */
 struct d4_fed_wbuf {
 	uint8_t *buf;
 	size_t cap, len, start;
@@ -432,8 +437,11 @@ enum d4_fed_in_reason {
 };
 const char *d4_fed_in_reason_name(enum d4_fed_in_reason r);
 /* Decides one received record r of kind `kind` from partner p (whose hub
- * uuid is the sender) at this hub: D4_FED_IN_STORED or the refusal reason
- * (kind, level, loops and path, types). Pure. */
+ * uuid is the sender) at this hub: D4_FED_IN_STORED or the refusal reason,
+ * in this order: kind (also for a NULL argument: fail closed), red (or not a
+ * level), above the cap, loop, path (docs/federation.md "Receiving: the
+ * inbound rule"). Never D4_FED_IN_TYPE: the accepted D4 types are the
+ * hub's settings, which the caller checks. Pure; everything borrowed. */
 enum d4_fed_in_reason d4_fed_inbound(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind,
 				     const struct d4_fed_wrec *r);
 /* The per-partner quota (inbound records/s as a token bucket with one

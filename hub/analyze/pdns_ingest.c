@@ -110,6 +110,7 @@ struct d4_analyze_pdns {
 	struct d4_analyze_pdns_stats st;
 	uint64_t last_commit_ms;
 	uint64_t last_expire_s;
+	uint64_t last_settle_ms; /* sink mode: sessions last looked up (monotonic) */
 };
 
 /* ---- helpers ---- */
@@ -516,12 +517,21 @@ static int feed_lines(struct d4_analyze_pdns *x, struct sess *e, const struct d4
 
 /* ---- frames ---- */
 
-static int is_pdns_cof(struct d4_analyze_pdns *x, uint64_t session)
+/* The kind of a session met for the first time. Frames received from a
+ * partner hub (si.fed) are not turned into observations: their tuples
+ * arrive as the pdns kind, filtered by the origin's egress rule for pDNS;
+ * deriving them again here would count them twice and pass tuples that
+ * rule refused (docs/pdns.md, docs/federation.md "Provenance"). */
+static uint8_t session_kind(struct d4_analyze_pdns *x, uint64_t session, uint8_t kind)
 {
 	struct d4_session_info si;
 	if (d4_store_session_get(x->s, session, &si) != 0)
-		return 0;
-	return !strcmp(si.ext_type, "pdns-cof");
+		return kind ? kind : K_IGNORE;
+	if (si.fed)
+		return K_IGNORE;
+	if (kind == 0)
+		return !strcmp(si.ext_type, "pdns-cof") ? K_COF : K_IGNORE;
+	return kind;
 }
 
 static int count_frame(struct d4_analyze_pdns *x, const struct d4_frame_rec *rec, size_t nobs0,
@@ -538,8 +548,8 @@ static int frame_process(struct d4_analyze_pdns *x, const struct d4_frame_rec *r
 	default: return 0; /* not for this analyzer: no state */
 	}
 	struct sess *e = sess_find(x, rec->session);
-	if (!e && kind == 0)
-		kind = is_pdns_cof(x, rec->session) ? K_COF : K_IGNORE;
+	if (!e)
+		kind = session_kind(x, rec->session, kind);
 	if (!e) {
 		e = sess_get(x, rec, kind);
 		if (!e)
@@ -718,7 +728,12 @@ static void refresh_lag(struct d4_analyze_pdns *x)
  * committed by then (they are committed before its end), so the frame count
  * read after seeing it is a bound (drop_at) that x->next must pass. The last
  * lines go at the end of the batch (final_from), after every observation of
- * the frames read, in session id order. */
+ * the frames read, in session id order. The store is asked about live
+ * sessions at most once a second (a source polled every few ms would
+ * otherwise look every session up each time); when it is, it changes only
+ * how soon a stream's last line comes, never where in a batch. */
+#define SETTLE_EVERY_MS 1000u
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -734,7 +749,11 @@ static int sink_settle(struct d4_analyze_pdns *x)
 		return D4_ENOMEM;
 	size_t nseen = 0, nready = 0;
 	int rc = 0;
-	for (unsigned b = 0; b < NBUCKETS && !rc; b++)
+	uint64_t now = d4_mono_ms();
+	int look = x->last_settle_ms == 0 || now - x->last_settle_ms >= SETTLE_EVERY_MS;
+	if (look)
+		x->last_settle_ms = now ? now : 1;
+	for (unsigned b = 0; b < NBUCKETS && !rc && look; b++)
 		for (struct sess *e = x->bucket[b]; e && !rc; e = e->hnext) {
 			if (e->drop_at)
 				continue;
