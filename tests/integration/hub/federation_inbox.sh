@@ -208,5 +208,18 @@ for m in 'd4hub_federation_received_records_total{partner="b",kind="frames"} 6' 
 done
 grep -q 'federation: batch from partner b refused: malformed' "$T_LOG" || fail "no log line for the malformed batch"
 
+# ---- the sending side's counters: a partner in this hub's own name gets nothing (loop-origin,
+# a hard rule); the sender commits such batches without a request, decisions and all
+printf '{"outbound": {"frames": {"enabled": true, "max_tlp": "tlp:amber"}}}\n' >"$T_DIR/me.json"
+ctl partner add me --url "https://$T_ADDR:1" --relation same-org --hub "$HUB_UUID" --org "$HUB_ORG" \
+	--ca "$P/home-ca.crt" --file "$T_DIR/me.json" >/dev/null || fail "partner add me"
+decided() {
+	status me | json "d['kinds']['frames']['acknowledged']['decisions'] == {'loop-origin': 10} and d['kinds']['frames']['acknowledged']['records'] == 0 and d['kinds']['frames']['sender']['lag_records'] == 0" |
+		grep -qx true
+}
+wait_until 30 decided || fail "the 10 frames of the log decided for partner me: $(status me)"
+api /metrics | grep -qxF 'd4hub_federation_decisions_total{partner="me",kind="frames",reason="loop-origin"} 10' ||
+	fail "/metrics lacks the decisions for me"
+
 hub_stop || fail "the hub did not stop cleanly"
 pass
