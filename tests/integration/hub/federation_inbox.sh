@@ -27,10 +27,10 @@ printf '[federation]\nlisten = %s:0\ncert = pki/self.crt\nkey = pki/self.key\nca
 	"$T_ADDR" >>"$T_CONF"
 
 # b: pushes frames (accepted) and pulls (direction both); pDNS not accepted.
-# c: push only, a quota of 2 records per second. d: pDNS only.
+# c: push only, a quota of 1 record per second. d: pDNS only.
 inbound() { printf '{"inbound": {"kinds": [%s], "max_tlp": "tlp:amber", "records_per_s": %s}}\n' "$1" "$2"; }
 inbound '"frames"' 0 >"$T_DIR/b.json"
-inbound '"frames"' 2 >"$T_DIR/c.json"
+inbound '"frames"' 1 >"$T_DIR/c.json"
 inbound '"pdns"' 0 >"$T_DIR/d.json"
 ctl partner add b --url "https://$T_ADDR:1" --relation partner --direction both --hub "$B" --org "$(gen_uuid)" \
 	--ca "$P/ob-ca.crt" --file "$T_DIR/b.json" >/dev/null || fail "partner add b"
@@ -115,23 +115,31 @@ head -c $((5 * 1024 * 1024)) /dev/zero >"$T_DIR/huge"
 out=$(push b frames "$T_DIR/huge")
 expect "5 MiB body" 413 "" "$out"
 
-# ---- quota: 2 records per second, one second of burst
-batch frames "$C" - 01 "origin=$C,sensor=$SENSOR" "origin=$C,sensor=$SENSOR" >"$T_DIR/c1"
-batch frames "$C" 01 02 "origin=$C,sensor=$SENSOR" "origin=$C,sensor=$SENSOR" >"$T_DIR/c2"
+# ---- quota: 1 record per second. A batch of 10 passes on the full bucket and leaves a debt of 9
+# seconds: the next batch is refused unless 9 s pass between two requests (never, even loaded)
+cr="origin=$C,sensor=$SENSOR"
+batch frames "$C" - 01 "$cr" "$cr" "$cr" "$cr" "$cr" "$cr" "$cr" "$cr" "$cr" "$cr" >"$T_DIR/c1"
+batch frames "$C" 01 02 "$cr" "$cr" >"$T_DIR/c2"
 out=$(push c frames "$T_DIR/c1")
-expect "c within its quota" 200 "d['stored'] == 2" "$out"
+expect "c within its quota" 200 "d['stored'] == 10" "$out"
 out=$(push c frames "$T_DIR/c2")
 expect "c over its quota" 429 "d['type'].endswith('/quota-records')" "$out"
-grep -qi '^retry-after: [0-9]' "$T_DIR/hdr" || fail "429 without Retry-After"
-# every 429 is counted: the test counts the ones it got
-N429=1
+retry_after() { tr -d '\r' <"$T_DIR/hdr" | sed -n 's/^[Rr]etry-[Aa]fter: \([0-9]*\)$/\1/p'; }
+RA=$(retry_after)
+[ -n "$RA" ] && [ "$RA" -ge 1 ] && [ "$RA" -le 10 ] || fail "429 without a Retry-After of 1..10 s: '$RA'"
+# as a sender does: again once Retry-After has passed; every 429 is counted, and so here
+N429=1 NEXT=$(($(date +%s) + RA))
 c_again() {
+	[ "$(date +%s)" -ge "$NEXT" ] || return 1
 	out=$(push c frames "$T_DIR/c2")
-	[ "${out%% *}" != 429 ] || N429=$((N429 + 1))
+	if [ "${out%% *}" = 429 ]; then
+		N429=$((N429 + 1)) NEXT=$(($(date +%s) + $(retry_after)))
+		return 1
+	fi
 	[ "${out%% *}" = 200 ]
 }
-wait_until 20 c_again || fail "c's batch never passed after its Retry-After: $out"
-wait_until 20 frames_are 10 || fail "10 frames expected through the export, got $(frames)"
+wait_until 40 c_again || fail "c's batch never passed after its Retry-After: $out"
+wait_until 20 frames_are 18 || fail "18 frames expected through the export, got $(frames)"
 
 # ---- pDNS tuples: stored, merged, and the COF answer names their origin hubs
 batch pdns "$D" - 01 "origin=$ORIGIN,via=$D,rrname=fed.example.com.,rdata=192.0.2.7,count=5,first=1700000000,last=1700000100" \
@@ -183,7 +191,7 @@ import json, sys, yaml, jsonschema
 doc = yaml.safe_load(open(sys.argv[1]))
 root = dict(doc); root["$ref"] = "#/components/schemas/PartnerStatus"
 jsonschema.Draft202012Validator(root).validate(json.load(sys.stdin))' "$SPEC" || fail "the status is not a PartnerStatus"
-status c | json "d['port']['refused'] == {'quota-records': $N429, 'pull-not-allowed': 1} and d['kinds']['frames']['received']['records'] == 4" |
+status c | json "d['port']['refused'] == {'quota-records': $N429, 'pull-not-allowed': 1} and d['kinds']['frames']['received']['records'] == 12" |
 	grep -qx true || fail "status of c: $(status c)"
 # d4hubctl reads the same from the store (the sender's live state is the hub's)
 ctl partner status b >"$T_DIR/ctl.txt" || fail "partner status b"
@@ -214,11 +222,11 @@ printf '{"outbound": {"frames": {"enabled": true, "max_tlp": "tlp:amber"}}}\n' >
 ctl partner add me --url "https://$T_ADDR:1" --relation same-org --hub "$HUB_UUID" --org "$HUB_ORG" \
 	--ca "$P/home-ca.crt" --file "$T_DIR/me.json" >/dev/null || fail "partner add me"
 decided() {
-	status me | json "d['kinds']['frames']['acknowledged']['decisions'] == {'loop-origin': 10} and d['kinds']['frames']['acknowledged']['records'] == 0 and d['kinds']['frames']['sender']['lag_records'] == 0" |
+	status me | json "d['kinds']['frames']['acknowledged']['decisions'] == {'loop-origin': 18} and d['kinds']['frames']['acknowledged']['records'] == 0 and d['kinds']['frames']['sender']['lag_records'] == 0" |
 		grep -qx true
 }
-wait_until 30 decided || fail "the 10 frames of the log decided for partner me: $(status me)"
-api /metrics | grep -qxF 'd4hub_federation_decisions_total{partner="me",kind="frames",reason="loop-origin"} 10' ||
+wait_until 30 decided || fail "the 18 frames of the log decided for partner me: $(status me)"
+api /metrics | grep -qxF 'd4hub_federation_decisions_total{partner="me",kind="frames",reason="loop-origin"} 18' ||
 	fail "/metrics lacks the decisions for me"
 
 hub_stop || fail "the hub did not stop cleanly"
