@@ -273,3 +273,22 @@ payload_digest() {
 		fctl "$1" frames --session "$id" --payload || fail "hub $1: frames --payload"
 	done | sha256sum | cut -c1-64
 }
+
+# bulk_script UUID KEY FIRST N SIZE [TAGS]: a d4-craft script on stdout: one
+# 2 -> 254 stream (ext type fed-bulk, TAGS default ["tlp:green"]) of N frames
+# of SIZE bytes, each starting with its number (FIRST..FIRST+N-1) so that a
+# lost or doubled frame changes the digest of the log.
+bulk_script() {
+	"$PY" - "$@" <<'PYEOF'
+import sys
+u, k, first, n, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+tags = sys.argv[6] if len(sys.argv) > 6 else '["tlp:green"]'
+out = sys.stdout
+out.write("set uuid=%s key=%s type=2\nmeta {\"type\":\"fed-bulk\",\"tags\":%s}\n" % (u, k, tags))
+for i in range(first, first + n):
+    head = "frame-%09d " % i
+    body = (head + "abcdefghijklmnopqrstuvwxyz" * (size // 26 + 1))[:size - 2]
+    out.write("frame type=254 payload=text:%s\\n\n" % body)
+out.write("close\n")
+PYEOF
+}
