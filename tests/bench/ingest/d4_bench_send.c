@@ -376,7 +376,8 @@ static void *conn_run(void *arg)
 			double due = c->t_first + (double)(c->sent / flen) / c->o->rate, now = mono_now();
 			if (due > now) {
 				double w = due - now;
-				struct timespec ts = {.tv_sec = (time_t)w, .tv_nsec = (long)((w - (double)(time_t)w) * 1e9)};
+				struct timespec ts = {.tv_sec = (time_t)w,
+						      .tv_nsec = (long)((w - (double)(time_t)w) * 1e9)};
 				nanosleep(&ts, NULL);
 			}
 		}
