@@ -16,7 +16,31 @@ struct st_h2o_req_t;
  * concurrent HTTP/2 streams per connection. NULL on allocation failure. */
 struct d4_api_guard *d4_api_guard_new(struct d4_api_core *core, struct d4_api_limits *lim,
 				      struct st_h2o_accept_ctx_t *actx, unsigned max_streams);
+/* The same guard for another listener (the federation port): body_max is
+ * its largest body cap; precheck decides a request from its headers like
+ * d4_api_precheck (1: answered without the body; 0 with *body_limit set). */
+struct d4_api_raw;
+struct d4_api_guard *
+d4_api_guard_new_with(struct d4_api_limits *lim, struct st_h2o_accept_ctx_t *actx, unsigned max_streams,
+		      uint64_t body_max, int (*precheck)(void *arg, const struct d4_api_raw *raw, uint64_t *body_limit),
+		      void *arg);
 void d4_api_guard_free(struct d4_api_guard *g);
+/* For a listener that accepts and does the TLS handshake itself (the
+ * federation port maps the client certificate in it):
+ * open at accept takes the connection caps of the peer's address (NULL:
+ * refused and counted, or no memory; the caller closes the socket);
+ * abandon when the connection ends before it is served (failed handshake);
+ * serve once TLS is up: h2o's HTTP/1.1 or HTTP/2 with the guard in front.
+ * From serve on, the guard owns the socket's close callback and calls
+ * owner_closed(owner) when the connection is gone; d4_api_guard_owner
+ * gives owner back from the socket (NULL for a socket not served so). */
+struct d4_api_gconn;
+struct timeval;
+struct d4_api_gconn *d4_api_guard_open(struct d4_api_guard *g, struct st_h2o_socket_t *sock);
+void d4_api_guard_abandon(struct d4_api_gconn *c);
+void d4_api_guard_serve(struct d4_api_gconn *c, struct st_h2o_socket_t *sock, struct timeval connected_at, void *owner,
+			void (*owner_closed)(void *owner));
+void *d4_api_guard_owner(struct st_h2o_socket_t *sock);
 /* Takes an accepted socket: counts it or closes it (connection caps), then
  * TLS, then h2o's HTTP/1.1 or HTTP/2 with the guard in front. */
 void d4_api_guard_accept(struct d4_api_guard *g, struct st_h2o_socket_t *sock);

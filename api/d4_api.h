@@ -10,6 +10,7 @@
 struct d4_store;
 struct d4_hubconf;
 struct d4_api;
+struct d4_fed_sender;
 
 struct d4_api_opts {
 	const char *listen;	  /* "127.0.0.1:8443"; port 0 picks a free one */
@@ -19,6 +20,10 @@ struct d4_api_opts {
 	const char *spec_path;	  /* openapi/d4hub.yaml served at /openapi.yaml */
 	uint64_t max_body;	  /* request body cap in bytes (default 64 KiB) */
 	unsigned auth_fail_limit; /* failed authentications per IP per minute before 429 (default 20) */
+	/* the federation sender thread (borrowed, NULL when off): its status
+	 * per partner and kind (d4_fed_sender_status) for the API's
+	 * handlers; d4hub stops the API before the sender */
+	struct d4_fed_sender *fed_sender;
 };
 
 /* Starts the API thread. store and conf are borrowed and must outlive the

@@ -17,8 +17,11 @@
 #include <h2o/http1.h>
 #include <h2o/http2.h>
 
+#include "api_core.h"
 #include "api_fed.h"
+#include "api_guard.h"
 #include "api_handshake.h"
+#include "api_limits.h"
 #include "d4_error.h"
 #include "d4_federation.h"
 #include "d4_hubconf.h"
@@ -48,6 +51,8 @@
 #if !defined(H2O_VERSION_MAJOR) || H2O_VERSION_MAJOR != 2 || H2O_VERSION_MINOR != 2
 #error "api/fedlisten.c reads h2o 2.2's private TLS state of a socket; check it against this version"
 #endif
+#define FED_BODY_MAX ((uint64_t)D4_FED_BATCH_MAX + 16384u)
+
 struct h2o_ssl_head {
 	SSL_CTX *ssl_ctx;
 	SSL *ssl;
@@ -60,9 +65,18 @@ struct d4_api_fed {
 	char addr_text[160];
 	struct d4_store *store;
 	const struct d4_hubconf *conf;
+	/* what a peer can make the port hold (api/guard.c): connection caps at
+	 * accept, HTTP/2 streams and body bytes, the port's own limits and
+	 * h2o context (its body cap is the batch's, not the API's) */
+	struct d4_api_limits *limits;
+	struct d4_api_guard *guard;
+	struct d4_api_fedops *ops;
 	/* API thread only */
 	h2o_globalconf_t gconf;
 	int gconf_init;
+	h2o_context_t hctx;
+	int hctx_init;
+	h2o_evloop_t *loop;
 	h2o_accept_ctx_t actx;
 	h2o_socket_t *listener;
 	h2o_linklist_t handshaking; /* of struct fconn, until on_handshake */
@@ -77,6 +91,7 @@ struct fconn {
 	char addr[64];
 	struct timeval connected_at;
 	struct d4_api_hs hs;		   /* in f->handshaking until on_handshake */
+	struct d4_api_gconn *gc;	   /* its place in the guard's caps, until served */
 	int decided;			   /* the verification callback ran */
 	int no_cert;			   /* the handshake failed for want of a certificate */
 	enum d4_fed_peer_reason reason;	   /* its decision */
@@ -87,7 +102,14 @@ static void fconn_closed(void *data)
 {
 	struct fconn *c = data;
 	d4_api_hs_end(&c->hs);
+	d4_api_guard_abandon(c->gc);
 	free(c);
+}
+
+/* A served connection is gone (the guard owns its socket then). */
+static void fconn_served_closed(void *owner)
+{
+	free(owner);
 }
 
 /* The connection of s (above), or NULL. */
@@ -213,13 +235,9 @@ static void on_handshake(h2o_socket_t *sock, const char *err)
 	}
 	f->counts[D4_FED_PEER_OK]++;
 	d4_info("federation: connection from %s: partner %s", c->addr, c->partner);
-	h2o_iovec_t proto = h2o_socket_ssl_get_selected_protocol(sock);
-	for (const h2o_iovec_t *id = h2o_http2_alpn_protocols; id->len; id++)
-		if (proto.len == id->len && memcmp(proto.base, id->base, proto.len) == 0) {
-			h2o_http2_accept(&f->actx, sock, c->connected_at);
-			return;
-		}
-	h2o_http1_accept(&f->actx, sock, c->connected_at);
+	struct d4_api_gconn *gc = c->gc;
+	c->gc = NULL;
+	d4_api_guard_serve(gc, sock, c->connected_at, c, fconn_served_closed);
 }
 
 static void peer_text(h2o_socket_t *sock, char *out, size_t size)
@@ -244,7 +262,10 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 	if (!sock)
 		return;
 	struct fconn *c = calloc(1, sizeof(*c));
-	if (!c) {
+	c->gc = c ? d4_api_guard_open(f->guard, sock) : NULL;
+	if (!c || !c->gc) {
+		/* connection caps of the address or in all: counted by the guard */
+		free(c);
 		h2o_socket_close(sock);
 		return;
 	}
@@ -285,7 +306,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
 	struct d4_api_fed *f = *(struct d4_api_fed **)(self + 1);
 	h2o_socket_t *sock = req->conn->callbacks->get_socket ? req->conn->callbacks->get_socket(req->conn) : NULL;
-	struct fconn *c = sock && sock->on_close.cb == fconn_closed ? sock->on_close.data : NULL;
+	struct fconn *c = d4_api_guard_owner(sock);
 	if (!c || !c->decided || c->reason != D4_FED_PEER_OK) {
 		/* cannot happen: only mapped connections reach h2o */
 		send_problem(req, 403, "Forbidden", "forbidden", "no partner for this connection");
@@ -310,6 +331,20 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 		 c->partner);
 	send_json(req, 200, "OK", "application/json", body);
 	return 0;
+}
+
+/* The guard's check of a request whose body is to follow: only the inbox
+ * takes a body; anything else is answered without reading it. */
+static int fed_precheck(void *arg, const struct d4_api_raw *raw, uint64_t *body_limit)
+{
+	static const char inbox[] = "/federation/v1/inbox/";
+	(void)arg;
+	*body_limit = 0;
+	if (strcmp(raw->method, "POST") == 0 && strncmp(raw->target, inbox, sizeof(inbox) - 1) == 0) {
+		*body_limit = FED_BODY_MAX;
+		return 0;
+	}
+	return 1;
 }
 
 /* ---- life cycle ---------------------------------------------------------------- */
@@ -366,6 +401,24 @@ int d4_api_fed_new(const struct d4_hubconf *conf, struct d4_store *store, struct
 	SSL_CTX_set_cert_verify_callback(s, cert_verify, f);
 	SSL_CTX_set_info_callback(s, info_cb);
 	h2o_ssl_register_alpn_protocols(s, h2o_alpn_protocols);
+	/* The port's caps: the API's connection caps, and body bytes in flight
+	 * for four batches per address (a partner pushes a few kinds at once;
+	 * more waits for a 429's Retry-After), at least the API's in all. */
+	uint64_t batch = FED_BODY_MAX;
+	struct d4_api_limits_conf lc = {
+	    .max_conns = conf->api_max_connections ? conf->api_max_connections : 1024,
+	    .max_conns_per_addr = conf->api_max_connections_per_addr ? conf->api_max_connections_per_addr : 32,
+	    .max_inflight_per_addr = 4 * batch,
+	    .max_inflight = conf->api_max_inflight > 16 * batch ? conf->api_max_inflight : 16 * batch,
+	};
+	f->limits = d4_api_limits_new(&lc);
+	f->guard = f->limits ? d4_api_guard_new_with(f->limits, &f->actx, conf->api_max_streams, batch, fed_precheck, f)
+			     : NULL;
+	if (!f->limits || !f->guard) {
+		d4_api_fed_free(f);
+		snprintf(err, errsize, "federation: out of memory");
+		return D4_ENOMEM;
+	}
 	int rc = d4_api_bind_listen(conf->fed_listen, "federation", &f->listen_fd, &f->port, err, errsize);
 	if (rc != D4_OK) {
 		d4_api_fed_free(f);
@@ -383,18 +436,29 @@ fail:
 
 void d4_api_fed_run(struct d4_api_fed *f, h2o_evloop_t *loop, h2o_context_t *ctx)
 {
+	(void)ctx; /* the port has a context of its own on the API's loop */
 	if (!f)
 		return;
 	h2o_config_init(&f->gconf);
 	f->gconf_init = 1;
 	f->gconf.server_name = h2o_iovec_init(H2O_STRLIT("d4hub"));
+	/* HTTP/2 bodies are capped by the guard before h2o (which would reset
+	 * the stream, and clients retry that); h2o's own cap bounds HTTP/1.1:
+	 * twice the batch's, so that a body just over it still gets our 413 */
+	f->gconf.max_request_entity_size = (size_t)(2 * FED_BODY_MAX);
+	f->gconf.http1.upgrade_to_http2 = 0; /* h2c would bypass the guard */
+	if (f->conf->api_max_streams)
+		f->gconf.http2.max_concurrent_requests_per_connection = f->conf->api_max_streams;
 	h2o_hostconf_t *host = h2o_config_register_host(&f->gconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
 	h2o_pathconf_t *pc = h2o_config_register_path(host, "/", 0);
 	h2o_handler_t *h = h2o_create_handler(pc, sizeof(*h) + sizeof(f));
 	h->on_req = on_req;
 	memcpy(h + 1, &f, sizeof(f));
+	h2o_context_init(&f->hctx, loop, &f->gconf);
+	f->hctx_init = 1;
+	f->loop = loop;
 	memset(&f->actx, 0, sizeof(f->actx));
-	f->actx.ctx = ctx;
+	f->actx.ctx = &f->hctx;
 	f->actx.hosts = f->gconf.hosts;
 	f->actx.ssl_ctx = f->ssl;
 	f->listener = h2o_evloop_socket_create(loop, f->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
@@ -412,6 +476,26 @@ void d4_api_fed_stop_accepting(struct d4_api_fed *f)
 	h2o_socket_close(f->listener);
 	f->listener = NULL;
 	d4_api_hs_close_all(&f->handshaking);
+	/* inbox batches at the writer are answered (or left to it), then GOAWAY */
+	if (f->hctx_init)
+		h2o_context_request_shutdown(&f->hctx);
+}
+
+int d4_api_fed_conns_open(struct d4_api_fed *f)
+{
+	if (!f || !f->hctx_init)
+		return 0;
+	return !h2o_linklist_is_empty(&f->hctx.http1._conns) || !h2o_linklist_is_empty(&f->hctx.http2._conns);
+}
+
+void d4_api_fed_dispose_context(struct d4_api_fed *f)
+{
+	if (!f || !f->hctx_init)
+		return;
+	if (h2o_timeout_is_linked(&f->hctx.http2._graceful_shutdown_timeout))
+		h2o_timeout_unlink(&f->hctx.http2._graceful_shutdown_timeout);
+	h2o_context_dispose(&f->hctx);
+	f->hctx_init = 0;
 }
 
 void d4_api_fed_dispose(struct d4_api_fed *f)
@@ -430,6 +514,8 @@ void d4_api_fed_free(struct d4_api_fed *f)
 		close(f->listen_fd);
 	SSL_CTX_free(f->ssl);
 	d4_fed_trust_free(f->trust);
+	d4_api_guard_free(f->guard);
+	d4_api_limits_free(f->limits);
 	free(f);
 }
 
@@ -446,4 +532,14 @@ const char *d4_api_fed_addr(const struct d4_api_fed *f)
 const uint64_t *d4_api_fed_counts(const struct d4_api_fed *f)
 {
 	return f ? f->counts : NULL;
+}
+
+struct d4_api_fedops *d4_api_fed_ops(const struct d4_api_fed *f)
+{
+	return f ? f->ops : NULL;
+}
+
+const struct d4_api_limits *d4_api_fed_limits(const struct d4_api_fed *f)
+{
+	return f ? f->limits : NULL;
 }

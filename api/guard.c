@@ -55,6 +55,9 @@ typedef ssize_t (*expect_fn)(h2o_http2_conn_t *conn, const uint8_t *src, size_t 
 
 struct d4_api_guard {
 	struct d4_api_core *core;
+	/* the checks of a request before its body (d4_api_precheck for the API) */
+	int (*precheck)(void *arg, const struct d4_api_raw *raw, uint64_t *body_limit);
+	void *precheck_arg;
 	struct d4_api_limits *lim;
 	h2o_accept_ctx_t *actx;
 	unsigned max_streams;
@@ -77,6 +80,9 @@ struct gconn {
 	h2o_linklist_t bodies; /* of struct gbody */
 	uint32_t refused[REFUSED_MAX];
 	unsigned nrefused;
+	/* a listener that did the TLS handshake itself (d4_api_guard_serve) */
+	void *owner;
+	void (*owner_closed)(void *owner);
 };
 
 /* One HTTP/2 request whose body is being received. Lives in the request's
@@ -215,7 +221,7 @@ static ssize_t on_body_headers(struct gconn *c, h2o_http2_conn_t *conn, h2o_http
 	raw.content_type = "";
 	raw.authorization = d4_api_guard_authorization(req);
 	raw.peer = c->addr;
-	int decided = d4_api_precheck(g->core, &raw, &b->limit);
+	int decided = g->precheck(g->precheck_arg, &raw, &b->limit);
 	if (decided) {
 		d4_api_limits_hit(g->lim, D4_LIM_EARLY_REFUSAL);
 		return refuse(c, conn, stream, b, D4_LIM_EARLY_REFUSAL, 0, err_desc);
@@ -386,6 +392,13 @@ static ssize_t after_headers(struct gconn *c, h2o_http2_conn_t *conn, uint32_t s
 
 /* ---- connections ------------------------------------------------------------- */
 
+static void gconn_free(struct gconn *c)
+{
+	if (c->owner_closed)
+		c->owner_closed(c->owner);
+	free(c);
+}
+
 static void gconn_closed(void *data)
 {
 	struct gconn *c = data;
@@ -406,7 +419,7 @@ static void gconn_closed(void *data)
 		c->closed = 1;
 		return;
 	}
-	free(c);
+	gconn_free(c);
 }
 
 static void on_handshake_timeout(h2o_timeout_entry_t *e)
@@ -418,6 +431,8 @@ static void on_handshake_timeout(h2o_timeout_entry_t *e)
 	h2o_socket_close(c->sock);
 }
 
+static void serve(struct gconn *c, h2o_socket_t *sock);
+
 static void on_handshake(h2o_socket_t *sock, const char *err)
 {
 	struct gconn *c = sock->data;
@@ -428,6 +443,12 @@ static void on_handshake(h2o_socket_t *sock, const char *err)
 		h2o_socket_close(sock);
 		return;
 	}
+	serve(c, sock);
+}
+
+/* TLS is up: h2o's HTTP/1.1 or HTTP/2 with the guard in front. */
+static void serve(struct gconn *c, h2o_socket_t *sock)
+{
 	h2o_iovec_t proto = h2o_socket_ssl_get_selected_protocol(sock);
 	int h2 = 0;
 	for (const h2o_iovec_t *id = h2o_http2_alpn_protocols; id->len; id++)
@@ -446,7 +467,7 @@ static void on_handshake(h2o_socket_t *sock, const char *err)
 	c->in_accept = 0;
 	if (c->closed) {
 		h2o_buffer_dispose(&pending);
-		free(c);
+		gconn_free(c);
 		return;
 	}
 	h2o_http2_conn_t *conn = sock->data;
@@ -503,19 +524,88 @@ void d4_api_guard_accept(struct d4_api_guard *g, h2o_socket_t *sock)
 	h2o_socket_ssl_handshake(sock, g->actx->ssl_ctx, NULL, on_handshake);
 }
 
+struct d4_api_gconn *d4_api_guard_open(struct d4_api_guard *g, h2o_socket_t *sock)
+{
+	struct gconn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->g = g;
+	c->sock = sock;
+	peer_text(sock, c->addr, sizeof(c->addr));
+	enum d4_api_limit why = D4_LIM_COUNT;
+	c->peer = d4_api_limits_conn_open(g->lim, c->addr, &why);
+	if (!c->peer) {
+		uint64_t n = d4_api_limits_hits(g->lim, why);
+		if (why != D4_LIM_COUNT && (n & (n - 1)) == 0)
+			d4_notice("federation: connection from %s refused: %s (%llu refusals so far)", c->addr,
+				  d4_api_limit_name(why), (unsigned long long)n);
+		free(c);
+		return NULL;
+	}
+	h2o_linklist_init_anchor(&c->bodies);
+	return (struct d4_api_gconn *)c;
+}
+
+void d4_api_guard_abandon(struct d4_api_gconn *gc)
+{
+	struct gconn *c = (struct gconn *)gc;
+	if (!c)
+		return;
+	d4_api_limits_conn_close(c->g->lim, c->peer);
+	free(c);
+}
+
+void d4_api_guard_serve(struct d4_api_gconn *gc, h2o_socket_t *sock, struct timeval connected_at, void *owner,
+			void (*owner_closed)(void *owner))
+{
+	struct gconn *c = (struct gconn *)gc;
+	c->sock = sock;
+	c->connected_at = connected_at;
+	c->owner = owner;
+	c->owner_closed = owner_closed;
+	sock->on_close.cb = gconn_closed;
+	sock->on_close.data = c;
+	sock->data = NULL;
+	serve(c, sock);
+}
+
+void *d4_api_guard_owner(h2o_socket_t *sock)
+{
+	if (!sock || sock->on_close.cb != gconn_closed || !sock->on_close.data)
+		return NULL;
+	return ((struct gconn *)sock->on_close.data)->owner;
+}
+
 void d4_api_guard_close_handshakes(struct d4_api_guard *g)
 {
 	/* gconn_closed releases each one's connection slot and frees it. */
 	d4_api_hs_close_all(&g->handshaking);
 }
 
+static int core_precheck(void *arg, const struct d4_api_raw *raw, uint64_t *body_limit)
+{
+	return d4_api_precheck(arg, raw, body_limit);
+}
+
 struct d4_api_guard *d4_api_guard_new(struct d4_api_core *core, struct d4_api_limits *lim, h2o_accept_ctx_t *actx,
 				      unsigned max_streams)
+{
+	struct d4_api_guard *g =
+	    d4_api_guard_new_with(lim, actx, max_streams, d4_api_body_limit_max(core), core_precheck, core);
+	if (g)
+		g->core = core;
+	return g;
+}
+
+struct d4_api_guard *
+d4_api_guard_new_with(struct d4_api_limits *lim, h2o_accept_ctx_t *actx, unsigned max_streams, uint64_t body_max,
+		      int (*precheck)(void *arg, const struct d4_api_raw *raw, uint64_t *body_limit), void *arg)
 {
 	struct d4_api_guard *g = calloc(1, sizeof(*g));
 	if (!g)
 		return NULL;
-	g->core = core;
+	g->precheck = precheck;
+	g->precheck_arg = arg;
 	g->lim = lim;
 	g->actx = actx;
 	g->max_streams = max_streams ? max_streams : 16;
@@ -524,7 +614,7 @@ struct d4_api_guard *d4_api_guard_new(struct d4_api_core *core, struct d4_api_li
 	 * advertises: a body over its cap can always be sent far enough to
 	 * be refused, it never waits for a WINDOW_UPDATE that h2o would not
 	 * send */
-	uint64_t w = d4_api_body_limit_max(core) + 1;
+	uint64_t w = body_max + 1;
 	g->stream_window = w < 65535 ? 65535
 			   : w > H2O_HTTP2_SETTINGS_HOST.initial_window_size
 			       ? H2O_HTTP2_SETTINGS_HOST.initial_window_size

@@ -488,7 +488,8 @@ static void signal_ready(struct d4_api *api, int state)
 
 static int conns_open(struct d4_api *api)
 {
-	return !h2o_linklist_is_empty(&api->hctx.http1._conns) || !h2o_linklist_is_empty(&api->hctx.http2._conns);
+	return !h2o_linklist_is_empty(&api->hctx.http1._conns) || !h2o_linklist_is_empty(&api->hctx.http2._conns) ||
+	       d4_api_fed_conns_open(api->fed);
 }
 
 /* At stop: end every live stream (a follow would otherwise keep its
@@ -585,6 +586,7 @@ static void *api_thread(void *arg)
 		d4_notice("api: connections still open at stop; abandoned");
 		return NULL;
 	}
+	d4_api_fed_dispose_context(api->fed);
 	h2o_context_dispose(&api->hctx);
 	/* every stream was disposed with its connection */
 	h2o_timeout_dispose(api->loop, &api->stream_retry);
@@ -693,6 +695,7 @@ int d4_api_start(const struct d4_api_opts *opts, struct d4_store *store, const s
 	api->ctx.store = store;
 	api->ctx.conf = conf;
 	api->ctx.core = &api->core;
+	api->ctx.fed_sender = opts->fed_sender;
 	api->core.routes = d4_api_routes;
 	api->core.nroutes = d4_api_nroutes;
 	api->core.ctx = &api->ctx;

@@ -75,6 +75,7 @@ enum d4_fed_reason {
 	D4_FED_R_RRTYPE,		 /* "rrtype-filtered" */
 	D4_FED_R_RDATA_NET,		 /* "rdata-filtered" */
 	D4_FED_R_RDATA_PRIVATE,		 /* "rdata-private" */
+	D4_FED_R_TOO_BIG,		 /* "too-big": larger than a batch may be (the source) */
 	D4_FED_R_COUNT
 };
 
@@ -216,7 +217,7 @@ extern const char *const d4_fed_record_members[];
 
 /* A new partner's defaults: direction push, enabled, no outbound kind
  * enabled (each rule's max_tlp tlp:clear), inbound max_tlp tlp:amber, no
- * kind accepted, no quota. */
+ * kind accepted, no quota, no fetch. */
 void d4_fed_partner_defaults(struct d4_partner *p);
 /* Applies the members present in obj (a parsed Partner document) onto *p:
  * for a creation start from d4_fed_partner_defaults (name required); for
@@ -407,8 +408,12 @@ int d4_fed_wbuf_add(struct d4_fed_wbuf *w, const struct d4_fed_wrec *r);
 int d4_fed_wbuf_finish(struct d4_fed_wbuf *w, const uint8_t *to, size_t to_len, const uint8_t **out, size_t *outlen);
 void d4_fed_wbuf_free(struct d4_fed_wbuf *w);
 /* Fills r->prov from what d4_fed_outgoing gives for a released record
- * (level = v->level; stripped sets the flag and nothing else). */
-void d4_fed_wprov_from_out(const struct d4_fed_out *o, const struct d4_fed_verdict *v, struct d4_fed_wprov *p);
+ * (level = v->level; stripped sets the flag and nothing else; append_self
+ * appends self->hub to via, which is why self is needed). 0, D4_EINVAL (a
+ * refusal, NULL), D4_ETOOBIG (more than 8 sensors, or the path with this
+ * hub appended longer than D4_FED_VIA_MAX: the record cannot go). */
+int d4_fed_wprov_from_out(const struct d4_fed_self *self, const struct d4_fed_out *o, const struct d4_fed_verdict *v,
+			  struct d4_fed_wprov *p);
 
 /* ---- receiving: the inbound rule (fed_inbound.c) ----
  * Reasons a received record is refused (stable names, API and /metrics;
@@ -448,6 +453,44 @@ struct d4_fed_quota {
  * full (so that it can pass at all). Pure apart from *q. */
 enum d4_fed_in_reason d4_fed_quota_take(struct d4_fed_quota *q, const struct d4_partner *p, uint32_t nrecords,
 					uint64_t bytes, uint64_t now_ms, uint64_t *retry_ms);
+
+/* ---- receiving a batch (fed_receive.c) ----
+ * What the inbox (api/fedlisten.c, a push) and the fetching sender (a pull
+ * from a partner) both do with a batch that arrived from partner p before
+ * the store sees it: every record decoded and checked, the inbound rule
+ * applied per record (refusals counted per reason, not stored), and the
+ * rest turned into a struct d4_store_fed_batch with provenance, ready for
+ * d4_store_fed_submit. One code path, so that a pushed and a pulled batch
+ * are stored alike. */
+struct d4_fed_rx {
+	struct d4_store_fed_batch batch; /* in: ready for d4_store_fed_submit (notify_fd -1) */
+	uint32_t nrecords;		 /* records in the batch (stored + refused) */
+	/* owned arrays batch points to */
+	struct d4_store_fed_frame *frames;
+	struct d4_store_fed_tuple *tuples;
+	struct d4_store_fed_prov *provs;
+	char *strings; /* NUL-terminated copies (extended types, bailiwicks) */
+};
+/* Why a whole batch is refused (nothing of it is stored). */
+enum d4_fed_rx_refusal {
+	D4_FED_RX_OK = 0,
+	D4_FED_RX_MALFORMED, /* "malformed": the batch or a record fails its checks (HTTP 400) */
+	D4_FED_RX_KIND,	     /* "wrong-kind": the batch is of another kind than asked (HTTP 400) */
+	D4_FED_RX_SENDER,    /* "wrong-sender": its sender is not the partner's hub uuid (HTTP 403) */
+	D4_FED_RX_NOT_ACCEPTED, /* "kind-not-accepted": the partner's inbound rule does not take the kind (HTTP 403) */
+	D4_FED_RX_COUNT
+};
+const char *d4_fed_rx_refusal_name(enum d4_fed_rx_refusal r);
+/* Decodes and checks the batch buf (len bytes; borrowed: rx->batch points
+ * into it, keep it untouched until the store is done with the batch) from
+ * partner p (borrowed for the call) at this hub self, expected to be of
+ * kind `kind`. On D4_FED_RX_OK rx is filled (free with d4_fed_rx_free);
+ * otherwise rx holds nothing to free and why says what is wrong. The
+ * partner's quota is not taken here (d4_fed_quota_take, by the caller).
+ * D4_ENOMEM is returned as a negative value. */
+int d4_fed_receive_prepare(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind,
+			   const uint8_t *buf, size_t len, struct d4_fed_rx *rx, char *why, size_t whylen);
+void d4_fed_rx_free(struct d4_fed_rx *rx);
 
 /* ---- the source: batches from this hub's log (fed_source.c) ----
  * Builds the next batch of one kind for one partner from a position: reads
@@ -509,5 +552,10 @@ struct d4_fed_status {
 	char last_error[160];
 };
 int d4_fed_sender_status(struct d4_fed_sender *fs, const char *partner, uint8_t kind, struct d4_fed_status *out);
+/* The same for fetching kind from the partner (its inbound.fetch): lag is
+ * not known on this side (0). Both: 0, D4_ENOTFOUND (no such job: partner
+ * unknown or disabled, kind not exchanged in that direction), D4_EINVAL. */
+int d4_fed_sender_fetch_status(struct d4_fed_sender *fs, const char *partner, uint8_t kind,
+			       struct d4_fed_status *out);
 
 #endif

@@ -264,7 +264,7 @@ static int rule_apply(yajl_val obj, struct d4_partner_rule *r, const char *path,
 
 const char *const d4_fed_partner_members[] = {"name",	  "url",       "ca_pem",  "spki_sha256", "hub_uuid", "org_uuid",
 					      "relation", "direction", "enabled", "outbound",	 "inbound",  NULL};
-static const char *const inbound_members[] = {"kinds", "max_tlp", "records_per_s", "bytes_per_day", NULL};
+static const char *const inbound_members[] = {"kinds", "max_tlp", "records_per_s", "bytes_per_day", "fetch", NULL};
 static const char *const direction_names[] = {"", "push", "pull", "both"};
 
 void d4_fed_partner_defaults(struct d4_partner *p)
@@ -389,6 +389,8 @@ int d4_fed_partner_apply_json(yajl_val obj, struct d4_partner *p, int create, ch
 			return r;
 		if (r > 0)
 			p->in.bytes_per_day = v;
+		if (get_bool(in, "fetch", "inbound.", &p->in.fetch, err, errlen) < 0)
+			return D4_EINVAL;
 	}
 	/* The store's checks, with their message. */
 	char why[128];
@@ -548,6 +550,8 @@ void d4_fed_partner_json(yajl_gen g, const struct d4_partner *p, enum d4_fed_jso
 		yajl_gen_integer(g, p->in.records_per_s);
 		gs(g, "bytes_per_day");
 		yajl_gen_integer(g, (long long)p->in.bytes_per_day);
+		gs(g, "fetch");
+		yajl_gen_bool(g, p->in.fetch);
 		yajl_gen_map_close(g);
 	} else {
 		/* Lists: which kinds go out at all. */
@@ -760,6 +764,7 @@ const char *d4_fed_reason_text(enum d4_fed_reason r)
 	case D4_FED_R_RDATA_NET: return "the rdata address is in a denied network or outside the allowed ones";
 	case D4_FED_R_RDATA_PRIVATE:
 		return "the rdata address is private, loopback or link-local and no rule names its range";
+	case D4_FED_R_TOO_BIG: return "the record is larger than a batch may be (4 MiB): it cannot cross to any hub";
 	case D4_FED_R_COUNT: break;
 	}
 	return "invalid";

@@ -34,6 +34,7 @@ static const char *const reason_names[D4_FED_R_COUNT] = {
     [D4_FED_R_RRTYPE] = "rrtype-filtered",
     [D4_FED_R_RDATA_NET] = "rdata-filtered",
     [D4_FED_R_RDATA_PRIVATE] = "rdata-private",
+    [D4_FED_R_TOO_BIG] = "too-big",
 };
 
 static const char *const relation_names[] = {"none", "same-org", "partner", "community", "public"};

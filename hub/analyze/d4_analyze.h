@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 struct d4_store;
+struct d4_store_pdns_obs;
 
 #define D4_ANALYZE_PDNS_CURSOR "pdns/frames" /* cursor name in the pDNS store */
 
@@ -40,6 +41,29 @@ struct d4_analyze_pdns_opts {
 	uint64_t sessions_dead_before; /* seconds: sessions started earlier are dead (the hub's start; 0 = off) */
 	unsigned idle_ms;	       /* worker: poll interval when caught up (default 20) */
 	unsigned frames_per_walk;      /* frames read per read transaction (default 4096) */
+	/* Sink mode (the federation source, docs/pdns.md "Ingest from the
+	 * frame log"): when sink is set, each batch goes to sink instead of
+	 * d4_store_pdns_apply -- the observations obs[0..n), borrowed for the
+	 * call, and the cursor value after them -- and nothing is written to
+	 * the store (neither tuples, nor counters, nor the cursor). The consumer
+	 * starts from `cursor` (cursor_len 0: the start of the log) instead of
+	 * the stored cursor, and batches hold exactly `batch` observations (the
+	 * batch closes after the frame that fills it; no adaptation; batch_max
+	 * and txn_ms are ignored). The first nfixed observations depend only on
+	 * the starting cursor and the frames: every run from the same cursor
+	 * produces them in the same order (or a prefix of them, when the log
+	 * ended earlier). obs[nfixed..n) are the last lines of streams that
+	 * ended, added when the consumer reached the end of the log: a run that
+	 * finds more frames puts other observations before them. sink returns 0
+	 * or a negative error (the batch is then dropped: free the consumer and
+	 * start again from the cursor). d4_analyze_pdns_maintain is not for
+	 * this mode: the consumer drops the state of ended sessions itself when
+	 * it reaches the end of the log. */
+	int (*sink)(void *ctx, const struct d4_store_pdns_obs *obs, size_t n, size_t nfixed, const uint8_t *cursor,
+		    size_t cursor_len);
+	void *sink_ctx;
+	const uint8_t *cursor; /* sink mode: the starting cursor value, copied by d4_analyze_pdns_new */
+	size_t cursor_len;
 };
 
 /* Counters of a pDNS consumer since it was created (the per-sensor totals
@@ -73,8 +97,8 @@ int d4_analyze_pdns_opts_check(const struct d4_analyze_pdns_opts *o, char *err, 
 
 /* ---- one pDNS consumer, driven by the caller (tests, tools) ---- */
 struct d4_analyze_pdns;
-/* Loads the cursor from the store (a fresh start reads the log from its
- * first frame). *out owned by the caller, free with _free. The store must
+/* Loads the cursor from the store, or in sink mode takes o->cursor (a fresh
+ * start reads the log from its first frame). *out owned by the caller, free with _free. The store must
  * stay open and writable meanwhile. Returns 0, D4_EINVAL (bad csv_fields /
  * separator), D4_ECORRUPT (cursor value unreadable), D4_ENOMEM or a store error. */
 int d4_analyze_pdns_new(struct d4_store *s, const struct d4_analyze_pdns_opts *o, struct d4_analyze_pdns **out);
@@ -90,6 +114,9 @@ int d4_analyze_pdns_maintain(struct d4_analyze_pdns *x, uint64_t now_s, uint64_t
 void d4_analyze_pdns_stats(struct d4_analyze_pdns *x, struct d4_analyze_pdns_stats *out);
 /* Frees the in-memory state; nothing uncommitted is written. */
 void d4_analyze_pdns_free(struct d4_analyze_pdns *x);
+/* The last frame seq a cursor value accounts for (done_seq): 0 for an empty
+ * value (the start of the log), or D4_ECORRUPT. Pure. */
+int d4_analyze_pdns_cursor_done(const uint8_t *cv, size_t len, uint64_t *done);
 
 /* ---- the hub's analyzer worker ---- */
 struct d4_analyze_opts {

@@ -97,6 +97,7 @@ struct d4_analyze_pdns {
 	const struct d4_frame_rec *cur_rec;
 	int counting;
 	int pend_final; /* the open batch holds last lines of ended streams */
+	size_t final_from; /* index of the first of those lines in the batch (SIZE_MAX: none) */
 	/* ended streams whose last line was parsed, while a replay can reach
 	 * their frames (fin: committed and pending; fin_c: as committed) */
 	struct fin {
@@ -320,6 +321,7 @@ static void batch_clear(struct d4_analyze_pdns *x)
 	memset(&x->pend, 0, sizeof(x->pend));
 	x->pending_lost = 0;
 	x->pend_final = 0;
+	x->final_from = SIZE_MAX;
 }
 
 /* The batch size follows the duration of the store transaction: it holds
@@ -393,7 +395,9 @@ static int batch_commit(struct d4_analyze_pdns *x)
 	size_t cvl = put_cursor(cv, x->pending_done, rf, x->lost_total + x->pending_lost, x->fin, x->nfin);
 	struct d4_store_pdns_cursor cur = {D4_ANALYZE_PDNS_CURSOR, cv, cvl, x->deltas, x->ndeltas};
 	uint64_t t0 = d4_mono_ms();
-	int rc = d4_store_pdns_apply(x->s, x->sobs, x->nobs, &cur);
+	int rc = x->o.sink ? x->o.sink(x->o.sink_ctx, x->sobs, x->nobs,
+				       x->final_from < x->nobs ? x->final_from : x->nobs, cv, cvl)
+			   : d4_store_pdns_apply(x->s, x->sobs, x->nobs, &cur);
 	if (rc != 0)
 		return rc;
 	uint64_t ms = d4_mono_ms() - t0;
@@ -401,7 +405,9 @@ static int batch_commit(struct d4_analyze_pdns *x)
 		x->st.txn_ms_max = ms;
 	d4_debug("pdns: %zu observations committed in %llu ms (batch %zu)", x->nobs, (unsigned long long)ms,
 		 x->eff_batch);
-	adapt_batch(x, ms);
+	/* a sink's batches are part of its positions: they never change size */
+	if (!x->o.sink)
+		adapt_batch(x, ms);
 	x->st.batch = x->eff_batch;
 	x->done = x->pending_done;
 	x->replay_from = rf;
@@ -614,6 +620,8 @@ static int finish_line(struct d4_analyze_pdns *x, struct sess *e)
 	x->fin[x->nfin].session = e->id;
 	x->fin[x->nfin].last_seq = e->last_rec.seq;
 	x->nfin++;
+	if (x->final_from == SIZE_MAX)
+		x->final_from = x->nobs;
 	struct d4_pdns_stats fst;
 	memset(&fst, 0, sizeof(fst));
 	x->cur_rec = &e->last_rec;
@@ -702,6 +710,64 @@ static void refresh_lag(struct d4_analyze_pdns *x)
 		x->st.last_seq = t.frames;
 }
 
+/* Sink mode, at the end of the log: what d4_analyze_pdns_maintain does for
+ * the worker, at a point that depends on the log rather than on a clock.
+ * Sessions that ended and whose frames are all read lose their state (their
+ * last line parsed first when the sender ended the stream), so that they no
+ * longer hold replay_from back. A session seen ended has all its frames
+ * committed by then (they are committed before its end), so the frame count
+ * read after seeing it is a bound (drop_at) that x->next must pass. The last
+ * lines go at the end of the batch (final_from), after every observation of
+ * the frames read, in session id order. */
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int sink_settle(struct d4_analyze_pdns *x)
+{
+	if (!x->nsess)
+		return 0;
+	uint64_t *ids = malloc(x->nsess * sizeof(*ids));
+	if (!ids)
+		return D4_ENOMEM;
+	size_t nseen = 0, nready = 0;
+	int rc = 0;
+	for (unsigned b = 0; b < NBUCKETS && !rc; b++)
+		for (struct sess *e = x->bucket[b]; e && !rc; e = e->hnext) {
+			if (e->drop_at)
+				continue;
+			struct d4_session_info si;
+			rc = d4_store_session_get(x->s, e->id, &si);
+			if (rc == D4_ENOTFOUND || (rc == 0 && si.ended)) {
+				e->stream_end = rc == 0 && !strncmp(si.close_reason, "peer closed", 11);
+				ids[nseen++] = e->id;
+				rc = 0;
+			}
+		}
+	if (!rc && nseen) {
+		struct d4_totals t;
+		rc = d4_store_totals(x->s, &t);
+		for (size_t i = 0; i < nseen && !rc; i++)
+			sess_find(x, ids[i])->drop_at = t.frames ? t.frames : 1;
+	}
+	for (unsigned b = 0; b < NBUCKETS && !rc; b++)
+		for (struct sess *e = x->bucket[b]; e; e = e->hnext)
+			if (e->drop_at && x->next > e->drop_at)
+				ids[nready++] = e->id;
+	if (!rc && nready)
+		qsort(ids, nready, sizeof(*ids), cmp_u64);
+	for (size_t i = 0; i < nready && !rc; i++) {
+		struct sess *e = sess_find(x, ids[i]);
+		rc = finish_line(x, e);
+		if (!rc)
+			sess_remove(x, e);
+	}
+	free(ids);
+	return rc;
+}
+
 int analyze_pdns_step(struct d4_analyze_pdns *x, unsigned max_batches, int force, unsigned min_commit_ms, int *idle)
 {
 	int batches = 0;
@@ -730,6 +796,8 @@ int analyze_pdns_step(struct d4_analyze_pdns *x, unsigned max_batches, int force
 		int caught_up = x->nobs < x->eff_batch && x->walked < x->o.frames_per_walk;
 		if (!caught_up)
 			continue;
+		if (x->o.sink && (rc = sink_settle(x)) != 0)
+			return rc;
 		if ((x->pending_done > x->done || x->pend_final) &&
 		    (force || min_commit_ms == 0 || d4_now_ms() - x->last_commit_ms >= min_commit_ms)) {
 			rc = batch_commit(x);
@@ -836,7 +904,7 @@ static void opts_defaults(struct d4_analyze_pdns_opts *o)
 		o->batch = DEF_BATCH;
 	if (!o->batch_max)
 		o->batch_max = o->batch > UINT32_MAX / DEF_BATCH_GROW ? UINT32_MAX : o->batch * DEF_BATCH_GROW;
-	if (o->batch_max < o->batch)
+	if (o->batch_max < o->batch || o->sink)
 		o->batch_max = o->batch;
 	if (!o->txn_ms)
 		o->txn_ms = DEF_TXN_MS;
@@ -873,9 +941,23 @@ int d4_analyze_pdns_new(struct d4_store *s, const struct d4_analyze_pdns_opts *o
 	/* the caller's strings need not outlive this call */
 	x->o.csv_fields = NULL;
 	x->o.csv_separator = NULL;
+	x->o.cursor = NULL;
+	x->o.cursor_len = 0;
 	uint8_t cv[D4_PDNS_CURSOR_VALUE_MAX];
 	size_t cl = 0;
-	rc = d4_store_pdns_cursor_get(s, D4_ANALYZE_PDNS_CURSOR, cv, sizeof(cv), &cl);
+	if (x->o.sink) {
+		/* the caller's position, never the store's cursor */
+		cl = o->cursor_len;
+		if (cl > sizeof(cv) || (cl && !o->cursor)) {
+			free(x);
+			return D4_ECORRUPT;
+		}
+		if (cl)
+			memcpy(cv, o->cursor, cl);
+		rc = cl ? 0 : D4_ENOTFOUND;
+	} else {
+		rc = d4_store_pdns_cursor_get(s, D4_ANALYZE_PDNS_CURSOR, cv, sizeof(cv), &cl);
+	}
 	if (rc == D4_ENOTFOUND) {
 		x->done = 0;
 		x->replay_from = 1;
@@ -904,10 +986,11 @@ int d4_analyze_pdns_new(struct d4_store *s, const struct d4_analyze_pdns_opts *o
 		}
 	}
 	x->st.frames_lost = 0;
+	x->final_from = SIZE_MAX;
 	x->pending_done = x->done;
 	x->next = x->replay_from;
 	x->last_commit_ms = d4_now_ms();
-	if (x->replay_from <= x->done)
+	if (x->replay_from <= x->done && !x->o.sink)
 		d4_info("pdns: resuming after frame %" PRIu64 ", replaying from %" PRIu64 " to rebuild partial state",
 			x->done, x->replay_from);
 	refresh_lag(x);
@@ -925,4 +1008,15 @@ void d4_analyze_pdns_free(struct d4_analyze_pdns *x)
 	free(x->deltas);
 	free(x->sobs);
 	free(x);
+}
+
+int d4_analyze_pdns_cursor_done(const uint8_t *cv, size_t len, uint64_t *done)
+{
+	*done = 0;
+	if (len == 0)
+		return 0;
+	if (!cv || len < ANALYZE_CURSOR_LEN || cv[0] != ANALYZE_CURSOR_V1)
+		return D4_ECORRUPT;
+	*done = d4_get_u64be(cv + 1);
+	return 0;
 }

@@ -126,6 +126,11 @@ static const struct keydef keys[] = {
     {"federation.cert", K_PATH, F(fed_cert), 0, 0, 0},
     {"federation.key", K_PATH, F(fed_key), 0, 0, 0},
     {"federation.ca", K_PATH, F(fed_ca), 0, 0, 0},
+    {"federation.poll_ms", K_UINT, F(fed_poll_ms), 1, 60000, 0},
+    {"federation.backoff_min_ms", K_UINT, F(fed_backoff_min_ms), 10, 3600000, 0},
+    {"federation.backoff_max_ms", K_UINT, F(fed_backoff_max_ms), 10, 3600000, 0},
+    /* a 4 MiB batch must fit in it on a slow link */
+    {"federation.timeout_ms", K_UINT, F(fed_timeout_ms), 1000, 3600000, 0},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -179,6 +184,10 @@ void d4_hubconf_defaults(struct d4_hubconf *out)
 	out->api_max_tlp_user = D4_TLP_AMBER_STRICT;
 	out->api_max_tlp_admin = D4_TLP_RED;
 	out->api_pdns_max_results = 10000;
+	out->fed_poll_ms = 50;
+	out->fed_backoff_min_ms = 500;
+	out->fed_backoff_max_ms = 60000;
+	out->fed_timeout_ms = 30000;
 }
 
 /* Shared by size and duration: digits, then at most one suffix from the
@@ -603,6 +612,12 @@ static int check_whole(struct ctx *c, struct d4_hubconf *out, unsigned lastline)
 		    c, c->seen_line[key_index("federation.listen")],
 		    "federation.listen needs the API (api.enabled = true): the federation port is served by its "
 		    "thread");
+	if (out->fed_backoff_min_ms > out->fed_backoff_max_ms) {
+		int mi = key_index("federation.backoff_min_ms"), xi = key_index("federation.backoff_max_ms");
+		return fail(c, c->seen_line[mi] ? c->seen_line[mi] : c->seen_line[xi],
+			    "federation.backoff_min_ms (%u) must not exceed federation.backoff_max_ms (%u)",
+			    out->fed_backoff_min_ms, out->fed_backoff_max_ms);
+	}
 	if (out->mode == D4_MODE_SHARED_SECRET && out->shared_keylen == 0)
 		return fail(c, c->seen_line[key_index("ingest.mode")],
 			    "ingest.shared_key is required when ingest.mode = shared-secret");

@@ -92,6 +92,11 @@ struct d4_hubconf {
 	char fed_cert[D4_PATH_MAX]; /* federation.cert: PEM, leaf first (EKU serverAuth+clientAuth, SAN urn:uuid:HUB) */
 	char fed_key[D4_PATH_MAX];  /* federation.key */
 	char fed_ca[D4_PATH_MAX];   /* federation.ca: the org CA the certificate must chain to */
+	/* the sender thread (push to and fetch from partners), on when cert and key are set */
+	unsigned fed_poll_ms;	     /* federation.poll_ms: idle poll of the log for new records (50) */
+	unsigned fed_backoff_min_ms; /* federation.backoff_min_ms: first retry after a failure (500) */
+	unsigned fed_backoff_max_ms; /* federation.backoff_max_ms: longest wait between retries (60000) */
+	unsigned fed_timeout_ms;     /* federation.timeout_ms: one request to a partner, at most (30000) */
 };
 
 /* Fills *out with defaults (required fields empty). */

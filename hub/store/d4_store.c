@@ -240,7 +240,8 @@ static const char *const dbi_names[DBI_COUNT] = {
     "frames",	     "sessidx",	       "sessions",    "sensors",    "sensor_types",    "blocklist",
     "settings",	     "daily",	       "totals",      "users",	    "tokens",	       "token_ids",
     "queues",	     "queue_entries",  "pdns_tuples", "pdns_rname", "pdns_rdata_name", "pdns_rdata_rname",
-    "pdns_rdata_ip", "pdns_rdata_raw", "pdns_time",   "pdns_meta",  "replay",	       "partners"};
+    "pdns_rdata_ip", "pdns_rdata_raw", "pdns_time",   "pdns_meta",  "replay",	       "partners",
+    "fed_out",	     "fed_in",	       "fed_sess"};
 
 /* seq_next is persisted each commit; the frame log's last chunk is the
  * fallback in case the setting lags (it never should). */
@@ -1509,7 +1510,8 @@ int d4_store_test_put_raw(struct d4_store *s, const char *table, const void *key
 		const char *name;
 		enum store_dbi dbi;
 	} t[] = {{"sensors", DBI_SENSORS}, {"sessions", DBI_SESSIONS}, {"sensor_types", DBI_STYPES},
-		 {"daily", DBI_DAILY},	   {"totals", DBI_TOTALS},     {"settings", DBI_SETTINGS}};
+		 {"daily", DBI_DAILY},	   {"totals", DBI_TOTALS},     {"settings", DBI_SETTINGS},
+		 {"fed_in", DBI_FED_IN},   {"fed_out", DBI_FED_OUT},   {"fed_sess", DBI_FED_SESS}};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		if (!strcmp(table, t[i].name)) {
 			struct raw_put r = {t[i].dbi, mval(key, klen), mval(val, vlen)};

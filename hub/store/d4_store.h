@@ -439,6 +439,10 @@ struct d4_session_info {
 	uint64_t started, ended; /* ended 0 while open (or after a crash) */
 	uint64_t frames, bytes;
 	char close_reason[D4_ERRTEXT_MAX];
+	/* 1: the session holds frames received from a partner hub (its
+	 * provenance: d4_store_fed_session_get in d4_store_fed.h); such frames
+	 * are not this hub's observations (the pDNS worker skips them) */
+	uint8_t fed;
 };
 int d4_store_session_get(struct d4_store *s, uint64_t session, struct d4_session_info *out);
 /* Sessions in id order, newest last; uuid may be NULL for all. */

@@ -63,6 +63,7 @@ struct d4_partner_inbound {
 	uint8_t max_tlp; /* enum d4_tlp: records above are refused */
 	uint32_t records_per_s;
 	uint64_t bytes_per_day;
+	uint8_t fetch; /* 1: this hub fetches from the partner's pull endpoint */
 };
 
 /* One partner. Large (the rules hold fixed arrays): allocate it. */

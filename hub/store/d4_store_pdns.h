@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #define D4_PDNS_SENSORS_KEEP	 8     /* sensor uuids kept per tuple (then only counted) */
+#define D4_PDNS_HUBS_KEEP	 4     /* origin hubs kept per tuple received from partners */
 #define D4_PDNS_STORE_NAME_MAX	 1025  /* presentation name incl. \DDD escapes + NUL */
 #define D4_PDNS_STORE_RDATA_MAX	 65536 /* presentation rdata bytes */
 #define D4_PDNS_CURSOR_NAME_MAX	 64    /* ingest cursor name: 1..63 bytes */
@@ -96,6 +97,10 @@ struct d4_store_pdns_tuple {
 	uint8_t nsensors;			   /* uuids kept (<= D4_PDNS_SENSORS_KEEP) */
 	uint8_t sensors[D4_PDNS_SENSORS_KEEP][16]; /* sorted */
 	uint32_t sensor_count;			   /* distinct sensors: exact up to KEEP, an estimate beyond */
+	/* origin hubs of the observations received from partner hubs (sorted;
+	 * local observations add none; beyond KEEP further hubs are not kept) */
+	uint8_t nhubs;
+	uint8_t hubs[D4_PDNS_HUBS_KEEP][16];
 };
 
 enum d4_store_pdns_qkind {

@@ -153,10 +153,43 @@ int store_dec_sensor_summary(const uint8_t *p, size_t len, struct d4_sensor_summ
 }
 
 /* ---- session ---- */
-size_t store_enc_session(const struct d4_session_info *si, uint8_t *buf)
+#define SESSION_F_FED 1u
+
+void store_wb_fed_prov(struct wb *w, const struct d4_store_fed_prov *pv)
+{
+	static const uint8_t zero[16];
+	uint8_t nvia = pv->nvia > D4_STORE_FED_VIA_MAX ? D4_STORE_FED_VIA_MAX : pv->nvia;
+	wb_u8(w, pv->stripped ? 1 : 0);
+	wb_u8(w, pv->has_origin ? 1 : 0);
+	wb_bytes(w, pv->has_origin ? pv->origin : zero, 16);
+	wb_u8(w, nvia);
+	wb_bytes(w, pv->via, 16u * nvia);
+}
+
+void store_rd_fed_prov(struct d4_reader *r, struct d4_store_fed_prov *pv)
+{
+	static const uint8_t zero[16];
+	memset(pv, 0, sizeof(*pv));
+	pv->stripped = d4_rd_u8(r);
+	pv->has_origin = d4_rd_u8(r);
+	d4_rd_copy(r, pv->origin, 16);
+	pv->nvia = d4_rd_u8(r);
+	if (pv->stripped > 1 || pv->has_origin > 1 || pv->nvia > D4_STORE_FED_VIA_MAX ||
+	    (!pv->has_origin && memcmp(pv->origin, zero, 16))) {
+		d4_rd_fail(r, D4_ECORRUPT);
+		pv->nvia = 0;
+		return;
+	}
+	d4_rd_copy(r, pv->via, 16u * pv->nvia);
+}
+
+size_t store_enc_session_fed(const struct d4_session_info *si, const struct d4_store_fed_session *fed, uint8_t *buf)
 {
 	struct wb w = {buf, 0, STORE_SESSION_MAX};
-	wb_u8(&w, STORE_VAL_V1);
+	int v2 = si->fed && fed;
+	/* local sessions stay v1: a store without received data keeps the
+	 * layout older builds read */
+	wb_u8(&w, v2 ? STORE_SESSION_V2 : STORE_VAL_V1);
 	wb_bytes(&w, si->uuid, 16);
 	wb_u8(&w, si->type);
 	wb_str(&w, si->ext_type, sizeof(si->ext_type));
@@ -169,16 +202,32 @@ size_t store_enc_session(const struct d4_session_info *si, uint8_t *buf)
 	wb_u64(&w, si->frames);
 	wb_u64(&w, si->bytes);
 	wb_str(&w, si->close_reason, sizeof(si->close_reason));
+	if (v2) {
+		wb_u8(&w, SESSION_F_FED);
+		wb_str(&w, fed->partner, sizeof(fed->partner));
+		wb_bytes(&w, fed->sender, 16);
+		wb_u64(&w, fed->origin_session);
+		store_wb_fed_prov(&w, &fed->prov);
+	}
 	return w.len;
 }
 
-int store_dec_session(const uint8_t *p, size_t len, uint64_t id, struct d4_session_info *si)
+size_t store_enc_session(const struct d4_session_info *si, uint8_t *buf)
+{
+	return store_enc_session_fed(si, NULL, buf);
+}
+
+int store_dec_session_fed(const uint8_t *p, size_t len, uint64_t id, struct d4_session_info *si,
+			  struct d4_store_fed_session *fed)
 {
 	struct d4_reader r;
 	d4_rd_init(&r, p, len);
 	memset(si, 0, sizeof(*si));
+	if (fed)
+		memset(fed, 0, sizeof(*fed));
 	si->session = id;
-	if (rd_version(&r))
+	uint8_t ver = d4_rd_u8(&r);
+	if (ver != STORE_VAL_V1 && ver != STORE_SESSION_V2)
 		return D4_ECORRUPT;
 	d4_rd_copy(&r, si->uuid, 16);
 	si->type = d4_rd_u8(&r);
@@ -192,7 +241,25 @@ int store_dec_session(const uint8_t *p, size_t len, uint64_t id, struct d4_sessi
 	si->frames = d4_rd_u64be(&r);
 	si->bytes = d4_rd_u64be(&r);
 	rd_str(&r, si->close_reason, sizeof(si->close_reason));
+	if (ver == STORE_SESSION_V2) {
+		uint8_t flags = d4_rd_u8(&r);
+		if (flags & ~SESSION_F_FED)
+			return D4_ECORRUPT; /* a flag this build does not know */
+		if (flags & SESSION_F_FED) {
+			struct d4_store_fed_session tmp, *f = fed ? fed : &tmp;
+			si->fed = 1;
+			rd_str(&r, f->partner, sizeof(f->partner));
+			d4_rd_copy(&r, f->sender, 16);
+			f->origin_session = d4_rd_u64be(&r);
+			store_rd_fed_prov(&r, &f->prov);
+		}
+	}
 	return rd_done(&r);
+}
+
+int store_dec_session(const uint8_t *p, size_t len, uint64_t id, struct d4_session_info *si)
+{
+	return store_dec_session_fed(p, len, id, si, NULL);
 }
 
 /* ---- per (sensor, type[, ext type]) stats ---- */

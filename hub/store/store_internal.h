@@ -4,6 +4,7 @@
 #define STORE_INTERNAL_H
 
 #include "d4_store.h"
+#include "d4_store_fed.h"
 
 #include <lmdb.h>
 #include <pthread.h>
@@ -20,6 +21,7 @@
 #define STORE_SCHEMA_PDNS    4u /* first schema with the current pDNS layout */
 #define STORE_VAL_V1	     1u /* first byte of every stored value */
 #define STORE_SENSOR_V2	     2u /* sensor values: v1 + u32 silence_threshold */
+#define STORE_SESSION_V2     2u /* session values: v1 + u8 flags + federation provenance */
 
 /* Chunk values are sized to fill whole overflow pages: LMDB puts a 16-byte
  * page header in front of an overflow value, so 256 KiB - 16 is exactly 64
@@ -60,6 +62,9 @@ enum store_dbi {
 	DBI_PDNS_META,	  /* 'c' cursor name | 's' sensor uuid -> cursor / counters */
 	DBI_REPLAY,	  /* d4-ack/1 replay window (store_replay.c) */
 	DBI_PARTNERS,	  /* partner name -> partner (store_partner.c) */
+	DBI_FED_OUT,	  /* partner name || 00 || kind -> sender position (store_fed.c) */
+	DBI_FED_IN,	  /* sender hub || kind -> receiver position */
+	DBI_FED_SESS,	  /* sender || origin hub || origin session || attrs hash -> local session id */
 	DBI_COUNT
 };
 /* Tables added after schema 1: a read-only open of an older store (which
@@ -110,6 +115,7 @@ struct d4_store {
 	struct store_pending_rej pend[STORE_PENDING_REJ];
 	unsigned npend;
 	uint64_t pend_overflow[D4_REJ_COUNT]; /* pending array full: totals only */
+	unsigned fed_queued;		      /* received batches posted: commit without waiting */
 	int paused;
 	char pause_reason[D4_ERRTEXT_MAX];
 	int last_err;
@@ -146,11 +152,33 @@ int store_token_verify_at(struct d4_store *s, const char *token_text, uint64_t n
 /* ---- value codecs (store_codec.c). enc_* write into buf (room given by the
  * *_MAX sizes) and return the length; dec_* return 0 or D4_ECORRUPT. ---- */
 #define STORE_SENSOR_MAX  2048
-#define STORE_SESSION_MAX 512
+#define STORE_SESSION_MAX 1024
 size_t store_enc_sensor(const struct d4_sensor *sn, uint8_t *buf);
 int store_dec_sensor(const uint8_t *p, size_t len, struct d4_sensor *sn);
+/* Sessions: v1 for local ones; v2 (si->fed and fed given) appends the
+ * federation provenance. The decoders read both; fed (may be NULL) gets the
+ * provenance of a v2 value (zeroed otherwise). */
 size_t store_enc_session(const struct d4_session_info *si, uint8_t *buf);
+size_t store_enc_session_fed(const struct d4_session_info *si, const struct d4_store_fed_session *fed, uint8_t *buf);
 int store_dec_session(const uint8_t *p, size_t len, uint64_t id, struct d4_session_info *si);
+int store_dec_session_fed(const uint8_t *p, size_t len, uint64_t id, struct d4_session_info *si,
+			  struct d4_store_fed_session *fed);
+/* The provenance of a received record, field by field (store_codec.c):
+ * u8 stripped | u8 has_origin | origin[16] (zero without one) | u8 nvia |
+ * nvia x hub[16]. The reader is strict (flags 0/1, nvia <= 16). */
+struct wb;
+struct d4_reader;
+void store_wb_fed_prov(struct wb *w, const struct d4_store_fed_prov *pv);
+void store_rd_fed_prov(struct d4_reader *r, struct d4_store_fed_prov *pv);
+/* Federation values (store_fed.c): encoders write into buf of the *_MAX
+ * size; decoders are strict (D4_ECORRUPT). */
+#define STORE_FED_OUT_MAX (1u + 2u * (2u + D4_FED_POS_MAX) + 2u * (1u + 8u * D4_STORE_FED_REASONS) + 6u * 8u)
+#define STORE_FED_IN_MAX                                                                                               \
+	(1u + 2u * (2u + D4_FED_POS_MAX) + 2u + D4_PARTNER_NAME_MAX + 5u * 8u + 1u + 8u * D4_STORE_FED_REASONS + 8u)
+size_t store_enc_fed_out(const struct d4_store_fed_out *o, uint8_t *buf);
+int store_dec_fed_out(const uint8_t *p, size_t len, struct d4_store_fed_out *o);
+size_t store_enc_fed_in(const struct d4_store_fed_in *in, uint8_t *buf);
+int store_dec_fed_in(const uint8_t *p, size_t len, struct d4_store_fed_in *in);
 size_t store_enc_stype(const struct d4_sensor_type_stat *st, uint8_t *buf);
 int store_dec_stype(const uint8_t *key, size_t klen, const uint8_t *p, size_t len, struct d4_sensor_type_stat *st);
 size_t store_stype_key(const uint8_t uuid[16], uint8_t type, const char *ext, uint8_t *key);
@@ -182,6 +210,46 @@ void store_enc_frec(const struct d4_frame_rec *r, uint8_t *p);
  * 1 if cb stopped, or D4_ECORRUPT. */
 int store_chunk_walk(const uint8_t *p, size_t len, uint64_t from_seq,
 		     int (*cb)(void *ctx, const struct d4_frame_rec *rec, const uint8_t *payload), void *ctx);
+
+/* ---- passive-DNS merge inside a caller's transaction (store_pdns.c) ----
+ * prep computes the tuple keys (pure CPU, before any transaction); hubs
+ * (may be NULL; entries NULL for none) gives each observation's origin hub,
+ * added to the tuple's bounded set. merge_txn applies them in txn with the
+ * usual min/max/sum rules and may be run again on a fresh transaction after
+ * an abort. obs and hubs are borrowed until free. */
+struct store_pdns_merge;
+int store_pdns_merge_prep(const struct d4_store_pdns_obs *obs, const uint8_t *const *hubs, size_t n,
+			  struct store_pdns_merge **out);
+size_t store_pdns_merge_count(const struct store_pdns_merge *m); /* observations merged (not skipped) */
+int store_pdns_merge_txn(struct d4_store *s, MDB_txn *txn, struct store_pdns_merge *m);
+void store_pdns_merge_free(struct store_pdns_merge *m);
+
+/* ---- federation in the writer (store_fed.c) ----
+ * Checks a submitted batch (0 or D4_EINVAL). */
+int store_fed_batch_check(const struct d4_store_fed_batch *b);
+/* Writer state for received batches: the local session ids it hands out
+ * (reserved inside the batch's transaction) and the batches applied by the
+ * current attempt, completed after its commit. */
+struct store_fed_writer {
+	uint64_t sid_next, sid_limit; /* committed reservation */
+	uint64_t try_next, try_limit; /* the current attempt's */
+	struct d4_store_fed_batch **applied;
+	size_t napplied, capplied;
+	uint64_t *local; /* per frame of the batch being applied: its local session */
+	size_t caplocal;
+};
+/* Phase 1 of a received batch, in a child of the batch's transaction: the
+ * position rule, the session mapping (local[i] per frame), the tuples, the
+ * new position. Returns 0 (b->result says what happened; frames to add
+ * when b->result == 0) or a writer error (D4_EFULL, D4_ENOMEM, store
+ * errors) that fails the whole attempt. */
+int store_fed_apply(struct d4_store *s, MDB_txn *txn, struct store_fed_writer *fw, struct d4_store_fed_batch *b);
+/* Deletes every fed_out record of a partner in txn (d4_store_partner_del). */
+int store_fed_out_del_partner(struct d4_store *s, MDB_txn *txn, const char *partner);
+/* Sets result, done and the eventfd of a batch. */
+void store_fed_complete(struct d4_store_fed_batch *b, int result);
+/* Local session key of a received frame (exposed for tests). */
+uint64_t store_fed_attr_hash(const struct d4_store_fed_frame *f);
 
 /* ---- writer (store_writer.c) ---- */
 void store_writer_init(struct d4_store *s);

@@ -1,6 +1,7 @@
 /* d4hub store — federation partners: the `partners` table and its codec.
- * Key = partner name; value = version byte 01 and the fields of
- * docs/store.md, decoded strictly: a count above its list size, a bad enum,
+ * Key = partner name; value = version byte 02 and the fields of
+ * docs/store.md (01: the same without the final in_flags byte, still read),
+ * decoded strictly: a count above its list size, a bad enum,
  * a TLP that is not a level, a malformed net, a short or long value is
  * D4_ECORRUPT. The record is validated before every write, so what the
  * store holds is always something d4_store_partner_check accepts. */
@@ -20,6 +21,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define PARTNER_VAL_V2 2u    /* v1 + u8 in_flags */
+#define IN_F_FETCH     0x01u /* in_flags: this hub fetches from the partner */
 
 static MDB_val mval(const void *p, size_t n)
 {
@@ -158,6 +162,8 @@ static const char *partner_problem(const struct d4_partner *p)
 		return "inbound kinds: unknown kind";
 	if (!real_tlp(p->in.max_tlp))
 		return "inbound max_tlp must be a TLP level";
+	if (p->in.fetch > 1)
+		return "inbound fetch must be 0 or 1";
 	return NULL;
 }
 
@@ -295,7 +301,7 @@ static void dec_rule(struct d4_reader *r, struct d4_partner_rule *o)
 size_t d4_store_partner_encode(const struct d4_partner *p, uint8_t *buf)
 {
 	struct wb w = {buf, 0, D4_PARTNER_ENC_MAX};
-	wb_u8(&w, STORE_VAL_V1);
+	wb_u8(&w, PARTNER_VAL_V2);
 	wb_str(&w, p->url, sizeof(p->url));
 	wb_str(&w, p->ca_pem, sizeof(p->ca_pem));
 	wb_u8(&w, p->has_pin);
@@ -315,6 +321,8 @@ size_t d4_store_partner_encode(const struct d4_partner *p, uint8_t *buf)
 	wb_u8(&w, D4_PARTNER_KINDS);
 	for (int k = 0; k < D4_PARTNER_KINDS; k++)
 		enc_rule(&w, &p->out[k]);
+	/* v2: appended, so that a v1 value is a strict prefix of the layout */
+	wb_u8(&w, p->in.fetch ? IN_F_FETCH : 0);
 	return w.len;
 }
 
@@ -326,7 +334,8 @@ int d4_store_partner_decode(const uint8_t *key, size_t klen, const uint8_t *val,
 	memcpy(out->name, key, klen);
 	struct d4_reader r;
 	d4_rd_init(&r, val, vlen);
-	if (d4_rd_u8(&r) != STORE_VAL_V1)
+	uint8_t ver = d4_rd_u8(&r);
+	if (ver != STORE_VAL_V1 && ver != PARTNER_VAL_V2)
 		return D4_ECORRUPT;
 	rd_str(&r, out->url, sizeof(out->url));
 	rd_str(&r, out->ca_pem, sizeof(out->ca_pem));
@@ -347,6 +356,12 @@ int d4_store_partner_decode(const uint8_t *key, size_t klen, const uint8_t *val,
 		return D4_ECORRUPT;
 	for (int k = 0; k < D4_PARTNER_KINDS && !d4_rd_error(&r); k++)
 		dec_rule(&r, &out->out[k]);
+	if (ver == PARTNER_VAL_V2) {
+		uint8_t f = d4_rd_u8(&r);
+		if (f & ~IN_F_FETCH)
+			return D4_ECORRUPT;
+		out->in.fetch = (f & IN_F_FETCH) ? 1 : 0;
+	}
 	if (d4_rd_error(&r) || d4_rd_left(&r) || partner_problem(out))
 		return D4_ECORRUPT;
 	return 0;
@@ -449,7 +464,11 @@ static int partner_del_fn(struct d4_store *s, MDB_txn *txn, const void *arg)
 	const char *name = arg;
 	MDB_val k = mval(name, strlen(name));
 	int rc = mdb_del(txn, s->dbi[DBI_PARTNERS], &k, NULL);
-	return rc == MDB_NOTFOUND ? D4_ENOTFOUND : store_rc(rc, "partner del");
+	if (rc)
+		return rc == MDB_NOTFOUND ? D4_ENOTFOUND : store_rc(rc, "partner del");
+	/* its federation positions go with it: a partner created again under
+	 * the name starts from the beginning */
+	return store_fed_out_del_partner(s, txn, name);
 }
 
 int d4_store_partner_del(struct d4_store *s, const char *name)

@@ -17,6 +17,7 @@
 
 #define PDNS_VAL_V1    1u   /* meta values (cursors, counters) */
 #define PDNS_REC_V2    2u   /* tuple records (schema 4: with the id) */
+#define PDNS_REC_V3    3u   /* v2 + the origin hubs of received observations */
 #define PDNS_CURSOR_V2 2u   /* resume cursors over schema-4 keys */
 #define PDNS_HASH      16u  /* truncated SHA-256 in keys */
 #define PDNS_NK_FULL   400u /* names up to this length are stored whole in keys */
@@ -24,10 +25,12 @@
 #define PDNS_NK_MAX    (PDNS_NK_CUT + 1u + PDNS_HASH)
 /* tuple key: name key || 00 || rrtype || H(rdata); index keys end in an
  * 8-byte id instead of the hash, so the tuple key is the longest */
-#define PDNS_KEY_MAX	(PDNS_NK_FULL + 1u + 2u + PDNS_HASH)
-#define PDNS_NAME_BUF	(D4_PDNS_STORE_NAME_MAX + 2u)
-#define PDNS_DAY	86400u
-#define PDNS_REC_MAX	(72u + 16u * D4_PDNS_SENSORS_KEEP + 3u * (4u + PDNS_NAME_BUF) + D4_PDNS_STORE_RDATA_MAX)
+#define PDNS_KEY_MAX  (PDNS_NK_FULL + 1u + 2u + PDNS_HASH)
+#define PDNS_NAME_BUF (D4_PDNS_STORE_NAME_MAX + 2u)
+#define PDNS_DAY      86400u
+#define PDNS_REC_MAX                                                                                                   \
+	(72u + 16u * D4_PDNS_SENSORS_KEEP + 3u * (4u + PDNS_NAME_BUF) + D4_PDNS_STORE_RDATA_MAX + 1u +                 \
+	 16u * D4_PDNS_HUBS_KEEP)
 #define PDNS_EXPIRE_DEF 10000u
 #define PDNS_NEXT_ID	"pdns_next_id"
 
@@ -245,12 +248,16 @@ struct tup {
 	uint64_t sketch;
 	const char *bw, *name, *rd;
 	size_t bwlen, namelen, rdlen;
+	uint8_t nhubs;
+	uint8_t hubs[D4_PDNS_HUBS_KEEP][16];
 };
 
 static size_t enc_tup(const struct tup *t, uint8_t *b)
 {
 	size_t o = 0;
-	b[o++] = PDNS_REC_V2;
+	/* v2 while no hub is known: a store without received tuples keeps the
+	 * layout older builds read */
+	b[o++] = t->nhubs ? PDNS_REC_V3 : PDNS_REC_V2;
 	d4_put_u64be(b + o, t->id);
 	o += 8;
 	d4_put_u16be(b + o, t->rrtype);
@@ -281,6 +288,11 @@ static size_t enc_tup(const struct tup *t, uint8_t *b)
 	memcpy(b + o + 4, t->rd, t->rdlen);
 	o += 4 + t->rdlen;
 	b[o++] = 0;
+	if (t->nhubs) {
+		b[o++] = t->nhubs;
+		memcpy(b + o, t->hubs, 16u * t->nhubs);
+		o += 16u * t->nhubs;
+	}
 	return o;
 }
 
@@ -298,7 +310,8 @@ static int dec_tup(const uint8_t *p, size_t n, struct tup *t)
 {
 	struct d4_reader r;
 	d4_rd_init(&r, p, n);
-	if (d4_rd_u8(&r) != PDNS_REC_V2)
+	uint8_t ver = d4_rd_u8(&r);
+	if (ver != PDNS_REC_V2 && ver != PDNS_REC_V3)
 		return D4_ECORRUPT;
 	t->id = d4_rd_u64be(&r);
 	t->rrtype = d4_rd_u16be(&r);
@@ -319,6 +332,13 @@ static int dec_tup(const uint8_t *p, size_t n, struct tup *t)
 	t->name = rd_str(&r, t->namelen, PDNS_NAME_BUF);
 	t->rdlen = d4_rd_u32be(&r);
 	t->rd = rd_str(&r, t->rdlen, D4_PDNS_STORE_RDATA_MAX);
+	t->nhubs = 0;
+	if (ver == PDNS_REC_V3) {
+		t->nhubs = d4_rd_u8(&r);
+		if (t->nhubs == 0 || t->nhubs > D4_PDNS_HUBS_KEEP)
+			return D4_ECORRUPT;
+		d4_rd_copy(&r, t->hubs, 16u * t->nhubs);
+	}
 	if (d4_rd_error(&r) || d4_rd_left(&r) || t->tlp > 7)
 		return D4_ECORRUPT;
 	return 0;
@@ -352,6 +372,8 @@ static void tup_out(const struct tup *t, struct d4_store_pdns_tuple *o)
 	o->nsensors = t->nsens;
 	memcpy(o->sensors, t->sens, 16u * t->nsens);
 	o->sensor_count = t->nsens + (t->sketch ? sketch_est[64 - popcount64(t->sketch)] : 0);
+	o->nhubs = t->nhubs;
+	memcpy(o->hubs, t->hubs, 16u * t->nhubs);
 }
 
 /* ---- merge rules ---- */
@@ -387,6 +409,20 @@ static void sens_add(struct tup *t, const uint8_t u[16])
 	h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
 	h ^= h >> 31;
 	t->sketch |= 1ull << (h >> 58);
+}
+
+/* Sorted, bounded set: once full, further hubs are not kept (the tuple's
+ * counts still hold their observations). */
+static void hub_add(struct tup *t, const uint8_t h[16])
+{
+	unsigned i = 0;
+	while (i < t->nhubs && memcmp(t->hubs[i], h, 16) < 0)
+		i++;
+	if ((i < t->nhubs && !memcmp(t->hubs[i], h, 16)) || t->nhubs >= D4_PDNS_HUBS_KEEP)
+		return;
+	memmove(t->hubs[i + 1], t->hubs[i], 16u * (t->nhubs - i));
+	memcpy(t->hubs[i], h, 16);
+	t->nhubs++;
 }
 
 static unsigned label_count(const char *n, size_t len)
@@ -580,6 +616,7 @@ struct apply_ctx {
 	struct arena keyar, dar;
 	struct dput *dp;
 	size_t ndp, capdp;
+	const uint8_t *const *hubs; /* per observation, NULL: local */
 	char name[PDNS_NAME_BUF], gname[PDNS_NAME_BUF], bw[PDNS_NAME_BUF], gbw[PDNS_NAME_BUF];
 };
 
@@ -639,7 +676,8 @@ static size_t obs_rdlen(const struct d4_store_pdns_obs *o)
 
 /* Merges observation o into t (first: t is a new tuple made from o). The
  * rules are those of one observation at a time, in the batch's order. */
-static void obs_merge(struct apply_ctx *a, struct tup *t, const struct d4_store_pdns_obs *o, int first)
+static void obs_merge(struct apply_ctx *a, struct tup *t, const struct d4_store_pdns_obs *o, const uint8_t *hub,
+		      int first)
 {
 	uint64_t tf = o->time_first, tl = o->time_last, cnt = o->count ? o->count : 1;
 	if (tl < tf) {
@@ -669,6 +707,8 @@ static void obs_merge(struct apply_ctx *a, struct tup *t, const struct d4_store_
 	}
 	if (o->has_sensor)
 		sens_add(t, o->sensor);
+	if (hub)
+		hub_add(t, hub);
 	size_t bwlen = 0;
 	if (o->bailiwick && o->bailiwick[0])
 		bwlen = name_norm(o->bailiwick, strlen(o->bailiwick), a->bw);
@@ -719,7 +759,7 @@ static int apply_group(struct apply_ctx *a, const struct d4_store_pdns_obs *obs,
 			d4_err("store: pdns tuple key collision on tuple %llu", (unsigned long long)t.id);
 			return D4_ECORRUPT;
 		}
-		obs_merge(a, &t, o, fresh && j == 0);
+		obs_merge(a, &t, o, a->hubs ? a->hubs[ord[j].i] : NULL, fresh && j == 0);
 	}
 	size_t rl = enc_tup(&t, a->rec);
 	if ((rc = put(a, DBI_PDNS_TUPLES, pk, pklen, a->rec, rl, 0)))
@@ -820,24 +860,43 @@ static int cursor_name_ok(const char *name)
 	return 1;
 }
 
-int d4_store_pdns_apply(struct d4_store *s, const struct d4_store_pdns_obs *obs, size_t n,
-			const struct d4_store_pdns_cursor *cur)
+struct store_pdns_merge {
+	struct apply_ctx a;
+	const struct d4_store_pdns_obs *obs;
+	struct apply_ord *ord;
+	size_t nv;
+};
+
+void store_pdns_merge_free(struct store_pdns_merge *m)
 {
-	if (!s || (n && !obs) || n > UINT32_MAX)
+	if (!m)
+		return;
+	EVP_MD_CTX_free(m->a.md);
+	free(m->a.rec);
+	free(m->a.keys);
+	free(m->a.keyar.p);
+	free(m->a.dar.p);
+	free(m->a.dp);
+	free(m->ord);
+	free(m);
+}
+
+int store_pdns_merge_prep(const struct d4_store_pdns_obs *obs, const uint8_t *const *hubs, size_t n,
+			  struct store_pdns_merge **out)
+{
+	*out = NULL;
+	if ((n && !obs) || n > UINT32_MAX)
 		return D4_EINVAL;
-	if (cur && ((cur->name && !cursor_name_ok(cur->name)) || cur->value_len > D4_PDNS_CURSOR_VALUE_MAX ||
-		    (cur->value_len && !cur->value) || (cur->ndeltas && !cur->deltas)))
-		return D4_EINVAL;
-	if (s->opts.read_only)
-		return D4_EPERM;
-	struct apply_ctx *a = calloc(1, sizeof(*a));
-	if (!a)
+	struct store_pdns_merge *m = calloc(1, sizeof(*m));
+	if (!m)
 		return D4_ENOMEM;
-	a->s = s;
+	struct apply_ctx *a = &m->a;
+	m->obs = obs;
+	a->hubs = hubs;
 	a->md = EVP_MD_CTX_new();
 	a->rec = malloc(PDNS_REC_MAX);
 	a->keys = malloc(sizeof(*a->keys));
-	struct apply_ord *ord = n ? malloc(n * sizeof(*ord)) : NULL;
+	struct apply_ord *ord = m->ord = n ? malloc(n * sizeof(*ord)) : NULL;
 	int rc = (!a->md || !a->rec || !a->keys || (n && !ord)) ? D4_ENOMEM : 0;
 	/* The tuple key of every observation, computed before the transaction
 	 * (it holds LMDB's write lock; this is pure CPU). */
@@ -865,39 +924,71 @@ int d4_store_pdns_apply(struct d4_store *s, const struct d4_store_pdns_obs *obs,
 	 * front to back, touching each page once while it is in the cache. */
 	if (!rc && nv > 1)
 		qsort(ord, nv, sizeof(*ord), ord_cmp);
-	if (!rc)
-		rc = store_txn_begin(s, 0, &a->txn);
-	if (rc)
-		goto out;
-	rc = store_settings_get_u64(s, a->txn, PDNS_NEXT_ID, &a->next_id);
+	m->nv = nv;
+	if (rc) {
+		store_pdns_merge_free(m);
+		return rc;
+	}
+	*out = m;
+	return 0;
+}
+
+size_t store_pdns_merge_count(const struct store_pdns_merge *m)
+{
+	return m ? m->nv : 0;
+}
+
+int store_pdns_merge_txn(struct d4_store *s, MDB_txn *txn, struct store_pdns_merge *m)
+{
+	struct apply_ctx *a = &m->a;
+	a->s = s;
+	a->txn = txn;
+	a->ndp = 0; /* a retry on a fresh transaction starts over */
+	a->dar.len = 0;
+	int rc = store_settings_get_u64(s, txn, PDNS_NEXT_ID, &a->next_id);
 	uint64_t first_id = a->next_id ? a->next_id : 1;
 	a->next_id = first_id;
-	for (size_t g = 0, e; g < nv && !rc; g = e) {
-		for (e = g + 1; e < nv && ord[e].klen == ord[g].klen && !memcmp(ord[e].k.p, ord[g].k.p, ord[g].klen);
+	for (size_t g = 0, e; g < m->nv && !rc; g = e) {
+		for (e = g + 1; e < m->nv && m->ord[e].klen == m->ord[g].klen &&
+				!memcmp(m->ord[e].k.p, m->ord[g].k.p, m->ord[g].klen);
 		     e++)
 			;
-		rc = apply_group(a, obs, ord + g, e - g);
+		rc = apply_group(a, m->obs, m->ord + g, e - g);
 	}
 	if (!rc)
 		rc = flush_puts(a);
 	if (!rc && a->next_id != first_id)
-		rc = store_settings_put_u64(s, a->txn, PDNS_NEXT_ID, a->next_id);
+		rc = store_settings_put_u64(s, txn, PDNS_NEXT_ID, a->next_id);
+	return rc;
+}
+
+int d4_store_pdns_apply(struct d4_store *s, const struct d4_store_pdns_obs *obs, size_t n,
+			const struct d4_store_pdns_cursor *cur)
+{
+	if (!s || (n && !obs) || n > UINT32_MAX)
+		return D4_EINVAL;
+	if (cur && ((cur->name && !cursor_name_ok(cur->name)) || cur->value_len > D4_PDNS_CURSOR_VALUE_MAX ||
+		    (cur->value_len && !cur->value) || (cur->ndeltas && !cur->deltas)))
+		return D4_EINVAL;
+	if (s->opts.read_only)
+		return D4_EPERM;
+	struct store_pdns_merge *m;
+	int rc = store_pdns_merge_prep(obs, NULL, n, &m);
+	if (rc)
+		return rc;
+	MDB_txn *txn;
+	if ((rc = store_txn_begin(s, 0, &txn)) != 0)
+		goto out;
+	rc = store_pdns_merge_txn(s, txn, m);
 	if (!rc && cur)
-		rc = apply_cursor(a, cur);
+		rc = apply_cursor(&m->a, cur);
 	if (rc) {
-		mdb_txn_abort(a->txn);
+		mdb_txn_abort(txn);
 		goto out;
 	}
-	rc = store_rc(mdb_txn_commit(a->txn), "pdns commit");
+	rc = store_rc(mdb_txn_commit(txn), "pdns commit");
 out:
-	EVP_MD_CTX_free(a->md);
-	free(a->rec);
-	free(a->keys);
-	free(a->keyar.p);
-	free(a->dar.p);
-	free(a->dp);
-	free(ord);
-	free(a);
+	store_pdns_merge_free(m);
 	return rc;
 }
 

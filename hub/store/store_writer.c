@@ -24,7 +24,10 @@
 #include <time.h>
 #include <unistd.h>
 
-enum qkind { Q_OPEN = 1, Q_META, Q_FRAME, Q_CLOSE, Q_REJECT };
+/* Q_FED carries a pointer to the caller's struct d4_store_fed_batch;
+ * Q_SKIP is an item already finished without being applied (a received
+ * batch that failed alone), kept in place so that offsets stay valid. */
+enum qkind { Q_OPEN = 1, Q_META, Q_FRAME, Q_CLOSE, Q_REJECT, Q_FED, Q_SKIP };
 
 struct qhdr {
 	uint32_t kind;
@@ -134,6 +137,7 @@ struct a_daily {
 struct a_session {
 	int exists, dirty, listed;
 	struct d4_session_info si;
+	struct d4_store_fed_session fed; /* si.fed: the provenance, kept when rewritten */
 	struct a_sensor *sensor;
 	int sensor_loaded;
 	struct a_stype *ts;
@@ -145,6 +149,7 @@ struct a_session {
 };
 struct fref {
 	size_t off, next;
+	const struct d4_store_fed_frame *ff; /* a received frame (caller's memory), else an item at off */
 };
 
 struct apply_ctx {
@@ -167,7 +172,8 @@ struct apply_ctx {
 	unsigned ncorrupt_seen;
 	uint8_t corrupt_seen[STORE_CORRUPT_SEEN][HKEY_MAX + 2];
 	int totals_rebuilt;
-	struct store_replay *rp; /* replay window of d4-ack/1 frames (store_replay.c) */
+	struct store_replay *rp;    /* replay window of d4-ack/1 frames (store_replay.c) */
+	struct store_fed_writer fw; /* received batches (store_fed.c) */
 };
 
 static MDB_val mval(const void *p, size_t n)
@@ -224,10 +230,18 @@ static int totals_rebuild(struct apply_ctx *c, struct d4_totals *t)
 	mdb_cursor_close(cur);
 	if (rc != MDB_NOTFOUND)
 		return store_rc(rc, "daily scan");
-	MDB_stat ms;
-	if ((rc = mdb_stat(c->txn, s->dbi[DBI_SESSIONS], &ms)) != 0)
-		return store_rc(rc, "session stat");
-	t->sessions = ms.ms_entries;
+	/* sessions of this hub's sensors: received ones are not counted in the
+	 * totals (docs/store.md "Federation") */
+	if ((rc = mdb_cursor_open(c->txn, s->dbi[DBI_SESSIONS], &cur)) != 0)
+		return store_rc(rc, "cursor");
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		struct d4_session_info si;
+		if (store_dec_session(v.mv_data, v.mv_size, 0, &si) != 0 || !si.fed)
+			t->sessions++;
+	}
+	mdb_cursor_close(cur);
+	if (rc != MDB_NOTFOUND)
+		return store_rc(rc, "session scan");
 	struct d4_sensor *sn = malloc(sizeof(*sn));
 	if (!sn)
 		return D4_ENOMEM;
@@ -314,10 +328,11 @@ static struct a_session *get_session(struct apply_ctx *c, uint64_t id, int *err)
 	MDB_val k = mval(key, 8), v;
 	int rc = mdb_get(c->txn, c->s->dbi[DBI_SESSIONS], &k, &v);
 	if (rc == 0) {
-		if (store_dec_session(v.mv_data, v.mv_size, id, &a->si) == 0) {
+		if (store_dec_session_fed(v.mv_data, v.mv_size, id, &a->si, &a->fed) == 0) {
 			a->exists = 1;
 		} else {
 			memset(&a->si, 0, sizeof(a->si));
+			memset(&a->fed, 0, sizeof(a->fed));
 			corrupt_found(c, "sessions", key, 8, "session record rewritten from this batch's events");
 		}
 		a->si.session = id;
@@ -504,6 +519,8 @@ static int apply_close(struct apply_ctx *c, const struct q_close *ev)
 	return 0;
 }
 
+static int chain_ref(struct apply_ctx *c, struct a_session *a, size_t off, const struct d4_store_fed_frame *ff);
+
 static int apply_frame(struct apply_ctx *c, const struct d4_frame_rec *rec, size_t off)
 {
 	int err = 0;
@@ -561,8 +578,12 @@ static int apply_frame(struct apply_ctx *c, const struct d4_frame_rec *rec, size
 	a->dl->st.bytes += rec->size;
 	c->tot.frames++;
 	c->tot.bytes += rec->size;
+	return chain_ref(c, a, off, NULL);
+}
 
-	/* Chain the frame onto its session for chunk packing. */
+/* Chains a frame onto its session for chunk packing. */
+static int chain_ref(struct apply_ctx *c, struct a_session *a, size_t off, const struct d4_store_fed_frame *ff)
+{
 	if (c->nrefs == c->refs_cap) {
 		size_t ncap = c->refs_cap ? c->refs_cap * 2 : 1024;
 		struct fref *n = realloc(c->refs, ncap * sizeof(*n));
@@ -574,6 +595,7 @@ static int apply_frame(struct apply_ctx *c, const struct d4_frame_rec *rec, size
 	size_t r = c->nrefs++;
 	c->refs[r].off = off;
 	c->refs[r].next = NOREF;
+	c->refs[r].ff = ff;
 	if (a->tail == NOREF)
 		a->head = r;
 	else
@@ -625,12 +647,90 @@ static int apply_reject(struct apply_ctx *c, const uint8_t *uuid, int has_uuid, 
 	return 0;
 }
 
+/* A batch received from a partner hub: phase 1 (position rule, session
+ * mapping, tuples, position) in store_fed.c; then its frames join their
+ * local sessions here like ingested ones. Received frames count in their
+ * session and in fed_in, not in the per-sensor, per-type, daily or total
+ * statistics: those describe this hub's own sensors (docs/store.md). */
+static int apply_fed(struct apply_ctx *c, struct d4_store_fed_batch *b)
+{
+	struct store_fed_writer *fw = &c->fw;
+	if (fw->napplied == fw->capplied) {
+		size_t ncap = fw->capplied ? fw->capplied * 2 : 16;
+		struct d4_store_fed_batch **n = realloc(fw->applied, ncap * sizeof(*n));
+		if (!n)
+			return D4_ENOMEM;
+		fw->applied = n;
+		fw->capplied = ncap;
+	}
+	int rc = store_fed_apply(c->s, c->txn, fw, b);
+	if (rc)
+		return rc;
+	fw->applied[fw->napplied++] = b;
+	if (b->result != 0 || b->kind != 0)
+		return 0;
+	static const struct d4_store_fed_prov none;
+	for (size_t i = 0; i < b->nframes; i++) {
+		const struct d4_store_fed_frame *f = &b->frames[i];
+		int err = 0;
+		struct a_session *a = get_session(c, fw->local[i], &err);
+		if (!a)
+			return err;
+		if (!a->exists && !a->dirty) {
+			/* a new local session (or one whose record did not decode) */
+			memset(&a->si, 0, sizeof(a->si));
+			a->si.session = fw->local[i];
+			memcpy(a->si.uuid, f->sensor, 16);
+			a->si.type = f->type;
+			d4_strlcpy(a->si.ext_type, f->ext_type ? f->ext_type : "", sizeof(a->si.ext_type));
+			a->si.tlp = f->tlp;
+			if (f->has_org)
+				memcpy(a->si.org, f->org, 16);
+			a->si.started = f->recv_ms / 1000u;
+			a->si.fed = 1;
+			memset(&a->fed, 0, sizeof(a->fed));
+			d4_strlcpy(a->fed.partner, b->partner, sizeof(a->fed.partner));
+			memcpy(a->fed.sender, b->sender, 16);
+			a->fed.origin_session = f->origin_session;
+			a->fed.prov = f->prov ? *f->prov : none;
+			a->sensor_loaded = 1; /* no sensor of this hub */
+		}
+		a->si.frames++;
+		a->si.bytes += f->size;
+		a->dirty = 1;
+		if ((rc = chain_ref(c, a, 0, f)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
 static const struct d4_frame_rec *item_frame(const uint8_t *buf, size_t off, struct d4_frame_rec *tmp,
 					     const uint8_t **payload)
 {
 	memcpy(tmp, buf + off + sizeof(struct qhdr), sizeof(*tmp));
 	*payload = buf + off + sizeof(struct qhdr) + sizeof(*tmp);
 	return tmp;
+}
+
+/* The frame of ref r, from the queue buffer or a received batch. */
+static void ref_frame(const struct apply_ctx *c, size_t r, struct d4_frame_rec *rec, const uint8_t **pl)
+{
+	const struct d4_store_fed_frame *f = c->refs[r].ff;
+	if (!f) {
+		item_frame(c->buf, c->refs[r].off, rec, pl);
+		return;
+	}
+	memset(rec, 0, sizeof(*rec));
+	memcpy(rec->uuid, f->sensor, 16);
+	rec->type = f->type;
+	rec->version = 1;
+	rec->tlp = f->tlp;
+	if (f->has_org)
+		memcpy(rec->org, f->org, 16);
+	rec->hdr_ts = f->hdr_ts;
+	rec->recv_ms = f->recv_ms;
+	rec->size = f->size;
+	*pl = f->payload;
 }
 
 static int write_chunks(struct apply_ctx *c, uint64_t *seq)
@@ -645,7 +745,7 @@ static int write_chunks(struct apply_ctx *c, uint64_t *seq)
 			size_t size = STORE_CHUNK_HDR, j = r;
 			struct store_chunk_hdr h = {0, a->si.session, *seq, UINT64_MAX, 0};
 			while (j != NOREF) {
-				item_frame(c->buf, c->refs[j].off, &rec, &pl);
+				ref_frame(c, j, &rec, &pl);
 				size_t rs = STORE_FREC_HDR + rec.size;
 				if (h.count > 0 && size + rs > STORE_CHUNK_MAX)
 					break;
@@ -667,7 +767,7 @@ static int write_chunks(struct apply_ctx *c, uint64_t *seq)
 			store_enc_chunk_hdr(&h, out);
 			out += STORE_CHUNK_HDR;
 			for (uint32_t n = 0; n < h.count; n++) {
-				item_frame(c->buf, c->refs[r].off, &rec, &pl);
+				ref_frame(c, r, &rec, &pl);
 				rec.seq = h.first_seq + n;
 				rec.session = a->si.session;
 				store_enc_frec(&rec, out);
@@ -702,7 +802,7 @@ static int write_aggregates(struct apply_ctx *c)
 			continue;
 		uint8_t key[8], buf[STORE_SESSION_MAX];
 		d4_put_u64be(key, a->si.session);
-		MDB_val k = mval(key, 8), v = mval(buf, store_enc_session(&a->si, buf));
+		MDB_val k = mval(key, 8), v = mval(buf, store_enc_session_fed(&a->si, &a->fed, buf));
 		rc = store_rc(mdb_put(c->txn, s->dbi[DBI_SESSIONS], &k, &v, 0), "session put");
 	}
 	for (size_t i = 0; i < c->sensors.cap && !rc; i++) {
@@ -839,6 +939,13 @@ static int apply_items(struct apply_ctx *c, const struct batch *b)
 			rc = apply_reject(c, ev.uuid, ev.has_uuid, (unsigned)ev.reason, 1, ev.when, ev.detail);
 			break;
 		}
+		case Q_FED: {
+			struct d4_store_fed_batch *fb;
+			memcpy(&fb, body, sizeof(fb));
+			rc = apply_fed(c, fb);
+			break;
+		}
+		case Q_SKIP: break;
 		default: abort(); /* the queue is ours: a bad kind is memory corruption */
 		}
 		off += h.len;
@@ -895,6 +1002,9 @@ static int apply_batch(struct d4_store *s, struct apply_ctx *c, struct batch *b)
 	}
 	uint64_t frames0 = c->tot.frames, bytes0 = c->tot.bytes;
 	uint64_t seq = s->seq_next;
+	c->fw.try_next = c->fw.sid_next;
+	c->fw.try_limit = c->fw.sid_limit;
+	c->fw.napplied = 0;
 	if (!rc && c->qc)
 		rc = store_qcache_begin(c->qc, s, txn);
 	if (c->rp)
@@ -920,6 +1030,7 @@ static int apply_batch(struct d4_store *s, struct apply_ctx *c, struct batch *b)
 	if (rc) {
 		d4_debug("store: batch apply failed before commit: %s", d4_strerror(rc));
 		mdb_txn_abort(txn);
+		c->fw.napplied = 0; /* applied again by the next attempt */
 		return rc;
 	}
 	uint64_t t3 = d4_mono_ms();
@@ -940,6 +1051,13 @@ static int apply_batch(struct d4_store *s, struct apply_ctx *c, struct batch *b)
 	}
 	if (!rc && c->rp)
 		store_replay_committed(c->rp);
+	if (!rc) {
+		c->fw.sid_next = c->fw.try_next;
+		c->fw.sid_limit = c->fw.try_limit;
+		for (size_t i = 0; i < c->fw.napplied; i++)
+			store_fed_complete(c->fw.applied[i], c->fw.applied[i]->result);
+	}
+	c->fw.napplied = 0;
 	return rc;
 }
 
@@ -1040,6 +1158,57 @@ static void run_retention(struct d4_store *s, uint64_t age, uint64_t bytes)
 		d4_warn("store: retention failed: %s", d4_strerror(rc));
 }
 
+/* Finishes every received batch still queued in b (from done on) and in
+ * the posted buffer with rc, without applying it. Lock held. */
+static void fed_fail_buf(uint8_t *p, size_t from, size_t len, int rc)
+{
+	for (size_t off = from; off < len;) {
+		struct qhdr h;
+		memcpy(&h, p + off, sizeof(h));
+		if (h.kind == Q_FED) {
+			struct d4_store_fed_batch *fb;
+			memcpy(&fb, p + off + sizeof(h), sizeof(fb));
+			h.kind = Q_SKIP;
+			memcpy(p + off, &h, sizeof(h));
+			store_fed_complete(fb, rc);
+		}
+		off += h.len;
+	}
+}
+
+static void fed_fail_all(struct d4_store *s, struct batch *b, int rc)
+{
+	if (b->has)
+		fed_fail_buf(b->buf.p, b->done, b->buf.len, rc);
+	fed_fail_buf(s->in.p, 0, s->in.len, rc);
+	s->fed_queued = 0;
+}
+
+/* After a full map on an attempt of one item: if it is a received batch,
+ * it fails alone (D4_EFULL) and done moves past it and past every item
+ * already finished that way (nothing of them was applied). 1 if so. */
+static int fed_fail_first(struct batch *b)
+{
+	struct qhdr h;
+	memcpy(&h, b->buf.p + b->done, sizeof(h));
+	if (h.kind != Q_FED)
+		return 0;
+	struct d4_store_fed_batch *fb;
+	memcpy(&fb, b->buf.p + b->done + sizeof(h), sizeof(fb));
+	h.kind = Q_SKIP;
+	memcpy(b->buf.p + b->done, &h, sizeof(h));
+	d4_warn("store: a received batch of %zu records does not fit in the map: refused (the sender retries)",
+		fb->nframes + fb->ntuples);
+	store_fed_complete(fb, D4_EFULL);
+	while (b->done < b->buf.len) {
+		memcpy(&h, b->buf.p + b->done, sizeof(h));
+		if (h.kind != Q_SKIP)
+			break;
+		b->done += h.len;
+	}
+	return 1;
+}
+
 static void *writer_main(void *arg)
 {
 	struct d4_store *s = arg;
@@ -1096,7 +1265,10 @@ static void *writer_main(void *arg)
 				continue;
 			}
 			uint64_t deadline = s->in_first_ms + s->opts.commit_ms;
-			if (!s->stopping && !s->sync_waiters && s->in.len < s->opts.commit_bytes && now < deadline) {
+			/* a received batch is committed at once: its sender waits for
+			 * the answer before it sends the next one */
+			if (!s->stopping && !s->sync_waiters && !s->fed_queued && s->in.len < s->opts.commit_bytes &&
+			    now < deadline) {
 				timed_wait(&s->cond_work, &s->lock, deadline - now);
 				continue;
 			}
@@ -1104,6 +1276,7 @@ static void *writer_main(void *arg)
 			b->buf = s->in;
 			s->in = t;
 			s->in.len = 0;
+			s->fed_queued = 0;
 			memcpy(b->pend, s->pend, sizeof(b->pend));
 			b->npend = s->npend;
 			memcpy(b->overflow, s->pend_overflow, sizeof(b->overflow));
@@ -1147,6 +1320,18 @@ static void *writer_main(void *arg)
 				b->end = e;
 				continue;
 			}
+			/* A received batch that does not fit alone fails alone (its
+			 * sender retries later); the writer goes on with the rest. */
+			if (fed_fail_first(b)) {
+				if (b->done < b->buf.len) {
+					b->end = b->buf.len;
+					continue;
+				}
+				/* every item is finished; the last attempt committed nothing */
+				s->st_commits--;
+				b->frames = b->bytes = 0;
+				rc = 0;
+			}
 		}
 		if (rc == 0) {
 			s->committed_ctr = b->ctr;
@@ -1183,10 +1368,14 @@ static void *writer_main(void *arg)
 			wake_ingest(s);
 		}
 		s->last_err = rc;
+		/* Received batches do not wait for the pause to end: their senders
+		 * are answered now (503) and send them again later. */
+		fed_fail_all(s, b, rc);
 		/* The next try (after retention, in a second) starts whole again. */
 		b->end = b->buf.len;
 		pthread_cond_broadcast(&s->cond_done);
 		if (s->stopping) {
+			fed_fail_all(s, b, D4_ECLOSED);
 			d4_err("store: stopping while paused: %llu queued bytes not committed",
 			       (unsigned long long)(b->buf.len - b->done + s->in.len));
 			b->has = 0;
@@ -1204,6 +1393,8 @@ static void *writer_main(void *arg)
 	ctx_free(c);
 	free(c->refs);
 	free(c->order);
+	free(c->fw.applied);
+	free(c->fw.local);
 	free(c);
 	store_qcache_free(qc);
 	store_replay_free(rp);
@@ -1334,7 +1525,7 @@ static int post(struct d4_store *s, uint32_t kind, const void *body, size_t blen
 		pthread_mutex_unlock(&s->lock);
 		return D4_ECLOSED;
 	}
-	if (kind == Q_FRAME && s->paused) {
+	if ((kind == Q_FRAME || kind == Q_FED) && s->paused) {
 		pthread_mutex_unlock(&s->lock);
 		return D4_EAGAIN;
 	}
@@ -1351,8 +1542,23 @@ static int post(struct d4_store *s, uint32_t kind, const void *body, size_t blen
 	s->posted_ctr++;
 	if (mark)
 		*mark = s->posted_ctr;
+	if (kind == Q_FED) {
+		s->fed_queued++;
+		pthread_cond_signal(&s->cond_work);
+	}
 	pthread_mutex_unlock(&s->lock);
 	return 0;
+}
+
+int d4_store_fed_submit(struct d4_store *s, struct d4_store_fed_batch *b)
+{
+	if (!s || store_fed_batch_check(b))
+		return D4_EINVAL;
+	b->result = 0;
+	b->pos_len = 0;
+	b->stored = 0;
+	__atomic_store_n(&b->done, 0, __ATOMIC_RELAXED);
+	return post(s, Q_FED, &b, sizeof(b), NULL, 0, NULL);
 }
 
 int d4_store_post_session_open(struct d4_store *s, const struct d4_session_open *ev)

@@ -139,12 +139,18 @@ ctl partner set hub-c --enable --file <(echo '{"outbound": {"frames": {"allow_re
 expect "release released" hub-c --tlp tlp:clear --origin "$B_HUB"
 out=$(ctl partner set hub-c --relation friend 2>&1) && fail "an unknown relation was accepted"
 assert_contains "$out" "relation"
+# inbound.fetch: off by default; a remote PATCH of it alone keeps the rest of the inbound rule
+assert_eq "$(api_get /api/v1/partners/hub-c | json 'd["inbound"]["fetch"]')" 'false' "fetch off by default"
+rctl "$ADMIN" partner set hub-c --file <(echo '{"inbound": {"fetch": true}}') >/dev/null || fail "remote set fetch"
+assert_eq "$(api_get /api/v1/partners/hub-c | json 'd["inbound"]["fetch"], d["inbound"]["records_per_s"]')" \
+	'[true, 1000]' "fetch set, the quota kept"
 
 # ---- a restart keeps the partners
 hub_stop
 hub_start
 wait_until 30 health || fail "API not answering after the restart"
 assert_eq "$(rctl "$ADMIN" --json partner list | names)" "hub-b,hub-c" "partners after a restart"
+assert_eq "$(ctl partner show hub-c | json 'd["inbound"]["fetch"]')" 'true' "fetch kept across the restart"
 expect "release released" hub-c --tlp tlp:clear --origin "$B_HUB"
 
 # ---- delete, both ways

@@ -347,6 +347,31 @@ START_TEST(test_identity_optional_and_federation)
 }
 END_TEST
 
+/* The sender's timing: defaults, values, ranges, and a minimum backoff
+ * above the maximum is refused. */
+START_TEST(test_federation_sender_timing)
+{
+	ck_assert_int_eq(load(REQ), D4_OK);
+	ck_assert_uint_eq(conf.fed_poll_ms, 50);
+	ck_assert_uint_eq(conf.fed_backoff_min_ms, 500);
+	ck_assert_uint_eq(conf.fed_backoff_max_ms, 60000);
+	ck_assert_uint_eq(conf.fed_timeout_ms, 30000);
+	ck_assert_int_eq(load(REQ "[federation]\ncert = f.crt\nkey = f.key\npoll_ms = 10\nbackoff_min_ms = 100\n"
+				  "backoff_max_ms = 2000\ntimeout_ms = 5000\n"),
+			 D4_OK);
+	ck_assert_uint_eq(conf.fed_poll_ms, 10);
+	ck_assert_uint_eq(conf.fed_backoff_min_ms, 100);
+	ck_assert_uint_eq(conf.fed_backoff_max_ms, 2000);
+	ck_assert_uint_eq(conf.fed_timeout_ms, 5000);
+	expect_error(REQ "[federation]\npoll_ms = 0\n", 10, "federation.poll_ms");
+	expect_error(REQ "[federation]\ntimeout_ms = 999\n", 10, "federation.timeout_ms");
+	expect_error(REQ "[federation]\nbackoff_min_ms = 5000\nbackoff_max_ms = 1000\n", 10,
+		     "federation.backoff_min_ms (5000) must not exceed federation.backoff_max_ms (1000)");
+	expect_error(REQ "[federation]\nbackoff_min_ms = 70000\n", 10,
+		     "federation.backoff_min_ms (70000) must not exceed federation.backoff_max_ms (60000)");
+}
+END_TEST
+
 START_TEST(test_error_shared_secret_needs_key)
 {
 	expect_error(REQ "[ingest]\nmode = shared-secret\n", 10,
@@ -711,6 +736,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_error_duplicate);
 	tcase_add_test(tc, test_error_missing_required);
 	tcase_add_test(tc, test_identity_optional_and_federation);
+	tcase_add_test(tc, test_federation_sender_timing);
 	tcase_add_test(tc, test_error_shared_secret_needs_key);
 	tcase_add_test(tc, test_error_bad_values);
 	tcase_add_test(tc, test_error_secret_not_echoed);

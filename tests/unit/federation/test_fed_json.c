@@ -28,7 +28,8 @@ static const char *const FULL =
     "\"zones_deny\":[\"corp.example\"],\"rrtypes_allow\":[1,28],\"nets_allow\":[\"10.1.0.0/16\",\"2001:db8::/32\"],"
     "\"sensors_deny\":[\"5e000000000040008000000000000001\"]},"
     "\"frames\":{\"enabled\":true,\"max_tlp\":\"TLP:GREEN\",\"types_allow\":[8,254],\"ext_types_allow\":[\"ja3-jl\"]}},"
-    "\"inbound\":{\"kinds\":[\"pdns\"],\"max_tlp\":\"tlp:green\",\"records_per_s\":1000,\"bytes_per_day\":1000000}}";
+    "\"inbound\":{\"kinds\":[\"pdns\"],\"max_tlp\":\"tlp:green\",\"records_per_s\":1000,\"bytes_per_day\":1000000,"
+    "\"fetch\":true}}";
 
 START_TEST(test_partner_roundtrip)
 {
@@ -46,6 +47,7 @@ START_TEST(test_partner_roundtrip)
 	ck_assert_int_eq(p->out[D4_FED_KIND_CERTS].enabled, 0);
 	ck_assert_int_eq(p->out[D4_FED_KIND_PDNS].n_net_allow, 2);
 	ck_assert_int_eq(p->in.kinds, 1u << D4_FED_KIND_PDNS);
+	ck_assert_int_eq(p->in.fetch, 1);
 	/* Print the full document and read it back: the same partner. */
 	yajl_gen g = yajl_gen_alloc(NULL);
 	d4_fed_partner_json(g, p, D4_FED_JSON_INPUT);
@@ -91,6 +93,17 @@ START_TEST(test_partner_roundtrip)
 	ck_assert_int_eq(q->out[D4_FED_KIND_PDNS].n_net_allow, 2); /* kept */
 	ck_assert_int_eq(q->out[D4_FED_KIND_PDNS].allow_amber, 1); /* kept */
 	yajl_tree_free(v);
+	/* inbound.fetch alone: the rest of the inbound rule is kept */
+	v = parse("{\"inbound\":{\"fetch\":false}}");
+	memcpy(q, p, sizeof(*p));
+	ck_assert_int_eq(d4_fed_partner_apply_json(v, q, 0, err, sizeof(err)), 0);
+	ck_assert_int_eq(q->in.fetch, 0);
+	ck_assert_int_eq(q->in.kinds, 1u << D4_FED_KIND_PDNS);
+	ck_assert_int_eq(q->in.records_per_s, 1000);
+	yajl_tree_free(v);
+	/* a new partner does not fetch */
+	d4_fed_partner_defaults(q);
+	ck_assert_int_eq(q->in.fetch, 0);
 	free(p);
 	free(q);
 }
@@ -126,6 +139,7 @@ static const struct {
     {"{\"name\":\"x\",\"inbound\":{\"kinds\":[\"x\"]}}", "inbound.kinds[0]"},
     {"{\"name\":\"x\",\"inbound\":{\"records_per_s\":-1}}", "inbound.records_per_s"},
     {"{\"name\":\"x\",\"inbound\":{\"quota\":1}}", "inbound.quota: unknown member"},
+    {"{\"name\":\"x\",\"inbound\":{\"fetch\":1}}", "inbound.fetch: must be true or false"},
     /* valid members, but the record is incomplete: the store's checks */
     {"{\"name\":\"x\"}", "url:"},
     {"{\"name\":\"x\",\"url\":\"https://x\"}", "trust:"},

@@ -13,6 +13,8 @@
 
 TCase *json_tcase(void);
 TCase *identity_tcase(void);
+TCase *batch_tcase(void);
+TCase *inbound_tcase(void);
 
 static const uint8_t HUB_A[16] = {0xa1, 1};
 static const uint8_t HUB_B[16] = {0xb1, 1};
@@ -764,6 +766,8 @@ static Suite *suite(void)
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, json_tcase());
 	suite_add_tcase(s, identity_tcase());
+	suite_add_tcase(s, batch_tcase());
+	suite_add_tcase(s, inbound_tcase());
 	return s;
 }
 

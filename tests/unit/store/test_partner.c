@@ -137,6 +137,7 @@ START_TEST(test_codec_roundtrip)
 	struct d4_partner *p = full_partner("hub-b");
 	p->created = 1700000000;
 	p->updated = 1700000100;
+	p->in.fetch = 1;
 	ck_assert_int_eq(d4_store_partner_check(p, NULL, 0), 0);
 	uint8_t *buf = malloc(D4_PARTNER_ENC_MAX);
 	size_t n = d4_store_partner_encode(p, buf);
@@ -192,12 +193,13 @@ START_TEST(test_codec_corrupt_fields)
 	for (int k = 0; k < D4_PARTNER_KINDS; k++)
 		p->out[k].max_tlp = D4_TLP_CLEAR;
 	ck_assert_int_eq(d4_store_partner_check(p, NULL, 0), 0);
-	ck_assert_int_eq(decode_patched(p, 0, 1), 0); /* unchanged: decodes */
+	ck_assert_int_eq(decode_patched(p, 0, 2), 0); /* unchanged: decodes */
 	/* layout: ver(1) url(2+9) ca(2+0) has_pin(1) pin(32) hub(16) org(16) rel dir en created(8) updated(8)
 	 * kinds max_tlp rps(4) bpd(8) nrules rule0... */
 	size_t o_pin = 1 + 11 + 2, o_hub = o_pin + 1 + 32, o_rel = o_hub + 32, o_in = o_rel + 3 + 16;
 	size_t o_nrules = o_in + 1 + 1 + 4 + 8, o_rule0 = o_nrules + 1;
-	ck_assert_int_eq(decode_patched(p, 0, 2), D4_ECORRUPT);			    /* version */
+	ck_assert_int_eq(decode_patched(p, 0, 1), D4_ECORRUPT);			    /* v1 with the v2 tail */
+	ck_assert_int_eq(decode_patched(p, 0, 3), D4_ECORRUPT);			    /* version */
 	ck_assert_int_eq(decode_patched(p, 1, 0xff), D4_ECORRUPT);		    /* url length */
 	ck_assert_int_eq(decode_patched(p, 3, 'h' ^ 0x20), D4_ECORRUPT);	    /* url scheme */
 	ck_assert_int_eq(decode_patched(p, 3 + 5, 0), D4_ECORRUPT);		    /* NUL inside url */
@@ -226,13 +228,52 @@ START_TEST(test_codec_corrupt_fields)
 	free(buf);
 	/* the net is the last entry of rule 1: family, prefix, addr[16] then rules 2 and 3 */
 	size_t rule_min = 4 + 64 + 12 * 1; /* flags, type maps, twelve empty counts */
-	size_t o_net = n - 2 * rule_min - 18;
+	size_t o_net = n - 1 - 2 * rule_min - 18; /* 1: the v2 in_flags byte */
 	ck_assert_int_eq(decode_patched(p, o_net, 4), 0);
 	ck_assert_int_eq(decode_patched(p, o_net, 5), D4_ECORRUPT);
 	ck_assert_int_eq(decode_patched(p, o_net + 1, 33), D4_ECORRUPT);
 	ck_assert_int_eq(decode_patched(p, o_net + 2 + 1, 1), D4_ECORRUPT);  /* 10.1.0.0/8 */
 	ck_assert_int_eq(decode_patched(p, o_net + 2 + 15, 1), D4_ECORRUPT); /* bytes past IPv4 */
 	free(p);
+}
+END_TEST
+
+/* The inbound fetch flag (value v2) and values written before it (v1:
+ * the same fields without the final in_flags byte). */
+START_TEST(test_codec_fetch_and_v1)
+{
+	struct d4_partner *p = full_partner("hub-b");
+	struct d4_partner *q = malloc(sizeof(*q));
+	uint8_t *buf = malloc(D4_PARTNER_ENC_MAX);
+	p->in.fetch = 1;
+	size_t n = d4_store_partner_encode(p, buf);
+	ck_assert_uint_eq(buf[0], 2);
+	ck_assert_uint_eq(buf[n - 1], 0x01);
+	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, n, q), 0);
+	ck_assert_uint_eq(q->in.fetch, 1);
+	buf[n - 1] = 0x02; /* unknown in_flags bit */
+	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, n, q), D4_ECORRUPT);
+	buf[n - 1] = 0x00;
+	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, n, q), 0);
+	ck_assert_uint_eq(q->in.fetch, 0);
+	/* a v1 value: everything else the same, fetch off */
+	buf[0] = 1;
+	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, n - 1, q), 0);
+	ck_assert_uint_eq(q->in.fetch, 0);
+	p->in.fetch = 0;
+	ck_assert_int_eq(memcmp(p, q, sizeof(*p)), 0);
+	/* ... and every truncation of it is corrupt */
+	for (size_t cut = 0; cut < n - 1; cut++)
+		ck_assert_msg(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, cut, q) == D4_ECORRUPT,
+			      "cut %zu", cut);
+	/* the flag is 0 or 1 */
+	p->in.fetch = 2;
+	char why[128];
+	ck_assert_int_eq(d4_store_partner_check(p, why, sizeof(why)), D4_EINVAL);
+	ck_assert_str_eq(why, "inbound fetch must be 0 or 1");
+	free(buf);
+	free(p);
+	free(q);
 }
 END_TEST
 
@@ -443,6 +484,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_codec_roundtrip);
 	tcase_add_test(tc, test_codec_corrupt_fields);
+	tcase_add_test(tc, test_codec_fetch_and_v1);
 	tcase_add_test(tc, test_check);
 	tcase_add_test(tc, test_table);
 	tcase_add_test(tc, test_identity);

@@ -1,0 +1,208 @@
+/* d4hub — federation: a received batch made ready for the store
+ * (docs/federation.md "Receiving"). Shared by the inbox (a partner pushes)
+ * and the fetching sender (this hub pulls from a partner): the same checks,
+ * the same inbound rule, the same provenance, whichever side opened the
+ * connection.
+ *
+ * Two passes over the batch: the first decodes and checks every record
+ * (nothing is stored from a batch with one bad record) and counts what the
+ * inbound rule keeps; the second fills arrays of exactly that size. A
+ * declared record count is never trusted for an allocation. */
+#include "d4_error.h"
+#include "d4_federation.h"
+#include "d4_util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *d4_fed_rx_refusal_name(enum d4_fed_rx_refusal r)
+{
+	switch (r) {
+	case D4_FED_RX_OK: return "ok";
+	case D4_FED_RX_MALFORMED: return "malformed";
+	case D4_FED_RX_KIND: return "wrong-kind";
+	case D4_FED_RX_SENDER: return "wrong-sender";
+	case D4_FED_RX_NOT_ACCEPTED: return "kind-not-accepted";
+	default: return "invalid";
+	}
+}
+
+void d4_fed_rx_free(struct d4_fed_rx *rx)
+{
+	if (!rx)
+		return;
+	free(rx->frames);
+	free(rx->tuples);
+	free(rx->provs);
+	free(rx->strings);
+	memset(rx, 0, sizeof(*rx));
+	rx->batch.notify_fd = -1;
+}
+
+static void prov_of(const struct d4_fed_wprov *w, struct d4_store_fed_prov *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->stripped = (w->flags & D4_FED_F_STRIPPED) ? 1 : 0;
+	p->has_origin = w->has_origin ? 1 : 0;
+	if (p->has_origin)
+		memcpy(p->origin, w->origin, 16);
+	unsigned n = w->nvia > D4_STORE_FED_VIA_MAX ? D4_STORE_FED_VIA_MAX : w->nvia;
+	p->nvia = (uint8_t)n;
+	memcpy(p->via, w->via, (size_t)n * 16);
+}
+
+/* Copies s (n bytes, checked by the decoder: no NUL) NUL-terminated into
+ * the string area at *off. */
+static const char *keep_str(char *area, size_t *off, const char *s, size_t n)
+{
+	char *d = area + *off;
+	if (n)
+		memcpy(d, s, n);
+	d[n] = '\0';
+	*off += n + 1;
+	return d;
+}
+
+static int fail(int r, char *why, size_t whylen, const char *what, const char *detail)
+{
+	if (why && whylen)
+		snprintf(why, whylen, "%s%s", what, detail);
+	return r;
+}
+
+int d4_fed_receive_prepare(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind, const uint8_t *buf,
+			   size_t len, struct d4_fed_rx *rx, char *why, size_t whylen)
+{
+	struct d4_fed_batch_hdr h;
+	struct d4_fed_batch_it it;
+	struct d4_fed_wrec r;
+	memset(rx, 0, sizeof(*rx));
+	rx->batch.notify_fd = -1;
+	if (why && whylen)
+		why[0] = '\0';
+	if (!self || !p || !buf)
+		return D4_EINVAL;
+
+	int rc = d4_fed_batch_open(buf, len, &h, &it);
+	if (rc < 0)
+		return fail(D4_FED_RX_MALFORMED, why, whylen, "batch header: ", it.why[0] ? it.why : d4_strerror(rc));
+	if (h.kind != kind)
+		return fail(D4_FED_RX_KIND, why, whylen,
+			    "the batch is of another kind: ", d4_fed_kind_name((enum d4_fed_kind)h.kind));
+	if (memcmp(h.sender, p->hub, 16) != 0)
+		return fail(D4_FED_RX_SENDER, why, whylen,
+			    "the batch's sender is not the hub uuid of the partner this connection is mapped to", "");
+	if (kind >= D4_FED_KIND_COUNT || !(p->in.kinds & (1u << kind)))
+		return fail(D4_FED_RX_NOT_ACCEPTED, why, whylen,
+			    "kind not accepted from this partner: ", d4_fed_kind_name((enum d4_fed_kind)kind));
+
+	/* pass 1: every record checked; what the inbound rule keeps counted */
+	size_t keep = 0, strbytes = 0;
+	uint64_t refused[D4_FED_IN_COUNT] = {0};
+	uint32_t n = 0;
+	while ((rc = d4_fed_batch_next(&it, &r)) == 1) {
+		n++;
+		enum d4_fed_in_reason ir = d4_fed_inbound(self, p, kind, &r);
+		if (ir != D4_FED_IN_STORED) {
+			refused[ir < D4_FED_IN_COUNT ? ir : D4_FED_IN_KIND]++;
+			continue;
+		}
+		keep++;
+		strbytes += kind == D4_FED_KIND_FRAMES ? r.ext_type_len + 1 : r.bailiwick_len + 1;
+	}
+	if (rc < 0) {
+		char rec[160];
+		snprintf(rec, sizeof(rec), "record %u: %s", (unsigned)n + 1, it.why[0] ? it.why : d4_strerror(rc));
+		return fail(D4_FED_RX_MALFORMED, why, whylen, rec, "");
+	}
+
+	/* pass 2 */
+	if (keep) {
+		rx->provs = calloc(keep, sizeof(*rx->provs));
+		rx->strings = malloc(strbytes);
+		if (kind == D4_FED_KIND_FRAMES)
+			rx->frames = calloc(keep, sizeof(*rx->frames));
+		else
+			rx->tuples = calloc(keep, sizeof(*rx->tuples));
+		if (!rx->provs || !rx->strings || (!rx->frames && !rx->tuples)) {
+			d4_fed_rx_free(rx);
+			return D4_ENOMEM;
+		}
+		if (d4_fed_batch_open(buf, len, &h, &it) < 0) {
+			d4_fed_rx_free(rx);
+			return D4_EINVAL; /* pure decoder: cannot differ from pass 1 */
+		}
+		size_t i = 0, off = 0;
+		while (i < keep && d4_fed_batch_next(&it, &r) == 1) {
+			if (d4_fed_inbound(self, p, kind, &r) != D4_FED_IN_STORED)
+				continue;
+			struct d4_store_fed_prov *pv = &rx->provs[i];
+			prov_of(&r.prov, pv);
+			if (kind == D4_FED_KIND_FRAMES) {
+				struct d4_store_fed_frame *f = &rx->frames[i];
+				f->origin_session = pv->stripped ? 0 : r.origin_session;
+				if (r.prov.nsensors && !pv->stripped)
+					memcpy(f->sensor, r.prov.sensors[0], 16);
+				f->type = r.type;
+				f->ext_type = keep_str(rx->strings, &off, r.ext_type, r.ext_type_len);
+				f->tlp = r.prov.tlp;
+				f->has_org = r.prov.has_org ? 1 : 0;
+				if (f->has_org)
+					memcpy(f->org, r.prov.org, 16);
+				f->hdr_ts = r.hdr_ts;
+				f->recv_ms = r.recv_ms;
+				f->payload = r.payload;
+				f->size = r.size;
+				f->prov = pv;
+			} else {
+				struct d4_store_fed_tuple *t = &rx->tuples[i];
+				struct d4_store_pdns_obs *o = &t->obs;
+				o->rrname = r.rrname;
+				o->rrname_len = r.rrname_len;
+				o->rrtype = r.rrtype;
+				o->rdata = r.rdata;
+				o->rdata_len = r.rdata_len;
+				o->bailiwick = keep_str(rx->strings, &off, r.bailiwick, r.bailiwick_len);
+				o->time_first = r.time_first;
+				o->time_last = r.time_last;
+				o->count = r.count;
+				/* the store keeps one sensor per observation: the
+				 * first of the set the origin saw it with */
+				if (r.prov.nsensors && !pv->stripped) {
+					memcpy(o->sensor, r.prov.sensors[0], 16);
+					o->has_sensor = 1;
+				}
+				o->tlp = r.prov.tlp;
+				if (r.prov.has_org)
+					memcpy(o->org, r.prov.org, 16);
+				t->prov = pv;
+			}
+			i++;
+		}
+		if (i != keep) {
+			d4_fed_rx_free(rx);
+			return D4_EINVAL;
+		}
+	}
+
+	struct d4_store_fed_batch *b = &rx->batch;
+	memcpy(b->sender, h.sender, 16);
+	d4_strlcpy(b->partner, p->name, sizeof(b->partner));
+	b->kind = kind;
+	b->from = h.from;
+	b->from_len = h.from_len;
+	b->to = h.to;
+	b->to_len = h.to_len;
+	b->frames = rx->frames;
+	b->nframes = rx->frames ? keep : 0;
+	b->tuples = rx->tuples;
+	b->ntuples = rx->tuples ? keep : 0;
+	b->bytes = len;
+	for (unsigned k = 0; k < D4_FED_IN_COUNT && k < D4_STORE_FED_REASONS; k++)
+		b->refused[k] = refused[k];
+	b->nrefused = D4_FED_IN_COUNT;
+	b->notify_fd = -1;
+	rx->nrecords = n;
+	return D4_FED_RX_OK;
+}

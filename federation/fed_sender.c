@@ -1,0 +1,981 @@
+/* d4hub — federation: the sender thread (d4_federation.h "the sender
+ * thread"; docs/federation.md "Push and pull").
+ *
+ * One thread drives one libcurl multi handle: at most one connection per
+ * partner (HTTP/2, every request of that partner multiplexed on it), the
+ * partner authenticated in the handshake (fed_xport.c). Work is a list of
+ * jobs, one per (partner, kind, direction): push builds the next batch from
+ * the acknowledged position (d4_fed_source_next) and POSTs it to the
+ * partner's inbox; fetch GETs the partner's pull endpoint from this hub's
+ * receiver position and stores what arrives like a push. One request in
+ * flight per job: positions only move on the partner's answer, so nothing
+ * is ever skipped, and the receiver's position rule makes every resend
+ * harmless (a transfer cut at any point is simply built and sent again).
+ *
+ * Partners are read again when the store's control epoch moves; if any
+ * partner changed, every transfer is dropped and every connection closed
+ * (a connection's checks were made against the partner as it was), then
+ * the jobs are made anew. Status is kept per (partner, kind, direction)
+ * under a mutex and survives that. */
+#include "d4_error.h"
+#include "d4_federation.h"
+#include "d4_log.h"
+#include "d4_util.h"
+#include "fed_xport.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <yajl/yajl_tree.h>
+
+#define PUSH_ANSWER_MAX	   (64u * 1024u)	      /* a JSON acknowledgement or problem */
+#define PULL_ANSWER_MAX	   (D4_FED_BATCH_MAX + 4096u) /* one batch */
+#define RETRY_AFTER_MAX_MS (3600u * 1000u)	      /* a partner cannot park us longer than that */
+#define LAG_EVERY_MS	   1000u		      /* the lag is read at most that often per job */
+#define EPOCH_EVERY_MS	   1000u		      /* partner changes apply within a second */
+#define FETCH_IDLE_FACTOR  20u			      /* an idle pull is asked again after poll_ms × this */
+
+enum job_state { J_IDLE = 0, J_BUSY, J_SUBMITTED };
+
+struct fs_partner {
+	struct d4_partner *p; /* owned */
+	uint8_t *enc;	      /* the stored encoding: what "changed" means */
+	size_t enc_len;
+	struct fed_peer_tls tls;
+	int up; /* -1 not known yet, 0 down, 1 up: logged on change */
+};
+
+struct buf {
+	uint8_t *p;
+	size_t len, cap, max;
+	int over;
+};
+
+struct fs_job {
+	struct d4_fed_sender *fs;
+	struct fs_partner *pt;
+	uint8_t kind;
+	int fetch;
+	size_t st; /* index in fs->stat */
+	enum job_state state;
+	uint64_t next_ms; /* monotonic: not before */
+	unsigned failures;
+	uint64_t lag_at;
+	CURL *e;
+	struct curl_slist *hdrs;
+	char errbuf[CURL_ERROR_SIZE];
+	char *url; /* push: constant; fetch: per request */
+	struct buf answer;
+	/* push: the batch in flight (its bytes live in the source's buffer
+	 * until the next d4_fed_source_next of this job) */
+	struct d4_fed_source *src;
+	struct d4_store_fed_out *out;
+	uint8_t from[D4_FED_POS_MAX], to[D4_FED_POS_MAX];
+	size_t from_len, to_len;
+	struct d4_fed_counters dec;
+	uint32_t records;
+	size_t body_len;
+	int more;
+};
+
+/* Status of one (partner, kind, direction). */
+struct fs_stat {
+	char name[D4_PARTNER_NAME_MAX];
+	uint8_t kind;
+	uint8_t fetch;
+	struct d4_fed_status st;
+};
+
+struct d4_fed_sender {
+	struct d4_store *s;
+	struct d4_fed_self self;
+	char *cert, *key;
+	char *csv_fields, *csv_sep;
+	unsigned poll_ms, backoff_min, backoff_max, timeout_ms;
+	struct d4_fed_source_opts sopts;
+	pthread_t thread;
+	int started;
+	int wake_fd; /* stop */
+	int stop;    /* __atomic */
+	uint64_t rnd;
+
+	/* sender thread only */
+	CURLM *multi;
+	struct fs_partner *pts;
+	size_t npts;
+	struct fs_job *jobs;
+	size_t njobs;
+	uint64_t epoch;
+	int loaded;
+
+	/* shared with d4_fed_sender_status */
+	pthread_mutex_t mu;
+	struct fs_stat *stat;
+	size_t nstat;
+};
+
+/* ---- small helpers ---- */
+
+static uint64_t rnd_next(struct d4_fed_sender *fs)
+{
+	/* xorshift64*: jitter only, nothing secret */
+	uint64_t x = fs->rnd;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	fs->rnd = x;
+	return x * 0x2545F4914F6CDD1DULL;
+}
+
+static size_t buf_write(char *data, size_t size, size_t n, void *arg)
+{
+	struct buf *b = arg;
+	size_t k = size * n;
+	if (b->len + k > b->max) {
+		b->over = 1;
+		return 0; /* curl fails the transfer: CURLE_WRITE_ERROR */
+	}
+	if (b->len + k > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + k)
+			cap *= 2;
+		if (cap > b->max)
+			cap = b->max;
+		uint8_t *p = realloc(b->p, cap);
+		if (!p)
+			return 0;
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, data, k);
+	b->len += k;
+	return k;
+}
+
+static const char *job_dir(const struct fs_job *j)
+{
+	return j->fetch ? "fetch" : "push";
+}
+
+/* Copies the status of j under the lock: fn edits it. */
+#define STAT_EDIT(j, stmt)                                                                                             \
+	do {                                                                                                           \
+		pthread_mutex_lock(&(j)->fs->mu);                                                                      \
+		struct d4_fed_status *S = &(j)->fs->stat[(j)->st].st;                                                  \
+		stmt;                                                                                                  \
+		pthread_mutex_unlock(&(j)->fs->mu);                                                                    \
+	} while (0)
+
+static void partner_up(struct fs_partner *pt)
+{
+	if (pt->up != 1)
+		d4_notice("federation: partner %s up (%s)", pt->p->name, pt->p->url);
+	pt->up = 1;
+}
+
+static void partner_down(struct fs_partner *pt, const char *why)
+{
+	if (pt->up != 0)
+		d4_notice("federation: partner %s down: %s", pt->p->name, why);
+	pt->up = 0;
+}
+
+/* The delay before the next try after `failures` consecutive failures:
+ * exponential from backoff_min, capped at backoff_max, half of it random
+ * so that hubs restarted together do not retry in step. */
+static uint64_t backoff_ms(struct d4_fed_sender *fs, unsigned failures)
+{
+	uint64_t b = fs->backoff_min;
+	for (unsigned i = 1; i < failures && b < fs->backoff_max; i++)
+		b *= 2;
+	if (b > fs->backoff_max)
+		b = fs->backoff_max;
+	uint64_t half = b / 2;
+	return b - half + (half ? rnd_next(fs) % (half + 1) : 0);
+}
+
+/* Where a try failed: here (store, memory: the partner's state is not
+ * known anew), at the partner (it answered: it is up), or on the way (no
+ * answer: it is down). */
+enum fail_at { F_LOCAL = 0, F_PARTNER, F_LINK };
+
+/* A failed try: counted, logged at the first of a series, retried after
+ * the backoff (or after retry_ms when the partner said so). */
+static void job_fail(struct fs_job *j, enum fail_at at, uint64_t retry_ms, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void job_fail(struct fs_job *j, enum fail_at at, uint64_t retry_ms, const char *fmt, ...)
+{
+	char why[160];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	j->failures++;
+	uint64_t delay = retry_ms ? retry_ms : backoff_ms(j->fs, j->failures);
+	uint64_t now = d4_mono_ms();
+	j->next_ms = now + delay;
+	j->state = J_IDLE;
+	if (at == F_LINK)
+		partner_down(j->pt, why);
+	else if (at == F_PARTNER)
+		partner_up(j->pt);
+	if (j->failures == 1 && at != F_LINK)
+		d4_notice("federation: partner %s, %s %s: %s (retrying in %" PRIu64 " ms)", j->pt->p->name, job_dir(j),
+			  d4_fed_kind_name(j->kind), why, delay);
+	else
+		d4_debug("federation: partner %s, %s %s: %s (failure %u, retrying in %" PRIu64 " ms)", j->pt->p->name,
+			 job_dir(j), d4_fed_kind_name(j->kind), why, j->failures, delay);
+	STAT_EDIT(j, {
+		if (at != F_LOCAL)
+			S->connected = at == F_PARTNER;
+		S->failures = j->failures;
+		S->next_try_ms = j->next_ms;
+		d4_strlcpy(S->last_error, why, sizeof(S->last_error));
+	});
+}
+
+/* A try that got what it asked for. */
+static void job_ok(struct fs_job *j, uint64_t next_ms, int acked)
+{
+	if (j->failures)
+		d4_notice("federation: partner %s, %s %s: working again after %u failure%s", j->pt->p->name, job_dir(j),
+			  d4_fed_kind_name(j->kind), j->failures, j->failures == 1 ? "" : "s");
+	j->failures = 0;
+	j->next_ms = next_ms;
+	j->state = J_IDLE;
+	partner_up(j->pt);
+	uint64_t now_s = d4_now_s();
+	STAT_EDIT(j, {
+		S->connected = 1;
+		S->failures = 0;
+		S->next_try_ms = next_ms;
+		if (acked)
+			S->last_ack = now_s;
+	});
+}
+
+/* ---- push ---- */
+
+static void push_lag(struct fs_job *j, int force)
+{
+	uint64_t now = d4_mono_ms();
+	if (!force && now < j->lag_at + LAG_EVERY_MS)
+		return;
+	j->lag_at = now;
+	uint64_t rec = 0, sec = 0;
+	if (d4_fed_source_lag(j->src, j->out->pos, j->out->pos_len, &rec, &sec) != 0)
+		return;
+	STAT_EDIT(j, {
+		S->lag_records = rec;
+		S->lag_seconds = sec;
+	});
+}
+
+/* Commits position to (and, acked, the batch's decisions and counts) into
+ * fed_out, read again first (the pull endpoint writes the same record's
+ * pending fields from the API thread). 0 or a store error. */
+static int push_commit(struct fs_job *j, const uint8_t *to, size_t to_len, int count)
+{
+	struct d4_store_fed_out *o = j->out;
+	int rc = d4_store_fed_out_get(j->fs->s, j->pt->p->name, j->kind, o);
+	if (rc != 0 && rc != D4_ENOTFOUND)
+		return rc;
+	memcpy(o->pos, to, to_len);
+	o->pos_len = to_len;
+	if (count) {
+		unsigned n = D4_FED_R_COUNT < D4_STORE_FED_REASONS ? D4_FED_R_COUNT : D4_STORE_FED_REASONS;
+		for (unsigned r = 0; r < n; r++)
+			o->decisions[r] += j->dec.n[j->kind][r];
+		if (o->ndecisions < n)
+			o->ndecisions = (uint8_t)n;
+		if (j->records || j->body_len) {
+			o->batches++;
+			o->records += j->records;
+			o->bytes += j->body_len;
+			o->last_ack = d4_now_s();
+		}
+	}
+	return d4_store_fed_out_put(j->fs->s, j->pt->p->name, j->kind, o);
+}
+
+static void push_start(struct fs_job *j)
+{
+	struct d4_fed_sender *fs = j->fs;
+	uint64_t now = d4_mono_ms();
+	int rc = d4_store_fed_out_get(fs->s, j->pt->p->name, j->kind, j->out);
+	if (rc != 0 && rc != D4_ENOTFOUND) {
+		job_fail(j, F_LOCAL, 0, "cannot read the acknowledged position: %s", d4_strerror(rc));
+		return;
+	}
+	memcpy(j->from, j->out->pos, j->out->pos_len);
+	j->from_len = j->out->pos_len;
+	const uint8_t *body = NULL;
+	size_t len = 0;
+	memset(&j->dec, 0, sizeof(j->dec));
+	j->records = 0;
+	j->more = 0;
+	rc = d4_fed_source_next(j->src, j->pt->p, j->from, j->from_len, &body, &len, &j->dec, &j->records, &j->more);
+	if (rc != 0) {
+		job_fail(j, F_LOCAL, 0, "cannot build a batch from the acknowledged position: %s", d4_strerror(rc));
+		return;
+	}
+	struct d4_fed_batch_hdr h;
+	struct d4_fed_batch_it it;
+	rc = d4_fed_batch_open(body, len, &h, &it);
+	if (rc != 0 || h.to_len > sizeof(j->to)) {
+		job_fail(j, F_LOCAL, 0, "the batch built is malformed: %s", rc ? it.why : "position too long");
+		return;
+	}
+	memcpy(j->to, h.to, h.to_len);
+	j->to_len = h.to_len;
+	j->body_len = len;
+	int moved = !(h.to_len == j->from_len && memcmp(h.to, j->from, h.to_len) == 0);
+	if (h.nrecords == 0) {
+		/* nothing to send: the position moves (everything refused: the
+		 * decisions are counted) without asking the partner */
+		if (moved) {
+			j->body_len = 0;
+			rc = push_commit(j, j->to, j->to_len, 1);
+			if (rc != 0) {
+				job_fail(j, F_LOCAL, 0, "cannot commit the position: %s", d4_strerror(rc));
+				return;
+			}
+		}
+		push_lag(j, moved);
+		j->state = J_IDLE;
+		j->next_ms = j->more ? now : now + fs->poll_ms;
+		STAT_EDIT(j, S->next_try_ms = j->next_ms);
+		return;
+	}
+	j->answer.len = 0;
+	j->answer.over = 0;
+	j->answer.max = PUSH_ANSWER_MAX;
+	CURLcode cr = curl_easy_setopt(j->e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	if (cr == CURLE_OK)
+		cr = curl_easy_setopt(j->e, CURLOPT_POSTFIELDS, body);
+	j->pt->tls.why[0] = 0;
+	j->errbuf[0] = 0;
+	if (cr != CURLE_OK || curl_multi_add_handle(fs->multi, j->e) != CURLM_OK) {
+		job_fail(j, F_LOCAL, 0, "cannot start the request: %s", curl_easy_strerror(cr));
+		return;
+	}
+	j->state = J_BUSY;
+	uint64_t now_s = d4_now_s();
+	STAT_EDIT(j, S->last_try = now_s);
+}
+
+/* The JSON answer's string member name, copied into out; 0 or -1. */
+static int answer_str(const struct buf *b, const char *name, char *out, size_t outlen)
+{
+	out[0] = 0;
+	if (b->len == 0 || !d4_json_depth_ok(b->p, b->len, 8))
+		return -1;
+	char *txt = malloc(b->len + 1);
+	if (!txt)
+		return -1;
+	memcpy(txt, b->p, b->len);
+	txt[b->len] = 0;
+	yajl_val v = yajl_tree_parse(txt, NULL, 0);
+	free(txt);
+	if (!v)
+		return -1;
+	const char *path[] = {name, NULL};
+	yajl_val s = yajl_tree_get(v, path, yajl_t_string);
+	const char *str = s ? YAJL_GET_STRING(s) : NULL;
+	int rc = -1;
+	if (str && strlen(str) < outlen) {
+		d4_strlcpy(out, str, outlen);
+		rc = 0;
+	}
+	yajl_tree_free(v);
+	return rc;
+}
+
+/* "HTTP 403: <the problem's detail or title>" */
+static void http_problem(const struct fs_job *j, long code, char *out, size_t outlen)
+{
+	char d[128];
+	for (size_t i = 0; i < 2; i++) {
+		if (answer_str(&j->answer, i == 0 ? "detail" : "title", d, sizeof(d)) == 0 && d[0]) {
+			/* a partner's words: keep them printable */
+			for (char *c = d; *c; c++)
+				if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+					*c = '?';
+			snprintf(out, outlen, "HTTP %ld: %s", code, d);
+			return;
+		}
+	}
+	snprintf(out, outlen, "HTTP %ld", code);
+}
+
+/* The position of an answer (hex) into pos; 0 or -1. */
+static int answer_pos(const struct fs_job *j, uint8_t *pos, size_t *pos_len)
+{
+	char *hex = malloc(2 * D4_FED_POS_MAX + 2);
+	if (!hex)
+		return -1;
+	int rc = answer_str(&j->answer, "position", hex, 2 * D4_FED_POS_MAX + 2);
+	size_t n = rc == 0 ? strlen(hex) : 0;
+	if (rc == 0 && (n % 2 || n / 2 > D4_FED_POS_MAX || d4_hex_decode(hex, n, pos, n / 2) != 0))
+		rc = -1;
+	free(hex);
+	*pos_len = n / 2;
+	return rc;
+}
+
+static uint64_t retry_after_ms(struct fs_job *j)
+{
+	curl_off_t ra = 0;
+	if (curl_easy_getinfo(j->e, CURLINFO_RETRY_AFTER, &ra) != CURLE_OK || ra <= 0)
+		return 0;
+	uint64_t ms = (uint64_t)ra * 1000u;
+	if (ms > RETRY_AFTER_MAX_MS)
+		ms = RETRY_AFTER_MAX_MS;
+	if (ms < j->fs->backoff_min)
+		ms = j->fs->backoff_min;
+	return ms;
+}
+
+static void push_done(struct fs_job *j, CURLcode cr)
+{
+	struct d4_fed_sender *fs = j->fs;
+	uint64_t now = d4_mono_ms();
+	long code = 0;
+	curl_easy_getinfo(j->e, CURLINFO_RESPONSE_CODE, &code);
+	if (cr != CURLE_OK || code == 0) {
+		char why[160];
+		if (j->answer.over)
+			snprintf(why, sizeof(why), "the partner's answer is larger than %u bytes", PUSH_ANSWER_MAX);
+		else
+			fed_xport_error(&j->pt->tls, cr, j->errbuf, why, sizeof(why));
+		/* an answer that came but was too large still reached the partner */
+		job_fail(j, j->answer.over ? F_PARTNER : F_LINK, 0, "%s", why);
+		return;
+	}
+	char why[160];
+	if (code == 200) {
+		char result[32];
+		uint8_t *pos = malloc(D4_FED_POS_MAX);
+		size_t pos_len = 0;
+		if (!pos) {
+			job_fail(j, F_LOCAL, 0, "out of memory");
+			return;
+		}
+		if (answer_str(&j->answer, "result", result, sizeof(result)) != 0 ||
+		    (strcmp(result, "stored") != 0 && strcmp(result, "duplicate") != 0) ||
+		    answer_pos(j, pos, &pos_len) != 0) {
+			free(pos);
+			job_fail(j, F_PARTNER, 0,
+				 "the partner's acknowledgement is not one (HTTP 200 without result and position)");
+			return;
+		}
+		int same = pos_len == j->to_len && memcmp(pos, j->to, pos_len) == 0;
+		if (!same) {
+			/* acknowledged, but the partner stands elsewhere: go on
+			 * from where it is (as for a mismatch) */
+			d4_notice(
+			    "federation: partner %s, push %s: acknowledged at another position than the batch's end: "
+			    "continuing from the partner's",
+			    j->pt->p->name, d4_fed_kind_name(j->kind));
+		}
+		int rc = push_commit(j, same ? j->to : pos, same ? j->to_len : pos_len, same);
+		free(pos);
+		if (rc != 0) {
+			job_fail(j, F_LOCAL, 0, "cannot commit the acknowledged position: %s", d4_strerror(rc));
+			return;
+		}
+		push_lag(j, 1);
+		job_ok(j, j->more || !same ? now : now + fs->poll_ms, 1);
+		return;
+	}
+	if (code == 409) {
+		uint8_t *pos = malloc(D4_FED_POS_MAX);
+		size_t pos_len = 0;
+		if (!pos || answer_pos(j, pos, &pos_len) != 0) {
+			free(pos);
+			job_fail(j, F_PARTNER, 0, "HTTP 409 without a position");
+			return;
+		}
+		if (pos_len == j->from_len && memcmp(pos, j->from, pos_len) == 0) {
+			/* it says it is where we started: not a mismatch we can
+			 * resolve; do not spin */
+			free(pos);
+			job_fail(j, F_PARTNER, 0, "HTTP 409 at the position the batch started from");
+			return;
+		}
+		int rc = push_commit(j, pos, pos_len, 0);
+		free(pos);
+		if (rc != 0) {
+			job_fail(j, F_LOCAL, 0, "cannot adopt the partner's position: %s", d4_strerror(rc));
+			return;
+		}
+		d4_info("federation: partner %s, push %s: position mismatch, continuing from the partner's position",
+			j->pt->p->name, d4_fed_kind_name(j->kind));
+		job_ok(j, now, 0);
+		return;
+	}
+	http_problem(j, code, why, sizeof(why));
+	if (code == 429 || code == 503)
+		job_fail(j, F_PARTNER, retry_after_ms(j), "%s", why);
+	else
+		job_fail(j, F_PARTNER, 0, "%s", why);
+}
+
+/* ---- jobs ---- */
+
+static void job_free(struct fs_job *j)
+{
+	if (j->e) {
+		if (j->state == J_BUSY && j->fs->multi)
+			curl_multi_remove_handle(j->fs->multi, j->e);
+		curl_easy_cleanup(j->e);
+	}
+	curl_slist_free_all(j->hdrs);
+	d4_fed_source_free(j->src);
+	free(j->out);
+	free(j->url);
+	free(j->answer.p);
+	memset(j, 0, sizeof(*j));
+}
+
+static int url_join(char **out, const char *base, const char *path)
+{
+	size_t bl = strlen(base);
+	while (bl && base[bl - 1] == '/')
+		bl--;
+	size_t n = bl + strlen(path) + 1;
+	*out = malloc(n);
+	if (!*out)
+		return D4_ENOMEM;
+	snprintf(*out, n, "%.*s%s", (int)bl, base, path);
+	return 0;
+}
+
+static int job_init(struct d4_fed_sender *fs, struct fs_job *j, struct fs_partner *pt, uint8_t kind, int fetch)
+{
+	memset(j, 0, sizeof(*j));
+	j->fs = fs;
+	j->pt = pt;
+	j->kind = kind;
+	j->fetch = fetch;
+	j->e = curl_easy_init();
+	if (!j->e)
+		return D4_ENOMEM;
+	int rc = fed_xport_setup(j->e, &pt->tls, fs->cert, fs->key, fs->timeout_ms, j->errbuf);
+	if (rc != 0)
+		return rc;
+	char path[96];
+	if (!fetch) {
+		rc = d4_fed_source_new(fs->s, &fs->sopts, kind, &j->src);
+		if (rc != 0)
+			return rc;
+		j->out = calloc(1, sizeof(*j->out));
+		if (!j->out)
+			return D4_ENOMEM;
+		snprintf(path, sizeof(path), "/federation/v1/inbox/%s", d4_fed_kind_name(kind));
+		if (url_join(&j->url, pt->p->url, path) != 0)
+			return D4_ENOMEM;
+		j->hdrs = curl_slist_append(NULL, "Content-Type: application/vnd.d4hub.batch");
+		/* HTTP/1.1 fallback: no 100-continue round trip */
+		struct curl_slist *h2 = j->hdrs ? curl_slist_append(j->hdrs, "Expect:") : NULL;
+		if (!h2)
+			return D4_ENOMEM;
+		j->hdrs = h2;
+		if (curl_easy_setopt(j->e, CURLOPT_URL, j->url) != CURLE_OK ||
+		    curl_easy_setopt(j->e, CURLOPT_HTTPHEADER, j->hdrs) != CURLE_OK ||
+		    curl_easy_setopt(j->e, CURLOPT_POST, 1L) != CURLE_OK)
+			return D4_ENOMEM;
+	}
+	if (curl_easy_setopt(j->e, CURLOPT_WRITEFUNCTION, buf_write) != CURLE_OK ||
+	    curl_easy_setopt(j->e, CURLOPT_WRITEDATA, &j->answer) != CURLE_OK ||
+	    curl_easy_setopt(j->e, CURLOPT_PRIVATE, j) != CURLE_OK)
+		return D4_ENOMEM;
+	return 0;
+}
+
+static int wants_fetch(const struct d4_partner *p)
+{
+#ifdef D4_PARTNER_INBOUND_FETCH
+	return p->in.fetch != 0;
+#else
+	(void)p;
+	return 0;
+#endif
+}
+
+static void job_start(struct fs_job *j)
+{
+	if (!j->fetch)
+		push_start(j);
+}
+
+static void job_done(struct fs_job *j, CURLcode cr)
+{
+	curl_multi_remove_handle(j->fs->multi, j->e);
+	j->state = J_IDLE;
+	if (!j->fetch)
+		push_done(j, cr);
+}
+
+/* ---- partners ---- */
+
+struct load_ctx {
+	struct fs_partner *v;
+	size_t n, cap;
+	uint8_t *enc;
+	int err;
+};
+
+static int load_cb(void *arg, const struct d4_partner *p)
+{
+	struct load_ctx *c = arg;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 8;
+		struct fs_partner *v = realloc(c->v, cap * sizeof(*v));
+		if (!v) {
+			c->err = D4_ENOMEM;
+			return 1;
+		}
+		c->v = v;
+		c->cap = cap;
+	}
+	struct fs_partner *pt = &c->v[c->n];
+	memset(pt, 0, sizeof(*pt));
+	pt->up = -1;
+	size_t len = d4_store_partner_encode(p, c->enc);
+	pt->p = malloc(sizeof(*pt->p));
+	pt->enc = malloc(len ? len : 1);
+	if (!pt->p || !pt->enc) {
+		free(pt->p);
+		free(pt->enc);
+		c->err = D4_ENOMEM;
+		return 1;
+	}
+	memcpy(pt->p, p, sizeof(*p));
+	memcpy(pt->enc, c->enc, len);
+	pt->enc_len = len;
+	c->n++;
+	return 0;
+}
+
+static void partners_free(struct fs_partner *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		fed_peer_tls_free(&v[i].tls);
+		free(v[i].p);
+		free(v[i].enc);
+	}
+	free(v);
+}
+
+static void jobs_free(struct d4_fed_sender *fs)
+{
+	for (size_t i = 0; i < fs->njobs; i++)
+		job_free(&fs->jobs[i]);
+	free(fs->jobs);
+	fs->jobs = NULL;
+	fs->njobs = 0;
+}
+
+static CURLM *multi_new(void)
+{
+	CURLM *m = curl_multi_init();
+	if (!m)
+		return NULL;
+	curl_multi_setopt(m, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+	curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS, 1L);
+	return m;
+}
+
+static ssize_t stat_find(struct fs_stat *v, size_t n, const char *name, uint8_t kind, int fetch)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].kind == kind && v[i].fetch == (uint8_t)fetch && strcmp(v[i].name, name) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* Reads the partners; when anything changed, drops every transfer and
+ * connection and makes the jobs anew (status kept by key). */
+static int reload(struct d4_fed_sender *fs)
+{
+	struct load_ctx c = {0};
+	c.enc = malloc(D4_PARTNER_ENC_MAX);
+	if (!c.enc)
+		return D4_ENOMEM;
+	int rc = d4_store_partner_foreach(fs->s, load_cb, &c);
+	free(c.enc);
+	if (rc == 0)
+		rc = c.err;
+	if (rc != 0) {
+		partners_free(c.v, c.n);
+		return rc;
+	}
+	int same = fs->loaded && c.n == fs->npts;
+	for (size_t i = 0; same && i < c.n; i++)
+		same = c.v[i].enc_len == fs->pts[i].enc_len && memcmp(c.v[i].enc, fs->pts[i].enc, c.v[i].enc_len) == 0;
+	if (same) {
+		partners_free(c.v, c.n);
+		return 0;
+	}
+	/* keep the up/down state of partners that stay, so that a change of
+	 * one partner does not log every other one as coming up again */
+	for (size_t i = 0; i < c.n; i++)
+		for (size_t k = 0; k < fs->npts; k++)
+			if (strcmp(c.v[i].p->name, fs->pts[k].p->name) == 0)
+				c.v[i].up = fs->pts[k].up;
+	jobs_free(fs);
+	if (fs->multi)
+		curl_multi_cleanup(fs->multi);
+	fs->multi = multi_new();
+	partners_free(fs->pts, fs->npts);
+	fs->pts = c.v;
+	fs->npts = c.n;
+	fs->loaded = 1;
+	if (!fs->multi)
+		return D4_ENOMEM;
+
+	size_t cap = 0;
+	for (size_t i = 0; i < fs->npts; i++)
+		cap += 2 * D4_FED_KIND_COUNT;
+	fs->jobs = cap ? calloc(cap, sizeof(*fs->jobs)) : NULL;
+	struct fs_stat *nst = cap ? calloc(cap, sizeof(*nst)) : NULL;
+	if (cap && (!fs->jobs || !nst)) {
+		free(nst);
+		return D4_ENOMEM;
+	}
+	size_t nj = 0;
+	pthread_mutex_lock(&fs->mu);
+	for (size_t i = 0; i < fs->npts; i++) {
+		struct fs_partner *pt = &fs->pts[i];
+		const struct d4_partner *p = pt->p;
+		if (!p->enabled)
+			continue;
+		if (fed_peer_tls_init(&pt->tls, p) != 0) {
+			d4_warn("federation: partner %s: no usable trust anchor: nothing is exchanged with it",
+				p->name);
+			continue;
+		}
+		for (int fetch = 0; fetch < 2; fetch++) {
+			for (uint8_t k = 0; k < D4_FED_KIND_COUNT; k++) {
+				if (!fetch && !((p->direction & D4_PARTNER_PUSH) && p->out[k].enabled))
+					continue;
+				if (fetch && !(wants_fetch(p) && (p->in.kinds & (1u << k))))
+					continue;
+				if (fetch)
+					continue; /* pulling from partners: see wants_fetch */
+				struct fs_job *j = &fs->jobs[nj];
+				rc = job_init(fs, j, pt, k, fetch);
+				if (rc != 0) {
+					if (rc == D4_ENOTSUP)
+						d4_info(
+						    "federation: partner %s: %s cannot be sent yet (no source for it)",
+						    p->name, d4_fed_kind_name(k));
+					else
+						d4_warn("federation: partner %s, %s %s: cannot set up: %s", p->name,
+							fetch ? "fetch" : "push", d4_fed_kind_name(k), d4_strerror(rc));
+					job_free(j);
+					continue;
+				}
+				ssize_t old = stat_find(fs->stat, fs->nstat, p->name, k, fetch);
+				d4_strlcpy(nst[nj].name, p->name, sizeof(nst[nj].name));
+				nst[nj].kind = k;
+				nst[nj].fetch = (uint8_t)fetch;
+				if (old >= 0) {
+					nst[nj].st = fs->stat[old].st;
+					nst[nj].st.next_try_ms = 0;
+				}
+				j->st = nj;
+				nj++;
+			}
+		}
+	}
+	free(fs->stat);
+	fs->stat = nst;
+	fs->nstat = nj;
+	pthread_mutex_unlock(&fs->mu);
+	fs->njobs = nj;
+	d4_info("federation: %zu partner%s, %zu job%s", fs->npts, fs->npts == 1 ? "" : "s", nj, nj == 1 ? "" : "s");
+	return 0;
+}
+
+/* ---- the thread ---- */
+
+static int stopping(struct d4_fed_sender *fs)
+{
+	return __atomic_load_n(&fs->stop, __ATOMIC_ACQUIRE);
+}
+
+static void *sender_main(void *arg)
+{
+	struct d4_fed_sender *fs = arg;
+	uint64_t epoch_at = 0;
+	while (!stopping(fs)) {
+		uint64_t now = d4_mono_ms();
+		if (now >= epoch_at) {
+			epoch_at = now + EPOCH_EVERY_MS;
+			uint64_t e = d4_store_epoch(fs->s);
+			if (!fs->loaded || e != fs->epoch) {
+				int rc = reload(fs);
+				if (rc != 0)
+					d4_warn("federation: cannot read the partners: %s (trying again in %u ms)",
+						d4_strerror(rc), EPOCH_EVERY_MS);
+				else
+					fs->epoch = e;
+			}
+		}
+		for (size_t i = 0; i < fs->njobs && !stopping(fs); i++) {
+			struct fs_job *j = &fs->jobs[i];
+			if (j->state == J_IDLE && d4_mono_ms() >= j->next_ms)
+				job_start(j);
+		}
+		if (!fs->multi) {
+			/* reload failed before a multi handle existed */
+			struct pollfd pf = {.fd = fs->wake_fd, .events = POLLIN};
+			poll(&pf, 1, (int)EPOCH_EVERY_MS);
+			continue;
+		}
+		int running = 0;
+		curl_multi_perform(fs->multi, &running);
+		CURLMsg *m;
+		int left;
+		while ((m = curl_multi_info_read(fs->multi, &left))) {
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			struct fs_job *j = NULL;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+			CURLcode cr = m->data.result;
+			if (j)
+				job_done(j, cr);
+		}
+		now = d4_mono_ms();
+		uint64_t wait = epoch_at > now ? epoch_at - now : 0;
+		for (size_t i = 0; i < fs->njobs; i++) {
+			const struct fs_job *j = &fs->jobs[i];
+			if (j->state != J_IDLE)
+				continue;
+			uint64_t w = j->next_ms > now ? j->next_ms - now : 0;
+			if (w < wait)
+				wait = w;
+		}
+		if (wait == 0)
+			continue;
+		struct curl_waitfd wfd = {.fd = fs->wake_fd, .events = CURL_WAIT_POLLIN};
+		curl_multi_poll(fs->multi, &wfd, 1, (int)(wait > 60000 ? 60000 : wait), NULL);
+	}
+	jobs_free(fs);
+	if (fs->multi)
+		curl_multi_cleanup(fs->multi);
+	fs->multi = NULL;
+	partners_free(fs->pts, fs->npts);
+	fs->pts = NULL;
+	fs->npts = 0;
+	return NULL;
+}
+
+/* ---- public ---- */
+
+static void sender_free(struct d4_fed_sender *fs)
+{
+	if (fs->wake_fd >= 0)
+		close(fs->wake_fd);
+	free(fs->cert);
+	free(fs->key);
+	free(fs->csv_fields);
+	free(fs->csv_sep);
+	free(fs->stat);
+	pthread_mutex_destroy(&fs->mu);
+	free(fs);
+}
+
+int d4_fed_sender_start(struct d4_store *s, const struct d4_fed_sender_opts *o, struct d4_fed_sender **out)
+{
+	*out = NULL;
+	if (!s || !o || !o->cert || !o->key || !o->cert[0] || !o->key[0])
+		return D4_EINVAL;
+	struct d4_fed_sender *fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return D4_ENOMEM;
+	pthread_mutex_init(&fs->mu, NULL);
+	fs->s = s;
+	fs->self = o->self;
+	fs->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	fs->cert = strdup(o->cert);
+	fs->key = strdup(o->key);
+	fs->csv_fields = o->pdns_csv_fields ? strdup(o->pdns_csv_fields) : NULL;
+	fs->csv_sep = o->pdns_csv_separator ? strdup(o->pdns_csv_separator) : NULL;
+	fs->poll_ms = o->poll_ms ? o->poll_ms : 50;
+	fs->backoff_min = o->backoff_min_ms ? o->backoff_min_ms : 500;
+	fs->backoff_max = o->backoff_max_ms ? o->backoff_max_ms : 60000;
+	if (fs->backoff_max < fs->backoff_min)
+		fs->backoff_max = fs->backoff_min;
+	fs->timeout_ms = o->timeout_ms ? o->timeout_ms : 30000;
+	fs->rnd = d4_mono_ms() ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
+	if (!fs->rnd)
+		fs->rnd = 1;
+	fs->sopts.self = &fs->self;
+	fs->sopts.pdns_csv_fields = fs->csv_fields;
+	fs->sopts.pdns_csv_separator = fs->csv_sep;
+	if (fs->wake_fd < 0 || !fs->cert || !fs->key || (o->pdns_csv_fields && !fs->csv_fields) ||
+	    (o->pdns_csv_separator && !fs->csv_sep)) {
+		sender_free(fs);
+		return fs->wake_fd < 0 ? D4_EIO : D4_ENOMEM;
+	}
+	/* before any thread of ours uses curl; d4hub has no other curl user */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		sender_free(fs);
+		return D4_ENOMEM;
+	}
+	if (pthread_create(&fs->thread, NULL, sender_main, fs) != 0) {
+		curl_global_cleanup();
+		sender_free(fs);
+		return D4_EIO;
+	}
+	fs->started = 1;
+	*out = fs;
+	return 0;
+}
+
+void d4_fed_sender_stop(struct d4_fed_sender *fs)
+{
+	if (!fs)
+		return;
+	__atomic_store_n(&fs->stop, 1, __ATOMIC_RELEASE);
+	uint64_t one = 1;
+	if (write(fs->wake_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+		d4_debug("federation: cannot wake the sender thread: %s", strerror(errno));
+	if (fs->started)
+		pthread_join(fs->thread, NULL);
+	curl_global_cleanup();
+	sender_free(fs);
+}
+
+static int status_get(struct d4_fed_sender *fs, const char *partner, uint8_t kind, int fetch, struct d4_fed_status *out)
+{
+	if (!fs || !partner || !out)
+		return D4_EINVAL;
+	pthread_mutex_lock(&fs->mu);
+	ssize_t i = stat_find(fs->stat, fs->nstat, partner, kind, fetch);
+	if (i >= 0)
+		*out = fs->stat[i].st;
+	pthread_mutex_unlock(&fs->mu);
+	return i >= 0 ? 0 : D4_ENOTFOUND;
+}
+
+int d4_fed_sender_status(struct d4_fed_sender *fs, const char *partner, uint8_t kind, struct d4_fed_status *out)
+{
+	return status_get(fs, partner, kind, 0, out);
+}
+
+int d4_fed_sender_fetch_status(struct d4_fed_sender *fs, const char *partner, uint8_t kind, struct d4_fed_status *out)
+{
+	return status_get(fs, partner, kind, 1, out);
+}

@@ -1,0 +1,674 @@
+/* The source: batches of one kind for one partner, built from this hub's
+ * log (docs/federation.md "The source"). Every record passes d4_fed_decide;
+ * what is released is encoded with the provenance d4_fed_outgoing gives.
+ * The push sender and the pull endpoint both call d4_fed_source_next, so a
+ * partner gets the same records and decisions either way.
+ *
+ * Positions: frames = u64 next frame seq; pdns = the pDNS consumer's cursor
+ * value ‖ u32 observations of the consumer batch from that cursor already
+ * decided. The pDNS consumer (hub/analyze) runs in sink mode: the same code
+ * that fills the hub's tuple store, its batches handed here instead. */
+#include "d4_analyze.h"
+#include "d4_error.h"
+#include "d4_federation.h"
+#include "d4_reader.h"
+#include "d4_store.h"
+#include "d4_store_fed.h"
+#include "d4_store_pdns.h"
+#include "d4_util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DEF_MAX_RECORDS 100000u
+/* Observations per pDNS consumer batch. Part of the meaning of a pdns
+ * position (its skip counts into such a batch): never change it without
+ * changing the position format. */
+#define PDNS_BATCH  4096u
+#define SCACHE_SIZE 256u /* sessions remembered (direct-mapped by id) */
+
+struct scache {
+	uint64_t id; /* 0 = empty */
+	int found;   /* the session record exists */
+	char ext[D4_EXT_TYPE_MAX];
+	int fed; /* received from a partner: prov below */
+	struct d4_store_fed_session fs;
+};
+
+/* The last pDNS consumer batch handed to the sink: kept so that a batch cut
+ * inside it continues without running the consumer again. */
+struct pbatch {
+	int valid;
+	uint8_t from[D4_PDNS_CURSOR_VALUE_MAX];
+	size_t from_len;
+	uint8_t to[D4_PDNS_CURSOR_VALUE_MAX];
+	size_t to_len;
+	struct d4_store_pdns_obs *obs; /* strings NUL-terminated, in arena */
+	size_t n, nfixed, cap;
+	char *arena;
+	size_t acap;
+};
+
+struct d4_fed_source {
+	struct d4_store *s;
+	struct d4_fed_source_opts o;
+	uint8_t kind;
+	struct d4_fed_wbuf w;
+	struct scache sc[SCACHE_SIZE];
+	/* pdns */
+	struct d4_analyze_pdns *px; /* the consumer, at cursor pxcur (no open batch) */
+	uint8_t pxcur[D4_PDNS_CURSOR_VALUE_MAX];
+	size_t pxcur_len;
+	int sink_err;
+	struct pbatch pb;
+};
+
+int d4_fed_source_new(struct d4_store *s, const struct d4_fed_source_opts *o, uint8_t kind, struct d4_fed_source **out)
+{
+	*out = NULL;
+	if (!s || !o || !o->self || (kind != D4_FED_KIND_FRAMES && kind != D4_FED_KIND_PDNS))
+		return D4_EINVAL;
+	if (kind == D4_FED_KIND_PDNS) {
+		struct d4_analyze_pdns_opts po;
+		memset(&po, 0, sizeof(po));
+		po.csv_fields = o->pdns_csv_fields;
+		po.csv_separator = o->pdns_csv_separator;
+		char err[160];
+		if (d4_analyze_pdns_opts_check(&po, err, sizeof(err)) != 0)
+			return D4_EINVAL;
+	}
+	struct d4_fed_source *src = calloc(1, sizeof(*src));
+	if (!src)
+		return D4_ENOMEM;
+	src->s = s;
+	src->o = *o;
+	if (!src->o.max_bytes || src->o.max_bytes > D4_FED_BATCH_MAX)
+		src->o.max_bytes = D4_FED_BATCH_MAX;
+	if (!src->o.max_records)
+		src->o.max_records = DEF_MAX_RECORDS;
+	src->kind = kind;
+	*out = src;
+	return 0;
+}
+
+void d4_fed_source_free(struct d4_fed_source *src)
+{
+	if (!src)
+		return;
+	d4_analyze_pdns_free(src->px);
+	free(src->pb.obs);
+	free(src->pb.arena);
+	d4_fed_wbuf_free(&src->w);
+	free(src);
+}
+
+static void partner_view(const struct d4_partner *p, struct d4_fed_partner *fp)
+{
+	memcpy(fp->hub, p->hub, 16);
+	memcpy(fp->org, p->org, 16);
+	fp->relation = (enum d4_fed_relation)p->relation;
+	fp->enabled = p->enabled;
+}
+
+static int is_zero16(const uint8_t *u)
+{
+	static const uint8_t z[16];
+	return !memcmp(u, z, 16);
+}
+
+/* The records of one batch being built. */
+struct build {
+	struct d4_fed_source *src;
+	const struct d4_partner *p;
+	struct d4_fed_partner fp;
+	struct d4_fed_counters *dec;
+	uint32_t released;
+	unsigned decided;
+	int full; /* stopped: the next record did not fit, or max_records */
+	int err;
+};
+
+static void count(struct build *b, const struct d4_fed_verdict *v)
+{
+	d4_fed_count(b->dec, (enum d4_fed_kind)b->src->kind, v);
+	b->decided++;
+}
+
+/* Appends r (released under v). 0 added, 1 the batch is full (nothing added,
+ * nothing counted: the record starts the next batch), or a refusal reason
+ * in *v (counted by the caller). A record that does not fit even into an
+ * empty batch of max_bytes goes alone into a batch of up to
+ * D4_FED_BATCH_MAX (the receiver's limit); larger than that it can never
+ * cross and is refused as too-big. */
+static int add(struct build *b, struct d4_fed_wrec *r, struct d4_fed_verdict *v)
+{
+	struct d4_fed_wbuf *w = &b->src->w;
+	int rc = d4_fed_wbuf_add(w, r);
+	if (rc == D4_ETOOBIG && w->nrecords == 0 && w->max_bytes < D4_FED_BATCH_MAX) {
+		w->max_bytes = D4_FED_BATCH_MAX;
+		rc = d4_fed_wbuf_add(w, r);
+		w->max_bytes = b->src->o.max_bytes;
+		if (rc == 0) {
+			b->full = 1; /* alone: nothing after it */
+			return 0;
+		}
+	}
+	if (rc == D4_ETOOBIG && w->nrecords > 0)
+		return 1;
+	if (rc == D4_ETOOBIG || rc == D4_EINVAL) {
+		/* too big for any batch, or a field the wire cannot carry (the
+		 * codec checks what a receiver would refuse): never sent */
+		v->decision = D4_FED_REFUSE;
+		v->reason = rc == D4_ETOOBIG ? D4_FED_R_TOO_BIG : D4_FED_R_INVALID;
+		return 2;
+	}
+	if (rc) {
+		b->err = rc;
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- frames ---- */
+
+static struct scache *session_info(struct d4_fed_source *src, uint64_t id, int *err)
+{
+	struct scache *c = &src->sc[(id * 0x9e3779b97f4a7c15ULL) >> 56];
+	if (c->id == id)
+		return c;
+	memset(c, 0, sizeof(*c));
+	struct d4_session_info si;
+	int rc = d4_store_session_get(src->s, id, &si);
+	if (rc && rc != D4_ENOTFOUND) {
+		*err = rc;
+		return NULL;
+	}
+	c->found = rc == 0;
+	if (c->found) {
+		memcpy(c->ext, si.ext_type, sizeof(c->ext));
+		c->ext[sizeof(c->ext) - 1] = 0;
+		rc = d4_store_fed_session_get(src->s, id, &c->fs);
+		if (rc && rc != D4_ENOTFOUND) {
+			*err = rc;
+			return NULL;
+		}
+		c->fed = rc == 0;
+	}
+	c->id = id;
+	return c;
+}
+
+struct fwalk {
+	struct build *b;
+	uint64_t next; /* the next seq not yet decided */
+	int stopped;
+};
+
+static int frame_cb(void *ctx, const struct d4_frame_rec *fr, const uint8_t *payload)
+{
+	struct fwalk *fw = ctx;
+	struct build *b = fw->b;
+	struct d4_fed_source *src = b->src;
+	if (fr->seq < fw->next)
+		return 0;
+	if (b->decided >= src->o.max_records) {
+		fw->stopped = 1;
+		return 1;
+	}
+	int err = 0;
+	struct scache *sc = session_info(src, fr->session, &err);
+	if (!sc) {
+		b->err = err;
+		return err;
+	}
+	struct d4_fed_record rec;
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = D4_FED_KIND_FRAMES;
+	rec.tlp = (enum d4_tlp)fr->tlp;
+	rec.has_org = !is_zero16(fr->org);
+	memcpy(rec.org, fr->org, 16);
+	const uint8_t(*sensor)[16] = (const uint8_t(*)[16])fr->uuid;
+	if (!is_zero16(fr->uuid)) {
+		rec.sensors = sensor;
+		rec.nsensors = 1;
+	}
+	rec.type = fr->type;
+	rec.ext_type = sc->ext[0] ? sc->ext : NULL;
+	if (sc->fed) {
+		const struct d4_store_fed_prov *pv = &sc->fs.prov;
+		rec.stripped = pv->stripped;
+		rec.has_origin = pv->has_origin;
+		memcpy(rec.origin, pv->origin, 16);
+		rec.nvia = pv->nvia <= D4_FED_VIA_MAX ? pv->nvia : D4_FED_VIA_MAX + 1; /* too long: invalid */
+		rec.via = (const uint8_t(*)[16])pv->via;
+	}
+	struct d4_fed_verdict v;
+	if (!sc->found) {
+		/* Without its session neither the extended type nor whether it came
+		 * from a partner is known: fail closed. */
+		v.decision = D4_FED_REFUSE;
+		v.reason = D4_FED_R_INVALID;
+		v.level = D4_TLP_RED;
+	} else {
+		d4_fed_decide(src->o.self, &b->fp, &b->p->out[D4_FED_KIND_FRAMES], &rec, &v);
+	}
+	if (v.decision != D4_FED_REFUSE) {
+		struct d4_fed_out out;
+		d4_fed_outgoing(src->o.self, &rec, &v, &out);
+		struct d4_fed_wrec r;
+		memset(&r, 0, sizeof(r));
+		d4_fed_wprov_from_out(&out, &v, &r.prov);
+		/* the origin's session id identifies the source too */
+		r.origin_session = out.stripped ? 0 : sc->fed ? sc->fs.origin_session : fr->session;
+		r.type = fr->type;
+		r.ext_type = sc->ext;
+		r.ext_type_len = strlen(sc->ext);
+		r.hdr_ts = fr->hdr_ts;
+		r.recv_ms = fr->recv_ms;
+		r.payload = payload;
+		r.size = fr->size;
+		int a = add(b, &r, &v);
+		if (a < 0)
+			return a;
+		if (a == 1) {
+			fw->stopped = 1;
+			return 1;
+		}
+		if (a == 0)
+			b->released++;
+	}
+	count(b, &v);
+	fw->next = fr->seq + 1;
+	if (b->full) {
+		fw->stopped = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int frames_next(struct d4_fed_source *src, struct build *b, const uint8_t *from, size_t from_len, uint8_t to[8],
+		       int *more)
+{
+	uint64_t seq = 1;
+	if (from_len == 8)
+		seq = d4_get_u64be(from);
+	else if (from_len != 0)
+		return D4_EINVAL;
+	if (seq == 0)
+		return D4_EINVAL;
+	struct fwalk fw = {b, seq, 0};
+	int rc = d4_store_frame_foreach(src->s, seq, 0, frame_cb, &fw);
+	if (b->err)
+		return b->err;
+	if (rc < 0)
+		return rc;
+	d4_put_u64be(to, fw.next);
+	*more = fw.stopped;
+	return 0;
+}
+
+/* ---- pdns ---- */
+
+/* Copies one consumer batch (obs borrowed for the call) into src->pb. */
+static int pdns_sink(void *ctx, const struct d4_store_pdns_obs *obs, size_t n, size_t nfixed, const uint8_t *cursor,
+		     size_t cursor_len)
+{
+	struct d4_fed_source *src = ctx;
+	struct pbatch *pb = &src->pb;
+	pb->valid = 0;
+	if (cursor_len > sizeof(pb->to)) {
+		src->sink_err = D4_ETOOBIG;
+		return D4_ETOOBIG;
+	}
+	size_t need = 0;
+	for (size_t i = 0; i < n; i++)
+		need += obs[i].rrname_len + obs[i].rdata_len + (obs[i].bailiwick ? strlen(obs[i].bailiwick) : 0) + 3;
+	if (n > pb->cap) {
+		struct d4_store_pdns_obs *no = realloc(pb->obs, n * sizeof(*no));
+		if (!no)
+			goto nomem;
+		pb->obs = no;
+		pb->cap = n;
+	}
+	if (need > pb->acap) {
+		char *na = realloc(pb->arena, need);
+		if (!na)
+			goto nomem;
+		pb->arena = na;
+		pb->acap = need;
+	}
+	char *a = pb->arena;
+	for (size_t i = 0; i < n; i++) {
+		struct d4_store_pdns_obs *o = &pb->obs[i];
+		*o = obs[i];
+		memcpy(a, obs[i].rrname, obs[i].rrname_len);
+		a[obs[i].rrname_len] = 0;
+		o->rrname = a;
+		a += obs[i].rrname_len + 1;
+		memcpy(a, obs[i].rdata, obs[i].rdata_len);
+		a[obs[i].rdata_len] = 0;
+		o->rdata = a;
+		a += obs[i].rdata_len + 1;
+		size_t bl = obs[i].bailiwick ? strlen(obs[i].bailiwick) : 0;
+		memcpy(a, bl ? obs[i].bailiwick : "", bl);
+		a[bl] = 0;
+		o->bailiwick = a;
+		a += bl + 1;
+	}
+	pb->n = n;
+	pb->nfixed = nfixed;
+	memcpy(pb->from, src->pxcur, src->pxcur_len);
+	pb->from_len = src->pxcur_len;
+	memcpy(pb->to, cursor, cursor_len);
+	pb->to_len = cursor_len;
+	/* the consumer commits: it is at the cursor after this batch */
+	memcpy(src->pxcur, cursor, cursor_len);
+	src->pxcur_len = cursor_len;
+	pb->valid = 1;
+	return 0;
+nomem:
+	src->sink_err = D4_ENOMEM;
+	return D4_ENOMEM;
+}
+
+static void consumer_drop(struct d4_fed_source *src)
+{
+	d4_analyze_pdns_free(src->px);
+	src->px = NULL;
+}
+
+/* Makes src->pb the consumer batch that starts at cursor cur. 0 (pb valid),
+ * 1 when the log holds nothing past it yet, or an error. */
+static int pdns_batch(struct d4_fed_source *src, const uint8_t *cur, size_t cur_len)
+{
+	struct pbatch *pb = &src->pb;
+	if (pb->valid && pb->from_len == cur_len && !memcmp(pb->from, cur, cur_len))
+		return 0;
+	pb->valid = 0;
+	if (src->px && (src->pxcur_len != cur_len || memcmp(src->pxcur, cur, cur_len)))
+		consumer_drop(src);
+	if (!src->px) {
+		struct d4_analyze_pdns_opts po;
+		memset(&po, 0, sizeof(po));
+		po.csv_fields = src->o.pdns_csv_fields;
+		po.csv_separator = src->o.pdns_csv_separator;
+		po.batch = PDNS_BATCH;
+		po.sink = pdns_sink;
+		po.sink_ctx = src;
+		po.cursor = cur;
+		po.cursor_len = cur_len;
+		int rc = d4_analyze_pdns_new(src->s, &po, &src->px);
+		if (rc)
+			return rc == D4_ECORRUPT ? D4_EINVAL : rc; /* not a position this hub made */
+		memcpy(src->pxcur, cur, cur_len);
+		src->pxcur_len = cur_len;
+	}
+	src->sink_err = 0;
+	int idle = 0;
+	int rc = d4_analyze_pdns_step(src->px, 1, &idle);
+	if (rc < 0) {
+		/* the consumer's state is past its cursor or unknown: start again */
+		consumer_drop(src);
+		return src->sink_err ? src->sink_err : rc;
+	}
+	return pb->valid ? 0 : 1;
+}
+
+static void put_pos(uint8_t *out, size_t *len, const uint8_t *cur, size_t cur_len, uint32_t skip)
+{
+	memcpy(out, cur, cur_len);
+	d4_put_u32be(out + cur_len, skip);
+	*len = cur_len + 4;
+}
+
+/* Decides obs, which goes with the counters and the wire record. Returns
+ * as add(); 3 = not a record (the tuple store would skip it as well). */
+static int pdns_one(struct build *b, const struct d4_store_pdns_obs *o, struct d4_fed_verdict *v)
+{
+	struct d4_fed_source *src = b->src;
+	if (o->rrname_len == 0 || o->rrname_len > D4_PDNS_STORE_NAME_MAX - 1 || o->rdata_len > D4_PDNS_STORE_RDATA_MAX)
+		return 3;
+	struct d4_fed_record rec;
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = D4_FED_KIND_PDNS;
+	rec.tlp = (enum d4_tlp)o->tlp;
+	rec.has_org = !is_zero16(o->org);
+	memcpy(rec.org, o->org, 16);
+	if (o->has_sensor) {
+		rec.sensors = (const uint8_t(*)[16])o->sensor;
+		rec.nsensors = 1;
+	}
+	rec.rrname = o->rrname;
+	rec.rrtype = o->rrtype;
+	rec.rdata = o->rdata;
+	d4_fed_decide(src->o.self, &b->fp, &b->p->out[D4_FED_KIND_PDNS], &rec, v);
+	if (v->decision == D4_FED_REFUSE)
+		return 2;
+	struct d4_fed_out out;
+	d4_fed_outgoing(src->o.self, &rec, v, &out);
+	struct d4_fed_wrec r;
+	memset(&r, 0, sizeof(r));
+	d4_fed_wprov_from_out(&out, v, &r.prov);
+	r.rrname = o->rrname;
+	r.rrname_len = o->rrname_len;
+	r.rrtype = o->rrtype;
+	r.rdata = o->rdata;
+	r.rdata_len = o->rdata_len;
+	r.bailiwick = o->bailiwick;
+	r.bailiwick_len = strlen(o->bailiwick);
+	/* the tuple store's normalisation */
+	r.time_first = o->time_first <= o->time_last ? o->time_first : o->time_last;
+	r.time_last = o->time_first <= o->time_last ? o->time_last : o->time_first;
+	r.count = o->count ? o->count : 1;
+	return add(b, &r, v);
+}
+
+/* A pdns batch: whole consumer batches while they fit; one that does not
+ * is cut (to = its cursor ‖ the observations decided). A batch is never cut
+ * inside the consumer batch's last lines of ended streams (obs[nfixed..n)):
+ * another run from the same cursor may place other observations before
+ * them, so a skip that counted some of them would skip the wrong ones.
+ * They go all together, or the cut is before the first of them. */
+static int pdns_next(struct d4_fed_source *src, struct build *b, const uint8_t *from, size_t from_len, uint8_t *to,
+		     size_t *to_len, int *more)
+{
+	if (from_len != 0 && (from_len < 4 || from_len - 4 > D4_PDNS_CURSOR_VALUE_MAX))
+		return D4_EINVAL;
+	uint8_t cur[D4_PDNS_CURSOR_VALUE_MAX];
+	size_t cur_len = from_len ? from_len - 4 : 0;
+	memcpy(cur, from, cur_len);
+	uint32_t skip = from_len ? d4_get_u32be(from + cur_len) : 0;
+	put_pos(to, to_len, cur, cur_len, skip);
+	*more = 0;
+	struct d4_fed_wbuf *w = &src->w;
+	for (;;) {
+		int rc = pdns_batch(src, cur, cur_len);
+		if (rc == 1)
+			return 0; /* caught up */
+		if (rc)
+			return rc;
+		struct pbatch *pb = &src->pb;
+		if (skip > pb->n) /* not a position of this batch: made with other settings, or frames gone */
+			skip = (uint32_t)pb->n;
+		size_t i = skip;
+		int cut = 0;
+		/* undo point at the first last line, when the batch holds records
+		 * already; if it does not, the last lines may fill a batch up to
+		 * D4_FED_BATCH_MAX and what does not fit even then is too big */
+		struct d4_fed_counters mark_c = *b->dec;
+		size_t mark_len = 0;
+		uint32_t mark_nrec = 0, mark_rel = 0;
+		unsigned mark_dec = 0;
+		int in_final = 0;
+		for (; i < pb->n && !cut; i++) {
+			if (i == pb->nfixed && !in_final) {
+				if (b->decided >= src->o.max_records || b->full) {
+					cut = 1;
+					break;
+				}
+				in_final = 1;
+				mark_len = w->len;
+				mark_nrec = w->nrecords;
+				mark_rel = b->released;
+				mark_dec = b->decided;
+				mark_c = *b->dec;
+				if (mark_nrec == 0)
+					w->max_bytes = D4_FED_BATCH_MAX;
+			}
+			if (!in_final && (b->decided >= src->o.max_records || b->full)) {
+				cut = 1;
+				break;
+			}
+			struct d4_fed_verdict v;
+			int a = pdns_one(b, &pb->obs[i], &v);
+			if (a < 0)
+				return a;
+			if (a == 1 && in_final && mark_nrec > 0) {
+				/* back to before the last lines: they start the next batch */
+				w->len = mark_len;
+				w->nrecords = mark_nrec;
+				b->released = mark_rel;
+				b->decided = mark_dec;
+				*b->dec = mark_c;
+				i = pb->nfixed;
+				cut = 1;
+				break;
+			}
+			if (a == 1 && !in_final) {
+				cut = 1;
+				break;
+			}
+			if (a == 1) { /* last lines over D4_FED_BATCH_MAX together */
+				v.decision = D4_FED_REFUSE;
+				v.reason = D4_FED_R_TOO_BIG;
+				a = 2;
+			}
+			if (a == 0)
+				b->released++;
+			if (a != 3)
+				count(b, &v);
+		}
+		w->max_bytes = src->o.max_bytes;
+		if (cut) {
+			put_pos(to, to_len, cur, cur_len, (uint32_t)i);
+			*more = 1;
+			return 0;
+		}
+		/* the whole consumer batch is decided: its cursor is the position */
+		memcpy(cur, pb->to, pb->to_len);
+		cur_len = pb->to_len;
+		skip = 0;
+		put_pos(to, to_len, cur, cur_len, 0);
+		if (b->full || b->decided >= src->o.max_records) {
+			*more = 1;
+			return 0;
+		}
+	}
+}
+
+int d4_fed_source_next(struct d4_fed_source *src, const struct d4_partner *p, const uint8_t *from, size_t from_len,
+		       const uint8_t **out, size_t *outlen, struct d4_fed_counters *decisions, uint32_t *records,
+		       int *more)
+{
+	*out = NULL;
+	*outlen = 0;
+	*records = 0;
+	*more = 0;
+	memset(decisions, 0, sizeof(*decisions));
+	if (!src || !p || (from_len && !from) || from_len > D4_FED_POS_MAX)
+		return D4_EINVAL;
+	struct build b;
+	memset(&b, 0, sizeof(b));
+	b.src = src;
+	b.p = p;
+	b.dec = decisions;
+	partner_view(p, &b.fp);
+	int rc = d4_fed_wbuf_begin(&src->w, src->kind, src->o.self->hub, from, from_len);
+	if (rc)
+		return rc;
+	src->w.max_bytes = src->o.max_bytes;
+	uint8_t to[D4_FED_POS_MAX];
+	size_t to_len = 0;
+	if (src->kind == D4_FED_KIND_FRAMES) {
+		rc = frames_next(src, &b, from, from_len, to, more);
+		to_len = 8;
+	} else {
+		rc = pdns_next(src, &b, from, from_len, to, &to_len, more);
+	}
+	if (rc) {
+		memset(decisions, 0, sizeof(*decisions));
+		return rc;
+	}
+	/* nothing in the log yet: the start stays the empty position */
+	static const uint8_t zero[8];
+	if (from_len == 0 && b.decided == 0 &&
+	    ((src->kind == D4_FED_KIND_FRAMES && d4_get_u64be(to) == 1) ||
+	     (src->kind == D4_FED_KIND_PDNS && to_len == 4 && !memcmp(to, zero, 4))))
+		to_len = 0;
+	rc = d4_fed_wbuf_finish(&src->w, to, to_len, out, outlen);
+	if (rc) {
+		memset(decisions, 0, sizeof(*decisions));
+		return rc;
+	}
+	*records = b.released;
+	return 0;
+}
+
+/* ---- lag ---- */
+
+struct first {
+	uint64_t seq, recv_ms;
+	int found;
+};
+
+static int first_cb(void *ctx, const struct d4_frame_rec *fr, const uint8_t *payload)
+{
+	(void)payload;
+	struct first *f = ctx;
+	if (fr->seq < f->seq)
+		return 0;
+	f->found = 1;
+	f->seq = fr->seq;
+	f->recv_ms = fr->recv_ms;
+	return 1;
+}
+
+int d4_fed_source_lag(struct d4_fed_source *src, const uint8_t *pos, size_t pos_len, uint64_t *records,
+		      uint64_t *seconds)
+{
+	*records = 0;
+	*seconds = 0;
+	if (!src || (pos_len && !pos))
+		return D4_EINVAL;
+	uint64_t next = 1; /* the first frame not yet past the position */
+	if (src->kind == D4_FED_KIND_FRAMES) {
+		if (pos_len == 8)
+			next = d4_get_u64be(pos);
+		else if (pos_len != 0)
+			return D4_EINVAL;
+	} else {
+		if (pos_len != 0 && pos_len < 4)
+			return D4_EINVAL;
+		uint64_t done = 0;
+		if (pos_len && d4_analyze_pdns_cursor_done(pos, pos_len - 4, &done) != 0)
+			return D4_EINVAL;
+		next = done + 1;
+	}
+	struct d4_totals t;
+	int rc = d4_store_totals(src->s, &t);
+	if (rc)
+		return rc;
+	if (t.frames < next)
+		return 0;
+	struct first f = {next, 0, 0};
+	rc = d4_store_frame_foreach(src->s, next, 0, first_cb, &f);
+	if (rc < 0)
+		return rc;
+	if (!f.found)
+		return 0;
+	/* frames retention deleted are not waiting any more */
+	*records = t.frames - f.seq + 1;
+	uint64_t now = d4_now_ms();
+	*seconds = now > f.recv_ms ? (now - f.recv_ms) / 1000 : 0;
+	return 0;
+}

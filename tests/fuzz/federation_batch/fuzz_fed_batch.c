@@ -1,0 +1,101 @@
+/* Fuzz target for the batch a partner sends (POST /federation/v1/inbox,
+ * GET /federation/v1/pull): opens and walks any input with the decoder,
+ * runs the inbound rule on every record, re-encodes what decodes and checks
+ * that the copy decodes to the same header and records, byte for byte the
+ * same batch. Nothing may crash; an error must be sticky and have a reason. */
+#include "d4_error.h"
+#include "d4_federation.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void same(uint8_t kind, const struct d4_fed_wrec *a, const struct d4_fed_wrec *b)
+{
+	if (memcmp(&a->prov, &b->prov, sizeof(a->prov)) != 0)
+		abort();
+	if (kind == D4_FED_KIND_FRAMES) {
+		if (a->origin_session != b->origin_session || a->type != b->type ||
+		    a->ext_type_len != b->ext_type_len || a->hdr_ts != b->hdr_ts || a->recv_ms != b->recv_ms ||
+		    a->size != b->size)
+			abort();
+		if ((a->ext_type_len && memcmp(a->ext_type, b->ext_type, a->ext_type_len)) ||
+		    (a->size && memcmp(a->payload, b->payload, a->size)))
+			abort();
+	} else {
+		if (a->rrname_len != b->rrname_len || a->rrtype != b->rrtype || a->rdata_len != b->rdata_len ||
+		    a->bailiwick_len != b->bailiwick_len || a->time_first != b->time_first ||
+		    a->time_last != b->time_last || a->count != b->count)
+			abort();
+		if (memcmp(a->rrname, b->rrname, a->rrname_len) ||
+		    (a->rdata_len && memcmp(a->rdata, b->rdata, a->rdata_len)) ||
+		    (a->bailiwick_len && memcmp(a->bailiwick, b->bailiwick, a->bailiwick_len)))
+			abort();
+		if (a->time_first > a->time_last || a->count == 0 || a->rrtype == 0)
+			abort();
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct d4_fed_wbuf w;
+	static struct d4_partner p;
+	static const struct d4_fed_self self = {{0x5e, 0x1f, 1}, {0x0e, 1}, D4_TLP_GREEN};
+	struct d4_fed_batch_hdr h;
+	struct d4_fed_batch_it it;
+	struct d4_fed_wrec r;
+	int rc = d4_fed_batch_open(data, size, &h, &it);
+	if (rc != 0) {
+		if (rc > 0 || it.err != rc || !it.why[0] || d4_fed_batch_next(&it, &r) != rc)
+			abort();
+		return 0;
+	}
+	memcpy(p.hub, h.sender, 16);
+	p.in.kinds = 0x0f;
+	p.in.max_tlp = D4_TLP_AMBER;
+	if (d4_fed_wbuf_begin(&w, h.kind, h.sender, h.from, h.from_len) != 0)
+		abort();
+	uint32_t n = 0;
+	while ((rc = d4_fed_batch_next(&it, &r)) == 1) {
+		n++;
+		enum d4_fed_in_reason in = d4_fed_inbound(&self, &p, h.kind, &r);
+		if (in >= D4_FED_IN_COUNT || (r.prov.tlp == D4_TLP_RED && in == D4_FED_IN_STORED))
+			abort();
+		/* What decodes, encodes. The encoder counts the header at its
+		 * largest (any `to`), so a batch within D4_FED_POS_MAX of the
+		 * limit may not fit again: that is the only refusal allowed. */
+		int arc = d4_fed_wbuf_add(&w, &r);
+		if (arc == D4_ETOOBIG && size > D4_FED_BATCH_MAX - D4_FED_POS_MAX - 64)
+			return 0;
+		if (arc != 0)
+			abort();
+	}
+	if (rc < 0) {
+		if (!it.why[0] || d4_fed_batch_next(&it, &r) != rc)
+			abort();
+		return 0;
+	}
+	if (n != h.nrecords)
+		abort();
+	const uint8_t *out;
+	size_t len;
+	if (d4_fed_wbuf_finish(&w, h.to, h.to_len, &out, &len) != 0)
+		abort();
+	/* One encoding per batch: the copy is the input. */
+	if (len != size || memcmp(out, data, size) != 0)
+		abort();
+	struct d4_fed_batch_hdr h2;
+	struct d4_fed_batch_it it2, it3;
+	struct d4_fed_wrec r2;
+	if (d4_fed_batch_open(out, len, &h2, &it2) != 0 || h2.kind != h.kind || h2.nrecords != h.nrecords)
+		abort();
+	if (d4_fed_batch_open(data, size, &h, &it3) != 0)
+		abort();
+	while ((rc = d4_fed_batch_next(&it2, &r2)) == 1) {
+		if (d4_fed_batch_next(&it3, &r) != 1)
+			abort();
+		same(h.kind, &r, &r2);
+	}
+	if (rc != 0 || d4_fed_batch_next(&it3, &r) != 0)
+		abort();
+	return 0;
+}
