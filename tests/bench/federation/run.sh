@@ -84,6 +84,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 source "$here/../lib.sh"
 
+ctl() { local h=$1; shift; "$CTL" -c "${CONF[$h]}" "$@"; }
+
 # ---------------------------------------------------------------- setup ----
 pki=$work/pki
 "$MKPKI" "$pki" || die "mkpki failed"
@@ -120,7 +122,6 @@ key = $pki/hub-$h.key
 ca = $pki/org1-ca.crt
 EOF
 done
-ctl() { local h=$1; shift; "$CTL" -c "${CONF[$h]}" "$@"; }
 
 echo "== machine"
 echo "cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores;" \
@@ -163,6 +164,9 @@ wait "$sink" 2>/dev/null
 
 # ---------------------------------------------------------------- hubs ----
 for h in a b; do
+	# type 3 (log): a type that no analyzer reads, accepted on both sides (a receiving
+	# hub refuses types it does not accept: type-not-accepted)
+	ctl "$h" types enable 3 >/dev/null || die "types enable 3"
 	"$HUB" -c "${CONF[$h]}" -d >"${LOG[$h]}" 2>&1 &
 	pids+=($!)
 	for _ in $(seq 1 300); do
