@@ -257,7 +257,14 @@ static int frame_cb(void *ctx, const struct d4_frame_rec *fr, const uint8_t *pay
 		d4_fed_outgoing(src->o.self, &rec, &v, &out);
 		struct d4_fed_wrec r;
 		memset(&r, 0, sizeof(r));
-		d4_fed_wprov_from_out(&out, &v, &r.prov);
+		if (d4_fed_wprov_from_out(src->o.self, &out, &v, &r.prov) != 0) {
+			/* a path too long to append this hub to: cannot go */
+			v.decision = D4_FED_REFUSE;
+			v.reason = D4_FED_R_INVALID;
+			count(b, &v);
+			fw->next = fr->seq + 1;
+			return 0;
+		}
 		/* the origin's session id identifies the source too */
 		r.origin_session = out.stripped ? 0 : sc->fed ? sc->fs.origin_session : fr->session;
 		r.type = fr->type;
@@ -448,7 +455,11 @@ static int pdns_one(struct build *b, const struct d4_store_pdns_obs *o, struct d
 	d4_fed_outgoing(src->o.self, &rec, v, &out);
 	struct d4_fed_wrec r;
 	memset(&r, 0, sizeof(r));
-	d4_fed_wprov_from_out(&out, v, &r.prov);
+	if (d4_fed_wprov_from_out(src->o.self, &out, v, &r.prov) != 0) {
+		v->decision = D4_FED_REFUSE;
+		v->reason = D4_FED_R_INVALID;
+		return 2;
+	}
 	r.rrname = o->rrname;
 	r.rrname_len = o->rrname_len;
 	r.rrtype = o->rrtype;
