@@ -36,20 +36,22 @@ fed_partner a wrong-pin d --ca "$T_PKI/org2-ca.crt" --pin "$(printf '%064d' 5)" 
 
 status() { fapi a "/api/v1/partners/$1/status"; }
 st() { status "$1" | json "d['kinds']['frames']$2"; }
-has_error() { [ -n "$(st "$1" "['last_error'] or ''")" ]; }
+# the sender's view (live) and what the partner acknowledged (kept)
+sst() { st "$1" "['sender']['$2']"; }
+has_error() { [ -n "$(st "$1" "['sender']['last_error'] or ''")" ]; }
 for p in wrong-hub wrong-ca wrong-pin; do
 	wait_until 60 has_error "$p" || fail "A -> $p: no last_error: $(status "$p")"
 done
 # each one says why
-err_matches() { st "$1" "['last_error']" | grep -Eiq "$2"; }
-err_matches wrong-hub 'uuid|subjectaltname|san' || fail "wrong-hub: $(st wrong-hub "['last_error']")"
-err_matches wrong-ca 'certificate|verify|issuer|ca' || fail "wrong-ca: $(st wrong-ca "['last_error']")"
-err_matches wrong-pin 'pin|public key' || fail "wrong-pin: $(st wrong-pin "['last_error']")"
+err_matches() { sst "$1" last_error | grep -Eiq "$2"; }
+err_matches wrong-hub 'uuid|subjectaltname|san' || fail "wrong-hub: $(sst wrong-hub last_error)"
+err_matches wrong-ca 'certificate|verify|issuer|ca' || fail "wrong-ca: $(sst wrong-ca last_error)"
+err_matches wrong-pin 'pin|public key' || fail "wrong-pin: $(sst wrong-pin last_error)"
 for p in wrong-hub wrong-ca wrong-pin; do
-	assert_eq "$(st "$p" "['connected']")" false "$p connected"
-	assert_eq "$(st "$p" "['acked_records']")" 0 "$p records acknowledged"
-	assert_eq "$(st "$p" "['lag_records']")" "$N" "$p lag"
-	log "$p: $(st "$p" "['last_error']")"
+	assert_eq "$(sst "$p" connected)" false "$p connected"
+	assert_eq "$(st "$p" "['acknowledged']['records']")" 0 "$p records acknowledged"
+	assert_eq "$(sst "$p" lag_records)" "$N" "$p lag"
+	log "$p: $(sst "$p" last_error)"
 done
 # D saw the attempts fail in the handshake and served nothing
 dmetric() { fmetric d "d4hub_federation_connections_total\\{result=\"$1\"\\}"; }
@@ -62,12 +64,12 @@ assert_eq "$(frames_total d)" 0 "frames at D"
 # the control: the right CA and D's pin
 fed_partner a good d --ca "$T_PKI/org2-ca.crt" --pin "$(spki "$T_PKI/d.crt")" --file <(echo "$RULES")
 wait_until 60 frames_is d "$N" || fail "D holds $(frames_total d) frames, expected $N"
-caught_up() { [ "$(st good "['lag_records']")" = 0 ]; }
+caught_up() { [ "$(sst good lag_records)" = 0 ]; }
 wait_until 60 caught_up || fail "A -> good not caught up: $(status good)"
 assert_eq "$(frames_total d)" "$N" "frames at D after good caught up"
-assert_eq "$(st good "['last_error'] or ''")" "" "good: last_error"
+assert_eq "$(st good "['sender']['last_error'] or ''")" "" "good: last_error"
 for p in wrong-hub wrong-ca wrong-pin; do
-	assert_eq "$(st "$p" "['acked_records']")" 0 "$p records acknowledged at the end"
+	assert_eq "$(st "$p" "['acknowledged']['records']")" 0 "$p records acknowledged at the end"
 done
 fed_stop a
 fed_stop d

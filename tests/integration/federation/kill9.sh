@@ -34,16 +34,16 @@ for cut in 2000 6000; do
 	fed_start a
 done
 wait_until 120 frames_is b "$N" || fail "B holds $(frames_total b) frames, expected $N"
-acked() { [ "$(fapi a /api/v1/partners/b/status | json "d['kinds']['frames']['lag_records']")" = 0 ]; }
+acked() { [ "$(fapi a /api/v1/partners/b/status | json "d['kinds']['frames']['sender']['lag_records']")" = 0 ]; }
 wait_until 60 acked || fail "A -> b not acknowledged to the end: $(fapi a /api/v1/partners/b/status)"
 assert_eq "$(frames_total b)" "$N" "frames at B once acknowledged"
 assert_eq "$(payload_digest b)" "$DIGEST" "payloads at B (digest of the log)"
 # every frame released once in the acknowledged counters, nothing else
-assert_eq "$(fapi a /api/v1/partners/b/status | json "d['kinds']['frames']['decisions']['released']")" "$N" \
+assert_eq "$(fapi a /api/v1/partners/b/status | json "d['kinds']['frames']['acknowledged']['decisions']['released']")" "$N" \
 	"frames released to b (acknowledged decisions)"
-assert_eq "$(fapi a /api/v1/partners/b/status | json "d['kinds']['frames']['acked_records']")" "$N" \
+assert_eq "$(fapi a /api/v1/partners/b/status | json "d['kinds']['frames']['acknowledged']['records']")" "$N" \
 	"records acknowledged by b"
-log "B: $(fapi b /api/v1/partners/a/status | json "d['kinds']['frames']")"
+log "B: $(fapi b /api/v1/partners/a/status | json "d['kinds']['frames']['received']")"
 fed_stop a
 fed_stop b
 pass

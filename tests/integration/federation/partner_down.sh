@@ -47,7 +47,7 @@ a_obs() { fapi a /pdns/info | json "sum(s['observations'] for s in d['sensors'])
 tuples() { fapi "$1" /pdns/info | json "d['tuples']"; }
 count_sum() { fapi "$1" "/pdns/query/*.down.fed.test?limit=100000" | json_lines_sum; }
 json_lines_sum() { "$PY" -c 'import json,sys; print(sum(json.loads(l)["count"] for l in sys.stdin if l.strip()))'; }
-acked() { [ "$(fapi a /api/v1/partners/b/status | json "d['kinds']['$1']['lag_records']")" = 0 ]; }
+acked() { [ "$(fapi a /api/v1/partners/b/status | json "d['kinds']['$1']['sender']['lag_records']")" = 0 ]; }
 
 # same_as_a: B holds exactly what A holds, frames and tuples
 same_as_a() {
@@ -77,16 +77,16 @@ send "$T_DIR/p2"
 wait_until 60 eval '[ "$(a_obs)" = 7000 ]' || fail "A's pDNS saw $(a_obs) of 7000 lines"
 failing() {
 	fapi a /api/v1/partners/b/status |
-		json "d['kinds']['frames']['failures'] >= 2 and bool(d['kinds']['frames']['last_error']) and not d['kinds']['frames']['connected']" |
+		json "d['kinds']['frames']['sender']['failures'] >= 2 and bool(d['kinds']['frames']['sender']['last_error']) and not d['kinds']['frames']['sender']['connected']" |
 		grep -qx True
 }
 wait_until 60 failing || fail "A's sender shows no failure towards the stopped B: $(fapi a /api/v1/partners/b/status)"
-log "B down: $(fapi a /api/v1/partners/b/status | json "d['kinds']['frames']['last_error']")"
-assert_ge "$(fapi a /api/v1/partners/b/status | json "d['kinds']['frames']['lag_records']")" 1 "lag while B is down"
+log "B down: $(fapi a /api/v1/partners/b/status | json "d['kinds']['frames']['sender']['last_error']")"
+assert_ge "$(fapi a /api/v1/partners/b/status | json "d['kinds']['frames']['sender']['lag_records']")" 1 "lag while B is down"
 fed_start b
 same_as_a "phase 2 (B stopped and restarted)"
-ok() { [ -z "$(fapi a /api/v1/partners/b/status | json "d['kinds']['frames']['last_error'] or ''")" ] &&
-	[ "$(fapi a /api/v1/partners/b/status | json "d['kinds']['frames']['connected']")" = true ]; }
+ok() { [ -z "$(fapi a /api/v1/partners/b/status | json "d['kinds']['frames']['sender']['last_error'] or ''")" ] &&
+	[ "$(fapi a /api/v1/partners/b/status | json "d['kinds']['frames']['sender']['connected']")" = true ]; }
 wait_until 30 ok || fail "the partner status still shows an error: $(fapi a /api/v1/partners/b/status)"
 
 # ---- 3. kill -9 of B while it receives a large backlog: 6,000 frames of
@@ -109,7 +109,7 @@ log "B killed with $(frames_total b) of $A_FR frames stored"
 fed_start b
 same_as_a "phase 3 (kill -9 of B while receiving)"
 fapi b /api/v1/partners/a/status >"$T_DIR/b-status.json"
-log "B's receiver: $(json "d['kinds']['frames']" <"$T_DIR/b-status.json")"
+log "B's receiver: $(json "d['kinds']['frames']['received']" <"$T_DIR/b-status.json")"
 
 fed_stop a
 fed_stop b

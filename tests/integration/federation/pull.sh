@@ -58,7 +58,7 @@ sum=$(fapi b "/pdns/query/*.pull.fed.test" | "$PY" -c 'import json,sys; print(su
 assert_eq "$sum" 820 "sum of the tuples' counts at B (1+..+40)"
 # A confirmed what B fetched (the next fetch confirms the batch before it)
 confirmed() {
-	[ "$(fapi a /api/v1/partners/b/status | json "d['kinds']['frames']['decisions'].get('released', 0)")" = "$N" ]
+	[ "$(fapi a /api/v1/partners/b/status | json "d['kinds']['frames']['acknowledged']['decisions'].get('released', 0)")" = "$N" ]
 }
 wait_until 60 confirmed || fail "A's confirmed decisions towards b: $(fapi a /api/v1/partners/b/status)"
 assert_eq "$(frames_total b)" "$N" "frames at B at the end"

@@ -126,7 +126,7 @@ log "B holds ${WANT_FR[b]} frames, C ${WANT_FR[c]}"
 # the sender acknowledged everything to both (nothing left to send): what
 # arrived is final
 caught_up() { # PARTNER KIND
-	[ "$(fapi a "/api/v1/partners/$1/status" | json "d['kinds']['$2']['lag_records']")" = 0 ]
+	[ "$(fapi a "/api/v1/partners/$1/status" | json "d['kinds']['$2']['sender']['lag_records']")" = 0 ]
 }
 for p in b c; do
 	for k in frames pdns; do
@@ -243,7 +243,7 @@ expect_decisions() { # PARTNER KIND -> {"reason": n, ...}
 	for w in "${!r[@]}"; do echo "$w ${r[$w]}"; done | sort
 }
 got_decisions() { # PARTNER KIND
-	fapi a "/api/v1/partners/$1/status" | json "'\n'.join('%s %d' % (r, n) for r, n in sorted(d['kinds']['$2']['decisions'].items()) if n)"
+	fapi a "/api/v1/partners/$1/status" | json "'\n'.join('%s %d' % (r, n) for r, n in sorted(d['kinds']['$2']['acknowledged']['decisions'].items()) if n)"
 }
 for p in b c; do
 	for k in frames pdns; do
@@ -270,7 +270,7 @@ log "A's decisions per partner, kind and reason: exact"
 
 # B and C stored without refusing anything (A refused before sending)
 for h in b c; do
-	r=$(fapi "$h" /api/v1/partners/a/status | json "sum(sum(k.get('refused', {}).values()) for k in d['kinds'].values())")
+	r=$(fapi "$h" /api/v1/partners/a/status | json "sum(sum(k['received']['refused'].values()) for k in d['kinds'].values())")
 	assert_eq "$r" 0 "records refused on receipt at $h"
 done
 for h in a b c; do fed_stop "$h"; done
