@@ -516,12 +516,20 @@ static int feed_lines(struct d4_analyze_pdns *x, struct sess *e, const struct d4
 
 /* ---- frames ---- */
 
-static int is_pdns_cof(struct d4_analyze_pdns *x, uint64_t session)
+/* The kind of a session seen for the first time. A session received from a
+ * partner hub is ignored: its tuples arrive as the pdns kind, filtered by
+ * the origin's rule; deriving them again from its frames would count every
+ * observation twice (docs/federation.md). */
+static uint8_t session_kind(struct d4_analyze_pdns *x, uint64_t session, uint8_t kind)
 {
 	struct d4_session_info si;
 	if (d4_store_session_get(x->s, session, &si) != 0)
-		return 0;
-	return !strcmp(si.ext_type, "pdns-cof");
+		return kind == 0 ? K_IGNORE : kind;
+	if (si.fed)
+		return K_IGNORE;
+	if (kind == 0)
+		return !strcmp(si.ext_type, "pdns-cof") ? K_COF : K_IGNORE;
+	return kind;
 }
 
 static int count_frame(struct d4_analyze_pdns *x, const struct d4_frame_rec *rec, size_t nobs0,
@@ -538,9 +546,8 @@ static int frame_process(struct d4_analyze_pdns *x, const struct d4_frame_rec *r
 	default: return 0; /* not for this analyzer: no state */
 	}
 	struct sess *e = sess_find(x, rec->session);
-	if (!e && kind == 0)
-		kind = is_pdns_cof(x, rec->session) ? K_COF : K_IGNORE;
 	if (!e) {
+		kind = session_kind(x, rec->session, kind);
 		e = sess_get(x, rec, kind);
 		if (!e)
 			return D4_ENOMEM;
