@@ -63,7 +63,7 @@ assert_eq "$(frames_total d)" 0 "frames at D"
 
 # the control: the right CA and D's pin
 fed_partner a good d --ca "$T_PKI/org2-ca.crt" --pin "$(spki "$T_PKI/d.crt")" --file <(echo "$RULES")
-wait_until 60 frames_is d "$N" || fail "D holds $(frames_total d) frames, expected $N"
+wait_until 60 frames_is d "$N" || fail "D holds $(frames_total d) frames, expected $N; A: $(status good); D: $(fapi d /api/v1/partners/a/status)"
 caught_up() { [ "$(sst good lag_records)" = 0 ]; }
 wait_until 60 caught_up || fail "A -> good not caught up: $(status good)"
 assert_eq "$(frames_total d)" "$N" "frames at D after good caught up"

@@ -258,8 +258,10 @@ fsensor_run() {
 # ---- what a hub holds -------------------------------------------------------
 # fstatus NAME EXPR: an expression over `d4hubctl --json status` of hub NAME
 fstatus() { fctl "$1" --json status | json "$2"; }
-# frames_total NAME: frames committed in hub NAME's log
-frames_total() { fstatus "$1" "d['frames']"; }
+# frames_total NAME: frames committed in hub NAME's log, its own and those
+# received from partners (the sum over its sessions: the store's totals
+# count only its own sensors' frames, docs/store.md)
+frames_total() { fctl "$1" --json sessions | json "sum(s['frames'] for s in d)"; }
 frames_is() { [ "$(frames_total "$1")" = "$2" ]; }
 frames_between() { # NAME LO HI: LO < frames < HI
 	local f

@@ -9,7 +9,7 @@
 # Checked through B's and C's REST APIs (raw export as admin, pDNS
 # queries): exactly the frames and tuples the table allows arrive (exact
 # counts per label, the payloads byte for byte), with their provenance
-# (origin hub A, via A, partner a, original level and org; tlp:ex:chr
+# (origin hub A, nothing in between, partner a, original level and org; tlp:ex:chr
 # without org, sensor or hub path), and nothing else; B's and C's pDNS
 # workers do not count received frames a second time. At A, every decision
 # is counted per partner, kind and reason (what was refused with its reason).
@@ -177,10 +177,13 @@ for r, g in zip(ref, got):
     if want == "yes":
         if u(g.get("sensor")) != u(r.get("sensor")) or u(g.get("org")) != a_org:
             sys.exit("%s: sensor or org lost: %s" % (label, g))
-        if u(fed.get("origin")) != a_hub or [u(v) for v in fed.get("via", [])] != [a_hub] or fed.get("stripped"):
+        # straight from its origin: no hub in between (via holds the hubs it came through)
+        if u(fed.get("origin")) != a_hub or fed.get("via") != [] or fed.get("stripped"):
             sys.exit("%s: origin/via wrong: %s" % (label, g))
     else:
-        if g.get("org") or u(g.get("sensor")) not in ("", "0" * 32) or fed.get("origin") or fed.get("via") or not fed.get("stripped"):
+        # no org and no sensor (the export writes them as the all-zero uuid), no origin, no path
+        if u(g.get("org")) not in ("", "0" * 32) or u(g.get("sensor")) not in ("", "0" * 32) or fed.get("origin") \
+                or fed.get("via") or not fed.get("stripped"):
             sys.exit("%s: tlp:ex:chr arrived with its source identity: %s" % (label, g))
 PYEOF
 			fail "hub $h, $label: $(cat "$T_DIR/export.err")"
