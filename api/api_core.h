@@ -90,6 +90,7 @@ struct d4_api_raw {
 	int refused;
 };
 
+struct d4_api_fed;
 /* Everything the dispatcher needs; owned by the server. */
 struct d4_api_core {
 	const struct d4_api_route *routes;
@@ -105,6 +106,7 @@ struct d4_api_core {
 	/* federation listener's connections by outcome (enum d4_fed_peer_reason,
 	 * D4_FED_PEER_COUNT entries; api/fedlisten.c), NULL when it is off */
 	const uint64_t *fed_counts;
+	struct d4_api_fed *fed; /* the federation port (api/fedlisten.c), NULL when off */
 	/* Token check: 0 and user/role filled, D4_ENOTFOUND for an unknown or
 	 * revoked token, another code on a store error. NULL: no token can
 	 * succeed (tests, or a store without tokens). */

@@ -121,7 +121,7 @@ struct d4_fed_sender;
 struct d4_api_ctx {
 	struct d4_store *store;
 	const struct d4_hubconf *conf;
-	struct d4_api_core *core; /* server internals (api_core.h); handlers outside the core ignore it */
+	struct d4_api_core *core;	  /* server internals (api_core.h); handlers outside the core ignore it */
 	struct d4_fed_sender *fed_sender; /* push/pull status (d4_fed_sender_status), NULL when off */
 };
 

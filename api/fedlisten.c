@@ -51,7 +51,8 @@
 #if !defined(H2O_VERSION_MAJOR) || H2O_VERSION_MAJOR != 2 || H2O_VERSION_MINOR != 2
 #error "api/fedlisten.c reads h2o 2.2's private TLS state of a socket; check it against this version"
 #endif
-#define FED_BODY_MAX ((uint64_t)D4_FED_BATCH_MAX + 16384u)
+/* a batch and its framing: the inbox's body cap (api/fedops.c) */
+#define FED_BODY_MAX d4_api_fedops_body_limit()
 
 struct h2o_ssl_head {
 	SSL_CTX *ssl_ctx;
@@ -314,6 +315,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 	}
 	static const char hello[] = "/federation/v1/hello";
 	h2o_iovec_t p = req->path_normalized;
+	if (d4_api_fedops_handle(f->ops, req, c->partner) == 0)
+		return 0;
 	if (!(p.len == sizeof(hello) - 1 && memcmp(p.base, hello, p.len) == 0)) {
 		send_problem(req, 404, "Not Found", "not-found", "no such operation on the federation port");
 		return 0;
@@ -412,9 +415,10 @@ int d4_api_fed_new(const struct d4_hubconf *conf, struct d4_store *store, struct
 	    .max_inflight = conf->api_max_inflight > 16 * batch ? conf->api_max_inflight : 16 * batch,
 	};
 	f->limits = d4_api_limits_new(&lc);
+	f->ops = d4_api_fedops_new(store, conf);
 	f->guard = f->limits ? d4_api_guard_new_with(f->limits, &f->actx, conf->api_max_streams, batch, fed_precheck, f)
 			     : NULL;
-	if (!f->limits || !f->guard) {
+	if (!f->limits || !f->ops || !f->guard) {
 		d4_api_fed_free(f);
 		snprintf(err, errsize, "federation: out of memory");
 		return D4_ENOMEM;
@@ -465,6 +469,7 @@ void d4_api_fed_run(struct d4_api_fed *f, h2o_evloop_t *loop, h2o_context_t *ctx
 	f->listen_fd = -1; /* owned by h2o now */
 	f->listener->data = f;
 	h2o_linklist_init_anchor(&f->handshaking);
+	d4_api_fedops_run(f->ops, loop);
 	h2o_socket_read_start(f->listener, on_accept);
 }
 
@@ -477,6 +482,7 @@ void d4_api_fed_stop_accepting(struct d4_api_fed *f)
 	f->listener = NULL;
 	d4_api_hs_close_all(&f->handshaking);
 	/* inbox batches at the writer are answered (or left to it), then GOAWAY */
+	d4_api_fedops_stop(f->ops, f->loop);
 	if (f->hctx_init)
 		h2o_context_request_shutdown(&f->hctx);
 }
@@ -515,6 +521,7 @@ void d4_api_fed_free(struct d4_api_fed *f)
 	SSL_CTX_free(f->ssl);
 	d4_fed_trust_free(f->trust);
 	d4_api_guard_free(f->guard);
+	d4_api_fedops_free(f->ops);
 	d4_api_limits_free(f->limits);
 	free(f);
 }

@@ -16,6 +16,7 @@
 #include "d4_log.h"
 #include "d4_policy.h"
 #include "d4_reader.h"
+#include "d4_store_fed.h"
 #include "d4_util.h"
 #include "handlers.h"
 
@@ -23,6 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#define FED_MEMBER_MAX (256u + D4_STORE_FED_VIA_MAX * 36u)
 
 /* Frames of one session are stored in receive order, so a frame received
  * after `to` ends that session's walk. */
@@ -335,6 +338,9 @@ struct export_prod {
 	int type;	   /* frames of this type only; -1 all */
 	uint64_t from_ms, to_ms;
 	char ext_type[D4_EXT_TYPE_MAX]; /* of sess[si], for ndjson */
+	/* of sess[si] when it was received from a partner hub: the member
+	 * ndjson adds to its frames ("" for a local session) */
+	char fed[FED_MEMBER_MAX];
 	int sess_loaded;
 	/* TLP: the caller's clearance, the level of sess[si] (its frames are
 	 * checked too), the level of a session without one yet */
@@ -355,6 +361,36 @@ struct export_prod {
 	unsigned seen;
 	int stopped, session_done, err;
 };
+
+/* ,"federation":{...} of a received session (docs/api.md "Raw data
+ * export"): the partner it came from, that partner's hub, the origin hub,
+ * the hubs it came through, and whether it arrived stripped. */
+static void fed_member(const struct d4_store_fed_session *fs, char *out, size_t cap)
+{
+	char sender[D4_UUID_HEX_LEN + 1], origin[D4_UUID_HEX_LEN + 3], hex[D4_UUID_HEX_LEN + 1];
+	d4_uuid_hex(fs->sender, sender);
+	if (fs->prov.has_origin && !fs->prov.stripped) {
+		d4_uuid_hex(fs->prov.origin, hex);
+		snprintf(origin, sizeof(origin), "\"%s\"", hex);
+	} else {
+		d4_strlcpy(origin, "null", sizeof(origin));
+	}
+	/* partner names are [A-Za-z0-9._-] (checked by the store): no escaping */
+	int n = snprintf(out, cap,
+			 ",\"federation\":{\"partner\":\"%s\",\"sender\":\"%s\",\"origin\":%s,\"stripped\":%s,"
+			 "\"via\":[",
+			 d4_store_partner_name_valid(fs->partner) ? fs->partner : "", sender, origin,
+			 fs->prov.stripped ? "true" : "false");
+	size_t o = n > 0 && (size_t)n < cap ? (size_t)n : 0;
+	for (unsigned i = 0; i < fs->prov.nvia && i < D4_STORE_FED_VIA_MAX && o + 40 < cap; i++) {
+		d4_uuid_hex(fs->prov.via[i], hex);
+		o += (size_t)snprintf(out + o, cap - o, "%s\"%s\"", i ? "," : "", hex);
+	}
+	if (o + 3 < cap)
+		memcpy(out + o, "]}", 3);
+	else
+		out[0] = '\0';
+}
 
 static int sink(void *ctx, const uint8_t *data, size_t len)
 {
@@ -414,8 +450,8 @@ static int frame_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *pa
 	case D4_EXPORT_NDJSON:
 		if (!match)
 			break;
-		if (d4_export_ndjson_max(rec->size) > x->line_cap) {
-			size_t nc = d4_export_ndjson_max(rec->size);
+		if (d4_export_ndjson_max(rec->size) + sizeof(x->fed) > x->line_cap) {
+			size_t nc = d4_export_ndjson_max(rec->size) + sizeof(x->fed);
 			char *nl = realloc(x->line, nc);
 			if (!nl) {
 				r = D4_ENOMEM;
@@ -426,6 +462,13 @@ static int frame_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *pa
 		}
 		{
 			size_t n = d4_export_ndjson_line(rec, x->ext_type, payload, x->line, x->line_cap);
+			size_t f = strlen(x->fed);
+			if (n >= 2 && f) {
+				/* the line ends with "}\n": the member goes before */
+				memcpy(x->line + n - 2, x->fed, f);
+				memcpy(x->line + n - 2 + f, "}\n", 2);
+				n += f;
+			}
 			r = n ? sink(x, (const uint8_t *)x->line, n) : D4_EINVAL;
 		}
 		break;
@@ -480,6 +523,11 @@ static long prod_next(struct d4_api_producer *p, uint8_t *buf, size_t cap)
 				return rc;
 			d4_strlcpy(x->ext_type, rc == 0 ? si.ext_type : "", sizeof(x->ext_type));
 			x->sess_tlp = rc == 0 && si.tlp ? si.tlp : x->untagged_tlp;
+			x->fed[0] = '\0';
+			struct d4_store_fed_session fs;
+			if (rc == 0 && si.fed && x->fmt == D4_EXPORT_NDJSON &&
+			    d4_store_fed_session_get(x->st, x->sess[x->si], &fs) == 0)
+				fed_member(&fs, x->fed, sizeof(x->fed));
 			x->sess_loaded = 1;
 		}
 		x->seen = 0;
@@ -725,11 +773,13 @@ struct sess_collect {
 	size_t cap;
 	uint64_t withheld; /* sessions above the clearance */
 	int err;
+	int any; /* the sensor has a session at all */
 };
 
 static int sess_cb(void *ctx, const struct d4_session_info *si)
 {
 	struct sess_collect *c = ctx;
+	c->any = 1;
 	if (!(si->type == c->type || (c->type == 254 && si->type == 2)))
 		return 0;
 	if (si->started * 1000 > c->to_ms || (si->ended && si->ended * 1000 + 999 < c->from_ms))
@@ -806,11 +856,14 @@ void d4_h_export_range(struct d4_api_ctx *ctx, const struct d4_api_req *req, str
 	snprintf(what, sizeof(what), "sensor %s", hex);
 	int rc = d4_store_sensor_get(ctx->store, uuid, &sn);
 	d4_wipe(sn.key, sizeof(sn.key));
-	if (rc < 0) {
+	/* a sensor of another hub whose frames were received from a partner
+	 * is not registered here: its sessions are what there is of it */
+	int have_sn = rc == 0;
+	if (rc < 0 && rc != D4_ENOTFOUND) {
 		d4_h_store_error(resp, rc, what);
 		return;
 	}
-	struct export_prod *x = prod_new(ctx, req, fmt, &sn);
+	struct export_prod *x = prod_new(ctx, req, fmt, have_sn ? &sn : NULL);
 	if (!x) {
 		d4_h_internal(resp, "out of memory");
 		return;
@@ -820,12 +873,12 @@ void d4_h_export_range(struct d4_api_ctx *ctx, const struct d4_api_req *req, str
 	x->to_ms = to_ms;
 	struct sess_collect c = {.x = x, .type = (unsigned)type, .from_ms = from_ms, .to_ms = to_ms};
 	rc = d4_store_session_foreach(ctx->store, uuid, sess_cb, &c);
-	if (rc < 0 || c.err) {
+	if (rc < 0 || c.err || (!have_sn && !c.any)) {
 		prod_free(&x->super);
 		if (c.err)
 			d4_h_internal(resp, "out of memory");
 		else
-			d4_h_store_error(resp, rc, "sessions");
+			d4_h_store_error(resp, rc < 0 ? rc : D4_ENOTFOUND, rc < 0 ? "sessions" : what);
 		return;
 	}
 	if (fmt == D4_EXPORT_PCAP && pcap_prepare(x, resp)) {

@@ -415,7 +415,8 @@ static void type_name(uint16_t t, char buf[16])
 }
 
 /* COF (draft-dulaunoy-dnsop-passive-dns-cof): one object per RR. sensor_id
- * only when one sensor saw the tuple and its TLP allows naming the source. */
+ * only when one sensor saw the tuple and its TLP allows naming the source;
+ * origin_hubs when partner hubs sent observations of it. */
 static void cof_line(struct d4_jw *b, const struct d4_store_pdns_tuple *t, int human)
 {
 	char tn[16];
@@ -441,6 +442,20 @@ static void cof_line(struct d4_jw *b, const struct d4_store_pdns_tuple *t, int h
 		d4_uuid_hex(t->sensors[0], hex);
 		sb_str(b, ",\"sensor_id\":");
 		sb_jstr(b, hex, strlen(hex));
+	}
+	/* received from partner hubs: their origin hubs (an additional COF
+	 * field; DNSDB's SAF output stays as dnsdbq expects it). Not for
+	 * tlp:ex:chr, whose source is not named. */
+	if (t->nhubs && t->tlp != D4_TLP_EX_CHR) {
+		sb_str(b, ",\"origin_hubs\":[");
+		for (unsigned i = 0; i < t->nhubs && i < D4_PDNS_HUBS_KEEP; i++) {
+			char hex[D4_UUID_HEX_LEN + 1];
+			d4_uuid_hex(t->hubs[i], hex);
+			if (i)
+				sb_str(b, ",");
+			sb_jstr(b, hex, strlen(hex));
+		}
+		sb_str(b, "]");
 	}
 	(void)human;
 	sb_str(b, "}\n");

@@ -321,6 +321,15 @@ void d4_api_h_metrics(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 			mprintf(&b, "d4hub_federation_connections_total{result=\"%s\"} %" PRIu64 "\n",
 				d4_fed_peer_reason_name((enum d4_fed_peer_reason)i), ctx->core->fed_counts[i]);
 	}
+	{
+		/* partners: decisions, received, refused, lag (api/h_fedstatus.c) */
+		char *fed = d4_h_fed_metrics(ctx);
+		if (fed)
+			mprintf(&b, "%s", fed);
+		else
+			b.oom = 1;
+		free(fed);
+	}
 	if (ctx->core && ctx->core->limits) {
 		const struct d4_api_limits *l = ctx->core->limits;
 		mprintf(&b, "# HELP d4hub_api_limit_hits_total Requests and connections refused by an API limit "

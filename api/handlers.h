@@ -57,6 +57,10 @@ void d4_h_create_partner(struct d4_api_ctx *ctx, const struct d4_api_req *req, s
 void d4_h_update_partner(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_delete_partner(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_dry_run_partner(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+/* api/h_fedstatus.c: a partner's federation status; the federation series
+ * of /metrics (malloc'ed text, NULL on failure) */
+void d4_h_partner_status(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+char *d4_h_fed_metrics(struct d4_api_ctx *ctx);
 
 /* the ingest watch: unverified connections per address (api/h_ingest.c) */
 void d4_h_get_ingest_unverified(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);

@@ -745,6 +745,7 @@ int d4_api_start(const struct d4_api_opts *opts, struct d4_store *store, const s
 		return rc;
 	}
 	api->core.fed_counts = d4_api_fed_counts(api->fed);
+	api->core.fed = api->fed;
 	const char *colon = strrchr(opts->listen ? opts->listen : "127.0.0.1:8443", ':');
 	snprintf(api->addr_text, sizeof(api->addr_text), "%.*s:%u",
 		 (int)(colon - (opts->listen ? opts->listen : "127.0.0.1:8443")),

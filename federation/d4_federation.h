@@ -389,9 +389,14 @@ int d4_fed_batch_next(struct d4_fed_batch_it *it, struct d4_fed_wrec *r);
 
 /* Encoding into a caller-owned growable buffer (no allocation per record
  * once warmed up). begin reserves the header; add_* append one record
- * (D4_ETOOBIG when the batch would pass max_bytes: the record is not added,
- * the batch is complete); finish writes the header (with `to`) in front of
- * the records and returns the batch's first byte and length. */
+ * (D4_ETOOBIG when the batch would pass max_bytes, the header counted at its
+ * largest: the record is not added, the batch is complete -- on an empty
+ * batch the record can never fit; D4_EINVAL when the record fails the
+ * decoder's checks: not added, so a batch a partner would refuse is never
+ * written); finish writes the header (with `to`) in front of the records and
+ * returns the batch's first byte and length (into w->buf, valid until the
+ * next begin). Zero the struct (and set max_bytes) before the first begin;
+ * free with d4_fed_wbuf_free. */
 struct d4_fed_wbuf {
 	uint8_t *buf;
 	size_t cap, len, start;
@@ -432,8 +437,11 @@ enum d4_fed_in_reason {
 };
 const char *d4_fed_in_reason_name(enum d4_fed_in_reason r);
 /* Decides one received record r of kind `kind` from partner p (whose hub
- * uuid is the sender) at this hub: D4_FED_IN_STORED or the refusal reason
- * (kind, level, loops and path, types). Pure. */
+ * uuid is the sender) at this hub: D4_FED_IN_STORED or the refusal reason,
+ * in this order: kind (also for a NULL argument: fail closed), red (or not a
+ * level), above the cap, loop, path (docs/federation.md "Receiving: the
+ * inbound rule"). Never D4_FED_IN_TYPE: the accepted D4 types are the
+ * hub's settings, which the caller checks. Pure; everything borrowed. */
 enum d4_fed_in_reason d4_fed_inbound(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind,
 				     const struct d4_fed_wrec *r);
 /* The per-partner quota (inbound records/s as a token bucket with one
@@ -474,9 +482,9 @@ struct d4_fed_rx {
 /* Why a whole batch is refused (nothing of it is stored). */
 enum d4_fed_rx_refusal {
 	D4_FED_RX_OK = 0,
-	D4_FED_RX_MALFORMED, /* "malformed": the batch or a record fails its checks (HTTP 400) */
-	D4_FED_RX_KIND,	     /* "wrong-kind": the batch is of another kind than asked (HTTP 400) */
-	D4_FED_RX_SENDER,    /* "wrong-sender": its sender is not the partner's hub uuid (HTTP 403) */
+	D4_FED_RX_MALFORMED,	/* "malformed": the batch or a record fails its checks (HTTP 400) */
+	D4_FED_RX_KIND,		/* "wrong-kind": the batch is of another kind than asked (HTTP 400) */
+	D4_FED_RX_SENDER,	/* "wrong-sender": its sender is not the partner's hub uuid (HTTP 403) */
 	D4_FED_RX_NOT_ACCEPTED, /* "kind-not-accepted": the partner's inbound rule does not take the kind (HTTP 403) */
 	D4_FED_RX_COUNT
 };
@@ -488,8 +496,21 @@ const char *d4_fed_rx_refusal_name(enum d4_fed_rx_refusal r);
  * otherwise rx holds nothing to free and why says what is wrong. The
  * partner's quota is not taken here (d4_fed_quota_take, by the caller).
  * D4_ENOMEM is returned as a negative value. */
-int d4_fed_receive_prepare(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind,
-			   const uint8_t *buf, size_t len, struct d4_fed_rx *rx, char *why, size_t whylen);
+int d4_fed_receive_prepare(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind, const uint8_t *buf,
+			   size_t len, struct d4_fed_rx *rx, char *why, size_t whylen);
+/* The same with the D4 types this hub accepts (its accepted-types
+ * settings, which d4_fed_inbound does not see): type_ok(arg, type, ext,
+ * ext_len) is asked for every frame the inbound rule keeps and must answer
+ * the same for the same arguments during the call (1 accepted, 0 not: the
+ * frame is refused "type-not-accepted"). d4_fed_receive_prepare is this
+ * with no filter. */
+struct d4_fed_rx_filter {
+	int (*type_ok)(void *arg, uint8_t type, const char *ext, size_t ext_len);
+	void *arg;
+};
+int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind,
+				const uint8_t *buf, size_t len, const struct d4_fed_rx_filter *filter,
+				struct d4_fed_rx *rx, char *why, size_t whylen);
 void d4_fed_rx_free(struct d4_fed_rx *rx);
 
 /* ---- the source: batches from this hub's log (fed_source.c) ----
@@ -555,7 +576,6 @@ int d4_fed_sender_status(struct d4_fed_sender *fs, const char *partner, uint8_t 
 /* The same for fetching kind from the partner (its inbound.fetch): lag is
  * not known on this side (0). Both: 0, D4_ENOTFOUND (no such job: partner
  * unknown or disabled, kind not exchanged in that direction), D4_EINVAL. */
-int d4_fed_sender_fetch_status(struct d4_fed_sender *fs, const char *partner, uint8_t kind,
-			       struct d4_fed_status *out);
+int d4_fed_sender_fetch_status(struct d4_fed_sender *fs, const char *partner, uint8_t kind, struct d4_fed_status *out);
 
 #endif

@@ -31,6 +31,7 @@
 #define BAILIWICK_MAX 1024u
 #define SENSORS_MAX   8u
 
+static int it_fail(struct d4_fed_batch_it *it, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int it_fail(struct d4_fed_batch_it *it, int err, const char *fmt, ...)
 {
 	if (it->err)
@@ -369,14 +370,18 @@ int d4_fed_wbuf_begin(struct d4_fed_wbuf *w, uint8_t kind, const uint8_t sender[
 	if (!w || !sender || (kind != D4_FED_KIND_FRAMES && kind != D4_FED_KIND_PDNS) || from_len > D4_FED_POS_MAX ||
 	    (from_len && !from) || is_zero16(sender))
 		return D4_EINVAL;
-	int rc = grow(w, hdr_reserve(from_len));
-	if (rc)
-		return rc;
-	w->kind = kind;
-	memcpy(w->sender, sender, 16);
+	/* Copied before the buffer may move: from (and sender) may point into
+	 * the batch made before, in w->buf (its `to`). */
 	if (from_len)
-		memcpy(w->from, from, from_len);
+		memmove(w->from, from, from_len);
+	memmove(w->sender, sender, 16);
 	w->from_len = from_len;
+	w->kind = kind;
+	int rc = grow(w, hdr_reserve(from_len));
+	if (rc) {
+		w->len = 0; /* not begun: add and finish refuse */
+		return rc;
+	}
 	w->nrecords = 0;
 	w->start = 0;
 	w->len = hdr_reserve(from_len);

@@ -71,8 +71,26 @@ static int fail(int r, char *why, size_t whylen, const char *what, const char *d
 	return r;
 }
 
+/* The inbound rule and this hub's accepted types for one record. */
+static enum d4_fed_in_reason decide(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind,
+				    const struct d4_fed_wrec *r, const struct d4_fed_rx_filter *f)
+{
+	enum d4_fed_in_reason ir = d4_fed_inbound(self, p, kind, r);
+	if (ir == D4_FED_IN_STORED && kind == D4_FED_KIND_FRAMES && f && f->type_ok &&
+	    f->type_ok(f->arg, r->type, r->ext_type, r->ext_type_len) != 1)
+		ir = D4_FED_IN_TYPE;
+	return ir;
+}
+
 int d4_fed_receive_prepare(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind, const uint8_t *buf,
 			   size_t len, struct d4_fed_rx *rx, char *why, size_t whylen)
+{
+	return d4_fed_receive_prepare_with(self, p, kind, buf, len, NULL, rx, why, whylen);
+}
+
+int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind,
+				const uint8_t *buf, size_t len, const struct d4_fed_rx_filter *filter,
+				struct d4_fed_rx *rx, char *why, size_t whylen)
 {
 	struct d4_fed_batch_hdr h;
 	struct d4_fed_batch_it it;
@@ -103,7 +121,7 @@ int d4_fed_receive_prepare(const struct d4_fed_self *self, const struct d4_partn
 	uint32_t n = 0;
 	while ((rc = d4_fed_batch_next(&it, &r)) == 1) {
 		n++;
-		enum d4_fed_in_reason ir = d4_fed_inbound(self, p, kind, &r);
+		enum d4_fed_in_reason ir = decide(self, p, kind, &r, filter);
 		if (ir != D4_FED_IN_STORED) {
 			refused[ir < D4_FED_IN_COUNT ? ir : D4_FED_IN_KIND]++;
 			continue;
@@ -135,7 +153,7 @@ int d4_fed_receive_prepare(const struct d4_fed_self *self, const struct d4_partn
 		}
 		size_t i = 0, off = 0;
 		while (i < keep && d4_fed_batch_next(&it, &r) == 1) {
-			if (d4_fed_inbound(self, p, kind, &r) != D4_FED_IN_STORED)
+			if (decide(self, p, kind, &r, filter) != D4_FED_IN_STORED)
 				continue;
 			struct d4_store_fed_prov *pv = &rx->provs[i];
 			prov_of(&r.prov, pv);

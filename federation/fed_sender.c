@@ -46,8 +46,9 @@
 enum job_state { J_IDLE = 0, J_BUSY, J_SUBMITTED };
 
 struct fs_partner {
-	struct d4_partner *p; /* owned */
-	uint8_t *enc;	      /* the stored encoding: what "changed" means */
+	struct d4_partner *p;	   /* owned */
+	struct d4_fed_quota quota; /* inbound quota of what is fetched from it */
+	uint8_t *enc;		   /* the stored encoding: what "changed" means */
 	size_t enc_len;
 	struct fed_peer_tls tls;
 	int up; /* -1 not known yet, 0 down, 1 up: logged on change */
@@ -78,12 +79,19 @@ struct fs_job {
 	 * until the next d4_fed_source_next of this job) */
 	struct d4_fed_source *src;
 	struct d4_store_fed_out *out;
+	char *hello_url;
+	int probing; /* the request in flight is GET /federation/v1/hello */
 	uint8_t from[D4_FED_POS_MAX], to[D4_FED_POS_MAX];
 	size_t from_len, to_len;
 	struct d4_fed_counters dec;
 	uint32_t records;
 	size_t body_len;
 	int more;
+	/* fetch: this hub's receiver position for the partner, and the batch
+	 * handed to the writer (its bytes are `answer`, untouched until done) */
+	struct d4_store_fed_in *in;
+	struct d4_fed_rx rx;
+	int rx_live;
 };
 
 /* Status of one (partner, kind, direction). */
@@ -104,6 +112,7 @@ struct d4_fed_sender {
 	pthread_t thread;
 	int started;
 	int wake_fd; /* stop */
+	int done_fd; /* the writer says a fetched batch is done */
 	int stop;    /* __atomic */
 	uint64_t rnd;
 
@@ -257,6 +266,7 @@ static void job_ok(struct fs_job *j, uint64_t next_ms, int acked)
 		S->connected = 1;
 		S->failures = 0;
 		S->next_try_ms = next_ms;
+		S->last_error[0] = 0; /* the current error: none */
 		if (acked)
 			S->last_ack = now_s;
 	});
@@ -306,6 +316,27 @@ static int push_commit(struct fs_job *j, const uint8_t *to, size_t to_len, int c
 	return d4_store_fed_out_put(j->fs->s, j->pt->p->name, j->kind, o);
 }
 
+/* GET /federation/v1/hello on the job's handle. */
+static void probe_start(struct fs_job *j)
+{
+	j->answer.len = 0;
+	j->answer.over = 0;
+	j->answer.max = PUSH_ANSWER_MAX;
+	j->pt->tls.why[0] = 0;
+	j->errbuf[0] = 0;
+	CURLcode cr = curl_easy_setopt(j->e, CURLOPT_URL, j->hello_url);
+	if (cr == CURLE_OK)
+		cr = curl_easy_setopt(j->e, CURLOPT_HTTPGET, 1L);
+	if (cr != CURLE_OK || curl_multi_add_handle(j->fs->multi, j->e) != CURLM_OK) {
+		job_fail(j, F_LOCAL, 0, "cannot start the request: %s", curl_easy_strerror(cr));
+		return;
+	}
+	j->probing = 1;
+	j->state = J_BUSY;
+	uint64_t now_s = d4_now_s();
+	STAT_EDIT(j, S->last_try = now_s);
+}
+
 static void push_start(struct fs_job *j)
 {
 	struct d4_fed_sender *fs = j->fs;
@@ -317,6 +348,13 @@ static void push_start(struct fs_job *j)
 	}
 	memcpy(j->from, j->out->pos, j->out->pos_len);
 	j->from_len = j->out->pos_len;
+	/* also while the partner cannot be reached: the lag is what grows */
+	if (j->lag_at == 0) {
+		/* the last acknowledgement before this start */
+		uint64_t acked = j->out->last_ack;
+		STAT_EDIT(j, if (!S->last_ack) S->last_ack = acked);
+	}
+	push_lag(j, j->lag_at == 0);
 	const uint8_t *body = NULL;
 	size_t len = 0;
 	memset(&j->dec, 0, sizeof(j->dec));
@@ -353,12 +391,20 @@ static void push_start(struct fs_job *j)
 		j->state = J_IDLE;
 		j->next_ms = j->more ? now : now + fs->poll_ms;
 		STAT_EDIT(j, S->next_try_ms = j->next_ms);
+		/* nothing to say, and the partner not known to be up: say hello,
+		 * so that the status (and the log) tells a partner that cannot be
+		 * reached, or is not who it should be, before data waits for it */
+		if (!moved && j->pt->up != 1)
+			probe_start(j);
 		return;
 	}
 	j->answer.len = 0;
 	j->answer.over = 0;
 	j->answer.max = PUSH_ANSWER_MAX;
-	CURLcode cr = curl_easy_setopt(j->e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	j->probing = 0;
+	CURLcode cr = curl_easy_setopt(j->e, CURLOPT_URL, j->url);
+	if (cr == CURLE_OK)
+		cr = curl_easy_setopt(j->e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	if (cr == CURLE_OK)
 		cr = curl_easy_setopt(j->e, CURLOPT_POSTFIELDS, body);
 	j->pt->tls.why[0] = 0;
@@ -442,6 +488,33 @@ static uint64_t retry_after_ms(struct fs_job *j)
 	if (ms < j->fs->backoff_min)
 		ms = j->fs->backoff_min;
 	return ms;
+}
+
+static void probe_done(struct fs_job *j, CURLcode cr)
+{
+	long code = 0;
+	curl_easy_getinfo(j->e, CURLINFO_RESPONSE_CODE, &code);
+	char why[160];
+	if (cr != CURLE_OK || code == 0) {
+		fed_xport_error(&j->pt->tls, cr, j->errbuf, why, sizeof(why));
+		job_fail(j, j->answer.over ? F_PARTNER : F_LINK, 0, "%s", why);
+		return;
+	}
+	if (code != 200) {
+		http_problem(j, code, why, sizeof(why));
+		job_fail(j, F_PARTNER, code == 429 || code == 503 ? retry_after_ms(j) : 0, "%s", why);
+		return;
+	}
+	/* the handshake already checked the certificate; the answer must
+	 * agree (a proxy or a misrouted port would not) */
+	char hub[64];
+	uint8_t u[16];
+	if (answer_str(&j->answer, "hub_uuid", hub, sizeof(hub)) != 0 || d4_uuid_parse(hub, u) != 0 ||
+	    !d4_ct_equal(u, j->pt->p->hub, 16)) {
+		job_fail(j, F_PARTNER, 0, "the partner's hello does not name its hub uuid");
+		return;
+	}
+	job_ok(j, d4_mono_ms() + j->fs->poll_ms, 0);
 }
 
 static void push_done(struct fs_job *j, CURLcode cr)
@@ -529,6 +602,152 @@ static void push_done(struct fs_job *j, CURLcode cr)
 		job_fail(j, F_PARTNER, 0, "%s", why);
 }
 
+/* ---- fetch ---- */
+
+static void fetch_start(struct d4_fed_sender *fs, struct fs_job *j)
+{
+	int rc = d4_store_fed_in_get(fs->s, j->pt->p->hub, j->kind, j->in);
+	if (rc == D4_ENOTFOUND) {
+		memset(j->in, 0, sizeof(*j->in));
+		rc = 0;
+	}
+	if (rc != 0) {
+		job_fail(j, F_LOCAL, 0, "cannot read this hub's position: %s", d4_strerror(rc));
+		return;
+	}
+	memcpy(j->from, j->in->pos, j->in->pos_len);
+	j->from_len = j->in->pos_len;
+	const char *base = j->pt->p->url;
+	size_t bl = strlen(base);
+	while (bl && base[bl - 1] == '/')
+		bl--;
+	const char *kn = d4_fed_kind_name(j->kind);
+	size_t n = bl + strlen("/federation/v1/pull/") + strlen(kn) + strlen("?from=") + 2 * j->from_len + 1;
+	char *url = malloc(n);
+	if (!url) {
+		job_fail(j, F_LOCAL, 0, "out of memory");
+		return;
+	}
+	int k = snprintf(url, n, "%.*s/federation/v1/pull/%s?from=", (int)bl, base, kn);
+	d4_hex_encode(j->from, j->from_len, url + k);
+	CURLcode cr = curl_easy_setopt(j->e, CURLOPT_URL, url); /* copied by curl */
+	free(url);
+	j->answer.len = 0;
+	j->answer.over = 0;
+	j->answer.max = PULL_ANSWER_MAX;
+	j->pt->tls.why[0] = 0;
+	j->errbuf[0] = 0;
+	if (cr != CURLE_OK || curl_multi_add_handle(fs->multi, j->e) != CURLM_OK) {
+		job_fail(j, F_LOCAL, 0, "cannot start the request: %s", curl_easy_strerror(cr));
+		return;
+	}
+	j->state = J_BUSY;
+	uint64_t now_s = d4_now_s();
+	STAT_EDIT(j, S->last_try = now_s);
+}
+
+static void fetch_done(struct d4_fed_sender *fs, struct fs_job *j, CURLcode cr)
+{
+	uint64_t now = d4_mono_ms();
+	long code = 0;
+	curl_easy_getinfo(j->e, CURLINFO_RESPONSE_CODE, &code);
+	char why[160];
+	if (cr != CURLE_OK || code == 0) {
+		if (j->answer.over)
+			snprintf(why, sizeof(why), "the partner's batch is larger than %u bytes", PULL_ANSWER_MAX);
+		else
+			fed_xport_error(&j->pt->tls, cr, j->errbuf, why, sizeof(why));
+		job_fail(j, j->answer.over ? F_PARTNER : F_LINK, 0, "%s", why);
+		return;
+	}
+	if (code != 200) {
+		http_problem(j, code, why, sizeof(why));
+		job_fail(j, F_PARTNER, code == 429 || code == 503 ? retry_after_ms(j) : 0, "%s", why);
+		return;
+	}
+	j->more = 0;
+	struct curl_header *h = NULL;
+	if (curl_easy_header(j->e, "x-d4hub-more", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h && h->value &&
+	    strcmp(h->value, "1") == 0)
+		j->more = 1;
+	char rwhy[128];
+	int r = d4_fed_receive_prepare(&fs->self, j->pt->p, j->kind, j->answer.p, j->answer.len, &j->rx, rwhy,
+				       sizeof(rwhy));
+	if (r != D4_FED_RX_OK) {
+		if (r < 0)
+			job_fail(j, F_LOCAL, 0, "cannot take the partner's batch: %s", d4_strerror(r));
+		else
+			job_fail(j, F_PARTNER, 0, "the partner's batch is refused (%s): %s",
+				 d4_fed_rx_refusal_name((enum d4_fed_rx_refusal)r), rwhy);
+		return;
+	}
+	j->rx_live = 1;
+	const struct d4_store_fed_batch *b = &j->rx.batch;
+	if (j->rx.nrecords == 0 && b->from_len == b->to_len && memcmp(b->from, b->to, b->to_len) == 0) {
+		/* nothing new at the partner */
+		d4_fed_rx_free(&j->rx);
+		j->rx_live = 0;
+		job_ok(j, now + (uint64_t)fs->poll_ms * FETCH_IDLE_FACTOR, 0);
+		return;
+	}
+	uint64_t retry = 0;
+	enum d4_fed_in_reason q =
+	    d4_fed_quota_take(&j->pt->quota, j->pt->p, j->rx.nrecords, j->answer.len, d4_now_ms(), &retry);
+	if (q != D4_FED_IN_STORED) {
+		/* over this hub's own quota for the partner: nothing stored, the
+		 * same batch is asked for again later */
+		d4_fed_rx_free(&j->rx);
+		j->rx_live = 0;
+		job_ok(j, now + (retry ? retry : fs->backoff_min), 0);
+		d4_debug("federation: partner %s, fetch %s: over the inbound quota (%s), waiting %" PRIu64 " ms",
+			 j->pt->p->name, d4_fed_kind_name(j->kind), d4_fed_in_reason_name(q), retry);
+		return;
+	}
+	j->rx.batch.notify_fd = fs->done_fd;
+	int rc = d4_store_fed_submit(fs->s, &j->rx.batch);
+	if (rc != 0) {
+		d4_fed_rx_free(&j->rx);
+		j->rx_live = 0;
+		job_fail(j, F_LOCAL, 0, "cannot hand the batch to the writer: %s", d4_strerror(rc));
+		return;
+	}
+	partner_up(j->pt);
+	j->state = J_SUBMITTED;
+}
+
+/* A fetched batch the writer is done with. */
+static void fetch_stored(struct d4_fed_sender *fs, struct fs_job *j)
+{
+	uint64_t now = d4_mono_ms();
+	int res = j->rx.batch.result;
+	d4_fed_rx_free(&j->rx);
+	j->rx_live = 0;
+	j->state = J_IDLE;
+	if (res == 0 || res == D4_EEXIST)
+		job_ok(j, j->more ? now : now + (uint64_t)fs->poll_ms * FETCH_IDLE_FACTOR, 1);
+	else if (res == D4_EBUSY)
+		/* this hub's position moved meanwhile (the partner pushes the
+		 * same kind too): asked again from where it stands */
+		job_fail(j, F_LOCAL, 0, "position mismatch: the batch does not start where this hub stands");
+	else
+		job_fail(j, F_LOCAL, 0, "the store did not take the batch: %s", d4_strerror(res));
+}
+
+/* Waits for a batch still with the writer (at stop, at a partner change):
+ * the writer keeps pointers into it. */
+static void fetch_wait(struct fs_job *j)
+{
+	if (!j->rx_live)
+		return;
+	if (j->state == J_SUBMITTED)
+		while (!__atomic_load_n(&j->rx.batch.done, __ATOMIC_ACQUIRE)) {
+			struct pollfd pf = {.fd = j->fs->done_fd, .events = POLLIN};
+			poll(&pf, 1, 100);
+		}
+	d4_fed_rx_free(&j->rx);
+	j->rx_live = 0;
+}
+
 /* ---- jobs ---- */
 
 static void job_free(struct fs_job *j)
@@ -538,10 +757,13 @@ static void job_free(struct fs_job *j)
 			curl_multi_remove_handle(j->fs->multi, j->e);
 		curl_easy_cleanup(j->e);
 	}
+	fetch_wait(j);
 	curl_slist_free_all(j->hdrs);
 	d4_fed_source_free(j->src);
 	free(j->out);
+	free(j->in);
 	free(j->url);
+	free(j->hello_url);
 	free(j->answer.p);
 	memset(j, 0, sizeof(*j));
 }
@@ -581,7 +803,8 @@ static int job_init(struct d4_fed_sender *fs, struct fs_job *j, struct fs_partne
 		if (!j->out)
 			return D4_ENOMEM;
 		snprintf(path, sizeof(path), "/federation/v1/inbox/%s", d4_fed_kind_name(kind));
-		if (url_join(&j->url, pt->p->url, path) != 0)
+		if (url_join(&j->url, pt->p->url, path) != 0 ||
+		    url_join(&j->hello_url, pt->p->url, "/federation/v1/hello") != 0)
 			return D4_ENOMEM;
 		j->hdrs = curl_slist_append(NULL, "Content-Type: application/vnd.d4hub.batch");
 		/* HTTP/1.1 fallback: no 100-continue round trip */
@@ -589,10 +812,14 @@ static int job_init(struct d4_fed_sender *fs, struct fs_job *j, struct fs_partne
 		if (!h2)
 			return D4_ENOMEM;
 		j->hdrs = h2;
-		if (curl_easy_setopt(j->e, CURLOPT_URL, j->url) != CURLE_OK ||
-		    curl_easy_setopt(j->e, CURLOPT_HTTPHEADER, j->hdrs) != CURLE_OK ||
-		    curl_easy_setopt(j->e, CURLOPT_POST, 1L) != CURLE_OK)
+		if (curl_easy_setopt(j->e, CURLOPT_HTTPHEADER, j->hdrs) != CURLE_OK)
 			return D4_ENOMEM;
+	}
+	if (fetch) {
+		j->in = calloc(1, sizeof(*j->in));
+		if (!j->in || curl_easy_setopt(j->e, CURLOPT_HTTPGET, 1L) != CURLE_OK)
+			return D4_ENOMEM;
+		j->rx.batch.notify_fd = -1;
 	}
 	if (curl_easy_setopt(j->e, CURLOPT_WRITEFUNCTION, buf_write) != CURLE_OK ||
 	    curl_easy_setopt(j->e, CURLOPT_WRITEDATA, &j->answer) != CURLE_OK ||
@@ -603,17 +830,14 @@ static int job_init(struct d4_fed_sender *fs, struct fs_job *j, struct fs_partne
 
 static int wants_fetch(const struct d4_partner *p)
 {
-#ifdef D4_PARTNER_INBOUND_FETCH
 	return p->in.fetch != 0;
-#else
-	(void)p;
-	return 0;
-#endif
 }
 
 static void job_start(struct fs_job *j)
 {
-	if (!j->fetch)
+	if (j->fetch)
+		fetch_start(j->fs, j);
+	else
 		push_start(j);
 }
 
@@ -621,7 +845,11 @@ static void job_done(struct fs_job *j, CURLcode cr)
 {
 	curl_multi_remove_handle(j->fs->multi, j->e);
 	j->state = J_IDLE;
-	if (!j->fetch)
+	if (j->fetch)
+		fetch_done(j->fs, j, cr);
+	else if (j->probing)
+		probe_done(j, cr);
+	else
 		push_done(j, cr);
 }
 
@@ -770,15 +998,14 @@ static int reload(struct d4_fed_sender *fs)
 					continue;
 				if (fetch && !(wants_fetch(p) && (p->in.kinds & (1u << k))))
 					continue;
-				if (fetch)
-					continue; /* pulling from partners: see wants_fetch */
 				struct fs_job *j = &fs->jobs[nj];
 				rc = job_init(fs, j, pt, k, fetch);
 				if (rc != 0) {
-					if (rc == D4_ENOTSUP)
-						d4_info(
-						    "federation: partner %s: %s cannot be sent yet (no source for it)",
-						    p->name, d4_fed_kind_name(k));
+					if (!fetch && (rc == D4_ENOTSUP || rc == D4_EINVAL))
+						/* a kind without a source yet
+						 * (backscatter, certs) */
+						d4_info("federation: partner %s: %s cannot be sent (no source for it)",
+							p->name, d4_fed_kind_name(k));
 					else
 						d4_warn("federation: partner %s, %s %s: cannot set up: %s", p->name,
 							fetch ? "fetch" : "push", d4_fed_kind_name(k), d4_strerror(rc));
@@ -856,6 +1083,16 @@ static void *sender_main(void *arg)
 			if (j)
 				job_done(j, cr);
 		}
+		int submitted = 0;
+		for (size_t i = 0; i < fs->njobs; i++) {
+			struct fs_job *j = &fs->jobs[i];
+			if (j->state != J_SUBMITTED)
+				continue;
+			if (__atomic_load_n(&j->rx.batch.done, __ATOMIC_ACQUIRE))
+				fetch_stored(fs, j);
+			else
+				submitted = 1;
+		}
 		now = d4_mono_ms();
 		uint64_t wait = epoch_at > now ? epoch_at - now : 0;
 		for (size_t i = 0; i < fs->njobs; i++) {
@@ -868,8 +1105,15 @@ static void *sender_main(void *arg)
 		}
 		if (wait == 0)
 			continue;
-		struct curl_waitfd wfd = {.fd = fs->wake_fd, .events = CURL_WAIT_POLLIN};
-		curl_multi_poll(fs->multi, &wfd, 1, (int)(wait > 60000 ? 60000 : wait), NULL);
+		/* the writer's eventfd is shared by every fetched batch: it
+		 * wakes the loop, which looks at each batch's done flag */
+		struct curl_waitfd wfd[2] = {{.fd = fs->wake_fd, .events = CURL_WAIT_POLLIN},
+					     {.fd = fs->done_fd, .events = CURL_WAIT_POLLIN}};
+		(void)submitted;
+		curl_multi_poll(fs->multi, wfd, 2, (int)(wait > 60000 ? 60000 : wait), NULL);
+		uint64_t drain;
+		if (wfd[1].revents && read(fs->done_fd, &drain, sizeof(drain)) < 0 && errno != EAGAIN)
+			d4_debug("federation: eventfd: %s", strerror(errno));
 	}
 	jobs_free(fs);
 	if (fs->multi)
@@ -887,6 +1131,8 @@ static void sender_free(struct d4_fed_sender *fs)
 {
 	if (fs->wake_fd >= 0)
 		close(fs->wake_fd);
+	if (fs->done_fd >= 0)
+		close(fs->done_fd);
 	free(fs->cert);
 	free(fs->key);
 	free(fs->csv_fields);
@@ -908,6 +1154,7 @@ int d4_fed_sender_start(struct d4_store *s, const struct d4_fed_sender_opts *o, 
 	fs->s = s;
 	fs->self = o->self;
 	fs->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	fs->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	fs->cert = strdup(o->cert);
 	fs->key = strdup(o->key);
 	fs->csv_fields = o->pdns_csv_fields ? strdup(o->pdns_csv_fields) : NULL;
@@ -924,10 +1171,10 @@ int d4_fed_sender_start(struct d4_store *s, const struct d4_fed_sender_opts *o, 
 	fs->sopts.self = &fs->self;
 	fs->sopts.pdns_csv_fields = fs->csv_fields;
 	fs->sopts.pdns_csv_separator = fs->csv_sep;
-	if (fs->wake_fd < 0 || !fs->cert || !fs->key || (o->pdns_csv_fields && !fs->csv_fields) ||
+	if (fs->wake_fd < 0 || fs->done_fd < 0 || !fs->cert || !fs->key || (o->pdns_csv_fields && !fs->csv_fields) ||
 	    (o->pdns_csv_separator && !fs->csv_sep)) {
 		sender_free(fs);
-		return fs->wake_fd < 0 ? D4_EIO : D4_ENOMEM;
+		return D4_ENOMEM;
 	}
 	/* before any thread of ours uses curl; d4hub has no other curl user */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

@@ -124,7 +124,7 @@ struct build {
 	struct d4_fed_counters *dec;
 	uint32_t released;
 	unsigned decided;
-	int full; /* stopped: the next record did not fit, or max_records */
+	int full; /* a record larger than max_bytes went alone: nothing after it */
 	int err;
 };
 
@@ -169,6 +169,18 @@ static int add(struct build *b, struct d4_fed_wrec *r, struct d4_fed_verdict *v)
 	return 0;
 }
 
+/* The provenance on the wire of a record released under v: 0, or 2 with v
+ * made a refusal ("invalid") when the wire cannot carry it (a path that
+ * would pass D4_FED_VIA_MAX with this hub appended). */
+static int prov(struct build *b, const struct d4_fed_out *out, struct d4_fed_verdict *v, struct d4_fed_wprov *p)
+{
+	if (d4_fed_wprov_from_out(b->src->o.self, out, v, p) == 0)
+		return 0;
+	v->decision = D4_FED_REFUSE;
+	v->reason = D4_FED_R_INVALID;
+	return 2;
+}
+
 /* ---- frames ---- */
 
 static struct scache *session_info(struct d4_fed_source *src, uint64_t id, int *err)
@@ -187,12 +199,16 @@ static struct scache *session_info(struct d4_fed_source *src, uint64_t id, int *
 	if (c->found) {
 		memcpy(c->ext, si.ext_type, sizeof(c->ext));
 		c->ext[sizeof(c->ext) - 1] = 0;
-		rc = d4_store_fed_session_get(src->s, id, &c->fs);
+		c->fed = si.fed != 0;
+		rc = c->fed ? d4_store_fed_session_get(src->s, id, &c->fs) : 0;
 		if (rc && rc != D4_ENOTFOUND) {
 			*err = rc;
 			return NULL;
 		}
-		c->fed = rc == 0;
+		/* received, but its provenance is gone: it cannot be told from
+		 * this hub's own (fail closed below) */
+		if (rc == D4_ENOTFOUND)
+			c->found = 0;
 	}
 	c->id = id;
 	return c;
@@ -257,24 +273,19 @@ static int frame_cb(void *ctx, const struct d4_frame_rec *fr, const uint8_t *pay
 		d4_fed_outgoing(src->o.self, &rec, &v, &out);
 		struct d4_fed_wrec r;
 		memset(&r, 0, sizeof(r));
-		if (d4_fed_wprov_from_out(src->o.self, &out, &v, &r.prov) != 0) {
-			/* a path too long to append this hub to: cannot go */
-			v.decision = D4_FED_REFUSE;
-			v.reason = D4_FED_R_INVALID;
-			count(b, &v);
-			fw->next = fr->seq + 1;
-			return 0;
+		int a = prov(b, &out, &v, &r.prov);
+		if (a == 0) {
+			/* the origin's session id identifies the source too */
+			r.origin_session = out.stripped ? 0 : sc->fed ? sc->fs.origin_session : fr->session;
+			r.type = fr->type;
+			r.ext_type = sc->ext;
+			r.ext_type_len = strlen(sc->ext);
+			r.hdr_ts = fr->hdr_ts;
+			r.recv_ms = fr->recv_ms;
+			r.payload = payload;
+			r.size = fr->size;
+			a = add(b, &r, &v);
 		}
-		/* the origin's session id identifies the source too */
-		r.origin_session = out.stripped ? 0 : sc->fed ? sc->fs.origin_session : fr->session;
-		r.type = fr->type;
-		r.ext_type = sc->ext;
-		r.ext_type_len = strlen(sc->ext);
-		r.hdr_ts = fr->hdr_ts;
-		r.recv_ms = fr->recv_ms;
-		r.payload = payload;
-		r.size = fr->size;
-		int a = add(b, &r, &v);
 		if (a < 0)
 			return a;
 		if (a == 1) {
@@ -455,11 +466,8 @@ static int pdns_one(struct build *b, const struct d4_store_pdns_obs *o, struct d
 	d4_fed_outgoing(src->o.self, &rec, v, &out);
 	struct d4_fed_wrec r;
 	memset(&r, 0, sizeof(r));
-	if (d4_fed_wprov_from_out(src->o.self, &out, v, &r.prov) != 0) {
-		v->decision = D4_FED_REFUSE;
-		v->reason = D4_FED_R_INVALID;
+	if (prov(b, &out, v, &r.prov))
 		return 2;
-	}
 	r.rrname = o->rrname;
 	r.rrname_len = o->rrname_len;
 	r.rrtype = o->rrtype;
@@ -487,7 +495,8 @@ static int pdns_next(struct d4_fed_source *src, struct build *b, const uint8_t *
 		return D4_EINVAL;
 	uint8_t cur[D4_PDNS_CURSOR_VALUE_MAX];
 	size_t cur_len = from_len ? from_len - 4 : 0;
-	memcpy(cur, from, cur_len);
+	if (cur_len)
+		memcpy(cur, from, cur_len);
 	uint32_t skip = from_len ? d4_get_u32be(from + cur_len) : 0;
 	put_pos(to, to_len, cur, cur_len, skip);
 	*more = 0;

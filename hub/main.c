@@ -92,6 +92,22 @@ static void api_opts(const struct d4_hubconf *conf, struct d4_api_opts *o)
 	o->auth_fail_limit = conf->api_auth_fail_limit;
 }
 
+static void sender_opts(const struct d4_hubconf *conf, struct d4_fed_sender_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	memcpy(o->self.hub, conf->hub_uuid, 16);
+	memcpy(o->self.org, conf->org, 16);
+	o->self.default_tlp = (enum d4_tlp)conf->default_tlp;
+	o->cert = conf->fed_cert;
+	o->key = conf->fed_key;
+	o->pdns_csv_fields = conf->pdns_csv_fields;
+	o->pdns_csv_separator = conf->pdns_csv_separator;
+	o->poll_ms = conf->fed_poll_ms;
+	o->backoff_min_ms = conf->fed_backoff_min_ms;
+	o->backoff_max_ms = conf->fed_backoff_max_ms;
+	o->timeout_ms = conf->fed_timeout_ms;
+}
+
 static void pdns_opts(const struct d4_hubconf *conf, struct d4_analyze_opts *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -413,10 +429,30 @@ int main(int argc, char **argv)
 		notify(&notify_fd, 1, err);
 		return 1;
 	}
+	/* The sender thread (push to and fetch from partners): with the hub's
+	 * federation identity. It reads the log and submits received batches
+	 * to the writer; the API reads its status, so it starts before the
+	 * API and stops after it, before the writer. */
+	struct d4_fed_sender *sender = NULL;
+	if (conf.fed_cert[0] && conf.fed_key[0]) {
+		struct d4_fed_sender_opts fo;
+		sender_opts(&conf, &fo);
+		rc = d4_fed_sender_start(store, &fo, &sender);
+		if (rc != 0) {
+			snprintf(err, sizeof(err), "cannot start the federation sender: %s", d4_strerror(rc));
+			d4_err("%s", err);
+			d4_ingest_stop(ing);
+			d4_analyze_stop(ana);
+			d4_store_close(store);
+			notify(&notify_fd, 1, err);
+			return 1;
+		}
+	}
 	struct d4_api *api = NULL;
 	if (conf.api_enabled) {
 		struct d4_api_opts ao;
 		api_opts(&conf, &ao);
+		ao.fed_sender = sender;
 		if (conf.api_spec[0] && access(conf.api_spec, R_OK) != 0)
 			d4_warn("api.spec %s: %s (/openapi.yaml will answer 404)", conf.api_spec, strerror(errno));
 		rc = d4_api_start(&ao, store, &conf, &api);
@@ -424,6 +460,7 @@ int main(int argc, char **argv)
 			snprintf(err, sizeof(err), "cannot start the API on %.200s: %s", conf.api_listen,
 				 d4_strerror(rc));
 			d4_err("%s", err);
+			d4_fed_sender_stop(sender);
 			d4_ingest_stop(ing);
 			d4_analyze_stop(ana);
 			d4_store_close(store);
@@ -457,6 +494,8 @@ int main(int argc, char **argv)
 	}
 	/* the API reads the store and may queue admin changes: stop it first */
 	d4_api_stop(api);
+	/* the sender may wait for the writer (a fetched batch): before it */
+	d4_fed_sender_stop(sender);
 	d4_ingest_stop(ing);
 	d4_analyze_stop(ana);
 	d4_store_writer_stop(store);

@@ -96,7 +96,7 @@ struct d4_analyze_pdns {
 	/* walk state */
 	const struct d4_frame_rec *cur_rec;
 	int counting;
-	int pend_final; /* the open batch holds last lines of ended streams */
+	int pend_final;	   /* the open batch holds last lines of ended streams */
 	size_t final_from; /* index of the first of those lines in the batch (SIZE_MAX: none) */
 	/* ended streams whose last line was parsed, while a replay can reach
 	 * their frames (fin: committed and pending; fin_c: as committed) */
@@ -110,6 +110,7 @@ struct d4_analyze_pdns {
 	struct d4_analyze_pdns_stats st;
 	uint64_t last_commit_ms;
 	uint64_t last_expire_s;
+	uint64_t last_settle_ms; /* sink mode: sessions last looked up (monotonic) */
 };
 
 /* ---- helpers ---- */
@@ -516,15 +517,16 @@ static int feed_lines(struct d4_analyze_pdns *x, struct sess *e, const struct d4
 
 /* ---- frames ---- */
 
-/* The kind of a session seen for the first time. A session received from a
- * partner hub is ignored: its tuples arrive as the pdns kind, filtered by
- * the origin's rule; deriving them again from its frames would count every
- * observation twice (docs/federation.md). */
+/* The kind of a session met for the first time. Frames received from a
+ * partner hub (si.fed) are not turned into observations: their tuples
+ * arrive as the pdns kind, filtered by the origin's egress rule for pDNS;
+ * deriving them again here would count them twice and pass tuples that
+ * rule refused (docs/pdns.md, docs/federation.md "Provenance"). */
 static uint8_t session_kind(struct d4_analyze_pdns *x, uint64_t session, uint8_t kind)
 {
 	struct d4_session_info si;
 	if (d4_store_session_get(x->s, session, &si) != 0)
-		return kind == 0 ? K_IGNORE : kind;
+		return kind ? kind : K_IGNORE;
 	if (si.fed)
 		return K_IGNORE;
 	if (kind == 0)
@@ -546,8 +548,9 @@ static int frame_process(struct d4_analyze_pdns *x, const struct d4_frame_rec *r
 	default: return 0; /* not for this analyzer: no state */
 	}
 	struct sess *e = sess_find(x, rec->session);
-	if (!e) {
+	if (!e)
 		kind = session_kind(x, rec->session, kind);
+	if (!e) {
 		e = sess_get(x, rec, kind);
 		if (!e)
 			return D4_ENOMEM;
@@ -725,7 +728,12 @@ static void refresh_lag(struct d4_analyze_pdns *x)
  * committed by then (they are committed before its end), so the frame count
  * read after seeing it is a bound (drop_at) that x->next must pass. The last
  * lines go at the end of the batch (final_from), after every observation of
- * the frames read, in session id order. */
+ * the frames read, in session id order. The store is asked about live
+ * sessions at most once a second (a source polled every few ms would
+ * otherwise look every session up each time); when it is, it changes only
+ * how soon a stream's last line comes, never where in a batch. */
+#define SETTLE_EVERY_MS 1000u
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -741,7 +749,11 @@ static int sink_settle(struct d4_analyze_pdns *x)
 		return D4_ENOMEM;
 	size_t nseen = 0, nready = 0;
 	int rc = 0;
-	for (unsigned b = 0; b < NBUCKETS && !rc; b++)
+	uint64_t now = d4_mono_ms();
+	int look = x->last_settle_ms == 0 || now - x->last_settle_ms >= SETTLE_EVERY_MS;
+	if (look)
+		x->last_settle_ms = now ? now : 1;
+	for (unsigned b = 0; b < NBUCKETS && !rc && look; b++)
 		for (struct sess *e = x->bucket[b]; e && !rc; e = e->hnext) {
 			if (e->drop_at)
 				continue;

@@ -43,7 +43,7 @@ static const char usage_text[] =
     "  user list | user del NAME | user role NAME ROLE\n"
     "  token create USER [--label L]   (prints the token once) | token list [USER] | token revoke ID\n"
     "  server mode [registration|shared-secret [--shared-key-file FILE]]   (show or set the ingest mode)\n"
-    "  partner list | partner show NAME | partner del NAME\n"
+    "  partner list | partner show NAME | partner status NAME | partner del NAME\n"
     "  partner add NAME --url URL --hub UUID --org UUID --relation same-org|partner|community|public\n"
     "              [--direction push|pull|both] [--ca PEMFILE] [--pin SPKI_SHA256_HEX] [--enable|--disable]\n"
     "              [--file PARTNER.json]   (rules: docs/federation.md)\n"

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define DOC_FILE_MAX (256u * 1024u)
 
@@ -679,11 +680,241 @@ out:
 	return rc;
 }
 
+/* ---- status: what is exchanged with the partner, per kind ----
+ * Locally from the store (what it acknowledged, what was received from its
+ * hub); the live state of the sender thread (connected, lag, last error)
+ * and the federation port's counters are only in the running hub: -H. */
+
+static void g_kstr(yajl_gen g, const char *k, const char *v)
+{
+	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
+	if (v)
+		yajl_gen_string(g, (const unsigned char *)v, strlen(v));
+	else
+		yajl_gen_null(g);
+}
+
+static void g_u64(yajl_gen g, const char *k, uint64_t v)
+{
+	char n[24];
+	int len = snprintf(n, sizeof(n), "%llu", (unsigned long long)v);
+	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
+	yajl_gen_number(g, n, (size_t)len);
+}
+
+/* As the API writes times: ISO-8601 UTC, null for 0. */
+static void g_time(yajl_gen g, const char *k, uint64_t t)
+{
+	char buf[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (t && gmtime_r(&tt, &tm) && strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm))
+		g_kstr(g, k, buf);
+	else
+		g_kstr(g, k, NULL);
+}
+
+static void g_hex(yajl_gen g, const char *k, const uint8_t *b, size_t n)
+{
+	char *h = malloc(n * 2 + 1);
+	if (h) {
+		d4_hex_encode(b, n, h);
+		h[n * 2] = '\0';
+	}
+	g_kstr(g, k, h ? h : "");
+	free(h);
+}
+
+static void g_counts(yajl_gen g, const char *k, const uint64_t *n, unsigned count, int in)
+{
+	yajl_gen_string(g, (const unsigned char *)k, strlen(k));
+	yajl_gen_map_open(g);
+	for (unsigned i = in ? 1 : 0; i < count; i++)
+		if (n[i])
+			g_u64(g,
+			      in ? d4_fed_in_reason_name((enum d4_fed_in_reason)i)
+				 : d4_fed_reason_name((enum d4_fed_reason)i),
+			      n[i]);
+	yajl_gen_map_close(g);
+}
+
+/* The store's part of the PartnerStatus document (openapi/d4hub.yaml). */
+static int status_doc(struct ctl *c, const struct d4_partner *p, yajl_gen g)
+{
+	struct d4_store_fed_out *o = malloc(sizeof(*o));
+	struct d4_store_fed_in *in = malloc(sizeof(*in));
+	int rc = o && in ? D4_OK : D4_ENOMEM;
+	char hub[D4_UUID_HEX_LEN + 1];
+	d4_uuid_hex(p->hub, hub);
+	yajl_gen_map_open(g);
+	g_kstr(g, "name", p->name);
+	g_kstr(g, "hub_uuid", hub);
+	yajl_gen_string(g, (const unsigned char *)"enabled", 7);
+	yajl_gen_bool(g, p->enabled);
+	g_kstr(g, "direction", dir_names[p->direction <= 3 ? p->direction : 0]);
+	yajl_gen_string(g, (const unsigned char *)"kinds", 5);
+	yajl_gen_map_open(g);
+	for (uint8_t k = 0; k < D4_PARTNER_KINDS && rc == D4_OK; k++) {
+		const char *kn = d4_fed_kind_name((enum d4_fed_kind)k);
+		yajl_gen_string(g, (const unsigned char *)kn, strlen(kn));
+		yajl_gen_map_open(g);
+		yajl_gen_string(g, (const unsigned char *)"outbound", 8);
+		yajl_gen_bool(g, p->out[k].enabled);
+		yajl_gen_string(g, (const unsigned char *)"inbound", 7);
+		yajl_gen_bool(g, (p->in.kinds >> k) & 1u);
+		rc = d4_store_fed_out_get(c->st, p->name, k, o);
+		if (rc == D4_ENOTFOUND)
+			rc = D4_OK;
+		if (rc != D4_OK)
+			break;
+		yajl_gen_string(g, (const unsigned char *)"acknowledged", 12);
+		yajl_gen_map_open(g);
+		g_hex(g, "position", o->pos, o->pos_len);
+		g_u64(g, "batches", o->batches);
+		g_u64(g, "records", o->records);
+		g_u64(g, "bytes", o->bytes);
+		g_time(g, "last_ack", o->last_ack);
+		g_counts(g, "decisions", o->decisions, o->ndecisions < D4_FED_R_COUNT ? o->ndecisions : D4_FED_R_COUNT,
+			 0);
+		yajl_gen_map_close(g);
+		rc = d4_store_fed_in_get(c->st, p->hub, k, in);
+		if (rc == D4_ENOTFOUND) {
+			memset(in, 0, sizeof(*in));
+			rc = D4_OK;
+		}
+		if (rc != D4_OK)
+			break;
+		yajl_gen_string(g, (const unsigned char *)"received", 8);
+		yajl_gen_map_open(g);
+		g_hex(g, "position", in->pos, in->pos_len);
+		g_u64(g, "batches", in->batches);
+		g_u64(g, "records", in->records);
+		g_u64(g, "bytes", in->bytes);
+		g_u64(g, "duplicates", in->duplicates);
+		g_u64(g, "conflicts", in->conflicts);
+		g_counts(g, "refused", in->refused, in->nrefused < D4_FED_IN_COUNT ? in->nrefused : D4_FED_IN_COUNT, 1);
+		g_time(g, "last_at", in->last_at);
+		yajl_gen_map_close(g);
+		yajl_gen_map_close(g);
+	}
+	yajl_gen_map_close(g);
+	yajl_gen_map_close(g);
+	free(o);
+	free(in);
+	return rc;
+}
+
+/* "a=1,b=2" of a {name: n} object, or "-". */
+static void counts_text(yajl_val obj, char *out, size_t size)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	for (size_t i = 0; obj && YAJL_IS_OBJECT(obj) && i < obj->u.object.len && o + 1 < size; i++) {
+		char k[40];
+		o += (size_t)snprintf(out + o, size - o, "%s%s=%llu", o ? "," : "",
+				      ctl_clean(obj->u.object.keys[i], k, sizeof(k)),
+				      (unsigned long long)(YAJL_IS_INTEGER(obj->u.object.values[i])
+							       ? YAJL_GET_INTEGER(obj->u.object.values[i])
+							       : 0));
+	}
+	if (!out[0])
+		d4_strlcpy(out, "-", size);
+}
+
+/* The text form of a PartnerStatus document (local or from the hub). */
+static void status_text(yajl_val d, int remote)
+{
+	char name[80], buf[512];
+	const char *n = ctl_jstr(d, "name");
+	printf("partner %s: hub %s, direction %s, %s\n", ctl_clean(n ? n : "-", name, sizeof(name)),
+	       ctl_jstr(d, "hub_uuid") ? ctl_jstr(d, "hub_uuid") : "-",
+	       ctl_jstr(d, "direction") ? ctl_jstr(d, "direction") : "-",
+	       ctl_jbool(d, "enabled") ? "enabled" : "disabled");
+	yajl_val kinds = ctl_jget(d, "kinds");
+	for (size_t i = 0; kinds && YAJL_IS_OBJECT(kinds) && i < kinds->u.object.len; i++) {
+		yajl_val k = kinds->u.object.values[i], a = ctl_jget(k, "acknowledged"), r = ctl_jget(k, "received"),
+			 s = ctl_jget(k, "sender");
+		if (!ctl_jbool(k, "outbound") && !ctl_jbool(k, "inbound") && !ctl_ju64(a, "batches") &&
+		    !ctl_ju64(r, "batches"))
+			continue;
+		printf("  %s: out %s, in %s\n", kinds->u.object.keys[i],
+		       ctl_jbool(k, "outbound") ? "shared" : "not shared",
+		       ctl_jbool(k, "inbound") ? "accepted" : "not accepted");
+		counts_text(ctl_jget(a, "decisions"), buf, sizeof(buf));
+		printf("    acknowledged: %llu batches, %llu records, position %s; decisions %s\n",
+		       (unsigned long long)ctl_ju64(a, "batches"), (unsigned long long)ctl_ju64(a, "records"),
+		       ctl_jstr(a, "position") && *ctl_jstr(a, "position") ? ctl_jstr(a, "position") : "(start)", buf);
+		if (s && YAJL_IS_OBJECT(s)) {
+			char e[200];
+			const char *err = ctl_jstr(s, "last_error");
+			printf("    sender: %s, lag %llu records / %llu s, %llu failures%s%s\n",
+			       ctl_jbool(s, "connected") ? "connected" : "not connected",
+			       (unsigned long long)ctl_ju64(s, "lag_records"),
+			       (unsigned long long)ctl_ju64(s, "lag_seconds"),
+			       (unsigned long long)ctl_ju64(s, "failures"), err ? ", last error: " : "",
+			       err ? ctl_clean(err, e, sizeof(e)) : "");
+		}
+		counts_text(ctl_jget(r, "refused"), buf, sizeof(buf));
+		printf(
+		    "    received: %llu batches, %llu records, %llu duplicates, %llu position mismatches; refused %s\n",
+		    (unsigned long long)ctl_ju64(r, "batches"), (unsigned long long)ctl_ju64(r, "records"),
+		    (unsigned long long)ctl_ju64(r, "duplicates"), (unsigned long long)ctl_ju64(r, "conflicts"), buf);
+	}
+	if (!remote)
+		printf("(from the store; the sender's live state and the federation port's counters: d4hubctl -H HUB "
+		       "partner status %s)\n",
+		       name);
+}
+
+static int cmd_status(struct ctl *c, int argc, char **argv)
+{
+	const char *pos[1];
+	int rc = ctl_parse(c, argc, argv, NULL, pos, 1, 1, NULL);
+	if (rc != CTL_OK || (rc = arg_name(c, pos[0])) != CTL_OK)
+		return rc;
+	yajl_val v = NULL;
+	if (c->url) {
+		char path[340], esc[200];
+		if (!ctl_esc(pos[0], esc, sizeof(esc)))
+			return ctl_usage(c, "partner name too long");
+		snprintf(path, sizeof(path), "/api/v1/partners/%s/status", esc);
+		if ((rc = ctl_api(c, "GET", path, NULL, &v)) != CTL_OK)
+			return rc;
+	} else {
+		if ((rc = ctl_store(c, 0)) != CTL_OK)
+			return rc;
+		struct d4_partner *p = malloc(sizeof(*p));
+		yajl_gen g = p ? yajl_gen_alloc(NULL) : NULL;
+		if (!g) {
+			free(p);
+			return ctl_fail(c, "out of memory");
+		}
+		int s = d4_store_partner_get(c->st, pos[0], p);
+		if (s == D4_OK)
+			s = status_doc(c, p, g);
+		free(p);
+		if (s == D4_ENOTFOUND)
+			rc = ctl_fail(c, "no partner %s", pos[0]);
+		else if (s != D4_OK)
+			rc = ctl_fail(c, "cannot read the status of partner %s: %s", pos[0], d4_strerror(s));
+		else if (!(v = doc_tree(g)))
+			rc = ctl_fail(c, "out of memory");
+		yajl_gen_free(g);
+		if (rc != CTL_OK)
+			return rc;
+	}
+	if (c->json)
+		return print_remote(c, v);
+	status_text(v, c->url != NULL);
+	ctl_tree_free(v);
+	return CTL_OK;
+}
+
 int ctl_cmd_partner(struct ctl *c, int argc, char **argv)
 {
 	if (argc < 1)
-		return ctl_usage(
-		    c, "partner: list | show NAME | add NAME ... | set NAME ... | del NAME | dry-run NAME ...");
+		return ctl_usage(c, "partner: list | show NAME | status NAME | add NAME ... | set NAME ... | del NAME "
+				    "| dry-run NAME ...");
 	const char *sub = argv[0];
 	argc--;
 	argv++;
@@ -699,5 +930,7 @@ int ctl_cmd_partner(struct ctl *c, int argc, char **argv)
 		return cmd_del(c, argc, argv);
 	if (!strcmp(sub, "dry-run"))
 		return cmd_dry_run(c, argc, argv);
+	if (!strcmp(sub, "status"))
+		return cmd_status(c, argc, argv);
 	return ctl_usage(c, "unknown partner command '%s'", sub);
 }

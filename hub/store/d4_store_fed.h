@@ -46,7 +46,9 @@ struct d4_store_fed_out {
  * name or kind), D4_ECORRUPT. *out caller-owned. */
 int d4_store_fed_out_get(struct d4_store *s, const char *partner, uint8_t kind, struct d4_store_fed_out *out);
 /* Replaces the record in one small write transaction of its own (not the
- * writer's; no epoch bump). 0, D4_EINVAL, D4_EFULL, store errors. */
+ * writer's; no epoch bump), only while the partner exists (checked in that
+ * transaction: a record never outlives its partner). 0, D4_EINVAL,
+ * D4_ENOTFOUND (no such partner), D4_EFULL, store errors. */
 int d4_store_fed_out_put(struct d4_store *s, const char *partner, uint8_t kind, const struct d4_store_fed_out *in);
 /* Every record of one partner (partner NULL: all), in key order; cb
  * non-zero stops. Deleting a partner deletes its fed_out records in the
@@ -125,7 +127,8 @@ struct d4_store_fed_batch {
 	uint64_t bytes;				/* wire bytes of the batch, counted */
 	uint64_t refused[D4_STORE_FED_REASONS]; /* records the caller refused (inbound rule), added */
 	uint8_t nrefused;
-	int notify_fd; /* -1, or an eventfd the writer writes 1 to when done */
+	int notify_fd; /* -1, or an eventfd the writer writes 1 to when done (just after
+			* setting done: keep it open until that write has been read) */
 	/* out, valid once done != 0 */
 	int result; /* 0 stored; D4_EEXIST a resend of the last batch stored: acknowledged, nothing stored;
 		     * D4_EBUSY position mismatch: nothing stored, `pos` is where the receiver is;

@@ -411,9 +411,9 @@ int store_fed_batch_check(const struct d4_store_fed_batch *b)
 		return D4_EINVAL;
 	for (size_t i = 0; i < b->nframes; i++) {
 		const struct d4_store_fed_frame *f = &b->frames[i];
-		if ((f->size && !f->payload) || f->size > STORE_CHUNK_MAX - STORE_CHUNK_HDR - STORE_FREC_HDR ||
-		    !prov_ok(f->prov) || (f->ext_type && strnlen(f->ext_type, D4_EXT_TYPE_MAX) >= D4_EXT_TYPE_MAX) ||
-		    f->has_org > 1)
+		/* a frame larger than a chunk gets a chunk of its own, as at ingest */
+		if ((f->size && !f->payload) || !prov_ok(f->prov) ||
+		    (f->ext_type && strnlen(f->ext_type, D4_EXT_TYPE_MAX) >= D4_EXT_TYPE_MAX) || f->has_org > 1)
 			return D4_EINVAL;
 	}
 	for (size_t i = 0; i < b->ntuples; i++)
@@ -454,7 +454,7 @@ static uint64_t fnv(uint64_t h, const void *p, size_t n)
  * in one of them go to different local sessions. Not a secret and not an
  * integrity check: the key also holds the sender, so a collision could
  * only mix one sender's own frames. */
-uint64_t store_fed_attr_hash(const struct d4_store_fed_frame *f)
+static uint64_t attr_hash(const struct d4_store_fed_frame *f)
 {
 	static const struct d4_store_fed_prov none;
 	const struct d4_store_fed_prov *pv = f->prov ? f->prov : &none;
@@ -479,7 +479,7 @@ static void sess_key(const struct d4_store_fed_batch *b, const struct d4_store_f
 	else
 		memset(k + 16, 0, 16);
 	d4_put_u64be(k + 32, f->origin_session);
-	d4_put_u64be(k + 40, store_fed_attr_hash(f));
+	d4_put_u64be(k + 40, attr_hash(f));
 }
 
 /* A local session id reserved inside txn: a block of ids is taken from
@@ -599,11 +599,15 @@ static void counters_add(uint64_t *dst, uint8_t *ndst, const uint64_t *src, uint
 		*ndst = nsrc > D4_STORE_FED_REASONS ? D4_STORE_FED_REASONS : nsrc;
 }
 
-/* The errors that belong to the writer (it retries, splits or pauses);
- * anything else is this batch's own failure. */
+/* The errors that belong to the writer (a full map: it splits its batch,
+ * and a batch that does not fit alone is answered D4_EFULL; no memory: it
+ * retries). Anything else failed this batch's child transaction only — a
+ * corrupt record, a batch too large for one transaction (LMDB's dirty page
+ * limit) — and is this batch's answer; a store that is really broken fails
+ * the writer's own puts and commit next. */
 static int writer_error(int rc)
 {
-	return rc == D4_EFULL || rc == D4_ENOMEM || rc == D4_ESTORE || rc == D4_EIO;
+	return rc == D4_EFULL || rc == D4_ENOMEM;
 }
 
 static int fed_apply_child(struct d4_store *s, MDB_txn *txn, struct store_fed_writer *fw, struct d4_store_fed_batch *b,

@@ -223,6 +223,9 @@ int store_pdns_merge_prep(const struct d4_store_pdns_obs *obs, const uint8_t *co
 size_t store_pdns_merge_count(const struct store_pdns_merge *m); /* observations merged (not skipped) */
 int store_pdns_merge_txn(struct d4_store *s, MDB_txn *txn, struct store_pdns_merge *m);
 void store_pdns_merge_free(struct store_pdns_merge *m);
+/* Strict decoder of a stored tuple record (v2, or v3 with origin hubs):
+ * 0 or D4_ECORRUPT; *out points into p (tests, fuzzing). */
+int store_pdns_tuple_decode(const uint8_t *p, size_t n, struct d4_store_pdns_tuple *out);
 
 /* ---- federation in the writer (store_fed.c) ----
  * Checks a submitted batch (0 or D4_EINVAL). */
@@ -248,8 +251,6 @@ int store_fed_apply(struct d4_store *s, MDB_txn *txn, struct store_fed_writer *f
 int store_fed_out_del_partner(struct d4_store *s, MDB_txn *txn, const char *partner);
 /* Sets result, done and the eventfd of a batch. */
 void store_fed_complete(struct d4_store_fed_batch *b, int result);
-/* Local session key of a received frame (exposed for tests). */
-uint64_t store_fed_attr_hash(const struct d4_store_fed_frame *f);
 
 /* ---- writer (store_writer.c) ---- */
 void store_writer_init(struct d4_store *s);

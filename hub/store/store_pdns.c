@@ -376,6 +376,16 @@ static void tup_out(const struct tup *t, struct d4_store_pdns_tuple *o)
 	memcpy(o->hubs, t->hubs, 16u * t->nhubs);
 }
 
+int store_pdns_tuple_decode(const uint8_t *p, size_t n, struct d4_store_pdns_tuple *out)
+{
+	struct tup t;
+	int rc = dec_tup(p, n, &t);
+	if (rc)
+		return rc;
+	tup_out(&t, out);
+	return 0;
+}
+
 /* ---- merge rules ---- */
 
 static uint8_t tlp_norm(uint8_t t)

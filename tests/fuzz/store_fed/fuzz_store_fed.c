@@ -1,7 +1,7 @@
 /* Fuzz target for the store's federation value decoders: the first byte
- * picks fed_out, fed_in or a session value (v1 / v2 with provenance), the
- * rest is the value. Nothing may crash; whatever decodes must encode back
- * to the same bytes (the decoders are strict: one layout per value). */
+ * picks fed_out, fed_in, a session value (v1 / v2 with provenance) or a
+ * pDNS tuple record (v2 / v3 with origin hubs), the rest is the value. Nothing may crash; whatever decodes must encode
+ * back to the same bytes (the decoders are strict: one layout per value). */
 #include "d4_error.h"
 #include "store_internal.h"
 
@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *v = data + 1;
 	size_t n = size - 1, m = 0;
 	int known = 1; /* counter lists longer than this build's are shortened */
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0:
 		if (store_dec_fed_out(v, n, &o) != 0)
 			return 0;
@@ -31,6 +31,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		m = store_enc_fed_in(&in, buf);
 		known = in.nrefused < D4_STORE_FED_REASONS;
 		break;
+	case 3: {
+		struct d4_store_pdns_tuple t;
+		if (store_pdns_tuple_decode(v, n, &t) == 0 && (t.nhubs > D4_PDNS_HUBS_KEEP || t.rrname[t.rrname_len]))
+			abort();
+		return 0;
+	}
 	default: {
 		struct d4_session_info si;
 		struct d4_store_fed_session fs;

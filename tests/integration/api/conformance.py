@@ -887,6 +887,14 @@ def run_live(spec, fx):
     call("updatePartner", "rename", 422, {"name": "conf-partner"}, body={"name": "other"})
     call("updatePartner", "remove the only trust anchor", 422, {"name": "conf-partner"}, body={"ca_pem": ""})
     call("updatePartner", "absent", 404, {"name": "conf-none"}, body={"enabled": True})
+    c = call("getPartnerStatus", "nothing exchanged yet", 200, {"name": "conf-partner"})
+    if c is not None and c.json:
+        fr = c.json["kinds"]["frames"]
+        ok(c.json["name"] == "conf-partner" and fr["acknowledged"]["batches"] == 0 and fr["received"]["records"] == 0
+           and fr["pending"] is None and c.json["kinds"]["pdns"]["outbound"] is True,
+           f"getPartnerStatus: {c.json}")
+    call("getPartnerStatus", "absent", 404, {"name": "conf-none"})
+    call("getPartnerStatus", "bad name", 400, {"name": ".hidden"})
     for what, body, decision, reason in (
             ("amber pDNS to a partner allowed amber", rec, "release", "released"),
             ("red", dict(rec, tlp="tlp:red"), "refuse", "tlp-red"),

@@ -413,11 +413,15 @@ PLAIN = {
     "getWebIndex", "getWebAsset", "getHealth", "getOpenapi", "getMetrics", "getMe", "listSensors",
     "listSilentSensors", "getSensor", "listBlocklist", "getTypes", "getServerMode", "getStatsTotals",
     "getStatsDaily", "listUsers", "listTokens", "listQueues", "getQueue", "pdnsInfo", "dnsdbRateLimit", "dnsdbPing",
-    "getIngestUnverified", "listPartners", "getPartner",
+    "getIngestUnverified", "listPartners", "getPartner", "getPartnerStatus",
 }
 # Operations of the federation port (x-d4hub-port: federation): placed here
 # so that one that hands out records must get a check of its own.
-FEDERATION_PORT = {"federationHello"}
+# The value is the clearance decision the spec must state: the pull hands
+# out records, each filtered by the egress policy for the partner (its
+# rule's maximum TLP is its clearance: d4_fed_decide, tested by
+# test_federation's property test and the federation integration tests).
+FEDERATION_PORT = {"federationHello": "none", "federationInbox": "none", "federationPull": "filtered"}
 # Reads that hand out stored records: each has its own check above.
 FILTERED = {
     "listSensorSessions": Check.listSensorSessions, "exportSession": Check.exportSession,
@@ -458,8 +462,8 @@ def main():
             continue
         if op.get("x-d4hub-port") == "federation":
             # the federation port: a partner's certificate, not a role
-            # (it_hub_federation_listen); it hands out no stored record yet
-            ok(decision == "none" and oid in FEDERATION_PORT, f"{oid}: federation port, x-d4hub-tlp {decision}")
+            # (it_hub_federation_listen, it_hub_federation_inbox)
+            ok(FEDERATION_PORT.get(oid) == decision, f"{oid}: federation port, x-d4hub-tlp {decision}")
             placed += 1
             continue
         if oid in WRITES:

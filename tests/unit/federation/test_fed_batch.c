@@ -815,6 +815,17 @@ START_TEST(test_encoder_limits)
 	ck_assert_int_eq(d4_fed_wbuf_finish(&w, pos, sizeof(pos), &out, &len), 0);
 	ck_assert_int_eq(walk(out, len, &n, NULL, 0), 0);
 	corpus_write("pdns_long_positions.d4fb", out, len);
+	/* the next batch starts where this one ended: `to` taken from the
+	 * batch itself, inside the buffer begin reuses */
+	struct d4_fed_batch_hdr h;
+	struct d4_fed_batch_it it;
+	ck_assert_int_eq(d4_fed_batch_open(out, len, &h, &it), 0);
+	ck_assert_int_eq(d4_fed_wbuf_begin(&w, D4_FED_KIND_PDNS, h.sender, h.to, h.to_len), 0);
+	ck_assert_int_eq(d4_fed_wbuf_finish(&w, TO_POS, 8, &out, &len), 0);
+	ck_assert_int_eq(d4_fed_batch_open(out, len, &h, &it), 0);
+	ck_assert_uint_eq(h.from_len, sizeof(pos));
+	ck_assert_int_eq(memcmp(h.from, pos, sizeof(pos)), 0);
+	ck_assert_int_eq(memcmp(h.sender, SENDER, 16), 0);
 	d4_fed_wbuf_free(&w);
 	d4_fed_wbuf_free(&w); /* twice is harmless */
 }

@@ -170,14 +170,23 @@ static void *server_main(void *arg)
 				for (p = p ? p + 1 : req; *p && *p != ' ' && k < sizeof(sv->last_path) - 1; p++)
 					sv->last_path[k++] = *p;
 				sv->last_path[k] = 0;
+				char path[sizeof(sv->last_path)];
+				memcpy(path, sv->last_path, sizeof(path));
+				server_respond respond = sv->respond;
 				pthread_mutex_unlock(&sv->mu);
 				__atomic_add_fetch(&sv->requests, 1, __ATOMIC_RELEASE);
+				struct answer a = {"application/json", NULL, (const uint8_t *)sv->body,
+						   sv->body ? strlen(sv->body) : 0};
+				if (respond)
+					respond(sv, path, &a);
 				char ans[1024];
 				int an = snprintf(ans, sizeof(ans),
-						  "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-						  "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-						  strlen(sv->body), sv->body);
+						  "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n%s"
+						  "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+						  a.ctype, a.headers ? a.headers : "", a.len);
 				SSL_write(ssl, ans, an);
+				if (a.len)
+					SSL_write(ssl, a.body, (int)a.len);
 			}
 			SSL_shutdown(ssl);
 		}
@@ -210,6 +219,17 @@ void server_start(struct server *sv, X509 *leaf, const char *body)
 	getsockname(sv->fd, (struct sockaddr *)&a, &al);
 	sv->port = ntohs(a.sin_port);
 	ck_assert_int_eq(pthread_create(&sv->th, NULL, server_main, sv), 0);
+}
+
+void server_start_fn(struct server *sv, X509 *leaf, server_respond respond, void *arg)
+{
+	server_start(sv, leaf, NULL);
+	/* the thread reads them at its first request: set under the lock the
+	 * request path is written under */
+	pthread_mutex_lock(&sv->mu);
+	sv->respond = respond;
+	sv->arg = arg;
+	pthread_mutex_unlock(&sv->mu);
 }
 
 void server_stop(struct server *sv)

@@ -34,6 +34,18 @@ X509 *mkcert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey, int is_ca, const char 
 char *pem_of(X509 *x);
 void spki_of(EVP_PKEY *k, uint8_t out[32]);
 
+/* What a server answers to one request (respond callback): status 200,
+ * content type, extra header lines ("x-a: 1\r\n", may be NULL) and the
+ * body (borrowed until the next request). */
+struct answer {
+	const char *ctype;
+	const char *headers;
+	const uint8_t *body;
+	size_t len;
+};
+struct server;
+typedef void (*server_respond)(struct server *sv, const char *path, struct answer *a);
+
 struct server {
 	SSL_CTX *ctx;
 	int fd;
@@ -44,10 +56,15 @@ struct server {
 	int handshakes, requests; /* __atomic */
 	char last_path[128];	  /* of the last request (under the lock below) */
 	pthread_mutex_t mu;
+	server_respond respond; /* NULL: body as JSON */
+	void *arg;		/* for respond */
 };
 /* Starts a server presenting leaf (signed for srvkey) and answering body
  * (static) with 200. */
 void server_start(struct server *sv, X509 *leaf, const char *body);
+/* The same with an answer made per request by respond (on the server's
+ * thread). */
+void server_start_fn(struct server *sv, X509 *leaf, server_respond respond, void *arg);
 void server_stop(struct server *sv);
 int server_requests(struct server *sv);
 int server_handshakes(struct server *sv);

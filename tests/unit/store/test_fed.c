@@ -316,6 +316,64 @@ START_TEST(test_fed_codecs)
 }
 END_TEST
 
+/* Tuple records: a v2 record (written before federation) still decodes
+ * with no hub; v3 appends the origin hubs; every cut of either is corrupt. */
+START_TEST(test_fed_tuple_record)
+{
+	uint8_t rec[256], *p = rec;
+	*p++ = 2;
+	d4_put_u64be(p, 7), p += 8;  /* id */
+	d4_put_u16be(p, 1), p += 2;  /* rrtype A */
+	d4_put_u64be(p, 10), p += 8; /* time_first */
+	d4_put_u64be(p, 20), p += 8; /* time_last */
+	d4_put_u64be(p, 3), p += 8;  /* count */
+	*p++ = 2;		     /* tlp */
+	*p++ = 0;		     /* flags */
+	memset(p, 0, 16), p += 16;   /* org */
+	*p++ = 1;		     /* one sensor */
+	mkuuid(p, 9), p += 16;
+	d4_put_u64be(p, 0), p += 8; /* sketch */
+	d4_put_u16be(p, 0), p += 2; /* no bailiwick */
+	*p++ = 0;
+	d4_put_u16be(p, 4), p += 2;
+	memcpy(p, "a.b.", 5), p += 5;
+	d4_put_u16be(p, 0), p += 2;
+	d4_put_u16be(p, 9), p += 2;
+	memcpy(p, "192.0.2.1", 10), p += 10;
+	size_t n2 = (size_t)(p - rec);
+	struct d4_store_pdns_tuple t;
+	ck_assert_int_eq(store_pdns_tuple_decode(rec, n2, &t), 0);
+	ck_assert_uint_eq(t.id, 7);
+	ck_assert_uint_eq(t.count, 3);
+	ck_assert_uint_eq(t.nhubs, 0);
+	ck_assert_uint_eq(t.nsensors, 1);
+	for (size_t cut = 0; cut < n2; cut++)
+		ck_assert_int_eq(store_pdns_tuple_decode(rec, cut, &t), D4_ECORRUPT);
+	/* v3: the same fields and two hubs */
+	rec[0] = 3;
+	*p++ = 2;
+	mkuuid(p, 300), p += 16;
+	mkuuid(p, 301), p += 16;
+	size_t n3 = (size_t)(p - rec);
+	ck_assert_int_eq(store_pdns_tuple_decode(rec, n3, &t), 0);
+	ck_assert_uint_eq(t.nhubs, 2);
+	uint8_t h[16];
+	mkuuid(h, 301);
+	ck_assert_int_eq(memcmp(t.hubs[1], h, 16), 0);
+	for (size_t cut = 0; cut < n3; cut++)
+		ck_assert_int_eq(store_pdns_tuple_decode(rec, cut, &t), D4_ECORRUPT);
+	rec[n3] = 0;
+	ck_assert_int_eq(store_pdns_tuple_decode(rec, n3 + 1, &t), D4_ECORRUPT);
+	rec[n2] = 0; /* v3 without a hub: never written */
+	ck_assert_int_eq(store_pdns_tuple_decode(rec, n2 + 1, &t), D4_ECORRUPT);
+	rec[n2] = D4_PDNS_HUBS_KEEP + 1;
+	ck_assert_int_eq(store_pdns_tuple_decode(rec, n3, &t), D4_ECORRUPT);
+	rec[n2] = 2;
+	rec[0] = 4; /* unknown version */
+	ck_assert_int_eq(store_pdns_tuple_decode(rec, n3, &t), D4_ECORRUPT);
+}
+END_TEST
+
 /* ---- the position rule ---- */
 
 START_TEST(test_fed_positions)
@@ -730,6 +788,47 @@ START_TEST(test_fed_map_full)
 }
 END_TEST
 
+struct big_check {
+	const uint8_t *want;
+	uint32_t size;
+	unsigned n, ok;
+};
+
+static int big_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *pl)
+{
+	struct big_check *c = ctx;
+	c->n++;
+	c->ok += rec->size == c->size && !memcmp(pl, c->want, c->size);
+	return 0;
+}
+
+/* A received frame larger than a chunk gets a chunk of its own. */
+START_TEST(test_fed_big_frame)
+{
+	struct d4_store *s = open_writer();
+	prov_init();
+	uint32_t size = 300u * 1024u;
+	uint8_t *pl = malloc(size);
+	fill(pl, size, 11);
+	struct d4_store_fed_frame fr[2];
+	frame_init(&fr[0], 1, 9, 0, 0);
+	frame_init(&fr[1], 1, 9, 0, 1);
+	fr[0].payload = fr[1].payload = pl;
+	fr[0].size = fr[1].size = size;
+	struct d4_store_fed_batch b;
+	batch_init(&b, 0, "", "big");
+	b.frames = fr;
+	b.nframes = 2;
+	ck_assert_int_eq(submit_wait(s, &b), 0);
+	struct big_check c = {pl, size, 0, 0};
+	ck_assert_int_eq(d4_store_frame_foreach(s, 0, 0, big_cb, &c), 0);
+	ck_assert_uint_eq(c.n, 2);
+	ck_assert_uint_eq(c.ok, 2);
+	d4_store_close(s);
+	free(pl);
+}
+END_TEST
+
 /* When the writer pauses (an ingested frame that does not fit), a received
  * batch queued behind it is answered at once instead of waiting for the
  * pause to end; while paused, submissions are refused. */
@@ -1045,11 +1144,13 @@ static Suite *fed_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_fed_codecs);
+	tcase_add_test(tc, test_fed_tuple_record);
 	tcase_add_test(tc, test_fed_positions);
 	tcase_add_test(tc, test_fed_frames_provenance);
 	tcase_add_test(tc, test_fed_tuples);
 	tcase_add_test(tc, test_fed_map_full);
 	tcase_add_test(tc, test_fed_paused);
+	tcase_add_test(tc, test_fed_big_frame);
 	tcase_add_test(tc, test_fed_kill9);
 	tcase_add_test(tc, test_fed_out_partner_del);
 	tcase_add_test(tc, test_fed_in_corrupt);

@@ -1,0 +1,1272 @@
+/* Check suite for the federation source (fed_source.c) over a real
+ * temporary store, frames posted through the writer like the ingest does:
+ * which records each partner gets, the decisions counted per reason,
+ * batches cut by max_bytes / max_records that continue exactly, pDNS
+ * batches equal to what the hub's own consumer stores, skip positions, lag.
+ * Expectations are written from the policy table (docs/federation.md) and
+ * from the store, never from the code under test. */
+#include "d4_analyze.h"
+#include "d4_error.h"
+#include "d4_federation.h"
+#include "d4_reader.h"
+#include "d4_store.h"
+#include "d4_store_fed.h"
+#include "d4_store_pdns.h"
+#include "d4_util.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const uint8_t HUB_A[16] = {0xa1, 2};
+static const uint8_t ORG_1[16] = {0x01, 0x0f};
+static const uint8_t ORG_2[16] = {0x02, 0x0f};
+static const uint8_t ORG_3[16] = {0x03, 0x0f};
+static const uint8_t SENSOR_1[16] = {0x5e, 1, [6] = 0x40, [8] = 0x80};
+static const uint8_t SENSOR_2[16] = {0x5e, 2, [6] = 0x40, [8] = 0x80};
+static const uint8_t SENSOR_3[16] = {0x5e, 3, [6] = 0x40, [8] = 0x80};
+
+/* ---- the store ---- */
+
+static char g_dir[256];
+
+static struct d4_store *store_new(void)
+{
+	snprintf(g_dir, sizeof(g_dir), "/tmp/d4test_fedsrc_XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(g_dir));
+	struct d4_store_opts o;
+	memset(&o, 0, sizeof(o));
+	o.path = g_dir;
+	o.map_size = 512u << 20;
+	o.no_sync = 1;
+	o.commit_ms = 5;
+	struct d4_store *s = NULL;
+	ck_assert_int_eq(d4_store_open(&o, &s), 0);
+	ck_assert_int_eq(d4_store_writer_start(s), 0);
+	return s;
+}
+
+static void store_done(struct d4_store *s)
+{
+	d4_store_close(s);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+struct sdef {
+	enum d4_tlp tlp;
+	const uint8_t *org; /* NULL: none */
+	uint8_t type;
+	const char *ext; /* NULL: none */
+	const uint8_t *sensor;
+};
+
+static uint64_t sess_open(struct d4_store *s, const struct sdef *d)
+{
+	struct d4_session_open op;
+	memset(&op, 0, sizeof(op));
+	op.session = d4_store_session_id_new(s);
+	memcpy(op.uuid, d->sensor, 16);
+	op.type = d->type;
+	op.when = d4_now_s();
+	op.auto_create = 1;
+	ck_assert_int_eq(d4_store_post_session_open(s, &op), 0);
+	struct d4_session_meta m;
+	memset(&m, 0, sizeof(m));
+	m.session = op.session;
+	if (d->ext)
+		d4_strlcpy(m.ext_type, d->ext, sizeof(m.ext_type));
+	m.tlp = (uint8_t)d->tlp;
+	if (d->org)
+		memcpy(m.org, d->org, 16);
+	ck_assert_int_eq(d4_store_post_session_meta(s, &m), 0);
+	return op.session;
+}
+
+static void sess_close(struct d4_store *s, uint64_t sid, const char *reason)
+{
+	int rc;
+	for (int i = 0; (rc = d4_store_post_session_close(s, sid, d4_now_s(), reason)) == D4_EAGAIN && i < 10000; i++)
+		usleep(500);
+	ck_assert_int_eq(rc, 0);
+}
+
+static void frame(struct d4_store *s, uint64_t sid, const struct sdef *d, const void *p, size_t n, uint64_t recv_ms)
+{
+	struct d4_frame_rec r;
+	memset(&r, 0, sizeof(r));
+	r.session = sid;
+	memcpy(r.uuid, d->sensor, 16);
+	r.type = d->type;
+	r.version = 1;
+	r.tlp = (uint8_t)d->tlp;
+	if (d->org)
+		memcpy(r.org, d->org, 16);
+	r.hdr_ts = 1700000000 + n;
+	r.recv_ms = recv_ms ? recv_ms : d4_now_ms();
+	r.size = (uint32_t)n;
+	int rc;
+	for (int i = 0; (rc = d4_store_post_frame(s, &r, p)) == D4_EAGAIN && i < 100000; i++)
+		usleep(200);
+	ck_assert_int_eq(rc, 0);
+}
+
+static uint8_t *slurp(const char *name, size_t *len)
+{
+	const char *dd = getenv("D4_TEST_DATA");
+	char path[512];
+	snprintf(path, sizeof(path), "%s/dns/%s", dd ? dd : "tests/data", name);
+	FILE *f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	uint8_t *buf = malloc(1 << 20);
+	*len = fread(buf, 1, 1 << 20, f);
+	fclose(f);
+	return buf;
+}
+
+/* ---- partners ---- */
+
+static struct d4_fed_self self_a(void)
+{
+	struct d4_fed_self s;
+	memset(&s, 0, sizeof(s));
+	memcpy(s.hub, HUB_A, 16);
+	memcpy(s.org, ORG_1, 16);
+	s.default_tlp = D4_TLP_AMBER_STRICT;
+	return s;
+}
+
+static struct d4_partner *partner(const char *name, uint8_t hubbyte, const uint8_t org[16], enum d4_fed_relation rel,
+				  enum d4_tlp max, int allow_amber)
+{
+	struct d4_partner *p = calloc(1, sizeof(*p));
+	ck_assert_ptr_nonnull(p);
+	d4_strlcpy(p->name, name, sizeof(p->name));
+	p->hub[0] = hubbyte;
+	p->hub[1] = 2;
+	memcpy(p->org, org, 16);
+	p->relation = (uint8_t)rel;
+	p->direction = D4_PARTNER_PUSH;
+	p->enabled = 1;
+	for (int k = 0; k < 2; k++) {
+		p->out[k].enabled = 1;
+		p->out[k].max_tlp = (uint8_t)max;
+		p->out[k].allow_amber = (uint8_t)allow_amber;
+	}
+	return p;
+}
+
+/* ---- decoded batches ---- */
+
+/* One decoded record as a line of text: what the partner receives. */
+struct recs {
+	char **l;
+	size_t n, cap;
+};
+
+static void recs_add(struct recs *r, const char *line)
+{
+	if (r->n == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 64;
+		r->l = realloc(r->l, r->cap * sizeof(*r->l));
+		ck_assert_ptr_nonnull(r->l);
+	}
+	r->l[r->n++] = strdup(line);
+}
+
+static void recs_free(struct recs *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		free(r->l[i]);
+	free(r->l);
+	memset(r, 0, sizeof(*r));
+}
+
+static void hex(char *out, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", p[i]);
+	out[2 * n] = 0;
+}
+
+static void prov_text(char *out, size_t cap, const struct d4_fed_wprov *p)
+{
+	char org[33] = "-", org2[33], sen[33] = "-", ori[33] = "-", via[16 * 33 + 1] = "";
+	if (p->has_org)
+		hex(org, p->org, 16);
+	if (p->nsensors)
+		hex(sen, p->sensors[0], 16);
+	if (p->has_origin)
+		hex(ori, p->origin, 16);
+	for (unsigned i = 0; i < p->nvia; i++) {
+		hex(org2, p->via[i], 16);
+		strcat(via, org2);
+		strcat(via, ",");
+	}
+	snprintf(out, cap, "tlp=%u f=%u org=%s ns=%u s=%s o=%s via=%s", p->tlp, p->flags, org, p->nsensors, sen, ori,
+		 via);
+}
+
+/* Decodes a batch (every record checked as a receiver does), appends its
+ * records to r and checks the header against what was asked. */
+static void decode(const uint8_t *b, size_t n, uint8_t kind, const uint8_t *from, size_t from_len, struct recs *r,
+		   struct d4_fed_batch_hdr *hout)
+{
+	struct d4_fed_batch_hdr h;
+	struct d4_fed_batch_it it;
+	ck_assert_int_eq(d4_fed_batch_open(b, n, &h, &it), 0);
+	ck_assert_uint_eq(h.kind, kind);
+	ck_assert_mem_eq(h.sender, HUB_A, 16);
+	ck_assert_uint_eq(h.from_len, from_len);
+	if (from_len)
+		ck_assert_mem_eq(h.from, from, from_len);
+	struct d4_fed_wrec w;
+	int rc;
+	uint32_t k = 0;
+	while ((rc = d4_fed_batch_next(&it, &w)) == 1) {
+		char pv[1024], line[8192];
+		prov_text(pv, sizeof(pv), &w.prov);
+		if (kind == D4_FED_KIND_FRAMES)
+			snprintf(line, sizeof(line), "%s os=%llu t=%u ext=%.*s ts=%llu rm=%llu p=%.*s", pv,
+				 (unsigned long long)w.origin_session, w.type, (int)w.ext_type_len, w.ext_type,
+				 (unsigned long long)w.hdr_ts, (unsigned long long)w.recv_ms,
+				 (int)(w.size < 64 ? w.size : 64), (const char *)w.payload);
+		else
+			snprintf(line, sizeof(line), "%s %.*s|%u|%.*s|%.*s|%llu|%llu|%llu", pv, (int)w.rrname_len,
+				 w.rrname, w.rrtype, (int)w.rdata_len, w.rdata, (int)w.bailiwick_len, w.bailiwick,
+				 (unsigned long long)w.time_first, (unsigned long long)w.time_last,
+				 (unsigned long long)w.count);
+		recs_add(r, line);
+		k++;
+	}
+	ck_assert_msg(rc == 0, "batch: %s", it.why);
+	ck_assert_uint_eq(k, h.nrecords);
+	if (hout)
+		*hout = h;
+}
+
+static uint64_t total(const struct d4_fed_counters *c, uint8_t kind)
+{
+	uint64_t t = 0;
+	for (int r = 0; r < D4_FED_R_COUNT; r++)
+		t += c->n[kind][r];
+	return t;
+}
+
+static void counters_add(struct d4_fed_counters *a, const struct d4_fed_counters *b)
+{
+	for (int k = 0; k < D4_FED_KIND_COUNT; k++)
+		for (int r = 0; r < D4_FED_R_COUNT; r++)
+			a->n[k][r] += b->n[k][r];
+}
+
+/* Every batch from `from` on until the source has nothing more, each built
+ * by `src` (or, when src is NULL, by a new source per batch: no state
+ * carried between batches, as after a restart). Positions chain: each
+ * batch starts where the previous one ended. */
+static void run_all(struct d4_store *s, struct d4_fed_source *src, const struct d4_fed_source_opts *o, uint8_t kind,
+		    const struct d4_partner *p, struct recs *r, struct d4_fed_counters *sum, unsigned *nbatches,
+		    unsigned *nskips, uint8_t *end, size_t *end_len)
+{
+	uint8_t from[D4_FED_POS_MAX];
+	size_t from_len = 0;
+	memset(sum, 0, sizeof(*sum));
+	*nbatches = 0;
+	if (nskips)
+		*nskips = 0;
+	for (int guard = 0; guard < 100000; guard++) {
+		struct d4_fed_source *x = src;
+		if (!x)
+			ck_assert_int_eq(d4_fed_source_new(s, o, kind, &x), 0);
+		const uint8_t *out;
+		size_t outlen;
+		struct d4_fed_counters dec;
+		uint32_t nrec;
+		int more;
+		ck_assert_int_eq(d4_fed_source_next(x, p, from, from_len, &out, &outlen, &dec, &nrec, &more), 0);
+		struct d4_fed_batch_hdr h;
+		size_t n0 = r->n;
+		decode(out, outlen, kind, from, from_len, r, &h);
+		ck_assert_uint_eq(r->n - n0, nrec);
+		/* max_bytes is kept, but for one record that is alone */
+		if (o->max_bytes && h.nrecords > 1)
+			ck_assert_uint_le(outlen, o->max_bytes);
+		if (o->max_records)
+			ck_assert_uint_le(total(&dec, kind), o->max_records);
+		counters_add(sum, &dec);
+		if (getenv("FEDSRC_DEBUG"))
+			fprintf(stderr, "batch %u: %zu bytes, %u records, %llu decided, to_len %zu more %d\n",
+				*nbatches, outlen, nrec, (unsigned long long)total(&dec, kind), h.to_len, more);
+		(*nbatches)++;
+		if (nskips && kind == D4_FED_KIND_PDNS && h.to_len >= 4 && d4_get_u32be(h.to + h.to_len - 4) != 0)
+			(*nskips)++;
+		int same = h.to_len == from_len && !memcmp(h.to, from, from_len);
+		memcpy(from, h.to, h.to_len);
+		from_len = h.to_len;
+		if (!src)
+			d4_fed_source_free(x);
+		if (!more) {
+			/* one more call from the end: nothing, the position stays */
+			struct d4_fed_source *y = src;
+			if (!y)
+				ck_assert_int_eq(d4_fed_source_new(s, o, kind, &y), 0);
+			ck_assert_int_eq(d4_fed_source_next(y, p, from, from_len, &out, &outlen, &dec, &nrec, &more),
+					 0);
+			ck_assert_uint_eq(nrec, 0);
+			ck_assert_uint_eq(total(&dec, kind), 0);
+			ck_assert_int_eq(more, 0);
+			struct recs none;
+			memset(&none, 0, sizeof(none));
+			decode(out, outlen, kind, from, from_len, &none, &h);
+			ck_assert_uint_eq(h.to_len, from_len);
+			ck_assert_mem_eq(h.to, from, from_len);
+			recs_free(&none);
+			if (!src)
+				d4_fed_source_free(y);
+			if (end) {
+				memcpy(end, from, from_len);
+				*end_len = from_len;
+			}
+			return;
+		}
+		ck_assert_msg(!same, "a batch with more to come must move the position");
+	}
+	ck_abort_msg("no end");
+}
+
+static int cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void recs_eq(const struct recs *a, const struct recs *b)
+{
+	ck_assert_uint_eq(a->n, b->n);
+	for (size_t i = 0; i < a->n; i++)
+		ck_assert_str_eq(a->l[i], b->l[i]);
+}
+
+/* ---- frames ---- */
+
+/* The log of the frame tests: sessions of every level, several types and
+ * extended types, three frames each, interleaved. */
+#define NSESS 9
+static const struct sdef g_sess[NSESS] = {
+    {D4_TLP_CLEAR, NULL, 8, NULL, SENSOR_1},
+    {D4_TLP_GREEN, NULL, 8, NULL, SENSOR_1},
+    {D4_TLP_EX_CHR, NULL, 254, "ja3-jl", SENSOR_2},
+    {D4_TLP_AMBER, NULL, 1, NULL, SENSOR_1},
+    {D4_TLP_AMBER_STRICT, ORG_1, 2, NULL, SENSOR_2},
+    {D4_TLP_AMBER_STRICT, ORG_2, 254, "pdns-cof", SENSOR_2},
+    /* misp:should-not-sync: the ingest stores the stream as tlp:red */
+    {D4_TLP_RED, NULL, 8, NULL, SENSOR_1},
+    {D4_TLP_CLEAR, NULL, 254, "ja3-jl", SENSOR_1},
+    {D4_TLP_GREEN, NULL, 1, NULL, SENSOR_2},
+};
+#define NFR 3
+
+static uint64_t g_sid[NSESS];
+
+static void frames_log(struct d4_store *s)
+{
+	for (int i = 0; i < NSESS; i++)
+		g_sid[i] = sess_open(s, &g_sess[i]);
+	for (int f = 0; f < NFR; f++)
+		for (int i = 0; i < NSESS; i++) {
+			char p[32];
+			int n = snprintf(p, sizeof(p), "s%d-f%d", i, f);
+			frame(s, g_sid[i], &g_sess[i], p, (size_t)n, 1700000000000ull + (uint64_t)(f * NSESS + i));
+		}
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+}
+
+#define REL D4_FED_R_RELEASED
+#define CHR D4_FED_R_EX_CHR_STRIPPED
+
+/* The record partner p must receive for frame f of session i (released or
+ * stripped), as text. */
+static void expect_frame(struct recs *r, int i, int f, enum d4_fed_reason why)
+{
+	const struct sdef *d = &g_sess[i];
+	char org[33], sen[33], ori[33], line[1024];
+	hex(org, d->org ? d->org : ORG_1, 16);
+	hex(sen, d->sensor, 16);
+	hex(ori, HUB_A, 16);
+	char pv[512];
+	if (why == CHR)
+		snprintf(pv, sizeof(pv), "tlp=%u f=%u org=- ns=0 s=- o=- via=", d->tlp, D4_FED_F_STRIPPED);
+	else
+		snprintf(pv, sizeof(pv), "tlp=%u f=0 org=%s ns=1 s=%s o=%s via=", d->tlp, org, sen, ori);
+	char p[32];
+	snprintf(p, sizeof(p), "s%d-f%d", i, f);
+	snprintf(line, sizeof(line), "%s os=%llu t=%u ext=%s ts=%llu rm=%llu p=%s", pv,
+		 why == CHR ? 0ull : (unsigned long long)g_sid[i], d->type, d->ext ? d->ext : "",
+		 (unsigned long long)(1700000000 + strlen(p)), (unsigned long long)(1700000000000ull + f * NSESS + i),
+		 p);
+	recs_add(r, line);
+}
+
+struct pcase {
+	const char *name;
+	uint8_t hub;
+	const uint8_t *org;
+	enum d4_fed_relation rel;
+	enum d4_tlp max;
+	int amber;
+	enum d4_fed_reason want[NSESS];
+};
+
+/* Per partner, the reason for each session of g_sess (docs/federation.md,
+ * the policy table and the order of the checks). */
+static const struct pcase g_cases[] = {
+    {"b-same-org",
+     0xb1,
+     ORG_1,
+     D4_FED_REL_SAME_ORG,
+     D4_TLP_AMBER_STRICT,
+     0,
+     {REL, REL, CHR, REL, REL, D4_FED_R_AMBER_STRICT_OTHER_ORG, D4_FED_R_TLP_RED, REL, REL}},
+    {"c-partner",
+     0xc1,
+     ORG_2,
+     D4_FED_REL_PARTNER,
+     D4_TLP_AMBER,
+     1,
+     {REL, REL, CHR, REL, D4_FED_R_AMBER_STRICT_OTHER_ORG, D4_FED_R_AMBER_STRICT_OTHER_ORG, D4_FED_R_TLP_RED, REL,
+      REL}},
+    {"d-community",
+     0xd1,
+     ORG_3,
+     D4_FED_REL_COMMUNITY,
+     D4_TLP_AMBER,
+     1,
+     {REL, REL, CHR, D4_FED_R_AMBER_NOT_ALLOWED, D4_FED_R_AMBER_STRICT_OTHER_ORG, D4_FED_R_AMBER_STRICT_OTHER_ORG,
+      D4_FED_R_TLP_RED, REL, REL}},
+    {"p-public",
+     0xe1,
+     ORG_3,
+     D4_FED_REL_PUBLIC,
+     D4_TLP_CLEAR,
+     0,
+     {REL, D4_FED_R_NOT_COMMUNITY, D4_FED_R_NOT_COMMUNITY, D4_FED_R_AMBER_NOT_ALLOWED, D4_FED_R_AMBER_STRICT_OTHER_ORG,
+      D4_FED_R_AMBER_STRICT_OTHER_ORG, D4_FED_R_TLP_RED, REL, D4_FED_R_NOT_COMMUNITY}},
+};
+
+static void check_partner(struct d4_store *s, struct d4_fed_source *src, const struct d4_partner *p,
+			  const enum d4_fed_reason want[NSESS])
+{
+	const uint8_t *out;
+	size_t outlen;
+	struct d4_fed_counters dec;
+	uint32_t nrec;
+	int more = -1;
+	(void)s;
+	ck_assert_int_eq(d4_fed_source_next(src, p, NULL, 0, &out, &outlen, &dec, &nrec, &more), 0);
+	struct recs got, exp;
+	memset(&got, 0, sizeof(got));
+	memset(&exp, 0, sizeof(exp));
+	struct d4_fed_batch_hdr h;
+	decode(out, outlen, D4_FED_KIND_FRAMES, NULL, 0, &got, &h);
+	for (int f = 0; f < NFR; f++)
+		for (int i = 0; i < NSESS; i++)
+			if (want[i] == REL || want[i] == CHR)
+				expect_frame(&exp, i, f, want[i]);
+	/* the writer stores a commit's frames session by session: the log
+	 * order is not the posting order (the cut tests check the order) */
+	if (got.n)
+		qsort(got.l, got.n, sizeof(*got.l), cmpstr);
+	if (exp.n)
+		qsort(exp.l, exp.n, sizeof(*exp.l), cmpstr);
+	recs_eq(&got, &exp);
+	ck_assert_uint_eq(nrec, exp.n);
+	ck_assert_int_eq(more, 0);
+	/* to = the next seq not yet decided: every frame was */
+	ck_assert_uint_eq(h.to_len, 8);
+	ck_assert_uint_eq(d4_get_u64be(h.to), NSESS * NFR + 1);
+	/* every decision counted, with its reason */
+	uint64_t wantc[D4_FED_R_COUNT] = {0};
+	for (int i = 0; i < NSESS; i++)
+		wantc[want[i]] += NFR;
+	for (int r = 0; r < D4_FED_R_COUNT; r++)
+		ck_assert_msg(dec.n[D4_FED_KIND_FRAMES][r] == wantc[r], "%s: reason %s: %llu, want %llu", p->name,
+			      d4_fed_reason_name((enum d4_fed_reason)r),
+			      (unsigned long long)dec.n[D4_FED_KIND_FRAMES][r], (unsigned long long)wantc[r]);
+	ck_assert_uint_eq(total(&dec, D4_FED_KIND_PDNS), 0);
+	recs_free(&got);
+	recs_free(&exp);
+}
+
+START_TEST(test_frames_policy)
+{
+	struct d4_store *s = store_new();
+	frames_log(s);
+	struct d4_fed_self self = self_a();
+	struct d4_fed_source_opts o;
+	memset(&o, 0, sizeof(o));
+	o.self = &self;
+	struct d4_fed_source *src = NULL;
+	ck_assert_int_eq(d4_fed_source_new(s, &o, D4_FED_KIND_FRAMES, &src), 0);
+	for (size_t c = 0; c < sizeof(g_cases) / sizeof(g_cases[0]); c++) {
+		const struct pcase *pc = &g_cases[c];
+		struct d4_partner *p = partner(pc->name, pc->hub, pc->org, pc->rel, pc->max, pc->amber);
+		check_partner(s, src, p, pc->want);
+		free(p);
+	}
+	/* the partner's filters: types, extended types (after the level) */
+	struct d4_partner *p = partner("f-filtered", 0xf1, ORG_2, D4_FED_REL_PARTNER, D4_TLP_GREEN, 0);
+	p->out[0].type_deny[1 / 8] |= 1u << (1 % 8);
+	d4_strlcpy(p->out[0].ext_deny[0], "JA3-JL", sizeof(p->out[0].ext_deny[0]));
+	p->out[0].n_ext_deny = 1;
+	static const enum d4_fed_reason want_f[NSESS] = {REL,
+							 REL,
+							 D4_FED_R_ABOVE_MAX_TLP,
+							 D4_FED_R_AMBER_NOT_ALLOWED,
+							 D4_FED_R_AMBER_STRICT_OTHER_ORG,
+							 D4_FED_R_AMBER_STRICT_OTHER_ORG,
+							 D4_FED_R_TLP_RED,
+							 D4_FED_R_EXT_TYPE,
+							 D4_FED_R_TYPE};
+	check_partner(s, src, p, want_f);
+	/* a disabled partner: red is still red, everything else partner-disabled */
+	p->enabled = 0;
+	static const enum d4_fed_reason want_x[NSESS] = {
+	    D4_FED_R_PARTNER_DISABLED, D4_FED_R_PARTNER_DISABLED, D4_FED_R_PARTNER_DISABLED,
+	    D4_FED_R_PARTNER_DISABLED, D4_FED_R_PARTNER_DISABLED, D4_FED_R_PARTNER_DISABLED,
+	    D4_FED_R_TLP_RED,	       D4_FED_R_PARTNER_DISABLED, D4_FED_R_PARTNER_DISABLED};
+	check_partner(s, src, p, want_x);
+	free(p);
+	/* a same-org hub whose rule does not share frames */
+	p = partner("k-noframes", 0xb2, ORG_1, D4_FED_REL_SAME_ORG, D4_TLP_AMBER_STRICT, 0);
+	p->out[D4_FED_KIND_FRAMES].enabled = 0;
+	static const enum d4_fed_reason want_k[NSESS] = {
+	    D4_FED_R_KIND_NOT_SHARED, D4_FED_R_KIND_NOT_SHARED, D4_FED_R_KIND_NOT_SHARED,
+	    D4_FED_R_KIND_NOT_SHARED, D4_FED_R_KIND_NOT_SHARED, D4_FED_R_AMBER_STRICT_OTHER_ORG,
+	    D4_FED_R_TLP_RED,	      D4_FED_R_KIND_NOT_SHARED, D4_FED_R_KIND_NOT_SHARED};
+	check_partner(s, src, p, want_k);
+	/* the partner is this hub (a misconfiguration): nothing, loop-origin */
+	memcpy(p->hub, HUB_A, 16);
+	p->out[D4_FED_KIND_FRAMES].enabled = 1;
+	static const enum d4_fed_reason want_l[NSESS] = {
+	    D4_FED_R_LOOP_ORIGIN, D4_FED_R_LOOP_ORIGIN, D4_FED_R_LOOP_ORIGIN,
+	    D4_FED_R_LOOP_ORIGIN, D4_FED_R_LOOP_ORIGIN, D4_FED_R_LOOP_ORIGIN,
+	    D4_FED_R_TLP_RED,	  D4_FED_R_LOOP_ORIGIN, D4_FED_R_LOOP_ORIGIN};
+	check_partner(s, src, p, want_l);
+	free(p);
+	/* positions that are not this kind's */
+	const uint8_t *out;
+	size_t outlen;
+	struct d4_fed_counters dec;
+	uint32_t nrec;
+	int more;
+	static const uint8_t bad[5] = {0, 0, 0, 0, 1};
+	p = partner("b", 0xb1, ORG_1, D4_FED_REL_SAME_ORG, D4_TLP_AMBER_STRICT, 0);
+	ck_assert_int_eq(d4_fed_source_next(src, p, bad, 5, &out, &outlen, &dec, &nrec, &more), D4_EINVAL);
+	static const uint8_t zero[8];
+	ck_assert_int_eq(d4_fed_source_next(src, p, zero, 8, &out, &outlen, &dec, &nrec, &more), D4_EINVAL);
+	free(p);
+	d4_fed_source_free(src);
+	store_done(s);
+}
+END_TEST
+
+/* Batches cut by max_bytes and by max_records continue exactly: every
+ * record once, none twice, in log order; a frame larger than max_bytes goes
+ * alone; one larger than any batch is refused as too-big and skipped. */
+START_TEST(test_frames_cuts)
+{
+	struct d4_store *s = store_new();
+	frames_log(s);
+	struct sdef big = {D4_TLP_GREEN, NULL, 8, NULL, SENSOR_1};
+	uint64_t sid = sess_open(s, &big);
+	size_t n20 = 20000, n5m = 5u << 20;
+	uint8_t *pl = malloc(n5m);
+	memset(pl, 'x', n5m);
+	frame(s, sid, &big, pl, n20, 1700000000100ull);
+	frame(s, sid, &big, pl, n5m, 1700000000101ull);
+	frame(s, sid, &big, "after", 5, 1700000000102ull);
+	ck_assert_int_eq(d4_store_writer_sync(s, 30000), 0);
+	free(pl);
+	struct d4_fed_self self = self_a();
+	struct d4_partner *p = partner("b", 0xb1, ORG_1, D4_FED_REL_SAME_ORG, D4_TLP_AMBER_STRICT, 0);
+	struct d4_fed_source_opts o;
+	memset(&o, 0, sizeof(o));
+	o.self = &self;
+	struct d4_fed_source *one = NULL;
+	ck_assert_int_eq(d4_fed_source_new(s, &o, D4_FED_KIND_FRAMES, &one), 0);
+	struct recs all;
+	memset(&all, 0, sizeof(all));
+	struct d4_fed_counters sum_all;
+	unsigned nb;
+	run_all(s, one, &o, D4_FED_KIND_FRAMES, p, &all, &sum_all, &nb, NULL, NULL, NULL);
+	/* 21 of the 27 frames (see g_cases b-same-org) + 20 KB + "after"; the
+	 * 5 MiB frame cannot cross */
+	ck_assert_uint_eq(all.n, 7 * NFR + 2);
+	ck_assert_uint_eq(sum_all.n[0][D4_FED_R_TOO_BIG], 1);
+	ck_assert_uint_eq(total(&sum_all, 0), NSESS * NFR + 3);
+	d4_fed_source_free(one);
+
+	/* small batches: a header reserves room for any position (4200 bytes);
+	 * a few records fit besides */
+	static const size_t maxb[] = {4400, 4600, 5000};
+	for (size_t k = 0; k < sizeof(maxb) / sizeof(maxb[0]); k++)
+		for (int fresh = 0; fresh < 2; fresh++) {
+			struct d4_fed_source_opts oc = o;
+			oc.max_bytes = maxb[k];
+			struct d4_fed_source *src = NULL;
+			if (!fresh)
+				ck_assert_int_eq(d4_fed_source_new(s, &oc, D4_FED_KIND_FRAMES, &src), 0);
+			struct recs got;
+			memset(&got, 0, sizeof(got));
+			struct d4_fed_counters sum;
+			run_all(s, src, &oc, D4_FED_KIND_FRAMES, p, &got, &sum, &nb, NULL, NULL, NULL);
+			ck_assert_uint_gt(nb, 3);
+			recs_eq(&got, &all);
+			ck_assert_mem_eq(&sum, &sum_all, sizeof(sum));
+			recs_free(&got);
+			d4_fed_source_free(src);
+		}
+	/* max_records: at most that many decisions per batch */
+	struct d4_fed_source_opts orr = o;
+	orr.max_records = 4;
+	struct recs got;
+	memset(&got, 0, sizeof(got));
+	struct d4_fed_counters sum;
+	run_all(s, NULL, &orr, D4_FED_KIND_FRAMES, p, &got, &sum, &nb, NULL, NULL, NULL);
+	ck_assert_uint_ge(nb, (NSESS * NFR + 3) / 4);
+	recs_eq(&got, &all);
+	ck_assert_mem_eq(&sum, &sum_all, sizeof(sum));
+	recs_free(&got);
+	recs_free(&all);
+	free(p);
+	store_done(s);
+}
+END_TEST
+
+/* Lag: frames past the position and the age of the first of them. */
+START_TEST(test_frames_lag)
+{
+	struct d4_store *s = store_new();
+	struct sdef d = {D4_TLP_GREEN, NULL, 8, NULL, SENSOR_1};
+	uint64_t sid = sess_open(s, &d);
+	uint64_t now = d4_now_ms();
+	for (int i = 0; i < 5; i++)
+		frame(s, sid, &d, "abc", 3, now - 50000 + 10000 * (uint64_t)i); /* 50 s .. 10 s old */
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	struct d4_fed_self self = self_a();
+	struct d4_fed_source_opts o;
+	memset(&o, 0, sizeof(o));
+	o.self = &self;
+	struct d4_fed_source *src = NULL;
+	ck_assert_int_eq(d4_fed_source_new(s, &o, D4_FED_KIND_FRAMES, &src), 0);
+	uint64_t rec, sec;
+	ck_assert_int_eq(d4_fed_source_lag(src, NULL, 0, &rec, &sec), 0);
+	ck_assert_uint_eq(rec, 5);
+	ck_assert_uint_ge(sec, 50);
+	ck_assert_uint_lt(sec, 50 + 60);
+	uint8_t pos[8];
+	d4_put_u64be(pos, 3);
+	ck_assert_int_eq(d4_fed_source_lag(src, pos, 8, &rec, &sec), 0);
+	ck_assert_uint_eq(rec, 3);
+	ck_assert_uint_ge(sec, 30);
+	ck_assert_uint_lt(sec, 30 + 60);
+	d4_put_u64be(pos, 6);
+	ck_assert_int_eq(d4_fed_source_lag(src, pos, 8, &rec, &sec), 0);
+	ck_assert_uint_eq(rec, 0);
+	ck_assert_uint_eq(sec, 0);
+	ck_assert_int_eq(d4_fed_source_lag(src, pos, 7, &rec, &sec), D4_EINVAL);
+	d4_fed_source_free(src);
+	store_done(s);
+}
+END_TEST
+
+static void pdns_store_consumer(struct d4_store *s);
+
+/* Frames received from a partner carry their provenance on: never back to
+ * their origin, relayed only where the rule allows it (with this hub
+ * appended to the path), never when they arrived stripped; the pDNS
+ * consumer does not turn them into observations (their tuples come as the
+ * pdns kind). */
+static void submit(struct d4_store *s, struct d4_store_fed_batch *b)
+{
+	ck_assert_int_eq(d4_store_fed_submit(s, b), 0);
+	for (int i = 0; i < 20000 && !__atomic_load_n(&b->done, __ATOMIC_ACQUIRE); i++)
+		usleep(500);
+	ck_assert_int_ne(__atomic_load_n(&b->done, __ATOMIC_ACQUIRE), 0);
+	ck_assert_int_eq(b->result, 0);
+}
+
+START_TEST(test_frames_received)
+{
+	struct d4_store *s = store_new();
+	struct d4_partner *pc = partner("c", 0xc1, ORG_2, D4_FED_REL_PARTNER, D4_TLP_GREEN, 0);
+	struct d4_partner *pb = partner("b", 0xb1, ORG_1, D4_FED_REL_SAME_ORG, D4_TLP_AMBER_STRICT, 0);
+	struct d4_partner *pd = partner("d", 0xd1, ORG_3, D4_FED_REL_COMMUNITY, D4_TLP_GREEN, 0);
+	pc->out[0].allow_relay = 1;
+	pd->out[0].allow_relay = 1;
+	pd->out[1].allow_relay = 1;
+	/* one local CSV frame, then two received ones (from c: a CSV stream
+	 * whose origin is c, and a stripped one) */
+	struct sdef d = {D4_TLP_GREEN, NULL, 8, NULL, SENSOR_1};
+	uint64_t sid = sess_open(s, &d);
+	static const char line[] = "1795618268.1||127.0.0.1||127.0.0.2||IN||local.example.test.||A||192.0.2.1||60||1\n";
+	frame(s, sid, &d, line, sizeof(line) - 1, 1700000000000ull);
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	struct d4_store_fed_prov from_c, stripped;
+	memset(&from_c, 0, sizeof(from_c));
+	from_c.has_origin = 1;
+	memcpy(from_c.origin, pc->hub, 16);
+	from_c.nvia = 1;
+	memcpy(from_c.via[0], pc->hub, 16);
+	memset(&stripped, 0, sizeof(stripped));
+	stripped.stripped = 1;
+	static const char rline[] =
+	    "1795618268.2||127.0.0.1||127.0.0.2||IN||remote.example.test.||A||192.0.2.2||60||1\n";
+	struct d4_store_fed_frame fr[2];
+	memset(fr, 0, sizeof(fr));
+	fr[0].origin_session = 4242;
+	memcpy(fr[0].sensor, SENSOR_2, 16);
+	fr[0].type = 8;
+	fr[0].ext_type = "";
+	fr[0].tlp = D4_TLP_GREEN;
+	fr[0].has_org = 1;
+	memcpy(fr[0].org, ORG_2, 16);
+	fr[0].hdr_ts = 1700000001;
+	fr[0].recv_ms = 1700000001000ull;
+	fr[0].payload = (const uint8_t *)rline;
+	fr[0].size = sizeof(rline) - 1;
+	fr[0].prov = &from_c;
+	fr[1] = fr[0];
+	fr[1].origin_session = 0;
+	memset(fr[1].sensor, 0, 16);
+	fr[1].tlp = D4_TLP_EX_CHR;
+	fr[1].has_org = 0;
+	memset(fr[1].org, 0, 16);
+	fr[1].prov = &stripped;
+	struct d4_store_fed_batch b;
+	memset(&b, 0, sizeof(b));
+	memcpy(b.sender, pc->hub, 16);
+	strcpy(b.partner, "c");
+	b.kind = D4_FED_KIND_FRAMES;
+	b.from = (const uint8_t *)"";
+	b.to = (const uint8_t *)"\0\0\0\0\0\0\0\3";
+	b.to_len = 8;
+	b.frames = fr;
+	b.nframes = 2;
+	b.notify_fd = -1;
+	submit(s, &b);
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+
+	struct d4_fed_self self = self_a();
+	struct d4_fed_source_opts o;
+	memset(&o, 0, sizeof(o));
+	o.self = &self;
+	struct d4_fed_source *src = NULL;
+	ck_assert_int_eq(d4_fed_source_new(s, &o, D4_FED_KIND_FRAMES, &src), 0);
+	struct {
+		struct d4_partner *p;
+		enum d4_fed_reason recv, strip;
+	} cases[] = {{pc, D4_FED_R_LOOP_ORIGIN, D4_FED_R_STRIPPED_NO_RELAY},
+		     {pb, D4_FED_R_RELAY_NOT_ALLOWED, D4_FED_R_STRIPPED_NO_RELAY},
+		     {pd, REL, D4_FED_R_STRIPPED_NO_RELAY}};
+	for (int c = 0; c < 3; c++) {
+		const uint8_t *out;
+		size_t outlen;
+		struct d4_fed_counters dec;
+		uint32_t nrec;
+		int more;
+		ck_assert_int_eq(d4_fed_source_next(src, cases[c].p, NULL, 0, &out, &outlen, &dec, &nrec, &more), 0);
+		ck_assert_uint_eq(total(&dec, 0), 3);
+		ck_assert_uint_eq(dec.n[0][REL], 1 + (cases[c].recv == REL));
+		ck_assert_uint_eq(dec.n[0][D4_FED_R_STRIPPED_NO_RELAY], 1);
+		if (cases[c].recv != REL)
+			ck_assert_uint_eq(dec.n[0][cases[c].recv], 1);
+		struct recs got;
+		memset(&got, 0, sizeof(got));
+		decode(out, outlen, D4_FED_KIND_FRAMES, NULL, 0, &got, NULL);
+		ck_assert_uint_eq(got.n, nrec);
+		if (cases[c].recv == REL) {
+			/* relayed: origin c, path c then this hub, the origin's session */
+			char want[1024], org[33], sen[33], hc[33], ha[33];
+			hex(org, ORG_2, 16);
+			hex(sen, SENSOR_2, 16);
+			hex(hc, pc->hub, 16);
+			hex(ha, HUB_A, 16);
+			snprintf(want, sizeof(want),
+				 "tlp=2 f=0 org=%s ns=1 s=%s o=%s via=%s,%s, os=4242 t=8 ext= ts=1700000001 "
+				 "rm=1700000001000 "
+				 "p=%.64s",
+				 org, sen, hc, hc, ha, rline);
+			int found = 0;
+			for (size_t i = 0; i < got.n; i++)
+				found += !strcmp(got.l[i], want);
+			ck_assert_msg(found == 1, "relayed record not found");
+		}
+		recs_free(&got);
+	}
+	d4_fed_source_free(src);
+
+	/* pDNS: only the local line, in the source and in the hub's consumer */
+	pb->out[1].allow_relay = 1;
+	ck_assert_int_eq(d4_fed_source_new(s, &o, D4_FED_KIND_PDNS, &src), 0);
+	const uint8_t *out;
+	size_t outlen;
+	struct d4_fed_counters dec;
+	uint32_t nrec;
+	int more;
+	ck_assert_int_eq(d4_fed_source_next(src, pb, NULL, 0, &out, &outlen, &dec, &nrec, &more), 0);
+	ck_assert_uint_eq(total(&dec, 1), 1);
+	ck_assert_uint_eq(nrec, 1);
+	struct recs got;
+	memset(&got, 0, sizeof(got));
+	decode(out, outlen, D4_FED_KIND_PDNS, NULL, 0, &got, NULL);
+	ck_assert_ptr_nonnull(strstr(got.l[0], " local.example.test.|1|192.0.2.1|"));
+	recs_free(&got);
+	d4_fed_source_free(src);
+	pdns_store_consumer(s);
+	struct d4_store_pdns_info info;
+	ck_assert_int_eq(d4_store_pdns_info(s, &info), 0);
+	ck_assert_uint_eq(info.tuples, 1);
+	free(pc);
+	free(pb);
+	free(pd);
+	store_done(s);
+}
+END_TEST
+
+/* ---- pdns ---- */
+
+/* Aggregates pdns record lines ("prov rrname|type|rdata|bw|tf|tl|count")
+ * into tuples "rrname|type|rdata|count|tf|tl", sorted. */
+
+static void aggregate(const struct recs *in, struct recs *out)
+{
+	struct agg {
+		char key[4200];
+		unsigned long long c, tf, tl;
+	} *a = calloc(in->n + 1, sizeof(*a));
+	size_t n = 0;
+	for (size_t i = 0; i < in->n; i++) {
+		const char *t = strstr(in->l[i], " via=");
+		t = strchr(t + 1, ' ') + 1;
+		/* rrname|type|rdata|bw|tf|tl|count: split from the right */
+		char buf[8192];
+		d4_strlcpy(buf, t, sizeof(buf));
+		char *p3 = strrchr(buf, '|');
+		*p3 = 0;
+		char *p2 = strrchr(buf, '|');
+		*p2 = 0;
+		char *p1 = strrchr(buf, '|');
+		*p1 = 0;
+		char *p0 = strrchr(buf, '|'); /* bailiwick */
+		*p0 = 0;
+		unsigned long long tf = strtoull(p1 + 1, NULL, 10), tl = strtoull(p2 + 1, NULL, 10),
+				   c = strtoull(p3 + 1, NULL, 10);
+		size_t j;
+		for (j = 0; j < n && strcmp(a[j].key, buf); j++)
+			;
+		if (j == n) {
+			d4_strlcpy(a[n].key, buf, sizeof(a[n].key));
+			a[n].tf = tf;
+			a[n].tl = tl;
+			n++;
+		}
+		a[j].c += c;
+		if (tf < a[j].tf)
+			a[j].tf = tf;
+		if (tl > a[j].tl)
+			a[j].tl = tl;
+	}
+	for (size_t j = 0; j < n; j++) {
+		char line[4400];
+		snprintf(line, sizeof(line), "%s|%llu|%llu|%llu", a[j].key, a[j].c, a[j].tf, a[j].tl);
+		recs_add(out, line);
+	}
+	if (out->n)
+		qsort(out->l, out->n, sizeof(*out->l), cmpstr);
+	free(a);
+}
+
+static int dump_cb(void *ctx, const struct d4_store_pdns_tuple *t)
+{
+	struct recs *r = ctx;
+	char line[4400];
+	snprintf(line, sizeof(line), "%.*s|%u|%.*s|%llu|%llu|%llu", (int)t->rrname_len, t->rrname, t->rrtype,
+		 (int)t->rdata_len, t->rdata, (unsigned long long)t->count, (unsigned long long)t->time_first,
+		 (unsigned long long)t->time_last);
+	for (size_t i = 0; i < r->n; i++)
+		if (!strcmp(r->l[i], line))
+			return 0; /* the same tuple found under another query */
+	recs_add(r, line);
+	return 0;
+}
+
+/* Every tuple of the store whose name is one of the aggregated ones', and
+ * the store's tuple count. */
+static void store_tuples(struct d4_store *s, const struct recs *agg, struct recs *out, uint64_t *ntuples)
+{
+	for (size_t i = 0; i < agg->n; i++) {
+		char name[1100];
+		snprintf(name, sizeof(name), "%.*s", (int)(strchr(agg->l[i], '|') - agg->l[i]), agg->l[i]);
+		struct d4_store_pdns_query q;
+		memset(&q, 0, sizeof(q));
+		q.kind = D4_PDNS_Q_NAME;
+		q.name = name;
+		q.max_tlp = D4_TLP_RED;
+		struct d4_store_pdns_qresult res;
+		ck_assert_int_eq(d4_store_pdns_query(s, &q, dump_cb, out, &res), 0);
+	}
+	if (out->n)
+		qsort(out->l, out->n, sizeof(*out->l), cmpstr);
+	struct d4_store_pdns_info info;
+	ck_assert_int_eq(d4_store_pdns_info(s, &info), 0);
+	*ntuples = info.tuples;
+}
+
+static const char extra_csv[] = "1795618270.5||127.0.0.1||127.0.0.2||IN||intra.example.test.||A||10.1.2.3||60||1\n"
+				"1795618270.6||127.0.0.1||127.0.0.2||IN||web.example.test.||A||192.0.2.80||60||3\n";
+static const char last_line[] = "1795618271.7||127.0.0.1||127.0.0.2||IN||fin.example.test.||A||192.0.2.77||60||1";
+
+/* passivedns CSV in frames of a few bytes (lines cut across frames), one
+ * stream with an unterminated last line ended by its sender, one red. */
+static void pdns_log(struct d4_store *s, int with_red)
+{
+	size_t n1, n2;
+	uint8_t *c1 = slurp("local-dns.passivedns-alltypes.csv", &n1);
+	uint8_t *c2 = slurp("local-dns.passivedns-default.csv", &n2);
+	memcpy(c1 + n1, extra_csv, sizeof(extra_csv) - 1);
+	n1 += sizeof(extra_csv) - 1;
+	memcpy(c2 + n2, last_line, sizeof(last_line) - 1);
+	n2 += sizeof(last_line) - 1;
+	struct sdef d1 = {D4_TLP_GREEN, NULL, 8, NULL, SENSOR_1};
+	struct sdef d2 = {D4_TLP_CLEAR, ORG_1, 8, NULL, SENSOR_2};
+	struct sdef d3 = {D4_TLP_RED, NULL, 8, NULL, SENSOR_3};
+	struct sdef d4 = {D4_TLP_GREEN, NULL, 2, NULL, SENSOR_2}; /* not DNS */
+	uint64_t s1 = sess_open(s, &d1), s2 = sess_open(s, &d2), s3 = with_red ? sess_open(s, &d3) : 0,
+		 s4 = sess_open(s, &d4);
+	static const size_t cuts[] = {7, 13, 3, 29};
+	size_t i1 = 0, i2 = 0, k = 0;
+	while (i1 < n1 || i2 < n2) {
+		size_t c = cuts[k++ % 4];
+		if (i1 < n1) {
+			size_t m = c < n1 - i1 ? c : n1 - i1;
+			frame(s, s1, &d1, c1 + i1, m, 0);
+			if (s3)
+				frame(s, s3, &d3, c1 + i1, m, 0);
+			i1 += m;
+		}
+		if (i2 < n2) {
+			size_t m = c < n2 - i2 ? c : n2 - i2;
+			frame(s, s2, &d2, c2 + i2, m, 0);
+			i2 += m;
+		}
+		if (k % 5 == 0)
+			frame(s, s4, &d4, "not dns", 7, 0);
+	}
+	sess_close(s, s2, "peer closed (end of stream)");
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	free(c1);
+	free(c2);
+}
+
+/* What the hub's own consumer stores from the same log. */
+static void pdns_store_consumer(struct d4_store *s)
+{
+	struct d4_analyze_pdns *x = NULL;
+	struct d4_analyze_pdns_opts po;
+	memset(&po, 0, sizeof(po));
+	ck_assert_int_eq(d4_analyze_pdns_new(s, &po, &x), 0);
+	int idle = 0;
+	ck_assert_int_ge(d4_analyze_pdns_step(x, 0, &idle), 0);
+	ck_assert_int_eq(d4_analyze_pdns_maintain(x, d4_now_s(), 600), 0);
+	ck_assert_int_ge(d4_analyze_pdns_step(x, 0, &idle), 0);
+	d4_analyze_pdns_free(x);
+}
+
+static uint64_t store_observations(struct d4_store *s)
+{
+	uint64_t n = 0;
+	struct d4_store_pdns_counters c;
+	if (d4_store_pdns_counters_get(s, SENSOR_1, &c) == 0)
+		n += c.observations;
+	if (d4_store_pdns_counters_get(s, SENSOR_2, &c) == 0)
+		n += c.observations;
+	if (d4_store_pdns_counters_get(s, SENSOR_3, &c) == 0)
+		n += c.observations;
+	return n;
+}
+
+/* A same-org partner whose rule names the private range of the test line
+ * gets every tuple the hub stores: the same tuples, counts and times. */
+START_TEST(test_pdns_equal)
+{
+	struct d4_store *s = store_new();
+	pdns_log(s, 0);
+	struct d4_fed_self self = self_a();
+	struct d4_partner *p = partner("b", 0xb1, ORG_1, D4_FED_REL_SAME_ORG, D4_TLP_AMBER_STRICT, 0);
+	struct d4_partner_rule *r = &p->out[D4_FED_KIND_PDNS];
+	ck_assert_int_eq(d4_fed_net_parse("10.1.0.0/16", &r->net_allow[0]), 0);
+	ck_assert_int_eq(d4_fed_net_parse("0.0.0.0/0", &r->net_allow[1]), 0);
+	ck_assert_int_eq(d4_fed_net_parse("::/0", &r->net_allow[2]), 0);
+	r->n_net_allow = 3;
+	struct d4_fed_source_opts o;
+	memset(&o, 0, sizeof(o));
+	o.self = &self;
+	struct recs got, agg, want;
+	memset(&got, 0, sizeof(got));
+	memset(&agg, 0, sizeof(agg));
+	memset(&want, 0, sizeof(want));
+	struct d4_fed_counters sum;
+	unsigned nb;
+	uint8_t end[D4_FED_POS_MAX];
+	size_t end_len = 0;
+	run_all(s, NULL, &o, D4_FED_KIND_PDNS, p, &got, &sum, &nb, NULL, end, &end_len);
+	aggregate(&got, &agg);
+	pdns_store_consumer(s);
+	uint64_t ntuples;
+	store_tuples(s, &agg, &want, &ntuples);
+	ck_assert_uint_eq(ntuples, agg.n);
+	recs_eq(&agg, &want);
+	/* the unterminated last line of the ended stream is there */
+	int fin = 0;
+	for (size_t i = 0; i < agg.n; i++)
+		fin += !strncmp(agg.l[i], "fin.example.test.|1|192.0.2.77|1|", 33);
+	ck_assert_int_eq(fin, 1);
+	/* every observation decided once, all released */
+	ck_assert_uint_eq(total(&sum, D4_FED_KIND_PDNS), store_observations(s));
+	ck_assert_uint_eq(sum.n[D4_FED_KIND_PDNS][D4_FED_R_RELEASED], got.n);
+	ck_assert_uint_eq(got.n, store_observations(s));
+	/* lag: none at the end, every frame from the start */
+	struct d4_fed_source *src = NULL;
+	ck_assert_int_eq(d4_fed_source_new(s, &o, D4_FED_KIND_PDNS, &src), 0);
+	uint64_t lr, ls;
+	ck_assert_int_eq(d4_fed_source_lag(src, end, end_len, &lr, &ls), 0);
+	ck_assert_uint_eq(lr, 0);
+	ck_assert_uint_eq(ls, 0);
+	struct d4_totals t;
+	ck_assert_int_eq(d4_store_totals(s, &t), 0);
+	ck_assert_int_eq(d4_fed_source_lag(src, NULL, 0, &lr, &ls), 0);
+	ck_assert_uint_eq(lr, t.frames);
+	ck_assert_uint_lt(ls, 600);
+	d4_fed_source_free(src);
+	recs_free(&got);
+	recs_free(&agg);
+	recs_free(&want);
+	free(p);
+	store_done(s);
+}
+END_TEST
+
+/* pDNS decisions per reason, and batches cut inside consumer batches
+ * (skip positions) that continue exactly, with one source and with a new
+ * source per batch (the consumer run again from the cursor). */
+START_TEST(test_pdns_cuts)
+{
+	struct d4_store *s = store_new();
+	pdns_log(s, 1);
+	pdns_store_consumer(s);
+	uint64_t nobs = store_observations(s);
+	struct d4_fed_self self = self_a();
+	struct d4_partner *p = partner("c", 0xc1, ORG_2, D4_FED_REL_PARTNER, D4_TLP_GREEN, 0);
+	struct d4_fed_source_opts o;
+	memset(&o, 0, sizeof(o));
+	o.self = &self;
+	struct recs all;
+	memset(&all, 0, sizeof(all));
+	struct d4_fed_counters sum_all;
+	unsigned nb;
+	run_all(s, NULL, &o, D4_FED_KIND_PDNS, p, &all, &sum_all, &nb, NULL, NULL, NULL);
+	/* the red stream's observations (its own sensor) */
+	struct d4_store_pdns_counters c3;
+	ck_assert_int_eq(d4_store_pdns_counters_get(s, SENSOR_3, &c3), 0);
+	uint64_t red = c3.observations;
+	ck_assert_uint_gt(red, 10);
+	ck_assert_uint_eq(sum_all.n[1][D4_FED_R_TLP_RED], red);
+	ck_assert_uint_eq(sum_all.n[1][D4_FED_R_RDATA_PRIVATE], 1);
+	ck_assert_uint_eq(total(&sum_all, 1), nobs);
+	ck_assert_uint_eq(sum_all.n[1][D4_FED_R_RELEASED], all.n);
+	ck_assert_uint_eq(all.n, nobs - red - 1);
+
+	static const size_t maxb[] = {4600, 5000, 6000};
+	unsigned skips_seen = 0;
+	for (size_t k = 0; k < sizeof(maxb) / sizeof(maxb[0]); k++)
+		for (int fresh = 0; fresh < 2; fresh++) {
+			struct d4_fed_source_opts oc = o;
+			oc.max_bytes = maxb[k];
+			struct d4_fed_source *src = NULL;
+			if (!fresh)
+				ck_assert_int_eq(d4_fed_source_new(s, &oc, D4_FED_KIND_PDNS, &src), 0);
+			struct recs got;
+			memset(&got, 0, sizeof(got));
+			struct d4_fed_counters sum;
+			unsigned nskips = 0;
+			run_all(s, src, &oc, D4_FED_KIND_PDNS, p, &got, &sum, &nb, &nskips, NULL, NULL);
+			ck_assert_uint_ge(nb, 2);
+			skips_seen += nskips;
+			recs_eq(&got, &all);
+			ck_assert_mem_eq(&sum, &sum_all, sizeof(sum));
+			recs_free(&got);
+			d4_fed_source_free(src);
+		}
+	ck_assert_uint_gt(skips_seen, 0);
+	struct d4_fed_source_opts orr = o;
+	orr.max_records = 5;
+	struct recs got;
+	memset(&got, 0, sizeof(got));
+	struct d4_fed_counters sum;
+	unsigned nskips = 0;
+	run_all(s, NULL, &orr, D4_FED_KIND_PDNS, p, &got, &sum, &nb, &nskips, NULL, NULL);
+	ck_assert_uint_gt(nskips, 0);
+	recs_eq(&got, &all);
+	ck_assert_mem_eq(&sum, &sum_all, sizeof(sum));
+	recs_free(&got);
+
+	/* a skip position: the same consumer batch with its first k decided */
+	struct d4_fed_source *src = NULL;
+	ck_assert_int_eq(d4_fed_source_new(s, &o, D4_FED_KIND_PDNS, &src), 0);
+	uint8_t pos[4] = {0, 0, 0, 0};
+	for (uint32_t skip = 0; skip < 40; skip += 13) {
+		d4_put_u32be(pos, skip);
+		const uint8_t *out;
+		size_t outlen;
+		struct d4_fed_counters dec;
+		uint32_t nrec;
+		int more;
+		ck_assert_int_eq(d4_fed_source_next(src, p, pos, 4, &out, &outlen, &dec, &nrec, &more), 0);
+		ck_assert_uint_eq(total(&dec, 1), nobs - skip);
+	}
+	d4_fed_source_free(src);
+	recs_free(&all);
+	free(p);
+	store_done(s);
+}
+END_TEST
+
+/* The log grows while batches are taken, each by a new source (the
+ * consumer run again from the position's cursor every time), in batches
+ * small enough to be cut inside consumer batches and around the last lines
+ * of ended streams: in the end the partner holds exactly what the hub's
+ * own consumer stores. */
+START_TEST(test_pdns_growing)
+{
+	struct d4_store *s = store_new();
+	pdns_log(s, 0);
+	/* a second stream ended by its sender with an unterminated last line */
+	size_t n5;
+	uint8_t *c5 = slurp("dpkt-http.passivedns.csv", &n5);
+	static const char last5[] = "1795618272.1||127.0.0.1||127.0.0.2||IN||fin5.example.test.||A||192.0.2.55||60||1";
+	memcpy(c5 + n5, last5, sizeof(last5) - 1);
+	n5 += sizeof(last5) - 1;
+	struct sdef d5 = {D4_TLP_GREEN, NULL, 8, NULL, SENSOR_2};
+	uint64_t s5 = sess_open(s, &d5);
+	frame(s, s5, &d5, c5, n5, 0);
+	sess_close(s, s5, "peer closed (end of stream)");
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	free(c5);
+	struct sdef d6 = {D4_TLP_CLEAR, NULL, 8, NULL, SENSOR_1};
+	uint64_t s6 = sess_open(s, &d6);
+	struct d4_fed_self self = self_a();
+	struct d4_partner *p = partner("b", 0xb1, ORG_1, D4_FED_REL_SAME_ORG, D4_TLP_AMBER_STRICT, 0);
+	struct d4_partner_rule *r = &p->out[D4_FED_KIND_PDNS];
+	ck_assert_int_eq(d4_fed_net_parse("10.1.0.0/16", &r->net_allow[0]), 0);
+	ck_assert_int_eq(d4_fed_net_parse("0.0.0.0/0", &r->net_allow[1]), 0);
+	ck_assert_int_eq(d4_fed_net_parse("::/0", &r->net_allow[2]), 0);
+	r->n_net_allow = 3;
+	struct d4_fed_source_opts o;
+	memset(&o, 0, sizeof(o));
+	o.self = &self;
+	o.max_bytes = 4600;
+	uint8_t from[D4_FED_POS_MAX];
+	size_t from_len = 0;
+	struct recs got;
+	memset(&got, 0, sizeof(got));
+	struct d4_fed_counters sum;
+	memset(&sum, 0, sizeof(sum));
+	unsigned added = 0, idle = 0;
+	for (int guard = 0; guard < 10000 && idle < 2; guard++) {
+		struct d4_fed_source *src = NULL;
+		ck_assert_int_eq(d4_fed_source_new(s, &o, D4_FED_KIND_PDNS, &src), 0);
+		const uint8_t *out;
+		size_t outlen;
+		struct d4_fed_counters dec;
+		uint32_t nrec;
+		int more;
+		ck_assert_int_eq(d4_fed_source_next(src, p, from, from_len, &out, &outlen, &dec, &nrec, &more), 0);
+		struct d4_fed_batch_hdr h;
+		decode(out, outlen, D4_FED_KIND_PDNS, from, from_len, &got, &h);
+		counters_add(&sum, &dec);
+		memcpy(from, h.to, h.to_len);
+		from_len = h.to_len;
+		d4_fed_source_free(src);
+		/* one more line after every batch, for a while, some cut in two */
+		if (added < 30) {
+			char line[160];
+			int n = snprintf(
+			    line, sizeof(line),
+			    "1795618280.%u||127.0.0.1||127.0.0.2||IN||g%u.example.test.||A||192.0.2.%u||60||1\n", added,
+			    added % 7, added % 5);
+			if (added % 3 == 0) {
+				frame(s, s6, &d6, line, 10, 0);
+				frame(s, s6, &d6, line + 10, (size_t)n - 10, 0);
+			} else {
+				frame(s, s6, &d6, line, (size_t)n, 0);
+			}
+			ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+			added++;
+			idle = 0;
+		} else if (!more) {
+			idle++;
+		}
+	}
+	ck_assert_uint_eq(added, 30);
+	struct recs agg, want;
+	memset(&agg, 0, sizeof(agg));
+	memset(&want, 0, sizeof(want));
+	aggregate(&got, &agg);
+	pdns_store_consumer(s);
+	uint64_t ntuples;
+	store_tuples(s, &agg, &want, &ntuples);
+	if (getenv("FEDSRC_DEBUG")) {
+		for (size_t i = 0; i < agg.n; i++)
+			fprintf(stderr, "got  %s\n", agg.l[i]);
+		for (size_t i = 0; i < want.n; i++)
+			fprintf(stderr, "want %s\n", want.l[i]);
+	}
+	ck_assert_uint_eq(ntuples, agg.n);
+	recs_eq(&agg, &want);
+	ck_assert_uint_eq(total(&sum, D4_FED_KIND_PDNS), store_observations(s));
+	ck_assert_uint_eq(got.n, store_observations(s));
+	recs_free(&got);
+	recs_free(&agg);
+	recs_free(&want);
+	free(p);
+	store_done(s);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *su = suite_create("fed_source");
+	TCase *tc = tcase_create("source");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_frames_policy);
+	tcase_add_test(tc, test_frames_cuts);
+	tcase_add_test(tc, test_frames_lag);
+	tcase_add_test(tc, test_frames_received);
+	tcase_add_test(tc, test_pdns_equal);
+	tcase_add_test(tc, test_pdns_cuts);
+	tcase_add_test(tc, test_pdns_growing);
+	suite_add_tcase(su, tc);
+	return su;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? 1 : 0;
+}
