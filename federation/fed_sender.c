@@ -183,10 +183,27 @@ static const char *job_dir(const struct fs_job *j)
 		pthread_mutex_unlock(&(j)->fs->mu);                                                                    \
 	} while (0)
 
+/* The partner's URL for the log, without a userinfo part (user:password@)
+ * should one have been configured. */
+static void url_for_log(const char *url, char *out, size_t outlen)
+{
+	const char *auth = strstr(url, "://");
+	auth = auth ? auth + 3 : url;
+	size_t alen = strcspn(auth, "/?#");
+	const char *at = memchr(auth, '@', alen);
+	if (at)
+		snprintf(out, outlen, "%.*s%s", (int)(auth - url), url, at + 1);
+	else
+		snprintf(out, outlen, "%s", url);
+}
+
 static void partner_up(struct fs_partner *pt)
 {
-	if (pt->up != 1)
-		d4_notice("federation: partner %s up (%s)", pt->p->name, pt->p->url);
+	if (pt->up != 1) {
+		char u[D4_PARTNER_URL_MAX];
+		url_for_log(pt->p->url, u, sizeof(u));
+		d4_notice("federation: partner %s up (%s)", pt->p->name, u);
+	}
 	pt->up = 1;
 }
 
