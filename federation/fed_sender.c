@@ -41,7 +41,8 @@
 #define RETRY_AFTER_MAX_MS (3600u * 1000u)	      /* a partner cannot park us longer than that */
 #define LAG_EVERY_MS	   1000u		      /* the lag is read at most that often per job */
 #define EPOCH_EVERY_MS	   1000u		      /* partner changes apply within a second */
-#define FETCH_IDLE_FACTOR  20u			      /* an idle pull is asked again after poll_ms × this */
+#define HELLO_IDLE_MS	   60000u /* an idle push job says hello after that long without an answer */
+#define FETCH_IDLE_FACTOR  20u	  /* an idle pull is asked again after poll_ms × this */
 
 enum job_state { J_IDLE = 0, J_BUSY, J_SUBMITTED };
 
@@ -70,6 +71,7 @@ struct fs_job {
 	uint64_t next_ms; /* monotonic: not before */
 	unsigned failures;
 	uint64_t lag_at;
+	uint64_t contact_ms; /* monotonic: the partner's last answer to this job */
 	CURL *e;
 	struct curl_slist *hdrs;
 	char errbuf[CURL_ERROR_SIZE];
@@ -251,8 +253,10 @@ static void job_fail(struct fs_job *j, enum fail_at at, uint64_t retry_ms, const
 	j->state = J_IDLE;
 	if (at == F_LINK)
 		partner_down(j->pt, why);
-	else if (at == F_PARTNER)
+	else if (at == F_PARTNER) {
+		j->contact_ms = now;
 		partner_up(j->pt);
+	}
 	if (j->failures == 1 && at != F_LINK)
 		d4_notice("federation: partner %s, %s %s: %s (retrying in %" PRIu64 " ms)", j->pt->p->name, job_dir(j),
 			  d4_fed_kind_name(j->kind), why, delay);
@@ -277,6 +281,7 @@ static void job_ok(struct fs_job *j, uint64_t next_ms, int acked)
 	j->failures = 0;
 	j->next_ms = next_ms;
 	j->state = J_IDLE;
+	j->contact_ms = d4_mono_ms();
 	partner_up(j->pt);
 	uint64_t now_s = d4_now_s();
 	STAT_EDIT(j, {
@@ -411,7 +416,7 @@ static void push_start(struct fs_job *j)
 		/* nothing to say, and the partner not known to be up: say hello,
 		 * so that the status (and the log) tells a partner that cannot be
 		 * reached, or is not who it should be, before data waits for it */
-		if (!moved && j->pt->up != 1)
+		if (!moved && (j->pt->up != 1 || now >= j->contact_ms + HELLO_IDLE_MS))
 			probe_start(j);
 		return;
 	}
