@@ -39,8 +39,8 @@
 #define PUSH_ANSWER_MAX	   (64u * 1024u)	      /* a JSON acknowledgement or problem */
 #define PULL_ANSWER_MAX	   (D4_FED_BATCH_MAX + 4096u) /* one batch */
 #define RETRY_AFTER_MAX_MS (3600u * 1000u)	      /* a partner cannot park us longer than that */
-#define LAG_EVERY_MS	   1000u		      /* the lag is read at most that often per job */
-#define EPOCH_EVERY_MS	   1000u		      /* partner changes apply within a second */
+#define LAG_EVERY_MS	   200u	  /* the lag is read that often per idle push job (cheap: totals and one frame) */
+#define EPOCH_EVERY_MS	   1000u  /* partner changes apply within a second */
 #define HELLO_IDLE_MS	   60000u /* an idle push job says hello after that long without an answer */
 #define FETCH_IDLE_FACTOR  20u	  /* an idle pull is asked again after poll_ms × this */
 
@@ -1129,6 +1129,12 @@ static void *sender_main(void *arg)
 			uint64_t w = j->next_ms > now ? j->next_ms - now : 0;
 			if (w < wait)
 				wait = w;
+			if (!j->fetch && j->lag_at) {
+				/* the lag while waiting out a backoff */
+				w = j->lag_at + LAG_EVERY_MS > now ? j->lag_at + LAG_EVERY_MS - now : 0;
+				if (w < wait)
+					wait = w;
+			}
 		}
 		if (wait == 0)
 			continue;
