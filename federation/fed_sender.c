@@ -1086,8 +1086,8 @@ static void *sender_main(void *arg)
 			if (j->state == J_IDLE && d4_mono_ms() >= j->next_ms)
 				job_start(j);
 			/* a job waiting out its backoff still shows the lag
-			 * growing (once a second; the position is the one it
-			 * last read) */
+			 * growing (every LAG_EVERY_MS; the position is the one
+			 * it last read) */
 			else if (j->state == J_IDLE && !j->fetch && j->lag_at)
 				push_lag(j, 0);
 		}
@@ -1110,15 +1110,10 @@ static void *sender_main(void *arg)
 			if (j)
 				job_done(j, cr);
 		}
-		int submitted = 0;
 		for (size_t i = 0; i < fs->njobs; i++) {
 			struct fs_job *j = &fs->jobs[i];
-			if (j->state != J_SUBMITTED)
-				continue;
-			if (__atomic_load_n(&j->rx.batch.done, __ATOMIC_ACQUIRE))
+			if (j->state == J_SUBMITTED && __atomic_load_n(&j->rx.batch.done, __ATOMIC_ACQUIRE))
 				fetch_stored(fs, j);
-			else
-				submitted = 1;
 		}
 		now = d4_mono_ms();
 		uint64_t wait = epoch_at > now ? epoch_at - now : 0;
@@ -1142,7 +1137,6 @@ static void *sender_main(void *arg)
 		 * wakes the loop, which looks at each batch's done flag */
 		struct curl_waitfd wfd[2] = {{.fd = fs->wake_fd, .events = CURL_WAIT_POLLIN},
 					     {.fd = fs->done_fd, .events = CURL_WAIT_POLLIN}};
-		(void)submitted;
 		curl_multi_poll(fs->multi, wfd, 2, (int)(wait > 60000 ? 60000 : wait), NULL);
 		uint64_t drain;
 		if (wfd[1].revents && read(fs->done_fd, &drain, sizeof(drain)) < 0 && errno != EAGAIN)
