@@ -230,7 +230,8 @@ decided() {
 		grep -qx true
 }
 wait_until 30 decided || fail "the 18 frames of the log decided for partner me: $(status me)"
-api /metrics | grep -qxF 'd4hub_federation_decisions_total{partner="me",kind="frames",reason="loop-origin"} 18' ||
+api /metrics >"$T_DIR/metrics" || fail "metrics"
+grep -qxF 'd4hub_federation_decisions_total{partner="me",kind="frames",reason="loop-origin"} 18' "$T_DIR/metrics" ||
 	fail "/metrics lacks the decisions for me"
 
 hub_stop || fail "the hub did not stop cleanly"
