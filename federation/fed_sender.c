@@ -1063,6 +1063,11 @@ static void *sender_main(void *arg)
 			struct fs_job *j = &fs->jobs[i];
 			if (j->state == J_IDLE && d4_mono_ms() >= j->next_ms)
 				job_start(j);
+			/* a job waiting out its backoff still shows the lag
+			 * growing (once a second; the position is the one it
+			 * last read) */
+			else if (j->state == J_IDLE && !j->fetch && j->lag_at)
+				push_lag(j, 0);
 		}
 		if (!fs->multi) {
 			/* reload failed before a multi handle existed */

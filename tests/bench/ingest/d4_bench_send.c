@@ -59,6 +59,7 @@ struct opts {
 	size_t batch;
 	uint64_t prebuild_max; /* bytes of distinct frames per connection */
 	uint8_t type;
+	double rate; /* frames/s per connection, 0 = as fast as possible */
 	int quiet;
 };
 
@@ -110,6 +111,7 @@ static void usage(FILE *f)
 	    "  --batch BYTES      bytes per SSL_write (default 256K)\n"
 	    "  --prebuild-max B   distinct frames kept per connection; beyond, the buffer is replayed (default 2G)\n"
 	    "  --type T           D4 type of the frames (default 1)\n"
+	    "  --rate F           frames/s per connection, one frame per write at its due time (default: no limit)\n"
 	    "  --server-name N    name checked in the certificate (default: host part)\n"
 	    "  -q                 only the result line\n",
 	    MAX_CONNS);
@@ -363,8 +365,22 @@ static void *conn_run(void *arg)
 		return NULL;
 	size_t off = 0;
 	c->t_first = mono_now();
+	size_t flen = (size_t)D4_HDR_LEN + c->o->payload;
 	while (c->sent < c->wire_bytes) {
 		size_t n = c->o->batch;
+		if (c->o->rate > 0) {
+			/* A steady rate: one whole frame per write, each at its due
+			 * time from the first (late frames go at once: no catching up
+			 * by skipping). */
+			n = flen - (size_t)(c->sent % flen);
+			double due = c->t_first + (double)(c->sent / flen) / c->o->rate, now = mono_now();
+			if (due > now) {
+				double w = due - now;
+				struct timespec ts = {.tv_sec = (time_t)w,
+						      .tv_nsec = (long)((w - (double)(time_t)w) * 1e9)};
+				nanosleep(&ts, NULL);
+			}
+		}
 		if (n > c->buflen - off)
 			n = c->buflen - off;
 		if (n > c->wire_bytes - c->sent)
@@ -409,6 +425,7 @@ int main(int argc, char **argv)
 		O_BATCH,
 		O_PREBUILD,
 		O_TYPE,
+		O_RATE,
 		O_SNI
 	};
 	static const struct option lo[] = {
@@ -424,6 +441,7 @@ int main(int argc, char **argv)
 	    {"batch", required_argument, NULL, O_BATCH},
 	    {"prebuild-max", required_argument, NULL, O_PREBUILD},
 	    {"type", required_argument, NULL, O_TYPE},
+	    {"rate", required_argument, NULL, O_RATE},
 	    {"server-name", required_argument, NULL, O_SNI},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
@@ -469,6 +487,11 @@ int main(int argc, char **argv)
 			if (parse_bytes(optarg, &v) || v > 255)
 				goto bad;
 			o.type = (uint8_t)v;
+			break;
+		case O_RATE:
+			if (parse_bytes(optarg, &v) || v == 0 || v > 10000000)
+				goto bad;
+			o.rate = (double)v;
 			break;
 		case 'q': o.quiet = 1; break;
 		case 'h': usage(stdout); return 0;
