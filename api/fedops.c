@@ -567,6 +567,11 @@ int d4_api_fedops_handle(struct d4_api_fedops *o, h2o_req_t *req, const char *pa
 	uint8_t kind;
 	if (memchr(p.base + skip, '/', p.len - skip) || kind_of(p.base + skip, p.len - skip, &kind) != 0)
 		return -1;
+	if (kind != D4_FED_KIND_FRAMES && kind != D4_FED_KIND_PDNS) {
+		/* a kind of the model without data yet (backscatter, certs) */
+		problem(req, 404, "Not Found", "kind-not-served", "this hub exchanges no records of this kind yet", "");
+		return 0;
+	}
 	const char *want = is_inbox ? "POST" : "GET";
 	if (!h2o_memis(req->method.base, req->method.len, want, strlen(want))) {
 		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, want, strlen(want));

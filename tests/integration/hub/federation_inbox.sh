@@ -164,6 +164,10 @@ pull() {
 		-D "$T_DIR/hdr" -o "$T_DIR/out" -w '%{http_code}' "$FED/federation/v1/pull/frames${2:-}" 2>"$T_DIR/curl.err"
 }
 assert_eq "$(pull c)" 403 "pull by a push-only partner"
+pull_k() { curl -sS --http2 --max-time 30 --cacert "$P/home-ca.crt" --cert "$P/b.crt" --key "$P/b.key" -o /dev/null \
+	-w '%{http_code}' "$FED/federation/v1/pull/$1"; }
+assert_eq "$(pull_k certs)" 404 "pull of a kind without records"
+assert_eq "$(pull_k nothing)" 404 "pull of no kind"
 assert_eq "$(pull b)" 200 "pull by b"
 grep -qi '^x-d4hub-more: [01]' "$T_DIR/hdr" || fail "pull without x-d4hub-more"
 assert_eq "$(head -c 4 "$T_DIR/out")" D4FB "the pull answers a batch"
@@ -230,7 +234,8 @@ decided() {
 		grep -qx true
 }
 wait_until 30 decided || fail "the 18 frames of the log decided for partner me: $(status me)"
-api /metrics | grep -qxF 'd4hub_federation_decisions_total{partner="me",kind="frames",reason="loop-origin"} 18' ||
+api /metrics >"$T_DIR/metrics" || fail "metrics"
+grep -qxF 'd4hub_federation_decisions_total{partner="me",kind="frames",reason="loop-origin"} 18' "$T_DIR/metrics" ||
 	fail "/metrics lacks the decisions for me"
 
 hub_stop || fail "the hub did not stop cleanly"
