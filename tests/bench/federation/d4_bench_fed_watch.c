@@ -1,8 +1,10 @@
 /* d4-bench-fed-watch — watches two hubs' stores (read-only, next to the
- * running hubs) and tells when records are committed at each: the frame
- * totals (or, with --pdns, the pDNS tuple count) of STORE_A and STORE_B are
- * read every --interval-ms (default 2) until B holds B_TARGET and A holds
- * A_TARGET, or --timeout seconds (default 600) pass.
+ * running hubs) and tells when records are committed at each: A's own
+ * frames (its totals) and the frames B received from partners (the sum of
+ * its fed_in records; B's totals count only its own sensors), or with
+ * --pdns the pDNS tuples of each, are read every --interval-ms (default 2)
+ * until B holds B_TARGET and A holds A_TARGET, or --timeout seconds
+ * (default 600) pass.
  *
  *   d4-bench-fed-watch [--pdns] [--interval-ms MS] [--timeout S] STORE_A STORE_B A_TARGET B_TARGET
  *
@@ -23,6 +25,7 @@
  * anyway), 2 on usage or store errors. */
 #include "d4_error.h"
 #include "d4_store.h"
+#include "d4_store_fed.h"
 #include "d4_store_pdns.h"
 
 #include <stdint.h>
@@ -74,8 +77,22 @@ static double first_at(const struct series *s, size_t *i, uint64_t k)
 	return *i < s->n ? s->t[*i] : -1;
 }
 
-static int count_of(struct d4_store *s, int pdns, uint64_t *out)
+static int fed_in_cb(void *ctx, const uint8_t hub[16], uint8_t kind, const struct d4_store_fed_in *in)
 {
+	(void)hub;
+	if (kind == 0) /* D4_FED_KIND_FRAMES */
+		*(uint64_t *)ctx += in->records;
+	return 0;
+}
+
+/* frames: A's own frames (the totals), B's frames received from partners
+ * (fed_in: the totals count only a hub's own sensors); pdns: tuples. */
+static int count_of(struct d4_store *s, int pdns, int received, uint64_t *out)
+{
+	if (received && !pdns) {
+		*out = 0;
+		return d4_store_fed_in_foreach(s, fed_in_cb, out);
+	}
 	if (pdns) {
 		struct d4_store_pdns_info pi;
 		int rc = d4_store_pdns_info(s, &pi);
@@ -133,7 +150,7 @@ int main(int argc, char **argv)
 	struct series A = {0}, B = {0};
 	uint64_t a = 0, b = 0, a0, b0;
 	double t0 = now_s(), deadline = t0 + timeout;
-	if (count_of(sa, pdns, &a0) || count_of(sb, pdns, &b0)) {
+	if (count_of(sa, pdns, 0, &a0) || count_of(sb, pdns, 1, &b0)) {
 		fprintf(stderr, "d4-bench-fed-watch: cannot read the counts\n");
 		return 2;
 	}
@@ -145,7 +162,7 @@ int main(int argc, char **argv)
 	struct timespec iv = {.tv_sec = 0, .tv_nsec = (long)interval_ms * 1000000L};
 	for (;;) {
 		double t = now_s();
-		if (count_of(sa, pdns, &a) || count_of(sb, pdns, &b) || push(&A, a, t) || push(&B, b, t)) {
+		if (count_of(sa, pdns, 0, &a) || count_of(sb, pdns, 1, &b) || push(&A, a, t) || push(&B, b, t)) {
 			fprintf(stderr, "d4-bench-fed-watch: cannot read the counts\n");
 			return 2;
 		}

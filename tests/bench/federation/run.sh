@@ -204,7 +204,8 @@ wait_count() { # FN TARGET
 	done
 }
 a_frames() { frames_of a; }
-b_frames() { frames_of b; }
+# B's frames are all received ones: its totals count only its own sensors
+b_frames() { ctl b --json sessions | "$PY" -c 'import json,sys; print(sum(s["frames"] for s in json.load(sys.stdin)))'; }
 field() { echo "$1" | sed -n "s/.* $2=\([0-9.-]*\).*/\1/p"; }
 
 # ---------------------------------------------------------------- frames ----

@@ -288,7 +288,7 @@ tags = sys.argv[6] if len(sys.argv) > 6 else '["tlp:green"]'
 out = sys.stdout
 out.write("set uuid=%s key=%s type=2\nmeta {\"type\":\"fed-bulk\",\"tags\":%s}\n" % (u, k, tags))
 for i in range(first, first + n):
-    head = "frame-%09d " % i
+    head = "frame-%09d-" % i
     body = (head + "abcdefghijklmnopqrstuvwxyz" * (size // 26 + 1))[:size - 2]
     out.write("frame type=254 payload=text:%s\\n\n" % body)
 out.write("close\n")
