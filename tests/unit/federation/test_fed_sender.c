@@ -388,6 +388,168 @@ START_TEST(fetch_stores_and_confirms)
 }
 END_TEST
 
+/* ---- push: three frames in the log; the partner answers the first
+ * batch 429 with Retry-After: 1, the second 409 at position 2, the third
+ * is stored ---- */
+
+struct script {
+	int posts;
+	uint64_t at[8];	   /* monotonic ms of each POST */
+	char from[8][32];  /* hex of each batch's start */
+	uint32_t nrecs[8]; /* records in each batch */
+	char answer[256];
+};
+
+static const char HELLO_HUB[] =
+    "{\"hub_uuid\":\"6f1c2b3a-4958-4766-8594-a3b2c1d0effe\",\"org_uuid\":\"" THIRD_TEXT "\",\"partner\":\"self\"}";
+
+static void push_respond(struct server *sv, const char *path, struct answer *a)
+{
+	struct script *sc = sv->arg;
+	if (strcmp(path, "/federation/v1/hello") == 0) {
+		a->body = (const uint8_t *)HELLO_HUB;
+		a->len = strlen(HELLO_HUB);
+		return;
+	}
+	if (strcmp(path, "/federation/v1/inbox/frames") != 0 || sc->posts >= 8) {
+		a->status = 404;
+		return;
+	}
+	int n = sc->posts++;
+	sc->at[n] = d4_mono_ms();
+	struct d4_fed_batch_hdr h;
+	struct d4_fed_batch_it it;
+	char to[32] = "?";
+	if (d4_fed_batch_open(sv->req_body, sv->req_len, &h, &it) == 0 && h.from_len <= 8 && h.to_len <= 8) {
+		d4_hex_encode(h.from, h.from_len, sc->from[n]);
+		d4_hex_encode(h.to, h.to_len, to);
+		sc->nrecs[n] = h.nrecords;
+	}
+	if (n == 0) {
+		a->status = 429;
+		a->ctype = "application/problem+json";
+		a->headers = "Retry-After: 1\r\n";
+		snprintf(sc->answer, sizeof(sc->answer),
+			 "{\"title\":\"Too Many Requests\",\"detail\":\"the inbound quota is used up\"}");
+	} else if (n == 1) {
+		a->status = 409;
+		snprintf(sc->answer, sizeof(sc->answer),
+			 "{\"result\":\"position-mismatch\",\"position\":\"0000000000000002\"}");
+	} else {
+		snprintf(sc->answer, sizeof(sc->answer),
+			 "{\"result\":\"stored\",\"position\":\"%s\",\"stored\":%u,\"refused\":{}}", to, sc->nrecs[n]);
+	}
+	a->body = (const uint8_t *)sc->answer;
+	a->len = strlen(sc->answer);
+}
+
+/* Three tlp:clear frames of one session, committed. */
+static void three_frames(void)
+{
+	static const uint8_t sensor[16] = {0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42,
+					   0x82, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42, 0x42};
+	struct d4_session_open op;
+	memset(&op, 0, sizeof(op));
+	op.session = d4_store_session_id_new(st);
+	memcpy(op.uuid, sensor, 16);
+	op.type = 254;
+	op.when = d4_now_s();
+	op.auto_create = 1;
+	ck_assert_int_eq(d4_store_post_session_open(st, &op), 0);
+	struct d4_session_meta m;
+	memset(&m, 0, sizeof(m));
+	m.session = op.session;
+	m.tlp = D4_TLP_CLEAR;
+	ck_assert_int_eq(d4_store_post_session_meta(st, &m), 0);
+	for (unsigned i = 0; i < 3; i++) {
+		struct d4_frame_rec r;
+		memset(&r, 0, sizeof(r));
+		r.session = op.session;
+		memcpy(r.uuid, sensor, 16);
+		r.type = 254;
+		r.version = 1;
+		r.tlp = D4_TLP_CLEAR;
+		r.hdr_ts = 1764000000 + i;
+		r.recv_ms = d4_now_ms();
+		r.size = 6;
+		int rc;
+		for (int k = 0;
+		     (rc = d4_store_post_frame(st, &r, (const uint8_t *)"frame\n")) == D4_EAGAIN && k < 10000; k++)
+			nap();
+		ck_assert_int_eq(rc, 0);
+	}
+	uint64_t until = d4_mono_ms() + 20000;
+	struct d4_store_status ss;
+	do {
+		d4_store_status_get(st, &ss);
+		if (ss.committed_frames >= 3)
+			break;
+		nap();
+	} while (d4_mono_ms() < until);
+	ck_assert_uint_eq(ss.committed_frames, 3);
+}
+
+START_TEST(push_retry_after_mismatch_stored)
+{
+	ck_assert_int_eq(d4_store_writer_start(st), 0);
+	three_frames();
+	struct script sc;
+	memset(&sc, 0, sizeof(sc));
+	X509 *leaf = mkcert(srvkey, ca, cakey, 0, "serverAuth,clientAuth", HUB_URN, -60, 86400);
+	struct server sv;
+	server_start_fn(&sv, leaf, push_respond, &sc);
+	struct d4_partner *p = partner(sv.port, HUB);
+	ck_assert_int_eq(d4_store_partner_add(st, p), 0);
+	struct d4_fed_sender *fs = sender(100, 200);
+	struct d4_fed_status s;
+
+	/* 429: the next try waits for Retry-After (1 s), not for the backoff
+	 * (100..200 ms) */
+	WAIT_STATUS(fs, s, 20, s.failures >= 1);
+	uint64_t seen = d4_mono_ms();
+	ck_assert_msg(strstr(s.last_error, "HTTP 429: the inbound quota is used up") != NULL, "last_error: %s",
+		      s.last_error);
+	ck_assert_int_eq(s.connected, 1); /* the partner answered */
+	ck_assert_uint_ge(s.lag_records, 3);
+
+	/* stored at the end: the position is the batch's end (after frame 3),
+	 * from the position the 409 named */
+	struct d4_store_fed_out o;
+	uint64_t until = d4_mono_ms() + 20000;
+	int done = 0;
+	while (!done && d4_mono_ms() < until) {
+		done = d4_store_fed_out_get(st, "b", D4_FED_KIND_FRAMES, &o) == 0 && o.pos_len == 8 && o.pos[7] == 4;
+		nap();
+	}
+	ck_assert_msg(done, "the position never reached the end of the log");
+	ck_assert_uint_ge(sc.at[1], sc.at[0] + 1000);
+	ck_assert_uint_ge(s.next_try_ms, sc.at[0] + 1000);
+	ck_assert_uint_le(s.next_try_ms, seen + 1000);
+	ck_assert_int_eq(sc.posts, 3);
+	ck_assert_str_eq(sc.from[0], "");
+	ck_assert_str_eq(sc.from[1], "");
+	ck_assert_str_eq(sc.from[2], "0000000000000002");
+	ck_assert_uint_eq(sc.nrecs[0], 3);
+	ck_assert_uint_eq(sc.nrecs[2], 2);
+	/* what was acknowledged: one batch of two records, their decisions */
+	ck_assert_uint_eq(o.batches, 1);
+	ck_assert_uint_eq(o.records, 2);
+	ck_assert_uint_eq(o.decisions[D4_FED_R_RELEASED], 2);
+	ck_assert_uint_gt(o.last_ack, 0);
+	WAIT_STATUS(fs, s, 20, s.lag_records == 0 && s.failures == 0);
+	ck_assert_int_eq(s.connected, 1);
+	ck_assert_str_eq(s.last_error, "");
+	ck_assert_uint_gt(s.last_ack, 0);
+	/* nothing more is sent: the log is at its end */
+	ck_assert_int_eq(sc.posts, 3);
+
+	d4_fed_sender_stop(fs);
+	server_stop(&sv);
+	free(p);
+	X509_free(leaf);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("fed_sender");
@@ -398,6 +560,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, hello_of_another_hub);
 	tcase_add_test(tc, unreachable);
 	tcase_add_test(tc, fetch_stores_and_confirms);
+	tcase_add_test(tc, push_retry_after_mismatch_stored);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -162,8 +163,26 @@ static void *server_main(void *arg)
 				if (strstr(req, "\r\n\r\n"))
 					break;
 			}
-			if (got && strstr(req, "\r\n\r\n")) {
+			char *eoh = got ? strstr(req, "\r\n\r\n") : NULL;
+			if (eoh) {
+				/* the body: what came with the headers, then the rest */
+				size_t clen = 0;
+				for (const char *h = req; h && h < eoh; h = strstr(h, "\r\n"), h = h ? h + 2 : NULL)
+					if (strncasecmp(h, "Content-Length:", 15) == 0)
+						clen = strtoul(h + 15, NULL, 10);
+				if (clen > (8u << 20))
+					clen = 0;
+				uint8_t *body = malloc(clen + 1);
+				size_t have = got - (size_t)(eoh + 4 - req);
+				if (have > clen)
+					have = clen;
+				memcpy(body, eoh + 4, have);
+				while (have < clen && (n = SSL_read(ssl, body + have, (int)(clen - have))) > 0)
+					have += (size_t)n;
 				pthread_mutex_lock(&sv->mu);
+				free(sv->req_body);
+				sv->req_body = body;
+				sv->req_len = have;
 				/* "GET /path HTTP/1.1" */
 				const char *p = strchr(req, ' ');
 				size_t k = 0;
@@ -176,14 +195,15 @@ static void *server_main(void *arg)
 				pthread_mutex_unlock(&sv->mu);
 				__atomic_add_fetch(&sv->requests, 1, __ATOMIC_RELEASE);
 				struct answer a = {"application/json", NULL, (const uint8_t *)sv->body,
-						   sv->body ? strlen(sv->body) : 0};
+						   sv->body ? strlen(sv->body) : 0, 200};
 				if (respond)
 					respond(sv, path, &a);
 				char ans[1024];
-				int an = snprintf(ans, sizeof(ans),
-						  "HTTP/1.1 200 OK\r\nContent-Type: %s\r\n%s"
-						  "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-						  a.ctype, a.headers ? a.headers : "", a.len);
+				int an =
+				    snprintf(ans, sizeof(ans),
+					     "HTTP/1.1 %d X\r\nContent-Type: %s\r\n%s"
+					     "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+					     a.status ? a.status : 200, a.ctype, a.headers ? a.headers : "", a.len);
 				SSL_write(ssl, ans, an);
 				if (a.len)
 					SSL_write(ssl, a.body, (int)a.len);
@@ -238,6 +258,7 @@ void server_stop(struct server *sv)
 	pthread_join(sv->th, NULL);
 	close(sv->fd);
 	SSL_CTX_free(sv->ctx);
+	free(sv->req_body);
 	pthread_mutex_destroy(&sv->mu);
 }
 

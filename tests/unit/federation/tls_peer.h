@@ -34,14 +34,17 @@ X509 *mkcert(EVP_PKEY *key, X509 *issuer, EVP_PKEY *ikey, int is_ca, const char 
 char *pem_of(X509 *x);
 void spki_of(EVP_PKEY *k, uint8_t out[32]);
 
-/* What a server answers to one request (respond callback): status 200,
- * content type, extra header lines ("x-a: 1\r\n", may be NULL) and the
- * body (borrowed until the next request). */
+/* What a server answers to one request (respond callback): the status
+ * (200 unless set), content type, extra header lines ("x-a: 1\r\n", may
+ * be NULL) and the body (borrowed until the next request). The request's
+ * body (Content-Length, up to 8 MiB) is read first and kept in
+ * server.req_body (under the lock) for the callback and the test. */
 struct answer {
 	const char *ctype;
 	const char *headers;
 	const uint8_t *body;
 	size_t len;
+	int status; /* 0 = 200 */
 };
 struct server;
 typedef void (*server_respond)(struct server *sv, const char *path, struct answer *a);
@@ -56,6 +59,8 @@ struct server {
 	int handshakes, requests; /* __atomic */
 	char last_path[128];	  /* of the last request (under the lock below) */
 	pthread_mutex_t mu;
+	uint8_t *req_body; /* the last request's body (owned), req_len bytes */
+	size_t req_len;
 	server_respond respond; /* NULL: body as JSON */
 	void *arg;		/* for respond */
 };
