@@ -25,6 +25,9 @@ B=$(gen_uuid) C=$(gen_uuid) D=$(gen_uuid) X=$(gen_uuid) ORIGIN=$(gen_uuid) SENSO
 "$MKPKI" "$P" hub d "$D" od || fail "mkpki d"
 printf '[federation]\nlisten = %s:0\ncert = pki/self.crt\nkey = pki/self.key\nca = pki/home-ca.crt\n' \
 	"$T_ADDR" >>"$T_CONF"
+# the connection guard's per-address cap applies to the federation port too (checked at the end)
+sed -i 's/^\[api\]$/[api]\nmax_connections_per_addr = 4/' "$T_CONF"
+grep -q '^max_connections_per_addr = 4$' "$T_CONF" || fail "no [api] section in $T_CONF to set the cap in"
 
 # b: pushes frames (accepted) and pulls (direction both); pDNS not accepted.
 # c: push only, a quota of 1 record per second. d: pDNS only.
@@ -237,6 +240,40 @@ wait_until 30 decided || fail "the 18 frames of the log decided for partner me: 
 api /metrics >"$T_DIR/metrics" || fail "metrics"
 grep -qxF 'd4hub_federation_decisions_total{partner="me",kind="frames",reason="loop-origin"} 18' "$T_DIR/metrics" ||
 	fail "/metrics lacks the decisions for me"
+
+# ---- the connection guard in front of the port: 4 connections per address; a 5th is closed at
+# accept (before TLS), counted, and the port serves again once one of the 4 is gone
+"$PY" - "$FED" "$P" >"$T_DIR/conns.out" 2>&1 <<'PYEOF' || fail "connection cap: $(cat "$T_DIR/conns.out")"
+import socket, ssl, sys
+host, port = sys.argv[1].replace("https://", "").rsplit(":", 1)
+pki = sys.argv[2]
+ctx = ssl.create_default_context(cafile=pki + "/home-ca.crt")
+ctx.check_hostname = False
+ctx.load_cert_chain(pki + "/b.crt", pki + "/b.key")
+ctx.set_alpn_protocols(["h2"])
+def connect():
+    s = socket.create_connection((host, int(port)), timeout=20)
+    return ctx.wrap_socket(s)
+held = [connect() for _ in range(4)]
+try:
+    fifth = connect()
+    # TLS 1.3: the client may finish before the server closed; a read tells
+    fifth.settimeout(20)
+    got = fifth.recv(1)
+    if got and got != b"":
+        # h2o's SETTINGS frame would mean the connection was served
+        sys.exit("the 5th connection was served")
+except (ssl.SSLError, ConnectionError, OSError):
+    pass
+print("held 4, the 5th refused")
+for h in held:
+    h.close()
+PYEOF
+limit_hit() { api /metrics >"$T_DIR/metrics" && grep -qxF 'd4hub_federation_limit_hits_total{limit="conn_per_addr"} 1' "$T_DIR/metrics"; }
+wait_until 20 limit_hit || fail "the 5th connection not counted: $(grep limit_hits "$T_DIR/metrics")"
+# (b1 is an old batch by now: the answer is the stored position)
+served_again() { out=$(push b frames "$T_DIR/b1"); [ "${out%% *}" = 409 ]; }
+wait_until 20 served_again || fail "the port does not serve again after the 4 closed: $out"
 
 hub_stop || fail "the hub did not stop cleanly"
 pass
