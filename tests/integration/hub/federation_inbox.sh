@@ -49,7 +49,7 @@ FED=$(grep -o 'd4hub federation listening on https://[^ ]*/' "$T_LOG" | tail -n 
 health() { curl -sf --cacert "$P/ca.crt" "$API/health" >/dev/null; }
 wait_until 30 health || fail "API not answering on $API"
 ADMIN=$(ctl user add fed-admin --role admin) || fail "user add"
-api() { curl -sS --cacert "$P/ca.crt" -H "Authorization: Bearer $ADMIN" "$API$1"; }
+api() { curl -sS --cacert "$P/ca.crt" -H "Authorization: Bearer $ADMIN" "${@:2}" "$API$1"; }
 
 # push NAME KIND FILE: "STATUS BODY" (headers in $T_DIR/hdr); HTTP=--http1.1 for HTTP/1.1
 push() {
@@ -81,6 +81,22 @@ wait_until 20 frames_are 3 || fail "3 frames expected through the export, got $(
 # the export says where they came from
 head -n 1 "$T_DIR/export" | json "d['federation']['partner'] == 'b' and d['federation']['origin'] == '$(echo "$ORIGIN" | tr -d -)' and d['federation']['via'] == ['$(echo "$B" | tr -d -)']" |
 	grep -qx true || fail "the exported frame does not carry its provenance: $(head -n 1 "$T_DIR/export")"
+# the session listing of the origin's sensor (not registered here) says the same, in the spec's form
+api "/api/v1/sensors/$SENSOR/sessions" >"$T_DIR/sessions" || fail "session list"
+"$PY" -c '
+import json, sys, yaml, jsonschema
+doc = yaml.safe_load(open(sys.argv[1]))
+v = lambda name, inst: jsonschema.Draft202012Validator(dict(doc, **{"$ref": "#/components/schemas/" + name})).validate(inst)
+lst = json.load(open(sys.argv[2]))
+v("SessionList", lst)
+for line in open(sys.argv[3]):
+    v("FrameRecord", json.loads(line))
+assert [s["federation"]["partner"] for s in lst["items"]] == ["b"], lst
+assert sum(s["frames"] for s in lst["items"]) == 3, lst
+assert lst["items"][0]["federation"]["origin"] == sys.argv[4].replace("-", ""), lst
+' "$(dirname "$0")/../../../openapi/d4hub.yaml" "$T_DIR/sessions" "$T_DIR/export" "$ORIGIN" ||
+	fail "session list / exported frames: $(cat "$T_DIR/sessions")"
+assert_eq "$(api "/api/v1/sensors/$(gen_uuid)/sessions" -o /dev/null -w '%{http_code}')" 404 "sessions of a sensor no one knows"
 out=$(push b frames "$T_DIR/b1")
 expect "the same batch again" 200 "d['result'] == 'duplicate' and d['stored'] == 0 and d['position'] == '0000000000000003'" "$out"
 out=$(HTTP=--http1.1 push b frames "$T_DIR/b1")
