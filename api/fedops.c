@@ -635,7 +635,14 @@ void d4_api_fedops_stop(struct d4_api_fedops *o, h2o_evloop_t *loop)
 		h2o_evloop_run(loop, 50);
 	h2o_socket_read_stop(o->esock);
 	if (!h2o_linklist_is_empty(&o->pending)) {
-		/* the writer still holds them: leave them (and the eventfd) to the exit */
+		/* The writer still holds them, and will write to the eventfd: the
+		 * socket leaves the loop (which is destroyed after this) but the
+		 * descriptor stays open, so that its number is never reused for
+		 * something else the writer would write into. The batches and
+		 * the descriptor are left to the exit. */
+		h2o_socket_export_t ex;
+		if (h2o_socket_export(o->esock, &ex) == 0 && ex.input)
+			h2o_buffer_dispose(&ex.input);
 		d4_notice("federation: batches still at the store's writer at stop; left to it");
 		o->esock = NULL;
 		return;

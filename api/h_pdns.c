@@ -443,8 +443,8 @@ static void cof_line(struct d4_jw *b, const struct d4_store_pdns_tuple *t, int h
 		sb_str(b, ",\"sensor_id\":");
 		sb_jstr(b, hex, strlen(hex));
 	}
-	/* received from partner hubs: their origin hubs (an additional COF
-	 * field; DNSDB's SAF output stays as dnsdbq expects it). Not for
+	/* received from partner hubs: their origin hubs (one more member of
+	 * the COF object; DNSDB's SAF output stays as dnsdbq expects it). Not for
 	 * tlp:ex:chr, whose source is not named. */
 	if (t->nhubs && t->tlp != D4_TLP_EX_CHR) {
 		sb_str(b, ",\"origin_hubs\":[");

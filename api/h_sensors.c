@@ -8,6 +8,7 @@
 #include "d4_hubconf.h"
 #include "d4_policy.h"
 #include "d4_reader.h"
+#include "d4_store_fed.h"
 #include "d4_util.h"
 #include "handlers.h"
 #include "json_writer.h"
@@ -385,11 +386,13 @@ struct sess_ctx {
 	uint64_t before;     /* only ids < before (0 = no cursor) */
 	uint64_t wh_lead;    /* withheld sessions older than every visible one */
 	enum d4_tlp clearance, untagged;
+	int any; /* the sensor has a session at all */
 };
 
 static int sess_cb(void *arg, const struct d4_session_info *si)
 {
 	struct sess_ctx *sc = arg;
+	sc->any = 1;
 	if (sc->before && si->session >= sc->before)
 		return 1; /* ids ascend: nothing further qualifies */
 	if (!d4_api_may_see(sc->clearance, si->tlp ? si->tlp : (uint8_t)sc->untagged)) {
@@ -430,8 +433,19 @@ void d4_h_list_sensor_sessions(struct d4_api_ctx *ctx, const struct d4_api_req *
 			goto out;
 		}
 	}
-	if (load(ctx, req, resp, uuid, sn) != 0)
+	/* a sensor of another hub whose frames were received from partners
+	 * is not registered here: its sessions are listed (404 if none) */
+	if (d4_h_path_uuid(req, resp, 0, 1, uuid) != 0)
 		goto out;
+	int have_sn = d4_store_sensor_get(ctx->store, uuid, sn);
+	if (have_sn != D4_OK && have_sn != D4_ENOTFOUND) {
+		save_error(resp, have_sn, uuid);
+		goto out;
+	}
+	if (have_sn == D4_ENOTFOUND) {
+		memset(sn, 0, sizeof(*sn));
+		memcpy(sn->uuid, uuid, 16);
+	}
 	sc.cap = limit + 1;
 	sc.clearance = d4_api_clearance(ctx, req);
 	sc.untagged = d4_api_untagged_tlp(ctx, sn);
@@ -442,6 +456,10 @@ void d4_h_list_sensor_sessions(struct d4_api_ctx *ctx, const struct d4_api_req *
 	int rc = d4_store_session_foreach(ctx->store, uuid, sess_cb, &sc);
 	if (rc < 0) {
 		d4_h_store_error(resp, rc, "session list");
+		goto out;
+	}
+	if (have_sn == D4_ENOTFOUND && sc.count == 0 && sc.wh_lead == 0 && !sc.any) {
+		save_error(resp, D4_ENOTFOUND, uuid);
 		goto out;
 	}
 	yajl_gen g = d4_h_gen();
@@ -462,7 +480,9 @@ void d4_h_list_sensor_sessions(struct d4_api_ctx *ctx, const struct d4_api_req *
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t slot = (sc.count - 1 - i) % sc.cap;
 		const struct d4_session_info *si = &sc.ring[slot];
-		d4_h_j_session(g, si, fallback);
+		struct d4_store_fed_session fs;
+		int fed = si->fed && d4_store_fed_session_get(ctx->store, si->session, &fs) == 0;
+		d4_h_j_session_fed(g, si, fallback, fed ? &fs : NULL);
 		withheld += sc.wh_after[slot];
 		last = si->session;
 	}

@@ -200,6 +200,11 @@ enum d4_tlp d4_api_session_tlp(const struct d4_api_ctx *ctx, const struct d4_ses
 
 /* Session object; fallback_tlp is shown while the session has no TLP yet. */
 void d4_h_j_session(yajl_gen g, const struct d4_session_info *si, uint8_t fallback_tlp);
+/* The same with "federation": {partner, sender, origin, stripped, via} for
+ * a session received from a partner hub (fs NULL: none, a local session). */
+struct d4_store_fed_session;
+void d4_h_j_session_fed(yajl_gen g, const struct d4_session_info *si, uint8_t fallback_tlp,
+			const struct d4_store_fed_session *fs);
 /* BlockEntry object. */
 const char *d4_h_block_kind_name(unsigned kind);
 void d4_h_j_block_entry(yajl_gen g, const struct d4_block_entry *e);

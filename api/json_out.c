@@ -4,6 +4,7 @@
 #include "d4_error.h"
 #include "d4_log.h"
 #include "d4_policy.h"
+#include "d4_store_fed.h"
 #include "d4_util.h"
 #include "handlers.h"
 
@@ -597,6 +598,12 @@ int d4_h_j_sensor_detail(yajl_gen g, struct d4_store *st, const struct d4_sensor
 
 void d4_h_j_session(yajl_gen g, const struct d4_session_info *si, uint8_t fallback_tlp)
 {
+	d4_h_j_session_fed(g, si, fallback_tlp, NULL);
+}
+
+void d4_h_j_session_fed(yajl_gen g, const struct d4_session_info *si, uint8_t fallback_tlp,
+			const struct d4_store_fed_session *fs)
+{
 	char buf[64];
 	yajl_gen_map_open(g);
 	d4_api_j_kv_u64(g, "id", si->session);
@@ -613,6 +620,27 @@ void d4_h_j_session(yajl_gen g, const struct d4_session_info *si, uint8_t fallba
 	d4_api_j_kv_u64(g, "frames", si->frames);
 	d4_api_j_kv_u64(g, "bytes", si->bytes);
 	d4_h_j_kv_text(g, "close_reason", si->close_reason[0] ? si->close_reason : NULL);
+	if (fs) {
+		/* received from a partner hub: where it came from */
+		d4_api_j_key(g, "federation");
+		yajl_gen_map_open(g);
+		d4_h_j_kv_text(g, "partner", fs->partner);
+		d4_h_j_uuid(g, "sender", fs->sender);
+		if (fs->prov.has_origin && !fs->prov.stripped)
+			d4_h_j_uuid(g, "origin", fs->prov.origin);
+		else
+			d4_h_j_null(g, "origin");
+		d4_api_j_kv_bool(g, "stripped", fs->prov.stripped);
+		d4_api_j_key(g, "via");
+		yajl_gen_array_open(g);
+		for (unsigned i = 0; i < fs->prov.nvia && i < D4_STORE_FED_VIA_MAX; i++) {
+			char hex[D4_UUID_HEX_LEN + 1];
+			d4_uuid_hex(fs->prov.via[i], hex);
+			d4_api_j_str(g, hex);
+		}
+		yajl_gen_array_close(g);
+		yajl_gen_map_close(g);
+	}
 	yajl_gen_map_close(g);
 }
 

@@ -25,6 +25,9 @@ B=$(gen_uuid) C=$(gen_uuid) D=$(gen_uuid) X=$(gen_uuid) ORIGIN=$(gen_uuid) SENSO
 "$MKPKI" "$P" hub d "$D" od || fail "mkpki d"
 printf '[federation]\nlisten = %s:0\ncert = pki/self.crt\nkey = pki/self.key\nca = pki/home-ca.crt\n' \
 	"$T_ADDR" >>"$T_CONF"
+# the connection guard's per-address cap applies to the federation port too (checked at the end)
+sed -i 's/^\[api\]$/[api]\nmax_connections_per_addr = 4/' "$T_CONF"
+grep -q '^max_connections_per_addr = 4$' "$T_CONF" || fail "no [api] section in $T_CONF to set the cap in"
 
 # b: pushes frames (accepted) and pulls (direction both); pDNS not accepted.
 # c: push only, a quota of 1 record per second. d: pDNS only.
@@ -46,7 +49,7 @@ FED=$(grep -o 'd4hub federation listening on https://[^ ]*/' "$T_LOG" | tail -n 
 health() { curl -sf --cacert "$P/ca.crt" "$API/health" >/dev/null; }
 wait_until 30 health || fail "API not answering on $API"
 ADMIN=$(ctl user add fed-admin --role admin) || fail "user add"
-api() { curl -sS --cacert "$P/ca.crt" -H "Authorization: Bearer $ADMIN" "$API$1"; }
+api() { curl -sS --cacert "$P/ca.crt" -H "Authorization: Bearer $ADMIN" "${@:2}" "$API$1"; }
 
 # push NAME KIND FILE: "STATUS BODY" (headers in $T_DIR/hdr); HTTP=--http1.1 for HTTP/1.1
 push() {
@@ -78,6 +81,22 @@ wait_until 20 frames_are 3 || fail "3 frames expected through the export, got $(
 # the export says where they came from
 head -n 1 "$T_DIR/export" | json "d['federation']['partner'] == 'b' and d['federation']['origin'] == '$(echo "$ORIGIN" | tr -d -)' and d['federation']['via'] == ['$(echo "$B" | tr -d -)']" |
 	grep -qx true || fail "the exported frame does not carry its provenance: $(head -n 1 "$T_DIR/export")"
+# the session listing of the origin's sensor (not registered here) says the same, in the spec's form
+api "/api/v1/sensors/$SENSOR/sessions" >"$T_DIR/sessions" || fail "session list"
+"$PY" -c '
+import json, sys, yaml, jsonschema
+doc = yaml.safe_load(open(sys.argv[1]))
+v = lambda name, inst: jsonschema.Draft202012Validator(dict(doc, **{"$ref": "#/components/schemas/" + name})).validate(inst)
+lst = json.load(open(sys.argv[2]))
+v("SessionList", lst)
+for line in open(sys.argv[3]):
+    v("FrameRecord", json.loads(line))
+assert [s["federation"]["partner"] for s in lst["items"]] == ["b"], lst
+assert sum(s["frames"] for s in lst["items"]) == 3, lst
+assert lst["items"][0]["federation"]["origin"] == sys.argv[4].replace("-", ""), lst
+' "$(dirname "$0")/../../../openapi/d4hub.yaml" "$T_DIR/sessions" "$T_DIR/export" "$ORIGIN" ||
+	fail "session list / exported frames: $(cat "$T_DIR/sessions")"
+assert_eq "$(api "/api/v1/sensors/$(gen_uuid)/sessions" -o /dev/null -w '%{http_code}')" 404 "sessions of a sensor no one knows"
 out=$(push b frames "$T_DIR/b1")
 expect "the same batch again" 200 "d['result'] == 'duplicate' and d['stored'] == 0 and d['position'] == '0000000000000003'" "$out"
 out=$(HTTP=--http1.1 push b frames "$T_DIR/b1")
@@ -237,6 +256,40 @@ wait_until 30 decided || fail "the 18 frames of the log decided for partner me: 
 api /metrics >"$T_DIR/metrics" || fail "metrics"
 grep -qxF 'd4hub_federation_decisions_total{partner="me",kind="frames",reason="loop-origin"} 18' "$T_DIR/metrics" ||
 	fail "/metrics lacks the decisions for me"
+
+# ---- the connection guard in front of the port: 4 connections per address; a 5th is closed at
+# accept (before TLS), counted, and the port serves again once one of the 4 is gone
+"$PY" - "$FED" "$P" >"$T_DIR/conns.out" 2>&1 <<'PYEOF' || fail "connection cap: $(cat "$T_DIR/conns.out")"
+import socket, ssl, sys
+host, port = sys.argv[1].replace("https://", "").rsplit(":", 1)
+pki = sys.argv[2]
+ctx = ssl.create_default_context(cafile=pki + "/home-ca.crt")
+ctx.check_hostname = False
+ctx.load_cert_chain(pki + "/b.crt", pki + "/b.key")
+ctx.set_alpn_protocols(["h2"])
+def connect():
+    s = socket.create_connection((host, int(port)), timeout=20)
+    return ctx.wrap_socket(s)
+held = [connect() for _ in range(4)]
+try:
+    fifth = connect()
+    # TLS 1.3: the client may finish before the server closed; a read tells
+    fifth.settimeout(20)
+    got = fifth.recv(1)
+    if got and got != b"":
+        # h2o's SETTINGS frame would mean the connection was served
+        sys.exit("the 5th connection was served")
+except (ssl.SSLError, ConnectionError, OSError):
+    pass
+print("held 4, the 5th refused")
+for h in held:
+    h.close()
+PYEOF
+limit_hit() { api /metrics >"$T_DIR/metrics" && grep -qxF 'd4hub_federation_limit_hits_total{limit="conn_per_addr"} 1' "$T_DIR/metrics"; }
+wait_until 20 limit_hit || fail "the 5th connection not counted: $(grep limit_hits "$T_DIR/metrics")"
+# (b1 is an old batch by now: the answer is the stored position)
+served_again() { out=$(push b frames "$T_DIR/b1"); [ "${out%% *}" = 409 ]; }
+wait_until 20 served_again || fail "the port does not serve again after the 4 closed: $out"
 
 hub_stop || fail "the hub did not stop cleanly"
 pass
