@@ -276,47 +276,6 @@ static void on_event(h2o_socket_t *sock, const char *err)
 	}
 }
 
-/* This hub's accepted types, read once per batch (the answer must not
- * change during one d4_fed_receive_prepare_with), and the extended types
- * seen in it. A store error refuses the frame (fails closed). */
-struct types_cache {
-	struct d4_store *store;
-	int loaded, failed;
-	uint8_t accepted[256];
-	unsigned n;
-	char ext[8][D4_EXT_TYPE_MAX];
-	int ext_ok[8];
-};
-
-static int type_ok(void *arg, uint8_t type, const char *ext, size_t ext_len)
-{
-	struct types_cache *c = arg;
-	if (!c->loaded) {
-		c->loaded = 1;
-		c->failed = d4_store_types_get(c->store, c->accepted) != 0;
-	}
-	if (c->failed || !c->accepted[type])
-		return 0;
-	if (type != 254 || ext_len == 0)
-		return 1;
-	char name[D4_EXT_TYPE_MAX];
-	if (ext_len >= sizeof(name))
-		return 0;
-	memcpy(name, ext, ext_len);
-	name[ext_len] = '\0';
-	for (unsigned i = 0; i < c->n; i++)
-		if (strcmp(c->ext[i], name) == 0)
-			return c->ext_ok[i];
-	int ok = d4_store_ext_type_accepted(c->store, name) == 1;
-	if (c->n < 8) {
-		/* beyond 8 names the store is asked again (a change of the
-		 * settings in between fails the batch with 500: it is resent) */
-		d4_strlcpy(c->ext[c->n], name, sizeof(c->ext[0]));
-		c->ext_ok[c->n++] = ok;
-	}
-	return ok;
-}
-
 static int kind_of(const char *s, size_t len, uint8_t *out)
 {
 	char k[24];
@@ -388,10 +347,9 @@ static void inbox(struct d4_api_fedops *o, h2o_req_t *req, const char *partner, 
 	pd->body = body;
 	pd->peer = fp;
 	char why[256];
-	struct types_cache tc;
-	memset(&tc, 0, sizeof(tc));
-	tc.store = o->store;
-	struct d4_fed_rx_filter filter = {type_ok, &tc};
+	struct d4_fed_store_types tc;
+	struct d4_fed_rx_filter filter;
+	d4_fed_store_types_init(&tc, o->store, &filter);
 	int rc = d4_fed_receive_prepare_with(&o->self, p, kind, body, len, &filter, &pd->rx, why, sizeof(why));
 	if (rc != D4_FED_RX_OK) {
 		free(p);
@@ -609,6 +567,11 @@ int d4_api_fedops_handle(struct d4_api_fedops *o, h2o_req_t *req, const char *pa
 	uint8_t kind;
 	if (memchr(p.base + skip, '/', p.len - skip) || kind_of(p.base + skip, p.len - skip, &kind) != 0)
 		return -1;
+	if (kind != D4_FED_KIND_FRAMES && kind != D4_FED_KIND_PDNS) {
+		/* a kind of the model without data yet (backscatter, certs) */
+		problem(req, 404, "Not Found", "kind-not-served", "this hub exchanges no records of this kind yet", "");
+		return 0;
+	}
 	const char *want = is_inbox ? "POST" : "GET";
 	if (!h2o_memis(req->method.base, req->method.len, want, strlen(want))) {
 		h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, want, strlen(want));

@@ -511,6 +511,20 @@ struct d4_fed_rx_filter {
 int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind,
 				const uint8_t *buf, size_t len, const struct d4_fed_rx_filter *filter,
 				struct d4_fed_rx *rx, char *why, size_t whylen);
+/* The filter of this hub's accepted types and extended types as the store
+ * keeps them (d4_store_types_get, d4_store_ext_type_accepted; read once per
+ * batch and remembered, so that both passes get the same answers; a store
+ * error refuses the frame). t is caller-owned (on the stack is fine) and
+ * lives as long as f is used; s borrowed. */
+struct d4_fed_store_types {
+	struct d4_store *store;
+	int loaded, failed;
+	uint8_t accepted[256];
+	unsigned n;
+	char ext[8][D4_EXT_TYPE_MAX];
+	int ext_ok[8];
+};
+void d4_fed_store_types_init(struct d4_fed_store_types *t, struct d4_store *s, struct d4_fed_rx_filter *f);
 void d4_fed_rx_free(struct d4_fed_rx *rx);
 
 /* ---- the source: batches from this hub's log (fed_source.c) ----

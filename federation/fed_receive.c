@@ -28,6 +28,43 @@ const char *d4_fed_rx_refusal_name(enum d4_fed_rx_refusal r)
 	}
 }
 
+static int store_type_ok(void *arg, uint8_t type, const char *ext, size_t ext_len)
+{
+	struct d4_fed_store_types *c = arg;
+	if (!c->loaded) {
+		c->loaded = 1;
+		c->failed = d4_store_types_get(c->store, c->accepted) != 0;
+	}
+	if (c->failed || !c->accepted[type])
+		return 0;
+	if (type != 254 || ext_len == 0)
+		return 1;
+	char name[sizeof(c->ext[0])];
+	if (ext_len >= sizeof(name))
+		return 0;
+	memcpy(name, ext, ext_len);
+	name[ext_len] = '\0';
+	for (unsigned i = 0; i < c->n; i++)
+		if (strcmp(c->ext[i], name) == 0)
+			return c->ext_ok[i];
+	int ok = d4_store_ext_type_accepted(c->store, name) == 1;
+	if (c->n < sizeof(c->ext) / sizeof(c->ext[0])) {
+		/* beyond 8 names the store is asked again (a change of the
+		 * settings in between fails the preparation: D4_EINVAL) */
+		d4_strlcpy(c->ext[c->n], name, sizeof(c->ext[0]));
+		c->ext_ok[c->n++] = ok;
+	}
+	return ok;
+}
+
+void d4_fed_store_types_init(struct d4_fed_store_types *t, struct d4_store *s, struct d4_fed_rx_filter *f)
+{
+	memset(t, 0, sizeof(*t));
+	t->store = s;
+	f->type_ok = store_type_ok;
+	f->arg = t;
+}
+
 void d4_fed_rx_free(struct d4_fed_rx *rx)
 {
 	if (!rx)

@@ -39,9 +39,10 @@
 #define PUSH_ANSWER_MAX	   (64u * 1024u)	      /* a JSON acknowledgement or problem */
 #define PULL_ANSWER_MAX	   (D4_FED_BATCH_MAX + 4096u) /* one batch */
 #define RETRY_AFTER_MAX_MS (3600u * 1000u)	      /* a partner cannot park us longer than that */
-#define LAG_EVERY_MS	   1000u		      /* the lag is read at most that often per job */
-#define EPOCH_EVERY_MS	   1000u		      /* partner changes apply within a second */
-#define FETCH_IDLE_FACTOR  20u			      /* an idle pull is asked again after poll_ms × this */
+#define LAG_EVERY_MS	   200u	  /* the lag is read that often per idle push job (cheap: totals and one frame) */
+#define EPOCH_EVERY_MS	   1000u  /* partner changes apply within a second */
+#define HELLO_IDLE_MS	   60000u /* an idle push job says hello after that long without an answer */
+#define FETCH_IDLE_FACTOR  20u	  /* an idle pull is asked again after poll_ms × this */
 
 enum job_state { J_IDLE = 0, J_BUSY, J_SUBMITTED };
 
@@ -70,6 +71,7 @@ struct fs_job {
 	uint64_t next_ms; /* monotonic: not before */
 	unsigned failures;
 	uint64_t lag_at;
+	uint64_t contact_ms; /* monotonic: the partner's last answer to this job */
 	CURL *e;
 	struct curl_slist *hdrs;
 	char errbuf[CURL_ERROR_SIZE];
@@ -183,10 +185,27 @@ static const char *job_dir(const struct fs_job *j)
 		pthread_mutex_unlock(&(j)->fs->mu);                                                                    \
 	} while (0)
 
+/* The partner's URL for the log, without a userinfo part (user:password@)
+ * should one have been configured. */
+static void url_for_log(const char *url, char *out, size_t outlen)
+{
+	const char *auth = strstr(url, "://");
+	auth = auth ? auth + 3 : url;
+	size_t alen = strcspn(auth, "/?#");
+	const char *at = memchr(auth, '@', alen);
+	if (at)
+		snprintf(out, outlen, "%.*s%s", (int)(auth - url), url, at + 1);
+	else
+		snprintf(out, outlen, "%s", url);
+}
+
 static void partner_up(struct fs_partner *pt)
 {
-	if (pt->up != 1)
-		d4_notice("federation: partner %s up (%s)", pt->p->name, pt->p->url);
+	if (pt->up != 1) {
+		char u[D4_PARTNER_URL_MAX];
+		url_for_log(pt->p->url, u, sizeof(u));
+		d4_notice("federation: partner %s up (%s)", pt->p->name, u);
+	}
 	pt->up = 1;
 }
 
@@ -234,8 +253,10 @@ static void job_fail(struct fs_job *j, enum fail_at at, uint64_t retry_ms, const
 	j->state = J_IDLE;
 	if (at == F_LINK)
 		partner_down(j->pt, why);
-	else if (at == F_PARTNER)
+	else if (at == F_PARTNER) {
+		j->contact_ms = now;
 		partner_up(j->pt);
+	}
 	if (j->failures == 1 && at != F_LINK)
 		d4_notice("federation: partner %s, %s %s: %s (retrying in %" PRIu64 " ms)", j->pt->p->name, job_dir(j),
 			  d4_fed_kind_name(j->kind), why, delay);
@@ -260,6 +281,7 @@ static void job_ok(struct fs_job *j, uint64_t next_ms, int acked)
 	j->failures = 0;
 	j->next_ms = next_ms;
 	j->state = J_IDLE;
+	j->contact_ms = d4_mono_ms();
 	partner_up(j->pt);
 	uint64_t now_s = d4_now_s();
 	STAT_EDIT(j, {
@@ -394,7 +416,7 @@ static void push_start(struct fs_job *j)
 		/* nothing to say, and the partner not known to be up: say hello,
 		 * so that the status (and the log) tells a partner that cannot be
 		 * reached, or is not who it should be, before data waits for it */
-		if (!moved && j->pt->up != 1)
+		if (!moved && (j->pt->up != 1 || now >= j->contact_ms + HELLO_IDLE_MS))
 			probe_start(j);
 		return;
 	}
@@ -1063,6 +1085,11 @@ static void *sender_main(void *arg)
 			struct fs_job *j = &fs->jobs[i];
 			if (j->state == J_IDLE && d4_mono_ms() >= j->next_ms)
 				job_start(j);
+			/* a job waiting out its backoff still shows the lag
+			 * growing (every LAG_EVERY_MS; the position is the one
+			 * it last read) */
+			else if (j->state == J_IDLE && !j->fetch && j->lag_at)
+				push_lag(j, 0);
 		}
 		if (!fs->multi) {
 			/* reload failed before a multi handle existed */
@@ -1083,15 +1110,10 @@ static void *sender_main(void *arg)
 			if (j)
 				job_done(j, cr);
 		}
-		int submitted = 0;
 		for (size_t i = 0; i < fs->njobs; i++) {
 			struct fs_job *j = &fs->jobs[i];
-			if (j->state != J_SUBMITTED)
-				continue;
-			if (__atomic_load_n(&j->rx.batch.done, __ATOMIC_ACQUIRE))
+			if (j->state == J_SUBMITTED && __atomic_load_n(&j->rx.batch.done, __ATOMIC_ACQUIRE))
 				fetch_stored(fs, j);
-			else
-				submitted = 1;
 		}
 		now = d4_mono_ms();
 		uint64_t wait = epoch_at > now ? epoch_at - now : 0;
@@ -1102,6 +1124,12 @@ static void *sender_main(void *arg)
 			uint64_t w = j->next_ms > now ? j->next_ms - now : 0;
 			if (w < wait)
 				wait = w;
+			if (!j->fetch && j->lag_at) {
+				/* the lag while waiting out a backoff */
+				w = j->lag_at + LAG_EVERY_MS > now ? j->lag_at + LAG_EVERY_MS - now : 0;
+				if (w < wait)
+					wait = w;
+			}
 		}
 		if (wait == 0)
 			continue;
@@ -1109,7 +1137,6 @@ static void *sender_main(void *arg)
 		 * wakes the loop, which looks at each batch's done flag */
 		struct curl_waitfd wfd[2] = {{.fd = fs->wake_fd, .events = CURL_WAIT_POLLIN},
 					     {.fd = fs->done_fd, .events = CURL_WAIT_POLLIN}};
-		(void)submitted;
 		curl_multi_poll(fs->multi, wfd, 2, (int)(wait > 60000 ? 60000 : wait), NULL);
 		uint64_t drain;
 		if (wfd[1].revents && read(fs->done_fd, &drain, sizeof(drain)) < 0 && errno != EAGAIN)

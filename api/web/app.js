@@ -8,7 +8,8 @@
 
 const TYPE_NAMES = {1: 'pcap', 2: 'meta header', 3: 'log line', 4: 'dnscap', 5: 'pcapng', 6: 'NDJSON',
   7: 'YAF', 8: 'passivedns CSV', 254: 'extended (meta header)'};
-const state = { token: sessionStorage.getItem('d4hub-token') || '', view: 'dashboard', timer: null, selected: null, role: '' };
+const state = { token: sessionStorage.getItem('d4hub-token') || '', view: 'dashboard', timer: null, selected: null, role: '',
+  partner: null };
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -253,13 +254,62 @@ async function updateQueueBadge() {
   $('#queue-alerts').textContent = n ? String(n) : '';
 }
 
+// Federation partners (admin only): the list and each partner's status, read-only.
+function sumCounts(obj) { return Object.values(obj || {}).reduce((a, b) => a + b, 0); }
+function countsText(obj) {
+  const e = Object.entries(obj || {});
+  return e.length ? e.map(([k, n]) => k + ' ' + fmtNum(n)).join(', ') : '–';
+}
+function partnerTotals(st) {
+  const t = { sent: 0, received: 0, refused: 0, lastAck: null, lag: null, error: null };
+  for (const k of Object.values(st.kinds)) {
+    t.sent += k.acknowledged.records;
+    t.received += k.received.records;
+    t.refused += sumCounts(k.received.refused);
+    if (k.acknowledged.last_ack && (!t.lastAck || k.acknowledged.last_ack > t.lastAck)) t.lastAck = k.acknowledged.last_ack;
+    for (const job of [k.sender, k.fetch]) {
+      if (!job) continue;
+      if (k.sender === job) t.lag = (t.lag || 0) + job.lag_records;
+      if (job.last_error) t.error = job.last_error;
+    }
+  }
+  t.refused += sumCounts(st.port.refused);
+  return t;
+}
+async function showPartner(name) {
+  state.partner = name;
+  const st = await api('GET', '/api/v1/partners/' + encodeURIComponent(name) + '/status');
+  $('#partner-detail').hidden = false;
+  $('#pd-name').textContent = st.name;
+  fill('#pd-kinds', Object.entries(st.kinds).map(([kind, k]) => row([kind, k.outbound ? 'shared' : '–', k.inbound ? 'accepted' : '–',
+    k.sender ? (k.sender.connected ? 'connected' : 'not connected') + ', lag ' + fmtNum(k.sender.lag_records) : '–',
+    fmtNum(k.acknowledged.records) + ' records, ' + fmtNum(k.acknowledged.batches) + ' batches',
+    countsText(k.acknowledged.decisions),
+    fmtNum(k.received.records) + ' records, ' + fmtNum(k.received.duplicates) + ' duplicates',
+    countsText(k.received.refused)])));
+  fill('#pd-port', Object.entries(st.port.refused).map(([r, n]) => row([r, fmtNum(n)])));
+}
+async function loadPartners() {
+  const data = await api('GET', '/api/v1/partners');
+  const rows = [];
+  for (const p of data.items) {
+    const st = await api('GET', '/api/v1/partners/' + encodeURIComponent(p.name) + '/status');
+    const t = partnerTotals(st);
+    rows.push(row([p.name, p.relation, p.direction, p.enabled ? 'yes' : 'no', (p.outbound_kinds || []).join(', ') || '–',
+      fmtNum(t.sent), fmtTime(t.lastAck), t.lag === null ? '–' : fmtNum(t.lag), fmtNum(t.received), fmtNum(t.refused),
+      t.error], () => showPartner(p.name).catch((e) => setStatus(e.message, true))));
+  }
+  fill('#partner-table', rows);
+  if (state.partner) await showPartner(state.partner);
+}
+
 async function updatePendingBadge() {
   const data = await api('GET', '/api/v1/sensors?status=pending&limit=1000');
   $('#pending-count').textContent = data.items.length ? String(data.items.length) : '';
 }
 
 const loaders = { dashboard: loadDashboard, sensors: loadSensors, pending: loadPending, blocklist: loadBlocklist, types: loadTypes,
-  queues: loadQueues };
+  queues: loadQueues, partners: loadPartners };
 
 async function refresh() {
   if (!state.token) return;
@@ -273,7 +323,7 @@ async function refresh() {
 }
 
 function show(view) {
-  state.view = loaders[view] ? view : 'dashboard';
+  state.view = loaders[view] && (view !== 'partners' || state.role === 'admin') ? view : 'dashboard';
   for (const s of document.querySelectorAll('.view')) s.hidden = s.id !== state.view;
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.view === state.view);
   clearInterval(state.timer);
@@ -286,6 +336,7 @@ function signOut(message) {
   sessionStorage.removeItem('d4hub-token');
   clearInterval(state.timer);
   $('#nav').hidden = true;
+  $('#nav-partners').hidden = true;
   $('#who').textContent = '';
   for (const s of document.querySelectorAll('.view')) s.hidden = s.id !== 'signin';
   $('#signin-error').textContent = message || '';
@@ -298,6 +349,7 @@ async function signIn(token) {
     sessionStorage.setItem('d4hub-token', token);
     state.role = me.role;
     $('#who').textContent = me.user + ' (' + me.role + ')';
+    $('#nav-partners').hidden = me.role !== 'admin';
     $('#nav').hidden = false;
     show((location.hash || '#dashboard').slice(1));
   } catch (e) {

@@ -1,7 +1,8 @@
 // Drives Debian's chromium (headless, through playwright-core) against a real
 // d4hub: sign in with a token, approve a pending sensor, run d4-sensor, and see
-// the sensor's packet counter move on the page.
-// Usage: node web.mjs URL TOKEN UUID SCREENSHOT_DIR  (env D4_SENSOR_ARGS: JSON argv of the d4-sensor run)
+// the sensor's packet counter move on the page; see the federation partners.
+// Usage: node web.mjs URL TOKEN UUID SCREENSHOT_DIR  (env D4_SENSOR_ARGS: JSON argv of the d4-sensor run,
+// D4_PARTNER: a partner the page must list)
 import { chromium } from 'playwright-core';
 import { execFileSync } from 'node:child_process';
 
@@ -78,6 +79,20 @@ try {
   // an admin sees the ingest mode (the test hub runs in registration mode from its config)
   await page.waitForFunction(() => document.querySelector('#server-mode').textContent === 'registration (config)', null,
     { timeout: 30000 });
+  // an admin sees the federation partners and their status (read-only)
+  const partner = process.env.D4_PARTNER;
+  if (partner) {
+    await page.click('nav a[data-view="partners"]');
+    const prow = page.locator('#partner-table tbody tr', { hasText: partner });
+    await prow.waitFor({ timeout: 30000 });
+    const cells = await prow.locator('td').allTextContents();
+    console.log('partner row:', cells.join(' | '));
+    if (cells[1] !== 'partner' || cells[2] !== 'push' || cells[3] !== 'yes' || cells[5] !== '0' || cells[8] !== '0')
+      fail('partner row: ' + cells.join(' | '));
+    await prow.click();
+    await page.locator('#pd-kinds tbody tr', { hasText: 'frames' }).waitFor({ timeout: 30000 });
+    await page.screenshot({ path: shots + '/partners.png', fullPage: true });
+  }
   if (errors.length) fail('errors in the page: ' + errors.join(' | '));
 } catch (e) {
   await page.screenshot({ path: shots + '/failure.png', fullPage: true }).catch(() => {});

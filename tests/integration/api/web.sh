@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The web page in a real browser (Debian's chromium, headless, via
 # playwright-core): sign in with a token, approve a pending sensor, run
-# d4-sensor, see its packets counter move. Hub on 127.0.0.4, ports picked at
+# d4-sensor, see its packets counter move; the federation partners' list. Hub on 127.0.0.4, ports picked at
 # run time by lib.sh.
 export D4_TEST_ADDR=${D4_TEST_ADDR:-127.0.0.4}
 source "$(dirname "$0")/../lib.sh"
@@ -11,6 +11,8 @@ ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 [ -d "$ROOT/node_modules/playwright-core" ] || fail "playwright-core is not installed (tests/run.sh runs npm ci)"
 
 t_conf
+ctl partner add web-p --url "https://$T_ADDR:1" --hub "$(gen_uuid)" --org "$(gen_uuid)" --relation partner \
+	--ca "$T_PKI/ca.crt" >/dev/null || fail "partner add"
 hub_start
 URL=$(api_url)
 TOKEN=$(ctl user add admin --role admin)
@@ -22,8 +24,8 @@ printf 'line %s\n' $(seq 1 20) >"$T_DIR/lines.txt"
 argv=$(/usr/bin/python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' \
 	sh -c "exec \"\$0\" -D \"\$1\" --ca \"\$2\" -u \"\$3\" -k \"\$4\" -t 8 -q --drain-timeout 30 <\"\$5\"" \
 	"$D4SENSOR" "$T_DEST" "$T_PKI/ca.crt" "$U" "$K" "$T_DIR/lines.txt")
-D4_SENSOR_ARGS=$argv node "$(dirname "$0")/web.mjs" "$URL" "$TOKEN" "$U" "$T_DIR" ||
+D4_PARTNER=web-p D4_SENSOR_ARGS=$argv node "$(dirname "$0")/web.mjs" "$URL" "$TOKEN" "$U" "$T_DIR" ||
 	fail "browser test failed (screenshots in $T_DIR if kept: D4_KEEP_FAILED=1)"
 sync_store
 assert_eq "$(ctl --json sensor show "$U" | json "d['status']")" approved "status after the click"
-pass "signed in, approved $U in the page, saw its packets counter move after a d4-sensor run"
+pass "signed in, approved $U in the page, saw its packets counter move after a d4-sensor run, saw the partners"

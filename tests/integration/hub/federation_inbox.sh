@@ -27,10 +27,10 @@ printf '[federation]\nlisten = %s:0\ncert = pki/self.crt\nkey = pki/self.key\nca
 	"$T_ADDR" >>"$T_CONF"
 
 # b: pushes frames (accepted) and pulls (direction both); pDNS not accepted.
-# c: push only, a quota of 2 records per second. d: pDNS only.
+# c: push only, a quota of 1 record per second. d: pDNS only.
 inbound() { printf '{"inbound": {"kinds": [%s], "max_tlp": "tlp:amber", "records_per_s": %s}}\n' "$1" "$2"; }
 inbound '"frames"' 0 >"$T_DIR/b.json"
-inbound '"frames"' 2 >"$T_DIR/c.json"
+inbound '"frames"' 1 >"$T_DIR/c.json"
 inbound '"pdns"' 0 >"$T_DIR/d.json"
 ctl partner add b --url "https://$T_ADDR:1" --relation partner --direction both --hub "$B" --org "$(gen_uuid)" \
 	--ca "$P/ob-ca.crt" --file "$T_DIR/b.json" >/dev/null || fail "partner add b"
@@ -48,11 +48,11 @@ wait_until 30 health || fail "API not answering on $API"
 ADMIN=$(ctl user add fed-admin --role admin) || fail "user add"
 api() { curl -sS --cacert "$P/ca.crt" -H "Authorization: Bearer $ADMIN" "$API$1"; }
 
-# push NAME KIND FILE: "STATUS BODY" (headers in $T_DIR/hdr)
+# push NAME KIND FILE: "STATUS BODY" (headers in $T_DIR/hdr); HTTP=--http1.1 for HTTP/1.1
 push() {
 	: >"$T_DIR/out"
 	local code
-	code=$(curl -sS --http2 --max-time 30 --cacert "$P/home-ca.crt" --cert "$P/$1.crt" --key "$P/$1.key" \
+	code=$(curl -sS "${HTTP:---http2}" --max-time 30 --cacert "$P/home-ca.crt" --cert "$P/$1.crt" --key "$P/$1.key" \
 		-H 'content-type: application/vnd.d4hub.batch' --data-binary "@$3" -D "$T_DIR/hdr" -o "$T_DIR/out" \
 		-w '%{http_code}' "$FED/federation/v1/inbox/$2" 2>"$T_DIR/curl.err") || true
 	echo "$code $(cat "$T_DIR/out")"
@@ -80,6 +80,8 @@ head -n 1 "$T_DIR/export" | json "d['federation']['partner'] == 'b' and d['feder
 	grep -qx true || fail "the exported frame does not carry its provenance: $(head -n 1 "$T_DIR/export")"
 out=$(push b frames "$T_DIR/b1")
 expect "the same batch again" 200 "d['result'] == 'duplicate' and d['stored'] == 0 and d['position'] == '0000000000000003'" "$out"
+out=$(HTTP=--http1.1 push b frames "$T_DIR/b1")
+expect "the same batch again, over HTTP/1.1" 200 "d['result'] == 'duplicate' and d['stored'] == 0" "$out"
 
 # ---- a batch that does not start at the stored position: 409 with it
 batch frames "$B" 0000000000000009 000000000000000a "$(rec 10)" >"$T_DIR/gap"
@@ -113,25 +115,35 @@ wait_until 20 frames_are 6 || fail "6 frames expected through the export, got $(
 # ---- over the cap: 413 before the body is read
 head -c $((5 * 1024 * 1024)) /dev/zero >"$T_DIR/huge"
 out=$(push b frames "$T_DIR/huge")
-expect "5 MiB body" 413 "" "$out"
+expect "5 MiB body" 413 "d['type'].endswith('/too-large')" "$out"
+out=$(HTTP=--http1.1 push b frames "$T_DIR/huge")
+expect "5 MiB body over HTTP/1.1" 413 "d['type'].endswith('/too-large')" "$out"
 
-# ---- quota: 2 records per second, one second of burst
-batch frames "$C" - 01 "origin=$C,sensor=$SENSOR" "origin=$C,sensor=$SENSOR" >"$T_DIR/c1"
-batch frames "$C" 01 02 "origin=$C,sensor=$SENSOR" "origin=$C,sensor=$SENSOR" >"$T_DIR/c2"
+# ---- quota: 1 record per second. A batch of 10 passes on the full bucket and leaves a debt of 9
+# seconds: the next batch is refused unless 9 s pass between two requests (never, even loaded)
+cr="origin=$C,sensor=$SENSOR"
+batch frames "$C" - 01 "$cr" "$cr" "$cr" "$cr" "$cr" "$cr" "$cr" "$cr" "$cr" "$cr" >"$T_DIR/c1"
+batch frames "$C" 01 02 "$cr" "$cr" >"$T_DIR/c2"
 out=$(push c frames "$T_DIR/c1")
-expect "c within its quota" 200 "d['stored'] == 2" "$out"
+expect "c within its quota" 200 "d['stored'] == 10" "$out"
 out=$(push c frames "$T_DIR/c2")
 expect "c over its quota" 429 "d['type'].endswith('/quota-records')" "$out"
-grep -qi '^retry-after: [0-9]' "$T_DIR/hdr" || fail "429 without Retry-After"
-# every 429 is counted: the test counts the ones it got
-N429=1
+retry_after() { tr -d '\r' <"$T_DIR/hdr" | sed -n 's/^[Rr]etry-[Aa]fter: \([0-9]*\)$/\1/p'; }
+RA=$(retry_after)
+[ -n "$RA" ] && [ "$RA" -ge 1 ] && [ "$RA" -le 10 ] || fail "429 without a Retry-After of 1..10 s: '$RA'"
+# as a sender does: again once Retry-After has passed; every 429 is counted, and so here
+N429=1 NEXT=$(($(date +%s) + RA))
 c_again() {
+	[ "$(date +%s)" -ge "$NEXT" ] || return 1
 	out=$(push c frames "$T_DIR/c2")
-	[ "${out%% *}" != 429 ] || N429=$((N429 + 1))
+	if [ "${out%% *}" = 429 ]; then
+		N429=$((N429 + 1)) NEXT=$(($(date +%s) + $(retry_after)))
+		return 1
+	fi
 	[ "${out%% *}" = 200 ]
 }
-wait_until 20 c_again || fail "c's batch never passed after its Retry-After: $out"
-wait_until 20 frames_are 10 || fail "10 frames expected through the export, got $(frames)"
+wait_until 40 c_again || fail "c's batch never passed after its Retry-After: $out"
+wait_until 20 frames_are 18 || fail "18 frames expected through the export, got $(frames)"
 
 # ---- pDNS tuples: stored, merged, and the COF answer names their origin hubs
 batch pdns "$D" - 01 "origin=$ORIGIN,via=$D,rrname=fed.example.com.,rdata=192.0.2.7,count=5,first=1700000000,last=1700000100" \
@@ -152,6 +164,10 @@ pull() {
 		-D "$T_DIR/hdr" -o "$T_DIR/out" -w '%{http_code}' "$FED/federation/v1/pull/frames${2:-}" 2>"$T_DIR/curl.err"
 }
 assert_eq "$(pull c)" 403 "pull by a push-only partner"
+pull_k() { curl -sS --http2 --max-time 30 --cacert "$P/home-ca.crt" --cert "$P/b.crt" --key "$P/b.key" -o /dev/null \
+	-w '%{http_code}' "$FED/federation/v1/pull/$1"; }
+assert_eq "$(pull_k certs)" 404 "pull of a kind without records"
+assert_eq "$(pull_k nothing)" 404 "pull of no kind"
 assert_eq "$(pull b)" 200 "pull by b"
 grep -qi '^x-d4hub-more: [01]' "$T_DIR/hdr" || fail "pull without x-d4hub-more"
 assert_eq "$(head -c 4 "$T_DIR/out")" D4FB "the pull answers a batch"
@@ -172,9 +188,9 @@ assert_eq "$(pull b "?from=zz")" 400 "pull from a position that is not hex"
 
 # ---- what operators see
 st=$(status b)
-echo "$st" | json "d['kinds']['frames']['received'] == dict(d['kinds']['frames']['received'], batches=3, records=6, duplicates=1, conflicts=1, refused={'tlp-red': 1, 'loop': 2, 'type-not-accepted': 1}, position='0000000000000009')" |
+echo "$st" | json "d['kinds']['frames']['received'] == dict(d['kinds']['frames']['received'], batches=3, records=6, duplicates=2, conflicts=1, refused={'tlp-red': 1, 'loop': 2, 'type-not-accepted': 1}, position='0000000000000009')" |
 	grep -qx true || fail "status of b, received: $st"
-echo "$st" | json "d['port']['refused'] == {'malformed': 1, 'kind-not-accepted': 1, 'wrong-sender': 1, 'too-large': 1}" |
+echo "$st" | json "d['port']['refused'] == {'malformed': 1, 'kind-not-accepted': 1, 'wrong-sender': 1, 'too-large': 2}" |
 	grep -qx true || fail "status of b, batches refused whole: $st"
 # the answer is the spec's PartnerStatus
 SPEC=$(dirname "$0")/../../../openapi/d4hub.yaml
@@ -183,11 +199,11 @@ import json, sys, yaml, jsonschema
 doc = yaml.safe_load(open(sys.argv[1]))
 root = dict(doc); root["$ref"] = "#/components/schemas/PartnerStatus"
 jsonschema.Draft202012Validator(root).validate(json.load(sys.stdin))' "$SPEC" || fail "the status is not a PartnerStatus"
-status c | json "d['port']['refused'] == {'quota-records': $N429, 'pull-not-allowed': 1} and d['kinds']['frames']['received']['records'] == 4" |
+status c | json "d['port']['refused'] == {'quota-records': $N429, 'pull-not-allowed': 1} and d['kinds']['frames']['received']['records'] == 12" |
 	grep -qx true || fail "status of c: $(status c)"
 # d4hubctl reads the same from the store (the sender's live state is the hub's)
 ctl partner status b >"$T_DIR/ctl.txt" || fail "partner status b"
-grep -qF "received: 3 batches, 6 records, 1 duplicates, 1 position mismatches; refused tlp-red=1,loop=2,type-not-accepted=1" "$T_DIR/ctl.txt" ||
+grep -qF "received: 3 batches, 6 records, 2 duplicates, 1 position mismatches; refused tlp-red=1,loop=2,type-not-accepted=1" "$T_DIR/ctl.txt" ||
 	fail "d4hubctl partner status b: $(cat "$T_DIR/ctl.txt")"
 ctl --json partner status b >"$T_DIR/ctl.json" || fail "partner status b --json"
 echo "$st" >"$T_DIR/api.json"
@@ -201,12 +217,26 @@ api /metrics >"$T_DIR/metrics" || fail "metrics"
 for m in 'd4hub_federation_received_records_total{partner="b",kind="frames"} 6' \
 	'd4hub_federation_refused_records_total{partner="b",kind="frames",reason="tlp-red"} 1' \
 	'd4hub_federation_refused_records_total{partner="b",kind="frames",reason="loop"} 2' \
-	'd4hub_federation_received_batches_total{partner="b",kind="frames",result="duplicate"} 1' \
+	'd4hub_federation_received_batches_total{partner="b",kind="frames",result="duplicate"} 2' \
 	'd4hub_federation_batches_refused_total{partner="b",reason="malformed"} 1' \
 	'd4hub_federation_batches_refused_total{partner="c",reason="quota-records"} '"$N429"; do
 	grep -qxF "$m" "$T_DIR/metrics" || fail "/metrics lacks: $m"
 done
 grep -q 'federation: batch from partner b refused: malformed' "$T_LOG" || fail "no log line for the malformed batch"
+
+# ---- the sending side's counters: a partner in this hub's own name gets nothing (loop-origin,
+# a hard rule); the sender commits such batches without a request, decisions and all
+printf '{"outbound": {"frames": {"enabled": true, "max_tlp": "tlp:amber"}}}\n' >"$T_DIR/me.json"
+ctl partner add me --url "https://$T_ADDR:1" --relation same-org --hub "$HUB_UUID" --org "$HUB_ORG" \
+	--ca "$P/home-ca.crt" --file "$T_DIR/me.json" >/dev/null || fail "partner add me"
+decided() {
+	status me | json "d['kinds']['frames']['acknowledged']['decisions'] == {'loop-origin': 18} and d['kinds']['frames']['acknowledged']['records'] == 0 and d['kinds']['frames']['sender']['lag_records'] == 0" |
+		grep -qx true
+}
+wait_until 30 decided || fail "the 18 frames of the log decided for partner me: $(status me)"
+api /metrics >"$T_DIR/metrics" || fail "metrics"
+grep -qxF 'd4hub_federation_decisions_total{partner="me",kind="frames",reason="loop-origin"} 18' "$T_DIR/metrics" ||
+	fail "/metrics lacks the decisions for me"
 
 hub_stop || fail "the hub did not stop cleanly"
 pass

@@ -13,6 +13,7 @@
 
 TCase *json_tcase(void);
 TCase *identity_tcase(void);
+TCase *receive_tcase(void);
 TCase *batch_tcase(void);
 TCase *inbound_tcase(void);
 
@@ -768,6 +769,7 @@ static Suite *suite(void)
 	suite_add_tcase(s, identity_tcase());
 	suite_add_tcase(s, batch_tcase());
 	suite_add_tcase(s, inbound_tcase());
+	suite_add_tcase(s, receive_tcase());
 	return s;
 }
 

@@ -1005,6 +1005,59 @@ START_TEST(test_fed_kill9)
 }
 END_TEST
 
+static int never_cb(void *ctx, const uint8_t hub[16], uint8_t kind, const struct d4_store_fed_in *i)
+{
+	(void)hub;
+	(void)kind;
+	(void)i;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+/* A store written before federation (no fed_* tables): a read-only open
+ * reads them as empty, a writable open creates them. */
+START_TEST(test_fed_older_store)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	MDB_txn *txn;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_drop(txn, s->dbi[DBI_FED_OUT], 1), 0);
+	ck_assert_int_eq(mdb_drop(txn, s->dbi[DBI_FED_IN], 1), 0);
+	ck_assert_int_eq(mdb_drop(txn, s->dbi[DBI_FED_SESS], 1), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	d4_store_close(s);
+
+	o.read_only = 1;
+	s = open_store(&o);
+	uint8_t hub[16];
+	mkuuid(hub, 200);
+	struct d4_store_fed_in in;
+	struct d4_store_fed_out out;
+	int n = 0;
+	ck_assert_int_eq(d4_store_fed_in_get(s, hub, 0, &in), D4_ENOTFOUND);
+	ck_assert_int_eq(d4_store_fed_in_foreach(s, never_cb, &n), 0);
+	ck_assert_int_eq(n, 0);
+	ck_assert_int_eq(d4_store_fed_out_get(s, "hub-b", 0, &out), D4_ENOTFOUND);
+	d4_store_close(s);
+
+	o.read_only = 0;
+	s = open_store(&o);
+	ck_assert_int_eq(d4_store_writer_start(s), 0);
+	prov_init();
+	struct d4_store_fed_frame fr;
+	frame_init(&fr, 1, 9, 10, 0);
+	struct d4_store_fed_batch b;
+	batch_init(&b, 0, "", "1");
+	b.frames = &fr;
+	b.nframes = 1;
+	ck_assert_int_eq(submit_wait(s, &b), 0);
+	ck_assert_int_eq(d4_store_fed_in_foreach(s, never_cb, &n), 0);
+	ck_assert_int_eq(n, 1);
+	d4_store_close(s);
+}
+END_TEST
+
 /* ---- fed_out and partner_del ---- */
 
 static void partner_init(struct d4_partner *p, const char *name, unsigned n)
@@ -1152,6 +1205,7 @@ static Suite *fed_suite(void)
 	tcase_add_test(tc, test_fed_paused);
 	tcase_add_test(tc, test_fed_big_frame);
 	tcase_add_test(tc, test_fed_kill9);
+	tcase_add_test(tc, test_fed_older_store);
 	tcase_add_test(tc, test_fed_out_partner_del);
 	tcase_add_test(tc, test_fed_in_corrupt);
 	suite_add_tcase(su, tc);

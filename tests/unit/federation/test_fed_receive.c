@@ -1,0 +1,291 @@
+/* Unit tests of federation/fed_receive.c (a received batch made ready for
+ * the store): what is kept and with which provenance, what is refused and
+ * counted, the refusals of a whole batch, the type filter. Part of the
+ * test_federation binary. */
+#include "d4_error.h"
+#include "d4_federation.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+TCase *receive_tcase(void);
+
+static const uint8_t SENDER[16] = {0x5e, 0xd0, 9, 2, 3, 4, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 1};
+static const uint8_t SELF[16] = {0x5e, 0x1f, 9, 2, 3, 4, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 2};
+static const uint8_t ORIGIN[16] = {0xaa, 9, 1, 2, 3, 4, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 3};
+static const uint8_t ORG[16] = {0x0e, 0x0e, 9, 2, 3, 4, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 5};
+static const uint8_t SENSOR[16] = {0x5e, 0x50, 9, 2, 3, 4, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 6};
+static const uint8_t PAYLOAD[] = "payload bytes";
+
+static struct d4_fed_self self_of(void)
+{
+	struct d4_fed_self s;
+	memset(&s, 0, sizeof(s));
+	memcpy(s.hub, SELF, 16);
+	s.default_tlp = D4_TLP_AMBER_STRICT;
+	return s;
+}
+
+static struct d4_partner *partner_new(uint8_t kinds)
+{
+	struct d4_partner *p = calloc(1, sizeof(*p));
+	ck_assert_ptr_nonnull(p);
+	strcpy(p->name, "peer-b");
+	memcpy(p->hub, SENDER, 16);
+	p->enabled = 1;
+	p->in.kinds = kinds;
+	p->in.max_tlp = D4_TLP_AMBER;
+	return p;
+}
+
+/* A relayed frame: origin ORIGIN, via SENDER, sensor SENSOR, org ORG. */
+static struct d4_fed_wrec frame(uint8_t tlp, uint8_t type, const char *ext)
+{
+	struct d4_fed_wrec r;
+	memset(&r, 0, sizeof(r));
+	r.prov.tlp = tlp;
+	r.prov.has_org = 1;
+	memcpy(r.prov.org, ORG, 16);
+	r.prov.nsensors = 1;
+	memcpy(r.prov.sensors[0], SENSOR, 16);
+	r.prov.has_origin = 1;
+	memcpy(r.prov.origin, ORIGIN, 16);
+	r.prov.nvia = 1;
+	memcpy(r.prov.via[0], SENDER, 16);
+	r.origin_session = 42;
+	r.type = type;
+	r.ext_type = ext;
+	r.ext_type_len = ext ? strlen(ext) : 0;
+	r.hdr_ts = 1700000000;
+	r.recv_ms = 1700000000123ull;
+	r.payload = PAYLOAD;
+	r.size = sizeof(PAYLOAD) - 1;
+	return r;
+}
+
+static struct d4_fed_wrec tuple(uint8_t tlp, const char *bailiwick)
+{
+	struct d4_fed_wrec r = frame(tlp, 0, NULL);
+	r.rrname = "www.example.com.";
+	r.rrname_len = strlen(r.rrname);
+	r.rrtype = 1;
+	r.rdata = "192.0.2.1";
+	r.rdata_len = strlen(r.rdata);
+	r.bailiwick = bailiwick;
+	r.bailiwick_len = bailiwick ? strlen(bailiwick) : 0;
+	r.time_first = 1700000000;
+	r.time_last = 1700000100;
+	r.count = 3;
+	return r;
+}
+
+/* Encodes recs into a malloc'ed batch of kind from sender, "01" -> "02". */
+static uint8_t *encode(uint8_t kind, const uint8_t sender[16], const struct d4_fed_wrec *recs, size_t n, size_t *len)
+{
+	static const uint8_t from[1] = {1}, to[1] = {2};
+	struct d4_fed_wbuf w;
+	memset(&w, 0, sizeof(w));
+	ck_assert_int_eq(d4_fed_wbuf_begin(&w, kind, sender, from, 1), 0);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(d4_fed_wbuf_add(&w, &recs[i]), 0);
+	const uint8_t *out;
+	ck_assert_int_eq(d4_fed_wbuf_finish(&w, to, 1, &out, len), 0);
+	uint8_t *copy = malloc(*len);
+	ck_assert_ptr_nonnull(copy);
+	memcpy(copy, out, *len);
+	d4_fed_wbuf_free(&w);
+	return copy;
+}
+
+START_TEST(test_frames_kept_and_refused)
+{
+	struct d4_fed_self self = self_of();
+	struct d4_partner *p = partner_new(1u << D4_FED_KIND_FRAMES);
+	struct d4_fed_wrec recs[5];
+	recs[0] = frame(D4_TLP_GREEN, 254, "pdns-cof");
+	recs[1] = frame(D4_TLP_RED, 8, NULL);	/* red: never */
+	recs[2] = frame(D4_TLP_GREEN, 8, NULL); /* loop: this hub is the origin */
+	memcpy(recs[2].prov.origin, SELF, 16);
+	recs[3] = frame(D4_TLP_AMBER_STRICT, 8, NULL); /* above the cap (amber) */
+	recs[4] = frame(D4_TLP_CLEAR, 1, NULL);
+	size_t len;
+	uint8_t *b = encode(D4_FED_KIND_FRAMES, SENDER, recs, 5, &len);
+	struct d4_fed_rx rx;
+	char why[256];
+	ck_assert_int_eq(d4_fed_receive_prepare(&self, p, D4_FED_KIND_FRAMES, b, len, &rx, why, sizeof(why)),
+			 D4_FED_RX_OK);
+	ck_assert_uint_eq(rx.nrecords, 5);
+	ck_assert_uint_eq(rx.batch.nframes, 2);
+	ck_assert_uint_eq(rx.batch.ntuples, 0);
+	ck_assert_uint_eq(rx.batch.refused[D4_FED_IN_RED], 1);
+	ck_assert_uint_eq(rx.batch.refused[D4_FED_IN_LOOP], 1);
+	ck_assert_uint_eq(rx.batch.refused[D4_FED_IN_ABOVE_TLP], 1);
+	ck_assert_uint_eq(rx.batch.refused[D4_FED_IN_STORED], 0);
+	ck_assert_uint_eq(rx.batch.nrefused, D4_FED_IN_COUNT);
+	ck_assert_mem_eq(rx.batch.sender, SENDER, 16);
+	ck_assert_str_eq(rx.batch.partner, "peer-b");
+	ck_assert_uint_eq(rx.batch.kind, D4_FED_KIND_FRAMES);
+	ck_assert_uint_eq(rx.batch.from_len, 1);
+	ck_assert_uint_eq(rx.batch.from[0], 1);
+	ck_assert_uint_eq(rx.batch.to_len, 1);
+	ck_assert_uint_eq(rx.batch.to[0], 2);
+	ck_assert_uint_eq(rx.batch.bytes, len);
+	ck_assert_int_eq(rx.batch.notify_fd, -1);
+	const struct d4_store_fed_frame *f = &rx.batch.frames[0];
+	ck_assert_uint_eq(f->type, 254);
+	ck_assert_str_eq(f->ext_type, "pdns-cof");
+	ck_assert_uint_eq(f->tlp, D4_TLP_GREEN);
+	ck_assert_uint_eq(f->origin_session, 42);
+	ck_assert_mem_eq(f->sensor, SENSOR, 16);
+	ck_assert_int_eq(f->has_org, 1);
+	ck_assert_mem_eq(f->org, ORG, 16);
+	ck_assert_uint_eq(f->hdr_ts, 1700000000);
+	ck_assert_uint_eq(f->recv_ms, 1700000000123ull);
+	ck_assert_uint_eq(f->size, sizeof(PAYLOAD) - 1);
+	ck_assert_mem_eq(f->payload, PAYLOAD, f->size);
+	ck_assert_int_eq(f->prov->has_origin, 1);
+	ck_assert_mem_eq(f->prov->origin, ORIGIN, 16);
+	ck_assert_uint_eq(f->prov->nvia, 1);
+	ck_assert_mem_eq(f->prov->via[0], SENDER, 16);
+	ck_assert_int_eq(f->prov->stripped, 0);
+	ck_assert_uint_eq(rx.batch.frames[1].type, 1);
+	ck_assert_str_eq(rx.batch.frames[1].ext_type, "");
+	d4_fed_rx_free(&rx);
+	free(b);
+	free(p);
+}
+END_TEST
+
+START_TEST(test_stripped_and_tuples)
+{
+	struct d4_fed_self self = self_of();
+	struct d4_partner *p = partner_new(1u << D4_FED_KIND_PDNS);
+	struct d4_fed_wrec recs[2];
+	recs[0] = tuple(D4_TLP_GREEN, "example.com.");
+	recs[1] = tuple(D4_TLP_EX_CHR, NULL);
+	memset(&recs[1].prov, 0, sizeof(recs[1].prov));
+	recs[1].prov.tlp = D4_TLP_EX_CHR;
+	recs[1].prov.flags = D4_FED_F_STRIPPED;
+	size_t len;
+	uint8_t *b = encode(D4_FED_KIND_PDNS, SENDER, recs, 2, &len);
+	struct d4_fed_rx rx;
+	ck_assert_int_eq(d4_fed_receive_prepare(&self, p, D4_FED_KIND_PDNS, b, len, &rx, NULL, 0), D4_FED_RX_OK);
+	ck_assert_uint_eq(rx.batch.ntuples, 2);
+	const struct d4_store_fed_tuple *t = &rx.batch.tuples[0];
+	ck_assert_uint_eq(t->obs.rrname_len, strlen("www.example.com."));
+	ck_assert_mem_eq(t->obs.rrname, "www.example.com.", t->obs.rrname_len);
+	ck_assert_str_eq(t->obs.bailiwick, "example.com.");
+	ck_assert_uint_eq(t->obs.count, 3);
+	ck_assert_uint_eq(t->obs.time_first, 1700000000);
+	ck_assert_uint_eq(t->obs.time_last, 1700000100);
+	ck_assert_int_eq(t->obs.has_sensor, 1);
+	ck_assert_mem_eq(t->obs.sensor, SENSOR, 16);
+	ck_assert_mem_eq(t->obs.org, ORG, 16);
+	ck_assert_mem_eq(t->prov->origin, ORIGIN, 16);
+	t = &rx.batch.tuples[1];
+	ck_assert_int_eq(t->prov->stripped, 1);
+	ck_assert_int_eq(t->prov->has_origin, 0);
+	ck_assert_uint_eq(t->prov->nvia, 0);
+	ck_assert_int_eq(t->obs.has_sensor, 0);
+	ck_assert_str_eq(t->obs.bailiwick, "");
+	ck_assert_uint_eq(t->obs.tlp, D4_TLP_EX_CHR);
+	d4_fed_rx_free(&rx);
+	free(b);
+	free(p);
+}
+END_TEST
+
+START_TEST(test_whole_batch_refusals)
+{
+	struct d4_fed_self self = self_of();
+	struct d4_partner *p = partner_new(1u << D4_FED_KIND_FRAMES);
+	struct d4_fed_wrec r = frame(D4_TLP_GREEN, 8, NULL);
+	size_t len;
+	uint8_t *b = encode(D4_FED_KIND_FRAMES, SENDER, &r, 1, &len);
+	struct d4_fed_rx rx;
+	char why[256];
+	/* the path's kind is another */
+	ck_assert_int_eq(d4_fed_receive_prepare(&self, p, D4_FED_KIND_PDNS, b, len, &rx, why, sizeof(why)),
+			 D4_FED_RX_KIND);
+	ck_assert_ptr_null(rx.frames);
+	ck_assert(why[0]);
+	/* cut short: malformed, with the record named */
+	ck_assert_int_eq(d4_fed_receive_prepare(&self, p, D4_FED_KIND_FRAMES, b, len - 3, &rx, why, sizeof(why)),
+			 D4_FED_RX_MALFORMED);
+	ck_assert_ptr_nonnull(strstr(why, "record 1"));
+	ck_assert_int_eq(d4_fed_receive_prepare(&self, p, D4_FED_KIND_FRAMES, b, 10, &rx, why, sizeof(why)),
+			 D4_FED_RX_MALFORMED);
+	/* another hub's name */
+	uint8_t other[16];
+	memcpy(other, ORIGIN, 16);
+	struct d4_fed_wrec r2 = frame(D4_TLP_GREEN, 8, NULL);
+	r2.prov.nvia = 0;
+	size_t len2;
+	uint8_t *b2 = encode(D4_FED_KIND_FRAMES, other, &r2, 1, &len2);
+	ck_assert_int_eq(d4_fed_receive_prepare(&self, p, D4_FED_KIND_FRAMES, b2, len2, &rx, why, sizeof(why)),
+			 D4_FED_RX_SENDER);
+	/* a kind the partner's inbound rule does not take */
+	p->in.kinds = 1u << D4_FED_KIND_PDNS;
+	ck_assert_int_eq(d4_fed_receive_prepare(&self, p, D4_FED_KIND_FRAMES, b, len, &rx, why, sizeof(why)),
+			 D4_FED_RX_NOT_ACCEPTED);
+	ck_assert_int_eq(d4_fed_receive_prepare(&self, NULL, D4_FED_KIND_FRAMES, b, len, &rx, why, sizeof(why)),
+			 D4_EINVAL);
+	ck_assert_str_eq(d4_fed_rx_refusal_name(D4_FED_RX_SENDER), "wrong-sender");
+	ck_assert_str_eq(d4_fed_rx_refusal_name(D4_FED_RX_COUNT), "invalid");
+	free(b);
+	free(b2);
+	free(p);
+}
+END_TEST
+
+static int only_type_8(void *arg, uint8_t type, const char *ext, size_t ext_len)
+{
+	(*(int *)arg)++;
+	(void)ext;
+	(void)ext_len;
+	return type == 8;
+}
+
+START_TEST(test_type_filter)
+{
+	struct d4_fed_self self = self_of();
+	struct d4_partner *p = partner_new(1u << D4_FED_KIND_FRAMES);
+	struct d4_fed_wrec recs[3] = {frame(D4_TLP_GREEN, 8, NULL), frame(D4_TLP_GREEN, 3, NULL),
+				      frame(D4_TLP_RED, 3, NULL)};
+	size_t len;
+	uint8_t *b = encode(D4_FED_KIND_FRAMES, SENDER, recs, 3, &len);
+	int calls = 0;
+	struct d4_fed_rx_filter f = {only_type_8, &calls};
+	struct d4_fed_rx rx;
+	ck_assert_int_eq(d4_fed_receive_prepare_with(&self, p, D4_FED_KIND_FRAMES, b, len, &f, &rx, NULL, 0),
+			 D4_FED_RX_OK);
+	ck_assert_uint_eq(rx.batch.nframes, 1);
+	ck_assert_uint_eq(rx.batch.frames[0].type, 8);
+	ck_assert_uint_eq(rx.batch.refused[D4_FED_IN_TYPE], 1);
+	/* the inbound rule first: a red frame is refused as red, never asked about */
+	ck_assert_uint_eq(rx.batch.refused[D4_FED_IN_RED], 1);
+	ck_assert_int_eq(calls, 3); /* both candidates in the first pass; the second stops at the one kept */
+	d4_fed_rx_free(&rx);
+	/* everything refused: nothing to store, the position still moves */
+	p->in.max_tlp = D4_TLP_CLEAR;
+	ck_assert_int_eq(d4_fed_receive_prepare(&self, p, D4_FED_KIND_FRAMES, b, len, &rx, NULL, 0), D4_FED_RX_OK);
+	ck_assert_uint_eq(rx.batch.nframes, 0);
+	ck_assert_ptr_null(rx.batch.frames);
+	ck_assert_uint_eq(rx.batch.refused[D4_FED_IN_ABOVE_TLP], 2);
+	ck_assert_uint_eq(rx.batch.to_len, 1);
+	d4_fed_rx_free(&rx);
+	free(b);
+	free(p);
+}
+END_TEST
+
+TCase *receive_tcase(void)
+{
+	TCase *tc = tcase_create("receive");
+	tcase_add_test(tc, test_frames_kept_and_refused);
+	tcase_add_test(tc, test_stripped_and_tuples);
+	tcase_add_test(tc, test_whole_batch_refusals);
+	tcase_add_test(tc, test_type_filter);
+	return tc;
+}
