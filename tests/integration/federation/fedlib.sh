@@ -280,6 +280,14 @@ payload_digest() {
 # 2 -> 254 stream (ext type fed-bulk, TAGS default ["tlp:green"]) of N frames
 # of SIZE bytes, each starting with its number (FIRST..FIRST+N-1) so that a
 # lost or doubled frame changes the digest of the log.
+# stream_stored HUB UUID FRAMES: every session of sensor UUID at HUB ended
+# and FRAMES frames stored in them (a d4-craft script of one meta frame and
+# N data frames makes two sessions, type 2 and type 254: the first ends
+# before the second is even listed, so "one session ended" is not the end)
+stream_stored() {
+	[ "$(fctl "$1" --json sessions "$2" |
+		json "sum(s['frames'] for s in d) if d and all(s['ended'] is not None for s in d) else -1")" = "$3" ]
+}
 bulk_script() {
 	"$PY" - "$@" <<'PYEOF'
 import sys

@@ -100,8 +100,7 @@ fed_stop b
 fsensor a
 bulk_script "$SENSOR_UUID" "$SENSOR_KEY" 0 6000 4096 >"$T_DIR/bulk"
 fcraft a <"$T_DIR/bulk" >>"$T_DIR/craft.out" 2>&1 || fail "d4-craft (bulk)"
-bulk_closed() { [ "$(fctl a --json sessions "$SENSOR_UUID" | json "len(d) == 1 and d[0]['ended'] is not None")" = true ]; }
-wait_until 60 bulk_closed || fail "A: the bulk stream is not closed"
+wait_until 120 stream_stored a "$SENSOR_UUID" 6001 || fail "A: the bulk stream (meta + 6,000 frames) is not stored"
 A_FR=$(frames_total a)
 B_FR=$(frames_total b)
 fed_start b

@@ -30,10 +30,10 @@ U1=$SENSOR_UUID
 fsensor a
 bulk_script "$SENSOR_UUID" "$SENSOR_KEY" 0 12000 4096 >"$T_DIR/bulk"
 fcraft a <"$T_DIR/bulk" >>"$T_DIR/craft.out" 2>&1 || fail "d4-craft (bulk)"
-closed() { [ "$(fctl a --json sessions "$1" | json "len(d) == 1 and d[0]['ended'] is not None")" = true ]; }
-wait_until 60 closed "$U1" || fail "A: the pDNS stream is not closed"
-wait_until 60 closed "$SENSOR_UUID" || fail "A: the bulk stream is not closed"
+wait_until 120 stream_stored a "$U1" 41 || fail "A: the pDNS stream (meta + 40 frames) is not stored"
+wait_until 120 stream_stored a "$SENSOR_UUID" 12001 || fail "A: the bulk stream (meta + 12,000 frames) is not stored"
 N=$(frames_total a)
+assert_eq "$N" 12042 "frames at A"
 DIGEST=$(payload_digest a)
 a_tuples() { fapi a "/pdns/query/*.pull.fed.test" | grep -c rrname; }
 wait_until 30 eval '[ "$(a_tuples)" = 40 ]' || fail "A has $(a_tuples) tuples"

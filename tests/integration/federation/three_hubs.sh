@@ -61,9 +61,8 @@ for c in "${CASES[@]}"; do
 	fcraft a <"$T_DIR/craft-$label" >>"$T_DIR/craft.out" 2>&1 || fail "d4-craft ($label): $(tail -n 3 "$T_DIR/craft.out")"
 done
 # A committed every stream: frames per sensor (meta header + data frames)
-sess_closed() { [ "$(fctl a --json sessions "$1" | json "len(d) == 1 and d[0]['ended'] is not None")" = true ]; }
 for label in "${!SENS[@]}"; do
-	wait_until 30 sess_closed "${SENS[$label]}" || fail "A: the $label session is not closed"
+	wait_until 60 stream_stored a "${SENS[$label]}" $((NFR[$label] + 1)) || fail "A: the $label stream is not stored"
 done
 declare -A AFR
 for label in "${!SENS[@]}"; do
