@@ -174,12 +174,20 @@ int fed_net_contains(const struct d4_partner_net *net, const struct d4_partner_n
 	return 1;
 }
 
-/* Ranges that never leave unless a rule names them. */
-static const struct {
-	const char *net;
-} special_nets[] = {
-    {"0.0.0.0/8"},	{"10.0.0.0/8"}, {"100.64.0.0/10"}, {"127.0.0.0/8"}, {"169.254.0.0/16"}, {"172.16.0.0/12"},
-    {"192.168.0.0/16"}, {"::/128"},	{"::1/128"},	   {"fc00::/7"},    {"fe80::/10"},
+/* Ranges that never leave unless a rule names them (docs/federation.md),
+ * as networks: parsed once by the compiler, not once per tuple. */
+static const struct d4_partner_net special_nets[] = {
+    {4, 8, {0}},	  /* 0.0.0.0/8 */
+    {4, 8, {10}},	  /* 10.0.0.0/8 */
+    {4, 10, {100, 64}},	  /* 100.64.0.0/10 */
+    {4, 8, {127}},	  /* 127.0.0.0/8 */
+    {4, 16, {169, 254}},  /* 169.254.0.0/16 */
+    {4, 12, {172, 16}},	  /* 172.16.0.0/12 */
+    {4, 16, {192, 168}},  /* 192.168.0.0/16 */
+    {6, 128, {0}},	  /* ::/128 */
+    {6, 128, {[15] = 1}}, /* ::1/128 */
+    {6, 7, {0xfc}},	  /* fc00::/7 */
+    {6, 10, {0xfe, 0x80}} /* fe80::/10 */
 };
 #define N_SPECIAL (sizeof(special_nets) / sizeof(special_nets[0]))
 
@@ -196,11 +204,9 @@ static int special_index(const struct d4_partner_net *addr, struct d4_partner_ne
 		memcpy(v4->addr, addr->addr + 12, 4);
 		a = v4;
 	}
-	for (size_t i = 0; i < N_SPECIAL; i++) {
-		struct d4_partner_net n;
-		if (d4_fed_net_parse(special_nets[i].net, &n) == 0 && fed_net_contains(&n, a))
+	for (size_t i = 0; i < N_SPECIAL; i++)
+		if (fed_net_contains(&special_nets[i], a))
 			return (int)i;
-	}
 	return -1;
 }
 
@@ -347,8 +353,7 @@ static enum d4_fed_reason rdata_check(const struct d4_partner_rule *rule, const 
 	/* A private address leaves only when an allow entry names private
 	 * space: one inside the special range (10.1.0.0/16 names 10.1.2.3;
 	 * 0.0.0.0/0 or ::/0 does not). */
-	struct d4_partner_net range;
-	(void)d4_fed_net_parse(special_nets[sp].net, &range);
+	const struct d4_partner_net range = special_nets[sp];
 	const struct d4_partner_net *probe = (a.family == 6 && range.family == 4) ? &v4 : &a;
 	for (unsigned i = 0; i < cap(rule->n_net_allow); i++) {
 		const struct d4_partner_net *n = &rule->net_allow[i];
