@@ -507,6 +507,56 @@ START_TEST(test_nets_and_zones)
 	ck_assert_int_eq(d4_fed_addr_special("192.168.0.1"), 1);
 	ck_assert_int_eq(d4_fed_addr_special("8.8.8.8"), 0);
 	ck_assert_int_eq(d4_fed_addr_special("nope"), -1);
+	/* every range that never leaves: its first and last address inside,
+	 * the addresses just outside it not (docs/federation.md) */
+	static const struct {
+		const char *a;
+		int special;
+	} edge[] = {
+	    {"0.0.0.0", 1},
+	    {"0.255.255.255", 1},
+	    {"1.0.0.0", 0},
+	    {"9.255.255.255", 0},
+	    {"10.0.0.0", 1},
+	    {"10.255.255.255", 1},
+	    {"11.0.0.0", 0},
+	    {"100.63.255.255", 0},
+	    {"100.64.0.0", 1},
+	    {"100.127.255.255", 1},
+	    {"100.128.0.0", 0},
+	    {"126.255.255.255", 0},
+	    {"127.0.0.0", 1},
+	    {"127.255.255.255", 1},
+	    {"128.0.0.0", 0},
+	    {"169.253.255.255", 0},
+	    {"169.254.0.0", 1},
+	    {"169.254.255.255", 1},
+	    {"169.255.0.0", 0},
+	    {"172.15.255.255", 0},
+	    {"172.16.0.0", 1},
+	    {"172.31.255.255", 1},
+	    {"172.32.0.0", 0},
+	    {"192.167.255.255", 0},
+	    {"192.168.0.0", 1},
+	    {"192.168.255.255", 1},
+	    {"192.169.0.0", 0},
+	    {"::", 1},
+	    {"::1", 1},
+	    {"::2", 0},
+	    {"fbff:ffff::", 0},
+	    {"fc00::", 1},
+	    {"fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1},
+	    {"fe00::", 0},
+	    {"fe7f:ffff::", 0},
+	    {"fe80::", 1},
+	    {"febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1},
+	    {"fec0::", 0},
+	    {"::ffff:10.1.2.3", 1},
+	    {"::ffff:8.8.8.8", 0},
+	    {"2001:db8::1", 0},
+	};
+	for (size_t i = 0; i < sizeof(edge) / sizeof(edge[0]); i++)
+		ck_assert_msg(d4_fed_addr_special(edge[i].a) == edge[i].special, "%s", edge[i].a);
 	ck_assert_int_eq(fed_zone_match("example.com", "."), 1);
 	ck_assert_int_eq(fed_zone_match("example.com", "com"), 1);
 	ck_assert_int_eq(fed_zone_match("example.com", "xample.com"), 0);
