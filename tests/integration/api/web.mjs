@@ -35,6 +35,15 @@ page.on('response', (r) => {
   if (expect422 && r.status() === 422 && r.request().method() === expect422[0] && r.url() === url + expect422[1]) return;
   errors.push(r.status() + ' ' + r.request().method() + ' ' + r.url());
 });
+// The partners list: the row of NAME shows WANT in column COL.
+const waitCell = (name, col, want) => page.waitForFunction(([n, c, w]) => [...document.querySelectorAll('#partner-table tbody tr')]
+  .some((tr) => tr.cells[0].textContent === n && tr.cells[c].textContent === w), [name, col, want], { timeout: 30000 })
+  .catch(async (e) => {
+    const cells = await page.locator('#partner-table tbody tr', { hasText: name }).first().locator('td').allTextContents()
+      .catch(() => []);
+    throw new Error('partner ' + name + ': column ' + col + ' should show "' + want + '", row: ' + cells.join(' | ') +
+      ' (' + e.message + ')');
+  });
 // The API as a second witness of what the page did (not through the page).
 async function apiGet(path) {
   const r = await context.request.get(url + path, { headers: { Authorization: 'Bearer ' + token } });
@@ -200,14 +209,12 @@ try {
     if (!got.body.outbound.frames.enabled || JSON.stringify(got.body.outbound.frames.types_allow) !== '[8]' || got.body.outbound.frames.max_tlp !== 'tlp:green' ||
       JSON.stringify(got.body.outbound.pdns.zones_deny) !== '["corp.example"]')
       fail('rules after the edit: ' + JSON.stringify(got.body.outbound));
-    await page.waitForFunction((n) => [...document.querySelectorAll('#partner-table tbody tr')]
-      .some((tr) => tr.cells[0].textContent === n && tr.cells[4].textContent === 'frames'), name, { timeout: 30000 });
+    await waitCell(name, 4, 'frames');
     await dry('', 'released', 'release');
 
     // disable: the API says enabled false, the list says no, the dry run says partner-disabled
     await nrow.locator('button', { hasText: 'Disable' }).click();
-    await page.waitForFunction((n) => [...document.querySelectorAll('#partner-table tbody tr')]
-      .some((tr) => tr.cells[0].textContent === n && tr.cells[3].textContent === 'no'), name, { timeout: 30000 });
+    await waitCell(name, 3, 'no');
     got = await apiGet('/api/v1/partners/' + name);
     if (got.body.enabled !== false) fail('disabled in the page, enabled in the API');
     if (!got.body.outbound.frames.enabled) fail('disable changed the rules');
@@ -215,8 +222,7 @@ try {
     await page.screenshot({ path: shots + '/partner-managed.png', fullPage: true });
     // enable again, and disabled once more to delete it disabled
     await nrow.locator('button', { hasText: 'Enable' }).click();
-    await page.waitForFunction((n) => [...document.querySelectorAll('#partner-table tbody tr')]
-      .some((tr) => tr.cells[0].textContent === n && tr.cells[3].textContent === 'yes'), name, { timeout: 30000 });
+    await waitCell(name, 3, 'yes');
     if ((await apiGet('/api/v1/partners/' + name)).body.enabled !== true) fail('enabled in the page, not in the API');
 
     // delete: a declined confirmation deletes nothing; an accepted one deletes it
