@@ -173,16 +173,22 @@ try {
     if (JSON.stringify(rules) !== JSON.stringify({ outbound: d.outbound, inbound: d.inbound }))
       fail('rules shown: ' + JSON.stringify(rules));
     // the dry run: enabled, the tags sent, then the kind not shared
-    const dry = async (tags, want, decision = 'refuse') => {
-      await page.selectOption('#pd-dry-kind', 'frames');
+    // pdns: [rrname, rrtype, rdata] of a pDNS record, else a frame of type 8
+    const dry = async (tags, want, decision = 'refuse', pdns = null) => {
+      await page.selectOption('#pd-dry-kind', pdns ? 'pdns' : 'frames');
       await page.selectOption('#pd-dry-tlp', 'tlp:green');
       await page.fill('#pd-dry-tags', tags);
+      if (pdns) {
+        await page.fill('#pd-dry-rrname', pdns[0]);
+        await page.fill('#pd-dry-rrtype', String(pdns[1]));
+        await page.fill('#pd-dry-rdata', pdns[2]);
+      }
       await page.evaluate(() => { document.querySelector('#pd-dry-reason').textContent = ''; });
       await page.click('#pd-dry-run');
       await waitText('#pd-dry-reason', want);
       const res = [await page.textContent('#pd-dry-decision'), await page.textContent('#pd-dry-reason'),
         await page.textContent('#pd-dry-text')];
-      console.log('dry run (' + (tags || 'no tags') + '):', res.join(' | '));
+      console.log('dry run (' + (pdns ? pdns.join(' ') : 'frames') + ', ' + (tags || 'no tags') + '):', res.join(' | '));
       if (res[0] !== decision || res[1] !== want || !res[2]) fail('dry run: ' + res.join(' | '));
       return res;
     };
@@ -201,23 +207,27 @@ try {
     rules.outbound.frames.enabled = true;
     rules.outbound.frames.types_allow = [8];
     rules.outbound.frames.max_tlp = 'tlp:green';
+    rules.outbound.pdns.enabled = true;
     await page.fill('#pd-rules', JSON.stringify(rules, null, 2));
     await page.click('#pd-rules-save');
     await waitText('#status', 'rules of ' + name + ' saved');
     if ((await page.textContent('#pd-rules-error')) !== '') fail('rules: error shown after a good save');
     got = await apiGet('/api/v1/partners/' + name);
     if (!got.body.outbound.frames.enabled || JSON.stringify(got.body.outbound.frames.types_allow) !== '[8]' || got.body.outbound.frames.max_tlp !== 'tlp:green' ||
-      JSON.stringify(got.body.outbound.pdns.zones_deny) !== '["corp.example"]')
+      !got.body.outbound.pdns.enabled || JSON.stringify(got.body.outbound.pdns.zones_deny) !== '["corp.example"]')
       fail('rules after the edit: ' + JSON.stringify(got.body.outbound));
-    await waitCell(name, 4, 'frames');
+    await waitCell(name, 4, 'frames, pdns');
     await dry('', 'released', 'release');
+    await dry('', 'rdata-private', 'refuse', ['www.example.com', 1, '10.0.0.1']);
+    await dry('', 'zone-filtered', 'refuse', ['a.corp.example', 1, '192.0.2.1']);
+    await dry('', 'released', 'release', ['www.example.com', 1, '192.0.2.1']);
 
     // disable: the API says enabled false, the list says no, the dry run says partner-disabled
     await nrow.locator('button', { hasText: 'Disable' }).click();
     await waitCell(name, 3, 'no');
     got = await apiGet('/api/v1/partners/' + name);
     if (got.body.enabled !== false) fail('disabled in the page, enabled in the API');
-    if (!got.body.outbound.frames.enabled) fail('disable changed the rules');
+    if (!got.body.outbound.frames.enabled || !got.body.outbound.pdns.enabled) fail('disable changed the rules');
     await dry('', 'partner-disabled');
     await page.screenshot({ path: shots + '/partner-managed.png', fullPage: true });
     // enable again, and disabled once more to delete it disabled
