@@ -133,6 +133,8 @@ try {
     await page.selectOption('#pc-relation', 'partner');
     await page.selectOption('#pc-direction', 'both');
     await page.fill('#pc-ca', readFileSync(np.ca, 'utf8'));
+    const pin = 'ab'.repeat(31) + '07'; // both anchors: the certificate must chain to the CA and carry this key
+    await page.fill('#pc-pin', pin);
     // a URL the API refuses: its message, naming the member, next to the form; nothing created
     expect422 = ['POST', '/api/v1/partners'];
     await page.fill('#pc-url', np.url.replace('https://', 'http://'));
@@ -152,7 +154,7 @@ try {
     if (got.status !== 200) fail('created in the page, not in the API: ' + got.status);
     const d = got.body;
     if (d.url !== np.url || d.hub_uuid !== np.hub || d.org_uuid !== np.org || d.relation !== 'partner' ||
-      d.direction !== 'both' || !d.has_ca || d.spki_sha256 !== null || d.enabled !== true)
+      d.direction !== 'both' || !d.has_ca || d.spki_sha256 !== pin || d.enabled !== true)
       fail('created partner: ' + JSON.stringify(d));
     for (const [k, rule] of Object.entries(d.outbound)) if (rule.enabled) fail('the example rules share ' + k);
     if (JSON.stringify(d.outbound.pdns.zones_deny) !== JSON.stringify(example.outbound.pdns.zones_deny) ||
