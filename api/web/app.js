@@ -313,8 +313,8 @@ function partnerActions(p) {
     await refresh();
   }));
   acts.append(button('Delete', async () => {
-    if (!confirm('Delete partner ' + p.name + '? Its rules, counters and positions go with it; nothing more is '
-      + 'exchanged with it.')) return;
+    if (!confirm('Delete partner ' + p.name + '? Nothing more is exchanged with it; its rules and what it acknowledged '
+      + 'go with it (created again, it starts from the beginning). Records received from it stay.')) return;
     // A refresh running meanwhile must not ask for the status of a partner being deleted.
     state.deleting.add(p.name);
     if (state.partner === p.name) { state.partner = null; $('#partner-detail').hidden = true; }
