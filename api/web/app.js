@@ -9,7 +9,7 @@
 const TYPE_NAMES = {1: 'pcap', 2: 'meta header', 3: 'log line', 4: 'dnscap', 5: 'pcapng', 6: 'NDJSON',
   7: 'YAF', 8: 'passivedns CSV', 254: 'extended (meta header)'};
 const state = { token: sessionStorage.getItem('d4hub-token') || '', view: 'dashboard', timer: null, selected: null, role: '',
-  partner: null };
+  partner: null, rulesOf: null, deleting: new Set() };
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -35,7 +35,9 @@ async function api(method, path, body) {
   const data = type.includes('json') ? await r.json() : await r.text();
   if (!r.ok) {
     const detail = data && data.detail ? data.detail : r.statusText;
-    throw new Error(detail);
+    const err = new Error(detail);
+    err.status = r.status;
+    throw err;
   }
   return data;
 }
@@ -254,7 +256,8 @@ async function updateQueueBadge() {
   $('#queue-alerts').textContent = n ? String(n) : '';
 }
 
-// Federation partners (admin only): the list and each partner's status, read-only.
+// Federation partners (admin only: the view is not offered to another role, and the API refuses
+// every partner operation to it): the list, each partner's status, and their management.
 function sumCounts(obj) { return Object.values(obj || {}).reduce((a, b) => a + b, 0); }
 function countsText(obj) {
   const e = Object.entries(obj || {});
@@ -276,11 +279,21 @@ function partnerTotals(st) {
   t.refused += sumCounts(st.port.refused);
   return t;
 }
+function partnerPath(name, sub) { return '/api/v1/partners/' + encodeURIComponent(name) + (sub || ''); }
 async function showPartner(name) {
-  state.partner = name;
-  const st = await api('GET', '/api/v1/partners/' + encodeURIComponent(name) + '/status');
+  if (state.partner !== name) {
+    // Another partner: its rules are loaded once (a refresh never overwrites an edit in progress).
+    state.partner = name;
+    state.rulesOf = null;
+    $('#pd-rules').value = '';
+    $('#pd-rules-error').textContent = '';
+    $('#pd-dry-error').textContent = '';
+    $('#pd-dry-result').hidden = true;
+  }
+  const st = await api('GET', partnerPath(name, '/status'));
   $('#partner-detail').hidden = false;
   $('#pd-name').textContent = st.name;
+  if (state.rulesOf !== name) await loadRules(name);
   fill('#pd-kinds', Object.entries(st.kinds).map(([kind, k]) => row([kind, k.outbound ? 'shared' : '–', k.inbound ? 'accepted' : '–',
     k.sender ? (k.sender.connected ? 'connected' : 'not connected') + ', lag ' + fmtNum(k.sender.lag_records) : '–',
     fmtNum(k.acknowledged.records) + ' records, ' + fmtNum(k.acknowledged.batches) + ' batches',
@@ -289,18 +302,143 @@ async function showPartner(name) {
     countsText(k.received.refused)])));
   fill('#pd-port', Object.entries(st.port.refused).map(([r, n]) => row([r, fmtNum(n)])));
 }
+function partnerActions(p) {
+  const acts = document.createElement('span');
+  acts.className = 'actions';
+  acts.append(button(p.enabled ? 'Disable' : 'Enable', async () => {
+    try {
+      await api('PATCH', partnerPath(p.name), { enabled: !p.enabled });
+      setStatus((p.enabled ? 'disabled ' : 'enabled ') + p.name);
+    } catch (e) { setStatus(e.message, true); }
+    await refresh();
+  }));
+  acts.append(button('Delete', async () => {
+    if (!confirm('Delete partner ' + p.name + '? Nothing more is exchanged with it; its rules and what it acknowledged '
+      + 'go with it (created again, it starts from the beginning). Records received from it stay.')) return;
+    // A refresh running meanwhile must not ask for the status of a partner being deleted.
+    state.deleting.add(p.name);
+    if (state.partner === p.name) { state.partner = null; $('#partner-detail').hidden = true; }
+    try {
+      await api('DELETE', partnerPath(p.name));
+      setStatus('deleted ' + p.name);
+    } catch (e) { setStatus(e.message, true); }
+    state.deleting.delete(p.name);
+    await refresh();
+  }));
+  return acts;
+}
 async function loadPartners() {
   const data = await api('GET', '/api/v1/partners');
   const rows = [];
   for (const p of data.items) {
-    const st = await api('GET', '/api/v1/partners/' + encodeURIComponent(p.name) + '/status');
+    if (state.deleting.has(p.name)) continue;
+    let st;
+    try {
+      st = await api('GET', partnerPath(p.name, '/status'));
+    } catch (e) {
+      if (e.status === 404) continue; // deleted since the list was read (d4hubctl, another tab)
+      throw e;
+    }
     const t = partnerTotals(st);
     rows.push(row([p.name, p.relation, p.direction, p.enabled ? 'yes' : 'no', (p.outbound_kinds || []).join(', ') || '–',
       fmtNum(t.sent), fmtTime(t.lastAck), t.lag === null ? '–' : fmtNum(t.lag), fmtNum(t.received), fmtNum(t.refused),
-      t.error], () => showPartner(p.name).catch((e) => setStatus(e.message, true))));
+      t.error, partnerActions(p)], () => showPartner(p.name).catch((e) => setStatus(e.message, true))));
   }
   fill('#partner-table', rows);
+  if (state.partner && !data.items.some((p) => p.name === state.partner)) {
+    state.partner = null;
+    $('#partner-detail').hidden = true;
+  }
   if (state.partner) await showPartner(state.partner);
+}
+
+// Managing partners: every change is one call of the partners API, which checks the whole
+// document and names the member it refuses; its message is shown next to the form.
+function parseRules(text) {
+  let r;
+  try {
+    r = JSON.parse(text);
+  } catch (e) {
+    throw new Error('rules: not valid JSON (' + e.message + ')');
+  }
+  if (!r || typeof r !== 'object' || Array.isArray(r)) throw new Error('rules: a JSON object of outbound and inbound');
+  for (const k of Object.keys(r))
+    if (k !== 'outbound' && k !== 'inbound') throw new Error('rules: ' + k + ': only outbound and inbound belong here');
+  return r;
+}
+async function loadRules(name) {
+  const p = await api('GET', partnerPath(name));
+  if (state.partner !== name) return;
+  $('#pd-rules').value = JSON.stringify({ outbound: p.outbound, inbound: p.inbound }, null, 2);
+  state.rulesOf = name;
+}
+async function saveRules() {
+  const name = state.partner;
+  if (!name) return;
+  $('#pd-rules-error').textContent = '';
+  try {
+    await api('PATCH', partnerPath(name), parseRules($('#pd-rules').value));
+    setStatus('rules of ' + name + ' saved');
+    state.rulesOf = null;
+    await loadRules(name);
+  } catch (e) {
+    if (e.message !== 'unauthorized') $('#pd-rules-error').textContent = e.message;
+    return;
+  }
+  await refresh();
+}
+function dryKindChanged() {
+  const kind = $('#pd-dry-kind').value;
+  for (const el of document.querySelectorAll('#pd-dry-form .dry-frames')) el.hidden = kind !== 'frames';
+  for (const el of document.querySelectorAll('#pd-dry-form .dry-pdns')) el.hidden = kind !== 'pdns';
+}
+async function dryRun() {
+  const name = state.partner;
+  if (!name) return;
+  const kind = $('#pd-dry-kind').value;
+  const rec = { kind };
+  const tlp = $('#pd-dry-tlp').value;
+  if (tlp) rec.tlp = tlp;
+  const tags = $('#pd-dry-tags').value.split(',').map((x) => x.trim()).filter((x) => x);
+  if (tags.length) rec.tags = tags;
+  if (kind === 'frames' && $('#pd-dry-type').value !== '') rec.type = Number($('#pd-dry-type').value);
+  if (kind === 'pdns') {
+    rec.rrname = $('#pd-dry-rrname').value.trim();
+    rec.rrtype = Number($('#pd-dry-rrtype').value);
+    if ($('#pd-dry-rdata').value.trim()) rec.rdata = $('#pd-dry-rdata').value.trim();
+  }
+  $('#pd-dry-error').textContent = '';
+  $('#pd-dry-result').hidden = true;
+  try {
+    const v = await api('POST', partnerPath(name, '/dry-run'), rec);
+    $('#pd-dry-decision').textContent = v.decision;
+    $('#pd-dry-decision').className = v.decision === 'refuse' ? 'error' : 'status-approved';
+    $('#pd-dry-reason').textContent = v.reason;
+    $('#pd-dry-text').textContent = v.explanation;
+    $('#pd-dry-level').textContent = v.level;
+    $('#pd-dry-result').hidden = false;
+  } catch (e) {
+    if (e.message !== 'unauthorized') $('#pd-dry-error').textContent = e.message;
+  }
+}
+async function createPartner() {
+  $('#pc-error').textContent = '';
+  const body = { name: $('#pc-name').value.trim(), url: $('#pc-url').value.trim(), hub_uuid: $('#pc-hub').value.trim(),
+    org_uuid: $('#pc-org').value.trim(), relation: $('#pc-relation').value, direction: $('#pc-direction').value };
+  const ca = $('#pc-ca').value.trim();
+  if (ca) body.ca_pem = ca + '\n';
+  const pin = $('#pc-pin').value.trim();
+  if (pin) body.spki_sha256 = pin;
+  try {
+    Object.assign(body, parseRules($('#pc-rules').value));
+    const p = await api('POST', '/api/v1/partners', body);
+    setStatus('created partner ' + p.name + (p.outbound_kinds && p.outbound_kinds.length ? '' : ': it shares nothing yet'));
+    $('#partner-form').reset();
+  } catch (e) {
+    if (e.message !== 'unauthorized') $('#pc-error').textContent = e.message;
+    return;
+  }
+  await refresh();
 }
 
 async function updatePendingBadge() {
@@ -374,6 +512,14 @@ document.addEventListener('DOMContentLoaded', () => {
     e.preventDefault();
     createQueue().catch((err) => setStatus(err.message, true));
   });
+  $('#partner-form').addEventListener('submit', (e) => { e.preventDefault(); createPartner(); });
+  $('#pd-rules-form').addEventListener('submit', (e) => { e.preventDefault(); saveRules(); });
+  $('#pd-rules-reload').addEventListener('click', () => {
+    $('#pd-rules-error').textContent = '';
+    if (state.partner) loadRules(state.partner).catch((err) => setStatus(err.message, true));
+  });
+  $('#pd-dry-kind').addEventListener('change', dryKindChanged);
+  $('#pd-dry-form').addEventListener('submit', (e) => { e.preventDefault(); dryRun(); });
   window.addEventListener('hashchange', () => { if (state.token) show(location.hash.slice(1)); });
   if (state.token) signIn(state.token); else signOut();
 });
