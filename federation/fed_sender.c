@@ -796,7 +796,8 @@ static void push_settle(struct fs_job *j)
 				 "before it was stored: sent again",
 				 j->pt->p->name, d4_fed_kind_name(j->kind));
 			push_drop_from(j, i);
-			j->next_ms = 0;
+			if (!j->draining)
+				j->next_ms = 0;
 			break;
 		}
 		if (a == FW_FAIL_SAME) {
