@@ -46,6 +46,11 @@
 #define EPOCH_EVERY_MS	   1000u  /* partner changes apply within a second */
 #define HELLO_IDLE_MS	   60000u /* an idle push job says hello after that long without an answer */
 #define FETCH_IDLE_FACTOR  20u	  /* an idle pull is asked again after poll_ms × this */
+/* Batches pushed to one partner at once, all kinds together, beyond the
+ * first of each kind: the partner's federation port takes the bodies of
+ * four batches in flight per address (api/fedlisten.c), a fifth is
+ * answered 429 */
+#define PARTNER_BATCHES_MAX 4u
 
 enum job_state { J_IDLE = 0, J_BUSY, J_SUBMITTED };
 
@@ -55,7 +60,8 @@ struct fs_partner {
 	uint8_t *enc;		   /* the stored encoding: what "changed" means */
 	size_t enc_len;
 	struct fed_peer_tls tls;
-	int up; /* -1 not known yet, 0 down, 1 up: logged on change */
+	int up;		/* -1 not known yet, 0 down, 1 up: logged on change */
+	unsigned busy;	/* batches pushed to it in flight, all kinds */
 };
 
 struct buf {
@@ -434,8 +440,10 @@ static void push_drop_from(struct fs_job *j, unsigned i)
 		return;
 	for (unsigned k = (unsigned)rank; k < w->n; k++) {
 		struct fs_req *r = &j->rq[fw_at(w, k)];
-		if (r->active)
+		if (r->active) {
 			curl_multi_remove_handle(j->fs->multi, r->e);
+			j->pt->busy--;
+		}
 		r->active = 0;
 	}
 	fw_drop_from(w, i);
@@ -500,6 +508,7 @@ static int push_send(struct fs_job *j, struct fs_req *r)
 		return D4_EIO;
 	}
 	r->active = 1;
+	j->pt->busy++;
 	uint64_t now_s = d4_now_s();
 	STAT_EDIT(j, S->last_try = now_s);
 	return 0;
@@ -568,7 +577,7 @@ static void push_more(struct fs_job *j)
 	while (w->n > 0 && w->n < w->cap && !j->draining) {
 		unsigned last = fw_at(w, w->n - 1);
 		struct fs_req *lr = &j->rq[last];
-		if (!lr->more || !lr->active || !lr->uploaded)
+		if (!lr->more || !lr->active || !lr->uploaded || j->pt->busy >= PARTNER_BATCHES_MAX)
 			return;
 		unsigned i = fw_at(w, w->n);
 		struct fs_req *r = &j->rq[i];
@@ -859,6 +868,8 @@ static void push_done(struct fs_req *r, CURLcode cr)
 	struct fs_job *j = r->j;
 	struct fw *w = j->win;
 	unsigned i = (unsigned)(r - j->rq);
+	if (r->active)
+		j->pt->busy--;
 	r->active = 0;
 	r->uploaded = 1;
 	if (fw_rank(w, i) < 0)

@@ -33,6 +33,7 @@ unsigned fw_add(struct fw *w, const uint8_t *from, size_t from_len, const uint8_
 	struct fw_slot *s = &w->s[i];
 	s->state = FW_SENT;
 	s->behind = 0;
+	s->popped = 0;
 	s->pos_len = 0;
 	memcpy(s->from, from, from_len);
 	s->from_len = from_len;
@@ -75,6 +76,15 @@ enum fw_act fw_step(const struct fw *w)
 	case FW_A_MISMATCH:
 		if (s->behind)
 			return FW_RESEND;
+		/* the partner's writer took this batch before an earlier one and
+		 * its answer came in a later turn than the earlier one's: the
+		 * position it names is the start of a batch acknowledged since.
+		 * Going back there would send that batch again and count it
+		 * twice (answered "duplicate") */
+		for (unsigned k = 0; k < FW_MAX; k++)
+			if (w->s[k].popped && w->s[k].state == FW_FREE &&
+			    same(s->pos, s->pos_len, w->s[k].from, w->s[k].from_len))
+				return FW_RESEND;
 		return same(s->pos, s->pos_len, s->from, s->from_len) ? FW_FAIL_SAME : FW_ADOPT;
 	case FW_A_FAIL:
 	default: return FW_FAIL;
@@ -86,6 +96,7 @@ void fw_pop(struct fw *w)
 	if (w->n == 0)
 		return;
 	w->s[w->head].state = FW_FREE;
+	w->s[w->head].popped = 1;
 	w->head = (w->head + 1) % FW_MAX;
 	w->n--;
 	w->popped_turn = w->turn;

@@ -26,6 +26,7 @@ struct fw_slot {
 	enum fw_state state;
 	enum fw_answer ans;
 	int behind; /* answered while an earlier batch was unanswered or acknowledged in the same turn */
+	int popped; /* acknowledged, slot not reused yet: its from/to are kept */
 	uint8_t from[D4_FED_POS_MAX], to[D4_FED_POS_MAX], pos[D4_FED_POS_MAX];
 	size_t from_len, to_len, pos_len;
 };
@@ -44,8 +45,9 @@ enum fw_act {
 	FW_COMMIT,    /* acknowledged at its end: commit `to` with its decisions, then fw_pop */
 	FW_ADOPT,     /* the partner stands elsewhere (409, or 200 at another position): commit pos
 		       * without counting anything, drop everything (fw_drop_from(head)) */
-	FW_RESEND,    /* a 409 that came while an earlier batch was not yet stored: drop it and
-		       * everything after, build again from its `from` (the acknowledged position) */
+	FW_RESEND,    /* a 409 that came while an earlier batch was not yet stored (or naming the start
+		       * of a batch acknowledged since): drop it and everything after, build again from
+		       * its `from` (the acknowledged position) */
 	FW_FAIL_SAME, /* a 409 naming the batch's own start: not resolvable, a failure */
 	FW_FAIL	      /* the oldest batch failed: a failure, drop everything */
 };

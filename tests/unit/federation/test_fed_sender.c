@@ -676,6 +676,21 @@ START_TEST(window_mismatch_behind_in_flight)
 	ck_assert_uint_eq(acked, 1);
 	ck_assert_uint_eq(pos, 10);
 
+	/* the 409 for the second comes a turn after the first's 200, naming
+	 * the first's start (the partner's writer took the second first):
+	 * sent again from the first's end, not a rewind to its start (which
+	 * would send the first again, answered "duplicate", counted twice) */
+	three_in_flight(w, i);
+	acked = 0;
+	fw_turn(w);
+	fw_answer(w, i[0], FW_A_ACK, P(10), 8);
+	settle(w, &acked, &pos);
+	fw_turn(w);
+	fw_answer(w, i[1], FW_A_MISMATCH, P(0), 8);
+	ck_assert_int_eq(settle(w, &acked, &pos), FW_RESEND);
+	ck_assert_uint_eq(acked, 1);
+	ck_assert_uint_eq(pos, 10);
+
 	/* a 409 for the oldest batch with nothing before it: the partner's
 	 * position, everything in flight dropped, nothing counted */
 	three_in_flight(w, i);
