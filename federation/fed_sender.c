@@ -116,12 +116,11 @@ struct fs_job {
 	struct d4_store_fed_out *out;
 	char *hello_url;
 	int probing; /* the request in flight is GET /federation/v1/hello */
+	/* push: the acknowledged position and the end of the batch built
+	 * last; fetch: the position asked from */
 	uint8_t from[D4_FED_POS_MAX], to[D4_FED_POS_MAX];
 	size_t from_len, to_len;
-	struct d4_fed_counters dec;
-	uint32_t records;
-	size_t body_len;
-	int more;
+	int more; /* fetch: x-d4hub-more */
 	/* fetch: this hub's receiver position for the partner, and the batch
 	 * handed to the writer (its bytes are `answer`, untouched until done) */
 	struct d4_store_fed_in *in;
