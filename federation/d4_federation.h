@@ -572,7 +572,9 @@ struct d4_fed_sender_opts {
 	unsigned poll_ms;			 /* idle poll of the log (default 50) */
 	unsigned backoff_min_ms, backoff_max_ms; /* default 500 ms .. 60 s */
 	unsigned timeout_ms;			 /* per request (default 30 s) */
+	unsigned inflight;			 /* batches in flight per (partner, kind), 1..16 (0: default 3) */
 };
+#define D4_FED_INFLIGHT_DEFAULT 3u
 int d4_fed_sender_start(struct d4_store *s, const struct d4_fed_sender_opts *o, struct d4_fed_sender **out);
 void d4_fed_sender_stop(struct d4_fed_sender *fs); /* NULL is a no-op */
 /* Status of one partner, per kind (thread-safe copy). */

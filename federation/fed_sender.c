@@ -7,8 +7,10 @@
  * jobs, one per (partner, kind, direction): push builds the next batch from
  * the acknowledged position (d4_fed_source_next) and POSTs it to the
  * partner's inbox; fetch GETs the partner's pull endpoint from this hub's
- * receiver position and stores what arrives like a push. One request in
- * flight per job: positions only move on the partner's answer, so nothing
+ * receiver position and stores what arrives like a push. A push job has
+ * up to [federation] inflight batches in flight (fed_window.c), each built
+ * from the previous one's end and sent once the previous body is out;
+ * positions only move on the partner's answers, in batch order, so nothing
  * is ever skipped, and the receiver's position rule makes every resend
  * harmless (a transfer cut at any point is simply built and sent again).
  *
@@ -21,6 +23,7 @@
 #include "d4_federation.h"
 #include "d4_log.h"
 #include "d4_util.h"
+#include "fed_window.h"
 #include "fed_xport.h"
 
 #include <curl/curl.h>
@@ -43,6 +46,11 @@
 #define EPOCH_EVERY_MS	   1000u  /* partner changes apply within a second */
 #define HELLO_IDLE_MS	   60000u /* an idle push job says hello after that long without an answer */
 #define FETCH_IDLE_FACTOR  20u	  /* an idle pull is asked again after poll_ms × this */
+/* Batches pushed to one partner at once, all kinds together, beyond the
+ * first of each kind: the partner's federation port takes the bodies of
+ * four batches in flight per address (api/fedlisten.c), a fifth is
+ * answered 429 */
+#define PARTNER_BATCHES_MAX 4u
 
 enum job_state { J_IDLE = 0, J_BUSY, J_SUBMITTED };
 
@@ -52,13 +60,34 @@ struct fs_partner {
 	uint8_t *enc;		   /* the stored encoding: what "changed" means */
 	size_t enc_len;
 	struct fed_peer_tls tls;
-	int up; /* -1 not known yet, 0 down, 1 up: logged on change */
+	int up;		/* -1 not known yet, 0 down, 1 up: logged on change */
+	unsigned busy;	/* batches pushed to it in flight, all kinds */
 };
 
 struct buf {
 	uint8_t *p;
 	size_t len, cap, max;
 	int over;
+};
+
+struct fs_job;
+
+/* One request of a job. Push: one per batch in flight (a slot of the
+ * job's window, with its own handle and its own copy of the batch); the
+ * job's own handle (hello, fetch) has one too, with ctl set. */
+struct fs_req {
+	struct fs_job *j;
+	int ctl;
+	CURL *e;
+	struct buf answer;
+	char errbuf[CURL_ERROR_SIZE];
+	int active;   /* added to the multi handle */
+	int uploaded; /* the body is handed over whole */
+	uint8_t *body;
+	size_t body_len, body_cap;
+	struct d4_fed_counters dec;
+	uint32_t records;
+	int more;
 };
 
 struct fs_job {
@@ -77,18 +106,21 @@ struct fs_job {
 	char errbuf[CURL_ERROR_SIZE];
 	char *url; /* push: constant; fetch: per request */
 	struct buf answer;
-	/* push: the batch in flight (its bytes live in the source's buffer
-	 * until the next d4_fed_source_next of this job) */
+	struct fs_req ctl; /* what CURLOPT_PRIVATE of e points to */
+	/* push: the batches in flight, oldest first (win), each in the slot
+	 * rq[] of its ring index */
+	struct fw *win;
+	struct fs_req *rq; /* FW_MAX */
+	int draining;	   /* a batch failed: no new one until the earlier ones are answered */
 	struct d4_fed_source *src;
 	struct d4_store_fed_out *out;
 	char *hello_url;
 	int probing; /* the request in flight is GET /federation/v1/hello */
+	/* push: the acknowledged position and the end of the batch built
+	 * last; fetch: the position asked from */
 	uint8_t from[D4_FED_POS_MAX], to[D4_FED_POS_MAX];
 	size_t from_len, to_len;
-	struct d4_fed_counters dec;
-	uint32_t records;
-	size_t body_len;
-	int more;
+	int more; /* fetch: x-d4hub-more */
 	/* fetch: this hub's receiver position for the partner, and the batch
 	 * handed to the writer (its bytes are `answer`, untouched until done) */
 	struct d4_store_fed_in *in;
@@ -109,7 +141,7 @@ struct d4_fed_sender {
 	struct d4_fed_self self;
 	char *cert, *key;
 	char *csv_fields, *csv_sep;
-	unsigned poll_ms, backoff_min, backoff_max, timeout_ms;
+	unsigned poll_ms, backoff_min, backoff_max, timeout_ms, inflight;
 	struct d4_fed_source_opts sopts;
 	pthread_t thread;
 	int started;
@@ -311,10 +343,10 @@ static void push_lag(struct fs_job *j, int force)
 	});
 }
 
-/* Commits position to (and, acked, the batch's decisions and counts) into
- * fed_out, read again first (the pull endpoint writes the same record's
- * pending fields from the API thread). 0 or a store error. */
-static int push_commit(struct fs_job *j, const uint8_t *to, size_t to_len, int count)
+/* Commits position to (and, with r, that batch's decisions and counts)
+ * into fed_out, read again first (the pull endpoint writes the same
+ * record's pending fields from the API thread). 0 or a store error. */
+static int push_commit(struct fs_job *j, const uint8_t *to, size_t to_len, const struct fs_req *r, uint32_t nbatches)
 {
 	struct d4_store_fed_out *o = j->out;
 	int rc = d4_store_fed_out_get(j->fs->s, j->pt->p->name, j->kind, o);
@@ -322,16 +354,16 @@ static int push_commit(struct fs_job *j, const uint8_t *to, size_t to_len, int c
 		return rc;
 	memcpy(o->pos, to, to_len);
 	o->pos_len = to_len;
-	if (count) {
+	if (r) {
 		unsigned n = D4_FED_R_COUNT < D4_STORE_FED_REASONS ? D4_FED_R_COUNT : D4_STORE_FED_REASONS;
-		for (unsigned r = 0; r < n; r++)
-			o->decisions[r] += j->dec.n[j->kind][r];
+		for (unsigned k = 0; k < n; k++)
+			o->decisions[k] += r->dec.n[j->kind][k];
 		if (o->ndecisions < n)
 			o->ndecisions = (uint8_t)n;
-		if (j->records || j->body_len) {
-			o->batches++;
-			o->records += j->records;
-			o->bytes += j->body_len;
+		if (r->records || r->body_len) {
+			o->batches += nbatches;
+			o->records += r->records;
+			o->bytes += r->body_len;
 			o->last_ack = d4_now_s();
 		}
 	}
@@ -359,10 +391,136 @@ static void probe_start(struct fs_job *j)
 	STAT_EDIT(j, S->last_try = now_s);
 }
 
+/* Upload progress of a batch: the next batch's request starts once this
+ * one's body is handed over whole, so that the partner's inbox gets the
+ * batches in the order they were built (HTTP/2 would interleave two
+ * bodies, and the later one could reach the partner's writer first). */
+static int req_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow)
+{
+	(void)dltotal;
+	(void)dlnow;
+	struct fs_req *r = arg;
+	if (ultotal > 0 && ulnow >= ultotal)
+		r->uploaded = 1;
+	return 0;
+}
+
+/* The easy handle of a batch slot, made at its first use. */
+static int req_handle(struct fs_job *j, struct fs_req *r)
+{
+	if (r->e)
+		return 0;
+	r->j = j;
+	r->e = curl_easy_init();
+	if (!r->e)
+		return D4_ENOMEM;
+	int rc = fed_xport_setup(r->e, &j->pt->tls, j->fs->cert, j->fs->key, j->fs->timeout_ms, r->errbuf);
+	if (rc != 0)
+		return rc;
+	if (curl_easy_setopt(r->e, CURLOPT_HTTPHEADER, j->hdrs) != CURLE_OK ||
+	    curl_easy_setopt(r->e, CURLOPT_URL, j->url) != CURLE_OK ||
+	    curl_easy_setopt(r->e, CURLOPT_WRITEFUNCTION, buf_write) != CURLE_OK ||
+	    curl_easy_setopt(r->e, CURLOPT_WRITEDATA, &r->answer) != CURLE_OK ||
+	    curl_easy_setopt(r->e, CURLOPT_XFERINFOFUNCTION, req_progress) != CURLE_OK ||
+	    curl_easy_setopt(r->e, CURLOPT_XFERINFODATA, r) != CURLE_OK ||
+	    curl_easy_setopt(r->e, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
+	    curl_easy_setopt(r->e, CURLOPT_PRIVATE, r) != CURLE_OK)
+		return D4_ENOMEM;
+	return 0;
+}
+
+/* Drops the batch at ring index i and every newer one (their transfers
+ * are cut; nothing of them is counted). */
+static void push_drop_from(struct fs_job *j, unsigned i)
+{
+	struct fw *w = j->win;
+	int rank = fw_rank(w, i);
+	if (rank < 0)
+		return;
+	for (unsigned k = (unsigned)rank; k < w->n; k++) {
+		struct fs_req *r = &j->rq[fw_at(w, k)];
+		if (r->active) {
+			curl_multi_remove_handle(j->fs->multi, r->e);
+			j->pt->busy--;
+		}
+		r->active = 0;
+	}
+	fw_drop_from(w, i);
+}
+
+/* Builds the batch after position from into slot r (its own copy of the
+ * body): 0, or an error already reported through job_fail. *nrec gets the
+ * records it holds, to/to_len its end. */
+static int push_build(struct fs_job *j, struct fs_req *r, const uint8_t *from, size_t from_len, uint32_t *nrec,
+		      uint8_t *to, size_t *to_len)
+{
+	const uint8_t *body = NULL;
+	size_t len = 0;
+	memset(&r->dec, 0, sizeof(r->dec));
+	r->records = 0;
+	r->more = 0;
+	int rc = d4_fed_source_next(j->src, j->pt->p, from, from_len, &body, &len, &r->dec, &r->records, &r->more);
+	if (rc != 0) {
+		job_fail(j, F_LOCAL, 0, "cannot build a batch from the acknowledged position: %s", d4_strerror(rc));
+		return rc;
+	}
+	struct d4_fed_batch_hdr h;
+	struct d4_fed_batch_it it;
+	rc = d4_fed_batch_open(body, len, &h, &it);
+	if (rc != 0 || h.to_len > D4_FED_POS_MAX) {
+		job_fail(j, F_LOCAL, 0, "the batch built is malformed: %s", rc ? it.why : "position too long");
+		return rc ? rc : D4_EINVAL;
+	}
+	if (len > r->body_cap) {
+		uint8_t *p = realloc(r->body, len);
+		if (!p) {
+			job_fail(j, F_LOCAL, 0, "out of memory");
+			return D4_ENOMEM;
+		}
+		r->body = p;
+		r->body_cap = len;
+	}
+	memcpy(r->body, body, len);
+	r->body_len = len;
+	memcpy(to, h.to, h.to_len);
+	*to_len = h.to_len;
+	*nrec = h.nrecords;
+	return 0;
+}
+
+/* Starts the request of the batch in slot r: 0 or an error already reported. */
+static int push_send(struct fs_job *j, struct fs_req *r)
+{
+	r->answer.len = 0;
+	r->answer.over = 0;
+	r->answer.max = PUSH_ANSWER_MAX;
+	r->uploaded = 0;
+	r->errbuf[0] = 0;
+	j->pt->tls.why[0] = 0;
+	int rc = req_handle(j, r);
+	CURLcode cr = rc == 0 ? curl_easy_setopt(r->e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len)
+			      : CURLE_OUT_OF_MEMORY;
+	if (cr == CURLE_OK)
+		cr = curl_easy_setopt(r->e, CURLOPT_POSTFIELDS, r->body);
+	if (cr != CURLE_OK || curl_multi_add_handle(j->fs->multi, r->e) != CURLM_OK) {
+		job_fail(j, F_LOCAL, 0, "cannot start the request: %s", curl_easy_strerror(cr));
+		return D4_EIO;
+	}
+	r->active = 1;
+	j->pt->busy++;
+	uint64_t now_s = d4_now_s();
+	STAT_EDIT(j, S->last_try = now_s);
+	return 0;
+}
+
+/* Nothing in flight: the first batch from the acknowledged position. */
 static void push_start(struct fs_job *j)
 {
 	struct d4_fed_sender *fs = j->fs;
 	uint64_t now = d4_mono_ms();
+	struct fw *w = j->win;
+	fw_init(w, fs->inflight);
+	j->draining = 0;
 	int rc = d4_store_fed_out_get(fs->s, j->pt->p->name, j->kind, j->out);
 	if (rc != 0 && rc != D4_ENOTFOUND) {
 		job_fail(j, F_LOCAL, 0, "cannot read the acknowledged position: %s", d4_strerror(rc));
@@ -377,33 +535,18 @@ static void push_start(struct fs_job *j)
 		STAT_EDIT(j, if (!S->last_ack) S->last_ack = acked);
 	}
 	push_lag(j, j->lag_at == 0);
-	const uint8_t *body = NULL;
-	size_t len = 0;
-	memset(&j->dec, 0, sizeof(j->dec));
-	j->records = 0;
-	j->more = 0;
-	rc = d4_fed_source_next(j->src, j->pt->p, j->from, j->from_len, &body, &len, &j->dec, &j->records, &j->more);
-	if (rc != 0) {
-		job_fail(j, F_LOCAL, 0, "cannot build a batch from the acknowledged position: %s", d4_strerror(rc));
+	unsigned i = fw_at(w, 0);
+	struct fs_req *r = &j->rq[i];
+	uint32_t nrec = 0;
+	if (push_build(j, r, j->from, j->from_len, &nrec, j->to, &j->to_len) != 0)
 		return;
-	}
-	struct d4_fed_batch_hdr h;
-	struct d4_fed_batch_it it;
-	rc = d4_fed_batch_open(body, len, &h, &it);
-	if (rc != 0 || h.to_len > sizeof(j->to)) {
-		job_fail(j, F_LOCAL, 0, "the batch built is malformed: %s", rc ? it.why : "position too long");
-		return;
-	}
-	memcpy(j->to, h.to, h.to_len);
-	j->to_len = h.to_len;
-	j->body_len = len;
-	int moved = !(h.to_len == j->from_len && memcmp(h.to, j->from, h.to_len) == 0);
-	if (h.nrecords == 0) {
+	int moved = !(j->to_len == j->from_len && memcmp(j->to, j->from, j->to_len) == 0);
+	if (nrec == 0) {
 		/* nothing to send: the position moves (everything refused: the
 		 * decisions are counted) without asking the partner */
 		if (moved) {
-			j->body_len = 0;
-			rc = push_commit(j, j->to, j->to_len, 1);
+			r->body_len = 0;
+			rc = push_commit(j, j->to, j->to_len, r, 1);
 			if (rc != 0) {
 				job_fail(j, F_LOCAL, 0, "cannot commit the position: %s", d4_strerror(rc));
 				return;
@@ -411,7 +554,7 @@ static void push_start(struct fs_job *j)
 		}
 		push_lag(j, moved);
 		j->state = J_IDLE;
-		j->next_ms = j->more ? now : now + fs->poll_ms;
+		j->next_ms = r->more ? now : now + fs->poll_ms;
 		STAT_EDIT(j, S->next_try_ms = j->next_ms);
 		/* nothing to say, and the partner not known to be up: say hello,
 		 * so that the status (and the log) tells a partner that cannot be
@@ -420,24 +563,56 @@ static void push_start(struct fs_job *j)
 			probe_start(j);
 		return;
 	}
-	j->answer.len = 0;
-	j->answer.over = 0;
-	j->answer.max = PUSH_ANSWER_MAX;
-	j->probing = 0;
-	CURLcode cr = curl_easy_setopt(j->e, CURLOPT_URL, j->url);
-	if (cr == CURLE_OK)
-		cr = curl_easy_setopt(j->e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	if (cr == CURLE_OK)
-		cr = curl_easy_setopt(j->e, CURLOPT_POSTFIELDS, body);
-	j->pt->tls.why[0] = 0;
-	j->errbuf[0] = 0;
-	if (cr != CURLE_OK || curl_multi_add_handle(fs->multi, j->e) != CURLM_OK) {
-		job_fail(j, F_LOCAL, 0, "cannot start the request: %s", curl_easy_strerror(cr));
-		return;
+	fw_add(w, j->from, j->from_len, j->to, j->to_len);
+	if (push_send(j, r) != 0)
+		fw_drop_from(w, i);
+}
+
+/* Batches in flight: the next one, built from the newest one's end, once
+ * there is room, the log holds more and the newest one's body is sent. */
+static void push_more(struct fs_job *j)
+{
+	struct fw *w = j->win;
+	while (w->n > 0 && w->n < w->cap && !j->draining) {
+		unsigned last = fw_at(w, w->n - 1);
+		struct fs_req *lr = &j->rq[last];
+		if (!lr->more || !lr->active || !lr->uploaded || j->pt->busy >= PARTNER_BATCHES_MAX)
+			return;
+		unsigned i = fw_at(w, w->n);
+		struct fs_req *r = &j->rq[i];
+		const struct fw_slot *ls = &w->s[last];
+		uint32_t nrec = 0;
+		if (push_build(j, r, ls->to, ls->to_len, &nrec, j->to, &j->to_len) != 0) {
+			j->draining = 1; /* restarts from the acknowledged position */
+			return;
+		}
+		if (nrec == 0) {
+			/* everything refused: committed locally once what is in
+			 * flight is acknowledged (push_start) */
+			lr->more = 0;
+			return;
+		}
+		fw_add(w, ls->to, ls->to_len, j->to, j->to_len);
+		if (push_send(j, r) != 0) {
+			fw_drop_from(w, i);
+			j->draining = 1;
+			return;
+		}
 	}
-	j->state = J_BUSY;
-	uint64_t now_s = d4_now_s();
-	STAT_EDIT(j, S->last_try = now_s);
+}
+
+/* A push job's turn in the loop. */
+static void push_pump(struct fs_job *j)
+{
+	if (j->state != J_IDLE)
+		return; /* a hello in flight */
+	if (j->win->n == 0) {
+		j->draining = 0;
+		if (d4_mono_ms() >= j->next_ms)
+			push_start(j);
+	} else {
+		push_more(j);
+	}
 }
 
 /* The JSON answer's string member name, copied into out; 0 or -1. */
@@ -468,11 +643,11 @@ static int answer_str(const struct buf *b, const char *name, char *out, size_t o
 }
 
 /* "HTTP 403: <the problem's detail or title>" */
-static void http_problem(const struct fs_job *j, long code, char *out, size_t outlen)
+static void http_problem(const struct buf *ans, long code, char *out, size_t outlen)
 {
 	char d[128];
 	for (size_t i = 0; i < 2; i++) {
-		if (answer_str(&j->answer, i == 0 ? "detail" : "title", d, sizeof(d)) == 0 && d[0]) {
+		if (answer_str(ans, i == 0 ? "detail" : "title", d, sizeof(d)) == 0 && d[0]) {
 			/* a partner's words: keep them printable */
 			for (char *c = d; *c; c++)
 				if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
@@ -485,12 +660,12 @@ static void http_problem(const struct fs_job *j, long code, char *out, size_t ou
 }
 
 /* The position of an answer (hex) into pos; 0 or -1. */
-static int answer_pos(const struct fs_job *j, uint8_t *pos, size_t *pos_len)
+static int answer_pos(const struct buf *ans, uint8_t *pos, size_t *pos_len)
 {
 	char *hex = malloc(2 * D4_FED_POS_MAX + 2);
 	if (!hex)
 		return -1;
-	int rc = answer_str(&j->answer, "position", hex, 2 * D4_FED_POS_MAX + 2);
+	int rc = answer_str(ans, "position", hex, 2 * D4_FED_POS_MAX + 2);
 	size_t n = rc == 0 ? strlen(hex) : 0;
 	if (rc == 0 && (n % 2 || n / 2 > D4_FED_POS_MAX || d4_hex_decode(hex, n, pos, n / 2) != 0))
 		rc = -1;
@@ -499,10 +674,10 @@ static int answer_pos(const struct fs_job *j, uint8_t *pos, size_t *pos_len)
 	return rc;
 }
 
-static uint64_t retry_after_ms(struct fs_job *j)
+static uint64_t retry_after_ms(struct fs_job *j, CURL *e)
 {
 	curl_off_t ra = 0;
-	if (curl_easy_getinfo(j->e, CURLINFO_RETRY_AFTER, &ra) != CURLE_OK || ra <= 0)
+	if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &ra) != CURLE_OK || ra <= 0)
 		return 0;
 	uint64_t ms = (uint64_t)ra * 1000u;
 	if (ms > RETRY_AFTER_MAX_MS)
@@ -523,8 +698,8 @@ static void probe_done(struct fs_job *j, CURLcode cr)
 		return;
 	}
 	if (code != 200) {
-		http_problem(j, code, why, sizeof(why));
-		job_fail(j, F_PARTNER, code == 429 || code == 503 ? retry_after_ms(j) : 0, "%s", why);
+		http_problem(&j->answer, code, why, sizeof(why));
+		job_fail(j, F_PARTNER, code == 429 || code == 503 ? retry_after_ms(j, j->e) : 0, "%s", why);
 		return;
 	}
 	/* the handshake already checked the certificate; the answer must
@@ -539,89 +714,220 @@ static void probe_done(struct fs_job *j, CURLcode cr)
 	job_ok(j, d4_mono_ms() + j->fs->poll_ms, 0);
 }
 
-static void push_done(struct fs_job *j, CURLcode cr)
+/* The partner stands at pos, ahead of the acknowledged position from: with
+ * several batches in flight it may have stored some whose answers never
+ * came (this hub killed, the connection cut). Built again from `from`,
+ * batch by batch, at most `cap` of them: if their ends lead to pos exactly,
+ * they are what the partner holds, and their decisions are counted as a
+ * duplicate's would be (with one batch in flight the resent batch is
+ * answered "duplicate" and counted). Else nothing is counted. 0 or an
+ * error; *counted 1 when the chain was found and committed. */
+static int push_catch_up(struct fs_job *j, const uint8_t *from, size_t from_len, const uint8_t *pos, size_t pos_len,
+			 int *counted)
+{
+	*counted = 0;
+	struct fs_req *acc = calloc(1, sizeof(*acc));
+	uint8_t *cur = malloc(D4_FED_POS_MAX);
+	if (!acc || !cur) {
+		free(acc);
+		free(cur);
+		return D4_ENOMEM;
+	}
+	memcpy(cur, from, from_len);
+	size_t cur_len = from_len;
+	uint32_t nb = 0;
+	int rc = 0;
+	for (unsigned k = 0; k < j->win->cap; k++) {
+		const uint8_t *body = NULL;
+		size_t len = 0;
+		struct d4_fed_counters dec;
+		uint32_t recs = 0;
+		int more = 0;
+		memset(&dec, 0, sizeof(dec));
+		rc = d4_fed_source_next(j->src, j->pt->p, cur, cur_len, &body, &len, &dec, &recs, &more);
+		if (rc != 0)
+			break;
+		struct d4_fed_batch_hdr h;
+		struct d4_fed_batch_it it;
+		if (d4_fed_batch_open(body, len, &h, &it) != 0 || h.to_len > D4_FED_POS_MAX ||
+		    (h.to_len == cur_len && memcmp(h.to, cur, cur_len) == 0))
+			break; /* no progress: the partner is not on this chain */
+		for (unsigned r = 0; r < D4_FED_R_COUNT; r++)
+			acc->dec.n[j->kind][r] += dec.n[j->kind][r];
+		if (h.nrecords) {
+			acc->records += recs;
+			acc->body_len += len;
+			nb++;
+		}
+		memcpy(cur, h.to, h.to_len);
+		cur_len = h.to_len;
+		if (cur_len == pos_len && memcmp(cur, pos, pos_len) == 0) {
+			rc = push_commit(j, pos, pos_len, acc, nb);
+			*counted = rc == 0;
+			break;
+		}
+	}
+	free(acc);
+	free(cur);
+	return rc;
+}
+
+/* Applies the answers of the oldest batches, in order. */
+static void push_settle(struct fs_job *j)
 {
 	struct d4_fed_sender *fs = j->fs;
-	uint64_t now = d4_mono_ms();
-	long code = 0;
-	curl_easy_getinfo(j->e, CURLINFO_RESPONSE_CODE, &code);
-	if (cr != CURLE_OK || code == 0) {
-		char why[160];
-		if (j->answer.over)
-			snprintf(why, sizeof(why), "the partner's answer is larger than %u bytes", PUSH_ANSWER_MAX);
-		else
-			fed_xport_error(&j->pt->tls, cr, j->errbuf, why, sizeof(why));
-		/* an answer that came but was too large still reached the partner */
-		job_fail(j, j->answer.over ? F_PARTNER : F_LINK, 0, "%s", why);
-		return;
-	}
-	char why[160];
-	if (code == 200) {
-		char result[32];
-		uint8_t *pos = malloc(D4_FED_POS_MAX);
-		size_t pos_len = 0;
-		if (!pos) {
-			job_fail(j, F_LOCAL, 0, "out of memory");
-			return;
+	struct fw *w = j->win;
+	int acked = 0, more = 0;
+	for (;;) {
+		enum fw_act a = fw_step(w);
+		if (a == FW_NONE)
+			break;
+		unsigned i = w->head;
+		struct fw_slot *sl = &w->s[i];
+		struct fs_req *r = &j->rq[i];
+		if (a == FW_COMMIT) {
+			int rc = push_commit(j, sl->to, sl->to_len, r, 1);
+			if (rc != 0) {
+				push_drop_from(j, i);
+				job_fail(j, F_LOCAL, 0, "cannot commit the acknowledged position: %s", d4_strerror(rc));
+				return;
+			}
+			fw_pop(w);
+			acked = 1;
+			more = r->more;
+			continue;
 		}
-		if (answer_str(&j->answer, "result", result, sizeof(result)) != 0 ||
-		    (strcmp(result, "stored") != 0 && strcmp(result, "duplicate") != 0) ||
-		    answer_pos(j, pos, &pos_len) != 0) {
-			free(pos);
-			job_fail(j, F_PARTNER, 0,
-				 "the partner's acknowledgement is not one (HTTP 200 without result and position)");
-			return;
+		if (a == FW_RESEND) {
+			/* the partner had not stored the batch before this one
+			 * yet: this one is built and sent again from there */
+			d4_debug("federation: partner %s, push %s: a batch reached the partner before the one "
+				 "before it was stored: sent again",
+				 j->pt->p->name, d4_fed_kind_name(j->kind));
+			push_drop_from(j, i);
+			if (!j->draining)
+				j->next_ms = 0;
+			break;
 		}
-		int same = pos_len == j->to_len && memcmp(pos, j->to, pos_len) == 0;
-		if (!same) {
-			/* acknowledged, but the partner stands elsewhere: go on
-			 * from where it is (as for a mismatch) */
-			d4_notice(
-			    "federation: partner %s, push %s: acknowledged at another position than the batch's end: "
-			    "continuing from the partner's",
-			    j->pt->p->name, d4_fed_kind_name(j->kind));
-		}
-		int rc = push_commit(j, same ? j->to : pos, same ? j->to_len : pos_len, same);
-		free(pos);
-		if (rc != 0) {
-			job_fail(j, F_LOCAL, 0, "cannot commit the acknowledged position: %s", d4_strerror(rc));
-			return;
-		}
-		push_lag(j, 1);
-		job_ok(j, j->more || !same ? now : now + fs->poll_ms, 1);
-		return;
-	}
-	if (code == 409) {
-		uint8_t *pos = malloc(D4_FED_POS_MAX);
-		size_t pos_len = 0;
-		if (!pos || answer_pos(j, pos, &pos_len) != 0) {
-			free(pos);
-			job_fail(j, F_PARTNER, 0, "HTTP 409 without a position");
-			return;
-		}
-		if (pos_len == j->from_len && memcmp(pos, j->from, pos_len) == 0) {
+		if (a == FW_FAIL_SAME) {
 			/* it says it is where we started: not a mismatch we can
 			 * resolve; do not spin */
-			free(pos);
+			push_drop_from(j, i);
 			job_fail(j, F_PARTNER, 0, "HTTP 409 at the position the batch started from");
 			return;
 		}
-		int rc = push_commit(j, pos, pos_len, 0);
+		/* FW_ADOPT: the partner stands elsewhere; continue from there */
+		int was_ack = sl->ans == FW_A_ACK;
+		uint8_t *pos = malloc(D4_FED_POS_MAX);
+		size_t pos_len = sl->pos_len;
+		if (pos)
+			memcpy(pos, sl->pos, pos_len);
+		push_drop_from(j, i);
+		int counted = 0;
+		int rc = pos ? 0 : D4_ENOMEM;
+		if (rc == 0 && !was_ack && j->win->cap > 1)
+			push_catch_up(j, sl->from, sl->from_len, pos, pos_len, &counted);
+		if (rc == 0 && !counted)
+			rc = push_commit(j, pos, pos_len, NULL, 0);
 		free(pos);
 		if (rc != 0) {
 			job_fail(j, F_LOCAL, 0, "cannot adopt the partner's position: %s", d4_strerror(rc));
 			return;
 		}
-		d4_info("federation: partner %s, push %s: position mismatch, continuing from the partner's position",
-			j->pt->p->name, d4_fed_kind_name(j->kind));
-		job_ok(j, now, 0);
+		if (was_ack)
+			d4_notice("federation: partner %s, push %s: acknowledged at another position than the "
+				  "batch's end: continuing from the partner's",
+				  j->pt->p->name, d4_fed_kind_name(j->kind));
+		else
+			d4_info("federation: partner %s, push %s: position mismatch, continuing from the partner's "
+				"position",
+				j->pt->p->name, d4_fed_kind_name(j->kind));
+		push_lag(j, 1);
+		if (!j->draining)
+			job_ok(j, d4_mono_ms(), was_ack);
 		return;
 	}
-	http_problem(j, code, why, sizeof(why));
-	if (code == 429 || code == 503)
-		job_fail(j, F_PARTNER, retry_after_ms(j), "%s", why);
-	else
-		job_fail(j, F_PARTNER, 0, "%s", why);
+	if (!acked)
+		return;
+	push_lag(j, 1);
+	if (j->draining) {
+		/* a batch after these failed: the failure stands, but the
+		 * partner did acknowledge these */
+		uint64_t now_s = d4_now_s();
+		j->contact_ms = d4_mono_ms();
+		STAT_EDIT(j, S->last_ack = now_s);
+		return;
+	}
+	uint64_t now = d4_mono_ms();
+	job_ok(j, more || w->n ? now : now + fs->poll_ms, 1);
+}
+
+/* The answer to the batch in slot r. */
+static void push_done(struct fs_req *r, CURLcode cr)
+{
+	struct fs_job *j = r->j;
+	struct fw *w = j->win;
+	unsigned i = (unsigned)(r - j->rq);
+	if (r->active)
+		j->pt->busy--;
+	r->active = 0;
+	r->uploaded = 1;
+	if (fw_rank(w, i) < 0)
+		return; /* dropped meanwhile */
+	long code = 0;
+	curl_easy_getinfo(r->e, CURLINFO_RESPONSE_CODE, &code);
+	char why[160];
+	enum fail_at at = F_PARTNER;
+	uint64_t retry = 0;
+	uint8_t *pos = NULL;
+	size_t pos_len = 0;
+	if (cr != CURLE_OK || code == 0) {
+		if (r->answer.over)
+			snprintf(why, sizeof(why), "the partner's answer is larger than %u bytes", PUSH_ANSWER_MAX);
+		else
+			fed_xport_error(&j->pt->tls, cr, r->errbuf, why, sizeof(why));
+		/* an answer that came but was too large still reached the partner */
+		at = r->answer.over ? F_PARTNER : F_LINK;
+		goto fail;
+	}
+	pos = malloc(D4_FED_POS_MAX);
+	if (!pos) {
+		at = F_LOCAL;
+		snprintf(why, sizeof(why), "out of memory");
+		goto fail;
+	}
+	if (code == 200) {
+		char result[32];
+		if (answer_str(&r->answer, "result", result, sizeof(result)) != 0 ||
+		    (strcmp(result, "stored") != 0 && strcmp(result, "duplicate") != 0) ||
+		    answer_pos(&r->answer, pos, &pos_len) != 0) {
+			snprintf(why, sizeof(why),
+				 "the partner's acknowledgement is not one (HTTP 200 without result and position)");
+			goto fail;
+		}
+		fw_answer(w, i, FW_A_ACK, pos, pos_len);
+	} else if (code == 409) {
+		if (answer_pos(&r->answer, pos, &pos_len) != 0) {
+			snprintf(why, sizeof(why), "HTTP 409 without a position");
+			goto fail;
+		}
+		fw_answer(w, i, FW_A_MISMATCH, pos, pos_len);
+	} else {
+		http_problem(&r->answer, code, why, sizeof(why));
+		if (code == 429 || code == 503)
+			retry = retry_after_ms(j, r->e);
+		goto fail;
+	}
+	free(pos);
+	push_settle(j);
+	return;
+fail:
+	free(pos);
+	/* this batch and every later one are dropped (a later one cannot be
+	 * stored before this one); earlier ones still count when answered */
+	push_drop_from(j, i);
+	j->draining = 1;
+	job_fail(j, at, retry, "%s", why);
+	push_settle(j);
 }
 
 /* ---- fetch ---- */
@@ -683,8 +989,8 @@ static void fetch_done(struct d4_fed_sender *fs, struct fs_job *j, CURLcode cr)
 		return;
 	}
 	if (code != 200) {
-		http_problem(j, code, why, sizeof(why));
-		job_fail(j, F_PARTNER, code == 429 || code == 503 ? retry_after_ms(j) : 0, "%s", why);
+		http_problem(&j->answer, code, why, sizeof(why));
+		job_fail(j, F_PARTNER, code == 429 || code == 503 ? retry_after_ms(j, j->e) : 0, "%s", why);
 		return;
 	}
 	j->more = 0;
@@ -780,6 +1086,18 @@ static void job_free(struct fs_job *j)
 		curl_easy_cleanup(j->e);
 	}
 	fetch_wait(j);
+	for (unsigned i = 0; j->rq && i < FW_MAX; i++) {
+		struct fs_req *r = &j->rq[i];
+		if (r->e) {
+			if (r->active && j->fs->multi)
+				curl_multi_remove_handle(j->fs->multi, r->e);
+			curl_easy_cleanup(r->e);
+		}
+		free(r->body);
+		free(r->answer.p);
+	}
+	free(j->rq);
+	free(j->win);
 	curl_slist_free_all(j->hdrs);
 	d4_fed_source_free(j->src);
 	free(j->out);
@@ -807,6 +1125,8 @@ static int job_init(struct d4_fed_sender *fs, struct fs_job *j, struct fs_partne
 {
 	memset(j, 0, sizeof(*j));
 	j->fs = fs;
+	j->ctl.j = j;
+	j->ctl.ctl = 1;
 	j->pt = pt;
 	j->kind = kind;
 	j->fetch = fetch;
@@ -822,8 +1142,11 @@ static int job_init(struct d4_fed_sender *fs, struct fs_job *j, struct fs_partne
 		if (rc != 0)
 			return rc;
 		j->out = calloc(1, sizeof(*j->out));
-		if (!j->out)
+		j->win = malloc(sizeof(*j->win));
+		j->rq = calloc(FW_MAX, sizeof(*j->rq));
+		if (!j->out || !j->win || !j->rq)
 			return D4_ENOMEM;
+		fw_init(j->win, fs->inflight);
 		snprintf(path, sizeof(path), "/federation/v1/inbox/%s", d4_fed_kind_name(kind));
 		if (url_join(&j->url, pt->p->url, path) != 0 ||
 		    url_join(&j->hello_url, pt->p->url, "/federation/v1/hello") != 0)
@@ -845,7 +1168,7 @@ static int job_init(struct d4_fed_sender *fs, struct fs_job *j, struct fs_partne
 	}
 	if (curl_easy_setopt(j->e, CURLOPT_WRITEFUNCTION, buf_write) != CURLE_OK ||
 	    curl_easy_setopt(j->e, CURLOPT_WRITEDATA, &j->answer) != CURLE_OK ||
-	    curl_easy_setopt(j->e, CURLOPT_PRIVATE, j) != CURLE_OK)
+	    curl_easy_setopt(j->e, CURLOPT_PRIVATE, &j->ctl) != CURLE_OK)
 		return D4_ENOMEM;
 	return 0;
 }
@@ -855,24 +1178,20 @@ static int wants_fetch(const struct d4_partner *p)
 	return p->in.fetch != 0;
 }
 
-static void job_start(struct fs_job *j)
+static void job_done(struct fs_req *r, CURLcode cr)
 {
-	if (j->fetch)
-		fetch_start(j->fs, j);
-	else
-		push_start(j);
-}
-
-static void job_done(struct fs_job *j, CURLcode cr)
-{
+	struct fs_job *j = r->j;
+	if (!r->ctl) {
+		curl_multi_remove_handle(j->fs->multi, r->e);
+		push_done(r, cr);
+		return;
+	}
 	curl_multi_remove_handle(j->fs->multi, j->e);
 	j->state = J_IDLE;
 	if (j->fetch)
 		fetch_done(j->fs, j, cr);
-	else if (j->probing)
-		probe_done(j, cr);
 	else
-		push_done(j, cr);
+		probe_done(j, cr);
 }
 
 /* ---- partners ---- */
@@ -1083,12 +1402,17 @@ static void *sender_main(void *arg)
 		}
 		for (size_t i = 0; i < fs->njobs && !stopping(fs); i++) {
 			struct fs_job *j = &fs->jobs[i];
-			if (j->state == J_IDLE && d4_mono_ms() >= j->next_ms)
-				job_start(j);
+			if (j->fetch) {
+				if (j->state == J_IDLE && d4_mono_ms() >= j->next_ms)
+					fetch_start(fs, j);
+				continue;
+			}
+			int idle = j->state == J_IDLE && j->win->n == 0 && d4_mono_ms() < j->next_ms;
+			push_pump(j);
 			/* a job waiting out its backoff still shows the lag
 			 * growing (every LAG_EVERY_MS; the position is the one
 			 * it last read) */
-			else if (j->state == J_IDLE && !j->fetch && j->lag_at)
+			if (idle && j->lag_at)
 				push_lag(j, 0);
 		}
 		if (!fs->multi) {
@@ -1097,6 +1421,9 @@ static void *sender_main(void *arg)
 			poll(&pf, 1, (int)EPOCH_EVERY_MS);
 			continue;
 		}
+		for (size_t i = 0; i < fs->njobs; i++)
+			if (!fs->jobs[i].fetch)
+				fw_turn(fs->jobs[i].win);
 		int running = 0;
 		curl_multi_perform(fs->multi, &running);
 		CURLMsg *m;
@@ -1104,12 +1431,16 @@ static void *sender_main(void *arg)
 		while ((m = curl_multi_info_read(fs->multi, &left))) {
 			if (m->msg != CURLMSG_DONE)
 				continue;
-			struct fs_job *j = NULL;
-			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&j);
+			struct fs_req *r = NULL;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
 			CURLcode cr = m->data.result;
-			if (j)
-				job_done(j, cr);
+			if (r)
+				job_done(r, cr);
 		}
+		/* a batch whose body went out whole lets the next one start */
+		for (size_t i = 0; i < fs->njobs && !stopping(fs); i++)
+			if (!fs->jobs[i].fetch && fs->jobs[i].win->n)
+				push_pump(&fs->jobs[i]);
 		for (size_t i = 0; i < fs->njobs; i++) {
 			struct fs_job *j = &fs->jobs[i];
 			if (j->state == J_SUBMITTED && __atomic_load_n(&j->rx.batch.done, __ATOMIC_ACQUIRE))
@@ -1119,7 +1450,8 @@ static void *sender_main(void *arg)
 		uint64_t wait = epoch_at > now ? epoch_at - now : 0;
 		for (size_t i = 0; i < fs->njobs; i++) {
 			const struct fs_job *j = &fs->jobs[i];
-			if (j->state != J_IDLE)
+			/* batches in flight: their answers wake the loop */
+			if (j->state != J_IDLE || (!j->fetch && j->win->n))
 				continue;
 			uint64_t w = j->next_ms > now ? j->next_ms - now : 0;
 			if (w < wait)
@@ -1192,6 +1524,9 @@ int d4_fed_sender_start(struct d4_store *s, const struct d4_fed_sender_opts *o, 
 	if (fs->backoff_max < fs->backoff_min)
 		fs->backoff_max = fs->backoff_min;
 	fs->timeout_ms = o->timeout_ms ? o->timeout_ms : 30000;
+	fs->inflight = o->inflight ? o->inflight : D4_FED_INFLIGHT_DEFAULT;
+	if (fs->inflight > FW_MAX)
+		fs->inflight = FW_MAX;
 	fs->rnd = d4_mono_ms() ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
 	if (!fs->rnd)
 		fs->rnd = 1;

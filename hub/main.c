@@ -106,6 +106,7 @@ static void sender_opts(const struct d4_hubconf *conf, struct d4_fed_sender_opts
 	o->backoff_min_ms = conf->fed_backoff_min_ms;
 	o->backoff_max_ms = conf->fed_backoff_max_ms;
 	o->timeout_ms = conf->fed_timeout_ms;
+	o->inflight = conf->fed_inflight;
 }
 
 static void pdns_opts(const struct d4_hubconf *conf, struct d4_analyze_opts *o)

@@ -131,6 +131,7 @@ static const struct keydef keys[] = {
     {"federation.backoff_max_ms", K_UINT, F(fed_backoff_max_ms), 10, 3600000, 0},
     /* a 4 MiB batch must fit in it on a slow link */
     {"federation.timeout_ms", K_UINT, F(fed_timeout_ms), 1000, 3600000, 0},
+    {"federation.inflight", K_UINT, F(fed_inflight), 1, 16, 0},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -188,6 +189,7 @@ void d4_hubconf_defaults(struct d4_hubconf *out)
 	out->fed_backoff_min_ms = 500;
 	out->fed_backoff_max_ms = 60000;
 	out->fed_timeout_ms = 30000;
+	out->fed_inflight = 3;
 }
 
 /* Shared by size and duration: digits, then at most one suffix from the

@@ -97,6 +97,7 @@ struct d4_hubconf {
 	unsigned fed_backoff_min_ms; /* federation.backoff_min_ms: first retry after a failure (500) */
 	unsigned fed_backoff_max_ms; /* federation.backoff_max_ms: longest wait between retries (60000) */
 	unsigned fed_timeout_ms;     /* federation.timeout_ms: one request to a partner, at most (30000) */
+	unsigned fed_inflight;	     /* federation.inflight: batches in flight per partner and kind (3) */
 };
 
 /* Fills *out with defaults (required fields empty). */

@@ -3,7 +3,7 @@
 # organisation, mutual TLS over loopback, durable commits on both sides.
 #
 #   tests/bench/federation/run.sh [BUILD_DIR] [--quick] [--bytes N] [--sizes "4096 65536"]
-#                                 [--pdns-lines N] [--lag-seconds S] [--lag-rate F] [--keep]
+#                                 [--pdns-lines N] [--lag-seconds S] [--lag-rate F] [--inflight N] [--keep]
 #
 # What is measured, "committed at A -> committed at B" throughout:
 #   frames   A first holds the data (d4-bench-send, type 3, --bytes per size, committed), then
@@ -22,6 +22,8 @@
 # stores' filesystem (dd), HMAC-SHA256 and AES-128-GCM on one core (openssl speed), and raw
 # loopback TLS into openssl s_server (d4-bench-send).
 #
+# --inflight N sets [federation] inflight on both hubs (default: the hub's default, 3; 1 = one
+# batch at a time).
 # Environment: D4_BENCH_TMP (parent of the work folder, default $TMPDIR or /tmp).
 set -u -o pipefail
 export LC_ALL=C
@@ -30,7 +32,7 @@ die() { echo "bench: $*" >&2; exit 1; }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
-build="" quick=0 bytes="" sizes="4096 65536" pdns_lines="" lag_s="" lag_rate=1000 keep=0
+build="" quick=0 bytes="" sizes="4096 65536" pdns_lines="" lag_s="" lag_rate=1000 keep=0 inflight=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick=1 ;;
@@ -39,8 +41,9 @@ while [ $# -gt 0 ]; do
 	--pdns-lines) pdns_lines=$2; shift ;;
 	--lag-seconds) lag_s=$2; shift ;;
 	--lag-rate) lag_rate=$2; shift ;;
+	--inflight) inflight=$2; shift ;;
 	--keep) keep=1 ;;
-	-h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,30p' "$0"; exit 0 ;;
 	-*) echo "bench: unknown option $1" >&2; exit 2 ;;
 	*) [ -z "$build" ] || { echo "bench: one build dir only" >&2; exit 2; }; build=$1 ;;
 	esac
@@ -121,6 +124,7 @@ cert = $pki/hub-$h.crt
 key = $pki/hub-$h.key
 ca = $pki/org1-ca.crt
 EOF
+	[ -z "$inflight" ] || echo "inflight = $inflight" >>"${CONF[$h]}"
 done
 
 echo "== machine"
@@ -129,7 +133,7 @@ echo "cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(npro
 	"fs of the stores: $(df -PT "$work" | awk 'NR == 2 { print $2 " on " $1 }')"
 echo "openssl: $(openssl version); kernel $(uname -r)"
 load0=$(loadavg)
-echo "load average (1 min) at start: $load0"
+echo "load average (1 min) at start: $load0; [federation] inflight: ${inflight:-default}"
 
 ddcount=1024
 [ "$quick" = 1 ] && ddcount=256

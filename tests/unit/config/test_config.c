@@ -356,13 +356,19 @@ START_TEST(test_federation_sender_timing)
 	ck_assert_uint_eq(conf.fed_backoff_min_ms, 500);
 	ck_assert_uint_eq(conf.fed_backoff_max_ms, 60000);
 	ck_assert_uint_eq(conf.fed_timeout_ms, 30000);
+	ck_assert_uint_eq(conf.fed_inflight, 3);
 	ck_assert_int_eq(load(REQ "[federation]\ncert = f.crt\nkey = f.key\npoll_ms = 10\nbackoff_min_ms = 100\n"
-				  "backoff_max_ms = 2000\ntimeout_ms = 5000\n"),
+				  "backoff_max_ms = 2000\ntimeout_ms = 5000\ninflight = 1\n"),
 			 D4_OK);
 	ck_assert_uint_eq(conf.fed_poll_ms, 10);
 	ck_assert_uint_eq(conf.fed_backoff_min_ms, 100);
 	ck_assert_uint_eq(conf.fed_backoff_max_ms, 2000);
 	ck_assert_uint_eq(conf.fed_timeout_ms, 5000);
+	ck_assert_uint_eq(conf.fed_inflight, 1);
+	ck_assert_int_eq(load(REQ "[federation]\ninflight = 16\n"), D4_OK);
+	ck_assert_uint_eq(conf.fed_inflight, 16);
+	expect_error(REQ "[federation]\ninflight = 0\n", 10, "federation.inflight");
+	expect_error(REQ "[federation]\ninflight = 17\n", 10, "federation.inflight");
 	expect_error(REQ "[federation]\npoll_ms = 0\n", 10, "federation.poll_ms");
 	expect_error(REQ "[federation]\ntimeout_ms = 999\n", 10, "federation.timeout_ms");
 	expect_error(REQ "[federation]\nbackoff_min_ms = 5000\nbackoff_max_ms = 1000\n", 10,

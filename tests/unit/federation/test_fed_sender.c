@@ -12,6 +12,7 @@
 #include "d4_store.h"
 #include "d4_store_partner.h"
 #include "d4_util.h"
+#include "fed_window.h"
 #include "tls_peer.h"
 
 #include <check.h>
@@ -550,6 +551,234 @@ START_TEST(push_retry_after_mismatch_stored)
 }
 END_TEST
 
+/* ---- several batches in flight (fed_window.c): the answers applied in
+ * batch order, the acknowledged position only at the end of the longest
+ * acknowledged prefix ---- */
+
+/* Position n (8 bytes, big-endian: a frames position). */
+static const uint8_t *P(uint64_t n)
+{
+	static uint8_t b[4][8];
+	static unsigned k;
+	uint8_t *p = b[k++ % 4];
+	for (int i = 7; i >= 0; i--, n >>= 8)
+		p[i] = (uint8_t)n;
+	return p;
+}
+
+/* Three batches [0,10) [10,20) [20,30) in flight. */
+static void three_in_flight(struct fw *w, unsigned idx[3])
+{
+	fw_init(w, 3);
+	fw_turn(w);
+	for (unsigned k = 0; k < 3; k++) {
+		idx[k] = fw_add(w, P(10 * k), 8, P(10 * k + 10), 8);
+		ck_assert_uint_eq(w->n, k + 1);
+	}
+}
+
+/* Applies what fw_step says as the sender does, adding the batches
+ * committed (counted) into *acked; the position committed into *pos. */
+static enum fw_act settle(struct fw *w, unsigned *acked, uint64_t *pos)
+{
+	for (;;) {
+		enum fw_act a = fw_step(w);
+		const struct fw_slot *s = &w->s[w->head];
+		uint64_t at = 0;
+		if (a == FW_COMMIT) {
+			for (unsigned i = 0; i < 8; i++)
+				at = at << 8 | s->to[i];
+			*pos = at;
+			(*acked)++;
+			fw_pop(w);
+			continue;
+		}
+		if (a == FW_ADOPT) {
+			for (unsigned i = 0; i < s->pos_len; i++)
+				at = at << 8 | s->pos[i];
+			*pos = at;
+			fw_drop_from(w, w->head);
+		} else if (a == FW_RESEND || a == FW_FAIL_SAME || a == FW_FAIL)
+			fw_drop_from(w, w->head);
+		return a;
+	}
+}
+
+START_TEST(window_answers_out_of_order)
+{
+	struct fw *w = malloc(sizeof(*w));
+	unsigned i[3], acked = 0;
+	uint64_t pos = 0;
+	three_in_flight(w, i);
+	/* the last, then the middle: nothing moves while the first is out */
+	fw_answer(w, i[2], FW_A_ACK, P(30), 8);
+	ck_assert_int_eq(settle(w, &acked, &pos), FW_NONE);
+	fw_turn(w);
+	fw_answer(w, i[1], FW_A_ACK, P(20), 8);
+	ck_assert_int_eq(settle(w, &acked, &pos), FW_NONE);
+	ck_assert_uint_eq(acked, 0);
+	ck_assert_uint_eq(w->n, 3);
+	/* the first: all three, in order, the position at the end */
+	fw_turn(w);
+	fw_answer(w, i[0], FW_A_ACK, P(10), 8);
+	ck_assert_int_eq(settle(w, &acked, &pos), FW_NONE);
+	ck_assert_uint_eq(acked, 3);
+	ck_assert_uint_eq(pos, 30);
+	ck_assert_uint_eq(w->n, 0);
+
+	/* the second acknowledged first, the first then: two, at 20; the
+	 * third still in flight */
+	three_in_flight(w, i);
+	acked = 0;
+	fw_answer(w, i[1], FW_A_ACK, P(20), 8);
+	ck_assert_int_eq(settle(w, &acked, &pos), FW_NONE);
+	fw_turn(w);
+	fw_answer(w, i[0], FW_A_ACK, P(10), 8);
+	settle(w, &acked, &pos);
+	ck_assert_uint_eq(acked, 2);
+	ck_assert_uint_eq(pos, 20);
+	ck_assert_uint_eq(w->n, 1);
+	ck_assert_uint_eq(w->head, i[2]);
+	/* an answer for a batch no longer in flight is ignored */
+	fw_answer(w, i[0], FW_A_ACK, P(10), 8);
+	ck_assert_uint_eq(w->n, 1);
+	free(w);
+}
+END_TEST
+
+START_TEST(window_mismatch_behind_in_flight)
+{
+	struct fw *w = malloc(sizeof(*w));
+	unsigned i[3], acked = 0;
+	uint64_t pos = 0;
+	/* the second reached the partner before the first was stored: 409
+	 * at the first's start. Not a rewind: once the first is
+	 * acknowledged, the second is sent again from the first's end */
+	three_in_flight(w, i);
+	fw_answer(w, i[1], FW_A_MISMATCH, P(0), 8);
+	ck_assert_int_eq(settle(w, &acked, &pos), FW_NONE);
+	fw_turn(w);
+	fw_answer(w, i[0], FW_A_ACK, P(10), 8);
+	ck_assert_int_eq(settle(w, &acked, &pos), FW_RESEND);
+	ck_assert_uint_eq(acked, 1); /* only the first counted */
+	ck_assert_uint_eq(pos, 10);
+	ck_assert_uint_eq(w->n, 0); /* the second and third: built again from 10 */
+
+	/* both answers in the same turn, the first's taken first: the 409
+	 * came while the first was not acknowledged yet either */
+	three_in_flight(w, i);
+	acked = 0;
+	fw_turn(w);
+	fw_answer(w, i[0], FW_A_ACK, P(10), 8);
+	settle(w, &acked, &pos);
+	fw_answer(w, i[1], FW_A_MISMATCH, P(0), 8);
+	ck_assert_int_eq(settle(w, &acked, &pos), FW_RESEND);
+	ck_assert_uint_eq(acked, 1);
+	ck_assert_uint_eq(pos, 10);
+
+	/* the 409 for the second comes a turn after the first's 200, naming
+	 * the first's start (the partner's writer took the second first):
+	 * sent again from the first's end, not a rewind to its start (which
+	 * would send the first again, answered "duplicate", counted twice) */
+	three_in_flight(w, i);
+	acked = 0;
+	fw_turn(w);
+	fw_answer(w, i[0], FW_A_ACK, P(10), 8);
+	settle(w, &acked, &pos);
+	fw_turn(w);
+	fw_answer(w, i[1], FW_A_MISMATCH, P(0), 8);
+	ck_assert_int_eq(settle(w, &acked, &pos), FW_RESEND);
+	ck_assert_uint_eq(acked, 1);
+	ck_assert_uint_eq(pos, 10);
+
+	/* a 409 for the oldest batch with nothing before it: the partner's
+	 * position, everything in flight dropped, nothing counted */
+	three_in_flight(w, i);
+	acked = 0;
+	fw_turn(w);
+	fw_answer(w, i[2], FW_A_MISMATCH, P(7), 8);
+	fw_turn(w);
+	fw_answer(w, i[0], FW_A_MISMATCH, P(7), 8);
+	ck_assert_int_eq(settle(w, &acked, &pos), FW_ADOPT);
+	ck_assert_uint_eq(acked, 0);
+	ck_assert_uint_eq(pos, 7);
+	ck_assert_uint_eq(w->n, 0);
+
+	/* ... naming the batch's own start: a failure, not a loop */
+	three_in_flight(w, i);
+	fw_turn(w);
+	fw_answer(w, i[0], FW_A_MISMATCH, P(0), 8);
+	ck_assert_int_eq(settle(w, &acked, &pos), FW_FAIL_SAME);
+	ck_assert_uint_eq(w->n, 0);
+
+	/* acknowledged at another position than its end: adopted, not counted */
+	three_in_flight(w, i);
+	acked = 0;
+	fw_turn(w);
+	fw_answer(w, i[0], FW_A_ACK, P(12), 8);
+	ck_assert_int_eq(settle(w, &acked, &pos), FW_ADOPT);
+	ck_assert_uint_eq(acked, 0);
+	ck_assert_uint_eq(pos, 12);
+	free(w);
+}
+END_TEST
+
+START_TEST(window_error_in_the_middle)
+{
+	struct fw *w = malloc(sizeof(*w));
+	unsigned i[3], acked = 0;
+	uint64_t pos = 0;
+	/* the second fails: it and the third are dropped at once (the
+	 * sender does so on the failure); the first still counts when it
+	 * is acknowledged, and the position stops at its end */
+	three_in_flight(w, i);
+	fw_answer(w, i[1], FW_A_FAIL, NULL, 0);
+	ck_assert_uint_eq(fw_drop_from(w, i[1]), 2);
+	ck_assert_uint_eq(w->n, 1);
+	/* the third's answer comes anyway: ignored */
+	fw_answer(w, i[2], FW_A_ACK, P(30), 8);
+	ck_assert_uint_eq(w->n, 1);
+	fw_turn(w);
+	fw_answer(w, i[0], FW_A_ACK, P(10), 8);
+	ck_assert_int_eq(settle(w, &acked, &pos), FW_NONE);
+	ck_assert_uint_eq(acked, 1);
+	ck_assert_uint_eq(pos, 10);
+	ck_assert_uint_eq(w->n, 0);
+
+	/* the first fails: nothing counted, everything dropped */
+	three_in_flight(w, i);
+	acked = 0;
+	fw_answer(w, i[2], FW_A_ACK, P(30), 8);
+	fw_answer(w, i[0], FW_A_FAIL, NULL, 0);
+	ck_assert_int_eq(settle(w, &acked, &pos), FW_FAIL);
+	ck_assert_uint_eq(acked, 0);
+	ck_assert_uint_eq(w->n, 0);
+
+	/* the ring wraps: 40 batches through a window of 3 */
+	fw_init(w, 3);
+	acked = 0;
+	uint64_t next = 0;
+	unsigned sent = 0;
+	while (sent < 40 || w->n) {
+		while (w->n < w->cap && sent < 40) {
+			fw_add(w, P(next), 8, P(next + 1), 8);
+			next++;
+			sent++;
+		}
+		fw_turn(w);
+		/* newest first */
+		for (unsigned k = w->n; k-- > 0;) {
+			unsigned x = fw_at(w, k);
+			fw_answer(w, x, FW_A_ACK, w->s[x].to, 8);
+		}
+		settle(w, &acked, &pos);
+	}
+	ck_assert_uint_eq(acked, 40);
+	ck_assert_uint_eq(pos, 40);
+	free(w);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("fed_sender");
@@ -561,6 +790,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, unreachable);
 	tcase_add_test(tc, fetch_stores_and_confirms);
 	tcase_add_test(tc, push_retry_after_mismatch_stored);
+	tcase_add_test(tc, window_answers_out_of_order);
+	tcase_add_test(tc, window_mismatch_behind_in_flight);
+	tcase_add_test(tc, window_error_in_the_middle);
 	suite_add_tcase(s, tc);
 	return s;
 }
