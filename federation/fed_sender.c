@@ -60,8 +60,8 @@ struct fs_partner {
 	uint8_t *enc;		   /* the stored encoding: what "changed" means */
 	size_t enc_len;
 	struct fed_peer_tls tls;
-	int up;		/* -1 not known yet, 0 down, 1 up: logged on change */
-	unsigned busy;	/* batches pushed to it in flight, all kinds */
+	int up;	       /* -1 not known yet, 0 down, 1 up: logged on change */
+	unsigned busy; /* batches pushed to it in flight, all kinds */
 };
 
 struct buf {
@@ -999,8 +999,12 @@ static void fetch_done(struct d4_fed_sender *fs, struct fs_job *j, CURLcode cr)
 	    strcmp(h->value, "1") == 0)
 		j->more = 1;
 	char rwhy[128];
-	int r = d4_fed_receive_prepare(&fs->self, j->pt->p, j->kind, j->answer.p, j->answer.len, &j->rx, rwhy,
-				       sizeof(rwhy));
+	/* the D4 types this hub accepts, as the inbox applies them to a push */
+	struct d4_fed_store_types tc;
+	struct d4_fed_rx_filter filter;
+	d4_fed_store_types_init(&tc, fs->s, &filter);
+	int r = d4_fed_receive_prepare_with(&fs->self, j->pt->p, j->kind, j->answer.p, j->answer.len, &filter, &j->rx,
+					    rwhy, sizeof(rwhy));
 	if (r != D4_FED_RX_OK) {
 		if (r < 0)
 			job_fail(j, F_LOCAL, 0, "cannot take the partner's batch: %s", d4_strerror(r));
