@@ -685,6 +685,52 @@ START_TEST(distinct_exact_then_estimated)
 }
 END_TEST
 
+static int refuse(const struct d4_bs_vector *v, void *ud)
+{
+	(void)v;
+	++*(int *)ud;
+	return D4_EFULL;
+}
+
+START_TEST(bounded_table_and_callback_error)
+{
+	struct d4_bs_opts o;
+	d4_bs_opts_default(&o);
+	o.max_vectors = 2;
+	o.min_packets = 1;
+	o.min_duration_s = 0;
+	o.min_peak_ppm = 1;
+	struct d4_bs_agg *a = d4_bs_agg_new(&o);
+	add(a, D4_BS_TCP_RST, "192.0.2.1", 80, "10.0.0.1", T0);
+	add(a, D4_BS_TCP_RST, "192.0.2.2", 80, "10.0.0.1", T0 + 1);
+	uint8_t b[512];
+	struct d4_pkt p;
+	size_t n = mk_kind(b, D4_BS_TCP_RST, "192.0.2.3", 80, "10.0.0.1", 1);
+	decode(D4_LINK_RAW, b, n, &p);
+	ck_assert_int_eq(d4_bs_agg_add(a, &p, T0 + 2, NULL, 0, NULL), D4_EFULL);
+	add(a, D4_BS_TCP_RST, "192.0.2.1", 80, "10.0.0.2", T0 + 3); /* existing vector: still counted */
+	struct d4_bs_stats st;
+	d4_bs_agg_stats(a, &st);
+	ck_assert_uint_eq(st.dropped_full, 1);
+	ck_assert_uint_eq(st.backscatter, 3);
+	ck_assert_uint_eq(st.vectors_open, 2);
+	/* a callback error stops the flush; nothing visited is lost */
+	int calls = 0;
+	ck_assert_int_eq(d4_bs_agg_flush(a, refuse, &calls), D4_EFULL);
+	ck_assert_int_eq(calls, 1);
+	d4_bs_agg_stats(a, &st);
+	ck_assert_uint_eq(st.vectors_open, 2);
+	struct sink *s = calloc(1, sizeof(*s));
+	ck_assert_int_eq(d4_bs_agg_flush(a, collect, s), 0);
+	ck_assert_int_eq(s->n, 2);
+	ck_assert_uint_eq(s->v[0].packets, 2);
+	ck_assert_uint_eq(s->v[0].telescope_addrs, 2);
+	ck_assert_uint_eq(s->v[1].packets, 1);
+	free(s);
+	d4_bs_agg_free(a);
+}
+END_TEST
+
 /* ---- order independence ---- */
 
 struct tp {
@@ -817,6 +863,7 @@ static Suite *bs_suite(void)
 	tcase_add_test(tc, idle_close_and_updates);
 	tcase_add_test(tc, live_mode_own_replies);
 	tcase_add_test(tc, distinct_exact_then_estimated);
+	tcase_add_test(tc, bounded_table_and_callback_error);
 	tcase_add_test(tc, random_order_same_vectors);
 	suite_add_tcase(s, tc);
 	return s;
