@@ -473,25 +473,34 @@ int d4_bs_agg_add(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts_us, c
 		  const uint8_t *org)
 {
 	struct d4_bs_class c;
+	return d4_bs_agg_add_class(a, p, ts_us, sensor, tlp, org, &c);
+}
+
+int d4_bs_agg_add_class(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts_us, const uint8_t *sensor, uint8_t tlp,
+			const uint8_t *org, struct d4_bs_class *out)
+{
+	struct d4_bs_class tmp, *cp = out ? out : &tmp;
 	a->st.packets++;
-	if (d4_bs_classify(p, &a->o, &c) == D4_BS_NONE) {
-		a->st.by_reason[c.reason]++;
+	if (d4_bs_classify(p, &a->o, cp) == D4_BS_NONE) {
+		a->st.by_reason[cp->reason]++;
 		if (a->live)
 			live_note(a, p, ts_us);
 		return 0;
 	}
 	if (a->live) {
-		uint8_t proto = c.proto;
-		uint16_t dport = c.port;
-		if (c.kind == D4_BS_ICMP_ECHO_REPLY || c.kind == D4_BS_ICMP6_ECHO_REPLY)
+		uint8_t proto = cp->proto;
+		uint16_t dport = cp->port;
+		if (cp->kind == D4_BS_ICMP_ECHO_REPLY || cp->kind == D4_BS_ICMP6_ECHO_REPLY)
 			dport = 0;
-		if (live_seen(a, tuple_key(a, c.telescope, c.tport, c.victim, dport, proto), ts_us)) {
+		if (live_seen(a, tuple_key(a, cp->telescope, cp->tport, cp->victim, dport, proto), ts_us)) {
 			a->st.by_reason[D4_BS_R_OWN_FLOW]++;
+			cp->kind = D4_BS_NONE;
+			cp->reason = D4_BS_R_OWN_FLOW;
 			return 0;
 		}
 	}
-	uint64_t h = vec_hash(a, c.victim, c.kind);
-	size_t i = tab_find(a, h, c.victim, c.kind);
+	uint64_t h = vec_hash(a, cp->victim, cp->kind);
+	size_t i = tab_find(a, h, cp->victim, cp->kind);
 	struct vec *v = a->tab[i];
 	if (v && ts_us >= v->last + (uint64_t)a->o.idle_close_s * US) {
 		/* Idle long enough: that attack is over, this packet starts a new one. */
@@ -500,7 +509,7 @@ int d4_bs_agg_add(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts_us, c
 		a->closed = v;
 		a->n_closed++;
 		v = NULL;
-		i = tab_find(a, h, c.victim, c.kind);
+		i = tab_find(a, h, cp->victim, cp->kind);
 	}
 	if (!v) {
 		if (a->n_open + a->n_closed >= a->o.max_vectors) {
@@ -510,22 +519,22 @@ int d4_bs_agg_add(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts_us, c
 		if ((a->n_open + 1) * 2 > a->tab_size) {
 			if (tab_grow(a) != 0)
 				return D4_ENOMEM;
-			i = tab_find(a, h, c.victim, c.kind);
+			i = tab_find(a, h, cp->victim, cp->kind);
 		}
-		v = vec_new(&c, h);
+		v = vec_new(cp, h);
 		if (!v)
 			return D4_ENOMEM;
 		v->first = v->last = ts_us;
 		a->tab[i] = v;
 		a->n_open++;
 	}
-	int rc = port_add(v, c.port);
+	int rc = port_add(v, cp->port);
 	if (rc == 0)
-		rc = distinct_add(a, v, c.telescope);
+		rc = distinct_add(a, v, cp->telescope);
 	if (rc != 0)
 		return rc;
 	v->packets++;
-	v->bytes += c.bytes;
+	v->bytes += cp->bytes;
 	if (ts_us < v->first)
 		v->first = ts_us;
 	if (ts_us > v->last)
@@ -554,7 +563,7 @@ int d4_bs_agg_add(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts_us, c
 		}
 	}
 	a->st.backscatter++;
-	a->st.by_kind[c.kind]++;
+	a->st.by_kind[cp->kind]++;
 	return 0;
 }
 

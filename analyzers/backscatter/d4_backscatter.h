@@ -201,6 +201,12 @@ void d4_bs_agg_free(struct d4_bs_agg *a);
 int d4_bs_agg_add(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts_us, const uint8_t *sensor, uint8_t tlp,
 		  const uint8_t *org);
 
+/* As d4_bs_agg_add, and also fills *out (when not NULL) with the packet's
+ * final classification: the live-mode verdict included (reason own-flow). For
+ * a per-packet listing next to the vectors without classifying twice. */
+int d4_bs_agg_add_class(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts_us, const uint8_t *sensor, uint8_t tlp,
+			const uint8_t *org, struct d4_bs_class *out);
+
 /* Receives a vector; return 0 to continue, a negative D4_E* code to stop
  * (the tick returns it; vectors not yet visited are kept as they were). */
 typedef int (*d4_bs_emit_fn)(const struct d4_bs_vector *v, void *ud);

@@ -608,7 +608,11 @@ START_TEST(live_mode_own_replies)
 	ck_assert_int_eq(d4_bs_agg_add(a, &p, T0, NULL, 0, NULL), 0);
 	n = mk_kind(b, D4_BS_TCP_SYNACK, "192.0.2.80", 443, "10.0.0.5", 40000);
 	decode(D4_LINK_RAW, b, n, &p);
-	ck_assert_int_eq(d4_bs_agg_add(a, &p, T0 + 100 * US, NULL, 0, NULL), 0);
+	struct d4_bs_class cl;
+	ck_assert_int_eq(d4_bs_agg_add_class(a, &p, T0 + 100 * US, NULL, 0, NULL, &cl), 0);
+	ck_assert_int_eq(cl.kind, D4_BS_NONE);
+	ck_assert_int_eq(cl.reason, D4_BS_R_OWN_FLOW);
+	ck_assert_str_eq(d4_bs_reason_name(cl.reason), "own-flow");
 	/* our UDP datagram answered by an ICMP error */
 	n = mk_ip(b, "10.0.0.5", "192.0.2.81", 17, t, mk_udp(t, 40000, 161));
 	decode(D4_LINK_RAW, b, n, &p);
@@ -630,7 +634,8 @@ START_TEST(live_mode_own_replies)
 	/* the same SYN+ACK 121 s after the SYN, and one to another port: backscatter */
 	n = mk_kind(b, D4_BS_TCP_SYNACK, "192.0.2.80", 443, "10.0.0.5", 40000);
 	decode(D4_LINK_RAW, b, n, &p);
-	ck_assert_int_eq(d4_bs_agg_add(a, &p, T0 + 121 * US, NULL, 0, NULL), 0);
+	ck_assert_int_eq(d4_bs_agg_add_class(a, &p, T0 + 121 * US, NULL, 0, NULL, &cl), 0);
+	ck_assert_int_eq(cl.kind, D4_BS_TCP_SYNACK);
 	n = mk_kind(b, D4_BS_TCP_SYNACK, "192.0.2.80", 443, "10.0.0.5", 40001);
 	decode(D4_LINK_RAW, b, n, &p);
 	ck_assert_int_eq(d4_bs_agg_add(a, &p, T0 + 10 * US, NULL, 0, NULL), 0);
