@@ -45,7 +45,7 @@ import sys
 # Kind names as printed by d4-backscatter.
 K_SYNACK = "tcp-synack"
 K_RST = "tcp-rst"
-K_RSTACK = "tcp-rstack"
+K_RSTACK = "tcp-rst"  # RST with ACK: the same kind as a bare RST
 K_ECHO4 = "icmp-echo-reply"
 K_UNREACH4 = "icmp-unreach"
 K_TIMEX4 = "icmp-time-exceeded"
