@@ -15,7 +15,7 @@ JSON (--expect) lists:
                  closed after 300 s idle), with or without --telescope and
                  --live. Members: victim, kind, packets, bytes (sum of IP
                  total lengths), ports ({"port": count}, the victim's ports;
-                 {} for echo replies), first, last (epoch seconds, float,
+                 {"0": n} for echo replies), first, last (epoch seconds, float,
                  microsecond resolution), telescope_addrs (distinct
                  destinations hit).
   live_excluded  vectors made of replies to connections the sensor's own
@@ -209,7 +209,7 @@ class Gen:
             "kind": kind,
             "packets": n,
             "bytes": nbytes,
-            "ports": {str(p): c for p, c in sorted(ports.items()) if p},
+            "ports": {str(p): c for p, c in sorted(ports.items())},
             "first": ts[0] / 1e6,
             "last": ts[-1] / 1e6,
             "telescope_addrs": len(dsts),
@@ -267,10 +267,10 @@ class Gen:
         return n
 
     def own_connections(self, t0):
-        """The sensor's own host opens 40 connections to one server over 120 s;
+        """The sensor's own host opens 80 connections to one server over 120 s;
         each SYN+ACK answers it within 50 ms."""
         server = "203.0.113.200"
-        ts = self.times(int(t0 * 1e6), 120_000_000, 40)
+        ts = self.times(int(t0 * 1e6), 120_000_000, 80)
         nbytes = 0
         for i, t in enumerate(ts):
             cp = 50000 + i
@@ -279,7 +279,7 @@ class Gen:
             p = ip_packet(server, OWN_HOST, 6, tcp(443, cp, SYN | ACK, self.rng.getrandbits(32), isn + 1))
             self.pkts.append((t + 50000, p))
             nbytes += len(p)
-        return {"victim": server, "kind": K_SYNACK, "packets": 40, "bytes": nbytes, "ports": {"443": 40}, "first": (ts[0] + 50000) / 1e6, "last": (ts[-1] + 50000) / 1e6, "telescope_addrs": 1}
+        return {"victim": server, "kind": K_SYNACK, "packets": 80, "bytes": nbytes, "ports": {"443": 80}, "first": (ts[0] + 50000) / 1e6, "last": (ts[-1] + 50000) / 1e6, "telescope_addrs": 1}
 
 
 def scenario(g, t0):
