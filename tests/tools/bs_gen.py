@@ -26,7 +26,7 @@ JSON (--expect) lists:
 
 Bench mode (--packets N): N packets drawn from a pool of 65,536 distinct
 packets over 2,500 victims (2,000 IPv4, 500 IPv6) chosen Zipf-like (a few
-victims under heavy attack, a long tail), arriving at 50,000 packets/s of
+victims under heavy attack, a long tail), arriving at 10,000 packets/s of
 capture time. Mix: 70 % backscatter (SYN+ACK 45 %, RST 20 %, RST+ACK 10 %,
 echo reply 10 %, ICMP/ICMPv6 errors quoting TCP or UDP 15 %), 20 % scans
 (ACK, FIN, NULL, XMAS, echo requests), 10 % ordinary traffic; 80 % IPv4.
@@ -421,7 +421,7 @@ def main():
         pool = bench(g, args.start, args.packets)
         order = list(range(len(pool)))
         g.rng.shuffle(order)
-        step = 20  # µs: 50,000 packets/s of capture time
+        step = 100  # µs: 10,000 packets/s of capture time
         t0 = args.start * 1000000
 
         def frames():
@@ -430,7 +430,7 @@ def main():
                 yield t0 + i * step, wrapped[order[i % len(order)]]
 
         write(args.out, args.format, linktype, frames())
-        side = {"shape": "bench", "packets": args.packets, "pool": len(pool), "victims": 2500, "pps_capture_time": 50000, "mix": {"backscatter": 0.70, "scans": 0.20, "ordinary": 0.10}, "ipv4": 0.80}
+        side = {"shape": "bench", "packets": args.packets, "pool": len(pool), "victims": 2500, "pps_capture_time": 10000, "mix": {"backscatter": 0.70, "scans": 0.20, "ordinary": 0.10}, "ipv4": 0.80}
     else:
         side = scenario(g, args.start)
         g.pkts.sort(key=lambda x: x[0])

@@ -9,7 +9,7 @@
 # The capture is written by tests/tools/bs_gen.py --packets N (Ethernet,
 # pcap): a pool of 65,536 distinct packets over 2,500 victims chosen
 # Zipf-like, 70 % backscatter, 20 % scans, 10 % ordinary traffic, 80 % IPv4,
-# 50,000 packets/s of capture time (see bs_gen.py). Each rate is the best of
+# 10,000 packets/s of capture time (see bs_gen.py). Each rate is the best of
 # three runs, alternated, each run reading the file REPEAT times.
 #
 #   tests/bench/backscatter/run.sh [BUILD_DIR] [PACKETS] [REPEAT]
