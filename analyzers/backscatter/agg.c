@@ -658,7 +658,8 @@ static int run(struct d4_bs_agg *a, uint64_t now_us, int flush, d4_bs_emit_fn em
 			a->closed = pl[k].v;
 			a->n_closed++;
 		}
-	qsort(pl, n, sizeof(*pl), pend_cmp);
+	if (n > 1) /* pl is NULL when nothing is pending: qsort(NULL, 0) is undefined */
+		qsort(pl, n, sizeof(*pl), pend_cmp);
 	int rc = 0;
 	struct d4_bs_vector out;
 	for (size_t k = 0; k < n && rc == 0; k++) {
