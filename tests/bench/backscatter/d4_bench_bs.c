@@ -1,10 +1,11 @@
 /* Backscatter pipeline benchmark: the same read loop as d4-bench-pcap-read,
  * each packet decoded (d4_pkt_decode), classified and added to the vector
- * aggregator (d4_bs_agg_add), the aggregator ticked once per second of
- * capture time, flushed at the end; vectors are counted, not printed.
+ * aggregator (d4_bs_agg_add), the aggregator ticked every TICK seconds of
+ * capture time (default 1, as d4-backscatter does), flushed at the end;
+ * vectors are counted, not printed.
  * Prints "packets N seconds S pps R vectors V backscatter B" for the loop
  * (open and close excluded).
- *   d4-bench-bs FILE [REPEAT] [TELESCOPE-PREFIX...] */
+ *   d4-bench-bs FILE [REPEAT] [TICK] [TELESCOPE-PREFIX...] */
 #include "d4_backscatter.h"
 #include "d4_pkt.h"
 
@@ -31,15 +32,18 @@ static int count_vector(const struct d4_bs_vector *v, void *ud)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: d4-bench-bs FILE [REPEAT] [TELESCOPE-PREFIX...]\n");
+		fprintf(stderr, "usage: d4-bench-bs FILE [REPEAT] [TICK] [TELESCOPE-PREFIX...]\n");
 		return 2;
 	}
 	int repeat = argc > 2 ? atoi(argv[2]) : 1;
 	if (repeat < 1)
 		repeat = 1;
+	uint64_t tick_us = argc > 3 ? 1000000u * (uint64_t)strtoul(argv[3], NULL, 10) : 1000000u;
+	if (tick_us == 0)
+		tick_us = 1000000u;
 	struct d4_bs_prefix tele[16];
 	size_t ntele = 0;
-	for (int i = 3; i < argc && ntele < 16; i++)
+	for (int i = 4; i < argc && ntele < 16; i++)
 		if (d4_bs_prefix_parse(argv[i], &tele[ntele++]) != 0) {
 			fprintf(stderr, "d4-bench-bs: bad prefix %s\n", argv[i]);
 			return 2;
@@ -69,7 +73,7 @@ int main(int argc, char **argv)
 			uint64_t ts = (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
 			if (ts >= next_tick) {
 				d4_bs_agg_tick(a, ts, count_vector, &vectors);
-				next_tick = (ts / 1000000u + 1) * 1000000u;
+				next_tick = (ts / tick_us + 1) * tick_us;
 			}
 			struct d4_pkt pk;
 			if (d4_pkt_decode(lt, data, h->caplen, &pk) == 0)

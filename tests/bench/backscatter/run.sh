@@ -40,14 +40,14 @@ field() { echo "$1" | sed -n "s/.* $2 \([0-9.]*\).*/\1/p"; }
 for _ in 1 2 3; do
 	taskset -c 0 "$READ" "$DIR/in.pcap" "$REPEAT" >>"$DIR/read.out"
 	if [ -x "$PIPE" ]; then
-		taskset -c 0 "$PIPE" "$DIR/in.pcap" "$REPEAT" 198.18.0.0/16 2001:db8:ffff::/48 >>"$DIR/pipe.out"
+		taskset -c 0 "$PIPE" "$DIR/in.pcap" "$REPEAT" 1 198.18.0.0/16 2001:db8:ffff::/48 >>"$DIR/pipe.out"
 	fi
 done
 echo "# load: $(cut -d' ' -f1-3 /proc/loadavg)"
 r=$(best <"$DIR/read.out")
 rpps=$(field "$r" pps)
 echo "bare libpcap read loop: $r"
-echo "backscatter read: $(fmt "$(calc "$rpps / 1e6")" 2) M packets/s"
+echo "bare read: $(fmt "$(calc "$rpps / 1e6")" 2) M packets/s"
 if [ ! -x "$PIPE" ]; then
 	echo "backscatter pipeline: $PIPE not built (library missing)"
 	exit 0
