@@ -578,7 +578,8 @@ static void vec_export(const struct d4_bs_agg *a, struct vec *v, uint8_t state, 
 	out->last_us = v->last;
 	out->packets = v->packets;
 	out->bytes = v->bytes;
-	qsort(v->ports, v->nports, sizeof(*v->ports), port_cmp);
+	if (v->nports > 1)
+		qsort(v->ports, v->nports, sizeof(*v->ports), port_cmp);
 	out->n_ports = v->nports < D4_BS_TOP_PORTS ? v->nports : D4_BS_TOP_PORTS;
 	for (uint32_t i = 0; i < out->n_ports; i++) {
 		out->ports[i].port = v->ports[i].port;
@@ -658,7 +659,7 @@ static int run(struct d4_bs_agg *a, uint64_t now_us, int flush, d4_bs_emit_fn em
 			a->closed = pl[k].v;
 			a->n_closed++;
 		}
-	if (n > 1) /* pl is NULL when nothing is pending: qsort(NULL, 0) is undefined */
+	if (n > 1)
 		qsort(pl, n, sizeof(*pl), pend_cmp);
 	int rc = 0;
 	struct d4_bs_vector out;
