@@ -94,6 +94,36 @@ else
 	show "$T/chk"
 fi
 
+# standard input, and --ongoing: the periodic updates come before the same
+# closed vectors, and no update counts more than its closed vector
+# shellcheck disable=SC2086
+if "$BIN" -q $TELE - <"$S" >"$T/out" && $CHECK "$T/out" "$E" >"$T/chk"; then ok "standard input"; else
+	ko "standard input"
+	show "$T/chk"
+fi
+# shellcheck disable=SC2086
+"$BIN" -q --ongoing $TELE "$S" >"$T/on"
+grep '"state":"closed"' "$T/on" >"$T/out" || true
+if $CHECK "$T/out" "$E" >"$T/chk" && /usr/bin/python3 - "$T/on" <<'PY'; then
+import json, sys
+final, n = {}, 0
+rows = [json.loads(l) for l in open(sys.argv[1])]
+for v in rows:
+    if v["state"] == "closed":
+        final[(v["victim"], v["kind"], v["first"])] = v["packets"]
+for v in rows:
+    if v["state"] == "ongoing":
+        n += 1
+        k = (v["victim"], v["kind"], v["first"])
+        assert k in final and v["packets"] <= final[k], v
+assert n > 0
+PY
+	ok "--ongoing: updates, then the same closed vectors"
+else
+	ko "--ongoing"
+	show "$T/chk"
+fi
+
 # 5. --packets: one CSV line per counted backscatter packet
 want=$(/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(v["packets"] for v in d["vectors"] + d["below_threshold"]))' "$E")
 # shellcheck disable=SC2086
