@@ -40,10 +40,11 @@ enum d4_bs_kind {
 /* Why a packet is not backscatter (D4_BS_R_OK when it is). */
 enum d4_bs_reason {
 	D4_BS_R_OK = 0,
-	D4_BS_R_SCAN = 1,	    /* TCP pure ACK, FIN, NULL, XMAS (or other flag mixes without SYN+ACK/RST) */
-	D4_BS_R_NOT_REPLY = 2,	    /* a request: TCP SYN, ICMP echo request, UDP, other IP protocols */
+	D4_BS_R_SCAN = 1,	    /* TCP pure ACK (no payload), FIN alone, NULL, XMAS (FIN+PSH+URG) */
+	D4_BS_R_NOT_REPLY = 2,	    /* request or ordinary traffic: TCP SYN, data, FIN+ACK, other flag mixes;
+				       ICMP echo request, UDP, other IP protocols */
 	D4_BS_R_ICMP_OTHER = 3,	    /* ICMP/ICMPv6 type that is neither a reply nor an error (redirect, ND, MLD...) */
-	D4_BS_R_FRAGMENT = 4,	    /* non-first IP fragment: no transport header */
+	D4_BS_R_FRAGMENT = 4,	    /* IP fragment other than an IPv4 first fragment */
 	D4_BS_R_MALFORMED = 5,	    /* transport header or quoted packet truncated or inconsistent */
 	D4_BS_R_QUOTE_MISMATCH = 6, /* ICMP error whose quoted source is not the outer destination */
 	D4_BS_R_NOT_TELESCOPE = 7,  /* destination outside every configured telescope prefix */
