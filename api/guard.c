@@ -493,38 +493,10 @@ static void peer_text(h2o_socket_t *sock, char *out, size_t size)
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)size);
 }
 
-void d4_api_guard_accept(struct d4_api_guard *g, h2o_socket_t *sock)
-{
-	struct gconn *c = calloc(1, sizeof(*c));
-	if (!c) {
-		h2o_socket_close(sock);
-		return;
-	}
-	c->g = g;
-	c->sock = sock;
-	peer_text(sock, c->addr, sizeof(c->addr));
-	enum d4_api_limit why = D4_LIM_COUNT;
-	c->peer = d4_api_limits_conn_open(g->lim, c->addr, &why);
-	if (!c->peer) {
-		/* one line per refusal would let a flood fill the log */
-		uint64_t n = d4_api_limits_hits(g->lim, why);
-		if (why != D4_LIM_COUNT && (n & (n - 1)) == 0)
-			d4_notice("api: connection from %s refused: %s (%llu refusals so far)", c->addr,
-				  d4_api_limit_name(why), (unsigned long long)n);
-		free(c);
-		h2o_socket_close(sock);
-		return;
-	}
-	h2o_linklist_init_anchor(&c->bodies);
-	c->connected_at = *h2o_get_timestamp(g->actx->ctx, NULL, NULL);
-	sock->on_close.cb = gconn_closed;
-	sock->on_close.data = c;
-	sock->data = c;
-	d4_api_hs_begin(&c->hs, sock, g->actx->ctx, &g->handshaking, on_handshake_timeout);
-	h2o_socket_ssl_handshake(sock, g->actx->ssl_ctx, NULL, on_handshake);
-}
-
-struct d4_api_gconn *d4_api_guard_open(struct d4_api_guard *g, h2o_socket_t *sock)
+/* A connection admitted under the per-address and global caps, or NULL
+ * (refused and logged as `who`, or out of memory). Both entry points --
+ * the API port and the federation port -- admit through here. */
+static struct gconn *admit(struct d4_api_guard *g, h2o_socket_t *sock, const char *who)
 {
 	struct gconn *c = calloc(1, sizeof(*c));
 	if (!c)
@@ -535,15 +507,36 @@ struct d4_api_gconn *d4_api_guard_open(struct d4_api_guard *g, h2o_socket_t *soc
 	enum d4_api_limit why = D4_LIM_COUNT;
 	c->peer = d4_api_limits_conn_open(g->lim, c->addr, &why);
 	if (!c->peer) {
+		/* one line per refusal would let a flood fill the log */
 		uint64_t n = d4_api_limits_hits(g->lim, why);
 		if (why != D4_LIM_COUNT && (n & (n - 1)) == 0)
-			d4_notice("federation: connection from %s refused: %s (%llu refusals so far)", c->addr,
+			d4_notice("%s: connection from %s refused: %s (%llu refusals so far)", who, c->addr,
 				  d4_api_limit_name(why), (unsigned long long)n);
 		free(c);
 		return NULL;
 	}
 	h2o_linklist_init_anchor(&c->bodies);
-	return (struct d4_api_gconn *)c;
+	return c;
+}
+
+void d4_api_guard_accept(struct d4_api_guard *g, h2o_socket_t *sock)
+{
+	struct gconn *c = admit(g, sock, "api");
+	if (!c) {
+		h2o_socket_close(sock);
+		return;
+	}
+	c->connected_at = *h2o_get_timestamp(g->actx->ctx, NULL, NULL);
+	sock->on_close.cb = gconn_closed;
+	sock->on_close.data = c;
+	sock->data = c;
+	d4_api_hs_begin(&c->hs, sock, g->actx->ctx, &g->handshaking, on_handshake_timeout);
+	h2o_socket_ssl_handshake(sock, g->actx->ssl_ctx, NULL, on_handshake);
+}
+
+struct d4_api_gconn *d4_api_guard_open(struct d4_api_guard *g, h2o_socket_t *sock)
+{
+	return (struct d4_api_gconn *)admit(g, sock, "federation");
 }
 
 void d4_api_guard_abandon(struct d4_api_gconn *gc)

@@ -687,21 +687,35 @@ static uint64_t retry_after_ms(struct fs_job *j, CURL *e)
 	return ms;
 }
 
-static void probe_done(struct fs_job *j, CURLcode cr)
+/* The failures a probe and a fetch share: no answer (link, TLS, an answer
+ * over its cap: `what` names it, NULL for curl's own words) and an answer
+ * other than 200 (429 and 503 honour Retry-After). 1 when the job was
+ * failed, 0 for a 200. */
+static int answer_failed(struct fs_job *j, CURLcode cr, long code, const char *what, unsigned max)
 {
-	long code = 0;
-	curl_easy_getinfo(j->e, CURLINFO_RESPONSE_CODE, &code);
 	char why[160];
 	if (cr != CURLE_OK || code == 0) {
-		fed_xport_error(&j->pt->tls, cr, j->errbuf, why, sizeof(why));
+		if (j->answer.over && what)
+			snprintf(why, sizeof(why), "the partner's %s is larger than %u bytes", what, max);
+		else
+			fed_xport_error(&j->pt->tls, cr, j->errbuf, why, sizeof(why));
 		job_fail(j, j->answer.over ? F_PARTNER : F_LINK, 0, "%s", why);
-		return;
+		return 1;
 	}
 	if (code != 200) {
 		http_problem(&j->answer, code, why, sizeof(why));
 		job_fail(j, F_PARTNER, code == 429 || code == 503 ? retry_after_ms(j, j->e) : 0, "%s", why);
-		return;
+		return 1;
 	}
+	return 0;
+}
+
+static void probe_done(struct fs_job *j, CURLcode cr)
+{
+	long code = 0;
+	curl_easy_getinfo(j->e, CURLINFO_RESPONSE_CODE, &code);
+	if (answer_failed(j, cr, code, NULL, 0))
+		return;
 	/* the handshake already checked the certificate; the answer must
 	 * agree (a proxy or a misrouted port would not) */
 	char hub[64];
@@ -979,20 +993,8 @@ static void fetch_done(struct d4_fed_sender *fs, struct fs_job *j, CURLcode cr)
 	uint64_t now = d4_mono_ms();
 	long code = 0;
 	curl_easy_getinfo(j->e, CURLINFO_RESPONSE_CODE, &code);
-	char why[160];
-	if (cr != CURLE_OK || code == 0) {
-		if (j->answer.over)
-			snprintf(why, sizeof(why), "the partner's batch is larger than %u bytes", PULL_ANSWER_MAX);
-		else
-			fed_xport_error(&j->pt->tls, cr, j->errbuf, why, sizeof(why));
-		job_fail(j, j->answer.over ? F_PARTNER : F_LINK, 0, "%s", why);
+	if (answer_failed(j, cr, code, "batch", PULL_ANSWER_MAX))
 		return;
-	}
-	if (code != 200) {
-		http_problem(&j->answer, code, why, sizeof(why));
-		job_fail(j, F_PARTNER, code == 429 || code == 503 ? retry_after_ms(j, j->e) : 0, "%s", why);
-		return;
-	}
 	j->more = 0;
 	struct curl_header *h = NULL;
 	if (curl_easy_header(j->e, "x-d4hub-more", 0, CURLH_HEADER, -1, &h) == CURLHE_OK && h && h->value &&
