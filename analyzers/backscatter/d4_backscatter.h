@@ -228,6 +228,42 @@ int d4_bs_agg_flush(struct d4_bs_agg *a, d4_bs_emit_fn emit, void *ud);
 /* Copies the counters into *st. */
 void d4_bs_agg_stats(const struct d4_bs_agg *a, struct d4_bs_stats *st);
 
+/* ---- persistence of open vectors (exact restarts of the hub's consumer) ----
+ * The whole state of an open vector (counters, ports, the exact address set
+ * or the sketch, the minute ring, sensors, TLP/org, emission state) as a
+ * self-contained, versioned byte string. The hub commits the states of the
+ * vectors changed since its last commit together with its cursor, and a
+ * restarted consumer restores them into a fresh aggregator made with the
+ * same options: the vectors then come out as if the run had not stopped. */
+#define D4_BS_STATE_MAX (64u << 10) /* bytes of one vector's state, upper bound */
+
+/* Receives one changed vector's key and state (bytes valid during the call
+ * only), or, with state NULL and len 0, a vector that was closed (its stored
+ * state is to be deleted). Return 0 to go on, a negative D4_E* to stop. */
+typedef int (*d4_bs_state_fn)(void *ud, const uint8_t victim[16], uint8_t kind, const uint8_t *state, size_t len);
+
+/* Reports every vector changed (a packet added, an emission) or closed since
+ * the previous call (or since the aggregator was created or restored into),
+ * then clears those marks; a vector opened and closed in between is
+ * reported once as closed. Call right after d4_bs_agg_tick: vectors closed
+ * by a packet and not yet emitted by a tick are not reported and the call
+ * returns D4_EBUSY without clearing anything. Returns 0, D4_EBUSY, D4_ENOMEM
+ * or the callback's error (marks then kept: the call can be repeated). */
+int d4_bs_agg_dirty(struct d4_bs_agg *a, d4_bs_state_fn cb, void *ud);
+
+/* Adds one vector from its state (untrusted bytes: every field checked;
+ * nothing kept). The aggregator must have the options the state was made
+ * with (the thresholds are not stored). Returns 0, D4_ECORRUPT (bad or
+ * foreign bytes), D4_EEXIST (that victim and kind is already open),
+ * D4_EFULL (max_vectors) or D4_ENOMEM. A restored vector is not dirty. */
+int d4_bs_agg_restore(struct d4_bs_agg *a, const uint8_t *state, size_t len);
+
+/* Live mode only: records packet p seen at ts_us in the table of our own
+ * flows exactly as d4_bs_agg_add would, without counting or classifying it
+ * into a vector (the hub rebuilds the table after a restart by replaying
+ * the frames of the last live_window_s). Returns 0. */
+int d4_bs_agg_live_note(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts_us);
+
 /* Writes the vector as one NDJSON object with a trailing '\n' into buf
  * (addresses in text, times as seconds with microseconds, kind and state by
  * name, sensors and org as UUID strings). Returns the length written
