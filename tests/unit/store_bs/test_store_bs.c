@@ -811,6 +811,57 @@ START_TEST(test_upsert_rules)
 }
 END_TEST
 
+/* store_bs_vec_put_txn in a caller's transaction: applied with it, gone
+ * with its abort; a corrupt stored record is reported, never guessed over. */
+START_TEST(test_put_txn_and_corrupt)
+{
+	pools_init();
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	struct d4_store_bs_vec v[2], g;
+	gen_vec(&v[0], 1);
+	gen_vec(&v[1], 2);
+	MDB_txn *txn;
+	ck_assert_int_eq(store_txn_begin(s, 0, &txn), 0);
+	ck_assert_int_eq(store_bs_vec_put_txn(s, txn, &v[0]), 0);
+	mdb_txn_abort(txn);
+	ck_assert_int_eq(d4_store_bs_get(s, 1, &g), D4_ENOTFOUND);
+	ck_assert_uint_eq(dbi_entries(s, DBI_BS_IDENT), 0);
+	ck_assert_int_eq(store_txn_begin(s, 0, &txn), 0);
+	ck_assert_int_eq(store_bs_vec_put_txn(s, txn, &v[0]), 0);
+	ck_assert_int_eq(store_bs_vec_put_txn(s, txn, &v[1]), 0);
+	struct d4_store_bs_vec bad = v[1];
+	bad.kind = 0;
+	ck_assert_int_eq(store_bs_vec_put_txn(s, txn, &bad), D4_EINVAL);
+	bad = v[1];
+	bad.n_sensors = D4_STORE_BS_SENSORS + 1;
+	ck_assert_int_eq(store_bs_vec_put_txn(s, txn, &bad), D4_EINVAL);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	v[0].id = 1;
+	v[1].id = 2;
+	check_consistency(s, v, 2);
+
+	/* a damaged record: reads say so, the upsert refuses to overwrite it */
+	uint8_t k[8], junk[5] = {1, 2, 3, 4, 5};
+	d4_put_u64be(k, 2);
+	ck_assert_int_eq(d4_store_test_put_raw(s, "bs_vectors", k, 8, junk, sizeof(junk)), 0);
+	ck_assert_int_eq(d4_store_bs_get(s, 2, &g), D4_ECORRUPT);
+	struct d4_store_bs_query q;
+	struct d4_store_bs_qresult res;
+	unsigned n = 0;
+	memset(&q, 0, sizeof(q));
+	q.max_tlp = D4_TLP_RED;
+	ck_assert_int_eq(d4_store_bs_query(s, &q, count_cb, &n, &res), D4_ECORRUPT);
+	struct d4_store_bs_update u;
+	memset(&u, 0, sizeof(u));
+	u.vecs = &v[1];
+	u.nvecs = 1;
+	ck_assert_int_eq(d4_store_bs_apply(s, &u), D4_ECORRUPT);
+	ck_assert_int_eq(d4_store_bs_get(s, 1, &g), 0);
+	d4_store_close(s);
+}
+END_TEST
+
 /* ---- consumer state ---- */
 
 struct st_list {
@@ -1177,7 +1228,7 @@ END_TEST
 START_TEST(test_record_codec)
 {
 	pools_init();
-	uint8_t b[STORE_BS_REC_MAX], b2[STORE_BS_REC_MAX];
+	uint8_t b[STORE_BS_REC_MAX + 1], b2[STORE_BS_REC_MAX];
 	for (int round = 0; round < 200; round++) {
 		struct d4_store_bs_vec v, g;
 		gen_vec(&v, (unsigned)round);
@@ -1205,8 +1256,7 @@ START_TEST(test_record_codec)
 		for (size_t l = 0; l < n; l++)
 			ck_assert_int_eq(store_bs_vec_decode(b, l, &g), D4_ECORRUPT);
 		b[n] = 0;
-		ck_assert_int_eq(store_bs_vec_decode(b, n + 1 <= STORE_BS_REC_MAX ? n + 1 : n, &g),
-				 n + 1 <= STORE_BS_REC_MAX ? D4_ECORRUPT : 0);
+		ck_assert_int_eq(store_bs_vec_decode(b, n + 1, &g), D4_ECORRUPT);
 		b[0] = 2;
 		ck_assert_int_eq(store_bs_vec_decode(b, n, &g), D4_ECORRUPT);
 		b[0] = 1;
@@ -1273,6 +1323,7 @@ static Suite *bs_suite(void)
 	tcase_add_test(tc, test_record_codec);
 	tcase_add_test(tc, test_corpus_seeds);
 	tcase_add_test(tc, test_upsert_rules);
+	tcase_add_test(tc, test_put_txn_and_corrupt);
 	tcase_add_test(tc, test_resume_checked);
 	tcase_add_test(tc, test_state_cursor_counters);
 	tcase_add_test(tc, test_schema_upgrade);
