@@ -47,13 +47,14 @@
  *   u8 version | u64 done_seq | u64 replay_from | u64 frames_lost
  *   | u64 clock_us | u64 next_tick_us | u16 n
  *   then n x (u64 session | u8 flags | u32 linktype | u32 snaplen
- *             | u64 from_seq | u32 from_off)
+ *             | u64 from_seq | u32 from_off | u64 last_seq)
  * flags: bit 0 global header known, bit 1 big-endian, bit 2 nanoseconds,
  * bit 3 stream failed. from_seq 0: the stream is at a record boundary after
- * done_seq and nothing needs reading again. */
+ * done_seq and nothing needs reading again. last_seq: the stream's last
+ * frame, its place in the least-recently-used order of the session cap. */
 #define CUR_V1	     1u
 #define CUR_HDR	     43u
-#define CUR_SESS     29u
+#define CUR_SESS     37u
 #define F_HAVE	     1u
 #define F_BE	     2u
 #define F_NSEC	     4u
@@ -395,6 +396,7 @@ static size_t put_cursor(struct d4_analyze_bs *x, uint64_t done, uint64_t rf, ui
 			d4_put_u32be(c + off + 13, in.snaplen);
 			d4_put_u64be(c + off + 17, aseq);
 			d4_put_u32be(c + off + 25, aoff);
+			d4_put_u64be(c + off + 29, e->last_seq);
 			off += CUR_SESS;
 			n++;
 		}
@@ -424,6 +426,8 @@ static int batch_commit(struct d4_analyze_bs *x)
 {
 	if (x->pending_done <= x->done)
 		return 0;
+	x->nstates = 0;
+	x->salen = 0;
 	int rc = d4_bs_agg_dirty(x->agg, on_state, x);
 	if (rc == D4_EBUSY)
 		return 1;
@@ -594,7 +598,8 @@ static int frame_process(struct d4_analyze_bs *x, const struct d4_frame_rec *rec
 			return D4_ENOMEM;
 		e->resumed = 1;
 	}
-	e->last_seq = rec->seq;
+	if (rec->seq > e->last_seq)
+		e->last_seq = rec->seq;
 	uint32_t off = 0;
 	if (!e->resumed) {
 		/* the frame a replay starts in (a counted frame here means the
@@ -753,7 +758,10 @@ static int parse_cursor(struct d4_analyze_bs *x, const uint8_t *c, size_t len)
 		uint64_t aseq = d4_get_u64be(p + 17);
 		if (sess_find(x, id) || (aseq && (aseq < x->replay_from || aseq > x->done)))
 			return D4_ECORRUPT;
-		struct bsess *e = sess_new(x, id, x->done);
+		uint64_t last = d4_get_u64be(p + 29);
+		if (last > x->done)
+			return D4_ECORRUPT;
+		struct bsess *e = sess_new(x, id, last);
 		if (!e)
 			return D4_ENOMEM;
 		e->failed = (fl & F_FAILED) != 0;
