@@ -462,6 +462,21 @@ static void random_query(struct d4_store_bs_query *q, unsigned mask)
 
 #define NGEN 3000
 
+struct all_chg {
+	uint64_t *seq, *id;
+	size_t n;
+	const struct d4_store_bs_vec *M;
+};
+static int all_chg_cb(void *ctx, const struct d4_store_bs_vec *v)
+{
+	struct all_chg *c = ctx;
+	ck_assert_uint_lt(c->n, NGEN);
+	vec_eq(v, &c->M[v->id - 1]); /* the latest write */
+	c->seq[c->n] = v->change_seq;
+	c->id[c->n++] = v->id;
+	return 0;
+}
+
 START_TEST(test_queries_bruteforce)
 {
 	pools_init();
@@ -480,7 +495,7 @@ START_TEST(test_queries_bruteforce)
 	 * last_us, other ports and sensors, some closed); late and
 	 * after-close writes are ignored */
 	struct d4_store_bs_vec *U = calloc(NGEN, sizeof(*U));
-	size_t nu = 0;
+	size_t nu = 0, nu_applied = 0;
 	for (unsigned i = 0; i < NGEN; i++) {
 		struct d4_store_bs_vec w = M[i];
 		if (rndn(3))
@@ -503,9 +518,32 @@ START_TEST(test_queries_bruteforce)
 		w.updates++;
 		U[nu++] = w;
 		M[i] = w;
+		nu_applied++;
 	}
 	apply_vecs(s, U, nu);
 	check_consistency(s, M, NGEN);
+
+	/* changes: every vector once, ascending, at its latest write; from a
+	 * position, exactly the later ones */
+	struct all_chg ac = {calloc(NGEN + 1, sizeof(uint64_t)), calloc(NGEN + 1, sizeof(uint64_t)), 0, M};
+	uint64_t last = 0;
+	ck_assert_int_eq(d4_store_bs_changes(s, 0, all_chg_cb, &ac, &last), 0);
+	ck_assert_uint_eq(ac.n, NGEN);
+	ck_assert_uint_eq(last, NGEN + nu_applied);
+	ck_assert_uint_eq(ac.seq[NGEN - 1], last);
+	uint64_t *seen = calloc(NGEN + 1, sizeof(uint64_t));
+	for (size_t i = 0; i < ac.n; i++) {
+		ck_assert(i == 0 || ac.seq[i] > ac.seq[i - 1]);
+		ck_assert_uint_eq(seen[ac.id[i]]++, 0);
+	}
+	uint64_t mid = ac.seq[NGEN / 2];
+	size_t before = ac.n;
+	ac.n = 0;
+	ck_assert_int_eq(d4_store_bs_changes(s, mid, all_chg_cb, &ac, NULL), 0);
+	ck_assert_uint_eq(ac.n, before - NGEN / 2 - 1);
+	free(ac.seq);
+	free(ac.id);
+	free(seen);
 
 	for (unsigned mask = 0; mask < 128; mask++)
 		for (int rep = 0; rep < 4; rep++) {
