@@ -24,41 +24,55 @@
 /* Largest exact set: a vector's whole state must fit D4_BS_STATE_MAX. */
 #define DISTINCT_MAX 4096u
 
+#define PORT_INLINE 4 /* port counters inside the vector's second cache line */
+
 struct port_slot {
 	uint16_t port;
 	uint64_t n;
 };
 
+#define V_DIRTY	  1 /* on the agg's list of changed vectors */
+#define V_SKETCH  2 /* set holds HLL registers, not the exact set */
+#define V_REPORT  4 /* meets every threshold (it then always does: they only grow) */
+#define V_EMITTED 8 /* an ongoing update was emitted */
+
+/* Laid out for the packet path: the first cache line holds what every packet
+ * reads and writes, the second the ports and the distinct set (allocated on
+ * a 128-byte boundary, the two lines come in together); the rest is touched
+ * when a minute, a sensor or an org changes, or at emission. */
 struct vec {
-	uint8_t victim[16];
+	/* line 1 */
+	_Alignas(64) uint8_t victim[16];
 	uint8_t kind;
-	uint8_t emitted;
-	uint8_t org_set, org_mixed;
+	uint8_t fl; /* V_* */
 	uint8_t tlp;
-	uint8_t sensors_more;
-	uint8_t n_sensors;
-	uint64_t hash;
-	uint64_t first, last, last_emit;
-	uint32_t updates;
+	uint8_t nports;	     /* counted ports (<= PORT_SLOTS): pport/pcnt, then xports */
+	uint32_t newest_min; /* minute of the newest packet (calendar minutes) */
+	uint64_t first, last;
 	uint64_t packets, bytes;
-	struct port_slot *ports;
-	uint32_t nports, ports_cap;
-	uint64_t ports_other;
+	uint32_t newest_cnt; /* packets in newest_min: its ring slot is stale, this is the count */
+	uint32_t peak;	     /* most packets in one minute so far (= max of ring and peak_done) */
+	/* line 2 */
+	uint16_t pport[PORT_INLINE];
+	uint64_t pcnt[PORT_INLINE];
 	/* distinct telescope addresses: exact open-addressing set of 64-bit
-	 * hashes (0 = empty) until distinct_cap, then HLL registers */
-	uint64_t *dset;
+	 * hashes (0 = empty) until distinct_cap, then HLL_M registers (V_SKETCH) */
+	void *set;
 	uint32_t dslots, dn;
-	uint8_t *hll;
+	struct port_slot *xports; /* ports PORT_INLINE.. */
+	/* the rest */
+	uint32_t xcap;
+	uint32_t updates;
+	uint64_t ports_other;
+	uint64_t last_emit;
+	uint32_t peak_done; /* largest count of a minute whose ring slot was reused */
+	uint8_t org_set, org_mixed, sensors_more, n_sensors;
 	uint32_t ring_min[RING];
 	uint32_t ring_cnt[RING];
-	uint32_t newest_min;
-	uint32_t peak_done;
 	uint8_t org[16];
 	uint8_t sensors[D4_BS_MAX_SENSORS][16];
 	struct vec *next_closed;
-	/* changed since the last d4_bs_agg_dirty: on the agg's dirty list */
-	uint8_t dirty;
-	struct vec *dnext, **dprev;
+	struct vec *dnext, **dprev; /* list of changed vectors */
 };
 
 /* Key of a vector closed since the last d4_bs_agg_dirty. */
@@ -67,18 +81,37 @@ struct gone {
 	uint8_t kind;
 };
 
+/* Vector table slot: the key's hash inline (a probe compares it without
+ * touching the vector) and the earliest tick time at which the vector may
+ * need attention (a lower bound: the tick looks only at slots due). */
+struct slot {
+	uint64_t hash;
+	uint64_t due;
+	struct vec *v;
+};
+
 struct live_ent {
 	uint64_t key; /* 0 = empty */
 	uint64_t ts;
 };
 
+/* A vector the tick emits or closes. */
+struct pending {
+	struct vec *v;
+	int close; /* 1: closing (removed from the table before emission) */
+};
+
 struct d4_bs_agg {
 	struct d4_bs_opts o;
 	uint64_t seed;
-	struct vec **tab; /* linear probing, power-of-two size */
+	uint64_t idle_us, upd_us;
+	struct slot *tab; /* linear probing, power-of-two size */
 	size_t tab_size, n_open;
+	uint64_t min_due; /* <= every slot's due */
 	struct vec *closed; /* closed by a later packet, emitted at the next tick */
 	size_t n_closed;
+	struct pending *pl; /* the tick's work list, kept between ticks */
+	size_t pl_cap;
 	struct live_ent *live;
 	size_t live_sets; /* live table: live_sets x LIVE_WAYS */
 	double factor_v4, factor_v6;
@@ -165,6 +198,9 @@ struct d4_bs_agg *d4_bs_agg_new(const struct d4_bs_opts *o)
 		a->o.distinct_cap = 1;
 	if (a->o.distinct_cap > DISTINCT_MAX)
 		a->o.distinct_cap = DISTINCT_MAX;
+	a->idle_us = (uint64_t)a->o.idle_close_s * US;
+	a->upd_us = (uint64_t)a->o.update_s * US;
+	a->min_due = UINT64_MAX;
 	/* The table layout only needs to be unpredictable to whoever chooses
 	 * the spoofed victims; output order does not depend on it. */
 	uint8_t rnd[16];
@@ -194,9 +230,8 @@ static void vec_free(struct vec *v)
 {
 	if (!v)
 		return;
-	free(v->ports);
-	free(v->dset);
-	free(v->hll);
+	free(v->xports);
+	free(v->set);
 	free(v);
 }
 
@@ -205,13 +240,14 @@ void d4_bs_agg_free(struct d4_bs_agg *a)
 	if (!a)
 		return;
 	for (size_t i = 0; i < a->tab_size; i++)
-		vec_free(a->tab[i]);
+		vec_free(a->tab[i].v);
 	while (a->closed) {
 		struct vec *n = a->closed->next_closed;
 		vec_free(a->closed);
 		a->closed = n;
 	}
 	free(a->tab);
+	free(a->pl);
 	free(a->live);
 	free(a->gone);
 	free(a->sbuf);
@@ -225,8 +261,8 @@ static size_t tab_find(const struct d4_bs_agg *a, uint64_t h, const uint8_t vict
 {
 	size_t m = a->tab_size - 1;
 	for (size_t i = h & m;; i = (i + 1) & m) {
-		struct vec *v = a->tab[i];
-		if (!v || (v->hash == h && v->kind == kind && memcmp(v->victim, victim, 16) == 0))
+		const struct slot *s = &a->tab[i];
+		if (!s->v || (s->hash == h && s->v->kind == kind && memcmp(s->v->victim, victim, 16) == 0))
 			return i;
 	}
 }
@@ -234,17 +270,16 @@ static size_t tab_find(const struct d4_bs_agg *a, uint64_t h, const uint8_t vict
 static int tab_grow(struct d4_bs_agg *a)
 {
 	size_t ns = a->tab_size * 2;
-	struct vec **nt = calloc(ns, sizeof(*nt));
+	struct slot *nt = calloc(ns, sizeof(*nt));
 	if (!nt)
 		return D4_ENOMEM;
 	for (size_t i = 0; i < a->tab_size; i++) {
-		struct vec *v = a->tab[i];
-		if (!v)
+		if (!a->tab[i].v)
 			continue;
-		size_t j = v->hash & (ns - 1);
-		while (nt[j])
+		size_t j = a->tab[i].hash & (ns - 1);
+		while (nt[j].v)
 			j = (j + 1) & (ns - 1);
-		nt[j] = v;
+		nt[j] = a->tab[i];
 	}
 	free(a->tab);
 	a->tab = nt;
@@ -256,13 +291,13 @@ static int tab_grow(struct d4_bs_agg *a)
 static void tab_del(struct d4_bs_agg *a, size_t i)
 {
 	size_t m = a->tab_size - 1;
-	a->tab[i] = NULL;
-	for (size_t j = (i + 1) & m; a->tab[j]; j = (j + 1) & m) {
-		size_t home = a->tab[j]->hash & m;
+	a->tab[i].v = NULL;
+	for (size_t j = (i + 1) & m; a->tab[j].v; j = (j + 1) & m) {
+		size_t home = a->tab[j].hash & m;
 		/* move j into the hole at i when its home is not in (i, j] */
 		if (((j - home) & m) >= ((j - i) & m)) {
 			a->tab[i] = a->tab[j];
-			a->tab[j] = NULL;
+			a->tab[j].v = NULL;
 			i = j;
 		}
 	}
@@ -310,26 +345,32 @@ static int dset_insert(uint64_t *set, uint32_t slots, uint64_t h)
 	}
 }
 
-/* Adds an address to the vector's distinct set. Fails (D4_ENOMEM) before
- * changing what the set holds, so that a packet is counted everywhere or
- * nowhere. */
-static int distinct_add(const struct d4_bs_agg *a, struct vec *v, const uint8_t addr[16])
+/* Fixed hash (no seed): the estimate of a given set of addresses is then
+ * the same on every run. Never 0 (the empty slot). */
+static uint64_t distinct_hash(const uint8_t addr[16])
 {
-	/* Fixed hash (no seed): the estimate of a given set of addresses is then
-	 * the same on every run. */
 	uint64_t h = hash_addr(0x6a09e667f3bcc908ull, addr);
-	if (!h)
-		h = 1;
-	if (v->hll) {
-		hll_add(v->hll, h);
+	return h ? h : 1;
+}
+
+/* Adds an address (its distinct_hash h) to the vector's distinct set. Fails
+ * (D4_ENOMEM) before changing what the set holds, so that a packet is
+ * counted everywhere or nowhere. */
+static int distinct_add(const struct d4_bs_agg *a, struct vec *v, uint64_t h)
+{
+	if (v->fl & V_SKETCH) {
+		hll_add(v->set, h);
 		return 0;
 	}
-	for (uint32_t i = (uint32_t)h & (v->dslots - 1); v->dslots; i = (i + 1) & (v->dslots - 1)) {
-		if (v->dset[i] == h)
-			return 0;
-		if (!v->dset[i])
-			break;
-	}
+	uint64_t *set = v->set;
+	uint32_t m = v->dslots - 1;
+	if (v->dslots)
+		for (uint32_t i = (uint32_t)h & m;; i = (i + 1) & m) {
+			if (set[i] == h)
+				return 0;
+			if (!set[i])
+				break;
+		}
 	if (v->dn + 1 > a->o.distinct_cap) {
 		/* The sketch is a function of the set alone, so switching over
 		 * does not make the result depend on packet order. */
@@ -337,14 +378,14 @@ static int distinct_add(const struct d4_bs_agg *a, struct vec *v, const uint8_t 
 		if (!reg)
 			return D4_ENOMEM;
 		for (uint32_t i = 0; i < v->dslots; i++)
-			if (v->dset[i])
-				hll_add(reg, v->dset[i]);
+			if (set[i])
+				hll_add(reg, set[i]);
 		hll_add(reg, h);
-		free(v->dset);
-		v->dset = NULL;
+		free(set);
+		v->set = reg;
 		v->dslots = 0;
 		v->dn = 0;
-		v->hll = reg;
+		v->fl |= V_SKETCH;
 		return 0;
 	}
 	if ((uint64_t)(v->dn + 1) * 2 > v->dslots) {
@@ -353,55 +394,81 @@ static int distinct_add(const struct d4_bs_agg *a, struct vec *v, const uint8_t 
 		if (!nset)
 			return D4_ENOMEM;
 		for (uint32_t i = 0; i < v->dslots; i++)
-			if (v->dset[i])
-				dset_insert(nset, ns, v->dset[i]);
-		free(v->dset);
-		v->dset = nset;
+			if (set[i])
+				dset_insert(nset, ns, set[i]);
+		free(set);
+		v->set = set = nset;
 		v->dslots = ns;
 	}
-	v->dn += (uint32_t)dset_insert(v->dset, v->dslots, h);
+	v->dn += (uint32_t)dset_insert(set, v->dslots, h);
 	return 0;
 }
 
-/* Finds or makes the counter of a port without counting: returns its slot,
- * PORT_SLOTS when the packet goes to ports_other, or D4_ENOMEM. */
+/* Finds or makes the counter of a port without counting: returns its index
+ * (nports for a new one), PORT_SLOTS when the packet goes to ports_other, or
+ * D4_ENOMEM. */
 static int port_slot(struct vec *v, uint16_t port)
 {
-	for (uint32_t i = 0; i < v->nports; i++)
-		if (v->ports[i].port == port)
+	unsigned n = v->nports < PORT_INLINE ? v->nports : PORT_INLINE;
+	for (unsigned i = 0; i < n; i++)
+		if (v->pport[i] == port)
 			return (int)i;
+	for (unsigned i = 0; i + PORT_INLINE < v->nports; i++)
+		if (v->xports[i].port == port)
+			return (int)(PORT_INLINE + i);
 	if (v->nports == PORT_SLOTS)
 		return PORT_SLOTS;
-	if (v->nports == v->ports_cap) {
-		uint32_t nc = v->ports_cap ? v->ports_cap * 2 : 4;
-		struct port_slot *np = realloc(v->ports, nc * sizeof(*np));
+	if (v->nports >= PORT_INLINE && (uint32_t)(v->nports - PORT_INLINE) == v->xcap) {
+		uint32_t nc = v->xcap ? v->xcap * 2 : 4;
+		if (nc > PORT_SLOTS - PORT_INLINE)
+			nc = PORT_SLOTS - PORT_INLINE;
+		struct port_slot *np = realloc(v->xports, nc * sizeof(*np));
 		if (!np)
 			return D4_ENOMEM;
-		v->ports = np;
-		v->ports_cap = nc;
+		v->xports = np;
+		v->xcap = nc;
 	}
-	v->ports[v->nports].port = port;
-	v->ports[v->nports].n = 0;
 	return (int)v->nports;
 }
 
-static void port_count(struct vec *v, int slot)
+static void port_count(struct vec *v, int slot, uint16_t port)
 {
 	if (slot == PORT_SLOTS) {
 		v->ports_other++;
 		return;
 	}
-	if ((uint32_t)slot == v->nports)
+	if (slot == v->nports) {
+		if (slot < PORT_INLINE) {
+			v->pport[slot] = port;
+			v->pcnt[slot] = 0;
+		} else {
+			v->xports[slot - PORT_INLINE].port = port;
+			v->xports[slot - PORT_INLINE].n = 0;
+		}
 		v->nports++;
-	v->ports[slot].n++;
+	}
+	if (slot < PORT_INLINE)
+		v->pcnt[slot]++;
+	else
+		v->xports[slot - PORT_INLINE].n++;
+}
+
+/* The counted ports as one array (n = nports). */
+static void ports_get(const struct vec *v, struct port_slot *out)
+{
+	for (unsigned i = 0; i < v->nports; i++)
+		out[i] = i < PORT_INLINE ? (struct port_slot){v->pport[i], v->pcnt[i]} : v->xports[i - PORT_INLINE];
 }
 
 /* Per-minute counts in a ring of RING calendar minutes; a packet more than
  * RING-1 minutes older than the newest one of the vector is counted in the
- * totals but not in the peak (stats.late). */
-static void minute_add(struct d4_bs_agg *a, struct vec *v, uint64_t ts)
+ * totals but not in the peak (stats.late). The newest minute's count lives
+ * in newest_cnt (the first cache line), its ring slot is written back when
+ * another minute is touched. */
+static void minute_slow(struct d4_bs_agg *a, struct vec *v, uint32_t mn)
 {
-	uint32_t mn = (uint32_t)(ts / (60 * US));
+	if (v->packets > 1)
+		v->ring_cnt[v->newest_min % RING] = v->newest_cnt;
 	if (v->packets > 1 && mn + RING <= v->newest_min) {
 		a->st.late++;
 		return;
@@ -409,29 +476,61 @@ static void minute_add(struct d4_bs_agg *a, struct vec *v, uint64_t ts)
 	if (v->packets <= 1 || mn > v->newest_min)
 		v->newest_min = mn;
 	unsigned s = mn % RING;
-	if (v->ring_cnt[s] && v->ring_min[s] == mn) {
+	if (v->ring_cnt[s] && v->ring_min[s] == mn)
 		v->ring_cnt[s]++;
-		return;
+	else {
+		if (v->ring_cnt[s] > v->peak_done)
+			v->peak_done = v->ring_cnt[s];
+		v->ring_min[s] = mn;
+		v->ring_cnt[s] = 1;
 	}
-	if (v->ring_cnt[s] > v->peak_done)
-		v->peak_done = v->ring_cnt[s];
-	v->ring_min[s] = mn;
-	v->ring_cnt[s] = 1;
+	if (v->ring_cnt[s] > v->peak)
+		v->peak = v->ring_cnt[s];
+	v->newest_cnt = v->ring_cnt[v->newest_min % RING];
 }
 
-static uint32_t vec_peak(const struct vec *v)
+static inline void minute_add(struct d4_bs_agg *a, struct vec *v, uint64_t ts)
 {
-	uint32_t p = v->peak_done;
-	for (unsigned i = 0; i < RING; i++)
-		if (v->ring_cnt[i] > p)
-			p = v->ring_cnt[i];
-	return p;
+	uint32_t mn = (uint32_t)(ts / (60 * US));
+	if (mn == v->newest_min && v->packets > 1 && mn <= UINT32_MAX - RING) {
+		if (++v->newest_cnt > v->peak)
+			v->peak = v->newest_cnt;
+		return;
+	}
+	minute_slow(a, v, mn);
+}
+
+/* Ring count of slot i (the newest minute's is kept in newest_cnt). */
+static uint32_t ring_get(const struct vec *v, unsigned i)
+{
+	return i == v->newest_min % RING ? v->newest_cnt : v->ring_cnt[i];
 }
 
 static int reportable(const struct d4_bs_agg *a, const struct vec *v)
 {
 	return v->packets >= a->o.min_packets && v->last - v->first >= (uint64_t)a->o.min_duration_s * US &&
-	       vec_peak(v) >= a->o.min_peak_ppm;
+	       v->peak >= a->o.min_peak_ppm;
+}
+
+/* When the tick must next look at v: closing (idle) or an ongoing update
+ * (once reportable: at once if never emitted, else update_s after the last
+ * one). Sums wrap as the tick's comparisons do. */
+static uint64_t vec_due(const struct d4_bs_agg *a, const struct vec *v)
+{
+	uint64_t d = v->last + a->idle_us;
+	if (v->fl & V_REPORT) {
+		uint64_t e = (v->fl & V_EMITTED) ? v->last_emit + a->upd_us : 0;
+		if (e < d)
+			d = e;
+	}
+	return d;
+}
+
+static void set_due(struct d4_bs_agg *a, size_t i, uint64_t due)
+{
+	a->tab[i].due = due;
+	if (due < a->min_due)
+		a->min_due = due;
 }
 
 /* ---- live mode ---- */
@@ -505,9 +604,7 @@ static void live_note(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts)
 
 static void mark_dirty(struct d4_bs_agg *a, struct vec *v)
 {
-	if (v->dirty)
-		return;
-	v->dirty = 1;
+	v->fl |= V_DIRTY;
 	v->dnext = a->dirty;
 	if (a->dirty)
 		a->dirty->dprev = &v->dnext;
@@ -517,24 +614,23 @@ static void mark_dirty(struct d4_bs_agg *a, struct vec *v)
 
 static void unmark_dirty(struct vec *v)
 {
-	if (!v->dirty)
+	if (!(v->fl & V_DIRTY))
 		return;
 	*v->dprev = v->dnext;
 	if (v->dnext)
 		v->dnext->dprev = v->dprev;
-	v->dirty = 0;
+	v->fl &= (uint8_t)~V_DIRTY;
 }
 
 /* ---- add ---- */
 
-static struct vec *vec_new(const struct d4_bs_class *c, uint64_t h)
+static struct vec *vec_alloc(void)
 {
-	struct vec *v = calloc(1, sizeof(*v));
-	if (!v)
-		return NULL;
-	memcpy(v->victim, c->victim, 16);
-	v->kind = c->kind;
-	v->hash = h;
+	/* two-line aligned: the first two lines share a 128-byte block */
+	size_t sz = (sizeof(struct vec) + 127) & ~(size_t)127;
+	struct vec *v = aligned_alloc(128, sz);
+	if (v)
+		memset(v, 0, sz);
 	return v;
 }
 
@@ -545,16 +641,17 @@ int d4_bs_agg_add(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts_us, c
 	return d4_bs_agg_add_class(a, p, ts_us, sensor, tlp, org, &c);
 }
 
-int d4_bs_agg_add_class(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts_us, const uint8_t *sensor, uint8_t tlp,
-			const uint8_t *org, struct d4_bs_class *out)
+/* First half of adding a packet: classification, the live-mode verdict and
+ * their counters. Touches neither the vectors nor their table, so a batch
+ * may run it for every packet before counting any. Returns the final kind. */
+static int add_classify(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts_us, struct d4_bs_class *cp)
 {
-	struct d4_bs_class tmp, *cp = out ? out : &tmp;
 	a->st.packets++;
 	if (d4_bs_classify(p, &a->o, cp) == D4_BS_NONE) {
 		a->st.by_reason[cp->reason]++;
 		if (a->live)
 			live_note(a, p, ts_us);
-		return 0;
+		return D4_BS_NONE;
 	}
 	if (a->live) {
 		uint8_t proto = cp->proto;
@@ -565,13 +662,20 @@ int d4_bs_agg_add_class(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts
 			a->st.by_reason[D4_BS_R_OWN_FLOW]++;
 			cp->kind = D4_BS_NONE;
 			cp->reason = D4_BS_R_OWN_FLOW;
-			return 0;
+			return D4_BS_NONE;
 		}
 	}
-	uint64_t h = vec_hash(a, cp->victim, cp->kind);
+	return cp->kind;
+}
+
+/* Second half: counts backscatter *cp (key hash h, telescope address hash
+ * dh) into its vector. */
+static int add_count(struct d4_bs_agg *a, const struct d4_bs_class *cp, uint64_t ts_us, uint64_t h, uint64_t dh,
+		     const uint8_t *sensor, uint8_t tlp, const uint8_t *org)
+{
 	size_t i = tab_find(a, h, cp->victim, cp->kind);
-	struct vec *v = a->tab[i];
-	if (v && ts_us >= v->last + (uint64_t)a->o.idle_close_s * US) {
+	struct vec *v = a->tab[i].v;
+	if (v && ts_us >= v->last + a->idle_us) {
 		/* Idle long enough: that attack is over, this packet starts a new one. */
 		tab_del(a, i);
 		v->next_closed = a->closed;
@@ -590,29 +694,44 @@ int d4_bs_agg_add_class(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts
 				return D4_ENOMEM;
 			i = tab_find(a, h, cp->victim, cp->kind);
 		}
-		v = vec_new(cp, h);
+		v = vec_alloc();
 		if (!v)
 			return D4_ENOMEM;
+		memcpy(v->victim, cp->victim, 16);
+		v->kind = cp->kind;
 		v->first = v->last = ts_us;
-		a->tab[i] = v;
+		a->tab[i] = (struct slot){h, 0, v};
+		set_due(a, i, ts_us + a->idle_us);
 		a->n_open++;
-	}
-	int slot = port_slot(v, cp->port), rc = slot < 0 ? slot : distinct_add(a, v, cp->telescope);
+	} else if (v->set && !(v->fl & V_SKETCH))
+		__builtin_prefetch(&((uint64_t *)v->set)[dh & (v->dslots - 1)]);
+	int slot = port_slot(v, cp->port), rc = slot < 0 ? slot : distinct_add(a, v, dh);
 	if (rc != 0) {
 		if (v->packets == 0) { /* the vector this packet opened: nothing of it is left */
-			tab_del(a, tab_find(a, h, cp->victim, cp->kind));
-			vec_free(v);
+			tab_del(a, i);
+			free(v->set);
+			free(v->xports);
+			free(v);
 		}
 		return rc;
 	}
-	port_count(v, slot);
+	port_count(v, slot, cp->port);
 	v->packets++;
 	v->bytes += cp->bytes;
 	if (ts_us < v->first)
 		v->first = ts_us;
-	if (ts_us > v->last)
+	if (ts_us > v->last) {
 		v->last = ts_us;
+		/* a deadline past 2^64 wraps (as the tick's comparison does) and
+		 * falls before the slot's due: look at it at the next tick */
+		if (ts_us + a->idle_us < ts_us)
+			set_due(a, i, 0);
+	}
 	minute_add(a, v, ts_us);
+	if (!(v->fl & V_REPORT) && reportable(a, v)) {
+		v->fl |= V_REPORT;
+		set_due(a, i, vec_due(a, v) < a->tab[i].due ? vec_due(a, v) : a->tab[i].due);
+	}
 	if (tlp > v->tlp)
 		v->tlp = tlp;
 	if (org) {
@@ -624,9 +743,9 @@ int d4_bs_agg_add_class(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts
 			memset(v->org, 0, 16);
 		}
 	}
-	if (sensor) {
+	if (sensor && (v->n_sensors == 0 || memcmp(v->sensors[0], sensor, 16) != 0)) {
 		int found = 0;
-		for (unsigned k = 0; k < v->n_sensors && !found; k++)
+		for (unsigned k = 1; k < v->n_sensors && !found; k++)
 			found = memcmp(v->sensors[k], sensor, 16) == 0;
 		if (!found) {
 			if (v->n_sensors < D4_BS_MAX_SENSORS)
@@ -635,10 +754,81 @@ int d4_bs_agg_add_class(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts
 				v->sensors_more = 1;
 		}
 	}
-	mark_dirty(a, v);
+	if (!(v->fl & V_DIRTY))
+		mark_dirty(a, v);
 	a->st.backscatter++;
 	a->st.by_kind[cp->kind]++;
 	return 0;
+}
+
+int d4_bs_agg_add_class(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts_us, const uint8_t *sensor, uint8_t tlp,
+			const uint8_t *org, struct d4_bs_class *out)
+{
+	struct d4_bs_class tmp, *cp = out ? out : &tmp;
+	if (add_classify(a, p, ts_us, cp) == D4_BS_NONE)
+		return 0;
+	return add_count(a, cp, ts_us, vec_hash(a, cp->victim, cp->kind), distinct_hash(cp->telescope), sensor, tlp, org);
+}
+
+#define BATCH 16
+
+/* A batch hides the memory latency of the vector path: every packet is
+ * classified first, then the table slots, the vectors and the address sets
+ * the batch will touch are prefetched in three passes (each one reading
+ * what the previous one brought in), then the packets are counted in order
+ * exactly as single calls would count them. The passes only read: a slot
+ * that a packet earlier in the batch changes makes a prefetch useless, never
+ * a count wrong. */
+int d4_bs_agg_add_batch(struct d4_bs_agg *a, const struct d4_pkt *p, size_t n, const uint64_t *ts_us,
+			const uint8_t *sensor, uint8_t tlp, const uint8_t *org, struct d4_bs_class *out)
+{
+	int worst = 0;
+	struct d4_bs_class tmp[BATCH];
+	uint64_t h[BATCH], dh[BATCH];
+	uint8_t bs[BATCH];
+	for (size_t base = 0; base < n; base += BATCH) {
+		size_t m = n - base < BATCH ? n - base : BATCH;
+		struct d4_bs_class *c = out ? out + base : tmp;
+		size_t mask = a->tab_size - 1;
+		for (size_t j = 0; j < m; j++) {
+			bs[j] = add_classify(a, &p[base + j], ts_us[base + j], &c[j]) != D4_BS_NONE;
+			if (bs[j]) {
+				h[j] = vec_hash(a, c[j].victim, c[j].kind);
+				dh[j] = distinct_hash(c[j].telescope);
+				__builtin_prefetch(&a->tab[h[j] & mask]);
+			}
+		}
+		for (size_t j = 0; j < m; j++)
+			if (bs[j])
+				for (size_t i = h[j] & mask; a->tab[i].v; i = (i + 1) & mask)
+					if (a->tab[i].hash == h[j]) {
+						/* (the second line shares its 128-byte block:
+						 * the hardware brings it along) */
+						__builtin_prefetch(a->tab[i].v);
+						break;
+					}
+		for (size_t j = 0; j < m; j++)
+			if (bs[j])
+				for (size_t i = h[j] & mask; a->tab[i].v; i = (i + 1) & mask)
+					if (a->tab[i].hash == h[j]) {
+						const struct vec *v = a->tab[i].v;
+						if (v->fl & V_SKETCH)
+							__builtin_prefetch((const uint8_t *)v->set + (dh[j] >> (64 - HLL_BITS)));
+						else if (v->set)
+							__builtin_prefetch((const uint64_t *)v->set + (dh[j] & (v->dslots - 1)));
+						if (v->nports > PORT_INLINE)
+							__builtin_prefetch(v->xports);
+						break;
+					}
+		for (size_t j = 0; j < m; j++) {
+			if (!bs[j])
+				continue;
+			int rc = add_count(a, &c[j], ts_us[base + j], h[j], dh[j], sensor, tlp, org);
+			if (rc == D4_ENOMEM || (rc != 0 && worst == 0))
+				worst = rc;
+		}
+	}
+	return worst;
 }
 
 /* ---- emission ---- */
@@ -651,7 +841,7 @@ static int port_cmp(const void *x, const void *y)
 	return (a->port > b->port) - (a->port < b->port);
 }
 
-static void vec_export(const struct d4_bs_agg *a, struct vec *v, uint8_t state, struct d4_bs_vector *out)
+static void vec_export(const struct d4_bs_agg *a, const struct vec *v, uint8_t state, struct d4_bs_vector *out)
 {
 	memset(out, 0, sizeof(*out));
 	memcpy(out->victim, v->victim, 16);
@@ -661,23 +851,25 @@ static void vec_export(const struct d4_bs_agg *a, struct vec *v, uint8_t state, 
 	out->last_us = v->last;
 	out->packets = v->packets;
 	out->bytes = v->bytes;
+	struct port_slot ps[PORT_SLOTS];
+	ports_get(v, ps);
 	if (v->nports > 1)
-		qsort(v->ports, v->nports, sizeof(*v->ports), port_cmp);
+		qsort(ps, v->nports, sizeof(*ps), port_cmp);
 	out->n_ports = v->nports < D4_BS_TOP_PORTS ? v->nports : D4_BS_TOP_PORTS;
 	for (uint32_t i = 0; i < out->n_ports; i++) {
-		out->ports[i].port = v->ports[i].port;
-		out->ports[i].packets = v->ports[i].n;
+		out->ports[i].port = ps[i].port;
+		out->ports[i].packets = ps[i].n;
 	}
 	out->ports_distinct = v->nports;
 	out->ports_other = v->ports_other;
-	if (v->hll) {
-		out->telescope_addrs = (uint64_t)llround(hll_estimate(v->hll));
+	if (v->fl & V_SKETCH) {
+		out->telescope_addrs = (uint64_t)llround(hll_estimate(v->set));
 		out->telescope_exact = 0;
 	} else {
 		out->telescope_addrs = v->dn;
 		out->telescope_exact = 1;
 	}
-	out->peak_ppm = vec_peak(v);
+	out->peak_ppm = v->peak;
 	double dur = (double)(v->last - v->first) / (double)US;
 	out->observed_pps = (double)v->packets / (dur < 1.0 ? 1.0 : dur);
 	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -697,12 +889,6 @@ static void vec_export(const struct d4_bs_agg *a, struct vec *v, uint8_t state, 
 	out->updates = v->updates;
 }
 
-struct pending {
-	struct vec *v;
-	size_t slot; /* table slot, or SIZE_MAX for an already-removed (closed) vector */
-	int close;
-};
-
 static int pend_cmp(const void *x, const void *y)
 {
 	const struct vec *a = ((const struct pending *)x)->v, *b = ((const struct pending *)y)->v;
@@ -714,24 +900,61 @@ static int pend_cmp(const void *x, const void *y)
 	return (a->kind > b->kind) - (a->kind < b->kind);
 }
 
+static int pl_push(struct d4_bs_agg *a, size_t *n, struct vec *v, int close)
+{
+	if (*n == a->pl_cap) {
+		size_t nc = a->pl_cap ? a->pl_cap * 2 : 256;
+		struct pending *np = realloc(a->pl, nc * sizeof(*np));
+		if (!np)
+			return D4_ENOMEM;
+		a->pl = np;
+		a->pl_cap = nc;
+	}
+	a->pl[(*n)++] = (struct pending){v, close};
+	return 0;
+}
+
 static int run(struct d4_bs_agg *a, uint64_t now_us, int flush, d4_bs_emit_fn emit, void *ud)
 {
-	size_t n = 0, cap = a->n_closed + a->n_open;
-	struct pending *pl = cap ? calloc(cap, sizeof(*pl)) : NULL;
-	if (cap && !pl)
-		return D4_ENOMEM;
+	/* Nothing closed by a packet and no slot due: nothing to visit. */
+	if (!flush && !a->closed && now_us < a->min_due)
+		return 0;
+	size_t n = 0;
 	for (struct vec *v = a->closed; v; v = v->next_closed)
-		pl[n++] = (struct pending){v, SIZE_MAX, 1};
-	uint64_t idle = (uint64_t)a->o.idle_close_s * US, upd = (uint64_t)a->o.update_s * US;
+		if (pl_push(a, &n, v, 1) != 0)
+			return D4_ENOMEM;
+	/* Only slots whose due has come are looked at; one found with nothing
+	 * to do (its due was a lower bound) gets its exact due back. */
+	uint64_t min_due = UINT64_MAX;
 	for (size_t i = 0; i < a->tab_size; i++) {
-		struct vec *v = a->tab[i];
-		if (!v)
+		struct slot *s = &a->tab[i];
+		if (!s->v)
 			continue;
-		if (flush || now_us >= v->last + idle)
-			pl[n++] = (struct pending){v, i, 1};
-		else if (reportable(a, v) && (!v->emitted || now_us >= v->last_emit + upd))
-			pl[n++] = (struct pending){v, i, 0};
+		if (!flush && now_us < s->due) {
+			if (s->due < min_due)
+				min_due = s->due;
+			continue;
+		}
+		/* (the due of a vector taken here is set again when it is
+		 * emitted; one that closes leaves the table) */
+		struct vec *v = s->v;
+		int rc = 0;
+		if (flush || now_us >= v->last + a->idle_us)
+			rc = pl_push(a, &n, v, 1);
+		else if ((v->fl & V_REPORT) && (!(v->fl & V_EMITTED) || now_us >= v->last_emit + a->upd_us))
+			rc = pl_push(a, &n, v, 0);
+		else {
+			s->due = vec_due(a, v);
+			if (s->due < min_due)
+				min_due = s->due;
+		}
+		if (rc != 0) {
+			a->min_due = 0; /* the scan did not finish: look again next time */
+			return rc;
+		}
 	}
+	a->min_due = min_due;
+	struct pending *pl = a->pl;
 	if (a->track_gone) {
 		/* room for every key this call may close, taken before anything
 		 * changes: a vector is never freed without its key being kept */
@@ -744,22 +967,21 @@ static int run(struct d4_bs_agg *a, uint64_t now_us, int flush, d4_bs_emit_fn em
 				nc *= 2;
 			struct gone *ng = realloc(a->gone, nc * sizeof(*ng));
 			if (!ng) {
-				free(pl);
+				a->min_due = 0;
 				return D4_ENOMEM;
 			}
 			a->gone = ng;
 			a->gone_cap = nc;
 		}
 	}
-	/* Remove closing vectors from the table before emitting (deletion moves
-	 * slots, so the slot numbers are not used after this point). */
+	/* Remove closing vectors from the table before emitting (those closed
+	 * by a packet have left it already: the key may be open again). */
 	for (size_t k = 0; k < n; k++)
-		if (pl[k].close && pl[k].slot != SIZE_MAX) {
-			size_t i = tab_find(a, pl[k].v->hash, pl[k].v->victim, pl[k].v->kind);
-			tab_del(a, i);
-			pl[k].v->next_closed = a->closed;
-			a->closed = pl[k].v;
-			a->n_closed++;
+		if (pl[k].close) {
+			struct vec *v = pl[k].v;
+			size_t i = tab_find(a, vec_hash(a, v->victim, v->kind), v->victim, v->kind);
+			if (a->tab[i].v == v)
+				tab_del(a, i);
 		}
 	if (n > 1)
 		qsort(pl, n, sizeof(*pl), pend_cmp);
@@ -792,16 +1014,19 @@ static int run(struct d4_bs_agg *a, uint64_t now_us, int flush, d4_bs_emit_fn em
 				if (rc != 0)
 					break;
 			}
-			v->emitted = 1;
+			v->fl |= V_EMITTED;
 			v->last_emit = now_us;
 			if (v->updates < UINT32_MAX)
 				v->updates++;
-			mark_dirty(a, v);
+			if (!(v->fl & V_DIRTY))
+				mark_dirty(a, v);
+			set_due(a, tab_find(a, vec_hash(a, v->victim, v->kind), v->victim, v->kind), vec_due(a, v));
 		}
 	}
 	/* Every closed vector is in pl; those not handled (an emit error
-	 * stopped the loop at k) stay closed for the next call. Rebuilding the
-	 * list once keeps a tick linear in the vectors it closes. */
+	 * stopped the loop at k) stay closed for the next call, and the
+	 * ongoing ones not visited stay due. Rebuilding the list once keeps a
+	 * tick linear in the vectors it closes. */
 	a->closed = NULL;
 	a->n_closed = 0;
 	for (size_t j = k; j < n; j++)
@@ -809,8 +1034,8 @@ static int run(struct d4_bs_agg *a, uint64_t now_us, int flush, d4_bs_emit_fn em
 			pl[j].v->next_closed = a->closed;
 			a->closed = pl[j].v;
 			a->n_closed++;
-		}
-	free(pl);
+		} else
+			a->min_due = 0;
 	return rc;
 }
 
@@ -894,7 +1119,7 @@ static size_t vec_save(struct d4_bs_agg *a, const struct vec *v, uint8_t *buf)
 	p[4] = ST_VERSION;
 	memcpy(p + 5, v->victim, 16);
 	p[21] = v->kind;
-	p[22] = (uint8_t)((v->hll ? ST_F_SKETCH : 0) | (v->org_set ? ST_F_ORG_SET : 0) |
+	p[22] = (uint8_t)(((v->fl & V_SKETCH) ? ST_F_SKETCH : 0) | (v->org_set ? ST_F_ORG_SET : 0) |
 			  (v->org_mixed ? ST_F_ORG_MIX : 0) | (v->sensors_more ? ST_F_SENS_MORE : 0));
 	p[23] = v->tlp;
 	p += 24;
@@ -909,13 +1134,13 @@ static size_t vec_save(struct d4_bs_agg *a, const struct vec *v, uint8_t *buf)
 	p += 52;
 	for (unsigned i = 0; i < RING; i++, p += 8) {
 		d4_put_u32be(p, v->ring_min[i]);
-		d4_put_u32be(p + 4, v->ring_cnt[i]);
+		d4_put_u32be(p + 4, ring_get(v, i));
 	}
 	d4_put_u64be(p, v->ports_other);
 	p[8] = (uint8_t)v->nports;
 	p += 9;
 	struct port_slot ps[PORT_SLOTS];
-	memcpy(ps, v->ports, v->nports * sizeof(*ps));
+	ports_get(v, ps);
 	qsort(ps, v->nports, sizeof(*ps), slot_port_cmp);
 	for (uint32_t i = 0; i < v->nports; i++, p += 10) {
 		d4_put_u16be(p, ps[i].port);
@@ -926,14 +1151,14 @@ static size_t vec_save(struct d4_bs_agg *a, const struct vec *v, uint8_t *buf)
 	p += (size_t)v->n_sensors * 16;
 	memcpy(p, v->org, 16);
 	p += 16;
-	if (v->hll) {
-		memcpy(p, v->hll, HLL_M);
+	if (v->fl & V_SKETCH) {
+		memcpy(p, v->set, HLL_M);
 		p += HLL_M;
 	} else {
 		uint32_t n = 0;
 		for (uint32_t i = 0; i < v->dslots; i++)
-			if (v->dset[i])
-				a->sscratch[n++] = v->dset[i];
+			if (((const uint64_t *)v->set)[i])
+				a->sscratch[n++] = ((const uint64_t *)v->set)[i];
 		qsort(a->sscratch, n, sizeof(*a->sscratch), u64_cmp);
 		d4_put_u32be(p, n);
 		p += 4;
@@ -977,7 +1202,7 @@ int d4_bs_agg_dirty(struct d4_bs_agg *a, d4_bs_state_fn cb, void *ud)
 		const struct gone *g = &a->gone[k];
 		if (k && gone_cmp(g, g - 1) == 0)
 			continue;
-		if (a->tab[tab_find(a, vec_hash(a, g->victim, g->kind), g->victim, g->kind)])
+		if (a->tab[tab_find(a, vec_hash(a, g->victim, g->kind), g->victim, g->kind)].v)
 			continue;
 		int rc = cb(ud, g->victim, g->kind, NULL, 0);
 		if (rc != 0)
@@ -991,7 +1216,7 @@ int d4_bs_agg_dirty(struct d4_bs_agg *a, d4_bs_state_fn cb, void *ud)
 	}
 	for (struct vec *v = a->dirty, *n; v; v = n) {
 		n = v->dnext;
-		v->dirty = 0;
+		v->fl &= (uint8_t)~V_DIRTY;
 	}
 	a->dirty = NULL;
 	a->n_gone = 0;
@@ -1008,7 +1233,7 @@ static struct vec *vec_load(const struct d4_bs_agg *a, const uint8_t *state, siz
 	if (len < ST_FIXED + ST_CHECK || len > D4_BS_STATE_MAX || memcmp(state, ST_MAGIC, 4) != 0 ||
 	    state[4] != ST_VERSION || d4_get_u64be(state + len - ST_CHECK) != fnv1a64(state, len - ST_CHECK))
 		return NULL;
-	struct vec *v = calloc(1, sizeof(*v));
+	struct vec *v = vec_alloc();
 	if (!v) {
 		*err = D4_ENOMEM;
 		return NULL;
@@ -1025,7 +1250,8 @@ static struct vec *vec_load(const struct d4_bs_agg *a, const uint8_t *state, siz
 	v->bytes = d4_rd_u64be(&r);
 	v->updates = d4_rd_u32be(&r);
 	v->last_emit = d4_rd_u64be(&r);
-	v->emitted = v->updates > 0;
+	if (v->updates)
+		v->fl |= V_EMITTED;
 	v->newest_min = d4_rd_u32be(&r);
 	v->peak_done = d4_rd_u32be(&r);
 	uint64_t ring_sum = 0;
@@ -1048,31 +1274,47 @@ static struct vec *vec_load(const struct d4_bs_agg *a, const uint8_t *state, siz
 			: v->ring_min[i] % RING != i || (ordered && (v->ring_min[i] < fmin || v->ring_min[i] > lmin)))
 			bad = 1;
 	}
-	if (ring_sum == 0 || ring_sum > v->packets || v->peak_done > v->packets - ring_sum)
+	/* the newest minute's slot is in use (minute_add keeps it so) */
+	unsigned ns = v->newest_min % RING;
+	if (ring_sum == 0 || ring_sum > v->packets || v->peak_done > v->packets - ring_sum ||
+	    v->ring_min[ns] != v->newest_min || v->ring_cnt[ns] == 0)
 		bad = 1;
+	v->newest_cnt = v->ring_cnt[ns];
+	v->peak = v->peak_done;
+	for (unsigned i = 0; i < RING; i++)
+		if (v->ring_cnt[i] > v->peak)
+			v->peak = v->ring_cnt[i];
 	v->ports_other = d4_rd_u64be(&r);
 	uint32_t np = d4_rd_u8(&r);
 	if (np == 0 || np > PORT_SLOTS || (v->ports_other && np < PORT_SLOTS))
 		bad = 1;
 	uint64_t psum = v->ports_other;
 	if (!bad) {
-		v->ports_cap = np < 4 ? 4 : np;
-		v->ports = malloc(v->ports_cap * sizeof(*v->ports));
-		if (!v->ports) {
-			*err = D4_ENOMEM;
-			goto fail;
-		}
+		struct port_slot ps[PORT_SLOTS];
 		for (uint32_t i = 0; i < np; i++) {
-			v->ports[i].port = d4_rd_u16be(&r);
-			v->ports[i].n = d4_rd_u64be(&r);
-			if (v->ports[i].n == 0 || (i && v->ports[i].port <= v->ports[i - 1].port) ||
-			    v->ports[i].n > v->packets)
+			ps[i].port = d4_rd_u16be(&r);
+			ps[i].n = d4_rd_u64be(&r);
+			if (ps[i].n == 0 || (i && ps[i].port <= ps[i - 1].port) || ps[i].n > v->packets)
 				bad = 1;
-			psum += v->ports[i].n;
+			psum += ps[i].n;
 		}
-		v->nports = np;
 		if (psum != v->packets)
 			bad = 1;
+		if (np > PORT_INLINE) {
+			v->xcap = np - PORT_INLINE;
+			if (!(v->xports = malloc(v->xcap * sizeof(*v->xports)))) {
+				*err = D4_ENOMEM;
+				goto fail;
+			}
+		}
+		for (uint32_t i = 0; i < np; i++) {
+			if (i < PORT_INLINE) {
+				v->pport[i] = ps[i].port;
+				v->pcnt[i] = ps[i].n;
+			} else
+				v->xports[i - PORT_INLINE] = ps[i];
+		}
+		v->nports = (uint8_t)np;
 	}
 	v->n_sensors = d4_rd_u8(&r);
 	if (v->n_sensors > D4_BS_MAX_SENSORS || ((fl & ST_F_SENS_MORE) && v->n_sensors < D4_BS_MAX_SENSORS))
@@ -1097,16 +1339,18 @@ static struct vec *vec_load(const struct d4_bs_agg *a, const uint8_t *state, siz
 		/* more distinct addresses than the exact set holds were seen */
 		if (v->packets <= a->o.distinct_cap)
 			goto fail;
-		if (!(v->hll = malloc(HLL_M))) {
+		uint8_t *reg = malloc(HLL_M);
+		if (!(v->set = reg)) {
 			*err = D4_ENOMEM;
 			goto fail;
 		}
-		d4_rd_copy(&r, v->hll, HLL_M);
+		v->fl |= V_SKETCH;
+		d4_rd_copy(&r, reg, HLL_M);
 		unsigned used = 0;
 		for (unsigned i = 0; i < HLL_M; i++) {
-			if (v->hll[i] > 64 - HLL_BITS + 1)
+			if (reg[i] > 64 - HLL_BITS + 1)
 				bad = 1;
-			used += v->hll[i] != 0;
+			used += reg[i] != 0;
 		}
 		if (used == 0)
 			bad = 1;
@@ -1117,7 +1361,8 @@ static struct vec *vec_load(const struct d4_bs_agg *a, const uint8_t *state, siz
 		uint32_t slots = 8;
 		while ((uint64_t)(n + 1) * 2 > slots)
 			slots *= 2;
-		if (!(v->dset = calloc(slots, sizeof(*v->dset)))) {
+		uint64_t *set = calloc(slots, sizeof(*set));
+		if (!(v->set = set)) {
 			*err = D4_ENOMEM;
 			goto fail;
 		}
@@ -1130,12 +1375,14 @@ static struct vec *vec_load(const struct d4_bs_agg *a, const uint8_t *state, siz
 				break;
 			}
 			prev = h;
-			dset_insert(v->dset, v->dslots, h);
+			dset_insert(set, v->dslots, h);
 		}
 		v->dn = n;
 	}
 	if (bad || d4_rd_error(&r) || d4_rd_left(&r) != 0)
 		goto fail;
+	if (reportable(a, v))
+		v->fl |= V_REPORT;
 	*err = 0;
 	return v;
 fail:
@@ -1151,10 +1398,10 @@ int d4_bs_agg_restore(struct d4_bs_agg *a, const uint8_t *state, size_t len)
 	struct vec *v = vec_load(a, state, len, &err);
 	if (!v)
 		return err;
-	v->hash = vec_hash(a, v->victim, v->kind);
-	size_t i = tab_find(a, v->hash, v->victim, v->kind);
-	if (a->tab[i] || a->n_open + a->n_closed >= a->o.max_vectors) {
-		int rc = a->tab[i] ? D4_EEXIST : D4_EFULL;
+	uint64_t h = vec_hash(a, v->victim, v->kind);
+	size_t i = tab_find(a, h, v->victim, v->kind);
+	if (a->tab[i].v || a->n_open + a->n_closed >= a->o.max_vectors) {
+		int rc = a->tab[i].v ? D4_EEXIST : D4_EFULL;
 		vec_free(v);
 		return rc;
 	}
@@ -1163,9 +1410,10 @@ int d4_bs_agg_restore(struct d4_bs_agg *a, const uint8_t *state, size_t len)
 			vec_free(v);
 			return D4_ENOMEM;
 		}
-		i = tab_find(a, v->hash, v->victim, v->kind);
+		i = tab_find(a, h, v->victim, v->kind);
 	}
-	a->tab[i] = v;
+	a->tab[i] = (struct slot){h, 0, v};
+	set_due(a, i, vec_due(a, v));
 	a->n_open++;
 	a->track_gone = 1;
 	return 0;

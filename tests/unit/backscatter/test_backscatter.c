@@ -1448,6 +1448,114 @@ START_TEST(state_live_note)
 }
 END_TEST
 
+/* Adds, before some TCP replies, the request they answer (reversed
+ * addresses and ports, SYN): in live mode those replies are own-flow. */
+static struct sp *with_requests(const struct sp *t, size_t n, size_t *count)
+{
+	struct sp *o = calloc(n * 2, sizeof(*o));
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *b = t[i].b;
+		size_t ip = (b[0] >> 4) == 6 ? 40 : 20;
+		int tcp = (ip == 40 ? b[6] : b[9]) == 6;
+		if (tcp && i % 5 == 0 && t[i].ts > 0) {
+			struct sp *r = &o[k++];
+			*r = t[i];
+			r->ts = t[i].ts - 1;
+			size_t al = ip == 40 ? 16 : 4, so = ip == 40 ? 8 : 12;
+			memcpy(r->b + so, b + so + al, al);
+			memcpy(r->b + so + al, b + so, al);
+			memcpy(r->b + ip, b + ip + 2, 2);
+			memcpy(r->b + ip + 2, b + ip, 2);
+			r->b[ip + 13] = 0x02;
+		}
+		o[k++] = t[i];
+	}
+	*count = k;
+	return o;
+}
+
+/* d4_bs_agg_add_batch against single calls of d4_bs_agg_add_class: same
+ * return codes, verdicts, counters and vectors, with batches of random
+ * sizes (1..64) cut at the ticks. */
+static void batch_compare(const struct d4_bs_opts *o, const struct sp *t, size_t n, unsigned seed)
+{
+	static const uint8_t sensor[16] = {3}, org[16] = {4};
+	struct d4_bs_agg *one = d4_bs_agg_new(o), *bat = d4_bs_agg_new(o);
+	struct stream s1 = {0}, s2 = {0};
+	struct d4_pkt *pk = calloc(64, sizeof(*pk));
+	struct d4_bs_class c1[64], c2[64];
+	uint64_t ts[64], next = 0;
+	srand(seed);
+	for (size_t i = 0; i < n;) {
+		if (t[i].ts >= next) {
+			ck_assert_int_eq(d4_bs_agg_tick(one, t[i].ts, stream_emit, &s1), 0);
+			ck_assert_int_eq(d4_bs_agg_tick(bat, t[i].ts, stream_emit, &s2), 0);
+			next = (t[i].ts / US + 1) * US;
+		}
+		size_t m = 0, want = 1 + (size_t)rand() % 64;
+		while (m < want && i + m < n && (m == 0 || t[i + m].ts < next)) {
+			decode(D4_LINK_RAW, t[i + m].b, t[i + m].n, &pk[m]);
+			ts[m] = t[i + m].ts;
+			m++;
+		}
+		int worst = 0;
+		for (size_t k = 0; k < m; k++) {
+			int rc = d4_bs_agg_add_class(one, &pk[k], ts[k], sensor, 2, org, &c1[k]);
+			ck_assert(rc == 0 || rc == D4_EFULL);
+			if (rc)
+				worst = rc;
+		}
+		ck_assert_int_eq(d4_bs_agg_add_batch(bat, pk, m, ts, sensor, 2, org, c2), worst);
+		for (size_t k = 0; k < m; k++) {
+			ck_assert_uint_eq(c1[k].kind, c2[k].kind);
+			ck_assert_uint_eq(c1[k].reason, c2[k].reason);
+			ck_assert_mem_eq(c1[k].victim, c2[k].victim, 16);
+			ck_assert_uint_eq(c1[k].port, c2[k].port);
+		}
+		i += m;
+	}
+	ck_assert_int_eq(d4_bs_agg_flush(one, stream_emit, &s1), 0);
+	ck_assert_int_eq(d4_bs_agg_flush(bat, stream_emit, &s2), 0);
+	struct d4_bs_stats st1, st2;
+	d4_bs_agg_stats(one, &st1);
+	d4_bs_agg_stats(bat, &st2);
+	ck_assert_mem_eq(&st1, &st2, sizeof(st1));
+	ck_assert_uint_gt(s1.n, 0);
+	ck_assert_uint_eq(s1.len, s2.len);
+	ck_assert(memcmp(s1.buf, s2.buf, s1.len) == 0);
+	free(s1.buf);
+	free(s2.buf);
+	free(pk);
+	d4_bs_agg_free(one);
+	d4_bs_agg_free(bat);
+}
+
+START_TEST(batch_same_as_single)
+{
+	struct d4_bs_prefix pf[2];
+	ck_assert_int_eq(d4_bs_prefix_parse("10.0.0.0/8", &pf[0]), 0);
+	ck_assert_int_eq(d4_bs_prefix_parse("2001:db8:2::/48", &pf[1]), 0);
+	for (unsigned seed = 1; seed <= 3; seed++) {
+		size_t n0, n;
+		struct sp *t0 = split_traffic(seed, &n0);
+		struct sp *t = with_requests(t0, n0, &n);
+		struct d4_bs_opts o;
+		split_opts(&o, pf);
+		batch_compare(&o, t, n, seed);
+		o.live = 1; /* requests and their replies, often in one batch */
+		o.telescope = NULL;
+		o.n_telescope = 0;
+		batch_compare(&o, t, n, seed);
+		split_opts(&o, pf);
+		o.max_vectors = 8; /* packets of new victims dropped */
+		batch_compare(&o, t, n, seed);
+		free(t0);
+		free(t);
+	}
+}
+END_TEST
+
 static Suite *bs_suite(void)
 {
 	Suite *s = suite_create("backscatter");
@@ -1472,6 +1580,9 @@ static Suite *bs_suite(void)
 	tcase_add_test(tc, state_dirty_reports);
 	tcase_add_test(tc, state_corrupt_refused);
 	tcase_add_test(tc, state_live_note);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("batch");
+	tcase_add_test(tc, batch_same_as_single);
 	suite_add_tcase(s, tc);
 	return s;
 }
