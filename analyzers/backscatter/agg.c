@@ -107,7 +107,7 @@ struct d4_bs_agg {
 	uint64_t idle_us, upd_us;
 	struct slot *tab; /* linear probing, power-of-two size */
 	size_t tab_size, n_open;
-	uint64_t min_due; /* <= every slot's due */
+	uint64_t min_due;   /* <= every slot's due */
 	struct vec *closed; /* closed by a later packet, emitted at the next tick */
 	size_t n_closed;
 	struct pending *pl; /* the tick's work list, kept between ticks */
@@ -767,7 +767,8 @@ int d4_bs_agg_add_class(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts
 	struct d4_bs_class tmp, *cp = out ? out : &tmp;
 	if (add_classify(a, p, ts_us, cp) == D4_BS_NONE)
 		return 0;
-	return add_count(a, cp, ts_us, vec_hash(a, cp->victim, cp->kind), distinct_hash(cp->telescope), sensor, tlp, org);
+	return add_count(a, cp, ts_us, vec_hash(a, cp->victim, cp->kind), distinct_hash(cp->telescope), sensor, tlp,
+			 org);
 }
 
 #define BATCH 16
@@ -813,9 +814,11 @@ int d4_bs_agg_add_batch(struct d4_bs_agg *a, const struct d4_pkt *p, size_t n, c
 					if (a->tab[i].hash == h[j]) {
 						const struct vec *v = a->tab[i].v;
 						if (v->fl & V_SKETCH)
-							__builtin_prefetch((const uint8_t *)v->set + (dh[j] >> (64 - HLL_BITS)));
+							__builtin_prefetch((const uint8_t *)v->set +
+									   (dh[j] >> (64 - HLL_BITS)));
 						else if (v->set)
-							__builtin_prefetch((const uint64_t *)v->set + (dh[j] & (v->dslots - 1)));
+							__builtin_prefetch((const uint64_t *)v->set +
+									   (dh[j] & (v->dslots - 1)));
 						if (v->nports > PORT_INLINE)
 							__builtin_prefetch(v->xports);
 						break;
