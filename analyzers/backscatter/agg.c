@@ -12,6 +12,7 @@
 #include "backscatter_internal.h"
 #include "d4_backscatter.h"
 #include "d4_error.h"
+#include "d4_reader.h"
 #include "d4_util.h"
 
 #define PORT_SLOTS 64
@@ -20,39 +21,73 @@
 #define HLL_M	   (1u << HLL_BITS)
 #define LIVE_WAYS  4
 #define US	   1000000ull
+/* Largest exact set: a vector's whole state must fit D4_BS_STATE_MAX. */
+#define DISTINCT_MAX 4096u
+
+#define PORT_INLINE 4 /* port counters inside the vector's second cache line */
 
 struct port_slot {
 	uint16_t port;
 	uint64_t n;
 };
 
+#define V_DIRTY	  1 /* on the agg's list of changed vectors */
+#define V_SKETCH  2 /* set holds HLL registers, not the exact set */
+#define V_REPORT  4 /* meets every threshold (it then always does: they only grow) */
+#define V_EMITTED 8 /* an ongoing update was emitted */
+
+/* Laid out for the packet path: the first cache line holds what every packet
+ * reads and writes, the second the ports and the distinct set (allocated on
+ * a 128-byte boundary, the two lines come in together); the rest is touched
+ * when a minute, a sensor or an org changes, or at emission. */
 struct vec {
-	uint8_t victim[16];
+	/* line 1 */
+	_Alignas(64) uint8_t victim[16];
 	uint8_t kind;
-	uint8_t emitted;
-	uint8_t org_set, org_mixed;
+	uint8_t fl; /* V_* */
 	uint8_t tlp;
-	uint8_t sensors_more;
-	uint8_t n_sensors;
-	uint64_t hash;
-	uint64_t first, last, last_emit;
-	uint32_t updates;
+	uint8_t nports;	     /* counted ports (<= PORT_SLOTS): pport/pcnt, then xports */
+	uint32_t newest_min; /* minute of the newest packet (calendar minutes) */
+	uint64_t first, last;
 	uint64_t packets, bytes;
-	struct port_slot *ports;
-	uint32_t nports, ports_cap;
-	uint64_t ports_other;
+	uint32_t newest_cnt; /* packets in newest_min: its ring slot is stale, this is the count */
+	uint32_t peak;	     /* most packets in one minute so far (= max of ring and peak_done) */
+	/* line 2 */
+	uint16_t pport[PORT_INLINE];
+	uint64_t pcnt[PORT_INLINE];
 	/* distinct telescope addresses: exact open-addressing set of 64-bit
-	 * hashes (0 = empty) until distinct_cap, then HLL registers */
-	uint64_t *dset;
+	 * hashes (0 = empty) until distinct_cap, then HLL_M registers (V_SKETCH) */
+	void *set;
 	uint32_t dslots, dn;
-	uint8_t *hll;
+	struct port_slot *xports; /* ports PORT_INLINE.. */
+	/* the rest */
+	uint32_t xcap;
+	uint32_t updates;
+	uint64_t ports_other;
+	uint64_t last_emit;
+	uint32_t peak_done; /* largest count of a minute whose ring slot was reused */
+	uint8_t org_set, org_mixed, sensors_more, n_sensors;
 	uint32_t ring_min[RING];
 	uint32_t ring_cnt[RING];
-	uint32_t newest_min;
-	uint32_t peak_done;
 	uint8_t org[16];
 	uint8_t sensors[D4_BS_MAX_SENSORS][16];
 	struct vec *next_closed;
+	struct vec *dnext, **dprev; /* list of changed vectors */
+};
+
+/* Key of a vector closed since the last d4_bs_agg_dirty. */
+struct gone {
+	uint8_t victim[16];
+	uint8_t kind;
+};
+
+/* Vector table slot: the key's hash inline (a probe compares it without
+ * touching the vector) and the earliest tick time at which the vector may
+ * need attention (a lower bound: the tick looks only at slots due). */
+struct slot {
+	uint64_t hash;
+	uint64_t due;
+	struct vec *v;
 };
 
 struct live_ent {
@@ -60,18 +95,38 @@ struct live_ent {
 	uint64_t ts;
 };
 
+/* A vector the tick emits or closes. */
+struct pending {
+	struct vec *v;
+	int close; /* 1: closing (removed from the table before emission) */
+};
+
 struct d4_bs_agg {
 	struct d4_bs_opts o;
 	uint64_t seed;
-	struct vec **tab; /* linear probing, power-of-two size */
+	uint64_t idle_us, upd_us;
+	struct slot *tab; /* linear probing, power-of-two size */
 	size_t tab_size, n_open;
+	uint64_t min_due;   /* <= every slot's due */
 	struct vec *closed; /* closed by a later packet, emitted at the next tick */
 	size_t n_closed;
+	struct pending *pl; /* the tick's work list, kept between ticks */
+	size_t pl_cap;
 	struct live_ent *live;
 	size_t live_sets; /* live table: live_sets x LIVE_WAYS */
 	double factor_v4, factor_v6;
 	uint8_t valid_v4, valid_v6;
 	struct d4_bs_stats st;
+	/* persistence: vectors changed since the last d4_bs_agg_dirty (intrusive
+	 * list) and keys closed since then. Closed keys are remembered only once
+	 * states are in use (a d4_bs_agg_dirty or d4_bs_agg_restore call): before
+	 * that nothing was reported that would need deleting. */
+	struct vec *dirty;
+	struct gone *gone;
+	size_t n_gone, gone_cap;
+	int track_gone;
+	uint8_t *sbuf;	    /* D4_BS_STATE_MAX bytes, for d4_bs_agg_dirty */
+	uint64_t *sscratch; /* DISTINCT_MAX members, sorted for the state */
 };
 
 static uint64_t mix64(uint64_t x)
@@ -141,8 +196,11 @@ struct d4_bs_agg *d4_bs_agg_new(const struct d4_bs_opts *o)
 	a->o = *o;
 	if (a->o.distinct_cap == 0)
 		a->o.distinct_cap = 1;
-	if (a->o.distinct_cap > (1u << 20))
-		a->o.distinct_cap = 1u << 20;
+	if (a->o.distinct_cap > DISTINCT_MAX)
+		a->o.distinct_cap = DISTINCT_MAX;
+	a->idle_us = (uint64_t)a->o.idle_close_s * US;
+	a->upd_us = (uint64_t)a->o.update_s * US;
+	a->min_due = UINT64_MAX;
 	/* The table layout only needs to be unpredictable to whoever chooses
 	 * the spoofed victims; output order does not depend on it. */
 	uint8_t rnd[16];
@@ -172,9 +230,8 @@ static void vec_free(struct vec *v)
 {
 	if (!v)
 		return;
-	free(v->ports);
-	free(v->dset);
-	free(v->hll);
+	free(v->xports);
+	free(v->set);
 	free(v);
 }
 
@@ -183,14 +240,18 @@ void d4_bs_agg_free(struct d4_bs_agg *a)
 	if (!a)
 		return;
 	for (size_t i = 0; i < a->tab_size; i++)
-		vec_free(a->tab[i]);
+		vec_free(a->tab[i].v);
 	while (a->closed) {
 		struct vec *n = a->closed->next_closed;
 		vec_free(a->closed);
 		a->closed = n;
 	}
 	free(a->tab);
+	free(a->pl);
 	free(a->live);
+	free(a->gone);
+	free(a->sbuf);
+	free(a->sscratch);
 	free(a);
 }
 
@@ -200,8 +261,8 @@ static size_t tab_find(const struct d4_bs_agg *a, uint64_t h, const uint8_t vict
 {
 	size_t m = a->tab_size - 1;
 	for (size_t i = h & m;; i = (i + 1) & m) {
-		struct vec *v = a->tab[i];
-		if (!v || (v->hash == h && v->kind == kind && memcmp(v->victim, victim, 16) == 0))
+		const struct slot *s = &a->tab[i];
+		if (!s->v || (s->hash == h && s->v->kind == kind && memcmp(s->v->victim, victim, 16) == 0))
 			return i;
 	}
 }
@@ -209,17 +270,16 @@ static size_t tab_find(const struct d4_bs_agg *a, uint64_t h, const uint8_t vict
 static int tab_grow(struct d4_bs_agg *a)
 {
 	size_t ns = a->tab_size * 2;
-	struct vec **nt = calloc(ns, sizeof(*nt));
+	struct slot *nt = calloc(ns, sizeof(*nt));
 	if (!nt)
 		return D4_ENOMEM;
 	for (size_t i = 0; i < a->tab_size; i++) {
-		struct vec *v = a->tab[i];
-		if (!v)
+		if (!a->tab[i].v)
 			continue;
-		size_t j = v->hash & (ns - 1);
-		while (nt[j])
+		size_t j = a->tab[i].hash & (ns - 1);
+		while (nt[j].v)
 			j = (j + 1) & (ns - 1);
-		nt[j] = v;
+		nt[j] = a->tab[i];
 	}
 	free(a->tab);
 	a->tab = nt;
@@ -231,13 +291,13 @@ static int tab_grow(struct d4_bs_agg *a)
 static void tab_del(struct d4_bs_agg *a, size_t i)
 {
 	size_t m = a->tab_size - 1;
-	a->tab[i] = NULL;
-	for (size_t j = (i + 1) & m; a->tab[j]; j = (j + 1) & m) {
-		size_t home = a->tab[j]->hash & m;
+	a->tab[i].v = NULL;
+	for (size_t j = (i + 1) & m; a->tab[j].v; j = (j + 1) & m) {
+		size_t home = a->tab[j].hash & m;
 		/* move j into the hole at i when its home is not in (i, j] */
 		if (((j - home) & m) >= ((j - i) & m)) {
 			a->tab[i] = a->tab[j];
-			a->tab[j] = NULL;
+			a->tab[j].v = NULL;
 			i = j;
 		}
 	}
@@ -285,15 +345,47 @@ static int dset_insert(uint64_t *set, uint32_t slots, uint64_t h)
 	}
 }
 
-static int distinct_add(const struct d4_bs_agg *a, struct vec *v, const uint8_t addr[16])
+/* Fixed hash (no seed): the estimate of a given set of addresses is then
+ * the same on every run. Never 0 (the empty slot). */
+static uint64_t distinct_hash(const uint8_t addr[16])
 {
-	/* Fixed hash (no seed): the estimate of a given set of addresses is then
-	 * the same on every run. */
 	uint64_t h = hash_addr(0x6a09e667f3bcc908ull, addr);
-	if (!h)
-		h = 1;
-	if (v->hll) {
-		hll_add(v->hll, h);
+	return h ? h : 1;
+}
+
+/* Adds an address (its distinct_hash h) to the vector's distinct set. Fails
+ * (D4_ENOMEM) before changing what the set holds, so that a packet is
+ * counted everywhere or nowhere. */
+static int distinct_add(const struct d4_bs_agg *a, struct vec *v, uint64_t h)
+{
+	if (v->fl & V_SKETCH) {
+		hll_add(v->set, h);
+		return 0;
+	}
+	uint64_t *set = v->set;
+	uint32_t m = v->dslots - 1;
+	if (v->dslots)
+		for (uint32_t i = (uint32_t)h & m;; i = (i + 1) & m) {
+			if (set[i] == h)
+				return 0;
+			if (!set[i])
+				break;
+		}
+	if (v->dn + 1 > a->o.distinct_cap) {
+		/* The sketch is a function of the set alone, so switching over
+		 * does not make the result depend on packet order. */
+		uint8_t *reg = calloc(HLL_M, 1);
+		if (!reg)
+			return D4_ENOMEM;
+		for (uint32_t i = 0; i < v->dslots; i++)
+			if (set[i])
+				hll_add(reg, set[i]);
+		hll_add(reg, h);
+		free(set);
+		v->set = reg;
+		v->dslots = 0;
+		v->dn = 0;
+		v->fl |= V_SKETCH;
 		return 0;
 	}
 	if ((uint64_t)(v->dn + 1) * 2 > v->dslots) {
@@ -302,61 +394,81 @@ static int distinct_add(const struct d4_bs_agg *a, struct vec *v, const uint8_t 
 		if (!nset)
 			return D4_ENOMEM;
 		for (uint32_t i = 0; i < v->dslots; i++)
-			if (v->dset[i])
-				dset_insert(nset, ns, v->dset[i]);
-		free(v->dset);
-		v->dset = nset;
+			if (set[i])
+				dset_insert(nset, ns, set[i]);
+		free(set);
+		v->set = set = nset;
 		v->dslots = ns;
 	}
-	v->dn += (uint32_t)dset_insert(v->dset, v->dslots, h);
-	if (v->dn > a->o.distinct_cap) {
-		/* The sketch is a function of the set alone, so switching over
-		 * does not make the result depend on packet order. */
-		uint8_t *reg = calloc(HLL_M, 1);
-		if (!reg)
-			return D4_ENOMEM;
-		for (uint32_t i = 0; i < v->dslots; i++)
-			if (v->dset[i])
-				hll_add(reg, v->dset[i]);
-		free(v->dset);
-		v->dset = NULL;
-		v->dslots = 0;
-		v->hll = reg;
-	}
+	v->dn += (uint32_t)dset_insert(set, v->dslots, h);
 	return 0;
 }
 
-static int port_add(struct vec *v, uint16_t port)
+/* Finds or makes the counter of a port without counting: returns its index
+ * (nports for a new one), PORT_SLOTS when the packet goes to ports_other, or
+ * D4_ENOMEM. */
+static int port_slot(struct vec *v, uint16_t port)
 {
-	for (uint32_t i = 0; i < v->nports; i++)
-		if (v->ports[i].port == port) {
-			v->ports[i].n++;
-			return 0;
-		}
-	if (v->nports == PORT_SLOTS) {
-		v->ports_other++;
-		return 0;
-	}
-	if (v->nports == v->ports_cap) {
-		uint32_t nc = v->ports_cap ? v->ports_cap * 2 : 4;
-		struct port_slot *np = realloc(v->ports, nc * sizeof(*np));
+	unsigned n = v->nports < PORT_INLINE ? v->nports : PORT_INLINE;
+	for (unsigned i = 0; i < n; i++)
+		if (v->pport[i] == port)
+			return (int)i;
+	for (unsigned i = 0; i + PORT_INLINE < v->nports; i++)
+		if (v->xports[i].port == port)
+			return (int)(PORT_INLINE + i);
+	if (v->nports == PORT_SLOTS)
+		return PORT_SLOTS;
+	if (v->nports >= PORT_INLINE && (uint32_t)(v->nports - PORT_INLINE) == v->xcap) {
+		uint32_t nc = v->xcap ? v->xcap * 2 : 4;
+		if (nc > PORT_SLOTS - PORT_INLINE)
+			nc = PORT_SLOTS - PORT_INLINE;
+		struct port_slot *np = realloc(v->xports, nc * sizeof(*np));
 		if (!np)
 			return D4_ENOMEM;
-		v->ports = np;
-		v->ports_cap = nc;
+		v->xports = np;
+		v->xcap = nc;
 	}
-	v->ports[v->nports].port = port;
-	v->ports[v->nports].n = 1;
-	v->nports++;
-	return 0;
+	return (int)v->nports;
+}
+
+static void port_count(struct vec *v, int slot, uint16_t port)
+{
+	if (slot == PORT_SLOTS) {
+		v->ports_other++;
+		return;
+	}
+	if (slot == v->nports) {
+		if (slot < PORT_INLINE) {
+			v->pport[slot] = port;
+			v->pcnt[slot] = 0;
+		} else {
+			v->xports[slot - PORT_INLINE].port = port;
+			v->xports[slot - PORT_INLINE].n = 0;
+		}
+		v->nports++;
+	}
+	if (slot < PORT_INLINE)
+		v->pcnt[slot]++;
+	else
+		v->xports[slot - PORT_INLINE].n++;
+}
+
+/* The counted ports as one array (n = nports). */
+static void ports_get(const struct vec *v, struct port_slot *out)
+{
+	for (unsigned i = 0; i < v->nports; i++)
+		out[i] = i < PORT_INLINE ? (struct port_slot){v->pport[i], v->pcnt[i]} : v->xports[i - PORT_INLINE];
 }
 
 /* Per-minute counts in a ring of RING calendar minutes; a packet more than
  * RING-1 minutes older than the newest one of the vector is counted in the
- * totals but not in the peak (stats.late). */
-static void minute_add(struct d4_bs_agg *a, struct vec *v, uint64_t ts)
+ * totals but not in the peak (stats.late). The newest minute's count lives
+ * in newest_cnt (the first cache line), its ring slot is written back when
+ * another minute is touched. */
+static void minute_slow(struct d4_bs_agg *a, struct vec *v, uint32_t mn)
 {
-	uint32_t mn = (uint32_t)(ts / (60 * US));
+	if (v->packets > 1)
+		v->ring_cnt[v->newest_min % RING] = v->newest_cnt;
 	if (v->packets > 1 && mn + RING <= v->newest_min) {
 		a->st.late++;
 		return;
@@ -364,29 +476,61 @@ static void minute_add(struct d4_bs_agg *a, struct vec *v, uint64_t ts)
 	if (v->packets <= 1 || mn > v->newest_min)
 		v->newest_min = mn;
 	unsigned s = mn % RING;
-	if (v->ring_cnt[s] && v->ring_min[s] == mn) {
+	if (v->ring_cnt[s] && v->ring_min[s] == mn)
 		v->ring_cnt[s]++;
-		return;
+	else {
+		if (v->ring_cnt[s] > v->peak_done)
+			v->peak_done = v->ring_cnt[s];
+		v->ring_min[s] = mn;
+		v->ring_cnt[s] = 1;
 	}
-	if (v->ring_cnt[s] > v->peak_done)
-		v->peak_done = v->ring_cnt[s];
-	v->ring_min[s] = mn;
-	v->ring_cnt[s] = 1;
+	if (v->ring_cnt[s] > v->peak)
+		v->peak = v->ring_cnt[s];
+	v->newest_cnt = v->ring_cnt[v->newest_min % RING];
 }
 
-static uint32_t vec_peak(const struct vec *v)
+static inline void minute_add(struct d4_bs_agg *a, struct vec *v, uint64_t ts)
 {
-	uint32_t p = v->peak_done;
-	for (unsigned i = 0; i < RING; i++)
-		if (v->ring_cnt[i] > p)
-			p = v->ring_cnt[i];
-	return p;
+	uint32_t mn = (uint32_t)(ts / (60 * US));
+	if (mn == v->newest_min && v->packets > 1 && mn <= UINT32_MAX - RING) {
+		if (++v->newest_cnt > v->peak)
+			v->peak = v->newest_cnt;
+		return;
+	}
+	minute_slow(a, v, mn);
+}
+
+/* Ring count of slot i (the newest minute's is kept in newest_cnt). */
+static uint32_t ring_get(const struct vec *v, unsigned i)
+{
+	return i == v->newest_min % RING ? v->newest_cnt : v->ring_cnt[i];
 }
 
 static int reportable(const struct d4_bs_agg *a, const struct vec *v)
 {
 	return v->packets >= a->o.min_packets && v->last - v->first >= (uint64_t)a->o.min_duration_s * US &&
-	       vec_peak(v) >= a->o.min_peak_ppm;
+	       v->peak >= a->o.min_peak_ppm;
+}
+
+/* When the tick must next look at v: closing (idle) or an ongoing update
+ * (once reportable: at once if never emitted, else update_s after the last
+ * one). Sums wrap as the tick's comparisons do. */
+static uint64_t vec_due(const struct d4_bs_agg *a, const struct vec *v)
+{
+	uint64_t d = v->last + a->idle_us;
+	if (v->fl & V_REPORT) {
+		uint64_t e = (v->fl & V_EMITTED) ? v->last_emit + a->upd_us : 0;
+		if (e < d)
+			d = e;
+	}
+	return d;
+}
+
+static void set_due(struct d4_bs_agg *a, size_t i, uint64_t due)
+{
+	a->tab[i].due = due;
+	if (due < a->min_due)
+		a->min_due = due;
 }
 
 /* ---- live mode ---- */
@@ -456,16 +600,37 @@ static void live_note(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts)
 	live_record(a, tuple_key(a, p->src, sp, p->dst, dp, p->proto), ts);
 }
 
+/* ---- changed vectors (persistence) ---- */
+
+static void mark_dirty(struct d4_bs_agg *a, struct vec *v)
+{
+	v->fl |= V_DIRTY;
+	v->dnext = a->dirty;
+	if (a->dirty)
+		a->dirty->dprev = &v->dnext;
+	v->dprev = &a->dirty;
+	a->dirty = v;
+}
+
+static void unmark_dirty(struct vec *v)
+{
+	if (!(v->fl & V_DIRTY))
+		return;
+	*v->dprev = v->dnext;
+	if (v->dnext)
+		v->dnext->dprev = v->dprev;
+	v->fl &= (uint8_t)~V_DIRTY;
+}
+
 /* ---- add ---- */
 
-static struct vec *vec_new(const struct d4_bs_class *c, uint64_t h)
+static struct vec *vec_alloc(void)
 {
-	struct vec *v = calloc(1, sizeof(*v));
-	if (!v)
-		return NULL;
-	memcpy(v->victim, c->victim, 16);
-	v->kind = c->kind;
-	v->hash = h;
+	/* two-line aligned: the first two lines share a 128-byte block */
+	size_t sz = (sizeof(struct vec) + 127) & ~(size_t)127;
+	struct vec *v = aligned_alloc(128, sz);
+	if (v)
+		memset(v, 0, sz);
 	return v;
 }
 
@@ -476,16 +641,17 @@ int d4_bs_agg_add(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts_us, c
 	return d4_bs_agg_add_class(a, p, ts_us, sensor, tlp, org, &c);
 }
 
-int d4_bs_agg_add_class(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts_us, const uint8_t *sensor, uint8_t tlp,
-			const uint8_t *org, struct d4_bs_class *out)
+/* First half of adding a packet: classification, the live-mode verdict and
+ * their counters. Touches neither the vectors nor their table, so a batch
+ * may run it for every packet before counting any. Returns the final kind. */
+static int add_classify(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts_us, struct d4_bs_class *cp)
 {
-	struct d4_bs_class tmp, *cp = out ? out : &tmp;
 	a->st.packets++;
 	if (d4_bs_classify(p, &a->o, cp) == D4_BS_NONE) {
 		a->st.by_reason[cp->reason]++;
 		if (a->live)
 			live_note(a, p, ts_us);
-		return 0;
+		return D4_BS_NONE;
 	}
 	if (a->live) {
 		uint8_t proto = cp->proto;
@@ -496,13 +662,20 @@ int d4_bs_agg_add_class(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts
 			a->st.by_reason[D4_BS_R_OWN_FLOW]++;
 			cp->kind = D4_BS_NONE;
 			cp->reason = D4_BS_R_OWN_FLOW;
-			return 0;
+			return D4_BS_NONE;
 		}
 	}
-	uint64_t h = vec_hash(a, cp->victim, cp->kind);
+	return cp->kind;
+}
+
+/* Second half: counts backscatter *cp (key hash h, telescope address hash
+ * dh) into its vector. */
+static int add_count(struct d4_bs_agg *a, const struct d4_bs_class *cp, uint64_t ts_us, uint64_t h, uint64_t dh,
+		     const uint8_t *sensor, uint8_t tlp, const uint8_t *org)
+{
 	size_t i = tab_find(a, h, cp->victim, cp->kind);
-	struct vec *v = a->tab[i];
-	if (v && ts_us >= v->last + (uint64_t)a->o.idle_close_s * US) {
+	struct vec *v = a->tab[i].v;
+	if (v && ts_us >= v->last + a->idle_us) {
 		/* Idle long enough: that attack is over, this packet starts a new one. */
 		tab_del(a, i);
 		v->next_closed = a->closed;
@@ -521,25 +694,44 @@ int d4_bs_agg_add_class(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts
 				return D4_ENOMEM;
 			i = tab_find(a, h, cp->victim, cp->kind);
 		}
-		v = vec_new(cp, h);
+		v = vec_alloc();
 		if (!v)
 			return D4_ENOMEM;
+		memcpy(v->victim, cp->victim, 16);
+		v->kind = cp->kind;
 		v->first = v->last = ts_us;
-		a->tab[i] = v;
+		a->tab[i] = (struct slot){h, 0, v};
+		set_due(a, i, ts_us + a->idle_us);
 		a->n_open++;
-	}
-	int rc = port_add(v, cp->port);
-	if (rc == 0)
-		rc = distinct_add(a, v, cp->telescope);
-	if (rc != 0)
+	} else if (v->set && !(v->fl & V_SKETCH))
+		__builtin_prefetch(&((uint64_t *)v->set)[dh & (v->dslots - 1)]);
+	int slot = port_slot(v, cp->port), rc = slot < 0 ? slot : distinct_add(a, v, dh);
+	if (rc != 0) {
+		if (v->packets == 0) { /* the vector this packet opened: nothing of it is left */
+			tab_del(a, i);
+			free(v->set);
+			free(v->xports);
+			free(v);
+		}
 		return rc;
+	}
+	port_count(v, slot, cp->port);
 	v->packets++;
 	v->bytes += cp->bytes;
 	if (ts_us < v->first)
 		v->first = ts_us;
-	if (ts_us > v->last)
+	if (ts_us > v->last) {
 		v->last = ts_us;
+		/* a deadline past 2^64 wraps (as the tick's comparison does) and
+		 * falls before the slot's due: look at it at the next tick */
+		if (ts_us + a->idle_us < ts_us)
+			set_due(a, i, 0);
+	}
 	minute_add(a, v, ts_us);
+	if (!(v->fl & V_REPORT) && reportable(a, v)) {
+		v->fl |= V_REPORT;
+		set_due(a, i, vec_due(a, v) < a->tab[i].due ? vec_due(a, v) : a->tab[i].due);
+	}
 	if (tlp > v->tlp)
 		v->tlp = tlp;
 	if (org) {
@@ -551,9 +743,9 @@ int d4_bs_agg_add_class(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts
 			memset(v->org, 0, 16);
 		}
 	}
-	if (sensor) {
+	if (sensor && (v->n_sensors == 0 || memcmp(v->sensors[0], sensor, 16) != 0)) {
 		int found = 0;
-		for (unsigned k = 0; k < v->n_sensors && !found; k++)
+		for (unsigned k = 1; k < v->n_sensors && !found; k++)
 			found = memcmp(v->sensors[k], sensor, 16) == 0;
 		if (!found) {
 			if (v->n_sensors < D4_BS_MAX_SENSORS)
@@ -562,9 +754,84 @@ int d4_bs_agg_add_class(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts
 				v->sensors_more = 1;
 		}
 	}
+	if (!(v->fl & V_DIRTY))
+		mark_dirty(a, v);
 	a->st.backscatter++;
 	a->st.by_kind[cp->kind]++;
 	return 0;
+}
+
+int d4_bs_agg_add_class(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts_us, const uint8_t *sensor, uint8_t tlp,
+			const uint8_t *org, struct d4_bs_class *out)
+{
+	struct d4_bs_class tmp, *cp = out ? out : &tmp;
+	if (add_classify(a, p, ts_us, cp) == D4_BS_NONE)
+		return 0;
+	return add_count(a, cp, ts_us, vec_hash(a, cp->victim, cp->kind), distinct_hash(cp->telescope), sensor, tlp,
+			 org);
+}
+
+#define BATCH 16
+
+/* A batch hides the memory latency of the vector path: every packet is
+ * classified first, then the table slots, the vectors and the address sets
+ * the batch will touch are prefetched in three passes (each one reading
+ * what the previous one brought in), then the packets are counted in order
+ * exactly as single calls would count them. The passes only read: a slot
+ * that a packet earlier in the batch changes makes a prefetch useless, never
+ * a count wrong. */
+int d4_bs_agg_add_batch(struct d4_bs_agg *a, const struct d4_pkt *p, size_t n, const uint64_t *ts_us,
+			const uint8_t *sensor, uint8_t tlp, const uint8_t *org, struct d4_bs_class *out)
+{
+	int worst = 0;
+	struct d4_bs_class tmp[BATCH];
+	uint64_t h[BATCH], dh[BATCH];
+	uint8_t bs[BATCH];
+	for (size_t base = 0; base < n; base += BATCH) {
+		size_t m = n - base < BATCH ? n - base : BATCH;
+		struct d4_bs_class *c = out ? out + base : tmp;
+		size_t mask = a->tab_size - 1;
+		for (size_t j = 0; j < m; j++) {
+			bs[j] = add_classify(a, &p[base + j], ts_us[base + j], &c[j]) != D4_BS_NONE;
+			if (bs[j]) {
+				h[j] = vec_hash(a, c[j].victim, c[j].kind);
+				dh[j] = distinct_hash(c[j].telescope);
+				__builtin_prefetch(&a->tab[h[j] & mask]);
+			}
+		}
+		for (size_t j = 0; j < m; j++)
+			if (bs[j])
+				for (size_t i = h[j] & mask; a->tab[i].v; i = (i + 1) & mask)
+					if (a->tab[i].hash == h[j]) {
+						/* (the second line shares its 128-byte block:
+						 * the hardware brings it along) */
+						__builtin_prefetch(a->tab[i].v);
+						break;
+					}
+		for (size_t j = 0; j < m; j++)
+			if (bs[j])
+				for (size_t i = h[j] & mask; a->tab[i].v; i = (i + 1) & mask)
+					if (a->tab[i].hash == h[j]) {
+						const struct vec *v = a->tab[i].v;
+						if (v->fl & V_SKETCH)
+							__builtin_prefetch((const uint8_t *)v->set +
+									   (dh[j] >> (64 - HLL_BITS)));
+						else if (v->set)
+							__builtin_prefetch((const uint64_t *)v->set +
+									   (dh[j] & (v->dslots - 1)));
+						if (v->nports > PORT_INLINE)
+							__builtin_prefetch(v->xports);
+						break;
+					}
+		for (size_t j = 0; j < m; j++) {
+			if (!bs[j])
+				continue;
+			int rc = add_count(a, &c[j], ts_us[base + j], h[j], dh[j], sensor, tlp, org);
+			if (rc == D4_ENOMEM || (rc != 0 && worst == 0))
+				worst = rc;
+		}
+	}
+	return worst;
 }
 
 /* ---- emission ---- */
@@ -577,7 +844,7 @@ static int port_cmp(const void *x, const void *y)
 	return (a->port > b->port) - (a->port < b->port);
 }
 
-static void vec_export(const struct d4_bs_agg *a, struct vec *v, uint8_t state, struct d4_bs_vector *out)
+static void vec_export(const struct d4_bs_agg *a, const struct vec *v, uint8_t state, struct d4_bs_vector *out)
 {
 	memset(out, 0, sizeof(*out));
 	memcpy(out->victim, v->victim, 16);
@@ -587,23 +854,25 @@ static void vec_export(const struct d4_bs_agg *a, struct vec *v, uint8_t state, 
 	out->last_us = v->last;
 	out->packets = v->packets;
 	out->bytes = v->bytes;
+	struct port_slot ps[PORT_SLOTS];
+	ports_get(v, ps);
 	if (v->nports > 1)
-		qsort(v->ports, v->nports, sizeof(*v->ports), port_cmp);
+		qsort(ps, v->nports, sizeof(*ps), port_cmp);
 	out->n_ports = v->nports < D4_BS_TOP_PORTS ? v->nports : D4_BS_TOP_PORTS;
 	for (uint32_t i = 0; i < out->n_ports; i++) {
-		out->ports[i].port = v->ports[i].port;
-		out->ports[i].packets = v->ports[i].n;
+		out->ports[i].port = ps[i].port;
+		out->ports[i].packets = ps[i].n;
 	}
 	out->ports_distinct = v->nports;
 	out->ports_other = v->ports_other;
-	if (v->hll) {
-		out->telescope_addrs = (uint64_t)llround(hll_estimate(v->hll));
+	if (v->fl & V_SKETCH) {
+		out->telescope_addrs = (uint64_t)llround(hll_estimate(v->set));
 		out->telescope_exact = 0;
 	} else {
 		out->telescope_addrs = v->dn;
 		out->telescope_exact = 1;
 	}
-	out->peak_ppm = vec_peak(v);
+	out->peak_ppm = v->peak;
 	double dur = (double)(v->last - v->first) / (double)US;
 	out->observed_pps = (double)v->packets / (dur < 1.0 ? 1.0 : dur);
 	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
@@ -623,12 +892,6 @@ static void vec_export(const struct d4_bs_agg *a, struct vec *v, uint8_t state, 
 	out->updates = v->updates;
 }
 
-struct pending {
-	struct vec *v;
-	size_t slot; /* table slot, or SIZE_MAX for an already-removed (closed) vector */
-	int close;
-};
-
 static int pend_cmp(const void *x, const void *y)
 {
 	const struct vec *a = ((const struct pending *)x)->v, *b = ((const struct pending *)y)->v;
@@ -640,33 +903,88 @@ static int pend_cmp(const void *x, const void *y)
 	return (a->kind > b->kind) - (a->kind < b->kind);
 }
 
+static int pl_push(struct d4_bs_agg *a, size_t *n, struct vec *v, int close)
+{
+	if (*n == a->pl_cap) {
+		size_t nc = a->pl_cap ? a->pl_cap * 2 : 256;
+		struct pending *np = realloc(a->pl, nc * sizeof(*np));
+		if (!np)
+			return D4_ENOMEM;
+		a->pl = np;
+		a->pl_cap = nc;
+	}
+	a->pl[(*n)++] = (struct pending){v, close};
+	return 0;
+}
+
 static int run(struct d4_bs_agg *a, uint64_t now_us, int flush, d4_bs_emit_fn emit, void *ud)
 {
-	size_t n = 0, cap = a->n_closed + a->n_open;
-	struct pending *pl = cap ? calloc(cap, sizeof(*pl)) : NULL;
-	if (cap && !pl)
-		return D4_ENOMEM;
+	/* Nothing closed by a packet and no slot due: nothing to visit. */
+	if (!flush && !a->closed && now_us < a->min_due)
+		return 0;
+	size_t n = 0;
 	for (struct vec *v = a->closed; v; v = v->next_closed)
-		pl[n++] = (struct pending){v, SIZE_MAX, 1};
-	uint64_t idle = (uint64_t)a->o.idle_close_s * US, upd = (uint64_t)a->o.update_s * US;
+		if (pl_push(a, &n, v, 1) != 0)
+			return D4_ENOMEM;
+	/* Only slots whose due has come are looked at; one found with nothing
+	 * to do (its due was a lower bound) gets its exact due back. */
+	uint64_t min_due = UINT64_MAX;
 	for (size_t i = 0; i < a->tab_size; i++) {
-		struct vec *v = a->tab[i];
-		if (!v)
+		struct slot *s = &a->tab[i];
+		if (!s->v)
 			continue;
-		if (flush || now_us >= v->last + idle)
-			pl[n++] = (struct pending){v, i, 1};
-		else if (reportable(a, v) && (!v->emitted || now_us >= v->last_emit + upd))
-			pl[n++] = (struct pending){v, i, 0};
+		if (!flush && now_us < s->due) {
+			if (s->due < min_due)
+				min_due = s->due;
+			continue;
+		}
+		/* (the due of a vector taken here is set again when it is
+		 * emitted; one that closes leaves the table) */
+		struct vec *v = s->v;
+		int rc = 0;
+		if (flush || now_us >= v->last + a->idle_us)
+			rc = pl_push(a, &n, v, 1);
+		else if ((v->fl & V_REPORT) && (!(v->fl & V_EMITTED) || now_us >= v->last_emit + a->upd_us))
+			rc = pl_push(a, &n, v, 0);
+		else {
+			s->due = vec_due(a, v);
+			if (s->due < min_due)
+				min_due = s->due;
+		}
+		if (rc != 0) {
+			a->min_due = 0; /* the scan did not finish: look again next time */
+			return rc;
+		}
 	}
-	/* Remove closing vectors from the table before emitting (deletion moves
-	 * slots, so the slot numbers are not used after this point). */
+	a->min_due = min_due;
+	struct pending *pl = a->pl;
+	if (a->track_gone) {
+		/* room for every key this call may close, taken before anything
+		 * changes: a vector is never freed without its key being kept */
+		size_t nclose = 0;
+		for (size_t k = 0; k < n; k++)
+			nclose += (size_t)pl[k].close;
+		if (a->n_gone + nclose > a->gone_cap) {
+			size_t nc = a->gone_cap ? a->gone_cap : 64;
+			while (nc < a->n_gone + nclose)
+				nc *= 2;
+			struct gone *ng = realloc(a->gone, nc * sizeof(*ng));
+			if (!ng) {
+				a->min_due = 0;
+				return D4_ENOMEM;
+			}
+			a->gone = ng;
+			a->gone_cap = nc;
+		}
+	}
+	/* Remove closing vectors from the table before emitting (those closed
+	 * by a packet have left it already: the key may be open again). */
 	for (size_t k = 0; k < n; k++)
-		if (pl[k].close && pl[k].slot != SIZE_MAX) {
-			size_t i = tab_find(a, pl[k].v->hash, pl[k].v->victim, pl[k].v->kind);
-			tab_del(a, i);
-			pl[k].v->next_closed = a->closed;
-			a->closed = pl[k].v;
-			a->n_closed++;
+		if (pl[k].close) {
+			struct vec *v = pl[k].v;
+			size_t i = tab_find(a, vec_hash(a, v->victim, v->kind), v->victim, v->kind);
+			if (a->tab[i].v == v)
+				tab_del(a, i);
 		}
 	if (n > 1)
 		qsort(pl, n, sizeof(*pl), pend_cmp);
@@ -686,6 +1004,11 @@ static int run(struct d4_bs_agg *a, uint64_t now_us, int flush, d4_bs_emit_fn em
 				a->st.vectors_reported++;
 			} else
 				a->st.vectors_unreported++;
+			unmark_dirty(v);
+			if (a->track_gone) {
+				memcpy(a->gone[a->n_gone].victim, v->victim, 16);
+				a->gone[a->n_gone++].kind = v->kind;
+			}
 			vec_free(v); /* the closed list is rebuilt below */
 		} else {
 			if (emit) {
@@ -694,14 +1017,19 @@ static int run(struct d4_bs_agg *a, uint64_t now_us, int flush, d4_bs_emit_fn em
 				if (rc != 0)
 					break;
 			}
-			v->emitted = 1;
+			v->fl |= V_EMITTED;
 			v->last_emit = now_us;
-			v->updates++;
+			if (v->updates < UINT32_MAX)
+				v->updates++;
+			if (!(v->fl & V_DIRTY))
+				mark_dirty(a, v);
+			set_due(a, tab_find(a, vec_hash(a, v->victim, v->kind), v->victim, v->kind), vec_due(a, v));
 		}
 	}
 	/* Every closed vector is in pl; those not handled (an emit error
-	 * stopped the loop at k) stay closed for the next call. Rebuilding the
-	 * list once keeps a tick linear in the vectors it closes. */
+	 * stopped the loop at k) stay closed for the next call, and the
+	 * ongoing ones not visited stay due. Rebuilding the list once keeps a
+	 * tick linear in the vectors it closes. */
 	a->closed = NULL;
 	a->n_closed = 0;
 	for (size_t j = k; j < n; j++)
@@ -709,8 +1037,8 @@ static int run(struct d4_bs_agg *a, uint64_t now_us, int flush, d4_bs_emit_fn em
 			pl[j].v->next_closed = a->closed;
 			a->closed = pl[j].v;
 			a->n_closed++;
-		}
-	free(pl);
+		} else
+			a->min_due = 0;
 	return rc;
 }
 
@@ -740,4 +1068,365 @@ void d4_bs_agg_stats(const struct d4_bs_agg *a, struct d4_bs_stats *st)
 {
 	*st = a->st;
 	st->vectors_open = a->n_open + a->n_closed;
+}
+
+/* ---- state of an open vector (docs/backscatter.md "State persistence") ----
+ * Big-endian, version 1:
+ *   "D4BS" u8 version | victim[16] u8 kind u8 flags u8 tlp |
+ *   u64 first u64 last u64 packets u64 bytes | u32 updates u64 last_emit |
+ *   u32 newest_min u32 peak_done 16 x (u32 minute u32 count) |
+ *   u64 ports_other u8 n_ports n_ports x (u16 port u64 packets), ports ascending |
+ *   u8 n_sensors n_sensors x [16] | org[16] |
+ *   sketched: 1024 HLL registers; exact: u32 n, n x u64 members ascending |
+ *   u64 FNV-1a of every byte before.
+ * flags: 1 sketched, 2 org set, 4 org mixed, 8 sensors_more.
+ * The form is canonical (sorted ports and members): the same vector gives the
+ * same bytes whatever the seed or the history of its tables. */
+
+#define ST_MAGIC       "D4BS"
+#define ST_VERSION     1
+#define ST_F_SKETCH    1
+#define ST_F_ORG_SET   2
+#define ST_F_ORG_MIX   4
+#define ST_F_SENS_MORE 8
+#define ST_FIXED       (4 + 1 + 16 + 1 + 1 + 1 + 32 + 4 + 8 + 8 + RING * 8 + 8 + 1 + 1 + 16)
+#define ST_CHECK       8
+
+static uint64_t fnv1a64(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static int u64_cmp(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return (a > b) - (a < b);
+}
+
+static int slot_port_cmp(const void *x, const void *y)
+{
+	const struct port_slot *a = x, *b = y;
+	return (a->port > b->port) - (a->port < b->port);
+}
+
+/* Writes v's state into buf (D4_BS_STATE_MAX bytes); returns its length. */
+static size_t vec_save(struct d4_bs_agg *a, const struct vec *v, uint8_t *buf)
+{
+	uint8_t *p = buf;
+	memcpy(p, ST_MAGIC, 4);
+	p[4] = ST_VERSION;
+	memcpy(p + 5, v->victim, 16);
+	p[21] = v->kind;
+	p[22] = (uint8_t)(((v->fl & V_SKETCH) ? ST_F_SKETCH : 0) | (v->org_set ? ST_F_ORG_SET : 0) |
+			  (v->org_mixed ? ST_F_ORG_MIX : 0) | (v->sensors_more ? ST_F_SENS_MORE : 0));
+	p[23] = v->tlp;
+	p += 24;
+	d4_put_u64be(p, v->first);
+	d4_put_u64be(p + 8, v->last);
+	d4_put_u64be(p + 16, v->packets);
+	d4_put_u64be(p + 24, v->bytes);
+	d4_put_u32be(p + 32, v->updates);
+	d4_put_u64be(p + 36, v->last_emit);
+	d4_put_u32be(p + 44, v->newest_min);
+	d4_put_u32be(p + 48, v->peak_done);
+	p += 52;
+	for (unsigned i = 0; i < RING; i++, p += 8) {
+		d4_put_u32be(p, v->ring_min[i]);
+		d4_put_u32be(p + 4, ring_get(v, i));
+	}
+	d4_put_u64be(p, v->ports_other);
+	p[8] = (uint8_t)v->nports;
+	p += 9;
+	struct port_slot ps[PORT_SLOTS];
+	ports_get(v, ps);
+	qsort(ps, v->nports, sizeof(*ps), slot_port_cmp);
+	for (uint32_t i = 0; i < v->nports; i++, p += 10) {
+		d4_put_u16be(p, ps[i].port);
+		d4_put_u64be(p + 2, ps[i].n);
+	}
+	*p++ = v->n_sensors;
+	memcpy(p, v->sensors, (size_t)v->n_sensors * 16);
+	p += (size_t)v->n_sensors * 16;
+	memcpy(p, v->org, 16);
+	p += 16;
+	if (v->fl & V_SKETCH) {
+		memcpy(p, v->set, HLL_M);
+		p += HLL_M;
+	} else {
+		uint32_t n = 0;
+		for (uint32_t i = 0; i < v->dslots; i++)
+			if (((const uint64_t *)v->set)[i])
+				a->sscratch[n++] = ((const uint64_t *)v->set)[i];
+		qsort(a->sscratch, n, sizeof(*a->sscratch), u64_cmp);
+		d4_put_u32be(p, n);
+		p += 4;
+		for (uint32_t i = 0; i < n; i++, p += 8)
+			d4_put_u64be(p, a->sscratch[i]);
+	}
+	d4_put_u64be(p, fnv1a64(buf, (size_t)(p - buf)));
+	p += ST_CHECK;
+	return (size_t)(p - buf);
+}
+
+static int gone_cmp(const void *x, const void *y)
+{
+	const struct gone *a = x, *b = y;
+	int c = memcmp(a->victim, b->victim, 16);
+	return c ? c : (a->kind > b->kind) - (a->kind < b->kind);
+}
+
+int d4_bs_agg_dirty(struct d4_bs_agg *a, d4_bs_state_fn cb, void *ud)
+{
+	if (!a || !cb)
+		return D4_EINVAL;
+	if (a->n_closed)
+		return D4_EBUSY;
+	if (!a->sbuf) {
+		a->sbuf = malloc(D4_BS_STATE_MAX);
+		a->sscratch = malloc(DISTINCT_MAX * sizeof(*a->sscratch));
+		if (!a->sbuf || !a->sscratch) {
+			free(a->sbuf);
+			free(a->sscratch);
+			a->sbuf = NULL;
+			a->sscratch = NULL;
+			return D4_ENOMEM;
+		}
+	}
+	/* A key closed and open again is reported by its new state alone; a key
+	 * closed twice, once. */
+	if (a->n_gone > 1)
+		qsort(a->gone, a->n_gone, sizeof(*a->gone), gone_cmp);
+	for (size_t k = 0; k < a->n_gone; k++) {
+		const struct gone *g = &a->gone[k];
+		if (k && gone_cmp(g, g - 1) == 0)
+			continue;
+		if (a->tab[tab_find(a, vec_hash(a, g->victim, g->kind), g->victim, g->kind)].v)
+			continue;
+		int rc = cb(ud, g->victim, g->kind, NULL, 0);
+		if (rc != 0)
+			return rc;
+	}
+	for (struct vec *v = a->dirty; v; v = v->dnext) {
+		size_t len = vec_save(a, v, a->sbuf);
+		int rc = cb(ud, v->victim, v->kind, a->sbuf, len);
+		if (rc != 0)
+			return rc;
+	}
+	for (struct vec *v = a->dirty, *n; v; v = n) {
+		n = v->dnext;
+		v->fl &= (uint8_t)~V_DIRTY;
+	}
+	a->dirty = NULL;
+	a->n_gone = 0;
+	a->track_gone = 1;
+	return 0;
+}
+
+/* Parses and checks a state into a new vector (NULL: corrupt or no memory,
+ * *err says which). Every invariant the aggregator keeps is checked, so that
+ * a restored vector is one d4_bs_agg_add could have built. */
+static struct vec *vec_load(const struct d4_bs_agg *a, const uint8_t *state, size_t len, int *err)
+{
+	*err = D4_ECORRUPT;
+	if (len < ST_FIXED + ST_CHECK || len > D4_BS_STATE_MAX || memcmp(state, ST_MAGIC, 4) != 0 ||
+	    state[4] != ST_VERSION || d4_get_u64be(state + len - ST_CHECK) != fnv1a64(state, len - ST_CHECK))
+		return NULL;
+	struct vec *v = vec_alloc();
+	if (!v) {
+		*err = D4_ENOMEM;
+		return NULL;
+	}
+	struct d4_reader r;
+	d4_rd_init(&r, state + 5, len - 5 - ST_CHECK);
+	d4_rd_copy(&r, v->victim, 16);
+	v->kind = d4_rd_u8(&r);
+	uint8_t fl = d4_rd_u8(&r);
+	v->tlp = d4_rd_u8(&r);
+	v->first = d4_rd_u64be(&r);
+	v->last = d4_rd_u64be(&r);
+	v->packets = d4_rd_u64be(&r);
+	v->bytes = d4_rd_u64be(&r);
+	v->updates = d4_rd_u32be(&r);
+	v->last_emit = d4_rd_u64be(&r);
+	if (v->updates)
+		v->fl |= V_EMITTED;
+	v->newest_min = d4_rd_u32be(&r);
+	v->peak_done = d4_rd_u32be(&r);
+	uint64_t ring_sum = 0;
+	int bad = v->kind == D4_BS_NONE || v->kind >= D4_BS_KIND_COUNT ||
+		  (fl & ~(ST_F_SKETCH | ST_F_ORG_SET | ST_F_ORG_MIX | ST_F_SENS_MORE)) || v->tlp > 7 ||
+		  v->packets == 0 || v->first > v->last || v->bytes / v->packets > UINT32_MAX ||
+		  (!v->updates && v->last_emit) || v->peak_done > v->packets;
+	/* Minutes are 32-bit as minute_add keeps them; the ordering checks hold
+	 * for any time this side of year 10000. */
+	uint64_t fmin = v->first / (60 * US), lmin = v->last / (60 * US);
+	int ordered = lmin + RING < UINT32_MAX;
+	if (ordered && v->newest_min != lmin)
+		bad = 1;
+	for (unsigned i = 0; i < RING; i++) {
+		v->ring_min[i] = d4_rd_u32be(&r);
+		v->ring_cnt[i] = d4_rd_u32be(&r);
+		ring_sum += v->ring_cnt[i];
+		if (!v->ring_cnt[i]
+			? v->ring_min[i] != 0
+			: v->ring_min[i] % RING != i || (ordered && (v->ring_min[i] < fmin || v->ring_min[i] > lmin)))
+			bad = 1;
+	}
+	/* the newest minute's slot is in use (minute_add keeps it so) */
+	unsigned ns = v->newest_min % RING;
+	if (ring_sum == 0 || ring_sum > v->packets || v->peak_done > v->packets - ring_sum ||
+	    v->ring_min[ns] != v->newest_min || v->ring_cnt[ns] == 0)
+		bad = 1;
+	v->newest_cnt = v->ring_cnt[ns];
+	v->peak = v->peak_done;
+	for (unsigned i = 0; i < RING; i++)
+		if (v->ring_cnt[i] > v->peak)
+			v->peak = v->ring_cnt[i];
+	v->ports_other = d4_rd_u64be(&r);
+	uint32_t np = d4_rd_u8(&r);
+	if (np == 0 || np > PORT_SLOTS || (v->ports_other && np < PORT_SLOTS))
+		bad = 1;
+	uint64_t psum = v->ports_other;
+	if (!bad) {
+		struct port_slot ps[PORT_SLOTS];
+		for (uint32_t i = 0; i < np; i++) {
+			ps[i].port = d4_rd_u16be(&r);
+			ps[i].n = d4_rd_u64be(&r);
+			if (ps[i].n == 0 || (i && ps[i].port <= ps[i - 1].port) || ps[i].n > v->packets)
+				bad = 1;
+			psum += ps[i].n;
+		}
+		if (psum != v->packets)
+			bad = 1;
+		if (np > PORT_INLINE) {
+			v->xcap = np - PORT_INLINE;
+			if (!(v->xports = malloc(v->xcap * sizeof(*v->xports)))) {
+				*err = D4_ENOMEM;
+				goto fail;
+			}
+		}
+		for (uint32_t i = 0; i < np; i++) {
+			if (i < PORT_INLINE) {
+				v->pport[i] = ps[i].port;
+				v->pcnt[i] = ps[i].n;
+			} else
+				v->xports[i - PORT_INLINE] = ps[i];
+		}
+		v->nports = (uint8_t)np;
+	}
+	v->n_sensors = d4_rd_u8(&r);
+	if (v->n_sensors > D4_BS_MAX_SENSORS || ((fl & ST_F_SENS_MORE) && v->n_sensors < D4_BS_MAX_SENSORS))
+		bad = 1;
+	if (!bad) {
+		d4_rd_copy(&r, v->sensors, (size_t)v->n_sensors * 16);
+		for (unsigned i = 0; i < v->n_sensors; i++)
+			for (unsigned j = 0; j < i; j++)
+				if (memcmp(v->sensors[i], v->sensors[j], 16) == 0)
+					bad = 1;
+	}
+	v->sensors_more = (fl & ST_F_SENS_MORE) != 0;
+	d4_rd_copy(&r, v->org, 16);
+	v->org_set = (fl & ST_F_ORG_SET) != 0;
+	v->org_mixed = (fl & ST_F_ORG_MIX) != 0;
+	static const uint8_t zero[16];
+	if ((v->org_mixed && !v->org_set) || ((!v->org_set || v->org_mixed) && memcmp(v->org, zero, 16) != 0))
+		bad = 1;
+	if (bad)
+		goto fail;
+	if (fl & ST_F_SKETCH) {
+		/* more distinct addresses than the exact set holds were seen */
+		if (v->packets <= a->o.distinct_cap)
+			goto fail;
+		uint8_t *reg = malloc(HLL_M);
+		if (!(v->set = reg)) {
+			*err = D4_ENOMEM;
+			goto fail;
+		}
+		v->fl |= V_SKETCH;
+		d4_rd_copy(&r, reg, HLL_M);
+		unsigned used = 0;
+		for (unsigned i = 0; i < HLL_M; i++) {
+			if (reg[i] > 64 - HLL_BITS + 1)
+				bad = 1;
+			used += reg[i] != 0;
+		}
+		if (used == 0)
+			bad = 1;
+	} else {
+		uint32_t n = d4_rd_u32be(&r);
+		if (n == 0 || n > a->o.distinct_cap || n > v->packets || d4_rd_left(&r) != (size_t)n * 8)
+			goto fail;
+		uint32_t slots = 8;
+		while ((uint64_t)(n + 1) * 2 > slots)
+			slots *= 2;
+		uint64_t *set = calloc(slots, sizeof(*set));
+		if (!(v->set = set)) {
+			*err = D4_ENOMEM;
+			goto fail;
+		}
+		v->dslots = slots;
+		uint64_t prev = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t h = d4_rd_u64be(&r);
+			if (h <= prev) { /* ascending: nonzero and distinct */
+				bad = 1;
+				break;
+			}
+			prev = h;
+			dset_insert(set, v->dslots, h);
+		}
+		v->dn = n;
+	}
+	if (bad || d4_rd_error(&r) || d4_rd_left(&r) != 0)
+		goto fail;
+	if (reportable(a, v))
+		v->fl |= V_REPORT;
+	*err = 0;
+	return v;
+fail:
+	vec_free(v);
+	return NULL;
+}
+
+int d4_bs_agg_restore(struct d4_bs_agg *a, const uint8_t *state, size_t len)
+{
+	if (!a || (!state && len))
+		return D4_EINVAL;
+	int err;
+	struct vec *v = vec_load(a, state, len, &err);
+	if (!v)
+		return err;
+	uint64_t h = vec_hash(a, v->victim, v->kind);
+	size_t i = tab_find(a, h, v->victim, v->kind);
+	if (a->tab[i].v || a->n_open + a->n_closed >= a->o.max_vectors) {
+		int rc = a->tab[i].v ? D4_EEXIST : D4_EFULL;
+		vec_free(v);
+		return rc;
+	}
+	if ((a->n_open + 1) * 2 > a->tab_size) {
+		if (tab_grow(a) != 0) {
+			vec_free(v);
+			return D4_ENOMEM;
+		}
+		i = tab_find(a, h, v->victim, v->kind);
+	}
+	a->tab[i] = (struct slot){h, 0, v};
+	set_due(a, i, vec_due(a, v));
+	a->n_open++;
+	a->track_gone = 1;
+	return 0;
+}
+
+int d4_bs_agg_live_note(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts_us)
+{
+	struct d4_bs_class c;
+	/* d4_bs_agg_add records exactly the packets that are not backscatter */
+	if (a && p && a->live && d4_bs_classify(p, &a->o, &c) == D4_BS_NONE)
+		live_note(a, p, ts_us);
+	return 0;
 }

@@ -116,17 +116,29 @@ int d4_bs_prefix_parse(const char *s, struct d4_bs_prefix *out)
 	return 0;
 }
 
+static uint64_t ld64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* Big-endian mask of the first n bits of a 64-bit word, in memory order. */
+static uint64_t mask_mem(unsigned n)
+{
+	uint64_t m = n >= 64 ? ~0ull : n ? ~0ull << (64 - n) : 0;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	m = __builtin_bswap64(m);
+#endif
+	return m;
+}
+
+/* Per packet and per prefix: two masked 64-bit comparisons. */
 int d4_bs_prefix_match(const struct d4_bs_prefix *pf, const uint8_t a[16])
 {
-	unsigned full = pf->len / 8, rest = pf->len % 8;
-	if (memcmp(pf->addr, a, full) != 0)
-		return 0;
-	if (rest) {
-		uint8_t m = (uint8_t)(0xff00u >> rest);
-		if ((pf->addr[full] & m) != (a[full] & m))
-			return 0;
-	}
-	return 1;
+	unsigned len = pf->len > 128 ? 128 : pf->len;
+	uint64_t mhi = mask_mem(len), mlo = mask_mem(len > 64 ? len - 64 : 0);
+	return ((ld64(pf->addr) ^ ld64(a)) & mhi) == 0 && ((ld64(pf->addr + 8) ^ ld64(a + 8)) & mlo) == 0;
 }
 
 static void v4mapped(uint8_t out[16], const uint8_t *a4)
