@@ -81,7 +81,8 @@ struct bsess {
 	 * start_seq is read from start_off */
 	uint64_t start_seq;
 	uint32_t start_off;
-	int resumed; /* start point reached (or none needed) */
+	int resumed;   /* start point reached (or none needed) */
+	int replaying; /* read again from its start point up to done_seq */
 	/* live mode */
 	struct livecp cp[LIVE_CP_MAX];
 	unsigned ncp;
@@ -589,7 +590,9 @@ static int frame_process(struct d4_analyze_bs *x, const struct d4_frame_rec *rec
 	struct bsess *e = sess_find(x, rec->session);
 	if (!x->counting) {
 		/* replay: only streams that hold state at done_seq, from their point */
-		if (!e || e->failed || e->resumed || !e->start_seq || rec->seq < e->start_seq)
+		if (!e || e->failed)
+			return 0;
+		if (e->resumed ? !e->replaying : rec->seq < e->start_seq)
 			return 0;
 	} else if (!e) {
 		if (!session_wanted(x, rec->session))
@@ -607,6 +610,7 @@ static int frame_process(struct d4_analyze_bs *x, const struct d4_frame_rec *rec
 		if (rec->seq == e->start_seq)
 			off = e->start_off <= rec->size ? e->start_off : rec->size;
 		e->resumed = 1;
+		e->replaying = !x->counting;
 	}
 	if (x->counting) {
 		x->cur_delta = delta_for(x, rec->uuid);
@@ -941,13 +945,6 @@ int d4_analyze_bs_opts_check(const struct d4_analyze_bs_opts *o, char *err, size
 		}
 	if (a->live && a->live_window_s == 0) {
 		snprintf(err, errsize, "backscatter.live_window must be at least 1 s in live mode");
-		return D4_EINVAL;
-	}
-	if (a->min_peak_ppm > a->min_packets && a->min_packets) {
-		snprintf(err, errsize,
-			 "backscatter.min_peak (%u) above backscatter.min_packets (%u): a vector with min_peak "
-			 "packets in one minute already has more than min_packets",
-			 a->min_peak_ppm, a->min_packets);
 		return D4_EINVAL;
 	}
 	struct d4_bs_agg *t = d4_bs_agg_new(a);
