@@ -927,6 +927,62 @@ START_TEST(test_refused_streams)
 }
 END_TEST
 
+/* a, b, a, b: one writer commit each (within a commit the writer groups
+ * frames by session). */
+static void interleave(struct d4_store *s, uint64_t a, uint64_t b, const uint8_t u[16], const uint8_t *head, size_t nh,
+		       const uint8_t *rest, size_t nr)
+{
+	const uint64_t who[4] = {a, b, a, b};
+	for (int i = 0; i < 4; i++) {
+		frame(s, NULL, who[i], u, i < 2 ? head : rest, i < 2 ? nh : nr);
+		ck_assert_int_eq(d4_store_writer_sync(s, 30000), 0);
+	}
+}
+
+/* Records held across frames are bounded over all streams: beyond
+ * max_buffered the least recently used stream loses its state, and its next
+ * frame is refused as not-pcap (counted). */
+START_TEST(test_buffer_cap)
+{
+	new_dir();
+	struct d4_store *s = store_open(1);
+	uint8_t u[1][16];
+	test_uuid(u[0], 4);
+	uint64_t a = sess_open(s, u[0]), b = sess_open(s, u[0]);
+	uint8_t head[24 + 16 + 100];
+	memset(head, 0x45, sizeof(head));
+	uint32_t g[6] = {0xa1b2c3d4, 0x00040002, 0, 0, 65535, 101};
+	memcpy(head, g, 24);
+	uint32_t h[4] = {1700000000u, 0, 600, 600};
+	memcpy(head + 24, h, 16);
+	uint8_t rest[500];
+	memset(rest, 0x45, sizeof(rest));
+	interleave(s, a, b, u[0], head, sizeof(head), rest, sizeof(rest));
+	struct d4_analyze_bs_opts o;
+	opts_for(&o, NULL, 0, 0);
+	o.max_buffered = 1000;
+	struct d4_analyze_bs_stats st;
+	drain(s, &o, &st);
+	ck_assert_uint_eq(st.evictions, 1);
+	ck_assert_uint_eq(st.streams_refused[D4_PCAP_F_MAGIC], 1);
+	ck_assert_uint_eq(st.packets, 1); /* b's record, whole */
+	/* with room for both, both records are read */
+	d4_store_close(s);
+	rm_dir(g_dir);
+	new_dir();
+	s = store_open(1);
+	a = sess_open(s, u[0]);
+	b = sess_open(s, u[0]);
+	interleave(s, a, b, u[0], head, sizeof(head), rest, sizeof(rest));
+	o.max_buffered = 1200;
+	drain(s, &o, &st);
+	ck_assert_uint_eq(st.evictions, 0);
+	ck_assert_uint_eq(st.packets, 2);
+	d4_store_close(s);
+	rm_dir(g_dir);
+}
+END_TEST
+
 /* [backscatter] telescope lists: prefixes and addresses, commas or blanks;
  * a bad item named in the message. */
 START_TEST(test_telescope_parse)
@@ -958,6 +1014,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_telescope_parse);
 	tcase_add_test(tc, test_refused_streams);
+	tcase_add_test(tc, test_buffer_cap);
 	tcase_add_test(tc, test_vectors_exact);
 	tcase_add_test(tc, test_property_splits_order);
 	tcase_add_test(tc, test_restart_every_batch);
