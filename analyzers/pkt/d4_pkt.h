@@ -64,7 +64,8 @@ const char *d4_pkt_addr_str(const uint8_t addr[16], char *buf, size_t cap);
  * than the snaplen or than max_record (D4_ETOOBIG). A global header where a
  * record header is expected (a capture restarted on the same stream) is
  * taken as the new header. No I/O, no global state; the one allocation is
- * the buffer of a record cut across pieces (at most max_record bytes). */
+ * the buffer of a record cut across pieces: exactly its caplen (at most
+ * max_record bytes), freed once the record is delivered. */
 #define D4_PCAP_RECORD_MAX (256u << 10) /* default and upper bound of max_record */
 
 /* Why a stream failed (d4_pcapsplit_failed). Stable values (counted). */
@@ -119,6 +120,8 @@ int d4_pcapsplit_info(const struct d4_pcapsplit *s, struct d4_pcap_info *out);
  * received so far: 0 at a boundary. After a feed of n bytes, a value <= n
  * means that unit began in that feed, at offset n - value. */
 size_t d4_pcapsplit_pending(const struct d4_pcapsplit *s);
+/* Bytes allocated for a record cut across pieces (0 when none is pending). */
+size_t d4_pcapsplit_held(const struct d4_pcapsplit *s);
 /* enum d4_pcap_fail: why the stream failed, D4_PCAP_F_NONE while it has not. */
 int d4_pcapsplit_failed(const struct d4_pcapsplit *s);
 /* "none", "pcapng", "not-pcap", "record-too-big". Static strings. */

@@ -43,8 +43,16 @@ void d4_pcapsplit_free(struct d4_pcapsplit *s)
 	free(s);
 }
 
+size_t d4_pcapsplit_held(const struct d4_pcapsplit *s)
+{
+	return s->reccap;
+}
+
 void d4_pcapsplit_reset(struct d4_pcapsplit *s)
 {
+	free(s->rec);
+	s->rec = NULL;
+	s->reccap = 0;
 	s->state = S_GLOBAL;
 	s->fail = D4_PCAP_F_NONE;
 	s->have = 0;
@@ -214,7 +222,9 @@ int d4_pcapsplit_feed(struct d4_pcapsplit *s, const uint8_t *p, size_t n, d4_pca
 				break;
 			}
 			if (s->caplen > s->reccap) {
-				size_t nc = s->caplen < 65536 ? 65536 : s->max_record;
+				/* exactly the record: what a stream holds is what it has
+				 * pending (d4_pcapsplit_held), freed once delivered */
+				size_t nc = s->caplen;
 				uint8_t *nb = realloc(s->rec, nc);
 				if (!nb)
 					return D4_ENOMEM;
@@ -228,6 +238,9 @@ int d4_pcapsplit_feed(struct d4_pcapsplit *s, const uint8_t *p, size_t n, d4_pca
 			n -= k;
 			if (s->rlen == s->caplen) {
 				int rc = deliver(s, s->rec, cb, ud);
+				free(s->rec);
+				s->rec = NULL;
+				s->reccap = 0;
 				if (rc)
 					return rc;
 			}

@@ -39,6 +39,7 @@
 #define DEF_MAX_SESSIONS    4096u
 #define DEF_FUTURE_S	    86400u
 #define DEF_FRAMES_PER_WALK 4096u
+#define DEF_MAX_BUFFERED    ((size_t)64 << 20)
 #define NBUCKETS	    1024u
 #define LIVE_CP_MAX	    64u /* live-mode restart points kept per stream */
 #define LIVE_CP_SLICES	    8u	/* ... at most one per live_window_s / 8 of packet time */
@@ -81,7 +82,8 @@ struct bsess {
 	 * start_seq is read from start_off */
 	uint64_t start_seq;
 	uint32_t start_off;
-	int resumed; /* start point reached (or none needed) */
+	int resumed;   /* start point reached (or none needed) */
+	int replaying; /* read again from its start point up to done_seq */
 	/* live mode */
 	struct livecp cp[LIVE_CP_MAX];
 	unsigned ncp;
@@ -117,6 +119,7 @@ struct d4_analyze_bs {
 	/* sessions */
 	struct bsess *bucket[NBUCKETS];
 	unsigned nsess;
+	size_t held; /* bytes of records cut across frames, over all streams */
 	/* open batch */
 	struct pvec *vecs;
 	size_t nvecs, capvecs;
@@ -160,6 +163,7 @@ static void sess_remove(struct d4_analyze_bs *x, struct bsess *e)
 	while (*pp != e)
 		pp = &(*pp)->hnext;
 	*pp = e->hnext;
+	x->held -= d4_pcapsplit_held(e->sp);
 	d4_pcapsplit_free(e->sp);
 	free(e);
 	x->nsess--;
@@ -172,20 +176,27 @@ static void sess_clear_all(struct d4_analyze_bs *x)
 			sess_remove(x, x->bucket[b]);
 }
 
+/* Drops the state of the least recently used stream other than keep (its
+ * next frame then fails as not-pcap, counted). */
+static void evict_lru(struct d4_analyze_bs *x, const struct bsess *keep, const char *why)
+{
+	struct bsess *victim = NULL;
+	for (unsigned b = 0; b < NBUCKETS; b++)
+		for (struct bsess *e = x->bucket[b]; e; e = e->hnext)
+			if (e != keep && (!victim || e->last_seq < victim->last_seq ||
+					  (e->last_seq == victim->last_seq && e->id < victim->id)))
+				victim = e;
+	if (!victim)
+		return;
+	x->st.evictions++;
+	d4_info("backscatter: session %" PRIu64 " state evicted (%s)", victim->id, why);
+	sess_remove(x, victim);
+}
+
 static struct bsess *sess_new(struct d4_analyze_bs *x, uint64_t id, uint64_t seq)
 {
-	if (x->nsess >= x->o.max_sessions) {
-		struct bsess *victim = NULL;
-		for (unsigned b = 0; b < NBUCKETS; b++)
-			for (struct bsess *e = x->bucket[b]; e; e = e->hnext)
-				if (!victim || e->last_seq < victim->last_seq)
-					victim = e;
-		if (victim) {
-			x->st.evictions++;
-			d4_debug("backscatter: session %" PRIu64 " state evicted (session cap)", victim->id);
-			sess_remove(x, victim);
-		}
-	}
+	if (x->nsess >= x->o.max_sessions)
+		evict_lru(x, NULL, "session cap");
 	struct bsess *e = calloc(1, sizeof(*e));
 	if (!e)
 		return NULL;
@@ -589,7 +600,9 @@ static int frame_process(struct d4_analyze_bs *x, const struct d4_frame_rec *rec
 	struct bsess *e = sess_find(x, rec->session);
 	if (!x->counting) {
 		/* replay: only streams that hold state at done_seq, from their point */
-		if (!e || e->failed || e->resumed || !e->start_seq || rec->seq < e->start_seq)
+		if (!e || e->failed)
+			return 0;
+		if (e->resumed ? !e->replaying : rec->seq < e->start_seq)
 			return 0;
 	} else if (!e) {
 		if (!session_wanted(x, rec->session))
@@ -607,6 +620,7 @@ static int frame_process(struct d4_analyze_bs *x, const struct d4_frame_rec *rec
 		if (rec->seq == e->start_seq)
 			off = e->start_off <= rec->size ? e->start_off : rec->size;
 		e->resumed = 1;
+		e->replaying = !x->counting;
 	}
 	if (x->counting) {
 		x->cur_delta = delta_for(x, rec->uuid);
@@ -633,7 +647,9 @@ static int frame_process(struct d4_analyze_bs *x, const struct d4_frame_rec *rec
 	x->cur_rec = rec;
 	x->frame_max_ts = 0;
 	size_t n = rec->size - off;
+	size_t held0 = d4_pcapsplit_held(e->sp);
 	int rc = d4_pcapsplit_feed(e->sp, payload + off, n, on_record, x);
+	x->held += d4_pcapsplit_held(e->sp) - held0;
 	x->cur_rec = NULL;
 	if (rc == D4_ENOMEM)
 		return rc;
@@ -678,6 +694,12 @@ static int frame_process(struct d4_analyze_bs *x, const struct d4_frame_rec *rec
 		e->unit_seq = rec->seq;
 		e->unit_off = (uint32_t)(off + n - pend);
 	}
+	/* Records held across frames are bounded over all streams (a sensor
+	 * opening many sessions, each with a large record left unfinished,
+	 * would pin max_sessions x 256 KiB). Not during a replay: the state at
+	 * done_seq was within the bound, and the replay rebuilds it. */
+	while (x->counting && x->held > x->o.max_buffered && x->nsess > 1)
+		evict_lru(x, e, "record buffer cap");
 	return 0;
 }
 
@@ -943,13 +965,6 @@ int d4_analyze_bs_opts_check(const struct d4_analyze_bs_opts *o, char *err, size
 		snprintf(err, errsize, "backscatter.live_window must be at least 1 s in live mode");
 		return D4_EINVAL;
 	}
-	if (a->min_peak_ppm > a->min_packets && a->min_packets) {
-		snprintf(err, errsize,
-			 "backscatter.min_peak (%u) above backscatter.min_packets (%u): a vector with min_peak "
-			 "packets in one minute already has more than min_packets",
-			 a->min_peak_ppm, a->min_packets);
-		return D4_EINVAL;
-	}
 	struct d4_bs_agg *t = d4_bs_agg_new(a);
 	if (!t) {
 		snprintf(err, errsize, "backscatter: the thresholds are not accepted by the aggregator");
@@ -971,6 +986,8 @@ static void opts_defaults(struct d4_analyze_bs_opts *o)
 		o->future_s = DEF_FUTURE_S;
 	if (!o->frames_per_walk)
 		o->frames_per_walk = DEF_FRAMES_PER_WALK;
+	if (!o->max_buffered)
+		o->max_buffered = DEF_MAX_BUFFERED;
 }
 
 int d4_analyze_bs_new(struct d4_store *s, const struct d4_analyze_bs_opts *o, struct d4_analyze_bs **out)

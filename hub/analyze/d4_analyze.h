@@ -139,6 +139,8 @@ struct d4_analyze_bs_opts {
 	unsigned batch;		       /* packets per commit (default 100,000) */
 	uint64_t retention_s;	       /* expire stored vectors whose last packet is older (wall clock); 0 = keep */
 	unsigned max_sessions;	       /* pcap streams with state (default 4096; least recently used evicted) */
+	size_t max_buffered;	       /* bytes of records cut across frames over all streams (default 64 MiB;
+					  least recently used streams evicted beyond) */
 	uint64_t sessions_dead_before; /* seconds: sessions started earlier are dead (the hub's start; 0 = off) */
 	uint64_t future_s;	       /* packets stamped later than their frame's receive time + this are
 					  refused (default 86400): one sensor's wrong clock would otherwise

@@ -54,6 +54,9 @@ static int run(const uint8_t *p, size_t n, size_t cap, unsigned seed, int mode, 
 		rc = d4_pcapsplit_feed(s, p + off, k, on_rec, out);
 		size_t pend = d4_pcapsplit_pending(s);
 		CHECK(rc != 0 || pend <= off + k);
+		/* a buffer only for a record in progress, never over the cap */
+		CHECK(d4_pcapsplit_held(s) <= D4_PCAP_RECORD_MAX);
+		CHECK(pend != 0 || d4_pcapsplit_held(s) == 0);
 		off += k;
 		if (rc == D4_ENOMEM)
 			break;

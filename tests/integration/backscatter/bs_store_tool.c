@@ -416,12 +416,12 @@ static int cmd_drain(const char *path, unsigned batch)
 	double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
 		     (double)ru.ru_stime.tv_usec / 1e6;
 	double sec = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-	printf("frames %llu packets %llu backscatter %llu vector_writes %llu states %llu commits %llu seconds %.3f "
-	       "cpu_seconds %.3f packets_per_s %.0f packets_per_cpu_s %.0f\n",
+	printf("frames %llu packets %llu backscatter %llu vector_writes %llu states %llu commits %llu txn_ms_max %llu "
+	       "seconds %.3f cpu_seconds %.3f packets_per_s %.0f packets_per_cpu_s %.0f\n",
 	       (unsigned long long)st.frames, (unsigned long long)st.packets, (unsigned long long)st.backscatter,
 	       (unsigned long long)(st.vectors_ongoing + st.vectors_reported), (unsigned long long)st.states_written,
-	       (unsigned long long)st.commits, sec, cpu, sec > 0 ? (double)st.packets / sec : 0.0,
-	       cpu > 0 ? (double)st.packets / cpu : 0.0);
+	       (unsigned long long)st.commits, (unsigned long long)st.txn_ms_max, sec, cpu,
+	       sec > 0 ? (double)st.packets / sec : 0.0, cpu > 0 ? (double)st.packets / cpu : 0.0);
 	d4_analyze_bs_free(x);
 	d4_store_close(s);
 	return rc < 0 ? 1 : 0;

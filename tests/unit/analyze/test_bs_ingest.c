@@ -420,6 +420,12 @@ static void lines_free(struct lines *L)
 
 static void lines_eq(const struct lines *a, const struct lines *b)
 {
+	if (a->n != b->n || getenv("BS_DEBUG")) {
+		for (size_t i = 0; i < a->n; i++)
+			fprintf(stderr, "a: %s\n", a->l[i]);
+		for (size_t i = 0; i < b->n; i++)
+			fprintf(stderr, "b: %s\n", b->l[i]);
+	}
 	ck_assert_uint_eq(a->n, b->n);
 	for (size_t i = 0; i < a->n; i++)
 		ck_assert_str_eq(a->l[i], b->l[i]);
@@ -528,28 +534,43 @@ static int ref_rec(void *ud, const struct d4_pcap_rec *pr)
 	return 0;
 }
 
-static void reference(const struct plog *lg, const struct d4_bs_opts *o, int with_updates, struct lines *L,
+struct refwalk {
+	struct refrun *r;
+	uint64_t ids[8];
+	struct d4_pcapsplit *sp[8];
+	unsigned nids;
+};
+
+static int ref_frame(void *ctx, const struct d4_frame_rec *rec, const uint8_t *payload)
+{
+	struct refwalk *w = ctx;
+	if (rec->type != 1)
+		return 0;
+	unsigned k = 0;
+	while (k < w->nids && w->ids[k] != rec->session)
+		k++;
+	if (k == w->nids) {
+		ck_assert_uint_lt(w->nids, 8);
+		w->ids[w->nids] = rec->session;
+		w->sp[w->nids++] = d4_pcapsplit_new(0);
+	}
+	w->r->uuid = rec->uuid;
+	d4_pcapsplit_feed(w->sp[k], payload, rec->size, ref_rec, w->r);
+	return 0;
+}
+
+/* The library over the store's type-1 frames in log order. */
+static void reference(struct d4_store *s, const struct d4_bs_opts *o, int with_updates, struct lines *L,
 		      struct d4_bs_stats *st)
 {
 	struct refrun r;
 	memset(&r, 0, sizeof(r));
 	r.agg = d4_bs_agg_new(o);
 	ck_assert_ptr_nonnull(r.agg);
-	uint64_t ids[8] = {0};
-	struct d4_pcapsplit *sp[8] = {NULL};
-	unsigned nids = 0;
-	for (size_t i = 0; i < lg->n; i++) {
-		unsigned k = 0;
-		while (k < nids && ids[k] != lg->f[i].session)
-			k++;
-		if (k == nids) {
-			ck_assert_uint_lt(nids, 8);
-			ids[nids] = lg->f[i].session;
-			sp[nids++] = d4_pcapsplit_new(0);
-		}
-		r.uuid = lg->f[i].uuid;
-		d4_pcapsplit_feed(sp[k], lg->f[i].p, lg->f[i].n, ref_rec, &r);
-	}
+	struct refwalk w;
+	memset(&w, 0, sizeof(w));
+	w.r = &r;
+	ck_assert_int_eq(d4_store_frame_foreach(s, 1, 0, ref_frame, &w), 0);
 	memset(L, 0, sizeof(*L));
 	L->with_updates = with_updates;
 	for (size_t i = 0; i < r.n; i++) {
@@ -561,8 +582,8 @@ static void reference(const struct plog *lg, const struct d4_bs_opts *o, int wit
 		qsort(L->l, L->n, sizeof(*L->l), cmpstr);
 	if (st)
 		d4_bs_agg_stats(r.agg, st);
-	for (unsigned k = 0; k < nids; k++)
-		d4_pcapsplit_free(sp[k]);
+	for (unsigned k = 0; k < w.nids; k++)
+		d4_pcapsplit_free(w.sp[k]);
 	d4_bs_agg_free(r.agg);
 	free(r.v);
 }
@@ -656,7 +677,7 @@ START_TEST(test_vectors_exact)
 	struct lines got, want;
 	dump_store(s, 1, &got);
 	struct d4_bs_stats rs;
-	reference(&lg, &o.agg, 1, &want, &rs);
+	reference(s, &o.agg, 1, &want, &rs);
 	lines_eq(&got, &want);
 	/* five attacks reported and closed; the victim under min_packets not */
 	unsigned closed = 0;
@@ -783,7 +804,7 @@ static void restart_case(int live)
 	struct lines one;
 	dump_store(s, 1, &one);
 	struct lines want;
-	reference(&lg, &o.agg, 1, &want, NULL);
+	reference(s, &o.agg, 1, &want, NULL);
 	lines_eq(&one, &want);
 	if (live) {
 		/* the replies to our own connections are not an attack on V4B */
@@ -876,6 +897,7 @@ START_TEST(test_refused_streams)
 	uint8_t rh[16] = {0x65, 0x53, 0xf1, 0x00, 0x3b, 0x9a, 0xc9, 0xff, 0, 0, 0, 40, 0, 0, 0, 40};
 	memcpy(b + 24, rh, 16);
 	struct pkt k;
+	memset(&k, 0, sizeof(k));
 	uint8_t l4[20], d[4];
 	tele4(d, 5);
 	ip4(&k, V4A, d, 6, l4, tcp(l4, 80, 1000, 0x12));
@@ -900,6 +922,62 @@ START_TEST(test_refused_streams)
 	struct d4_store_bs_info info;
 	ck_assert_int_eq(d4_store_bs_info(s, &info), 0);
 	ck_assert_uint_eq(info.states, 1);
+	d4_store_close(s);
+	rm_dir(g_dir);
+}
+END_TEST
+
+/* a, b, a, b: one writer commit each (within a commit the writer groups
+ * frames by session). */
+static void interleave(struct d4_store *s, uint64_t a, uint64_t b, const uint8_t u[16], const uint8_t *head, size_t nh,
+		       const uint8_t *rest, size_t nr)
+{
+	const uint64_t who[4] = {a, b, a, b};
+	for (int i = 0; i < 4; i++) {
+		frame(s, NULL, who[i], u, i < 2 ? head : rest, i < 2 ? nh : nr);
+		ck_assert_int_eq(d4_store_writer_sync(s, 30000), 0);
+	}
+}
+
+/* Records held across frames are bounded over all streams: beyond
+ * max_buffered the least recently used stream loses its state, and its next
+ * frame is refused as not-pcap (counted). */
+START_TEST(test_buffer_cap)
+{
+	new_dir();
+	struct d4_store *s = store_open(1);
+	uint8_t u[1][16];
+	test_uuid(u[0], 4);
+	uint64_t a = sess_open(s, u[0]), b = sess_open(s, u[0]);
+	uint8_t head[24 + 16 + 100];
+	memset(head, 0x45, sizeof(head));
+	uint32_t g[6] = {0xa1b2c3d4, 0x00040002, 0, 0, 65535, 101};
+	memcpy(head, g, 24);
+	uint32_t h[4] = {1700000000u, 0, 600, 600};
+	memcpy(head + 24, h, 16);
+	uint8_t rest[500];
+	memset(rest, 0x45, sizeof(rest));
+	interleave(s, a, b, u[0], head, sizeof(head), rest, sizeof(rest));
+	struct d4_analyze_bs_opts o;
+	opts_for(&o, NULL, 0, 0);
+	o.max_buffered = 1000;
+	struct d4_analyze_bs_stats st;
+	drain(s, &o, &st);
+	ck_assert_uint_eq(st.evictions, 1);
+	ck_assert_uint_eq(st.streams_refused[D4_PCAP_F_MAGIC], 1);
+	ck_assert_uint_eq(st.packets, 1); /* b's record, whole */
+	/* with room for both, both records are read */
+	d4_store_close(s);
+	rm_dir(g_dir);
+	new_dir();
+	s = store_open(1);
+	a = sess_open(s, u[0]);
+	b = sess_open(s, u[0]);
+	interleave(s, a, b, u[0], head, sizeof(head), rest, sizeof(rest));
+	o.max_buffered = 1200;
+	drain(s, &o, &st);
+	ck_assert_uint_eq(st.evictions, 0);
+	ck_assert_uint_eq(st.packets, 2);
 	d4_store_close(s);
 	rm_dir(g_dir);
 }
@@ -936,6 +1014,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_telescope_parse);
 	tcase_add_test(tc, test_refused_streams);
+	tcase_add_test(tc, test_buffer_cap);
 	tcase_add_test(tc, test_vectors_exact);
 	tcase_add_test(tc, test_property_splits_order);
 	tcase_add_test(tc, test_restart_every_batch);

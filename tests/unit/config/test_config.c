@@ -649,6 +649,44 @@ START_TEST(test_path_resolution)
 }
 END_TEST
 
+START_TEST(test_backscatter_section)
+{
+	/* defaults: on, no telescope, live off, the thresholds of Moore et al. */
+	ck_assert_msg(load(REQ) == 0, "load failed: %s", err);
+	ck_assert_int_eq(conf.bs_enabled, 1);
+	ck_assert_str_eq(conf.bs_telescope, "");
+	ck_assert_int_eq(conf.bs_live, 0);
+	ck_assert_uint_eq(conf.bs_live_window, 120);
+	ck_assert_uint_eq(conf.bs_idle, 300);
+	ck_assert_uint_eq(conf.bs_min_packets, 25);
+	ck_assert_uint_eq(conf.bs_min_duration, 60);
+	ck_assert_uint_eq(conf.bs_min_peak, 30);
+	ck_assert_uint_eq(conf.bs_update, 60);
+	ck_assert_uint_eq(conf.bs_max_vectors, 262144);
+	ck_assert_uint_eq(conf.bs_batch, 100000);
+	ck_assert_uint_eq(conf.bs_retention, 0);
+	ck_assert_msg(load(REQ "[backscatter]\nenabled = no\ntelescope = 198.18.0.0/15, 2001:db8::/32\nlive = yes\n"
+			       "live_window = 2m\nidle = 10m\nmin_packets = 10\nmin_duration = 30\nmin_peak = 5\n"
+			       "update = 1m\nmax_vectors = 1000\nbatch = 5000\nretention = 90d\n") == 0,
+		      "load failed: %s", err);
+	ck_assert_int_eq(conf.bs_enabled, 0);
+	ck_assert_str_eq(conf.bs_telescope, "198.18.0.0/15, 2001:db8::/32");
+	ck_assert_int_eq(conf.bs_live, 1);
+	ck_assert_uint_eq(conf.bs_live_window, 120);
+	ck_assert_uint_eq(conf.bs_idle, 600);
+	ck_assert_uint_eq(conf.bs_min_packets, 10);
+	ck_assert_uint_eq(conf.bs_min_duration, 30);
+	ck_assert_uint_eq(conf.bs_min_peak, 5);
+	ck_assert_uint_eq(conf.bs_update, 60);
+	ck_assert_uint_eq(conf.bs_max_vectors, 1000);
+	ck_assert_uint_eq(conf.bs_batch, 5000);
+	ck_assert_uint_eq(conf.bs_retention, 90ull * 86400);
+	expect_error(REQ "[backscatter]\nmin_packets = 0\n", 10, "backscatter.min_packets: value '0' out of range");
+	expect_error(REQ "[backscatter]\nidle = 0\n", 10, "backscatter.idle");
+	expect_error(REQ "[backscatter]\ntelescopes = 10.0.0.0/8\n", 10, "unknown key 'telescopes' in section [backscatter]");
+}
+END_TEST
+
 START_TEST(test_api_section)
 {
 	char want[PATH_MAX + 64];
@@ -753,6 +791,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_parse_listen);
 	tcase_add_test(tc, test_path_resolution);
 	tcase_add_test(tc, test_api_section);
+	tcase_add_test(tc, test_backscatter_section);
 	suite_add_tcase(s, tc);
 	return s;
 }
