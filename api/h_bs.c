@@ -600,7 +600,7 @@ void d4_h_bs_summary(struct d4_api_ctx *ctx, const struct d4_api_req *req, struc
 	/* a vector counts on every day it was active (it overlaps the day) */
 	uint64_t since = p->q.since_us, until = p->q.until_us;
 	for (uint32_t day = p->day_from; day <= p->day_to; day++) {
-		uint64_t d0 = (uint64_t)day * 86400u * 1000000u, d1 = d0 + 86400u * 1000000u - 1;
+		uint64_t d0 = (uint64_t)day * 86400000000ull, d1 = d0 + 86400000000ull - 1;
 		memset(d.kind_vec, 0, sizeof(d.kind_vec));
 		memset(d.kind_pk, 0, sizeof(d.kind_pk));
 		memset(d.port_pk, 0, 65536 * sizeof(*d.port_pk));
