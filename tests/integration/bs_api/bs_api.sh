@@ -4,15 +4,15 @@
 # Address 127.0.0.6 (keep other tests out of it); ports picked at run time
 # by lib.sh. check.py generates 260 vectors over the last four days (every
 # kind, IPv4 and IPv6, every TLP level, local and received, ongoing and
-# closed) and per-sensor counters; bs_store_tool writes them into the store
+# closed) and per-sensor counters; bs_api_load writes them into the store
 # of the stopped hub; check.py then compares every query form, as an admin
 # and as a user, with a brute force over the same set.
-# Env: as lib.sh, plus BS_TOOL (bs_store_tool).
+# Env: as lib.sh, plus BS_LOAD (bs_api_load).
 export D4_TEST_ADDR=${D4_TEST_ADDR:-127.0.0.6}
 source "$(dirname "$0")/../lib.sh"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-[ -n "${BS_TOOL:-}" ] && [ -x "$BS_TOOL" ] || fail "\$BS_TOOL is not set to bs_store_tool"
+[ -n "${BS_LOAD:-}" ] && [ -x "$BS_LOAD" ] || fail "\$BS_LOAD is not set to bs_api_load"
 
 t_conf
 # the store exists once the hub ran; tokens are made while it runs
@@ -34,7 +34,7 @@ assert_eq "$HUB_RC" 0 "d4hub exit status"
 
 NOW=$(date +%s)
 "$PY" "$HERE/check.py" gen "${BS_SEED:-11}" "$NOW" "$T_DIR" || fail "check.py gen"
-"$BS_TOOL" load "$T_DIR/store" <"$T_DIR/load.tsv" || fail "bs_store_tool load"
+"$BS_LOAD" load "$T_DIR/store" <"$T_DIR/load.tsv" || fail "bs_api_load load"
 hub_start
 wait_until 30 health || fail "API not answering after the restart"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Backscatter API against a generated set of vectors.
 
-  check.py gen SEED NOW OUT_DIR      writes OUT_DIR/load.tsv (bs_store_tool input) and
+  check.py gen SEED NOW OUT_DIR      writes OUT_DIR/load.tsv (bs_api_load input) and
                                      OUT_DIR/set.json (the same vectors and counters)
   check.py check SET.json FIXTURES.json
 

@@ -1,7 +1,7 @@
-/* bs_store_tool — writes backscatter vectors and consumer counters into a
+/* bs_api_load — writes backscatter vectors and consumer counters into a
  * stopped hub's store through d4_store_bs_apply, for the API tests.
  *
- *   bs_store_tool load STORE < LINES
+ *   bs_api_load load STORE < LINES
  *
  * One record per line, fields separated by tabs:
  *   vec ORIGIN VICTIM KIND STATE FIRST_US LAST_US PACKETS BYTES TLP SENSORS PORTS ORG
@@ -28,7 +28,7 @@
 
 static int die(const char *what, unsigned long line)
 {
-	fprintf(stderr, "bs_store_tool: line %lu: %s\n", line, what);
+	fprintf(stderr, "bs_api_load: line %lu: %s\n", line, what);
 	return 1;
 }
 
@@ -55,14 +55,14 @@ static int flush(struct d4_store *st, struct d4_store_bs_vec *v, size_t nv, stru
 	u.ndeltas = nc;
 	int rc = d4_store_bs_apply(st, &u);
 	if (rc)
-		fprintf(stderr, "bs_store_tool: apply: %s\n", d4_strerror(rc));
+		fprintf(stderr, "bs_api_load: apply: %s\n", d4_strerror(rc));
 	return rc;
 }
 
 int main(int argc, char **argv)
 {
 	if (argc != 3 || strcmp(argv[1], "load") != 0) {
-		fprintf(stderr, "usage: bs_store_tool load STORE < LINES\n");
+		fprintf(stderr, "usage: bs_api_load load STORE < LINES\n");
 		return 2;
 	}
 	struct d4_store_opts o;
@@ -72,7 +72,7 @@ int main(int argc, char **argv)
 	struct d4_store *st = NULL;
 	int rc = d4_store_open(&o, &st);
 	if (rc) {
-		fprintf(stderr, "bs_store_tool: cannot open %s: %s\n", argv[2], d4_strerror(rc));
+		fprintf(stderr, "bs_api_load: cannot open %s: %s\n", argv[2], d4_strerror(rc));
 		return 1;
 	}
 	struct d4_store_bs_vec *vs = calloc(BATCH, sizeof(*vs));
