@@ -12,7 +12,6 @@
 #include "api_bs.h"
 #include "d4_backscatter.h"
 #include "d4_error.h"
-#include "h_export.h"
 #include "d4_util.h"
 
 #include <arpa/inet.h>
@@ -24,6 +23,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #define CURSOR_VERSION 0xb1u
 
@@ -105,10 +105,48 @@ int d4_api_bs_parse_time_us(const char *s, uint64_t *us)
 		*us = sec * 1000000u + frac;
 		return D4_OK;
 	}
-	uint64_t ms;
-	if (d4_export_time_parse(s, &ms) != D4_OK)
+	/* YYYY-MM-DD, or YYYY-MM-DDTHH:MM:SS[.ffffff](Z|+00:00): UTC only, every
+	 * field checked by converting back (timegm would roll 02-30 over) */
+	static const char shape[] = "dddd-dd-ddTdd:dd:dd";
+	for (size_t i = 0; i < 19 && (i < 10 || s[10]); i++) {
+		char c = s[i];
+		if (shape[i] == 'd' ? (c < '0' || c > '9') : shape[i] == 'T' ? (c != 'T' && c != 't') : c != shape[i])
+			return D4_EINVAL;
+	}
+	struct tm tm, back;
+	memset(&tm, 0, sizeof(tm));
+	const char *p = strptime(s, "%Y-%m-%d", &tm);
+	uint64_t frac = 0;
+	if (!p || p - s != 10)
 		return D4_EINVAL;
-	*us = ms * 1000u;
+	if (*p) {
+		if ((*p != 'T' && *p != 't') || strlen(p) < 9)
+			return D4_EINVAL;
+		const char *t = strptime(p + 1, "%H:%M:%S", &tm);
+		if (!t || t - p != 9)
+			return D4_EINVAL;
+		p = t;
+		if (*p == '.') {
+			size_t nf = strspn(p + 1, "0123456789");
+			if (nf == 0 || nf > 6)
+				return D4_EINVAL;
+			uint64_t scale = 100000;
+			for (size_t i = 0; i < nf; i++, scale /= 10)
+				frac += (uint64_t)(p[1 + i] - '0') * scale;
+			p += 1 + nf;
+		}
+		if (!((p[0] == 'Z' || p[0] == 'z') && p[1] == '\0') && strcmp(p, "+00:00") != 0)
+			return D4_EINVAL;
+	}
+	if (tm.tm_year < 70)
+		return D4_EINVAL;
+	struct tm want = tm; /* timegm normalises its argument */
+	time_t tt = timegm(&tm);
+	if (tt < 0 || !gmtime_r(&tt, &back) || back.tm_year != want.tm_year || back.tm_mon != want.tm_mon ||
+	    back.tm_mday != want.tm_mday || back.tm_hour != want.tm_hour || back.tm_min != want.tm_min ||
+	    back.tm_sec != want.tm_sec)
+		return D4_EINVAL;
+	*us = (uint64_t)tt * 1000000u + frac;
 	return D4_OK;
 }
 
