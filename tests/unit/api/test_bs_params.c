@@ -100,9 +100,26 @@ START_TEST(times)
 	ck_assert_uint_eq(us, 1764000000000000ull);
 	ck_assert_int_eq(d4_api_bs_parse_time_us("2025-11-24", &us), 0);
 	ck_assert_uint_eq(us, 1763942400000000ull);
-	static const char *const bad[] = {
-	    "",		  "yesterday",	  "1764000000.1234567",	      "1764000000.", "-5", "2025-13-01",
-	    "2025-02-30", "123456789012", "2025-11-24T16:00:00+02:00"};
+	ck_assert_int_eq(d4_api_bs_parse_time_us("2025-11-24T16:00:00.25+00:00", &us), 0);
+	ck_assert_uint_eq(us, 1764000000250000ull);
+	ck_assert_int_eq(d4_api_bs_parse_time_us("2024-02-29", &us), 0);
+	static const char *const bad[] = {"",
+					  "yesterday",
+					  "1764000000.1234567",
+					  "1764000000.",
+					  "-5",
+					  "2025-13-01",
+					  "2025-02-30",
+					  "2025-02-29",
+					  "123456789012",
+					  "2025-11-24T16:00:00+02:00",
+					  " 2025-1-01",
+					  "2025-11-24T24:00:00Z",
+					  "2025-11-24T16:00:00",
+					  "2025-11-24T16:00Z",
+					  "2025-11-24T16:00:00.Z",
+					  "2025-11-24x",
+					  "1969-12-31"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		ck_assert_msg(d4_api_bs_parse_time_us(bad[i], &us) == D4_EINVAL, "%s", bad[i]);
 }
