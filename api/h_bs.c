@@ -25,7 +25,7 @@
 
 #define BATCH	   256u	    /* vectors per read transaction of a stream */
 #define LINE_MAX   4096u    /* one vector's JSON */
-#define SUM_MAX	   1000000u /* vectors visited by one summary */
+#define SUM_MAX	   250000u  /* vectors read by one summary (it runs on the API thread) */
 #define NDJSON	   "application/x-ndjson"
 #define ACCEPT_MAX 512u
 
