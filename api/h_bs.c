@@ -488,7 +488,8 @@ static void day_json(yajl_gen g, uint32_t day, struct day_acc *d, uint32_t top)
 	char txt[64];
 	d4_h_day_text(day, txt);
 	/* victims and networks from the rows sorted by (network, victim) */
-	qsort(d->rows, d->nrows, sizeof(*d->rows), row_cmp);
+	if (d->nrows) /* qsort wants a valid pointer even for no element */
+		qsort(d->rows, d->nrows, sizeof(*d->rows), row_cmp);
 	size_t nnet = 0;
 	uint64_t victims = 0;
 	struct net_agg *nets = d->nrows ? calloc(d->nrows, sizeof(*nets)) : NULL;
@@ -554,7 +555,8 @@ static void day_json(yajl_gen g, uint32_t day, struct day_acc *d, uint32_t top)
 	yajl_gen_array_close(g);
 	d4_api_j_key(g, "top_networks");
 	yajl_gen_array_open(g);
-	qsort(nets, nnet, sizeof(*nets), net_cmp);
+	if (nnet)
+		qsort(nets, nnet, sizeof(*nets), net_cmp);
 	for (size_t i = 0; i < nnet && i < top; i++) {
 		net_text(nets[i].net, txt, sizeof(txt));
 		yajl_gen_map_open(g);
