@@ -88,6 +88,7 @@ struct d4_api_raw {
 	 * D4_LIM_INFLIGHT_ADDR (429), D4_LIM_INFLIGHT_TOTAL (503) or
 	 * D4_LIM_EARLY_REFUSAL (the pre-body checks failed); 0 otherwise. */
 	int refused;
+	const char *accept; /* Accept, NULL if absent */
 };
 
 struct d4_api_fed;

@@ -39,6 +39,7 @@ struct d4_api_req {
 	char user[64];		  /* authenticated principal ("" for anonymous routes) */
 	enum d4_role role;
 	char peer[64]; /* client address text */
+	const char *accept; /* Accept header ("" if absent): content negotiation of NDJSON lists */
 };
 
 /* Returns the value of query parameter name, or NULL. */

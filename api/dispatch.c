@@ -248,6 +248,7 @@ static int front(struct d4_api_core *core, const struct d4_api_raw *raw, struct 
 	memset(req, 0, sizeof(*req));
 	req->method = raw->method ? raw->method : "";
 	req->content_type = raw->content_type ? raw->content_type : "";
+	req->accept = raw->accept ? raw->accept : "";
 	req->body = raw->body_len ? raw->body : NULL;
 	req->body_len = raw->body_len;
 	d4_strlcpy(req->peer, raw->peer ? raw->peer : "", sizeof(req->peer));

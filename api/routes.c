@@ -114,5 +114,10 @@ const struct d4_api_route d4_api_routes[] = {
      "dnsdbSummarizeRdataRawType"},
     {"GET", "/dnsdb/v2/rate_limit", D4_ROLE_USER, D4_BODY_NONE, d4_h_dnsdb_rate_limit, "dnsdbRateLimit"},
     {"GET", "/dnsdb/v2/ping", D4_ROLE_USER, D4_BODY_NONE, d4_h_dnsdb_ping, "dnsdbPing"},
+    /* backscatter attack vectors (api/h_bs.c) */
+    {"GET", "/api/v1/backscatter/vectors", D4_ROLE_USER, D4_BODY_NONE, d4_h_bs_list_vectors, "listBackscatterVectors"},
+    {"GET", "/api/v1/backscatter/vectors/{id}", D4_ROLE_USER, D4_BODY_NONE, d4_h_bs_get_vector, "getBackscatterVector"},
+    {"GET", "/api/v1/backscatter/summary", D4_ROLE_USER, D4_BODY_NONE, d4_h_bs_summary, "getBackscatterSummary"},
+    {"GET", "/api/v1/backscatter/counters", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_bs_counters, "getBackscatterCounters"},
 };
 const size_t d4_api_nroutes = sizeof(d4_api_routes) / sizeof(d4_api_routes[0]);

@@ -398,6 +398,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 	if (!raw.content_type)
 		raw.content_type = "";
 	raw.authorization = d4_api_guard_authorization(req);
+	raw.accept = header_str(req, H2O_TOKEN_ACCEPT);
 	raw.refused = d4_api_guard_refused(req);
 	peer_text(req, peer, sizeof(peer));
 	raw.peer = peer;

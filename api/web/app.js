@@ -9,7 +9,7 @@
 const TYPE_NAMES = {1: 'pcap', 2: 'meta header', 3: 'log line', 4: 'dnscap', 5: 'pcapng', 6: 'NDJSON',
   7: 'YAF', 8: 'passivedns CSV', 254: 'extended (meta header)'};
 const state = { token: sessionStorage.getItem('d4hub-token') || '', view: 'dashboard', timer: null, selected: null, role: '',
-  partner: null, rulesOf: null, deleting: new Set() };
+  partner: null, rulesOf: null, deleting: new Set(), bsVictim: null };
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -441,13 +441,68 @@ async function createPartner() {
   await refresh();
 }
 
+// Backscatter: ongoing attacks, the last 24 hours, one victim's vectors; what the
+// role's clearance allows (the API filters), the consumer's counters for admins only.
+function fmtEpoch(t) { return typeof t === 'number' ? fmtTime(new Date(Math.floor(t) * 1000).toISOString().replace('.000', '')) : '–'; }
+function portsText(v) { return (v.ports || []).map((p) => p.port + ' (' + fmtNum(p.packets) + ')').join(', ') || '–'; }
+function victimLink(v) {
+  const a = document.createElement('a');
+  a.href = '#backscatter';
+  a.className = 'bs-victim-link';
+  a.textContent = v.victim;
+  a.addEventListener('click', (e) => { e.preventDefault(); showVictim(v.victim).catch((err) => setStatus(err.message, true)); });
+  return a;
+}
+async function showVictim(victim) {
+  const data = await api('GET', '/api/v1/backscatter/vectors?limit=1000&victim=' + encodeURIComponent(victim));
+  state.bsVictim = victim;
+  $('#bs-search-error').textContent = '';
+  $('#bs-victim').hidden = false;
+  $('#bs-v-addr').textContent = victim;
+  fill('#bs-v-table', data.items.map((v) => row([v.kind, v.state, fmtEpoch(v.first), fmtEpoch(v.last), fmtNum(v.packets),
+    fmtNum(v.peak_ppm), v.est_valid && typeof v.est_pps === 'number' ? fmtNum(Math.round(v.est_pps)) + '/s' : '–',
+    portsText(v), (v.sensors || []).join(', ') + (v.sensors_more ? ' …' : ''), v.tlp])));
+  $('#bs-v-empty').hidden = data.items.length > 0;
+}
+async function loadBackscatter() {
+  const since = Math.floor(Date.now() / 1000) - 86400;
+  const [ongoing, recent, sum] = await Promise.all([
+    api('GET', '/api/v1/backscatter/vectors?ongoing=true&limit=100'),
+    api('GET', '/api/v1/backscatter/vectors?limit=100&since=' + since),
+    api('GET', '/api/v1/backscatter/summary?from=' + new Date().toISOString().slice(0, 10))]);
+  const today = sum.days[sum.days.length - 1] || {};
+  $('#bs-clearance').textContent = sum.clearance;
+  $('#bs-n-ongoing').textContent = ongoing.next_cursor ? '100+' : fmtNum(ongoing.items.length);
+  $('#bs-n-today').textContent = fmtNum(today.vectors);
+  $('#bs-victims-today').textContent = fmtNum(today.victims);
+  $('#bs-packets-today').textContent = fmtNum(today.packets);
+  $('#bs-ongoing-count').textContent = ongoing.items.length ? String(ongoing.items.length) : '';
+  fill('#bs-ongoing', ongoing.items.map((v) => row([victimLink(v), v.kind, fmtEpoch(v.first), fmtEpoch(v.last), fmtNum(v.packets),
+    fmtNum(v.peak_ppm), portsText(v), v.tlp])));
+  fill('#bs-recent', recent.items.map((v) => row([victimLink(v), v.kind, v.state, fmtEpoch(v.first), fmtEpoch(v.last),
+    fmtNum(v.packets), portsText(v), v.tlp])));
+  $('#bs-ongoing-empty').hidden = ongoing.items.length > 0;
+  $('#bs-recent-empty').hidden = recent.items.length > 0;
+  // "nothing yet": no vector at all that this role may see, not only none lately
+  const any = ongoing.items.length || recent.items.length ||
+    (await api('GET', '/api/v1/backscatter/vectors?limit=1')).items.length;
+  $('#bs-empty').hidden = Boolean(any);
+  $('#bs-counters-box').hidden = state.role !== 'admin';
+  if (state.role === 'admin') {
+    const c = await api('GET', '/api/v1/backscatter/counters');
+    fill('#bs-counters', c.sensors.map((x) => row([x.sensor, fmtNum(x.frames), fmtNum(x.packets), fmtNum(x.backscatter),
+      fmtNum(x.bad_packets), fmtNum(x.dropped)])));
+  }
+  if (state.bsVictim) await showVictim(state.bsVictim);
+}
+
 async function updatePendingBadge() {
   const data = await api('GET', '/api/v1/sensors?status=pending&limit=1000');
   $('#pending-count').textContent = data.items.length ? String(data.items.length) : '';
 }
 
 const loaders = { dashboard: loadDashboard, sensors: loadSensors, pending: loadPending, blocklist: loadBlocklist, types: loadTypes,
-  queues: loadQueues, partners: loadPartners };
+  queues: loadQueues, partners: loadPartners, backscatter: loadBackscatter };
 
 async function refresh() {
   if (!state.token) return;
@@ -471,6 +526,7 @@ function show(view) {
 
 function signOut(message) {
   state.token = '';
+  state.bsVictim = null;
   sessionStorage.removeItem('d4hub-token');
   clearInterval(state.timer);
   $('#nav').hidden = true;
@@ -517,6 +573,10 @@ document.addEventListener('DOMContentLoaded', () => {
   $('#pd-rules-reload').addEventListener('click', () => {
     $('#pd-rules-error').textContent = '';
     if (state.partner) loadRules(state.partner).catch((err) => setStatus(err.message, true));
+  });
+  $('#bs-search').addEventListener('submit', (e) => {
+    e.preventDefault();
+    showVictim($('#bs-victim-input').value.trim()).catch((err) => { $('#bs-search-error').textContent = err.message; });
   });
   $('#pd-dry-kind').addEventListener('change', dryKindChanged);
   $('#pd-dry-form').addEventListener('submit', (e) => { e.preventDefault(); dryRun(); });

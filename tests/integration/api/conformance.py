@@ -532,6 +532,50 @@ def run_live(spec, fx):
     c = call("dnsdbPing", "ping", 200, token="user")
     call("dnsdbPing", "unknown parameter", 400, token="user", query={"x": 1})
 
+    # ---- backscatter (three vectors and one sensor's counters written by conformance.sh)
+    c = call("listBackscatterVectors", "every vector", 200, token="user")
+    ids = [i["id"] for i in c.json["items"]] if c is not None and c.status == 200 else []
+    ok(len(ids) == 3, f"listBackscatterVectors: the 3 vectors of the fixtures ({len(ids)})")
+    c = call("listBackscatterVectors", "one page of one", 200, token="user", query={"limit": 1})
+    nxt = c.json.get("next_cursor") if c is not None and c.json else None
+    ok(nxt is not None and c.headers.get("d4-next-cursor") == nxt, "listBackscatterVectors: a next cursor")
+    if nxt:
+        call("listBackscatterVectors", "next page", 200, token="user", query={"limit": 1, "cursor": nxt})
+        call("listBackscatterVectors", "cursor of another query", 400, token="user",
+             query={"limit": 1, "cursor": nxt, "kind": "tcp-rst"})
+        call("listBackscatterVectors", "cut cursor", 400, token="user", query={"limit": 1, "cursor": nxt[:-3]})
+    call("listBackscatterVectors", "every filter", 200, token="user",
+         query={"since": "2000-01-01", "until": "4102444800", "victim": "192.0.2.0/24", "port": 80, "kind": "tcp-synack",
+                "sensor": "5e3c3b5e0b9e4c1e9a52c6e9d2a1f001", "origin": "local", "ongoing": "true"})
+    c = call("listBackscatterVectors", "NDJSON stream", 200, token="user", query={"format": "ndjson"})
+    if c is not None and c.status == 200:
+        ok(len(c.body.decode().splitlines()) == 3, "listBackscatterVectors: NDJSON lines")
+    c = call("listBackscatterVectors", "NDJSON by Accept", 200, token="user", query={"limit": 2},
+             headers=["Accept: application/x-ndjson"])
+    if c is not None and c.status == 200:
+        ok(c.ctype().startswith("application/x-ndjson") and c.headers.get("d4-next-cursor"),
+           f"listBackscatterVectors: Accept gives an NDJSON page ({c.ctype()})")
+    call("listBackscatterVectors", "bad victim", 400, token="user", query={"victim": "192.0.2.0/33"})
+    call("listBackscatterVectors", "unknown kind", 400, token="user", query={"kind": "syn-flood"})
+    call("listBackscatterVectors", "since after until", 400, token="user", query={"since": "20", "until": "10"})
+    call("listBackscatterVectors", "unknown parameter", 400, token="user", query={"sort": "x"})
+    if ids:
+        call("getBackscatterVector", "one", 200, {"id": ids[0]}, token="user")
+    call("getBackscatterVector", "unknown id", 404, {"id": 987654321}, token="user")
+    call("getBackscatterVector", "id not a number", 400, {"id": "abc"}, token="user")
+    c = call("getBackscatterSummary", "last 7 days", 200, token="user")
+    if c is not None and c.status == 200:
+        ok(len(c.json["days"]) == 7 and sum(d["vectors"] for d in c.json["days"][-1:]) >= 1,
+           f"getBackscatterSummary: 7 days, today's vectors: {c.json['days'][-1:]}")
+    call("getBackscatterSummary", "a day, top 1", 200, token="user", query={"from": "2026-01-01", "to": "2026-01-01",
+                                                                            "top": 1})
+    call("getBackscatterSummary", "too many days", 400, token="user", query={"from": "2026-01-01", "to": "2026-03-01"})
+    call("getBackscatterSummary", "a list parameter", 400, token="user", query={"cursor": "x"})
+    c = call("getBackscatterCounters", "counters", 200)
+    if c is not None and c.status == 200:
+        ok(c.json["store"]["vectors"] == 3 and len(c.json["sensors"]) == 1, f"getBackscatterCounters: {c.json}")
+    call("getBackscatterCounters", "unknown parameter", 400, query={"x": 1})
+
     # ---- the web page
     c = call("getWebIndex", "anonymous", 200, token=None)
     if c is not None and c.status == 200:

@@ -22,6 +22,20 @@ CHECK=$(dirname "$0")/conformance.py
 
 # (b) a real hub with fixtures
 t_conf "api.spec=$SPEC"
+# backscatter: three vectors (a local ongoing IPv4 one, a received IPv6 one,
+# a tlp:ex:chr one) and a sensor's counters, written before the hub starts
+[ -n "${BS_LOAD:-}" ] && [ -x "$BS_LOAD" ] || fail "\$BS_LOAD is not set to bs_api_load"
+NOW_US=$(($(date +%s) * 1000000))
+BS_SENSOR=5e3c3b5e0b9e4c1e9a52c6e9d2a1f001
+{
+	printf 'vec\t-\t192.0.2.10\ttcp-synack\tongoing\t%d\t%d\t120\t4800\ttlp:green\t%s\t80:100,443:20\t-\n' \
+		$((NOW_US - 900000000)) $((NOW_US - 60000000)) "$BS_SENSOR"
+	printf 'vec\t%s\t2001:db8::7\ticmp6-unreach\tclosed\t%d\t%d\t60\t6000\ttlp:amber\t-\t53:60\t%s\n' \
+		"$(gen_uuid)" $((NOW_US - 7200000000)) $((NOW_US - 3600000000)) "$(gen_uuid)"
+	printf 'vec\t-\t198.51.100.3\ticmp-echo-reply\tclosed\t%d\t%d\t40\t3360\ttlp:ex:chr\t%s\t0:40\t-\n' \
+		$((NOW_US - 5000000000)) $((NOW_US - 4000000000)) "$BS_SENSOR"
+	printf 'ctr\t%s\t12\t900\t3\t220\t0\t1=120,3=40,9=60\t1=500,2=177\n' "$BS_SENSOR"
+} | "$BS_LOAD" load "$T_DIR/store" || fail "bs_api_load"
 hub_start
 API=$(api_url) # the hub picks a free API port (lib.sh keeps it across restarts)
 health() { curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" >/dev/null; }

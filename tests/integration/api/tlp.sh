@@ -92,6 +92,17 @@ for q in "$QPA" "$QPU" "$QF"; do
 	wait_until 30 eval '[ "$(depth "$q")" = "$FRAMES" ]' || fail "queue $q holds $(depth "$q") of $FRAMES frames"
 done
 
+# Backscatter: one vector per label (victim = the label's address, TLP = its
+# resolved level), written into the stopped hub's store by bs_api_load.
+[ -n "${BS_LOAD:-}" ] && [ -x "$BS_LOAD" ] || fail "\$BS_LOAD is not set to bs_api_load"
+hub_stop
+while read -r label level ip; do
+	printf 'vec\t-\t%s\ttcp-synack\tclosed\t1764000000000000\t1764000600000000\t100\t4000\t%s\t%s\t80:100\t-\n' \
+		"$ip" "$level" "$S"
+done <"$T_DIR/labels" | "$BS_LOAD" load "$T_DIR/store" || fail "bs_api_load"
+hub_start
+wait_until 10 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" || fail "API not answering after the restart"
+
 "$PY" - "$T_DIR/fixtures.json" <<EOF || fail "fixtures"
 import json, subprocess, sys
 sess = json.loads(subprocess.check_output(["$D4HUBCTL", "-c", "$T_CONF", "--json", "sessions", "$S"]))
@@ -103,6 +114,7 @@ json.dump({"base_url": "$API", "cacert": "$T_PKI/ca.crt",
            "tokens": {"admin": "$ADMIN", "user": "$USER", "sensor_register": "$REG"},
            "sensor": "$S", "sessions": {r[0]: i for r, i in zip(rows, ids)},
            "labels": {r[0]: r[1] for r in rows}, "ip": {r[0]: r[2] for r in rows}, "frames": per,
+           "bs": {r[0]: r[2] for r in rows}, "bs_day": "2025-11-24",
            "queues": {"pop_admin": $QPA, "pop_user": $QPU, "follow": $QF}}, open(sys.argv[1], "w"))
 EOF
 "$PY" "$(dirname "$0")/tlp_check.py" --spec "$ROOT/openapi/d4hub.yaml" --fixtures "$T_DIR/fixtures.json" ||
@@ -115,7 +127,7 @@ log "default clearances (user tlp:amber+strict, admin tlp:red) hold"
 printf 'max_tlp_user = tlp:green\nmax_tlp_admin = tlp:amber\n' >>"$T_CONF"
 hub_stop
 hub_start
-api_count() { [ "$(grep -c 'd4hub API listening on' "$T_LOG")" -ge 2 ]; }
+api_count() { [ "$(grep -c 'd4hub API listening on' "$T_LOG")" -ge 3 ]; }
 wait_until 10 api_count || fail "the API did not start again"
 API2=$(api_url)
 wait_until 10 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API2/health" || fail "API not answering on $API2"

@@ -368,6 +368,77 @@ class Check:
                 n = sum(len(o.get("rdata", [])) if isinstance(o.get("rdata"), list) else 1 for o in objs)
             ok(n == want, f"{oid} {path} as {role}: {n} records, expected {want}")
 
+    # backscatter: one vector per label, its victim the label's address (tlp.sh)
+    def bs_labels(self, items):
+        by_ip = {ip: l for l, ip in self.fx["bs"].items()}
+        return [by_ip.get(i["victim"]) for i in items]
+
+    def bs_leaks(self, oid, role, body):
+        text = body.decode("utf-8", "replace")
+        leaked = [l for l in self.wh[role] if f'"{self.fx["bs"][l]}"' in text or
+                  f'"{self.fx["bs"][l]}/' in text]
+        ok(not leaked, f"{oid} as {role}: withheld vectors revealed: {leaked}")
+
+    def listBackscatterVectors(self, oid, method, tmpl):
+        ok("bs" in self.fx, f"{oid}: the fixtures hold no backscatter vectors")
+        for role in ("admin", "user"):
+            for fmt in ("json", "ndjson"):
+                _, h, body = self.call(oid, method, tmpl, role, {"limit": 1000, "format": fmt})
+                self.clearance_header(oid, h, role)
+                self.bs_leaks(oid, role, body)
+                items = json.loads(body)["items"] if fmt == "json" else ndjson(body)
+                labels = self.bs_labels(items)
+                ok(len(labels) == len(set(labels)), f"{oid} {fmt} as {role}: a vector twice")
+                self.expect_labels(oid, role, set(labels), f" {fmt}")
+                for i in items:
+                    ok(visible(role, i["tlp"]) and i["tlp"] == self.labels[self.bs_labels([i])[0]],
+                       f"{oid} as {role}: a {i['tlp']} vector")
+            # paging one vector a page: the visible ones exactly once, nothing else
+            seen, cursor = [], None
+            for _ in range(len(self.labels) + 2):
+                q = {"limit": 1}
+                if cursor:
+                    q["cursor"] = cursor
+                _, _, body = self.call(oid, method, tmpl, role, q)
+                self.bs_leaks(oid, role, body)
+                d = json.loads(body)
+                seen += self.bs_labels(d["items"])
+                cursor = d["next_cursor"]
+                if not cursor:
+                    break
+            ok(sorted(seen) == self.vis[role], f"{oid} paged as {role}: {sorted(seen)}")
+
+    def getBackscatterVector(self, oid, method, tmpl):
+        _, _, body = self.hub.call("GET", "/api/v1/backscatter/vectors", "admin", {"limit": 1000})
+        items = json.loads(body)["items"] if body else []
+        ids = dict(zip(self.bs_labels(items), [i["id"] for i in items]))
+        ok(set(ids) == set(self.vis["admin"]), f"{oid}: the admin lists {sorted(ids)}")
+        miss = max(ids.values(), default=0) + 1000
+        _, _, nf = self.hub.call("GET", tmpl.replace("{id}", str(miss)), "user")
+        for label, vid in sorted(ids.items()):
+            for role in ("admin", "user"):
+                vis = label in self.vis[role]
+                st, h, body = self.call(oid, method, tmpl.replace("{id}", str(vid)), role, expect=200 if vis else 404)
+                self.clearance_header(oid, h, role)
+                self.bs_leaks(oid, role, body)
+                if not vis:
+                    ok(body.replace(str(vid).encode(), b"N") == nf.replace(str(miss).encode(), b"N"),
+                       f"{oid} {label} as {role}: the 404 differs from a missing vector's")
+
+    def getBackscatterSummary(self, oid, method, tmpl):
+        day = self.fx["bs_day"]
+        for role in ("admin", "user"):
+            _, h, body = self.call(oid, method, tmpl, role, {"from": day, "to": day, "top": 100})
+            self.clearance_header(oid, h, role)
+            self.bs_leaks(oid, role, body)
+            d = json.loads(body)["days"][0]
+            n = len(self.vis[role])
+            ok(d["vectors"] == n and d["victims"] == n and d["packets"] == 100 * n,
+               f"{oid} as {role}: {d['vectors']} vectors, {d['victims']} victims, {d['packets']} packets; "
+               f"expected {n}, {n}, {100 * n}")
+            ok(d["top_ports"] == ([{"port": 80, "vectors": n, "packets": 100 * n}] if n else []),
+               f"{oid} as {role}: top ports {d['top_ports']}")
+
     # ---- operations without labelled records --------------------------------------
     def plain(self, oid, method, tmpl, op):
         role_min = op.get("x-d4hub-role")
@@ -414,6 +485,8 @@ PLAIN = {
     "listSilentSensors", "getSensor", "listBlocklist", "getTypes", "getServerMode", "getStatsTotals",
     "getStatsDaily", "listUsers", "listTokens", "listQueues", "getQueue", "pdnsInfo", "dnsdbRateLimit", "dnsdbPing",
     "getIngestUnverified", "listPartners", "getPartner", "getPartnerStatus",
+    # the backscatter consumer's counters: packets of every level, so admin only
+    "getBackscatterCounters",
 }
 # Operations of the federation port (x-d4hub-port: federation): placed here
 # so that one that hands out records must get a check of its own.
@@ -427,6 +500,8 @@ FILTERED = {
     "listSensorSessions": Check.listSensorSessions, "exportSession": Check.exportSession,
     "exportRange": Check.exportRange, "previewQueue": Check.previewQueue, "popQueue": Check.popQueue,
     "followQueue": Check.followQueue, "pdnsQuery": Check.pdnsQuery,
+    "listBackscatterVectors": Check.listBackscatterVectors, "getBackscatterVector": Check.getBackscatterVector,
+    "getBackscatterSummary": Check.getBackscatterSummary,
 }
 
 
