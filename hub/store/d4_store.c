@@ -207,17 +207,23 @@ static int schema_init(struct d4_store *s, MDB_txn *txn)
 	}
 	if (ver == STORE_SCHEMA_VERSION)
 		return 0;
+	if (ver == 4) {
+		/* 4 -> 5: the backscatter tables were just created by the open (empty) */
+		d4_notice("store: upgrading schema 4 to %u (backscatter vector tables)", STORE_SCHEMA_VERSION);
+		return store_settings_put_u64(s, txn, "schema", STORE_SCHEMA_VERSION);
+	}
 	if (ver == 3) {
 		d4_notice("store: upgrading schema 3 to %u (passive DNS tables re-laid out: emptied, rebuilt from "
-			  "the frame log by the pDNS ingest)",
+			  "the frame log by the pDNS ingest; backscatter vector tables)",
 			  STORE_SCHEMA_VERSION);
 		rc = pdns_migrate_3(s, txn);
 		return rc ? rc : store_settings_put_u64(s, txn, "schema", STORE_SCHEMA_VERSION);
 	}
 	if (ver == 1 || ver == 2) {
-		/* 1 -> 2 -> 4: the new tables were just created by the open (empty);
+		/* 1 -> 2 -> 5: the new tables were just created by the open (empty);
 		 * sensor values stay v1 until rewritten (the decoder reads both). */
-		d4_notice("store: upgrading schema %llu to %u (users and API tokens, sensor monitoring, passive DNS)",
+		d4_notice("store: upgrading schema %llu to %u (users and API tokens, sensor monitoring, passive DNS, "
+			  "backscatter)",
 			  (unsigned long long)ver, STORE_SCHEMA_VERSION);
 		return store_settings_put_u64(s, txn, "schema", STORE_SCHEMA_VERSION);
 	}
@@ -241,7 +247,9 @@ static const char *const dbi_names[DBI_COUNT] = {
     "settings",	     "daily",	       "totals",      "users",	    "tokens",	       "token_ids",
     "queues",	     "queue_entries",  "pdns_tuples", "pdns_rname", "pdns_rdata_name", "pdns_rdata_rname",
     "pdns_rdata_ip", "pdns_rdata_raw", "pdns_time",   "pdns_meta",  "replay",	       "partners",
-    "fed_out",	     "fed_in",	       "fed_sess"};
+    "fed_out",	     "fed_in",	       "fed_sess",    "bs_vectors", "bs_ident",	       "bs_victim",
+    "bs_last",	     "bs_port",	       "bs_sensor",   "bs_change",  "bs_ongoing",      "bs_states",
+    "bs_meta"};
 
 /* seq_next is persisted each commit; the frame log's last chunk is the
  * fallback in case the setting lags (it never should). */
@@ -313,7 +321,7 @@ int d4_store_open(const struct d4_store_opts *opts, struct d4_store **out)
 		goto fail;
 	}
 	mdb_env_set_userctx(s->env, (void *)(uintptr_t)(atomic_fetch_add(&open_serial, 1) + 1));
-	mdb_env_set_maxdbs(s->env, 32); /* DBI_COUNT plus room for later tables */
+	mdb_env_set_maxdbs(s->env, 64); /* DBI_COUNT plus room for later tables */
 	mdb_env_set_mapsize(s->env, (size_t)s->opts.map_size);
 	/* NOTLS: read transactions are started from several threads (and a
 	 * callback may start a nested one); never NOSYNC/WRITEMAP in production
@@ -367,6 +375,8 @@ int d4_store_open(const struct d4_store_opts *opts, struct d4_store **out)
 		uint64_t ver = 0;
 		rc = store_settings_get_u64(s, txn, "schema", &ver);
 		for (int d = DBI_PDNS_TUPLES; !rc && ver < STORE_SCHEMA_PDNS && d <= DBI_PDNS_META; d++)
+			s->dbi_absent[d] = 1;
+		for (int d = DBI_BS_VEC; !rc && ver < STORE_SCHEMA_BS && d <= DBI_BS_META; d++)
 			s->dbi_absent[d] = 1;
 	}
 	if (!rc)
@@ -1509,9 +1519,10 @@ int d4_store_test_put_raw(struct d4_store *s, const char *table, const void *key
 	static const struct {
 		const char *name;
 		enum store_dbi dbi;
-	} t[] = {{"sensors", DBI_SENSORS}, {"sessions", DBI_SESSIONS}, {"sensor_types", DBI_STYPES},
-		 {"daily", DBI_DAILY},	   {"totals", DBI_TOTALS},     {"settings", DBI_SETTINGS},
-		 {"fed_in", DBI_FED_IN},   {"fed_out", DBI_FED_OUT},   {"fed_sess", DBI_FED_SESS}};
+	} t[] = {{"sensors", DBI_SENSORS},   {"sessions", DBI_SESSIONS}, {"sensor_types", DBI_STYPES},
+		 {"daily", DBI_DAILY},	     {"totals", DBI_TOTALS},	 {"settings", DBI_SETTINGS},
+		 {"fed_in", DBI_FED_IN},     {"fed_out", DBI_FED_OUT},	 {"fed_sess", DBI_FED_SESS},
+		 {"bs_vectors", DBI_BS_VEC}, {"bs_meta", DBI_BS_META}};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		if (!strcmp(table, t[i].name)) {
 			struct raw_put r = {t[i].dbi, mval(key, klen), mval(val, vlen)};

@@ -4,6 +4,7 @@
 #define STORE_INTERNAL_H
 
 #include "d4_store.h"
+#include "d4_store_bs.h"
 #include "d4_store_fed.h"
 
 #include <lmdb.h>
@@ -15,10 +16,12 @@
 /* Schema 2 added the users/tokens/token_ids tables and sensor values v2
  * (silence_threshold); schema 3 the passive-DNS tables (store_pdns.c);
  * schema 4 clustered the pDNS tuples by name (the schema-3 pDNS tables are
- * emptied and the ingest starts over from the frame log). An older store is
- * upgraded in place at a writable open. */
-#define STORE_SCHEMA_VERSION 4u
+ * emptied and the ingest starts over from the frame log); schema 5 the
+ * backscatter tables (store_bs.c). An older store is upgraded in place at a
+ * writable open. */
+#define STORE_SCHEMA_VERSION 5u
 #define STORE_SCHEMA_PDNS    4u /* first schema with the current pDNS layout */
+#define STORE_SCHEMA_BS	     5u /* first schema with the backscatter tables */
 #define STORE_VAL_V1	     1u /* first byte of every stored value */
 #define STORE_SENSOR_V2	     2u /* sensor values: v1 + u32 silence_threshold */
 #define STORE_SESSION_V2     2u /* session values: v1 + u8 flags + federation provenance */
@@ -65,6 +68,16 @@ enum store_dbi {
 	DBI_FED_OUT,	  /* partner name || 00 || kind -> sender position (store_fed.c) */
 	DBI_FED_IN,	  /* sender hub || kind -> receiver position */
 	DBI_FED_SESS,	  /* sender || origin hub || origin session || attrs hash -> local session id */
+	DBI_BS_VEC,	  /* schema 5, store_bs.c: id BE -> vector record */
+	DBI_BS_IDENT,	  /* origin[16] || victim[16] || first_us BE || kind -> id BE */
+	DBI_BS_VICTIM,	  /* victim[16] || first_us BE || id BE -> "" */
+	DBI_BS_LAST,	  /* ~last_us BE || id BE -> "" (most recent first) */
+	DBI_BS_PORT,	  /* port BE || ~last_us BE || id BE -> "" (each listed port) */
+	DBI_BS_SENSOR,	  /* sensor[16] || ~last_us BE || id BE -> "" (each listed sensor) */
+	DBI_BS_CHANGE,	  /* change_seq BE -> id BE (one entry per vector: its last write) */
+	DBI_BS_ONGOING,	  /* ~last_us BE || id BE -> "" (ongoing vectors only) */
+	DBI_BS_STATES,	  /* victim[16] || kind -> open-vector state */
+	DBI_BS_META,	  /* 'c' cursor name | 's' sensor uuid -> cursor / counters */
 	DBI_COUNT
 };
 /* Tables added after schema 1: a read-only open of an older store (which
@@ -226,6 +239,27 @@ void store_pdns_merge_free(struct store_pdns_merge *m);
 /* Strict decoder of a stored tuple record (v2, or v3 with origin hubs):
  * 0 or D4_ECORRUPT; *out points into p (tests, fuzzing). */
 int store_pdns_tuple_decode(const uint8_t *p, size_t n, struct d4_store_pdns_tuple *out);
+
+/* ---- backscatter vectors (store_bs.c) ----
+ * The upsert d4_store_bs_apply does per vector, inside the caller's write
+ * transaction txn (the federation receiver applies received vectors with
+ * its position): identity lookup, the CLOSED-is-final and fewer-packets
+ * rules (an ignored write returns 0 and changes nothing), a new change
+ * sequence number and the index entries moved with the record. Returns 0,
+ * D4_EINVAL (a field out of range: kind 0 or >= D4_STORE_BS_KINDS, state
+ * not 1/2, a list longer than its array, last_us < first_us), D4_EPERM
+ * (read-only handle), D4_EFULL or a store error; on an error the caller
+ * aborts txn. v is borrowed for the call. */
+int store_bs_vec_put_txn(struct d4_store *s, MDB_txn *txn, const struct d4_store_bs_vec *v);
+/* Stored vector record v1 (docs/store.md "Backscatter"): encode writes at
+ * most STORE_BS_REC_MAX bytes into buf and returns the length; decode is
+ * strict (0 or D4_ECORRUPT), pure over the bytes, and fills every field of
+ * out (unlisted entries zero). Tests and fuzzing use both. */
+#define STORE_BS_REC_MAX                                                                                               \
+	(1u + 41u + 24u + 25u + 1u + 10u * D4_STORE_BS_TOP_PORTS + 25u + 25u + 2u + 16u * D4_STORE_BS_SENSORS + 22u +  \
+	 19u + 16u * D4_STORE_BS_VIA_MAX)
+size_t store_bs_vec_encode(const struct d4_store_bs_vec *v, uint8_t *buf);
+int store_bs_vec_decode(const uint8_t *p, size_t n, struct d4_store_bs_vec *out);
 
 /* ---- federation in the writer (store_fed.c) ----
  * Checks a submitted batch (0 or D4_EINVAL). */

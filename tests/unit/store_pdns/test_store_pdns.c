@@ -1465,7 +1465,7 @@ START_TEST(test_schema_upgrade)
 	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), 0);
 	ck_assert_int_eq(store_settings_get_u64(s, txn, "schema", &ver), 0);
 	mdb_txn_abort(txn);
-	ck_assert_uint_eq(ver, 4);
+	ck_assert_uint_eq(ver, STORE_SCHEMA_VERSION);
 	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
 	d4_store_close(s);
 
@@ -1480,7 +1480,7 @@ START_TEST(test_schema_upgrade)
 	o.read_only = 0;
 	s = open_store(&o);
 	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
-	ck_assert_int_eq(store_settings_put_u64(s, txn, "schema", 5), 0);
+	ck_assert_int_eq(store_settings_put_u64(s, txn, "schema", STORE_SCHEMA_VERSION + 1), 0);
 	ck_assert_int_eq(mdb_txn_commit(txn), 0);
 	d4_store_close(s);
 	ck_assert_int_eq(d4_store_open(&o, &s), D4_ESTORE);
@@ -1548,7 +1548,7 @@ START_TEST(test_schema_3_to_4)
 		ck_assert_int_eq(mdb_dbi_open(txn, gone[i], 0, &dbi), MDB_NOTFOUND);
 	}
 	mdb_txn_abort(txn);
-	ck_assert_uint_eq(ver, 4);
+	ck_assert_uint_eq(ver, STORE_SCHEMA_VERSION);
 	ck_assert_uint_eq(count_query(s, &q), 0);
 	ck_assert_int_eq(d4_store_pdns_cursor_get(s, "pdns/frames", buf, sizeof(buf), &len), D4_ENOTFOUND);
 	ck_assert_int_eq(d4_store_pdns_counters_get(s, d.sensor, &d), D4_ENOTFOUND);
