@@ -462,15 +462,16 @@ static int bs_next(struct d4_fed_source *src, struct build *b, const uint8_t *fr
 }
 
 struct vlag {
-	uint64_t n, first_s;
+	int found;
+	uint64_t first_s;
 };
 
 static int vlag_cb(void *ctx, const struct d4_store_bs_vec *v)
 {
 	struct vlag *l = ctx;
-	if (l->n++ == 0)
-		l->first_s = v->stored_s;
-	return 0;
+	l->found = 1;
+	l->first_s = v->stored_s;
+	return 1; /* the first one is enough */
 }
 
 /* ---- pdns ---- */
@@ -813,17 +814,22 @@ int d4_fed_source_lag(struct d4_fed_source *src, const uint8_t *pos, size_t pos_
 	if (!src || (pos_len && !pos))
 		return D4_EINVAL;
 	if (src->kind == D4_FED_KIND_BACKSCATTER) {
-		/* the vectors written since, each once at its latest state */
-		uint64_t after;
+		/* the vector writes since the position (a vector written twice
+		 * since counts twice, though it goes once): the change sequence
+		 * counts them, so the lag costs one read, not a walk over a
+		 * backlog the sender asks about after every acknowledgement */
+		uint64_t after, last = 0;
 		if (bs_pos(pos, pos_len, &after))
 			return D4_EINVAL;
 		struct vlag l = {0, 0};
-		int rc = d4_store_bs_changes(src->s, after, vlag_cb, &l, NULL);
+		int rc = d4_store_bs_changes(src->s, after, vlag_cb, &l, &last);
 		if (rc < 0)
 			return rc;
-		*records = l.n;
+		if (!l.found)
+			return 0; /* nothing waits (what was written since is gone) */
+		*records = last > after ? last - after : 0;
 		uint64_t now = d4_now_s();
-		*seconds = l.n && now > l.first_s ? now - l.first_s : 0;
+		*seconds = now > l.first_s ? now - l.first_s : 0;
 		return 0;
 	}
 	uint64_t next = 1; /* the first frame not yet past the position */

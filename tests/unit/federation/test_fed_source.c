@@ -1057,15 +1057,23 @@ START_TEST(test_backscatter)
 	recs_free(&cut);
 	recs_free(&one);
 
-	/* lag: every vector from the start, none from the end */
+	/* lag: the vector writes since the position: all 9 from the start,
+	 * 6 past the third, none from the end */
 	uint64_t lr, ls;
 	ck_assert_int_eq(d4_fed_source_lag(src, NULL, 0, &lr, &ls), 0);
 	ck_assert_uint_eq(lr, 9);
+	ck_assert_uint_le(ls, 60);
+	uint8_t p3[8];
+	d4_put_u64be(p3, 3);
+	ck_assert_int_eq(d4_fed_source_lag(src, p3, 8, &lr, &ls), 0);
+	ck_assert_uint_eq(lr, 6);
 	uint8_t pos[8];
 	d4_put_u64be(pos, info.change_seq);
 	ck_assert_int_eq(d4_fed_source_lag(src, pos, 8, &lr, &ls), 0);
 	ck_assert_uint_eq(lr, 0);
 	ck_assert_int_eq(d4_fed_source_lag(src, pos, 7, &lr, &ls), D4_EINVAL);
+	ck_assert_int_eq(d4_fed_source_lag(src, pos, 8, &lr, &ls), 0);
+	ck_assert(lr == 0 && ls == 0);
 
 	/* the clear vector closes with more packets: from the end, exactly it
 	 * goes again, at its final state; the received one updated by its
