@@ -284,6 +284,65 @@ void d4_api_h_metrics(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 			mprintf(&b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", pm[i].name, pm[i].help, pm[i].name,
 				pm[i].type, pm[i].name, pm[i].v);
 	}
+	struct d4_analyze_bs_stats bs;
+	if (d4_analyze_bs_stats_global(&bs) == D4_OK) {
+		/* the backscatter consumer (per-sensor totals: the store's backscatter counters) */
+		const struct {
+			const char *name, *type, *help;
+			uint64_t v;
+		} bm[] = {
+		    {"d4hub_backscatter_frames_read_total", "counter",
+		     "Type-1 frames read by the backscatter consumer past its cursor.", bs.frames},
+		    {"d4hub_backscatter_packets_total", "counter", "pcap records read by the backscatter consumer.",
+		     bs.packets},
+		    {"d4hub_backscatter_bad_packets_total", "counter",
+		     "Records not decodable, stamped in the future, or pcap streams refused.", bs.bad_packets},
+		    {"d4hub_backscatter_future_packets_total", "counter",
+		     "Records refused for a timestamp a day or more past their frame's receive time.", bs.future},
+		    {"d4hub_backscatter_packets_backscatter_total", "counter", "Packets counted in an attack vector.",
+		     bs.backscatter},
+		    {"d4hub_backscatter_dropped_total", "counter",
+		     "Backscatter not counted: the table of open vectors was full.", bs.dropped},
+		    {"d4hub_backscatter_vectors_open", "gauge", "Attack vectors open now.", bs.vectors_open},
+		    {"d4hub_backscatter_vectors_reported_total", "counter", "Attack vectors closed and reported.",
+		     bs.vectors_reported},
+		    {"d4hub_backscatter_vector_updates_total", "counter", "Ongoing vector updates written.",
+		     bs.vectors_ongoing},
+		    {"d4hub_backscatter_vectors_unreported_total", "counter",
+		     "Vectors closed below a threshold since the consumer started.", bs.vectors_unreported},
+		    {"d4hub_backscatter_frames_lost_total", "counter",
+		     "Frames deleted by retention before the backscatter consumer read them.", bs.frames_lost},
+		    {"d4hub_backscatter_lag_frames", "gauge",
+		     "Committed frames not yet read by the backscatter consumer.", bs.lag},
+		    {"d4hub_backscatter_cursor", "gauge",
+		     "Last frame sequence number accounted for by the backscatter consumer.", bs.cursor},
+		    {"d4hub_backscatter_clock_seconds", "gauge",
+		     "The backscatter consumer's clock: the latest packet timestamp read (seconds).",
+		     bs.clock_us / 1000000u},
+		    {"d4hub_backscatter_commits_total", "counter", "Backscatter store transactions committed.",
+		     bs.commits},
+		    {"d4hub_backscatter_txn_ms_max", "gauge", "Longest backscatter store transaction in ms.",
+		     bs.txn_ms_max},
+		};
+		for (size_t i = 0; i < sizeof(bm) / sizeof(bm[0]); i++)
+			mprintf(&b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", bm[i].name, bm[i].help, bm[i].name,
+				bm[i].type, bm[i].name, bm[i].v);
+		mprintf(&b, "# HELP d4hub_backscatter_packets_by_kind_total Backscatter packets by kind.\n"
+			    "# TYPE d4hub_backscatter_packets_by_kind_total counter\n");
+		for (int k = 1; k < D4_BS_KIND_COUNT; k++)
+			mprintf(&b, "d4hub_backscatter_packets_by_kind_total{kind=\"%s\"} %" PRIu64 "\n",
+				d4_bs_kind_name(k), bs.by_kind[k]);
+		mprintf(&b, "# HELP d4hub_backscatter_not_counted_total Packets that are not backscatter, by reason.\n"
+			    "# TYPE d4hub_backscatter_not_counted_total counter\n");
+		for (int r = 1; r < D4_BS_R_COUNT; r++)
+			mprintf(&b, "d4hub_backscatter_not_counted_total{reason=\"%s\"} %" PRIu64 "\n",
+				d4_bs_reason_name(r), bs.by_reason[r]);
+		mprintf(&b, "# HELP d4hub_backscatter_streams_refused_total pcap streams refused, by reason.\n"
+			    "# TYPE d4hub_backscatter_streams_refused_total counter\n");
+		for (int f = 1; f < D4_PCAP_F_COUNT; f++)
+			mprintf(&b, "d4hub_backscatter_streams_refused_total{reason=\"%s\"} %" PRIu64 "\n",
+				d4_pcap_fail_name(f), bs.streams_refused[f]);
+	}
 	if (ctx->core) {
 		const struct d4_api_metrics *m = &ctx->core->metrics;
 		mprintf(&b, "# HELP d4hub_api_requests_total API requests by response status.\n"

@@ -120,6 +120,34 @@ static void pdns_opts(const struct d4_hubconf *conf, struct d4_analyze_opts *o)
 	o->pdns.retention_s = conf->pdns_retention;
 }
 
+/* [backscatter] into o->bs; the telescope prefixes go into tele (owned by
+ * the caller, D4_ANALYZE_BS_TELESCOPE_MAX entries). 0 or D4_EINVAL with a
+ * message. */
+static int bs_opts(const struct d4_hubconf *conf, struct d4_analyze_opts *o, struct d4_bs_prefix *tele, char *err,
+		   size_t errsize)
+{
+	o->bs_enabled = conf->bs_enabled;
+	memset(&o->bs, 0, sizeof(o->bs));
+	struct d4_bs_opts *a = &o->bs.agg;
+	d4_bs_opts_default(a);
+	size_t n = 0;
+	if (d4_analyze_bs_telescope_parse(conf->bs_telescope, tele, D4_ANALYZE_BS_TELESCOPE_MAX, &n, err, errsize))
+		return D4_EINVAL;
+	a->telescope = n ? tele : NULL;
+	a->n_telescope = n;
+	a->live = conf->bs_live;
+	a->live_window_s = conf->bs_live_window;
+	a->idle_close_s = conf->bs_idle;
+	a->min_packets = conf->bs_min_packets;
+	a->min_duration_s = conf->bs_min_duration;
+	a->min_peak_ppm = conf->bs_min_peak;
+	a->update_s = conf->bs_update;
+	a->max_vectors = conf->bs_max_vectors;
+	o->bs.batch = conf->bs_batch;
+	o->bs.retention_s = conf->bs_retention;
+	return d4_analyze_bs_opts_check(&o->bs, err, errsize);
+}
+
 /* The hub uuid -n checks the federation certificate against: the
  * configuration's, else the one the store keeps (read-only; a store that
  * was never started has none yet). 0 or -1 with a message. */
@@ -205,6 +233,15 @@ static int check_config(const struct d4_hubconf *conf)
 		struct d4_analyze_opts ao;
 		pdns_opts(conf, &ao);
 		if (d4_analyze_pdns_opts_check(&ao.pdns, err, sizeof(err)) != 0) {
+			fprintf(stderr, "d4hub: %s\n", err);
+			return 1;
+		}
+	}
+	if (conf->bs_enabled) {
+		struct d4_analyze_opts ao;
+		struct d4_bs_prefix tele[D4_ANALYZE_BS_TELESCOPE_MAX];
+		memset(&ao, 0, sizeof(ao));
+		if (bs_opts(conf, &ao, tele, err, sizeof(err)) != 0) {
 			fprintf(stderr, "d4hub: %s\n", err);
 			return 1;
 		}
@@ -408,13 +445,20 @@ int main(int argc, char **argv)
 	 * that sessions older than this start are known to be dead (their
 	 * connections died with the previous process). */
 	struct d4_analyze *ana = NULL;
-	if (conf.pdns_enabled) {
+	static struct d4_bs_prefix bs_tele[D4_ANALYZE_BS_TELESCOPE_MAX];
+	if (conf.pdns_enabled || conf.bs_enabled) {
 		struct d4_analyze_opts ano;
 		pdns_opts(&conf, &ano);
 		ano.pdns.sessions_dead_before = d4_now_s();
-		rc = d4_analyze_start(store, &ano, &ana);
+		rc = bs_opts(&conf, &ano, bs_tele, err, sizeof(err)) == 0 ? 0 : D4_EINVAL;
+		ano.bs.sessions_dead_before = ano.pdns.sessions_dead_before;
+		if (rc == 0)
+			rc = d4_analyze_start(store, &ano, &ana);
+		else
+			d4_err("%s", err);
 		if (rc != 0) {
-			snprintf(err, sizeof(err), "cannot start the pDNS ingest: %s", d4_strerror(rc));
+			snprintf(err, sizeof(err), "cannot start the analyzers (pDNS ingest, backscatter): %s",
+				 d4_strerror(rc));
 			d4_err("%s", err);
 			d4_store_close(store);
 			notify(&notify_fd, 1, err);

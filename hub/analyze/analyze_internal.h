@@ -25,4 +25,11 @@ int analyze_pdns_step(struct d4_analyze_pdns *x, unsigned max_batches, int force
 /* Commits the open batch, if any, without reading further. */
 int analyze_pdns_flush(struct d4_analyze_pdns *x);
 
+/* The same two for the backscatter consumer (bs_ingest.c). The flush
+ * returns D4_EBUSY when the batch cannot be committed yet (a vector closed
+ * by a packet awaits the next tick; the batch is read again after a
+ * restart). */
+int analyze_bs_step(struct d4_analyze_bs *x, unsigned max_batches, int force, unsigned min_commit_ms, int *idle);
+int analyze_bs_flush(struct d4_analyze_bs *x);
+
 #endif

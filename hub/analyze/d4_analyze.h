@@ -10,15 +10,19 @@
  * frames already counted is discarded. docs/pdns.md "Ingest from the frame
  * log" describes the cursor.
  *
- * Passive DNS is the first analyzer (types 1, 6, 8 and 254/pdns-cof);
- * backscatter and passive SSL will be further `d4_analyze_<name>` consumers
- * with their own cursor name, started by d4_analyze_start. Depends on
- * hub/store and analyzers/pdns. */
+ * Passive DNS (types 1, 6, 8 and 254/pdns-cof) and backscatter (type 1:
+ * attack vectors, docs/backscatter.md "In the hub") are the analyzers, each
+ * a `d4_analyze_<name>` consumer with its own cursor name, started by
+ * d4_analyze_start. Depends on hub/store, analyzers/pdns, analyzers/pkt and
+ * analyzers/backscatter. */
 #ifndef D4_ANALYZE_H
 #define D4_ANALYZE_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "d4_backscatter.h"
+#include "d4_pkt.h"
 
 struct d4_store;
 struct d4_store_pdns_obs;
@@ -118,15 +122,106 @@ void d4_analyze_pdns_free(struct d4_analyze_pdns *x);
  * value (the start of the log), or D4_ECORRUPT. Pure. */
 int d4_analyze_pdns_cursor_done(const uint8_t *cv, size_t len, uint64_t *done);
 
+/* ---- the backscatter consumer (type-1 frames -> attack vectors) ----
+ * docs/backscatter.md "In the hub". Every type-1 session is a pcap stream
+ * (d4_pcapsplit); its packets go through one aggregator (d4_bs_agg) whose
+ * clock is the log's: the largest packet timestamp read so far, with a tick
+ * at the first packet of every new second. Emitted vectors, the states of
+ * the vectors changed since the last commit, the cursor and the per-sensor
+ * counters are committed in ONE d4_store_bs_apply. */
+#define D4_ANALYZE_BS_CURSOR	    "bs/frames" /* cursor name in the backscatter store */
+#define D4_ANALYZE_BS_TELESCOPE_MAX 256u	/* prefixes in [backscatter] telescope */
+
+struct d4_analyze_bs_opts {
+	/* aggregator options (d4_bs_opts_default, then [backscatter]); the
+	 * telescope array is copied by d4_analyze_bs_new */
+	struct d4_bs_opts agg;
+	unsigned batch;		       /* packets per commit (default 100,000) */
+	uint64_t retention_s;	       /* expire stored vectors whose last packet is older (wall clock); 0 = keep */
+	unsigned max_sessions;	       /* pcap streams with state (default 4096; least recently used evicted) */
+	uint64_t sessions_dead_before; /* seconds: sessions started earlier are dead (the hub's start; 0 = off) */
+	uint64_t future_s;	       /* packets stamped later than their frame's receive time + this are
+					  refused (default 86400): one sensor's wrong clock would otherwise
+					  move the shared clock and close every vector */
+	unsigned frames_per_walk;      /* frames read per read transaction (default 4096) */
+};
+
+/* Counters of a backscatter consumer since it was created (per-sensor
+ * totals: d4_store_bs_counters_*). */
+struct d4_analyze_bs_stats {
+	uint64_t frames;			   /* type-1 frames read past the cursor */
+	uint64_t replayed;			   /* frames read again to rebuild state */
+	uint64_t packets;			   /* pcap records read (counted frames) */
+	uint64_t bad_packets;			   /* records not decodable, streams refused */
+	uint64_t future;			   /* records refused for a timestamp in the future */
+	uint64_t streams_refused[D4_PCAP_F_COUNT]; /* pcap streams failed, per enum d4_pcap_fail */
+	uint64_t backscatter;			   /* counted in a vector */
+	uint64_t by_kind[D4_BS_KIND_COUNT];	   /* backscatter per kind */
+	uint64_t by_reason[D4_BS_R_COUNT];	   /* not backscatter, per reason */
+	uint64_t dropped;			   /* backscatter not counted: vector table full */
+	uint64_t vectors_open;			   /* open vectors now */
+	uint64_t vectors_ongoing;		   /* ongoing updates written */
+	uint64_t vectors_reported;		   /* vectors closed and reported */
+	uint64_t vectors_unreported;		   /* closed below a threshold (since the last start) */
+	uint64_t states_written;		   /* open-vector states written or deleted */
+	uint64_t live_lossy;			   /* live-mode restart points given up (per-session cap) */
+	uint64_t frames_lost;			   /* frames deleted by retention before they were read */
+	uint64_t evictions;			   /* stream states dropped for the session cap */
+	uint64_t commits;			   /* store transactions */
+	uint64_t txn_ms_max;			   /* longest store transaction (ms) */
+	uint64_t expired;			   /* vectors removed by [backscatter] retention */
+	uint64_t clock_us;			   /* the log's clock: largest packet timestamp read */
+	uint64_t cursor;			   /* last frame seq accounted for */
+	uint64_t replay_from;			   /* replay point recorded in the cursor */
+	uint64_t last_seq;			   /* last committed frame seq seen in the store */
+	uint64_t lag;				   /* last_seq - cursor */
+	uint64_t sessions;			   /* streams with state */
+};
+
+/* Parses a telescope list ("198.18.0.0/15, 2001:db8::/32": prefixes or
+ * addresses, separated by commas and/or blanks) into out[0..*n). Returns 0,
+ * or D4_EINVAL with a message in err (the bad item, or too many). */
+int d4_analyze_bs_telescope_parse(const char *list, struct d4_bs_prefix *out, size_t cap, size_t *n, char *err,
+				  size_t errsize);
+/* Checks the options (d4hub -n): thresholds, prefixes. 0 or D4_EINVAL with a
+ * message in err. */
+int d4_analyze_bs_opts_check(const struct d4_analyze_bs_opts *o, char *err, size_t errsize);
+
+struct d4_analyze_bs;
+/* Loads the cursor and the open vectors' states from the store (a fresh
+ * start reads the log from its first frame). *out owned by the caller, free
+ * with _free; the store must stay open and writable meanwhile. Returns 0,
+ * D4_EINVAL (options), D4_ECORRUPT (cursor or a state unreadable), D4_ENOMEM
+ * or a store error. */
+int d4_analyze_bs_new(struct d4_store *s, const struct d4_analyze_bs_opts *o, struct d4_analyze_bs **out);
+/* Reads and commits up to max_batches batches (0 = until caught up). *idle
+ * (may be NULL) is set to 1 when no frame past the cursor was left. Returns
+ * the number of batches committed or a negative error (the consumer then
+ * went back to its last commit: calling again reads the same frames). */
+int d4_analyze_bs_step(struct d4_analyze_bs *x, unsigned max_batches, int *idle);
+/* Housekeeping, about once a second: drops the state of streams that ended
+ * and are read to their end; expires old vectors when retention is set (at
+ * most every expire_every_s). Returns 0 or an error. */
+int d4_analyze_bs_maintain(struct d4_analyze_bs *x, uint64_t now_s, uint64_t expire_every_s);
+void d4_analyze_bs_stats(struct d4_analyze_bs *x, struct d4_analyze_bs_stats *out);
+/* Frees the in-memory state; nothing uncommitted is written. */
+void d4_analyze_bs_free(struct d4_analyze_bs *x);
+/* Counters of the running worker's backscatter consumer (for /metrics).
+ * 0, or D4_ENOTFOUND when none runs in this process. Thread-safe. */
+int d4_analyze_bs_stats_global(struct d4_analyze_bs_stats *out);
+
 /* ---- the hub's analyzer worker ---- */
 struct d4_analyze_opts {
 	int pdns_enabled;
 	struct d4_analyze_pdns_opts pdns;
+	int bs_enabled;
+	struct d4_analyze_bs_opts bs;
 };
 struct d4_analyze;
 /* Starts one worker thread running every enabled analyzer. *out owned by the
  * caller, stop with d4_analyze_stop (NULL is a no-op). The worker registers
- * itself for d4_analyze_pdns_stats_global. Returns 0 or an error. */
+ * itself for d4_analyze_pdns_stats_global and d4_analyze_bs_stats_global.
+ * Returns 0 or an error. */
 int d4_analyze_start(struct d4_store *s, const struct d4_analyze_opts *o, struct d4_analyze **out);
 /* Stops the thread after its current batch (committed or dropped whole) and
  * frees everything. */

@@ -1,5 +1,5 @@
 /* The hub's analyzer thread: runs every enabled consumer of the frame log
- * (pDNS today) until stopped. The store has no commit notification for
+ * (pDNS, backscatter) until stopped. The store has no commit notification for
  * readers, so the thread polls: while frames are waiting it reads them back
  * to back; once caught up it sleeps idle_ms between looks (a look that finds
  * nothing is one short read transaction). */
@@ -22,6 +22,7 @@
 struct d4_analyze {
 	struct d4_store *s;
 	struct d4_analyze_pdns *pdns;
+	struct d4_analyze_bs *bs;
 	unsigned idle_ms;
 	pthread_t th;
 	pthread_mutex_t mu;
@@ -34,17 +35,35 @@ struct d4_analyze {
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static int g_pdns_running;
 static struct d4_analyze_pdns_stats g_pdns;
+static int g_bs_running;
+static struct d4_analyze_bs_stats g_bs;
 
 static void publish(struct d4_analyze *a, int running)
 {
 	struct d4_analyze_pdns_stats st;
+	struct d4_analyze_bs_stats bst;
 	memset(&st, 0, sizeof(st));
+	memset(&bst, 0, sizeof(bst));
 	if (a->pdns)
 		d4_analyze_pdns_stats(a->pdns, &st);
+	if (a->bs)
+		d4_analyze_bs_stats(a->bs, &bst);
 	pthread_mutex_lock(&g_mu);
 	g_pdns = st;
 	g_pdns_running = running && a->pdns;
+	g_bs = bst;
+	g_bs_running = running && a->bs;
 	pthread_mutex_unlock(&g_mu);
+}
+
+int d4_analyze_bs_stats_global(struct d4_analyze_bs_stats *out)
+{
+	pthread_mutex_lock(&g_mu);
+	int rc = g_bs_running ? 0 : D4_ENOTFOUND;
+	if (!rc)
+		*out = g_bs;
+	pthread_mutex_unlock(&g_mu);
+	return rc;
 }
 
 int d4_analyze_pdns_stats_global(struct d4_analyze_pdns_stats *out)
@@ -85,38 +104,69 @@ static int stopping(struct d4_analyze *a)
 	return stop;
 }
 
+/* Logs a consumer's step error once a minute at most (per kind of error). */
+struct errlog {
+	int last;
+	uint64_t at;
+};
+
+static void log_err(struct errlog *l, const char *what, int rc)
+{
+	uint64_t now = d4_now_ms();
+	if (rc != l->last || now - l->at >= 60000) {
+		d4_warn("%s: ingest: %s (retrying)", what, d4_strerror(rc));
+		l->last = rc;
+		l->at = now;
+	}
+}
+
 static void *worker(void *arg)
 {
 	struct d4_analyze *a = arg;
-	uint64_t last_maint = 0, last_err_log = 0;
-	int last_err = 0;
+	uint64_t last_maint = 0, bs_retry_at = 0, pdns_retry_at = 0;
+	struct errlog pe = {0, 0}, be = {0, 0};
 	while (!stopping(a)) {
 		int idle = 1;
-		if (a->pdns) {
-			int rc = analyze_pdns_step(a->pdns, BATCHES_PER_STEP, 0, MIN_COMMIT_MS, &idle);
+		uint64_t now = d4_now_ms();
+		if (a->pdns && now >= pdns_retry_at) {
+			int pidle = 1;
+			int rc = analyze_pdns_step(a->pdns, BATCHES_PER_STEP, 0, MIN_COMMIT_MS, &pidle);
 			if (rc < 0) {
 				/* map full or a store error: keep the batch, retry later */
-				uint64_t now = d4_now_ms();
-				if (rc != last_err || now - last_err_log >= 60000) {
-					d4_warn("pdns: ingest: %s (retrying)", d4_strerror(rc));
-					last_err = rc;
-					last_err_log = now;
-				}
-				publish(a, 1);
-				if (wait_ms(a, 1000))
-					break;
-				continue;
+				log_err(&pe, "pdns", rc);
+				pdns_retry_at = now + 1000;
+			} else {
+				pe.last = 0;
+				idle &= pidle;
 			}
-			last_err = 0;
-			uint64_t now = d4_now_ms();
-			if (now - last_maint >= MAINTAIN_EVERY_MS) {
-				rc = d4_analyze_pdns_maintain(a->pdns, now / 1000, EXPIRE_EVERY_S);
+		}
+		if (a->bs && now >= bs_retry_at) {
+			int bidle = 1;
+			int rc = analyze_bs_step(a->bs, BATCHES_PER_STEP, 0, MIN_COMMIT_MS, &bidle);
+			if (rc < 0) {
+				/* the consumer went back to its last commit */
+				log_err(&be, "backscatter", rc);
+				bs_retry_at = now + 1000;
+			} else {
+				be.last = 0;
+				idle &= bidle;
+			}
+		}
+		now = d4_now_ms();
+		if (now - last_maint >= MAINTAIN_EVERY_MS) {
+			if (a->pdns) {
+				int rc = d4_analyze_pdns_maintain(a->pdns, now / 1000, EXPIRE_EVERY_S);
 				if (rc)
 					d4_warn("pdns: maintenance: %s", d4_strerror(rc));
-				last_maint = now;
 			}
-			publish(a, 1);
+			if (a->bs) {
+				int rc = d4_analyze_bs_maintain(a->bs, now / 1000, EXPIRE_EVERY_S);
+				if (rc)
+					d4_warn("backscatter: maintenance: %s", d4_strerror(rc));
+			}
+			last_maint = now;
 		}
+		publish(a, 1);
 		if (idle && wait_ms(a, a->idle_ms))
 			break;
 	}
@@ -139,6 +189,14 @@ int d4_analyze_start(struct d4_store *s, const struct d4_analyze_opts *o, struct
 			return rc;
 		}
 	}
+	if (o->bs_enabled) {
+		int rc = d4_analyze_bs_new(s, &o->bs, &a->bs);
+		if (rc) {
+			d4_analyze_pdns_free(a->pdns);
+			free(a);
+			return rc;
+		}
+	}
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -149,6 +207,7 @@ int d4_analyze_start(struct d4_store *s, const struct d4_analyze_opts *o, struct
 	if (pthread_create(&a->th, NULL, worker, a) != 0) {
 		publish(a, 0);
 		d4_analyze_pdns_free(a->pdns);
+		d4_analyze_bs_free(a->bs);
 		pthread_cond_destroy(&a->cv);
 		pthread_mutex_destroy(&a->mu);
 		free(a);
@@ -175,8 +234,15 @@ void d4_analyze_stop(struct d4_analyze *a)
 			d4_warn("pdns: last batch not committed (%s): it is read again at the next start",
 				d4_strerror(rc));
 	}
+	if (a->bs) {
+		int rc = analyze_bs_flush(a->bs);
+		if (rc)
+			d4_warn("backscatter: last batch not committed (%s): it is read again at the next start",
+				d4_strerror(rc));
+	}
 	publish(a, 0);
 	d4_analyze_pdns_free(a->pdns);
+	d4_analyze_bs_free(a->bs);
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);
 	free(a);

@@ -96,6 +96,19 @@ static const struct keydef keys[] = {
     {"pdns.batch", K_UINT, F(pdns_batch), 1, 1000000, 0},
     {"pdns.txn_ms", K_UINT, F(pdns_txn_ms), 10, 10000, 0},
     {"pdns.retention", K_U64DUR, F(pdns_retention), 0, UINT64_MAX, 0},
+    /* [backscatter]: the telescope list is parsed by the consumer (d4hub -n too) */
+    {"backscatter.enabled", K_BOOL, F(bs_enabled), 0, 0, 0},
+    {"backscatter.telescope", K_STR, F(bs_telescope), 0, 0, 0},
+    {"backscatter.live", K_BOOL, F(bs_live), 0, 0, 0},
+    {"backscatter.live_window", K_UDUR, F(bs_live_window), 1, 86400, 0},
+    {"backscatter.idle", K_UDUR, F(bs_idle), 1, 86400, 0},
+    {"backscatter.min_packets", K_UINT, F(bs_min_packets), 1, 1000000000, 0},
+    {"backscatter.min_duration", K_UDUR, F(bs_min_duration), 0, 86400 * 365, 0},
+    {"backscatter.min_peak", K_UINT, F(bs_min_peak), 1, 1000000000, 0},
+    {"backscatter.update", K_UDUR, F(bs_update), 1, 86400, 0},
+    {"backscatter.max_vectors", K_UINT, F(bs_max_vectors), 1, 16777216, 0},
+    {"backscatter.batch", K_UINT, F(bs_batch), 1, 10000000, 0},
+    {"backscatter.retention", K_U64DUR, F(bs_retention), 0, UINT64_MAX, 0},
     {"api.enabled", K_BOOL, F(api_enabled), 0, 0, 0},
     {"api.listen", K_LISTEN0, F(api_listen), 0, 0, 0},
     {"api.cert", K_PATH, F(api_cert), 0, 0, 0},
@@ -135,7 +148,7 @@ static const struct keydef keys[] = {
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const sections[] = {"hub", "ingest", "store", "api", "pdns", "federation"};
+static const char *const sections[] = {"hub", "ingest", "store", "api", "pdns", "backscatter", "federation"};
 
 void d4_hubconf_defaults(struct d4_hubconf *out)
 {
@@ -167,6 +180,17 @@ void d4_hubconf_defaults(struct d4_hubconf *out)
 	out->pdns_batch = 10000;
 	out->pdns_txn_ms = 100;
 	out->pdns_retention = 0;
+	out->bs_enabled = 1;
+	out->bs_live = 0;
+	out->bs_live_window = 120;
+	out->bs_idle = 300;
+	out->bs_min_packets = 25;
+	out->bs_min_duration = 60;
+	out->bs_min_peak = 30;
+	out->bs_update = 60;
+	out->bs_max_vectors = 262144;
+	out->bs_batch = 100000;
+	out->bs_retention = 0;
 	out->api_enabled = 1;
 	d4_strlcpy(out->api_listen, "127.0.0.1:8443", sizeof(out->api_listen));
 	d4_strlcpy(out->api_spec, D4_API_SPEC_DEFAULT, sizeof(out->api_spec));

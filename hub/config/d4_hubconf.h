@@ -59,6 +59,20 @@ struct d4_hubconf {
 	unsigned pdns_batch;	    /* pdns.batch: observations per commit (10000) */
 	unsigned pdns_txn_ms;	    /* pdns.txn_ms: target duration of one pDNS store transaction (100) */
 	uint64_t pdns_retention;    /* pdns.retention: expire tuples with older time_last, seconds, 0 = keep */
+	/* [backscatter] — attack vectors from type-1 frames (hub/analyze, docs/backscatter.md "In the hub");
+	 * the telescope list and the thresholds are checked by the consumer (d4hub -n too) */
+	int bs_enabled;		  /* backscatter.enabled = yes|no (yes) */
+	char bs_telescope[4096];  /* backscatter.telescope: prefixes, comma or blank separated ("" = none) */
+	int bs_live;		  /* backscatter.live = yes|no (no) */
+	unsigned bs_live_window;  /* backscatter.live_window seconds (120) */
+	unsigned bs_idle;	  /* backscatter.idle: close a vector after this long without packets (300 s) */
+	unsigned bs_min_packets;  /* backscatter.min_packets (25) */
+	unsigned bs_min_duration; /* backscatter.min_duration seconds (60) */
+	unsigned bs_min_peak;	  /* backscatter.min_peak packets in one minute (30) */
+	unsigned bs_update;	  /* backscatter.update: ongoing vectors written every (60 s) */
+	unsigned bs_max_vectors;  /* backscatter.max_vectors: open vectors (262144) */
+	unsigned bs_batch;	  /* backscatter.batch: packets per store transaction (100000) */
+	uint64_t bs_retention;	  /* backscatter.retention: expire vectors whose last packet is older, s, 0 = keep */
 	/* [api] — the REST API (api/d4_api.h) */
 	int api_enabled;		 /* api.enabled = yes|no (yes) */
 	char api_listen[128];		 /* api.listen (127.0.0.1:8443); port 0 picks a free port */

@@ -415,8 +415,9 @@ struct d4_store_health {
 int d4_store_health_get(struct d4_store *s, struct d4_store_health *out);
 
 /* Tests only: writes a raw value into one of the tables "sensors",
- * "sessions", "sensor_types", "daily", "totals", "settings" (to make corrupt
- * records in a real store). Bypasses every check; never used by the hub. */
+ * "sessions", "sensor_types", "daily", "totals", "settings", "fed_in",
+ * "fed_out", "fed_sess", "bs_vectors", "bs_meta" (to make corrupt records in
+ * a real store). Bypasses every check; never used by the hub. */
 int d4_store_test_put_raw(struct d4_store *s, const char *table, const void *key, size_t klen, const void *val,
 			  size_t vlen);
 

@@ -12,6 +12,9 @@
 # 10,000 packets/s of capture time (see bs_gen.py). Each rate is the best of
 # three runs, alternated, each run reading the file REPEAT times.
 #
+# Then run_ingest.sh over the same file: the in-hub rate (type-1 frames
+# committed -> vectors updated).
+#
 #   tests/bench/backscatter/run.sh [BUILD_DIR] [PACKETS] [REPEAT]
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -56,3 +59,9 @@ p=$(best <"$DIR/pipe.out")
 ppps=$(field "$p" pps)
 echo "decode + classify + vector update: $p"
 echo "backscatter pipeline: $(fmt "$(calc "$ppps / 1e6")" 2) M packets/s, $(fmt "$(calc "100 * $ppps / $rpps")" 1) % of the bare read rate (targets >= 5 M packets/s, >= 50 %)"
+# the in-hub rate over the same capture (type-1 frames committed -> vectors updated)
+if [ -x "$BUILD/tests/integration/backscatter/bs_store_tool" ]; then
+	"$HERE/run_ingest.sh" "$BUILD" "$DIR/in.pcap"
+else
+	echo "in-hub backscatter: bs_store_tool not built"
+fi

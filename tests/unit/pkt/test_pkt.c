@@ -1,6 +1,7 @@
 /* Unit tests of analyzers/pkt: every link type and IP variant over
  * hand-built packets, and every truncation of each good packet (decoded
- * from an exact-size heap copy, so ASan sees any read past the end). */
+ * from an exact-size heap copy, so ASan sees any read past the end); the
+ * pcap stream splitter over every cut of small streams. */
 #include "d4_error.h"
 #include "d4_pkt.h"
 
@@ -395,6 +396,151 @@ START_TEST(addr_str)
 }
 END_TEST
 
+/* ---- pcap stream splitter ---- */
+
+struct recs {
+	unsigned n;
+	uint64_t ts[16];
+	uint32_t len[16];
+	uint8_t first[16];
+	uint32_t link;
+};
+
+static int rec_cb(void *ud, const struct d4_pcap_rec *r)
+{
+	struct recs *R = ud;
+	ck_assert_uint_lt(R->n, 16);
+	R->ts[R->n] = r->ts_us;
+	R->len[R->n] = r->caplen;
+	R->first[R->n] = r->caplen ? r->data[0] : 0;
+	R->link = r->linktype;
+	R->n++;
+	return 0;
+}
+
+static void w32(uint8_t *p, uint32_t v, int be)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = be ? (uint8_t)(v >> (24 - 8 * i)) : (uint8_t)(v >> (8 * i));
+}
+
+/* A stream of 3 records of 5, 0 and 9 bytes; returns its length. */
+static size_t stream(uint8_t *b, int be, int nsec, uint32_t snaplen)
+{
+	w32(b, nsec ? 0xa1b23c4d : 0xa1b2c3d4, be);
+	memset(b + 4, 0, 12);
+	w32(b + 16, snaplen, be);
+	w32(b + 20, 101, be);
+	size_t o = 24;
+	static const uint32_t lens[3] = {5, 0, 9};
+	for (unsigned i = 0; i < 3; i++) {
+		w32(b + o, 1700000000u + i, be);
+		w32(b + o + 4, nsec ? 123456789u : 123456u, be);
+		w32(b + o + 8, lens[i], be);
+		w32(b + o + 12, lens[i], be);
+		memset(b + o + 16, 0x40 + (int)i, lens[i]);
+		o += 16 + lens[i];
+	}
+	return o;
+}
+
+/* Every cut of the stream into two pieces, and byte by byte, gives the
+ * same records; both byte orders and precisions; pending() says where the
+ * unit in progress began. */
+START_TEST(pcapsplit_cuts)
+{
+	for (int be = 0; be < 2; be++)
+		for (int nsec = 0; nsec < 2; nsec++) {
+			uint8_t b[256];
+			size_t n = stream(b, be, nsec, 65535);
+			for (size_t cut = 0; cut <= n; cut++) {
+				struct d4_pcapsplit *s = d4_pcapsplit_new(0);
+				struct recs R;
+				memset(&R, 0, sizeof(R));
+				ck_assert_int_eq(d4_pcapsplit_feed(s, b, cut, rec_cb, &R), 0);
+				size_t pend = d4_pcapsplit_pending(s);
+				ck_assert_uint_le(pend, cut);
+				/* the unit in progress starts at cut - pend: 0, 24, 45, 61 or the end */
+				size_t at = cut - pend;
+				ck_assert(at == 0 || at == 24 || at == 45 || at == 61 || at == n);
+				ck_assert_int_eq(d4_pcapsplit_feed(s, b + cut, n - cut, rec_cb, &R), 0);
+				ck_assert_uint_eq(d4_pcapsplit_pending(s), 0);
+				ck_assert_uint_eq(R.n, 3);
+				ck_assert_uint_eq(R.ts[0], 1700000000123456ull);
+				ck_assert_uint_eq(R.ts[2], 1700000002123456ull);
+				ck_assert_uint_eq(R.len[0], 5);
+				ck_assert_uint_eq(R.len[1], 0);
+				ck_assert_uint_eq(R.len[2], 9);
+				ck_assert_uint_eq(R.first[2], 0x42);
+				ck_assert_uint_eq(R.link, 101);
+				struct d4_pcap_info in;
+				ck_assert_int_eq(d4_pcapsplit_info(s, &in), 0);
+				ck_assert_uint_eq(in.be, (unsigned)be);
+				ck_assert_uint_eq(in.nsec, (unsigned)nsec);
+				ck_assert_uint_eq(in.snaplen, 65535);
+				d4_pcapsplit_free(s);
+			}
+			struct d4_pcapsplit *s = d4_pcapsplit_new(0);
+			struct recs R;
+			memset(&R, 0, sizeof(R));
+			for (size_t i = 0; i < n; i++)
+				ck_assert_int_eq(d4_pcapsplit_feed(s, b + i, 1, rec_cb, &R), 0);
+			ck_assert_uint_eq(R.n, 3);
+			/* resumed at the second record from the header info */
+			struct d4_pcap_info in;
+			ck_assert_int_eq(d4_pcapsplit_info(s, &in), 0);
+			d4_pcapsplit_resume(s, &in);
+			memset(&R, 0, sizeof(R));
+			ck_assert_int_eq(d4_pcapsplit_feed(s, b + 45, n - 45, rec_cb, &R), 0);
+			ck_assert_uint_eq(R.n, 2);
+			ck_assert_uint_eq(R.len[1], 9);
+			d4_pcapsplit_free(s);
+		}
+}
+END_TEST
+
+/* pcapng, garbage and a record over the snaplen are refused with their
+ * reason, for good; a second global header restarts the stream. */
+START_TEST(pcapsplit_refused)
+{
+	uint8_t b[256];
+	struct recs R;
+	memset(&R, 0, sizeof(R));
+	struct d4_pcapsplit *s = d4_pcapsplit_new(0);
+	static const uint8_t ng[28] = {0x0a, 0x0d, 0x0d, 0x0a, 0, 0, 0, 28, 0x1a, 0x2b, 0x3c, 0x4d};
+	ck_assert_int_eq(d4_pcapsplit_feed(s, ng, sizeof(ng), rec_cb, &R), D4_ENOTSUP);
+	ck_assert_int_eq(d4_pcapsplit_failed(s), D4_PCAP_F_PCAPNG);
+	ck_assert_int_eq(d4_pcapsplit_feed(s, ng, 4, rec_cb, &R), D4_ENOTSUP);
+	ck_assert_str_eq(d4_pcap_fail_name(d4_pcapsplit_failed(s)), "pcapng");
+	d4_pcapsplit_reset(s);
+	ck_assert_int_eq(d4_pcapsplit_feed(s, (const uint8_t *)"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27, rec_cb, &R),
+			 D4_EPROTO);
+	ck_assert_int_eq(d4_pcapsplit_failed(s), D4_PCAP_F_MAGIC);
+	d4_pcapsplit_reset(s);
+	size_t n = stream(b, 0, 0, 8); /* the 9-byte record is over the snaplen */
+	ck_assert_int_eq(d4_pcapsplit_feed(s, b, n, rec_cb, &R), D4_ETOOBIG);
+	ck_assert_uint_eq(R.n, 2);
+	ck_assert_int_eq(d4_pcapsplit_failed(s), D4_PCAP_F_TOOBIG);
+	d4_pcapsplit_free(s);
+	/* max_record caps too */
+	s = d4_pcapsplit_new(6);
+	memset(&R, 0, sizeof(R));
+	n = stream(b, 1, 0, 0);
+	ck_assert_int_eq(d4_pcapsplit_feed(s, b, n, rec_cb, &R), D4_ETOOBIG);
+	ck_assert_uint_eq(R.n, 2);
+	d4_pcapsplit_free(s);
+	/* a restarted capture: header, records, header (other byte order), records */
+	s = d4_pcapsplit_new(0);
+	memset(&R, 0, sizeof(R));
+	n = stream(b, 0, 0, 65535);
+	size_t n2 = stream(b + n, 1, 1, 65535);
+	ck_assert_int_eq(d4_pcapsplit_feed(s, b, n + n2, rec_cb, &R), 0);
+	ck_assert_uint_eq(R.n, 6);
+	ck_assert_uint_eq(R.ts[5], 1700000002123456ull);
+	d4_pcapsplit_free(s);
+}
+END_TEST
+
 static Suite *pkt_suite(void)
 {
 	Suite *s = suite_create("pkt");
@@ -405,6 +551,8 @@ static Suite *pkt_suite(void)
 	tcase_add_test(tc, ipv6_extension_headers);
 	tcase_add_test(tc, unsupported);
 	tcase_add_test(tc, addr_str);
+	tcase_add_test(tc, pcapsplit_cuts);
+	tcase_add_test(tc, pcapsplit_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -14,7 +14,9 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char tmpdir[256];
@@ -462,6 +464,21 @@ static void random_query(struct d4_store_bs_query *q, unsigned mask)
 
 #define NGEN 3000
 
+struct all_chg {
+	uint64_t *seq, *id;
+	size_t n;
+	const struct d4_store_bs_vec *M;
+};
+static int all_chg_cb(void *ctx, const struct d4_store_bs_vec *v)
+{
+	struct all_chg *c = ctx;
+	ck_assert_uint_lt(c->n, NGEN);
+	vec_eq(v, &c->M[v->id - 1]); /* the latest write */
+	c->seq[c->n] = v->change_seq;
+	c->id[c->n++] = v->id;
+	return 0;
+}
+
 START_TEST(test_queries_bruteforce)
 {
 	pools_init();
@@ -480,7 +497,7 @@ START_TEST(test_queries_bruteforce)
 	 * last_us, other ports and sensors, some closed); late and
 	 * after-close writes are ignored */
 	struct d4_store_bs_vec *U = calloc(NGEN, sizeof(*U));
-	size_t nu = 0;
+	size_t nu = 0, nu_applied = 0;
 	for (unsigned i = 0; i < NGEN; i++) {
 		struct d4_store_bs_vec w = M[i];
 		if (rndn(3))
@@ -503,9 +520,32 @@ START_TEST(test_queries_bruteforce)
 		w.updates++;
 		U[nu++] = w;
 		M[i] = w;
+		nu_applied++;
 	}
 	apply_vecs(s, U, nu);
 	check_consistency(s, M, NGEN);
+
+	/* changes: every vector once, ascending, at its latest write; from a
+	 * position, exactly the later ones */
+	struct all_chg ac = {calloc(NGEN + 1, sizeof(uint64_t)), calloc(NGEN + 1, sizeof(uint64_t)), 0, M};
+	uint64_t last = 0;
+	ck_assert_int_eq(d4_store_bs_changes(s, 0, all_chg_cb, &ac, &last), 0);
+	ck_assert_uint_eq(ac.n, NGEN);
+	ck_assert_uint_eq(last, NGEN + nu_applied);
+	ck_assert_uint_eq(ac.seq[NGEN - 1], last);
+	uint64_t *seen = calloc(NGEN + 1, sizeof(uint64_t));
+	for (size_t i = 0; i < ac.n; i++) {
+		ck_assert(i == 0 || ac.seq[i] > ac.seq[i - 1]);
+		ck_assert_uint_eq(seen[ac.id[i]]++, 0);
+	}
+	uint64_t mid = ac.seq[NGEN / 2];
+	size_t before = ac.n;
+	ac.n = 0;
+	ck_assert_int_eq(d4_store_bs_changes(s, mid, all_chg_cb, &ac, NULL), 0);
+	ck_assert_uint_eq(ac.n, before - NGEN / 2 - 1);
+	free(ac.seq);
+	free(ac.id);
+	free(seen);
 
 	for (unsigned mask = 0; mask < 128; mask++)
 		for (int rep = 0; rep < 4; rep++) {
@@ -811,6 +851,57 @@ START_TEST(test_upsert_rules)
 }
 END_TEST
 
+/* store_bs_vec_put_txn in a caller's transaction: applied with it, gone
+ * with its abort; a corrupt stored record is reported, never guessed over. */
+START_TEST(test_put_txn_and_corrupt)
+{
+	pools_init();
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	struct d4_store_bs_vec v[2], g;
+	gen_vec(&v[0], 1);
+	gen_vec(&v[1], 2);
+	MDB_txn *txn;
+	ck_assert_int_eq(store_txn_begin(s, 0, &txn), 0);
+	ck_assert_int_eq(store_bs_vec_put_txn(s, txn, &v[0]), 0);
+	mdb_txn_abort(txn);
+	ck_assert_int_eq(d4_store_bs_get(s, 1, &g), D4_ENOTFOUND);
+	ck_assert_uint_eq(dbi_entries(s, DBI_BS_IDENT), 0);
+	ck_assert_int_eq(store_txn_begin(s, 0, &txn), 0);
+	ck_assert_int_eq(store_bs_vec_put_txn(s, txn, &v[0]), 0);
+	ck_assert_int_eq(store_bs_vec_put_txn(s, txn, &v[1]), 0);
+	struct d4_store_bs_vec bad = v[1];
+	bad.kind = 0;
+	ck_assert_int_eq(store_bs_vec_put_txn(s, txn, &bad), D4_EINVAL);
+	bad = v[1];
+	bad.n_sensors = D4_STORE_BS_SENSORS + 1;
+	ck_assert_int_eq(store_bs_vec_put_txn(s, txn, &bad), D4_EINVAL);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	v[0].id = 1;
+	v[1].id = 2;
+	check_consistency(s, v, 2);
+
+	/* a damaged record: reads say so, the upsert refuses to overwrite it */
+	uint8_t k[8], junk[5] = {1, 2, 3, 4, 5};
+	d4_put_u64be(k, 2);
+	ck_assert_int_eq(d4_store_test_put_raw(s, "bs_vectors", k, 8, junk, sizeof(junk)), 0);
+	ck_assert_int_eq(d4_store_bs_get(s, 2, &g), D4_ECORRUPT);
+	struct d4_store_bs_query q;
+	struct d4_store_bs_qresult res;
+	unsigned n = 0;
+	memset(&q, 0, sizeof(q));
+	q.max_tlp = D4_TLP_RED;
+	ck_assert_int_eq(d4_store_bs_query(s, &q, count_cb, &n, &res), D4_ECORRUPT);
+	struct d4_store_bs_update u;
+	memset(&u, 0, sizeof(u));
+	u.vecs = &v[1];
+	u.nvecs = 1;
+	ck_assert_int_eq(d4_store_bs_apply(s, &u), D4_ECORRUPT);
+	ck_assert_int_eq(d4_store_bs_get(s, 1, &g), 0);
+	d4_store_close(s);
+}
+END_TEST
+
 /* ---- consumer state ---- */
 
 struct st_list {
@@ -1094,6 +1185,116 @@ START_TEST(test_expire)
 }
 END_TEST
 
+/* ---- kill -9 during applies: the store holds whole applies only ---- */
+
+/* Apply k: the vector A at k packets, a new vector N_k, the state of N_k,
+ * cursor k, one frame counted. Continues from the stored cursor. */
+static void k9_child(int fd)
+{
+	struct d4_store_opts o = base_opts();
+	o.no_sync = 0;
+	struct d4_store *s = NULL;
+	if (d4_store_open(&o, &s))
+		_exit(2);
+	uint8_t cv[8];
+	size_t len = 0;
+	uint64_t k = 0;
+	if (d4_store_bs_cursor_get(s, "k9", cv, sizeof(cv), &len) == 0 && len == 8)
+		k = d4_get_u64be(cv);
+	struct d4_store_bs_vec v[2];
+	struct d4_store_bs_counters d;
+	memset(&d, 0, sizeof(d));
+	memcpy(d.sensor, sens_pool[0], 16);
+	d.frames = 1;
+	uint8_t stb[32];
+	memset(stb, 0x5a, sizeof(stb));
+	for (int told = 0;; told = 1) {
+		k++;
+		gen_vec(&v[0], 0);
+		memset(v[0].origin, 0, 16);
+		memcpy(v[0].victim, victims[0], 16);
+		v[0].kind = 1;
+		v[0].first_us = T0;
+		v[0].last_us = T0 + k;
+		v[0].state = 1;
+		v[0].packets = k;
+		gen_vec(&v[1], (unsigned)k);
+		struct d4_store_bs_state st;
+		memcpy(st.victim, v[1].victim, 16);
+		st.kind = v[1].kind;
+		st.state = stb;
+		st.len = sizeof(stb);
+		/* kinds differ per victim pool entry and k: make the state key unique */
+		st.victim[0] = (uint8_t)(k >> 8);
+		st.victim[1] = (uint8_t)k;
+		st.victim[2] = (uint8_t)(k >> 16);
+		d4_put_u64be(cv, k);
+		struct d4_store_bs_update u;
+		memset(&u, 0, sizeof(u));
+		u.vecs = v;
+		u.nvecs = 2;
+		u.states = &st;
+		u.nstates = 1;
+		u.cursor_name = "k9";
+		u.cursor = cv;
+		u.cursor_len = 8;
+		u.deltas = &d;
+		u.ndeltas = 1;
+		if (d4_store_bs_apply(s, &u))
+			_exit(3);
+		if (!told && write(fd, "x", 1) != 1)
+			_exit(4);
+	}
+}
+
+START_TEST(test_kill9)
+{
+	pools_init();
+	for (int round = 0; round < 3; round++) {
+		int pfd[2];
+		ck_assert_int_eq(pipe(pfd), 0);
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			close(pfd[0]);
+			k9_child(pfd[1]);
+		}
+		close(pfd[1]);
+		char ch;
+		ck_assert_int_eq(read(pfd[0], &ch, 1), 1); /* at least one apply committed */
+		close(pfd[0]);
+		usleep(20000 + 60000 * (unsigned)round); /* the kill lands anywhere in an apply */
+		kill(pid, SIGKILL);
+		int st;
+		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+		ck_assert(WIFSIGNALED(st));
+		struct d4_store_opts o = base_opts();
+		struct d4_store *s = open_store(&o);
+		uint8_t cv[8];
+		size_t len;
+		ck_assert_int_eq(d4_store_bs_cursor_get(s, "k9", cv, sizeof(cv), &len), 0);
+		ck_assert_uint_eq(len, 8);
+		uint64_t k = d4_get_u64be(cv);
+		ck_assert_uint_gt(k, 0);
+		/* vectors, change sequence, states and counters of exactly k applies */
+		struct d4_store_bs_info info;
+		ck_assert_int_eq(d4_store_bs_info(s, &info), 0);
+		ck_assert_uint_eq(info.vectors, k + 1);
+		ck_assert_uint_eq(info.change_seq, 2 * k);
+		ck_assert_uint_eq(info.states, k);
+		struct d4_store_bs_vec a;
+		ck_assert_int_eq(d4_store_bs_get(s, 1, &a), 0);
+		ck_assert_uint_eq(a.packets, k);
+		ck_assert_uint_eq(a.last_us, T0 + k);
+		struct d4_store_bs_counters c;
+		ck_assert_int_eq(d4_store_bs_counters_get(s, sens_pool[0], &c), 0);
+		ck_assert_uint_eq(c.frames, k);
+		fprintf(stderr, "test_kill9: round %d: killed after apply %llu\n", round, (unsigned long long)k);
+		d4_store_close(s);
+	}
+}
+END_TEST
+
 /* ---- schema: a store from before the backscatter tables ---- */
 
 START_TEST(test_schema_upgrade)
@@ -1177,7 +1378,7 @@ END_TEST
 START_TEST(test_record_codec)
 {
 	pools_init();
-	uint8_t b[STORE_BS_REC_MAX], b2[STORE_BS_REC_MAX];
+	uint8_t b[STORE_BS_REC_MAX + 1], b2[STORE_BS_REC_MAX];
 	for (int round = 0; round < 200; round++) {
 		struct d4_store_bs_vec v, g;
 		gen_vec(&v, (unsigned)round);
@@ -1205,8 +1406,7 @@ START_TEST(test_record_codec)
 		for (size_t l = 0; l < n; l++)
 			ck_assert_int_eq(store_bs_vec_decode(b, l, &g), D4_ECORRUPT);
 		b[n] = 0;
-		ck_assert_int_eq(store_bs_vec_decode(b, n + 1 <= STORE_BS_REC_MAX ? n + 1 : n, &g),
-				 n + 1 <= STORE_BS_REC_MAX ? D4_ECORRUPT : 0);
+		ck_assert_int_eq(store_bs_vec_decode(b, n + 1, &g), D4_ECORRUPT);
 		b[0] = 2;
 		ck_assert_int_eq(store_bs_vec_decode(b, n, &g), D4_ECORRUPT);
 		b[0] = 1;
@@ -1273,12 +1473,14 @@ static Suite *bs_suite(void)
 	tcase_add_test(tc, test_record_codec);
 	tcase_add_test(tc, test_corpus_seeds);
 	tcase_add_test(tc, test_upsert_rules);
+	tcase_add_test(tc, test_put_txn_and_corrupt);
 	tcase_add_test(tc, test_resume_checked);
 	tcase_add_test(tc, test_state_cursor_counters);
 	tcase_add_test(tc, test_schema_upgrade);
 	tcase_add_test(tc, test_expire);
 	tcase_add_test(tc, test_full_map);
 	tcase_add_test(tc, test_queries_bruteforce);
+	tcase_add_test(tc, test_kill9);
 	suite_add_tcase(su, tc);
 	return su;
 }
