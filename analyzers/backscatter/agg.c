@@ -12,6 +12,7 @@
 #include "backscatter_internal.h"
 #include "d4_backscatter.h"
 #include "d4_error.h"
+#include "d4_reader.h"
 #include "d4_util.h"
 
 #define PORT_SLOTS 64
@@ -20,6 +21,8 @@
 #define HLL_M	   (1u << HLL_BITS)
 #define LIVE_WAYS  4
 #define US	   1000000ull
+/* Largest exact set: a vector's whole state must fit D4_BS_STATE_MAX. */
+#define DISTINCT_MAX 4096u
 
 struct port_slot {
 	uint16_t port;
@@ -53,6 +56,15 @@ struct vec {
 	uint8_t org[16];
 	uint8_t sensors[D4_BS_MAX_SENSORS][16];
 	struct vec *next_closed;
+	/* changed since the last d4_bs_agg_dirty: on the agg's dirty list */
+	uint8_t dirty;
+	struct vec *dnext, **dprev;
+};
+
+/* Key of a vector closed since the last d4_bs_agg_dirty. */
+struct gone {
+	uint8_t victim[16];
+	uint8_t kind;
 };
 
 struct live_ent {
@@ -72,6 +84,16 @@ struct d4_bs_agg {
 	double factor_v4, factor_v6;
 	uint8_t valid_v4, valid_v6;
 	struct d4_bs_stats st;
+	/* persistence: vectors changed since the last d4_bs_agg_dirty (intrusive
+	 * list) and keys closed since then. Closed keys are remembered only once
+	 * states are in use (a d4_bs_agg_dirty or d4_bs_agg_restore call): before
+	 * that nothing was reported that would need deleting. */
+	struct vec *dirty;
+	struct gone *gone;
+	size_t n_gone, gone_cap;
+	int track_gone;
+	uint8_t *sbuf;	    /* D4_BS_STATE_MAX bytes, for d4_bs_agg_dirty */
+	uint64_t *sscratch; /* DISTINCT_MAX members, sorted for the state */
 };
 
 static uint64_t mix64(uint64_t x)
@@ -141,8 +163,8 @@ struct d4_bs_agg *d4_bs_agg_new(const struct d4_bs_opts *o)
 	a->o = *o;
 	if (a->o.distinct_cap == 0)
 		a->o.distinct_cap = 1;
-	if (a->o.distinct_cap > (1u << 20))
-		a->o.distinct_cap = 1u << 20;
+	if (a->o.distinct_cap > DISTINCT_MAX)
+		a->o.distinct_cap = DISTINCT_MAX;
 	/* The table layout only needs to be unpredictable to whoever chooses
 	 * the spoofed victims; output order does not depend on it. */
 	uint8_t rnd[16];
@@ -191,6 +213,9 @@ void d4_bs_agg_free(struct d4_bs_agg *a)
 	}
 	free(a->tab);
 	free(a->live);
+	free(a->gone);
+	free(a->sbuf);
+	free(a->sscratch);
 	free(a);
 }
 
@@ -285,6 +310,9 @@ static int dset_insert(uint64_t *set, uint32_t slots, uint64_t h)
 	}
 }
 
+/* Adds an address to the vector's distinct set. Fails (D4_ENOMEM) before
+ * changing what the set holds, so that a packet is counted everywhere or
+ * nowhere. */
 static int distinct_add(const struct d4_bs_agg *a, struct vec *v, const uint8_t addr[16])
 {
 	/* Fixed hash (no seed): the estimate of a given set of addresses is then
@@ -294,6 +322,29 @@ static int distinct_add(const struct d4_bs_agg *a, struct vec *v, const uint8_t 
 		h = 1;
 	if (v->hll) {
 		hll_add(v->hll, h);
+		return 0;
+	}
+	for (uint32_t i = (uint32_t)h & (v->dslots - 1); v->dslots; i = (i + 1) & (v->dslots - 1)) {
+		if (v->dset[i] == h)
+			return 0;
+		if (!v->dset[i])
+			break;
+	}
+	if (v->dn + 1 > a->o.distinct_cap) {
+		/* The sketch is a function of the set alone, so switching over
+		 * does not make the result depend on packet order. */
+		uint8_t *reg = calloc(HLL_M, 1);
+		if (!reg)
+			return D4_ENOMEM;
+		for (uint32_t i = 0; i < v->dslots; i++)
+			if (v->dset[i])
+				hll_add(reg, v->dset[i]);
+		hll_add(reg, h);
+		free(v->dset);
+		v->dset = NULL;
+		v->dslots = 0;
+		v->dn = 0;
+		v->hll = reg;
 		return 0;
 	}
 	if ((uint64_t)(v->dn + 1) * 2 > v->dslots) {
@@ -309,34 +360,18 @@ static int distinct_add(const struct d4_bs_agg *a, struct vec *v, const uint8_t 
 		v->dslots = ns;
 	}
 	v->dn += (uint32_t)dset_insert(v->dset, v->dslots, h);
-	if (v->dn > a->o.distinct_cap) {
-		/* The sketch is a function of the set alone, so switching over
-		 * does not make the result depend on packet order. */
-		uint8_t *reg = calloc(HLL_M, 1);
-		if (!reg)
-			return D4_ENOMEM;
-		for (uint32_t i = 0; i < v->dslots; i++)
-			if (v->dset[i])
-				hll_add(reg, v->dset[i]);
-		free(v->dset);
-		v->dset = NULL;
-		v->dslots = 0;
-		v->hll = reg;
-	}
 	return 0;
 }
 
-static int port_add(struct vec *v, uint16_t port)
+/* Finds or makes the counter of a port without counting: returns its slot,
+ * PORT_SLOTS when the packet goes to ports_other, or D4_ENOMEM. */
+static int port_slot(struct vec *v, uint16_t port)
 {
 	for (uint32_t i = 0; i < v->nports; i++)
-		if (v->ports[i].port == port) {
-			v->ports[i].n++;
-			return 0;
-		}
-	if (v->nports == PORT_SLOTS) {
-		v->ports_other++;
-		return 0;
-	}
+		if (v->ports[i].port == port)
+			return (int)i;
+	if (v->nports == PORT_SLOTS)
+		return PORT_SLOTS;
 	if (v->nports == v->ports_cap) {
 		uint32_t nc = v->ports_cap ? v->ports_cap * 2 : 4;
 		struct port_slot *np = realloc(v->ports, nc * sizeof(*np));
@@ -346,9 +381,19 @@ static int port_add(struct vec *v, uint16_t port)
 		v->ports_cap = nc;
 	}
 	v->ports[v->nports].port = port;
-	v->ports[v->nports].n = 1;
-	v->nports++;
-	return 0;
+	v->ports[v->nports].n = 0;
+	return (int)v->nports;
+}
+
+static void port_count(struct vec *v, int slot)
+{
+	if (slot == PORT_SLOTS) {
+		v->ports_other++;
+		return;
+	}
+	if ((uint32_t)slot == v->nports)
+		v->nports++;
+	v->ports[slot].n++;
 }
 
 /* Per-minute counts in a ring of RING calendar minutes; a packet more than
@@ -456,6 +501,30 @@ static void live_note(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts)
 	live_record(a, tuple_key(a, p->src, sp, p->dst, dp, p->proto), ts);
 }
 
+/* ---- changed vectors (persistence) ---- */
+
+static void mark_dirty(struct d4_bs_agg *a, struct vec *v)
+{
+	if (v->dirty)
+		return;
+	v->dirty = 1;
+	v->dnext = a->dirty;
+	if (a->dirty)
+		a->dirty->dprev = &v->dnext;
+	v->dprev = &a->dirty;
+	a->dirty = v;
+}
+
+static void unmark_dirty(struct vec *v)
+{
+	if (!v->dirty)
+		return;
+	*v->dprev = v->dnext;
+	if (v->dnext)
+		v->dnext->dprev = v->dprev;
+	v->dirty = 0;
+}
+
 /* ---- add ---- */
 
 static struct vec *vec_new(const struct d4_bs_class *c, uint64_t h)
@@ -528,11 +597,15 @@ int d4_bs_agg_add_class(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts
 		a->tab[i] = v;
 		a->n_open++;
 	}
-	int rc = port_add(v, cp->port);
-	if (rc == 0)
-		rc = distinct_add(a, v, cp->telescope);
-	if (rc != 0)
+	int slot = port_slot(v, cp->port), rc = slot < 0 ? slot : distinct_add(a, v, cp->telescope);
+	if (rc != 0) {
+		if (v->packets == 0) { /* the vector this packet opened: nothing of it is left */
+			tab_del(a, tab_find(a, h, cp->victim, cp->kind));
+			vec_free(v);
+		}
 		return rc;
+	}
+	port_count(v, slot);
 	v->packets++;
 	v->bytes += cp->bytes;
 	if (ts_us < v->first)
@@ -562,6 +635,7 @@ int d4_bs_agg_add_class(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts
 				v->sensors_more = 1;
 		}
 	}
+	mark_dirty(a, v);
 	a->st.backscatter++;
 	a->st.by_kind[cp->kind]++;
 	return 0;
@@ -658,6 +732,25 @@ static int run(struct d4_bs_agg *a, uint64_t now_us, int flush, d4_bs_emit_fn em
 		else if (reportable(a, v) && (!v->emitted || now_us >= v->last_emit + upd))
 			pl[n++] = (struct pending){v, i, 0};
 	}
+	if (a->track_gone) {
+		/* room for every key this call may close, taken before anything
+		 * changes: a vector is never freed without its key being kept */
+		size_t nclose = 0;
+		for (size_t k = 0; k < n; k++)
+			nclose += (size_t)pl[k].close;
+		if (a->n_gone + nclose > a->gone_cap) {
+			size_t nc = a->gone_cap ? a->gone_cap : 64;
+			while (nc < a->n_gone + nclose)
+				nc *= 2;
+			struct gone *ng = realloc(a->gone, nc * sizeof(*ng));
+			if (!ng) {
+				free(pl);
+				return D4_ENOMEM;
+			}
+			a->gone = ng;
+			a->gone_cap = nc;
+		}
+	}
 	/* Remove closing vectors from the table before emitting (deletion moves
 	 * slots, so the slot numbers are not used after this point). */
 	for (size_t k = 0; k < n; k++)
@@ -686,6 +779,11 @@ static int run(struct d4_bs_agg *a, uint64_t now_us, int flush, d4_bs_emit_fn em
 				a->st.vectors_reported++;
 			} else
 				a->st.vectors_unreported++;
+			unmark_dirty(v);
+			if (a->track_gone) {
+				memcpy(a->gone[a->n_gone].victim, v->victim, 16);
+				a->gone[a->n_gone++].kind = v->kind;
+			}
 			vec_free(v); /* the closed list is rebuilt below */
 		} else {
 			if (emit) {
@@ -696,7 +794,9 @@ static int run(struct d4_bs_agg *a, uint64_t now_us, int flush, d4_bs_emit_fn em
 			}
 			v->emitted = 1;
 			v->last_emit = now_us;
-			v->updates++;
+			if (v->updates < UINT32_MAX)
+				v->updates++;
+			mark_dirty(a, v);
 		}
 	}
 	/* Every closed vector is in pl; those not handled (an emit error
@@ -740,4 +840,342 @@ void d4_bs_agg_stats(const struct d4_bs_agg *a, struct d4_bs_stats *st)
 {
 	*st = a->st;
 	st->vectors_open = a->n_open + a->n_closed;
+}
+
+/* ---- state of an open vector (docs/backscatter.md "State persistence") ----
+ * Big-endian, version 1:
+ *   "D4BS" u8 version | victim[16] u8 kind u8 flags u8 tlp |
+ *   u64 first u64 last u64 packets u64 bytes | u32 updates u64 last_emit |
+ *   u32 newest_min u32 peak_done 16 x (u32 minute u32 count) |
+ *   u64 ports_other u8 n_ports n_ports x (u16 port u64 packets), ports ascending |
+ *   u8 n_sensors n_sensors x [16] | org[16] |
+ *   sketched: 1024 HLL registers; exact: u32 n, n x u64 members ascending |
+ *   u64 FNV-1a of every byte before.
+ * flags: 1 sketched, 2 org set, 4 org mixed, 8 sensors_more.
+ * The form is canonical (sorted ports and members): the same vector gives the
+ * same bytes whatever the seed or the history of its tables. */
+
+#define ST_MAGIC       "D4BS"
+#define ST_VERSION     1
+#define ST_F_SKETCH    1
+#define ST_F_ORG_SET   2
+#define ST_F_ORG_MIX   4
+#define ST_F_SENS_MORE 8
+#define ST_FIXED       (4 + 1 + 16 + 1 + 1 + 1 + 32 + 4 + 8 + 8 + RING * 8 + 8 + 1 + 1 + 16)
+#define ST_CHECK       8
+
+static uint64_t fnv1a64(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+static int u64_cmp(const void *x, const void *y)
+{
+	uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+	return (a > b) - (a < b);
+}
+
+static int slot_port_cmp(const void *x, const void *y)
+{
+	const struct port_slot *a = x, *b = y;
+	return (a->port > b->port) - (a->port < b->port);
+}
+
+/* Writes v's state into buf (D4_BS_STATE_MAX bytes); returns its length. */
+static size_t vec_save(struct d4_bs_agg *a, const struct vec *v, uint8_t *buf)
+{
+	uint8_t *p = buf;
+	memcpy(p, ST_MAGIC, 4);
+	p[4] = ST_VERSION;
+	memcpy(p + 5, v->victim, 16);
+	p[21] = v->kind;
+	p[22] = (uint8_t)((v->hll ? ST_F_SKETCH : 0) | (v->org_set ? ST_F_ORG_SET : 0) |
+			  (v->org_mixed ? ST_F_ORG_MIX : 0) | (v->sensors_more ? ST_F_SENS_MORE : 0));
+	p[23] = v->tlp;
+	p += 24;
+	d4_put_u64be(p, v->first);
+	d4_put_u64be(p + 8, v->last);
+	d4_put_u64be(p + 16, v->packets);
+	d4_put_u64be(p + 24, v->bytes);
+	d4_put_u32be(p + 32, v->updates);
+	d4_put_u64be(p + 36, v->last_emit);
+	d4_put_u32be(p + 44, v->newest_min);
+	d4_put_u32be(p + 48, v->peak_done);
+	p += 52;
+	for (unsigned i = 0; i < RING; i++, p += 8) {
+		d4_put_u32be(p, v->ring_min[i]);
+		d4_put_u32be(p + 4, v->ring_cnt[i]);
+	}
+	d4_put_u64be(p, v->ports_other);
+	p[8] = (uint8_t)v->nports;
+	p += 9;
+	struct port_slot ps[PORT_SLOTS];
+	memcpy(ps, v->ports, v->nports * sizeof(*ps));
+	qsort(ps, v->nports, sizeof(*ps), slot_port_cmp);
+	for (uint32_t i = 0; i < v->nports; i++, p += 10) {
+		d4_put_u16be(p, ps[i].port);
+		d4_put_u64be(p + 2, ps[i].n);
+	}
+	*p++ = v->n_sensors;
+	memcpy(p, v->sensors, (size_t)v->n_sensors * 16);
+	p += (size_t)v->n_sensors * 16;
+	memcpy(p, v->org, 16);
+	p += 16;
+	if (v->hll) {
+		memcpy(p, v->hll, HLL_M);
+		p += HLL_M;
+	} else {
+		uint32_t n = 0;
+		for (uint32_t i = 0; i < v->dslots; i++)
+			if (v->dset[i])
+				a->sscratch[n++] = v->dset[i];
+		qsort(a->sscratch, n, sizeof(*a->sscratch), u64_cmp);
+		d4_put_u32be(p, n);
+		p += 4;
+		for (uint32_t i = 0; i < n; i++, p += 8)
+			d4_put_u64be(p, a->sscratch[i]);
+	}
+	d4_put_u64be(p, fnv1a64(buf, (size_t)(p - buf)));
+	p += ST_CHECK;
+	return (size_t)(p - buf);
+}
+
+static int gone_cmp(const void *x, const void *y)
+{
+	const struct gone *a = x, *b = y;
+	int c = memcmp(a->victim, b->victim, 16);
+	return c ? c : (a->kind > b->kind) - (a->kind < b->kind);
+}
+
+int d4_bs_agg_dirty(struct d4_bs_agg *a, d4_bs_state_fn cb, void *ud)
+{
+	if (!a || !cb)
+		return D4_EINVAL;
+	if (a->n_closed)
+		return D4_EBUSY;
+	if (!a->sbuf) {
+		a->sbuf = malloc(D4_BS_STATE_MAX);
+		a->sscratch = malloc(DISTINCT_MAX * sizeof(*a->sscratch));
+		if (!a->sbuf || !a->sscratch) {
+			free(a->sbuf);
+			free(a->sscratch);
+			a->sbuf = NULL;
+			a->sscratch = NULL;
+			return D4_ENOMEM;
+		}
+	}
+	/* A key closed and open again is reported by its new state alone; a key
+	 * closed twice, once. */
+	if (a->n_gone > 1)
+		qsort(a->gone, a->n_gone, sizeof(*a->gone), gone_cmp);
+	for (size_t k = 0; k < a->n_gone; k++) {
+		const struct gone *g = &a->gone[k];
+		if (k && gone_cmp(g, g - 1) == 0)
+			continue;
+		if (a->tab[tab_find(a, vec_hash(a, g->victim, g->kind), g->victim, g->kind)])
+			continue;
+		int rc = cb(ud, g->victim, g->kind, NULL, 0);
+		if (rc != 0)
+			return rc;
+	}
+	for (struct vec *v = a->dirty; v; v = v->dnext) {
+		size_t len = vec_save(a, v, a->sbuf);
+		int rc = cb(ud, v->victim, v->kind, a->sbuf, len);
+		if (rc != 0)
+			return rc;
+	}
+	for (struct vec *v = a->dirty, *n; v; v = n) {
+		n = v->dnext;
+		v->dirty = 0;
+	}
+	a->dirty = NULL;
+	a->n_gone = 0;
+	a->track_gone = 1;
+	return 0;
+}
+
+/* Parses and checks a state into a new vector (NULL: corrupt or no memory,
+ * *err says which). Every invariant the aggregator keeps is checked, so that
+ * a restored vector is one d4_bs_agg_add could have built. */
+static struct vec *vec_load(const struct d4_bs_agg *a, const uint8_t *state, size_t len, int *err)
+{
+	*err = D4_ECORRUPT;
+	if (len < ST_FIXED + ST_CHECK || len > D4_BS_STATE_MAX || memcmp(state, ST_MAGIC, 4) != 0 ||
+	    state[4] != ST_VERSION || d4_get_u64be(state + len - ST_CHECK) != fnv1a64(state, len - ST_CHECK))
+		return NULL;
+	struct vec *v = calloc(1, sizeof(*v));
+	if (!v) {
+		*err = D4_ENOMEM;
+		return NULL;
+	}
+	struct d4_reader r;
+	d4_rd_init(&r, state + 5, len - 5 - ST_CHECK);
+	d4_rd_copy(&r, v->victim, 16);
+	v->kind = d4_rd_u8(&r);
+	uint8_t fl = d4_rd_u8(&r);
+	v->tlp = d4_rd_u8(&r);
+	v->first = d4_rd_u64be(&r);
+	v->last = d4_rd_u64be(&r);
+	v->packets = d4_rd_u64be(&r);
+	v->bytes = d4_rd_u64be(&r);
+	v->updates = d4_rd_u32be(&r);
+	v->last_emit = d4_rd_u64be(&r);
+	v->emitted = v->updates > 0;
+	v->newest_min = d4_rd_u32be(&r);
+	v->peak_done = d4_rd_u32be(&r);
+	uint64_t ring_sum = 0;
+	int bad = v->kind == D4_BS_NONE || v->kind >= D4_BS_KIND_COUNT ||
+		  (fl & ~(ST_F_SKETCH | ST_F_ORG_SET | ST_F_ORG_MIX | ST_F_SENS_MORE)) || v->tlp > 7 ||
+		  v->packets == 0 || v->first > v->last || v->bytes / v->packets > UINT32_MAX ||
+		  (!v->updates && v->last_emit) || v->peak_done > v->packets;
+	/* Minutes are 32-bit as minute_add keeps them; the ordering checks hold
+	 * for any time this side of year 10000. */
+	uint64_t fmin = v->first / (60 * US), lmin = v->last / (60 * US);
+	int ordered = lmin + RING < UINT32_MAX;
+	if (ordered && v->newest_min != lmin)
+		bad = 1;
+	for (unsigned i = 0; i < RING; i++) {
+		v->ring_min[i] = d4_rd_u32be(&r);
+		v->ring_cnt[i] = d4_rd_u32be(&r);
+		ring_sum += v->ring_cnt[i];
+		if (!v->ring_cnt[i]
+			? v->ring_min[i] != 0
+			: v->ring_min[i] % RING != i || (ordered && (v->ring_min[i] < fmin || v->ring_min[i] > lmin)))
+			bad = 1;
+	}
+	if (ring_sum == 0 || ring_sum > v->packets || v->peak_done > v->packets - ring_sum)
+		bad = 1;
+	v->ports_other = d4_rd_u64be(&r);
+	uint32_t np = d4_rd_u8(&r);
+	if (np == 0 || np > PORT_SLOTS || (v->ports_other && np < PORT_SLOTS))
+		bad = 1;
+	uint64_t psum = v->ports_other;
+	if (!bad) {
+		v->ports_cap = np < 4 ? 4 : np;
+		v->ports = malloc(v->ports_cap * sizeof(*v->ports));
+		if (!v->ports) {
+			*err = D4_ENOMEM;
+			goto fail;
+		}
+		for (uint32_t i = 0; i < np; i++) {
+			v->ports[i].port = d4_rd_u16be(&r);
+			v->ports[i].n = d4_rd_u64be(&r);
+			if (v->ports[i].n == 0 || (i && v->ports[i].port <= v->ports[i - 1].port) ||
+			    v->ports[i].n > v->packets)
+				bad = 1;
+			psum += v->ports[i].n;
+		}
+		v->nports = np;
+		if (psum != v->packets)
+			bad = 1;
+	}
+	v->n_sensors = d4_rd_u8(&r);
+	if (v->n_sensors > D4_BS_MAX_SENSORS || ((fl & ST_F_SENS_MORE) && v->n_sensors < D4_BS_MAX_SENSORS))
+		bad = 1;
+	if (!bad) {
+		d4_rd_copy(&r, v->sensors, (size_t)v->n_sensors * 16);
+		for (unsigned i = 0; i < v->n_sensors; i++)
+			for (unsigned j = 0; j < i; j++)
+				if (memcmp(v->sensors[i], v->sensors[j], 16) == 0)
+					bad = 1;
+	}
+	v->sensors_more = (fl & ST_F_SENS_MORE) != 0;
+	d4_rd_copy(&r, v->org, 16);
+	v->org_set = (fl & ST_F_ORG_SET) != 0;
+	v->org_mixed = (fl & ST_F_ORG_MIX) != 0;
+	static const uint8_t zero[16];
+	if ((v->org_mixed && !v->org_set) || ((!v->org_set || v->org_mixed) && memcmp(v->org, zero, 16) != 0))
+		bad = 1;
+	if (bad)
+		goto fail;
+	if (fl & ST_F_SKETCH) {
+		/* more distinct addresses than the exact set holds were seen */
+		if (v->packets <= a->o.distinct_cap)
+			goto fail;
+		if (!(v->hll = malloc(HLL_M))) {
+			*err = D4_ENOMEM;
+			goto fail;
+		}
+		d4_rd_copy(&r, v->hll, HLL_M);
+		unsigned used = 0;
+		for (unsigned i = 0; i < HLL_M; i++) {
+			if (v->hll[i] > 64 - HLL_BITS + 1)
+				bad = 1;
+			used += v->hll[i] != 0;
+		}
+		if (used == 0)
+			bad = 1;
+	} else {
+		uint32_t n = d4_rd_u32be(&r);
+		if (n == 0 || n > a->o.distinct_cap || n > v->packets || d4_rd_left(&r) != (size_t)n * 8)
+			goto fail;
+		uint32_t slots = 8;
+		while ((uint64_t)(n + 1) * 2 > slots)
+			slots *= 2;
+		if (!(v->dset = calloc(slots, sizeof(*v->dset)))) {
+			*err = D4_ENOMEM;
+			goto fail;
+		}
+		v->dslots = slots;
+		uint64_t prev = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t h = d4_rd_u64be(&r);
+			if (h <= prev) { /* ascending: nonzero and distinct */
+				bad = 1;
+				break;
+			}
+			prev = h;
+			dset_insert(v->dset, v->dslots, h);
+		}
+		v->dn = n;
+	}
+	if (bad || d4_rd_error(&r) || d4_rd_left(&r) != 0)
+		goto fail;
+	*err = 0;
+	return v;
+fail:
+	vec_free(v);
+	return NULL;
+}
+
+int d4_bs_agg_restore(struct d4_bs_agg *a, const uint8_t *state, size_t len)
+{
+	if (!a || (!state && len))
+		return D4_EINVAL;
+	int err;
+	struct vec *v = vec_load(a, state, len, &err);
+	if (!v)
+		return err;
+	v->hash = vec_hash(a, v->victim, v->kind);
+	size_t i = tab_find(a, v->hash, v->victim, v->kind);
+	if (a->tab[i] || a->n_open + a->n_closed >= a->o.max_vectors) {
+		int rc = a->tab[i] ? D4_EEXIST : D4_EFULL;
+		vec_free(v);
+		return rc;
+	}
+	if ((a->n_open + 1) * 2 > a->tab_size) {
+		if (tab_grow(a) != 0) {
+			vec_free(v);
+			return D4_ENOMEM;
+		}
+		i = tab_find(a, v->hash, v->victim, v->kind);
+	}
+	a->tab[i] = v;
+	a->n_open++;
+	a->track_gone = 1;
+	return 0;
+}
+
+int d4_bs_agg_live_note(struct d4_bs_agg *a, const struct d4_pkt *p, uint64_t ts_us)
+{
+	struct d4_bs_class c;
+	/* d4_bs_agg_add records exactly the packets that are not backscatter */
+	if (a && p && a->live && d4_bs_classify(p, &a->o, &c) == D4_BS_NONE)
+		live_note(a, p, ts_us);
+	return 0;
 }

@@ -93,7 +93,8 @@ struct d4_bs_opts {
 	/* Memory bounds. */
 	uint32_t max_vectors;  /* open vectors, default 262144; beyond: packets counted as dropped */
 	uint32_t distinct_cap; /* telescope addresses counted exactly up to this per vector (default
-				  1024), then estimated (HyperLogLog, 1024 registers, ~3 % error) */
+				  1024, at most 4096 so that a vector's state fits D4_BS_STATE_MAX), then
+				  estimated (HyperLogLog, 1024 registers, ~3 % error) */
 };
 
 /* Fills *o with the defaults above (no telescope, live off). */
@@ -248,7 +249,10 @@ typedef int (*d4_bs_state_fn)(void *ud, const uint8_t victim[16], uint8_t kind, 
  * reported once as closed. Call right after d4_bs_agg_tick: vectors closed
  * by a packet and not yet emitted by a tick are not reported and the call
  * returns D4_EBUSY without clearing anything. Returns 0, D4_EBUSY, D4_ENOMEM
- * or the callback's error (marks then kept: the call can be repeated). */
+ * or the callback's error (marks then kept: the call can be repeated).
+ * Closed vectors are remembered from the first call of d4_bs_agg_dirty or
+ * d4_bs_agg_restore on: a vector closed before either was never reported, so
+ * there is no state of it to delete. */
 int d4_bs_agg_dirty(struct d4_bs_agg *a, d4_bs_state_fn cb, void *ud);
 
 /* Adds one vector from its state (untrusted bytes: every field checked;

@@ -928,6 +928,526 @@ START_TEST(random_order_same_vectors)
 }
 END_TEST
 
+/* ---- state persistence ---- */
+
+/* Every emitted vector as NDJSON, appended in order. */
+struct stream {
+	char *buf;
+	size_t len, cap;
+	unsigned n, ongoing;
+};
+
+static int stream_emit(const struct d4_bs_vector *v, void *ud)
+{
+	struct stream *s = ud;
+	if (s->cap - s->len < 2048) {
+		s->cap = s->cap ? s->cap * 2 : 1 << 16;
+		s->buf = realloc(s->buf, s->cap);
+		ck_assert_ptr_nonnull(s->buf);
+	}
+	int n = d4_bs_vector_json(v, s->buf + s->len, s->cap - s->len);
+	ck_assert_int_gt(n, 0);
+	s->len += (size_t)n;
+	s->n++;
+	s->ongoing += v->state == D4_BS_ONGOING;
+	return 0;
+}
+
+/* The store's side: the latest state of every open vector, by key. */
+struct smap {
+	struct sent {
+		uint8_t key[17];
+		uint8_t *state;
+		size_t len;
+	} e[512];
+	size_t n;
+	unsigned puts, dels;
+};
+
+static int smap_put(void *ud, const uint8_t victim[16], uint8_t kind, const uint8_t *state, size_t len)
+{
+	struct smap *m = ud;
+	uint8_t key[17];
+	memcpy(key, victim, 16);
+	key[16] = kind;
+	size_t i = 0;
+	while (i < m->n && memcmp(m->e[i].key, key, 17) != 0)
+		i++;
+	if (!state) {
+		ck_assert_uint_eq(len, 0);
+		m->dels++;
+		if (i < m->n) {
+			free(m->e[i].state);
+			m->e[i] = m->e[--m->n];
+		}
+		return 0;
+	}
+	ck_assert_uint_gt(len, 0);
+	ck_assert_uint_le(len, D4_BS_STATE_MAX);
+	ck_assert_mem_eq(state + 5, victim, 16); /* the key is inside the state */
+	ck_assert_uint_eq(state[21], kind);
+	m->puts++;
+	if (i == m->n) {
+		ck_assert_uint_lt(m->n, sizeof(m->e) / sizeof(m->e[0]));
+		memcpy(m->e[m->n++].key, key, 17);
+	} else
+		free(m->e[i].state);
+	m->e[i].state = malloc(len);
+	memcpy(m->e[i].state, state, len);
+	m->e[i].len = len;
+	return 0;
+}
+
+static void smap_free(struct smap *m)
+{
+	for (size_t i = 0; i < m->n; i++)
+		free(m->e[i].state);
+	m->n = 0;
+}
+
+static int count_cb(void *ud, const uint8_t victim[16], uint8_t kind, const uint8_t *state, size_t len)
+{
+	(void)victim;
+	(void)kind;
+	(void)state;
+	(void)len;
+	(*(unsigned *)ud)++;
+	return 0;
+}
+
+/* A packet of the split test: raw IP bytes, time, and its source's sensor,
+ * TLP and org (indices, -1: none). */
+struct sp {
+	uint8_t b[200];
+	uint8_t n;
+	int8_t sensor, org;
+	uint8_t tlp;
+	uint64_t ts;
+};
+
+static int sp_cmp(const void *x, const void *y)
+{
+	const struct sp *a = x, *b = y;
+	return (a->ts > b->ts) - (a->ts < b->ts);
+}
+
+/* Attacks of random shapes: IPv4 and IPv6 victims, every kind, few or many
+ * ports (a sweep beyond 64 goes to ports_other), few or many telescope
+ * addresses (beyond the exact cap: sketched), up to 12 sensors, TLPs and
+ * orgs, some victims attacked twice with an idle gap between, vectors under
+ * a threshold, a few packets older than the vector's ring. Sorted by time,
+ * except for those stragglers. */
+static struct sp *split_traffic(unsigned seed, size_t *count)
+{
+	size_t cap = 40000, n = 0;
+	struct sp *t = calloc(cap, sizeof(*t));
+	ck_assert_ptr_nonnull(t);
+	srand(seed);
+	for (unsigned vi = 0; vi < 40; vi++) {
+		int v6 = vi % 3 == 2;
+		char victim[64], tele[64];
+		if (v6)
+			snprintf(victim, sizeof(victim), "2001:db8:1::%x", vi + 1);
+		else
+			snprintf(victim, sizeof(victim), "192.0.2.%u", vi + 1);
+		int kind = v6 ? v6kinds[rand() % 7] : v4kinds[rand() % 7];
+		unsigned attacks = rand() % 4 == 0 ? 2 : 1;
+		uint64_t start = T0 + (uint64_t)(rand() % 1200) * US;
+		for (unsigned at = 0; at < attacks; at++) {
+			unsigned npk = 10 + (unsigned)rand() % 400, dur_s = 30 + (unsigned)rand() % 900;
+			/* a burst in the first minute, then a long tail: the peak
+			 * minute leaves the 16-minute ring */
+			int burst = rand() % 3 == 0;
+			if (burst)
+				dur_s += 1200;
+			unsigned shape_ports = (unsigned)rand() % 3, addrs = rand() % 2 ? 5 : 200;
+			unsigned nsens = 1 + (unsigned)rand() % 12, ntlp = (unsigned)rand() % 7;
+			int orgs = rand() % 3; /* none, one, two */
+			for (unsigned k = 0; k < npk && n < cap; k++) {
+				struct sp *x = &t[n++];
+				uint16_t port = shape_ports == 0   ? 80
+						: shape_ports == 1 ? (uint16_t)(1 + rand() % 5)
+								   : (uint16_t)(1 + rand() % 100);
+				unsigned ad = (unsigned)rand() % addrs;
+				if (v6)
+					snprintf(tele, sizeof(tele), "2001:db8:2::%x", ad + 1);
+				else
+					tele4(ad + 1, tele);
+				x->n =
+				    (uint8_t)mk_kind(x->b, kind, victim, port, tele, (uint16_t)(1024 + rand() % 1000));
+				x->ts = start + (uint64_t)rand() % ((uint64_t)(burst && k % 2 ? 60 : dur_s) * US);
+				x->sensor = (int8_t)(rand() % (int)nsens) - (rand() % 10 == 0);
+				x->tlp = (uint8_t)(rand() % (int)(ntlp + 1));
+				x->org = orgs == 0 ? -1 : (int8_t)(orgs == 1 ? 0 : rand() % 2);
+			}
+			/* the next attack on this victim begins after an idle gap */
+			start += (uint64_t)(dur_s + 301 + (unsigned)rand() % 600) * US;
+		}
+	}
+	qsort(t, n, sizeof(*t), sp_cmp);
+	/* stragglers: a few packets 20 minutes late (counted, not in the peak) */
+	for (unsigned k = 0; k < 5 && n > 100; k++) {
+		size_t i = 50 + (size_t)rand() % (n - 50);
+		if (t[i].ts > T0 + 20 * 60 * US)
+			t[i].ts -= 17 * 60 * US;
+	}
+	*count = n;
+	return t;
+}
+
+static void split_opts(struct d4_bs_opts *o, const struct d4_bs_prefix *pf)
+{
+	d4_bs_opts_default(o);
+	o->telescope = pf;
+	o->n_telescope = 2;
+	o->distinct_cap = 64; /* the 200-address attacks are sketched */
+}
+
+static void sp_add(struct d4_bs_agg *a, const struct sp *x)
+{
+	static const uint8_t sensors[12][16] = {{1}, {2}, {3}, {4}, {5}, {6}, {7}, {8}, {9}, {10}, {11}, {12}};
+	static const uint8_t orgs[2][16] = {{0xaa, 1}, {0xbb, 2}};
+	struct d4_pkt p;
+	decode(D4_LINK_RAW, x->b, x->n, &p);
+	ck_assert_int_eq(d4_bs_agg_add(a, &p, x->ts, x->sensor >= 0 ? sensors[(int)x->sensor] : NULL, x->tlp,
+				       x->org >= 0 ? orgs[(int)x->org] : NULL),
+			 0);
+}
+
+/* Runs the packets with a tick per second of capture time (as d4-backscatter
+ * does); with splits, after the ticks whose index is marked the states of
+ * the changed vectors go to the map and a new aggregator restored from the
+ * map goes on. */
+static void split_run(const struct sp *t, size_t n, const uint8_t *split_at, size_t nticks, struct stream *out,
+		      unsigned *splits, unsigned *sketched)
+{
+	struct d4_bs_prefix pf[2];
+	ck_assert_int_eq(d4_bs_prefix_parse("10.0.0.0/8", &pf[0]), 0);
+	ck_assert_int_eq(d4_bs_prefix_parse("2001:db8:2::/48", &pf[1]), 0);
+	struct d4_bs_opts o;
+	split_opts(&o, pf);
+	struct d4_bs_agg *a = d4_bs_agg_new(&o);
+	ck_assert_ptr_nonnull(a);
+	struct smap *m = calloc(1, sizeof(*m));
+	uint64_t next = 0;
+	size_t tick = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (t[i].ts >= next) {
+			ck_assert_int_eq(d4_bs_agg_tick(a, t[i].ts, stream_emit, out), 0);
+			next = (t[i].ts / US + 1) * US;
+			if (split_at && tick < nticks && split_at[tick]) {
+				ck_assert_int_eq(d4_bs_agg_dirty(a, smap_put, m), 0);
+				struct d4_bs_stats st;
+				d4_bs_agg_stats(a, &st);
+				ck_assert_uint_eq(m->n, st.vectors_open); /* exactly the open vectors */
+				d4_bs_agg_free(a);
+				a = d4_bs_agg_new(&o);
+				ck_assert_ptr_nonnull(a);
+				for (size_t k = 0; k < m->n; k++) {
+					ck_assert_int_eq(d4_bs_agg_restore(a, m->e[k].state, m->e[k].len), 0);
+					*sketched += (m->e[k].state[22] & 1) != 0;
+				}
+				unsigned changed = 0; /* a restored vector is not dirty */
+				ck_assert_int_eq(d4_bs_agg_dirty(a, count_cb, &changed), 0);
+				ck_assert_uint_eq(changed, 0);
+				(*splits)++;
+			}
+			tick++;
+		}
+		sp_add(a, &t[i]);
+	}
+	ck_assert_int_eq(d4_bs_agg_flush(a, stream_emit, out), 0);
+	d4_bs_agg_free(a);
+	smap_free(m);
+	free(m);
+}
+
+START_TEST(state_split_runs_same_vectors)
+{
+	unsigned sketched = 0; /* restored sketched vectors */
+	for (unsigned seed = 1; seed <= 6; seed++) {
+		size_t n;
+		struct sp *t = split_traffic(seed, &n);
+		struct stream ref = {0}, got = {0};
+		unsigned splits = 0;
+		split_run(t, n, NULL, 0, &ref, &splits, &sketched);
+		ck_assert_uint_ge(ref.n, 10);
+		ck_assert_uint_ge(ref.ongoing, 10);
+		/* ticks of the run, then a few random ones marked as split points */
+		size_t nticks = 0;
+		uint64_t next = 0;
+		for (size_t i = 0; i < n; i++)
+			if (t[i].ts >= next) {
+				nticks++;
+				next = (t[i].ts / US + 1) * US;
+			}
+		uint8_t *at = calloc(nticks, 1);
+		srand(seed * 7919);
+		for (unsigned k = 0; k < 12; k++)
+			at[(size_t)rand() % nticks] = 1;
+		split_run(t, n, at, nticks, &got, &splits, &sketched);
+		ck_assert_uint_ge(splits, 8);
+		ck_assert_uint_eq(got.n, ref.n);
+		ck_assert_uint_eq(got.len, ref.len);
+		ck_assert_msg(memcmp(got.buf, ref.buf, ref.len) == 0, "seed %u: vectors differ after restarts", seed);
+		/* and one split after every tick (one seed: it is slow) */
+		if (seed == 1) {
+			memset(at, 1, nticks);
+			struct stream all = {0};
+			split_run(t, n, at, nticks, &all, &splits, &sketched);
+			ck_assert_uint_eq(all.len, ref.len);
+			ck_assert_msg(memcmp(all.buf, ref.buf, ref.len) == 0,
+				      "seed %u: vectors differ, split at every tick", seed);
+			free(all.buf);
+		}
+		free(at);
+		free(ref.buf);
+		free(got.buf);
+		free(t);
+	}
+	ck_assert_uint_gt(sketched, 0);
+}
+END_TEST
+
+static int refuse_state(void *ud, const uint8_t victim[16], uint8_t kind, const uint8_t *state, size_t len)
+{
+	(void)ud;
+	(void)victim;
+	(void)kind;
+	(void)state;
+	(void)len;
+	return D4_EIO;
+}
+
+/* d4_bs_agg_dirty: what it reports and when. */
+START_TEST(state_dirty_reports)
+{
+	struct d4_bs_opts o;
+	d4_bs_opts_default(&o);
+	struct d4_bs_agg *a = d4_bs_agg_new(&o);
+	struct smap *m = calloc(1, sizeof(*m));
+	char tb[32];
+	add(a, D4_BS_TCP_SYNACK, "192.0.2.1", 80, tele4(1, tb), T0);
+	add(a, D4_BS_TCP_RST, "2001:db8:1::1", 80, "2001:db8:2::1", T0);
+	ck_assert_int_eq(d4_bs_agg_dirty(a, smap_put, m), 0);
+	ck_assert_uint_eq(m->puts, 2);
+	ck_assert_uint_eq(m->n, 2);
+	unsigned c = 0;
+	ck_assert_int_eq(d4_bs_agg_dirty(a, count_cb, &c), 0);
+	ck_assert_uint_eq(c, 0); /* nothing changed since */
+	/* a packet 300 s later closes the first vector and opens a new one: the
+	 * closed one waits for a tick, and so does the call */
+	add(a, D4_BS_TCP_SYNACK, "192.0.2.1", 80, tele4(2, tb), T0 + 300 * US);
+	ck_assert_int_eq(d4_bs_agg_dirty(a, count_cb, &c), D4_EBUSY);
+	ck_assert_int_eq(d4_bs_agg_tick(a, T0 + 300 * US, NULL, NULL), 0);
+	m->puts = m->dels = 0;
+	ck_assert_int_eq(d4_bs_agg_dirty(a, smap_put, m), 0);
+	/* same key open again: its new state only; the IPv6 vector closed by the tick */
+	ck_assert_uint_eq(m->puts, 1);
+	ck_assert_uint_eq(m->dels, 1);
+	ck_assert_uint_eq(m->n, 1);
+	/* a vector opened and closed between two calls: reported once, closed */
+	add(a, D4_BS_ICMP_ECHO_REPLY, "192.0.2.9", 0, tele4(3, tb), T0 + 310 * US);
+	ck_assert_int_eq(d4_bs_agg_tick(a, T0 + 2000 * US, NULL, NULL), 0);
+	m->puts = m->dels = 0;
+	ck_assert_int_eq(d4_bs_agg_dirty(a, smap_put, m), 0);
+	ck_assert_uint_eq(m->puts, 0);
+	ck_assert_uint_eq(m->dels, 2);
+	ck_assert_uint_eq(m->n, 0);
+	/* a refusing callback keeps the marks */
+	add(a, D4_BS_TCP_SYNACK, "192.0.2.1", 80, tele4(2, tb), T0 + 3000 * US);
+	ck_assert_int_eq(d4_bs_agg_dirty(a, refuse_state, NULL), D4_EIO);
+	ck_assert_int_eq(d4_bs_agg_dirty(a, smap_put, m), 0);
+	ck_assert_uint_eq(m->n, 1);
+	/* an ongoing emission changes a vector */
+	for (unsigned i = 0; i < 40; i++)
+		add(a, D4_BS_TCP_SYNACK, "192.0.2.1", 80, tele4(i, tb), T0 + 3000 * US + i * 2 * US);
+	ck_assert_int_eq(d4_bs_agg_dirty(a, smap_put, m), 0);
+	ck_assert_int_eq(d4_bs_agg_tick(a, T0 + 3100 * US, NULL, NULL), 0);
+	c = 0;
+	ck_assert_int_eq(d4_bs_agg_dirty(a, count_cb, &c), 0);
+	ck_assert_uint_eq(c, 1);
+	d4_bs_agg_free(a);
+	smap_free(m);
+	free(m);
+}
+END_TEST
+
+static uint64_t fnv(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* Rewrites the trailing check after a change, so that the field checks and
+ * not the check sum refuse it. */
+static void refix(uint8_t *s, size_t len)
+{
+	uint64_t h = fnv(s, len - 8);
+	for (int i = 7; i >= 0; i--, h >>= 8)
+		s[len - 8 + (size_t)i] = (uint8_t)h;
+}
+
+/* A refused state adds nothing: one aggregator serves every attempt. */
+static void expect_corrupt(struct d4_bs_agg *a, const uint8_t *s, size_t len, const char *what)
+{
+	ck_assert_msg(d4_bs_agg_restore(a, s, len) == D4_ECORRUPT, "%s: accepted", what);
+	struct d4_bs_stats st;
+	d4_bs_agg_stats(a, &st);
+	ck_assert_uint_eq(st.vectors_open, 0);
+}
+
+START_TEST(state_corrupt_refused)
+{
+	struct d4_bs_opts o;
+	d4_bs_opts_default(&o);
+	o.distinct_cap = 16;
+	struct d4_bs_agg *a = d4_bs_agg_new(&o);
+	char tb[32];
+	static const uint8_t sensor[16] = {7}, org[16] = {9};
+	/* an exact vector with two ports, a sketched one with a sweep of ports */
+	for (unsigned i = 0; i < 40; i++) {
+		struct d4_pkt p;
+		uint8_t b[512];
+		size_t n = mk_kind(b, D4_BS_TCP_SYNACK, "192.0.2.1", (uint16_t)(80 + i % 2), tele4(i % 5, tb), 1);
+		decode(D4_LINK_RAW, b, n, &p);
+		ck_assert_int_eq(d4_bs_agg_add(a, &p, T0 + i * 3 * US, sensor, 4, org), 0);
+		add(a, D4_BS_ICMP6_UNREACH, "2001:db8:1::1", (uint16_t)i, "2001:db8:2::1", T0 + i * US);
+	}
+	for (unsigned i = 0; i < 100; i++) {
+		char t6[64];
+		snprintf(t6, sizeof(t6), "2001:db8:2::%x", i + 1);
+		add(a, D4_BS_ICMP6_UNREACH, "2001:db8:1::1", (uint16_t)i, t6, T0 + 50 * US + i * US);
+	}
+	ck_assert_int_eq(d4_bs_agg_tick(a, T0 + 200 * US, NULL, NULL), 0);
+	struct smap *m = calloc(1, sizeof(*m));
+	ck_assert_int_eq(d4_bs_agg_dirty(a, smap_put, m), 0);
+	ck_assert_uint_eq(m->n, 2);
+	d4_bs_agg_free(a);
+	int seen_sketch = 0, seen_exact = 0;
+	for (size_t k = 0; k < m->n; k++) {
+		uint8_t *s = m->e[k].state;
+		size_t len = m->e[k].len;
+		int sk = s[22] & 1;
+		seen_sketch |= sk;
+		seen_exact |= !sk;
+		/* whole: accepted once, then the key exists; a full table refuses */
+		a = d4_bs_agg_new(&o);
+		ck_assert_int_eq(d4_bs_agg_restore(a, s, len), 0);
+		ck_assert_int_eq(d4_bs_agg_restore(a, s, len), D4_EEXIST);
+		d4_bs_agg_free(a);
+		struct d4_bs_opts small = o;
+		small.max_vectors = 1;
+		a = d4_bs_agg_new(&small);
+		ck_assert_int_eq(d4_bs_agg_restore(a, m->e[(k + 1) % m->n].state, m->e[(k + 1) % m->n].len), 0);
+		ck_assert_int_eq(d4_bs_agg_restore(a, s, len), D4_EFULL);
+		d4_bs_agg_free(a);
+		/* made with other options: the exact cap does not match */
+		struct d4_bs_opts other = o;
+		other.distinct_cap = sk ? 1024 : 2;
+		a = d4_bs_agg_new(&other);
+		expect_corrupt(a, s, len, "other distinct_cap");
+		d4_bs_agg_free(a);
+		a = d4_bs_agg_new(&o);
+		/* every truncation, every bit flipped */
+		uint8_t *c = malloc(len + 1);
+		for (size_t l = 0; l < len; l++) {
+			memcpy(c, s, l);
+			expect_corrupt(a, c, l, "truncated");
+		}
+		memcpy(c, s, len);
+		c[len] = 0;
+		expect_corrupt(a, c, len + 1, "trailing byte");
+		for (size_t i = 0; i < len; i++)
+			for (int bit = 0; bit < 8; bit++) {
+				memcpy(c, s, len);
+				c[i] ^= (uint8_t)(1u << bit);
+				expect_corrupt(a, c, len, "bit flipped");
+			}
+		/* fields out of range, with a valid check sum */
+		size_t ring = 76 + (size_t)(T0 / (60 * US) % 16) * 8; /* the slot of T0's minute */
+		for (int b = 0; b < 12; b++) {
+			memcpy(c, s, len);
+			static const char *const what[] = {"version",
+							   "kind none",
+							   "kind 13",
+							   "unknown flag",
+							   "tlp",
+							   "first > last",
+							   "no packet",
+							   "emission time, no update",
+							   "ring minute in the wrong slot",
+							   "ring minute, no count",
+							   "65 ports",
+							   "no port"};
+			switch (b) {
+			case 0: c[4] = 2; break;
+			case 1: c[21] = 0; break;
+			case 2: c[21] = 13; break;
+			case 3: c[22] |= 0x10; break;
+			case 4: c[23] = 8; break;
+			case 5: c[24] = 0xff; break;
+			case 6: memset(c + 40, 0, 8); break;
+			case 7: memset(c + 56, 0, 4), c[67] |= 1; break;
+			case 8: c[ring + 3] ^= 1; break;
+			case 9: memset(c + ring + 4, 0, 4); break;
+			case 10: c[212] = 65; break;
+			default: c[212] = 0; break;
+			}
+			refix(c, len);
+			expect_corrupt(a, c, len, what[b]);
+		}
+		/* the members or registers: unsorted/duplicate member, register too high */
+		memcpy(c, s, len);
+		if (sk)
+			c[len - 8 - 1] = 56;
+		else
+			memcpy(c + len - 16, c + len - 24, 8); /* last member = the one before */
+		refix(c, len);
+		expect_corrupt(a, c, len, sk ? "register" : "duplicate member");
+		d4_bs_agg_free(a);
+		free(c);
+	}
+	ck_assert(seen_sketch && seen_exact);
+	smap_free(m);
+	free(m);
+}
+END_TEST
+
+START_TEST(state_live_note)
+{
+	struct d4_bs_opts o;
+	d4_bs_opts_default(&o);
+	o.live = 1;
+	struct d4_bs_agg *a = d4_bs_agg_new(&o), *b = d4_bs_agg_new(&o);
+	uint8_t ip[128], l4[32];
+	struct d4_pkt p;
+	/* our SYN, noted by b without counting it; its SYN+ACK is then own-flow in both */
+	size_t n = mk_ip(ip, "10.0.0.5", "192.0.2.80", 6, l4, mk_tcp(l4, 40000, 443, 0x02));
+	decode(D4_LINK_RAW, ip, n, &p);
+	ck_assert_int_eq(d4_bs_agg_add(a, &p, T0, NULL, 0, NULL), 0);
+	ck_assert_int_eq(d4_bs_agg_live_note(b, &p, T0), 0);
+	n = mk_ip(ip, "192.0.2.80", "10.0.0.5", 6, l4, mk_tcp(l4, 443, 40000, 0x12));
+	decode(D4_LINK_RAW, ip, n, &p);
+	ck_assert_int_eq(d4_bs_agg_live_note(b, &p, T0 + US), 0); /* a reply is not noted */
+	struct d4_bs_stats sa, sb;
+	d4_bs_agg_stats(b, &sb);
+	ck_assert_uint_eq(sb.packets, 0);
+	ck_assert_uint_eq(sb.live_flows, 1);
+	ck_assert_int_eq(d4_bs_agg_add(a, &p, T0 + US, NULL, 0, NULL), 0);
+	ck_assert_int_eq(d4_bs_agg_add(b, &p, T0 + US, NULL, 0, NULL), 0);
+	d4_bs_agg_stats(a, &sa);
+	d4_bs_agg_stats(b, &sb);
+	ck_assert_uint_eq(sa.by_reason[D4_BS_R_OWN_FLOW], 1);
+	ck_assert_uint_eq(sb.by_reason[D4_BS_R_OWN_FLOW], 1);
+	ck_assert_uint_eq(sb.backscatter, 0);
+	d4_bs_agg_free(a);
+	d4_bs_agg_free(b);
+}
+END_TEST
+
 static Suite *bs_suite(void)
 {
 	Suite *s = suite_create("backscatter");
@@ -946,6 +1466,12 @@ static Suite *bs_suite(void)
 	tcase_add_test(tc, bounded_table_and_callback_error);
 	tcase_add_test(tc, random_order_same_vectors);
 	tcase_add_test(tc, ordinary_captures_no_attack);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("state");
+	tcase_add_test(tc, state_split_runs_same_vectors);
+	tcase_add_test(tc, state_dirty_reports);
+	tcase_add_test(tc, state_corrupt_refused);
+	tcase_add_test(tc, state_live_note);
 	suite_add_tcase(s, tc);
 	return s;
 }
