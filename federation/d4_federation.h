@@ -21,6 +21,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "d4_policy.h"
+#include "d4_store_bs.h"
 #include "d4_store_fed.h"
 #include "d4_store_partner.h"
 
@@ -36,9 +37,9 @@ enum d4_fed_relation {
 
 /* Kinds of data a rule covers. Stored: never renumber. */
 enum d4_fed_kind {
-	D4_FED_KIND_FRAMES = 0, /* raw D4 frames, by type and extended type */
-	D4_FED_KIND_PDNS = 1,	/* passive-DNS tuples */
-	D4_FED_KIND_BACKSCATTER = 2,
+	D4_FED_KIND_FRAMES = 0,	     /* raw D4 frames, by type and extended type */
+	D4_FED_KIND_PDNS = 1,	     /* passive-DNS tuples */
+	D4_FED_KIND_BACKSCATTER = 2, /* backscatter attack vectors (hub/store/d4_store_bs.h) */
 	D4_FED_KIND_CERTS = 3,
 	D4_FED_KIND_COUNT = 4
 };
@@ -333,6 +334,33 @@ struct d4_fed_wprov {
 	uint8_t via[D4_FED_VIA_MAX][16];
 };
 
+/* The content of a backscatter vector on the wire (layout version 1):
+ * every field of struct d4_store_bs_vec but its provenance (in the record's
+ * prov: TLP, org, sensors, origin, via) and its local bookkeeping (id,
+ * change_seq, stored_s, received, sender). No telescope (destination)
+ * address is in it, only their count: the record never says where a
+ * telescope is. */
+#define D4_FED_VEC_VER 1u
+struct d4_fed_wvec {
+	uint8_t victim[16]; /* IPv4 as v4-mapped IPv6 */
+	uint8_t kind;	    /* enum d4_bs_kind: 1..D4_STORE_BS_KINDS-1 */
+	uint8_t state;	    /* 1 ongoing, 2 closed */
+	uint64_t first_us, last_us;
+	uint64_t packets, bytes;
+	struct {
+		uint16_t port;
+		uint64_t packets;
+	} ports[D4_STORE_BS_TOP_PORTS];
+	uint8_t n_ports;
+	uint32_t ports_distinct;
+	uint64_t ports_other;
+	uint64_t telescope_addrs;
+	uint32_t peak_ppm;
+	double observed_pps, est_pps, est_peak_pps;
+	uint8_t telescope_exact, est_valid, sensors_more, org_mixed; /* 0 or 1 */
+	uint32_t updates;
+};
+
 /* One record of a batch as decoded: pointers into the batch buffer (valid
  * while it is). Strings are NOT NUL-terminated: use the lengths. */
 struct d4_fed_wrec {
@@ -354,6 +382,8 @@ struct d4_fed_wrec {
 	const char *bailiwick;
 	size_t bailiwick_len;
 	uint64_t time_first, time_last, count;
+	/* backscatter: a copy (fixed size, nothing points into the buffer) */
+	struct d4_fed_wvec vec;
 };
 
 struct d4_fed_batch_hdr {
@@ -375,7 +405,8 @@ struct d4_fed_batch_hdr {
  * the level a real one, flags known, a stripped record without org, sensors,
  * origin or via, ext_type 0..63 printable ASCII, rrname 1..1024 bytes of a
  * presentation name, rdata and bailiwick valid UTF-8 without NUL, rrtype not
- * 0, time_first <= time_last, count >= 1. Pure; nothing is allocated. */
+ * 0, time_first <= time_last, count >= 1; a vector as docs/federation.md
+ * "The batch" lists. Pure; nothing is allocated. */
 struct d4_fed_batch_it {
 	const uint8_t *buf;
 	size_t len, off;
@@ -476,6 +507,7 @@ struct d4_fed_rx {
 	/* owned arrays batch points to */
 	struct d4_store_fed_frame *frames;
 	struct d4_store_fed_tuple *tuples;
+	struct d4_store_bs_vec *vectors;
 	struct d4_store_fed_prov *provs;
 	char *strings; /* NUL-terminated copies (extended types, bailiwicks) */
 };

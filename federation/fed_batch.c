@@ -13,6 +13,7 @@
 #include "d4_reader.h"
 #include "d4_util.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,16 @@
 #define PROV_MIN      6u
 #define FRAME_MIN     (PROV_MIN + 8u + 1u + 1u + 8u + 8u + 4u)
 #define PDNS_MIN      (PROV_MIN + 2u + 2u + 4u + 2u + 8u + 8u + 8u)
+/* layout, victim, kind, state, first, last, packets, bytes, nports,
+ * ports_distinct, ports_other, telescope_addrs, peak_ppm, 3 rates, flags,
+ * updates; each port 2 + 8 */
+#define VEC_FIXED     (1u + 16u + 1u + 1u + 8u + 8u + 8u + 8u + 1u + 4u + 8u + 8u + 4u + 24u + 1u + 4u)
+#define VEC_MIN	      (PROV_MIN + VEC_FIXED)
+#define VEC_PORT      10u
+#define VEC_F_EXACT   0x01u /* telescope_exact */
+#define VEC_F_EST     0x02u /* est_valid */
+#define VEC_F_SMORE   0x04u /* sensors_more */
+#define VEC_F_MIXED   0x08u /* org_mixed */
 #define EXT_MAX	      63u
 #define RRNAME_MAX    1024u
 #define RDATA_MAX     65536u /* D4_PDNS_STORE_RDATA_MAX: longer would be skipped by the store */
@@ -257,6 +268,109 @@ static int dec_pdns(struct d4_fed_batch_it *it, struct d4_reader *r, struct d4_f
 	return 0;
 }
 
+static double rd_f64(struct d4_reader *r)
+{
+	uint64_t b = d4_rd_u64be(r);
+	double d;
+	memcpy(&d, &b, sizeof(d));
+	return d;
+}
+
+static uint8_t *put_f64(uint8_t *q, double d)
+{
+	uint64_t b;
+	memcpy(&b, &d, sizeof(b));
+	d4_put_u64be(q, b);
+	return q + 8;
+}
+
+/* A rate: finite and not negative (NaN, infinities and negative values
+ * are no rate any aggregator writes). */
+static int rate_ok(double d)
+{
+	return isfinite(d) && d >= 0.0;
+}
+
+/* A backscatter vector. Every field is checked against what an aggregator
+ * can produce: a vector a receiver could not tell from a real one is
+ * refused, whatever the sender's software did. */
+static int dec_vec(struct d4_fed_batch_it *it, struct d4_reader *r, struct d4_fed_wrec *w)
+{
+	struct d4_fed_wvec *v = &w->vec;
+	uint8_t ver = d4_rd_u8(r);
+	if (!d4_rd_error(r) && ver != D4_FED_VEC_VER)
+		return it_fail(it, D4_EPROTO, "vector layout %u (this hub reads %u)", ver, D4_FED_VEC_VER);
+	d4_rd_copy(r, v->victim, 16);
+	v->kind = d4_rd_u8(r);
+	v->state = d4_rd_u8(r);
+	if (d4_rd_error(r))
+		return d4_rd_error(r);
+	if (v->kind == 0 || v->kind >= D4_STORE_BS_KINDS)
+		return it_fail(it, D4_EPROTO, "backscatter kind %u (1..%u)", v->kind, D4_STORE_BS_KINDS - 1);
+	if (v->state != 1 && v->state != 2)
+		return it_fail(it, D4_EPROTO, "vector state %u (1 ongoing, 2 closed)", v->state);
+	v->first_us = d4_rd_u64be(r);
+	v->last_us = d4_rd_u64be(r);
+	v->packets = d4_rd_u64be(r);
+	v->bytes = d4_rd_u64be(r);
+	v->n_ports = d4_rd_u8(r);
+	if (d4_rd_error(r))
+		return d4_rd_error(r);
+	if (v->first_us > v->last_us)
+		return it_fail(it, D4_EPROTO, "first_us %llu after last_us %llu", (unsigned long long)v->first_us,
+			       (unsigned long long)v->last_us);
+	if (v->packets == 0)
+		return it_fail(it, D4_EPROTO, "a vector of 0 packets");
+	if (v->n_ports > D4_STORE_BS_TOP_PORTS)
+		return it_fail(it, D4_ETOOBIG, "%u ports (at most %u)", v->n_ports, D4_STORE_BS_TOP_PORTS);
+	/* every packet is counted once, at one port or in ports_other */
+	uint64_t sum = 0;
+	for (unsigned i = 0; i < v->n_ports; i++) {
+		v->ports[i].port = d4_rd_u16be(r);
+		v->ports[i].packets = d4_rd_u64be(r);
+		if (d4_rd_error(r))
+			return d4_rd_error(r);
+		if (v->ports[i].packets == 0)
+			return it_fail(it, D4_EPROTO, "port %u with 0 packets", v->ports[i].port);
+		for (unsigned j = 0; j < i; j++)
+			if (v->ports[j].port == v->ports[i].port)
+				return it_fail(it, D4_EPROTO, "port %u listed twice", v->ports[i].port);
+		if (v->ports[i].packets > v->packets - sum)
+			return it_fail(it, D4_EPROTO, "port counts above the vector's packets");
+		sum += v->ports[i].packets;
+	}
+	v->ports_distinct = d4_rd_u32be(r);
+	v->ports_other = d4_rd_u64be(r);
+	v->telescope_addrs = d4_rd_u64be(r);
+	v->peak_ppm = d4_rd_u32be(r);
+	v->observed_pps = rd_f64(r);
+	v->est_pps = rd_f64(r);
+	v->est_peak_pps = rd_f64(r);
+	uint8_t f = d4_rd_u8(r);
+	v->updates = d4_rd_u32be(r);
+	if (d4_rd_error(r))
+		return d4_rd_error(r);
+	if (v->ports_distinct < v->n_ports || v->ports_distinct > 65536u)
+		return it_fail(it, D4_EPROTO, "ports_distinct %u with %u ports listed", v->ports_distinct, v->n_ports);
+	if (v->ports_other > v->packets - sum)
+		return it_fail(it, D4_EPROTO, "ports_other above the vector's packets");
+	if (v->peak_ppm > v->packets)
+		return it_fail(it, D4_EPROTO, "peak of %u packets/minute in a vector of %llu packets", v->peak_ppm,
+			       (unsigned long long)v->packets);
+	if (!rate_ok(v->observed_pps) || !rate_ok(v->est_pps) || !rate_ok(v->est_peak_pps))
+		return it_fail(it, D4_EPROTO, "a rate that is not a finite number >= 0");
+	if (f & ~(VEC_F_EXACT | VEC_F_EST | VEC_F_SMORE | VEC_F_MIXED))
+		return it_fail(it, D4_EPROTO, "unknown vector flags 0x%02x", f);
+	v->telescope_exact = (f & VEC_F_EXACT) ? 1 : 0;
+	v->est_valid = (f & VEC_F_EST) ? 1 : 0;
+	v->sensors_more = (f & VEC_F_SMORE) ? 1 : 0;
+	v->org_mixed = (f & VEC_F_MIXED) ? 1 : 0;
+	/* that there were more sensors or orgs is about the source too */
+	if ((w->prov.flags & D4_FED_F_STRIPPED) && (v->sensors_more || v->org_mixed))
+		return it_fail(it, D4_EPROTO, "a stripped vector says sensors_more or org_mixed");
+	return 0;
+}
+
 int d4_fed_batch_open(const uint8_t *buf, size_t len, struct d4_fed_batch_hdr *h, struct d4_fed_batch_it *it)
 {
 	if (!it)
@@ -277,7 +391,8 @@ int d4_fed_batch_open(const uint8_t *buf, size_t len, struct d4_fed_batch_hdr *h
 	if (!d4_rd_error(&r) && ver != D4_FED_BATCH_VER)
 		return it_fail(it, D4_EPROTO, "version %u (this hub reads %u)", ver, D4_FED_BATCH_VER);
 	h->kind = d4_rd_u8(&r);
-	if (!d4_rd_error(&r) && h->kind != D4_FED_KIND_FRAMES && h->kind != D4_FED_KIND_PDNS)
+	if (!d4_rd_error(&r) && h->kind != D4_FED_KIND_FRAMES && h->kind != D4_FED_KIND_PDNS &&
+	    h->kind != D4_FED_KIND_BACKSCATTER)
 		return it_fail(it, D4_EPROTO, "kind %u has no record layout", h->kind);
 	d4_rd_copy(&r, h->sender, 16);
 	if (!d4_rd_error(&r) && is_zero16(h->sender))
@@ -295,7 +410,7 @@ int d4_fed_batch_open(const uint8_t *buf, size_t len, struct d4_fed_batch_hdr *h
 		return it_fail(it, d4_rd_error(&r), "header truncated");
 	if (h->from_len == 0)
 		h->from = NULL;
-	size_t min = h->kind == D4_FED_KIND_FRAMES ? FRAME_MIN : PDNS_MIN;
+	size_t min = h->kind == D4_FED_KIND_FRAMES ? FRAME_MIN : h->kind == D4_FED_KIND_PDNS ? PDNS_MIN : VEC_MIN;
 	if ((uint64_t)h->nrecords * min > d4_rd_left(&r))
 		return it_fail(it, D4_ETRUNC, "%u records cannot fit in %zu bytes", h->nrecords, d4_rd_left(&r));
 	it->buf = buf;
@@ -324,7 +439,9 @@ int d4_fed_batch_next(struct d4_fed_batch_it *it, struct d4_fed_wrec *w)
 	d4_rd_init(&r, it->buf + it->off, it->len - it->off);
 	int rc = dec_prov(it, &r, &w->prov);
 	if (rc == 0)
-		rc = it->kind == D4_FED_KIND_FRAMES ? dec_frame(it, &r, w) : dec_pdns(it, &r, w);
+		rc = it->kind == D4_FED_KIND_FRAMES ? dec_frame(it, &r, w)
+		     : it->kind == D4_FED_KIND_PDNS ? dec_pdns(it, &r, w)
+						    : dec_vec(it, &r, w);
 	if (rc != 0) {
 		/* Say where: the reason of the field, prefixed with the record. */
 		char why[sizeof(it->why)];
@@ -367,8 +484,9 @@ static int grow(struct d4_fed_wbuf *w, size_t need)
 int d4_fed_wbuf_begin(struct d4_fed_wbuf *w, uint8_t kind, const uint8_t sender[16], const uint8_t *from,
 		      size_t from_len)
 {
-	if (!w || !sender || (kind != D4_FED_KIND_FRAMES && kind != D4_FED_KIND_PDNS) || from_len > D4_FED_POS_MAX ||
-	    (from_len && !from) || is_zero16(sender))
+	if (!w || !sender ||
+	    (kind != D4_FED_KIND_FRAMES && kind != D4_FED_KIND_PDNS && kind != D4_FED_KIND_BACKSCATTER) ||
+	    from_len > D4_FED_POS_MAX || (from_len && !from) || is_zero16(sender))
 		return D4_EINVAL;
 	/* Copied before the buffer may move: from (and sender) may point into
 	 * the batch made before, in w->buf (its `to`). */
@@ -396,6 +514,8 @@ static size_t rec_size(uint8_t kind, const struct d4_fed_wrec *r)
 		   16 * (size_t)p->nvia;
 	if (kind == D4_FED_KIND_FRAMES)
 		return n + FRAME_MIN - PROV_MIN + r->ext_type_len + r->size;
+	if (kind == D4_FED_KIND_BACKSCATTER)
+		return n + VEC_FIXED + VEC_PORT * (size_t)r->vec.n_ports;
 	return n + PDNS_MIN - PROV_MIN + r->rrname_len + r->rdata_len + r->bailiwick_len;
 }
 
@@ -408,8 +528,8 @@ int d4_fed_wbuf_add(struct d4_fed_wbuf *w, const struct d4_fed_wrec *r)
 	 * written (the decoder pass below checks the rest). */
 	if (p->nsensors > SENSORS_MAX || p->nvia > D4_FED_VIA_MAX || r->ext_type_len > EXT_MAX ||
 	    r->rrname_len > RRNAME_MAX || r->rdata_len > RDATA_MAX || r->bailiwick_len > BAILIWICK_MAX ||
-	    (r->ext_type_len && !r->ext_type) || (r->size && !r->payload) || (r->rrname_len && !r->rrname) ||
-	    (r->rdata_len && !r->rdata) || (r->bailiwick_len && !r->bailiwick))
+	    r->vec.n_ports > D4_STORE_BS_TOP_PORTS || (r->ext_type_len && !r->ext_type) || (r->size && !r->payload) ||
+	    (r->rrname_len && !r->rrname) || (r->rdata_len && !r->rdata) || (r->bailiwick_len && !r->bailiwick))
 		return D4_EINVAL;
 	if (w->nrecords == UINT32_MAX)
 		return D4_ETOOBIG;
@@ -454,6 +574,36 @@ int d4_fed_wbuf_add(struct d4_fed_wbuf *w, const struct d4_fed_wrec *r)
 		if (r->size)
 			memcpy(q, r->payload, r->size);
 		q += r->size;
+	} else if (w->kind == D4_FED_KIND_BACKSCATTER) {
+		const struct d4_fed_wvec *v = &r->vec;
+		*q++ = D4_FED_VEC_VER;
+		memcpy(q, v->victim, 16);
+		q += 16;
+		*q++ = v->kind;
+		*q++ = v->state;
+		d4_put_u64be(q, v->first_us);
+		d4_put_u64be(q + 8, v->last_us);
+		d4_put_u64be(q + 16, v->packets);
+		d4_put_u64be(q + 24, v->bytes);
+		q += 32;
+		*q++ = v->n_ports;
+		for (unsigned i = 0; i < v->n_ports; i++) {
+			d4_put_u16be(q, v->ports[i].port);
+			d4_put_u64be(q + 2, v->ports[i].packets);
+			q += VEC_PORT;
+		}
+		d4_put_u32be(q, v->ports_distinct);
+		d4_put_u64be(q + 4, v->ports_other);
+		d4_put_u64be(q + 12, v->telescope_addrs);
+		d4_put_u32be(q + 20, v->peak_ppm);
+		q += 24;
+		q = put_f64(q, v->observed_pps);
+		q = put_f64(q, v->est_pps);
+		q = put_f64(q, v->est_peak_pps);
+		*q++ = (uint8_t)((v->telescope_exact ? VEC_F_EXACT : 0u) | (v->est_valid ? VEC_F_EST : 0u) |
+				 (v->sensors_more ? VEC_F_SMORE : 0u) | (v->org_mixed ? VEC_F_MIXED : 0u));
+		d4_put_u32be(q, v->updates);
+		q += 4;
 	} else {
 		d4_put_u16be(q, (uint16_t)r->rrname_len);
 		q += 2;

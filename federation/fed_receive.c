@@ -71,6 +71,7 @@ void d4_fed_rx_free(struct d4_fed_rx *rx)
 		return;
 	free(rx->frames);
 	free(rx->tuples);
+	free(rx->vectors);
 	free(rx->provs);
 	free(rx->strings);
 	memset(rx, 0, sizeof(*rx));
@@ -87,6 +88,60 @@ static void prov_of(const struct d4_fed_wprov *w, struct d4_store_fed_prov *p)
 	unsigned n = w->nvia > D4_STORE_FED_VIA_MAX ? D4_STORE_FED_VIA_MAX : w->nvia;
 	p->nvia = (uint8_t)n;
 	memcpy(p->via, w->via, (size_t)n * 16);
+}
+
+/* A received vector as the store keeps it: its content, its level and org
+ * as they arrived, and where it came from. Its identity's origin is the
+ * origin hub the record names; a stripped vector names none (by design),
+ * and is keyed under the partner that sent it, which the receiver knows
+ * anyway (the TLS peer) and which is the hub that stripped it: a stripped
+ * record is never relayed, so no other hub can send the same vector
+ * stripped. Never the all-zero origin, which is this hub's own. */
+static void vector_of(const struct d4_fed_wrec *r, const uint8_t sender[16], struct d4_store_bs_vec *o)
+{
+	const struct d4_fed_wvec *v = &r->vec;
+	const struct d4_fed_wprov *w = &r->prov;
+	int stripped = (w->flags & D4_FED_F_STRIPPED) != 0;
+	memset(o, 0, sizeof(*o));
+	memcpy(o->origin, (!stripped && w->has_origin) ? w->origin : sender, 16);
+	memcpy(o->victim, v->victim, 16);
+	o->kind = v->kind;
+	o->first_us = v->first_us;
+	o->state = v->state;
+	o->last_us = v->last_us;
+	o->packets = v->packets;
+	o->bytes = v->bytes;
+	o->n_ports = v->n_ports;
+	for (unsigned i = 0; i < v->n_ports && i < D4_STORE_BS_TOP_PORTS; i++) {
+		o->ports[i].port = v->ports[i].port;
+		o->ports[i].packets = v->ports[i].packets;
+	}
+	o->ports_distinct = v->ports_distinct;
+	o->ports_other = v->ports_other;
+	o->telescope_addrs = v->telescope_addrs;
+	o->telescope_exact = v->telescope_exact;
+	o->peak_ppm = v->peak_ppm;
+	o->observed_pps = v->observed_pps;
+	o->est_pps = v->est_pps;
+	o->est_peak_pps = v->est_peak_pps;
+	o->est_valid = v->est_valid;
+	o->updates = v->updates;
+	o->tlp = w->tlp;
+	o->received = 1;
+	o->stripped = stripped ? 1 : 0;
+	memcpy(o->sender, sender, 16);
+	if (stripped)
+		return; /* no org, sensors or path (the decoder saw to it) */
+	unsigned ns = w->nsensors > D4_STORE_BS_SENSORS ? D4_STORE_BS_SENSORS : w->nsensors;
+	memcpy(o->sensors, w->sensors, 16 * (size_t)ns);
+	o->n_sensors = ns;
+	o->sensors_more = v->sensors_more;
+	if (w->has_org)
+		memcpy(o->org, w->org, 16);
+	o->org_mixed = v->org_mixed;
+	unsigned nv = w->nvia > D4_STORE_BS_VIA_MAX ? D4_STORE_BS_VIA_MAX : w->nvia;
+	memcpy(o->via, w->via, 16 * (size_t)nv);
+	o->nvia = (uint8_t)nv;
 }
 
 /* Copies s (n bytes, checked by the decoder: no NUL) NUL-terminated into
@@ -164,7 +219,9 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 			continue;
 		}
 		keep++;
-		strbytes += kind == D4_FED_KIND_FRAMES ? r.ext_type_len + 1 : r.bailiwick_len + 1;
+		strbytes += kind == D4_FED_KIND_FRAMES ? r.ext_type_len + 1
+			    : kind == D4_FED_KIND_PDNS ? r.bailiwick_len + 1
+						       : 0;
 	}
 	if (rc < 0) {
 		char rec[160];
@@ -175,12 +232,14 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 	/* pass 2 */
 	if (keep) {
 		rx->provs = calloc(keep, sizeof(*rx->provs));
-		rx->strings = malloc(strbytes);
+		rx->strings = malloc(strbytes ? strbytes : 1);
 		if (kind == D4_FED_KIND_FRAMES)
 			rx->frames = calloc(keep, sizeof(*rx->frames));
-		else
+		else if (kind == D4_FED_KIND_PDNS)
 			rx->tuples = calloc(keep, sizeof(*rx->tuples));
-		if (!rx->provs || !rx->strings || (!rx->frames && !rx->tuples)) {
+		else
+			rx->vectors = calloc(keep, sizeof(*rx->vectors));
+		if (!rx->provs || !rx->strings || (!rx->frames && !rx->tuples && !rx->vectors)) {
 			d4_fed_rx_free(rx);
 			return D4_ENOMEM;
 		}
@@ -210,6 +269,8 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 				f->payload = r.payload;
 				f->size = r.size;
 				f->prov = pv;
+			} else if (kind == D4_FED_KIND_BACKSCATTER) {
+				vector_of(&r, h.sender, &rx->vectors[i]);
 			} else {
 				struct d4_store_fed_tuple *t = &rx->tuples[i];
 				struct d4_store_pdns_obs *o = &t->obs;
@@ -253,6 +314,8 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 	b->nframes = rx->frames ? keep : 0;
 	b->tuples = rx->tuples;
 	b->ntuples = rx->tuples ? keep : 0;
+	b->vectors = rx->vectors;
+	b->nvectors = rx->vectors ? keep : 0;
 	b->bytes = len;
 	for (unsigned k = 0; k < D4_FED_IN_COUNT && k < D4_STORE_FED_REASONS; k++)
 		b->refused[k] = refused[k];

@@ -1350,7 +1350,7 @@ static int reload(struct d4_fed_sender *fs)
 				if (rc != 0) {
 					if (!fetch && (rc == D4_ENOTSUP || rc == D4_EINVAL))
 						/* a kind without a source yet
-						 * (backscatter, certs) */
+						 * (certs) */
 						d4_info("federation: partner %s: %s cannot be sent (no source for it)",
 							p->name, d4_fed_kind_name(k));
 					else

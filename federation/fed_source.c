@@ -6,13 +6,15 @@
  *
  * Positions: frames = u64 next frame seq; pdns = the pDNS consumer's cursor
  * value ‖ u32 observations of the consumer batch from that cursor already
- * decided. The pDNS consumer (hub/analyze) runs in sink mode: the same code
- * that fills the hub's tuple store, its batches handed here instead. */
+ * decided; backscatter = u64 change sequence number of the last vector
+ * decided (d4_store_bs_changes: each vector at its latest state). The pDNS consumer (hub/analyze) runs in sink mode:
+ * the same code that fills the hub's tuple store, its batches handed here instead. */
 #include "d4_analyze.h"
 #include "d4_error.h"
 #include "d4_federation.h"
 #include "d4_reader.h"
 #include "d4_store.h"
+#include "d4_store_bs.h"
 #include "d4_store_fed.h"
 #include "d4_store_pdns.h"
 #include "d4_util.h"
@@ -66,7 +68,8 @@ struct d4_fed_source {
 int d4_fed_source_new(struct d4_store *s, const struct d4_fed_source_opts *o, uint8_t kind, struct d4_fed_source **out)
 {
 	*out = NULL;
-	if (!s || !o || !o->self || (kind != D4_FED_KIND_FRAMES && kind != D4_FED_KIND_PDNS))
+	if (!s || !o || !o->self ||
+	    (kind != D4_FED_KIND_FRAMES && kind != D4_FED_KIND_PDNS && kind != D4_FED_KIND_BACKSCATTER))
 		return D4_EINVAL;
 	if (kind == D4_FED_KIND_PDNS) {
 		struct d4_analyze_pdns_opts po;
@@ -323,6 +326,152 @@ static int frames_next(struct d4_fed_source *src, struct build *b, const uint8_t
 	d4_put_u64be(to, fw.next);
 	*more = fw.stopped;
 	return 0;
+}
+
+/* ---- backscatter ---- */
+
+struct vwalk {
+	struct build *b;
+	uint64_t done; /* change_seq of the last vector decided */
+	int stopped;
+};
+
+/* The egress record of a stored vector: its level, org and sensors; for a
+ * received one its origin, path and whether it arrived stripped, so that
+ * the one policy decides on relaying, loops and stripped records as for
+ * frames. A local vector names no origin: this hub is its origin. */
+static void vec_record(const struct d4_store_bs_vec *v, struct d4_fed_record *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->kind = D4_FED_KIND_BACKSCATTER;
+	rec->tlp = (enum d4_tlp)v->tlp;
+	rec->has_org = !is_zero16(v->org);
+	memcpy(rec->org, v->org, 16);
+	if (v->n_sensors) {
+		rec->sensors = (const uint8_t(*)[16])v->sensors;
+		/* more than the store can hold: refused as invalid by the wire */
+		rec->nsensors = v->n_sensors <= D4_STORE_BS_SENSORS ? v->n_sensors : D4_STORE_BS_SENSORS + 1;
+	}
+	if (v->received) {
+		rec->stripped = v->stripped;
+		rec->has_origin = !v->stripped;
+		memcpy(rec->origin, v->origin, 16);
+		rec->nvia = v->nvia <= D4_FED_VIA_MAX ? v->nvia : D4_FED_VIA_MAX + 1; /* too long: invalid */
+		rec->via = (const uint8_t(*)[16])v->via;
+	}
+}
+
+static void vec_wire(const struct d4_store_bs_vec *v, int stripped, struct d4_fed_wvec *w)
+{
+	memcpy(w->victim, v->victim, 16);
+	w->kind = v->kind;
+	w->state = v->state;
+	w->first_us = v->first_us;
+	w->last_us = v->last_us;
+	w->packets = v->packets;
+	w->bytes = v->bytes;
+	w->n_ports = (uint8_t)(v->n_ports <= D4_STORE_BS_TOP_PORTS ? v->n_ports : D4_STORE_BS_TOP_PORTS + 1);
+	for (unsigned i = 0; i < v->n_ports && i < D4_STORE_BS_TOP_PORTS; i++) {
+		w->ports[i].port = v->ports[i].port;
+		w->ports[i].packets = v->ports[i].packets;
+	}
+	w->ports_distinct = v->ports_distinct;
+	w->ports_other = v->ports_other;
+	w->telescope_addrs = v->telescope_addrs;
+	w->peak_ppm = v->peak_ppm;
+	w->observed_pps = v->observed_pps;
+	w->est_pps = v->est_pps;
+	w->est_peak_pps = v->est_peak_pps;
+	w->telescope_exact = v->telescope_exact ? 1 : 0;
+	w->est_valid = v->est_valid ? 1 : 0;
+	/* that there were more sources says something about them: not when
+	 * stripped */
+	w->sensors_more = !stripped && v->sensors_more;
+	w->org_mixed = !stripped && v->org_mixed;
+	w->updates = v->updates;
+}
+
+static int vec_cb(void *ctx, const struct d4_store_bs_vec *v)
+{
+	struct vwalk *vw = ctx;
+	struct build *b = vw->b;
+	struct d4_fed_source *src = b->src;
+	if (v->change_seq <= vw->done)
+		return 0;
+	if (b->decided >= src->o.max_records) {
+		vw->stopped = 1;
+		return 1;
+	}
+	struct d4_fed_record rec;
+	vec_record(v, &rec);
+	struct d4_fed_verdict vd;
+	d4_fed_decide(src->o.self, &b->fp, &b->p->out[D4_FED_KIND_BACKSCATTER], &rec, &vd);
+	if (vd.decision != D4_FED_REFUSE) {
+		struct d4_fed_out out;
+		d4_fed_outgoing(src->o.self, &rec, &vd, &out);
+		struct d4_fed_wrec r;
+		memset(&r, 0, sizeof(r));
+		int a = prov(b, &out, &vd, &r.prov);
+		if (a == 0) {
+			vec_wire(v, out.stripped, &r.vec);
+			a = add(b, &r, &vd);
+		}
+		if (a < 0)
+			return a;
+		if (a == 1) {
+			vw->stopped = 1;
+			return 1;
+		}
+		if (a == 0)
+			b->released++;
+	}
+	count(b, &vd);
+	vw->done = v->change_seq;
+	if (b->full) {
+		vw->stopped = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int bs_pos(const uint8_t *from, size_t from_len, uint64_t *after)
+{
+	*after = 0;
+	if (from_len == 8)
+		*after = d4_get_u64be(from);
+	else if (from_len != 0)
+		return D4_EINVAL;
+	return 0;
+}
+
+static int bs_next(struct d4_fed_source *src, struct build *b, const uint8_t *from, size_t from_len, uint8_t to[8],
+		   int *more)
+{
+	uint64_t after;
+	if (bs_pos(from, from_len, &after))
+		return D4_EINVAL;
+	struct vwalk vw = {b, after, 0};
+	int rc = d4_store_bs_changes(src->s, after, vec_cb, &vw, NULL);
+	if (b->err)
+		return b->err;
+	if (rc < 0)
+		return rc;
+	d4_put_u64be(to, vw.done);
+	*more = vw.stopped;
+	return 0;
+}
+
+struct vlag {
+	int found;
+	uint64_t first_s;
+};
+
+static int vlag_cb(void *ctx, const struct d4_store_bs_vec *v)
+{
+	struct vlag *l = ctx;
+	l->found = 1;
+	l->first_s = v->stored_s;
+	return 1; /* the first one is enough */
 }
 
 /* ---- pdns ---- */
@@ -612,6 +761,9 @@ int d4_fed_source_next(struct d4_fed_source *src, const struct d4_partner *p, co
 	if (src->kind == D4_FED_KIND_FRAMES) {
 		rc = frames_next(src, &b, from, from_len, to, more);
 		to_len = 8;
+	} else if (src->kind == D4_FED_KIND_BACKSCATTER) {
+		rc = bs_next(src, &b, from, from_len, to, more);
+		to_len = 8;
 	} else {
 		rc = pdns_next(src, &b, from, from_len, to, &to_len, more);
 	}
@@ -623,6 +775,7 @@ int d4_fed_source_next(struct d4_fed_source *src, const struct d4_partner *p, co
 	static const uint8_t zero[8];
 	if (from_len == 0 && b.decided == 0 &&
 	    ((src->kind == D4_FED_KIND_FRAMES && d4_get_u64be(to) == 1) ||
+	     (src->kind == D4_FED_KIND_BACKSCATTER && d4_get_u64be(to) == 0) ||
 	     (src->kind == D4_FED_KIND_PDNS && to_len == 4 && !memcmp(to, zero, 4))))
 		to_len = 0;
 	rc = d4_fed_wbuf_finish(&src->w, to, to_len, out, outlen);
@@ -660,6 +813,25 @@ int d4_fed_source_lag(struct d4_fed_source *src, const uint8_t *pos, size_t pos_
 	*seconds = 0;
 	if (!src || (pos_len && !pos))
 		return D4_EINVAL;
+	if (src->kind == D4_FED_KIND_BACKSCATTER) {
+		/* the vector writes since the position (a vector written twice
+		 * since counts twice, though it goes once): the change sequence
+		 * counts them, so the lag costs one read, not a walk over a
+		 * backlog the sender asks about after every acknowledgement */
+		uint64_t after, last = 0;
+		if (bs_pos(pos, pos_len, &after))
+			return D4_EINVAL;
+		struct vlag l = {0, 0};
+		int rc = d4_store_bs_changes(src->s, after, vlag_cb, &l, &last);
+		if (rc < 0)
+			return rc;
+		if (!l.found)
+			return 0; /* nothing waits (what was written since is gone) */
+		*records = last > after ? last - after : 0;
+		uint64_t now = d4_now_s();
+		*seconds = now > l.first_s ? now - l.first_s : 0;
+		return 0;
+	}
 	uint64_t next = 1; /* the first frame not yet past the position */
 	if (src->kind == D4_FED_KIND_FRAMES) {
 		if (pos_len == 8)

@@ -48,7 +48,8 @@ static const char usage_text[] =
     "              [--direction push|pull|both] [--ca PEMFILE] [--pin SPKI_SHA256_HEX] [--enable|--disable]\n"
     "              [--file PARTNER.json]   (rules: docs/federation.md)\n"
     "  partner set NAME [the options of add] [--pin none]\n"
-    "  partner dry-run NAME [--kind frames|pdns] [--tlp TAG] [--tags T,T] [--should-not-sync] [--org UUID]\n"
+    "  partner dry-run NAME [--kind frames|pdns|backscatter] [--tlp TAG] [--tags T,T] [--should-not-sync] [--org "
+    "UUID]\n"
     "              [--sensors U,U] [--type N] [--ext-type S] [--origin UUID] [--via U,U] [--stripped]\n"
     "              [--rrname N --rrtype N --rdata S] | --file RECORD.json   (local: needs -c HUBCONF)\n"
     "Exit status: 0 success, 1 error, 2 usage error.\n";

@@ -1,8 +1,8 @@
 /* d4hub store — federation state (part of the store module; its own header
  * like d4_store_partner.h): the sender's positions and decision counters
  * per (partner, kind), the receiver's positions per (sending hub, kind), and
- * the application of a received batch to the frame log and the pDNS tuples
- * in ONE write transaction of the writer thread together with the new
+ * the application of a received batch to the frame log, the pDNS tuples or
+ * the backscatter vectors in ONE write transaction of the writer thread together with the new
  * receiver position, so that a batch is either stored with its position or
  * not at all (docs/federation.md "Push and pull", docs/store.md).
  *
@@ -13,6 +13,7 @@
 #define D4_STORE_FED_H
 
 #include "d4_store.h"
+#include "d4_store_bs.h"
 #include "d4_store_partner.h"
 #include "d4_store_pdns.h"
 
@@ -124,6 +125,11 @@ struct d4_store_fed_batch {
 	size_t nframes;
 	const struct d4_store_fed_tuple *tuples; /* kind pdns */
 	size_t ntuples;
+	/* kind backscatter: vectors with their provenance (received = 1,
+	 * sender, origin, stripped, via), upserted by identity (origin,
+	 * victim, kind, first_us): an update replaces the stored state */
+	const struct d4_store_bs_vec *vectors;
+	size_t nvectors;
 	uint64_t bytes;				/* wire bytes of the batch, counted */
 	uint64_t refused[D4_STORE_FED_REASONS]; /* records the caller refused (inbound rule), added */
 	uint8_t nrefused;

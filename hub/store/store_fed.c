@@ -406,9 +406,20 @@ int store_fed_batch_check(const struct d4_store_fed_batch *b)
 	    (b->from_len && !b->from) || (b->to_len && !b->to) || b->nrefused > D4_STORE_FED_REASONS ||
 	    !memchr(b->partner, '\0', sizeof(b->partner)) || (b->nframes && !b->frames) || (b->ntuples && !b->tuples))
 		return D4_EINVAL;
-	/* frames only in a frames batch, tuples only in a pdns one */
-	if ((b->nframes && b->kind != 0) || (b->ntuples && b->kind != 1))
+	/* frames only in a frames batch, tuples only in a pdns one, vectors
+	 * only in a backscatter one */
+	if ((b->nframes && b->kind != 0) || (b->ntuples && b->kind != 1) || (b->nvectors && b->kind != 2) ||
+	    (b->nvectors && !b->vectors))
 		return D4_EINVAL;
+	/* a received vector never takes the identity of this hub's own */
+	static const uint8_t zero[16];
+	for (size_t i = 0; i < b->nvectors; i++) {
+		const struct d4_store_bs_vec *v = &b->vectors[i];
+		if (!v->received || !memcmp(v->origin, zero, 16) || v->kind == 0 || v->kind >= D4_STORE_BS_KINDS ||
+		    v->nvia > D4_STORE_BS_VIA_MAX || v->n_sensors > D4_STORE_BS_SENSORS ||
+		    v->n_ports > D4_STORE_BS_TOP_PORTS)
+			return D4_EINVAL;
+	}
 	for (size_t i = 0; i < b->nframes; i++) {
 		const struct d4_store_fed_frame *f = &b->frames[i];
 		/* a frame larger than a chunk gets a chunk of its own, as at ingest */
@@ -591,6 +602,23 @@ static int merge_tuples(struct d4_store *s, MDB_txn *txn, const struct d4_store_
 	return rc;
 }
 
+/* A backscatter batch: each vector at the state it arrived in, upserted
+ * (store_bs_vec_put_txn: a closed vector stays closed, an older state does
+ * not replace a newer one) in the batch's transaction (so with its position: a batch sent again after
+ * a lost answer is a duplicate and stores nothing twice; an ongoing vector
+ * sent again later, updated, replaces the stored state in place). */
+static int put_vectors(struct d4_store *s, MDB_txn *txn, const struct d4_store_fed_batch *b, uint64_t *stored)
+{
+	*stored = 0;
+	for (size_t i = 0; i < b->nvectors; i++) {
+		int rc = store_bs_vec_put_txn(s, txn, &b->vectors[i]);
+		if (rc)
+			return rc;
+	}
+	*stored = b->nvectors;
+	return 0;
+}
+
 static void counters_add(uint64_t *dst, uint8_t *ndst, const uint64_t *src, uint8_t nsrc)
 {
 	for (unsigned i = 0; i < nsrc && i < D4_STORE_FED_REASONS; i++)
@@ -638,6 +666,8 @@ static int fed_apply_child(struct d4_store *s, MDB_txn *txn, struct store_fed_wr
 		if (b->kind == 0 && b->nframes && (rc = map_frames(s, txn, fw, b)) != 0)
 			return rc;
 		if (b->kind == 1 && (rc = merge_tuples(s, txn, b, &stored)) != 0)
+			return rc;
+		if (b->kind == 2 && (rc = put_vectors(s, txn, b, &stored)) != 0)
 			return rc;
 		if (b->kind == 0)
 			stored = b->nframes;

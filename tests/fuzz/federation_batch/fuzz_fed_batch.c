@@ -2,7 +2,8 @@
  * GET /federation/v1/pull): opens and walks any input with the decoder,
  * runs the inbound rule on every record, re-encodes what decodes and checks
  * that the copy decodes to the same header and records, byte for byte the
- * same batch. Nothing may crash; an error must be sticky and have a reason. */
+ * same batch (frames, pDNS tuples, backscatter vectors). Nothing may crash;
+ * an error must be sticky and have a reason. */
 #include "d4_error.h"
 #include "d4_federation.h"
 
@@ -20,6 +21,19 @@ static void same(uint8_t kind, const struct d4_fed_wrec *a, const struct d4_fed_
 			abort();
 		if ((a->ext_type_len && memcmp(a->ext_type, b->ext_type, a->ext_type_len)) ||
 		    (a->size && memcmp(a->payload, b->payload, a->size)))
+			abort();
+	} else if (kind == D4_FED_KIND_BACKSCATTER) {
+		/* both decoded from zeroed structs: padding compares too */
+		if (memcmp(&a->vec, &b->vec, sizeof(a->vec)) != 0)
+			abort();
+		const struct d4_fed_wvec *v = &a->vec;
+		uint64_t sum = v->ports_other;
+		for (unsigned i = 0; i < v->n_ports; i++)
+			sum += v->ports[i].packets;
+		if (v->first_us > v->last_us || v->packets == 0 || v->n_ports > D4_STORE_BS_TOP_PORTS ||
+		    sum > v->packets || v->peak_ppm > v->packets || !(v->est_pps >= 0.0))
+			abort();
+		if ((a->prov.flags & D4_FED_F_STRIPPED) && (v->sensors_more || v->org_mixed))
 			abort();
 	} else {
 		if (a->rrname_len != b->rrname_len || a->rrtype != b->rrtype || a->rdata_len != b->rdata_len ||

@@ -1,9 +1,10 @@
 /* Fuzz target for what the inbox does with a partner's batch before the
  * store sees it (d4_fed_receive_prepare_with: every record checked, the
  * inbound rule and a type filter per record, the store's batch built with
- * its provenance). Nothing may crash; the store's batch must be consistent
- * with what was decoded: every kept record points into the input, the
- * counts add up to the records of the batch. */
+ * its provenance), for frames, pDNS tuples and backscatter vectors. Nothing
+ * may crash; the store's batch must be consistent with what was decoded:
+ * every kept record points into the input, the counts add up to the records
+ * of the batch. */
 #include "d4_error.h"
 #include "d4_federation.h"
 
@@ -29,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p.in.kinds = size & 1 ? 0x0f : 0x01;
 	p.in.max_tlp = D4_TLP_AMBER;
 	struct d4_fed_rx_filter f = {odd_types, NULL};
-	for (uint8_t kind = 0; kind < 2; kind++) {
+	for (uint8_t kind = 0; kind < 3; kind++) {
 		struct d4_fed_rx rx;
 		char why[256];
 		int rc = d4_fed_receive_prepare_with(&self, &p, kind, data, size, size & 2 ? &f : NULL, &rx, why,
@@ -37,11 +38,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rc < 0)
 			abort(); /* only memory could fail, and these batches are small */
 		if (rc != D4_FED_RX_OK) {
-			if (rc >= D4_FED_RX_COUNT || !why[0] || rx.frames || rx.tuples || rx.provs)
+			if (rc >= D4_FED_RX_COUNT || !why[0] || rx.frames || rx.tuples || rx.vectors || rx.provs)
 				abort();
 			continue;
 		}
-		uint64_t n = rx.batch.nframes + rx.batch.ntuples;
+		uint64_t n = rx.batch.nframes + rx.batch.ntuples + rx.batch.nvectors;
 		for (unsigned i = 0; i < D4_FED_IN_COUNT; i++)
 			n += rx.batch.refused[i];
 		if (n != rx.nrecords || rx.batch.kind != kind || memcmp(rx.batch.sender, p.hub, 16) != 0)
@@ -59,6 +60,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    t->obs.rrname + t->obs.rrname_len > (const char *)data + size)
 				abort();
 			if (!t->prov || t->obs.time_first > t->obs.time_last)
+				abort();
+		}
+		static const uint8_t zero[16];
+		for (size_t i = 0; i < rx.batch.nvectors; i++) {
+			const struct d4_store_bs_vec *v = &rx.batch.vectors[i];
+			/* received, never in this hub's own (all-zero) origin, and
+			 * a stripped one with nothing of its sources */
+			if (!v->received || !memcmp(v->origin, zero, 16) || memcmp(v->sender, p.hub, 16) != 0 ||
+			    v->kind == 0 || v->kind >= D4_STORE_BS_KINDS || v->first_us > v->last_us)
+				abort();
+			if (v->stripped && (v->n_sensors || v->nvia || memcmp(v->org, zero, 16) || v->sensors_more ||
+					    v->org_mixed || memcmp(v->origin, p.hub, 16)))
 				abort();
 		}
 		d4_fed_rx_free(&rx);

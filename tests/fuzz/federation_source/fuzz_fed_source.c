@@ -3,13 +3,15 @@
  * endpoint's ?from=, a receiver's answer to a mismatch), so it is hostile
  * input: it must be refused (D4_EINVAL) or served, never crash, never make a
  * batch the receiver's decoder refuses, and the position a batch ends at
- * must be accepted again. Input: byte 0 = kind (bit 0: pdns) and small
- * batches (bit 1); the rest = the position. The store is a temporary one
- * made at the first input: a frames session, passivedns CSV cut across
- * frames, a stream ended with an unterminated last line. */
+ * must be accepted again. Input: byte 0 = kind (bit 2: backscatter, else
+ * bit 0: pdns) and small batches (bit 1); the rest = the position. The store
+ * is a temporary one made at the first input: a frames session, passivedns
+ * CSV cut across frames, a stream ended with an unterminated last line,
+ * backscatter vectors of every level, one of them updated. */
 #include "d4_error.h"
 #include "d4_federation.h"
 #include "d4_store.h"
+#include "d4_store_bs.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -94,6 +96,35 @@ static void setup(void)
 		usleep(200);
 	if (d4_store_writer_sync(g_s, 10000) != 0)
 		abort();
+	struct d4_store_bs_vec v[7];
+	memset(v, 0, sizeof(v));
+	for (unsigned i = 0; i < 7; i++) {
+		v[i].victim[10] = v[i].victim[11] = 0xff;
+		v[i].victim[12] = 192;
+		v[i].victim[15] = (uint8_t)(1 + i);
+		v[i].kind = (uint8_t)(1 + i);
+		v[i].state = 1;
+		v[i].first_us = 1700000000000000ull;
+		v[i].last_us = v[i].first_us + 60000000ull;
+		v[i].packets = v[i].peak_ppm = 30;
+		v[i].n_ports = 1;
+		v[i].ports[0].port = 80;
+		v[i].ports[0].packets = 30;
+		v[i].ports_distinct = 1;
+		v[i].n_sensors = 1;
+		v[i].sensors[0][0] = 0x5e;
+		v[i].tlp = (uint8_t)(1 + i % 6);
+	}
+	struct d4_store_bs_update u;
+	memset(&u, 0, sizeof(u));
+	u.vecs = v;
+	u.nvecs = 7;
+	if (d4_store_bs_apply(g_s, &u) != 0)
+		abort();
+	v[1].state = 2; /* a later change of one of them */
+	u.nvecs = 2;
+	if (d4_store_bs_apply(g_s, &u) != 0)
+		abort();
 	memset(&g_self, 0, sizeof(g_self));
 	g_self.hub[0] = 0xa1;
 	g_self.org[0] = 0x01;
@@ -104,7 +135,7 @@ static void setup(void)
 	g_p->org[0] = 0x01;
 	g_p->relation = D4_FED_REL_SAME_ORG;
 	g_p->enabled = 1;
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < 3; k++) {
 		g_p->out[k].enabled = 1;
 		g_p->out[k].max_tlp = D4_TLP_AMBER_STRICT;
 	}
@@ -133,7 +164,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setup();
 	if (size < 1)
 		return 0;
-	uint8_t kind = (data[0] & 1) ? D4_FED_KIND_PDNS : D4_FED_KIND_FRAMES;
+	uint8_t kind = (data[0] & 4) ? D4_FED_KIND_BACKSCATTER : (data[0] & 1) ? D4_FED_KIND_PDNS : D4_FED_KIND_FRAMES;
 	struct d4_fed_source_opts o;
 	memset(&o, 0, sizeof(o));
 	o.self = &g_self;

@@ -151,6 +151,67 @@ static void bpdns(struct bb *b, const struct rprov *p, const struct rpdns *d)
 	b64(b, d->count);
 }
 
+/* A backscatter vector as docs/federation.md lays it out (version 1). */
+struct rvec {
+	unsigned ver, kind, state;
+	uint64_t first, last, packets, bytes;
+	unsigned nports;
+	uint16_t port[12];
+	uint64_t port_packets[12];
+	uint32_t distinct;
+	uint64_t other, addrs;
+	uint32_t peak;
+	double rate[3];
+	unsigned flags;
+	uint32_t updates;
+};
+static const struct rvec VEC_OK = {1,
+				   1,
+				   2,
+				   1700000000000000ull,
+				   1700000300000000ull,
+				   900,
+				   54000,
+				   2,
+				   {80, 443},
+				   {500, 300},
+				   2,
+				   100,
+				   250,
+				   120,
+				   {3.0, 3.0e6, 2.0},
+				   0x03,
+				   5};
+static void bvec(struct bb *b, const struct rprov *p, const struct rvec *v)
+{
+	static const uint8_t victim[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 51, 100, 7};
+	bprov(b, p);
+	b8(b, v->ver);
+	bmem(b, victim, 16);
+	b8(b, v->kind);
+	b8(b, v->state);
+	b64(b, v->first);
+	b64(b, v->last);
+	b64(b, v->packets);
+	b64(b, v->bytes);
+	b8(b, v->nports);
+	for (unsigned i = 0; i < v->nports; i++) {
+		b16(b, v->port[i]);
+		b64(b, v->port_packets[i]);
+	}
+	b32(b, v->distinct);
+	b64(b, v->other);
+	b64(b, v->addrs);
+	b32(b, v->peak);
+	for (unsigned i = 0; i < 3; i++) {
+		uint64_t bits;
+		memcpy(&bits, &v->rate[i], 8);
+		b64(b, bits);
+	}
+	b8(b, v->flags);
+	b32(b, v->updates);
+}
+
 /* Opens and walks a batch: the first error, or 0 when it decodes to the end
  * with exactly *n records. */
 static int walk(const uint8_t *buf, size_t len, unsigned *n, char *why, size_t whylen)
@@ -266,6 +327,66 @@ static void pdns_rec(struct d4_fed_wrec *r, unsigned i, char *rr, size_t rrcap)
 	r->count = 1 + (uint64_t)i * 1000003;
 }
 
+/* A vector per i: every kind and state, 0..10 ports, rates of several
+ * magnitudes, IPv4 and IPv6 victims, the provenance of frame_rec (own,
+ * relayed, stripped, longest path) with up to 8 sensors. */
+static void vec_rec(struct d4_fed_wrec *r, unsigned i)
+{
+	frame_rec(r, i);
+	r->size = 0;
+	r->payload = NULL;
+	r->ext_type = NULL;
+	r->ext_type_len = 0;
+	r->origin_session = 0;
+	r->type = 0;
+	r->hdr_ts = r->recv_ms = 0;
+	r->prov.nsensors = 0;
+	memset(r->prov.sensors, 0, sizeof(r->prov.sensors));
+	if (!(r->prov.flags & D4_FED_F_STRIPPED)) {
+		r->prov.nsensors = (uint8_t)(i % 9);
+		for (unsigned k = 0; k < r->prov.nsensors; k++) {
+			memcpy(r->prov.sensors[k], SENSOR, 16);
+			r->prov.sensors[k][15] = (uint8_t)(0x20 + k);
+		}
+	}
+	struct d4_fed_wvec *v = &r->vec;
+	if (i % 2) {
+		static const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9};
+		memcpy(v->victim, v6, 16);
+	} else {
+		static const uint8_t v4[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 9};
+		memcpy(v->victim, v4, 16);
+	}
+	v->victim[15] = (uint8_t)(v->victim[15] + i);
+	v->kind = (uint8_t)(1 + i % 12);
+	v->state = (uint8_t)(1 + i % 2);
+	v->first_us = 1700000000000000ull + i * 1000003ull;
+	v->last_us = v->first_us + (i % 3) * 60000000ull;
+	v->n_ports = (uint8_t)(i % 11);
+	v->packets = 25 + 1000ull * i;
+	uint64_t left = v->packets;
+	for (unsigned k = 0; k < v->n_ports; k++) {
+		v->ports[k].port = (uint16_t)(k * 1000 + i);
+		v->ports[k].packets = left / 4 + 1;
+		left -= v->ports[k].packets;
+	}
+	v->ports_distinct = v->n_ports + (i % 3);
+	v->ports_other = i % 3 ? left : 0;
+	v->bytes = v->packets * 60;
+	v->telescope_addrs = 1 + i * 7;
+	v->telescope_exact = i % 5 != 0;
+	v->peak_ppm = (uint32_t)(v->packets / 2);
+	v->observed_pps = (double)v->packets / 61.0;
+	v->est_valid = i % 4 != 3;
+	v->est_pps = v->est_valid ? v->observed_pps * 65536.0 : v->observed_pps;
+	v->est_peak_pps = v->peak_ppm / 60.0 * 65536.0;
+	if (!(r->prov.flags & D4_FED_F_STRIPPED)) {
+		v->sensors_more = i % 8 == 7;
+		v->org_mixed = i % 3 == 1;
+	}
+	v->updates = i * 3;
+}
+
 static void rec_eq(uint8_t kind, const struct d4_fed_wrec *a, const struct d4_fed_wrec *b)
 {
 	ck_assert_int_eq(memcmp(&a->prov, &b->prov, sizeof(a->prov)), 0);
@@ -279,6 +400,33 @@ static void rec_eq(uint8_t kind, const struct d4_fed_wrec *a, const struct d4_fe
 		ck_assert_uint_eq(a->recv_ms, b->recv_ms);
 		ck_assert_uint_eq(a->size, b->size);
 		ck_assert(a->size == 0 || memcmp(a->payload, b->payload, a->size) == 0);
+	} else if (kind == D4_FED_KIND_BACKSCATTER) {
+		const struct d4_fed_wvec *x = &a->vec, *y = &b->vec;
+		ck_assert_int_eq(memcmp(x->victim, y->victim, 16), 0);
+		ck_assert_uint_eq(x->kind, y->kind);
+		ck_assert_uint_eq(x->state, y->state);
+		ck_assert_uint_eq(x->first_us, y->first_us);
+		ck_assert_uint_eq(x->last_us, y->last_us);
+		ck_assert_uint_eq(x->packets, y->packets);
+		ck_assert_uint_eq(x->bytes, y->bytes);
+		ck_assert_uint_eq(x->n_ports, y->n_ports);
+		for (unsigned k = 0; k < x->n_ports; k++) {
+			ck_assert_uint_eq(x->ports[k].port, y->ports[k].port);
+			ck_assert_uint_eq(x->ports[k].packets, y->ports[k].packets);
+		}
+		ck_assert_uint_eq(x->ports_distinct, y->ports_distinct);
+		ck_assert_uint_eq(x->ports_other, y->ports_other);
+		ck_assert_uint_eq(x->telescope_addrs, y->telescope_addrs);
+		ck_assert_uint_eq(x->peak_ppm, y->peak_ppm);
+		/* exactly: the bits of the doubles travel */
+		ck_assert_int_eq(memcmp(&x->observed_pps, &y->observed_pps, 8), 0);
+		ck_assert_int_eq(memcmp(&x->est_pps, &y->est_pps, 8), 0);
+		ck_assert_int_eq(memcmp(&x->est_peak_pps, &y->est_peak_pps, 8), 0);
+		ck_assert_uint_eq(x->telescope_exact, y->telescope_exact);
+		ck_assert_uint_eq(x->est_valid, y->est_valid);
+		ck_assert_uint_eq(x->sensors_more, y->sensors_more);
+		ck_assert_uint_eq(x->org_mixed, y->org_mixed);
+		ck_assert_uint_eq(x->updates, y->updates);
 	} else {
 		ck_assert_uint_eq(a->rrname_len, b->rrname_len);
 		ck_assert_int_eq(memcmp(a->rrname, b->rrname, a->rrname_len), 0);
@@ -307,6 +455,8 @@ static void build(struct d4_fed_wbuf *w, uint8_t kind, struct d4_fed_wrec *recs,
 	for (unsigned i = 0; i < NREC; i++) {
 		if (kind == D4_FED_KIND_FRAMES)
 			frame_rec(&recs[i], i);
+		else if (kind == D4_FED_KIND_BACKSCATTER)
+			vec_rec(&recs[i], i);
 		else
 			pdns_rec(&recs[i], i, rr[i], sizeof(rr[i]));
 		ck_assert_int_eq(d4_fed_wbuf_add(w, &recs[i]), 0);
@@ -322,7 +472,8 @@ static void roundtrip(uint8_t kind)
 	const uint8_t *out;
 	size_t len;
 	build(&w, kind, recs, rr, &out, &len);
-	corpus_write(kind == D4_FED_KIND_FRAMES ? "frames_12.d4fb" : "pdns_12.d4fb", out, len);
+	static const char *const names[] = {"frames_12.d4fb", "pdns_12.d4fb", "backscatter_12.d4fb"};
+	corpus_write(names[kind], out, len);
 
 	struct d4_fed_batch_hdr h;
 	struct d4_fed_batch_it it;
@@ -350,7 +501,8 @@ static void roundtrip(uint8_t kind)
 	ck_assert_int_eq(d4_fed_wbuf_begin(&w, kind, SENDER, NULL, 0), 0);
 	ck_assert_int_eq(d4_fed_wbuf_finish(&w, TO_POS, 3, &out, &len), 0);
 	ck_assert_uint_eq(len, 30 + 3);
-	corpus_write(kind == D4_FED_KIND_FRAMES ? "frames_empty.d4fb" : "pdns_empty.d4fb", out, len);
+	static const char *const empty[] = {"frames_empty.d4fb", "pdns_empty.d4fb", "backscatter_empty.d4fb"};
+	corpus_write(empty[kind], out, len);
 	ck_assert_int_eq(d4_fed_batch_open(out, len, &h, &it), 0);
 	ck_assert(h.from == NULL && h.from_len == 0 && h.nrecords == 0);
 	ck_assert_int_eq(d4_fed_batch_next(&it, &r), 0);
@@ -367,6 +519,12 @@ END_TEST
 START_TEST(test_roundtrip_pdns)
 {
 	roundtrip(D4_FED_KIND_PDNS);
+}
+END_TEST
+
+START_TEST(test_roundtrip_backscatter)
+{
+	roundtrip(D4_FED_KIND_BACKSCATTER);
 }
 END_TEST
 
@@ -408,6 +566,7 @@ START_TEST(test_truncations)
 {
 	truncations(D4_FED_KIND_FRAMES);
 	truncations(D4_FED_KIND_PDNS);
+	truncations(D4_FED_KIND_BACKSCATTER);
 }
 END_TEST
 
@@ -439,8 +598,12 @@ START_TEST(test_header_checks)
 	bhdr(&B, D4_FED_KIND_FRAMES, 0);
 	B.b[4] = 2;
 	EXPECT(D4_EPROTO, "version 2");
-	bhdr(&B, D4_FED_KIND_BACKSCATTER, 0);
-	EXPECT(D4_EPROTO, "kind 2");
+	bhdr(&B, D4_FED_KIND_BACKSCATTER, 1);
+	bvec(&B, &PROV_OK, &VEC_OK);
+	EXPECT(0, "");
+	corpus_write("backscatter_manual.d4fb", B.b, B.n);
+	bhdr(&B, D4_FED_KIND_CERTS, 0);
+	EXPECT(D4_EPROTO, "kind 3");
 	bhdr(&B, 200, 0);
 	EXPECT(D4_EPROTO, "kind 200");
 	bhdr(&B, D4_FED_KIND_FRAMES, 0);
@@ -610,6 +773,100 @@ START_TEST(test_frame_checks)
 	bframe(&B, &PROV_OK, "", 0, 0);
 	B.b[B.n - 4] = 0xff; /* size 0xff000000 */
 	EXPECT(D4_ETRUNC, "payload");
+}
+END_TEST
+
+START_TEST(test_vector_checks)
+{
+	struct rvec v;
+#define VEC_CASE(stmt, rc, frag)                                                                                       \
+	do {                                                                                                           \
+		v = VEC_OK;                                                                                            \
+		stmt;                                                                                                  \
+		bhdr(&B, D4_FED_KIND_BACKSCATTER, 1);                                                                  \
+		bvec(&B, &PROV_OK, &v);                                                                                \
+		EXPECT(rc, frag);                                                                                      \
+	} while (0)
+	VEC_CASE((void)0, 0, "");
+	VEC_CASE(v.ver = 2, D4_EPROTO, "vector layout 2");
+	VEC_CASE(v.ver = 0, D4_EPROTO, "vector layout 0");
+	VEC_CASE(v.kind = 0, D4_EPROTO, "backscatter kind 0");
+	VEC_CASE(v.kind = D4_STORE_BS_KINDS, D4_EPROTO, "backscatter kind 16");
+	VEC_CASE(v.kind = D4_STORE_BS_KINDS - 1, 0, "");
+	VEC_CASE(v.state = 0, D4_EPROTO, "vector state 0");
+	VEC_CASE(v.state = 3, D4_EPROTO, "vector state 3");
+	VEC_CASE(v.state = 1, 0, "");
+	VEC_CASE(v.first = v.last + 1, D4_EPROTO, "after last_us");
+	VEC_CASE(v.first = v.last, 0, "");
+	VEC_CASE((v.packets = 0, v.nports = 0, v.other = 0, v.peak = 0), D4_EPROTO, "0 packets");
+	VEC_CASE(v.nports = 11, D4_ETOOBIG, "11 ports");
+	VEC_CASE(v.port_packets[1] = 0, D4_EPROTO, "port 443 with 0 packets");
+	VEC_CASE(v.port[1] = 80, D4_EPROTO, "port 80 listed twice");
+	VEC_CASE(v.port_packets[1] = 401, D4_EPROTO, "port counts above");
+	VEC_CASE((v.port_packets[1] = 400, v.other = 0), 0, "");
+	VEC_CASE((v.port_packets[0] = UINT64_MAX, v.port_packets[1] = 2), D4_EPROTO, "port counts above");
+	VEC_CASE(v.other = 101, D4_EPROTO, "ports_other above");
+	VEC_CASE(v.distinct = 1, D4_EPROTO, "ports_distinct 1 with 2");
+	VEC_CASE(v.distinct = 65537, D4_EPROTO, "ports_distinct 65537");
+	VEC_CASE(v.distinct = 65536, 0, "");
+	VEC_CASE(v.peak = 901, D4_EPROTO, "peak of 901");
+	VEC_CASE(v.rate[0] = -1.0, D4_EPROTO, "rate");
+	VEC_CASE(v.rate[1] = 1.0 / 0.0, D4_EPROTO, "rate");
+	VEC_CASE(v.rate[2] = 0.0 / 0.0, D4_EPROTO, "rate");
+	VEC_CASE(v.rate[2] = 0.0, 0, "");
+	VEC_CASE(v.flags = 0x10, D4_EPROTO, "unknown vector flags 0x10");
+	VEC_CASE(v.flags = 0x0f, 0, "");
+	/* a stripped vector says nothing of its sources */
+	struct rprov strip = {D4_TLP_EX_CHR, D4_FED_F_STRIPPED, 0, 0, 0, 0, NULL};
+	v = VEC_OK;
+	bhdr(&B, D4_FED_KIND_BACKSCATTER, 1);
+	bvec(&B, &strip, &v);
+	EXPECT(0, "");
+	for (unsigned f = 0x04; f <= 0x08; f <<= 1) {
+		v.flags = f;
+		bhdr(&B, D4_FED_KIND_BACKSCATTER, 1);
+		bvec(&B, &strip, &v);
+		EXPECT(D4_EPROTO, "stripped vector");
+	}
+	/* up to 8 sensors, as pDNS */
+	struct rprov ps = PROV_OK;
+	ps.nsensors = 8;
+	v = VEC_OK;
+	bhdr(&B, D4_FED_KIND_BACKSCATTER, 1);
+	bvec(&B, &ps, &v);
+	EXPECT(0, "");
+	ps.nsensors = 9;
+	bhdr(&B, D4_FED_KIND_BACKSCATTER, 1);
+	bvec(&B, &ps, &v);
+	EXPECT(D4_ETOOBIG, "9 sensors");
+	/* a count that cannot fit: refused before any record is read */
+	bhdr(&B, D4_FED_KIND_BACKSCATTER, 4);
+	bvec(&B, &PROV_OK, &VEC_OK);
+	bvec(&B, &PROV_OK, &VEC_OK);
+	EXPECT(D4_ETRUNC, "4 records cannot fit");
+	/* the encoder refuses what the decoder would, and adds nothing */
+	struct d4_fed_wbuf w = {0};
+	struct d4_fed_wrec r;
+	ck_assert_int_eq(d4_fed_wbuf_begin(&w, D4_FED_KIND_BACKSCATTER, SENDER, NULL, 0), 0);
+	vec_rec(&r, 5);
+	ck_assert_int_eq(d4_fed_wbuf_add(&w, &r), 0);
+	size_t len = w.len;
+	vec_rec(&r, 6);
+	r.vec.est_pps = -0.5;
+	ck_assert_int_eq(d4_fed_wbuf_add(&w, &r), D4_EINVAL);
+	vec_rec(&r, 6);
+	r.vec.n_ports = 11;
+	ck_assert_int_eq(d4_fed_wbuf_add(&w, &r), D4_EINVAL);
+	vec_rec(&r, 6);
+	r.vec.kind = 0;
+	ck_assert_int_eq(d4_fed_wbuf_add(&w, &r), D4_EINVAL);
+	vec_rec(&r, 2); /* stripped */
+	r.vec.org_mixed = 1;
+	ck_assert_int_eq(d4_fed_wbuf_add(&w, &r), D4_EINVAL);
+	ck_assert_uint_eq(w.len, len);
+	ck_assert_uint_eq(w.nrecords, 1);
+	d4_fed_wbuf_free(&w);
+#undef VEC_CASE
 }
 END_TEST
 
@@ -917,11 +1174,13 @@ TCase *batch_tcase(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_roundtrip_frames);
 	tcase_add_test(tc, test_roundtrip_pdns);
+	tcase_add_test(tc, test_roundtrip_backscatter);
 	tcase_add_test(tc, test_truncations);
 	tcase_add_test(tc, test_header_checks);
 	tcase_add_test(tc, test_prov_checks);
 	tcase_add_test(tc, test_frame_checks);
 	tcase_add_test(tc, test_pdns_checks);
+	tcase_add_test(tc, test_vector_checks);
 	tcase_add_test(tc, test_encoder_limits);
 	tcase_add_test(tc, test_wprov_from_out);
 	return tc;

@@ -196,6 +196,147 @@ START_TEST(test_stripped_and_tuples)
 }
 END_TEST
 
+/* A vector from ORIGIN relayed by SENDER (as frame()), content fixed. */
+static struct d4_fed_wrec vector(uint8_t tlp, uint8_t state, uint64_t packets)
+{
+	struct d4_fed_wrec r = frame(tlp, 0, NULL);
+	r.payload = NULL;
+	r.size = 0;
+	r.origin_session = 0;
+	r.hdr_ts = r.recv_ms = 0;
+	static const uint8_t victim[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 203, 0, 113, 5};
+	memcpy(r.vec.victim, victim, 16);
+	r.vec.kind = 1;
+	r.vec.state = state;
+	r.vec.first_us = 1700000000000000ull;
+	r.vec.last_us = r.vec.first_us + 120000000ull;
+	r.vec.packets = packets;
+	r.vec.bytes = packets * 44;
+	r.vec.n_ports = 2;
+	r.vec.ports[0].port = 80;
+	r.vec.ports[0].packets = packets - 5;
+	r.vec.ports[1].port = 8080;
+	r.vec.ports[1].packets = 5;
+	r.vec.ports_distinct = 2;
+	r.vec.telescope_addrs = 17;
+	r.vec.telescope_exact = 1;
+	r.vec.peak_ppm = (uint32_t)(packets / 2);
+	r.vec.observed_pps = (double)packets / 120.0;
+	r.vec.est_pps = r.vec.observed_pps * 256.0;
+	r.vec.est_peak_pps = r.vec.peak_ppm / 60.0 * 256.0;
+	r.vec.est_valid = 1;
+	r.vec.sensors_more = 1;
+	r.vec.org_mixed = 0;
+	r.vec.updates = 3;
+	return r;
+}
+
+START_TEST(test_vectors)
+{
+	struct d4_fed_self self = self_of();
+	struct d4_partner *p = partner_new(1u << D4_FED_KIND_BACKSCATTER);
+	struct d4_fed_wrec recs[5];
+	recs[0] = vector(D4_TLP_GREEN, 1, 100);	      /* relayed: origin ORIGIN, via [SENDER] */
+	recs[1] = vector(D4_TLP_RED, 2, 100);	      /* red: never */
+	recs[2] = vector(D4_TLP_AMBER_STRICT, 2, 50); /* above the cap */
+	recs[3] = vector(D4_TLP_EX_CHR, 2, 60);	      /* stripped */
+	memset(&recs[3].prov, 0, sizeof(recs[3].prov));
+	recs[3].prov.tlp = D4_TLP_EX_CHR;
+	recs[3].prov.flags = D4_FED_F_STRIPPED;
+	recs[3].vec.sensors_more = 0;
+	recs[4] = vector(D4_TLP_CLEAR, 2, 90); /* the sender's own */
+	memcpy(recs[4].prov.origin, SENDER, 16);
+	recs[4].prov.nvia = 0;
+	size_t len;
+	uint8_t *b = encode(D4_FED_KIND_BACKSCATTER, SENDER, recs, 5, &len);
+	struct d4_fed_rx rx;
+	char why[256];
+	/* a partner that does not accept the kind: the whole batch */
+	p->in.kinds = 1u << D4_FED_KIND_PDNS;
+	ck_assert_int_eq(d4_fed_receive_prepare(&self, p, D4_FED_KIND_BACKSCATTER, b, len, &rx, why, sizeof(why)),
+			 D4_FED_RX_NOT_ACCEPTED);
+	ck_assert_int_eq(d4_fed_receive_prepare(&self, p, D4_FED_KIND_PDNS, b, len, &rx, why, sizeof(why)),
+			 D4_FED_RX_KIND);
+	p->in.kinds = 1u << D4_FED_KIND_BACKSCATTER;
+	ck_assert_int_eq(d4_fed_receive_prepare(&self, p, D4_FED_KIND_BACKSCATTER, b, len, &rx, why, sizeof(why)),
+			 D4_FED_RX_OK);
+	ck_assert_uint_eq(rx.nrecords, 5);
+	ck_assert_uint_eq(rx.batch.kind, D4_FED_KIND_BACKSCATTER);
+	ck_assert_uint_eq(rx.batch.nvectors, 3);
+	ck_assert_uint_eq(rx.batch.nframes + rx.batch.ntuples, 0);
+	ck_assert_uint_eq(rx.batch.refused[D4_FED_IN_RED], 1);
+	ck_assert_uint_eq(rx.batch.refused[D4_FED_IN_ABOVE_TLP], 1);
+	static const uint8_t zero[16];
+	const struct d4_store_bs_vec *v = &rx.batch.vectors[0];
+	/* relayed: keyed under its origin, with the path and the sender */
+	ck_assert(v->received == 1 && v->stripped == 0);
+	ck_assert_int_eq(memcmp(v->origin, ORIGIN, 16), 0);
+	ck_assert_int_eq(memcmp(v->sender, SENDER, 16), 0);
+	ck_assert_uint_eq(v->nvia, 1);
+	ck_assert_int_eq(memcmp(v->via[0], SENDER, 16), 0);
+	ck_assert_uint_eq(v->tlp, D4_TLP_GREEN);
+	ck_assert_int_eq(memcmp(v->org, ORG, 16), 0);
+	ck_assert_uint_eq(v->n_sensors, 1);
+	ck_assert_int_eq(memcmp(v->sensors[0], SENSOR, 16), 0);
+	ck_assert_uint_eq(v->sensors_more, 1);
+	ck_assert_uint_eq(v->kind, 1);
+	ck_assert_uint_eq(v->state, 1);
+	ck_assert_uint_eq(v->first_us, recs[0].vec.first_us);
+	ck_assert_uint_eq(v->last_us, recs[0].vec.last_us);
+	ck_assert_uint_eq(v->packets, 100);
+	ck_assert_uint_eq(v->bytes, 4400);
+	ck_assert_uint_eq(v->n_ports, 2);
+	ck_assert_uint_eq(v->ports[0].port, 80);
+	ck_assert_uint_eq(v->ports[0].packets, 95);
+	ck_assert_uint_eq(v->ports[1].port, 8080);
+	ck_assert_uint_eq(v->ports_distinct, 2);
+	ck_assert_uint_eq(v->telescope_addrs, 17);
+	ck_assert_uint_eq(v->peak_ppm, 50);
+	ck_assert(v->est_pps == recs[0].vec.est_pps && v->est_valid == 1 && v->telescope_exact == 1);
+	ck_assert_uint_eq(v->updates, 3);
+	ck_assert_int_eq(memcmp(v->victim, recs[0].vec.victim, 16), 0);
+	/* stripped: no org, sensors or path; keyed under the sender, never
+	 * under the all-zero origin of this hub's own vectors */
+	v = &rx.batch.vectors[1];
+	ck_assert(v->received == 1 && v->stripped == 1);
+	ck_assert_int_eq(memcmp(v->origin, SENDER, 16), 0);
+	ck_assert_int_eq(memcmp(v->org, zero, 16), 0);
+	ck_assert(v->n_sensors == 0 && v->nvia == 0 && v->sensors_more == 0);
+	ck_assert_uint_eq(v->tlp, D4_TLP_EX_CHR);
+	ck_assert_uint_eq(v->packets, 60);
+	/* the sender's own */
+	v = &rx.batch.vectors[2];
+	ck_assert_int_eq(memcmp(v->origin, SENDER, 16), 0);
+	ck_assert(v->nvia == 0 && v->stripped == 0 && v->tlp == D4_TLP_CLEAR);
+	d4_fed_rx_free(&rx);
+	ck_assert_ptr_null(rx.vectors);
+
+	/* a vector that loops (this hub is its origin) is refused, counted */
+	recs[0] = vector(D4_TLP_GREEN, 2, 100);
+	memcpy(recs[0].prov.origin, SELF, 16);
+	free(b);
+	b = encode(D4_FED_KIND_BACKSCATTER, SENDER, recs, 1, &len);
+	ck_assert_int_eq(d4_fed_receive_prepare(&self, p, D4_FED_KIND_BACKSCATTER, b, len, &rx, why, sizeof(why)),
+			 D4_FED_RX_OK);
+	ck_assert_uint_eq(rx.batch.nvectors, 0);
+	ck_assert_uint_eq(rx.batch.refused[D4_FED_IN_LOOP], 1);
+	d4_fed_rx_free(&rx);
+	/* one bad record refuses the batch: a vector layout this hub does not
+	 * read (the layout byte just after the provenance) */
+	recs[0] = vector(D4_TLP_GREEN, 2, 100);
+	free(b);
+	b = encode(D4_FED_KIND_BACKSCATTER, SENDER, recs, 1, &len);
+	size_t at = len - 108 - 2 * 10; /* the record's fixed part (105) + the ports, from the end */
+	ck_assert_uint_eq(b[at + 3], 1);
+	b[at + 3] = 9;
+	ck_assert_int_eq(d4_fed_receive_prepare(&self, p, D4_FED_KIND_BACKSCATTER, b, len, &rx, why, sizeof(why)),
+			 D4_FED_RX_MALFORMED);
+	ck_assert_msg(strstr(why, "vector layout 9") != NULL, "%s", why);
+	free(b);
+	free(p);
+}
+END_TEST
+
 START_TEST(test_whole_batch_refusals)
 {
 	struct d4_fed_self self = self_of();
@@ -285,6 +426,7 @@ TCase *receive_tcase(void)
 	TCase *tc = tcase_create("receive");
 	tcase_add_test(tc, test_frames_kept_and_refused);
 	tcase_add_test(tc, test_stripped_and_tuples);
+	tcase_add_test(tc, test_vectors);
 	tcase_add_test(tc, test_whole_batch_refusals);
 	tcase_add_test(tc, test_type_filter);
 	return tc;

@@ -10,6 +10,7 @@
 #include "d4_federation.h"
 #include "d4_reader.h"
 #include "d4_store.h"
+#include "d4_store_bs.h"
 #include "d4_store_fed.h"
 #include "d4_store_pdns.h"
 #include "d4_util.h"
@@ -234,7 +235,20 @@ static void decode(const uint8_t *b, size_t n, uint8_t kind, const uint8_t *from
 				 (unsigned long long)w.origin_session, w.type, (int)w.ext_type_len, w.ext_type,
 				 (unsigned long long)w.hdr_ts, (unsigned long long)w.recv_ms,
 				 (int)(w.size < 64 ? w.size : 64), (const char *)w.payload);
-		else
+		else if (kind == D4_FED_KIND_BACKSCATTER) {
+			char vic[33];
+			hex(vic, w.vec.victim, 16);
+			snprintf(line, sizeof(line),
+				 "%s v=%s k=%u st=%u f=%llu l=%llu p=%llu b=%llu np=%u p0=%u:%llu pd=%u po=%llu "
+				 "ta=%llu pk=%u est=%.3f flags=%u%u%u%u up=%u",
+				 pv, vic, w.vec.kind, w.vec.state, (unsigned long long)w.vec.first_us,
+				 (unsigned long long)w.vec.last_us, (unsigned long long)w.vec.packets,
+				 (unsigned long long)w.vec.bytes, w.vec.n_ports, w.vec.ports[0].port,
+				 (unsigned long long)w.vec.ports[0].packets, w.vec.ports_distinct,
+				 (unsigned long long)w.vec.ports_other, (unsigned long long)w.vec.telescope_addrs,
+				 w.vec.peak_ppm, w.vec.est_pps, w.vec.telescope_exact, w.vec.est_valid,
+				 w.vec.sensors_more, w.vec.org_mixed, w.vec.updates);
+		} else
 			snprintf(line, sizeof(line), "%s %.*s|%u|%.*s|%.*s|%llu|%llu|%llu", pv, (int)w.rrname_len,
 				 w.rrname, w.rrtype, (int)w.rdata_len, w.rdata, (int)w.bailiwick_len, w.bailiwick,
 				 (unsigned long long)w.time_first, (unsigned long long)w.time_last,
@@ -836,6 +850,285 @@ START_TEST(test_frames_received)
 }
 END_TEST
 
+/* ---- backscatter ---- */
+
+/* A vector of this hub with `packets` packets, victim 192.0.2.<n>. */
+static struct d4_store_bs_vec bs_vec(unsigned n, enum d4_tlp tlp, const uint8_t *org, uint8_t state, uint64_t packets)
+{
+	struct d4_store_bs_vec v;
+	memset(&v, 0, sizeof(v));
+	static const uint8_t v4[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 0};
+	memcpy(v.victim, v4, 16);
+	v.victim[15] = (uint8_t)n;
+	v.kind = (uint8_t)(1 + n % 12);
+	v.first_us = 1700000000000000ull + n * 1000000ull;
+	v.state = state;
+	v.last_us = v.first_us + packets * 1000000ull;
+	v.packets = packets;
+	v.bytes = packets * 40;
+	v.n_ports = 1;
+	v.ports[0].port = (uint16_t)(80 + n);
+	v.ports[0].packets = packets;
+	v.ports_distinct = 1;
+	v.telescope_addrs = n + 1;
+	v.telescope_exact = 1;
+	v.peak_ppm = (uint32_t)(packets < 60 ? packets : 60);
+	v.observed_pps = 1.0;
+	v.est_pps = 256.0;
+	v.est_peak_pps = 256.0;
+	v.est_valid = 1;
+	memcpy(v.sensors[0], SENSOR_1, 16);
+	memcpy(v.sensors[1], SENSOR_2, 16);
+	v.n_sensors = 2;
+	v.tlp = (uint8_t)tlp;
+	if (org)
+		memcpy(v.org, org, 16);
+	v.updates = state == 1 ? 1 : 2;
+	return v;
+}
+
+static void bs_apply(struct d4_store *s, const struct d4_store_bs_vec *v, size_t n)
+{
+	struct d4_store_bs_update u;
+	memset(&u, 0, sizeof(u));
+	u.vecs = v;
+	u.nvecs = n;
+	ck_assert_int_eq(d4_store_bs_apply(s, &u), 0);
+}
+
+/* One vector per TLP row (and one without a level), decided for each
+ * relation exactly as the policy table says; received vectors (stored
+ * through the receiver's path, d4_store_fed_submit) relayed only where the
+ * rule allows it, never back to their origin, never when stripped; the
+ * receiver upserts by identity (a resend is a duplicate, an update replaces
+ * the state in place); batches cut by max_records chain to the same
+ * records; a vector updated later is sent again, at its latest state. */
+START_TEST(test_backscatter)
+{
+	struct d4_store *s = store_new();
+	static const enum d4_tlp lv[7] = {D4_TLP_CLEAR,	       D4_TLP_GREEN, D4_TLP_EX_CHR, D4_TLP_AMBER,
+					  D4_TLP_AMBER_STRICT, D4_TLP_RED,   D4_TLP_NONE};
+	struct d4_store_bs_vec loc[7];
+	for (unsigned i = 0; i < 7; i++)
+		loc[i] = bs_vec(i + 1, lv[i], i == 3 ? ORG_1 : NULL, 1, 30 + i);
+	bs_apply(s, loc, 7);
+
+	struct d4_partner *pb = partner("b", 0xb1, ORG_1, D4_FED_REL_SAME_ORG, D4_TLP_AMBER_STRICT, 0);
+	struct d4_partner *pc = partner("c", 0xc1, ORG_2, D4_FED_REL_PARTNER, D4_TLP_AMBER, 1);
+	struct d4_partner *pd = partner("d", 0xd1, ORG_3, D4_FED_REL_COMMUNITY, D4_TLP_GREEN, 0);
+	struct d4_partner *pp = partner("p", 0xe1, ORG_3, D4_FED_REL_PUBLIC, D4_TLP_CLEAR, 0);
+	struct d4_partner *all[4] = {pb, pc, pd, pp};
+	for (int k = 0; k < 4; k++)
+		all[k]->out[D4_FED_KIND_BACKSCATTER] = all[k]->out[D4_FED_KIND_FRAMES];
+	pd->out[D4_FED_KIND_BACKSCATTER].allow_relay = 1;
+
+	/* received from c: one relayed by c (origin c), one stripped */
+	struct d4_store_bs_vec rx[2];
+	rx[0] = bs_vec(20, D4_TLP_GREEN, ORG_2, 1, 40);
+	rx[0].received = 1;
+	memcpy(rx[0].origin, pc->hub, 16);
+	memcpy(rx[0].sender, pc->hub, 16);
+	rx[1] = bs_vec(21, D4_TLP_EX_CHR, NULL, 2, 50);
+	rx[1].received = 1;
+	rx[1].stripped = 1;
+	rx[1].n_sensors = 0;
+	memcpy(rx[1].origin, pc->hub, 16);
+	memcpy(rx[1].sender, pc->hub, 16);
+	struct d4_store_fed_batch b;
+	memset(&b, 0, sizeof(b));
+	memcpy(b.sender, pc->hub, 16);
+	strcpy(b.partner, "c");
+	b.kind = D4_FED_KIND_BACKSCATTER;
+	b.to = (const uint8_t *)"\0\0\0\0\0\0\0\2";
+	b.to_len = 8;
+	b.vectors = rx;
+	b.nvectors = 2;
+	b.notify_fd = -1;
+	submit(s, &b);
+	ck_assert_uint_eq(b.stored, 2);
+	/* the same batch again: a duplicate, nothing stored twice */
+	memset((void *)&b.done, 0, sizeof(b.done));
+	ck_assert_int_eq(d4_store_fed_submit(s, &b), 0);
+	for (int i = 0; i < 20000 && !__atomic_load_n(&b.done, __ATOMIC_ACQUIRE); i++)
+		usleep(500);
+	ck_assert_int_eq(b.result, D4_EEXIST);
+	struct d4_store_bs_info info;
+	ck_assert_int_eq(d4_store_bs_info(s, &info), 0);
+	ck_assert_uint_eq(info.vectors, 9);
+
+	struct d4_fed_self self = self_a();
+	struct d4_fed_source_opts o;
+	memset(&o, 0, sizeof(o));
+	o.self = &self;
+	struct d4_fed_source *src = NULL;
+	ck_assert_int_eq(d4_fed_source_new(s, &o, D4_FED_KIND_BACKSCATTER, &src), 0);
+	/* per partner: the reason of each local vector (in lv order), of the
+	 * relayed one and of the stripped one; REL = released */
+	const enum d4_fed_reason R = D4_FED_R_RELEASED, S = D4_FED_R_EX_CHR_STRIPPED;
+	/* a vector without a level is stored as tlp:red (the store fails
+	 * closed; the consumer resolves the hub's default before): red */
+	const enum d4_fed_reason red = D4_FED_R_TLP_RED;
+	const enum d4_fed_reason want[4][9] = {
+	    {R, R, S, R, R, red, red, D4_FED_R_RELAY_NOT_ALLOWED, D4_FED_R_STRIPPED_NO_RELAY},
+	    {R, R, S, R, D4_FED_R_AMBER_STRICT_OTHER_ORG, red, red, D4_FED_R_LOOP_ORIGIN, D4_FED_R_STRIPPED_NO_RELAY},
+	    {R, R, D4_FED_R_ABOVE_MAX_TLP, D4_FED_R_AMBER_NOT_ALLOWED, D4_FED_R_AMBER_STRICT_OTHER_ORG, red, red, R,
+	     D4_FED_R_STRIPPED_NO_RELAY},
+	    {R, D4_FED_R_NOT_COMMUNITY, D4_FED_R_NOT_COMMUNITY, D4_FED_R_AMBER_NOT_ALLOWED,
+	     D4_FED_R_AMBER_STRICT_OTHER_ORG, red, red, D4_FED_R_NOT_COMMUNITY, D4_FED_R_STRIPPED_NO_RELAY}};
+	char ha[33], hc[33], o1[33], o2[33], s1[33], vic[33];
+	hex(o2, ORG_2, 16);
+	hex(ha, HUB_A, 16);
+	hex(hc, pc->hub, 16);
+	hex(o1, ORG_1, 16);
+	hex(s1, SENSOR_1, 16);
+	for (int k = 0; k < 4; k++) {
+		struct d4_fed_counters exp;
+		memset(&exp, 0, sizeof(exp));
+		for (int i = 0; i < 9; i++)
+			exp.n[D4_FED_KIND_BACKSCATTER][want[k][i]]++;
+		struct recs got;
+		memset(&got, 0, sizeof(got));
+		struct d4_fed_counters dec;
+		unsigned nb;
+		uint8_t end[D4_FED_POS_MAX];
+		size_t end_len;
+		run_all(s, src, &o, D4_FED_KIND_BACKSCATTER, all[k], &got, &dec, &nb, NULL, end, &end_len);
+		for (int r = 0; r < D4_FED_R_COUNT; r++)
+			ck_assert_msg(dec.n[D4_FED_KIND_BACKSCATTER][r] == exp.n[D4_FED_KIND_BACKSCATTER][r],
+				      "partner %s, %s: %llu, want %llu", all[k]->name, d4_fed_reason_name(r),
+				      (unsigned long long)dec.n[D4_FED_KIND_BACKSCATTER][r],
+				      (unsigned long long)exp.n[D4_FED_KIND_BACKSCATTER][r]);
+		ck_assert_int_eq(memcmp(&dec, &exp, sizeof(dec)), 0);
+		ck_assert_uint_eq(end_len, 8);
+		ck_assert_uint_eq(d4_get_u64be(end), info.change_seq);
+		/* what went, record by record (the store's change order is the
+		 * order of writing: the local ones, then the received ones) */
+		size_t g = 0;
+		for (int i = 0; i < 9; i++) {
+			if (want[k][i] != R && want[k][i] != S)
+				continue;
+			const struct d4_store_bs_vec *v = i < 7 ? &loc[i] : &rx[i - 7];
+			ck_assert_uint_lt(g, got.n);
+			hex(vic, v->victim, 16);
+			char w[2048], pv[1024];
+			enum d4_tlp level = lv[i < 7 ? i : 0];
+			if (i == 7)
+				level = D4_TLP_GREEN;
+			if (want[k][i] == S)
+				snprintf(pv, sizeof(pv), "tlp=%u f=1 org=- ns=0 s=- o=- via=", level);
+			else if (i == 7) /* relayed: its org, origin c (which sent it), then this hub */
+				snprintf(pv, sizeof(pv), "tlp=%u f=0 org=%s ns=2 s=%s o=%s via=%s,", level, o2, s1, hc,
+					 ha);
+			else /* this hub's own: its org (or the vector's), origin this hub */
+				snprintf(pv, sizeof(pv), "tlp=%u f=0 org=%s ns=2 s=%s o=%s via=", level, o1, s1, ha);
+			snprintf(w, sizeof(w), "%s v=%s k=%u st=%u f=%llu l=%llu p=%llu", pv, vic, v->kind, v->state,
+				 (unsigned long long)v->first_us, (unsigned long long)v->last_us,
+				 (unsigned long long)v->packets);
+			ck_assert_msg(strncmp(got.l[g], w, strlen(w)) == 0, "partner %s, vector %d:\n %s\nwant\n %s",
+				      all[k]->name, i, got.l[g], w);
+			g++;
+		}
+		ck_assert_uint_eq(g, got.n);
+		recs_free(&got);
+	}
+
+	/* the same records and decisions in batches of at most 2 decisions,
+	 * with a new source per batch */
+	struct d4_fed_source_opts oc = o;
+	oc.max_records = 2;
+	struct recs one, cut;
+	memset(&one, 0, sizeof(one));
+	memset(&cut, 0, sizeof(cut));
+	struct d4_fed_counters d1, d2;
+	unsigned nb1, nb2;
+	run_all(s, src, &o, D4_FED_KIND_BACKSCATTER, pb, &one, &d1, &nb1, NULL, NULL, NULL);
+	run_all(s, NULL, &oc, D4_FED_KIND_BACKSCATTER, pb, &cut, &d2, &nb2, NULL, NULL, NULL);
+	ck_assert_uint_eq(nb1, 1);
+	ck_assert_uint_eq(nb2, 5);
+	recs_eq(&one, &cut);
+	ck_assert_int_eq(memcmp(&d1, &d2, sizeof(d1)), 0);
+	/* and in batches of a few hundred bytes */
+	oc.max_records = 0;
+	oc.max_bytes = 400;
+	recs_free(&cut);
+	run_all(s, NULL, &oc, D4_FED_KIND_BACKSCATTER, pb, &cut, &d2, &nb2, NULL, NULL, NULL);
+	ck_assert_uint_gt(nb2, 3);
+	recs_eq(&one, &cut);
+	recs_free(&cut);
+	recs_free(&one);
+
+	/* lag: the vector writes since the position: all 9 from the start,
+	 * 6 past the third, none from the end */
+	uint64_t lr, ls;
+	ck_assert_int_eq(d4_fed_source_lag(src, NULL, 0, &lr, &ls), 0);
+	ck_assert_uint_eq(lr, 9);
+	ck_assert_uint_le(ls, 60);
+	uint8_t p3[8];
+	d4_put_u64be(p3, 3);
+	ck_assert_int_eq(d4_fed_source_lag(src, p3, 8, &lr, &ls), 0);
+	ck_assert_uint_eq(lr, 6);
+	uint8_t pos[8];
+	d4_put_u64be(pos, info.change_seq);
+	ck_assert_int_eq(d4_fed_source_lag(src, pos, 8, &lr, &ls), 0);
+	ck_assert_uint_eq(lr, 0);
+	ck_assert_int_eq(d4_fed_source_lag(src, pos, 7, &lr, &ls), D4_EINVAL);
+	ck_assert_int_eq(d4_fed_source_lag(src, pos, 8, &lr, &ls), 0);
+	ck_assert(lr == 0 && ls == 0);
+
+	/* the clear vector closes with more packets: from the end, exactly it
+	 * goes again, at its final state; the received one updated by its
+	 * sender replaces its state in place */
+	struct d4_store_bs_vec up = loc[0];
+	up.state = 2;
+	up.packets += 10;
+	up.ports[0].packets = up.packets;
+	up.last_us += 10000000ull;
+	bs_apply(s, &up, 1);
+	struct d4_store_bs_vec rup = rx[0];
+	rup.state = 2;
+	rup.packets += 5;
+	rup.ports[0].packets = rup.packets;
+	memset(&b, 0, sizeof(b));
+	memcpy(b.sender, pc->hub, 16);
+	strcpy(b.partner, "c");
+	b.kind = D4_FED_KIND_BACKSCATTER;
+	b.from = (const uint8_t *)"\0\0\0\0\0\0\0\2";
+	b.from_len = 8;
+	b.to = (const uint8_t *)"\0\0\0\0\0\0\0\3";
+	b.to_len = 8;
+	b.vectors = &rup;
+	b.nvectors = 1;
+	b.notify_fd = -1;
+	submit(s, &b);
+	ck_assert_int_eq(d4_store_bs_info(s, &info), 0);
+	ck_assert_uint_eq(info.vectors, 9);
+	ck_assert_uint_eq(info.ongoing, 6); /* 7 local ones ongoing, one closed since; the received closed */
+	const uint8_t *out;
+	size_t outlen;
+	struct d4_fed_counters dec;
+	uint32_t nrec;
+	int more;
+	ck_assert_int_eq(d4_fed_source_next(src, pd, pos, 8, &out, &outlen, &dec, &nrec, &more), 0);
+	ck_assert_uint_eq(nrec, 2);
+	ck_assert_uint_eq(total(&dec, D4_FED_KIND_BACKSCATTER), 2);
+	struct recs got;
+	memset(&got, 0, sizeof(got));
+	decode(out, outlen, D4_FED_KIND_BACKSCATTER, pos, 8, &got, NULL);
+	ck_assert_ptr_nonnull(strstr(got.l[0], " st=2 "));
+	ck_assert_ptr_nonnull(strstr(got.l[0], " p=40 "));
+	ck_assert_ptr_nonnull(strstr(got.l[1], " st=2 "));
+	ck_assert_ptr_nonnull(strstr(got.l[1], " p=45 "));
+	recs_free(&got);
+	/* a position that is not 8 bytes is refused */
+	ck_assert_int_eq(d4_fed_source_next(src, pd, pos, 5, &out, &outlen, &dec, &nrec, &more), D4_EINVAL);
+
+	d4_fed_source_free(src);
+	for (int k = 0; k < 4; k++)
+		free(all[k]);
+	store_done(s);
+}
+END_TEST
+
 /* ---- pdns ---- */
 
 /* Aggregates pdns record lines ("prov rrname|type|rdata|bw|tf|tl|count")
@@ -1255,6 +1548,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_frames_cuts);
 	tcase_add_test(tc, test_frames_lag);
 	tcase_add_test(tc, test_frames_received);
+	tcase_add_test(tc, test_backscatter);
 	tcase_add_test(tc, test_pdns_equal);
 	tcase_add_test(tc, test_pdns_cuts);
 	tcase_add_test(tc, test_pdns_growing);

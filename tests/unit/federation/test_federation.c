@@ -142,6 +142,117 @@ START_TEST(test_tlp_table)
 }
 END_TEST
 
+/* A backscatter vector as the source describes it: level, org, the sensors
+ * that saw it; no kind-specific field reaches the policy. */
+static const uint8_t SENSORS_2[2][16] = {{0x5e, 1}, {0x5e, 2}};
+static struct d4_fed_record vector(enum d4_tlp tlp)
+{
+	struct d4_fed_record r;
+	memset(&r, 0, sizeof(r));
+	r.kind = D4_FED_KIND_BACKSCATTER;
+	r.tlp = tlp;
+	r.sensors = SENSORS_2;
+	r.nsensors = 2;
+	return r;
+}
+
+/* Backscatter goes by the same table as every kind, through the same
+ * function; the rule of the kind decides, not the rule of another. */
+START_TEST(test_backscatter_policy)
+{
+	struct d4_fed_self s = self_a();
+	for (size_t i = 0; i < sizeof(tlp_cases) / sizeof(tlp_cases[0]); i++) {
+		const struct tlp_case *c = &tlp_cases[i];
+		struct d4_fed_partner p = partner(c->rel);
+		struct d4_partner_rule *r = rule_open(c->max, c->allow_amber);
+		struct d4_fed_record rec = vector(c->tlp);
+		struct d4_fed_verdict v;
+		enum d4_fed_decision d = d4_fed_decide(&s, &p, r, &rec, &v);
+		ck_assert_msg(d == c->want && v.reason == c->why, "case %zu (%s to %s, max %s): got %s/%s, want %s/%s",
+			      i, d4_policy_tlp_name(c->tlp), d4_fed_relation_name(c->rel), d4_policy_tlp_name(c->max),
+			      d4_fed_decision_name(d), d4_fed_reason_name(v.reason), d4_fed_decision_name(c->want),
+			      d4_fed_reason_name(c->why));
+		struct d4_fed_out o;
+		d4_fed_outgoing(&s, &rec, &v, &o);
+		if (d == D4_FED_RELEASE) {
+			/* a local vector leaves under this hub's org and uuid */
+			ck_assert(o.has_org && !memcmp(o.org, ORG_1, 16) && o.has_origin &&
+				  !memcmp(o.origin, HUB_A, 16));
+			ck_assert(o.nsensors == 2 && o.nvia == 0 && !o.append_self && !o.stripped);
+		} else if (d == D4_FED_RELEASE_STRIPPED) {
+			ck_assert(o.stripped && !o.has_org && !o.has_origin && o.nsensors == 0 && o.nvia == 0);
+		}
+		free(r);
+	}
+
+	/* the partner's rule of the kind: another kind's rule shares nothing */
+	struct d4_partner *pp = calloc(1, sizeof(*pp));
+	ck_assert_ptr_nonnull(pp);
+	d4_fed_partner_defaults(pp);
+	pp->out[D4_FED_KIND_FRAMES].enabled = 1;
+	pp->out[D4_FED_KIND_FRAMES].max_tlp = D4_TLP_RED;
+	struct d4_fed_partner p = partner(D4_FED_REL_PARTNER);
+	struct d4_fed_record rec = vector(D4_TLP_CLEAR);
+	struct d4_fed_verdict v;
+	d4_fed_decide(&s, &p, &pp->out[D4_FED_KIND_BACKSCATTER], &rec, &v);
+	ck_assert_int_eq(v.reason, D4_FED_R_KIND_NOT_SHARED);
+	struct d4_partner_rule *r = &pp->out[D4_FED_KIND_BACKSCATTER];
+	r->enabled = 1;
+	r->max_tlp = D4_TLP_GREEN;
+	ck_assert_int_eq(d4_fed_decide(&s, &p, r, &rec, &v), D4_FED_RELEASE);
+	/* the frames-only and pDNS-only lists do not apply to vectors */
+	r->type_allow[0] = 0x02; /* type 1 only */
+	r->n_zone_allow = 1;
+	strcpy(r->zone_allow[0], "example.");
+	r->n_rrtype_allow = 1;
+	r->rrtype_allow[0] = 28;
+	ck_assert_int_eq(d4_fed_decide(&s, &p, r, &rec, &v), D4_FED_RELEASE);
+	/* sensors: every sensor of the vector must pass */
+	r->n_sensor_deny = 1;
+	memcpy(r->sensor_deny[0], SENSORS_2[1], 16);
+	d4_fed_decide(&s, &p, r, &rec, &v);
+	ck_assert_int_eq(v.reason, D4_FED_R_SENSOR);
+	r->n_sensor_deny = 0;
+	r->n_sensor_allow = 1;
+	memcpy(r->sensor_allow[0], SENSORS_2[0], 16);
+	d4_fed_decide(&s, &p, r, &rec, &v);
+	ck_assert_int_eq(v.reason, D4_FED_R_SENSOR);
+	memcpy(r->sensor_allow[1], SENSORS_2[1], 16);
+	r->n_sensor_allow = 2;
+	ck_assert_int_eq(d4_fed_decide(&s, &p, r, &rec, &v), D4_FED_RELEASE);
+	/* org: the vector's, else this hub's */
+	r->n_org_deny = 1;
+	memcpy(r->org_deny[0], ORG_1, 16);
+	d4_fed_decide(&s, &p, r, &rec, &v);
+	ck_assert_int_eq(v.reason, D4_FED_R_ORG);
+	rec.has_org = 1;
+	memcpy(rec.org, ORG_2, 16);
+	ck_assert_int_eq(d4_fed_decide(&s, &p, r, &rec, &v), D4_FED_RELEASE);
+	r->n_org_deny = 0;
+	/* a received vector: relayed only where the rule allows it, with the
+	 * path extended; never back to its origin; stripped never again */
+	rec = vector(D4_TLP_GREEN);
+	rec.has_origin = 1;
+	memcpy(rec.origin, HUB_B, 16);
+	d4_fed_decide(&s, &p, r, &rec, &v);
+	ck_assert_int_eq(v.reason, D4_FED_R_RELAY_NOT_ALLOWED);
+	r->allow_relay = 1;
+	ck_assert_int_eq(d4_fed_decide(&s, &p, r, &rec, &v), D4_FED_RELEASE);
+	struct d4_fed_out o;
+	d4_fed_outgoing(&s, &rec, &v, &o);
+	ck_assert(o.has_origin && !memcmp(o.origin, HUB_B, 16) && o.append_self && o.nvia == 0);
+	struct d4_fed_partner back = partner(D4_FED_REL_SAME_ORG); /* HUB_B */
+	d4_fed_decide(&s, &back, r, &rec, &v);
+	ck_assert_int_eq(v.reason, D4_FED_R_LOOP_ORIGIN);
+	rec = vector(D4_TLP_EX_CHR);
+	rec.stripped = 1;
+	rec.nsensors = 0;
+	d4_fed_decide(&s, &p, r, &rec, &v);
+	ck_assert_int_eq(v.reason, D4_FED_R_STRIPPED_NO_RELAY);
+	free(pp);
+}
+END_TEST
+
 START_TEST(test_no_sync_and_tags)
 {
 	struct d4_fed_self s = self_a();
@@ -805,6 +916,7 @@ static Suite *suite(void)
 	Suite *s = suite_create("federation");
 	TCase *tc = tcase_create("policy");
 	tcase_add_test(tc, test_tlp_table);
+	tcase_add_test(tc, test_backscatter_policy);
 	tcase_add_test(tc, test_no_sync_and_tags);
 	tcase_add_test(tc, test_amber_strict_orgs);
 	tcase_add_test(tc, test_loops_and_relay);
