@@ -38,7 +38,7 @@ struct d4_api_req {
 	yajl_val json;		  /* parsed body when the route takes JSON and the body is non-empty, else NULL */
 	char user[64];		  /* authenticated principal ("" for anonymous routes) */
 	enum d4_role role;
-	char peer[64]; /* client address text */
+	char peer[64];	    /* client address text */
 	const char *accept; /* Accept header ("" if absent): content negotiation of NDJSON lists */
 };
 

@@ -23,9 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BATCH	   256u	    /* vectors per read transaction of a stream */
-#define LINE_MAX   4096u    /* one vector's JSON */
-#define SUM_MAX	   250000u  /* vectors read by one summary (it runs on the API thread) */
+#define BATCH	   256u	   /* vectors per read transaction of a stream */
+#define LINE_MAX   4096u   /* one vector's JSON */
+#define SUM_MAX	   250000u /* vectors read by one summary (it runs on the API thread) */
 #define NDJSON	   "application/x-ndjson"
 #define ACCEPT_MAX 512u
 

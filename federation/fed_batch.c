@@ -23,9 +23,9 @@
 #define HDR_FIXED (4u + 1u + 1u + 16u + 2u + 2u + 4u)
 /* The smallest record of each kind (every optional part absent, empty
  * strings): bounds nrecords against the bytes before any record is read. */
-#define PROV_MIN      6u
-#define FRAME_MIN     (PROV_MIN + 8u + 1u + 1u + 8u + 8u + 4u)
-#define PDNS_MIN      (PROV_MIN + 2u + 2u + 4u + 2u + 8u + 8u + 8u)
+#define PROV_MIN  6u
+#define FRAME_MIN (PROV_MIN + 8u + 1u + 1u + 8u + 8u + 4u)
+#define PDNS_MIN  (PROV_MIN + 2u + 2u + 4u + 2u + 8u + 8u + 8u)
 /* layout, victim, kind, state, first, last, packets, bytes, nports,
  * ports_distinct, ports_other, telescope_addrs, peak_ppm, 3 rates, flags,
  * updates; each port 2 + 8 */

@@ -71,9 +71,9 @@ const char *d4_pkt_addr_str(const uint8_t addr[16], char *buf, size_t cap);
 /* Why a stream failed (d4_pcapsplit_failed). Stable values (counted). */
 enum d4_pcap_fail {
 	D4_PCAP_F_NONE = 0,
-	D4_PCAP_F_PCAPNG = 1,  /* a pcapng section header: not handled in a stream */
-	D4_PCAP_F_MAGIC = 2,   /* not a pcap global header */
-	D4_PCAP_F_TOOBIG = 3,  /* record caplen over the snaplen or max_record */
+	D4_PCAP_F_PCAPNG = 1, /* a pcapng section header: not handled in a stream */
+	D4_PCAP_F_MAGIC = 2,  /* not a pcap global header */
+	D4_PCAP_F_TOOBIG = 3, /* record caplen over the snaplen or max_record */
 	D4_PCAP_F_COUNT = 4
 };
 

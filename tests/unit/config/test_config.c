@@ -683,7 +683,8 @@ START_TEST(test_backscatter_section)
 	ck_assert_uint_eq(conf.bs_retention, 90ull * 86400);
 	expect_error(REQ "[backscatter]\nmin_packets = 0\n", 10, "backscatter.min_packets: value '0' out of range");
 	expect_error(REQ "[backscatter]\nidle = 0\n", 10, "backscatter.idle");
-	expect_error(REQ "[backscatter]\ntelescopes = 10.0.0.0/8\n", 10, "unknown key 'telescopes' in section [backscatter]");
+	expect_error(REQ "[backscatter]\ntelescopes = 10.0.0.0/8\n", 10,
+		     "unknown key 'telescopes' in section [backscatter]");
 }
 END_TEST
 
