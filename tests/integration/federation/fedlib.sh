@@ -55,7 +55,8 @@ org_uuid() {
 
 # fed_hub NAME ADDR ORG [section.key=value ...]: declares hub NAME on ADDR,
 # a hub of organisation ORG, and writes its configuration (pDNS on, fast
-# commits, federation listener, certificate and the organisation's CA).
+# commits, federation listener, certificate and the organisation's CA;
+# a [backscatter] section only when a backscatter.KEY is given).
 fed_hub() {
 	local n=$1 addr=$2 org=$3 kv sec extra=""
 	shift 3
@@ -103,8 +104,11 @@ ca = $T_PKI/$org-ca.crt
 ${add[federation]:-}
 EOF
 	for sec in "${!add[@]}"; do
-		case $sec in hub | ingest | store | api | pdns | federation) ;; *) fail "fed_hub $n: bad key section $sec" ;; esac
+		case $sec in hub | ingest | store | api | pdns | federation | backscatter) ;; *) fail "fed_hub $n: bad key section $sec" ;; esac
 	done
+	if [ -n "${add[backscatter]:-}" ]; then
+		printf '[backscatter]\n%s' "${add[backscatter]}" >>"${H_CONF[$n]}"
+	fi
 }
 
 fed_url() { echo "https://${H_ADDR[$1]}:${H_FEDP[$1]}"; }
