@@ -8,11 +8,15 @@
 #include "d4_pkt.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pcap/pcap.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_TELESCOPE 256
 
@@ -89,10 +93,108 @@ static int print_packet(struct tool *t, const struct d4_pkt *pk, uint64_t ts_us)
 	return 0;
 }
 
+/* One packet of the time line: tick, decode, count. Returns 0 or a
+ * negative code (stop: memory or output). */
+static int one_packet(struct tool *t, int lt, const uint8_t *data, uint32_t caplen, uint64_t ts)
+{
+	int rc;
+	struct d4_bs_stats before, after;
+	t->frames++;
+	if (ts >= t->next_tick_us) {
+		rc = d4_bs_agg_tick(t->agg, ts, t->csv ? NULL : on_vector, t);
+		if (rc < 0)
+			return rc;
+		t->next_tick_us = (ts / 1000000u + 1) * 1000000u;
+	}
+	struct d4_pkt pk;
+	if (d4_pkt_decode(lt, data, caplen, &pk) != 0) {
+		t->undecoded++;
+		return 0;
+	}
+	if (t->csv)
+		d4_bs_agg_stats(t->agg, &before);
+	rc = d4_bs_agg_add(t->agg, &pk, ts, NULL, 0, NULL);
+	if (rc == D4_EFULL)
+		rc = 0; /* counted in dropped_full, reported in the summary */
+	if (rc < 0)
+		return rc;
+	if (t->csv) {
+		d4_bs_agg_stats(t->agg, &after);
+		if (after.backscatter != before.backscatter)
+			return print_packet(t, &pk, ts);
+	}
+	return 0;
+}
+
+static int on_record(void *ud, const struct d4_pcap_rec *r)
+{
+	return one_packet(ud, (int)r->linktype, r->data, r->caplen, r->ts_us);
+}
+
+/* The classic pcap magic numbers, microseconds or nanoseconds, either byte
+ * order (pcapng and anything else go to libpcap). */
+static int is_pcap_magic(const uint8_t m[4])
+{
+	static const uint8_t k[4][4] = {
+	    {0xd4, 0xc3, 0xb2, 0xa1}, {0xa1, 0xb2, 0xc3, 0xd4}, {0x4d, 0x3c, 0xb2, 0xa1}, {0xa1, 0xb2, 0x3c, 0x4d}};
+	for (int i = 0; i < 4; i++)
+		if (memcmp(m, k[i], 4) == 0)
+			return 1;
+	return 0;
+}
+
+/* A regular file in the classic pcap format is mapped and split in place
+ * (d4_pcapsplit, the hub's reader of type-1 streams: no copy, no stdio);
+ * libpcap reads everything else (pcapng, standard input, pipes). Returns 0,
+ * 1 (the file could not be read completely), a negative code (stop), or
+ * D4_ENOTSUP when the file is not for this reader (nothing was read). */
+static int run_mapped(struct tool *t, const char *path)
+{
+	if (strcmp(path, "-") == 0)
+		return D4_ENOTSUP;
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return D4_ENOTSUP; /* libpcap says why */
+	struct stat st;
+	uint8_t magic[4];
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 24 || pread(fd, magic, 4, 0) != 4 ||
+	    !is_pcap_magic(magic) || (uint64_t)st.st_size > SIZE_MAX) {
+		close(fd);
+		return D4_ENOTSUP;
+	}
+	size_t len = (size_t)st.st_size;
+	void *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return D4_ENOTSUP;
+	madvise(m, len, MADV_SEQUENTIAL);
+	struct d4_pcapsplit *sp = d4_pcapsplit_new(0);
+	int ret = 0, rc = sp ? d4_pcapsplit_feed(sp, m, len, on_record, t) : D4_ENOMEM;
+	if (rc < 0 && sp && d4_pcapsplit_failed(sp) != D4_PCAP_F_NONE) {
+		fprintf(stderr, "d4-backscatter: %s: %s: %s (after %" PRIu64 " packets in all)\n", path,
+			d4_pcap_fail_name(d4_pcapsplit_failed(sp)), d4_strerror(rc), t->frames);
+		ret = 1;
+	} else if (rc < 0)
+		ret = rc; /* memory, the aggregator or the output: stop */
+	else if (d4_pcapsplit_pending(sp) != 0) {
+		fprintf(stderr,
+			"d4-backscatter: %s: truncated dump file: the last record is cut (after %" PRIu64
+			" packets in all)\n",
+			path, t->frames);
+		ret = 1;
+	}
+	d4_pcapsplit_free(sp);
+	munmap(m, len);
+	return ret;
+}
+
 /* Returns 0, 1 (the file could not be read completely) or a negative code
  * (stop: memory or output). */
 static int run_file(struct tool *t, const char *path)
 {
+	int ret = run_mapped(t, path);
+	if (ret != D4_ENOTSUP)
+		return ret;
 	char errbuf[PCAP_ERRBUF_SIZE] = "";
 	pcap_t *p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
 	if (!p) {
@@ -102,35 +204,12 @@ static int run_file(struct tool *t, const char *path)
 	int lt = pcap_datalink(p), r, rc = 0;
 	struct pcap_pkthdr *h;
 	const u_char *data;
-	struct d4_bs_stats before, after;
 	while ((r = pcap_next_ex(p, &h, &data)) == 1) {
-		t->frames++;
 		uint64_t ts = h->ts.tv_sec < 0 ? 0 : (uint64_t)h->ts.tv_sec * 1000000u + (uint64_t)h->ts.tv_usec;
-		if (ts >= t->next_tick_us) {
-			rc = d4_bs_agg_tick(t->agg, ts, t->csv ? NULL : on_vector, t);
-			if (rc < 0)
-				break;
-			t->next_tick_us = (ts / 1000000u + 1) * 1000000u;
-		}
-		struct d4_pkt pk;
-		if (d4_pkt_decode(lt, data, h->caplen, &pk) != 0) {
-			t->undecoded++;
-			continue;
-		}
-		if (t->csv)
-			d4_bs_agg_stats(t->agg, &before);
-		rc = d4_bs_agg_add(t->agg, &pk, ts, NULL, 0, NULL);
-		if (rc == D4_EFULL)
-			rc = 0; /* counted in dropped_full, reported in the summary */
-		if (rc < 0)
+		if ((rc = one_packet(t, lt, data, h->caplen, ts)) < 0)
 			break;
-		if (t->csv) {
-			d4_bs_agg_stats(t->agg, &after);
-			if (after.backscatter != before.backscatter && (rc = print_packet(t, &pk, ts)) < 0)
-				break;
-		}
 	}
-	int ret = 0;
+	ret = 0;
 	if (rc < 0)
 		ret = rc;
 	else if (r == PCAP_ERROR) {
