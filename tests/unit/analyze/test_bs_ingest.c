@@ -710,6 +710,108 @@ START_TEST(test_vectors_exact)
 }
 END_TEST
 
+struct lasts {
+	uint64_t v[256];
+	size_t n;
+};
+
+static int last_cb(void *ctx, const struct d4_store_bs_vec *v)
+{
+	struct lasts *L = ctx;
+	ck_assert_uint_lt(L->n, 256);
+	L->v[L->n++] = v->last_us;
+	return 0;
+}
+
+static size_t count_lasts(struct d4_store *s, struct lasts *L, uint64_t *min, uint64_t *max)
+{
+	struct d4_store_bs_query q;
+	memset(&q, 0, sizeof(q));
+	q.max_tlp = D4_TLP_RED;
+	struct d4_store_bs_qresult res;
+	L->n = 0;
+	ck_assert_int_eq(d4_store_bs_query(s, &q, last_cb, L, &res), 0);
+	*min = UINT64_MAX;
+	*max = 0;
+	for (size_t i = 0; i < L->n; i++) {
+		*min = L->v[i] < *min ? L->v[i] : *min;
+		*max = L->v[i] > *max ? L->v[i] : *max;
+	}
+	return L->n;
+}
+
+/* [backscatter] retention: d4_analyze_bs_maintain removes exactly the
+ * vectors whose last packet is older than retention before its wall clock,
+ * at most once per expire_every_s; retention 0 keeps everything. */
+START_TEST(test_retention)
+{
+	setup_tele();
+	struct cap c;
+	gen_capture(&c, 0);
+	size_t n;
+	uint8_t *pc = to_pcap(&c, &n);
+	new_dir();
+	struct d4_store *s = store_open(1);
+	uint8_t u[1][16];
+	test_uuid(u[0], 1);
+	uint64_t sid = sess_open(s, u[0]);
+	struct plog lg;
+	memset(&lg, 0, sizeof(lg));
+	uint8_t *bs[1] = {pc};
+	post_streams(s, &lg, 1, &sid, (const uint8_t(*)[16])u, bs, &n, 700, 7);
+	struct d4_analyze_bs_opts o;
+	opts_for(&o, g_tele, 2, 0);
+	drain(s, &o, NULL);
+	static struct lasts all, now_l;
+	uint64_t lo, hi, lo2, hi2;
+	size_t total = count_lasts(s, &all, &lo, &hi);
+	ck_assert_uint_ge(total, 5);
+	ck_assert_uint_lt(lo / 1000000u, hi / 1000000u); /* vectors of different ages */
+	const uint64_t ret = 86400;
+
+	struct d4_analyze_bs *x = NULL;
+	ck_assert_int_eq(d4_analyze_bs_new(s, &o, &x), 0); /* retention 0: keep */
+	ck_assert_int_eq(d4_analyze_bs_maintain(x, hi / 1000000u + 10 * ret, 1), 0);
+	d4_analyze_bs_free(x);
+	ck_assert_uint_eq(count_lasts(s, &now_l, &lo2, &hi2), total);
+
+	o.retention_s = ret;
+	ck_assert_int_eq(d4_analyze_bs_new(s, &o, &x), 0);
+	/* the oldest vector's last packet at the cutoff: kept */
+	uint64_t t1 = lo / 1000000u + ret;
+	ck_assert_int_eq(d4_analyze_bs_maintain(x, t1, 100 * ret), 0);
+	ck_assert_uint_eq(count_lasts(s, &now_l, &lo2, &hi2), total);
+	/* within expire_every_s of that run nothing is removed, even past every vector */
+	ck_assert_int_eq(d4_analyze_bs_maintain(x, hi / 1000000u + 2 * ret, 100 * ret), 0);
+	ck_assert_uint_eq(count_lasts(s, &now_l, &lo2, &hi2), total);
+	d4_analyze_bs_free(x);
+	/* a cutoff between the oldest and the newest: exactly the older ones go */
+	ck_assert_int_eq(d4_analyze_bs_new(s, &o, &x), 0);
+	uint64_t cut_s = (lo / 1000000u + hi / 1000000u) / 2 + 1, keep = 0;
+	for (size_t i = 0; i < total; i++)
+		keep += all.v[i] >= cut_s * 1000000u;
+	ck_assert_uint_gt(keep, 0);
+	ck_assert_uint_lt(keep, total);
+	ck_assert_int_eq(d4_analyze_bs_maintain(x, cut_s + ret, 1), 0);
+	ck_assert_uint_eq(count_lasts(s, &now_l, &lo2, &hi2), keep);
+	ck_assert_uint_ge(lo2, cut_s * 1000000u);
+	struct d4_analyze_bs_stats st;
+	d4_analyze_bs_stats(x, &st);
+	ck_assert_uint_eq(st.expired, total - keep);
+	/* past the newest: none left */
+	ck_assert_int_eq(d4_analyze_bs_maintain(x, hi / 1000000u + ret + 10, 1), 0);
+	ck_assert_uint_eq(count_lasts(s, &now_l, &lo2, &hi2), 0);
+	d4_analyze_bs_stats(x, &st);
+	ck_assert_uint_eq(st.expired, total);
+	d4_analyze_bs_free(x);
+	plog_free(&lg);
+	d4_store_close(s);
+	rm_dir(g_dir);
+	free(pc);
+	free(c.p);
+}
+END_TEST
+
 /* The issue's property: random frame splits of the same capture, and the
  * packets in random order within minutes, give the same stored vectors
  * (every member but the count of ongoing updates, which depends on when a
@@ -1016,6 +1118,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_refused_streams);
 	tcase_add_test(tc, test_buffer_cap);
 	tcase_add_test(tc, test_vectors_exact);
+	tcase_add_test(tc, test_retention);
 	tcase_add_test(tc, test_property_splits_order);
 	tcase_add_test(tc, test_restart_every_batch);
 	tcase_add_test(tc, test_restart_every_batch_live);
