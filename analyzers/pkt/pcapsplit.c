@@ -181,7 +181,10 @@ int d4_pcapsplit_feed(struct d4_pcapsplit *s, const uint8_t *p, size_t n, d4_pca
 		case S_RECHDR: {
 			size_t want = s->state == S_GLOBAL ? 24 : 16;
 			size_t k = want - s->hlen < n ? want - s->hlen : n;
-			memcpy(s->hdr + s->hlen, p, k);
+			if (k == 16 && s->hlen == 0)
+				memcpy(s->hdr, p, 16); /* the usual whole record header: a fixed-size copy, inlined */
+			else
+				memcpy(s->hdr + s->hlen, p, k);
 			s->hlen += k;
 			p += k;
 			n -= k;

@@ -107,10 +107,12 @@ for h in b c; do wait_until 60 acked "$h" || fail "A -> $h not acknowledged to t
 [ "$(dec c tlp-red)" -ge "$NV" ] || fail "A -> c: $(dec c tlp-red) tlp-red decisions"
 [ "$(dec c amber-not-allowed)" -ge "$NV" ] || fail "A -> c: $(dec c amber-not-allowed) amber-not-allowed decisions"
 assert_eq "$(dec b amber-not-allowed)" 0 "A -> b amber-not-allowed"
-# every state B and C stored was released once by A (updates included)
-for h in b c; do
-	assert_eq "$(fapi "$h" /api/v1/partners/a/status | json "d['kinds']['backscatter']['received']['records']")" \
-		"$(dec "$h" released)" "records stored at $h = A's released decisions"
-done
+# every state C stored was released once by A (updates included). B may
+# count more: a batch B committed just before its kill -9 was never
+# acknowledged, so A sent it again and B applied it again (in place: the
+# stored vectors above are each once); it may not count fewer.
+rec() { fapi "$1" /api/v1/partners/a/status | json "d['kinds']['backscatter']['received']['records']"; }
+assert_eq "$(rec c)" "$(dec c released)" "records stored at c = A's released decisions"
+[ "$(rec b)" -ge "$(dec b released)" ] || fail "records stored at b: $(rec b), fewer than A's $(dec b released) released decisions"
 for h in a b c; do fed_stop "$h"; done
 pass
