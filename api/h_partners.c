@@ -195,6 +195,7 @@ void d4_h_dry_run_partner(struct d4_api_ctx *ctx, const struct d4_api_req *req, 
 		return;
 	}
 	struct d4_fed_self self;
+	memset(&self, 0, sizeof(self));
 	memcpy(self.hub, ctx->conf->hub_uuid, 16);
 	memcpy(self.org, ctx->conf->org, 16);
 	self.default_tlp = (enum d4_tlp)ctx->conf->default_tlp;
@@ -207,7 +208,7 @@ void d4_h_dry_run_partner(struct d4_api_ctx *ctx, const struct d4_api_req *req, 
 	d4_fed_decide(&self, &fp, &p->out[d.rec.kind], &d.rec, &v);
 	yajl_gen g = d4_h_gen();
 	if (g)
-		d4_fed_dryrun_json(g, p->name, &self, &d.rec, &v);
+		d4_fed_dryrun_json_rule(g, p->name, &self, &p->out[d.rec.kind], &d.rec, &v);
 	d4_h_send(resp, 200, g, 0);
 	d4_fed_dryrun_free(&d);
 	free(p);

@@ -77,6 +77,12 @@ enum d4_fed_reason {
 	D4_FED_R_RDATA_NET,		 /* "rdata-filtered" */
 	D4_FED_R_RDATA_PRIVATE,		 /* "rdata-private" */
 	D4_FED_R_TOO_BIG,		 /* "too-big": larger than a batch may be (the source) */
+	/* mixing (the rule's mix, docs/federation.md "Mixing before sharing") */
+	D4_FED_R_MIX_THRESHOLD,	 /* "mix-below-threshold": pdns seen by < k sensors and < n times */
+	D4_FED_R_MIX_PACKETS,	 /* "mix-below-packets": a vector of fewer packets */
+	D4_FED_R_MIX_DURATION,	 /* "mix-below-duration": a vector shorter than the rule's minimum */
+	D4_FED_R_RRNAME_PRIVATE, /* "rrname-private": the reverse name of a private address */
+	D4_FED_R_OWN_NETWORK,	 /* "own-network": an address in the hub's own networks */
 	D4_FED_R_COUNT
 };
 
@@ -94,6 +100,11 @@ struct d4_fed_self {
 	uint8_t hub[16];
 	uint8_t org[16];
 	enum d4_tlp default_tlp;
+	/* the hub's own networks ([federation] own_networks): A/AAAA rdata and
+	 * reverse names in them never leave unless a rule names them, like the
+	 * private ranges. Borrowed; NULL/0 = none. */
+	const struct d4_partner_net *own_nets;
+	unsigned n_own_nets;
 };
 
 /* The partner as the policy sees it (identity checked at the TLS layer). */
@@ -126,6 +137,12 @@ struct d4_fed_record {
 	const char *rrname; /* pdns */
 	uint16_t rrtype;
 	const char *rdata;
+	/* What this hub has seen of the record, for the rule's mix thresholds
+	 * (filled by the source; the dry run takes them as given). */
+	uint64_t seen_count;   /* pdns: the hub's count of the tuple */
+	uint32_t seen_sensors; /* pdns: distinct sensors that saw it */
+	uint64_t packets;      /* backscatter: packets of the vector */
+	uint64_t duration_s;   /* backscatter: last - first, seconds */
 };
 
 struct d4_fed_verdict {
@@ -162,6 +179,32 @@ struct d4_fed_out {
 };
 void d4_fed_outgoing(const struct d4_fed_self *self, const struct d4_fed_record *rec, const struct d4_fed_verdict *v,
 		     struct d4_fed_out *out);
+
+/* ---- mixing (fed_mix.c): what a rule's mix changes in what goes ----
+ * The withholding is part of d4_fed_decide (reasons mix-*, rrname-private;
+ * own-network whatever the mix); these are the rest of the one egress
+ * path: when a record may be decided at all (the hold-back), and what a
+ * released record looks like on the wire (times coarsened, sensor ids
+ * replaced by the pool id). */
+
+struct d4_fed_wrec;
+/* 1 if a record seen at time seen_s (seconds; pdns: the tuple's time_last,
+ * backscatter: when the vector was written) must still be held back at
+ * now_s under rule (NULL or no mix: 0). */
+int d4_fed_mix_held(const struct d4_partner_rule *rule, uint64_t seen_s, uint64_t now_s);
+/* The pool id sensor ids are replaced with: the rule's, else one derived
+ * from this hub's uuid (SHA-256, the uuid's version 4 bits set), the same
+ * for every partner, never all-zero. */
+void d4_fed_mix_pool(const struct d4_fed_self *self, const struct d4_partner_rule *rule, uint8_t out[16]);
+/* Applies rule's mix to a released wire record of kind (in place): times
+ * coarsened (pdns time_first/last, backscatter first_us/last_us rounded
+ * down to a multiple of coarsen_s), sensor ids replaced by the pool id. A
+ * rule without mix, another kind, or a refusal: nothing changes. */
+void d4_fed_mix_apply(const struct d4_fed_self *self, const struct d4_partner_rule *rule, enum d4_fed_kind kind,
+		      struct d4_fed_wrec *r);
+/* A new mix with the safe defaults of kind (docs/federation.md): what a
+ * rule's "mix": {} means. */
+void d4_fed_mix_defaults(enum d4_fed_kind kind, struct d4_partner_mix *m);
 
 /* Decision counters of one partner, per kind and per reason. The caller
  * owns one per partner (zero it to start) and serialises access. */
@@ -252,6 +295,13 @@ void d4_fed_dryrun_free(struct d4_fed_dryrun *d);
  * (d4_fed_outgoing). Everything is borrowed. */
 void d4_fed_dryrun_json(yajl_gen g, const char *partner, const struct d4_fed_self *self,
 			const struct d4_fed_record *rec, const struct d4_fed_verdict *v);
+/* The same with the partner's rule for the record's kind (NULL: none), so
+ * that the answer explains the rule's mixing too ("mix": held back, times,
+ * pool id, thresholds and what was seen; null when the rule does not mix)
+ * and shows the pool id as the sensors a mixed record would carry. */
+void d4_fed_dryrun_json_rule(yajl_gen g, const char *partner, const struct d4_fed_self *self,
+			     const struct d4_partner_rule *rule, const struct d4_fed_record *rec,
+			     const struct d4_fed_verdict *v);
 /* One sentence per reason for people (static); the stable name is
  * d4_fed_reason_name. */
 const char *d4_fed_reason_text(enum d4_fed_reason r);
@@ -572,6 +622,10 @@ struct d4_fed_source_opts {
 	size_t max_bytes;				  /* 0 = D4_FED_BATCH_MAX */
 	unsigned max_records;				  /* 0 = 100,000 */
 	const char *pdns_csv_fields, *pdns_csv_separator; /* the hub's [pdns] settings */
+	/* the clock (seconds) a rule's mix hold-back is decided on; NULL: the
+	 * wall clock (tests set it) */
+	uint64_t (*now)(void *arg);
+	void *now_arg;
 };
 /* store and opts (and what they point to) borrowed for the source's life. */
 int d4_fed_source_new(struct d4_store *s, const struct d4_fed_source_opts *o, uint8_t kind, struct d4_fed_source **out);

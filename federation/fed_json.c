@@ -223,11 +223,78 @@ static const char *const rule_members[] = {
     "enabled",	       "max_tlp",	 "allow_amber", "allow_relay", "sensors_allow",
     "sensors_deny",    "orgs_allow",	 "orgs_deny",	"types_allow", "types_deny",
     "ext_types_allow", "ext_types_deny", "zones_allow", "zones_deny",  "rrtypes_allow",
-    "rrtypes_deny",    "nets_allow",	 "nets_deny",	NULL};
+    "rrtypes_deny",    "nets_allow",	 "nets_deny",	"mix",	       NULL};
+
+static const char *const mix_members_pdns[] = {"enabled", "delay_s",	 "coarsen_s", "pool_sensors",
+					       "pool_id", "min_sensors", "min_count", NULL};
+static const char *const mix_members_bs[] = {"enabled", "delay_s",     "coarsen_s",	 "pool_sensors",
+					     "pool_id", "min_packets", "min_duration_s", NULL};
+
+/* The rule's "mix" object. A rule that does not mix yet starts from the
+ * kind's safe defaults, so "mix": {} turns mixing on safely and a member
+ * given changes only itself; "enabled" is true unless the object says. */
+static int mix_apply(yajl_val obj, enum d4_fed_kind kind, struct d4_partner_mix *m, const char *path, char *err,
+		     size_t errlen)
+{
+	if (kind != D4_FED_KIND_PDNS && kind != D4_FED_KIND_BACKSCATTER)
+		return bad(err, errlen, "%s.mix: only the pdns and backscatter rules mix", path);
+	if (!YAJL_IS_OBJECT(obj))
+		return bad(err, errlen, "%s.mix: must be an object", path);
+	char p[64];
+	snprintf(p, sizeof(p), "%s.mix.", path);
+	int rc = members_known(obj, kind == D4_FED_KIND_PDNS ? mix_members_pdns : mix_members_bs, p, err, errlen);
+	if (rc)
+		return rc;
+	struct d4_partner_mix n = *m;
+	if (!n.enabled) {
+		static const struct d4_partner_mix zero;
+		if (!memcmp(&n, &zero, sizeof(zero)))
+			d4_fed_mix_defaults(kind, &n);
+		n.enabled = 1;
+	}
+	uint64_t v;
+	int r;
+	if (get_bool(obj, "enabled", p, &n.enabled, err, errlen) < 0 ||
+	    get_bool(obj, "pool_sensors", p, &n.pool_sensors, err, errlen) < 0)
+		return D4_EINVAL;
+	if ((r = get_uint(obj, "delay_s", D4_PARTNER_MIX_DELAY_MAX, p, &v, err, errlen)) < 0)
+		return r;
+	if (r)
+		n.delay_s = (uint32_t)v;
+	if ((r = get_uint(obj, "coarsen_s", D4_PARTNER_MIX_COARSEN_MAX, p, &v, err, errlen)) < 0)
+		return r;
+	if (r)
+		n.coarsen_s = (uint32_t)v;
+	if ((r = get_uint(obj, "min_sensors", 65535, p, &v, err, errlen)) < 0)
+		return r;
+	if (r)
+		n.min_sensors = (uint16_t)v;
+	if ((r = get_uint(obj, "min_count", UINT32_MAX, p, &v, err, errlen)) < 0)
+		return r;
+	if (r)
+		n.min_count = (uint32_t)v;
+	if ((r = get_uint(obj, "min_packets", (uint64_t)INT64_MAX, p, &v, err, errlen)) < 0)
+		return r;
+	if (r)
+		n.min_packets = v;
+	if ((r = get_uint(obj, "min_duration_s", UINT32_MAX, p, &v, err, errlen)) < 0)
+		return r;
+	if (r)
+		n.min_duration_s = (uint32_t)v;
+	yajl_val pv = member(obj, "pool_id");
+	if (pv && YAJL_IS_NULL(pv)) {
+		memset(n.pool, 0, 16);
+	} else if ((r = get_uuid(obj, "pool_id", p, n.pool, err, errlen)) < 0) {
+		return r;
+	}
+	*m = n;
+	return 0;
+}
 
 /* Applies the members present in obj onto *r (a rule object replaces only
  * what it names, so that PATCH can change one list). */
-static int rule_apply(yajl_val obj, struct d4_partner_rule *r, const char *path, char *err, size_t errlen)
+static int rule_apply(yajl_val obj, enum d4_fed_kind kind, struct d4_partner_rule *r, const char *path, char *err,
+		      size_t errlen)
 {
 	if (!YAJL_IS_OBJECT(obj))
 		return bad(err, errlen, "%s: must be an object", path);
@@ -259,6 +326,9 @@ static int rule_apply(yajl_val obj, struct d4_partner_rule *r, const char *path,
 	    net_list(obj, "nets_allow", p, r->net_allow, &r->n_net_allow, err, errlen) < 0 ||
 	    net_list(obj, "nets_deny", p, r->net_deny, &r->n_net_deny, err, errlen) < 0)
 		return D4_EINVAL;
+	yajl_val mix = member(obj, "mix");
+	if (mix && (rc = mix_apply(mix, kind, &r->mix, path, err, errlen)) != 0)
+		return rc;
 	return 0;
 }
 
@@ -353,7 +423,8 @@ int d4_fed_partner_apply_json(yajl_val obj, struct d4_partner *p, int create, ch
 			for (size_t j = 0; j < i; j++)
 				if (!strcmp(out->u.object.keys[i], out->u.object.keys[j]))
 					return bad(err, errlen, "%s: repeated member", path);
-			if ((rc = rule_apply(out->u.object.values[i], &p->out[k], path, err, errlen)) != 0)
+			if ((rc = rule_apply(out->u.object.values[i], (enum d4_fed_kind)k, &p->out[k], path, err,
+					     errlen)) != 0)
 				return rc;
 		}
 	}
@@ -466,7 +537,39 @@ static void gnets(yajl_gen g, const char *k, const struct d4_partner_net *l, uns
 	yajl_gen_array_close(g);
 }
 
-static void rule_json(yajl_gen g, const struct d4_partner_rule *r)
+static void gu64(yajl_gen g, const char *k, uint64_t v)
+{
+	gs(g, k);
+	yajl_gen_integer(g, (long long)v);
+}
+
+static void mix_json(yajl_gen g, enum d4_fed_kind kind, const struct d4_partner_mix *m)
+{
+	static const uint8_t zero[16];
+	gs(g, "mix");
+	yajl_gen_map_open(g);
+	gs(g, "enabled");
+	yajl_gen_bool(g, m->enabled);
+	gu64(g, "delay_s", m->delay_s);
+	gu64(g, "coarsen_s", m->coarsen_s);
+	gs(g, "pool_sensors");
+	yajl_gen_bool(g, m->pool_sensors);
+	gs(g, "pool_id");
+	if (memcmp(m->pool, zero, 16))
+		guuid(g, m->pool);
+	else
+		yajl_gen_null(g);
+	if (kind == D4_FED_KIND_PDNS) {
+		gu64(g, "min_sensors", m->min_sensors);
+		gu64(g, "min_count", m->min_count);
+	} else {
+		gu64(g, "min_packets", m->min_packets);
+		gu64(g, "min_duration_s", m->min_duration_s);
+	}
+	yajl_gen_map_close(g);
+}
+
+static void rule_json(yajl_gen g, enum d4_fed_kind kind, const struct d4_partner_rule *r)
 {
 	yajl_gen_map_open(g);
 	gs(g, "enabled");
@@ -498,6 +601,8 @@ static void rule_json(yajl_gen g, const struct d4_partner_rule *r)
 	yajl_gen_array_close(g);
 	gnets(g, "nets_allow", r->net_allow, r->n_net_allow);
 	gnets(g, "nets_deny", r->net_deny, r->n_net_deny);
+	if (kind == D4_FED_KIND_PDNS || kind == D4_FED_KIND_BACKSCATTER)
+		mix_json(g, kind, &r->mix);
 	yajl_gen_map_close(g);
 }
 
@@ -534,7 +639,7 @@ void d4_fed_partner_json(yajl_gen g, const struct d4_partner *p, enum d4_fed_jso
 		yajl_gen_map_open(g);
 		for (int k = 0; k < D4_PARTNER_KINDS; k++) {
 			gs(g, d4_fed_kind_name((enum d4_fed_kind)k));
-			rule_json(g, &p->out[k]);
+			rule_json(g, (enum d4_fed_kind)k, &p->out[k]);
 		}
 		yajl_gen_map_close(g);
 		gs(g, "inbound");
@@ -571,9 +676,10 @@ void d4_fed_partner_json(yajl_gen g, const struct d4_partner *p, enum d4_fed_jso
 
 /* ---- dry-run record ---- */
 
-const char *const d4_fed_record_members[] = {"kind",	 "tlp",	   "tags",     "should_not_sync", "org",
-					     "sensors",	 "type",   "ext_type", "origin",	  "via",
-					     "stripped", "rrname", "rrtype",   "rdata",		  NULL};
+const char *const d4_fed_record_members[] = {
+    "kind",	  "tlp",	  "tags",    "should_not_sync", "org",	  "sensors", "type",
+    "ext_type",	  "origin",	  "via",     "stripped",	"rrname", "rrtype",  "rdata",
+    "seen_count", "seen_sensors", "packets", "duration_s",	NULL};
 
 void d4_fed_dryrun_free(struct d4_fed_dryrun *d)
 {
@@ -687,6 +793,19 @@ int d4_fed_dryrun_parse(yajl_val obj, struct d4_fed_dryrun *d, char *err, size_t
 	if ((r = get_str(obj, "rdata", 4096, "", &s, err, errlen)) < 0)
 		return r;
 	rec->rdata = r > 0 ? s : NULL;
+	/* what the hub has seen of it, for a rule that mixes */
+	if ((r = get_uint(obj, "seen_count", (uint64_t)INT64_MAX, "", &v, err, errlen)) < 0)
+		return r;
+	rec->seen_count = r > 0 ? v : 0;
+	if ((r = get_uint(obj, "seen_sensors", UINT32_MAX, "", &v, err, errlen)) < 0)
+		return r;
+	rec->seen_sensors = (uint32_t)(r > 0 ? v : 0);
+	if ((r = get_uint(obj, "packets", (uint64_t)INT64_MAX, "", &v, err, errlen)) < 0)
+		return r;
+	rec->packets = r > 0 ? v : 0;
+	if ((r = get_uint(obj, "duration_s", (uint64_t)INT64_MAX, "", &v, err, errlen)) < 0)
+		return r;
+	rec->duration_s = r > 0 ? v : 0;
 	if (rec->kind == D4_FED_KIND_PDNS && (!rec->rrname || !rec->rrtype))
 		return bad(err, errlen, "a pdns record needs rrname and rrtype (and rdata)");
 	return 0;
@@ -695,7 +814,61 @@ int d4_fed_dryrun_parse(yajl_val obj, struct d4_fed_dryrun *d, char *err, size_t
 void d4_fed_dryrun_json(yajl_gen g, const char *partner, const struct d4_fed_self *self,
 			const struct d4_fed_record *rec, const struct d4_fed_verdict *v)
 {
+	d4_fed_dryrun_json_rule(g, partner, self, NULL, rec, v);
+}
+
+/* What the rule's mix does with the record: held back how long, times
+ * coarsened to what, which pool id replaces the sensors, the thresholds
+ * and what was seen. null when the rule does not mix this kind. */
+static void mix_explain(yajl_gen g, const struct d4_fed_self *self, const struct d4_partner_rule *rule,
+			const struct d4_fed_record *rec, const struct d4_fed_verdict *v)
+{
+	gs(g, "mix");
+	if (!rule || !rule->mix.enabled || (rec->kind != D4_FED_KIND_PDNS && rec->kind != D4_FED_KIND_BACKSCATTER)) {
+		yajl_gen_null(g);
+		return;
+	}
+	const struct d4_partner_mix *m = &rule->mix;
+	yajl_gen_map_open(g);
+	gu64(g, "delay_s", m->delay_s);
+	gu64(g, "coarsen_s", m->coarsen_s);
+	gs(g, "pool_id");
+	if (m->pool_sensors) {
+		uint8_t pool[16];
+		d4_fed_mix_pool(self, rule, pool);
+		guuid(g, pool);
+	} else {
+		yajl_gen_null(g);
+	}
+	if (rec->kind == D4_FED_KIND_PDNS) {
+		gu64(g, "min_sensors", m->min_sensors);
+		gu64(g, "min_count", m->min_count);
+		gu64(g, "seen_sensors", rec->seen_sensors);
+		gu64(g, "seen_count", rec->seen_count);
+	} else {
+		gu64(g, "min_packets", m->min_packets);
+		gu64(g, "min_duration_s", m->min_duration_s);
+		gu64(g, "packets", rec->packets);
+		gu64(g, "duration_s", rec->duration_s);
+	}
+	char text[320];
+	if (v->decision == D4_FED_REFUSE)
+		snprintf(text, sizeof(text), "withheld: %s", d4_fed_reason_text(v->reason));
+	else
+		snprintf(text, sizeof(text),
+			 "would go %u s after it was last seen (not before), times rounded down to %u s, %s",
+			 (unsigned)m->delay_s, (unsigned)m->coarsen_s,
+			 m->pool_sensors ? "sensor ids replaced by the pool id" : "sensor ids as they are");
+	gkv(g, "explanation", text);
+	yajl_gen_map_close(g);
+}
+
+void d4_fed_dryrun_json_rule(yajl_gen g, const char *partner, const struct d4_fed_self *self,
+			     const struct d4_partner_rule *rule, const struct d4_fed_record *rec,
+			     const struct d4_fed_verdict *v)
+{
 	struct d4_fed_out o;
+	uint8_t pool[1][16];
 	d4_fed_outgoing(self, rec, v, &o);
 	yajl_gen_map_open(g);
 	gkv(g, "partner", partner);
@@ -722,7 +895,13 @@ void d4_fed_dryrun_json(yajl_gen g, const char *partner, const struct d4_fed_sel
 			guuid(g, o.origin);
 		else
 			yajl_gen_null(g);
-		guuids(g, "sensors", o.sensors, o.nsensors);
+		if (rule && rule->mix.enabled && rule->mix.pool_sensors && o.nsensors &&
+		    (rec->kind == D4_FED_KIND_PDNS || rec->kind == D4_FED_KIND_BACKSCATTER)) {
+			d4_fed_mix_pool(self, rule, pool[0]);
+			guuids(g, "sensors", (const uint8_t(*)[16])pool, 1);
+		} else {
+			guuids(g, "sensors", o.sensors, o.nsensors);
+		}
 		gs(g, "via");
 		yajl_gen_array_open(g);
 		for (unsigned i = 0; i < o.nvia; i++)
@@ -732,6 +911,7 @@ void d4_fed_dryrun_json(yajl_gen g, const char *partner, const struct d4_fed_sel
 		yajl_gen_array_close(g);
 		yajl_gen_map_close(g);
 	}
+	mix_explain(g, self, rule, rec, v);
 	yajl_gen_map_close(g);
 }
 
@@ -765,6 +945,17 @@ const char *d4_fed_reason_text(enum d4_fed_reason r)
 	case D4_FED_R_RDATA_PRIVATE:
 		return "the rdata address is private, loopback or link-local and no rule names its range";
 	case D4_FED_R_TOO_BIG: return "the record is larger than a batch may be (4 MiB): it cannot cross to any hub";
+	case D4_FED_R_MIX_THRESHOLD:
+		return "mixing: the tuple was seen by fewer sensors and fewer times than the rule's min_sensors and "
+		       "min_count";
+	case D4_FED_R_MIX_PACKETS: return "mixing: the vector has fewer packets than the rule's min_packets";
+	case D4_FED_R_MIX_DURATION: return "mixing: the vector lasted less than the rule's min_duration_s";
+	case D4_FED_R_RRNAME_PRIVATE:
+		return "mixing: the rrname is the reverse name of a private, loopback, link-local or own address "
+		       "and no rule names its range";
+	case D4_FED_R_OWN_NETWORK:
+		return "the rdata address is in the hub's own networks (federation.own_networks) and no rule names "
+		       "it";
 	case D4_FED_R_COUNT: break;
 	}
 	return "invalid";

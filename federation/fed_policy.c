@@ -35,6 +35,11 @@ static const char *const reason_names[D4_FED_R_COUNT] = {
     [D4_FED_R_RDATA_NET] = "rdata-filtered",
     [D4_FED_R_RDATA_PRIVATE] = "rdata-private",
     [D4_FED_R_TOO_BIG] = "too-big",
+    [D4_FED_R_MIX_THRESHOLD] = "mix-below-threshold",
+    [D4_FED_R_MIX_PACKETS] = "mix-below-packets",
+    [D4_FED_R_MIX_DURATION] = "mix-below-duration",
+    [D4_FED_R_RRNAME_PRIVATE] = "rrname-private",
+    [D4_FED_R_OWN_NETWORK] = "own-network",
 };
 
 static const char *const relation_names[] = {"none", "same-org", "partner", "community", "public"};
@@ -328,7 +333,47 @@ static const uint8_t *record_org(const struct d4_fed_self *self, const struct d4
 
 /* rdata filter of an A/AAAA tuple. Returns a refusal reason or
  * D4_FED_R_RELEASED. */
-static enum d4_fed_reason rdata_check(const struct d4_partner_rule *rule, const struct d4_fed_record *rec)
+/* 1 if an allow entry of rule names addr inside range: an entry that lies
+ * inside the range and contains the address (10.1.0.0/16 names 10.1.2.3 of
+ * 10.0.0.0/8; 0.0.0.0/0 or ::/0 names nothing). addr of range's family. */
+static int allow_names(const struct d4_partner_rule *rule, const struct d4_partner_net *range,
+		       const struct d4_partner_net *addr)
+{
+	for (unsigned i = 0; i < cap(rule->n_net_allow); i++) {
+		const struct d4_partner_net *n = &rule->net_allow[i];
+		if (n->family == range->family && n->prefix >= range->prefix && fed_net_contains(range, n) &&
+		    fed_net_contains(n, addr))
+			return 1;
+	}
+	return 0;
+}
+
+/* The hub's own network holding addr (or its IPv4 form v4), or NULL. */
+static const struct d4_partner_net *own_net(const struct d4_fed_self *self, const struct d4_partner_net *a,
+					    const struct d4_partner_net *v4)
+{
+	for (unsigned i = 0; self->own_nets && i < self->n_own_nets; i++) {
+		const struct d4_partner_net *n = &self->own_nets[i];
+		if (fed_net_contains(n, a) || (v4->family == 4 && fed_net_contains(n, v4)))
+			return n;
+	}
+	return NULL;
+}
+
+/* An address in the hub's own networks: D4_FED_R_OWN_NETWORK unless an
+ * allow entry inside that network names it. */
+static enum d4_fed_reason own_check(const struct d4_fed_self *self, const struct d4_partner_rule *rule,
+				    const struct d4_partner_net *a, const struct d4_partner_net *v4)
+{
+	const struct d4_partner_net *own = own_net(self, a, v4);
+	if (!own)
+		return D4_FED_R_RELEASED;
+	const struct d4_partner_net *probe = (a->family == 6 && own->family == 4) ? v4 : a;
+	return allow_names(rule, own, probe) ? D4_FED_R_RELEASED : D4_FED_R_OWN_NETWORK;
+}
+
+static enum d4_fed_reason rdata_check(const struct d4_fed_self *self, const struct d4_partner_rule *rule,
+				      const struct d4_fed_record *rec)
 {
 	if (rec->rrtype != 1 && rec->rrtype != 28)
 		return D4_FED_R_RELEASED;
@@ -348,6 +393,9 @@ static enum d4_fed_reason rdata_check(const struct d4_partner_rule *rule, const 
 			named = 1;
 	if (rule->n_net_allow && !named)
 		return D4_FED_R_RDATA_NET;
+	enum d4_fed_reason own = own_check(self, rule, &a, &v4);
+	if (own != D4_FED_R_RELEASED)
+		return own;
 	if (sp < 0)
 		return D4_FED_R_RELEASED;
 	/* A private address leaves only when an allow entry names private
@@ -355,13 +403,92 @@ static enum d4_fed_reason rdata_check(const struct d4_partner_rule *rule, const 
 	 * 0.0.0.0/0 or ::/0 does not). */
 	const struct d4_partner_net range = special_nets[sp];
 	const struct d4_partner_net *probe = (a.family == 6 && range.family == 4) ? &v4 : &a;
-	for (unsigned i = 0; i < cap(rule->n_net_allow); i++) {
-		const struct d4_partner_net *n = &rule->net_allow[i];
-		if (n->family == range.family && n->prefix >= range.prefix && fed_net_contains(&range, n) &&
-		    fed_net_contains(n, probe))
-			return D4_FED_R_RELEASED;
+	return allow_names(rule, &range, probe) ? D4_FED_R_RELEASED : D4_FED_R_RDATA_PRIVATE;
+}
+
+/* The address a reverse name stands for ("4.3.2.1.in-addr.arpa." is
+ * 1.2.3.4; 32 nibbles under ip6.arpa an IPv6 address). 1 with *a filled,
+ * 0 when name is not the reverse name of one whole address. */
+static int reverse_addr(const char *name, struct d4_partner_net *a)
+{
+	size_t nl = strlen(name);
+	if (nl && name[nl - 1] == '.')
+		nl--;
+	memset(a, 0, sizeof(*a));
+	static const char v4sfx[] = ".in-addr.arpa", v6sfx[] = ".ip6.arpa";
+	if (nl > sizeof(v4sfx) - 1 && strncasecmp(name + nl - (sizeof(v4sfx) - 1), v4sfx, sizeof(v4sfx) - 1) == 0) {
+		size_t end = nl - (sizeof(v4sfx) - 1);
+		unsigned octets[4], n = 0, v = 0, digits = 0;
+		for (size_t i = 0; i <= end; i++) {
+			if (i == end || name[i] == '.') {
+				if (!digits || n == 4 || v > 255)
+					return 0;
+				octets[n++] = v;
+				v = digits = 0;
+			} else if (name[i] >= '0' && name[i] <= '9' && digits < 3) {
+				v = v * 10 + (unsigned)(name[i] - '0');
+				digits++;
+			} else {
+				return 0;
+			}
+		}
+		if (n != 4)
+			return 0;
+		a->family = 4;
+		a->prefix = 32;
+		for (unsigned k = 0; k < 4; k++)
+			a->addr[k] = (uint8_t)octets[3 - k];
+		return 1;
 	}
-	return D4_FED_R_RDATA_PRIVATE;
+	if (nl == 64 + sizeof(v6sfx) - 1 && strncasecmp(name + 64, v6sfx, sizeof(v6sfx) - 1) == 0) {
+		for (unsigned k = 0; k < 32; k++) {
+			char c = name[2 * k];
+			if (name[2 * k + 1] != '.')
+				return 0;
+			unsigned v;
+			if (c >= '0' && c <= '9')
+				v = (unsigned)(c - '0');
+			else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+				v = (unsigned)((c | 0x20) - 'a' + 10);
+			else
+				return 0;
+			/* nibble k counts from the end of the address */
+			unsigned byte = 15 - k / 2;
+			a->addr[byte] |= (uint8_t)(k % 2 ? v << 4 : v);
+		}
+		a->family = 6;
+		a->prefix = 128;
+		return 1;
+	}
+	return 0;
+}
+
+/* Mixing of a pdns tuple that passed every filter of the rule. */
+static enum d4_fed_reason mix_pdns(const struct d4_fed_self *self, const struct d4_partner_rule *rule,
+				   const struct d4_fed_record *rec)
+{
+	const struct d4_partner_mix *m = &rule->mix;
+	/* The reverse name of a private or own address says which address a
+	 * client or server inside has (a PTR lookup for a host in 10/8). */
+	struct d4_partner_net a, v4;
+	if (reverse_addr(rec->rrname, &a)) {
+		int sp = special_index(&a, &v4);
+		if (own_check(self, rule, &a, &v4) != D4_FED_R_RELEASED)
+			return D4_FED_R_RRNAME_PRIVATE;
+		if (sp >= 0) {
+			const struct d4_partner_net range = special_nets[sp];
+			const struct d4_partner_net *probe = (a.family == 6 && range.family == 4) ? &v4 : &a;
+			if (!allow_names(rule, &range, probe))
+				return D4_FED_R_RRNAME_PRIVATE;
+		}
+	}
+	if (m->min_sensors || m->min_count) {
+		int ok = (m->min_sensors && rec->seen_sensors >= m->min_sensors) ||
+			 (m->min_count && rec->seen_count >= m->min_count);
+		if (!ok)
+			return D4_FED_R_MIX_THRESHOLD;
+	}
+	return D4_FED_R_RELEASED;
 }
 
 /* The partner's rule, once every hard rule has passed. */
@@ -408,7 +535,16 @@ static enum d4_fed_reason rule_check(const struct d4_fed_self *self, const struc
 			return D4_FED_R_RRTYPE;
 		if (rule->n_rrtype_allow && !rrtype_in(rule->rrtype_allow, cap(rule->n_rrtype_allow), rec->rrtype))
 			return D4_FED_R_RRTYPE;
-		return rdata_check(rule, rec);
+		enum d4_fed_reason r = rdata_check(self, rule, rec);
+		if (r != D4_FED_R_RELEASED || !rule->mix.enabled)
+			return r;
+		return mix_pdns(self, rule, rec);
+	}
+	if (rec->kind == D4_FED_KIND_BACKSCATTER && rule->mix.enabled) {
+		if (rec->packets < rule->mix.min_packets)
+			return D4_FED_R_MIX_PACKETS;
+		if (rec->duration_s < rule->mix.min_duration_s)
+			return D4_FED_R_MIX_DURATION;
 	}
 	return D4_FED_R_RELEASED;
 }

@@ -51,8 +51,25 @@ struct pbatch {
 	size_t acap;
 };
 
+/* What the tuple store holds of one tuple, remembered for one
+ * d4_fed_source_next call (the mix thresholds; docs/federation.md "Mixing
+ * before sharing"). Keyed by the whole tuple, never by a hash alone: a
+ * collision must not lend one tuple another's counts. */
+#define SEEN_SLOTS   1024u
+#define SEEN_KEY_MAX 240u
+struct seen {
+	uint64_t epoch; /* the call it was read in; 0 = empty */
+	uint16_t rrtype;
+	uint16_t rrname_len, rdata_len;
+	char key[SEEN_KEY_MAX]; /* rrname ‖ rdata */
+	uint64_t count;
+	uint32_t sensors;
+};
+
 struct d4_fed_source {
 	struct d4_store *s;
+	struct seen *seen; /* SEEN_SLOTS, allocated on first use */
+	uint64_t epoch;
 	struct d4_fed_source_opts o;
 	uint8_t kind;
 	struct d4_fed_wbuf w;
@@ -99,6 +116,7 @@ void d4_fed_source_free(struct d4_fed_source *src)
 	if (!src)
 		return;
 	d4_analyze_pdns_free(src->px);
+	free(src->seen);
 	free(src->pb.obs);
 	free(src->pb.arena);
 	d4_fed_wbuf_free(&src->w);
@@ -129,6 +147,7 @@ struct build {
 	unsigned decided;
 	int full; /* a record larger than max_bytes went alone: nothing after it */
 	int err;
+	uint64_t now_s; /* the clock the mix hold-back is decided on */
 };
 
 static void count(struct build *b, const struct d4_fed_verdict *v)
@@ -334,6 +353,7 @@ struct vwalk {
 	struct build *b;
 	uint64_t done; /* change_seq of the last vector decided */
 	int stopped;
+	int held; /* stopped at a vector the rule's mix holds back */
 };
 
 /* The egress record of a stored vector: its level, org and sensors; for a
@@ -402,10 +422,18 @@ static int vec_cb(void *ctx, const struct d4_store_bs_vec *v)
 		vw->stopped = 1;
 		return 1;
 	}
+	const struct d4_partner_rule *rule = &b->p->out[D4_FED_KIND_BACKSCATTER];
+	if (rule->enabled && d4_fed_mix_held(rule, v->stored_s, b->now_s)) {
+		/* held back: this change and every later one wait */
+		vw->stopped = vw->held = 1;
+		return 1;
+	}
 	struct d4_fed_record rec;
 	vec_record(v, &rec);
+	rec.packets = v->packets;
+	rec.duration_s = v->last_us > v->first_us ? (v->last_us - v->first_us) / 1000000u : 0;
 	struct d4_fed_verdict vd;
-	d4_fed_decide(src->o.self, &b->fp, &b->p->out[D4_FED_KIND_BACKSCATTER], &rec, &vd);
+	d4_fed_decide(src->o.self, &b->fp, rule, &rec, &vd);
 	if (vd.decision != D4_FED_REFUSE) {
 		struct d4_fed_out out;
 		d4_fed_outgoing(src->o.self, &rec, &vd, &out);
@@ -414,6 +442,7 @@ static int vec_cb(void *ctx, const struct d4_store_bs_vec *v)
 		int a = prov(b, &out, &vd, &r.prov);
 		if (a == 0) {
 			vec_wire(v, out.stripped, &r.vec);
+			d4_fed_mix_apply(src->o.self, rule, D4_FED_KIND_BACKSCATTER, &r);
 			a = add(b, &r, &vd);
 		}
 		if (a < 0)
@@ -450,14 +479,14 @@ static int bs_next(struct d4_fed_source *src, struct build *b, const uint8_t *fr
 	uint64_t after;
 	if (bs_pos(from, from_len, &after))
 		return D4_EINVAL;
-	struct vwalk vw = {b, after, 0};
+	struct vwalk vw = {b, after, 0, 0};
 	int rc = d4_store_bs_changes(src->s, after, vec_cb, &vw, NULL);
 	if (b->err)
 		return b->err;
 	if (rc < 0)
 		return rc;
 	d4_put_u64be(to, vw.done);
-	*more = vw.stopped;
+	*more = vw.stopped && !vw.held;
 	return 0;
 }
 
@@ -588,6 +617,76 @@ static void put_pos(uint8_t *out, size_t *len, const uint8_t *cur, size_t cur_le
 	*len = cur_len + 4;
 }
 
+struct seen_sum {
+	const struct d4_store_pdns_obs *o;
+	uint64_t count;
+	uint32_t sensors;
+};
+
+static int seen_cb(void *ctx, const struct d4_store_pdns_tuple *t)
+{
+	struct seen_sum *ss = ctx;
+	if (t->rdata_len != ss->o->rdata_len || memcmp(t->rdata, ss->o->rdata, t->rdata_len) != 0)
+		return 0;
+	/* one tuple per bailiwick: their counts add up, the sensors may overlap */
+	ss->count += t->count;
+	if (t->sensor_count > ss->sensors)
+		ss->sensors = t->sensor_count;
+	return 0;
+}
+
+/* What the hub's tuple store holds of o's tuple (count, distinct sensors;
+ * 0, 0 when it holds none yet: the hub's own consumer has not stored it). */
+static int tuple_seen(struct build *b, const struct d4_store_pdns_obs *o, uint64_t *count, uint32_t *sensors)
+{
+	struct d4_fed_source *src = b->src;
+	if (!src->seen && !(src->seen = calloc(SEEN_SLOTS, sizeof(*src->seen))))
+		return D4_ENOMEM;
+	struct seen *e = NULL;
+	if (o->rrname_len + o->rdata_len <= SEEN_KEY_MAX) {
+		uint64_t h = 0xcbf29ce484222325ULL;
+		for (size_t i = 0; i < o->rrname_len; i++)
+			h = (h ^ (uint8_t)o->rrname[i]) * 0x100000001b3ULL;
+		h = (h ^ o->rrtype) * 0x100000001b3ULL;
+		for (size_t i = 0; i < o->rdata_len; i++)
+			h = (h ^ (uint8_t)o->rdata[i]) * 0x100000001b3ULL;
+		e = &src->seen[h % SEEN_SLOTS];
+		if (e->epoch == src->epoch && e->rrtype == o->rrtype && e->rrname_len == o->rrname_len &&
+		    e->rdata_len == o->rdata_len && !memcmp(e->key, o->rrname, o->rrname_len) &&
+		    !memcmp(e->key + o->rrname_len, o->rdata, o->rdata_len)) {
+			*count = e->count;
+			*sensors = e->sensors;
+			return 0;
+		}
+	}
+	struct d4_store_pdns_query q;
+	memset(&q, 0, sizeof(q));
+	q.kind = D4_PDNS_Q_NAME;
+	q.name = o->rrname;
+	q.rrtype = o->rrtype;
+	q.max_tlp = D4_TLP_RED; /* every tuple counts, whatever its level */
+	struct seen_sum ss = {o, 0, 0};
+	struct d4_store_pdns_qresult res;
+	int rc = d4_store_pdns_query(src->s, &q, seen_cb, &ss, &res);
+	if (rc == D4_EINVAL) /* a name the store cannot look up: seen by nobody */
+		rc = 0;
+	if (rc)
+		return rc;
+	*count = ss.count;
+	*sensors = ss.sensors;
+	if (e) {
+		e->epoch = src->epoch;
+		e->rrtype = o->rrtype;
+		e->rrname_len = (uint16_t)o->rrname_len;
+		e->rdata_len = (uint16_t)o->rdata_len;
+		memcpy(e->key, o->rrname, o->rrname_len);
+		memcpy(e->key + o->rrname_len, o->rdata, o->rdata_len);
+		e->count = ss.count;
+		e->sensors = ss.sensors;
+	}
+	return 0;
+}
+
 /* Decides obs, which goes with the counters and the wire record. Returns
  * as add(); 3 = not a record (the tuple store would skip it as well). */
 static int pdns_one(struct build *b, const struct d4_store_pdns_obs *o, struct d4_fed_verdict *v)
@@ -608,7 +707,21 @@ static int pdns_one(struct build *b, const struct d4_store_pdns_obs *o, struct d
 	rec.rrname = o->rrname;
 	rec.rrtype = o->rrtype;
 	rec.rdata = o->rdata;
-	d4_fed_decide(src->o.self, &b->fp, &b->p->out[D4_FED_KIND_PDNS], &rec, v);
+	const struct d4_partner_rule *rule = &b->p->out[D4_FED_KIND_PDNS];
+	int thresholds = rule->enabled && rule->mix.enabled && (rule->mix.min_sensors || rule->mix.min_count);
+	/* The tuple store is read only for a tuple every other check lets go:
+	 * decided first as if seen enough, then on what the store holds. */
+	rec.seen_count = UINT64_MAX;
+	rec.seen_sensors = UINT32_MAX;
+	d4_fed_decide(src->o.self, &b->fp, rule, &rec, v);
+	if (v->decision != D4_FED_REFUSE && thresholds) {
+		int rc = tuple_seen(b, o, &rec.seen_count, &rec.seen_sensors);
+		if (rc) {
+			b->err = rc;
+			return -1;
+		}
+		d4_fed_decide(src->o.self, &b->fp, rule, &rec, v);
+	}
 	if (v->decision == D4_FED_REFUSE)
 		return 2;
 	struct d4_fed_out out;
@@ -628,6 +741,7 @@ static int pdns_one(struct build *b, const struct d4_store_pdns_obs *o, struct d
 	r.time_first = o->time_first <= o->time_last ? o->time_first : o->time_last;
 	r.time_last = o->time_first <= o->time_last ? o->time_last : o->time_first;
 	r.count = o->count ? o->count : 1;
+	d4_fed_mix_apply(src->o.self, rule, D4_FED_KIND_PDNS, &r);
 	return add(b, &r, v);
 }
 
@@ -650,6 +764,8 @@ static int pdns_next(struct d4_fed_source *src, struct build *b, const uint8_t *
 	put_pos(to, to_len, cur, cur_len, skip);
 	*more = 0;
 	struct d4_fed_wbuf *w = &src->w;
+	const struct d4_partner_rule *rule = &b->p->out[D4_FED_KIND_PDNS];
+	int held = 0;
 	for (;;) {
 		int rc = pdns_batch(src, cur, cur_len);
 		if (rc == 1)
@@ -688,6 +804,23 @@ static int pdns_next(struct d4_fed_source *src, struct build *b, const uint8_t *
 				cut = 1;
 				break;
 			}
+			const struct d4_store_pdns_obs *ob = &pb->obs[i];
+			if (rule->enabled &&
+			    d4_fed_mix_held(rule, ob->time_last > ob->time_first ? ob->time_last : ob->time_first,
+					    b->now_s)) {
+				/* held back: it and every later one wait; the last lines
+				 * of ended streams go together, so all of them wait */
+				if (in_final) {
+					w->len = mark_len;
+					w->nrecords = mark_nrec;
+					b->released = mark_rel;
+					b->decided = mark_dec;
+					*b->dec = mark_c;
+					i = pb->nfixed;
+				}
+				held = cut = 1;
+				break;
+			}
 			struct d4_fed_verdict v;
 			int a = pdns_one(b, &pb->obs[i], &v);
 			if (a < 0)
@@ -720,7 +853,7 @@ static int pdns_next(struct d4_fed_source *src, struct build *b, const uint8_t *
 		w->max_bytes = src->o.max_bytes;
 		if (cut) {
 			put_pos(to, to_len, cur, cur_len, (uint32_t)i);
-			*more = 1;
+			*more = !held;
 			return 0;
 		}
 		/* the whole consumer batch is decided: its cursor is the position */
@@ -751,6 +884,8 @@ int d4_fed_source_next(struct d4_fed_source *src, const struct d4_partner *p, co
 	b.src = src;
 	b.p = p;
 	b.dec = decisions;
+	b.now_s = src->o.now ? src->o.now(src->o.now_arg) : d4_now_s();
+	src->epoch++; /* what the tuple store held is read again */
 	partner_view(p, &b.fp);
 	int rc = d4_fed_wbuf_begin(&src->w, src->kind, src->o.self->hub, from, from_len);
 	if (rc)

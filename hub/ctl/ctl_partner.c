@@ -637,6 +637,7 @@ static int cmd_dry_run(struct ctl *c, int argc, char **argv)
 		goto out;
 	}
 	struct d4_fed_self self;
+	memset(&self, 0, sizeof(self));
 	memcpy(self.hub, c->hub_uuid, 16);
 	memcpy(self.org, c->org, 16);
 	if (!c->hub_uuid_set || !c->org_set) {
@@ -667,7 +668,7 @@ static int cmd_dry_run(struct ctl *c, int argc, char **argv)
 		rc = ctl_fail(c, "out of memory");
 		goto out;
 	}
-	d4_fed_dryrun_json(rg, p->name, &self, &d.rec, &v);
+	d4_fed_dryrun_json_rule(rg, p->name, &self, &p->out[d.rec.kind], &d.rec, &v);
 	yajl_val res = doc_tree(rg);
 	yajl_gen_free(rg);
 	if (!c->json)

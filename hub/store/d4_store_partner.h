@@ -32,6 +32,24 @@ struct d4_partner_net {
 	uint8_t addr[16];
 };
 
+/* Mixing before sharing (pdns and backscatter rules; docs/federation.md
+ * "Mixing"). enabled 0: the records go as they are (the hard rules still
+ * apply). Thresholds of 0 are not checked; min_sensors and min_count are
+ * alternatives (a tuple passes when either is met). */
+#define D4_PARTNER_MIX_DELAY_MAX   (7u * 86400u) /* delay_s */
+#define D4_PARTNER_MIX_COARSEN_MAX 86400u	 /* coarsen_s */
+struct d4_partner_mix {
+	uint8_t enabled;
+	uint8_t pool_sensors;	 /* 1: sensor ids replaced by the pool id */
+	uint16_t min_sensors;	 /* pdns: seen by at least k sensors ... */
+	uint32_t min_count;	 /* pdns: ... or at least n times */
+	uint32_t delay_s;	 /* held back this long after it was seen */
+	uint32_t coarsen_s;	 /* times rounded down to a multiple (0: exact) */
+	uint64_t min_packets;	 /* backscatter: packets before a vector goes */
+	uint32_t min_duration_s; /* backscatter: last - first before a vector goes */
+	uint8_t pool[16];	 /* all-zero: derived from the hub uuid */
+};
+
 /* An outbound rule for one kind. An empty allow list allows everything; a
  * deny entry always wins. Plain data, no pointers. */
 struct d4_partner_rule {
@@ -55,6 +73,7 @@ struct d4_partner_rule {
 	uint16_t rrtype_allow[D4_PARTNER_LIST_MAX], rrtype_deny[D4_PARTNER_LIST_MAX];
 	uint8_t n_net_allow, n_net_deny;
 	struct d4_partner_net net_allow[D4_PARTNER_LIST_MAX], net_deny[D4_PARTNER_LIST_MAX];
+	struct d4_partner_mix mix; /* pdns, backscatter: all-zero for the other kinds */
 };
 
 /* What this hub accepts from the partner. 0 in a quota = no quota. */

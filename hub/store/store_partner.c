@@ -1,6 +1,7 @@
 /* d4hub store — federation partners: the `partners` table and its codec.
- * Key = partner name; value = version byte 02 and the fields of
- * docs/store.md (01: the same without the final in_flags byte, still read),
+ * Key = partner name; value = version byte 03 and the fields of
+ * docs/store.md (02: the same without the rules' mixing, 01: also without
+ * the in_flags byte; both still read),
  * decoded strictly: a count above its list size, a bad enum,
  * a TLP that is not a level, a malformed net, a short or long value is
  * D4_ECORRUPT. The record is validated before every write, so what the
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #define PARTNER_VAL_V2 2u    /* v1 + u8 in_flags */
+#define PARTNER_VAL_V3 3u    /* v2 + the mixing of every rule */
 #define IN_F_FETCH     0x01u /* in_flags: this hub fetches from the partner */
 
 static MDB_val mval(const void *p, size_t n)
@@ -125,7 +127,18 @@ static const char *rule_problem(const struct d4_partner_rule *r)
 	for (unsigned i = 0; i < r->n_net_deny; i++)
 		if (!net_ok(&r->net_deny[i]))
 			return "bad network";
+	const struct d4_partner_mix *m = &r->mix;
+	if (m->enabled > 1 || m->pool_sensors > 1)
+		return "mix flags must be 0 or 1";
+	if (m->delay_s > D4_PARTNER_MIX_DELAY_MAX || m->coarsen_s > D4_PARTNER_MIX_COARSEN_MAX)
+		return "mix delay_s or coarsen_s out of range";
 	return NULL;
+}
+
+static int mix_zero(const struct d4_partner_mix *m)
+{
+	static const struct d4_partner_mix z;
+	return memcmp(m, &z, sizeof(z)) == 0;
 }
 
 static const char *partner_problem(const struct d4_partner *p)
@@ -157,6 +170,9 @@ static const char *partner_problem(const struct d4_partner *p)
 		const char *e = rule_problem(&p->out[k]);
 		if (e)
 			return e;
+		/* mixing is defined for pdns tuples and backscatter vectors */
+		if (k != 1 && k != 2 && !mix_zero(&p->out[k].mix))
+			return "mix: only the pdns and backscatter rules mix";
 	}
 	if (p->in.kinds >> D4_PARTNER_KINDS)
 		return "inbound kinds: unknown kind";
@@ -298,10 +314,36 @@ static void dec_rule(struct d4_reader *r, struct d4_partner_rule *o)
 	}
 }
 
+static void enc_mix(struct wb *w, const struct d4_partner_mix *m)
+{
+	wb_u8(w, m->enabled);
+	wb_u8(w, m->pool_sensors);
+	wb_u16(w, m->min_sensors);
+	wb_u32(w, m->min_count);
+	wb_u32(w, m->delay_s);
+	wb_u32(w, m->coarsen_s);
+	wb_u64(w, m->min_packets);
+	wb_u32(w, m->min_duration_s);
+	wb_bytes(w, m->pool, 16);
+}
+
+static void dec_mix(struct d4_reader *r, struct d4_partner_mix *m)
+{
+	m->enabled = d4_rd_u8(r);
+	m->pool_sensors = d4_rd_u8(r);
+	m->min_sensors = d4_rd_u16be(r);
+	m->min_count = d4_rd_u32be(r);
+	m->delay_s = d4_rd_u32be(r);
+	m->coarsen_s = d4_rd_u32be(r);
+	m->min_packets = d4_rd_u64be(r);
+	m->min_duration_s = d4_rd_u32be(r);
+	d4_rd_copy(r, m->pool, 16);
+}
+
 size_t d4_store_partner_encode(const struct d4_partner *p, uint8_t *buf)
 {
 	struct wb w = {buf, 0, D4_PARTNER_ENC_MAX};
-	wb_u8(&w, PARTNER_VAL_V2);
+	wb_u8(&w, PARTNER_VAL_V3);
 	wb_str(&w, p->url, sizeof(p->url));
 	wb_str(&w, p->ca_pem, sizeof(p->ca_pem));
 	wb_u8(&w, p->has_pin);
@@ -323,6 +365,9 @@ size_t d4_store_partner_encode(const struct d4_partner *p, uint8_t *buf)
 		enc_rule(&w, &p->out[k]);
 	/* v2: appended, so that a v1 value is a strict prefix of the layout */
 	wb_u8(&w, p->in.fetch ? IN_F_FETCH : 0);
+	/* v3: the mixing of each rule, appended likewise */
+	for (int k = 0; k < D4_PARTNER_KINDS; k++)
+		enc_mix(&w, &p->out[k].mix);
 	return w.len;
 }
 
@@ -335,7 +380,7 @@ int d4_store_partner_decode(const uint8_t *key, size_t klen, const uint8_t *val,
 	struct d4_reader r;
 	d4_rd_init(&r, val, vlen);
 	uint8_t ver = d4_rd_u8(&r);
-	if (ver != STORE_VAL_V1 && ver != PARTNER_VAL_V2)
+	if (ver != STORE_VAL_V1 && ver != PARTNER_VAL_V2 && ver != PARTNER_VAL_V3)
 		return D4_ECORRUPT;
 	rd_str(&r, out->url, sizeof(out->url));
 	rd_str(&r, out->ca_pem, sizeof(out->ca_pem));
@@ -356,12 +401,15 @@ int d4_store_partner_decode(const uint8_t *key, size_t klen, const uint8_t *val,
 		return D4_ECORRUPT;
 	for (int k = 0; k < D4_PARTNER_KINDS && !d4_rd_error(&r); k++)
 		dec_rule(&r, &out->out[k]);
-	if (ver == PARTNER_VAL_V2) {
+	if (ver >= PARTNER_VAL_V2) {
 		uint8_t f = d4_rd_u8(&r);
 		if (f & ~IN_F_FETCH)
 			return D4_ECORRUPT;
 		out->in.fetch = (f & IN_F_FETCH) ? 1 : 0;
 	}
+	if (ver >= PARTNER_VAL_V3)
+		for (int k = 0; k < D4_PARTNER_KINDS && !d4_rd_error(&r); k++)
+			dec_mix(&r, &out->out[k].mix);
 	if (d4_rd_error(&r) || d4_rd_left(&r) || partner_problem(out))
 		return D4_ECORRUPT;
 	return 0;

@@ -21,7 +21,7 @@ static int odd_types(void *arg, uint8_t type, const char *ext, size_t ext_len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct d4_partner p;
-	static const struct d4_fed_self self = {{0x5e, 0x1f, 1}, {0x0e, 1}, D4_TLP_GREEN};
+	static const struct d4_fed_self self = {{0x5e, 0x1f, 1}, {0x0e, 1}, D4_TLP_GREEN, NULL, 0};
 	struct d4_fed_batch_hdr h;
 	struct d4_fed_batch_it it;
 	if (d4_fed_batch_open(data, size, &h, &it) == 0)

@@ -1090,7 +1090,7 @@ END_TEST
 
 START_TEST(test_wprov_from_out)
 {
-	struct d4_fed_self self = {{0}, {0}, D4_TLP_GREEN};
+	struct d4_fed_self self = {{0}, {0}, D4_TLP_GREEN, NULL, 0};
 	memcpy(self.hub, SELF, 16);
 	memcpy(self.org, ORG, 16);
 	uint8_t via[2][16];
@@ -1138,7 +1138,7 @@ START_TEST(test_wprov_from_out)
 	part->in.kinds = 1;
 	part->in.max_tlp = D4_TLP_AMBER;
 	memcpy(part->hub, SELF, 16);
-	struct d4_fed_self other = {{0xcc}, {0xcc}, D4_TLP_GREEN};
+	struct d4_fed_self other = {{0xcc}, {0xcc}, D4_TLP_GREEN, NULL, 0};
 	struct d4_fed_wrec w = {.prov = p};
 	ck_assert_int_eq(d4_fed_inbound(&other, part, D4_FED_KIND_FRAMES, &w), D4_FED_IN_STORED);
 	free(part);
@@ -1201,7 +1201,7 @@ static struct d4_partner *inbound_partner(void)
 
 START_TEST(test_inbound_table)
 {
-	struct d4_fed_self self = {{0}, {0}, D4_TLP_GREEN};
+	struct d4_fed_self self = {{0}, {0}, D4_TLP_GREEN, NULL, 0};
 	memcpy(self.hub, SELF, 16);
 	struct d4_partner *p = inbound_partner();
 	struct d4_fed_wrec base = {0};

@@ -163,6 +163,9 @@ START_TEST(test_codec_roundtrip)
 }
 END_TEST
 
+/* One rule's mix in a v3 value. */
+#define MIX_LEN (1u + 1u + 2u + 4u + 4u + 4u + 8u + 4u + 16u)
+
 /* Encodes p, flips one byte at offset off to val, and decodes. */
 static int decode_patched(const struct d4_partner *p, size_t off, uint8_t val)
 {
@@ -193,13 +196,14 @@ START_TEST(test_codec_corrupt_fields)
 	for (int k = 0; k < D4_PARTNER_KINDS; k++)
 		p->out[k].max_tlp = D4_TLP_CLEAR;
 	ck_assert_int_eq(d4_store_partner_check(p, NULL, 0), 0);
-	ck_assert_int_eq(decode_patched(p, 0, 2), 0); /* unchanged: decodes */
+	ck_assert_int_eq(decode_patched(p, 0, 3), 0); /* unchanged: decodes */
 	/* layout: ver(1) url(2+9) ca(2+0) has_pin(1) pin(32) hub(16) org(16) rel dir en created(8) updated(8)
 	 * kinds max_tlp rps(4) bpd(8) nrules rule0... */
 	size_t o_pin = 1 + 11 + 2, o_hub = o_pin + 1 + 32, o_rel = o_hub + 32, o_in = o_rel + 3 + 16;
 	size_t o_nrules = o_in + 1 + 1 + 4 + 8, o_rule0 = o_nrules + 1;
-	ck_assert_int_eq(decode_patched(p, 0, 1), D4_ECORRUPT);			    /* v1 with the v2 tail */
-	ck_assert_int_eq(decode_patched(p, 0, 3), D4_ECORRUPT);			    /* version */
+	ck_assert_int_eq(decode_patched(p, 0, 1), D4_ECORRUPT);			    /* v1 with the v3 tail */
+	ck_assert_int_eq(decode_patched(p, 0, 2), D4_ECORRUPT);			    /* v2 with the v3 tail */
+	ck_assert_int_eq(decode_patched(p, 0, 4), D4_ECORRUPT);			    /* version */
 	ck_assert_int_eq(decode_patched(p, 1, 0xff), D4_ECORRUPT);		    /* url length */
 	ck_assert_int_eq(decode_patched(p, 3, 'h' ^ 0x20), D4_ECORRUPT);	    /* url scheme */
 	ck_assert_int_eq(decode_patched(p, 3 + 5, 0), D4_ECORRUPT);		    /* NUL inside url */
@@ -228,7 +232,7 @@ START_TEST(test_codec_corrupt_fields)
 	free(buf);
 	/* the net is the last entry of rule 1: family, prefix, addr[16] then rules 2 and 3 */
 	size_t rule_min = 4 + 64 + 12 * 1;	  /* flags, type maps, twelve empty counts */
-	size_t o_net = n - 1 - 2 * rule_min - 18; /* 1: the v2 in_flags byte */
+	size_t o_net = n - 4 * MIX_LEN - 1 - 2 * rule_min - 18; /* the v2 in_flags byte, the v3 mixes */
 	ck_assert_int_eq(decode_patched(p, o_net, 4), 0);
 	ck_assert_int_eq(decode_patched(p, o_net, 5), D4_ECORRUPT);
 	ck_assert_int_eq(decode_patched(p, o_net + 1, 33), D4_ECORRUPT);
@@ -246,8 +250,11 @@ START_TEST(test_codec_fetch_and_v1)
 	struct d4_partner *q = malloc(sizeof(*q));
 	uint8_t *buf = malloc(D4_PARTNER_ENC_MAX);
 	p->in.fetch = 1;
-	size_t n = d4_store_partner_encode(p, buf);
-	ck_assert_uint_eq(buf[0], 2);
+	size_t n3 = d4_store_partner_encode(p, buf);
+	ck_assert_uint_eq(buf[0], 3);
+	/* no rule mixes: a v2 value is the v3 value without its mixes */
+	size_t n = n3 - 4 * MIX_LEN;
+	buf[0] = 2;
 	ck_assert_uint_eq(buf[n - 1], 0x01);
 	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, n, q), 0);
 	ck_assert_uint_eq(q->in.fetch, 1);
@@ -271,6 +278,60 @@ START_TEST(test_codec_fetch_and_v1)
 	char why[128];
 	ck_assert_int_eq(d4_store_partner_check(p, why, sizeof(why)), D4_EINVAL);
 	ck_assert_str_eq(why, "inbound fetch must be 0 or 1");
+	free(buf);
+	free(p);
+	free(q);
+}
+END_TEST
+
+/* The rules' mixing (value v3): round trip, values of v2 read as no
+ * mixing, and each field the decoder refuses. */
+START_TEST(test_codec_mix)
+{
+	struct d4_partner *p = full_partner("hub-b");
+	struct d4_partner *q = malloc(sizeof(*q));
+	uint8_t *buf = malloc(D4_PARTNER_ENC_MAX);
+	struct d4_partner_mix *m = &p->out[1].mix;
+	*m = (struct d4_partner_mix){1, 1, 3, 70000, 3600, 900, 0, 0, {0x11, [15] = 0x22}};
+	p->out[2].mix = (struct d4_partner_mix){1, 0, 0, 0, 60, 60, 1ULL << 40, 86400, {0}};
+	char why[128];
+	ck_assert_int_eq(d4_store_partner_check(p, why, sizeof(why)), 0);
+	size_t n = d4_store_partner_encode(p, buf);
+	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, n, q), 0);
+	ck_assert_int_eq(memcmp(p, q, sizeof(*p)), 0);
+	for (size_t cut = 0; cut < n; cut++)
+		ck_assert_msg(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, cut, q) == D4_ECORRUPT,
+			      "cut %zu", cut);
+	/* mixes are rules 0..3 after in_flags: rule 1 starts MIX_LEN after rule 0 */
+	size_t o_mix1 = n - 3 * MIX_LEN;
+	buf[o_mix1] = 2; /* enabled */
+	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, n, q), D4_ECORRUPT);
+	buf[o_mix1] = 1;
+	buf[o_mix1 + 1] = 2; /* pool_sensors */
+	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, n, q), D4_ECORRUPT);
+	buf[o_mix1 + 1] = 1;
+	buf[o_mix1 + 8] = 0xff; /* delay_s above 7 days */
+	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, n, q), D4_ECORRUPT);
+	buf[o_mix1 + 8] = 0;
+	buf[o_mix1 + 12] = 0xff; /* coarsen_s above a day */
+	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, n, q), D4_ECORRUPT);
+	buf[o_mix1 + 12] = 0;
+	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, n, q), 0);
+	buf[n - 4 * MIX_LEN] = 1; /* a mix on the frames rule */
+	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, n, q), D4_ECORRUPT);
+	p->out[0].mix.enabled = 1;
+	ck_assert_int_eq(d4_store_partner_check(p, why, sizeof(why)), D4_EINVAL);
+	ck_assert_str_eq(why, "mix: only the pdns and backscatter rules mix");
+	p->out[0].mix.enabled = 0;
+	p->out[1].mix.delay_s = D4_PARTNER_MIX_DELAY_MAX + 1;
+	ck_assert_int_eq(d4_store_partner_check(p, why, sizeof(why)), D4_EINVAL);
+	/* a v2 value of the same partner reads as no mixing */
+	p->out[1].mix = (struct d4_partner_mix){0};
+	p->out[2].mix = (struct d4_partner_mix){0};
+	n = d4_store_partner_encode(p, buf);
+	buf[0] = 2;
+	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, n - 4 * MIX_LEN, q), 0);
+	ck_assert_int_eq(memcmp(p, q, sizeof(*p)), 0);
 	free(buf);
 	free(p);
 	free(q);
@@ -485,6 +546,7 @@ int main(void)
 	tcase_add_test(tc, test_codec_roundtrip);
 	tcase_add_test(tc, test_codec_corrupt_fields);
 	tcase_add_test(tc, test_codec_fetch_and_v1);
+	tcase_add_test(tc, test_codec_mix);
 	tcase_add_test(tc, test_check);
 	tcase_add_test(tc, test_table);
 	tcase_add_test(tc, test_identity);
