@@ -81,7 +81,7 @@ enum d4_fed_reason {
 	D4_FED_R_MIX_THRESHOLD,	 /* "mix-below-threshold": pdns seen by < k sensors and < n times */
 	D4_FED_R_MIX_PACKETS,	 /* "mix-below-packets": a vector of fewer packets */
 	D4_FED_R_MIX_DURATION,	 /* "mix-below-duration": a vector shorter than the rule's minimum */
-	D4_FED_R_RRNAME_PRIVATE, /* "rrname-private": the reverse name of a private address */
+	D4_FED_R_RRNAME_PRIVATE, /* "rrname-private": the reverse name of a private or own address */
 	D4_FED_R_OWN_NETWORK,	 /* "own-network": an address in the hub's own networks */
 	D4_FED_R_COUNT
 };
@@ -181,8 +181,8 @@ void d4_fed_outgoing(const struct d4_fed_self *self, const struct d4_fed_record 
 		     struct d4_fed_out *out);
 
 /* ---- mixing (fed_mix.c): what a rule's mix changes in what goes ----
- * The withholding is part of d4_fed_decide (reasons mix-*, rrname-private;
- * own-network whatever the mix); these are the rest of the one egress
+ * The withholding is part of d4_fed_decide (reasons mix-*; rrname-private
+ * and own-network whatever the mix); these are the rest of the one egress
  * path: when a record may be decided at all (the hold-back), and what a
  * released record looks like on the wire (times coarsened, sensor ids
  * replaced by the pool id). */

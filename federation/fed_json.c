@@ -951,8 +951,8 @@ const char *d4_fed_reason_text(enum d4_fed_reason r)
 	case D4_FED_R_MIX_PACKETS: return "mixing: the vector has fewer packets than the rule's min_packets";
 	case D4_FED_R_MIX_DURATION: return "mixing: the vector lasted less than the rule's min_duration_s";
 	case D4_FED_R_RRNAME_PRIVATE:
-		return "mixing: the rrname is the reverse name of a private, loopback, link-local or own address "
-		       "and no rule names its range";
+		return "the rrname is the reverse name of a private, loopback, link-local or own address and no "
+		       "rule names it";
 	case D4_FED_R_OWN_NETWORK:
 		return "the rdata address is in the hub's own networks (federation.own_networks) and no rule names "
 		       "it";

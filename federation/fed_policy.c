@@ -463,25 +463,31 @@ static int reverse_addr(const char *name, struct d4_partner_net *a)
 	return 0;
 }
 
+/* The reverse name of a private or own address says which address a client
+ * or server inside has (a PTR lookup for a host in 10/8): it never leaves
+ * unless an allow entry names the address, like rdata. */
+static enum d4_fed_reason rrname_check(const struct d4_fed_self *self, const struct d4_partner_rule *rule,
+				       const struct d4_fed_record *rec)
+{
+	struct d4_partner_net a, v4;
+	if (!reverse_addr(rec->rrname, &a))
+		return D4_FED_R_RELEASED;
+	int sp = special_index(&a, &v4);
+	if (own_check(self, rule, &a, &v4) != D4_FED_R_RELEASED)
+		return D4_FED_R_RRNAME_PRIVATE;
+	if (sp >= 0) {
+		const struct d4_partner_net range = special_nets[sp];
+		const struct d4_partner_net *probe = (a.family == 6 && range.family == 4) ? &v4 : &a;
+		if (!allow_names(rule, &range, probe))
+			return D4_FED_R_RRNAME_PRIVATE;
+	}
+	return D4_FED_R_RELEASED;
+}
+
 /* Mixing of a pdns tuple that passed every filter of the rule. */
-static enum d4_fed_reason mix_pdns(const struct d4_fed_self *self, const struct d4_partner_rule *rule,
-				   const struct d4_fed_record *rec)
+static enum d4_fed_reason mix_pdns(const struct d4_partner_rule *rule, const struct d4_fed_record *rec)
 {
 	const struct d4_partner_mix *m = &rule->mix;
-	/* The reverse name of a private or own address says which address a
-	 * client or server inside has (a PTR lookup for a host in 10/8). */
-	struct d4_partner_net a, v4;
-	if (reverse_addr(rec->rrname, &a)) {
-		int sp = special_index(&a, &v4);
-		if (own_check(self, rule, &a, &v4) != D4_FED_R_RELEASED)
-			return D4_FED_R_RRNAME_PRIVATE;
-		if (sp >= 0) {
-			const struct d4_partner_net range = special_nets[sp];
-			const struct d4_partner_net *probe = (a.family == 6 && range.family == 4) ? &v4 : &a;
-			if (!allow_names(rule, &range, probe))
-				return D4_FED_R_RRNAME_PRIVATE;
-		}
-	}
 	if (m->min_sensors || m->min_count) {
 		int ok = (m->min_sensors && rec->seen_sensors >= m->min_sensors) ||
 			 (m->min_count && rec->seen_count >= m->min_count);
@@ -536,9 +542,11 @@ static enum d4_fed_reason rule_check(const struct d4_fed_self *self, const struc
 		if (rule->n_rrtype_allow && !rrtype_in(rule->rrtype_allow, cap(rule->n_rrtype_allow), rec->rrtype))
 			return D4_FED_R_RRTYPE;
 		enum d4_fed_reason r = rdata_check(self, rule, rec);
+		if (r == D4_FED_R_RELEASED)
+			r = rrname_check(self, rule, rec);
 		if (r != D4_FED_R_RELEASED || !rule->mix.enabled)
 			return r;
-		return mix_pdns(self, rule, rec);
+		return mix_pdns(rule, rec);
 	}
 	if (rec->kind == D4_FED_KIND_BACKSCATTER && rule->mix.enabled) {
 		if (rec->packets < rule->mix.min_packets)

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const uint8_t HUB_A[16] = {0xa1, 2};
@@ -1539,6 +1540,451 @@ START_TEST(test_pdns_growing)
 }
 END_TEST
 
+/* ---- mixing (docs/federation.md "Mixing before sharing") ---- */
+
+static uint64_t g_clock;
+static uint64_t test_clock(void *arg)
+{
+	(void)arg;
+	return g_clock;
+}
+
+static uint64_t g_rng;
+static unsigned rnd(unsigned n)
+{
+	g_rng ^= g_rng << 13;
+	g_rng ^= g_rng >> 7;
+	g_rng ^= g_rng << 17;
+	return n ? (unsigned)(g_rng % n) : 0;
+}
+
+struct tseen {
+	const char *rdata;
+	uint64_t count;
+	uint32_t sensors;
+};
+
+static int tseen_cb(void *ctx, const struct d4_store_pdns_tuple *t)
+{
+	struct tseen *ts = ctx;
+	if (t->rdata_len == strlen(ts->rdata) && !memcmp(t->rdata, ts->rdata, t->rdata_len)) {
+		ts->count += t->count;
+		if (t->sensor_count > ts->sensors)
+			ts->sensors = t->sensor_count;
+	}
+	return 0;
+}
+
+/* What the hub's tuple store holds of a tuple (the test's own lookup). */
+static void store_seen(struct d4_store *s, const char *rrname, uint16_t rrtype, const char *rdata, uint64_t *count,
+		       uint32_t *sensors)
+{
+	struct d4_store_pdns_query q;
+	memset(&q, 0, sizeof(q));
+	q.kind = D4_PDNS_Q_NAME;
+	q.name = rrname;
+	q.rrtype = rrtype;
+	q.max_tlp = D4_TLP_RED;
+	struct tseen ts = {rdata, 0, 0};
+	struct d4_store_pdns_qresult res;
+	ck_assert_int_eq(d4_store_pdns_query(s, &q, tseen_cb, &ts, &res), 0);
+	*count = ts.count;
+	*sensors = ts.sensors;
+}
+
+/* A released tuple as the partner got it, from a decoded line. */
+struct mrec {
+	char sensor[33];
+	char rrname[300];
+	unsigned rrtype;
+	char rdata[300];
+	unsigned long long tf, tl, count;
+};
+
+static void mrec_parse(const char *line, struct mrec *m)
+{
+	memset(m, 0, sizeof(*m));
+	const char *sp = strstr(line, " s=");
+	ck_assert_ptr_nonnull(sp);
+	memcpy(m->sensor, sp + 3, 32);
+	m->sensor[sp[3] == '-' ? 1 : 32] = 0;
+	const char *v = strstr(line, " via=");
+	ck_assert_ptr_nonnull(v);
+	const char *t = strchr(v + 1, ' ');
+	ck_assert_ptr_nonnull(t);
+	/* rrname|rrtype|rdata|bailiwick|tf|tl|count; the bailiwick may be empty */
+	const char *f[7];
+	size_t fl[7];
+	const char *c = t + 1;
+	for (int i = 0; i < 7; i++) {
+		const char *e = i < 6 ? strchr(c, '|') : c + strlen(c);
+		ck_assert_ptr_nonnull(e);
+		f[i] = c;
+		fl[i] = (size_t)(e - c);
+		c = e + 1;
+	}
+	ck_assert_uint_lt(fl[0], sizeof(m->rrname));
+	ck_assert_uint_lt(fl[2], sizeof(m->rdata));
+	memcpy(m->rrname, f[0], fl[0]);
+	memcpy(m->rdata, f[2], fl[2]);
+	m->rrtype = (unsigned)strtoul(f[1], NULL, 10);
+	m->tf = strtoull(f[4], NULL, 10);
+	m->tl = strtoull(f[5], NULL, 10);
+	m->count = strtoull(f[6], NULL, 10);
+}
+
+/* The reverse name's address text, or "" when it is none ("5.1.1.10.in-addr.arpa." -> "10.1.1.5"). */
+static void rev_addr(const char *name, char *out)
+{
+	unsigned a, b, c, d;
+	char tail[64];
+	out[0] = 0;
+	if (sscanf(name, "%u.%u.%u.%u.%63s", &d, &c, &b, &a, tail) == 5 && !strcmp(tail, "in-addr.arpa."))
+		sprintf(out, "%u.%u.%u.%u", a, b, c, d);
+}
+
+static int in_net(const char *addr, const char *cidr)
+{
+	struct d4_partner_net n, a;
+	ck_assert_int_eq(d4_fed_net_parse(cidr, &n), 0);
+	if (d4_fed_net_parse(addr, &a) != 0 || a.family != n.family)
+		return 0;
+	unsigned full = n.prefix / 8, rest = n.prefix % 8;
+	if (memcmp(n.addr, a.addr, full))
+		return 0;
+	return !rest || !((n.addr[full] ^ a.addr[full]) & (0xff << (8 - rest)));
+}
+
+/* Property: over random passivedns lines (clients in 198.51.100.0/24 and
+ * 2001:db8:c1::/48, resolver 203.0.113.53, rdata public, private or in the
+ * hub's own network, reverse names of private and public addresses, three
+ * sensors) and random mixes, what a partner receives never holds a client
+ * or resolver address, a private or own rdata or reverse name that no
+ * allow entry names, or a tuple the hub's store has seen fewer than
+ * min_sensors sensors and fewer than min_count times; times are multiples
+ * of coarsen_s, the sensor is the pool id when pooled; every observation is
+ * decided once. D4_FED_SEED=<seed> replays a run. */
+START_TEST(test_pdns_mix_property)
+{
+	const char *env = getenv("D4_FED_SEED");
+	g_rng = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL) * 2654435761u + (uint64_t)getpid();
+	if (!g_rng)
+		g_rng = 1;
+	fprintf(stderr, "test_pdns_mix_property: D4_FED_SEED=%llu\n", (unsigned long long)g_rng);
+	struct d4_store *s = store_new();
+	const uint8_t *sensors[3] = {SENSOR_1, SENSOR_2, SENSOR_3};
+	struct sdef d[3];
+	uint64_t sid[3];
+	for (int i = 0; i < 3; i++) {
+		d[i] = (struct sdef){D4_TLP_CLEAR, NULL, 8, NULL, sensors[i]};
+		sid[i] = sess_open(s, &d[i]);
+	}
+	static const char *names[] = {"a.mix.test.", "b.mix.test.", "c.mix.test.", "www.mix.test.", "mail.mix.test."};
+	static const char *ptrs[] = {"5.1.1.10.in-addr.arpa.", "7.0.168.192.in-addr.arpa.", "9.2.0.192.in-addr.arpa.",
+				     "3.0.2.192.in-addr.arpa."};
+	unsigned nlines = 700;
+	for (unsigned i = 0; i < nlines; i++) {
+		char client[64], rdata[64], line[512];
+		const char *name, *type;
+		if (rnd(2))
+			snprintf(client, sizeof(client), "198.51.100.%u", 1 + rnd(200));
+		else
+			snprintf(client, sizeof(client), "2001:db8:c1::%x", 1 + rnd(200));
+		unsigned k = rnd(10);
+		if (k < 7) {
+			name = names[rnd(5)];
+			type = "A";
+			static const char *pfx[] = {"192.0.2", "10.1.2", "192.168.7", "100.64.1"};
+			/* 192.0.2.0/28 is the hub's own network in some rounds */
+			snprintf(rdata, sizeof(rdata), "%s.%u", pfx[rnd(4)], rnd(3) ? 16 + rnd(4) : rnd(4));
+		} else if (k < 9) {
+			name = names[rnd(5)];
+			type = "AAAA";
+			static const char *pfx6[] = {"2001:db8:aa", "fe80:", "fd00:"};
+			snprintf(rdata, sizeof(rdata), "%s::%x", pfx6[rnd(3)], 1 + rnd(3));
+		} else {
+			name = ptrs[rnd(4)];
+			type = "PTR";
+			snprintf(rdata, sizeof(rdata), "host%u.mix.test.", rnd(2));
+		}
+		snprintf(line, sizeof(line), "%u.%u||%s||203.0.113.53||IN||%s||%s||%s||60||%u\n",
+			 1795000000 + rnd(86400), rnd(10), client, name, type, rdata, 1 + rnd(3));
+		int w = (int)rnd(3);
+		frame(s, sid[w], &d[w], line, strlen(line), 0);
+	}
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	pdns_store_consumer(s);
+	uint64_t nobs = store_observations(s);
+	ck_assert_uint_eq(nobs, nlines);
+
+	uint64_t released = 0, below = 0, priv = 0, rrpriv = 0, own = 0;
+	for (unsigned round = 0; round < 30; round++) {
+		struct d4_fed_self self = self_a();
+		struct d4_partner_net ownnet;
+		ck_assert_int_eq(d4_fed_net_parse("192.0.2.0/28", &ownnet), 0);
+		int with_own = (int)rnd(2);
+		if (with_own) {
+			self.own_nets = &ownnet;
+			self.n_own_nets = 1;
+		}
+		struct d4_partner *p = partner("b", 0xb0, ORG_1, D4_FED_REL_SAME_ORG, D4_TLP_GREEN, 0);
+		p->out[0].enabled = 0;
+		struct d4_partner_rule *rule = &p->out[1];
+		int named10 = (int)rnd(2);
+		if (named10) {
+			ck_assert_int_eq(d4_fed_net_parse("10.1.0.0/16", &rule->net_allow[0]), 0);
+			ck_assert_int_eq(d4_fed_net_parse("0.0.0.0/0", &rule->net_allow[1]), 0);
+			ck_assert_int_eq(d4_fed_net_parse("::/0", &rule->net_allow[2]), 0);
+			rule->n_net_allow = 3;
+		}
+		struct d4_partner_mix *m = &rule->mix;
+		m->enabled = rnd(5) != 0;
+		m->min_sensors = (uint16_t)rnd(4);
+		m->min_count = rnd(3) ? rnd(40) : 0;
+		static const uint32_t coarse[] = {0, 60, 3600};
+		m->coarsen_s = coarse[rnd(3)];
+		m->pool_sensors = (uint8_t)rnd(2);
+		if (rnd(2))
+			m->pool[0] = 0x77;
+		uint8_t pool[16];
+		d4_fed_mix_pool(&self, rule, pool);
+		char poolhex[33];
+		hex(poolhex, pool, 16);
+		struct d4_fed_source_opts o;
+		memset(&o, 0, sizeof(o));
+		o.self = &self;
+		o.max_records = 1 + rnd(300);
+		o.now = test_clock;
+		g_clock = d4_now_s();
+		struct recs r;
+		memset(&r, 0, sizeof(r));
+		struct d4_fed_counters sum;
+		unsigned nb;
+		run_all(s, NULL, &o, D4_FED_KIND_PDNS, p, &r, &sum, &nb, NULL, NULL, NULL);
+		ck_assert_uint_eq(total(&sum, D4_FED_KIND_PDNS), nobs);
+		ck_assert_uint_eq(sum.n[1][D4_FED_R_RELEASED], r.n);
+		released += r.n;
+		below += sum.n[1][D4_FED_R_MIX_THRESHOLD];
+		priv += sum.n[1][D4_FED_R_RDATA_PRIVATE];
+		rrpriv += sum.n[1][D4_FED_R_RRNAME_PRIVATE];
+		own += sum.n[1][D4_FED_R_OWN_NETWORK];
+		if (!m->enabled)
+			ck_assert_uint_eq(sum.n[1][D4_FED_R_MIX_THRESHOLD], 0);
+		for (size_t i = 0; i < r.n; i++) {
+			const char *line = r.l[i];
+			ck_assert_msg(!strstr(line, "198.51.100.") && !strstr(line, "2001:db8:c1:") &&
+					  !strstr(line, "203.0.113."),
+				      "a client or resolver address left: %s", line);
+			struct mrec mr;
+			mrec_parse(line, &mr);
+			char ra[64];
+			rev_addr(mr.rrname, ra);
+			const char *addr = (mr.rrtype == 1 || mr.rrtype == 28) ? mr.rdata : ra;
+			if (addr[0]) {
+				int special = d4_fed_addr_special(addr);
+				ck_assert_int_ge(special, 0);
+				int named = named10 && in_net(addr, "10.1.0.0/16");
+				ck_assert_msg(!special || named, "private address left: %s", line);
+				ck_assert_msg(!with_own || !in_net(addr, "192.0.2.0/28"), "own address left: %s", line);
+			}
+			if (m->enabled && (m->min_sensors || m->min_count)) {
+				uint64_t cnt;
+				uint32_t sens;
+				store_seen(s, mr.rrname, (uint16_t)mr.rrtype, mr.rdata, &cnt, &sens);
+				ck_assert_msg((m->min_sensors && sens >= m->min_sensors) ||
+						  (m->min_count && cnt >= m->min_count),
+					      "below its thresholds (k %u, n %u; seen by %u, %llu times): %s",
+					      m->min_sensors, m->min_count, sens, (unsigned long long)cnt, line);
+			}
+			if (m->enabled && m->coarsen_s)
+				ck_assert(mr.tf % m->coarsen_s == 0 && mr.tl % m->coarsen_s == 0);
+			if (m->enabled && m->pool_sensors)
+				ck_assert_str_eq(mr.sensor, poolhex);
+			else
+				ck_assert_str_ne(mr.sensor, poolhex);
+		}
+		recs_free(&r);
+		free(p);
+	}
+	/* the run exercised both sides of every rule */
+	ck_assert_uint_gt(released, 0);
+	ck_assert_uint_gt(below, 0);
+	ck_assert_uint_gt(priv, 0);
+	ck_assert_uint_gt(rrpriv, 0);
+	ck_assert_uint_gt(own, 0);
+	store_done(s);
+}
+END_TEST
+
+/* The hold-back: an observation goes only delay_s after its time; the
+ * position stops before the first one held (nothing decided past it, the
+ * batch says no more), and the rest goes once the clock has passed. */
+START_TEST(test_pdns_mix_hold)
+{
+	struct d4_store *s = store_new();
+	struct sdef d = {D4_TLP_CLEAR, NULL, 8, NULL, SENSOR_1};
+	uint64_t sid = sess_open(s, &d);
+	const uint64_t T = 1795000000;
+	char line[256];
+	for (unsigned i = 0; i < 6; i++) {
+		snprintf(line, sizeof(line),
+			 "%llu.0||198.51.100.7||203.0.113.53||IN||h%u.mix.test.||A||192.0.2.%u||60||1\n",
+			 (unsigned long long)(T + (i < 4 ? 0 : 1000)), i, 40 + i);
+		frame(s, sid, &d, line, strlen(line), 0);
+	}
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	struct d4_fed_self self = self_a();
+	struct d4_partner *p = partner("b", 0xb0, ORG_1, D4_FED_REL_SAME_ORG, D4_TLP_GREEN, 0);
+	p->out[1].mix = (struct d4_partner_mix){.enabled = 1, .delay_s = 600};
+	struct d4_fed_source_opts o;
+	memset(&o, 0, sizeof(o));
+	o.self = &self;
+	o.now = test_clock;
+	struct d4_fed_source *src;
+	ck_assert_int_eq(d4_fed_source_new(s, &o, D4_FED_KIND_PDNS, &src), 0);
+	const uint8_t *out;
+	size_t outlen;
+	struct d4_fed_counters dec;
+	uint32_t nrec;
+	int more;
+	struct d4_fed_batch_hdr h;
+	struct recs r;
+	memset(&r, 0, sizeof(r));
+	/* every one too young: nothing decided, the start stays */
+	g_clock = T + 599;
+	ck_assert_int_eq(d4_fed_source_next(src, p, NULL, 0, &out, &outlen, &dec, &nrec, &more), 0);
+	decode(out, outlen, D4_FED_KIND_PDNS, NULL, 0, &r, &h);
+	ck_assert_uint_eq(nrec, 0);
+	ck_assert_uint_eq(total(&dec, 1), 0);
+	ck_assert_int_eq(more, 0);
+	ck_assert_uint_eq(h.to_len, 0);
+	/* the first four are old enough, the last two wait */
+	g_clock = T + 600;
+	ck_assert_int_eq(d4_fed_source_next(src, p, NULL, 0, &out, &outlen, &dec, &nrec, &more), 0);
+	decode(out, outlen, D4_FED_KIND_PDNS, NULL, 0, &r, &h);
+	ck_assert_uint_eq(nrec, 4);
+	ck_assert_uint_eq(dec.n[1][D4_FED_R_RELEASED], 4);
+	ck_assert_int_eq(more, 0);
+	uint8_t pos[D4_FED_POS_MAX];
+	size_t pos_len = h.to_len;
+	memcpy(pos, h.to, pos_len);
+	ck_assert_uint_eq(d4_get_u32be(pos + pos_len - 4), 4);
+	/* again from there, still too early: nothing, the position stays */
+	ck_assert_int_eq(d4_fed_source_next(src, p, pos, pos_len, &out, &outlen, &dec, &nrec, &more), 0);
+	decode(out, outlen, D4_FED_KIND_PDNS, pos, pos_len, &r, &h);
+	ck_assert_uint_eq(nrec, 0);
+	ck_assert_uint_eq(h.to_len, pos_len);
+	ck_assert_mem_eq(h.to, pos, pos_len);
+	/* later: the rest, from a new source (as after a restart) */
+	d4_fed_source_free(src);
+	ck_assert_int_eq(d4_fed_source_new(s, &o, D4_FED_KIND_PDNS, &src), 0);
+	g_clock = T + 1600;
+	ck_assert_int_eq(d4_fed_source_next(src, p, pos, pos_len, &out, &outlen, &dec, &nrec, &more), 0);
+	decode(out, outlen, D4_FED_KIND_PDNS, pos, pos_len, &r, &h);
+	ck_assert_uint_eq(nrec, 2);
+	ck_assert_uint_eq(r.n, 6);
+	for (unsigned i = 0; i < 6; i++) {
+		char want[64];
+		snprintf(want, sizeof(want), " h%u.mix.test.|1|192.0.2.%u|", i, 40 + i);
+		ck_assert_msg(strstr(r.l[i], want), "%s", r.l[i]);
+	}
+	/* without a mix nothing is held */
+	p->out[1].mix.enabled = 0;
+	g_clock = T;
+	ck_assert_int_eq(d4_fed_source_next(src, p, NULL, 0, &out, &outlen, &dec, &nrec, &more), 0);
+	ck_assert_uint_eq(nrec, 6);
+	recs_free(&r);
+	d4_fed_source_free(src);
+	free(p);
+	store_done(s);
+}
+END_TEST
+
+/* Backscatter: vectors below min_packets or min_duration_s are withheld
+ * and counted per reason; what goes has coarse times, the pool id as its
+ * one sensor and no sensors_more; a vector written less than delay_s ago
+ * waits, and goes again once it grew past the thresholds. */
+START_TEST(test_backscatter_mix)
+{
+	struct d4_store *s = store_new();
+	struct d4_store_bs_vec v[6];
+	static const uint64_t packets[6] = {50, 99, 100, 400, 5000, 120};
+	for (unsigned i = 0; i < 6; i++)
+		v[i] = bs_vec(i, D4_TLP_CLEAR, NULL, 1, packets[i]);
+	v[5].last_us = v[5].first_us + 30000000ull; /* 120 packets in 30 s */
+	v[4].sensors_more = 1;
+	bs_apply(s, v, 6);
+	struct d4_fed_self self = self_a();
+	struct d4_partner *p = partner("b", 0xb0, ORG_1, D4_FED_REL_SAME_ORG, D4_TLP_GREEN, 0);
+	p->out[2].enabled = 1;
+	p->out[2].max_tlp = D4_TLP_GREEN;
+	d4_fed_mix_defaults(D4_FED_KIND_BACKSCATTER, &p->out[2].mix);
+	ck_assert_uint_eq(p->out[2].mix.min_packets, 100);
+	ck_assert_uint_eq(p->out[2].mix.min_duration_s, 60);
+	ck_assert_uint_eq(p->out[2].mix.delay_s, 300);
+	struct d4_fed_source_opts o;
+	memset(&o, 0, sizeof(o));
+	o.self = &self;
+	o.now = test_clock;
+	struct d4_fed_source *src;
+	ck_assert_int_eq(d4_fed_source_new(s, &o, D4_FED_KIND_BACKSCATTER, &src), 0);
+	const uint8_t *out;
+	size_t outlen;
+	struct d4_fed_counters dec;
+	uint32_t nrec;
+	int more;
+	struct d4_fed_batch_hdr h;
+	struct recs r;
+	memset(&r, 0, sizeof(r));
+	g_clock = d4_now_s(); /* just written: held */
+	ck_assert_int_eq(d4_fed_source_next(src, p, NULL, 0, &out, &outlen, &dec, &nrec, &more), 0);
+	ck_assert_uint_eq(nrec, 0);
+	ck_assert_uint_eq(total(&dec, 2), 0);
+	ck_assert_int_eq(more, 0);
+	g_clock += 400;
+	ck_assert_int_eq(d4_fed_source_next(src, p, NULL, 0, &out, &outlen, &dec, &nrec, &more), 0);
+	decode(out, outlen, D4_FED_KIND_BACKSCATTER, NULL, 0, &r, &h);
+	ck_assert_uint_eq(nrec, 3);
+	ck_assert_uint_eq(dec.n[2][D4_FED_R_RELEASED], 3);
+	ck_assert_uint_eq(dec.n[2][D4_FED_R_MIX_PACKETS], 2);
+	ck_assert_uint_eq(dec.n[2][D4_FED_R_MIX_DURATION], 1);
+	uint8_t pool[16];
+	d4_fed_mix_pool(&self, &p->out[2], pool);
+	char poolhex[33], want[64];
+	hex(poolhex, pool, 16);
+	snprintf(want, sizeof(want), "ns=1 s=%s ", poolhex);
+	for (size_t i = 0; i < r.n; i++) {
+		ck_assert_msg(strstr(r.l[i], want), "%s", r.l[i]);
+		ck_assert_msg(strstr(r.l[i], "flags=1100"), "%s", r.l[i]);
+		unsigned long long f, l;
+		const char *t = strstr(r.l[i], " st=");
+		ck_assert_ptr_nonnull(t);
+		ck_assert_int_eq(sscanf(t, " st=%*u f=%llu l=%llu", &f, &l), 2);
+		ck_assert_uint_eq(f % 3600000000ull, 0);
+		ck_assert_uint_eq(l % 3600000000ull, 0);
+	}
+	uint8_t pos[8];
+	memcpy(pos, h.to, 8);
+	/* the 50-packet vector grows past the threshold: it goes, once held */
+	v[0].packets = 150;
+	v[0].ports[0].packets = 150;
+	v[0].last_us = v[0].first_us + 150000000ull;
+	v[0].updates = 2;
+	bs_apply(s, v, 1);
+	g_clock = d4_now_s() + 10;
+	ck_assert_int_eq(d4_fed_source_next(src, p, pos, 8, &out, &outlen, &dec, &nrec, &more), 0);
+	ck_assert_uint_eq(nrec, 0);
+	g_clock += 400;
+	ck_assert_int_eq(d4_fed_source_next(src, p, pos, 8, &out, &outlen, &dec, &nrec, &more), 0);
+	ck_assert_uint_eq(nrec, 1);
+	ck_assert_uint_eq(dec.n[2][D4_FED_R_RELEASED], 1);
+	recs_free(&r);
+	d4_fed_source_free(src);
+	free(p);
+	store_done(s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *su = suite_create("fed_source");
@@ -1552,6 +1998,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_pdns_equal);
 	tcase_add_test(tc, test_pdns_cuts);
 	tcase_add_test(tc, test_pdns_growing);
+	tcase_add_test(tc, test_pdns_mix_property);
+	tcase_add_test(tc, test_pdns_mix_hold);
+	tcase_add_test(tc, test_backscatter_mix);
 	suite_add_tcase(su, tc);
 	return su;
 }
