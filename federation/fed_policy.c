@@ -440,7 +440,8 @@ static int reverse_addr(const char *name, struct d4_partner_net *a)
 			a->addr[k] = (uint8_t)octets[3 - k];
 		return 1;
 	}
-	if (nl == 64 + sizeof(v6sfx) - 1 && strncasecmp(name + 64, v6sfx, sizeof(v6sfx) - 1) == 0) {
+	/* 32 times "x." then "ip6.arpa": the suffix's dot is the last nibble's */
+	if (nl == 63 + sizeof(v6sfx) - 1 && strncasecmp(name + 63, v6sfx, sizeof(v6sfx) - 1) == 0) {
 		for (unsigned k = 0; k < 32; k++) {
 			char c = name[2 * k];
 			if (name[2 * k + 1] != '.')

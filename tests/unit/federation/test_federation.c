@@ -16,6 +16,7 @@ TCase *identity_tcase(void);
 TCase *receive_tcase(void);
 TCase *batch_tcase(void);
 TCase *inbound_tcase(void);
+TCase *mix_tcase(void);
 
 static const uint8_t HUB_A[16] = {0xa1, 1};
 static const uint8_t HUB_B[16] = {0xb1, 1};
@@ -928,6 +929,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_property);
 	suite_add_tcase(s, tc);
 	suite_add_tcase(s, json_tcase());
+	suite_add_tcase(s, mix_tcase());
 	suite_add_tcase(s, identity_tcase());
 	suite_add_tcase(s, batch_tcase());
 	suite_add_tcase(s, inbound_tcase());
