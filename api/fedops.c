@@ -65,6 +65,7 @@ struct d4_api_fedops {
 	struct d4_store *store;
 	const struct d4_hubconf *conf;
 	struct d4_fed_self self;
+	struct d4_partner_net own_nets[D4_FED_OWN_NETS_MAX]; /* self.own_nets */
 	int efd, efd_owned; /* the writer's eventfd (efd_owned: not yet handed to h2o) */
 	h2o_socket_t *esock;
 	h2o_linklist_t pending;
@@ -608,6 +609,12 @@ struct d4_api_fedops *d4_api_fedops_new(struct d4_store *store, const struct d4_
 		memcpy(o->self.hub, conf->hub_uuid, 16);
 		memcpy(o->self.org, conf->org, 16);
 		o->self.default_tlp = (enum d4_tlp)conf->default_tlp;
+		char err[128];
+		if (d4_fed_nets_parse_list(conf->fed_own_networks, o->own_nets, D4_FED_OWN_NETS_MAX,
+					   &o->self.n_own_nets, err, sizeof(err)) == 0)
+			o->self.own_nets = o->own_nets;
+		else
+			o->self.n_own_nets = 0;
 	} else {
 		o->self.default_tlp = D4_TLP_RED;
 	}

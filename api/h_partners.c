@@ -199,6 +199,12 @@ void d4_h_dry_run_partner(struct d4_api_ctx *ctx, const struct d4_api_req *req, 
 	memcpy(self.hub, ctx->conf->hub_uuid, 16);
 	memcpy(self.org, ctx->conf->org, 16);
 	self.default_tlp = (enum d4_tlp)ctx->conf->default_tlp;
+	struct d4_partner_net own[D4_FED_OWN_NETS_MAX];
+	if (d4_fed_nets_parse_list(ctx->conf->fed_own_networks, own, D4_FED_OWN_NETS_MAX, &self.n_own_nets, err,
+				   sizeof(err)) == 0)
+		self.own_nets = own;
+	else
+		self.n_own_nets = 0;
 	struct d4_fed_partner fp;
 	memcpy(fp.hub, p->hub, 16);
 	memcpy(fp.org, p->org, 16);

@@ -202,6 +202,13 @@ void d4_fed_mix_pool(const struct d4_fed_self *self, const struct d4_partner_rul
  * rule without mix, another kind, or a refusal: nothing changes. */
 void d4_fed_mix_apply(const struct d4_fed_self *self, const struct d4_partner_rule *rule, enum d4_fed_kind kind,
 		      struct d4_fed_wrec *r);
+/* Parses federation.own_networks (CIDRs or addresses, comma or blank
+ * separated, at most cap) into out, *n of them. 0 or D4_EINVAL (err says
+ * which entry). */
+int d4_fed_nets_parse_list(const char *list, struct d4_partner_net *out, unsigned cap, unsigned *n, char *err,
+			   size_t errlen);
+#define D4_FED_OWN_NETS_MAX 32u
+
 /* A new mix with the safe defaults of kind (docs/federation.md): what a
  * rule's "mix": {} means. */
 void d4_fed_mix_defaults(enum d4_fed_kind kind, struct d4_partner_mix *m);

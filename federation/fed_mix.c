@@ -5,8 +5,40 @@
  * (coarse times, a pool id instead of sensor ids). */
 #include "d4_federation.h"
 
+#include "d4_error.h"
+
 #include <openssl/sha.h>
+#include <stdio.h>
 #include <string.h>
+
+int d4_fed_nets_parse_list(const char *list, struct d4_partner_net *out, unsigned cap, unsigned *n, char *err,
+			   size_t errlen)
+{
+	*n = 0;
+	for (const char *p = list ? list : ""; *p;) {
+		p += strspn(p, ", \t");
+		size_t tl = strcspn(p, ", \t");
+		if (!tl)
+			break;
+		char tok[64];
+		if (tl >= sizeof(tok) || *n >= cap) {
+			if (tl >= sizeof(tok))
+				snprintf(err, errlen, "'%.40s...' is not a network", p);
+			else
+				snprintf(err, errlen, "more than %u networks", cap);
+			return D4_EINVAL;
+		}
+		memcpy(tok, p, tl);
+		tok[tl] = 0;
+		if (d4_fed_net_parse(tok, &out[*n]) != 0) {
+			snprintf(err, errlen, "'%s' is not a network (address/prefix, host bits zero)", tok);
+			return D4_EINVAL;
+		}
+		(*n)++;
+		p += tl;
+	}
+	return 0;
+}
 
 void d4_fed_mix_defaults(enum d4_fed_kind kind, struct d4_partner_mix *m)
 {

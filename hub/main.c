@@ -92,12 +92,22 @@ static void api_opts(const struct d4_hubconf *conf, struct d4_api_opts *o)
 	o->auth_fail_limit = conf->api_auth_fail_limit;
 }
 
+/* federation.own_networks as the sender's policy reads them (checked by the
+ * configuration's loader; lives as long as the process) */
+static struct d4_partner_net g_own_nets[D4_FED_OWN_NETS_MAX];
+
 static void sender_opts(const struct d4_hubconf *conf, struct d4_fed_sender_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	memcpy(o->self.hub, conf->hub_uuid, 16);
 	memcpy(o->self.org, conf->org, 16);
 	o->self.default_tlp = (enum d4_tlp)conf->default_tlp;
+	char err[128];
+	if (d4_fed_nets_parse_list(conf->fed_own_networks, g_own_nets, D4_FED_OWN_NETS_MAX, &o->self.n_own_nets, err,
+				   sizeof(err)) == 0)
+		o->self.own_nets = g_own_nets;
+	else
+		o->self.n_own_nets = 0; /* the loader refused it already */
 	o->cert = conf->fed_cert;
 	o->key = conf->fed_key;
 	o->pdns_csv_fields = conf->pdns_csv_fields;

@@ -5,6 +5,7 @@
 #include "d4_policy.h"
 #include "d4_util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -145,6 +146,7 @@ static const struct keydef keys[] = {
     /* a 4 MiB batch must fit in it on a slow link */
     {"federation.timeout_ms", K_UINT, F(fed_timeout_ms), 1000, 3600000, 0},
     {"federation.inflight", K_UINT, F(fed_inflight), 1, 16, 0},
+    {"federation.own_networks", K_STR, F(fed_own_networks), 0, 0, 0},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -608,6 +610,58 @@ static int key_index(const char *name)
 	abort(); /* only called with names from the table */
 }
 
+/* federation.own_networks: up to 32 CIDRs (or bare addresses), comma or
+ * blank separated, host bits zero (the same rule as a partner's networks,
+ * d4_fed_net_parse, which the federation code reads them with). NULL if
+ * fine, else what is wrong (in buf). */
+static const char *own_networks_problem(const char *list, char *buf, size_t len)
+{
+	unsigned n = 0;
+	const char *p = list;
+	while (*p) {
+		size_t sep = strspn(p, ", \t");
+		p += sep;
+		size_t tl = strcspn(p, ", \t");
+		if (!tl)
+			break;
+		char tok[64];
+		if (tl >= sizeof(tok) || ++n > 32) {
+			if (tl >= sizeof(tok))
+				snprintf(buf, len, "'%.40s...' is not a network", p);
+			else
+				snprintf(buf, len, "more than 32 networks");
+			return buf;
+		}
+		memcpy(tok, p, tl);
+		tok[tl] = 0;
+		p += tl;
+		char *slash = strchr(tok, '/');
+		long prefix = -1;
+		if (slash) {
+			*slash = 0;
+			char *end;
+			prefix = slash[1] >= '0' && slash[1] <= '9' ? strtol(slash + 1, &end, 10) : -1;
+			if (prefix < 0 || *end)
+				goto bad;
+		}
+		unsigned char a[16];
+		int fam = inet_pton(AF_INET, tok, a) == 1 ? 4 : inet_pton(AF_INET6, tok, a) == 1 ? 6 : 0;
+		long max = fam == 4 ? 32 : 128;
+		if (!fam || prefix > max)
+			goto bad;
+		for (long bit = prefix < 0 ? max : prefix; bit < max; bit++)
+			if (a[bit / 8] & (0x80u >> (bit % 8)))
+				goto bad;
+		continue;
+	bad:
+		if (slash)
+			*slash = '/';
+		snprintf(buf, len, "'%s' is not a network (address/prefix, host bits zero)", tok);
+		return buf;
+	}
+	return NULL;
+}
+
 static int check_whole(struct ctx *c, struct d4_hubconf *out, unsigned lastline)
 {
 	for (size_t i = 0; i < NKEYS; i++)
@@ -638,6 +692,9 @@ static int check_whole(struct ctx *c, struct d4_hubconf *out, unsigned lastline)
 		    c, c->seen_line[key_index("federation.listen")],
 		    "federation.listen needs the API (api.enabled = true): the federation port is served by its "
 		    "thread");
+	char why[128];
+	if (own_networks_problem(out->fed_own_networks, why, sizeof(why)))
+		return fail(c, c->seen_line[key_index("federation.own_networks")], "federation.own_networks: %s", why);
 	if (out->fed_backoff_min_ms > out->fed_backoff_max_ms) {
 		int mi = key_index("federation.backoff_min_ms"), xi = key_index("federation.backoff_max_ms");
 		return fail(c, c->seen_line[mi] ? c->seen_line[mi] : c->seen_line[xi],

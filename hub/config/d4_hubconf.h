@@ -112,6 +112,10 @@ struct d4_hubconf {
 	unsigned fed_backoff_max_ms; /* federation.backoff_max_ms: longest wait between retries (60000) */
 	unsigned fed_timeout_ms;     /* federation.timeout_ms: one request to a partner, at most (30000) */
 	unsigned fed_inflight;	     /* federation.inflight: batches in flight per partner and kind (3) */
+	/* federation.own_networks: this organisation's networks, comma or blank
+	 * separated CIDRs (at most 32); addresses in them never leave in pDNS
+	 * unless a partner's rule names them ("" = none) */
+	char fed_own_networks[2048];
 };
 
 /* Fills *out with defaults (required fields empty). */

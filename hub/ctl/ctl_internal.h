@@ -27,6 +27,7 @@ struct ctl {
 	int has_identity;	   /* with -c: the hub's identity below (partner dry-run) */
 	int hub_uuid_set, org_set; /* given in the config; else the store's (d4_store_identity_get) */
 	uint8_t hub_uuid[16], org[16], default_tlp;
+	char own_networks[2048]; /* federation.own_networks */
 	/* Remote mode (-H URL or D4HUB_URL): every command goes through the
 	 * REST API instead of the store (ctl_http.c, ctl_remote.c). */
 	const char *url;

@@ -433,6 +433,7 @@ int main(int argc, char **argv)
 		memcpy(c.hub_uuid, conf.hub_uuid, 16);
 		memcpy(c.org, conf.org, 16);
 		c.default_tlp = conf.default_tlp;
+		d4_strlcpy(c.own_networks, conf.fed_own_networks, sizeof(c.own_networks));
 		d4_wipe(conf.shared_key, sizeof(conf.shared_key));
 		c.conf_path = conf_path;
 		c.store_path = conf.store_path;

@@ -655,6 +655,11 @@ static int cmd_dry_run(struct ctl *c, int argc, char **argv)
 			memcpy(self.org, kept_org, 16);
 	}
 	self.default_tlp = (enum d4_tlp)c->default_tlp;
+	struct d4_partner_net own[D4_FED_OWN_NETS_MAX];
+	if (d4_fed_nets_parse_list(c->own_networks, own, D4_FED_OWN_NETS_MAX, &self.n_own_nets, err, sizeof(err)) == 0)
+		self.own_nets = own;
+	else
+		self.n_own_nets = 0;
 	struct d4_fed_partner fp;
 	memcpy(fp.hub, p->hub, 16);
 	memcpy(fp.org, p->org, 16);

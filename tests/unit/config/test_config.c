@@ -378,6 +378,27 @@ START_TEST(test_federation_sender_timing)
 }
 END_TEST
 
+/* federation.own_networks: CIDRs or addresses, comma or blank separated,
+ * at most 32, host bits zero; each bad entry named. */
+START_TEST(test_federation_own_networks)
+{
+	ck_assert_int_eq(load(REQ), D4_OK);
+	ck_assert_str_eq(conf.fed_own_networks, "");
+	ck_assert_int_eq(load(REQ "[federation]\nown_networks = 198.51.100.0/24, 2001:db8:5::/48 192.0.2.7\n"), D4_OK);
+	ck_assert_str_eq(conf.fed_own_networks, "198.51.100.0/24, 2001:db8:5::/48 192.0.2.7");
+	expect_error(REQ "[federation]\nown_networks = 198.51.100.1/24\n", 10,
+		     "federation.own_networks: '198.51.100.1/24' is not a network");
+	expect_error(REQ "[federation]\nown_networks = 10.0.0.0/33\n", 10, "'10.0.0.0/33' is not a network");
+	expect_error(REQ "[federation]\nown_networks = corp.example\n", 10, "'corp.example' is not a network");
+	expect_error(REQ "[federation]\nown_networks = 10.0.0.0/\n", 10, "'10.0.0.0/' is not a network");
+	char many[2048] = REQ "[federation]\nown_networks = ";
+	for (int i = 0; i < 33; i++)
+		snprintf(many + strlen(many), sizeof(many) - strlen(many), "10.%d.0.0/16,", i);
+	strcat(many, "\n");
+	expect_error(many, 10, "more than 32 networks");
+}
+END_TEST
+
 START_TEST(test_error_shared_secret_needs_key)
 {
 	expect_error(REQ "[ingest]\nmode = shared-secret\n", 10,
@@ -782,6 +803,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_error_missing_required);
 	tcase_add_test(tc, test_identity_optional_and_federation);
 	tcase_add_test(tc, test_federation_sender_timing);
+	tcase_add_test(tc, test_federation_own_networks);
 	tcase_add_test(tc, test_error_shared_secret_needs_key);
 	tcase_add_test(tc, test_error_bad_values);
 	tcase_add_test(tc, test_error_secret_not_echoed);

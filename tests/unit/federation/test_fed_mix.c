@@ -560,6 +560,29 @@ START_TEST(test_mix_property)
 }
 END_TEST
 
+/* federation.own_networks as the hub reads it. */
+START_TEST(test_own_networks_list)
+{
+	struct d4_partner_net n[3];
+	unsigned k = 9;
+	char err[128];
+	ck_assert_int_eq(d4_fed_nets_parse_list("", n, 3, &k, err, sizeof(err)), 0);
+	ck_assert_uint_eq(k, 0);
+	ck_assert_int_eq(
+	    d4_fed_nets_parse_list(" 198.51.100.0/24,2001:db8:5::/48  192.0.2.7 ", n, 3, &k, err, sizeof(err)), 0);
+	ck_assert_uint_eq(k, 3);
+	ck_assert_uint_eq(n[0].prefix, 24);
+	ck_assert_uint_eq(n[1].family, 6);
+	ck_assert_uint_eq(n[2].prefix, 32);
+	ck_assert_int_eq(
+	    d4_fed_nets_parse_list("10.0.0.0/8 10.0.0.0/8 10.0.0.0/8 10.0.0.0/8", n, 3, &k, err, sizeof(err)),
+	    D4_EINVAL);
+	ck_assert_str_eq(err, "more than 3 networks");
+	ck_assert_int_eq(d4_fed_nets_parse_list("10.1.0.0/8", n, 3, &k, err, sizeof(err)), D4_EINVAL);
+	ck_assert_str_eq(err, "'10.1.0.0/8' is not a network (address/prefix, host bits zero)");
+}
+END_TEST
+
 TCase *mix_tcase(void)
 {
 	TCase *tc = tcase_create("mix");
@@ -568,5 +591,6 @@ TCase *mix_tcase(void)
 	tcase_add_test(tc, test_mix_json);
 	tcase_add_test(tc, test_mix_dryrun);
 	tcase_add_test(tc, test_mix_property);
+	tcase_add_test(tc, test_own_networks_list);
 	return tc;
 }
