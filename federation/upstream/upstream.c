@@ -96,16 +96,16 @@ int d4_upstream_streams_parse(const char *s, struct d4_upstream_stream *out, uns
 			snprintf(err, errlen, "more than %u streams", D4_UPSTREAM_STREAMS_MAX);
 			return D4_EINVAL;
 		}
-		for (unsigned i = 0; i < *n; i++)
-			if (out[i].type == t) {
-				snprintf(err, errlen, "type %lu is listed twice", t);
-				return D4_EINVAL;
-			}
 		if (t == 254 && ++n254 > 1) {
 			snprintf(err, errlen, "only one type-254 stream: a D4 server admits one connection per sensor "
 					      "uuid and type");
 			return D4_EINVAL;
 		}
+		for (unsigned i = 0; i < *n; i++)
+			if (out[i].type == t) {
+				snprintf(err, errlen, "type %lu is listed twice", t);
+				return D4_EINVAL;
+			}
 		out[*n].type = (uint8_t)t;
 		out[*n].ext[0] = '\0';
 		if (colon)
