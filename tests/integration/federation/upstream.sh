@@ -11,10 +11,11 @@
 # with the level it was decided on), nothing of amber, red or the other
 # extended type; A counts every decision with its reason. Then P is down
 # while A keeps ingesting and A restarts in the middle (status: not
-# connected, lag); P back: everything arrives exactly once. Then A is
-# killed (kill -9) in the middle of relaying 3,000 frames and restarted:
-# P ends with exactly A's frames (the replay announcement covers what was
-# in flight). d4hub -n on the [upstream] section: accepted, and each
+# connected, lag); P back: everything arrives exactly once. Then P is
+# frozen, A writes 3,000 frames to it and is killed (kill -9) before any is
+# acknowledged, P thawed commits them, A restarted sends them again: P
+# keeps each frame once (the replay announcement, counted as replays
+# dropped). d4hub -n on the [upstream] section: accepted, and each
 # refusal with its message.
 source "$(dirname "$0")/fedlib.sh"
 
@@ -192,16 +193,25 @@ fed_start p
 check_exact
 log "P down while A ingested and restarted: everything arrived, once"
 
-# ---- A killed in the middle of relaying ------------------------------------------------
-fed_stop p
+# ---- A killed with frames in flight ------------------------------------------------------
+# P frozen (SIGSTOP): what A writes waits in P's socket unread and
+# unacknowledged. A is killed once it has written 100 frames of the new
+# stream; P thawed commits them; A restarted sends again from its last
+# acknowledged position, announcing the possible replays: P keeps each frame once.
+before=$(stream_field 8 "['sent_frames']")
+kill -STOP "${H_PID[p]}"
 craft8 big tlp:clear 3000
 OK8+=("${SENS[big]}")
 N8=$((N8 + 3000))
-fed_start p
-wait_until 60 eval '[ "$(frames_of p 8 "$UP_UUID")" -gt $((N8 - 3000 + 200)) ]' || fail "P receives nothing"
+wait_until 60 eval '[ "$(stream_field 8 "['"'"'sent_frames'"'"']")" -gt $((before + 100)) ]' ||
+	{ kill -CONT "${H_PID[p]}"; fail "A wrote nothing to the frozen P"; }
 fed_kill9 a
+kill -CONT "${H_PID[p]}"
+wait_until 30 eval '[ "$(frames_of p 8 "$UP_UUID")" -gt $((N8 - 3000)) ]' || fail "P committed nothing of what A wrote before its kill"
 got=$(frames_of p 8 "$UP_UUID")
-log "A killed with $got of $N8 type-8 frames at P"
+log "A killed with frames in flight: P committed $got of $N8 type-8 frames from what A had written"
 fed_start a
 check_exact
-log "A killed in the middle: P holds every frame exactly once"
+[ "$(fctl p --json sensor show "$UP_UUID" | json "d.get('replays_dropped', 0)")" -gt 0 ] ||
+	fail "P dropped no replay: $(fctl p --json sensor show "$UP_UUID")"
+log "A killed with frames in flight: P holds every frame exactly once ($(fctl p --json sensor show "$UP_UUID" | json "d.get('replays_dropped', 0)") replays dropped)"
