@@ -353,6 +353,7 @@ start_hub() {
 		: >"$log"
 		"$D4HUB" -d -c "$DIR/$n/hub.conf" >>"$log" 2>&1 &
 		PID[$n]=$!
+		echo "${PID[$n]}" >"$DIR/$n/pid"
 		for i in $(seq 1 600); do
 			if grep -q "d4hub listening on ${PADDR[$n]}:${P_INGEST[$n]}" "$log" &&
 				grep -q "d4hub federation listening on" "$log" && grep -q "d4hub API listening on" "$log"; then
