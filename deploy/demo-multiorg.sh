@@ -69,8 +69,9 @@ find_bins() {
 	for x in "$D4HUB" "$D4HUBCTL" "$D4SENSOR"; do [ -x "$x" ] || die "$x not built (D4_BUILD_DIR, or D4HUB/D4HUBCTL/D4SENSOR)"; done
 }
 
-# Where each hub listens and how the others reach it: set by the mode.
-declare -A LISTEN_HOST REACH_HOST P_INGEST P_API P_FED
+# Where each hub listens and how the others reach it: set by the mode
+# (PUB_PORT: the API port published on the host's 127.0.0.1, container mode).
+declare -A LISTEN_HOST REACH_HOST P_INGEST P_API P_FED PUB_PORT
 ctl() {
 	local n=$1
 	shift
@@ -196,7 +197,11 @@ write_env() {
 		echo "# the demo's hubs (deploy/demo-multiorg.sh); source this file"
 		echo "DEMO_CA=$DIR/pki/ca.crt"
 		for n in "${HUBS[@]}"; do
-			echo "DEMO_API_$n=https://${REACH_HOST[$n]}:${P_API[$n]}"
+			if [ -n "${PUB_PORT[$n]:-}" ]; then
+				echo "DEMO_API_$n=https://127.0.0.1:${PUB_PORT[$n]}"
+			else
+				echo "DEMO_API_$n=https://${REACH_HOST[$n]}:${P_API[$n]}"
+			fi
 			echo "DEMO_TOKEN_$n=$(cat "$DIR/$n/token")"
 			echo "DEMO_HUB_$n=${HUB_UUID[$n]}"
 		done
@@ -249,8 +254,12 @@ container-init)
 	for n in "${HUBS[@]}"; do write_conf "$n"; done
 	topo_accounts
 	topo_partners
+	# the API ports compose.yml publishes, for a user's curl on the host
+	for kv in ${D4_DEMO_PUBLISHED:-}; do PUB_PORT[${kv%%=*}]=${kv#*=}; done
 	write_env
-	# the published API ports (compose.yml) for a user's curl on the host
+	# a throw-away demo: the user who started it reads the CA and the tokens
+	# without being root (the folder is the host's, written as root)
+	chmod 644 "$DIR/demo.env" "$DIR/pki/ca.crt"
 	touch "$DIR/ready"
 	echo "demo-multiorg: set up in $DIR"
 	exit 0
