@@ -61,7 +61,7 @@ struct pbatch {
 /* Tuples' counts as last read from the tuple store, direct-mapped by
  * hash: only a count that passes a rule's thresholds is taken from here
  * (counts only grow); anything else is read again. */
-#define SEEN_SLOTS 32768u
+#define SEEN_SLOTS 131072u /* 4 MiB per pDNS source */
 struct seen {
 	uint64_t h[2];
 	uint64_t count;

@@ -1387,10 +1387,11 @@ free_out:
 	return rc;
 }
 
+/* A tuple key of d4_store_pdns_seen: sorted by pointer, the keys stay put. */
 struct seen_key {
-	uint8_t k[PDNS_KEY_MAX];
-	uint16_t kl;
-	uint32_t i;
+	const uint8_t *k;
+	size_t off; /* in the arena, until it stops moving */
+	uint32_t kl, i;
 };
 
 static int seen_key_cmp(const void *x, const void *y)
@@ -1413,6 +1414,8 @@ int d4_store_pdns_seen(struct d4_store *s, const struct d4_store_pdns_obs *obs, 
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	char *name = malloc(PDNS_NAME_BUF);
 	struct seen_key *keys = malloc(n * sizeof(*keys));
+	struct arena ar;
+	memset(&ar, 0, sizeof(ar));
 	int rc = (!md || !name || !keys) ? D4_ENOMEM : 0;
 	/* keys first, then the lookups in key order: neighbouring pages */
 	size_t nk = 0;
@@ -1421,12 +1424,16 @@ int d4_store_pdns_seen(struct d4_store *s, const struct d4_store_pdns_obs *obs, 
 		size_t nlen = obs_name(o, name), rdlen = obs_rdlen(o);
 		if (!nlen || rdlen > D4_PDNS_STORE_RDATA_MAX)
 			continue; /* never a tuple: seen by nobody */
-		uint8_t rh[PDNS_HASH];
+		uint8_t k[PDNS_KEY_MAX], rh[PDNS_HASH];
 		size_t kl = 0;
-		rc = tuple_key(md, name, nlen, o->rrtype, o->rdata ? o->rdata : "", rdlen, keys[nk].k, &kl, rh);
-		keys[nk].kl = (uint16_t)kl;
+		rc = tuple_key(md, name, nlen, o->rrtype, o->rdata ? o->rdata : "", rdlen, k, &kl, rh);
+		if (!rc)
+			rc = arena_add(&ar, k, kl, &keys[nk].off);
+		keys[nk].kl = (uint32_t)kl;
 		keys[nk++].i = (uint32_t)i;
 	}
+	for (size_t j = 0; j < nk && !rc; j++)
+		keys[j].k = ar.p + keys[j].off;
 	if (!rc)
 		qsort(keys, nk, sizeof(*keys), seen_key_cmp);
 	MDB_txn *txn = NULL;
@@ -1452,6 +1459,7 @@ int d4_store_pdns_seen(struct d4_store *s, const struct d4_store_pdns_obs *obs, 
 	EVP_MD_CTX_free(md);
 	free(name);
 	free(keys);
+	free(ar.p);
 	return rc;
 }
 
