@@ -75,14 +75,25 @@ void d4_fed_mix_pool(const struct d4_fed_self *self, const struct d4_partner_rul
 		return;
 	}
 	/* Stable per hub (partners see one pool, whichever rule), and not the
-	 * hub uuid itself: a sensor id is never a hub id. */
+	 * hub uuid itself: a sensor id is never a hub id. Remembered per
+	 * thread for the last hub: it is asked for every record that goes. */
+	static __thread uint8_t last_hub[16], last_pool[16];
+	static __thread int last_ok;
+	const uint8_t *hub = self ? self->hub : zero;
+	if (last_ok && !memcmp(last_hub, hub, 16)) {
+		memcpy(out, last_pool, 16);
+		return;
+	}
 	uint8_t in[32 + 16], md[SHA256_DIGEST_LENGTH];
 	memcpy(in, "d4hub federation sensor pool v1.", 32);
-	memcpy(in + 32, self ? self->hub : zero, 16);
+	memcpy(in + 32, hub, 16);
 	SHA256(in, sizeof(in), md);
 	memcpy(out, md, 16);
 	out[6] = (uint8_t)((out[6] & 0x0f) | 0x40);
 	out[8] = (uint8_t)((out[8] & 0x3f) | 0x80);
+	memcpy(last_hub, hub, 16);
+	memcpy(last_pool, out, 16);
+	last_ok = 1;
 }
 
 static uint64_t down(uint64_t t, uint64_t step)

@@ -49,19 +49,21 @@ struct pbatch {
 	size_t n, nfixed, cap;
 	char *arena;
 	size_t acap;
+	/* what the tuple store held of obs[seen_from..n) (the mix thresholds),
+	 * read in one transaction when first needed in a call (seen_epoch) */
+	uint64_t *seen_count;
+	uint32_t *seen_sensors;
+	struct d4_store_pdns_obs *seen_q; /* the ones the cache cannot answer */
+	size_t seen_cap, seen_from;
+	uint64_t seen_epoch; /* 0: not read */
 };
 
-/* What the tuple store holds of one tuple, remembered for one
- * d4_fed_source_next call (the mix thresholds; docs/federation.md "Mixing
- * before sharing"). Keyed by the whole tuple, never by a hash alone: a
- * collision must not lend one tuple another's counts. */
-#define SEEN_SLOTS   1024u
-#define SEEN_KEY_MAX 240u
+/* Tuples' counts as last read from the tuple store, direct-mapped by
+ * hash: only a count that passes a rule's thresholds is taken from here
+ * (counts only grow); anything else is read again. */
+#define SEEN_SLOTS 131072u /* 4 MiB per pDNS source */
 struct seen {
-	uint64_t epoch; /* the call it was read in; 0 = empty */
-	uint16_t rrtype;
-	uint16_t rrname_len, rdata_len;
-	char key[SEEN_KEY_MAX]; /* rrname ‖ rdata */
+	uint64_t h[2];
 	uint64_t count;
 	uint32_t sensors;
 };
@@ -69,7 +71,7 @@ struct seen {
 struct d4_fed_source {
 	struct d4_store *s;
 	struct seen *seen; /* SEEN_SLOTS, allocated on first use */
-	uint64_t epoch;
+	uint64_t epoch;	   /* d4_fed_source_next calls: what the tuple store held is read once per call */
 	struct d4_fed_source_opts o;
 	uint8_t kind;
 	struct d4_fed_wbuf w;
@@ -117,6 +119,9 @@ void d4_fed_source_free(struct d4_fed_source *src)
 		return;
 	d4_analyze_pdns_free(src->px);
 	free(src->seen);
+	free(src->pb.seen_count);
+	free(src->pb.seen_sensors);
+	free(src->pb.seen_q);
 	free(src->pb.obs);
 	free(src->pb.arena);
 	d4_fed_wbuf_free(&src->w);
@@ -512,6 +517,7 @@ static int pdns_sink(void *ctx, const struct d4_store_pdns_obs *obs, size_t n, s
 	struct d4_fed_source *src = ctx;
 	struct pbatch *pb = &src->pb;
 	pb->valid = 0;
+	pb->seen_epoch = 0;
 	if (cursor_len > sizeof(pb->to)) {
 		src->sink_err = D4_ETOOBIG;
 		return D4_ETOOBIG;
@@ -617,73 +623,119 @@ static void put_pos(uint8_t *out, size_t *len, const uint8_t *cur, size_t cur_le
 	*len = cur_len + 4;
 }
 
-struct seen_sum {
-	const struct d4_store_pdns_obs *o;
-	uint64_t count;
-	uint32_t sensors;
-};
-
-static int seen_cb(void *ctx, const struct d4_store_pdns_tuple *t)
+/* Two independent 64-bit hashes of a tuple (rrname, rrtype, rdata): the
+ * cache below is keyed by both, so that a collision that would lend one
+ * tuple another's counts needs 128 bits to agree. */
+static void tuple_hash(const struct d4_store_pdns_obs *o, uint64_t h[2])
 {
-	struct seen_sum *ss = ctx;
-	if (t->rdata_len != ss->o->rdata_len || memcmp(t->rdata, ss->o->rdata, t->rdata_len) != 0)
-		return 0;
-	/* one tuple per bailiwick: their counts add up, the sensors may overlap */
-	ss->count += t->count;
-	if (t->sensor_count > ss->sensors)
-		ss->sensors = t->sensor_count;
-	return 0;
+	uint64_t a = 0xcbf29ce484222325ULL, b = 0x9e3779b97f4a7c15ULL;
+	for (size_t i = 0; i < o->rrname_len; i++) {
+		a = (a ^ (uint8_t)o->rrname[i]) * 0x100000001b3ULL;
+		b = (b + (uint8_t)o->rrname[i]) * 0xff51afd7ed558ccdULL;
+		b ^= b >> 29;
+	}
+	a = (a ^ 0xff ^ o->rrtype) * 0x100000001b3ULL;
+	b = (b + 0x100u + o->rrtype) * 0xff51afd7ed558ccdULL;
+	for (size_t i = 0; i < o->rdata_len; i++) {
+		a = (a ^ (uint8_t)o->rdata[i]) * 0x100000001b3ULL;
+		b = (b + (uint8_t)o->rdata[i]) * 0xc4ceb9fe1a85ec53ULL;
+		b ^= b >> 31;
+	}
+	h[0] = a ^ o->rdata_len;
+	h[1] = b ^ ((uint64_t)o->rrname_len << 32);
 }
 
-/* What the hub's tuple store holds of o's tuple (count, distinct sensors;
- * 0, 0 when it holds none yet: the hub's own consumer has not stored it). */
-static int tuple_seen(struct build *b, const struct d4_store_pdns_obs *o, uint64_t *count, uint32_t *sensors)
+static int mix_passes(const struct d4_partner_mix *m, uint64_t count, uint32_t sensors)
+{
+	return (m->min_sensors && sensors >= m->min_sensors) || (m->min_count && count >= m->min_count);
+}
+
+/* What the hub's tuple store holds of the tuple of pb->obs[i] (count,
+ * distinct sensors; 0, 0 when it holds none yet: the hub's own consumer has
+ * not stored it). Read for the rest of the consumer batch at once, in one
+ * read transaction, once per call; a tuple the cache knows to have passed
+ * the rule's thresholds already is not read again (counts only grow), one
+ * that has not is always read afresh. */
+static int tuple_seen(struct build *b, const struct d4_partner_mix *m, size_t i, uint64_t *count, uint32_t *sensors)
 {
 	struct d4_fed_source *src = b->src;
-	if (!src->seen && !(src->seen = calloc(SEEN_SLOTS, sizeof(*src->seen))))
-		return D4_ENOMEM;
-	struct seen *e = NULL;
-	if (o->rrname_len + o->rdata_len <= SEEN_KEY_MAX) {
-		uint64_t h = 0xcbf29ce484222325ULL;
-		for (size_t i = 0; i < o->rrname_len; i++)
-			h = (h ^ (uint8_t)o->rrname[i]) * 0x100000001b3ULL;
-		h = (h ^ o->rrtype) * 0x100000001b3ULL;
-		for (size_t i = 0; i < o->rdata_len; i++)
-			h = (h ^ (uint8_t)o->rdata[i]) * 0x100000001b3ULL;
-		e = &src->seen[h % SEEN_SLOTS];
-		if (e->epoch == src->epoch && e->rrtype == o->rrtype && e->rrname_len == o->rrname_len &&
-		    e->rdata_len == o->rdata_len && !memcmp(e->key, o->rrname, o->rrname_len) &&
-		    !memcmp(e->key + o->rrname_len, o->rdata, o->rdata_len)) {
-			*count = e->count;
-			*sensors = e->sensors;
-			return 0;
+	struct pbatch *pb = &src->pb;
+	if (pb->seen_epoch != src->epoch || i < pb->seen_from) {
+		if (!src->seen && !(src->seen = calloc(SEEN_SLOTS, sizeof(*src->seen))))
+			return D4_ENOMEM;
+		if (pb->n > pb->seen_cap) {
+			uint64_t *c = realloc(pb->seen_count, pb->n * sizeof(*c));
+			if (c)
+				pb->seen_count = c;
+			uint32_t *n = realloc(pb->seen_sensors, pb->n * sizeof(*n));
+			if (n)
+				pb->seen_sensors = n;
+			struct d4_store_pdns_obs *q = realloc(pb->seen_q, pb->n * sizeof(*q));
+			if (q)
+				pb->seen_q = q;
+			if (!c || !n || !q)
+				return D4_ENOMEM;
+			pb->seen_cap = pb->n;
 		}
+		/* each tuple the cache cannot answer is read once (a consumer batch
+		 * repeats popular tuples): tab maps a hash to its query slot */
+		size_t span = pb->n - i, tsz = 16;
+		while (tsz < 2 * span)
+			tsz *= 2;
+		uint32_t *tab = calloc(tsz, sizeof(*tab)); /* query index + 1, 0 = free */
+		uint64_t(*hq)[2] = malloc((span ? span : 1) * sizeof(*hq));
+		uint32_t *qof = malloc((span ? span : 1) * sizeof(*qof)); /* obs j - i -> query index, or UINT32_MAX */
+		uint64_t *tc = malloc((span ? span : 1) * sizeof(*tc));
+		uint32_t *ts = malloc((span ? span : 1) * sizeof(*ts));
+		int rc = (!tab || !hq || !qof || !tc || !ts) ? D4_ENOMEM : 0;
+		size_t nq = 0;
+		for (size_t j = i; j < pb->n && !rc; j++) {
+			uint64_t h[2];
+			tuple_hash(&pb->obs[j], h);
+			struct seen *e = &src->seen[h[0] % SEEN_SLOTS];
+			if (e->h[0] == h[0] && e->h[1] == h[1] && mix_passes(m, e->count, e->sensors)) {
+				pb->seen_count[j] = e->count;
+				pb->seen_sensors[j] = e->sensors;
+				qof[j - i] = UINT32_MAX;
+				continue;
+			}
+			size_t at = (size_t)(h[1] & (tsz - 1));
+			while (tab[at] && (hq[tab[at] - 1][0] != h[0] || hq[tab[at] - 1][1] != h[1]))
+				at = (at + 1) & (tsz - 1);
+			if (!tab[at]) {
+				hq[nq][0] = h[0];
+				hq[nq][1] = h[1];
+				pb->seen_q[nq] = pb->obs[j];
+				tab[at] = (uint32_t)++nq;
+			}
+			qof[j - i] = tab[at] - 1;
+		}
+		if (!rc && nq)
+			rc = d4_store_pdns_seen(src->s, pb->seen_q, nq, tc, ts);
+		for (size_t k = 0; k < nq && !rc; k++) {
+			struct seen *e = &src->seen[hq[k][0] % SEEN_SLOTS];
+			e->h[0] = hq[k][0];
+			e->h[1] = hq[k][1];
+			e->count = tc[k];
+			e->sensors = ts[k];
+		}
+		for (size_t j = i; j < pb->n && !rc; j++)
+			if (qof[j - i] != UINT32_MAX) {
+				pb->seen_count[j] = tc[qof[j - i]];
+				pb->seen_sensors[j] = ts[qof[j - i]];
+			}
+		free(tab);
+		free(hq);
+		free(qof);
+		free(tc);
+		free(ts);
+		if (rc)
+			return rc;
+		pb->seen_from = i;
+		pb->seen_epoch = src->epoch;
 	}
-	struct d4_store_pdns_query q;
-	memset(&q, 0, sizeof(q));
-	q.kind = D4_PDNS_Q_NAME;
-	q.name = o->rrname;
-	q.rrtype = o->rrtype;
-	q.max_tlp = D4_TLP_RED; /* every tuple counts, whatever its level */
-	struct seen_sum ss = {o, 0, 0};
-	struct d4_store_pdns_qresult res;
-	int rc = d4_store_pdns_query(src->s, &q, seen_cb, &ss, &res);
-	if (rc == D4_EINVAL) /* a name the store cannot look up: seen by nobody */
-		rc = 0;
-	if (rc)
-		return rc;
-	*count = ss.count;
-	*sensors = ss.sensors;
-	if (e) {
-		e->epoch = src->epoch;
-		e->rrtype = o->rrtype;
-		e->rrname_len = (uint16_t)o->rrname_len;
-		e->rdata_len = (uint16_t)o->rdata_len;
-		memcpy(e->key, o->rrname, o->rrname_len);
-		memcpy(e->key + o->rrname_len, o->rdata, o->rdata_len);
-		e->count = ss.count;
-		e->sensors = ss.sensors;
-	}
+	*count = pb->seen_count[i];
+	*sensors = pb->seen_sensors[i];
 	return 0;
 }
 
@@ -715,7 +767,7 @@ static int pdns_one(struct build *b, const struct d4_store_pdns_obs *o, struct d
 	rec.seen_sensors = UINT32_MAX;
 	d4_fed_decide(src->o.self, &b->fp, rule, &rec, v);
 	if (v->decision != D4_FED_REFUSE && thresholds) {
-		int rc = tuple_seen(b, o, &rec.seen_count, &rec.seen_sensors);
+		int rc = tuple_seen(b, &rule->mix, (size_t)(o - src->pb.obs), &rec.seen_count, &rec.seen_sensors);
 		if (rc) {
 			b->err = rc;
 			return -1;

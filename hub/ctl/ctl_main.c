@@ -51,7 +51,8 @@ static const char usage_text[] =
     "  partner dry-run NAME [--kind frames|pdns|backscatter] [--tlp TAG] [--tags T,T] [--should-not-sync] [--org "
     "UUID]\n"
     "              [--sensors U,U] [--type N] [--ext-type S] [--origin UUID] [--via U,U] [--stripped]\n"
-    "              [--rrname N --rrtype N --rdata S] | --file RECORD.json   (local: needs -c HUBCONF)\n"
+    "              [--rrname N --rrtype N --rdata S] [--seen-count N --seen-sensors N] [--packets N --duration S]\n"
+    "              | --file RECORD.json   (local: needs -c HUBCONF)\n"
     "Exit status: 0 success, 1 error, 2 usage error.\n";
 
 static void vmsg(struct ctl *c, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));

@@ -497,22 +497,42 @@ static void print_verdict(yajl_val r)
 	printf("%s (%s): %s\n", ctl_clean(d ? d : "?", b1, sizeof(b1)), ctl_clean(why ? why : "?", b2, sizeof(b2)),
 	       ctl_clean(text ? text : "", b3, sizeof(b3)));
 	printf("decided on level %s\n", lvl ? ctl_clean(lvl, b1, sizeof(b1)) : "?");
+	/* what the rule's mix does with it (absent or null: the rule does not mix) */
+	yajl_val mix = NULL;
+	for (size_t i = 0; r && YAJL_IS_OBJECT(r) && i < r->u.object.len; i++)
+		if (!strcmp(r->u.object.keys[i], "mix"))
+			mix = r->u.object.values[i];
+	const char *mt = mix && YAJL_IS_OBJECT(mix) ? ctl_jstr(mix, "explanation") : NULL;
+	if (mt)
+		printf("mix: %s\n", ctl_clean(mt, b3, sizeof(b3)));
 }
 
 static int cmd_dry_run(struct ctl *c, int argc, char **argv)
 {
 	const char *pos[1], *kind = NULL, *tlp = NULL, *tags = NULL, *org = NULL, *sensors = NULL, *type = NULL,
 			    *ext = NULL, *origin = NULL, *via = NULL, *rrname = NULL, *rrtype = NULL, *rdata = NULL,
-			    *file = NULL;
+			    *file = NULL, *seen_count = NULL, *seen_sensors = NULL, *packets = NULL, *duration = NULL;
 	int no_sync = 0, stripped = 0;
-	const struct ctl_opt opts[] = {{"kind", 1, &kind, NULL},	 {"tlp", 1, &tlp, NULL},
-				       {"tags", 1, &tags, NULL},	 {"org", 1, &org, NULL},
-				       {"sensors", 1, &sensors, NULL},	 {"type", 1, &type, NULL},
-				       {"ext-type", 1, &ext, NULL},	 {"origin", 1, &origin, NULL},
-				       {"via", 1, &via, NULL},		 {"rrname", 1, &rrname, NULL},
-				       {"rrtype", 1, &rrtype, NULL},	 {"rdata", 1, &rdata, NULL},
-				       {"file", 1, &file, NULL},	 {"should-not-sync", 0, NULL, &no_sync},
-				       {"stripped", 0, NULL, &stripped}, {NULL, 0, NULL, NULL}};
+	const struct ctl_opt opts[] = {{"kind", 1, &kind, NULL},
+				       {"tlp", 1, &tlp, NULL},
+				       {"tags", 1, &tags, NULL},
+				       {"org", 1, &org, NULL},
+				       {"sensors", 1, &sensors, NULL},
+				       {"type", 1, &type, NULL},
+				       {"ext-type", 1, &ext, NULL},
+				       {"origin", 1, &origin, NULL},
+				       {"via", 1, &via, NULL},
+				       {"rrname", 1, &rrname, NULL},
+				       {"rrtype", 1, &rrtype, NULL},
+				       {"rdata", 1, &rdata, NULL},
+				       {"file", 1, &file, NULL},
+				       {"should-not-sync", 0, NULL, &no_sync},
+				       {"stripped", 0, NULL, &stripped},
+				       {"seen-count", 1, &seen_count, NULL},
+				       {"seen-sensors", 1, &seen_sensors, NULL},
+				       {"packets", 1, &packets, NULL},
+				       {"duration", 1, &duration, NULL},
+				       {NULL, 0, NULL, NULL}};
 	int rc = ctl_parse(c, argc, argv, opts, pos, 1, 1, NULL);
 	if (rc != CTL_OK || (rc = arg_name(c, pos[0])) != CTL_OK)
 		return rc;
@@ -521,7 +541,7 @@ static int cmd_dry_run(struct ctl *c, int argc, char **argv)
 	if (file) {
 		/* The whole DryRunRecord document from a file; no other options. */
 		if (kind || tlp || tags || org || sensors || type || ext || origin || via || rrname || rrtype ||
-		    rdata || no_sync || stripped)
+		    rdata || no_sync || stripped || seen_count || seen_sensors || packets || duration)
 			return ctl_usage(c, "--file takes the whole record: give no other record option");
 		if ((rc = read_text(c, "record", file, DOC_FILE_MAX, &text)) != CTL_OK)
 			return rc;
@@ -582,6 +602,15 @@ static int cmd_dry_run(struct ctl *c, int argc, char **argv)
 				g_str(g, "rdata");
 				g_str(g, rdata);
 			}
+			/* what the hub has seen of it, for a rule that mixes */
+			const char *const nk[4] = {"seen_count", "seen_sensors", "packets", "duration_s"};
+			const char *const nv[4] = {seen_count, seen_sensors, packets, duration};
+			for (int i = 0; i < 4; i++)
+				if (nv[i] && (rc = g_num(c, g, nk[i], nv[i],
+							 i == 1 ? UINT32_MAX : (uint64_t)INT64_MAX)) != CTL_OK) {
+					yajl_gen_free(g);
+					return rc;
+				}
 			if (no_sync) {
 				g_str(g, "should_not_sync");
 				yajl_gen_bool(g, 1);

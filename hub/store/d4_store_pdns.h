@@ -152,6 +152,15 @@ int d4_store_pdns_query(struct d4_store *s, const struct d4_store_pdns_query *q,
 			int (*cb)(void *ctx, const struct d4_store_pdns_tuple *t), void *ctx,
 			struct d4_store_pdns_qresult *res);
 
+/* What the store holds of the tuples of n observations (federation's
+ * mixing thresholds): count[i] the tuple's count and sensors[i] its
+ * distinct sensors (as sensor_count of a query: exact up to KEEP, an
+ * estimate beyond), 0 and 0 when the store holds no such tuple, whatever
+ * its level. One read transaction, exact-key lookups. obs, count and
+ * sensors (n entries each) borrowed. 0 or a store error. */
+int d4_store_pdns_seen(struct d4_store *s, const struct d4_store_pdns_obs *obs, size_t n, uint64_t *count,
+		       uint32_t *sensors);
+
 struct d4_store_pdns_summary {
 	uint64_t tuples;     /* visible tuples matched (up to limit when set) */
 	uint64_t time_first; /* min over them, 0 when none */

@@ -1387,6 +1387,82 @@ free_out:
 	return rc;
 }
 
+/* A tuple key of d4_store_pdns_seen: sorted by pointer, the keys stay put. */
+struct seen_key {
+	const uint8_t *k;
+	size_t off; /* in the arena, until it stops moving */
+	uint32_t kl, i;
+};
+
+static int seen_key_cmp(const void *x, const void *y)
+{
+	const struct seen_key *a = x, *b = y;
+	size_t n = a->kl < b->kl ? a->kl : b->kl;
+	int c = memcmp(a->k, b->k, n);
+	return c ? c : (a->kl > b->kl) - (a->kl < b->kl);
+}
+
+int d4_store_pdns_seen(struct d4_store *s, const struct d4_store_pdns_obs *obs, size_t n, uint64_t *count,
+		       uint32_t *sensors)
+{
+	if (!s || (n && (!obs || !count || !sensors)))
+		return D4_EINVAL;
+	for (size_t i = 0; i < n; i++)
+		count[i] = sensors[i] = 0;
+	if (!n || absent(s))
+		return 0;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	char *name = malloc(PDNS_NAME_BUF);
+	struct seen_key *keys = malloc(n * sizeof(*keys));
+	struct arena ar;
+	memset(&ar, 0, sizeof(ar));
+	int rc = (!md || !name || !keys) ? D4_ENOMEM : 0;
+	/* keys first, then the lookups in key order: neighbouring pages */
+	size_t nk = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		const struct d4_store_pdns_obs *o = &obs[i];
+		size_t nlen = obs_name(o, name), rdlen = obs_rdlen(o);
+		if (!nlen || rdlen > D4_PDNS_STORE_RDATA_MAX)
+			continue; /* never a tuple: seen by nobody */
+		uint8_t k[PDNS_KEY_MAX], rh[PDNS_HASH];
+		size_t kl = 0;
+		rc = tuple_key(md, name, nlen, o->rrtype, o->rdata ? o->rdata : "", rdlen, k, &kl, rh);
+		if (!rc)
+			rc = arena_add(&ar, k, kl, &keys[nk].off);
+		keys[nk].kl = (uint32_t)kl;
+		keys[nk++].i = (uint32_t)i;
+	}
+	for (size_t j = 0; j < nk && !rc; j++)
+		keys[j].k = ar.p + keys[j].off;
+	if (!rc)
+		qsort(keys, nk, sizeof(*keys), seen_key_cmp);
+	MDB_txn *txn = NULL;
+	if (!rc)
+		rc = store_txn_begin(s, 1, &txn);
+	for (size_t j = 0; j < nk && !rc; j++) {
+		MDB_val key = mv(keys[j].k, keys[j].kl), v;
+		int r = mdb_get(txn, s->dbi[DBI_PDNS_TUPLES], &key, &v);
+		if (r == MDB_NOTFOUND)
+			continue;
+		if (r) {
+			rc = store_rc(r, "pdns tuple get");
+			break;
+		}
+		struct tup t;
+		if ((rc = dec_tup(v.mv_data, v.mv_size, &t)))
+			break;
+		count[keys[j].i] = t.count;
+		sensors[keys[j].i] = t.nsens + (t.sketch ? sketch_est[64 - popcount64(t.sketch)] : 0);
+	}
+	if (txn)
+		mdb_txn_abort(txn);
+	EVP_MD_CTX_free(md);
+	free(name);
+	free(keys);
+	free(ar.p);
+	return rc;
+}
+
 int d4_store_pdns_query(struct d4_store *s, const struct d4_store_pdns_query *q,
 			int (*cb)(void *ctx, const struct d4_store_pdns_tuple *t), void *ctx,
 			struct d4_store_pdns_qresult *res)

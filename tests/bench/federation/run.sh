@@ -16,6 +16,11 @@
 #            1,000) of 4 KiB for --lag-seconds (default 30); every frame's lag is the first poll
 #            that saw it committed at B minus the first poll that saw it committed at A
 #            (d4-bench-fed-watch reads both stores every 2 ms: a 2 ms resolution).
+#   mixing   tuples/s through the egress path (d4_fed_source_next: the pDNS consumer in sink mode,
+#            the decision, the encoder) with the pdns rule's mix off and on (safe defaults without
+#            the hold-back), in process on a store of --mix-lines lines (a quarter of them distinct
+#            tuples, drawn uniformly, then skewed as resolver traffic is), best of --mix-runs runs
+#            (d4-bench-fed-mix). Target: mixing costs < 20 %.
 # Between runs the partner is deleted and added again: its acknowledged position goes with it,
 # and B answers the position it holds (409), from which A continues -- B already has the rest.
 # The machine's own limits are measured in the same run: sequential write with fdatasync on the
@@ -32,7 +37,7 @@ die() { echo "bench: $*" >&2; exit 1; }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
-build="" quick=0 bytes="" sizes="4096 65536" pdns_lines="" lag_s="" lag_rate=1000 keep=0 inflight=""
+build="" quick=0 bytes="" sizes="4096 65536" pdns_lines="" lag_s="" lag_rate=1000 keep=0 inflight="" mix_lines="" mix_runs=5
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick=1 ;;
@@ -42,6 +47,8 @@ while [ $# -gt 0 ]; do
 	--lag-seconds) lag_s=$2; shift ;;
 	--lag-rate) lag_rate=$2; shift ;;
 	--inflight) inflight=$2; shift ;;
+	--mix-lines) mix_lines=$2; shift ;;
+	--mix-runs) mix_runs=$2; shift ;;
 	--keep) keep=1 ;;
 	-h|--help) sed -n '2,30p' "$0"; exit 0 ;;
 	-*) echo "bench: unknown option $1" >&2; exit 2 ;;
@@ -53,9 +60,9 @@ done
 [ -d "$build" ] || die "build dir $build not found"
 build=$(cd "$build" && pwd)
 if [ "$quick" = 1 ]; then
-	: "${bytes:=256M}" "${pdns_lines:=200000}" "${lag_s:=10}"
+	: "${bytes:=256M}" "${pdns_lines:=200000}" "${lag_s:=10}" "${mix_lines:=200000}"
 else
-	: "${bytes:=1G}" "${pdns_lines:=1000000}" "${lag_s:=30}"
+	: "${bytes:=1G}" "${pdns_lines:=1000000}" "${lag_s:=30}" "${mix_lines:=1000000}"
 fi
 
 findbin() {
@@ -68,6 +75,8 @@ HUB=$(findbin d4hub)
 CTL=$(findbin d4hubctl)
 SEND=$(findbin d4-bench-send)
 WATCH=$(findbin d4-bench-fed-watch)
+MIX=$(findbin d4-bench-fed-mix)
+declare -A mix_cost
 SENSOR=$(findbin d4-sensor)
 MKPKI="$repo/deploy/mkpki.sh"
 command -v openssl >/dev/null || die "openssl CLI missing"
@@ -287,6 +296,16 @@ echo "federation lag: p50 $(fmt "$p50") ms, p90 $(fmt "$(field "$w" lag_p90_ms)"
 	"max $(fmt "$(field "$w" lag_max_ms)") ms over $(field "$w" lag_n) frames" \
 	"(sender: $(echo "$(cat "$work/lag.send")" | sed -n 's/.* frames_s=\([0-9.]*\).*/\1/p') frames/s)"
 
+# ------------------------------------------------------------- mixing ----
+echo "== pDNS through the egress path, mixing off / on ($mix_lines lines, best of $mix_runs)"
+for skew in "" --skew; do
+	m=$("$MIX" --lines "$mix_lines" --runs "$mix_runs" --dir "$work" $skew | tail -n 1) || { echo "bench: d4-bench-fed-mix failed" >&2; fail=1; continue; }
+	echo "federation mixing${skew:+ (skewed)}: off $(fmt "$(field " $m" off_tps)" 0) tuples/s," \
+		"on $(fmt "$(field " $m" on_tps)" 0) tuples/s (cost $(field " $m" cost_pct) %)," \
+		"on without thresholds $(fmt "$(field " $m" nothr_tps)" 0) tuples/s (cost $(field " $m" nothr_cost_pct) %)"
+	mix_cost[${skew:-uniform}]=$(field " $m" cost_pct)
+done
+
 echo "== summary"
 verdict() { awk -v v="$1" -v t="$2" -v lt="${3:-0}" 'BEGIN { if (lt) print (v < t ? "PASS" : "FAIL"); else print (v >= t ? "PASS" : "FAIL") }'; }
 echo "machine: disk $(fmt "$disk_mbs") MB/s, HMAC $(fmt "$(calc "${hmac_k:-0} / 1000")") MB/s," \
@@ -296,6 +315,10 @@ echo "machine: disk $(fmt "$disk_mbs") MB/s, HMAC $(fmt "$(calc "${hmac_k:-0} / 
 	echo "64 KiB frames: $(fmt "${res_mbs[65536]}") MB/s (target >= 150 MB/s: $(verdict "${res_mbs[65536]}" 150))"
 [ -n "${res_tps:-}" ] && echo "pDNS: $(fmt "$res_tps" 0) tuples/s (target >= 100000: $(verdict "$res_tps" 100000))"
 [ -n "$p99" ] && echo "lag p99: $(fmt "$p99") ms (target < 1000 ms: $(verdict "$p99" 1000 1))"
+for k in uniform --skew; do
+	[ -n "${mix_cost[$k]:-}" ] &&
+		echo "pDNS mixing cost (${k#--}): ${mix_cost[$k]} % (target < 20 %: $(verdict "${mix_cost[$k]}" 20 1))"
+done
 echo "load average (1 min) at end: $(loadavg)"
 for h in a b; do
 	grep -E "error|warning" "${LOG[$h]}" | tail -n 3 | sed "s/^/hub $h log: /"

@@ -56,6 +56,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		d4_fed_decide(&self, &fp, &p.out[d.rec.kind], &d.rec, &vd);
 		if (vd.level == D4_TLP_RED && vd.decision != D4_FED_REFUSE)
 			abort();
+		/* and with the kind's mix (when it has one): the explanation too */
+		if (d.rec.kind == D4_FED_KIND_PDNS || d.rec.kind == D4_FED_KIND_BACKSCATTER)
+			d4_fed_mix_defaults(d.rec.kind, &p.out[d.rec.kind].mix);
+		d4_fed_decide(&self, &fp, &p.out[d.rec.kind], &d.rec, &vd);
+		if (vd.decision != D4_FED_REFUSE && d.rec.kind == D4_FED_KIND_PDNS && d.rec.seen_count < 10 &&
+		    d.rec.seen_sensors < 2)
+			abort(); /* below the default thresholds: never released */
+		yajl_gen g = yajl_gen_alloc(NULL);
+		if (g) {
+			d4_fed_dryrun_json_rule(g, "p", &self, &p.out[d.rec.kind], &d.rec, &vd);
+			yajl_gen_free(g);
+		}
 	}
 	d4_fed_dryrun_free(&d);
 	yajl_tree_free(v);

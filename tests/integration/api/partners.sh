@@ -126,6 +126,42 @@ assert_contains "$out" "rrname"
 # text output names the reason and explains it
 out=$(rctl "$ADMIN" partner dry-run hub-c --kind frames --type 8 --tlp tlp:amber+strict)
 assert_contains "$out" "refuse (amber-strict-other-org)"
+# ---- mixing (hub-c's pdns rule and backscatter rule mix): the dry run explains it, locally and
+# through the API alike; the partner document shows the mix; a mix on frames is refused
+rctl "$ADMIN" partner set hub-c --file <(echo '{"outbound": {"pdns": {"mix": {"min_count": 5}},
+	"backscatter": {"enabled": true, "max_tlp": "tlp:green", "mix": {}}}}') >/dev/null || fail "set a mix"
+assert_eq "$(api_get /api/v1/partners/hub-c | json "d['outbound']['pdns']['mix']")" \
+	'{"enabled": true, "delay_s": 3600, "coarsen_s": 3600, "pool_sensors": true, "pool_id": null, "min_sensors": 2, "min_count": 5}' \
+	"hub-c's pdns mix"
+pub="--kind pdns --tlp tlp:green --rrname www.example.com --rrtype 1 --rdata 192.0.2.1"
+assert_eq "$(dry hub-c $pub --seen-count 4 --seen-sensors 1)" "refuse mix-below-threshold" "below k and n"
+assert_eq "$(dry hub-c $pub --seen-count 5 --seen-sensors 1)" "release released" "n reached"
+assert_eq "$(dry hub-c $pub --seen-count 1 --seen-sensors 2)" "release released" "k reached"
+m=$(rctl "$ADMIN" --json partner dry-run hub-c $pub --seen-count 5 --sensors "$(gen_uuid)")
+pool=$(echo "$m" | json "d['mix']['pool_id']")
+assert_eq "$(echo "$m" | json "d['provenance']['sensors'] == [d['mix']['pool_id']], d['mix']['delay_s'], d['mix']['seen_count']")" \
+	"[true, 3600, 5]" "a mixed tuple carries the pool id"
+[ "$pool" != null ] || fail "no pool id: $m"
+assert_eq "$(dry hub-c --kind pdns --tlp tlp:green --rrname 4.3.2.10.in-addr.arpa --rrtype 12 --rdata h.corp. --seen-count 99)" \
+	"refuse rrname-private" "reverse name of a private address"
+assert_eq "$(dry hub-c --kind backscatter --tlp tlp:clear --packets 500 --duration 30)" "refuse mix-below-duration" \
+	"a short vector"
+assert_eq "$(dry hub-c --kind backscatter --tlp tlp:clear --packets 99 --duration 300)" "refuse mix-below-packets" \
+	"a small vector"
+assert_eq "$(dry hub-c --kind backscatter --tlp tlp:clear --packets 100 --duration 60)" "release released" \
+	"a vector over both thresholds"
+out=$(rctl "$ADMIN" partner dry-run hub-c $pub --seen-count 4)
+assert_contains "$out" "refuse (mix-below-threshold)"
+assert_contains "$out" "mix: withheld: mixing:"
+assert_eq "$(dry hub-b $pub)" "release released" "hub-b does not mix"
+assert_eq "$(ctl --json partner dry-run hub-b $pub | json "d['mix']")" "null" "no mix, mix null"
+out=$(rctl "$ADMIN" partner set hub-c --file <(echo '{"outbound": {"frames": {"mix": {}}}}') 2>&1) &&
+	fail "a mix on the frames rule was accepted"
+assert_contains "$out" "outbound.frames.mix: only the pdns and backscatter rules mix"
+rctl "$ADMIN" partner set hub-c --file <(echo '{"outbound": {"pdns": {"mix": {"enabled": false}},
+	"backscatter": {"enabled": false}}}') >/dev/null || fail "mix off"
+assert_eq "$(dry hub-c $pub --seen-count 1)" "release released" "mix off"
+
 # a local dry run needs the hub's identity
 "$D4HUBCTL" -s "$T_DIR/store" partner dry-run hub-c --tlp tlp:clear >/dev/null 2>&1 &&
 	fail "a dry run without the hub's identity"

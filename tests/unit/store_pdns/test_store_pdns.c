@@ -703,6 +703,55 @@ static int lookup(struct d4_store *s, const char *name, uint16_t type, struct on
 	return o->n;
 }
 
+/* d4_store_pdns_seen: a tuple's count and sensors as the store keeps
+ * them, whatever the name's case or final dot and the level; 0, 0 for a
+ * tuple it does not hold, another rdata or rrtype, and a name that can
+ * never be one. */
+START_TEST(test_seen)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	struct d4_store_pdns_obs ob;
+	memset(&ob, 0, sizeof(ob));
+	ob.rrname = "www.example.com.";
+	ob.rrtype = 1;
+	ob.rdata = "192.0.2.1";
+	ob.time_first = ob.time_last = 1000;
+	ob.tlp = D4_TLP_RED;
+	ob.has_sensor = 1;
+	for (int i = 0; i < 3; i++) {
+		ob.count = (uint64_t)i + 1;
+		memset(ob.sensor, 0x10 + (i % 2), 16);
+		ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+	}
+	struct d4_store_pdns_obs q[5];
+	memset(q, 0, sizeof(q));
+	q[0] = ob;
+	q[0].rrname = "WWW.Example.COM";
+	q[1] = ob;
+	q[1].rdata = "192.0.2.2";
+	q[2] = ob;
+	q[2].rrtype = 28;
+	q[3] = ob;
+	q[3].rrname = "";
+	q[4] = ob;
+	uint64_t count[5];
+	uint32_t nsens[5];
+	ck_assert_int_eq(d4_store_pdns_seen(s, q, 5, count, nsens), 0);
+	ck_assert_uint_eq(count[0], 6);
+	ck_assert_uint_eq(nsens[0], 2);
+	for (int i = 1; i < 4; i++) {
+		ck_assert_uint_eq(count[i], 0);
+		ck_assert_uint_eq(nsens[i], 0);
+	}
+	ck_assert_uint_eq(count[4], 6);
+	ck_assert_uint_eq(nsens[4], 2);
+	ck_assert_int_eq(d4_store_pdns_seen(s, q, 0, count, nsens), 0);
+	ck_assert_int_eq(d4_store_pdns_seen(s, NULL, 1, count, nsens), D4_EINVAL);
+	d4_store_close(s);
+}
+END_TEST
+
 START_TEST(test_merge)
 {
 	struct d4_store_opts o = base_opts();
@@ -1567,6 +1616,7 @@ static Suite *pdns_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_merge);
+	tcase_add_test(tc, test_seen);
 	tcase_add_test(tc, test_batch_repeats);
 	tcase_add_test(tc, test_parse_ip);
 	tcase_add_test(tc, test_cursor_atomic);
