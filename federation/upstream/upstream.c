@@ -708,10 +708,17 @@ static void *stream_main(void *arg)
 				s->st.pcap_session = r.origin_session;
 			}
 		} else if (rc == D4_ETOOBIG) {
-			/* larger than a D4 server takes: counted, skipped */
-			d4_warn("upstream %s: a frame of %u bytes is larger than a D4 frame may be; skipped", s->name,
+			/* larger than a D4 server takes (1,000,000 bytes, d4-sensor's
+			 * limit): counted as too-big, logged, skipped -- one frame
+			 * never blocks a stream */
+			d4_warn("upstream %s: a frame of %u bytes is larger than a D4 server takes; skipped", s->name,
 				r.size);
+			pthread_mutex_lock(&u->mu);
+			s->status.decisions[D4_FED_R_TOO_BIG]++;
+			pthread_mutex_unlock(&u->mu);
 			pending = 0;
+			if (d4_sensor_conn_inflight(s->conn) == 0 && s->rcount == 0)
+				acked(s, pending_after);
 		} else if (rc != D4_ECLOSED) {
 			d4_warn("upstream %s: %s", s->name, d4_strerror(rc));
 			pending = 0;
