@@ -5,7 +5,7 @@
 # streams, one sensor each: type 8 with the sensor's level tlp:clear,
 # tlp:green, tlp:amber, tlp:red; 2 -> 254 up-test with the meta header's
 # tlp:clear, tlp:green, tlp:amber, tlp:red; a 254 stream of another
-# extended type (tlp:clear). Checked at P: its sessions of A's sensor hold
+# extended type (tlp:clear); later a pcap file as type 1 (tlp:clear). Checked at P: its sessions of A's sensor hold
 # exactly the payloads of A's clear and green streams of the relayed kinds,
 # byte for byte and in A's order (type 8 as 8, 254 after its meta header
 # with the level it was decided on), nothing of amber, red or the other
@@ -27,7 +27,7 @@ fctl p sensor add "$UP_UUID" --gen-key --approve >"$T_DIR/up.key" || fail "P: se
 chmod 600 "$T_DIR/up.key"
 
 UPKEYS=("upstream.destination=127.0.0.3:${H_INGEST[p]}" "upstream.uuid=$UP_UUID"
-	"upstream.key_file=$T_DIR/up.key" "upstream.ca=$T_PKI/ca.crt" "upstream.streams=8, 254:$EXT"
+	"upstream.key_file=$T_DIR/up.key" "upstream.ca=$T_PKI/ca.crt" "upstream.streams=1, 8, 254:$EXT"
 	"upstream.backoff_min_ms=100" "upstream.backoff_max_ms=1000")
 fed_hub a 127.0.0.2 org1 "${UPKEYS[@]}"
 
@@ -143,6 +143,8 @@ OK8=("${SENS[c8]}" "${SENS[g8]}" "${SENS[c8b]}")
 OK254=("${SENS[c254]}" "${SENS[g254]}")
 N8=$((NF[c8] + NF[g8] + NF[c8b]))
 N254=$((NF[c254] + NF[g254]))
+OK1=()
+N1=0
 check_exact() { # what P holds of A's sensor equals A's clear and green frames, byte for byte
 	wait_until 20 eval '[ "$(frames_of p 8 "$UP_UUID")" = "$N8" ] && [ "$(frames_of p 254 "$UP_UUID")" = "$N254" ]' ||
 		fail "P holds $(frames_of p 8 "$UP_UUID") type-8 and $(frames_of p 254 "$UP_UUID") type-254 frames of A, expected $N8 and $N254: $(fctl p --json sessions "$UP_UUID")"
@@ -150,6 +152,9 @@ check_exact() { # what P holds of A's sensor equals A's clear and green frames, 
 		fail "P's type-8 payloads differ from A's clear and green ones"
 	[ "$(payloads p 254 "$UP_UUID" | sha256sum)" = "$(payloads a 254 "${OK254[@]}" | sha256sum)" ] ||
 		fail "P's type-254 payloads differ from A's clear and green ones"
+	[ "$(frames_of p 1 "$UP_UUID")" = "$N1" ] || fail "P holds $(frames_of p 1 "$UP_UUID") type-1 frames of A, expected $N1"
+	[ "$N1" = 0 ] || [ "$(payloads p 1 "$UP_UUID" | sha256sum)" = "$(payloads a 1 "${OK1[@]}" | sha256sum)" ] ||
+		fail "P's type-1 payloads differ from A's pcap"
 	! payloads p 8 "$UP_UUID" | grep -qE '^(a8|r8|a254|r254|other),' || fail "P holds amber or red frames"
 	! payloads p 254 "$UP_UUID" | grep -qE '^(a8|r8|a254|r254|other),' || fail "P holds amber or red frames"
 }
@@ -180,6 +185,15 @@ log "P holds exactly A's clear and green type-8 and type-254 frames; nothing amb
 fed_stop p
 craft8 c8c tlp:clear 30
 craft254 g254b "$EXT" tlp:green 20
+# a pcap file as type 1 (d4-sensor -r), the sensor's level tlp:clear
+fsensor a
+SENS[pcap]=$SENSOR_UUID
+fctl a sensor set "$SENSOR_UUID" --tlp tlp:clear >/dev/null || fail "sensor set --tlp tlp:clear"
+fsensor_run a -u "$SENSOR_UUID" -k "$SENSOR_KEY" -t 1 -r "$D4_TEST_DATA/pcap/http.pcap" -q ||
+	fail "d4-sensor -r http.pcap"
+OK1=("${SENS[pcap]}")
+N1=$(frames_of a 1 "${SENS[pcap]}")
+[ "$N1" -ge 1 ] || fail "A holds no type-1 frame"
 OK8+=("${SENS[c8c]}")
 OK254+=("${SENS[g254b]}")
 N8=$((N8 + 30))
