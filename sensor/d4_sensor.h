@@ -205,7 +205,7 @@ unsigned d4_sensor_conn_inflight(struct d4_sensor_conn *c);
  * d4_sensor_conn_confirmed), the rest must be sent again. */
 void d4_sensor_conn_close(struct d4_sensor_conn *c, int clean);
 struct d4_sensor_conn_stats {
-	int connected, acked; /* acked: the server selected d4-ack/1 */
+	int connected, acked;			    /* acked: the server selected d4-ack/1 */
 	uint64_t connects, failures, frames, bytes; /* frames/bytes written (meta header included) */
 	uint64_t next_try_ms;			    /* monotonic, when not connected */
 	char last_error[160];

@@ -89,7 +89,8 @@ int d4_upstream_streams_parse(const char *s, struct d4_upstream_stream *out, uns
 			return D4_EINVAL;
 		}
 		if (colon && !ext_valid(colon + 1, strlen(colon + 1))) {
-			snprintf(err, errlen, "stream '254:%s': the extended type must be 1..63 printable characters, no space or /",
+			snprintf(err, errlen,
+				 "stream '254:%s': the extended type must be 1..63 printable characters, no space or /",
 				 colon + 1);
 			return D4_EINVAL;
 		}
@@ -98,8 +99,9 @@ int d4_upstream_streams_parse(const char *s, struct d4_upstream_stream *out, uns
 			return D4_EINVAL;
 		}
 		if (t == 254 && ++n254 > 1) {
-			snprintf(err, errlen, "only one type-254 stream: a D4 server admits one connection per sensor "
-					      "uuid and type");
+			snprintf(err, errlen,
+				 "only one type-254 stream: a D4 server admits one connection per sensor "
+				 "uuid and type");
 			return D4_EINVAL;
 		}
 		for (unsigned i = 0; i < *n; i++)
@@ -337,7 +339,7 @@ struct ustream {
 	struct d4_partner *partner;
 	struct d4_fed_source *src;
 	struct d4_sensor_conn *conn;
-	struct ustate st;   /* acknowledged; what the file holds (after a save) */
+	struct ustate st; /* acknowledged; what the file holds (after a save) */
 	int dirty;
 	uint64_t last_save;
 	uint64_t replay0;
@@ -345,10 +347,10 @@ struct ustream {
 	const uint8_t *batch;
 	size_t batch_len;
 	struct d4_fed_batch_it it;
-	struct upos bfrom;  /* the batch's start */
-	uint64_t bto;	    /* its end (`to`) */
-	uint64_t bidx;	    /* released records of the batch consumed */
-	uint32_t bn;	    /* released records in the batch */
+	struct upos bfrom; /* the batch's start */
+	uint64_t bto;	   /* its end (`to`) */
+	uint64_t bidx;	   /* released records of the batch consumed */
+	uint32_t bn;	   /* released records in the batch */
 	int have_batch, bmore;
 	uint64_t decided_to; /* decisions are counted once per frame */
 	/* what the open connection carries: its meta header or pcap session */
@@ -571,8 +573,7 @@ static void acked(struct ustream *s, struct upos p)
 	}
 	if (pos_le(p, stpos(s)) && !n)
 		return;
-	if (!pos_le(p, stpos(s)))
-		{
+	if (!pos_le(p, stpos(s))) {
 		s->st.pos_seq = p.seq;
 		s->st.pos_skip = p.skip;
 	}
@@ -692,7 +693,8 @@ static void *stream_main(void *arg)
 				continue;
 			}
 			s->bidx++;
-			pending_after = s->bidx >= s->bn ? (struct upos){s->bto, 0} : (struct upos){s->bfrom.seq, s->bidx};
+			pending_after =
+			    s->bidx >= s->bn ? (struct upos){s->bto, 0} : (struct upos){s->bfrom.seq, s->bidx};
 			pending = 1;
 		}
 		if (s->ident_set && !same_ident(s, &r)) {
