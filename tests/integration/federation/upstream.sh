@@ -176,6 +176,14 @@ decisions_are 8 "{'released': $N8, 'amber-not-allowed': $AMBER, 'tlp-red': $RED,
 decisions_are "254:$EXT" "{'released': $N254, 'amber-not-allowed': $AMBER, 'tlp-red': $RED, 'type-filtered': $((N8 + 3)), 'ext-type-filtered': ${NF[other]}}"
 wait_until 10 eval '[ "$(stream_field 8 "['"'"'frames'"'"']")" = "$N8" ] && [ "$(stream_field 8 "['"'"'lag_records'"'"']")" = 0 ]' ||
 	fail "stream 8 status: $(upstream_json "d['streams'][0]")"
+# the answer is the spec's UpstreamStatus
+SPEC=$(dirname "$0")/../../../openapi/d4hub.yaml
+fapi a /api/v1/upstream | "$PY" -c '
+import json, sys, yaml, jsonschema
+doc = yaml.safe_load(open(sys.argv[1]))
+root = dict(doc); root["$ref"] = "#/components/schemas/UpstreamStatus"
+jsonschema.Draft202012Validator(root, format_checker=jsonschema.FormatChecker()).validate(json.load(sys.stdin))' "$SPEC" ||
+	fail "the status is not an UpstreamStatus"
 [ "$(fmetric a 'd4hub_upstream_frames_total\{stream="8"\}')" = "$N8" ] || fail "/metrics: $(fapi a /metrics | grep upstream_frames)"
 [ "$(fmetric a 'd4hub_upstream_decisions_total\{stream="254:'"$EXT"'",reason="tlp-red"\}')" = "$RED" ] ||
 	fail "/metrics: $(fapi a /metrics | grep upstream_decisions)"
