@@ -24,8 +24,8 @@
 #define D4_UPSTREAM_KEY_MAX	1024
 
 struct d4_upstream_stream {
-	uint8_t type;	/* D4 type; 2 is never a stream (the meta header) */
-	char ext[64];	/* type 254: the extended type (required), else "" */
+	uint8_t type; /* D4 type; 2 is never a stream (the meta header) */
+	char ext[64]; /* type 254: the extended type (required), else "" */
 };
 
 /* Parses upstream.streams: "8, 1, 254:ja3-jl" (comma or space separated,
@@ -35,21 +35,48 @@ struct d4_upstream_stream {
  * keep kicking each other). 0, or D4_EINVAL with a message in err. */
 int d4_upstream_streams_parse(const char *s, struct d4_upstream_stream *out, unsigned *n, char *err, size_t errlen);
 
+/* What a stream keeps across restarts, in STATE_DIR/upstream-TYPE.pos or
+ * upstream-254-EXT.pos (text, replaced atomically): the acknowledged
+ * position (pos_seq: the source's batch it is in, pos_skip: its released
+ * frames delivered), the acknowledged counters, the records in flight when
+ * written and whether the stop was clean (after a crash up to a window of
+ * records may have been committed unacknowledged: they are announced as
+ * possible replays), and for type 1 the pcap global header of the session
+ * being relayed (a connection that starts inside it sends it first). */
+#define D4_UPSTREAM_PCAP_HDR 24u
+struct d4_upstream_position {
+	uint64_t pos_seq, pos_skip;
+	uint64_t frames, bytes;
+	uint64_t unacked;
+	int clean;
+	uint64_t pcap_session;
+	uint8_t pcap_hdr[D4_UPSTREAM_PCAP_HDR];
+	int has_pcap_hdr;
+};
+/* Pure, over the file's bytes: exactly the format d4_upstream_position_format
+ * writes (every line, in order, decimal values without sign or leading zero,
+ * the header as 48 lower-case hex digits, nothing after). 0 or D4_ECORRUPT
+ * (*out untouched). */
+int d4_upstream_position_parse(const uint8_t *buf, size_t len, struct d4_upstream_position *out);
+/* Writes the file's text into out (n bytes; 512 are always enough). Its
+ * length, or D4_ETOOBIG. */
+int d4_upstream_position_format(const struct d4_upstream_position *s, char *out, size_t n);
+
 struct d4_upstream_opts {
 	struct d4_fed_self self;
 	const char *dest;	 /* HOST:PORT of the D4 server */
 	const char *ca;		 /* CA file ("" / NULL: the system's) */
 	const char *server_name; /* NULL / "": host of dest */
 	int insecure;
-	uint8_t uuid[16];	 /* this hub's sensor uuid at the server (v4) */
-	const uint8_t *key;	 /* its HMAC key, borrowed until d4_upstream_start returns (copied) */
+	uint8_t uuid[16];   /* this hub's sensor uuid at the server (v4) */
+	const uint8_t *key; /* its HMAC key, borrowed until d4_upstream_start returns (copied) */
 	size_t keylen;
 	struct d4_upstream_stream streams[D4_UPSTREAM_STREAMS_MAX];
 	unsigned nstreams;
-	uint8_t max_tlp; /* enum d4_tlp: tlp:green (community) or tlp:clear (public) */
-	int relay;	 /* frames received from partner hubs go up too (allow_relay) */
-	const char *state_dir; /* position files (created) */
-	unsigned poll_ms;      /* idle poll of the log (0 = 50) */
+	uint8_t max_tlp;			 /* enum d4_tlp: tlp:green (community) or tlp:clear (public) */
+	int relay;				 /* frames received from partner hubs go up too (allow_relay) */
+	const char *state_dir;			 /* position files (created) */
+	unsigned poll_ms;			 /* idle poll of the log (0 = 50) */
 	unsigned backoff_min_ms, backoff_max_ms; /* 0 = 500 / 30000 */
 };
 

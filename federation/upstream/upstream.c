@@ -14,6 +14,7 @@
 #include "d4_upstream.h"
 
 #include "d4_error.h"
+#include "d4_reader.h"
 #include "d4_log.h"
 #include "d4_policy.h"
 #include "d4_proto.h"
@@ -34,7 +35,7 @@
 
 #define PERSIST_MS    200u /* the position file is replaced at most this often while frames are acknowledged */
 #define STOP_DRAIN_MS 2000u
-#define PCAP_GHDR     24u
+#define PCAP_GHDR     D4_UPSTREAM_PCAP_HDR
 
 /* ---- configuration helpers ------------------------------------------------ */
 
@@ -88,7 +89,8 @@ int d4_upstream_streams_parse(const char *s, struct d4_upstream_stream *out, uns
 			return D4_EINVAL;
 		}
 		if (colon && !ext_valid(colon + 1, strlen(colon + 1))) {
-			snprintf(err, errlen, "stream '254:%s': the extended type must be 1..63 printable characters, no space or /",
+			snprintf(err, errlen,
+				 "stream '254:%s': the extended type must be 1..63 printable characters, no space or /",
 				 colon + 1);
 			return D4_EINVAL;
 		}
@@ -97,8 +99,9 @@ int d4_upstream_streams_parse(const char *s, struct d4_upstream_stream *out, uns
 			return D4_EINVAL;
 		}
 		if (t == 254 && ++n254 > 1) {
-			snprintf(err, errlen, "only one type-254 stream: a D4 server admits one connection per sensor "
-					      "uuid and type");
+			snprintf(err, errlen,
+				 "only one type-254 stream: a D4 server admits one connection per sensor "
+				 "uuid and type");
 			return D4_EINVAL;
 		}
 		for (unsigned i = 0; i < *n; i++)
@@ -170,16 +173,7 @@ static int pos_le(struct upos a, struct upos b)
 	return a.seq < b.seq || (a.seq == b.seq && a.skip <= b.skip);
 }
 
-/* What a stream keeps across restarts. */
-struct ustate {
-	struct upos pos;
-	uint64_t frames, bytes;
-	uint64_t unacked; /* records in flight when written */
-	int clean;	  /* written at a clean stop */
-	uint64_t pcap_session;
-	uint8_t pcap_hdr[PCAP_GHDR]; /* type 1: the global header of the session being relayed */
-	int has_pcap_hdr;
-};
+#define ustate d4_upstream_position
 
 /* DIR/upstream-TYPE.pos, DIR/upstream-254-EXT.pos (EXT printable, no '/': checked when parsed) */
 static int state_path(const char *dir, const struct d4_upstream_stream *st, char *out, size_t n)
@@ -198,35 +192,113 @@ static int state_path(const char *dir, const struct d4_upstream_stream *st, char
 	return D4_OK;
 }
 
-/* 0 (read), D4_ENOTFOUND (no file: start of the log), D4_ECORRUPT. */
+/* Reads "NAME VALUE\n" at the reader: NAME exact, VALUE decimal u64 (no
+ * sign, no leading zero but "0", at most 20 digits, no overflow). */
+static int rd_u64_line(struct d4_reader *r, const char *name, uint64_t *out)
+{
+	size_t nl = strlen(name);
+	const uint8_t *p = d4_rd_ptr(r, nl + 1);
+	if (!p || memcmp(p, name, nl) != 0 || p[nl] != ' ')
+		return d4_rd_fail(r, D4_ECORRUPT);
+	uint64_t v = 0;
+	size_t digits = 0;
+	for (;;) {
+		const uint8_t *c = d4_rd_ptr(r, 1);
+		if (!c)
+			return d4_rd_fail(r, D4_ECORRUPT);
+		if (*c == '\n')
+			break;
+		if (*c < '0' || *c > '9' || (digits == 1 && v == 0) || v > (UINT64_MAX - (uint64_t)(*c - '0')) / 10)
+			return d4_rd_fail(r, D4_ECORRUPT);
+		v = v * 10 + (uint64_t)(*c - '0');
+		digits++;
+	}
+	if (!digits)
+		return d4_rd_fail(r, D4_ECORRUPT);
+	*out = v;
+	return D4_OK;
+}
+
+static int hexval(uint8_t c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+#define POS_MAGIC "d4hub-upstream-position 1\n"
+
+int d4_upstream_position_parse(const uint8_t *buf, size_t len, struct d4_upstream_position *out)
+{
+	struct d4_upstream_position s;
+	memset(&s, 0, sizeof(s));
+	struct d4_reader r;
+	d4_rd_init(&r, buf, len);
+	const uint8_t *m = d4_rd_ptr(&r, sizeof(POS_MAGIC) - 1);
+	if (!m || memcmp(m, POS_MAGIC, sizeof(POS_MAGIC) - 1) != 0)
+		return D4_ECORRUPT;
+	uint64_t clean = 0, has_hdr = 0;
+	if (rd_u64_line(&r, "seq", &s.pos_seq) || rd_u64_line(&r, "skip", &s.pos_skip) ||
+	    rd_u64_line(&r, "frames", &s.frames) || rd_u64_line(&r, "bytes", &s.bytes) ||
+	    rd_u64_line(&r, "unacked", &s.unacked) || rd_u64_line(&r, "clean", &clean) ||
+	    rd_u64_line(&r, "pcap_session", &s.pcap_session) || rd_u64_line(&r, "pcap_header", &has_hdr))
+		return D4_ECORRUPT;
+	if (clean > 1 || has_hdr > 1)
+		return D4_ECORRUPT;
+	s.clean = (int)clean;
+	s.has_pcap_hdr = (int)has_hdr;
+	if (has_hdr) {
+		const uint8_t *h = d4_rd_ptr(&r, 2 * D4_UPSTREAM_PCAP_HDR + 1);
+		if (!h || h[2 * D4_UPSTREAM_PCAP_HDR] != '\n')
+			return D4_ECORRUPT;
+		for (unsigned i = 0; i < D4_UPSTREAM_PCAP_HDR; i++) {
+			int hi = hexval(h[2 * i]), lo = hexval(h[2 * i + 1]);
+			if (hi < 0 || lo < 0)
+				return D4_ECORRUPT;
+			s.pcap_hdr[i] = (uint8_t)(hi << 4 | lo);
+		}
+	}
+	if (d4_rd_error(&r) || d4_rd_left(&r) != 0)
+		return D4_ECORRUPT;
+	*out = s;
+	return D4_OK;
+}
+
+int d4_upstream_position_format(const struct d4_upstream_position *s, char *out, size_t n)
+{
+	char hex[2 * D4_UPSTREAM_PCAP_HDR + 2] = "";
+	if (s->has_pcap_hdr) {
+		d4_hex_encode(s->pcap_hdr, D4_UPSTREAM_PCAP_HDR, hex);
+		hex[2 * D4_UPSTREAM_PCAP_HDR] = '\n';
+		hex[2 * D4_UPSTREAM_PCAP_HDR + 1] = '\0';
+	}
+	int len = snprintf(out, n,
+			   POS_MAGIC "seq %" PRIu64 "\nskip %" PRIu64 "\nframes %" PRIu64 "\nbytes %" PRIu64
+				     "\nunacked %" PRIu64 "\nclean %d\npcap_session %" PRIu64 "\npcap_header %d\n%s",
+			   s->pos_seq, s->pos_skip, s->frames, s->bytes, s->unacked, s->clean ? 1 : 0, s->pcap_session,
+			   s->has_pcap_hdr ? 1 : 0, hex);
+	return len > 0 && (size_t)len < n ? len : D4_ETOOBIG;
+}
+
+/* 0 (read), D4_ENOTFOUND (no file: start of the log), D4_ECORRUPT, D4_EIO. */
 static int state_load(const char *path, struct ustate *s)
 {
 	memset(s, 0, sizeof(*s));
-	FILE *f = fopen(path, "re");
-	if (!f)
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return errno == ENOENT ? D4_ENOTFOUND : D4_EIO;
-	char hex[2 * PCAP_GHDR + 2];
-	int clean = 0;
-	int n = fscanf(f,
-		       "d4hub-upstream-position 1\nseq %" SCNu64 "\nskip %" SCNu64 "\nframes %" SCNu64
-		       "\nbytes %" SCNu64 "\nunacked %" SCNu64 "\nclean %d\npcap %" SCNu64 " %49s\n",
-		       &s->pos.seq, &s->pos.skip, &s->frames, &s->bytes, &s->unacked, &clean, &s->pcap_session, hex);
-	fclose(f);
-	if (n != 8)
-		return D4_ECORRUPT;
-	s->clean = clean == 1;
-	if (strlen(hex) == 2 * PCAP_GHDR) {
-		for (unsigned i = 0; i < PCAP_GHDR; i++) {
-			unsigned v;
-			if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-				return D4_ECORRUPT;
-			s->pcap_hdr[i] = (uint8_t)v;
-		}
-		s->has_pcap_hdr = 1;
-	} else if (strcmp(hex, "-") != 0) {
-		return D4_ECORRUPT;
+	uint8_t buf[1024];
+	size_t len = 0;
+	for (;;) {
+		ssize_t r = read(fd, buf + len, sizeof(buf) - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+		if (len == sizeof(buf))
+			break;
 	}
-	return D4_OK;
+	close(fd);
+	return d4_upstream_position_parse(buf, len, s);
 }
 
 /* Written to a temporary file, fsync'ed, renamed over the old one. */
@@ -234,19 +306,14 @@ static int state_save(const char *path, const struct ustate *s)
 {
 	char tmp[PATH_MAX + 8];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	char buf[512];
+	int len = d4_upstream_position_format(s, buf, sizeof(buf));
+	if (len < 0)
+		return len;
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return D4_EIO;
-	char hex[2 * PCAP_GHDR + 1] = "-";
-	if (s->has_pcap_hdr)
-		d4_hex_encode(s->pcap_hdr, PCAP_GHDR, hex);
-	char buf[512];
-	int len = snprintf(buf, sizeof(buf),
-			   "d4hub-upstream-position 1\nseq %" PRIu64 "\nskip %" PRIu64 "\nframes %" PRIu64
-			   "\nbytes %" PRIu64 "\nunacked %" PRIu64 "\nclean %d\npcap %" PRIu64 " %s\n",
-			   s->pos.seq, s->pos.skip, s->frames, s->bytes, s->unacked, s->clean ? 1 : 0,
-			   s->pcap_session, hex);
-	int ok = len > 0 && (size_t)len < sizeof(buf) && write(fd, buf, (size_t)len) == len && fsync(fd) == 0;
+	int ok = write(fd, buf, (size_t)len) == len && fsync(fd) == 0;
 	ok = close(fd) == 0 && ok;
 	if (!ok || rename(tmp, path) != 0) {
 		unlink(tmp);
@@ -272,7 +339,7 @@ struct ustream {
 	struct d4_partner *partner;
 	struct d4_fed_source *src;
 	struct d4_sensor_conn *conn;
-	struct ustate st;   /* acknowledged; what the file holds (after a save) */
+	struct ustate st; /* acknowledged; what the file holds (after a save) */
 	int dirty;
 	uint64_t last_save;
 	uint64_t replay0;
@@ -280,10 +347,10 @@ struct ustream {
 	const uint8_t *batch;
 	size_t batch_len;
 	struct d4_fed_batch_it it;
-	struct upos bfrom;  /* the batch's start */
-	uint64_t bto;	    /* its end (`to`) */
-	uint64_t bidx;	    /* released records of the batch consumed */
-	uint32_t bn;	    /* released records in the batch */
+	struct upos bfrom; /* the batch's start */
+	uint64_t bto;	   /* its end (`to`) */
+	uint64_t bidx;	   /* released records of the batch consumed */
+	uint32_t bn;	   /* released records in the batch */
 	int have_batch, bmore;
 	uint64_t decided_to; /* decisions are counted once per frame */
 	/* what the open connection carries: its meta header or pcap session */
@@ -291,6 +358,15 @@ struct ustream {
 	uint8_t ident_tlp, ident_has_org, ident_org[16];
 	uint64_t ident_session;
 	int draining; /* waiting for acks before a new connection for another identity */
+	/* type 1: the global headers of the last sessions seen (interleaved
+	 * sessions each resume with theirs on a new connection); the state
+	 * keeps the latest across a restart */
+	struct {
+		uint64_t session;
+		uint8_t hdr[PCAP_GHDR];
+		int used;
+	} hcache[16];
+	unsigned hnext;
 	/* records in flight, oldest first (parallel to the connection's) */
 	struct sent_rec *ring;
 	unsigned rhead, rcount;
@@ -334,6 +410,11 @@ static uint64_t rd64(const uint8_t *p, size_t n)
 	for (int i = 0; i < 8; i++)
 		v = v << 8 | p[i];
 	return v;
+}
+
+static struct upos stpos(const struct ustream *s)
+{
+	return (struct upos){s->st.pos_seq, s->st.pos_skip};
 }
 
 static void set_error(struct ustream *s, const char *what, const char *detail)
@@ -422,6 +503,35 @@ static int is_pcap_hdr(const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* The global header of a type-1 session, if known. */
+static const uint8_t *pcap_hdr_of(const struct ustream *s, uint64_t session)
+{
+	for (unsigned i = 0; i < sizeof(s->hcache) / sizeof(s->hcache[0]); i++)
+		if (s->hcache[i].used && s->hcache[i].session == session)
+			return s->hcache[i].hdr;
+	if (s->st.has_pcap_hdr && s->st.pcap_session == session)
+		return s->st.pcap_hdr;
+	return NULL;
+}
+
+static void pcap_hdr_keep(struct ustream *s, uint64_t session, const uint8_t *hdr)
+{
+	unsigned n = sizeof(s->hcache) / sizeof(s->hcache[0]), i;
+	for (i = 0; i < n; i++)
+		if (s->hcache[i].used && s->hcache[i].session == session)
+			break;
+	if (i == n) {
+		i = s->hnext;
+		s->hnext = (s->hnext + 1) % n;
+	}
+	s->hcache[i].used = 1;
+	s->hcache[i].session = session;
+	memcpy(s->hcache[i].hdr, hdr, PCAP_GHDR);
+	memcpy(s->st.pcap_hdr, hdr, PCAP_GHDR);
+	s->st.has_pcap_hdr = 1;
+	s->st.pcap_session = session;
+}
+
 /* The meta header of a type-254 connection: the extended type, the level
  * the egress decision was taken on, and the organisation when the record
  * goes with its provenance. */
@@ -467,10 +577,11 @@ static int send_record(struct ustream *s, const struct d4_fed_wrec *r, struct up
 		} else if (s->cfg.type == 1) {
 			/* a connection that starts inside a pcap session starts
 			 * with that session's global header, sent again */
-			if (!is_pcap_hdr(r->payload, r->size) && s->st.has_pcap_hdr &&
-			    s->st.pcap_session == r->origin_session) {
-				struct d4_spool_pos before = {s->st.pos.seq, s->st.pos.skip};
-				int rc = d4_sensor_conn_send(s->conn, 1, r->hdr_ts, s->st.pcap_hdr, PCAP_GHDR, &before);
+			const uint8_t *hdr =
+			    is_pcap_hdr(r->payload, r->size) ? NULL : pcap_hdr_of(s, r->origin_session);
+			if (hdr) {
+				struct d4_spool_pos before = {s->st.pos_seq, s->st.pos_skip};
+				int rc = d4_sensor_conn_send(s->conn, 1, r->hdr_ts, hdr, PCAP_GHDR, &before);
 				if (rc)
 					return rc;
 			}
@@ -499,10 +610,12 @@ static void acked(struct ustream *s, struct upos p)
 		s->rhead = (s->rhead + 1) % RING_MAX;
 		s->rcount--;
 	}
-	if (pos_le(p, s->st.pos) && !n)
+	if (pos_le(p, stpos(s)) && !n)
 		return;
-	if (!pos_le(p, s->st.pos))
-		s->st.pos = p;
+	if (!pos_le(p, stpos(s))) {
+		s->st.pos_seq = p.seq;
+		s->st.pos_skip = p.skip;
+	}
 	s->st.frames += n;
 	s->st.bytes += b;
 	s->dirty = 1;
@@ -522,10 +635,10 @@ static void update_status(struct ustream *s)
 	d4_sensor_conn_stats(s->conn, &cs);
 	uint64_t lr = 0, ls = 0;
 	uint8_t pb[8];
-	be64(s->st.pos.seq, pb);
-	(void)d4_fed_source_lag(s->src, pb, s->st.pos.seq ? 8 : 0, &lr, &ls);
+	be64(s->st.pos_seq, pb);
+	(void)d4_fed_source_lag(s->src, pb, s->st.pos_seq ? 8 : 0, &lr, &ls);
 	/* frames of the acknowledged batch already delivered are not behind */
-	lr = lr > s->st.pos.skip ? lr - s->st.pos.skip : 0;
+	lr = lr > s->st.pos_skip ? lr - s->st.pos_skip : 0;
 	pthread_mutex_lock(&s->u->mu);
 	s->status.connected = cs.connected;
 	s->status.acked = cs.acked;
@@ -588,7 +701,7 @@ static void *stream_main(void *arg)
 		}
 		if (!pending) {
 			if (!s->have_batch || s->bidx >= s->bn) {
-				struct upos from = s->have_batch ? (struct upos){s->bto, 0} : s->st.pos;
+				struct upos from = s->have_batch ? (struct upos){s->bto, 0} : stpos(s);
 				if (s->have_batch && !s->bmore && now < idle_until) {
 					sleep_ms(poll < 20 ? poll : 20);
 					continue;
@@ -604,7 +717,7 @@ static void *stream_main(void *arg)
 				if (s->bn == 0) {
 					/* nothing released: the position moves when nothing is in flight */
 					if (d4_sensor_conn_inflight(s->conn) == 0 && s->rcount == 0 &&
-					    !pos_le((struct upos){s->bto, 0}, s->st.pos))
+					    !pos_le((struct upos){s->bto, 0}, stpos(s)))
 						acked(s, (struct upos){s->bto, 0});
 					if (!s->bmore)
 						idle_until = d4_mono_ms() + poll;
@@ -619,7 +732,8 @@ static void *stream_main(void *arg)
 				continue;
 			}
 			s->bidx++;
-			pending_after = s->bidx >= s->bn ? (struct upos){s->bto, 0} : (struct upos){s->bfrom.seq, s->bidx};
+			pending_after =
+			    s->bidx >= s->bn ? (struct upos){s->bto, 0} : (struct upos){s->bfrom.seq, s->bidx};
 			pending = 1;
 		}
 		if (s->ident_set && !same_ident(s, &r)) {
@@ -629,16 +743,20 @@ static void *stream_main(void *arg)
 		int rc = send_record(s, &r, pending_after);
 		if (rc == D4_OK) {
 			pending = 0;
-			if (s->cfg.type == 1 && is_pcap_hdr(r.payload, r.size)) {
-				memcpy(s->st.pcap_hdr, r.payload, PCAP_GHDR);
-				s->st.has_pcap_hdr = 1;
-				s->st.pcap_session = r.origin_session;
-			}
+			if (s->cfg.type == 1 && is_pcap_hdr(r.payload, r.size))
+				pcap_hdr_keep(s, r.origin_session, r.payload);
 		} else if (rc == D4_ETOOBIG) {
-			/* larger than a D4 server takes: counted, skipped */
-			d4_warn("upstream %s: a frame of %u bytes is larger than a D4 frame may be; skipped", s->name,
+			/* larger than a D4 server takes (1,000,000 bytes, d4-sensor's
+			 * limit): counted as too-big, logged, skipped -- one frame
+			 * never blocks a stream */
+			d4_warn("upstream %s: a frame of %u bytes is larger than a D4 server takes; skipped", s->name,
 				r.size);
+			pthread_mutex_lock(&u->mu);
+			s->status.decisions[D4_FED_R_TOO_BIG]++;
+			pthread_mutex_unlock(&u->mu);
 			pending = 0;
+			if (d4_sensor_conn_inflight(s->conn) == 0 && s->rcount == 0)
+				acked(s, pending_after);
 		} else if (rc != D4_ECLOSED) {
 			d4_warn("upstream %s: %s", s->name, d4_strerror(rc));
 			pending = 0;
@@ -665,7 +783,7 @@ static void *stream_main(void *arg)
 	s->rcount = inflight < s->rcount ? inflight : s->rcount;
 	save(s, 1, 1);
 	d4_notice("upstream %s: stopped at frame %" PRIu64 " (+%" PRIu64 "), %" PRIu64 " frames acknowledged in all",
-		  s->name, s->st.pos.seq, s->st.pos.skip, s->st.frames);
+		  s->name, s->st.pos_seq, s->st.pos_skip, s->st.frames);
 	return NULL;
 }
 
@@ -700,9 +818,9 @@ static int stream_init(struct d4_upstream *u, struct ustream *s, const struct d4
 	}
 	s->status.frames = s->st.frames;
 	s->status.bytes = s->st.bytes;
-	s->status.pos_seq = s->st.pos.seq;
-	s->status.pos_skip = s->st.pos.skip;
-	s->decided_to = s->st.pos.seq;
+	s->status.pos_seq = s->st.pos_seq;
+	s->status.pos_skip = s->st.pos_skip;
+	s->decided_to = s->st.pos_seq;
 	s->ring = calloc(RING_MAX, sizeof(*s->ring));
 	s->partner = calloc(1, sizeof(*s->partner));
 	if (!s->ring || !s->partner)
