@@ -195,7 +195,13 @@ write_env() {
 	local n f="$DIR/demo.env"
 	{
 		echo "# the demo's hubs (deploy/demo-multiorg.sh); source this file"
-		echo "DEMO_CA=$DIR/pki/ca.crt"
+		if [ ${#PUB_PORT[@]} -gt 0 ]; then
+			# written inside a container: the folder is elsewhere on the host
+			# shellcheck disable=SC2016
+			echo 'DEMO_CA=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/pki/ca.crt'
+		else
+			echo "DEMO_CA=$DIR/pki/ca.crt"
+		fi
 		for n in "${HUBS[@]}"; do
 			if [ -n "${PUB_PORT[$n]:-}" ]; then
 				echo "DEMO_API_$n=https://127.0.0.1:${PUB_PORT[$n]}"
