@@ -119,11 +119,13 @@ void d4_api_j_key(yajl_gen g, const char *k);
 /* Everything a handler may use. */
 struct d4_api_core;
 struct d4_fed_sender;
+struct d4_upstream;
 struct d4_api_ctx {
 	struct d4_store *store;
 	const struct d4_hubconf *conf;
 	struct d4_api_core *core;	  /* server internals (api_core.h); handlers outside the core ignore it */
 	struct d4_fed_sender *fed_sender; /* push/pull status (d4_fed_sender_status), NULL when off */
+	struct d4_upstream *upstream;	  /* the upstream relay (d4_upstream_status), NULL when off */
 };
 
 typedef void (*d4_api_handler)(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);

@@ -11,6 +11,7 @@ struct d4_store;
 struct d4_hubconf;
 struct d4_api;
 struct d4_fed_sender;
+struct d4_upstream;
 
 struct d4_api_opts {
 	const char *listen;	  /* "127.0.0.1:8443"; port 0 picks a free one */
@@ -24,6 +25,9 @@ struct d4_api_opts {
 	 * per partner and kind (d4_fed_sender_status) for the API's
 	 * handlers; d4hub stops the API before the sender */
 	struct d4_fed_sender *fed_sender;
+	/* the upstream relay (borrowed, NULL when off): its status for
+	 * GET /api/v1/upstream and /metrics; d4hub stops the API first */
+	struct d4_upstream *upstream;
 };
 
 /* Starts the API thread. store and conf are borrowed and must outlive the

@@ -389,6 +389,15 @@ void d4_api_h_metrics(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 			b.oom = 1;
 		free(fed);
 	}
+	{
+		/* the upstream relay (api/h_upstream.c) */
+		char *up = d4_h_upstream_metrics(ctx);
+		if (up)
+			mprintf(&b, "%s", up);
+		else
+			b.oom = 1;
+		free(up);
+	}
 	if (ctx->core && ctx->core->limits) {
 		const struct d4_api_limits *l = ctx->core->limits;
 		mprintf(&b, "# HELP d4hub_api_limit_hits_total Requests and connections refused by an API limit "

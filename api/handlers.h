@@ -61,6 +61,10 @@ void d4_h_dry_run_partner(struct d4_api_ctx *ctx, const struct d4_api_req *req, 
  * of /metrics (malloc'ed text, NULL on failure) */
 void d4_h_partner_status(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 char *d4_h_fed_metrics(struct d4_api_ctx *ctx);
+/* api/h_upstream.c: the upstream relay's status; its series of /metrics
+ * (malloc'ed text, NULL on failure) */
+void d4_h_get_upstream(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+char *d4_h_upstream_metrics(struct d4_api_ctx *ctx);
 
 /* the ingest watch: unverified connections per address (api/h_ingest.c) */
 void d4_h_get_ingest_unverified(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);

@@ -697,6 +697,7 @@ int d4_api_start(const struct d4_api_opts *opts, struct d4_store *store, const s
 	api->ctx.conf = conf;
 	api->ctx.core = &api->core;
 	api->ctx.fed_sender = opts->fed_sender;
+	api->ctx.upstream = opts->upstream;
 	api->core.routes = d4_api_routes;
 	api->core.nroutes = d4_api_nroutes;
 	api->core.ctx = &api->ctx;

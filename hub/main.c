@@ -9,6 +9,7 @@
 #include "d4_api.h"
 #include "d4_error.h"
 #include "d4_federation.h"
+#include "d4_upstream.h"
 #include "d4_hubconf.h"
 #include "d4_ingest.h"
 #include "d4_log.h"
@@ -107,6 +108,46 @@ static void sender_opts(const struct d4_hubconf *conf, struct d4_fed_sender_opts
 	o->backoff_max_ms = conf->fed_backoff_max_ms;
 	o->timeout_ms = conf->fed_timeout_ms;
 	o->inflight = conf->fed_inflight;
+}
+
+/* [upstream] into o: the streams parsed, the key read from its file into
+ * key (the caller wipes it), the CA loadable. 0, or D4_ECONFIG with a
+ * message in err (d4hub -n and the start say the same). */
+static int upstream_opts(const struct d4_hubconf *conf, struct d4_upstream_opts *o, uint8_t *key, char *state,
+			 size_t statelen, char *err, size_t errsize)
+{
+	memset(o, 0, sizeof(*o));
+	memcpy(o->self.hub, conf->hub_uuid, 16);
+	memcpy(o->self.org, conf->org, 16);
+	o->self.default_tlp = (enum d4_tlp)conf->default_tlp;
+	char why[200];
+	if (d4_upstream_streams_parse(conf->up_streams, o->streams, &o->nstreams, why, sizeof(why)) != 0) {
+		snprintf(err, errsize, "upstream.streams: %s", why);
+		return D4_ECONFIG;
+	}
+	if (d4_upstream_key_read(conf->up_key_file, key, &o->keylen, err, errsize) != 0)
+		return D4_ECONFIG;
+	if (conf->up_ca[0] && access(conf->up_ca, R_OK) != 0) {
+		snprintf(err, errsize, "upstream.ca %.400s: %s", conf->up_ca, strerror(errno));
+		return D4_ECONFIG;
+	}
+	o->key = key;
+	memcpy(o->uuid, conf->up_uuid, 16);
+	o->dest = conf->up_dest;
+	o->ca = conf->up_ca;
+	o->server_name = conf->up_server_name;
+	o->insecure = conf->up_insecure;
+	o->max_tlp = conf->up_max_tlp;
+	o->relay = conf->up_relay;
+	if (conf->up_state[0])
+		snprintf(state, statelen, "%s", conf->up_state);
+	else
+		snprintf(state, statelen, "%.*s/upstream", (int)(statelen > 16 ? statelen - 16 : 0), conf->store_path);
+	o->state_dir = state;
+	o->poll_ms = conf->up_poll_ms;
+	o->backoff_min_ms = conf->up_backoff_min_ms;
+	o->backoff_max_ms = conf->up_backoff_max_ms;
+	return D4_OK;
 }
 
 static void pdns_opts(const struct d4_hubconf *conf, struct d4_analyze_opts *o)
@@ -229,6 +270,17 @@ static int check_config(const struct d4_hubconf *conf)
 	}
 	if (conf->fed_cert[0] && check_federation(conf) != 0)
 		return 1;
+	if (conf->up_dest[0]) {
+		struct d4_upstream_opts uo;
+		uint8_t key[D4_UPSTREAM_KEY_MAX];
+		char state[D4_PATH_MAX + 16];
+		int urc = upstream_opts(conf, &uo, key, state, sizeof(state), err, sizeof(err));
+		d4_wipe(key, sizeof(key));
+		if (urc != 0) {
+			fprintf(stderr, "d4hub: %s\n", err);
+			return 1;
+		}
+	}
 	if (conf->pdns_enabled) {
 		struct d4_analyze_opts ao;
 		pdns_opts(conf, &ao);
@@ -493,11 +545,33 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
+	/* The upstream relay: reads the log like the sender; the API reads
+	 * its status. */
+	struct d4_upstream *upstream = NULL;
+	if (conf.up_dest[0]) {
+		struct d4_upstream_opts uo;
+		uint8_t ukey[D4_UPSTREAM_KEY_MAX];
+		char ustate[D4_PATH_MAX + 16];
+		rc = upstream_opts(&conf, &uo, ukey, ustate, sizeof(ustate), err, sizeof(err));
+		if (rc == 0 && (rc = d4_upstream_start(store, &uo, &upstream)) != 0)
+			snprintf(err, sizeof(err), "cannot start the upstream relay: %s", d4_strerror(rc));
+		d4_wipe(ukey, sizeof(ukey));
+		if (rc != 0) {
+			d4_err("%s", err);
+			d4_fed_sender_stop(sender);
+			d4_ingest_stop(ing);
+			d4_analyze_stop(ana);
+			d4_store_close(store);
+			notify(&notify_fd, 1, err);
+			return 1;
+		}
+	}
 	struct d4_api *api = NULL;
 	if (conf.api_enabled) {
 		struct d4_api_opts ao;
 		api_opts(&conf, &ao);
 		ao.fed_sender = sender;
+		ao.upstream = upstream;
 		if (conf.api_spec[0] && access(conf.api_spec, R_OK) != 0)
 			d4_warn("api.spec %s: %s (/openapi.yaml will answer 404)", conf.api_spec, strerror(errno));
 		rc = d4_api_start(&ao, store, &conf, &api);
@@ -505,6 +579,7 @@ int main(int argc, char **argv)
 			snprintf(err, sizeof(err), "cannot start the API on %.200s: %s", conf.api_listen,
 				 d4_strerror(rc));
 			d4_err("%s", err);
+			d4_upstream_stop(upstream);
 			d4_fed_sender_stop(sender);
 			d4_ingest_stop(ing);
 			d4_analyze_stop(ana);
@@ -540,6 +615,7 @@ int main(int argc, char **argv)
 	/* the API reads the store and may queue admin changes: stop it first */
 	d4_api_stop(api);
 	/* the sender may wait for the writer (a fetched batch): before it */
+	d4_upstream_stop(upstream);
 	d4_fed_sender_stop(sender);
 	d4_ingest_stop(ing);
 	d4_analyze_stop(ana);

@@ -158,4 +158,59 @@ int d4_sensor_run(const struct d4_sensor_run_opts *o);
 /* Asks d4_sensor_run to stop (async-signal-safe). */
 void d4_sensor_stop(void);
 
+/* ---- a D4 client connection for other clients of this project -------------
+ * The uplink of d4_sensor_run (TLS, d4-ack/1 with its replay announcement,
+ * the records in flight, reconnection with backoff and jitter) for a caller
+ * that keeps its own queue: the hub's upstream relay (federation/upstream),
+ * whose queue is the hub's frame log. Every record is sent with an opaque
+ * position (struct d4_spool_pos) that d4_sensor_conn_confirmed hands back
+ * once the server acknowledged the record (its d4-ack/1 commit, else its
+ * TCP acknowledgement). Not thread-safe: one thread owns a connection. */
+struct d4_sensor_conn;
+struct d4_sensor_conn_opts {
+	const struct d4_sensor_ident *id; /* borrowed for the connection's life */
+	const char *dest;		  /* HOST:PORT or [V6]:PORT */
+	const char *ca;			  /* CA file; NULL = system default */
+	const char *server_name;	  /* NULL = host of dest */
+	int insecure;
+	unsigned backoff_min_ms, backoff_max_ms; /* 0 = 500 / 30000, as d4-sensor */
+	uint64_t replay;			 /* records of the queue that may have been sent before (a restart) */
+};
+/* *out owned by the caller (d4_sensor_conn_free). 0, D4_ECONFIG (dest),
+ * D4_ETLS, D4_ENOMEM. */
+int d4_sensor_conn_new(const struct d4_sensor_conn_opts *o, struct d4_sensor_conn **out);
+/* Connects when due (backoff), checks a live connection (peer closed,
+ * malformed ack, no ack progress for 120 s) and reads acknowledgements.
+ * Returns 1 connected, 0 not (then every record not confirmed must be sent
+ * again: *rewind is set to 1 once after a connection was lost). After a
+ * new connection, *fresh is 1 (the caller sends the meta header first). */
+int d4_sensor_conn_poll(struct d4_sensor_conn *c, int *fresh, int *rewind);
+/* Meta header JSON as type-2 frames of at most D4S_META_CHUNK bytes (not
+ * counted as records). 0, or D4_ECLOSED (connection lost: rewind). */
+int d4_sensor_conn_meta(struct d4_sensor_conn *c, const uint8_t *json, size_t len, uint64_t ts);
+/* 1 if one more record may be sent now (fewer than the d4-ack/1 window in
+ * flight). */
+int d4_sensor_conn_room(struct d4_sensor_conn *c);
+/* Signs and writes one record; after: its queue position. 0, or D4_ECLOSED
+ * (connection lost: rewind), D4_ETOOBIG (payload above D4S_MAX_PAYLOAD). */
+int d4_sensor_conn_send(struct d4_sensor_conn *c, uint8_t type, uint64_t ts, const uint8_t *payload, size_t len,
+			const struct d4_spool_pos *after);
+/* 1 and the position after the last record acknowledged since the last
+ * call, else 0. */
+int d4_sensor_conn_confirmed(struct d4_sensor_conn *c, struct d4_spool_pos *pos);
+/* Records sent on this connection and not yet acknowledged. */
+unsigned d4_sensor_conn_inflight(struct d4_sensor_conn *c);
+/* Closes the connection (clean: close_notify, and the next connect is not
+ * delayed); what is acknowledged is confirmed first (read it with
+ * d4_sensor_conn_confirmed), the rest must be sent again. */
+void d4_sensor_conn_close(struct d4_sensor_conn *c, int clean);
+struct d4_sensor_conn_stats {
+	int connected, acked; /* acked: the server selected d4-ack/1 */
+	uint64_t connects, failures, frames, bytes; /* frames/bytes written (meta header included) */
+	uint64_t next_try_ms;			    /* monotonic, when not connected */
+	char last_error[160];
+};
+void d4_sensor_conn_stats(struct d4_sensor_conn *c, struct d4_sensor_conn_stats *st);
+void d4_sensor_conn_free(struct d4_sensor_conn *c);
+
 #endif

@@ -145,10 +145,25 @@ static const struct keydef keys[] = {
     /* a 4 MiB batch must fit in it on a slow link */
     {"federation.timeout_ms", K_UINT, F(fed_timeout_ms), 1000, 3600000, 0},
     {"federation.inflight", K_UINT, F(fed_inflight), 1, 16, 0},
+    /* [upstream]: the relay to a public D4 server (docs/upstream.md) */
+    {"upstream.destination", K_STR, F(up_dest), 0, 0, 0},
+    {"upstream.uuid", K_UUID, F(up_uuid), 0, 0, 0},
+    {"upstream.key_file", K_PATH, F(up_key_file), 0, 0, 0},
+    {"upstream.ca", K_PATH, F(up_ca), 0, 0, 0},
+    {"upstream.server_name", K_STR, F(up_server_name), 0, 0, 0},
+    {"upstream.insecure", K_BOOL, F(up_insecure), 0, 0, 0},
+    {"upstream.streams", K_STR, F(up_streams), 0, 0, 0},
+    {"upstream.max_tlp", K_TLP, F(up_max_tlp), 0, 0, 0},
+    {"upstream.relay", K_BOOL, F(up_relay), 0, 0, 0},
+    {"upstream.state", K_PATH, F(up_state), 0, 0, 0},
+    {"upstream.poll_ms", K_UINT, F(up_poll_ms), 1, 60000, 0},
+    {"upstream.backoff_min_ms", K_UINT, F(up_backoff_min_ms), 10, 3600000, 0},
+    {"upstream.backoff_max_ms", K_UINT, F(up_backoff_max_ms), 10, 3600000, 0},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const sections[] = {"hub", "ingest", "store", "api", "pdns", "backscatter", "federation"};
+static const char *const sections[] = {"hub",	  "ingest",	"store",   "api",
+				       "pdns", "backscatter", "federation", "upstream"};
 
 void d4_hubconf_defaults(struct d4_hubconf *out)
 {
@@ -214,6 +229,10 @@ void d4_hubconf_defaults(struct d4_hubconf *out)
 	out->fed_backoff_max_ms = 60000;
 	out->fed_timeout_ms = 30000;
 	out->fed_inflight = 3;
+	out->up_max_tlp = D4_TLP_GREEN;
+	out->up_poll_ms = 50;
+	out->up_backoff_min_ms = 500;
+	out->up_backoff_max_ms = 30000;
 }
 
 /* Shared by size and duration: digits, then at most one suffix from the
@@ -643,6 +662,34 @@ static int check_whole(struct ctx *c, struct d4_hubconf *out, unsigned lastline)
 		return fail(c, c->seen_line[mi] ? c->seen_line[mi] : c->seen_line[xi],
 			    "federation.backoff_min_ms (%u) must not exceed federation.backoff_max_ms (%u)",
 			    out->fed_backoff_min_ms, out->fed_backoff_max_ms);
+	}
+	if (out->up_dest[0] || c->seen_line[key_index("upstream.streams")]) {
+		/* the rest (streams, key file, CA) is checked by d4hub -n and at start-up */
+		unsigned di = c->seen_line[key_index("upstream.destination")];
+		unsigned si = c->seen_line[key_index("upstream.streams")];
+		const char *need = !out->up_dest[0]				      ? "upstream.destination"
+				   : !c->seen_line[key_index("upstream.uuid")]	      ? "upstream.uuid"
+				   : !out->up_key_file[0]			      ? "upstream.key_file"
+				   : !out->up_streams[0]			      ? "upstream.streams"
+										      : NULL;
+		if (need)
+			return fail(c, di ? di : si, "the [upstream] section needs %s", need);
+		char host[256];
+		uint16_t port;
+		if (d4_hubconf_parse_listen(out->up_dest, host, sizeof(host), &port) != D4_OK || !strcmp(host, "*") ||
+		    port == 0)
+			return fail(c, di, "upstream.destination: bad address '%s' (expected HOST:PORT or [IPV6]:PORT)",
+				    out->up_dest);
+		if (!d4_uuid_is_v4(out->up_uuid))
+			return fail(c, c->seen_line[key_index("upstream.uuid")],
+				    "upstream.uuid: not a version 4 uuid (a D4 server refuses it)");
+		if (out->up_max_tlp != D4_TLP_CLEAR && out->up_max_tlp != D4_TLP_GREEN)
+			return fail(c, c->seen_line[key_index("upstream.max_tlp")],
+				    "upstream.max_tlp: only tlp:clear or tlp:green go to a public server");
+		if (out->up_backoff_min_ms > out->up_backoff_max_ms)
+			return fail(c, c->seen_line[key_index("upstream.backoff_min_ms")],
+				    "upstream.backoff_min_ms (%u) must not exceed upstream.backoff_max_ms (%u)",
+				    out->up_backoff_min_ms, out->up_backoff_max_ms);
 	}
 	if (out->mode == D4_MODE_SHARED_SECRET && out->shared_keylen == 0)
 		return fail(c, c->seen_line[key_index("ingest.mode")],

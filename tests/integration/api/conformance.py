@@ -945,6 +945,9 @@ def run_live(spec, fx):
            f"getPartnerStatus: {c.json}")
     call("getPartnerStatus", "absent", 404, {"name": "conf-none"})
     call("getPartnerStatus", "bad name", 400, {"name": ".hidden"})
+    c = call("getUpstream", "not configured", 200)
+    if c is not None and c.json:
+        ok(c.json == {"enabled": False, "destination": None, "streams": []}, f"getUpstream: {c.json}")
     for what, body, decision, reason in (
             ("amber pDNS to a partner allowed amber", rec, "release", "released"),
             ("red", dict(rec, tlp="tlp:red"), "refuse", "tlp-red"),

@@ -485,6 +485,8 @@ PLAIN = {
     "listSilentSensors", "getSensor", "listBlocklist", "getTypes", "getServerMode", "getStatsTotals",
     "getStatsDaily", "listUsers", "listTokens", "listQueues", "getQueue", "pdnsInfo", "dnsdbRateLimit", "dnsdbPing",
     "getIngestUnverified", "listPartners", "getPartner", "getPartnerStatus",
+    # the upstream relay's counters (docs/upstream.md)
+    "getUpstream",
     # the backscatter consumer's counters: packets of every level, so admin only
     "getBackscatterCounters",
 }

@@ -56,7 +56,7 @@ org_uuid() {
 # fed_hub NAME ADDR ORG [section.key=value ...]: declares hub NAME on ADDR,
 # a hub of organisation ORG, and writes its configuration (pDNS on, fast
 # commits, federation listener, certificate and the organisation's CA;
-# a [backscatter] section only when a backscatter.KEY is given).
+# a [backscatter] or [upstream] section only when such a KEY is given).
 fed_hub() {
 	local n=$1 addr=$2 org=$3 kv sec extra=""
 	shift 3
@@ -104,10 +104,13 @@ ca = $T_PKI/$org-ca.crt
 ${add[federation]:-}
 EOF
 	for sec in "${!add[@]}"; do
-		case $sec in hub | ingest | store | api | pdns | federation | backscatter) ;; *) fail "fed_hub $n: bad key section $sec" ;; esac
+		case $sec in hub | ingest | store | api | pdns | federation | backscatter | upstream) ;; *) fail "fed_hub $n: bad key section $sec" ;; esac
 	done
 	if [ -n "${add[backscatter]:-}" ]; then
 		printf '[backscatter]\n%s' "${add[backscatter]}" >>"${H_CONF[$n]}"
+	fi
+	if [ -n "${add[upstream]:-}" ]; then
+		printf '[upstream]\n%s' "${add[upstream]}" >>"${H_CONF[$n]}"
 	fi
 }
 

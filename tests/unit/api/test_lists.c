@@ -210,7 +210,7 @@ static struct d4_store *open_at(const char *path)
 /* Runs listSensors with query pairs (NULL-terminated name, value list). */
 static int list(struct d4_store *st, enum d4_role role, struct d4_api_resp *resp, const char *const *q)
 {
-	struct d4_api_ctx ctx = {st, NULL, NULL, NULL};
+	struct d4_api_ctx ctx = {st, NULL, NULL, NULL, NULL};
 	struct d4_api_req req;
 	memset(&req, 0, sizeof(req));
 	req.method = "GET";
