@@ -485,7 +485,7 @@ for i in $(seq 1 1200); do
 	[ $ok = 1 ] && break
 	sleep 0.1
 done
-[ $ok = 1 ] || die "the hubs did not catch up within 2 min (logs: $DIR/*/hub.log)"
+[ "$ok" = 1 ] || die "the hubs did not catch up within 2 min (logs: $DIR/*/hub.log)"
 
 say "which frames each hub holds, by origin sensor (the organisation's own and its partners')"
 printf '  %-10s %-6s' sensor tlp

@@ -50,7 +50,7 @@ ip netns add "$NS" || fail "ip netns add $NS"
 ip -n "$NS" link set lo up || fail "lo up in $NS"
 inns() { nsenter --net="/run/netns/$NS" "$@"; }
 [ "$(inns ip -o link show | awk -F': ' '{print $2}' | tr '\n' ' ')" = "lo " ] || fail "$NS has more than lo"
-COMPOSE_UP=0
+COMPOSE_UP=0 IMAGE_BUILT=0
 _compose_cleanup() {
 	local rc=$?
 	trap - EXIT
@@ -64,6 +64,11 @@ _compose_cleanup() {
 		(cd "$CTX/deploy" && inns env "${DEMO_ENV[@]}" podman-compose -p "$PROJECT" -f compose.yml down -t 20) \
 			>>"$T_DIR/compose.log" 2>&1 || true
 		inns podman network rm -f "${PROJECT}_default" >>"$T_DIR/compose.log" 2>&1 || true
+	fi
+	if [ $IMAGE_BUILT = 1 ]; then
+		# the demo image and its build stage (the base image is kept for the next run)
+		inns podman rmi -f localhost/d4hub-demo:latest >>"$T_DIR/compose.log" 2>&1 || true
+		inns podman image prune -f >>"$T_DIR/compose.log" 2>&1 || true
 	fi
 	ip netns del "$NS" 2>/dev/null || true
 	if [ $rc -ne 0 ]; then
@@ -126,6 +131,7 @@ DEMO_ENV=(D4_DEMO_DIR="$DEMO_DATA" D4_DEMO_BASE="$BASE" D4_DEMO_PREBUILT="$PREBU
 
 # ---- build (what `up --build` would build, with --pull=never), then up
 log "building localhost/d4hub-demo:latest"
+IMAGE_BUILT=1
 inns podman build --pull=never -f "$CTX/deploy/Dockerfile" --build-arg BASE="$BASE" \
 	--build-arg PREBUILT="$PREBUILT" -t localhost/d4hub-demo:latest "$CTX" >"$T_DIR/build.log" 2>&1 ||
 	fail "podman build: $(tail -n 15 "$T_DIR/build.log")"

@@ -201,7 +201,7 @@ for h in org1 org2 org3; do
 					if [ "${TYPE[$label]}" = "$t" ]; then
 						nup=$((nup + NFR[$label]))
 					else
-						r=type-filtered
+						r="type-filtered"
 					fi
 				fi
 			else
