@@ -373,7 +373,7 @@ pick_ports() {
 
 declare -A PID
 stop_all() {
-	local n i
+	local n i rc
 	for n in "${HUBS[@]}"; do
 		[ -n "${PID[$n]:-}" ] && kill -TERM "${PID[$n]}" 2>/dev/null || true
 	done
@@ -383,13 +383,22 @@ stop_all() {
 			kill -0 "${PID[$n]}" 2>/dev/null || break
 			sleep 0.1
 		done
-		kill -0 "${PID[$n]}" 2>/dev/null && kill -KILL "${PID[$n]}" 2>/dev/null
-		wait "${PID[$n]}" 2>/dev/null || true
+		if kill -0 "${PID[$n]}" 2>/dev/null; then
+			echo "demo-multiorg: hub $n did not stop within 30 s, killing it" >&2
+			kill -KILL "${PID[$n]}" 2>/dev/null
+		fi
+		rc=0
+		wait "${PID[$n]}" 2>/dev/null || rc=$?
+		if [ $rc -ne 0 ]; then
+			echo "demo-multiorg: hub $n exited with status $rc (see $DIR/$n/hub.log)" >&2
+			STOP_RC=1
+		fi
 		PID[$n]=
 	done
 }
-trap stop_all EXIT
-trap 'stop_all; exit 0' INT TERM
+STOP_RC=0
+trap 'stop_all; exit $STOP_RC' INT TERM
+trap 'rc=$?; stop_all; [ $rc -ne 0 ] || rc=$STOP_RC; exit $rc' EXIT
 
 # start_hub NAME: started, listening on its three ports (a port taken between
 # the pick and the bind: picked again, the partners are made afterwards)
@@ -524,7 +533,7 @@ tokens in $DIR/HUB/token, all of it in $DIR/demo.env):
 EOF
 if [ $WAIT = 0 ]; then
 	stop_all
-	exit 0
+	exit $STOP_RC
 fi
 say "the hubs are running; Ctrl-C stops them"
 while :; do
