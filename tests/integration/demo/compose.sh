@@ -75,6 +75,8 @@ _compose_cleanup() {
 		echo "---- compose.log:" >&2
 		tail -n 30 "$T_DIR/compose.log" >&2 || true
 	fi
+	# _t_cleanup reads the status from $? (errexit must not end this trap first)
+	set +e
 	(exit $rc)
 	_t_cleanup
 }
