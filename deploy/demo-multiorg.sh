@@ -40,19 +40,22 @@ SENSORS=(
 	'org3|org3-pdns|8|dns/local-dns.passivedns-default.csv|tlp:clear'
 	'org3|org3-pcap|1|pcap/sll.pcap|tlp:clear'
 )
-# partner relations, pushed: from|to|relation|max TLP (outbound of FROM and
-# inbound of TO, frames and pdns); amber needs allow_amber, which only the
-# "partner" relation takes here. org2 and org3 do not know each other, and
-# nothing is relayed (allow_relay is off).
+# partner relations (federation), pushed: from|to|relation|max TLP (outbound
+# of FROM and inbound of TO, frames and pdns); amber needs allow_amber, which
+# only the "partner" relation takes here. org2 and org3 do not know each
+# other, and nothing is relayed (allow_relay is off).
 RELATIONS=(
 	'org1|org2|partner|tlp:amber'
 	'org2|org1|partner|tlp:amber'
 	'org1|org3|community|tlp:green'
 	'org3|org1|community|tlp:green'
-	'org1|public|public|tlp:clear'
-	'org2|public|public|tlp:clear'
-	'org3|public|public|tlp:clear'
 )
+# the upstream relation (docs/upstream.md): each organisation's hub is a D4
+# client of the public hub, registered there as a sensor, and relays these
+# D4 types of its own sensors up to this level ("public": tlp:clear only)
+UPSTREAM_HUBS=(org1 org2 org3)
+UPSTREAM_STREAMS='1, 8'
+UPSTREAM_MAX_TLP=tlp:clear
 # ------------------------------------------------------------------------------
 
 die() {
@@ -71,7 +74,7 @@ find_bins() {
 
 # Where each hub listens and how the others reach it: set by the mode
 # (PUB_PORT: the API port published on the host's 127.0.0.1, container mode).
-declare -A LISTEN_HOST REACH_HOST P_INGEST P_API P_FED PUB_PORT
+declare -A LISTEN_HOST REACH_HOST P_INGEST P_API P_FED PUB_PORT=()
 ctl() {
 	local n=$1
 	shift
@@ -119,6 +122,18 @@ cert = $DIR/pki/$n.crt
 key = $DIR/pki/$n.key
 ca = $DIR/pki/${ORG[$n]}-ca.crt
 EOF
+	if [ -s "$DIR/$n/upstream.uuid" ]; then
+		cat >>"$DIR/$n/hub.conf" <<EOF
+[upstream]
+destination = ${REACH_HOST[public]}:${P_INGEST[public]}
+uuid = $(cat "$DIR/$n/upstream.uuid")
+key_file = $DIR/$n/upstream.key
+ca = $DIR/pki/ca.crt
+server_name = ${UP_SERVER_NAME:-${REACH_HOST[public]}}
+streams = $UPSTREAM_STREAMS
+max_tlp = $UPSTREAM_MAX_TLP
+EOF
+	fi
 }
 
 # topo_accounts: per hub an admin (token in DIR/NAME/token), per sensor line a
@@ -136,6 +151,17 @@ topo_accounts() {
 		k=$(ctl "$n" sensor add "$u" --gen-key --approve --desc "$label") || die "hub $n: sensor add $label"
 		ctl "$n" sensor set "$u" --tlp "$tlp" >/dev/null || die "hub $n: sensor set $label"
 		echo "$n $label $type $file $tlp $u $k" >>"$DIR/sensors"
+	done
+	# the upstream relation: each organisation's hub, a sensor of the public hub
+	for n in "${UPSTREAM_HUBS[@]}"; do
+		u=$("$D4SENSOR" --gen-uuid)
+		(umask 077 && ctl public sensor add "$u" --gen-key --approve --desc "upstream of $n" >"$DIR/$n/upstream.key") ||
+			die "hub public: sensor add (upstream of $n)"
+		# types 1 and 8 carry no meta header: the server stores them at the
+		# level of the sensor that sends them, which is what the relay sends up
+		ctl public sensor set "$u" --tlp "$UPSTREAM_MAX_TLP" >/dev/null || die "hub public: sensor set (upstream of $n)"
+		echo "$u" >"$DIR/$n/upstream.uuid"
+		write_conf "$n"
 	done
 }
 
@@ -195,7 +221,13 @@ write_env() {
 	local n f="$DIR/demo.env"
 	{
 		echo "# the demo's hubs (deploy/demo-multiorg.sh); source this file"
-		echo "DEMO_CA=$DIR/pki/ca.crt"
+		if [ ${#PUB_PORT[@]} -gt 0 ]; then
+			# written inside a container: the folder is elsewhere on the host
+			# shellcheck disable=SC2016
+			echo 'DEMO_CA=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/pki/ca.crt'
+		else
+			echo "DEMO_CA=$DIR/pki/ca.crt"
+		fi
 		for n in "${HUBS[@]}"; do
 			if [ -n "${PUB_PORT[$n]:-}" ]; then
 				echo "DEMO_API_$n=https://127.0.0.1:${PUB_PORT[$n]}"
@@ -208,6 +240,9 @@ write_env() {
 		while read -r h label type file tlp u k; do
 			echo "DEMO_SENSOR_${label//-/_}=$u"
 		done <"$DIR/sensors"
+		for n in "${UPSTREAM_HUBS[@]}"; do
+			echo "DEMO_UPSTREAM_$n=$(cat "$DIR/$n/upstream.uuid")"
+		done
 	} >"$f"
 	chmod 600 "$f"
 }
@@ -222,6 +257,8 @@ container_ports() {
 		P_API[$n]=8443
 		P_FED[$n]=8444
 	done
+	# the hubs' certificate names localhost and 127.0.0.1..9, not the services
+	UP_SERVER_NAME=localhost
 }
 wait_ready() {
 	local i
@@ -336,7 +373,7 @@ pick_ports() {
 
 declare -A PID
 stop_all() {
-	local n i
+	local n i rc
 	for n in "${HUBS[@]}"; do
 		[ -n "${PID[$n]:-}" ] && kill -TERM "${PID[$n]}" 2>/dev/null || true
 	done
@@ -346,13 +383,22 @@ stop_all() {
 			kill -0 "${PID[$n]}" 2>/dev/null || break
 			sleep 0.1
 		done
-		kill -0 "${PID[$n]}" 2>/dev/null && kill -KILL "${PID[$n]}" 2>/dev/null
-		wait "${PID[$n]}" 2>/dev/null || true
+		if kill -0 "${PID[$n]}" 2>/dev/null; then
+			echo "demo-multiorg: hub $n did not stop within 30 s, killing it" >&2
+			kill -KILL "${PID[$n]}" 2>/dev/null
+		fi
+		rc=0
+		wait "${PID[$n]}" 2>/dev/null || rc=$?
+		if [ $rc -ne 0 ]; then
+			echo "demo-multiorg: hub $n exited with status $rc (see $DIR/$n/hub.log)" >&2
+			STOP_RC=1
+		fi
 		PID[$n]=
 	done
 }
-trap stop_all EXIT
-trap 'stop_all; exit 0' INT TERM
+STOP_RC=0
+trap 'stop_all; exit $STOP_RC' INT TERM
+trap 'rc=$?; stop_all; [ $rc -ne 0 ] || rc=$STOP_RC; exit $rc' EXIT
 
 # start_hub NAME: started, listening on its three ports (a port taken between
 # the pick and the bind: picked again, the partners are made afterwards)
@@ -390,15 +436,20 @@ done
 topo_identities
 for n in "${HUBS[@]}"; do write_conf "$n"; done
 topo_accounts
-for n in "${HUBS[@]}"; do
+# the public hub first: the others' [upstream] names its ingest port
+for n in public org1 org2 org3; do
 	start_hub "$n"
+	[ "$n" != public ] || for o in org1 org2 org3; do write_conf "$o"; done
 	echo "hub $n (${ORG[$n]}): ingest ${PADDR[$n]}:${P_INGEST[$n]}, API https://${PADDR[$n]}:${P_API[$n]}/, federation https://${PADDR[$n]}:${P_FED[$n]}/"
 done
 say "partner relations"
 topo_partners
 for line in "${RELATIONS[@]}"; do
 	IFS='|' read -r from to rel max <<<"$line"
-	printf '  %-6s -> %-6s  %-9s  frames and pdns up to %s\n' "$from" "$to" "$rel" "$max"
+	printf '  %-6s -> %-6s  %-9s  frames and pdns up to %s (federation)\n' "$from" "$to" "$rel" "$max"
+done
+for n in "${UPSTREAM_HUBS[@]}"; do
+	printf '  %-6s -> %-6s  %-9s  D4 types %s up to %s (upstream D4 relay)\n' "$n" public public "$UPSTREAM_STREAMS" "$UPSTREAM_MAX_TLP"
 done
 write_env
 
@@ -427,14 +478,23 @@ for k, v in d["kinds"].items():
         sys.exit(1)' || return 1
 	done
 }
-say "waiting until every hub has sent what its partners may have"
+# up_caught_up HUB: every upstream stream of HUB has nothing left to send
+up_caught_up() {
+	curl -sf --cacert "$DIR/pki/ca.crt" -H "Authorization: Bearer $(cat "$DIR/$1/token")" \
+		"https://${PADDR[$1]}:${P_API[$1]}/api/v1/upstream" 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+s = d.get("streams") or []
+sys.exit(0 if s and all(x.get("lag_records") == 0 for x in s) else 1)'
+}
+say "waiting until every hub has sent what its partners and the public hub may have"
 for i in $(seq 1 1200); do
 	ok=1
-	for n in org1 org2 org3; do caught_up "$n" || ok=0; done
+	for n in org1 org2 org3; do caught_up "$n" && up_caught_up "$n" || ok=0; done
 	[ $ok = 1 ] && break
 	sleep 0.1
 done
-[ $ok = 1 ] || die "the hubs did not catch up within 2 min (logs: $DIR/*/hub.log)"
+[ "$ok" = 1 ] || die "the hubs did not catch up within 2 min (logs: $DIR/*/hub.log)"
 
 say "which frames each hub holds, by origin sensor (the organisation's own and its partners')"
 printf '  %-10s %-6s' sensor tlp
@@ -449,6 +509,17 @@ while read -r h label type file tlp u k; do
 	done
 	echo
 done <"$DIR/sensors"
+say "what the public hub got over the upstream relay (each hub is a sensor there)"
+for n in "${UPSTREAM_HUBS[@]}"; do
+	printf '  %-5s %s\n' "$n" "$(ctl public --json sessions "$(cat "$DIR/$n/upstream.uuid")" 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+by = {}
+for s in d:
+    by.setdefault((s["type"], s["tlp"]), 0)
+    by[(s["type"], s["tlp"])] += s["frames"]
+print(", ".join("type %d %s: %d frames" % (t, l, n) for (t, l), n in sorted(by.items())) or "nothing")' 2>/dev/null || echo nothing)"
+done
 touch "$DIR/ready"
 
 cat <<EOF
@@ -462,7 +533,7 @@ tokens in $DIR/HUB/token, all of it in $DIR/demo.env):
 EOF
 if [ $WAIT = 0 ]; then
 	stop_all
-	exit 0
+	exit $STOP_RC
 fi
 say "the hubs are running; Ctrl-C stops them"
 while :; do

@@ -43,12 +43,12 @@ _url() { local u=DEMO_API_$1; echo "${!u}"; }
 
 # The policy this topology must show, written out here rather than read from
 # the script: the relation of each (from, to) pair ...
-declare -A REL=([org1:org2]=partner [org2:org1]=partner [org1:org3]=community [org3:org1]=community
-	[org1:public]=public [org2:public]=public [org3:public]=public)
+# (the public hub is no federation partner: it gets the upstream relay, below)
+declare -A REL=([org1:org2]=partner [org2:org1]=partner [org1:org3]=community [org3:org1]=community)
 # ... and the egress reason of a record of level TLP to a partner of RELATION
 # (docs/federation.md, the policy table; each rule's max is the highest level
 # its relation may have: amber with allow_amber for partners, green for the
-# community, clear for the public hub)
+# community, clear for the public hub of the upstream relay)
 reason() { # TLP RELATION
 	case $1 in
 	tlp:red) echo tlp-red ;;
@@ -153,8 +153,8 @@ for key in "${!REL[@]}"; do
 	assert_eq "$refused" 0 "$to refused on receipt from $from"
 	log "$from -> $to: frames [$want]; pDNS [$(decisions "$from" "$to" pdns)]"
 done
-# some pDNS did cross (org1's green passive DNS to org2 and org3, org3's to public)
-for p in "org1 org2" "org1 org3" "org3 public"; do
+# some pDNS did cross (org1's green passive DNS to org2 and org3)
+for p in "org1 org2" "org1 org3"; do
 	set -- $p
 	n=$(api "$1" "/api/v1/partners/$2/status" | json "d['kinds']['pdns']['acknowledged']['decisions'].get('released', 0)")
 	assert_ge "$n" 1 "$1 -> $2: pDNS released"
@@ -172,6 +172,59 @@ for label in "${LABELS[@]}"; do
 	done
 done
 log "no stream reached a hub it may not reach"
+
+# ---- the upstream relation: each organisation's hub sends the public hub, as
+# the sensor it is registered as there (DEMO_UPSTREAM_<hub>), exactly the
+# frames of its own sensors of the relayed types (1, 8) at tlp:clear, and
+# counts every frame of its log per stream and reason (the level first, then
+# relaying, then the stream's type)
+UP_TYPES="1 8"
+up_frames() { # HUB TYPE: frames the public hub holds from HUB's upstream, of that type
+	local u=DEMO_UPSTREAM_$1
+	sessions public "${!u}" | json "sum(s['frames'] for s in d if s['type'] == $2)"
+}
+up_frames_eq() { [ "$(up_frames "$1" "$2")" = "$3" ]; }
+up_decisions() { # HUB TYPE
+	api "$1" /api/v1/upstream |
+		json "' '.join('%s %d' % (r, n) for s in d['streams'] if s['stream'] == '$2' for r, n in sorted(s['decisions'].items()) if n)"
+}
+up_decisions_are() { [ "$(up_decisions "$1" "$2")" = "$3" ]; }
+for h in org1 org2 org3; do
+	for t in $UP_TYPES; do
+		declare -A WUP=()
+		nup=0
+		for label in "${LABELS[@]}"; do
+			o=${ORIGIN[$label]}
+			if [ "$o" = "$h" ]; then
+				r=$(reason "${TLP[$label]}" public)
+				if [ "$r" = released ]; then
+					if [ "${TYPE[$label]}" = "$t" ]; then
+						nup=$((nup + NFR[$label]))
+					else
+						r="type-filtered"
+					fi
+				fi
+			else
+				# received from a partner (it holds the stream), never relayed
+				rel=${REL[$o:$h]:-}
+				[ -n "$rel" ] && [ "$(reason "${TLP[$label]}" "$rel")" = released ] || continue
+				r=$(relayed_reason "${TLP[$label]}" public public "$o")
+			fi
+			WUP[$r]=$((${WUP[$r]:-0} + NFR[$label]))
+		done
+		want=$(for r in "${!WUP[@]}"; do echo "$r ${WUP[$r]}"; done | sort | tr '\n' ' ' | sed 's/ $//')
+		wait_until 120 up_decisions_are "$h" "$t" "$want" ||
+			fail "$h -> public (upstream, type $t): decisions [$(up_decisions "$h" "$t")], expected [$want]"
+		wait_until 120 up_frames_eq "$h" "$t" "$nup" ||
+			fail "the public hub holds $(up_frames "$h" "$t") type-$t frames from $h's upstream, expected $nup"
+		log "$h -> public (upstream, type $t): $nup frames; decisions [$want]"
+		unset WUP
+	done
+done
+# the clear streams did go up (org3's), and their sessions are at tlp:clear
+assert_ge "$(up_frames org3 8)" 1 "org3's clear passive DNS at the public hub"
+assert_eq "$(sessions public "$DEMO_UPSTREAM_org3" | json "sorted(set(s['tlp'] for s in d))")" '["tlp:clear"]' \
+	"the levels of org3's streams at the public hub"
 
 # ---- pDNS tuples by origin hub: web.example.test (org1's green passive DNS,
 # org3's clear one) and pagead2.googlesyndication.com (org1's amber capture,
@@ -208,10 +261,23 @@ check_origins() { # HUB NAME EXPECTED
 check_origins org1 web.example.test "org3"
 check_origins org2 web.example.test "org1"
 check_origins org3 web.example.test "org1"
-check_origins public web.example.test "org3"
+check_origins public web.example.test "" # up the D4 protocol: the public hub's own sensor
+tuples() { # HUB NAME: tuples of NAME at HUB (0 when none: 404)
+	local out code
+	out=$(demo_curl -sS --max-time 30 --cacert "$DEMO_CA" -H "Authorization: Bearer $(_tok "$1")" \
+		-w '\n%{http_code}' "$(_url "$1")/pdns/query/$2") || return 1
+	code=$(echo "$out" | tail -n 1)
+	case $code in
+	404) echo 0 ;;
+	200) echo "$out" | sed '$d' | grep -c rrname || true ;;
+	*) return 1 ;;
+	esac
+}
+tuples_ge1() { [ "$(tuples "$1" "$2")" -ge 1 ]; }
+wait_for 60 "the public hub's pDNS of the passive DNS that went up" tuples_ge1 public web.example.test
 check_origins org1 pagead2.googlesyndication.com "org2"
 check_origins org2 pagead2.googlesyndication.com "org1"
 check_origins org3 pagead2.googlesyndication.com ""
-check_origins public pagead2.googlesyndication.com ""
+assert_eq "$(tuples public pagead2.googlesyndication.com)" 0 "tuples of amber streams at the public hub"
 log "pDNS tuples at each hub come from exactly the organisations allowed to send them"
 

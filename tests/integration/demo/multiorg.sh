@@ -29,10 +29,13 @@ _demo_cleanup() {
 		echo "---- the demo's output:" >&2
 		tail -n 40 "$T_DIR/demo.out" >&2 || true
 		for f in "$D"/*/hub.log; do
+			[ -f "$f" ] || continue
 			echo "---- last lines of $f:" >&2
 			tail -n 15 "$f" >&2 || true
 		done
 	fi
+	# _t_cleanup reads the status from $? (errexit must not end this trap first)
+	set +e
 	(exit $rc)
 	_t_cleanup
 }
@@ -41,11 +44,13 @@ trap _demo_cleanup EXIT
 D4HUB=$D4HUB D4HUBCTL=$D4HUBCTL D4SENSOR=$D4SENSOR D4_DEMO_DATA=$D4_TEST_DATA MKPKI=$MKPKI \
 	bash "$DEMO_SH" --dir "$D" >"$T_DIR/demo.out" 2>&1 &
 DEMO_PID=$!
-demo_ready() {
+# the demo set up and fed (not wait_until: a script that exits ends the wait)
+deadline=$(($(date +%s) + 240))
+until [ -e "$D/ready" ]; do
 	kill -0 "$DEMO_PID" 2>/dev/null || fail "the demo script exited: $(tail -n 5 "$T_DIR/demo.out")"
-	[ -e "$D/ready" ]
-}
-wait_for 240 "the demo set up and fed" demo_ready
+	[ "$(date +%s)" -lt $deadline ] || fail "the demo was not set up and fed within 240 s"
+	sleep 0.1
+done
 # shellcheck disable=SC1091
 source "$D/demo.env"
 log "demo running: $(grep -c . "$D/sensors") sensors on org1..org3"
