@@ -608,6 +608,7 @@ struct d4_api_fedops *d4_api_fedops_new(struct d4_store *store, const struct d4_
 		memcpy(o->self.hub, conf->hub_uuid, 16);
 		memcpy(o->self.org, conf->org, 16);
 		o->self.default_tlp = (enum d4_tlp)conf->default_tlp;
+		o->self.sign_sk = conf->has_fed_sign ? conf->fed_sign_sk : NULL;
 	} else {
 		o->self.default_tlp = D4_TLP_RED;
 	}

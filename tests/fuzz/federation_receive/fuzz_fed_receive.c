@@ -21,7 +21,7 @@ static int odd_types(void *arg, uint8_t type, const char *ext, size_t ext_len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct d4_partner p;
-	static const struct d4_fed_self self = {{0x5e, 0x1f, 1}, {0x0e, 1}, D4_TLP_GREEN};
+	static const struct d4_fed_self self = {{0x5e, 0x1f, 1}, {0x0e, 1}, D4_TLP_GREEN, NULL};
 	struct d4_fed_batch_hdr h;
 	struct d4_fed_batch_it it;
 	if (d4_fed_batch_open(data, size, &h, &it) == 0)
@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p.enabled = 1;
 	p.in.kinds = size & 1 ? 0x0f : 0x01;
 	p.in.max_tlp = D4_TLP_AMBER;
-	struct d4_fed_rx_filter f = {odd_types, NULL};
+	struct d4_fed_rx_filter f = {odd_types, NULL, NULL};
 	for (uint8_t kind = 0; kind < 3; kind++) {
 		struct d4_fed_rx rx;
 		char why[256];

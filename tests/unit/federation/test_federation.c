@@ -237,6 +237,10 @@ START_TEST(test_backscatter_policy)
 	d4_fed_decide(&s, &p, r, &rec, &v);
 	ck_assert_int_eq(v.reason, D4_FED_R_RELAY_NOT_ALLOWED);
 	r->allow_relay = 1;
+	/* both rules: this hub's, and the origin's consent (onward) */
+	d4_fed_decide(&s, &p, r, &rec, &v);
+	ck_assert_int_eq(v.reason, D4_FED_R_ORIGIN_NO_ONWARD);
+	rec.onward = 1;
 	ck_assert_int_eq(d4_fed_decide(&s, &p, r, &rec, &v), D4_FED_RELEASE);
 	struct d4_fed_out o;
 	d4_fed_outgoing(&s, &rec, &v, &o);
@@ -354,8 +358,11 @@ START_TEST(test_loops_and_relay)
 	rec.nvia = 2;
 	ck_assert_int_eq(d4_fed_decide(&s, &p, r, &rec, &v), D4_FED_REFUSE);
 	ck_assert_int_eq(v.reason, D4_FED_R_LOOP_VIA);
-	/* Not relayed unless the rule says so. */
+	/* Not relayed unless the rule says so, and the origin too. */
 	rec.nvia = 1;
+	d4_fed_decide(&s, &p, r, &rec, &v);
+	ck_assert_int_eq(v.reason, D4_FED_R_ORIGIN_NO_ONWARD);
+	rec.onward = 1;
 	ck_assert_int_eq(d4_fed_decide(&s, &p, r, &rec, &v), D4_FED_RELEASE);
 	struct d4_fed_out o;
 	d4_fed_outgoing(&s, &rec, &v, &o);
