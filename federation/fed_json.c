@@ -598,9 +598,9 @@ void d4_fed_partner_json(yajl_gen g, const struct d4_partner *p, enum d4_fed_jso
 
 /* ---- dry-run record ---- */
 
-const char *const d4_fed_record_members[] = {"kind",	 "tlp",	   "tags",     "should_not_sync", "org",
-					     "sensors",	 "type",   "ext_type", "origin",	  "via",
-					     "stripped", "rrname", "rrtype",   "rdata",		  NULL};
+const char *const d4_fed_record_members[] = {
+    "kind",   "tlp", "tags",	 "should_not_sync", "org",    "sensors", "type",   "ext_type",
+    "origin", "via", "stripped", "rrname",	    "rrtype", "rdata",	 "onward", NULL};
 
 void d4_fed_dryrun_free(struct d4_fed_dryrun *d)
 {
@@ -705,6 +705,10 @@ int d4_fed_dryrun_parse(yajl_val obj, struct d4_fed_dryrun *d, char *err, size_t
 	if (get_bool(obj, "stripped", "", &flag, err, errlen) < 0)
 		return D4_EINVAL;
 	rec->stripped = flag;
+	flag = 0;
+	if (get_bool(obj, "onward", "", &flag, err, errlen) < 0)
+		return D4_EINVAL;
+	rec->onward = flag;
 	if ((r = get_str(obj, "rrname", 1024, "", &s, err, errlen)) < 0)
 		return r;
 	rec->rrname = r > 0 ? s : NULL;
