@@ -542,10 +542,21 @@ static void push_start(struct fs_job *j)
 		return;
 	int moved = !(j->to_len == j->from_len && memcmp(j->to, j->from, j->to_len) == 0);
 	/* A batch that releases nothing but moves the position (everything
-	 * refused) is sent like any other: the partner's position must move
-	 * with ours, or the next batch would be answered 409 with the old one
-	 * and its records decided, and counted, a second time. */
-	if (nrec == 0 && !moved) {
+	 * refused) is committed here without a request only while the partner
+	 * holds no position from this hub (it never acknowledged a batch: it
+	 * takes the next one from wherever it starts). Otherwise it is sent like
+	 * any other, so that the partner's position moves with ours: else the
+	 * next batch would be answered 409 with the old position, and its
+	 * records decided, and counted, a second time. */
+	if (nrec == 0 && moved && j->out->batches == 0) {
+		r->body_len = 0;
+		rc = push_commit(j, j->to, j->to_len, r, 1);
+		if (rc != 0) {
+			job_fail(j, F_LOCAL, 0, "cannot commit the position: %s", d4_strerror(rc));
+			return;
+		}
+	}
+	if (nrec == 0 && (!moved || j->out->batches == 0)) {
 		push_lag(j, moved);
 		j->state = J_IDLE;
 		j->next_ms = r->more ? now : now + fs->poll_ms;

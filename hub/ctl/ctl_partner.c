@@ -504,15 +504,24 @@ static int cmd_dry_run(struct ctl *c, int argc, char **argv)
 	const char *pos[1], *kind = NULL, *tlp = NULL, *tags = NULL, *org = NULL, *sensors = NULL, *type = NULL,
 			    *ext = NULL, *origin = NULL, *via = NULL, *rrname = NULL, *rrtype = NULL, *rdata = NULL,
 			    *file = NULL;
-	int no_sync = 0, stripped = 0;
-	const struct ctl_opt opts[] = {{"kind", 1, &kind, NULL},	 {"tlp", 1, &tlp, NULL},
-				       {"tags", 1, &tags, NULL},	 {"org", 1, &org, NULL},
-				       {"sensors", 1, &sensors, NULL},	 {"type", 1, &type, NULL},
-				       {"ext-type", 1, &ext, NULL},	 {"origin", 1, &origin, NULL},
-				       {"via", 1, &via, NULL},		 {"rrname", 1, &rrname, NULL},
-				       {"rrtype", 1, &rrtype, NULL},	 {"rdata", 1, &rdata, NULL},
-				       {"file", 1, &file, NULL},	 {"should-not-sync", 0, NULL, &no_sync},
-				       {"stripped", 0, NULL, &stripped}, {NULL, 0, NULL, NULL}};
+	int no_sync = 0, stripped = 0, onward = 0;
+	const struct ctl_opt opts[] = {{"kind", 1, &kind, NULL},
+				       {"tlp", 1, &tlp, NULL},
+				       {"tags", 1, &tags, NULL},
+				       {"org", 1, &org, NULL},
+				       {"sensors", 1, &sensors, NULL},
+				       {"type", 1, &type, NULL},
+				       {"ext-type", 1, &ext, NULL},
+				       {"origin", 1, &origin, NULL},
+				       {"via", 1, &via, NULL},
+				       {"rrname", 1, &rrname, NULL},
+				       {"rrtype", 1, &rrtype, NULL},
+				       {"rdata", 1, &rdata, NULL},
+				       {"file", 1, &file, NULL},
+				       {"should-not-sync", 0, NULL, &no_sync},
+				       {"stripped", 0, NULL, &stripped},
+				       {"onward", 0, NULL, &onward},
+				       {NULL, 0, NULL, NULL}};
 	int rc = ctl_parse(c, argc, argv, opts, pos, 1, 1, NULL);
 	if (rc != CTL_OK || (rc = arg_name(c, pos[0])) != CTL_OK)
 		return rc;
@@ -521,7 +530,7 @@ static int cmd_dry_run(struct ctl *c, int argc, char **argv)
 	if (file) {
 		/* The whole DryRunRecord document from a file; no other options. */
 		if (kind || tlp || tags || org || sensors || type || ext || origin || via || rrname || rrtype ||
-		    rdata || no_sync || stripped)
+		    rdata || no_sync || stripped || onward)
 			return ctl_usage(c, "--file takes the whole record: give no other record option");
 		if ((rc = read_text(c, "record", file, DOC_FILE_MAX, &text)) != CTL_OK)
 			return rc;
@@ -588,6 +597,10 @@ static int cmd_dry_run(struct ctl *c, int argc, char **argv)
 			}
 			if (stripped) {
 				g_str(g, "stripped");
+				yajl_gen_bool(g, 1);
+			}
+			if (onward) {
+				g_str(g, "onward");
 				yajl_gen_bool(g, 1);
 			}
 			yajl_gen_map_close(g);
