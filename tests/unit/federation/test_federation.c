@@ -843,6 +843,7 @@ START_TEST(test_property)
 					uuid_pick(via[i], hubs, 3);
 				rec.via = (const uint8_t(*)[16])via;
 			}
+			rec.onward = (int)pick(2);
 			rec.rrname = name_pool[pick(4)];
 			rec.rrtype = pick(2) ? 1 : (pick(2) ? 28 : 5);
 			rec.rdata = rdata_pool[pick(sizeof(rdata_pool) / sizeof(rdata_pool[0]))];
@@ -885,6 +886,10 @@ START_TEST(test_property)
 					      (unsigned long long)seed);
 			}
 			ck_assert_msg(!rec.stripped, "seed %llu: stripped record relayed", (unsigned long long)seed);
+			/* relayed only with the origin's consent (and the rule's) */
+			if ((rec.has_origin && memcmp(rec.origin, s.hub, 16) != 0) || rec.nvia)
+				ck_assert_msg(rec.onward && use->allow_relay, "seed %llu: relayed without consent",
+					      (unsigned long long)seed);
 			ck_assert(!rec.has_origin || memcmp(rec.origin, p.hub, 16) != 0);
 			for (unsigned i = 0; i < rec.nvia; i++)
 				ck_assert(memcmp(rec.via[i], p.hub, 16) != 0);
