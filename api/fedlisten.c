@@ -326,12 +326,20 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 		send_problem(req, 405, "Method Not Allowed", "method-not-allowed", "GET only");
 		return 0;
 	}
-	char hub[D4_UUID_HEX_LEN + 1], org[D4_UUID_HEX_LEN + 1], body[256];
+	char hub[D4_UUID_HEX_LEN + 1], org[D4_UUID_HEX_LEN + 1], body[320], pk[D4_FED_PUBKEY_B64_LEN + 3] = "null";
 	d4_uuid_hex(f->conf->hub_uuid, hub);
 	d4_uuid_hex(f->conf->org, org);
+	if (f->conf->has_fed_sign) {
+		/* the signing public key, so that both sides can compare it with
+		 * what they were told out of band */
+		pk[0] = '"';
+		d4_fed_pubkey_b64(f->conf->fed_sign_pk, pk + 1);
+		pk[D4_FED_PUBKEY_B64_LEN + 1] = '"';
+		pk[D4_FED_PUBKEY_B64_LEN + 2] = '\0';
+	}
 	/* partner names are [A-Za-z0-9._-]: nothing to escape */
-	snprintf(body, sizeof(body), "{\"hub_uuid\":\"%s\",\"org_uuid\":\"%s\",\"partner\":\"%s\"}\n", hub, org,
-		 c->partner);
+	snprintf(body, sizeof(body), "{\"hub_uuid\":\"%s\",\"org_uuid\":\"%s\",\"partner\":\"%s\",\"pubkey\":%s}\n",
+		 hub, org, c->partner, pk);
 	send_json(req, 200, "OK", "application/json", body);
 	return 0;
 }

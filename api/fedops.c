@@ -615,6 +615,7 @@ struct d4_api_fedops *d4_api_fedops_new(struct d4_store *store, const struct d4_
 			o->self.own_nets = o->own_nets;
 		else
 			o->self.n_own_nets = 0;
+		o->self.sign_sk = conf->has_fed_sign ? conf->fed_sign_sk : NULL;
 	} else {
 		o->self.default_tlp = D4_TLP_RED;
 	}

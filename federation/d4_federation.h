@@ -83,6 +83,7 @@ enum d4_fed_reason {
 	D4_FED_R_MIX_DURATION,	 /* "mix-below-duration": a vector shorter than the rule's minimum */
 	D4_FED_R_RRNAME_PRIVATE, /* "rrname-private": the reverse name of a private or own address */
 	D4_FED_R_OWN_NETWORK,	 /* "own-network": an address in the hub's own networks */
+	D4_FED_R_ORIGIN_NO_ONWARD,	 /* "origin-no-onward": the origin did not allow relaying it further */
 	D4_FED_R_COUNT
 };
 
@@ -105,6 +106,9 @@ struct d4_fed_self {
 	 * private ranges. Borrowed; NULL/0 = none. */
 	const struct d4_partner_net *own_nets;
 	unsigned n_own_nets;
+	/* the hub's signing key (64 bytes, d4_fed_sign_keypair; borrowed, lives
+	 * as long as this struct is used); NULL: this hub's records go unsigned */
+	const uint8_t *sign_sk;
 };
 
 /* The partner as the policy sees it (identity checked at the TLS layer). */
@@ -134,6 +138,7 @@ struct d4_fed_record {
 	uint8_t origin[16];
 	const uint8_t (*via)[16]; /* hubs it came through, oldest first */
 	unsigned nvia;
+	int onward;	    /* from another hub: its origin allowed relaying it further (signed, checked on receipt) */
 	const char *rrname; /* pdns */
 	uint16_t rrtype;
 	const char *rdata;
@@ -375,6 +380,8 @@ enum d4_fed_peer_reason d4_fed_peer_map(const struct d4_fed_trust *t, struct x50
 #define D4_FED_BATCH_MAGIC "D4FB"
 #define D4_FED_BATCH_VER   1u
 #define D4_FED_F_STRIPPED  0x01u /* record flag: source identity removed (tlp:ex:chr) */
+#define D4_FED_F_SIGNED	   0x02u /* record flag: the origin's signature[64] follows via */
+#define D4_FED_F_ONWARD	   0x04u /* record flag: the origin allows relaying it further (signed) */
 
 /* The provenance a record carries on the wire (what d4_fed_outgoing
  * released). */
@@ -389,6 +396,11 @@ struct d4_fed_wprov {
 	uint8_t origin[16];
 	uint8_t nvia; /* 0..D4_FED_VIA_MAX, including the sender when it appended itself */
 	uint8_t via[D4_FED_VIA_MAX][16];
+	/* flags & D4_FED_F_SIGNED: the origin's Ed25519 signature, and (decoded
+	 * records) the digest it signs: everything of the record but via, the
+	 * signature itself and the flags other than ONWARD */
+	uint8_t sig[64];
+	uint8_t digest[32];
 };
 
 /* The content of a backscatter vector on the wire (layout version 1):
@@ -494,6 +506,10 @@ struct d4_fed_wbuf {
 	uint8_t from[D4_FED_POS_MAX];
 	size_t from_len;
 	uint32_t nrecords;
+	/* the sender's signing key (64 bytes, libsodium; borrowed; NULL = none):
+	 * add signs every record whose origin is the batch's sender and flags
+	 * SIGNED; other SIGNED records carry the prov.sig given */
+	const uint8_t *sign_sk;
 };
 int d4_fed_wbuf_begin(struct d4_fed_wbuf *w, uint8_t kind, const uint8_t sender[16], const uint8_t *from,
 		      size_t from_len);
@@ -508,6 +524,24 @@ void d4_fed_wbuf_free(struct d4_fed_wbuf *w);
 int d4_fed_wprov_from_out(const struct d4_fed_self *self, const struct d4_fed_out *o, const struct d4_fed_verdict *v,
 			  struct d4_fed_wprov *p);
 
+/* ---- signed provenance (fed_batch.c) ----
+ * Each hub has an Ed25519 key pair (libsodium) derived from a 32-byte seed
+ * the store keeps (d4_store_sign_seed). The origin hub signs each record it
+ * sends (the digest in struct d4_fed_wprov); a hub that relays it sends the
+ * origin's signature unchanged, so any hub that knows the origin's public
+ * key can tell who produced it (docs/federation.md "Signed provenance"). */
+#define D4_FED_PUBKEY_B64_LEN 44 /* base64 of 32 bytes, without the NUL */
+/* Derives the key pair from seed: 0 or D4_EIO (libsodium unusable). sk is
+ * secret (64 bytes): the caller wipes it (sodium_memzero). */
+int d4_fed_sign_keypair(const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64]);
+/* 1 when p (a decoded record with D4_FED_F_SIGNED) carries a valid
+ * signature by pk over its digest, else 0. Pure. */
+int d4_fed_record_verify(const struct d4_fed_wprov *p, const uint8_t pk[32]);
+/* pk as standard base64 (out: D4_FED_PUBKEY_B64_LEN + 1 bytes), and back:
+ * 0 or D4_EINVAL (not exactly 32 bytes of base64). */
+void d4_fed_pubkey_b64(const uint8_t pk[32], char *out);
+int d4_fed_pubkey_parse(const char *s, uint8_t pk[32]);
+
 /* ---- receiving: the inbound rule (fed_inbound.c) ----
  * Reasons a received record is refused (stable names, API and /metrics;
  * never renamed, only appended). */
@@ -521,6 +555,9 @@ enum d4_fed_in_reason {
 	D4_FED_IN_QUOTA_RATE,  /* "quota-records" */
 	D4_FED_IN_QUOTA_BYTES, /* "quota-bytes" */
 	D4_FED_IN_TYPE,	       /* "type-not-accepted": a D4 type or extended type this hub does not accept */
+	D4_FED_IN_BAD_SIG,     /* "bad-signature": its signature does not verify with its origin's key */
+	D4_FED_IN_UNSIGNED,    /* "unsigned": no signature where the sender or the origin must sign */
+	D4_FED_IN_UNKNOWN_KEY, /* "unknown-signer": from a partner that must sign, an origin whose key is unknown */
 	D4_FED_IN_COUNT
 };
 const char *d4_fed_in_reason_name(enum d4_fed_in_reason r);
@@ -596,6 +633,10 @@ int d4_fed_receive_prepare(const struct d4_fed_self *self, const struct d4_partn
 struct d4_fed_rx_filter {
 	int (*type_ok)(void *arg, uint8_t type, const char *ext, size_t ext_len);
 	void *arg;
+	/* The public key this hub knows for origin hub `hub` (a partner's
+	 * pubkey): 1 with pk and *must_sign set, 0 unknown. NULL: only the
+	 * sending partner's own key is known. Same arg. */
+	int (*key_of)(void *arg, const uint8_t hub[16], uint8_t pk[32], uint8_t *must_sign);
 };
 int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind,
 				const uint8_t *buf, size_t len, const struct d4_fed_rx_filter *filter,
@@ -612,6 +653,12 @@ struct d4_fed_store_types {
 	unsigned n;
 	char ext[8][D4_EXT_TYPE_MAX];
 	int ext_ok[8];
+	/* origin keys looked up in the partners, remembered for the batch */
+	struct {
+		uint8_t hub[16], pk[32];
+		uint8_t found, must_sign;
+	} keys[8];
+	unsigned nkeys;
 };
 void d4_fed_store_types_init(struct d4_fed_store_types *t, struct d4_store *s, struct d4_fed_rx_filter *f);
 void d4_fed_rx_free(struct d4_fed_rx *rx);

@@ -14,6 +14,7 @@
 #include "d4_util.h"
 
 #include <math.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,8 +146,11 @@ static int rd_uuid_nonzero(struct d4_reader *r, uint8_t out[16])
 	return !d4_rd_error(r) && !is_zero16(out);
 }
 
-/* The provenance part of a record. */
-static int dec_prov(struct d4_fed_batch_it *it, struct d4_reader *r, struct d4_fed_wprov *p)
+/* The provenance part of a record. *sig_at: the reader's offset of the
+ * nvia byte (the signed part of prov ends there) and *content_at the offset
+ * after via and the signature (the signed content starts there). */
+static int dec_prov(struct d4_fed_batch_it *it, struct d4_reader *r, struct d4_fed_wprov *p, size_t *via_at,
+		    size_t *content_at)
 {
 	p->tlp = d4_rd_u8(r);
 	p->flags = d4_rd_u8(r);
@@ -154,7 +158,7 @@ static int dec_prov(struct d4_fed_batch_it *it, struct d4_reader *r, struct d4_f
 		return d4_rd_error(r);
 	if (!real_level(p->tlp))
 		return it_fail(it, D4_EPROTO, "tlp %u is not a level", p->tlp);
-	if (p->flags & ~D4_FED_F_STRIPPED)
+	if (p->flags & ~(D4_FED_F_STRIPPED | D4_FED_F_SIGNED | D4_FED_F_ONWARD))
 		return it_fail(it, D4_EPROTO, "unknown flags 0x%02x", p->flags);
 	int stripped = (p->flags & D4_FED_F_STRIPPED) != 0;
 
@@ -174,16 +178,23 @@ static int dec_prov(struct d4_fed_batch_it *it, struct d4_reader *r, struct d4_f
 		return it_fail(it, D4_EPROTO, "has_origin %u", p->has_origin);
 	if (p->has_origin && !rd_uuid_nonzero(r, p->origin))
 		return d4_rd_error(r) ? d4_rd_error(r) : it_fail(it, D4_EPROTO, "origin is the zero uuid");
+	*via_at = r->off;
 	p->nvia = d4_rd_u8(r);
 	if (p->nvia > D4_FED_VIA_MAX)
 		return it_fail(it, D4_ETOOBIG, "via of %u hubs (at most %u)", p->nvia, D4_FED_VIA_MAX);
 	for (unsigned i = 0; i < p->nvia; i++)
 		if (!rd_uuid_nonzero(r, p->via[i]))
 			return d4_rd_error(r) ? d4_rd_error(r) : it_fail(it, D4_EPROTO, "via holds the zero uuid");
+	if (p->flags & D4_FED_F_SIGNED)
+		d4_rd_copy(r, p->sig, 64);
+	*content_at = r->off;
 	if (d4_rd_error(r))
 		return d4_rd_error(r);
 	if (stripped && (p->has_org || p->nsensors || p->has_origin || p->nvia))
 		return it_fail(it, D4_EPROTO, "a stripped record carries org, sensors, origin or via");
+	/* a signature names its origin, which a stripped record must not */
+	if (stripped && (p->flags & (D4_FED_F_SIGNED | D4_FED_F_ONWARD)))
+		return it_fail(it, D4_EPROTO, "a stripped record carries a signature or the onward flag");
 	/* Only a stripped record has no origin: without it, loops cannot be
 	 * recognised further on. */
 	if (!stripped && !p->has_origin)
@@ -421,6 +432,24 @@ int d4_fed_batch_open(const uint8_t *buf, size_t len, struct d4_fed_batch_hdr *h
 	return 0;
 }
 
+/* What the origin signs of a record (rec: its first byte; via_at, content_at
+ * and end: offsets in it): a context, the kind, the level, the ONWARD flag,
+ * org, sensors and origin, and the content; not the path, which grows at
+ * every hop, nor the signature. BLAKE2b-256. */
+static const char sig_ctx[] = "d4hub federation record v1";
+
+static void record_digest(uint8_t kind, const uint8_t *rec, size_t via_at, size_t content_at, size_t end,
+			  uint8_t out[32])
+{
+	crypto_generichash_state st;
+	uint8_t head[3] = {kind, rec[0], (uint8_t)(rec[1] & D4_FED_F_ONWARD)};
+	crypto_generichash_init(&st, (const uint8_t *)sig_ctx, sizeof(sig_ctx) - 1, 32);
+	crypto_generichash_update(&st, head, 3);
+	crypto_generichash_update(&st, rec + 2, via_at - 2);
+	crypto_generichash_update(&st, rec + content_at, end - content_at);
+	crypto_generichash_final(&st, out, 32);
+}
+
 int d4_fed_batch_next(struct d4_fed_batch_it *it, struct d4_fed_wrec *w)
 {
 	if (!it)
@@ -437,11 +466,14 @@ int d4_fed_batch_next(struct d4_fed_batch_it *it, struct d4_fed_wrec *w)
 	memset(w, 0, sizeof(*w));
 	struct d4_reader r;
 	d4_rd_init(&r, it->buf + it->off, it->len - it->off);
-	int rc = dec_prov(it, &r, &w->prov);
+	size_t via_at = 0, content_at = 0;
+	int rc = dec_prov(it, &r, &w->prov, &via_at, &content_at);
 	if (rc == 0)
 		rc = it->kind == D4_FED_KIND_FRAMES ? dec_frame(it, &r, w)
 		     : it->kind == D4_FED_KIND_PDNS ? dec_pdns(it, &r, w)
 						    : dec_vec(it, &r, w);
+	if (rc == 0 && (w->prov.flags & D4_FED_F_SIGNED))
+		record_digest(it->kind, it->buf + it->off, via_at, content_at, r.off, w->prov.digest);
 	if (rc != 0) {
 		/* Say where: the reason of the field, prefixed with the record. */
 		char why[sizeof(it->why)];
@@ -511,7 +543,7 @@ static size_t rec_size(uint8_t kind, const struct d4_fed_wrec *r)
 {
 	const struct d4_fed_wprov *p = &r->prov;
 	size_t n = PROV_MIN + (p->has_org ? 16u : 0u) + 16 * (size_t)p->nsensors + (p->has_origin ? 16u : 0u) +
-		   16 * (size_t)p->nvia;
+		   16 * (size_t)p->nvia + ((p->flags & D4_FED_F_SIGNED) ? 64u : 0u);
 	if (kind == D4_FED_KIND_FRAMES)
 		return n + FRAME_MIN - PROV_MIN + r->ext_type_len + r->size;
 	if (kind == D4_FED_KIND_BACKSCATTER)
@@ -559,6 +591,14 @@ int d4_fed_wbuf_add(struct d4_fed_wbuf *w, const struct d4_fed_wrec *r)
 	*q++ = p->nvia;
 	memcpy(q, p->via, 16 * (size_t)p->nvia);
 	q += 16 * (size_t)p->nvia;
+	/* this hub's own record is signed below, once the bytes are written */
+	int sign_here =
+	    (p->flags & D4_FED_F_SIGNED) && w->sign_sk && p->has_origin && !memcmp(p->origin, w->sender, 16);
+	uint8_t *sig_at = q;
+	if (p->flags & D4_FED_F_SIGNED) {
+		memcpy(q, p->sig, 64);
+		q += 64;
+	}
 	if (w->kind == D4_FED_KIND_FRAMES) {
 		d4_put_u64be(q, r->origin_session);
 		q += 8;
@@ -633,6 +673,13 @@ int d4_fed_wbuf_add(struct d4_fed_wbuf *w, const struct d4_fed_wrec *r)
 	struct d4_fed_wrec chk;
 	if (d4_fed_batch_next(&it, &chk) != 1 || it.off != n)
 		return D4_EINVAL;
+	if (sign_here) {
+		uint8_t msg[sizeof(sig_ctx) - 1 + 32];
+		memcpy(msg, sig_ctx, sizeof(sig_ctx) - 1);
+		memcpy(msg + sizeof(sig_ctx) - 1, chk.prov.digest, 32);
+		if (crypto_sign_ed25519_detached(sig_at, NULL, msg, sizeof(msg), w->sign_sk) != 0)
+			return D4_EIO;
+	}
 	w->len += n;
 	w->nrecords++;
 	return 0;
@@ -705,5 +752,49 @@ int d4_fed_wprov_from_out(const struct d4_fed_self *self, const struct d4_fed_ou
 	p->nvia = (uint8_t)o->nvia;
 	if (o->append_self)
 		memcpy(p->via[p->nvia++], self->hub, 16);
+	return 0;
+}
+
+/* ---- signed provenance ---- */
+
+static int sodium_ready(void)
+{
+	/* idempotent and thread-safe; cheap once done */
+	return sodium_init() >= 0;
+}
+
+int d4_fed_sign_keypair(const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64])
+{
+	if (!seed || !pk || !sk)
+		return D4_EINVAL;
+	if (!sodium_ready() || crypto_sign_ed25519_seed_keypair(pk, sk, seed) != 0)
+		return D4_EIO;
+	return 0;
+}
+
+int d4_fed_record_verify(const struct d4_fed_wprov *p, const uint8_t pk[32])
+{
+	if (!p || !pk || !(p->flags & D4_FED_F_SIGNED) || !sodium_ready())
+		return 0;
+	uint8_t msg[sizeof(sig_ctx) - 1 + 32];
+	memcpy(msg, sig_ctx, sizeof(sig_ctx) - 1);
+	memcpy(msg + sizeof(sig_ctx) - 1, p->digest, 32);
+	return crypto_sign_ed25519_verify_detached(p->sig, msg, sizeof(msg), pk) == 0;
+}
+
+void d4_fed_pubkey_b64(const uint8_t pk[32], char *out)
+{
+	sodium_bin2base64(out, D4_FED_PUBKEY_B64_LEN + 1, pk, 32, sodium_base64_VARIANT_ORIGINAL);
+}
+
+int d4_fed_pubkey_parse(const char *s, uint8_t pk[32])
+{
+	size_t n = 0;
+	const char *end = NULL;
+	if (!s || !pk || strlen(s) != D4_FED_PUBKEY_B64_LEN || !sodium_ready())
+		return D4_EINVAL;
+	if (sodium_base642bin(pk, 32, s, D4_FED_PUBKEY_B64_LEN, NULL, &n, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    n != 32 || *end)
+		return D4_EINVAL;
 	return 0;
 }

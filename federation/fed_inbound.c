@@ -21,6 +21,9 @@ const char *d4_fed_in_reason_name(enum d4_fed_in_reason r)
 	case D4_FED_IN_QUOTA_RATE: return "quota-records";
 	case D4_FED_IN_QUOTA_BYTES: return "quota-bytes";
 	case D4_FED_IN_TYPE: return "type-not-accepted";
+	case D4_FED_IN_BAD_SIG: return "bad-signature";
+	case D4_FED_IN_UNSIGNED: return "unsigned";
+	case D4_FED_IN_UNKNOWN_KEY: return "unknown-signer";
 	case D4_FED_IN_COUNT: break;
 	}
 	return "invalid";

@@ -332,8 +332,9 @@ static int rule_apply(yajl_val obj, enum d4_fed_kind kind, struct d4_partner_rul
 	return 0;
 }
 
-const char *const d4_fed_partner_members[] = {"name",	  "url",       "ca_pem",  "spki_sha256", "hub_uuid", "org_uuid",
-					      "relation", "direction", "enabled", "outbound",	 "inbound",  NULL};
+const char *const d4_fed_partner_members[] = {"name",	  "url",      "ca_pem",	   "spki_sha256", "hub_uuid",
+					      "org_uuid", "relation", "direction", "enabled",	  "outbound",
+					      "inbound",  "pubkey",   "must_sign", "onward",	  NULL};
 static const char *const inbound_members[] = {"kinds", "max_tlp", "records_per_s", "bytes_per_day", "fetch", NULL};
 static const char *const direction_names[] = {"", "push", "pull", "both"};
 
@@ -409,6 +410,20 @@ int d4_fed_partner_apply_json(yajl_val obj, struct d4_partner *p, int create, ch
 		p->direction = (uint8_t)d;
 	}
 	if (get_bool(obj, "enabled", "", &p->enabled, err, errlen) < 0)
+		return D4_EINVAL;
+	yajl_val pk = member(obj, "pubkey");
+	if (pk && YAJL_IS_NULL(pk)) {
+		p->has_pubkey = 0;
+		memset(p->pubkey, 0, 32);
+	} else if (pk) {
+		if (!YAJL_IS_STRING(pk) || d4_fed_pubkey_parse(pk->u.string, p->pubkey) != 0)
+			return bad(err, errlen,
+				   "pubkey: the partner hub's Ed25519 public key, 32 bytes in base64 (44 "
+				   "characters), or null");
+		p->has_pubkey = 1;
+	}
+	if (get_bool(obj, "must_sign", "", &p->must_sign, err, errlen) < 0 ||
+	    get_bool(obj, "onward", "", &p->onward, err, errlen) < 0)
 		return D4_EINVAL;
 	yajl_val out = member(obj, "outbound");
 	if (out) {
@@ -634,6 +649,18 @@ void d4_fed_partner_json(yajl_gen g, const struct d4_partner *p, enum d4_fed_jso
 	gkv(g, "direction", p->direction <= 3 ? direction_names[p->direction] : "invalid");
 	gs(g, "enabled");
 	yajl_gen_bool(g, p->enabled);
+	gs(g, "pubkey");
+	if (p->has_pubkey) {
+		char b64[D4_FED_PUBKEY_B64_LEN + 1];
+		d4_fed_pubkey_b64(p->pubkey, b64);
+		gs(g, b64);
+	} else {
+		yajl_gen_null(g);
+	}
+	gs(g, "must_sign");
+	yajl_gen_bool(g, p->must_sign);
+	gs(g, "onward");
+	yajl_gen_bool(g, p->onward);
 	if (full) {
 		gs(g, "outbound");
 		yajl_gen_map_open(g);
@@ -679,7 +706,7 @@ void d4_fed_partner_json(yajl_gen g, const struct d4_partner *p, enum d4_fed_jso
 const char *const d4_fed_record_members[] = {
     "kind",	  "tlp",	  "tags",    "should_not_sync", "org",	  "sensors", "type",
     "ext_type",	  "origin",	  "via",     "stripped",	"rrname", "rrtype",  "rdata",
-    "seen_count", "seen_sensors", "packets", "duration_s",	NULL};
+    "seen_count", "seen_sensors", "packets", "duration_s",	"onward", NULL};
 
 void d4_fed_dryrun_free(struct d4_fed_dryrun *d)
 {
@@ -784,6 +811,10 @@ int d4_fed_dryrun_parse(yajl_val obj, struct d4_fed_dryrun *d, char *err, size_t
 	if (get_bool(obj, "stripped", "", &flag, err, errlen) < 0)
 		return D4_EINVAL;
 	rec->stripped = flag;
+	flag = 0;
+	if (get_bool(obj, "onward", "", &flag, err, errlen) < 0)
+		return D4_EINVAL;
+	rec->onward = flag;
 	if ((r = get_str(obj, "rrname", 1024, "", &s, err, errlen)) < 0)
 		return r;
 	rec->rrname = r > 0 ? s : NULL;
@@ -956,6 +987,8 @@ const char *d4_fed_reason_text(enum d4_fed_reason r)
 	case D4_FED_R_OWN_NETWORK:
 		return "the rdata address is in the hub's own networks (federation.own_networks) and no rule names "
 		       "it";
+	case D4_FED_R_ORIGIN_NO_ONWARD:
+		return "the record came from another hub whose origin did not allow passing it on (onward)";
 	case D4_FED_R_COUNT: break;
 	}
 	return "invalid";

@@ -40,6 +40,7 @@ static const char *const reason_names[D4_FED_R_COUNT] = {
     [D4_FED_R_MIX_DURATION] = "mix-below-duration",
     [D4_FED_R_RRNAME_PRIVATE] = "rrname-private",
     [D4_FED_R_OWN_NETWORK] = "own-network",
+    [D4_FED_R_ORIGIN_NO_ONWARD] = "origin-no-onward",
 };
 
 static const char *const relation_names[] = {"none", "same-org", "partner", "community", "public"};
@@ -506,6 +507,10 @@ static enum d4_fed_reason rule_check(const struct d4_fed_self *self, const struc
 		return D4_FED_R_ABOVE_MAX_TLP;
 	if (fed_foreign(self, rec) && !rule->allow_relay)
 		return D4_FED_R_RELAY_NOT_ALLOWED;
+	/* transitive relay needs the origin's consent too (its partner record
+	 * of the hub it sent to says onward), carried signed with the record */
+	if (fed_foreign(self, rec) && !rec->onward)
+		return D4_FED_R_ORIGIN_NO_ONWARD;
 	/* Sensors: with a set (a pDNS tuple seen by several), every sensor must
 	 * pass: the tuple's counts and times carry each sensor's observations. */
 	for (unsigned i = 0; i < rec->nsensors; i++) {

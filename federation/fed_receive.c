@@ -57,12 +57,59 @@ static int store_type_ok(void *arg, uint8_t type, const char *ext, size_t ext_le
 	return ok;
 }
 
+struct key_scan {
+	const uint8_t *hub;
+	uint8_t *pk;
+	uint8_t must, found;
+};
+
+static int key_scan_cb(void *ctx, const struct d4_partner *p)
+{
+	struct key_scan *k = ctx;
+	if (memcmp(p->hub, k->hub, 16) != 0 || !p->has_pubkey)
+		return 0;
+	memcpy(k->pk, p->pubkey, 32);
+	k->must = p->must_sign;
+	k->found = 1;
+	return 1;
+}
+
+/* An origin's key: the pubkey of a partner record (enabled or not) naming
+ * that hub uuid. A partner record that exchanges nothing is how a hub
+ * learns the key of an origin that is not its partner. A store error is
+ * "unknown" (then a partner that must sign has the record refused). */
+static int store_key_of(void *arg, const uint8_t hub[16], uint8_t pk[32], uint8_t *must_sign)
+{
+	struct d4_fed_store_types *c = arg;
+	for (unsigned i = 0; i < c->nkeys; i++)
+		if (!memcmp(c->keys[i].hub, hub, 16)) {
+			memcpy(pk, c->keys[i].pk, 32);
+			*must_sign = c->keys[i].must_sign;
+			return c->keys[i].found;
+		}
+	uint8_t k[32] = {0};
+	struct key_scan ks = {hub, k, 0, 0};
+	if (d4_store_partner_foreach(c->store, key_scan_cb, &ks) < 0)
+		ks.found = 0;
+	if (c->nkeys < sizeof(c->keys) / sizeof(c->keys[0])) {
+		memcpy(c->keys[c->nkeys].hub, hub, 16);
+		memcpy(c->keys[c->nkeys].pk, k, 32);
+		c->keys[c->nkeys].found = ks.found;
+		c->keys[c->nkeys].must_sign = ks.must;
+		c->nkeys++;
+	}
+	memcpy(pk, k, 32);
+	*must_sign = ks.must;
+	return ks.found;
+}
+
 void d4_fed_store_types_init(struct d4_fed_store_types *t, struct d4_store *s, struct d4_fed_rx_filter *f)
 {
 	memset(t, 0, sizeof(*t));
 	t->store = s;
 	f->type_ok = store_type_ok;
 	f->arg = t;
+	f->key_of = store_key_of;
 }
 
 void d4_fed_rx_free(struct d4_fed_rx *rx)
@@ -163,11 +210,55 @@ static int fail(int r, char *why, size_t whylen, const char *what, const char *d
 	return r;
 }
 
-/* The inbound rule and this hub's accepted types for one record. */
-static enum d4_fed_in_reason decide(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind,
-				    const struct d4_fed_wrec *r, const struct d4_fed_rx_filter *f)
+/* The origin's signature (docs/federation.md "Signed provenance"). The
+ * origin's key is the sending partner's own when it is the origin, else one
+ * the filter knows. A signature is required when the sending partner or the
+ * origin must sign; a signature present is checked whenever the key is
+ * known, required or not. *onward: the ONWARD flag can be believed (the
+ * signature verified, or the sender is the origin, authenticated by TLS). */
+static enum d4_fed_in_reason sig_check(const struct d4_partner *p, const struct d4_fed_wrec *r,
+				       const struct d4_fed_rx_filter *f, int *onward)
 {
+	const struct d4_fed_wprov *w = &r->prov;
+	*onward = 0;
+	if (w->flags & D4_FED_F_STRIPPED)
+		return D4_FED_IN_STORED; /* no origin to sign: the sender is known from TLS */
+	int direct = !memcmp(w->origin, p->hub, 16);
+	uint8_t pk[32], must = 0;
+	int known;
+	if (direct) {
+		known = p->has_pubkey;
+		memcpy(pk, p->pubkey, 32);
+		must = p->must_sign;
+	} else {
+		known = f && f->key_of && f->key_of(f->arg, w->origin, pk, &must) == 1;
+	}
+	int required = p->must_sign || (known && must);
+	int verified = 0;
+	if (w->flags & D4_FED_F_SIGNED) {
+		if (known) {
+			if (!d4_fed_record_verify(w, pk))
+				return D4_FED_IN_BAD_SIG;
+			verified = 1;
+		} else if (required) {
+			return D4_FED_IN_UNKNOWN_KEY;
+		}
+	} else if (required) {
+		return D4_FED_IN_UNSIGNED;
+	}
+	*onward = (w->flags & D4_FED_F_ONWARD) && (verified || direct);
+	return D4_FED_IN_STORED;
+}
+
+/* The inbound rule, the signature and this hub's accepted types for one
+ * record. */
+static enum d4_fed_in_reason decide(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind,
+				    const struct d4_fed_wrec *r, const struct d4_fed_rx_filter *f, int *onward)
+{
+	*onward = 0;
 	enum d4_fed_in_reason ir = d4_fed_inbound(self, p, kind, r);
+	if (ir == D4_FED_IN_STORED)
+		ir = sig_check(p, r, f, onward);
 	if (ir == D4_FED_IN_STORED && kind == D4_FED_KIND_FRAMES && f && f->type_ok &&
 	    f->type_ok(f->arg, r->type, r->ext_type, r->ext_type_len) != 1)
 		ir = D4_FED_IN_TYPE;
@@ -211,9 +302,25 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 	size_t keep = 0, strbytes = 0;
 	uint64_t refused[D4_FED_IN_COUNT] = {0};
 	uint32_t n = 0;
+	/* each record's decision, so that pass 2 neither verifies a signature
+	 * again nor can decide otherwise: bit 7 kept, bit 0 onward */
+	uint8_t *dec = NULL;
+	size_t dcap = 0;
 	while ((rc = d4_fed_batch_next(&it, &r)) == 1) {
+		if (n == dcap) {
+			size_t nc = dcap ? dcap * 2 : 256;
+			uint8_t *nd = realloc(dec, nc);
+			if (!nd) {
+				free(dec);
+				return D4_ENOMEM;
+			}
+			dec = nd;
+			dcap = nc;
+		}
+		int onward = 0;
+		enum d4_fed_in_reason ir = decide(self, p, kind, &r, filter, &onward);
+		dec[n] = (uint8_t)((ir == D4_FED_IN_STORED ? 0x80u : 0u) | (onward ? 1u : 0u));
 		n++;
-		enum d4_fed_in_reason ir = decide(self, p, kind, &r, filter);
 		if (ir != D4_FED_IN_STORED) {
 			refused[ir < D4_FED_IN_COUNT ? ir : D4_FED_IN_KIND]++;
 			continue;
@@ -224,6 +331,7 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 						       : 0;
 	}
 	if (rc < 0) {
+		free(dec);
 		char rec[160];
 		snprintf(rec, sizeof(rec), "record %u: %s", (unsigned)n + 1, it.why[0] ? it.why : d4_strerror(rc));
 		return fail(D4_FED_RX_MALFORMED, why, whylen, rec, "");
@@ -240,16 +348,20 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 		else
 			rx->vectors = calloc(keep, sizeof(*rx->vectors));
 		if (!rx->provs || !rx->strings || (!rx->frames && !rx->tuples && !rx->vectors)) {
+			free(dec);
 			d4_fed_rx_free(rx);
 			return D4_ENOMEM;
 		}
 		if (d4_fed_batch_open(buf, len, &h, &it) < 0) {
+			free(dec);
 			d4_fed_rx_free(rx);
 			return D4_EINVAL; /* pure decoder: cannot differ from pass 1 */
 		}
-		size_t i = 0, off = 0;
+		size_t i = 0, off = 0, ri = 0;
 		while (i < keep && d4_fed_batch_next(&it, &r) == 1) {
-			if (decide(self, p, kind, &r, filter) != D4_FED_IN_STORED)
+			uint8_t d = ri < n ? dec[ri] : 0;
+			ri++;
+			if (!(d & 0x80u))
 				continue;
 			struct d4_store_fed_prov *pv = &rx->provs[i];
 			prov_of(&r.prov, pv);
@@ -269,8 +381,22 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 				f->payload = r.payload;
 				f->size = r.size;
 				f->prov = pv;
+				/* kept so that the frame can go on as it came */
+				if (r.prov.flags & D4_FED_F_SIGNED) {
+					f->sig_flags |= D4_STORE_FED_SIG_SIGNED;
+					memcpy(f->sig, r.prov.sig, 64);
+				}
+				if (d & 1u)
+					f->sig_flags |= D4_STORE_FED_SIG_ONWARD;
 			} else if (kind == D4_FED_KIND_BACKSCATTER) {
-				vector_of(&r, h.sender, &rx->vectors[i]);
+				struct d4_store_bs_vec *bv = &rx->vectors[i];
+				vector_of(&r, h.sender, bv);
+				if (r.prov.flags & D4_FED_F_SIGNED) {
+					bv->sig_flags |= D4_STORE_FED_SIG_SIGNED;
+					memcpy(bv->sig, r.prov.sig, 64);
+				}
+				if (d & 1u)
+					bv->sig_flags |= D4_STORE_FED_SIG_ONWARD;
 			} else {
 				struct d4_store_fed_tuple *t = &rx->tuples[i];
 				struct d4_store_pdns_obs *o = &t->obs;
@@ -297,10 +423,12 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 			i++;
 		}
 		if (i != keep) {
+			free(dec);
 			d4_fed_rx_free(rx);
 			return D4_EINVAL;
 		}
 	}
+	free(dec);
 
 	struct d4_store_fed_batch *b = &rx->batch;
 	memcpy(b->sender, h.sender, 16);

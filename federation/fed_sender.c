@@ -541,17 +541,22 @@ static void push_start(struct fs_job *j)
 	if (push_build(j, r, j->from, j->from_len, &nrec, j->to, &j->to_len) != 0)
 		return;
 	int moved = !(j->to_len == j->from_len && memcmp(j->to, j->from, j->to_len) == 0);
-	if (nrec == 0) {
-		/* nothing to send: the position moves (everything refused: the
-		 * decisions are counted) without asking the partner */
-		if (moved) {
-			r->body_len = 0;
-			rc = push_commit(j, j->to, j->to_len, r, 1);
-			if (rc != 0) {
-				job_fail(j, F_LOCAL, 0, "cannot commit the position: %s", d4_strerror(rc));
-				return;
-			}
+	/* A batch that releases nothing but moves the position (everything
+	 * refused) is committed here without a request only while the partner
+	 * holds no position from this hub (it never acknowledged a batch: it
+	 * takes the next one from wherever it starts). Otherwise it is sent like
+	 * any other, so that the partner's position moves with ours: else the
+	 * next batch would be answered 409 with the old position, and its
+	 * records decided, and counted, a second time. */
+	if (nrec == 0 && moved && j->out->batches == 0) {
+		r->body_len = 0;
+		rc = push_commit(j, j->to, j->to_len, r, 1);
+		if (rc != 0) {
+			job_fail(j, F_LOCAL, 0, "cannot commit the position: %s", d4_strerror(rc));
+			return;
 		}
+	}
+	if (nrec == 0 && (!moved || j->out->batches == 0)) {
 		push_lag(j, moved);
 		j->state = J_IDLE;
 		j->next_ms = r->more ? now : now + fs->poll_ms;
@@ -586,10 +591,8 @@ static void push_more(struct fs_job *j)
 			j->draining = 1; /* restarts from the acknowledged position */
 			return;
 		}
-		if (nrec == 0) {
-			/* everything refused: committed locally once what is in
-			 * flight is acknowledged (push_start) */
-			lr->more = 0;
+		if (nrec == 0 && j->to_len == ls->to_len && memcmp(j->to, ls->to, ls->to_len) == 0) {
+			lr->more = 0; /* nothing decided: nothing to send */
 			return;
 		}
 		fw_add(w, ls->to, ls->to_len, j->to, j->to_len);

@@ -201,8 +201,17 @@ static int add(struct build *b, struct d4_fed_wrec *r, struct d4_fed_verdict *v)
  * would pass D4_FED_VIA_MAX with this hub appended). */
 static int prov(struct build *b, const struct d4_fed_out *out, struct d4_fed_verdict *v, struct d4_fed_wprov *p)
 {
-	if (d4_fed_wprov_from_out(b->src->o.self, out, v, p) == 0)
+	if (d4_fed_wprov_from_out(b->src->o.self, out, v, p) == 0) {
+		/* this hub's own record: signed by the encoder (w.sign_sk), and
+		 * whether the partner may pass it on is part of what is signed */
+		if (!out->stripped && out->has_origin && !memcmp(out->origin, b->src->o.self->hub, 16)) {
+			if (b->src->o.self->sign_sk)
+				p->flags |= D4_FED_F_SIGNED;
+			if (b->p->onward)
+				p->flags |= D4_FED_F_ONWARD;
+		}
 		return 0;
+	}
 	v->decision = D4_FED_REFUSE;
 	v->reason = D4_FED_R_INVALID;
 	return 2;
@@ -277,6 +286,7 @@ static int frame_cb(void *ctx, const struct d4_frame_rec *fr, const uint8_t *pay
 	}
 	rec.type = fr->type;
 	rec.ext_type = sc->ext[0] ? sc->ext : NULL;
+	uint8_t sig_flags = 0, sig[64];
 	if (sc->fed) {
 		const struct d4_store_fed_prov *pv = &sc->fs.prov;
 		rec.stripped = pv->stripped;
@@ -284,6 +294,13 @@ static int frame_cb(void *ctx, const struct d4_frame_rec *fr, const uint8_t *pay
 		memcpy(rec.origin, pv->origin, 16);
 		rec.nvia = pv->nvia <= D4_FED_VIA_MAX ? pv->nvia : D4_FED_VIA_MAX + 1; /* too long: invalid */
 		rec.via = (const uint8_t(*)[16])pv->via;
+		/* the origin's signature and consent, as the frame arrived */
+		int rc = d4_store_fed_sig_get(src->s, fr->seq, &sig_flags, sig);
+		if (rc && rc != D4_ENOTFOUND) {
+			b->err = rc;
+			return rc;
+		}
+		rec.onward = (sig_flags & D4_STORE_FED_SIG_ONWARD) != 0;
 	}
 	struct d4_fed_verdict v;
 	if (!sc->found) {
@@ -301,6 +318,15 @@ static int frame_cb(void *ctx, const struct d4_frame_rec *fr, const uint8_t *pay
 		struct d4_fed_wrec r;
 		memset(&r, 0, sizeof(r));
 		int a = prov(b, &out, &v, &r.prov);
+		if (a == 0 && sc->fed && !out.stripped) {
+			/* relayed: the origin's signature goes on unchanged */
+			if (sig_flags & D4_STORE_FED_SIG_SIGNED) {
+				r.prov.flags |= D4_FED_F_SIGNED;
+				memcpy(r.prov.sig, sig, 64);
+			}
+			if (rec.onward)
+				r.prov.flags |= D4_FED_F_ONWARD;
+		}
 		if (a == 0) {
 			/* the origin's session id identifies the source too */
 			r.origin_session = out.stripped ? 0 : sc->fed ? sc->fs.origin_session : fr->session;
@@ -383,6 +409,7 @@ static void vec_record(const struct d4_store_bs_vec *v, struct d4_fed_record *re
 		memcpy(rec->origin, v->origin, 16);
 		rec->nvia = v->nvia <= D4_FED_VIA_MAX ? v->nvia : D4_FED_VIA_MAX + 1; /* too long: invalid */
 		rec->via = (const uint8_t(*)[16])v->via;
+		rec->onward = (v->sig_flags & D4_STORE_FED_SIG_ONWARD) != 0;
 	}
 }
 
@@ -445,6 +472,15 @@ static int vec_cb(void *ctx, const struct d4_store_bs_vec *v)
 		struct d4_fed_wrec r;
 		memset(&r, 0, sizeof(r));
 		int a = prov(b, &out, &vd, &r.prov);
+		if (a == 0 && v->received && !out.stripped) {
+			/* relayed: the origin's signature goes on unchanged */
+			if (v->sig_flags & D4_STORE_FED_SIG_SIGNED) {
+				r.prov.flags |= D4_FED_F_SIGNED;
+				memcpy(r.prov.sig, v->sig, 64);
+			}
+			if (rec.onward)
+				r.prov.flags |= D4_FED_F_ONWARD;
+		}
 		if (a == 0) {
 			vec_wire(v, out.stripped, &r.vec);
 			d4_fed_mix_apply(src->o.self, rule, D4_FED_KIND_BACKSCATTER, &r);
@@ -943,6 +979,7 @@ int d4_fed_source_next(struct d4_fed_source *src, const struct d4_partner *p, co
 	if (rc)
 		return rc;
 	src->w.max_bytes = src->o.max_bytes;
+	src->w.sign_sk = src->o.self->sign_sk;
 	uint8_t to[D4_FED_POS_MAX];
 	size_t to_len = 0;
 	if (src->kind == D4_FED_KIND_FRAMES) {

@@ -109,6 +109,7 @@ static void sender_opts(const struct d4_hubconf *conf, struct d4_fed_sender_opts
 		o->self.own_nets = g_own_nets;
 	else
 		o->self.n_own_nets = 0; /* the loader refused it already */
+	o->self.sign_sk = conf->has_fed_sign ? conf->fed_sign_sk : NULL;
 	o->cert = conf->fed_cert;
 	o->key = conf->fed_key;
 	o->pdns_csv_fields = conf->pdns_csv_fields;
@@ -495,6 +496,29 @@ int main(int argc, char **argv)
 				: id_changed == 1 ? "hub.uuid"
 						  : "hub.org");
 	}
+	{
+		/* The signing key of this hub's records (docs/federation.md "Signed
+		 * provenance"): kept in the store like the identity. */
+		uint8_t seed[32];
+		int created = 0;
+		rc = d4_store_sign_seed(store, seed, &created);
+		if (rc == 0)
+			rc = d4_fed_sign_keypair(seed, conf.fed_sign_pk, conf.fed_sign_sk);
+		d4_wipe(seed, sizeof(seed));
+		if (rc != 0) {
+			snprintf(err, sizeof(err), "cannot read or keep the hub's signing key in the store: %s",
+				 d4_strerror(rc));
+			d4_err("%s", err);
+			d4_store_close(store);
+			notify(&notify_fd, 1, err);
+			return 1;
+		}
+		conf.has_fed_sign = 1;
+		char b64[D4_FED_PUBKEY_B64_LEN + 1];
+		d4_fed_pubkey_b64(conf.fed_sign_pk, b64);
+		d4_notice("federation signing key %s (%s)", b64,
+			  created ? "generated, kept in the store" : "kept in the store");
+	}
 	rc = d4_store_writer_start(store);
 	if (rc != 0) {
 		snprintf(err, sizeof(err), "cannot start the store writer: %s", d4_strerror(rc));
@@ -632,6 +656,7 @@ int main(int argc, char **argv)
 	d4_store_writer_stop(store);
 	struct d4_store_status st;
 	d4_store_status_get(store, &st);
+	d4_wipe(conf.fed_sign_sk, sizeof(conf.fed_sign_sk));
 	d4_store_close(store);
 	if (conf.pid_file[0])
 		unlink(conf.pid_file);

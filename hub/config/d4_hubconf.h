@@ -20,6 +20,11 @@ struct d4_hubconf {
 	uint8_t hub_uuid[16];	    /* hub.uuid; absent: generated once, kept in the store */
 	uint8_t org[16];	    /* hub.org (misp:org of this hub); absent: generated once, kept in the store */
 	int has_hub_uuid, has_org;  /* 1 if given in the file */
+	/* the federation signing key pair: not a setting, derived at start from
+	 * the seed the store keeps (d4_store_sign_seed); secret, wiped at exit */
+	uint8_t fed_sign_sk[64];
+	uint8_t fed_sign_pk[32];
+	int has_fed_sign;
 	uint8_t default_tlp;	    /* hub.default_tlp, enum d4_tlp, default amber+strict */
 	char log_level[16];	    /* hub.log_level: error|warning|notice|info|debug (info) */
 	int syslog;		    /* hub.syslog = yes|no (no) */

@@ -512,7 +512,7 @@ static int cmd_dry_run(struct ctl *c, int argc, char **argv)
 	const char *pos[1], *kind = NULL, *tlp = NULL, *tags = NULL, *org = NULL, *sensors = NULL, *type = NULL,
 			    *ext = NULL, *origin = NULL, *via = NULL, *rrname = NULL, *rrtype = NULL, *rdata = NULL,
 			    *file = NULL, *seen_count = NULL, *seen_sensors = NULL, *packets = NULL, *duration = NULL;
-	int no_sync = 0, stripped = 0;
+	int no_sync = 0, stripped = 0, onward = 0;
 	const struct ctl_opt opts[] = {{"kind", 1, &kind, NULL},
 				       {"tlp", 1, &tlp, NULL},
 				       {"tags", 1, &tags, NULL},
@@ -532,6 +532,7 @@ static int cmd_dry_run(struct ctl *c, int argc, char **argv)
 				       {"seen-sensors", 1, &seen_sensors, NULL},
 				       {"packets", 1, &packets, NULL},
 				       {"duration", 1, &duration, NULL},
+				       {"onward", 0, NULL, &onward},
 				       {NULL, 0, NULL, NULL}};
 	int rc = ctl_parse(c, argc, argv, opts, pos, 1, 1, NULL);
 	if (rc != CTL_OK || (rc = arg_name(c, pos[0])) != CTL_OK)
@@ -541,7 +542,7 @@ static int cmd_dry_run(struct ctl *c, int argc, char **argv)
 	if (file) {
 		/* The whole DryRunRecord document from a file; no other options. */
 		if (kind || tlp || tags || org || sensors || type || ext || origin || via || rrname || rrtype ||
-		    rdata || no_sync || stripped || seen_count || seen_sensors || packets || duration)
+		    rdata || no_sync || stripped || seen_count || seen_sensors || packets || duration || onward)
 			return ctl_usage(c, "--file takes the whole record: give no other record option");
 		if ((rc = read_text(c, "record", file, DOC_FILE_MAX, &text)) != CTL_OK)
 			return rc;
@@ -617,6 +618,10 @@ static int cmd_dry_run(struct ctl *c, int argc, char **argv)
 			}
 			if (stripped) {
 				g_str(g, "stripped");
+				yajl_gen_bool(g, 1);
+			}
+			if (onward) {
+				g_str(g, "onward");
 				yajl_gen_bool(g, 1);
 			}
 			yajl_gen_map_close(g);
@@ -945,11 +950,44 @@ static int cmd_status(struct ctl *c, int argc, char **argv)
 	return CTL_OK;
 }
 
+/* This hub's federation signing public key (docs/federation.md "Signed
+ * provenance"): what partners put in their record of this hub as pubkey.
+ * Read from the store (the hub generates the key at its first start). */
+static int cmd_key(struct ctl *c, int argc, char **argv)
+{
+	int rc = ctl_parse(c, argc, argv, NULL, NULL, 0, 0, NULL);
+	if (rc != CTL_OK)
+		return rc;
+	if (c->url)
+		return ctl_usage(c, "partner key reads the store (-s or -c); remotely, GET /federation/v1/hello on the "
+				    "federation port answers it");
+	if ((rc = ctl_store(c, 0)) != CTL_OK)
+		return rc;
+	uint8_t seed[32], pk[32], sk[64];
+	int g = d4_store_sign_seed_get(c->st, seed);
+	if (g == D4_ENOTFOUND)
+		return ctl_fail(c, "no signing key in the store yet: the hub makes one at its first start");
+	if (g != D4_OK)
+		return ctl_fail(c, "cannot read the signing key: %s", d4_strerror(g));
+	g = d4_fed_sign_keypair(seed, pk, sk);
+	d4_wipe(seed, sizeof(seed));
+	d4_wipe(sk, sizeof(sk));
+	if (g != D4_OK)
+		return ctl_fail(c, "cannot derive the signing key: %s", d4_strerror(g));
+	char b64[D4_FED_PUBKEY_B64_LEN + 1];
+	d4_fed_pubkey_b64(pk, b64);
+	if (c->json)
+		printf("{\"pubkey\":\"%s\"}\n", b64);
+	else
+		printf("%s\n", b64);
+	return CTL_OK;
+}
+
 int ctl_cmd_partner(struct ctl *c, int argc, char **argv)
 {
 	if (argc < 1)
 		return ctl_usage(c, "partner: list | show NAME | status NAME | add NAME ... | set NAME ... | del NAME "
-				    "| dry-run NAME ...");
+				    "| dry-run NAME ... | key");
 	const char *sub = argv[0];
 	argc--;
 	argv++;
@@ -967,5 +1005,7 @@ int ctl_cmd_partner(struct ctl *c, int argc, char **argv)
 		return cmd_dry_run(c, argc, argv);
 	if (!strcmp(sub, "status"))
 		return cmd_status(c, argc, argv);
+	if (!strcmp(sub, "key"))
+		return cmd_key(c, argc, argv);
 	return ctl_usage(c, "unknown partner command '%s'", sub);
 }

@@ -72,6 +72,10 @@ struct d4_store_bs_vec {
 	uint8_t sender[16]; /* the partner hub it came from */
 	uint8_t nvia;	    /* hubs it came through, oldest first */
 	uint8_t via[D4_STORE_BS_VIA_MAX][16];
+	/* its origin's signature and consent to relaying, as it arrived
+	 * (D4_STORE_FED_SIG_SIGNED 0x01, D4_STORE_FED_SIG_ONWARD 0x02) */
+	uint8_t sig_flags;
+	uint8_t sig[64];
 	/* filled when read back (ignored on write) */
 	uint64_t id;	     /* stable for the vector's life */
 	uint64_t change_seq; /* sequence number of its last write */

@@ -99,7 +99,12 @@ struct d4_store_fed_frame {
 	const uint8_t *payload;
 	uint32_t size;
 	const struct d4_store_fed_prov *prov;
+	/* signed provenance, kept with the frame so that it can go on as it came */
+	uint8_t sig_flags; /* D4_STORE_FED_SIG_* */
+	uint8_t sig[64];   /* the origin hub's signature (D4_STORE_FED_SIG_SIGNED) */
 };
+#define D4_STORE_FED_SIG_SIGNED 0x01u /* it carries its origin's signature */
+#define D4_STORE_FED_SIG_ONWARD 0x02u /* its origin allows relaying it further (checked on receipt) */
 
 /* One received pDNS tuple (merged with the usual min/max/sum rules) and
  * where it came from: obs carries sensor (has_sensor 0 if stripped), tlp
@@ -162,5 +167,12 @@ struct d4_store_fed_session {
 	struct d4_store_fed_prov prov;
 };
 int d4_store_fed_session_get(struct d4_store *s, uint64_t session, struct d4_store_fed_session *out);
+
+/* The signed provenance a received frame arrived with (table fed_sig, key
+ * the frame's seq): *flags D4_STORE_FED_SIG_*, sig the origin's signature
+ * when SIGNED. 0, D4_ENOTFOUND (nothing kept: a local frame, or one received
+ * without either), D4_ECORRUPT, store errors. Entries older than the frame
+ * log's first frame are removed with the log's retention. */
+int d4_store_fed_sig_get(struct d4_store *s, uint64_t seq, uint8_t *flags, uint8_t sig[64]);
 
 #endif

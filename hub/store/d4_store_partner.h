@@ -100,6 +100,11 @@ struct d4_partner {
 	struct d4_partner_rule out[D4_PARTNER_KINDS];
 	struct d4_partner_inbound in;
 	uint64_t created, updated; /* seconds, set by the store */
+	/* signed provenance (docs/federation.md "Signed provenance") */
+	uint8_t has_pubkey;
+	uint8_t pubkey[32]; /* the partner hub's Ed25519 public key */
+	uint8_t must_sign;  /* 1: its records must carry a valid signature (needs pubkey) */
+	uint8_t onward;	    /* 1: it may pass this hub's own records on to its partners */
 };
 
 /* 1 if name is a valid partner name, else 0. */
@@ -141,6 +146,17 @@ int d4_store_identity(struct d4_store *s, const uint8_t *cfg_hub, const uint8_t 
 /* Reads the kept identity: 0, D4_ENOTFOUND (never kept: the hub never
  * started), D4_ECORRUPT. */
 int d4_store_identity_get(struct d4_store *s, uint8_t hub[16], uint8_t org[16]);
+
+/* ---- the hub's signing key (setting fed_sign_seed) ----
+ * The 32-byte Ed25519 seed of the hub's federation signing key (the key
+ * pair is derived from it with libsodium by federation/). Secret: never
+ * logged; callers wipe their copy. d4_store_sign_seed reads it, or
+ * generates a random one and keeps it in the same write transaction
+ * (*created = 1, may be NULL); a damaged value is D4_ECORRUPT (a key
+ * partners know is never silently made anew); a read-only store D4_EPERM.
+ * d4_store_sign_seed_get only reads: 0, D4_ENOTFOUND, D4_ECORRUPT. */
+int d4_store_sign_seed(struct d4_store *s, uint8_t seed[32], int *created);
+int d4_store_sign_seed_get(struct d4_store *s, uint8_t seed[32]);
 
 /* Value codec (exposed for the unit tests and fuzzing): enc writes at most
  * D4_PARTNER_ENC_MAX bytes into buf and returns the length; dec is strict

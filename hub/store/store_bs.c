@@ -15,6 +15,7 @@
 #include <time.h>
 
 #define BS_REC_V1	   1u /* vector records */
+#define BS_REC_V2	   2u /* v1 + u8 sig_flags [+ sig[64]] (signed provenance) */
 #define BS_VAL_V1	   1u /* states, cursors, counters */
 #define BS_CURSOR_V1	   1u /* query resume cursors */
 #define BS_NEXT_ID	   "bs_next_id"
@@ -63,7 +64,8 @@ static double rd_f64(struct d4_reader *r)
 size_t store_bs_vec_encode(const struct d4_store_bs_vec *v, uint8_t *buf)
 {
 	struct wb w = {buf, 0, STORE_BS_REC_MAX};
-	wb_u8(&w, BS_REC_V1);
+	/* v1 unless there is a signature or consent to keep: one layout per value */
+	wb_u8(&w, (v->sig_flags & 0x03u) ? BS_REC_V2 : BS_REC_V1);
 	wb_bytes(&w, v->origin, 16);
 	wb_bytes(&w, v->victim, 16);
 	wb_u8(&w, v->kind);
@@ -106,6 +108,12 @@ size_t store_bs_vec_encode(const struct d4_store_bs_vec *v, uint8_t *buf)
 	wb_u8(&w, nv);
 	for (unsigned i = 0; i < nv; i++)
 		wb_bytes(&w, v->via[i], 16);
+	/* v2: appended, so that a v1 record is the same layout without it */
+	if (v->sig_flags & 0x03u) {
+		wb_u8(&w, v->sig_flags & 0x03u);
+		if (v->sig_flags & 0x01u)
+			wb_bytes(&w, v->sig, 64);
+	}
 	return w.len;
 }
 
@@ -123,7 +131,8 @@ int store_bs_vec_decode(const uint8_t *p, size_t n, struct d4_store_bs_vec *v)
 	struct d4_reader r;
 	memset(v, 0, sizeof(*v));
 	d4_rd_init(&r, p, n);
-	if (d4_rd_u8(&r) != BS_REC_V1)
+	uint8_t ver = d4_rd_u8(&r);
+	if (ver != BS_REC_V1 && ver != BS_REC_V2)
 		return D4_ECORRUPT;
 	d4_rd_copy(&r, v->origin, 16);
 	d4_rd_copy(&r, v->victim, 16);
@@ -170,6 +179,13 @@ int store_bs_vec_decode(const uint8_t *p, size_t n, struct d4_store_bs_vec *v)
 		return D4_ECORRUPT;
 	for (unsigned i = 0; i < v->nvia; i++)
 		d4_rd_copy(&r, v->via[i], 16);
+	if (ver == BS_REC_V2) {
+		v->sig_flags = d4_rd_u8(&r);
+		if (v->sig_flags == 0 || (v->sig_flags & ~0x03u))
+			return D4_ECORRUPT;
+		if (v->sig_flags & 0x01u)
+			d4_rd_copy(&r, v->sig, 64);
+	}
 	if (rd_done(&r))
 		return D4_ECORRUPT;
 	if (v->kind == 0 || v->kind >= D4_STORE_BS_KINDS || (v->state != BS_ONGOING && v->state != BS_CLOSED) ||
@@ -307,6 +323,9 @@ int store_bs_vec_put_txn(struct d4_store *s, MDB_txn *txn, const struct d4_store
 	memset(v.ports + v.n_ports, 0, (D4_STORE_BS_TOP_PORTS - v.n_ports) * sizeof(v.ports[0]));
 	memset(v.sensors + v.n_sensors, 0, (D4_STORE_BS_SENSORS - v.n_sensors) * 16u);
 	memset(v.via + v.nvia, 0, (D4_STORE_BS_VIA_MAX - v.nvia) * 16u);
+	v.sig_flags &= 0x03u;
+	if (!(v.sig_flags & 0x01u))
+		memset(v.sig, 0, sizeof(v.sig));
 
 	uint8_t ik[41], idb[8];
 	key_ident(&v, ik);

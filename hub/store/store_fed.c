@@ -735,3 +735,72 @@ int store_fed_apply(struct d4_store *s, MDB_txn *parent, struct store_fed_writer
 	b->pos_len = 0;
 	return 0;
 }
+
+/* ---- the signed provenance of received frames (fed_sig) ---- */
+
+int store_fed_sig_put(struct d4_store *s, MDB_txn *txn, uint64_t seq, const struct d4_store_fed_frame *f)
+{
+	uint8_t k[8], v[1 + 64];
+	d4_put_u64be(k, seq);
+	v[0] = f->sig_flags & (D4_STORE_FED_SIG_SIGNED | D4_STORE_FED_SIG_ONWARD);
+	size_t n = 1;
+	if (v[0] & D4_STORE_FED_SIG_SIGNED) {
+		memcpy(v + 1, f->sig, 64);
+		n += 64;
+	}
+	MDB_val key = mv(k, 8), val = mv(v, n);
+	return store_rc(mdb_put(txn, s->dbi[DBI_FED_SIG], &key, &val, 0), "fed_sig put");
+}
+
+int d4_store_fed_sig_get(struct d4_store *s, uint64_t seq, uint8_t *flags, uint8_t sig[64])
+{
+	if (!s || !flags || !sig)
+		return D4_EINVAL;
+	*flags = 0;
+	if (s->dbi_absent[DBI_FED_SIG])
+		return D4_ENOTFOUND;
+	MDB_txn *txn;
+	int rc = store_txn_begin(s, 1, &txn);
+	if (rc)
+		return rc;
+	uint8_t k[8];
+	d4_put_u64be(k, seq);
+	MDB_val key = mv(k, 8), v;
+	rc = mdb_get(txn, s->dbi[DBI_FED_SIG], &key, &v);
+	if (rc == MDB_NOTFOUND) {
+		rc = D4_ENOTFOUND;
+	} else if (rc) {
+		rc = store_rc(rc, "fed_sig get");
+	} else {
+		const uint8_t *p = v.mv_data;
+		if (v.mv_size < 1 || (p[0] & ~(D4_STORE_FED_SIG_SIGNED | D4_STORE_FED_SIG_ONWARD)) ||
+		    v.mv_size != ((p[0] & D4_STORE_FED_SIG_SIGNED) ? 65u : 1u)) {
+			rc = D4_ECORRUPT;
+		} else {
+			*flags = p[0];
+			if (p[0] & D4_STORE_FED_SIG_SIGNED)
+				memcpy(sig, p + 1, 64);
+		}
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int store_fed_sig_trim(struct d4_store *s, MDB_txn *txn, uint64_t first_seq)
+{
+	if (s->dbi_absent[DBI_FED_SIG])
+		return 0;
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(txn, s->dbi[DBI_FED_SIG], &c);
+	if (rc)
+		return store_rc(rc, "fed_sig cursor");
+	MDB_val k, v;
+	while ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+		if (k.mv_size != 8 || d4_get_u64be(k.mv_data) >= first_seq)
+			break;
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : store_rc(rc, "fed_sig trim");
+}

@@ -78,6 +78,7 @@ enum store_dbi {
 	DBI_BS_ONGOING,	  /* ~last_us BE || id BE -> "" (ongoing vectors only) */
 	DBI_BS_STATES,	  /* victim[16] || kind -> open-vector state */
 	DBI_BS_META,	  /* 'c' cursor name | 's' sensor uuid -> cursor / counters */
+	DBI_FED_SIG,	  /* frame seq BE -> u8 flags [|| origin's signature[64]] (received frames, store_fed.c) */
 	DBI_COUNT
 };
 /* Tables added after schema 1: a read-only open of an older store (which
@@ -257,7 +258,7 @@ int store_bs_vec_put_txn(struct d4_store *s, MDB_txn *txn, const struct d4_store
  * out (unlisted entries zero). Tests and fuzzing use both. */
 #define STORE_BS_REC_MAX                                                                                               \
 	(1u + 41u + 24u + 25u + 1u + 10u * D4_STORE_BS_TOP_PORTS + 25u + 25u + 2u + 16u * D4_STORE_BS_SENSORS + 22u +  \
-	 19u + 16u * D4_STORE_BS_VIA_MAX)
+	 19u + 16u * D4_STORE_BS_VIA_MAX + 65u)
 size_t store_bs_vec_encode(const struct d4_store_bs_vec *v, uint8_t *buf);
 int store_bs_vec_decode(const uint8_t *p, size_t n, struct d4_store_bs_vec *out);
 
@@ -281,6 +282,10 @@ struct store_fed_writer {
  * when b->result == 0) or a writer error (D4_EFULL, D4_ENOMEM, store
  * errors) that fails the whole attempt. */
 int store_fed_apply(struct d4_store *s, MDB_txn *txn, struct store_fed_writer *fw, struct d4_store_fed_batch *b);
+/* The signed provenance of received frame seq, in the writer's txn. */
+int store_fed_sig_put(struct d4_store *s, MDB_txn *txn, uint64_t seq, const struct d4_store_fed_frame *f);
+/* Retention's part: fed_sig entries of frames before first_seq. */
+int store_fed_sig_trim(struct d4_store *s, MDB_txn *txn, uint64_t first_seq);
 /* Deletes every fed_out record of a partner in txn (d4_store_partner_del). */
 int store_fed_out_del_partner(struct d4_store *s, MDB_txn *txn, const char *partner);
 /* Sets result, done and the eventfd of a batch. */

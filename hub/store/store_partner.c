@@ -18,6 +18,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,10 @@
 #define PARTNER_VAL_V2 2u    /* v1 + u8 in_flags */
 #define PARTNER_VAL_V3 3u    /* v2 + the mixing of every rule */
 #define IN_F_FETCH     0x01u /* in_flags: this hub fetches from the partner */
+#define PARTNER_VAL_V4 4u    /* v3 + u8 sign_flags [+ pubkey[32]] */
+#define SG_F_PUBKEY    0x01u /* sign_flags: a public key follows */
+#define SG_F_MUST      0x02u /* its records must be signed */
+#define SG_F_ONWARD    0x04u /* it may pass this hub's own records on */
 
 static MDB_val mval(const void *p, size_t n)
 {
@@ -180,6 +185,10 @@ static const char *partner_problem(const struct d4_partner *p)
 		return "inbound max_tlp must be a TLP level";
 	if (p->in.fetch > 1)
 		return "inbound fetch must be 0 or 1";
+	if (p->has_pubkey > 1 || p->must_sign > 1 || p->onward > 1)
+		return "pubkey, must_sign and onward flags must be 0 or 1";
+	if (p->must_sign && !p->has_pubkey)
+		return "must_sign needs the partner's pubkey";
 	return NULL;
 }
 
@@ -343,7 +352,7 @@ static void dec_mix(struct d4_reader *r, struct d4_partner_mix *m)
 size_t d4_store_partner_encode(const struct d4_partner *p, uint8_t *buf)
 {
 	struct wb w = {buf, 0, D4_PARTNER_ENC_MAX};
-	wb_u8(&w, PARTNER_VAL_V3);
+	wb_u8(&w, PARTNER_VAL_V4);
 	wb_str(&w, p->url, sizeof(p->url));
 	wb_str(&w, p->ca_pem, sizeof(p->ca_pem));
 	wb_u8(&w, p->has_pin);
@@ -368,6 +377,11 @@ size_t d4_store_partner_encode(const struct d4_partner *p, uint8_t *buf)
 	/* v3: the mixing of each rule, appended likewise */
 	for (int k = 0; k < D4_PARTNER_KINDS; k++)
 		enc_mix(&w, &p->out[k].mix);
+	/* v4: the signing fields, appended likewise */
+	wb_u8(&w, (uint8_t)((p->has_pubkey ? SG_F_PUBKEY : 0) | (p->must_sign ? SG_F_MUST : 0) |
+			    (p->onward ? SG_F_ONWARD : 0)));
+	if (p->has_pubkey)
+		wb_bytes(&w, p->pubkey, 32);
 	return w.len;
 }
 
@@ -380,7 +394,7 @@ int d4_store_partner_decode(const uint8_t *key, size_t klen, const uint8_t *val,
 	struct d4_reader r;
 	d4_rd_init(&r, val, vlen);
 	uint8_t ver = d4_rd_u8(&r);
-	if (ver != STORE_VAL_V1 && ver != PARTNER_VAL_V2 && ver != PARTNER_VAL_V3)
+	if (ver != STORE_VAL_V1 && ver != PARTNER_VAL_V2 && ver != PARTNER_VAL_V3 && ver != PARTNER_VAL_V4)
 		return D4_ECORRUPT;
 	rd_str(&r, out->url, sizeof(out->url));
 	rd_str(&r, out->ca_pem, sizeof(out->ca_pem));
@@ -410,6 +424,16 @@ int d4_store_partner_decode(const uint8_t *key, size_t klen, const uint8_t *val,
 	if (ver >= PARTNER_VAL_V3)
 		for (int k = 0; k < D4_PARTNER_KINDS && !d4_rd_error(&r); k++)
 			dec_mix(&r, &out->out[k].mix);
+	if (ver >= PARTNER_VAL_V4) {
+		uint8_t f = d4_rd_u8(&r);
+		if (f & ~(SG_F_PUBKEY | SG_F_MUST | SG_F_ONWARD))
+			return D4_ECORRUPT;
+		out->has_pubkey = (f & SG_F_PUBKEY) ? 1 : 0;
+		out->must_sign = (f & SG_F_MUST) ? 1 : 0;
+		out->onward = (f & SG_F_ONWARD) ? 1 : 0;
+		if (out->has_pubkey)
+			d4_rd_copy(&r, out->pubkey, 32);
+	}
 	if (d4_rd_error(&r) || d4_rd_left(&r) || partner_problem(out))
 		return D4_ECORRUPT;
 	return 0;
@@ -652,4 +676,75 @@ int d4_store_identity_get(struct d4_store *s, uint8_t hub[16], uint8_t org[16])
 	if (o < 0)
 		return o;
 	return (h == 1 && o == 1) ? 0 : D4_ENOTFOUND;
+}
+
+/* ---- the signing key's seed ---- */
+
+#define SIGN_SEED_KEY "fed_sign_seed"
+
+static int seed_get(struct d4_store *s, MDB_txn *txn, uint8_t seed[32])
+{
+	MDB_val k = mval(SIGN_SEED_KEY, strlen(SIGN_SEED_KEY)), v;
+	int rc = mdb_get(txn, s->dbi[DBI_SETTINGS], &k, &v);
+	if (rc == MDB_NOTFOUND)
+		return D4_ENOTFOUND;
+	if (rc)
+		return store_rc(rc, "signing key get");
+	const uint8_t *p = v.mv_data;
+	if (v.mv_size != 33 || p[0] != STORE_VAL_V1)
+		return D4_ECORRUPT;
+	memcpy(seed, p + 1, 32);
+	return 0;
+}
+
+struct seed_args {
+	uint8_t *seed;
+	int created;
+};
+
+static int seed_fn(struct d4_store *s, MDB_txn *txn, const void *arg)
+{
+	struct seed_args *a = (struct seed_args *)arg;
+	int rc = seed_get(s, txn, a->seed);
+	if (rc != D4_ENOTFOUND)
+		return rc;
+	uint8_t b[33] = {STORE_VAL_V1};
+	if (RAND_bytes(b + 1, 32) != 1)
+		return D4_EIO;
+	memcpy(a->seed, b + 1, 32);
+	MDB_val k = mval(SIGN_SEED_KEY, strlen(SIGN_SEED_KEY)), v = mval(b, sizeof(b));
+	rc = store_rc(mdb_put(txn, s->dbi[DBI_SETTINGS], &k, &v, 0), "signing key put");
+	OPENSSL_cleanse(b, sizeof(b));
+	a->created = rc == 0;
+	return rc;
+}
+
+int d4_store_sign_seed(struct d4_store *s, uint8_t seed[32], int *created)
+{
+	if (created)
+		*created = 0;
+	if (!s || !seed)
+		return D4_EINVAL;
+	if (s->opts.read_only)
+		return D4_EPERM;
+	struct seed_args a = {seed, 0};
+	int rc = store_write(s, 0, seed_fn, &a);
+	if (rc)
+		OPENSSL_cleanse(seed, 32);
+	else if (created)
+		*created = a.created;
+	return rc;
+}
+
+int d4_store_sign_seed_get(struct d4_store *s, uint8_t seed[32])
+{
+	if (!s || !seed)
+		return D4_EINVAL;
+	MDB_txn *txn;
+	int rc = store_txn_begin(s, 1, &txn);
+	if (rc)
+		return rc;
+	rc = seed_get(s, txn, seed);
+	mdb_txn_abort(txn);
+	return rc;
 }

@@ -777,6 +777,9 @@ static int write_chunks(struct apply_ctx *c, uint64_t *seq)
 				if (rec.size)
 					memcpy(out + STORE_FREC_HDR, pl, rec.size);
 				out += STORE_FREC_HDR + rec.size;
+				if (c->refs[r].ff && c->refs[r].ff->sig_flags &&
+				    (rc = store_fed_sig_put(s, c->txn, rec.seq, c->refs[r].ff)) != 0)
+					return rc;
 				r = c->refs[r].next;
 			}
 			uint8_t ik[16];

@@ -13,9 +13,14 @@
  *   frames: type=N (254), ext=NAME, size=N (32 bytes of a pattern),
  *     session=N (1), ts=N (seconds of the header, 1700000000)
  *   pdns: rrname=NAME (www.example.com.), rrtype=N (1), rdata=TEXT
- *     (192.0.2.1), count=N (1), first=N, last=N (1700000000) */
+ *     (192.0.2.1), count=N (1), first=N, last=N (1700000000)
+ *   signed=STORE: signed with the signing key kept in the hub store at
+ *     path STORE (read-only), whatever the origin says (a forgery when the
+ *     store is not the origin's); onward=1: the ONWARD flag */
 #include "d4_error.h"
 #include "d4_federation.h"
+#include "d4_store.h"
+#include "d4_store_partner.h"
 #include "d4_util.h"
 
 #include <stdio.h>
@@ -42,6 +47,39 @@ static size_t hex(const char *s, uint8_t *out, size_t cap)
 	if (n % 2 || n / 2 > cap || d4_hex_decode(s, n, out, n / 2) != 0)
 		die("bad hex position: ", s);
 	return n / 2;
+}
+
+/* The signature the key kept in store `path` makes over r (as if this
+ * record's origin signed it): r is encoded once into a scratch batch whose
+ * sender is its origin, so that the encoder signs it, and decoded back. */
+static void sign_with(const char *path, struct d4_fed_wrec *r, uint8_t kind)
+{
+	struct d4_store_opts o;
+	memset(&o, 0, sizeof(o));
+	o.path = path;
+	o.read_only = 1;
+	struct d4_store *s = NULL;
+	uint8_t seed[32], pk[32], sk[64];
+	if (d4_store_open(&o, &s) != 0 || d4_store_sign_seed_get(s, seed) != 0 || d4_fed_sign_keypair(seed, pk, sk))
+		die("no signing key in the store ", path);
+	d4_store_close(s);
+	struct d4_fed_wbuf w;
+	memset(&w, 0, sizeof(w));
+	w.sign_sk = sk;
+	r->prov.flags |= D4_FED_F_SIGNED;
+	const uint8_t *out;
+	size_t outlen;
+	struct d4_fed_batch_hdr h;
+	struct d4_fed_batch_it it;
+	struct d4_fed_wrec back;
+	if (d4_fed_wbuf_begin(&w, kind, r->prov.origin, NULL, 0) != 0 || d4_fed_wbuf_add(&w, r) != 0 ||
+	    d4_fed_wbuf_finish(&w, NULL, 0, &out, &outlen) != 0 || d4_fed_batch_open(out, outlen, &h, &it) != 0 ||
+	    d4_fed_batch_next(&it, &back) != 1)
+		die("cannot sign a record", NULL);
+	memcpy(r->prov.sig, back.prov.sig, 64);
+	d4_fed_wbuf_free(&w);
+	d4_wipe(seed, sizeof(seed));
+	d4_wipe(sk, sizeof(sk));
 }
 
 int main(int argc, char **argv)
@@ -79,6 +117,7 @@ int main(int argc, char **argv)
 		r.rdata = "192.0.2.1";
 		r.count = 1;
 		r.time_first = r.time_last = 1700000000;
+		const char *sign_store = NULL;
 		char *spec = strdup(argv[a]), *save = NULL;
 		if (!spec)
 			die("out of memory", NULL);
@@ -139,11 +178,17 @@ int main(int argc, char **argv)
 				r.time_first = strtoull(v, NULL, 10);
 			else if (strcmp(kv, "last") == 0)
 				r.time_last = strtoull(v, NULL, 10);
+			else if (strcmp(kv, "signed") == 0)
+				sign_store = v;
+			else if (strcmp(kv, "onward") == 0 && atoi(v))
+				r.prov.flags |= D4_FED_F_ONWARD;
 			else
 				die("unknown key: ", kv);
 		}
 		r.rrname_len = strlen(r.rrname);
 		r.rdata_len = strlen(r.rdata);
+		if (sign_store)
+			sign_with(sign_store, &r, (uint8_t)kind);
 		int rc = d4_fed_wbuf_add(&w, &r);
 		if (rc != 0)
 			die("the encoder refused a record: ", argv[a]);

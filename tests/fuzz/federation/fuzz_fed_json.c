@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	struct d4_fed_dryrun d;
 	if (d4_fed_dryrun_parse(v, &d, err, sizeof(err)) == 0) {
-		struct d4_fed_self self = {{1}, {2}, D4_TLP_AMBER_STRICT, NULL, 0};
+		struct d4_fed_self self = {{1}, {2}, D4_TLP_AMBER_STRICT, NULL, 0, NULL};
 		struct d4_fed_partner fp = {{3}, {2}, D4_FED_REL_SAME_ORG, 1};
 		struct d4_fed_verdict vd;
 		for (int k = 0; k < D4_PARTNER_KINDS; k++) {

@@ -53,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct d4_fed_wbuf w;
 	static struct d4_partner p;
-	static const struct d4_fed_self self = {{0x5e, 0x1f, 1}, {0x0e, 1}, D4_TLP_GREEN, NULL, 0};
+	static const struct d4_fed_self self = {{0x5e, 0x1f, 1}, {0x0e, 1}, D4_TLP_GREEN, NULL, 0, NULL};
 	struct d4_fed_batch_hdr h;
 	struct d4_fed_batch_it it;
 	struct d4_fed_wrec r;

@@ -18,10 +18,25 @@ static int odd_types(void *arg, uint8_t type, const char *ext, size_t ext_len)
 	return (type & 1) || ext_len > 3;
 }
 
+/* Origin keys: a fixed key for origins whose first byte is odd (so that
+ * signatures are checked, and fail), none for the others. */
+static const uint8_t KEY[32] = {0x3b, 0x6a, 0x27, 0xbc, 0xce, 0xb6, 0xa4, 0x2d, 0x62, 0xa3, 0xa8,
+				0xd0, 0x2a, 0x6f, 0x0d, 0x73, 0x65, 0x32, 0x15, 0x77, 0x1d, 0xe2,
+				0x43, 0xa6, 0x3a, 0xc0, 0x48, 0xa1, 0x8b, 0x59, 0xda, 0x29};
+static int key_of(void *arg, const uint8_t hub[16], uint8_t pk[32], uint8_t *must_sign)
+{
+	(void)arg;
+	if (!(hub[0] & 1))
+		return 0;
+	memcpy(pk, KEY, 32);
+	*must_sign = hub[1] & 1;
+	return 1;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct d4_partner p;
-	static const struct d4_fed_self self = {{0x5e, 0x1f, 1}, {0x0e, 1}, D4_TLP_GREEN, NULL, 0};
+	static const struct d4_fed_self self = {{0x5e, 0x1f, 1}, {0x0e, 1}, D4_TLP_GREEN, NULL, 0, NULL};
 	struct d4_fed_batch_hdr h;
 	struct d4_fed_batch_it it;
 	if (d4_fed_batch_open(data, size, &h, &it) == 0)
@@ -29,7 +44,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	p.enabled = 1;
 	p.in.kinds = size & 1 ? 0x0f : 0x01;
 	p.in.max_tlp = D4_TLP_AMBER;
-	struct d4_fed_rx_filter f = {odd_types, NULL};
+	/* signed provenance: the sender's key and must_sign, origin keys */
+	p.has_pubkey = (size & 4) ? 1 : 0;
+	memcpy(p.pubkey, KEY, 32);
+	p.must_sign = (size & 12) == 12;
+	struct d4_fed_rx_filter f = {odd_types, NULL, key_of};
 	for (uint8_t kind = 0; kind < 3; kind++) {
 		struct d4_fed_rx rx;
 		char why[256];
@@ -52,6 +71,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (fr->size && (fr->payload < data || fr->payload + fr->size > data + size))
 				abort();
 			if (strlen(fr->ext_type) > 63 || !fr->prov)
+				abort();
+			/* a stripped frame keeps no signature; onward only from the sender
+			 * itself here (no signature verifies with KEY) */
+			if ((fr->prov->stripped && fr->sig_flags) ||
+			    ((fr->sig_flags & D4_STORE_FED_SIG_ONWARD) && memcmp(fr->prov->origin, p.hub, 16) != 0))
 				abort();
 		}
 		for (size_t i = 0; i < rx.batch.ntuples; i++) {

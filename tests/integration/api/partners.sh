@@ -172,7 +172,9 @@ expect "refuse partner-disabled" hub-c --tlp tlp:clear
 assert_eq "$(api_get /api/v1/partners/hub-c | json 'd["enabled"], d["outbound"]["pdns"]["zones_deny"]')" \
 	'[false, ["corp.example"]]' "disable changed only enabled"
 ctl partner set hub-c --enable --file <(echo '{"outbound": {"frames": {"allow_relay": true}}}') || fail "local set"
-expect "release released" hub-c --tlp tlp:clear --origin "$B_HUB"
+# relaying needs the origin's consent too (the signed onward flag the record arrived with)
+expect "refuse origin-no-onward" hub-c --tlp tlp:clear --origin "$B_HUB"
+expect "release released" hub-c --tlp tlp:clear --origin "$B_HUB" --onward
 out=$(ctl partner set hub-c --relation friend 2>&1) && fail "an unknown relation was accepted"
 assert_contains "$out" "relation"
 # inbound.fetch: off by default; a remote PATCH of it alone keeps the rest of the inbound rule
@@ -187,7 +189,7 @@ hub_start
 wait_until 30 health || fail "API not answering after the restart"
 assert_eq "$(rctl "$ADMIN" --json partner list | names)" "hub-b,hub-c" "partners after a restart"
 assert_eq "$(ctl partner show hub-c | json 'd["inbound"]["fetch"]')" 'true' "fetch kept across the restart"
-expect "release released" hub-c --tlp tlp:clear --origin "$B_HUB"
+expect "release released" hub-c --tlp tlp:clear --origin "$B_HUB" --onward
 
 # ---- delete, both ways
 rctl "$ADMIN" partner del hub-c || fail "remote del"

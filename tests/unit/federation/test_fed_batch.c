@@ -685,8 +685,11 @@ START_TEST(test_prov_checks)
 	PROV_CASE(tlp, D4_TLP_UNCLEAR, D4_EPROTO, "tlp 7");
 	PROV_CASE(tlp, 200, D4_EPROTO, "tlp 200");
 	PROV_CASE(tlp, D4_TLP_RED, 0, ""); /* decodes: refusing it is the inbound rule's */
-	PROV_CASE(flags, 0x02, D4_EPROTO, "unknown flags");
+	PROV_CASE(flags, 0x08, D4_EPROTO, "unknown flags");
 	PROV_CASE(flags, 0x81, D4_EPROTO, "unknown flags");
+	/* SIGNED: the 64 bytes of the signature follow via (here: missing) */
+	PROV_CASE(flags, D4_FED_F_SIGNED, D4_ETRUNC, "truncated");
+	PROV_CASE(flags, D4_FED_F_ONWARD, 0, "");
 	PROV_CASE(flags, D4_FED_F_STRIPPED, D4_EPROTO, "stripped");
 	PROV_CASE(has_org, 2, D4_EPROTO, "has_org");
 	PROV_CASE(has_origin, 2, D4_EPROTO, "has_origin");
@@ -1090,7 +1093,7 @@ END_TEST
 
 START_TEST(test_wprov_from_out)
 {
-	struct d4_fed_self self = {{0}, {0}, D4_TLP_GREEN, NULL, 0};
+	struct d4_fed_self self = {{0}, {0}, D4_TLP_GREEN, NULL, 0, NULL};
 	memcpy(self.hub, SELF, 16);
 	memcpy(self.org, ORG, 16);
 	uint8_t via[2][16];
@@ -1138,7 +1141,7 @@ START_TEST(test_wprov_from_out)
 	part->in.kinds = 1;
 	part->in.max_tlp = D4_TLP_AMBER;
 	memcpy(part->hub, SELF, 16);
-	struct d4_fed_self other = {{0xcc}, {0xcc}, D4_TLP_GREEN, NULL, 0};
+	struct d4_fed_self other = {{0xcc}, {0xcc}, D4_TLP_GREEN, NULL, 0, NULL};
 	struct d4_fed_wrec w = {.prov = p};
 	ck_assert_int_eq(d4_fed_inbound(&other, part, D4_FED_KIND_FRAMES, &w), D4_FED_IN_STORED);
 	free(part);
@@ -1201,7 +1204,7 @@ static struct d4_partner *inbound_partner(void)
 
 START_TEST(test_inbound_table)
 {
-	struct d4_fed_self self = {{0}, {0}, D4_TLP_GREEN, NULL, 0};
+	struct d4_fed_self self = {{0}, {0}, D4_TLP_GREEN, NULL, 0, NULL};
 	memcpy(self.hub, SELF, 16);
 	struct d4_partner *p = inbound_partner();
 	struct d4_fed_wrec base = {0};
@@ -1299,8 +1302,8 @@ END_TEST
 START_TEST(test_inbound_names)
 {
 	static const char *const names[] = {
-	    "stored",	"kind-not-accepted", "above-tlp-cap", "tlp-red",	  "loop",
-	    "bad-path", "quota-records",     "quota-bytes",   "type-not-accepted"};
+	    "stored",	     "kind-not-accepted", "above-tlp-cap",     "tlp-red",	"loop",	    "bad-path",
+	    "quota-records", "quota-bytes",	  "type-not-accepted", "bad-signature", "unsigned", "unknown-signer"};
 	ck_assert_uint_eq(sizeof(names) / sizeof(names[0]), D4_FED_IN_COUNT);
 	for (int i = 0; i < D4_FED_IN_COUNT; i++)
 		ck_assert_str_eq(d4_fed_in_reason_name((enum d4_fed_in_reason)i), names[i]);

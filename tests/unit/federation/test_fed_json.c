@@ -29,7 +29,7 @@ static const char *const FULL =
     "\"sensors_deny\":[\"5e000000000040008000000000000001\"]},"
     "\"frames\":{\"enabled\":true,\"max_tlp\":\"TLP:GREEN\",\"types_allow\":[8,254],\"ext_types_allow\":[\"ja3-jl\"]}},"
     "\"inbound\":{\"kinds\":[\"pdns\"],\"max_tlp\":\"tlp:green\",\"records_per_s\":1000,\"bytes_per_day\":1000000,"
-    "\"fetch\":true}}";
+    "\"fetch\":true},\"pubkey\":\"O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik=\",\"must_sign\":true,\"onward\":true}";
 
 START_TEST(test_partner_roundtrip)
 {
@@ -48,6 +48,11 @@ START_TEST(test_partner_roundtrip)
 	ck_assert_int_eq(p->out[D4_FED_KIND_PDNS].n_net_allow, 2);
 	ck_assert_int_eq(p->in.kinds, 1u << D4_FED_KIND_PDNS);
 	ck_assert_int_eq(p->in.fetch, 1);
+	ck_assert_int_eq(p->has_pubkey, 1);
+	ck_assert_uint_eq(p->pubkey[0], 0x3b);
+	ck_assert_uint_eq(p->pubkey[31], 0x29);
+	ck_assert_int_eq(p->must_sign, 1);
+	ck_assert_int_eq(p->onward, 1);
 	/* Print the full document and read it back: the same partner. */
 	yajl_gen g = yajl_gen_alloc(NULL);
 	d4_fed_partner_json(g, p, D4_FED_JSON_INPUT);
@@ -140,6 +145,16 @@ static const struct {
     {"{\"name\":\"x\",\"inbound\":{\"records_per_s\":-1}}", "inbound.records_per_s"},
     {"{\"name\":\"x\",\"inbound\":{\"quota\":1}}", "inbound.quota: unknown member"},
     {"{\"name\":\"x\",\"inbound\":{\"fetch\":1}}", "inbound.fetch: must be true or false"},
+    {"{\"name\":\"x\",\"pubkey\":\"abc\"}", "pubkey: the partner hub's Ed25519 public key"},
+    {"{\"name\":\"x\",\"pubkey\":\"O2onvM62pC1io6jQKm8Nc2UyFXcd4kOmOsBIoYtZ2ik\"}", "pubkey:"},
+    {"{\"name\":\"x\",\"pubkey\":32}", "pubkey:"},
+    {"{\"name\":\"x\",\"must_sign\":1}", "must_sign: must be true or false"},
+    {"{\"name\":\"x\",\"onward\":\"yes\"}", "onward: must be true or false"},
+    {"{\"name\":\"x\",\"url\":\"https://"
+     "x\",\"spki_sha256\":\"00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\","
+     "\"hub_uuid\":\"c1c1c1c1000040008000000000000001\",\"org_uuid\":\"02020202000040008000000000000002\","
+     "\"relation\":\"partner\",\"must_sign\":true}",
+     "must_sign needs the partner's pubkey"},
     /* valid members, but the record is incomplete: the store's checks */
     {"{\"name\":\"x\"}", "url:"},
     {"{\"name\":\"x\",\"url\":\"https://x\"}", "trust:"},

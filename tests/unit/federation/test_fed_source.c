@@ -753,7 +753,11 @@ START_TEST(test_frames_received)
 	fr[0].payload = (const uint8_t *)rline;
 	fr[0].size = sizeof(rline) - 1;
 	fr[0].prov = &from_c;
+	/* c's signature and consent to relaying, kept with the frame */
+	fr[0].sig_flags = D4_STORE_FED_SIG_SIGNED | D4_STORE_FED_SIG_ONWARD;
+	memset(fr[0].sig, 0x5a, 64);
 	fr[1] = fr[0];
+	fr[1].sig_flags = 0;
 	fr[1].origin_session = 0;
 	memset(fr[1].sensor, 0, 16);
 	fr[1].tlp = D4_TLP_EX_CHR;
@@ -810,7 +814,7 @@ START_TEST(test_frames_received)
 			hex(hc, pc->hub, 16);
 			hex(ha, HUB_A, 16);
 			snprintf(want, sizeof(want),
-				 "tlp=2 f=0 org=%s ns=1 s=%s o=%s via=%s,%s, os=4242 t=8 ext= ts=1700000001 "
+				 "tlp=2 f=6 org=%s ns=1 s=%s o=%s via=%s,%s, os=4242 t=8 ext= ts=1700000001 "
 				 "rm=1700000001000 "
 				 "p=%.64s",
 				 org, sen, hc, hc, ha, rline);
@@ -929,6 +933,7 @@ START_TEST(test_backscatter)
 	rx[0].received = 1;
 	memcpy(rx[0].origin, pc->hub, 16);
 	memcpy(rx[0].sender, pc->hub, 16);
+	rx[0].sig_flags = D4_STORE_FED_SIG_ONWARD; /* c allows relaying it further */
 	rx[1] = bs_vec(21, D4_TLP_EX_CHR, NULL, 2, 50);
 	rx[1].received = 1;
 	rx[1].stripped = 1;
@@ -1018,7 +1023,7 @@ START_TEST(test_backscatter)
 			if (want[k][i] == S)
 				snprintf(pv, sizeof(pv), "tlp=%u f=1 org=- ns=0 s=- o=- via=", level);
 			else if (i == 7) /* relayed: its org, origin c (which sent it), then this hub */
-				snprintf(pv, sizeof(pv), "tlp=%u f=0 org=%s ns=2 s=%s o=%s via=%s,", level, o2, s1, hc,
+				snprintf(pv, sizeof(pv), "tlp=%u f=4 org=%s ns=2 s=%s o=%s via=%s,", level, o2, s1, hc,
 					 ha);
 			else /* this hub's own: its org (or the vector's), origin this hub */
 				snprintf(pv, sizeof(pv), "tlp=%u f=0 org=%s ns=2 s=%s o=%s via=", level, o1, s1, ha);

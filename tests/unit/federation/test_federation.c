@@ -238,6 +238,10 @@ START_TEST(test_backscatter_policy)
 	d4_fed_decide(&s, &p, r, &rec, &v);
 	ck_assert_int_eq(v.reason, D4_FED_R_RELAY_NOT_ALLOWED);
 	r->allow_relay = 1;
+	/* both rules: this hub's, and the origin's consent (onward) */
+	d4_fed_decide(&s, &p, r, &rec, &v);
+	ck_assert_int_eq(v.reason, D4_FED_R_ORIGIN_NO_ONWARD);
+	rec.onward = 1;
 	ck_assert_int_eq(d4_fed_decide(&s, &p, r, &rec, &v), D4_FED_RELEASE);
 	struct d4_fed_out o;
 	d4_fed_outgoing(&s, &rec, &v, &o);
@@ -355,8 +359,11 @@ START_TEST(test_loops_and_relay)
 	rec.nvia = 2;
 	ck_assert_int_eq(d4_fed_decide(&s, &p, r, &rec, &v), D4_FED_REFUSE);
 	ck_assert_int_eq(v.reason, D4_FED_R_LOOP_VIA);
-	/* Not relayed unless the rule says so. */
+	/* Not relayed unless the rule says so, and the origin too. */
 	rec.nvia = 1;
+	d4_fed_decide(&s, &p, r, &rec, &v);
+	ck_assert_int_eq(v.reason, D4_FED_R_ORIGIN_NO_ONWARD);
+	rec.onward = 1;
 	ck_assert_int_eq(d4_fed_decide(&s, &p, r, &rec, &v), D4_FED_RELEASE);
 	struct d4_fed_out o;
 	d4_fed_outgoing(&s, &rec, &v, &o);
@@ -837,6 +844,7 @@ START_TEST(test_property)
 					uuid_pick(via[i], hubs, 3);
 				rec.via = (const uint8_t(*)[16])via;
 			}
+			rec.onward = (int)pick(2);
 			rec.rrname = name_pool[pick(4)];
 			rec.rrtype = pick(2) ? 1 : (pick(2) ? 28 : 5);
 			rec.rdata = rdata_pool[pick(sizeof(rdata_pool) / sizeof(rdata_pool[0]))];
@@ -879,6 +887,10 @@ START_TEST(test_property)
 					      (unsigned long long)seed);
 			}
 			ck_assert_msg(!rec.stripped, "seed %llu: stripped record relayed", (unsigned long long)seed);
+			/* relayed only with the origin's consent (and the rule's) */
+			if ((rec.has_origin && memcmp(rec.origin, s.hub, 16) != 0) || rec.nvia)
+				ck_assert_msg(rec.onward && use->allow_relay, "seed %llu: relayed without consent",
+					      (unsigned long long)seed);
 			ck_assert(!rec.has_origin || memcmp(rec.origin, p.hub, 16) != 0);
 			for (unsigned i = 0; i < rec.nvia; i++)
 				ck_assert(memcmp(rec.via[i], p.hub, 16) != 0);

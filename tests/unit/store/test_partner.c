@@ -196,14 +196,15 @@ START_TEST(test_codec_corrupt_fields)
 	for (int k = 0; k < D4_PARTNER_KINDS; k++)
 		p->out[k].max_tlp = D4_TLP_CLEAR;
 	ck_assert_int_eq(d4_store_partner_check(p, NULL, 0), 0);
-	ck_assert_int_eq(decode_patched(p, 0, 3), 0); /* unchanged: decodes */
+	ck_assert_int_eq(decode_patched(p, 0, 4), 0); /* unchanged: decodes */
 	/* layout: ver(1) url(2+9) ca(2+0) has_pin(1) pin(32) hub(16) org(16) rel dir en created(8) updated(8)
 	 * kinds max_tlp rps(4) bpd(8) nrules rule0... */
 	size_t o_pin = 1 + 11 + 2, o_hub = o_pin + 1 + 32, o_rel = o_hub + 32, o_in = o_rel + 3 + 16;
 	size_t o_nrules = o_in + 1 + 1 + 4 + 8, o_rule0 = o_nrules + 1;
-	ck_assert_int_eq(decode_patched(p, 0, 1), D4_ECORRUPT);			    /* v1 with the v3 tail */
-	ck_assert_int_eq(decode_patched(p, 0, 2), D4_ECORRUPT);			    /* v2 with the v3 tail */
-	ck_assert_int_eq(decode_patched(p, 0, 4), D4_ECORRUPT);			    /* version */
+	ck_assert_int_eq(decode_patched(p, 0, 1), D4_ECORRUPT);			    /* v1 with the v4 tail */
+	ck_assert_int_eq(decode_patched(p, 0, 2), D4_ECORRUPT);			    /* v2 with the v4 tail */
+	ck_assert_int_eq(decode_patched(p, 0, 3), D4_ECORRUPT);			    /* v3 with the v4 tail */
+	ck_assert_int_eq(decode_patched(p, 0, 5), D4_ECORRUPT);			    /* version */
 	ck_assert_int_eq(decode_patched(p, 1, 0xff), D4_ECORRUPT);		    /* url length */
 	ck_assert_int_eq(decode_patched(p, 3, 'h' ^ 0x20), D4_ECORRUPT);	    /* url scheme */
 	ck_assert_int_eq(decode_patched(p, 3 + 5, 0), D4_ECORRUPT);		    /* NUL inside url */
@@ -232,12 +233,48 @@ START_TEST(test_codec_corrupt_fields)
 	free(buf);
 	/* the net is the last entry of rule 1: family, prefix, addr[16] then rules 2 and 3 */
 	size_t rule_min = 4 + 64 + 12 * 1;	  /* flags, type maps, twelve empty counts */
-	size_t o_net = n - 4 * MIX_LEN - 1 - 2 * rule_min - 18; /* the v2 in_flags byte, the v3 mixes */
+	size_t o_net = n - 1 - 4 * MIX_LEN - 1 - 2 * rule_min - 18; /* in_flags (v2), the mixes (v3), sign_flags (v4) */
 	ck_assert_int_eq(decode_patched(p, o_net, 4), 0);
 	ck_assert_int_eq(decode_patched(p, o_net, 5), D4_ECORRUPT);
 	ck_assert_int_eq(decode_patched(p, o_net + 1, 33), D4_ECORRUPT);
 	ck_assert_int_eq(decode_patched(p, o_net + 2 + 1, 1), D4_ECORRUPT);  /* 10.1.0.0/8 */
 	ck_assert_int_eq(decode_patched(p, o_net + 2 + 15, 1), D4_ECORRUPT); /* bytes past IPv4 */
+	free(p);
+}
+END_TEST
+
+/* Signed provenance (value v4): the partner's public key, must_sign and
+ * onward; a key only with its flag, must_sign only with a key. */
+START_TEST(test_codec_sign)
+{
+	struct d4_partner *p = full_partner("hub-s");
+	struct d4_partner *q = malloc(sizeof(*q));
+	uint8_t *buf = malloc(D4_PARTNER_ENC_MAX);
+	p->has_pubkey = 1;
+	for (int i = 0; i < 32; i++)
+		p->pubkey[i] = (uint8_t)(i * 7 + 1);
+	p->must_sign = 1;
+	p->onward = 1;
+	ck_assert_int_eq(d4_store_partner_check(p, NULL, 0), 0);
+	size_t n = d4_store_partner_encode(p, buf);
+	ck_assert_uint_eq(buf[0], 4);
+	ck_assert_uint_eq(buf[n - 33], 0x07);
+	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-s", 5, buf, n, q), 0);
+	ck_assert_int_eq(memcmp(p, q, sizeof(*p)), 0);
+	for (size_t cut = 0; cut < n; cut++)
+		ck_assert_msg(d4_store_partner_decode((const uint8_t *)"hub-s", 5, buf, cut, q) == D4_ECORRUPT,
+			      "cut %zu", cut);
+	buf[n - 33] = 0x08; /* unknown flag */
+	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-s", 5, buf, n, q), D4_ECORRUPT);
+	buf[n - 33] = 0x02; /* must_sign without a key: and 32 bytes too many */
+	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-s", 5, buf, n, q), D4_ECORRUPT);
+	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-s", 5, buf, n - 32, q), D4_ECORRUPT);
+	p->has_pubkey = 0;
+	char why[128];
+	ck_assert_int_eq(d4_store_partner_check(p, why, sizeof(why)), D4_EINVAL);
+	ck_assert_str_eq(why, "must_sign needs the partner's pubkey");
+	free(buf);
+	free(q);
 	free(p);
 }
 END_TEST
@@ -250,10 +287,11 @@ START_TEST(test_codec_fetch_and_v1)
 	struct d4_partner *q = malloc(sizeof(*q));
 	uint8_t *buf = malloc(D4_PARTNER_ENC_MAX);
 	p->in.fetch = 1;
-	size_t n3 = d4_store_partner_encode(p, buf);
-	ck_assert_uint_eq(buf[0], 3);
-	/* no rule mixes: a v2 value is the v3 value without its mixes */
-	size_t n = n3 - 4 * MIX_LEN;
+	size_t n4 = d4_store_partner_encode(p, buf);
+	ck_assert_uint_eq(buf[0], 4);
+	ck_assert_uint_eq(buf[n4 - 1], 0x00); /* v4's sign_flags: no key */
+	/* no rule mixes, no key: a v2 value is the v4 value without its mixes and sign_flags */
+	size_t n = n4 - 1 - 4 * MIX_LEN;
 	buf[0] = 2;
 	ck_assert_uint_eq(buf[n - 1], 0x01);
 	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, n, q), 0);
@@ -302,8 +340,9 @@ START_TEST(test_codec_mix)
 	for (size_t cut = 0; cut < n; cut++)
 		ck_assert_msg(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, cut, q) == D4_ECORRUPT,
 			      "cut %zu", cut);
-	/* mixes are rules 0..3 after in_flags: rule 1 starts MIX_LEN after rule 0 */
-	size_t o_mix1 = n - 3 * MIX_LEN;
+	/* mixes are rules 0..3 after in_flags, then sign_flags (v4, no key: one
+	 * byte): rule 1 starts MIX_LEN after rule 0 */
+	size_t end = n - 1, o_mix1 = end - 3 * MIX_LEN;
 	buf[o_mix1] = 2; /* enabled */
 	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, n, q), D4_ECORRUPT);
 	buf[o_mix1] = 1;
@@ -317,7 +356,7 @@ START_TEST(test_codec_mix)
 	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, n, q), D4_ECORRUPT);
 	buf[o_mix1 + 12] = 0;
 	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, n, q), 0);
-	buf[n - 4 * MIX_LEN] = 1; /* a mix on the frames rule */
+	buf[end - 4 * MIX_LEN] = 1; /* a mix on the frames rule */
 	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, n, q), D4_ECORRUPT);
 	p->out[0].mix.enabled = 1;
 	ck_assert_int_eq(d4_store_partner_check(p, why, sizeof(why)), D4_EINVAL);
@@ -330,7 +369,7 @@ START_TEST(test_codec_mix)
 	p->out[2].mix = (struct d4_partner_mix){0};
 	n = d4_store_partner_encode(p, buf);
 	buf[0] = 2;
-	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, n - 4 * MIX_LEN, q), 0);
+	ck_assert_int_eq(d4_store_partner_decode((const uint8_t *)"hub-b", 5, buf, n - 1 - 4 * MIX_LEN, q), 0);
 	ck_assert_int_eq(memcmp(p, q, sizeof(*p)), 0);
 	free(buf);
 	free(p);
@@ -547,6 +586,7 @@ int main(void)
 	tcase_add_test(tc, test_codec_corrupt_fields);
 	tcase_add_test(tc, test_codec_fetch_and_v1);
 	tcase_add_test(tc, test_codec_mix);
+	tcase_add_test(tc, test_codec_sign);
 	tcase_add_test(tc, test_check);
 	tcase_add_test(tc, test_table);
 	tcase_add_test(tc, test_identity);

@@ -1389,6 +1389,10 @@ START_TEST(test_record_codec)
 			v.n_ports = D4_STORE_BS_TOP_PORTS;
 			v.n_sensors = D4_STORE_BS_SENSORS;
 			v.nvia = D4_STORE_BS_VIA_MAX;
+			v.sig_flags = 0x03; /* signed, onward: the origin's signature kept */
+			memset(v.sig, 0xa5, sizeof(v.sig));
+		} else if (round % 3 == 1) {
+			v.sig_flags = 0x02; /* onward, unsigned */
 		}
 		size_t n = store_bs_vec_encode(&v, b);
 		ck_assert_uint_le(n, STORE_BS_REC_MAX);
@@ -1398,6 +1402,9 @@ START_TEST(test_record_codec)
 		ck_assert_uint_eq(g.id, v.id);
 		ck_assert_uint_eq(g.change_seq, v.change_seq);
 		ck_assert_uint_eq(g.stored_s, v.stored_s);
+		ck_assert_uint_eq(g.sig_flags, v.sig_flags);
+		if (v.sig_flags & 0x01)
+			ck_assert_mem_eq(g.sig, v.sig, 64);
 		if (round) /* round 0 lists beyond what gen_vec filled */
 			vec_eq(&g, &v);
 		ck_assert_uint_eq(store_bs_vec_encode(&g, b2), n);
@@ -1407,9 +1414,12 @@ START_TEST(test_record_codec)
 			ck_assert_int_eq(store_bs_vec_decode(b, l, &g), D4_ECORRUPT);
 		b[n] = 0;
 		ck_assert_int_eq(store_bs_vec_decode(b, n + 1, &g), D4_ECORRUPT);
-		b[0] = 2;
+		uint8_t ver = b[0];
+		b[0] = 3;
 		ck_assert_int_eq(store_bs_vec_decode(b, n, &g), D4_ECORRUPT);
-		b[0] = 1;
+		b[0] = ver == 1 ? 2 : 1; /* the other layout */
+		ck_assert_int_eq(store_bs_vec_decode(b, n, &g), D4_ECORRUPT);
+		b[0] = ver;
 		/* a flag that is not 0/1, a kind or state out of range */
 		size_t off_kind = 33, off_state = 1 + 41 + 24;
 		b[off_kind] = 0;
