@@ -58,9 +58,8 @@ struct pbatch {
 	uint64_t seen_epoch; /* 0: not read */
 };
 
-/* Tuples' counts as last read from the tuple store, direct-mapped by
- * hash: only a count that passes a rule's thresholds is taken from here
- * (counts only grow); anything else is read again. */
+/* Tuples' counts as last read from the tuple store, two-way by hash: only a count that passes a rule's thresholds is
+ * taken from here (counts only grow); anything else is read again. */
 #define SEEN_SLOTS 131072u /* 4 MiB per pDNS source */
 struct seen {
 	uint64_t h[2];
@@ -681,6 +680,28 @@ static void tuple_hash(const struct d4_store_pdns_obs *o, uint64_t h[2])
 	h[1] = b ^ ((uint64_t)o->rrname_len << 32);
 }
 
+/* The cache is two-way: a tuple is in one of the two slots of its set,
+ * the newest first. */
+static const struct seen *seen_find(const struct d4_fed_source *src, const uint64_t h[2])
+{
+	const struct seen *e = &src->seen[(h[0] % (SEEN_SLOTS / 2)) * 2];
+	for (int w = 0; w < 2; w++)
+		if (e[w].h[0] == h[0] && e[w].h[1] == h[1])
+			return &e[w];
+	return NULL;
+}
+
+static void seen_put(struct d4_fed_source *src, const uint64_t h[2], uint64_t count, uint32_t sensors)
+{
+	struct seen *e = &src->seen[(h[0] % (SEEN_SLOTS / 2)) * 2];
+	if (!(e[0].h[0] == h[0] && e[0].h[1] == h[1]))
+		e[1] = e[0];
+	e[0].h[0] = h[0];
+	e[0].h[1] = h[1];
+	e[0].count = count;
+	e[0].sensors = sensors;
+}
+
 static int mix_passes(const struct d4_partner_mix *m, uint64_t count, uint32_t sensors)
 {
 	return (m->min_sensors && sensors >= m->min_sensors) || (m->min_count && count >= m->min_count);
@@ -728,8 +749,8 @@ static int tuple_seen(struct build *b, const struct d4_partner_mix *m, size_t i,
 		for (size_t j = i; j < pb->n && !rc; j++) {
 			uint64_t h[2];
 			tuple_hash(&pb->obs[j], h);
-			struct seen *e = &src->seen[h[0] % SEEN_SLOTS];
-			if (e->h[0] == h[0] && e->h[1] == h[1] && mix_passes(m, e->count, e->sensors)) {
+			const struct seen *e = seen_find(src, h);
+			if (e && mix_passes(m, e->count, e->sensors)) {
 				pb->seen_count[j] = e->count;
 				pb->seen_sensors[j] = e->sensors;
 				qof[j - i] = UINT32_MAX;
@@ -748,13 +769,8 @@ static int tuple_seen(struct build *b, const struct d4_partner_mix *m, size_t i,
 		}
 		if (!rc && nq)
 			rc = d4_store_pdns_seen(src->s, pb->seen_q, nq, tc, ts);
-		for (size_t k = 0; k < nq && !rc; k++) {
-			struct seen *e = &src->seen[hq[k][0] % SEEN_SLOTS];
-			e->h[0] = hq[k][0];
-			e->h[1] = hq[k][1];
-			e->count = tc[k];
-			e->sensors = ts[k];
-		}
+		for (size_t k = 0; k < nq && !rc; k++)
+			seen_put(src, hq[k], tc[k], ts[k]);
 		for (size_t j = i; j < pb->n && !rc; j++)
 			if (qof[j - i] != UINT32_MAX) {
 				pb->seen_count[j] = tc[qof[j - i]];
@@ -797,13 +813,17 @@ static int pdns_one(struct build *b, const struct d4_store_pdns_obs *o, struct d
 	rec.rdata = o->rdata;
 	const struct d4_partner_rule *rule = &b->p->out[D4_FED_KIND_PDNS];
 	int thresholds = rule->enabled && rule->mix.enabled && (rule->mix.min_sensors || rule->mix.min_count);
-	/* The tuple store is read only for a tuple every other check lets go:
-	 * decided first as if seen enough, then on what the store holds. */
-	rec.seen_count = UINT64_MAX;
-	rec.seen_sensors = UINT32_MAX;
+	/* The tuple store is read only once a tuple every other check lets go
+	 * needs it: decided first as if seen enough, then on what the store
+	 * holds. What was read for the rest of the consumer batch then is
+	 * decided on at once. */
+	size_t idx = (size_t)(o - src->pb.obs);
+	int known = thresholds && src->pb.seen_epoch == src->epoch && idx >= src->pb.seen_from && idx < src->pb.n;
+	rec.seen_count = known ? src->pb.seen_count[idx] : UINT64_MAX;
+	rec.seen_sensors = known ? src->pb.seen_sensors[idx] : UINT32_MAX;
 	d4_fed_decide(src->o.self, &b->fp, rule, &rec, v);
-	if (v->decision != D4_FED_REFUSE && thresholds) {
-		int rc = tuple_seen(b, &rule->mix, (size_t)(o - src->pb.obs), &rec.seen_count, &rec.seen_sensors);
+	if (v->decision != D4_FED_REFUSE && thresholds && !known) {
+		int rc = tuple_seen(b, &rule->mix, idx, &rec.seen_count, &rec.seen_sensors);
 		if (rc) {
 			b->err = rc;
 			return -1;
