@@ -14,9 +14,12 @@
 #     with B's own key, posted with B's certificate to C's inbox: refused
 #     (bad-signature), an unsigned one too (unsigned), while B's own signed
 #     record in the same batch is stored. Counts are exact.
+#  5. Backscatter vectors go the same way: A's vectors reach C through B with
+#     A as origin, verified (a relayed vector keeps A's signature at B).
 source "$(dirname "$0")/fedlib.sh"
 
 FEDBATCH=${D4FEDBATCH:?D4FEDBATCH (the d4-fed-batch tool) is not set}
+BSVEC=${D4BSVEC:?D4BSVEC (the d4-bs-vec tool) is not set}
 
 fed_hub a 127.0.0.2 org1
 fed_hub b 127.0.0.3 org2
@@ -33,13 +36,15 @@ fed_start c
 assert_eq "$(fctl c partner key)" "$KC" "C's key after a restart"
 
 fed_partner b a a --direction push --file <(echo "{\"pubkey\": \"$KA\", \"must_sign\": true,
-	\"inbound\": {\"kinds\": [\"frames\"], \"max_tlp\": \"tlp:green\"}}")
+	\"inbound\": {\"kinds\": [\"frames\", \"backscatter\"], \"max_tlp\": \"tlp:green\"}}")
 fed_partner c b b --direction push --file <(echo "{\"pubkey\": \"$KB\", \"must_sign\": true,
-	\"inbound\": {\"kinds\": [\"frames\"], \"max_tlp\": \"tlp:green\"}}")
+	\"inbound\": {\"kinds\": [\"frames\", \"backscatter\"], \"max_tlp\": \"tlp:green\"}}")
 fed_partner c a a --direction push --file <(echo "{\"pubkey\": \"$KA\", \"must_sign\": true}")
-fed_partner b c c --direction push --file <(echo '{"outbound": {"frames": {"enabled": true, "max_tlp": "tlp:green", "allow_relay": true}}}')
+fed_partner b c c --direction push --file <(echo '{"outbound": {"frames": {"enabled": true, "max_tlp": "tlp:green", "allow_relay": true},
+	"backscatter": {"enabled": true, "max_tlp": "tlp:green", "allow_relay": true}}}')
 fed_partner a b b --direction push --file <(echo "{\"pubkey\": \"$KB\", \"onward\": true,
-	\"outbound\": {\"frames\": {\"enabled\": true, \"max_tlp\": \"tlp:green\"}}}")
+	\"outbound\": {\"frames\": {\"enabled\": true, \"max_tlp\": \"tlp:green\"},
+	\"backscatter\": {\"enabled\": true, \"max_tlp\": \"tlp:green\"}}}")
 assert_eq "$(fapi b /api/v1/partners/a | json "[d['pubkey'], d['must_sign'], d['onward']]")" "[\"$KA\", true, false]" \
 	"B's record of A (API)"
 # the federation port's hello answers the hub's key
@@ -134,6 +139,19 @@ wait_until 20 sensor_frames_is c "$OWN" 1 || fail "B's own signed record not sto
 assert_eq "$(sensor_frames c "$FORGED")" 0 "forged records at C"
 fapi c /metrics | grep -qxF 'd4hub_federation_refused_records_total{partner="b",kind="frames",reason="bad-signature"} 14' ||
 	fail "/metrics at C: bad-signature is not 14"
+
+# ---- 5. backscatter vectors: A -> B -> C, A's signature kept at B
+for i in 1 2 3; do echo "victim=192.0.2.$i kind=1 first=$((1700000000000000 + i)) packets=$((100 + i)) tlp=tlp:green"; done |
+	"$BSVEC" "${H_DIR[a]}/store" put || fail "d4-bs-vec put at A"
+echo "victim=192.0.2.9 kind=1 first=1700000000000009 packets=109 tlp=tlp:red" | "$BSVEC" "${H_DIR[a]}/store" put ||
+	fail "d4-bs-vec put at A (red)"
+vectors_at() { "$BSVEC" "${H_DIR[$1]}/store" dump; }
+# dump: victim kind first state packets last tlp origin received stripped sender org nsensors nvia
+c_holds() { [ "$(vectors_at c | awk -v a="$A" -v b="$B" '$8 == a && $9 == 1 && $11 == b && $14 == 1' | wc -l)" = 3 ]; }
+wait_until 60 c_holds || fail "C holds [$(vectors_at c)], expected A's 3 vectors through B"
+assert_eq "$(vectors_at c | wc -l)" 3 "vectors at C"
+assert_eq "$(fapi c /api/v1/partners/b/status | json "sum(d['kinds']['backscatter']['received']['refused'].values())")" 0 \
+	"vectors refused at C"
 
 fed_stop a
 fed_stop b

@@ -643,6 +643,31 @@ START_TEST(test_signatures_on_receipt)
 	ck_assert_uint_eq(ref[D4_FED_IN_UNSIGNED], 1);
 	d4_fed_rx_free(&rx);
 
+	/* a vector: its signature and the verified consent kept with it (the
+	 * store's vector record v2), so that it can be relayed as it came */
+	struct d4_partner *pv = partner_new(1u << D4_FED_KIND_BACKSCATTER);
+	pv->has_pubkey = 1;
+	memcpy(pv->pubkey, k.pk[1], 32);
+	pv->must_sign = 1;
+	struct d4_fed_wrec v[2] = {vector(D4_TLP_GREEN, 1, 100), vector(D4_TLP_GREEN, 2, 100)};
+	v[0].prov.flags = D4_FED_F_ONWARD;
+	sign_as(&v[0], D4_FED_KIND_BACKSCATTER, k.sk[0]); /* the origin's */
+	sign_as(&v[1], D4_FED_KIND_BACKSCATTER, k.sk[1]); /* forged by the sender */
+	size_t vlen;
+	uint8_t *vb = encode(D4_FED_KIND_BACKSCATTER, SENDER, v, 2, &vlen);
+	struct d4_fed_self self = self_of();
+	struct kl lv = {&k, 1, 0, NULL};
+	struct d4_fed_rx_filter fv = {NULL, &lv, key_of};
+	ck_assert_int_eq(d4_fed_receive_prepare_with(&self, pv, D4_FED_KIND_BACKSCATTER, vb, vlen, &fv, &rx, NULL, 0),
+			 D4_FED_RX_OK);
+	ck_assert_uint_eq(rx.batch.nvectors, 1);
+	ck_assert_uint_eq(rx.batch.refused[D4_FED_IN_BAD_SIG], 1);
+	ck_assert_uint_eq(rx.batch.vectors[0].sig_flags, D4_STORE_FED_SIG_SIGNED | D4_STORE_FED_SIG_ONWARD);
+	ck_assert_mem_eq(rx.batch.vectors[0].sig, v[0].prov.sig, 64);
+	d4_fed_rx_free(&rx);
+	free(vb);
+	free(pv);
+
 	/* a wrong key for the sender itself: its own signed record refused */
 	memcpy(p->pubkey, k.pk[2], 32);
 	ck_assert_uint_eq(rx_run(p, &l, b, len, ref, &rx), 2);
