@@ -40,8 +40,10 @@ n_refuses() { # MESSAGE KEY=VALUE...: d4hub -n with those keys changed fails wit
 	cp "${H_CONF[a]}" "$T_DIR/bad.conf"
 	for kv in "$@"; do
 		k=${kv%%=*} v=${kv#*=}
-		if grep -q "^$k *=" "$T_DIR/bad.conf"; then
-			sed -i "s|^$k *=.*|$k = $v|" "$T_DIR/bad.conf"
+		# the [upstream] section is the file's last: keys of other sections
+		# with the same name (ca) stay
+		if sed -n '/^\[upstream\]/,$p' "$T_DIR/bad.conf" | grep -q "^$k *="; then
+			sed -i "/^\[upstream\]/,\$ s|^$k *=.*|$k = $v|" "$T_DIR/bad.conf"
 		else
 			printf '%s = %s\n' "$k" "$v" >>"$T_DIR/bad.conf"
 		fi
@@ -60,6 +62,8 @@ n_refuses "not a version 4 uuid" "uuid=00000000000000000000000000000001"
 n_refuses "upstream.key_file $T_DIR/nokey: No such file" "key_file=$T_DIR/nokey"
 : >"$T_DIR/empty.key"
 n_refuses "empty key" "key_file=$T_DIR/empty.key"
+n_refuses "upstream.ca $T_DIR/empty.key: no PEM certificate in it" "ca=$T_DIR/empty.key"
+n_refuses "upstream.ca $T_DIR/noca: No such file" "ca=$T_DIR/noca"
 n_refuses "bad address" "destination=127.0.0.3"
 log "d4hub -n checks the [upstream] section"
 
