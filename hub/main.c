@@ -138,10 +138,8 @@ static int upstream_opts(const struct d4_hubconf *conf, struct d4_upstream_opts 
 	}
 	if (d4_upstream_key_read(conf->up_key_file, key, &o->keylen, err, errsize) != 0)
 		return D4_ECONFIG;
-	if (conf->up_ca[0] && access(conf->up_ca, R_OK) != 0) {
-		snprintf(err, errsize, "upstream.ca %.400s: %s", conf->up_ca, strerror(errno));
+	if (conf->up_ca[0] && d4_upstream_ca_check(conf->up_ca, err, errsize) != 0)
 		return D4_ECONFIG;
-	}
 	o->key = key;
 	memcpy(o->uuid, conf->up_uuid, 16);
 	o->dest = conf->up_dest;

@@ -84,6 +84,10 @@ struct d4_upstream_opts {
  * bytes) into key. 0 or D4_ECONFIG with a message (never the key). */
 int d4_upstream_key_read(const char *path, uint8_t *key, size_t *keylen, char *err, size_t errlen);
 
+/* Loads a CA file as the connection will (PEM certificates). 0 or
+ * D4_ECONFIG with a message. */
+int d4_upstream_ca_check(const char *path, char *err, size_t errlen);
+
 struct d4_upstream;
 /* Starts one thread per stream. store and the strings of o borrowed for
  * the relay's life. 0 or an error (a position file that cannot be read or

@@ -25,6 +25,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <openssl/err.h>
+#include <openssl/x509_vfy.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +162,20 @@ int d4_upstream_key_read(const char *path, uint8_t *key, size_t *keylen, char *e
 	*keylen = len;
 	d4_wipe(buf, sizeof(buf));
 	return D4_OK;
+}
+
+int d4_upstream_ca_check(const char *path, char *err, size_t errlen)
+{
+	X509_STORE *st = X509_STORE_new();
+	X509_LOOKUP *lk = st ? X509_STORE_add_lookup(st, X509_LOOKUP_file()) : NULL;
+	int ok = lk && X509_LOOKUP_load_file(lk, path, X509_FILETYPE_PEM) > 0;
+	X509_STORE_free(st);
+	ERR_clear_error();
+	if (ok)
+		return D4_OK;
+	snprintf(err, errlen, "upstream.ca %s: %s", path,
+		 access(path, R_OK) != 0 ? strerror(errno) : "no PEM certificate in it");
+	return D4_ECONFIG;
 }
 
 /* ---- positions ------------------------------------------------------------- */
