@@ -109,7 +109,8 @@ char *d4_h_upstream_metrics(struct d4_api_ctx *ctx)
 	    {"d4hub_upstream_connected", "gauge", "1 while the stream's connection to the upstream D4 server is up."},
 	    {"d4hub_upstream_frames_total", "counter", "Frames the upstream server acknowledged, per stream."},
 	    {"d4hub_upstream_bytes_total", "counter", "Payload bytes the upstream server acknowledged, per stream."},
-	    {"d4hub_upstream_sent_bytes_total", "counter", "D4 bytes written to the upstream server (resends included)."},
+	    {"d4hub_upstream_sent_bytes_total", "counter",
+	     "D4 bytes written to the upstream server (resends included)."},
 	    {"d4hub_upstream_lag_records", "gauge", "Frames of the log past the stream's acknowledged position."},
 	    {"d4hub_upstream_lag_seconds", "gauge", "Age of the oldest frame not yet acknowledged."},
 	    {"d4hub_upstream_connect_failures_total", "counter", "Failed connection attempts to the upstream server."},
@@ -120,13 +121,13 @@ char *d4_h_upstream_metrics(struct d4_api_ctx *ctx)
 		for (unsigned i = 0; i < n; i++) {
 			if (!st[i].name[0])
 				continue;
-			uint64_t v = k == 0 ? (uint64_t)st[i].connected
-				   : k == 1 ? st[i].frames
-				   : k == 2 ? st[i].bytes
-				   : k == 3 ? st[i].sent_bytes
-				   : k == 4 ? st[i].lag_records
-				   : k == 5 ? st[i].lag_seconds
-					    : st[i].failures;
+			uint64_t v = k == 0   ? (uint64_t)st[i].connected
+				     : k == 1 ? st[i].frames
+				     : k == 2 ? st[i].bytes
+				     : k == 3 ? st[i].sent_bytes
+				     : k == 4 ? st[i].lag_records
+				     : k == 5 ? st[i].lag_seconds
+					      : st[i].failures;
 			fprintf(f, "%s{stream=\"", series[k].name);
 			label(f, st[i].name);
 			fprintf(f, "\"} %" PRIu64 "\n", v);

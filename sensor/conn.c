@@ -146,12 +146,12 @@ static void try_connect(struct d4_sensor_conn *c, int *fresh)
 				c->replay = D4_ACK_MAX_REPLAY;
 			d4_proto_ack_replay_encode(c->replay, rec);
 			if (c->replay)
-				d4_info("%s: resending %" PRIu64 " unacknowledged record(s) first", c->dest, c->replay);
+				d4_info("resending %" PRIu64 " unacknowledged record(s) first", c->replay);
 			if (emit(c, rec, sizeof(rec)) != 0)
 				return;
 		}
 		d4_notice("connected to %s%s", c->dest,
-			  c->up.ack ? " (acknowledged delivery)" : " (plain D4: no acknowledgements from the server)");
+			  c->up.ack ? " (acknowledged delivery)" : " (plain D4: no acknowledgements from the hub)");
 		*fresh = 1;
 		return;
 	}
@@ -163,7 +163,7 @@ static void try_connect(struct d4_sensor_conn *c, int *fresh)
 	/* full jitter in [backoff/2, backoff] */
 	uint64_t delay = c->backoff / 2 + rnd % (c->backoff / 2 + 1);
 	c->next_try = now + delay;
-	d4_warn("%s unreachable, next attempt in %" PRIu64 " ms", c->dest, delay);
+	d4_warn("hub %s unreachable, next attempt in %" PRIu64 " ms", c->dest, delay);
 	c->backoff = c->backoff * 2 > c->bmax ? c->bmax : c->backoff * 2;
 }
 
@@ -176,7 +176,7 @@ int d4_sensor_conn_poll(struct d4_sensor_conn *c, int *fresh, int *rewind)
 		d4_sensor_conn_close(c, 0);
 	}
 	if (c->connected && c->up.ack && c->sent.count && d4_mono_ms() - c->ack_progress > CONN_ACK_TIMEOUT_MS) {
-		d4_warn("%s: no acknowledgement for %u s; reconnecting", c->dest, CONN_ACK_TIMEOUT_MS / 1000u);
+		d4_warn("hub %s: no acknowledgement for %u s; reconnecting", c->dest, CONN_ACK_TIMEOUT_MS / 1000u);
 		set_error(c, "no acknowledgement for 120 s");
 		d4_sensor_conn_close(c, 0);
 	}
@@ -251,9 +251,15 @@ unsigned d4_sensor_conn_inflight(struct d4_sensor_conn *c)
 	return c->connected ? c->sent.count : 0;
 }
 
+void d4_sensor_conn_forget(struct d4_sensor_conn *c, uint64_t n)
+{
+	c->replay = n >= c->replay ? 0 : c->replay - n;
+}
+
 void d4_sensor_conn_stats(struct d4_sensor_conn *c, struct d4_sensor_conn_stats *st)
 {
 	*st = c->st;
+	st->rx_bytes = c->up.rx_bytes;
 	st->connected = c->connected;
 	st->acked = c->connected && c->up.ack;
 	st->next_try_ms = c->connected ? 0 : c->next_try;

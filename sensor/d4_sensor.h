@@ -162,7 +162,8 @@ void d4_sensor_stop(void);
  * The uplink of d4_sensor_run (TLS, d4-ack/1 with its replay announcement,
  * the records in flight, reconnection with backoff and jitter) for a caller
  * that keeps its own queue: the hub's upstream relay (federation/upstream),
- * whose queue is the hub's frame log. Every record is sent with an opaque
+ * whose queue is the hub's frame log, and d4_sensor_run itself, whose queue
+ * is the spool. Every record is sent with an opaque
  * position (struct d4_spool_pos) that d4_sensor_conn_confirmed hands back
  * once the server acknowledged the record (its d4-ack/1 commit, else its
  * TCP acknowledgement). Not thread-safe: one thread owns a connection. */
@@ -204,9 +205,14 @@ unsigned d4_sensor_conn_inflight(struct d4_sensor_conn *c);
  * delayed); what is acknowledged is confirmed first (read it with
  * d4_sensor_conn_confirmed), the rest must be sent again. */
 void d4_sensor_conn_close(struct d4_sensor_conn *c, int clean);
+/* n records the caller will never send (a full spool dropped the oldest):
+ * taken off the next replay announcement, whose first records they were.
+ * Call it while not connected. */
+void d4_sensor_conn_forget(struct d4_sensor_conn *c, uint64_t n);
 struct d4_sensor_conn_stats {
-	int connected, acked; /* acked: the server selected d4-ack/1 */
+	int connected, acked;			    /* acked: the server selected d4-ack/1 */
 	uint64_t connects, failures, frames, bytes; /* frames/bytes written (meta header included) */
+	uint64_t rx_bytes;			    /* application bytes received from the server, all connections */
 	uint64_t next_try_ms;			    /* monotonic, when not connected */
 	char last_error[160];
 };

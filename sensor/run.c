@@ -9,7 +9,9 @@
  * carried it (SIOCOUTQ). On a connection loss, sending restarts at the first
  * unacknowledged record. On a d4-ack/1 connection the sensor first announces
  * how many of the records it sends are replays (sent before, not
- * acknowledged): the hub drops those it had committed, and only those. */
+ * acknowledged): the hub drops those it had committed, and only those.
+ * The connection, the records in flight and the backoff are conn.c's
+ * (d4_sensor_conn), which the hub's upstream relay uses as well. */
 #include "d4_error.h"
 #include "d4_log.h"
 #include "d4_proto.h"
@@ -20,7 +22,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <inttypes.h>
-#include <openssl/rand.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +30,6 @@
 
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
-#define ACK_TIMEOUT_MS 120000u	  /* d4-ack/1: no progress this long with frames unacked: reconnect */
 #define SEND_BURST     (4u << 20) /* bytes sent from the spool before reading the source again */
 
 static volatile sig_atomic_t stop_flag;
@@ -65,20 +65,14 @@ struct runner {
 	struct d4_sensor_src *src;
 	uint8_t *fbuf;
 	size_t fcap;
-	/* TLS */
-	struct uplink up;
+	/* TLS: the connection (conn.c: uplink, records in flight, d4-ack/1
+	 * replay count, backoff) sends from the spool */
+	struct d4_sensor_conn *c;
 	int connected;
-	uint64_t backoff, next_try, connected_at;
 	struct d4_spool *sp;
-	struct sent_ring sent; /* sent on this connection, not yet acknowledged */
 	uint64_t frames, bytes;
-	uint64_t conn_frames;  /* frames written on the current connection (meta header included) */
-	uint64_t ack_progress; /* mono ms of the last ack that released records */
-	/* d4-ack/1 replay announcement: records at the start of the
-	 * unacknowledged part of the spool that were sent before (the next
-	 * connection's count), records sent from the spool on this connection,
-	 * and the spool's dropped-record count already taken into account. */
-	uint64_t replay, conn_records, replay_dropped_seen;
+	/* the spool's dropped-record count already taken off the replay count */
+	uint64_t replay_dropped_seen;
 };
 
 /* Sends the meta header as type-2 frame(s) through emit(). */
@@ -134,124 +128,58 @@ wfail:
 	return D4S_EXIT_ERR;
 }
 
-static int emit_tls(struct runner *r, const uint8_t *p, size_t n)
-{
-	int rc = uplink_write(&r->up, p, n);
-	if (rc == 0)
-		r->conn_frames++;
-	return rc;
-}
-
-static void confirm_acked(struct runner *r);
-
-static void disconnect(struct runner *r, int clean)
-{
-	if (!r->connected)
-		return;
-	/* What was acknowledged before the close counts as delivered: read the
-	 * acks already received (d4-ack/1), or look at the TCP send queue one
-	 * last time (plain D4; without it, a hub that stops right after reading
-	 * our data gets it again from the rewound spool, seen as duplicates). */
-	if (r->up.ack)
-		(void)uplink_read(&r->up, 1);
-	confirm_acked(r);
-	r->replay = sent_replay_next(r->replay, r->conn_records, r->sent.count);
-	uplink_close(&r->up, clean);
-	r->connected = 0;
-	r->sent.count = 0;
-	if (r->sp)
-		d4_sensor_spool_rewind(r->sp);
-	if (!clean) {
-		/* a hub that accepts and then drops us (rejection) must not be
-		 * hammered: only a connection that lasted resets the backoff */
-		uint64_t now = d4_mono_ms();
-		if (now - r->connected_at > 10000)
-			r->backoff = BACKOFF_MIN_MS;
-		r->next_try = now + r->backoff / 2;
-		r->backoff = r->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff * 2;
-	}
-}
-
-/* d4-ack/1: the first bytes of the connection say how many of the records
- * that follow (after the meta header) are replays; the hub checks exactly
- * those against what it committed. Records the full spool dropped were the
- * oldest unacknowledged ones, the first to be replayed. */
-static int announce_replay(struct runner *r)
+/* Records a full spool dropped were the oldest unacknowledged ones, the
+ * first to be replayed: taken off the next announcement. */
+static void replay_forget_dropped(struct runner *r)
 {
 	struct d4_spool_stats st;
 	d4_sensor_spool_stats(r->sp, &st);
-	uint64_t gone = st.dropped_frames - r->replay_dropped_seen;
+	if (st.dropped_frames != r->replay_dropped_seen)
+		d4_sensor_conn_forget(r->c, st.dropped_frames - r->replay_dropped_seen);
 	r->replay_dropped_seen = st.dropped_frames;
-	r->replay = gone >= r->replay ? 0 : r->replay - gone;
-	if (r->replay > D4_ACK_MAX_REPLAY) /* cannot happen: at most that many in flight */
-		r->replay = D4_ACK_MAX_REPLAY;
-	uint8_t rec[D4_ACK_REPLAY_LEN];
-	d4_proto_ack_replay_encode(r->replay, rec);
-	if (r->replay)
-		d4_info("resending %" PRIu64 " unacknowledged record(s) first", r->replay);
-	return uplink_write(&r->up, rec, sizeof(rec));
 }
 
-static void try_connect(struct runner *r)
-{
-	uint64_t now = d4_mono_ms();
-	if (r->connected || now < r->next_try)
-		return;
-	if (uplink_connect(&r->up) == 0) {
-		r->connected = 1;
-		r->connected_at = now;
-		r->conn_frames = 0;
-		r->conn_records = 0;
-		r->ack_progress = now;
-		if (r->up.ack && announce_replay(r) != 0) {
-			disconnect(r, 0);
-			return;
-		}
-		if (r->o->meta && send_meta(r, emit_tls) != 0) {
-			disconnect(r, 0);
-			return;
-		}
-		d4_notice("connected to %s%s", r->o->dest,
-			  r->up.ack ? " (acknowledged delivery)" : " (plain D4: no acknowledgements from the hub)");
-		return;
-	}
-	/* full jitter in [backoff/2, backoff] spreads reconnecting sensors */
-	uint32_t rnd = 0;
-	if (RAND_bytes((unsigned char *)&rnd, sizeof(rnd)) != 1)
-		rnd = (uint32_t)now;
-	uint64_t delay = r->backoff / 2 + rnd % (r->backoff / 2 + 1);
-	r->next_try = now + delay;
-	d4_warn("hub %s unreachable, next attempt in %" PRIu64 " ms", r->o->dest, delay);
-	r->backoff = r->backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : r->backoff * 2;
-}
-
-/* Confirms every spool record whose bytes the hub's TCP acknowledged. */
+/* Confirms every spool record the hub acknowledged (its ack records with
+ * d4-ack/1, else its TCP acknowledgements). */
 static void confirm_acked(struct runner *r)
 {
-	if (!r->connected || !r->sent.count)
-		return;
-	struct d4_spool_pos last = {0, 0};
-	if (r->up.ack) {
-		/* the hub committed the first acked_frames frames of this connection */
-		if (sent_release(&r->sent, 1, r->up.acked_frames, &last)) {
-			d4_sensor_spool_confirm(r->sp, &last);
-			r->ack_progress = d4_mono_ms();
-		}
-		return;
-	}
-	uint64_t q = uplink_unacked(&r->up), w = uplink_written(&r->up);
-	if (q == UINT64_MAX || q > w)
-		return;
-	uint64_t acked = w - q;
-	if (sent_release(&r->sent, 0, acked, &last))
+	struct d4_spool_pos last;
+	if (d4_sensor_conn_confirmed(r->c, &last))
 		d4_sensor_spool_confirm(r->sp, &last);
+}
+
+/* Connects when due, reads acknowledgements; a lost connection rewinds
+ * the spool to the first unacknowledged record, a new one starts with the
+ * meta header. */
+static void poll_conn(struct runner *r)
+{
+	int fresh, rewind;
+	if (!r->connected)
+		replay_forget_dropped(r);
+	r->connected = d4_sensor_conn_poll(r->c, &fresh, &rewind);
+	confirm_acked(r);
+	if (rewind)
+		d4_sensor_spool_rewind(r->sp);
+	if (fresh && r->o->meta && d4_sensor_conn_meta(r->c, r->o->meta, r->o->metalen, r->now()) != 0) {
+		confirm_acked(r);
+		d4_sensor_spool_rewind(r->sp);
+		r->connected = 0;
+	}
+}
+
+static void disconnect(struct runner *r, int clean)
+{
+	d4_sensor_conn_close(r->c, clean);
+	confirm_acked(r);
+	d4_sensor_spool_rewind(r->sp);
+	r->connected = 0;
 }
 
 /* Sends from the spool; returns bytes sent. */
 static size_t send_spool(struct runner *r)
 {
 	size_t sent = 0;
-	while (r->connected && sent < SEND_BURST && r->sent.count < D4S_SENT_MAX) {
+	while (r->connected && sent < SEND_BURST && d4_sensor_conn_room(r->c)) {
 		uint8_t type;
 		uint64_t ts;
 		const uint8_t *d;
@@ -259,25 +187,24 @@ static size_t send_spool(struct runner *r)
 		int rc = d4_sensor_spool_peek(r->sp, &type, &ts, &d, &n);
 		if (rc <= 0)
 			break;
-		int len = d4_sensor_frame(&r->o->id, type, ts, d, n, r->fbuf, r->fcap);
-		if (len < 0) {
-			d4_err("frame: %s", d4_strerror(len));
-			break;
-		}
-		if (r->sent.count == 0)
-			r->ack_progress = d4_mono_ms(); /* the ack clock starts with the first record in flight */
-		if (uplink_write(&r->up, r->fbuf, (size_t)len) != 0) {
-			disconnect(r, 0);
-			break;
-		}
-		r->conn_frames++;
-		r->conn_records++;
 		struct d4_spool_pos after;
 		d4_sensor_spool_advance(r->sp, &after);
-		sent_push(&r->sent, uplink_written(&r->up), r->conn_frames, &after);
+		rc = d4_sensor_conn_send(r->c, type, ts, d, n, &after);
+		if (rc == D4_ECLOSED) {
+			/* lost: from the first unacknowledged record again */
+			confirm_acked(r);
+			d4_sensor_spool_rewind(r->sp);
+			r->connected = 0;
+			break;
+		}
+		if (rc != 0) {
+			d4_err("frame: %s", d4_strerror(rc));
+			d4_sensor_spool_rewind(r->sp);
+			break;
+		}
 		r->frames++;
-		r->bytes += (size_t)len;
-		sent += (size_t)len;
+		r->bytes += D4_HDR_LEN + n;
+		sent += D4_HDR_LEN + n;
 	}
 	return sent;
 }
@@ -308,11 +235,7 @@ static void remove_tree(const char *dir)
 static int run_tls(struct runner *r)
 {
 	const struct d4_sensor_run_opts *o = r->o;
-	int rc = uplink_init(&r->up, o->dest, o->ca, o->server_name, o->insecure);
-	if (rc) {
-		d4_err("destination %s: %s", o->dest, d4_strerror(rc));
-		return D4S_EXIT_ERR;
-	}
+	int rc;
 	/* Without --spool a private spool that lives as long as this process
 	 * keeps the source flowing (and its end visible) while the hub is away. */
 	char spdir[PATH_MAX];
@@ -323,23 +246,34 @@ static int run_tls(struct runner *r)
 		snprintf(spdir, sizeof(spdir), "%s/d4-sensor-spool-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 		if (!mkdtemp(spdir)) {
 			d4_err("temporary spool %s: %s", spdir, strerror(errno));
-			uplink_free(&r->up);
 			return D4S_EXIT_ERR;
 		}
 	}
 	if ((rc = d4_sensor_spool_open(spdir, o->spool_max, &r->sp)) != 0) {
 		if (!o->spool_dir)
 			remove_tree(spdir);
-		uplink_free(&r->up);
 		return D4S_EXIT_ERR;
 	}
 	/* A spool from an earlier run: what it holds unacknowledged may have
 	 * been sent (never more than one connection's worth in flight). */
 	struct d4_spool_stats st0;
 	d4_sensor_spool_stats(r->sp, &st0);
-	r->replay = st0.unconfirmed_at_open < D4_ACK_MAX_REPLAY ? st0.unconfirmed_at_open : D4_ACK_MAX_REPLAY;
 	r->replay_dropped_seen = st0.dropped_frames;
-	r->backoff = BACKOFF_MIN_MS;
+	struct d4_sensor_conn_opts co = {.id = &o->id,
+					 .dest = o->dest,
+					 .ca = o->ca,
+					 .server_name = o->server_name,
+					 .insecure = o->insecure,
+					 .backoff_min_ms = BACKOFF_MIN_MS,
+					 .backoff_max_ms = BACKOFF_MAX_MS,
+					 .replay = st0.unconfirmed_at_open};
+	if ((rc = d4_sensor_conn_new(&co, &r->c)) != 0) {
+		d4_err("destination %s: %s", o->dest, d4_strerror(rc));
+		d4_sensor_spool_close(r->sp);
+		if (!o->spool_dir)
+			remove_tree(spdir);
+		return D4S_EXIT_ERR;
+	}
 	int src_done = 0, src_err = 0, code = D4S_EXIT_OK;
 	uint64_t drain_deadline = 0, last_sync = d4_mono_ms();
 	for (;;) {
@@ -347,24 +281,18 @@ static int run_tls(struct runner *r)
 			d4_notice("stopping on signal");
 			break;
 		}
-		try_connect(r);
-		if (r->connected && !uplink_alive(&r->up))
-			disconnect(r, 0);
-		if (r->connected && r->up.ack && r->sent.count && d4_mono_ms() - r->ack_progress > ACK_TIMEOUT_MS) {
-			d4_warn("hub %s: no acknowledgement for %u s; reconnecting", o->dest, ACK_TIMEOUT_MS / 1000u);
-			disconnect(r, 0);
-		}
+		poll_conn(r);
 		size_t sent = 0;
-		if (r->connected) {
-			confirm_acked(r);
+		if (r->connected)
 			sent = send_spool(r);
-		}
 		uint64_t now = d4_mono_ms();
-		int busy = r->connected && !d4_sensor_spool_empty(r->sp) && r->sent.count < D4S_SENT_MAX;
+		int busy = r->connected && !d4_sensor_spool_empty(r->sp) && d4_sensor_conn_room(r->c);
+		struct d4_sensor_conn_stats cs;
+		d4_sensor_conn_stats(r->c, &cs);
 		if (!src_done) {
 			int timeout = busy ? 0 : 200;
-			if (!r->connected && r->next_try > now && r->next_try - now < (uint64_t)timeout)
-				timeout = (int)(r->next_try - now);
+			if (!r->connected && cs.next_try_ms > now && cs.next_try_ms - now < (uint64_t)timeout)
+				timeout = (int)(cs.next_try_ms - now);
 			const uint8_t *d;
 			int n = d4_sensor_src_next(r->src, &d, timeout);
 			if (n > 0) {
@@ -383,7 +311,8 @@ static int run_tls(struct runner *r)
 		} else if (!busy && !sent) {
 			sleep_ms(r->connected
 				     ? 20
-				     : (r->next_try > now ? (r->next_try - now < 200 ? r->next_try - now : 200) : 0));
+				     : (cs.next_try_ms > now ? (cs.next_try_ms - now < 200 ? cs.next_try_ms - now : 200)
+							     : 0));
 		}
 		/* appends sync once a second while data flows; this covers the
 		 * last data before the source went quiet */
@@ -419,12 +348,14 @@ static int run_tls(struct runner *r)
 		d4_warn("spool dropped %" PRIu64 " frames (%" PRIu64 " bytes) in total", st.dropped_frames,
 			st.dropped_bytes);
 	disconnect(r, 1);
+	struct d4_sensor_conn_stats cs;
+	d4_sensor_conn_stats(r->c, &cs);
 	d4_notice("sent %" PRIu64 " frames, %" PRIu64 " bytes; received %" PRIu64 " bytes from the hub", r->frames,
-		  r->bytes, r->up.rx_bytes);
+		  r->bytes, cs.rx_bytes);
 	d4_sensor_spool_close(r->sp);
 	if (!o->spool_dir)
 		remove_tree(spdir);
-	uplink_free(&r->up);
+	d4_sensor_conn_free(r->c);
 	return code;
 }
 

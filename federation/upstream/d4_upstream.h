@@ -24,8 +24,8 @@
 #define D4_UPSTREAM_KEY_MAX	1024
 
 struct d4_upstream_stream {
-	uint8_t type;	/* D4 type; 2 is never a stream (the meta header) */
-	char ext[64];	/* type 254: the extended type (required), else "" */
+	uint8_t type; /* D4 type; 2 is never a stream (the meta header) */
+	char ext[64]; /* type 254: the extended type (required), else "" */
 };
 
 /* Parses upstream.streams: "8, 1, 254:ja3-jl" (comma or space separated,
@@ -68,15 +68,15 @@ struct d4_upstream_opts {
 	const char *ca;		 /* CA file ("" / NULL: the system's) */
 	const char *server_name; /* NULL / "": host of dest */
 	int insecure;
-	uint8_t uuid[16];	 /* this hub's sensor uuid at the server (v4) */
-	const uint8_t *key;	 /* its HMAC key, borrowed until d4_upstream_start returns (copied) */
+	uint8_t uuid[16];   /* this hub's sensor uuid at the server (v4) */
+	const uint8_t *key; /* its HMAC key, borrowed until d4_upstream_start returns (copied) */
 	size_t keylen;
 	struct d4_upstream_stream streams[D4_UPSTREAM_STREAMS_MAX];
 	unsigned nstreams;
-	uint8_t max_tlp; /* enum d4_tlp: tlp:green (community) or tlp:clear (public) */
-	int relay;	 /* frames received from partner hubs go up too (allow_relay) */
-	const char *state_dir; /* position files (created) */
-	unsigned poll_ms;      /* idle poll of the log (0 = 50) */
+	uint8_t max_tlp;			 /* enum d4_tlp: tlp:green (community) or tlp:clear (public) */
+	int relay;				 /* frames received from partner hubs go up too (allow_relay) */
+	const char *state_dir;			 /* position files (created) */
+	unsigned poll_ms;			 /* idle poll of the log (0 = 50) */
 	unsigned backoff_min_ms, backoff_max_ms; /* 0 = 500 / 30000 */
 };
 

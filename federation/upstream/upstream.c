@@ -89,7 +89,8 @@ int d4_upstream_streams_parse(const char *s, struct d4_upstream_stream *out, uns
 			return D4_EINVAL;
 		}
 		if (colon && !ext_valid(colon + 1, strlen(colon + 1))) {
-			snprintf(err, errlen, "stream '254:%s': the extended type must be 1..63 printable characters, no space or /",
+			snprintf(err, errlen,
+				 "stream '254:%s': the extended type must be 1..63 printable characters, no space or /",
 				 colon + 1);
 			return D4_EINVAL;
 		}
@@ -98,8 +99,9 @@ int d4_upstream_streams_parse(const char *s, struct d4_upstream_stream *out, uns
 			return D4_EINVAL;
 		}
 		if (t == 254 && ++n254 > 1) {
-			snprintf(err, errlen, "only one type-254 stream: a D4 server admits one connection per sensor "
-					      "uuid and type");
+			snprintf(err, errlen,
+				 "only one type-254 stream: a D4 server admits one connection per sensor "
+				 "uuid and type");
 			return D4_EINVAL;
 		}
 		for (unsigned i = 0; i < *n; i++)
@@ -337,7 +339,7 @@ struct ustream {
 	struct d4_partner *partner;
 	struct d4_fed_source *src;
 	struct d4_sensor_conn *conn;
-	struct ustate st;   /* acknowledged; what the file holds (after a save) */
+	struct ustate st; /* acknowledged; what the file holds (after a save) */
 	int dirty;
 	uint64_t last_save;
 	uint64_t replay0;
@@ -345,10 +347,10 @@ struct ustream {
 	const uint8_t *batch;
 	size_t batch_len;
 	struct d4_fed_batch_it it;
-	struct upos bfrom;  /* the batch's start */
-	uint64_t bto;	    /* its end (`to`) */
-	uint64_t bidx;	    /* released records of the batch consumed */
-	uint32_t bn;	    /* released records in the batch */
+	struct upos bfrom; /* the batch's start */
+	uint64_t bto;	   /* its end (`to`) */
+	uint64_t bidx;	   /* released records of the batch consumed */
+	uint32_t bn;	   /* released records in the batch */
 	int have_batch, bmore;
 	uint64_t decided_to; /* decisions are counted once per frame */
 	/* what the open connection carries: its meta header or pcap session */
@@ -356,6 +358,15 @@ struct ustream {
 	uint8_t ident_tlp, ident_has_org, ident_org[16];
 	uint64_t ident_session;
 	int draining; /* waiting for acks before a new connection for another identity */
+	/* type 1: the global headers of the last sessions seen (interleaved
+	 * sessions each resume with theirs on a new connection); the state
+	 * keeps the latest across a restart */
+	struct {
+		uint64_t session;
+		uint8_t hdr[PCAP_GHDR];
+		int used;
+	} hcache[16];
+	unsigned hnext;
 	/* records in flight, oldest first (parallel to the connection's) */
 	struct sent_rec *ring;
 	unsigned rhead, rcount;
@@ -492,6 +503,35 @@ static int is_pcap_hdr(const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* The global header of a type-1 session, if known. */
+static const uint8_t *pcap_hdr_of(const struct ustream *s, uint64_t session)
+{
+	for (unsigned i = 0; i < sizeof(s->hcache) / sizeof(s->hcache[0]); i++)
+		if (s->hcache[i].used && s->hcache[i].session == session)
+			return s->hcache[i].hdr;
+	if (s->st.has_pcap_hdr && s->st.pcap_session == session)
+		return s->st.pcap_hdr;
+	return NULL;
+}
+
+static void pcap_hdr_keep(struct ustream *s, uint64_t session, const uint8_t *hdr)
+{
+	unsigned n = sizeof(s->hcache) / sizeof(s->hcache[0]), i;
+	for (i = 0; i < n; i++)
+		if (s->hcache[i].used && s->hcache[i].session == session)
+			break;
+	if (i == n) {
+		i = s->hnext;
+		s->hnext = (s->hnext + 1) % n;
+	}
+	s->hcache[i].used = 1;
+	s->hcache[i].session = session;
+	memcpy(s->hcache[i].hdr, hdr, PCAP_GHDR);
+	memcpy(s->st.pcap_hdr, hdr, PCAP_GHDR);
+	s->st.has_pcap_hdr = 1;
+	s->st.pcap_session = session;
+}
+
 /* The meta header of a type-254 connection: the extended type, the level
  * the egress decision was taken on, and the organisation when the record
  * goes with its provenance. */
@@ -537,10 +577,11 @@ static int send_record(struct ustream *s, const struct d4_fed_wrec *r, struct up
 		} else if (s->cfg.type == 1) {
 			/* a connection that starts inside a pcap session starts
 			 * with that session's global header, sent again */
-			if (!is_pcap_hdr(r->payload, r->size) && s->st.has_pcap_hdr &&
-			    s->st.pcap_session == r->origin_session) {
+			const uint8_t *hdr =
+			    is_pcap_hdr(r->payload, r->size) ? NULL : pcap_hdr_of(s, r->origin_session);
+			if (hdr) {
 				struct d4_spool_pos before = {s->st.pos_seq, s->st.pos_skip};
-				int rc = d4_sensor_conn_send(s->conn, 1, r->hdr_ts, s->st.pcap_hdr, PCAP_GHDR, &before);
+				int rc = d4_sensor_conn_send(s->conn, 1, r->hdr_ts, hdr, PCAP_GHDR, &before);
 				if (rc)
 					return rc;
 			}
@@ -571,8 +612,7 @@ static void acked(struct ustream *s, struct upos p)
 	}
 	if (pos_le(p, stpos(s)) && !n)
 		return;
-	if (!pos_le(p, stpos(s)))
-		{
+	if (!pos_le(p, stpos(s))) {
 		s->st.pos_seq = p.seq;
 		s->st.pos_skip = p.skip;
 	}
@@ -692,7 +732,8 @@ static void *stream_main(void *arg)
 				continue;
 			}
 			s->bidx++;
-			pending_after = s->bidx >= s->bn ? (struct upos){s->bto, 0} : (struct upos){s->bfrom.seq, s->bidx};
+			pending_after =
+			    s->bidx >= s->bn ? (struct upos){s->bto, 0} : (struct upos){s->bfrom.seq, s->bidx};
 			pending = 1;
 		}
 		if (s->ident_set && !same_ident(s, &r)) {
@@ -702,16 +743,20 @@ static void *stream_main(void *arg)
 		int rc = send_record(s, &r, pending_after);
 		if (rc == D4_OK) {
 			pending = 0;
-			if (s->cfg.type == 1 && is_pcap_hdr(r.payload, r.size)) {
-				memcpy(s->st.pcap_hdr, r.payload, PCAP_GHDR);
-				s->st.has_pcap_hdr = 1;
-				s->st.pcap_session = r.origin_session;
-			}
+			if (s->cfg.type == 1 && is_pcap_hdr(r.payload, r.size))
+				pcap_hdr_keep(s, r.origin_session, r.payload);
 		} else if (rc == D4_ETOOBIG) {
-			/* larger than a D4 server takes: counted, skipped */
-			d4_warn("upstream %s: a frame of %u bytes is larger than a D4 frame may be; skipped", s->name,
+			/* larger than a D4 server takes (1,000,000 bytes, d4-sensor's
+			 * limit): counted as too-big, logged, skipped -- one frame
+			 * never blocks a stream */
+			d4_warn("upstream %s: a frame of %u bytes is larger than a D4 server takes; skipped", s->name,
 				r.size);
+			pthread_mutex_lock(&u->mu);
+			s->status.decisions[D4_FED_R_TOO_BIG]++;
+			pthread_mutex_unlock(&u->mu);
 			pending = 0;
+			if (d4_sensor_conn_inflight(s->conn) == 0 && s->rcount == 0)
+				acked(s, pending_after);
 		} else if (rc != D4_ECLOSED) {
 			d4_warn("upstream %s: %s", s->name, d4_strerror(rc));
 			pending = 0;

@@ -162,7 +162,7 @@ static const struct keydef keys[] = {
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const sections[] = {"hub",	  "ingest",	"store",   "api",
+static const char *const sections[] = {"hub",  "ingest",      "store",	    "api",
 				       "pdns", "backscatter", "federation", "upstream"};
 
 void d4_hubconf_defaults(struct d4_hubconf *out)
@@ -667,11 +667,11 @@ static int check_whole(struct ctx *c, struct d4_hubconf *out, unsigned lastline)
 		/* the rest (streams, key file, CA) is checked by d4hub -n and at start-up */
 		unsigned di = c->seen_line[key_index("upstream.destination")];
 		unsigned si = c->seen_line[key_index("upstream.streams")];
-		const char *need = !out->up_dest[0]				      ? "upstream.destination"
-				   : !c->seen_line[key_index("upstream.uuid")]	      ? "upstream.uuid"
-				   : !out->up_key_file[0]			      ? "upstream.key_file"
-				   : !out->up_streams[0]			      ? "upstream.streams"
-										      : NULL;
+		const char *need = !out->up_dest[0]			       ? "upstream.destination"
+				   : !c->seen_line[key_index("upstream.uuid")] ? "upstream.uuid"
+				   : !out->up_key_file[0]		       ? "upstream.key_file"
+				   : !out->up_streams[0]		       ? "upstream.streams"
+									       : NULL;
 		if (need)
 			return fail(c, di ? di : si, "the [upstream] section needs %s", need);
 		char host[256];

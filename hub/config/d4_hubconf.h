@@ -114,19 +114,19 @@ struct d4_hubconf {
 	unsigned fed_inflight;	     /* federation.inflight: batches in flight per partner and kind (3) */
 	/* [upstream] — this hub as a D4 client of a public D4 server (docs/upstream.md); on when
 	 * upstream.destination is set. d4hub -n checks the streams, the key file, the CA, the uuid. */
-	char up_dest[512];		 /* upstream.destination HOST:PORT */
-	uint8_t up_uuid[16];		 /* upstream.uuid: this hub's registered sensor uuid there (v4) */
-	char up_key_file[D4_PATH_MAX];	 /* upstream.key_file: its HMAC key */
-	char up_ca[D4_PATH_MAX];	 /* upstream.ca: CA of the server's certificate (else the system's) */
-	char up_server_name[256];	 /* upstream.server_name: name checked and sent as SNI */
-	int up_insecure;		 /* upstream.insecure: no certificate check (no) */
-	char up_streams[512];		 /* upstream.streams: "8, 1, 254:ja3-jl" */
-	uint8_t up_max_tlp;		 /* upstream.max_tlp: tlp:green (community) or tlp:clear (public) */
-	int up_relay;			 /* upstream.relay: frames received from partner hubs go up too (no) */
-	char up_state[D4_PATH_MAX];	 /* upstream.state: directory of the positions (STORE/upstream) */
-	unsigned up_poll_ms;		 /* upstream.poll_ms: idle poll of the log (50) */
-	unsigned up_backoff_min_ms;	 /* upstream.backoff_min_ms (500) */
-	unsigned up_backoff_max_ms;	 /* upstream.backoff_max_ms (30000) */
+	char up_dest[512];	       /* upstream.destination HOST:PORT */
+	uint8_t up_uuid[16];	       /* upstream.uuid: this hub's registered sensor uuid there (v4) */
+	char up_key_file[D4_PATH_MAX]; /* upstream.key_file: its HMAC key */
+	char up_ca[D4_PATH_MAX];       /* upstream.ca: CA of the server's certificate (else the system's) */
+	char up_server_name[256];      /* upstream.server_name: name checked and sent as SNI */
+	int up_insecure;	       /* upstream.insecure: no certificate check (no) */
+	char up_streams[512];	       /* upstream.streams: "8, 1, 254:ja3-jl" */
+	uint8_t up_max_tlp;	       /* upstream.max_tlp: tlp:green (community) or tlp:clear (public) */
+	int up_relay;		       /* upstream.relay: frames received from partner hubs go up too (no) */
+	char up_state[D4_PATH_MAX];    /* upstream.state: directory of the positions (STORE/upstream) */
+	unsigned up_poll_ms;	       /* upstream.poll_ms: idle poll of the log (50) */
+	unsigned up_backoff_min_ms;    /* upstream.backoff_min_ms (500) */
+	unsigned up_backoff_max_ms;    /* upstream.backoff_max_ms (30000) */
 };
 
 /* Fills *out with defaults (required fields empty). */

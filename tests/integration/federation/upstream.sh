@@ -5,7 +5,8 @@
 # streams, one sensor each: type 8 with the sensor's level tlp:clear,
 # tlp:green, tlp:amber, tlp:red; 2 -> 254 up-test with the meta header's
 # tlp:clear, tlp:green, tlp:amber, tlp:red; a 254 stream of another
-# extended type (tlp:clear). Checked at P: its sessions of A's sensor hold
+# extended type (tlp:clear); later a pcap file as type 1 (tlp:clear) and
+# two type-1 sessions interleaved frame by frame (tlp:green). Checked at P: its sessions of A's sensor hold
 # exactly the payloads of A's clear and green streams of the relayed kinds,
 # byte for byte and in A's order (type 8 as 8, 254 after its meta header
 # with the level it was decided on), nothing of amber, red or the other
@@ -27,7 +28,7 @@ fctl p sensor add "$UP_UUID" --gen-key --approve >"$T_DIR/up.key" || fail "P: se
 chmod 600 "$T_DIR/up.key"
 
 UPKEYS=("upstream.destination=127.0.0.3:${H_INGEST[p]}" "upstream.uuid=$UP_UUID"
-	"upstream.key_file=$T_DIR/up.key" "upstream.ca=$T_PKI/ca.crt" "upstream.streams=8, 254:$EXT"
+	"upstream.key_file=$T_DIR/up.key" "upstream.ca=$T_PKI/ca.crt" "upstream.streams=1, 8, 254:$EXT"
 	"upstream.backoff_min_ms=100" "upstream.backoff_max_ms=1000")
 fed_hub a 127.0.0.2 org1 "${UPKEYS[@]}"
 
@@ -143,6 +144,57 @@ OK8=("${SENS[c8]}" "${SENS[g8]}" "${SENS[c8b]}")
 OK254=("${SENS[c254]}" "${SENS[g254]}")
 N8=$((NF[c8] + NF[g8] + NF[c8b]))
 N254=$((NF[c254] + NF[g254]))
+OK1=()
+N1=0
+# pcap_sessions HUB SENSORS...: the raw export of every type-1 session of
+# those sensors, one file per session in session order, under $T_DIR/pcap-HUB/
+pcap_sessions() {
+	local hub=$1 id i=0 sel
+	shift
+	sel=$(printf "'%s'," "$@")
+	rm -rf "$T_DIR/pcap-$hub" && mkdir -p "$T_DIR/pcap-$hub"
+	for id in $(fctl "$hub" --json sessions | json "' '.join(str(s['id']) for s in sorted(d, key=lambda s: s['id']) if s['uuid'] in [$sel] and s['type'] == 1)"); do
+		i=$((i + 1))
+		fapi "$hub" "/api/v1/sessions/$id/export" >"$T_DIR/pcap-$hub/$(printf %04d $i)" || fail "hub $hub: export of session $id"
+	done
+}
+# pcap_same: every type-1 session at P is a whole pcap stream (a global
+# header, then whole records: a connection that resumed a session sent its
+# header first), and P's records are exactly A's, each once (why not: in
+# $T_DIR/pcap.why)
+check_pcap() {
+	wait_until 60 pcap_same || fail "P's type-1 sessions are not A's pcap records: $(cat "$T_DIR/pcap.why")"
+	log "$(cat "$T_DIR/pcap.why")"
+}
+pcap_same() {
+	pcap_sessions p "$UP_UUID"
+	pcap_sessions a "${OK1[@]}"
+	"$PY" - "$T_DIR/pcap-p" "$T_DIR/pcap-a" >"$T_DIR/pcap.why" 2>&1 <<'PYEOF'
+import os, struct, sys
+def records(d):
+    out, nsess = [], 0
+    for name in sorted(os.listdir(d)):
+        b = open(os.path.join(d, name), "rb").read()
+        if len(b) < 24 or b[:4] not in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4"):
+            sys.exit("%s/%s does not start with a pcap global header" % (d, name))
+        end = "<" if b[:4] == b"\xd4\xc3\xb2\xa1" else ">"
+        off, nsess = 24, nsess + 1
+        while off < len(b):
+            if len(b) - off < 16:
+                sys.exit("%s/%s: a torn record header" % (d, name))
+            incl = struct.unpack(end + "I", b[off + 8:off + 12])[0]
+            if len(b) - off - 16 < incl:
+                sys.exit("%s/%s: a torn record" % (d, name))
+            out.append(b[off:off + 16 + incl])
+            off += 16 + incl
+    return out, nsess
+p, np_ = records(sys.argv[1])
+a, na = records(sys.argv[2])
+if sorted(p) != sorted(a):
+    sys.exit("P holds %d records in %d sessions, A %d in %d" % (len(p), np_, len(a), na))
+print("pcap: %d records, %d sessions at A, %d at P" % (len(a), na, np_))
+PYEOF
+}
 check_exact() { # what P holds of A's sensor equals A's clear and green frames, byte for byte
 	wait_until 20 eval '[ "$(frames_of p 8 "$UP_UUID")" = "$N8" ] && [ "$(frames_of p 254 "$UP_UUID")" = "$N254" ]' ||
 		fail "P holds $(frames_of p 8 "$UP_UUID") type-8 and $(frames_of p 254 "$UP_UUID") type-254 frames of A, expected $N8 and $N254: $(fctl p --json sessions "$UP_UUID")"
@@ -150,6 +202,7 @@ check_exact() { # what P holds of A's sensor equals A's clear and green frames, 
 		fail "P's type-8 payloads differ from A's clear and green ones"
 	[ "$(payloads p 254 "$UP_UUID" | sha256sum)" = "$(payloads a 254 "${OK254[@]}" | sha256sum)" ] ||
 		fail "P's type-254 payloads differ from A's clear and green ones"
+	[ "$N1" = 0 ] || check_pcap
 	! payloads p 8 "$UP_UUID" | grep -qE '^(a8|r8|a254|r254|other),' || fail "P holds amber or red frames"
 	! payloads p 254 "$UP_UUID" | grep -qE '^(a8|r8|a254|r254|other),' || fail "P holds amber or red frames"
 }
@@ -161,16 +214,24 @@ levels=$(fctl p --json sessions "$UP_UUID" | json "' '.join(s['tlp'] + '/' + (s.
 # rule's type filter (docs/federation.md "Order of the checks"): every amber
 # or red frame of the log counts as such in each stream, meta headers included.
 AMBER=$((NF[a8] + NF[a254] + 1)) RED=$((NF[r8] + NF[r254] + 1))
-decisions_are() { # STREAM EXPECTED-DICT
-	local got
-	got=$(stream_field "$1" "['decisions']")
-	[ "$(echo "$got" | json "sorted(d.items()) == sorted($2.items())")" = true ] ||
-		fail "stream $1: decisions $got, expected $2"
+decisions_match() { # STREAM EXPECTED-DICT (each stream decides the whole log on its own)
+	[ "$(stream_field "$1" "['decisions']" | json "sorted(d.items()) == sorted($2.items())")" = true ]
+}
+decisions_are() {
+	wait_until 30 decisions_match "$1" "$2" || fail "stream $1: decisions $(stream_field "$1" "['decisions']"), expected $2"
 }
 decisions_are 8 "{'released': $N8, 'amber-not-allowed': $AMBER, 'tlp-red': $RED, 'type-filtered': $((NF[c254] + NF[g254] + NF[other] + 3))}"
 decisions_are "254:$EXT" "{'released': $N254, 'amber-not-allowed': $AMBER, 'tlp-red': $RED, 'type-filtered': $((N8 + 3)), 'ext-type-filtered': ${NF[other]}}"
 wait_until 10 eval '[ "$(stream_field 8 "['"'"'frames'"'"']")" = "$N8" ] && [ "$(stream_field 8 "['"'"'lag_records'"'"']")" = 0 ]' ||
 	fail "stream 8 status: $(upstream_json "d['streams'][0]")"
+# the answer is the spec's UpstreamStatus
+SPEC=$(dirname "$0")/../../../openapi/d4hub.yaml
+fapi a /api/v1/upstream | "$PY" -c '
+import json, sys, yaml, jsonschema
+doc = yaml.safe_load(open(sys.argv[1]))
+root = dict(doc); root["$ref"] = "#/components/schemas/UpstreamStatus"
+jsonschema.Draft202012Validator(root, format_checker=jsonschema.FormatChecker()).validate(json.load(sys.stdin))' "$SPEC" ||
+	fail "the status is not an UpstreamStatus"
 [ "$(fmetric a 'd4hub_upstream_frames_total\{stream="8"\}')" = "$N8" ] || fail "/metrics: $(fapi a /metrics | grep upstream_frames)"
 [ "$(fmetric a 'd4hub_upstream_decisions_total\{stream="254:'"$EXT"'",reason="tlp-red"\}')" = "$RED" ] ||
 	fail "/metrics: $(fapi a /metrics | grep upstream_decisions)"
@@ -180,6 +241,59 @@ log "P holds exactly A's clear and green type-8 and type-254 frames; nothing amb
 fed_stop p
 craft8 c8c tlp:clear 30
 craft254 g254b "$EXT" tlp:green 20
+# a pcap file as type 1 (d4-sensor -r), the sensor's level tlp:clear
+fsensor a
+SENS[pcap]=$SENSOR_UUID
+fctl a sensor set "$SENSOR_UUID" --tlp tlp:clear >/dev/null || fail "sensor set --tlp tlp:clear"
+fsensor_run a -u "$SENSOR_UUID" -k "$SENSOR_KEY" -t 1 -r "$D4_TEST_DATA/pcap/http.pcap" -q ||
+	fail "d4-sensor -r http.pcap"
+OK1=("${SENS[pcap]}")
+N1=$(frames_of a 1 "${SENS[pcap]}")
+[ "$N1" -ge 1 ] || fail "A holds no type-1 frame"
+# two type-1 sessions interleaved frame by frame (d4-craft, each frame whole
+# records; the test says when each goes on): A's log holds X1 Y1 X2 Y2 X3, so
+# the relay resumes each session on a new connection, its header first
+pcap_frame() { # FIRST N [header]: hex of a pcap chunk: N records numbered from FIRST
+	"$PY" - "$@" <<'PYEOF'
+import struct, sys
+first, n = int(sys.argv[1]), int(sys.argv[2])
+b = struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 1) if len(sys.argv) > 3 else b""
+for i in range(first, first + n):
+    data = (b"\x02" * 12 + b"\x08\x00" + ("record-%06d-" % i).encode() * 4)[:20 + i % 40]
+    b += struct.pack("<IIII", 1764000000 + i, i, len(data), len(data)) + data
+print(b.hex())
+PYEOF
+}
+for x in X Y; do
+	fsensor a
+	SENS[$x]=$SENSOR_UUID
+	fctl a sensor set "$SENSOR_UUID" --tlp tlp:green >/dev/null || fail "sensor set --tlp tlp:green"
+	base=$([ $x = X ] && echo 1000 || echo 2000)
+	{
+		echo "set uuid=$SENSOR_UUID key=$SENSOR_KEY type=1"
+		echo "frame payload=hex:$(pcap_frame $base 3 header)"
+		echo "wait-file $T_DIR/go-$x-2"
+		echo "frame payload=hex:$(pcap_frame $((base + 3)) 4)"
+		[ $x = X ] && echo "wait-file $T_DIR/go-$x-3" && echo "frame payload=hex:$(pcap_frame $((base + 7)) 2)"
+		echo close
+	} >"$T_DIR/craft-$x"
+done
+fcraft a <"$T_DIR/craft-X" >>"$T_DIR/craft.out" 2>&1 &
+CX=$!
+wait_until 30 eval '[ "$(frames_of a 1 "${SENS[X]}")" = 1 ]' || fail "A: X's first frame"
+fcraft a <"$T_DIR/craft-Y" >>"$T_DIR/craft.out" 2>&1 &
+CY=$!
+wait_until 30 eval '[ "$(frames_of a 1 "${SENS[Y]}")" = 1 ]' || fail "A: Y's first frame"
+touch "$T_DIR/go-X-2"
+wait_until 30 eval '[ "$(frames_of a 1 "${SENS[X]}")" = 2 ]' || fail "A: X's second frame"
+touch "$T_DIR/go-Y-2"
+wait_until 30 eval '[ "$(frames_of a 1 "${SENS[Y]}")" = 2 ]' || fail "A: Y's second frame"
+touch "$T_DIR/go-X-3"
+wait "$CX" || fail "d4-craft X: $(tail -n 3 "$T_DIR/craft.out")"
+wait "$CY" || fail "d4-craft Y: $(tail -n 3 "$T_DIR/craft.out")"
+wait_until 30 eval '[ "$(frames_of a 1 "${SENS[X]}")" = 3 ]' || fail "A: X's third frame"
+OK1+=("${SENS[X]}" "${SENS[Y]}")
+N1=$((N1 + 5))
 OK8+=("${SENS[c8c]}")
 OK254+=("${SENS[g254b]}")
 N8=$((N8 + 30))

@@ -378,6 +378,49 @@ START_TEST(test_federation_sender_timing)
 }
 END_TEST
 
+/* [upstream]: off by default; a section names destination, uuid,
+ * key_file and streams; the address, the uuid's version, the maximum TLP
+ * and the backoff are checked here (streams, key file and CA by d4hub -n). */
+#define UP_OK                                                                                                          \
+	"[upstream]\n"                                                                                                 \
+	"destination = d4.example.org:4443\n"                                                                          \
+	"uuid = 3f0c6d1e-7b2a-4c5d-9e8f-0a1b2c3d4e5f\n"                                                                \
+	"key_file = up.key\n"                                                                                          \
+	"streams = 8, 254:ja3-jl\n"
+START_TEST(test_upstream_section)
+{
+	ck_assert_int_eq(load(REQ), 0);
+	ck_assert_str_eq(conf.up_dest, "");
+	ck_assert_uint_eq(conf.up_max_tlp, D4_TLP_GREEN);
+	ck_assert_uint_eq(conf.up_poll_ms, 50);
+	ck_assert_int_eq(load(REQ UP_OK), 0);
+	ck_assert_str_eq(conf.up_dest, "d4.example.org:4443");
+	ck_assert_str_eq(conf.up_streams, "8, 254:ja3-jl");
+	ck_assert_ptr_nonnull(strstr(conf.up_key_file, "up.key"));
+	ck_assert_uint_eq(conf.up_uuid[0], 0x3f);
+	ck_assert_int_eq(conf.up_relay, 0);
+	ck_assert_int_eq(load(REQ UP_OK "max_tlp = tlp:clear\nrelay = yes\n"), 0);
+	ck_assert_uint_eq(conf.up_max_tlp, D4_TLP_CLEAR);
+	ck_assert_int_eq(conf.up_relay, 1);
+	expect_error(REQ "[upstream]\ndestination = d4.example.org:4443\n", 10,
+		     "the [upstream] section needs upstream.uuid");
+	expect_error(REQ "[upstream]\nstreams = 8\n", 10, "the [upstream] section needs upstream.destination");
+	expect_error(REQ "[upstream]\ndestination = nowhere\nuuid = 3f0c6d1e7b2a4c5d9e8f0a1b2c3d4e5f\nkey_file = k\n"
+			 "streams = 8\n",
+		     10, "upstream.destination: bad address 'nowhere'");
+	expect_error(REQ "[upstream]\ndestination = *:4443\nuuid = 3f0c6d1e7b2a4c5d9e8f0a1b2c3d4e5f\nkey_file = k\n"
+			 "streams = 8\n",
+		     10, "upstream.destination: bad address");
+	expect_error(REQ "[upstream]\ndestination = h:1\nuuid = 00000000000000000000000000000001\nkey_file = k\n"
+			 "streams = 8\n",
+		     11, "upstream.uuid: not a version 4 uuid");
+	expect_error(REQ UP_OK "max_tlp = tlp:amber\n", 14, "only tlp:clear or tlp:green go to a public server");
+	expect_error(REQ UP_OK "backoff_min_ms = 5000\nbackoff_max_ms = 1000\n", 14,
+		     "upstream.backoff_min_ms (5000) must not exceed upstream.backoff_max_ms (1000)");
+	expect_error(REQ UP_OK "port = 1\n", 14, "unknown key 'port' in section [upstream]");
+}
+END_TEST
+
 START_TEST(test_error_shared_secret_needs_key)
 {
 	expect_error(REQ "[ingest]\nmode = shared-secret\n", 10,
@@ -782,6 +825,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_error_missing_required);
 	tcase_add_test(tc, test_identity_optional_and_federation);
 	tcase_add_test(tc, test_federation_sender_timing);
+	tcase_add_test(tc, test_upstream_section);
 	tcase_add_test(tc, test_error_shared_secret_needs_key);
 	tcase_add_test(tc, test_error_bad_values);
 	tcase_add_test(tc, test_error_secret_not_echoed);

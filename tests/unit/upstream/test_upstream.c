@@ -60,7 +60,8 @@ START_TEST(streams_refused)
 		unsigned n;
 		char err[200] = "";
 		ck_assert_msg(parse(cases[i].in, st, &n, err) == D4_EINVAL, "accepted '%s'", cases[i].in);
-		ck_assert_msg(strstr(err, cases[i].msg) != NULL, "'%s': '%s' lacks '%s'", cases[i].in, err, cases[i].msg);
+		ck_assert_msg(strstr(err, cases[i].msg) != NULL, "'%s': '%s' lacks '%s'", cases[i].in, err,
+			      cases[i].msg);
 	}
 }
 END_TEST
@@ -96,7 +97,8 @@ START_TEST(position_round_trip)
 		/* every proper prefix and one byte more are refused, *out untouched */
 		for (int cut = 0; cut < len; cut++) {
 			memset(&b, 0x5a, sizeof(b));
-			ck_assert_int_eq(d4_upstream_position_parse((const uint8_t *)buf, (size_t)cut, &b), D4_ECORRUPT);
+			ck_assert_int_eq(d4_upstream_position_parse((const uint8_t *)buf, (size_t)cut, &b),
+					 D4_ECORRUPT);
 			ck_assert_uint_eq(b.pos_seq, 0x5a5a5a5a5a5a5a5au);
 		}
 		buf[len] = '\n';
@@ -109,28 +111,41 @@ END_TEST
 START_TEST(position_fields)
 {
 	static const char *bad[] = {
-	    "d4hub-upstream-position 2\nseq 1\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session 0\npcap_header 0\n",
-	    "d4hub-upstream-position 1\nseq 01\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session 0\npcap_header 0\n",
-	    "d4hub-upstream-position 1\nseq -1\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session 0\npcap_header 0\n",
-	    "d4hub-upstream-position 1\nseq 18446744073709551616\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session 0\npcap_header 0\n",
-	    "d4hub-upstream-position 1\nseq \nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session 0\npcap_header 0\n",
-	    "d4hub-upstream-position 1\nskip 0\nseq 1\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session 0\npcap_header 0\n",
-	    "d4hub-upstream-position 1\nseq 1\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 2\npcap_session 0\npcap_header 0\n",
-	    "d4hub-upstream-position 1\nseq 1\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session 0\npcap_header 2\n",
-	    "d4hub-upstream-position 1\nseq 1\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session 0\npcap_header 1\n",
-	    "d4hub-upstream-position 1\nseq 1\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session 0\npcap_header 1\n"
+	    "d4hub-upstream-position 2\nseq 1\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session "
+	    "0\npcap_header 0\n",
+	    "d4hub-upstream-position 1\nseq 01\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session "
+	    "0\npcap_header 0\n",
+	    "d4hub-upstream-position 1\nseq -1\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session "
+	    "0\npcap_header 0\n",
+	    "d4hub-upstream-position 1\nseq 18446744073709551616\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean "
+	    "0\npcap_session 0\npcap_header 0\n",
+	    "d4hub-upstream-position 1\nseq \nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session "
+	    "0\npcap_header 0\n",
+	    "d4hub-upstream-position 1\nskip 0\nseq 1\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session "
+	    "0\npcap_header 0\n",
+	    "d4hub-upstream-position 1\nseq 1\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 2\npcap_session "
+	    "0\npcap_header 0\n",
+	    "d4hub-upstream-position 1\nseq 1\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session "
+	    "0\npcap_header 2\n",
+	    "d4hub-upstream-position 1\nseq 1\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session "
+	    "0\npcap_header 1\n",
+	    "d4hub-upstream-position 1\nseq 1\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session "
+	    "0\npcap_header 1\n"
 	    "D4C3B2A1020004000000000000000000ffff000001000000\n",
-	    "d4hub-upstream-position 1\nseq 1\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session 0\npcap_header 1\n"
+	    "d4hub-upstream-position 1\nseq 1\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session "
+	    "0\npcap_header 1\n"
 	    "d4c3b2a1020004000000000000000000ffff0000010000\n",
-	    "d4hub-upstream-position 1\r\nseq 1\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session 0\npcap_header 0\n",
+	    "d4hub-upstream-position 1\r\nseq 1\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session "
+	    "0\npcap_header 0\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct d4_upstream_position p;
 		ck_assert_msg(d4_upstream_position_parse((const uint8_t *)bad[i], strlen(bad[i]), &p) == D4_ECORRUPT,
 			      "accepted case %zu", i);
 	}
-	const char *ok = "d4hub-upstream-position 1\nseq 1\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session "
-			 "9\npcap_header 1\nd4c3b2a1020004000000000000000000ffff000001000000\n";
+	const char *ok =
+	    "d4hub-upstream-position 1\nseq 1\nskip 0\nframes 0\nbytes 0\nunacked 0\nclean 0\npcap_session "
+	    "9\npcap_header 1\nd4c3b2a1020004000000000000000000ffff000001000000\n";
 	struct d4_upstream_position p;
 	ck_assert_int_eq(d4_upstream_position_parse((const uint8_t *)ok, strlen(ok), &p), 0);
 	ck_assert_uint_eq(p.pcap_hdr[0], 0xd4);
