@@ -57,6 +57,8 @@ const struct d4_api_route d4_api_routes[] = {
     {"DELETE", "/api/v1/partners/{name}", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_delete_partner, "deletePartner"},
     {"POST", "/api/v1/partners/{name}/dry-run", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_dry_run_partner, "dryRunPartner"},
     {"GET", "/api/v1/partners/{name}/status", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_partner_status, "getPartnerStatus"},
+    {"GET", "/api/v1/federation/identity", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_federation_identity,
+     "getFederationIdentity"},
     /* the ingest watch (api/h_ingest.c) */
     {"GET", "/api/v1/ingest/unverified", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_get_ingest_unverified,
      "getIngestUnverified"},
