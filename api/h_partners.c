@@ -71,6 +71,34 @@ void d4_h_list_partners(struct d4_api_ctx *ctx, const struct d4_api_req *req, st
 	d4_h_send(resp, 200, g, 0);
 }
 
+/* This hub's federation identity: what a partner puts in its record of
+ * this hub (hub and org uuid, the signing public key). */
+void d4_h_federation_identity(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	if (d4_h_query_only(req, resp, NULL))
+		return;
+	yajl_gen g = d4_h_gen();
+	if (!g) {
+		d4_h_internal(resp, "out of memory");
+		return;
+	}
+	char hub[D4_UUID_HEX_LEN + 1], org[D4_UUID_HEX_LEN + 1];
+	d4_uuid_hex(ctx->conf->hub_uuid, hub);
+	d4_uuid_hex(ctx->conf->org, org);
+	yajl_gen_map_open(g);
+	d4_api_j_kv_str(g, "hub_uuid", hub);
+	d4_api_j_kv_str(g, "org_uuid", org);
+	if (ctx->conf->has_fed_sign) {
+		char b64[D4_FED_PUBKEY_B64_LEN + 1];
+		d4_fed_pubkey_b64(ctx->conf->fed_sign_pk, b64);
+		d4_api_j_kv_str(g, "pubkey", b64);
+	} else {
+		d4_h_j_null(g, "pubkey");
+	}
+	yajl_gen_map_close(g);
+	d4_h_send(resp, 200, g, 0);
+}
+
 void d4_h_get_partner(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
 {
 	const char *name;

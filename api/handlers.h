@@ -52,6 +52,7 @@ void d4_h_register_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, 
 
 /* federation partners and the egress dry run (api/h_partners.c) */
 void d4_h_list_partners(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_federation_identity(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_get_partner(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_create_partner(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_update_partner(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);

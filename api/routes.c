@@ -59,6 +59,8 @@ const struct d4_api_route d4_api_routes[] = {
     {"GET", "/api/v1/partners/{name}/status", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_partner_status, "getPartnerStatus"},
     /* the upstream relay (api/h_upstream.c) */
     {"GET", "/api/v1/upstream", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_get_upstream, "getUpstream"},
+    {"GET", "/api/v1/federation/identity", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_federation_identity,
+     "getFederationIdentity"},
     /* the ingest watch (api/h_ingest.c) */
     {"GET", "/api/v1/ingest/unverified", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_get_ingest_unverified,
      "getIngestUnverified"},

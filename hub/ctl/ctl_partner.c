@@ -958,9 +958,22 @@ static int cmd_key(struct ctl *c, int argc, char **argv)
 	int rc = ctl_parse(c, argc, argv, NULL, NULL, 0, 0, NULL);
 	if (rc != CTL_OK)
 		return rc;
-	if (c->url)
-		return ctl_usage(c, "partner key reads the store (-s or -c); remotely, GET /federation/v1/hello on the "
-				    "federation port answers it");
+	if (c->url) {
+		yajl_val v = NULL;
+		rc = ctl_api(c, "GET", "/api/v1/federation/identity", NULL, &v);
+		if (rc != CTL_OK)
+			return rc;
+		const char *pk = ctl_jstr(v, "pubkey");
+		char b[D4_FED_PUBKEY_B64_LEN + 1];
+		if (!pk)
+			rc = ctl_fail(c, "the hub has no signing key");
+		else if (c->json)
+			printf("{\"pubkey\":\"%s\"}\n", ctl_clean(pk, b, sizeof(b)));
+		else
+			printf("%s\n", ctl_clean(pk, b, sizeof(b)));
+		ctl_tree_free(v);
+		return rc;
+	}
 	if ((rc = ctl_store(c, 0)) != CTL_OK)
 		return rc;
 	uint8_t seed[32], pk[32], sk[64];

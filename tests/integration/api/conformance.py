@@ -948,6 +948,10 @@ def run_live(spec, fx):
     c = call("getUpstream", "not configured", 200)
     if c is not None and c.json:
         ok(c.json == {"enabled": False, "destination": None, "streams": []}, f"getUpstream: {c.json}")
+    c = call("getFederationIdentity", "this hub's identity and signing key", 200)
+    if c is not None and c.json:
+        ok(len(c.json["hub_uuid"]) == 32 and c.json["pubkey"] and len(c.json["pubkey"]) == 44,
+           f"getFederationIdentity: {c.json}")
     for what, body, decision, reason in (
             ("amber pDNS to a partner allowed amber", rec, "release", "released"),
             ("red", dict(rec, tlp="tlp:red"), "refuse", "tlp-red"),

@@ -484,7 +484,7 @@ PLAIN = {
     "getWebIndex", "getWebAsset", "getHealth", "getOpenapi", "getMetrics", "getMe", "listSensors",
     "listSilentSensors", "getSensor", "listBlocklist", "getTypes", "getServerMode", "getStatsTotals",
     "getStatsDaily", "listUsers", "listTokens", "listQueues", "getQueue", "pdnsInfo", "dnsdbRateLimit", "dnsdbPing",
-    "getIngestUnverified", "listPartners", "getPartner", "getPartnerStatus",
+    "getIngestUnverified", "listPartners", "getPartner", "getPartnerStatus", "getFederationIdentity",
     # the upstream relay's counters (docs/upstream.md)
     "getUpstream",
     # the backscatter consumer's counters: packets of every level, so admin only

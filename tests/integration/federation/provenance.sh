@@ -34,6 +34,11 @@ for k in "$KA" "$KB" "$KC"; do [[ $k =~ ^[A-Za-z0-9+/]{43}=$ ]] || fail "not a b
 fed_stop c
 fed_start c
 assert_eq "$(fctl c partner key)" "$KC" "C's key after a restart"
+# the API says the same (and d4hubctl through it)
+assert_eq "$(fapi a /api/v1/federation/identity | json "[d['hub_uuid'], d['pubkey']]")" "[\"${H_UUID[a]//-/}\", \"$KA\"]" \
+	"A's federation identity (API)"
+assert_eq "$(D4HUB_TOKEN=${H_TOKEN[a]} "$D4HUBCTL" -H "$(api_of a)" --cacert "$T_PKI/ca.crt" partner key)" "$KA" \
+	"A's key through d4hubctl -H"
 
 fed_partner b a a --direction push --file <(echo "{\"pubkey\": \"$KA\", \"must_sign\": true,
 	\"inbound\": {\"kinds\": [\"frames\", \"backscatter\"], \"max_tlp\": \"tlp:green\"}}")
