@@ -247,6 +247,16 @@ write_env() {
 	chmod 600 "$f"
 }
 
+# clean_dir: empties DIR for a fresh demo, but only an empty folder or one a
+# demo made (it holds "ids"): a mistyped --dir must not wipe anything else
+clean_dir() {
+	if [ -n "$(ls -A "$DIR" 2>/dev/null)" ] && [ ! -e "$DIR/ids" ]; then
+		die "$DIR is not empty and is no demo folder: give an empty or new one"
+	fi
+	rm -rf "${DIR:?}"/* 2>/dev/null || true
+	mkdir -p "$DIR" && : >"$DIR/ids"
+}
+
 # ---- container mode (deploy/compose.yml) -------------------------------------
 container_ports() {
 	local n
@@ -286,7 +296,7 @@ container-init)
 		echo "demo-multiorg: $DIR is set up already (remove it for a fresh demo)"
 		exit 0
 	fi
-	rm -rf "${DIR:?}"/* 2>/dev/null || true
+	clean_dir
 	topo_identities
 	for n in "${HUBS[@]}"; do write_conf "$n"; done
 	topo_accounts
@@ -346,7 +356,7 @@ done
 find_bins
 command -v python3 >/dev/null || die "python3 is needed to pick free ports"
 DIR=$(mkdir -p "$DIR" && cd "$DIR" && pwd)
-rm -rf "${DIR:?}"/*
+clean_dir
 
 free_port() {
 	python3 - "$1" <<'PYEOF'
