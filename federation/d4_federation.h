@@ -78,12 +78,12 @@ enum d4_fed_reason {
 	D4_FED_R_RDATA_PRIVATE,		 /* "rdata-private" */
 	D4_FED_R_TOO_BIG,		 /* "too-big": larger than a batch may be (the source) */
 	/* mixing (the rule's mix, docs/federation.md "Mixing before sharing") */
-	D4_FED_R_MIX_THRESHOLD,	 /* "mix-below-threshold": pdns seen by < k sensors and < n times */
-	D4_FED_R_MIX_PACKETS,	 /* "mix-below-packets": a vector of fewer packets */
-	D4_FED_R_MIX_DURATION,	 /* "mix-below-duration": a vector shorter than the rule's minimum */
-	D4_FED_R_RRNAME_PRIVATE, /* "rrname-private": the reverse name of a private or own address */
-	D4_FED_R_OWN_NETWORK,	 /* "own-network": an address in the hub's own networks */
-	D4_FED_R_ORIGIN_NO_ONWARD,	 /* "origin-no-onward": the origin did not allow relaying it further */
+	D4_FED_R_MIX_THRESHOLD,	   /* "mix-below-threshold": pdns seen by < k sensors and < n times */
+	D4_FED_R_MIX_PACKETS,	   /* "mix-below-packets": a vector of fewer packets */
+	D4_FED_R_MIX_DURATION,	   /* "mix-below-duration": a vector shorter than the rule's minimum */
+	D4_FED_R_RRNAME_PRIVATE,   /* "rrname-private": the reverse name of a private or own address */
+	D4_FED_R_OWN_NETWORK,	   /* "own-network": an address in the hub's own networks */
+	D4_FED_R_ORIGIN_NO_ONWARD, /* "origin-no-onward": the origin did not allow relaying it further */
 	D4_FED_R_COUNT
 };
 

@@ -17,9 +17,9 @@ enum d4_hub_mode { D4_MODE_REGISTRATION = 0, D4_MODE_SHARED_SECRET = 1 };
 
 struct d4_hubconf {
 	/* [hub] */
-	uint8_t hub_uuid[16];	    /* hub.uuid; absent: generated once, kept in the store */
-	uint8_t org[16];	    /* hub.org (misp:org of this hub); absent: generated once, kept in the store */
-	int has_hub_uuid, has_org;  /* 1 if given in the file */
+	uint8_t hub_uuid[16];	   /* hub.uuid; absent: generated once, kept in the store */
+	uint8_t org[16];	   /* hub.org (misp:org of this hub); absent: generated once, kept in the store */
+	int has_hub_uuid, has_org; /* 1 if given in the file */
 	/* the federation signing key pair: not a setting, derived at start from
 	 * the seed the store keeps (d4_store_sign_seed); secret, wiped at exit */
 	uint8_t fed_sign_sk[64];

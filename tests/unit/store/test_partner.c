@@ -232,7 +232,7 @@ START_TEST(test_codec_corrupt_fields)
 	size_t n = d4_store_partner_encode(p, buf);
 	free(buf);
 	/* the net is the last entry of rule 1: family, prefix, addr[16] then rules 2 and 3 */
-	size_t rule_min = 4 + 64 + 12 * 1;	  /* flags, type maps, twelve empty counts */
+	size_t rule_min = 4 + 64 + 12 * 1;			    /* flags, type maps, twelve empty counts */
 	size_t o_net = n - 1 - 4 * MIX_LEN - 1 - 2 * rule_min - 18; /* in_flags (v2), the mixes (v3), sign_flags (v4) */
 	ck_assert_int_eq(decode_patched(p, o_net, 4), 0);
 	ck_assert_int_eq(decode_patched(p, o_net, 5), D4_ECORRUPT);
