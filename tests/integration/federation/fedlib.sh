@@ -40,6 +40,8 @@ _fed_cleanup() {
 			tail -n 25 "${H_LOG[$h]}" >&2 || true
 		fi
 	done
+	# _t_cleanup reads the status from $? (errexit must not end this trap first)
+	set +e
 	(exit $rc)
 	_t_cleanup
 }
