@@ -201,10 +201,15 @@ static int add(struct build *b, struct d4_fed_wrec *r, struct d4_fed_verdict *v)
 static int prov(struct build *b, const struct d4_fed_out *out, struct d4_fed_verdict *v, struct d4_fed_wprov *p)
 {
 	if (d4_fed_wprov_from_out(b->src->o.self, out, v, p) == 0) {
-		/* this hub's own record: signed by the encoder (w.sign_sk), and
-		 * whether the partner may pass it on is part of what is signed */
+		/* this hub's own record: signed by the encoder (w.sign_sk) for a
+		 * partner this hub exchanged keys with (its record holds the
+		 * partner's public key), and whether the partner may pass it on
+		 * is part of what is signed. Without a key exchange the partner
+		 * cannot verify anything it relays and the mutual TLS already
+		 * names the sender: an Ed25519 signature per record (~50 us here)
+		 * would only cost throughput (docs/federation.md). */
 		if (!out->stripped && out->has_origin && !memcmp(out->origin, b->src->o.self->hub, 16)) {
-			if (b->src->o.self->sign_sk)
+			if (b->src->o.self->sign_sk && b->p->has_pubkey)
 				p->flags |= D4_FED_F_SIGNED;
 			if (b->p->onward)
 				p->flags |= D4_FED_F_ONWARD;

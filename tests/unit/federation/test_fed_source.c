@@ -713,6 +713,65 @@ static void submit(struct d4_store *s, struct d4_store_fed_batch *b)
 	ck_assert_int_eq(b->result, 0);
 }
 
+/* This hub's own records are signed for a partner it exchanged keys with
+ * (the partner record holds its public key) and only then: the signature
+ * verifies with this hub's public key and the partner's consent to relay
+ * (onward) travels inside it. */
+START_TEST(test_own_records_signed_with_key_exchange)
+{
+	struct d4_store *s = store_new();
+	struct d4_fed_self self = self_a();
+	uint8_t seed[32], pk[32], sk[64];
+	memset(seed, 0x42, sizeof(seed));
+	ck_assert_int_eq(d4_fed_sign_keypair(seed, pk, sk), 0);
+	self.sign_sk = sk;
+	struct sdef d = {D4_TLP_GREEN, NULL, 8, NULL, SENSOR_1};
+	uint64_t sid = sess_open(s, &d);
+	static const char line[] = "1795618268.1||127.0.0.1||127.0.0.2||IN||signed.example.test.||A||192.0.2.1||60||1\n";
+	frame(s, sid, &d, line, sizeof(line) - 1, 1700000000000ull);
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	for (int with_key = 0; with_key < 2; with_key++) {
+		struct d4_partner *pb = partner("b", 0xb1, ORG_1, D4_FED_REL_SAME_ORG, D4_TLP_AMBER_STRICT, 0);
+		pb->onward = 1;
+		if (with_key) {
+			pb->has_pubkey = 1;
+			memset(pb->pubkey, 0x11, 32);
+		}
+		struct d4_fed_source_opts o;
+		memset(&o, 0, sizeof(o));
+		o.self = &self;
+		struct d4_fed_source *src = NULL;
+		ck_assert_int_eq(d4_fed_source_new(s, &o, D4_FED_KIND_FRAMES, &src), 0);
+		const uint8_t *out;
+		size_t outlen;
+		struct d4_fed_counters dec;
+		uint32_t nrec;
+		int more;
+		ck_assert_int_eq(d4_fed_source_next(src, pb, NULL, 0, &out, &outlen, &dec, &nrec, &more), 0);
+		ck_assert_uint_eq(nrec, 1);
+		struct d4_fed_batch_hdr h;
+		struct d4_fed_batch_it it;
+		struct d4_fed_wrec r;
+		ck_assert_int_eq(d4_fed_batch_open(out, outlen, &h, &it), 0);
+		ck_assert_int_eq(d4_fed_batch_next(&it, &r), 1);
+		if (with_key) {
+			ck_assert(r.prov.flags & D4_FED_F_SIGNED);
+			ck_assert(r.prov.flags & D4_FED_F_ONWARD);
+			ck_assert_int_eq(d4_fed_record_verify(&r.prov, pk), 1);
+			uint8_t other[32];
+			memcpy(other, pk, 32);
+			other[0] ^= 1;
+			ck_assert_int_ne(d4_fed_record_verify(&r.prov, other), 1);
+		} else {
+			ck_assert(!(r.prov.flags & D4_FED_F_SIGNED));
+		}
+		d4_fed_source_free(src);
+		free(pb);
+	}
+	store_done(s);
+}
+END_TEST
+
 START_TEST(test_frames_received)
 {
 	struct d4_store *s = store_new();
@@ -1998,6 +2057,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_frames_policy);
 	tcase_add_test(tc, test_frames_cuts);
 	tcase_add_test(tc, test_frames_lag);
+	tcase_add_test(tc, test_own_records_signed_with_key_exchange);
 	tcase_add_test(tc, test_frames_received);
 	tcase_add_test(tc, test_backscatter);
 	tcase_add_test(tc, test_pdns_equal);
