@@ -727,7 +727,8 @@ START_TEST(test_own_records_signed_with_key_exchange)
 	self.sign_sk = sk;
 	struct sdef d = {D4_TLP_GREEN, NULL, 8, NULL, SENSOR_1};
 	uint64_t sid = sess_open(s, &d);
-	static const char line[] = "1795618268.1||127.0.0.1||127.0.0.2||IN||signed.example.test.||A||192.0.2.1||60||1\n";
+	static const char line[] =
+	    "1795618268.1||127.0.0.1||127.0.0.2||IN||signed.example.test.||A||192.0.2.1||60||1\n";
 	frame(s, sid, &d, line, sizeof(line) - 1, 1700000000000ull);
 	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
 	for (int with_key = 0; with_key < 2; with_key++) {
