@@ -3,7 +3,7 @@
 # organisation, mutual TLS over loopback, durable commits on both sides.
 #
 #   tests/bench/federation/run.sh [BUILD_DIR] [--quick] [--bytes N] [--sizes "4096 65536"]
-#                                 [--pdns-lines N] [--lag-seconds S] [--lag-rate F] [--inflight N] [--keep]
+#                                 [--pdns-lines N] [--lag-seconds S] [--lag-rate F] [--inflight N] [--signed] [--keep]
 #
 # What is measured, "committed at A -> committed at B" throughout:
 #   frames   A first holds the data (d4-bench-send, type 3, --bytes per size, committed), then
@@ -27,6 +27,9 @@
 # stores' filesystem (dd), HMAC-SHA256 and AES-128-GCM on one core (openssl speed), and raw
 # loopback TLS into openssl s_server (d4-bench-send).
 #
+# --signed: A and B exchange their signing keys (A's partner record of B holds B's key, B's of A
+# holds A's key with must_sign), so A signs every record it sends and B verifies every one
+# (docs/federation.md "Signed provenance"); without it no key is exchanged and nothing is signed.
 # --inflight N sets [federation] inflight on both hubs (default: the hub's default, 3; 1 = one
 # batch at a time).
 # Environment: D4_BENCH_TMP (parent of the work folder, default $TMPDIR or /tmp).
@@ -37,7 +40,7 @@ die() { echo "bench: $*" >&2; exit 1; }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
-build="" quick=0 bytes="" sizes="4096 65536" pdns_lines="" lag_s="" lag_rate=1000 keep=0 inflight="" mix_lines="" mix_runs=5
+build="" quick=0 bytes="" sizes="4096 65536" pdns_lines="" lag_s="" lag_rate=1000 keep=0 inflight="" mix_lines="" mix_runs=5 signed=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick=1 ;;
@@ -50,7 +53,8 @@ while [ $# -gt 0 ]; do
 	--mix-lines) mix_lines=$2; shift ;;
 	--mix-runs) mix_runs=$2; shift ;;
 	--keep) keep=1 ;;
-	-h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+	--signed) signed=1 ;;
+	-h|--help) sed -n '2,33p' "$0"; exit 0 ;;
 	-*) echo "bench: unknown option $1" >&2; exit 2 ;;
 	*) [ -z "$build" ] || { echo "bench: one build dir only" >&2; exit 2; }; build=$1 ;;
 	esac
@@ -191,14 +195,22 @@ for h in a b; do
 done
 api() { curl -sf --http2 --cacert "$pki/ca.crt" -H "Authorization: Bearer ${TOK[$1]}" "https://${ADDR[$1]}:${APIP[$1]}$2"; }
 frames_of() { ctl "$1" --json status | json_num frames; }
-echo '{"inbound": {"kinds": ["frames", "pdns"], "max_tlp": "tlp:amber+strict"}}' >"$work/in.json"
+keys=""
+if [ "$signed" = 1 ]; then
+	KA=$(ctl a partner key) && KB=$(ctl b partner key) || die "partner key"
+	keys="\"pubkey\": \"$KB\", "
+	echo "{\"pubkey\": \"$KA\", \"must_sign\": true, \"inbound\": {\"kinds\": [\"frames\", \"pdns\"], \"max_tlp\": \"tlp:amber+strict\"}}" >"$work/in.json"
+	echo "signed provenance: keys exchanged, every record signed by A and verified by B"
+else
+	echo '{"inbound": {"kinds": ["frames", "pdns"], "max_tlp": "tlp:amber+strict"}}' >"$work/in.json"
+fi
 ctl b partner add a --url "https://127.0.0.1:${FEDP[a]}" --hub "${U[a]}" --org "$org" --relation same-org \
 	--ca "$pki/org1-ca.crt" --file "$work/in.json" >/dev/null || die "partner a at B"
 # add_b KINDS: (re)creates A's partner b sharing KINDS ("frames", "pdns" or both); prints the time
 add_b() {
 	local k rules=""
 	for k in $1; do rules+="${rules:+, }\"$k\": {\"enabled\": true, \"max_tlp\": \"tlp:amber+strict\"}"; done
-	echo "{\"outbound\": {$rules}}" >"$work/out.json"
+	echo "{$keys\"outbound\": {$rules}}" >"$work/out.json"
 	ctl a partner del b >/dev/null 2>&1
 	now
 	ctl a partner add b --url "https://127.0.0.2:${FEDP[b]}" --hub "${U[b]}" --org "$org" --relation same-org \
