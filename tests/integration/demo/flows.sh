@@ -175,9 +175,9 @@ log "no stream reached a hub it may not reach"
 
 # ---- the upstream relation: each organisation's hub sends the public hub, as
 # the sensor it is registered as there (DEMO_UPSTREAM_<hub>), exactly the
-# frames of its own sensors of the relayed types (1, 8) at tlp:clear, and
-# counts every frame of its log per stream and reason (the level first, then
-# relaying, then the stream's type)
+# frames of its own sensors of the relayed types (1, 8) at tlp:clear; each
+# stream decides and counts, per reason, only the frames of its own type
+# (docs/upstream.md): the level first, then relaying
 UP_TYPES="1 8"
 up_frames() { # HUB TYPE: frames the public hub holds from HUB's upstream, of that type
 	local u=DEMO_UPSTREAM_$1
@@ -195,15 +195,10 @@ for h in org1 org2 org3; do
 		nup=0
 		for label in "${LABELS[@]}"; do
 			o=${ORIGIN[$label]}
+			[ "${TYPE[$label]}" = "$t" ] || continue
 			if [ "$o" = "$h" ]; then
 				r=$(reason "${TLP[$label]}" public)
-				if [ "$r" = released ]; then
-					if [ "${TYPE[$label]}" = "$t" ]; then
-						nup=$((nup + NFR[$label]))
-					else
-						r="type-filtered"
-					fi
-				fi
+				[ "$r" = released ] && nup=$((nup + NFR[$label]))
 			else
 				# received from a partner (it holds the stream), never relayed
 				rel=${REL[$o:$h]:-}
