@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# deploy/demo-multiorg.sh — three organisations sharing sensor data by TLP, and
-# a "public" hub, as plain processes on 127.0.0.2..5 (ports picked free at run
-# time). The same topology as deploy/compose.yml, which runs this script's
-# container-* commands in each container. Walk-through: docs/demo-multiorg.md.
+# deploy/demo-multiorg.sh — three organisations sharing sensor data by TLP
+# (one pDNS share mixed, every record signed, one relayed to a third hub that
+# verifies it as its origin's), and a "public" hub, as plain processes on
+# 127.0.0.2..5 (ports picked free at run time). The same topology as
+# deploy/compose.yml, which runs this script's container-* commands in each
+# container. Walk-through: docs/demo-multiorg.md.
 #
 # usage: deploy/demo-multiorg.sh [--no-wait] [--dir DIR]
 #   --no-wait  stop the hubs and exit once the data has crossed (else keep them
@@ -440,6 +442,7 @@ container-sensors)
 	n=${2:?container-sensors NAME DIR}
 	DIR=${3:?container-sensors NAME DIR}
 	find_bins
+	container_ports
 	wait_ready
 	# the hub may not listen yet: try again until every sample was sent
 	for i in $(seq 1 300); do
@@ -465,7 +468,7 @@ while [ $# -gt 0 ]; do
 		shift
 		;;
 	-h | --help)
-		sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*) die "unknown option $1 (see --help)" ;;
@@ -658,6 +661,47 @@ for s in d:
     by[(s["type"], s["tlp"])] += s["frames"]
 print(", ".join("type %d %s: %d frames" % (t, l, n) for (t, l), n in sorted(by.items())) or "nothing")' 2>/dev/null || echo nothing)"
 done
+# papi HUB PATH: the hub's REST API as its admin (process mode: curl)
+papi() {
+	curl -sf --cacert "$DIR/pki/ca.crt" -H "Authorization: Bearer $(cat "$DIR/$1/token")" \
+		"https://${PADDR[$1]}:${P_API[$1]}$2" 2>/dev/null
+}
+for line in "${RELATIONS[@]}"; do
+	IFS='|' read -r from to rel max opt <<<"$line"
+	case ,$opt, in *,mix,*) ;; *) continue ;; esac
+	say "mixing: $from's passive DNS at $to (pool id $MIX_POOL, times rounded down to the hour)"
+	printf '  %s decided on every observation for %s: %s\n' "$from" "$to" "$(papi "$from" "/api/v1/partners/$to/status" |
+		python3 -c 'import json,sys; d=json.load(sys.stdin)["kinds"]["pdns"]["acknowledged"]["decisions"]; print(", ".join("%s %d" % kv for kv in sorted(d.items())))' 2>/dev/null)"
+	printf '  %-32s %-6s %-20s %s\n' "tuple at $to" type rdata "count, first seen, sensor"
+	papi "$to" '/pdns/query/*.example.test' | cat - <(papi "$to" /pdns/query/example.test) | python3 -c '
+import json, sys, time
+pool = sys.argv[1].replace("-", "").lower()
+for l in sys.stdin:
+    if l.strip():
+        t = json.loads(l)
+        if t.get("sensor_id") == pool:
+            print("  %-32s %-6s %-20s %d, %s, %s" % (t["rrname"], t["rrtype"], t["rdata"][:20], t["count"],
+                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t["time_first"])), "the pool"))' "$MIX_POOL"
+done
+for line in "${VERIFY[@]}"; do
+	IFS='|' read -r h o <<<"$line"
+	say "signed provenance: $o's records at $h, relayed by others"
+	names=()
+	for n in "${HUBS[@]}"; do names+=("$(echo "${HUB_UUID[$n]}" | tr -d - | tr A-F a-f)=$n"); done
+	while read -r sh label type file tlp u k; do
+		[ "$sh" = "$o" ] || continue
+		papi "$h" "/api/v1/sensors/$u/sessions" | python3 -c '
+import json, sys
+names = dict(a.split("=") for a in sys.argv[3:])
+for s in json.load(sys.stdin)["items"]:
+    f = s.get("federation") or {}
+    print("  %s: %d frames from partner %s, origin %s, via %s" % (sys.argv[1], s["frames"], f.get("partner"),
+          names.get(f.get("origin"), f.get("origin")), ",".join(names.get(v, v) for v in f.get("via") or [])))' \
+			"$label" x "${names[@]}" 2>/dev/null || true
+	done <"$DIR/sensors"
+	printf '  %s requires %s signature (must_sign, its key in %s partner record of %s); records refused for a signature at %s: %s\n' \
+		"$h" "$o's" "$h's" "$o" "$h" "$(papi "$h" /metrics | awk '/^d4hub_federation_refused_records_total\{/ && /reason="(bad-signature|unsigned|unknown-signer)"/ { n += $NF } END { print n + 0 }')"
+done
 touch "$DIR/ready"
 
 cat <<EOF
@@ -668,6 +712,8 @@ tokens in $DIR/HUB/token, all of it in $DIR/demo.env):
   curl --cacert \$DEMO_CA -H "Authorization: Bearer \$DEMO_TOKEN_org3" \$DEMO_API_org3/api/v1/partners/org1/status
   curl --cacert \$DEMO_CA -H "Authorization: Bearer \$DEMO_TOKEN_org2" "\$DEMO_API_org2/pdns/query/*.example.test"
   $D4HUBCTL -c $DIR/org1/hub.conf partner dry-run org3 --kind frames --tlp tlp:amber
+  curl --cacert \$DEMO_CA -H "Authorization: Bearer \$DEMO_TOKEN_org3" \$DEMO_API_org3/pdns/query/example.test
+  curl --cacert \$DEMO_CA -H "Authorization: Bearer \$DEMO_TOKEN_org3" \$DEMO_API_org3/api/v1/sensors/\$DEMO_SENSOR_org2_pcap/sessions
 EOF
 if [ $WAIT = 0 ]; then
 	stop_all
