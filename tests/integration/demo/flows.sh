@@ -372,48 +372,53 @@ done
 wait_until 120 decisions_are "$MIX_FROM" "$MIX_TO" "$want" pdns ||
 	fail "$MIX_FROM -> $MIX_TO: pDNS decisions [$(decisions "$MIX_FROM" "$MIX_TO" pdns)], expected [$want]"
 log "$MIX_FROM -> $MIX_TO (mixed): pDNS decisions [$want]"
-# each tuple at the mixed partner (org3) and the unmixed one (org2)
-tuple_at() { # HUB RRNAME RRTYPE RDATA: the tuple's COF object, or nothing
-	api "$1" "/pdns/query/$2" | "$PY" -c '
+# each tuple at the mixed partner (org3) and the unmixed one (org2): what the
+# hub shows of the samples' tuples (view) against what it must show (want)
+cat >"$T_DIR/mix_tuples.py" <<'PYEOF'
 import json, sys
-for l in sys.stdin:
-    if l.strip():
-        t = json.loads(l)
-        if t["rrtype"] == sys.argv[1] and t["rdata"] == sys.argv[2]:
-            print(json.dumps(t, sort_keys=True))' "$3" "$4"
-}
-expect_cof() { # TUPLE-MODEL HUB: the COF object HUB must show (none: absent)
-	"$PY" - "$1" "$2" "$MIX_POOL" "$MIX_STEP" "$(hexid "$DEMO_HUB_org1")" "$MIX_TO" <<'PYEOF'
-import json, sys
-t, hub, pool, step, origin, mixed = json.loads(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
-if t["private"] or (hub == mixed and not t["go"]):
-    sys.exit(0)
-o = {"rrname": t["rrname"], "rrtype": t["rrtype"], "rdata": t["rdata"], "count": t["count"], "origin_hubs": [origin]}
-if hub == mixed:
-    o.update(time_first=t["first"] - t["first"] % step, time_last=t["last"] - t["last"] % step, sensor_id=pool)
+mode, model, hub, pool, step, origin, mixed = sys.argv[1:8]
+step, ids = int(step), dict(a.split("=", 1) for a in sys.argv[8:])
+m = json.load(open(model))
+keys = {(t["rrname"], t["rrtype"], t["rdata"]) for t in m["tuples"]}
+out = []
+if mode == "view":
+    for l in sys.stdin:
+        if l.strip():
+            t = json.loads(l)
+            if (t["rrname"], t["rrtype"], t["rdata"]) in keys:
+                out.append(t)
 else:
-    o.update(time_first=t["first"], time_last=t["last"])
-    if len(t["sensors"]) == 1:
-        o["sensor_id"] = t["sensors"][0]
-print(json.dumps(o, sort_keys=True))
+    for t in m["tuples"]:
+        if hub != "org1" and (t["private"] or (hub == mixed and not t["go"])):
+            continue
+        o = {"rrname": t["rrname"], "rrtype": t["rrtype"], "rdata": t["rdata"], "count": t["count"]}
+        if hub != "org1":
+            o["origin_hubs"] = [origin]
+        if hub == mixed:
+            o.update(time_first=t["first"] - t["first"] % step, time_last=t["last"] - t["last"] % step, sensor_id=pool)
+        else:
+            o.update(time_first=t["first"], time_last=t["last"])
+            if len(t["sensors"]) == 1:
+                o["sensor_id"] = ids[t["sensors"][0]]
+        out.append(o)
+for line in sorted(json.dumps(o, sort_keys=True) for o in out):
+    print(line)
 PYEOF
+mix_tuples() { # view|want HUB: one line per tuple, sorted
+	local rr labels=() label
+	for label in "${LABELS[@]}"; do labels+=("$label=$(hexid "${UUID[$label]}")"); done
+	if [ "$1" = view ]; then
+		for rr in $(json "' '.join(sorted(set(t['rrname'] for t in d['tuples'])))" <"$MIX_MODEL"); do
+			api "$2" "/pdns/query/$rr" || return 1
+			echo
+		done
+	fi | "$PY" "$T_DIR/mix_tuples.py" "$1" "$MIX_MODEL" "$2" "$MIX_POOL" "$MIX_STEP" "$(hexid "$DEMO_HUB_org1")" "$MIX_TO" "${labels[@]}"
 }
-declare -A HEXU=()
-for label in "${LABELS[@]}"; do HEXU[$label]=$(hexid "${UUID[$label]}"); done
-cof_is() { [ "$(tuple_at "$1" "$2" "$3" "$4")" = "$5" ]; }
-ntuples=$(json "len(d['tuples'])" <"$MIX_MODEL")
-for i in $(seq 0 $((ntuples - 1))); do
-	t=$(json "d['tuples'][$i]" <"$MIX_MODEL")
-	rr=$(echo "$t" | json "d['rrname']") ty=$(echo "$t" | json "d['rrtype']") rd=$(echo "$t" | json "d['rdata']")
-	for h in org2 "$MIX_TO"; do
-		e=$(expect_cof "$t" "$h")
-		# the model names sensors by label: the hub shows their uuid
-		for label in "${!HEXU[@]}"; do e=${e//\"sensor_id\": \"$label\"/\"sensor_id\": \"${HEXU[$label]}\"}; done
-		wait_until 60 cof_is "$h" "$rr" "$ty" "$rd" "$e" ||
-			fail "$rr $ty $rd at $h: [$(tuple_at "$h" "$rr" "$ty" "$rd")], expected [${e:-none}]"
-	done
-	# org1 keeps every tuple, private ones included
-	[ -n "$(tuple_at org1 "$rr" "$ty" "$rd")" ] || fail "$rr $ty $rd is not at org1"
+mix_tuples_are() { [ "$(mix_tuples view "$1")" = "$(mix_tuples want "$1")" ]; }
+for h in org2 "$MIX_TO" org1; do
+	# org1 keeps every tuple, the private one included, with its sensors' data
+	wait_until 60 mix_tuples_are "$h" ||
+		fail "the sample tuples at $h: [$(mix_tuples view "$h" | tr '\n' ' ')], expected [$(mix_tuples want "$h" | tr '\n' ' ')]"
 done
 pooled=0
 for rr in $(json "' '.join(sorted(set(t['rrname'] for t in d['tuples'])))" <"$MIX_MODEL"); do
