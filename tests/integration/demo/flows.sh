@@ -204,11 +204,12 @@ for label in "${LABELS[@]}"; do
 	done
 done
 log "no stream reached a hub it may not reach"
+
 # ---- the upstream relation: each organisation's hub sends the public hub, as
 # the sensor it is registered as there (DEMO_UPSTREAM_<hub>), exactly the
 # frames of its own sensors of the relayed types (1, 8) at tlp:clear, and
-# counts every frame of its log per stream and reason (the level first, then
-# relaying, then the stream's type)
+# counts every frame of its log of the stream's type per stream and reason
+# (the level first, then relaying)
 UP_TYPES="1 8"
 up_frames() { # HUB TYPE: frames the public hub holds from HUB's upstream, of that type
 	local u=DEMO_UPSTREAM_$1
@@ -225,16 +226,11 @@ for h in org1 org2 org3; do
 		declare -A WUP=()
 		nup=0
 		for label in "${LABELS[@]}"; do
-			# its own streams, and those it received (never relayed up)
-			holds "$label" "$h" || continue
+			# its own streams, and those it received (never relayed up);
+			# a stream decides only the frames of its type
+			holds "$label" "$h" && [ "${TYPE[$label]}" = "$t" ] || continue
 			r=$(decide "${TLP[$label]}" "$h" public "${ORIGIN[$label]}" "$(via_of "$label" "$h")")
-			if [ "$r" = released ]; then
-				if [ "${TYPE[$label]}" = "$t" ]; then
-					nup=$((nup + NFR[$label]))
-				else
-					r="type-filtered"
-				fi
-			fi
+			[ "$r" = released ] && nup=$((nup + NFR[$label]))
 			WUP[$r]=$((${WUP[$r]:-0} + NFR[$label]))
 		done
 		want=$(for r in "${!WUP[@]}"; do echo "$r ${WUP[$r]}"; done | sort | tr '\n' ' ' | sed 's/ $//')
