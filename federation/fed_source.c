@@ -56,6 +56,17 @@ struct pbatch {
 	struct d4_store_pdns_obs *seen_q; /* the ones the cache cannot answer */
 	size_t seen_cap, seen_from;
 	uint64_t seen_epoch; /* 0: not read */
+	/* the frame of each observation (0: a last line of an ended stream),
+	 * and what the side records of those frames say (side_ok: the frame
+	 * has one that matches its observations), read once per call */
+	uint64_t *seq;
+	uint64_t *side_count;
+	uint32_t *side_sensors;
+	uint8_t *side_ok;
+	size_t *side_run; /* scratch: the first observation of each frame read */
+	uint64_t *side_seqs;
+	size_t side_cap;
+	uint64_t side_epoch; /* 0: not read */
 };
 
 /* Tuples' counts as last read from the tuple store, two-way by hash: only a count that passes a rule's thresholds is
@@ -121,6 +132,12 @@ void d4_fed_source_free(struct d4_fed_source *src)
 	free(src->pb.seen_count);
 	free(src->pb.seen_sensors);
 	free(src->pb.seen_q);
+	free(src->pb.seq);
+	free(src->pb.side_count);
+	free(src->pb.side_sensors);
+	free(src->pb.side_ok);
+	free(src->pb.side_run);
+	free(src->pb.side_seqs);
 	free(src->pb.obs);
 	free(src->pb.arena);
 	d4_fed_wbuf_free(&src->w);
@@ -551,13 +568,14 @@ static int vlag_cb(void *ctx, const struct d4_store_bs_vec *v)
 /* ---- pdns ---- */
 
 /* Copies one consumer batch (obs borrowed for the call) into src->pb. */
-static int pdns_sink(void *ctx, const struct d4_store_pdns_obs *obs, size_t n, size_t nfixed, const uint8_t *cursor,
-		     size_t cursor_len)
+static int pdns_sink(void *ctx, const struct d4_store_pdns_obs *obs, const uint64_t *frame_seq, size_t n,
+		     size_t nfixed, const uint8_t *cursor, size_t cursor_len)
 {
 	struct d4_fed_source *src = ctx;
 	struct pbatch *pb = &src->pb;
 	pb->valid = 0;
 	pb->seen_epoch = 0;
+	pb->side_epoch = 0;
 	if (cursor_len > sizeof(pb->to)) {
 		src->sink_err = D4_ETOOBIG;
 		return D4_ETOOBIG;
@@ -570,6 +588,10 @@ static int pdns_sink(void *ctx, const struct d4_store_pdns_obs *obs, size_t n, s
 		if (!no)
 			goto nomem;
 		pb->obs = no;
+		uint64_t *nq = realloc(pb->seq, n * sizeof(*nq));
+		if (!nq)
+			goto nomem;
+		pb->seq = nq;
 		pb->cap = n;
 	}
 	if (need > pb->acap) {
@@ -596,6 +618,7 @@ static int pdns_sink(void *ctx, const struct d4_store_pdns_obs *obs, size_t n, s
 		a[bl] = 0;
 		o->bailiwick = a;
 		a += bl + 1;
+		pb->seq[i] = frame_seq ? frame_seq[i] : 0;
 	}
 	pb->n = n;
 	pb->nfixed = nfixed;
@@ -796,6 +819,81 @@ static int tuple_seen(struct build *b, const struct d4_partner_mix *m, size_t i,
 	return 0;
 }
 
+/* ---- the thresholds from the side records (docs/federation.md "Mixing
+ * before sharing", "How it works") ---- */
+
+struct side_rd {
+	struct pbatch *pb;
+};
+
+static int side_cb(void *ctx, size_t i, const uint8_t *val, size_t len)
+{
+	struct pbatch *pb = ((struct side_rd *)ctx)->pb;
+	size_t g = pb->side_run[i], e = g + 1;
+	while (e < pb->nfixed && pb->seq[e] == pb->seq[g])
+		e++;
+	uint64_t fp;
+	size_t n;
+	/* a record that does not match this frame's observations (another
+	 * consumer's view of it: a replay limit, retention) answers nothing */
+	if (d4_store_pdns_side_decode(val, len, &fp, pb->side_count + g, pb->side_sensors + g, e - g, &n) == 0 &&
+	    n == e - g && fp == d4_store_pdns_side_fp(pb->obs + g, e - g))
+		memset(pb->side_ok + g, 1, e - g);
+	return 0;
+}
+
+/* What the side record of its frame says of pb->obs[i]'s tuple: the count
+ * and distinct sensors right after the hub's consumer merged this very
+ * observation. 1 (answered), 0 (no side record: the tuple store is read
+ * as before) or an error. The records of the batch's frames are read once
+ * per call: one get per frame, none per tuple. */
+static int side_counts(struct build *b, size_t i, uint64_t *count, uint32_t *sensors)
+{
+	struct d4_fed_source *src = b->src;
+	struct pbatch *pb = &src->pb;
+	if (pb->side_epoch != src->epoch) {
+		size_t n = pb->nfixed;
+		if (n > pb->side_cap) {
+			uint64_t *c = realloc(pb->side_count, n * sizeof(*c));
+			if (c)
+				pb->side_count = c;
+			uint32_t *se = realloc(pb->side_sensors, n * sizeof(*se));
+			if (se)
+				pb->side_sensors = se;
+			uint8_t *ok = realloc(pb->side_ok, n);
+			if (ok)
+				pb->side_ok = ok;
+			size_t *run = realloc(pb->side_run, n * sizeof(*run));
+			if (run)
+				pb->side_run = run;
+			uint64_t *sq = realloc(pb->side_seqs, n * sizeof(*sq));
+			if (sq)
+				pb->side_seqs = sq;
+			if (!c || !se || !ok || !run || !sq)
+				return D4_ENOMEM;
+			pb->side_cap = n;
+		}
+		size_t nr = 0;
+		for (size_t g = 0; g < n; g++) {
+			pb->side_ok[g] = 0;
+			if (pb->seq[g] && (g == 0 || pb->seq[g] != pb->seq[g - 1])) {
+				pb->side_run[nr] = g;
+				pb->side_seqs[nr++] = pb->seq[g];
+			}
+		}
+		struct side_rd rd = {pb};
+		int rc = d4_store_pdns_side_read(src->s, pb->side_seqs, nr, side_cb, &rd);
+		if (rc)
+			return rc;
+		pb->side_epoch = src->epoch;
+	}
+	if (i >= pb->nfixed || !pb->side_ok[i])
+		return 0;
+	*count = pb->side_count[i];
+	*sensors = pb->side_sensors[i];
+	return 1;
+}
+
 /* Decides obs, which goes with the counters and the wire record. Returns
  * as add(); 3 = not a record (the tuple store would skip it as well). */
 static int pdns_one(struct build *b, const struct d4_store_pdns_obs *o, struct d4_fed_verdict *v)
@@ -823,9 +921,17 @@ static int pdns_one(struct build *b, const struct d4_store_pdns_obs *o, struct d
 	 * holds. What was read for the rest of the consumer batch then is
 	 * decided on at once. */
 	size_t idx = (size_t)(o - src->pb.obs);
-	int known = thresholds && src->pb.seen_epoch == src->epoch && idx >= src->pb.seen_from && idx < src->pb.n;
-	rec.seen_count = known ? src->pb.seen_count[idx] : UINT64_MAX;
-	rec.seen_sensors = known ? src->pb.seen_sensors[idx] : UINT32_MAX;
+	/* the side record of the observation's frame answers without a read */
+	int known = thresholds ? side_counts(b, idx, &rec.seen_count, &rec.seen_sensors) : 0;
+	if (known < 0) {
+		b->err = known;
+		return -1;
+	}
+	if (!known) {
+		known = thresholds && src->pb.seen_epoch == src->epoch && idx >= src->pb.seen_from && idx < src->pb.n;
+		rec.seen_count = known ? src->pb.seen_count[idx] : UINT64_MAX;
+		rec.seen_sensors = known ? src->pb.seen_sensors[idx] : UINT32_MAX;
+	}
 	d4_fed_decide(src->o.self, &b->fp, rule, &rec, v);
 	if (v->decision != D4_FED_REFUSE && thresholds && !known) {
 		int rc = tuple_seen(b, &rule->mix, idx, &rec.seen_count, &rec.seen_sensors);

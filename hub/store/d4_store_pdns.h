@@ -70,6 +70,40 @@ struct d4_store_pdns_cursor {
  * D4_EPERM (read-only store) or a store error. Nothing is retained. */
 int d4_store_pdns_apply(struct d4_store *s, const struct d4_store_pdns_obs *obs, size_t n,
 			const struct d4_store_pdns_cursor *cur);
+/* As d4_store_pdns_apply, and with side records for the mixing thresholds
+ * of the federation source (docs/store.md "pdns_side"): frame_seq[i] is the
+ * frame log seq of the frame obs[i] belongs to, 0 for none. The
+ * observations of one frame are consecutive; for each frame the same write
+ * transaction records, in order, the tuple's count and distinct sensors
+ * right after merging each of them (0, 0 for one the store skips), with
+ * d4_store_pdns_side_fp of the frame's observations. frame_seq borrowed;
+ * NULL = d4_store_pdns_apply. */
+int d4_store_pdns_apply_frames(struct d4_store *s, const struct d4_store_pdns_obs *obs, const uint64_t *frame_seq,
+			       size_t n, const struct d4_store_pdns_cursor *cur);
+
+/* A fingerprint of n observations (rrname, rrtype, rdata and count of each,
+ * in order): what tells a reader of a side record that the frame's
+ * observations it has are the ones the record was made from. Not
+ * cryptographic (a check against two consumers disagreeing, docs/store.md). */
+uint64_t d4_store_pdns_side_fp(const struct d4_store_pdns_obs *obs, size_t n);
+
+/* Bytes d4_store_pdns_side_encode needs at most for n observations. */
+#define D4_PDNS_SIDE_LEN(n) (1u + 8u + 10u + (size_t)(n) * 15u)
+/* Encodes a side record (version 1: u8 1 || u64be fp || varint n || n x
+ * (varint count, varint sensors)) into out (D4_PDNS_SIDE_LEN(n) bytes);
+ * returns its length. */
+size_t d4_store_pdns_side_encode(uint64_t fp, const uint64_t *count, const uint32_t *sensors, size_t n, uint8_t *out);
+/* Decodes a side record (stored bytes: untrusted): *fp, *n and, when *n <=
+ * cap, count[0..n) and sensors[0..n). Pure. Returns 0, D4_ETOOBIG (more
+ * than cap observations; *n is set) or D4_ECORRUPT. */
+int d4_store_pdns_side_decode(const uint8_t *p, size_t len, uint64_t *fp, uint64_t *count, uint32_t *sensors,
+			      size_t cap, size_t *n);
+/* The side records of frames seqs[0..n), in one read transaction: cb(ctx,
+ * i, value, len) for each one stored (value valid during the call; cb
+ * non-zero stops with that value). 0 or a store error. */
+int d4_store_pdns_side_read(struct d4_store *s, const uint64_t *seqs, size_t n,
+			    int (*cb)(void *ctx, size_t i, const uint8_t *val, size_t len), void *ctx);
+
 /* Copies the value of cursor `name` into buf (cap bytes), *len gets its
  * length. Returns 0, D4_ENOTFOUND, D4_ETOOBIG (cap too small) or an error. */
 int d4_store_pdns_cursor_get(struct d4_store *s, const char *name, uint8_t *buf, size_t cap, size_t *len);

@@ -627,6 +627,8 @@ struct apply_ctx {
 	struct dput *dp;
 	size_t ndp, capdp;
 	const uint8_t *const *hubs; /* per observation, NULL: local */
+	uint64_t *run_count;	    /* per observation: the tuple's count after its merge (side records), or NULL */
+	uint32_t *run_sens;	    /* ... and its distinct sensors */
 	char name[PDNS_NAME_BUF], gname[PDNS_NAME_BUF], bw[PDNS_NAME_BUF], gbw[PDNS_NAME_BUF];
 };
 
@@ -770,6 +772,10 @@ static int apply_group(struct apply_ctx *a, const struct d4_store_pdns_obs *obs,
 			return D4_ECORRUPT;
 		}
 		obs_merge(a, &t, o, a->hubs ? a->hubs[ord[j].i] : NULL, fresh && j == 0);
+		if (a->run_count) {
+			a->run_count[ord[j].i] = t.count;
+			a->run_sens[ord[j].i] = t.nsens + (t.sketch ? sketch_est[64 - popcount64(t.sketch)] : 0);
+		}
 	}
 	size_t rl = enc_tup(&t, a->rec);
 	if ((rc = put(a, DBI_PDNS_TUPLES, pk, pklen, a->rec, rl, 0)))
@@ -972,8 +978,167 @@ int store_pdns_merge_txn(struct d4_store *s, MDB_txn *txn, struct store_pdns_mer
 	return rc;
 }
 
-int d4_store_pdns_apply(struct d4_store *s, const struct d4_store_pdns_obs *obs, size_t n,
-			const struct d4_store_pdns_cursor *cur)
+/* ---- side records (docs/store.md "pdns_side") ---- */
+
+static uint64_t fp_mix(uint64_t h, uint64_t v)
+{
+	h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
+	return h ^ (h >> 29);
+}
+
+static uint64_t fp_bytes(uint64_t h, const char *p, size_t n)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		h = fp_mix(h, w);
+	}
+	uint64_t w = 0;
+	memcpy(&w, p + i, n - i);
+	return fp_mix(h, w ^ ((uint64_t)n << 48));
+}
+
+uint64_t d4_store_pdns_side_fp(const struct d4_store_pdns_obs *obs, size_t n)
+{
+	uint64_t h = 0x6a09e667f3bcc908ULL ^ n;
+	for (size_t i = 0; i < n; i++) {
+		const struct d4_store_pdns_obs *o = &obs[i];
+		h = fp_bytes(h, o->rrname ? o->rrname : "", o->rrname ? o->rrname_len : 0);
+		h = fp_mix(h, ((uint64_t)o->rrtype << 32) ^ 0x5bd1e995u);
+		h = fp_bytes(h, o->rdata ? o->rdata : "", o->rdata ? o->rdata_len : 0);
+		h = fp_mix(h, o->count ? o->count : 1);
+	}
+	return h;
+}
+
+static size_t put_varint(uint8_t *b, uint64_t v)
+{
+	size_t o = 0;
+	while (v >= 0x80) {
+		b[o++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	b[o++] = (uint8_t)v;
+	return o;
+}
+
+/* At most 10 bytes, the last one not above the 64th bit, and minimal (no
+ * trailing zero groups): one value has one encoding. */
+static uint64_t rd_varint(struct d4_reader *r)
+{
+	uint64_t v = 0;
+	for (unsigned sh = 0; sh < 70; sh += 7) {
+		uint8_t c = d4_rd_u8(r);
+		if (d4_rd_error(r))
+			return 0;
+		if (sh == 63 && c > 1)
+			break;
+		v |= (uint64_t)(c & 0x7f) << sh;
+		if (!(c & 0x80)) {
+			if (c == 0 && sh)
+				break;
+			return v;
+		}
+	}
+	d4_rd_fail(r, D4_ECORRUPT);
+	return 0;
+}
+
+#define PDNS_SIDE_V1 1u
+
+size_t d4_store_pdns_side_encode(uint64_t fp, const uint64_t *count, const uint32_t *sensors, size_t n, uint8_t *out)
+{
+	size_t o = 0;
+	out[o++] = PDNS_SIDE_V1;
+	d4_put_u64be(out + o, fp);
+	o += 8;
+	o += put_varint(out + o, n);
+	for (size_t i = 0; i < n; i++) {
+		o += put_varint(out + o, count[i]);
+		o += put_varint(out + o, sensors[i]);
+	}
+	return o;
+}
+
+int d4_store_pdns_side_decode(const uint8_t *p, size_t len, uint64_t *fp, uint64_t *count, uint32_t *sensors,
+			      size_t cap, size_t *n)
+{
+	*fp = 0;
+	*n = 0;
+	struct d4_reader r;
+	d4_rd_init(&r, p, len);
+	if (d4_rd_u8(&r) != PDNS_SIDE_V1 || d4_rd_error(&r))
+		return D4_ECORRUPT;
+	uint64_t f = d4_rd_u64be(&r);
+	uint64_t cnt = rd_varint(&r);
+	/* every observation takes at least two bytes */
+	if (d4_rd_error(&r) || cnt > d4_rd_left(&r) / 2)
+		return D4_ECORRUPT;
+	*fp = f;
+	*n = (size_t)cnt;
+	if (cnt > cap)
+		return D4_ETOOBIG;
+	for (size_t i = 0; i < cnt; i++) {
+		count[i] = rd_varint(&r);
+		uint64_t sn = rd_varint(&r);
+		if (sn > UINT32_MAX)
+			d4_rd_fail(&r, D4_ECORRUPT);
+		if (d4_rd_error(&r))
+			break;
+		sensors[i] = (uint32_t)sn;
+	}
+	if (d4_rd_error(&r) || d4_rd_left(&r)) {
+		*n = 0;
+		return D4_ECORRUPT;
+	}
+	return 0;
+}
+
+/* Writes the side records of the frames of obs[0..n) (a->run_* filled by
+ * the merge): one value per run of a frame's consecutive observations. A
+ * frame met twice in one call (its observations not consecutive: not what
+ * a consumer hands over) gets none. */
+static int side_write(struct apply_ctx *a, const struct d4_store_pdns_obs *obs, const uint64_t *seq, size_t n)
+{
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	uint64_t last = 0;
+	int rc = 0;
+	for (size_t g = 0, e; g < n && !rc; g = e) {
+		for (e = g + 1; e < n && seq[e] == seq[g]; e++)
+			;
+		if (seq[g] == 0)
+			continue;
+		uint8_t k[8];
+		d4_put_u64be(k, seq[g]);
+		MDB_val key = mv(k, 8);
+		if (seq[g] <= last) {
+			rc = mdb_del(a->txn, a->s->dbi[DBI_PDNS_SIDE], &key, NULL);
+			rc = rc == MDB_NOTFOUND ? 0 : store_rc(rc, "pdns side del");
+			continue;
+		}
+		last = seq[g];
+		size_t need = D4_PDNS_SIDE_LEN(e - g);
+		if (need > cap) {
+			uint8_t *nb = realloc(buf, need);
+			if (!nb) {
+				rc = D4_ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = need;
+		}
+		size_t l =
+		    d4_store_pdns_side_encode(d4_store_pdns_side_fp(obs + g, e - g), a->run_count + g, a->run_sens + g, e - g, buf);
+		rc = put(a, DBI_PDNS_SIDE, k, 8, buf, l, 0);
+	}
+	free(buf);
+	return rc;
+}
+
+int d4_store_pdns_apply_frames(struct d4_store *s, const struct d4_store_pdns_obs *obs, const uint64_t *frame_seq,
+			       size_t n, const struct d4_store_pdns_cursor *cur)
 {
 	if (!s || (n && !obs) || n > UINT32_MAX)
 		return D4_EINVAL;
@@ -986,10 +1151,23 @@ int d4_store_pdns_apply(struct d4_store *s, const struct d4_store_pdns_obs *obs,
 	int rc = store_pdns_merge_prep(obs, NULL, n, &m);
 	if (rc)
 		return rc;
+	int side = frame_seq && n && !s->dbi_absent[DBI_PDNS_SIDE];
+	if (side) {
+		m->a.run_count = calloc(n, sizeof(*m->a.run_count));
+		m->a.run_sens = calloc(n, sizeof(*m->a.run_sens));
+		if (!m->a.run_count || !m->a.run_sens) {
+			rc = D4_ENOMEM;
+			goto out;
+		}
+	}
 	MDB_txn *txn;
 	if ((rc = store_txn_begin(s, 0, &txn)) != 0)
 		goto out;
 	rc = store_pdns_merge_txn(s, txn, m);
+	/* in the merge's transaction: never a side record without its merge,
+	 * nor the reverse */
+	if (!rc && side)
+		rc = side_write(&m->a, obs, frame_seq, n);
 	if (!rc && cur)
 		rc = apply_cursor(&m->a, cur);
 	if (rc) {
@@ -998,8 +1176,65 @@ int d4_store_pdns_apply(struct d4_store *s, const struct d4_store_pdns_obs *obs,
 	}
 	rc = store_rc(mdb_txn_commit(txn), "pdns commit");
 out:
+	free(m->a.run_count);
+	free(m->a.run_sens);
+	m->a.run_count = NULL;
+	m->a.run_sens = NULL;
 	store_pdns_merge_free(m);
 	return rc;
+}
+
+int d4_store_pdns_apply(struct d4_store *s, const struct d4_store_pdns_obs *obs, size_t n,
+			const struct d4_store_pdns_cursor *cur)
+{
+	return d4_store_pdns_apply_frames(s, obs, NULL, n, cur);
+}
+
+int d4_store_pdns_side_read(struct d4_store *s, const uint64_t *seqs, size_t n,
+			    int (*cb)(void *ctx, size_t i, const uint8_t *val, size_t len), void *ctx)
+{
+	if (!s || !cb || (n && !seqs))
+		return D4_EINVAL;
+	if (!n || s->dbi_absent[DBI_PDNS_SIDE])
+		return 0;
+	MDB_txn *txn;
+	int rc = store_txn_begin(s, 1, &txn);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++) {
+		uint8_t k[8];
+		d4_put_u64be(k, seqs[i]);
+		MDB_val key = mv(k, 8), v;
+		int r = mdb_get(txn, s->dbi[DBI_PDNS_SIDE], &key, &v);
+		if (r == MDB_NOTFOUND)
+			continue;
+		if (r) {
+			rc = store_rc(r, "pdns side get");
+			break;
+		}
+		rc = cb(ctx, i, v.mv_data, v.mv_size);
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int store_pdns_side_trim(struct d4_store *s, MDB_txn *txn, uint64_t first_seq)
+{
+	if (s->dbi_absent[DBI_PDNS_SIDE])
+		return 0;
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(txn, s->dbi[DBI_PDNS_SIDE], &c);
+	if (rc)
+		return store_rc(rc, "pdns side cursor");
+	MDB_val k, v;
+	while ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+		if (k.mv_size != 8 || d4_get_u64be(k.mv_data) >= first_seq)
+			break;
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : store_rc(rc, "pdns side trim");
 }
 
 int d4_store_pdns_cursor_get(struct d4_store *s, const char *name, uint8_t *buf, size_t cap, size_t *len)
