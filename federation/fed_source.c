@@ -568,8 +568,8 @@ static int vlag_cb(void *ctx, const struct d4_store_bs_vec *v)
 /* ---- pdns ---- */
 
 /* Copies one consumer batch (obs borrowed for the call) into src->pb. */
-static int pdns_sink(void *ctx, const struct d4_store_pdns_obs *obs, const uint64_t *frame_seq, size_t n,
-		     size_t nfixed, const uint8_t *cursor, size_t cursor_len)
+static int pdns_sink(void *ctx, const struct d4_store_pdns_obs *obs, const uint64_t *frame_seq, size_t n, size_t nfixed,
+		     const uint8_t *cursor, size_t cursor_len)
 {
 	struct d4_fed_source *src = ctx;
 	struct pbatch *pb = &src->pb;

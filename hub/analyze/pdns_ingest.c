@@ -98,7 +98,7 @@ struct d4_analyze_pdns {
 	/* walk state */
 	const struct d4_frame_rec *cur_rec;
 	int counting;
-	int in_final; /* parsing a last line of an ended stream */
+	int in_final;	   /* parsing a last line of an ended stream */
 	int pend_final;	   /* the open batch holds last lines of ended streams */
 	size_t final_from; /* index of the first of those lines in the batch (SIZE_MAX: none) */
 	/* ended streams whose last line was parsed, while a replay can reach

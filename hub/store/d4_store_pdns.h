@@ -88,7 +88,7 @@ int d4_store_pdns_apply_frames(struct d4_store *s, const struct d4_store_pdns_ob
 uint64_t d4_store_pdns_side_fp(const struct d4_store_pdns_obs *obs, size_t n);
 
 /* Bytes d4_store_pdns_side_encode needs at most for n observations. */
-#define D4_PDNS_SIDE_LEN(n) (1u + 8u + 10u + (size_t)(n) * 15u)
+#define D4_PDNS_SIDE_LEN(n) (1u + 8u + 10u + (size_t)(n)*15u)
 /* Encodes a side record (version 1: u8 1 || u64be fp || varint n || n x
  * (varint count, varint sensors)) into out (D4_PDNS_SIDE_LEN(n) bytes);
  * returns its length. */

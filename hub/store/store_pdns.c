@@ -1129,8 +1129,8 @@ static int side_write(struct apply_ctx *a, const struct d4_store_pdns_obs *obs, 
 			buf = nb;
 			cap = need;
 		}
-		size_t l =
-		    d4_store_pdns_side_encode(d4_store_pdns_side_fp(obs + g, e - g), a->run_count + g, a->run_sens + g, e - g, buf);
+		size_t l = d4_store_pdns_side_encode(d4_store_pdns_side_fp(obs + g, e - g), a->run_count + g,
+						     a->run_sens + g, e - g, buf);
 		rc = put(a, DBI_PDNS_SIDE, k, 8, buf, l, 0);
 	}
 	free(buf);

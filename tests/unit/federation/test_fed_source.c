@@ -2065,7 +2065,7 @@ struct oracle {
 };
 
 struct oorder {
-	struct oracle *or;
+	struct oracle * or ;
 	uint64_t tcount[OR_TUPLES];
 	unsigned tsens[OR_TUPLES];
 };
@@ -2091,15 +2091,15 @@ static int oorder_cb(void *ctx, const struct d4_frame_rec *fr, const uint8_t *pa
 
 /* The running counts in the frame log's order (the writer's seqs: frames
  * of one commit are grouped by session, so not the order of the posts). */
-static void oracle_order(struct d4_store *s, struct oracle *or)
+static void oracle_order(struct d4_store *s, struct oracle * or)
 {
 	static struct oorder oo;
 	memset(&oo, 0, sizeof(oo));
-	oo.or = or;
+	oo.or = or ;
 	ck_assert_int_ge(d4_store_frame_foreach(s, 1, 0, oorder_cb, &oo), 0);
 }
 
-static void oracle_lines(struct d4_store *s, struct oracle *or, unsigned n, const struct sdef *d, const uint64_t *sid)
+static void oracle_lines(struct d4_store *s, struct oracle * or, unsigned n, const struct sdef *d, const uint64_t *sid)
 {
 	unsigned i = or->nlines;
 	while (i < or->nlines + n) {
@@ -2149,7 +2149,7 @@ static int mix_pass(const struct d4_partner_mix *m, uint64_t count, unsigned sen
 /* Checks what r holds (released records, any order) against the oracle:
  * exactly the lines whose tuple had reached the thresholds right after the
  * line's own merge, each with its own count. Returns how many. */
-static unsigned oracle_check(const struct oracle *or, const struct d4_partner_mix *m, const struct recs *r,
+static unsigned oracle_check(const struct oracle * or, const struct d4_partner_mix *m, const struct recs *r,
 			     unsigned upto)
 {
 	static uint8_t got[1200];
@@ -2171,7 +2171,7 @@ static unsigned oracle_check(const struct oracle *or, const struct d4_partner_mi
 	for (unsigned i = 0; i < upto; i++) {
 		int pass = mix_pass(m, or->run_count[i], or->run_sens[i]);
 		ck_assert_msg(pass == got[i], "line %u (tuple %u, count %llu, sensors %u after it; k %u n %u): %s", i,
-			      or->tuple[i], (unsigned long long)or->run_count[i], or->run_sens[i], m->min_sensors,
+			      or->tuple[i], (unsigned long long) or->run_count[i], or->run_sens[i], m->min_sensors,
 			      m->min_count, pass ? "withheld" : "released");
 		want += (unsigned)pass;
 	}
@@ -2200,9 +2200,9 @@ START_TEST(test_pdns_mix_side_oracle)
 		d[i] = (struct sdef){D4_TLP_CLEAR, NULL, 8, NULL, sensors[i]};
 		sid[i] = sess_open(s, &d[i]);
 	}
-	static struct oracle or;
-	memset(&or, 0, sizeof(or));
-	oracle_lines(s, &or, 600, d, sid);
+	static struct oracle or ;
+	memset(& or, 0, sizeof(or));
+	oracle_lines(s, & or, 600, d, sid);
 	consumer_run(s, 7 + rnd(200));
 
 	struct d4_fed_self self = self_a();
@@ -2230,7 +2230,7 @@ START_TEST(test_pdns_mix_side_oracle)
 		struct d4_fed_counters sum;
 		unsigned nb;
 		run_all(s, src, &o, D4_FED_KIND_PDNS, p, &r1, &sum, &nb, NULL, NULL, NULL);
-		unsigned want = oracle_check(&or, m, &r1, or.nlines);
+		unsigned want = oracle_check(& or, m, &r1, or.nlines);
 		ck_assert_uint_eq(sum.n[1][D4_FED_R_RELEASED], want);
 		ck_assert_uint_eq(sum.n[1][D4_FED_R_MIX_THRESHOLD], or.nlines - want);
 		passed += want;
@@ -2249,7 +2249,7 @@ START_TEST(test_pdns_mix_side_oracle)
 	 * (the tuple store's counts have grown; the side records have not) */
 	m->min_sensors = 2;
 	m->min_count = 10;
-	oracle_lines(s, &or, 300, d, sid);
+	oracle_lines(s, & or, 300, d, sid);
 	consumer_run(s, 7 + rnd(200));
 	struct d4_fed_source_opts o;
 	memset(&o, 0, sizeof(o));
@@ -2259,7 +2259,7 @@ START_TEST(test_pdns_mix_side_oracle)
 	struct d4_fed_counters sum;
 	unsigned nb;
 	run_all(s, NULL, &o, D4_FED_KIND_PDNS, p, &r, &sum, &nb, NULL, NULL, NULL);
-	unsigned want = oracle_check(&or, m, &r, or.nlines);
+	unsigned want = oracle_check(& or, m, &r, or.nlines);
 	ck_assert_uint_eq(sum.n[1][D4_FED_R_MIX_THRESHOLD], or.nlines - want);
 	recs_free(&r);
 
@@ -2269,7 +2269,8 @@ START_TEST(test_pdns_mix_side_oracle)
 	uint64_t fseq;
 	{
 		struct d4_totals t;
-		const char *line = "1795900000.1||198.51.100.7||203.0.113.53||IN||lonely.oracle.test.||A||192.0.2.99||60||1\n";
+		const char *line =
+		    "1795900000.1||198.51.100.7||203.0.113.53||IN||lonely.oracle.test.||A||192.0.2.99||60||1\n";
 		frame(s, sid[0], &d[0], line, strlen(line), 0);
 		ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
 		ck_assert_int_eq(d4_store_totals(s, &t), 0);
