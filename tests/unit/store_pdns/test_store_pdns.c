@@ -1365,7 +1365,6 @@ START_TEST(test_cursor_atomic)
 }
 END_TEST
 
-
 /* ---- side records (docs/store.md "pdns_side") ---- */
 
 START_TEST(test_side_codec)
@@ -1409,8 +1408,8 @@ START_TEST(test_side_codec)
 	size_t n;
 	static const uint8_t overlong[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x81, 0x00, 0x01};
 	ck_assert_int_eq(d4_store_pdns_side_decode(overlong, sizeof(overlong), &fp, c2, se2, 300, &n), D4_ECORRUPT);
-	static const uint8_t big[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff, 0xff,
-				      0xff, 0xff, 0xff, 0xff, 0x02, 0x01};
+	static const uint8_t big[] = {1,    0,	  0,	0,    0,    0,	  0,	0,    0,    1,	 0xff,
+				      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x01};
 	ck_assert_int_eq(d4_store_pdns_side_decode(big, sizeof(big), &fp, c2, se2, 300, &n), D4_ECORRUPT);
 	static const uint8_t sens33[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x01, 0x80, 0x80, 0x80, 0x80, 0x10};
 	ck_assert_int_eq(d4_store_pdns_side_decode(sens33, sizeof(sens33), &fp, c2, se2, 300, &n), D4_ECORRUPT);
