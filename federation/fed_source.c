@@ -60,8 +60,7 @@ struct pbatch {
 	 * and what the side records of those frames say (side_ok: the frame
 	 * has one that matches its observations), read once per call */
 	uint64_t *seq;
-	uint64_t *side_count;
-	uint32_t *side_sensors;
+	struct d4_store_pdns_side_obs *side;
 	uint8_t *side_ok;
 	size_t *side_run; /* scratch: the first observation of each frame read */
 	uint64_t *side_seqs;
@@ -133,8 +132,7 @@ void d4_fed_source_free(struct d4_fed_source *src)
 	free(src->pb.seen_sensors);
 	free(src->pb.seen_q);
 	free(src->pb.seq);
-	free(src->pb.side_count);
-	free(src->pb.side_sensors);
+	free(src->pb.side);
 	free(src->pb.side_ok);
 	free(src->pb.side_run);
 	free(src->pb.side_seqs);
@@ -836,30 +834,27 @@ static int side_cb(void *ctx, size_t i, const uint8_t *val, size_t len)
 	size_t n;
 	/* a record that does not match this frame's observations (another
 	 * consumer's view of it: a replay limit, retention) answers nothing */
-	if (d4_store_pdns_side_decode(val, len, &fp, pb->side_count + g, pb->side_sensors + g, e - g, &n) == 0 &&
-	    n == e - g && fp == d4_store_pdns_side_fp(pb->obs + g, e - g))
+	if (d4_store_pdns_side_decode(val, len, &fp, pb->side + g, e - g, &n) == 0 && n == e - g &&
+	    fp == d4_store_pdns_side_fp(pb->obs + g, e - g))
 		memset(pb->side_ok + g, 1, e - g);
 	return 0;
 }
 
-/* What the side record of its frame says of pb->obs[i]'s tuple: the count
- * and distinct sensors right after the hub's consumer merged this very
- * observation. 1 (answered), 0 (no side record: the tuple store is read
- * as before) or an error. The records of the batch's frames are read once
- * per call: one get per frame, none per tuple. */
-static int side_counts(struct build *b, size_t i, uint64_t *count, uint32_t *sensors)
+/* What the side record of its frame says of pb->obs[i]'s tuple right
+ * after the hub's consumer merged this very observation (*e), or NULL when
+ * its frame has none (the tuple store is read as before; *err on an
+ * error). The records of the batch's frames are read once per call: one
+ * get per frame, none per tuple. */
+static const struct d4_store_pdns_side_obs *side_get(struct build *b, size_t i, int *err)
 {
 	struct d4_fed_source *src = b->src;
 	struct pbatch *pb = &src->pb;
 	if (pb->side_epoch != src->epoch) {
 		size_t n = pb->nfixed;
 		if (n > pb->side_cap) {
-			uint64_t *c = realloc(pb->side_count, n * sizeof(*c));
-			if (c)
-				pb->side_count = c;
-			uint32_t *se = realloc(pb->side_sensors, n * sizeof(*se));
+			struct d4_store_pdns_side_obs *se = realloc(pb->side, n * sizeof(*se));
 			if (se)
-				pb->side_sensors = se;
+				pb->side = se;
 			uint8_t *ok = realloc(pb->side_ok, n);
 			if (ok)
 				pb->side_ok = ok;
@@ -869,8 +864,10 @@ static int side_counts(struct build *b, size_t i, uint64_t *count, uint32_t *sen
 			uint64_t *sq = realloc(pb->side_seqs, n * sizeof(*sq));
 			if (sq)
 				pb->side_seqs = sq;
-			if (!c || !se || !ok || !run || !sq)
-				return D4_ENOMEM;
+			if (!se || !ok || !run || !sq) {
+				*err = D4_ENOMEM;
+				return NULL;
+			}
 			pb->side_cap = n;
 		}
 		size_t nr = 0;
@@ -883,15 +880,43 @@ static int side_counts(struct build *b, size_t i, uint64_t *count, uint32_t *sen
 		}
 		struct side_rd rd = {pb};
 		int rc = d4_store_pdns_side_read(src->s, pb->side_seqs, nr, side_cb, &rd);
-		if (rc)
-			return rc;
+		if (rc) {
+			*err = rc;
+			return NULL;
+		}
 		pb->side_epoch = src->epoch;
 	}
-	if (i >= pb->nfixed || !pb->side_ok[i])
+	return i < pb->nfixed && pb->side_ok[i] ? &pb->side[i] : NULL;
+}
+
+/* Whether the observation that brought its tuple past the rule's
+ * thresholds (e) goes as the tuple's aggregate so far: only when every
+ * observation in it would have gone to this partner had it passed then --
+ * the tuple's level (the most restrictive of its sources) released by the
+ * rule, one org, nothing received from partners (their rules and consent
+ * govern those), no sensor list in the rule (the earlier observations'
+ * sensors are not known), and the tuple's last time past the hold-back. */
+static int side_aggregate(struct build *b, const struct d4_partner_rule *rule, const struct d4_fed_record *rec,
+			  const struct d4_store_pdns_obs *o, const struct d4_store_pdns_side_obs *e,
+			  struct d4_fed_verdict *v)
+{
+	uint64_t own = o->count ? o->count : 1;
+	struct d4_fed_record whole = *rec;
+	whole.seen_count = e->count >= own ? e->count - own : 0;
+	whole.seen_sensors = e->sensors_before;
+	if (mix_passes(&rule->mix, whole.seen_count, whole.seen_sensors))
+		return 0; /* passed before: this one goes as itself */
+	if (e->count <= own || e->org_mixed || e->received || e->tlp < 1 || e->tlp > 6 || rule->n_sensor_allow ||
+	    rule->n_sensor_deny)
 		return 0;
-	*count = pb->side_count[i];
-	*sensors = pb->side_sensors[i];
-	return 1;
+	uint64_t tl = o->time_first < o->time_last ? o->time_last : o->time_first;
+	if (d4_fed_mix_held(rule, tl + e->tl_delta < tl ? UINT64_MAX : tl + e->tl_delta, b->now_s))
+		return 0;
+	whole.tlp = (enum d4_tlp)e->tlp;
+	whole.seen_count = e->count;
+	whole.seen_sensors = e->sensors;
+	d4_fed_decide(b->src->o.self, &b->fp, rule, &whole, v);
+	return v->decision != D4_FED_REFUSE;
 }
 
 /* Decides obs, which goes with the counters and the wire record. Returns
@@ -922,12 +947,17 @@ static int pdns_one(struct build *b, const struct d4_store_pdns_obs *o, struct d
 	 * decided on at once. */
 	size_t idx = (size_t)(o - src->pb.obs);
 	/* the side record of the observation's frame answers without a read */
-	int known = thresholds ? side_counts(b, idx, &rec.seen_count, &rec.seen_sensors) : 0;
-	if (known < 0) {
-		b->err = known;
+	int err = 0, known = 0, whole = 0;
+	const struct d4_store_pdns_side_obs *se = thresholds ? side_get(b, idx, &err) : NULL;
+	if (err) {
+		b->err = err;
 		return -1;
 	}
-	if (!known) {
+	if (se) {
+		known = 1;
+		rec.seen_count = se->count;
+		rec.seen_sensors = se->sensors;
+	} else {
 		known = thresholds && src->pb.seen_epoch == src->epoch && idx >= src->pb.seen_from && idx < src->pb.n;
 		rec.seen_count = known ? src->pb.seen_count[idx] : UINT64_MAX;
 		rec.seen_sensors = known ? src->pb.seen_sensors[idx] : UINT32_MAX;
@@ -943,6 +973,13 @@ static int pdns_one(struct build *b, const struct d4_store_pdns_obs *o, struct d
 	}
 	if (v->decision == D4_FED_REFUSE)
 		return 2;
+	struct d4_fed_verdict vw;
+	if (se && side_aggregate(b, rule, &rec, o, se, &vw)) {
+		/* the crossing goes as the tuple so far, at the tuple's level */
+		whole = 1;
+		rec.tlp = (enum d4_tlp)se->tlp;
+		*v = vw;
+	}
 	struct d4_fed_out out;
 	d4_fed_outgoing(src->o.self, &rec, v, &out);
 	struct d4_fed_wrec r;
@@ -960,6 +997,10 @@ static int pdns_one(struct build *b, const struct d4_store_pdns_obs *o, struct d
 	r.time_first = o->time_first <= o->time_last ? o->time_first : o->time_last;
 	r.time_last = o->time_first <= o->time_last ? o->time_last : o->time_first;
 	r.count = o->count ? o->count : 1;
+	if (whole) {
+		r.count = se->count;
+		r.time_first = r.time_first >= se->tf_delta ? r.time_first - se->tf_delta : 0;
+	}
 	d4_fed_mix_apply(src->o.self, rule, D4_FED_KIND_PDNS, &r);
 	return add(b, &r, v);
 }

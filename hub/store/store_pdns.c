@@ -352,6 +352,11 @@ static unsigned popcount64(uint64_t x)
 	return c;
 }
 
+static uint32_t tup_sensors(const struct tup *t)
+{
+	return t->nsens + (t->sketch ? sketch_est[64 - popcount64(t->sketch)] : 0);
+}
+
 static void tup_out(const struct tup *t, struct d4_store_pdns_tuple *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -627,8 +632,7 @@ struct apply_ctx {
 	struct dput *dp;
 	size_t ndp, capdp;
 	const uint8_t *const *hubs; /* per observation, NULL: local */
-	uint64_t *run_count;	    /* per observation: the tuple's count after its merge (side records), or NULL */
-	uint32_t *run_sens;	    /* ... and its distinct sensors */
+	struct d4_store_pdns_side_obs *run; /* per observation: its tuple after its merge (side records), or NULL */
 	char name[PDNS_NAME_BUF], gname[PDNS_NAME_BUF], bw[PDNS_NAME_BUF], gbw[PDNS_NAME_BUF];
 };
 
@@ -771,10 +775,20 @@ static int apply_group(struct apply_ctx *a, const struct d4_store_pdns_obs *obs,
 			d4_err("store: pdns tuple key collision on tuple %llu", (unsigned long long)t.id);
 			return D4_ECORRUPT;
 		}
+		uint32_t sb = fresh && j == 0 ? 0 : tup_sensors(&t);
 		obs_merge(a, &t, o, a->hubs ? a->hubs[ord[j].i] : NULL, fresh && j == 0);
-		if (a->run_count) {
-			a->run_count[ord[j].i] = t.count;
-			a->run_sens[ord[j].i] = t.nsens + (t.sketch ? sketch_est[64 - popcount64(t.sketch)] : 0);
+		if (a->run) {
+			struct d4_store_pdns_side_obs *r = &a->run[ord[j].i];
+			uint64_t tf = o->time_first < o->time_last ? o->time_first : o->time_last;
+			uint64_t tl = o->time_first < o->time_last ? o->time_last : o->time_first;
+			r->count = t.count;
+			r->sensors = tup_sensors(&t);
+			r->sensors_before = sb < r->sensors ? sb : r->sensors;
+			r->tf_delta = tf - t.tf;
+			r->tl_delta = t.tl - tl;
+			r->tlp = t.tlp;
+			r->org_mixed = (t.flags & PDNS_F_ORG_MIXED) ? 1 : 0;
+			r->received = t.nhubs ? 1 : 0;
 		}
 	}
 	size_t rl = enc_tup(&t, a->rec);
@@ -1047,7 +1061,11 @@ static uint64_t rd_varint(struct d4_reader *r)
 
 #define PDNS_SIDE_V1 1u
 
-size_t d4_store_pdns_side_encode(uint64_t fp, const uint64_t *count, const uint32_t *sensors, size_t n, uint8_t *out)
+#define PDNS_SIDE_TLP	   7u
+#define PDNS_SIDE_MIXED	   8u
+#define PDNS_SIDE_RECEIVED 16u
+
+size_t d4_store_pdns_side_encode(uint64_t fp, const struct d4_store_pdns_side_obs *e, size_t n, uint8_t *out)
 {
 	size_t o = 0;
 	out[o++] = PDNS_SIDE_V1;
@@ -1055,14 +1073,20 @@ size_t d4_store_pdns_side_encode(uint64_t fp, const uint64_t *count, const uint3
 	o += 8;
 	o += put_varint(out + o, n);
 	for (size_t i = 0; i < n; i++) {
-		o += put_varint(out + o, count[i]);
-		o += put_varint(out + o, sensors[i]);
+		o += put_varint(out + o, e[i].count);
+		o += put_varint(out + o, e[i].sensors);
+		o +=
+		    put_varint(out + o, e[i].sensors - (e[i].sensors_before <= e[i].sensors ? e[i].sensors_before : 0));
+		o += put_varint(out + o, e[i].tf_delta);
+		o += put_varint(out + o, e[i].tl_delta);
+		out[o++] = (uint8_t)((e[i].tlp & PDNS_SIDE_TLP) | (e[i].org_mixed ? PDNS_SIDE_MIXED : 0) |
+				     (e[i].received ? PDNS_SIDE_RECEIVED : 0));
 	}
 	return o;
 }
 
-int d4_store_pdns_side_decode(const uint8_t *p, size_t len, uint64_t *fp, uint64_t *count, uint32_t *sensors,
-			      size_t cap, size_t *n)
+int d4_store_pdns_side_decode(const uint8_t *p, size_t len, uint64_t *fp, struct d4_store_pdns_side_obs *e, size_t cap,
+			      size_t *n)
 {
 	*fp = 0;
 	*n = 0;
@@ -1072,21 +1096,29 @@ int d4_store_pdns_side_decode(const uint8_t *p, size_t len, uint64_t *fp, uint64
 		return D4_ECORRUPT;
 	uint64_t f = d4_rd_u64be(&r);
 	uint64_t cnt = rd_varint(&r);
-	/* every observation takes at least two bytes */
-	if (d4_rd_error(&r) || cnt > d4_rd_left(&r) / 2)
+	/* every observation takes at least six bytes */
+	if (d4_rd_error(&r) || cnt > d4_rd_left(&r) / 6)
 		return D4_ECORRUPT;
 	*fp = f;
 	*n = (size_t)cnt;
 	if (cnt > cap)
 		return D4_ETOOBIG;
 	for (size_t i = 0; i < cnt; i++) {
-		count[i] = rd_varint(&r);
-		uint64_t sn = rd_varint(&r);
-		if (sn > UINT32_MAX)
+		struct d4_store_pdns_side_obs *x = &e[i];
+		x->count = rd_varint(&r);
+		uint64_t sn = rd_varint(&r), sd = rd_varint(&r);
+		x->tf_delta = rd_varint(&r);
+		x->tl_delta = rd_varint(&r);
+		uint8_t fl = d4_rd_u8(&r);
+		if (sn > UINT32_MAX || sd > sn || (fl & ~(PDNS_SIDE_TLP | PDNS_SIDE_MIXED | PDNS_SIDE_RECEIVED)))
 			d4_rd_fail(&r, D4_ECORRUPT);
 		if (d4_rd_error(&r))
 			break;
-		sensors[i] = (uint32_t)sn;
+		x->sensors = (uint32_t)sn;
+		x->sensors_before = (uint32_t)(sn - sd);
+		x->tlp = fl & PDNS_SIDE_TLP;
+		x->org_mixed = (fl & PDNS_SIDE_MIXED) ? 1 : 0;
+		x->received = (fl & PDNS_SIDE_RECEIVED) ? 1 : 0;
 	}
 	if (d4_rd_error(&r) || d4_rd_left(&r)) {
 		*n = 0;
@@ -1129,8 +1161,7 @@ static int side_write(struct apply_ctx *a, const struct d4_store_pdns_obs *obs, 
 			buf = nb;
 			cap = need;
 		}
-		size_t l = d4_store_pdns_side_encode(d4_store_pdns_side_fp(obs + g, e - g), a->run_count + g,
-						     a->run_sens + g, e - g, buf);
+		size_t l = d4_store_pdns_side_encode(d4_store_pdns_side_fp(obs + g, e - g), a->run + g, e - g, buf);
 		rc = put(a, DBI_PDNS_SIDE, k, 8, buf, l, 0);
 	}
 	free(buf);
@@ -1152,13 +1183,9 @@ int d4_store_pdns_apply_frames(struct d4_store *s, const struct d4_store_pdns_ob
 	if (rc)
 		return rc;
 	int side = frame_seq && n && !s->dbi_absent[DBI_PDNS_SIDE];
-	if (side) {
-		m->a.run_count = calloc(n, sizeof(*m->a.run_count));
-		m->a.run_sens = calloc(n, sizeof(*m->a.run_sens));
-		if (!m->a.run_count || !m->a.run_sens) {
-			rc = D4_ENOMEM;
-			goto out;
-		}
+	if (side && !(m->a.run = calloc(n, sizeof(*m->a.run)))) {
+		rc = D4_ENOMEM;
+		goto out;
 	}
 	MDB_txn *txn;
 	if ((rc = store_txn_begin(s, 0, &txn)) != 0)
@@ -1176,10 +1203,8 @@ int d4_store_pdns_apply_frames(struct d4_store *s, const struct d4_store_pdns_ob
 	}
 	rc = store_rc(mdb_txn_commit(txn), "pdns commit");
 out:
-	free(m->a.run_count);
-	free(m->a.run_sens);
-	m->a.run_count = NULL;
-	m->a.run_sens = NULL;
+	free(m->a.run);
+	m->a.run = NULL;
 	store_pdns_merge_free(m);
 	return rc;
 }

@@ -12,12 +12,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static uint64_t count[CAP];
-	static uint32_t sensors[CAP];
+	static struct d4_store_pdns_side_obs e[CAP];
 	static uint8_t buf[D4_PDNS_SIDE_LEN(CAP)];
 	uint64_t fp;
 	size_t n;
-	int rc = d4_store_pdns_side_decode(data, size, &fp, count, sensors, CAP, &n);
+	int rc = d4_store_pdns_side_decode(data, size, &fp, e, CAP, &n);
 	if (rc == D4_ETOOBIG) {
 		if (n <= CAP)
 			abort();
@@ -27,10 +26,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	if (rc != 0 || n > CAP)
 		abort();
-	size_t m = d4_store_pdns_side_encode(fp, count, sensors, n, buf);
+	for (size_t i = 0; i < n; i++)
+		if (e[i].sensors_before > e[i].sensors || e[i].tlp > 7)
+			abort();
+	size_t m = d4_store_pdns_side_encode(fp, e, n, buf);
 	if (m != size || memcmp(buf, data, size))
 		abort();
-	if (n && d4_store_pdns_side_decode(data, size, &fp, count, sensors, n - 1, &m) != D4_ETOOBIG)
+	if (n && d4_store_pdns_side_decode(data, size, &fp, e, n - 1, &m) != D4_ETOOBIG)
 		abort();
 	return 0;
 }

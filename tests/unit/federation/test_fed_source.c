@@ -2062,12 +2062,16 @@ struct oracle {
 	unsigned count[1200];
 	uint64_t run_count[1200]; /* the tuple's count right after this line's merge */
 	unsigned run_sens[1200];  /* ... and its distinct sensors */
+	uint64_t before_count[1200];
+	unsigned before_sens[1200];
+	uint64_t tuple_tf[1200]; /* the tuple's time_first right after */
 };
 
 struct oorder {
-	struct oracle * or ;
+	struct oracle *orc;
 	uint64_t tcount[OR_TUPLES];
 	unsigned tsens[OR_TUPLES];
+	uint64_t ttf[OR_TUPLES];
 };
 
 static int oorder_cb(void *ctx, const struct d4_frame_rec *fr, const uint8_t *payload)
@@ -2077,12 +2081,17 @@ static int oorder_cb(void *ctx, const struct d4_frame_rec *fr, const uint8_t *pa
 	while (p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		unsigned long long ts = strtoull(p, NULL, 10);
-		if (ts >= OR_T0 && ts - OR_T0 < oo->or->nlines) {
-			unsigned i = (unsigned)(ts - OR_T0), t = oo->or->tuple[i];
-			oo->tcount[t] += oo->or->count[i];
-			oo->tsens[t] |= 1u << oo->or->sensor[i];
-			oo->or->run_count[i] = oo->tcount[t];
-			oo->or->run_sens[i] = (unsigned)__builtin_popcount(oo->tsens[t]);
+		if (ts >= OR_T0 && ts - OR_T0 < oo->orc->nlines) {
+			unsigned i = (unsigned)(ts - OR_T0), t = oo->orc->tuple[i];
+			oo->orc->before_count[i] = oo->tcount[t];
+			oo->orc->before_sens[i] = (unsigned)__builtin_popcount(oo->tsens[t]);
+			if (!oo->ttf[t] || ts < oo->ttf[t])
+				oo->ttf[t] = ts;
+			oo->orc->tuple_tf[i] = oo->ttf[t];
+			oo->tcount[t] += oo->orc->count[i];
+			oo->tsens[t] |= 1u << oo->orc->sensor[i];
+			oo->orc->run_count[i] = oo->tcount[t];
+			oo->orc->run_sens[i] = (unsigned)__builtin_popcount(oo->tsens[t]);
 		}
 		p = nl ? nl + 1 : end;
 	}
@@ -2091,29 +2100,29 @@ static int oorder_cb(void *ctx, const struct d4_frame_rec *fr, const uint8_t *pa
 
 /* The running counts in the frame log's order (the writer's seqs: frames
  * of one commit are grouped by session, so not the order of the posts). */
-static void oracle_order(struct d4_store *s, struct oracle * or)
+static void oracle_order(struct d4_store *s, struct oracle *orc)
 {
 	static struct oorder oo;
 	memset(&oo, 0, sizeof(oo));
-	oo.or = or ;
+	oo.orc = orc;
 	ck_assert_int_ge(d4_store_frame_foreach(s, 1, 0, oorder_cb, &oo), 0);
 }
 
-static void oracle_lines(struct d4_store *s, struct oracle * or, unsigned n, const struct sdef *d, const uint64_t *sid)
+static void oracle_lines(struct d4_store *s, struct oracle *orc, unsigned n, const struct sdef *d, const uint64_t *sid)
 {
-	unsigned i = or->nlines;
-	while (i < or->nlines + n) {
+	unsigned i = orc->nlines;
+	while (i < orc->nlines + n) {
 		/* a frame of 1 to 8 lines from one sensor */
 		unsigned w = rnd(3), k = 1 + rnd(8);
 		char buf[8 * 160];
 		size_t len = 0;
-		for (unsigned j = 0; j < k && i < or->nlines + n; j++, i++) {
+		for (unsigned j = 0; j < k && i < orc->nlines + n; j++, i++) {
 			/* a few popular tuples, a tail seen once or twice */
 			unsigned t = rnd(4) ? rnd(4) : 4 + rnd(OR_TUPLES - 4);
 			unsigned c = 1 + rnd(3);
-			or->tuple[i] = t;
-			or->sensor[i] = w;
-			or->count[i] = c;
+			orc->tuple[i] = t;
+			orc->sensor[i] = w;
+			orc->count[i] = c;
 			len += (size_t)snprintf(buf + len, sizeof(buf) - len,
 						"%llu.5||198.51.100.7||203.0.113.53||IN||t%u.oracle.test.||A||"
 						"192.0.2.%u||60||%u\n",
@@ -2121,9 +2130,9 @@ static void oracle_lines(struct d4_store *s, struct oracle * or, unsigned n, con
 		}
 		frame(s, sid[w], &d[w], buf, len, 0);
 	}
-	or->nlines = i;
+	orc->nlines = i;
 	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
-	oracle_order(s, or);
+	oracle_order(s, orc);
 }
 
 /* The hub's own consumer, in batches of `batch` observations. */
@@ -2148,8 +2157,10 @@ static int mix_pass(const struct d4_partner_mix *m, uint64_t count, unsigned sen
 
 /* Checks what r holds (released records, any order) against the oracle:
  * exactly the lines whose tuple had reached the thresholds right after the
- * line's own merge, each with its own count. Returns how many. */
-static unsigned oracle_check(const struct oracle * or, const struct d4_partner_mix *m, const struct recs *r,
+ * line's own merge; the one that crossed them as the tuple so far (its
+ * count and time_first then), the later ones as themselves. Returns how
+ * many. */
+static unsigned oracle_check(const struct oracle *orc, const struct d4_partner_mix *m, const struct recs *r,
 			     unsigned upto)
 {
 	static uint8_t got[1200];
@@ -2157,21 +2168,23 @@ static unsigned oracle_check(const struct oracle * or, const struct d4_partner_m
 	for (size_t j = 0; j < r->n; j++) {
 		struct mrec mr;
 		mrec_parse(r->l[j], &mr);
-		ck_assert_uint_ge(mr.tf, OR_T0);
-		unsigned i = (unsigned)(mr.tf - OR_T0);
+		ck_assert_uint_ge(mr.tl, OR_T0);
+		unsigned i = (unsigned)(mr.tl - OR_T0);
 		ck_assert_uint_lt(i, upto);
 		ck_assert_msg(!got[i], "line %u released twice", i);
 		got[i] = 1;
 		char nm[64];
-		snprintf(nm, sizeof(nm), "t%u.oracle.test.", or->tuple[i]);
+		snprintf(nm, sizeof(nm), "t%u.oracle.test.", orc->tuple[i]);
 		ck_assert_str_eq(mr.rrname, nm);
-		ck_assert_uint_eq(mr.count, or->count[i]);
+		int cross = !mix_pass(m, orc->before_count[i], orc->before_sens[i]);
+		ck_assert_uint_eq(mr.count, cross ? orc->run_count[i] : orc->count[i]);
+		ck_assert_uint_eq(mr.tf, cross ? orc->tuple_tf[i] : OR_T0 + i);
 	}
 	unsigned want = 0;
 	for (unsigned i = 0; i < upto; i++) {
-		int pass = mix_pass(m, or->run_count[i], or->run_sens[i]);
+		int pass = mix_pass(m, orc->run_count[i], orc->run_sens[i]);
 		ck_assert_msg(pass == got[i], "line %u (tuple %u, count %llu, sensors %u after it; k %u n %u): %s", i,
-			      or->tuple[i], (unsigned long long) or->run_count[i], or->run_sens[i], m->min_sensors,
+			      orc->tuple[i], (unsigned long long)orc->run_count[i], orc->run_sens[i], m->min_sensors,
 			      m->min_count, pass ? "withheld" : "released");
 		want += (unsigned)pass;
 	}
@@ -2200,9 +2213,9 @@ START_TEST(test_pdns_mix_side_oracle)
 		d[i] = (struct sdef){D4_TLP_CLEAR, NULL, 8, NULL, sensors[i]};
 		sid[i] = sess_open(s, &d[i]);
 	}
-	static struct oracle or ;
-	memset(& or, 0, sizeof(or));
-	oracle_lines(s, & or, 600, d, sid);
+	static struct oracle orc;
+	memset(&orc, 0, sizeof(orc));
+	oracle_lines(s, &orc, 600, d, sid);
 	consumer_run(s, 7 + rnd(200));
 
 	struct d4_fed_self self = self_a();
@@ -2230,11 +2243,11 @@ START_TEST(test_pdns_mix_side_oracle)
 		struct d4_fed_counters sum;
 		unsigned nb;
 		run_all(s, src, &o, D4_FED_KIND_PDNS, p, &r1, &sum, &nb, NULL, NULL, NULL);
-		unsigned want = oracle_check(& or, m, &r1, or.nlines);
+		unsigned want = oracle_check(&orc, m, &r1, orc.nlines);
 		ck_assert_uint_eq(sum.n[1][D4_FED_R_RELEASED], want);
-		ck_assert_uint_eq(sum.n[1][D4_FED_R_MIX_THRESHOLD], or.nlines - want);
+		ck_assert_uint_eq(sum.n[1][D4_FED_R_MIX_THRESHOLD], orc.nlines - want);
 		passed += want;
-		withheld += or.nlines - want;
+		withheld += orc.nlines - want;
 		/* restarted at every batch: the same records */
 		run_all(s, NULL, &o, D4_FED_KIND_PDNS, p, &r2, &sum, &nb, NULL, NULL, NULL);
 		recs_eq(&r1, &r2);
@@ -2249,7 +2262,7 @@ START_TEST(test_pdns_mix_side_oracle)
 	 * (the tuple store's counts have grown; the side records have not) */
 	m->min_sensors = 2;
 	m->min_count = 10;
-	oracle_lines(s, & or, 300, d, sid);
+	oracle_lines(s, &orc, 300, d, sid);
 	consumer_run(s, 7 + rnd(200));
 	struct d4_fed_source_opts o;
 	memset(&o, 0, sizeof(o));
@@ -2259,8 +2272,8 @@ START_TEST(test_pdns_mix_side_oracle)
 	struct d4_fed_counters sum;
 	unsigned nb;
 	run_all(s, NULL, &o, D4_FED_KIND_PDNS, p, &r, &sum, &nb, NULL, NULL, NULL);
-	unsigned want = oracle_check(& or, m, &r, or.nlines);
-	ck_assert_uint_eq(sum.n[1][D4_FED_R_MIX_THRESHOLD], or.nlines - want);
+	unsigned want = oracle_check(&orc, m, &r, orc.nlines);
+	ck_assert_uint_eq(sum.n[1][D4_FED_R_MIX_THRESHOLD], orc.nlines - want);
 	recs_free(&r);
 
 	/* a tuple seen once, alone in its frame; then a side record for that
@@ -2293,7 +2306,31 @@ START_TEST(test_pdns_mix_side_oracle)
 	run_all(s, NULL, &o, D4_FED_KIND_PDNS, p, &r, &sum, &nb, NULL, NULL, NULL);
 	for (size_t j = 0; j < r.n; j++)
 		ck_assert_msg(!strstr(r.l[j], "lonely.oracle.test."), "below its thresholds: %s", r.l[j]);
-	ck_assert_uint_eq(sum.n[1][D4_FED_R_MIX_THRESHOLD], or.nlines - want + 1);
+	ck_assert_uint_eq(sum.n[1][D4_FED_R_MIX_THRESHOLD], orc.nlines - want + 1);
+	recs_free(&r);
+
+	/* a tuple seen 5 times in a tlp:red stream, then 6 times in a clear
+	 * one: that one passes (11 times, 2 sensors), but not as the tuple so
+	 * far (its level is red): with its own count and time */
+	struct sdef dred = {D4_TLP_RED, NULL, 8, NULL, SENSOR_3};
+	uint64_t sred = sess_open(s, &dred);
+	const char *l1 = "1795800000.1||198.51.100.7||203.0.113.53||IN||redmix.oracle.test.||A||192.0.2.97||60||5\n";
+	const char *l2 = "1795800100.1||198.51.100.7||203.0.113.53||IN||redmix.oracle.test.||A||192.0.2.97||60||6\n";
+	frame(s, sred, &dred, l1, strlen(l1), 0);
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	frame(s, sid[0], &d[0], l2, strlen(l2), 0);
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	consumer_run(s, 50);
+	memset(&r, 0, sizeof(r));
+	run_all(s, NULL, &o, D4_FED_KIND_PDNS, p, &r, &sum, &nb, NULL, NULL, NULL);
+	unsigned nred = 0;
+	for (size_t j = 0; j < r.n; j++)
+		if (strstr(r.l[j], "redmix.oracle.test.")) {
+			ck_assert_msg(strstr(r.l[j], "|1795800100|1795800100|6"), "not as itself: %s", r.l[j]);
+			nred++;
+		}
+	ck_assert_uint_eq(nred, 1);
+	ck_assert_uint_eq(sum.n[1][D4_FED_R_TLP_RED], 1);
 	recs_free(&r);
 	free(p);
 	store_done(s);

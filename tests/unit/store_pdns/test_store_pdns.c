@@ -1370,53 +1370,67 @@ END_TEST
 START_TEST(test_side_codec)
 {
 	rng_state = 0x51de;
-	static uint64_t c[300], c2[300];
-	static uint32_t se[300], se2[300];
+	static struct d4_store_pdns_side_obs e[300], e2[300];
 	static uint8_t b[D4_PDNS_SIDE_LEN(300)];
 	for (int round = 0; round < 200; round++) {
 		size_t n = rndn(300);
 		for (size_t i = 0; i < n; i++) {
 			unsigned k = rndn(4);
-			c[i] = k == 0 ? rndn(3) : k == 1 ? rnd() : k == 2 ? UINT64_MAX : rndn(1u << 20);
-			se[i] = rndn(3) ? rndn(9) : (rndn(2) ? UINT32_MAX : (uint32_t)rnd());
+			struct d4_store_pdns_side_obs *x = &e[i];
+			x->count = k == 0 ? rndn(3) : k == 1 ? rnd() : k == 2 ? UINT64_MAX : rndn(1u << 20);
+			x->sensors = rndn(3) ? rndn(9) : (rndn(2) ? UINT32_MAX : (uint32_t)rnd());
+			x->sensors_before = x->sensors ? x->sensors - rndn(2) : 0;
+			x->tf_delta = rndn(2) ? 0 : rndn(3) ? rndn(86400) : rnd();
+			x->tl_delta = rndn(2) ? 0 : rnd() >> rndn(64);
+			x->tlp = (uint8_t)rndn(8);
+			x->org_mixed = (uint8_t)rndn(2);
+			x->received = (uint8_t)rndn(2);
 		}
 		uint64_t fp = rnd(), fp2;
-		size_t len = d4_store_pdns_side_encode(fp, c, se, n, b), n2;
+		size_t len = d4_store_pdns_side_encode(fp, e, n, b), n2;
 		ck_assert_uint_le(len, D4_PDNS_SIDE_LEN(n));
-		ck_assert_int_eq(d4_store_pdns_side_decode(b, len, &fp2, c2, se2, 300, &n2), 0);
+		ck_assert_int_eq(d4_store_pdns_side_decode(b, len, &fp2, e2, 300, &n2), 0);
 		ck_assert_uint_eq(fp2, fp);
 		ck_assert_uint_eq(n2, n);
 		for (size_t i = 0; i < n; i++) {
-			ck_assert_uint_eq(c2[i], c[i]);
-			ck_assert_uint_eq(se2[i], se[i]);
+			ck_assert_mem_eq(&e2[i], &e[i], sizeof(e[i]));
 		}
 		/* too small a buffer: the count, nothing else */
 		if (n) {
-			ck_assert_int_eq(d4_store_pdns_side_decode(b, len, &fp2, c2, se2, n - 1, &n2), D4_ETOOBIG);
+			ck_assert_int_eq(d4_store_pdns_side_decode(b, len, &fp2, e2, n - 1, &n2), D4_ETOOBIG);
 			ck_assert_uint_eq(n2, n);
 		}
 		/* every truncation, a trailing byte, another version: corrupt */
 		for (size_t l = 0; l < len; l++)
-			ck_assert_int_eq(d4_store_pdns_side_decode(b, l, &fp2, c2, se2, 300, &n2), D4_ECORRUPT);
+			ck_assert_int_eq(d4_store_pdns_side_decode(b, l, &fp2, e2, 300, &n2), D4_ECORRUPT);
 		b[len] = 0;
-		ck_assert_int_eq(d4_store_pdns_side_decode(b, len + 1, &fp2, c2, se2, 300, &n2), D4_ECORRUPT);
+		ck_assert_int_eq(d4_store_pdns_side_decode(b, len + 1, &fp2, e2, 300, &n2), D4_ECORRUPT);
 		b[0] = 2;
-		ck_assert_int_eq(d4_store_pdns_side_decode(b, len, &fp2, c2, se2, 300, &n2), D4_ECORRUPT);
+		ck_assert_int_eq(d4_store_pdns_side_decode(b, len, &fp2, e2, 300, &n2), D4_ECORRUPT);
 	}
 	/* one value, one encoding: no over-long or overflowing varint */
 	uint64_t fp;
 	size_t n;
-	static const uint8_t overlong[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x81, 0x00, 0x01};
-	ck_assert_int_eq(d4_store_pdns_side_decode(overlong, sizeof(overlong), &fp, c2, se2, 300, &n), D4_ECORRUPT);
-	static const uint8_t big[] = {1,    0,	  0,	0,    0,    0,	  0,	0,    0,    1,	 0xff,
-				      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x01};
-	ck_assert_int_eq(d4_store_pdns_side_decode(big, sizeof(big), &fp, c2, se2, 300, &n), D4_ECORRUPT);
-	static const uint8_t sens33[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x01, 0x80, 0x80, 0x80, 0x80, 0x10};
-	ck_assert_int_eq(d4_store_pdns_side_decode(sens33, sizeof(sens33), &fp, c2, se2, 300, &n), D4_ECORRUPT);
-	static const uint8_t many[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0x01, 1, 1};
-	ck_assert_int_eq(d4_store_pdns_side_decode(many, sizeof(many), &fp, c2, se2, 300, &n), D4_ECORRUPT);
+	static const uint8_t overlong[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x81, 0x00, 0x01, 0, 0, 0, 1};
+	ck_assert_int_eq(d4_store_pdns_side_decode(overlong, sizeof(overlong), &fp, e2, 300, &n), D4_ECORRUPT);
+	static const uint8_t big[] = {1,    0,	  0,	0,    0,    0,	  0,	0,    0, 1, 0xff, 0xff, 0xff,
+				      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x01, 0, 0, 0,	  1};
+	ck_assert_int_eq(d4_store_pdns_side_decode(big, sizeof(big), &fp, e2, 300, &n), D4_ECORRUPT);
+	static const uint8_t sens33[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x01, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 0, 0, 1};
+	ck_assert_int_eq(d4_store_pdns_side_decode(sens33, sizeof(sens33), &fp, e2, 300, &n), D4_ECORRUPT);
+	/* more sensors before than after; an unknown flag */
+	static const uint8_t before[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 5, 2, 3, 0, 0, 1};
+	ck_assert_int_eq(d4_store_pdns_side_decode(before, sizeof(before), &fp, e2, 300, &n), D4_ECORRUPT);
+	static const uint8_t flag[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 5, 2, 1, 0, 0, 0x21};
+	ck_assert_int_eq(d4_store_pdns_side_decode(flag, sizeof(flag), &fp, e2, 300, &n), D4_ECORRUPT);
+	static const uint8_t good[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 5, 2, 1, 3, 4, 0x1c};
+	ck_assert_int_eq(d4_store_pdns_side_decode(good, sizeof(good), &fp, e2, 300, &n), 0);
+	ck_assert(n == 1 && e2[0].count == 5 && e2[0].sensors == 2 && e2[0].sensors_before == 1 &&
+		  e2[0].tf_delta == 3 && e2[0].tl_delta == 4 && e2[0].tlp == 4 && e2[0].org_mixed && e2[0].received);
+	static const uint8_t many[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 1, 1, 0, 0, 0, 1};
+	ck_assert_int_eq(d4_store_pdns_side_decode(many, sizeof(many), &fp, e2, 300, &n), D4_ECORRUPT);
 	static const uint8_t empty[] = {1, 0, 0, 0, 0, 0, 0, 0, 7, 0};
-	ck_assert_int_eq(d4_store_pdns_side_decode(empty, sizeof(empty), &fp, c2, se2, 0, &n), 0);
+	ck_assert_int_eq(d4_store_pdns_side_decode(empty, sizeof(empty), &fp, e2, 0, &n), 0);
 	ck_assert_uint_eq(fp, 7);
 	ck_assert_uint_eq(n, 0);
 }
@@ -1425,8 +1439,7 @@ END_TEST
 struct side_got {
 	uint64_t fp[8];
 	size_t n[8];
-	uint64_t c[8][16];
-	uint32_t se[8][16];
+	struct d4_store_pdns_side_obs e[8][16];
 	int found[8];
 };
 
@@ -1434,7 +1447,7 @@ static int side_got_cb(void *ctx, size_t i, const uint8_t *val, size_t len)
 {
 	struct side_got *g = ctx;
 	ck_assert_uint_lt(i, 8);
-	ck_assert_int_eq(d4_store_pdns_side_decode(val, len, &g->fp[i], g->c[i], g->se[i], 16, &g->n[i]), 0);
+	ck_assert_int_eq(d4_store_pdns_side_decode(val, len, &g->fp[i], g->e[i], 16, &g->n[i]), 0);
 	g->found[i] = 1;
 	return 0;
 }
@@ -1487,20 +1500,20 @@ START_TEST(test_side_apply)
 	ck_assert(g.found[0] && g.found[1] && !g.found[2] && !g.found[3]);
 	ck_assert_uint_eq(g.n[0], 3);
 	ck_assert_uint_eq(g.fp[0], d4_store_pdns_side_fp(ob, 3));
-	ck_assert_uint_eq(g.c[0][0], 1);
-	ck_assert_uint_eq(g.se[0][0], 1);
-	ck_assert_uint_eq(g.c[0][1], 2);
-	ck_assert_uint_eq(g.se[0][1], 1);
-	ck_assert_uint_eq(g.c[0][2], 2);
-	ck_assert_uint_eq(g.se[0][2], 2);
+	ck_assert_uint_eq(g.e[0][0].count, 1);
+	ck_assert_uint_eq(g.e[0][0].sensors, 1);
+	ck_assert_uint_eq(g.e[0][1].count, 2);
+	ck_assert_uint_eq(g.e[0][1].sensors, 1);
+	ck_assert_uint_eq(g.e[0][2].count, 2);
+	ck_assert_uint_eq(g.e[0][2].sensors, 2);
 	ck_assert_uint_eq(g.n[1], 3);
 	ck_assert_uint_eq(g.fp[1], d4_store_pdns_side_fp(ob + 3, 3));
-	ck_assert_uint_eq(g.c[1][0], 5);
-	ck_assert_uint_eq(g.se[1][0], 2);
-	ck_assert_uint_eq(g.c[1][1], 1);
-	ck_assert_uint_eq(g.se[1][1], 1);
-	ck_assert_uint_eq(g.c[1][2], 0); /* not a tuple */
-	ck_assert_uint_eq(g.se[1][2], 0);
+	ck_assert_uint_eq(g.e[1][0].count, 5);
+	ck_assert_uint_eq(g.e[1][0].sensors, 2);
+	ck_assert_uint_eq(g.e[1][1].count, 1);
+	ck_assert_uint_eq(g.e[1][1].sensors, 1);
+	ck_assert_uint_eq(g.e[1][2].count, 0); /* not a tuple */
+	ck_assert_uint_eq(g.e[1][2].sensors, 0);
 	/* the fingerprint is of the observations as handed over, in order */
 	ck_assert_uint_ne(d4_store_pdns_side_fp(ob, 3), d4_store_pdns_side_fp(ob + 1, 3));
 	struct d4_store_pdns_obs sw[2] = {ob[1], ob[0]};
@@ -1523,12 +1536,54 @@ START_TEST(test_side_apply)
 	uint32_t sens;
 	ck_assert_int_eq(d4_store_pdns_seen(s, &ob[0], 1, &cnt, &sens), 0);
 	for (int i = 0; i < 12; i++)
-		ck_assert_uint_eq(g.c[0][i], 6 + (uint64_t)i);
-	ck_assert_uint_eq(g.c[0][11], cnt);
-	ck_assert_uint_eq(g.se[0][11], sens);
-	ck_assert_uint_eq(g.se[0][5], 8); /* 2 + 6 new: still exact */
+		ck_assert_uint_eq(g.e[0][i].count, 6 + (uint64_t)i);
+	ck_assert_uint_eq(g.e[0][11].count, cnt);
+	ck_assert_uint_eq(g.e[0][11].sensors, sens);
+	ck_assert_uint_eq(g.e[0][5].sensors, 8); /* 2 + 6 new: still exact */
 	for (int i = 1; i < 12; i++)
-		ck_assert_uint_ge(g.se[0][i], g.se[0][i - 1]);
+		ck_assert_uint_ge(g.e[0][i].sensors, g.e[0][i - 1].sensors);
+
+	/* times, level, org and received origin of the tuple so far */
+	struct d4_store_pdns_obs xb[3];
+	side_ob(&xb[0], "e.side.test.", "192.0.2.5", 1, 1);
+	xb[0].time_first = 900; /* swapped: 500..900 */
+	xb[0].time_last = 500;
+	xb[0].tlp = D4_TLP_CLEAR;
+	side_ob(&xb[1], "e.side.test.", "192.0.2.5", 1, 2);
+	xb[1].time_first = 700;
+	xb[1].time_last = 1200;
+	xb[1].tlp = D4_TLP_RED;
+	memset(xb[1].org, 9, 16);
+	side_ob(&xb[2], "e.side.test.", "192.0.2.5", 1, 1);
+	xb[2].time_first = 600;
+	xb[2].time_last = 650;
+	xb[2].tlp = D4_TLP_CLEAR;
+	uint64_t xs[3] = {16, 16, 16};
+	ck_assert_int_eq(d4_store_pdns_apply_frames(s, xb, xs, 3, NULL), 0);
+	uint64_t q16 = 16;
+	side_get(s, &q16, 1, &g);
+	ck_assert(g.found[0] && g.n[0] == 3);
+	const struct d4_store_pdns_side_obs *x = g.e[0];
+	ck_assert(x[0].count == 1 && x[0].sensors == 1 && x[0].sensors_before == 0 && x[0].tf_delta == 0 &&
+		  x[0].tl_delta == 0 && x[0].tlp == D4_TLP_CLEAR && !x[0].org_mixed && !x[0].received);
+	ck_assert(x[1].count == 2 && x[1].sensors == 2 && x[1].sensors_before == 1 && x[1].tf_delta == 200 &&
+		  x[1].tl_delta == 0 && x[1].tlp == D4_TLP_RED && x[1].org_mixed && !x[1].received);
+	ck_assert(x[2].count == 3 && x[2].sensors == 2 && x[2].sensors_before == 2 && x[2].tf_delta == 100 &&
+		  x[2].tl_delta == 550 && x[2].tlp == D4_TLP_RED && x[2].org_mixed);
+	/* a tuple that holds observations received from a partner */
+	static const uint8_t hub[16] = {0xa1, 2};
+	const uint8_t *hubs[1] = {hub};
+	struct store_pdns_merge *mg;
+	ck_assert_int_eq(store_pdns_merge_prep(&xb[0], hubs, 1, &mg), 0);
+	MDB_txn *mt;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, 0, &mt), 0);
+	ck_assert_int_eq(store_pdns_merge_txn(s, mt, mg), 0);
+	ck_assert_int_eq(mdb_txn_commit(mt), 0);
+	store_pdns_merge_free(mg);
+	uint64_t x17 = 17;
+	ck_assert_int_eq(d4_store_pdns_apply_frames(s, &xb[2], &x17, 1, NULL), 0);
+	side_get(s, &x17, 1, &g);
+	ck_assert(g.found[0] && g.n[0] == 1 && g.e[0][0].received && g.e[0][0].count == 5);
 
 	/* a frame met twice in one call: no record (and an earlier one goes) */
 	uint64_t tw[3] = {13, 14, 13};
@@ -1633,11 +1688,10 @@ struct k9side {
 static int k9side_cb(void *ctx, size_t i, const uint8_t *val, size_t len)
 {
 	struct k9side *k = ctx;
-	static uint64_t c[100];
-	static uint32_t se[100];
+	static struct d4_store_pdns_side_obs e[100];
 	uint64_t fp;
 	size_t n;
-	ck_assert_int_eq(d4_store_pdns_side_decode(val, len, &fp, c, se, 100, &n), 0);
+	ck_assert_int_eq(d4_store_pdns_side_decode(val, len, &fp, e, 100, &n), 0);
 	ck_assert_uint_eq(n, 100);
 	k->n++;
 	k->last = i + 1;
