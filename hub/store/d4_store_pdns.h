@@ -221,7 +221,7 @@ int d4_store_pdns_summarize(struct d4_store *s, const struct d4_store_pdns_query
 
 struct d4_store_pdns_info {
 	uint64_t tuples;
-	uint64_t bytes;	  /* pages of the pDNS tables x page size */
+	uint64_t bytes;	  /* pages of the pDNS tables (side records included) x page size */
 	uint64_t next_id; /* ids handed out so far + 1 */
 };
 int d4_store_pdns_info(struct d4_store *s, struct d4_store_pdns_info *out);

@@ -1757,8 +1757,10 @@ int d4_store_pdns_summarize(struct d4_store *s, const struct d4_store_pdns_query
 	return rc;
 }
 
+/* with the side records: space the pDNS consumer uses */
 static const enum store_dbi pdns_dbis[] = {DBI_PDNS_TUPLES, DBI_PDNS_RNAME, DBI_PDNS_RDNAME, DBI_PDNS_RDRNAME,
-					   DBI_PDNS_RDIP,   DBI_PDNS_RDRAW, DBI_PDNS_TIME,   DBI_PDNS_META};
+					   DBI_PDNS_RDIP,   DBI_PDNS_RDRAW, DBI_PDNS_TIME,   DBI_PDNS_META,
+					   DBI_PDNS_SIDE};
 
 int d4_store_pdns_info(struct d4_store *s, struct d4_store_pdns_info *out)
 {
