@@ -851,6 +851,44 @@ START_TEST(test_restart)
 }
 END_TEST
 
+/* Retention removes the side records of the frames it deletes, in the
+ * same transaction, and leaves the others. */
+START_TEST(test_side_retention)
+{
+	new_dir();
+	struct d4_store *s = store_open(1);
+	uint8_t u[16];
+	test_uuid(u, 22);
+	static const char gone[] = "1795618268.1||127.0.0.1||127.0.0.2||IN||gone.test.||A||192.0.2.1||60||1\n";
+	static const char kept[] = "1795618268.1||127.0.0.1||127.0.0.2||IN||kept.test.||A||192.0.2.2||60||1\n";
+	uint64_t old = sess_open(s, u, 8, NULL);
+	uint64_t old_ms = d4_now_ms() - 10ull * 86400 * 1000;
+	for (int i = 0; i < 5; i++)
+		frame(s, old, u, 8, gone, strlen(gone), old_ms);
+	sess_close(s, old);
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	uint64_t live = sess_open(s, u, 8, NULL);
+	for (int i = 0; i < 3; i++)
+		frame(s, live, u, 8, kept, strlen(kept), 0);
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	struct d4_analyze_pdns_stats st;
+	drain(s, NULL, &st);
+	struct sides d;
+	sides_dump(s, &d);
+	ck_assert_uint_eq(d.n, 8);
+	free(d.p);
+	d4_store_retention_set(s, 86400, 0);
+	ck_assert_int_eq(d4_store_retention_run(s), 5);
+	sides_dump(s, &d);
+	ck_assert_uint_eq(d.n, 3);
+	/* the first one left is the first live frame's */
+	ck_assert_uint_eq(d4_get_u64be(d.p), 6);
+	free(d.p);
+	d4_store_close(s);
+	rm_dir(g_dir);
+}
+END_TEST
+
 /* Frames deleted by retention before the consumer read them: skipped,
  * counted, and what follows is read normally. */
 START_TEST(test_retention_gap)
@@ -1025,6 +1063,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_last_line_unterminated);
 	tcase_add_test(tc, test_restart);
 	tcase_add_test(tc, test_retention_gap);
+	tcase_add_test(tc, test_side_retention);
 	tcase_add_test(tc, test_layout);
 	tcase_add_test(tc, test_batch_adapt);
 	tcase_add_test(tc, test_worker);
