@@ -56,6 +56,16 @@ struct pbatch {
 	struct d4_store_pdns_obs *seen_q; /* the ones the cache cannot answer */
 	size_t seen_cap, seen_from;
 	uint64_t seen_epoch; /* 0: not read */
+	/* the frame of each observation (0: a last line of an ended stream),
+	 * and what the side records of those frames say (side_ok: the frame
+	 * has one that matches its observations), read once per call */
+	uint64_t *seq;
+	struct d4_store_pdns_side_obs *side;
+	uint8_t *side_ok;
+	size_t *side_run; /* scratch: the first observation of each frame read */
+	uint64_t *side_seqs;
+	size_t side_cap;
+	uint64_t side_epoch; /* 0: not read */
 };
 
 /* Tuples' counts as last read from the tuple store, two-way by hash: only a count that passes a rule's thresholds is
@@ -121,6 +131,11 @@ void d4_fed_source_free(struct d4_fed_source *src)
 	free(src->pb.seen_count);
 	free(src->pb.seen_sensors);
 	free(src->pb.seen_q);
+	free(src->pb.seq);
+	free(src->pb.side);
+	free(src->pb.side_ok);
+	free(src->pb.side_run);
+	free(src->pb.side_seqs);
 	free(src->pb.obs);
 	free(src->pb.arena);
 	d4_fed_wbuf_free(&src->w);
@@ -571,13 +586,14 @@ static int vlag_cb(void *ctx, const struct d4_store_bs_vec *v)
 /* ---- pdns ---- */
 
 /* Copies one consumer batch (obs borrowed for the call) into src->pb. */
-static int pdns_sink(void *ctx, const struct d4_store_pdns_obs *obs, size_t n, size_t nfixed, const uint8_t *cursor,
-		     size_t cursor_len)
+static int pdns_sink(void *ctx, const struct d4_store_pdns_obs *obs, const uint64_t *frame_seq, size_t n, size_t nfixed,
+		     const uint8_t *cursor, size_t cursor_len)
 {
 	struct d4_fed_source *src = ctx;
 	struct pbatch *pb = &src->pb;
 	pb->valid = 0;
 	pb->seen_epoch = 0;
+	pb->side_epoch = 0;
 	if (cursor_len > sizeof(pb->to)) {
 		src->sink_err = D4_ETOOBIG;
 		return D4_ETOOBIG;
@@ -590,6 +606,10 @@ static int pdns_sink(void *ctx, const struct d4_store_pdns_obs *obs, size_t n, s
 		if (!no)
 			goto nomem;
 		pb->obs = no;
+		uint64_t *nq = realloc(pb->seq, n * sizeof(*nq));
+		if (!nq)
+			goto nomem;
+		pb->seq = nq;
 		pb->cap = n;
 	}
 	if (need > pb->acap) {
@@ -616,6 +636,7 @@ static int pdns_sink(void *ctx, const struct d4_store_pdns_obs *obs, size_t n, s
 		a[bl] = 0;
 		o->bailiwick = a;
 		a += bl + 1;
+		pb->seq[i] = frame_seq ? frame_seq[i] : 0;
 	}
 	pb->n = n;
 	pb->nfixed = nfixed;
@@ -816,6 +837,108 @@ static int tuple_seen(struct build *b, const struct d4_partner_mix *m, size_t i,
 	return 0;
 }
 
+/* ---- the thresholds from the side records (docs/federation.md "Mixing
+ * before sharing", "How it works") ---- */
+
+struct side_rd {
+	struct pbatch *pb;
+};
+
+static int side_cb(void *ctx, size_t i, const uint8_t *val, size_t len)
+{
+	struct pbatch *pb = ((struct side_rd *)ctx)->pb;
+	size_t g = pb->side_run[i], e = g + 1;
+	while (e < pb->nfixed && pb->seq[e] == pb->seq[g])
+		e++;
+	uint64_t fp;
+	size_t n;
+	/* a record that does not match this frame's observations (another
+	 * consumer's view of it: a replay limit, retention) answers nothing */
+	if (d4_store_pdns_side_decode(val, len, &fp, pb->side + g, e - g, &n) == 0 && n == e - g &&
+	    fp == d4_store_pdns_side_fp(pb->obs + g, e - g))
+		memset(pb->side_ok + g, 1, e - g);
+	return 0;
+}
+
+/* What the side record of its frame says of pb->obs[i]'s tuple right
+ * after the hub's consumer merged this very observation (*e), or NULL when
+ * its frame has none (the tuple store is read as before; *err on an
+ * error). The records of the batch's frames are read once per call: one
+ * get per frame, none per tuple. */
+static const struct d4_store_pdns_side_obs *side_get(struct build *b, size_t i, int *err)
+{
+	struct d4_fed_source *src = b->src;
+	struct pbatch *pb = &src->pb;
+	if (pb->side_epoch != src->epoch) {
+		size_t n = pb->nfixed;
+		if (n > pb->side_cap) {
+			struct d4_store_pdns_side_obs *se = realloc(pb->side, n * sizeof(*se));
+			if (se)
+				pb->side = se;
+			uint8_t *ok = realloc(pb->side_ok, n);
+			if (ok)
+				pb->side_ok = ok;
+			size_t *run = realloc(pb->side_run, n * sizeof(*run));
+			if (run)
+				pb->side_run = run;
+			uint64_t *sq = realloc(pb->side_seqs, n * sizeof(*sq));
+			if (sq)
+				pb->side_seqs = sq;
+			if (!se || !ok || !run || !sq) {
+				*err = D4_ENOMEM;
+				return NULL;
+			}
+			pb->side_cap = n;
+		}
+		size_t nr = 0;
+		for (size_t g = 0; g < n; g++) {
+			pb->side_ok[g] = 0;
+			if (pb->seq[g] && (g == 0 || pb->seq[g] != pb->seq[g - 1])) {
+				pb->side_run[nr] = g;
+				pb->side_seqs[nr++] = pb->seq[g];
+			}
+		}
+		struct side_rd rd = {pb};
+		int rc = d4_store_pdns_side_read(src->s, pb->side_seqs, nr, side_cb, &rd);
+		if (rc) {
+			*err = rc;
+			return NULL;
+		}
+		pb->side_epoch = src->epoch;
+	}
+	return i < pb->nfixed && pb->side_ok[i] ? &pb->side[i] : NULL;
+}
+
+/* Whether the observation that brought its tuple past the rule's
+ * thresholds (e) goes as the tuple's aggregate so far: only when every
+ * observation in it would have gone to this partner had it passed then --
+ * the tuple's level (the most restrictive of its sources) released by the
+ * rule, one org, nothing received from partners (their rules and consent
+ * govern those), no sensor list in the rule (the earlier observations'
+ * sensors are not known), and the tuple's last time past the hold-back. */
+static int side_aggregate(struct build *b, const struct d4_partner_rule *rule, const struct d4_fed_record *rec,
+			  const struct d4_store_pdns_obs *o, const struct d4_store_pdns_side_obs *e,
+			  struct d4_fed_verdict *v)
+{
+	uint64_t own = o->count ? o->count : 1;
+	struct d4_fed_record whole = *rec;
+	whole.seen_count = e->count >= own ? e->count - own : 0;
+	whole.seen_sensors = e->sensors_before;
+	if (mix_passes(&rule->mix, whole.seen_count, whole.seen_sensors))
+		return 0; /* passed before: this one goes as itself */
+	if (e->count <= own || e->org_mixed || e->received || e->tlp < 1 || e->tlp > 6 || rule->n_sensor_allow ||
+	    rule->n_sensor_deny)
+		return 0;
+	uint64_t tl = o->time_first < o->time_last ? o->time_last : o->time_first;
+	if (d4_fed_mix_held(rule, tl + e->tl_delta < tl ? UINT64_MAX : tl + e->tl_delta, b->now_s))
+		return 0;
+	whole.tlp = (enum d4_tlp)e->tlp;
+	whole.seen_count = e->count;
+	whole.seen_sensors = e->sensors;
+	d4_fed_decide(b->src->o.self, &b->fp, rule, &whole, v);
+	return v->decision != D4_FED_REFUSE;
+}
+
 /* Decides obs, which goes with the counters and the wire record. Returns
  * as add(); 3 = not a record (the tuple store would skip it as well). */
 static int pdns_one(struct build *b, const struct d4_store_pdns_obs *o, struct d4_fed_verdict *v)
@@ -843,9 +966,22 @@ static int pdns_one(struct build *b, const struct d4_store_pdns_obs *o, struct d
 	 * holds. What was read for the rest of the consumer batch then is
 	 * decided on at once. */
 	size_t idx = (size_t)(o - src->pb.obs);
-	int known = thresholds && src->pb.seen_epoch == src->epoch && idx >= src->pb.seen_from && idx < src->pb.n;
-	rec.seen_count = known ? src->pb.seen_count[idx] : UINT64_MAX;
-	rec.seen_sensors = known ? src->pb.seen_sensors[idx] : UINT32_MAX;
+	/* the side record of the observation's frame answers without a read */
+	int err = 0, known = 0, whole = 0;
+	const struct d4_store_pdns_side_obs *se = thresholds ? side_get(b, idx, &err) : NULL;
+	if (err) {
+		b->err = err;
+		return -1;
+	}
+	if (se) {
+		known = 1;
+		rec.seen_count = se->count;
+		rec.seen_sensors = se->sensors;
+	} else {
+		known = thresholds && src->pb.seen_epoch == src->epoch && idx >= src->pb.seen_from && idx < src->pb.n;
+		rec.seen_count = known ? src->pb.seen_count[idx] : UINT64_MAX;
+		rec.seen_sensors = known ? src->pb.seen_sensors[idx] : UINT32_MAX;
+	}
 	d4_fed_decide(src->o.self, &b->fp, rule, &rec, v);
 	if (v->decision != D4_FED_REFUSE && thresholds && !known) {
 		int rc = tuple_seen(b, &rule->mix, idx, &rec.seen_count, &rec.seen_sensors);
@@ -857,6 +993,13 @@ static int pdns_one(struct build *b, const struct d4_store_pdns_obs *o, struct d
 	}
 	if (v->decision == D4_FED_REFUSE)
 		return 2;
+	struct d4_fed_verdict vw;
+	if (se && side_aggregate(b, rule, &rec, o, se, &vw)) {
+		/* the crossing goes as the tuple so far, at the tuple's level */
+		whole = 1;
+		rec.tlp = (enum d4_tlp)se->tlp;
+		*v = vw;
+	}
 	struct d4_fed_out out;
 	d4_fed_outgoing(src->o.self, &rec, v, &out);
 	struct d4_fed_wrec r;
@@ -874,6 +1017,10 @@ static int pdns_one(struct build *b, const struct d4_store_pdns_obs *o, struct d
 	r.time_first = o->time_first <= o->time_last ? o->time_first : o->time_last;
 	r.time_last = o->time_first <= o->time_last ? o->time_last : o->time_first;
 	r.count = o->count ? o->count : 1;
+	if (whole) {
+		r.count = se->count;
+		r.time_first = r.time_first >= se->tf_delta ? r.time_first - se->tf_delta : 0;
+	}
 	d4_fed_mix_apply(src->o.self, rule, D4_FED_KIND_PDNS, &r);
 	return add(b, &r, v);
 }

@@ -47,8 +47,10 @@ struct d4_analyze_pdns_opts {
 	unsigned frames_per_walk;      /* frames read per read transaction (default 4096) */
 	/* Sink mode (the federation source, docs/pdns.md "Ingest from the
 	 * frame log"): when sink is set, each batch goes to sink instead of
-	 * d4_store_pdns_apply -- the observations obs[0..n), borrowed for the
-	 * call, and the cursor value after them -- and nothing is written to
+	 * d4_store_pdns_apply_frames -- the observations obs[0..n) and the
+	 * frame log seq of the frame each belongs to (frame_seq, 0 for the
+	 * last lines below), borrowed for the call, and the cursor value after
+	 * them -- and nothing is written to
 	 * the store (neither tuples, nor counters, nor the cursor). The consumer
 	 * starts from `cursor` (cursor_len 0: the start of the log) instead of
 	 * the stored cursor, and batches hold exactly `batch` observations (the
@@ -63,8 +65,8 @@ struct d4_analyze_pdns_opts {
 	 * start again from the cursor). d4_analyze_pdns_maintain is not for
 	 * this mode: the consumer drops the state of ended sessions itself when
 	 * it reaches the end of the log. */
-	int (*sink)(void *ctx, const struct d4_store_pdns_obs *obs, size_t n, size_t nfixed, const uint8_t *cursor,
-		    size_t cursor_len);
+	int (*sink)(void *ctx, const struct d4_store_pdns_obs *obs, const uint64_t *frame_seq, size_t n, size_t nfixed,
+		    const uint8_t *cursor, size_t cursor_len);
 	void *sink_ctx;
 	const uint8_t *cursor; /* sink mode: the starting cursor value, copied by d4_analyze_pdns_new */
 	size_t cursor_len;

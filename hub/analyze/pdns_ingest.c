@@ -64,6 +64,7 @@ struct bobs {
 	uint64_t tf, tl, count;
 	uint8_t sensor[16];
 	uint8_t org[16];
+	uint64_t seq; /* the frame it belongs to; 0 for a last line of an ended stream (no side record) */
 };
 
 struct d4_analyze_pdns {
@@ -91,11 +92,13 @@ struct d4_analyze_pdns {
 	size_t ndeltas, capdeltas;
 	size_t eff_batch;		/* observations per commit now (adapted to txn_ms) */
 	struct d4_store_pdns_obs *sobs; /* built at commit */
+	uint64_t *sseq;			/* ... with the frame of each */
 	size_t capsobs;
 	struct d4_analyze_pdns_stats pend; /* counters of the open batch */
 	/* walk state */
 	const struct d4_frame_rec *cur_rec;
 	int counting;
+	int in_final;	   /* parsing a last line of an ended stream */
 	int pend_final;	   /* the open batch holds last lines of ended streams */
 	size_t final_from; /* index of the first of those lines in the batch (SIZE_MAX: none) */
 	/* ended streams whose last line was parsed, while a replay can reach
@@ -281,6 +284,7 @@ static int emit(void *arg, const struct d4_pdns_obs *o)
 	memcpy(b->sensor, rec->uuid, 16);
 	memcpy(b->org, rec->org, 16);
 	b->tlp = rec->tlp;
+	b->seq = x->in_final ? 0 : rec->seq;
 	x->nobs++;
 	return 0;
 }
@@ -365,6 +369,10 @@ static int batch_commit(struct d4_analyze_pdns *x)
 		if (!ns)
 			return D4_ENOMEM;
 		x->sobs = ns;
+		uint64_t *nq = realloc(x->sseq, x->nobs * sizeof(*nq));
+		if (!nq)
+			return D4_ENOMEM;
+		x->sseq = nq;
 		x->capsobs = x->nobs;
 	}
 	for (size_t i = 0; i < x->nobs; i++) {
@@ -384,6 +392,7 @@ static int batch_commit(struct d4_analyze_pdns *x)
 		so->has_sensor = 1;
 		so->tlp = b->tlp;
 		memcpy(so->org, b->org, 16);
+		x->sseq[i] = b->seq;
 	}
 	uint64_t rf = replay_point(x, x->pending_done);
 	/* a stream whose frames no replay reaches any more needs no entry */
@@ -396,9 +405,12 @@ static int batch_commit(struct d4_analyze_pdns *x)
 	size_t cvl = put_cursor(cv, x->pending_done, rf, x->lost_total + x->pending_lost, x->fin, x->nfin);
 	struct d4_store_pdns_cursor cur = {D4_ANALYZE_PDNS_CURSOR, cv, cvl, x->deltas, x->ndeltas};
 	uint64_t t0 = d4_mono_ms();
-	int rc = x->o.sink ? x->o.sink(x->o.sink_ctx, x->sobs, x->nobs,
+	/* with each observation's frame: the store records per frame the
+	 * tuples' counts right after their merge (the federation source's
+	 * mixing thresholds, docs/federation.md) */
+	int rc = x->o.sink ? x->o.sink(x->o.sink_ctx, x->sobs, x->sseq, x->nobs,
 				       x->final_from < x->nobs ? x->final_from : x->nobs, cv, cvl)
-			   : d4_store_pdns_apply(x->s, x->sobs, x->nobs, &cur);
+			   : d4_store_pdns_apply_frames(x->s, x->sobs, x->sseq, x->nobs, &cur);
 	if (rc != 0)
 		return rc;
 	uint64_t ms = d4_mono_ms() - t0;
@@ -637,7 +649,9 @@ static int finish_line(struct d4_analyze_pdns *x, struct sess *e)
 	x->cur_rec = &e->last_rec;
 	x->counting = 1;
 	size_t nobs0 = x->nobs;
+	x->in_final = 1;
 	int rc = line_parse(x, e, e->buf, e->len, &fst);
+	x->in_final = 0;
 	e->len = 0;
 	if (!rc)
 		rc = count_frame(x, &e->last_rec, nobs0, &fst);
@@ -1026,6 +1040,7 @@ void d4_analyze_pdns_free(struct d4_analyze_pdns *x)
 	free(x->arena);
 	free(x->deltas);
 	free(x->sobs);
+	free(x->sseq);
 	free(x);
 }
 

@@ -249,7 +249,7 @@ static const char *const dbi_names[DBI_COUNT] = {
     "pdns_rdata_ip", "pdns_rdata_raw", "pdns_time",   "pdns_meta",  "replay",	       "partners",
     "fed_out",	     "fed_in",	       "fed_sess",    "bs_vectors", "bs_ident",	       "bs_victim",
     "bs_last",	     "bs_port",	       "bs_sensor",   "bs_change",  "bs_ongoing",      "bs_states",
-    "bs_meta",	     "fed_sig"};
+    "bs_meta",	     "fed_sig",	       "pdns_side"};
 
 /* seq_next is persisted each commit; the frame log's last chunk is the
  * fallback in case the setting lags (it never should). */
@@ -1411,6 +1411,9 @@ static int retention_txn(struct d4_store *s, uint64_t age_s, uint64_t max_bytes,
 		size = size > pages * s->psize ? size - pages * s->psize : 0;
 		/* the signatures of received frames go with their frames */
 		if ((rc = store_fed_sig_trim(s, txn, h.first_seq + h.count)) != 0)
+			break;
+		/* and the pDNS side records of their observations */
+		if ((rc = store_pdns_side_trim(s, txn, h.first_seq + h.count)) != 0)
 			break;
 		rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
 	}

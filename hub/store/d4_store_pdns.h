@@ -70,6 +70,54 @@ struct d4_store_pdns_cursor {
  * D4_EPERM (read-only store) or a store error. Nothing is retained. */
 int d4_store_pdns_apply(struct d4_store *s, const struct d4_store_pdns_obs *obs, size_t n,
 			const struct d4_store_pdns_cursor *cur);
+/* As d4_store_pdns_apply, and with side records for the mixing thresholds
+ * of the federation source (docs/store.md "pdns_side"): frame_seq[i] is the
+ * frame log seq of the frame obs[i] belongs to, 0 for none. The
+ * observations of one frame are consecutive; for each frame the same write
+ * transaction records, in order, what the merge of each of them left in its
+ * tuple (struct d4_store_pdns_side_obs; all zero for one the store skips),
+ * with d4_store_pdns_side_fp of the frame's observations. frame_seq
+ * borrowed; NULL = d4_store_pdns_apply. */
+int d4_store_pdns_apply_frames(struct d4_store *s, const struct d4_store_pdns_obs *obs, const uint64_t *frame_seq,
+			       size_t n, const struct d4_store_pdns_cursor *cur);
+
+/* One observation in a side record: its tuple right after its merge. */
+struct d4_store_pdns_side_obs {
+	uint64_t count;		 /* the tuple's count (0: the store skipped the observation) */
+	uint32_t sensors;	 /* its distinct sensors (as sensor_count) */
+	uint32_t sensors_before; /* ... before this merge (<= sensors) */
+	uint64_t tf_delta;	 /* the observation's time_first minus the tuple's (both after normalising) */
+	uint64_t tl_delta;	 /* the tuple's time_last minus the observation's */
+	uint8_t tlp;		 /* the tuple's TLP (the most restrictive of its sources so far) */
+	uint8_t org_mixed;	 /* its sources disagreed on the org */
+	uint8_t received;	 /* it holds observations received from partner hubs */
+};
+
+/* A fingerprint of n observations (rrname, rrtype, rdata and count of each,
+ * in order): what tells a reader of a side record that the frame's
+ * observations it has are the ones the record was made from. Not
+ * cryptographic (a check against two consumers disagreeing, docs/store.md). */
+uint64_t d4_store_pdns_side_fp(const struct d4_store_pdns_obs *obs, size_t n);
+
+/* Bytes d4_store_pdns_side_encode needs at most for n observations. */
+#define D4_PDNS_SIDE_LEN(n) (1u + 8u + 10u + (size_t)(n)*41u)
+/* Encodes a side record (version 1: u8 1 || u64be fp || varint n || n x
+ * (varint count, varint sensors, varint sensors - sensors_before, varint
+ * tf_delta, varint tl_delta, u8 tlp | org_mixed << 3 | received << 4))
+ * into out (D4_PDNS_SIDE_LEN(n) bytes); returns its length. */
+size_t d4_store_pdns_side_encode(uint64_t fp, const struct d4_store_pdns_side_obs *e, size_t n, uint8_t *out);
+/* Decodes a side record (stored bytes: untrusted): *fp, *n and, when *n <=
+ * cap, e[0..n). Pure; one encoding per record (minimal varints, no unknown
+ * flag). Returns 0, D4_ETOOBIG (more than cap observations; *n is set) or
+ * D4_ECORRUPT. */
+int d4_store_pdns_side_decode(const uint8_t *p, size_t len, uint64_t *fp, struct d4_store_pdns_side_obs *e, size_t cap,
+			      size_t *n);
+/* The side records of frames seqs[0..n), in one read transaction: cb(ctx,
+ * i, value, len) for each one stored (value valid during the call; cb
+ * non-zero stops with that value). 0 or a store error. */
+int d4_store_pdns_side_read(struct d4_store *s, const uint64_t *seqs, size_t n,
+			    int (*cb)(void *ctx, size_t i, const uint8_t *val, size_t len), void *ctx);
+
 /* Copies the value of cursor `name` into buf (cap bytes), *len gets its
  * length. Returns 0, D4_ENOTFOUND, D4_ETOOBIG (cap too small) or an error. */
 int d4_store_pdns_cursor_get(struct d4_store *s, const char *name, uint8_t *buf, size_t cap, size_t *len);
@@ -173,7 +221,7 @@ int d4_store_pdns_summarize(struct d4_store *s, const struct d4_store_pdns_query
 
 struct d4_store_pdns_info {
 	uint64_t tuples;
-	uint64_t bytes;	  /* pages of the pDNS tables x page size */
+	uint64_t bytes;	  /* pages of the pDNS tables (side records included) x page size */
 	uint64_t next_id; /* ids handed out so far + 1 */
 };
 int d4_store_pdns_info(struct d4_store *s, struct d4_store_pdns_info *out);

@@ -79,6 +79,7 @@ enum store_dbi {
 	DBI_BS_STATES,	  /* victim[16] || kind -> open-vector state */
 	DBI_BS_META,	  /* 'c' cursor name | 's' sensor uuid -> cursor / counters */
 	DBI_FED_SIG,	  /* frame seq BE -> u8 flags [|| origin's signature[64]] (received frames, store_fed.c) */
+	DBI_PDNS_SIDE,	  /* frame seq BE -> per observation: tuple count and sensors after its merge (store_pdns.c) */
 	DBI_COUNT
 };
 /* Tables added after schema 1: a read-only open of an older store (which
@@ -286,6 +287,8 @@ int store_fed_apply(struct d4_store *s, MDB_txn *txn, struct store_fed_writer *f
 int store_fed_sig_put(struct d4_store *s, MDB_txn *txn, uint64_t seq, const struct d4_store_fed_frame *f);
 /* Retention's part: fed_sig entries of frames before first_seq. */
 int store_fed_sig_trim(struct d4_store *s, MDB_txn *txn, uint64_t first_seq);
+/* Retention's part: pdns_side records of frames before first_seq. */
+int store_pdns_side_trim(struct d4_store *s, MDB_txn *txn, uint64_t first_seq);
 /* Deletes every fed_out record of a partner in txn (d4_store_partner_del). */
 int store_fed_out_del_partner(struct d4_store *s, MDB_txn *txn, const char *partner);
 /* Sets result, done and the eventfd of a batch. */

@@ -352,6 +352,11 @@ static unsigned popcount64(uint64_t x)
 	return c;
 }
 
+static uint32_t tup_sensors(const struct tup *t)
+{
+	return t->nsens + (t->sketch ? sketch_est[64 - popcount64(t->sketch)] : 0);
+}
+
 static void tup_out(const struct tup *t, struct d4_store_pdns_tuple *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -627,6 +632,7 @@ struct apply_ctx {
 	struct dput *dp;
 	size_t ndp, capdp;
 	const uint8_t *const *hubs; /* per observation, NULL: local */
+	struct d4_store_pdns_side_obs *run; /* per observation: its tuple after its merge (side records), or NULL */
 	char name[PDNS_NAME_BUF], gname[PDNS_NAME_BUF], bw[PDNS_NAME_BUF], gbw[PDNS_NAME_BUF];
 };
 
@@ -769,7 +775,21 @@ static int apply_group(struct apply_ctx *a, const struct d4_store_pdns_obs *obs,
 			d4_err("store: pdns tuple key collision on tuple %llu", (unsigned long long)t.id);
 			return D4_ECORRUPT;
 		}
+		uint32_t sb = fresh && j == 0 ? 0 : tup_sensors(&t);
 		obs_merge(a, &t, o, a->hubs ? a->hubs[ord[j].i] : NULL, fresh && j == 0);
+		if (a->run) {
+			struct d4_store_pdns_side_obs *r = &a->run[ord[j].i];
+			uint64_t tf = o->time_first < o->time_last ? o->time_first : o->time_last;
+			uint64_t tl = o->time_first < o->time_last ? o->time_last : o->time_first;
+			r->count = t.count;
+			r->sensors = tup_sensors(&t);
+			r->sensors_before = sb < r->sensors ? sb : r->sensors;
+			r->tf_delta = tf - t.tf;
+			r->tl_delta = t.tl - tl;
+			r->tlp = t.tlp;
+			r->org_mixed = (t.flags & PDNS_F_ORG_MIXED) ? 1 : 0;
+			r->received = t.nhubs ? 1 : 0;
+		}
 	}
 	size_t rl = enc_tup(&t, a->rec);
 	if ((rc = put(a, DBI_PDNS_TUPLES, pk, pklen, a->rec, rl, 0)))
@@ -972,8 +992,184 @@ int store_pdns_merge_txn(struct d4_store *s, MDB_txn *txn, struct store_pdns_mer
 	return rc;
 }
 
-int d4_store_pdns_apply(struct d4_store *s, const struct d4_store_pdns_obs *obs, size_t n,
-			const struct d4_store_pdns_cursor *cur)
+/* ---- side records (docs/store.md "pdns_side") ---- */
+
+static uint64_t fp_mix(uint64_t h, uint64_t v)
+{
+	h = (h ^ v) * 0x9e3779b97f4a7c15ULL;
+	return h ^ (h >> 29);
+}
+
+static uint64_t fp_bytes(uint64_t h, const char *p, size_t n)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		h = fp_mix(h, w);
+	}
+	uint64_t w = 0;
+	memcpy(&w, p + i, n - i);
+	return fp_mix(h, w ^ ((uint64_t)n << 48));
+}
+
+uint64_t d4_store_pdns_side_fp(const struct d4_store_pdns_obs *obs, size_t n)
+{
+	uint64_t h = 0x6a09e667f3bcc908ULL ^ n;
+	for (size_t i = 0; i < n; i++) {
+		const struct d4_store_pdns_obs *o = &obs[i];
+		h = fp_bytes(h, o->rrname ? o->rrname : "", o->rrname ? o->rrname_len : 0);
+		h = fp_mix(h, ((uint64_t)o->rrtype << 32) ^ 0x5bd1e995u);
+		h = fp_bytes(h, o->rdata ? o->rdata : "", o->rdata ? o->rdata_len : 0);
+		h = fp_mix(h, o->count ? o->count : 1);
+	}
+	return h;
+}
+
+static size_t put_varint(uint8_t *b, uint64_t v)
+{
+	size_t o = 0;
+	while (v >= 0x80) {
+		b[o++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	b[o++] = (uint8_t)v;
+	return o;
+}
+
+/* At most 10 bytes, the last one not above the 64th bit, and minimal (no
+ * trailing zero groups): one value has one encoding. */
+static uint64_t rd_varint(struct d4_reader *r)
+{
+	uint64_t v = 0;
+	for (unsigned sh = 0; sh < 70; sh += 7) {
+		uint8_t c = d4_rd_u8(r);
+		if (d4_rd_error(r))
+			return 0;
+		if (sh == 63 && c > 1)
+			break;
+		v |= (uint64_t)(c & 0x7f) << sh;
+		if (!(c & 0x80)) {
+			if (c == 0 && sh)
+				break;
+			return v;
+		}
+	}
+	d4_rd_fail(r, D4_ECORRUPT);
+	return 0;
+}
+
+#define PDNS_SIDE_V1 1u
+
+#define PDNS_SIDE_TLP	   7u
+#define PDNS_SIDE_MIXED	   8u
+#define PDNS_SIDE_RECEIVED 16u
+
+size_t d4_store_pdns_side_encode(uint64_t fp, const struct d4_store_pdns_side_obs *e, size_t n, uint8_t *out)
+{
+	size_t o = 0;
+	out[o++] = PDNS_SIDE_V1;
+	d4_put_u64be(out + o, fp);
+	o += 8;
+	o += put_varint(out + o, n);
+	for (size_t i = 0; i < n; i++) {
+		o += put_varint(out + o, e[i].count);
+		o += put_varint(out + o, e[i].sensors);
+		o +=
+		    put_varint(out + o, e[i].sensors - (e[i].sensors_before <= e[i].sensors ? e[i].sensors_before : 0));
+		o += put_varint(out + o, e[i].tf_delta);
+		o += put_varint(out + o, e[i].tl_delta);
+		out[o++] = (uint8_t)((e[i].tlp & PDNS_SIDE_TLP) | (e[i].org_mixed ? PDNS_SIDE_MIXED : 0) |
+				     (e[i].received ? PDNS_SIDE_RECEIVED : 0));
+	}
+	return o;
+}
+
+int d4_store_pdns_side_decode(const uint8_t *p, size_t len, uint64_t *fp, struct d4_store_pdns_side_obs *e, size_t cap,
+			      size_t *n)
+{
+	*fp = 0;
+	*n = 0;
+	struct d4_reader r;
+	d4_rd_init(&r, p, len);
+	if (d4_rd_u8(&r) != PDNS_SIDE_V1 || d4_rd_error(&r))
+		return D4_ECORRUPT;
+	uint64_t f = d4_rd_u64be(&r);
+	uint64_t cnt = rd_varint(&r);
+	/* every observation takes at least six bytes */
+	if (d4_rd_error(&r) || cnt > d4_rd_left(&r) / 6)
+		return D4_ECORRUPT;
+	*fp = f;
+	*n = (size_t)cnt;
+	if (cnt > cap)
+		return D4_ETOOBIG;
+	for (size_t i = 0; i < cnt; i++) {
+		struct d4_store_pdns_side_obs *x = &e[i];
+		x->count = rd_varint(&r);
+		uint64_t sn = rd_varint(&r), sd = rd_varint(&r);
+		x->tf_delta = rd_varint(&r);
+		x->tl_delta = rd_varint(&r);
+		uint8_t fl = d4_rd_u8(&r);
+		if (sn > UINT32_MAX || sd > sn || (fl & ~(PDNS_SIDE_TLP | PDNS_SIDE_MIXED | PDNS_SIDE_RECEIVED)))
+			d4_rd_fail(&r, D4_ECORRUPT);
+		if (d4_rd_error(&r))
+			break;
+		x->sensors = (uint32_t)sn;
+		x->sensors_before = (uint32_t)(sn - sd);
+		x->tlp = fl & PDNS_SIDE_TLP;
+		x->org_mixed = (fl & PDNS_SIDE_MIXED) ? 1 : 0;
+		x->received = (fl & PDNS_SIDE_RECEIVED) ? 1 : 0;
+	}
+	if (d4_rd_error(&r) || d4_rd_left(&r)) {
+		*n = 0;
+		return D4_ECORRUPT;
+	}
+	return 0;
+}
+
+/* Writes the side records of the frames of obs[0..n) (a->run_* filled by
+ * the merge): one value per run of a frame's consecutive observations. A
+ * frame met twice in one call (its observations not consecutive: not what
+ * a consumer hands over) gets none. */
+static int side_write(struct apply_ctx *a, const struct d4_store_pdns_obs *obs, const uint64_t *seq, size_t n)
+{
+	uint8_t *buf = NULL;
+	size_t cap = 0;
+	uint64_t last = 0;
+	int rc = 0;
+	for (size_t g = 0, e; g < n && !rc; g = e) {
+		for (e = g + 1; e < n && seq[e] == seq[g]; e++)
+			;
+		if (seq[g] == 0)
+			continue;
+		uint8_t k[8];
+		d4_put_u64be(k, seq[g]);
+		MDB_val key = mv(k, 8);
+		if (seq[g] <= last) {
+			rc = mdb_del(a->txn, a->s->dbi[DBI_PDNS_SIDE], &key, NULL);
+			rc = rc == MDB_NOTFOUND ? 0 : store_rc(rc, "pdns side del");
+			continue;
+		}
+		last = seq[g];
+		size_t need = D4_PDNS_SIDE_LEN(e - g);
+		if (need > cap) {
+			uint8_t *nb = realloc(buf, need);
+			if (!nb) {
+				rc = D4_ENOMEM;
+				break;
+			}
+			buf = nb;
+			cap = need;
+		}
+		size_t l = d4_store_pdns_side_encode(d4_store_pdns_side_fp(obs + g, e - g), a->run + g, e - g, buf);
+		rc = put(a, DBI_PDNS_SIDE, k, 8, buf, l, 0);
+	}
+	free(buf);
+	return rc;
+}
+
+int d4_store_pdns_apply_frames(struct d4_store *s, const struct d4_store_pdns_obs *obs, const uint64_t *frame_seq,
+			       size_t n, const struct d4_store_pdns_cursor *cur)
 {
 	if (!s || (n && !obs) || n > UINT32_MAX)
 		return D4_EINVAL;
@@ -986,10 +1182,19 @@ int d4_store_pdns_apply(struct d4_store *s, const struct d4_store_pdns_obs *obs,
 	int rc = store_pdns_merge_prep(obs, NULL, n, &m);
 	if (rc)
 		return rc;
+	int side = frame_seq && n && !s->dbi_absent[DBI_PDNS_SIDE];
+	if (side && !(m->a.run = calloc(n, sizeof(*m->a.run)))) {
+		rc = D4_ENOMEM;
+		goto out;
+	}
 	MDB_txn *txn;
 	if ((rc = store_txn_begin(s, 0, &txn)) != 0)
 		goto out;
 	rc = store_pdns_merge_txn(s, txn, m);
+	/* in the merge's transaction: never a side record without its merge,
+	 * nor the reverse */
+	if (!rc && side)
+		rc = side_write(&m->a, obs, frame_seq, n);
 	if (!rc && cur)
 		rc = apply_cursor(&m->a, cur);
 	if (rc) {
@@ -998,8 +1203,63 @@ int d4_store_pdns_apply(struct d4_store *s, const struct d4_store_pdns_obs *obs,
 	}
 	rc = store_rc(mdb_txn_commit(txn), "pdns commit");
 out:
+	free(m->a.run);
+	m->a.run = NULL;
 	store_pdns_merge_free(m);
 	return rc;
+}
+
+int d4_store_pdns_apply(struct d4_store *s, const struct d4_store_pdns_obs *obs, size_t n,
+			const struct d4_store_pdns_cursor *cur)
+{
+	return d4_store_pdns_apply_frames(s, obs, NULL, n, cur);
+}
+
+int d4_store_pdns_side_read(struct d4_store *s, const uint64_t *seqs, size_t n,
+			    int (*cb)(void *ctx, size_t i, const uint8_t *val, size_t len), void *ctx)
+{
+	if (!s || !cb || (n && !seqs))
+		return D4_EINVAL;
+	if (!n || s->dbi_absent[DBI_PDNS_SIDE])
+		return 0;
+	MDB_txn *txn;
+	int rc = store_txn_begin(s, 1, &txn);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n && !rc; i++) {
+		uint8_t k[8];
+		d4_put_u64be(k, seqs[i]);
+		MDB_val key = mv(k, 8), v;
+		int r = mdb_get(txn, s->dbi[DBI_PDNS_SIDE], &key, &v);
+		if (r == MDB_NOTFOUND)
+			continue;
+		if (r) {
+			rc = store_rc(r, "pdns side get");
+			break;
+		}
+		rc = cb(ctx, i, v.mv_data, v.mv_size);
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+int store_pdns_side_trim(struct d4_store *s, MDB_txn *txn, uint64_t first_seq)
+{
+	if (s->dbi_absent[DBI_PDNS_SIDE])
+		return 0;
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(txn, s->dbi[DBI_PDNS_SIDE], &c);
+	if (rc)
+		return store_rc(rc, "pdns side cursor");
+	MDB_val k, v;
+	while ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+		if (k.mv_size != 8 || d4_get_u64be(k.mv_data) >= first_seq)
+			break;
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : store_rc(rc, "pdns side trim");
 }
 
 int d4_store_pdns_cursor_get(struct d4_store *s, const char *name, uint8_t *buf, size_t cap, size_t *len)
@@ -1497,8 +1757,10 @@ int d4_store_pdns_summarize(struct d4_store *s, const struct d4_store_pdns_query
 	return rc;
 }
 
+/* with the side records: space the pDNS consumer uses */
 static const enum store_dbi pdns_dbis[] = {DBI_PDNS_TUPLES, DBI_PDNS_RNAME, DBI_PDNS_RDNAME, DBI_PDNS_RDRNAME,
-					   DBI_PDNS_RDIP,   DBI_PDNS_RDRAW, DBI_PDNS_TIME,   DBI_PDNS_META};
+					   DBI_PDNS_RDIP,   DBI_PDNS_RDRAW, DBI_PDNS_TIME,   DBI_PDNS_META,
+					   DBI_PDNS_SIDE};
 
 int d4_store_pdns_info(struct d4_store *s, struct d4_store_pdns_info *out)
 {

@@ -311,10 +311,11 @@ echo "federation lag: p50 $(fmt "$p50") ms, p90 $(fmt "$(field "$w" lag_p90_ms)"
 # ------------------------------------------------------------- mixing ----
 echo "== pDNS through the egress path, mixing off / on ($mix_lines lines, best of $mix_runs)"
 for skew in "" --skew; do
-	m=$("$MIX" --lines "$mix_lines" --runs "$mix_runs" --dir "$work" $skew | tail -n 1) || { echo "bench: d4-bench-fed-mix failed" >&2; fail=1; continue; }
+	m=$("$MIX" --lines "$mix_lines" --runs "$mix_runs" --dir "$work" $skew | grep "^lines=" | tail -n 1) || { echo "bench: d4-bench-fed-mix failed" >&2; fail=1; continue; }
 	echo "federation mixing${skew:+ (skewed)}: off $(fmt "$(field " $m" off_tps)" 0) tuples/s," \
 		"on $(fmt "$(field " $m" on_tps)" 0) tuples/s (cost $(field " $m" cost_pct) %)," \
-		"on without thresholds $(fmt "$(field " $m" nothr_tps)" 0) tuples/s (cost $(field " $m" nothr_cost_pct) %)"
+		"on without thresholds $(fmt "$(field " $m" nothr_tps)" 0) tuples/s (cost $(field " $m" nothr_cost_pct) %)," \
+		"on with n = 1 $(fmt "$(field " $m" n1_tps)" 0) tuples/s (cost $(field " $m" n1_cost_pct) %)"
 	mix_cost[${skew:-uniform}]=$(field " $m" cost_pct)
 done
 

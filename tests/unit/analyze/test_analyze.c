@@ -5,6 +5,7 @@
 #include "d4_error.h"
 #include "d4_pdns.h"
 #include "d4_policy.h"
+#include "d4_reader.h"
 #include "d4_store.h"
 #include "d4_store_pdns.h"
 #include "d4_util.h"
@@ -701,6 +702,44 @@ static void sum_counters(struct d4_store *s, struct d4_store_pdns_counters *t)
 	}
 }
 
+/* Every side record of the log (docs/store.md "pdns_side"), as seq ||
+ * length || bytes: what the merges left, frame by frame. */
+struct sides {
+	uint8_t *p;
+	size_t len, cap, n;
+	const uint64_t *seqs;
+};
+
+static int sides_cb(void *ctx, size_t i, const uint8_t *val, size_t len)
+{
+	struct sides *d = ctx;
+	if (d->len + 16 + len > d->cap) {
+		d->cap = (d->len + 16 + len) * 2;
+		d->p = realloc(d->p, d->cap);
+		ck_assert_ptr_nonnull(d->p);
+	}
+	d4_put_u64be(d->p + d->len, d->seqs[i]);
+	d4_put_u64be(d->p + d->len + 8, len);
+	memcpy(d->p + d->len + 16, val, len);
+	d->len += 16 + len;
+	d->n++;
+	return 0;
+}
+
+static void sides_dump(struct d4_store *s, struct sides *d)
+{
+	memset(d, 0, sizeof(*d));
+	struct d4_totals t;
+	ck_assert_int_eq(d4_store_totals(s, &t), 0);
+	uint64_t *q = malloc((t.frames + 1) * sizeof(*q));
+	for (uint64_t i = 0; i < t.frames; i++)
+		q[i] = i + 1;
+	d->seqs = q;
+	ck_assert_int_eq(d4_store_pdns_side_read(s, q, t.frames, sides_cb, d), 0);
+	free(q);
+	d->seqs = NULL;
+}
+
 START_TEST(test_restart)
 {
 	size_t csvn, pcn, cofn, fx;
@@ -749,6 +788,9 @@ START_TEST(test_restart)
 	ck_assert_uint_eq(one.observations, r.obs);
 	ck_assert_uint_eq(one.bad_lines, r.bad_lines);
 	ck_assert_uint_eq(one.bad_packets, r.bad_packets);
+	struct sides side1;
+	sides_dump(s, &side1);
+	ck_assert_uint_gt(side1.n, 0);
 	d4_store_close(s);
 	rm_dir(dir1);
 
@@ -785,18 +827,65 @@ START_TEST(test_restart)
 		ck_assert_uint_eq(two.bad_lines, one.bad_lines);
 		ck_assert_uint_eq(two.bad_packets, one.bad_packets);
 		check_store_eq_ref(s, &r, 1);
+		/* and the same side records, byte for byte: what each merge left
+		 * does not depend on where the consumer stopped */
+		struct sides side2;
+		sides_dump(s, &side2);
+		ck_assert_uint_eq(side2.n, side1.n);
+		ck_assert_uint_eq(side2.len, side1.len);
+		ck_assert_mem_eq(side2.p, side1.p, side1.len);
+		free(side2.p);
 		d4_store_close(s);
 		ck_assert_uint_gt(replayed, 0); /* the replay was exercised */
 		ck_assert_uint_gt(partial, 0);
 		rm_dir(dir2);
 	}
 	rm_dir(base);
+	free(side1.p);
 	ref_free(&r);
 	free(csv);
 	free(pc);
 	free(pc0);
 	free(fxcsv);
 	free(cof);
+}
+END_TEST
+
+/* Retention removes the side records of the frames it deletes, in the
+ * same transaction, and leaves the others. */
+START_TEST(test_side_retention)
+{
+	new_dir();
+	struct d4_store *s = store_open(1);
+	uint8_t u[16];
+	test_uuid(u, 22);
+	static const char gone[] = "1795618268.1||127.0.0.1||127.0.0.2||IN||gone.test.||A||192.0.2.1||60||1\n";
+	static const char kept[] = "1795618268.1||127.0.0.1||127.0.0.2||IN||kept.test.||A||192.0.2.2||60||1\n";
+	uint64_t old = sess_open(s, u, 8, NULL);
+	uint64_t old_ms = d4_now_ms() - 10ull * 86400 * 1000;
+	for (int i = 0; i < 5; i++)
+		frame(s, old, u, 8, gone, strlen(gone), old_ms);
+	sess_close(s, old);
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	uint64_t live = sess_open(s, u, 8, NULL);
+	for (int i = 0; i < 3; i++)
+		frame(s, live, u, 8, kept, strlen(kept), 0);
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	struct d4_analyze_pdns_stats st;
+	drain(s, NULL, &st);
+	struct sides d;
+	sides_dump(s, &d);
+	ck_assert_uint_eq(d.n, 8);
+	free(d.p);
+	d4_store_retention_set(s, 86400, 0);
+	ck_assert_int_eq(d4_store_retention_run(s), 5);
+	sides_dump(s, &d);
+	ck_assert_uint_eq(d.n, 3);
+	/* the first one left is the first live frame's */
+	ck_assert_uint_eq(d4_get_u64be(d.p), 6);
+	free(d.p);
+	d4_store_close(s);
+	rm_dir(g_dir);
 }
 END_TEST
 
@@ -974,6 +1063,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_last_line_unterminated);
 	tcase_add_test(tc, test_restart);
 	tcase_add_test(tc, test_retention_gap);
+	tcase_add_test(tc, test_side_retention);
 	tcase_add_test(tc, test_layout);
 	tcase_add_test(tc, test_batch_adapt);
 	tcase_add_test(tc, test_worker);

@@ -2127,6 +2127,293 @@ START_TEST(test_backscatter_mix)
 }
 END_TEST
 
+/* ---- the thresholds from the side records ---- */
+
+#define OR_TUPLES 14
+#define OR_T0	  1795000000ull
+
+struct oracle {
+	unsigned nlines;
+	unsigned tuple[1200];
+	unsigned sensor[1200];
+	unsigned count[1200];
+	uint64_t run_count[1200]; /* the tuple's count right after this line's merge */
+	unsigned run_sens[1200];  /* ... and its distinct sensors */
+	uint64_t before_count[1200];
+	unsigned before_sens[1200];
+	uint64_t tuple_tf[1200]; /* the tuple's time_first right after */
+};
+
+struct oorder {
+	struct oracle *orc;
+	uint64_t tcount[OR_TUPLES];
+	unsigned tsens[OR_TUPLES];
+	uint64_t ttf[OR_TUPLES];
+};
+
+static int oorder_cb(void *ctx, const struct d4_frame_rec *fr, const uint8_t *payload)
+{
+	struct oorder *oo = ctx;
+	const char *p = (const char *)payload, *end = p + fr->size;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		unsigned long long ts = strtoull(p, NULL, 10);
+		if (ts >= OR_T0 && ts - OR_T0 < oo->orc->nlines) {
+			unsigned i = (unsigned)(ts - OR_T0), t = oo->orc->tuple[i];
+			oo->orc->before_count[i] = oo->tcount[t];
+			oo->orc->before_sens[i] = (unsigned)__builtin_popcount(oo->tsens[t]);
+			if (!oo->ttf[t] || ts < oo->ttf[t])
+				oo->ttf[t] = ts;
+			oo->orc->tuple_tf[i] = oo->ttf[t];
+			oo->tcount[t] += oo->orc->count[i];
+			oo->tsens[t] |= 1u << oo->orc->sensor[i];
+			oo->orc->run_count[i] = oo->tcount[t];
+			oo->orc->run_sens[i] = (unsigned)__builtin_popcount(oo->tsens[t]);
+		}
+		p = nl ? nl + 1 : end;
+	}
+	return 0;
+}
+
+/* The running counts in the frame log's order (the writer's seqs: frames
+ * of one commit are grouped by session, so not the order of the posts). */
+static void oracle_order(struct d4_store *s, struct oracle *orc)
+{
+	static struct oorder oo;
+	memset(&oo, 0, sizeof(oo));
+	oo.orc = orc;
+	ck_assert_int_ge(d4_store_frame_foreach(s, 1, 0, oorder_cb, &oo), 0);
+}
+
+static void oracle_lines(struct d4_store *s, struct oracle *orc, unsigned n, const struct sdef *d, const uint64_t *sid)
+{
+	unsigned i = orc->nlines;
+	while (i < orc->nlines + n) {
+		/* a frame of 1 to 8 lines from one sensor */
+		unsigned w = rnd(3), k = 1 + rnd(8);
+		char buf[8 * 160];
+		size_t len = 0;
+		for (unsigned j = 0; j < k && i < orc->nlines + n; j++, i++) {
+			/* a few popular tuples, a tail seen once or twice */
+			unsigned t = rnd(4) ? rnd(4) : 4 + rnd(OR_TUPLES - 4);
+			unsigned c = 1 + rnd(3);
+			orc->tuple[i] = t;
+			orc->sensor[i] = w;
+			orc->count[i] = c;
+			len += (size_t)snprintf(buf + len, sizeof(buf) - len,
+						"%llu.5||198.51.100.7||203.0.113.53||IN||t%u.oracle.test.||A||"
+						"192.0.2.%u||60||%u\n",
+						(unsigned long long)(OR_T0 + i), t, 100 + t, c);
+		}
+		frame(s, sid[w], &d[w], buf, len, 0);
+	}
+	orc->nlines = i;
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	oracle_order(s, orc);
+}
+
+/* The hub's own consumer, in batches of `batch` observations. */
+static void consumer_run(struct d4_store *s, unsigned batch)
+{
+	struct d4_analyze_pdns *x = NULL;
+	struct d4_analyze_pdns_opts po;
+	memset(&po, 0, sizeof(po));
+	po.batch = batch;
+	po.batch_max = batch;
+	ck_assert_int_eq(d4_analyze_pdns_new(s, &po, &x), 0);
+	int idle = 0;
+	while (!idle)
+		ck_assert_int_ge(d4_analyze_pdns_step(x, 0, &idle), 0);
+	d4_analyze_pdns_free(x);
+}
+
+static int mix_pass(const struct d4_partner_mix *m, uint64_t count, unsigned sensors)
+{
+	return (m->min_sensors && sensors >= m->min_sensors) || (m->min_count && count >= m->min_count);
+}
+
+/* Checks what r holds (released records, any order) against the oracle:
+ * exactly the lines whose tuple had reached the thresholds right after the
+ * line's own merge; the one that crossed them as the tuple so far (its
+ * count and time_first then), the later ones as themselves. Returns how
+ * many. */
+static unsigned oracle_check(const struct oracle *orc, const struct d4_partner_mix *m, const struct recs *r,
+			     unsigned upto)
+{
+	static uint8_t got[1200];
+	memset(got, 0, sizeof(got));
+	for (size_t j = 0; j < r->n; j++) {
+		struct mrec mr;
+		mrec_parse(r->l[j], &mr);
+		ck_assert_uint_ge(mr.tl, OR_T0);
+		unsigned i = (unsigned)(mr.tl - OR_T0);
+		ck_assert_uint_lt(i, upto);
+		ck_assert_msg(!got[i], "line %u released twice", i);
+		got[i] = 1;
+		char nm[64];
+		snprintf(nm, sizeof(nm), "t%u.oracle.test.", orc->tuple[i]);
+		ck_assert_str_eq(mr.rrname, nm);
+		int cross = !mix_pass(m, orc->before_count[i], orc->before_sens[i]);
+		ck_assert_uint_eq(mr.count, cross ? orc->run_count[i] : orc->count[i]);
+		ck_assert_uint_eq(mr.tf, cross ? orc->tuple_tf[i] : OR_T0 + i);
+	}
+	unsigned want = 0;
+	for (unsigned i = 0; i < upto; i++) {
+		int pass = mix_pass(m, orc->run_count[i], orc->run_sens[i]);
+		ck_assert_msg(pass == got[i], "line %u (tuple %u, count %llu, sensors %u after it; k %u n %u): %s", i,
+			      orc->tuple[i], (unsigned long long)orc->run_count[i], orc->run_sens[i], m->min_sensors,
+			      m->min_count, pass ? "withheld" : "released");
+		want += (unsigned)pass;
+	}
+	return want;
+}
+
+/* Source decisions from the side records against an oracle: an observation
+ * goes when its tuple had reached the partner's k or n right after the
+ * hub's consumer merged that observation, whatever the consumer's batches
+ * and the source's cuts; a restarted source (a new one per batch) and a
+ * rebuild after more observations were merged decide the same; a side
+ * record that does not match its frame's observations answers nothing (the
+ * tuple store is read). D4_FED_SEED=<seed> replays a run. */
+START_TEST(test_pdns_mix_side_oracle)
+{
+	const char *env = getenv("D4_FED_SEED");
+	g_rng = env ? strtoull(env, NULL, 10) : (uint64_t)time(NULL) * 2654435761u + (uint64_t)getpid() + 7;
+	if (!g_rng)
+		g_rng = 1;
+	fprintf(stderr, "test_pdns_mix_side_oracle: D4_FED_SEED=%llu\n", (unsigned long long)g_rng);
+	struct d4_store *s = store_new();
+	const uint8_t *sensors[3] = {SENSOR_1, SENSOR_2, SENSOR_3};
+	struct sdef d[3];
+	uint64_t sid[3];
+	for (int i = 0; i < 3; i++) {
+		d[i] = (struct sdef){D4_TLP_CLEAR, NULL, 8, NULL, sensors[i]};
+		sid[i] = sess_open(s, &d[i]);
+	}
+	static struct oracle orc;
+	memset(&orc, 0, sizeof(orc));
+	oracle_lines(s, &orc, 600, d, sid);
+	consumer_run(s, 7 + rnd(200));
+
+	struct d4_fed_self self = self_a();
+	struct d4_partner *p = partner("b", 0xb0, ORG_1, D4_FED_REL_SAME_ORG, D4_TLP_GREEN, 0);
+	p->out[0].enabled = 0;
+	struct d4_partner_mix *m = &p->out[1].mix;
+	unsigned passed = 0, withheld = 0;
+	for (unsigned round = 0; round < 12; round++) {
+		memset(m, 0, sizeof(*m));
+		m->enabled = 1;
+		do {
+			m->min_sensors = (uint16_t)rnd(4);
+			static const uint32_t ns[] = {0, 3, 6, 10, 25};
+			m->min_count = ns[rnd(5)];
+		} while (!m->min_sensors && !m->min_count);
+		struct d4_fed_source_opts o;
+		memset(&o, 0, sizeof(o));
+		o.self = &self;
+		o.max_records = 1 + rnd(250);
+		struct d4_fed_source *src;
+		ck_assert_int_eq(d4_fed_source_new(s, &o, D4_FED_KIND_PDNS, &src), 0);
+		struct recs r1, r2;
+		memset(&r1, 0, sizeof(r1));
+		memset(&r2, 0, sizeof(r2));
+		struct d4_fed_counters sum;
+		unsigned nb;
+		run_all(s, src, &o, D4_FED_KIND_PDNS, p, &r1, &sum, &nb, NULL, NULL, NULL);
+		unsigned want = oracle_check(&orc, m, &r1, orc.nlines);
+		ck_assert_uint_eq(sum.n[1][D4_FED_R_RELEASED], want);
+		ck_assert_uint_eq(sum.n[1][D4_FED_R_MIX_THRESHOLD], orc.nlines - want);
+		passed += want;
+		withheld += orc.nlines - want;
+		/* restarted at every batch: the same records */
+		run_all(s, NULL, &o, D4_FED_KIND_PDNS, p, &r2, &sum, &nb, NULL, NULL, NULL);
+		recs_eq(&r1, &r2);
+		recs_free(&r1);
+		recs_free(&r2);
+		d4_fed_source_free(src);
+	}
+	ck_assert_uint_gt(passed, 0);
+	ck_assert_uint_gt(withheld, 0);
+
+	/* more observations merged since: the first ones decide as before
+	 * (the tuple store's counts have grown; the side records have not) */
+	m->min_sensors = 2;
+	m->min_count = 10;
+	oracle_lines(s, &orc, 300, d, sid);
+	consumer_run(s, 7 + rnd(200));
+	struct d4_fed_source_opts o;
+	memset(&o, 0, sizeof(o));
+	o.self = &self;
+	struct recs r;
+	memset(&r, 0, sizeof(r));
+	struct d4_fed_counters sum;
+	unsigned nb;
+	run_all(s, NULL, &o, D4_FED_KIND_PDNS, p, &r, &sum, &nb, NULL, NULL, NULL);
+	unsigned want = oracle_check(&orc, m, &r, orc.nlines);
+	ck_assert_uint_eq(sum.n[1][D4_FED_R_MIX_THRESHOLD], orc.nlines - want);
+	recs_free(&r);
+
+	/* a tuple seen once, alone in its frame; then a side record for that
+	 * frame made from other observations (counts far past the thresholds):
+	 * it does not match the frame, so the tuple store decides: withheld */
+	uint64_t fseq;
+	{
+		struct d4_totals t;
+		const char *line =
+		    "1795900000.1||198.51.100.7||203.0.113.53||IN||lonely.oracle.test.||A||192.0.2.99||60||1\n";
+		frame(s, sid[0], &d[0], line, strlen(line), 0);
+		ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+		ck_assert_int_eq(d4_store_totals(s, &t), 0);
+		fseq = t.frames;
+	}
+	consumer_run(s, 50);
+	struct d4_store_pdns_obs fake;
+	memset(&fake, 0, sizeof(fake));
+	fake.rrname = "fake.oracle.test.";
+	fake.rrname_len = strlen(fake.rrname);
+	fake.rrtype = 1;
+	fake.rdata = "192.0.2.98";
+	fake.rdata_len = strlen(fake.rdata);
+	fake.count = 1000;
+	fake.has_sensor = 1;
+	memcpy(fake.sensor, SENSOR_2, 16);
+	fake.tlp = D4_TLP_CLEAR;
+	ck_assert_int_eq(d4_store_pdns_apply_frames(s, &fake, &fseq, 1, NULL), 0);
+	memset(&r, 0, sizeof(r));
+	run_all(s, NULL, &o, D4_FED_KIND_PDNS, p, &r, &sum, &nb, NULL, NULL, NULL);
+	for (size_t j = 0; j < r.n; j++)
+		ck_assert_msg(!strstr(r.l[j], "lonely.oracle.test."), "below its thresholds: %s", r.l[j]);
+	ck_assert_uint_eq(sum.n[1][D4_FED_R_MIX_THRESHOLD], orc.nlines - want + 1);
+	recs_free(&r);
+
+	/* a tuple seen 5 times in a tlp:red stream, then 6 times in a clear
+	 * one: that one passes (11 times, 2 sensors), but not as the tuple so
+	 * far (its level is red): with its own count and time */
+	struct sdef dred = {D4_TLP_RED, NULL, 8, NULL, SENSOR_3};
+	uint64_t sred = sess_open(s, &dred);
+	const char *l1 = "1795800000.1||198.51.100.7||203.0.113.53||IN||redmix.oracle.test.||A||192.0.2.97||60||5\n";
+	const char *l2 = "1795800100.1||198.51.100.7||203.0.113.53||IN||redmix.oracle.test.||A||192.0.2.97||60||6\n";
+	frame(s, sred, &dred, l1, strlen(l1), 0);
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	frame(s, sid[0], &d[0], l2, strlen(l2), 0);
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	consumer_run(s, 50);
+	memset(&r, 0, sizeof(r));
+	run_all(s, NULL, &o, D4_FED_KIND_PDNS, p, &r, &sum, &nb, NULL, NULL, NULL);
+	unsigned nred = 0;
+	for (size_t j = 0; j < r.n; j++)
+		if (strstr(r.l[j], "redmix.oracle.test.")) {
+			ck_assert_msg(strstr(r.l[j], "|1795800100|1795800100|6"), "not as itself: %s", r.l[j]);
+			nred++;
+		}
+	ck_assert_uint_eq(nred, 1);
+	ck_assert_uint_eq(sum.n[1][D4_FED_R_TLP_RED], 1);
+	recs_free(&r);
+	free(p);
+	store_done(s);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *su = suite_create("fed_source");
@@ -2144,6 +2431,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_pdns_growing);
 	tcase_add_test(tc, test_pdns_mix_property);
 	tcase_add_test(tc, test_pdns_mix_hold);
+	tcase_add_test(tc, test_pdns_mix_side_oracle);
 	tcase_add_test(tc, test_backscatter_mix);
 	suite_add_tcase(su, tc);
 	return su;

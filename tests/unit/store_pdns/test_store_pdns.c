@@ -1365,6 +1365,267 @@ START_TEST(test_cursor_atomic)
 }
 END_TEST
 
+/* ---- side records (docs/store.md "pdns_side") ---- */
+
+START_TEST(test_side_codec)
+{
+	rng_state = 0x51de;
+	static struct d4_store_pdns_side_obs e[300], e2[300];
+	static uint8_t b[D4_PDNS_SIDE_LEN(300)];
+	for (int round = 0; round < 200; round++) {
+		size_t n = rndn(300);
+		for (size_t i = 0; i < n; i++) {
+			unsigned k = rndn(4);
+			struct d4_store_pdns_side_obs *x = &e[i];
+			x->count = k == 0 ? rndn(3) : k == 1 ? rnd() : k == 2 ? UINT64_MAX : rndn(1u << 20);
+			x->sensors = rndn(3) ? rndn(9) : (rndn(2) ? UINT32_MAX : (uint32_t)rnd());
+			x->sensors_before = x->sensors ? x->sensors - rndn(2) : 0;
+			x->tf_delta = rndn(2) ? 0 : rndn(3) ? rndn(86400) : rnd();
+			x->tl_delta = rndn(2) ? 0 : rnd() >> rndn(64);
+			x->tlp = (uint8_t)rndn(8);
+			x->org_mixed = (uint8_t)rndn(2);
+			x->received = (uint8_t)rndn(2);
+		}
+		uint64_t fp = rnd(), fp2;
+		size_t len = d4_store_pdns_side_encode(fp, e, n, b), n2;
+		ck_assert_uint_le(len, D4_PDNS_SIDE_LEN(n));
+		ck_assert_int_eq(d4_store_pdns_side_decode(b, len, &fp2, e2, 300, &n2), 0);
+		ck_assert_uint_eq(fp2, fp);
+		ck_assert_uint_eq(n2, n);
+		for (size_t i = 0; i < n; i++) {
+			ck_assert_mem_eq(&e2[i], &e[i], sizeof(e[i]));
+		}
+		/* too small a buffer: the count, nothing else */
+		if (n) {
+			ck_assert_int_eq(d4_store_pdns_side_decode(b, len, &fp2, e2, n - 1, &n2), D4_ETOOBIG);
+			ck_assert_uint_eq(n2, n);
+		}
+		/* every truncation, a trailing byte, another version: corrupt */
+		for (size_t l = 0; l < len; l++)
+			ck_assert_int_eq(d4_store_pdns_side_decode(b, l, &fp2, e2, 300, &n2), D4_ECORRUPT);
+		b[len] = 0;
+		ck_assert_int_eq(d4_store_pdns_side_decode(b, len + 1, &fp2, e2, 300, &n2), D4_ECORRUPT);
+		b[0] = 2;
+		ck_assert_int_eq(d4_store_pdns_side_decode(b, len, &fp2, e2, 300, &n2), D4_ECORRUPT);
+	}
+	/* one value, one encoding: no over-long or overflowing varint */
+	uint64_t fp;
+	size_t n;
+	static const uint8_t overlong[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x81, 0x00, 0x01, 0, 0, 0, 1};
+	ck_assert_int_eq(d4_store_pdns_side_decode(overlong, sizeof(overlong), &fp, e2, 300, &n), D4_ECORRUPT);
+	static const uint8_t big[] = {1,    0,	  0,	0,    0,    0,	  0,	0,    0, 1, 0xff, 0xff, 0xff,
+				      0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0x01, 0, 0, 0,	  1};
+	ck_assert_int_eq(d4_store_pdns_side_decode(big, sizeof(big), &fp, e2, 300, &n), D4_ECORRUPT);
+	static const uint8_t sens33[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x01, 0x80, 0x80, 0x80, 0x80, 0x10, 0, 0, 0, 1};
+	ck_assert_int_eq(d4_store_pdns_side_decode(sens33, sizeof(sens33), &fp, e2, 300, &n), D4_ECORRUPT);
+	/* more sensors before than after; an unknown flag */
+	static const uint8_t before[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 5, 2, 3, 0, 0, 1};
+	ck_assert_int_eq(d4_store_pdns_side_decode(before, sizeof(before), &fp, e2, 300, &n), D4_ECORRUPT);
+	static const uint8_t flag[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 5, 2, 1, 0, 0, 0x21};
+	ck_assert_int_eq(d4_store_pdns_side_decode(flag, sizeof(flag), &fp, e2, 300, &n), D4_ECORRUPT);
+	static const uint8_t good[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 5, 2, 1, 3, 4, 0x1c};
+	ck_assert_int_eq(d4_store_pdns_side_decode(good, sizeof(good), &fp, e2, 300, &n), 0);
+	ck_assert(n == 1 && e2[0].count == 5 && e2[0].sensors == 2 && e2[0].sensors_before == 1 &&
+		  e2[0].tf_delta == 3 && e2[0].tl_delta == 4 && e2[0].tlp == 4 && e2[0].org_mixed && e2[0].received);
+	static const uint8_t many[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 1, 1, 0, 0, 0, 1};
+	ck_assert_int_eq(d4_store_pdns_side_decode(many, sizeof(many), &fp, e2, 300, &n), D4_ECORRUPT);
+	static const uint8_t empty[] = {1, 0, 0, 0, 0, 0, 0, 0, 7, 0};
+	ck_assert_int_eq(d4_store_pdns_side_decode(empty, sizeof(empty), &fp, e2, 0, &n), 0);
+	ck_assert_uint_eq(fp, 7);
+	ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+struct side_got {
+	uint64_t fp[8];
+	size_t n[8];
+	struct d4_store_pdns_side_obs e[8][16];
+	int found[8];
+};
+
+static int side_got_cb(void *ctx, size_t i, const uint8_t *val, size_t len)
+{
+	struct side_got *g = ctx;
+	ck_assert_uint_lt(i, 8);
+	ck_assert_int_eq(d4_store_pdns_side_decode(val, len, &g->fp[i], g->e[i], 16, &g->n[i]), 0);
+	g->found[i] = 1;
+	return 0;
+}
+
+static void side_get(struct d4_store *s, const uint64_t *seqs, size_t n, struct side_got *g)
+{
+	memset(g, 0, sizeof(*g));
+	ck_assert_int_eq(d4_store_pdns_side_read(s, seqs, n, side_got_cb, g), 0);
+}
+
+static void side_ob(struct d4_store_pdns_obs *o, const char *name, const char *rdata, uint64_t count, uint8_t sensor)
+{
+	memset(o, 0, sizeof(*o));
+	o->rrname = name;
+	o->rrname_len = strlen(name);
+	o->rrtype = 1;
+	o->rdata = rdata;
+	o->rdata_len = strlen(rdata);
+	o->time_first = o->time_last = 1000;
+	o->count = count;
+	o->tlp = D4_TLP_GREEN;
+	if (sensor) {
+		o->has_sensor = 1;
+		memset(o->sensor, sensor, 16);
+	}
+}
+
+/* Each observation's tuple count and distinct sensors right after its
+ * merge, per frame, in the merge's transaction: repeats inside a batch,
+ * across batches, sensors beyond the kept set, observations the store
+ * skips; a frame whose observations are not consecutive gets none;
+ * retention's trim; a store without the table (an older build's). */
+START_TEST(test_side_apply)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	struct d4_store_pdns_obs ob[8];
+	side_ob(&ob[0], "a.side.test.", "192.0.2.1", 1, 1);
+	side_ob(&ob[1], "b.side.test.", "192.0.2.2", 2, 1);
+	side_ob(&ob[2], "A.side.test", "192.0.2.1", 1, 2); /* the same tuple as ob[0] once normalised */
+	side_ob(&ob[3], "a.side.test.", "192.0.2.1", 3, 1);
+	side_ob(&ob[4], "c.side.test.", "192.0.2.3", 1, 3);
+	side_ob(&ob[5], "", "192.0.2.4", 1, 3); /* skipped by the store */
+	side_ob(&ob[6], "d.side.test.", "192.0.2.4", 1, 3);
+	uint64_t seq[7] = {10, 10, 10, 11, 11, 11, 0};
+	ck_assert_int_eq(d4_store_pdns_apply_frames(s, ob, seq, 7, NULL), 0);
+	struct side_got g;
+	uint64_t q[4] = {10, 11, 12, 0};
+	side_get(s, q, 4, &g);
+	ck_assert(g.found[0] && g.found[1] && !g.found[2] && !g.found[3]);
+	ck_assert_uint_eq(g.n[0], 3);
+	ck_assert_uint_eq(g.fp[0], d4_store_pdns_side_fp(ob, 3));
+	ck_assert_uint_eq(g.e[0][0].count, 1);
+	ck_assert_uint_eq(g.e[0][0].sensors, 1);
+	ck_assert_uint_eq(g.e[0][1].count, 2);
+	ck_assert_uint_eq(g.e[0][1].sensors, 1);
+	ck_assert_uint_eq(g.e[0][2].count, 2);
+	ck_assert_uint_eq(g.e[0][2].sensors, 2);
+	ck_assert_uint_eq(g.n[1], 3);
+	ck_assert_uint_eq(g.fp[1], d4_store_pdns_side_fp(ob + 3, 3));
+	ck_assert_uint_eq(g.e[1][0].count, 5);
+	ck_assert_uint_eq(g.e[1][0].sensors, 2);
+	ck_assert_uint_eq(g.e[1][1].count, 1);
+	ck_assert_uint_eq(g.e[1][1].sensors, 1);
+	ck_assert_uint_eq(g.e[1][2].count, 0); /* not a tuple */
+	ck_assert_uint_eq(g.e[1][2].sensors, 0);
+	/* the fingerprint is of the observations as handed over, in order */
+	ck_assert_uint_ne(d4_store_pdns_side_fp(ob, 3), d4_store_pdns_side_fp(ob + 1, 3));
+	struct d4_store_pdns_obs sw[2] = {ob[1], ob[0]};
+	ck_assert_uint_ne(d4_store_pdns_side_fp(ob, 2), d4_store_pdns_side_fp(sw, 2));
+
+	/* the next batch goes on from the stored tuple; sensors beyond the
+	 * eight kept are estimated, as the tuple's sensor_count */
+	struct d4_store_pdns_obs nb[12];
+	uint64_t nseq[12];
+	for (int i = 0; i < 12; i++) {
+		side_ob(&nb[i], "a.side.test.", "192.0.2.1", 1, (uint8_t)(10 + i));
+		nseq[i] = 12;
+	}
+	ck_assert_int_eq(d4_store_pdns_apply_frames(s, nb, nseq, 12, NULL), 0);
+	uint64_t q12 = 12;
+	side_get(s, &q12, 1, &g);
+	ck_assert(g.found[0]);
+	ck_assert_uint_eq(g.n[0], 12);
+	uint64_t cnt;
+	uint32_t sens;
+	ck_assert_int_eq(d4_store_pdns_seen(s, &ob[0], 1, &cnt, &sens), 0);
+	for (int i = 0; i < 12; i++)
+		ck_assert_uint_eq(g.e[0][i].count, 6 + (uint64_t)i);
+	ck_assert_uint_eq(g.e[0][11].count, cnt);
+	ck_assert_uint_eq(g.e[0][11].sensors, sens);
+	ck_assert_uint_eq(g.e[0][5].sensors, 8); /* 2 + 6 new: still exact */
+	for (int i = 1; i < 12; i++)
+		ck_assert_uint_ge(g.e[0][i].sensors, g.e[0][i - 1].sensors);
+
+	/* times, level, org and received origin of the tuple so far */
+	struct d4_store_pdns_obs xb[3];
+	side_ob(&xb[0], "e.side.test.", "192.0.2.5", 1, 1);
+	xb[0].time_first = 900; /* swapped: 500..900 */
+	xb[0].time_last = 500;
+	xb[0].tlp = D4_TLP_CLEAR;
+	side_ob(&xb[1], "e.side.test.", "192.0.2.5", 1, 2);
+	xb[1].time_first = 700;
+	xb[1].time_last = 1200;
+	xb[1].tlp = D4_TLP_RED;
+	memset(xb[1].org, 9, 16);
+	side_ob(&xb[2], "e.side.test.", "192.0.2.5", 1, 1);
+	xb[2].time_first = 600;
+	xb[2].time_last = 650;
+	xb[2].tlp = D4_TLP_CLEAR;
+	uint64_t xs[3] = {16, 16, 16};
+	ck_assert_int_eq(d4_store_pdns_apply_frames(s, xb, xs, 3, NULL), 0);
+	uint64_t q16 = 16;
+	side_get(s, &q16, 1, &g);
+	ck_assert(g.found[0] && g.n[0] == 3);
+	const struct d4_store_pdns_side_obs *x = g.e[0];
+	ck_assert(x[0].count == 1 && x[0].sensors == 1 && x[0].sensors_before == 0 && x[0].tf_delta == 0 &&
+		  x[0].tl_delta == 0 && x[0].tlp == D4_TLP_CLEAR && !x[0].org_mixed && !x[0].received);
+	ck_assert(x[1].count == 2 && x[1].sensors == 2 && x[1].sensors_before == 1 && x[1].tf_delta == 200 &&
+		  x[1].tl_delta == 0 && x[1].tlp == D4_TLP_RED && x[1].org_mixed && !x[1].received);
+	ck_assert(x[2].count == 3 && x[2].sensors == 2 && x[2].sensors_before == 2 && x[2].tf_delta == 100 &&
+		  x[2].tl_delta == 550 && x[2].tlp == D4_TLP_RED && x[2].org_mixed);
+	/* a tuple that holds observations received from a partner */
+	static const uint8_t hub[16] = {0xa1, 2};
+	const uint8_t *hubs[1] = {hub};
+	struct store_pdns_merge *mg;
+	ck_assert_int_eq(store_pdns_merge_prep(&xb[0], hubs, 1, &mg), 0);
+	MDB_txn *mt;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, 0, &mt), 0);
+	ck_assert_int_eq(store_pdns_merge_txn(s, mt, mg), 0);
+	ck_assert_int_eq(mdb_txn_commit(mt), 0);
+	store_pdns_merge_free(mg);
+	uint64_t x17 = 17;
+	ck_assert_int_eq(d4_store_pdns_apply_frames(s, &xb[2], &x17, 1, NULL), 0);
+	side_get(s, &x17, 1, &g);
+	ck_assert(g.found[0] && g.n[0] == 1 && g.e[0][0].received && g.e[0][0].count == 5);
+
+	/* a frame met twice in one call: no record (and an earlier one goes) */
+	uint64_t tw[3] = {13, 14, 13};
+	ck_assert_int_eq(d4_store_pdns_apply_frames(s, ob, tw, 3, NULL), 0);
+	uint64_t q2[2] = {13, 14};
+	side_get(s, q2, 2, &g);
+	ck_assert(!g.found[0] && g.found[1]);
+	/* without frames: nothing recorded */
+	uint64_t q15 = 15;
+	ck_assert_int_eq(d4_store_pdns_apply(s, ob, 3, NULL), 0);
+	side_get(s, &q15, 1, &g);
+	ck_assert(!g.found[0]);
+
+	/* retention's part: records before the first frame kept */
+	MDB_txn *txn;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(store_pdns_side_trim(s, txn, 12), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	uint64_t q3[3] = {10, 11, 12};
+	side_get(s, q3, 3, &g);
+	ck_assert(!g.found[0] && !g.found[1] && g.found[2]);
+
+	/* an older store: no table. Read-only, it reads as none; a writable
+	 * open creates it (no schema step: nothing else changes) */
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_drop(txn, s->dbi[DBI_PDNS_SIDE], 1), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	d4_store_close(s);
+	o.read_only = 1;
+	s = open_store(&o);
+	side_get(s, q3, 3, &g);
+	ck_assert(!g.found[0] && !g.found[1] && !g.found[2]);
+	d4_store_close(s);
+	o.read_only = 0;
+	s = open_store(&o);
+	ck_assert_int_eq(d4_store_pdns_apply_frames(s, ob, seq, 7, NULL), 0);
+	side_get(s, q, 2, &g);
+	ck_assert(g.found[0] && g.found[1]);
+	d4_store_close(s);
+}
+END_TEST
+
 /* ---- kill -9 in the middle of applies ---- */
 
 #define K9_BATCH 500
@@ -1405,7 +1666,11 @@ static void k9_child(int wfd)
 		memset(d.sensor, 7, 16);
 		d.observations = K9_BATCH;
 		struct d4_store_pdns_cursor cur = {"k9", v, 8, &d, 1};
-		if (d4_store_pdns_apply(s, ob, K9_BATCH, &cur))
+		/* five frames of 100 observations per batch, with side records */
+		static uint64_t fs[K9_BATCH];
+		for (unsigned i = 0; i < K9_BATCH; i++)
+			fs[i] = (b - 1) * 5 + i / 100 + 1;
+		if (d4_store_pdns_apply_frames(s, ob, fs, K9_BATCH, &cur))
 			_exit(3);
 		if (wfd >= 0) { /* tell the parent that one batch is committed */
 			if (write(wfd, "c", 1) != 1)
@@ -1414,6 +1679,23 @@ static void k9_child(int wfd)
 			wfd = -1;
 		}
 	}
+}
+
+struct k9side {
+	uint64_t n, last;
+};
+
+static int k9side_cb(void *ctx, size_t i, const uint8_t *val, size_t len)
+{
+	struct k9side *k = ctx;
+	static struct d4_store_pdns_side_obs e[100];
+	uint64_t fp;
+	size_t n;
+	ck_assert_int_eq(d4_store_pdns_side_decode(val, len, &fp, e, 100, &n), 0);
+	ck_assert_uint_eq(n, 100);
+	k->n++;
+	k->last = i + 1;
+	return 0;
 }
 
 START_TEST(test_kill9)
@@ -1461,6 +1743,16 @@ START_TEST(test_kill9)
 		ck_assert_int_eq(d4_store_pdns_info(s, &info), 0);
 		ck_assert_uint_eq(info.tuples, sm.tuples);
 		check_consistency(s, sm.tuples);
+		/* a side record for every frame of the committed batches, none
+		 * after them: from the same transactions */
+		struct k9side ks = {0, 0};
+		uint64_t *qs = malloc((5 * b + 10) * sizeof(*qs));
+		for (uint64_t f = 0; f < 5 * b + 10; f++)
+			qs[f] = f + 1;
+		ck_assert_int_eq(d4_store_pdns_side_read(s, qs, 5 * b + 10, k9side_cb, &ks), 0);
+		free(qs);
+		ck_assert_uint_eq(ks.n, 5 * b);
+		ck_assert_uint_eq(ks.last, 5 * b);
 		fprintf(stderr, "test_kill9: round %d: killed after batch %llu (%llu tuples)\n", round,
 			(unsigned long long)b, (unsigned long long)sm.tuples);
 		d4_store_close(s);
@@ -1625,6 +1917,8 @@ static Suite *pdns_suite(void)
 	tcase_add_test(tc, test_expire);
 	tcase_add_test(tc, test_queries_bruteforce);
 	tcase_add_test(tc, test_kill9);
+	tcase_add_test(tc, test_side_codec);
+	tcase_add_test(tc, test_side_apply);
 	suite_add_tcase(su, tc);
 	return su;
 }
