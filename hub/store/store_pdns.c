@@ -631,7 +631,7 @@ struct apply_ctx {
 	struct arena keyar, dar;
 	struct dput *dp;
 	size_t ndp, capdp;
-	const uint8_t *const *hubs; /* per observation, NULL: local */
+	const uint8_t *const *hubs;	    /* per observation, NULL: local */
 	struct d4_store_pdns_side_obs *run; /* per observation: its tuple after its merge (side records), or NULL */
 	char name[PDNS_NAME_BUF], gname[PDNS_NAME_BUF], bw[PDNS_NAME_BUF], gbw[PDNS_NAME_BUF];
 };
@@ -1758,9 +1758,9 @@ int d4_store_pdns_summarize(struct d4_store *s, const struct d4_store_pdns_query
 }
 
 /* with the side records: space the pDNS consumer uses */
-static const enum store_dbi pdns_dbis[] = {DBI_PDNS_TUPLES, DBI_PDNS_RNAME, DBI_PDNS_RDNAME, DBI_PDNS_RDRNAME,
-					   DBI_PDNS_RDIP,   DBI_PDNS_RDRAW, DBI_PDNS_TIME,   DBI_PDNS_META,
-					   DBI_PDNS_SIDE};
+static const enum store_dbi pdns_dbis[] = {DBI_PDNS_TUPLES,  DBI_PDNS_RNAME, DBI_PDNS_RDNAME,
+					   DBI_PDNS_RDRNAME, DBI_PDNS_RDIP,  DBI_PDNS_RDRAW,
+					   DBI_PDNS_TIME,    DBI_PDNS_META,  DBI_PDNS_SIDE};
 
 int d4_store_pdns_info(struct d4_store *s, struct d4_store_pdns_info *out)
 {

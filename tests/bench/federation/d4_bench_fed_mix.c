@@ -279,10 +279,11 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			double tps = (double)decided / secs, ctps = cpu > 0 ? (double)decided / cpu : 0;
-			printf("run %u mix %s: %llu tuples decided, %llu released in %.3f s (%.3f s CPU): %.0f tuples/s, "
-			       "%.0f per CPU second\n",
-			       r + 1, names[on], (unsigned long long)decided, (unsigned long long)released, secs, cpu, tps,
-			       ctps);
+			printf(
+			    "run %u mix %s: %llu tuples decided, %llu released in %.3f s (%.3f s CPU): %.0f tuples/s, "
+			    "%.0f per CPU second\n",
+			    r + 1, names[on], (unsigned long long)decided, (unsigned long long)released, secs, cpu, tps,
+			    ctps);
 			if (ctps > bestc[on])
 				bestc[on] = ctps;
 			fflush(stdout);
@@ -298,7 +299,8 @@ int main(int argc, char **argv)
 	       100.0 * (1.0 - best[2] / best[0]), best[3], 100.0 * (1.0 - best[3] / best[0]),
 	       (unsigned long long)rel[0], (unsigned long long)rel[1], (unsigned long long)rel[3],
 	       (unsigned long long)decided_n[1]);
-	printf("per CPU second: off_cpu_tps=%.0f on_cpu_tps=%.0f cpu_cost_pct=%.1f nothr_cpu_tps=%.0f nothr_cpu_cost_pct=%.1f "
+	printf("per CPU second: off_cpu_tps=%.0f on_cpu_tps=%.0f cpu_cost_pct=%.1f nothr_cpu_tps=%.0f "
+	       "nothr_cpu_cost_pct=%.1f "
 	       "n1_cpu_tps=%.0f n1_cpu_cost_pct=%.1f\n",
 	       bestc[0], bestc[1], 100.0 * (1.0 - bestc[1] / bestc[0]), bestc[2], 100.0 * (1.0 - bestc[2] / bestc[0]),
 	       bestc[3], 100.0 * (1.0 - bestc[3] / bestc[0]));
