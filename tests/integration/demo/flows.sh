@@ -324,7 +324,7 @@ import ipaddress, json, sys
 ks, kn = int(sys.argv[1]), int(sys.argv[2])
 private = [ipaddress.ip_network(n) for n in ("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8",
            "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16", "::/128", "::1/128", "fc00::/7", "fe80::/10")]
-tup, obs = {}, []
+tup, obs, per_file = {}, [], {}
 for arg in sys.argv[3:]:
     label, path = arg.split("=", 1)
     for line in open(path):
@@ -341,15 +341,49 @@ for arg in sys.argv[3:]:
         t["first"] = ts if t["first"] is None else min(t["first"], ts)
         t["last"] = ts if t["last"] is None else max(t["last"], ts)
         obs.append(key)
+        per_file.setdefault(label, []).append((key, int(f[8])))
 for t in tup.values():
     t["private"] = t["rrtype"] in ("A", "AAAA") and any(ipaddress.ip_address(t["rdata"]) in n for n in private)
     t["go"] = not t["private"] and (len(t["sensors"]) >= ks or t["count"] >= kn)
-dec = {}
-for k in obs:
-    t = tup[k]
-    r = "rdata-private" if t["private"] else "released" if t["go"] else "mix-below-threshold"
-    dec[r] = dec.get(r, 0) + 1
-print(json.dumps({"decisions": dec, "tuples": list(tup.values())}))
+# Each observation is decided on its tuple's counts right after its own merge
+# (docs/federation.md, "Mixing before sharing"): the ones before the tuple
+# reaches the thresholds stay, the one that reaches them goes with the tuple so
+# far. The sensors' streams merge in an order the demo does not fix, so the
+# decisions are worked out for every interleaving of the sample files' lines
+# (each file keeps its own order) and must agree: samples whose decisions
+# depend on the order are refused here, not guessed.
+def decide(order):
+    seen, dec, pos = {}, {}, {label: 0 for label in per_file}
+    for label in order:
+        key, n = per_file[label][pos[label]]
+        pos[label] += 1
+        s = seen.setdefault(key, [set(), 0])
+        s[0].add(label)
+        s[1] += n
+        t = tup[key]
+        r = ("rdata-private" if t["private"] else
+             "released" if len(s[0]) >= ks or s[1] >= kn else "mix-below-threshold")
+        dec[r] = dec.get(r, 0) + 1
+    return json.dumps(dec, sort_keys=True)
+def interleavings(left):
+    if not any(left.values()):
+        yield []
+        return
+    for label in left:
+        if left[label]:
+            left[label] -= 1
+            for rest in interleavings(left):
+                yield [label] + rest
+            left[label] += 1
+outcomes, n_orders = set(), 0
+for order in interleavings({label: len(v) for label, v in per_file.items()}):
+    outcomes.add(decide(order))
+    n_orders += 1
+    if n_orders > 500000:
+        sys.exit("too many interleavings of the mixed samples to check")
+if len(outcomes) != 1:
+    sys.exit("the mix decisions depend on the order the sensors' lines merge: " + " / ".join(sorted(outcomes)))
+print(json.dumps({"decisions": json.loads(outcomes.pop()), "tuples": list(tup.values())}))
 PYEOF
 # the rest of org1's pDNS observations (its captures) are refused on their level
 declare -A MWANT=()
