@@ -756,7 +756,10 @@ START_TEST(test_own_records_signed_with_key_exchange)
 		ck_assert_int_eq(d4_fed_batch_open(out, outlen, &h, &it), 0);
 		ck_assert_int_eq(d4_fed_batch_next(&it, &r), 1);
 		if (with_key) {
-			ck_assert(r.prov.flags & D4_FED_F_SIGNED);
+			/* one seal for the batch, the record under it */
+			ck_assert_uint_eq(h.nseals, 1);
+			ck_assert(r.prov.flags & D4_FED_F_SEALED);
+			ck_assert(!(r.prov.flags & D4_FED_F_SIGNED));
 			ck_assert(r.prov.flags & D4_FED_F_ONWARD);
 			ck_assert_int_eq(d4_fed_record_verify(&r.prov, pk), 1);
 			uint8_t other[32];
@@ -764,7 +767,8 @@ START_TEST(test_own_records_signed_with_key_exchange)
 			other[0] ^= 1;
 			ck_assert_int_ne(d4_fed_record_verify(&r.prov, other), 1);
 		} else {
-			ck_assert(!(r.prov.flags & D4_FED_F_SIGNED));
+			ck_assert(!(r.prov.flags & (D4_FED_F_SIGNED | D4_FED_F_SEALED)));
+			ck_assert_uint_eq(h.nseals, 0);
 		}
 		d4_fed_source_free(src);
 		free(pb);
