@@ -11,6 +11,7 @@
 #include "d4_federation.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,6 +30,22 @@ static void keys(void)
 		memset(seed, 0x21 * (i + 1), sizeof(seed));
 		ck_assert_int_eq(d4_fed_sign_keypair(seed, PK[i], SK[i]), 0);
 	}
+}
+
+/* The fuzz targets' corpora: batches (D4_FED_CORPUS_OUT, replayed by
+ * fuzz_fed_batch and fuzz_fed_receive) and stored proofs
+ * (D4_FED_PROOF_CORPUS_OUT, fuzz_fed_proof). */
+static void corpus_write(const char *env, const char *name, const uint8_t *b, size_t n)
+{
+	const char *dir = getenv(env);
+	if (!dir || !*dir)
+		return;
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "wb");
+	ck_assert_msg(f != NULL, "%s", path);
+	ck_assert_uint_eq(fwrite(b, 1, n, f), n);
+	fclose(f);
 }
 
 static uint8_t PAYLOADS[8][16];
@@ -166,6 +183,7 @@ START_TEST(test_origin_relay_subset)
 		r[i] = a_frame(i);
 	size_t len;
 	uint8_t *ab = enc(D4_FED_KIND_FRAMES, HUB_A, SK[0], r, 5, &len);
+	corpus_write("D4_FED_CORPUS_OUT", "frames_sealed_whole.d4fb", ab, len);
 	/* one seal, whole, signed once; the records carry no path */
 	struct d4_fed_batch_hdr h;
 	struct d4_fed_batch_it it;
@@ -206,6 +224,9 @@ START_TEST(test_origin_relay_subset)
 		ck_assert_uint_eq(q.prov.depth, d4_fed_merkle_depth(i, 5));
 		ck_assert_uint_eq(q.prov.seal.flags, 0);
 		ck_assert_mem_eq(q.prov.seal.root, sl.root, 32);
+		char name[32];
+		snprintf(name, sizeof(name), "proof_5_%u", i);
+		corpus_write("D4_FED_PROOF_CORPUS_OUT", name, f->proof, f->proof_len);
 		if (i == 1 || i == 3) {
 			/* B relays it as the source does: A's proof unchanged,
 			 * itself appended to via */
@@ -218,6 +239,7 @@ START_TEST(test_origin_relay_subset)
 	size_t blen;
 	uint8_t *bb = enc(D4_FED_KIND_FRAMES, HUB_B, SK[1], rel, 2, &blen);
 	d4_fed_rx_free(&rx);
+	corpus_write("D4_FED_CORPUS_OUT", "frames_sealed_relayed.d4fb", bb, blen);
 	ck_assert_int_eq(d4_fed_batch_open(bb, blen, &h, &it), 0);
 	ck_assert_uint_eq(h.nseals, 1); /* A's seal once for both records */
 	d4_fed_batch_seal(&h, 0, &sl);
@@ -339,6 +361,7 @@ START_TEST(test_resigned_by_relay)
 	memcpy(rel[4].prov.origin, HUB_B, 16);
 	size_t blen;
 	uint8_t *bb = enc(D4_FED_KIND_FRAMES, HUB_B, SK[1], rel, 5, &blen);
+	corpus_write("D4_FED_CORPUS_OUT", "frames_sealed_resigned.d4fb", bb, blen);
 	ck_assert_int_eq(d4_fed_batch_open(bb, blen, &h, &it), 0);
 	ck_assert_uint_eq(h.nseals, 2);
 	struct d4_partner *pb = partner(HUB_B, PK[1], 1);
@@ -554,6 +577,7 @@ START_TEST(test_proof_codec)
 	p.leaf = 0;
 	p.depth = D4_FED_PATH_MAX;
 	ck_assert_uint_eq(d4_fed_proof_encode(&p, path, b), D4_FED_PROOF_MAX);
+	corpus_write("D4_FED_PROOF_CORPUS_OUT", "proof_largest", b, D4_FED_PROOF_MAX);
 	ck_assert_uint_le(D4_FED_PROOF_MAX, D4_STORE_FED_PROOF_MAX);
 	ck_assert_int_eq(d4_fed_proof_decode(b, D4_FED_PROOF_MAX, &q), 0);
 }
@@ -580,6 +604,7 @@ START_TEST(test_vector_proof)
 	}
 	size_t len;
 	uint8_t *ab = enc(D4_FED_KIND_BACKSCATTER, HUB_A, SK[0], v, 3, &len);
+	corpus_write("D4_FED_CORPUS_OUT", "backscatter_sealed_whole.d4fb", ab, len);
 	struct d4_partner *pa = partner(HUB_A, PK[0], 1);
 	struct d4_fed_rx rx;
 	char why[128];
@@ -593,6 +618,7 @@ START_TEST(test_vector_proof)
 	memcpy(q.prov.via[0], HUB_B, 16);
 	size_t blen;
 	uint8_t *bb = enc(D4_FED_KIND_BACKSCATTER, HUB_B, SK[1], &q, 1, &blen);
+	corpus_write("D4_FED_CORPUS_OUT", "backscatter_sealed_relayed.d4fb", bb, blen);
 	d4_fed_rx_free(&rx);
 	struct d4_partner *pb = partner(HUB_B, PK[1], 1);
 	a_key = PK[0];
