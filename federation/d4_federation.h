@@ -517,6 +517,9 @@ struct d4_fed_batch_it {
 	const uint8_t *seals; /* the batch's seal table (wire form) */
 	uint16_t nseals;
 	uint8_t version;
+	/* set by the caller after open: sealed records get no digest (a
+	 * receiver's later passes over a batch whose seals it checked) */
+	uint8_t no_seal_digest;
 };
 /* Seal i of a batch opened by d4_fed_batch_open (i < h->nseals; checked
  * there). */

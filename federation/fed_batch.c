@@ -556,7 +556,7 @@ int d4_fed_batch_next(struct d4_fed_batch_it *it, struct d4_fed_wrec *w)
 		rc = it->kind == D4_FED_KIND_FRAMES ? dec_frame(it, &r, w)
 		     : it->kind == D4_FED_KIND_PDNS ? dec_pdns(it, &r, w)
 						    : dec_vec(it, &r, w);
-	if (rc == 0 && (w->prov.flags & (D4_FED_F_SIGNED | D4_FED_F_SEALED)))
+	if (rc == 0 && ((w->prov.flags & D4_FED_F_SIGNED) || ((w->prov.flags & D4_FED_F_SEALED) && !it->no_seal_digest)))
 		record_digest(it->kind, it->buf + it->off, via_at, content_at, r.off, w->prov.digest);
 	if (rc != 0) {
 		/* Say where: the reason of the field, prefixed with the record. */
@@ -842,7 +842,8 @@ int d4_fed_wbuf_add(struct d4_fed_wbuf *w, const struct d4_fed_wrec *r)
 				     .left = 1,
 				     .seals = w->seals,
 				     .nseals = (uint16_t)(w->nseals + (new_seal ? 1u : 0u)),
-				     .version = D4_FED_BATCH_VER};
+				     .version = D4_FED_BATCH_VER,
+				     .no_seal_digest = (uint8_t)!own}; /* only the own seal needs it */
 	struct d4_fed_wrec chk;
 	if (d4_fed_batch_next(&it, &chk) != 1 || it.off != n)
 		return D4_EINVAL; /* a new entry is not counted; the own one is rewritten by finish */

@@ -450,6 +450,7 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 	 * again nor can decide otherwise: bit 7 kept, bit 0 onward */
 	uint8_t *dec = NULL;
 	size_t dcap = 0;
+	it.no_seal_digest = 1; /* pass 0 took them */
 	while ((rc = d4_fed_batch_next(&it, &r)) == 1) {
 		if (n == dcap) {
 			size_t nc = dcap ? dcap * 2 : 256;
@@ -510,6 +511,7 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 			d4_fed_rx_free(rx);
 			return D4_EINVAL; /* pure decoder: cannot differ from pass 1 */
 		}
+		it.no_seal_digest = 1;
 		size_t i = 0, off = 0, ri = 0, poff = 0;
 		while (i < keep && d4_fed_batch_next(&it, &r) == 1) {
 			uint8_t d = ri < n ? dec[ri] : 0;
