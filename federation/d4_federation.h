@@ -579,10 +579,13 @@ int d4_fed_wprov_from_out(const struct d4_fed_self *self, const struct d4_fed_ou
 
 /* ---- signed provenance (fed_batch.c) ----
  * Each hub has an Ed25519 key pair (libsodium) derived from a 32-byte seed
- * the store keeps (d4_store_sign_seed). The origin hub signs each record it
- * sends (the digest in struct d4_fed_wprov); a hub that relays it sends the
- * origin's signature unchanged, so any hub that knows the origin's public
- * key can tell who produced it (docs/federation.md "Signed provenance"). */
+ * the store keeps (d4_store_sign_seed). The origin hub signs the records it
+ * sends once per batch: a seal over the Merkle root of their digests (the
+ * digest in struct d4_fed_wprov); a hub that relays a record sends the
+ * origin's seal and the record's path unchanged (or, kept from a version 1
+ * batch, the origin's per-record signature), so any hub that knows the
+ * origin's public key can tell who produced it (docs/federation.md "Signed
+ * provenance"). */
 #define D4_FED_PUBKEY_B64_LEN 44 /* base64 of 32 bytes, without the NUL */
 /* Derives the key pair from seed: 0 or D4_EIO (libsodium unusable). sk is
  * secret (64 bytes): the caller wipes it (sodium_memzero). */
