@@ -556,7 +556,8 @@ int d4_fed_batch_next(struct d4_fed_batch_it *it, struct d4_fed_wrec *w)
 		rc = it->kind == D4_FED_KIND_FRAMES ? dec_frame(it, &r, w)
 		     : it->kind == D4_FED_KIND_PDNS ? dec_pdns(it, &r, w)
 						    : dec_vec(it, &r, w);
-	if (rc == 0 && ((w->prov.flags & D4_FED_F_SIGNED) || ((w->prov.flags & D4_FED_F_SEALED) && !it->no_seal_digest)))
+	if (rc == 0 &&
+	    ((w->prov.flags & D4_FED_F_SIGNED) || ((w->prov.flags & D4_FED_F_SEALED) && !it->no_seal_digest)))
 		record_digest(it->kind, it->buf + it->off, via_at, content_at, r.off, w->prov.digest);
 	if (rc != 0) {
 		/* Say where: the reason of the field, prefixed with the record. */

@@ -81,7 +81,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct d4_fed_wprov pr;
 			memset(&pr, 0, sizeof(pr));
 			if ((fr->sig_flags & D4_STORE_FED_SIG_SEALED) &&
-			    (fr->proof_len > D4_FED_PROOF_MAX || d4_fed_proof_decode(fr->proof, fr->proof_len, &pr) != 0 ||
+			    (fr->proof_len > D4_FED_PROOF_MAX ||
+			     d4_fed_proof_decode(fr->proof, fr->proof_len, &pr) != 0 ||
 			     memcmp(pr.seal.origin, fr->prov->origin, 16) != 0))
 				abort();
 		}

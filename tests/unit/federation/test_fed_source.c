@@ -807,7 +807,8 @@ START_TEST(test_relay_keeps_proof)
 	pc->must_sign = 1;
 	pc->in.kinds = 1u << D4_FED_KIND_FRAMES;
 	pc->in.max_tlp = D4_TLP_AMBER;
-	static const char line[] = "1795618268.3||127.0.0.1||127.0.0.2||IN||sealed.example.test.||A||192.0.2.3||60||1\n";
+	static const char line[] =
+	    "1795618268.3||127.0.0.1||127.0.0.2||IN||sealed.example.test.||A||192.0.2.3||60||1\n";
 	struct d4_fed_wrec r[5];
 	for (unsigned i = 0; i < 5; i++) {
 		memset(&r[i], 0, sizeof(r[i]));
@@ -901,16 +902,18 @@ START_TEST(test_relay_keeps_proof)
 	sd.default_tlp = D4_TLP_AMBER_STRICT;
 	c_key = pk;
 	struct d4_fed_rx_filter f = {NULL, pc, c_key_of};
-	ck_assert_int_eq(d4_fed_receive_prepare_with(&sd, pa, D4_FED_KIND_FRAMES, out, outlen, &f, &rx, why, sizeof(why)),
-			 D4_FED_RX_OK);
+	ck_assert_int_eq(
+	    d4_fed_receive_prepare_with(&sd, pa, D4_FED_KIND_FRAMES, out, outlen, &f, &rx, why, sizeof(why)),
+	    D4_FED_RX_OK);
 	ck_assert_uint_eq(rx.batch.nframes, 3);
 	for (unsigned i = 0; i < 3; i++)
 		ck_assert(rx.batch.frames[i].sig_flags & D4_STORE_FED_SIG_ONWARD);
 	d4_fed_rx_free(&rx);
 	/* a wrong key for c at d: every relayed record refused */
 	c_key = other;
-	ck_assert_int_eq(d4_fed_receive_prepare_with(&sd, pa, D4_FED_KIND_FRAMES, out, outlen, &f, &rx, why, sizeof(why)),
-			 D4_FED_RX_OK);
+	ck_assert_int_eq(
+	    d4_fed_receive_prepare_with(&sd, pa, D4_FED_KIND_FRAMES, out, outlen, &f, &rx, why, sizeof(why)),
+	    D4_FED_RX_OK);
 	ck_assert_uint_eq(rx.batch.nframes, 0);
 	ck_assert_uint_eq(rx.batch.refused[D4_FED_IN_BAD_SIG], 3);
 	d4_fed_rx_free(&rx);
