@@ -323,6 +323,14 @@ static int seal_proven(struct seals *z, uint32_t i, const struct d4_fed_wprov *w
 	return c->state == 1;
 }
 
+/* The length of what keep_proof writes for w: its path is the one the
+ * leaf needs (for a WHOLE seal, taken from the tree). */
+static size_t proof_size(const struct d4_fed_wprov *w)
+{
+	unsigned d = (w->seal.flags & D4_FED_SEAL_WHOLE) ? d4_fed_merkle_depth(w->leaf, w->seal.nleaves) : w->depth;
+	return D4_FED_PROOF_MAX - 32u * (D4_FED_PATH_MAX - d);
+}
+
 /* What a relaying hub keeps of a sealed record to prove its origin later:
  * the seal and the record's path, taken from the seal's tree for a WHOLE
  * seal (whose records came without one). Stored proofs are never WHOLE.
@@ -478,7 +486,7 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 		/* a frame's proof is kept for relaying it (vectors hold theirs;
 		 * tuples are merged, never relayed) */
 		if (kind == D4_FED_KIND_FRAMES && (r.prov.flags & D4_FED_F_SEALED))
-			proofbytes += D4_FED_PROOF_MAX;
+			proofbytes += proof_size(&r.prov);
 	}
 	if (rc < 0) {
 		free(dec);
