@@ -25,6 +25,8 @@ PACKAGES=(
 	dnsdbq
 	# the API benchmark (tests/bench/api): h2load
 	nghttp2-client
+	# compose_config: Docker's own Compose validates deploy/compose.yml (no daemon needed)
+	docker-compose
 )
 # The OpenAPI linter (npm, package.json) needs Node.js and npm. Any installed
 # node (e.g. from nodesource, which ships npm) is kept; without one, Debian's

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# deploy/demo-multiorg.sh — three organisations sharing sensor data by TLP, and
-# a "public" hub, as plain processes on 127.0.0.2..5 (ports picked free at run
-# time). The same topology as deploy/compose.yml, which runs this script's
-# container-* commands in each container. Walk-through: docs/demo-multiorg.md.
+# deploy/demo-multiorg.sh — three organisations sharing sensor data by TLP
+# (one pDNS share mixed, every record signed, one relayed to a third hub that
+# verifies it as its origin's), and a "public" hub, as plain processes on
+# 127.0.0.2..5 (ports picked free at run time). The same topology as
+# deploy/compose.yml, which runs this script's container-* commands in each
+# container. Walk-through: docs/demo-multiorg.md.
 #
 # usage: deploy/demo-multiorg.sh [--no-wait] [--dir DIR]
 #   --no-wait  stop the hubs and exit once the data has crossed (else keep them
@@ -31,25 +33,44 @@ declare -A ORG=([org1]=csirt1 [org2]=csirt2 [org3]=csirt3 [public]=public)
 # hub -> loopback address in process mode
 declare -A PADDR=([org1]=127.0.0.2 [org2]=127.0.0.3 [org3]=127.0.0.4 [public]=127.0.0.5)
 # sensors: hub|label|D4 type|sample file under DATA|the sensor's TLP
+# (org1's two passive DNS sensors share some tuples and not others: what its
+# mixed share with org3 lets go, below)
 SENSORS=(
 	'org1|org1-pdns|8|dns/local-dns.passivedns-alltypes.csv|tlp:green'
+	'org1|org1-dns2|8|dns/demo-org1-resolver2.passivedns.csv|tlp:green'
 	'org1|org1-pcap|1|pcap/http.pcap|tlp:amber'
 	'org1|org1-red|1|pcap/dns_icmp.pcap|tlp:red'
 	'org2|org2-pcap|1|pcap/nb6-http.pcap|tlp:green'
 	'org2|org2-pdns|8|dns/dpkt-http.passivedns.csv|tlp:amber'
-	'org3|org3-pdns|8|dns/local-dns.passivedns-default.csv|tlp:clear'
+	'org3|org3-pdns|8|dns/dpkt-dns_icmp.passivedns.csv|tlp:clear'
 	'org3|org3-pcap|1|pcap/sll.pcap|tlp:clear'
 )
-# partner relations (federation), pushed: from|to|relation|max TLP (outbound
-# of FROM and inbound of TO, frames and pdns); amber needs allow_amber, which
-# only the "partner" relation takes here. org2 and org3 do not know each
-# other, and nothing is relayed (allow_relay is off).
+# partner relations (federation), pushed: from|to|relation|max TLP|options
+# (outbound of FROM and inbound of TO, frames and pdns); amber needs
+# allow_amber, which only the "partner" relation takes here. org2 and org3 do
+# not know each other. Options:
+#   onward  FROM lets TO pass FROM's records on (FROM's partner record of TO)
+#   relay   TO gets from FROM the frames FROM received from others, where their
+#           origin allowed it (allow_relay of FROM's frames rule for TO)
+#   mix     FROM's pDNS share with TO is mixed (MIX), and turned on once FROM's
+#           pDNS store holds its sensors' samples (share_mixed)
+# Every hub of a relation gives the other its signing key (pubkey) and
+# requires its records signed (must_sign).
 RELATIONS=(
-	'org1|org2|partner|tlp:amber'
-	'org2|org1|partner|tlp:amber'
-	'org1|org3|community|tlp:green'
-	'org3|org1|community|tlp:green'
+	'org1|org2|partner|tlp:amber|'
+	'org2|org1|partner|tlp:amber|onward'
+	'org1|org3|community|tlp:green|relay,mix'
+	'org3|org1|community|tlp:green|'
 )
+# origins a hub verifies without exchanging anything with them: hub|origin. A
+# partner record of the origin holding only its key, with must_sign: org3
+# checks org2's signature on what org1 relays from org2.
+VERIFY=('org3|org2')
+# the mix of the "mix" relations (docs/federation.md, mixing before sharing): a
+# tuple goes once seen by 2 sensors or 5 times, an hour after it was last seen,
+# its times rounded down to the hour, its sensors replaced by this pool id
+MIX_POOL=5ca1ab1e-d4d4-4d4d-8d4d-00000000000a
+MIX='{"min_sensors": 2, "min_count": 5, "delay_s": 3600, "coarsen_s": 3600, "pool_sensors": true, "pool_id": "'$MIX_POOL'"}'
 # the upstream relation (docs/upstream.md): each organisation's hub is a D4
 # client of the public hub, registered there as a sensor, and relays these
 # D4 types of its own sensors up to this level ("public": tlp:clear only)
@@ -165,37 +186,130 @@ topo_accounts() {
 	done
 }
 
+# hub_key NAME: the hub's signing public key (base64; the hub makes it at its
+# first start and keeps it in its store)
+hub_key() { ctl "$1" partner key 2>/dev/null; }
+
+# make_keys: every hub that has none yet (container mode: the hubs have not run
+# yet) is started once, alone, until it made its signing key, then stopped
+make_keys() {
+	local n pid i
+	for n in "${HUBS[@]}"; do
+		hub_key "$n" >/dev/null && continue
+		"$D4HUB" -d -c "$DIR/$n/hub.conf" >"$DIR/$n/first-start.log" 2>&1 &
+		pid=$!
+		for i in $(seq 1 600); do
+			hub_key "$n" >/dev/null && break
+			kill -0 $pid 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -TERM $pid 2>/dev/null || true
+		wait $pid 2>/dev/null || true
+		hub_key "$n" >/dev/null || die "hub $n made no signing key (see $DIR/$n/first-start.log)"
+	done
+}
+
 # topo_partners: every relation, on both sides: FROM's partner TO with an
 # outbound rule, TO's partner FROM with an inbound rule (one partner record per
-# pair of hubs, holding both directions where both exist).
+# pair of hubs, holding both directions where both exist, and the other hub's
+# signing key with must_sign); then the VERIFY records (a key, nothing shared)
 topo_partners() {
-	local line from to rel max aa key h p doc
-	declare -A REL=() OUT=() IN=()
+	local line from to rel max opt aa key h p doc pr pk
+	declare -A REL=() OUT=() IN=() OPT=()
 	for line in "${RELATIONS[@]}"; do
-		IFS='|' read -r from to rel max <<<"$line"
+		IFS='|' read -r from to rel max opt <<<"$line"
 		REL[$from,$to]=$rel
 		REL[$to,$from]=$rel
 		OUT[$from,$to]=$max
 		IN[$to,$from]=$max
+		OPT[$from,$to]=,$opt,
 	done
 	for key in "${!REL[@]}"; do
 		h=${key%,*} p=${key#*,}
-		doc='{'
+		pk=$(hub_key "$p") || die "hub $p has no signing key yet"
+		opt=${OPT[$key]:-}
+		doc="{\"pubkey\": \"$pk\", \"must_sign\": true"
+		case $opt in *,onward,*) doc+=', "onward": true' ;; esac
 		if [ -n "${OUT[$key]:-}" ]; then
 			aa=false
 			[ "${REL[$key]}" = partner ] && aa=true
-			doc+="\"outbound\": {\"frames\": {\"enabled\": true, \"max_tlp\": \"${OUT[$key]}\", \"allow_amber\": $aa},"
-			doc+=" \"pdns\": {\"enabled\": true, \"max_tlp\": \"${OUT[$key]}\", \"allow_amber\": $aa}}"
+			pr=false
+			case $opt in *,relay,*) pr=true ;; esac
+			doc+=", \"outbound\": {\"frames\": {\"enabled\": true, \"max_tlp\": \"${OUT[$key]}\", \"allow_amber\": $aa, \"allow_relay\": $pr},"
+			case $opt in
+			*,mix,*) doc+=" \"pdns\": {\"enabled\": false, \"max_tlp\": \"${OUT[$key]}\", \"allow_amber\": $aa, \"mix\": $MIX}}" ;;
+			*) doc+=" \"pdns\": {\"enabled\": true, \"max_tlp\": \"${OUT[$key]}\", \"allow_amber\": $aa}}" ;;
+			esac
 		fi
 		if [ -n "${IN[$key]:-}" ]; then
-			[ "$doc" = '{' ] || doc+=', '
-			doc+="\"inbound\": {\"kinds\": [\"frames\", \"pdns\"], \"max_tlp\": \"${IN[$key]}\"}"
+			doc+=", \"inbound\": {\"kinds\": [\"frames\", \"pdns\"], \"max_tlp\": \"${IN[$key]}\"}"
 		fi
 		doc+='}'
 		ctl "$h" partner add "$p" --url "https://${REACH_HOST[$p]}:${P_FED[$p]}" \
 			--hub "${HUB_UUID[$p]}" --org "${ORG_UUID[${ORG[$p]}]}" --relation "${REL[$key]}" \
 			--ca "$DIR/pki/${ORG[$p]}-ca.crt" --direction push --file <(echo "$doc") >/dev/null ||
 			die "hub $h: partner add $p ($doc)"
+	done
+	for line in "${VERIFY[@]}"; do
+		IFS='|' read -r h p <<<"$line"
+		pk=$(hub_key "$p") || die "hub $p has no signing key yet"
+		ctl "$h" partner add "$p" --url "https://${REACH_HOST[$p]}:${P_FED[$p]}" \
+			--hub "${HUB_UUID[$p]}" --org "${ORG_UUID[${ORG[$p]}]}" --relation community \
+			--ca "$DIR/pki/${ORG[$p]}-ca.crt" --direction push \
+			--file <(echo "{\"pubkey\": \"$pk\", \"must_sign\": true}") >/dev/null ||
+			die "hub $h: partner add $p (its key only)"
+	done
+}
+
+# api_call NAME METHOD PATH [JSON]: the hub's REST API as its admin, with
+# openssl alone (the demo image has no curl): the answer, headers and body,
+# on stdout
+api_call() {
+	local n=$1 m=$2 p=$3 body=${4:-}
+	{
+		printf '%s %s HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\nConnection: close\r\n' \
+			"$m" "$p" "$(cat "$DIR/$n/token")"
+		if [ -n "$body" ]; then
+			printf 'Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' "${#body}" "$body"
+		else
+			printf '\r\n'
+		fi
+	} | timeout 30 openssl s_client -quiet -connect "${REACH_HOST[$n]}:${P_API[$n]}" -servername localhost \
+		-verify_hostname localhost -verify_return_error -CAfile "$DIR/pki/ca.crt" 2>/dev/null
+}
+
+# pdns_stored NAME: the hub's pDNS store holds every line of each of its
+# passive DNS (type 8) sensors' samples (GET /pdns/info, per sensor)
+pdns_stored() {
+	local n=$1 info h label type file tlp u k want
+	info=$(api_call "$n" GET /pdns/info | tr -d ' \r\n') || return 1
+	while read -r h label type file tlp u k; do
+		[ "$h" = "$n" ] && [ "$type" = 8 ] || continue
+		want=$(grep -c . "$DATA/$file")
+		u=$(echo "$u" | tr -d - | tr A-F a-f)
+		case $info in *"\"uuid\":\"$u\",\"observations\":$want,"*) ;; *) return 1 ;; esac
+	done <"$DIR/sensors"
+}
+
+# share_mixed NAME: turns on the hub's mixed pDNS shares (the "mix" relations
+# from NAME) once its pDNS store holds what its sensors sent. A mixed share
+# decides each tuple on what the hub has seen of it when the tuple is decided:
+# turned on before the samples are in, it would withhold tuples that their
+# second sensor had not sent yet (in real life, delay_s does this).
+share_mixed() {
+	local n=$1 line from to rel max opt i out
+	for line in "${RELATIONS[@]}"; do
+		IFS='|' read -r from to rel max opt <<<"$line"
+		[ "$from" = "$n" ] || continue
+		case ,$opt, in *,mix,*) ;; *) continue ;; esac
+		for i in $(seq 1 1200); do
+			pdns_stored "$n" && break
+			sleep 0.1
+		done
+		pdns_stored "$n" || die "hub $n: its sensors' passive DNS was not stored within 2 min"
+		out=$(api_call "$n" PATCH "/api/v1/partners/$to" '{"outbound": {"pdns": {"enabled": true}}}')
+		case $out in "HTTP/1.1 200"*) ;; *) die "hub $n: turning on the pDNS share with $to: $(echo "$out" | head -n 1)" ;; esac
+		echo "demo-multiorg: $n shares its pDNS with $to, mixed"
 	done
 }
 
@@ -242,6 +356,11 @@ write_env() {
 		done <"$DIR/sensors"
 		for n in "${UPSTREAM_HUBS[@]}"; do
 			echo "DEMO_UPSTREAM_$n=$(cat "$DIR/$n/upstream.uuid")"
+		done
+		# the pool id org1's mixed share with org3 puts in place of its sensors
+		echo "DEMO_MIX_POOL=$MIX_POOL"
+		for n in "${HUBS[@]}"; do
+			echo "DEMO_KEY_$n=$(hub_key "$n")"
 		done
 	} >"$f"
 	chmod 600 "$f"
@@ -300,6 +419,7 @@ container-init)
 	topo_identities
 	for n in "${HUBS[@]}"; do write_conf "$n"; done
 	topo_accounts
+	make_keys
 	topo_partners
 	# the API ports compose.yml publishes, for a user's curl on the host
 	for kv in ${D4_DEMO_PUBLISHED:-}; do PUB_PORT[${kv%%=*}]=${kv#*=}; done
@@ -322,11 +442,13 @@ container-sensors)
 	n=${2:?container-sensors NAME DIR}
 	DIR=${3:?container-sensors NAME DIR}
 	find_bins
+	container_ports
 	wait_ready
 	# the hub may not listen yet: try again until every sample was sent
 	for i in $(seq 1 300); do
 		feed "$n" "$n" 4443 --server-name localhost && {
 			echo "demo-multiorg: the sensors of $n sent their samples"
+			share_mixed "$n"
 			exit 0
 		}
 		sleep 1
@@ -346,7 +468,7 @@ while [ $# -gt 0 ]; do
 		shift
 		;;
 	-h | --help)
-		sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+		sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
 		exit 0
 		;;
 	*) die "unknown option $1 (see --help)" ;;
@@ -455,8 +577,16 @@ done
 say "partner relations"
 topo_partners
 for line in "${RELATIONS[@]}"; do
-	IFS='|' read -r from to rel max <<<"$line"
-	printf '  %-6s -> %-6s  %-9s  frames and pdns up to %s (federation)\n' "$from" "$to" "$rel" "$max"
+	IFS='|' read -r from to rel max opt <<<"$line"
+	w=
+	case ,$opt, in *,mix,*) w+=", pDNS mixed" ;; esac
+	case ,$opt, in *,relay,*) w+=", relays what its origin allows" ;; esac
+	case ,$opt, in *,onward,*) w+=", may pass $from's records on" ;; esac
+	printf '  %-6s -> %-6s  %-9s  frames and pdns up to %s, signed (federation)%s\n' "$from" "$to" "$rel" "$max" "$w"
+done
+for line in "${VERIFY[@]}"; do
+	IFS='|' read -r h p <<<"$line"
+	printf '  %-6s knows the signing key of %s (must_sign): it checks %s records relayed by others\n' "$h" "$p" "$p's"
 done
 for n in "${UPSTREAM_HUBS[@]}"; do
 	printf '  %-6s -> %-6s  %-9s  D4 types %s up to %s (upstream D4 relay)\n' "$n" public public "$UPSTREAM_STREAMS" "$UPSTREAM_MAX_TLP"
@@ -467,6 +597,7 @@ say "the sensors send their samples"
 for n in org1 org2 org3; do
 	feed "$n" "${PADDR[$n]}" "${P_INGEST[$n]}" || die "the sensors of $n could not send their samples"
 done
+for n in org1 org2 org3; do share_mixed "$n"; done
 while read -r h label type file tlp u k; do
 	printf '  %-5s %-9s type %s  %-5s  %s\n' "$h" "$label" "$type" "${tlp#tlp:}" "$file"
 done <"$DIR/sensors"
@@ -530,6 +661,47 @@ for s in d:
     by[(s["type"], s["tlp"])] += s["frames"]
 print(", ".join("type %d %s: %d frames" % (t, l, n) for (t, l), n in sorted(by.items())) or "nothing")' 2>/dev/null || echo nothing)"
 done
+# papi HUB PATH: the hub's REST API as its admin (process mode: curl)
+papi() {
+	curl -sf --cacert "$DIR/pki/ca.crt" -H "Authorization: Bearer $(cat "$DIR/$1/token")" \
+		"https://${PADDR[$1]}:${P_API[$1]}$2" 2>/dev/null
+}
+for line in "${RELATIONS[@]}"; do
+	IFS='|' read -r from to rel max opt <<<"$line"
+	case ,$opt, in *,mix,*) ;; *) continue ;; esac
+	say "mixing: $from's passive DNS at $to (pool id $MIX_POOL, times rounded down to the hour)"
+	printf '  %s decided on every observation for %s: %s\n' "$from" "$to" "$(papi "$from" "/api/v1/partners/$to/status" |
+		python3 -c 'import json,sys; d=json.load(sys.stdin)["kinds"]["pdns"]["acknowledged"]["decisions"]; print(", ".join("%s %d" % kv for kv in sorted(d.items())))' 2>/dev/null)"
+	printf '  %-32s %-6s %-20s %s\n' "tuple at $to" type rdata "count, first seen, sensor"
+	papi "$to" '/pdns/query/*.example.test' | cat - <(papi "$to" /pdns/query/example.test) | python3 -c '
+import json, sys, time
+pool = sys.argv[1].replace("-", "").lower()
+for l in sys.stdin:
+    if l.strip():
+        t = json.loads(l)
+        if t.get("sensor_id") == pool:
+            print("  %-32s %-6s %-20s %d, %s, %s" % (t["rrname"], t["rrtype"], t["rdata"][:20], t["count"],
+                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t["time_first"])), "the pool"))' "$MIX_POOL"
+done
+for line in "${VERIFY[@]}"; do
+	IFS='|' read -r h o <<<"$line"
+	say "signed provenance: $o's records at $h, relayed by others"
+	names=()
+	for n in "${HUBS[@]}"; do names+=("$(echo "${HUB_UUID[$n]}" | tr -d - | tr A-F a-f)=$n"); done
+	while read -r sh label type file tlp u k; do
+		[ "$sh" = "$o" ] || continue
+		papi "$h" "/api/v1/sensors/$u/sessions" | python3 -c '
+import json, sys
+names = dict(a.split("=") for a in sys.argv[3:])
+for s in json.load(sys.stdin)["items"]:
+    f = s.get("federation") or {}
+    print("  %s: %d frames from partner %s, origin %s, via %s" % (sys.argv[1], s["frames"], f.get("partner"),
+          names.get(f.get("origin"), f.get("origin")), ",".join(names.get(v, v) for v in f.get("via") or [])))' \
+			"$label" x "${names[@]}" 2>/dev/null || true
+	done <"$DIR/sensors"
+	printf '  %s requires %s signature (must_sign, its key in %s partner record of %s); records refused for a signature at %s: %s\n' \
+		"$h" "$o's" "$h's" "$o" "$h" "$(papi "$h" /metrics | awk '/^d4hub_federation_refused_records_total\{/ && /reason="(bad-signature|unsigned|unknown-signer)"/ { n += $NF } END { print n + 0 }')"
+done
 touch "$DIR/ready"
 
 cat <<EOF
@@ -540,6 +712,8 @@ tokens in $DIR/HUB/token, all of it in $DIR/demo.env):
   curl --cacert \$DEMO_CA -H "Authorization: Bearer \$DEMO_TOKEN_org3" \$DEMO_API_org3/api/v1/partners/org1/status
   curl --cacert \$DEMO_CA -H "Authorization: Bearer \$DEMO_TOKEN_org2" "\$DEMO_API_org2/pdns/query/*.example.test"
   $D4HUBCTL -c $DIR/org1/hub.conf partner dry-run org3 --kind frames --tlp tlp:amber
+  curl --cacert \$DEMO_CA -H "Authorization: Bearer \$DEMO_TOKEN_org3" \$DEMO_API_org3/pdns/query/example.test
+  curl --cacert \$DEMO_CA -H "Authorization: Bearer \$DEMO_TOKEN_org3" \$DEMO_API_org3/api/v1/sensors/\$DEMO_SENSOR_org2_pcap/sessions
 EOF
 if [ $WAIT = 0 ]; then
 	stop_all
