@@ -378,10 +378,28 @@ enum d4_fed_peer_reason d4_fed_peer_map(const struct d4_fed_trust *t, struct x50
  * D4_FED_BATCH_MAX bytes. The batch id is (sender hub, kind, from, to). */
 #define D4_FED_BATCH_MAX   (4u * 1024u * 1024u)
 #define D4_FED_BATCH_MAGIC "D4FB"
-#define D4_FED_BATCH_VER   1u
+#define D4_FED_BATCH_VER   2u	 /* written; version 1 (no seals) is still read */
 #define D4_FED_F_STRIPPED  0x01u /* record flag: source identity removed (tlp:ex:chr) */
-#define D4_FED_F_SIGNED	   0x02u /* record flag: the origin's signature[64] follows via */
+#define D4_FED_F_SIGNED	   0x02u /* record flag: the origin's per-record signature[64] follows via (version 1) */
 #define D4_FED_F_ONWARD	   0x04u /* record flag: the origin allows relaying it further (signed) */
+#define D4_FED_F_SEALED	   0x08u /* record flag: its proof under one of the batch's seals follows via */
+#define D4_FED_SEALS_MAX   4096u /* seals in one batch */
+#define D4_FED_LEAVES_MAX  (1u << 17) /* records under one seal (more than a 4 MiB batch holds) */
+#define D4_FED_PATH_MAX	   17u	      /* hashes in a record's path: log2 of D4_FED_LEAVES_MAX */
+#define D4_FED_SEAL_WHOLE  0x01u      /* seal flag: all its records are in this batch, without path */
+/* A stored proof (d4_fed_proof_encode): at most this many bytes. */
+#define D4_FED_PROOF_MAX (1u + 16u + 4u + 32u + 64u + 4u + 1u + 32u * D4_FED_PATH_MAX)
+
+/* A seal: the origin hub's one Ed25519 signature over the Merkle root of
+ * the digests of records it sent in one batch (docs/federation.md "Signed
+ * provenance"). */
+struct d4_fed_seal {
+	uint8_t origin[16];
+	uint32_t nleaves; /* 1..D4_FED_LEAVES_MAX */
+	uint8_t root[32];
+	uint8_t sig[64];
+	uint8_t flags; /* D4_FED_SEAL_WHOLE */
+};
 
 /* The provenance a record carries on the wire (what d4_fed_outgoing
  * released). */
@@ -401,6 +419,16 @@ struct d4_fed_wprov {
 	 * signature itself and the flags other than ONWARD */
 	uint8_t sig[64];
 	uint8_t digest[32];
+	/* flags & D4_FED_F_SEALED: the seal (decoded: a copy of the batch's
+	 * entry seal_idx; encoding a relayed record: the origin's seal, added
+	 * to the batch's table once), the record's leaf under it and the
+	 * sibling hashes from the leaf up (depth x 32 bytes: decoded, into the
+	 * buffer; encoding, the caller's). The digest is computed then too. */
+	struct d4_fed_seal seal;
+	uint16_t seal_idx;
+	uint32_t leaf;
+	uint8_t depth;
+	const uint8_t *path;
 };
 
 /* The content of a backscatter vector on the wire (layout version 1):
@@ -463,6 +491,9 @@ struct d4_fed_batch_hdr {
 	const uint8_t *to;
 	size_t to_len;
 	uint32_t nrecords;
+	uint8_t version; /* 1 or 2 */
+	uint16_t nseals; /* version 2: seals at the end of the batch */
+	const uint8_t *seals;
 };
 
 /* Decoding: d4_fed_batch_open checks the header (magic, version, kind,
@@ -478,12 +509,21 @@ struct d4_fed_batch_hdr {
  * "The batch" lists. Pure; nothing is allocated. */
 struct d4_fed_batch_it {
 	const uint8_t *buf;
-	size_t len, off;
+	size_t len, off; /* len: where the records end (the seals follow) */
 	uint8_t kind;
 	uint32_t left;
 	int err;
 	char why[128];
+	const uint8_t *seals; /* the batch's seal table (wire form) */
+	uint16_t nseals;
+	uint8_t version;
+	/* set by the caller after open: sealed records get no digest (a
+	 * receiver's later passes over a batch whose seals it checked) */
+	uint8_t no_seal_digest;
 };
+/* Seal i of a batch opened by d4_fed_batch_open (i < h->nseals; checked
+ * there). */
+void d4_fed_batch_seal(const struct d4_fed_batch_hdr *h, unsigned i, struct d4_fed_seal *out);
 int d4_fed_batch_open(const uint8_t *buf, size_t len, struct d4_fed_batch_hdr *h, struct d4_fed_batch_it *it);
 int d4_fed_batch_next(struct d4_fed_batch_it *it, struct d4_fed_wrec *r);
 
@@ -507,9 +547,22 @@ struct d4_fed_wbuf {
 	size_t from_len;
 	uint32_t nrecords;
 	/* the sender's signing key (64 bytes, libsodium; borrowed; NULL = none):
-	 * add signs every record whose origin is the batch's sender and flags
-	 * SIGNED; other SIGNED records carry the prov.sig given */
+	 * every record whose origin is the batch's sender and flags SEALED goes
+	 * under the batch's own seal, signed once by finish (one signature per
+	 * batch); other SEALED records carry the seal and path given (the seal
+	 * written once per batch). A record whose origin is the sender and
+	 * flags SIGNED is signed alone (version 1's per-record signature: kept
+	 * for tests of what older hubs sent); other SIGNED records carry the
+	 * prov.sig given. */
 	const uint8_t *sign_sk;
+	/* the seal table and the own records' digests (internal) */
+	uint8_t *seals;
+	size_t seals_cap;
+	uint16_t nseals;
+	uint32_t own_seal; /* index + 1 of the own seal, 0 none yet */
+	uint8_t (*leaves)[32];
+	size_t leaves_cap;
+	uint32_t nleaves;
 };
 int d4_fed_wbuf_begin(struct d4_fed_wbuf *w, uint8_t kind, const uint8_t sender[16], const uint8_t *from,
 		      size_t from_len);
@@ -526,17 +579,50 @@ int d4_fed_wprov_from_out(const struct d4_fed_self *self, const struct d4_fed_ou
 
 /* ---- signed provenance (fed_batch.c) ----
  * Each hub has an Ed25519 key pair (libsodium) derived from a 32-byte seed
- * the store keeps (d4_store_sign_seed). The origin hub signs each record it
- * sends (the digest in struct d4_fed_wprov); a hub that relays it sends the
- * origin's signature unchanged, so any hub that knows the origin's public
- * key can tell who produced it (docs/federation.md "Signed provenance"). */
+ * the store keeps (d4_store_sign_seed). The origin hub signs the records it
+ * sends once per batch: a seal over the Merkle root of their digests (the
+ * digest in struct d4_fed_wprov); a hub that relays a record sends the
+ * origin's seal and the record's path unchanged (or, kept from a version 1
+ * batch, the origin's per-record signature), so any hub that knows the
+ * origin's public key can tell who produced it (docs/federation.md "Signed
+ * provenance"). */
 #define D4_FED_PUBKEY_B64_LEN 44 /* base64 of 32 bytes, without the NUL */
 /* Derives the key pair from seed: 0 or D4_EIO (libsodium unusable). sk is
  * secret (64 bytes): the caller wipes it (sodium_memzero). */
 int d4_fed_sign_keypair(const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64]);
 /* 1 when p (a decoded record with D4_FED_F_SIGNED) carries a valid
- * signature by pk over its digest, else 0. Pure. */
+ * signature by pk over its digest, else 0. A SEALED record: 1 when its
+ * path leads from its digest to the seal's root and the seal's signature
+ * verifies with pk (a record of a WHOLE seal has no path: the receiver
+ * checks the seal's root from all its records, fed_receive.c). Pure. */
 int d4_fed_record_verify(const struct d4_fed_wprov *p, const uint8_t pk[32]);
+/* The seal's signature, made with sk into s->sig / checked against pk,
+ * over a context, the origin, the number of leaves and the root (the kind
+ * is in every leaf). sign: 0 or D4_EIO; verify: 1 or 0. Pure. */
+int d4_fed_seal_sign(struct d4_fed_seal *s, const uint8_t sk[64]);
+int d4_fed_seal_verify(const struct d4_fed_seal *s, const uint8_t pk[32]);
+/* The Merkle tree over a seal's leaves (the records' digests): each level
+ * pairs neighbours (BLAKE2b-256 keyed with its own context), a last node
+ * without a neighbour goes up unchanged. nodes holds
+ * d4_fed_merkle_nodes(n) entries, the n leaves first; build fills the
+ * rest, the root last. path writes the sibling hashes of leaf (exactly
+ * d4_fed_merkle_depth(leaf, n) of them, into path[D4_FED_PATH_MAX][32]) and
+ * returns their count; root_of computes the root from a leaf's digest and
+ * path. n in 1..D4_FED_LEAVES_MAX, leaf < n. Pure. */
+size_t d4_fed_merkle_nodes(uint32_t n);
+unsigned d4_fed_merkle_depth(uint32_t leaf, uint32_t n);
+void d4_fed_merkle_build(uint8_t (*nodes)[32], uint32_t n);
+unsigned d4_fed_merkle_path(const uint8_t (*nodes)[32], uint32_t n, uint32_t leaf, uint8_t *path);
+void d4_fed_merkle_root_of(const uint8_t digest[32], uint32_t leaf, uint32_t n, const uint8_t *path, uint8_t root[32]);
+/* A record's proof as a relaying hub keeps it (a received frame's fed_sig,
+ * a received vector): version | seal (origin, nleaves, root, sig) | leaf |
+ * depth | path. encode writes at most D4_FED_PROOF_MAX bytes into out and
+ * returns the length (p: a decoded SEALED record whose path is given, never
+ * WHOLE). decode is the strict parser (hostile bytes: a store is not
+ * trusted more than a partner): 0 with p's SEALED fields set (seal not
+ * WHOLE, p->path into b), or D4_EPROTO / D4_ETRUNC. Pure. */
+size_t d4_fed_proof_encode(const struct d4_fed_wprov *p, const uint8_t *path, uint8_t *out);
+int d4_fed_proof_decode(const uint8_t *b, size_t n, struct d4_fed_wprov *p);
 /* pk as standard base64 (out: D4_FED_PUBKEY_B64_LEN + 1 bytes), and back:
  * 0 or D4_EINVAL (not exactly 32 bytes of base64). */
 void d4_fed_pubkey_b64(const uint8_t pk[32], char *out);
@@ -604,6 +690,7 @@ struct d4_fed_rx {
 	struct d4_store_bs_vec *vectors;
 	struct d4_store_fed_prov *provs;
 	char *strings; /* NUL-terminated copies (extended types, bailiwicks) */
+	uint8_t *proofs; /* received frames' proofs (d4_fed_proof_encode) */
 };
 /* Why a whole batch is refused (nothing of it is stored). */
 enum d4_fed_rx_refusal {

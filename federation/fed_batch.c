@@ -20,8 +20,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* magic, version, kind, sender, u16 from_len, u16 to_len, u32 nrecords */
-#define HDR_FIXED (4u + 1u + 1u + 16u + 2u + 2u + 4u)
+/* magic, version, kind, sender, u16 from_len, u16 to_len, u32 nrecords,
+ * u16 nseals (version 2) */
+#define HDR_FIXED (4u + 1u + 1u + 16u + 2u + 2u + 4u + 2u)
+/* A seal on the wire: origin, u32 nleaves, root, sig, u8 flags. */
+#define SEAL_SIZE (16u + 4u + 32u + 64u + 1u)
+/* A record's reference to its seal: u16 seal, u32 leaf, u8 depth. */
+#define SEALREF_SIZE (2u + 4u + 1u)
+_Static_assert(D4_FED_PROOF_MAX <= D4_STORE_FED_PROOF_MAX, "a proof the store cannot keep");
 /* The smallest record of each kind (every optional part absent, empty
  * strings): bounds nrecords against the bytes before any record is read. */
 #define PROV_MIN  6u
@@ -146,6 +152,32 @@ static int rd_uuid_nonzero(struct d4_reader *r, uint8_t out[16])
 	return !d4_rd_error(r) && !is_zero16(out);
 }
 
+static void seal_at(const uint8_t *tab, unsigned i, struct d4_fed_seal *s)
+{
+	const uint8_t *q = tab + (size_t)i * SEAL_SIZE;
+	memcpy(s->origin, q, 16);
+	s->nleaves = d4_get_u32be(q + 16);
+	memcpy(s->root, q + 20, 32);
+	memcpy(s->sig, q + 52, 64);
+	s->flags = q[116];
+}
+
+static void seal_put(uint8_t *q, const struct d4_fed_seal *s)
+{
+	memcpy(q, s->origin, 16);
+	d4_put_u32be(q + 16, s->nleaves);
+	memcpy(q + 20, s->root, 32);
+	memcpy(q + 52, s->sig, 64);
+	q[116] = s->flags;
+}
+
+void d4_fed_batch_seal(const struct d4_fed_batch_hdr *h, unsigned i, struct d4_fed_seal *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (h && h->seals && i < h->nseals)
+		seal_at(h->seals, i, out);
+}
+
 /* The provenance part of a record. *sig_at: the reader's offset of the
  * nvia byte (the signed part of prov ends there) and *content_at the offset
  * after via and the signature (the signed content starts there). */
@@ -158,8 +190,12 @@ static int dec_prov(struct d4_fed_batch_it *it, struct d4_reader *r, struct d4_f
 		return d4_rd_error(r);
 	if (!real_level(p->tlp))
 		return it_fail(it, D4_EPROTO, "tlp %u is not a level", p->tlp);
-	if (p->flags & ~(D4_FED_F_STRIPPED | D4_FED_F_SIGNED | D4_FED_F_ONWARD))
+	if (p->flags & ~(D4_FED_F_STRIPPED | D4_FED_F_SIGNED | D4_FED_F_ONWARD | D4_FED_F_SEALED))
 		return it_fail(it, D4_EPROTO, "unknown flags 0x%02x", p->flags);
+	if ((p->flags & D4_FED_F_SEALED) && it->version < 2)
+		return it_fail(it, D4_EPROTO, "a sealed record in a version %u batch", it->version);
+	if ((p->flags & D4_FED_F_SEALED) && (p->flags & D4_FED_F_SIGNED))
+		return it_fail(it, D4_EPROTO, "a record both signed and sealed");
 	int stripped = (p->flags & D4_FED_F_STRIPPED) != 0;
 
 	p->has_org = d4_rd_u8(r);
@@ -187,13 +223,32 @@ static int dec_prov(struct d4_fed_batch_it *it, struct d4_reader *r, struct d4_f
 			return d4_rd_error(r) ? d4_rd_error(r) : it_fail(it, D4_EPROTO, "via holds the zero uuid");
 	if (p->flags & D4_FED_F_SIGNED)
 		d4_rd_copy(r, p->sig, 64);
+	if (p->flags & D4_FED_F_SEALED) {
+		p->seal_idx = d4_rd_u16be(r);
+		p->leaf = d4_rd_u32be(r);
+		p->depth = d4_rd_u8(r);
+		if (d4_rd_error(r))
+			return d4_rd_error(r);
+		if (p->seal_idx >= it->nseals)
+			return it_fail(it, D4_EPROTO, "seal %u of %u", p->seal_idx, it->nseals);
+		seal_at(it->seals, p->seal_idx, &p->seal);
+		if (!p->has_origin || memcmp(p->seal.origin, p->origin, 16) != 0)
+			return it_fail(it, D4_EPROTO, "seal %u is another origin's", p->seal_idx);
+		if (p->leaf >= p->seal.nleaves)
+			return it_fail(it, D4_EPROTO, "leaf %u under a seal of %u", p->leaf, p->seal.nleaves);
+		unsigned want =
+		    (p->seal.flags & D4_FED_SEAL_WHOLE) ? 0u : d4_fed_merkle_depth(p->leaf, p->seal.nleaves);
+		if (p->depth != want)
+			return it_fail(it, D4_EPROTO, "a path of %u hashes where %u lead to the root", p->depth, want);
+		p->path = d4_rd_ptr(r, 32u * p->depth);
+	}
 	*content_at = r->off;
 	if (d4_rd_error(r))
 		return d4_rd_error(r);
 	if (stripped && (p->has_org || p->nsensors || p->has_origin || p->nvia))
 		return it_fail(it, D4_EPROTO, "a stripped record carries org, sensors, origin or via");
 	/* a signature names its origin, which a stripped record must not */
-	if (stripped && (p->flags & (D4_FED_F_SIGNED | D4_FED_F_ONWARD)))
+	if (stripped && (p->flags & (D4_FED_F_SIGNED | D4_FED_F_ONWARD | D4_FED_F_SEALED)))
 		return it_fail(it, D4_EPROTO, "a stripped record carries a signature or the onward flag");
 	/* Only a stripped record has no origin: without it, loops cannot be
 	 * recognised further on. */
@@ -399,8 +454,9 @@ int d4_fed_batch_open(const uint8_t *buf, size_t len, struct d4_fed_batch_hdr *h
 	if (m && memcmp(m, D4_FED_BATCH_MAGIC, 4) != 0)
 		return it_fail(it, D4_EPROTO, "not a batch (magic)");
 	uint8_t ver = d4_rd_u8(&r);
-	if (!d4_rd_error(&r) && ver != D4_FED_BATCH_VER)
-		return it_fail(it, D4_EPROTO, "version %u (this hub reads %u)", ver, D4_FED_BATCH_VER);
+	if (!d4_rd_error(&r) && (ver < 1 || ver > D4_FED_BATCH_VER))
+		return it_fail(it, D4_EPROTO, "version %u (this hub reads 1 and %u)", ver, D4_FED_BATCH_VER);
+	h->version = ver;
 	h->kind = d4_rd_u8(&r);
 	if (!d4_rd_error(&r) && h->kind != D4_FED_KIND_FRAMES && h->kind != D4_FED_KIND_PDNS &&
 	    h->kind != D4_FED_KIND_BACKSCATTER)
@@ -417,18 +473,46 @@ int d4_fed_batch_open(const uint8_t *buf, size_t len, struct d4_fed_batch_hdr *h
 		return it_fail(it, D4_ETOOBIG, "to position of %zu bytes", h->to_len);
 	h->to = d4_rd_ptr(&r, h->to_len);
 	h->nrecords = d4_rd_u32be(&r);
+	h->nseals = ver >= 2 ? d4_rd_u16be(&r) : 0;
 	if (d4_rd_error(&r))
 		return it_fail(it, d4_rd_error(&r), "header truncated");
 	if (h->from_len == 0)
 		h->from = NULL;
+	if (h->nseals > D4_FED_SEALS_MAX)
+		return it_fail(it, D4_ETOOBIG, "%u seals (at most %u)", h->nseals, D4_FED_SEALS_MAX);
+	if ((size_t)h->nseals * SEAL_SIZE > d4_rd_left(&r))
+		return it_fail(it, D4_ETRUNC, "%u seals cannot fit in %zu bytes", h->nseals, d4_rd_left(&r));
+	size_t end = len - (size_t)h->nseals * SEAL_SIZE;
+	h->seals = h->nseals ? buf + end : NULL;
+	/* Each record is under one seal at most: the leaves of the seals
+	 * whose records all travel here cannot outnumber the records. */
+	uint64_t whole = 0;
+	for (unsigned i = 0; i < h->nseals; i++) {
+		struct d4_fed_seal sl;
+		seal_at(h->seals, i, &sl);
+		if (is_zero16(sl.origin))
+			return it_fail(it, D4_EPROTO, "seal %u: origin is the zero uuid", i);
+		if (sl.nleaves == 0 || sl.nleaves > D4_FED_LEAVES_MAX)
+			return it_fail(it, D4_EPROTO, "seal %u: %u leaves (1..%u)", i, sl.nleaves, D4_FED_LEAVES_MAX);
+		if (sl.flags & ~D4_FED_SEAL_WHOLE)
+			return it_fail(it, D4_EPROTO, "seal %u: unknown flags 0x%02x", i, sl.flags);
+		if (sl.flags & D4_FED_SEAL_WHOLE)
+			whole += sl.nleaves;
+	}
+	if (whole > h->nrecords)
+		return it_fail(it, D4_EPROTO, "whole seals of %llu leaves in a batch of %u records",
+			       (unsigned long long)whole, h->nrecords);
 	size_t min = h->kind == D4_FED_KIND_FRAMES ? FRAME_MIN : h->kind == D4_FED_KIND_PDNS ? PDNS_MIN : VEC_MIN;
-	if ((uint64_t)h->nrecords * min > d4_rd_left(&r))
-		return it_fail(it, D4_ETRUNC, "%u records cannot fit in %zu bytes", h->nrecords, d4_rd_left(&r));
+	if ((uint64_t)h->nrecords * min > end - r.off)
+		return it_fail(it, D4_ETRUNC, "%u records cannot fit in %zu bytes", h->nrecords, end - r.off);
 	it->buf = buf;
-	it->len = len;
+	it->len = end;
 	it->off = r.off;
 	it->kind = h->kind;
 	it->left = h->nrecords;
+	it->seals = h->seals;
+	it->nseals = h->nseals;
+	it->version = ver;
 	return 0;
 }
 
@@ -472,7 +556,8 @@ int d4_fed_batch_next(struct d4_fed_batch_it *it, struct d4_fed_wrec *w)
 		rc = it->kind == D4_FED_KIND_FRAMES ? dec_frame(it, &r, w)
 		     : it->kind == D4_FED_KIND_PDNS ? dec_pdns(it, &r, w)
 						    : dec_vec(it, &r, w);
-	if (rc == 0 && (w->prov.flags & D4_FED_F_SIGNED))
+	if (rc == 0 &&
+	    ((w->prov.flags & D4_FED_F_SIGNED) || ((w->prov.flags & D4_FED_F_SEALED) && !it->no_seal_digest)))
 		record_digest(it->kind, it->buf + it->off, via_at, content_at, r.off, w->prov.digest);
 	if (rc != 0) {
 		/* Say where: the reason of the field, prefixed with the record. */
@@ -535,6 +620,9 @@ int d4_fed_wbuf_begin(struct d4_fed_wbuf *w, uint8_t kind, const uint8_t sender[
 	w->nrecords = 0;
 	w->start = 0;
 	w->len = hdr_reserve(from_len);
+	w->nseals = 0;
+	w->own_seal = 0;
+	w->nleaves = 0;
 	return 0;
 }
 
@@ -543,7 +631,8 @@ static size_t rec_size(uint8_t kind, const struct d4_fed_wrec *r)
 {
 	const struct d4_fed_wprov *p = &r->prov;
 	size_t n = PROV_MIN + (p->has_org ? 16u : 0u) + 16 * (size_t)p->nsensors + (p->has_origin ? 16u : 0u) +
-		   16 * (size_t)p->nvia + ((p->flags & D4_FED_F_SIGNED) ? 64u : 0u);
+		   16 * (size_t)p->nvia + ((p->flags & D4_FED_F_SIGNED) ? 64u : 0u) +
+		   ((p->flags & D4_FED_F_SEALED) ? SEALREF_SIZE + 32u * (size_t)p->depth : 0u);
 	if (kind == D4_FED_KIND_FRAMES)
 		return n + FRAME_MIN - PROV_MIN + r->ext_type_len + r->size;
 	if (kind == D4_FED_KIND_BACKSCATTER)
@@ -565,13 +654,82 @@ int d4_fed_wbuf_add(struct d4_fed_wbuf *w, const struct d4_fed_wrec *r)
 		return D4_EINVAL;
 	if (w->nrecords == UINT32_MAX)
 		return D4_ETOOBIG;
+	/* A sealed record: this hub's own goes under the batch's own seal
+	 * (signed at finish), any other under the seal given, which the batch
+	 * carries once. */
+	int sealed = (p->flags & D4_FED_F_SEALED) != 0;
+	int own = sealed && w->sign_sk && p->has_origin && !memcmp(p->origin, w->sender, 16);
+	struct d4_fed_wrec rs;
+	uint32_t sidx = 0;
+	int new_seal = 0;
+	if (sealed) {
+		if (!own && p->depth && !p->path)
+			return D4_EINVAL;
+		if (own) {
+			if (w->nleaves >= D4_FED_LEAVES_MAX)
+				return D4_ETOOBIG;
+			rs = *r; /* the path the own seal needs: none */
+			rs.prov.depth = 0;
+			rs.prov.leaf = w->nleaves;
+			r = &rs;
+			p = &rs.prov;
+			new_seal = w->own_seal == 0;
+			sidx = new_seal ? w->nseals : w->own_seal - 1;
+		} else {
+			uint8_t e[SEAL_SIZE];
+			seal_put(e, &p->seal);
+			sidx = w->nseals;
+			/* the records of one origin's batch come in runs: the
+			 * last seal first */
+			for (uint32_t k = w->nseals; k-- > 0;)
+				if (!memcmp(w->seals + (size_t)k * SEAL_SIZE, e, SEAL_SIZE)) {
+					sidx = k;
+					break;
+				}
+			new_seal = sidx == w->nseals;
+		}
+		if (new_seal && w->nseals >= D4_FED_SEALS_MAX)
+			return D4_ETOOBIG;
+	}
 	/* The header is counted at its largest (any `to`), so that finish
-	 * always fits. */
+	 * always fits, and so are the seals. */
 	size_t n = rec_size(w->kind, r);
-	if (n > max_of(w) || w->len > max_of(w) - n)
+	size_t tab = ((size_t)w->nseals + (new_seal ? 1u : 0u)) * SEAL_SIZE;
+	if (n + tab > max_of(w) || w->len > max_of(w) - n - tab)
 		return D4_ETOOBIG; /* not added: the batch is complete */
 	if (grow(w, w->len + n))
 		return D4_ENOMEM;
+	if (new_seal && w->seals_cap < tab) {
+		size_t c = w->seals_cap ? w->seals_cap * 2 : 16u * SEAL_SIZE;
+		while (c < tab)
+			c *= 2;
+		uint8_t *t = realloc(w->seals, c);
+		if (!t)
+			return D4_ENOMEM;
+		w->seals = t;
+		w->seals_cap = c;
+	}
+	if (own && w->leaves_cap <= w->nleaves) {
+		size_t c = w->leaves_cap ? w->leaves_cap * 2 : 1024;
+		uint8_t(*l)[32] = realloc(w->leaves, c * 32);
+		if (!l)
+			return D4_ENOMEM;
+		w->leaves = l;
+		w->leaves_cap = c;
+	}
+	if (sealed) {
+		/* the entry as the decoder below must see it: the own seal's
+		 * count of leaves is provisional until finish */
+		struct d4_fed_seal sl = p->seal;
+		if (own) {
+			memset(&sl, 0, sizeof(sl));
+			memcpy(sl.origin, w->sender, 16);
+			sl.nleaves = w->nleaves + 1;
+			sl.flags = D4_FED_SEAL_WHOLE;
+		}
+		if (new_seal || own)
+			seal_put(w->seals + (size_t)sidx * SEAL_SIZE, &sl);
+	}
 	uint8_t *q = w->buf + w->len, *q0 = q;
 	*q++ = p->tlp;
 	*q++ = p->flags;
@@ -598,6 +756,15 @@ int d4_fed_wbuf_add(struct d4_fed_wbuf *w, const struct d4_fed_wrec *r)
 	if (p->flags & D4_FED_F_SIGNED) {
 		memcpy(q, p->sig, 64);
 		q += 64;
+	}
+	if (sealed) {
+		d4_put_u16be(q, (uint16_t)sidx);
+		d4_put_u32be(q + 2, p->leaf);
+		q[6] = p->depth;
+		q += SEALREF_SIZE;
+		if (p->depth)
+			memcpy(q, p->path, 32u * (size_t)p->depth);
+		q += 32u * (size_t)p->depth;
 	}
 	if (w->kind == D4_FED_KIND_FRAMES) {
 		d4_put_u64be(q, r->origin_session);
@@ -669,10 +836,25 @@ int d4_fed_wbuf_add(struct d4_fed_wbuf *w, const struct d4_fed_wrec *r)
 	if ((size_t)(q - q0) != n)
 		abort(); /* rec_size and the writer disagree: a broken invariant */
 	/* What the receiver will do to it. */
-	struct d4_fed_batch_it it = {.buf = q0, .len = n, .off = 0, .kind = w->kind, .left = 1};
+	struct d4_fed_batch_it it = {.buf = q0,
+				     .len = n,
+				     .off = 0,
+				     .kind = w->kind,
+				     .left = 1,
+				     .seals = w->seals,
+				     .nseals = (uint16_t)(w->nseals + (new_seal ? 1u : 0u)),
+				     .version = D4_FED_BATCH_VER,
+				     .no_seal_digest = (uint8_t)!own}; /* only the own seal needs it */
 	struct d4_fed_wrec chk;
 	if (d4_fed_batch_next(&it, &chk) != 1 || it.off != n)
-		return D4_EINVAL;
+		return D4_EINVAL; /* a new entry is not counted; the own one is rewritten by finish */
+	if (new_seal) {
+		w->nseals++;
+		if (own)
+			w->own_seal = sidx + 1;
+	}
+	if (own)
+		memcpy(w->leaves[w->nleaves++], chk.prov.digest, 32);
 	if (sign_here) {
 		uint8_t msg[sizeof(sig_ctx) - 1 + 32];
 		memcpy(msg, sig_ctx, sizeof(sig_ctx) - 1);
@@ -691,6 +873,33 @@ int d4_fed_wbuf_finish(struct d4_fed_wbuf *w, const uint8_t *to, size_t to_len, 
 	    w->len < hdr_reserve(w->from_len))
 		return D4_EINVAL;
 	size_t h = HDR_FIXED + w->from_len + to_len;
+	size_t tab = (size_t)w->nseals * SEAL_SIZE;
+	if (w->own_seal) {
+		/* the one signature of this hub's records in the batch, over the
+		 * root of their digests */
+		size_t nn = d4_fed_merkle_nodes(w->nleaves);
+		if (w->leaves_cap < nn) {
+			uint8_t(*l)[32] = realloc(w->leaves, nn * 32);
+			if (!l)
+				return D4_ENOMEM;
+			w->leaves = l;
+			w->leaves_cap = nn;
+		}
+		d4_fed_merkle_build(w->leaves, w->nleaves);
+		struct d4_fed_seal sl;
+		memset(&sl, 0, sizeof(sl));
+		memcpy(sl.origin, w->sender, 16);
+		sl.nleaves = w->nleaves;
+		memcpy(sl.root, w->leaves[nn - 1], 32);
+		sl.flags = D4_FED_SEAL_WHOLE;
+		if (d4_fed_seal_sign(&sl, w->sign_sk) != 0)
+			return D4_EIO;
+		seal_put(w->seals + (size_t)(w->own_seal - 1) * SEAL_SIZE, &sl);
+	}
+	if (grow(w, w->len + tab))
+		return D4_ENOMEM;
+	if (tab)
+		memcpy(w->buf + w->len, w->seals, tab);
 	w->start = hdr_reserve(w->from_len) - h;
 	uint8_t *q = w->buf + w->start;
 	memcpy(q, D4_FED_BATCH_MAGIC, 4);
@@ -707,8 +916,9 @@ int d4_fed_wbuf_finish(struct d4_fed_wbuf *w, const uint8_t *to, size_t to_len, 
 		memcpy(q + 2, to, to_len);
 	q += 2 + to_len;
 	d4_put_u32be(q, w->nrecords);
+	d4_put_u16be(q + 4, w->nseals);
 	*out = w->buf + w->start;
-	*outlen = w->len - w->start;
+	*outlen = w->len + tab - w->start;
 	return 0;
 }
 
@@ -717,9 +927,14 @@ void d4_fed_wbuf_free(struct d4_fed_wbuf *w)
 	if (!w)
 		return;
 	free(w->buf);
+	free(w->seals);
+	free(w->leaves);
 	w->buf = NULL;
-	w->cap = w->len = w->start = 0;
-	w->nrecords = 0;
+	w->seals = NULL;
+	w->leaves = NULL;
+	w->cap = w->len = w->start = w->seals_cap = w->leaves_cap = 0;
+	w->nrecords = w->nleaves = w->own_seal = 0;
+	w->nseals = 0;
 }
 
 int d4_fed_wprov_from_out(const struct d4_fed_self *self, const struct d4_fed_out *o, const struct d4_fed_verdict *v,
@@ -774,6 +989,14 @@ int d4_fed_sign_keypair(const uint8_t seed[32], uint8_t pk[32], uint8_t sk[64])
 
 int d4_fed_record_verify(const struct d4_fed_wprov *p, const uint8_t pk[32])
 {
+	if (p && pk && (p->flags & D4_FED_F_SEALED)) {
+		if (p->seal.nleaves == 0 || p->seal.nleaves > D4_FED_LEAVES_MAX || p->leaf >= p->seal.nleaves ||
+		    p->depth != d4_fed_merkle_depth(p->leaf, p->seal.nleaves) || (p->depth && !p->path))
+			return 0; /* a WHOLE seal's record: checked with all of them */
+		uint8_t root[32];
+		d4_fed_merkle_root_of(p->digest, p->leaf, p->seal.nleaves, p->path, root);
+		return sodium_memcmp(root, p->seal.root, 32) == 0 && d4_fed_seal_verify(&p->seal, pk);
+	}
 	if (!p || !pk || !(p->flags & D4_FED_F_SIGNED) || !sodium_ready())
 		return 0;
 	uint8_t msg[sizeof(sig_ctx) - 1 + 32];
@@ -796,5 +1019,165 @@ int d4_fed_pubkey_parse(const char *s, uint8_t pk[32])
 	if (sodium_base642bin(pk, 32, s, D4_FED_PUBKEY_B64_LEN, NULL, &n, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
 	    n != 32 || *end)
 		return D4_EINVAL;
+	return 0;
+}
+
+/* ---- seals: one signature per batch over the Merkle root of its records'
+ * digests (docs/federation.md "Signed provenance") ---- */
+
+static const char seal_ctx[] = "d4hub federation seal v1";
+static const char node_ctx[] = "d4hub federation merkle node";
+
+static void node_hash(const uint8_t l[32], const uint8_t r[32], uint8_t out[32])
+{
+	uint8_t in[64];
+	memcpy(in, l, 32);
+	memcpy(in + 32, r, 32);
+	crypto_generichash(out, 32, in, 64, (const uint8_t *)node_ctx, sizeof(node_ctx) - 1);
+}
+
+size_t d4_fed_merkle_nodes(uint32_t n)
+{
+	size_t t = n;
+	while (n > 1) {
+		n = (n + 1) / 2;
+		t += n;
+	}
+	return t;
+}
+
+unsigned d4_fed_merkle_depth(uint32_t leaf, uint32_t n)
+{
+	unsigned d = 0;
+	while (n > 1) {
+		if ((leaf & 1u) || leaf + 1 < n)
+			d++;
+		leaf >>= 1;
+		n = (n + 1) / 2;
+	}
+	return d;
+}
+
+void d4_fed_merkle_build(uint8_t (*nodes)[32], uint32_t n)
+{
+	size_t off = 0;
+	while (n > 1) {
+		uint32_t up = (n + 1) / 2;
+		for (uint32_t i = 0; i < up; i++) {
+			if (2 * i + 1 < n)
+				node_hash(nodes[off + 2 * i], nodes[off + 2 * i + 1], nodes[off + n + i]);
+			else
+				memcpy(nodes[off + n + i], nodes[off + 2 * i], 32);
+		}
+		off += n;
+		n = up;
+	}
+}
+
+unsigned d4_fed_merkle_path(const uint8_t (*nodes)[32], uint32_t n, uint32_t leaf, uint8_t *path)
+{
+	size_t off = 0;
+	unsigned k = 0;
+	while (n > 1) {
+		if (leaf & 1u)
+			memcpy(path + 32u * k++, nodes[off + leaf - 1], 32);
+		else if (leaf + 1 < n)
+			memcpy(path + 32u * k++, nodes[off + leaf + 1], 32);
+		off += n;
+		n = (n + 1) / 2;
+		leaf >>= 1;
+	}
+	return k;
+}
+
+void d4_fed_merkle_root_of(const uint8_t digest[32], uint32_t leaf, uint32_t n, const uint8_t *path, uint8_t root[32])
+{
+	uint8_t h[32];
+	memcpy(h, digest, 32);
+	unsigned k = 0;
+	while (n > 1) {
+		if (leaf & 1u)
+			node_hash(path + 32u * k++, h, h);
+		else if (leaf + 1 < n)
+			node_hash(h, path + 32u * k++, h);
+		leaf >>= 1;
+		n = (n + 1) / 2;
+	}
+	memcpy(root, h, 32);
+}
+
+/* The kind is in every leaf (the record digest): not repeated here. */
+static void seal_msg(const struct d4_fed_seal *s, uint8_t *m)
+{
+	memcpy(m, seal_ctx, sizeof(seal_ctx) - 1);
+	m += sizeof(seal_ctx) - 1;
+	memcpy(m, s->origin, 16);
+	d4_put_u32be(m + 16, s->nleaves);
+	memcpy(m + 20, s->root, 32);
+}
+#define SEAL_MSG_LEN (sizeof(seal_ctx) - 1 + 16 + 4 + 32)
+
+int d4_fed_seal_sign(struct d4_fed_seal *s, const uint8_t sk[64])
+{
+	uint8_t m[SEAL_MSG_LEN];
+	if (!s || !sk || !sodium_ready())
+		return D4_EIO;
+	seal_msg(s, m);
+	return crypto_sign_ed25519_detached(s->sig, NULL, m, sizeof(m), sk) == 0 ? 0 : D4_EIO;
+}
+
+int d4_fed_seal_verify(const struct d4_fed_seal *s, const uint8_t pk[32])
+{
+	uint8_t m[SEAL_MSG_LEN];
+	if (!s || !pk || !sodium_ready())
+		return 0;
+	seal_msg(s, m);
+	return crypto_sign_ed25519_verify_detached(s->sig, m, sizeof(m), pk) == 0;
+}
+
+#define PROOF_FIXED (1u + 16u + 4u + 32u + 64u + 4u + 1u)
+
+size_t d4_fed_proof_encode(const struct d4_fed_wprov *p, const uint8_t *path, uint8_t *out)
+{
+	uint8_t *q = out;
+	*q++ = 1; /* the proof's layout */
+	memcpy(q, p->seal.origin, 16);
+	d4_put_u32be(q + 16, p->seal.nleaves);
+	memcpy(q + 20, p->seal.root, 32);
+	memcpy(q + 52, p->seal.sig, 64);
+	d4_put_u32be(q + 116, p->leaf);
+	q[120] = p->depth;
+	q += 121;
+	if (p->depth)
+		memcpy(q, path, 32u * (size_t)p->depth);
+	return PROOF_FIXED + 32u * (size_t)p->depth;
+}
+
+int d4_fed_proof_decode(const uint8_t *b, size_t n, struct d4_fed_wprov *p)
+{
+	if (!b || !p)
+		return D4_EINVAL;
+	if (n < PROOF_FIXED)
+		return D4_ETRUNC;
+	if (b[0] != 1)
+		return D4_EPROTO;
+	struct d4_fed_seal sl;
+	memset(&sl, 0, sizeof(sl));
+	memcpy(sl.origin, b + 1, 16);
+	sl.nleaves = d4_get_u32be(b + 17);
+	memcpy(sl.root, b + 21, 32);
+	memcpy(sl.sig, b + 53, 64);
+	uint32_t leaf = d4_get_u32be(b + 117);
+	uint8_t depth = b[121];
+	if (is_zero16(sl.origin) || sl.nleaves == 0 || sl.nleaves > D4_FED_LEAVES_MAX || leaf >= sl.nleaves ||
+	    depth != d4_fed_merkle_depth(leaf, sl.nleaves))
+		return D4_EPROTO;
+	if (n != PROOF_FIXED + 32u * (size_t)depth)
+		return n < PROOF_FIXED + 32u * (size_t)depth ? D4_ETRUNC : D4_EPROTO;
+	p->seal = sl;
+	p->seal_idx = 0;
+	p->leaf = leaf;
+	p->depth = depth;
+	p->path = depth ? b + PROOF_FIXED : NULL;
 	return 0;
 }

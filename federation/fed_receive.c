@@ -121,6 +121,7 @@ void d4_fed_rx_free(struct d4_fed_rx *rx)
 	free(rx->vectors);
 	free(rx->provs);
 	free(rx->strings);
+	free(rx->proofs);
 	memset(rx, 0, sizeof(*rx));
 	rx->batch.notify_fd = -1;
 }
@@ -210,6 +211,144 @@ static int fail(int r, char *why, size_t whylen, const char *what, const char *d
 	return r;
 }
 
+/* The seals of a batch, checked once (docs/federation.md "Signed
+ * provenance"). The records of a WHOLE seal carry no path: their digests
+ * are gathered into the seal's tree (nodes from base) and its root
+ * compared once; a record under any other seal carries its path, compared
+ * on its own (ok[i] per record). A seal's signature is checked once, when
+ * the first record under it asks, with the key of its origin. */
+struct sealck {
+	uint8_t state; /* 0 unchecked, 1 verified, 2 does not verify */
+	uint8_t root_ok;
+	size_t base;
+};
+struct seals {
+	uint16_t n;
+	struct d4_fed_seal *s;
+	struct sealck *ck;
+	uint8_t (*nodes)[32];
+	uint8_t *filled;
+	uint8_t *ok; /* per record of the batch */
+};
+
+static void seals_free(struct seals *z)
+{
+	free(z->s);
+	free(z->ck);
+	free(z->nodes);
+	free(z->filled);
+	free(z->ok);
+	memset(z, 0, sizeof(*z));
+}
+
+/* 0, D4_ENOMEM, or 1 with why set: the batch is malformed (a leaf of a
+ * WHOLE seal missing or twice). */
+static int seals_check(const uint8_t *buf, size_t len, struct seals *z, char *why, size_t whylen)
+{
+	struct d4_fed_batch_hdr h;
+	struct d4_fed_batch_it it;
+	struct d4_fed_wrec r;
+	if (d4_fed_batch_open(buf, len, &h, &it) < 0 || h.nseals == 0)
+		return 0;
+	z->n = h.nseals;
+	z->s = calloc(h.nseals, sizeof(*z->s));
+	z->ck = calloc(h.nseals, sizeof(*z->ck));
+	z->ok = calloc(h.nrecords ? h.nrecords : 1, 1);
+	if (!z->s || !z->ck || !z->ok)
+		return D4_ENOMEM;
+	size_t nodes = 0;
+	for (unsigned i = 0; i < h.nseals; i++) {
+		d4_fed_batch_seal(&h, i, &z->s[i]);
+		if (z->s[i].flags & D4_FED_SEAL_WHOLE) {
+			/* the decoder bounds the sum of these by the records */
+			z->ck[i].base = nodes;
+			nodes += d4_fed_merkle_nodes(z->s[i].nleaves);
+		}
+	}
+	if (nodes) {
+		z->nodes = malloc(nodes * 32);
+		z->filled = calloc(nodes, 1);
+		if (!z->nodes || !z->filled)
+			return D4_ENOMEM;
+	}
+	uint32_t i = 0;
+	while (d4_fed_batch_next(&it, &r) == 1) {
+		const struct d4_fed_wprov *w = &r.prov;
+		if (w->flags & D4_FED_F_SEALED) {
+			const struct d4_fed_seal *sl = &z->s[w->seal_idx];
+			if (sl->flags & D4_FED_SEAL_WHOLE) {
+				size_t at = z->ck[w->seal_idx].base + w->leaf;
+				if (z->filled[at]) {
+					snprintf(why, whylen, "record %u: leaf %u of seal %u twice", i + 1, w->leaf,
+						 w->seal_idx);
+					return 1;
+				}
+				z->filled[at] = 1;
+				memcpy(z->nodes[at], w->digest, 32);
+			} else {
+				uint8_t root[32];
+				d4_fed_merkle_root_of(w->digest, w->leaf, sl->nleaves, w->path, root);
+				z->ok[i] = memcmp(root, sl->root, 32) == 0;
+			}
+		}
+		i++;
+	}
+	for (unsigned k = 0; k < h.nseals; k++) {
+		const struct d4_fed_seal *sl = &z->s[k];
+		if (!(sl->flags & D4_FED_SEAL_WHOLE))
+			continue;
+		for (uint32_t l = 0; l < sl->nleaves; l++)
+			if (!z->filled[z->ck[k].base + l]) {
+				snprintf(why, whylen, "seal %u: leaf %u missing", k, l);
+				return 1;
+			}
+		d4_fed_merkle_build(z->nodes + z->ck[k].base, sl->nleaves);
+		z->ck[k].root_ok =
+		    memcmp(z->nodes[z->ck[k].base + d4_fed_merkle_nodes(sl->nleaves) - 1], sl->root, 32) == 0;
+	}
+	return 0;
+}
+
+/* 1 when record i (sealed) is proven under its seal, signed with pk. */
+static int seal_proven(struct seals *z, uint32_t i, const struct d4_fed_wprov *w, const uint8_t pk[32])
+{
+	if (!z || w->seal_idx >= z->n)
+		return 0;
+	struct sealck *c = &z->ck[w->seal_idx];
+	int leaf_ok = (z->s[w->seal_idx].flags & D4_FED_SEAL_WHOLE) ? c->root_ok : z->ok[i];
+	if (!leaf_ok)
+		return 0;
+	if (c->state == 0)
+		c->state = d4_fed_seal_verify(&z->s[w->seal_idx], pk) ? 1 : 2;
+	return c->state == 1;
+}
+
+/* The length of what keep_proof writes for w: its path is the one the
+ * leaf needs (for a WHOLE seal, taken from the tree). */
+static size_t proof_size(const struct d4_fed_wprov *w)
+{
+	unsigned d = (w->seal.flags & D4_FED_SEAL_WHOLE) ? d4_fed_merkle_depth(w->leaf, w->seal.nleaves) : w->depth;
+	return D4_FED_PROOF_MAX - 32u * (D4_FED_PATH_MAX - d);
+}
+
+/* What a relaying hub keeps of a sealed record to prove its origin later:
+ * the seal and the record's path, taken from the seal's tree for a WHOLE
+ * seal (whose records came without one). Stored proofs are never WHOLE.
+ * Returns the length written to out (at most D4_FED_PROOF_MAX). */
+static size_t keep_proof(const struct seals *z, const struct d4_fed_wprov *w, uint8_t *out)
+{
+	struct d4_fed_wprov p = *w;
+	uint8_t path[D4_FED_PATH_MAX * 32];
+	const uint8_t *pp = w->path;
+	if ((w->seal.flags & D4_FED_SEAL_WHOLE) && z->s && w->seal_idx < z->n) {
+		p.depth = (uint8_t)d4_fed_merkle_path((const uint8_t(*)[32])(z->nodes + z->ck[w->seal_idx].base),
+						      w->seal.nleaves, w->leaf, path);
+		pp = path;
+	}
+	p.seal.flags = 0;
+	return d4_fed_proof_encode(&p, pp, out);
+}
+
 /* The origin's signature (docs/federation.md "Signed provenance"). The
  * origin's key is the sending partner's own when it is the origin, else one
  * the filter knows. A signature is required when the sending partner or the
@@ -217,7 +356,7 @@ static int fail(int r, char *why, size_t whylen, const char *what, const char *d
  * known, required or not. *onward: the ONWARD flag can be believed (the
  * signature verified, or the sender is the origin, authenticated by TLS). */
 static enum d4_fed_in_reason sig_check(const struct d4_partner *p, const struct d4_fed_wrec *r,
-				       const struct d4_fed_rx_filter *f, int *onward)
+				       const struct d4_fed_rx_filter *f, struct seals *z, uint32_t idx, int *onward)
 {
 	const struct d4_fed_wprov *w = &r->prov;
 	*onward = 0;
@@ -235,9 +374,9 @@ static enum d4_fed_in_reason sig_check(const struct d4_partner *p, const struct 
 	}
 	int required = p->must_sign || (known && must);
 	int verified = 0;
-	if (w->flags & D4_FED_F_SIGNED) {
+	if (w->flags & (D4_FED_F_SIGNED | D4_FED_F_SEALED)) {
 		if (known) {
-			if (!d4_fed_record_verify(w, pk))
+			if ((w->flags & D4_FED_F_SEALED) ? !seal_proven(z, idx, w, pk) : !d4_fed_record_verify(w, pk))
 				return D4_FED_IN_BAD_SIG;
 			verified = 1;
 		} else if (required) {
@@ -253,12 +392,13 @@ static enum d4_fed_in_reason sig_check(const struct d4_partner *p, const struct 
 /* The inbound rule, the signature and this hub's accepted types for one
  * record. */
 static enum d4_fed_in_reason decide(const struct d4_fed_self *self, const struct d4_partner *p, uint8_t kind,
-				    const struct d4_fed_wrec *r, const struct d4_fed_rx_filter *f, int *onward)
+				    const struct d4_fed_wrec *r, const struct d4_fed_rx_filter *f, struct seals *z,
+				    uint32_t idx, int *onward)
 {
 	*onward = 0;
 	enum d4_fed_in_reason ir = d4_fed_inbound(self, p, kind, r);
 	if (ir == D4_FED_IN_STORED)
-		ir = sig_check(p, r, f, onward);
+		ir = sig_check(p, r, f, z, idx, onward);
 	if (ir == D4_FED_IN_STORED && kind == D4_FED_KIND_FRAMES && f && f->type_ok &&
 	    f->type_ok(f->arg, r->type, r->ext_type, r->ext_type_len) != 1)
 		ir = D4_FED_IN_TYPE;
@@ -298,27 +438,41 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 		return fail(D4_FED_RX_NOT_ACCEPTED, why, whylen,
 			    "kind not accepted from this partner: ", d4_fed_kind_name((enum d4_fed_kind)kind));
 
+	/* pass 0: the seals' roots (only a batch with seals) */
+	struct seals z;
+	memset(&z, 0, sizeof(z));
+	if (h.nseals) {
+		char swhy[128] = "";
+		rc = seals_check(buf, len, &z, swhy, sizeof(swhy));
+		if (rc) {
+			seals_free(&z);
+			return rc < 0 ? rc : fail(D4_FED_RX_MALFORMED, why, whylen, swhy, "");
+		}
+	}
+
 	/* pass 1: every record checked; what the inbound rule keeps counted */
-	size_t keep = 0, strbytes = 0;
+	size_t keep = 0, strbytes = 0, proofbytes = 0;
 	uint64_t refused[D4_FED_IN_COUNT] = {0};
 	uint32_t n = 0;
 	/* each record's decision, so that pass 2 neither verifies a signature
 	 * again nor can decide otherwise: bit 7 kept, bit 0 onward */
 	uint8_t *dec = NULL;
 	size_t dcap = 0;
+	it.no_seal_digest = 1; /* pass 0 took them */
 	while ((rc = d4_fed_batch_next(&it, &r)) == 1) {
 		if (n == dcap) {
 			size_t nc = dcap ? dcap * 2 : 256;
 			uint8_t *nd = realloc(dec, nc);
 			if (!nd) {
 				free(dec);
+				seals_free(&z);
 				return D4_ENOMEM;
 			}
 			dec = nd;
 			dcap = nc;
 		}
 		int onward = 0;
-		enum d4_fed_in_reason ir = decide(self, p, kind, &r, filter, &onward);
+		enum d4_fed_in_reason ir = decide(self, p, kind, &r, filter, &z, n, &onward);
 		dec[n] = (uint8_t)((ir == D4_FED_IN_STORED ? 0x80u : 0u) | (onward ? 1u : 0u));
 		n++;
 		if (ir != D4_FED_IN_STORED) {
@@ -329,9 +483,14 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 		strbytes += kind == D4_FED_KIND_FRAMES ? r.ext_type_len + 1
 			    : kind == D4_FED_KIND_PDNS ? r.bailiwick_len + 1
 						       : 0;
+		/* a frame's proof is kept for relaying it (vectors hold theirs;
+		 * tuples are merged, never relayed) */
+		if (kind == D4_FED_KIND_FRAMES && (r.prov.flags & D4_FED_F_SEALED))
+			proofbytes += proof_size(&r.prov);
 	}
 	if (rc < 0) {
 		free(dec);
+		seals_free(&z);
 		char rec[160];
 		snprintf(rec, sizeof(rec), "record %u: %s", (unsigned)n + 1, it.why[0] ? it.why : d4_strerror(rc));
 		return fail(D4_FED_RX_MALFORMED, why, whylen, rec, "");
@@ -341,23 +500,27 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 	if (keep) {
 		rx->provs = calloc(keep, sizeof(*rx->provs));
 		rx->strings = malloc(strbytes ? strbytes : 1);
+		rx->proofs = malloc(proofbytes ? proofbytes : 1);
 		if (kind == D4_FED_KIND_FRAMES)
 			rx->frames = calloc(keep, sizeof(*rx->frames));
 		else if (kind == D4_FED_KIND_PDNS)
 			rx->tuples = calloc(keep, sizeof(*rx->tuples));
 		else
 			rx->vectors = calloc(keep, sizeof(*rx->vectors));
-		if (!rx->provs || !rx->strings || (!rx->frames && !rx->tuples && !rx->vectors)) {
+		if (!rx->provs || !rx->strings || !rx->proofs || (!rx->frames && !rx->tuples && !rx->vectors)) {
 			free(dec);
+			seals_free(&z);
 			d4_fed_rx_free(rx);
 			return D4_ENOMEM;
 		}
 		if (d4_fed_batch_open(buf, len, &h, &it) < 0) {
 			free(dec);
+			seals_free(&z);
 			d4_fed_rx_free(rx);
 			return D4_EINVAL; /* pure decoder: cannot differ from pass 1 */
 		}
-		size_t i = 0, off = 0, ri = 0;
+		it.no_seal_digest = 1;
+		size_t i = 0, off = 0, ri = 0, poff = 0;
 		while (i < keep && d4_fed_batch_next(&it, &r) == 1) {
 			uint8_t d = ri < n ? dec[ri] : 0;
 			ri++;
@@ -386,6 +549,12 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 					f->sig_flags |= D4_STORE_FED_SIG_SIGNED;
 					memcpy(f->sig, r.prov.sig, 64);
 				}
+				if (r.prov.flags & D4_FED_F_SEALED) {
+					f->sig_flags |= D4_STORE_FED_SIG_SEALED;
+					f->proof = (const uint8_t *)rx->proofs + poff;
+					f->proof_len = (uint16_t)keep_proof(&z, &r.prov, rx->proofs + poff);
+					poff += f->proof_len;
+				}
 				if (d & 1u)
 					f->sig_flags |= D4_STORE_FED_SIG_ONWARD;
 			} else if (kind == D4_FED_KIND_BACKSCATTER) {
@@ -394,6 +563,10 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 				if (r.prov.flags & D4_FED_F_SIGNED) {
 					bv->sig_flags |= D4_STORE_FED_SIG_SIGNED;
 					memcpy(bv->sig, r.prov.sig, 64);
+				}
+				if (r.prov.flags & D4_FED_F_SEALED) {
+					bv->sig_flags |= D4_STORE_FED_SIG_SEALED;
+					bv->proof_len = (uint16_t)keep_proof(&z, &r.prov, bv->proof);
 				}
 				if (d & 1u)
 					bv->sig_flags |= D4_STORE_FED_SIG_ONWARD;
@@ -424,11 +597,13 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 		}
 		if (i != keep) {
 			free(dec);
+			seals_free(&z);
 			d4_fed_rx_free(rx);
 			return D4_EINVAL;
 		}
 	}
 	free(dec);
+	seals_free(&z);
 
 	struct d4_store_fed_batch *b = &rx->batch;
 	memcpy(b->sender, h.sender, 16);

@@ -216,16 +216,16 @@ static int add(struct build *b, struct d4_fed_wrec *r, struct d4_fed_verdict *v)
 static int prov(struct build *b, const struct d4_fed_out *out, struct d4_fed_verdict *v, struct d4_fed_wprov *p)
 {
 	if (d4_fed_wprov_from_out(b->src->o.self, out, v, p) == 0) {
-		/* this hub's own record: signed by the encoder (w.sign_sk) for a
-		 * partner this hub exchanged keys with (its record holds the
-		 * partner's public key), and whether the partner may pass it on
-		 * is part of what is signed. Without a key exchange the partner
-		 * cannot verify anything it relays and the mutual TLS already
-		 * names the sender: an Ed25519 signature per record (~50 us here)
-		 * would only cost throughput (docs/federation.md). */
+		/* this hub's own record: under the batch's seal, which the
+		 * encoder (w.sign_sk) signs once per batch, for a partner this
+		 * hub exchanged keys with (its record holds the partner's public
+		 * key), and whether the partner may pass it on is part of what
+		 * is signed. Without a key exchange the partner cannot verify
+		 * anything it relays and the mutual TLS already names the sender
+		 * (docs/federation.md). */
 		if (!out->stripped && out->has_origin && !memcmp(out->origin, b->src->o.self->hub, 16)) {
 			if (b->src->o.self->sign_sk && b->p->has_pubkey)
-				p->flags |= D4_FED_F_SIGNED;
+				p->flags |= D4_FED_F_SEALED;
 			if (b->p->onward)
 				p->flags |= D4_FED_F_ONWARD;
 		}
@@ -234,6 +234,23 @@ static int prov(struct build *b, const struct d4_fed_out *out, struct d4_fed_ver
 	v->decision = D4_FED_REFUSE;
 	v->reason = D4_FED_R_INVALID;
 	return 2;
+}
+
+/* A relayed record's proof as it arrived (a stored proof), or a
+ * signature of a version 1 batch: it goes on unchanged. A stored proof
+ * that does not parse leaves the record sealed under no seal, which the
+ * encoder refuses ("invalid", counted): it cannot go unsigned. */
+static void relay_sig(struct d4_fed_wprov *p, uint8_t sig_flags, const uint8_t *sig, const uint8_t *proof,
+		      size_t proof_len)
+{
+	if (sig_flags & D4_STORE_FED_SIG_SEALED) {
+		p->flags |= D4_FED_F_SEALED;
+		if (d4_fed_proof_decode(proof, proof_len, p) != 0)
+			memset(&p->seal, 0, sizeof(p->seal));
+	} else if (sig_flags & D4_STORE_FED_SIG_SIGNED) {
+		p->flags |= D4_FED_F_SIGNED;
+		memcpy(p->sig, sig, 64);
+	}
 }
 
 /* ---- frames ---- */
@@ -325,7 +342,8 @@ static int frame_cb(void *ctx, const struct d4_frame_rec *fr, const uint8_t *pay
 	}
 	rec.type = fr->type;
 	rec.ext_type = sc->ext[0] ? sc->ext : NULL;
-	uint8_t sig_flags = 0, sig[64];
+	uint8_t sig_flags = 0, sig[64], proof[D4_STORE_FED_PROOF_MAX];
+	size_t proof_len = 0;
 	if (sc->fed) {
 		const struct d4_store_fed_prov *pv = &sc->fs.prov;
 		rec.stripped = pv->stripped;
@@ -334,7 +352,7 @@ static int frame_cb(void *ctx, const struct d4_frame_rec *fr, const uint8_t *pay
 		rec.nvia = pv->nvia <= D4_FED_VIA_MAX ? pv->nvia : D4_FED_VIA_MAX + 1; /* too long: invalid */
 		rec.via = (const uint8_t(*)[16])pv->via;
 		/* the origin's signature and consent, as the frame arrived */
-		int rc = d4_store_fed_sig_get(src->s, fr->seq, &sig_flags, sig);
+		int rc = d4_store_fed_sig_read(src->s, fr->seq, &sig_flags, sig, proof, &proof_len);
 		if (rc && rc != D4_ENOTFOUND) {
 			b->err = rc;
 			return rc;
@@ -359,10 +377,7 @@ static int frame_cb(void *ctx, const struct d4_frame_rec *fr, const uint8_t *pay
 		int a = prov(b, &out, &v, &r.prov);
 		if (a == 0 && sc->fed && !out.stripped) {
 			/* relayed: the origin's signature goes on unchanged */
-			if (sig_flags & D4_STORE_FED_SIG_SIGNED) {
-				r.prov.flags |= D4_FED_F_SIGNED;
-				memcpy(r.prov.sig, sig, 64);
-			}
+			relay_sig(&r.prov, sig_flags, sig, proof, proof_len);
 			if (rec.onward)
 				r.prov.flags |= D4_FED_F_ONWARD;
 		}
@@ -513,10 +528,7 @@ static int vec_cb(void *ctx, const struct d4_store_bs_vec *v)
 		int a = prov(b, &out, &vd, &r.prov);
 		if (a == 0 && v->received && !out.stripped) {
 			/* relayed: the origin's signature goes on unchanged */
-			if (v->sig_flags & D4_STORE_FED_SIG_SIGNED) {
-				r.prov.flags |= D4_FED_F_SIGNED;
-				memcpy(r.prov.sig, v->sig, 64);
-			}
+			relay_sig(&r.prov, v->sig_flags, v->sig, v->proof, v->proof_len);
 			if (rec.onward)
 				r.prov.flags |= D4_FED_F_ONWARD;
 		}

@@ -34,6 +34,7 @@
 #define D4_STORE_BS_REASONS    16u	    /* per-reason counters kept per sensor */
 #define D4_STORE_BS_KINDS      16u	    /* per-kind counters kept per sensor */
 #define D4_STORE_BS_RESUME_MAX 96u	    /* query resume cursor bytes */
+#define D4_STORE_FED_PROOF_MAX 666u	    /* a received record's proof under its origin's seal (= D4_FED_PROOF_MAX) */
 
 /* A vector as written and as read back (read: pointers none, every field a
  * copy). Field meanings: struct d4_bs_vector in d4_backscatter.h. */
@@ -76,6 +77,10 @@ struct d4_store_bs_vec {
 	 * (D4_STORE_FED_SIG_SIGNED 0x01, D4_STORE_FED_SIG_ONWARD 0x02) */
 	uint8_t sig_flags;
 	uint8_t sig[64];
+	/* D4_STORE_FED_SIG_SEALED 0x04: its proof under its origin's seal
+	 * (federation's d4_fed_proof_encode, opaque to the store) */
+	uint16_t proof_len;
+	uint8_t proof[D4_STORE_FED_PROOF_MAX];
 	/* filled when read back (ignored on write) */
 	uint64_t id;	     /* stable for the vector's life */
 	uint64_t change_seq; /* sequence number of its last write */

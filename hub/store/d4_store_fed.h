@@ -102,9 +102,12 @@ struct d4_store_fed_frame {
 	/* signed provenance, kept with the frame so that it can go on as it came */
 	uint8_t sig_flags; /* D4_STORE_FED_SIG_* */
 	uint8_t sig[64];   /* the origin hub's signature (D4_STORE_FED_SIG_SIGNED) */
+	const uint8_t *proof; /* D4_STORE_FED_SIG_SEALED: its proof (opaque), proof_len bytes */
+	uint16_t proof_len;   /* <= D4_STORE_FED_PROOF_MAX */
 };
-#define D4_STORE_FED_SIG_SIGNED 0x01u /* it carries its origin's signature */
+#define D4_STORE_FED_SIG_SIGNED 0x01u /* it carries its origin's signature (a version 1 batch) */
 #define D4_STORE_FED_SIG_ONWARD 0x02u /* its origin allows relaying it further (checked on receipt) */
+#define D4_STORE_FED_SIG_SEALED 0x04u /* it carries its proof under its origin's seal */
 
 /* One received pDNS tuple (merged with the usual min/max/sum rules) and
  * where it came from: obs carries sensor (has_sensor 0 if stripped), tlp
@@ -174,5 +177,10 @@ int d4_store_fed_session_get(struct d4_store *s, uint64_t session, struct d4_sto
  * without either), D4_ECORRUPT, store errors. Entries older than the frame
  * log's first frame are removed with the log's retention. */
 int d4_store_fed_sig_get(struct d4_store *s, uint64_t seq, uint8_t *flags, uint8_t sig[64]);
+/* The same with the proof of a SEALED frame: proof (D4_STORE_FED_PROOF_MAX
+ * bytes, caller's) gets *proof_len bytes (0 when not SEALED). Values
+ * written before proofs existed (flags, [signature]) read as they were. */
+int d4_store_fed_sig_read(struct d4_store *s, uint64_t seq, uint8_t *flags, uint8_t sig[64], uint8_t *proof,
+			  size_t *proof_len);
 
 #endif

@@ -16,6 +16,7 @@
 
 #define BS_REC_V1	   1u /* vector records */
 #define BS_REC_V2	   2u /* v1 + u8 sig_flags [+ sig[64]] (signed provenance) */
+#define BS_REC_V3	   3u /* v2 + [u16 proof_len + proof] (sig_flags 0x04: sealed provenance) */
 #define BS_VAL_V1	   1u /* states, cursors, counters */
 #define BS_CURSOR_V1	   1u /* query resume cursors */
 #define BS_NEXT_ID	   "bs_next_id"
@@ -65,7 +66,8 @@ size_t store_bs_vec_encode(const struct d4_store_bs_vec *v, uint8_t *buf)
 {
 	struct wb w = {buf, 0, STORE_BS_REC_MAX};
 	/* v1 unless there is a signature or consent to keep: one layout per value */
-	wb_u8(&w, (v->sig_flags & 0x03u) ? BS_REC_V2 : BS_REC_V1);
+	int sealed = (v->sig_flags & 0x04u) && v->proof_len && v->proof_len <= D4_STORE_FED_PROOF_MAX;
+	wb_u8(&w, sealed ? BS_REC_V3 : (v->sig_flags & 0x03u) ? BS_REC_V2 : BS_REC_V1);
 	wb_bytes(&w, v->origin, 16);
 	wb_bytes(&w, v->victim, 16);
 	wb_u8(&w, v->kind);
@@ -109,10 +111,14 @@ size_t store_bs_vec_encode(const struct d4_store_bs_vec *v, uint8_t *buf)
 	for (unsigned i = 0; i < nv; i++)
 		wb_bytes(&w, v->via[i], 16);
 	/* v2: appended, so that a v1 record is the same layout without it */
-	if (v->sig_flags & 0x03u) {
-		wb_u8(&w, v->sig_flags & 0x03u);
+	if ((v->sig_flags & 0x03u) || sealed) {
+		wb_u8(&w, (uint8_t)((v->sig_flags & 0x03u) | (sealed ? 0x04u : 0u)));
 		if (v->sig_flags & 0x01u)
 			wb_bytes(&w, v->sig, 64);
+	}
+	if (sealed) {
+		wb_u16(&w, v->proof_len);
+		wb_bytes(&w, v->proof, v->proof_len);
 	}
 	return w.len;
 }
@@ -132,7 +138,7 @@ int store_bs_vec_decode(const uint8_t *p, size_t n, struct d4_store_bs_vec *v)
 	memset(v, 0, sizeof(*v));
 	d4_rd_init(&r, p, n);
 	uint8_t ver = d4_rd_u8(&r);
-	if (ver != BS_REC_V1 && ver != BS_REC_V2)
+	if (ver != BS_REC_V1 && ver != BS_REC_V2 && ver != BS_REC_V3)
 		return D4_ECORRUPT;
 	d4_rd_copy(&r, v->origin, 16);
 	d4_rd_copy(&r, v->victim, 16);
@@ -179,12 +185,18 @@ int store_bs_vec_decode(const uint8_t *p, size_t n, struct d4_store_bs_vec *v)
 		return D4_ECORRUPT;
 	for (unsigned i = 0; i < v->nvia; i++)
 		d4_rd_copy(&r, v->via[i], 16);
-	if (ver == BS_REC_V2) {
+	if (ver == BS_REC_V2 || ver == BS_REC_V3) {
 		v->sig_flags = d4_rd_u8(&r);
-		if (v->sig_flags == 0 || (v->sig_flags & ~0x03u))
+		if (v->sig_flags == 0 || (v->sig_flags & ~0x07u) || ((v->sig_flags & 0x04u) != 0) != (ver == BS_REC_V3))
 			return D4_ECORRUPT;
 		if (v->sig_flags & 0x01u)
 			d4_rd_copy(&r, v->sig, 64);
+		if (ver == BS_REC_V3) {
+			v->proof_len = d4_rd_u16be(&r);
+			if (v->proof_len == 0 || v->proof_len > D4_STORE_FED_PROOF_MAX)
+				return D4_ECORRUPT;
+			d4_rd_copy(&r, v->proof, v->proof_len);
+		}
 	}
 	if (rd_done(&r))
 		return D4_ECORRUPT;
@@ -323,9 +335,14 @@ int store_bs_vec_put_txn(struct d4_store *s, MDB_txn *txn, const struct d4_store
 	memset(v.ports + v.n_ports, 0, (D4_STORE_BS_TOP_PORTS - v.n_ports) * sizeof(v.ports[0]));
 	memset(v.sensors + v.n_sensors, 0, (D4_STORE_BS_SENSORS - v.n_sensors) * 16u);
 	memset(v.via + v.nvia, 0, (D4_STORE_BS_VIA_MAX - v.nvia) * 16u);
-	v.sig_flags &= 0x03u;
+	v.sig_flags &= 0x07u;
 	if (!(v.sig_flags & 0x01u))
 		memset(v.sig, 0, sizeof(v.sig));
+	if (!(v.sig_flags & 0x04u) || v.proof_len == 0 || v.proof_len > D4_STORE_FED_PROOF_MAX) {
+		v.sig_flags &= 0x03u;
+		v.proof_len = 0;
+	}
+	memset(v.proof + v.proof_len, 0, sizeof(v.proof) - v.proof_len);
 
 	uint8_t ik[41], idb[8];
 	key_ident(&v, ik);

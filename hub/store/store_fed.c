@@ -740,13 +740,20 @@ int store_fed_apply(struct d4_store *s, MDB_txn *parent, struct store_fed_writer
 
 int store_fed_sig_put(struct d4_store *s, MDB_txn *txn, uint64_t seq, const struct d4_store_fed_frame *f)
 {
-	uint8_t k[8], v[1 + 64];
+	uint8_t k[8], v[1 + 64 + D4_STORE_FED_PROOF_MAX];
 	d4_put_u64be(k, seq);
-	v[0] = f->sig_flags & (D4_STORE_FED_SIG_SIGNED | D4_STORE_FED_SIG_ONWARD);
+	v[0] = f->sig_flags & (D4_STORE_FED_SIG_SIGNED | D4_STORE_FED_SIG_ONWARD | D4_STORE_FED_SIG_SEALED);
 	size_t n = 1;
 	if (v[0] & D4_STORE_FED_SIG_SIGNED) {
 		memcpy(v + 1, f->sig, 64);
 		n += 64;
+	}
+	/* value: flags | [signature] | [proof] (the proof to the end) */
+	if (v[0] & D4_STORE_FED_SIG_SEALED) {
+		if (!f->proof || f->proof_len == 0 || f->proof_len > D4_STORE_FED_PROOF_MAX)
+			return D4_EINVAL;
+		memcpy(v + n, f->proof, f->proof_len);
+		n += f->proof_len;
 	}
 	MDB_val key = mv(k, 8), val = mv(v, n);
 	return store_rc(mdb_put(txn, s->dbi[DBI_FED_SIG], &key, &val, 0), "fed_sig put");
@@ -754,9 +761,21 @@ int store_fed_sig_put(struct d4_store *s, MDB_txn *txn, uint64_t seq, const stru
 
 int d4_store_fed_sig_get(struct d4_store *s, uint64_t seq, uint8_t *flags, uint8_t sig[64])
 {
-	if (!s || !flags || !sig)
+	uint8_t proof[D4_STORE_FED_PROOF_MAX];
+	size_t n = 0;
+	int rc = d4_store_fed_sig_read(s, seq, flags, sig, proof, &n);
+	if (rc == 0)
+		*flags &= (uint8_t)~D4_STORE_FED_SIG_SEALED;
+	return rc;
+}
+
+int d4_store_fed_sig_read(struct d4_store *s, uint64_t seq, uint8_t *flags, uint8_t sig[64], uint8_t *proof,
+			  size_t *proof_len)
+{
+	if (!s || !flags || !sig || !proof || !proof_len)
 		return D4_EINVAL;
 	*flags = 0;
+	*proof_len = 0;
 	if (s->dbi_absent[DBI_FED_SIG])
 		return D4_ENOTFOUND;
 	MDB_txn *txn;
@@ -773,13 +792,21 @@ int d4_store_fed_sig_get(struct d4_store *s, uint64_t seq, uint8_t *flags, uint8
 		rc = store_rc(rc, "fed_sig get");
 	} else {
 		const uint8_t *p = v.mv_data;
-		if (v.mv_size < 1 || (p[0] & ~(D4_STORE_FED_SIG_SIGNED | D4_STORE_FED_SIG_ONWARD)) ||
-		    v.mv_size != ((p[0] & D4_STORE_FED_SIG_SIGNED) ? 65u : 1u)) {
+		size_t fixed = (v.mv_size >= 1 && (p[0] & D4_STORE_FED_SIG_SIGNED)) ? 65u : 1u;
+		int sealed = v.mv_size >= 1 && (p[0] & D4_STORE_FED_SIG_SEALED);
+		if (v.mv_size < 1 ||
+		    (p[0] & ~(D4_STORE_FED_SIG_SIGNED | D4_STORE_FED_SIG_ONWARD | D4_STORE_FED_SIG_SEALED)) ||
+		    (!sealed && v.mv_size != fixed) ||
+		    (sealed && (v.mv_size <= fixed || v.mv_size - fixed > D4_STORE_FED_PROOF_MAX))) {
 			rc = D4_ECORRUPT;
 		} else {
 			*flags = p[0];
 			if (p[0] & D4_STORE_FED_SIG_SIGNED)
 				memcpy(sig, p + 1, 64);
+			if (sealed) {
+				memcpy(proof, p + fixed, v.mv_size - fixed);
+				*proof_len = v.mv_size - fixed;
+			}
 		}
 	}
 	mdb_txn_abort(txn);

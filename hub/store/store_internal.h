@@ -259,7 +259,7 @@ int store_bs_vec_put_txn(struct d4_store *s, MDB_txn *txn, const struct d4_store
  * out (unlisted entries zero). Tests and fuzzing use both. */
 #define STORE_BS_REC_MAX                                                                                               \
 	(1u + 41u + 24u + 25u + 1u + 10u * D4_STORE_BS_TOP_PORTS + 25u + 25u + 2u + 16u * D4_STORE_BS_SENSORS + 22u +  \
-	 19u + 16u * D4_STORE_BS_VIA_MAX + 65u)
+	 19u + 16u * D4_STORE_BS_VIA_MAX + 65u + 2u + D4_STORE_FED_PROOF_MAX)
 size_t store_bs_vec_encode(const struct d4_store_bs_vec *v, uint8_t *buf);
 int store_bs_vec_decode(const uint8_t *p, size_t n, struct d4_store_bs_vec *out);
 

@@ -14,9 +14,11 @@
  *     session=N (1), ts=N (seconds of the header, 1700000000)
  *   pdns: rrname=NAME (www.example.com.), rrtype=N (1), rdata=TEXT
  *     (192.0.2.1), count=N (1), first=N, last=N (1700000000)
- *   signed=STORE: signed with the signing key kept in the hub store at
- *     path STORE (read-only), whatever the origin says (a forgery when the
- *     store is not the origin's); onward=1: the ONWARD flag */
+ *   signed=STORE: under a seal signed with the signing key kept in the hub
+ *     store at path STORE (read-only), whatever the origin says (a forgery
+ *     when the store is not the origin's); sig1=STORE: the same as the
+ *     per-record signature of a version 1 batch (what older hubs sent and
+ *     relaying hubs may still hold); onward=1: the ONWARD flag */
 #include "d4_error.h"
 #include "d4_federation.h"
 #include "d4_store.h"
@@ -49,10 +51,11 @@ static size_t hex(const char *s, uint8_t *out, size_t cap)
 	return n / 2;
 }
 
-/* The signature the key kept in store `path` makes over r (as if this
- * record's origin signed it): r is encoded once into a scratch batch whose
- * sender is its origin, so that the encoder signs it, and decoded back. */
-static void sign_with(const char *path, struct d4_fed_wrec *r, uint8_t kind)
+/* The seal (or, v1, the signature) the key kept in store `path` makes over
+ * r (as if this record's origin signed it): r is encoded once into a
+ * scratch batch whose sender is its origin, so that the encoder signs it,
+ * and decoded back. A seal of one leaf: the record needs no path. */
+static void sign_with(const char *path, struct d4_fed_wrec *r, uint8_t kind, int v1)
 {
 	struct d4_store_opts o;
 	memset(&o, 0, sizeof(o));
@@ -66,7 +69,7 @@ static void sign_with(const char *path, struct d4_fed_wrec *r, uint8_t kind)
 	struct d4_fed_wbuf w;
 	memset(&w, 0, sizeof(w));
 	w.sign_sk = sk;
-	r->prov.flags |= D4_FED_F_SIGNED;
+	r->prov.flags |= v1 ? D4_FED_F_SIGNED : D4_FED_F_SEALED;
 	const uint8_t *out;
 	size_t outlen;
 	struct d4_fed_batch_hdr h;
@@ -77,6 +80,10 @@ static void sign_with(const char *path, struct d4_fed_wrec *r, uint8_t kind)
 	    d4_fed_batch_next(&it, &back) != 1)
 		die("cannot sign a record", NULL);
 	memcpy(r->prov.sig, back.prov.sig, 64);
+	r->prov.seal = back.prov.seal;
+	r->prov.seal.flags = 0;
+	r->prov.leaf = 0;
+	r->prov.depth = 0;
 	d4_fed_wbuf_free(&w);
 	d4_wipe(seed, sizeof(seed));
 	d4_wipe(sk, sizeof(sk));
@@ -118,6 +125,7 @@ int main(int argc, char **argv)
 		r.count = 1;
 		r.time_first = r.time_last = 1700000000;
 		const char *sign_store = NULL;
+		int v1 = 0;
 		char *spec = strdup(argv[a]), *save = NULL;
 		if (!spec)
 			die("out of memory", NULL);
@@ -178,9 +186,10 @@ int main(int argc, char **argv)
 				r.time_first = strtoull(v, NULL, 10);
 			else if (strcmp(kv, "last") == 0)
 				r.time_last = strtoull(v, NULL, 10);
-			else if (strcmp(kv, "signed") == 0)
+			else if (strcmp(kv, "signed") == 0 || strcmp(kv, "sig1") == 0) {
 				sign_store = v;
-			else if (strcmp(kv, "onward") == 0 && atoi(v))
+				v1 = strcmp(kv, "sig1") == 0;
+			} else if (strcmp(kv, "onward") == 0 && atoi(v))
 				r.prov.flags |= D4_FED_F_ONWARD;
 			else
 				die("unknown key: ", kv);
@@ -188,7 +197,7 @@ int main(int argc, char **argv)
 		r.rrname_len = strlen(r.rrname);
 		r.rdata_len = strlen(r.rdata);
 		if (sign_store)
-			sign_with(sign_store, &r, (uint8_t)kind);
+			sign_with(sign_store, &r, (uint8_t)kind, v1);
 		int rc = d4_fed_wbuf_add(&w, &r);
 		if (rc != 0)
 			die("the encoder refused a record: ", argv[a]);

@@ -77,6 +77,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if ((fr->prov->stripped && fr->sig_flags) ||
 			    ((fr->sig_flags & D4_STORE_FED_SIG_ONWARD) && memcmp(fr->prov->origin, p.hub, 16) != 0))
 				abort();
+			/* a sealed frame keeps a proof its relay can read back */
+			struct d4_fed_wprov pr;
+			memset(&pr, 0, sizeof(pr));
+			if ((fr->sig_flags & D4_STORE_FED_SIG_SEALED) &&
+			    (fr->proof_len > D4_FED_PROOF_MAX ||
+			     d4_fed_proof_decode(fr->proof, fr->proof_len, &pr) != 0 ||
+			     memcmp(pr.seal.origin, fr->prov->origin, 16) != 0))
+				abort();
 		}
 		for (size_t i = 0; i < rx.batch.ntuples; i++) {
 			const struct d4_store_fed_tuple *t = &rx.batch.tuples[i];
@@ -93,6 +101,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 * a stripped one with nothing of its sources */
 			if (!v->received || !memcmp(v->origin, zero, 16) || memcmp(v->sender, p.hub, 16) != 0 ||
 			    v->kind == 0 || v->kind >= D4_STORE_BS_KINDS || v->first_us > v->last_us)
+				abort();
+			struct d4_fed_wprov pr;
+			memset(&pr, 0, sizeof(pr));
+			if ((v->sig_flags & D4_STORE_FED_SIG_SEALED) &&
+			    (v->proof_len > D4_FED_PROOF_MAX || d4_fed_proof_decode(v->proof, v->proof_len, &pr) != 0))
 				abort();
 			if (v->stripped && (v->n_sensors || v->nvia || memcmp(v->org, zero, 16) || v->sensors_more ||
 					    v->org_mixed || memcmp(v->origin, p.hub, 16)))

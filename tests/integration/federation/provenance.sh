@@ -10,10 +10,13 @@
 #     refuses to pass it on (origin-no-onward), C gets none of it.
 #  3. C is told a wrong key for A: A's next stream, relayed by B, is refused
 #     at C frame by frame (bad-signature): the signatures really are checked.
-#  4. B plays a forger: a batch of records that claim A as origin, signed
-#     with B's own key, posted with B's certificate to C's inbox: refused
-#     (bad-signature), an unsigned one too (unsigned), while B's own signed
-#     record in the same batch is stored. Counts are exact.
+#  4. B plays a forger: a batch of records that claim A as origin, under
+#     seals B signed with its own key (and one with a per-record signature
+#     of a version 1 batch by B), posted with B's certificate to C's inbox:
+#     refused (bad-signature), an unsigned one too (unsigned), while B's
+#     own sealed record and a record of A with A's version 1 signature (what
+#     a hub that relays may still hold from before seals) in the same batch
+#     are stored. Counts are exact.
 #  5. Backscatter vectors go the same way: A's vectors reach C through B with
 #     A as origin, verified (a relayed vector keeps A's signature at B).
 source "$(dirname "$0")/fedlib.sh"
@@ -125,25 +128,30 @@ fctl c partner set a --file <(echo "{\"pubkey\": \"$KA\"}") >/dev/null || fail "
 # ---- 4. B forges records of A with its own key
 FORGED=$(gen_uuid)
 OWN=$(gen_uuid)
+LEGACY=$(gen_uuid)
 pos=$(fapi c /api/v1/partners/b/status | json "d['kinds']['frames']['received']['position']")
 [ -n "$pos" ] || fail "C has no position for b"
 forged="origin=${H_UUID[a]},via=${H_UUID[b]},sensor=$FORGED,type=254,session=99,onward=1,signed=${H_DIR[b]}/store"
 "$FEDBATCH" frames "${H_UUID[b]}" "$pos" "$pos" "$forged,size=10" "$forged,size=20" "$forged,size=30" \
 	"origin=${H_UUID[a]},via=${H_UUID[b]},sensor=$FORGED,type=254,session=99,size=40" \
-	"origin=${H_UUID[b]},sensor=$OWN,type=254,session=5,size=50,signed=${H_DIR[b]}/store" >"$T_DIR/forged" ||
+	"origin=${H_UUID[b]},sensor=$OWN,type=254,session=5,size=50,signed=${H_DIR[b]}/store" \
+	"origin=${H_UUID[a]},via=${H_UUID[b]},sensor=$FORGED,type=254,session=99,size=60,sig1=${H_DIR[b]}/store" \
+	"origin=${H_UUID[a]},via=${H_UUID[b]},sensor=$LEGACY,type=254,session=98,size=70,sig1=${H_DIR[a]}/store" \
+	>"$T_DIR/forged" ||
 	fail "d4-fed-batch (forged)"
 code=$(curl -sS --http2 --max-time 30 --cacert "$T_PKI/org3-ca.crt" --cert "$T_PKI/b.crt" --key "$T_PKI/b.key" \
 	-H 'content-type: application/vnd.d4hub.batch' --data-binary "@$T_DIR/forged" -o "$T_DIR/forged.out" \
 	-w '%{http_code}' "$(fed_url c)/federation/v1/inbox/frames") || fail "curl (forged)"
 assert_eq "$code" 200 "C's answer to the forged batch ($(cat "$T_DIR/forged.out"))"
-assert_eq "$(json "[d['stored'], d['refused']]" <"$T_DIR/forged.out")" "[1, {\"bad-signature\": 3, \"unsigned\": 1}]" \
+assert_eq "$(json "[d['stored'], d['refused']]" <"$T_DIR/forged.out")" "[2, {\"bad-signature\": 4, \"unsigned\": 1}]" \
 	"C's answer to the forged batch"
-assert_eq "$(refused c b bad-signature)" 14 "C's bad-signature from b (11 + 3)"
+assert_eq "$(refused c b bad-signature)" 15 "C's bad-signature from b (11 + 4)"
 assert_eq "$(refused c b unsigned)" 1 "C's unsigned from b"
-wait_until 20 sensor_frames_is c "$OWN" 1 || fail "B's own signed record not stored at C"
+wait_until 20 sensor_frames_is c "$OWN" 1 || fail "B's own sealed record not stored at C"
+wait_until 20 sensor_frames_is c "$LEGACY" 1 || fail "A's record with its version 1 signature not stored at C"
 assert_eq "$(sensor_frames c "$FORGED")" 0 "forged records at C"
-fapi c /metrics | grep -qxF 'd4hub_federation_refused_records_total{partner="b",kind="frames",reason="bad-signature"} 14' ||
-	fail "/metrics at C: bad-signature is not 14"
+fapi c /metrics | grep -qxF 'd4hub_federation_refused_records_total{partner="b",kind="frames",reason="bad-signature"} 15' ||
+	fail "/metrics at C: bad-signature is not 15"
 
 # ---- 5. backscatter vectors: A -> B -> C, A's signature kept at B
 for i in 1 2 3; do echo "victim=192.0.2.$i kind=1 first=$((1700000000000000 + i)) packets=$((100 + i)) tlp=tlp:green"; done |

@@ -500,7 +500,7 @@ static void roundtrip(uint8_t kind)
 	/* The buffer is reused: a second, empty batch from the start. */
 	ck_assert_int_eq(d4_fed_wbuf_begin(&w, kind, SENDER, NULL, 0), 0);
 	ck_assert_int_eq(d4_fed_wbuf_finish(&w, TO_POS, 3, &out, &len), 0);
-	ck_assert_uint_eq(len, 30 + 3);
+	ck_assert_uint_eq(len, 32 + 3);
 	static const char *const empty[] = {"frames_empty.d4fb", "pdns_empty.d4fb", "backscatter_empty.d4fb"};
 	corpus_write(empty[kind], out, len);
 	ck_assert_int_eq(d4_fed_batch_open(out, len, &h, &it), 0);
@@ -596,8 +596,11 @@ START_TEST(test_header_checks)
 	B.b[0] = 'X';
 	EXPECT(D4_EPROTO, "magic");
 	bhdr(&B, D4_FED_KIND_FRAMES, 0);
-	B.b[4] = 2;
-	EXPECT(D4_EPROTO, "version 2");
+	B.b[4] = 3;
+	EXPECT(D4_EPROTO, "version 3");
+	bhdr(&B, D4_FED_KIND_FRAMES, 0);
+	B.b[4] = 0;
+	EXPECT(D4_EPROTO, "version 0");
 	bhdr(&B, D4_FED_KIND_BACKSCATTER, 1);
 	bvec(&B, &PROV_OK, &VEC_OK);
 	EXPECT(0, "");
@@ -685,7 +688,8 @@ START_TEST(test_prov_checks)
 	PROV_CASE(tlp, D4_TLP_UNCLEAR, D4_EPROTO, "tlp 7");
 	PROV_CASE(tlp, 200, D4_EPROTO, "tlp 200");
 	PROV_CASE(tlp, D4_TLP_RED, 0, ""); /* decodes: refusing it is the inbound rule's */
-	PROV_CASE(flags, 0x08, D4_EPROTO, "unknown flags");
+	PROV_CASE(flags, 0x10, D4_EPROTO, "unknown flags");
+	PROV_CASE(flags, D4_FED_F_SEALED, D4_EPROTO, "a sealed record in a version 1 batch");
 	PROV_CASE(flags, 0x81, D4_EPROTO, "unknown flags");
 	/* SIGNED: the 64 bytes of the signature follow via (here: missing) */
 	PROV_CASE(flags, D4_FED_F_SIGNED, D4_ETRUNC, "truncated");
@@ -988,7 +992,7 @@ START_TEST(test_encoder_limits)
 	for (unsigned i = 0; i < sizeof(payload64k); i++)
 		payload64k[i] = (uint8_t)i;
 	/* max_bytes: the header counts at its largest (any `to`) */
-	w.max_bytes = 30 + 8 + D4_FED_POS_MAX + 3 * 1000;
+	w.max_bytes = 32 + 8 + D4_FED_POS_MAX + 3 * 1000;
 	ck_assert_int_eq(d4_fed_wbuf_begin(&w, D4_FED_KIND_FRAMES, SENDER, FROM_POS, 8), 0);
 	frame_rec(&r, 0); /* origin SENDER, one sensor, no ext */
 	r.ext_type = NULL;
@@ -1009,7 +1013,7 @@ START_TEST(test_encoder_limits)
 	ck_assert_uint_eq(w.len, before);
 	ck_assert_int_eq(d4_fed_wbuf_finish(&w, TO_POS, 8, &out, &len), 0);
 	ck_assert_uint_le(len, w.max_bytes);
-	ck_assert_uint_eq(len, 30 + 8 + 8 + 3000);
+	ck_assert_uint_eq(len, 32 + 8 + 8 + 3000);
 	unsigned n;
 	ck_assert_int_eq(walk(out, len, &n, NULL, 0), 0);
 	ck_assert_uint_eq(n, 3);

@@ -833,7 +833,10 @@ START_TEST(test_own_records_signed_with_key_exchange)
 		ck_assert_int_eq(d4_fed_batch_open(out, outlen, &h, &it), 0);
 		ck_assert_int_eq(d4_fed_batch_next(&it, &r), 1);
 		if (with_key) {
-			ck_assert(r.prov.flags & D4_FED_F_SIGNED);
+			/* one seal for the batch, the record under it */
+			ck_assert_uint_eq(h.nseals, 1);
+			ck_assert(r.prov.flags & D4_FED_F_SEALED);
+			ck_assert(!(r.prov.flags & D4_FED_F_SIGNED));
 			ck_assert(r.prov.flags & D4_FED_F_ONWARD);
 			ck_assert_int_eq(d4_fed_record_verify(&r.prov, pk), 1);
 			uint8_t other[32];
@@ -841,11 +844,160 @@ START_TEST(test_own_records_signed_with_key_exchange)
 			other[0] ^= 1;
 			ck_assert_int_ne(d4_fed_record_verify(&r.prov, other), 1);
 		} else {
-			ck_assert(!(r.prov.flags & D4_FED_F_SIGNED));
+			ck_assert(!(r.prov.flags & (D4_FED_F_SIGNED | D4_FED_F_SEALED)));
+			ck_assert_uint_eq(h.nseals, 0);
 		}
 		d4_fed_source_free(src);
 		free(pb);
 	}
+	store_done(s);
+}
+END_TEST
+
+/* A received batch of c's (four frames under c's seal, one with a per-record
+ * signature as a version 1 batch carried it) kept through the store and
+ * relayed to d: only what d's rule lets through (a subset of c's seal),
+ * each record with c's proof or signature unchanged, c's seal written once;
+ * a hub that knows c's key verifies every relayed record as c's. */
+static const uint8_t *c_key;
+static int c_key_of(void *arg, const uint8_t hub[16], uint8_t pk[32], uint8_t *must_sign)
+{
+	const struct d4_partner *pc = arg;
+	if (memcmp(hub, pc->hub, 16) != 0)
+		return 0;
+	memcpy(pk, c_key, 32);
+	*must_sign = 1;
+	return 1;
+}
+
+START_TEST(test_relay_keeps_proof)
+{
+	struct d4_store *s = store_new();
+	struct d4_partner *pc = partner("c", 0xc1, ORG_2, D4_FED_REL_PARTNER, D4_TLP_GREEN, 0);
+	struct d4_partner *pd = partner("d", 0xd1, ORG_3, D4_FED_REL_COMMUNITY, D4_TLP_GREEN, 0);
+	pd->out[0].allow_relay = 1;
+	uint8_t seed[32], pk[32], sk[64];
+	memset(seed, 0x3c, sizeof(seed));
+	ck_assert_int_eq(d4_fed_sign_keypair(seed, pk, sk), 0);
+	pc->has_pubkey = 1;
+	memcpy(pc->pubkey, pk, 32);
+	pc->must_sign = 1;
+	pc->in.kinds = 1u << D4_FED_KIND_FRAMES;
+	pc->in.max_tlp = D4_TLP_AMBER;
+	static const char line[] =
+	    "1795618268.3||127.0.0.1||127.0.0.2||IN||sealed.example.test.||A||192.0.2.3||60||1\n";
+	struct d4_fed_wrec r[5];
+	for (unsigned i = 0; i < 5; i++) {
+		memset(&r[i], 0, sizeof(r[i]));
+		/* 1 and 2 amber: above what d may get */
+		r[i].prov.tlp = (i == 1 || i == 2) ? D4_TLP_AMBER : D4_TLP_GREEN;
+		r[i].prov.flags = (i == 4 ? D4_FED_F_SIGNED : D4_FED_F_SEALED) | D4_FED_F_ONWARD;
+		r[i].prov.has_org = 1; /* an origin always names its org (the egress fills it in) */
+		memcpy(r[i].prov.org, ORG_2, 16);
+		r[i].prov.nsensors = 1;
+		memcpy(r[i].prov.sensors[0], SENSOR_2, 16);
+		r[i].prov.has_origin = 1;
+		memcpy(r[i].prov.origin, pc->hub, 16);
+		r[i].origin_session = 500 + i;
+		r[i].type = 8;
+		r[i].hdr_ts = 1700000100 + i;
+		r[i].recv_ms = 1700000100000ull + i;
+		r[i].payload = (const uint8_t *)line;
+		r[i].size = sizeof(line) - 1;
+	}
+	struct d4_fed_wbuf w;
+	memset(&w, 0, sizeof(w));
+	w.sign_sk = sk;
+	ck_assert_int_eq(d4_fed_wbuf_begin(&w, D4_FED_KIND_FRAMES, pc->hub, NULL, 0), 0);
+	for (unsigned i = 0; i < 5; i++)
+		ck_assert_int_eq(d4_fed_wbuf_add(&w, &r[i]), 0);
+	const uint8_t *out;
+	size_t outlen;
+	ck_assert_int_eq(d4_fed_wbuf_finish(&w, (const uint8_t *)"\0\0\0\0\0\0\0\5", 8, &out, &outlen), 0);
+	uint8_t *cb = malloc(outlen);
+	ck_assert_ptr_nonnull(cb);
+	memcpy(cb, out, outlen);
+	size_t cblen = outlen;
+	d4_fed_wbuf_free(&w);
+
+	/* received from c, verified, kept */
+	struct d4_fed_self self = self_a();
+	struct d4_fed_rx rx;
+	char why[160];
+	ck_assert_int_eq(d4_fed_receive_prepare(&self, pc, D4_FED_KIND_FRAMES, cb, cblen, &rx, why, sizeof(why)),
+			 D4_FED_RX_OK);
+	ck_assert_uint_eq(rx.batch.nframes, 5);
+	submit(s, &rx.batch);
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	d4_fed_rx_free(&rx);
+	free(cb);
+
+	/* relayed to d: frames 0, 3 (sealed) and 4 (signed) */
+	struct d4_fed_source_opts o;
+	memset(&o, 0, sizeof(o));
+	o.self = &self;
+	struct d4_fed_source *src = NULL;
+	ck_assert_int_eq(d4_fed_source_new(s, &o, D4_FED_KIND_FRAMES, &src), 0);
+	struct d4_fed_counters dec;
+	uint32_t nrec;
+	int more;
+	ck_assert_int_eq(d4_fed_source_next(src, pd, NULL, 0, &out, &outlen, &dec, &nrec, &more), 0);
+	ck_assert_uint_eq(nrec, 3);
+	struct d4_fed_batch_hdr h;
+	struct d4_fed_batch_it it;
+	struct d4_fed_wrec g;
+	ck_assert_int_eq(d4_fed_batch_open(out, outlen, &h, &it), 0);
+	ck_assert_uint_eq(h.nseals, 1);
+	struct d4_fed_seal sl;
+	d4_fed_batch_seal(&h, 0, &sl);
+	ck_assert_uint_eq(sl.nleaves, 4);
+	ck_assert_uint_eq(sl.flags, 0);
+	ck_assert_mem_eq(sl.origin, pc->hub, 16);
+	static const uint64_t sessions[] = {500, 503, 504};
+	uint8_t other[32];
+	memcpy(other, pk, 32);
+	other[3] ^= 1;
+	for (unsigned i = 0; i < 3; i++) {
+		ck_assert_int_eq(d4_fed_batch_next(&it, &g), 1);
+		ck_assert_uint_eq(g.origin_session, sessions[i]);
+		ck_assert_uint_eq(g.prov.flags & (D4_FED_F_SIGNED | D4_FED_F_SEALED),
+				  i == 2 ? D4_FED_F_SIGNED : D4_FED_F_SEALED);
+		ck_assert(g.prov.flags & D4_FED_F_ONWARD);
+		ck_assert_int_eq(d4_fed_record_verify(&g.prov, pk), 1);
+		ck_assert_int_eq(d4_fed_record_verify(&g.prov, other), 0);
+	}
+	ck_assert_int_eq(d4_fed_batch_next(&it, &g), 0);
+	/* d receives it from this hub, knowing c's key and requiring it */
+	struct d4_partner *pa = partner("a", 0, ORG_1, D4_FED_REL_COMMUNITY, D4_TLP_GREEN, 0);
+	memcpy(pa->hub, HUB_A, 16);
+	pa->in.kinds = 1u << D4_FED_KIND_FRAMES;
+	pa->in.max_tlp = D4_TLP_AMBER;
+	pa->must_sign = 1;
+	struct d4_fed_self sd;
+	memset(&sd, 0, sizeof(sd));
+	memcpy(sd.hub, pd->hub, 16);
+	sd.default_tlp = D4_TLP_AMBER_STRICT;
+	c_key = pk;
+	struct d4_fed_rx_filter f = {NULL, pc, c_key_of};
+	ck_assert_int_eq(
+	    d4_fed_receive_prepare_with(&sd, pa, D4_FED_KIND_FRAMES, out, outlen, &f, &rx, why, sizeof(why)),
+	    D4_FED_RX_OK);
+	ck_assert_uint_eq(rx.batch.nframes, 3);
+	for (unsigned i = 0; i < 3; i++)
+		ck_assert(rx.batch.frames[i].sig_flags & D4_STORE_FED_SIG_ONWARD);
+	d4_fed_rx_free(&rx);
+	/* a wrong key for c at d: every relayed record refused */
+	c_key = other;
+	ck_assert_int_eq(
+	    d4_fed_receive_prepare_with(&sd, pa, D4_FED_KIND_FRAMES, out, outlen, &f, &rx, why, sizeof(why)),
+	    D4_FED_RX_OK);
+	ck_assert_uint_eq(rx.batch.nframes, 0);
+	ck_assert_uint_eq(rx.batch.refused[D4_FED_IN_BAD_SIG], 3);
+	d4_fed_rx_free(&rx);
+	d4_fed_source_free(src);
+	free(pa);
+	free(pc);
+	free(pd);
 	store_done(s);
 }
 END_TEST
@@ -2421,6 +2573,7 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_frames_policy);
 	tcase_add_test(tc, test_frames_cuts);
+	tcase_add_test(tc, test_relay_keeps_proof);
 	tcase_add_test(tc, test_frames_lag);
 	tcase_add_test(tc, test_frames_scope);
 	tcase_add_test(tc, test_own_records_signed_with_key_exchange);

@@ -17,6 +17,7 @@ TCase *receive_tcase(void);
 TCase *batch_tcase(void);
 TCase *inbound_tcase(void);
 TCase *mix_tcase(void);
+TCase *seal_tcase(void);
 
 static const uint8_t HUB_A[16] = {0xa1, 1};
 static const uint8_t HUB_B[16] = {0xb1, 1};
@@ -946,6 +947,7 @@ static Suite *suite(void)
 	suite_add_tcase(s, batch_tcase());
 	suite_add_tcase(s, inbound_tcase());
 	suite_add_tcase(s, receive_tcase());
+	suite_add_tcase(s, seal_tcase());
 	return s;
 }
 

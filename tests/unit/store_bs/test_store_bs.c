@@ -1389,8 +1389,15 @@ START_TEST(test_record_codec)
 			v.n_ports = D4_STORE_BS_TOP_PORTS;
 			v.n_sensors = D4_STORE_BS_SENSORS;
 			v.nvia = D4_STORE_BS_VIA_MAX;
-			v.sig_flags = 0x03; /* signed, onward: the origin's signature kept */
+			v.sig_flags = 0x07; /* signed, onward, sealed: all of it kept */
 			memset(v.sig, 0xa5, sizeof(v.sig));
+			v.proof_len = D4_STORE_FED_PROOF_MAX;
+			memset(v.proof, 0x3c, sizeof(v.proof));
+		} else if (round % 3 == 2) {
+			v.sig_flags = 0x06; /* sealed, onward: the proof kept */
+			v.proof_len = (uint16_t)(1 + rndn(D4_STORE_FED_PROOF_MAX));
+			for (unsigned k = 0; k < v.proof_len; k++)
+				v.proof[k] = (uint8_t)rnd();
 		} else if (round % 3 == 1) {
 			v.sig_flags = 0x02; /* onward, unsigned */
 		}
@@ -1405,6 +1412,10 @@ START_TEST(test_record_codec)
 		ck_assert_uint_eq(g.sig_flags, v.sig_flags);
 		if (v.sig_flags & 0x01)
 			ck_assert_mem_eq(g.sig, v.sig, 64);
+		if (v.sig_flags & 0x04) {
+			ck_assert_uint_eq(g.proof_len, v.proof_len);
+			ck_assert_mem_eq(g.proof, v.proof, v.proof_len);
+		}
 		if (round) /* round 0 lists beyond what gen_vec filled */
 			vec_eq(&g, &v);
 		ck_assert_uint_eq(store_bs_vec_encode(&g, b2), n);
@@ -1415,10 +1426,14 @@ START_TEST(test_record_codec)
 		b[n] = 0;
 		ck_assert_int_eq(store_bs_vec_decode(b, n + 1, &g), D4_ECORRUPT);
 		uint8_t ver = b[0];
-		b[0] = 3;
+		b[0] = 4;
 		ck_assert_int_eq(store_bs_vec_decode(b, n, &g), D4_ECORRUPT);
-		b[0] = ver == 1 ? 2 : 1; /* the other layout */
-		ck_assert_int_eq(store_bs_vec_decode(b, n, &g), D4_ECORRUPT);
+		for (uint8_t o = 1; o <= 3; o++) { /* another layout */
+			if (o == ver)
+				continue;
+			b[0] = o;
+			ck_assert_int_eq(store_bs_vec_decode(b, n, &g), D4_ECORRUPT);
+		}
 		b[0] = ver;
 		/* a flag that is not 0/1, a kind or state out of range */
 		size_t off_kind = 33, off_state = 1 + 41 + 24;
