@@ -378,12 +378,12 @@ enum d4_fed_peer_reason d4_fed_peer_map(const struct d4_fed_trust *t, struct x50
  * D4_FED_BATCH_MAX bytes. The batch id is (sender hub, kind, from, to). */
 #define D4_FED_BATCH_MAX   (4u * 1024u * 1024u)
 #define D4_FED_BATCH_MAGIC "D4FB"
-#define D4_FED_BATCH_VER   2u	 /* written; version 1 (no seals) is still read */
-#define D4_FED_F_STRIPPED  0x01u /* record flag: source identity removed (tlp:ex:chr) */
-#define D4_FED_F_SIGNED	   0x02u /* record flag: the origin's per-record signature[64] follows via (version 1) */
-#define D4_FED_F_ONWARD	   0x04u /* record flag: the origin allows relaying it further (signed) */
-#define D4_FED_F_SEALED	   0x08u /* record flag: its proof under one of the batch's seals follows via */
-#define D4_FED_SEALS_MAX   4096u /* seals in one batch */
+#define D4_FED_BATCH_VER   2u	      /* written; version 1 (no seals) is still read */
+#define D4_FED_F_STRIPPED  0x01u      /* record flag: source identity removed (tlp:ex:chr) */
+#define D4_FED_F_SIGNED	   0x02u      /* record flag: the origin's per-record signature[64] follows via (version 1) */
+#define D4_FED_F_ONWARD	   0x04u      /* record flag: the origin allows relaying it further (signed) */
+#define D4_FED_F_SEALED	   0x08u      /* record flag: its proof under one of the batch's seals follows via */
+#define D4_FED_SEALS_MAX   4096u      /* seals in one batch */
 #define D4_FED_LEAVES_MAX  (1u << 17) /* records under one seal (more than a 4 MiB batch holds) */
 #define D4_FED_PATH_MAX	   17u	      /* hashes in a record's path: log2 of D4_FED_LEAVES_MAX */
 #define D4_FED_SEAL_WHOLE  0x01u      /* seal flag: all its records are in this batch, without path */
@@ -689,7 +689,7 @@ struct d4_fed_rx {
 	struct d4_store_fed_tuple *tuples;
 	struct d4_store_bs_vec *vectors;
 	struct d4_store_fed_prov *provs;
-	char *strings; /* NUL-terminated copies (extended types, bailiwicks) */
+	char *strings;	 /* NUL-terminated copies (extended types, bailiwicks) */
 	uint8_t *proofs; /* received frames' proofs (d4_fed_proof_encode) */
 };
 /* Why a whole batch is refused (nothing of it is stored). */

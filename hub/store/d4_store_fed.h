@@ -100,8 +100,8 @@ struct d4_store_fed_frame {
 	uint32_t size;
 	const struct d4_store_fed_prov *prov;
 	/* signed provenance, kept with the frame so that it can go on as it came */
-	uint8_t sig_flags; /* D4_STORE_FED_SIG_* */
-	uint8_t sig[64];   /* the origin hub's signature (D4_STORE_FED_SIG_SIGNED) */
+	uint8_t sig_flags;    /* D4_STORE_FED_SIG_* */
+	uint8_t sig[64];      /* the origin hub's signature (D4_STORE_FED_SIG_SIGNED) */
 	const uint8_t *proof; /* D4_STORE_FED_SIG_SEALED: its proof (opaque), proof_len bytes */
 	uint16_t proof_len;   /* <= D4_STORE_FED_PROOF_MAX */
 };

@@ -3,7 +3,8 @@
 # organisation, mutual TLS over loopback, durable commits on both sides.
 #
 #   tests/bench/federation/run.sh [BUILD_DIR] [--quick] [--bytes N] [--sizes "4096 65536"]
-#                                 [--pdns-lines N] [--lag-seconds S] [--lag-rate F] [--inflight N] [--signed] [--keep]
+#                                 [--pdns-lines N] [--lag-seconds S] [--lag-rate F] [--inflight N] [--signed]
+#                                 [--no-upstream] [--keep]
 #
 # What is measured, "committed at A -> committed at B" throughout:
 #   frames   A first holds the data (d4-bench-send, type 3, --bytes per size, committed), then
@@ -21,6 +22,9 @@
 #            the hold-back), in process on a store of --mix-lines lines (a quarter of them distinct
 #            tuples, drawn uniformly, then skewed as resolver traffic is), best of --mix-runs runs
 #            (d4-bench-fed-mix). Target: mixing costs < 20 %.
+#   upstream the upstream relay of type-1 frames into another d4hub against that hub's own ingest
+#            rate, in the same run: tests/bench/upstream/run.sh with the same build (and --quick),
+#            its summary line repeated in this one's. --no-upstream leaves it out.
 # Between runs the partner is deleted and added again: its acknowledged position goes with it,
 # and B answers the position it holds (409), from which A continues -- B already has the rest.
 # The machine's own limits are measured in the same run: sequential write with fdatasync on the
@@ -41,7 +45,7 @@ die() { echo "bench: $*" >&2; exit 1; }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
-build="" quick=0 bytes="" sizes="4096 65536" pdns_lines="" lag_s="" lag_rate=1000 keep=0 inflight="" mix_lines="" mix_runs=5 signed=0
+build="" quick=0 bytes="" sizes="4096 65536" pdns_lines="" lag_s="" lag_rate=1000 keep=0 inflight="" mix_lines="" mix_runs=5 signed=0 upstream=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick=1 ;;
@@ -55,7 +59,8 @@ while [ $# -gt 0 ]; do
 	--mix-runs) mix_runs=$2; shift ;;
 	--keep) keep=1 ;;
 	--signed) signed=1 ;;
-	-h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+	--no-upstream) upstream=0 ;;
+	-h|--help) sed -n '2,40p' "$0"; exit 0 ;;
 	-*) echo "bench: unknown option $1" >&2; exit 2 ;;
 	*) [ -z "$build" ] || { echo "bench: one build dir only" >&2; exit 2; }; build=$1 ;;
 	esac
@@ -320,6 +325,18 @@ for skew in "" --skew; do
 	mix_cost[${skew:-uniform}]=$(field " $m" cost_pct)
 done
 
+# ----------------------------------------------------------- upstream ----
+up_line=""
+if [ "$upstream" = 1 ]; then
+	echo "== upstream relay of type-1 frames into another d4hub (tests/bench/upstream/run.sh)"
+	if "$here/../upstream/run.sh" "$build" $([ "$quick" = 1 ] && echo --quick) 2>&1 | tee "$work/upstream.out"; then
+		up_line=$(grep '^upstream relay of type-1' "$work/upstream.out")
+	else
+		echo "bench: the upstream bench failed" >&2
+		fail=1
+	fi
+fi
+
 echo "== summary"
 verdict() { awk -v v="$1" -v t="$2" -v lt="${3:-0}" 'BEGIN { if (lt) print (v < t ? "PASS" : "FAIL"); else print (v >= t ? "PASS" : "FAIL") }'; }
 echo "machine: disk $(fmt "$disk_mbs") MB/s, HMAC $(fmt "$(calc "${hmac_k:-0} / 1000")") MB/s," \
@@ -333,6 +350,7 @@ for k in uniform --skew; do
 	[ -n "${mix_cost[$k]:-}" ] &&
 		echo "pDNS mixing cost (${k#--}): ${mix_cost[$k]} % (target < 20 %: $(verdict "${mix_cost[$k]}" 20 1))"
 done
+[ -n "$up_line" ] && echo "$up_line"
 echo "load average (1 min) at end: $(loadavg)"
 for h in a b; do
 	grep -E "error|warning" "${LOG[$h]}" | tail -n 3 | sed "s/^/hub $h log: /"
