@@ -193,7 +193,7 @@ for h in a b; do
 	"$HUB" -c "${CONF[$h]}" -d >"${LOG[$h]}" 2>&1 &
 	pids+=($!)
 	for _ in $(seq 1 300); do
-		grep -q "d4hub federation listening on" "${LOG[$h]}" && break
+		grep -q "d4hub federation listening on" "${LOG[$h]}" 2>/dev/null && break
 		sleep 0.1
 	done
 	grep -q "d4hub federation listening on" "${LOG[$h]}" || { tail "${LOG[$h]}" >&2; die "hub $h did not start"; }
