@@ -1,0 +1,214 @@
+/* One JSON line per handshake: the library's own record, which d4-tls
+ * prints and the sensor sends (docs/passivessl.md lists the fields). */
+#include "d4_tls.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "d4_error.h"
+#include "tls_internal.h"
+
+struct jw {
+	char *b;
+	size_t cap, len;
+	int over;
+};
+
+static void put(struct jw *w, const char *s, size_t n)
+{
+	if (w->over || w->len + n + 1 > w->cap) {
+		w->over = 1;
+		return;
+	}
+	memcpy(w->b + w->len, s, n);
+	w->len += n;
+}
+
+static void puts_(struct jw *w, const char *s)
+{
+	put(w, s, strlen(s));
+}
+
+static void putf_u64(struct jw *w, uint64_t v)
+{
+	char t[24];
+	int n = snprintf(t, sizeof(t), "%llu", (unsigned long long)v);
+	put(w, t, (size_t)n);
+}
+
+/* A JSON string of raw wire bytes: printable ASCII as is, anything else as
+ * \u00XX (one escape per byte: names on the wire are not trusted to be UTF-8). */
+static void put_str(struct jw *w, const uint8_t *s, size_t n)
+{
+	static const char hx[] = "0123456789abcdef";
+	put(w, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = s[i];
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+			put(w, e, 2);
+		} else if (c >= 0x20 && c < 0x7f) {
+			char e = (char)c;
+			put(w, &e, 1);
+		} else {
+			char e[6] = {'\\', 'u', '0', '0', hx[c >> 4], hx[c & 15]};
+			put(w, e, 6);
+		}
+	}
+	put(w, "\"", 1);
+}
+
+static void key(struct jw *w, const char *k)
+{
+	put(w, ",\"", 2);
+	puts_(w, k);
+	put(w, "\":", 2);
+}
+
+static void put_ts(struct jw *w, uint64_t us)
+{
+	char t[32];
+	int n = snprintf(t, sizeof(t), "%llu.%06llu", (unsigned long long)(us / 1000000),
+			 (unsigned long long)(us % 1000000));
+	put(w, t, (size_t)n);
+}
+
+size_t tls_b64(const uint8_t *in, size_t n, char *out)
+{
+	static const char tb[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t o = 0, i = 0;
+	for (; i + 2 < n; i += 3) {
+		uint32_t v = ((uint32_t)in[i] << 16) | ((uint32_t)in[i + 1] << 8) | in[i + 2];
+		out[o++] = tb[v >> 18];
+		out[o++] = tb[(v >> 12) & 63];
+		out[o++] = tb[(v >> 6) & 63];
+		out[o++] = tb[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)in[i] << 16;
+		if (i + 1 < n)
+			v |= (uint32_t)in[i + 1] << 8;
+		out[o++] = tb[v >> 18];
+		out[o++] = tb[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? tb[(v >> 6) & 63] : '=';
+		out[o++] = '=';
+	}
+	out[o] = 0;
+	return o;
+}
+
+static void put_b64(struct jw *w, const uint8_t *p, size_t n)
+{
+	size_t need = 4 * ((n + 2) / 3) + 2;
+	if (w->over || w->len + need + 1 > w->cap) {
+		w->over = 1;
+		return;
+	}
+	w->b[w->len++] = '"';
+	w->len += tls_b64(p, n, w->b + w->len);
+	w->b[w->len++] = '"';
+}
+
+static const char *const flag_names[] = {"clipped", "hrr", "cert_truncated", "cert_clipped", "tls13", "gap", "no_syn"};
+
+int d4_tls_handshake_json(const struct d4_tls_handshake *h, char *buf, size_t cap)
+{
+	struct jw w = {buf, cap, 0, 0};
+	char a[64];
+	puts_(&w, "{\"timestamp\":");
+	put_ts(&w, h->ts_client_us ? h->ts_client_us : h->ts_first_us);
+	key(&w, "client_ip");
+	d4_pkt_addr_str(h->client_ip, a, sizeof(a));
+	put_str(&w, (const uint8_t *)a, strlen(a));
+	key(&w, "client_port");
+	putf_u64(&w, h->client_port);
+	key(&w, "server_ip");
+	d4_pkt_addr_str(h->server_ip, a, sizeof(a));
+	put_str(&w, (const uint8_t *)a, strlen(a));
+	key(&w, "server_port");
+	putf_u64(&w, h->server_port);
+	key(&w, "first_seen");
+	put_ts(&w, h->ts_first_us);
+	key(&w, "last_seen");
+	put_ts(&w, h->ts_last_us);
+	if (h->client) {
+		const struct d4_tls_client_hello *c = h->client;
+		key(&w, "ja3");
+		put_str(&w, (const uint8_t *)h->ja3, strlen(h->ja3));
+		key(&w, "ja3_md5");
+		put_str(&w, (const uint8_t *)h->ja3_md5, strlen(h->ja3_md5));
+		key(&w, "ja4");
+		put_str(&w, (const uint8_t *)h->ja4, strlen(h->ja4));
+		key(&w, "client_version");
+		putf_u64(&w, c->version);
+		if (c->sni) {
+			key(&w, "sni");
+			put_str(&w, c->sni, c->sni_len);
+		}
+		if (c->alpn) {
+			key(&w, "alpn");
+			put(&w, "[", 1);
+			for (size_t i = 0; i < c->alpn_len;) {
+				size_t l = c->alpn[i];
+				if (i)
+					put(&w, ",", 1);
+				put_str(&w, c->alpn + i + 1, l);
+				i += 1 + l;
+			}
+			put(&w, "]", 1);
+		}
+		if (c->n_versions) {
+			key(&w, "supported_versions");
+			put(&w, "[", 1);
+			for (unsigned i = 0; i < c->n_versions; i++) {
+				if (i)
+					put(&w, ",", 1);
+				putf_u64(&w, c->versions[i]);
+			}
+			put(&w, "]", 1);
+		}
+	}
+	if (h->server) {
+		const struct d4_tls_server_hello *s = h->server;
+		key(&w, "ja3s");
+		put_str(&w, (const uint8_t *)h->ja3s, strlen(h->ja3s));
+		key(&w, "ja3s_md5");
+		put_str(&w, (const uint8_t *)h->ja3s_md5, strlen(h->ja3s_md5));
+		key(&w, "server_version");
+		putf_u64(&w, d4_tls_server_version(s));
+		key(&w, "cipher");
+		putf_u64(&w, s->cipher);
+		if (s->alpn) {
+			key(&w, "server_alpn");
+			put_str(&w, s->alpn, s->alpn_len);
+		}
+	}
+	key(&w, "certificates");
+	put(&w, "[", 1);
+	for (size_t i = 0; i < h->n_certs; i++) {
+		if (i)
+			put(&w, ",", 1);
+		put_b64(&w, h->certs[i].der, h->certs[i].len);
+	}
+	put(&w, "]", 1);
+	key(&w, "flags");
+	put(&w, "[", 1);
+	int first = 1;
+	for (unsigned i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++) {
+		if (!(h->flags & (1u << i)))
+			continue;
+		if (!first)
+			put(&w, ",", 1);
+		put_str(&w, (const uint8_t *)flag_names[i], strlen(flag_names[i]));
+		first = 0;
+	}
+	put(&w, "]", 1);
+	key(&w, "end");
+	const char *e = d4_tls_end_name(h->end);
+	put_str(&w, (const uint8_t *)e, strlen(e));
+	put(&w, "}\n", 2);
+	if (w.over || cap == 0)
+		return D4_ETOOBIG;
+	w.b[w.len] = 0;
+	return (int)w.len;
+}
