@@ -271,7 +271,7 @@ static int report(struct d4_tls *t, struct flow *f, int end)
 	h.ts_server_us = f->ts_sh;
 	h.ts_last_us = f->ts_last;
 	h.flags = f->flags;
-	h.end = (uint8_t)(f->limit && end != D4_TLS_END_DONE ? D4_TLS_END_LIMIT : end);
+	h.end = (uint8_t)(f->limit ? D4_TLS_END_LIMIT : end);
 	h.ja3 = h.ja3_md5 = h.ja3s = h.ja3s_md5 = h.ja4 = "";
 	if (f->have_ch) {
 		const struct dir *d = &f->d[f->client];
