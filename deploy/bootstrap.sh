@@ -25,6 +25,8 @@ PACKAGES=(
 	dnsdbq
 	# the API benchmark (tests/bench/api): h2load
 	nghttp2-client
+	# passive SSL: the extracted JA3/JA3S/certificates are checked against tshark's fields
+	tshark
 )
 # The OpenAPI linter (npm, package.json) needs Node.js and npm. Any installed
 # node (e.g. from nodesource, which ships npm) is kept; without one, Debian's
