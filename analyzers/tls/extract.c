@@ -90,6 +90,7 @@ struct d4_tls {
 	uint32_t nbucket;
 	struct flow *oldest, *newest;
 	uint64_t now;
+	int cb_err; /* a callback's error met while evicting for room, returned by the feeding call */
 	struct d4_tls_stats st;
 	/* report scratch: big, so not on the stack */
 	struct d4_tls_client_hello ch;
@@ -247,6 +248,8 @@ static void held_add(struct d4_tls *t, struct flow *f, long long n)
 	t->st.bytes_held = (uint64_t)((long long)t->st.bytes_held + n);
 }
 
+static int make_room(struct d4_tls *t, size_t need, struct flow *keep);
+
 /* ---- report ---- */
 
 static int report(struct d4_tls *t, struct flow *f, int end)
@@ -321,9 +324,12 @@ static int report(struct d4_tls *t, struct flow *f, int end)
 			h.flags |= cf;
 		}
 	}
-	t->st.handshakes++;
-	t->st.by_end[h.end]++;
-	int rc = t->cb ? t->cb(t->ud, &h) : 0;
+	int rc = 0;
+	if (h.client || h.server) { /* hellos that did not parse are counted, not reported */
+		t->st.handshakes++;
+		t->st.by_end[h.end]++;
+		rc = t->cb ? t->cb(t->ud, &h) : 0;
+	}
 	flow_release(t, f);
 	f->d[0].state = f->d[1].state = DS_STOP;
 	return rc;
@@ -427,6 +433,8 @@ static int hs_append(struct d4_tls *t, struct flow *f, int di, const uint8_t *p,
 			cap *= 2;
 		if (cap > t->cfg.max_dir_bytes)
 			cap = t->cfg.max_dir_bytes;
+		if (make_room(t, cap - d->hs_cap, f) < 0)
+			return D4_EFULL;
 		uint8_t *nb = realloc(d->hs, cap);
 		if (!nb)
 			return D4_ENOMEM;
@@ -562,6 +570,12 @@ static int tcp_data(struct d4_tls *t, struct flow *f, int di, uint32_t off, cons
 		dir_stop(f, d, D4_TLS_F_GAP);
 		return check_done(t, f);
 	}
+	if (make_room(t, sizeof(struct seg) + n, f) < 0) {
+		t->st.dir_limit++;
+		f->limit = 1;
+		dir_stop(f, d, D4_TLS_F_GAP);
+		return check_done(t, f);
+	}
 	struct seg *s = malloc(sizeof(*s) + n);
 	if (!s) {
 		t->st.alloc_failures++;
@@ -600,23 +614,23 @@ static struct flow *flow_find(struct d4_tls *t, const struct d4_pkt *p, uint32_t
 	return NULL;
 }
 
-/* Evicts the least recently active flows until `need` more bytes fit the
- * global budget (never `keep`). */
+/* Evicts the least recently active flows holding bytes until `need` more
+ * fit the global budget (never `keep`). Returns 0, or D4_EFULL when only
+ * `keep` is left to evict. A callback error is kept in t->cb_err. */
 static int make_room(struct d4_tls *t, size_t need, struct flow *keep)
 {
-	int rc = 0;
 	while (t->st.bytes_held + need > t->cfg.max_bytes) {
 		struct flow *v = t->oldest;
 		while (v && (v == keep || v->held == 0))
 			v = v->next;
 		if (!v)
-			break;
+			return D4_EFULL;
 		t->st.flows_mem_evicted++;
 		int r = flow_end(t, v, D4_TLS_END_EVICTED);
-		if (r < 0 && rc == 0)
-			rc = r;
+		if (r < 0 && t->cb_err == 0)
+			t->cb_err = r;
 	}
-	return rc;
+	return 0;
 }
 
 int d4_tls_expire(struct d4_tls *t, uint64_t now_us)
@@ -656,7 +670,7 @@ void d4_tls_free(struct d4_tls *t)
 	free(t);
 }
 
-int d4_tls_packet(struct d4_tls *t, uint64_t ts, const struct d4_pkt *p)
+static int packet(struct d4_tls *t, uint64_t ts, const struct d4_pkt *p)
 {
 	t->st.packets++;
 	if (p->proto != 6 || !p->l4 || (p->fragment && p->l4len == 0)) {
@@ -728,10 +742,10 @@ int d4_tls_packet(struct d4_tls *t, uint64_t ts, const struct d4_pkt *p)
 	}
 	if (p->paylen && d->state == DS_OPEN) {
 		size_t n = p->paylen;
-		int r = make_room(t, n, f);
-		if (r < 0 && rc == 0)
-			rc = r;
-		r = tcp_data(t, f, di, p->tcp_seq - d->isn, p->payload, n, ts);
+		int r;
+		/* data on a SYN (TCP Fast Open) starts after the SYN's sequence number */
+		uint32_t seq = p->tcp_seq + ((fl & TH_SYN) ? 1u : 0u);
+		r = tcp_data(t, f, di, seq - d->isn, p->payload, n, ts);
 		if (r < 0 && rc == 0)
 			rc = r;
 		if (p->truncated && d->state == DS_OPEN) {
@@ -755,6 +769,13 @@ int d4_tls_packet(struct d4_tls *t, uint64_t ts, const struct d4_pkt *p)
 		}
 	}
 	return rc;
+}
+
+int d4_tls_packet(struct d4_tls *t, uint64_t ts, const struct d4_pkt *p)
+{
+	t->cb_err = 0;
+	int rc = packet(t, ts, p);
+	return rc ? rc : t->cb_err;
 }
 
 int d4_tls_frame(struct d4_tls *t, int linktype, uint64_t ts_us, const uint8_t *p, size_t n)

@@ -893,6 +893,37 @@ START_TEST(limits_and_expiry)
 	ck_assert_uint_eq(st.bytes_held, 0);
 	ck_assert_uint_eq(st.flows_idle, 1);
 	d4_tls_free(c->t);
+
+	/* max_bytes: a second flow holding bytes evicts the first (reported: it has its ClientHello) */
+	memset(g, 0, sizeof(*g));
+	struct d4_tls_config mc = {.max_bytes = 3000};
+	c->t = d4_tls_new(&mc, on_hs, g);
+	c->v6 = 0;
+	syns(c);
+	send_stream(c, 1, CISN, 0, cf.b, cf.n, 1460);
+	d4_tls_get_stats(c->t, &st);
+	ck_assert_uint_gt(st.bytes_held, 0);
+	c->v6 = 1;
+	syns(c);
+	send_stream(c, 1, CISN, 0, cf.b, cf.n, 1460);
+	d4_tls_get_stats(c->t, &st);
+	ck_assert_uint_eq(st.flows_mem_evicted, 1);
+	ck_assert_int_eq(g->n, 1);
+	ck_assert_int_eq(g->h[0].end, D4_TLS_END_EVICTED);
+	ck_assert_uint_eq(g->h[0].ipver, 4);
+	ck_assert_uint_le(st.bytes_held, 3000);
+	d4_tls_free(c->t);
+
+	/* TCP Fast Open: the ClientHello rides on the SYN */
+	memset(g, 0, sizeof(*g));
+	c->t = d4_tls_new(NULL, on_hs, g);
+	c->v6 = 0;
+	pkt(c, 1, CISN - 1, 0x02, cf.b, cf.n);
+	pkt(c, 0, SISN - 1, 0x12, NULL, 0);
+	ck_assert_int_eq(d4_tls_flush(c->t), 0);
+	ck_assert_int_eq(g->n, 1);
+	ck_assert_str_eq(g->ja4[0], "t13d1516h2_8daaf6152771_e5627efa2ab1");
+	d4_tls_free(c->t);
 	free(c);
 	free(g);
 }
