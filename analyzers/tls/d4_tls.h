@@ -197,7 +197,7 @@ typedef int (*d4_tls_handshake_fn)(void *ud, const struct d4_tls_handshake *h);
 /* Counters (monotonic). Every limit hit and every input dropped is counted. */
 struct d4_tls_stats {
 	uint64_t packets;	    /* packets given to d4_tls_packet / d4_tls_frame */
-	uint64_t not_tcp;	    /* not TCP, or a non-first IP fragment */
+	uint64_t not_tcp;	    /* not TCP, or an IP fragment (not reassembled) */
 	uint64_t undecodable;	    /* d4_tls_frame: the link/IP layers did not decode */
 	uint64_t flows;		    /* flows created */
 	uint64_t flows_no_syn;	    /* ... picked up without a SYN */

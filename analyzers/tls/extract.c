@@ -673,7 +673,9 @@ void d4_tls_free(struct d4_tls *t)
 static int packet(struct d4_tls *t, uint64_t ts, const struct d4_pkt *p)
 {
 	t->st.packets++;
-	if (p->proto != 6 || !p->l4 || (p->fragment && p->l4len == 0)) {
+	if (p->proto != 6 || !p->l4 || p->fragment) {
+		/* IP fragments are not reassembled: a first fragment's TCP payload
+		 * is incomplete, so its bytes become a hole like any lost segment */
 		t->st.not_tcp++;
 		return 0;
 	}

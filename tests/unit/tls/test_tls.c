@@ -929,6 +929,38 @@ START_TEST(limits_and_expiry)
 }
 END_TEST
 
+START_TEST(snaplen_and_fragments)
+{
+	/* a ClientHello segment cut by the capture's snap length: a gap, nothing
+	 * reported; an IP fragment: not reassembled, counted */
+	struct got *g = got_new();
+	struct conv *c = calloc(1, sizeof(*c));
+	c->t = d4_tls_new(NULL, on_hs, g);
+	syns(c);
+	static struct buf cf;
+	struct chd d = ja4_example();
+	client_flight(&cf, &d);
+	size_t len = tcp_frame(c->fr, 0, 1, CISN, 0x18, cf.b, cf.n);
+	ck_assert_int_eq(d4_tls_frame(c->t, D4_LINK_RAW, 2000, c->fr, len - 50), 0);
+	struct d4_tls_stats st;
+	d4_tls_get_stats(c->t, &st);
+	ck_assert_uint_eq(st.gaps, 1);
+	len = tcp_frame(c->fr, 0, 0, SISN, 0x18, cf.b, 100);
+	c->fr[6] = 0x20; /* more fragments */
+	ck_assert_int_eq(d4_tls_frame(c->t, D4_LINK_RAW, 3000, c->fr, len), 0);
+	d4_tls_get_stats(c->t, &st);
+	ck_assert_uint_eq(st.not_tcp, 1);
+	ck_assert_int_eq(d4_tls_flush(c->t), 0);
+	ck_assert_int_eq(g->n, 0);
+	d4_tls_get_stats(c->t, &st);
+	ck_assert_uint_eq(st.handshakes, 0);
+	ck_assert_uint_eq(st.bytes_held, 0);
+	d4_tls_free(c->t);
+	free(c);
+	free(g);
+}
+END_TEST
+
 static Suite *tls_suite(void)
 {
 	Suite *s = suite_create("tls");
@@ -941,6 +973,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, truncated_chain);
 	tcase_add_test(tc, midstream_and_not_tls);
 	tcase_add_test(tc, limits_and_expiry);
+	tcase_add_test(tc, snaplen_and_fragments);
 	suite_add_tcase(s, tc);
 	return s;
 }
