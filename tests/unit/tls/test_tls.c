@@ -591,15 +591,39 @@ static size_t tcp_frame(uint8_t *f, int v6, int from_client, uint32_t seq, uint8
 struct conv {
 	struct d4_tls *t;
 	int v6;
+	int link; /* 0: raw IP, 1: Ethernet with an 802.1Q tag, 2: Linux SLL2 */
 	uint64_t ts;
 	uint8_t fr[70000];
+	uint8_t lk[70100];
 };
 
 static void pkt(struct conv *c, int from_client, uint32_t seq, uint8_t flags, const uint8_t *p, size_t n)
 {
 	size_t len = tcp_frame(c->fr, c->v6, from_client, seq, flags, p, n);
 	c->ts += 1000;
-	ck_assert_int_eq(d4_tls_frame(c->t, D4_LINK_RAW, c->ts, c->fr, len), 0);
+	if (c->link == 0) {
+		ck_assert_int_eq(d4_tls_frame(c->t, D4_LINK_RAW, c->ts, c->fr, len), 0);
+		return;
+	}
+	uint16_t et = c->v6 ? 0x86dd : 0x0800;
+	size_t h;
+	memset(c->lk, 0, 20);
+	if (c->link == 1) { /* dst, src, 0x8100, TCI (VLAN 42), ethertype */
+		c->lk[12] = 0x81;
+		c->lk[15] = 42;
+		c->lk[16] = (uint8_t)(et >> 8);
+		c->lk[17] = (uint8_t)et;
+		h = 18;
+	} else { /* SLL2: protocol, reserved, ifindex, hatype, pkttype, addr len, addr[8] */
+		c->lk[0] = (uint8_t)(et >> 8);
+		c->lk[1] = (uint8_t)et;
+		c->lk[9] = 1;
+		c->lk[11] = 6;
+		h = 20;
+	}
+	memcpy(c->lk + h, c->fr, len);
+	ck_assert_int_eq(
+	    d4_tls_frame(c->t, c->link == 1 ? D4_LINK_ETHERNET : D4_LINK_LINUX_SLL2, c->ts, c->lk, h + len), 0);
 }
 
 static void syns(struct conv *c)
@@ -640,7 +664,8 @@ START_TEST(packed_records_and_split_message)
 	struct got *g = got_new();
 	struct conv *c = calloc(1, sizeof(*c));
 	c->t = d4_tls_new(NULL, on_hs, g);
-	c->v6 = _i;
+	c->v6 = _i & 1;
+	c->link = _i >> 1; /* raw IPv4, raw IPv6, 802.1Q IPv4, 802.1Q IPv6, SLL2 IPv4, SLL2 IPv6 */
 	syns(c);
 	static struct buf cf, m, sf;
 	struct chd d = ja4_example();
@@ -968,7 +993,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, ja3_vectors);
 	tcase_add_test(tc, ja4_vectors);
 	tcase_add_test(tc, parsers_truncated);
-	tcase_add_loop_test(tc, packed_records_and_split_message, 0, 2);
+	tcase_add_loop_test(tc, packed_records_and_split_message, 0, 6);
 	tcase_add_test(tc, client_hello_out_of_order);
 	tcase_add_test(tc, truncated_chain);
 	tcase_add_test(tc, midstream_and_not_tls);
