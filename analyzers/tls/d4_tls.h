@@ -10,6 +10,9 @@
  *  - an extractor (struct d4_tls, opaque) fed decoded packets in capture
  *    order; it calls back once per TLS handshake seen on a TCP flow.
  *
+ * The parsers are thread-safe; an extractor is used by one thread at a time
+ * (one per capture or per analyzer thread).
+ *
  * Only what is visible on the wire is extracted: the hellos of every
  * version, and the server's Certificate for TLS <= 1.2 (TLS 1.3 encrypts it).
  */
