@@ -40,12 +40,15 @@ T_BG+=("$TCPDUMP")
 wait_for 20 "tcpdump listening" grep -q "listening on" tcpdump.err
 
 openssl s_server -accept "127.0.0.1:$P1" -cert rsa.crt -key rsa.key -alpn h2,http/1.1 -www >s1.log 2>&1 &
-T_BG+=("$!")
+S1=$!
+T_BG+=("$S1")
 openssl s_server -accept "127.0.0.1:$P2" -cert ec.crt -key ec.key -alpn http/1.1 -www >s2.log 2>&1 &
-T_BG+=("$!")
-up() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_for 20 "s_server on $P1" up "$P1"
-wait_for 20 "s_server on $P2" up "$P2"
+S2=$!
+T_BG+=("$S2")
+# listening, and ours (not another program that took the port first)
+up() { kill -0 "$2" && (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && kill -0 "$2"; }
+wait_for 20 "s_server on $P1" up "$P1" "$S1"
+wait_for 20 "s_server on $P2" up "$P2" "$S2"
 
 # the two readiness probes above are TCP connections without TLS: not handshakes
 cl() { timeout 20 openssl s_client -connect "127.0.0.1:$1" "${@:2}" </dev/null >>clients.log 2>&1 || fail "s_client ${*:2}"; }
