@@ -5,6 +5,7 @@
 #include "d4_tls.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,8 +110,21 @@ int d4_tls_ja3s(const struct d4_tls_server_hello *sh, char *buf, size_t cap)
 	return sb_end(&s);
 }
 
+/* The digests are fetched once: an implicit fetch per call (EVP_md5())
+ * takes a lock and a lookup each time, a third of the cost of a ClientHello. */
+static EVP_MD *md_md5, *md_sha256;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void md_fetch(void)
+{
+	md_md5 = EVP_MD_fetch(NULL, "MD5", NULL);
+	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 static int digest_hex(const EVP_MD *md, const void *p, size_t n, char *out, size_t nhex)
 {
+	if (!md)
+		return D4_ENOMEM;
 	unsigned char h[EVP_MAX_MD_SIZE];
 	unsigned int hl = 0;
 	if (!EVP_Digest(p, n, h, &hl, md, NULL))
@@ -123,7 +137,8 @@ static int digest_hex(const EVP_MD *md, const void *p, size_t n, char *out, size
 
 int d4_tls_md5_hex(const char *s, size_t n, char out[33])
 {
-	return digest_hex(EVP_md5(), s, n, out, 32);
+	pthread_once(&md_once, md_fetch);
+	return digest_hex(md_md5, s, n, out, 32);
 }
 
 static int cmp_u16(const void *a, const void *b)
@@ -241,14 +256,15 @@ int d4_tls_ja4(const struct d4_tls_client_hello *ch, char out[D4_TLS_JA4_LEN + 1
 	memcpy(out, a, 10);
 	out[10] = '_';
 	int rc;
+	pthread_once(&md_once, md_fetch);
 	if (nc == 0)
 		memcpy(out + 11, "000000000000", 13);
-	else if ((rc = digest_hex(EVP_sha256(), cs, s1.len, out + 11, 12)) < 0)
+	else if ((rc = digest_hex(md_sha256, cs, s1.len, out + 11, 12)) < 0)
 		return rc;
 	out[23] = '_';
 	if (s2.len == 0)
 		memcpy(out + 24, "000000000000", 13);
-	else if ((rc = digest_hex(EVP_sha256(), es, s2.len, out + 24, 12)) < 0)
+	else if ((rc = digest_hex(md_sha256, es, s2.len, out + 24, 12)) < 0)
 		return rc;
 
 	if (raw) {
