@@ -24,7 +24,7 @@ fi
 
 W=$T_DIR/tls
 mkdir -p "$W"
-cd "$W"
+cd "$W" || fail "cd $W"
 openssl req -x509 -newkey rsa:2048 -nodes -keyout rsa.key -out rsa.crt -days 2 -subj /CN=rsa.test \
 	-addext subjectAltName=DNS:rsa.test 2>/dev/null || fail "RSA certificate"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ec.key -out ec.crt -days 2 \
