@@ -4,12 +4,13 @@
 hello_corpus: [selector] + a handshake message body: hand-built ClientHellos
 (the JA4 specification's example, with GREASE, without extensions),
 ServerHellos (TLS 1.2, 1.3, HelloRetryRequest), Certificate messages (TLS
-1.2 and 1.3 layouts, cut), and, with a pcap argument (a capture such as the
-one tests/integration/tls/tls_capture.sh makes), the real messages in it.
+1.2 and 1.3 layouts, cut), and the real messages of the captures given as arguments
+(default: tests/data/tls/openssl-lo.pcap, made by
+tests/integration/tls/tls_capture.sh).
 stream_corpus: the segment format of fuzz_tls_stream: a hand-built
 handshake in order, out of order and with retransmissions, and each TCP
-connection of the pcap argument as captured and reversed.
-Standard library only. Usage: gen_corpus.py [capture.pcap]"""
+connection of the captures as captured and reversed.
+Standard library only. Usage: gen_corpus.py [capture.pcap...]"""
 import hashlib
 import os
 import struct
@@ -155,7 +156,7 @@ def main():
     write("stream_corpus", b"\x00" + b"".join(c_segs + [seg(0x18, 1, si, sf, adv=15)]))
     write("stream_corpus", b"\x00" + b"".join(base + c_segs + [seg(0x04, 1, si, b"")]))
     # real captures
-    for path in sys.argv[1:]:
+    for path in sys.argv[1:] or [os.path.join(HERE, "..", "..", "data", "tls", "openssl-lo.pcap")]:
         segs = tcp_segments(path)
         conns = {}
         for key, server, flags, seq, payload in segs:
