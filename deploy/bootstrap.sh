@@ -25,6 +25,8 @@ PACKAGES=(
 	dnsdbq
 	# the API benchmark (tests/bench/api): h2load
 	nghttp2-client
+	# compose_config: Docker's own Compose validates deploy/compose.yml (no daemon needed)
+	docker-compose
 	# passive SSL: the extracted JA3/JA3S/certificates are checked against tshark's fields
 	tshark
 )

@@ -680,6 +680,13 @@ struct d4_fed_source_opts {
 	 * wall clock (tests set it) */
 	uint64_t (*now)(void *arg);
 	void *now_arg;
+	/* frames only: the frames this source's reader can carry at all (a bit
+	 * per D4 type, NULL = every type; for type 254 only_ext, NULL = any).
+	 * Others are passed over undecided and uncounted: an upstream stream
+	 * of one type is not told about every frame of the other types. The
+	 * decision of what is in scope is d4_fed_decide's, unchanged. */
+	const uint8_t *only_types; /* 32 bytes */
+	const char *only_ext;
 };
 /* store and opts (and what they point to) borrowed for the source's life. */
 int d4_fed_source_new(struct d4_store *s, const struct d4_fed_source_opts *o, uint8_t kind, struct d4_fed_source **out);

@@ -258,7 +258,22 @@ struct fwalk {
 	struct build *b;
 	uint64_t next; /* the next seq not yet decided */
 	int stopped;
+	unsigned passed; /* frames out of the source's scope, passed over */
 };
+
+/* A walk over a log of frames out of scope ends after this many, so that
+ * one call never holds the log for long; the position moves past them. */
+#define SCOPE_PASS_MAX 65536u
+
+static int out_of_scope(struct fwalk *fw, uint64_t seq)
+{
+	fw->next = seq + 1;
+	if (++fw->passed >= SCOPE_PASS_MAX) {
+		fw->stopped = 1;
+		return 1;
+	}
+	return 0;
+}
 
 static int frame_cb(void *ctx, const struct d4_frame_rec *fr, const uint8_t *payload)
 {
@@ -271,12 +286,17 @@ static int frame_cb(void *ctx, const struct d4_frame_rec *fr, const uint8_t *pay
 		fw->stopped = 1;
 		return 1;
 	}
+	if (src->o.only_types && !(src->o.only_types[fr->type / 8] & (1u << (fr->type % 8))))
+		return out_of_scope(fw, fr->seq);
 	int err = 0;
 	struct scache *sc = session_info(src, fr->session, &err);
 	if (!sc) {
 		b->err = err;
 		return err;
 	}
+	/* out of scope by extended type; an unknown session is decided (fails closed) */
+	if (src->o.only_ext && fr->type == 254 && sc->found && strcmp(sc->ext, src->o.only_ext) != 0)
+		return out_of_scope(fw, fr->seq);
 	struct d4_fed_record rec;
 	memset(&rec, 0, sizeof(rec));
 	rec.kind = D4_FED_KIND_FRAMES;
@@ -371,7 +391,7 @@ static int frames_next(struct d4_fed_source *src, struct build *b, const uint8_t
 		return D4_EINVAL;
 	if (seq == 0)
 		return D4_EINVAL;
-	struct fwalk fw = {b, seq, 0};
+	struct fwalk fw = {b, seq, 0, 0};
 	int rc = d4_store_frame_foreach(src->s, seq, 0, frame_cb, &fw);
 	if (b->err)
 		return b->err;

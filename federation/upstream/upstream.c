@@ -348,6 +348,7 @@ struct sent_rec {
 struct ustream {
 	struct d4_upstream *u;
 	struct d4_upstream_stream cfg;
+	uint8_t scope[32]; /* the type this stream carries (d4_fed_source_opts.only_types) */
 	char name[80];
 	char path[PATH_MAX];
 	pthread_t th;
@@ -857,7 +858,10 @@ static int stream_init(struct d4_upstream *u, struct ustream *s, const struct d4
 		rule->n_ext_allow = 1;
 		d4_strlcpy(rule->ext_allow[0], cfg->ext, sizeof(rule->ext_allow[0]));
 	}
-	struct d4_fed_source_opts so = {.self = &u->o.self};
+	/* the stream decides (and counts) only the frames it could carry */
+	s->scope[cfg->type / 8] = (uint8_t)(1u << (cfg->type % 8));
+	struct d4_fed_source_opts so = {
+	    .self = &u->o.self, .only_types = s->scope, .only_ext = cfg->type == 254 ? s->cfg.ext : NULL};
 	if ((rc = d4_fed_source_new(u->store, &so, D4_FED_KIND_FRAMES, &s->src)) != 0)
 		return rc;
 	struct d4_sensor_conn_opts co = {.id = &u->id,

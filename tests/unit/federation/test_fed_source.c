@@ -697,6 +697,83 @@ START_TEST(test_frames_lag)
 }
 END_TEST
 
+/* A source with a scope (an upstream stream) decides and counts only the
+ * frames it can carry; the rest is passed over, a long run of them in
+ * several calls, and the position still moves to the end. */
+START_TEST(test_frames_scope)
+{
+	struct d4_store *s = store_new();
+	static const struct sdef d8 = {D4_TLP_GREEN, NULL, 8, NULL, SENSOR_1};
+	static const struct sdef d8red = {D4_TLP_RED, NULL, 8, NULL, SENSOR_1};
+	static const struct sdef d3 = {D4_TLP_GREEN, NULL, 3, NULL, SENSOR_2};
+	static const struct sdef da = {D4_TLP_GREEN, NULL, 254, "ext-a", SENSOR_3};
+	static const struct sdef db = {D4_TLP_RED, NULL, 254, "ext-b", SENSOR_3};
+	const struct sdef *defs[] = {&d8, &d8red, &d3, &da, &db};
+	uint64_t sid[5];
+	for (int i = 0; i < 5; i++)
+		sid[i] = sess_open(s, defs[i]);
+	for (int f = 0; f < 3; f++)
+		for (int i = 0; i < 5; i++)
+			frame(s, sid[i], defs[i], "x", 1, 0);
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	struct d4_fed_self self = self_a();
+	struct d4_partner *p = partner("up", 0xf1, ORG_2, D4_FED_REL_COMMUNITY, D4_TLP_GREEN, 0);
+	struct d4_fed_source_opts o;
+	memset(&o, 0, sizeof(o));
+	o.self = &self;
+	struct recs r;
+	struct d4_fed_counters sum;
+	unsigned nb;
+	uint8_t end[D4_FED_POS_MAX];
+	size_t end_len;
+	/* no scope: every frame decided */
+	memset(&r, 0, sizeof(r));
+	run_all(s, NULL, &o, D4_FED_KIND_FRAMES, p, &r, &sum, &nb, NULL, end, &end_len);
+	ck_assert_uint_eq(total(&sum, D4_FED_KIND_FRAMES), 15);
+	recs_free(&r);
+	/* type 8 only: the green ones released, the red ones refused and counted */
+	uint8_t t8[32] = {0};
+	t8[1] = 1u << 0; /* type 8 */
+	o.only_types = t8;
+	memset(&r, 0, sizeof(r));
+	run_all(s, NULL, &o, D4_FED_KIND_FRAMES, p, &r, &sum, &nb, NULL, end, &end_len);
+	ck_assert_uint_eq(total(&sum, D4_FED_KIND_FRAMES), 6);
+	ck_assert_uint_eq(sum.n[D4_FED_KIND_FRAMES][D4_FED_R_RELEASED], 3);
+	ck_assert_uint_eq(sum.n[D4_FED_KIND_FRAMES][D4_FED_R_TLP_RED], 3);
+	ck_assert_uint_eq(r.n, 3);
+	ck_assert_uint_eq(end_len, 8);
+	ck_assert_uint_eq(d4_get_u64be(end), 16);
+	recs_free(&r);
+	/* 254 of one extended type: the other one (red) is not counted */
+	uint8_t t254[32] = {0};
+	t254[254 / 8] = 1u << (254 % 8);
+	o.only_types = t254;
+	o.only_ext = "ext-a";
+	memset(&r, 0, sizeof(r));
+	run_all(s, NULL, &o, D4_FED_KIND_FRAMES, p, &r, &sum, &nb, NULL, end, &end_len);
+	ck_assert_uint_eq(total(&sum, D4_FED_KIND_FRAMES), 3);
+	ck_assert_uint_eq(sum.n[D4_FED_KIND_FRAMES][D4_FED_R_RELEASED], 3);
+	ck_assert_uint_eq(r.n, 3);
+	recs_free(&r);
+	/* a long run out of scope: several calls, then the one frame in scope */
+	for (int f = 0; f < 70000; f++)
+		frame(s, sid[2], &d3, "y", 1, 0);
+	frame(s, sid[0], &d8, "z", 1, 0);
+	ck_assert_int_eq(d4_store_writer_sync(s, 30000), 0);
+	o.only_types = t8;
+	o.only_ext = NULL;
+	memset(&r, 0, sizeof(r));
+	run_all(s, NULL, &o, D4_FED_KIND_FRAMES, p, &r, &sum, &nb, NULL, end, &end_len);
+	ck_assert_uint_eq(total(&sum, D4_FED_KIND_FRAMES), 7);
+	ck_assert_uint_eq(r.n, 4);
+	ck_assert_uint_ge(nb, 2);
+	ck_assert_uint_eq(d4_get_u64be(end), 16 + 70001);
+	recs_free(&r);
+	free(p);
+	store_done(s);
+}
+END_TEST
+
 static void pdns_store_consumer(struct d4_store *s);
 
 /* Frames received from a partner carry their provenance on: never back to
@@ -2058,6 +2135,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_frames_policy);
 	tcase_add_test(tc, test_frames_cuts);
 	tcase_add_test(tc, test_frames_lag);
+	tcase_add_test(tc, test_frames_scope);
 	tcase_add_test(tc, test_own_records_signed_with_key_exchange);
 	tcase_add_test(tc, test_frames_received);
 	tcase_add_test(tc, test_backscatter);
