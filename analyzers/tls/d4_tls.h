@@ -165,13 +165,14 @@ enum d4_tls_end {
 	D4_TLS_END_CLOSED = 1,	/* the flow ended (FIN from both sides or RST) before that */
 	D4_TLS_END_IDLE = 2,	/* idle expiry */
 	D4_TLS_END_EVICTED = 3, /* evicted (flow table or memory limit) */
-	D4_TLS_END_LIMIT =
-	    4, /* a per-direction byte or segment limit was hit (reported as such whatever ended the flow) */
+	/* a per-direction byte or segment limit was hit (reported as such whatever ended the flow) */
+	D4_TLS_END_LIMIT = 4,
 	D4_TLS_END_FLUSH = 5, /* d4_tls_flush (end of the capture) */
 	D4_TLS_END_COUNT = 6
 };
 
-/* One handshake. Everything is borrowed for the duration of the callback.
+/* One handshake (at most one per TCP connection: the first ClientHello and
+ * ServerHello). Everything is borrowed for the duration of the callback.
  * client / server are NULL when that hello was not seen (a flow ending after
  * the ClientHello, or picked up after it); the fingerprint strings are then
  * empty. */
