@@ -10,6 +10,8 @@ tests/integration/tls/tls_capture.sh).
 stream_corpus: the segment format of fuzz_tls_stream: a hand-built
 handshake in order, out of order and with retransmissions, and each TCP
 connection of the captures as captured and reversed.
+The corpora also hold inputs found by libFuzzer runs of the two targets
+that added coverage (kept with -merge=1).
 Standard library only. Usage: gen_corpus.py [capture.pcap...]"""
 import hashlib
 import os
