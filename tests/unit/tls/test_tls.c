@@ -986,6 +986,73 @@ START_TEST(snaplen_and_fragments)
 }
 END_TEST
 
+START_TEST(resumption_hrr_duplicates_escaping)
+{
+	static const uint8_t hrr[32] = {0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c,
+					0x02, 0x1e, 0x65, 0xb8, 0x91, 0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb,
+					0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c};
+	struct got *g = got_new();
+	struct conv *c = calloc(1, sizeof(*c));
+	static struct buf cf, m, sf;
+	struct chd d = ja4_example();
+	d.sni = "a\"b\\c\x01\xff.example"; /* bytes a JSON string must escape */
+	client_flight(&cf, &d);
+	uint8_t ccs[] = {20, 3, 3, 0, 1, 1};
+
+	/* 1. an abbreviated (resumed) TLS 1.2 handshake: ServerHello then
+	 * ChangeCipherSpec, no certificate; the ClientHello retransmitted whole
+	 * before the answer, both flights after the report: one report */
+	c->t = d4_tls_new(NULL, on_hs, g);
+	syns(c);
+	send_stream(c, 1, CISN, 0, cf.b, cf.n, 1460);
+	send_stream(c, 1, CISN, 0, cf.b, cf.n, 1460);
+	m.n = 0;
+	sh_msg(&m, 0x0303, 0xc02f, 0, NULL, 0);
+	sf.n = 0;
+	records(&sf, 22, m.b, m.n, 16384);
+	memcpy(sf.b + sf.n, ccs, sizeof(ccs));
+	sf.n += sizeof(ccs);
+	send_stream(c, 0, SISN, 0, sf.b, sf.n, 1460);
+	ck_assert_int_eq(g->n, 1);
+	send_stream(c, 1, CISN, 0, cf.b, cf.n, 1460);
+	send_stream(c, 0, SISN, 0, sf.b, sf.n, 1460);
+	ck_assert_int_eq(d4_tls_flush(c->t), 0);
+	ck_assert_int_eq(g->n, 1);
+	ck_assert_uint_eq(g->ncert[0], 0);
+	ck_assert_uint_eq(g->h[0].flags, 0);
+	ck_assert_int_eq(g->h[0].end, D4_TLS_END_DONE);
+	struct d4_tls_stats st;
+	d4_tls_get_stats(c->t, &st);
+	ck_assert_uint_eq(st.retrans_bytes, 0); /* a finished direction's bytes are not looked at */
+	ck_assert_uint_eq(st.handshakes, 1);
+	/* the SNI as JSON: quote and backslash escaped, other bytes as \u00XX */
+	ck_assert_ptr_nonnull(strstr(g->json[0], "\"sni\":\"a\\\"b\\\\c\\u0001\\u00ff.example\""));
+	d4_tls_free(c->t);
+
+	/* 2. a HelloRetryRequest: reported at once with the first ClientHello */
+	memset(g, 0, sizeof(*g));
+	c->t = d4_tls_new(NULL, on_hs, g);
+	syns(c);
+	send_stream(c, 1, CISN, 0, cf.b, cf.n, 1460);
+	m.n = 0;
+	sh_msg(&m, 0x0303, 0x1301, 0x0304, NULL, 0);
+	memcpy(m.b + 6, hrr, 32);
+	sf.n = 0;
+	records(&sf, 22, m.b, m.n, 16384);
+	send_stream(c, 0, SISN, 0, sf.b, sf.n, 1460);
+	ck_assert_int_eq(g->n, 1);
+	ck_assert_uint_eq(g->h[0].flags, D4_TLS_F_HRR | D4_TLS_F_TLS13);
+	ck_assert_ptr_nonnull(strstr(g->json[0], "\"flags\":[\"hrr\",\"tls13\"]"));
+	/* the second ClientHello changes nothing */
+	send_stream(c, 1, CISN, (uint32_t)cf.n, cf.b, cf.n, 1460);
+	ck_assert_int_eq(d4_tls_flush(c->t), 0);
+	ck_assert_int_eq(g->n, 1);
+	d4_tls_free(c->t);
+	free(c);
+	free(g);
+}
+END_TEST
+
 static Suite *tls_suite(void)
 {
 	Suite *s = suite_create("tls");
@@ -999,6 +1066,7 @@ static Suite *tls_suite(void)
 	tcase_add_test(tc, midstream_and_not_tls);
 	tcase_add_test(tc, limits_and_expiry);
 	tcase_add_test(tc, snaplen_and_fragments);
+	tcase_add_test(tc, resumption_hrr_duplicates_escaping);
 	suite_add_tcase(s, tc);
 	return s;
 }
