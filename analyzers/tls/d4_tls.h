@@ -254,4 +254,66 @@ const char *d4_tls_end_name(int end);
  * Returns its length, or D4_ETOOBIG if cap is too small. */
 int d4_tls_handshake_json(const struct d4_tls_handshake *h, char *buf, size_t cap);
 
+/* ---- ja3-jl: the line format of the D4 TLS sensor ----
+ * The JSON line the original D4 TLS sensor (sensor-d4-tls-fingerprinting,
+ * Go) sends as type 254 with the meta header {"type":"ja3-jl"}, which D4's
+ * analyzers consume (docs/passivessl.md gives its shape and sources):
+ * members ServerIP, ServerPort, ClientIP, ClientPort (strings), TLSH,
+ * Timestamp (RFC 3339), JA3, JA3Digest, JA3S, JA3SDigest and Certificates
+ * (objects whose "Raw" is the DER in base64, "CertHash" its SHA-256).
+ * d4hub's lines add lowercase members the Go format lacks (producer, ja4,
+ * sni, alpn, ...), none of which matches a Go member name even ignoring case
+ * (Go's decoder does), so a consumer of the original format reads them. */
+
+/* Writes h as one ja3-jl line (with '\n', NUL-terminated) into buf.
+ * Returns its length, or D4_ETOOBIG if cap is too small. */
+int d4_tls_jl_write(const struct d4_tls_handshake *h, char *buf, size_t cap);
+
+#define D4_TLS_JL_SNI_MAX  256 /* longer SNIs are refused (RFC 6066: host names <= 255) */
+#define D4_TLS_JL_ALPN_MAX 256 /* the server's ALPN */
+#define D4_TLS_JL_TLSH_MAX 80
+
+/* Who wrote a parsed line. */
+enum { D4_TLS_JL_GO = 0, D4_TLS_JL_D4HUB = 1 };
+
+/* A parsed ja3-jl line. Strings are NUL-terminated copies; certificates
+ * point into the caller's DER buffer. Fields a line lacks are zero/empty. */
+struct d4_tls_jl {
+	int producer;			      /* D4_TLS_JL_D4HUB when "producer":"d4hub", else D4_TLS_JL_GO */
+	uint8_t client_ipver, server_ipver;   /* 4 or 6 */
+	uint8_t client_ip[16], server_ip[16]; /* IPv4 as v4-mapped IPv6 */
+	uint16_t client_port, server_port;
+	uint64_t ts_us; /* Timestamp, UTC microseconds since the epoch */
+	char ja3[D4_TLS_JA3_MAX], ja3s[D4_TLS_JA3_MAX];
+	char ja3_md5[33], ja3s_md5[33]; /* lowercase hex, or "" */
+	char tlsh[D4_TLS_JL_TLSH_MAX];
+	/* d4hub members (empty / 0 in Go lines) */
+	char ja4[D4_TLS_JA4_LEN + 1];
+	uint8_t sni[D4_TLS_JL_SNI_MAX]; /* raw bytes (the JSON \u00XX escapes decoded) */
+	size_t sni_len;
+	uint8_t has_sni;
+	uint8_t server_alpn[D4_TLS_JL_ALPN_MAX];
+	size_t server_alpn_len;
+	uint16_t client_version, server_version, cipher;
+	uint32_t flags; /* D4_TLS_F_* named in "flags" (unknown names ignored) */
+	size_t n_certs;
+	struct d4_tls_cert certs[D4_TLS_CERTS_MAX]; /* DER, in line order */
+	uint8_t cert_sha256[D4_TLS_CERTS_MAX][32];  /* "CertHash" when given (has_hash) */
+	uint8_t cert_has_hash[D4_TLS_CERTS_MAX];
+};
+
+/* Parses one ja3-jl line (a trailing '\n' or "\r\n" is allowed) from the Go
+ * sensor or from d4hub into *out. Certificates are base64-decoded into der
+ * (cap dercap; n bytes always suffice) and point there; members of a
+ * certificate object other than Raw and CertHash are skipped, whatever
+ * their depth and size (Go writes every x509.Certificate field: big
+ * integers as long JSON numbers, nested names...). Unknown top-level
+ * members are skipped. Returns 0, or D4_EPROTO (not JSON, nesting deeper
+ * than 16, a duplicate member, a missing or malformed address, port or
+ * timestamp, a digest that is not 32 hex digits, bad base64, a CertHash
+ * that is not the SHA-256 of its Raw, more than D4_TLS_CERTS_MAX
+ * certificates, a string longer than its field), D4_ETOOBIG (dercap too
+ * small) or D4_ENOMEM. Pure: no global state; *out is unspecified on error. */
+int d4_tls_jl_parse(const uint8_t *line, size_t n, struct d4_tls_jl *out, uint8_t *der, size_t dercap);
+
 #endif

@@ -280,3 +280,12 @@ int d4_tls_ja4(const struct d4_tls_client_hello *ch, char out[D4_TLS_JA4_LEN + 1
 	}
 	return 0;
 }
+
+int tls_sha256(const void *p, size_t n, uint8_t out[32])
+{
+	pthread_once(&md_once, md_fetch);
+	unsigned int hl = 0;
+	if (!md_sha256 || !EVP_Digest(p, n, out, &hl, md_sha256, NULL) || hl != 32)
+		return D4_ENOMEM;
+	return 0;
+}

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "d4_error.h"
 #include "tls_internal.h"
@@ -211,4 +212,152 @@ int d4_tls_handshake_json(const struct d4_tls_handshake *h, char *buf, size_t ca
 		return D4_ETOOBIG;
 	w.b[w.len] = 0;
 	return (int)w.len;
+}
+
+/* Go's time.Time in JSON (RFC 3339, "RFC3339Nano": the fraction without
+ * trailing zeros, none when zero), always in UTC here. */
+static void put_rfc3339(struct jw *w, uint64_t us)
+{
+	time_t t = (time_t)(us / 1000000);
+	struct tm tm;
+	char b[48];
+	if (!gmtime_r(&t, &tm)) {
+		w->over = 1;
+		return;
+	}
+	size_t n = strftime(b, sizeof(b), "\"%Y-%m-%dT%H:%M:%S", &tm);
+	unsigned frac = (unsigned)(us % 1000000);
+	if (frac) {
+		int digits = 6;
+		while (frac % 10 == 0) {
+			frac /= 10;
+			digits--;
+		}
+		n += (size_t)snprintf(b + n, sizeof(b) - n, ".%0*u", digits, frac);
+	}
+	n += (size_t)snprintf(b + n, sizeof(b) - n, "Z\"");
+	put(w, b, n);
+}
+
+static void put_port_str(struct jw *w, uint16_t port)
+{
+	char t[8];
+	int n = snprintf(t, sizeof(t), "\"%u\"", (unsigned)port);
+	put(w, t, (size_t)n);
+}
+
+static void put_cstr(struct jw *w, const char *s)
+{
+	put_str(w, (const uint8_t *)s, strlen(s));
+}
+
+/* The Go sensor's member order first (its struct's field order), then
+ * d4hub's members. Certificates: {"CertHash":sha256 hex,"Raw":base64 DER};
+ * the Go sensor also writes every other x509.Certificate field, which a
+ * consumer re-derives from Raw (docs/passivessl.md). */
+int d4_tls_jl_write(const struct d4_tls_handshake *h, char *buf, size_t cap)
+{
+	struct jw w = {buf, cap, 0, 0};
+	char a[64];
+	puts_(&w, "{\"ServerIP\":");
+	d4_pkt_addr_str(h->server_ip, a, sizeof(a));
+	put_cstr(&w, a);
+	key(&w, "ServerPort");
+	put_port_str(&w, h->server_port);
+	key(&w, "ClientIP");
+	d4_pkt_addr_str(h->client_ip, a, sizeof(a));
+	put_cstr(&w, a);
+	key(&w, "ClientPort");
+	put_port_str(&w, h->client_port);
+	key(&w, "TLSH");
+	put_cstr(&w, "");
+	key(&w, "Timestamp");
+	put_rfc3339(&w, h->ts_client_us ? h->ts_client_us : h->ts_first_us);
+	key(&w, "JA3");
+	put_cstr(&w, h->ja3);
+	key(&w, "JA3Digest");
+	put_cstr(&w, h->ja3_md5);
+	key(&w, "JA3S");
+	put_cstr(&w, h->ja3s);
+	key(&w, "JA3SDigest");
+	put_cstr(&w, h->ja3s_md5);
+	key(&w, "Certificates");
+	put(&w, "[", 1);
+	for (size_t i = 0; i < h->n_certs; i++) {
+		uint8_t md[32];
+		char hex[65];
+		static const char hx[] = "0123456789abcdef";
+		if (tls_sha256(h->certs[i].der, h->certs[i].len, md) != 0)
+			return D4_ENOMEM;
+		for (int j = 0; j < 32; j++) {
+			hex[2 * j] = hx[md[j] >> 4];
+			hex[2 * j + 1] = hx[md[j] & 15];
+		}
+		hex[64] = 0;
+		puts_(&w, i ? ",{\"CertHash\":" : "{\"CertHash\":");
+		put_cstr(&w, hex);
+		key(&w, "Raw");
+		put_b64(&w, h->certs[i].der, h->certs[i].len);
+		put(&w, "}", 1);
+	}
+	put(&w, "]", 1);
+	key(&w, "producer");
+	put_cstr(&w, "d4hub");
+	if (h->client) {
+		const struct d4_tls_client_hello *c = h->client;
+		key(&w, "ja4");
+		put_cstr(&w, h->ja4);
+		key(&w, "client_version");
+		putf_u64(&w, c->version);
+		if (c->sni) {
+			key(&w, "sni");
+			put_str(&w, c->sni, c->sni_len);
+		}
+		if (c->alpn) {
+			key(&w, "alpn");
+			put(&w, "[", 1);
+			for (size_t i = 0; i < c->alpn_len;) {
+				size_t l = c->alpn[i];
+				if (i)
+					put(&w, ",", 1);
+				put_str(&w, c->alpn + i + 1, l);
+				i += 1 + l;
+			}
+			put(&w, "]", 1);
+		}
+	}
+	if (h->server) {
+		key(&w, "server_version");
+		putf_u64(&w, d4_tls_server_version(h->server));
+		key(&w, "cipher");
+		putf_u64(&w, h->server->cipher);
+		if (h->server->alpn) {
+			key(&w, "server_alpn");
+			put_str(&w, h->server->alpn, h->server->alpn_len);
+		}
+	}
+	key(&w, "flags");
+	put(&w, "[", 1);
+	int first = 1;
+	for (unsigned i = 0; i < sizeof(flag_names) / sizeof(flag_names[0]); i++) {
+		if (!(h->flags & (1u << i)))
+			continue;
+		if (!first)
+			put(&w, ",", 1);
+		put_cstr(&w, flag_names[i]);
+		first = 0;
+	}
+	put(&w, "]", 1);
+	key(&w, "end");
+	put_cstr(&w, d4_tls_end_name(h->end));
+	put(&w, "}\n", 2);
+	if (w.over || cap == 0)
+		return D4_ETOOBIG;
+	w.b[w.len] = 0;
+	return (int)w.len;
+}
+
+const char *tls_flag_name(unsigned bit)
+{
+	return bit < sizeof(flag_names) / sizeof(flag_names[0]) ? flag_names[bit] : NULL;
 }

@@ -12,4 +12,10 @@
 /* Base64 of n bytes into out (room 4*((n+2)/3)+1); returns the length. */
 size_t tls_b64(const uint8_t *in, size_t n, char *out);
 
+/* SHA-256 of p[0..n) into out; 0 or D4_ENOMEM. */
+int tls_sha256(const void *p, size_t n, uint8_t out[32]);
+
+/* The name of flag bit `bit` (D4_TLS_F_*) as written in JSON, or NULL. */
+const char *tls_flag_name(unsigned bit);
+
 #endif
