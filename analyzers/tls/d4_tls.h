@@ -302,7 +302,8 @@ struct d4_tls_jl {
 	uint8_t cert_has_hash[D4_TLS_CERTS_MAX];
 };
 
-/* Parses one ja3-jl line (a trailing '\n' or "\r\n" is allowed) from the Go
+/* Parses one ja3-jl record (one JSON object; trailing newlines allowed,
+ * and newlines inside, as in the Go sensor's indented output) from the Go
  * sensor or from d4hub into *out. Certificates are base64-decoded into der
  * (cap dercap; n bytes always suffice) and point there; members of a
  * certificate object other than Raw and CertHash are skipped, whatever

@@ -552,8 +552,9 @@ int d4_tls_jl_parse(const uint8_t *line, size_t n, struct d4_tls_jl *out, uint8_
 	memset(out, 0, sizeof(*out));
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
-	/* one object per line: a newline inside would be two records */
-	if (n == 0 || line[0] != '{' || memchr(line, '\n', n) || !d4_json_depth_ok(line, n, JL_DEPTH_MAX))
+	/* newlines inside are JSON white space: the Go sensor's own output is
+	 * indented (json.MarshalIndent); splitting a stream is the caller's job */
+	if (n == 0 || line[0] != '{' || !d4_json_depth_ok(line, n, JL_DEPTH_MAX))
 		return D4_EPROTO;
 	struct jl_ctx c = {.out = out, .der = der, .dercap = der ? dercap : 0};
 	yajl_handle h = yajl_alloc(&jl_callbacks, NULL, &c);
