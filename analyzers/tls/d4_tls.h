@@ -269,7 +269,7 @@ int d4_tls_handshake_json(const struct d4_tls_handshake *h, char *buf, size_t ca
  * Returns its length, or D4_ETOOBIG if cap is too small. */
 int d4_tls_jl_write(const struct d4_tls_handshake *h, char *buf, size_t cap);
 
-#define D4_TLS_JL_SNI_MAX  256 /* longer SNIs are refused (RFC 6066: host names <= 255) */
+#define D4_TLS_JL_SNI_MAX  256 /* longer SNIs are cut (sni_clipped; DNS names have <= 253) */
 #define D4_TLS_JL_ALPN_MAX 256 /* the server's ALPN */
 #define D4_TLS_JL_TLSH_MAX 80
 
@@ -292,6 +292,7 @@ struct d4_tls_jl {
 	uint8_t sni[D4_TLS_JL_SNI_MAX]; /* raw bytes (the JSON \u00XX escapes decoded) */
 	size_t sni_len;
 	uint8_t has_sni;
+	uint8_t sni_clipped; /* the SNI (or the server's ALPN) was longer than its field: cut */
 	uint8_t server_alpn[D4_TLS_JL_ALPN_MAX];
 	size_t server_alpn_len;
 	uint16_t client_version, server_version, cipher;
@@ -313,7 +314,7 @@ struct d4_tls_jl {
  * than 16, a duplicate member, a missing or malformed address, port or
  * timestamp, a digest that is not 32 hex digits, bad base64, a CertHash
  * that is not the SHA-256 of its Raw, more than D4_TLS_CERTS_MAX
- * certificates, a string longer than its field), D4_ETOOBIG (dercap too
+ * certificates, a fingerprint longer than its field), D4_ETOOBIG (dercap too
  * small) or D4_ENOMEM. Pure: no global state; *out is unspecified on error. */
 int d4_tls_jl_parse(const uint8_t *line, size_t n, struct d4_tls_jl *out, uint8_t *der, size_t dercap);
 

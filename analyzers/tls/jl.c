@@ -244,25 +244,21 @@ static int copy_set(const unsigned char *s, size_t n, char *out, size_t cap, con
 /* yajl hands strings UTF-8-decoded; the writer escapes each non-printable
  * wire byte as \u00XX, so code points up to U+00FF become bytes again and
  * anything else is kept as UTF-8. */
-static int copy_bytes(const unsigned char *s, size_t n, uint8_t *out, size_t cap, size_t *len)
+static int copy_bytes(const unsigned char *s, size_t n, uint8_t *out, size_t cap, size_t *len, uint8_t *clipped)
 {
 	size_t o = 0;
 	for (size_t i = 0; i < n;) {
 		size_t k = 1;
-		unsigned cp = s[i];
-		if (s[i] == 0xc2 || s[i] == 0xc3) {
-			if (i + 1 >= n)
-				return D4_EPROTO;
-			cp = ((unsigned)(s[i] & 0x1f) << 6) | (s[i + 1] & 0x3f);
+		uint8_t b = s[i];
+		if ((s[i] == 0xc2 || s[i] == 0xc3) && i + 1 < n) {
+			b = (uint8_t)(((s[i] & 0x1f) << 6) | (s[i + 1] & 0x3f));
 			k = 2;
-			if (o >= cap)
-				return D4_EPROTO;
-			out[o++] = (uint8_t)cp;
-		} else {
-			if (o + 1 > cap)
-				return D4_EPROTO;
-			out[o++] = s[i];
 		}
+		if (o == cap) {
+			*clipped = 1; /* a hostile name: its start is kept */
+			break;
+		}
+		out[o++] = b;
 		i += k;
 	}
 	*len = o;
@@ -389,10 +385,12 @@ static int top_string(struct jl_ctx *c, const unsigned char *s, size_t n)
 		rc = n != 0 && n != D4_TLS_JA4_LEN ? D4_EPROTO : copy_set(s, n, o->ja4, sizeof(o->ja4), "A_");
 		break;
 	case M_SNI:
-		rc = copy_bytes(s, n, o->sni, sizeof(o->sni), &o->sni_len);
+		rc = copy_bytes(s, n, o->sni, sizeof(o->sni), &o->sni_len, &o->sni_clipped);
 		o->has_sni = 1;
 		break;
-	case M_SERVER_ALPN: rc = copy_bytes(s, n, o->server_alpn, sizeof(o->server_alpn), &o->server_alpn_len); break;
+	case M_SERVER_ALPN:
+		rc = copy_bytes(s, n, o->server_alpn, sizeof(o->server_alpn), &o->server_alpn_len, &o->sni_clipped);
+		break;
 	case M_END: rc = 0; break;	/* informative (why the record was produced) */
 	default: rc = D4_EPROTO; break; /* a string where an array or number belongs */
 	}

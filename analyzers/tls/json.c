@@ -3,6 +3,9 @@
 #include "d4_tls.h"
 
 #include <stdio.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <string.h>
 #include <time.h>
 
@@ -251,10 +254,144 @@ static void put_cstr(struct jw *w, const char *s)
 	put_str(w, (const uint8_t *)s, strlen(s));
 }
 
+/* A JSON string of UTF-8 text (OpenSSL's conversion guarantees valid
+ * UTF-8): control characters escaped, the rest as is. */
+static void put_utf8(struct jw *w, const uint8_t *s, size_t n)
+{
+	static const char hx[] = "0123456789abcdef";
+	put(w, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		uint8_t c = s[i];
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+			put(w, e, 2);
+		} else if (c < 0x20 || c == 0x7f) {
+			char e[6] = {'\\', 'u', '0', '0', hx[c >> 4], hx[c & 15]};
+			put(w, e, 6);
+		} else {
+			put(w, (const char *)&c, 1);
+		}
+	}
+	put(w, "\"", 1);
+}
+
+/* A DER encoding (i2d_*) as base64, or null when it fails. */
+static void put_i2d_b64(struct jw *w, int len, unsigned char *der)
+{
+	if (len <= 0 || !der)
+		puts_(w, "null");
+	else
+		put_b64(w, der, (size_t)len);
+	OPENSSL_free(der);
+}
+
+/* The fields of Go's pkix.Name that its String() reads (the Go analyzer
+ * stores Subject.String() and Issuer.String()), filled the way Go's
+ * FillFromRDNSequence does: one list per attribute type in certificate
+ * order, the last CN and serialNumber win. */
+static void put_pkix_name(struct jw *w, const X509_NAME *nm)
+{
+	static const struct {
+		int nid;
+		const char *go;
+	} lists[] = {{NID_countryName, "Country"},
+		     {NID_organizationName, "Organization"},
+		     {NID_organizationalUnitName, "OrganizationalUnit"},
+		     {NID_localityName, "Locality"},
+		     {NID_stateOrProvinceName, "Province"},
+		     {NID_streetAddress, "StreetAddress"},
+		     {NID_postalCode, "PostalCode"}};
+	int cnt = X509_NAME_entry_count(nm);
+	put(w, "{", 1);
+	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
+		if (l)
+			put(w, ",", 1);
+		put(w, "\"", 1);
+		puts_(w, lists[l].go);
+		put(w, "\":", 2);
+		int first = 1;
+		for (int i = 0; i < cnt; i++) {
+			const X509_NAME_ENTRY *e = X509_NAME_get_entry(nm, i);
+			unsigned char *u = NULL;
+			int ul;
+			if (OBJ_obj2nid(X509_NAME_ENTRY_get_object(e)) != lists[l].nid ||
+			    (ul = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(e))) < 0)
+				continue;
+			put(w, first ? "[" : ",", 1);
+			put_utf8(w, u, (size_t)ul);
+			OPENSSL_free(u);
+			first = 0;
+		}
+		puts_(w, first ? "null" : "]");
+	}
+	static const struct {
+		int nid;
+		const char *go;
+	} single[] = {{NID_serialNumber, "SerialNumber"}, {NID_commonName, "CommonName"}};
+	for (size_t k = 0; k < 2; k++) {
+		put(w, ",\"", 2);
+		puts_(w, single[k].go);
+		put(w, "\":", 2);
+		unsigned char *last = NULL;
+		int lastl = 0;
+		for (int i = 0; i < cnt; i++) {
+			const X509_NAME_ENTRY *e = X509_NAME_get_entry(nm, i);
+			unsigned char *u = NULL;
+			int ul;
+			if (OBJ_obj2nid(X509_NAME_ENTRY_get_object(e)) != single[k].nid ||
+			    (ul = ASN1_STRING_to_UTF8(&u, X509_NAME_ENTRY_get_data(e))) < 0)
+				continue;
+			OPENSSL_free(last);
+			last = u;
+			lastl = ul;
+		}
+		put_utf8(w, last ? last : (const unsigned char *)"", last ? (size_t)lastl : 0);
+		OPENSSL_free(last);
+	}
+	put(w, "}", 1);
+}
+
+/* The x509.Certificate members analyzer-d4-passivessl reads from a line
+ * (docs/passivessl.md): the raw subject, issuer and SubjectPublicKeyInfo,
+ * the names, and the CA flag. Nothing when OpenSSL does not parse the
+ * certificate (Raw still carries it). */
+static void put_x509_members(struct jw *w, const uint8_t *der, size_t len)
+{
+	const unsigned char *p = der;
+	X509 *x = d2i_X509(NULL, &p, (long)len);
+	if (!x)
+		return;
+	/* i2d_* sets the pointer: the length is taken before it is passed on */
+	unsigned char *o = NULL;
+	int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &o);
+	key(w, "RawSubjectPublicKeyInfo");
+	put_i2d_b64(w, n, o);
+	o = NULL;
+	n = i2d_X509_NAME(X509_get_subject_name(x), &o);
+	key(w, "RawSubject");
+	put_i2d_b64(w, n, o);
+	o = NULL;
+	n = i2d_X509_NAME(X509_get_issuer_name(x), &o);
+	key(w, "RawIssuer");
+	put_i2d_b64(w, n, o);
+	key(w, "Issuer");
+	put_pkix_name(w, X509_get_issuer_name(x));
+	key(w, "Subject");
+	put_pkix_name(w, X509_get_subject_name(x));
+	/* Go: IsCA is the basicConstraints cA flag; BasicConstraintsValid that the extension is there */
+	BASIC_CONSTRAINTS *bc = X509_get_ext_d2i(x, NID_basic_constraints, NULL, NULL);
+	key(w, "BasicConstraintsValid");
+	puts_(w, bc ? "true" : "false");
+	key(w, "IsCA");
+	puts_(w, bc && bc->ca ? "true" : "false");
+	BASIC_CONSTRAINTS_free(bc);
+	X509_free(x);
+}
+
 /* The Go sensor's member order first (its struct's field order), then
- * d4hub's members. Certificates: {"CertHash":sha256 hex,"Raw":base64 DER};
- * the Go sensor also writes every other x509.Certificate field, which a
- * consumer re-derives from Raw (docs/passivessl.md). */
+ * d4hub's members. Certificates: CertHash (SHA-256 hex) and Raw (base64
+ * DER) as the Go sensor writes them, and of the other x509.Certificate
+ * fields it writes, those D4's analyzer reads (docs/passivessl.md). */
 int d4_tls_jl_write(const struct d4_tls_handshake *h, char *buf, size_t cap)
 {
 	struct jw w = {buf, cap, 0, 0};
@@ -298,6 +435,7 @@ int d4_tls_jl_write(const struct d4_tls_handshake *h, char *buf, size_t cap)
 		put_cstr(&w, hex);
 		key(&w, "Raw");
 		put_b64(&w, h->certs[i].der, h->certs[i].len);
+		put_x509_members(&w, h->certs[i].der, h->certs[i].len);
 		put(&w, "}", 1);
 	}
 	put(&w, "]", 1);

@@ -21,6 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char json[1 << 20];
 
+static uint8_t jl_der[1 << 21];
+
 static int on_hs(void *ud, const struct d4_tls_handshake *h)
 {
 	(*(unsigned *)ud)++;
@@ -31,6 +33,14 @@ static int on_hs(void *ud, const struct d4_tls_handshake *h)
 		CHECK(h->certs[i].len > 0);
 	int n = d4_tls_handshake_json(h, json, sizeof(json));
 	CHECK(n > 0 && json[n - 1] == '\n' && strlen(json) == (size_t)n);
+	/* the ja3-jl line (certificates through OpenSSL) reads back as written */
+	static struct d4_tls_jl jl;
+	n = d4_tls_jl_write(h, json, sizeof(json));
+	CHECK(n > 0 && json[n - 1] == '\n' && strlen(json) == (size_t)n);
+	CHECK(d4_tls_jl_parse((const uint8_t *)json, (size_t)n, &jl, jl_der, sizeof(jl_der)) == 0);
+	CHECK(jl.n_certs == h->n_certs && jl.client_port == h->client_port && jl.server_port == h->server_port);
+	for (size_t i = 0; i < h->n_certs; i++)
+		CHECK(jl.certs[i].len == h->certs[i].len && !memcmp(jl.certs[i].der, h->certs[i].der, h->certs[i].len));
 	return 0;
 }
 

@@ -41,7 +41,7 @@ assert_eq "$(echo "$j" | json "d['org']")" "$ORG" "session org"
 ctl frames --session "$S" --payload >"$T_DIR/got" || fail "frames --payload"
 ctl --json frames --session "$S" >"$T_DIR/frames.json" || fail "frames"
 "$PY" - "$T_DIR/frames.json" "$T_DIR/got" "$T_DIR/meta.json" "$T_DIR/d4tls.jsonl" <<'EOF' || fail "stored ja3-jl session differs"
-import base64, datetime, hashlib, json, sys
+import base64, datetime, hashlib, json, subprocess, sys
 frames = json.load(open(sys.argv[1]))
 got = open(sys.argv[2], 'rb').read()
 meta = open(sys.argv[3], 'rb').read()
@@ -84,9 +84,25 @@ for i, (raw, r) in enumerate(zip(lines, ref)):
     certs = d['Certificates']
     if [c['Raw'] for c in certs] != r['certificates']: sys.exit('line %d: certificates differ from d4-tls' % i)
     for c in certs:
-        if list(c) != ['CertHash', 'Raw']: sys.exit('line %d: certificate members %s' % (i, list(c)))
-        if c['CertHash'] != hashlib.sha256(base64.b64decode(c['Raw'], validate=True)).hexdigest():
-            sys.exit('line %d: CertHash is not the SHA-256 of Raw' % i)
+        if list(c) != ['CertHash', 'Raw', 'RawSubjectPublicKeyInfo', 'RawSubject', 'RawIssuer', 'Issuer', 'Subject',
+                       'BasicConstraintsValid', 'IsCA']:
+            sys.exit('line %d: certificate members %s' % (i, list(c)))
+        der = base64.b64decode(c['Raw'], validate=True)
+        if c['CertHash'] != hashlib.sha256(der).hexdigest(): sys.exit('line %d: CertHash is not the SHA-256 of Raw' % i)
+        # what analyzer-d4-passivessl reads, checked against openssl's own view of Raw
+        spki = subprocess.run('openssl x509 -inform DER -pubkey -noout | openssl pkey -pubin -outform DER', shell=True,
+                              input=der, capture_output=True, check=True).stdout
+        if base64.b64decode(c['RawSubjectPublicKeyInfo']) != spki: sys.exit('line %d: RawSubjectPublicKeyInfo' % i)
+        for k in ('RawSubject', 'RawIssuer'):
+            v = base64.b64decode(c[k])
+            if not v.startswith(b'\x30') or v not in der: sys.exit('line %d: %s is not a name of Raw' % (i, k))
+        txt = subprocess.run(['openssl', 'x509', '-inform', 'DER', '-noout', '-subject', '-issuer', '-nameopt',
+                              'RFC2253', '-ext', 'basicConstraints'], input=der, capture_output=True,
+                             check=True).stdout.decode()
+        if 'subject=CN=%s\n' % c['Subject']['CommonName'] not in txt or 'issuer=CN=%s\n' % c['Issuer']['CommonName'] not in txt:
+            sys.exit('line %d: names %s / %s, openssl: %s' % (i, c['Subject'], c['Issuer'], txt))
+        if c['IsCA'] != ('CA:TRUE' in txt) or c['BasicConstraintsValid'] != ('Basic Constraints' in txt):
+            sys.exit('line %d: IsCA %s, openssl: %s' % (i, c['IsCA'], txt))
 print('# %d meta frame(s), %d data frame(s), %d ja3-jl lines = d4-tls, %d certificates' % (
     n2, len(frames) - n2, len(lines), sum(len(json.loads(l)['Certificates']) for l in lines)))
 EOF

@@ -159,6 +159,16 @@ START_TEST(lenient_forms)
 	ck_assert_uint_eq(jl.server_port, 443);
 	ck_assert_uint_eq(jl.client_port, 5555);
 	ck_assert_uint_eq(jl.ts_us, 1553087109500000ull);
+	ck_assert_int_eq(jl.sni_clipped, 0);
+	/* a hostile SNI longer than any host name is cut, not refused */
+	memset(big, 'a', 300);
+	big[300] = 0;
+	snprintf(line, sizeof(line),
+		 "{\"ServerIP\":\"10.0.0.1\",\"ServerPort\":\"443\",\"ClientIP\":\"10.0.0.2\","
+		 "\"ClientPort\":\"1\",\"Timestamp\":\"2019-03-20T13:05:09Z\",\"sni\":\"%s\"}",
+		 big);
+	ck_assert_int_eq(parse(line), 0);
+	ck_assert(jl.has_sni && jl.sni_clipped && jl.sni_len == D4_TLS_JL_SNI_MAX);
 }
 END_TEST
 
