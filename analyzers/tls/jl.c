@@ -223,16 +223,16 @@ static int copy_md5(const unsigned char *s, size_t n, char out[33])
 	return 0;
 }
 
-/* Copies s if every byte is in the allowed set and it fits. */
-static int copy_set(const unsigned char *s, size_t n, char *out, size_t cap, const char *extra)
+/* Copies s if it fits and every byte is a digit, a letter (when letters)
+ * or one of extra. */
+static int copy_set(const unsigned char *s, size_t n, char *out, size_t cap, int letters, const char *extra)
 {
 	if (n >= cap)
 		return D4_EPROTO;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = s[i];
-		int ok = (ch >= '0' && ch <= '9') || (extra && strchr(extra, ch) && ch);
-		if (extra && extra[0] == 'A')
-			ok = ok || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+		int ok = (ch >= '0' && ch <= '9') || (ch && strchr(extra, ch)) ||
+			 (letters && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z')));
 		if (!ok)
 			return D4_EPROTO;
 	}
@@ -374,15 +374,15 @@ static int top_string(struct jl_ctx *c, const unsigned char *s, size_t n)
 	case M_CLIENTIP: rc = parse_ip(s, n, o->client_ip, &o->client_ipver); break;
 	case M_SERVERPORT: rc = parse_port(s, n, &o->server_port); break;
 	case M_CLIENTPORT: rc = parse_port(s, n, &o->client_port); break;
-	case M_TLSH: rc = copy_set(s, n, o->tlsh, sizeof(o->tlsh), "A"); break;
+	case M_TLSH: rc = copy_set(s, n, o->tlsh, sizeof(o->tlsh), 1, ""); break;
 	case M_TIMESTAMP: rc = parse_rfc3339(s, n, &o->ts_us); break;
-	case M_JA3: rc = copy_set(s, n, o->ja3, sizeof(o->ja3), ",-"); break;
-	case M_JA3S: rc = copy_set(s, n, o->ja3s, sizeof(o->ja3s), ",-"); break;
+	case M_JA3: rc = copy_set(s, n, o->ja3, sizeof(o->ja3), 0, ",-"); break;
+	case M_JA3S: rc = copy_set(s, n, o->ja3s, sizeof(o->ja3s), 0, ",-"); break;
 	case M_JA3DIGEST: rc = copy_md5(s, n, o->ja3_md5); break;
 	case M_JA3SDIGEST: rc = copy_md5(s, n, o->ja3s_md5); break;
 	case M_PRODUCER: o->producer = n == 5 && !memcmp(s, "d4hub", 5) ? D4_TLS_JL_D4HUB : D4_TLS_JL_GO; break;
 	case M_JA4:
-		rc = n != 0 && n != D4_TLS_JA4_LEN ? D4_EPROTO : copy_set(s, n, o->ja4, sizeof(o->ja4), "A_");
+		rc = n != 0 && n != D4_TLS_JA4_LEN ? D4_EPROTO : copy_set(s, n, o->ja4, sizeof(o->ja4), 1, "_");
 		break;
 	case M_SNI:
 		rc = copy_bytes(s, n, o->sni, sizeof(o->sni), &o->sni_len, &o->sni_clipped);
