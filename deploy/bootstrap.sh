@@ -27,6 +27,8 @@ PACKAGES=(
 	nghttp2-client
 	# compose_config: Docker's own Compose validates deploy/compose.yml (no daemon needed)
 	docker-compose
+	# passive SSL: the extracted JA3/JA3S/certificates are checked against tshark's fields
+	tshark
 )
 # The OpenAPI linter (npm, package.json) needs Node.js and npm. Any installed
 # node (e.g. from nodesource, which ships npm) is kept; without one, Debian's

@@ -63,6 +63,8 @@ struct d4_sensor_src_opts {
 	size_t max_chunk;  /* largest chunk (default: 4096 stdin, 64 KiB others) */
 	int from_start;	   /* FOLLOW: read existing content first */
 	unsigned poll_ms;  /* FOLLOW: how often to look for growth/rotation (default 200) */
+	int extract_tls;   /* PCAP_FILE, LIVE: send one ja3-jl line per TLS handshake instead of
+			    * the packets (d4_tls.h; max_chunk bounds a chunk of whole lines) */
 };
 
 struct d4_sensor_src;

@@ -25,8 +25,12 @@ enum {
 	OPT_SPOOLMAX,
 	OPT_DRAIN,
 	OPT_GENUUID,
+	OPT_EXTRACT,
 	OPT_HELP
 };
+
+/* The extended type of --extract tls: the D4 TLS sensor's (docs/passivessl.md). */
+#define EXTRACT_TLS_TYPE "ja3-jl"
 
 static void usage(FILE *f)
 {
@@ -36,6 +40,7 @@ static void usage(FILE *f)
 	    "                 [-i IFACE [-f BPF] | -r FILE.pcap | -F FILE [--from-start]] [--snaplen N]\n"
 	    "                 [-D stdout|HOST:PORT] [--ca FILE] [--insecure] [--server-name NAME]\n"
 	    "                 [--spool DIR] [--spool-max BYTES] [--drain-timeout S] [-v|-q]\n"
+	    "       d4-sensor --extract tls [-m META.json] (-i IFACE | -r FILE.pcap) [-f BPF] ... (type 254, ja3-jl)\n"
 	    "       d4-sensor --gen-uuid\n"
 	    "Default source stdin, default destination stdout. Exit: 0 ok, 1 error, 2 usage, 3 data left in spool.\n");
 }
@@ -92,11 +97,12 @@ int main(int argc, char **argv)
 					   {"spool-max", required_argument, 0, OPT_SPOOLMAX},
 					   {"drain-timeout", required_argument, 0, OPT_DRAIN},
 					   {"gen-uuid", no_argument, 0, OPT_GENUUID},
+					   {"extract", required_argument, 0, OPT_EXTRACT},
 					   {"help", no_argument, 0, OPT_HELP},
 					   {0, 0, 0, 0}};
 	const char *dir = NULL, *uuid_s = NULL, *key_s = NULL, *keyfile = NULL, *type_s = NULL, *meta_f = NULL;
 	const char *ext = NULL, *iface = NULL, *bpf = NULL, *rfile = NULL, *ffile = NULL, *dest = NULL, *ca = NULL;
-	const char *sname = NULL, *spool = NULL;
+	const char *sname = NULL, *spool = NULL, *extract = NULL;
 	int from_start = 0, insecure = 0, verbose = 0, quiet = 0, c;
 	uint64_t snaplen = 0, spool_max = D4S_SPOOL_DEFAULT, drain = 30;
 	while ((c = getopt_long(argc, argv, "c:u:k:t:m:i:f:r:F:D:vqh", lo, NULL)) != -1) {
@@ -135,6 +141,13 @@ int main(int argc, char **argv)
 				fprintf(stderr, "d4-sensor: --drain-timeout: seconds\n");
 				return D4S_EXIT_USAGE;
 			}
+			break;
+		case OPT_EXTRACT:
+			if (strcmp(optarg, "tls") != 0) {
+				fprintf(stderr, "d4-sensor: --extract: only 'tls'\n");
+				return D4S_EXIT_USAGE;
+			}
+			extract = optarg;
 			break;
 		case OPT_GENUUID: {
 			uint8_t u[16];
@@ -233,6 +246,19 @@ int main(int argc, char **argv)
 		}
 		cf.type = (int)t;
 	}
+	if (extract) {
+		/* ja3-jl lines are type 254 whatever the config folder says; an
+		 * explicit other type is a mistake worth stopping for */
+		if (type_s && cf.type != D4_TYPE_EXTENDED && cf.type != D4_TYPE_META) {
+			d4_err("--extract tls sends type %d (ja3-jl): -t %s does not fit", D4_TYPE_EXTENDED, type_s);
+			goto out;
+		}
+		if (ext && strcmp(ext, EXTRACT_TLS_TYPE) != 0) {
+			d4_err("--extract tls sends the extended type %s, not %s", EXTRACT_TLS_TYPE, ext);
+			goto out;
+		}
+		cf.type = D4_TYPE_EXTENDED;
+	}
 	if (cf.type < 0) {
 		d4_err("no type: -t TYPE or DIR/type");
 		goto out;
@@ -263,6 +289,33 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		cf.metalen = (size_t)snprintf((char *)cf.meta, n, "{\"type\": \"%s\"}", ext);
+	}
+	if (extract) {
+		/* the meta header's tags (TLP, misp:org) are kept; its type must be ja3-jl */
+		struct d4_meta pm;
+		if (cf.meta && cf.metalen && d4_proto_meta_parse(cf.meta, cf.metalen, &pm) == 0 &&
+		    strcmp(pm.type, EXTRACT_TLS_TYPE) != 0) {
+			if (meta_f) {
+				d4_err("-m %s: its type is '%s'; --extract tls sends '%s'", meta_f, pm.type,
+				       EXTRACT_TLS_TYPE);
+				goto out;
+			}
+			d4_warn("the config folder's meta header (type '%s') is not used: --extract tls sends "
+				"{\"type\": \"%s\"} without tags",
+				pm.type, EXTRACT_TLS_TYPE);
+			free(cf.meta);
+			cf.meta = NULL;
+			cf.metalen = 0;
+		}
+		if (!cf.meta || !cf.metalen) {
+			free(cf.meta);
+			cf.meta = (uint8_t *)strdup("{\"type\": \"" EXTRACT_TLS_TYPE "\"}");
+			if (!cf.meta) {
+				code = D4S_EXIT_ERR;
+				goto out;
+			}
+			cf.metalen = strlen((char *)cf.meta);
+		}
 	}
 	uint8_t dtype = (uint8_t)cf.type;
 	const uint8_t *meta = NULL;
@@ -312,7 +365,12 @@ int main(int argc, char **argv)
 		d4_err("source '%s' from the config folder is not supported (stdin, or use -i/-r/-F)", cf.source);
 		goto out;
 	}
+	if (extract && !iface && !rfile) {
+		d4_err("--extract tls needs a capture: -i IFACE or -r FILE");
+		goto out;
+	}
 	o.src.fd = 0;
+	o.src.extract_tls = extract != NULL;
 	o.src.bpf = bpf;
 	o.src.from_start = from_start;
 	if (iface) {

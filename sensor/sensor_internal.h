@@ -18,6 +18,12 @@ struct d4_sensor_src {
 int src_stdin_open(const struct d4_sensor_src_opts *o, struct d4_sensor_src **out);
 int src_pcap_open(const struct d4_sensor_src_opts *o, struct d4_sensor_src **out);
 int src_follow_open(const struct d4_sensor_src_opts *o, struct d4_sensor_src **out);
+/* --extract tls over a pcap file or a live capture (src_tls.c). */
+int src_tls_open(const struct d4_sensor_src_opts *o, struct d4_sensor_src **out);
+/* Opens the pcap file or live capture of o (LIVE: non-blocking, *fd its
+ * selectable fd; else *fd = -1) with o->bpf applied. Owned by the caller. */
+#include <pcap/pcap.h>
+int src_pcap_handle_open(const struct d4_sensor_src_opts *o, pcap_t **out, int *fd);
 
 /* Waits up to timeout_ms for fd to become readable: 1 ready, 0 timeout or
  * interrupted by a signal, negative on error. */

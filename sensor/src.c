@@ -19,7 +19,7 @@ int d4_sensor_src_open(const struct d4_sensor_src_opts *o, struct d4_sensor_src 
 	switch (o->kind) {
 	case D4S_SRC_STDIN: return src_stdin_open(o, out);
 	case D4S_SRC_PCAP_FILE:
-	case D4S_SRC_LIVE: return src_pcap_open(o, out);
+	case D4S_SRC_LIVE: return o->extract_tls ? src_tls_open(o, out) : src_pcap_open(o, out);
 	case D4S_SRC_FOLLOW: return src_follow_open(o, out);
 	}
 	return D4_EINVAL;

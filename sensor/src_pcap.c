@@ -169,50 +169,64 @@ static int set_filter(pcap_t *p, const char *bpf)
 	return D4_OK;
 }
 
-int src_pcap_open(const struct d4_sensor_src_opts *o, struct d4_sensor_src **out)
+int src_pcap_handle_open(const struct d4_sensor_src_opts *o, pcap_t **out, int *fd)
 {
 	char errbuf[PCAP_ERRBUF_SIZE] = "";
-	struct src_pcap *s = calloc(1, sizeof(*s));
-	if (!s)
-		return D4_ENOMEM;
-	s->base.ops = &pcap_ops;
-	s->fd = -1;
+	pcap_t *p = NULL;
 	int rc = D4_ECONFIG;
+	*fd = -1;
 	if (o->kind == D4S_SRC_LIVE) {
-		s->live = 1;
 		unsigned snap = o->snaplen ? o->snaplen : LIVE_SNAPLEN_DEFAULT;
-		s->p = pcap_create(o->iface, errbuf);
-		if (!s->p) {
+		p = pcap_create(o->iface, errbuf);
+		if (!p) {
 			d4_err("capture on %s: %s", o->iface, errbuf);
 			goto fail;
 		}
-		pcap_set_snaplen(s->p, (int)snap);
-		pcap_set_promisc(s->p, 1);
-		pcap_set_timeout(s->p, 100); /* bounded latency on quiet links */
-		int a = pcap_activate(s->p);
+		pcap_set_snaplen(p, (int)snap);
+		pcap_set_promisc(p, 1);
+		pcap_set_timeout(p, 100); /* bounded latency on quiet links */
+		int a = pcap_activate(p);
 		if (a < 0) {
-			d4_err("capture on %s: %s", o->iface, pcap_geterr(s->p));
+			d4_err("capture on %s: %s", o->iface, pcap_geterr(p));
 			goto fail;
 		}
 		if (a > 0)
 			d4_warn("capture on %s: %s", o->iface, pcap_statustostr(a));
-		if (pcap_setnonblock(s->p, 1, errbuf) != 0) {
+		if (pcap_setnonblock(p, 1, errbuf) != 0) {
 			d4_err("capture on %s: %s", o->iface, errbuf);
 			goto fail;
 		}
-		s->fd = pcap_get_selectable_fd(s->p);
-		if (s->fd < 0) {
+		*fd = pcap_get_selectable_fd(p);
+		if (*fd < 0) {
 			d4_err("capture on %s: no selectable fd", o->iface);
 			goto fail;
 		}
 	} else {
-		s->p = pcap_open_offline(o->path, errbuf);
-		if (!s->p) {
+		p = pcap_open_offline(o->path, errbuf);
+		if (!p) {
 			d4_err("pcap file %s: %s", o->path, errbuf);
 			goto fail;
 		}
 	}
-	if (o->bpf && *o->bpf && (rc = set_filter(s->p, o->bpf)) != 0)
+	if (o->bpf && *o->bpf && (rc = set_filter(p, o->bpf)) != 0)
+		goto fail;
+	*out = p;
+	return D4_OK;
+fail:
+	if (p)
+		pcap_close(p);
+	return rc;
+}
+
+int src_pcap_open(const struct d4_sensor_src_opts *o, struct d4_sensor_src **out)
+{
+	struct src_pcap *s = calloc(1, sizeof(*s));
+	if (!s)
+		return D4_ENOMEM;
+	s->base.ops = &pcap_ops;
+	s->live = o->kind == D4S_SRC_LIVE;
+	int rc = src_pcap_handle_open(o, &s->p, &s->fd);
+	if (rc)
 		goto fail;
 	s->max_chunk = o->max_chunk ? o->max_chunk : D4S_PCAP_CHUNK;
 	if (s->max_chunk > D4S_MAX_PAYLOAD)

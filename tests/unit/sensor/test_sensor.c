@@ -193,6 +193,56 @@ START_TEST(pcap_file_default_chunks)
 }
 END_TEST
 
+/* --extract tls: the chunks put together are the ja3-jl lines of the
+ * fixture capture (tests/data/tls/ja3-jl/openssl-lo.d4hub.jsonl); a chunk
+ * ends at a newline unless one line is longer than the chunk size. */
+static void check_tls_source(size_t max_chunk)
+{
+	char path[512], want_path[512];
+	data_path("tls/openssl-lo.pcap", path, sizeof(path));
+	data_path("tls/ja3-jl/openssl-lo.d4hub.jsonl", want_path, sizeof(want_path));
+	static char want[1 << 16], got[1 << 16];
+	FILE *f = fopen(want_path, "rb");
+	ck_assert_ptr_nonnull(f);
+	size_t wn = fread(want, 1, sizeof(want), f);
+	fclose(f);
+	ck_assert_uint_gt(wn, 0);
+	struct d4_sensor_src_opts o = {
+	    .kind = D4S_SRC_PCAP_FILE, .path = path, .max_chunk = max_chunk, .extract_tls = 1};
+	struct d4_sensor_src *s;
+	ck_assert_int_eq(d4_sensor_src_open(&o, &s), 0);
+	size_t gn = 0;
+	int n, chunks = 0;
+	const uint8_t *d;
+	while ((n = d4_sensor_src_next(s, &d, 1000)) > 0) {
+		ck_assert_uint_le((size_t)n, max_chunk ? max_chunk : D4S_PCAP_CHUNK);
+		ck_assert_uint_le(gn + (size_t)n, sizeof(got));
+		/* a chunk not ending at a newline is all one line */
+		if (d[n - 1] != '\n')
+			ck_assert_ptr_null(memchr(d, '\n', (size_t)n));
+		memcpy(got + gn, d, (size_t)n);
+		gn += (size_t)n;
+		chunks++;
+	}
+	ck_assert_int_eq(n, D4_ECLOSED);
+	ck_assert_int_eq(d4_sensor_src_next(s, &d, 0), D4_ECLOSED);
+	d4_sensor_src_close(s);
+	ck_assert_uint_eq(gn, wn);
+	ck_assert(memcmp(got, want, wn) == 0);
+	if (max_chunk)
+		ck_assert_int_gt(chunks, (int)(wn / max_chunk));
+	else
+		ck_assert_int_eq(chunks, 1);
+}
+
+START_TEST(tls_extract_chunks)
+{
+	check_tls_source(0);
+	check_tls_source(1500); /* shorter than the lines with an RSA certificate */
+	check_tls_source(100);
+}
+END_TEST
+
 START_TEST(pcap_file_missing)
 {
 	struct d4_sensor_src_opts o = {.kind = D4S_SRC_PCAP_FILE, .path = "/nonexistent.pcap"};
@@ -663,6 +713,7 @@ static Suite *sensor_suite(void)
 	tcase_add_test(tc, pcap_file_small_chunks);
 	tcase_add_test(tc, pcap_file_default_chunks);
 	tcase_add_test(tc, pcap_file_missing);
+	tcase_add_test(tc, tls_extract_chunks);
 	tcase_add_test(tc, follow_append_truncate_rotate);
 	tcase_add_test(tc, spool_order_and_confirm);
 	tcase_add_test(tc, spool_ack_release_replay);
