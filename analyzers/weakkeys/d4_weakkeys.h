@@ -21,7 +21,9 @@
 /* Moduli kept per chunk of the old set (see d4_weakkeys_add). */
 #define D4_WEAKKEYS_CHUNK 4096u
 /* Above this many moduli flagged by one batch, pairs are no longer worked out
- * (each flagged modulus is still reported, with its shared factor). */
+ * (each flagged modulus is still reported, with its shared factor); and a new
+ * modulus is paired with at most this many moduli of the set (then one
+ * SHARED_UNPAIRED finding), so that a flood of one key stays bounded. */
 #define D4_WEAKKEYS_MAX_PAIRED 4096u
 /* Most moduli a saved state may hold. */
 #define D4_WEAKKEYS_MAX_MODULI (1u << 26)
@@ -32,8 +34,9 @@
 enum d4_weakkeys_kind {
 	/* id and other share the prime(s) in factor (1 < factor < both moduli). */
 	D4_WEAKKEYS_SHARED = 1,
-	/* id shares factor with other moduli of the set that were not worked out
-	 * (more than D4_WEAKKEYS_MAX_PAIRED flagged in one batch); other = NO_ID. */
+	/* id shares factor with moduli that were not worked out (more than
+	 * D4_WEAKKEYS_MAX_PAIRED flagged in one batch, or partners in the set);
+	 * other = NO_ID; factor is what id shares with them (may be id itself). */
 	D4_WEAKKEYS_SHARED_UNPAIRED,
 	/* id and other are the same modulus (the same key in two certificates):
 	 * not a shared prime, no factor is known; factor is empty. */
@@ -93,7 +96,8 @@ void d4_weakkeys_free(struct d4_weakkeys *wk);
  * smaller modulus itself. Cost: a product and remainder tree over the batch (O(M(n) log n)
  * for n moduli), plus, per chunk of the old set, one reduction of the chunk's
  * product modulo the batch's product and a remainder tree down the batch;
- * the old set is never recomputed. Returns the number of findings (>= 0),
+ * the old set is never recomputed. Returns the number of findings (>= 0,
+ * saturating at INT32_MAX),
  * D4_ENOMEM, D4_EINVAL (wk NULL, or mods NULL with n > 0), or cb's non-zero
  * return; on any error the set is unchanged. The batch stays owned by the
  * caller. */

@@ -81,7 +81,8 @@ static int report(d4_weakkeys_cb cb, void *ud, int *count, enum d4_weakkeys_kind
 	mp_get_memory_functions(NULL, NULL, &gfree);
 	if (buf)
 		gfree(buf, f.factor_len);
-	(*count)++;
+	if (*count < INT32_MAX)
+		(*count)++;
 	return rc;
 }
 
@@ -127,30 +128,44 @@ static int pairs_within(const struct batch *b, const size_t *flag, size_t nflag,
 
 /* The batch against one chunk of the set: the chunk's product reduced down
  * the batch's tree gives, per new modulus, what it shares with the chunk;
- * only the chunks with a hit are scanned modulus by modulus. */
+ * only the chunks with a hit are scanned modulus by modulus. A new modulus
+ * gets at most D4_WEAKKEYS_MAX_PAIRED partners from the set (partners[i]
+ * counts them; past the cap one SHARED_UNPAIRED finding closes it), so that
+ * a flood of one modulus costs a bounded number of findings. */
 static int against_chunk(const struct batch *b, const struct wk_tree *t, const struct wk_chunk *c, mpz_t *rem,
-			 d4_weakkeys_cb cb, void *ud, int *count)
+			 size_t *partners, d4_weakkeys_cb cb, void *ud, int *count)
 {
 	int rc;
-	mpz_t r, x;
-	mpz_inits(r, x, NULL);
+	mpz_t r, x, h;
+	mpz_inits(r, x, h, NULL);
 	mpz_tdiv_r(r, c->prod, t->lv[t->nlevels - 1][0]);
 	rc = wk_tree_remainders(t, r, 0, rem);
 	for (size_t i = 0; i < b->n && !rc; i++) {
-		mpz_gcd(x, b->mods[i], rem[i]);
-		if (mpz_cmp_ui(x, 1) == 0)
+		if (partners[i] > D4_WEAKKEYS_MAX_PAIRED)
+			continue;
+		mpz_gcd(h, b->mods[i], rem[i]);
+		if (mpz_cmp_ui(h, 1) == 0)
 			continue;
 		for (size_t j = 0; j < c->n && !rc; j++) {
+			if (partners[i] == D4_WEAKKEYS_MAX_PAIRED) {
+				rc = report(cb, ud, count, D4_WEAKKEYS_SHARED_UNPAIRED, 0, b->ids[i], D4_WEAKKEYS_NO_ID,
+					    h);
+				partners[i]++;
+				break;
+			}
 			if (mpz_cmp(b->mods[i], c->mods[j]) == 0) {
+				partners[i]++;
 				rc = report(cb, ud, count, D4_WEAKKEYS_DUPLICATE, 0, b->ids[i], c->ids[j], NULL);
 				continue;
 			}
 			mpz_gcd(x, b->mods[i], c->mods[j]);
-			if (mpz_cmp_ui(x, 1) > 0)
+			if (mpz_cmp_ui(x, 1) > 0) {
+				partners[i]++;
 				rc = report(cb, ud, count, D4_WEAKKEYS_SHARED, 0, b->ids[i], c->ids[j], x);
+			}
 		}
 	}
-	mpz_clears(r, x, NULL);
+	mpz_clears(r, x, h, NULL);
 	return rc;
 }
 
@@ -239,7 +254,7 @@ int d4_weakkeys_add(struct d4_weakkeys *wk, const struct d4_weakkeys_modulus *mo
 	struct batch b = {0};
 	struct wk_tree t = {0};
 	mpz_t *rem = NULL, *g = NULL;
-	size_t *flag = NULL, nflag = 0;
+	size_t *flag = NULL, nflag = 0, *partners = NULL;
 	mpz_t x, q;
 	mpz_inits(x, q, NULL);
 	const mpz_t *small = wk_small_primorial();
@@ -273,7 +288,8 @@ int d4_weakkeys_add(struct d4_weakkeys *wk, const struct d4_weakkeys_modulus *mo
 	rem = malloc(b.n * sizeof(mpz_t));
 	g = malloc(b.n * sizeof(mpz_t));
 	flag = malloc(b.n * sizeof(size_t));
-	if (!rem || !g || !flag) {
+	partners = calloc(b.n, sizeof(size_t));
+	if (!rem || !g || !flag || !partners) {
 		free(rem);
 		free(g);
 		rem = g = NULL;
@@ -305,7 +321,7 @@ int d4_weakkeys_add(struct d4_weakkeys *wk, const struct d4_weakkeys_modulus *mo
 			goto out;
 	}
 	for (size_t c = 0; c < wk->nchunks && !rc; c++)
-		rc = against_chunk(&b, &t, &wk->chunks[c], rem, cb, ud, &count);
+		rc = against_chunk(&b, &t, &wk->chunks[c], rem, partners, cb, ud, &count);
 	if (!rc)
 		rc = append(wk, &b);
 out:
@@ -318,6 +334,7 @@ out:
 	free(rem);
 	free(g);
 	free(flag);
+	free(partners);
 	for (size_t i = 0; i < b.n; i++)
 		mpz_clear(b.mods[i]);
 	free(b.mods);

@@ -447,6 +447,37 @@ START_TEST(hostile_state)
 }
 END_TEST
 
+/* A flood of one key: bounded findings, each kind as documented. */
+START_TEST(flood_capped)
+{
+	struct set s;
+	set_fill(&s, 1, 256, 9);
+	set_finish(&s);
+	size_t n = D4_WEAKKEYS_MAX_PAIRED + 5;
+	struct d4_weakkeys_modulus *m = calloc(n + 1, sizeof(*m));
+	for (size_t i = 0; i <= n; i++)
+		m[i] = (struct d4_weakkeys_modulus){.id = i, .n = s.bytes[0], .len = s.len[0]};
+	struct d4_weakkeys *wk = d4_weakkeys_new();
+	struct recs r = {0};
+	ck_assert_int_eq(d4_weakkeys_add(wk, m, n, collect, &r), (int)n);
+	for (size_t i = 0; i < n; i++) {
+		ck_assert_int_eq(r.v[i].kind, D4_WEAKKEYS_SHARED_UNPAIRED);
+		ck_assert_uint_eq(r.v[i].other, D4_WEAKKEYS_NO_ID);
+	}
+	r.n = 0;
+	ck_assert_int_eq(d4_weakkeys_add(wk, m + n, 1, collect, &r), D4_WEAKKEYS_MAX_PAIRED + 1);
+	for (size_t i = 0; i < D4_WEAKKEYS_MAX_PAIRED; i++) {
+		ck_assert_int_eq(r.v[i].kind, D4_WEAKKEYS_DUPLICATE);
+		ck_assert_uint_eq(r.v[i].id, n);
+	}
+	ck_assert_int_eq(r.v[D4_WEAKKEYS_MAX_PAIRED].kind, D4_WEAKKEYS_SHARED_UNPAIRED);
+	d4_weakkeys_free(wk);
+	free(r.v);
+	free(m);
+	set_free(&s);
+}
+END_TEST
+
 START_TEST(exponents)
 {
 	uint8_t e65537[] = {0x01, 0x00, 0x01}, lead[] = {0, 0, 0x01, 0x00, 0x01}, three[] = {3}, one[] = {1},
@@ -479,6 +510,7 @@ int main(void)
 	tcase_add_test(tc, hostile_moduli);
 	tcase_add_test(tc, callback_stops);
 	tcase_add_test(tc, hostile_state);
+	tcase_add_test(tc, flood_capped);
 	tcase_add_test(tc, exponents);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
