@@ -146,6 +146,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench: N >= %d, 2 <= PRIMES <= 8\n", 2 * PLANT);
 		return 2;
 	}
+	/* Each line as soon as it is known: a long run is watched through a pipe. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	char la[128];
 	load(la, sizeof(la));
 	printf("# load before: %s\n", la);
