@@ -87,14 +87,12 @@ int d4_weakkeys_load(const uint8_t *p, size_t len, struct d4_weakkeys **out)
 			rc = d4_rd_error(&r);
 			break;
 		}
-		/* Canonical and acceptable as d4_weakkeys_add would accept it. */
+		/* Canonical and acceptable as d4_weakkeys_add would accept it (the
+		 * small factors are checked below, once per chunk). */
 		if (mods[i].len == 0 || mods[i].n[0] == 0 || wk_classify(n, mods[i].n, mods[i].len) != 0) {
 			rc = D4_EINVAL;
 			break;
 		}
-		mpz_gcd(x, n, *wk_small_primorial());
-		if (mpz_cmp_ui(x, 1) != 0)
-			rc = D4_EINVAL;
 	}
 	if (!rc && d4_rd_left(&r) != 0)
 		rc = D4_EINVAL;
@@ -103,6 +101,13 @@ int d4_weakkeys_load(const uint8_t *p, size_t len, struct d4_weakkeys **out)
 	for (uint64_t i = 0; i < count && !rc; i += D4_WEAKKEYS_CHUNK) {
 		size_t k = count - i < D4_WEAKKEYS_CHUNK ? (size_t)(count - i) : D4_WEAKKEYS_CHUNK;
 		rc = wk_append_raw(wk, mods + i, k);
+	}
+	/* No small factor in any modulus: one gcd per chunk product instead of
+	 * one per modulus (the products are there anyway). */
+	for (size_t c = 0; c < wk->nchunks && !rc; c++) {
+		mpz_gcd(x, wk->chunks[c].prod, *wk_small_primorial());
+		if (mpz_cmp_ui(x, 1) != 0)
+			rc = D4_EINVAL;
 	}
 	mpz_clears(n, x, NULL);
 	free(mods);

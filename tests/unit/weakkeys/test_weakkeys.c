@@ -434,6 +434,23 @@ START_TEST(hostile_state)
 	b[13 + 10 + s.len[0] - 1] ^= 1; /* the first modulus made even */
 	ck_assert_int_eq(d4_weakkeys_load(b, alen, &wk), D4_EINVAL);
 	ck_assert_ptr_null(wk);
+	/* A modulus with a factor 3: refused as d4_weakkeys_add refuses it. */
+	mpz_t t;
+	mpz_init(t);
+	mpz_mul_ui(t, s.m[1], 3);
+	uint8_t st[13 + 10 + 80] = {'D', '4', 'W', 'K', 1, 0, 0, 0, 0, 0, 0, 0, 1};
+	size_t tl = 0;
+	mpz_export(st + 23, &tl, 1, 1, 1, 0, t);
+	st[21] = (uint8_t)(tl >> 8);
+	st[22] = (uint8_t)tl;
+	ck_assert_int_eq(d4_weakkeys_load(st, 23 + tl, &wk), D4_EINVAL);
+	mpz_set(t, s.m[1]);
+	mpz_export(st + 23, &tl, 1, 1, 1, 0, t);
+	st[21] = (uint8_t)(tl >> 8);
+	st[22] = (uint8_t)tl;
+	ck_assert_int_eq(d4_weakkeys_load(st, 23 + tl, &wk), 0);
+	d4_weakkeys_free(wk);
+	mpz_clear(t);
 	ck_assert_int_eq(d4_weakkeys_load(NULL, 5, &wk), D4_EINVAL);
 	ck_assert_int_eq(d4_weakkeys_load(a, alen, NULL), D4_EINVAL);
 	ck_assert_int_eq(d4_weakkeys_load(a, alen, &wk), 0);
