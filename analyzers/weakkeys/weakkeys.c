@@ -126,46 +126,64 @@ static int pairs_within(const struct batch *b, const size_t *flag, size_t nflag,
 	return rc;
 }
 
-/* The batch against one chunk of the set: the chunk's product reduced down
- * the batch's tree gives, per new modulus, what it shares with the chunk;
- * only the chunks with a hit are scanned modulus by modulus. A new modulus
+/* Names the partners of new modulus i in chunk c: 4096 gcds. A new modulus
  * gets at most D4_WEAKKEYS_MAX_PAIRED partners from the set (partners[i]
  * counts them; past the cap one SHARED_UNPAIRED finding closes it), so that
  * a flood of one modulus costs a bounded number of findings. */
-static int against_chunk(const struct batch *b, const struct wk_tree *t, const struct wk_chunk *c, mpz_t *rem,
-			 size_t *partners, d4_weakkeys_cb cb, void *ud, int *count)
+static int scan_chunk(const struct batch *b, size_t i, const struct wk_chunk *c, const mpz_t h, size_t *partners,
+		      mpz_t x, d4_weakkeys_cb cb, void *ud, int *count)
+{
+	int rc = 0;
+	for (size_t j = 0; j < c->n && !rc; j++) {
+		if (partners[i] == D4_WEAKKEYS_MAX_PAIRED) {
+			partners[i]++;
+			return report(cb, ud, count, D4_WEAKKEYS_SHARED_UNPAIRED, 0, b->ids[i], D4_WEAKKEYS_NO_ID, h);
+		}
+		if (mpz_cmp(b->mods[i], c->mods[j]) == 0) {
+			partners[i]++;
+			rc = report(cb, ud, count, D4_WEAKKEYS_DUPLICATE, 0, b->ids[i], c->ids[j], NULL);
+			continue;
+		}
+		mpz_gcd(x, b->mods[i], c->mods[j]);
+		if (mpz_cmp_ui(x, 1) > 0) {
+			partners[i]++;
+			rc = report(cb, ud, count, D4_WEAKKEYS_SHARED, 0, b->ids[i], c->ids[j], x);
+		}
+	}
+	return rc;
+}
+
+/* The batch against the whole set: the chunks' products, each reduced
+ * modulo the batch's product and multiplied together modulo it, walked down
+ * the batch's tree once give, per new modulus, what it shares with the set.
+ * Only a new modulus with a hit looks for its chunk(s) (one reduction of each
+ * chunk's product modulo that modulus) and scans them. */
+static int against_set(const struct batch *b, const struct wk_tree *t, const struct d4_weakkeys *wk, mpz_t *rem,
+		       size_t *partners, d4_weakkeys_cb cb, void *ud, int *count)
 {
 	int rc;
-	mpz_t r, x, h;
-	mpz_inits(r, x, h, NULL);
-	mpz_tdiv_r(r, c->prod, t->lv[t->nlevels - 1][0]);
-	rc = wk_tree_remainders(t, r, 0, rem);
+	const mpz_t *root = (const mpz_t *)&t->lv[t->nlevels - 1][0];
+	mpz_t acc, r, x, h;
+	mpz_inits(acc, r, x, h, NULL);
+	mpz_set_ui(acc, 1);
+	for (size_t c = 0; c < wk->nchunks; c++) {
+		mpz_tdiv_r(r, wk->chunks[c].prod, *root);
+		mpz_mul(acc, acc, r);
+		mpz_tdiv_r(acc, acc, *root);
+	}
+	rc = wk_tree_remainders(t, acc, 0, rem);
 	for (size_t i = 0; i < b->n && !rc; i++) {
-		if (partners[i] > D4_WEAKKEYS_MAX_PAIRED)
-			continue;
 		mpz_gcd(h, b->mods[i], rem[i]);
 		if (mpz_cmp_ui(h, 1) == 0)
 			continue;
-		for (size_t j = 0; j < c->n && !rc; j++) {
-			if (partners[i] == D4_WEAKKEYS_MAX_PAIRED) {
-				rc = report(cb, ud, count, D4_WEAKKEYS_SHARED_UNPAIRED, 0, b->ids[i], D4_WEAKKEYS_NO_ID,
-					    h);
-				partners[i]++;
-				break;
-			}
-			if (mpz_cmp(b->mods[i], c->mods[j]) == 0) {
-				partners[i]++;
-				rc = report(cb, ud, count, D4_WEAKKEYS_DUPLICATE, 0, b->ids[i], c->ids[j], NULL);
-				continue;
-			}
-			mpz_gcd(x, b->mods[i], c->mods[j]);
-			if (mpz_cmp_ui(x, 1) > 0) {
-				partners[i]++;
-				rc = report(cb, ud, count, D4_WEAKKEYS_SHARED, 0, b->ids[i], c->ids[j], x);
-			}
+		for (size_t c = 0; c < wk->nchunks && !rc && partners[i] <= D4_WEAKKEYS_MAX_PAIRED; c++) {
+			mpz_tdiv_r(r, wk->chunks[c].prod, b->mods[i]);
+			mpz_gcd(r, r, b->mods[i]);
+			if (mpz_cmp_ui(r, 1) != 0)
+				rc = scan_chunk(b, i, &wk->chunks[c], h, partners, x, cb, ud, count);
 		}
 	}
-	mpz_clears(r, x, h, NULL);
+	mpz_clears(acc, r, x, h, NULL);
 	return rc;
 }
 
@@ -320,8 +338,8 @@ int d4_weakkeys_add(struct d4_weakkeys *wk, const struct d4_weakkeys_modulus *mo
 		if (rc)
 			goto out;
 	}
-	for (size_t c = 0; c < wk->nchunks && !rc; c++)
-		rc = against_chunk(&b, &t, &wk->chunks[c], rem, partners, cb, ud, &count);
+	if (wk->nchunks)
+		rc = against_set(&b, &t, wk, rem, partners, cb, ud, &count);
 	if (!rc)
 		rc = append(wk, &b);
 out:
