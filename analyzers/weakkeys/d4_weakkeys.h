@@ -93,10 +93,12 @@ void d4_weakkeys_free(struct d4_weakkeys *wk);
  * moduli to the set. Every pair is reported once, id being the newer modulus
  * (the later one in the batch, or the batch's one against the set's). When
  * one modulus divides another (hostile input) the shared factor is the
- * smaller modulus itself. Cost: a product and remainder tree over the batch (O(M(n) log n)
- * for n moduli), plus, per chunk of the old set, one reduction of the chunk's
- * product modulo the batch's product and a remainder tree down the batch;
- * the old set is never recomputed. Returns the number of findings (>= 0,
+ * smaller modulus itself. Cost: a product and remainder tree over the batch
+ * (O(M(n) log n) for n moduli), plus, per chunk of the set, one reduction of
+ * the chunk's product modulo the batch's product, and one remainder walk down
+ * the batch's tree for the whole set; only a new modulus that shares
+ * something scans the chunk(s) holding its partners. The set is never put in
+ * a tree again (docs/passivessl.md). Returns the number of findings (>= 0,
  * saturating at INT32_MAX),
  * D4_ENOMEM, D4_EINVAL (wk NULL, or mods NULL with n > 0), or cb's non-zero
  * return; on any error the set is unchanged. The batch stays owned by the
