@@ -201,16 +201,18 @@ START_TEST(one_shot_planted)
 }
 END_TEST
 
-/* The same moduli in batches of 1, 7, 50, 1 and the rest, in several
- * orders of arrival: the same findings as one run. */
+/* The same moduli in batches cut in several places (through the planted
+ * groups: 50's partners one batch each, duplicates across batches): the
+ * same findings as one run. */
 START_TEST(incremental_equals_one_shot)
 {
 	struct set s;
 	set_fill(&s, 300, 256, 1);
 	plant(&s);
 	struct d4_weakkeys_modulus *m = mods_of(&s, 1000);
-	size_t cuts[][6] = {{0, 1, 8, 58, 59, 300}, {0, 31, 32, 61, 71, 300}, {0, 150, 299, 300, 300, 300}};
-	for (size_t c = 0; c < 3; c++) {
+	size_t cuts[][6] = {
+	    {0, 1, 8, 58, 59, 300}, {0, 31, 32, 61, 71, 300}, {0, 150, 299, 300, 300, 300}, {0, 51, 52, 53, 62, 300}};
+	for (size_t c = 0; c < 4; c++) {
 		struct d4_weakkeys *wk = d4_weakkeys_new();
 		struct recs r = {0};
 		int total = 0;
