@@ -7,7 +7,7 @@ import struct
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
 
-# Primes above 2^16 (no small factor), fixed: 2^127-1 and 2^89-1, 2^107-1, 2^61-1 * ...
+# Mersenne primes (no factor below 2^16), so the moduli are fixed and valid.
 P = [2**127 - 1, 2**107 - 1, 2**89 - 1, 2**521 - 1, 2**607 - 1]
 
 
