@@ -11,6 +11,8 @@ PACKAGES=(
 	# libraries (DESIGN.md §2)
 	libssl-dev liblmdb-dev libsodium-dev libyajl-dev libpcap-dev check
 	libh2o-evloop-dev libh2o-dev libcurl4-openssl-dev
+	# passive SSL weak keys: batch GCD over GMP (analyzers/weakkeys)
+	libgmp-dev
 	# sanitizer / fuzzing builds and formatting
 	clang libclang-rt-14-dev clang-format
 	# tools used by the tests, the test PKI and the demo
