@@ -73,7 +73,7 @@ struct d4_x509 {
 	char sig_alg[D4_X509_OID_MAX];		 /* e.g. "sha256WithRSAEncryption" */
 	int key_type;				 /* enum d4_x509_key_type */
 	char key_alg[D4_X509_OID_MAX];		 /* the key's algorithm, e.g. "rsaEncryption", "id-ecPublicKey" */
-	int key_bits;				 /* OpenSSL's size in bits (Ed25519: 253); 0 when unknown */
+	int key_bits;				 /* OpenSSL's size in bits (Ed25519: 256); 0 when unknown */
 	/* RSA: modulus and exponent, big-endian, no leading zero byte. */
 	uint8_t modulus[D4_X509_MODULUS_MAX];
 	size_t modulus_len;
