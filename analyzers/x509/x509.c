@@ -79,11 +79,16 @@ static int copy_cut(char *dst, size_t cap, const char *s, size_t n)
 
 /* RFC 4514 text: OpenSSL's RFC 2253 printer (RDNs reversed, specials and
  * control characters escaped) but with UTF-8 kept as UTF-8 (RFC 4514) rather
- * than \XX escapes; a string that does not convert falls back to the escaped
- * form. Returns 1 when cut, -1 when nothing printed. */
+ * than \XX escapes. Should that printer fail on a string whose bytes do not
+ * decode as its type says (OpenSSL already refuses such names when it
+ * decodes a certificate, so this is a second line), the name is printed byte
+ * by byte, every byte above 0x7f as \XX. Returns 1 when cut, -1 when nothing
+ * printed. */
 static int name_str(const X509_NAME *nm, char *dst, size_t cap)
 {
-	static const unsigned long flags[2] = {XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB, XN_FLAG_RFC2253};
+	static const unsigned long flags[2] = {XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB,
+					       (XN_FLAG_RFC2253 & ~ASN1_STRFLGS_UTF8_CONVERT) |
+						   ASN1_STRFLGS_IGNORE_TYPE};
 	dst[0] = 0;
 	if (!nm)
 		return -1;

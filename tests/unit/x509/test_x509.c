@@ -382,6 +382,7 @@ static size_t make_cert(const char *nb, const char *na, long serial_neg, int ser
 START_TEST(odd_fields)
 {
 	static uint8_t der[1 << 16];
+	static char name[2048];
 	/* 1950 (UTCTime) and 9999-12-31T23:59:59 (GeneralizedTime), negative serial */
 	size_t n = make_cert("500101000000Z", "99991231235959Z", 1, 3, 0, 9, der);
 	write_file("a.der", der, n);
@@ -416,6 +417,34 @@ START_TEST(odd_fields)
 	/* cut at a character boundary: what is kept is a prefix of the whole, valid UTF-8 */
 	ck_assert((xc.subject[sl - 1] & 0x80) == 0 || (xc.subject[sl - 1] & 0xc0) == 0x80);
 	ck_assert(!strncmp(xc.subject, "CN=é\\,é\\,", 11));
+	/* a UTF8String that is not UTF-8 in the names: OpenSSL will not decode
+	 * such a name (it canonicalises names on decoding), so the certificate
+	 * is refused — OpenSSL's API will not make one either: patched here */
+	n = make_cert("20260101000000Z", "20270101000000Z", 0, 1, 0, 3, der);
+	int patched = 0;
+	for (size_t k = 0; k + 5 <= n; k++)
+		if (!memcmp(der + k, "\x0c\x03\xc3\xa9,", 5)) {
+			der[k + 2] = 0xff;
+			der[k + 3] = 0x01;
+			patched++;
+		}
+	ck_assert_int_eq(patched, 2);
+	ck_assert_int_eq(d4_x509_parse(der, n, &xc), D4_EPROTO);
+	/* the same bytes as a T61String (no encoding checked: bytes above 0x7f
+	 * and control characters are escaped) */
+	for (size_t k = 0; k + 5 <= n; k++)
+		if (!memcmp(der + k, "\x0c\x03\xff\x01,", 5))
+			der[k] = 0x14;
+	ck_assert_int_eq(d4_x509_parse(der, n, &xc), 0);
+	ck_assert_str_eq(xc.subject, "CN=ÿ\\01\\,"); /* T61String read as Latin-1, as OpenSSL does */
+	ck_assert_str_eq(xc.subject, xc.issuer);
+	write_file("t61.der", der, n);
+	snprintf(name, sizeof(name), "subject=%s", xc.subject);
+	ck_assert_str_eq(out("openssl x509 -inform DER -in t61.der -noout -subject -nameopt RFC2253,-esc_msb"), name);
+	ck_assert_uint_eq(xc.flags, 0);
+
+	n = make_cert("20260101000000Z", "20270101000000Z", 0, 70, 100, 900, der);
+	ck_assert_int_eq(d4_x509_parse(der, n, &xc), 0);
 	ck_assert_uint_eq(xc.flags & ~(uint32_t)(D4_X509_F_SERIAL_CLIPPED | D4_X509_F_SAN_CLIPPED |
 						 D4_X509_F_SUBJECT_CLIPPED | D4_X509_F_ISSUER_CLIPPED),
 			  0);
