@@ -12,6 +12,7 @@
 
 #include <check.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <pcap/pcap.h>
@@ -203,7 +204,7 @@ static void check_cli(const char *name)
 			 out("%s %s -text | grep -m1 'Exponent:' | sed 's/.*Exponent: \\([0-9]*\\).*/\\1/'", x, name));
 		ck_assert_uint_eq(xc.exponent_u64, strtoull(exp, NULL, 10));
 	}
-	if (xc.key_type != D4_X509_KEY_ED25519) {
+	if (xc.key_type != D4_X509_KEY_ED25519 && xc.key_type != D4_X509_KEY_OTHER) {
 		snprintf(exp, sizeof(exp), "%s",
 			 out("%s %s -text | grep -m1 'Public-Key: (' | sed 's/.*(\\([0-9]*\\) bit.*/\\1/'", x, name));
 		ck_assert_int_eq(xc.key_bits, atoi(exp));
@@ -305,6 +306,14 @@ START_TEST(cli_ec_ed25519_dsa)
 	ck_assert_int_eq(xc.key_type, D4_X509_KEY_DSA);
 	ck_assert_int_eq(xc.key_bits, 1024);
 	ck_assert_str_eq(xc.sig_alg, "dsa_with_SHA256");
+
+	/* a key type without a name of its own here */
+	run("openssl genpkey -algorithm ED448 -out ed448.key");
+	run(REQ " -key ed448.key -subj '/CN=ed448.test' -outform DER -out ed448.der");
+	check_cli("ed448.der");
+	ck_assert_int_eq(xc.key_type, D4_X509_KEY_OTHER);
+	ck_assert_str_eq(xc.key_alg, "ED448");
+	ck_assert_str_eq(d4_x509_key_type_name(xc.key_type), "other");
 }
 END_TEST
 
@@ -451,6 +460,98 @@ START_TEST(odd_fields)
 }
 END_TEST
 
+/* Keys the openssl command will not make: an RSA modulus above 16384 bits
+ * with an exponent above 64 bytes, and an RSA key that does not decode. */
+static size_t resign(X509 *x, uint8_t *buf)
+{
+	ck_assert(X509_sign(x, test_key(), EVP_sha256()) > 0);
+	unsigned char *p = buf;
+	int n = i2d_X509(x, &p);
+	ck_assert(n > 0);
+	return (size_t)n;
+}
+
+START_TEST(odd_keys)
+{
+	static uint8_t der[1 << 16];
+	size_t n = make_cert("20260101000000Z", "20270101000000Z", 0, 4, 1, 3, der);
+	const unsigned char *q = der;
+	X509 *x = d2i_X509(NULL, &q, (long)n);
+	ck_assert(x != NULL);
+
+	BIGNUM *bn_n = BN_new(), *bn_e = BN_new();
+	ck_assert(BN_rand(bn_n, 17000, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ODD));
+	ck_assert(BN_rand(bn_e, 600, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ODD));
+	OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
+	OSSL_PARAM_BLD_push_BN(b, "n", bn_n);
+	OSSL_PARAM_BLD_push_BN(b, "e", bn_e);
+	OSSL_PARAM *prm = OSSL_PARAM_BLD_to_param(b);
+	EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	EVP_PKEY *big = NULL;
+	ck_assert(pc && EVP_PKEY_fromdata_init(pc) > 0 && EVP_PKEY_fromdata(pc, &big, EVP_PKEY_PUBLIC_KEY, prm) > 0);
+	ck_assert(X509_set_pubkey(x, big));
+	n = resign(x, der);
+	ck_assert_int_eq(d4_x509_parse(der, n, &xc), 0);
+	ck_assert_int_eq(xc.key_type, D4_X509_KEY_RSA);
+	ck_assert_int_eq(xc.key_bits, 17000);
+	ck_assert_uint_eq(xc.flags, D4_X509_F_MODULUS_CLIPPED | D4_X509_F_EXPONENT_CLIPPED);
+	ck_assert_uint_eq(xc.modulus_len, 0);
+	ck_assert_uint_eq(xc.exponent_len, 0);
+	ck_assert_uint_eq(xc.exponent_u64, 0);
+	EVP_PKEY_free(big);
+	EVP_PKEY_CTX_free(pc);
+	OSSL_PARAM_free(prm);
+	OSSL_PARAM_BLD_free(b);
+
+	/* 16384 bits and a 64-byte exponent: kept */
+	ck_assert(BN_rand(bn_n, 16384, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ODD));
+	ck_assert(BN_rand(bn_e, 512, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ODD));
+	b = OSSL_PARAM_BLD_new();
+	OSSL_PARAM_BLD_push_BN(b, "n", bn_n);
+	OSSL_PARAM_BLD_push_BN(b, "e", bn_e);
+	prm = OSSL_PARAM_BLD_to_param(b);
+	pc = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	big = NULL;
+	ck_assert(pc && EVP_PKEY_fromdata_init(pc) > 0 && EVP_PKEY_fromdata(pc, &big, EVP_PKEY_PUBLIC_KEY, prm) > 0);
+	ck_assert(X509_set_pubkey(x, big));
+	n = resign(x, der);
+	ck_assert_int_eq(d4_x509_parse(der, n, &xc), 0);
+	ck_assert_uint_eq(xc.flags, 0);
+	ck_assert_uint_eq(xc.modulus_len, D4_X509_MODULUS_MAX);
+	ck_assert_uint_eq(xc.exponent_len, D4_X509_EXPONENT_MAX);
+	uint8_t want[D4_X509_MODULUS_MAX];
+	ck_assert_int_eq(BN_bn2bin(bn_n, want), D4_X509_MODULUS_MAX);
+	ck_assert(!memcmp(xc.modulus, want, D4_X509_MODULUS_MAX));
+	ck_assert_int_eq(BN_bn2bin(bn_e, want), D4_X509_EXPONENT_MAX);
+	ck_assert(!memcmp(xc.exponent, want, D4_X509_EXPONENT_MAX));
+	write_file("big.der", der, n);
+	check_cli("big.der");
+	EVP_PKEY_free(big);
+	EVP_PKEY_CTX_free(pc);
+	OSSL_PARAM_free(prm);
+	OSSL_PARAM_BLD_free(b);
+	BN_free(bn_n);
+	BN_free(bn_e);
+
+	/* rsaEncryption over bytes that are no RSA key: the type from the OID, the rest still reported */
+	unsigned char *junk = OPENSSL_malloc(5);
+	memcpy(junk, "\x30\x03\x02\x01\x00", 5);
+	ck_assert(X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(x), OBJ_nid2obj(NID_rsaEncryption), V_ASN1_NULL, NULL,
+					 junk, 5));
+	n = resign(x, der);
+	X509_free(x);
+	ck_assert_int_eq(d4_x509_parse(der, n, &xc), 0);
+	ck_assert_int_eq(xc.key_type, D4_X509_KEY_RSA);
+	ck_assert_str_eq(xc.key_alg, "rsaEncryption");
+	ck_assert_uint_eq(xc.flags, D4_X509_F_KEY_BAD);
+	ck_assert_int_eq(xc.key_bits, 0);
+	ck_assert_uint_eq(xc.modulus_len, 0);
+	ck_assert_str_eq(xc.subject, "CN=é\\,");
+	ck_assert_uint_eq(xc.n_san, 1);
+	ck_assert_str_eq(xc.sig_alg, "ecdsa-with-SHA256");
+}
+END_TEST
+
 START_TEST(truncations_and_garbage)
 {
 	static uint8_t der[1 << 16];
@@ -558,6 +659,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, cli_rsa_e3);
 	tcase_add_test(tc, cli_ec_ed25519_dsa);
 	tcase_add_test(tc, odd_fields);
+	tcase_add_test(tc, odd_keys);
 	tcase_add_test(tc, truncations_and_garbage);
 	tcase_add_test(tc, capture_certs);
 	suite_add_tcase(s, tc);
