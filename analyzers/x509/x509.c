@@ -276,7 +276,7 @@ static int fill(X509 *x, const uint8_t *der, size_t len, struct d4_x509 *o)
 	unsigned char *spki = NULL;
 	int sl = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki);
 	if (sl <= 0)
-		return D4_EPROTO; /* d2i_X509 decoded it: only allocation fails here */
+		return D4_ENOMEM; /* d2i_X509 decoded it: only allocation fails here */
 	int rc = digest(md_sha256, spki, (size_t)sl, o->spki_sha256, 32);
 	OPENSSL_free(spki);
 	if (rc)
