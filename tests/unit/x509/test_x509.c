@@ -552,6 +552,55 @@ START_TEST(odd_keys)
 }
 END_TEST
 
+/* Fields OpenSSL decodes but cannot make sense of: the rest is reported. */
+START_TEST(odd_extensions_and_times)
+{
+	static uint8_t der[1 << 16];
+	size_t n = make_cert("20260101000000Z", "20270101000000Z", 0, 2, 2, 3, der);
+	const unsigned char *q = der;
+	X509 *x = d2i_X509(NULL, &q, (long)n);
+	ck_assert(x != NULL);
+	/* a second subjectAltName and two basicConstraints */
+	GENERAL_NAMES *gns = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	ck_assert(gns != NULL);
+	ck_assert(X509_add1_ext_i2d(x, NID_subject_alt_name, gns, 0, X509V3_ADD_APPEND) == 1);
+	GENERAL_NAMES_free(gns);
+	BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
+	bc->ca = 0xff;
+	ck_assert(X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1, X509V3_ADD_APPEND) == 1);
+	ck_assert(X509_add1_ext_i2d(x, NID_basic_constraints, bc, 1, X509V3_ADD_APPEND) == 1);
+	BASIC_CONSTRAINTS_free(bc);
+	n = resign(x, der);
+	X509_free(x);
+	ck_assert_int_eq(d4_x509_parse(der, n, &xc), 0);
+	ck_assert_uint_eq(xc.flags, D4_X509_F_SAN_BAD | D4_X509_F_BC_BAD);
+	ck_assert_uint_eq(xc.n_san, 0);
+	ck_assert(!xc.has_bc && !xc.is_ca);
+	ck_assert_str_eq(xc.subject, "CN=é\\,");
+	ck_assert_int_eq(xc.not_before, 1767225600);
+
+	/* month 13 in notBefore, hour 25 in notAfter (the DER patched: the API checks times) */
+	n = make_cert("20260101000000Z", "20270101000000Z", 0, 2, 2, 3, der);
+	int patched = 0;
+	for (size_t k = 0; k + 13 <= n; k++) {
+		if (!memcmp(der + k, "260101000000Z", 13)) {
+			memcpy(der + k, "261301000000Z", 13);
+			patched++;
+		} else if (!memcmp(der + k, "270101000000Z", 13)) {
+			memcpy(der + k, "270101250000Z", 13);
+			patched++;
+		}
+	}
+	ck_assert_int_eq(patched, 2);
+	ck_assert_int_eq(d4_x509_parse(der, n, &xc), 0);
+	ck_assert_uint_eq(xc.flags, D4_X509_F_NOT_BEFORE_BAD | D4_X509_F_NOT_AFTER_BAD);
+	ck_assert(xc.not_before == 0 && xc.not_after == 0);
+	ck_assert_uint_eq(xc.n_san, 2);
+	ck_assert_str_eq((const char *)xc.san[1].value, "h1.test");
+	ck_assert_str_eq(xc.serial, "8182");
+}
+END_TEST
+
 START_TEST(truncations_and_garbage)
 {
 	static uint8_t der[1 << 16];
@@ -660,6 +709,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, cli_ec_ed25519_dsa);
 	tcase_add_test(tc, odd_fields);
 	tcase_add_test(tc, odd_keys);
+	tcase_add_test(tc, odd_extensions_and_times);
 	tcase_add_test(tc, truncations_and_garbage);
 	tcase_add_test(tc, capture_certs);
 	suite_add_tcase(s, tc);
