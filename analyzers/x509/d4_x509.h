@@ -84,15 +84,15 @@ struct d4_x509 {
 	 * empty for explicit parameters. */
 	char curve[D4_X509_CURVE_MAX];
 	char curve_nist[16];
-	uint8_t has_bc; /* basicConstraints present */
-	uint8_t is_ca;	/* basicConstraints cA = TRUE */
-	long pathlen;	/* pathLenConstraint, -1 when absent */
-	size_t n_san;	/* SANs in san[] (DNS and IP only, in certificate order) */
-	size_t san_total;
+	uint8_t has_bc;	  /* basicConstraints present */
+	uint8_t is_ca;	  /* basicConstraints cA = TRUE */
+	long pathlen;	  /* pathLenConstraint, -1 when absent */
+	size_t n_san;	  /* SANs in san[] (DNS and IP only, in certificate order) */
+	size_t san_total; /* DNS and IP SANs in the certificate: above n_san when clipped */
 	struct d4_x509_san san[D4_X509_SAN_MAX];
 };
 
-/* Parses exactly one DER certificate der[0..len) into *out (about 150 KiB:
+/* Parses exactly one DER certificate der[0..len) into *out (about 21 KiB:
  * keep it off small stacks). Returns 0, or
  *   D4_EINVAL  der or out NULL;
  *   D4_ETRUNC  the input ends before the certificate's declared length (every
