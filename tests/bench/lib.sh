@@ -1,6 +1,14 @@
 # Shell helpers shared by the benchmarks (tests/bench/*/run.sh); sourced, not run.
 # shellcheck shell=bash
 
+# findbin NAME: the executable NAME under the build folder $build (die when missing).
+findbin() {
+	local p
+	p=$(find "$build" -type f -name "$1" -perm -u+x 2>/dev/null | head -n 1)
+	[ -n "$p" ] || die "$1 not found under $build"
+	echo "$p"
+}
+
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
 uuidhex() { tr -d '-' </proc/sys/kernel/random/uuid; }
 now() { date +%s.%N; }

@@ -62,12 +62,7 @@ fi
 [ -d "$build" ] || die "build dir $build not found (build first: cmake -S . -B build && make -C build)"
 build=$(cd "$build" && pwd)
 
-findbin() {
-	local p
-	p=$(find "$build" -type f -name "$1" -perm -u+x 2>/dev/null | head -n 1)
-	[ -n "$p" ] || die "$1 not found under $build"
-	echo "$p"
-}
+source "$(dirname "$0")/../lib.sh"
 HUB=$(findbin d4hub)
 CTL=$(findbin d4hubctl)
 SEND=$(findbin d4-bench-send)
@@ -100,7 +95,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-source "$(dirname "$0")/../lib.sh"
 
 # ---------------------------------------------------------------- setup ----
 pki="$work/pki"

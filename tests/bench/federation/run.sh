@@ -75,12 +75,7 @@ else
 	: "${bytes:=1G}" "${pdns_lines:=1000000}" "${lag_s:=30}" "${mix_lines:=1000000}"
 fi
 
-findbin() {
-	local p
-	p=$(find "$build" -type f -name "$1" -perm -u+x 2>/dev/null | head -n 1)
-	[ -n "$p" ] || die "$1 not found under $build"
-	echo "$p"
-}
+source "$here/../lib.sh"
 HUB=$(findbin d4hub)
 CTL=$(findbin d4hubctl)
 SEND=$(findbin d4-bench-send)
@@ -104,7 +99,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-source "$here/../lib.sh"
 
 ctl() { local h=$1; shift; "$CTL" -c "${CONF[$h]}" "$@"; }
 

@@ -32,12 +32,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 build=$(cd "$build" && pwd) || die "no build dir"
-findbin() {
-	local p
-	p=$(find "$build" -type f -name "$1" -perm -u+x 2>/dev/null | head -n 1)
-	[ -n "$p" ] || die "$1 not found under $build"
-	echo "$p"
-}
+source "$(dirname "$0")/../lib.sh"
 HUB=$(findbin d4hub)
 CTL=$(findbin d4hubctl)
 LOAD=$(findbin d4-pdns-load)
@@ -54,7 +49,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-source "$(dirname "$0")/../lib.sh"
 
 echo "== machine"
 echo "cpu: $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo), $(nproc) cores; $(h2load --version | head -n 1)"

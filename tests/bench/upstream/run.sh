@@ -37,12 +37,7 @@ done
 build=$(cd "$build" && pwd)
 if [ "$quick" = 1 ]; then : "${bytes:=256M}"; else : "${bytes:=1G}"; fi
 
-findbin() {
-	local p
-	p=$(find "$build" -type f -name "$1" -perm -u+x 2>/dev/null | head -n 1)
-	[ -n "$p" ] || die "$1 not found under $build"
-	echo "$p"
-}
+source "$here/../lib.sh"
 HUB=$(findbin d4hub)
 CTL=$(findbin d4hubctl)
 SEND=$(findbin d4-bench-send)
@@ -60,7 +55,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-source "$here/../lib.sh"
 
 pki=$work/pki
 "$MKPKI" "$pki" >/dev/null || die "mkpki failed"
