@@ -1355,6 +1355,26 @@ static uint64_t frames_log_bytes(struct d4_store *s, MDB_txn *txn)
 	return (uint64_t)(st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) * st.ms_psize;
 }
 
+/* One loop for every per-frame table beside the log. */
+int store_trim_by_seq(struct d4_store *s, MDB_txn *txn, enum store_dbi dbi, uint64_t first_seq, const char *what)
+{
+	if (s->dbi_absent[dbi])
+		return 0;
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(txn, s->dbi[dbi], &c);
+	if (rc)
+		return store_rc(rc, what);
+	MDB_val k, v;
+	while ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
+		if (k.mv_size != 8 || d4_get_u64be(k.mv_data) >= first_seq)
+			break;
+		if ((rc = mdb_cursor_del(c, 0)) != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : store_rc(rc, what);
+}
+
 /* One transaction deleting at most max_chunks of the oldest chunks that are
  * past the age limit or needed to get under the size limit. *more is set when
  * it stopped because of max_chunks. */
@@ -1409,11 +1429,10 @@ static int retention_txn(struct d4_store *s, uint64_t age_s, uint64_t max_bytes,
 		n += h.count;
 		chunks++;
 		size = size > pages * s->psize ? size - pages * s->psize : 0;
-		/* the signatures of received frames go with their frames */
-		if ((rc = store_fed_sig_trim(s, txn, h.first_seq + h.count)) != 0)
-			break;
-		/* and the pDNS side records of their observations */
-		if ((rc = store_pdns_side_trim(s, txn, h.first_seq + h.count)) != 0)
+		/* the signatures of received frames and the pDNS side records of
+		 * their observations go with their frames */
+		if ((rc = store_trim_by_seq(s, txn, DBI_FED_SIG, h.first_seq + h.count, "fed_sig")) != 0 ||
+		    (rc = store_trim_by_seq(s, txn, DBI_PDNS_SIDE, h.first_seq + h.count, "pdns side")) != 0)
 			break;
 		rc = mdb_cursor_get(c, &k, &v, MDB_FIRST);
 	}

@@ -812,22 +812,3 @@ int d4_store_fed_sig_read(struct d4_store *s, uint64_t seq, uint8_t *flags, uint
 	mdb_txn_abort(txn);
 	return rc;
 }
-
-int store_fed_sig_trim(struct d4_store *s, MDB_txn *txn, uint64_t first_seq)
-{
-	if (s->dbi_absent[DBI_FED_SIG])
-		return 0;
-	MDB_cursor *c;
-	int rc = mdb_cursor_open(txn, s->dbi[DBI_FED_SIG], &c);
-	if (rc)
-		return store_rc(rc, "fed_sig cursor");
-	MDB_val k, v;
-	while ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
-		if (k.mv_size != 8 || d4_get_u64be(k.mv_data) >= first_seq)
-			break;
-		if ((rc = mdb_cursor_del(c, 0)) != 0)
-			break;
-	}
-	mdb_cursor_close(c);
-	return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : store_rc(rc, "fed_sig trim");
-}

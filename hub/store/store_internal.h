@@ -285,10 +285,9 @@ struct store_fed_writer {
 int store_fed_apply(struct d4_store *s, MDB_txn *txn, struct store_fed_writer *fw, struct d4_store_fed_batch *b);
 /* The signed provenance of received frame seq, in the writer's txn. */
 int store_fed_sig_put(struct d4_store *s, MDB_txn *txn, uint64_t seq, const struct d4_store_fed_frame *f);
-/* Retention's part: fed_sig entries of frames before first_seq. */
-int store_fed_sig_trim(struct d4_store *s, MDB_txn *txn, uint64_t first_seq);
-/* Retention's part: pdns_side records of frames before first_seq. */
-int store_pdns_side_trim(struct d4_store *s, MDB_txn *txn, uint64_t first_seq);
+/* Retention's part: the entries of a table keyed by u64 frame seq (fed_sig,
+ * pdns_side) below first_seq, in txn; an absent table is nothing to do. */
+int store_trim_by_seq(struct d4_store *s, MDB_txn *txn, enum store_dbi dbi, uint64_t first_seq, const char *what);
 /* Deletes every fed_out record of a partner in txn (d4_store_partner_del). */
 int store_fed_out_del_partner(struct d4_store *s, MDB_txn *txn, const char *partner);
 /* Sets result, done and the eventfd of a batch. */

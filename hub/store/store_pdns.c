@@ -1243,25 +1243,6 @@ int d4_store_pdns_side_read(struct d4_store *s, const uint64_t *seqs, size_t n,
 	return rc;
 }
 
-int store_pdns_side_trim(struct d4_store *s, MDB_txn *txn, uint64_t first_seq)
-{
-	if (s->dbi_absent[DBI_PDNS_SIDE])
-		return 0;
-	MDB_cursor *c;
-	int rc = mdb_cursor_open(txn, s->dbi[DBI_PDNS_SIDE], &c);
-	if (rc)
-		return store_rc(rc, "pdns side cursor");
-	MDB_val k, v;
-	while ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
-		if (k.mv_size != 8 || d4_get_u64be(k.mv_data) >= first_seq)
-			break;
-		if ((rc = mdb_cursor_del(c, 0)) != 0)
-			break;
-	}
-	mdb_cursor_close(c);
-	return (rc == 0 || rc == MDB_NOTFOUND) ? 0 : store_rc(rc, "pdns side trim");
-}
-
 int d4_store_pdns_cursor_get(struct d4_store *s, const char *name, uint8_t *buf, size_t cap, size_t *len)
 {
 	if (!s || !cursor_name_ok(name) || !len)

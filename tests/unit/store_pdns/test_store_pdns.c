@@ -1600,7 +1600,7 @@ START_TEST(test_side_apply)
 	/* retention's part: records before the first frame kept */
 	MDB_txn *txn;
 	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
-	ck_assert_int_eq(store_pdns_side_trim(s, txn, 12), 0);
+	ck_assert_int_eq(store_trim_by_seq(s, txn, DBI_PDNS_SIDE, 12, "pdns side"), 0);
 	ck_assert_int_eq(mdb_txn_commit(txn), 0);
 	uint64_t q3[3] = {10, 11, 12};
 	side_get(s, q3, 3, &g);
