@@ -515,8 +515,12 @@ async function refresh() {
   }
 }
 
+// view is the URL fragment: a view's name, then for some views a route
+// ("certificates/cert/SHA1", pssl.js).
 function show(view) {
-  state.view = loaders[view] && (view !== 'partners' || state.role === 'admin') ? view : 'dashboard';
+  const [name, ...route] = view.split('/');
+  state.route = route;
+  state.view = loaders[name] && (name !== 'partners' || state.role === 'admin') ? name : 'dashboard';
   for (const s of document.querySelectorAll('.view')) s.hidden = s.id !== state.view;
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.view === state.view);
   clearInterval(state.timer);
