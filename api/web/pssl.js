@@ -309,6 +309,23 @@ function psDownloadPem() {
   setTimeout(() => URL.revokeObjectURL(url), 60000);
 }
 
+// The store's figures (every TLP level: counts only) and, for an admin, the
+// consumer's counters per sensor.
+async function psLoadFigures() {
+  const info = await api('GET', PS_API + '/info');
+  const st = info.store || {};
+  $('#ps-n-certs').textContent = fmtNum(st.certs);
+  $('#ps-n-tuples').textContent = fmtNum(st.tuples);
+  $('#ps-n-keys').textContent = fmtNum(st.keys) + (typeof st.rsa_keys === 'number' ? ' (' + fmtNum(st.rsa_keys) + ')' : '');
+  $('#ps-n-findings').textContent = fmtNum(st.findings);
+  $('#ps-off').hidden = !info.ingest || info.ingest.running !== false;
+  $('#ps-counters-box').hidden = state.role !== 'admin';
+  if (state.role !== 'admin') return;
+  const c = await api('GET', PS_API + '/counters');
+  fill('#ps-counters', (c.sensors || []).map((x) => row([x.sensor, fmtNum(x.frames), fmtNum(x.handshakes), fmtNum(x.certs),
+    fmtNum(x.certs_new), fmtNum(x.bad_lines), fmtNum(x.bad_packets), fmtNum(x.bad_certs)])));
+}
+
 async function psLoadRecent() {
   const page = await psList(psRecentPath(20));
   fill('#ps-recent', page.items.map(psCertRow));
@@ -323,7 +340,7 @@ async function psLoadRecent() {
 async function loadCertificates() {
   const route = state.route || [];
   const key = route.join('/');
-  await psLoadRecent();
+  await Promise.all([psLoadRecent(), psLoadFigures()]);
   if (key === ps.route) return;
   ps.route = key;
   psSetError('');

@@ -172,6 +172,16 @@ try {
     check(futRow && futRow[3].endsWith('(not yet valid)'), 'not yet valid marked in the list: ' + (futRow && futRow[3]));
     const hostRow = recent.find((r) => r[0] === S.hostile);
     same(hostRow && hostRow[1], E.hostile_cn, 'the hostile CN as text in the list');
+    // the store's figures and the consumer's counters (admin), as the API gives them
+    const info = await apiJson(page, '/api/v1/pssl/info');
+    same(info.store.certs, all.length, 'certificates in the store');
+    await page.waitForFunction((n) => document.querySelector('#ps-n-certs').textContent === n, info.store.certs.toLocaleString('en'),
+      { timeout: T });
+    const ctr = await apiJson(page, '/api/v1/pssl/counters');
+    await waitRows(page, '#ps-counters', ctr.sensors.map((x) => x.sensor + '|' + x.handshakes), [0, 2], 'admin counters');
+    const hs = Object.fromEntries(ctr.sensors.map((x) => [x.sensor, x.handshakes]));
+    same([hs[process.env.D4_GREEN_SENSOR], hs[process.env.D4_RED_SENSOR]], [64, 1], 'handshakes of the line sensors');
+    check(hs[process.env.D4_CAPTURE_SENSOR] > 0, 'handshakes of the capture sensor');
     await page.screenshot({ path: dir + '/pssl-admin-landing.png', fullPage: true });
 
     // search by each key
@@ -311,10 +321,13 @@ try {
     // the user: the green data, never the red certificate
     const allowedUser = (u, st) => st === 404 && u.includes('/certs/' + S.red);
     const u = await open(process.env.D4_USER_TOKEN, 'user', allowedUser);
+    const uRequests = [];
+    u.page.on('request', (r) => uRequests.push(r.url()));
     const urecent = await apiJson(u.page, '/api/v1/pssl/certs?limit=20');
     same(sorted(urecent.items.map((c) => c.sha1)), sorted(all.filter((h) => h !== S.red)), 'user: every certificate but the red one');
     await waitRows(u.page, '#ps-recent', urecent.items.map((c) => c.sha1), [0], 'user recent');
     same(await text(u.page, '#ps-clearance'), 'tlp:amber+strict', 'user clearance');
+    check(await u.page.isHidden('#ps-counters-box'), 'the user is offered the counters');
     const ured = await search(u, 'ip', '203.0.113.9');
     same(ured.items.length, 0, 'user: the red address has no tuple');
     check(await u.page.isVisible('#ps-none'), 'user: "no match" for the red address');
@@ -327,6 +340,7 @@ try {
     await u.page.waitForFunction(() => document.querySelector('#ps-search-error').textContent.startsWith('Not found'), null, { timeout: T });
     check(!(await text(u.page, 'body')).includes('red.test'), 'the user sees red.test');
     await u.page.screenshot({ path: dir + '/pssl-user.png', fullPage: true });
+    check(!uRequests.some((x) => x.includes('/api/v1/pssl/counters')), 'the user page asked the counters');
     if (u.errors.length) fail(u.errors.join(' | '));
     await u.ctx.close();
     console.log('admin and user: search by every key, paging, details, pivots, PEM, hostile text; no red certificate for the user');

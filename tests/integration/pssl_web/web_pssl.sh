@@ -31,14 +31,17 @@ node "$HERE/web_pssl.mjs" empty "$URL" "$TOKEN" "$T_DIR" || fail "browser test (
 
 # the capture through d4-sensor's own extraction, green
 sensor_new
+export D4_CAPTURE_SENSOR=$SENSOR_UUID
 printf '{"type":"ja3-jl","tags":["tlp:green"]}' >"$T_DIR/meta-green.json"
 sensor_run -u "$SENSOR_UUID" -k "$SENSOR_KEY" --extract tls -m "$T_DIR/meta-green.json" -r "$PCAP" \
 	2>"$T_DIR/sensor-capture.log" || fail "d4-sensor --extract tls: $(tail -n 3 "$T_DIR/sensor-capture.log")"
 # the test's certificates as ja3-jl lines: green from one sensor, red from another
 sensor_new
+export D4_GREEN_SENSOR=$SENSOR_UUID
 sensor_run -u "$SENSOR_UUID" -k "$SENSOR_KEY" -t 254 -m "$T_DIR/meta-green.json" <"$T_DIR/data/green.jsonl" \
 	2>"$T_DIR/sensor-green.log" || fail "d4-sensor (green lines): $(tail -n 3 "$T_DIR/sensor-green.log")"
 sensor_new
+export D4_RED_SENSOR=$SENSOR_UUID
 printf '{"type":"ja3-jl","tags":["tlp:red"]}' >"$T_DIR/meta-red.json"
 sensor_run -u "$SENSOR_UUID" -k "$SENSOR_KEY" -t 254 -m "$T_DIR/meta-red.json" <"$T_DIR/data/red.jsonl" \
 	2>"$T_DIR/sensor-red.log" || fail "d4-sensor (red lines): $(tail -n 3 "$T_DIR/sensor-red.log")"
