@@ -20,7 +20,12 @@ const PS_DETAIL_TUPLES = 200; // handshakes per page of a certificate's "served 
 const HEX = (n) => new RegExp('^[0-9a-f]{' + n + '}$');
 const JA4_RE = /^[tqd][0-9s]{2}[di][0-9]{4}[0-9a-z]{2}_[0-9a-f]{12}_[0-9a-f]{12}$/;
 
-const ps = { route: '', cursors: [null], page: 0, next: null, search: null, cert: null, tupleCursor: null };
+const ps = { route: '', gen: 0, cursors: [null], page: 0, next: null, search: null, cert: null, tupleCursor: null, tuples: [] };
+// Answers arrive out of order (a refresh, a click, the back button): every
+// rendering belongs to a generation, and one that is no longer the latest
+// stops at its next answer instead of drawing over the newer one.
+const PS_STALE = new Error('superseded');
+function psFresh(gen) { if (gen !== ps.gen) throw PS_STALE; }
 
 // What a value typed in the search box is, when the operator leaves the kind
 // to the page. 32 hex digits are a JA3 (a JA3S has to be chosen), 64 a
@@ -124,7 +129,9 @@ function psNotAfterCell(c) {
   return sp;
 }
 function psCertRow(c) {
-  return row([psCertLink(c.sha1), psNameCell(c.subject), psNameCell(c.issuer), psNotAfterCell(c), psKeyText(c),
+  const link = psCertLink(c.sha1);
+  link.classList.add('nowrap');
+  return row([link, psNameCell(c.subject), psNameCell(c.issuer), psNotAfterCell(c), psKeyText(c),
     psTime(c.first_seen), psTime(c.last_seen), c.tlp]);
 }
 function psTupleRow(t) {
@@ -163,7 +170,7 @@ function psPage(path, limit, cursor) {
 
 function psSetError(text) { $('#ps-search-error').textContent = text || ''; }
 
-async function psRunSearch(kind, value) {
+async function psRunSearch(kind, value, gen) {
   const s = psSearchPath(kind, value);
   const key = kind + '\n' + value;
   if (!ps.search || ps.search.key !== key) {
@@ -175,14 +182,16 @@ async function psRunSearch(kind, value) {
   $('#ps-results').hidden = false;
   $('#ps-results-title').textContent = 'Search by ' + PS_KINDS[kind] + ': ' + value;
   const page = await psList(psPage(s.path, PS_PAGE, ps.cursors[ps.page]));
+  psFresh(gen);
   ps.next = page.next;
   // a JA3 or JA3S: the full string behind the MD5, when the hub has it
   $('#ps-fp-string').textContent = '';
   if ((kind === 'ja3' || kind === 'ja3s') && HEX(32).test(value.toLowerCase())) {
     try {
       const fp = await api('GET', PS_API + '/fingerprints/' + kind + '/' + value.toLowerCase());
+      psFresh(gen);
       if (fp.string) $('#ps-fp-string').textContent = kind.toUpperCase() + ' string: ' + fp.string;
-    } catch (e) { if (e.message === 'unauthorized') throw e; }
+    } catch (e) { if (e === PS_STALE || e.message === 'unauthorized') throw e; }
   }
   $('#ps-certs').hidden = !s.certs;
   $('#ps-tuples').hidden = s.certs;
@@ -204,10 +213,11 @@ function psField(dl, label, value, id) {
   dl.append(dt, dd);
 }
 
-async function psShowCert(sha1) {
+async function psShowCert(sha1, gen) {
   $('#ps-results').hidden = true;
   $('#ps-cert').hidden = false;
   const c = await api('GET', psCertPath(sha1));
+  psFresh(gen);
   ps.cert = c;
   $('#ps-c-sha1').textContent = c.sha1;
   $('#ps-c-unparsed').hidden = c.parsed !== false;
@@ -251,15 +261,16 @@ async function psShowCert(sha1) {
     psNameCell(e.subject), psNameCell(e.issuer)])));
   $('#ps-c-chain-empty').hidden = chain.length > 0;
   ps.tupleCursor = null;
-  await psCertTuples(sha1, false);
-  await psCertWeak(sha1);
+  await psCertTuples(sha1, false, gen);
+  await psCertWeak(sha1, gen);
 }
 
 // The handshakes that carried the certificate (as the server's own or in its
 // chain): servers (address, port, SNI) and the JA3/JA3S/JA4 seen in the
 // handshakes read so far ("More handshakes" reads the next page).
-async function psCertTuples(sha1, more) {
+async function psCertTuples(sha1, more, gen) {
   const page = await psList(psPage(psCertTuplesPath(sha1), PS_DETAIL_TUPLES, more ? ps.tupleCursor : null));
+  psFresh(gen);
   ps.tupleCursor = page.next;
   const tuples = more ? ps.tuples.concat(page.items) : page.items;
   ps.tuples = tuples;
@@ -284,8 +295,15 @@ async function psCertTuples(sha1, more) {
   $('#ps-c-fps-empty').hidden = list.length > 0;
 }
 
-async function psCertWeak(sha1) {
-  const page = await psList(psWeakPath(sha1));
+async function psCertWeak(sha1, gen) {
+  let page;
+  try {
+    page = await psList(psWeakPath(sha1));
+  } catch (e) {
+    if (e.status !== 404) throw e;
+    page = { items: [] }; // a hub without the weak-key reports
+  }
+  psFresh(gen);
   fill('#ps-c-weak', page.items.map((f) => row([f.kind, f.detail || f.reason || '–',
     f.other_cert ? psCertLink(f.other_cert) : (f.other_key || '–'), psTime(f.found)])));
   $('#ps-c-weak-empty').hidden = page.items.length > 0;
@@ -341,23 +359,28 @@ async function loadCertificates() {
   const route = state.route || [];
   const key = route.join('/');
   await Promise.all([psLoadRecent(), psLoadFigures()]);
-  if (key === ps.route) return;
+  // a newer route is being loaded (or already shown) by another call
+  if (state.view !== 'certificates' || (state.route || []).join('/') !== key || key === ps.route) return;
   ps.route = key;
+  const gen = ++ps.gen;
   psSetError('');
   try {
     if (route[0] === 'cert' && HEX(40).test(route[1] || '')) {
-      await psShowCert(route[1]);
+      $('#ps-kind').value = 'sha1';
+      $('#ps-q').value = route[1];
+      await psShowCert(route[1], gen);
     } else if (route[0] === 'q' && PS_KINDS[route[1]]) {
       const value = decodeURIComponent(route.slice(2).join('/'));
       $('#ps-kind').value = route[1];
       $('#ps-q').value = value;
       if (route[1] === 'sha1') { location.hash = psCertHref(value.toLowerCase()); return; }
-      await psRunSearch(route[1], value);
+      await psRunSearch(route[1], value, gen);
     } else {
       $('#ps-results').hidden = true;
       $('#ps-cert').hidden = true;
     }
   } catch (e) {
+    if (e === PS_STALE) return;
     if (e.message === 'unauthorized') throw e;
     $('#ps-results').hidden = true;
     $('#ps-cert').hidden = true;
@@ -383,15 +406,15 @@ document.addEventListener('DOMContentLoaded', () => {
   $('#ps-prev').addEventListener('click', () => {
     if (ps.page === 0) return;
     ps.page--;
-    psRunSearch(ps.search.kind, ps.search.value).catch((e) => psSetError(e.message));
+    psRunSearch(ps.search.kind, ps.search.value, ++ps.gen).catch((e) => { if (e !== PS_STALE) psSetError(e.message); });
   });
   $('#ps-next').addEventListener('click', () => {
     if (!ps.next) return;
     ps.cursors[++ps.page] = ps.next;
-    psRunSearch(ps.search.kind, ps.search.value).catch((e) => psSetError(e.message));
+    psRunSearch(ps.search.kind, ps.search.value, ++ps.gen).catch((e) => { if (e !== PS_STALE) psSetError(e.message); });
   });
   $('#ps-c-more').addEventListener('click', () => {
-    if (ps.cert) psCertTuples(ps.cert.sha1, true).catch((e) => setStatus(e.message, true));
+    if (ps.cert) psCertTuples(ps.cert.sha1, true, ps.gen).catch((e) => { if (e !== PS_STALE) setStatus(e.message, true); });
   });
   $('#ps-pem').addEventListener('click', psDownloadPem);
 });
