@@ -115,30 +115,33 @@ size_t d4_api_pssl_name_oneline(const char *s, char *out, size_t cap)
 	out[0] = '\0';
 	if (!s)
 		return 0;
-	/* RDN boundaries: commas not escaped by a backslash */
-	size_t n = strlen(s), o = 0;
-	size_t end = n;
-	for (size_t i = n; i-- > 0;) {
-		int boundary = 0;
-		if (s[i] == ',') {
-			size_t bs = 0;
-			while (bs < i && s[i - 1 - bs] == '\\')
+	/* RDN boundaries: commas not escaped by a backslash; segments are
+	 * emitted from the last to the first (the one before any comma) */
+	size_t n = strlen(s), o = 0, end = n;
+	int first = 1;
+	for (size_t i = n + 1; i-- > 0;) {
+		size_t start = 0;
+		if (i > 0) {
+			size_t j = i - 1, bs = 0;
+			if (s[j] != ',')
+				continue;
+			while (bs < j && s[j - 1 - bs] == '\\')
 				bs++;
-			boundary = bs % 2 == 0;
+			if (bs % 2)
+				continue;
+			start = i;
 		}
-		if (!boundary && i > 0)
-			continue;
-		size_t start = boundary ? i + 1 : 0;
-		if (o && o + 2 < cap) {
+		if (!first && o + 2 < cap) {
 			memcpy(out + o, ", ", 2);
 			o += 2;
 		}
+		first = 0;
 		size_t len = end - start;
 		if (o + len >= cap)
 			len = cap - 1 - o;
 		memcpy(out + o, s + start, len);
 		o += len;
-		end = i;
+		end = i ? i - 1 : 0;
 	}
 	out[o] = '\0';
 	return o;
