@@ -16,7 +16,7 @@ const PS_KINDS = {
   ja4: 'JA4', sni: 'SNI', spki: 'SPKI SHA-256',
 };
 const PS_PAGE = 50;	     // rows per page of a search
-const PS_DETAIL_TUPLES = 200; // handshakes per page of a certificate's "served by"
+const PS_DETAIL_TUPLES = 50;  // handshakes per page of a certificate's "served by"
 const HEX = (n) => new RegExp('^[0-9a-f]{' + n + '}$');
 const JA4_RE = /^[tqd][0-9s]{2}[di][0-9]{4}[0-9a-z]{2}_[0-9a-f]{12}_[0-9a-f]{12}$/;
 
@@ -293,6 +293,8 @@ async function psCertTuples(sha1, more, gen) {
   const list = [...fps.values()].sort((a, b) => order[a.kind] - order[b.kind] || b.count - a.count || (a.fp < b.fp ? -1 : 1));
   fill('#ps-c-fps', list.map((e) => row([e.kind.toUpperCase(), psPivot(e.kind, e.fp), fmtNum(e.count), psTime(e.first), psTime(e.last)])));
   $('#ps-c-fps-empty').hidden = list.length > 0;
+  $('#ps-c-fps-partial').hidden = !ps.tupleCursor;
+  $('#ps-c-fps-partial').textContent = 'From the first ' + fmtNum(tuples.length) + ' handshakes: "More handshakes" reads more.';
 }
 
 async function psCertWeak(sha1, gen) {

@@ -127,10 +127,18 @@ async function checkDetail(o, c) {
   same(await page.$$eval('#ps-c-sans li a', (as) => as.map((a) => decodeURIComponent(a.getAttribute('href')))),
     c.san.map((s) => '#certificates/q/' + (s.type === 'ip' ? 'ip' : 'name') + '/' + s.value), what + 'SAN pivots');
   same((await rowsOf(page, '#ps-c-chain')).map((r) => r[1]), c.chain.map((e) => e.sha1), what + 'chain');
-  // every handshake with it (the test's certificates have fewer than a page)
+  // the handshakes with it: a page of 50, then "More handshakes" for the rest
+  const serverKey = (t) => t.server_ip + '|' + t.server_port + '|' + (t.sni || '–');
+  const first = await apiJson(page, '/api/v1/pssl/tuples?cert=' + c.sha1 + '&limit=50');
+  await waitRows(page, '#ps-c-servers', first.items.map(serverKey), [0, 1, 2], what + 'served by');
   const tuples = await apiJson(page, '/api/v1/pssl/tuples?cert=' + c.sha1 + '&limit=1000');
-  await waitRows(page, '#ps-c-servers', tuples.items.map((t) => t.server_ip + '|' + t.server_port + '|' + (t.sni || '–')),
-    [0, 1, 2], what + 'served by');
+  same(await page.isVisible('#ps-c-more'), Boolean(first.next_cursor), what + '"More handshakes" offered');
+  if (first.next_cursor) {
+    check(await page.isVisible('#ps-c-fps-partial'), what + 'fingerprints said to be partial');
+    await page.click('#ps-c-more');
+    await waitRows(page, '#ps-c-servers', tuples.items.map(serverKey), [0, 1, 2], what + 'served by, after More');
+    check(await page.isHidden('#ps-c-more') && await page.isHidden('#ps-c-fps-partial'), what + 'everything read');
+  }
   const fps = new Set();
   for (const t of tuples.items) for (const k of ['ja3', 'ja3s', 'ja4']) if (t[k]) fps.add(k.toUpperCase() + '|' + t[k]);
   same(sorted((await rowsOf(page, '#ps-c-fps')).map((r) => r[0] + '|' + r[1])), sorted(fps), what + 'fingerprints');
@@ -314,6 +322,7 @@ try {
     same(await page.evaluate(() => document.querySelectorAll('main img, main svg, main b').length), 0, 'markup elements');
     same(await page.evaluate(() => window.__pwned), undefined, 'hostile script ran');
     check((await text(page, '#ps-c-sans')).includes('<b>bold</b>.hostile.test'), 'the hostile SAN as text');
+    same((await rowsOf(page, '#ps-c-servers')).length, 60, 'the hostile certificate\'s 60 servers after More');
     await page.screenshot({ path: dir + '/pssl-admin-hostile.png', fullPage: true });
     if (o.errors.length) fail(o.errors.join(' | '));
     await o.ctx.close();
