@@ -531,6 +531,7 @@ function show(view) {
 function signOut(message) {
   state.token = '';
   state.bsVictim = null;
+  if (typeof psReset === 'function') psReset();
   sessionStorage.removeItem('d4hub-token');
   clearInterval(state.timer);
   $('#nav').hidden = true;

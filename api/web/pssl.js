@@ -36,8 +36,8 @@ function psGuess(v) {
   if (HEX(64).test(h)) return 'sha256';
   if (HEX(32).test(h)) return 'ja3';
   if (JA4_RE.test(h)) return 'ja4';
-  if (/^[0-9.]+(\/[0-9]+)?$/.test(v) && v.split('.').length === 4) return 'ip';
-  if (/^[0-9a-fA-F:.]+(\/[0-9]+)?$/.test(v) && v.includes(':')) return 'ip';
+  const v4 = '[0-9]{1,3}(\\.[0-9]{1,3}){3}', v6 = '[0-9a-fA-F]*:[0-9a-fA-F:.]*';
+  if (new RegExp('^(' + v4 + '|' + v6 + ')(/[0-9]{1,3}|-(' + v4 + '|' + v6 + '))?$').test(v)) return 'ip';
   if (/^(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/.test(v)) return 'name';
   return null;
 }
@@ -399,6 +399,24 @@ function psSubmit() {
   const href = kind === 'sha1' ? psCertHref(value.toLowerCase()) : psHref(kind, value);
   ps.search = null;
   if (location.hash === href) { ps.route = ''; refresh(); } else location.hash = href;
+}
+
+// Sign-out: nothing of what the last token saw stays in the page.
+function psReset() {
+  ps.route = '';
+  ps.gen++;
+  ps.search = null;
+  ps.cert = null;
+  ps.tuples = [];
+  $('#ps-results').hidden = true;
+  $('#ps-cert').hidden = true;
+  for (const t of ['#ps-certs', '#ps-tuples', '#ps-c-chain', '#ps-c-servers', '#ps-c-fps', '#ps-c-weak', '#ps-recent', '#ps-counters'])
+    fill(t, []);
+  $('#ps-c-fields').replaceChildren();
+  $('#ps-c-sans').replaceChildren();
+  $('#ps-q').value = '';
+  $('#ps-clearance').textContent = '–';
+  psSetError('');
 }
 
 loaders.certificates = loadCertificates;

@@ -219,6 +219,8 @@ try {
     await search(o, 'ip', '203.0.113.9', 'auto');
     await search(o, 'name', 'future.test', 'auto');
     await search(o, 'ja4', E.ja4.A, 'auto');
+    const range = await search(o, 'ip', '198.51.100.1-198.51.100.3', 'auto');
+    same(range.items.map((t) => t.server_ip), ['198.51.100.1', '198.51.100.2', '198.51.100.3'], 'an address range');
     await page.selectOption('#ps-kind', 'auto');
     await page.fill('#ps-q', S['old.test'].toUpperCase());
     await page.click('#ps-go');
