@@ -160,7 +160,7 @@ function psSearchPath(kind, value) {
 }
 const psCertPath = (sha1) => PS_API + '/certs/' + sha1;
 const psCertTuplesPath = (sha1) => PS_API + '/tuples?cert=' + sha1;
-const psWeakPath = (sha1) => PS_API + '/weak?cert=' + sha1;
+const psWeakPath = (sha1) => PS_API + '/weak/certs/' + sha1;
 const psRecentPath = (n) => PS_API + '/certs?limit=' + n;
 function psPage(path, limit, cursor) {
   return path + (path.includes('?') ? '&' : '?') + 'limit=' + limit + (cursor ? '&cursor=' + psEsc(cursor) : '');
@@ -297,18 +297,46 @@ async function psCertTuples(sha1, more, gen) {
   $('#ps-c-fps-partial').textContent = 'From the first ' + fmtNum(tuples.length) + ' handshakes: "More handshakes" reads more.';
 }
 
+// What a weak-key finding says, in words (docs/passivessl.md "Weak keys").
+function psWeakDetail(f) {
+  switch (f.kind) {
+  case 'shared-prime': return 'shares a prime' + (f.factor_bits ? ' of ' + f.factor_bits + ' bits' : '') + ' with another modulus: both are factored';
+  case 'shared-prime-unpaired': return 'shares a prime with a modulus no longer in the set' + (f.factor_bits ? ' (' + f.factor_bits + ' bits)' : '');
+  case 'duplicate-modulus': return 'the same RSA modulus under another SubjectPublicKeyInfo';
+  case 'small-factor': return 'small prime factors' + (f.factor_bits ? ' (their product: ' + f.factor_bits + ' bits)' : '');
+  case 'invalid-modulus': return 'not an RSA modulus' + (f.reason ? ': ' + f.reason : '');
+  case 'weak-exponent': return 'public exponent ' + (f.key && f.key.exponent ? psExponent(f.key.exponent) : '?') +
+    (f.exponent_flags && f.exponent_flags.length ? ' (' + f.exponent_flags.join(', ') + ')' : '');
+  case 'shared-key': return 'one key in certificates of ' + (f.subject_groups || 'several') + ' unrelated subjects';
+  default: return f.reason || '–';
+  }
+}
+// The other key of a pair: the certificates carrying it that the caller may see.
+function psWeakOther(k) {
+  if (!k) return '–';
+  if (k.hidden) return 'a key none of whose certificates you may see';
+  const sp = document.createElement('span');
+  (k.certificates || []).forEach((c, i) => {
+    if (i) sp.append(', ');
+    sp.appendChild(psCertLink(c.sha1, psCN(c.subject) === '–' ? c.sha1 : psCN(c.subject)));
+  });
+  if (k.certificates_more) sp.append(' …');
+  if (!(k.certificates || []).length) sp.textContent = 'key ' + k.id;
+  return sp;
+}
 async function psCertWeak(sha1, gen) {
-  let page;
+  let d;
   try {
-    page = await psList(psWeakPath(sha1));
+    d = await api('GET', psWeakPath(sha1));
   } catch (e) {
-    if (e.status !== 404) throw e;
-    page = { items: [] }; // a hub without the weak-key reports
+    if (e === PS_STALE || e.status !== 404) throw e;
+    d = { findings: [] }; // no parsed key (or a hub without the weak-key job)
   }
   psFresh(gen);
-  fill('#ps-c-weak', page.items.map((f) => row([f.kind, f.detail || f.reason || '–',
-    f.other_cert ? psCertLink(f.other_cert) : (f.other_key || '–'), psTime(f.found)])));
-  $('#ps-c-weak-empty').hidden = page.items.length > 0;
+  const list = d.findings || [];
+  fill('#ps-c-weak', list.map((f) => row([f.kind, psWeakDetail(f), psWeakOther(f.other), psTime(f.found_at)])));
+  $('#ps-c-weak-empty').hidden = list.length > 0;
+  $('#ps-c-weak-more').hidden = !d.findings_more;
 }
 
 // PEM: the DER from the API in base64, wrapped at 64 columns. Downloaded

@@ -22,6 +22,12 @@ PCAP=$D4_TEST_DATA/tls/openssl-lo.pcap
 "$PY" "$HERE/web_pssl_data.py" "$T_DIR/data" "$D4_TEST_DATA/tls/ja3-jl/openssl-lo.d4hub.jsonl" ||
 	fail "web_pssl_data.py"
 t_conf
+# the weak-key job, when the tree has it: at a short interval, so that the
+# leaf's exponent-3 finding comes within the test's deadline
+if [ -f "$ROOT/hub/analyze/pssl_weak.c" ] && [ -f "$ROOT/api/h_pssl_weak.c" ]; then
+	export D4_WEAK=1
+	printf '[pssl]\nweak_interval = 1\n' >>"$T_CONF"
+fi
 hub_start
 URL=$(api_url)
 TOKEN=$(ctl user add admin --role admin) || fail "user add admin"
@@ -49,7 +55,7 @@ sensor_run -u "$SENSOR_UUID" -k "$SENSOR_KEY" -t 254 -m "$T_DIR/meta-red.json" <
 # queryable: every certificate for the admin, and the 60 hostile tuples
 all_stored() {
 	"$PY" - "$URL" "$TOKEN" "$D4_EXPECT" "$T_PKI/ca.crt" <<'PYEOF'
-import json, ssl, sys, urllib.request
+import json, os, ssl, sys, urllib.request
 url, token, exp, ca = sys.argv[1:5]
 e = json.load(open(exp))
 ctx = ssl.create_default_context(cafile=ca)
@@ -64,6 +70,10 @@ if want - have:
 n = len(get('/api/v1/pssl/tuples?ip=198.51.100.0/24&limit=1000')['items'])
 if n != 60:
     sys.exit('%d hostile tuples' % n)
+if os.environ.get('D4_WEAK') == '1':
+    kinds = [f['kind'] for f in get('/api/v1/pssl/weak/certs/' + e['sha1']['leaf.test'])['findings']]
+    if 'weak-exponent' not in kinds:
+        sys.exit('no weak-exponent finding for the leaf yet: %s' % kinds)
 PYEOF
 }
 wait_for 60 "every certificate and tuple queryable" all_stored
