@@ -1549,6 +1549,7 @@ static void tuple_out(const struct pssl_trec *t, uint64_t id, struct d4_store_ps
 	o->server_port = t->port;
 	o->sni = t->has_sni ? t->sni : NULL;
 	o->sni_len = t->sni_len;
+	o->sni_cut = t->sni_cut;
 	o->has_ja3 = t->has_ja3;
 	o->has_ja3s = t->has_ja3s;
 	o->has_cert = t->has_cert;
