@@ -101,6 +101,10 @@ void d4_h_pssl_list_tuples(struct d4_api_ctx *ctx, const struct d4_api_req *req,
 void d4_h_pssl_list_certs(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_pssl_get_cert(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_pssl_get_fingerprint(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+/* passive SSL: the consumer's figures (api/h_pssl_ingest.c) */
+void d4_h_pssl_info(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_pssl_counters(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+
 void d4_h_list_queues(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_create_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_get_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);

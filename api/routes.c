@@ -133,5 +133,8 @@ const struct d4_api_route d4_api_routes[] = {
     {"GET", "/api/v1/pssl/certs/{sha1}", D4_ROLE_USER, D4_BODY_NONE, d4_h_pssl_get_cert, "getPsslCert"},
     {"GET", "/api/v1/pssl/fingerprints/{kind}/{md5}", D4_ROLE_USER, D4_BODY_NONE, d4_h_pssl_get_fingerprint,
      "getPsslFingerprint"},
+    /* passive SSL: the consumer's figures (api/h_pssl_ingest.c) */
+    {"GET", "/api/v1/pssl/info", D4_ROLE_USER, D4_BODY_NONE, d4_h_pssl_info, "getPsslInfo"},
+    {"GET", "/api/v1/pssl/counters", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_pssl_counters, "getPsslCounters"},
 };
 const size_t d4_api_nroutes = sizeof(d4_api_routes) / sizeof(d4_api_routes[0]);
