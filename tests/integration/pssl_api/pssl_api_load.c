@@ -59,7 +59,6 @@ struct cert {
 	uint8_t *der;
 	size_t der_len;
 	struct d4_x509 x;
-	char cn[256];
 	struct d4_store_pssl_san san[D4_PSSL_SAN_MAX];
 };
 
@@ -97,14 +96,9 @@ static int load_cert(const char *path, struct cert *c, struct d4_store_pssl_cert
 	sc->exponent_len = c->x.exponent_len;
 	sc->curve = c->x.curve;
 	sc->is_ca = c->x.is_ca;
-	/* the subject's first RDN in RFC 4514 order is the last commonName
-	 * (test names carry no escaped commas) */
-	const char *cn = strncmp(c->x.subject, "CN=", 3) ? strstr(c->x.subject, ",CN=") : c->x.subject - 1;
-	if (cn) {
-		snprintf(c->cn, sizeof(c->cn), "%s", cn + 4);
-		c->cn[strcspn(c->cn, ",")] = '\0';
-		sc->cn = c->cn;
-	}
+	/* the subject's commonName as the consumer indexes it */
+	if (c->x.has_cn)
+		sc->cn = c->x.cn;
 	for (size_t i = 0; i < c->x.n_san && i < D4_PSSL_SAN_MAX; i++) {
 		c->san[i].type = c->x.san[i].type;
 		c->san[i].len = c->x.san[i].len;
