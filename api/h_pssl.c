@@ -161,6 +161,16 @@ static void v2_problem(struct d4_api_resp *resp, int status, const char *fmt, ..
 	d4_jw_free(&b);
 }
 
+/* The CIRCL operations take no query parameter: any is refused, in their
+ * problem form. 0 or -1 (problem set). */
+static int v2_no_query(const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	if (!req->nquery)
+		return 0;
+	v2_problem(resp, 400, "unknown query parameter '%.40s'", req->qname[0] ? req->qname[0] : "");
+	return -1;
+}
+
 /* A certificate SHA-1 in the path: 40 hex digits, either case. */
 static int path_sha1(const struct d4_api_req *req, unsigned idx, uint8_t out[20])
 {
@@ -524,7 +534,7 @@ static int v2row_pos(const void *a, const void *b)
 
 static void v2_query(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
 {
-	if (d4_h_query_only(req, resp, NULL))
+	if (v2_no_query(req, resp))
 		return;
 	char text[160];
 	const char *q = req->nparams ? req->params[0] : "";
@@ -695,7 +705,7 @@ static int cmp_addr(const void *a, const void *b)
 void d4_h_v2pssl_cquery(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
 {
 	uint8_t sha1[20];
-	if (d4_h_query_only(req, resp, NULL))
+	if (v2_no_query(req, resp))
 		return;
 	if (path_sha1(req, 0, sha1)) {
 		v2_problem(resp, 400, "Incorrect format of the certificate fingerprint (expected SHA1 in hex format)");
@@ -965,7 +975,7 @@ void d4_h_v2pssl_cfetch(struct d4_api_ctx *ctx, const struct d4_api_req *req, st
 {
 	uint8_t sha1[20];
 	char hex[41];
-	if (d4_h_query_only(req, resp, NULL))
+	if (v2_no_query(req, resp))
 		return;
 	if (path_sha1(req, 0, sha1)) {
 		v2_problem(resp, 400, "Incorrect format of the certificate fingerprint (expected SHA1 in hex format)");

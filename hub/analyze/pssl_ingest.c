@@ -856,12 +856,12 @@ static int pcap_feed(struct d4_analyze_pssl *x, struct sess *e, const uint8_t *p
 	x->cur_sess = e;
 	int rc = d4_pcapsplit_feed(e->sp, p, n, on_record, x);
 	x->cur_sess = NULL;
-	if (rc < 0)
-		return rc; /* D4_ENOMEM, or the batch's */
+	int why = d4_pcapsplit_failed(e->sp);
+	if (rc < 0 && why == D4_PCAP_F_NONE)
+		return rc; /* D4_ENOMEM (the splitter's or the batch's) */
 	d4_tls_get_stats(e->tls, &b);
 	if (x->counting)
 		tls_delta(x, &a, &b, d);
-	int why = d4_pcapsplit_failed(e->sp);
 	if (why != D4_PCAP_F_NONE) {
 		e->failed = 1;
 		if (x->counting) {
@@ -1317,10 +1317,6 @@ int d4_analyze_pssl_opts_check(const struct d4_analyze_pssl_opts *o, char *err, 
 	}
 	if (o->max_buffered && o->max_line && o->max_buffered < o->max_line) {
 		snprintf(err, errsize, "pssl.max_buffered must be at least pssl.max_line");
-		return D4_EINVAL;
-	}
-	if (o->tls.max_dir_bytes && o->tls.max_dir_bytes < 16384) {
-		snprintf(err, errsize, "pssl.tls_max_dir_bytes must be at least 16384 (one TLS record)");
 		return D4_EINVAL;
 	}
 	if (o->max_sessions > 1000000 || o->batch > 1000000) {
