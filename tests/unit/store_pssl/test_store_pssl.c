@@ -1303,10 +1303,12 @@ START_TEST(test_merge)
 	ck_assert_uint_eq(tc.last.count, 2);
 	ck_assert_uint_eq(tc.last.sni_len, 15);
 	ck_assert_uint_eq(tc.last.has_cert, 0);
+	ck_assert_uint_eq(tc.last.sni_cut, 0);
 	q.key = (const uint8_t *)longsni;
 	q.key_len = D4_PSSL_SNI_MAX;
 	ck_assert_uint_eq(q_tuples(s, &q, &tc), 1);
 	ck_assert_uint_eq(tc.last.sni_len, D4_PSSL_SNI_MAX);
+	ck_assert_uint_eq(tc.last.sni_cut, 1);
 	d4_store_close(s);
 }
 END_TEST
