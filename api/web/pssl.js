@@ -130,7 +130,7 @@ function psNotAfterCell(c) {
 }
 function psCertRow(c) {
   const link = psCertLink(c.sha1);
-  link.classList.add('nowrap');
+  link.classList.add('two-lines');
   return row([link, psNameCell(c.subject), psNameCell(c.issuer), psNotAfterCell(c), psKeyText(c),
     psTime(c.first_seen), psTime(c.last_seen), c.tlp]);
 }
@@ -388,7 +388,8 @@ async function psLoadRecent() {
 async function loadCertificates() {
   const route = state.route || [];
   const key = route.join('/');
-  await Promise.all([psLoadRecent(), psLoadFigures()]);
+  // the figures are a side show: their failure does not stop the view
+  await Promise.all([psLoadRecent(), psLoadFigures().catch((e) => { if (e.message === 'unauthorized') throw e; })]);
   // a newer route is being loaded (or already shown) by another call
   if (state.view !== 'certificates' || (state.route || []).join('/') !== key || key === ps.route) return;
   ps.route = key;
