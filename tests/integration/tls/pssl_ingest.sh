@@ -137,6 +137,11 @@ print('# %d handshakes per path + 1 Go line, %d certificates (%d distinct), %d t
 EOF
 }
 check_figures || fail "figures differ"
+get "$USER" /metrics >"$T_DIR/metrics.txt" || fail "GET /metrics"
+grep -qx "d4hub_pssl_handshakes_total $((2 * N + 1))" "$T_DIR/metrics.txt" ||
+	fail "metrics: $(grep d4hub_pssl_handshakes "$T_DIR/metrics.txt")"
+grep -qx "d4hub_pssl_certs_new_total $ND" "$T_DIR/metrics.txt" ||
+	fail "metrics: $(grep d4hub_pssl_certs_new "$T_DIR/metrics.txt")"
 pass "both paths: exactly d4-tls's $N handshakes and $ND certificates; the Go sensor's line stored"
 
 # ---- kill -9 while the consumer works, then a restart ----
