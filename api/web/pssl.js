@@ -42,15 +42,14 @@ function psGuess(v) {
   return null;
 }
 
-// GET of a list, one page: JSON {"items": [...], "next_cursor": ...} or NDJSON
-// with the next page's cursor in D4-Next-Cursor; both are accepted.
+// GET of a list, one page: {"items": [...], "next_cursor": ...}, with the
+// caller's clearance from the D4-Clearance header.
 async function psList(path) {
   const r = await fetch(path, { headers: { 'Authorization': 'Bearer ' + state.token, 'Accept': 'application/json' } });
   if (r.status === 401) {
     signOut('Your token was refused (expired or revoked?). Sign in again.');
     throw new Error('unauthorized');
   }
-  const type = r.headers.get('Content-Type') || '';
   const text = await r.text();
   if (!r.ok) {
     let detail = r.statusText;
@@ -59,8 +58,6 @@ async function psList(path) {
     err.status = r.status;
     throw err;
   }
-  if (type.includes('ndjson'))
-    return { items: text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l)), next: r.headers.get('D4-Next-Cursor') };
   const data = text ? JSON.parse(text) : {};
   return { items: data.items || [], next: data.next_cursor || r.headers.get('D4-Next-Cursor') || null,
     clearance: r.headers.get('D4-Clearance') };
@@ -91,15 +88,17 @@ function psTime(t) {
 }
 function psMs(t) { return typeof t === 'number' ? t * 1000 : typeof t === 'string' ? Date.parse(t) : NaN; }
 
-// The subject's (or issuer's) commonName for a table, the whole name as a title.
+// The subject's (or issuer's) commonName for a table, the whole name as a
+// title: the certificate's cn when the API gives it (unescaped by the
+// parser), else read from the RFC 4514 name.
 function psCN(name) {
   if (typeof name !== 'string' || !name) return '–';
   const m = /(?:^|,)\s*CN=((?:[^,\\]|\\.)*)/.exec(name);
   return m ? m[1].replace(/\\(.)/g, '$1') : name;
 }
-function psNameCell(name) {
+function psNameCell(name, cn) {
   const sp = document.createElement('span');
-  sp.textContent = psCN(name);
+  sp.textContent = typeof cn === 'string' && cn ? cn : psCN(name);
   if (typeof name === 'string') sp.title = name;
   return sp;
 }
@@ -131,7 +130,7 @@ function psNotAfterCell(c) {
 function psCertRow(c) {
   const link = psCertLink(c.sha1);
   link.classList.add('two-lines');
-  return row([link, psNameCell(c.subject), psNameCell(c.issuer), psNotAfterCell(c), psKeyText(c),
+  return row([link, psNameCell(c.subject, c.cn), psNameCell(c.issuer), psNotAfterCell(c), psKeyText(c),
     psTime(c.first_seen), psTime(c.last_seen), c.tlp]);
 }
 function psTupleRow(t) {
@@ -178,9 +177,6 @@ async function psRunSearch(kind, value, gen) {
     ps.cursors = [null];
     ps.page = 0;
   }
-  $('#ps-cert').hidden = true;
-  $('#ps-results').hidden = false;
-  $('#ps-results-title').textContent = 'Search by ' + PS_KINDS[kind] + ': ' + value;
   const page = await psList(psPage(s.path, PS_PAGE, ps.cursors[ps.page]));
   psFresh(gen);
   ps.next = page.next;
@@ -193,6 +189,9 @@ async function psRunSearch(kind, value, gen) {
       if (fp.string) $('#ps-fp-string').textContent = kind.toUpperCase() + ' string: ' + fp.string;
     } catch (e) { if (e === PS_STALE || e.message === 'unauthorized') throw e; }
   }
+  $('#ps-cert').hidden = true;
+  $('#ps-results').hidden = false;
+  $('#ps-results-title').textContent = 'Search by ' + PS_KINDS[kind] + ': ' + value;
   $('#ps-certs').hidden = !s.certs;
   $('#ps-tuples').hidden = s.certs;
   fill(s.certs ? '#ps-certs' : '#ps-tuples', page.items.map(s.certs ? psCertRow : psTupleRow));
@@ -214,10 +213,9 @@ function psField(dl, label, value, id) {
 }
 
 async function psShowCert(sha1, gen) {
-  $('#ps-results').hidden = true;
-  $('#ps-cert').hidden = false;
   const c = await api('GET', psCertPath(sha1));
   psFresh(gen);
+  $('#ps-results').hidden = true;
   ps.cert = c;
   $('#ps-c-sha1').textContent = c.sha1;
   $('#ps-c-unparsed').hidden = c.parsed !== false;
@@ -260,6 +258,11 @@ async function psShowCert(sha1, gen) {
   fill('#ps-c-chain', chain.map((e, i) => row([String(i), e.sha1 === c.sha1 ? psCode(e.sha1) : psCertLink(e.sha1),
     psNameCell(e.subject), psNameCell(e.issuer)])));
   $('#ps-c-chain-empty').hidden = chain.length > 0;
+  // shown now, with nothing left of the certificate shown before
+  for (const t of ['#ps-c-servers', '#ps-c-fps', '#ps-c-weak']) fill(t, []);
+  for (const h of ['#ps-c-servers-empty', '#ps-c-fps-empty', '#ps-c-fps-partial', '#ps-c-weak-empty', '#ps-c-weak-more', '#ps-c-more'])
+    $(h).hidden = true;
+  $('#ps-cert').hidden = false;
   ps.tupleCursor = null;
   await psCertTuples(sha1, false, gen);
   await psCertWeak(sha1, gen);
