@@ -227,6 +227,13 @@ try {
     await page.waitForFunction((h) => document.querySelector('#ps-c-sha1').textContent === h && !document.querySelector('#ps-cert').hidden,
       S['old.test'], { timeout: T });
 
+    await page.selectOption('#ps-kind', 'sha1');
+    await page.fill('#ps-q', S.hostile);
+    await page.click('#ps-go');
+    await page.waitForFunction((h) => document.querySelector('#ps-c-sha1').textContent === h && !document.querySelector('#ps-cert').hidden,
+      S.hostile, { timeout: T });
+    same(await page.evaluate(() => location.hash), '#certificates/cert/' + S.hostile, 'a SHA-1 search opens the detail');
+
     // paging: 60 tuples of the hostile certificate on 198.51.100.0/24, pages of 50
     const p1 = await search(o, 'ip', '198.51.100.0/24');
     same(p1.items.length, 50, 'page 1 from the API');
