@@ -1569,6 +1569,9 @@ START_TEST(test_weak_paging)
 	memset(big, 1, sizeof(big));
 	struct d4_store_pssl_finding bad = {.kind = 1, .id = 1, .factor = big, .factor_len = sizeof(big)};
 	ck_assert_int_eq(d4_store_pssl_weak_apply(s, &bad, 1, 99), D4_EINVAL);
+	struct d4_store_pssl_finding bad2[2] = {{.kind = 0, .id = 1}, {.kind = 1, .id = 0, .other = 2}};
+	ck_assert_int_eq(d4_store_pssl_weak_apply(s, &bad2[0], 1, 99), D4_EINVAL);
+	ck_assert_int_eq(d4_store_pssl_weak_apply(s, &bad2[1], 1, 99), D4_EINVAL);
 	ck_assert_int_eq(d4_store_pssl_weak_position(s, &pos), 0);
 	ck_assert_uint_eq(pos, 90);
 	d4_store_close(s);
