@@ -383,6 +383,16 @@ START_TEST(test_basics)
 	ck_assert_uint_eq(kc.k[0].first_seen, 1000);
 	ck_assert_uint_eq(kc.k[1].id, 2);
 	ck_assert_uint_eq(kc.k[1].certs, 1);
+	/* an older sighting of a known certificate moves its key's first_seen */
+	struct d4_store_pssl_cert known_leaf = leaf2.c;
+	known_leaf.der = NULL;
+	struct d4_store_pssl_obs old;
+	obs_init(&old, 0x0a000009, 443, &known_leaf, 1, 400);
+	ck_assert_int_eq(apply(s, &old, 1, NULL), 0);
+	memset(&kc, 0, sizeof(kc));
+	ck_assert_int_eq(d4_store_pssl_keys_after(s, 0, 1, kcoll_cb, &kc), 0);
+	ck_assert_uint_eq(kc.k[0].first_seen, 400);
+	ck_assert_uint_eq(kc.k[0].certs, 2);
 	memset(&kc, 0, sizeof(kc));
 	ck_assert_int_eq(d4_store_pssl_keys_after(s, 1, 0, kcoll_cb, &kc), 0);
 	ck_assert_uint_eq(kc.n, 1);
