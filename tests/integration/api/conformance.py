@@ -636,8 +636,17 @@ def run_live(spec, fx):
     call("getPsslFingerprint", "a JA3", 200, {"kind": "ja3", "md5": ps["ja3"]}, token="user")
     call("getPsslFingerprint", "unknown", 404, {"kind": "ja3s", "md5": "0" * 32}, token="user")
     call("getPsslFingerprint", "bad kind", 400, {"kind": "ja5", "md5": ps["ja3"]}, token="user")
-    call("getPsslInfo", "figures", 200, token="user")
-    call("getPsslCounters", "counters", 200)
+    # ---- the passive-SSL consumer's figures (it runs in the test's hub)
+    c = call("getPsslInfo", "info", 200, token="user")
+    if c is not None and c.status == 200:
+        ok(c.json["ingest"]["running"] is True and c.json["ingest"]["bad_lines"] == 0,
+           f"getPsslInfo: the consumer runs: {c.json}")
+    call("getPsslInfo", "unknown parameter", 400, token="user", query={"x": 1})
+    c = call("getPsslCounters", "counters", 200)
+    if c is not None and c.status == 200:
+        ok(isinstance(c.json["sensors"], list), f"getPsslCounters: {c.json}")
+    call("getPsslCounters", "a user", 403, token="user")
+    call("getPsslCounters", "unknown parameter", 400, query={"x": 1})
 
     # ---- the web page
     c = call("getWebIndex", "anonymous", 200, token=None)
