@@ -2425,7 +2425,9 @@ int d4_store_pssl_weak_apply(struct d4_store *s, const struct d4_store_pssl_find
 	if (!s || (n && !f))
 		return D4_EINVAL;
 	for (size_t i = 0; i < n; i++)
-		if ((f[i].factor && f[i].factor_len > D4_PSSL_FACTOR_MAX) || (!f[i].factor && f[i].factor_len))
+		/* kind 0 means "every kind" to readers, key ids start at 1 */
+		if (!f[i].kind || !f[i].id || (f[i].factor && f[i].factor_len > D4_PSSL_FACTOR_MAX) ||
+		    (!f[i].factor && f[i].factor_len))
 			return D4_EINVAL;
 	if (s->opts.read_only)
 		return D4_EPERM;
