@@ -636,8 +636,6 @@ def run_live(spec, fx):
     call("getPsslFingerprint", "a JA3", 200, {"kind": "ja3", "md5": ps["ja3"]}, token="user")
     call("getPsslFingerprint", "unknown", 404, {"kind": "ja3s", "md5": "0" * 32}, token="user")
     call("getPsslFingerprint", "bad kind", 400, {"kind": "ja5", "md5": ps["ja3"]}, token="user")
-    call("getPsslInfo", "figures", 200, token="user")
-    call("getPsslCounters", "counters", 200)
     # ---- the passive-SSL consumer's figures (it runs in the test's hub)
     c = call("getPsslInfo", "info", 200, token="user")
     if c is not None and c.status == 200:

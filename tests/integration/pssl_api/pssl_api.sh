@@ -98,6 +98,41 @@ PYEOF
 "$PY" "$HERE/check.py" check "$T_DIR/set.json" "$T_DIR/fixtures.json" || fail "answers differ from the set (above)"
 "$PY" "$HERE/pypssl_client.py" "$T_DIR/set.json" "$T_DIR/fixtures.json" || fail "the PyPSSL-style client (above)"
 
+# big answers: 10,001 tuples on one address. CIRCL's query refuses them (422
+# naming the paged operation), the paged list walks them exactly once
+hub_stop
+printf 'bulk\t10001\t203.0.113.7\ttlp:green\t%d\t%d\n' $((NOW - 100)) $((NOW - 10)) |
+	"$PSSL_LOAD" load "$T_DIR/store" || fail "pssl_api_load bulk"
+hub_start
+wait_until 30 health || fail "API not answering after the restart"
+code=$(curl -s -o "$T_DIR/big.json" -w '%{http_code}' --http2 --cacert "$T_PKI/ca.crt" \
+	-H "Authorization: Bearer $USER_TOKEN" "$API/v2pssl/query/203.0.113.7")
+assert_eq "$code" 422 "/v2pssl/query over 10,000 tuples"
+assert_contains "$(cat "$T_DIR/big.json")" "/api/v1/pssl/tuples?ip=" "the 422 names the paged operation"
+"$PY" - "$API" "$T_PKI/ca.crt" "$USER_TOKEN" <<'PYEOF' || fail "walking 10,001 tuples"
+import json, subprocess, sys, urllib.parse
+api, ca, token = sys.argv[1:]
+ports, cur, pages = [], None, 0
+while True:
+    q = {"ip": "203.0.113.7", "limit": 1000}
+    if cur:
+        q["cursor"] = cur
+    r = subprocess.run(["curl", "-sf", "--http2", "--cacert", ca, "-H", "Authorization: Bearer " + token,
+                        api + "/api/v1/pssl/tuples?" + urllib.parse.urlencode(q)], capture_output=True, text=True)
+    if r.returncode:
+        sys.exit("page %d: curl exit %d" % (pages, r.returncode))
+    d = json.loads(r.stdout)
+    ports += [t["server_port"] for t in d["items"]]
+    pages += 1
+    cur = d["next_cursor"]
+    if not cur or pages > 20:
+        break
+if ports != list(range(1, 10002)) or pages != 11:
+    sys.exit("%d tuples in %d pages, %d distinct, in order: %s" % (len(ports), pages, len(set(ports)),
+                                                                 ports == sorted(ports)))
+print("# 10001 tuples in 11 pages, each once, in port order")
+PYEOF
+
 # sensor_register is below user: 403 on every passive-SSL operation
 for p in v2pssl/query/192.0.2.1 v2pssl/query/192.0.2.0/24 v2pssl/cquery/0123456789abcdef0123456789abcdef01234567 \
 	v2pssl/cfetch/0123456789abcdef0123456789abcdef01234567 api/v1/pssl/tuples api/v1/pssl/certs \

@@ -10,7 +10,10 @@
  *     SENSOR, ORG: - for none; TLP a tag; FIRST/LAST epoch seconds; CERTS -
  *     or DER files separated by commas, the server's own first. Each
  *     certificate is parsed with analyzers/x509 as the hub's consumer does.
- * Every line is its own write transaction (applied in order). */
+ *   bulk N IP TLP FIRST LAST
+ *     N handshakes without certificate or fingerprint on IP, server ports
+ *     1..N (N <= 65535), written 1,000 per transaction.
+ * Every hs line is its own write transaction (applied in order). */
 #include "d4_error.h"
 #include "d4_policy.h"
 #include "d4_store.h"
@@ -109,6 +112,41 @@ static int load_cert(const char *path, struct cert *c, struct d4_store_pssl_cert
 	return 0;
 }
 
+static int bulk(struct d4_store *st, char **f, unsigned long ln)
+{
+	unsigned long n = strtoul(f[1], NULL, 10);
+	enum d4_tlp tlp = d4_policy_tlp_parse(f[3]);
+	struct d4_store_pssl_obs *ob = calloc(1000, sizeof(*ob));
+	uint8_t ip[16];
+	int ret = 0;
+	if (!ob || n == 0 || n > 65535 || parse_addr(f[2], ip) || tlp == D4_TLP_NONE) {
+		free(ob);
+		return die("bulk: bad count, address or tlp", ln);
+	}
+	for (unsigned long done = 0; !ret && done < n;) {
+		size_t k = 0;
+		for (; k < 1000 && done < n; k++, done++) {
+			memset(&ob[k], 0, sizeof(ob[k]));
+			memcpy(ob[k].server_ip, ip, 16);
+			ob[k].server_port = (uint16_t)(done + 1);
+			ob[k].tlp = (uint8_t)tlp;
+			ob[k].time_first = strtoull(f[4], NULL, 10);
+			ob[k].time_last = strtoull(f[5], NULL, 10);
+		}
+		struct d4_store_pssl_update u;
+		memset(&u, 0, sizeof(u));
+		u.obs = ob;
+		u.nobs = k;
+		int rc = d4_store_pssl_apply(st, &u, NULL);
+		if (rc) {
+			fprintf(stderr, "pssl_api_load: line %lu: bulk apply: %s\n", ln, d4_strerror(rc));
+			ret = 1;
+		}
+	}
+	free(ob);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 3 || strcmp(argv[1], "load") != 0) {
@@ -139,6 +177,11 @@ int main(int argc, char **argv)
 		int nf = 0;
 		for (char *p = line, *tok; nf < 16 && (tok = strsep(&p, "\t")) != NULL;)
 			f[nf++] = tok;
+		if (nf == 6 && !strcmp(f[0], "bulk")) {
+			ret = bulk(st, f, ln);
+			n += ret ? 0 : strtoul(f[1], NULL, 10);
+			continue;
+		}
 		if (nf != 14 || strcmp(f[0], "hs")) {
 			ret = die("hs with 14 fields expected", ln);
 			break;
