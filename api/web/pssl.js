@@ -13,7 +13,7 @@
 
 const PS_KINDS = {
   sha1: 'certificate SHA-1', sha256: 'certificate SHA-256', ip: 'IP or CIDR', name: 'DNS name', ja3: 'JA3', ja3s: 'JA3S',
-  ja4: 'JA4', sni: 'SNI', spki: 'SPKI SHA-256',
+  ja4: 'JA4', sni: 'SNI', spki: 'SPKI SHA-256', issuer: 'issuer',
 };
 const PS_PAGE = 50;	     // rows per page of a search
 const PS_DETAIL_TUPLES = 50;  // handshakes per page of a certificate's "served by"
@@ -149,6 +149,7 @@ function psSearchPath(kind, value) {
   case 'sha256': return { certs: true, path: PS_API + '/certs?sha256=' + psEsc(value.toLowerCase()) };
   case 'spki': return { certs: true, path: PS_API + '/certs?spki=' + psEsc(value.toLowerCase()) };
   case 'name': return { certs: true, path: PS_API + '/certs?name=' + psEsc(value) };
+  case 'issuer': return { certs: true, path: PS_API + '/certs?issuer=' + psEsc(value) };
   case 'ip': return { certs: false, path: PS_API + '/tuples?ip=' + psEsc(value) };
   case 'ja3': return { certs: false, path: PS_API + '/tuples?ja3=' + psEsc(value.toLowerCase()) };
   case 'ja3s': return { certs: false, path: PS_API + '/tuples?ja3s=' + psEsc(value.toLowerCase()) };
@@ -222,7 +223,7 @@ async function psShowCert(sha1, gen) {
   const dl = $('#ps-c-fields');
   dl.replaceChildren();
   psField(dl, 'Subject', c.subject, 'ps-c-subject');
-  psField(dl, 'Issuer', c.issuer, 'ps-c-issuer');
+  psField(dl, 'Issuer', c.issuer ? psPivot('issuer', c.issuer) : '–', 'ps-c-issuer');
   const v = psValidity(c);
   const val = document.createElement('span');
   val.textContent = psTime(c.not_before) + ' to ' + psTime(c.not_after) + (v ? ' (' + v + ')' : '');

@@ -72,7 +72,7 @@ async function waitRows(page, sel, want, keyCols, what) {
 }
 
 const KIND_LABEL = { sha256: 'certificate SHA-256', ip: 'IP or CIDR', name: 'DNS name', ja3: 'JA3', ja3s: 'JA3S', ja4: 'JA4',
-  sni: 'SNI', spki: 'SPKI SHA-256' };
+  sni: 'SNI', spki: 'SPKI SHA-256', issuer: 'issuer' };
 const TUPLE_KINDS = new Set(['ip', 'ja3', 'ja3s', 'ja4', 'sni']);
 const tupleKey = (t) => t.server_ip + '|' + t.server_port + '|' + (t.cert || '–');
 const TUPLE_COLS = [0, 1, 3];
@@ -318,6 +318,13 @@ try {
     await page.click('#ps-c-sans a >> text=www.leaf.test');
     await waitRows(page, '#ps-certs', [S['leaf.test']], [0], 'pivot name');
     await page.goBack();
+    await page.click('#ps-c-issuer a.ps-issuer');
+    const byIssuer = await apiJson(page, '/api/v1/pssl/certs?issuer=' + encodeURIComponent(leaf.issuer) + '&limit=50');
+    same(sorted(byIssuer.items.map((c) => c.sha1)), sorted([S.ca, S['leaf.test'], S['old.test'], S['future.test']]), 'the CA\'s certificates');
+    await waitRows(page, '#ps-certs', byIssuer.items.map((c) => c.sha1), [0], 'pivot issuer');
+    await page.goBack();
+    await page.waitForFunction((h) => !document.querySelector('#ps-cert').hidden && document.querySelector('#ps-c-sha1').textContent === h,
+      S['leaf.test'], { timeout: T });
     await page.click('#ps-c-chain a.ps-cert-link');
     const ca = await openCert(o, S.ca);
     await checkDetail(o, ca);
