@@ -86,6 +86,13 @@ function psTime(t) {
   if (typeof t === 'number') return fmtTime(new Date(t * 1000).toISOString().replace('.000', ''));
   return typeof t === 'string' && t ? fmtTime(t) : '–';
 }
+// A time in a table cell, kept on one line.
+function psWhen(t) {
+  const sp = document.createElement('span');
+  sp.className = 'when';
+  sp.textContent = psTime(t);
+  return sp;
+}
 function psMs(t) { return typeof t === 'number' ? t * 1000 : typeof t === 'string' ? Date.parse(t) : NaN; }
 
 // The subject's (or issuer's) commonName for a table, the whole name as a
@@ -131,7 +138,7 @@ function psCertRow(c) {
   const link = psCertLink(c.sha1);
   link.classList.add('two-lines');
   return row([link, psNameCell(c.subject, c.cn), psNameCell(c.issuer), psNotAfterCell(c), psKeyText(c),
-    psTime(c.first_seen), psTime(c.last_seen), c.tlp]);
+    psWhen(c.first_seen), psWhen(c.last_seen), c.tlp]);
 }
 function psTupleRow(t) {
   return row([psPivot('ip', t.server_ip), t.server_port, t.sni ? psPivot('sni', t.sni) : '–', t.cert ? psCertLink(t.cert) : '–',
@@ -401,7 +408,8 @@ async function loadCertificates() {
   psSetError('');
   try {
     if (route[0] === 'cert' && HEX(40).test(route[1] || '')) {
-      $('#ps-kind').value = 'sha1';
+      // "guess" reads a SHA-1 as one, and lets the next value typed be of any kind
+      $('#ps-kind').value = 'auto';
       $('#ps-q').value = route[1];
       await psShowCert(route[1], gen);
     } else if (route[0] === 'q' && PS_KINDS[route[1]]) {
