@@ -331,6 +331,11 @@ try {
     same(await text(page, '#ps-c-key'), 'EC 256 bits prime256v1', 'CA key');
     await page.waitForFunction(() => !document.querySelector('#ps-c-weak-empty').hidden, null, { timeout: T });
     same((await rowsOf(page, '#ps-c-weak')).length, 0, 'no weak-key finding for the CA');
+    // from a detail, a value typed without choosing a kind: guessed
+    same(await page.inputValue('#ps-kind'), 'auto', 'the kind after a detail');
+    await page.fill('#ps-q', E.ja3.B);
+    await page.click('#ps-go');
+    await waitRows(page, '#ps-tuples', ['192.0.2.21|8443|' + S['leaf.test']], TUPLE_COLS, 'a JA3 typed on a detail');
 
     // expired, not yet valid
     const old = await openCert(o, S['old.test']);
