@@ -1023,6 +1023,88 @@ START_TEST(test_frames_lost)
 }
 END_TEST
 
+/* Property: however the streams are cut into frames and interleaved, and
+ * whatever the batch size, the stored tuples and counters are those of the
+ * libraries over the whole streams. */
+START_TEST(test_property_splits)
+{
+	d4_tls_config_default(&g_cfg);
+	size_t npc, njl;
+	uint8_t *pc = slurp("tls/openssl-lo.pcap", &npc);
+	uint8_t *jl = slurp("tls/ja3-jl/openssl-lo.d4hub.jsonl", &njl);
+	struct ref rp, rj;
+	memset(&rp, 0, sizeof(rp));
+	memset(&rj, 0, sizeof(rj));
+	ref_pcap(&rp, &g_cfg, pc, npc, D4_TLP_GREEN);
+	ck_assert_uint_eq(ref_jl(&rj, jl, njl, D4_TLP_AMBER), 0);
+	struct lines want;
+	memset(&want, 0, sizeof(want));
+	for (int k = 0; k < 2; k++) /* two pcap sessions */
+		for (size_t i = 0; i < rp.L.n; i++)
+			lines_add(&want, rp.L.l[i]);
+	for (size_t i = 0; i < rj.L.n; i++)
+		lines_add(&want, rj.L.l[i]);
+	lines_merge(&want);
+	static const unsigned maxcuts[] = {13, 300, 4000};
+	static const unsigned batches[] = {1, 4, 1000};
+	for (unsigned seed = 1; seed <= 6; seed++) {
+		new_dir();
+		struct d4_store *s = store_open(1);
+		uint8_t u[3][16];
+		struct stream st[3];
+		memset(st, 0, sizeof(st));
+		for (unsigned i = 0; i < 3; i++) {
+			test_uuid(u[i], 70 + i);
+			memcpy(st[i].uuid, u[i], 16);
+		}
+		st[0].sid = sess_open(s, u[0], 1, NULL);
+		st[0].type = 1;
+		st[0].tlp = D4_TLP_GREEN;
+		st[0].p = pc;
+		st[0].n = npc;
+		st[1] = st[0];
+		st[1].sid = sess_open(s, u[1], 1, NULL);
+		memcpy(st[1].uuid, u[1], 16);
+		st[2].sid = sess_open(s, u[2], 254, "ja3-jl");
+		st[2].type = 254;
+		st[2].tlp = D4_TLP_AMBER;
+		st[2].p = jl;
+		st[2].n = njl;
+		size_t nf = post_streams(s, st, 3, maxcuts[seed % 3], seed * 7919u);
+		for (unsigned i = 0; i < 3; i++)
+			sess_close(s, st[i].sid, "peer closed");
+		ck_assert_int_eq(d4_store_writer_sync(s, 30000), 0);
+		struct d4_analyze_pssl_opts o;
+		opts_for(&o);
+		o.batch = batches[(seed / 3) % 3];
+		o.frames_per_walk = 1 + seed * 5;
+		struct d4_analyze_pssl_stats sst;
+		drain(s, &o, &sst);
+		struct lines got;
+		dump_store(s, &got);
+		lines_eq(&got, &want);
+		ck_assert_uint_eq(sst.frames, nf);
+		ck_assert_uint_eq(sst.handshakes, 2 * rp.handshakes + rj.handshakes);
+		ck_assert_uint_eq(sst.certs, 2 * rp.certs + rj.certs);
+		struct d4_store_pssl_counters c;
+		sum_counters(s, (const uint8_t(*)[16])u, 3, &c);
+		ck_assert_uint_eq(c.frames, nf);
+		ck_assert_uint_eq(c.handshakes, 2 * rp.handshakes + rj.handshakes);
+		ck_assert_uint_eq(c.bad_lines + c.bad_packets + c.bad_certs, 0);
+		d4_store_close(s);
+		rm_dir(g_dir);
+		lines_free(&got);
+	}
+	lines_free(&want);
+	lines_free(&rp.L);
+	lines_free(&rp.certset);
+	lines_free(&rj.L);
+	lines_free(&rj.certset);
+	free(pc);
+	free(jl);
+}
+END_TEST
+
 /* Byte offsets of the capture after which the extractor is empty (no
  * flow, nothing held): the points where the consumer can resume a stream. */
 struct cleanscan {
@@ -1254,6 +1336,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_truncated_and_refused);
 	tcase_add_test(tc, test_frames_lost);
+	tcase_add_test(tc, test_property_splits);
 	tcase_add_test(tc, test_resume_after_retention);
 	tcase_add_test(tc, test_odd_certificate);
 	tcase_add_test(tc, test_opts_check);
