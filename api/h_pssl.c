@@ -191,6 +191,8 @@ static void tuple_json(struct d4_jw *b, const struct d4_store_pssl_tuple *t)
 	d4_jw_u64(b, t->server_port);
 	D4_JW_LIT(b, ",\"sni\":");
 	d4_jw_text(b, t->sni);
+	D4_JW_LIT(b, ",\"sni_cut\":");
+	jw_bool(b, t->sni_cut);
 	D4_JW_LIT(b, ",\"ja3\":");
 	if (t->has_ja3)
 		jw_hex(b, t->ja3_md5, 16);

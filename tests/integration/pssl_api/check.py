@@ -89,6 +89,7 @@ def gen(now, cdir, out):
     add("2001:db8::5", 443, "v6.example", J2, None, None, "tlp:green", 4, S2, None, ["v6"])
     add("192.0.3.1", 443, None, J1, JS1, None, "tlp:ex:chr", 1, S2, ORG, ["a", "ca"])
     add("192.0.2.10", 443, None, None, None, None, "tlp:amber+strict", 1, None, None, [])
+    add("192.0.2.12", 443, "Long-" + "x" * 300 + ".example", J2, JS2, None, "tlp:green", 1, S2, None, ["b", "ca"])
     for k in range(1, 31):
         add("198.51.100.%d" % k, 443, "paging.example", J2, JS2, JA4B,
             "tlp:amber+strict" if k % 5 == 0 else "tlp:green", k, S2, None, ["p", "ca"])
@@ -148,6 +149,11 @@ def ipkey(ip):
     return a.packed if a.version == 6 else b"\0" * 10 + b"\xff\xff" + a.packed
 
 
+def sni_of(h):
+    """The SNI as the store keeps it: lower-cased, cut at 255 bytes."""
+    return h["sni"].lower()[:255] if h["sni"] else None
+
+
 def tuple_order(hs):
     """(ip, port, id): ids follow the load order."""
     return sorted(hs, key=lambda h: (ipkey(h["ip"]), h["port"], h["i"]))
@@ -160,9 +166,9 @@ def cert_tlp(S, c):
 
 def tuple_ok(S, t, h, role):
     c = S["certs"]
-    exp = {"server_ip": h["ip"], "server_port": h["port"], "sni": h["sni"].lower() if h["sni"] else None,
+    exp = {"server_ip": h["ip"], "server_port": h["port"], "sni": sni_of(h),
            "ja3": md5(h["ja3"]) if h["ja3"] else None, "ja3s": md5(h["ja3s"]) if h["ja3s"] else None,
-           "ja4": h["ja4"], "cert": c[h["chain"][0]]["sha1"] if h["chain"] else None,
+           "ja4": h["ja4"], "sni_cut": len(h["sni"] or "") > 255, "cert": c[h["chain"][0]]["sha1"] if h["chain"] else None,
            "chain": [c[x]["sha1"] for x in h["chain"]], "count": h["count"], "tlp": h["tlp"]}
     for k, v in exp.items():
         ok(t.get(k) == v, f"tuple {h['ip']}:{h['port']} {k}: {t.get(k)!r} != {v!r}")
@@ -209,14 +215,14 @@ def check_tuples(A, S, role):
         key = lambda t: (t["server_ip"], t["server_port"], t["sni"], t["cert"], t["ja3"])
         ids = [t["id"] for t in got]
         ok(len(ids) == len(set(ids)), f"{role} tuples {label}: an id twice over the pages")
-        wk = [(h["ip"], h["port"], h["sni"].lower() if h["sni"] else None,
+        wk = [(h["ip"], h["port"], sni_of(h),
                c[h["chain"][0]]["sha1"] if h["chain"] else None, md5(h["ja3"]) if h["ja3"] else None) for h in want]
         gk = [key(t) for t in got]
         if not ordered:
             wk, gk = sorted(wk, key=str), sorted(gk, key=str)
         if ok(gk == wk, f"{role} tuples {label}: {len(gk)} rows, expected {len(wk)}\n got {gk}\n want {wk}"):
             for t in got:
-                h = next(x for x in want if (x["ip"], x["port"], x["sni"].lower() if x["sni"] else None,
+                h = next(x for x in want if (x["ip"], x["port"], sni_of(x),
                                               c[x["chain"][0]]["sha1"] if x["chain"] else None,
                                               md5(x["ja3"]) if x["ja3"] else None) == key(t))
                 tuple_ok(S, t, h, role)

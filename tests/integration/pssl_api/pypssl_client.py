@@ -75,7 +75,7 @@ def main(set_path, fx_path):
     ok(shown == [(c["a"]["sha1"], "C=LU, O=D4 Test, CN=a.example")], f"query 192.0.2.10: subjects {shown}")
     # MISP module: every address of a network, every certificate fetched
     r = p.query("192.0.2.0/24")
-    ok("error" not in r and sorted(r) == ["192.0.2.10", "192.0.2.11"], f"query 192.0.2.0/24: {sorted(r)}")
+    ok("error" not in r and sorted(r) == ["192.0.2.10", "192.0.2.11", "192.0.2.12"], f"query 192.0.2.0/24: {sorted(r)}")
     for ip, v in r.items():
         for sha1 in v["certificates"]:
             f = p.fetch_cert(sha1)
