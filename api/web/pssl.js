@@ -140,8 +140,16 @@ function psCertRow(c) {
   return row([link, psNameCell(c.subject, c.cn), psNameCell(c.issuer), psNotAfterCell(c), psKeyText(c),
     psWhen(c.first_seen), psWhen(c.last_seen), c.tlp]);
 }
+// A handshake's SNI: a pivot, said to be cut when the store kept only its start.
+function psSniCell(t) {
+  if (!t.sni) return '–';
+  if (!t.sni_cut) return psPivot('sni', t.sni);
+  const sp = document.createElement('span');
+  sp.append(psPivot('sni', t.sni), ' (cut at 255 bytes)');
+  return sp;
+}
 function psTupleRow(t) {
-  return row([psPivot('ip', t.server_ip), t.server_port, t.sni ? psPivot('sni', t.sni) : '–', t.cert ? psCertLink(t.cert) : '–',
+  return row([psPivot('ip', t.server_ip), t.server_port, psSniCell(t), t.cert ? psCertLink(t.cert) : '–',
     t.ja3 ? psPivot('ja3', t.ja3) : '–', t.ja3s ? psPivot('ja3s', t.ja3s) : '–', t.ja4 ? psPivot('ja4', t.ja4) : '–',
     psTime(t.first_seen), psTime(t.last_seen), fmtNum(t.count), t.tlp]);
 }
@@ -285,7 +293,7 @@ async function psCertTuples(sha1, more, gen) {
   ps.tupleCursor = page.next;
   const tuples = more ? ps.tuples.concat(page.items) : page.items;
   ps.tuples = tuples;
-  fill('#ps-c-servers', tuples.map((t) => row([psPivot('ip', t.server_ip), t.server_port, t.sni ? psPivot('sni', t.sni) : '–',
+  fill('#ps-c-servers', tuples.map((t) => row([psPivot('ip', t.server_ip), t.server_port, psSniCell(t),
     psTime(t.first_seen), psTime(t.last_seen), fmtNum(t.count), t.tlp])));
   $('#ps-c-servers-empty').hidden = tuples.length > 0;
   $('#ps-c-more').hidden = !ps.tupleCursor;

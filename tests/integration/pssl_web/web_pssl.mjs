@@ -128,7 +128,7 @@ async function checkDetail(o, c) {
     c.san.map((s) => '#certificates/q/' + (s.type === 'ip' ? 'ip' : 'name') + '/' + s.value), what + 'SAN pivots');
   same((await rowsOf(page, '#ps-c-chain')).map((r) => r[1]), c.chain.map((e) => e.sha1), what + 'chain');
   // the handshakes with it: a page of 50, then "More handshakes" for the rest
-  const serverKey = (t) => t.server_ip + '|' + t.server_port + '|' + (t.sni || '–');
+  const serverKey = (t) => t.server_ip + '|' + t.server_port + '|' + (t.sni ? t.sni + (t.sni_cut ? ' (cut at 255 bytes)' : '') : '–');
   const first = await apiJson(page, '/api/v1/pssl/tuples?cert=' + c.sha1 + '&limit=50');
   await waitRows(page, '#ps-c-servers', first.items.map(serverKey), [0, 1, 2], what + 'served by');
   const tuples = await apiJson(page, '/api/v1/pssl/tuples?cert=' + c.sha1 + '&limit=1000');
@@ -188,7 +188,7 @@ try {
     const ctr = await apiJson(page, '/api/v1/pssl/counters');
     await waitRows(page, '#ps-counters', ctr.sensors.map((x) => x.sensor + '|' + x.handshakes), [0, 2], 'admin counters');
     const hs = Object.fromEntries(ctr.sensors.map((x) => [x.sensor, x.handshakes]));
-    same([hs[process.env.D4_GREEN_SENSOR], hs[process.env.D4_RED_SENSOR]], [64, 1], 'handshakes of the line sensors');
+    same([hs[process.env.D4_GREEN_SENSOR], hs[process.env.D4_RED_SENSOR]], [65, 1], 'handshakes of the line sensors');
     check(hs[process.env.D4_CAPTURE_SENSOR] > 0, 'handshakes of the capture sensor');
     await page.screenshot({ path: dir + '/pssl-admin-landing.png', fullPage: true });
 
@@ -341,6 +341,8 @@ try {
     const old = await openCert(o, S['old.test']);
     await checkDetail(o, old);
     check((await text(page, '#ps-c-validity')).endsWith('(expired)'), 'old.test expired');
+    const longRow = (await rowsOf(page, '#ps-c-servers')).find((r) => r[0] === '192.0.2.40');
+    same(longRow && longRow[2], E.long_sni.slice(0, 255) + ' (cut at 255 bytes)', 'a cut SNI said so');
     check(await page.$eval('#ps-c-validity span', (s) => s.className === 'validity-expired'), 'expired class');
     const fut = await openCert(o, S['future.test']);
     await checkDetail(o, fut);

@@ -9,7 +9,7 @@ independently of the hub (SHA-1s computed here from the DER).
 DIR/green.jsonl  (sent with tlp:green):
   leaf.test (RSA, exponent 3, chain leaf + CA) on 192.0.2.20:443 (SNI leaf.test, client A)
     and 192.0.2.21:8443 (no SNI, client B);
-  old.test (expired) on 192.0.2.30:443, future.test (not yet valid) on 192.0.2.31:443;
+  old.test (expired) on 192.0.2.30:443 and 192.0.2.40:443 (an SNI of 304 bytes), future.test (not yet valid) on 192.0.2.31:443;
   the hostile certificate (markup in its subject and SANs) on 198.51.100.1..60:443
     (SNI hostile.test, client A): 60 handshake tuples for paging.
 DIR/red.jsonl (sent with tlp:red): red.test on 203.0.113.9:443 (client C).
@@ -83,6 +83,10 @@ JA4 = {'A': 't12d0306h2_3b5074b1b5d0_c5c5ebd3c4ab', 'B': 't13d0406h2_0a8b6d4e2f1
        'C': 't10d0403nn_1a2b3c4d5e6f_0f1e2d3c4b5a'}
 
 
+# an SNI longer than the store keeps (255 bytes): shown cut
+LONG_SNI = '.'.join(['l%02d' % i + 'x' * 56 for i in range(5)]) + '.test'
+
+
 def line(ip, port, client, chain, sni=None, when='2026-12-07T10:00:00Z'):
     d = {'ServerIP': ip, 'ServerPort': str(port), 'ClientIP': '10.9.8.7', 'ClientPort': '50000', 'TLSH': '',
          'Timestamp': when, 'JA3': JA3[client], 'JA3Digest': md5(JA3[client]), 'JA3S': JA3S, 'JA3SDigest': md5(JA3S),
@@ -98,6 +102,7 @@ with open(os.path.join(out, 'green.jsonl'), 'w') as f:
     f.write(line('192.0.2.20', 443, 'A', ['leaf.test', 'ca'], 'leaf.test'))
     f.write(line('192.0.2.21', 8443, 'B', ['leaf.test', 'ca']))
     f.write(line('192.0.2.30', 443, 'A', ['old.test']))
+    f.write(line('192.0.2.40', 443, 'A', ['old.test'], LONG_SNI))
     f.write(line('192.0.2.31', 443, 'A', ['future.test']))
     for i in range(1, 61):
         f.write(line('198.51.100.%d' % i, 443, 'A', ['hostile'], 'hostile.test'))
@@ -121,5 +126,5 @@ for n in certs:
                                capture_output=True, text=True).stdout.strip().split('=')[1].lower()
 json.dump({'sha1': sha1, 'sha256': {n: hashlib.sha256(d).hexdigest() for n, d in certs.items()},
            'pem': pem, 'spki': spki, 'serial': serial, 'ja3': {k: md5(v) for k, v in JA3.items()}, 'ja3_string': JA3, 'ja3s': md5(JA3S), 'ja4': JA4,
-           'hostile_cn': HOSTILE_CN, 'hostile_o': HOSTILE_O, 'capture_certs': capture},
+           'long_sni': LONG_SNI, 'hostile_cn': HOSTILE_CN, 'hostile_o': HOSTILE_O, 'capture_certs': capture},
           open(os.path.join(out, 'expect.json'), 'w'), indent=1)
