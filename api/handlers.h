@@ -93,6 +93,14 @@ void d4_h_bs_get_vector(struct d4_api_ctx *ctx, const struct d4_api_req *req, st
 void d4_h_bs_summary(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_bs_counters(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 
+/* passive SSL (api/h_pssl.c): CIRCL /v2pssl lookups and the pivots */
+void d4_h_v2pssl_query(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_v2pssl_cquery(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_v2pssl_cfetch(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_pssl_list_tuples(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_pssl_list_certs(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_pssl_get_cert(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_pssl_get_fingerprint(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 /* passive SSL: the consumer's figures (api/h_pssl_ingest.c) */
 void d4_h_pssl_info(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_pssl_counters(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);

@@ -123,6 +123,16 @@ const struct d4_api_route d4_api_routes[] = {
     {"GET", "/api/v1/backscatter/vectors/{id}", D4_ROLE_USER, D4_BODY_NONE, d4_h_bs_get_vector, "getBackscatterVector"},
     {"GET", "/api/v1/backscatter/summary", D4_ROLE_USER, D4_BODY_NONE, d4_h_bs_summary, "getBackscatterSummary"},
     {"GET", "/api/v1/backscatter/counters", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_bs_counters, "getBackscatterCounters"},
+    /* passive SSL: CIRCL-compatible lookups and the pivots (api/h_pssl.c) */
+    {"GET", "/v2pssl/query/{q}", D4_ROLE_USER, D4_BODY_NONE, d4_h_v2pssl_query, "v2psslQuery"},
+    {"GET", "/v2pssl/query/{q}/{len}", D4_ROLE_USER, D4_BODY_NONE, d4_h_v2pssl_query, "v2psslQueryNetwork"},
+    {"GET", "/v2pssl/cquery/{sha1}", D4_ROLE_USER, D4_BODY_NONE, d4_h_v2pssl_cquery, "v2psslCquery"},
+    {"GET", "/v2pssl/cfetch/{sha1}", D4_ROLE_USER, D4_BODY_NONE, d4_h_v2pssl_cfetch, "v2psslCfetch"},
+    {"GET", "/api/v1/pssl/tuples", D4_ROLE_USER, D4_BODY_NONE, d4_h_pssl_list_tuples, "listPsslTuples"},
+    {"GET", "/api/v1/pssl/certs", D4_ROLE_USER, D4_BODY_NONE, d4_h_pssl_list_certs, "listPsslCerts"},
+    {"GET", "/api/v1/pssl/certs/{sha1}", D4_ROLE_USER, D4_BODY_NONE, d4_h_pssl_get_cert, "getPsslCert"},
+    {"GET", "/api/v1/pssl/fingerprints/{kind}/{md5}", D4_ROLE_USER, D4_BODY_NONE, d4_h_pssl_get_fingerprint,
+     "getPsslFingerprint"},
     /* passive SSL: the consumer's figures (api/h_pssl_ingest.c) */
     {"GET", "/api/v1/pssl/info", D4_ROLE_USER, D4_BODY_NONE, d4_h_pssl_info, "getPsslInfo"},
     {"GET", "/api/v1/pssl/counters", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_pssl_counters, "getPsslCounters"},

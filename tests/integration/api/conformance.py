@@ -23,6 +23,7 @@ requests go through curl --http2 (ALPN h2), as the operators' tools do.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -582,6 +583,59 @@ def run_live(spec, fx):
            f"getBackscatterCounters: {c.json}")
     call("getBackscatterCounters", "unknown parameter", 400, query={"x": 1})
 
+    # ---- passive SSL (a tlp:green handshake with a certificate and a tlp:red one, written by conformance.sh)
+    ps = fx["pssl"]
+    c = call("v2psslQuery", "an address", 200, {"q": "192.0.2.20"}, token="user")
+    if c is not None and c.status == 200:
+        ok(c.json.get("192.0.2.20", {}).get("certificates") == [ps["sha1"]], f"v2psslQuery: {c.json}")
+    c = call("v2psslQuery", "a network, encoded slash", 200, {"q": "192.0.2.0/24"}, token="user")
+    if c is not None and c.status == 200:
+        ok(sorted(c.json) == ["192.0.2.20"], f"v2psslQuery: the red handshake's address is not shown: {c.json}")
+    c = call("v2psslQueryNetwork", "a network", 200, {"q": "192.0.2.0", "len": 24})
+    if c is not None and c.status == 200:
+        ok(sorted(c.json) == ["192.0.2.20"], f"v2psslQueryNetwork: an address without a certificate is absent: {c.json}")
+    call("v2psslQueryNetwork", "a /22", 400, {"q": "192.0.2.0", "len": 22}, token="user")
+    call("v2psslQuery", "not an address", 400, {"q": "example.test"}, token="user")
+    c = call("v2psslCquery", "a certificate", 200, {"sha1": ps["sha1"]}, token="user")
+    if c is not None and c.status == 200:
+        ok(c.json == {"certificate": ps["sha1"], "seen": ["192.0.2.20"], "hits": 1}, f"v2psslCquery: {c.json}")
+    call("v2psslCquery", "bad hash", 400, {"sha1": "abc"}, token="user")
+    call("v2psslCfetch", "a certificate", 200, {"sha1": ps["sha1"]}, token="user")
+    call("v2psslCfetch", "unknown certificate", 404, {"sha1": "0" * 40}, token="user")
+    call("v2psslCfetch", "bad hash", 400, {"sha1": "z" * 40}, token="user")
+    c = call("listPsslTuples", "every tuple, pages of one", 200, token="user", query={"limit": 1})
+    ok(c is not None and c.json and c.json["next_cursor"] is None and len(c.json["items"]) == 1,
+       "listPsslTuples: a user sees the green tuple only")
+    c = call("listPsslTuples", "pages of one (admin)", 200, query={"limit": 1})
+    nxt = c.json.get("next_cursor") if c is not None and c.json else None
+    ok(nxt is not None and c.headers.get("d4-next-cursor") == nxt, "listPsslTuples: a next cursor")
+    if nxt:
+        call("listPsslTuples", "next page", 200, query={"limit": 1, "cursor": nxt})
+        call("listPsslTuples", "cursor of another query", 400, query={"limit": 1, "cursor": nxt, "port": 443})
+        call("listPsslTuples", "another role's cursor", 400, token="user", query={"limit": 1, "cursor": nxt})
+    call("listPsslTuples", "by network, port and time", 200, token="user",
+         query={"ip": "192.0.2.0/24", "port": 443, "time_first_after": 1, "time_last_before": 4102444800})
+    call("listPsslTuples", "by certificate", 200, token="user", query={"cert": ps["sha1"]})
+    call("listPsslTuples", "by JA3", 200, token="user", query={"ja3": ps["ja3"]})
+    call("listPsslTuples", "by JA4", 200, token="user", query={"ja4": "t13d1516h2_8daaf6152771_e5627efa2ab1"})
+    call("listPsslTuples", "by SNI", 200, token="user", query={"sni": "conf.example"})
+    call("listPsslTuples", "two pivots", 400, token="user", query={"sni": "conf.example", "ja3": ps["ja3"]})
+    call("listPsslTuples", "reversed range", 400, token="user", query={"ip": "192.0.2.9-192.0.2.1"})
+    call("listPsslTuples", "bad hash", 400, token="user", query={"cert": "0" * 39})
+    c = call("listPsslCerts", "every certificate", 200, token="user")
+    ok(c is not None and c.json and [x["sha1"] for x in c.json["items"]] == [ps["sha1"]], "listPsslCerts")
+    call("listPsslCerts", "by name", 200, token="user", query={"name": "*.example"})
+    call("listPsslCerts", "bad spki", 400, token="user", query={"spki": "00"})
+    call("getPsslCert", "detail", 200, {"sha1": ps["sha1"]}, token="user")
+    c = call("getPsslCert", "DER", 200, {"sha1": ps["sha1"]}, token="user", query={"format": "der"})
+    if c is not None and c.status == 200:
+        ok(hashlib.sha1(c.body).hexdigest() == ps["sha1"], "getPsslCert format=der: the certificate's bytes")
+    call("getPsslCert", "PEM", 200, {"sha1": ps["sha1"]}, token="user", query={"format": "pem"})
+    call("getPsslCert", "unknown", 404, {"sha1": "0" * 40}, token="user")
+    call("getPsslCert", "bad hash", 400, {"sha1": "0" * 41}, token="user")
+    call("getPsslFingerprint", "a JA3", 200, {"kind": "ja3", "md5": ps["ja3"]}, token="user")
+    call("getPsslFingerprint", "unknown", 404, {"kind": "ja3s", "md5": "0" * 32}, token="user")
+    call("getPsslFingerprint", "bad kind", 400, {"kind": "ja5", "md5": ps["ja3"]}, token="user")
     # ---- the passive-SSL consumer's figures (it runs in the test's hub)
     c = call("getPsslInfo", "info", 200, token="user")
     if c is not None and c.status == 200:
@@ -1106,7 +1160,7 @@ def run_live(spec, fx):
     # ---- authentication and roles, for every operation
     dummy = {"uuid": new_uuid(), "kind": "ip", "value": "192.0.2.9", "type": 9, "name": "conf-none",
              "id": "0" * 16, "q": "example.test", "rrtype": "A", "bailiwick": "example.test", "ip": "192.0.2.1",
-             "hex": "41"}
+             "hex": "41", "sha1": "0" * 40, "len": 24, "md5": "0" * 32}
     bodies = {"createSensor": {"uuid": new_uuid()}, "updateSensor": {"description": "x"},
               "addBlock": {"kind": "ip", "value": "192.0.2.9"}, "setType": {"accepted": True},
               "setServerMode": {"mode": "registration"},

@@ -36,6 +36,21 @@ BS_SENSOR=5e3c3b5e0b9e4c1e9a52c6e9d2a1f001
 		$((NOW_US - 5000000000)) $((NOW_US - 4000000000)) "$BS_SENSOR"
 	printf 'ctr\t%s\t12\t900\t3\t220\t0\t1=120,3=40,9=60\t1=500,2=177\n' "$BS_SENSOR"
 } | "$BS_LOAD" load "$T_DIR/store" || fail "bs_api_load"
+# passive SSL: a self-signed certificate served in a tlp:green handshake, and
+# a tlp:red handshake (above a user's clearance)
+[ -n "${PSSL_LOAD:-}" ] && [ -x "$PSSL_LOAD" ] || fail "\$PSSL_LOAD is not set to pssl_api_load"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T_DIR/pssl.key" \
+	-out "$T_DIR/pssl.pem" -days 30 -subj "/O=Conformance/CN=conf.example" -addext "subjectAltName=DNS:conf.example" \
+	2>/dev/null || fail "openssl: a certificate"
+openssl x509 -in "$T_DIR/pssl.pem" -outform DER -out "$T_DIR/pssl.der" || fail "openssl: DER"
+PSSL_JA3=771,4865-4866,0-11-10,29-23,0
+{
+	printf 'hs\t192.0.2.20\t443\tconf.example\t%s\t771,4865,43-51\tt13d1516h2_8daaf6152771_e5627efa2ab1\ttlp:green\t%d\t%d\t2\t%s\t-\t%s\n' \
+		"$PSSL_JA3" $((NOW_US / 1000000 - 600)) $((NOW_US / 1000000 - 60)) "$BS_SENSOR" "$T_DIR/pssl.der"
+	printf 'hs\t192.0.2.21\t8443\tred.example\t769,47,0,23,0\t-\t-\ttlp:red\t%d\t%d\t1\t-\t-\t-\n' \
+		$((NOW_US / 1000000 - 600)) $((NOW_US / 1000000 - 60))
+} | "$PSSL_LOAD" load "$T_DIR/store" || fail "pssl_api_load"
+PSSL_SHA1=$(openssl x509 -in "$T_DIR/pssl.pem" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g' | tr A-F a-f)
 hub_start
 API=$(api_url) # the hub picks a free API port (lib.sh keeps it across restarts)
 health() { curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" >/dev/null; }
@@ -58,10 +73,11 @@ sensor_new
 wait_for 30 "the data sensor's 2 sessions closed and committed" sessions_closed "$DATA_UUID" 2
 sync_store
 
-"$PY" - "$T_DIR/fixtures.json" "$API" "$T_PKI/ca.crt" "$ADMIN_TOKEN" "$USER_TOKEN" "$REG_TOKEN" "$DATA_UUID" <<'EOF' ||
-import json, sys
-out, api, ca, admin, user, reg, data = sys.argv[1:]
-json.dump({
+"$PY" - "$T_DIR/fixtures.json" "$API" "$T_PKI/ca.crt" "$ADMIN_TOKEN" "$USER_TOKEN" "$REG_TOKEN" "$DATA_UUID" \
+	"$PSSL_SHA1" "$PSSL_JA3" <<'EOF' ||
+import hashlib, json, sys
+out, api, ca, admin, user, reg, data, pssl_sha1, pssl_ja3 = sys.argv[1:]
+json.dump({"pssl": {"sha1": pssl_sha1, "ja3": hashlib.md5(pssl_ja3.encode()).hexdigest()},
     "base_url": api, "cacert": ca,
     "tokens": {"admin": admin, "user": user, "sensor_register": reg},
     "admin_user": "conf-admin", "data_sensor": data,

@@ -100,11 +100,23 @@ while read -r label level ip; do
 	printf 'vec\t-\t%s\ttcp-synack\tclosed\t1764000000000000\t1764000600000000\t100\t4000\t%s\t%s\t80:100\t-\n' \
 		"$ip" "$level" "$S"
 done <"$T_DIR/labels" | "$BS_LOAD" load "$T_DIR/store" || fail "bs_api_load"
+# passive SSL: per label one handshake on the label's address, with a
+# certificate of its own (CN t-LABEL.p.tlp.test) and a JA3 of its own
+[ -n "${PSSL_LOAD:-}" ] && [ -x "$PSSL_LOAD" ] || fail "\$PSSL_LOAD is not set to pssl_api_load"
+n=0
+while read -r label level ip; do
+	n=$((n + 1))
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T_DIR/p-$label.key" \
+		-out "$T_DIR/p-$label.pem" -days 30 -subj "/CN=t-$label.p.tlp.test" 2>/dev/null || fail "openssl ($label)"
+	openssl x509 -in "$T_DIR/p-$label.pem" -outform DER -out "$T_DIR/p-$label.der" || fail "openssl DER ($label)"
+	printf 'hs\t%s\t443\tt-%s.p.tlp.test\t771,%d,0,29,0\t-\t-\t%s\t1764000000\t1764000600\t1\t%s\t-\t%s\n' \
+		"$ip" "$label" $((4000 + n)) "$level" "$S" "$T_DIR/p-$label.der"
+done <"$T_DIR/labels" | "$PSSL_LOAD" load "$T_DIR/store" || fail "pssl_api_load"
 hub_start
 wait_until 10 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" || fail "API not answering after the restart"
 
 "$PY" - "$T_DIR/fixtures.json" <<EOF || fail "fixtures"
-import json, subprocess, sys
+import hashlib, json, subprocess, sys
 sess = json.loads(subprocess.check_output(["$D4HUBCTL", "-c", "$T_CONF", "--json", "sessions", "$S"]))
 ids = [s["id"] for s in sorted(sess, key=lambda s: s["id"])]
 rows = [l.split() for l in open("$T_DIR/labels")]
@@ -115,6 +127,9 @@ json.dump({"base_url": "$API", "cacert": "$T_PKI/ca.crt",
            "sensor": "$S", "sessions": {r[0]: i for r, i in zip(rows, ids)},
            "labels": {r[0]: r[1] for r in rows}, "ip": {r[0]: r[2] for r in rows}, "frames": per,
            "bs": {r[0]: r[2] for r in rows}, "bs_day": "2025-11-24",
+           "pssl": {r[0]: {"ip": r[2], "ja3": hashlib.md5(("771,%d,0,29,0" % (4001 + k)).encode()).hexdigest(),
+                           "sha1": hashlib.sha1(open("$T_DIR/p-%s.der" % r[0], "rb").read()).hexdigest()}
+                    for k, r in enumerate(rows)},
            "queues": {"pop_admin": $QPA, "pop_user": $QPU, "follow": $QF}}, open(sys.argv[1], "w"))
 EOF
 "$PY" "$(dirname "$0")/tlp_check.py" --spec "$ROOT/openapi/d4hub.yaml" --fixtures "$T_DIR/fixtures.json" ||

@@ -439,6 +439,102 @@ class Check:
             ok(d["top_ports"] == ([{"port": 80, "vectors": n, "packets": 100 * n}] if n else []),
                f"{oid} as {role}: top ports {d['top_ports']}")
 
+    # passive SSL: per label one handshake on the label's address with a
+    # certificate and a JA3 of its own (tlp.sh)
+    def pssl_leaks(self, oid, role, body):
+        text = body.decode("utf-8", "replace")
+        px = self.fx["pssl"]
+        leaked = [l for l in self.wh[role] if f'"{px[l]["ip"]}"' in text or px[l]["sha1"] in text
+                  or px[l]["sha1"].upper() in text or px[l]["ja3"] in text or f"t-{l}.p.tlp.test" in text]
+        ok(not leaked, f"{oid} as {role}: withheld passive-SSL rows revealed: {leaked}")
+
+    def pssl_label(self, key, value):
+        return next((l for l, v in self.fx["pssl"].items() if v[key] == value), None)
+
+    def v2psslQuery(self, oid, method, tmpl):
+        for role in ("admin", "user"):
+            path = tmpl.replace("{q}", "198.51.100.0%2F24" if "{len}" not in tmpl else "198.51.100.0")
+            path = path.replace("{len}", "24")
+            _, h, body = self.call(oid, method, path, role)
+            self.clearance_header(oid, h, role)
+            self.pssl_leaks(oid, role, body)
+            d = json.loads(body)
+            got = {self.pssl_label("ip", ip) for ip in d}
+            self.expect_labels(oid, role, got)
+            for ip, e in d.items():
+                l = self.pssl_label("ip", ip)
+                ok(e["certificates"] == [self.fx["pssl"][l]["sha1"]] and
+                   e["subjects"] == {self.fx["pssl"][l]["sha1"]: {"values": [f"CN=t-{l}.p.tlp.test"]}},
+                   f"{oid} as {role}: {ip}: {e}")
+
+    v2psslQueryNetwork = v2psslQuery
+
+    def pssl_single(self, oid, method, tmpl, key, path_of, unknown):
+        """A row by key: visible 200; above the clearance the very 404 of an unknown one."""
+        for label in sorted(self.labels):
+            v = self.fx["pssl"][label][key]
+            for role in ("admin", "user"):
+                vis = label in self.vis[role]
+                st, h, body = self.call(oid, method, path_of(v), role, expect=200 if vis else 404)
+                self.clearance_header(oid, h, role)
+                # the key the caller sent may come back (the 404 of any key names it)
+                self.pssl_leaks(oid, role, body.replace(v.encode(), b"").replace(v.upper().encode(), b""))
+                if not vis:
+                    _, _, nf = self.hub.call("GET", path_of(unknown), role)
+                    ok(body.replace(v.encode(), b"X").replace(v.upper().encode(), b"X") ==
+                       nf.replace(unknown.encode(), b"X").replace(unknown.upper().encode(), b"X"),
+                       f"{oid} {label} as {role}: the 404 differs from an unknown one's: {body!r} / {nf!r}")
+
+    def v2psslCfetch(self, oid, method, tmpl):
+        self.pssl_single(oid, method, tmpl, "sha1", lambda v: tmpl.replace("{sha1}", v), "ab" * 20)
+
+    def getPsslCert(self, oid, method, tmpl):
+        self.pssl_single(oid, method, tmpl, "sha1", lambda v: tmpl.replace("{sha1}", v), "ab" * 20)
+
+    def getPsslFingerprint(self, oid, method, tmpl):
+        self.pssl_single(oid, method, tmpl, "ja3",
+                         lambda v: tmpl.replace("{kind}", "ja3").replace("{md5}", v), "ab" * 16)
+
+    def v2psslCquery(self, oid, method, tmpl):
+        for label in sorted(self.labels):
+            px = self.fx["pssl"][label]
+            for role in ("admin", "user"):
+                _, h, body = self.call(oid, method, tmpl.replace("{sha1}", px["sha1"]), role)
+                self.clearance_header(oid, h, role)
+                self.pssl_leaks(oid, role, body.replace(px["sha1"].encode(), b""))
+                d = json.loads(body)
+                want = [px["ip"]] if label in self.vis[role] else []
+                ok(d["seen"] == want and d["hits"] == len(want), f"{oid} {label} as {role}: {d}")
+
+    def pssl_list(self, oid, method, tmpl, label_of):
+        for role in ("admin", "user"):
+            _, h, body = self.call(oid, method, tmpl, role, {"limit": 1000})
+            self.clearance_header(oid, h, role)
+            self.pssl_leaks(oid, role, body)
+            items = json.loads(body)["items"]
+            labels = [label_of(i) for i in items]
+            ok(len(labels) == len(set(labels)), f"{oid} as {role}: a row twice")
+            self.expect_labels(oid, role, set(labels))
+            seen, cursor = [], None
+            for _ in range(len(self.labels) + 2):
+                q = {"limit": 1}
+                if cursor:
+                    q["cursor"] = cursor
+                _, _, body = self.call(oid, method, tmpl, role, q)
+                self.pssl_leaks(oid, role, body)
+                d = json.loads(body)
+                seen += [label_of(i) for i in d["items"]]
+                cursor = d["next_cursor"]
+                if not cursor:
+                    break
+            ok(sorted(seen) == self.vis[role], f"{oid} paged as {role}: {sorted(seen)}")
+
+    def listPsslTuples(self, oid, method, tmpl):
+        self.pssl_list(oid, method, tmpl, lambda t: self.pssl_label("ip", t["server_ip"]))
+
+    def listPsslCerts(self, oid, method, tmpl):
+        self.pssl_list(oid, method, tmpl, lambda c: self.pssl_label("sha1", c["sha1"]))
+
     # ---- operations without labelled records --------------------------------------
     def plain(self, oid, method, tmpl, op):
         role_min = op.get("x-d4hub-role")
@@ -489,6 +585,9 @@ PLAIN = {
     "getUpstream",
     # the backscatter consumer's counters: packets of every level, so admin only
     "getBackscatterCounters",
+    # the passive-SSL store's row counts and its consumer's figures; the
+    # per-sensor counters count every level, so admin only
+    "getPsslInfo", "getPsslCounters",
 }
 # Operations of the federation port (x-d4hub-port: federation): placed here
 # so that one that hands out records must get a check of its own.
@@ -504,6 +603,9 @@ FILTERED = {
     "followQueue": Check.followQueue, "pdnsQuery": Check.pdnsQuery,
     "listBackscatterVectors": Check.listBackscatterVectors, "getBackscatterVector": Check.getBackscatterVector,
     "getBackscatterSummary": Check.getBackscatterSummary,
+    "v2psslQuery": Check.v2psslQuery, "v2psslQueryNetwork": Check.v2psslQueryNetwork,
+    "v2psslCquery": Check.v2psslCquery, "v2psslCfetch": Check.v2psslCfetch, "listPsslTuples": Check.listPsslTuples,
+    "listPsslCerts": Check.listPsslCerts, "getPsslCert": Check.getPsslCert, "getPsslFingerprint": Check.getPsslFingerprint,
 }
 
 
