@@ -147,6 +147,14 @@ static const struct keydef keys[] = {
     {"federation.timeout_ms", K_UINT, F(fed_timeout_ms), 1000, 3600000, 0},
     {"federation.inflight", K_UINT, F(fed_inflight), 1, 16, 0},
     {"federation.own_networks", K_STR, F(fed_own_networks), 0, 0, 0},
+    /* [pssl]: the weak-key job (docs/passivessl.md "Weak keys") */
+    {"pssl.weak_enabled", K_BOOL, F(pssl_weak_enabled), 0, 0, 0},
+    {"pssl.weak_interval", K_UDUR, F(pssl_weak_interval), 1, 86400, 0},
+    {"pssl.weak_batch", K_UINT, F(pssl_weak_batch), 1, 65536, 0},
+    {"pssl.weak_max_keys", K_UINT, F(pssl_weak_max_keys), 1, 1u << 26, 0},
+    {"pssl.weak_nice", K_UINT, F(pssl_weak_nice), 0, 19, 0},
+    {"pssl.weak_rescan", K_UDUR, F(pssl_weak_rescan), 0, 30u * 86400u, 0},
+    {"pssl.weak_factor_admin", K_BOOL, F(pssl_weak_factor_admin), 0, 0, 0},
     /* [upstream]: the relay to a public D4 server (docs/upstream.md) */
     {"upstream.destination", K_STR, F(up_dest), 0, 0, 0},
     {"upstream.uuid", K_UUID, F(up_uuid), 0, 0, 0},
@@ -164,8 +172,8 @@ static const struct keydef keys[] = {
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const sections[] = {"hub",  "ingest",      "store",	    "api",
-				       "pdns", "backscatter", "federation", "upstream"};
+static const char *const sections[] = {"hub",	      "ingest",	    "store",	"api", "pdns",
+				       "backscatter", "federation", "upstream", "pssl"};
 
 void d4_hubconf_defaults(struct d4_hubconf *out)
 {
@@ -208,6 +216,13 @@ void d4_hubconf_defaults(struct d4_hubconf *out)
 	out->bs_max_vectors = 262144;
 	out->bs_batch = 100000;
 	out->bs_retention = 0;
+	out->pssl_weak_enabled = 1;
+	out->pssl_weak_interval = 60;
+	out->pssl_weak_batch = 4096;
+	out->pssl_weak_max_keys = 1048576;
+	out->pssl_weak_nice = 10;
+	out->pssl_weak_rescan = 3600;
+	out->pssl_weak_factor_admin = 0;
 	out->api_enabled = 1;
 	d4_strlcpy(out->api_listen, "127.0.0.1:8443", sizeof(out->api_listen));
 	d4_strlcpy(out->api_spec, D4_API_SPEC_DEFAULT, sizeof(out->api_spec));

@@ -6,7 +6,13 @@
  *   certs.jl        one ja3-jl line per certificate (the format of
  *                   docs/passivessl.md), ServerIP 127.0.1.N
  *   names.txt       "NAME SHA1 CN" per certificate
- * Usage: d4-pssl-weakcerts DIR [SEED [PRIME_BITS]] */
+ * or, with --store, merges certificates [FROM, TO) (default all) into the
+ * store at STORE as handshakes of TLP (default tlp:green), as the hub's
+ * consumer does (wc_store), for tests that need them without a sensor.
+ * Usage: d4-pssl-weakcerts DIR [SEED [PRIME_BITS]]
+ *        d4-pssl-weakcerts --store STORE [FROM TO [TLP]] */
+#include "d4_policy.h"
+#include "d4_store.h"
 #include "weakcerts.h"
 
 #include <openssl/evp.h>
@@ -21,8 +27,42 @@ static void hex(const uint8_t *p, size_t n, char *out)
 		sprintf(out + 2 * i, "%02x", p[i]);
 }
 
+static int load(int argc, char **argv)
+{
+	static struct wc_set s;
+	if (argc < 3 || argc == 4 || argc > 6) {
+		fprintf(stderr, "usage: d4-pssl-weakcerts --store STORE [FROM TO [TLP]]\n");
+		return 2;
+	}
+	if (wc_make(12, 512, &s))
+		return 1;
+	size_t from = argc > 4 ? strtoul(argv[3], NULL, 10) : 0, to = argc > 4 ? strtoul(argv[4], NULL, 10) : s.n;
+	enum d4_tlp tlp = argc > 5 ? d4_policy_tlp_parse(argv[5]) : D4_TLP_GREEN;
+	if (tlp == D4_TLP_NONE) {
+		fprintf(stderr, "d4-pssl-weakcerts: bad TLP %s\n", argv[5]);
+		return 2;
+	}
+	struct d4_store_opts o;
+	memset(&o, 0, sizeof(o));
+	o.path = argv[2];
+	struct d4_store *st = NULL;
+	int rc = d4_store_open(&o, &st);
+	if (!rc)
+		rc = wc_store(st, &s, from, to, (uint8_t)tlp);
+	if (st)
+		d4_store_close(st);
+	wc_free(&s);
+	if (rc) {
+		fprintf(stderr, "d4-pssl-weakcerts: %s: %d\n", argv[2], rc);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 1 && !strcmp(argv[1], "--store"))
+		return load(argc, argv);
 	if (argc < 2 || argc > 4) {
 		fprintf(stderr, "usage: d4-pssl-weakcerts DIR [SEED [PRIME_BITS]]\n");
 		return 2;

@@ -13,9 +13,9 @@
 #define WC_EXP_MAX 32
 
 struct wc_cert {
-	char name[16];	/* "A1", "N3"... */
-	char cn[64];	/* the subject's commonName (also its one DNS SAN) */
-	uint8_t *der;	/* malloc'ed */
+	char name[16]; /* "A1", "N3"... */
+	char cn[64];   /* the subject's commonName (also its one DNS SAN) */
+	uint8_t *der;  /* malloc'ed */
 	size_t der_len;
 };
 
@@ -38,5 +38,11 @@ struct wc_set {
  * seed. 0, or -1 with a message on stderr. */
 int wc_make(unsigned long seed, unsigned prime_bits, struct wc_set *out);
 void wc_free(struct wc_set *s);
+
+/* Merges certificates [from, to) of set into s (tests/tools/weakcerts_store.c),
+ * parsed with analyzers/x509, one handshake each (server 127.0.1.(i + 1):443,
+ * TLP tlp) through d4_store_pssl_apply. 0 or the first error. */
+struct d4_store;
+int wc_store(struct d4_store *s, const struct wc_set *set, size_t from, size_t to, uint8_t tlp);
 
 #endif
