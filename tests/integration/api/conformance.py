@@ -582,6 +582,28 @@ def run_live(spec, fx):
            f"getBackscatterCounters: {c.json}")
     call("getBackscatterCounters", "unknown parameter", 400, query={"x": 1})
 
+    # ---- passive SSL: weak-key reports (this hub stores no certificate: empty answers and 404s;
+    # tests/integration/pssl/weak.sh checks them with planted findings)
+    c = call("listPsslWeak", "no finding", 200, token="user")
+    ok(c is not None and c.json == {"items": [], "next_cursor": None}, f"listPsslWeak: empty ({c and c.json})")
+    call("listPsslWeak", "kind and limit", 200, token="user", query={"kind": "shared-prime", "limit": 5})
+    call("listPsslWeak", "unknown kind", 400, token="user", query={"kind": "shared"})
+    call("listPsslWeak", "key and cert", 400, token="user", query={"key": 1, "cert": "00" * 20})
+    call("listPsslWeak", "limit 0", 400, token="user", query={"limit": 0})
+    call("listPsslWeak", "unknown key", 404, token="user", query={"key": 1})
+    call("listPsslWeak", "unknown certificate", 404, token="user", query={"cert": "ab" * 20})
+    call("listPsslWeak", "foreign cursor", 400, token="user", query={"cursor": "AAAA"})
+    call("listPsslWeak", "unknown parameter", 400, token="user", query={"sort": "x"})
+    call("getPsslWeakKey", "unknown key", 404, {"id": 1}, token="user")
+    call("getPsslWeakKey", "id not a number", 400, {"id": "abc"}, token="user")
+    call("getPsslWeakCert", "unknown certificate", 404, {"sha1": "00" * 20}, token="user")
+    call("getPsslWeakCert", "not a sha1", 400, {"sha1": "xyz"}, token="user")
+    c = call("getPsslWeakStatus", "status", 200)
+    if c is not None and c.status == 200:
+        ok(c.json["store"]["findings"] == 0 and c.json["job"] is not None, f"getPsslWeakStatus: {c.json}")
+    call("getPsslWeakStatus", "unknown parameter", 400, query={"x": 1})
+    call("getPsslWeakStatus", "user", 403, token="user")
+
     # ---- the web page
     c = call("getWebIndex", "anonymous", 200, token=None)
     if c is not None and c.status == 200:
