@@ -36,6 +36,14 @@ BS_SENSOR=5e3c3b5e0b9e4c1e9a52c6e9d2a1f001
 		$((NOW_US - 5000000000)) $((NOW_US - 4000000000)) "$BS_SENSOR"
 	printf 'ctr\t%s\t12\t900\t3\t220\t0\t1=120,3=40,9=60\t1=500,2=177\n' "$BS_SENSOR"
 } | "$BS_LOAD" load "$T_DIR/store" || fail "bs_api_load"
+# passive SSL: the planted weak-key certificates (tests/tools/d4-pssl-weakcerts),
+# the first at tlp:red, for the weak-key job to report (9 findings)
+[ -n "${WEAKCERTS:-}" ] && [ -x "$WEAKCERTS" ] || fail "\$WEAKCERTS is not set to tests/tools/d4-pssl-weakcerts"
+mkdir -p "$T_DIR/weakcerts"
+"$WEAKCERTS" "$T_DIR/weakcerts" || fail "d4-pssl-weakcerts"
+"$WEAKCERTS" --store "$T_DIR/store" 0 1 tlp:red || fail "d4-pssl-weakcerts --store"
+"$WEAKCERTS" --store "$T_DIR/store" 1 "$(wc -l <"$T_DIR/weakcerts/names.txt")" tlp:green ||
+	fail "d4-pssl-weakcerts --store"
 hub_start
 API=$(api_url) # the hub picks a free API port (lib.sh keeps it across restarts)
 health() { curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" >/dev/null; }
@@ -57,11 +65,18 @@ sensor_new --pending
 sensor_new
 wait_for 30 "the data sensor's 2 sessions closed and committed" sessions_closed "$DATA_UUID" 2
 sync_store
+weak_done() {
+	curl -sf --http2 --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $ADMIN_TOKEN" "$API/api/v1/pssl/weak/status" |
+		json "d['store']['findings'] == 9 and d['store']['behind'] == 0" | grep -qx true
+}
+wait_for 60 "the weak-key job's 9 findings" weak_done
 
-"$PY" - "$T_DIR/fixtures.json" "$API" "$T_PKI/ca.crt" "$ADMIN_TOKEN" "$USER_TOKEN" "$REG_TOKEN" "$DATA_UUID" <<'EOF' ||
+"$PY" - "$T_DIR/fixtures.json" "$API" "$T_PKI/ca.crt" "$ADMIN_TOKEN" "$USER_TOKEN" "$REG_TOKEN" "$DATA_UUID" \
+	"$T_DIR/weakcerts/names.txt" <<'EOF' ||
 import json, sys
-out, api, ca, admin, user, reg, data = sys.argv[1:]
+out, api, ca, admin, user, reg, data, weak = sys.argv[1:]
 json.dump({
+    "weak_certs": {l.split()[0]: l.split()[1] for l in open(weak)},
     "base_url": api, "cacert": ca,
     "tokens": {"admin": admin, "user": user, "sensor_register": reg},
     "admin_user": "conf-admin", "data_sensor": data,
