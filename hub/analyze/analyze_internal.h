@@ -32,6 +32,10 @@ int analyze_pdns_flush(struct d4_analyze_pdns *x);
 int analyze_bs_step(struct d4_analyze_bs *x, unsigned max_batches, int force, unsigned min_commit_ms, int *idle);
 int analyze_bs_flush(struct d4_analyze_bs *x);
 
+/* The same two for the passive-SSL consumer (pssl_ingest.c). */
+int analyze_pssl_step(struct d4_analyze_pssl *x, unsigned max_batches, int force, unsigned min_commit_ms, int *idle);
+int analyze_pssl_flush(struct d4_analyze_pssl *x);
+
 /* The weak-key job's thread (pssl_weak.c), started and stopped with the
  * worker; its options are checked here (D4_EINVAL, logged). */
 struct analyze_weak_runner;

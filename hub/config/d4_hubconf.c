@@ -110,6 +110,26 @@ static const struct keydef keys[] = {
     {"backscatter.max_vectors", K_UINT, F(bs_max_vectors), 1, 16777216, 0},
     {"backscatter.batch", K_UINT, F(bs_batch), 1, 10000000, 0},
     {"backscatter.retention", K_U64DUR, F(bs_retention), 0, UINT64_MAX, 0},
+    /* [pssl]: the limits are checked by the consumer (d4hub -n too) */
+    {"pssl.enabled", K_BOOL, F(pssl_enabled), 0, 0, 0},
+    {"pssl.batch", K_UINT, F(pssl_batch), 1, 1000000, 0},
+    {"pssl.retention", K_U64DUR, F(pssl_retention), 0, UINT64_MAX, 0},
+    {"pssl.max_sessions", K_UINT, F(pssl_max_sessions), 1, 1000000, 0},
+    {"pssl.max_line", K_U64SIZE, F(pssl_max_line), 4096, 1u << 30, 0},
+    {"pssl.max_buffered", K_U64SIZE, F(pssl_max_buffered), 4096, UINT64_MAX, 0},
+    {"pssl.tls_max_flows", K_UINT, F(pssl_tls_max_flows), 1, 16777216, 0},
+    {"pssl.tls_max_dir_bytes", K_U32SIZE, F(pssl_tls_max_dir_bytes), 16384, 1u << 30, 0},
+    {"pssl.tls_max_bytes", K_U64SIZE, F(pssl_tls_max_bytes), 65536, UINT64_MAX, 0},
+    {"pssl.tls_max_segments", K_UINT, F(pssl_tls_max_segments), 1, 65536, 0},
+    {"pssl.tls_idle", K_UDUR, F(pssl_tls_idle), 1, 86400, 0},
+    /* [pssl] weak_*: the weak-key job (docs/passivessl.md "Weak keys") */
+    {"pssl.weak_enabled", K_BOOL, F(pssl_weak_enabled), 0, 0, 0},
+    {"pssl.weak_interval", K_UDUR, F(pssl_weak_interval), 1, 86400, 0},
+    {"pssl.weak_batch", K_UINT, F(pssl_weak_batch), 1, 65536, 0},
+    {"pssl.weak_max_keys", K_UINT, F(pssl_weak_max_keys), 1, 1u << 26, 0},
+    {"pssl.weak_nice", K_UINT, F(pssl_weak_nice), 0, 19, 0},
+    {"pssl.weak_rescan", K_UDUR, F(pssl_weak_rescan), 0, 30u * 86400u, 0},
+    {"pssl.weak_factor_admin", K_BOOL, F(pssl_weak_factor_admin), 0, 0, 0},
     {"api.enabled", K_BOOL, F(api_enabled), 0, 0, 0},
     {"api.listen", K_LISTEN0, F(api_listen), 0, 0, 0},
     {"api.cert", K_PATH, F(api_cert), 0, 0, 0},
@@ -147,14 +167,6 @@ static const struct keydef keys[] = {
     {"federation.timeout_ms", K_UINT, F(fed_timeout_ms), 1000, 3600000, 0},
     {"federation.inflight", K_UINT, F(fed_inflight), 1, 16, 0},
     {"federation.own_networks", K_STR, F(fed_own_networks), 0, 0, 0},
-    /* [pssl]: the weak-key job (docs/passivessl.md "Weak keys") */
-    {"pssl.weak_enabled", K_BOOL, F(pssl_weak_enabled), 0, 0, 0},
-    {"pssl.weak_interval", K_UDUR, F(pssl_weak_interval), 1, 86400, 0},
-    {"pssl.weak_batch", K_UINT, F(pssl_weak_batch), 1, 65536, 0},
-    {"pssl.weak_max_keys", K_UINT, F(pssl_weak_max_keys), 1, 1u << 26, 0},
-    {"pssl.weak_nice", K_UINT, F(pssl_weak_nice), 0, 19, 0},
-    {"pssl.weak_rescan", K_UDUR, F(pssl_weak_rescan), 0, 30u * 86400u, 0},
-    {"pssl.weak_factor_admin", K_BOOL, F(pssl_weak_factor_admin), 0, 0, 0},
     /* [upstream]: the relay to a public D4 server (docs/upstream.md) */
     {"upstream.destination", K_STR, F(up_dest), 0, 0, 0},
     {"upstream.uuid", K_UUID, F(up_uuid), 0, 0, 0},
@@ -216,6 +228,17 @@ void d4_hubconf_defaults(struct d4_hubconf *out)
 	out->bs_max_vectors = 262144;
 	out->bs_batch = 100000;
 	out->bs_retention = 0;
+	out->pssl_enabled = 1;
+	out->pssl_batch = 1000;
+	out->pssl_retention = 0;
+	out->pssl_max_sessions = 1024;
+	out->pssl_max_line = 1u << 20;
+	out->pssl_max_buffered = 256ull << 20;
+	out->pssl_tls_max_flows = 65536;
+	out->pssl_tls_max_dir_bytes = 256u << 10;
+	out->pssl_tls_max_bytes = 64ull << 20;
+	out->pssl_tls_max_segments = 64;
+	out->pssl_tls_idle = 60;
 	out->pssl_weak_enabled = 1;
 	out->pssl_weak_interval = 60;
 	out->pssl_weak_batch = 4096;

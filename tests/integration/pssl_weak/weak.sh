@@ -2,10 +2,11 @@
 # The weak-key job and its API reports end to end: certificates with planted
 # weak keys (tests/tools/d4-pssl-weakcerts: shared primes, a duplicate
 # modulus, a small factor, e = 3 and e = 5, a key under unrelated subjects,
-# a key under related subjects, independent keys) are merged into the hub's
-# store; the running d4hub's job must report exactly the planted findings
-# through /api/v1/pssl/weak, hide what a user's clearance does not cover,
-# and, after a restart with more certificates, report only the new ones.
+# a key under related subjects, independent keys) reach a real d4hub as
+# ja3-jl lines (type 254, extended type ja3-jl, sent by d4-sensor); the hub's
+# job must report exactly the planted findings through /api/v1/pssl/weak,
+# hide what a user's clearance does not cover, and, after a restart and more
+# certificates, report only the new ones.
 #
 # Address: the hub's ingest and API on 127.0.0.4 (ports picked at run time).
 # Env: as lib.sh, plus WEAKCERTS (tests/tools/d4-pssl-weakcerts).
@@ -23,20 +24,32 @@ sha1_of() { awk -v n="$1" '$1 == n { print $2 }' "$CERTS/names.txt"; }
 t_conf
 printf '[pssl]\nweak_interval = 1\nweak_batch = 3\n' >>"$T_CONF"
 
-# Phase 1: A1 at tlp:red (above a user's clearance), the next 8 at tlp:green,
-# stored before the hub starts: the job finds them at its first look.
-"$WEAKCERTS" --store "$T_DIR/store" 0 1 tlp:red || fail "store A1"
-"$WEAKCERTS" --store "$T_DIR/store" 1 9 tlp:green || fail "store B1..E3"
+sed -n 1p "$CERTS/certs.jl" >"$T_DIR/a1.jl"
+sed -n 2,9p "$CERTS/certs.jl" >"$T_DIR/part1.jl"
+sed -n '10,$p' "$CERTS/certs.jl" >"$T_DIR/part2.jl"
+jl_send() { sensor_run -u "$1" -k "$2" -t 254 --ext-type ja3-jl <"$3" 2>>"$T_DIR/sensor.log" || fail "d4-sensor exited $?"; }
+
 hub_start
 API=$(api_url)
 health() { curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" >/dev/null; }
 wait_for 30 "API answering" health
 ADMIN=$(ctl user add weak-admin --role admin) || fail "user add admin"
 USER=$(ctl user add weak-user --role user) || fail "user add user"
+sensor_new
+RED_U=$SENSOR_UUID RED_K=$SENSOR_KEY
+ctl sensor set "$RED_U" --tlp tlp:red >/dev/null || fail "sensor set --tlp"
+hub_sync
+sensor_new
+U=$SENSOR_UUID K=$SENSOR_KEY
 
-# A1..E3 hold 8 findings: 4 shared-prime pairs, the duplicate modulus, D2's
-# and E3's exponents, S's small factor
-wait_for 60 "the 8 findings of the first 9 certificates" $CHECK "$API" "$T_PKI/ca.crt" "$ADMIN" status 8
+# Phase 1: A1 from a tlp:red sensor (above a user's clearance; key 1), then
+# the next 8 certificates from a sensor at the hub's default TLP. A1..E3 hold
+# 8 findings: 4 shared-prime pairs, the duplicate modulus, D2's and E3's
+# exponents, S's small factor.
+jl_send "$RED_U" "$RED_K" "$T_DIR/a1.jl"
+wait_for 60 "A1's key stored and processed" $CHECK "$API" "$T_PKI/ca.crt" "$ADMIN" status 0 1
+jl_send "$U" "$K" "$T_DIR/part1.jl"
+wait_for 60 "the 8 findings of the first 9 certificates" $CHECK "$API" "$T_PKI/ca.crt" "$ADMIN" status 8 9
 $CHECK "$API" "$T_PKI/ca.crt" "$ADMIN" findings "$CERTS" 9 || fail "admin: findings of phase 1"
 # the user cannot see A1 (tlp:red): its side of the A1-A2 pair is hidden
 $CHECK "$API" "$T_PKI/ca.crt" "$USER" findings "$CERTS" 9 A1 || fail "user: findings of phase 1"
@@ -54,12 +67,14 @@ assert_eq "$(echo "$D" | json "'factor' in d['findings'][0]")" false "no factor 
 hub_stop
 assert_eq "$HUB_RC" 0 "d4hub exit status (phase 1)"
 
-# Phase 2: the rest, stored while the hub is down. The restarted job rebuilds
-# its set from the 8 stored moduli (S's was refused) and reports only the new
-# finding (K1/K2's key under unrelated subjects; R1/R2 are related).
-"$WEAKCERTS" --store "$T_DIR/store" 9 "$NCERTS" tlp:green || fail "store K1..N12"
+# Phase 2: the hub restarts, the rest arrives. The restarted job rebuilds its
+# set from the 8 stored moduli (S's was refused) and reports only the new
+# finding (K1/K2's key under unrelated subjects; R1/R2 are related): 23 keys
+# in all (K1/K2 and R1/R2 share one each).
 hub_start
-wait_for 60 "the 9 findings of every certificate" $CHECK "$API" "$T_PKI/ca.crt" "$ADMIN" status 9
+wait_for 30 "API answering" health
+jl_send "$U" "$K" "$T_DIR/part2.jl"
+wait_for 60 "the 9 findings of every certificate" $CHECK "$API" "$T_PKI/ca.crt" "$ADMIN" status 9 $((NCERTS - 2))
 $CHECK "$API" "$T_PKI/ca.crt" "$ADMIN" findings "$CERTS" "$NCERTS" || fail "admin: every finding"
 $CHECK "$API" "$T_PKI/ca.crt" "$ADMIN" job rebuilt 8 || fail "the rebuilt set"
 $CHECK "$API" "$T_PKI/ca.crt" "$ADMIN" job findings 1 || fail "findings of the restarted job"

@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Checks of the weak-key reports (tests/integration/pssl_weak/weak.sh).
 
-  weak_check.py API CA TOKEN status FINDINGS
-      exit 0 when the store holds FINDINGS findings, the job has processed
-      every key (behind 0) and is running (for wait_until).
+  weak_check.py API CA TOKEN status FINDINGS [KEYS]
+      exit 0 when the store holds FINDINGS findings (and KEYS keys), the job
+      has processed every key (behind 0) and is running (for wait_until).
   weak_check.py API CA TOKEN findings CERTDIR UPTO [HIDDEN]
       walks GET /api/v1/pssl/weak two findings per page (cursor paging) and
       compares the findings with CERTDIR/expected.txt, restricted to the
@@ -58,7 +58,8 @@ def main():
     if cmd == "status":
         st = get(api, ca, token, "/api/v1/pssl/weak/status")
         ok = (st["store"]["findings"] == int(args[0]) and st["store"]["behind"] == 0 and st["job"] is not None
-              and st["job"]["state"] == "running" and st["job"]["position"] == st["store"]["keys"])
+              and st["job"]["state"] == "running" and st["job"]["position"] == st["store"]["keys"]
+              and (len(args) < 2 or st["store"]["keys"] == int(args[1])))
         print(json.dumps(st))
         sys.exit(0 if ok else 1)
     if cmd == "job":
