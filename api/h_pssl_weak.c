@@ -336,8 +336,8 @@ struct fcopy {
 	uint8_t kind;
 	uint64_t id, other;
 	uint16_t reason;
-	uint8_t factor[D4_PSSL_FACTOR_MAX];
-	size_t factor_len;
+	unsigned factor_bits; /* 0: no factor */
+	char *factor_hex;     /* malloc'ed, only when the caller may see factors */
 	uint64_t found_s;
 };
 
@@ -400,10 +400,10 @@ static int j_finding(yajl_gen g, struct d4_store *s, struct vis *vc, const struc
 	}
 	if (f->kind == D4_ANALYZE_WEAK_KIND_SHARED_KEY)
 		d4_api_j_kv_u64(g, "subject_groups", f->reason);
-	if (f->factor_len) {
-		d4_api_j_kv_u64(g, "factor_bits", bits_of(f->factor, f->factor_len));
-		if (show_factor)
-			j_hex(g, "factor", f->factor, f->factor_len);
+	if (f->factor_bits) {
+		d4_api_j_kv_u64(g, "factor_bits", f->factor_bits);
+		if (show_factor && f->factor_hex)
+			d4_api_j_kv_str(g, "factor", f->factor_hex);
 	} else {
 		d4_h_j_null(g, "factor_bits");
 	}
@@ -417,7 +417,18 @@ static int j_finding(yajl_gen g, struct d4_store *s, struct vis *vc, const struc
 struct fpage {
 	struct fcopy *f;
 	size_t n, cap;
+	int keep_factor; /* copy the factors (as hex): the caller may see them */
+	int oom;
 };
+
+static void fpage_reset(struct fpage *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		free(p->f[i].factor_hex);
+		p->f[i].factor_hex = NULL;
+	}
+	p->n = 0;
+}
 
 static int fpage_cb(void *ctx, const struct d4_store_pssl_finding *f)
 {
@@ -429,9 +440,16 @@ static int fpage_cb(void *ctx, const struct d4_store_pssl_finding *f)
 	c->id = f->id;
 	c->other = f->other;
 	c->reason = f->reason;
-	c->factor_len = f->factor && f->factor_len <= sizeof(c->factor) ? f->factor_len : 0;
-	if (c->factor_len)
-		memcpy(c->factor, f->factor, c->factor_len);
+	c->factor_bits = f->factor ? bits_of(f->factor, f->factor_len) : 0;
+	c->factor_hex = NULL;
+	if (c->factor_bits && p->keep_factor) {
+		c->factor_hex = malloc(2 * f->factor_len + 1);
+		if (!c->factor_hex) {
+			p->oom = 1;
+			return D4_ENOMEM;
+		}
+		d4_hex_encode(f->factor, f->factor_len, c->factor_hex);
+	}
 	c->found_s = f->found_s;
 	return 0;
 }
@@ -522,7 +540,7 @@ void d4_h_pssl_weak_list(struct d4_api_ctx *ctx, const struct d4_api_req *req, s
 	}
 	d4_api_clearance_header(resp, (enum d4_tlp)clr);
 	struct vis *vc = calloc(1, sizeof(*vc));
-	struct fpage pg = {calloc(D4_API_WEAK_LIMIT_MAX, sizeof(struct fcopy)), 0, 0};
+	struct fpage pg = {calloc(D4_API_WEAK_LIMIT_MAX, sizeof(struct fcopy)), 0, 0, show_factor(ctx, req), 0};
 	yajl_gen g = d4_h_gen();
 	if (!vc || !pg.f || !g) {
 		d4_h_internal(resp, "out of memory");
@@ -582,7 +600,7 @@ void d4_h_pssl_weak_list(struct d4_api_ctx *ctx, const struct d4_api_req *req, s
 	while (shown < limit && more && scanned < D4_API_WEAK_SCAN_MAX) {
 		struct d4_store_pssl_qresult res;
 		memset(&res, 0, sizeof(res));
-		pg.n = 0;
+		fpage_reset(&pg);
 		pg.cap = (size_t)(limit - shown);
 		rc = d4_store_pssl_weak_query(ctx->store, (uint8_t)kind, key, (uint32_t)pg.cap, rlen ? resume : NULL,
 					      rlen, fpage_cb, &pg, &res);
@@ -616,7 +634,7 @@ void d4_h_pssl_weak_list(struct d4_api_ctx *ctx, const struct d4_api_req *req, s
 		while (!found && scanned < D4_API_WEAK_SCAN_MAX) {
 			struct d4_store_pssl_qresult res;
 			memset(&res, 0, sizeof(res));
-			pg.n = 0;
+			fpage_reset(&pg);
 			pg.cap = 64;
 			rc =
 			    d4_store_pssl_weak_query(ctx->store, (uint8_t)kind, key, 64, pr, plen, fpage_cb, &pg, &res);
@@ -659,6 +677,8 @@ void d4_h_pssl_weak_list(struct d4_api_ctx *ctx, const struct d4_api_req *req, s
 out:
 	if (g)
 		yajl_gen_free(g);
+	if (pg.f)
+		fpage_reset(&pg);
 	free(pg.f);
 	free(vc);
 }
@@ -669,7 +689,8 @@ static void answer_key(struct d4_api_ctx *ctx, const struct d4_api_req *req, str
 		       uint8_t clr)
 {
 	struct vis *vc = calloc(1, sizeof(*vc));
-	struct fpage pg = {calloc(D4_API_WEAK_DETAIL_FINDINGS, sizeof(struct fcopy)), 0, D4_API_WEAK_DETAIL_FINDINGS};
+	struct fpage pg = {calloc(D4_API_WEAK_DETAIL_FINDINGS, sizeof(struct fcopy)), 0, D4_API_WEAK_DETAIL_FINDINGS,
+			   show_factor(ctx, req), 0};
 	yajl_gen g = d4_h_gen();
 	int rc = 0;
 	if (!vc || !pg.f || !g) {
@@ -711,6 +732,8 @@ static void answer_key(struct d4_api_ctx *ctx, const struct d4_api_req *req, str
 out:
 	if (g)
 		yajl_gen_free(g);
+	if (pg.f)
+		fpage_reset(&pg);
 	free(pg.f);
 	free(vc);
 }
