@@ -791,7 +791,8 @@ static void cert_names(const char *cn, const struct d4_store_pssl_san *san, size
 static size_t ckey(uint8_t kind, const void *part, size_t plen, const uint8_t sha1[20], uint8_t *k)
 {
 	k[0] = kind;
-	memcpy(k + 1, part, plen);
+	if (plen)
+		memcpy(k + 1, part, plen);
 	memcpy(k + 1 + plen, sha1, 20);
 	return 1 + plen + 20;
 }
@@ -807,7 +808,8 @@ static size_t tkey(uint8_t kind, const void *part, size_t plen, const uint8_t ip
 		   uint8_t *k)
 {
 	k[0] = kind;
-	memcpy(k + 1, part, plen);
+	if (plen)
+		memcpy(k + 1, part, plen);
 	memcpy(k + 1 + plen, ip, 16);
 	d4_put_u16be(k + 17 + plen, port);
 	d4_put_u64be(k + 19 + plen, id);
@@ -1549,6 +1551,7 @@ static void tuple_out(const struct pssl_trec *t, uint64_t id, struct d4_store_ps
 	o->server_port = t->port;
 	o->sni = t->has_sni ? t->sni : NULL;
 	o->sni_len = t->sni_len;
+	o->sni_cut = t->sni_cut;
 	o->has_ja3 = t->has_ja3;
 	o->has_ja3s = t->has_ja3s;
 	o->has_cert = t->has_cert;
@@ -1779,7 +1782,8 @@ static int add_seg(struct qplan *p, uint8_t kind, const void *part, size_t plen)
 	p->seg = ns;
 	struct qseg *g = &p->seg[p->nseg++];
 	g->prefix[0] = kind;
-	memcpy(g->prefix + 1, part, plen);
+	if (plen)
+		memcpy(g->prefix + 1, part, plen);
 	g->plen = 1 + plen;
 	return 0;
 }
@@ -1983,6 +1987,11 @@ static int cert_matches(const struct qplan *p, const struct d4_store_pssl_query 
 	case D4_PSSL_CERTS_BY_ISSUER:
 		return c->parsed && strlen(c->issuer) == q->key_len && !memcmp(c->issuer, q->key, q->key_len);
 	case D4_PSSL_CERTS_BY_SHA256: return !memcmp(c->sha256, q->key, 32);
+	/* a stale entry must not return a certificate twice */
+	case D4_PSSL_CERTS_RECENT: return kl == 29 && ~d4_get_u64be(k + 1) == c->m.last;
+	case D4_PSSL_CERTS_BY_KEY:
+	case D4_PSSL_CERTS_BY_SPKI:
+	case D4_PSSL_CERTS_BY_MODULUS: return c->parsed && kl == 29 && d4_get_u64be(k + 1) == c->key_id;
 	case D4_PSSL_CERTS_BY_NAME:
 	case D4_PSSL_CERTS_BY_NAME_LEFT: {
 		if (!c->parsed)
