@@ -16,6 +16,8 @@
 
 #include <check.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1019,6 +1021,102 @@ START_TEST(test_frames_lost)
 }
 END_TEST
 
+/* A certificate with fields the store bounds otherwise than the parser: an
+ * IP SAN of 8 bytes (not an address: left out, the certificate flagged) next
+ * to a DNS SAN, and a 300-byte commonName: stored parsed, never a batch the
+ * store refuses (which would stop the consumer). */
+static size_t odd_cert(uint8_t *out, size_t cap)
+{
+	EVP_PKEY *k = EVP_EC_gen("P-256");
+	ck_assert_ptr_nonnull(k);
+	X509 *x = X509_new();
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 42);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_NAME *nm = X509_NAME_new();
+	char cn[301];
+	memset(cn, 'a', 300);
+	cn[300] = 0;
+	ck_assert(X509_NAME_add_entry_by_txt(nm, "CN", V_ASN1_UTF8STRING, (const unsigned char *)cn, -1, -1, 0));
+	X509_set_subject_name(x, nm);
+	X509_set_issuer_name(x, nm);
+	X509_NAME_free(nm);
+	X509_set_pubkey(x, k);
+	GENERAL_NAMES *gns = GENERAL_NAMES_new();
+	GENERAL_NAME *g = GENERAL_NAME_new();
+	ASN1_IA5STRING *d = ASN1_IA5STRING_new();
+	ASN1_STRING_set(d, "odd.test", -1);
+	GENERAL_NAME_set0_value(g, GEN_DNS, d);
+	sk_GENERAL_NAME_push(gns, g);
+	g = GENERAL_NAME_new();
+	ASN1_OCTET_STRING *ip = ASN1_OCTET_STRING_new();
+	ASN1_OCTET_STRING_set(ip, (const unsigned char *)"\xc0\x00\x02\x01\x00\x00\x00\x00", 8);
+	GENERAL_NAME_set0_value(g, GEN_IPADD, ip);
+	sk_GENERAL_NAME_push(gns, g);
+	ck_assert(X509_add1_ext_i2d(x, NID_subject_alt_name, gns, 0, 0) == 1);
+	GENERAL_NAMES_free(gns);
+	ck_assert(X509_sign(x, k, EVP_sha256()) > 0);
+	int n = i2d_X509(x, NULL);
+	ck_assert(n > 0 && (size_t)n <= cap);
+	unsigned char *p = out;
+	i2d_X509(x, &p);
+	X509_free(x);
+	EVP_PKEY_free(k);
+	return (size_t)n;
+}
+
+static int odd_cb(void *ctx, const struct d4_store_pssl_cert *sc)
+{
+	int *seen = ctx;
+	(*seen)++;
+	ck_assert_int_eq(sc->parsed, 1);
+	ck_assert_uint_eq(sc->n_san, 1);
+	ck_assert_uint_eq(sc->san[0].type, 1);
+	ck_assert(sc->x509_flags & D4_X509_F_SAN_BAD);
+	ck_assert_ptr_nonnull(sc->cn);
+	ck_assert_uint_ge(strlen(sc->cn), 200);
+	return 0;
+}
+
+START_TEST(test_odd_certificate)
+{
+	d4_tls_config_default(&g_cfg);
+	static uint8_t der[4096];
+	size_t n = odd_cert(der, sizeof(der));
+	static char b64[8192], line[16384];
+	EVP_EncodeBlock((unsigned char *)b64, der, (int)n);
+	snprintf(line, sizeof(line),
+		 "{\"ServerIP\":\"192.0.2.20\",\"ServerPort\":\"443\",\"ClientIP\":\"192.0.2.1\",\"ClientPort\":\"1\","
+		 "\"TLSH\":\"\",\"Timestamp\":\"2019-03-20T13:05:09Z\",\"JA3\":\"\",\"JA3Digest\":\"\",\"JA3S\":\"\","
+		 "\"JA3SDigest\":\"\",\"Certificates\":[{\"Raw\":\"%s\"}]}\n",
+		 b64);
+	new_dir();
+	struct d4_store *s = store_open(1);
+	uint8_t u[16];
+	test_uuid(u, 50);
+	uint64_t sid = sess_open(s, u, 254, "ja3-jl");
+	frame(s, sid, u, 254, D4_TLP_GREEN, (const uint8_t *)line, strlen(line));
+	sess_close(s, sid, "peer closed");
+	ck_assert_int_eq(d4_store_writer_sync(s, 30000), 0);
+	struct d4_analyze_pssl_opts o;
+	opts_for(&o);
+	struct d4_analyze_pssl_stats st;
+	drain(s, &o, &st);
+	ck_assert_uint_eq(st.handshakes, 1);
+	ck_assert_uint_eq(st.certs_new, 1);
+	ck_assert_uint_eq(st.bad_certs, 0);
+	uint8_t sha[20];
+	unsigned hl = 0;
+	ck_assert(EVP_Digest(der, n, sha, &hl, EVP_sha1(), NULL));
+	int seen = 0;
+	ck_assert_int_eq(d4_store_pssl_cert_get(s, sha, D4_TLP_RED, odd_cb, &seen), 0);
+	ck_assert_int_eq(seen, 1);
+	d4_store_close(s);
+	rm_dir(g_dir);
+}
+END_TEST
+
 START_TEST(test_opts_check)
 {
 	struct d4_analyze_pssl_opts o;
@@ -1048,6 +1146,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_truncated_and_refused);
 	tcase_add_test(tc, test_frames_lost);
+	tcase_add_test(tc, test_odd_certificate);
 	tcase_add_test(tc, test_opts_check);
 	suite_add_tcase(s, tc);
 	return s;
