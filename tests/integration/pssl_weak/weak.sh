@@ -82,6 +82,13 @@ D=$(curl -s --http2 --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $USER" "$
 assert_eq "$(echo "$D" | json "[f['kind'] for f in d['findings']]")" '["shared-key"]' "K2's findings"
 assert_eq "$(echo "$D" | json "sorted(c['sha1'] for c in d['key']['certificates']) == sorted(['$(sha1_of K1)', '$(sha1_of K2)'])")" true "K's certificates"
 assert_eq "$(echo "$D" | json "d['findings'][0]['subject_groups']")" 2 "K's subject groups"
+# /metrics: 22 moduli in the set (23 keys but S's), 14 keys processed since the restart
+curl -sf --http2 --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $USER" "$API/metrics" >"$T_DIR/metrics.txt" ||
+	fail "GET /metrics"
+for m in "d4hub_pssl_weak_running 1" "d4hub_pssl_weak_findings_total 1" "d4hub_pssl_weak_set_moduli 22" \
+	"d4hub_pssl_weak_keys_total 14" "d4hub_pssl_weak_position $((NCERTS - 2))"; do
+	grep -qx "$m" "$T_DIR/metrics.txt" || fail "metrics: expected '$m': $(grep d4hub_pssl_weak "$T_DIR/metrics.txt")"
+done
 hub_stop
 assert_eq "$HUB_RC" 0 "d4hub exit status"
 pass "planted weak keys reported exactly, clearance applied, restart resumes"
