@@ -564,7 +564,8 @@ void d4_h_pssl_weak_list(struct d4_api_ctx *ctx, const struct d4_api_req *req, s
 			goto out;
 		}
 		if (rc == D4_ENOTFOUND) {
-			d4_api_problem(resp, 404, "not-found", "Not Found", "no certificate %s", certs);
+			/* not the hash back: the answer of a certificate that does not exist */
+			d4_api_problem(resp, 404, "not-found", "Not Found", "no certificate with this SHA-1");
 			goto out;
 		}
 		if (rc < 0) {
@@ -767,7 +768,7 @@ void d4_h_pssl_weak_cert(struct d4_api_ctx *ctx, const struct d4_api_req *req, s
 	d4_api_clearance_header(resp, (enum d4_tlp)clr);
 	if (rc == D4_ENOTFOUND || (rc == 0 && id == 0)) {
 		d4_api_problem(resp, 404, "not-found", "Not Found",
-			       rc ? "no certificate %s" : "certificate %s has no parsed key", hex);
+			       rc ? "no certificate with this SHA-1" : "the certificate has no parsed key");
 		return;
 	}
 	if (rc < 0) {

@@ -100,8 +100,28 @@ while read -r label level ip; do
 	printf 'vec\t-\t%s\ttcp-synack\tclosed\t1764000000000000\t1764000600000000\t100\t4000\t%s\t%s\t80:100\t-\n' \
 		"$ip" "$level" "$S"
 done <"$T_DIR/labels" | "$BS_LOAD" load "$T_DIR/store" || fail "bs_api_load"
+# passive SSL: the planted weak-key certificates (tests/tools/d4-pssl-weakcerts) at several
+# levels, so that every weak-key finding has a known visibility per role:
+# A1 red / A2 amber+strict (pair: A1 hidden from a user), the B trio red, D1 amber / D2 red,
+# S green, E3 clear, K1/K2 red, the rest green
+[ -n "${WEAKCERTS:-}" ] && [ -x "$WEAKCERTS" ] || fail "\$WEAKCERTS is not set to tests/tools/d4-pssl-weakcerts"
+mkdir -p "$T_DIR/weak"
+"$WEAKCERTS" "$T_DIR/weak" || fail "d4-pssl-weakcerts"
+NW=$(wc -l <"$T_DIR/weak/names.txt")
+: >"$T_DIR/weak/tlp.txt"
+for r in "0 1 tlp:red" "1 2 tlp:amber+strict" "2 5 tlp:red" "5 6 tlp:amber" "6 7 tlp:red" "7 8 tlp:green" \
+	"8 9 tlp:clear" "9 11 tlp:red" "11 $NW tlp:green"; do
+	set -- $r
+	"$WEAKCERTS" --store "$T_DIR/store" "$1" "$2" "$3" || fail "d4-pssl-weakcerts --store $r"
+	sed -n "$(($1 + 1)),$2p" "$T_DIR/weak/names.txt" | awk -v t="$3" '{ print $1, $2, t }' >>"$T_DIR/weak/tlp.txt"
+done
 hub_start
 wait_until 10 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" || fail "API not answering after the restart"
+weak_done() {
+	curl -sf --http2 --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $ADMIN" "$API/api/v1/pssl/weak/status" |
+		json "d['store']['findings'] == 9 and d['store']['behind'] == 0" | grep -qx true
+}
+wait_for 60 "the weak-key job's 9 findings" weak_done
 
 "$PY" - "$T_DIR/fixtures.json" <<EOF || fail "fixtures"
 import json, subprocess, sys
@@ -115,6 +135,8 @@ json.dump({"base_url": "$API", "cacert": "$T_PKI/ca.crt",
            "sensor": "$S", "sessions": {r[0]: i for r, i in zip(rows, ids)},
            "labels": {r[0]: r[1] for r in rows}, "ip": {r[0]: r[2] for r in rows}, "frames": per,
            "bs": {r[0]: r[2] for r in rows}, "bs_day": "2025-11-24",
+           "weak": {"certs": {l.split()[0]: l.split()[1:3] for l in open("$T_DIR/weak/tlp.txt")},
+                    "expected": [l.strip() for l in open("$T_DIR/weak/expected.txt")]},
            "queues": {"pop_admin": $QPA, "pop_user": $QPU, "follow": $QF}}, open(sys.argv[1], "w"))
 EOF
 "$PY" "$(dirname "$0")/tlp_check.py" --spec "$ROOT/openapi/d4hub.yaml" --fixtures "$T_DIR/fixtures.json" ||
