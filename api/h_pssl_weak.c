@@ -830,6 +830,8 @@ void d4_h_pssl_weak_status(struct d4_api_ctx *ctx, const struct d4_api_req *req,
 		d4_api_j_kv_u64(g, "position", st.position);
 		d4_api_j_kv_u64(g, "set_size", st.set_size);
 		d4_api_j_kv_u64(g, "max_keys", ctx->conf ? ctx->conf->pssl_weak_max_keys : 0);
+		d4_api_j_kv_u64(g, "set_bytes", st.set_bytes);
+		d4_api_j_kv_u64(g, "max_bytes", ctx->conf ? ctx->conf->pssl_weak_max_bytes : 0);
 		d4_api_j_kv_u64(g, "rebuilt", st.rebuilt);
 		d4_api_j_kv_u64(g, "rebuild_ms", st.rebuild_ms);
 		d4_api_j_kv_u64(g, "keys", st.keys);

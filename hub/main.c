@@ -178,6 +178,7 @@ static void weak_opts(const struct d4_hubconf *conf, struct d4_analyze_opts *o)
 	o->weak.interval_s = conf->pssl_weak_interval;
 	o->weak.batch = conf->pssl_weak_batch;
 	o->weak.max_keys = conf->pssl_weak_max_keys;
+	o->weak.max_bytes = conf->pssl_weak_max_bytes;
 	o->weak.nice = conf->pssl_weak_nice ? (int)conf->pssl_weak_nice : -1;
 	o->weak.rescan_s = conf->pssl_weak_rescan;
 }

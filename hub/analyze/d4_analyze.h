@@ -315,11 +315,15 @@ int d4_analyze_pssl_stats_global(struct d4_analyze_pssl_stats *out);
 #define D4_ANALYZE_WEAK_KIND_SHARED_KEY 34u /* one SPKI under unrelated subjects; reason: subject groups */
 #define D4_ANALYZE_WEAK_BATCH_MAX	65536u
 #define D4_ANALYZE_WEAK_CERTS_MAX	64u /* certificates of one key read by the shared-key check */
+/* Modulus bytes of one batch: a batch ends before the key that would pass
+ * it (its product tree holds about log2(n) + 1 copies of that much). */
+#define D4_ANALYZE_WEAK_BATCH_BYTES (4u << 20)
 
 struct d4_analyze_weak_opts {
 	unsigned interval_s; /* pause between looks once caught up (default 60) */
 	unsigned batch;	     /* keys per batch and transaction (default 4096, <= D4_ANALYZE_WEAK_BATCH_MAX) */
 	uint64_t max_keys;   /* RSA moduli the set may hold (default 1,048,576; <= 2^26): above, the job stops */
+	uint64_t max_bytes;  /* modulus bytes the set may hold (default 512 MiB; the set takes about twice): the same */
 	int nice;	     /* niceness added to the job's thread (default 10; -1 = none) */
 	unsigned rescan_s;   /* shared-key sweep over every stored key (default 3600; 0 = never) */
 	unsigned pause_ms;   /* pause between two batches while behind (default 50) */
@@ -328,7 +332,7 @@ struct d4_analyze_weak_opts {
 enum d4_analyze_weak_state {
 	D4_ANALYZE_WEAK_STARTING = 0, /* rebuilding the set */
 	D4_ANALYZE_WEAK_RUNNING,      /* caught up or working */
-	D4_ANALYZE_WEAK_FULL,	      /* stopped: max_keys reached (raise it and restart) */
+	D4_ANALYZE_WEAK_FULL,	      /* stopped: max_keys or max_bytes reached (raise it and restart) */
 	D4_ANALYZE_WEAK_FAILED,	      /* stopped: the set could not be rebuilt (last_error) */
 };
 
@@ -337,6 +341,7 @@ struct d4_analyze_weak_stats {
 	int last_error;	       /* last D4_E* code of a batch or the rebuild (0: none) */
 	uint64_t position;     /* highest key id processed (committed) */
 	uint64_t set_size;     /* moduli in the set */
+	uint64_t set_bytes;    /* their bytes */
 	uint64_t rebuilt;      /* moduli loaded from the store at the start */
 	uint64_t rebuild_ms;   /* duration of that rebuild */
 	uint64_t keys;	       /* keys processed since the start */
@@ -347,7 +352,7 @@ struct d4_analyze_weak_stats {
 	uint64_t sweeps;       /* shared-key sweeps done */
 	uint64_t last_batch_s; /* wall clock of the last committed batch (0: none) */
 	uint64_t errors;       /* batches that failed (retried) */
-	uint64_t refused_full; /* batches refused for max_keys */
+	uint64_t refused_full; /* batches refused for max_keys or max_bytes */
 };
 
 /* Kind names of the API ("shared-prime", "weak-exponent"...) and back
@@ -362,13 +367,13 @@ struct d4_analyze_weak;
  * the batch GCD did not add -- invalid and small-factor findings -- left
  * out). *out owned by the caller, free with _free; the store must stay
  * open and writable meanwhile. Returns 0, D4_EINVAL (options), D4_EFULL
- * (more moduli stored than max_keys: message logged), D4_ENOMEM or a store
+ * (more moduli or modulus bytes stored than max_keys / max_bytes: message logged), D4_ENOMEM or a store
  * error. */
 int d4_analyze_weak_new(struct d4_store *s, const struct d4_analyze_weak_opts *o, struct d4_analyze_weak **out);
 /* Processes up to max_batches batches (0 = until caught up); *idle (may be
  * NULL) = 1 when no key was left past the position. Returns the number of
  * batches committed or a negative error: D4_EFULL when the next batch would
- * take the set above max_keys (nothing written, the position stays), or a
+ * take the set above max_keys or max_bytes (nothing written, the position stays), or a
  * store / memory error (the set is rebuilt from the store before the next
  * batch, the batch is read again). */
 int d4_analyze_weak_step(struct d4_analyze_weak *x, unsigned max_batches, int *idle);

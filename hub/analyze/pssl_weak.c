@@ -78,6 +78,8 @@ static void opts_fill(struct d4_analyze_weak_opts *o)
 		o->batch = 4096;
 	if (!o->max_keys)
 		o->max_keys = 1048576;
+	if (!o->max_bytes)
+		o->max_bytes = 512ull << 20;
 	if (!o->nice)
 		o->nice = 10;
 	if (!o->pause_ms)
@@ -126,6 +128,7 @@ struct bkey {
 struct batch {
 	struct bkey *k;
 	size_t n, cap;
+	uint64_t mod_bytes; /* of the keys taken */
 	/* findings, their factors copied */
 	struct d4_store_pssl_finding *f;
 	size_t nf, capf;
@@ -141,6 +144,7 @@ static void batch_clear(struct batch *b)
 	for (size_t i = 0; i < b->nf; i++)
 		free((void *)b->f[i].factor);
 	b->n = b->nf = 0;
+	b->mod_bytes = 0;
 	b->oom = 0;
 }
 
@@ -193,6 +197,10 @@ static int add_finding(struct batch *b, uint8_t kind, uint64_t id, uint64_t othe
 static int key_cb(void *ctx, const struct d4_store_pssl_key *k)
 {
 	struct batch *b = ctx;
+	/* a batch of the largest moduli stays bounded too: end it before the
+	 * key that would pass the budget (that key starts the next batch) */
+	if (b->n && k->key_type == KEY_RSA && k->modulus && b->mod_bytes + k->modulus_len > D4_ANALYZE_WEAK_BATCH_BYTES)
+		return 1;
 	if (b->n == b->cap) {
 		size_t nc = b->cap ? 2 * b->cap : 256;
 		struct bkey *nk = realloc(b->k, nc * sizeof(*nk));
@@ -220,6 +228,7 @@ static int key_cb(void *ctx, const struct d4_store_pssl_key *k)
 		}
 		d->mod_len = k->modulus_len;
 		d->exp_len = k->exponent_len;
+		b->mod_bytes += k->modulus_len;
 	}
 	b->n++;
 	return 0;
@@ -471,7 +480,7 @@ static int cmp_u64(const void *a, const void *b)
 struct rebuild {
 	uint8_t *buf;
 	size_t len, cap;
-	uint64_t count, last, position;
+	uint64_t count, bytes, last, position;
 	const uint64_t *skip;
 	size_t nskip;
 	int oom;
@@ -505,6 +514,7 @@ static int rebuild_cb(void *ctx, const struct d4_store_pssl_key *k)
 	memcpy(r->buf + r->len + 10, k->modulus, k->modulus_len);
 	r->len += need;
 	r->count++;
+	r->bytes += k->modulus_len;
 	return 0;
 }
 
@@ -563,13 +573,13 @@ static int rebuild(struct d4_analyze_weak *x)
 		if (rc || r.last == before)
 			break;
 		after = r.last;
-		if (r.count > x->o.max_keys) {
+		if (r.count > x->o.max_keys || r.bytes > x->o.max_bytes) {
 			d4_err(
-			    "pssl: weak keys: the store holds more than %llu RSA moduli up to key %llu: above "
-			    "pssl.weak_max_keys (%llu); the job stops (raise pssl.weak_max_keys, about 2 x 256 bytes "
-			    "of memory per 2048-bit modulus, and restart)",
-			    (unsigned long long)r.count, (unsigned long long)x->position,
-			    (unsigned long long)x->o.max_keys);
+			    "pssl: weak keys: the store holds %llu RSA moduli (%llu bytes) up to key %llu: above "
+			    "pssl.weak_max_keys (%llu) or pssl.weak_max_bytes (%llu); the job stops (raise them, with "
+			    "about twice the bytes of memory, and restart)",
+			    (unsigned long long)r.count, (unsigned long long)r.bytes, (unsigned long long)x->position,
+			    (unsigned long long)x->o.max_keys, (unsigned long long)x->o.max_bytes);
 			rc = D4_EFULL;
 		}
 	}
@@ -587,6 +597,7 @@ static int rebuild(struct d4_analyze_weak *x)
 		return rc;
 	x->st.position = x->position;
 	x->st.set_size = d4_weakkeys_count(x->wk);
+	x->st.set_bytes = r.bytes;
 	x->st.rebuilt = x->st.set_size;
 	x->st.rebuild_ms = d4_now_ms() - t0;
 	return 0;
@@ -636,6 +647,27 @@ static int lib_cb(const struct d4_weakkeys_finding *f, void *ud)
 	return add_finding(b, (uint8_t)f->kind, f->id, other, (uint16_t)f->reason, f->factor, f->factor_len);
 }
 
+static int bkey_cmp(const void *key, const void *el)
+{
+	uint64_t id = *(const uint64_t *)key, e = ((const struct bkey *)el)->id;
+	return id < e ? -1 : id > e;
+}
+
+/* Modulus bytes of the batch's keys the library did not add to the set
+ * (invalid, small factor). The batch is in id order. */
+static uint64_t refused_bytes(const struct batch *b)
+{
+	uint64_t n = 0;
+	for (size_t i = 0; i < b->nf; i++) {
+		if (b->f[i].kind != D4_WEAKKEYS_INVALID && b->f[i].kind != D4_WEAKKEYS_SMALL_FACTOR)
+			continue;
+		const struct bkey *k = bsearch(&b->f[i].id, b->k, b->n, sizeof(*b->k), bkey_cmp);
+		if (k)
+			n += k->mod_len;
+	}
+	return n;
+}
+
 static int run_batch(struct d4_analyze_weak *x, struct batch *b, int *idle)
 {
 	uint64_t t0 = d4_now_ms();
@@ -663,7 +695,7 @@ static int run_batch(struct d4_analyze_weak *x, struct batch *b, int *idle)
 			mods[nm].len = b->k[i].mod_len;
 			nm++;
 		}
-	if (d4_weakkeys_count(x->wk) + nm > x->o.max_keys) {
+	if (d4_weakkeys_count(x->wk) + nm > x->o.max_keys || x->st.set_bytes + b->mod_bytes > x->o.max_bytes) {
 		free(mods);
 		x->st.refused_full++;
 		return D4_EFULL;
@@ -704,6 +736,7 @@ static int run_batch(struct d4_analyze_weak *x, struct batch *b, int *idle)
 	x->st.findings += b->nf;
 	x->st.batches++;
 	x->st.set_size = d4_weakkeys_count(x->wk);
+	x->st.set_bytes += b->mod_bytes - refused_bytes(b);
 	x->st.last_batch_s = d4_now_s();
 	uint64_t ms = d4_now_ms() - t0;
 	if (ms > x->st.batch_ms_max)
@@ -915,11 +948,13 @@ static void *runner(void *arg)
 		if (rc == D4_EFULL) {
 			x->st.state = D4_ANALYZE_WEAK_FULL;
 			if (!full_logged)
-				d4_err("pssl: weak keys: the set holds %llu moduli and the next keys would take it "
-				       "above pssl.weak_max_keys (%llu): the shared-prime search stops at key %llu "
-				       "(raise pssl.weak_max_keys and restart the hub)",
-				       (unsigned long long)x->st.set_size, (unsigned long long)r->o.max_keys,
-				       (unsigned long long)x->position);
+				d4_err(
+				    "pssl: weak keys: the set holds %llu moduli (%llu bytes) and the next keys would "
+				    "take it above pssl.weak_max_keys (%llu) or pssl.weak_max_bytes (%llu): the "
+				    "shared-prime search stops at key %llu (raise them and restart the hub)",
+				    (unsigned long long)x->st.set_size, (unsigned long long)x->st.set_bytes,
+				    (unsigned long long)r->o.max_keys, (unsigned long long)r->o.max_bytes,
+				    (unsigned long long)x->position);
 			full_logged = 1;
 			wait = (uint64_t)r->o.interval_s * 1000;
 		} else if (rc < 0) {

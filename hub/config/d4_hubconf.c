@@ -127,6 +127,7 @@ static const struct keydef keys[] = {
     {"pssl.weak_interval", K_UDUR, F(pssl_weak_interval), 1, 86400, 0},
     {"pssl.weak_batch", K_UINT, F(pssl_weak_batch), 1, 65536, 0},
     {"pssl.weak_max_keys", K_UINT, F(pssl_weak_max_keys), 1, 1u << 26, 0},
+    {"pssl.weak_max_bytes", K_U64SIZE, F(pssl_weak_max_bytes), 1u << 20, UINT64_MAX, 0},
     {"pssl.weak_nice", K_UINT, F(pssl_weak_nice), 0, 19, 0},
     {"pssl.weak_rescan", K_UDUR, F(pssl_weak_rescan), 0, 30u * 86400u, 0},
     {"pssl.weak_factor_admin", K_BOOL, F(pssl_weak_factor_admin), 0, 0, 0},
@@ -243,6 +244,7 @@ void d4_hubconf_defaults(struct d4_hubconf *out)
 	out->pssl_weak_interval = 60;
 	out->pssl_weak_batch = 4096;
 	out->pssl_weak_max_keys = 1048576;
+	out->pssl_weak_max_bytes = 512ull << 20;
 	out->pssl_weak_nice = 10;
 	out->pssl_weak_rescan = 3600;
 	out->pssl_weak_factor_admin = 0;

@@ -96,6 +96,7 @@ struct d4_hubconf {
 	unsigned pssl_weak_interval; /* pssl.weak_interval: pause once caught up, seconds (60) */
 	unsigned pssl_weak_batch;    /* pssl.weak_batch: keys per batch and transaction (4096, <= 65536) */
 	unsigned pssl_weak_max_keys; /* pssl.weak_max_keys: RSA moduli held in memory (1048576, <= 2^26) */
+	uint64_t pssl_weak_max_bytes; /* pssl.weak_max_bytes: their bytes (512M; the set takes about twice) */
 	unsigned pssl_weak_nice;     /* pssl.weak_nice: niceness of the job's thread, 0 = unchanged (10) */
 	unsigned pssl_weak_rescan;   /* pssl.weak_rescan: shared-key sweep every, seconds, 0 = never (3600) */
 	int pssl_weak_factor_admin;  /* pssl.weak_factor_admin = yes|no (no): the API shows factors to admins */

@@ -214,6 +214,14 @@ START_TEST(test_all_found)
 	/* every RSA modulus but the small-factor one is in the set (K and R
 	 * pairs are one key each) */
 	ck_assert_uint_eq(st.set_size, last_key(s) - 1);
+	ck_assert_uint_eq(st.set_bytes, st.set_size * 128); /* 1024-bit moduli */
+	d4_analyze_weak_free(x);
+	/* the rebuilt set is the same */
+	ck_assert_int_eq(d4_analyze_weak_new(s, &o, &x), 0);
+	d4_analyze_weak_stats(x, &st);
+	ck_assert_uint_eq(st.rebuilt, last_key(s) - 1);
+	ck_assert_uint_eq(st.set_bytes, st.set_size * 128);
+	ck_assert_int_eq(d4_analyze_weak_step(x, 0, NULL), 0);
 	d4_analyze_weak_free(x);
 	d4_store_close(s);
 }
@@ -308,6 +316,16 @@ START_TEST(test_max_keys)
 	o.max_keys = 3;
 	ck_assert_int_eq(d4_analyze_weak_new(s, &o, &x), D4_EFULL);
 	ck_assert_ptr_null(x);
+	/* the same with the bytes: 4 moduli of 128 bytes fit in 600, 8 do not */
+	o.max_keys = 0;
+	o.max_bytes = 600;
+	ck_assert_int_eq(d4_analyze_weak_new(s, &o, &x), 0);
+	ck_assert_int_eq(d4_analyze_weak_step(x, 1, NULL), D4_EFULL);
+	ck_assert_uint_eq(position(s), pos);
+	d4_analyze_weak_free(x);
+	o.max_bytes = 500;
+	ck_assert_int_eq(d4_analyze_weak_new(s, &o, &x), D4_EFULL);
+	o.max_bytes = 0;
 	o.max_keys = 1u << 27;
 	char err[160];
 	ck_assert_int_eq(d4_analyze_weak_opts_check(&o, err, sizeof(err)), D4_EINVAL);
