@@ -938,7 +938,11 @@ static void *runner(void *arg)
 	}
 	d4_info("pssl: weak keys: %llu moduli up to key %llu rebuilt in %llu ms", (unsigned long long)x->st.rebuilt,
 		(unsigned long long)x->position, (unsigned long long)x->st.rebuild_ms);
-	uint64_t last_sweep = d4_now_ms();
+	/* the first sweep once caught up after the start (a hub restarted more
+	 * often than weak_rescan would otherwise never sweep), then every
+	 * weak_rescan, never while keys wait */
+	uint64_t last_sweep = 0;
+	int swept = 0;
 	int full_logged = 0, err_last = 0;
 	uint64_t err_at = 0;
 	for (;;) {
@@ -971,7 +975,8 @@ static void *runner(void *arg)
 			if (idle)
 				wait = (uint64_t)r->o.interval_s * 1000;
 		}
-		if (r->o.rescan_s && rc >= 0 && d4_now_ms() - last_sweep >= (uint64_t)r->o.rescan_s * 1000) {
+		if (r->o.rescan_s && rc >= 0 && idle &&
+		    (!swept || d4_now_ms() - last_sweep >= (uint64_t)r->o.rescan_s * 1000)) {
 			uint64_t found = 0;
 			int src = d4_analyze_weak_sweep(x, &found);
 			if (src)
@@ -980,6 +985,7 @@ static void *runner(void *arg)
 				d4_info("pssl: weak keys: shared-key sweep: %llu new finding(s)",
 					(unsigned long long)found);
 			last_sweep = d4_now_ms();
+			swept = 1;
 		}
 		publish(&x->st, 1);
 		if (runner_wait(r, wait))
