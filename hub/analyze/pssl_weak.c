@@ -917,6 +917,8 @@ static void *runner(void *arg)
 	struct analyze_weak_runner *r = arg;
 	struct d4_analyze_weak_stats st;
 	memset(&st, 0, sizeof(st));
+	/* named for ps/top (and the integration test's niceness check) */
+	pthread_setname_np(pthread_self(), "d4-weakkeys");
 	/* Linux applies the niceness to this thread only: the batch GCD yields
 	 * to the ingest and the API */
 	if (r->o.nice > 0 && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), r->o.nice) != 0)

@@ -64,6 +64,16 @@ D=$(curl -s --http2 --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $USER" "$
 assert_eq "$(echo "$D" | json "[f['kind'] for f in d['findings']]")" '["shared-prime"]' "user: A2's findings"
 assert_eq "$(echo "$D" | json "d['findings'][0]['other']")" '{"hidden": true}' "user: A1 hidden in A2's finding"
 assert_eq "$(echo "$D" | json "'factor' in d['findings'][0]")" false "no factor shown"
+# the job runs on a thread of its own, pssl.weak_nice (10) below the hub's other threads
+nice_of() {
+	local t
+	for t in /proc/"$HUB_PID"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = "$1" ] && awk '{ print $19 }' "$t/stat"
+	done
+}
+BASE=$(awk '{ print $19 }' /proc/"$HUB_PID"/stat)
+WANT=$((BASE + 10 > 19 ? 19 : BASE + 10))
+assert_eq "$(nice_of d4-weakkeys)" "$WANT" "niceness of the weak-key thread (the hub's: $BASE)"
 hub_stop
 assert_eq "$HUB_RC" 0 "d4hub exit status (phase 1)"
 
