@@ -15,7 +15,8 @@ export D4_TEST_ADDR=${D4_TEST_ADDR:-127.0.0.4}
 source "$(dirname "$0")/../lib.sh"
 
 [ -n "${WEAKCERTS:-}" ] && [ -x "$WEAKCERTS" ] || fail "\$WEAKCERTS is not set to tests/tools/d4-pssl-weakcerts"
-CHECK="$PY $(dirname "$0")/weak_check.py"
+CHECK_PY=$(dirname "$0")/weak_check.py
+check() { "$PY" "$CHECK_PY" "$API" "$T_PKI/ca.crt" "$@"; }
 CERTS=$T_DIR/certs
 mkdir -p "$CERTS"
 "$WEAKCERTS" "$CERTS" || fail "d4-pssl-weakcerts"
@@ -50,12 +51,12 @@ U=$SENSOR_UUID K=$SENSOR_KEY
 # 8 findings: 4 shared-prime pairs, the duplicate modulus, D2's and E3's
 # exponents, S's small factor.
 jl_send "$RED_U" "$RED_K" "$T_DIR/a1.jl"
-wait_for 60 "A1's key stored and processed" $CHECK "$API" "$T_PKI/ca.crt" "$ADMIN" status 0 1
+wait_for 60 "A1's key stored and processed" check "$ADMIN" status 0 1
 jl_send "$U" "$K" "$T_DIR/part1.jl"
-wait_for 60 "the 8 findings of the first 9 certificates" $CHECK "$API" "$T_PKI/ca.crt" "$ADMIN" status 8 9
-$CHECK "$API" "$T_PKI/ca.crt" "$ADMIN" findings "$CERTS" 9 || fail "admin: findings of phase 1"
+wait_for 60 "the 8 findings of the first 9 certificates" check "$ADMIN" status 8 9
+check "$ADMIN" findings "$CERTS" 9 || fail "admin: findings of phase 1"
 # the user cannot see A1 (tlp:red): its side of the A1-A2 pair is hidden
-$CHECK "$API" "$T_PKI/ca.crt" "$USER" findings "$CERTS" 9 A1 || fail "user: findings of phase 1"
+check "$USER" findings "$CERTS" 9 A1 || fail "user: findings of phase 1"
 api() { curl -s --http2 --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $1" -o /dev/null -w '%{http_code}' "$API$2"; }
 assert_eq "$(api "$USER" "/api/v1/pssl/weak/certs/$(sha1_of A1)")" 404 "user: A1's key"
 assert_eq "$(api "$ADMIN" "/api/v1/pssl/weak/certs/$(sha1_of A1)")" 200 "admin: A1's key"
@@ -87,16 +88,16 @@ assert_eq "$HUB_RC" 0 "d4hub exit status (phase 1)"
 hub_start
 wait_for 30 "API answering" health
 jl_send "$U" "$K" "$T_DIR/part2.jl"
-wait_for 60 "every key but K2's certificate processed" $CHECK "$API" "$T_PKI/ca.crt" "$ADMIN" status 8 $((NCERTS - 2))
-$CHECK "$API" "$T_PKI/ca.crt" "$ADMIN" job rebuilt 8 || fail "the rebuilt set"
-$CHECK "$API" "$T_PKI/ca.crt" "$ADMIN" job findings 0 || fail "findings before K2"
+wait_for 60 "every key but K2's certificate processed" check "$ADMIN" status 8 $((NCERTS - 2))
+check "$ADMIN" job rebuilt 8 || fail "the rebuilt set"
+check "$ADMIN" job findings 0 || fail "findings before K2"
 
 # Phase 3: K2, another subject for a key already processed: no new key, the
 # sweep (pssl.weak_rescan = 1 here) reports the shared key.
 jl_send "$U" "$K" "$T_DIR/k2.jl"
-wait_for 60 "K's shared-key finding" $CHECK "$API" "$T_PKI/ca.crt" "$ADMIN" status 9 $((NCERTS - 2))
-$CHECK "$API" "$T_PKI/ca.crt" "$ADMIN" findings "$CERTS" "$NCERTS" || fail "admin: every finding"
-$CHECK "$API" "$T_PKI/ca.crt" "$ADMIN" job findings 1 || fail "findings of the restarted job"
+wait_for 60 "K's shared-key finding" check "$ADMIN" status 9 $((NCERTS - 2))
+check "$ADMIN" findings "$CERTS" "$NCERTS" || fail "admin: every finding"
+check "$ADMIN" job findings 1 || fail "findings of the restarted job"
 D=$(curl -s --http2 --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $USER" "$API/api/v1/pssl/weak/certs/$(sha1_of K2)")
 assert_eq "$(echo "$D" | json "[f['kind'] for f in d['findings']]")" '["shared-key"]' "K2's findings"
 assert_eq "$(echo "$D" | json "sorted(c['sha1'] for c in d['key']['certificates']) == sorted(['$(sha1_of K1)', '$(sha1_of K2)'])")" true "K's certificates"
