@@ -366,16 +366,17 @@ struct d4_analyze_weak;
 /* Rebuilds the set from the keys stored up to the job's position (the keys
  * the batch GCD did not add -- invalid and small-factor findings -- left
  * out). *out owned by the caller, free with _free; the store must stay
- * open and writable meanwhile. Returns 0, D4_EINVAL (options), D4_EFULL
- * (more moduli or modulus bytes stored than max_keys / max_bytes: message logged), D4_ENOMEM or a store
- * error. */
+ * open and writable meanwhile. Returns 0, D4_EINVAL (options), D4_ETOOBIG
+ * (more moduli or modulus bytes stored than max_keys / max_bytes: message
+ * logged), D4_ENOMEM or a store error. */
 int d4_analyze_weak_new(struct d4_store *s, const struct d4_analyze_weak_opts *o, struct d4_analyze_weak **out);
 /* Processes up to max_batches batches (0 = until caught up); *idle (may be
  * NULL) = 1 when no key was left past the position. Returns the number of
- * batches committed or a negative error: D4_EFULL when the next batch would
- * take the set above max_keys or max_bytes (nothing written, the position stays), or a
- * store / memory error (the set is rebuilt from the store before the next
- * batch, the batch is read again). */
+ * batches committed or a negative error: D4_ETOOBIG when the next batch
+ * would take the set above max_keys or max_bytes (nothing written, the
+ * position stays), or a store error (D4_EFULL: the map is full) or memory
+ * error (the set is rebuilt from the store before the next batch, the batch
+ * is read again). */
 int d4_analyze_weak_step(struct d4_analyze_weak *x, unsigned max_batches, int *idle);
 /* The shared-key check again over every key up to the position that is
  * carried by several subjects (a certificate of another subject may have

@@ -580,7 +580,7 @@ static int rebuild(struct d4_analyze_weak *x)
 			    "about twice the bytes of memory, and restart)",
 			    (unsigned long long)r.count, (unsigned long long)r.bytes, (unsigned long long)x->position,
 			    (unsigned long long)x->o.max_keys, (unsigned long long)x->o.max_bytes);
-			rc = D4_EFULL;
+			rc = D4_ETOOBIG;
 		}
 	}
 	free(skip);
@@ -698,7 +698,7 @@ static int run_batch(struct d4_analyze_weak *x, struct batch *b, int *idle)
 	if (d4_weakkeys_count(x->wk) + nm > x->o.max_keys || x->st.set_bytes + b->mod_bytes > x->o.max_bytes) {
 		free(mods);
 		x->st.refused_full++;
-		return D4_EFULL;
+		return D4_ETOOBIG;
 	}
 	rc = d4_weakkeys_add(x->wk, mods, nm, lib_cb, b);
 	free(mods);
@@ -761,7 +761,7 @@ int d4_analyze_weak_step(struct d4_analyze_weak *x, unsigned max_batches, int *i
 		rc = run_batch(x, &b, &id);
 		if (rc) {
 			x->st.last_error = rc;
-			if (rc != D4_EFULL)
+			if (rc != D4_ETOOBIG)
 				x->st.errors++;
 			batch_free(&b);
 			return rc;
@@ -929,10 +929,10 @@ static void *runner(void *arg)
 		rc = d4_analyze_weak_new(r->s, &r->o, &x);
 		if (!rc)
 			break;
-		st.state = rc == D4_EFULL ? D4_ANALYZE_WEAK_FULL : D4_ANALYZE_WEAK_FAILED;
+		st.state = rc == D4_ETOOBIG ? D4_ANALYZE_WEAK_FULL : D4_ANALYZE_WEAK_FAILED;
 		st.last_error = rc;
 		publish(&st, 1);
-		if (rc != D4_EFULL)
+		if (rc != D4_ETOOBIG)
 			d4_err("pssl: weak keys: cannot rebuild the set of moduli: %s (retrying in a minute)",
 			       d4_strerror(rc));
 		if (runner_wait(r, 60000))
@@ -946,12 +946,12 @@ static void *runner(void *arg)
 	uint64_t last_sweep = 0;
 	int swept = 0;
 	int full_logged = 0, err_last = 0;
-	uint64_t err_at = 0;
+	uint64_t err_at = 0, err_wait = 0;
 	for (;;) {
 		int idle = 0;
 		rc = d4_analyze_weak_step(x, 1, &idle);
 		uint64_t wait = r->o.pause_ms;
-		if (rc == D4_EFULL) {
+		if (rc == D4_ETOOBIG) {
 			x->st.state = D4_ANALYZE_WEAK_FULL;
 			if (!full_logged)
 				d4_err(
@@ -971,8 +971,13 @@ static void *runner(void *arg)
 				err_last = rc;
 				err_at = now;
 			}
-			wait = 1000;
+			/* a failed batch rebuilds the set before it is retried:
+			 * back off (1 s doubling to a minute) while the error
+			 * lasts (a full map lasts until the operator acts) */
+			err_wait = err_wait ? (err_wait * 2 > 60000 ? 60000 : err_wait * 2) : 1000;
+			wait = err_wait;
 		} else {
+			err_wait = 0;
 			x->st.state = D4_ANALYZE_WEAK_RUNNING;
 			if (idle)
 				wait = (uint64_t)r->o.interval_s * 1000;

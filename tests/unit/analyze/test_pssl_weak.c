@@ -306,25 +306,25 @@ START_TEST(test_max_keys)
 	ck_assert_int_eq(d4_analyze_weak_step(x, 1, NULL), 1); /* 4 moduli */
 	uint64_t pos = position(s);
 	ck_assert_uint_eq(pos, 4);
-	ck_assert_int_eq(d4_analyze_weak_step(x, 1, NULL), D4_EFULL); /* 4 + 4 > 6 */
-	ck_assert_int_eq(d4_analyze_weak_step(x, 1, NULL), D4_EFULL);
+	ck_assert_int_eq(d4_analyze_weak_step(x, 1, NULL), D4_ETOOBIG); /* 4 + 4 > 6 */
+	ck_assert_int_eq(d4_analyze_weak_step(x, 1, NULL), D4_ETOOBIG);
 	ck_assert_uint_eq(position(s), pos);
 	struct d4_analyze_weak_stats st;
 	d4_analyze_weak_stats(x, &st);
 	ck_assert_uint_eq(st.refused_full, 2);
 	d4_analyze_weak_free(x);
 	o.max_keys = 3;
-	ck_assert_int_eq(d4_analyze_weak_new(s, &o, &x), D4_EFULL);
+	ck_assert_int_eq(d4_analyze_weak_new(s, &o, &x), D4_ETOOBIG);
 	ck_assert_ptr_null(x);
 	/* the same with the bytes: 4 moduli of 128 bytes fit in 600, 8 do not */
 	o.max_keys = 0;
 	o.max_bytes = 600;
 	ck_assert_int_eq(d4_analyze_weak_new(s, &o, &x), 0);
-	ck_assert_int_eq(d4_analyze_weak_step(x, 1, NULL), D4_EFULL);
+	ck_assert_int_eq(d4_analyze_weak_step(x, 1, NULL), D4_ETOOBIG);
 	ck_assert_uint_eq(position(s), pos);
 	d4_analyze_weak_free(x);
 	o.max_bytes = 500;
-	ck_assert_int_eq(d4_analyze_weak_new(s, &o, &x), D4_EFULL);
+	ck_assert_int_eq(d4_analyze_weak_new(s, &o, &x), D4_ETOOBIG);
 	o.max_bytes = 0;
 	o.max_keys = 1u << 27;
 	char err[160];
