@@ -368,6 +368,84 @@ START_TEST(test_sweep_late_subject)
 }
 END_TEST
 
+/* Hostile sizes: 2,100 keys with 16384-bit moduli (random odd numbers, no
+ * certificate needed) and weak_batch at its maximum: a batch still ends at
+ * D4_ANALYZE_WEAK_BATCH_BYTES of moduli (2,048 of 2,048 bytes), the next
+ * batch takes the rest. */
+START_TEST(test_batch_bytes)
+{
+	struct d4_store *s = open_store();
+	static const uint8_t der[] = {0x30, 0x03, 0x02, 0x01, 0x01};
+	static uint8_t mod[D4_PSSL_MODULUS_MAX];
+	uint8_t exp[3] = {1, 0, 1};
+	uint64_t rng = 0x2545f4914f6cdd1dull;
+	const size_t n = 2100;
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < sizeof(mod); j++) {
+			rng ^= rng << 13;
+			rng ^= rng >> 7;
+			rng ^= rng << 17;
+			mod[j] = (uint8_t)rng;
+		}
+		mod[0] |= 0x80;
+		mod[sizeof(mod) - 1] |= 1;
+		struct d4_store_pssl_cert c;
+		memset(&c, 0, sizeof(c));
+		memcpy(c.sha1, &i, sizeof(i));
+		memcpy(c.sha256, &i, sizeof(i));
+		memcpy(c.spki_sha256, &i, sizeof(i));
+		c.der = der;
+		c.der_len = sizeof(der);
+		c.parsed = 1;
+		c.subject = c.issuer = "CN=big.example";
+		c.serial = "01";
+		c.sig_alg = "sha256WithRSAEncryption";
+		c.key_alg = "rsaEncryption";
+		c.key_type = 1;
+		c.key_bits = 16384;
+		c.modulus = mod;
+		c.modulus_len = sizeof(mod);
+		c.exponent = exp;
+		c.exponent_len = sizeof(exp);
+		c.curve = "";
+		struct d4_store_pssl_obs ob;
+		memset(&ob, 0, sizeof(ob));
+		ob.server_ip[10] = ob.server_ip[11] = 0xff;
+		ob.server_ip[12] = 10;
+		ob.server_ip[14] = (uint8_t)(i >> 8);
+		ob.server_ip[15] = (uint8_t)i;
+		ob.server_port = 443;
+		ob.certs = &c;
+		ob.n_certs = 1;
+		ob.time_first = ob.time_last = 1765000000;
+		ob.tlp = D4_TLP_GREEN;
+		struct d4_store_pssl_update u;
+		memset(&u, 0, sizeof(u));
+		u.obs = &ob;
+		u.nobs = 1;
+		ck_assert_int_eq(d4_store_pssl_apply(s, &u, NULL), 0);
+	}
+	ck_assert_uint_eq(last_key(s), n);
+	struct d4_analyze_weak_opts o;
+	memset(&o, 0, sizeof(o));
+	o.batch = D4_ANALYZE_WEAK_BATCH_MAX;
+	struct d4_analyze_weak *x = NULL;
+	ck_assert_int_eq(d4_analyze_weak_new(s, &o, &x), 0);
+	ck_assert_int_eq(d4_analyze_weak_step(x, 1, NULL), 1);
+	ck_assert_uint_eq(position(s), D4_ANALYZE_WEAK_BATCH_BYTES / D4_PSSL_MODULUS_MAX);
+	int idle = 0;
+	ck_assert_int_eq(d4_analyze_weak_step(x, 0, &idle), 1);
+	ck_assert_int_eq(idle, 1);
+	ck_assert_uint_eq(position(s), n);
+	struct d4_analyze_weak_stats st;
+	d4_analyze_weak_stats(x, &st);
+	ck_assert_uint_eq(st.keys, n);
+	ck_assert_uint_eq(st.set_bytes, st.set_size * D4_PSSL_MODULUS_MAX);
+	d4_analyze_weak_free(x);
+	d4_store_close(s);
+}
+END_TEST
+
 START_TEST(test_kind_names)
 {
 	static const char *const names[] = {"shared-prime", "shared-prime-unpaired", "duplicate-modulus",
@@ -394,6 +472,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_restart_every_batch);
 	tcase_add_test(tc, test_max_keys);
 	tcase_add_test(tc, test_sweep_late_subject);
+	tcase_add_test(tc, test_batch_bytes);
 	tcase_add_test(tc, test_kind_names);
 	suite_add_tcase(su, tc);
 	return su;
