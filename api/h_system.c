@@ -373,6 +373,33 @@ void d4_api_h_metrics(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 			mprintf(&b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", sm[i].name, sm[i].help, sm[i].name,
 				sm[i].type, sm[i].name, sm[i].v);
 	}
+	struct d4_analyze_weak_stats wks;
+	if (d4_analyze_weak_stats_global(&wks) == D4_OK) {
+		/* the weak-key job (docs/passivessl.md "Weak keys") */
+		const struct {
+			const char *name, *type, *help;
+			uint64_t v;
+		} wm[] = {
+		    {"d4hub_pssl_weak_running", "gauge", "1 while the weak-key job runs (0: starting, full or failed).",
+		     wks.state == D4_ANALYZE_WEAK_RUNNING},
+		    {"d4hub_pssl_weak_full", "gauge",
+		     "1 when the weak-key set reached pssl.weak_max_keys (job stopped).",
+		     wks.state == D4_ANALYZE_WEAK_FULL},
+		    {"d4hub_pssl_weak_position", "gauge", "Highest public-key id the weak-key job processed.",
+		     wks.position},
+		    {"d4hub_pssl_weak_set_moduli", "gauge", "RSA moduli in the weak-key job's set.", wks.set_size},
+		    {"d4hub_pssl_weak_keys_total", "counter", "Public keys processed by the weak-key job.", wks.keys},
+		    {"d4hub_pssl_weak_findings_total", "counter", "Weak-key findings written.", wks.findings},
+		    {"d4hub_pssl_weak_batches_total", "counter", "Weak-key batches committed.", wks.batches},
+		    {"d4hub_pssl_weak_errors_total", "counter", "Weak-key batches that failed (retried).", wks.errors},
+		    {"d4hub_pssl_weak_refused_full_total", "counter",
+		     "Weak-key batches refused for pssl.weak_max_keys.", wks.refused_full},
+		    {"d4hub_pssl_weak_batch_ms_max", "gauge", "Longest weak-key batch in ms.", wks.batch_ms_max},
+		};
+		for (size_t i = 0; i < sizeof(wm) / sizeof(wm[0]); i++)
+			mprintf(&b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", wm[i].name, wm[i].help, wm[i].name,
+				wm[i].type, wm[i].name, wm[i].v);
+	}
 	if (ctx->core) {
 		const struct d4_api_metrics *m = &ctx->core->metrics;
 		mprintf(&b, "# HELP d4hub_api_requests_total API requests by response status.\n"

@@ -3,6 +3,7 @@
  * operationId. Resource files add their rows below the system ones; keep
  * the operationIds identical to the spec (the conformance test checks). */
 #include "api_core.h"
+#include "api_pssl_weak.h"
 #include "h_export.h"
 #include "handlers.h"
 
@@ -136,5 +137,10 @@ const struct d4_api_route d4_api_routes[] = {
     /* passive SSL: the consumer's figures (api/h_pssl_ingest.c) */
     {"GET", "/api/v1/pssl/info", D4_ROLE_USER, D4_BODY_NONE, d4_h_pssl_info, "getPsslInfo"},
     {"GET", "/api/v1/pssl/counters", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_pssl_counters, "getPsslCounters"},
+    /* passive SSL: weak-key reports (api/h_pssl_weak.c) */
+    {"GET", "/api/v1/pssl/weak", D4_ROLE_USER, D4_BODY_NONE, d4_h_pssl_weak_list, "listPsslWeak"},
+    {"GET", "/api/v1/pssl/weak/status", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_pssl_weak_status, "getPsslWeakStatus"},
+    {"GET", "/api/v1/pssl/weak/keys/{id}", D4_ROLE_USER, D4_BODY_NONE, d4_h_pssl_weak_key, "getPsslWeakKey"},
+    {"GET", "/api/v1/pssl/weak/certs/{sha1}", D4_ROLE_USER, D4_BODY_NONE, d4_h_pssl_weak_cert, "getPsslWeakCert"},
 };
 const size_t d4_api_nroutes = sizeof(d4_api_routes) / sizeof(d4_api_routes[0]);

@@ -170,6 +170,19 @@ static void pdns_opts(const struct d4_hubconf *conf, struct d4_analyze_opts *o)
 	o->pdns.retention_s = conf->pdns_retention;
 }
 
+/* [pssl] weak_* into o->weak. */
+static void weak_opts(const struct d4_hubconf *conf, struct d4_analyze_opts *o)
+{
+	memset(&o->weak, 0, sizeof(o->weak));
+	o->weak_enabled = conf->pssl_weak_enabled;
+	o->weak.interval_s = conf->pssl_weak_interval;
+	o->weak.batch = conf->pssl_weak_batch;
+	o->weak.max_keys = conf->pssl_weak_max_keys;
+	o->weak.max_bytes = conf->pssl_weak_max_bytes;
+	o->weak.nice = conf->pssl_weak_nice ? (int)conf->pssl_weak_nice : -1;
+	o->weak.rescan_s = conf->pssl_weak_rescan;
+}
+
 /* [backscatter] into o->bs; the telescope prefixes go into tele (owned by
  * the caller, D4_ANALYZE_BS_TELESCOPE_MAX entries). 0 or D4_EINVAL with a
  * message. */
@@ -331,6 +344,15 @@ static int check_config(const struct d4_hubconf *conf)
 		struct d4_analyze_opts ao;
 		memset(&ao, 0, sizeof(ao));
 		if (pssl_opts(conf, &ao, err, sizeof(err)) != 0) {
+			fprintf(stderr, "d4hub: %s\n", err);
+			return 1;
+		}
+	}
+	if (conf->pssl_weak_enabled) {
+		struct d4_analyze_opts ao;
+		memset(&ao, 0, sizeof(ao));
+		weak_opts(conf, &ao);
+		if (d4_analyze_weak_opts_check(&ao.weak, err, sizeof(err)) != 0) {
 			fprintf(stderr, "d4hub: %s\n", err);
 			return 1;
 		}
@@ -558,9 +580,10 @@ int main(int argc, char **argv)
 	 * connections died with the previous process). */
 	struct d4_analyze *ana = NULL;
 	static struct d4_bs_prefix bs_tele[D4_ANALYZE_BS_TELESCOPE_MAX];
-	if (conf.pdns_enabled || conf.bs_enabled || conf.pssl_enabled) {
+	if (conf.pdns_enabled || conf.bs_enabled || conf.pssl_enabled || conf.pssl_weak_enabled) {
 		struct d4_analyze_opts ano;
 		pdns_opts(&conf, &ano);
+		weak_opts(&conf, &ano);
 		ano.pdns.sessions_dead_before = d4_now_s();
 		rc = bs_opts(&conf, &ano, bs_tele, err, sizeof(err)) == 0 ? 0 : D4_EINVAL;
 		ano.bs.sessions_dead_before = ano.pdns.sessions_dead_before;

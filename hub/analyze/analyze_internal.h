@@ -36,4 +36,10 @@ int analyze_bs_flush(struct d4_analyze_bs *x);
 int analyze_pssl_step(struct d4_analyze_pssl *x, unsigned max_batches, int force, unsigned min_commit_ms, int *idle);
 int analyze_pssl_flush(struct d4_analyze_pssl *x);
 
+/* The weak-key job's thread (pssl_weak.c), started and stopped with the
+ * worker; its options are checked here (D4_EINVAL, logged). */
+struct analyze_weak_runner;
+int analyze_weak_start(struct d4_store *s, const struct d4_analyze_weak_opts *o, struct analyze_weak_runner **out);
+void analyze_weak_stop(struct analyze_weak_runner *r);
+
 #endif

@@ -301,6 +301,93 @@ void d4_analyze_pssl_free(struct d4_analyze_pssl *x);
 /* Counters of the running worker's passive-SSL consumer (API, /metrics).
  * 0, or D4_ENOTFOUND when none runs in this process. Thread-safe. */
 int d4_analyze_pssl_stats_global(struct d4_analyze_pssl_stats *out);
+/* ---- the weak-key job (pssl_weak.c, docs/passivessl.md "Weak keys") ----
+ * Follows the passive-SSL store's public keys in id order from the job's
+ * position (d4_store_pssl_weak_position) in batches: the RSA moduli go
+ * through the incremental batch GCD (analyzers/weakkeys), every RSA key
+ * through the exponent policy, every key carried by several subjects
+ * through the shared-key check; the findings of a batch and the new
+ * position are written in ONE d4_store_pssl_weak_apply. The set of moduli
+ * lives in memory only: it is rebuilt from the stored keys up to the
+ * position when the job starts (no saved state). Runs on its own thread,
+ * niced, never on the frame log's path. */
+#define D4_ANALYZE_WEAK_KIND_EXPONENT	33u /* reason: D4_WEAKKEYS_E_* flags */
+#define D4_ANALYZE_WEAK_KIND_SHARED_KEY 34u /* one SPKI under unrelated subjects; reason: subject groups */
+#define D4_ANALYZE_WEAK_BATCH_MAX	65536u
+#define D4_ANALYZE_WEAK_CERTS_MAX	64u /* certificates of one key read by the shared-key check */
+/* Modulus bytes of one batch: a batch ends before the key that would pass
+ * it (its product tree holds about log2(n) + 1 copies of that much). */
+#define D4_ANALYZE_WEAK_BATCH_BYTES (4u << 20)
+
+struct d4_analyze_weak_opts {
+	unsigned interval_s; /* pause between looks once caught up (default 60) */
+	unsigned batch;	     /* keys per batch and transaction (default 4096, <= D4_ANALYZE_WEAK_BATCH_MAX) */
+	uint64_t max_keys;   /* RSA moduli the set may hold (default 1,048,576; <= 2^26): above, the job stops */
+	uint64_t max_bytes;  /* modulus bytes the set may hold (default 512 MiB; the set takes about twice): the same */
+	int nice;	     /* niceness added to the job's thread (default 10; -1 = none) */
+	unsigned rescan_s;   /* shared-key sweep over every stored key (default 3600; 0 = never) */
+	unsigned pause_ms;   /* pause between two batches while behind (default 50) */
+};
+
+enum d4_analyze_weak_state {
+	D4_ANALYZE_WEAK_STARTING = 0, /* rebuilding the set */
+	D4_ANALYZE_WEAK_RUNNING,      /* caught up or working */
+	D4_ANALYZE_WEAK_FULL,	      /* stopped: max_keys or max_bytes reached (raise it and restart) */
+	D4_ANALYZE_WEAK_FAILED,	      /* stopped: the set could not be rebuilt (last_error) */
+};
+
+struct d4_analyze_weak_stats {
+	int state;	       /* enum d4_analyze_weak_state */
+	int last_error;	       /* last D4_E* code of a batch or the rebuild (0: none) */
+	uint64_t position;     /* highest key id processed (committed) */
+	uint64_t set_size;     /* moduli in the set */
+	uint64_t set_bytes;    /* their bytes */
+	uint64_t rebuilt;      /* moduli loaded from the store at the start */
+	uint64_t rebuild_ms;   /* duration of that rebuild */
+	uint64_t keys;	       /* keys processed since the start */
+	uint64_t rsa;	       /* ... of which RSA moduli given to the batch GCD */
+	uint64_t findings;     /* findings written since the start */
+	uint64_t batches;      /* batches committed */
+	uint64_t batch_ms_max; /* longest batch (GCD + checks + commit) */
+	uint64_t sweeps;       /* shared-key sweeps done */
+	uint64_t last_batch_s; /* wall clock of the last committed batch (0: none) */
+	uint64_t errors;       /* batches that failed (retried) */
+	uint64_t refused_full; /* batches refused for max_keys or max_bytes */
+};
+
+/* Kind names of the API ("shared-prime", "weak-exponent"...) and back
+ * (0 for an unknown name). Static strings. */
+const char *d4_analyze_weak_kind_name(unsigned kind);
+unsigned d4_analyze_weak_kind_parse(const char *name);
+/* Checks the options (d4hub -n). 0 or D4_EINVAL with a message in err. */
+int d4_analyze_weak_opts_check(const struct d4_analyze_weak_opts *o, char *err, size_t errsize);
+
+struct d4_analyze_weak;
+/* Rebuilds the set from the keys stored up to the job's position (the keys
+ * the batch GCD did not add -- invalid and small-factor findings -- left
+ * out). *out owned by the caller, free with _free; the store must stay
+ * open and writable meanwhile. Returns 0, D4_EINVAL (options), D4_ETOOBIG
+ * (more moduli or modulus bytes stored than max_keys / max_bytes: message
+ * logged), D4_ENOMEM or a store error. */
+int d4_analyze_weak_new(struct d4_store *s, const struct d4_analyze_weak_opts *o, struct d4_analyze_weak **out);
+/* Processes up to max_batches batches (0 = until caught up); *idle (may be
+ * NULL) = 1 when no key was left past the position. Returns the number of
+ * batches committed or a negative error: D4_ETOOBIG when the next batch
+ * would take the set above max_keys or max_bytes (nothing written, the
+ * position stays), or a store error (D4_EFULL: the map is full) or memory
+ * error (the set is rebuilt from the store before the next batch, the batch
+ * is read again). */
+int d4_analyze_weak_step(struct d4_analyze_weak *x, unsigned max_batches, int *idle);
+/* The shared-key check again over every key up to the position that is
+ * carried by several subjects (a certificate of another subject may have
+ * come after the key was processed): writes the findings not yet stored.
+ * *found (may be NULL) gets their number. 0 or an error. */
+int d4_analyze_weak_sweep(struct d4_analyze_weak *x, uint64_t *found);
+void d4_analyze_weak_stats(struct d4_analyze_weak *x, struct d4_analyze_weak_stats *out);
+void d4_analyze_weak_free(struct d4_analyze_weak *x);
+/* The running job's counters (API, /metrics). 0, or D4_ENOTFOUND when no
+ * job runs in this process. Thread-safe. */
+int d4_analyze_weak_stats_global(struct d4_analyze_weak_stats *out);
 
 /* ---- the hub's analyzer worker ---- */
 struct d4_analyze_opts {
@@ -310,6 +397,8 @@ struct d4_analyze_opts {
 	struct d4_analyze_bs_opts bs;
 	int pssl_enabled;
 	struct d4_analyze_pssl_opts pssl;
+	int weak_enabled; /* the weak-key job, on a thread of its own */
+	struct d4_analyze_weak_opts weak;
 };
 struct d4_analyze;
 /* Starts one worker thread running every enabled analyzer. *out owned by the

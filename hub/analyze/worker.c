@@ -24,6 +24,7 @@ struct d4_analyze {
 	struct d4_analyze_pdns *pdns;
 	struct d4_analyze_bs *bs;
 	struct d4_analyze_pssl *pssl;
+	struct analyze_weak_runner *weak; /* its own thread */
 	unsigned idle_ms;
 	pthread_t th;
 	pthread_mutex_t mu;
@@ -243,6 +244,16 @@ int d4_analyze_start(struct d4_store *s, const struct d4_analyze_opts *o, struct
 			return rc;
 		}
 	}
+	if (o->weak_enabled) {
+		int rc = analyze_weak_start(s, &o->weak, &a->weak);
+		if (rc) {
+			d4_analyze_pdns_free(a->pdns);
+			d4_analyze_bs_free(a->bs);
+			d4_analyze_pssl_free(a->pssl);
+			free(a);
+			return rc;
+		}
+	}
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -252,6 +263,7 @@ int d4_analyze_start(struct d4_store *s, const struct d4_analyze_opts *o, struct
 	publish(a, 1);
 	if (pthread_create(&a->th, NULL, worker, a) != 0) {
 		publish(a, 0);
+		analyze_weak_stop(a->weak);
 		d4_analyze_pdns_free(a->pdns);
 		d4_analyze_bs_free(a->bs);
 		d4_analyze_pssl_free(a->pssl);
@@ -273,6 +285,7 @@ void d4_analyze_stop(struct d4_analyze *a)
 	pthread_cond_broadcast(&a->cv);
 	pthread_mutex_unlock(&a->mu);
 	pthread_join(a->th, NULL);
+	analyze_weak_stop(a->weak);
 	/* commit what was read: a clean stop leaves nothing to replay but the
 	 * partial state's */
 	if (a->pdns) {

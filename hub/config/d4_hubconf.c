@@ -122,6 +122,15 @@ static const struct keydef keys[] = {
     {"pssl.tls_max_bytes", K_U64SIZE, F(pssl_tls_max_bytes), 65536, UINT64_MAX, 0},
     {"pssl.tls_max_segments", K_UINT, F(pssl_tls_max_segments), 1, 65536, 0},
     {"pssl.tls_idle", K_UDUR, F(pssl_tls_idle), 1, 86400, 0},
+    /* [pssl] weak_*: the weak-key job (docs/passivessl.md "Weak keys") */
+    {"pssl.weak_enabled", K_BOOL, F(pssl_weak_enabled), 0, 0, 0},
+    {"pssl.weak_interval", K_UDUR, F(pssl_weak_interval), 1, 86400, 0},
+    {"pssl.weak_batch", K_UINT, F(pssl_weak_batch), 1, 65536, 0},
+    {"pssl.weak_max_keys", K_UINT, F(pssl_weak_max_keys), 1, 1u << 26, 0},
+    {"pssl.weak_max_bytes", K_U64SIZE, F(pssl_weak_max_bytes), 1u << 20, UINT64_MAX, 0},
+    {"pssl.weak_nice", K_UINT, F(pssl_weak_nice), 0, 19, 0},
+    {"pssl.weak_rescan", K_UDUR, F(pssl_weak_rescan), 0, 30u * 86400u, 0},
+    {"pssl.weak_factor_admin", K_BOOL, F(pssl_weak_factor_admin), 0, 0, 0},
     {"api.enabled", K_BOOL, F(api_enabled), 0, 0, 0},
     {"api.listen", K_LISTEN0, F(api_listen), 0, 0, 0},
     {"api.cert", K_PATH, F(api_cert), 0, 0, 0},
@@ -231,6 +240,14 @@ void d4_hubconf_defaults(struct d4_hubconf *out)
 	out->pssl_tls_max_bytes = 64ull << 20;
 	out->pssl_tls_max_segments = 64;
 	out->pssl_tls_idle = 60;
+	out->pssl_weak_enabled = 1;
+	out->pssl_weak_interval = 60;
+	out->pssl_weak_batch = 4096;
+	out->pssl_weak_max_keys = 1048576;
+	out->pssl_weak_max_bytes = 512ull << 20;
+	out->pssl_weak_nice = 10;
+	out->pssl_weak_rescan = 3600;
+	out->pssl_weak_factor_admin = 0;
 	out->api_enabled = 1;
 	d4_strlcpy(out->api_listen, "127.0.0.1:8443", sizeof(out->api_listen));
 	d4_strlcpy(out->api_spec, D4_API_SPEC_DEFAULT, sizeof(out->api_spec));

@@ -647,6 +647,51 @@ def run_live(spec, fx):
         ok(isinstance(c.json["sensors"], list), f"getPsslCounters: {c.json}")
     call("getPsslCounters", "a user", 403, token="user")
     call("getPsslCounters", "unknown parameter", 400, query={"x": 1})
+    # ---- passive SSL: weak-key reports (the planted certificates of tests/tools/d4-pssl-weakcerts,
+    # A1 at tlp:red; tests/integration/pssl_weak/weak.sh checks every finding)
+    wc = fx["weak_certs"]
+    c = call("listPsslWeak", "every finding", 200, token="admin")
+    items = c.json["items"] if c is not None and c.status == 200 else []
+    ok(len(items) == 9 and c.json["next_cursor"] is None, f"listPsslWeak: the 9 planted findings ({len(items)})")
+    c = call("listPsslWeak", "user", 200, token="user", query={"limit": 2})
+    nxt = c.json.get("next_cursor") if c is not None and c.json else None
+    ok(nxt is not None and c.headers.get("d4-next-cursor") == nxt, "listPsslWeak: a next cursor")
+    if nxt:
+        call("listPsslWeak", "next page", 200, token="user", query={"limit": 2, "cursor": nxt})
+        call("listPsslWeak", "cursor of another query", 400, token="user",
+             query={"limit": 2, "cursor": nxt, "kind": "shared-prime"})
+        call("listPsslWeak", "cursor of another clearance", 400, token="admin", query={"limit": 2, "cursor": nxt})
+        call("listPsslWeak", "cut cursor", 400, token="user", query={"limit": 2, "cursor": nxt[:-3]})
+    c = call("listPsslWeak", "shared primes", 200, token="user", query={"kind": "shared-prime"})
+    if c is not None and c.status == 200:
+        hid = [f for f in c.json["items"] if f["other"] == {"hidden": True} or f["key"] == {"hidden": True}]
+        ok(len(c.json["items"]) == 4 and len(hid) == 1, f"listPsslWeak: A1 (tlp:red) hidden from a user: {c.json}")
+    call("listPsslWeak", "by certificate", 200, token="user", query={"cert": wc["K2"]})
+    call("listPsslWeak", "unknown kind", 400, token="user", query={"kind": "shared"})
+    call("listPsslWeak", "key and cert", 400, token="user", query={"key": 1, "cert": "00" * 20})
+    call("listPsslWeak", "limit 0", 400, token="user", query={"limit": 0})
+    call("listPsslWeak", "key above the clearance", 404, token="user", query={"key": 1})
+    call("listPsslWeak", "unknown certificate", 404, token="user", query={"cert": "ab" * 20})
+    call("listPsslWeak", "foreign cursor", 400, token="user", query={"cursor": "AAAA"})
+    call("listPsslWeak", "unknown parameter", 400, token="user", query={"sort": "x"})
+    c = call("getPsslWeakKey", "key 2", 200, {"id": 2}, token="user")
+    if c is not None and c.status == 200:
+        ok([f["kind"] for f in c.json["findings"]] == ["shared-prime"], f"getPsslWeakKey 2: {c.json}")
+    call("getPsslWeakKey", "key above the clearance", 404, {"id": 1}, token="user")
+    call("getPsslWeakKey", "admin", 200, {"id": 1})
+    call("getPsslWeakKey", "unknown key", 404, {"id": 987654}, token="user")
+    call("getPsslWeakKey", "id not a number", 400, {"id": "abc"}, token="user")
+    c = call("getPsslWeakCert", "K2", 200, {"sha1": wc["K2"]}, token="user")
+    if c is not None and c.status == 200:
+        ok([f["kind"] for f in c.json["findings"]] == ["shared-key"], f"getPsslWeakCert K2: {c.json}")
+    call("getPsslWeakCert", "certificate above the clearance", 404, {"sha1": wc["A1"]}, token="user")
+    call("getPsslWeakCert", "unknown certificate", 404, {"sha1": "00" * 20}, token="user")
+    call("getPsslWeakCert", "not a sha1", 400, {"sha1": "xyz"}, token="user")
+    c = call("getPsslWeakStatus", "status", 200)
+    if c is not None and c.status == 200:
+        ok(c.json["store"]["findings"] == 9 and c.json["job"]["state"] == "running", f"getPsslWeakStatus: {c.json}")
+    call("getPsslWeakStatus", "unknown parameter", 400, query={"x": 1})
+    call("getPsslWeakStatus", "user", 403, token="user")
 
     # ---- the web page
     c = call("getWebIndex", "anonymous", 200, token=None)

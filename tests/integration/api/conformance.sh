@@ -51,6 +51,14 @@ PSSL_JA3=771,4865-4866,0-11-10,29-23,0
 		$((NOW_US / 1000000 - 600)) $((NOW_US / 1000000 - 60))
 } | "$PSSL_LOAD" load "$T_DIR/store" || fail "pssl_api_load"
 PSSL_SHA1=$(openssl x509 -in "$T_DIR/pssl.pem" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g' | tr A-F a-f)
+# passive SSL: the planted weak-key certificates (tests/tools/d4-pssl-weakcerts),
+# the first at tlp:red, for the weak-key job to report (9 findings)
+[ -n "${WEAKCERTS:-}" ] && [ -x "$WEAKCERTS" ] || fail "\$WEAKCERTS is not set to tests/tools/d4-pssl-weakcerts"
+mkdir -p "$T_DIR/weakcerts"
+"$WEAKCERTS" "$T_DIR/weakcerts" || fail "d4-pssl-weakcerts"
+"$WEAKCERTS" --store "$T_DIR/store" 0 1 tlp:red || fail "d4-pssl-weakcerts --store"
+"$WEAKCERTS" --store "$T_DIR/store" 1 "$(wc -l <"$T_DIR/weakcerts/names.txt")" tlp:green ||
+	fail "d4-pssl-weakcerts --store"
 hub_start
 API=$(api_url) # the hub picks a free API port (lib.sh keeps it across restarts)
 health() { curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" >/dev/null; }
@@ -72,12 +80,18 @@ sensor_new --pending
 sensor_new
 wait_for 30 "the data sensor's 2 sessions closed and committed" sessions_closed "$DATA_UUID" 2
 sync_store
+weak_done() {
+	curl -sf --http2 --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $ADMIN_TOKEN" "$API/api/v1/pssl/weak/status" |
+		json "d['store']['findings'] == 9 and d['store']['behind'] == 0" | grep -qx true
+}
+wait_for 60 "the weak-key job's 9 findings" weak_done
 
 "$PY" - "$T_DIR/fixtures.json" "$API" "$T_PKI/ca.crt" "$ADMIN_TOKEN" "$USER_TOKEN" "$REG_TOKEN" "$DATA_UUID" \
-	"$PSSL_SHA1" "$PSSL_JA3" <<'EOF' ||
+	"$PSSL_SHA1" "$PSSL_JA3" "$T_DIR/weakcerts/names.txt" <<'EOF' ||
 import hashlib, json, sys
-out, api, ca, admin, user, reg, data, pssl_sha1, pssl_ja3 = sys.argv[1:]
+out, api, ca, admin, user, reg, data, pssl_sha1, pssl_ja3, weak = sys.argv[1:]
 json.dump({"pssl": {"sha1": pssl_sha1, "ja3": hashlib.md5(pssl_ja3.encode()).hexdigest()},
+    "weak_certs": {l.split()[0]: l.split()[1] for l in open(weak)},
     "base_url": api, "cacert": ca,
     "tokens": {"admin": admin, "user": user, "sensor_register": reg},
     "admin_user": "conf-admin", "data_sensor": data,

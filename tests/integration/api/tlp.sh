@@ -112,8 +112,28 @@ while read -r label level ip; do
 	printf 'hs\t%s\t443\tt-%s.p.tlp.test\t771,%d,0,29,0\t-\t-\t%s\t1764000000\t1764000600\t1\t%s\t-\t%s\n' \
 		"$ip" "$label" $((4000 + n)) "$level" "$S" "$T_DIR/p-$label.der"
 done <"$T_DIR/labels" | "$PSSL_LOAD" load "$T_DIR/store" || fail "pssl_api_load"
+# passive SSL: the planted weak-key certificates (tests/tools/d4-pssl-weakcerts) at several
+# levels, so that every weak-key finding has a known visibility per role:
+# A1 red / A2 amber+strict (pair: A1 hidden from a user), the B trio red, D1 amber / D2 red,
+# S green, E3 clear, K1/K2 red, the rest green
+[ -n "${WEAKCERTS:-}" ] && [ -x "$WEAKCERTS" ] || fail "\$WEAKCERTS is not set to tests/tools/d4-pssl-weakcerts"
+mkdir -p "$T_DIR/weak"
+"$WEAKCERTS" "$T_DIR/weak" || fail "d4-pssl-weakcerts"
+NW=$(wc -l <"$T_DIR/weak/names.txt")
+: >"$T_DIR/weak/tlp.txt"
+for r in "0 1 tlp:red" "1 2 tlp:amber+strict" "2 5 tlp:red" "5 6 tlp:amber" "6 7 tlp:red" "7 8 tlp:green" \
+	"8 9 tlp:clear" "9 11 tlp:red" "11 $NW tlp:green"; do
+	set -- $r
+	"$WEAKCERTS" --store "$T_DIR/store" "$1" "$2" "$3" || fail "d4-pssl-weakcerts --store $r"
+	sed -n "$(($1 + 1)),$2p" "$T_DIR/weak/names.txt" | awk -v t="$3" '{ print $1, $2, t }' >>"$T_DIR/weak/tlp.txt"
+done
 hub_start
 wait_until 10 curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" || fail "API not answering after the restart"
+weak_done() {
+	curl -sf --http2 --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $ADMIN" "$API/api/v1/pssl/weak/status" |
+		json "d['store']['findings'] == 9 and d['store']['behind'] == 0" | grep -qx true
+}
+wait_for 60 "the weak-key job's 9 findings" weak_done
 
 "$PY" - "$T_DIR/fixtures.json" <<EOF || fail "fixtures"
 import hashlib, json, subprocess, sys
@@ -130,6 +150,8 @@ json.dump({"base_url": "$API", "cacert": "$T_PKI/ca.crt",
            "pssl": {r[0]: {"ip": r[2], "ja3": hashlib.md5(("771,%d,0,29,0" % (4001 + k)).encode()).hexdigest(),
                            "sha1": hashlib.sha1(open("$T_DIR/p-%s.der" % r[0], "rb").read()).hexdigest()}
                     for k, r in enumerate(rows)},
+           "weak": {"certs": {l.split()[0]: l.split()[1:3] for l in open("$T_DIR/weak/tlp.txt")},
+                    "expected": [l.strip() for l in open("$T_DIR/weak/expected.txt")]},
            "queues": {"pop_admin": $QPA, "pop_user": $QPU, "follow": $QF}}, open(sys.argv[1], "w"))
 EOF
 "$PY" "$(dirname "$0")/tlp_check.py" --spec "$ROOT/openapi/d4hub.yaml" --fixtures "$T_DIR/fixtures.json" ||

@@ -534,6 +534,91 @@ class Check:
 
     def listPsslCerts(self, oid, method, tmpl):
         self.pssl_list(oid, method, tmpl, lambda c: self.pssl_label("sha1", c["sha1"]))
+    # ---- weak-key findings (certificates with planted weak keys at several levels) ----
+    def weak_model(self, role):
+        """The findings role may see, as "kind A [B]" with a hidden side as "hidden"."""
+        w = self.fx["weak"]
+        vis = {n: visible(role, t) for n, (_s, t) in w["certs"].items()}
+        out = []
+        for line in w["expected"]:
+            f = line.split()
+            keys = [x for x in f[1:] if x in w["certs"]]
+            if not any(vis[k] for k in keys):
+                continue
+            out.append(" ".join([f[0]] + sorted(k if vis[k] else "hidden" for k in keys)))
+        return sorted(out)
+
+    def weak_side(self, k):
+        if k is None:
+            return None
+        if k.get("hidden"):
+            ok(k == {"hidden": True}, f"a hidden key tells more than that: {k}")
+            return "hidden"
+        by_sha1 = {s: n for n, (s, _t) in self.fx["weak"]["certs"].items()}
+        names = sorted(by_sha1[c["sha1"]] for c in k["certificates"])
+        return names[0] if names else "?"
+
+    def weak_leaks(self, oid, role, body):
+        text = body.decode("utf-8", "replace")
+        leaked = [n for n, (s, t) in self.fx["weak"]["certs"].items() if not visible(role, t) and s in text]
+        ok(not leaked, f"{oid} as {role}: certificates above the clearance revealed: {leaked}")
+        ok('"factor":' not in text, f"{oid} as {role}: a factor shown")
+
+    def listPsslWeak(self, oid, method, tmpl):
+        ok("weak" in self.fx, f"{oid}: the fixtures hold no weak-key certificates")
+        for role in ("admin", "user"):
+            got, cursor = [], None
+            for _ in range(50):
+                q = {"limit": 2}
+                if cursor:
+                    q["cursor"] = cursor
+                _, h, body = self.call(oid, method, tmpl, role, q)
+                self.clearance_header(oid, h, role)
+                self.weak_leaks(oid, role, body)
+                d = json.loads(body)
+                for f in d["items"]:
+                    sides = [self.weak_side(f["key"])] + ([self.weak_side(f["other"])] if f["other"] else [])
+                    got.append(" ".join([f["kind"]] + sorted(sides)))
+                    for side in (f["key"], f["other"]):
+                        for c in (side or {}).get("certificates", []):
+                            ok(visible(role, c["tlp"]), f"{oid} as {role}: a {c['tlp']} certificate")
+                cursor = d["next_cursor"]
+                if not cursor:
+                    break
+            ok(sorted(got) == self.weak_model(role), f"{oid} as {role}: {sorted(got)}, expected {self.weak_model(role)}")
+        _, _, body = self.call(oid, method, tmpl, "sensor_register", expect=403)
+
+    def weak_key_ids(self):
+        ids = {}
+        for n, (sha1, _t) in self.fx["weak"]["certs"].items():
+            _, _, body = self.hub.call("GET", f"/api/v1/pssl/weak/certs/{sha1}", "admin")
+            ids[n] = json.loads(body)["key"]["id"]
+        return ids
+
+    def weak_detail(self, oid, method, tmpl, by):
+        w = self.fx["weak"]
+        ids = self.weak_key_ids()
+        miss = "987654321" if by == "{id}" else "ab" * 20
+        _, _, nf = self.hub.call("GET", tmpl.replace(by, miss), "user")
+        for n, (sha1, t) in sorted(w["certs"].items()):
+            param = str(ids[n]) if by == "{id}" else sha1
+            for role in ("admin", "user"):
+                # a key is visible when one of its certificates is (K1/K2, R1/R2 share theirs, at one level)
+                vis = visible(role, t)
+                st, h, body = self.call(oid, method, tmpl.replace(by, param), role, expect=200 if vis else 404)
+                self.clearance_header(oid, h, role)
+                self.weak_leaks(oid, role, body)
+                if not vis:
+                    ok(body.replace(f"no key {param}".encode(), b"no key N") ==
+                       nf.replace(f"no key {miss}".encode(), b"no key N"),
+                       f"{oid} {n} as {role}: the 404 differs from a missing one's")
+            self.call(oid, method, tmpl.replace(by, param), "sensor_register", expect=403)
+
+    def getPsslWeakKey(self, oid, method, tmpl):
+        self.weak_detail(oid, method, tmpl, "{id}")
+
+    def getPsslWeakCert(self, oid, method, tmpl):
+        self.weak_detail(oid, method, tmpl, "{sha1}")
 
     # ---- operations without labelled records --------------------------------------
     def plain(self, oid, method, tmpl, op):
@@ -588,6 +673,8 @@ PLAIN = {
     # the passive-SSL store's row counts and its consumer's figures; the
     # per-sensor counters count every level, so admin only
     "getPsslInfo", "getPsslCounters",
+    # the weak-key job's progress: counts over every level, so admin only
+    "getPsslWeakStatus",
 }
 # Operations of the federation port (x-d4hub-port: federation): placed here
 # so that one that hands out records must get a check of its own.
@@ -606,6 +693,7 @@ FILTERED = {
     "v2psslQuery": Check.v2psslQuery, "v2psslQueryNetwork": Check.v2psslQueryNetwork,
     "v2psslCquery": Check.v2psslCquery, "v2psslCfetch": Check.v2psslCfetch, "listPsslTuples": Check.listPsslTuples,
     "listPsslCerts": Check.listPsslCerts, "getPsslCert": Check.getPsslCert, "getPsslFingerprint": Check.getPsslFingerprint,
+    "listPsslWeak": Check.listPsslWeak, "getPsslWeakKey": Check.getPsslWeakKey, "getPsslWeakCert": Check.getPsslWeakCert,
 }
 
 

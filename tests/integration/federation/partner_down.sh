@@ -93,10 +93,16 @@ ok() { [ -z "$(fapi a /api/v1/partners/b/status | json "d['kinds']['frames']['se
 wait_until 30 ok || fail "the partner status still shows an error: $(fapi a /api/v1/partners/b/status)"
 
 # ---- 3. kill -9 of B while it receives a large backlog: 6,000 frames of
-# 4 KiB in batches of at most 4 MiB; B's inbound quota (5,000 records/s)
-# spreads them over about a second per batch, so that the kill falls in the
-# middle of the backlog whatever the machine's speed
+# 4 KiB in batches of at most 4 MiB (about 1,000 frames each). B's inbound
+# quota is lowered to 500 records/s first: the bucket holds one second, so a
+# batch passes only when the bucket is full and leaves a debt the next one
+# waits for (about 3 s per batch). B then sits for seconds at each batch
+# boundary, and the kill falls in the middle of the backlog whatever the
+# machine's speed (with 5,000 records/s a full bucket took five batches at
+# once and an idle machine stored the whole backlog between two polls).
 fed_stop b
+fctl b partner set a --file <(echo '{"inbound": {"kinds": ["frames", "pdns"], "max_tlp": "tlp:amber+strict", "records_per_s": 500}}') >/dev/null ||
+	fail "hub b: partner set a (quota)"
 fsensor a
 bulk_script "$SENSOR_UUID" "$SENSOR_KEY" 0 6000 4096 >"$T_DIR/bulk"
 fcraft a <"$T_DIR/bulk" >>"$T_DIR/craft.out" 2>&1 || fail "d4-craft (bulk)"
