@@ -86,13 +86,6 @@ function psTime(t) {
   if (typeof t === 'number') return fmtTime(new Date(t * 1000).toISOString().replace('.000', ''));
   return typeof t === 'string' && t ? fmtTime(t) : '–';
 }
-// A time in a table cell, kept on one line.
-function psWhen(t) {
-  const sp = document.createElement('span');
-  sp.className = 'when';
-  sp.textContent = psTime(t);
-  return sp;
-}
 function psMs(t) { return typeof t === 'number' ? t * 1000 : typeof t === 'string' ? Date.parse(t) : NaN; }
 
 // The subject's (or issuer's) commonName for a table, the whole name as a
@@ -138,7 +131,7 @@ function psCertRow(c) {
   const link = psCertLink(c.sha1);
   link.classList.add('two-lines');
   return row([link, psNameCell(c.subject, c.cn), psNameCell(c.issuer), psNotAfterCell(c), psKeyText(c),
-    psWhen(c.first_seen), psWhen(c.last_seen), c.tlp]);
+    psTime(c.first_seen), psTime(c.last_seen), c.tlp]);
 }
 // A handshake's SNI: a pivot, said to be cut when the store kept only its start.
 function psSniCell(t) {
