@@ -36,6 +36,15 @@ BS_SENSOR=5e3c3b5e0b9e4c1e9a52c6e9d2a1f001
 		$((NOW_US - 5000000000)) $((NOW_US - 4000000000)) "$BS_SENSOR"
 	printf 'ctr\t%s\t12\t900\t3\t220\t0\t1=120,3=40,9=60\t1=500,2=177\n' "$BS_SENSOR"
 } | "$BS_LOAD" load "$T_DIR/store" || fail "bs_api_load"
+# passive SSL: the planted weak-key certificates (tests/tools/d4-pssl-weakcerts),
+# the first at tlp:red, for the weak-key job to report (9 findings); loaded first, so that their keys
+# are ids 1, 2, ... as the checks below expect
+[ -n "${WEAKCERTS:-}" ] && [ -x "$WEAKCERTS" ] || fail "\$WEAKCERTS is not set to tests/tools/d4-pssl-weakcerts"
+mkdir -p "$T_DIR/weakcerts"
+"$WEAKCERTS" "$T_DIR/weakcerts" || fail "d4-pssl-weakcerts"
+"$WEAKCERTS" --store "$T_DIR/store" 0 1 tlp:red || fail "d4-pssl-weakcerts --store"
+"$WEAKCERTS" --store "$T_DIR/store" 1 "$(wc -l <"$T_DIR/weakcerts/names.txt")" tlp:green ||
+	fail "d4-pssl-weakcerts --store"
 # passive SSL: a self-signed certificate served in a tlp:green handshake, and
 # a tlp:red handshake (above a user's clearance)
 [ -n "${PSSL_LOAD:-}" ] && [ -x "$PSSL_LOAD" ] || fail "\$PSSL_LOAD is not set to pssl_api_load"
@@ -51,14 +60,6 @@ PSSL_JA3=771,4865-4866,0-11-10,29-23,0
 		$((NOW_US / 1000000 - 600)) $((NOW_US / 1000000 - 60))
 } | "$PSSL_LOAD" load "$T_DIR/store" || fail "pssl_api_load"
 PSSL_SHA1=$(openssl x509 -in "$T_DIR/pssl.pem" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g' | tr A-F a-f)
-# passive SSL: the planted weak-key certificates (tests/tools/d4-pssl-weakcerts),
-# the first at tlp:red, for the weak-key job to report (9 findings)
-[ -n "${WEAKCERTS:-}" ] && [ -x "$WEAKCERTS" ] || fail "\$WEAKCERTS is not set to tests/tools/d4-pssl-weakcerts"
-mkdir -p "$T_DIR/weakcerts"
-"$WEAKCERTS" "$T_DIR/weakcerts" || fail "d4-pssl-weakcerts"
-"$WEAKCERTS" --store "$T_DIR/store" 0 1 tlp:red || fail "d4-pssl-weakcerts --store"
-"$WEAKCERTS" --store "$T_DIR/store" 1 "$(wc -l <"$T_DIR/weakcerts/names.txt")" tlp:green ||
-	fail "d4-pssl-weakcerts --store"
 hub_start
 API=$(api_url) # the hub picks a free API port (lib.sh keeps it across restarts)
 health() { curl -sf --http2 --cacert "$T_PKI/ca.crt" "$API/health" >/dev/null; }
