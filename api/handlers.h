@@ -93,6 +93,10 @@ void d4_h_bs_get_vector(struct d4_api_ctx *ctx, const struct d4_api_req *req, st
 void d4_h_bs_summary(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_bs_counters(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 
+/* passive SSL: the consumer's figures (api/h_pssl_ingest.c) */
+void d4_h_pssl_info(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_pssl_counters(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+
 void d4_h_list_queues(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_create_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_get_queue(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);

@@ -123,5 +123,8 @@ const struct d4_api_route d4_api_routes[] = {
     {"GET", "/api/v1/backscatter/vectors/{id}", D4_ROLE_USER, D4_BODY_NONE, d4_h_bs_get_vector, "getBackscatterVector"},
     {"GET", "/api/v1/backscatter/summary", D4_ROLE_USER, D4_BODY_NONE, d4_h_bs_summary, "getBackscatterSummary"},
     {"GET", "/api/v1/backscatter/counters", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_bs_counters, "getBackscatterCounters"},
+    /* passive SSL: the consumer's figures (api/h_pssl_ingest.c) */
+    {"GET", "/api/v1/pssl/info", D4_ROLE_USER, D4_BODY_NONE, d4_h_pssl_info, "getPsslInfo"},
+    {"GET", "/api/v1/pssl/counters", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_pssl_counters, "getPsslCounters"},
 };
 const size_t d4_api_nroutes = sizeof(d4_api_routes) / sizeof(d4_api_routes[0]);

@@ -198,6 +198,26 @@ static int bs_opts(const struct d4_hubconf *conf, struct d4_analyze_opts *o, str
 	return d4_analyze_bs_opts_check(&o->bs, err, errsize);
 }
 
+/* [pssl] into o->pssl. 0 or D4_EINVAL with a message. */
+static int pssl_opts(const struct d4_hubconf *conf, struct d4_analyze_opts *o, char *err, size_t errsize)
+{
+	o->pssl_enabled = conf->pssl_enabled;
+	memset(&o->pssl, 0, sizeof(o->pssl));
+	struct d4_analyze_pssl_opts *p = &o->pssl;
+	d4_tls_config_default(&p->tls);
+	p->tls.max_flows = conf->pssl_tls_max_flows;
+	p->tls.max_dir_bytes = conf->pssl_tls_max_dir_bytes;
+	p->tls.max_bytes = conf->pssl_tls_max_bytes;
+	p->tls.max_segments = conf->pssl_tls_max_segments;
+	p->tls.idle_s = conf->pssl_tls_idle;
+	p->batch = conf->pssl_batch;
+	p->retention_s = conf->pssl_retention;
+	p->max_sessions = conf->pssl_max_sessions;
+	p->max_line = (size_t)conf->pssl_max_line;
+	p->max_buffered = (size_t)conf->pssl_max_buffered;
+	return d4_analyze_pssl_opts_check(p, err, errsize);
+}
+
 /* The hub uuid -n checks the federation certificate against: the
  * configuration's, else the one the store keeps (read-only; a store that
  * was never started has none yet). 0 or -1 with a message. */
@@ -303,6 +323,14 @@ static int check_config(const struct d4_hubconf *conf)
 		struct d4_bs_prefix tele[D4_ANALYZE_BS_TELESCOPE_MAX];
 		memset(&ao, 0, sizeof(ao));
 		if (bs_opts(conf, &ao, tele, err, sizeof(err)) != 0) {
+			fprintf(stderr, "d4hub: %s\n", err);
+			return 1;
+		}
+	}
+	if (conf->pssl_enabled) {
+		struct d4_analyze_opts ao;
+		memset(&ao, 0, sizeof(ao));
+		if (pssl_opts(conf, &ao, err, sizeof(err)) != 0) {
 			fprintf(stderr, "d4hub: %s\n", err);
 			return 1;
 		}
@@ -530,18 +558,22 @@ int main(int argc, char **argv)
 	 * connections died with the previous process). */
 	struct d4_analyze *ana = NULL;
 	static struct d4_bs_prefix bs_tele[D4_ANALYZE_BS_TELESCOPE_MAX];
-	if (conf.pdns_enabled || conf.bs_enabled) {
+	if (conf.pdns_enabled || conf.bs_enabled || conf.pssl_enabled) {
 		struct d4_analyze_opts ano;
 		pdns_opts(&conf, &ano);
 		ano.pdns.sessions_dead_before = d4_now_s();
 		rc = bs_opts(&conf, &ano, bs_tele, err, sizeof(err)) == 0 ? 0 : D4_EINVAL;
 		ano.bs.sessions_dead_before = ano.pdns.sessions_dead_before;
 		if (rc == 0)
+			rc = pssl_opts(&conf, &ano, err, sizeof(err)) == 0 ? 0 : D4_EINVAL;
+		ano.pssl.sessions_dead_before = ano.pdns.sessions_dead_before;
+		if (rc == 0)
 			rc = d4_analyze_start(store, &ano, &ana);
 		else
 			d4_err("%s", err);
 		if (rc != 0) {
-			snprintf(err, sizeof(err), "cannot start the analyzers (pDNS ingest, backscatter): %s",
+			snprintf(err, sizeof(err),
+				 "cannot start the analyzers (pDNS ingest, backscatter, passive SSL): %s",
 				 d4_strerror(rc));
 			d4_err("%s", err);
 			d4_store_close(store);

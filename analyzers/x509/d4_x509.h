@@ -23,6 +23,7 @@
 #define D4_X509_EXPONENT_MAX 64		/* RSA public exponent bytes kept */
 #define D4_X509_OID_MAX	     128	/* algorithm names (a dotted OID when unnamed), with the NUL */
 #define D4_X509_CURVE_MAX    64
+#define D4_X509_CN_MAX	     256 /* the subject's commonName, with the NUL (ub-common-name is 64) */
 
 /* Flags: what could not be reported as it is (stable bit values: stored). */
 enum {
@@ -39,6 +40,7 @@ enum {
 	D4_X509_F_NOT_AFTER_BAD = 1u << 10,   /* notAfter likewise */
 	D4_X509_F_NAME_BAD = 1u << 11,	      /* a name could not be printed (its string is empty) */
 	D4_X509_F_BC_BAD = 1u << 12,	      /* basicConstraints present but not decodable (or twice) */
+	D4_X509_F_CN_CLIPPED = 1u << 13,      /* commonName longer than D4_X509_CN_MAX - 1, or holding a NUL: cut */
 };
 
 enum d4_x509_key_type {
@@ -68,6 +70,11 @@ struct d4_x509 {
 	 * characters escaped), NUL-terminated, cut at a character boundary. */
 	char subject[D4_X509_NAME_MAX];
 	char issuer[D4_X509_NAME_MAX];
+	/* The subject's last commonName (the most specific one, the one TLS
+	 * clients fall back to), as UTF-8 without any escaping, NUL-terminated;
+	 * has_cn 0 and "" when the subject has none or it does not decode. */
+	char cn[D4_X509_CN_MAX];
+	uint8_t has_cn;
 	int64_t not_before, not_after;		 /* Unix seconds, UTC (negative before 1970; up to 9999-12-31) */
 	char serial[2 * D4_X509_SERIAL_MAX + 2]; /* lowercase hex of the magnitude, "-" first if negative */
 	char sig_alg[D4_X509_OID_MAX];		 /* e.g. "sha256WithRSAEncryption" */

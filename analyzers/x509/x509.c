@@ -109,6 +109,28 @@ static int name_str(const X509_NAME *nm, char *dst, size_t cap)
 	return -1;
 }
 
+/* The last commonName of the subject as UTF-8 (ASN1_STRING_to_UTF8
+ * converts from its string type). A value holding a NUL is cut there. */
+static void cn_str(const X509_NAME *nm, struct d4_x509 *o)
+{
+	int last = -1;
+	for (int i = -1; nm && (i = X509_NAME_get_index_by_NID(nm, NID_commonName, i)) >= 0;)
+		last = i;
+	if (last < 0)
+		return;
+	const ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(nm, last));
+	unsigned char *u = NULL;
+	int n = v ? ASN1_STRING_to_UTF8(&u, v) : -1;
+	if (n < 0)
+		return;
+	const unsigned char *z = n > 0 ? memchr(u, 0, (size_t)n) : NULL;
+	size_t k = z ? (size_t)(z - u) : (size_t)n;
+	if (copy_cut(o->cn, sizeof(o->cn), n > 0 ? (const char *)u : "", k) || z)
+		o->flags |= D4_X509_F_CN_CLIPPED;
+	o->has_cn = 1;
+	OPENSSL_free(u);
+}
+
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian; Howard Hinnant's
  * algorithm): no timegm, no time_t range, negative before 1970. */
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
@@ -288,6 +310,7 @@ static int fill(X509 *x, const uint8_t *der, size_t len, struct d4_x509 *o)
 		o->flags |= D4_X509_F_SUBJECT_CLIPPED;
 	else if (r < 0)
 		o->flags |= D4_X509_F_NAME_BAD;
+	cn_str(X509_get_subject_name(x), o);
 	r = name_str(X509_get_issuer_name(x), o->issuer, sizeof(o->issuer));
 	if (r > 0)
 		o->flags |= D4_X509_F_ISSUER_CLIPPED;

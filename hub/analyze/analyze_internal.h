@@ -32,4 +32,8 @@ int analyze_pdns_flush(struct d4_analyze_pdns *x);
 int analyze_bs_step(struct d4_analyze_bs *x, unsigned max_batches, int force, unsigned min_commit_ms, int *idle);
 int analyze_bs_flush(struct d4_analyze_bs *x);
 
+/* The same two for the passive-SSL consumer (pssl_ingest.c). */
+int analyze_pssl_step(struct d4_analyze_pssl *x, unsigned max_batches, int force, unsigned min_commit_ms, int *idle);
+int analyze_pssl_flush(struct d4_analyze_pssl *x);
+
 #endif

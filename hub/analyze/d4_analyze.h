@@ -23,6 +23,7 @@
 
 #include "d4_backscatter.h"
 #include "d4_pkt.h"
+#include "d4_tls.h"
 
 struct d4_store;
 struct d4_store_pdns_obs;
@@ -214,12 +215,99 @@ void d4_analyze_bs_free(struct d4_analyze_bs *x);
  * 0, or D4_ENOTFOUND when none runs in this process. Thread-safe. */
 int d4_analyze_bs_stats_global(struct d4_analyze_bs_stats *out);
 
+/* ---- the passive-SSL consumer (handshakes and certificates) ----
+ * docs/passivessl.md "In the hub". Type-1 sessions are pcap streams
+ * (d4_pcapsplit) read by one TLS extractor each (analyzers/tls); type-254
+ * sessions of extended type ja3-jl are lines (d4_tls_jl_parse, both
+ * producers). Each handshake becomes one d4_store_pssl_obs; certificates
+ * the store does not know yet are parsed with analyzers/x509. Handshakes,
+ * the cursor and the per-sensor counters are committed in ONE
+ * d4_store_pssl_apply. */
+#define D4_ANALYZE_PSSL_CURSOR "pssl/frames" /* cursor name in the passive-SSL store */
+
+struct d4_analyze_pssl_opts {
+	struct d4_tls_config tls;      /* the extractor's limits, per type-1 session (0 fields: d4_tls defaults) */
+	unsigned batch;		       /* handshakes per commit (default 1,000) */
+	uint64_t retention_s;	       /* expire tuples whose time_last is older (wall clock); 0 = keep */
+	unsigned max_sessions;	       /* sessions with state (default 1024; least recently used evicted) */
+	size_t max_line;	       /* bytes of one ja3-jl line (default 1 MiB) */
+	size_t max_buffered;	       /* line and extractor bytes over all sessions (default 256 MiB; least
+					  recently used sessions evicted beyond) */
+	uint64_t sessions_dead_before; /* seconds: sessions started earlier are dead (the hub's start; 0 = off) */
+	unsigned frames_per_walk;      /* frames read per read transaction (default 4096) */
+};
+
+/* Counters of a passive-SSL consumer since it was created (per-sensor
+ * totals: d4_store_pssl_counters_*). Counters of committed batches only. */
+struct d4_analyze_pssl_stats {
+	uint64_t frames;	  /* type-1 and ja3-jl frames read past the cursor */
+	uint64_t replayed;	  /* frames read again to rebuild state */
+	uint64_t handshakes;	  /* handshakes committed */
+	uint64_t from_pcap;	  /* ... extracted from type-1 streams */
+	uint64_t from_lines;	  /* ... read from ja3-jl lines */
+	uint64_t go_lines;	  /* ... of which lines of the original Go sensor */
+	uint64_t certs;		  /* certificates in those handshakes (chains included) */
+	uint64_t certs_new;	  /* ... not stored before (parsed) */
+	uint64_t bad_certs;	  /* new certificates that did not parse (stored unparsed) */
+	uint64_t certs_refused;	  /* certificates left out of a chain: empty or over D4_PSSL_DER_MAX */
+	uint64_t certs_missing;	  /* known certificates the store no longer had (d4_store_pssl_apply) */
+	uint64_t bad_lines;	  /* ja3-jl lines refused (incl. overlong) */
+	uint64_t bad_packets;	  /* pcap records not decodable, streams refused */
+	uint64_t streams_refused; /* pcap streams failed (not pcap, pcapng, record too big) */
+	uint64_t tls_flows;	  /* TCP flows the extractors created */
+	uint64_t tls_not_tls;	  /* directions that were not TLS */
+	uint64_t tls_gaps;	  /* directions abandoned at a hole */
+	uint64_t tls_limits;	  /* directions abandoned at max_dir_bytes / max_segments */
+	uint64_t tls_evicted;	  /* flows evicted (max_flows, max_bytes) */
+	uint64_t tls_errors;	  /* hellos and Certificate messages that did not parse */
+	uint64_t frames_lost;	  /* frames deleted by retention before they were read */
+	uint64_t evictions;	  /* session states dropped for the session or byte caps */
+	uint64_t commits;	  /* store transactions */
+	uint64_t txn_ms_max;	  /* longest store transaction (ms) */
+	uint64_t expired;	  /* tuples removed by [pssl] retention */
+	uint64_t cursor;	  /* last frame seq accounted for */
+	uint64_t replay_from;	  /* replay point recorded in the cursor */
+	uint64_t last_seq;	  /* last committed frame seq seen in the store */
+	uint64_t lag;		  /* last_seq - cursor */
+	uint64_t sessions;	  /* sessions with state */
+	uint64_t buffered;	  /* line and extractor bytes held */
+};
+
+/* Checks the options (d4hub -n). 0 or D4_EINVAL with a message in err. */
+int d4_analyze_pssl_opts_check(const struct d4_analyze_pssl_opts *o, char *err, size_t errsize);
+
+struct d4_analyze_pssl;
+/* Loads the cursor (a fresh start reads the log from its first frame).
+ * *out owned by the caller, free with _free; the store must stay open and
+ * writable meanwhile. Returns 0, D4_EINVAL, D4_ECORRUPT (cursor value
+ * unreadable), D4_ENOMEM or a store error. */
+int d4_analyze_pssl_new(struct d4_store *s, const struct d4_analyze_pssl_opts *o, struct d4_analyze_pssl **out);
+/* Reads and commits up to max_batches batches (0 = until caught up). *idle
+ * (may be NULL) is set to 1 when no frame past the cursor was left. Returns
+ * the number of batches committed or a negative error (the consumer then
+ * went back to its last commit: calling again reads the same frames). */
+int d4_analyze_pssl_step(struct d4_analyze_pssl *x, unsigned max_batches, int *idle);
+/* Housekeeping, about once a second: sessions that ended and are read to
+ * their end are finished (their extractor flushed, an unterminated last
+ * line of a stream its sender closed parsed) and dropped; expires old
+ * tuples when retention is set (at most every expire_every_s). Returns 0 or
+ * an error. */
+int d4_analyze_pssl_maintain(struct d4_analyze_pssl *x, uint64_t now_s, uint64_t expire_every_s);
+void d4_analyze_pssl_stats(struct d4_analyze_pssl *x, struct d4_analyze_pssl_stats *out);
+/* Frees the in-memory state; nothing uncommitted is written. */
+void d4_analyze_pssl_free(struct d4_analyze_pssl *x);
+/* Counters of the running worker's passive-SSL consumer (API, /metrics).
+ * 0, or D4_ENOTFOUND when none runs in this process. Thread-safe. */
+int d4_analyze_pssl_stats_global(struct d4_analyze_pssl_stats *out);
+
 /* ---- the hub's analyzer worker ---- */
 struct d4_analyze_opts {
 	int pdns_enabled;
 	struct d4_analyze_pdns_opts pdns;
 	int bs_enabled;
 	struct d4_analyze_bs_opts bs;
+	int pssl_enabled;
+	struct d4_analyze_pssl_opts pssl;
 };
 struct d4_analyze;
 /* Starts one worker thread running every enabled analyzer. *out owned by the

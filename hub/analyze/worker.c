@@ -1,5 +1,5 @@
 /* The hub's analyzer thread: runs every enabled consumer of the frame log
- * (pDNS, backscatter) until stopped. The store has no commit notification for
+ * (pDNS, backscatter, passive SSL) until stopped. The store has no commit notification for
  * readers, so the thread polls: while frames are waiting it reads them back
  * to back; once caught up it sleeps idle_ms between looks (a look that finds
  * nothing is one short read transaction). */
@@ -23,6 +23,7 @@ struct d4_analyze {
 	struct d4_store *s;
 	struct d4_analyze_pdns *pdns;
 	struct d4_analyze_bs *bs;
+	struct d4_analyze_pssl *pssl;
 	unsigned idle_ms;
 	pthread_t th;
 	pthread_mutex_t mu;
@@ -37,23 +38,41 @@ static int g_pdns_running;
 static struct d4_analyze_pdns_stats g_pdns;
 static int g_bs_running;
 static struct d4_analyze_bs_stats g_bs;
+static int g_pssl_running;
+static struct d4_analyze_pssl_stats g_pssl;
 
 static void publish(struct d4_analyze *a, int running)
 {
 	struct d4_analyze_pdns_stats st;
 	struct d4_analyze_bs_stats bst;
+	struct d4_analyze_pssl_stats pst;
 	memset(&st, 0, sizeof(st));
 	memset(&bst, 0, sizeof(bst));
+	memset(&pst, 0, sizeof(pst));
 	if (a->pdns)
 		d4_analyze_pdns_stats(a->pdns, &st);
 	if (a->bs)
 		d4_analyze_bs_stats(a->bs, &bst);
+	if (a->pssl)
+		d4_analyze_pssl_stats(a->pssl, &pst);
 	pthread_mutex_lock(&g_mu);
 	g_pdns = st;
 	g_pdns_running = running && a->pdns;
 	g_bs = bst;
 	g_bs_running = running && a->bs;
+	g_pssl = pst;
+	g_pssl_running = running && a->pssl;
 	pthread_mutex_unlock(&g_mu);
+}
+
+int d4_analyze_pssl_stats_global(struct d4_analyze_pssl_stats *out)
+{
+	pthread_mutex_lock(&g_mu);
+	int rc = g_pssl_running ? 0 : D4_ENOTFOUND;
+	if (!rc)
+		*out = g_pssl;
+	pthread_mutex_unlock(&g_mu);
+	return rc;
 }
 
 int d4_analyze_bs_stats_global(struct d4_analyze_bs_stats *out)
@@ -123,8 +142,8 @@ static void log_err(struct errlog *l, const char *what, int rc)
 static void *worker(void *arg)
 {
 	struct d4_analyze *a = arg;
-	uint64_t last_maint = 0, bs_retry_at = 0, pdns_retry_at = 0;
-	struct errlog pe = {0, 0}, be = {0, 0};
+	uint64_t last_maint = 0, bs_retry_at = 0, pdns_retry_at = 0, pssl_retry_at = 0;
+	struct errlog pe = {0, 0}, be = {0, 0}, se = {0, 0};
 	while (!stopping(a)) {
 		int idle = 1;
 		uint64_t now = d4_now_ms();
@@ -152,6 +171,19 @@ static void *worker(void *arg)
 				idle &= bidle;
 			}
 		}
+		if (a->pssl && now >= pssl_retry_at) {
+			int sidle = 1;
+			int rc = analyze_pssl_step(a->pssl, BATCHES_PER_STEP, 0, MIN_COMMIT_MS, &sidle);
+			if (rc < 0) {
+				/* map full or a store error: the batch is kept (or, after an
+				 * error inside a frame, read again from the last commit) */
+				log_err(&se, "pssl", rc);
+				pssl_retry_at = now + 1000;
+			} else {
+				se.last = 0;
+				idle &= sidle;
+			}
+		}
 		now = d4_now_ms();
 		if (now - last_maint >= MAINTAIN_EVERY_MS) {
 			if (a->pdns) {
@@ -163,6 +195,11 @@ static void *worker(void *arg)
 				int rc = d4_analyze_bs_maintain(a->bs, now / 1000, EXPIRE_EVERY_S);
 				if (rc)
 					d4_warn("backscatter: maintenance: %s", d4_strerror(rc));
+			}
+			if (a->pssl) {
+				int rc = d4_analyze_pssl_maintain(a->pssl, now / 1000, EXPIRE_EVERY_S);
+				if (rc)
+					d4_warn("pssl: maintenance: %s", d4_strerror(rc));
 			}
 			last_maint = now;
 		}
@@ -197,6 +234,21 @@ int d4_analyze_start(struct d4_store *s, const struct d4_analyze_opts *o, struct
 			return rc;
 		}
 	}
+	if (o->pssl_enabled) {
+		int rc = d4_analyze_pssl_new(s, &o->pssl, &a->pssl);
+		if (rc == D4_ENOTSUP) {
+			/* a store built without its passive-SSL tables */
+			d4_warn("pssl: the store has no passive-SSL tables: the consumer does not run");
+			a->pssl = NULL;
+			rc = 0;
+		}
+		if (rc) {
+			d4_analyze_pdns_free(a->pdns);
+			d4_analyze_bs_free(a->bs);
+			free(a);
+			return rc;
+		}
+	}
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -208,6 +260,7 @@ int d4_analyze_start(struct d4_store *s, const struct d4_analyze_opts *o, struct
 		publish(a, 0);
 		d4_analyze_pdns_free(a->pdns);
 		d4_analyze_bs_free(a->bs);
+		d4_analyze_pssl_free(a->pssl);
 		pthread_cond_destroy(&a->cv);
 		pthread_mutex_destroy(&a->mu);
 		free(a);
@@ -240,9 +293,16 @@ void d4_analyze_stop(struct d4_analyze *a)
 			d4_warn("backscatter: last batch not committed (%s): it is read again at the next start",
 				d4_strerror(rc));
 	}
+	if (a->pssl) {
+		int rc = analyze_pssl_flush(a->pssl);
+		if (rc)
+			d4_warn("pssl: last batch not committed (%s): it is read again at the next start",
+				d4_strerror(rc));
+	}
 	publish(a, 0);
 	d4_analyze_pdns_free(a->pdns);
 	d4_analyze_bs_free(a->bs);
+	d4_analyze_pssl_free(a->pssl);
 	pthread_cond_destroy(&a->cv);
 	pthread_mutex_destroy(&a->mu);
 	free(a);

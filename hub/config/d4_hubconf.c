@@ -110,6 +110,18 @@ static const struct keydef keys[] = {
     {"backscatter.max_vectors", K_UINT, F(bs_max_vectors), 1, 16777216, 0},
     {"backscatter.batch", K_UINT, F(bs_batch), 1, 10000000, 0},
     {"backscatter.retention", K_U64DUR, F(bs_retention), 0, UINT64_MAX, 0},
+    /* [pssl]: the limits are checked by the consumer (d4hub -n too) */
+    {"pssl.enabled", K_BOOL, F(pssl_enabled), 0, 0, 0},
+    {"pssl.batch", K_UINT, F(pssl_batch), 1, 1000000, 0},
+    {"pssl.retention", K_U64DUR, F(pssl_retention), 0, UINT64_MAX, 0},
+    {"pssl.max_sessions", K_UINT, F(pssl_max_sessions), 1, 1000000, 0},
+    {"pssl.max_line", K_U64SIZE, F(pssl_max_line), 4096, 1u << 30, 0},
+    {"pssl.max_buffered", K_U64SIZE, F(pssl_max_buffered), 4096, UINT64_MAX, 0},
+    {"pssl.tls_max_flows", K_UINT, F(pssl_tls_max_flows), 1, 16777216, 0},
+    {"pssl.tls_max_dir_bytes", K_U32SIZE, F(pssl_tls_max_dir_bytes), 16384, 1u << 30, 0},
+    {"pssl.tls_max_bytes", K_U64SIZE, F(pssl_tls_max_bytes), 65536, UINT64_MAX, 0},
+    {"pssl.tls_max_segments", K_UINT, F(pssl_tls_max_segments), 1, 65536, 0},
+    {"pssl.tls_idle", K_UDUR, F(pssl_tls_idle), 1, 86400, 0},
     {"api.enabled", K_BOOL, F(api_enabled), 0, 0, 0},
     {"api.listen", K_LISTEN0, F(api_listen), 0, 0, 0},
     {"api.cert", K_PATH, F(api_cert), 0, 0, 0},
@@ -164,8 +176,8 @@ static const struct keydef keys[] = {
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-static const char *const sections[] = {"hub",  "ingest",      "store",	    "api",
-				       "pdns", "backscatter", "federation", "upstream"};
+static const char *const sections[] = {"hub",	      "ingest",	    "store",	"api", "pdns",
+				       "backscatter", "federation", "upstream", "pssl"};
 
 void d4_hubconf_defaults(struct d4_hubconf *out)
 {
@@ -208,6 +220,17 @@ void d4_hubconf_defaults(struct d4_hubconf *out)
 	out->bs_max_vectors = 262144;
 	out->bs_batch = 100000;
 	out->bs_retention = 0;
+	out->pssl_enabled = 1;
+	out->pssl_batch = 1000;
+	out->pssl_retention = 0;
+	out->pssl_max_sessions = 1024;
+	out->pssl_max_line = 1u << 20;
+	out->pssl_max_buffered = 256ull << 20;
+	out->pssl_tls_max_flows = 65536;
+	out->pssl_tls_max_dir_bytes = 256u << 10;
+	out->pssl_tls_max_bytes = 64ull << 20;
+	out->pssl_tls_max_segments = 64;
+	out->pssl_tls_idle = 60;
 	out->api_enabled = 1;
 	d4_strlcpy(out->api_listen, "127.0.0.1:8443", sizeof(out->api_listen));
 	d4_strlcpy(out->api_spec, D4_API_SPEC_DEFAULT, sizeof(out->api_spec));

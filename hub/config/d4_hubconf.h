@@ -78,6 +78,19 @@ struct d4_hubconf {
 	unsigned bs_max_vectors;  /* backscatter.max_vectors: open vectors (262144) */
 	unsigned bs_batch;	  /* backscatter.batch: packets per store transaction (100000) */
 	uint64_t bs_retention;	  /* backscatter.retention: expire vectors whose last packet is older, s, 0 = keep */
+	/* [pssl] — passive SSL from type-1 frames and ja3-jl streams (hub/analyze,
+	 * docs/passivessl.md "In the hub"); checked by the consumer (d4hub -n too) */
+	int pssl_enabled;		 /* pssl.enabled = yes|no (yes) */
+	unsigned pssl_batch;		 /* pssl.batch: handshakes per store transaction (1000) */
+	uint64_t pssl_retention;	 /* pssl.retention: expire handshake tuples with older time_last, s, 0 = keep */
+	unsigned pssl_max_sessions;	 /* pssl.max_sessions: sessions with state (1024) */
+	uint64_t pssl_max_line;		 /* pssl.max_line: bytes of one ja3-jl line (1M) */
+	uint64_t pssl_max_buffered;	 /* pssl.max_buffered: line and TLS bytes held over all sessions (256M) */
+	unsigned pssl_tls_max_flows;	 /* pssl.tls_max_flows: TCP flows per type-1 session (65536) */
+	uint32_t pssl_tls_max_dir_bytes; /* pssl.tls_max_dir_bytes: bytes per direction of a flow (256K) */
+	uint64_t pssl_tls_max_bytes;	 /* pssl.tls_max_bytes: bytes held per type-1 session (64M) */
+	unsigned pssl_tls_max_segments;	 /* pssl.tls_max_segments: out-of-order segments per direction (64) */
+	unsigned pssl_tls_idle;		 /* pssl.tls_idle: a flow silent this long (capture time) ends (60 s) */
 	/* [api] — the REST API (api/d4_api.h) */
 	int api_enabled;		 /* api.enabled = yes|no (yes) */
 	char api_listen[128];		 /* api.listen (127.0.0.1:8443); port 0 picks a free port */

@@ -243,13 +243,15 @@ static int schema_init(struct d4_store *s, MDB_txn *txn)
 }
 
 static const char *const dbi_names[DBI_COUNT] = {
-    "frames",	     "sessidx",	       "sessions",    "sensors",    "sensor_types",    "blocklist",
-    "settings",	     "daily",	       "totals",      "users",	    "tokens",	       "token_ids",
-    "queues",	     "queue_entries",  "pdns_tuples", "pdns_rname", "pdns_rdata_name", "pdns_rdata_rname",
-    "pdns_rdata_ip", "pdns_rdata_raw", "pdns_time",   "pdns_meta",  "replay",	       "partners",
-    "fed_out",	     "fed_in",	       "fed_sess",    "bs_vectors", "bs_ident",	       "bs_victim",
-    "bs_last",	     "bs_port",	       "bs_sensor",   "bs_change",  "bs_ongoing",      "bs_states",
-    "bs_meta",	     "fed_sig",	       "pdns_side"};
+    "frames",	     "sessidx",	       "sessions",    "sensors",       "sensor_types",	  "blocklist",
+    "settings",	     "daily",	       "totals",      "users",	       "tokens",	  "token_ids",
+    "queues",	     "queue_entries",  "pdns_tuples", "pdns_rname",    "pdns_rdata_name", "pdns_rdata_rname",
+    "pdns_rdata_ip", "pdns_rdata_raw", "pdns_time",   "pdns_meta",     "replay",	  "partners",
+    "fed_out",	     "fed_in",	       "fed_sess",    "bs_vectors",    "bs_ident",	  "bs_victim",
+    "bs_last",	     "bs_port",	       "bs_sensor",   "bs_change",     "bs_ongoing",	  "bs_states",
+    "bs_meta",	     "fed_sig",	       "pdns_side",   "pssl_certs",    "pssl_der",	  "pssl_cert_idx",
+    "pssl_keys",     "pssl_spki",      "pssl_mod",    "pssl_tuples",   "pssl_tuple_key",  "pssl_tuple_idx",
+    "pssl_change",   "pssl_fp",	       "pssl_weak",   "pssl_weak_idx", "pssl_meta"};
 
 /* seq_next is persisted each commit; the frame log's last chunk is the
  * fallback in case the setting lags (it never should). */
@@ -1544,10 +1546,12 @@ int d4_store_test_put_raw(struct d4_store *s, const char *table, const void *key
 	static const struct {
 		const char *name;
 		enum store_dbi dbi;
-	} t[] = {{"sensors", DBI_SENSORS},   {"sessions", DBI_SESSIONS}, {"sensor_types", DBI_STYPES},
-		 {"daily", DBI_DAILY},	     {"totals", DBI_TOTALS},	 {"settings", DBI_SETTINGS},
-		 {"fed_in", DBI_FED_IN},     {"fed_out", DBI_FED_OUT},	 {"fed_sess", DBI_FED_SESS},
-		 {"bs_vectors", DBI_BS_VEC}, {"bs_meta", DBI_BS_META}};
+	} t[] = {{"sensors", DBI_SENSORS},     {"sessions", DBI_SESSIONS},	{"sensor_types", DBI_STYPES},
+		 {"daily", DBI_DAILY},	       {"totals", DBI_TOTALS},		{"settings", DBI_SETTINGS},
+		 {"fed_in", DBI_FED_IN},       {"fed_out", DBI_FED_OUT},	{"fed_sess", DBI_FED_SESS},
+		 {"bs_vectors", DBI_BS_VEC},   {"bs_meta", DBI_BS_META},	{"pssl_certs", DBI_PSSL_CERT},
+		 {"pssl_keys", DBI_PSSL_KEY},  {"pssl_tuples", DBI_PSSL_TUPLE}, {"pssl_fp", DBI_PSSL_FP},
+		 {"pssl_weak", DBI_PSSL_WEAK}, {"pssl_meta", DBI_PSSL_META}};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
 		if (!strcmp(table, t[i].name)) {
 			struct raw_put r = {t[i].dbi, mval(key, klen), mval(val, vlen)};

@@ -80,6 +80,20 @@ enum store_dbi {
 	DBI_BS_META,	  /* 'c' cursor name | 's' sensor uuid -> cursor / counters */
 	DBI_FED_SIG,	  /* frame seq BE -> u8 flags [|| origin's signature[64]] (received frames, store_fed.c) */
 	DBI_PDNS_SIDE,	  /* frame seq BE -> per observation: tuple count and sensors after its merge (store_pdns.c) */
+	DBI_PSSL_CERT,	  /* passive SSL (store_pssl.c, docs/store.md "Passive SSL"): sha1[20] -> certificate row */
+	DBI_PSSL_DER,	  /* sha1[20] -> the certificate's DER */
+	DBI_PSSL_CIDX,	  /* kind || part || sha1[20] -> "" (certificate pivots) */
+	DBI_PSSL_KEY,	  /* key id BE -> key row */
+	DBI_PSSL_SPKI,	  /* spki_sha256[32] -> key id BE */
+	DBI_PSSL_MOD,	  /* H(modulus)[16] || key id BE -> "" */
+	DBI_PSSL_TUPLE,	  /* tuple id BE -> tuple row */
+	DBI_PSSL_TKEY,	  /* ip[16] || port BE || H(natural key)[16] -> tuple id BE */
+	DBI_PSSL_TIDX,	  /* kind || part || ip[16] || port BE || tuple id BE -> "" (tuple pivots) */
+	DBI_PSSL_CHANGE,  /* change_seq BE -> tuple id BE (one entry per tuple: its last write) */
+	DBI_PSSL_FP,	  /* kind (3 JA3, 4 JA3S) || md5[16] -> fingerprint row */
+	DBI_PSSL_WEAK,	  /* kind || id BE || other BE -> finding */
+	DBI_PSSL_WEAKIDX, /* key id BE || kind || id BE || other BE -> "" (both keys of a finding) */
+	DBI_PSSL_META,	  /* 'c' cursor name | 's' sensor uuid -> cursor / counters */
 	DBI_COUNT
 };
 /* Tables added after schema 1: a read-only open of an older store (which

@@ -233,6 +233,7 @@ START_TEST(cli_rsa_ca_and_leaf)
 	ck_assert(xc.has_bc && xc.is_ca);
 	ck_assert_int_eq(xc.pathlen, 1);
 	ck_assert_str_eq(xc.subject, "CN=Test CA é,O=Example\\, Inc.,C=LU");
+	ck_assert_str_eq(xc.cn, "Test CA é"); /* unescaped UTF-8 */
 	ck_assert_str_eq(xc.subject, xc.issuer);
 	ck_assert_str_eq(xc.sig_alg, "sha256WithRSAEncryption");
 	ck_assert_str_eq(d4_x509_key_type_name(xc.key_type), "rsa");
@@ -247,6 +248,8 @@ START_TEST(cli_rsa_ca_and_leaf)
 	ck_assert(xc.has_bc && !xc.is_ca);
 	ck_assert_int_eq(xc.pathlen, -1);
 	ck_assert_str_eq(xc.subject, "CN=www.leaf.test");
+	ck_assert(xc.has_cn);
+	ck_assert_str_eq(xc.cn, "www.leaf.test");
 	ck_assert_str_eq(xc.issuer, "CN=Test CA é,O=Example\\, Inc.,C=LU");
 	ck_assert_str_eq(xc.sig_alg, "sha384WithRSAEncryption");
 	ck_assert_uint_eq(xc.n_san, 4);
@@ -470,6 +473,79 @@ static size_t resign(X509 *x, uint8_t *buf)
 	ck_assert(n > 0);
 	return (size_t)n;
 }
+
+/* The subject's commonName: the last of several, none, one holding a NUL,
+ * one longer than kept, a BMPString converted to UTF-8. */
+static size_t cert_with_name(X509_NAME *nm, uint8_t *buf)
+{
+	X509 *x = X509_new();
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+	X509_gmtime_adj(X509_getm_notBefore(x), 0);
+	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+	X509_set_subject_name(x, nm);
+	X509_set_issuer_name(x, nm);
+	X509_NAME_free(nm);
+	X509_set_pubkey(x, test_key());
+	ck_assert(X509_sign(x, test_key(), EVP_sha256()) > 0);
+	unsigned char *p = buf;
+	int n = i2d_X509(x, &p);
+	ck_assert(n > 0);
+	X509_free(x);
+	return (size_t)n;
+}
+
+START_TEST(common_name)
+{
+	static uint8_t der[1 << 16];
+	/* two CNs (the last one is the name), with an O between them */
+	X509_NAME *nm = X509_NAME_new();
+	ck_assert(X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_UTF8, (const unsigned char *)"first.test", -1, -1, 0));
+	ck_assert(X509_NAME_add_entry_by_txt(nm, "O", MBSTRING_UTF8, (const unsigned char *)"Org", -1, -1, 0));
+	ck_assert(X509_NAME_add_entry_by_txt(nm, "CN", MBSTRING_UTF8, (const unsigned char *)"last.test", -1, -1, 0));
+	size_t n = cert_with_name(nm, der);
+	ck_assert_int_eq(d4_x509_parse(der, n, &xc), 0);
+	ck_assert(xc.has_cn);
+	ck_assert_str_eq(xc.cn, "last.test");
+	ck_assert_uint_eq(xc.flags & D4_X509_F_CN_CLIPPED, 0);
+	/* no CN */
+	nm = X509_NAME_new();
+	ck_assert(X509_NAME_add_entry_by_txt(nm, "O", MBSTRING_UTF8, (const unsigned char *)"Org", -1, -1, 0));
+	n = cert_with_name(nm, der);
+	ck_assert_int_eq(d4_x509_parse(der, n, &xc), 0);
+	ck_assert(!xc.has_cn);
+	ck_assert_str_eq(xc.cn, "");
+	/* a NUL inside: cut there, flagged */
+	nm = X509_NAME_new();
+	ck_assert(
+	    X509_NAME_add_entry_by_txt(nm, "CN", V_ASN1_UTF8STRING, (const unsigned char *)"a.test\0.evil", 12, -1, 0));
+	n = cert_with_name(nm, der);
+	ck_assert_int_eq(d4_x509_parse(der, n, &xc), 0);
+	ck_assert(xc.has_cn);
+	ck_assert_str_eq(xc.cn, "a.test");
+	ck_assert(xc.flags & D4_X509_F_CN_CLIPPED);
+	/* longer than kept (a hostile certificate ignores ub-common-name) */
+	static char big[600];
+	for (size_t i = 0; i < sizeof(big) - 1; i++)
+		big[i] = "é."[i % 3];
+	nm = X509_NAME_new();
+	ck_assert(X509_NAME_add_entry_by_txt(nm, "CN", V_ASN1_UTF8STRING, (const unsigned char *)big, -1, -1, 0));
+	n = cert_with_name(nm, der);
+	ck_assert_int_eq(d4_x509_parse(der, n, &xc), 0);
+	ck_assert(xc.flags & D4_X509_F_CN_CLIPPED);
+	size_t cl = strlen(xc.cn);
+	ck_assert(cl <= D4_X509_CN_MAX - 1 && cl >= D4_X509_CN_MAX - 3);
+	ck_assert(!strncmp(xc.cn, big, cl));
+	ck_assert(((unsigned char)big[cl] & 0xc0) != 0x80); /* not cut inside a character */
+	/* a BMPString (UTF-16BE) comes out as UTF-8 */
+	nm = X509_NAME_new();
+	static const unsigned char bmp[] = {0x00, 'x', 0x00, 0xe9};
+	ck_assert(X509_NAME_add_entry_by_txt(nm, "CN", V_ASN1_BMPSTRING, bmp, sizeof(bmp), -1, 0));
+	n = cert_with_name(nm, der);
+	ck_assert_int_eq(d4_x509_parse(der, n, &xc), 0);
+	ck_assert_str_eq(xc.cn, "xé");
+}
+END_TEST
 
 START_TEST(odd_keys)
 {
@@ -708,6 +784,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, cli_rsa_e3);
 	tcase_add_test(tc, cli_ec_ed25519_dsa);
 	tcase_add_test(tc, odd_fields);
+	tcase_add_test(tc, common_name);
 	tcase_add_test(tc, odd_keys);
 	tcase_add_test(tc, odd_extensions_and_times);
 	tcase_add_test(tc, truncations_and_garbage);

@@ -1,0 +1,1422 @@
+/* The passive-SSL consumer of the frame log: type-1 frames (pcap streams,
+ * one TLS extractor per session) and type-254 frames of extended type
+ * ja3-jl (lines of d4-sensor --extract tls or of the original Go sensor)
+ * become handshakes, committed with their certificates, the cursor and the
+ * per-sensor counters in ONE store transaction (d4_store_pssl_apply).
+ * docs/passivessl.md "In the hub".
+ *
+ * Exact restarts follow the pDNS consumer (pdns_ingest.c): a handshake and
+ * every counted error belong to the frame that completes them, and only
+ * frames after done_seq are counted. The cursor records replay_from, the
+ * oldest frame the per-session state at done_seq depends on (the start of
+ * a buffered line; the first frame of a pcap stream, since an extractor's
+ * flows cannot be serialised): after a restart the consumer reads again
+ * from there, rebuilding that state while discarding what those frames
+ * complete. What a session's end completes (the handshakes its extractor
+ * still held, an unterminated last line) is recorded in the cursor's list
+ * of finished sessions so that a replay does not count it twice.
+ *
+ * Certificates are hashed when read (SHA-1 of the DER) and parsed at the
+ * commit, only those the store does not know (d4_store_pssl_cert_known):
+ * the parse costs about 150 us, the hash about 1 us per KiB. */
+#include "analyze_internal.h"
+#include "d4_error.h"
+#include "d4_log.h"
+#include "d4_reader.h"
+#include "d4_store.h"
+#include "d4_store_pssl.h"
+#include "d4_tls.h"
+#include "d4_util.h"
+#include "d4_x509.h"
+
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEF_BATCH	    1000u
+#define DEF_MAX_SESSIONS    1024u
+#define DEF_MAX_LINE	    ((size_t)1 << 20)
+#define DEF_MAX_BUFFERED    ((size_t)256 << 20)
+#define DEF_FRAMES_PER_WALK 4096u
+#define BATCH_BYTES_MAX	    ((size_t)64 << 20) /* a batch also closes at this much copied DER */
+#define NBUCKETS	    1024u
+
+enum skind { K_PCAP = 1, K_JL, K_IGNORE };
+enum skip { SKIP_NONE = 0, SKIP_COUNT, SKIP_SILENT };
+
+struct sess {
+	struct sess *hnext;
+	uint64_t id;
+	uint8_t kind;		      /* enum skind */
+	uint64_t first;		      /* frame that created the pcap state (the stream's start) */
+	uint64_t last_seq;	      /* last frame fed (LRU order) */
+	uint64_t drop_at;	      /* session ended: drop once read past this; 0 = live */
+	uint8_t stream_end;	      /* the sender ended the stream: an unterminated last line is complete */
+	struct d4_frame_rec last_rec; /* provenance of the last frame read */
+	/* lines */
+	char *buf;
+	size_t len, cap;
+	uint64_t line_seq; /* frame where the buffered (or skipped) line began */
+	uint8_t skipping;  /* enum skip */
+	/* pcap */
+	struct d4_pcapsplit *sp;
+	struct d4_tls *tls;
+	int failed;  /* refused stream: its frames are only counted */
+	size_t held; /* extractor + record bytes, as last accounted in x->buffered */
+};
+
+/* A certificate of the batch (its DER copied into the arena). */
+struct bcert {
+	size_t der_off, der_len;
+	uint8_t sha1[20];
+	uint32_t u; /* its unique certificate, at commit */
+};
+
+/* A handshake of the batch: strings and DER as offsets into the arena. */
+struct bhs {
+	uint8_t server_ip[16];
+	uint16_t server_port;
+	size_t sni, sni_len; /* sni == SIZE_MAX: none */
+	uint8_t has_ja3, has_ja3s;
+	uint8_t ja3_md5[16], ja3s_md5[16];
+	size_t ja3, ja3s, ja4; /* NUL-terminated in the arena; SIZE_MAX: none */
+	size_t cert0, ncerts;  /* into certs[] */
+	uint64_t t;	       /* seconds */
+	uint8_t sensor[16];
+	uint8_t tlp;
+	uint8_t org[16];
+};
+
+/* A distinct certificate of the batch, at commit. */
+struct ucert {
+	uint32_t first; /* its first bcert (the handshake that first carries it) */
+	uint8_t known;
+	struct d4_store_pssl_cert sc; /* pointers into the parse arena, fixed up after */
+	size_t subject, issuer, serial, sig_alg, key_alg, curve, cn, modulus, exponent, san0, nsan;
+	size_t bh; /* the handshake of `first` */
+};
+
+struct d4_analyze_pssl {
+	struct d4_store *s;
+	struct d4_analyze_pssl_opts o;
+	/* cursor (committed) */
+	uint64_t done, replay_from, lost_total;
+	/* reading */
+	uint64_t next, pending_done, pending_lost;
+	int counting;
+	int in_final; /* finishing an ended session */
+	int pend_final;
+	const struct d4_frame_rec *cur_rec;
+	struct sess *cur_sess;
+	/* sessions */
+	struct sess *bucket[NBUCKETS];
+	unsigned nsess;
+	size_t buffered;
+	/* open batch */
+	struct bhs *hs;
+	size_t nhs, caphs;
+	struct bcert *certs;
+	size_t ncerts, capcerts;
+	uint8_t *arena;
+	size_t alen, acap;
+	struct d4_store_pssl_counters *deltas;
+	size_t ndeltas, capdeltas;
+	struct d4_analyze_pssl_stats pend;
+	/* finished sessions while a replay can reach their frames (fin:
+	 * committed and pending; fin_c: as committed) */
+	struct fin {
+		uint64_t session, last_seq;
+	} fin[ANALYZE_FIN_MAX], fin_c[ANALYZE_FIN_MAX];
+	unsigned nfin, nfin_c;
+	/* scratch */
+	struct d4_tls_jl *jl;
+	uint8_t *jlder;
+	size_t jlder_cap;
+	struct d4_x509 *xc;
+	unsigned walked;
+	int walk_err;
+	struct d4_analyze_pssl_stats st;
+	uint64_t last_commit_ms, last_expire_s;
+};
+
+/* ---- SHA-1 ---- */
+
+static EVP_MD *md_sha1;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void md_init(void)
+{
+	md_sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+}
+
+static int sha1(const uint8_t *p, size_t n, uint8_t out[20])
+{
+	pthread_once(&md_once, md_init);
+	unsigned hl = 0;
+	return md_sha1 && EVP_Digest(p, n, out, &hl, md_sha1, NULL) && hl == 20 ? 0 : D4_ENOMEM;
+}
+
+/* ---- sessions ---- */
+
+static uint32_t sess_hash(uint64_t id)
+{
+	id ^= id >> 33;
+	id *= 0xff51afd7ed558ccdULL;
+	id ^= id >> 33;
+	return (uint32_t)id & (NBUCKETS - 1);
+}
+
+static struct sess *sess_find(struct d4_analyze_pssl *x, uint64_t id)
+{
+	for (struct sess *e = x->bucket[sess_hash(id)]; e; e = e->hnext)
+		if (e->id == id)
+			return e;
+	return NULL;
+}
+
+static void sess_free_state(struct d4_analyze_pssl *x, struct sess *e)
+{
+	x->buffered -= e->cap + e->held;
+	free(e->buf);
+	e->buf = NULL;
+	e->len = e->cap = 0;
+	e->held = 0;
+	d4_tls_free(e->tls);
+	d4_pcapsplit_free(e->sp);
+	e->tls = NULL;
+	e->sp = NULL;
+}
+
+static void sess_remove(struct d4_analyze_pssl *x, struct sess *e)
+{
+	struct sess **pp = &x->bucket[sess_hash(e->id)];
+	while (*pp != e)
+		pp = &(*pp)->hnext;
+	*pp = e->hnext;
+	sess_free_state(x, e);
+	free(e);
+	x->nsess--;
+}
+
+static void sess_clear_all(struct d4_analyze_pssl *x)
+{
+	for (unsigned b = 0; b < NBUCKETS; b++)
+		while (x->bucket[b])
+			sess_remove(x, x->bucket[b]);
+}
+
+/* The oldest frame this session's current state depends on; 0 = none. */
+static uint64_t sess_anchor(const struct sess *e)
+{
+	switch (e->kind) {
+	case K_JL: return (e->len || e->skipping) ? e->line_seq : 0;
+	case K_PCAP: return e->sp && !e->failed ? e->first : 0;
+	default: return 0;
+	}
+}
+
+/* Sessions of other extended types hold no state: they go first, and
+ * their eviction is not counted. */
+static void evict_lru(struct d4_analyze_pssl *x, const struct sess *keep, const char *why)
+{
+	struct sess *victim = NULL;
+	for (unsigned b = 0; b < NBUCKETS; b++)
+		for (struct sess *e = x->bucket[b]; e; e = e->hnext) {
+			if (e == keep)
+				continue;
+			int better = !victim || (e->kind == K_IGNORE) > (victim->kind == K_IGNORE) ||
+				     ((e->kind == K_IGNORE) == (victim->kind == K_IGNORE) &&
+				      (e->last_seq < victim->last_seq ||
+				       (e->last_seq == victim->last_seq && e->id < victim->id)));
+			if (better)
+				victim = e;
+		}
+	if (!victim)
+		return;
+	if (victim->kind == K_IGNORE) {
+		sess_remove(x, victim);
+		return;
+	}
+	x->st.evictions++;
+	d4_info("pssl: session %" PRIu64 " state evicted (%s)", victim->id, why);
+	sess_remove(x, victim);
+}
+
+static struct sess *sess_new(struct d4_analyze_pssl *x, const struct d4_frame_rec *rec, uint8_t kind)
+{
+	if (x->nsess >= x->o.max_sessions)
+		evict_lru(x, NULL, "session cap");
+	struct sess *e = calloc(1, sizeof(*e));
+	if (!e)
+		return NULL;
+	e->id = rec->session;
+	e->kind = kind;
+	e->first = rec->seq;
+	e->last_seq = rec->seq;
+	uint32_t h = sess_hash(e->id);
+	e->hnext = x->bucket[h];
+	x->bucket[h] = e;
+	x->nsess++;
+	return e;
+}
+
+/* ---- batch ---- */
+
+static int arena_put(struct d4_analyze_pssl *x, const void *p, size_t n, size_t *off)
+{
+	if (x->alen + n > x->acap) {
+		size_t nc = x->acap ? x->acap : 1u << 20;
+		while (nc < x->alen + n)
+			nc *= 2;
+		uint8_t *na = realloc(x->arena, nc);
+		if (!na)
+			return D4_ENOMEM;
+		x->arena = na;
+		x->acap = nc;
+	}
+	if (n)
+		memcpy(x->arena + x->alen, p, n);
+	*off = x->alen;
+	x->alen += n;
+	return 0;
+}
+
+static int arena_str(struct d4_analyze_pssl *x, const char *s, size_t *off)
+{
+	if (!s || !s[0]) {
+		*off = SIZE_MAX;
+		return 0;
+	}
+	return arena_put(x, s, strlen(s) + 1, off);
+}
+
+static struct d4_store_pssl_counters *delta_for(struct d4_analyze_pssl *x, const uint8_t uuid[16])
+{
+	for (size_t i = x->ndeltas; i-- > 0;)
+		if (!memcmp(x->deltas[i].sensor, uuid, 16))
+			return &x->deltas[i];
+	if (x->ndeltas == x->capdeltas) {
+		size_t nc = x->capdeltas ? x->capdeltas * 2 : 16;
+		struct d4_store_pssl_counters *nd = realloc(x->deltas, nc * sizeof(*nd));
+		if (!nd)
+			return NULL;
+		x->deltas = nd;
+		x->capdeltas = nc;
+	}
+	struct d4_store_pssl_counters *d = &x->deltas[x->ndeltas++];
+	memset(d, 0, sizeof(*d));
+	memcpy(d->sensor, uuid, 16);
+	return d;
+}
+
+/* One handshake of the current frame (x->cur_rec) into the batch. The
+ * fingerprints arrive as strings: MD5s in hex ("" when that hello was not
+ * seen). */
+struct hs_in {
+	const uint8_t *server_ip;
+	uint16_t server_port;
+	const uint8_t *sni;
+	size_t sni_len;
+	const char *ja3, *ja3_md5, *ja3s, *ja3s_md5, *ja4;
+	const struct d4_tls_cert *certs;
+	size_t n_certs;
+	uint64_t ts_us;
+	int from_lines, go;
+};
+
+static int add_handshake(struct d4_analyze_pssl *x, const struct hs_in *in)
+{
+	if (!x->counting)
+		return 0; /* replay: this frame was counted before the restart */
+	const struct d4_frame_rec *rec = x->cur_rec;
+	struct d4_store_pssl_counters *d = delta_for(x, rec->uuid);
+	if (!d)
+		return D4_ENOMEM;
+	if (x->nhs == x->caphs) {
+		size_t nc = x->caphs ? x->caphs * 2 : 256;
+		struct bhs *nb = realloc(x->hs, nc * sizeof(*nb));
+		if (!nb)
+			return D4_ENOMEM;
+		x->hs = nb;
+		x->caphs = nc;
+	}
+	struct bhs *b = &x->hs[x->nhs];
+	memset(b, 0, sizeof(*b));
+	memcpy(b->server_ip, in->server_ip, 16);
+	b->server_port = in->server_port;
+	b->sni = SIZE_MAX;
+	if (in->sni && arena_put(x, in->sni, in->sni_len, &b->sni))
+		return D4_ENOMEM;
+	b->sni_len = in->sni ? in->sni_len : 0;
+	b->has_ja3 = in->ja3_md5 && strlen(in->ja3_md5) == 32 && !d4_hex_decode(in->ja3_md5, 32, b->ja3_md5, 16);
+	b->has_ja3s = in->ja3s_md5 && strlen(in->ja3s_md5) == 32 && !d4_hex_decode(in->ja3s_md5, 32, b->ja3s_md5, 16);
+	if (arena_str(x, b->has_ja3 ? in->ja3 : NULL, &b->ja3) ||
+	    arena_str(x, b->has_ja3s ? in->ja3s : NULL, &b->ja3s) || arena_str(x, in->ja4, &b->ja4))
+		return D4_ENOMEM;
+	b->cert0 = x->ncerts;
+	for (size_t i = 0; i < in->n_certs && i < D4_PSSL_CHAIN_MAX; i++) {
+		const struct d4_tls_cert *c = &in->certs[i];
+		if (c->len == 0 || c->len > D4_PSSL_DER_MAX) {
+			/* the store refuses it: left out of the chain, counted */
+			x->pend.certs_refused++;
+			d->bad_certs++;
+			continue;
+		}
+		if (x->ncerts == x->capcerts) {
+			size_t nc = x->capcerts ? x->capcerts * 2 : 256;
+			struct bcert *nb = realloc(x->certs, nc * sizeof(*nb));
+			if (!nb)
+				return D4_ENOMEM;
+			x->certs = nb;
+			x->capcerts = nc;
+		}
+		struct bcert *bc = &x->certs[x->ncerts];
+		if (sha1(c->der, c->len, bc->sha1) || arena_put(x, c->der, c->len, &bc->der_off))
+			return D4_ENOMEM;
+		bc->der_len = c->len;
+		x->ncerts++;
+	}
+	b->ncerts = x->ncerts - b->cert0;
+	b->t = in->ts_us / 1000000u;
+	memcpy(b->sensor, rec->uuid, 16);
+	memcpy(b->org, rec->org, 16);
+	b->tlp = rec->tlp;
+	x->nhs++;
+	d->handshakes++;
+	d->certs += b->ncerts;
+	x->pend.handshakes++;
+	x->pend.certs += b->ncerts;
+	if (in->from_lines) {
+		x->pend.from_lines++;
+		x->pend.go_lines += in->go != 0;
+	} else {
+		x->pend.from_pcap++;
+	}
+	return 0;
+}
+
+static size_t put_cursor(uint8_t *out, uint64_t done, uint64_t replay_from, uint64_t lost, const struct fin *fin,
+			 unsigned nfin)
+{
+	out[0] = ANALYZE_CURSOR_V1;
+	d4_put_u64be(out + 1, done);
+	d4_put_u64be(out + 9, replay_from);
+	d4_put_u64be(out + 17, lost);
+	if (!nfin)
+		return ANALYZE_CURSOR_LEN;
+	out[ANALYZE_CURSOR_LEN] = (uint8_t)nfin;
+	for (unsigned i = 0; i < nfin; i++) {
+		d4_put_u64be(out + ANALYZE_CURSOR_LEN + 1 + 16 * i, fin[i].session);
+		d4_put_u64be(out + ANALYZE_CURSOR_LEN + 9 + 16 * i, fin[i].last_seq);
+	}
+	return ANALYZE_CURSOR_LEN + 1 + 16 * (size_t)nfin;
+}
+
+static uint64_t replay_point(struct d4_analyze_pssl *x, uint64_t done)
+{
+	uint64_t r = done + 1;
+	for (unsigned b = 0; b < NBUCKETS; b++)
+		for (struct sess *e = x->bucket[b]; e; e = e->hnext) {
+			uint64_t a = sess_anchor(e);
+			if (a && a < r)
+				r = a;
+		}
+	return r;
+}
+
+static void batch_clear(struct d4_analyze_pssl *x)
+{
+	x->nhs = 0;
+	x->ncerts = 0;
+	x->alen = 0;
+	x->ndeltas = 0;
+	memset(&x->pend, 0, sizeof(x->pend));
+	x->pending_lost = 0;
+	x->pend_final = 0;
+}
+
+static int cmp_cert(const void *a, const void *b, void *ctx)
+{
+	const struct bcert *c = ctx;
+	uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+	int r = memcmp(c[i].sha1, c[j].sha1, 20);
+	return r ? r : (i > j) - (i < j);
+}
+
+/* qsort_r is a GNU extension; a plain merge sort keeps the code portable. */
+static void sort_idx(uint32_t *v, uint32_t *tmp, size_t n, const struct bcert *c)
+{
+	if (n < 2)
+		return;
+	size_t h = n / 2;
+	sort_idx(v, tmp, h, c);
+	sort_idx(v + h, tmp, n - h, c);
+	size_t i = 0, j = h, k = 0;
+	while (i < h && j < n)
+		tmp[k++] = cmp_cert(&v[i], &v[j], (void *)c) <= 0 ? v[i++] : v[j++];
+	while (i < h)
+		tmp[k++] = v[i++];
+	while (j < n)
+		tmp[k++] = v[j++];
+	memcpy(v, tmp, n * sizeof(*v));
+}
+
+/* Parses a new certificate into u (strings into the parse arena *pa). */
+struct parena {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static int pa_put(struct parena *pa, const void *s, size_t n, size_t *off)
+{
+	if (pa->len + n > pa->cap) {
+		size_t nc = pa->cap ? pa->cap : 1u << 16;
+		while (nc < pa->len + n)
+			nc *= 2;
+		uint8_t *np = realloc(pa->p, nc);
+		if (!np)
+			return D4_ENOMEM;
+		pa->p = np;
+		pa->cap = nc;
+	}
+	if (n)
+		memcpy(pa->p + pa->len, s, n);
+	*off = pa->len;
+	pa->len += n;
+	return 0;
+}
+
+static int pa_str(struct parena *pa, const char *s, size_t *off)
+{
+	return pa_put(pa, s, strlen(s) + 1, off);
+}
+
+static int parse_new(struct d4_analyze_pssl *x, struct ucert *u, const struct bcert *bc, struct parena *pa)
+{
+	struct d4_store_pssl_cert *c = &u->sc;
+	const uint8_t *der = x->arena + bc->der_off;
+	memcpy(c->sha1, bc->sha1, 20);
+	c->der_len = bc->der_len;
+	int rc = d4_x509_parse(der, bc->der_len, x->xc);
+	if (rc == D4_ENOMEM)
+		return rc;
+	if (rc) {
+		/* stored unparsed, with its hashes */
+		EVP_MD *md = EVP_MD_fetch(NULL, "SHA256", NULL);
+		unsigned hl = 0;
+		int ok = md && EVP_Digest(der, bc->der_len, c->sha256, &hl, md, NULL) && hl == 32;
+		EVP_MD_free(md);
+		if (!ok)
+			return D4_ENOMEM;
+		c->parsed = 0;
+		return 1;
+	}
+	const struct d4_x509 *xc = x->xc;
+	c->parsed = 1;
+	memcpy(c->sha256, xc->sha256, 32);
+	memcpy(c->spki_sha256, xc->spki_sha256, 32);
+	c->x509_flags = xc->flags;
+	c->version = (uint8_t)(xc->version >= 0 && xc->version <= 255 ? xc->version : 255);
+	c->not_before = xc->not_before;
+	c->not_after = xc->not_after;
+	c->key_type = (uint8_t)xc->key_type;
+	c->key_bits = xc->key_bits > 0 ? (uint32_t)xc->key_bits : 0;
+	c->is_ca = xc->is_ca;
+	c->modulus_len = xc->key_type == D4_X509_KEY_RSA ? xc->modulus_len : 0;
+	c->exponent_len = xc->key_type == D4_X509_KEY_RSA ? xc->exponent_len : 0;
+	if (c->modulus_len > D4_PSSL_MODULUS_MAX)
+		c->modulus_len = 0;
+	if (c->exponent_len > D4_PSSL_EXPONENT_MAX)
+		c->exponent_len = 0;
+	u->nsan = xc->n_san <= D4_PSSL_SAN_MAX ? xc->n_san : D4_PSSL_SAN_MAX;
+	if (pa_str(pa, xc->subject, &u->subject) || pa_str(pa, xc->issuer, &u->issuer) ||
+	    pa_str(pa, xc->serial, &u->serial) || pa_str(pa, xc->sig_alg, &u->sig_alg) ||
+	    pa_str(pa, xc->key_alg, &u->key_alg) || pa_str(pa, xc->curve, &u->curve) || pa_str(pa, xc->cn, &u->cn) ||
+	    pa_put(pa, xc->modulus, c->modulus_len, &u->modulus) ||
+	    pa_put(pa, xc->exponent, c->exponent_len, &u->exponent))
+		return D4_ENOMEM;
+	u->san0 = SIZE_MAX;
+	for (size_t i = 0; i < u->nsan; i++) {
+		size_t off;
+		const struct d4_x509_san *sn = &xc->san[i];
+		uint16_t len = sn->len;
+		if (sn->type == D4_X509_SAN_DNS && len > D4_PSSL_SAN_LEN)
+			len = D4_PSSL_SAN_LEN;
+		/* one record: type, length, value, NUL */
+		uint8_t hdr[3] = {sn->type, (uint8_t)(len >> 8), (uint8_t)len};
+		if (pa_put(pa, hdr, 3, &off) || pa_put(pa, sn->value, len, &(size_t){0}) ||
+		    pa_put(pa, "", 1, &(size_t){0}))
+			return D4_ENOMEM;
+		if (u->san0 == SIZE_MAX)
+			u->san0 = off;
+	}
+	u->sc.cn = xc->has_cn ? "" : NULL; /* marker: fixed up with the arena */
+	return 0;
+}
+
+/* Commits the open batch: handshakes, certificates, cursor and counter
+ * deltas in one transaction. On failure the batch stays for a retry. */
+static int batch_commit(struct d4_analyze_pssl *x)
+{
+	if (x->pending_done <= x->done && !x->pend_final)
+		return 0;
+	int rc = 0;
+	size_t nc = x->ncerts;
+	uint32_t *idx = NULL, *tmp = NULL;
+	struct ucert *uc = NULL;
+	uint8_t(*sha)[20] = NULL;
+	uint8_t *known = NULL;
+	struct d4_store_pssl_cert *chain = NULL;
+	struct d4_store_pssl_obs *obs = NULL;
+	struct d4_store_pssl_san *sans = NULL;
+	struct parena pa = {NULL, 0, 0};
+	size_t nu = 0, nsans = 0;
+	uint64_t new_certs = 0, bad_certs = 0;
+	if (nc) {
+		idx = malloc(nc * sizeof(*idx));
+		tmp = malloc(nc * sizeof(*tmp));
+		uc = calloc(nc, sizeof(*uc));
+		sha = malloc(nc * sizeof(*sha));
+		known = malloc(nc);
+		chain = malloc(nc * sizeof(*chain));
+		if (!idx || !tmp || !uc || !sha || !known || !chain) {
+			rc = D4_ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < nc; i++)
+			idx[i] = (uint32_t)i;
+		sort_idx(idx, tmp, nc, x->certs);
+		for (size_t i = 0; i < nc; i++) {
+			struct bcert *bc = &x->certs[idx[i]];
+			if (nu == 0 || memcmp(sha[nu - 1], bc->sha1, 20)) {
+				memcpy(sha[nu], bc->sha1, 20);
+				uc[nu].first = idx[i]; /* the smallest index: sorted by (sha1, index) */
+				nu++;
+			}
+			bc->u = (uint32_t)(nu - 1);
+		}
+		rc = d4_store_pssl_cert_known(x->s, (const uint8_t(*)[20])sha, nu, known);
+		if (rc)
+			goto out;
+		for (size_t i = 0; i < nu; i++) {
+			uc[i].known = known[i];
+			memcpy(uc[i].sc.sha1, sha[i], 20);
+			if (known[i])
+				continue;
+			int r = parse_new(x, &uc[i], &x->certs[uc[i].first], &pa);
+			if (r < 0) {
+				rc = r;
+				goto out;
+			}
+			new_certs++;
+			if (r > 0)
+				bad_certs++;
+			nsans += uc[i].sc.parsed ? uc[i].nsan : 0;
+		}
+		if (nsans && !(sans = malloc(nsans * sizeof(*sans)))) {
+			rc = D4_ENOMEM;
+			goto out;
+		}
+		/* pointers into the parse arena, now that it no longer moves */
+		size_t si = 0;
+		for (size_t i = 0; i < nu; i++) {
+			struct ucert *u = &uc[i];
+			if (u->known || !u->sc.parsed)
+				continue;
+			const char *base = (const char *)pa.p;
+			u->sc.subject = base + u->subject;
+			u->sc.issuer = base + u->issuer;
+			u->sc.serial = base + u->serial;
+			u->sc.sig_alg = base + u->sig_alg;
+			u->sc.key_alg = base + u->key_alg;
+			u->sc.curve = base + u->curve;
+			u->sc.cn = u->sc.cn ? base + u->cn : NULL;
+			u->sc.modulus = u->sc.modulus_len ? pa.p + u->modulus : NULL;
+			u->sc.exponent = u->sc.exponent_len ? pa.p + u->exponent : NULL;
+			u->sc.san = u->nsan ? &sans[si] : NULL;
+			u->sc.n_san = u->nsan;
+			const uint8_t *p = u->nsan ? pa.p + u->san0 : NULL;
+			for (size_t k = 0; k < u->nsan; k++) {
+				sans[si].type = p[0];
+				sans[si].len = (uint16_t)(p[1] << 8 | p[2]);
+				sans[si].value = p + 3;
+				p += 3 + sans[si].len + 1;
+				si++;
+			}
+		}
+	}
+	/* the handshakes, each certificate of a chain as its distinct row (the
+	 * full record while not stored: every occurrence of a new one in this
+	 * batch carries it, whichever the store merges first) */
+	if (x->nhs && !(obs = calloc(x->nhs, sizeof(*obs)))) {
+		rc = D4_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < nc; i++) {
+		const struct bcert *bc = &x->certs[i];
+		const struct ucert *u = &uc[bc->u];
+		chain[i] = u->sc;
+		if (u->known) {
+			chain[i].der = NULL;
+			chain[i].der_len = 0;
+		} else {
+			chain[i].der = x->arena + x->certs[u->first].der_off;
+			chain[i].der_len = x->certs[u->first].der_len;
+		}
+	}
+	for (size_t i = 0; i < x->nhs; i++) {
+		const struct bhs *b = &x->hs[i];
+		struct d4_store_pssl_obs *o = &obs[i];
+		memcpy(o->server_ip, b->server_ip, 16);
+		o->server_port = b->server_port;
+		o->sni = b->sni == SIZE_MAX ? NULL : x->arena + b->sni;
+		o->sni_len = b->sni == SIZE_MAX ? 0 : b->sni_len;
+		o->has_ja3 = b->has_ja3;
+		o->has_ja3s = b->has_ja3s;
+		memcpy(o->ja3_md5, b->ja3_md5, 16);
+		memcpy(o->ja3s_md5, b->ja3s_md5, 16);
+		o->ja3 = b->ja3 == SIZE_MAX ? NULL : (const char *)x->arena + b->ja3;
+		o->ja3s = b->ja3s == SIZE_MAX ? NULL : (const char *)x->arena + b->ja3s;
+		o->ja4 = b->ja4 == SIZE_MAX ? NULL : (const char *)x->arena + b->ja4;
+		o->certs = b->ncerts ? &chain[b->cert0] : NULL;
+		o->n_certs = b->ncerts;
+		o->time_first = o->time_last = b->t;
+		o->count = 1;
+		memcpy(o->sensor, b->sensor, 16);
+		o->has_sensor = 1;
+		o->tlp = b->tlp;
+		memcpy(o->org, b->org, 16);
+	}
+	/* new and unparsable certificates are counted for the sensor of the
+	 * handshake that first carried them */
+	for (size_t i = 0; i < nu; i++) {
+		if (uc[i].known)
+			continue;
+		size_t h = 0;
+		while (h + 1 < x->nhs && x->hs[h + 1].cert0 <= uc[i].first)
+			h++;
+		struct d4_store_pssl_counters *d = delta_for(x, x->hs[h].sensor);
+		if (!d) {
+			rc = D4_ENOMEM;
+			goto out;
+		}
+		d->certs_new++;
+		d->bad_certs += !uc[i].sc.parsed;
+	}
+	uint64_t rf = replay_point(x, x->pending_done);
+	unsigned nf = 0;
+	for (unsigned i = 0; i < x->nfin; i++)
+		if (x->fin[i].last_seq >= rf)
+			x->fin[nf++] = x->fin[i];
+	x->nfin = nf;
+	uint8_t cv[ANALYZE_CURSOR_LEN + 1 + 16 * ANALYZE_FIN_MAX];
+	size_t cvl = put_cursor(cv, x->pending_done, rf, x->lost_total + x->pending_lost, x->fin, x->nfin);
+	struct d4_store_pssl_update u;
+	memset(&u, 0, sizeof(u));
+	u.obs = obs;
+	u.nobs = x->nhs;
+	u.cursor_name = D4_ANALYZE_PSSL_CURSOR;
+	u.cursor = cv;
+	u.cursor_len = cvl;
+	u.deltas = x->deltas;
+	u.ndeltas = x->ndeltas;
+	uint64_t missing = 0;
+	uint64_t t0 = d4_mono_ms();
+	rc = d4_store_pssl_apply(x->s, &u, &missing);
+	if (rc) {
+		/* the counter deltas of the certificates are made again */
+		for (size_t i = 0; i < nu; i++) {
+			if (uc[i].known)
+				continue;
+			size_t h = 0;
+			while (h + 1 < x->nhs && x->hs[h + 1].cert0 <= uc[i].first)
+				h++;
+			struct d4_store_pssl_counters *d = delta_for(x, x->hs[h].sensor);
+			d->certs_new--;
+			d->bad_certs -= !uc[i].sc.parsed;
+		}
+		goto out;
+	}
+	uint64_t ms = d4_mono_ms() - t0;
+	if (ms > x->st.txn_ms_max)
+		x->st.txn_ms_max = ms;
+	d4_debug("pssl: %zu handshakes, %zu certificates (%" PRIu64 " new) committed in %" PRIu64 " ms", x->nhs, nc,
+		 new_certs, ms);
+	x->done = x->pending_done;
+	x->replay_from = rf;
+	memcpy(x->fin_c, x->fin, x->nfin * sizeof(x->fin[0]));
+	x->nfin_c = x->nfin;
+	x->lost_total += x->pending_lost;
+	x->st.frames_lost += x->pending_lost;
+	x->st.frames += x->pend.frames;
+	x->st.handshakes += x->pend.handshakes;
+	x->st.from_pcap += x->pend.from_pcap;
+	x->st.from_lines += x->pend.from_lines;
+	x->st.go_lines += x->pend.go_lines;
+	x->st.certs += x->pend.certs;
+	x->st.certs_new += new_certs;
+	x->st.bad_certs += bad_certs;
+	x->st.certs_refused += x->pend.certs_refused;
+	x->st.certs_missing += missing;
+	x->st.bad_lines += x->pend.bad_lines;
+	x->st.bad_packets += x->pend.bad_packets;
+	x->st.streams_refused += x->pend.streams_refused;
+	x->st.tls_flows += x->pend.tls_flows;
+	x->st.tls_not_tls += x->pend.tls_not_tls;
+	x->st.tls_gaps += x->pend.tls_gaps;
+	x->st.tls_limits += x->pend.tls_limits;
+	x->st.tls_evicted += x->pend.tls_evicted;
+	x->st.tls_errors += x->pend.tls_errors;
+	x->st.commits++;
+	x->last_commit_ms = d4_now_ms();
+	batch_clear(x);
+out:
+	free(idx);
+	free(tmp);
+	free(uc);
+	free(sha);
+	free(known);
+	free(chain);
+	free(obs);
+	free(sans);
+	free(pa.p);
+	return rc;
+}
+
+/* ---- handshakes from the extractor ---- */
+
+static int on_handshake(void *ud, const struct d4_tls_handshake *h)
+{
+	struct d4_analyze_pssl *x = ud;
+	struct hs_in in;
+	memset(&in, 0, sizeof(in));
+	in.server_ip = h->server_ip;
+	in.server_port = h->server_port;
+	if (h->client && h->client->sni) {
+		in.sni = h->client->sni;
+		in.sni_len = h->client->sni_len;
+	}
+	in.ja3 = h->ja3;
+	in.ja3_md5 = h->ja3_md5;
+	in.ja3s = h->ja3s;
+	in.ja3s_md5 = h->ja3s_md5;
+	in.ja4 = h->ja4;
+	in.certs = h->certs;
+	in.n_certs = h->n_certs;
+	/* the time d4-tls and the ja3-jl lines give: the packet that completed
+	 * the ClientHello, else the flow's first */
+	in.ts_us = h->ts_client_us ? h->ts_client_us : h->ts_first_us;
+	return add_handshake(x, &in);
+}
+
+static int on_record(void *ud, const struct d4_pcap_rec *r)
+{
+	struct d4_analyze_pssl *x = ud;
+	return d4_tls_frame(x->cur_sess->tls, (int)r->linktype, r->ts_us, r->data, r->caplen);
+}
+
+/* The extractor's counters moved by one counted frame. */
+static void tls_delta(struct d4_analyze_pssl *x, const struct d4_tls_stats *a, const struct d4_tls_stats *b,
+		      struct d4_store_pssl_counters *d)
+{
+	x->pend.tls_flows += b->flows - a->flows;
+	x->pend.tls_not_tls += b->not_tls - a->not_tls;
+	x->pend.tls_gaps += b->gaps - a->gaps;
+	x->pend.tls_limits += (b->dir_limit - a->dir_limit) + (b->seg_limit - a->seg_limit);
+	x->pend.tls_evicted += (b->flows_evicted - a->flows_evicted) + (b->flows_mem_evicted - a->flows_mem_evicted);
+	x->pend.tls_errors += (b->hello_errors - a->hello_errors) + (b->cert_errors - a->cert_errors);
+	uint64_t bad = b->undecodable - a->undecodable;
+	x->pend.bad_packets += bad;
+	if (d)
+		d->bad_packets += bad;
+}
+
+static int pcap_feed(struct d4_analyze_pssl *x, struct sess *e, const uint8_t *p, size_t n,
+		     struct d4_store_pssl_counters *d)
+{
+	if (e->failed)
+		return 0;
+	if (!e->sp) {
+		e->sp = d4_pcapsplit_new(0);
+		e->tls = d4_tls_new(&x->o.tls, on_handshake, x);
+		if (!e->sp || !e->tls) {
+			d4_pcapsplit_free(e->sp);
+			d4_tls_free(e->tls);
+			e->sp = NULL;
+			e->tls = NULL;
+			return D4_ENOMEM;
+		}
+		e->first = x->cur_rec->seq;
+	}
+	struct d4_tls_stats a, b;
+	d4_tls_get_stats(e->tls, &a);
+	x->cur_sess = e;
+	int rc = d4_pcapsplit_feed(e->sp, p, n, on_record, x);
+	x->cur_sess = NULL;
+	if (rc < 0)
+		return rc; /* D4_ENOMEM, or the batch's */
+	d4_tls_get_stats(e->tls, &b);
+	if (x->counting)
+		tls_delta(x, &a, &b, d);
+	int why = d4_pcapsplit_failed(e->sp);
+	if (why != D4_PCAP_F_NONE) {
+		e->failed = 1;
+		if (x->counting) {
+			x->pend.streams_refused++;
+			x->pend.bad_packets++;
+			if (d)
+				d->bad_packets++;
+			d4_info("pssl: session %" PRIu64 ": pcap stream refused (%s)", e->id, d4_pcap_fail_name(why));
+		}
+		/* what the extractor holds cannot complete any more */
+		x->buffered -= e->held;
+		e->held = 0;
+		d4_tls_free(e->tls);
+		d4_pcapsplit_free(e->sp);
+		e->tls = NULL;
+		e->sp = NULL;
+		return 0;
+	}
+	size_t held = (size_t)b.bytes_held + d4_pcapsplit_held(e->sp);
+	x->buffered += held - e->held;
+	e->held = held;
+	return 0;
+}
+
+/* ---- ja3-jl lines ---- */
+
+static int line_parse(struct d4_analyze_pssl *x, const char *p, size_t n, struct d4_store_pssl_counters *d)
+{
+	while (n && (p[n - 1] == '\r' || p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	if (n == 0)
+		return 0; /* blank lines separate nothing and are not errors */
+	if (!x->counting)
+		return 0; /* a replayed line was counted before the restart */
+	if (x->jlder_cap < n) {
+		uint8_t *nd = realloc(x->jlder, n);
+		if (!nd)
+			return D4_ENOMEM;
+		x->jlder = nd;
+		x->jlder_cap = n;
+	}
+	int rc = d4_tls_jl_parse((const uint8_t *)p, n, x->jl, x->jlder, x->jlder_cap);
+	if (rc == D4_ENOMEM)
+		return rc;
+	if (rc) {
+		x->pend.bad_lines++;
+		if (d)
+			d->bad_lines++;
+		d4_debug("pssl: session %" PRIu64 ": ja3-jl line refused (%s)", x->cur_rec->session, d4_strerror(rc));
+		return 0;
+	}
+	const struct d4_tls_jl *j = x->jl;
+	struct hs_in in;
+	memset(&in, 0, sizeof(in));
+	in.server_ip = j->server_ip;
+	in.server_port = j->server_port;
+	if (j->has_sni) {
+		in.sni = j->sni;
+		in.sni_len = j->sni_len;
+	}
+	in.ja3 = j->ja3;
+	in.ja3_md5 = j->ja3_md5;
+	in.ja3s = j->ja3s;
+	in.ja3s_md5 = j->ja3s_md5;
+	in.ja4 = j->ja4;
+	in.certs = j->certs;
+	in.n_certs = j->n_certs;
+	in.ts_us = j->ts_us;
+	in.from_lines = 1;
+	in.go = j->producer == D4_TLS_JL_GO;
+	return add_handshake(x, &in);
+}
+
+/* Appends a piece of the current line; lines over max_line (or over the
+ * global buffer cap) are skipped up to their newline and count as bad. */
+static int line_append(struct d4_analyze_pssl *x, struct sess *e, const uint8_t *p, size_t n, uint64_t seq)
+{
+	if (e->len == 0 && e->skipping == SKIP_NONE)
+		e->line_seq = seq;
+	if (e->skipping)
+		return 0;
+	size_t need = e->len + n;
+	if (need > x->o.max_line || (need > e->cap && x->buffered - e->cap + need > x->o.max_buffered)) {
+		e->skipping = SKIP_COUNT;
+		x->buffered -= e->cap;
+		free(e->buf);
+		e->buf = NULL;
+		e->len = e->cap = 0;
+		return 0;
+	}
+	if (need > e->cap) {
+		size_t nc = e->cap ? e->cap : 1024;
+		while (nc < need)
+			nc *= 2;
+		if (nc > x->o.max_line)
+			nc = x->o.max_line;
+		char *nb = realloc(e->buf, nc);
+		if (!nb)
+			return D4_ENOMEM;
+		x->buffered += nc - e->cap;
+		e->buf = nb;
+		e->cap = nc;
+	}
+	memcpy(e->buf + e->len, p, n);
+	e->len = need;
+	return 0;
+}
+
+static int feed_lines(struct d4_analyze_pssl *x, struct sess *e, const uint8_t *p, size_t n, uint64_t seq,
+		      struct d4_store_pssl_counters *d)
+{
+	size_t i = 0;
+	while (i < n) {
+		const uint8_t *nl = memchr(p + i, '\n', n - i);
+		if (!nl)
+			return line_append(x, e, p + i, n - i, seq);
+		size_t end = (size_t)(nl - p);
+		int rc = 0;
+		if (e->skipping) {
+			if (e->skipping == SKIP_COUNT && x->counting) {
+				x->pend.bad_lines++;
+				if (d)
+					d->bad_lines++;
+			}
+			e->skipping = SKIP_NONE;
+		} else if (e->len) {
+			rc = line_append(x, e, p + i, end - i, seq);
+			if (!rc && e->skipping) { /* this last piece made it too long */
+				if (x->counting) {
+					x->pend.bad_lines++;
+					if (d)
+						d->bad_lines++;
+				}
+				e->skipping = SKIP_NONE;
+			} else if (!rc) {
+				rc = line_parse(x, e->buf, e->len, d);
+			}
+			e->len = 0;
+		} else if (end - i > x->o.max_line) {
+			if (x->counting) {
+				x->pend.bad_lines++;
+				if (d)
+					d->bad_lines++;
+			}
+		} else {
+			rc = line_parse(x, (const char *)p + i, end - i, d);
+		}
+		if (rc)
+			return rc;
+		/* buffers stay small between long lines */
+		if (e->cap > 65536 && e->len == 0) {
+			x->buffered -= e->cap;
+			free(e->buf);
+			e->buf = NULL;
+			e->cap = 0;
+		}
+		i = end + 1;
+	}
+	return 0;
+}
+
+/* ---- frames ---- */
+
+/* The kind of a session met for the first time. Frames received from a
+ * partner hub (si.fed) are not read: what the partner's rule lets through
+ * arrives through federation, and deriving it here would count it twice. */
+static uint8_t session_kind(struct d4_analyze_pssl *x, uint64_t session, uint8_t type)
+{
+	struct d4_session_info si;
+	if (d4_store_session_get(x->s, session, &si) != 0)
+		return type == 1 ? K_PCAP : K_IGNORE;
+	if (si.fed)
+		return K_IGNORE;
+	if (type == 1)
+		return K_PCAP;
+	return !strcmp(si.ext_type, "ja3-jl") ? K_JL : K_IGNORE;
+}
+
+static int frame_process(struct d4_analyze_pssl *x, const struct d4_frame_rec *rec, const uint8_t *payload)
+{
+	if (rec->type != 1 && rec->type != 254)
+		return 0;
+	struct sess *e = sess_find(x, rec->session);
+	if (!e) {
+		uint8_t kind = session_kind(x, rec->session, rec->type);
+		if (!(e = sess_new(x, rec, kind)))
+			return D4_ENOMEM;
+	}
+	e->last_seq = rec->seq;
+	if (e->kind == K_IGNORE)
+		return 0;
+	struct d4_store_pssl_counters *d = NULL;
+	if (x->counting) {
+		if (!(d = delta_for(x, rec->uuid)))
+			return D4_ENOMEM;
+		d->frames++;
+		x->pend.frames++;
+	}
+	x->cur_rec = rec;
+	int rc = e->kind == K_PCAP ? pcap_feed(x, e, payload, rec->size, d)
+				   : feed_lines(x, e, payload, rec->size, rec->seq, d);
+	x->cur_rec = NULL;
+	if (rc)
+		return rc;
+	e->last_rec = *rec;
+	/* Bytes held over all sessions are bounded (many sessions, each with a
+	 * large line or many half-open flows). Not during a replay: the state
+	 * at done_seq was within the bound, and the replay rebuilds it. */
+	while (x->counting && x->buffered > x->o.max_buffered && x->nsess > 1) {
+		unsigned n0 = x->nsess;
+		evict_lru(x, e, "buffer cap");
+		if (x->nsess == n0)
+			break;
+	}
+	return 0;
+}
+
+/* What a session's end completes (the handshakes its extractor still held,
+ * the unterminated last line of a stream its sender closed): counted once,
+ * for the session's last frame. Until the commit that carries it, the
+ * cursor's replay_from still covers the session, so a restart rebuilds the
+ * state and finishes it once; after it the session is listed in fin until
+ * no replay can reach its frames. */
+static int finish(struct d4_analyze_pssl *x, struct sess *e)
+{
+	int has_work =
+	    (e->kind == K_PCAP && e->tls) || (e->kind == K_JL && e->stream_end && !e->skipping && e->len > 0);
+	if (!has_work)
+		return 0;
+	for (unsigned i = 0; i < x->nfin; i++)
+		if (x->fin[i].session == e->id)
+			return 0; /* finished and committed before a restart: a replay rebuilt it */
+	if (x->nfin == ANALYZE_FIN_MAX) {
+		/* cannot be recorded: finishing it could count it twice after a restart */
+		d4_info("pssl: session %" PRIu64 ": end not processed (too many pending)", e->id);
+		return 0;
+	}
+	x->fin[x->nfin].session = e->id;
+	x->fin[x->nfin].last_seq = e->last_rec.seq;
+	x->nfin++;
+	x->cur_rec = &e->last_rec;
+	x->counting = 1;
+	x->in_final = 1;
+	struct d4_store_pssl_counters *d = delta_for(x, e->last_rec.uuid);
+	int rc = d ? 0 : D4_ENOMEM;
+	if (!rc && e->kind == K_PCAP) {
+		struct d4_tls_stats a, b;
+		d4_tls_get_stats(e->tls, &a);
+		rc = d4_tls_flush(e->tls);
+		d4_tls_get_stats(e->tls, &b);
+		tls_delta(x, &a, &b, d);
+	} else if (!rc) {
+		rc = line_parse(x, e->buf, e->len, d);
+		e->len = 0;
+	}
+	x->in_final = 0;
+	x->cur_rec = NULL;
+	x->pend_final = 1;
+	return rc;
+}
+
+/* Frames [from, to) are gone (retention): counted; a buffered partial line
+ * is dropped and its session skips to the next newline; a pcap stream that
+ * lost frames fails on its next record header (counted). */
+static void gap(struct d4_analyze_pssl *x, uint64_t from, uint64_t to)
+{
+	uint64_t counted_from = from > x->done + 1 ? from : x->done + 1;
+	if (to > counted_from) {
+		uint64_t n = to - counted_from;
+		x->pending_lost += n;
+		if (x->pending_done < to - 1)
+			x->pending_done = to - 1;
+		d4_warn("pssl: %" PRIu64 " frames (seq %" PRIu64 "..%" PRIu64 ") were deleted by retention before "
+			"they were read; skipped",
+			n, counted_from, to - 1);
+	}
+	for (unsigned b = 0; b < NBUCKETS; b++)
+		for (struct sess *e = x->bucket[b]; e; e = e->hnext)
+			if (e->kind == K_JL && (e->len || e->skipping != SKIP_NONE)) {
+				x->buffered -= e->cap;
+				free(e->buf);
+				e->buf = NULL;
+				e->len = e->cap = 0;
+				e->skipping = SKIP_SILENT;
+			}
+}
+
+static int walk_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *payload)
+{
+	struct d4_analyze_pssl *x = ctx;
+	if (rec->seq < x->next)
+		return 0;
+	if (rec->seq > x->next)
+		gap(x, x->next, rec->seq);
+	x->counting = rec->seq > x->done;
+	int rc = frame_process(x, rec, payload);
+	if (rc) {
+		x->walk_err = rc;
+		return rc;
+	}
+	x->next = rec->seq + 1;
+	x->walked++;
+	if (x->counting)
+		x->pending_done = rec->seq;
+	else if (rec->type == 1 || rec->type == 254)
+		x->st.replayed++;
+	if (x->nhs >= x->o.batch || x->alen >= BATCH_BYTES_MAX || x->walked >= x->o.frames_per_walk)
+		return 1;
+	return 0;
+}
+
+/* Drops the in-memory state and the open batch and goes back to the
+ * committed cursor (after an error in the middle of a frame). */
+static void rewind_to_cursor(struct d4_analyze_pssl *x)
+{
+	sess_clear_all(x);
+	batch_clear(x);
+	memcpy(x->fin, x->fin_c, x->nfin_c * sizeof(x->fin[0]));
+	x->nfin = x->nfin_c;
+	x->pending_done = x->done;
+	x->next = x->replay_from <= x->done ? x->replay_from : x->done + 1;
+}
+
+static void refresh_lag(struct d4_analyze_pssl *x)
+{
+	struct d4_totals t;
+	if (d4_store_totals(x->s, &t) == 0)
+		x->st.last_seq = t.frames;
+}
+
+static int batch_full(const struct d4_analyze_pssl *x)
+{
+	return x->nhs >= x->o.batch || x->alen >= BATCH_BYTES_MAX;
+}
+
+int analyze_pssl_step(struct d4_analyze_pssl *x, unsigned max_batches, int force, unsigned min_commit_ms, int *idle)
+{
+	int batches = 0;
+	if (idle)
+		*idle = 0;
+	for (;;) {
+		/* a batch left over by a failed commit goes first */
+		if (batch_full(x)) {
+			int rc = batch_commit(x);
+			if (rc)
+				return rc;
+			batches++;
+			if (max_batches && (unsigned)batches >= max_batches)
+				return batches;
+		}
+		x->walked = 0;
+		x->walk_err = 0;
+		int rc = d4_store_frame_foreach(x->s, x->next, 0, walk_cb, x);
+		if (rc < 0) {
+			if (x->walk_err)
+				rewind_to_cursor(x);
+			return rc;
+		}
+		if (batch_full(x) || x->walked >= x->o.frames_per_walk)
+			continue;
+		if ((x->pending_done > x->done || x->pend_final) &&
+		    (force || min_commit_ms == 0 || d4_now_ms() - x->last_commit_ms >= min_commit_ms)) {
+			rc = batch_commit(x);
+			if (rc)
+				return rc;
+			batches++;
+		}
+		if (idle)
+			*idle = 1;
+		return batches;
+	}
+}
+
+int analyze_pssl_flush(struct d4_analyze_pssl *x)
+{
+	return batch_commit(x);
+}
+
+int d4_analyze_pssl_step(struct d4_analyze_pssl *x, unsigned max_batches, int *idle)
+{
+	int rc = analyze_pssl_step(x, max_batches, 1, 0, idle);
+	refresh_lag(x);
+	return rc;
+}
+
+int d4_analyze_pssl_maintain(struct d4_analyze_pssl *x, uint64_t now_s, uint64_t expire_every_s)
+{
+	/* only once caught up with the replay: a session dropped in the middle
+	 * of it would lose state that frames after done_seq still need */
+	if (x->next > x->done) {
+		struct d4_totals t;
+		int rc = d4_store_totals(x->s, &t);
+		if (rc)
+			return rc;
+		for (unsigned b = 0; b < NBUCKETS; b++) {
+			struct sess *e = x->bucket[b];
+			while (e) {
+				struct sess *nx = e->hnext;
+				if (!e->drop_at) {
+					struct d4_session_info si;
+					rc = d4_store_session_get(x->s, e->id, &si);
+					if (rc == D4_ENOTFOUND ||
+					    (rc == 0 && (si.ended || (x->o.sessions_dead_before &&
+								      si.started < x->o.sessions_dead_before))))
+						e->drop_at = t.frames; /* its frames are all committed by now */
+					else if (rc)
+						return rc;
+					/* ended by the sender, not cut by a reset or by the hub */
+					if (rc == 0 && si.ended && !strncmp(si.close_reason, "peer closed", 11))
+						e->stream_end = 1;
+				}
+				if (e->drop_at && x->next > e->drop_at) {
+					if ((rc = finish(x, e)) != 0)
+						return rc;
+					sess_remove(x, e);
+				}
+				e = nx;
+			}
+		}
+		x->st.last_seq = t.frames;
+	}
+	if (x->o.retention_s && now_s > x->o.retention_s &&
+	    (x->last_expire_s == 0 || now_s - x->last_expire_s >= expire_every_s)) {
+		uint64_t removed = 0;
+		int rc = d4_store_pssl_expire(x->s, now_s - x->o.retention_s, 0, &removed);
+		x->last_expire_s = now_s;
+		x->st.expired += removed;
+		if (removed)
+			d4_info("pssl: %" PRIu64 " handshake tuples expired (time_last older than %" PRIu64 " s)",
+				removed, x->o.retention_s);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+void d4_analyze_pssl_stats(struct d4_analyze_pssl *x, struct d4_analyze_pssl_stats *out)
+{
+	*out = x->st;
+	out->cursor = x->done;
+	out->replay_from = x->replay_from;
+	out->lag = x->st.last_seq > x->done ? x->st.last_seq - x->done : 0;
+	out->sessions = x->nsess;
+	out->buffered = x->buffered;
+}
+
+int d4_analyze_pssl_opts_check(const struct d4_analyze_pssl_opts *o, char *err, size_t errsize)
+{
+	if (o->max_line && o->max_line < 4096) {
+		snprintf(err, errsize,
+			 "pssl.max_line must be at least 4096 bytes (a ja3-jl line with one certificate)");
+		return D4_EINVAL;
+	}
+	if (o->max_buffered && o->max_line && o->max_buffered < o->max_line) {
+		snprintf(err, errsize, "pssl.max_buffered must be at least pssl.max_line");
+		return D4_EINVAL;
+	}
+	if (o->tls.max_dir_bytes && o->tls.max_dir_bytes < 16384) {
+		snprintf(err, errsize, "pssl.tls_max_dir_bytes must be at least 16384 (one TLS record)");
+		return D4_EINVAL;
+	}
+	if (o->max_sessions > 1000000 || o->batch > 1000000) {
+		snprintf(err, errsize, "pssl.max_sessions and pssl.batch are at most 1,000,000");
+		return D4_EINVAL;
+	}
+	return 0;
+}
+
+static void opts_defaults(struct d4_analyze_pssl_opts *o)
+{
+	if (!o->batch)
+		o->batch = DEF_BATCH;
+	if (!o->max_sessions)
+		o->max_sessions = DEF_MAX_SESSIONS;
+	if (!o->max_line)
+		o->max_line = DEF_MAX_LINE;
+	if (!o->max_buffered)
+		o->max_buffered = DEF_MAX_BUFFERED;
+	if (!o->frames_per_walk)
+		o->frames_per_walk = DEF_FRAMES_PER_WALK;
+}
+
+int d4_analyze_pssl_new(struct d4_store *s, const struct d4_analyze_pssl_opts *o, struct d4_analyze_pssl **out)
+{
+	*out = NULL;
+	char err[256];
+	if (o && d4_analyze_pssl_opts_check(o, err, sizeof(err)) != 0) {
+		d4_warn("%s", err);
+		return D4_EINVAL;
+	}
+	struct d4_analyze_pssl *x = calloc(1, sizeof(*x));
+	if (!x)
+		return D4_ENOMEM;
+	x->s = s;
+	if (o)
+		x->o = *o;
+	opts_defaults(&x->o);
+	x->jl = malloc(sizeof(*x->jl));
+	x->xc = malloc(sizeof(*x->xc));
+	if (!x->jl || !x->xc) {
+		d4_analyze_pssl_free(x);
+		return D4_ENOMEM;
+	}
+	uint8_t cv[ANALYZE_CURSOR_LEN + 1 + 16 * ANALYZE_FIN_MAX];
+	size_t cl = 0;
+	int rc = d4_store_pssl_cursor_get(s, D4_ANALYZE_PSSL_CURSOR, cv, sizeof(cv), &cl);
+	if (rc == D4_ENOTFOUND) {
+		x->done = 0;
+		x->replay_from = 1;
+	} else if (rc) {
+		d4_analyze_pssl_free(x);
+		return rc == D4_ETOOBIG ? D4_ECORRUPT : rc;
+	} else {
+		unsigned nf = cl > ANALYZE_CURSOR_LEN ? cv[ANALYZE_CURSOR_LEN] : 0;
+		if (cl < ANALYZE_CURSOR_LEN || cv[0] != ANALYZE_CURSOR_V1 || nf > ANALYZE_FIN_MAX ||
+		    cl != (nf ? ANALYZE_CURSOR_LEN + 1 + 16 * (size_t)nf : ANALYZE_CURSOR_LEN)) {
+			d4_analyze_pssl_free(x);
+			return D4_ECORRUPT;
+		}
+		for (unsigned i = 0; i < nf; i++) {
+			x->fin[i].session = d4_get_u64be(cv + ANALYZE_CURSOR_LEN + 1 + 16 * i);
+			x->fin[i].last_seq = d4_get_u64be(cv + ANALYZE_CURSOR_LEN + 9 + 16 * i);
+		}
+		x->nfin = x->nfin_c = nf;
+		memcpy(x->fin_c, x->fin, nf * sizeof(x->fin[0]));
+		x->done = d4_get_u64be(cv + 1);
+		x->replay_from = d4_get_u64be(cv + 9);
+		x->lost_total = d4_get_u64be(cv + 17);
+		if (x->replay_from == 0 || x->replay_from > x->done + 1) {
+			d4_analyze_pssl_free(x);
+			return D4_ECORRUPT;
+		}
+	}
+	x->pending_done = x->done;
+	x->next = x->replay_from;
+	x->last_commit_ms = d4_now_ms();
+	if (x->replay_from <= x->done)
+		d4_info("pssl: resuming after frame %" PRIu64 ", replaying from %" PRIu64 " to rebuild partial state",
+			x->done, x->replay_from);
+	refresh_lag(x);
+	*out = x;
+	return 0;
+}
+
+void d4_analyze_pssl_free(struct d4_analyze_pssl *x)
+{
+	if (!x)
+		return;
+	sess_clear_all(x);
+	free(x->hs);
+	free(x->certs);
+	free(x->arena);
+	free(x->deltas);
+	free(x->jl);
+	free(x->jlder);
+	free(x->xc);
+	free(x);
+}
