@@ -445,6 +445,709 @@ START_TEST(test_basics)
 }
 END_TEST
 
+/* ---- brute force: every pivot against an independent model ---- */
+
+#define BF_CERTS 72
+#define BF_OBS	 1600
+#define BF_IPS	 24
+#define BF_TUP	 2048
+
+static const char *const bf_names[] = {"example.com",	    "www.example.com", "mail.example.com", "*.example.com",
+				       "a.b.example.com",   "example.org",     "www.example.org",  "test.net",
+				       "Deep.Sub.Test.NET", "b.example.com",   "examplex.com",	   "x.examplex.com"};
+#define BF_NNAMES (sizeof(bf_names) / sizeof(bf_names[0]))
+static const char *const bf_issuers[] = {"CN=Test CA", "CN=Other CA,O=Other", "CN=Root"};
+static const char *const bf_sni[] = {NULL, "www.example.com", "WWW.EXAMPLE.COM", "mail.example.com", "test.net", "x"};
+static const char *const bf_ja4[] = {NULL, "t13d1516h2_8daaf6152771_e5627efa2ab1",
+				     "t12d0909h1_aaaaaaaaaaaa_bbbbbbbbbbbb"};
+
+struct bf_cert {
+	struct tcert t;
+	unsigned key, cn, san0, san1, issuer; /* name indexes, BF_NNAMES: none */
+	int stored;
+	uint64_t first, last, count;
+	uint8_t tlp;
+	uint64_t key_id;
+};
+
+struct bf_tuple {
+	uint8_t ip[16];
+	uint16_t port;
+	int sni;	    /* index into bf_sni (lower-cased: 1 and 2 are the same) */
+	int ja3, ja3s, ja4; /* 0: none */
+	int cert;	    /* -1: none */
+	uint64_t id, seq, tf, tl, count;
+	uint8_t tlp;
+	int chain[4], nchain;
+};
+
+static struct bf_cert bf_c[BF_CERTS];
+static struct bf_tuple bf_t[BF_TUP];
+static size_t bf_nt;
+static uint8_t bf_ips[BF_IPS][16];
+static uint64_t bf_keyid[64]; /* key number -> id */
+
+static int sni_class(int i)
+{
+	return i == 2 ? 1 : i;
+}
+
+static void md5_of(int kind, int v, uint8_t out[16])
+{
+	memset(out, kind, 16);
+	out[15] = (uint8_t)v;
+}
+
+/* The model's reversed name (an independent spelling of the store's rule:
+ * labels split on dots, lower-cased, joined backwards, each with a dot). */
+static void model_rev(const char *name, char *out)
+{
+	char low[300];
+	size_t n = strlen(name);
+	if (n && name[n - 1] == '.')
+		n--;
+	for (size_t i = 0; i < n; i++)
+		low[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+	low[n] = 0;
+	char *labels[64];
+	int nl = 0;
+	char *p = low;
+	for (;;) {
+		labels[nl++] = p;
+		char *d = strchr(p, '.');
+		if (!d)
+			break;
+		*d = 0;
+		p = d + 1;
+	}
+	out[0] = 0;
+	for (int i = nl - 1; i >= 0; i--) {
+		strcat(out, labels[i]);
+		strcat(out, ".");
+	}
+}
+
+static int tup_cmp_model(const void *x, const void *y)
+{
+	const struct bf_tuple *a = *(const struct bf_tuple *const *)x, *b = *(const struct bf_tuple *const *)y;
+	int c = memcmp(a->ip, b->ip, 16);
+	if (c)
+		return c;
+	if (a->port != b->port)
+		return a->port < b->port ? -1 : 1;
+	return (a->id > b->id) - (a->id < b->id);
+}
+
+static int tup_cmp_recent(const void *x, const void *y)
+{
+	const struct bf_tuple *a = *(const struct bf_tuple *const *)x, *b = *(const struct bf_tuple *const *)y;
+	return (a->seq < b->seq) - (a->seq > b->seq);
+}
+
+static void bf_build(struct d4_store *s)
+{
+	rng_state = 0x9e3779b97f4a7c15ull;
+	memset(bf_c, 0, sizeof(bf_c));
+	memset(bf_t, 0, sizeof(bf_t));
+	memset(bf_keyid, 0, sizeof(bf_keyid));
+	bf_nt = 0;
+	for (unsigned i = 0; i < BF_IPS; i++) {
+		if (i < 16) {
+			v4(bf_ips[i], 0x0a000000u + (i / 4) * 256 + i % 4);
+		} else {
+			memset(bf_ips[i], 0, 16);
+			bf_ips[i][0] = 0x20;
+			bf_ips[i][1] = 0x01;
+			bf_ips[i][2] = 0x0d;
+			bf_ips[i][3] = 0xb8;
+			bf_ips[i][7] = (uint8_t)(i % 3);
+			bf_ips[i][15] = (uint8_t)i;
+		}
+	}
+	for (unsigned i = 0; i < BF_CERTS; i++) {
+		struct bf_cert *c = &bf_c[i];
+		c->key = i % 10 == 9 ? 0 : 1 + rndn(24);
+		c->cn = rndn(BF_NNAMES + 1);
+		c->san0 = rndn(BF_NNAMES + 1);
+		c->san1 = rndn(BF_NNAMES + 1);
+		c->issuer = rndn(3);
+		tcert_make(&c->t, 100 + i, c->key, c->cn < BF_NNAMES ? bf_names[c->cn] : NULL,
+			   c->san0 < BF_NNAMES ? bf_names[c->san0] : NULL,
+			   c->san1 < BF_NNAMES ? bf_names[c->san1] : NULL, bf_issuers[c->issuer]);
+	}
+	uint64_t next_tuple = 1, next_key = 1, seq = 0;
+	static struct d4_store_pssl_obs ob[100];
+	static struct d4_store_pssl_cert certs[100][4];
+	for (unsigned done = 0; done < BF_OBS;) {
+		unsigned n = 1 + rndn(100);
+		if (n > BF_OBS - done)
+			n = BF_OBS - done;
+		for (unsigned j = 0; j < n; j++) {
+			struct d4_store_pssl_obs *o = &ob[j];
+			memset(o, 0, sizeof(*o));
+			unsigned ipi = rndn(BF_IPS);
+			memcpy(o->server_ip, bf_ips[ipi], 16);
+			static const uint16_t ports[3] = {443, 8443, 993};
+			o->server_port = ports[rndn(3)];
+			int sni = (int)rndn(6);
+			if (bf_sni[sni]) {
+				o->sni = (const uint8_t *)bf_sni[sni];
+				o->sni_len = strlen(bf_sni[sni]);
+			}
+			int ja3 = (int)rndn(5), ja3s = (int)rndn(4), ja4 = (int)rndn(3);
+			if (ja3) {
+				o->has_ja3 = 1;
+				md5_of(3, ja3, o->ja3_md5);
+			}
+			if (ja3s) {
+				o->has_ja3s = 1;
+				md5_of(4, ja3s, o->ja3s_md5);
+			}
+			o->ja4 = bf_ja4[ja4];
+			int nc = (int)rndn(4), chain[4], npresent = 0, first_k = 0;
+			if (bf_nt && rndn(2)) {
+				/* half of them repeat a known handshake (its chain may differ
+				 * after the server's own certificate) */
+				const struct bf_tuple *x = &bf_t[rndn((unsigned)bf_nt)];
+				memcpy(o->server_ip, x->ip, 16);
+				o->server_port = x->port;
+				sni = x->sni;
+				o->sni = sni ? (const uint8_t *)bf_sni[sni] : NULL;
+				o->sni_len = sni ? strlen(bf_sni[sni]) : 0;
+				ja3 = x->ja3;
+				ja3s = x->ja3s;
+				ja4 = x->ja4;
+				o->has_ja3 = ja3 != 0;
+				md5_of(3, ja3, o->ja3_md5);
+				o->has_ja3s = ja3s != 0;
+				md5_of(4, ja3s, o->ja3s_md5);
+				o->ja4 = bf_ja4[ja4];
+				if (x->cert >= 0) {
+					chain[0] = x->cert;
+					certs[j][0] = bf_c[x->cert].t.c;
+					certs[j][0].der = NULL;
+					certs[j][0].der_len = 0;
+					if (nc == 0)
+						nc = 1;
+					first_k = 1;
+				} else {
+					nc = 0;
+				}
+			}
+			for (int k = first_k; k < nc; k++) {
+				int ci;
+				int again;
+				do { /* no certificate twice in a chain */
+					ci = (int)rndn(BF_CERTS);
+					again = 0;
+					for (int m = 0; m < k; m++)
+						again |= chain[m] == ci;
+				} while (again);
+				chain[k] = ci;
+				certs[j][k] = bf_c[ci].t.c;
+				if (bf_c[ci].stored && rndn(2)) {
+					certs[j][k].der = NULL; /* known: only its sha1 */
+					certs[j][k].der_len = 0;
+				}
+			}
+			o->certs = certs[j];
+			o->n_certs = (size_t)nc;
+			uint64_t t1 = 1000000 + rndn(100000), t2 = t1 + rndn(5000);
+			if (rndn(4) == 0) { /* reversed: swapped by the store */
+				o->time_first = t2;
+				o->time_last = t1;
+			} else {
+				o->time_first = t1;
+				o->time_last = t2;
+			}
+			o->count = rndn(3);
+			o->tlp = (uint8_t)rndn(8);
+			if (rndn(3)) {
+				o->has_sensor = 1;
+				memset(o->sensor, (int)(1 + rndn(12)), 16);
+			}
+			/* the model */
+			uint64_t cnt = o->count ? o->count : 1;
+			uint8_t tlp = (o->tlp >= 1 && o->tlp <= 6) ? o->tlp : 6;
+			for (int k = 0; k < nc; k++) {
+				struct bf_cert *c = &bf_c[chain[k]];
+				if (!c->stored) {
+					c->stored = 1;
+					c->first = t1;
+					c->last = t2;
+					c->count = cnt;
+					c->tlp = tlp;
+					if (c->key && !bf_keyid[c->key])
+						bf_keyid[c->key] = next_key++;
+					c->key_id = c->key ? bf_keyid[c->key] : 0;
+				} else {
+					c->first = t1 < c->first ? t1 : c->first;
+					c->last = t2 > c->last ? t2 : c->last;
+					c->count += cnt;
+					c->tlp = tlp > c->tlp ? tlp : c->tlp;
+				}
+				npresent++;
+			}
+			int cert0 = nc ? chain[0] : -1;
+			struct bf_tuple *t = NULL;
+			for (size_t m = 0; m < bf_nt && !t; m++) {
+				struct bf_tuple *x = &bf_t[m];
+				if (!memcmp(x->ip, o->server_ip, 16) && x->port == o->server_port &&
+				    sni_class(x->sni) == sni_class(sni) && x->ja3 == ja3 && x->ja3s == ja3s &&
+				    x->ja4 == ja4 && x->cert == cert0)
+					t = x;
+			}
+			if (!t) {
+				ck_assert_uint_lt(bf_nt, BF_TUP);
+				t = &bf_t[bf_nt++];
+				memcpy(t->ip, o->server_ip, 16);
+				t->port = o->server_port;
+				t->sni = sni;
+				t->ja3 = ja3;
+				t->ja3s = ja3s;
+				t->ja4 = ja4;
+				t->cert = cert0;
+				t->id = next_tuple++;
+				t->tf = t1;
+				t->tl = t2;
+				t->count = cnt;
+				t->tlp = tlp;
+			} else {
+				t->tf = t1 < t->tf ? t1 : t->tf;
+				t->tl = t2 > t->tl ? t2 : t->tl;
+				t->count += cnt;
+				t->tlp = tlp > t->tlp ? tlp : t->tlp;
+			}
+			t->seq = ++seq;
+			t->nchain = nc;
+			memcpy(t->chain, chain, sizeof(chain));
+			(void)npresent;
+		}
+		uint64_t missing = 1;
+		ck_assert_int_eq(apply(s, ob, n, &missing), 0);
+		ck_assert_uint_eq(missing, 0);
+		done += n;
+	}
+}
+
+static int vis(uint8_t max, uint8_t tlp)
+{
+	return d4_policy_tlp_visible((enum d4_tlp)max, (enum d4_tlp)tlp);
+}
+
+static int fences_ok(const struct d4_store_pssl_query *q, uint64_t f, uint64_t l)
+{
+	return !(q->first_before && f > q->first_before) && !(q->first_after && f < q->first_after) &&
+	       !(q->last_before && l > q->last_before) && !(q->last_after && l < q->last_after);
+}
+
+static void random_filters(struct d4_store_pssl_query *q)
+{
+	q->max_tlp = (uint8_t)(1 + rndn(6));
+	if (rndn(4) == 0) {
+		q->has_port = 1;
+		q->port = rndn(2) ? 443 : 993;
+	}
+	if (rndn(4) == 0)
+		q->first_before = 1000000 + rndn(100000);
+	if (rndn(4) == 0)
+		q->first_after = 1000000 + rndn(100000);
+	if (rndn(4) == 0)
+		q->last_before = 1000000 + rndn(105000);
+	if (rndn(4) == 0)
+		q->last_after = 1000000 + rndn(105000);
+}
+
+static unsigned long bf_rows;
+
+static size_t model_tuples(const struct d4_store_pssl_query *q, struct bf_tuple **out)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < bf_nt; i++) {
+		struct bf_tuple *t = &bf_t[i];
+		if (!vis(q->max_tlp, t->tlp) || (q->has_port && t->port != q->port) || !fences_ok(q, t->tf, t->tl))
+			continue;
+		int hit = 0;
+		switch ((int)q->by) {
+		case D4_PSSL_BY_IP: hit = memcmp(t->ip, q->ip_lo, 16) >= 0 && memcmp(t->ip, q->ip_hi, 16) <= 0; break;
+		case D4_PSSL_BY_CERT:
+			for (int k = 0; k < t->nchain; k++)
+				hit |= !memcmp(bf_c[t->chain[k]].t.c.sha1, q->key, 20);
+			break;
+		case D4_PSSL_BY_JA3: {
+			uint8_t m[16];
+			md5_of(3, t->ja3, m);
+			hit = t->ja3 && !memcmp(m, q->key, 16);
+			break;
+		}
+		case D4_PSSL_BY_JA3S: {
+			uint8_t m[16];
+			md5_of(4, t->ja3s, m);
+			hit = t->ja3s && !memcmp(m, q->key, 16);
+			break;
+		}
+		case D4_PSSL_BY_JA4:
+			hit = t->ja4 && strlen(bf_ja4[t->ja4]) == q->key_len &&
+			      !memcmp(bf_ja4[t->ja4], q->key, q->key_len);
+			break;
+		case D4_PSSL_BY_SNI:
+			hit = t->sni && strlen(bf_sni[t->sni]) == q->key_len &&
+			      !strncasecmp(bf_sni[t->sni], (const char *)q->key, q->key_len);
+			break;
+		case D4_PSSL_BY_RECENT: hit = 1; break;
+		}
+		if (hit)
+			out[n++] = t;
+	}
+	qsort(out, n, sizeof(*out), q->by == D4_PSSL_BY_RECENT ? tup_cmp_recent : tup_cmp_model);
+	return n;
+}
+
+struct bf_centry {
+	struct bf_cert *c;
+	char sortkey[300];
+	uint64_t k1;
+};
+
+static int centry_cmp(const void *x, const void *y)
+{
+	const struct bf_centry *a = x, *b = y;
+	if (a->k1 != b->k1)
+		return a->k1 < b->k1 ? -1 : 1;
+	int c = strcmp(a->sortkey, b->sortkey);
+	if (c)
+		return c;
+	return memcmp(a->c->t.c.sha1, b->c->t.c.sha1, 20);
+}
+
+static size_t model_certs(const struct d4_store_pssl_query *q, struct bf_centry *out)
+{
+	size_t n = 0;
+	char want[300];
+	if (q->by == D4_PSSL_CERTS_BY_NAME || q->by == D4_PSSL_CERTS_BY_NAME_LEFT) {
+		char tmp[300];
+		memcpy(tmp, q->key, q->key_len);
+		tmp[q->key_len] = 0;
+		model_rev(tmp, want);
+	}
+	for (unsigned i = 0; i < BF_CERTS; i++) {
+		struct bf_cert *c = &bf_c[i];
+		if (!c->stored || !vis(q->max_tlp, c->tlp) || !fences_ok(q, c->first, c->last))
+			continue;
+		struct bf_centry e;
+		memset(&e, 0, sizeof(e));
+		e.c = c;
+		int hit = 0;
+		switch ((int)q->by) {
+		case D4_PSSL_CERTS_BY_KEY: hit = c->key && c->key_id == d4_get_u64be(q->key); break;
+		case D4_PSSL_CERTS_BY_SPKI: hit = c->key && !memcmp(c->t.c.spki_sha256, q->key, 32); break;
+		case D4_PSSL_CERTS_BY_MODULUS:
+			hit = c->key && c->t.c.modulus && !memcmp(c->t.c.modulus, q->key, 32);
+			e.k1 = c->key_id;
+			break;
+		case D4_PSSL_CERTS_BY_SHA256: hit = !memcmp(c->t.c.sha256, q->key, 32); break;
+		case D4_PSSL_CERTS_BY_ISSUER:
+			hit = c->key && strlen(bf_issuers[c->issuer]) == q->key_len &&
+			      !memcmp(bf_issuers[c->issuer], q->key, q->key_len);
+			break;
+		case D4_PSSL_CERTS_RECENT:
+			hit = 1;
+			e.k1 = ~c->last;
+			break;
+		case D4_PSSL_CERTS_BY_NAME:
+		case D4_PSSL_CERTS_BY_NAME_LEFT: {
+			if (!c->key)
+				break;
+			unsigned idx[3] = {c->cn, c->san0, c->san1};
+			for (int k = 0; k < 3; k++) {
+				if (idx[k] >= BF_NNAMES)
+					continue;
+				char r[300];
+				model_rev(bf_names[idx[k]], r);
+				int m =
+				    q->by == D4_PSSL_CERTS_BY_NAME ? !strcmp(r, want) : !strncmp(r, want, strlen(want));
+				if (m && (!hit || strcmp(r, e.sortkey) < 0)) {
+					strcpy(e.sortkey, r);
+					hit = 1;
+				}
+			}
+			if (q->by == D4_PSSL_CERTS_BY_NAME)
+				e.sortkey[0] = 0;
+			break;
+		}
+		}
+		if (hit)
+			out[n++] = e;
+	}
+	qsort(out, n, sizeof(*out), centry_cmp);
+	return n;
+}
+
+/* The full result, then the same query paged at a random page size: both
+ * equal the model's. */
+static void check_tuples(struct d4_store *s, struct d4_store_pssl_query *q)
+{
+	static struct bf_tuple *want[BF_TUP];
+	static struct tcoll tc;
+	size_t n = model_tuples(q, want);
+	bf_rows += n;
+	q->limit = 0;
+	q->resume = NULL;
+	q->resume_len = 0;
+	ck_assert_uint_eq(q_tuples(s, q, &tc), n);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_eq(tc.id[i], want[i]->id);
+	if (n == 1) {
+		ck_assert_uint_eq(tc.last.count, want[0]->count);
+		ck_assert_uint_eq(tc.last.time_first, want[0]->tf);
+		ck_assert_uint_eq(tc.last.time_last, want[0]->tl);
+		ck_assert_uint_eq(tc.last.tlp, want[0]->tlp);
+		ck_assert_uint_eq(tc.last.change_seq, want[0]->seq);
+		ck_assert_uint_eq(tc.last.n_chain, (unsigned)want[0]->nchain);
+	}
+	/* paged */
+	uint32_t page = 1 + rndn(9);
+	struct d4_store_pssl_qresult res;
+	uint8_t cur[D4_PSSL_RESUME_MAX];
+	size_t got = 0;
+	static struct tcoll pc;
+	memset(&pc, 0, sizeof(pc));
+	q->limit = page;
+	for (int guard = 0;; guard++) {
+		ck_assert_int_lt(guard, 10000);
+		size_t before = pc.n;
+		ck_assert_int_eq(d4_store_pssl_query(s, q, tcoll_cb, &pc, &res), 0);
+		ck_assert_uint_eq(res.returned, pc.n - before);
+		ck_assert_uint_le(res.returned, page);
+		got += res.returned;
+		ck_assert_int_eq(res.more, got < n);
+		if (!res.more)
+			break;
+		ck_assert_uint_eq(res.returned, page);
+		memcpy(cur, res.resume, res.resume_len);
+		q->resume = cur;
+		q->resume_len = res.resume_len;
+	}
+	ck_assert_uint_eq(pc.n, n);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_uint_eq(pc.id[i], want[i]->id);
+	q->limit = 0;
+	q->resume = NULL;
+	q->resume_len = 0;
+}
+
+static void check_certs(struct d4_store *s, struct d4_store_pssl_query *q)
+{
+	static struct bf_centry want[BF_CERTS];
+	static struct ccoll cc, pc;
+	size_t n = model_certs(q, want);
+	bf_rows += n;
+	q->limit = 0;
+	q->resume = NULL;
+	q->resume_len = 0;
+	ck_assert_uint_eq(q_certs(s, q, &cc), n);
+	for (size_t i = 0; i < n; i++)
+		ck_assert(!memcmp(cc.sha1[i], want[i].c->t.c.sha1, 20));
+	if (n == 1) {
+		ck_assert_uint_eq(cc.last.count, want[0].c->count);
+		ck_assert_uint_eq(cc.last.first_seen, want[0].c->first);
+		ck_assert_uint_eq(cc.last.last_seen, want[0].c->last);
+		ck_assert_uint_eq(cc.last.tlp, want[0].c->tlp);
+		ck_assert_uint_eq(cc.last.key_id, want[0].c->key_id);
+	}
+	uint32_t page = 1 + rndn(5);
+	struct d4_store_pssl_qresult res;
+	uint8_t cur[D4_PSSL_RESUME_MAX];
+	size_t got = 0;
+	memset(&pc, 0, sizeof(pc));
+	q->limit = page;
+	for (int guard = 0;; guard++) {
+		ck_assert_int_lt(guard, 10000);
+		size_t before = pc.n;
+		ck_assert_int_eq(d4_store_pssl_query_certs(s, q, ccoll_cb, &pc, &res), 0);
+		ck_assert_uint_eq(res.returned, pc.n - before);
+		got += res.returned;
+		ck_assert_int_eq(res.more, got < n);
+		if (!res.more)
+			break;
+		memcpy(cur, res.resume, res.resume_len);
+		q->resume = cur;
+		q->resume_len = res.resume_len;
+	}
+	ck_assert_uint_eq(pc.n, n);
+	for (size_t i = 0; i < n; i++)
+		ck_assert(!memcmp(pc.sha1[i], want[i].c->t.c.sha1, 20));
+	q->limit = 0;
+	q->resume = NULL;
+	q->resume_len = 0;
+}
+
+START_TEST(test_pivots_bruteforce)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	bf_build(s);
+	struct d4_store_pssl_info info;
+	ck_assert_int_eq(d4_store_pssl_info(s, &info), 0);
+	ck_assert_uint_eq(info.tuples, bf_nt);
+	ck_assert_uint_eq(info.change_seq, BF_OBS);
+	unsigned stored = 0, nkeys = 0;
+	for (unsigned i = 0; i < BF_CERTS; i++)
+		stored += bf_c[i].stored;
+	for (unsigned k = 0; k < 64; k++)
+		nkeys += bf_keyid[k] != 0;
+	ck_assert_uint_eq(info.certs, stored);
+	ck_assert_uint_eq(info.keys, nkeys);
+	ck_assert_uint_gt(info.bytes, 0);
+	fprintf(stderr, "test_pivots_bruteforce: %zu tuples, %u certificates, %u keys, %llu bytes\n", bf_nt, stored,
+		nkeys, (unsigned long long)info.bytes);
+	struct d4_store_pssl_query q;
+	for (int round = 0; round < 4; round++) {
+		/* address ranges: v4 blocks, v6, everything, one address */
+		for (int r = 0; r < 12; r++) {
+			memset(&q, 0, sizeof(q));
+			q.by = D4_PSSL_BY_IP;
+			random_filters(&q);
+			unsigned a = rndn(BF_IPS), b = rndn(BF_IPS);
+			if (memcmp(bf_ips[a], bf_ips[b], 16) > 0) {
+				unsigned x = a;
+				a = b;
+				b = x;
+			}
+			memcpy(q.ip_lo, bf_ips[a], 16);
+			memcpy(q.ip_hi, bf_ips[b], 16);
+			if (r == 0)
+				memset(q.ip_hi, 0xff, 16);
+			if (r == 1) { /* all of IPv4 */
+				v4(q.ip_lo, 0);
+				v4(q.ip_hi, 0xffffffffu);
+			}
+			check_tuples(s, &q);
+		}
+		for (unsigned i = 0; i < BF_CERTS; i += 1 + rndn(3)) {
+			memset(&q, 0, sizeof(q));
+			q.by = D4_PSSL_BY_CERT;
+			random_filters(&q);
+			q.key = bf_c[i].t.c.sha1;
+			q.key_len = 20;
+			check_tuples(s, &q);
+		}
+		uint8_t m[16];
+		for (int v = 0; v < 6; v++) {
+			memset(&q, 0, sizeof(q));
+			q.by = v % 2 ? D4_PSSL_BY_JA3S : D4_PSSL_BY_JA3;
+			random_filters(&q);
+			md5_of(v % 2 ? 4 : 3, 1 + v / 2, m);
+			q.key = m;
+			q.key_len = 16;
+			check_tuples(s, &q);
+		}
+		for (int v = 1; v < 3; v++) {
+			memset(&q, 0, sizeof(q));
+			q.by = D4_PSSL_BY_JA4;
+			random_filters(&q);
+			q.key = (const uint8_t *)bf_ja4[v];
+			q.key_len = strlen(bf_ja4[v]);
+			check_tuples(s, &q);
+		}
+		for (int v = 1; v < 6; v++) {
+			memset(&q, 0, sizeof(q));
+			q.by = D4_PSSL_BY_SNI;
+			random_filters(&q);
+			q.key = (const uint8_t *)bf_sni[v];
+			q.key_len = strlen(bf_sni[v]);
+			check_tuples(s, &q);
+		}
+		memset(&q, 0, sizeof(q));
+		q.by = D4_PSSL_BY_RECENT;
+		random_filters(&q);
+		check_tuples(s, &q);
+		/* certificates */
+		uint8_t kid[8];
+		for (uint64_t k = 1; k <= nkeys + 1; k++) {
+			memset(&q, 0, sizeof(q));
+			q.by = D4_PSSL_CERTS_BY_KEY;
+			random_filters(&q);
+			d4_put_u64be(kid, k);
+			q.key = kid;
+			q.key_len = 8;
+			check_certs(s, &q);
+		}
+		for (unsigned i = 0; i < BF_CERTS; i += 1 + rndn(4)) {
+			const struct d4_store_pssl_cert *c = &bf_c[i].t.c;
+			memset(&q, 0, sizeof(q));
+			random_filters(&q);
+			q.by = D4_PSSL_CERTS_BY_SHA256;
+			q.key = c->sha256;
+			q.key_len = 32;
+			check_certs(s, &q);
+			if (!c->parsed)
+				continue;
+			q.by = D4_PSSL_CERTS_BY_SPKI;
+			q.key = c->spki_sha256;
+			check_certs(s, &q);
+			if (c->modulus) {
+				q.by = D4_PSSL_CERTS_BY_MODULUS;
+				q.key = c->modulus;
+				q.key_len = c->modulus_len;
+				check_certs(s, &q);
+			}
+		}
+		for (unsigned v = 0; v < BF_NNAMES; v++) {
+			memset(&q, 0, sizeof(q));
+			q.by = D4_PSSL_CERTS_BY_NAME;
+			random_filters(&q);
+			q.key = (const uint8_t *)bf_names[v];
+			q.key_len = strlen(bf_names[v]);
+			check_certs(s, &q);
+		}
+		static const char *const left[] = {"example.com",  "com", "b.example.com", "org", "test.net",
+						   "EXAMPLE.COM.", "net"};
+		for (unsigned v = 0; v < sizeof(left) / sizeof(left[0]); v++) {
+			memset(&q, 0, sizeof(q));
+			q.by = D4_PSSL_CERTS_BY_NAME_LEFT;
+			random_filters(&q);
+			q.key = (const uint8_t *)left[v];
+			q.key_len = strlen(left[v]);
+			check_certs(s, &q);
+		}
+		for (unsigned v = 0; v < 3; v++) {
+			memset(&q, 0, sizeof(q));
+			q.by = D4_PSSL_CERTS_BY_ISSUER;
+			random_filters(&q);
+			q.key = (const uint8_t *)bf_issuers[v];
+			q.key_len = strlen(bf_issuers[v]);
+			check_certs(s, &q);
+		}
+		memset(&q, 0, sizeof(q));
+		q.by = D4_PSSL_CERTS_RECENT;
+		random_filters(&q);
+		check_certs(s, &q);
+	}
+	fprintf(stderr, "test_pivots_bruteforce: %lu rows compared\n", bf_rows);
+	ck_assert_uint_gt(bf_rows, 3000);
+	/* a cursor of another query is refused */
+	memset(&q, 0, sizeof(q));
+	q.by = D4_PSSL_BY_RECENT;
+	q.max_tlp = 6;
+	q.limit = 1;
+	struct d4_store_pssl_qresult res;
+	static struct tcoll tc;
+	ck_assert_int_eq(d4_store_pssl_query(s, &q, tcoll_cb, &tc, &res), 0);
+	ck_assert_uint_eq(res.returned, 1);
+	uint8_t cur[D4_PSSL_RESUME_MAX];
+	memcpy(cur, res.resume, res.resume_len);
+	q.resume = cur;
+	q.resume_len = res.resume_len;
+	q.max_tlp = 5;
+	ck_assert_int_eq(d4_store_pssl_query(s, &q, tcoll_cb, &tc, &res), D4_EINVAL);
+	q.max_tlp = 6;
+	q.by = D4_PSSL_BY_IP;
+	ck_assert_int_eq(d4_store_pssl_query(s, &q, tcoll_cb, &tc, &res), D4_EINVAL);
+	d4_store_close(s);
+}
+END_TEST
+
 static Suite *pssl_suite(void)
 {
 	Suite *su = suite_create("store_pssl");
@@ -452,6 +1155,7 @@ static Suite *pssl_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_basics);
+	tcase_add_test(tc, test_pivots_bruteforce);
 	suite_add_tcase(su, tc);
 	return su;
 }
