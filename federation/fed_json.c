@@ -989,6 +989,10 @@ const char *d4_fed_reason_text(enum d4_fed_reason r)
 		       "it";
 	case D4_FED_R_ORIGIN_NO_ONWARD:
 		return "the record came from another hub whose origin did not allow passing it on (onward)";
+	case D4_FED_R_ADDR_NET: return "the server address is in a denied network or outside the allowed ones";
+	case D4_FED_R_ADDR_PRIVATE:
+		return "the server address is private, loopback, link-local or in the hub's own networks and no rule "
+		       "names it";
 	case D4_FED_R_COUNT: break;
 	}
 	return "invalid";
