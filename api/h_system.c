@@ -343,6 +343,36 @@ void d4_api_h_metrics(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 			mprintf(&b, "d4hub_backscatter_streams_refused_total{reason=\"%s\"} %" PRIu64 "\n",
 				d4_pcap_fail_name(f), bs.streams_refused[f]);
 	}
+	struct d4_analyze_pssl_stats pss;
+	if (d4_analyze_pssl_stats_global(&pss) == D4_OK) {
+		/* the passive-SSL consumer (per-sensor totals: the store's pssl counters) */
+		const struct {
+			const char *name, *type, *help;
+			uint64_t v;
+		} sm[] = {
+		    {"d4hub_pssl_frames_read_total", "counter",
+		     "Type-1 and ja3-jl frames read by the passive-SSL consumer past its cursor.", pss.frames},
+		    {"d4hub_pssl_handshakes_total", "counter", "TLS handshakes committed.", pss.handshakes},
+		    {"d4hub_pssl_certs_total", "counter", "Certificates in the committed handshakes.", pss.certs},
+		    {"d4hub_pssl_certs_new_total", "counter", "Certificates first seen (parsed).", pss.certs_new},
+		    {"d4hub_pssl_bad_certs_total", "counter", "New certificates that did not parse (stored unparsed).",
+		     pss.bad_certs},
+		    {"d4hub_pssl_bad_lines_total", "counter", "ja3-jl lines refused.", pss.bad_lines},
+		    {"d4hub_pssl_bad_packets_total", "counter", "pcap records not decodable, pcap streams refused.",
+		     pss.bad_packets},
+		    {"d4hub_pssl_frames_lost_total", "counter",
+		     "Frames deleted by retention before the passive-SSL consumer read them.", pss.frames_lost},
+		    {"d4hub_pssl_evictions_total", "counter", "Session states dropped for the session or byte caps.",
+		     pss.evictions},
+		    {"d4hub_pssl_lag_frames", "gauge", "Committed frames not yet read by the passive-SSL consumer.",
+		     pss.lag},
+		    {"d4hub_pssl_commits_total", "counter", "Passive-SSL store transactions committed.", pss.commits},
+		    {"d4hub_pssl_txn_ms_max", "gauge", "Longest passive-SSL store transaction in ms.", pss.txn_ms_max},
+		};
+		for (size_t i = 0; i < sizeof(sm) / sizeof(sm[0]); i++)
+			mprintf(&b, "# HELP %s %s\n# TYPE %s %s\n%s %" PRIu64 "\n", sm[i].name, sm[i].help, sm[i].name,
+				sm[i].type, sm[i].name, sm[i].v);
+	}
 	if (ctx->core) {
 		const struct d4_api_metrics *m = &ctx->core->metrics;
 		mprintf(&b, "# HELP d4hub_api_requests_total API requests by response status.\n"

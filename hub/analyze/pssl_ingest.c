@@ -531,7 +531,8 @@ static int parse_new(struct d4_analyze_pssl *x, struct ucert *u, const struct bc
 		c->modulus_len = 0;
 	if (c->exponent_len > D4_PSSL_EXPONENT_MAX)
 		c->exponent_len = 0;
-	u->nsan = xc->n_san <= D4_PSSL_SAN_MAX ? xc->n_san : D4_PSSL_SAN_MAX;
+	size_t nx = xc->n_san <= D4_PSSL_SAN_MAX ? xc->n_san : D4_PSSL_SAN_MAX;
+	u->nsan = 0;
 	if (pa_str(pa, xc->subject, &u->subject) || pa_str(pa, xc->issuer, &u->issuer) ||
 	    pa_str(pa, xc->serial, &u->serial) || pa_str(pa, xc->sig_alg, &u->sig_alg) ||
 	    pa_str(pa, xc->key_alg, &u->key_alg) || pa_str(pa, xc->curve, &u->curve) || pa_str(pa, xc->cn, &u->cn) ||
@@ -539,12 +540,20 @@ static int parse_new(struct d4_analyze_pssl *x, struct ucert *u, const struct bc
 	    pa_put(pa, xc->exponent, c->exponent_len, &u->exponent))
 		return D4_ENOMEM;
 	u->san0 = SIZE_MAX;
-	for (size_t i = 0; i < u->nsan; i++) {
+	for (size_t i = 0; i < nx; i++) {
 		size_t off;
 		const struct d4_x509_san *sn = &xc->san[i];
 		uint16_t len = sn->len;
 		if (sn->type == D4_X509_SAN_DNS && len > D4_PSSL_SAN_LEN)
 			len = D4_PSSL_SAN_LEN;
+		if ((sn->type != D4_X509_SAN_DNS && sn->type != D4_X509_SAN_IP) ||
+		    (sn->type == D4_X509_SAN_IP && len != 4 && len != 16)) {
+			/* an address of another length is no address: not stored,
+			 * the certificate flagged as holding a bad SAN */
+			c->x509_flags |= D4_X509_F_SAN_BAD;
+			continue;
+		}
+		u->nsan++;
 		/* one record: type, length, value, NUL */
 		uint8_t hdr[3] = {sn->type, (uint8_t)(len >> 8), (uint8_t)len};
 		if (pa_put(pa, hdr, 3, &off) || pa_put(pa, sn->value, len, &(size_t){0}) ||
@@ -726,6 +735,33 @@ static int batch_commit(struct d4_analyze_pssl *x)
 	uint64_t missing = 0;
 	uint64_t t0 = d4_mono_ms();
 	rc = d4_store_pssl_apply(x->s, &u, &missing);
+	if (rc == D4_EINVAL) {
+		/* The store refused a parsed record (a field this consumer did
+		 * not bound as the store does): rather than retrying the same
+		 * batch for ever, its new certificates are stored unparsed
+		 * (hashes and DER, counted as bad_certs) and it is tried once
+		 * more. */
+		size_t nfix = 0;
+		for (size_t i = 0; i < nu; i++) {
+			if (uc[i].known || !uc[i].sc.parsed)
+				continue;
+			uc[i].sc.parsed = 0;
+			size_t h = 0;
+			while (h + 1 < x->nhs && x->hs[h + 1].cert0 <= uc[i].first)
+				h++;
+			delta_for(x, x->hs[h].sensor)->bad_certs++;
+			bad_certs++;
+			nfix++;
+		}
+		for (size_t i = 0; i < nc && nfix; i++)
+			chain[i].parsed = uc[x->certs[i].u].sc.parsed;
+		if (nfix) {
+			d4_warn("pssl: the store refused a batch of %zu handshakes (%s): its %zu new certificates are "
+				"stored unparsed",
+				x->nhs, d4_strerror(rc), nfix);
+			rc = d4_store_pssl_apply(x->s, &u, &missing);
+		}
+	}
 	if (rc) {
 		/* the counter deltas of the certificates are made again */
 		for (size_t i = 0; i < nu; i++) {
@@ -856,12 +892,12 @@ static int pcap_feed(struct d4_analyze_pssl *x, struct sess *e, const uint8_t *p
 	x->cur_sess = e;
 	int rc = d4_pcapsplit_feed(e->sp, p, n, on_record, x);
 	x->cur_sess = NULL;
-	if (rc < 0)
-		return rc; /* D4_ENOMEM, or the batch's */
+	int why = d4_pcapsplit_failed(e->sp);
+	if (rc < 0 && why == D4_PCAP_F_NONE)
+		return rc; /* D4_ENOMEM (the splitter's or the batch's) */
 	d4_tls_get_stats(e->tls, &b);
 	if (x->counting)
 		tls_delta(x, &a, &b, d);
-	int why = d4_pcapsplit_failed(e->sp);
 	if (why != D4_PCAP_F_NONE) {
 		e->failed = 1;
 		if (x->counting) {
@@ -1317,10 +1353,6 @@ int d4_analyze_pssl_opts_check(const struct d4_analyze_pssl_opts *o, char *err, 
 	}
 	if (o->max_buffered && o->max_line && o->max_buffered < o->max_line) {
 		snprintf(err, errsize, "pssl.max_buffered must be at least pssl.max_line");
-		return D4_EINVAL;
-	}
-	if (o->tls.max_dir_bytes && o->tls.max_dir_bytes < 16384) {
-		snprintf(err, errsize, "pssl.tls_max_dir_bytes must be at least 16384 (one TLS record)");
 		return D4_EINVAL;
 	}
 	if (o->max_sessions > 1000000 || o->batch > 1000000) {

@@ -192,6 +192,7 @@ struct d4_store_pssl_tuple {
 	uint32_t sensor_count;
 	uint8_t nhubs;
 	uint8_t hubs[D4_PSSL_HUBS_KEEP][16];
+	uint8_t sni_cut; /* 1: the SNI was longer than D4_PSSL_SNI_MAX and is stored cut */
 };
 
 enum d4_store_pssl_by {

@@ -791,7 +791,8 @@ static void cert_names(const char *cn, const struct d4_store_pssl_san *san, size
 static size_t ckey(uint8_t kind, const void *part, size_t plen, const uint8_t sha1[20], uint8_t *k)
 {
 	k[0] = kind;
-	memcpy(k + 1, part, plen);
+	if (plen)
+		memcpy(k + 1, part, plen);
 	memcpy(k + 1 + plen, sha1, 20);
 	return 1 + plen + 20;
 }
@@ -807,7 +808,8 @@ static size_t tkey(uint8_t kind, const void *part, size_t plen, const uint8_t ip
 		   uint8_t *k)
 {
 	k[0] = kind;
-	memcpy(k + 1, part, plen);
+	if (plen)
+		memcpy(k + 1, part, plen);
 	memcpy(k + 1 + plen, ip, 16);
 	d4_put_u16be(k + 17 + plen, port);
 	d4_put_u64be(k + 19 + plen, id);
@@ -1549,6 +1551,7 @@ static void tuple_out(const struct pssl_trec *t, uint64_t id, struct d4_store_ps
 	o->server_port = t->port;
 	o->sni = t->has_sni ? t->sni : NULL;
 	o->sni_len = t->sni_len;
+	o->sni_cut = t->sni_cut;
 	o->has_ja3 = t->has_ja3;
 	o->has_ja3s = t->has_ja3s;
 	o->has_cert = t->has_cert;
@@ -1779,7 +1782,8 @@ static int add_seg(struct qplan *p, uint8_t kind, const void *part, size_t plen)
 	p->seg = ns;
 	struct qseg *g = &p->seg[p->nseg++];
 	g->prefix[0] = kind;
-	memcpy(g->prefix + 1, part, plen);
+	if (plen)
+		memcpy(g->prefix + 1, part, plen);
 	g->plen = 1 + plen;
 	return 0;
 }

@@ -582,6 +582,18 @@ def run_live(spec, fx):
            f"getBackscatterCounters: {c.json}")
     call("getBackscatterCounters", "unknown parameter", 400, query={"x": 1})
 
+    # ---- the passive-SSL consumer's figures (it runs in the test's hub)
+    c = call("getPsslInfo", "info", 200, token="user")
+    if c is not None and c.status == 200:
+        ok(c.json["ingest"]["running"] is True and c.json["ingest"]["bad_lines"] == 0,
+           f"getPsslInfo: the consumer runs: {c.json}")
+    call("getPsslInfo", "unknown parameter", 400, token="user", query={"x": 1})
+    c = call("getPsslCounters", "counters", 200)
+    if c is not None and c.status == 200:
+        ok(isinstance(c.json["sensors"], list), f"getPsslCounters: {c.json}")
+    call("getPsslCounters", "a user", 403, token="user")
+    call("getPsslCounters", "unknown parameter", 400, query={"x": 1})
+
     # ---- the web page
     c = call("getWebIndex", "anonymous", 200, token=None)
     if c is not None and c.status == 200:

@@ -1148,6 +1148,684 @@ START_TEST(test_pivots_bruteforce)
 }
 END_TEST
 
+/* ---- merge rules ---- */
+
+struct fpget {
+	int n;
+	char str[128];
+	uint64_t count, first, last;
+	uint8_t tlp;
+};
+static int fpget_cb(void *ctx, const struct d4_store_pssl_fp *f)
+{
+	struct fpget *g = ctx;
+	g->n++;
+	snprintf(g->str, sizeof(g->str), "%s", f->str ? f->str : "(null)");
+	g->count = f->count;
+	g->first = f->first_seen;
+	g->last = f->last_seen;
+	g->tlp = f->tlp;
+	return 0;
+}
+
+START_TEST(test_merge)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	static struct tcert leaf;
+	tcert_make(&leaf, 1, 1, "merge.example", "merge.example", NULL, NULL);
+	struct d4_store_pssl_obs ob[32];
+	uint8_t orgA[16], orgB[16];
+	memset(orgA, 0xa, 16);
+	memset(orgB, 0xb, 16);
+	/* reversed times, count 0 (= 1), GREEN, org A, sensor 1 */
+	obs_init(&ob[0], 0x0a000001, 443, &leaf.c, 1, 0);
+	ob[0].time_first = 200;
+	ob[0].time_last = 100;
+	ob[0].tlp = D4_TLP_GREEN;
+	memcpy(ob[0].org, orgA, 16);
+	ob[0].has_sensor = 1;
+	memset(ob[0].sensor, 1, 16);
+	ob[0].has_ja3 = 1;
+	memset(ob[0].ja3_md5, 0x33, 16);
+	/* earlier, count 5, TLP none (fail closed: RED), org A, sensor 2, from a partner hub */
+	ob[1] = ob[0];
+	ob[1].time_first = 50;
+	ob[1].time_last = 150;
+	ob[1].count = 5;
+	ob[1].tlp = D4_TLP_NONE;
+	memset(ob[1].sensor, 2, 16);
+	memset(ob[1].origin, 0x71, 16);
+	ob[1].ja3 = "771,4865,0,29,0";
+	ck_assert_int_eq(apply(s, ob, 2, NULL), 0);
+	struct d4_store_pssl_query q;
+	memset(&q, 0, sizeof(q));
+	q.by = D4_PSSL_BY_RECENT;
+	q.max_tlp = D4_TLP_RED;
+	static struct tcoll tc;
+	static struct ccoll cc;
+	ck_assert_uint_eq(q_tuples(s, &q, &tc), 1);
+	ck_assert_uint_eq(tc.last.time_first, 50);
+	ck_assert_uint_eq(tc.last.time_last, 200);
+	ck_assert_uint_eq(tc.last.count, 6);
+	ck_assert_uint_eq(tc.last.tlp, D4_TLP_RED);
+	ck_assert(!memcmp(tc.last.org, orgA, 16));
+	ck_assert_uint_eq(tc.last.org_mixed, 0);
+	ck_assert_uint_eq(tc.last.nsensors, 2);
+	ck_assert_uint_eq(tc.last.sensor_count, 2);
+	ck_assert_uint_eq(tc.last.nhubs, 1);
+	ck_assert_uint_eq(tc.last.hubs[0][0], 0x71);
+	/* not visible below RED */
+	q.max_tlp = D4_TLP_AMBER_STRICT;
+	ck_assert_uint_eq(q_tuples(s, &q, &tc), 0);
+	ck_assert_int_eq(d4_store_pssl_cert_get(s, leaf.c.sha1, D4_TLP_AMBER, cert_get_cb, &cc), D4_ENOTFOUND);
+	q.max_tlp = D4_TLP_RED;
+	memset(&cc, 0, sizeof(cc));
+	ck_assert_int_eq(d4_store_pssl_cert_get(s, leaf.c.sha1, D4_TLP_RED, cert_get_cb, &cc), 0);
+	ck_assert_uint_eq(cc.last.first_seen, 50);
+	ck_assert_uint_eq(cc.last.last_seen, 200);
+	ck_assert_uint_eq(cc.last.count, 6);
+	ck_assert_uint_eq(cc.last.tlp, D4_TLP_RED);
+	ck_assert_uint_eq(cc.last.nhubs, 1);
+	ck_assert_uint_eq(cc.last.nsensors, 2);
+	ck_assert_uint_eq(cc.last.org_mixed, 0);
+	/* the fingerprint row: the string once given, count, times */
+	struct fpget g;
+	memset(&g, 0, sizeof(g));
+	ck_assert_int_eq(d4_store_pssl_fp_get(s, D4_PSSL_BY_JA3, ob[0].ja3_md5, D4_TLP_RED, fpget_cb, &g), 0);
+	ck_assert_int_eq(g.n, 1);
+	ck_assert_str_eq(g.str, "771,4865,0,29,0");
+	ck_assert_uint_eq(g.count, 6);
+	ck_assert_uint_eq(g.first, 50);
+	ck_assert_uint_eq(g.last, 200);
+	ck_assert_int_eq(d4_store_pssl_fp_get(s, D4_PSSL_BY_JA3, ob[0].ja3_md5, D4_TLP_AMBER, fpget_cb, &g),
+			 D4_ENOTFOUND);
+	ck_assert_int_eq(d4_store_pssl_fp_get(s, D4_PSSL_BY_JA3S, ob[0].ja3_md5, D4_TLP_RED, fpget_cb, &g),
+			 D4_ENOTFOUND);
+
+	/* another org: org_mixed, org cleared; 20 more sensors; 6 more hubs;
+	 * TLP UNCLEAR and an out-of-range value stay RED */
+	for (int i = 0; i < 26; i++) {
+		ob[i] = ob[0];
+		ob[i].time_first = ob[i].time_last = 300;
+		ob[i].tlp = (uint8_t)(i == 0 ? D4_TLP_UNCLEAR : i == 1 ? 9 : D4_TLP_CLEAR);
+		memcpy(ob[i].org, i == 2 ? orgB : orgA, 16);
+		memset(ob[i].sensor, 10 + i, 16);
+		memset(ob[i].origin, 0, 16);
+		if (i < 6)
+			memset(ob[i].origin, 0x80 + i, 16);
+		if (i >= 20)
+			ob[i].has_sensor = 0;
+	}
+	ck_assert_int_eq(apply(s, ob, 26, NULL), 0);
+	ck_assert_uint_eq(q_tuples(s, &q, &tc), 1);
+	ck_assert_uint_eq(tc.last.count, 32);
+	ck_assert_uint_eq(tc.last.time_last, 300);
+	ck_assert_uint_eq(tc.last.tlp, D4_TLP_RED);
+	ck_assert_uint_eq(tc.last.org_mixed, 1);
+	uint8_t zero[16] = {0};
+	ck_assert(!memcmp(tc.last.org, zero, 16));
+	ck_assert_uint_eq(tc.last.nsensors, D4_PSSL_SENSORS_KEEP);
+	/* 22 distinct sensors: 8 kept, the rest estimated */
+	ck_assert_uint_gt(tc.last.sensor_count, D4_PSSL_SENSORS_KEEP);
+	ck_assert_uint_le(tc.last.sensor_count, 26);
+	ck_assert_uint_eq(tc.last.nhubs, D4_PSSL_HUBS_KEEP);
+	for (int i = 1; i < D4_PSSL_HUBS_KEEP; i++) /* kept sorted */
+		ck_assert_int_lt(memcmp(tc.last.hubs[i - 1], tc.last.hubs[i], 16), 0);
+	/* the same sensors again: no change in the count */
+	uint32_t sc = tc.last.sensor_count;
+	ck_assert_int_eq(apply(s, ob, 26, NULL), 0);
+	ck_assert_uint_eq(q_tuples(s, &q, &tc), 1);
+	ck_assert_uint_eq(tc.last.sensor_count, sc);
+	memset(&cc, 0, sizeof(cc));
+	ck_assert_int_eq(d4_store_pssl_cert_get(s, leaf.c.sha1, D4_TLP_RED, cert_get_cb, &cc), 0);
+	ck_assert_uint_eq(cc.last.org_mixed, 1);
+	ck_assert_uint_eq(cc.last.count, 58);
+	ck_assert_uint_eq(cc.last.sensor_count, sc);
+	ck_assert_uint_eq(cc.last.nhubs, D4_PSSL_HUBS_KEEP);
+
+	/* a SNI is lower-cased: one tuple for both spellings; a long one is cut */
+	obs_init(&ob[0], 0x0a000002, 443, NULL, 0, 10);
+	ob[0].sni = (const uint8_t *)"Www.EXAMPLE.org";
+	ob[0].sni_len = 15;
+	ob[1] = ob[0];
+	ob[1].sni = (const uint8_t *)"www.example.org";
+	char longsni[400];
+	memset(longsni, 'a', sizeof(longsni));
+	ob[2] = ob[0];
+	ob[2].sni = (const uint8_t *)longsni;
+	ob[2].sni_len = sizeof(longsni);
+	ck_assert_int_eq(apply(s, ob, 3, NULL), 0);
+	q.by = D4_PSSL_BY_SNI;
+	q.key = (const uint8_t *)"WWW.example.ORG";
+	q.key_len = 15;
+	ck_assert_uint_eq(q_tuples(s, &q, &tc), 1);
+	ck_assert_uint_eq(tc.last.count, 2);
+	ck_assert_uint_eq(tc.last.sni_len, 15);
+	ck_assert_uint_eq(tc.last.has_cert, 0);
+	ck_assert_uint_eq(tc.last.sni_cut, 0);
+	q.key = (const uint8_t *)longsni;
+	q.key_len = D4_PSSL_SNI_MAX;
+	ck_assert_uint_eq(q_tuples(s, &q, &tc), 1);
+	ck_assert_uint_eq(tc.last.sni_len, D4_PSSL_SNI_MAX);
+	ck_assert_uint_eq(tc.last.sni_cut, 1);
+	d4_store_close(s);
+}
+END_TEST
+
+/* A known certificate given without DER; a missing one is counted and
+ * left out of the chain. */
+START_TEST(test_missing)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	static struct tcert a, b, c;
+	tcert_make(&a, 1, 1, "a.example", NULL, NULL, NULL);
+	tcert_make(&b, 2, 2, "b.example", NULL, NULL, NULL);
+	tcert_make(&c, 3, 0, NULL, NULL, NULL, NULL); /* did not parse */
+	struct d4_store_pssl_obs ob[3];
+	struct d4_store_pssl_cert ch0[2] = {a.c, c.c};
+	obs_init(&ob[0], 0x0a000001, 443, ch0, 2, 100);
+	uint64_t missing = 7;
+	ck_assert_int_eq(apply(s, ob, 1, &missing), 0);
+	ck_assert_uint_eq(missing, 0);
+	/* a known (without DER), b missing: b counted, not in the chain */
+	struct d4_store_pssl_cert ch1[2] = {b.c, a.c}, ch2[1] = {a.c};
+	ch1[0].der = ch1[1].der = ch2[0].der = NULL;
+	obs_init(&ob[0], 0x0a000002, 443, ch1, 2, 200);
+	obs_init(&ob[1], 0x0a000003, 443, ch2, 1, 300);
+	ck_assert_int_eq(apply(s, ob, 2, &missing), 0);
+	ck_assert_uint_eq(missing, 1);
+	uint8_t sh[3][20];
+	memcpy(sh[0], a.c.sha1, 20);
+	memcpy(sh[1], b.c.sha1, 20);
+	memcpy(sh[2], c.c.sha1, 20);
+	uint8_t known[3];
+	ck_assert_int_eq(d4_store_pssl_cert_known(s, (const uint8_t(*)[20])sh, 3, known), 0);
+	ck_assert(known[0] && !known[1] && known[2]);
+	struct d4_store_pssl_query q;
+	memset(&q, 0, sizeof(q));
+	q.by = D4_PSSL_BY_IP;
+	q.max_tlp = D4_TLP_RED;
+	v4(q.ip_lo, 0x0a000002);
+	v4(q.ip_hi, 0x0a000002);
+	static struct tcoll tc;
+	ck_assert_uint_eq(q_tuples(s, &q, &tc), 1);
+	ck_assert_uint_eq(tc.last.has_cert, 0); /* its own certificate is missing */
+	ck_assert_uint_eq(tc.last.n_chain, 1);
+	ck_assert(!memcmp(tc.last.chain[0], a.c.sha1, 20));
+	v4(q.ip_lo, 0x0a000003);
+	v4(q.ip_hi, 0x0a000003);
+	ck_assert_uint_eq(q_tuples(s, &q, &tc), 1);
+	ck_assert_uint_eq(tc.last.has_cert, 1);
+	ck_assert(!memcmp(tc.last.cert, a.c.sha1, 20));
+	static struct ccoll cc;
+	memset(&cc, 0, sizeof(cc));
+	ck_assert_int_eq(d4_store_pssl_cert_get(s, a.c.sha1, D4_TLP_RED, cert_get_cb, &cc), 0);
+	ck_assert_uint_eq(cc.last.count, 3);
+	ck_assert_uint_eq(cc.last.first_seen, 100);
+	ck_assert_uint_eq(cc.last.last_seen, 300);
+	ck_assert_str_eq(cc.subject, a.subject); /* the first sight's parse */
+	/* the unparsed one: its DER and sighting, no key */
+	memset(&cc, 0, sizeof(cc));
+	ck_assert_int_eq(d4_store_pssl_cert_get(s, c.c.sha1, D4_TLP_RED, cert_get_cb, &cc), 0);
+	ck_assert_uint_eq(cc.last.parsed, 0);
+	ck_assert_uint_eq(cc.last.key_id, 0);
+	ck_assert_uint_eq(cc.der_len, c.c.der_len);
+	q.by = D4_PSSL_BY_CERT;
+	q.key = a.c.sha1;
+	q.key_len = 20;
+	ck_assert_uint_eq(q_tuples(s, &q, &tc), 3);
+	q.key = c.c.sha1;
+	ck_assert_uint_eq(q_tuples(s, &q, &tc), 1);
+	/* the chain seen last replaces the pivot entries: ip .1 without c */
+	struct d4_store_pssl_cert ch3[1] = {a.c};
+	obs_init(&ob[0], 0x0a000001, 443, ch3, 1, 400);
+	ck_assert_int_eq(apply(s, ob, 1, &missing), 0);
+	ck_assert_uint_eq(q_tuples(s, &q, &tc), 0);
+	/* bad sizes */
+	struct d4_store_pssl_cert bad = a.c;
+	bad.der_len = D4_PSSL_DER_MAX + 1;
+	obs_init(&ob[0], 0x0a000001, 443, &bad, 1, 400);
+	ck_assert_int_eq(apply(s, ob, 1, &missing), D4_EINVAL);
+	obs_init(&ob[0], 0x0a000001, 443, ch3, D4_PSSL_CHAIN_MAX + 1, 400);
+	ck_assert_int_eq(apply(s, ob, 1, &missing), D4_EINVAL);
+	struct d4_store_pssl_update u;
+	memset(&u, 0, sizeof(u));
+	u.cursor_name = "";
+	ck_assert_int_eq(d4_store_pssl_apply(s, &u, NULL), D4_EINVAL);
+	d4_store_close(s);
+}
+END_TEST
+
+/* ---- changes, expire ---- */
+
+struct chcoll {
+	size_t n;
+	uint64_t id[64], seq[64];
+};
+static int chcoll_cb(void *ctx, const struct d4_store_pssl_tuple *t)
+{
+	struct chcoll *c = ctx;
+	ck_assert_uint_lt(c->n, 64);
+	c->id[c->n] = t->id;
+	c->seq[c->n++] = t->change_seq;
+	return 0;
+}
+
+START_TEST(test_changes_expire)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	static struct tcert a;
+	tcert_make(&a, 1, 1, "a.example", NULL, NULL, NULL);
+	struct d4_store_pssl_obs ob[10];
+	/* tuples 1..10, at times 100..1000 */
+	for (unsigned i = 0; i < 10; i++) {
+		obs_init(&ob[i], 0x0a000000 + i, 443, &a.c, 1, 100 * (i + 1));
+		ob[i].has_ja3 = 1;
+		memset(ob[i].ja3_md5, 0x33, 16);
+		if (i)
+			ob[i].certs = NULL, ob[i].n_certs = 0;
+	}
+	ck_assert_int_eq(apply(s, ob, 10, NULL), 0);
+	/* tuple 3 again, later: its change moves to the end */
+	obs_init(&ob[0], 0x0a000002, 443, NULL, 0, 2000);
+	ob[0].has_ja3 = 1;
+	memset(ob[0].ja3_md5, 0x33, 16);
+	ck_assert_int_eq(apply(s, ob, 1, NULL), 0);
+	static struct chcoll ch;
+	memset(&ch, 0, sizeof(ch));
+	uint64_t last = 0;
+	ck_assert_int_eq(d4_store_pssl_changes(s, 0, chcoll_cb, &ch, &last), 0);
+	ck_assert_uint_eq(last, 11);
+	ck_assert_uint_eq(ch.n, 10);
+	for (size_t i = 0; i + 1 < ch.n; i++)
+		ck_assert_uint_lt(ch.seq[i], ch.seq[i + 1]);
+	ck_assert_uint_eq(ch.id[9], 3);
+	ck_assert_uint_eq(ch.seq[9], 11);
+	ck_assert_uint_eq(ch.id[0], 1);
+	memset(&ch, 0, sizeof(ch));
+	ck_assert_int_eq(d4_store_pssl_changes(s, 8, chcoll_cb, &ch, &last), 0);
+	ck_assert_uint_eq(ch.n, 3); /* seq 9, 10, 11 */
+	ck_assert_uint_eq(ch.id[0], 9);
+	/* expire below 550: tuples 1, 2, 4, 5 (3 was seen again) */
+	uint64_t removed = 0;
+	ck_assert_int_eq(d4_store_pssl_expire(s, 550, 3, &removed), 0);
+	ck_assert_uint_eq(removed, 4);
+	struct d4_store_pssl_info info;
+	ck_assert_int_eq(d4_store_pssl_info(s, &info), 0);
+	ck_assert_uint_eq(info.tuples, 6);
+	ck_assert_uint_eq(info.certs, 1); /* certificates are kept */
+	memset(&ch, 0, sizeof(ch));
+	ck_assert_int_eq(d4_store_pssl_changes(s, 0, chcoll_cb, &ch, &last), 0);
+	ck_assert_uint_eq(ch.n, 6);
+	struct d4_store_pssl_query q;
+	memset(&q, 0, sizeof(q));
+	q.max_tlp = D4_TLP_RED;
+	q.by = D4_PSSL_BY_CERT; /* tuple 1 was the only one with the certificate */
+	q.key = a.c.sha1;
+	q.key_len = 20;
+	static struct tcoll tc;
+	ck_assert_uint_eq(q_tuples(s, &q, &tc), 0);
+	q.by = D4_PSSL_BY_JA3;
+	q.key = ob[0].ja3_md5;
+	q.key_len = 16;
+	ck_assert_uint_eq(q_tuples(s, &q, &tc), 6);
+	q.by = D4_PSSL_BY_IP;
+	memset(q.ip_hi, 0xff, 16);
+	ck_assert_uint_eq(q_tuples(s, &q, &tc), 6);
+	static struct ccoll cc;
+	memset(&cc, 0, sizeof(cc));
+	ck_assert_int_eq(d4_store_pssl_cert_get(s, a.c.sha1, D4_TLP_RED, cert_get_cb, &cc), 0);
+	/* the same handshake as the expired tuple 1: a new tuple */
+	obs_init(&ob[0], 0x0a000000, 443, &a.c, 1, 3000);
+	ob[0].has_ja3 = 1;
+	memset(ob[0].ja3_md5, 0x33, 16);
+	ck_assert_int_eq(apply(s, ob, 1, NULL), 0);
+	q.by = D4_PSSL_BY_CERT;
+	q.key = a.c.sha1;
+	q.key_len = 20;
+	ck_assert_uint_eq(q_tuples(s, &q, &tc), 1);
+	ck_assert_uint_eq(tc.id[0], 11);
+	ck_assert_uint_eq(tc.last.count, 1);
+	ck_assert_int_eq(d4_store_pssl_expire(s, UINT64_MAX, 0, &removed), 0);
+	ck_assert_uint_eq(removed, 7);
+	ck_assert_int_eq(d4_store_pssl_info(s, &info), 0);
+	ck_assert_uint_eq(info.tuples, 0);
+	MDB_txn *txn;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), 0);
+	MDB_stat st;
+	for (int d = DBI_PSSL_TKEY; d <= DBI_PSSL_CHANGE; d++) {
+		ck_assert_int_eq(mdb_stat(txn, s->dbi[d], &st), 0);
+		ck_assert_uint_eq(st.ms_entries, 0); /* no entry left behind */
+	}
+	mdb_txn_abort(txn);
+	d4_store_close(s);
+}
+END_TEST
+
+/* ---- weak-key findings: upsert, paging ---- */
+
+START_TEST(test_weak_paging)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	static struct d4_store_pssl_finding f[300];
+	rng_state = 12345;
+	for (int i = 0; i < 300; i++) {
+		memset(&f[i], 0, sizeof(f[i]));
+		f[i].kind = (uint8_t)(1 + rndn(4));
+		f[i].id = 1 + rndn(40);
+		f[i].other = rndn(3) ? 0 : 1 + rndn(40);
+		f[i].reason = (uint16_t)i;
+	}
+	ck_assert_int_eq(d4_store_pssl_weak_apply(s, f, 150, 50), 0);
+	ck_assert_int_eq(d4_store_pssl_weak_apply(s, f + 150, 150, 90), 0);
+	/* the model: the last write of each (kind, id, other) */
+	static struct fcoll all, pg;
+	struct d4_store_pssl_qresult res;
+	for (int kind = 0; kind <= 4; kind++)
+		for (uint64_t id = 0; id <= 40; id += (id ? 7 : 1)) {
+			size_t want = 0;
+			for (int i = 0; i < 300; i++) {
+				int dup = 0;
+				for (int j = i + 1; j < 300; j++)
+					dup |= f[j].kind == f[i].kind && f[j].id == f[i].id && f[j].other == f[i].other;
+				if (!dup && (!kind || f[i].kind == kind) && (!id || f[i].id == id || f[i].other == id))
+					want++;
+			}
+			memset(&all, 0, sizeof(all));
+			ck_assert_int_eq(
+			    d4_store_pssl_weak_query(s, (uint8_t)kind, id, 0, NULL, 0, fcoll_cb, &all, &res), 0);
+			ck_assert_uint_eq(all.n, want);
+			for (size_t i = 1; i < all.n; i++) {
+				const struct d4_store_pssl_finding *a = &all.f[i - 1], *b = &all.f[i];
+				ck_assert(
+				    a->kind < b->kind ||
+				    (a->kind == b->kind && (a->id < b->id || (a->id == b->id && a->other < b->other))));
+			}
+			memset(&pg, 0, sizeof(pg));
+			uint8_t cur[D4_PSSL_RESUME_MAX];
+			size_t cl = 0;
+			uint32_t page = 1 + rndn(7);
+			for (;;) {
+				ck_assert_int_eq(d4_store_pssl_weak_query(s, (uint8_t)kind, id, page, cl ? cur : NULL,
+									  cl, fcoll_cb, &pg, &res),
+						 0);
+				if (!res.more)
+					break;
+				memcpy(cur, res.resume, res.resume_len);
+				cl = res.resume_len;
+			}
+			ck_assert_uint_eq(pg.n, all.n);
+			for (size_t i = 0; i < all.n; i++)
+				ck_assert_uint_eq(pg.f[i].reason, all.f[i].reason);
+		}
+	uint64_t pos;
+	ck_assert_int_eq(d4_store_pssl_weak_position(s, &pos), 0);
+	ck_assert_uint_eq(pos, 90);
+	uint8_t big[D4_PSSL_FACTOR_MAX + 1];
+	memset(big, 1, sizeof(big));
+	struct d4_store_pssl_finding bad = {.kind = 1, .id = 1, .factor = big, .factor_len = sizeof(big)};
+	ck_assert_int_eq(d4_store_pssl_weak_apply(s, &bad, 1, 99), D4_EINVAL);
+	ck_assert_int_eq(d4_store_pssl_weak_position(s, &pos), 0);
+	ck_assert_uint_eq(pos, 90);
+	d4_store_close(s);
+}
+END_TEST
+
+/* ---- a full map: the apply that does not fit leaves nothing ---- */
+
+START_TEST(test_full_map)
+{
+	struct d4_store_opts o = base_opts();
+	o.map_size = 2u << 20;
+	struct d4_store *s = open_store(&o);
+	static struct tcert t[40];
+	static uint8_t der[40][20000];
+	struct d4_store_pssl_obs ob[40];
+	struct d4_store_pssl_counters d;
+	memset(&d, 0, sizeof(d));
+	memset(d.sensor, 5, 16);
+	int rc = 0;
+	unsigned round = 0;
+	uint8_t cur[8];
+	for (; round < 100; round++) {
+		for (unsigned i = 0; i < 40; i++) {
+			tcert_make(&t[i], round * 40 + i, 1 + round * 40 + i, "full.example", NULL, NULL, NULL);
+			memset(der[i], (int)i, sizeof(der[i]));
+			t[i].c.der = der[i];
+			t[i].c.der_len = sizeof(der[i]);
+			obs_init(&ob[i], round * 40 + i, 443, &t[i].c, 1, 100);
+		}
+		d.handshakes = 40;
+		d4_put_u64be(cur, round + 1);
+		struct d4_store_pssl_update u = {ob, 40, "pssl/frames", cur, 8, &d, 1};
+		rc = d4_store_pssl_apply(s, &u, NULL);
+		if (rc)
+			break;
+	}
+	ck_assert_int_eq(rc, D4_EFULL);
+	ck_assert_uint_gt(round, 0);
+	struct d4_store_pssl_info info;
+	ck_assert_int_eq(d4_store_pssl_info(s, &info), 0);
+	ck_assert_uint_eq(info.tuples, 40u * round);
+	ck_assert_uint_eq(info.certs, 40u * round);
+	ck_assert_uint_eq(info.keys, 40u * round);
+	ck_assert_uint_eq(info.change_seq, 40u * round);
+	struct d4_store_pssl_counters c;
+	ck_assert_int_eq(d4_store_pssl_counters_get(s, d.sensor, &c), 0);
+	ck_assert_uint_eq(c.handshakes, 40u * round);
+	size_t len;
+	ck_assert_int_eq(d4_store_pssl_cursor_get(s, "pssl/frames", cur, sizeof(cur), &len), 0);
+	ck_assert_uint_eq(len, 8);
+	ck_assert_uint_eq(d4_get_u64be(cur), round);
+	/* no certificate of the failed apply */
+	uint8_t known[40];
+	uint8_t sh[40][20];
+	for (unsigned i = 0; i < 40; i++)
+		memcpy(sh[i], t[i].c.sha1, 20);
+	ck_assert_int_eq(d4_store_pssl_cert_known(s, (const uint8_t(*)[20])sh, 40, known), 0);
+	for (unsigned i = 0; i < 40; i++)
+		ck_assert_uint_eq(known[i], 0);
+	d4_store_close(s);
+}
+END_TEST
+
+/* ---- kill -9 in the middle of applies ---- */
+
+#define K9_BATCH 200
+
+static void k9_child(int wfd)
+{
+	struct d4_store_opts o = base_opts();
+	o.no_sync = 0; /* durable commits, like the hub */
+	struct d4_store *s;
+	if (d4_store_open(&o, &s))
+		_exit(2);
+	static struct d4_store_pssl_obs ob[K9_BATCH];
+	static struct tcert t[K9_BATCH];
+	uint8_t v0[8];
+	size_t l0 = 0;
+	uint64_t b0 = 0;
+	if (d4_store_pssl_cursor_get(s, "k9", v0, sizeof(v0), &l0) == 0 && l0 == 8)
+		b0 = d4_get_u64be(v0);
+	for (uint64_t b = b0 + 1;; b++) {
+		for (unsigned i = 0; i < K9_BATCH; i++) {
+			/* half repeat earlier handshakes, half are new */
+			uint64_t x = (i & 1) ? b * K9_BATCH + i : (uint64_t)i;
+			tcert_make(&t[i], (unsigned)(x % 5000), 1 + (unsigned)(x % 50), "k9.example", NULL, NULL, NULL);
+			obs_init(&ob[i], (unsigned)(x % 5000), 443, &t[i].c, 1, 1000 + b);
+		}
+		uint8_t v[8];
+		d4_put_u64be(v, b);
+		struct d4_store_pssl_counters d;
+		memset(&d, 0, sizeof(d));
+		memset(d.sensor, 7, 16);
+		d.handshakes = K9_BATCH;
+		struct d4_store_pssl_update u = {ob, K9_BATCH, "k9", v, 8, &d, 1};
+		if (d4_store_pssl_apply(s, &u, NULL))
+			_exit(3);
+		if (wfd >= 0) {
+			if (write(wfd, "c", 1) != 1)
+				_exit(4);
+			close(wfd);
+			wfd = -1;
+		}
+	}
+}
+
+struct k9sum {
+	uint64_t count, tuples;
+};
+static int k9sum_cb(void *ctx, const struct d4_store_pssl_tuple *t)
+{
+	struct k9sum *k = ctx;
+	k->count += t->count;
+	k->tuples++;
+	return 0;
+}
+static int k9cert_cb(void *ctx, const struct d4_store_pssl_cert *c)
+{
+	uint64_t *n = ctx;
+	*n += c->count;
+	return 0;
+}
+
+START_TEST(test_kill9)
+{
+	for (int round = 0; round < 3; round++) {
+		int pfd[2];
+		ck_assert_int_eq(pipe(pfd), 0);
+		pid_t pid = fork();
+		ck_assert_int_ge(pid, 0);
+		if (pid == 0) {
+			close(pfd[0]);
+			k9_child(pfd[1]);
+		}
+		close(pfd[1]);
+		char ch;
+		ck_assert_int_eq(read(pfd[0], &ch, 1), 1); /* at least one batch committed */
+		close(pfd[0]);
+		usleep(50000 + 100000 * (unsigned)round);
+		kill(pid, SIGKILL);
+		int st;
+		ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+		ck_assert(WIFSIGNALED(st));
+		struct d4_store_opts o = base_opts();
+		struct d4_store *s = open_store(&o);
+		uint8_t v[8];
+		size_t len;
+		ck_assert_int_eq(d4_store_pssl_cursor_get(s, "k9", v, sizeof(v), &len), 0);
+		uint64_t b = d4_get_u64be(v);
+		ck_assert_uint_gt(b, 0);
+		struct d4_store_pssl_counters c;
+		uint8_t sn[16];
+		memset(sn, 7, 16);
+		ck_assert_int_eq(d4_store_pssl_counters_get(s, sn, &c), 0);
+		/* cursor, counters, rows and pivots from the same transactions */
+		ck_assert_uint_eq(c.handshakes, b * K9_BATCH);
+		struct d4_store_pssl_info info;
+		ck_assert_int_eq(d4_store_pssl_info(s, &info), 0);
+		ck_assert_uint_eq(info.change_seq, b * K9_BATCH);
+		struct d4_store_pssl_query q;
+		memset(&q, 0, sizeof(q));
+		q.by = D4_PSSL_BY_RECENT;
+		q.max_tlp = D4_TLP_RED;
+		struct k9sum ks = {0, 0};
+		struct d4_store_pssl_qresult res;
+		ck_assert_int_eq(d4_store_pssl_query(s, &q, k9sum_cb, &ks, &res), 0);
+		ck_assert_uint_eq(ks.count, b * K9_BATCH);
+		ck_assert_uint_eq(ks.tuples, info.tuples);
+		q.by = D4_PSSL_BY_IP;
+		memset(q.ip_hi, 0xff, 16);
+		struct k9sum ki = {0, 0};
+		ck_assert_int_eq(d4_store_pssl_query(s, &q, k9sum_cb, &ki, &res), 0);
+		ck_assert_uint_eq(ki.count, b * K9_BATCH);
+		q.by = D4_PSSL_CERTS_RECENT;
+		uint64_t cc = 0;
+		ck_assert_int_eq(d4_store_pssl_query_certs(s, &q, k9cert_cb, &cc, &res), 0);
+		ck_assert_uint_eq(cc, b * K9_BATCH);
+		fprintf(stderr, "test_kill9: round %d: killed after batch %llu (%llu tuples)\n", round,
+			(unsigned long long)b, (unsigned long long)info.tuples);
+		d4_store_close(s);
+	}
+}
+END_TEST
+
+/* ---- an older store (no passive-SSL table), stored bytes that do not decode ---- */
+
+START_TEST(test_old_store_and_corrupt)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	MDB_txn *txn;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
+	for (int d = DBI_PSSL_CERT; d <= DBI_PSSL_META; d++)
+		ck_assert_int_eq(mdb_drop(txn, s->dbi[d], 1), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	d4_store_close(s);
+	o.read_only = 1;
+	s = open_store(&o);
+	struct d4_store_pssl_query q;
+	memset(&q, 0, sizeof(q));
+	q.by = D4_PSSL_BY_RECENT;
+	q.max_tlp = D4_TLP_RED;
+	static struct tcoll tc;
+	ck_assert_uint_eq(q_tuples(s, &q, &tc), 0);
+	q.by = D4_PSSL_BY_JA3; /* still checked */
+	q.key_len = 3;
+	q.key = (const uint8_t *)"abc";
+	struct d4_store_pssl_qresult res;
+	ck_assert_int_eq(d4_store_pssl_query(s, &q, tcoll_cb, &tc, &res), D4_EINVAL);
+	uint8_t sha1[20] = {1};
+	static struct ccoll cc;
+	ck_assert_int_eq(d4_store_pssl_cert_get(s, sha1, D4_TLP_RED, cert_get_cb, &cc), D4_ENOTFOUND);
+	struct d4_store_pssl_info info;
+	ck_assert_int_eq(d4_store_pssl_info(s, &info), 0);
+	ck_assert_uint_eq(info.certs, 0);
+	size_t len;
+	uint8_t buf[8];
+	ck_assert_int_eq(d4_store_pssl_cursor_get(s, "pssl/frames", buf, sizeof(buf), &len), D4_ENOTFOUND);
+	struct d4_store_pssl_update u;
+	memset(&u, 0, sizeof(u));
+	ck_assert_int_eq(d4_store_pssl_apply(s, &u, NULL), D4_EPERM);
+	d4_store_close(s);
+	/* a writable open creates them */
+	o.read_only = 0;
+	s = open_store(&o);
+	static struct tcert a;
+	tcert_make(&a, 1, 1, "a.example", "a.example", NULL, NULL);
+	struct d4_store_pssl_obs ob;
+	obs_init(&ob, 0x0a000001, 443, &a.c, 1, 100);
+	ck_assert_int_eq(apply(s, &ob, 1, NULL), 0);
+	memset(&cc, 0, sizeof(cc));
+	ck_assert_int_eq(d4_store_pssl_cert_get(s, a.c.sha1, D4_TLP_RED, cert_get_cb, &cc), 0);
+	/* stored bytes that do not decode: an error, never a crash */
+	static const uint8_t junk[] = {1, 0, 0xff, 0xff};
+	ck_assert_int_eq(d4_store_test_put_raw(s, "pssl_certs", a.c.sha1, 20, junk, sizeof(junk)), 0);
+	ck_assert_int_eq(d4_store_pssl_cert_get(s, a.c.sha1, D4_TLP_RED, cert_get_cb, &cc), D4_ECORRUPT);
+	q.by = D4_PSSL_BY_CERT;
+	q.key = a.c.sha1;
+	q.key_len = 20;
+	q.max_tlp = D4_TLP_RED;
+	static struct tcoll tc2;
+	ck_assert_uint_eq(q_tuples(s, &q, &tc2), 1); /* the tuple is fine */
+	q.by = D4_PSSL_CERTS_BY_NAME;
+	q.key = (const uint8_t *)"a.example";
+	q.key_len = 9;
+	ck_assert_int_eq(d4_store_pssl_query_certs(s, &q, ccoll_cb, &cc, &res), D4_ECORRUPT);
+	ck_assert_int_eq(apply(s, &ob, 1, NULL), D4_ECORRUPT); /* the merge refuses it too */
+	uint8_t k1[8];
+	d4_put_u64be(k1, 1);
+	ck_assert_int_eq(d4_store_test_put_raw(s, "pssl_tuples", k1, 8, junk, sizeof(junk)), 0);
+	q.by = D4_PSSL_BY_RECENT;
+	ck_assert_int_eq(d4_store_pssl_query(s, &q, tcoll_cb, &tc2, &res), D4_ECORRUPT);
+	d4_store_close(s);
+}
+END_TEST
+
 static Suite *pssl_suite(void)
 {
 	Suite *su = suite_create("store_pssl");
@@ -1156,6 +1834,13 @@ static Suite *pssl_suite(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_basics);
 	tcase_add_test(tc, test_pivots_bruteforce);
+	tcase_add_test(tc, test_merge);
+	tcase_add_test(tc, test_missing);
+	tcase_add_test(tc, test_changes_expire);
+	tcase_add_test(tc, test_weak_paging);
+	tcase_add_test(tc, test_full_map);
+	tcase_add_test(tc, test_kill9);
+	tcase_add_test(tc, test_old_store_and_corrupt);
 	suite_add_tcase(su, tc);
 	return su;
 }
