@@ -1987,6 +1987,11 @@ static int cert_matches(const struct qplan *p, const struct d4_store_pssl_query 
 	case D4_PSSL_CERTS_BY_ISSUER:
 		return c->parsed && strlen(c->issuer) == q->key_len && !memcmp(c->issuer, q->key, q->key_len);
 	case D4_PSSL_CERTS_BY_SHA256: return !memcmp(c->sha256, q->key, 32);
+	/* a stale entry must not return a certificate twice */
+	case D4_PSSL_CERTS_RECENT: return kl == 29 && ~d4_get_u64be(k + 1) == c->m.last;
+	case D4_PSSL_CERTS_BY_KEY:
+	case D4_PSSL_CERTS_BY_SPKI:
+	case D4_PSSL_CERTS_BY_MODULUS: return c->parsed && kl == 29 && d4_get_u64be(k + 1) == c->key_id;
 	case D4_PSSL_CERTS_BY_NAME:
 	case D4_PSSL_CERTS_BY_NAME_LEFT: {
 		if (!c->parsed)
