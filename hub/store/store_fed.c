@@ -674,17 +674,10 @@ static int fed_apply_child(struct d4_store *s, MDB_txn *txn, struct store_fed_wr
 			return rc;
 		if (b->kind == 2 && (rc = put_vectors(s, txn, b, &stored)) != 0)
 			return rc;
-		if (b->kind == 3 && b->npssl) {
-			/* in the batch's transaction, with its position: a batch
-			 * sent again is a duplicate and merges nothing twice */
-			struct d4_store_pssl_update u;
-			memset(&u, 0, sizeof(u));
-			u.obs = b->pssl;
-			u.nobs = b->npssl;
-			if ((rc = store_pssl_apply_txn(s, txn, &u, NULL)) != 0)
-				return rc;
-			stored = b->npssl;
-		}
+		/* in the batch's transaction, with its position: a batch sent
+		 * again is a duplicate and merges nothing twice */
+		if (b->kind == 3 && (rc = store_pssl_fed_apply_txn(s, txn, b->pssl, b->npssl, &stored)) != 0)
+			return rc;
 		if (b->kind == 0)
 			stored = b->nframes;
 		if (b->to_len)
