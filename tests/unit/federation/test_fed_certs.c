@@ -576,6 +576,49 @@ START_TEST(test_policy)
 }
 END_TEST
 
+/* The dry run describes a certs record: server, SNI, names. */
+START_TEST(test_dryrun)
+{
+	struct d4_fed_self s = self_of();
+	struct d4_partner_rule rule;
+	memset(&rule, 0, sizeof(rule));
+	rule.enabled = 1;
+	rule.max_tlp = D4_TLP_GREEN;
+	rule.n_zone_deny = 1;
+	strcpy(rule.zone_deny[0], "corp.example");
+	static const struct {
+		const char *json;
+		int parse;
+		enum d4_fed_reason want;
+	} cases[] = {
+	    {"{\"kind\":\"certs\",\"tlp\":\"tlp:green\",\"server\":\"192.0.2.1\",\"sni\":\"www.example.com\"}", 0,
+	     D4_FED_R_RELEASED},
+	    {"{\"kind\":\"certs\",\"tlp\":\"tlp:green\",\"server\":\"2001:db8::1\",\"names\":[\"a.corp.example\"]}", 0,
+	     D4_FED_R_ZONE},
+	    {"{\"kind\":\"certs\",\"tlp\":\"tlp:green\",\"server\":\"10.0.0.1\"}", 0, D4_FED_R_ADDR_PRIVATE},
+	    {"{\"kind\":\"certs\",\"tlp\":\"tlp:green\"}", 0, D4_FED_R_INVALID},
+	    {"{\"kind\":\"certs\",\"server\":\"10.0.0.0/8\"}", D4_EINVAL, 0},
+	    {"{\"kind\":\"certs\",\"server\":\"192.0.2.1\",\"names\":[1]}", D4_EINVAL, 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char err[200];
+		yajl_val v = yajl_tree_parse(cases[i].json, err, sizeof(err));
+		ck_assert_ptr_nonnull(v);
+		struct d4_fed_dryrun d;
+		int rc = d4_fed_dryrun_parse(v, &d, err, sizeof(err));
+		ck_assert_msg(rc == cases[i].parse, "case %zu: %d (%s)", i, rc, err);
+		if (rc == 0) {
+			struct d4_fed_partner p = fpartner();
+			struct d4_fed_verdict vd;
+			d4_fed_decide(&s, &p, &rule, &d.rec, &vd);
+			ck_assert_msg(vd.reason == cases[i].want, "case %zu: %s", i, d4_fed_reason_name(vd.reason));
+		}
+		d4_fed_dryrun_free(&d);
+		yajl_tree_free(v);
+	}
+}
+END_TEST
+
 /* ---- receiving ---- */
 
 START_TEST(test_receive)
@@ -693,6 +736,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_truncations);
 	tcase_add_test(tc, test_field_checks);
 	tcase_add_test(tc, test_policy);
+	tcase_add_test(tc, test_dryrun);
 	tcase_add_test(tc, test_receive);
 	suite_add_tcase(s, tc);
 	return s;
