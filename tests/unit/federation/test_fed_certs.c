@@ -7,6 +7,10 @@
 #include "d4_error.h"
 #include "d4_federation.h"
 
+#include "d4_store.h"
+#include "d4_store_fed.h"
+#include "d4_store_pssl.h"
+
 #include <check.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -14,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const uint8_t SENDER[16] = {0x5e, 0xd0, 9, 2, 3, 4, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 1};
 static const uint8_t SELF[16] = {0x5e, 0x1f, 9, 2, 3, 4, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 2};
@@ -727,6 +732,240 @@ START_TEST(test_receive)
 }
 END_TEST
 
+/* ---- the source over a real store, and a receiving store ---- */
+
+static struct d4_store *store_at(char *dir)
+{
+	strcpy(dir, "/tmp/d4test_fedcerts_XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	struct d4_store_opts o;
+	memset(&o, 0, sizeof(o));
+	o.path = dir;
+	o.map_size = 256u << 20;
+	o.no_sync = 1;
+	o.commit_ms = 5;
+	struct d4_store *st = NULL;
+	ck_assert_int_eq(d4_store_open(&o, &st), 0);
+	ck_assert_int_eq(d4_store_writer_start(st), 0);
+	return st;
+}
+
+static void store_gone(struct d4_store *st, const char *dir)
+{
+	d4_store_close(st);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* One handshake at A: the chain given unparsed (A's consumer did not parse
+ * it: the receiver must). */
+static void hs_apply(struct d4_store *st, uint8_t a, uint8_t b, uint8_t c, uint8_t d, const char *sni, uint8_t tlp,
+		     const uint8_t *origin)
+{
+	static struct d4_store_pssl_cert cert[2];
+	const uint8_t *ders[2] = {DER_A, DER_B};
+	size_t lens[2] = {LEN_A, LEN_B};
+	for (int i = 0; i < 2; i++) {
+		memset(&cert[i], 0, sizeof(cert[i]));
+		unsigned l = 0;
+		ck_assert(EVP_Digest(ders[i], lens[i], cert[i].sha1, &l, EVP_sha1(), NULL));
+		ck_assert(EVP_Digest(ders[i], lens[i], cert[i].sha256, &l, EVP_sha256(), NULL));
+		cert[i].der = ders[i];
+		cert[i].der_len = lens[i];
+	}
+	struct d4_store_pssl_obs o;
+	memset(&o, 0, sizeof(o));
+	v4(o.server_ip, a, b, c, d);
+	o.server_port = 443;
+	o.sni = (const uint8_t *)sni;
+	o.sni_len = sni ? strlen(sni) : 0;
+	o.has_ja3 = o.has_ja3s = 1;
+	memcpy(o.ja3_md5, MD5_JA3, 16);
+	memcpy(o.ja3s_md5, MD5_JA3S, 16);
+	o.ja3 = JA3;
+	o.ja3s = JA3S;
+	o.ja4 = "t13d1516h2_8daaf6152771_e5627efa2ab1";
+	o.certs = cert;
+	o.n_certs = 2;
+	o.time_first = o.time_last = 1700000000;
+	o.count = 1;
+	memcpy(o.sensor, SENSOR, 16);
+	o.has_sensor = 1;
+	o.tlp = tlp;
+	if (origin)
+		memcpy(o.origin, origin, 16);
+	struct d4_store_pssl_update u;
+	memset(&u, 0, sizeof(u));
+	u.obs = &o;
+	u.nobs = 1;
+	ck_assert_int_eq(d4_store_pssl_apply(st, &u, NULL), 0);
+}
+
+struct seen {
+	unsigned n;
+	uint64_t count;
+	uint8_t nhubs, hub0[16], n_chain, cert0[20];
+	char sni[64];
+};
+
+static int seen_cb(void *ctx, const struct d4_store_pssl_tuple *t)
+{
+	struct seen *v = ctx;
+	v->n++;
+	v->count = t->count;
+	v->nhubs = t->nhubs;
+	if (t->nhubs)
+		memcpy(v->hub0, t->hubs[0], 16);
+	v->n_chain = t->n_chain;
+	memcpy(v->cert0, t->chain[0], 20);
+	snprintf(v->sni, sizeof(v->sni), "%s", t->sni ? t->sni : "");
+	return 0;
+}
+
+static int cert_seen(void *ctx, const struct d4_store_pssl_cert *c)
+{
+	ck_assert_uint_eq(c->parsed, 1);
+	snprintf(ctx, 64, "%s", c->cn ? c->cn : "");
+	return 1;
+}
+
+/* B receives a batch of A: prepared as the inbox does, stored through
+ * the writer; the store's answer. */
+static int receive(struct d4_store *sb, const struct d4_fed_self *self_b, const struct d4_partner *pa,
+		   const uint8_t *buf, size_t len, uint64_t *stored)
+{
+	struct d4_fed_rx rx;
+	char why[160];
+	ck_assert_int_eq(d4_fed_receive_prepare(self_b, pa, D4_FED_KIND_CERTS, buf, len, &rx, why, sizeof(why)),
+			 D4_FED_RX_OK);
+	ck_assert_int_eq(d4_store_fed_submit(sb, &rx.batch), 0);
+	for (int i = 0; i < 20000 && !__atomic_load_n(&rx.batch.done, __ATOMIC_ACQUIRE); i++)
+		usleep(500);
+	ck_assert_int_ne(__atomic_load_n(&rx.batch.done, __ATOMIC_ACQUIRE), 0);
+	int rc = rx.batch.result;
+	*stored = rx.batch.stored;
+	d4_fed_rx_free(&rx);
+	return rc;
+}
+
+START_TEST(test_source_to_store)
+{
+	setup();
+	static const uint8_t HUB_B[16] = {0xb1, 2, 3, [6] = 0x40, [8] = 0x80, [15] = 9};
+	static const uint8_t HUB_C[16] = {0xc1, 2, 3, [6] = 0x40, [8] = 0x80, [15] = 9};
+	char da[64], db[64];
+	struct d4_store *sa = store_at(da), *sb = store_at(db);
+	hs_apply(sa, 192, 0, 2, 10, "www.example.com", D4_TLP_GREEN, NULL); /* released */
+	hs_apply(sa, 192, 0, 2, 11, NULL, D4_TLP_RED, NULL);		    /* tlp-red */
+	hs_apply(sa, 10, 1, 2, 3, NULL, D4_TLP_GREEN, NULL);		    /* address-private */
+	hs_apply(sa, 192, 0, 2, 12, NULL, D4_TLP_GREEN, HUB_C);		    /* received: not relayed */
+
+	struct d4_fed_self self_a = self_of(), self_b = self_of();
+	memcpy(self_a.hub, SENDER, 16); /* A is the sender B knows */
+	memcpy(self_b.hub, HUB_B, 16);
+	struct d4_partner *pb = calloc(1, sizeof(*pb)), *pa = calloc(1, sizeof(*pa));
+	ck_assert(pb && pa);
+	strcpy(pb->name, "b");
+	memcpy(pb->hub, HUB_B, 16);
+	pb->relation = D4_FED_REL_PARTNER;
+	pb->enabled = 1;
+	pb->out[D4_FED_KIND_CERTS].enabled = 1;
+	pb->out[D4_FED_KIND_CERTS].max_tlp = D4_TLP_GREEN;
+	strcpy(pa->name, "a");
+	memcpy(pa->hub, SENDER, 16);
+	pa->enabled = 1;
+	pa->in.kinds = 1u << D4_FED_KIND_CERTS;
+	pa->in.max_tlp = D4_TLP_GREEN;
+
+	struct d4_fed_source_opts o;
+	memset(&o, 0, sizeof(o));
+	o.self = &self_a;
+	struct d4_fed_source *src = NULL;
+	ck_assert_int_eq(d4_fed_source_new(sa, &o, D4_FED_KIND_CERTS, &src), 0);
+	const uint8_t *out;
+	size_t len;
+	struct d4_fed_counters dec;
+	uint32_t records;
+	int more;
+	ck_assert_int_eq(d4_fed_source_next(src, pb, NULL, 0, &out, &len, &dec, &records, &more), 0);
+	ck_assert_uint_eq(records, 1);
+	ck_assert_int_eq(more, 0);
+	const uint64_t *n = dec.n[D4_FED_KIND_CERTS];
+	ck_assert_uint_eq(n[D4_FED_R_RELEASED], 1);
+	ck_assert_uint_eq(n[D4_FED_R_TLP_RED], 1);
+	ck_assert_uint_eq(n[D4_FED_R_ADDR_PRIVATE], 1);
+	ck_assert_uint_eq(n[D4_FED_R_RELAY_NOT_ALLOWED], 1);
+	uint64_t lag_r, lag_s;
+	ck_assert_int_eq(d4_fed_source_lag(src, NULL, 0, &lag_r, &lag_s), 0);
+	ck_assert_uint_eq(lag_r, 4);
+	/* the record: what A holds, with the JA3 strings and both certificates */
+	struct d4_fed_batch_hdr h;
+	struct d4_fed_batch_it it;
+	struct d4_fed_wrec r;
+	ck_assert_int_eq(d4_fed_batch_open(out, len, &h, &it), 0);
+	ck_assert_int_eq(d4_fed_batch_next(&it, &r), 1);
+	ck_assert_uint_eq(r.cert.n_certs, 2);
+	ck_assert(r.cert.certs[0].len == LEN_A && !memcmp(r.cert.certs[0].der, DER_A, LEN_A));
+	ck_assert(r.cert.ja3_len == strlen(JA3) && !memcmp(r.cert.ja3, JA3, r.cert.ja3_len));
+	ck_assert(r.cert.sni_len == 15 && !memcmp(r.cert.sni, "www.example.com", 15));
+	ck_assert(r.prov.has_origin && !memcmp(r.prov.origin, SENDER, 16));
+	ck_assert_uint_eq(r.prov.nsensors, 1);
+	uint8_t to[8];
+	ck_assert_uint_eq(h.to_len, 8);
+	memcpy(to, h.to, 8);
+	uint8_t *copy = malloc(len);
+	ck_assert_ptr_nonnull(copy);
+	memcpy(copy, out, len);
+	size_t copy_len = len;
+
+	uint64_t stored;
+	ck_assert_int_eq(receive(sb, &self_b, pa, copy, copy_len, &stored), 0);
+	ck_assert_uint_eq(stored, 1);
+	struct seen v;
+	memset(&v, 0, sizeof(v));
+	ck_assert_int_eq(d4_store_pssl_changes(sb, 0, seen_cb, &v, NULL), 0);
+	ck_assert_uint_eq(v.n, 1);
+	ck_assert_uint_eq(v.count, 1);
+	ck_assert_uint_eq(v.nhubs, 1);
+	ck_assert_int_eq(memcmp(v.hub0, SENDER, 16), 0); /* the origin: A */
+	ck_assert_str_eq(v.sni, "www.example.com");
+	ck_assert_uint_eq(v.n_chain, 2);
+	char cn[64] = "";
+	ck_assert_int_eq(d4_store_pssl_cert_get(sb, v.cert0, D4_TLP_GREEN, cert_seen, cn), 1);
+	ck_assert_str_eq(cn, "www.example.com"); /* parsed by B: A stored it unparsed */
+	/* the same batch again: a duplicate, nothing merged twice */
+	ck_assert_int_eq(receive(sb, &self_b, pa, copy, copy_len, &stored), D4_EEXIST);
+	free(copy);
+
+	/* a second handshake at A: the tuple's state (count 2) goes; B's count
+	 * is 2, not 1 + 2 */
+	hs_apply(sa, 192, 0, 2, 10, "www.example.com", D4_TLP_GREEN, NULL);
+	ck_assert_int_eq(d4_fed_source_next(src, pb, to, 8, &out, &len, &dec, &records, &more), 0);
+	ck_assert_uint_eq(records, 1);
+	ck_assert_uint_eq(dec.n[D4_FED_KIND_CERTS][D4_FED_R_RELEASED], 1);
+	ck_assert_int_eq(receive(sb, &self_b, pa, out, len, &stored), 0);
+	ck_assert_uint_eq(stored, 1);
+	memset(&v, 0, sizeof(v));
+	ck_assert_int_eq(d4_store_pssl_changes(sb, 0, seen_cb, &v, NULL), 0);
+	ck_assert_uint_eq(v.n, 1);
+	ck_assert_uint_eq(v.count, 2);
+	/* nothing new at A: an empty batch at the same position */
+	ck_assert_int_eq(d4_fed_batch_open(out, len, &h, &it), 0);
+	memcpy(to, h.to, 8);
+	ck_assert_int_eq(d4_fed_source_next(src, pb, to, 8, &out, &len, &dec, &records, &more), 0);
+	ck_assert_uint_eq(records, 0);
+	ck_assert_int_eq(d4_fed_batch_open(out, len, &h, &it), 0);
+	ck_assert_int_eq(memcmp(h.to, to, 8), 0);
+
+	d4_fed_source_free(src);
+	free(pa);
+	free(pb);
+	store_gone(sa, da);
+	store_gone(sb, db);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("federation certs");
@@ -738,6 +977,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_policy);
 	tcase_add_test(tc, test_dryrun);
 	tcase_add_test(tc, test_receive);
+	tcase_add_test(tc, test_source_to_store);
 	suite_add_tcase(s, tc);
 	return s;
 }
