@@ -614,8 +614,8 @@ struct cgather {
 	/* the server's own certificate's names */
 	size_t name_off[1 + D4_PSSL_SAN_MAX];
 	unsigned nnames;
-	/* the chain's DER, in chain order; a certificate no longer stored is
-	 * left out */
+	/* the chain's DER, in chain order, up to a certificate no longer
+	 * stored */
 	size_t der_off[D4_PSSL_CHAIN_MAX];
 	uint32_t der_len[D4_PSSL_CHAIN_MAX];
 	unsigned nder;
@@ -740,7 +740,11 @@ static int tuple_cb(void *ctx, const struct d4_store_pssl_tuple *t)
 	}
 	g->src = src;
 	src->clen = 0;
-	for (unsigned i = 0; i < t->n_chain && i < D4_PSSL_CHAIN_MAX && !g->err; i++) {
+	/* the chain up to its first certificate no longer stored, and none
+	 * without the server's own: the first one sent is always the
+	 * server's own (the receiver makes it the tuple's), the others its
+	 * issuers */
+	for (unsigned i = 0; t->has_cert && i < t->n_chain && i < D4_PSSL_CHAIN_MAX && !g->err && g->nder == i; i++) {
 		g->want_names = i == 0 && t->has_cert;
 		int rc = d4_store_pssl_cert_get(src->s, t->chain[i], D4_TLP_RED, cert_cb, g);
 		if (rc < 0 && rc != D4_ENOTFOUND)
