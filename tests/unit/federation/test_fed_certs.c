@@ -366,6 +366,7 @@ START_TEST(test_field_checks)
 	ck_assert_int_eq(add_one(&r), D4_EINVAL);
 	r = base;
 	r.cert.sni = "WWW.example.com";
+	r.cert.sni_len = strlen(r.cert.sni);
 	ck_assert_int_eq(add_one(&r), D4_EINVAL);
 	r = base;
 	r.cert.sni = "a b";
