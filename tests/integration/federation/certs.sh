@@ -138,6 +138,15 @@ assert_eq "$(received records)" "$NB" "records stored at B"
 assert_eq "$(fmetric a 'd4hub_federation_decisions_total\{partner="b",kind="certs",reason="zone-filtered"\}')" "$NEC" \
 	"/metrics: A -> b zone-filtered"
 
+# ---- the dry run explains a certs decision (locally and through the API)
+dry() { fctl a --json partner dry-run b --kind certs --tlp tlp:green "$@" | json "d['decision'] + ' ' + d['reason']"; }
+assert_eq "$(dry --server 192.0.2.10 --sni www.rsa.test --names rsa.test)" "release released" "dry run: released"
+assert_eq "$(dry --server 192.0.2.10 --names rsa.test,www.ec.test)" "refuse zone-filtered" "dry run: a certificate name"
+assert_eq "$(dry --server 198.51.100.7)" "refuse address-filtered" "dry run: outside the nets"
+assert_eq "$(fapi a /api/v1/partners/b/dry-run -X POST -H 'Content-Type: application/json' \
+	-d '{"kind": "certs", "tlp": "tlp:amber", "server": "192.0.2.20"}' | json "d['decision'] + ' ' + d['reason']")" \
+	"refuse amber-not-allowed" "API dry run: amber"
+
 # ---- amber: A's rule allows it now; B's own cap (green) refuses it.
 # A handshake of the amber tuple is sent, and A decides the changed tuple
 # again; a change decided before A's sender loaded the new rule is refused
