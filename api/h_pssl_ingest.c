@@ -23,6 +23,7 @@ static void ingest_json(yajl_gen g)
 	if (running) {
 		d4_api_j_kv_u64(g, "frames_read", ps.frames);
 		d4_api_j_kv_u64(g, "frames_replayed", ps.replayed);
+		d4_api_j_kv_u64(g, "streams_resumed", ps.resumed);
 		d4_api_j_kv_u64(g, "handshakes", ps.handshakes);
 		d4_api_j_kv_u64(g, "handshakes_pcap", ps.from_pcap);
 		d4_api_j_kv_u64(g, "handshakes_lines", ps.from_lines);

@@ -229,7 +229,8 @@ struct d4_analyze_pssl_opts {
 	struct d4_tls_config tls;      /* the extractor's limits, per type-1 session (0 fields: d4_tls defaults) */
 	unsigned batch;		       /* handshakes per commit (default 1,000) */
 	uint64_t retention_s;	       /* expire tuples whose time_last is older (wall clock); 0 = keep */
-	unsigned max_sessions;	       /* sessions with state (default 1024; least recently used evicted) */
+	unsigned max_sessions;	       /* sessions with state (default 1024, at most 8192; least recently used
+					  evicted) */
 	size_t max_line;	       /* bytes of one ja3-jl line (default 1 MiB) */
 	size_t max_buffered;	       /* line and extractor bytes over all sessions (default 256 MiB; least
 					  recently used sessions evicted beyond) */
@@ -242,6 +243,7 @@ struct d4_analyze_pssl_opts {
 struct d4_analyze_pssl_stats {
 	uint64_t frames;	  /* type-1 and ja3-jl frames read past the cursor */
 	uint64_t replayed;	  /* frames read again to rebuild state */
+	uint64_t resumed;	  /* pcap streams rebuilt at a clean point of the cursor (instead of their start) */
 	uint64_t handshakes;	  /* handshakes committed */
 	uint64_t from_pcap;	  /* ... extracted from type-1 streams */
 	uint64_t from_lines;	  /* ... read from ja3-jl lines */

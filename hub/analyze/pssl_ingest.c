@@ -44,6 +44,22 @@
 #define BATCH_BYTES_MAX	    ((size_t)64 << 20) /* a batch also closes at this much copied DER */
 #define NBUCKETS	    1024u
 
+/* Cursor value (big-endian), written with every batch:
+ *   u8 version (2) | u64 done_seq | u64 replay_from | u64 frames_lost
+ *   | u8 nfin | nfin x (u64 session | u64 last frame seq)
+ *   | u16 nres | nres x (u64 session | u64 start_seq | u32 linktype
+ *                       | u32 snaplen | u8 flags)
+ * fin: ended sessions already finished (see finish()). res: pcap streams
+ * whose extractor was empty at a record boundary after frame start_seq - 1
+ * (no flow, nothing pending): a restart rebuilds them from frame start_seq
+ * with that global header (flags: bit 0 big-endian, bit 1 nanoseconds) and
+ * a fresh extractor instead of reading them again from their first frame. */
+#define CUR_V2	    2u
+#define CUR_HDR	    25u
+#define CUR_RES	    25u
+#define CUR_RES_MAX 8192u
+#define CUR_MAX	    (CUR_HDR + 1 + 16 * ANALYZE_FIN_MAX + 2 + CUR_RES * CUR_RES_MAX)
+
 enum skind { K_PCAP = 1, K_JL, K_IGNORE };
 enum skip { SKIP_NONE = 0, SKIP_COUNT, SKIP_SILENT };
 
@@ -66,6 +82,11 @@ struct sess {
 	struct d4_tls *tls;
 	int failed;  /* refused stream: its frames are only counted */
 	size_t held; /* extractor + record bytes, as last accounted in x->buffered */
+	/* the last frame after which the extractor was empty at a record
+	 * boundary (0: never), with the stream's global header */
+	uint64_t clean_after;
+	struct d4_pcap_info info;
+	uint64_t start_seq; /* rebuilt from a cursor: frames before this one are skipped */
 };
 
 /* A certificate of the batch (its DER copied into the arena). */
@@ -131,6 +152,9 @@ struct d4_analyze_pssl {
 		uint64_t session, last_seq;
 	} fin[ANALYZE_FIN_MAX], fin_c[ANALYZE_FIN_MAX];
 	unsigned nfin, nfin_c;
+	uint8_t *cv;   /* cursor value being written (CUR_MAX) */
+	uint8_t *cv_c; /* ... as committed (for a rewind) */
+	size_t cvl_c;
 	/* scratch */
 	struct d4_tls_jl *jl;
 	uint8_t *jlder;
@@ -213,7 +237,7 @@ static uint64_t sess_anchor(const struct sess *e)
 {
 	switch (e->kind) {
 	case K_JL: return (e->len || e->skipping) ? e->line_seq : 0;
-	case K_PCAP: return e->sp && !e->failed ? e->first : 0;
+	case K_PCAP: return e->sp && !e->failed ? (e->clean_after ? e->clean_after + 1 : e->first) : 0;
 	default: return 0;
 	}
 }
@@ -398,21 +422,36 @@ static int add_handshake(struct d4_analyze_pssl *x, const struct hs_in *in)
 	return 0;
 }
 
-static size_t put_cursor(uint8_t *out, uint64_t done, uint64_t replay_from, uint64_t lost, const struct fin *fin,
-			 unsigned nfin)
+static size_t put_cursor(struct d4_analyze_pssl *x, uint8_t *out, uint64_t done, uint64_t replay_from, uint64_t lost)
 {
-	out[0] = ANALYZE_CURSOR_V1;
+	out[0] = CUR_V2;
 	d4_put_u64be(out + 1, done);
 	d4_put_u64be(out + 9, replay_from);
 	d4_put_u64be(out + 17, lost);
-	if (!nfin)
-		return ANALYZE_CURSOR_LEN;
-	out[ANALYZE_CURSOR_LEN] = (uint8_t)nfin;
-	for (unsigned i = 0; i < nfin; i++) {
-		d4_put_u64be(out + ANALYZE_CURSOR_LEN + 1 + 16 * i, fin[i].session);
-		d4_put_u64be(out + ANALYZE_CURSOR_LEN + 9 + 16 * i, fin[i].last_seq);
+	size_t off = CUR_HDR;
+	out[off++] = (uint8_t)x->nfin;
+	for (unsigned i = 0; i < x->nfin; i++) {
+		d4_put_u64be(out + off, x->fin[i].session);
+		d4_put_u64be(out + off + 8, x->fin[i].last_seq);
+		off += 16;
 	}
-	return ANALYZE_CURSOR_LEN + 1 + 16 * (size_t)nfin;
+	size_t nres_at = off, nres = 0;
+	off += 2;
+	for (unsigned b = 0; b < NBUCKETS; b++)
+		for (struct sess *e = x->bucket[b]; e; e = e->hnext) {
+			if (e->kind != K_PCAP || !e->sp || e->failed || !e->clean_after || nres == CUR_RES_MAX)
+				continue;
+			d4_put_u64be(out + off, e->id);
+			d4_put_u64be(out + off + 8, e->clean_after + 1);
+			d4_put_u32be(out + off + 16, e->info.linktype);
+			d4_put_u32be(out + off + 20, e->info.snaplen);
+			out[off + 24] = (uint8_t)((e->info.be ? 1 : 0) | (e->info.nsec ? 2 : 0));
+			off += CUR_RES;
+			nres++;
+		}
+	out[nres_at] = (uint8_t)(nres >> 8);
+	out[nres_at + 1] = (uint8_t)nres;
+	return off;
 }
 
 static uint64_t replay_point(struct d4_analyze_pssl *x, uint64_t done)
@@ -721,14 +760,13 @@ static int batch_commit(struct d4_analyze_pssl *x)
 		if (x->fin[i].last_seq >= rf)
 			x->fin[nf++] = x->fin[i];
 	x->nfin = nf;
-	uint8_t cv[ANALYZE_CURSOR_LEN + 1 + 16 * ANALYZE_FIN_MAX];
-	size_t cvl = put_cursor(cv, x->pending_done, rf, x->lost_total + x->pending_lost, x->fin, x->nfin);
+	size_t cvl = put_cursor(x, x->cv, x->pending_done, rf, x->lost_total + x->pending_lost);
 	struct d4_store_pssl_update u;
 	memset(&u, 0, sizeof(u));
 	u.obs = obs;
 	u.nobs = x->nhs;
 	u.cursor_name = D4_ANALYZE_PSSL_CURSOR;
-	u.cursor = cv;
+	u.cursor = x->cv;
 	u.cursor_len = cvl;
 	u.deltas = x->deltas;
 	u.ndeltas = x->ndeltas;
@@ -785,6 +823,8 @@ static int batch_commit(struct d4_analyze_pssl *x)
 	x->replay_from = rf;
 	memcpy(x->fin_c, x->fin, x->nfin * sizeof(x->fin[0]));
 	x->nfin_c = x->nfin;
+	memcpy(x->cv_c, x->cv, cvl);
+	x->cvl_c = cvl;
 	x->lost_total += x->pending_lost;
 	x->st.frames_lost += x->pending_lost;
 	x->st.frames += x->pend.frames;
@@ -919,6 +959,12 @@ static int pcap_feed(struct d4_analyze_pssl *x, struct sess *e, const uint8_t *p
 	size_t held = (size_t)b.bytes_held + d4_pcapsplit_held(e->sp);
 	x->buffered += held - e->held;
 	e->held = held;
+	/* Empty at a record boundary: a restart can rebuild this stream from
+	 * its next frame (a fresh extractor is the same as an empty one). The
+	 * rule depends on the frames only, so a replay finds the same points. */
+	if (b.flows_active == 0 && b.bytes_held == 0 && d4_pcapsplit_pending(e->sp) == 0 &&
+	    d4_pcapsplit_info(e->sp, &e->info) == 0)
+		e->clean_after = x->cur_rec->seq;
 	return 0;
 }
 
@@ -1089,6 +1135,13 @@ static int frame_process(struct d4_analyze_pssl *x, const struct d4_frame_rec *r
 	e->last_seq = rec->seq;
 	if (e->kind == K_IGNORE)
 		return 0;
+	if (e->start_seq) {
+		/* rebuilt from the cursor at a clean point: what came before it
+		 * is not needed (and was counted before the restart) */
+		if (rec->seq < e->start_seq)
+			return 0;
+		e->start_seq = 0;
+	}
 	struct d4_store_pssl_counters *d = NULL;
 	if (x->counting) {
 		if (!(d = delta_for(x, rec->uuid)))
@@ -1211,14 +1264,15 @@ static int walk_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *pay
 
 /* Drops the in-memory state and the open batch and goes back to the
  * committed cursor (after an error in the middle of a frame). */
+static int load_cursor(struct d4_analyze_pssl *x, const uint8_t *cv, size_t cl);
+
 static void rewind_to_cursor(struct d4_analyze_pssl *x)
 {
 	sess_clear_all(x);
 	batch_clear(x);
-	memcpy(x->fin, x->fin_c, x->nfin_c * sizeof(x->fin[0]));
-	x->nfin = x->nfin_c;
-	x->pending_done = x->done;
-	x->next = x->replay_from <= x->done ? x->replay_from : x->done + 1;
+	/* the committed value was accepted when it was read or written */
+	if (load_cursor(x, x->cv_c, x->cvl_c) != 0)
+		d4_warn("pssl: the committed cursor could not be loaded again: reading from the start of the log");
 }
 
 static void refresh_lag(struct d4_analyze_pssl *x)
@@ -1355,8 +1409,13 @@ int d4_analyze_pssl_opts_check(const struct d4_analyze_pssl_opts *o, char *err, 
 		snprintf(err, errsize, "pssl.max_buffered must be at least pssl.max_line");
 		return D4_EINVAL;
 	}
-	if (o->max_sessions > 1000000 || o->batch > 1000000) {
-		snprintf(err, errsize, "pssl.max_sessions and pssl.batch are at most 1,000,000");
+	if (o->max_sessions > CUR_RES_MAX) {
+		/* every stream with state may need its restart point in the cursor */
+		snprintf(err, errsize, "pssl.max_sessions is at most %u", CUR_RES_MAX);
+		return D4_EINVAL;
+	}
+	if (o->batch > 1000000) {
+		snprintf(err, errsize, "pssl.batch is at most 1,000,000");
 		return D4_EINVAL;
 	}
 	return 0;
@@ -1376,6 +1435,78 @@ static void opts_defaults(struct d4_analyze_pssl_opts *o)
 		o->frames_per_walk = DEF_FRAMES_PER_WALK;
 }
 
+/* The state of a commit: done, replay point, finished sessions, and the
+ * pcap streams rebuilt at their clean points (an empty value: the start of
+ * the log). Sessions are cleared first. 0, D4_ECORRUPT or D4_ENOMEM. */
+static int load_cursor(struct d4_analyze_pssl *x, const uint8_t *cv, size_t cl)
+{
+	sess_clear_all(x);
+	x->nfin = x->nfin_c = 0;
+	x->done = 0;
+	x->replay_from = 1;
+	x->lost_total = 0;
+	if (cl) {
+		if (cl < CUR_HDR + 3 || cv[0] != CUR_V2)
+			return D4_ECORRUPT;
+		x->done = d4_get_u64be(cv + 1);
+		x->replay_from = d4_get_u64be(cv + 9);
+		x->lost_total = d4_get_u64be(cv + 17);
+		if (x->replay_from == 0 || x->replay_from > x->done + 1)
+			return D4_ECORRUPT;
+		size_t off = CUR_HDR;
+		unsigned nf = cv[off++];
+		if (nf > ANALYZE_FIN_MAX || cl < off + 16 * (size_t)nf + 2)
+			return D4_ECORRUPT;
+		for (unsigned i = 0; i < nf; i++) {
+			x->fin[i].session = d4_get_u64be(cv + off);
+			x->fin[i].last_seq = d4_get_u64be(cv + off + 8);
+			off += 16;
+		}
+		x->nfin = x->nfin_c = nf;
+		memcpy(x->fin_c, x->fin, nf * sizeof(x->fin[0]));
+		size_t nres = ((size_t)cv[off] << 8) | cv[off + 1];
+		off += 2;
+		if (nres > CUR_RES_MAX || cl != off + CUR_RES * nres)
+			return D4_ECORRUPT;
+		for (size_t i = 0; i < nres; i++, off += CUR_RES) {
+			struct d4_frame_rec r;
+			memset(&r, 0, sizeof(r));
+			r.session = d4_get_u64be(cv + off);
+			uint64_t start = d4_get_u64be(cv + off + 8);
+			if (sess_find(x, r.session) || start < x->replay_from || start > x->done + 1)
+				return D4_ECORRUPT;
+			r.seq = start;
+			/* not through sess_new's cap: the committed state held them all */
+			struct sess *e = calloc(1, sizeof(*e));
+			if (!e)
+				return D4_ENOMEM;
+			e->id = r.session;
+			e->kind = K_PCAP;
+			e->first = start;
+			e->last_seq = start - 1;
+			e->clean_after = start - 1;
+			e->start_seq = start;
+			uint32_t h = sess_hash(e->id);
+			e->hnext = x->bucket[h];
+			x->bucket[h] = e;
+			x->nsess++;
+			e->info.linktype = d4_get_u32be(cv + off + 16);
+			e->info.snaplen = d4_get_u32be(cv + off + 20);
+			e->info.be = (cv[off + 24] & 1) != 0;
+			e->info.nsec = (cv[off + 24] & 2) != 0;
+			e->sp = d4_pcapsplit_new(0);
+			e->tls = d4_tls_new(&x->o.tls, on_handshake, x);
+			if (!e->sp || !e->tls)
+				return D4_ENOMEM;
+			d4_pcapsplit_resume(e->sp, &e->info);
+			x->st.resumed++;
+		}
+	}
+	x->pending_done = x->done;
+	x->next = x->replay_from;
+	return 0;
+}
+
 int d4_analyze_pssl_new(struct d4_store *s, const struct d4_analyze_pssl_opts *o, struct d4_analyze_pssl **out)
 {
 	*out = NULL;
@@ -1393,42 +1524,25 @@ int d4_analyze_pssl_new(struct d4_store *s, const struct d4_analyze_pssl_opts *o
 	opts_defaults(&x->o);
 	x->jl = malloc(sizeof(*x->jl));
 	x->xc = malloc(sizeof(*x->xc));
-	if (!x->jl || !x->xc) {
+	x->cv = malloc(CUR_MAX);
+	x->cv_c = malloc(CUR_MAX);
+	if (!x->jl || !x->xc || !x->cv || !x->cv_c) {
 		d4_analyze_pssl_free(x);
 		return D4_ENOMEM;
 	}
-	uint8_t cv[ANALYZE_CURSOR_LEN + 1 + 16 * ANALYZE_FIN_MAX];
 	size_t cl = 0;
-	int rc = d4_store_pssl_cursor_get(s, D4_ANALYZE_PSSL_CURSOR, cv, sizeof(cv), &cl);
+	int rc = d4_store_pssl_cursor_get(s, D4_ANALYZE_PSSL_CURSOR, x->cv_c, CUR_MAX, &cl);
 	if (rc == D4_ENOTFOUND) {
-		x->done = 0;
-		x->replay_from = 1;
-	} else if (rc) {
+		cl = 0;
+		rc = 0;
+	}
+	if (!rc)
+		rc = load_cursor(x, x->cv_c, cl);
+	if (rc) {
 		d4_analyze_pssl_free(x);
 		return rc == D4_ETOOBIG ? D4_ECORRUPT : rc;
-	} else {
-		unsigned nf = cl > ANALYZE_CURSOR_LEN ? cv[ANALYZE_CURSOR_LEN] : 0;
-		if (cl < ANALYZE_CURSOR_LEN || cv[0] != ANALYZE_CURSOR_V1 || nf > ANALYZE_FIN_MAX ||
-		    cl != (nf ? ANALYZE_CURSOR_LEN + 1 + 16 * (size_t)nf : ANALYZE_CURSOR_LEN)) {
-			d4_analyze_pssl_free(x);
-			return D4_ECORRUPT;
-		}
-		for (unsigned i = 0; i < nf; i++) {
-			x->fin[i].session = d4_get_u64be(cv + ANALYZE_CURSOR_LEN + 1 + 16 * i);
-			x->fin[i].last_seq = d4_get_u64be(cv + ANALYZE_CURSOR_LEN + 9 + 16 * i);
-		}
-		x->nfin = x->nfin_c = nf;
-		memcpy(x->fin_c, x->fin, nf * sizeof(x->fin[0]));
-		x->done = d4_get_u64be(cv + 1);
-		x->replay_from = d4_get_u64be(cv + 9);
-		x->lost_total = d4_get_u64be(cv + 17);
-		if (x->replay_from == 0 || x->replay_from > x->done + 1) {
-			d4_analyze_pssl_free(x);
-			return D4_ECORRUPT;
-		}
 	}
-	x->pending_done = x->done;
-	x->next = x->replay_from;
+	x->cvl_c = cl;
 	x->last_commit_ms = d4_now_ms();
 	if (x->replay_from <= x->done)
 		d4_info("pssl: resuming after frame %" PRIu64 ", replaying from %" PRIu64 " to rebuild partial state",
@@ -1450,5 +1564,7 @@ void d4_analyze_pssl_free(struct d4_analyze_pssl *x)
 	free(x->jl);
 	free(x->jlder);
 	free(x->xc);
+	free(x->cv);
+	free(x->cv_c);
 	free(x);
 }

@@ -236,12 +236,6 @@ int d4_analyze_start(struct d4_store *s, const struct d4_analyze_opts *o, struct
 	}
 	if (o->pssl_enabled) {
 		int rc = d4_analyze_pssl_new(s, &o->pssl, &a->pssl);
-		if (rc == D4_ENOTSUP) {
-			/* a store built without its passive-SSL tables */
-			d4_warn("pssl: the store has no passive-SSL tables: the consumer does not run");
-			a->pssl = NULL;
-			rc = 0;
-		}
 		if (rc) {
 			d4_analyze_pdns_free(a->pdns);
 			d4_analyze_bs_free(a->bs);

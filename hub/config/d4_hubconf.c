@@ -114,7 +114,7 @@ static const struct keydef keys[] = {
     {"pssl.enabled", K_BOOL, F(pssl_enabled), 0, 0, 0},
     {"pssl.batch", K_UINT, F(pssl_batch), 1, 1000000, 0},
     {"pssl.retention", K_U64DUR, F(pssl_retention), 0, UINT64_MAX, 0},
-    {"pssl.max_sessions", K_UINT, F(pssl_max_sessions), 1, 1000000, 0},
+    {"pssl.max_sessions", K_UINT, F(pssl_max_sessions), 1, 8192, 0},
     {"pssl.max_line", K_U64SIZE, F(pssl_max_line), 4096, 1u << 30, 0},
     {"pssl.max_buffered", K_U64SIZE, F(pssl_max_buffered), 4096, UINT64_MAX, 0},
     {"pssl.tls_max_flows", K_UINT, F(pssl_tls_max_flows), 1, 16777216, 0},

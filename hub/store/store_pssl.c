@@ -919,6 +919,23 @@ static int key_upsert(struct pa *a, const struct d4_store_pssl_cert *c, uint64_t
 	return 0;
 }
 
+static int key_first_seen(struct pa *a, uint64_t id, uint64_t seen)
+{
+	uint8_t k[8];
+	MDB_val v;
+	d4_put_u64be(k, id);
+	int rc = get(a->s, a->txn, DBI_PSSL_KEY, k, 8, &v);
+	if (rc)
+		return rc == D4_ENOTFOUND ? D4_ECORRUPT : rc;
+	if ((rc = store_pssl_krec_decode(v.mv_data, v.mv_size, &a->krec)))
+		return rc;
+	if (a->krec.first_seen <= seen)
+		return 0;
+	a->krec.first_seen = seen;
+	size_t l = store_pssl_krec_encode(&a->krec, a->buf);
+	return put(a, DBI_PSSL_KEY, k, 8, a->buf, l);
+}
+
 /* Merges one certificate of a handshake: *present = 1 when it is stored
  * (now), 0 when it was given without DER and is not stored. */
 static int cert_merge(struct pa *a, const struct d4_store_pssl_cert *c, const struct obs_norm *n, int *present)
@@ -931,12 +948,16 @@ static int cert_merge(struct pa *a, const struct d4_store_pssl_cert *c, const st
 	if (rc == 0) {
 		if ((rc = store_pssl_crec_decode(v.mv_data, v.mv_size, cr)))
 			return rc;
-		uint64_t old_last = cr->m.last;
+		uint64_t old_last = cr->m.last, old_first = cr->m.first, key_id = cr->parsed ? cr->key_id : 0;
 		meta_merge(&cr->m, n, 0);
 		size_t l = store_pssl_crec_encode(cr, a->buf);
 		if ((rc = put(a, DBI_PSSL_CERT, c->sha1, 20, a->buf, l)))
 			return rc;
 		*present = 1;
+		/* a sighting older than any before (a sensor's backlog): the key's
+		 * first_seen follows (rare: one more row) */
+		if (key_id && cr->m.first < old_first && (rc = key_first_seen(a, key_id, cr->m.first)))
+			return rc;
 		if (cr->m.last == old_last)
 			return 0;
 		if ((rc = del(a->s, a->txn, DBI_PSSL_CIDX, k, ckey_recent(old_last, c->sha1, k))))
@@ -2425,7 +2446,9 @@ int d4_store_pssl_weak_apply(struct d4_store *s, const struct d4_store_pssl_find
 	if (!s || (n && !f))
 		return D4_EINVAL;
 	for (size_t i = 0; i < n; i++)
-		if ((f[i].factor && f[i].factor_len > D4_PSSL_FACTOR_MAX) || (!f[i].factor && f[i].factor_len))
+		/* kind 0 means "every kind" to readers, key ids start at 1 */
+		if (!f[i].kind || !f[i].id || (f[i].factor && f[i].factor_len > D4_PSSL_FACTOR_MAX) ||
+		    (!f[i].factor && f[i].factor_len))
 			return D4_EINVAL;
 	if (s->opts.read_only)
 		return D4_EPERM;

@@ -161,14 +161,18 @@ UP=$SENSOR_UUID KP=$SENSOR_KEY
 sensor_new
 UG=$SENSOR_UUID KG=$SENSOR_KEY
 sensor_run -u "$UL" -k "$KL" --extract tls -r "$PCAP" 2>>"$T_DIR/sensor.log" || fail "d4-sensor --extract tls exited $?"
-# the capture as type 1 ten times (ten sessions): more commits to kill
-REP=10
+# the capture as type 1 three times (three sessions), and its lines 400
+# times over in one ja3-jl session: thousands of commits to kill
+REP=3 BULK=400
+for i in $(seq $BULK); do cat "$D4_TEST_DATA/tls/ja3-jl/openssl-lo.d4hub.jsonl"; done >"$T_DIR/bulk.jsonl"
+"$D4SENSOR" -D "$T_DEST" --ca "$T_PKI/ca.crt" -u "$UL" -k "$KL" -t 254 --ext-type ja3-jl <"$T_DIR/bulk.jsonl" \
+	2>>"$T_DIR/sensor.log" || fail "d4-sensor (bulk lines) exited $?"
 for i in $(seq $REP); do
 	sensor_run -u "$UP" -k "$KP" -t 1 -r "$PCAP" 2>>"$T_DIR/sensor.log" || fail "d4-sensor -t 1 exited $?"
 done
 "$D4SENSOR" -D "$T_DEST" --ca "$T_PKI/ca.crt" -u "$UG" -k "$KG" -t 254 --ext-type ja3-jl <"$T_DIR/go.jsonl" \
 	2>>"$T_DIR/sensor.log" || fail "d4-sensor (Go line) exited $?"
-wait_for 30 "the sessions of $UL closed" sessions_closed "$UL"
+wait_for 30 "the sessions of $UL closed" sessions_closed "$UL" 2
 wait_for 30 "the sessions of $UP closed" sessions_closed "$UP" $REP
 wait_for 30 "the sessions of $UG closed" sessions_closed "$UG"
 hub_stop
@@ -178,26 +182,28 @@ stored() { # handshakes committed, all sensors (the store's counters)
 	get "$ADMIN" /api/v1/pssl/counters | json "sum(s['handshakes'] for s in d['sensors'])"
 }
 is_stored() { [ "$(stored)" = "$1" ]; }
-# killed as soon as it listens: the consumer starts before intake and reads
-# from its cursor, so the kill falls wherever it is -- on a fast disk often
-# after it finished, which must change nothing either (the unit test
-# test_restart_every_batch stops it after every single commit)
+# killed once its API answered: the consumer starts before intake and
+# reads from its cursor, one handshake per commit, so the kill falls
+# wherever it is (the unit test test_restart_every_batch stops it after
+# every single commit)
+TOTAL=$(((1 + REP + BULK) * N + 1))
 kills=0
 for round in 1 2 3 4 5; do
 	hub_start
+	API=$(api_url)
+	log "kill -9 after $(stored) of $TOTAL handshakes committed"
 	hub_kill9
 	kills=$((kills + 1))
 done
 hub_start
 API=$(api_url)
-log "$(stored) handshakes committed after $kills kills"
-wait_for 60 "every handshake stored after the kills" is_stored $(((REP + 1) * N + 1))
+wait_for 120 "every handshake stored after the kills" is_stored $TOTAL
 wait_for 60 "every session finished" info_is "d['ingest']['sessions']" 0
 get "$USER" /api/v1/pssl/info >"$T_DIR/info.json" || fail "GET /api/v1/pssl/info"
 get "$ADMIN" /api/v1/pssl/counters >"$T_DIR/counters.json" || fail "GET /api/v1/pssl/counters"
 # the consumer's own figures restart with the process: the store's are the
 # ones that must be exact; the per-sensor counters are the store's
-"$PY" - "$T_DIR/info.json" "$T_DIR/counters.json" "$N" "$NC" "$ND" "$NT" "$REP" <<'EOF' || fail "figures after kill -9 differ"
+"$PY" - "$T_DIR/info.json" "$T_DIR/counters.json" "$N" "$NC" "$ND" "$NT" "$((REP + BULK))" <<'EOF' || fail "figures after kill -9 differ"
 import json, sys
 info, cnt = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 n, nc, nd, nt = map(int, sys.argv[3:7])

@@ -768,7 +768,7 @@ START_TEST(test_restart_every_batch)
 	snprintf(cmd, sizeof(cmd), "cp -r '%s' '%s'", base, dir2);
 	ck_assert_int_eq(system(cmd), 0);
 	d4_strlcpy(g_dir, dir2, sizeof(g_dir));
-	uint64_t replayed = 0, partial = 0;
+	uint64_t replayed = 0, partial = 0, resumed = 0;
 	int rounds = 0;
 	for (;;) {
 		s = store_open(0);
@@ -784,6 +784,7 @@ START_TEST(test_restart_every_batch)
 		}
 		d4_analyze_pssl_stats(x, &sx);
 		replayed += sx.replayed;
+		resumed += sx.resumed;
 		if (sx.replay_from <= sx.cursor)
 			partial++;
 		int done = idle && sx.sessions == 0;
@@ -796,6 +797,7 @@ START_TEST(test_restart_every_batch)
 	ck_assert_int_gt(rounds, 10);
 	ck_assert_uint_gt(replayed, 0);
 	ck_assert_uint_gt(partial, 0);
+	ck_assert_uint_gt(resumed, 0); /* pcap streams rebuilt at their clean points */
 	s = store_open(0);
 	struct lines two;
 	dump_store(s, &two);
@@ -1021,6 +1023,194 @@ START_TEST(test_frames_lost)
 }
 END_TEST
 
+/* Property: however the streams are cut into frames and interleaved, and
+ * whatever the batch size, the stored tuples and counters are those of the
+ * libraries over the whole streams. */
+START_TEST(test_property_splits)
+{
+	d4_tls_config_default(&g_cfg);
+	size_t npc, njl;
+	uint8_t *pc = slurp("tls/openssl-lo.pcap", &npc);
+	uint8_t *jl = slurp("tls/ja3-jl/openssl-lo.d4hub.jsonl", &njl);
+	struct ref rp, rj;
+	memset(&rp, 0, sizeof(rp));
+	memset(&rj, 0, sizeof(rj));
+	ref_pcap(&rp, &g_cfg, pc, npc, D4_TLP_GREEN);
+	ck_assert_uint_eq(ref_jl(&rj, jl, njl, D4_TLP_AMBER), 0);
+	struct lines want;
+	memset(&want, 0, sizeof(want));
+	for (int k = 0; k < 2; k++) /* two pcap sessions */
+		for (size_t i = 0; i < rp.L.n; i++)
+			lines_add(&want, rp.L.l[i]);
+	for (size_t i = 0; i < rj.L.n; i++)
+		lines_add(&want, rj.L.l[i]);
+	lines_merge(&want);
+	static const unsigned maxcuts[] = {13, 300, 4000};
+	static const unsigned batches[] = {1, 4, 1000};
+	for (unsigned seed = 1; seed <= 6; seed++) {
+		new_dir();
+		struct d4_store *s = store_open(1);
+		uint8_t u[3][16];
+		struct stream st[3];
+		memset(st, 0, sizeof(st));
+		for (unsigned i = 0; i < 3; i++) {
+			test_uuid(u[i], 70 + i);
+			memcpy(st[i].uuid, u[i], 16);
+		}
+		st[0].sid = sess_open(s, u[0], 1, NULL);
+		st[0].type = 1;
+		st[0].tlp = D4_TLP_GREEN;
+		st[0].p = pc;
+		st[0].n = npc;
+		st[1] = st[0];
+		st[1].sid = sess_open(s, u[1], 1, NULL);
+		memcpy(st[1].uuid, u[1], 16);
+		st[2].sid = sess_open(s, u[2], 254, "ja3-jl");
+		st[2].type = 254;
+		st[2].tlp = D4_TLP_AMBER;
+		st[2].p = jl;
+		st[2].n = njl;
+		size_t nf = post_streams(s, st, 3, maxcuts[seed % 3], seed * 7919u);
+		for (unsigned i = 0; i < 3; i++)
+			sess_close(s, st[i].sid, "peer closed");
+		ck_assert_int_eq(d4_store_writer_sync(s, 30000), 0);
+		struct d4_analyze_pssl_opts o;
+		opts_for(&o);
+		o.batch = batches[(seed / 3) % 3];
+		o.frames_per_walk = 1 + seed * 5;
+		struct d4_analyze_pssl_stats sst;
+		drain(s, &o, &sst);
+		struct lines got;
+		dump_store(s, &got);
+		lines_eq(&got, &want);
+		ck_assert_uint_eq(sst.frames, nf);
+		ck_assert_uint_eq(sst.handshakes, 2 * rp.handshakes + rj.handshakes);
+		ck_assert_uint_eq(sst.certs, 2 * rp.certs + rj.certs);
+		struct d4_store_pssl_counters c;
+		sum_counters(s, (const uint8_t(*)[16])u, 3, &c);
+		ck_assert_uint_eq(c.frames, nf);
+		ck_assert_uint_eq(c.handshakes, 2 * rp.handshakes + rj.handshakes);
+		ck_assert_uint_eq(c.bad_lines + c.bad_packets + c.bad_certs, 0);
+		d4_store_close(s);
+		rm_dir(g_dir);
+		lines_free(&got);
+	}
+	lines_free(&want);
+	lines_free(&rp.L);
+	lines_free(&rp.certset);
+	lines_free(&rj.L);
+	lines_free(&rj.certset);
+	free(pc);
+	free(jl);
+}
+END_TEST
+
+/* Byte offsets of the capture after which the extractor is empty (no
+ * flow, nothing held): the points where the consumer can resume a stream. */
+struct cleanscan {
+	struct d4_tls *t;
+	size_t off, best, want;
+};
+
+static int clean_hs(void *ud, const struct d4_tls_handshake *h)
+{
+	(void)ud, (void)h;
+	return 0;
+}
+
+static int clean_rec(void *ud, const struct d4_pcap_rec *pr)
+{
+	struct cleanscan *c = ud;
+	ck_assert_int_eq(d4_tls_frame(c->t, (int)pr->linktype, pr->ts_us, pr->data, pr->caplen), 0);
+	c->off += 16 + pr->caplen;
+	struct d4_tls_stats st;
+	d4_tls_get_stats(c->t, &st);
+	if (st.flows_active == 0 && st.bytes_held == 0) {
+		size_t d0 = c->best > c->want ? c->best - c->want : c->want - c->best;
+		size_t d1 = c->off > c->want ? c->off - c->want : c->want - c->off;
+		if (c->best == 0 || d1 < d0)
+			c->best = c->off;
+	}
+	return 0;
+}
+
+/* A long-lived stream whose first frames retention deleted while the hub
+ * was down: the consumer rebuilds it at its last clean point (the cursor
+ * keeps the stream's global header), not from its first frame (gone: the
+ * stream would fail and every later handshake of it would be lost). */
+START_TEST(test_resume_after_retention)
+{
+	size_t npc;
+	uint8_t *pc = slurp("tls/openssl-lo.pcap", &npc);
+	d4_tls_config_default(&g_cfg);
+	struct cleanscan cs = {d4_tls_new(&g_cfg, clean_hs, NULL), 24, 0, npc / 2};
+	struct d4_pcapsplit *sp = d4_pcapsplit_new(0);
+	ck_assert_int_eq(d4_pcapsplit_feed(sp, pc, npc, clean_rec, &cs), 0);
+	d4_pcapsplit_free(sp);
+	d4_tls_free(cs.t);
+	size_t cut = cs.best;
+	ck_assert(cut > 24 && cut < npc);
+	struct ref r, r1;
+	memset(&r, 0, sizeof(r));
+	memset(&r1, 0, sizeof(r1));
+	ref_pcap(&r, &g_cfg, pc, npc, D4_TLP_GREEN);
+	ref_pcap(&r1, &g_cfg, pc, cut, D4_TLP_GREEN);
+	ck_assert_uint_gt(r1.handshakes, 0);
+	ck_assert_uint_lt(r1.handshakes, r.handshakes);
+
+	new_dir();
+	struct d4_store *s = store_open(1);
+	uint8_t u[16];
+	test_uuid(u, 60);
+	uint64_t sid = sess_open(s, u, 1, NULL);
+	g_recv_ms = d4_now_ms() - 10ull * 86400 * 1000;
+	struct stream st = {sid, {0}, 1, D4_TLP_GREEN, pc, cut, 0};
+	memcpy(st.uuid, u, 16);
+	post_streams(s, &st, 1, 900, 5);
+	g_recv_ms = 0;
+	struct d4_analyze_pssl_opts o;
+	opts_for(&o);
+	struct d4_analyze_pssl *x = NULL;
+	ck_assert_int_eq(d4_analyze_pssl_new(s, &o, &x), 0);
+	int idle = 0;
+	ck_assert_int_ge(d4_analyze_pssl_step(x, 0, &idle), 1);
+	ck_assert_int_eq(idle, 1);
+	struct d4_analyze_pssl_stats sx;
+	d4_analyze_pssl_stats(x, &sx);
+	ck_assert_uint_eq(sx.handshakes, r1.handshakes);
+	ck_assert_uint_eq(sx.replay_from, sx.cursor + 1); /* nothing to read again */
+	d4_analyze_pssl_free(x);
+	/* the hub is down; retention deletes the stream's frames so far; the
+	 * sensor goes on in the same session */
+	d4_store_retention_set(s, 86400, 0);
+	ck_assert_int_gt(d4_store_retention_run(s), 0);
+	d4_store_retention_set(s, 0, 0);
+	st.p = pc + cut;
+	st.n = npc - cut;
+	st.off = 0;
+	post_streams(s, &st, 1, 900, 6);
+	sess_close(s, sid, "peer closed");
+	ck_assert_int_eq(d4_store_writer_sync(s, 30000), 0);
+	drain(s, &o, &sx);
+	ck_assert_uint_eq(sx.resumed, 1);
+	ck_assert_uint_eq(sx.streams_refused, 0);
+	ck_assert_uint_eq(sx.frames_lost, 0);
+	ck_assert_uint_eq(sx.handshakes, r.handshakes - r1.handshakes);
+	struct lines got;
+	dump_store(s, &got);
+	lines_merge(&r.L);
+	lines_eq(&got, &r.L);
+	d4_store_close(s);
+	rm_dir(g_dir);
+	lines_free(&got);
+	lines_free(&r.L);
+	lines_free(&r.certset);
+	lines_free(&r1.L);
+	lines_free(&r1.certset);
+	free(pc);
+}
+END_TEST
+
 /* A certificate with fields the store bounds otherwise than the parser: an
  * IP SAN of 8 bytes (not an address: left out, the certificate flagged) next
  * to a DNS SAN, and a 300-byte commonName: stored parsed, never a batch the
@@ -1146,6 +1336,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_limits);
 	tcase_add_test(tc, test_truncated_and_refused);
 	tcase_add_test(tc, test_frames_lost);
+	tcase_add_test(tc, test_property_splits);
+	tcase_add_test(tc, test_resume_after_retention);
 	tcase_add_test(tc, test_odd_certificate);
 	tcase_add_test(tc, test_opts_check);
 	suite_add_tcase(s, tc);
