@@ -10,7 +10,8 @@
 # inbound cap takes it, refused by B's cap before), with certificates B
 # parsed itself from their DER, A as origin hub; A's decisions per reason
 # and B's refusals per reason are exact in the partner status and
-# /metrics.
+# /metrics. C (organisation 2) fetches the same kind from A's pull endpoint
+# under the same rule without amber: it holds what B held before amber.
 source "$(dirname "$0")/fedlib.sh"
 
 [ -n "${D4PSSLDUMP:-}" ] && [ -x "$D4PSSLDUMP" ] || fail "D4PSSLDUMP (tests/tools d4-pssl-dump) is not set"
@@ -20,8 +21,10 @@ FIXTURE=$D4_TEST_DATA/tls/ja3-jl/openssl-lo.d4hub.jsonl
 
 fed_hub a 127.0.0.2 org1
 fed_hub b 127.0.0.3 org2
+fed_hub c 127.0.0.4 org2
 fed_start a
 fed_start b
+fed_start c
 
 hexu() { echo "${1//-/}"; }
 A=$(hexu "${H_UUID[a]}")
@@ -32,6 +35,9 @@ fed_partner b a a --direction push --file <(echo '{"inbound": {"kinds": ["certs"
 # A shares certs with B: up to green, no amber yet
 RULE='"enabled": true, "nets_allow": ["127.0.0.0/8", "192.0.2.0/24"], "nets_deny": ["192.0.2.128/25"], "zones_deny": ["ec.test"]'
 fed_partner a b b --direction push --file <(echo "{\"outbound\": {\"certs\": {$RULE, \"max_tlp\": \"tlp:green\"}}}")
+# C pulls from A, the same rule
+fed_partner c a a --direction push --file <(echo '{"inbound": {"kinds": ["certs"], "max_tlp": "tlp:amber", "fetch": true}}')
+fed_partner a c c --direction pull --file <(echo "{\"outbound\": {\"certs\": {$RULE, \"max_tlp\": \"tlp:green\"}}}")
 
 # ---- A's sensors: the capture (green), and ja3-jl lines (green, amber, red)
 declare -A SU SK
@@ -119,7 +125,7 @@ want=$(expected 2 | LC_ALL=C sort)
 NB=$(echo "$want" | wc -l)
 # the capture's rsa.test tuples and 192.0.2.10: at least one of each kind
 [ "$NB" -ge 2 ] || fail "the rule releases $NB tuples of [$(cat "$T_DIR/a.dump")]"
-holds() { [ "$(dump b)" = "$2" ]; }
+holds() { [ "$(dump "$1")" = "$2" ]; }
 wait_until 60 holds b "$want" || fail "B holds [$(dump b)], expected [$want]"
 # every certificate B holds was parsed by B (parsed = 1 in its own rows)
 dump b | grep -q '/1/rsa.test/rsa.test' || fail "B holds no certificate it parsed: $(dump b)"
@@ -197,5 +203,23 @@ REL=$((SENT - NA))
 want_dec="address-filtered=2 amber-not-allowed=$NA released=$((NB + REL)) tlp-red=1 zone-filtered=$NEC"
 wait_until 60 eval '[ "$(decisions b)" = "$want_dec" ]' || fail "A -> b decisions: $(decisions b), expected $want_dec"
 assert_eq "$(refused above-tlp-cap)" $((REL - 1)) "B refused every amber state above its cap but the last"
-for h in a b; do fed_stop "$h"; done
+
+# ---- C, pulling: the tuples of the green rule, each state once
+want_c=$(expected 2 | LC_ALL=C sort)
+wait_until 60 holds c "$want_c" || fail "C holds [$(dump c)], expected [$want_c]"
+# every tuple decided for C at its latest state; the amber one changed
+# SENT times, and handshakes between two of C's pulls are one decision:
+# amber-not-allowed once per state C's pulls saw (1..SENT), the rest exact
+c_dec_ok() {
+	local d na
+	d=$(decisions c) || return 1
+	na=$(sed -n 's/.*amber-not-allowed=\([0-9]*\).*/\1/p' <<<"$d")
+	[ -n "$na" ] && [ "$na" -ge 1 ] && [ "$na" -le "$SENT" ] &&
+		[ "$(sed 's/amber-not-allowed=[0-9]* //' <<<"$d")" = "address-filtered=2 released=$NB tlp-red=1 zone-filtered=$NEC" ]
+}
+wait_until 60 c_dec_ok || fail "A -> c decisions: $(decisions c)"
+assert_eq "$(fapi c /api/v1/partners/a/status | json "d['kinds']['certs']['received']['records']")" "$NB" \
+	"records stored at C (fetched)"
+log "C fetched exactly the $NB tuples of the green rule"
+for h in a b c; do fed_stop "$h"; done
 pass
