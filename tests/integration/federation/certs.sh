@@ -21,7 +21,7 @@ FIXTURE=$D4_TEST_DATA/tls/ja3-jl/openssl-lo.d4hub.jsonl
 
 fed_hub a 127.0.0.2 org1
 fed_hub b 127.0.0.3 org2
-fed_hub c 127.0.0.4 org2
+fed_hub c 127.0.0.4 org2 federation.backoff_max_ms=2000
 fed_start a
 fed_start b
 fed_start c
@@ -35,9 +35,10 @@ fed_partner b a a --direction push --file <(echo '{"inbound": {"kinds": ["certs"
 # A shares certs with B: up to green, no amber yet
 RULE='"enabled": true, "nets_allow": ["127.0.0.0/8", "192.0.2.0/24"], "nets_deny": ["192.0.2.128/25"], "zones_deny": ["ec.test"]'
 fed_partner a b b --direction push --file <(echo "{\"outbound\": {\"certs\": {$RULE, \"max_tlp\": \"tlp:green\"}}}")
-# C pulls from A, the same rule
-fed_partner c a a --direction push --file <(echo '{"inbound": {"kinds": ["certs"], "max_tlp": "tlp:amber", "fetch": true}}')
+# C pulls from A, the same rule (A knows C first: C's first fetch is not
+# refused into a backoff)
 fed_partner a c c --direction pull --file <(echo "{\"outbound\": {\"certs\": {$RULE, \"max_tlp\": \"tlp:green\"}}}")
+fed_partner c a a --direction push --file <(echo '{"inbound": {"kinds": ["certs"], "max_tlp": "tlp:amber", "fetch": true}}')
 
 # ---- A's sensors: the capture (green), and ja3-jl lines (green, amber, red)
 declare -A SU SK
@@ -202,11 +203,15 @@ assert_eq "$(received records)" $((NB + 1)) "records stored at B"
 REL=$((SENT - NA))
 want_dec="address-filtered=2 amber-not-allowed=$NA released=$((NB + REL)) tlp-red=1 zone-filtered=$NEC"
 wait_until 60 eval '[ "$(decisions b)" = "$want_dec" ]' || fail "A -> b decisions: $(decisions b), expected $want_dec"
-assert_eq "$(refused above-tlp-cap)" $((REL - 1)) "B refused every amber state above its cap but the last"
+# B refused amber above its cap at least once, and never more often than A
+# released it before the state B stored (a state A sends again after
+# B's partner record changed mid-batch is a duplicate there, not a refusal)
+CAPN=$(refused above-tlp-cap)
+[ "$CAPN" -ge 1 ] && [ "$CAPN" -le $((REL - 1)) ] || fail "B refused $CAPN amber states above its cap (A released $REL)"
 
 # ---- C, pulling: the tuples of the green rule, each state once
 want_c=$(expected 2 | LC_ALL=C sort)
-wait_until 60 holds c "$want_c" || fail "C holds [$(dump c)], expected [$want_c]"
+wait_until 60 holds c "$want_c" || fail "C holds [$(dump c)], expected [$want_c]; C: $(fapi c /api/v1/partners/a/status)"
 # every tuple decided for C at its latest state; the amber one changed
 # SENT times, and handshakes between two of C's pulls are one decision:
 # amber-not-allowed once per state C's pulls saw (1..SENT), the rest exact
