@@ -568,8 +568,8 @@ int d4_api_fedops_handle(struct d4_api_fedops *o, h2o_req_t *req, const char *pa
 	uint8_t kind;
 	if (memchr(p.base + skip, '/', p.len - skip) || kind_of(p.base + skip, p.len - skip, &kind) != 0)
 		return -1;
-	if (kind != D4_FED_KIND_FRAMES && kind != D4_FED_KIND_PDNS && kind != D4_FED_KIND_BACKSCATTER) {
-		/* a kind of the model without data yet (certs) */
+	if (kind >= D4_FED_KIND_COUNT) {
+		/* a kind of the model without data (none since certs) */
 		problem(req, 404, "Not Found", "kind-not-served", "this hub exchanges no records of this kind yet", "");
 		return 0;
 	}

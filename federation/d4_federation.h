@@ -24,6 +24,7 @@
 #include "d4_store_bs.h"
 #include "d4_store_fed.h"
 #include "d4_store_partner.h"
+#include "d4_store_pssl.h"
 
 /* What the partner is to this hub. Values are stored (partners table):
  * never renumber. */
@@ -40,7 +41,7 @@ enum d4_fed_kind {
 	D4_FED_KIND_FRAMES = 0,	     /* raw D4 frames, by type and extended type */
 	D4_FED_KIND_PDNS = 1,	     /* passive-DNS tuples */
 	D4_FED_KIND_BACKSCATTER = 2, /* backscatter attack vectors (hub/store/d4_store_bs.h) */
-	D4_FED_KIND_CERTS = 3,
+	D4_FED_KIND_CERTS = 3,	     /* passive-SSL handshake tuples with their chains (hub/store/d4_store_pssl.h) */
 	D4_FED_KIND_COUNT = 4
 };
 
@@ -84,6 +85,9 @@ enum d4_fed_reason {
 	D4_FED_R_RRNAME_PRIVATE,   /* "rrname-private": the reverse name of a private or own address */
 	D4_FED_R_OWN_NETWORK,	   /* "own-network": an address in the hub's own networks */
 	D4_FED_R_ORIGIN_NO_ONWARD, /* "origin-no-onward": the origin did not allow relaying it further */
+	/* certs (docs/federation.md "Certificates") */
+	D4_FED_R_ADDR_NET,     /* "address-filtered": the server address is denied, or not in the allowed nets */
+	D4_FED_R_ADDR_PRIVATE, /* "address-private": a private or own server address no allow entry names */
 	D4_FED_R_COUNT
 };
 
@@ -148,6 +152,13 @@ struct d4_fed_record {
 	uint32_t seen_sensors; /* pdns: distinct sensors that saw it */
 	uint64_t packets;      /* backscatter: packets of the vector */
 	uint64_t duration_s;   /* backscatter: last - first, seconds */
+	/* certs: the server's address (16 bytes, IPv4 as v4-mapped), the SNI
+	 * and the server certificate's DNS names (its dNSName SANs and its
+	 * subject's commonName), NUL-terminated */
+	const uint8_t *server_ip;
+	const char *sni;
+	const char *const *names;
+	unsigned nnames;
 };
 
 struct d4_fed_verdict {
@@ -297,6 +308,8 @@ struct d4_fed_dryrun {
 	char (*tags)[128];
 	uint8_t (*sensors)[16];
 	uint8_t (*via)[16];
+	uint8_t server[16];  /* certs: rec.server_ip points here */
+	const char **names; /* certs: into the parsed tree */
 };
 /* Parses a DryRunRecord document. 0, D4_EINVAL (err names the member) or
  * D4_ENOMEM. Free with d4_fed_dryrun_free in every case. */
@@ -458,6 +471,36 @@ struct d4_fed_wvec {
 	uint32_t updates;
 };
 
+/* The content of a certs record on the wire (layout version 1): one
+ * passive-SSL handshake tuple as this hub stores it (d4_store_pssl_tuple)
+ * with the JA3/JA3S strings and the DER of the chain seen last, the server's
+ * own certificate first. Never a parsed field: the receiver parses the DER
+ * itself. Pointers into the batch buffer; strings not NUL-terminated. */
+#define D4_FED_CERT_VER	  1u
+#define D4_FED_CERT_CHAIN D4_PSSL_CHAIN_MAX /* certificates of a record */
+#define D4_FED_CERT_DER	  D4_PSSL_DER_MAX   /* bytes of one certificate */
+#define D4_FED_JA3_MAX	  D4_PSSL_JA3_STR_MAX
+#define D4_FED_SNI_MAX	  D4_PSSL_SNI_MAX
+#define D4_FED_JA4_MAX	  D4_PSSL_JA4_MAX
+struct d4_fed_wcert {
+	uint8_t server_ip[16]; /* IPv4 as v4-mapped IPv6 */
+	uint16_t server_port;  /* not 0 */
+	uint8_t has_ja3, has_ja3s;
+	uint8_t ja3_md5[16], ja3s_md5[16];
+	const char *ja3, *ja3s; /* the full strings; length 0: not given (else their MD5 is checked) */
+	size_t ja3_len, ja3s_len;
+	const char *sni; /* 0..D4_FED_SNI_MAX bytes of a host name, lower case */
+	size_t sni_len;
+	const char *ja4; /* 0..D4_FED_JA4_MAX of [0-9a-z_] */
+	size_t ja4_len;
+	uint64_t time_first, time_last, count;
+	uint8_t n_certs;
+	struct {
+		const uint8_t *der; /* one DER SEQUENCE, exactly len bytes */
+		uint32_t len;	    /* 1..D4_FED_CERT_DER */
+	} certs[D4_FED_CERT_CHAIN];
+};
+
 /* One record of a batch as decoded: pointers into the batch buffer (valid
  * while it is). Strings are NOT NUL-terminated: use the lengths. */
 struct d4_fed_wrec {
@@ -481,6 +524,8 @@ struct d4_fed_wrec {
 	uint64_t time_first, time_last, count;
 	/* backscatter: a copy (fixed size, nothing points into the buffer) */
 	struct d4_fed_wvec vec;
+	/* certs: pointers into the buffer */
+	struct d4_fed_wcert cert;
 };
 
 struct d4_fed_batch_hdr {
@@ -691,6 +736,12 @@ struct d4_fed_rx {
 	struct d4_store_fed_prov *provs;
 	char *strings;	 /* NUL-terminated copies (extended types, bailiwicks) */
 	uint8_t *proofs; /* received frames' proofs (d4_fed_proof_encode) */
+	/* certs: the handshakes, their certificates as this hub parsed them
+	 * (analyzers/x509) and the memory those point into */
+	struct d4_store_pssl_obs *pssl;
+	void **allocs;
+	size_t nallocs;
+	uint64_t certs_unparsed; /* received certificates that did not parse (stored unparsed, as at ingest) */
 };
 /* Why a whole batch is refused (nothing of it is stored). */
 enum d4_fed_rx_refusal {

@@ -14,6 +14,7 @@
 #include "d4_util.h"
 
 #include <math.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,6 +44,13 @@ _Static_assert(D4_FED_PROOF_MAX <= D4_STORE_FED_PROOF_MAX, "a proof the store ca
 #define VEC_F_EST     0x02u /* est_valid */
 #define VEC_F_SMORE   0x04u /* sensors_more */
 #define VEC_F_MIXED   0x08u /* org_mixed */
+/* layout, server_ip, port, flags, ja3 len, ja3s len, sni len, ja4 len,
+ * first, last, count, n_certs (md5s and strings when present; each
+ * certificate u32 length + DER) */
+#define CERT_FIXED    (1u + 16u + 2u + 1u + 2u + 2u + 1u + 1u + 24u + 1u)
+#define CERT_MIN      (PROV_MIN + CERT_FIXED)
+#define CERT_F_JA3    0x01u
+#define CERT_F_JA3S   0x02u
 #define EXT_MAX	      63u
 #define RRNAME_MAX    1024u
 #define RDATA_MAX     65536u /* D4_PDNS_STORE_RDATA_MAX: longer would be skipped by the store */
@@ -437,6 +445,141 @@ static int dec_vec(struct d4_fed_batch_it *it, struct d4_reader *r, struct d4_fe
 	return 0;
 }
 
+/* A JA3/JA3S string: decimal numbers joined by ',' and '-' (possibly
+ * empty fields), and its MD5 the one the record gives. */
+static int ja3_ok(const uint8_t *s, size_t n, const uint8_t md5[16])
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || s[i] == ',' || s[i] == '-'))
+			return 0;
+	uint8_t d[EVP_MAX_MD_SIZE];
+	unsigned dl = 0;
+	/* MD5 is what JA3 is defined with; a mismatch is a record that lies */
+	if (!EVP_Digest(s, n, d, &dl, EVP_md5(), NULL) || dl != 16)
+		return 0;
+	return memcmp(d, md5, 16) == 0;
+}
+
+/* The outer DER SEQUENCE of a certificate covers exactly n bytes (a
+ * definite length in its minimal form); the receiver parses the rest. */
+static int der_seq_ok(const uint8_t *d, size_t n)
+{
+	if (n < 2 || d[0] != 0x30)
+		return 0;
+	if (d[1] < 0x80)
+		return (size_t)d[1] + 2 == n;
+	unsigned k = d[1] & 0x7fu;
+	if (k == 0 || k > 3 || n < 2u + k || d[2] == 0)
+		return 0;
+	size_t l = 0;
+	for (unsigned i = 0; i < k; i++)
+		l = (l << 8) | d[2 + i];
+	if (l < 0x80)
+		return 0;
+	return l + 2u + k == n;
+}
+
+/* A certs record: a handshake tuple and its chain. Every length is
+ * bounded by what the store keeps; a JA3 string must hash to its MD5; no
+ * parsed certificate field travels (the receiver parses the DER). */
+static int dec_cert(struct d4_fed_batch_it *it, struct d4_reader *r, struct d4_fed_wrec *w)
+{
+	struct d4_fed_wcert *c = &w->cert;
+	uint8_t ver = d4_rd_u8(r);
+	if (!d4_rd_error(r) && ver != D4_FED_CERT_VER)
+		return it_fail(it, D4_EPROTO, "certs layout %u (this hub reads %u)", ver, D4_FED_CERT_VER);
+	d4_rd_copy(r, c->server_ip, 16);
+	c->server_port = d4_rd_u16be(r);
+	uint8_t f = d4_rd_u8(r);
+	if (d4_rd_error(r))
+		return d4_rd_error(r);
+	if (c->server_port == 0)
+		return it_fail(it, D4_EPROTO, "server port 0");
+	if (f & ~(CERT_F_JA3 | CERT_F_JA3S))
+		return it_fail(it, D4_EPROTO, "unknown certs flags 0x%02x", f);
+	c->has_ja3 = (f & CERT_F_JA3) ? 1 : 0;
+	c->has_ja3s = (f & CERT_F_JA3S) ? 1 : 0;
+	if (c->has_ja3)
+		d4_rd_copy(r, c->ja3_md5, 16);
+	if (c->has_ja3s)
+		d4_rd_copy(r, c->ja3s_md5, 16);
+	for (int k = 0; k < 2; k++) {
+		uint16_t n = d4_rd_u16be(r);
+		if (d4_rd_error(r))
+			return d4_rd_error(r);
+		int has = k ? c->has_ja3s : c->has_ja3;
+		if (n > D4_FED_JA3_MAX)
+			return it_fail(it, D4_ETOOBIG, "%s string of %u bytes (at most %u)", k ? "ja3s" : "ja3", n,
+				       D4_FED_JA3_MAX);
+		if (n && !has)
+			return it_fail(it, D4_EPROTO, "a %s string without its MD5", k ? "ja3s" : "ja3");
+		const uint8_t *p = d4_rd_ptr(r, n);
+		if (d4_rd_error(r))
+			return d4_rd_error(r);
+		if (n && !ja3_ok(p, n, k ? c->ja3s_md5 : c->ja3_md5))
+			return it_fail(it, D4_EPROTO, "the %s string is not one or not of its MD5", k ? "ja3s" : "ja3");
+		if (k) {
+			c->ja3s = n ? (const char *)p : NULL;
+			c->ja3s_len = n;
+		} else {
+			c->ja3 = n ? (const char *)p : NULL;
+			c->ja3_len = n;
+		}
+	}
+	uint8_t n = d4_rd_u8(r);
+	const uint8_t *p = d4_rd_ptr(r, n);
+	if (d4_rd_error(r))
+		return d4_rd_error(r);
+	for (unsigned i = 0; i < n; i++)
+		if (p[i] < 0x21 || p[i] > 0x7e || (p[i] >= 'A' && p[i] <= 'Z'))
+			return it_fail(it, D4_EPROTO, "sni byte 0x%02x (printable ASCII, lower case)", p[i]);
+	c->sni = n ? (const char *)p : NULL;
+	c->sni_len = n;
+	n = d4_rd_u8(r);
+	if (!d4_rd_error(r) && n > D4_FED_JA4_MAX)
+		return it_fail(it, D4_ETOOBIG, "ja4 of %u bytes (at most %u)", n, D4_FED_JA4_MAX);
+	p = d4_rd_ptr(r, n);
+	if (d4_rd_error(r))
+		return d4_rd_error(r);
+	for (unsigned i = 0; i < n; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'z') || p[i] == '_'))
+			return it_fail(it, D4_EPROTO, "ja4 byte 0x%02x (0-9, a-z, _)", p[i]);
+	c->ja4 = n ? (const char *)p : NULL;
+	c->ja4_len = n;
+	c->time_first = d4_rd_u64be(r);
+	c->time_last = d4_rd_u64be(r);
+	c->count = d4_rd_u64be(r);
+	c->n_certs = d4_rd_u8(r);
+	if (d4_rd_error(r))
+		return d4_rd_error(r);
+	if (c->time_first > c->time_last)
+		return it_fail(it, D4_EPROTO, "time_first %llu after time_last %llu", (unsigned long long)c->time_first,
+			       (unsigned long long)c->time_last);
+	if (c->count == 0)
+		return it_fail(it, D4_EPROTO, "count 0");
+	if (c->n_certs > D4_FED_CERT_CHAIN)
+		return it_fail(it, D4_ETOOBIG, "a chain of %u certificates (at most %u)", c->n_certs,
+			       D4_FED_CERT_CHAIN);
+	for (unsigned i = 0; i < c->n_certs; i++) {
+		uint32_t l = d4_rd_u32be(r);
+		if (d4_rd_error(r))
+			return d4_rd_error(r);
+		if (l == 0 || l > D4_FED_CERT_DER)
+			return it_fail(it, l ? D4_ETOOBIG : D4_EPROTO, "certificate %u of %u bytes (1..%u)", i, l,
+				       D4_FED_CERT_DER);
+		if (l > d4_rd_left(r))
+			return it_fail(it, D4_ETRUNC, "certificate %u of %u bytes, %zu left", i, l, d4_rd_left(r));
+		const uint8_t *d = d4_rd_ptr(r, l);
+		if (d4_rd_error(r))
+			return d4_rd_error(r);
+		if (!der_seq_ok(d, l))
+			return it_fail(it, D4_EPROTO, "certificate %u is not one DER SEQUENCE", i);
+		c->certs[i].der = d;
+		c->certs[i].len = l;
+	}
+	return 0;
+}
+
 int d4_fed_batch_open(const uint8_t *buf, size_t len, struct d4_fed_batch_hdr *h, struct d4_fed_batch_it *it)
 {
 	if (!it)
@@ -459,7 +602,7 @@ int d4_fed_batch_open(const uint8_t *buf, size_t len, struct d4_fed_batch_hdr *h
 	h->version = ver;
 	h->kind = d4_rd_u8(&r);
 	if (!d4_rd_error(&r) && h->kind != D4_FED_KIND_FRAMES && h->kind != D4_FED_KIND_PDNS &&
-	    h->kind != D4_FED_KIND_BACKSCATTER)
+	    h->kind != D4_FED_KIND_BACKSCATTER && h->kind != D4_FED_KIND_CERTS)
 		return it_fail(it, D4_EPROTO, "kind %u has no record layout", h->kind);
 	d4_rd_copy(&r, h->sender, 16);
 	if (!d4_rd_error(&r) && is_zero16(h->sender))
@@ -502,7 +645,10 @@ int d4_fed_batch_open(const uint8_t *buf, size_t len, struct d4_fed_batch_hdr *h
 	if (whole > h->nrecords)
 		return it_fail(it, D4_EPROTO, "whole seals of %llu leaves in a batch of %u records",
 			       (unsigned long long)whole, h->nrecords);
-	size_t min = h->kind == D4_FED_KIND_FRAMES ? FRAME_MIN : h->kind == D4_FED_KIND_PDNS ? PDNS_MIN : VEC_MIN;
+	size_t min = h->kind == D4_FED_KIND_FRAMES  ? FRAME_MIN
+		     : h->kind == D4_FED_KIND_PDNS  ? PDNS_MIN
+		     : h->kind == D4_FED_KIND_CERTS ? CERT_MIN
+						    : VEC_MIN;
 	if ((uint64_t)h->nrecords * min > end - r.off)
 		return it_fail(it, D4_ETRUNC, "%u records cannot fit in %zu bytes", h->nrecords, end - r.off);
 	it->buf = buf;
@@ -553,9 +699,10 @@ int d4_fed_batch_next(struct d4_fed_batch_it *it, struct d4_fed_wrec *w)
 	size_t via_at = 0, content_at = 0;
 	int rc = dec_prov(it, &r, &w->prov, &via_at, &content_at);
 	if (rc == 0)
-		rc = it->kind == D4_FED_KIND_FRAMES ? dec_frame(it, &r, w)
-		     : it->kind == D4_FED_KIND_PDNS ? dec_pdns(it, &r, w)
-						    : dec_vec(it, &r, w);
+		rc = it->kind == D4_FED_KIND_FRAMES  ? dec_frame(it, &r, w)
+		     : it->kind == D4_FED_KIND_PDNS  ? dec_pdns(it, &r, w)
+		     : it->kind == D4_FED_KIND_CERTS ? dec_cert(it, &r, w)
+						     : dec_vec(it, &r, w);
 	if (rc == 0 &&
 	    ((w->prov.flags & D4_FED_F_SIGNED) || ((w->prov.flags & D4_FED_F_SEALED) && !it->no_seal_digest)))
 		record_digest(it->kind, it->buf + it->off, via_at, content_at, r.off, w->prov.digest);
@@ -602,7 +749,8 @@ int d4_fed_wbuf_begin(struct d4_fed_wbuf *w, uint8_t kind, const uint8_t sender[
 		      size_t from_len)
 {
 	if (!w || !sender ||
-	    (kind != D4_FED_KIND_FRAMES && kind != D4_FED_KIND_PDNS && kind != D4_FED_KIND_BACKSCATTER) ||
+	    (kind != D4_FED_KIND_FRAMES && kind != D4_FED_KIND_PDNS && kind != D4_FED_KIND_BACKSCATTER &&
+	     kind != D4_FED_KIND_CERTS) ||
 	    from_len > D4_FED_POS_MAX || (from_len && !from) || is_zero16(sender))
 		return D4_EINVAL;
 	/* Copied before the buffer may move: from (and sender) may point into
@@ -637,7 +785,29 @@ static size_t rec_size(uint8_t kind, const struct d4_fed_wrec *r)
 		return n + FRAME_MIN - PROV_MIN + r->ext_type_len + r->size;
 	if (kind == D4_FED_KIND_BACKSCATTER)
 		return n + VEC_FIXED + VEC_PORT * (size_t)r->vec.n_ports;
+	if (kind == D4_FED_KIND_CERTS) {
+		const struct d4_fed_wcert *c = &r->cert;
+		n += CERT_FIXED + (c->has_ja3 ? 16u : 0u) + (c->has_ja3s ? 16u : 0u) + c->ja3_len + c->ja3s_len +
+		     c->sni_len + c->ja4_len;
+		for (unsigned i = 0; i < c->n_certs && i < D4_FED_CERT_CHAIN; i++)
+			n += 4u + c->certs[i].len;
+		return n;
+	}
 	return n + PDNS_MIN - PROV_MIN + r->rrname_len + r->rdata_len + r->bailiwick_len;
+}
+
+/* The lengths of a certs record fit their fields (the decoder checks the
+ * content): nothing is written otherwise. */
+static int cert_lengths_ok(const struct d4_fed_wcert *c)
+{
+	if (c->ja3_len > D4_FED_JA3_MAX || c->ja3s_len > D4_FED_JA3_MAX || c->sni_len > D4_FED_SNI_MAX ||
+	    c->ja4_len > D4_FED_JA4_MAX || c->n_certs > D4_FED_CERT_CHAIN || (c->ja3_len && !c->ja3) ||
+	    (c->ja3s_len && !c->ja3s) || (c->sni_len && !c->sni) || (c->ja4_len && !c->ja4))
+		return 0;
+	for (unsigned i = 0; i < c->n_certs; i++)
+		if (c->certs[i].len > D4_FED_CERT_DER || (c->certs[i].len && !c->certs[i].der))
+			return 0;
+	return 1;
 }
 
 int d4_fed_wbuf_add(struct d4_fed_wbuf *w, const struct d4_fed_wrec *r)
@@ -650,7 +820,8 @@ int d4_fed_wbuf_add(struct d4_fed_wbuf *w, const struct d4_fed_wrec *r)
 	if (p->nsensors > SENSORS_MAX || p->nvia > D4_FED_VIA_MAX || r->ext_type_len > EXT_MAX ||
 	    r->rrname_len > RRNAME_MAX || r->rdata_len > RDATA_MAX || r->bailiwick_len > BAILIWICK_MAX ||
 	    r->vec.n_ports > D4_STORE_BS_TOP_PORTS || (r->ext_type_len && !r->ext_type) || (r->size && !r->payload) ||
-	    (r->rrname_len && !r->rrname) || (r->rdata_len && !r->rdata) || (r->bailiwick_len && !r->bailiwick))
+	    (w->kind == D4_FED_KIND_CERTS && !cert_lengths_ok(&r->cert)) || (r->rrname_len && !r->rrname) ||
+	    (r->rdata_len && !r->rdata) || (r->bailiwick_len && !r->bailiwick))
 		return D4_EINVAL;
 	if (w->nrecords == UINT32_MAX)
 		return D4_ETOOBIG;
@@ -811,6 +982,51 @@ int d4_fed_wbuf_add(struct d4_fed_wbuf *w, const struct d4_fed_wrec *r)
 				 (v->sensors_more ? VEC_F_SMORE : 0u) | (v->org_mixed ? VEC_F_MIXED : 0u));
 		d4_put_u32be(q, v->updates);
 		q += 4;
+	} else if (w->kind == D4_FED_KIND_CERTS) {
+		const struct d4_fed_wcert *c = &r->cert;
+		*q++ = D4_FED_CERT_VER;
+		memcpy(q, c->server_ip, 16);
+		d4_put_u16be(q + 16, c->server_port);
+		q += 18;
+		*q++ = (uint8_t)((c->has_ja3 ? CERT_F_JA3 : 0u) | (c->has_ja3s ? CERT_F_JA3S : 0u));
+		if (c->has_ja3) {
+			memcpy(q, c->ja3_md5, 16);
+			q += 16;
+		}
+		if (c->has_ja3s) {
+			memcpy(q, c->ja3s_md5, 16);
+			q += 16;
+		}
+		d4_put_u16be(q, (uint16_t)c->ja3_len);
+		q += 2;
+		if (c->ja3_len)
+			memcpy(q, c->ja3, c->ja3_len);
+		q += c->ja3_len;
+		d4_put_u16be(q, (uint16_t)c->ja3s_len);
+		q += 2;
+		if (c->ja3s_len)
+			memcpy(q, c->ja3s, c->ja3s_len);
+		q += c->ja3s_len;
+		*q++ = (uint8_t)c->sni_len;
+		if (c->sni_len)
+			memcpy(q, c->sni, c->sni_len);
+		q += c->sni_len;
+		*q++ = (uint8_t)c->ja4_len;
+		if (c->ja4_len)
+			memcpy(q, c->ja4, c->ja4_len);
+		q += c->ja4_len;
+		d4_put_u64be(q, c->time_first);
+		d4_put_u64be(q + 8, c->time_last);
+		d4_put_u64be(q + 16, c->count);
+		q += 24;
+		*q++ = c->n_certs;
+		for (unsigned i = 0; i < c->n_certs; i++) {
+			d4_put_u32be(q, c->certs[i].len);
+			q += 4;
+			if (c->certs[i].len)
+				memcpy(q, c->certs[i].der, c->certs[i].len);
+			q += c->certs[i].len;
+		}
 	} else {
 		d4_put_u16be(q, (uint16_t)r->rrname_len);
 		q += 2;

@@ -706,7 +706,8 @@ void d4_fed_partner_json(yajl_gen g, const struct d4_partner *p, enum d4_fed_jso
 const char *const d4_fed_record_members[] = {"kind",	     "tlp",	"tags",	      "should_not_sync", "org",
 					     "sensors",	     "type",	"ext_type",   "origin",		 "via",
 					     "stripped",     "rrname",	"rrtype",     "rdata",		 "seen_count",
-					     "seen_sensors", "packets", "duration_s", "onward",		 NULL};
+					     "seen_sensors", "packets", "duration_s", "onward",		 "server",
+					     "sni",	     "names",	NULL};
 
 void d4_fed_dryrun_free(struct d4_fed_dryrun *d)
 {
@@ -715,6 +716,7 @@ void d4_fed_dryrun_free(struct d4_fed_dryrun *d)
 	free(d->tags);
 	free(d->sensors);
 	free(d->via);
+	free(d->names);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -839,6 +841,40 @@ int d4_fed_dryrun_parse(yajl_val obj, struct d4_fed_dryrun *d, char *err, size_t
 	rec->duration_s = r > 0 ? v : 0;
 	if (rec->kind == D4_FED_KIND_PDNS && (!rec->rrname || !rec->rrtype))
 		return bad(err, errlen, "a pdns record needs rrname and rrtype (and rdata)");
+	/* certs: the server address (v4-mapped for IPv4), SNI, certificate names */
+	if ((r = get_str(obj, "server", 63, "", &s, err, errlen)) < 0)
+		return r;
+	if (r > 0) {
+		struct d4_partner_net a4;
+		if (d4_fed_net_parse(s, &a4) != 0 || (a4.family == 4 ? a4.prefix != 32 : a4.prefix != 128))
+			return bad(err, errlen, "server: an IPv4 or IPv6 address");
+		memset(d->server, 0, 16);
+		if (a4.family == 4) {
+			d->server[10] = d->server[11] = 0xff;
+			memcpy(d->server + 12, a4.addr, 4);
+		} else {
+			memcpy(d->server, a4.addr, 16);
+		}
+		rec->server_ip = d->server;
+	}
+	if ((r = get_str(obj, "sni", 255, "", &s, err, errlen)) < 0)
+		return r;
+	rec->sni = r > 0 ? s : NULL;
+	if ((r = get_array(obj, "names", 65, "", &a, err, errlen)) < 0)
+		return r;
+	if (r > 0 && a->u.array.len) {
+		d->names = calloc(a->u.array.len, sizeof(*d->names));
+		if (!d->names)
+			return D4_ENOMEM;
+		for (size_t i = 0; i < a->u.array.len; i++) {
+			yajl_val e = a->u.array.values[i];
+			if (!YAJL_IS_STRING(e) || strlen(e->u.string) > 255)
+				return bad(err, errlen, "names[%zu]: a string of at most 255 bytes", i);
+			d->names[i] = e->u.string;
+		}
+		rec->names = d->names;
+		rec->nnames = (unsigned)a->u.array.len;
+	}
 	return 0;
 }
 
@@ -989,6 +1025,10 @@ const char *d4_fed_reason_text(enum d4_fed_reason r)
 		       "it";
 	case D4_FED_R_ORIGIN_NO_ONWARD:
 		return "the record came from another hub whose origin did not allow passing it on (onward)";
+	case D4_FED_R_ADDR_NET: return "the server address is in a denied network or outside the allowed ones";
+	case D4_FED_R_ADDR_PRIVATE:
+		return "the server address is private, loopback, link-local or in the hub's own networks and no rule "
+		       "names it";
 	case D4_FED_R_COUNT: break;
 	}
 	return "invalid";

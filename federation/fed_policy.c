@@ -41,6 +41,8 @@ static const char *const reason_names[D4_FED_R_COUNT] = {
     [D4_FED_R_RRNAME_PRIVATE] = "rrname-private",
     [D4_FED_R_OWN_NETWORK] = "own-network",
     [D4_FED_R_ORIGIN_NO_ONWARD] = "origin-no-onward",
+    [D4_FED_R_ADDR_NET] = "address-filtered",
+    [D4_FED_R_ADDR_PRIVATE] = "address-private",
 };
 
 static const char *const relation_names[] = {"none", "same-org", "partner", "community", "public"};
@@ -486,6 +488,64 @@ static enum d4_fed_reason rrname_check(const struct d4_fed_self *self, const str
 	return D4_FED_R_RELEASED;
 }
 
+/* The server address of a certs record, as rdata: the rule's nets (deny,
+ * then allow), and a private or own address only when an allow entry
+ * inside its range names it. */
+static enum d4_fed_reason server_check(const struct d4_fed_self *self, const struct d4_partner_rule *rule,
+				       const struct d4_fed_record *rec)
+{
+	if (!rec->server_ip)
+		return D4_FED_R_INVALID;
+	struct d4_partner_net a, v4;
+	memset(&a, 0, sizeof(a));
+	a.family = 6;
+	a.prefix = 128;
+	memcpy(a.addr, rec->server_ip, 16);
+	int sp = special_index(&a, &v4);
+	const struct d4_partner_net *probe_any = v4.family == 4 ? &v4 : &a;
+	for (unsigned i = 0; i < cap(rule->n_net_deny); i++)
+		if (fed_net_contains(&rule->net_deny[i], &a) || fed_net_contains(&rule->net_deny[i], probe_any))
+			return D4_FED_R_ADDR_NET;
+	int named = 0;
+	for (unsigned i = 0; i < cap(rule->n_net_allow) && !named; i++)
+		if (fed_net_contains(&rule->net_allow[i], &a) || fed_net_contains(&rule->net_allow[i], probe_any))
+			named = 1;
+	if (rule->n_net_allow && !named)
+		return D4_FED_R_ADDR_NET;
+	if (own_check(self, rule, &a, &v4) != D4_FED_R_RELEASED)
+		return D4_FED_R_ADDR_PRIVATE;
+	if (sp < 0)
+		return D4_FED_R_RELEASED;
+	const struct d4_partner_net range = special_nets[sp];
+	const struct d4_partner_net *probe = (a.family == 6 && range.family == 4) ? &v4 : &a;
+	return allow_names(rule, &range, probe) ? D4_FED_R_RELEASED : D4_FED_R_ADDR_PRIVATE;
+}
+
+/* The names of a certs record against the rule's zones: the SNI and the
+ * server certificate's names. A denied zone holding any of them refuses
+ * the record (sharing the certificate shares every name in it); with an
+ * allow list, every name must be in an allowed zone, and a record with no
+ * name at all cannot be vouched for. */
+static enum d4_fed_reason cert_zone_check(const struct d4_partner_rule *rule, const struct d4_fed_record *rec)
+{
+	if (!rule->n_zone_deny && !rule->n_zone_allow)
+		return D4_FED_R_RELEASED;
+	unsigned total = 0;
+	for (unsigned i = 0; i <= rec->nnames; i++) {
+		const char *n = i == 0 ? rec->sni : rec->names ? rec->names[i - 1] : NULL;
+		if (!n || !*n)
+			continue;
+		total++;
+		if (zone_in(rule->zone_deny, cap(rule->n_zone_deny), n))
+			return D4_FED_R_ZONE;
+		if (rule->n_zone_allow && !zone_in(rule->zone_allow, cap(rule->n_zone_allow), n))
+			return D4_FED_R_ZONE;
+	}
+	if (rule->n_zone_allow && total == 0)
+		return D4_FED_R_ZONE;
+	return D4_FED_R_RELEASED;
+}
+
 /* Mixing of a pdns tuple that passed every filter of the rule. */
 static enum d4_fed_reason mix_pdns(const struct d4_partner_rule *rule, const struct d4_fed_record *rec)
 {
@@ -554,6 +614,10 @@ static enum d4_fed_reason rule_check(const struct d4_fed_self *self, const struc
 			return r;
 		return mix_pdns(rule, rec);
 	}
+	if (rec->kind == D4_FED_KIND_CERTS) {
+		enum d4_fed_reason r = server_check(self, rule, rec);
+		return r == D4_FED_R_RELEASED ? cert_zone_check(rule, rec) : r;
+	}
 	if (rec->kind == D4_FED_KIND_BACKSCATTER && rule->mix.enabled) {
 		if (rec->packets < rule->mix.min_packets)
 			return D4_FED_R_MIX_PACKETS;
@@ -584,7 +648,8 @@ enum d4_fed_decision d4_fed_decide(const struct d4_fed_self *self, const struct 
 	out->level = D4_TLP_RED;
 	if (!self || !partner || !rec || (unsigned)rec->kind >= D4_FED_KIND_COUNT || rec->nvia > D4_FED_VIA_MAX ||
 	    (rec->nvia && (!rec->via || !rec->has_origin)) || (rec->nsensors && !rec->sensors) ||
-	    (unsigned)partner->relation < D4_FED_REL_SAME_ORG || (unsigned)partner->relation > D4_FED_REL_PUBLIC)
+	    (rec->nnames && !rec->names) || (unsigned)partner->relation < D4_FED_REL_SAME_ORG ||
+	    (unsigned)partner->relation > D4_FED_REL_PUBLIC)
 		return refuse(out, D4_FED_R_INVALID);
 	int no_sync = 0;
 	enum d4_tlp level = fed_effective_level(self, rec, &no_sync);

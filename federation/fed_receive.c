@@ -11,7 +11,9 @@
 #include "d4_error.h"
 #include "d4_federation.h"
 #include "d4_util.h"
+#include "d4_x509.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,8 +124,179 @@ void d4_fed_rx_free(struct d4_fed_rx *rx)
 	free(rx->provs);
 	free(rx->strings);
 	free(rx->proofs);
+	free(rx->pssl);
+	for (size_t i = 0; i < rx->nallocs; i++)
+		free(rx->allocs[i]);
+	free(rx->allocs);
 	memset(rx, 0, sizeof(*rx));
 	rx->batch.notify_fd = -1;
+}
+
+/* memory a received certs record's handshake points into, freed with rx */
+static void *rx_alloc(struct d4_fed_rx *rx, size_t n, size_t *cap)
+{
+	if (rx->nallocs == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		void **na = realloc(rx->allocs, c * sizeof(*na));
+		if (!na)
+			return NULL;
+		rx->allocs = na;
+		*cap = c;
+	}
+	void *p = calloc(1, n ? n : 1);
+	if (p)
+		rx->allocs[rx->nallocs++] = p;
+	return p;
+}
+
+/* One received certificate as this hub parses it: what the partner sent
+ * is its DER, nothing else; every field comes from analyzers/x509 here.
+ * One allocation holds the strings, SANs and key bytes. A DER that does
+ * not parse is stored unparsed with its hashes, as at ingest. */
+static int cert_of(struct d4_fed_rx *rx, size_t *acap, struct d4_x509 *x, const uint8_t *der, uint32_t len,
+		   struct d4_store_pssl_cert *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->der = der;
+	c->der_len = len;
+	int rc = d4_x509_parse(der, len, x);
+	if (rc == D4_ENOMEM)
+		return rc;
+	if (rc) {
+		unsigned l1 = 0, l2 = 0;
+		if (!EVP_Digest(der, len, c->sha1, &l1, EVP_sha1(), NULL) ||
+		    !EVP_Digest(der, len, c->sha256, &l2, EVP_sha256(), NULL) || l1 != 20 || l2 != 32)
+			return D4_ENOMEM;
+		rx->certs_unparsed++;
+		return 0;
+	}
+	size_t nsan = x->n_san <= D4_PSSL_SAN_MAX ? x->n_san : D4_PSSL_SAN_MAX;
+	size_t ml = x->key_type == D4_X509_KEY_RSA && x->modulus_len <= D4_PSSL_MODULUS_MAX ? x->modulus_len : 0;
+	size_t el = x->key_type == D4_X509_KEY_RSA && x->exponent_len <= D4_PSSL_EXPONENT_MAX ? x->exponent_len : 0;
+	const char *strs[7] = {x->subject, x->issuer, x->serial, x->sig_alg, x->key_alg, x->curve, x->cn};
+	size_t need = nsan * sizeof(struct d4_store_pssl_san) + ml + el;
+	for (int i = 0; i < 7; i++)
+		need += strlen(strs[i]) + 1;
+	for (size_t i = 0; i < nsan; i++)
+		need += x->san[i].len;
+	uint8_t *m = rx_alloc(rx, need, acap);
+	if (!m)
+		return D4_ENOMEM;
+	struct d4_store_pssl_san *san = (struct d4_store_pssl_san *)(void *)m;
+	uint8_t *q = m + nsan * sizeof(*san);
+	const char *out[7];
+	for (int i = 0; i < 7; i++) {
+		size_t n = strlen(strs[i]) + 1;
+		memcpy(q, strs[i], n);
+		out[i] = (const char *)q;
+		q += n;
+	}
+	for (size_t i = 0; i < nsan; i++) {
+		uint16_t l = x->san[i].len;
+		if (x->san[i].type == D4_X509_SAN_DNS && l > D4_PSSL_SAN_LEN)
+			l = D4_PSSL_SAN_LEN;
+		san[i].type = x->san[i].type;
+		san[i].len = l;
+		memcpy(q, x->san[i].value, l);
+		san[i].value = q;
+		q += l;
+	}
+	memcpy(c->sha1, x->sha1, 20);
+	memcpy(c->sha256, x->sha256, 32);
+	memcpy(c->spki_sha256, x->spki_sha256, 32);
+	c->parsed = 1;
+	c->x509_flags = x->flags;
+	c->version = (uint8_t)(x->version >= 0 && x->version <= 255 ? x->version : 255);
+	c->subject = out[0];
+	c->issuer = out[1];
+	c->serial = out[2];
+	c->sig_alg = out[3];
+	c->key_alg = out[4];
+	c->curve = out[5];
+	c->cn = x->has_cn ? out[6] : NULL;
+	c->not_before = x->not_before;
+	c->not_after = x->not_after;
+	c->key_type = (uint8_t)x->key_type;
+	c->key_bits = x->key_bits > 0 ? (uint32_t)x->key_bits : 0;
+	c->is_ca = x->is_ca;
+	if (ml) {
+		memcpy(q, x->modulus, ml);
+		c->modulus = q;
+		c->modulus_len = ml;
+		q += ml;
+	}
+	if (el) {
+		memcpy(q, x->exponent, el);
+		c->exponent = q;
+		c->exponent_len = el;
+		q += el;
+	}
+	c->san = nsan ? san : NULL;
+	c->n_san = nsan;
+	return 0;
+}
+
+/* A received handshake as the store merges it: the tuple, the chain parsed
+ * here, the strings NUL-terminated, level, org and the first sensor of the
+ * set, and its origin (the sender for a stripped one, whose origin is not
+ * told: never the all-zero uuid, which is this hub). */
+static int pssl_of(struct d4_fed_rx *rx, size_t *acap, struct d4_x509 *x, const struct d4_fed_wrec *r,
+		   const uint8_t sender[16], struct d4_store_pssl_obs *o)
+{
+	const struct d4_fed_wcert *c = &r->cert;
+	const struct d4_fed_wprov *w = &r->prov;
+	int stripped = (w->flags & D4_FED_F_STRIPPED) != 0;
+	memset(o, 0, sizeof(*o));
+	size_t need =
+	    (size_t)c->n_certs * sizeof(struct d4_store_pssl_cert) + c->ja3_len + 1 + c->ja3s_len + 1 + c->ja4_len + 1;
+	uint8_t *m = rx_alloc(rx, need, acap);
+	if (!m)
+		return D4_ENOMEM;
+	struct d4_store_pssl_cert *certs = (struct d4_store_pssl_cert *)(void *)m;
+	char *q = (char *)(m + (size_t)c->n_certs * sizeof(*certs));
+	for (unsigned i = 0; i < c->n_certs; i++) {
+		int rc = cert_of(rx, acap, x, c->certs[i].der, c->certs[i].len, &certs[i]);
+		if (rc)
+			return rc;
+	}
+	memcpy(o->server_ip, c->server_ip, 16);
+	o->server_port = c->server_port;
+	o->sni = (const uint8_t *)c->sni;
+	o->sni_len = c->sni_len;
+	o->has_ja3 = c->has_ja3;
+	o->has_ja3s = c->has_ja3s;
+	memcpy(o->ja3_md5, c->ja3_md5, 16);
+	memcpy(o->ja3s_md5, c->ja3s_md5, 16);
+	if (c->ja3_len) {
+		memcpy(q, c->ja3, c->ja3_len);
+		o->ja3 = q;
+	}
+	q += c->ja3_len + 1;
+	if (c->ja3s_len) {
+		memcpy(q, c->ja3s, c->ja3s_len);
+		o->ja3s = q;
+	}
+	q += c->ja3s_len + 1;
+	if (c->ja4_len) {
+		memcpy(q, c->ja4, c->ja4_len);
+		o->ja4 = q;
+	}
+	o->certs = c->n_certs ? certs : NULL;
+	o->n_certs = c->n_certs;
+	o->time_first = c->time_first;
+	o->time_last = c->time_last;
+	o->count = c->count;
+	o->tlp = w->tlp;
+	memcpy(o->origin, (!stripped && w->has_origin) ? w->origin : sender, 16);
+	if (!stripped) {
+		if (w->nsensors) {
+			memcpy(o->sensor, w->sensors[0], 16);
+			o->has_sensor = 1;
+		}
+		if (w->has_org)
+			memcpy(o->org, w->org, 16);
+	}
+	return 0;
 }
 
 static void prov_of(const struct d4_fed_wprov *w, struct d4_store_fed_prov *p)
@@ -505,9 +678,12 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 			rx->frames = calloc(keep, sizeof(*rx->frames));
 		else if (kind == D4_FED_KIND_PDNS)
 			rx->tuples = calloc(keep, sizeof(*rx->tuples));
+		else if (kind == D4_FED_KIND_CERTS)
+			rx->pssl = calloc(keep, sizeof(*rx->pssl));
 		else
 			rx->vectors = calloc(keep, sizeof(*rx->vectors));
-		if (!rx->provs || !rx->strings || !rx->proofs || (!rx->frames && !rx->tuples && !rx->vectors)) {
+		if (!rx->provs || !rx->strings || !rx->proofs ||
+		    (!rx->frames && !rx->tuples && !rx->vectors && !rx->pssl)) {
 			free(dec);
 			seals_free(&z);
 			d4_fed_rx_free(rx);
@@ -520,7 +696,14 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 			return D4_EINVAL; /* pure decoder: cannot differ from pass 1 */
 		}
 		it.no_seal_digest = 1;
-		size_t i = 0, off = 0, ri = 0, poff = 0;
+		size_t i = 0, off = 0, ri = 0, poff = 0, acap = 0;
+		struct d4_x509 *x509 = kind == D4_FED_KIND_CERTS ? malloc(sizeof(*x509)) : NULL;
+		if (kind == D4_FED_KIND_CERTS && !x509) {
+			free(dec);
+			seals_free(&z);
+			d4_fed_rx_free(rx);
+			return D4_ENOMEM;
+		}
 		while (i < keep && d4_fed_batch_next(&it, &r) == 1) {
 			uint8_t d = ri < n ? dec[ri] : 0;
 			ri++;
@@ -557,6 +740,11 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 				}
 				if (d & 1u)
 					f->sig_flags |= D4_STORE_FED_SIG_ONWARD;
+			} else if (kind == D4_FED_KIND_CERTS) {
+				/* merged, like pDNS tuples: never relayed (the
+				 * origin's seal is not kept per merged row) */
+				if (pssl_of(rx, &acap, x509, &r, h.sender, &rx->pssl[i]) != 0)
+					break;
 			} else if (kind == D4_FED_KIND_BACKSCATTER) {
 				struct d4_store_bs_vec *bv = &rx->vectors[i];
 				vector_of(&r, h.sender, bv);
@@ -595,6 +783,7 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 			}
 			i++;
 		}
+		free(x509);
 		if (i != keep) {
 			free(dec);
 			seals_free(&z);
@@ -619,6 +808,8 @@ int d4_fed_receive_prepare_with(const struct d4_fed_self *self, const struct d4_
 	b->ntuples = rx->tuples ? keep : 0;
 	b->vectors = rx->vectors;
 	b->nvectors = rx->vectors ? keep : 0;
+	b->pssl = rx->pssl;
+	b->npssl = rx->pssl ? keep : 0;
 	b->bytes = len;
 	for (unsigned k = 0; k < D4_FED_IN_COUNT && k < D4_STORE_FED_REASONS; k++)
 		b->refused[k] = refused[k];

@@ -7,7 +7,9 @@
  * Positions: frames = u64 next frame seq; pdns = the pDNS consumer's cursor
  * value ‖ u32 observations of the consumer batch from that cursor already
  * decided; backscatter = u64 change sequence number of the last vector
- * decided (d4_store_bs_changes: each vector at its latest state). The pDNS consumer (hub/analyze) runs in sink mode:
+ * decided (d4_store_bs_changes: each vector at its latest state); certs =
+ * u64 change sequence number of the last handshake tuple decided
+ * (d4_store_pssl_changes, the same way). The pDNS consumer (hub/analyze) runs in sink mode:
  * the same code that fills the hub's tuple store, its batches handed here instead. */
 #include "d4_analyze.h"
 #include "d4_error.h"
@@ -17,6 +19,7 @@
 #include "d4_store_bs.h"
 #include "d4_store_fed.h"
 #include "d4_store_pdns.h"
+#include "d4_store_pssl.h"
 #include "d4_util.h"
 
 #include <stdlib.h>
@@ -91,13 +94,18 @@ struct d4_fed_source {
 	size_t pxcur_len;
 	int sink_err;
 	struct pbatch pb;
+	/* certs: one record's chain DER, names and JA3 strings (copied out of
+	 * the store's read transactions) */
+	uint8_t *cbuf;
+	size_t ccap, clen;
 };
 
 int d4_fed_source_new(struct d4_store *s, const struct d4_fed_source_opts *o, uint8_t kind, struct d4_fed_source **out)
 {
 	*out = NULL;
 	if (!s || !o || !o->self ||
-	    (kind != D4_FED_KIND_FRAMES && kind != D4_FED_KIND_PDNS && kind != D4_FED_KIND_BACKSCATTER))
+	    (kind != D4_FED_KIND_FRAMES && kind != D4_FED_KIND_PDNS && kind != D4_FED_KIND_BACKSCATTER &&
+	     kind != D4_FED_KIND_CERTS))
 		return D4_EINVAL;
 	if (kind == D4_FED_KIND_PDNS) {
 		struct d4_analyze_pdns_opts po;
@@ -138,6 +146,7 @@ void d4_fed_source_free(struct d4_fed_source *src)
 	free(src->pb.side_seqs);
 	free(src->pb.obs);
 	free(src->pb.arena);
+	free(src->cbuf);
 	d4_fed_wbuf_free(&src->w);
 	free(src);
 }
@@ -593,6 +602,269 @@ static int vlag_cb(void *ctx, const struct d4_store_bs_vec *v)
 	l->found = 1;
 	l->first_s = v->stored_s;
 	return 1; /* the first one is enough */
+}
+
+/* ---- certs ---- */
+
+/* What a certs record carries besides the tuple, gathered from the store:
+ * offsets into src->cbuf (it may move while it fills). */
+struct cgather {
+	struct d4_fed_source *src;
+	int err;
+	/* the server's own certificate's names */
+	size_t name_off[1 + D4_PSSL_SAN_MAX];
+	unsigned nnames;
+	/* the chain's DER, in chain order, up to a certificate no longer
+	 * stored */
+	size_t der_off[D4_PSSL_CHAIN_MAX];
+	uint32_t der_len[D4_PSSL_CHAIN_MAX];
+	unsigned nder;
+	int want_names;
+	size_t ja3_off, ja3_len;
+	int ja3_found;
+};
+
+static int cput(struct d4_fed_source *src, const void *p, size_t n, size_t *off)
+{
+	if (src->clen + n > src->ccap) {
+		size_t c = src->ccap ? src->ccap : 65536;
+		while (c < src->clen + n)
+			c *= 2;
+		uint8_t *nb = realloc(src->cbuf, c);
+		if (!nb)
+			return D4_ENOMEM;
+		src->cbuf = nb;
+		src->ccap = c;
+	}
+	if (n)
+		memcpy(src->cbuf + src->clen, p, n);
+	*off = src->clen;
+	src->clen += n;
+	return 0;
+}
+
+static int cert_cb(void *ctx, const struct d4_store_pssl_cert *c)
+{
+	struct cgather *g = ctx;
+	if (!c->der || c->der_len == 0 || c->der_len > D4_FED_CERT_DER || g->nder >= D4_PSSL_CHAIN_MAX)
+		return 1;
+	size_t off;
+	if ((g->err = cput(g->src, c->der, c->der_len, &off)) != 0)
+		return 1;
+	g->der_off[g->nder] = off;
+	g->der_len[g->nder] = (uint32_t)c->der_len;
+	g->nder++;
+	if (!g->want_names)
+		return 1;
+	g->want_names = 0;
+	/* the names a rule's zones are matched against: DNS SANs and the CN */
+	for (size_t i = 0; i < c->n_san && g->nnames < D4_PSSL_SAN_MAX; i++) {
+		if (c->san[i].type != 1 || !c->san[i].value || !c->san[i].len)
+			continue;
+		if ((g->err = cput(g->src, c->san[i].value, c->san[i].len, &off)) != 0 ||
+		    (g->err = cput(g->src, "", 1, &(size_t){0})) != 0)
+			return 1;
+		g->name_off[g->nnames++] = off;
+	}
+	if (c->cn && *c->cn) {
+		if ((g->err = cput(g->src, c->cn, strlen(c->cn) + 1, &off)) != 0)
+			return 1;
+		g->name_off[g->nnames++] = off;
+	}
+	return 1;
+}
+
+static int fp_cb(void *ctx, const struct d4_store_pssl_fp *f)
+{
+	struct cgather *g = ctx;
+	if (!f->str)
+		return 1;
+	size_t n = strlen(f->str);
+	if (n > D4_FED_JA3_MAX)
+		return 1; /* cut by the store: its MD5 would not match, send none */
+	if ((g->err = cput(g->src, f->str, n, &g->ja3_off)) == 0) {
+		g->ja3_len = n;
+		g->ja3_found = 1;
+	}
+	return 1;
+}
+
+struct cwalk {
+	struct build *b;
+	uint64_t done; /* change_seq of the last tuple decided */
+	int stopped;
+};
+
+/* The egress record of a stored tuple. A tuple that holds a partner's
+ * observation names that partner as its origin: the policy refuses it as
+ * relayed (the store merges observations of several origins into one row
+ * and keeps no origin's seal for it: it cannot go on as it came). */
+static void tuple_record(const struct d4_store_pssl_tuple *t, struct d4_fed_record *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->kind = D4_FED_KIND_CERTS;
+	rec->tlp = (enum d4_tlp)t->tlp;
+	rec->has_org = !is_zero16(t->org) && !t->org_mixed;
+	memcpy(rec->org, t->org, 16);
+	if (t->nsensors) {
+		rec->sensors = (const uint8_t(*)[16])t->sensors;
+		rec->nsensors = t->nsensors <= D4_PSSL_SENSORS_KEEP ? t->nsensors : D4_PSSL_SENSORS_KEEP;
+	}
+	if (t->nhubs) {
+		rec->has_origin = 1;
+		memcpy(rec->origin, t->hubs[0], 16);
+	}
+	rec->server_ip = t->server_ip;
+	rec->sni = t->sni;
+}
+
+static int tuple_cb(void *ctx, const struct d4_store_pssl_tuple *t)
+{
+	struct cwalk *cw = ctx;
+	struct build *b = cw->b;
+	struct d4_fed_source *src = b->src;
+	if (t->change_seq <= cw->done)
+		return 0;
+	if (b->decided >= src->o.max_records) {
+		cw->stopped = 1;
+		return 1;
+	}
+	const struct d4_partner_rule *rule = &b->p->out[D4_FED_KIND_CERTS];
+	struct d4_fed_record rec;
+	tuple_record(t, &rec);
+	/* the certificates and names first: the rule's zones need the names */
+	struct cgather *g = calloc(1, sizeof(*g));
+	if (!g) {
+		b->err = D4_ENOMEM;
+		return -1;
+	}
+	g->src = src;
+	src->clen = 0;
+	/* the chain up to its first certificate no longer stored, and none
+	 * without the server's own: the first one sent is always the
+	 * server's own (the receiver makes it the tuple's), the others its
+	 * issuers */
+	for (unsigned i = 0; t->has_cert && i < t->n_chain && i < D4_PSSL_CHAIN_MAX && !g->err && g->nder == i; i++) {
+		g->want_names = i == 0 && t->has_cert;
+		int rc = d4_store_pssl_cert_get(src->s, t->chain[i], D4_TLP_RED, cert_cb, g);
+		if (rc < 0 && rc != D4_ENOTFOUND)
+			g->err = rc;
+	}
+	const char *names[1 + D4_PSSL_SAN_MAX];
+	for (unsigned i = 0; i < g->nnames; i++)
+		names[i] = (const char *)src->cbuf + g->name_off[i];
+	rec.names = names;
+	rec.nnames = g->nnames;
+	int err = g->err;
+	struct d4_fed_verdict vd;
+	if (!err) {
+		d4_fed_decide(src->o.self, &b->fp, rule, &rec, &vd);
+		/* a sensor list cannot vouch for the sensors the store only counted */
+		if (vd.decision != D4_FED_REFUSE && t->sensor_count > t->nsensors &&
+		    (rule->n_sensor_allow || rule->n_sensor_deny)) {
+			vd.decision = D4_FED_REFUSE;
+			vd.reason = D4_FED_R_SENSOR;
+		}
+	}
+	struct d4_fed_wrec r;
+	memset(&r, 0, sizeof(r));
+	int a = 0;
+	if (!err && vd.decision != D4_FED_REFUSE) {
+		struct d4_fed_out out;
+		d4_fed_outgoing(src->o.self, &rec, &vd, &out);
+		a = prov(b, &out, &vd, &r.prov);
+		struct d4_fed_wcert *c = &r.cert;
+		size_t ja3_off = 0, ja3s_off = 0, ja3_len = 0, ja3s_len = 0;
+		for (int k = 0; a == 0 && k < 2 && !err; k++) {
+			if (!(k ? t->has_ja3s : t->has_ja3))
+				continue;
+			g->ja3_found = 0;
+			int rc = d4_store_pssl_fp_get(src->s, k ? D4_PSSL_BY_JA3S : D4_PSSL_BY_JA3,
+						      k ? t->ja3s_md5 : t->ja3_md5, D4_TLP_RED, fp_cb, g);
+			if (rc < 0 && rc != D4_ENOTFOUND)
+				err = rc;
+			err = err ? err : g->err;
+			if (g->ja3_found) {
+				*(k ? &ja3s_off : &ja3_off) = g->ja3_off;
+				*(k ? &ja3s_len : &ja3_len) = g->ja3_len;
+			}
+		}
+		if (a == 0 && !err) {
+			memcpy(c->server_ip, t->server_ip, 16);
+			c->server_port = t->server_port;
+			c->has_ja3 = t->has_ja3;
+			c->has_ja3s = t->has_ja3s;
+			memcpy(c->ja3_md5, t->ja3_md5, 16);
+			memcpy(c->ja3s_md5, t->ja3s_md5, 16);
+			c->ja3 = ja3_len ? (const char *)src->cbuf + ja3_off : NULL;
+			c->ja3_len = ja3_len;
+			c->ja3s = ja3s_len ? (const char *)src->cbuf + ja3s_off : NULL;
+			c->ja3s_len = ja3s_len;
+			c->sni = t->sni;
+			c->sni_len = t->sni ? t->sni_len : 0;
+			c->ja4 = t->ja4;
+			c->ja4_len = t->ja4 ? strlen(t->ja4) : 0;
+			c->time_first = t->time_first;
+			c->time_last = t->time_last;
+			c->count = t->count ? t->count : 1;
+			c->n_certs = (uint8_t)g->nder;
+			for (unsigned i = 0; i < g->nder; i++) {
+				c->certs[i].der = src->cbuf + g->der_off[i];
+				c->certs[i].len = g->der_len[i];
+			}
+			a = add(b, &r, &vd);
+		}
+	}
+	free(g);
+	if (err) {
+		b->err = err;
+		return -1;
+	}
+	if (a < 0)
+		return a;
+	if (a == 1) {
+		cw->stopped = 1;
+		return 1;
+	}
+	if (vd.decision != D4_FED_REFUSE && a == 0)
+		b->released++;
+	count(b, &vd);
+	cw->done = t->change_seq;
+	if (b->full) {
+		cw->stopped = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int certs_next(struct d4_fed_source *src, struct build *b, const uint8_t *from, size_t from_len, uint8_t to[8],
+		      int *more)
+{
+	uint64_t after;
+	if (bs_pos(from, from_len, &after))
+		return D4_EINVAL;
+	struct cwalk cw = {b, after, 0};
+	int rc = d4_store_pssl_changes(src->s, after, tuple_cb, &cw, NULL);
+	if (b->err)
+		return b->err;
+	if (rc < 0)
+		return rc;
+	d4_put_u64be(to, cw.done);
+	*more = cw.stopped;
+	return 0;
+}
+
+struct clag {
+	int found;
+	uint64_t first_s;
+};
+
+static int clag_cb(void *ctx, const struct d4_store_pssl_tuple *t)
+{
+	struct clag *l = ctx;
+	l->found = 1;
+	l->first_s = t->time_last;
+	return 1;
 }
 
 /* ---- pdns ---- */
@@ -1192,6 +1464,9 @@ int d4_fed_source_next(struct d4_fed_source *src, const struct d4_partner *p, co
 	} else if (src->kind == D4_FED_KIND_BACKSCATTER) {
 		rc = bs_next(src, &b, from, from_len, to, more);
 		to_len = 8;
+	} else if (src->kind == D4_FED_KIND_CERTS) {
+		rc = certs_next(src, &b, from, from_len, to, more);
+		to_len = 8;
 	} else {
 		rc = pdns_next(src, &b, from, from_len, to, &to_len, more);
 	}
@@ -1203,7 +1478,7 @@ int d4_fed_source_next(struct d4_fed_source *src, const struct d4_partner *p, co
 	static const uint8_t zero[8];
 	if (from_len == 0 && b.decided == 0 &&
 	    ((src->kind == D4_FED_KIND_FRAMES && d4_get_u64be(to) == 1) ||
-	     (src->kind == D4_FED_KIND_BACKSCATTER && d4_get_u64be(to) == 0) ||
+	     ((src->kind == D4_FED_KIND_BACKSCATTER || src->kind == D4_FED_KIND_CERTS) && d4_get_u64be(to) == 0) ||
 	     (src->kind == D4_FED_KIND_PDNS && to_len == 4 && !memcmp(to, zero, 4))))
 		to_len = 0;
 	rc = d4_fed_wbuf_finish(&src->w, to, to_len, out, outlen);
@@ -1255,6 +1530,23 @@ int d4_fed_source_lag(struct d4_fed_source *src, const uint8_t *pos, size_t pos_
 			return rc;
 		if (!l.found)
 			return 0; /* nothing waits (what was written since is gone) */
+		*records = last > after ? last - after : 0;
+		uint64_t now = d4_now_s();
+		*seconds = now > l.first_s ? now - l.first_s : 0;
+		return 0;
+	}
+	if (src->kind == D4_FED_KIND_CERTS) {
+		/* as for vectors: the change sequence counts the tuple writes
+		 * since the position; the age is the first one's last handshake */
+		uint64_t after, last = 0;
+		if (bs_pos(pos, pos_len, &after))
+			return D4_EINVAL;
+		struct clag l = {0, 0};
+		int rc = d4_store_pssl_changes(src->s, after, clag_cb, &l, &last);
+		if (rc < 0)
+			return rc;
+		if (!l.found)
+			return 0;
 		*records = last > after ? last - after : 0;
 		uint64_t now = d4_now_s();
 		*seconds = now > l.first_s ? now - l.first_s : 0;

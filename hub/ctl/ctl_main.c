@@ -48,10 +48,11 @@ static const char usage_text[] =
     "              [--direction push|pull|both] [--ca PEMFILE] [--pin SPKI_SHA256_HEX] [--enable|--disable]\n"
     "              [--file PARTNER.json]   (rules: docs/federation.md)\n"
     "  partner set NAME [the options of add] [--pin none]\n"
-    "  partner dry-run NAME [--kind frames|pdns|backscatter] [--tlp TAG] [--tags T,T] [--should-not-sync] [--org "
+    "  partner dry-run NAME [--kind frames|pdns|backscatter|certs] [--tlp TAG] [--tags T,T] [--should-not-sync] [--org "
     "UUID]\n"
     "              [--sensors U,U] [--type N] [--ext-type S] [--origin UUID] [--via U,U] [--stripped]\n"
     "              [--rrname N --rrtype N --rdata S] [--seen-count N --seen-sensors N] [--packets N --duration S]\n"
+    "              [--server ADDR --sni NAME --names N,N]\n"
     "              | --file RECORD.json   (local: needs -c HUBCONF)\n"
     "Exit status: 0 success, 1 error, 2 usage error.\n";
 

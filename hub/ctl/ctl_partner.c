@@ -511,7 +511,8 @@ static int cmd_dry_run(struct ctl *c, int argc, char **argv)
 {
 	const char *pos[1], *kind = NULL, *tlp = NULL, *tags = NULL, *org = NULL, *sensors = NULL, *type = NULL,
 			    *ext = NULL, *origin = NULL, *via = NULL, *rrname = NULL, *rrtype = NULL, *rdata = NULL,
-			    *file = NULL, *seen_count = NULL, *seen_sensors = NULL, *packets = NULL, *duration = NULL;
+			    *file = NULL, *seen_count = NULL, *seen_sensors = NULL, *packets = NULL, *duration = NULL,
+			    *server = NULL, *sni = NULL, *names = NULL;
 	int no_sync = 0, stripped = 0, onward = 0;
 	const struct ctl_opt opts[] = {{"kind", 1, &kind, NULL},
 				       {"tlp", 1, &tlp, NULL},
@@ -533,6 +534,9 @@ static int cmd_dry_run(struct ctl *c, int argc, char **argv)
 				       {"packets", 1, &packets, NULL},
 				       {"duration", 1, &duration, NULL},
 				       {"onward", 0, NULL, &onward},
+				       {"server", 1, &server, NULL},
+				       {"sni", 1, &sni, NULL},
+				       {"names", 1, &names, NULL},
 				       {NULL, 0, NULL, NULL}};
 	int rc = ctl_parse(c, argc, argv, opts, pos, 1, 1, NULL);
 	if (rc != CTL_OK || (rc = arg_name(c, pos[0])) != CTL_OK)
@@ -542,7 +546,8 @@ static int cmd_dry_run(struct ctl *c, int argc, char **argv)
 	if (file) {
 		/* The whole DryRunRecord document from a file; no other options. */
 		if (kind || tlp || tags || org || sensors || type || ext || origin || via || rrname || rrtype ||
-		    rdata || no_sync || stripped || seen_count || seen_sensors || packets || duration || onward)
+		    rdata || no_sync || stripped || seen_count || seen_sensors || packets || duration || onward || server ||
+		    sni || names)
 			return ctl_usage(c, "--file takes the whole record: give no other record option");
 		if ((rc = read_text(c, "record", file, DOC_FILE_MAX, &text)) != CTL_OK)
 			return rc;
@@ -603,6 +608,17 @@ static int cmd_dry_run(struct ctl *c, int argc, char **argv)
 				g_str(g, "rdata");
 				g_str(g, rdata);
 			}
+			/* certs: the server, its SNI and the certificate's names */
+			if (server) {
+				g_str(g, "server");
+				g_str(g, server);
+			}
+			if (sni) {
+				g_str(g, "sni");
+				g_str(g, sni);
+			}
+			if (names)
+				g_csv(g, "names", names);
 			/* what the hub has seen of it, for a rule that mixes */
 			const char *const nk[4] = {"seen_count", "seen_sensors", "packets", "duration_s"};
 			const char *const nv[4] = {seen_count, seen_sensors, packets, duration};

@@ -16,6 +16,7 @@
 #include "d4_store_bs.h"
 #include "d4_store_partner.h"
 #include "d4_store_pdns.h"
+#include "d4_store_pssl.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -138,6 +139,11 @@ struct d4_store_fed_batch {
 	 * victim, kind, first_us): an update replaces the stored state */
 	const struct d4_store_bs_vec *vectors;
 	size_t nvectors;
+	/* kind certs: passive-SSL handshakes with the certificates the
+	 * receiver parsed itself, origin set (never all-zero: that is this
+	 * hub), merged like the hub's own (d4_store_pssl_apply) */
+	const struct d4_store_pssl_obs *pssl;
+	size_t npssl;
 	uint64_t bytes;				/* wire bytes of the batch, counted */
 	uint64_t refused[D4_STORE_FED_REASONS]; /* records the caller refused (inbound rule), added */
 	uint8_t nrefused;

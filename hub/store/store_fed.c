@@ -6,6 +6,7 @@
  * "Federation". */
 #include "d4_store_fed.h"
 #include "store_internal.h"
+#include "store_pssl_internal.h"
 #include "store_wire_internal.h"
 
 #include "d4_error.h"
@@ -409,10 +410,14 @@ int store_fed_batch_check(const struct d4_store_fed_batch *b)
 	/* frames only in a frames batch, tuples only in a pdns one, vectors
 	 * only in a backscatter one */
 	if ((b->nframes && b->kind != 0) || (b->ntuples && b->kind != 1) || (b->nvectors && b->kind != 2) ||
-	    (b->nvectors && !b->vectors))
+	    (b->nvectors && !b->vectors) || (b->npssl && (b->kind != 3 || !b->pssl)))
 		return D4_EINVAL;
-	/* a received vector never takes the identity of this hub's own */
+	/* a received vector (or handshake) never takes the identity of this
+	 * hub's own */
 	static const uint8_t zero[16];
+	for (size_t i = 0; i < b->npssl; i++)
+		if (!memcmp(b->pssl[i].origin, zero, 16))
+			return D4_EINVAL;
 	for (size_t i = 0; i < b->nvectors; i++) {
 		const struct d4_store_bs_vec *v = &b->vectors[i];
 		if (!v->received || !memcmp(v->origin, zero, 16) || v->kind == 0 || v->kind >= D4_STORE_BS_KINDS ||
@@ -668,6 +673,10 @@ static int fed_apply_child(struct d4_store *s, MDB_txn *txn, struct store_fed_wr
 		if (b->kind == 1 && (rc = merge_tuples(s, txn, b, &stored)) != 0)
 			return rc;
 		if (b->kind == 2 && (rc = put_vectors(s, txn, b, &stored)) != 0)
+			return rc;
+		/* in the batch's transaction, with its position: a batch sent
+		 * again is a duplicate and merges nothing twice */
+		if (b->kind == 3 && (rc = store_pssl_fed_apply_txn(s, txn, b->pssl, b->npssl, &stored)) != 0)
 			return rc;
 		if (b->kind == 0)
 			stored = b->nframes;

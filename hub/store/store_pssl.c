@@ -2728,3 +2728,29 @@ int d4_store_pssl_expire(struct d4_store *s, uint64_t cutoff, unsigned max_per_t
 		*removed = total;
 	return rc;
 }
+
+/* d4_store_pssl_apply inside a write transaction the caller owns (the
+ * federation writer applies a received certs batch with its receiver
+ * position: store_fed.c). Nothing committed or aborted here. */
+int store_pssl_apply_txn(struct d4_store *s, MDB_txn *txn, const struct d4_store_pssl_update *u, uint64_t *missing)
+{
+	if (missing)
+		*missing = 0;
+	if (!s || !txn || !u)
+		return D4_EINVAL;
+	int rc = update_check(u);
+	if (rc)
+		return rc;
+	if (absent(s))
+		return D4_ESTORE;
+	struct pa *a = malloc(sizeof(*a));
+	if (!a)
+		return D4_ENOMEM;
+	a->s = s;
+	a->txn = txn;
+	rc = apply_txn(a, u);
+	if (!rc && missing)
+		*missing = a->missing;
+	free(a);
+	return rc;
+}

@@ -103,4 +103,16 @@ int store_pssl_find_decode(const uint8_t *k, size_t kn, const uint8_t *p, size_t
 size_t store_pssl_cnt_encode(const struct d4_store_pssl_counters *c, uint8_t *buf);
 int store_pssl_cnt_decode(const uint8_t *p, size_t n, struct d4_store_pssl_counters *c);
 
+/* d4_store_pssl_apply in the caller's write transaction (store_fed.c: a
+ * received certs batch with its position). 0 or an error; the caller
+ * aborts its transaction on error. */
+#include <lmdb.h>
+struct d4_store;
+int store_pssl_apply_txn(struct d4_store *s, MDB_txn *txn, const struct d4_store_pssl_update *u, uint64_t *missing);
+/* Received handshakes (store_pssl_fed.c): each a tuple's state as its
+ * origin hub holds it, merged as what is new since the last state from
+ * that origin. *stored: the handshakes that brought something new. */
+int store_pssl_fed_apply_txn(struct d4_store *s, MDB_txn *txn, const struct d4_store_pssl_obs *obs, size_t n,
+			     uint64_t *stored);
+
 #endif

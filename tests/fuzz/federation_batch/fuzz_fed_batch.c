@@ -2,7 +2,7 @@
  * GET /federation/v1/pull): opens and walks any input with the decoder,
  * runs the inbound rule on every record, re-encodes what decodes and checks
  * that the copy decodes to the same header and records, byte for byte the
- * same batch (frames, pDNS tuples, backscatter vectors). Nothing may crash;
+ * same batch (frames, pDNS tuples, backscatter vectors, certs handshakes). Nothing may crash;
  * an error must be sticky and have a reason. */
 #include "d4_error.h"
 #include "d4_federation.h"
@@ -42,6 +42,27 @@ static void same(uint8_t kind, const struct d4_fed_wrec *a, const struct d4_fed_
 			abort();
 		if ((a->prov.flags & D4_FED_F_STRIPPED) && (v->sensors_more || v->org_mixed))
 			abort();
+	} else if (kind == D4_FED_KIND_CERTS) {
+		const struct d4_fed_wcert *x = &a->cert, *y = &b->cert;
+		if (memcmp(x->server_ip, y->server_ip, 16) || x->server_port != y->server_port ||
+		    x->has_ja3 != y->has_ja3 || x->has_ja3s != y->has_ja3s || x->ja3_len != y->ja3_len ||
+		    x->ja3s_len != y->ja3s_len || x->sni_len != y->sni_len || x->ja4_len != y->ja4_len ||
+		    x->time_first != y->time_first || x->time_last != y->time_last || x->count != y->count ||
+		    x->n_certs != y->n_certs)
+			abort();
+		if ((x->has_ja3 && memcmp(x->ja3_md5, y->ja3_md5, 16)) ||
+		    (x->has_ja3s && memcmp(x->ja3s_md5, y->ja3s_md5, 16)) ||
+		    (x->ja3_len && memcmp(x->ja3, y->ja3, x->ja3_len)) ||
+		    (x->ja3s_len && memcmp(x->ja3s, y->ja3s, x->ja3s_len)) ||
+		    (x->sni_len && memcmp(x->sni, y->sni, x->sni_len)) || (x->ja4_len && memcmp(x->ja4, y->ja4, x->ja4_len)))
+			abort();
+		if (x->server_port == 0 || x->time_first > x->time_last || x->count == 0 || x->n_certs > D4_FED_CERT_CHAIN ||
+		    x->ja4_len > D4_FED_JA4_MAX || x->ja3_len > D4_FED_JA3_MAX || (x->ja3_len && !x->has_ja3))
+			abort();
+		for (unsigned i = 0; i < x->n_certs; i++)
+			if (x->certs[i].len != y->certs[i].len || x->certs[i].len == 0 ||
+			    x->certs[i].len > D4_FED_CERT_DER || memcmp(x->certs[i].der, y->certs[i].der, x->certs[i].len))
+				abort();
 	} else {
 		if (a->rrname_len != b->rrname_len || a->rrtype != b->rrtype || a->rdata_len != b->rdata_len ||
 		    a->bailiwick_len != b->bailiwick_len || a->time_first != b->time_first ||

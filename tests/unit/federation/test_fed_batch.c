@@ -605,8 +605,10 @@ START_TEST(test_header_checks)
 	bvec(&B, &PROV_OK, &VEC_OK);
 	EXPECT(0, "");
 	corpus_write("backscatter_manual.d4fb", B.b, B.n);
-	bhdr(&B, D4_FED_KIND_CERTS, 0);
-	EXPECT(D4_EPROTO, "kind 3");
+	bhdr(&B, D4_FED_KIND_CERTS, 0); /* an empty certs batch (the layout: test_fed_certs.c) */
+	EXPECT(0, "");
+	bhdr(&B, D4_FED_KIND_COUNT, 0);
+	EXPECT(D4_EPROTO, "kind 4");
 	bhdr(&B, 200, 0);
 	EXPECT(D4_EPROTO, "kind 200");
 	bhdr(&B, D4_FED_KIND_FRAMES, 0);
@@ -1065,7 +1067,7 @@ START_TEST(test_encoder_limits)
 	ck_assert_int_eq(walk(out, len, &n, NULL, 0), 0);
 	ck_assert_uint_eq(n, 1);
 	/* arguments */
-	ck_assert_int_eq(d4_fed_wbuf_begin(&w, D4_FED_KIND_CERTS, SENDER, NULL, 0), D4_EINVAL);
+	ck_assert_int_eq(d4_fed_wbuf_begin(&w, D4_FED_KIND_COUNT, SENDER, NULL, 0), D4_EINVAL);
 	ck_assert_int_eq(d4_fed_wbuf_begin(&w, D4_FED_KIND_PDNS, SENDER, NULL, D4_FED_POS_MAX + 1), D4_EINVAL);
 	static const uint8_t zero[16] = {0};
 	ck_assert_int_eq(d4_fed_wbuf_begin(&w, D4_FED_KIND_PDNS, zero, NULL, 0), D4_EINVAL);
