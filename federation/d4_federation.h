@@ -308,7 +308,7 @@ struct d4_fed_dryrun {
 	char (*tags)[128];
 	uint8_t (*sensors)[16];
 	uint8_t (*via)[16];
-	uint8_t server[16];  /* certs: rec.server_ip points here */
+	uint8_t server[16]; /* certs: rec.server_ip points here */
 	const char **names; /* certs: into the parsed tree */
 };
 /* Parses a DryRunRecord document. 0, D4_EINVAL (err names the member) or

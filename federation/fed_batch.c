@@ -37,13 +37,13 @@ _Static_assert(D4_FED_PROOF_MAX <= D4_STORE_FED_PROOF_MAX, "a proof the store ca
 /* layout, victim, kind, state, first, last, packets, bytes, nports,
  * ports_distinct, ports_other, telescope_addrs, peak_ppm, 3 rates, flags,
  * updates; each port 2 + 8 */
-#define VEC_FIXED     (1u + 16u + 1u + 1u + 8u + 8u + 8u + 8u + 1u + 4u + 8u + 8u + 4u + 24u + 1u + 4u)
-#define VEC_MIN	      (PROV_MIN + VEC_FIXED)
-#define VEC_PORT      10u
-#define VEC_F_EXACT   0x01u /* telescope_exact */
-#define VEC_F_EST     0x02u /* est_valid */
-#define VEC_F_SMORE   0x04u /* sensors_more */
-#define VEC_F_MIXED   0x08u /* org_mixed */
+#define VEC_FIXED   (1u + 16u + 1u + 1u + 8u + 8u + 8u + 8u + 1u + 4u + 8u + 8u + 4u + 24u + 1u + 4u)
+#define VEC_MIN	    (PROV_MIN + VEC_FIXED)
+#define VEC_PORT    10u
+#define VEC_F_EXACT 0x01u /* telescope_exact */
+#define VEC_F_EST   0x02u /* est_valid */
+#define VEC_F_SMORE 0x04u /* sensors_more */
+#define VEC_F_MIXED 0x08u /* org_mixed */
 /* layout, server_ip, port, flags, ja3 len, ja3s len, sni len, ja4 len,
  * first, last, count, n_certs (md5s and strings when present; each
  * certificate u32 length + DER) */

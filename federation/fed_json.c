@@ -703,11 +703,10 @@ void d4_fed_partner_json(yajl_gen g, const struct d4_partner *p, enum d4_fed_jso
 
 /* ---- dry-run record ---- */
 
-const char *const d4_fed_record_members[] = {"kind",	     "tlp",	"tags",	      "should_not_sync", "org",
-					     "sensors",	     "type",	"ext_type",   "origin",		 "via",
-					     "stripped",     "rrname",	"rrtype",     "rdata",		 "seen_count",
-					     "seen_sensors", "packets", "duration_s", "onward",		 "server",
-					     "sni",	     "names",	NULL};
+const char *const d4_fed_record_members[] = {
+    "kind",    "tlp",	     "tags",	 "should_not_sync", "org",    "sensors", "type",       "ext_type",
+    "origin",  "via",	     "stripped", "rrname",	    "rrtype", "rdata",	 "seen_count", "seen_sensors",
+    "packets", "duration_s", "onward",	 "server",	    "sni",    "names",	 NULL};
 
 void d4_fed_dryrun_free(struct d4_fed_dryrun *d)
 {

@@ -1021,7 +1021,8 @@ static void fetch_done(struct d4_fed_sender *fs, struct fs_job *j, CURLcode cr)
 	j->rx_live = 1;
 	const struct d4_store_fed_batch *b = &j->rx.batch;
 	/* empty positions are NULL: memcmp is not asked about them */
-	if (j->rx.nrecords == 0 && b->from_len == b->to_len && (b->to_len == 0 || memcmp(b->from, b->to, b->to_len) == 0)) {
+	if (j->rx.nrecords == 0 && b->from_len == b->to_len &&
+	    (b->to_len == 0 || memcmp(b->from, b->to, b->to_len) == 0)) {
 		/* nothing new at the partner */
 		d4_fed_rx_free(&j->rx);
 		j->rx_live = 0;

@@ -92,14 +92,14 @@ struct d4_hubconf {
 	unsigned pssl_tls_max_segments;	 /* pssl.tls_max_segments: out-of-order segments per direction (64) */
 	unsigned pssl_tls_idle;		 /* pssl.tls_idle: a flow silent this long (capture time) ends (60 s) */
 	/* [pssl] weak_* — the weak-key job (hub/analyze/pssl_weak.c, docs/passivessl.md "Weak keys") */
-	int pssl_weak_enabled;	     /* pssl.weak_enabled = yes|no (yes) */
-	unsigned pssl_weak_interval; /* pssl.weak_interval: pause once caught up, seconds (60) */
-	unsigned pssl_weak_batch;    /* pssl.weak_batch: keys per batch and transaction (4096, <= 65536) */
-	unsigned pssl_weak_max_keys; /* pssl.weak_max_keys: RSA moduli held in memory (1048576, <= 2^26) */
+	int pssl_weak_enabled;	      /* pssl.weak_enabled = yes|no (yes) */
+	unsigned pssl_weak_interval;  /* pssl.weak_interval: pause once caught up, seconds (60) */
+	unsigned pssl_weak_batch;     /* pssl.weak_batch: keys per batch and transaction (4096, <= 65536) */
+	unsigned pssl_weak_max_keys;  /* pssl.weak_max_keys: RSA moduli held in memory (1048576, <= 2^26) */
 	uint64_t pssl_weak_max_bytes; /* pssl.weak_max_bytes: their bytes (512M; the set takes about twice) */
-	unsigned pssl_weak_nice;     /* pssl.weak_nice: niceness of the job's thread, 0 = unchanged (10) */
-	unsigned pssl_weak_rescan;   /* pssl.weak_rescan: shared-key sweep every, seconds, 0 = never (3600) */
-	int pssl_weak_factor_admin;  /* pssl.weak_factor_admin = yes|no (no): the API shows factors to admins */
+	unsigned pssl_weak_nice;      /* pssl.weak_nice: niceness of the job's thread, 0 = unchanged (10) */
+	unsigned pssl_weak_rescan;    /* pssl.weak_rescan: shared-key sweep every, seconds, 0 = never (3600) */
+	int pssl_weak_factor_admin;   /* pssl.weak_factor_admin = yes|no (no): the API shows factors to admins */
 	/* [api] — the REST API (api/d4_api.h) */
 	int api_enabled;		 /* api.enabled = yes|no (yes) */
 	char api_listen[128];		 /* api.listen (127.0.0.1:8443); port 0 picks a free port */

@@ -546,8 +546,8 @@ static int cmd_dry_run(struct ctl *c, int argc, char **argv)
 	if (file) {
 		/* The whole DryRunRecord document from a file; no other options. */
 		if (kind || tlp || tags || org || sensors || type || ext || origin || via || rrname || rrtype ||
-		    rdata || no_sync || stripped || seen_count || seen_sensors || packets || duration || onward || server ||
-		    sni || names)
+		    rdata || no_sync || stripped || seen_count || seen_sensors || packets || duration || onward ||
+		    server || sni || names)
 			return ctl_usage(c, "--file takes the whole record: give no other record option");
 		if ((rc = read_text(c, "record", file, DOC_FILE_MAX, &text)) != CTL_OK)
 			return rc;

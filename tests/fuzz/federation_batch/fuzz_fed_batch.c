@@ -54,14 +54,17 @@ static void same(uint8_t kind, const struct d4_fed_wrec *a, const struct d4_fed_
 		    (x->has_ja3s && memcmp(x->ja3s_md5, y->ja3s_md5, 16)) ||
 		    (x->ja3_len && memcmp(x->ja3, y->ja3, x->ja3_len)) ||
 		    (x->ja3s_len && memcmp(x->ja3s, y->ja3s, x->ja3s_len)) ||
-		    (x->sni_len && memcmp(x->sni, y->sni, x->sni_len)) || (x->ja4_len && memcmp(x->ja4, y->ja4, x->ja4_len)))
+		    (x->sni_len && memcmp(x->sni, y->sni, x->sni_len)) ||
+		    (x->ja4_len && memcmp(x->ja4, y->ja4, x->ja4_len)))
 			abort();
-		if (x->server_port == 0 || x->time_first > x->time_last || x->count == 0 || x->n_certs > D4_FED_CERT_CHAIN ||
-		    x->ja4_len > D4_FED_JA4_MAX || x->ja3_len > D4_FED_JA3_MAX || (x->ja3_len && !x->has_ja3))
+		if (x->server_port == 0 || x->time_first > x->time_last || x->count == 0 ||
+		    x->n_certs > D4_FED_CERT_CHAIN || x->ja4_len > D4_FED_JA4_MAX || x->ja3_len > D4_FED_JA3_MAX ||
+		    (x->ja3_len && !x->has_ja3))
 			abort();
 		for (unsigned i = 0; i < x->n_certs; i++)
 			if (x->certs[i].len != y->certs[i].len || x->certs[i].len == 0 ||
-			    x->certs[i].len > D4_FED_CERT_DER || memcmp(x->certs[i].der, y->certs[i].der, x->certs[i].len))
+			    x->certs[i].len > D4_FED_CERT_DER ||
+			    memcmp(x->certs[i].der, y->certs[i].der, x->certs[i].len))
 				abort();
 	} else {
 		if (a->rrname_len != b->rrname_len || a->rrtype != b->rrtype || a->rdata_len != b->rdata_len ||
