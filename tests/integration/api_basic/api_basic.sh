@@ -3,7 +3,8 @@
 #
 # Address 127.0.0.1 (the default; the hub is this test's own); ports picked at run time by
 # lib.sh. The pDNS dataset of tests/integration/pdns_api is loaded into the
-# store before the hub starts. Then:
+# store before the hub starts, and one passive-SSL handshake with a certificate
+# the test makes (pssl_api_load). Then:
 #  - Debian's dnsdbq, unchanged, as `dnsdbq -u circl` (CIRCL_SERVER and
 #    CIRCL_AUTH; the test CA trusted by bind-mounting a bundle that holds it
 #    over the system bundle in a private mount namespace, since dnsdbq reads
@@ -13,13 +14,15 @@
 #  - a wrong password and malformed Basic headers: 401 naming both schemes;
 #  - the failed-authentication limit counts Basic failures: after exactly
 #    api.auth_fail_limit of them, 429 even for a good credential.
-# Env: as lib.sh, plus D4PDNSLOAD (tests/tools d4-pdns-load).
+# Env: as lib.sh, plus D4PDNSLOAD (tests/tools d4-pdns-load) and PSSL_LOAD
+# (tests/integration/pssl_api pssl_api_load).
 export D4_TEST_ADDR=${D4_TEST_ADDR:-127.0.0.1}
 source "$(dirname "$0")/../lib.sh"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 PDNS=$HERE/../pdns_api
 [ -n "${D4PDNSLOAD:-}" ] && [ -x "$D4PDNSLOAD" ] || fail "\$D4PDNSLOAD is not set to tests/tools d4-pdns-load"
+[ -n "${PSSL_LOAD:-}" ] && [ -x "$PSSL_LOAD" ] || fail "\$PSSL_LOAD is not set to pssl_api_load"
 command -v dnsdbq >/dev/null || fail "dnsdbq is not installed (apt-get install dnsdbq)"
 "$PY" -c 'import requests' 2>/dev/null || fail "python3-requests is not installed"
 unshare -rm true 2>/dev/null || fail "unshare -rm (user + mount namespace) is not available"
@@ -28,6 +31,14 @@ LIMIT=8
 t_conf "api.auth_fail_limit=$LIMIT"
 "$PY" "$PDNS/gen.py" 4000 "${PDNS_SEED:-7}" >"$T_DIR/dataset.tsv" || fail "gen.py"
 "$D4PDNSLOAD" -s "$T_DIR/store" -m 256 <"$T_DIR/dataset.tsv" || fail "d4-pdns-load"
+# one passive-SSL handshake on 192.0.2.1 with a certificate the test makes
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T_DIR/leaf.key" \
+	-out "$T_DIR/leaf.pem" -days 30 -subj "/CN=basic.example" 2>/dev/null || fail "openssl: leaf"
+openssl x509 -in "$T_DIR/leaf.pem" -outform DER -out "$T_DIR/leaf.der" || fail "openssl: DER"
+CERT_SHA1=$(openssl x509 -in "$T_DIR/leaf.pem" -noout -fingerprint -sha1 | sed 's/.*=//; s/://g' | tr A-F a-f)
+NOW=$(date +%s)
+printf 'hs\t192.0.2.1\t443\tbasic.example\t-\t-\t-\ttlp:green\t%d\t%d\t3\t-\t-\t%s\n' $((NOW - 100)) $((NOW - 10)) \
+	"$T_DIR/leaf.der" | "$PSSL_LOAD" load "$T_DIR/store" || fail "pssl_api_load"
 hub_start
 API=$(api_url)
 health() { curl -sSf --http2 --cacert "$T_PKI/ca.crt" "$API/health" >/dev/null; }
@@ -79,9 +90,9 @@ for auth in "circl:$TOKEN" ":$TOKEN" "someone-else:$TOKEN"; do
 done
 
 # ---- a Python client as PyPDNS / PyPSSL ----------------------------------------
-"$PY" "$HERE/circl_client.py" "$API" "$T_PKI/ca.crt" circl "$TOKEN" "$T_DIR/dataset.tsv" ||
+"$PY" "$HERE/circl_client.py" "$API" "$T_PKI/ca.crt" circl "$TOKEN" "$T_DIR/dataset.tsv" "$CERT_SHA1" ||
 	fail "Basic auth with a user name, as PyPDNS/PyPSSL"
-"$PY" "$HERE/circl_client.py" "$API" "$T_PKI/ca.crt" "" "$TOKEN" "$T_DIR/dataset.tsv" ||
+"$PY" "$HERE/circl_client.py" "$API" "$T_PKI/ca.crt" "" "$TOKEN" "$T_DIR/dataset.tsv" "$CERT_SHA1" ||
 	fail "Basic auth with the token alone, as PyPDNS/PyPSSL"
 # the same credentials work on the rest of the API (role user: sensors list)
 code=$(curl -s -o /dev/null -w '%{http_code}' --http2 --cacert "$T_PKI/ca.crt" -u "circl:$TOKEN" "$API/api/v1/me")

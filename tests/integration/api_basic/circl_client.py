@@ -5,7 +5,7 @@ password)), GET {base}/pdns/query/{q} answered by NDJSON (one COF object a
 line), GET {base}/v2pssl/query/{ip} answered by one JSON object. Written for
 the test from that description; it contains no code of PyPDNS or PyPSSL.
 
-  circl_client.py API CA USER PASSWORD DATASET   -> checks; exit 0 when all pass
+  circl_client.py API CA USER PASSWORD DATASET SHA1  -> checks; exit 0 when all pass
   circl_client.py --status API CA USER PASSWORD PATH  -> prints the status
 """
 
@@ -60,7 +60,7 @@ def main():
         r = c.session.get(api + path, timeout=30)
         print(r.status_code)
         return 0
-    api, ca, user, pw, dataset = sys.argv[1:6]
+    api, ca, user, pw, dataset, sha1 = sys.argv[1:7]
     import check
 
     tuples = check.load(dataset)
@@ -76,8 +76,10 @@ def main():
                          f"missing {sorted(want - have)[:3]}")
         print(f"# /pdns/query/{www[:-1]} with Basic ({user!r}): {len(got)} records, as the dataset")
     st, got = c.pssl_query("192.0.2.1")
-    ok(st == 200 and isinstance(got, dict), f"/v2pssl/query/192.0.2.1 as {user!r}: status {st}")
-    print(f"# /v2pssl/query/192.0.2.1 with Basic ({user!r}): {st}")
+    if ok(st == 200 and isinstance(got, dict), f"/v2pssl/query/192.0.2.1 as {user!r}: status {st}"):
+        certs = (got.get("192.0.2.1") or {}).get("certificates")
+        ok(certs == [sha1], f"/v2pssl/query/192.0.2.1: certificates {certs}, expected [{sha1}]")
+        print(f"# /v2pssl/query/192.0.2.1 with Basic ({user!r}): the seeded certificate {sha1[:12]}...")
     return 1 if FAILS else 0
 
 
