@@ -138,6 +138,27 @@ int d4_api_auth_verify(struct d4_api_ctx *ctx, const char *token, char *user, si
  * token). Returns a pointer into value and its length via *len, or NULL. */
 const char *d4_api_auth_token(const char *value, size_t *len);
 
+/* A credential from an Authorization value: "Bearer T", d4-core's bare "T",
+ * or "Basic base64(user:T)" (RFC 7617; the user-id may be empty, see
+ * docs/api-auth.md for what it means). */
+#define D4_API_AUTH_VALUE_MAX 1024 /* longest Authorization value looked at */
+#define D4_API_BASIC_B64_MAX  512  /* longest Basic token68 */
+#define D4_API_CRED_TOKEN_MAX 127  /* longest token text (d4hub's are 47) */
+#define D4_API_CRED_USER_MAX  255  /* longest Basic user-id */
+enum d4_api_cred_scheme { D4_API_CRED_RAW, D4_API_CRED_BEARER, D4_API_CRED_BASIC };
+struct d4_api_cred {
+	enum d4_api_cred_scheme scheme;	       /* the scheme tried, set even when malformed */
+	char token[D4_API_CRED_TOKEN_MAX + 1]; /* NUL-terminated, for d4_api_core.verify */
+	size_t token_len;
+	char user[D4_API_CRED_USER_MAX + 1]; /* Basic user-id, "" otherwise; no control bytes */
+};
+/* Parses len bytes of an Authorization value (no NUL needed) into the
+ * caller's *out: 0, D4_EINVAL when malformed (bad base64, no colon, bad
+ * characters, empty), D4_ETOOBIG when over a limit. *out holds a secret
+ * whatever the result: the caller wipes it with d4_api_auth_cred_wipe. */
+int d4_api_auth_parse(const uint8_t *value, size_t len, struct d4_api_cred *out);
+void d4_api_auth_cred_wipe(struct d4_api_cred *c);
+
 /* The core of the running server (for /metrics, /openapi.yaml). */
 struct d4_api_core *d4_api_core_of(struct d4_api_ctx *ctx);
 

@@ -48,11 +48,21 @@ static int is_json_type(const char *ct)
 	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t';
 }
 
-static void unauthorized(struct d4_api_resp *resp, int token_given, const char *detail)
+/* Names Bearer, and Basic too unless the client used Bearer: a browser
+ * (the web page sends Bearer) opens its own login dialog on a Basic
+ * challenge, and a client that speaks Bearer needs no other scheme. */
+static void unauthorized(struct d4_api_resp *resp, int token_given, int basic_too, const char *detail)
 {
 	d4_api_problem(resp, 401, "unauthorized", "Unauthorized", "%s", detail);
 	d4_api_header(resp, "WWW-Authenticate",
 		      token_given ? "Bearer realm=\"d4hub\", error=\"invalid_token\"" : "Bearer realm=\"d4hub\"");
+	if (basic_too)
+		d4_api_header(resp, "WWW-Authenticate", "Basic realm=\"d4hub\", charset=\"UTF-8\"");
+}
+
+static const char *scheme_name(enum d4_api_cred_scheme s)
+{
+	return s == D4_API_CRED_BASIC ? "Basic" : s == D4_API_CRED_BEARER ? "Bearer" : "bare";
 }
 
 /* Returns 0 when the request may go on, else a response is set. dry: a
@@ -77,31 +87,35 @@ static int authenticate(struct d4_api_core *core, const struct d4_api_raw *raw, 
 		d4_api_header(resp, "Retry-After", ra);
 		return -1;
 	}
-	size_t tlen = 0;
-	const char *tok = d4_api_auth_token(raw->authorization, &tlen);
-	if (!tok) {
-		unauthorized(resp, raw->authorization != NULL,
-			     "an API token is required (Authorization: Bearer TOKEN)");
+	if (!raw->authorization) {
+		unauthorized(
+		    resp, 0, 1,
+		    "an API token is required (Authorization: Bearer TOKEN, or Basic with the token as password)");
 		return -1;
 	}
-	char tbuf[128];
+	/* Every presented credential that does not authenticate (malformed,
+	 * unknown, revoked; any scheme) is one failure for the rate limit, and
+	 * all get the same answer: the client learns nothing from the form. */
+	struct d4_api_cred cred;
+	int prc = d4_api_auth_parse((const uint8_t *)raw->authorization, strlen(raw->authorization), &cred);
+	enum d4_api_cred_scheme scheme = cred.scheme;
 	int rc = D4_ENOTFOUND;
-	if (tlen < sizeof(tbuf)) {
-		memcpy(tbuf, tok, tlen);
-		tbuf[tlen] = '\0';
-		if (core->verify)
-			rc = core->verify(core->ctx, tbuf, req->user, sizeof(req->user), &req->role);
-		d4_wipe(tbuf, sizeof(tbuf));
-	}
+	if (prc == D4_OK && core->verify)
+		rc = core->verify(core->ctx, cred.token, req->user, sizeof(req->user), &req->role);
+	/* the Basic user-id is not checked (docs/api-auth.md): the token alone
+	 * names its user */
+	d4_api_auth_cred_wipe(&cred);
 	if (rc == D4_ENOTFOUND) {
-		if (dry) {
-			unauthorized(resp, 1, "the token is not valid");
-			return -1;
+		if (!dry) {
+			if (core->rl)
+				d4_api_ratelimit_fail(core->rl, req->peer, now);
+			d4_info("api: %s %s from %s: invalid token (%s, %s)", req->method, req->path, req->peer,
+				scheme_name(scheme),
+				prc == D4_OK	    ? "unknown or revoked"
+				: prc == D4_ETOOBIG ? "over-long"
+						    : "malformed");
 		}
-		if (core->rl)
-			d4_api_ratelimit_fail(core->rl, req->peer, now);
-		d4_info("api: %s %s from %s: invalid token", req->method, req->path, req->peer);
-		unauthorized(resp, 1, "the token is not valid");
+		unauthorized(resp, 1, scheme != D4_API_CRED_BEARER, "the token is not valid");
 		return -1;
 	}
 	if (rc != D4_OK) {

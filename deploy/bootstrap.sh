@@ -23,6 +23,8 @@ PACKAGES=(
 	chromium
 	# API tests: the conformance test reads the OpenAPI spec and validates responses
 	python3-yaml python3-jsonschema
+	# HTTP Basic as CIRCL's PyPDNS/PyPSSL do it, and the PyPSSL-style client (requests)
+	python3-requests
 	# passive DNS: a real DNSDB API v2 client talks to the hub in the tests
 	dnsdbq
 	# the API benchmark (tests/bench/api): h2load

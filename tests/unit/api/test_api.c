@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 /* ---- router ------------------------------------------------------------- */
@@ -336,6 +337,122 @@ START_TEST(test_auth_token_parse)
 }
 END_TEST
 
+/* "Basic " + standard base64 of plain, into out. */
+static void basic_of(const char *plain, char *out, size_t size)
+{
+	static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t pl = strlen(plain), e = 6;
+	ck_assert_uint_lt(6 + (pl + 2) / 3 * 4, size);
+	memcpy(out, "Basic ", 6);
+	for (size_t i = 0; i < pl; i += 3) {
+		uint32_t w = (uint32_t)(uint8_t)plain[i] << 16 |
+			     (i + 1 < pl ? (uint32_t)(uint8_t)plain[i + 1] << 8 : 0) |
+			     (i + 2 < pl ? (uint32_t)(uint8_t)plain[i + 2] : 0);
+		out[e++] = al[w >> 18 & 63];
+		out[e++] = al[w >> 12 & 63];
+		out[e++] = i + 1 < pl ? al[w >> 6 & 63] : '=';
+		out[e++] = i + 2 < pl ? al[w & 63] : '=';
+	}
+	out[e] = '\0';
+}
+
+static int cparse(const char *v, struct d4_api_cred *c)
+{
+	return d4_api_auth_parse((const uint8_t *)v, strlen(v), c);
+}
+
+START_TEST(test_auth_basic_parse)
+{
+	struct d4_api_cred c;
+	/* user + token as password; the user-id is kept as sent */
+	ck_assert_int_eq(cparse("Basic Y2lyY2w6dG9rLXVzZXI=", &c), D4_OK);
+	ck_assert_int_eq(c.scheme, D4_API_CRED_BASIC);
+	ck_assert_str_eq(c.user, "circl");
+	ck_assert_str_eq(c.token, "tok-user");
+	ck_assert_uint_eq(c.token_len, 8);
+	/* token alone as the password, any case and blanks around */
+	ck_assert_int_eq(cparse(" \tbasic \t OnRvay1hZG1pbg==  ", &c), D4_OK);
+	ck_assert_str_eq(c.user, "");
+	ck_assert_str_eq(c.token, "tok-admin");
+	/* the wipe leaves nothing of the secret */
+	d4_api_auth_cred_wipe(&c);
+	for (size_t i = 0; i < sizeof(c.token); i++)
+		ck_assert_int_eq(c.token[i], 0);
+	/* Bearer and the bare token go the same way */
+	ck_assert_int_eq(cparse("Bearer  d4h_abc ", &c), D4_OK);
+	ck_assert_int_eq(c.scheme, D4_API_CRED_BEARER);
+	ck_assert_str_eq(c.token, "d4h_abc");
+	ck_assert_int_eq(cparse("d4h_raw", &c), D4_OK);
+	ck_assert_int_eq(c.scheme, D4_API_CRED_RAW);
+	ck_assert_str_eq(c.token, "d4h_raw");
+
+	/* every malformed Basic form, and what scheme it was taken for */
+	static const char *bad[] = {
+	    "Basic",			   /* no credentials */
+	    "Basic   ",			   /* blanks only */
+	    "Basic YWJj",		   /* "abc": no colon */
+	    "Basic Og==",		   /* ":": empty password */
+	    "Basic dTo=",		   /* "u:": empty password */
+	    "Basic YWJ",		   /* length not a multiple of 4 */
+	    "Basic Y2lyY2w6dG9rLXVzZXI",   /* padding missing */
+	    "Basic YQ==YWJj",		   /* padding inside */
+	    "Basic ====",		   /* padding only */
+	    "Basic YR==",		   /* unused bits set: not canonical */
+	    "Basic Y2lyY2w6dG9rLXVzZXI=x", /* trailing garbage */
+	    "Basic Y2ly Y2w6dG9rLXVzZXI=", /* two tokens */
+	    "Basic Y2lyY2w6dG9r-XVzZXI=",  /* base64url is not base64 */
+	    "Basic !!!!",		   /* not base64 at all */
+	    "Basic YQE6dG9rLXVzZXI=",	   /* control byte in the user-id */
+	    "Basic dTp0b2sgZW4=",	   /* space in the password */
+	    "Basic dTp0b2vDqQ==",	   /* non-ASCII password */
+	    "Basic dTp0b2sAeA==",	   /* NUL in the password */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(cparse(bad[i], &c) == D4_EINVAL, "accepted: %s", bad[i]);
+		ck_assert_msg(c.scheme == D4_API_CRED_BASIC, "scheme of %s", bad[i]);
+	}
+	/* a NUL byte inside the header value itself */
+	static const char nul[] = "Basic Y2ly\0Y2w6dG9rLXVzZXI=";
+	ck_assert_int_eq(d4_api_auth_parse((const uint8_t *)nul, sizeof(nul) - 1, &c), D4_EINVAL);
+	/* "Basic" glued to its argument is no scheme: a bare token attempt */
+	ck_assert_int_eq(cparse("BasicYWJj", &c), D4_OK);
+	ck_assert_int_eq(c.scheme, D4_API_CRED_RAW);
+	ck_assert_int_eq(cparse("Bearer", &c), D4_EINVAL);
+	ck_assert_int_eq(c.scheme, D4_API_CRED_BEARER);
+	ck_assert_int_eq(cparse("Bearer a b", &c), D4_EINVAL);
+	ck_assert_int_eq(cparse("", &c), D4_EINVAL);
+	ck_assert_int_eq(d4_api_auth_parse(NULL, 0, &c), D4_EINVAL);
+
+	/* over-long: token68, user-id, password, whole value */
+	char big[2048];
+	strcpy(big, "Basic ");
+	memset(big + 6, 'A', 516);
+	big[6 + 516] = '\0';
+	ck_assert_int_eq(cparse(big, &c), D4_ETOOBIG);
+	ck_assert_int_eq(c.scheme, D4_API_CRED_BASIC);
+	/* user-ids of 255 bytes are taken, 256 are over-long */
+	char plain[300];
+	memset(plain, 'a', 255);
+	memcpy(plain + 255, ":tok-user", 10);
+	basic_of(plain, big, sizeof(big));
+	ck_assert_int_eq(cparse(big, &c), D4_OK);
+	ck_assert_uint_eq(strlen(c.user), 255);
+	memset(plain, 'a', 256);
+	memcpy(plain + 256, ":tok-user", 10);
+	basic_of(plain, big, sizeof(big));
+	ck_assert_int_eq(cparse(big, &c), D4_ETOOBIG);
+	/* a password (token) over 127 bytes */
+	memset(big, 0, sizeof(big));
+	strcpy(big, "Bearer ");
+	memset(big + 7, 't', 128);
+	ck_assert_int_eq(cparse(big, &c), D4_ETOOBIG);
+	memset(big, ' ', 1100);
+	big[1100] = '\0';
+	ck_assert_int_eq(cparse(big, &c), D4_ETOOBIG);
+	d4_api_auth_cred_wipe(&c);
+}
+END_TEST
+
 /* ---- dispatcher ----------------------------------------------------------- */
 static int fake_verify(struct d4_api_ctx *ctx, const char *token, char *user, size_t usersize, enum d4_role *role)
 {
@@ -488,6 +605,47 @@ START_TEST(test_dispatch_auth)
 	/* anonymous routes stay open */
 	ck_assert_int_eq(run("GET", "/health", NULL, NULL, NULL, 0), 200);
 	ck_assert_uint_eq(core.metrics.by_status[429], 2);
+}
+END_TEST
+
+/* The n-th value of header name in resp, or NULL. */
+static const char *nth_header(const char *name, unsigned n)
+{
+	for (unsigned i = 0; i < resp.nhdr; i++)
+		if (strcasecmp(resp.hdr_name[i], name) == 0 && n-- == 0)
+			return resp.hdr_value[i];
+	return NULL;
+}
+
+START_TEST(test_dispatch_basic)
+{
+	/* no credentials: both schemes offered */
+	ck_assert_int_eq(run("GET", "/api/v1/sensors", NULL, NULL, NULL, 0), 401);
+	ck_assert_str_eq(nth_header("WWW-Authenticate", 0), "Bearer realm=\"d4hub\"");
+	ck_assert_str_eq(nth_header("WWW-Authenticate", 1), "Basic realm=\"d4hub\", charset=\"UTF-8\"");
+	/* user + token, token alone: the user-id names nobody, the token does */
+	ck_assert_int_eq(run("GET", "/api/v1/sensors", "Basic Y2lyY2w6dG9rLXVzZXI=", NULL, NULL, 0), 200);
+	ck_assert_str_eq(jstr("user"), "user");
+	ck_assert_int_eq(run("GET", "/api/v1/sensors", "Basic OnRvay1hZG1pbg==", NULL, NULL, 0), 200);
+	ck_assert_str_eq(jstr("user"), "admin");
+	/* roles apply as for Bearer */
+	ck_assert_int_eq(run("GET", "/api/v1/sensors", "Basic Y2lyY2w6dG9rLXJlZw==", NULL, NULL, 0), 403);
+	ck_assert_int_eq(run("GET", "/api/v1/sensors", "Basic dTp0b2stc3RvcmVmYWls", NULL, NULL, 0), 500);
+	/* a bad Bearer token offers Bearer only (a browser would prompt on Basic) */
+	ck_assert_int_eq(run("GET", "/api/v1/sensors", "Bearer nope", NULL, NULL, 0), 401);
+	ck_assert_ptr_null(nth_header("WWW-Authenticate", 1));
+	/* wrong password, and malformed forms: the same 401, both schemes,
+	 * each counted; with the Bearer failure above that is 5: then 429 */
+	static const char *bad[] = {"Basic Y2lyY2w6bm9wZQ==", "Basic YWJj", "Basic !!!!", "Basic"};
+	for (size_t i = 0; i < 4; i++) {
+		ck_assert_int_eq(run("GET", "/api/v1/sensors", bad[i], NULL, NULL, 0), 401);
+		expect_problem(401, "unauthorized");
+		ck_assert_str_eq(jstr("detail"), "the token is not valid");
+		ck_assert_str_eq(nth_header("WWW-Authenticate", 0), "Bearer realm=\"d4hub\", error=\"invalid_token\"");
+		ck_assert_str_eq(nth_header("WWW-Authenticate", 1), "Basic realm=\"d4hub\", charset=\"UTF-8\"");
+	}
+	ck_assert_int_eq(run("GET", "/api/v1/sensors", "Basic Y2lyY2w6dG9rLXVzZXI=", NULL, NULL, 0), 429);
+	ck_assert_ptr_nonnull(d4_api_resp_header(&resp, "Retry-After"));
 }
 END_TEST
 
@@ -712,11 +870,13 @@ static Suite *api_suite(void)
 	tcase_add_test(tc, test_problem_and_builders);
 	tcase_add_test(tc, test_ratelimit);
 	tcase_add_test(tc, test_auth_token_parse);
+	tcase_add_test(tc, test_auth_basic_parse);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("dispatch");
 	tcase_add_checked_fixture(tc, core_setup, core_teardown);
 	tcase_add_test(tc, test_dispatch_routing);
 	tcase_add_test(tc, test_dispatch_auth);
+	tcase_add_test(tc, test_dispatch_basic);
 	tcase_add_test(tc, test_dispatch_body);
 	tcase_add_test(tc, test_dispatch_limits);
 	tcase_add_test(tc, test_system_handlers);
