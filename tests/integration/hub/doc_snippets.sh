@@ -7,6 +7,7 @@
 # made (the federation identity with deploy/mkpki.sh as docs/federation.md
 # says, an upstream key file, a CA). Any fenced block holding a [section]
 # header of the configuration must be marked ini, so that none escapes.
+# deploy/d4hub.conf.example passes d4hub -n as shipped too.
 source "$(dirname "$0")/../lib.sh"
 
 DOCS=$(cd "$(dirname "$0")/../../.." && pwd)/docs
@@ -125,4 +126,13 @@ if problems or checked != int(expected):
 print("# %d snippets checked" % checked)
 PYEOF
 [ $rc -eq 0 ] || fail "doc snippets"
-pass "$expected ini snippets of docs/ pass d4hub -n"
+
+# deploy/d4hub.conf.example as shipped, next to a PKI: valid, on the defaults
+mkdir -p "$T_DIR/example"
+cp "$DOCS/../deploy/d4hub.conf.example" "$T_DIR/example/d4hub.conf"
+ln -s "$T_PKI" "$T_DIR/example/pki"
+OUT=$("$D4HUB" -n -c "$T_DIR/example/d4hub.conf" 2>&1) || fail "d4hub -n refuses the example: $OUT"
+assert_contains "$OUT" "configuration OK" "the example"
+assert_contains "$OUT" "D4 ingest:   127.0.0.1:4443 " "the example's ingest address"
+assert_contains "$OUT" "REST API:    127.0.0.1:8443 " "the example's API address"
+pass "$expected ini snippets of docs/ and deploy/d4hub.conf.example pass d4hub -n"
