@@ -32,6 +32,7 @@ PORTS="${ING##*:} ${API##*:} $FED"
 log "default ports: ingest $ING, API $API, federation example :$FED"
 
 # hold them: a listener per port; a port another program holds already stays held
+# shellcheck disable=SC2086 # PORTS: one word per port
 "$PY" - "$T_DIR/held" $PORTS <<'PYEOF' &
 import errno, os, signal, socket, sys, time
 held, ports = sys.argv[1], [int(p) for p in sys.argv[2:]]
