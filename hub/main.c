@@ -32,13 +32,35 @@
 #include <time.h>
 #include <unistd.h>
 
-static void usage(void)
+static void usage(FILE *f)
 {
-	fprintf(stderr, "usage: d4hub -c FILE [-n] [-d] [-l LEVEL]\n"
-			"  -c FILE   configuration file\n"
-			"  -n        check configuration and certificates, then exit\n"
-			"  -d        stay in the foreground, log to stderr\n"
-			"  -l LEVEL  log level: error|warning|notice|info|debug\n");
+	fprintf(f, "usage: d4hub -c FILE [-n] [-d] [-l LEVEL]\n"
+		   "  -c FILE   configuration file (every key: d4hub.conf.example)\n"
+		   "  -n        check configuration and certificates, print the addresses\n"
+		   "            d4hub would listen on, then exit\n"
+		   "  -d        stay in the foreground, log to stderr\n"
+		   "  -l LEVEL  log level: error|warning|notice|info|debug\n"
+		   "  -h, --help  this text\n");
+}
+
+/* d4hub -n: what the hub would listen on and connect to, so that an
+ * operator sees the ports before a start collides with another program. */
+static void print_addresses(const struct d4_hubconf *conf)
+{
+	printf("D4 ingest:   %s (ingest.listen, D4 over TLS)\n", conf->listen);
+	if (conf->api_enabled)
+		printf("REST API:    %s (api.listen, HTTPS%s)\n", conf->api_listen,
+		       strrchr(conf->api_listen, ':') && !strcmp(strrchr(conf->api_listen, ':'), ":0")
+			   ? "; port 0: a free port, logged at start"
+			   : "");
+	else
+		printf("REST API:    off (api.enabled = no)\n");
+	if (conf->fed_listen[0])
+		printf("federation:  %s (federation.listen, mutual TLS)\n", conf->fed_listen);
+	else
+		printf("federation:  not listening (federation.listen not set)\n");
+	if (conf->up_dest[0])
+		printf("upstream:    connects to %s (upstream.destination)\n", conf->up_dest);
 }
 
 /* store.path must exist as a writable directory or be creatable. */
@@ -357,6 +379,7 @@ static int check_config(const struct d4_hubconf *conf)
 			return 1;
 		}
 	}
+	print_addresses(conf);
 	printf("configuration OK\n");
 	return 0;
 }
@@ -446,18 +469,23 @@ int main(int argc, char **argv)
 {
 	const char *cfile = NULL, *level = NULL;
 	int check = 0, foreground = 0, opt;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help")) {
+			usage(stdout);
+			return 0;
+		}
 	while ((opt = getopt(argc, argv, "c:ndl:h")) != -1) {
 		switch (opt) {
 		case 'c': cfile = optarg; break;
 		case 'n': check = 1; break;
 		case 'd': foreground = 1; break;
 		case 'l': level = optarg; break;
-		case 'h': usage(); return 0;
-		default: usage(); return 2;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
 		}
 	}
 	if (!cfile || optind != argc) {
-		usage();
+		usage(stderr);
 		return 2;
 	}
 

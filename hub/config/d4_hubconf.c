@@ -188,6 +188,11 @@ static const struct keydef keys[] = {
 static const char *const sections[] = {"hub",	      "ingest",	    "store",	"api", "pdns",
 				       "backscatter", "federation", "upstream", "pssl"};
 
+const char *d4_hubconf_key_name(size_t i)
+{
+	return i < NKEYS ? keys[i].name : NULL;
+}
+
 void d4_hubconf_defaults(struct d4_hubconf *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -418,6 +423,10 @@ static int fail(struct ctx *c, unsigned line, const char *fmt, ...)
 static int set_path(struct ctx *c, const struct keydef *k, const char *v, char *dst)
 {
 	int n;
+	if (!v[0]) { /* unset, never the config folder */
+		dst[0] = '\0';
+		return D4_OK;
+	}
 	if (v[0] == '/')
 		n = snprintf(dst, k->size, "%s", v);
 	else
@@ -448,7 +457,8 @@ static int set_value(struct ctx *c, struct d4_hubconf *out, const struct keydef 
 	uint64_t val = 0;
 	int rc;
 
-	if (vlen == 0 && k->kind != K_SECRET)
+	/* "key =" leaves an optional path unset (the example's "#client_ca =") */
+	if (vlen == 0 && k->kind != K_SECRET && (k->kind != K_PATH || k->required))
 		return fail(c, c->line, "%s: empty value", k->name);
 	switch (k->kind) {
 	case K_UUID:
@@ -616,7 +626,11 @@ static int parse_line(struct ctx *c, struct d4_hubconf *out, char *s, char *sect
 				d4_strlcpy(section, name, secsize);
 				return D4_OK;
 			}
-		return fail(c, c->line, "unknown section [%s] (expected [hub], [ingest], [store] or [api])", name);
+		char list[256];
+		size_t o = 0;
+		for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]) && o < sizeof(list); i++)
+			o += (size_t)snprintf(list + o, sizeof(list) - o, "%s[%s]", i ? ", " : "", sections[i]);
+		return fail(c, c->line, "unknown section [%s] (expected one of %s)", name, list);
 	}
 
 	char *eq = strchr(s, '=');
@@ -645,6 +659,20 @@ static int parse_line(struct ctx *c, struct d4_hubconf *out, char *s, char *sect
 		*endq = '\0';
 		v++;
 		vlen = (size_t)(endq - v);
+	} else {
+		/* An unquoted value ends at a comment: a '#' after a blank
+		 * ("max_tlp_user = tlp:amber  # role user"), as the snippets in
+		 * docs/ write them. A value that starts with '#' or holds " #" is
+		 * quoted. ';' starts whole-line comments only: it is a CSV
+		 * separator people use. */
+		for (char *q = v; *q; q++)
+			if (*q == '#' && (q == v || is_space(q[-1]))) {
+				*q = '\0';
+				break;
+			}
+		vlen = strlen(v);
+		while (vlen && is_space(v[vlen - 1]))
+			v[--vlen] = '\0';
 	}
 
 	char full[160];

@@ -1,6 +1,7 @@
 /* d4hub — the hub configuration file, shared by d4hub and d4hubctl.
  *
- * Format: INI-like text, `key = value` lines, `#` or `;` comments, optional
+ * Format: INI-like text, `key = value` lines, `#` or `;` comment lines, a
+ * `#` after a blank ends an unquoted value (a comment), optional
  * `[section]` headers (keys are looked up as "section.key"; keys before any
  * section are in section "hub"). Unknown keys, bad values and duplicates are
  * errors with file:line in the message: a typo never silently falls back to
@@ -167,6 +168,9 @@ void d4_hubconf_defaults(struct d4_hubconf *out);
  * required keys and value ranges; does not open certificates (the daemon's
  * -n does that). The shared key is wiped from any temporary buffer. */
 int d4_hubconf_load(const char *path, struct d4_hubconf *out, char *err, size_t errsize);
+/* The i-th key the parser knows, as "section.key" (a static string), or
+ * NULL past the last: what deploy/d4hub.conf.example is checked against. */
+const char *d4_hubconf_key_name(size_t i);
 /* Parses "64K", "1G", "1000000" -> bytes; "30s", "7d", "12h" -> seconds. */
 int d4_hubconf_parse_size(const char *s, uint64_t *out);
 int d4_hubconf_parse_duration(const char *s, uint64_t *out);

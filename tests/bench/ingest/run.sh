@@ -129,7 +129,8 @@ mode = registration
 ${extra_ingest}[store]
 path = $store
 map_size = 16G
-${extra_store}
+${extra_store}[api]
+enabled = no
 EOF
 sensors="$work/sensors.txt"
 : >"$sensors"

@@ -16,12 +16,19 @@ check 0 "$T_CONF"
 assert_contains "$OUT" "configuration OK" "good config"
 [ ! -e "$T_DIR/store" ] || fail "d4hub -n created/opened the store"
 log "good config: $OUT"
+# what it would listen on: this test's ingest address, the API's port 0
+assert_contains "$OUT" "D4 ingest:   $T_DEST (ingest.listen" "ingest address"
+assert_contains "$OUT" "REST API:    $T_ADDR:0 (api.listen, HTTPS; port 0" "API address"
+assert_contains "$OUT" "federation:  not listening" "federation"
 
 variant() { # name sed-expression: prints the path of a modified copy
 	sed "$2" "$T_CONF" >"$T_DIR/$1.conf"
 	cmp -s "$T_CONF" "$T_DIR/$1.conf" && fail "variant $1: sed changed nothing"
 	echo "$T_DIR/$1.conf"
 }
+
+check 0 "$(variant apioff 's#^\[api\]#[api]\nenabled = no#')"
+assert_contains "$OUT" "REST API:    off" "API off"
 
 check 1 "$(variant mismatch 's#^key = pki/hub.key#key = pki/sensor.key#')"
 log "key/cert mismatch: $OUT"
@@ -46,4 +53,17 @@ log "missing config file: $OUT"
 rc=0
 "$D4HUB" -n >/dev/null 2>&1 || rc=$?
 [ $rc -ne 0 ] || fail "d4hub -n without -c exited 0"
+
+# --help: exit 0 and the usage on stdout, for each program
+for prog in "$D4HUB" "$D4HUBCTL" "$D4SENSOR"; do
+	for opt in --help -h; do
+		rc=0
+		OUT=$("$prog" $opt 2>/dev/null) || rc=$?
+		[ $rc -eq 0 ] || fail "$(basename "$prog") $opt exited $rc"
+		assert_contains "$OUT" "usage" "$(basename "$prog") $opt on stdout"
+	done
+done
+rc=0
+"$D4HUB" --bogus >/dev/null 2>&1 || rc=$?
+assert_eq "$rc" 2 "d4hub with an unknown option"
 pass

@@ -279,8 +279,98 @@ END_TEST
 START_TEST(test_error_unknown_section)
 {
 	expect_error(REQ "\n[analyzers]\n", 10, "unknown section [analyzers]");
+	/* the message names every section the parser knows */
+	expect_error(REQ "[apis]\n", 9,
+		     "(expected one of [hub], [ingest], [store], [api], [pdns], [backscatter], [federation], "
+		     "[upstream], [pssl])");
 	expect_error("[hub\n", 1, "section header without ']'");
 	expect_error("[hub] x\n", 1, "unexpected text after section header");
+}
+END_TEST
+
+/* Values end at a '#' after a blank (the docs' snippets comment that way);
+ * quoted values and '#' inside a word are kept; ';' is a whole-line
+ * comment only. An empty path is no path. */
+START_TEST(test_inline_comments)
+{
+	ck_assert_int_eq(load(REQ "[api]\nmax_tlp_user = tlp:green   # role user\n"
+				  "pdns_max_results = 500\t# cap\nclient_ca =   # none\n"
+				  "[pdns]\ncsv_separator = ;\n"),
+			 D4_OK);
+	ck_assert_uint_eq(conf.api_max_tlp_user, D4_TLP_GREEN);
+	ck_assert_uint_eq(conf.api_pdns_max_results, 500);
+	ck_assert_str_eq(conf.api_client_ca, "");
+	ck_assert_str_eq(conf.pdns_csv_separator, ";");
+	ck_assert_int_eq(load(REQ "[ingest]\nmode = shared-secret\nshared_key = \"a #b\"  # quoted\n"), D4_OK);
+	ck_assert_uint_eq(conf.shared_keylen, 4);
+	ck_assert_mem_eq(conf.shared_key, "a #b", 4);
+	ck_assert_int_eq(load(REQ "[ingest]\nmode = shared-secret\nshared_key = a#b\n"), D4_OK);
+	ck_assert_uint_eq(conf.shared_keylen, 3);
+	/* a value that is only a comment is empty: an error where a value is needed */
+	expect_error(REQ "[api]\nmax_tlp_user = # none\n", 10, "max_tlp_user");
+	expect_error("[hub]\n[ingest]\ncert =\nkey = k\n[store]\npath = s\n", 3, "ingest.cert: empty value");
+}
+END_TEST
+
+/* deploy/d4hub.conf.example lists every key the parser knows, once, in its
+ * section ("key = value" or commented "#key = value"), and nothing else; a
+ * commented key shows its default (loading it changes nothing) unless its
+ * line says "# example". */
+START_TEST(test_example_lists_every_key)
+{
+	const char *data = getenv("D4_TEST_DATA");
+	char path[PATH_MAX];
+	snprintf(path, sizeof(path), "%s/../../deploy/d4hub.conf.example", data ? data : "tests/data");
+	FILE *f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	size_t nkeys = 0;
+	while (d4_hubconf_key_name(nkeys))
+		nkeys++;
+	ck_assert_uint_gt(nkeys, 100);
+	unsigned *seen = calloc(nkeys, sizeof(*seen));
+	ck_assert_ptr_nonnull(seen);
+	static struct d4_hubconf base;
+	ck_assert_int_eq(load(REQ), D4_OK);
+	base = conf;
+	char line[1024], section[32] = "hub";
+	unsigned lineno = 0, defaults_checked = 0;
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0] == '[') {
+			ck_assert_int_eq(sscanf(line, "[%31[a-z]]", section), 1);
+			continue;
+		}
+		const char *p = line[0] == '#' ? line + 1 : line;
+		size_t kl = strspn(p, "abcdefghijklmnopqrstuvwxyz_");
+		const char *q = p + kl;
+		while (*q == ' ')
+			q++;
+		if (kl == 0 || *q != '=')
+			continue; /* prose */
+		char name[96];
+		snprintf(name, sizeof(name), "%s.%.*s", section, (int)kl, p);
+		size_t i = 0;
+		while (i < nkeys && strcmp(d4_hubconf_key_name(i), name) != 0)
+			i++;
+		ck_assert_msg(i < nkeys, "%s:%u: %s is no key of the parser", path, lineno, name);
+		ck_assert_msg(!seen[i], "%s:%u: %s listed twice (line %u)", path, lineno, name, seen[i]);
+		seen[i] = lineno;
+		if (line[0] != '#' || strstr(q, "# example"))
+			continue;
+		/* the stated default: loading it gives the same configuration */
+		char text[2048];
+		snprintf(text, sizeof(text), REQ "[%s]\n%s\n", section, p);
+		ck_assert_msg(load(text) == D4_OK, "%s:%u: %s: %s", path, lineno, name, err);
+		ck_assert_msg(memcmp(&conf, &base, sizeof(conf)) == 0, "%s:%u: '%s' is not the default of %s", path,
+			      lineno, p, name);
+		defaults_checked++;
+	}
+	fclose(f);
+	for (size_t i = 0; i < nkeys; i++)
+		ck_assert_msg(seen[i], "%s does not list %s", path, d4_hubconf_key_name(i));
+	ck_assert_uint_gt(defaults_checked, 80);
+	free(seen);
 }
 END_TEST
 
@@ -467,7 +557,7 @@ START_TEST(test_error_bad_values)
 	    {"[hub]\ndefault_tlp = tlp:unclear", "hub.default_tlp: bad value 'tlp:unclear'"},
 	    {"[hub]\nlog_level = loud", "hub.log_level: bad value 'loud'"},
 	    {"[hub]\nsyslog = maybe", "hub.syslog: bad value 'maybe'"},
-	    {"[hub]\npid_file =", "hub.pid_file: empty value"},
+	    {"[hub]\nlog_level =", "hub.log_level: empty value"},
 	    {"[ingest]\nlisten = 127.0.0.1", "ingest.listen: bad address '127.0.0.1'"},
 	    {"[ingest]\nlisten = 127.0.0.1:0", "ingest.listen: bad address"},
 	    {"[ingest]\nlisten = 127.0.0.1:65536", "ingest.listen: bad address"},
@@ -504,7 +594,7 @@ START_TEST(test_error_bad_values)
 	    {"[store]\n = x", "missing key name before '='"},
 	    {"[store]\ncommit_ms = \"5", "unterminated quoted value"},
 	    {"[store]\ncommit_ms = \"5\" 6", "unexpected text after quoted value"},
-	    {"[store]\ncommit_ms = 5 # inline comments only after quotes", "store.commit_ms: bad value"},
+	    {"[store]\ncommit_ms = 5#no blank before the '#'", "store.commit_ms: bad value"},
 	};
 	char text[2048];
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -843,6 +933,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_error_unknown_key);
 	tcase_add_test(tc, test_error_unknown_section);
 	tcase_add_test(tc, test_error_duplicate);
+	tcase_add_test(tc, test_inline_comments);
+	tcase_add_test(tc, test_example_lists_every_key);
 	tcase_add_test(tc, test_error_missing_required);
 	tcase_add_test(tc, test_identity_optional_and_federation);
 	tcase_add_test(tc, test_federation_sender_timing);
