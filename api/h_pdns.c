@@ -257,7 +257,7 @@ static uint8_t *cursor_bind(const struct qspec *qs, size_t *len)
 	const struct d4_store_pdns_query *q = &qs->q;
 	size_t nl = q->name ? strlen(q->name) : 0, bl = q->bailiwick ? strlen(q->bailiwick) : 0;
 	size_t rl = q->raw ? q->raw_len : 0;
-	uint8_t *b = malloc(64 + 3 * 2 + nl + bl + rl + 4 * 8);
+	uint8_t *b = malloc(96 + 3 * 2 + nl + bl + rl); /* 87 fixed bytes, 3 length-prefixed strings */
 	if (!b)
 		return NULL;
 	size_t o = 0;
