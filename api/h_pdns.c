@@ -10,6 +10,7 @@
  * filtered by the caller's TLP clearance (api.max_tlp_user/max_tlp_admin).
  * Formats and rules: docs/pdns.md "Query API". */
 #include "api_core.h"
+#include "api_cursor.h"
 #include "d4_analyze.h"
 #include "d4_error.h"
 #include "d4_hubconf.h"
@@ -30,7 +31,8 @@
 #define BATCH	     1024u	   /* tuples per read transaction */
 #define CHUNK_MARGIN (16u * 1024u) /* stop filling a chunk when less is left */
 #define GROUP_MAX    (64u * 1024u) /* rdata bytes of one rrset object */
-#define CURSOR_TXT   (4 * ((D4_PDNS_RESUME_MAX + 2) / 3) + 4)
+#define CURSOR_TXT   D4_API_CURSOR_TEXT(D4_PDNS_RESUME_MAX)
+#define CURSOR_VER   0xd1u /* pDNS cursors (api_cursor.h) */
 
 /* ---- small growable buffer ------------------------------------------------ */
 
@@ -82,62 +84,6 @@ static void sb_time(struct d4_jw *b, uint64_t t, int human)
 	sb_str(b, ts);
 }
 
-/* ---- cursors: base64url of the store's resume bytes ------------------------- */
-
-static const char b64u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static void cursor_encode(const uint8_t *in, size_t n, char *out)
-{
-	size_t o = 0, i = 0;
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		out[o++] = b64u[v >> 18];
-		out[o++] = b64u[(v >> 12) & 63];
-		out[o++] = b64u[(v >> 6) & 63];
-		out[o++] = b64u[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-		out[o++] = b64u[v >> 18];
-		out[o++] = b64u[(v >> 12) & 63];
-		if (i + 1 < n)
-			out[o++] = b64u[(v >> 6) & 63];
-	}
-	out[o] = '\0';
-}
-
-static int b64val(char c)
-{
-	const char *p = c ? strchr(b64u, c) : NULL;
-	return p ? (int)(p - b64u) : -1;
-}
-
-/* 0 and *n filled, or -1 for anything that is not canonical base64url. */
-static int cursor_decode(const char *s, uint8_t *out, size_t cap, size_t *n)
-{
-	size_t len = strlen(s), o = 0;
-	if (len == 0 || len % 4 == 1 || len > 4 * ((cap + 2) / 3))
-		return -1;
-	for (size_t i = 0; i < len; i += 4) {
-		uint32_t v = 0;
-		size_t k = len - i < 4 ? len - i : 4;
-		for (size_t j = 0; j < 4; j++) {
-			int d = j < k ? b64val(s[i + j]) : 0;
-			if (d < 0)
-				return -1;
-			v = v << 6 | (uint32_t)d;
-		}
-		uint8_t b[3] = {(uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-		size_t nb = k - 1;
-		if (o + nb > cap)
-			return -1;
-		memcpy(out + o, b, nb);
-		o += nb;
-	}
-	*n = o;
-	return 0;
-}
-
 /* ---- request parsing -------------------------------------------------------- */
 
 enum out_fmt { FMT_COF = 0, FMT_SAF_RRSET, FMT_SAF_RDATA };
@@ -157,7 +103,12 @@ struct qspec {
 	int human;	    /* humantime */
 	int aggr;	    /* rrset objects group rdata (DNSDB "rocks") */
 	int is_ip;	    /* /pdns/query: q was an address */
+	uint8_t surface;    /* enum surface: what a cursor is bound to besides the query */
+	const char *cursor; /* the request's cursor text until the plan is complete */
 };
+
+/* The endpoints whose cursors must not be interchangeable. */
+enum surface { SURF_CIRCL = 1, SURF_LOOKUP, SURF_SUMMARIZE };
 
 /* The caller's clearance (api/clearance.c); the store applies the policy
  * rule to every tuple, so that limits, offsets and cursors count only what
@@ -280,18 +231,111 @@ static int parse_params(struct d4_api_ctx *ctx, const struct d4_api_req *req, st
 		}
 		qs->q.rrtype = t;
 	}
-	if ((v = d4_api_query(req, "cursor"))) {
-		size_t n = 0;
-		if (cursor_decode(v, qs->resume, sizeof(qs->resume), &n)) {
-			d4_h_bad_param(resp, "query parameter 'cursor' is not a cursor of this API");
-			return -1;
-		}
-		qs->q.resume = qs->resume;
-		qs->q.resume_len = n;
-	}
+	qs->cursor = d4_api_query(req, "cursor"); /* opened once the query is planned (cursor_open) */
 	qs->paging = d4_api_query(req, "limit") || d4_api_query(req, "cursor");
 	qs->q.max_tlp = clearance(ctx, req);
 	d4_api_clearance_header(resp, (enum d4_tlp)qs->q.max_tlp);
+	return 0;
+}
+
+/* ---- cursors: sealed (api_cursor.h) ------------------------------------------------- */
+
+static size_t put_str(uint8_t *b, const char *s, size_t n)
+{
+	b[0] = (uint8_t)(n >> 8);
+	b[1] = (uint8_t)n;
+	if (n)
+		memcpy(b + 2, s, n);
+	return 2 + n;
+}
+
+/* What a pDNS cursor is bound to: the endpoint, the query kind and key,
+ * every filter and the caller's clearance. Not aggr/humantime, which change
+ * only how the same tuples are printed. Returns a malloc'd buffer or NULL. */
+static uint8_t *cursor_bind(const struct qspec *qs, size_t *len)
+{
+	const struct d4_store_pdns_query *q = &qs->q;
+	size_t nl = q->name ? strlen(q->name) : 0, bl = q->bailiwick ? strlen(q->bailiwick) : 0;
+	size_t rl = q->raw ? q->raw_len : 0;
+	uint8_t *b = malloc(96 + 3 * 2 + nl + bl + rl); /* 87 fixed bytes, 3 length-prefixed strings */
+	if (!b)
+		return NULL;
+	size_t o = 0;
+	memcpy(b, "d4hub-pdns-cursor", 17);
+	o += 17;
+	b[o++] = qs->surface;
+	b[o++] = (uint8_t)q->kind;
+	b[o++] = (uint8_t)(q->rrtype >> 8);
+	b[o++] = (uint8_t)q->rrtype;
+	b[o++] = q->ip_family;
+	memcpy(b + o, q->ip_lo, 16);
+	o += 16;
+	memcpy(b + o, q->ip_hi, 16);
+	o += 16;
+	const uint64_t t[4] = {q->time_first_before, q->time_first_after, q->time_last_before, q->time_last_after};
+	for (int i = 0; i < 4; i++)
+		for (int k = 7; k >= 0; k--)
+			b[o++] = (uint8_t)(t[i] >> (8 * k));
+	b[o++] = q->max_tlp;
+	o += put_str(b + o, q->name, nl);
+	o += put_str(b + o, q->bailiwick, bl);
+	o += put_str(b + o, (const char *)q->raw, rl);
+	*len = o;
+	return b;
+}
+
+/* The sealed text of resume bytes r for query qs into out (CURSOR_TXT). */
+static int cursor_seal(const struct qspec *qs, const uint8_t *r, size_t rlen, char *out)
+{
+	size_t bl = 0;
+	uint8_t *bind = cursor_bind(qs, &bl);
+	if (!bind)
+		return D4_ENOMEM;
+	int rc = d4_api_cursor_seal(CURSOR_VER, bind, bl, r, rlen, out, CURSOR_TXT);
+	free(bind);
+	return rc;
+}
+
+/* Opens the request's cursor, if any, against the planned query: 0, or -1
+ * with a 400 problem (cut, altered, of another query, endpoint, clearance,
+ * or of a previous run of the hub). */
+static int cursor_open(struct d4_api_resp *resp, struct qspec *qs)
+{
+	if (!qs->cursor)
+		return 0;
+	size_t bl = 0, n = 0;
+	uint8_t *bind = cursor_bind(qs, &bl);
+	if (!bind) {
+		d4_h_internal(resp, "out of memory");
+		return -1;
+	}
+	int rc = d4_api_cursor_open(CURSOR_VER, bind, bl, qs->cursor, qs->resume, sizeof(qs->resume), &n);
+	free(bind);
+	qs->cursor = NULL;
+	if (rc) {
+		d4_h_bad_param(resp, "query parameter 'cursor' is not a cursor of this query: pass the next cursor of "
+				     "the previous page unchanged, with the same path and parameters (cursors do not "
+				     "survive a restart of the hub)");
+		return -1;
+	}
+	qs->q.resume = qs->resume;
+	qs->q.resume_len = n;
+	return 0;
+}
+
+/* A presentation name as DNS allows it: labels of 1..63 octets, 255 octets
+ * in wire form, escapes well formed (the ingest's own rules, d4_pdns_name_canon);
+ * the root alone is no query. */
+static int check_name(struct d4_api_resp *resp, const char *what, const char *s, const char *body, size_t blen)
+{
+	char tmp[D4_PDNS_NAME_MAX];
+	int rc = d4_pdns_name_canon(body, blen, tmp, sizeof(tmp));
+	if (rc < 0 || (blen == 1 && body[0] == '.')) {
+		d4_h_bad_param(resp,
+			       "bad %s '%.80s': empty label, label over 63 octets, name over 255 octets or bad escape",
+			       what, s);
+		return -1;
+	}
 	return 0;
 }
 
@@ -324,6 +368,8 @@ static int parse_name(struct d4_api_resp *resp, const char *s, int rdata, struct
 			d4_h_bad_param(resp, "bad name '%.80s': printable ASCII only (IDNs as punycode)", s);
 			return -1;
 		}
+	if (check_name(resp, "name", s, body, blen))
+		return -1;
 	memcpy(qs->name, body, blen);
 	qs->name[blen] = '\0';
 	qs->q.name = qs->name;
@@ -357,6 +403,8 @@ static int parse_bailiwick(struct d4_api_resp *resp, const char *s, struct qspec
 			d4_h_bad_param(resp, "bad bailiwick '%.80s'", s);
 			return -1;
 		}
+	if (check_name(resp, "bailiwick", s, s, n))
+		return -1;
 	memcpy(qs->bw, s, n + 1);
 	qs->q.bailiwick = qs->bw;
 	return 0;
@@ -623,7 +671,11 @@ static void terminal(struct pdns_prod *x)
 	}
 	struct d4_jw b = {0};
 	char cur[CURSOR_TXT];
-	cursor_encode(x->qs.resume, x->qs.q.resume_len, cur);
+	int rc = cursor_seal(&x->qs, x->qs.resume, x->qs.q.resume_len, cur);
+	if (rc) {
+		x->err = rc;
+		return;
+	}
 	sb_str(&b, "{\"cond\":\"limited\",\"msg\":\"Result limit reached\",\"next_cursor\":");
 	sb_jstr(&b, cur, strlen(cur));
 	sb_str(&b, "}\n");
@@ -725,7 +777,10 @@ static int prepare(struct d4_api_ctx *ctx, struct d4_api_resp *resp, struct qspe
 			goto err;
 		if (res.more) {
 			char cur[CURSOR_TXT];
-			cursor_encode(res.resume, res.resume_len, cur);
+			if (cursor_seal(qs, res.resume, res.resume_len, cur)) {
+				d4_h_internal(resp, "cannot seal the paging cursor");
+				return -1;
+			}
 			d4_api_header(resp, "D4-Next-Cursor", cur);
 		}
 	}
@@ -809,7 +864,8 @@ static int dnsdb_plan(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 	}
 	if (req->nparams > 2 && parse_bailiwick(resp, req->params[2], qs))
 		return -1;
-	return 0;
+	qs->surface = summarize ? SURF_SUMMARIZE : SURF_LOOKUP;
+	return cursor_open(resp, qs);
 }
 
 static void dnsdb_lookup(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp,
@@ -964,6 +1020,26 @@ void d4_h_dnsdb_ping(struct d4_api_ctx *ctx, const struct d4_api_req *req, struc
 
 /* ---- CIRCL ------------------------------------------------------------------------- */
 
+/* Whether q is meant as an address, CIDR or range rather than a name: it
+ * holds a ':' (no name does), or only digits and ". , / -" (no host name is
+ * all digits: top-level domains are never numeric). Such a q must then
+ * parse as one (d4_store_pdns_parse_ip, the parser of
+ * /dnsdb/v2/lookup/rdata/ip) or is refused; it never falls back to a name
+ * lookup that would answer an empty 200. */
+static int looks_like_address(const char *v)
+{
+	if (strchr(v, ':'))
+		return 1;
+	int digit = 0;
+	for (const char *p = v; *p; p++) {
+		if (*p >= '0' && *p <= '9')
+			digit = 1;
+		else if (!strchr("./,-", *p))
+			return 0;
+	}
+	return digit;
+}
+
 /* An address, CIDR or range: rdata IP lookup; anything else an owner name
  * (exact or with a wildcard), as CIRCL's server answers /query/{q}. */
 void d4_h_pdns_query(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
@@ -974,13 +1050,16 @@ void d4_h_pdns_query(struct d4_api_ctx *ctx, const struct d4_api_req *req, struc
 	const char *v = req->nparams ? req->params[0] : "";
 	if (parse_params(ctx, req, resp, qs, 0))
 		goto out;
-	/* names hold a letter, '*' or a '_' somewhere; addresses never a '*' or '_' */
-	if (strlen(v) <= 100 && !strpbrk(v, "*_") && d4_store_pdns_parse_ip(v, &qs->q) == D4_OK) {
-		qs->q.kind = D4_PDNS_Q_RDATA_IP;
+	if (looks_like_address(v)) {
+		if (parse_ip(resp, v, qs))
+			goto out;
 		qs->is_ip = 1;
 	} else if (parse_name(resp, v, 0, qs)) {
 		goto out;
 	}
+	qs->surface = SURF_CIRCL;
+	if (cursor_open(resp, qs))
+		goto out;
 	answer(ctx, resp, qs, FMT_COF);
 out:
 	free(qs);

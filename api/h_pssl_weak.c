@@ -20,6 +20,7 @@
  * a page reads at most as many findings as it still needs, checks them,
  * and goes on, so that the store's resume position after a page is always
  * right after the last finding the page consumed. */
+#include "api_cursor.h"
 #include "api_pssl_weak.h"
 #include "d4_analyze.h"
 #include "d4_error.h"
@@ -31,85 +32,19 @@
 #include "d4_weakkeys.h"
 #include "handlers.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CURSOR_VERSION 1u
-#define MAC_LEN	       16u
 #define VIS_CACHE      512u
 
 /* ---- cursors ---- */
 
-static const char b64u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static void b64_encode(const uint8_t *in, size_t n, char *out)
+/* Sealed as every query API's cursors (api/cursor.c): bound to the list
+ * (kind), its key and the caller's clearance. */
+static size_t canon(unsigned kind, uint64_t key, uint8_t clr, uint8_t *msg)
 {
-	size_t o = 0, i = 0;
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		out[o++] = b64u[v >> 18];
-		out[o++] = b64u[(v >> 12) & 63];
-		out[o++] = b64u[(v >> 6) & 63];
-		out[o++] = b64u[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-		out[o++] = b64u[v >> 18];
-		out[o++] = b64u[(v >> 12) & 63];
-		if (i + 1 < n)
-			out[o++] = b64u[(v >> 6) & 63];
-	}
-	out[o] = '\0';
-}
-
-/* Canonical base64url only: one cursor has one text. 0 or -1. */
-static int b64_decode(const char *s, uint8_t *out, size_t cap, size_t *n)
-{
-	size_t len = strlen(s), o = 0;
-	if (len == 0 || len % 4 == 1 || len > 4 * ((cap + 2) / 3))
-		return -1;
-	for (size_t i = 0; i < len; i += 4) {
-		uint32_t v = 0;
-		size_t k = len - i < 4 ? len - i : 4;
-		for (size_t j = 0; j < 4; j++) {
-			const char *p = j < k && s[i + j] ? strchr(b64u, s[i + j]) : NULL;
-			if (j < k && !p)
-				return -1;
-			v = v << 6 | (uint32_t)(p ? p - b64u : 0);
-		}
-		uint8_t b[3] = {(uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-		size_t nb = k - 1;
-		if ((nb < 3 && b[nb] != 0) || o + nb > cap)
-			return -1;
-		memcpy(out + o, b, nb);
-		o += nb;
-	}
-	*n = o;
-	return 0;
-}
-
-static uint8_t mac_key[32];
-static int mac_key_ok;
-static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
-
-static void mac_init(void)
-{
-	mac_key_ok = RAND_bytes(mac_key, sizeof(mac_key)) == 1;
-}
-
-static int cursor_mac(unsigned kind, uint64_t key, uint8_t clr, const uint8_t *r, size_t rlen, uint8_t mac[MAC_LEN])
-{
-	pthread_once(&mac_once, mac_init);
-	if (!mac_key_ok)
-		return D4_EIO;
-	uint8_t msg[32 + D4_PSSL_RESUME_MAX], md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
 	size_t o = 0;
 	memcpy(msg, "d4hub-weak-cursor", 17);
 	o += 17;
@@ -117,44 +52,27 @@ static int cursor_mac(unsigned kind, uint64_t key, uint8_t clr, const uint8_t *r
 	d4_put_u64be(msg + o, key);
 	o += 8;
 	msg[o++] = clr;
-	msg[o++] = (uint8_t)rlen;
-	memcpy(msg + o, r, rlen);
-	o += rlen;
-	if (!HMAC(EVP_sha256(), mac_key, sizeof(mac_key), msg, o, md, &mdlen) || mdlen < MAC_LEN)
-		return D4_EIO;
-	memcpy(mac, md, MAC_LEN);
-	return D4_OK;
+	return o;
 }
 
 int d4_api_weak_cursor_seal(unsigned kind, uint64_t key, uint8_t clearance, const uint8_t *r, size_t rlen,
 			    char out[D4_API_WEAK_CURSOR_TEXT])
 {
-	uint8_t b[1 + D4_PSSL_RESUME_MAX + MAC_LEN];
+	uint8_t bind[32];
 	if (!r || rlen == 0 || rlen > D4_PSSL_RESUME_MAX || !out)
 		return D4_EINVAL;
-	b[0] = CURSOR_VERSION;
-	memcpy(b + 1, r, rlen);
-	int rc = cursor_mac(kind, key, clearance, r, rlen, b + 1 + rlen);
-	if (rc)
-		return rc;
-	b64_encode(b, 1 + rlen + MAC_LEN, out);
-	return D4_OK;
+	size_t n = canon(kind, key, clearance, bind);
+	return d4_api_cursor_seal(CURSOR_VERSION, bind, n, r, rlen, out, D4_API_WEAK_CURSOR_TEXT);
 }
 
 int d4_api_weak_cursor_open(unsigned kind, uint64_t key, uint8_t clearance, const char *text, uint8_t *r, size_t cap,
 			    size_t *rlen)
 {
-	uint8_t b[1 + D4_PSSL_RESUME_MAX + MAC_LEN], mac[MAC_LEN];
-	size_t n = 0;
-	if (!text || b64_decode(text, b, sizeof(b), &n) || n < 1 + 1 + MAC_LEN || b[0] != CURSOR_VERSION)
+	uint8_t bind[32];
+	if (!text)
 		return D4_EINVAL;
-	size_t len = n - 1 - MAC_LEN;
-	if (len > cap || cursor_mac(kind, key, clearance, b + 1, len, mac) ||
-	    CRYPTO_memcmp(mac, b + 1 + len, MAC_LEN) != 0)
-		return D4_EINVAL;
-	memcpy(r, b + 1, len);
-	*rlen = len;
-	return D4_OK;
+	size_t n = canon(kind, key, clearance, bind);
+	return d4_api_cursor_open(CURSOR_VERSION, bind, n, text, r, cap, rlen);
 }
 
 /* ---- keys and their visibility ---- */

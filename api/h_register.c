@@ -1,6 +1,7 @@
 /* d4hub API — sensor self-registration, compatible with d4-core's
  * POST /api/v1/add/sensor/register: same body {uuid, hmac_key, mail?,
- * third_party?}, same checks in the same order and the same status codes
+ * description?, third_party?}, other members ignored as d4-core ignores
+ * them, same checks in the same order and the same status codes
  * (200 {"uuid"}, 400 invalid uuid, 409 already registered, 400 missing
  * hmac_key). The sensor is created PENDING: an admin approves it.
  *
@@ -11,8 +12,12 @@
  *    sensor's and its HMAC never matched;
  *  - errors are application/problem+json; the d4-core text is kept in an
  *    extra "reason" member (d4-core: {"status":"error","reason":...});
- *  - members must have the right JSON type and unknown members are refused
- *    (422), where d4-core answered 500 or ignored them;
+ *  - the members d4hub reads must have the right JSON type (422), where
+ *    d4-core answered 500; unknown members are ignored, as d4-core does
+ *    (its clients and later versions add members; a duplicate member is
+ *    still a 422, its meaning being ambiguous);
+ *  - description is stored as the sensor's description (d4-core's API
+ *    documented it but dropped it);
  *  - third_party is accepted (boolean) but not stored: d4hub has no
  *    third-party sensor notion yet;
  *  - registrations are rate-limited per user and per address ([api]
@@ -55,7 +60,7 @@ static void reg_problem(struct d4_api_resp *resp, int status, const char *slug, 
 	yajl_gen_free(g);
 }
 
-static const char *const reg_fields[] = {"uuid", "hmac_key", "mail", "third_party", NULL};
+#define REG_MEMBERS_MAX 64 /* members of a registration body */
 
 struct pending_count {
 	unsigned n, cap;
@@ -125,7 +130,7 @@ static int reg_limits(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 void d4_h_register_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
 {
 	struct d4_sensor *sn = calloc(1, sizeof(*sn)), *old = malloc(sizeof(*sn));
-	const char *uuid_s = NULL, *key = NULL, *mail = NULL;
+	const char *uuid_s = NULL, *key = NULL, *mail = NULL, *desc = NULL;
 	int third = 0, r;
 	char hex[D4_UUID_HEX_LEN + 1];
 	if (!sn || !old) {
@@ -134,13 +139,33 @@ void d4_h_register_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, 
 	}
 	if (reg_limits(ctx, req, resp) != 0)
 		goto out;
-	if (d4_h_query_only(req, resp, NULL) || d4_h_body(req, resp, 1, reg_fields) < 0)
+	if (d4_h_query_only(req, resp, NULL))
+		goto out;
+	/* Every member is allowed (unknown ones are ignored, as by d4-core);
+	 * d4_h_body still checks the object, duplicates and NUL escapes. */
+	const char *members[REG_MEMBERS_MAX + 1] = {0};
+	if (req->json && YAJL_IS_OBJECT(req->json)) {
+		if (req->json->u.object.len > REG_MEMBERS_MAX) {
+			d4_h_unprocessable(resp, "a registration has at most %d members", REG_MEMBERS_MAX);
+			goto out;
+		}
+		for (size_t i = 0; i < req->json->u.object.len; i++)
+			members[i] = req->json->u.object.keys[i];
+	}
+	if (d4_h_body(req, resp, 1, members) < 0)
 		goto out;
 	/* Types and lengths first (our additions), then d4-core's checks in
 	 * d4-core's order: uuid, already registered, key. */
 	if (d4_h_json_str(req, resp, "mail", sizeof(sn->mail) - 1, 1, NULL, &mail) < 0 ||
 	    d4_h_json_bool(req, resp, "third_party", &third) < 0)
 		goto out;
+	int desc_null = 0; /* null: no description */
+	if (d4_h_json_str(req, resp, "description", D4_DESC_MAX - 1, 1, &desc_null, &desc) < 0)
+		goto out;
+	if (desc && !d4_h_printable(desc)) {
+		d4_h_unprocessable(resp, "member 'description' must not contain control characters");
+		goto out;
+	}
 	if (mail && !d4_h_printable(mail)) {
 		d4_h_unprocessable(resp, "member 'mail' must not contain control characters");
 		goto out;
@@ -184,6 +209,8 @@ void d4_h_register_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, 
 	sn->created = d4_now_s();
 	if (mail)
 		d4_strlcpy(sn->mail, mail, sizeof(sn->mail));
+	if (desc)
+		d4_strlcpy(sn->description, desc, sizeof(sn->description));
 	/* The check above keeps d4-core's order of answers; the add itself is
 	 * put-if-absent, so a registration racing with another one (or with
 	 * d4hubctl) gets the same 409 instead of overwriting it. */

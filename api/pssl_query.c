@@ -5,17 +5,14 @@
  * Cursors are sealed as the backscatter ones (api/bs_query.c): the store's
  * resume bytes only say where its order continues, so a cursor of another
  * pivot, key or clearance would resume somewhere unrelated. The MAC binds
- * them to the query they were made for; anything else is a 400. */
+ * them to the query they were made for; anything else is a 400 (api/cursor.c,
+ * the mechanism of every query API's cursors). */
 #include "api_bs.h"
+#include "api_cursor.h"
 #include "api_pssl.h"
 #include "d4_error.h"
 
 #include <ctype.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/rand.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -177,63 +174,6 @@ static int parse_fence(const char *s, uint64_t now, uint64_t *out)
 
 /* ---- cursors --------------------------------------------------------------- */
 
-static const char b64u[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static void b64_encode(const uint8_t *in, size_t n, char *out)
-{
-	size_t o = 0, i = 0;
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		out[o++] = b64u[v >> 18];
-		out[o++] = b64u[(v >> 12) & 63];
-		out[o++] = b64u[(v >> 6) & 63];
-		out[o++] = b64u[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0);
-		out[o++] = b64u[v >> 18];
-		out[o++] = b64u[(v >> 12) & 63];
-		if (i + 1 < n)
-			out[o++] = b64u[(v >> 6) & 63];
-	}
-	out[o] = '\0';
-}
-
-/* Canonical base64url only (no padding, unused bits zero). 0 or -1. */
-static int b64_decode(const char *s, uint8_t *out, size_t cap, size_t *n)
-{
-	size_t len = strlen(s), o = 0;
-	if (len == 0 || len % 4 == 1 || len > 4 * ((cap + 2) / 3))
-		return -1;
-	for (size_t i = 0; i < len; i += 4) {
-		uint32_t v = 0;
-		size_t k = len - i < 4 ? len - i : 4;
-		for (size_t j = 0; j < 4; j++) {
-			const char *p = j < k && s[i + j] ? strchr(b64u, s[i + j]) : NULL;
-			if (j < k && !p)
-				return -1;
-			v = v << 6 | (uint32_t)(p ? p - b64u : 0);
-		}
-		uint8_t b[3] = {(uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-		size_t nb = k - 1;
-		if ((nb < 3 && b[nb] != 0) || o + nb > cap)
-			return -1;
-		memcpy(out + o, b, nb);
-		o += nb;
-	}
-	*n = o;
-	return 0;
-}
-
-static uint8_t mac_key[32];
-static int mac_key_ok;
-static pthread_once_t mac_once = PTHREAD_ONCE_INIT;
-
-static void mac_init(void)
-{
-	mac_key_ok = RAND_bytes(mac_key, sizeof(mac_key)) == 1;
-}
-
 static size_t put_u64(uint8_t *b, uint64_t v)
 {
 	for (int i = 0; i < 8; i++)
@@ -241,16 +181,12 @@ static size_t put_u64(uint8_t *b, uint64_t v)
 	return 8;
 }
 
-/* HMAC-SHA-256 over what a cursor is bound to: pivot, key, every filter,
- * the clearance, then the resume bytes. */
-static int cursor_mac(const struct d4_store_pssl_query *q, const uint8_t *r, size_t rlen,
-		      uint8_t mac[D4_API_PSSL_MAC_LEN])
+/* What a cursor is bound to: pivot, key, every filter and the clearance.
+ * Returns the length, or 0 (a key too long: cannot happen after parsing). */
+static size_t canon(const struct d4_store_pssl_query *q, uint8_t *msg)
 {
-	pthread_once(&mac_once, mac_init);
-	if (!mac_key_ok || q->key_len > D4_API_PSSL_KEY_MAX || rlen > D4_PSSL_RESUME_MAX)
-		return D4_EIO;
-	uint8_t msg[128 + D4_API_PSSL_KEY_MAX + D4_PSSL_RESUME_MAX], md[EVP_MAX_MD_SIZE];
-	unsigned mdlen = 0;
+	if (q->key_len > D4_API_PSSL_KEY_MAX)
+		return 0;
 	size_t o = 0;
 	memcpy(msg, "d4hub-pssl-cursor", 17);
 	o += 17;
@@ -271,40 +207,29 @@ static int cursor_mac(const struct d4_store_pssl_query *q, const uint8_t *r, siz
 	o += put_u64(msg + o, q->last_before);
 	o += put_u64(msg + o, q->last_after);
 	msg[o++] = q->max_tlp;
-	msg[o++] = (uint8_t)rlen;
-	memcpy(msg + o, r, rlen);
-	o += rlen;
-	if (!HMAC(EVP_sha256(), mac_key, sizeof(mac_key), msg, o, md, &mdlen) || mdlen < D4_API_PSSL_MAC_LEN)
-		return D4_EIO;
-	memcpy(mac, md, D4_API_PSSL_MAC_LEN);
-	return D4_OK;
+	return o;
 }
+
+#define BIND_MAX (128 + D4_API_PSSL_KEY_MAX)
 
 int d4_api_pssl_cursor_seal(const struct d4_api_pssl_params *p, const uint8_t *r, size_t rlen, char *out)
 {
-	uint8_t b[D4_API_PSSL_CURSOR_BYTES];
+	uint8_t bind[BIND_MAX];
 	if (!p || !r || rlen == 0 || rlen > D4_PSSL_RESUME_MAX || !out)
 		return D4_EINVAL;
-	b[0] = CURSOR_VERSION;
-	memcpy(b + 1, r, rlen);
-	int rc = cursor_mac(&p->q, r, rlen, b + 1 + rlen);
-	if (rc)
-		return rc;
-	b64_encode(b, 1 + rlen + D4_API_PSSL_MAC_LEN, out);
-	return D4_OK;
+	size_t n = canon(&p->q, bind);
+	if (!n)
+		return D4_EIO;
+	return d4_api_cursor_seal(CURSOR_VERSION, bind, n, r, rlen, out, D4_API_PSSL_CURSOR_TEXT);
 }
 
 /* 0 with p->resume filled, or -1: not a cursor of this query. */
 static int cursor_open(struct d4_api_pssl_params *p, const char *text)
 {
-	uint8_t b[D4_API_PSSL_CURSOR_BYTES], mac[D4_API_PSSL_MAC_LEN];
-	size_t n = 0;
-	if (b64_decode(text, b, sizeof(b), &n) || n < 1 + 1 + D4_API_PSSL_MAC_LEN || b[0] != CURSOR_VERSION)
+	uint8_t bind[BIND_MAX];
+	size_t n = canon(&p->q, bind), rlen = 0;
+	if (!n || d4_api_cursor_open(CURSOR_VERSION, bind, n, text, p->resume, sizeof(p->resume), &rlen))
 		return -1;
-	size_t rlen = n - 1 - D4_API_PSSL_MAC_LEN;
-	if (cursor_mac(&p->q, b + 1, rlen, mac) || CRYPTO_memcmp(mac, b + 1 + rlen, D4_API_PSSL_MAC_LEN) != 0)
-		return -1;
-	memcpy(p->resume, b + 1, rlen);
 	p->q.resume = p->resume;
 	p->q.resume_len = rlen;
 	return 0;

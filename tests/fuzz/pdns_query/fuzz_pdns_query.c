@@ -1,7 +1,7 @@
 /* Fuzz target: the client-supplied parts of passive-DNS queries over a small
  * real store — the API's path and query parsing for every pDNS route (names
  * and wildcards, IP / CIDR / range text, rrtype, bailiwick, raw hex, times,
- * limit/offset, the base64 cursor) through the real dispatcher and handlers,
+ * limit/offset, the sealed cursor) through the real dispatcher and handlers,
  * each answer drained to its end; and the store's query with a raw resume
  * cursor and name (api/h_pdns.c, hub/store/store_pdns.c).
  *
@@ -9,7 +9,9 @@
  * prefix, the rest is appended as path and "?query". Bit 7 set: store — byte
  * 1 picks the query kind, then "name\0cursor bytes". Never aborts on bad
  * input; aborts only on a broken invariant (status, more tuples than the
- * limit, a cursor that does not continue strictly after the page). */
+ * limit, a cursor that does not continue strictly after the page). A page
+ * that hands out a next cursor is asked again with it (200) and with it
+ * altered at a position the input picks, or cut (400: cursors are sealed). */
 #include "api_core.h"
 #include "d4_error.h"
 #include "d4_log.h"
@@ -162,6 +164,30 @@ static void api_mode(const uint8_t *data, size_t size)
 	CHECK(r.status >= 200 && r.status < 600);
 	CHECK(r.status != 500); /* a client cannot make the handlers fail */
 	drain(&r);
+	const char *next = d4_api_resp_header(&r, "D4-Next-Cursor");
+	if (next && !strstr(target, "cursor=") && !strchr(target, '%')) {
+		size_t tl = strlen(target), cl = strlen(next);
+		char *t2 = malloc(tl + cl + 16);
+		if (t2) {
+			int has_q = strchr(target, '?') != NULL;
+			for (int k = 0; k < 3; k++) {
+				int n = snprintf(t2, tl + cl + 16, "%s%ccursor=%s", target, has_q ? '&' : '?', next);
+				size_t at = (size_t)n - cl + (size > 1 ? data[1] : 0) % cl;
+				if (k == 1)
+					t2[at] = t2[at] == 'A' ? 'B' : 'A'; /* altered */
+				else if (k == 2)
+					t2[at] = '\0'; /* cut */
+				struct d4_api_raw raw2 = {"GET", t2, NULL, 0, "", "Bearer fuzz", "192.0.2.9", 0, NULL};
+				struct d4_api_resp r2;
+				d4_api_resp_init(&r2);
+				d4_api_dispatch(&core, &raw2, &r2);
+				CHECK(k == 0 ? r2.status == 200 : r2.status == 400);
+				drain(&r2);
+				d4_api_resp_free(&r2);
+			}
+			free(t2);
+		}
+	}
 	d4_api_resp_free(&r);
 	free(target);
 }

@@ -496,6 +496,40 @@ def run_live(spec, fx):
     call("pdnsQuery", "bad name", 400, {"q": "a*b.test"}, token="user")
     call("pdnsQuery", "unknown parameter", 400, {"q": "example.test"}, token="user", query={"sort": "x"})
     call("pdnsQuery", "bad cursor", 400, {"q": "example.test"}, token="user", query={"cursor": "!"})
+    # malformed queries: a 400 problem on every path, never 200 []
+    l63 = "a" * 63
+    bad_names = ("a..b", ".x", ".", "x..", "a" * 64 + ".test", ".".join([l63] * 4), "a\\999b")
+    for nm in bad_names:
+        call("pdnsQuery", f"malformed name {nm[:20]}", 400, {"q": nm}, token="user")
+        for oid in ("RrsetName", "RdataName"):
+            call("dnsdbLookup" + oid, f"malformed name {nm[:20]}", 400, {"name": nm}, token="user")
+            call("dnsdbSummarize" + oid, f"malformed name {nm[:20]}", 400, {"name": nm}, token="user")
+    call("dnsdbLookupRrsetNameTypeBailiwick", "malformed bailiwick", 400,
+         {"name": "www.example.test", "rrtype": "A", "bailiwick": "a..b"}, token="user")
+    for ip_ in ("192.0.2.0,33", "192.0.2.0/33", "256.1.2.3", "192.0.2.9-192.0.2.1", "192.0.2.1-2001:db8::1",
+                "2001:db8::/129", "1.2.3", "123"):
+        call("pdnsQuery", f"malformed address {ip_}", 400, {"q": ip_}, token="user")
+        call("dnsdbLookupRdataIp", f"malformed address {ip_}", 400, {"ip": ip_}, token="user")
+        call("dnsdbSummarizeRdataIp", f"malformed address {ip_}", 400, {"ip": ip_}, token="user")
+    call("pdnsQuery", "over-long path", 414, {"q": "a." * 1100 + "test"}, token="user")
+    call("dnsdbLookupRrsetName", "over-long path", 414, {"name": "a." * 1100 + "test"}, token="user")
+    # sealed cursors: cut, altered, another query's, another role's
+    c = call("pdnsQuery", "page 1", 200, {"q": "*.example.test"}, token="user", query={"limit": 1})
+    cur = c.headers.get("d4-next-cursor") if c is not None else None
+    ok(bool(cur), "pdnsQuery limit 1 over several records has a D4-Next-Cursor")
+    if cur:
+        call("pdnsQuery", "page 2", 200, {"q": "*.example.test"}, token="user", query={"limit": 1, "cursor": cur})
+        call("pdnsQuery", "cut cursor", 400, {"q": "*.example.test"}, token="user",
+             query={"limit": 1, "cursor": cur[:-2]})
+        alt = cur[:5] + ("B" if cur[5] == "A" else "A") + cur[6:]
+        call("pdnsQuery", "altered cursor", 400, {"q": "*.example.test"}, token="user",
+             query={"limit": 1, "cursor": alt})
+        call("pdnsQuery", "another query's cursor", 400, {"q": "*.other.test"}, token="user",
+             query={"limit": 1, "cursor": cur})
+        call("dnsdbLookupRrsetName", "a COF cursor", 400, {"name": "*.example.test"}, token="user",
+             query={"limit": 1, "cursor": cur})
+        call("pdnsQuery", "another role's cursor", 400, {"q": "*.example.test"}, token="admin",
+             query={"limit": 1, "cursor": cur})
     lq = {"swclient": "conformance", "version": "1", "limit": 10, "time_first_after": 1, "humantime": "t"}
     for oid, params in (("RrsetName", {"name": "www.example.test"}),
                         ("RrsetNameType", {"name": "*.example.test", "rrtype": "A"}),
@@ -894,6 +928,16 @@ def run_live(spec, fx):
     call("registerSensor", "malformed JSON", 400, token="sensor_register", body="{")
     call("registerSensor", "text/plain", 415, token="sensor_register", body="x", ctype="text/plain")
     call("registerSensor", "admin may too", 200, body={"uuid": new_uuid(), "hmac_key": "k2"})
+    # d4-core's body: description stored, members d4hub does not read ignored
+    r2 = new_uuid()
+    call("registerSensor", "description + unknown members", 200, token="sensor_register",
+         body={"uuid": r2, "hmac_key": "k3", "description": "edge router", "mail": "s@example.org",
+               "type": 8, "d4_client": "go", "extended": {"x": [1, None]}})
+    c = call("getSensor", "registered with a description", 200, {"uuid": r2}, token="user")
+    if c is not None and c.json:
+        ok(c.json.get("description") == "edge router", f"registerSensor stores the description: {c.json}")
+    call("registerSensor", "description of the wrong type", 422, token="sensor_register",
+         body={"uuid": new_uuid(), "hmac_key": "k", "description": 5})
 
     # ---- blocklist (documentation addresses only: nothing the tests use)
     entries = [("ip", "192.0.2.1"), ("ip", "198.51.100.0/24"), ("uuid", new_uuid()), ("uuid-ips", new_uuid())]

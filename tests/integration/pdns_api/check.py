@@ -420,6 +420,82 @@ def main():
             err(f"a cursor of another query: {st}, expected 400")
     print(f"  {'ok' if not errors else 'FAILED'} error answers")
 
+    print("# malformed queries: a 4xx problem on every path, never 200 []")
+    nerr = len(errors)
+
+    def problem(p_, q, status, token=user, what=None):
+        st, hd, body = c.get(p_, token, q)
+        ok = st == status and hd.get("content-type", "").startswith("application/problem+json")
+        if ok:
+            try:
+                ok = json.loads(body).get("status") == status
+            except ValueError:
+                ok = False
+        if not ok:
+            err(f"{what or p_} {q}: {st} {hd.get('content-type')} {body[:120]!r}, expected a {status} problem")
+        return ok
+
+    l63, l64 = "a" * 63, "a" * 64
+    bad_names = ["a..b", ".x", ".", "..", "x..", f"{l64}.test", l64, ".".join([l63] * 4),
+                 ".".join([l63] * 3) + "." + "b" * 62 + ".", "a\\", "a\\999b"]
+    name_paths = ["/pdns/query/", f"{L}/rrset/name/", f"{L}/rdata/name/",
+                  f"{S}/rrset/name/", f"{S}/rdata/name/"]
+    ncase = 0
+    for pre in name_paths:
+        for nm in bad_names:
+            problem(pre + nm, None, 400)
+            ncase += 1
+            if nm != ".":
+                problem(pre + "*." + nm, None, 400)
+                ncase += 1
+    problem(f"{L}/rrset/name/{www}/A/a..b", None, 400)
+    bad_ips = ["192.0.2.0,33", "192.0.2.0%2F33", "256.1.2.3", "1.2.3", "1.2.3.4.5", "192.0.2.9-192.0.2.1",
+               "192.0.2.1-2001:db8::1", "2001:db8::%2F129", "2001:db8::g", "2001:db8::9-2001:db8::1",
+               "192.0.2.0,", "123"]
+    for ip_ in bad_ips:
+        for pre in ("/pdns/query/", f"{L}/rdata/ip/", f"{S}/rdata/ip/"):
+            problem(pre + ip_, None, 400)
+            ncase += 1
+    # the limits themselves are names: a 63-octet label, a 253-byte name
+    for ok_ in (f"/pdns/query/{l63}.test", f"{L}/rrset/name/" + ".".join([l63] * 3) + "." + "b" * 61):
+        st, _, body = c.get(ok_, user)
+        if st != 200:
+            err(f"{ok_[:60]}...: {st} {body[:120]!r}, expected 200")
+    # an over-long request path: 414
+    problem("/pdns/query/" + "a." * 1100 + "test", None, 414, what="/pdns/query/<2212 bytes>")
+    problem(f"{L}/rrset/name/" + "a." * 1100 + "test", None, 414, what=f"{L}/rrset/name/<2212 bytes>")
+    # cursors are sealed: cut, altered, another query's, another role's, unsealed
+    cpath = "/pdns/query/192.0.2.0,24"
+    st, hd, _ = c.get(cpath, user, {"limit": 5})
+    cur = hd.get("d4-next-cursor", "")
+    if st != 200 or len(cur) < 30:
+        err(f"{cpath} limit 5: {st}, cursor {cur!r}")
+    else:
+        for k in range(0, len(cur), 3):
+            problem(cpath, {"limit": 5, "cursor": cur[:k]}, 400, what=f"cursor cut to {k}")
+        for k in range(len(cur)):
+            alt = cur[:k] + ("B" if cur[k] == "A" else "A") + cur[k + 1:]
+            problem(cpath, {"limit": 5, "cursor": alt}, 400, what=f"cursor altered at {k}")
+        problem(cpath, {"limit": 5, "cursor": cur + "AAAA"}, 400, what="cursor with bytes appended")
+        problem("/pdns/query/192.0.2.0,25", {"limit": 5, "cursor": cur}, 400, what="another range's cursor")
+        problem(f"/pdns/query/{www[:-1]}", {"limit": 5, "cursor": cur}, 400, what="another query's cursor")
+        problem(f"{L}/rdata/ip/192.0.2.0,24", {"limit": 5, "cursor": cur}, 400, what="a COF cursor on DNSDB")
+        problem(cpath, {"limit": 5, "cursor": cur, "rrtype": "A"}, 400, what="cursor with a filter added")
+        problem(cpath, {"limit": 5, "cursor": cur}, 400, token=admin, what="a user's cursor used by an admin")
+        st, hd, _ = c.get(cpath, admin, {"limit": 5})
+        acur = hd.get("d4-next-cursor")
+        if not acur:
+            err("admin limit 5: no D4-Next-Cursor")
+        else:
+            problem(cpath, {"limit": 5, "cursor": acur}, 400, what="an admin's cursor used by a user")
+        problem(cpath, {"limit": 5, "cursor": "AgcAAP____8AAAAAAAAAAAA"}, 400, what="an unsealed cursor")
+        # and the genuine one still pages
+        st, _, _ = c.get(cpath, user, {"limit": 5, "cursor": cur})
+        if st != 200:
+            err(f"the genuine cursor: {st}")
+    if len(errors) == nerr:
+        print(f"  ok {ncase} malformed names and addresses, 414, tampered cursors: 4xx problems")
+
     if errors:
         print(f"check.py: {len(errors)} problems in {calls} calls", file=sys.stderr)
         return 1
