@@ -562,6 +562,7 @@ int d4_h_j_sensor_detail(yajl_gen g, struct d4_store *st, const struct d4_sensor
 	if (d4_store_replay_stats(st, sn->uuid, &rs) != 0)
 		memset(&rs, 0, sizeof(rs));
 	d4_api_j_kv_u64(g, "replays_dropped", rs.dropped);
+	d4_api_j_kv_bool(g, "has_key", sn->keylen > 0);
 	d4_api_j_key(g, "last_ips");
 	yajl_gen_array_open(g);
 	for (unsigned i = 0; i < sn->nlast_ips && i < D4_LAST_IPS; i++) {

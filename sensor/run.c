@@ -164,6 +164,11 @@ static void poll_conn(struct runner *r)
 		confirm_acked(r);
 		d4_sensor_spool_rewind(r->sp);
 		r->connected = 0;
+	} else if (fresh && r->o->meta) {
+		/* the meta header frames count in the summary like data frames */
+		uint64_t nf = (r->o->metalen + D4S_META_CHUNK - 1) / D4S_META_CHUNK;
+		r->frames += nf;
+		r->bytes += nf * D4_HDR_LEN + r->o->metalen;
 	}
 }
 

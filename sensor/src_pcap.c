@@ -6,6 +6,7 @@
 #include "d4_util.h"
 #include "sensor_internal.h"
 
+#include <inttypes.h>
 #include <pcap/pcap.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ struct src_pcap {
 	size_t cap;
 	size_t len;
 	uint8_t *buf;
+	uint64_t npkts; /* packets read so far (for the truncation warning) */
 };
 
 /* Native byte order, like a file written by libpcap on this host. */
@@ -101,6 +103,7 @@ static int pcap_src_next(struct d4_sensor_src *base, const uint8_t **data, int t
 		if (r == 1) {
 			if (h->caplen > (bpf_u_int32)(s->cap - PCAP_RHDR_LEN - PCAP_GHDR_LEN))
 				continue; /* larger than the snaplen we sized for: libpcap bug guard */
+			s->npkts++;
 			if (!append_rec(s, h, d)) {
 				s->pend_hdr = *h;
 				s->pend_data = d;
@@ -127,6 +130,17 @@ static int pcap_src_next(struct d4_sensor_src *base, const uint8_t **data, int t
 			if (w == 0 && d4_mono_ms() >= deadline)
 				return 0;
 			continue;
+		}
+		if (!s->live) {
+			/* A capture cut inside a record (a writer killed, a copy
+			 * taken while it grew): the complete packets before the
+			 * cut are still evidence, so they are sent; the run goes
+			 * on as at the end of the file. */
+			d4_warn("pcap: %s; sending the %" PRIu64 " complete packets before it", pcap_geterr(s->p), s->npkts);
+			s->eof = 1;
+			if (s->len > 0)
+				return emit(s, data);
+			return D4_ECLOSED;
 		}
 		d4_err("pcap: %s", pcap_geterr(s->p));
 		return D4_EIO;

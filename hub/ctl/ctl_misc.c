@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void set_cmd(struct ctl *c, const char *group, const char *sub)
@@ -357,7 +358,48 @@ struct frame_ctx {
 	int payload;
 	int werr; /* errno of a failed write */
 	unsigned long long n;
+	uint64_t *meta; /* --payload: the 2 -> 254 sessions, in id order */
+	size_t nmeta, capmeta;
+	int oom;
 };
+
+/* A 2 -> 254 session keeps its meta header as a type-2 frame: with
+ * --payload only the data is written, as the API's raw export does. */
+static int meta_sess_cb(void *ctx, const struct d4_session_info *si)
+{
+	struct frame_ctx *fc = ctx;
+	if (si->type != 2 || !si->ext_type[0])
+		return 0;
+	if (fc->nmeta == fc->capmeta) {
+		size_t cap = fc->capmeta ? fc->capmeta * 2 : 64;
+		void *p = realloc(fc->meta, cap * sizeof(*fc->meta));
+		if (!p) {
+			fc->oom = 1;
+			return 1;
+		}
+		fc->meta = p;
+		fc->capmeta = cap;
+	}
+	fc->meta[fc->nmeta++] = si->session;
+	return 0;
+}
+
+static int is_meta_frame(const struct frame_ctx *fc, const struct d4_frame_rec *rec)
+{
+	size_t lo = 0, hi = fc->nmeta;
+	if (rec->type != 2)
+		return 0;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (fc->meta[mid] == rec->session)
+			return 1;
+		if (fc->meta[mid] < rec->session)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
 
 static int frame_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *payload)
 {
@@ -365,6 +407,8 @@ static int frame_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *pa
 	struct ctl *c = fc->c;
 	char hex[D4_UUID_HEX_LEN + 1], org[D4_UUID_HEX_LEN + 1], t[32];
 	const char *tlp = rec->tlp ? d4_policy_tlp_name((enum d4_tlp)rec->tlp) : "-";
+	if (fc->payload && is_meta_frame(fc, rec))
+		return 0;
 	fc->n++;
 	if (fc->payload) {
 		if (rec->size && fwrite(payload, 1, rec->size, stdout) != rec->size) {
@@ -427,11 +471,33 @@ int ctl_cmd_frames(struct ctl *c, int argc, char **argv)
 		return ctl_r_frames(c, sess_s != NULL, session, from, payload);
 	if ((rc = ctl_store(c, 0)) != CTL_OK)
 		return rc;
-	struct frame_ctx fc = {c, payload, 0, 0};
+	struct frame_ctx fc = {c, payload, 0, 0, NULL, 0, 0, 0};
+	if (payload) {
+		struct d4_session_info si;
+		if (session) {
+			rc = d4_store_session_get(c->st, session, &si);
+			if (rc == D4_OK)
+				rc = meta_sess_cb(&fc, &si);
+			else if (rc == D4_ENOTFOUND)
+				rc = 0;
+		} else {
+			/* session ids come in id order: the list stays sorted */
+			rc = d4_store_session_foreach(c->st, NULL, meta_sess_cb, &fc);
+		}
+		if (fc.oom) {
+			free(fc.meta);
+			return ctl_fail(c, "out of memory");
+		}
+		if (rc < 0) {
+			free(fc.meta);
+			return ctl_fail(c, "cannot read sessions: %s", d4_strerror(rc));
+		}
+	}
 	if (c->json && !payload)
 		ctl_j_arr_open(c, NULL);
 	errno = 0;
 	rc = d4_store_frame_foreach(c->st, from, session, frame_cb, &fc);
+	free(fc.meta);
 	if (fc.werr)
 		return ctl_fail(c, "cannot write output: %s", strerror(fc.werr));
 	if (rc < 0)

@@ -338,7 +338,13 @@ int ctl_r_sensor_show(struct ctl *c, const char *uuid)
 	printf("description:   %s\n",
 	       ctl_clean(ctl_jstr(s, "description") ? ctl_jstr(s, "description") : "", txt, sizeof(txt)));
 	printf("mail:          %s\n", ctl_clean(ctl_jstr(s, "mail") ? ctl_jstr(s, "mail") : "", txt, sizeof(txt)));
-	printf("key:           (not shown by the API)\n");
+	yajl_val hk = ctl_jget(s, "has_key");
+	if (hk && YAJL_IS_TRUE(hk))
+		printf("key:           set\n");
+	else if (hk && YAJL_IS_FALSE(hk))
+		printf("key:           none (shared secret)\n");
+	else /* a hub whose API does not say */
+		printf("key:           (not shown by the API)\n");
 	if (ctl_jstr(s, "default_tlp"))
 		printf("default tlp:   %s\n", jtext(s, "default_tlp", txt, sizeof(txt)));
 	else
@@ -527,21 +533,19 @@ int ctl_r_ext_change(struct ctl *c, int add, const char *name)
 
 /* ---- sessions ---------------------------------------------------------------------------- */
 
-static int session_row(struct lst *l, yajl_val s)
+#define SESSION_HEADER_FMT "%-8s %-32s %-4s %-12s %-16s %-32s %-19s  %-19s  %8s %12s  %s\n"
+
+/* One session's text row into out, as the local table prints it. */
+static void session_row_fmt(yajl_val s, char *out, size_t size)
 {
 	char u[40], tlp[24], org[40], s1[32], s2[32], ext[80], why[256];
-	if (l->n == 0)
-		printf("%-8s %-32s %-4s %-12s %-16s %-32s %-19s  %-19s  %8s %12s  %s\n", "ID", "UUID", "TYPE",
-		       "EXT TYPE", "TLP", "ORG", "STARTED", "ENDED", "FRAMES", "BYTES", "CLOSE REASON");
-	printf("%-8llu %-32s %-4llu %-12s %-16s %-32s %-19s  %-19s  %8llu %12llu  %s\n",
-	       (unsigned long long)ctl_ju64(s, "id"), jtext(s, "sensor", u, sizeof(u)),
-	       (unsigned long long)ctl_ju64(s, "type"), jtext(s, "ext_type", ext, sizeof(ext)),
-	       jtext(s, "tlp", tlp, sizeof(tlp)), jtext(s, "org", org, sizeof(org)),
-	       ctl_jtime(s, "started", s1, sizeof(s1)),
-	       ctl_jstr(s, "ended") ? ctl_jtime(s, "ended", s2, sizeof(s2)) : "open",
-	       (unsigned long long)ctl_ju64(s, "frames"), (unsigned long long)ctl_ju64(s, "bytes"),
-	       jtext(s, "close_reason", why, sizeof(why)));
-	return CTL_OK;
+	snprintf(out, size, "%-8llu %-32s %-4llu %-12s %-16s %-32s %-19s  %-19s  %8llu %12llu  %s\n",
+		 (unsigned long long)ctl_ju64(s, "id"), jtext(s, "sensor", u, sizeof(u)),
+		 (unsigned long long)ctl_ju64(s, "type"), jtext(s, "ext_type", ext, sizeof(ext)),
+		 jtext(s, "tlp", tlp, sizeof(tlp)), jtext(s, "org", org, sizeof(org)),
+		 ctl_jtime(s, "started", s1, sizeof(s1)), ctl_jstr(s, "ended") ? ctl_jtime(s, "ended", s2, sizeof(s2)) : "open",
+		 (unsigned long long)ctl_ju64(s, "frames"), (unsigned long long)ctl_ju64(s, "bytes"),
+		 jtext(s, "close_reason", why, sizeof(why)));
 }
 
 struct uuids {
@@ -569,9 +573,70 @@ static int uuid_cb(void *ctx, yajl_val item)
 	return CTL_OK;
 }
 
+/* The API lists sessions per sensor, newest first; the local table lists
+ * the store's sessions in id order. Every row is rendered as it arrives
+ * and printed once all are in, sorted by id, so both modes print the same. */
+struct srow {
+	uint64_t id;
+	char *text;
+};
+
+struct srows {
+	struct ctl *c;
+	struct srow *v;
+	size_t n, cap;
+};
+
+static int srow_cb(void *ctx, yajl_val item)
+{
+	struct srows *r = ctx;
+	struct ctl *c = r->c;
+	char line[1024];
+	char *text = NULL;
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		void *p = realloc(r->v, cap * sizeof(*r->v));
+		if (!p)
+			return ctl_fail(c, "out of memory");
+		r->v = p;
+		r->cap = cap;
+	}
+	if (c->json) {
+		/* the item alone, through a generator of its own */
+		yajl_gen outer = c->g;
+		const unsigned char *buf;
+		size_t len;
+		if (!(c->g = yajl_gen_alloc(NULL))) {
+			c->g = outer;
+			return ctl_fail(c, "out of memory");
+		}
+		ctl_j_tree(c, NULL, item);
+		if (yajl_gen_get_buf(c->g, &buf, &len) == yajl_gen_status_ok && (text = malloc(len + 1))) {
+			memcpy(text, buf, len);
+			text[len] = '\0';
+		}
+		yajl_gen_free(c->g);
+		c->g = outer;
+	} else {
+		session_row_fmt(item, line, sizeof(line));
+		text = strdup(line);
+	}
+	if (!text)
+		return ctl_fail(c, "out of memory");
+	r->v[r->n].id = ctl_ju64(item, "id");
+	r->v[r->n++].text = text;
+	return CTL_OK;
+}
+
+static int srow_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct srow *)a)->id, y = ((const struct srow *)b)->id;
+	return x < y ? -1 : x > y;
+}
+
 int ctl_r_sessions(struct ctl *c, const char *uuid)
 {
-	struct lst l = {c, 0, session_row, NULL};
+	struct srows rows = {c, NULL, 0, 0};
 	struct uuids u = {c, NULL, 0, 0};
 	char path[PATH_MAX_LEN];
 	int rc = CTL_OK;
@@ -584,22 +649,31 @@ int ctl_r_sessions(struct ctl *c, const char *uuid)
 	} else {
 		rc = ctl_api_list(c, "/api/v1/sensors", uuid_cb, &u);
 	}
-	if (rc == CTL_OK && c->json)
-		ctl_j_arr_open(c, NULL);
 	for (size_t i = 0; rc == CTL_OK && i < u.n; i++) {
 		snprintf(path, sizeof(path), "/api/v1/sensors/%s/sessions", u.v[i]);
-		rc = ctl_api_list(c, path, lst_cb, &l);
+		rc = ctl_api_list(c, path, srow_cb, &rows);
 	}
 	free(u.v);
-	if (rc != CTL_OK)
-		return rc;
-	if (c->json) {
-		ctl_j_arr_close(c);
-		return flush_wipe(c);
+	if (rc == CTL_OK) {
+		qsort(rows.v, rows.n, sizeof(*rows.v), srow_cmp);
+		if (c->json)
+			putchar('[');
+		else if (rows.n)
+			printf(SESSION_HEADER_FMT, "ID", "UUID", "TYPE", "EXT TYPE", "TLP", "ORG", "STARTED", "ENDED",
+			       "FRAMES", "BYTES", "CLOSE REASON");
+		for (size_t i = 0; i < rows.n; i++)
+			printf("%s%s", c->json && i ? "," : "", rows.v[i].text);
+		if (c->json)
+			putchar(']');
+		if (c->json)
+			putchar('\n');
+		else if (!rows.n)
+			printf("no sessions\n");
 	}
-	if (l.n == 0)
-		printf("no sessions\n");
-	return CTL_OK;
+	for (size_t i = 0; i < rows.n; i++)
+		free(rows.v[i].text);
+	free(rows.v);
+	return rc;
 }
 
 /* ---- frames (through the session export) --------------------------------------------- */
@@ -634,6 +708,10 @@ static int frame_line(struct fr *f, const char *text, size_t len)
 	}
 	int rc = 0;
 	if (ctl_ju64(r, "seq") < f->from)
+		goto out;
+	/* In a 2 -> 254 session the type-2 frame is the meta header, not data:
+	 * --payload leaves it out, as the raw export and the local mode do. */
+	if (f->payload && ctl_ju64(r, "type") == 2 && ctl_jstr(r, "ext_type") && *ctl_jstr(r, "ext_type"))
 		goto out;
 	f->n++;
 	if (f->payload) {
@@ -678,7 +756,7 @@ static int frame_line(struct fr *f, const char *text, size_t len)
 		ctl_j_obj_close(c);
 		goto out;
 	}
-	char u[40], org[40], tlp[24], ht[32], rt[40], rr[32];
+	char u[40], org[40], tlp[24], ht[32], rt[40], rr[32], ver[8] = "-";
 	if (f->n == 1)
 		printf("%-10s %-8s %-32s %-4s %-3s %-16s %-32s %-19s  %-23s  %s\n", "SEQ", "SESSION", "UUID", "TYPE",
 		       "VER", "TLP", "ORG", "HEADER TIME", "RECEIVED", "SIZE");
@@ -688,9 +766,13 @@ static int frame_line(struct fr *f, const char *text, size_t len)
 		snprintf(rt, sizeof(rt), "%s.%.3s", ctl_jtime(r, "recv_ts", rr, sizeof(rr)), recv + 20);
 	else
 		snprintf(rt, sizeof(rt), "-");
+	/* "version" is in exports since the header version was added to them */
+	yajl_val v = ctl_jget(r, "version");
+	if (v && YAJL_IS_INTEGER(v))
+		snprintf(ver, sizeof(ver), "%llu", (unsigned long long)ctl_ju64(r, "version") & 0xffu);
 	if (printf("%-10llu %-8llu %-32s %-4llu %-3s %-16s %-32s %-19s  %-23s  %llu\n",
 		   (unsigned long long)ctl_ju64(r, "seq"), (unsigned long long)ctl_ju64(r, "session"),
-		   jtext(r, "sensor", u, sizeof(u)), (unsigned long long)ctl_ju64(r, "type"), "-",
+		   jtext(r, "sensor", u, sizeof(u)), (unsigned long long)ctl_ju64(r, "type"), ver,
 		   jtext(r, "tlp", tlp, sizeof(tlp)), jtext(r, "org", org, sizeof(org)),
 		   ctl_time(ctl_ju64(r, "hdr_ts"), ht, sizeof(ht)), ctl_clean(rt, rt, sizeof(rt)),
 		   (unsigned long long)ctl_ju64(r, "size")) < 0) {

@@ -548,6 +548,25 @@ static int types_cb(void *ctx, const struct d4_sensor_type_stat *st)
 	return 0;
 }
 
+/* A sensor's last days of statistics, summed over types (sensor show). */
+#define HISTORY_DAYS 7
+struct hist {
+	uint32_t first;
+	uint64_t packets[HISTORY_DAYS], bytes[HISTORY_DAYS], rejects[HISTORY_DAYS];
+};
+
+static int hist_cb(void *ctx, const struct d4_daily_stat *st)
+{
+	struct hist *h = ctx;
+	if (st->day >= h->first && st->day - h->first < HISTORY_DAYS) {
+		unsigned i = st->day - h->first;
+		h->packets[i] += st->packets;
+		h->bytes[i] += st->bytes;
+		h->rejects[i] += st->rejects;
+	}
+	return 0;
+}
+
 static int cmd_show(struct ctl *c, int argc, char **argv)
 {
 	const char *pos[1];
@@ -645,6 +664,23 @@ static int cmd_show(struct ctl *c, int argc, char **argv)
 	}
 	if (tc.n == 0)
 		printf("  none\n");
+	/* the same 7 days (oldest first, today included) as the API's history */
+	struct hist h;
+	memset(&h, 0, sizeof(h));
+	h.first = (uint32_t)(d4_now_s() / 86400) - (HISTORY_DAYS - 1);
+	rc = d4_store_daily_foreach(c->st, h.first, h.first + HISTORY_DAYS - 1, uuid, hist_cb, &h);
+	if (rc < 0) {
+		rc = ctl_fail(c, "cannot read the statistics of sensor %s: %s", pos[0], d4_strerror(rc));
+		goto out;
+	}
+	printf("history:\n  %-10s  %10s  %14s  %8s\n", "DAY", "PACKETS", "BYTES", "REJECTS");
+	for (unsigned i = 0; i < HISTORY_DAYS; i++) {
+		char day[32];
+		ctl_iso((uint64_t)(h.first + i) * 86400u, day, sizeof(day));
+		day[10] = '\0'; /* the date of "YYYY-MM-DDT00:00:00Z" */
+		printf("  %-10s  %10llu  %14llu  %8llu\n", day, (unsigned long long)h.packets[i],
+		       (unsigned long long)h.bytes[i], (unsigned long long)h.rejects[i]);
+	}
 	rc = CTL_OK;
 out:
 	d4_wipe(&sn, sizeof(sn));
