@@ -225,9 +225,9 @@ size_t d4_export_ndjson_line(const struct d4_frame_rec *rec, const char *ext_typ
 			 "{\"seq\":%llu,\"session\":%llu,\"sensor\":\"%s\",\"type\":%u,\"version\":%u,\"ext_type\":%s,"
 			 "\"tlp\":\"%s\","
 			 "\"org\":\"%s\",\"hdr_ts\":%llu,\"recv_ts\":\"%s.%03uZ\",\"size\":%u,\"payload_b64\":\"",
-			 (unsigned long long)rec->seq, (unsigned long long)rec->session, sensor, rec->type, rec->version, ext,
-			 d4_policy_tlp_name((enum d4_tlp)rec->tlp), org, (unsigned long long)rec->hdr_ts, ts,
-			 (unsigned)(rec->recv_ms % 1000), rec->size);
+			 (unsigned long long)rec->seq, (unsigned long long)rec->session, sensor, rec->type,
+			 rec->version, ext, d4_policy_tlp_name((enum d4_tlp)rec->tlp), org,
+			 (unsigned long long)rec->hdr_ts, ts, (unsigned)(rec->recv_ms % 1000), rec->size);
 	if (n < 0 || (size_t)n >= cap)
 		return 0;
 	size_t o = (size_t)n;

@@ -136,7 +136,8 @@ static int pcap_src_next(struct d4_sensor_src *base, const uint8_t **data, int t
 			 * taken while it grew): the complete packets before the
 			 * cut are still evidence, so they are sent; the run goes
 			 * on as at the end of the file. */
-			d4_warn("pcap: %s; sending the %" PRIu64 " complete packets before it", pcap_geterr(s->p), s->npkts);
+			d4_warn("pcap: %s; sending the %" PRIu64 " complete packets before it", pcap_geterr(s->p),
+				s->npkts);
 			s->eof = 1;
 			if (s->len > 0)
 				return emit(s, data);

@@ -178,6 +178,7 @@ int ctl_r_types_set(struct ctl *c, unsigned type, int enable);
 int ctl_r_ext_list(struct ctl *c);
 int ctl_r_ext_change(struct ctl *c, int add, const char *name);
 int ctl_r_sessions(struct ctl *c, const char *uuid);
+/* payload: 0 the listing, 1 the data payloads, 2 the meta-header frames' too */
 int ctl_r_frames(struct ctl *c, int has_session, uint64_t session, uint64_t from, int payload);
 int ctl_r_stats(struct ctl *c, uint64_t days);
 int ctl_r_status(struct ctl *c);

@@ -36,7 +36,7 @@ static const char usage_text[] =
     "  types list | types enable N | types disable N\n"
     "  ext-types list | ext-types add NAME | ext-types del NAME\n"
     "  sessions [UUID]\n"
-    "  frames [--session ID] [--from SEQ] [--payload]\n"
+    "  frames [--session ID] [--from SEQ] [--payload [--with-meta]]\n"
     "  stats [--days N]\n"
     "  status\n"
     "  user add NAME --role admin|user|sensor_register [--label L]   (prints the first API token once)\n"

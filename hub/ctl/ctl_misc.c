@@ -453,14 +453,19 @@ static int frame_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *pa
 int ctl_cmd_frames(struct ctl *c, int argc, char **argv)
 {
 	const char *sess_s = NULL, *from_s = NULL;
-	int payload = 0, rc;
+	int payload = 0, with_meta = 0, rc;
 	uint64_t session = 0, from = 0;
 	const struct ctl_opt opts[] = {{"session", 1, &sess_s, NULL},
 				       {"from", 1, &from_s, NULL},
 				       {"payload", 0, NULL, &payload},
+				       {"with-meta", 0, NULL, &with_meta},
 				       {NULL, 0, NULL, NULL}};
 	if ((rc = ctl_parse(c, argc, argv, opts, NULL, 0, 0, NULL)) != CTL_OK)
 		return rc;
+	if (with_meta && !payload)
+		return ctl_usage(c, "--with-meta goes with --payload");
+	if (with_meta)
+		payload = 2; /* the meta-header frames too */
 	if (sess_s && (rc = ctl_arg_u64(c, "--session", sess_s, UINT64_MAX, &session)) != CTL_OK)
 		return rc;
 	if (sess_s && session == 0)
@@ -472,7 +477,7 @@ int ctl_cmd_frames(struct ctl *c, int argc, char **argv)
 	if ((rc = ctl_store(c, 0)) != CTL_OK)
 		return rc;
 	struct frame_ctx fc = {c, payload, 0, 0, NULL, 0, 0, 0};
-	if (payload) {
+	if (payload == 1) {
 		struct d4_session_info si;
 		if (session) {
 			rc = d4_store_session_get(c->st, session, &si);

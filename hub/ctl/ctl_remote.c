@@ -543,7 +543,8 @@ static void session_row_fmt(yajl_val s, char *out, size_t size)
 		 (unsigned long long)ctl_ju64(s, "id"), jtext(s, "sensor", u, sizeof(u)),
 		 (unsigned long long)ctl_ju64(s, "type"), jtext(s, "ext_type", ext, sizeof(ext)),
 		 jtext(s, "tlp", tlp, sizeof(tlp)), jtext(s, "org", org, sizeof(org)),
-		 ctl_jtime(s, "started", s1, sizeof(s1)), ctl_jstr(s, "ended") ? ctl_jtime(s, "ended", s2, sizeof(s2)) : "open",
+		 ctl_jtime(s, "started", s1, sizeof(s1)),
+		 ctl_jstr(s, "ended") ? ctl_jtime(s, "ended", s2, sizeof(s2)) : "open",
 		 (unsigned long long)ctl_ju64(s, "frames"), (unsigned long long)ctl_ju64(s, "bytes"),
 		 jtext(s, "close_reason", why, sizeof(why)));
 }
@@ -711,7 +712,7 @@ static int frame_line(struct fr *f, const char *text, size_t len)
 		goto out;
 	/* In a 2 -> 254 session the type-2 frame is the meta header, not data:
 	 * --payload leaves it out, as the raw export and the local mode do. */
-	if (f->payload && ctl_ju64(r, "type") == 2 && ctl_jstr(r, "ext_type") && *ctl_jstr(r, "ext_type"))
+	if (f->payload == 1 && ctl_ju64(r, "type") == 2 && ctl_jstr(r, "ext_type") && *ctl_jstr(r, "ext_type"))
 		goto out;
 	f->n++;
 	if (f->payload) {
@@ -839,7 +840,7 @@ int ctl_r_frames(struct ctl *c, int has_session, uint64_t session, uint64_t from
 	f.c = c;
 	f.payload = payload;
 	f.from = from;
-	int raw = payload && from == 0;
+	int raw = payload == 1 && from == 0; /* raw leaves the meta header out */
 	snprintf(path, sizeof(path), "/api/v1/sessions/%llu/export?format=%s", (unsigned long long)session,
 		 raw ? "raw" : "ndjson");
 	if (c->json && !payload)

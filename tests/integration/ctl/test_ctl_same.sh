@@ -110,6 +110,7 @@ for s in $SIDS; do
 	same frames --session "$s" --payload
 	MID=$(lctl --json frames --session "$s" | json "d[len(d) // 2]['seq']")
 	same frames --session "$s" --from "$MID" --payload
+	same frames --session "$s" --payload --with-meta
 done
 same sensor list
 for u in "$U1" "$U2" "$U3"; do same sensor show "$u"; done
@@ -123,6 +124,8 @@ same token list
 # the meta header is not part of the 2 -> 254 payload, in both modes
 lctl frames --session "$SID2" --payload >"$T_DIR/p2"
 cmp -s "$T_DIR/p2" "$T_DIR/small.txt" || fail "2 -> 254 payload is not exactly the sent data"
+lctl frames --session "$SID2" --payload --with-meta >"$T_DIR/p2m"
+cmp -s "$T_DIR/p2m" <(printf '{"type": "ctl-same"}'; cat "$T_DIR/small.txt") || fail "--with-meta: not the meta header then the data"
 log "sessions, frames (listing, --payload, --from), sensor list/show/silent, block/types/ext-types list, stats, user/token list: local == remote"
 
 pass "d4hubctl local == remote"

@@ -39,7 +39,9 @@ stdin)
 	wait_for 30 "the session closed and committed" sessions_closed "$U"
 	sync_store
 	S=$(one_session "$U")
-	ctl frames --session "$S" --payload >"$T_DIR/got" || fail "frames --payload"
+	ctl frames --session "$S" --payload --with-meta >"$T_DIR/got" || fail "frames --payload --with-meta"
+	ctl frames --session "$S" --payload >"$T_DIR/data" || fail "frames --payload"
+	cmp -s "$T_DIR/data" "$CSV" || fail "frames --payload of a 2 -> 254 session is not exactly the data sent"
 	cmp "$T_DIR/got" "$PCAP" || fail "stored payload differs from the bytes sent on stdin"
 	check_session "$S" 1 "" "tlp:amber+strict" "$HUB_ORG"
 	assert_ge "$(sensor_json "$U" | json "d['packets']")" 1 "sensor packets"
@@ -51,7 +53,9 @@ pcap)
 	wait_for 30 "the session closed and committed" sessions_closed "$U"
 	sync_store
 	S=$(one_session "$U")
-	ctl frames --session "$S" --payload >"$T_DIR/got" || fail "frames --payload"
+	ctl frames --session "$S" --payload --with-meta >"$T_DIR/got" || fail "frames --payload --with-meta"
+	ctl frames --session "$S" --payload >"$T_DIR/data" || fail "frames --payload"
+	cmp -s "$T_DIR/data" "$CSV" || fail "frames --payload of a 2 -> 254 session is not exactly the data sent"
 	# The sensor re-serialises the capture as a classic pcap stream: the
 	# records (timestamps, lengths, bytes) and link type must be the same.
 	"$PY" - "$PCAP" "$T_DIR/got" <<'EOF' || fail "stored pcap stream differs from the input capture"
@@ -120,7 +124,9 @@ meta)
 	sync_store
 	S=$(one_session "$U")
 	check_session "$S" 2 "ja3-jl" "tlp:green" "$ORG"
-	ctl frames --session "$S" --payload >"$T_DIR/got" || fail "frames --payload"
+	ctl frames --session "$S" --payload --with-meta >"$T_DIR/got" || fail "frames --payload --with-meta"
+	ctl frames --session "$S" --payload >"$T_DIR/data" || fail "frames --payload"
+	cmp -s "$T_DIR/data" "$CSV" || fail "frames --payload of a 2 -> 254 session is not exactly the data sent"
 	ctl --json frames --session "$S" >"$T_DIR/frames.json"
 	# type-2 frames carry the meta header, then type 254 the data
 	"$PY" - "$T_DIR/frames.json" "$T_DIR/got" "$T_DIR/meta.json" "$CSV" "$ORG" <<'EOF' || fail "stored meta header / data differ"

@@ -88,11 +88,11 @@ START_TEST(test_ndjson_line)
 	size_t n = d4_export_ndjson_line(&r, "ja3\"x\xc3", payload, out, sizeof(out));
 	ck_assert_uint_gt(n, 0);
 	out[n] = '\0';
-	ck_assert_str_eq(out,
-			 "{\"seq\":42,\"session\":7,\"sensor\":\"101112131415161718191a1b1c1d1e1f\",\"type\":254,\"version\":1,"
-			 "\"ext_type\":\"ja3\\\"x\\ufffd\",\"tlp\":\"tlp:clear\",\"org\":"
-			 "\"a0a1a2a3a4a5a6a7a8a9aaabacadaeaf\",\"hdr_ts\":1732550400,\"recv_ts\":\"2024-11-25T16:00:"
-			 "00.123Z\",\"size\":4,\"payload_b64\":\"YWJj/w==\"}\n");
+	ck_assert_str_eq(
+	    out, "{\"seq\":42,\"session\":7,\"sensor\":\"101112131415161718191a1b1c1d1e1f\",\"type\":254,\"version\":1,"
+		 "\"ext_type\":\"ja3\\\"x\\ufffd\",\"tlp\":\"tlp:clear\",\"org\":"
+		 "\"a0a1a2a3a4a5a6a7a8a9aaabacadaeaf\",\"hdr_ts\":1732550400,\"recv_ts\":\"2024-11-25T16:00:"
+		 "00.123Z\",\"size\":4,\"payload_b64\":\"YWJj/w==\"}\n");
 	/* no ext type: null; an empty payload */
 	r.size = 0;
 	n = d4_export_ndjson_line(&r, "", payload, out, sizeof(out));
