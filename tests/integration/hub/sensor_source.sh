@@ -39,9 +39,7 @@ stdin)
 	wait_for 30 "the session closed and committed" sessions_closed "$U"
 	sync_store
 	S=$(one_session "$U")
-	ctl frames --session "$S" --payload --with-meta >"$T_DIR/got" || fail "frames --payload --with-meta"
-	ctl frames --session "$S" --payload >"$T_DIR/data" || fail "frames --payload"
-	cmp -s "$T_DIR/data" "$CSV" || fail "frames --payload of a 2 -> 254 session is not exactly the data sent"
+	ctl frames --session "$S" --payload >"$T_DIR/got" || fail "frames --payload"
 	cmp "$T_DIR/got" "$PCAP" || fail "stored payload differs from the bytes sent on stdin"
 	check_session "$S" 1 "" "tlp:amber+strict" "$HUB_ORG"
 	assert_ge "$(sensor_json "$U" | json "d['packets']")" 1 "sensor packets"
@@ -53,9 +51,7 @@ pcap)
 	wait_for 30 "the session closed and committed" sessions_closed "$U"
 	sync_store
 	S=$(one_session "$U")
-	ctl frames --session "$S" --payload --with-meta >"$T_DIR/got" || fail "frames --payload --with-meta"
-	ctl frames --session "$S" --payload >"$T_DIR/data" || fail "frames --payload"
-	cmp -s "$T_DIR/data" "$CSV" || fail "frames --payload of a 2 -> 254 session is not exactly the data sent"
+	ctl frames --session "$S" --payload >"$T_DIR/got" || fail "frames --payload"
 	# The sensor re-serialises the capture as a classic pcap stream: the
 	# records (timestamps, lengths, bytes) and link type must be the same.
 	"$PY" - "$PCAP" "$T_DIR/got" <<'EOF' || fail "stored pcap stream differs from the input capture"
