@@ -38,7 +38,7 @@ assert_eq "$(echo "$j" | json "d['ext_type']")" "ja3-jl" "session ext_type"
 assert_eq "$(echo "$j" | json "d['tlp']")" "tlp:green" "session tlp"
 assert_eq "$(echo "$j" | json "d['org']")" "$ORG" "session org"
 
-ctl frames --session "$S" --payload >"$T_DIR/got" || fail "frames --payload"
+ctl frames --session "$S" --payload --with-meta >"$T_DIR/got" || fail "frames --payload --with-meta"
 ctl --json frames --session "$S" >"$T_DIR/frames.json" || fail "frames"
 "$PY" - "$T_DIR/frames.json" "$T_DIR/got" "$T_DIR/meta.json" "$T_DIR/d4tls.jsonl" <<'EOF' || fail "stored ja3-jl session differs"
 import base64, datetime, hashlib, json, subprocess, sys
