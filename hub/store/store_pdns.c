@@ -195,8 +195,14 @@ static size_t rdata_name(uint16_t type, const char *rd, size_t n, char *out)
 		for (int k = 1;; k++) {
 			while (i < n && (rd[i] == ' ' || rd[i] == '\t'))
 				i++;
-			if (i >= n)
+			if (i >= n) {
+				/* passivedns prints MX and SRV as their target name
+				 * alone: one field where the full form has 2 or 4 is
+				 * that name (docs/pdns.md, "name-only forms") */
+				if (k == 2 && (type == 15 || type == 33))
+					break;
 				return 0;
+			}
 			b = i;
 			if (rd[i] == '"') { /* quoted string (NAPTR): never the name field */
 				for (i++; i < n && rd[i] != '"'; i++)
@@ -1473,11 +1479,11 @@ static int tuple_matches(const struct qplan *p, const struct d4_store_pdns_query
 		return 0;
 	if (q->rrtype && t->rrtype != q->rrtype)
 		return 0;
-	if (q->time_first_before && t->tf > q->time_first_before)
+	if ((q->time_first_before || (q->before_set & D4_PDNS_TF_BEFORE_SET)) && t->tf > q->time_first_before)
 		return 0;
 	if (q->time_first_after && t->tf < q->time_first_after)
 		return 0;
-	if (q->time_last_before && t->tl > q->time_last_before)
+	if ((q->time_last_before || (q->before_set & D4_PDNS_TL_BEFORE_SET)) && t->tl > q->time_last_before)
 		return 0;
 	if (q->time_last_after && t->tl < q->time_last_after)
 		return 0;
