@@ -199,7 +199,7 @@ static size_t rdata_name(uint16_t type, const char *rd, size_t n, char *out)
 				/* passivedns prints MX and SRV as their target name
 				 * alone: one field where the full form has 2 or 4 is
 				 * that name (docs/pdns.md, "name-only forms") */
-				if (k == 2 && (type == 15 || type == 33))
+				if (k == 2 && (type == 15 || type == 33) && strspn(rd + b, "0123456789") < e - b)
 					break;
 				return 0;
 			}
