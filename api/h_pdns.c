@@ -437,10 +437,9 @@ static int hexv(char c)
 				      : -1;
 }
 
-/* Raw rdata: hex pairs of the wire-format rdata. The store indexes the
- * presentation text, so the bytes are looked up as that text (A/AAAA wire
- * bytes are converted to their address form by the caller's choice of the
- * ip lookup instead). */
+/* Raw rdata: hex pairs of the wire-format rdata, as DNSDB's rdata/raw. The
+ * bytes are read here; raw_present (once the rrtype is known) turns them into
+ * the presentation text the store keeps. */
 static int parse_raw(struct d4_api_resp *resp, const char *s, struct qspec *qs)
 {
 	size_t n = strlen(s);
@@ -459,6 +458,81 @@ static int parse_raw(struct d4_api_resp *resp, const char *s, struct qspec *qs)
 	qs->q.kind = D4_PDNS_Q_RDATA_RAW;
 	qs->q.raw = qs->raw;
 	qs->q.raw_len = n / 2;
+	return 0;
+}
+
+struct raw_dec {
+	char *out;
+	size_t cap, len;
+	int got;
+};
+
+static int raw_emit(void *arg, const struct d4_pdns_obs *o)
+{
+	struct raw_dec *d = arg;
+	if (!d->got && o->rdata_len < d->cap) {
+		memcpy(d->out, o->rdata, o->rdata_len);
+		d->len = o->rdata_len;
+		d->got = 1;
+	}
+	return 0;
+}
+
+/* Wire rdata of one type in the presentation form the capture extractor
+ * writes (d4_pdns_dns_parse over a one-record response; the same code that
+ * made the stored text from captured packets, so both agree byte for byte):
+ * its length, or 0 when the bytes do not form a record of that type (the
+ * extractor then keeps RFC 3597 generic data, reported only if generic). */
+static size_t raw_present(uint16_t type, const uint8_t *w, size_t n, int generic, char *out, size_t cap)
+{
+	if (n > 65535)
+		return 0;
+	uint8_t *m = malloc(23 + n);
+	if (!m)
+		return 0;
+	static const uint8_t hdr[12] = {0, 0, 0x81, 0x80, 0, 0, 0, 1, 0, 0, 0, 0}; /* response, NOERROR, 1 answer */
+	memcpy(m, hdr, 12);
+	uint8_t rr[11] = {0, (uint8_t)(type >> 8), (uint8_t)type, 0, 1, 0, 0, 0, 0, (uint8_t)(n >> 8), (uint8_t)n};
+	memcpy(m + 12, rr, 11); /* owner: the root; class IN; TTL 0 */
+	memcpy(m + 23, w, n);
+	struct raw_dec d = {out, cap, 0, 0};
+	(void)d4_pdns_dns_parse(m, 23 + n, 0, raw_emit, &d, NULL);
+	free(m);
+	if (!d.got || (!generic && d.len >= 2 && out[0] == '\\' && out[1] == '#'))
+		return 0;
+	return d.len;
+}
+
+/* rdata/raw: the wire bytes as the presentation text of the rrtype given;
+ * without one, as A (4 bytes), AAAA (16), a name (NS, CNAME, PTR, ...: the
+ * store's raw plan also finds every whole-name type), TXT, in that order,
+ * else RFC 3597 generic data. Returns 0 or -1 (problem set). */
+static int raw_to_text(struct d4_api_resp *resp, struct qspec *qs)
+{
+	static const uint16_t guess[] = {1, 28, 2, 16};
+	char *txt = malloc(sizeof(qs->raw));
+	if (!txt) {
+		d4_h_internal(resp, "out of memory");
+		return -1;
+	}
+	size_t n = 0;
+	if (qs->q.rrtype) {
+		n = raw_present(qs->q.rrtype, qs->raw, qs->q.raw_len, 1, txt, sizeof(qs->raw));
+	} else {
+		for (size_t i = 0; i < sizeof(guess) / sizeof(guess[0]) && !n; i++)
+			n = raw_present(guess[i], qs->raw, qs->q.raw_len, 0, txt, sizeof(qs->raw));
+		if (!n)
+			n = raw_present(65280, qs->raw, qs->q.raw_len, 1, txt,
+					sizeof(qs->raw)); /* private use: generic */
+	}
+	if (!n) {
+		free(txt);
+		d4_h_bad_param(resp, "raw rdata: not a record of this rrtype, or too long");
+		return -1;
+	}
+	memcpy(qs->raw, txt, n);
+	qs->q.raw_len = n;
+	free(txt);
 	return 0;
 }
 
@@ -918,6 +992,8 @@ static int dnsdb_plan(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 			return -1;
 	}
 	if (req->nparams > 2 && parse_bailiwick(resp, req->params[2], qs))
+		return -1;
+	if (k == DK_RDATA_RAW && raw_to_text(resp, qs))
 		return -1;
 	qs->surface = summarize ? SURF_SUMMARIZE : SURF_LOOKUP;
 	return cursor_open(resp, qs);

@@ -375,7 +375,20 @@ static int bf_match(const struct bfq *b, const struct mt *t)
 				return 0;
 		return 1;
 	}
-	case D4_PDNS_Q_RDATA_RAW: return t->rdlen == q->raw_len && memcmp(t->rdata, q->raw, q->raw_len) == 0;
+	case D4_PDNS_Q_RDATA_RAW: {
+		if (t->rdlen == q->raw_len && memcmp(t->rdata, q->raw, q->raw_len) == 0)
+			return 1;
+		/* an address matches its A/AAAA tuples however they spell it */
+		char qa[64];
+		uint8_t x[16], y[16];
+		int af = t->type == 1 ? AF_INET : t->type == 28 ? AF_INET6 : 0;
+		if (!af || q->raw_len >= sizeof(qa))
+			return 0;
+		memcpy(qa, q->raw, q->raw_len);
+		qa[q->raw_len] = 0;
+		return inet_pton(af, qa, x) == 1 && inet_pton(af, t->rdata, y) == 1 &&
+		       memcmp(x, y, af == AF_INET ? 4 : 16) == 0;
+	}
 	}
 	return 0;
 }
