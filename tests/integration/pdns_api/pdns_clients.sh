@@ -131,6 +131,26 @@ dnsdbq_run -j -n sip7.srv.test >"$T_DIR/dq.srv" 2>"$T_DIR/dq.err" || fail "dnsdb
 assert_eq "$(grep -c '"_sip._tcp.x7.srv.test."' "$T_DIR/dq.srv")" 1 "dnsdbq -n sip7.srv.test"
 log "MX/SRV name-only forms found by rdata-name lookups (API and dnsdbq -n)"
 
+# the same end to end: passivedns CSV lines (default layout) through d4-sensor
+# type 8 and the hub's pDNS ingest
+sensor_new
+for i in $(seq 0 19); do
+	echo "1700000100.000000||10.0.0.1||10.0.0.53||IN||m$i.csv.test.||MX||Mail$i.csv.test.||300||1"
+	echo "1700000100.000000||10.0.0.1||10.0.0.53||IN||_sip._udp.s$i.csv.test.||SRV||sip$i.csv.test.||300||1"
+done >"$T_DIR/passivedns.log"
+sensor_run -u "$SENSOR_UUID" -k "$SENSOR_KEY" -t 8 -q <"$T_DIR/passivedns.log" 2>>"$T_DIR/sensor.log" ||
+	fail "d4-sensor exited $?: $(tail -3 "$T_DIR/sensor.log")"
+csv_found() {
+	local i n=0
+	for i in $(seq 0 19); do
+		[ "$(dnsdb "lookup/rdata/name/mail$i.csv.test/MX" | objs)" = 1 ] && n=$((n + 1))
+		[ "$(dnsdb "lookup/rdata/name/sip$i.csv.test./SRV" | objs)" = 1 ] && n=$((n + 1))
+	done
+	[ "$n" = 40 ]
+}
+wait_until 60 csv_found || fail "passivedns CSV MX/SRV targets not all found by rdata/name"
+log "passivedns CSV through a sensor: 20 of 20 MX and 20 of 20 SRV targets found"
+
 # rrset grouping: two rrsets of 5 rdata each, whatever their order in the store
 dnsdb "lookup/rrset/name/g.grp.test/A" >"$T_DIR/grp.saf"
 "$PY" - "$T_DIR/grp.saf" <<'PYEOF' || fail "rrset grouping (above)"
