@@ -89,6 +89,10 @@ struct d4_api_raw {
 	 * D4_LIM_EARLY_REFUSAL (the pre-body checks failed); 0 otherwise. */
 	int refused;
 	const char *accept; /* Accept, NULL if absent */
+	/* CIRCL's paging and filter headers as PyPDNS sends them
+	 * (dribble-paginate-count, dribble-paginate-cursor,
+	 * dribble-filter-rrtype); NULL if absent */
+	const char *dribble_count, *dribble_cursor, *dribble_rrtype;
 };
 
 struct d4_api_fed;

@@ -40,6 +40,8 @@ struct d4_api_req {
 	enum d4_role role;
 	char peer[64];	    /* client address text */
 	const char *accept; /* Accept header ("" if absent): content negotiation of NDJSON lists */
+	/* CIRCL pDNS request headers (d4_api_raw), NULL if absent */
+	const char *dribble_count, *dribble_cursor, *dribble_rrtype;
 };
 
 /* Returns the value of query parameter name, or NULL. */

@@ -263,6 +263,9 @@ static int front(struct d4_api_core *core, const struct d4_api_raw *raw, struct 
 	req->method = raw->method ? raw->method : "";
 	req->content_type = raw->content_type ? raw->content_type : "";
 	req->accept = raw->accept ? raw->accept : "";
+	req->dribble_count = raw->dribble_count;
+	req->dribble_cursor = raw->dribble_cursor;
+	req->dribble_rrtype = raw->dribble_rrtype;
 	req->body = raw->body_len ? raw->body : NULL;
 	req->body_len = raw->body_len;
 	d4_strlcpy(req->peer, raw->peer ? raw->peer : "", sizeof(req->peer));

@@ -31,6 +31,7 @@
 #define BATCH	     1024u	   /* tuples per read transaction */
 #define CHUNK_MARGIN (16u * 1024u) /* stop filling a chunk when less is left */
 #define GROUP_MAX    (64u * 1024u) /* rdata bytes of one rrset object */
+#define GROUPS	     16u	   /* rrset objects of one owner and type open at once */
 #define CURSOR_TXT   D4_API_CURSOR_TEXT(D4_PDNS_RESUME_MAX)
 #define CURSOR_VER   0xd1u /* pDNS cursors (api_cursor.h) */
 
@@ -103,6 +104,7 @@ struct qspec {
 	int human;	    /* humantime */
 	int aggr;	    /* rrset objects group rdata (DNSDB "rocks") */
 	int is_ip;	    /* /pdns/query: q was an address */
+	int dribble;	    /* /pdns/query paged by CIRCL's dribble-paginate-* headers */
 	uint8_t surface;    /* enum surface: what a cursor is bound to besides the query */
 	const char *cursor; /* the request's cursor text until the plan is complete */
 };
@@ -210,8 +212,14 @@ static int parse_params(struct d4_api_ctx *ctx, const struct d4_api_req *req, st
 				       tnames[i]);
 			return -1;
 		}
-		/* negative = that many seconds before now; 0 = not set */
-		*dst[i] = t >= 0 ? (uint64_t)t : ((uint64_t)-t >= now ? 1 : now - (uint64_t)-t);
+		/* negative = that many seconds before now; 0 is the epoch, as
+		 * any other absolute time (a *_before of 0 keeps only tuples at
+		 * time 0; an *_after of 0 keeps everything) */
+		*dst[i] = t >= 0 ? (uint64_t)t : ((uint64_t)-t >= now ? 0 : now - (uint64_t)-t);
+		if (i == 0)
+			qs->q.before_set |= D4_PDNS_TF_BEFORE_SET;
+		else if (i == 2)
+			qs->q.before_set |= D4_PDNS_TL_BEFORE_SET;
 	}
 	const char *v;
 	qs->aggr = 1;
@@ -257,7 +265,7 @@ static uint8_t *cursor_bind(const struct qspec *qs, size_t *len)
 	const struct d4_store_pdns_query *q = &qs->q;
 	size_t nl = q->name ? strlen(q->name) : 0, bl = q->bailiwick ? strlen(q->bailiwick) : 0;
 	size_t rl = q->raw ? q->raw_len : 0;
-	uint8_t *b = malloc(96 + 3 * 2 + nl + bl + rl); /* 87 fixed bytes, 3 length-prefixed strings */
+	uint8_t *b = malloc(96 + 3 * 2 + nl + bl + rl); /* 88 fixed bytes, 3 length-prefixed strings */
 	if (!b)
 		return NULL;
 	size_t o = 0;
@@ -277,6 +285,7 @@ static uint8_t *cursor_bind(const struct qspec *qs, size_t *len)
 		for (int k = 7; k >= 0; k--)
 			b[o++] = (uint8_t)(t[i] >> (8 * k));
 	b[o++] = q->max_tlp;
+	b[o++] = q->before_set;
 	o += put_str(b + o, q->name, nl);
 	o += put_str(b + o, q->bailiwick, bl);
 	o += put_str(b + o, (const char *)q->raw, rl);
@@ -428,10 +437,9 @@ static int hexv(char c)
 				      : -1;
 }
 
-/* Raw rdata: hex pairs of the wire-format rdata. The store indexes the
- * presentation text, so the bytes are looked up as that text (A/AAAA wire
- * bytes are converted to their address form by the caller's choice of the
- * ip lookup instead). */
+/* Raw rdata: hex pairs of the wire-format rdata, as DNSDB's rdata/raw. The
+ * bytes are read here; raw_present (once the rrtype is known) turns them into
+ * the presentation text the store keeps. */
 static int parse_raw(struct d4_api_resp *resp, const char *s, struct qspec *qs)
 {
 	size_t n = strlen(s);
@@ -450,6 +458,81 @@ static int parse_raw(struct d4_api_resp *resp, const char *s, struct qspec *qs)
 	qs->q.kind = D4_PDNS_Q_RDATA_RAW;
 	qs->q.raw = qs->raw;
 	qs->q.raw_len = n / 2;
+	return 0;
+}
+
+struct raw_dec {
+	char *out;
+	size_t cap, len;
+	int got;
+};
+
+static int raw_emit(void *arg, const struct d4_pdns_obs *o)
+{
+	struct raw_dec *d = arg;
+	if (!d->got && o->rdata_len < d->cap) {
+		memcpy(d->out, o->rdata, o->rdata_len);
+		d->len = o->rdata_len;
+		d->got = 1;
+	}
+	return 0;
+}
+
+/* Wire rdata of one type in the presentation form the capture extractor
+ * writes (d4_pdns_dns_parse over a one-record response; the same code that
+ * made the stored text from captured packets, so both agree byte for byte):
+ * its length, or 0 when the bytes do not form a record of that type (the
+ * extractor then keeps RFC 3597 generic data, reported only if generic). */
+static size_t raw_present(uint16_t type, const uint8_t *w, size_t n, int generic, char *out, size_t cap)
+{
+	if (n > 65535)
+		return 0;
+	uint8_t *m = malloc(23 + n);
+	if (!m)
+		return 0;
+	static const uint8_t hdr[12] = {0, 0, 0x81, 0x80, 0, 0, 0, 1, 0, 0, 0, 0}; /* response, NOERROR, 1 answer */
+	memcpy(m, hdr, 12);
+	uint8_t rr[11] = {0, (uint8_t)(type >> 8), (uint8_t)type, 0, 1, 0, 0, 0, 0, (uint8_t)(n >> 8), (uint8_t)n};
+	memcpy(m + 12, rr, 11); /* owner: the root; class IN; TTL 0 */
+	memcpy(m + 23, w, n);
+	struct raw_dec d = {out, cap, 0, 0};
+	(void)d4_pdns_dns_parse(m, 23 + n, 0, raw_emit, &d, NULL);
+	free(m);
+	if (!d.got || (!generic && d.len >= 2 && out[0] == '\\' && out[1] == '#'))
+		return 0;
+	return d.len;
+}
+
+/* rdata/raw: the wire bytes as the presentation text of the rrtype given;
+ * without one, as A (4 bytes), AAAA (16), a name (NS, CNAME, PTR, ...: the
+ * store's raw plan also finds every whole-name type), TXT, in that order,
+ * else RFC 3597 generic data. Returns 0 or -1 (problem set). */
+static int raw_to_text(struct d4_api_resp *resp, struct qspec *qs)
+{
+	static const uint16_t guess[] = {1, 28, 2, 16};
+	char *txt = malloc(sizeof(qs->raw));
+	if (!txt) {
+		d4_h_internal(resp, "out of memory");
+		return -1;
+	}
+	size_t n = 0;
+	if (qs->q.rrtype) {
+		n = raw_present(qs->q.rrtype, qs->raw, qs->q.raw_len, 1, txt, sizeof(qs->raw));
+	} else {
+		for (size_t i = 0; i < sizeof(guess) / sizeof(guess[0]) && !n; i++)
+			n = raw_present(guess[i], qs->raw, qs->q.raw_len, 0, txt, sizeof(qs->raw));
+		if (!n)
+			n = raw_present(65280, qs->raw, qs->q.raw_len, 1, txt,
+					sizeof(qs->raw)); /* private use: generic */
+	}
+	if (!n) {
+		free(txt);
+		d4_h_bad_param(resp, "raw rdata: not a record of this rrtype, or too long");
+		return -1;
+	}
+	memcpy(qs->raw, txt, n);
+	qs->q.raw_len = n;
+	free(txt);
 	return 0;
 }
 
@@ -548,13 +631,22 @@ struct pdns_prod {
 	uint32_t remaining; /* tuples still to return */
 	int began, store_done, ended, limited;
 	/* rrset grouping: tuples with the same owner, type, bailiwick, times
-	 * and count (seen together, as far as the store can tell) */
-	int gopen;
-	char gname[D4_PDNS_STORE_NAME_MAX + 2], gbw[D4_PDNS_STORE_NAME_MAX + 2];
-	size_t gnamelen, gbwlen;
+	 * and count (seen together, as far as the store can tell). The store
+	 * returns one owner's tuples of one type together, but in rdata-hash
+	 * or id order, so tuples of one rrset need not be adjacent: up to
+	 * GROUPS objects of the current owner and type stay open and are
+	 * written, in the order they were opened, when the owner or type
+	 * changes (or one more is needed). */
+	char gname[D4_PDNS_STORE_NAME_MAX + 2];
+	size_t gnamelen;
 	uint16_t gtype;
-	uint64_t gtf, gtl, gcount;
-	struct d4_jw group; /* the open object, up to its last rdata */
+	unsigned ngroups;
+	struct pgroup {
+		char bw[D4_PDNS_STORE_NAME_MAX + 2];
+		size_t bwlen;
+		uint64_t tf, tl, count;
+		struct d4_jw buf; /* the open object, up to its last rdata */
+	} groups[GROUPS];
 	/* this call's output, then what did not fit */
 	uint8_t *out;
 	size_t cap, used;
@@ -579,54 +671,85 @@ static void sink(struct pdns_prod *x, const char *p, size_t n)
 		x->err = D4_ENOMEM;
 }
 
-static void group_flush(struct pdns_prod *x)
+/* Writes the first k open groups and keeps the others open. */
+static void group_flush_n(struct pdns_prod *x, unsigned k)
 {
-	if (!x->gopen)
-		return;
-	sb_str(&x->group, "]}}\n");
-	if (x->group.oom)
-		x->err = D4_ENOMEM;
-	else
-		sink(x, x->group.p, x->group.len);
-	x->group.len = 0;
-	x->gopen = 0;
+	if (k > x->ngroups)
+		k = x->ngroups;
+	for (unsigned i = 0; i < k; i++) {
+		struct d4_jw *b = &x->groups[i].buf;
+		sb_str(b, "]}}\n");
+		if (b->oom)
+			x->err = D4_ENOMEM;
+		else
+			sink(x, b->p, b->len);
+		b->len = 0;
+	}
+	/* keep the still-open ones first, their buffers with them */
+	for (unsigned i = k; i < x->ngroups; i++) {
+		struct pgroup tmp = x->groups[i - k];
+		x->groups[i - k] = x->groups[i];
+		x->groups[i] = tmp;
+	}
+	x->ngroups -= k;
 }
 
-static int same_group(const struct pdns_prod *x, const struct d4_store_pdns_tuple *t)
+static void group_flush(struct pdns_prod *x)
+{
+	group_flush_n(x, x->ngroups);
+}
+
+/* The open group tuple t belongs to, or NULL. */
+static struct pgroup *find_group(struct pdns_prod *x, const struct d4_store_pdns_tuple *t)
 {
 	size_t bwl = t->bailiwick ? t->bailiwick_len : 0;
-	return x->gopen && x->gtype == t->rrtype && x->gtf == t->time_first && x->gtl == t->time_last &&
-	       x->gcount == t->count && x->gnamelen == t->rrname_len && x->gbwlen == bwl &&
-	       memcmp(x->gname, t->rrname, t->rrname_len) == 0 && (!bwl || memcmp(x->gbw, t->bailiwick, bwl) == 0) &&
-	       x->group.len + t->rdata_len < GROUP_MAX;
+	if (!x->ngroups || x->gtype != t->rrtype || x->gnamelen != t->rrname_len ||
+	    memcmp(x->gname, t->rrname, t->rrname_len) != 0)
+		return NULL;
+	for (unsigned i = 0; i < x->ngroups; i++) {
+		struct pgroup *g = &x->groups[i];
+		if (g->tf == t->time_first && g->tl == t->time_last && g->count == t->count && g->bwlen == bwl &&
+		    (!bwl || memcmp(g->bw, t->bailiwick, bwl) == 0) && g->buf.len + t->rdata_len < GROUP_MAX)
+			return g;
+	}
+	return NULL;
 }
 
 static int tuple_cb(void *ctx, const struct d4_store_pdns_tuple *t)
 {
 	struct pdns_prod *x = ctx;
 	if (x->fmt == FMT_SAF_RRSET && x->qs.aggr) {
-		if (same_group(x, t)) {
-			d4_jw_raw(&x->group, ",", 1);
-			sb_jstr(&x->group, t->rdata, t->rdata_len);
+		struct pgroup *g = find_group(x, t);
+		if (g) {
+			d4_jw_raw(&g->buf, ",", 1);
+			sb_jstr(&g->buf, t->rdata, t->rdata_len);
 		} else {
-			group_flush(x);
-			if (t->rrname_len >= sizeof(x->gname) || (t->bailiwick && t->bailiwick_len >= sizeof(x->gbw)))
+			if (t->rrname_len >= sizeof(x->gname) ||
+			    (t->bailiwick && t->bailiwick_len >= sizeof(x->groups[0].bw)))
 				return D4_ECORRUPT;
-			x->gopen = 1;
+			if (x->ngroups && (x->gtype != t->rrtype || x->gnamelen != t->rrname_len ||
+					   memcmp(x->gname, t->rrname, t->rrname_len) != 0))
+				group_flush(x); /* another owner or type */
+			else if (x->ngroups == GROUPS)
+				group_flush_n(x, 1); /* the oldest one */
 			x->gtype = t->rrtype;
-			x->gtf = t->time_first;
-			x->gtl = t->time_last;
-			x->gcount = t->count;
 			memcpy(x->gname, t->rrname, t->rrname_len);
 			x->gnamelen = t->rrname_len;
-			x->gbwlen = t->bailiwick ? t->bailiwick_len : 0;
-			if (x->gbwlen)
-				memcpy(x->gbw, t->bailiwick, x->gbwlen);
-			x->group.len = 0;
-			saf_head(&x->group, t, x->qs.human, 1);
-			d4_jw_raw(&x->group, "[", 1);
-			sb_jstr(&x->group, t->rdata, t->rdata_len);
+			g = &x->groups[x->ngroups++];
+			g->tf = t->time_first;
+			g->tl = t->time_last;
+			g->count = t->count;
+			g->bwlen = t->bailiwick ? t->bailiwick_len : 0;
+			if (g->bwlen)
+				memcpy(g->bw, t->bailiwick, g->bwlen);
+			g->buf.len = 0;
+			saf_head(&g->buf, t, x->qs.human, 1);
+			d4_jw_raw(&g->buf, "[", 1);
+			sb_jstr(&g->buf, t->rdata, t->rdata_len);
 		}
+		for (unsigned i = 0; i < x->ngroups; i++)
+			if (x->groups[i].buf.oom)
+				return D4_ENOMEM;
 	} else {
 		x->line.len = 0;
 		if (x->fmt == FMT_COF) {
@@ -643,8 +766,8 @@ static int tuple_cb(void *ctx, const struct d4_store_pdns_tuple *t)
 			return D4_ENOMEM;
 		sink(x, x->line.p, x->line.len);
 	}
-	if (x->err || x->group.oom)
-		return x->err ? x->err : D4_ENOMEM;
+	if (x->err)
+		return x->err;
 	/* stop once the chunk is (nearly) full: the store keeps the cursor */
 	return x->pend.len || x->cap - x->used < CHUNK_MARGIN ? 1 : 0;
 }
@@ -744,7 +867,8 @@ static long prod_next(struct d4_api_producer *p, uint8_t *buf, size_t cap)
 static void prod_free(struct d4_api_producer *p)
 {
 	struct pdns_prod *x = (struct pdns_prod *)p;
-	free(x->group.p);
+	for (unsigned i = 0; i < GROUPS; i++)
+		free(x->groups[i].buf.p);
 	free(x->pend.p);
 	free(x->line.p);
 	free(x);
@@ -775,7 +899,12 @@ static int prepare(struct d4_api_ctx *ctx, struct d4_api_resp *resp, struct qspe
 		rc = d4_store_pdns_query(ctx->store, &qs->q, count_cb, NULL, &res);
 		if (rc < 0)
 			goto err;
-		if (res.more) {
+		if (res.more && qs->dribble) {
+			/* CIRCL's integer cursor: the tuples returned so far */
+			char num[24];
+			snprintf(num, sizeof(num), "%llu", (unsigned long long)(qs->offset + res.returned));
+			d4_api_header(resp, "X-Dribble-Cursor", num);
+		} else if (res.more) {
 			char cur[CURSOR_TXT];
 			if (cursor_seal(qs, res.resume, res.resume_len, cur)) {
 				d4_h_internal(resp, "cannot seal the paging cursor");
@@ -863,6 +992,8 @@ static int dnsdb_plan(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 			return -1;
 	}
 	if (req->nparams > 2 && parse_bailiwick(resp, req->params[2], qs))
+		return -1;
+	if (k == DK_RDATA_RAW && raw_to_text(resp, qs))
 		return -1;
 	qs->surface = summarize ? SURF_SUMMARIZE : SURF_LOOKUP;
 	return cursor_open(resp, qs);
@@ -1040,6 +1171,60 @@ static int looks_like_address(const char *v)
 	return digit;
 }
 
+/* A CIRCL header's decimal value in [0, max]: 0, or -1 with a problem set. */
+static int dribble_uint(struct d4_api_resp *resp, const char *h, const char *v, uint64_t max, uint64_t *out)
+{
+	int64_t n;
+	if (parse_i64(v, &n) || n < 0 || (uint64_t)n > max) {
+		d4_h_bad_param(resp, "header '%s' must be a decimal number from 0 to %llu", h, (unsigned long long)max);
+		return -1;
+	}
+	*out = (uint64_t)n;
+	return 0;
+}
+
+/* CIRCL's request headers as PyPDNS sends them (docs/pdns.md, "CIRCL
+ * clients"): dribble-filter-rrtype, and the paging pair
+ * dribble-paginate-count (page size) / dribble-paginate-cursor (the
+ * X-Dribble-Cursor of the previous page: tuples already returned). Without
+ * paging headers and without 'limit' the answer is the whole result,
+ * streamed: a CIRCL answer is never cut without a sign. */
+static int circl_headers(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp,
+			 struct qspec *qs)
+{
+	if (req->dribble_rrtype) {
+		uint16_t t;
+		const char *v = req->dribble_rrtype;
+		if (qs->q.rrtype || d4_pdns_type_parse(v, strlen(v), &t) || t == 0) {
+			d4_h_bad_param(resp,
+				       "header 'dribble-filter-rrtype': bad rrtype '%.40s', or rrtype given twice", v);
+			return -1;
+		}
+		qs->q.rrtype = t;
+	}
+	if (!req->dribble_count && !req->dribble_cursor) {
+		if (!d4_api_query(req, "limit"))
+			qs->limit = UINT32_MAX; /* everything, streamed with backpressure */
+		return 0;
+	}
+	if (d4_api_query(req, "limit") || d4_api_query(req, "offset") || d4_api_query(req, "cursor")) {
+		d4_h_bad_param(resp, "the dribble-paginate-* headers and the limit, offset and cursor parameters "
+				     "exclude each other");
+		return -1;
+	}
+	uint32_t cap = max_results(ctx);
+	uint64_t n = 0, at = 0;
+	if (req->dribble_count && dribble_uint(resp, "dribble-paginate-count", req->dribble_count, UINT32_MAX, &n))
+		return -1;
+	if (req->dribble_cursor && dribble_uint(resp, "dribble-paginate-cursor", req->dribble_cursor, UINT32_MAX, &at))
+		return -1;
+	qs->limit = n == 0 || n > cap ? cap : (uint32_t)n;
+	qs->offset = at;
+	qs->dribble = 1;
+	qs->paging = 1;
+	return 0;
+}
+
 /* An address, CIDR or range: rdata IP lookup; anything else an owner name
  * (exact or with a wildcard), as CIRCL's server answers /query/{q}. */
 void d4_h_pdns_query(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
@@ -1048,7 +1233,7 @@ void d4_h_pdns_query(struct d4_api_ctx *ctx, const struct d4_api_req *req, struc
 	if (!qs)
 		return;
 	const char *v = req->nparams ? req->params[0] : "";
-	if (parse_params(ctx, req, resp, qs, 0))
+	if (parse_params(ctx, req, resp, qs, 0) || circl_headers(ctx, req, resp, qs))
 		goto out;
 	if (looks_like_address(v)) {
 		if (parse_ip(resp, v, qs))

@@ -199,6 +199,16 @@ static const char *header_str(h2o_req_t *req, const h2o_token_t *tok)
 	return pool_str(&req->pool, v.base, v.len);
 }
 
+/* A header h2o has no token for (h2o keeps names lower-case). */
+static const char *header_named(h2o_req_t *req, const char *name)
+{
+	ssize_t i = h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
+	if (i < 0)
+		return NULL;
+	h2o_iovec_t v = req->headers.entries[i].value;
+	return pool_str(&req->pool, v.base, v.len);
+}
+
 static void peer_text(h2o_req_t *req, char *out, size_t size)
 {
 	struct sockaddr_storage ss;
@@ -399,6 +409,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 		raw.content_type = "";
 	raw.authorization = d4_api_guard_authorization(req);
 	raw.accept = header_str(req, H2O_TOKEN_ACCEPT);
+	raw.dribble_count = header_named(req, "dribble-paginate-count");
+	raw.dribble_cursor = header_named(req, "dribble-paginate-cursor");
+	raw.dribble_rrtype = header_named(req, "dribble-filter-rrtype");
 	raw.refused = d4_api_guard_refused(req);
 	peer_text(req, peer, sizeof(peer));
 	raw.peer = peer;

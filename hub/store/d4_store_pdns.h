@@ -164,6 +164,8 @@ enum d4_store_pdns_qkind {
 
 /* A query. Time filters are absolute seconds, 0 = not set, inclusive:
  * *_before = T keeps tuples with time <= T, *_after = T those with time >= T. */
+#define D4_PDNS_TF_BEFORE_SET 1u
+#define D4_PDNS_TL_BEFORE_SET 2u
 struct d4_store_pdns_query {
 	enum d4_store_pdns_qkind kind;
 	const char *name;   /* name kinds: without the "*." / ".*" (trailing dot optional) */
@@ -174,6 +176,9 @@ struct d4_store_pdns_query {
 	uint16_t rrtype;       /* 0 = any */
 	const char *bailiwick; /* NULL = any */
 	uint64_t time_first_before, time_first_after, time_last_before, time_last_after;
+	/* D4_PDNS_TF_BEFORE_SET / D4_PDNS_TL_BEFORE_SET: that *_before bound
+	 * applies even when 0 (the epoch: only tuples at time 0 pass) */
+	uint8_t before_set;
 	uint8_t max_tlp;       /* enum d4_tlp, the reader's clearance: a tuple is visible when
 				* d4_policy_tlp_visible(max_tlp, tlp); others are skipped (not counted); 0 = none visible */
 	uint32_t limit;	       /* 0 = no limit */

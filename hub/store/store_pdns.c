@@ -195,8 +195,14 @@ static size_t rdata_name(uint16_t type, const char *rd, size_t n, char *out)
 		for (int k = 1;; k++) {
 			while (i < n && (rd[i] == ' ' || rd[i] == '\t'))
 				i++;
-			if (i >= n)
+			if (i >= n) {
+				/* passivedns prints MX and SRV as their target name
+				 * alone: one field where the full form has 2 or 4 is
+				 * that name (docs/pdns.md, "name-only forms") */
+				if (k == 2 && (type == 15 || type == 33) && strspn(rd + b, "0123456789") < e - b)
+					break;
 				return 0;
+			}
 			b = i;
 			if (rd[i] == '"') { /* quoted string (NAPTR): never the name field */
 				for (i++; i < n && rd[i] != '"'; i++)
@@ -1336,6 +1342,8 @@ struct qplan {
 	size_t wantlen;
 	int left, right, rdata;
 	uint8_t raw_hash[PDNS_HASH];
+	int raw_fam;	      /* RDATA_RAW: the bytes are an address of this family, */
+	uint8_t raw_addr[16]; /* this one: A/AAAA tuples of it match whatever their text */
 	char bw[PDNS_NAME_BUF];
 	size_t bwlen;
 };
@@ -1426,6 +1434,8 @@ static int plan(EVP_MD_CTX *md, const struct d4_store_pdns_query *q, struct qpla
 		if (!fam)
 			fam = rdata_ip(28, raw, q->raw_len, addr);
 		if (fam) {
+			p->raw_fam = fam;
+			memcpy(p->raw_addr, addr, 16);
 			g = &p->seg[p->nseg++];
 			g->dbi = DBI_PDNS_RDIP;
 			g->start[0] = g->hi[0] = (uint8_t)fam;
@@ -1473,18 +1483,25 @@ static int tuple_matches(const struct qplan *p, const struct d4_store_pdns_query
 		return 0;
 	if (q->rrtype && t->rrtype != q->rrtype)
 		return 0;
-	if (q->time_first_before && t->tf > q->time_first_before)
+	if ((q->time_first_before || (q->before_set & D4_PDNS_TF_BEFORE_SET)) && t->tf > q->time_first_before)
 		return 0;
 	if (q->time_first_after && t->tf < q->time_first_after)
 		return 0;
-	if (q->time_last_before && t->tl > q->time_last_before)
+	if ((q->time_last_before || (q->before_set & D4_PDNS_TL_BEFORE_SET)) && t->tl > q->time_last_before)
 		return 0;
 	if (q->time_last_after && t->tl < q->time_last_after)
 		return 0;
 	if (p->bwlen && (t->bwlen != p->bwlen || memcmp(t->bw, p->bw, p->bwlen)))
 		return 0;
-	if (q->kind == D4_PDNS_Q_RDATA_RAW)
-		return t->rdlen == q->raw_len && (!q->raw_len || memcmp(t->rd, q->raw, q->raw_len) == 0);
+	if (q->kind == D4_PDNS_Q_RDATA_RAW) {
+		if (t->rdlen == q->raw_len && (!q->raw_len || memcmp(t->rd, q->raw, q->raw_len) == 0))
+			return 1;
+		/* an address: also its A/AAAA tuples whose text is another spelling
+		 * of it (CSV and COF keep "2001:db8:0::1" as given) */
+		uint8_t a[16];
+		return p->raw_fam && rdata_ip(t->rrtype, t->rd, t->rdlen, a) == p->raw_fam &&
+		       memcmp(a, p->raw_addr, 16) == 0;
+	}
 	if (q->kind == D4_PDNS_Q_RDATA_IP)
 		return 1;
 	char buf[PDNS_NAME_BUF], rev[PDNS_NAME_BUF];

@@ -154,7 +154,7 @@ static void api_mode(const uint8_t *data, size_t size)
 	memcpy(target, pre, pl);
 	memcpy(target + pl, data + 1, size - 1);
 	target[pl + size - 1] = '\0'; /* an embedded NUL shortens it, as the server's C string would */
-	struct d4_api_raw raw = {"GET", target, NULL, 0, "", "Bearer fuzz", "192.0.2.9", 0, NULL};
+	struct d4_api_raw raw = {"GET", target, NULL, 0, "", "Bearer fuzz", "192.0.2.9", 0, NULL, NULL, NULL, NULL};
 	struct d4_api_resp r;
 	d4_api_resp_init(&r);
 	d4_api_dispatch(&core, &raw, &r);
@@ -177,7 +177,8 @@ static void api_mode(const uint8_t *data, size_t size)
 					t2[at] = t2[at] == 'A' ? 'B' : 'A'; /* altered */
 				else if (k == 2)
 					t2[at] = '\0'; /* cut */
-				struct d4_api_raw raw2 = {"GET", t2, NULL, 0, "", "Bearer fuzz", "192.0.2.9", 0, NULL};
+				struct d4_api_raw raw2 = {"GET",       t2, NULL, 0,    "",   "Bearer fuzz",
+							  "192.0.2.9", 0,  NULL, NULL, NULL, NULL};
 				struct d4_api_resp r2;
 				d4_api_resp_init(&r2);
 				d4_api_dispatch(&core, &raw2, &r2);

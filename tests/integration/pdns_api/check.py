@@ -81,6 +81,29 @@ def name_match(name, spec):
     return name.startswith(want) and len(name) > len(want)
 
 
+def wire_name(n):
+    """DNS wire form of a presentation name without escapes, as hex."""
+    return b"".join(bytes([len(l)]) + l.encode() for l in n.rstrip(".").split(".")).hex() + "00"
+
+
+def wire_txt(t):
+    """DNS wire form of quoted TXT strings with \\" and \\\\ escapes, as hex."""
+    out, i = b"", 0
+    while i < len(t):
+        if t[i] != '"':
+            i += 1
+            continue
+        i, s = i + 1, b""
+        while t[i] != '"':
+            if t[i] == "\\":
+                i += 1
+            s += t[i].encode()
+            i += 1
+        i += 1
+        out += bytes([len(s)]) + s
+    return out.hex()
+
+
 def model(tuples, *, owner=None, rdname=None, ip=None, raw=None, rrtype=None, bw=None, max_tlp=5,
           tfb=0, tfa=0, tlb=0, tla=0):
     out = set()
@@ -267,10 +290,22 @@ def main():
     dnsdb(f"{L}/rdata/ip/2001:db8::,32", model(tuples, ip=net("2001:db8::/32")), False)
     dnsdb(f"{L}/rdata/ip/2001:db8::-2001:db8:1::ffff", model(tuples, ip=(a("2001:db8::"), a("2001:db8:1::ffff"))),
           False)
+    # rdata/raw takes the DNS wire form, as DNSDB
     txt = sorted(k for k in tuples if k[1] == 16)[0]
-    dnsdb(f"{L}/rdata/raw/{txt[2].encode().hex()}", model(tuples, raw=txt[2].encode()), False)
-    dnsdb(f"{L}/rdata/raw/{txt[2].encode().hex()}/TXT", model(tuples, raw=txt[2].encode(), rrtype=16), False)
-    dnsdb(f"{L}/rdata/raw/{txt[2].encode().hex()}/A", model(tuples, raw=txt[2].encode(), rrtype=1), False)
+    txt_wire = wire_txt(txt[2])
+    dnsdb(f"{L}/rdata/raw/{txt_wire}", model(tuples, raw=txt[2].encode()), False)
+    dnsdb(f"{L}/rdata/raw/{txt_wire}/TXT", model(tuples, raw=txt[2].encode(), rrtype=16), False)
+    dnsdb(f"{L}/rdata/raw/{txt[2].encode().hex()}/TXT", set(), False)  # presentation text is not wire form
+    ns = sorted(k for k in tuples if k[1] == 2)[0]
+    dnsdb(f"{L}/rdata/raw/{wire_name(ns[2])}", model(tuples, raw=ns[2].encode()), False)
+    dnsdb(f"{L}/rdata/raw/{wire_name(ns[2])}/NS", model(tuples, raw=ns[2].encode(), rrtype=2), False)
+    dnsdb(f"{L}/rdata/raw/{ipaddress.ip_address(ips[0]).packed.hex()}/A",
+          model(tuples, raw=ips[0].encode(), rrtype=1), False)
+    dnsdb(f"{L}/rdata/raw/{ipaddress.ip_address(ip6[0]).packed.hex()}",
+          model(tuples, raw=ip6[0].encode()), False)
+    mx = sorted(k for k in tuples if k[1] == 15)[0]
+    pref, tgt = mx[2].split(" ")
+    dnsdb(f"{L}/rdata/raw/{int(pref):04x}{wire_name(tgt)}/MX", model(tuples, raw=mx[2].encode(), rrtype=15), False)
 
     print("# time filters (absolute and negative = relative to now)")
     mid = 1700000000 + 86400 * 200

@@ -505,8 +505,9 @@ static void core_teardown(void)
 static int run(const char *method, const char *target, const char *auth, const char *ctype, const char *body,
 	       size_t body_len)
 {
-	struct d4_api_raw raw = {method, target, (const uint8_t *)body, body_len, ctype ? ctype : "", auth, "192.0.2.7",
-				 0,	 NULL};
+	struct d4_api_raw raw = {
+	    method, target, (const uint8_t *)body, body_len, ctype ? ctype : "", auth, "192.0.2.7", 0, NULL, NULL,
+	    NULL,   NULL};
 	d4_api_resp_free(&resp);
 	d4_api_resp_init(&resp);
 	if (last)
@@ -689,7 +690,7 @@ START_TEST(test_dispatch_limits)
 	core.limits = d4_api_limits_new(&lc);
 	ck_assert_ptr_nonnull(core.limits);
 	uint64_t lim = 0;
-	struct d4_api_raw raw = {"POST", "/api/v1/sensors", NULL, 0, "", NULL, "192.0.2.9", 0, NULL};
+	struct d4_api_raw raw = {"POST", "/api/v1/sensors", NULL, 0, "", NULL, "192.0.2.9", 0, NULL, NULL, NULL, NULL};
 	/* no token, bad token, low role, unknown path, wrong method: decided
 	 * without the body */
 	ck_assert_int_eq(d4_api_precheck(&core, &raw, &lim), 1);
@@ -726,7 +727,8 @@ START_TEST(test_dispatch_limits)
 		     {D4_LIM_EARLY_REFUSAL, 503, "busy"}};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct d4_api_raw r = {"POST", "/anon/json", (const uint8_t *)part, strlen(part), "application/json",
-				       NULL,   "192.0.2.9",  cases[i].why,	    NULL};
+				       NULL,   "192.0.2.9",  cases[i].why,	    NULL,	  NULL,
+				       NULL,   NULL};
 		d4_api_resp_free(&resp);
 		d4_api_resp_init(&resp);
 		d4_api_dispatch(&core, &r, &resp);
@@ -737,7 +739,8 @@ START_TEST(test_dispatch_limits)
 			ck_assert_str_eq(d4_api_resp_header(&resp, "Retry-After"), "1");
 	}
 	/* a refused request whose route check fails gets that answer */
-	struct d4_api_raw r2 = {"POST", "/api/v1/sensors", NULL, 0, "", NULL, "192.0.2.9", D4_LIM_EARLY_REFUSAL, NULL};
+	struct d4_api_raw r2 = {"POST",	     "/api/v1/sensors",	   NULL, 0,    "",   NULL,
+				"192.0.2.9", D4_LIM_EARLY_REFUSAL, NULL, NULL, NULL, NULL};
 	d4_api_resp_free(&resp);
 	d4_api_resp_init(&resp);
 	d4_api_dispatch(&core, &r2, &resp);

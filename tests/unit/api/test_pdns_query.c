@@ -126,6 +126,9 @@ static int run(const char *method, const char *target, const char *auth, const c
 				 auth,
 				 "192.0.2.7",
 				 0,
+				 NULL,
+				 NULL,
+				 NULL,
 				 NULL};
 	d4_api_stream_release(&resp);
 	d4_api_resp_free(&resp);

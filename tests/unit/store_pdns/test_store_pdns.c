@@ -298,6 +298,10 @@ static int bf_rdata_name(const struct mt *t, char *out, size_t cap)
 {
 	char tok[6][1200];
 	int nt = 0;
+	/* passivedns's name-only MX and SRV: one field, the target */
+	if ((t->type == 15 || t->type == 33) && !strchr(t->rdata, ' ') && !strchr(t->rdata, '\t'))
+		return t->rdata[0] && strcmp(t->rdata, ".") && strspn(t->rdata, "0123456789") < strlen(t->rdata) &&
+		       snprintf(out, cap, "%s", t->rdata) > 0;
 	switch (t->type) {
 	case 2:
 	case 5:
@@ -338,9 +342,10 @@ static int bf_match(const struct bfq *b, const struct mt *t)
 	const struct d4_store_pdns_query *q = &b->q;
 	if (t->removed || t->tlp > q->max_tlp || (q->rrtype && t->type != q->rrtype))
 		return 0;
-	if ((q->time_first_before && t->tf > q->time_first_before) ||
-	    (q->time_first_after && t->tf < q->time_first_after) ||
-	    (q->time_last_before && t->tl > q->time_last_before) || (q->time_last_after && t->tl < q->time_last_after))
+	int tfb = q->time_first_before || (q->before_set & D4_PDNS_TF_BEFORE_SET);
+	int tlb = q->time_last_before || (q->before_set & D4_PDNS_TL_BEFORE_SET);
+	if ((tfb && t->tf > q->time_first_before) || (q->time_first_after && t->tf < q->time_first_after) ||
+	    (tlb && t->tl > q->time_last_before) || (q->time_last_after && t->tl < q->time_last_after))
 		return 0;
 	if (q->bailiwick && (!t->bw || strcmp(t->bw, q->bailiwick)))
 		return 0;
@@ -370,7 +375,20 @@ static int bf_match(const struct bfq *b, const struct mt *t)
 				return 0;
 		return 1;
 	}
-	case D4_PDNS_Q_RDATA_RAW: return t->rdlen == q->raw_len && memcmp(t->rdata, q->raw, q->raw_len) == 0;
+	case D4_PDNS_Q_RDATA_RAW: {
+		if (t->rdlen == q->raw_len && memcmp(t->rdata, q->raw, q->raw_len) == 0)
+			return 1;
+		/* an address matches its A/AAAA tuples however they spell it */
+		char qa[64];
+		uint8_t x[16], y[16];
+		int af = t->type == 1 ? AF_INET : t->type == 28 ? AF_INET6 : 0;
+		if (!af || q->raw_len >= sizeof(qa))
+			return 0;
+		memcpy(qa, q->raw, q->raw_len);
+		qa[q->raw_len] = 0;
+		return inet_pton(af, qa, x) == 1 && inet_pton(af, t->rdata, y) == 1 &&
+		       memcmp(x, y, af == AF_INET ? 4 : 16) == 0;
+	}
 	}
 	return 0;
 }
@@ -748,6 +766,75 @@ START_TEST(test_seen)
 	ck_assert_uint_eq(nsens[4], 2);
 	ck_assert_int_eq(d4_store_pdns_seen(s, q, 0, count, nsens), 0);
 	ck_assert_int_eq(d4_store_pdns_seen(s, NULL, 1, count, nsens), D4_EINVAL);
+	d4_store_close(s);
+}
+END_TEST
+
+static int count_one(void *ctx, const struct d4_store_pdns_tuple *t)
+{
+	(void)t;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int query_count(struct d4_store *s, struct d4_store_pdns_query *q)
+{
+	struct d4_store_pdns_qresult res;
+	int n = 0;
+	q->max_tlp = D4_TLP_RED;
+	ck_assert_int_eq(d4_store_pdns_query(s, q, count_one, &n, &res), 0);
+	return n;
+}
+
+/* passivedns prints MX and SRV as the target name alone: rdata-name lookups
+ * find that form as well as the full one; a *_before bound of 0 is the epoch. */
+START_TEST(test_name_only_forms)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	static const struct {
+		const char *name, *rdata;
+		uint16_t type;
+	} in[] = {
+	    {"a.example.", "mail.example.", 15},
+	    {"b.example.", "10 mail.example.", 15},
+	    {"_sip._tcp.example.", "sip.example.", 33},
+	    {"_sip._udp.example.", "1 2 5060 sip.example.", 33},
+	    {"c.example.", "10", 15},
+	    {"d.example.", ".", 15},
+	};
+	struct d4_store_pdns_obs ob[6];
+	memset(ob, 0, sizeof(ob));
+	for (int i = 0; i < 6; i++) {
+		ob[i].rrname = in[i].name;
+		ob[i].rrtype = in[i].type;
+		ob[i].rdata = in[i].rdata;
+		ob[i].time_first = 1000;
+		ob[i].time_last = 2000;
+		ob[i].count = 1;
+		ob[i].tlp = D4_TLP_GREEN;
+	}
+	ck_assert_int_eq(d4_store_pdns_apply(s, ob, 6, NULL), 0);
+	struct d4_store_pdns_query q = {.kind = D4_PDNS_Q_RDATA_NAME, .name = "mail.example."};
+	ck_assert_int_eq(query_count(s, &q), 2);
+	q.rrtype = 15;
+	ck_assert_int_eq(query_count(s, &q), 2);
+	q = (struct d4_store_pdns_query){.kind = D4_PDNS_Q_RDATA_NAME, .name = "sip.example", .rrtype = 33};
+	ck_assert_int_eq(query_count(s, &q), 2);
+	q = (struct d4_store_pdns_query){.kind = D4_PDNS_Q_RDATA_NAME_LEFT, .name = "example."};
+	ck_assert_int_eq(query_count(s, &q), 4);
+	/* neither the root nor a preference without its target is a name */
+	q = (struct d4_store_pdns_query){.kind = D4_PDNS_Q_RDATA_NAME, .name = "10."};
+	ck_assert_int_eq(query_count(s, &q), 0);
+	/* time fences: 0 = unset unless before_set says it is the epoch */
+	q = (struct d4_store_pdns_query){.kind = D4_PDNS_Q_NAME_LEFT, .name = "example."};
+	ck_assert_int_eq(query_count(s, &q), 6);
+	q.before_set = D4_PDNS_TL_BEFORE_SET;
+	ck_assert_int_eq(query_count(s, &q), 0);
+	q.before_set = D4_PDNS_TF_BEFORE_SET;
+	ck_assert_int_eq(query_count(s, &q), 0);
+	q.time_first_before = 1000;
+	ck_assert_int_eq(query_count(s, &q), 6);
 	d4_store_close(s);
 }
 END_TEST
@@ -1909,6 +1996,7 @@ static Suite *pdns_suite(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_merge);
 	tcase_add_test(tc, test_seen);
+	tcase_add_test(tc, test_name_only_forms);
 	tcase_add_test(tc, test_batch_repeats);
 	tcase_add_test(tc, test_parse_ip);
 	tcase_add_test(tc, test_cursor_atomic);
