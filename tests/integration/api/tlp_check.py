@@ -340,7 +340,8 @@ class Check:
         if per_label is None:
             for label in self.sample:
                 ip = self.fx["ip"][label]
-                p = tmpl.replace("{hex}", ip.encode().hex()).replace("{rrtype}", "A")
+                # rdata/raw takes the DNS wire form: an A record's 4 address bytes
+                p = tmpl.replace("{hex}", bytes(int(x) for x in ip.split(".")).hex()).replace("{rrtype}", "A")
                 for role in ("admin", "user"):
                     _, h, body = self.call(oid, method, p, role)
                     self.clearance_header(oid, h, role)
