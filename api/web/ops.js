@@ -380,8 +380,8 @@ async function loadTypesOps() {
       const slot = el('span', ops.rowErr.get('type:' + n) || '', 'error act-error');
       cb.addEventListener('change', async () => {
         ops.rowErr.delete('type:' + n);
-        if (!cb.checked && !confirm('Refuse type ' + n + ' (' + (TYPE_NAMES[n] || '?') + ')? Sensors sending it are refused '
-          + 'and their connections of this type closed.')) {
+        if (!cb.checked && !confirm('Refuse type ' + n + ' (' + (TYPE_NAMES[n] || '?') + ')? The hub then refuses its packets: '
+          + 'a sensor sending it is disconnected at its next packet.')) {
           cb.checked = true;
           return;
         }
