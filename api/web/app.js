@@ -141,30 +141,20 @@ async function loadQueues() {
     const alert = document.createElement('span');
     alert.textContent = q.alert ? 'DROPS' : 'ok';
     alert.className = q.alert ? 'error' : 'hint';
-    const acts = document.createElement('span');
-    acts.className = 'actions';
-    acts.append(button('Preview', () => previewQueue(q).catch((e) => setStatus(e.message, true))));
-    if (state.role !== 'admin') { // the rest changes the queue: admins only
-      return row([q.id, q.name, queueFilter(q), fmtNum(q.depth) + ' / ' + fmtNum(q.max_entries), fmtNum(q.enqueued),
-        fmtNum(q.dropped), fmtNum(q.consumed), alert, acts]);
-    }
-    if (q.alert) {
-      acts.append(button('Clear alert', async () => {
-        await api('PATCH', '/api/v1/queues/' + q.id, { alert: false }).catch((e) => setStatus(e.message, true));
-        await refresh();
-      }));
-    }
-    acts.append(button('Flush', async () => {
-      if (!confirm('Flush every entry of queue ' + q.name + '?')) return;
-      await api('POST', '/api/v1/queues/' + q.id + '/flush').catch((e) => setStatus(e.message, true));
-      await refresh();
-    }));
-    acts.append(button('Delete', async () => {
-      if (!confirm('Delete queue ' + q.name + '?')) return;
-      await api('DELETE', '/api/v1/queues/' + q.id).catch((e) => setStatus(e.message, true));
-      $('#queue-preview').hidden = true;
-      await refresh();
-    }));
+    // Preview for every role; the changes for admins only, their errors next to them (ops.js rowActions)
+    const changes = state.role !== 'admin' ? [] : [
+      ...(q.alert ? [['Clear alert', () => api('PATCH', '/api/v1/queues/' + q.id, { alert: false })]] : []),
+      ['Flush', async () => {
+        if (!confirm('Flush every entry of queue ' + q.name + '?')) return;
+        await api('POST', '/api/v1/queues/' + q.id + '/flush');
+      }],
+      ['Delete', async () => {
+        if (!confirm('Delete queue ' + q.name + '?')) return;
+        await api('DELETE', '/api/v1/queues/' + q.id);
+        $('#queue-preview').hidden = true;
+      }]];
+    const acts = rowActions('queue:' + q.id, changes);
+    acts.prepend(button('Preview', () => previewQueue(q).catch((e) => setStatus(e.message, true))));
     return row([q.id, q.name, queueFilter(q), fmtNum(q.depth) + ' / ' + fmtNum(q.max_entries), fmtNum(q.enqueued),
       fmtNum(q.dropped), fmtNum(q.consumed), alert, acts]);
   }));
@@ -497,7 +487,8 @@ document.addEventListener('DOMContentLoaded', () => {
   $('#sensor-filter').addEventListener('change', refresh);
   $('#queue-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    createQueue().catch((err) => setStatus(err.message, true));
+    $('#queue-error').textContent = '';
+    createQueue().catch((err) => { if (err.message !== 'unauthorized') $('#queue-error').textContent = err.message; });
   });
   $('#partner-form').addEventListener('submit', (e) => { e.preventDefault(); createPartner(); });
   $('#pd-rules-form').addEventListener('submit', (e) => { e.preventDefault(); saveRules(); });

@@ -118,6 +118,7 @@ const aw = watch(admin, 'admin', [
   ['POST', /^\/api\/v1\/blocklist$/, 400], ['POST', /^\/api\/v1\/blocklist$/, 422], // the bad address
   ['PUT', /^\/api\/v1\/server$/, 422], // shared-secret without a key
   ['POST', /^\/api\/v1\/users$/, 409], // the user twice
+  ['POST', /^\/api\/v1\/queues$/, 400], ['POST', /^\/api\/v1\/queues$/, 422], // the bad sensor group
 ]);
 try {
   await signIn(admin, token, 'admin');
@@ -340,8 +341,22 @@ try {
   await confirmed(admin, () => admin.click('#srv-switch'));
   await until('switch back', '/api/v1/server', (r) => r.body.mode === 'registration');
 
-  // the other views as admin, for the record
+  // ---- queues: a refused create shows the detail next to the form; a delete asks first
   await go(admin, 'queues');
+  await admin.fill('#queue-name', 'web-q');
+  await admin.fill('#queue-type', '8');
+  await admin.fill('#queue-sensors', 'not-a-uuid');
+  await admin.click('#queue-create');
+  await admin.waitForFunction(() => document.querySelector('#queue-error').textContent.length > 0, null, { timeout: DEADLINE });
+  console.log('refused queue:', await admin.textContent('#queue-error'));
+  await admin.fill('#queue-sensors', '');
+  await admin.click('#queue-create');
+  await until('queue created', '/api/v1/queues', (r) => r.body.items.some((q) => q.name === 'web-q'));
+  const qrow = admin.locator('#queue-table tbody tr', { hasText: 'web-q' });
+  await qrow.waitFor({ timeout: DEADLINE });
+  if ((await admin.textContent('#queue-error')) !== '') fail('queues: the old error stayed');
+  await cancelled(admin, aw, () => qrow.locator('button', { hasText: 'Delete' }).click(), 'delete queue');
+  if (!(await apiGet('/api/v1/queues')).body.items.some((q) => q.name === 'web-q')) fail('a cancelled delete deleted the queue');
   await shot(admin, 'admin-queues');
   console.log('admin: every operator action done in the page and seen through the API');
 } catch (e) {
@@ -389,8 +404,9 @@ try {
   if (acc !== 'yes') fail('user: type 8 shown as ' + acc);
   await shot(upage, 'user-types');
   await go(upage, 'queues');
-  o = await offered('#queues input, #queue-form button');
-  if (o.length) fail('user: queue controls offered: ' + o.join(', '));
+  await upage.locator('#queue-table tbody tr', { hasText: 'web-q' }).waitFor({ timeout: DEADLINE });
+  o = await offered('#queues input, #queues button');
+  if (o.some((x) => x !== 'Preview')) fail('user: queue controls offered: ' + o.join(', '));
   await shot(upage, 'user-queues');
   // admin views by URL: not shown, the dashboard instead, and nothing asked of their API
   for (const v of ['users', 'server']) {
