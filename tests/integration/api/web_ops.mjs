@@ -63,12 +63,21 @@ function watch(page, who, expected) {
   return { errors, mutations };
 }
 // The next dialog: accept (with text for a prompt) or dismiss; returns its message.
+// No dialog within the deadline: the action asked no confirmation (a failure).
 function nextDialog(page, accept, text) {
-  return new Promise((resolve) => page.once('dialog', async (d) => {
-    const m = d.message();
-    if (accept) await d.accept(text); else await d.dismiss();
-    resolve(m);
-  }));
+  return new Promise((resolve, reject) => {
+    const onDialog = async (d) => {
+      clearTimeout(timer);
+      const m = d.message();
+      if (accept) await d.accept(text); else await d.dismiss();
+      resolve(m);
+    };
+    const timer = setTimeout(() => {
+      page.off('dialog', onDialog);
+      reject(new Error('no confirmation was asked'));
+    }, DEADLINE);
+    page.once('dialog', onDialog);
+  });
 }
 // A cancelled confirmation: no request leaves the page, and a whole refresh later nothing changed.
 async function cancelled(page, w, click, what) {
@@ -89,7 +98,9 @@ const visibleText = (page, sel, want) => page.waitForFunction(([s, w]) => {
   const el = document.querySelector(s);
   return el && el.offsetParent !== null && el.textContent.includes(w);
 }, [sel, want], { timeout: DEADLINE }).catch(async (e) => {
-  throw new Error(sel + ': waited for "' + want + '", shows "' + (await page.textContent(sel).catch(() => '?')) + '" (' + e.message + ')');
+  const hidden = await page.evaluate((x) => { const el = document.querySelector(x); return !el || el.offsetParent === null; }, sel).catch(() => true);
+  throw new Error(sel + ': waited for "' + want + '" shown, ' + (hidden ? 'hidden' : 'shows') + ' "' +
+    (await page.textContent(sel).catch(() => '?')) + '" (' + e.message + ')');
 });
 async function go(page, view) {
   await page.click('nav a[data-view="' + view + '"]');
