@@ -71,6 +71,9 @@ function connBadge(s) {
   if (s.connected) sp.title = 'since ' + fmtTime(s.connected_since);
   return sp;
 }
+// A session without an end is open only if it began since the sensor's live connections did
+// (one left by a hub that crashed never ended).
+function openNow(s, x) { return s.connected && x.started >= s.connected_since; }
 function applyRole() {
   for (const e of document.querySelectorAll('.admin-only')) e.hidden = !isAdmin();
 }
@@ -250,14 +253,24 @@ async function showSensorOps(uuid) {
     ops.sensorLoaded = uuid;
   }
   fill('#sd-types', (s.types || []).map((t) => row([t.type, t.ext_type, fmtNum(t.packets), fmtBytes(t.bytes), fmtTime(t.last_seen)])));
+  $('#sd-types').hidden = !(s.types || []).length;
+  $('#sd-types-empty').hidden = (s.types || []).length > 0;
   const rejects = Object.entries(s.rejections || {}).filter(([, n]) => n > 0);
   fill('#sd-rejects', rejects.map(([r, n]) => row([r, fmtNum(n)])));
   $('#sd-rejects').hidden = rejects.length === 0;
   $('#sd-rejects-empty').hidden = rejects.length > 0;
   $('#sd-ips').replaceChildren(...(s.last_ips || []).map((ip) => el('li', ip.ip + ' (' + fmtTime(ip.seen) + ')')));
+  if (!(s.last_ips || []).length) $('#sd-ips').append(el('li', 'none yet', 'hint'));
   const metric = $('#sd-metric').value;
-  const daily = await api('GET', '/api/v1/stats/daily?days=' + CHART_DAYS + '&sensor=' + encodeURIComponent(uuid));
+  const [daily, sess] = await Promise.all([
+    api('GET', '/api/v1/stats/daily?days=' + CHART_DAYS + '&sensor=' + encodeURIComponent(uuid)),
+    api('GET', sensorPath(uuid, '/sessions?limit=10'))]);
   if (state.selected !== uuid) return;
+  fill('#sd-sessions', sess.items.map((x) => row([x.id, x.type + (x.ext_type ? ' / ' + x.ext_type : ''), x.peer,
+    fmtTime(x.started), x.ended ? fmtTime(x.ended) : openNow(s, x) ? 'open' : '– (never closed: the hub stopped)', fmtNum(x.frames), fmtBytes(x.bytes), x.tlp,
+    x.close_reason])));
+  $('#sd-sessions').hidden = sess.items.length === 0;
+  $('#sd-sessions-empty').hidden = sess.items.length > 0;
   const days = lastDays(CHART_DAYS);
   drawChart($('#sd-chart'), days, seriesOf(daily.items, days, (it) => typeLabel(it.type), metric, 8), metric);
 }

@@ -153,6 +153,8 @@ try {
   await noMarkup(admin, '#sensor-table');
   await crow.click();
   await visibleText(admin, '#sd-conn', 'connected since');
+  // its open session, from the sessions API
+  await admin.locator('#sd-sessions tbody tr', { hasText: 'open' }).waitFor({ timeout: DEADLINE });
   await admin.waitForFunction(() => document.querySelectorAll('#sd-chart svg.chart rect').length > 0, null, { timeout: DEADLINE });
   if ((await admin.textContent('#sd-desc')) !== env.D4_HOSTILE_DESC) fail('sensor detail: description not as typed');
   await noMarkup(admin, '#sensor-detail');
