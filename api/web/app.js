@@ -470,6 +470,10 @@ async function signIn(token) {
   state.token = token;
   try {
     const me = await api('GET', '/api/v1/me');
+    if (me.role === 'sensor_register') { // the API refuses it every read: nothing to show
+      signOut('This token (' + me.user + ', role sensor_register) can only register sensors; the page needs a user or admin token.');
+      return;
+    }
     sessionStorage.setItem('d4hub-token', token);
     state.role = me.role;
     $('#who').textContent = me.user + ' (' + me.role + ')';

@@ -434,5 +434,19 @@ try {
   await upage.screenshot({ path: shots + '/failure-user.png', fullPage: true }).catch(() => {});
   fail('user: ' + e.message);
 }
+// ---- a sensor_register token: told what it is for, not signed in
+const rpage = await context.newPage();
+const rw = watch(rpage, 'register', []);
+try {
+  await rpage.goto(url + '/');
+  await rpage.fill('#token', env.D4_REGISTER_TOKEN);
+  await rpage.click('#signin-button');
+  await visibleText(rpage, '#signin-error', 'can only register sensors');
+  if (!(await rpage.isHidden('#nav')) || (await rpage.evaluate(() => sessionStorage.getItem('d4hub-token'))) !== null)
+    fail('register: signed in');
+  if (rw.errors.length) fail('errors in the register page: ' + rw.errors.join(' | '));
+} catch (e) {
+  fail('register: ' + e.message);
+}
 if (aw.errors.length) fail('errors in the admin page: ' + aw.errors.join(' | '));
 await browser.close();

@@ -65,7 +65,7 @@ argv=$(/usr/bin/python3 -c 'import json,sys; print(json.dumps(sys.argv[1:]))' \
 	"$D4SENSOR" "$T_DEST" "$T_PKI/ca.crt" "$D" "KEY" "$T_DIR/d.txt")
 
 mkdir -p "$T_DIR/shots"
-D4_USER_TOKEN=$UTOKEN D4_SENSOR_ARGS=$argv D4_HOSTILE_DESC=$HOSTILE_DESC D4_HOSTILE_MAIL=$HOSTILE_MAIL \
+D4_USER_TOKEN=$UTOKEN D4_REGISTER_TOKEN=$RTOKEN D4_SENSOR_ARGS=$argv D4_HOSTILE_DESC=$HOSTILE_DESC D4_HOSTILE_MAIL=$HOSTILE_MAIL \
 	D4_PENDING="$P1 $P2 $P3" D4_CONNECTED=$C D4_ROTATED=$D \
 	node "$(dirname "$0")/web_ops.mjs" "$URL" "$TOKEN" "$T_DIR/shots" ||
 	fail "browser test failed (screenshots in $T_DIR/shots if kept: D4_KEEP_FAILED=1)"
