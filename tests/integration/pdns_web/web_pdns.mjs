@@ -11,7 +11,8 @@ import { chromium } from 'playwright-core';
 
 const [mode, url, token, dir] = process.argv.slice(2);
 const T0 = Number(process.env.D4_T0 || 0);
-const fail = (msg) => { console.error('FAIL: ' + msg); process.exitCode = 1; };
+// a failure says what differs, cut to a readable length
+const fail = (msg) => { console.error('FAIL: ' + (msg.length > 3000 ? msg.slice(0, 3000) + ' …' : msg)); process.exitCode = 1; };
 const check = (cond, msg) => { if (!cond) fail(msg); };
 const same = (got, want, what) => {
   const g = JSON.stringify(got), w = JSON.stringify(want);
