@@ -206,8 +206,9 @@ async function pdRunSearch(s, gen) {
   $('#pdns-results').hidden = false;
   $('#pdns-title').textContent = 'Search by ' + PDNS_KINDS[s.kind] + ': ' + s.value + (s.rrtype ? ' (' + s.rrtype + ')' : '');
   const so = pd.summary.objs[0];
-  $('#pdns-summary').textContent = so ? (pd.summary.limited ? 'more than ' : '') + fmtNum(so.num_results) + ' records, seen from '
-    + pdTime(so.time_first) + ' to ' + pdTime(so.time_last) + ' (' + fmtNum(so.count) + ' observations)' : '';
+  const n = (k, word) => fmtNum(k) + ' ' + word + (k === 1 ? '' : 's');
+  $('#pdns-summary').textContent = so ? (pd.summary.limited ? 'more than ' : '') + n(so.num_results, 'record') + ', seen from '
+    + pdTime(so.time_first) + ' to ' + pdTime(so.time_last) + ' (' + n(so.count, 'observation') + ')' : '';
   fill('#pdns-table', rows);
   $('#pdns-table').hidden = rows.length === 0;
   $('#pdns-none').hidden = rows.length > 0;

@@ -203,6 +203,7 @@ try {
     const txt = `"<script>document.title='pwned'</script><img src=x onerror="document.title='pwned'">"`;
     const ev = await search(o, { kind: 'name', form: 'name', value: 'evil.web.test' });
     same(ev.objs.map((x) => x.rdata[0]), [txt], 'the hostile TXT in the API');
+    same(await text(page, '#pdns-summary'), '1 record, seen from ' + fmtT(T0) + ' to ' + fmtT(T0) + ' (1 observation)', 'summary of one record');
     same(await text(page, '#pdns-table tbody tr td:nth-child(3)'), txt, 'the hostile TXT in the page');
     same(await page.evaluate(() => document.querySelectorAll('#pdns-table script, #pdns-table img, #pdns-table i').length), 0,
       'elements made of hostile data');
