@@ -22,7 +22,7 @@ const PDNS_FENCES = [['time_first_after', '#pdns-tfa', 'first seen after'], ['ti
 // Types whose rdata is one name, and where the name sits in the others: a
 // pivot searches the records of that name.
 const PDNS_NAME_TYPES = new Set(['NS', 'CNAME', 'PTR', 'DNAME', 'MD', 'MF', 'MB', 'MG', 'MR']);
-const PDNS_NAME_FIELD = { MX: 1, AFSDB: 1, RT: 1, KX: 1, SRV: 3, SOA: 0, SVCB: 1, HTTPS: 1, NAPTR: 5 };
+const PDNS_NAME_FIELD = { MX: 1, AFSDB: 1, RT: 1, KX: 1, SRV: 3, SOA: 0, SVCB: 1, HTTPS: 1, NAPTR: -1 };
 
 const pd = { route: '', gen: 0, cursors: [null], page: 0, next: null, search: null, summary: null };
 const PDNS_STALE = new Error('superseded');
@@ -118,31 +118,30 @@ function pdLink(text, kind, value, cls) {
   return a;
 }
 
-// The name an rdata points to (a pivot), or null. The one-field MX/SRV of
-// passivedns (docs/pdns.md "Name-only forms") is that name.
+// The name an rdata points to (a pivot): {name, before, after} (the rdata
+// around it), or null. The one-field MX/SRV of passivedns (docs/pdns.md
+// "Name-only forms") is that name; RFC 3597 generic data has none.
 function pdRdataName(rrtype, rdata) {
-  if (PDNS_NAME_TYPES.has(rrtype)) return rdata !== '.' ? rdata : null;
+  if (rdata.startsWith('\\#')) return null;
+  if (PDNS_NAME_TYPES.has(rrtype)) return rdata !== '.' ? { name: rdata, before: '', after: '' } : null;
   if (!(rrtype in PDNS_NAME_FIELD)) return null;
-  const f = rdata.split(/\s+/);
-  let n = f.length === 1 && (rrtype === 'MX' || rrtype === 'SRV') ? f[0] : f[PDNS_NAME_FIELD[rrtype]];
-  if (!n || n === '.' || /^[0-9]+$/.test(n) || n.startsWith('"')) return null;
-  return n;
+  const parts = rdata.split(/(\s+)/); // fields at even indexes, the blanks between them at odd ones
+  const nf = (parts.length + 1) / 2;
+  // NAPTR: the replacement is the last field (its quoted strings may hold blanks)
+  let k = PDNS_NAME_FIELD[rrtype] < 0 ? nf - 1 : PDNS_NAME_FIELD[rrtype];
+  if (nf === 1 && (rrtype === 'MX' || rrtype === 'SRV')) k = 0;
+  const n = parts[2 * k];
+  if (!n || n === '.' || /^[0-9]+$/.test(n) || n.includes('"')) return null;
+  return { name: n, before: parts.slice(0, 2 * k).join(''), after: parts.slice(2 * k + 1).join('') };
 }
 function pdRdataCell(o, rdata) {
   if (o.rrtype === 'A' || o.rrtype === 'AAAA') return pdLink(rdata, 'ip', rdata, 'pdns-rdata');
-  const name = pdRdataName(o.rrtype, rdata);
-  if (!name) {
-    const sp = document.createElement('span');
-    sp.className = 'pdns-rdata';
-    sp.textContent = rdata;
-    return sp;
-  }
-  if (name === rdata) return pdLink(rdata, 'name', name, 'pdns-rdata');
-  // the name inside a longer rdata: the rest as text around the link
+  const t = pdRdataName(o.rrtype, rdata);
+  if (t && !t.before && !t.after) return pdLink(rdata, 'name', t.name, 'pdns-rdata');
   const sp = document.createElement('span');
   sp.className = 'pdns-rdata';
-  const i = rdata.indexOf(name);
-  sp.append(rdata.slice(0, i), pdLink(name, 'name', name, 'pdns-rdata-name'), rdata.slice(i + name.length));
+  if (t) sp.append(t.before, pdLink(t.name, 'name', t.name, 'pdns-rdata-name'), t.after); // the name inside a longer rdata
+  else sp.textContent = rdata;
   return sp;
 }
 // One row per RR: an rrset record (aggr=f) carries an array of one rdata,

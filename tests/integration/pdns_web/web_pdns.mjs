@@ -167,7 +167,7 @@ try {
     const allowed = (u, st) => st === 400 && (u.includes('/a..b.test') || u.includes('192.0.2.0%2C33'));
     const o = await open(token, 'admin', 'pdns', allowed);
     const { page } = o;
-    await page.waitForFunction(() => document.querySelector('#pdns-n-tuples').textContent === '149', null, { timeout: T });
+    await page.waitForFunction(() => document.querySelector('#pdns-n-tuples').textContent === '150', null, { timeout: T });
     check(await page.isHidden('#pdns-nothing'), '"nothing yet" shown with records');
     same(await text(page, '#pdns-clearance'), 'tlp:red', 'admin clearance');
 
@@ -222,6 +222,14 @@ try {
     same(rw.objs.map((x) => x.rrname).sort(), ['www.acme.example.', 'www.acme.test.'], 'right-hand wildcard');
     const mx = await search(o, { kind: 'rdata', value: 'mail.web.test' });
     same(mx.objs.map((x) => x.rrname + ' ' + x.rrtype + ' ' + x.rdata), ['web.test. MX mail.web.test.'], 'rdata name');
+    // the target inside a full MX is a pivot of its own, the preference stays text
+    const mxs = await search(o, { kind: 'name', value: 'web.test', rrtype: 'MX' });
+    same(mxs.objs.map((x) => x.rdata[0]).sort(), ['10 mx2.web.test.', 'mail.web.test.'], 'the MX of web.test');
+    same(await page.evaluate(() => [...document.querySelectorAll('#pdns-table a.pdns-rdata-name')].map((a) => a.parentNode.textContent + '|' + a.textContent)),
+      ['10 mx2.web.test.|mx2.web.test.'], 'the name inside a full MX');
+    await page.click('#pdns-table a.pdns-rdata-name >> text="mx2.web.test."');
+    await page.waitForFunction(() => location.hash === '#pdns/q/name/mx2.web.test.' && !document.querySelector('#pdns-none').hidden, null, { timeout: T });
+    same(await page.inputValue('#pdns-rrtype'), '', 'a pivot keeps no filter');
     const cidr = await search(o, { kind: 'ip', form: 'auto', value: '192.0.2.0/26', limit: 100 });
     same(cidr.objs.length, 63, 'records in 192.0.2.0/26');
     await page.screenshot({ path: dir + '/pdns-admin-cidr.png', fullPage: true });

@@ -29,7 +29,7 @@ node "$HERE/web_pdns.mjs" empty "$URL" "$TOKEN" "$T_DIR" || fail "browser test (
 
 # passivedns's default layout SMcsCQTAtn: ts||client||server||class||query||type||answer||ttl||count.
 # h1..h130.web.test A 192.0.2.i, each seen twice (first T0+1000i, last 500 s later),
-# h1..h10 AAAA, a CNAME to h7, NS and MX (passivedns's name-only form) of web.test,
+# h1..h10 AAAA, a CNAME to h7, NS and two MX (passivedns's name-only form, and a full one) of web.test,
 # www.acme.test / www.acme.example for the right-hand wildcard, and hostile text.
 T0=1700000000
 {
@@ -46,6 +46,7 @@ T0=1700000000
 	echo "$T0.000000||10.0.0.1||10.0.0.53||IN||alias.web.test.||CNAME||h7.web.test.||300||1"
 	echo "$T0.000000||10.0.0.1||10.0.0.53||IN||web.test.||NS||ns1.web.test.||300||1"
 	echo "$T0.000000||10.0.0.1||10.0.0.53||IN||web.test.||MX||mail.web.test.||300||1"
+	echo "$T0.000000||10.0.0.1||10.0.0.53||IN||web.test.||MX||10 mx2.web.test.||300||1"
 	echo "$T0.000000||10.0.0.1||10.0.0.53||IN||mail.web.test.||A||198.51.100.25||300||1"
 	echo "$T0.000000||10.0.0.1||10.0.0.53||IN||www.acme.test.||A||198.51.100.1||300||1"
 	echo "$T0.000000||10.0.0.1||10.0.0.53||IN||www.acme.example.||A||198.51.100.2||300||1"
@@ -63,11 +64,11 @@ hub_sync
 sensor_run -u "$SENSOR_UUID" -k "$SENSOR_KEY" -t 8 -q <"$T_DIR/red.log" 2>>"$T_DIR/sensor.log" ||
 	fail "d4-sensor (red line): $(tail -n 3 "$T_DIR/sensor.log")"
 
-# every line stored: 130 A + 10 AAAA + 8 others + the red one = 149 tuples
+# every line stored: 130 A + 10 AAAA + 9 others + the red one = 150 tuples
 all_stored() {
-	[ "$(curl -sf --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $TOKEN" "$URL/pdns/info" | json "d['tuples']")" = 149 ]
+	[ "$(curl -sf --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $TOKEN" "$URL/pdns/info" | json "d['tuples']")" = 150 ]
 }
-wait_for 60 "the 149 records stored" all_stored
+wait_for 60 "the 150 records stored" all_stored
 export D4_T0=$T0
 node "$HERE/web_pdns.mjs" full "$URL" "$TOKEN" "$T_DIR" ||
 	fail "browser test failed (screenshots in $T_DIR if kept: D4_KEEP_FAILED=1)"
