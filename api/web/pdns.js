@@ -194,8 +194,12 @@ async function pdRunSearch(s, gen) {
     pd.cursors[pd.page] ? { cursor: pd.cursors[pd.page] } : {})));
   pdFresh(gen);
   if (!pd.summary) {
-    // how many in all (up to the hub's result cap), for the title
-    const sum = await pdSaf(pdPath(s, 'summarize'));
+    // how many in all (up to the hub's result cap), for the title: a side
+    // show, whose failure does not hide the records
+    let sum = { objs: [] };
+    try {
+      sum = await pdSaf(pdPath(s, 'summarize'));
+    } catch (e) { if (e.message === 'unauthorized') throw e; }
     pdFresh(gen);
     pd.summary = sum;
   }
