@@ -10,7 +10,7 @@
 #   log file (demo/quickstart.log); on a failure its last lines are shown.
 #
 # usage: deploy/quickstart.sh [--no-wait] [--no-build]
-#   --no-wait   stop the hub and exit after printing (used by the tests)
+#   --no-wait   stop the hub and exit after printing
 #   --no-build  use already built binaries (D4HUB, D4HUBCTL, D4SENSOR or
 #               the build folder), skip bootstrap and build
 # env: D4_DEMO_DIR (default ./demo in the repository), D4_DEMO_PORT (4443),

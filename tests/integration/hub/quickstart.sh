@@ -74,7 +74,7 @@ QS_PID=$!
 T_BG+=("$QS_PID")
 qs_ready() { grep -q "Ctrl-C stops it" "$T_DIR/qs.out"; }
 qs_gone() { ! kill -0 "$QS_PID" 2>/dev/null; }
-wait_until 150 eval 'qs_ready || qs_gone' || fail "the quickstart did not get ready within 150 s"
+wait_until 100 eval 'qs_ready || qs_gone' || fail "the quickstart did not get ready within 100 s"
 qs_ready || {
 	cat "$T_DIR/qs.out" >&2
 	fail "the quickstart exited before it was ready"
