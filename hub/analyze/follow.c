@@ -610,6 +610,11 @@ uint64_t d4_follow_done(const struct d4_follow *f)
 	return f->done;
 }
 
+uint64_t d4_follow_replay_from(const struct d4_follow *f)
+{
+	return f->replay_from;
+}
+
 uint64_t d4_follow_next(const struct d4_follow *f)
 {
 	return f->next;
@@ -654,8 +659,10 @@ int d4_follow_new(struct d4_store *s, const struct d4_follow_ops *ops, void *ctx
 	if (len)
 		memcpy(f->cv_c, cv, len);
 	f->cvl_c = len;
+	*out = f; /* the callbacks of the load may already use it */
 	int rc = load(f, f->cv_c, len);
 	if (rc) {
+		*out = NULL;
 		d4_follow_free(f);
 		return rc;
 	}
@@ -664,7 +671,6 @@ int d4_follow_new(struct d4_store *s, const struct d4_follow_ops *ops, void *ctx
 		d4_info("%s: resuming after frame %" PRIu64 ", replaying from %" PRIu64 " to rebuild partial state",
 			ops->name, f->done, f->replay_from);
 	d4_follow_refresh_lag(f);
-	*out = f;
 	return 0;
 }
 
