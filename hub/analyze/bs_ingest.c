@@ -108,7 +108,7 @@ struct d4_analyze_bs {
 	struct d4_analyze_bs_opts o;
 	struct d4_bs_prefix *tele; /* owned copy of o.agg.telescope */
 	struct d4_bs_agg *agg;
-	int fresh; /* no cursor was stored: the first commit resets the stored states */
+	int fresh;		       /* no cursor was stored: the first commit resets the stored states */
 	struct d4_follow *f;	       /* the log, the cursor and the sessions */
 	uint64_t clock_c, next_tick_c; /* as committed */
 	/* reading */

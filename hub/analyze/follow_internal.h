@@ -167,10 +167,10 @@ int d4_follow_cursor(struct d4_follow *f, const uint8_t **cv, size_t *len);
  * zeroed when new); NULL on allocation failure. */
 void *d4_follow_delta(struct d4_follow *f, const uint8_t uuid[16]);
 void *d4_follow_deltas(struct d4_follow *f, size_t *n);
-uint64_t d4_follow_done(const struct d4_follow *f);	  /* last committed frame */
+uint64_t d4_follow_done(const struct d4_follow *f);	   /* last committed frame */
 uint64_t d4_follow_replay_from(const struct d4_follow *f); /* as committed */
-uint64_t d4_follow_next(const struct d4_follow *f);	  /* next frame to read */
-uint64_t d4_follow_batch_lost(const struct d4_follow *f); /* frames of the open batch lost to retention */
+uint64_t d4_follow_next(const struct d4_follow *f);	   /* next frame to read */
+uint64_t d4_follow_batch_lost(const struct d4_follow *f);  /* frames of the open batch lost to retention */
 uint64_t d4_follow_last_commit_ms(const struct d4_follow *f);
 
 /* Sessions. new evicts first at the session cap (NULL: no memory). */
