@@ -630,6 +630,92 @@ uint64_t d4_follow_last_commit_ms(const struct d4_follow *f)
 	return f->last_commit_ms;
 }
 
+/* ---- lines cut across frames ---- */
+
+void d4_follow_lines_drop(struct d4_follow_lines *l, size_t *buffered, uint8_t skipping)
+{
+	*buffered -= l->cap;
+	free(l->buf);
+	l->buf = NULL;
+	l->len = l->cap = 0;
+	l->skipping = skipping;
+}
+
+uint64_t d4_follow_lines_anchor(const struct d4_follow_lines *l)
+{
+	return (l->len || l->skipping) ? l->line_seq : 0;
+}
+
+/* Appends a piece of the current line; a line over max_line (or over the
+ * global buffer cap) is skipped up to its newline. */
+static int lines_append(struct d4_follow_lines *l, const struct d4_follow_lines_cfg *c, const uint8_t *p, size_t n,
+			uint64_t seq)
+{
+	if (l->len == 0 && l->skipping == D4_FOLLOW_SKIP_NONE)
+		l->line_seq = seq;
+	if (l->skipping)
+		return 0;
+	size_t need = l->len + n;
+	if (need > c->max_line || (need > l->cap && *c->buffered - l->cap + need > c->max_buffered)) {
+		d4_follow_lines_drop(l, c->buffered, D4_FOLLOW_SKIP_COUNT);
+		return 0;
+	}
+	if (need > l->cap) {
+		size_t nc = l->cap ? l->cap : c->first_cap;
+		while (nc < need)
+			nc *= 2;
+		if (nc > c->max_line)
+			nc = c->max_line;
+		char *nb = realloc(l->buf, nc);
+		if (!nb)
+			return D4_ENOMEM;
+		*c->buffered += nc - l->cap;
+		l->buf = nb;
+		l->cap = nc;
+	}
+	memcpy(l->buf + l->len, p, n);
+	l->len = need;
+	return 0;
+}
+
+int d4_follow_lines_feed(struct d4_follow_lines *l, const struct d4_follow_lines_cfg *c, const uint8_t *p, size_t n,
+			 uint64_t seq)
+{
+	size_t i = 0;
+	while (i < n) {
+		const uint8_t *nl = memchr(p + i, '\n', n - i);
+		if (!nl)
+			return lines_append(l, c, p + i, n - i, seq);
+		size_t end = (size_t)(nl - p);
+		int rc = 0;
+		if (l->skipping) {
+			if (l->skipping == D4_FOLLOW_SKIP_COUNT)
+				c->bad(c->ctx);
+			l->skipping = D4_FOLLOW_SKIP_NONE;
+		} else if (l->len) {
+			rc = lines_append(l, c, p + i, end - i, seq);
+			if (!rc && l->skipping) { /* this last piece made it too long */
+				c->bad(c->ctx);
+				l->skipping = D4_FOLLOW_SKIP_NONE;
+			} else if (!rc) {
+				rc = c->line(c->ctx, l->buf, l->len);
+			}
+			l->len = 0;
+		} else if (end - i > c->max_line) {
+			c->bad(c->ctx);
+		} else {
+			rc = c->line(c->ctx, (const char *)p + i, end - i);
+		}
+		if (rc)
+			return rc;
+		/* buffers stay small between long lines */
+		if (l->cap > 65536 && l->len == 0)
+			d4_follow_lines_drop(l, c->buffered, l->skipping);
+		i = end + 1;
+	}
+	return 0;
+}
+
 /* ---- life ---- */
 
 int d4_follow_new(struct d4_store *s, const struct d4_follow_ops *ops, void *ctx, const struct d4_follow_cfg *cfg,

@@ -194,4 +194,36 @@ void d4_follow_clean(struct d4_follow_sess *e, uint64_t seq, const struct d4_pca
 /* 1: a frame before the clean point the stream was rebuilt at (skip it). */
 int d4_follow_skip(struct d4_follow_sess *e, uint64_t seq);
 
+/* ---- lines cut across frames (text streams) ---- */
+
+enum { D4_FOLLOW_SKIP_NONE = 0, D4_FOLLOW_SKIP_COUNT, D4_FOLLOW_SKIP_SILENT };
+
+/* A session's line in progress: part of the consumer's session struct. */
+struct d4_follow_lines {
+	char *buf;
+	size_t len, cap;
+	uint64_t line_seq; /* frame where the buffered (or skipped) line began */
+	uint8_t skipping;  /* D4_FOLLOW_SKIP_*: discard up to the next newline */
+};
+
+struct d4_follow_lines_cfg {
+	size_t max_line, max_buffered;
+	size_t first_cap;				 /* first buffer size */
+	size_t *buffered;				 /* bytes buffered over all sessions (updated) */
+	int (*line)(void *ctx, const char *p, size_t n); /* a complete line, no newline: 0 or an error */
+	void (*bad)(void *ctx);				 /* a line over a cap, skipped */
+	void *ctx;
+};
+
+/* Feeds a frame's bytes (frame seq): complete lines go to c->line, the
+ * rest is buffered. A line over max_line (or over max_buffered over all
+ * sessions) is skipped up to its newline and reported to c->bad. 0, a
+ * callback's error or D4_ENOMEM. */
+int d4_follow_lines_feed(struct d4_follow_lines *l, const struct d4_follow_lines_cfg *c, const uint8_t *p, size_t n,
+			 uint64_t seq);
+/* Frees the buffer; the line then skips as said (D4_FOLLOW_SKIP_*). */
+void d4_follow_lines_drop(struct d4_follow_lines *l, size_t *buffered, uint8_t skipping);
+/* The frame the line in progress began in; 0: none. */
+uint64_t d4_follow_lines_anchor(const struct d4_follow_lines *l);
+
 #endif

@@ -37,18 +37,13 @@
 #define CUR_V2		    2u /* with clean points (follow_internal.h) */
 
 enum skind { K_CSV = 1, K_COF, K_PCAP, K_IGNORE };
-enum skip { SKIP_NONE = 0, SKIP_COUNT, SKIP_SILENT };
 
 /* h.first: pcap, the stream's start; h.last_rec: lines, the last frame
  * read; h.stream_end: an unterminated last line is complete. */
 struct sess {
 	struct d4_follow_sess h;
-	uint8_t kind; /* enum skind */
-	/* lines */
-	char *buf;
-	size_t len, cap;
-	uint64_t line_seq; /* frame where the buffered (or skipped) line began */
-	uint8_t skipping;  /* enum skip: discard up to the next newline */
+	uint8_t kind;		   /* enum skind */
+	struct d4_follow_lines ln; /* lines */
 	/* pcap */
 	struct d4_pdns_pcap *px;
 	struct d4_pdns_pcapstream *ps;
@@ -70,6 +65,7 @@ struct d4_analyze_pdns {
 	struct d4_analyze_pdns_opts o;
 	struct d4_pdns_csv_spec spec;
 	struct d4_follow *f; /* the log, the cursor and the sessions */
+	struct d4_follow_lines_cfg lc;
 	size_t buffered;
 	/* open batch */
 	struct bobs *obs;
@@ -83,6 +79,8 @@ struct d4_analyze_pdns {
 	struct d4_analyze_pdns_stats pend; /* counters of the open batch */
 	/* walk state */
 	const struct d4_frame_rec *cur_rec;
+	struct sess *cur_sess;	       /* lines: the session being fed */
+	struct d4_pdns_stats *cur_fst; /* ... its frame's counters */
 	int counting;
 	int in_final;	   /* parsing a last line of an ended stream */
 	size_t final_from; /* index of the first of those lines in the batch (SIZE_MAX: none) */
@@ -97,11 +95,7 @@ static void sess_free_cb(void *ctx, struct d4_follow_sess *h)
 {
 	struct d4_analyze_pdns *x = ctx;
 	struct sess *e = (struct sess *)h;
-	x->buffered -= e->cap;
-	free(e->buf);
-	e->buf = NULL;
-	e->len = e->cap = 0;
-	e->skipping = SKIP_NONE;
+	d4_follow_lines_drop(&e->ln, &x->buffered, D4_FOLLOW_SKIP_NONE);
 	d4_pdns_pcapstream_free(e->ps);
 	d4_pdns_pcap_free(e->px);
 	e->ps = NULL;
@@ -116,7 +110,7 @@ static uint64_t anchor_cb(void *ctx, const struct d4_follow_sess *h)
 	const struct sess *e = (const struct sess *)h;
 	switch (e->kind) {
 	case K_CSV:
-	case K_COF: return (e->len || e->skipping) ? e->line_seq : 0;
+	case K_COF: return d4_follow_lines_anchor(&e->ln);
 	case K_PCAP: return e->ps ? e->h.first : 0;
 	default: return 0;
 	}
@@ -341,81 +335,18 @@ static int line_parse(struct d4_analyze_pdns *x, struct sess *e, const char *p, 
 	return rc == D4_ENOMEM ? rc : 0; /* parse errors are counted by the parsers */
 }
 
-/* Appends a piece of the current line; lines over max_line (or over the
- * global buffer cap) are skipped up to their newline and count as bad. */
-static int line_append(struct d4_analyze_pdns *x, struct sess *e, const uint8_t *p, size_t n, uint64_t seq)
+static int line_cb(void *ctx, const char *p, size_t n)
 {
-	if (e->len == 0 && e->skipping == SKIP_NONE)
-		e->line_seq = seq;
-	if (e->skipping)
-		return 0;
-	size_t need = e->len + n;
-	if (need > x->o.max_line || (need > e->cap && x->buffered - e->cap + need > x->o.max_buffered)) {
-		e->skipping = SKIP_COUNT;
-		x->buffered -= e->cap;
-		free(e->buf);
-		e->buf = NULL;
-		e->len = e->cap = 0;
-		return 0;
-	}
-	if (need > e->cap) {
-		size_t nc = e->cap ? e->cap : 256;
-		while (nc < need)
-			nc *= 2;
-		if (nc > x->o.max_line)
-			nc = x->o.max_line;
-		char *nb = realloc(e->buf, nc);
-		if (!nb)
-			return D4_ENOMEM;
-		x->buffered += nc - e->cap;
-		e->buf = nb;
-		e->cap = nc;
-	}
-	memcpy(e->buf + e->len, p, n);
-	e->len = need;
-	return 0;
+	struct d4_analyze_pdns *x = ctx;
+	return line_parse(x, x->cur_sess, p, n, x->cur_fst);
 }
 
-static int feed_lines(struct d4_analyze_pdns *x, struct sess *e, const struct d4_frame_rec *rec, const uint8_t *p,
-		      size_t n, struct d4_pdns_stats *fst)
+/* Lines over max_line (or over the global buffer cap) are skipped up to
+ * their newline and count as bad. */
+static void bad_line_cb(void *ctx)
 {
-	size_t i = 0;
-	while (i < n) {
-		const uint8_t *nl = memchr(p + i, '\n', n - i);
-		if (!nl)
-			return line_append(x, e, p + i, n - i, rec->seq);
-		size_t end = (size_t)(nl - p);
-		int rc = 0;
-		if (e->skipping) {
-			if (e->skipping == SKIP_COUNT)
-				fst->bad_lines++;
-			e->skipping = SKIP_NONE;
-		} else if (e->len) {
-			rc = line_append(x, e, p + i, end - i, rec->seq);
-			if (!rc && e->skipping) { /* this last piece made it too long */
-				fst->bad_lines++;
-				e->skipping = SKIP_NONE;
-			} else if (!rc) {
-				rc = line_parse(x, e, e->buf, e->len, fst);
-			}
-			e->len = 0;
-		} else if (end - i > x->o.max_line) {
-			fst->bad_lines++;
-		} else {
-			rc = line_parse(x, e, (const char *)p + i, end - i, fst);
-		}
-		if (rc)
-			return rc;
-		/* a line cap that small buffers stay small between long lines */
-		if (e->cap > 65536 && e->len == 0) {
-			x->buffered -= e->cap;
-			free(e->buf);
-			e->buf = NULL;
-			e->cap = 0;
-		}
-		i = end + 1;
-	}
-	return 0;
+	struct d4_analyze_pdns *x = ctx;
+	x->cur_fst->bad_lines++;
 }
 
 /* ---- frames ---- */
@@ -482,7 +413,9 @@ static int frame_process(struct d4_analyze_pdns *x, const struct d4_frame_rec *r
 		if (!rc && d4_pdns_pcap_idle(e->px) && d4_pdns_pcapstream_boundary(e->ps, &pi) == 0)
 			d4_follow_clean(&e->h, rec->seq, &pi);
 	} else {
-		rc = feed_lines(x, e, rec, payload, rec->size, &fst);
+		x->cur_sess = e;
+		x->cur_fst = &fst;
+		rc = d4_follow_lines_feed(&e->ln, &x->lc, payload, rec->size, rec->seq);
 	}
 	if (rc)
 		return rc;
@@ -523,7 +456,7 @@ static int finish_cb(void *ctx, struct d4_follow_sess *h)
 {
 	struct d4_analyze_pdns *x = ctx;
 	struct sess *e = (struct sess *)h;
-	if ((e->kind != K_CSV && e->kind != K_COF) || !e->h.stream_end || e->skipping || e->len == 0)
+	if ((e->kind != K_CSV && e->kind != K_COF) || !e->h.stream_end || e->ln.skipping || e->ln.len == 0)
 		return 0;
 	/* parsed and committed before a restart (a replay rebuilt it), or not
 	 * recordable: parsing it could count it twice after a restart */
@@ -537,9 +470,9 @@ static int finish_cb(void *ctx, struct d4_follow_sess *h)
 	x->counting = 1;
 	size_t nobs0 = x->nobs;
 	x->in_final = 1;
-	int rc = line_parse(x, e, e->buf, e->len, &fst);
+	int rc = line_parse(x, e, e->ln.buf, e->ln.len, &fst);
 	x->in_final = 0;
-	e->len = 0;
+	e->ln.len = 0;
 	if (!rc)
 		rc = count_frame(x, &e->h.last_rec, nobs0, &fst);
 	x->cur_rec = NULL; /* e goes away next */
@@ -557,13 +490,8 @@ static void gap_sess_cb(void *ctx, struct d4_follow_sess *h)
 {
 	struct d4_analyze_pdns *x = ctx;
 	struct sess *e = (struct sess *)h;
-	if ((e->kind == K_CSV || e->kind == K_COF) && (e->len || e->skipping != SKIP_NONE)) {
-		x->buffered -= e->cap;
-		free(e->buf);
-		e->buf = NULL;
-		e->len = e->cap = 0;
-		e->skipping = SKIP_SILENT;
-	}
+	if ((e->kind == K_CSV || e->kind == K_COF) && (e->ln.len || e->ln.skipping != D4_FOLLOW_SKIP_NONE))
+		d4_follow_lines_drop(&e->ln, &x->buffered, D4_FOLLOW_SKIP_SILENT);
 }
 
 static int frame_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *payload, int counting)
@@ -768,6 +696,13 @@ int d4_analyze_pdns_new(struct d4_store *s, const struct d4_analyze_pdns_opts *o
 	opts_defaults(&x->o);
 	x->eff_batch = x->o.batch;
 	x->final_from = SIZE_MAX;
+	x->lc.max_line = x->o.max_line;
+	x->lc.max_buffered = x->o.max_buffered;
+	x->lc.first_cap = 256;
+	x->lc.buffered = &x->buffered;
+	x->lc.line = line_cb;
+	x->lc.bad = bad_line_cb;
+	x->lc.ctx = x;
 	int rc = d4_pdns_csv_spec_parse(x->o.csv_fields, x->o.csv_separator, &x->spec);
 	if (rc) {
 		free(x);

@@ -57,19 +57,14 @@
 #define CUR_MAX	    (D4_FOLLOW_FIN_LEN + 2 + D4_FOLLOW_RES * CUR_RES_MAX)
 
 enum skind { K_PCAP = 1, K_JL, K_IGNORE };
-enum skip { SKIP_NONE = 0, SKIP_COUNT, SKIP_SILENT };
 
 /* h.first: the frame that created the pcap state (the stream's start);
  * h.stream_end: an unterminated last line is complete; h.last_rec: the
  * last frame read. */
 struct sess {
 	struct d4_follow_sess h;
-	uint8_t kind; /* enum skind */
-	/* lines */
-	char *buf;
-	size_t len, cap;
-	uint64_t line_seq; /* frame where the buffered (or skipped) line began */
-	uint8_t skipping;  /* enum skip */
+	uint8_t kind;		   /* enum skind */
+	struct d4_follow_lines ln; /* lines */
 	/* pcap */
 	struct d4_pcapsplit *sp;
 	struct d4_tls *tls;
@@ -112,6 +107,8 @@ struct d4_analyze_pssl {
 	struct d4_store *s;
 	struct d4_analyze_pssl_opts o;
 	struct d4_follow *f; /* the log, the cursor and the sessions */
+	struct d4_follow_lines_cfg lc;
+	struct d4_store_pssl_counters *cur_d; /* lines: the counters of the frame being read */
 	int counting;
 	int in_final; /* finishing an ended session */
 	const struct d4_frame_rec *cur_rec;
@@ -156,10 +153,8 @@ static void sess_free_cb(void *ctx, struct d4_follow_sess *h)
 {
 	struct d4_analyze_pssl *x = ctx;
 	struct sess *e = (struct sess *)h;
-	x->buffered -= e->cap + e->held;
-	free(e->buf);
-	e->buf = NULL;
-	e->len = e->cap = 0;
+	d4_follow_lines_drop(&e->ln, &x->buffered, D4_FOLLOW_SKIP_NONE);
+	x->buffered -= e->held;
 	e->held = 0;
 	d4_tls_free(e->tls);
 	d4_pcapsplit_free(e->sp);
@@ -174,7 +169,7 @@ static uint64_t anchor_cb(void *ctx, const struct d4_follow_sess *h)
 	(void)ctx;
 	const struct sess *e = (const struct sess *)h;
 	switch (e->kind) {
-	case K_JL: return (e->len || e->skipping) ? e->line_seq : 0;
+	case K_JL: return d4_follow_lines_anchor(&e->ln);
 	case K_PCAP: return e->sp && !e->failed ? e->h.first : 0;
 	default: return 0;
 	}
@@ -842,92 +837,22 @@ static int line_parse(struct d4_analyze_pssl *x, const char *p, size_t n, struct
 	return add_handshake(x, &in);
 }
 
-/* Appends a piece of the current line; lines over max_line (or over the
- * global buffer cap) are skipped up to their newline and count as bad. */
-static int line_append(struct d4_analyze_pssl *x, struct sess *e, const uint8_t *p, size_t n, uint64_t seq)
+static int line_cb(void *ctx, const char *p, size_t n)
 {
-	if (e->len == 0 && e->skipping == SKIP_NONE)
-		e->line_seq = seq;
-	if (e->skipping)
-		return 0;
-	size_t need = e->len + n;
-	if (need > x->o.max_line || (need > e->cap && x->buffered - e->cap + need > x->o.max_buffered)) {
-		e->skipping = SKIP_COUNT;
-		x->buffered -= e->cap;
-		free(e->buf);
-		e->buf = NULL;
-		e->len = e->cap = 0;
-		return 0;
-	}
-	if (need > e->cap) {
-		size_t nc = e->cap ? e->cap : 1024;
-		while (nc < need)
-			nc *= 2;
-		if (nc > x->o.max_line)
-			nc = x->o.max_line;
-		char *nb = realloc(e->buf, nc);
-		if (!nb)
-			return D4_ENOMEM;
-		x->buffered += nc - e->cap;
-		e->buf = nb;
-		e->cap = nc;
-	}
-	memcpy(e->buf + e->len, p, n);
-	e->len = need;
-	return 0;
+	struct d4_analyze_pssl *x = ctx;
+	return line_parse(x, p, n, x->cur_d);
 }
 
-static int feed_lines(struct d4_analyze_pssl *x, struct sess *e, const uint8_t *p, size_t n, uint64_t seq,
-		      struct d4_store_pssl_counters *d)
+/* Lines over max_line (or over the global buffer cap) are skipped up to
+ * their newline and count as bad. */
+static void bad_line_cb(void *ctx)
 {
-	size_t i = 0;
-	while (i < n) {
-		const uint8_t *nl = memchr(p + i, '\n', n - i);
-		if (!nl)
-			return line_append(x, e, p + i, n - i, seq);
-		size_t end = (size_t)(nl - p);
-		int rc = 0;
-		if (e->skipping) {
-			if (e->skipping == SKIP_COUNT && x->counting) {
-				x->pend.bad_lines++;
-				if (d)
-					d->bad_lines++;
-			}
-			e->skipping = SKIP_NONE;
-		} else if (e->len) {
-			rc = line_append(x, e, p + i, end - i, seq);
-			if (!rc && e->skipping) { /* this last piece made it too long */
-				if (x->counting) {
-					x->pend.bad_lines++;
-					if (d)
-						d->bad_lines++;
-				}
-				e->skipping = SKIP_NONE;
-			} else if (!rc) {
-				rc = line_parse(x, e->buf, e->len, d);
-			}
-			e->len = 0;
-		} else if (end - i > x->o.max_line) {
-			if (x->counting) {
-				x->pend.bad_lines++;
-				if (d)
-					d->bad_lines++;
-			}
-		} else {
-			rc = line_parse(x, (const char *)p + i, end - i, d);
-		}
-		if (rc)
-			return rc;
-		/* buffers stay small between long lines */
-		if (e->cap > 65536 && e->len == 0) {
-			x->buffered -= e->cap;
-			free(e->buf);
-			e->buf = NULL;
-			e->cap = 0;
-		}
-		i = end + 1;
-	}
-	return 0;
+	struct d4_analyze_pssl *x = ctx;
+	if (!x->counting)
+		return;
+	x->pend.bad_lines++;
+	if (x->cur_d)
+		x->cur_d->bad_lines++;
 }
 
 /* ---- frames ---- */
@@ -968,8 +893,9 @@ static int frame_process(struct d4_analyze_pssl *x, const struct d4_frame_rec *r
 		x->pend.frames++;
 	}
 	x->cur_rec = rec;
+	x->cur_d = d;
 	int rc = e->kind == K_PCAP ? pcap_feed(x, e, payload, rec->size, d)
-				   : feed_lines(x, e, payload, rec->size, rec->seq, d);
+				   : d4_follow_lines_feed(&e->ln, &x->lc, payload, rec->size, rec->seq);
 	x->cur_rec = NULL;
 	if (rc)
 		return rc;
@@ -994,7 +920,7 @@ static int finish_cb(void *ctx, struct d4_follow_sess *h)
 	struct d4_analyze_pssl *x = ctx;
 	struct sess *e = (struct sess *)h;
 	int has_work =
-	    (e->kind == K_PCAP && e->tls) || (e->kind == K_JL && e->h.stream_end && !e->skipping && e->len > 0);
+	    (e->kind == K_PCAP && e->tls) || (e->kind == K_JL && e->h.stream_end && !e->ln.skipping && e->ln.len > 0);
 	if (!has_work)
 		return 0;
 	/* finished and committed before a restart (a replay rebuilt it), or
@@ -1013,8 +939,8 @@ static int finish_cb(void *ctx, struct d4_follow_sess *h)
 		d4_tls_get_stats(e->tls, &b);
 		tls_delta(x, &a, &b, d);
 	} else if (!rc) {
-		rc = line_parse(x, e->buf, e->len, d);
-		e->len = 0;
+		rc = line_parse(x, e->ln.buf, e->ln.len, d);
+		e->ln.len = 0;
 	}
 	x->in_final = 0;
 	x->cur_rec = NULL;
@@ -1029,13 +955,8 @@ static void gap_sess_cb(void *ctx, struct d4_follow_sess *h)
 {
 	struct d4_analyze_pssl *x = ctx;
 	struct sess *e = (struct sess *)h;
-	if (e->kind == K_JL && (e->len || e->skipping != SKIP_NONE)) {
-		x->buffered -= e->cap;
-		free(e->buf);
-		e->buf = NULL;
-		e->len = e->cap = 0;
-		e->skipping = SKIP_SILENT;
-	}
+	if (e->kind == K_JL && (e->ln.len || e->ln.skipping != D4_FOLLOW_SKIP_NONE))
+		d4_follow_lines_drop(&e->ln, &x->buffered, D4_FOLLOW_SKIP_SILENT);
 }
 
 static int frame_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *payload, int counting)
@@ -1192,6 +1113,13 @@ int d4_analyze_pssl_new(struct d4_store *s, const struct d4_analyze_pssl_opts *o
 	if (o)
 		x->o = *o;
 	opts_defaults(&x->o);
+	x->lc.max_line = x->o.max_line;
+	x->lc.max_buffered = x->o.max_buffered;
+	x->lc.first_cap = 1024;
+	x->lc.buffered = &x->buffered;
+	x->lc.line = line_cb;
+	x->lc.bad = bad_line_cb;
+	x->lc.ctx = x;
 	x->jl = malloc(sizeof(*x->jl));
 	x->xc = malloc(sizeof(*x->xc));
 	uint8_t *cv = malloc(CUR_MAX);
