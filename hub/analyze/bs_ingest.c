@@ -808,6 +808,14 @@ static void opts_defaults(struct d4_analyze_bs_opts *o)
 		o->max_buffered = DEF_MAX_BUFFERED;
 }
 
+static int expire_cb(void *ctx, uint64_t before_s, uint64_t *removed)
+{
+	struct d4_analyze_bs *x = ctx;
+	int rc = d4_store_bs_expire(x->s, before_s * 1000000u, 0, removed);
+	x->st.expired += *removed;
+	return rc;
+}
+
 static const uint8_t bs_types[] = {1};
 
 static const struct d4_follow_ops bs_ops = {
@@ -826,6 +834,8 @@ static const struct d4_follow_ops bs_ops = {
     .sess_free = sess_free_cb,
     .cursor_put = cursor_put_cb,
     .cursor_load = cursor_load_cb,
+    .expire = expire_cb,
+    .expire_what = "vectors expired (last packet",
 };
 
 int d4_analyze_bs_new(struct d4_store *s, const struct d4_analyze_bs_opts *o, struct d4_analyze_bs **out)
@@ -898,17 +908,7 @@ int d4_analyze_bs_maintain(struct d4_analyze_bs *x, uint64_t now_s, uint64_t exp
 		if (rc)
 			return rc;
 	}
-	if (d4_follow_expire_due(x->f, now_s, expire_every_s, x->o.retention_s)) {
-		uint64_t removed = 0;
-		int rc = d4_store_bs_expire(x->s, (now_s - x->o.retention_s) * 1000000u, 0, &removed);
-		x->st.expired += removed;
-		if (removed)
-			d4_info("backscatter: %" PRIu64 " vectors expired (last packet older than %" PRIu64 " s)",
-				removed, x->o.retention_s);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	return d4_follow_expire(x->f, now_s, expire_every_s, x->o.retention_s);
 }
 
 void d4_analyze_bs_stats(struct d4_analyze_bs *x, struct d4_analyze_bs_stats *out)

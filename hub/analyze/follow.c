@@ -588,6 +588,18 @@ int d4_follow_expire_due(struct d4_follow *f, uint64_t now_s, uint64_t every_s, 
 	return 1;
 }
 
+int d4_follow_expire(struct d4_follow *f, uint64_t now_s, uint64_t every_s, uint64_t retention_s)
+{
+	if (!f->ops->expire || !d4_follow_expire_due(f, now_s, every_s, retention_s))
+		return 0;
+	uint64_t removed = 0;
+	int rc = f->ops->expire(f->ctx, now_s - retention_s, &removed);
+	if (removed)
+		d4_info("%s: %" PRIu64 " %s older than %" PRIu64 " s)", f->ops->name, removed, f->ops->expire_what,
+			retention_s);
+	return rc;
+}
+
 void d4_follow_refresh_lag(struct d4_follow *f)
 {
 	struct d4_totals t;

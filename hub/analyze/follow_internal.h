@@ -109,6 +109,11 @@ struct d4_follow_ops {
 	 * (present 0: no cursor, a fresh start). */
 	size_t (*cursor_put)(void *ctx, uint8_t *out, size_t cap);
 	int (*cursor_load)(void *ctx, const uint8_t *p, size_t n, int present);
+	/* Optional: removes the derived data last seen before before_s
+	 * (seconds), *removed set; expire_what ends the log line, e.g. "tuples
+	 * expired (time_last". */
+	int (*expire)(void *ctx, uint64_t before_s, uint64_t *removed);
+	const char *expire_what;
 };
 
 struct d4_follow_cfg {
@@ -154,6 +159,9 @@ int d4_follow_rewind(struct d4_follow *f);
 int d4_follow_maintain(struct d4_follow *f, uint64_t dead_before);
 /* 1 when the retention job is due (and notes now_s as its last run). */
 int d4_follow_expire_due(struct d4_follow *f, uint64_t now_s, uint64_t every_s, uint64_t retention_s);
+/* When due, ops->expire of what is older than retention_s (0: never),
+ * logged. 0 or its error. */
+int d4_follow_expire(struct d4_follow *f, uint64_t now_s, uint64_t every_s, uint64_t retention_s);
 void d4_follow_refresh_lag(struct d4_follow *f);
 void d4_follow_stats(const struct d4_follow *f, struct d4_follow_stats *out);
 

@@ -603,22 +603,20 @@ int d4_analyze_pdns_step(struct d4_analyze_pdns *x, unsigned max_batches, int *i
 	return rc;
 }
 
+static int expire_cb(void *ctx, uint64_t before_s, uint64_t *removed)
+{
+	struct d4_analyze_pdns *x = ctx;
+	int rc = d4_store_pdns_expire(x->s, before_s, 0, removed);
+	x->st.expired += *removed;
+	return rc;
+}
+
 int d4_analyze_pdns_maintain(struct d4_analyze_pdns *x, uint64_t now_s, uint64_t expire_every_s)
 {
 	int rc = d4_follow_maintain(x->f, x->o.sessions_dead_before);
 	if (rc)
 		return rc;
-	if (d4_follow_expire_due(x->f, now_s, expire_every_s, x->o.retention_s)) {
-		uint64_t removed = 0;
-		rc = d4_store_pdns_expire(x->s, now_s - x->o.retention_s, 0, &removed);
-		x->st.expired += removed;
-		if (removed)
-			d4_info("pdns: %" PRIu64 " tuples expired (time_last older than %" PRIu64 " s)", removed,
-				x->o.retention_s);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	return d4_follow_expire(x->f, now_s, expire_every_s, x->o.retention_s);
 }
 
 void d4_analyze_pdns_stats(struct d4_analyze_pdns *x, struct d4_analyze_pdns_stats *out)
@@ -682,6 +680,8 @@ static const struct d4_follow_ops pdns_ops = {
     .finish = finish_cb,
     .caught_up = caught_up_cb,
     .resume = resume_cb,
+    .expire = expire_cb,
+    .expire_what = "tuples expired (time_last",
 };
 
 int d4_analyze_pdns_new(struct d4_store *s, const struct d4_analyze_pdns_opts *o, struct d4_analyze_pdns **out)

@@ -1004,22 +1004,20 @@ int d4_analyze_pssl_step(struct d4_analyze_pssl *x, unsigned max_batches, int *i
 	return rc;
 }
 
+static int expire_cb(void *ctx, uint64_t before_s, uint64_t *removed)
+{
+	struct d4_analyze_pssl *x = ctx;
+	int rc = d4_store_pssl_expire(x->s, before_s, 0, removed);
+	x->st.expired += *removed;
+	return rc;
+}
+
 int d4_analyze_pssl_maintain(struct d4_analyze_pssl *x, uint64_t now_s, uint64_t expire_every_s)
 {
 	int rc = d4_follow_maintain(x->f, x->o.sessions_dead_before);
 	if (rc)
 		return rc;
-	if (d4_follow_expire_due(x->f, now_s, expire_every_s, x->o.retention_s)) {
-		uint64_t removed = 0;
-		rc = d4_store_pssl_expire(x->s, now_s - x->o.retention_s, 0, &removed);
-		x->st.expired += removed;
-		if (removed)
-			d4_info("pssl: %" PRIu64 " handshake tuples expired (time_last older than %" PRIu64 " s)",
-				removed, x->o.retention_s);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	return d4_follow_expire(x->f, now_s, expire_every_s, x->o.retention_s);
 }
 
 void d4_analyze_pssl_stats(struct d4_analyze_pssl *x, struct d4_analyze_pssl_stats *out)
@@ -1096,6 +1094,8 @@ static const struct d4_follow_ops pssl_ops = {
     .gap_sess = gap_sess_cb,
     .finish = finish_cb,
     .resume = resume_cb,
+    .expire = expire_cb,
+    .expire_what = "handshake tuples expired (time_last",
 };
 
 int d4_analyze_pssl_new(struct d4_store *s, const struct d4_analyze_pssl_opts *o, struct d4_analyze_pssl **out)
