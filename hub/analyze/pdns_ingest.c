@@ -143,8 +143,17 @@ static int resume_cb(void *ctx, struct d4_follow_sess *h)
 {
 	struct d4_analyze_pdns *x = ctx;
 	struct sess *e = (struct sess *)h;
+	/* a cursor can come back from a partner (sink mode): it must not make
+	 * this consumer read a stream it never reads as pcap, such as frames
+	 * received from a partner hub */
+	struct d4_session_info si;
+	int rc = d4_store_session_get(x->s, h->id, &si);
+	if (rc == 0 && (si.fed || si.type != 1))
+		return D4_ECORRUPT;
+	if (rc != 0 && rc != D4_ENOTFOUND)
+		return rc;
 	e->kind = K_PCAP;
-	int rc = pcap_state_new(x, e);
+	rc = pcap_state_new(x, e);
 	if (!rc)
 		d4_pdns_pcapstream_resume(e->ps, &e->h.info);
 	return rc;

@@ -851,6 +851,19 @@ START_TEST(test_restart)
 }
 END_TEST
 
+static int test_sink_nop(void *ctx, const struct d4_store_pdns_obs *obs, const uint64_t *frame_seq, size_t n,
+			 size_t nfixed, const uint8_t *cursor, size_t cursor_len)
+{
+	(void)ctx;
+	(void)obs;
+	(void)frame_seq;
+	(void)n;
+	(void)nfixed;
+	(void)cursor;
+	(void)cursor_len;
+	return 0;
+}
+
 /* Splits a little-endian pcap file into its global header + first record,
  * then one record per frame: the offsets where frames start (n + 1 of them,
  * the last is the file's length). */
@@ -975,6 +988,47 @@ START_TEST(test_pcap_resume_clean_point)
 	}
 	ref_free(&r);
 	free(pc);
+}
+END_TEST
+
+/* A cursor that names a clean point of a stream this consumer does not read
+ * as pcap (a partner could send such a position) is refused; one of a pcap
+ * stream is taken. */
+START_TEST(test_forged_clean_point)
+{
+	new_dir();
+	struct d4_store *s = store_open(1);
+	uint8_t u[16];
+	test_uuid(u, 41);
+	uint64_t csv = sess_open(s, u, 8, NULL), pc = sess_open(s, u, 1, NULL);
+	frame(s, csv, u, 8, "x\n", 2, 0);
+	ck_assert_int_eq(d4_store_writer_sync(s, 60000), 0);
+	for (int i = 0; i < 2; i++) {
+		uint8_t cv[25 + 3 + 25];
+		memset(cv, 0, sizeof(cv));
+		cv[0] = 2;
+		d4_put_u64be(cv + 1, 1);
+		d4_put_u64be(cv + 9, 1);
+		cv[27] = 1;
+		d4_put_u64be(cv + 28, i ? pc : csv);
+		d4_put_u64be(cv + 36, 2);
+		d4_put_u32be(cv + 44, 1);
+		struct d4_analyze_pdns_opts o;
+		memset(&o, 0, sizeof(o));
+		o.sink = test_sink_nop;
+		o.cursor = cv;
+		o.cursor_len = sizeof(cv);
+		struct d4_analyze_pdns *x = NULL;
+		ck_assert_int_eq(d4_analyze_pdns_new(s, &o, &x), i ? 0 : D4_ECORRUPT);
+		if (x) {
+			struct d4_analyze_pdns_stats st;
+			d4_analyze_pdns_stats(x, &st);
+			ck_assert_uint_eq(st.resumed, 1);
+		}
+		d4_analyze_pdns_free(x);
+	}
+	d4_store_close(s);
+	rm_dir(g_dir);
 }
 END_TEST
 
@@ -1212,6 +1266,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_restart);
 	tcase_add_test(tc, test_pcap_resume_clean_point);
 	tcase_add_test(tc, test_cursor_done_forms);
+	tcase_add_test(tc, test_forged_clean_point);
 	tcase_add_test(tc, test_retention_gap);
 	tcase_add_test(tc, test_side_retention);
 	tcase_add_test(tc, test_layout);
