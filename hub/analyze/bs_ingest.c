@@ -924,17 +924,9 @@ void d4_analyze_bs_stats(struct d4_analyze_bs *x, struct d4_analyze_bs_stats *ou
 		out->vectors_open = as.vectors_open;
 		out->vectors_unreported = as.vectors_unreported;
 	}
+	D4_FOLLOW_STATS_PUT(out, fs);
 	out->frames = fs.frames;
-	out->replayed = fs.replayed;
-	out->frames_lost = fs.frames_lost;
-	out->evictions = fs.evictions;
-	out->commits = fs.commits;
-	out->last_seq = fs.last_seq;
 	out->clock_us = x->clock_us;
-	out->cursor = fs.done;
-	out->replay_from = fs.replay_from;
-	out->lag = fs.lag;
-	out->sessions = fs.sessions;
 }
 
 void d4_analyze_bs_free(struct d4_analyze_bs *x)

@@ -133,6 +133,21 @@ struct d4_follow_stats {
 	uint64_t last_seq, lag, sessions;
 };
 
+/* The follower's part of a consumer's public statistics (the same field
+ * names in d4_analyze.h's three structs). */
+#define D4_FOLLOW_STATS_PUT(out, fs)                                                                                   \
+	do {                                                                                                           \
+		(out)->replayed = (fs).replayed;                                                                       \
+		(out)->frames_lost = (fs).frames_lost;                                                                 \
+		(out)->evictions = (fs).evictions;                                                                     \
+		(out)->commits = (fs).commits;                                                                         \
+		(out)->cursor = (fs).done;                                                                             \
+		(out)->replay_from = (fs).replay_from;                                                                 \
+		(out)->last_seq = (fs).last_seq;                                                                       \
+		(out)->lag = (fs).lag;                                                                                 \
+		(out)->sessions = (fs).sessions;                                                                       \
+	} while (0)
+
 struct d4_follow;
 
 /* Creates a follower at the cursor value cv (len 0: the start of the log;

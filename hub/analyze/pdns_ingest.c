@@ -633,17 +633,9 @@ void d4_analyze_pdns_stats(struct d4_analyze_pdns *x, struct d4_analyze_pdns_sta
 	struct d4_follow_stats fs;
 	d4_follow_stats(x->f, &fs);
 	*out = x->st;
+	D4_FOLLOW_STATS_PUT(out, fs);
 	out->frames = fs.frames;
-	out->replayed = fs.replayed;
 	out->resumed = fs.resumed;
-	out->frames_lost = fs.frames_lost;
-	out->evictions = fs.evictions;
-	out->commits = fs.commits;
-	out->cursor = fs.done;
-	out->replay_from = fs.replay_from;
-	out->last_seq = fs.last_seq;
-	out->lag = fs.lag;
-	out->sessions = fs.sessions;
 	out->buffered = x->buffered;
 }
 
