@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Passive DNS ingest benchmark on a realistic, seeded feed.
 #
-#   tests/bench/pdns/run_ingest.sh [BUILD_DIR] [LINES] [--seed N] [--perf] [--no-worker] [--keep]
+#   tests/bench/pdns/run_ingest.sh [BUILD_DIR] [LINES] [--seed N] [--txn-ms MS] [--perf] [--no-worker] [--keep]
 #
 # Data: d4-bench-pdns-gen (tests/bench/pdns/d4_bench_pdns_gen.c: registered domains over 40
 # public suffixes with a Zipf law, hosts, NS/MX/TXT/SOA/SRV, AAAA, shared hosting, CDN chains
@@ -21,6 +21,8 @@
 #   worker    the pDNS worker alone (pdns_store_tool drain on the same lines appended to a fresh
 #             store's frame log), pinned to one core: durable commits as the hub runs, and
 #             MDB_NOSYNC on a copy (the CPU-bound figure).
+# --txn-ms MS sets [pdns] txn_ms in the hub (and D4_PDNS_TXN_MS for the worker alone): the target
+# duration of one pDNS store transaction (default 100; docs/pdns.md "Batch size").
 # --perf records the hub during the e2e run (perf record -g) and prints the top symbols.
 # Needs in BUILD_DIR: d4hub, d4hubctl, d4-sensor, pdns_store_tool, d4-bench-pdns-gen.
 # Environment: D4_BENCH_TMP (parent of the work folder, default $TMPDIR or /tmp).
@@ -31,14 +33,15 @@ die() { echo "bench: $*" >&2; exit 1; }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
-build="" lines="" seed=42 do_perf=0 worker=1 keep=0
+build="" lines="" seed=42 do_perf=0 worker=1 keep=0 txn_ms=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--seed) seed=$2; shift ;;
+	--txn-ms) txn_ms=$2; shift ;;
 	--perf) do_perf=1 ;;
 	--no-worker) worker=0 ;;
 	--keep) keep=1 ;;
-	-h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,30p' "$0"; exit 0 ;;
 	-*) echo "bench: unknown option $1" >&2; exit 2 ;;
 	*)
 		if [ -z "$build" ]; then build=$1
@@ -125,6 +128,8 @@ enabled = no
 [pdns]
 enabled = yes
 EOF
+[ -z "$txn_ms" ] || echo "txn_ms = $txn_ms" >>"$conf"
+[ -z "$txn_ms" ] || export D4_PDNS_TXN_MS=$txn_ms
 u=$(uuidhex)
 k=$("$CTL" -c "$conf" sensor add "$u" --gen-key --approve) || die "d4hubctl sensor add failed"
 "$HUB" -c "$conf" -d >"$work/hub.log" 2>&1 &
@@ -137,7 +142,7 @@ done
 grep -q "d4hub listening on" "$work/hub.log" || die "d4hub did not start listening"
 info() { "$TOOL" info "$store" 2>/dev/null; }
 ifield() { echo "$1" | sed -n "s/.*$2 \([0-9]*\).*/\1/p"; }
-echo "== end to end: d4-sensor -t 8 < in.csv -> d4hub (TLS, durable) -> pDNS tuples committed"
+echo "== end to end: d4-sensor -t 8 < in.csv -> d4hub (TLS, durable, [pdns] txn_ms ${txn_ms:-100}) -> pDNS tuples committed"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$do_perf" = 1 ] && command -v perf >/dev/null; then
 	perf record -F 499 -g -p "$hub_pid" -o "$work/perf.data" >/dev/null 2>&1 &
