@@ -6,6 +6,7 @@
  * generated here) and rotateSensorKey; every record that held one is wiped. */
 #include "d4_error.h"
 #include "d4_hubconf.h"
+#include "d4_log.h"
 #include "d4_policy.h"
 #include "d4_reader.h"
 #include "d4_store_fed.h"
@@ -68,11 +69,11 @@ static void send_detail(struct d4_api_ctx *ctx, struct d4_api_resp *resp, int st
 	d4_h_send(resp, status, g, key != NULL);
 }
 
-static void send_summary(struct d4_api_resp *resp, const struct d4_sensor *sn)
+static void send_summary(struct d4_api_ctx *ctx, struct d4_api_resp *resp, const struct d4_sensor *sn)
 {
 	yajl_gen g = d4_h_gen();
 	if (g)
-		d4_h_j_sensor_summary(g, sn);
+		d4_h_j_sensor_summary(g, ctx->store, sn);
 	d4_h_send(resp, 200, g, 0);
 }
 
@@ -95,12 +96,14 @@ struct list_ctx {
  * the store) and the yajl serialiser. */
 struct silent_list {
 	struct list_ctx lc;
+	struct d4_store *st;
 	yajl_gen g;
 	uint64_t now;
 };
 
 struct page_ctx {
 	struct list_ctx lc;
+	struct d4_store *st;
 	struct d4_jw w;
 };
 
@@ -116,7 +119,8 @@ static int page_cb(void *arg, const struct d4_sensor_summary *sm)
 	}
 	if (lc->n)
 		D4_JW_LIT(&pc->w, ",");
-	d4_jw_sensor_summary(&pc->w, sm);
+	struct d4_live_info li;
+	d4_jw_sensor_summary(&pc->w, sm, d4_store_live_get(pc->st, sm->uuid, &li) ? &li : NULL);
 	memcpy(lc->last, sm->uuid, 16);
 	lc->n++;
 	return 0;
@@ -257,6 +261,7 @@ void d4_h_list_sensors(struct d4_api_ctx *ctx, const struct d4_api_req *req, str
 	if (list_params(req, resp, lc))
 		return;
 
+	pc.st = ctx->store;
 	key.store = ctx->store;
 	key.status = lc->status;
 	key.limit = lc->limit;
@@ -319,7 +324,7 @@ static int silent_cb(void *arg, const struct d4_sensor *sn)
 		lc->more = 1;
 		return 1;
 	}
-	d4_h_j_silent_sensor(sc->g, sn, sc->now);
+	d4_h_j_silent_sensor(sc->g, sc->st, sn, sc->now);
 	memcpy(lc->last, sn->uuid, 16);
 	lc->n++;
 	return 0;
@@ -337,6 +342,7 @@ void d4_h_list_silent_sensors(struct d4_api_ctx *ctx, const struct d4_api_req *r
 		return;
 	}
 	sc.now = d4_now_s();
+	sc.st = ctx->store;
 	yajl_gen_map_open(sc.g);
 	d4_api_j_key(sc.g, "items");
 	yajl_gen_array_open(sc.g);
@@ -788,7 +794,7 @@ static void state_change(struct d4_api_ctx *ctx, const struct d4_api_req *req, s
 	if (rc != D4_OK)
 		save_error(resp, rc, uuid);
 	else
-		send_summary(resp, sn);
+		send_summary(ctx, resp, sn);
 out:
 	d4_wipe(sn, sizeof(*sn));
 	free(sn);
@@ -809,6 +815,57 @@ void d4_h_unblock_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, s
 void d4_h_kick_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
 {
 	state_change(ctx, req, resp, V_KICK);
+}
+
+/* ---- refuseSensor --------------------------------------------------------------------------
+ * d4-core's "delete pending sensor": a registration an admin does not want.
+ * Only a pending sensor can be refused, so that a stale page (the sensor was
+ * approved meanwhile, in another tab or with d4hubctl) never deletes a
+ * sensor in use. The registration is deleted (the sensor may register
+ * again), or with {"block": true} kept as blocked, so that it can neither
+ * register again nor connect. */
+
+static const char *const refuse_fields[] = {"block", NULL};
+
+void d4_h_refuse_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	struct d4_sensor *sn = malloc(sizeof(*sn));
+	uint8_t uuid[16];
+	char hex[D4_UUID_HEX_LEN + 1];
+	int block = 0, rc;
+	if (!sn) {
+		d4_h_internal(resp, "out of memory");
+		return;
+	}
+	if (d4_h_query_only(req, resp, NULL) || d4_h_path_uuid(req, resp, 0, 1, uuid) ||
+	    d4_h_body(req, resp, 0, refuse_fields) < 0 || d4_h_json_bool(req, resp, "block", &block) < 0)
+		goto out;
+	if (load(ctx, req, resp, uuid, sn) != 0)
+		goto out;
+	d4_uuid_hex(uuid, hex);
+	if (sn->status != D4_SENSOR_PENDING) {
+		d4_h_conflict(
+		    resp,
+		    "sensor %s is not pending (status %s): only a registration waiting for approval can be refused",
+		    hex, d4_store_status_name((enum d4_sensor_status)sn->status));
+		goto out;
+	}
+	if (block) {
+		sn->status = D4_SENSOR_BLOCKED;
+		rc = d4_store_sensor_put(ctx->store, sn);
+	} else {
+		rc = d4_store_sensor_del(ctx->store, uuid);
+	}
+	if (rc != D4_OK) {
+		save_error(resp, rc, uuid);
+		goto out;
+	}
+	d4_notice("api: %s refused the registration of sensor %s%s", req->user[0] ? req->user : "?", hex,
+		  block ? " and blocked it" : "");
+	d4_api_no_content(resp);
+out:
+	d4_wipe(sn, sizeof(*sn));
+	free(sn);
 }
 
 /* ---- rotateSensorKey -------------------------------------------------------------------- */

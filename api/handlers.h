@@ -25,6 +25,7 @@ void d4_h_approve_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, s
 void d4_h_block_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_unblock_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_kick_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_refuse_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_rotate_sensor_key(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 /* monitoring (api/h_sensors.c) */
 void d4_h_list_silent_sensors(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
@@ -191,11 +192,13 @@ void d4_h_j_kv_text(yajl_gen g, const char *k, const char *s);
 void d4_h_j_text(yajl_gen g, const char *s);
 void d4_h_j_null(yajl_gen g, const char *k);
 const char *d4_h_addr_text(const uint8_t addr[16], char *out, size_t size);
-/* SensorSummary object. */
-void d4_h_j_sensor_summary(yajl_gen g, const struct d4_sensor *sn);
+/* SensorSummary object. st (may be NULL: unknown) gives the connection
+ * state: d4_store_live_get, written as connected, live_sessions and
+ * connected_since (null when unknown). */
+void d4_h_j_sensor_summary(yajl_gen g, struct d4_store *st, const struct d4_sensor *sn);
 /* SilentSensor object: SensorSummary + silence_threshold + silent_for
  * (seconds since last_seen, or since created when never seen, at now). */
-void d4_h_j_silent_sensor(yajl_gen g, const struct d4_sensor *sn, uint64_t now);
+void d4_h_j_silent_sensor(yajl_gen g, struct d4_store *st, const struct d4_sensor *sn, uint64_t now);
 /* SensorDetail object (summary + detail + types + 7-day history); reads the
  * store; extra_key/extra_val (both or neither NULL) add one more string
  * member, e.g. the generated key of createSensor. Returns 0 or a store

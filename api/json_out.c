@@ -450,8 +450,10 @@ const char *d4_h_addr_text(const uint8_t addr[16], char *out, size_t size)
 	return out;
 }
 
-static void summary_fields(yajl_gen g, const struct d4_sensor *sn)
+static void summary_fields(yajl_gen g, struct d4_store *st, const struct d4_sensor *sn)
 {
+	struct d4_live_info li;
+	int known = st && d4_store_live_get(st, sn->uuid, &li);
 	d4_h_j_uuid(g, "uuid", sn->uuid);
 	d4_api_j_kv_str(g, "status", d4_store_status_name((enum d4_sensor_status)sn->status));
 	d4_h_j_kv_text(g, "description", sn->description);
@@ -461,21 +463,30 @@ static void summary_fields(yajl_gen g, const struct d4_sensor *sn)
 	d4_api_j_kv_u64(g, "bytes", sn->bytes);
 	d4_h_j_kv_text(g, "last_error", sn->last_error[0] ? sn->last_error : NULL);
 	d4_api_j_kv_time(g, "last_error_at", sn->last_error_at);
+	if (known) {
+		d4_api_j_kv_bool(g, "connected", li.sessions > 0);
+		d4_api_j_kv_u64(g, "live_sessions", li.sessions);
+		d4_api_j_kv_time(g, "connected_since", li.since);
+	} else {
+		d4_h_j_null(g, "connected");
+		d4_h_j_null(g, "live_sessions");
+		d4_h_j_null(g, "connected_since");
+	}
 }
 
-void d4_h_j_sensor_summary(yajl_gen g, const struct d4_sensor *sn)
+void d4_h_j_sensor_summary(yajl_gen g, struct d4_store *st, const struct d4_sensor *sn)
 {
 	yajl_gen_map_open(g);
-	summary_fields(g, sn);
+	summary_fields(g, st, sn);
 	yajl_gen_map_close(g);
 }
 
-void d4_h_j_silent_sensor(yajl_gen g, const struct d4_sensor *sn, uint64_t now)
+void d4_h_j_silent_sensor(yajl_gen g, struct d4_store *st, const struct d4_sensor *sn, uint64_t now)
 {
 	/* The store's rule: a sensor never seen counts from its creation. */
 	uint64_t since = sn->last_seen ? sn->last_seen : sn->created;
 	yajl_gen_map_open(g);
-	summary_fields(g, sn);
+	summary_fields(g, st, sn);
 	d4_api_j_kv_u64(g, "silence_threshold", sn->silence_threshold);
 	d4_api_j_kv_u64(g, "silent_for", now > since ? now - since : 0);
 	yajl_gen_map_close(g);
@@ -543,7 +554,7 @@ int d4_h_j_sensor_detail(yajl_gen g, struct d4_store *st, const struct d4_sensor
 		return rc;
 
 	yajl_gen_map_open(g);
-	summary_fields(g, sn);
+	summary_fields(g, st, sn);
 	d4_h_j_kv_text(g, "mail", sn->mail);
 	d4_api_j_kv_time(g, "created", sn->created);
 	d4_api_j_kv_str(g, "default_tlp",

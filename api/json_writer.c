@@ -188,7 +188,7 @@ void d4_jw_text(struct d4_jw *w, const char *s)
 	D4_JW_LIT(w, "\"");
 }
 
-void d4_jw_sensor_summary(struct d4_jw *w, const struct d4_sensor_summary *sm)
+void d4_jw_sensor_summary(struct d4_jw *w, const struct d4_sensor_summary *sm, const struct d4_live_info *live)
 {
 	static const char hex[] = "0123456789abcdef";
 	char *q = room(w, 10 + 32 + 1);
@@ -217,5 +217,16 @@ void d4_jw_sensor_summary(struct d4_jw *w, const struct d4_sensor_summary *sm)
 	d4_jw_text(w, sm->last_error[0] ? sm->last_error : NULL);
 	D4_JW_LIT(w, ",\"last_error_at\":");
 	d4_jw_time(w, sm->last_error_at);
+	if (!live) {
+		D4_JW_LIT(w, ",\"connected\":null,\"live_sessions\":null,\"connected_since\":null}");
+		return;
+	}
+	if (live->sessions)
+		D4_JW_LIT(w, ",\"connected\":true,\"live_sessions\":");
+	else
+		D4_JW_LIT(w, ",\"connected\":false,\"live_sessions\":");
+	d4_jw_u64(w, live->sessions);
+	D4_JW_LIT(w, ",\"connected_since\":");
+	d4_jw_time(w, live->since);
 	D4_JW_LIT(w, "}");
 }

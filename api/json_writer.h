@@ -40,7 +40,8 @@ void d4_jw_time(struct d4_jw *w, uint64_t epoch_s);
 /* A store string as a JSON string: invalid UTF-8 bytes become U+FFFD and
  * the rest is escaped as yajl does — as d4_h_j_text. NULL -> null. */
 void d4_jw_text(struct d4_jw *w, const char *s);
-/* One SensorSummary object — as d4_h_j_sensor_summary. */
-void d4_jw_sensor_summary(struct d4_jw *w, const struct d4_sensor_summary *sm);
+/* One SensorSummary object — as d4_h_j_sensor_summary; live NULL: the
+ * connection state is unknown (nulls). */
+void d4_jw_sensor_summary(struct d4_jw *w, const struct d4_sensor_summary *sm, const struct d4_live_info *live);
 
 #endif

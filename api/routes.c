@@ -31,6 +31,7 @@ const struct d4_api_route d4_api_routes[] = {
     {"POST", "/api/v1/sensors/{uuid}/block", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_block_sensor, "blockSensor"},
     {"POST", "/api/v1/sensors/{uuid}/unblock", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_unblock_sensor, "unblockSensor"},
     {"POST", "/api/v1/sensors/{uuid}/kick", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_kick_sensor, "kickSensor"},
+    {"POST", "/api/v1/sensors/{uuid}/refuse", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_refuse_sensor, "refuseSensor"},
     {"POST", "/api/v1/sensors/{uuid}/rotate-key", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_rotate_sensor_key,
      "rotateSensorKey"},
     {"GET", "/api/v1/blocklist", D4_ROLE_USER, D4_BODY_NONE, d4_h_list_blocklist, "listBlocklist"},

@@ -113,81 +113,8 @@ async function loadDashboard() {
   fill('#today-types', [...byType].map(([t, s]) => row([t + ' (' + (TYPE_NAMES[t] || '?') + ')', fmtNum(s.packets), fmtBytes(s.bytes)])));
 }
 
-async function loadSensors() {
-  const f = $('#sensor-filter').value;
-  const data = await api('GET', '/api/v1/sensors?limit=1000' + (f ? '&status=' + encodeURIComponent(f) : ''));
-  fill('#sensor-table', data.items.map((s) => row([s.uuid, statusSpan(s.status), s.description, fmtNum(s.packets),
-    fmtBytes(s.bytes), fmtTime(s.last_seen), s.last_error], () => showSensor(s.uuid))));
-  if (state.selected) await showSensor(state.selected);
-}
-
-async function showSensor(uuid) {
-  state.selected = uuid;
-  const s = await api('GET', '/api/v1/sensors/' + encodeURIComponent(uuid));
-  $('#sensor-detail').hidden = false;
-  $('#sd-uuid').textContent = s.uuid;
-  const dl = $('#sd-fields');
-  const fields = [['Status', s.status], ['Description', s.description], ['Mail', s.mail], ['Packets', fmtNum(s.packets)],
-    ['Bytes', fmtBytes(s.bytes)], ['First seen', fmtTime(s.first_seen)], ['Last seen', fmtTime(s.last_seen)],
-    ['Default TLP', s.default_tlp], ['Banned until', fmtTime(s.ban_until)], ['Last error', s.last_error]];
-  dl.replaceChildren();
-  for (const [k, v] of fields) {
-    const dt = document.createElement('dt'); dt.textContent = k;
-    const dd = document.createElement('dd'); dd.textContent = v === null || v === undefined || v === '' ? '–' : v;
-    if (k === 'Packets') dd.id = 'sd-packets';
-    if (k === 'Status') dd.id = 'sd-status';
-    dl.append(dt, dd);
-  }
-  fill('#sd-types', (s.types || []).map((t) => row([t.type, t.ext_type, fmtNum(t.packets), fmtBytes(t.bytes), fmtTime(t.last_seen)])));
-  fill('#sd-history', (s.history || []).map((h) => row([h.day, fmtNum(h.packets), fmtBytes(h.bytes), fmtNum(h.rejects)])));
-  fill('#sd-rejects', Object.entries(s.rejections || {}).filter(([, n]) => n > 0).map(([r, n]) => row([r, fmtNum(n)])));
-  $('#sd-ips').replaceChildren(...(s.last_ips || []).map((ip) => {
-    const li = document.createElement('li'); li.textContent = ip.ip + ' (' + fmtTime(ip.seen) + ')'; return li;
-  }));
-}
-
-async function sensorAction(act) {
-  if (!state.selected) return;
-  await api('POST', '/api/v1/sensors/' + encodeURIComponent(state.selected) + '/' + act, act === 'kick' ? {} : undefined);
-  setStatus(act + ': done');
-  await refresh();
-}
-
-async function loadPending() {
-  const data = await api('GET', '/api/v1/sensors?status=pending&limit=1000');
-  $('#pending-empty').hidden = data.items.length > 0;
-  fill('#pending-table', data.items.map((s) => row([s.uuid, s.mail || '–', fmtTime(s.first_seen || s.created),
-    button('Approve', async () => {
-      await api('POST', '/api/v1/sensors/' + encodeURIComponent(s.uuid) + '/approve');
-      setStatus('approved ' + s.uuid);
-      await refresh();
-    })])));
-}
-
-async function loadBlocklist() {
-  const data = await api('GET', '/api/v1/blocklist');
-  fill('#block-table', data.items.map((b) => row([b.kind, b.value, fmtTime(b.created), button('Remove', async () => {
-    await api('DELETE', '/api/v1/blocklist/' + encodeURIComponent(b.kind) + '/' + encodeURIComponent(b.value));
-    await refresh();
-  })])));
-}
-
-async function loadTypes() {
-  const t = await api('GET', '/api/v1/types');
-  const known = [1, 2, 3, 4, 5, 6, 7, 8, 254];
-  fill('#types-table', known.map((n) => {
-    const cb = document.createElement('input');
-    cb.type = 'checkbox';
-    cb.checked = t.accepted.includes(n);
-    cb.addEventListener('change', async () => {
-      await api('PUT', '/api/v1/types/' + n, { accepted: cb.checked });
-      await refresh();
-    });
-    return row([n, TYPE_NAMES[n], cb]);
-  }));
-  $('#ext-all').textContent = t.all_ext_types_accepted ? 'No list: every extended type is accepted.' : 'Only these extended types are accepted:';
-  $('#ext-list').replaceChildren(...t.ext_types.map((x) => { const li = document.createElement('li'); li.textContent = x; return li; }));
-}
+// Sensors, pending registrations, the blocklist, types, users and the server
+// mode: ops.js.
 
 // Analyzer queues: list with depth, drops and alert; create, clear the alert, flush, delete, preview.
 function queueFilter(q) {
@@ -220,26 +147,20 @@ async function loadQueues() {
     const alert = document.createElement('span');
     alert.textContent = q.alert ? 'DROPS' : 'ok';
     alert.className = q.alert ? 'error' : 'hint';
-    const acts = document.createElement('span');
-    acts.className = 'actions';
-    acts.append(button('Preview', () => previewQueue(q).catch((e) => setStatus(e.message, true))));
-    if (q.alert) {
-      acts.append(button('Clear alert', async () => {
-        await api('PATCH', '/api/v1/queues/' + q.id, { alert: false }).catch((e) => setStatus(e.message, true));
-        await refresh();
-      }));
-    }
-    acts.append(button('Flush', async () => {
-      if (!confirm('Flush every entry of queue ' + q.name + '?')) return;
-      await api('POST', '/api/v1/queues/' + q.id + '/flush').catch((e) => setStatus(e.message, true));
-      await refresh();
-    }));
-    acts.append(button('Delete', async () => {
-      if (!confirm('Delete queue ' + q.name + '?')) return;
-      await api('DELETE', '/api/v1/queues/' + q.id).catch((e) => setStatus(e.message, true));
-      $('#queue-preview').hidden = true;
-      await refresh();
-    }));
+    // Preview for every role; the changes for admins only, their errors next to them (ops.js rowActions)
+    const changes = state.role !== 'admin' ? [] : [
+      ...(q.alert ? [['Clear alert', () => api('PATCH', '/api/v1/queues/' + q.id, { alert: false })]] : []),
+      ['Flush', async () => {
+        if (!confirm('Flush every entry of queue ' + q.name + '?')) return;
+        await api('POST', '/api/v1/queues/' + q.id + '/flush');
+      }],
+      ['Delete', async () => {
+        if (!confirm('Delete queue ' + q.name + '?')) return;
+        await api('DELETE', '/api/v1/queues/' + q.id);
+        $('#queue-preview').hidden = true;
+      }]];
+    const acts = rowActions('queue:' + q.id, changes);
+    acts.prepend(button('Preview', () => previewQueue(q).catch((e) => setStatus(e.message, true))));
     return row([q.id, q.name, queueFilter(q), fmtNum(q.depth) + ' / ' + fmtNum(q.max_entries), fmtNum(q.enqueued),
       fmtNum(q.dropped), fmtNum(q.consumed), alert, acts]);
   }));
@@ -508,8 +429,10 @@ async function updatePendingBadge() {
   $('#pending-count').textContent = data.items.length ? String(data.items.length) : '';
 }
 
-const loaders = { dashboard: loadDashboard, sensors: loadSensors, pending: loadPending, blocklist: loadBlocklist, types: loadTypes,
-  queues: loadQueues, partners: loadPartners, backscatter: loadBackscatter };
+const loaders = { dashboard: loadDashboard, queues: loadQueues, partners: loadPartners, backscatter: loadBackscatter };
+// Views only an admin is offered (ops.js adds its own), and what other files do at sign-in and sign-out.
+const ADMIN_VIEWS = new Set(['partners']);
+const signInHooks = [], signOutHooks = [];
 
 async function refresh() {
   if (!state.token) return;
@@ -527,7 +450,7 @@ async function refresh() {
 function show(view) {
   const [name, ...route] = view.split('/');
   state.route = route;
-  state.view = loaders[name] && (name !== 'partners' || state.role === 'admin') ? name : 'dashboard';
+  state.view = loaders[name] && (!ADMIN_VIEWS.has(name) || state.role === 'admin') ? name : 'dashboard';
   for (const s of document.querySelectorAll('.view')) s.hidden = s.id !== state.view;
   for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.dataset.view === state.view);
   clearInterval(state.timer);
@@ -547,16 +470,23 @@ function signOut(message) {
   $('#who').textContent = '';
   for (const s of document.querySelectorAll('.view')) s.hidden = s.id !== 'signin';
   $('#signin-error').textContent = message || '';
+  state.role = '';
+  for (const h of signOutHooks) h();
 }
 
 async function signIn(token) {
   state.token = token;
   try {
     const me = await api('GET', '/api/v1/me');
+    if (me.role === 'sensor_register') { // the API refuses it every read: nothing to show
+      signOut('This token (' + me.user + ', role sensor_register) can only register sensors; the page needs a user or admin token.');
+      return;
+    }
     sessionStorage.setItem('d4hub-token', token);
     state.role = me.role;
     $('#who').textContent = me.user + ' (' + me.role + ')';
     $('#nav-partners').hidden = me.role !== 'admin';
+    for (const h of signInHooks) h(me);
     $('#nav').hidden = false;
     show((location.hash || '#dashboard').slice(1));
   } catch (e) {
@@ -567,19 +497,10 @@ async function signIn(token) {
 document.addEventListener('DOMContentLoaded', () => {
   $('#signin-form').addEventListener('submit', (e) => { e.preventDefault(); signIn($('#token').value.trim()); });
   $('#sensor-filter').addEventListener('change', refresh);
-  for (const b of document.querySelectorAll('#sensor-detail .actions button'))
-    b.addEventListener('click', () => sensorAction(b.dataset.act).catch((e) => setStatus(e.message, true)));
-  $('#block-form').addEventListener('submit', async (e) => {
-    e.preventDefault();
-    try {
-      await api('POST', '/api/v1/blocklist', { kind: $('#block-kind').value, value: $('#block-value').value.trim() });
-      $('#block-value').value = '';
-      await refresh();
-    } catch (err) { setStatus(err.message, true); }
-  });
   $('#queue-form').addEventListener('submit', (e) => {
     e.preventDefault();
-    createQueue().catch((err) => setStatus(err.message, true));
+    $('#queue-error').textContent = '';
+    createQueue().catch((err) => { if (err.message !== 'unauthorized') $('#queue-error').textContent = err.message; });
   });
   $('#partner-form').addEventListener('submit', (e) => { e.preventDefault(); createPartner(); });
   $('#pd-rules-form').addEventListener('submit', (e) => { e.preventDefault(); saveRules(); });

@@ -409,6 +409,7 @@ void d4_store_close(struct d4_store *s)
 	mdb_env_close(s->env);
 	store_writer_fini(s);
 	store_watch_free(s);
+	store_live_free(s);
 	pthread_mutex_destroy(&s->sid_lock);
 	free(s);
 }

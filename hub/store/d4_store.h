@@ -666,4 +666,18 @@ struct d4_watch_totals {
 int d4_store_watch_get(struct d4_store *s, struct d4_watch_entry *entries, size_t max, size_t *n,
 		       struct d4_watch_totals *tot);
 
+/* ---- live sessions -------------------------------------------------------
+ * Whether a sensor is connected now: the sessions whose open the ingest
+ * posted (d4_store_post_session_open succeeded) and whose close it has not
+ * posted yet, kept in memory since the store was opened. Session records
+ * cannot tell (a crashed run leaves them open), and only the process that
+ * runs the ingest knows: d4_store_live_get returns 0 (unknown, *out zeroed)
+ * when no ingest publishes into this store (d4_store_watch_ingest_set), 1
+ * with the figures otherwise. Thread-safe. */
+struct d4_live_info {
+	unsigned sessions; /* open now (one per connection) */
+	uint64_t since;	   /* start of the oldest of them, seconds; 0 if none */
+};
+int d4_store_live_get(struct d4_store *s, const uint8_t uuid[16], struct d4_live_info *out);
+
 #endif

@@ -156,8 +156,16 @@ struct d4_store {
 
 	/* the ingest watch (store_watch.c), created on first use */
 	_Atomic(struct store_watch *) watch;
+	/* the live sessions (store_live.c), created on first use */
+	_Atomic(struct store_live *) live;
 };
 void store_watch_free(struct d4_store *s);
+/* 1 while an ingest publishes its figures into this store's watch. */
+int store_watch_ingest_running(struct d4_store *s);
+/* The live sessions: an open posted, a close posted (store_writer.c). */
+void store_live_open(struct d4_store *s, const struct d4_session_open *ev);
+void store_live_close(struct d4_store *s, uint64_t session);
+void store_live_free(struct d4_store *s);
 
 /* ---- helpers (d4_store.c) ---- */
 int store_rc(int mdb_rc, const char *what);

@@ -155,6 +155,17 @@ void d4_store_watch_ingest_set(struct d4_store *s, const struct d4_watch_ingest 
 	pthread_mutex_unlock(&w->lock);
 }
 
+int store_watch_ingest_running(struct d4_store *s)
+{
+	struct store_watch *w = atomic_load_explicit(&s->watch, memory_order_acquire);
+	if (!w)
+		return 0;
+	pthread_mutex_lock(&w->lock);
+	int running = w->tot.ingest.running;
+	pthread_mutex_unlock(&w->lock);
+	return running;
+}
+
 static int by_last_desc(const void *a, const void *b)
 {
 	const struct d4_watch_entry *x = a, *y = b;

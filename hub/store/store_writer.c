@@ -1566,7 +1566,10 @@ int d4_store_fed_submit(struct d4_store *s, struct d4_store_fed_batch *b)
 
 int d4_store_post_session_open(struct d4_store *s, const struct d4_session_open *ev)
 {
-	return post(s, Q_OPEN, ev, sizeof(*ev), NULL, 0, NULL);
+	int rc = post(s, Q_OPEN, ev, sizeof(*ev), NULL, 0, NULL);
+	if (rc == 0)
+		store_live_open(s, ev);
+	return rc;
 }
 
 int d4_store_post_session_meta(struct d4_store *s, const struct d4_session_meta *ev)
@@ -1599,6 +1602,9 @@ uint64_t d4_store_committed_mark(struct d4_store *s)
 int d4_store_post_session_close(struct d4_store *s, uint64_t session, uint64_t when, const char *reason)
 {
 	struct q_close ev;
+	/* The connection is gone whether or not its end is recorded now (the
+	 * ingest retries a D4_EAGAIN). */
+	store_live_close(s, session);
 	memset(&ev, 0, sizeof(ev));
 	ev.session = session;
 	ev.when = when;

@@ -939,6 +939,34 @@ def run_live(spec, fx):
     call("registerSensor", "description of the wrong type", 422, token="sensor_register",
          body={"uuid": new_uuid(), "hmac_key": "k", "description": 5})
 
+    # ---- refusing a pending registration: deleted, or kept blocked; never a sensor in use
+    call("refuseSensor", "approved", 409, {"uuid": s2})
+    c = call("getSensor", "approved, not refused", 200, {"uuid": s2}, token="user")
+    if c is not None and c.json:
+        ok(c.json.get("status") == "approved", f"a refused approved sensor is unchanged: {c.json.get('status')}")
+    call("refuseSensor", "unknown", 404, {"uuid": new_uuid()})
+    call("refuseSensor", "block not a bool", 422, {"uuid": r1}, body={"block": "yes"})
+    call("refuseSensor", "unknown field", 422, {"uuid": r1}, body={"ban_seconds": 1})
+    call("refuseSensor", "text/plain", 415, {"uuid": r1}, body="x", ctype="text/plain")
+    call("refuseSensor", "user", 403, {"uuid": r1}, token="user")
+    call("refuseSensor", "pending: deleted", 204, {"uuid": r1})
+    call("getSensor", "refused registration", 404, {"uuid": r1}, token="user")
+    call("refuseSensor", "twice", 404, {"uuid": r1})
+    r3 = new_uuid()
+    call("createSensor", "pending, to refuse and block", 201, body={"uuid": r3, "key": "k"})
+    call("refuseSensor", "pending: blocked", 204, {"uuid": r3}, body={"block": True})
+    c = call("getSensor", "refused and blocked", 200, {"uuid": r3}, token="user")
+    if c is not None and c.json:
+        ok(c.json.get("status") == "blocked", f"refuse with block keeps the sensor blocked: {c.json.get('status')}")
+    call("refuseSensor", "blocked", 409, {"uuid": r3})
+    call("registerSensor", "refused and blocked: registered", 409, token="sensor_register",
+         body={"uuid": r3, "hmac_key": "k"})
+    # connection state: this process runs the ingest, so it is known; the data sensor's sessions are closed
+    c = call("getSensor", "data sensor, disconnected", 200, {"uuid": ds}, token="user")
+    if c is not None and c.json:
+        ok(c.json.get("connected") is False and c.json.get("live_sessions") == 0 and c.json.get("connected_since") is None,
+           f"a sensor without open session is not connected: {c.json.get('connected')}, {c.json.get('live_sessions')}")
+
     # ---- blocklist (documentation addresses only: nothing the tests use)
     entries = [("ip", "192.0.2.1"), ("ip", "198.51.100.0/24"), ("uuid", new_uuid()), ("uuid-ips", new_uuid())]
     for kind, value in entries:
@@ -1247,7 +1275,7 @@ def run_live(spec, fx):
     call("getQueue", "deleted", 404, {"id": qid}, token="user")
 
     # ---- delete the sensors created above
-    for s in (s1, s2, r1):
+    for s in (s1, s2, r3):  # r1 was refused (deleted)
         call("deleteSensor", "delete", 204, {"uuid": s})
     call("deleteSensor", "again", 404, {"uuid": s1})
     call("getSensor", "deleted", 404, {"uuid": s1}, token="user")

@@ -101,7 +101,7 @@ eventually "/api/v1/ingest/unverified" "any(e['claimed_uuid'] == '$U1' and e['re
 want GET "/api/v1/sensors/$U1" 200
 check "d['packets'] == 0 and d['rejections']['not-approved'] == 0" "pending sensor's record untouched"
 want POST "/api/v1/sensors/$U1/approve" 200
-check "d['status'] == 'approved' and set(d) == {'uuid','status','description','first_seen','last_seen','packets','bytes','last_error','last_error_at'}" "approve summary"
+check "d['status'] == 'approved' and set(d) == {'uuid','status','description','first_seen','last_seen','packets','bytes','last_error','last_error_at','connected','live_sessions','connected_since'}" "approve summary"
 hub_sync
 # ... and accepted once approved through the API: the exact key bytes were stored.
 sensor_run -u "$U1" -k "$K1" -t 8 --drain-timeout 30 <"$CSV" 2>>"$T_DIR/sensor.log" ||

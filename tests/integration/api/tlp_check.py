@@ -670,7 +670,7 @@ class Check:
 # with stored records. Listed here so that a new operation must be placed.
 WRITES = {
     "createSensor", "updateSensor", "deleteSensor", "approveSensor", "blockSensor", "unblockSensor", "kickSensor",
-    "rotateSensorKey", "registerSensor", "addBlock", "deleteBlock", "setType", "addExtType", "deleteExtType",
+    "refuseSensor", "rotateSensorKey", "registerSensor", "addBlock", "deleteBlock", "setType", "addExtType", "deleteExtType",
     "setServerMode", "createUser", "deleteUser", "createToken", "revokeToken", "createQueue", "updateQueue",
     "deleteQueue", "flushQueue", "ackQueue", "createPartner", "updatePartner", "deletePartner",
 }

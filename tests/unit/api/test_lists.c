@@ -146,13 +146,13 @@ START_TEST(test_writer_equals_yajl)
 		summary_of(sn, &sm);
 		yajl_gen g = d4_h_gen();
 		ck_assert_ptr_nonnull(g);
-		d4_h_j_sensor_summary(g, sn);
+		d4_h_j_sensor_summary(g, NULL, sn);
 		const unsigned char *yb;
 		size_t yl;
 		ck_assert_int_eq(yajl_gen_get_buf(g, &yb, &yl), yajl_gen_status_ok);
 		struct d4_jw w;
 		d4_jw_init(&w);
-		d4_jw_sensor_summary(&w, &sm);
+		d4_jw_sensor_summary(&w, &sm, NULL);
 		ck_assert_int_eq(w.oom, 0);
 		ck_assert_msg(w.len == yl && memcmp(w.p, yb, yl) == 0, "iteration %d:\nyajl: %.*s\nfast: %.*s", it,
 			      (int)yl, yb, (int)w.len, w.p);
@@ -246,7 +246,7 @@ static int ref_cb(void *arg, const struct d4_sensor *sn)
 		r->more = 1;
 		return 1;
 	}
-	d4_h_j_sensor_summary(r->g, sn);
+	d4_h_j_sensor_summary(r->g, NULL, sn);
 	memcpy(r->last, sn->uuid, 16);
 	r->n++;
 	return 0;

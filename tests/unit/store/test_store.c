@@ -272,6 +272,59 @@ START_TEST(test_sensor_crud)
 }
 END_TEST
 
+/* Live sessions: unknown without an ingest; counted from a posted open to a
+ * posted close, per sensor, the oldest start kept; a close of an unknown
+ * session changes nothing. */
+START_TEST(test_live_sessions)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	uint8_t a[16], b[16];
+	mkuuid(a, 1);
+	mkuuid(b, 2);
+	ck_assert_int_eq(d4_store_writer_start(s), 0);
+	struct d4_live_info li;
+	ck_assert_int_eq(d4_store_live_get(s, a, &li), 0); /* no ingest publishes: unknown */
+	struct d4_session_open op[3];
+	uint64_t when[3] = {1500, 1000, 2000};
+	for (int i = 0; i < 3; i++) {
+		memset(&op[i], 0, sizeof(op[i]));
+		op[i].session = d4_store_session_id_new(s);
+		memcpy(op[i].uuid, i < 2 ? a : b, 16);
+		op[i].type = (uint8_t)(i + 1);
+		op[i].when = when[i];
+		v4(op[i].addr, 127, 0, 0, 1);
+		ck_assert_int_eq(d4_store_post_session_open(s, &op[i]), 0);
+	}
+	ck_assert_int_eq(d4_store_live_get(s, a, &li), 0); /* still no ingest */
+	ck_assert_uint_eq(li.sessions, 0);
+	struct d4_watch_ingest wi = {.running = 1};
+	d4_store_watch_ingest_set(s, &wi);
+	ck_assert_int_eq(d4_store_live_get(s, a, &li), 1);
+	ck_assert_uint_eq(li.sessions, 2);
+	ck_assert_uint_eq(li.since, 1000);
+	ck_assert_int_eq(d4_store_live_get(s, b, &li), 1);
+	ck_assert_uint_eq(li.sessions, 1);
+	ck_assert_uint_eq(li.since, 2000);
+	ck_assert_int_eq(d4_store_post_session_close(s, op[1].session, 2500, "done"), 0);
+	ck_assert_int_eq(d4_store_post_session_close(s, 999999, 2500, "unknown"), 0);
+	ck_assert_int_eq(d4_store_live_get(s, a, &li), 1);
+	ck_assert_uint_eq(li.sessions, 1);
+	ck_assert_uint_eq(li.since, 1500);
+	ck_assert_int_eq(d4_store_post_session_close(s, op[0].session, 2600, "done"), 0);
+	ck_assert_int_eq(d4_store_live_get(s, a, &li), 1);
+	ck_assert_uint_eq(li.sessions, 0);
+	ck_assert_uint_eq(li.since, 0);
+	ck_assert_int_eq(d4_store_live_get(s, b, &li), 1);
+	ck_assert_uint_eq(li.sessions, 1);
+	wi.running = 0; /* the ingest stopped */
+	d4_store_watch_ingest_set(s, &wi);
+	ck_assert_int_eq(d4_store_live_get(s, b, &li), 0);
+	ck_assert_int_eq(d4_store_writer_sync(s, 5000), 0);
+	d4_store_close(s);
+}
+END_TEST
+
 static int count_sensor_cb(void *ctx, const struct d4_sensor *sn)
 {
 	uint8_t *last = ctx;
@@ -2088,6 +2141,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_watch);
 	tcase_add_test(tc, test_open_reopen);
 	tcase_add_test(tc, test_sensor_crud);
+	tcase_add_test(tc, test_live_sessions);
 	tcase_add_test(tc, test_sensor_foreach_and_ips);
 	tcase_add_test(tc, test_blocklist);
 	tcase_add_test(tc, test_types);
