@@ -124,6 +124,10 @@ struct d4_api_core {
 	 * revoked token, another code on a store error. NULL: no token can
 	 * succeed (tests, or a store without tokens). */
 	int (*verify)(struct d4_api_ctx *ctx, const char *token, char *user, size_t usersize, enum d4_role *role);
+	/* requests received by each event-loop thread (nloops entries, each
+	 * written by its loop only; NULL: tests), for /metrics */
+	const uint64_t *loop_requests;
+	unsigned nloops;
 };
 
 /* Runs one request: route, auth, body checks, JSON parse, handler. Always

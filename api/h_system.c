@@ -432,6 +432,14 @@ void d4_api_h_metrics(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 		mprintf(&b, "d4hub_api_request_duration_seconds_sum %.6f\n", lat_sum);
 		mprintf(&b, "d4hub_api_request_duration_seconds_count %" PRIu64 "\n",
 			__atomic_load_n(&m->lat_count, __ATOMIC_RELAXED));
+		if (ctx->core->loop_requests) {
+			/* how the connections spread over the event-loop threads */
+			mprintf(&b, "# HELP d4hub_api_loop_requests_total API requests received by each event-loop "
+				    "thread ([api] threads).\n# TYPE d4hub_api_loop_requests_total counter\n");
+			for (unsigned i = 0; i < ctx->core->nloops; i++)
+				mprintf(&b, "d4hub_api_loop_requests_total{loop=\"%u\"} %" PRIu64 "\n", i,
+					__atomic_load_n(&ctx->core->loop_requests[i], __ATOMIC_RELAXED));
+		}
 	}
 	if (ctx->core && ctx->core->fed_counts) {
 		/* the federation listener (docs/federation.md): every connection,

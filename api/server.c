@@ -94,6 +94,7 @@ struct d4_api {
 	struct d4_api_fed *fed;	      /* the federation listener (on loop 0), NULL when off */
 	unsigned nloops;
 	struct api_loop *loops;
+	uint64_t *loop_requests; /* d4_api_core.loop_requests */
 };
 
 static void log_ssl_errors(const char *what, char *err, size_t errsize)
@@ -424,6 +425,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 	struct d4_api_resp resp;
 	char peer[64];
 
+	__atomic_fetch_add(&api->loop_requests[lp->idx], 1, __ATOMIC_RELAXED);
 	memset(&raw, 0, sizeof(raw));
 	raw.method = pool_str(&req->pool, req->method.base, req->method.len);
 	raw.target = pool_str(&req->pool, req->path.base, req->path.len);
@@ -577,7 +579,11 @@ static void *api_thread(void *arg)
 {
 	struct api_loop *lp = arg;
 	struct d4_api *api = lp->api;
+	char name[16];
 
+	/* "d4hub-api/3" in top -H and perf */
+	snprintf(name, sizeof(name), "d4hub-api/%u", lp->idx % 1000);
+	pthread_setname_np(pthread_self(), name);
 	lp->loop = h2o_evloop_create();
 	h2o_context_init(&lp->hctx, lp->loop, &api->gconf);
 	h2o_timeout_init(lp->loop, &lp->stream_retry, D4_API_STREAM_RETRY_MS);
@@ -728,6 +734,7 @@ static void api_free(struct d4_api *api)
 	if (api->gconf_ok && all_clean)
 		h2o_config_dispose(&api->gconf);
 	free(api->loops);
+	free(api->loop_requests);
 	SSL_CTX_free(api->ssl);
 	d4_api_ratelimit_free(api->core.rl);
 	d4_api_ratelimit_free(api->core.reg_rl);
@@ -798,7 +805,10 @@ int d4_api_start(const struct d4_api_opts *opts, struct d4_store *store, const s
 	if (conf == &defaults)
 		conf = NULL;
 	api->loops = calloc(api->nloops, sizeof(*api->loops));
-	if (!api->core.rl || !api->core.reg_rl || !api->limits || !api->loops) {
+	api->loop_requests = calloc(api->nloops, sizeof(*api->loop_requests));
+	api->core.loop_requests = api->loop_requests;
+	api->core.nloops = api->nloops;
+	if (!api->core.rl || !api->core.reg_rl || !api->limits || !api->loops || !api->loop_requests) {
 		free(api->loops);
 		api->loops = NULL;
 		api_free(api);
