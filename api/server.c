@@ -49,6 +49,9 @@ struct api_handler {
 
 /* Most loop threads ([api] threads); more buys nothing on today's machines. */
 #define MAX_LOOPS 256
+/* A loop with 2 connections more than another leaves the next one to it
+ * for this long (then takes it if it is still waiting). */
+#define ACCEPT_DEFER_MS 2
 
 /* One event-loop thread. Everything but api is that thread's alone once it
  * runs (the caller fills it before and reads it after the join). */
@@ -69,6 +72,9 @@ struct api_loop {
 	uint64_t streams_open;	    /* live streamed responses */
 	h2o_linklist_t streams;	    /* of struct stream_gen, aborted at stop */
 	struct d4_api_guard *guard;
+	h2o_timeout_t defer;	    /* ACCEPT_DEFER_MS */
+	h2o_timeout_entry_t resume; /* listener paused: leaving a connection to a lighter loop */
+	int deferred;		    /* the last accept was left to another loop: take the next */
 };
 
 struct d4_api {
@@ -505,11 +511,43 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 /* Every loop is woken for a new connection; the first to accept gets it
  * (the others find nothing): a busy loop comes late and an idle one takes
  * the connection. */
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+static void on_resume(h2o_timeout_entry_t *entry)
+{
+	struct api_loop *lp = H2O_STRUCT_FROM_MEMBER(struct api_loop, resume, entry);
+	if (lp->listener && !lp->stopping)
+		h2o_socket_read_start(lp->listener, on_accept);
+}
+
+/* 1 when another loop holds at least 2 connections fewer than lp: a burst
+ * of new connections (h2load, a tool opening a pool) would otherwise all go
+ * to whichever loop woke first. */
+static int lighter_loop_exists(struct api_loop *lp)
+{
+	struct d4_api *api = lp->api;
+	uint64_t mine = d4_api_guard_live(lp->guard);
+	for (unsigned i = 0; i < api->nloops; i++)
+		if (i != lp->idx && d4_api_guard_live(api->loops[i].guard) + 2 <= mine)
+			return 1;
+	return 0;
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
 	struct api_loop *lp = listener->data;
 	if (err)
 		return;
+	if (!lp->deferred && lp->api->nloops > 1 && lighter_loop_exists(lp)) {
+		/* the lighter loop was woken by the same connection: pause
+		 * (no spinning on the level-triggered socket), and take the
+		 * next one ourselves if it is still waiting then */
+		lp->deferred = 1;
+		h2o_socket_read_stop(listener);
+		h2o_timeout_link(lp->loop, &lp->defer, &lp->resume);
+		return;
+	}
+	lp->deferred = 0;
 	h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
 	if (sock)
 		d4_api_guard_accept(lp->guard, sock);
@@ -587,6 +625,8 @@ static void *api_thread(void *arg)
 	lp->loop = h2o_evloop_create();
 	h2o_context_init(&lp->hctx, lp->loop, &api->gconf);
 	h2o_timeout_init(lp->loop, &lp->stream_retry, D4_API_STREAM_RETRY_MS);
+	h2o_timeout_init(lp->loop, &lp->defer, ACCEPT_DEFER_MS);
+	lp->resume.cb = on_resume;
 	h2o_linklist_init_anchor(&lp->streams);
 
 	lp->listener = h2o_evloop_socket_create(lp->loop, lp->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
@@ -607,6 +647,8 @@ static void *api_thread(void *arg)
 			break;
 		}
 
+	if (h2o_timeout_is_linked(&lp->resume))
+		h2o_timeout_unlink(&lp->resume);
 	h2o_socket_read_stop(lp->listener);
 	h2o_socket_close(lp->listener);
 	lp->listener = NULL;
@@ -642,6 +684,7 @@ static void *api_thread(void *arg)
 	h2o_context_dispose(&lp->hctx);
 	/* every stream was disposed with its connection */
 	h2o_timeout_dispose(lp->loop, &lp->stream_retry);
+	h2o_timeout_dispose(lp->loop, &lp->defer);
 	/* the context's queue socket is freed by a close callback of the loop */
 	for (int i = 0; i < 3; i++)
 		h2o_evloop_run(lp->loop, 0);
