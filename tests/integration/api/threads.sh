@@ -25,7 +25,9 @@ FAIL_LIMIT=12
 t_pki
 # T_THREADS: another number of loops (1 shows the same answers on one loop)
 LOOPS=${T_THREADS:-2}
-t_conf "api.threads=$LOOPS" "api.auth_fail_limit=$FAIL_LIMIT" "api.max_connections_per_addr=64"
+# the clients stream many pDNS answers at once from one address and user
+t_conf "api.threads=$LOOPS" "api.auth_fail_limit=$FAIL_LIMIT" "api.max_connections_per_addr=64" \
+	"api.max_exports_per_addr=1000" "api.max_exports_per_user=1000"
 # pDNS records for streamed answers: one name with 1 record, one with 300
 {
 	printf 'www.example.org\t1\t192.0.2.1\t-\t1700000000\t1700000100\t3\ttlp:green\t-\n'
