@@ -58,10 +58,18 @@ struct d4_api_ratelimit *d4_api_ratelimit_new(unsigned limit, unsigned window_s)
 void d4_api_ratelimit_free(struct d4_api_ratelimit *rl);
 /* 0 if addr may try to authenticate now, else the seconds until it may. */
 unsigned d4_api_ratelimit_check(struct d4_api_ratelimit *rl, const char *addr, uint64_t now_s);
-/* Counts one failure of addr. */
-void d4_api_ratelimit_fail(struct d4_api_ratelimit *rl, const char *addr, uint64_t now_s);
+/* Counts one failure of addr. Returns 0 when the failure was within the
+ * limit, else the seconds until addr may try again: the limit was reached
+ * (by another thread) between check and fail, and the caller answers as if
+ * the check had said so. The calls are thread-safe. */
+unsigned d4_api_ratelimit_fail(struct d4_api_ratelimit *rl, const char *addr, uint64_t now_s);
+/* One use of each of the keys a and b, counted only when both are within
+ * the limit (atomically): 0, or the seconds until both are. */
+unsigned d4_api_ratelimit_take2(struct d4_api_ratelimit *rl, const char *a, const char *b, uint64_t now_s);
 
-/* ---- request metrics (API thread only) --------------------------------- */
+/* ---- request metrics ---------------------------------------------------
+ * Updated by every event-loop thread with relaxed atomic adds (exact totals,
+ * no lock); /metrics reads each field atomically. */
 #define D4_API_LAT_BUCKETS 12
 extern const double d4_api_lat_bounds[D4_API_LAT_BUCKETS]; /* seconds, upper bounds; +Inf is implicit */
 struct d4_api_metrics {
@@ -116,6 +124,10 @@ struct d4_api_core {
 	 * revoked token, another code on a store error. NULL: no token can
 	 * succeed (tests, or a store without tokens). */
 	int (*verify)(struct d4_api_ctx *ctx, const char *token, char *user, size_t usersize, enum d4_role *role);
+	/* requests received by each event-loop thread (nloops entries, each
+	 * written by its loop only; NULL: tests), for /metrics */
+	const uint64_t *loop_requests;
+	unsigned nloops;
 };
 
 /* Runs one request: route, auth, body checks, JSON parse, handler. Always

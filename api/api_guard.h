@@ -1,6 +1,7 @@
 /* d4hub API — the connection guard (api/guard.c): connection caps at
  * accept, the TLS handshake, and the HTTP/2 request-body limits enforced
- * before h2o buffers a body. Private to api/; API thread only. */
+ * before h2o buffers a body. Private to api/; one guard per API loop thread,
+ * used by that thread only (but d4_api_guard_live). */
 #ifndef D4_API_GUARD_H
 #define D4_API_GUARD_H
 
@@ -44,6 +45,9 @@ void *d4_api_guard_owner(struct st_h2o_socket_t *sock);
 /* Takes an accepted socket: counts it or closes it (connection caps), then
  * TLS, then h2o's HTTP/1.1 or HTTP/2 with the guard in front. */
 void d4_api_guard_accept(struct d4_api_guard *g, struct st_h2o_socket_t *sock);
+/* Connections of g admitted and not yet closed; any thread may ask (the
+ * API's loops balance their accepts with it). */
+uint64_t d4_api_guard_live(const struct d4_api_guard *g);
 /* At stop, once nothing is accepted any more: closes the connections still
  * in their TLS handshake (they own nothing of h2o's context but their
  * handshake timer, which must not outlive it). */

@@ -2,7 +2,8 @@
  * body bytes and streamed answers per client address (and per user for
  * streamed answers), with global caps, and the counters of every limit hit.
  * Pure bookkeeping, no h2o: the server (api/guard.c, api/server.c) calls it
- * on the API thread; the unit tests drive it directly. Private to api/. */
+ * from any of the API's event-loop threads (each call is atomic under the
+ * table's lock); the unit tests drive it directly. Private to api/. */
 #ifndef D4_API_LIMITS_H
 #define D4_API_LIMITS_H
 

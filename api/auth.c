@@ -7,6 +7,7 @@
 #include "d4_store.h"
 #include "d4_util.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -246,7 +247,10 @@ struct rl_slot {
 	unsigned count;
 };
 
+/* Shared by the API's event-loop threads: every call holds mu, so a limit
+ * trips at exactly its count whichever threads served the attempts. */
 struct d4_api_ratelimit {
+	pthread_mutex_t mu;
 	unsigned limit, window_s;
 	struct rl_slot slot[RL_SLOTS];
 };
@@ -258,11 +262,15 @@ struct d4_api_ratelimit *d4_api_ratelimit_new(unsigned limit, unsigned window_s)
 		return NULL;
 	rl->limit = limit ? limit : 1;
 	rl->window_s = window_s ? window_s : 60;
+	pthread_mutex_init(&rl->mu, NULL);
 	return rl;
 }
 
 void d4_api_ratelimit_free(struct d4_api_ratelimit *rl)
 {
+	if (!rl)
+		return;
+	pthread_mutex_destroy(&rl->mu);
 	free(rl);
 }
 
@@ -301,7 +309,7 @@ static struct rl_slot *rl_find(struct d4_api_ratelimit *rl, const char *addr, ui
 	return victim;
 }
 
-unsigned d4_api_ratelimit_check(struct d4_api_ratelimit *rl, const char *addr, uint64_t now_s)
+static unsigned rl_wait(struct d4_api_ratelimit *rl, const char *addr, uint64_t now_s)
 {
 	struct rl_slot *s = rl_find(rl, addr, now_s, 0);
 	if (!s || now_s >= s->window_start + rl->window_s || s->count < rl->limit)
@@ -310,7 +318,7 @@ unsigned d4_api_ratelimit_check(struct d4_api_ratelimit *rl, const char *addr, u
 	return left ? (unsigned)left : 1;
 }
 
-void d4_api_ratelimit_fail(struct d4_api_ratelimit *rl, const char *addr, uint64_t now_s)
+static void rl_count(struct d4_api_ratelimit *rl, const char *addr, uint64_t now_s)
 {
 	struct rl_slot *s = rl_find(rl, addr, now_s, 1);
 	if (now_s >= s->window_start + rl->window_s) {
@@ -319,4 +327,36 @@ void d4_api_ratelimit_fail(struct d4_api_ratelimit *rl, const char *addr, uint64
 	}
 	if (s->count < UINT32_MAX)
 		s->count++;
+}
+
+unsigned d4_api_ratelimit_check(struct d4_api_ratelimit *rl, const char *addr, uint64_t now_s)
+{
+	pthread_mutex_lock(&rl->mu);
+	unsigned w = rl_wait(rl, addr, now_s);
+	pthread_mutex_unlock(&rl->mu);
+	return w;
+}
+
+unsigned d4_api_ratelimit_fail(struct d4_api_ratelimit *rl, const char *addr, uint64_t now_s)
+{
+	pthread_mutex_lock(&rl->mu);
+	/* another thread may have used the last allowed failure since this
+	 * request's check: then this one is over the limit */
+	unsigned w = rl_wait(rl, addr, now_s);
+	rl_count(rl, addr, now_s);
+	pthread_mutex_unlock(&rl->mu);
+	return w;
+}
+
+unsigned d4_api_ratelimit_take2(struct d4_api_ratelimit *rl, const char *a, const char *b, uint64_t now_s)
+{
+	pthread_mutex_lock(&rl->mu);
+	unsigned wa = rl_wait(rl, a, now_s), wb = rl_wait(rl, b, now_s);
+	unsigned w = wa > wb ? wa : wb;
+	if (w == 0) {
+		rl_count(rl, a, now_s);
+		rl_count(rl, b, now_s);
+	}
+	pthread_mutex_unlock(&rl->mu);
+	return w;
 }

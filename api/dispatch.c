@@ -22,13 +22,18 @@ const double d4_api_lat_bounds[D4_API_LAT_BUCKETS] = {0.0005, 0.001, 0.0025, 0.0
 void d4_api_metrics_record(struct d4_api_metrics *m, int status, double seconds)
 {
 	if (status >= 100 && status < 600)
-		m->by_status[status]++;
+		__atomic_fetch_add(&m->by_status[status], 1, __ATOMIC_RELAXED);
 	unsigned b = 0;
 	while (b < D4_API_LAT_BUCKETS && seconds > d4_api_lat_bounds[b])
 		b++;
-	m->lat_bucket[b]++;
-	m->lat_sum += seconds;
-	m->lat_count++;
+	__atomic_fetch_add(&m->lat_bucket[b], 1, __ATOMIC_RELAXED);
+	/* no atomic add for a double: compare and swap */
+	double old, sum;
+	__atomic_load(&m->lat_sum, &old, __ATOMIC_RELAXED);
+	do
+		sum = old + seconds;
+	while (!__atomic_compare_exchange(&m->lat_sum, &old, &sum, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+	__atomic_fetch_add(&m->lat_count, 1, __ATOMIC_RELAXED);
 }
 
 static double mono_s(void)
@@ -107,8 +112,22 @@ static int authenticate(struct d4_api_core *core, const struct d4_api_raw *raw, 
 	d4_api_auth_cred_wipe(&cred);
 	if (rc == D4_ENOTFOUND) {
 		if (!dry) {
-			if (core->rl)
-				d4_api_ratelimit_fail(core->rl, req->peer, now);
+			unsigned over = core->rl ? d4_api_ratelimit_fail(core->rl, req->peer, now) : 0;
+			if (over) {
+				/* another loop thread took the last allowed failure
+				 * since the check above: the same 429 as there */
+				char ra[16];
+				snprintf(ra, sizeof(ra), "%u", over);
+				if (core->limits)
+					d4_api_limits_hit(core->limits, D4_LIM_AUTH_FAIL);
+				d4_notice("api: %s %s from %s: 429, too many failed authentications (retry in %u s)",
+					  req->method, req->path, req->peer, over);
+				d4_api_problem(resp, 429, "too-many-requests", "Too Many Requests",
+					       "too many failed authentications from this address; retry in %u s",
+					       over);
+				d4_api_header(resp, "Retry-After", ra);
+				return -1;
+			}
 			d4_info("api: %s %s from %s: invalid token (%s, %s)", req->method, req->path, req->peer,
 				scheme_name(scheme),
 				prc == D4_OK	    ? "unknown or revoked"

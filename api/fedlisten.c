@@ -202,10 +202,10 @@ static void info_cb(const SSL *s, int where, int ret)
 
 static void refuse_log(struct d4_api_fed *f, struct fconn *c, enum d4_fed_peer_reason r)
 {
-	f->counts[r]++;
+	/* atomic: /metrics reads the counts from any API loop thread */
+	uint64_t n = __atomic_add_fetch(&f->counts[r], 1, __ATOMIC_RELAXED);
 	/* one line per refusal would let a flood fill the log: the 1st, 2nd,
 	 * 4th, 8th... of each reason */
-	uint64_t n = f->counts[r];
 	if ((n & (n - 1)) == 0)
 		d4_notice("federation: connection from %s refused: %s (%llu so far)", c->addr,
 			  d4_fed_peer_reason_name(r), (unsigned long long)n);
@@ -234,7 +234,7 @@ static void on_handshake(h2o_socket_t *sock, const char *err)
 		h2o_socket_close(sock);
 		return;
 	}
-	f->counts[D4_FED_PEER_OK]++;
+	__atomic_fetch_add(&f->counts[D4_FED_PEER_OK], 1, __ATOMIC_RELAXED);
 	d4_info("federation: connection from %s: partner %s", c->addr, c->partner);
 	struct d4_api_gconn *gc = c->gc;
 	c->gc = NULL;

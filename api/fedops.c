@@ -31,6 +31,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,10 @@ struct d4_api_fedops {
 	int efd, efd_owned; /* the writer's eventfd (efd_owned: not yet handed to h2o) */
 	h2o_socket_t *esock;
 	h2o_linklist_t pending;
+	/* grown on loop 0, listed by the status handlers on any loop thread:
+	 * peers_mu guards the array (each fpeer is allocated once and never
+	 * moves; its counters are added to atomically) */
+	pthread_mutex_t peers_mu;
 	struct fpeer **peers; /* each allocated once: pending batches point at theirs */
 	size_t npeers;
 };
@@ -136,7 +141,7 @@ static char *hex_of(h2o_mem_pool_t *pool, const uint8_t *b, size_t n)
 
 /* ---- partners ------------------------------------------------------------------ */
 
-static struct fpeer *peer_of(struct d4_api_fedops *o, const char *name)
+static struct fpeer *peer_find_add(struct d4_api_fedops *o, const char *name)
 {
 	for (size_t i = 0; i < o->npeers; i++)
 		if (strcmp(o->peers[i]->name, name) == 0)
@@ -150,6 +155,14 @@ static struct fpeer *peer_of(struct d4_api_fedops *o, const char *name)
 		return NULL;
 	d4_strlcpy(p->name, name, sizeof(p->name));
 	o->peers[o->npeers++] = p;
+	return p;
+}
+
+static struct fpeer *peer_of(struct d4_api_fedops *o, const char *name)
+{
+	pthread_mutex_lock(&o->peers_mu);
+	struct fpeer *p = peer_find_add(o, name);
+	pthread_mutex_unlock(&o->peers_mu);
 	return p;
 }
 
@@ -176,7 +189,7 @@ static struct d4_partner *partner_now(struct d4_api_fedops *o, h2o_req_t *req, c
 
 static void refuse_batch(struct fpeer *fp, enum d4_api_fed_refusal r, const char *partner, const char *why)
 {
-	uint64_t n = fp ? ++fp->st.refused[r] : 0;
+	uint64_t n = fp ? __atomic_add_fetch(&fp->st.refused[r], 1, __ATOMIC_RELAXED) : 0;
 	/* the 1st, 2nd, 4th... of each reason per partner: a partner in a
 	 * loop of bad batches cannot fill the log */
 	if (!fp || (n & (n - 1)) == 0)
@@ -215,13 +228,13 @@ static void pend_finish(struct pend *pd)
 		pd->ref = NULL;
 	}
 	if (b->result == 0 || b->result == D4_EEXIST) {
-		fp->st.batches++;
+		__atomic_fetch_add(&fp->st.batches, 1, __ATOMIC_RELAXED);
 		if (b->result == 0)
-			fp->st.stored += b->stored;
+			__atomic_fetch_add(&fp->st.stored, b->stored, __ATOMIC_RELAXED);
 		else
-			fp->st.duplicates++;
+			__atomic_fetch_add(&fp->st.duplicates, 1, __ATOMIC_RELAXED);
 	} else if (b->result == D4_EBUSY) {
-		fp->st.conflicts++;
+		__atomic_fetch_add(&fp->st.conflicts, 1, __ATOMIC_RELAXED);
 	}
 	if (!req) {
 		pend_free(pd);
@@ -548,7 +561,7 @@ static void pull(struct d4_api_fedops *o, h2o_req_t *req, const char *partner, u
 		}
 		return;
 	}
-	fp->st.pulls++;
+	__atomic_fetch_add(&fp->st.pulls, 1, __ATOMIC_RELAXED);
 	h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-d4hub-more"), 0, NULL, more ? "1" : "0", 1);
 	/* h2o_send_inline copies: the source's buffer is reused by the next pull */
 	answer(req, 200, "OK", BATCH_CTYPE, (const char *)out, outlen);
@@ -604,6 +617,7 @@ struct d4_api_fedops *d4_api_fedops_new(struct d4_store *store, const struct d4_
 		free(o);
 		return NULL;
 	}
+	pthread_mutex_init(&o->peers_mu, NULL);
 	o->efd_owned = 1;
 	if (conf) {
 		memcpy(o->self.hub, conf->hub_uuid, 16);
@@ -673,6 +687,7 @@ void d4_api_fedops_free(struct d4_api_fedops *o)
 		free(o->peers[i]);
 	}
 	free(o->peers);
+	pthread_mutex_destroy(&o->peers_mu);
 	free(o);
 }
 
@@ -680,10 +695,14 @@ size_t d4_api_fedops_peers(const struct d4_api_fedops *o, const char **names,
 			   const struct d4_api_fed_peer_stats **stats, size_t max)
 {
 	size_t n = 0;
-	for (size_t i = 0; o && i < o->npeers && n < max; i++, n++) {
+	if (!o)
+		return 0;
+	pthread_mutex_lock((pthread_mutex_t *)&o->peers_mu);
+	for (size_t i = 0; i < o->npeers && n < max; i++, n++) {
 		names[n] = o->peers[i]->name;
 		stats[n] = &o->peers[i]->st;
 	}
+	pthread_mutex_unlock((pthread_mutex_t *)&o->peers_mu);
 	return n;
 }
 

@@ -63,6 +63,9 @@ struct d4_api_guard {
 	unsigned max_streams;
 	uint32_t stream_window;	    /* SETTINGS_INITIAL_WINDOW_SIZE we advertise */
 	h2o_linklist_t handshaking; /* of struct gconn, until on_handshake */
+	/* connections admitted and not closed: written by this guard's loop,
+	 * read by the other loops (relaxed atomics) to balance accepts */
+	uint64_t live;
 };
 
 struct gconn {
@@ -413,6 +416,7 @@ static void gconn_closed(void *data)
 		h2o_linklist_unlink(&b->link);
 	}
 	d4_api_limits_conn_close(c->g->lim, c->peer);
+	__atomic_fetch_sub(&c->g->live, 1, __ATOMIC_RELAXED);
 	c->peer = NULL;
 	c->h2 = NULL;
 	if (c->in_accept) {
@@ -516,7 +520,13 @@ static struct gconn *admit(struct d4_api_guard *g, h2o_socket_t *sock, const cha
 		return NULL;
 	}
 	h2o_linklist_init_anchor(&c->bodies);
+	__atomic_fetch_add(&g->live, 1, __ATOMIC_RELAXED);
 	return c;
+}
+
+uint64_t d4_api_guard_live(const struct d4_api_guard *g)
+{
+	return g ? __atomic_load_n(&g->live, __ATOMIC_RELAXED) : 0;
 }
 
 void d4_api_guard_accept(struct d4_api_guard *g, h2o_socket_t *sock)
@@ -545,6 +555,7 @@ void d4_api_guard_abandon(struct d4_api_gconn *gc)
 	if (!c)
 		return;
 	d4_api_limits_conn_close(c->g->lim, c->peer);
+	__atomic_fetch_sub(&c->g->live, 1, __ATOMIC_RELAXED);
 	free(c);
 }
 

@@ -202,11 +202,11 @@ void d4_h_partner_status(struct d4_api_ctx *ctx, const struct d4_api_req *req, s
 		static const uint64_t zero[D4_API_FED_REFUSAL_COUNT];
 		d4_api_j_key(g, "port");
 		yajl_gen_map_open(g);
-		d4_api_j_kv_u64(g, "batches", ps ? ps->batches : 0);
-		d4_api_j_kv_u64(g, "stored", ps ? ps->stored : 0);
-		d4_api_j_kv_u64(g, "duplicates", ps ? ps->duplicates : 0);
-		d4_api_j_kv_u64(g, "conflicts", ps ? ps->conflicts : 0);
-		d4_api_j_kv_u64(g, "pulls", ps ? ps->pulls : 0);
+		d4_api_j_kv_u64(g, "batches", ps ? __atomic_load_n(&ps->batches, __ATOMIC_RELAXED) : 0);
+		d4_api_j_kv_u64(g, "stored", ps ? __atomic_load_n(&ps->stored, __ATOMIC_RELAXED) : 0);
+		d4_api_j_kv_u64(g, "duplicates", ps ? __atomic_load_n(&ps->duplicates, __ATOMIC_RELAXED) : 0);
+		d4_api_j_kv_u64(g, "conflicts", ps ? __atomic_load_n(&ps->conflicts, __ATOMIC_RELAXED) : 0);
+		d4_api_j_kv_u64(g, "pulls", ps ? __atomic_load_n(&ps->pulls, __ATOMIC_RELAXED) : 0);
 		j_reasons(g, "refused", ps ? ps->refused : zero, D4_API_FED_REFUSAL_COUNT, port_reason_name);
 		yajl_gen_map_close(g);
 		yajl_gen_map_close(g);
@@ -333,12 +333,12 @@ char *d4_h_fed_metrics(struct d4_api_ctx *ctx)
 			   "# TYPE d4hub_federation_batches_refused_total counter\n");
 		for (size_t i = 0; i < n; i++)
 			for (unsigned r = 0; r < D4_API_FED_REFUSAL_COUNT; r++)
-				if (st[i]->refused[r])
+				if (__atomic_load_n(&st[i]->refused[r], __ATOMIC_RELAXED))
 					fprintf(f,
 						"d4hub_federation_batches_refused_total{partner=\"%s\",reason=\"%s\"} "
 						"%" PRIu64 "\n",
 						names[i], d4_api_fed_refusal_name((enum d4_api_fed_refusal)r),
-						st[i]->refused[r]);
+						__atomic_load_n(&st[i]->refused[r], __ATOMIC_RELAXED));
 	}
 	const struct d4_api_limits *lim = ctx->core ? d4_api_fed_limits(ctx->core->fed) : NULL;
 	if (lim) {

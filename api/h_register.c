@@ -84,12 +84,9 @@ static int reg_limits(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 	snprintf(ku, sizeof(ku), "user:%s", req->user);
 	snprintf(ka, sizeof(ka), "addr:%s", req->peer);
 	uint64_t now = d4_now_s();
-	unsigned wait = 0;
-	if (core->reg_rl) {
-		unsigned wu = d4_api_ratelimit_check(core->reg_rl, ku, now);
-		unsigned wa = d4_api_ratelimit_check(core->reg_rl, ka, now);
-		wait = wu > wa ? wu : wa;
-	}
+	/* checked and counted in one step: exact whichever loop threads serve
+	 * the user's and the address's registrations */
+	unsigned wait = core->reg_rl ? d4_api_ratelimit_take2(core->reg_rl, ku, ka, now) : 0;
 	if (wait) {
 		if (core->limits)
 			d4_api_limits_hit(core->limits, D4_LIM_REGISTER_RATE);
@@ -100,10 +97,6 @@ static int reg_limits(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 			       "too many sensor registrations from this user or address; retry in %u s", wait);
 		d4_api_header(resp, "Retry-After", ra);
 		return -1;
-	}
-	if (core->reg_rl) {
-		d4_api_ratelimit_fail(core->reg_rl, ku, now);
-		d4_api_ratelimit_fail(core->reg_rl, ka, now);
 	}
 	if (core->max_pending) {
 		struct pending_count pc = {0, core->max_pending};

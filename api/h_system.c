@@ -409,25 +409,39 @@ void d4_api_h_metrics(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 		/* this request is counted once answered; show at least the
 		 * series so that a first scrape is not empty */
 		int any = 0;
-		for (int c = 100; c < 600; c++)
-			if (m->by_status[c]) {
-				mprintf(&b, "d4hub_api_requests_total{code=\"%d\"} %" PRIu64 "\n", c, m->by_status[c]);
+		/* the loop threads add with atomics: each value is read whole */
+		for (int c = 100; c < 600; c++) {
+			uint64_t n = __atomic_load_n(&m->by_status[c], __ATOMIC_RELAXED);
+			if (n) {
+				mprintf(&b, "d4hub_api_requests_total{code=\"%d\"} %" PRIu64 "\n", c, n);
 				any = 1;
 			}
+		}
 		if (!any)
 			mprintf(&b, "d4hub_api_requests_total{code=\"200\"} 0\n");
 		mprintf(&b, "# HELP d4hub_api_request_duration_seconds Time to handle an API request.\n"
 			    "# TYPE d4hub_api_request_duration_seconds histogram\n");
 		uint64_t cum = 0;
 		for (int i = 0; i < D4_API_LAT_BUCKETS; i++) {
-			cum += m->lat_bucket[i];
+			cum += __atomic_load_n(&m->lat_bucket[i], __ATOMIC_RELAXED);
 			mprintf(&b, "d4hub_api_request_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
 				d4_api_lat_bounds[i], cum);
 		}
-		cum += m->lat_bucket[D4_API_LAT_BUCKETS];
+		cum += __atomic_load_n(&m->lat_bucket[D4_API_LAT_BUCKETS], __ATOMIC_RELAXED);
 		mprintf(&b, "d4hub_api_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
-		mprintf(&b, "d4hub_api_request_duration_seconds_sum %.6f\n", m->lat_sum);
-		mprintf(&b, "d4hub_api_request_duration_seconds_count %" PRIu64 "\n", m->lat_count);
+		double lat_sum;
+		__atomic_load(&m->lat_sum, &lat_sum, __ATOMIC_RELAXED);
+		mprintf(&b, "d4hub_api_request_duration_seconds_sum %.6f\n", lat_sum);
+		mprintf(&b, "d4hub_api_request_duration_seconds_count %" PRIu64 "\n",
+			__atomic_load_n(&m->lat_count, __ATOMIC_RELAXED));
+		if (ctx->core->loop_requests) {
+			/* how the connections spread over the event-loop threads */
+			mprintf(&b, "# HELP d4hub_api_loop_requests_total API requests received by each event-loop "
+				    "thread ([api] threads).\n# TYPE d4hub_api_loop_requests_total counter\n");
+			for (unsigned i = 0; i < ctx->core->nloops; i++)
+				mprintf(&b, "d4hub_api_loop_requests_total{loop=\"%u\"} %" PRIu64 "\n", i,
+					__atomic_load_n(&ctx->core->loop_requests[i], __ATOMIC_RELAXED));
+		}
 	}
 	if (ctx->core && ctx->core->fed_counts) {
 		/* the federation listener (docs/federation.md): every connection,
@@ -437,7 +451,8 @@ void d4_api_h_metrics(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 			    "# TYPE d4hub_federation_connections_total counter\n");
 		for (int i = 0; i < D4_FED_PEER_COUNT; i++)
 			mprintf(&b, "d4hub_federation_connections_total{result=\"%s\"} %" PRIu64 "\n",
-				d4_fed_peer_reason_name((enum d4_fed_peer_reason)i), ctx->core->fed_counts[i]);
+				d4_fed_peer_reason_name((enum d4_fed_peer_reason)i),
+				__atomic_load_n(&ctx->core->fed_counts[i], __ATOMIC_RELAXED));
 	}
 	{
 		/* partners: decisions, received, refused, lag (api/h_fedstatus.c) */

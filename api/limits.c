@@ -3,11 +3,16 @@
  * Entries exist only while something is counted in them, so the tables
  * never hold more entries than there are live connections and streamed
  * answers, both of which are capped: a flood of distinct addresses cannot
- * grow them past max_conns. */
+ * grow them past max_conns.
+ *
+ * The API's event-loop threads share one table set: every call takes the
+ * table's mutex, so a cap holds exactly whichever thread serves the peer.
+ * Peer entries are only ever changed under it. */
 #include "api_limits.h"
 
 #include "d4_util.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +31,7 @@ struct table {
 };
 
 struct d4_api_limits {
+	pthread_mutex_t mu;
 	struct d4_api_limits_conf c;
 	struct table addrs, users;
 	uint64_t conns, inflight, exports;
@@ -41,6 +47,9 @@ static const char *const names[D4_LIM_COUNT] = {
     [D4_LIM_PENDING_SENSORS] = "pending_sensors",   [D4_LIM_AUTH_FAIL] = "auth_fail_rate",
     [D4_LIM_URI_TOO_LONG] = "uri_too_long",
 };
+
+#define LOCK(l)	  pthread_mutex_lock(&((struct d4_api_limits *)(l))->mu)
+#define UNLOCK(l) pthread_mutex_unlock(&((struct d4_api_limits *)(l))->mu)
 
 const char *d4_api_limit_name(enum d4_api_limit l)
 {
@@ -106,6 +115,7 @@ struct d4_api_limits *d4_api_limits_new(const struct d4_api_limits_conf *conf)
 	if (!l)
 		return NULL;
 	l->c = *conf;
+	pthread_mutex_init(&l->mu, NULL);
 	return l;
 }
 
@@ -115,21 +125,30 @@ void d4_api_limits_free(struct d4_api_limits *l)
 		return;
 	table_free(&l->addrs);
 	table_free(&l->users);
+	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
 
 void d4_api_limits_hit(struct d4_api_limits *l, enum d4_api_limit which)
 {
-	if ((unsigned)which < D4_LIM_COUNT)
+	if ((unsigned)which < D4_LIM_COUNT) {
+		LOCK(l);
 		l->hits[which]++;
+		UNLOCK(l);
+	}
 }
 
 uint64_t d4_api_limits_hits(const struct d4_api_limits *l, enum d4_api_limit which)
 {
-	return (unsigned)which < D4_LIM_COUNT ? l->hits[which] : 0;
+	if ((unsigned)which >= D4_LIM_COUNT)
+		return 0;
+	LOCK(l);
+	uint64_t n = l->hits[which];
+	UNLOCK(l);
+	return n;
 }
 
-struct d4_api_peer *d4_api_limits_conn_open(struct d4_api_limits *l, const char *addr, enum d4_api_limit *why)
+static struct d4_api_peer *conn_open(struct d4_api_limits *l, const char *addr, enum d4_api_limit *why)
 {
 	if (l->c.max_conns && l->conns >= l->c.max_conns) {
 		*why = D4_LIM_CONN_TOTAL;
@@ -151,18 +170,28 @@ struct d4_api_peer *d4_api_limits_conn_open(struct d4_api_limits *l, const char 
 	return p;
 }
 
+struct d4_api_peer *d4_api_limits_conn_open(struct d4_api_limits *l, const char *addr, enum d4_api_limit *why)
+{
+	LOCK(l);
+	struct d4_api_peer *p = conn_open(l, addr, why);
+	UNLOCK(l);
+	return p;
+}
+
 void d4_api_limits_conn_close(struct d4_api_limits *l, struct d4_api_peer *p)
 {
 	if (!p)
 		return;
+	LOCK(l);
 	if (p->conns)
 		p->conns--;
 	if (l->conns)
 		l->conns--;
 	maybe_drop(&l->addrs, p);
+	UNLOCK(l);
 }
 
-int d4_api_limits_body_add(struct d4_api_limits *l, struct d4_api_peer *p, uint64_t n)
+static int body_add(struct d4_api_limits *l, struct d4_api_peer *p, uint64_t n)
 {
 	int why = -1;
 	if (l->c.max_inflight && (l->inflight + n < l->inflight || l->inflight + n > l->c.max_inflight))
@@ -179,14 +208,24 @@ int d4_api_limits_body_add(struct d4_api_limits *l, struct d4_api_peer *p, uint6
 	return 0;
 }
 
+int d4_api_limits_body_add(struct d4_api_limits *l, struct d4_api_peer *p, uint64_t n)
+{
+	LOCK(l);
+	int why = body_add(l, p, n);
+	UNLOCK(l);
+	return why;
+}
+
 void d4_api_limits_body_release(struct d4_api_limits *l, struct d4_api_peer *p, uint64_t n)
 {
+	LOCK(l);
 	p->inflight = p->inflight >= n ? p->inflight - n : 0;
 	l->inflight = l->inflight >= n ? l->inflight - n : 0;
 	maybe_drop(&l->addrs, p);
+	UNLOCK(l);
 }
 
-int d4_api_limits_export_open(struct d4_api_limits *l, const char *addr, const char *user)
+static int export_open(struct d4_api_limits *l, const char *addr, const char *user)
 {
 	struct d4_api_peer *a = find(&l->addrs, addr, 1);
 	struct d4_api_peer *u = a ? find(&l->users, user ? user : "", 1) : NULL;
@@ -212,8 +251,17 @@ int d4_api_limits_export_open(struct d4_api_limits *l, const char *addr, const c
 	return 0;
 }
 
+int d4_api_limits_export_open(struct d4_api_limits *l, const char *addr, const char *user)
+{
+	LOCK(l);
+	int why = export_open(l, addr, user);
+	UNLOCK(l);
+	return why;
+}
+
 void d4_api_limits_export_close(struct d4_api_limits *l, const char *addr, const char *user)
 {
+	LOCK(l);
 	struct d4_api_peer *a = find(&l->addrs, addr, 0);
 	struct d4_api_peer *u = find(&l->users, user ? user : "", 0);
 	if (a && a->exports) {
@@ -226,21 +274,26 @@ void d4_api_limits_export_close(struct d4_api_limits *l, const char *addr, const
 	}
 	if (l->exports)
 		l->exports--;
+	UNLOCK(l);
 }
 
 void d4_api_limits_stats(const struct d4_api_limits *l, struct d4_api_limits_stats *out)
 {
+	LOCK(l);
 	out->conns = l->conns;
 	out->inflight = l->inflight;
 	out->exports = l->exports;
 	out->peers = l->addrs.n;
+	UNLOCK(l);
 }
 
 void d4_api_limits_peer_stats(const struct d4_api_limits *l, const char *addr, unsigned *conns, uint64_t *inflight,
 			      unsigned *exports)
 {
+	LOCK(l);
 	const struct d4_api_peer *p = find((struct table *)&l->addrs, addr, 0);
 	*conns = p ? p->conns : 0;
 	*inflight = p ? p->inflight : 0;
 	*exports = p ? p->exports : 0;
+	UNLOCK(l);
 }

@@ -1,10 +1,16 @@
 /* d4hub API — the h2o server: TLS (HTTP/2 by ALPN, HTTP/1.1), one
- * catch-all handler feeding d4_api_dispatch, on a thread of its own.
+ * catch-all handler feeding d4_api_dispatch, on [api] threads event-loop
+ * threads of its own (one per core by default).
  *
- * Only the API thread touches h2o objects (DESIGN.md §2). Other threads talk
- * to it through a pipe polled by the loop (stop). The listening socket is
- * bound by d4_api_start on the caller's thread so that a busy port is an
- * error the daemon sees at start-up. */
+ * Each loop thread has its own h2o loop, context, connection guard and
+ * streamed answers, and touches only its own h2o objects (DESIGN.md §2): a
+ * connection lives and dies on the loop that accepted it. All loops watch
+ * the one listening socket, bound by d4_api_start on the caller's thread so
+ * that a busy port is an error the daemon sees at start-up (why one socket
+ * and not SO_REUSEPORT: docs/architecture.md). What the loops share — the
+ * limits tables, the rate limits, the request metrics, the federation
+ * port's counters — is locked or atomic where it lives. Other threads talk
+ * to a loop through its pipe (stop). The federation port runs on loop 0. */
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
 
@@ -41,11 +47,38 @@ struct api_handler {
 	struct d4_api *api;
 };
 
-struct d4_api {
+/* Most loop threads ([api] threads); more buys nothing on today's machines. */
+#define MAX_LOOPS 256
+/* A loop with 2 connections more than another leaves the next one to it
+ * for this long (then takes it if it is still waiting). */
+#define ACCEPT_DEFER_MS 2
+
+/* One event-loop thread. Everything but api is that thread's alone once it
+ * runs (the caller fills it before and reads it after the join). */
+struct api_loop {
+	struct d4_api *api;
+	unsigned idx;
 	pthread_t thread;
 	int thread_started;
-	int listen_fd;
+	int listen_fd; /* dup of the API's listening socket, owned by h2o once running */
 	int stop_pipe[2];
+	int clean; /* the context was disposed at stop (no connection abandoned) */
+	h2o_context_t hctx;
+	h2o_accept_ctx_t actx;
+	h2o_evloop_t *loop;
+	h2o_socket_t *listener, *stopper;
+	int stopping;
+	h2o_timeout_t stream_retry; /* D4_API_STREAM_RETRY_MS, for producers that said D4_EAGAIN */
+	uint64_t streams_open;	    /* live streamed responses */
+	h2o_linklist_t streams;	    /* of struct stream_gen, aborted at stop */
+	struct d4_api_guard *guard;
+	h2o_timeout_t defer;	    /* ACCEPT_DEFER_MS */
+	h2o_timeout_entry_t resume; /* listener paused: leaving a connection to a lighter loop */
+	int deferred;		    /* the last accept was left to another loop: take the next */
+};
+
+struct d4_api {
+	int listen_fd;
 	uint16_t port;
 	char addr_text[160];
 	SSL_CTX *ssl;
@@ -56,23 +89,18 @@ struct d4_api {
 	/* start-up handshake with the caller */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int ready; /* 1 = running, -1 = failed */
+	unsigned ready; /* loops running */
 
-	/* API thread only */
+	/* configuration shared by the loops' contexts; read-only while they run */
 	h2o_globalconf_t gconf;
-	h2o_context_t hctx;
-	h2o_accept_ctx_t actx;
-	h2o_evloop_t *loop;
-	h2o_socket_t *listener, *stopper;
-	int stopping;
-	h2o_timeout_t stream_retry; /* D4_API_STREAM_RETRY_MS, for producers that said D4_EAGAIN */
-	uint64_t streams_open;	    /* live streamed responses */
-	h2o_linklist_t streams;	    /* of struct stream_gen, aborted at stop */
-	size_t stream_chunk;	    /* bytes buffered per streamed response ([api] export_buffer) */
-	unsigned max_streams;	    /* HTTP/2 streams per connection ([api] max_streams) */
-	struct d4_api_limits *limits;
-	struct d4_api_guard *guard;
-	struct d4_api_fed *fed; /* the federation listener, NULL when off */
+	int gconf_ok;
+	size_t stream_chunk;	      /* bytes buffered per streamed response ([api] export_buffer) */
+	unsigned max_streams;	      /* HTTP/2 streams per connection ([api] max_streams) */
+	struct d4_api_limits *limits; /* shared by the loops; locked inside */
+	struct d4_api_fed *fed;	      /* the federation listener (on loop 0), NULL when off */
+	unsigned nloops;
+	struct api_loop *loops;
+	uint64_t *loop_requests; /* d4_api_core.loop_requests */
 };
 
 static void log_ssl_errors(const char *what, char *err, size_t errsize)
@@ -267,7 +295,7 @@ void d4_api_stream_release(struct d4_api_resp *r)
  * producer and the chunk buffer are released. */
 struct stream_gen {
 	h2o_generator_t super;
-	struct d4_api *api;
+	struct api_loop *lp;
 	h2o_req_t *req;
 	struct d4_api_producer *p;
 	uint8_t *buf;
@@ -276,8 +304,8 @@ struct stream_gen {
 	int again;		 /* proceed arrived while in_send */
 	int finished;		 /* FINAL or ERROR sent: h2o will call nothing more */
 	uint64_t sent;		 /* body bytes handed to h2o */
-	h2o_linklist_t link;	 /* in api->streams */
-	char addr[64], user[64]; /* counted in api->limits (exports per address and user) */
+	h2o_linklist_t link;	 /* in lp->streams */
+	char addr[64], user[64]; /* counted in the API's limits (exports per address and user) */
 };
 
 static void stream_produce(struct stream_gen *g);
@@ -317,9 +345,9 @@ static void stream_dispose(void *arg)
 	g->buf = NULL;
 	if (h2o_linklist_is_linked(&g->link))
 		h2o_linklist_unlink(&g->link);
-	if (g->api->streams_open)
-		g->api->streams_open--;
-	d4_api_limits_export_close(g->api->limits, g->addr, g->user);
+	if (g->lp->streams_open)
+		g->lp->streams_open--;
+	d4_api_limits_export_close(g->lp->api->limits, g->addr, g->user);
 }
 
 static void stream_produce(struct stream_gen *g)
@@ -332,12 +360,12 @@ static void stream_produce(struct stream_gen *g)
 	}
 	do {
 		g->again = 0;
-		long n = g->p->next(g->p, g->buf, g->api->stream_chunk);
+		long n = g->p->next(g->p, g->buf, g->lp->api->stream_chunk);
 		if (n == D4_EAGAIN) {
-			h2o_timeout_link(g->api->loop, &g->api->stream_retry, &g->retry);
+			h2o_timeout_link(g->lp->loop, &g->lp->stream_retry, &g->retry);
 			return;
 		}
-		if (n > (long)g->api->stream_chunk) {
+		if (n > (long)g->lp->api->stream_chunk) {
 			d4_err("api: stream producer overran its buffer (%ld bytes)", n);
 			abort(); /* broken invariant: memory already overwritten */
 		}
@@ -359,11 +387,12 @@ static void stream_produce(struct stream_gen *g)
 	} while (g->again && !g->finished);
 }
 
-/* Starts the streamed answer of req; takes the producer. The caller has
- * counted it in api->limits for addr and user. */
-static void stream_start(struct d4_api *api, h2o_req_t *req, struct d4_api_producer *p, const char *addr,
+/* Starts the streamed answer of req on its loop lp; takes the producer. The
+ * caller has counted it in the API's limits for addr and user. */
+static void stream_start(struct api_loop *lp, h2o_req_t *req, struct d4_api_producer *p, const char *addr,
 			 const char *user)
 {
+	struct d4_api *api = lp->api;
 	uint8_t *buf = malloc(api->stream_chunk);
 	struct stream_gen *g = buf ? h2o_mem_alloc_shared(&req->pool, sizeof(*g), stream_dispose) : NULL;
 	if (!g) {
@@ -379,15 +408,15 @@ static void stream_start(struct d4_api *api, h2o_req_t *req, struct d4_api_produ
 	memset(g, 0, sizeof(*g));
 	g->super.proceed = stream_proceed;
 	g->super.stop = stream_stop;
-	g->api = api;
+	g->lp = lp;
 	g->req = req;
 	g->p = p;
 	g->buf = buf;
 	g->retry.cb = stream_on_retry;
 	d4_strlcpy(g->addr, addr, sizeof(g->addr));
 	d4_strlcpy(g->user, user, sizeof(g->user));
-	h2o_linklist_insert(&api->streams, &g->link);
-	api->streams_open++;
+	h2o_linklist_insert(&lp->streams, &g->link);
+	lp->streams_open++;
 	h2o_start_response(req, &g->super);
 	stream_produce(g);
 }
@@ -395,10 +424,14 @@ static void stream_start(struct d4_api *api, h2o_req_t *req, struct d4_api_produ
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
 	struct d4_api *api = ((struct api_handler *)self)->api;
+	/* the loop whose context serves the connection (only API contexts
+	 * route here: the federation port has hosts of its own) */
+	struct api_loop *lp = H2O_STRUCT_FROM_MEMBER(struct api_loop, hctx, req->conn->ctx);
 	struct d4_api_raw raw;
 	struct d4_api_resp resp;
 	char peer[64];
 
+	__atomic_fetch_add(&api->loop_requests[lp->idx], 1, __ATOMIC_RELAXED);
 	memset(&raw, 0, sizeof(raw));
 	raw.method = pool_str(&req->pool, req->method.base, req->method.len);
 	raw.target = pool_str(&req->pool, req->path.base, req->path.len);
@@ -422,8 +455,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 		int why = d4_api_limits_export_open(api->limits, peer, resp.principal);
 		if (why != 0) {
 			/* the dispatcher counted the handler's status: count this one instead */
-			if (resp.status >= 100 && resp.status < 600 && api->core.metrics.by_status[resp.status])
-				api->core.metrics.by_status[resp.status]--;
+			if (resp.status >= 100 && resp.status < 600)
+				__atomic_fetch_sub(&api->core.metrics.by_status[resp.status], 1, __ATOMIC_RELAXED);
 			d4_api_stream_release(&resp);
 			if (why == D4_LIM_COUNT) {
 				d4_api_problem(&resp, 500, "internal", "Internal Server Error", "out of memory");
@@ -436,7 +469,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 				d4_api_header(&resp, "Retry-After", "1");
 			}
 			d4_api_resp_finish(&resp);
-			api->core.metrics.by_status[resp.status]++;
+			__atomic_fetch_add(&api->core.metrics.by_status[resp.status], 1, __ATOMIC_RELAXED);
 		}
 	}
 
@@ -465,7 +498,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 		d4_strlcpy(user, resp.principal, sizeof(user));
 		resp.producer = NULL;
 		d4_api_resp_free(&resp);
-		stream_start(api, req, p, peer, user);
+		stream_start(lp, req, p, peer, user);
 		return 0;
 	}
 	req->res.content_length = resp.body_len;
@@ -475,43 +508,78 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 	return 0;
 }
 
+/* Every loop is woken for a new connection; the first to accept gets it
+ * (the others find nothing): a busy loop comes late and an idle one takes
+ * the connection. */
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+static void on_resume(h2o_timeout_entry_t *entry)
+{
+	struct api_loop *lp = H2O_STRUCT_FROM_MEMBER(struct api_loop, resume, entry);
+	if (lp->listener && !lp->stopping)
+		h2o_socket_read_start(lp->listener, on_accept);
+}
+
+/* 1 when another loop holds at least 2 connections fewer than lp: a burst
+ * of new connections (h2load, a tool opening a pool) would otherwise all go
+ * to whichever loop woke first. */
+static int lighter_loop_exists(struct api_loop *lp)
+{
+	struct d4_api *api = lp->api;
+	uint64_t mine = d4_api_guard_live(lp->guard);
+	for (unsigned i = 0; i < api->nloops; i++)
+		if (i != lp->idx && d4_api_guard_live(api->loops[i].guard) + 2 <= mine)
+			return 1;
+	return 0;
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
-	struct d4_api *api = listener->data;
+	struct api_loop *lp = listener->data;
 	if (err)
 		return;
+	if (!lp->deferred && lp->api->nloops > 1 && lighter_loop_exists(lp)) {
+		/* the lighter loop was woken by the same connection: pause
+		 * (no spinning on the level-triggered socket), and take the
+		 * next one ourselves if it is still waiting then */
+		lp->deferred = 1;
+		h2o_socket_read_stop(listener);
+		h2o_timeout_link(lp->loop, &lp->defer, &lp->resume);
+		return;
+	}
+	lp->deferred = 0;
 	h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
 	if (sock)
-		d4_api_guard_accept(api->guard, sock);
+		d4_api_guard_accept(lp->guard, sock);
 }
 
 static void on_stop(h2o_socket_t *sock, const char *err)
 {
-	struct d4_api *api = sock->data;
+	struct api_loop *lp = sock->data;
 	(void)err;
-	api->stopping = 1;
+	lp->stopping = 1;
 }
 
-static void signal_ready(struct d4_api *api, int state)
+static void signal_ready(struct d4_api *api)
 {
 	pthread_mutex_lock(&api->mu);
-	api->ready = state;
+	api->ready++;
 	pthread_cond_broadcast(&api->cv);
 	pthread_mutex_unlock(&api->mu);
 }
 
-static int conns_open(struct d4_api *api)
+static int conns_open(struct api_loop *lp)
 {
-	return !h2o_linklist_is_empty(&api->hctx.http1._conns) || !h2o_linklist_is_empty(&api->hctx.http2._conns) ||
-	       d4_api_fed_conns_open(api->fed);
+	return !h2o_linklist_is_empty(&lp->hctx.http1._conns) || !h2o_linklist_is_empty(&lp->hctx.http2._conns) ||
+	       (lp->idx == 0 && d4_api_fed_conns_open(lp->api->fed));
 }
 
 /* At stop: end every live stream (a follow would otherwise keep its
  * connection open past the grace period). The clients see failed transfers. */
-static void abort_streams(struct d4_api *api)
+static void abort_streams(struct api_loop *lp)
 {
-	while (!h2o_linklist_is_empty(&api->streams)) {
-		struct stream_gen *g = H2O_STRUCT_FROM_MEMBER(struct stream_gen, link, api->streams.next);
+	while (!h2o_linklist_is_empty(&lp->streams)) {
+		struct stream_gen *g = H2O_STRUCT_FROM_MEMBER(struct stream_gen, link, lp->streams.next);
 		h2o_linklist_unlink(&g->link);
 		if (g->finished || g->in_send)
 			continue;
@@ -522,11 +590,11 @@ static void abort_streams(struct d4_api *api)
 	}
 }
 
-static void *api_thread(void *arg)
+/* The h2o configuration the loops' contexts share (before any loop runs). */
+static void api_gconf_init(struct d4_api *api)
 {
-	struct d4_api *api = arg;
-
 	h2o_config_init(&api->gconf);
+	api->gconf_ok = 1;
 	api->gconf.server_name = h2o_iovec_init(H2O_STRLIT("d4hub"));
 	/* The guard (api/guard.c) answers over-size HTTP/2 bodies with a 413
 	 * problem before h2o's own limit, which would reset the stream (and
@@ -543,75 +611,100 @@ static void *api_thread(void *arg)
 	struct api_handler *h = (struct api_handler *)h2o_create_handler(pc, sizeof(*h));
 	h->super.on_req = on_req;
 	h->api = api;
+}
 
-	api->loop = h2o_evloop_create();
-	h2o_context_init(&api->hctx, api->loop, &api->gconf);
-	h2o_timeout_init(api->loop, &api->stream_retry, D4_API_STREAM_RETRY_MS);
-	h2o_linklist_init_anchor(&api->streams);
-	memset(&api->actx, 0, sizeof(api->actx));
-	api->actx.ctx = &api->hctx;
-	api->actx.hosts = api->gconf.hosts;
-	api->actx.ssl_ctx = api->ssl;
+static void *api_thread(void *arg)
+{
+	struct api_loop *lp = arg;
+	struct d4_api *api = lp->api;
+	char name[16];
 
-	api->listener = h2o_evloop_socket_create(api->loop, api->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
-	api->listen_fd = -1; /* owned by h2o now */
-	api->listener->data = api;
-	h2o_socket_read_start(api->listener, on_accept);
-	api->stopper = h2o_evloop_socket_create(api->loop, api->stop_pipe[0], H2O_SOCKET_FLAG_DONT_READ);
-	api->stop_pipe[0] = -1;
-	api->stopper->data = api;
-	h2o_socket_read_start(api->stopper, on_stop);
-	d4_api_fed_run(api->fed, api->loop, &api->hctx);
-	api->core.metrics.started_s = d4_now_s();
-	signal_ready(api, 1);
+	/* "d4hub-api/3" in top -H and perf */
+	snprintf(name, sizeof(name), "d4hub-api/%u", lp->idx % 1000);
+	pthread_setname_np(pthread_self(), name);
+	lp->loop = h2o_evloop_create();
+	h2o_context_init(&lp->hctx, lp->loop, &api->gconf);
+	h2o_timeout_init(lp->loop, &lp->stream_retry, D4_API_STREAM_RETRY_MS);
+	h2o_timeout_init(lp->loop, &lp->defer, ACCEPT_DEFER_MS);
+	lp->resume.cb = on_resume;
+	h2o_linklist_init_anchor(&lp->streams);
 
-	while (!api->stopping)
-		if (h2o_evloop_run(api->loop, INT32_MAX) != 0 && errno != EINTR) {
-			d4_err("api: event loop: %s", strerror(errno));
+	lp->listener = h2o_evloop_socket_create(lp->loop, lp->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+	lp->listen_fd = -1; /* owned by h2o now */
+	lp->listener->data = lp;
+	h2o_socket_read_start(lp->listener, on_accept);
+	lp->stopper = h2o_evloop_socket_create(lp->loop, lp->stop_pipe[0], H2O_SOCKET_FLAG_DONT_READ);
+	lp->stop_pipe[0] = -1;
+	lp->stopper->data = lp;
+	h2o_socket_read_start(lp->stopper, on_stop);
+	if (lp->idx == 0)
+		d4_api_fed_run(api->fed, lp->loop, &lp->hctx);
+	signal_ready(api);
+
+	while (!lp->stopping)
+		if (h2o_evloop_run(lp->loop, INT32_MAX) != 0 && errno != EINTR) {
+			d4_err("api: event loop %u: %s", lp->idx, strerror(errno));
 			break;
 		}
 
-	h2o_socket_read_stop(api->listener);
-	h2o_socket_close(api->listener);
-	api->listener = NULL;
-	d4_api_fed_stop_accepting(api->fed);
-	d4_api_guard_close_handshakes(api->guard);
-	abort_streams(api);
-	if (conns_open(api)) {
+	if (h2o_timeout_is_linked(&lp->resume))
+		h2o_timeout_unlink(&lp->resume);
+	h2o_socket_read_stop(lp->listener);
+	h2o_socket_close(lp->listener);
+	lp->listener = NULL;
+	if (lp->idx == 0)
+		d4_api_fed_stop_accepting(api->fed);
+	d4_api_guard_close_handshakes(lp->guard);
+	abort_streams(lp);
+	if (conns_open(lp)) {
 		/* GOAWAY to HTTP/2 clients, close idle HTTP/1 connections */
-		h2o_context_request_shutdown(&api->hctx);
+		h2o_context_request_shutdown(&lp->hctx);
 		uint64_t deadline = d4_mono_ms() + STOP_GRACE_MS;
-		while (conns_open(api) && d4_mono_ms() < deadline)
-			h2o_evloop_run(api->loop, 50);
+		while (conns_open(lp) && d4_mono_ms() < deadline)
+			h2o_evloop_run(lp->loop, 50);
 	}
 	/* HTTP/2's graceful-shutdown timer re-arms itself; h2o_context_dispose
 	 * asserts that no timer is pending. */
-	if (h2o_timeout_is_linked(&api->hctx.http2._graceful_shutdown_timeout))
-		h2o_timeout_unlink(&api->hctx.http2._graceful_shutdown_timeout);
-	h2o_socket_read_stop(api->stopper);
-	h2o_socket_close(api->stopper);
-	api->stopper = NULL;
+	if (h2o_timeout_is_linked(&lp->hctx.http2._graceful_shutdown_timeout))
+		h2o_timeout_unlink(&lp->hctx.http2._graceful_shutdown_timeout);
+	h2o_socket_read_stop(lp->stopper);
+	h2o_socket_close(lp->stopper);
+	lp->stopper = NULL;
 	/* a few turns so that closed sockets are released */
 	for (int i = 0; i < 3; i++)
-		h2o_evloop_run(api->loop, 0);
-	if (conns_open(api)) {
+		h2o_evloop_run(lp->loop, 0);
+	if (conns_open(lp)) {
 		/* Disposing a context under live connections is unsafe in
 		 * h2o 2.2.5; the process is about to exit anyway. */
-		d4_notice("api: connections still open at stop; abandoned");
+		d4_notice("api: connections still open at stop on loop %u; abandoned", lp->idx);
 		return NULL;
 	}
-	d4_api_fed_dispose_context(api->fed);
-	h2o_context_dispose(&api->hctx);
+	if (lp->idx == 0)
+		d4_api_fed_dispose_context(api->fed);
+	h2o_context_dispose(&lp->hctx);
 	/* every stream was disposed with its connection */
-	h2o_timeout_dispose(api->loop, &api->stream_retry);
+	h2o_timeout_dispose(lp->loop, &lp->stream_retry);
+	h2o_timeout_dispose(lp->loop, &lp->defer);
 	/* the context's queue socket is freed by a close callback of the loop */
 	for (int i = 0; i < 3; i++)
-		h2o_evloop_run(api->loop, 0);
-	h2o_evloop_destroy(api->loop);
-	api->loop = NULL;
-	h2o_config_dispose(&api->gconf);
-	d4_api_fed_dispose(api->fed);
+		h2o_evloop_run(lp->loop, 0);
+	h2o_evloop_destroy(lp->loop);
+	lp->loop = NULL;
+	if (lp->idx == 0)
+		d4_api_fed_dispose(api->fed);
+	lp->clean = 1;
 	return NULL;
+}
+
+/* [api] threads, 0 = one per online core. */
+static unsigned loops_wanted(const struct d4_hubconf *conf)
+{
+	unsigned n = conf ? conf->api_threads : 0;
+	if (n == 0) {
+		long c = sysconf(_SC_NPROCESSORS_ONLN);
+		n = c > 0 ? (unsigned)c : 1;
+	}
+	return n > MAX_LOOPS ? MAX_LOOPS : n;
 }
 
 int d4_api_bind_listen(const char *where, const char *what, int *fd_out, uint16_t *port_out, char *err, size_t errsize)
@@ -667,14 +760,27 @@ static void api_free(struct d4_api *api)
 {
 	if (api->listen_fd >= 0)
 		close(api->listen_fd);
-	if (api->stop_pipe[0] >= 0)
-		close(api->stop_pipe[0]);
-	if (api->stop_pipe[1] >= 0)
-		close(api->stop_pipe[1]);
+	int all_clean = 1;
+	for (unsigned i = 0; api->loops && i < api->nloops; i++) {
+		struct api_loop *lp = &api->loops[i];
+		if (lp->listen_fd >= 0)
+			close(lp->listen_fd);
+		if (lp->stop_pipe[0] >= 0)
+			close(lp->stop_pipe[0]);
+		if (lp->stop_pipe[1] >= 0)
+			close(lp->stop_pipe[1]);
+		d4_api_guard_free(lp->guard);
+		if (lp->thread_started && !lp->clean)
+			all_clean = 0;
+	}
+	/* a loop that abandoned connections still has a context over gconf */
+	if (api->gconf_ok && all_clean)
+		h2o_config_dispose(&api->gconf);
+	free(api->loops);
+	free(api->loop_requests);
 	SSL_CTX_free(api->ssl);
 	d4_api_ratelimit_free(api->core.rl);
 	d4_api_ratelimit_free(api->core.reg_rl);
-	d4_api_guard_free(api->guard);
 	d4_api_fed_free(api->fed);
 	d4_api_limits_free(api->limits);
 	pthread_mutex_destroy(&api->mu);
@@ -695,7 +801,7 @@ int d4_api_start(const struct d4_api_opts *opts, struct d4_store *store, const s
 	struct d4_api *api = calloc(1, sizeof(*api));
 	if (!api)
 		return D4_ENOMEM;
-	api->listen_fd = api->stop_pipe[0] = api->stop_pipe[1] = -1;
+	api->listen_fd = -1;
 	pthread_mutex_init(&api->mu, NULL);
 	pthread_cond_init(&api->cv, NULL);
 
@@ -738,13 +844,32 @@ int d4_api_start(const struct d4_api_opts *opts, struct d4_store *store, const s
 	api->max_streams = conf->api_max_streams ? conf->api_max_streams : 16;
 	api->core.reg_rl = d4_api_ratelimit_new(conf->api_register_per_minute ? conf->api_register_per_minute : 30, 60);
 	api->core.max_pending = conf->api_max_pending_sensors ? conf->api_max_pending_sensors : 1000;
+	api->nloops = loops_wanted(conf == &defaults ? NULL : conf);
 	if (conf == &defaults)
 		conf = NULL;
-	api->guard = d4_api_guard_new(&api->core, api->limits, &api->actx, api->max_streams);
-	if (!api->core.rl || !api->core.reg_rl || !api->limits || !api->guard ||
-	    pipe2(api->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+	api->loops = calloc(api->nloops, sizeof(*api->loops));
+	api->loop_requests = calloc(api->nloops, sizeof(*api->loop_requests));
+	api->core.loop_requests = api->loop_requests;
+	api->core.nloops = api->nloops;
+	if (!api->core.rl || !api->core.reg_rl || !api->limits || !api->loops || !api->loop_requests) {
+		free(api->loops);
+		api->loops = NULL;
 		api_free(api);
 		return D4_ENOMEM;
+	}
+	for (unsigned i = 0; i < api->nloops; i++) {
+		struct api_loop *lp = &api->loops[i];
+		lp->api = api;
+		lp->idx = i;
+		lp->listen_fd = lp->stop_pipe[0] = lp->stop_pipe[1] = -1;
+	}
+	for (unsigned i = 0; i < api->nloops; i++) {
+		struct api_loop *lp = &api->loops[i];
+		lp->guard = d4_api_guard_new(&api->core, api->limits, &lp->actx, api->max_streams);
+		if (!lp->guard || pipe2(lp->stop_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+			api_free(api);
+			return D4_ENOMEM;
+		}
 	}
 	rc = d4_api_bind_listen(opts->listen ? opts->listen : "127.0.0.1:8443", "api", &api->listen_fd, &api->port, err,
 				sizeof(err));
@@ -766,17 +891,38 @@ int d4_api_start(const struct d4_api_opts *opts, struct d4_store *store, const s
 		 (int)(colon - (opts->listen ? opts->listen : "127.0.0.1:8443")),
 		 opts->listen ? opts->listen : "127.0.0.1:8443", api->port);
 
-	if (pthread_create(&api->thread, NULL, api_thread, api) != 0) {
-		d4_err("api: cannot start the thread");
-		api_free(api);
-		return D4_EIO;
+	api_gconf_init(api);
+	for (unsigned i = 0; i < api->nloops; i++) {
+		struct api_loop *lp = &api->loops[i];
+		lp->actx.ctx = &lp->hctx;
+		lp->actx.hosts = api->gconf.hosts;
+		lp->actx.ssl_ctx = api->ssl;
+		lp->listen_fd = fcntl(api->listen_fd, F_DUPFD_CLOEXEC, 0);
+		if (lp->listen_fd < 0) {
+			d4_err("api: listening socket: %s", strerror(errno));
+			d4_api_stop(api);
+			return D4_EIO;
+		}
 	}
-	api->thread_started = 1;
+	api->core.metrics.started_s = d4_now_s();
+	for (unsigned i = 0; i < api->nloops; i++) {
+		struct api_loop *lp = &api->loops[i];
+		if (pthread_create(&lp->thread, NULL, api_thread, lp) != 0) {
+			d4_err("api: cannot start loop thread %u", i);
+			d4_api_stop(api);
+			return D4_EIO;
+		}
+		lp->thread_started = 1;
+	}
 	pthread_mutex_lock(&api->mu);
-	while (api->ready == 0)
+	while (api->ready < api->nloops)
 		pthread_cond_wait(&api->cv, &api->mu);
 	pthread_mutex_unlock(&api->mu);
-	d4_notice("d4hub API listening on https://%s/", api->addr_text);
+	/* the loops hold duplicates: the original is not watched */
+	close(api->listen_fd);
+	api->listen_fd = -1;
+	d4_notice("d4hub API listening on https://%s/ (%u event-loop thread%s)", api->addr_text, api->nloops,
+		  api->nloops == 1 ? "" : "s");
 	if (api->fed)
 		d4_notice("d4hub federation listening on https://%s/ (client certificate of a partner required)",
 			  d4_api_fed_addr(api->fed));
@@ -793,11 +939,16 @@ void d4_api_stop(struct d4_api *api)
 {
 	if (!api)
 		return;
-	if (api->thread_started) {
+	/* every loop drains at once: the grace period is not multiplied */
+	for (unsigned i = 0; i < api->nloops; i++) {
+		struct api_loop *lp = &api->loops[i];
 		char b = 1;
-		while (write(api->stop_pipe[1], &b, 1) < 0 && errno == EINTR)
-			;
-		pthread_join(api->thread, NULL);
+		if (lp->thread_started)
+			while (write(lp->stop_pipe[1], &b, 1) < 0 && errno == EINTR)
+				;
 	}
+	for (unsigned i = 0; i < api->nloops; i++)
+		if (api->loops[i].thread_started)
+			pthread_join(api->loops[i].thread, NULL);
 	api_free(api);
 }

@@ -145,6 +145,8 @@ static const struct keydef keys[] = {
     {"api.max_connections_per_addr", K_UINT, F(api_max_connections_per_addr), 1, 1000000, 0},
     /* h2o 2.2.5 itself never allows more than 100 */
     {"api.max_streams", K_UINT, F(api_max_streams), 1, 100, 0},
+    /* 0 = one per online core */
+    {"api.threads", K_UINT, F(api_threads), 0, 256, 0},
     {"api.max_inflight_per_addr", K_U64SIZE, F(api_max_inflight_per_addr), 1024, UINT64_MAX, 0},
     {"api.max_inflight", K_U64SIZE, F(api_max_inflight), 1024, UINT64_MAX, 0},
     {"api.max_exports_per_addr", K_UINT, F(api_max_exports_per_addr), 1, 1000000, 0},

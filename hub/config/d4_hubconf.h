@@ -116,6 +116,7 @@ struct d4_hubconf {
 	unsigned api_max_connections;	       /* api.max_connections: open API connections in all (1024) */
 	unsigned api_max_connections_per_addr; /* api.max_connections_per_addr (32) */
 	unsigned api_max_streams;	       /* api.max_streams: concurrent HTTP/2 streams per connection (16) */
+	unsigned api_threads;		       /* api.threads: event-loop threads of the API (0 = one per core) */
 	uint64_t api_max_inflight_per_addr;    /* api.max_inflight_per_addr: request body bytes held per address (4M) */
 	uint64_t api_max_inflight;	       /* api.max_inflight: request body bytes held in all (64M) */
 	unsigned api_max_exports_per_addr;     /* api.max_exports_per_addr: concurrent streamed answers (8) */

@@ -199,6 +199,13 @@ EOF
 	*listen*) ;;
 	*) api="listen = $T_ADDR:0"$'\n'"$api" ;;
 	esac
+	# Two event-loop threads unless the test says otherwise: every API
+	# test then runs with connections spread over concurrent loops
+	# (D4_TEST_API_THREADS overrides, e.g. 1 or 0 = one per core).
+	case $api in
+	*threads*) ;;
+	*) api="threads = ${D4_TEST_API_THREADS:-2}"$'\n'"$api" ;;
+	esac
 	printf '[api]\n%s' "$api" >>"$T_CONF"
 }
 

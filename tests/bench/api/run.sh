@@ -3,6 +3,7 @@
 #
 #   tests/bench/api/run.sh [BUILD_DIR] [--quick] [--duration S] [--clients C] [--streams M]
 #                          [--sensors N] [--export-bytes B] [--no-export] [--no-cache] [--perf] [--keep]
+#                          [--threads "1 N"]
 #
 # Builds nothing: BUILD_DIR (default build/) must hold d4hub, d4hubctl and d4-bench-send, found
 # anywhere under BUILD_DIR. Needs h2load (Debian: nghttp2-client) and curl.
@@ -18,6 +19,12 @@
 #     GET /api/v1/sessions/{id}/export?format=raw, timed by curl. Compared with raw loopback TLS
 #     measured in the same run (d4-bench-send into `openssl s_server`, as tests/bench/ingest/run.sh).
 #     Target: >= 50 % of it. Skipped (said so) when the hub has no export route yet.
+# (a) runs once per API event-loop thread count of --threads (default "1 N", N = online cores;
+#     the hub is restarted on the same store with [api] threads = T), with a pDNS lookup mix too
+#     (/dnsdb/v2/lookup/rrset/name/NAME over 2,000 names loaded by d4-pdns-load, h2load -i) when
+#     d4-pdns-load is built. Each run prints req/s, p50/p99, the hub's CPU split over its loop
+#     threads and h2load's own CPU: with 2 cores the client takes about one, which is the
+#     machine's limit on what N loops can show (printed beside the figures with the load average).
 set -u -o pipefail
 export LC_ALL=C
 
@@ -36,6 +43,7 @@ do_export=1
 no_cache=0
 do_perf=0
 keep=0
+threads_list="1 $(nproc)"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--quick) quick=1 ;;
@@ -48,7 +56,8 @@ while [ $# -gt 0 ]; do
 	--no-cache) no_cache=1 ;;
 	--perf) do_perf=1 ;;
 	--keep) keep=1 ;;
-	-h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+	--threads) threads_list=$2; shift ;;
+	-h|--help) sed -n '2,27p' "$0"; exit 0 ;;
 	-*) echo "bench: unknown option $1" >&2; exit 2 ;;
 	*) [ -z "$build" ] || { echo "bench: one build dir only" >&2; exit 2; }; build=$1 ;;
 	esac
@@ -120,7 +129,21 @@ path = $store
 map_size = 16G
 [api]
 listen = 127.0.0.1:$api_port
+threads = ${threads_list%% *}
+# pDNS lookups are streamed answers: h2load's C x M concurrent ones come from one address and user
+max_exports_per_addr = 100000
+max_exports_per_user = 100000
 EOF
+# pDNS names for the lookup mix, loaded before the hub opens the store
+PDNSLOAD=$(find "$build" -type f -name d4-pdns-load -perm -u+x 2>/dev/null | head -n 1)
+if [ -n "$PDNSLOAD" ]; then
+	/usr/bin/python3 - >"$work/pdns.tsv" <<'PYEOF'
+for i in range(2000):
+    for j in range(2):
+        print(f"host{i}.bench{i % 40}.example\t1\t10.{i // 250}.{i % 250}.{j + 1}\t-\t1700000000\t1700000100\t1\ttlp:green\t-")
+PYEOF
+	"$PDNSLOAD" -s "$store" -m 16384 <"$work/pdns.tsv" >/dev/null || die "d4-pdns-load failed"
+fi
 API="https://127.0.0.1:$api_port"
 
 echo "== machine"
@@ -132,21 +155,32 @@ echo "load average (1 min) at start: $load0"
 awk -v l="$load0" 'BEGIN { exit !(l > 0.5) }' &&
 	echo "warning: the machine is busy (load $load0): figures below are lower than on an idle machine"
 
-if [ "$no_cache" = 1 ]; then
-	echo "list page cache: off (D4HUB_LIST_CACHE=off)"
-	D4HUB_LIST_CACHE=off "$HUB" -c "$conf" -d >"$work/hub.log" 2>&1 &
-else
-	"$HUB" -c "$conf" -d >"$work/hub.log" 2>&1 &
-fi
-hub_pid=$!
+[ "$no_cache" = 1 ] && echo "list page cache: off (D4HUB_LIST_CACHE=off)"
 ok_api() { curl -sf --http2 --cacert "$pki/ca.crt" "$API/health" >/dev/null 2>&1; }
-for _ in $(seq 1 100); do
-	ok_api && break
-	kill -0 "$hub_pid" 2>/dev/null || { cat "$work/hub.log" >&2; die "d4hub exited at start"; }
-	sleep 0.1
-done
-ok_api || { tail -n 20 "$work/hub.log" >&2; die "the API does not answer on $API/health"; }
-echo "hub: pid $hub_pid, ingest 127.0.0.1:$port, API $API, store $store"
+# hub_up T: (re)starts the hub on the same store with [api] threads = T
+hub_up() {
+	if [ -n "$hub_pid" ]; then
+		kill -TERM "$hub_pid" 2>/dev/null
+		wait "$hub_pid" 2>/dev/null
+		hub_pid=""
+	fi
+	sed -i "s/^threads = .*/threads = $1/" "$conf"
+	if [ "$no_cache" = 1 ]; then
+		D4HUB_LIST_CACHE=off "$HUB" -c "$conf" -d >>"$work/hub.log" 2>&1 &
+	else
+		"$HUB" -c "$conf" -d >>"$work/hub.log" 2>&1 &
+	fi
+	hub_pid=$!
+	for _ in $(seq 1 100); do
+		ok_api && break
+		kill -0 "$hub_pid" 2>/dev/null || { cat "$work/hub.log" >&2; die "d4hub exited at start"; }
+		sleep 0.1
+	done
+	ok_api || { tail -n 20 "$work/hub.log" >&2; die "the API does not answer on $API/health"; }
+	echo "hub: pid $hub_pid, ingest 127.0.0.1:$port, API $API, store $store;" \
+		"$(grep -o '([0-9]* event-loop threads*)' "$work/hub.log" | tail -n 1)"
+}
+hub_up "${threads_list%% *}"
 
 TOKEN=$("$CTL" -c "$conf" user add bench-admin --role admin 2>"$work/ctl.err") ||
 	die "d4hubctl user add failed: $(cat "$work/ctl.err")"
@@ -189,25 +223,42 @@ fail=0
 pct() { cut -f3 "$1" | sort -n | awk -v p="$2" '{ v[NR] = $1 } END { if (NR == 0) { print "nan"; exit }
 	i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR; printf "%.2f", v[i] / 1000 }'; }
 
-# bench_get NAME PATH TARGET(0 = none)
+# loop_cpu PID: "T0 T1 ..." CPU seconds of each API loop thread (named d4hub-api/N)
+loop_cpu() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		grep -q '^d4hub-api/' "$t/comm" 2>/dev/null || continue
+		printf '%s %s\n' "$(cat "$t/comm")" "$(cpu_s "$1/task/${t##*/}")"
+	done | sort -t/ -k2 -n | awk '{ printf "%s%s", (NR > 1 ? " " : ""), $2 }'
+}
+# delta "A B" "C D" -> "C-A / D-B" (seconds, 1 decimal)
+delta() { awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " ");
+	for (i = 1; i <= n; i++) printf "%s%.1f", (i > 1 ? " / " : ""), y[i] - x[i] }'; }
+
+# bench_get NAME PATH TARGET(0 = none) [URI_LIST]: with URI_LIST, h2load -i over those URIs
 bench_get() {
-	local name=$1 url="$API$2" target=$3 out rps ok fails codes2xx non2xx proto p50 p99 size c0 c1 perf_pid=""
-	local tag
-	tag=$(printf '%s' "$name" | tr -c 'A-Za-z0-9' '_')
+	local name=$1 url="$API$2" target=$3 uris=${4:-} out rps ok fails codes2xx non2xx proto p50 p99 size c0 c1 perf_pid=""
+	local tag l0 l1 hcpu
+	tag=$(printf '%s' "$name.$loops" | tr -c 'A-Za-z0-9' '_')
 	local log="$work/h2load.$tag.log"
 	size=$(curl -s --http2 --cacert "$pki/ca.crt" -K "$work/auth.curl" "$url" | wc -c)
 	c0=$(cpu_s "$hub_pid")
+	l0=$(loop_cpu "$hub_pid")
 	if [ "$do_perf" = 1 ] && command -v perf >/dev/null; then
 		perf record -F 499 --call-graph dwarf,16384 -p "$hub_pid" -o "$work/perf.$tag.data" >/dev/null 2>&1 &
 		perf_pid=$!
 	fi
-	out=$(h2load -D "$duration" --warm-up-time 2 -c "$clients" -m "$streams" -t 1 -H "$AUTH" \
-		--log-file="$log" "$url" 2>&1)
+	local target_args=("$url")
+	[ -z "$uris" ] || target_args=(-i "$uris")
+	out=$(/usr/bin/time -f '%U %S' -o "$work/time.$tag" h2load -D "$duration" --warm-up-time 2 -c "$clients" \
+		-m "$streams" -t 1 -H "$AUTH" --log-file="$log" "${target_args[@]}" 2>&1)
 	if [ -n "$perf_pid" ]; then
 		kill -INT "$perf_pid" 2>/dev/null
 		wait "$perf_pid" 2>/dev/null
 	fi
 	c1=$(cpu_s "$hub_pid")
+	l1=$(loop_cpu "$hub_pid")
+	hcpu=$(awk '{ printf "%.1f", $1 + $2 }' "$work/time.$tag" 2>/dev/null)
 	echo "$out" >"$work/h2load.$tag.out"
 	rps=$(echo "$out" | sed -n 's/^finished in [0-9.]*[a-z]*, \([0-9.]*\) req\/s.*/\1/p')
 	ok=$(echo "$out" | sed -n 's/^requests: .* \([0-9]*\) succeeded.*/\1/p')
@@ -223,7 +274,9 @@ bench_get() {
 		verdict="target >= $target req/s: $(awk -v v="$rps" -v t="$target" 'BEGIN { print (v >= t ? "PASS" : "FAIL") }')"
 		awk -v v="$rps" -v t="$target" 'BEGIN { exit !(v < t) }' && fail=1
 	fi
-	echo "$name: $(fmt "$rps" 0) req/s, p50 $p50 ms, p99 $p99 ms ($verdict)"
+	echo "$name, $loops loop thread(s): $(fmt "$rps" 0) req/s, p50 $p50 ms, p99 $p99 ms ($verdict)"
+	echo "    cpu in ~$((duration + 2)) s: hub $(fmt "$(calc "$c1 - $c0")" 1) s (loops $(delta "$l0" "$l1") s)," \
+		"h2load ${hcpu:-?} s; the machine has $(nproc) cores = $(($(nproc) * (duration + 2))) cpu-s; load $(loadavg)"
 	echo "    h2load -D $duration --warm-up-time 2 -c $clients -m $streams -t 1 ($proto); $ok succeeded, failed+errored $fails," \
 		"2xx $codes2xx; body $size bytes ($(fmt "$(calc "$rps * $size / 1e6")") MB/s of JSON); hub cpu $(fmt "$(calc "$c1 - $c0")" 2) s" \
 		"in ~$((duration + 2)) s (~$(fmt "$(calc "($c1 - $c0) * 1e6 / ($rps > 0 ? $rps * ($duration + 2) : 1)")" 0) us per request)"
@@ -237,12 +290,30 @@ bench_get() {
 	fi
 }
 
-echo "== (a) sensors list over HTTP/2 ($nsensors sensors, 1 API thread)"
-bench_get "listSensors limit=100" "/api/v1/sensors?limit=100" 20000 || fail=1
-bench_get "listSensors limit=1000" "/api/v1/sensors?limit=1000" 0 || fail=1
-# Reference: the same path through TLS, HTTP/2, routing and token check with a 40-byte body
-# (the server's ceiling on this machine, without the list's serialisation).
-bench_get "getMe (reference, tiny body)" "/api/v1/me" 0 || fail=1
+if [ -n "$PDNSLOAD" ]; then
+	/usr/bin/python3 - "$API" >"$work/pdns.uris" <<'PYEOF'
+import random, sys
+rng = random.Random(14)
+for _ in range(5000):
+    i = rng.randrange(2000)
+    print(f"{sys.argv[1]}/dnsdb/v2/lookup/rrset/name/host{i}.bench{i % 40}.example?limit=100")
+PYEOF
+fi
+first=1
+for loops in $threads_list; do
+	[ "$first" = 1 ] || hub_up "$loops"
+	first=0
+	echo "== (a) over HTTP/2 with $loops API loop thread(s) ($nsensors sensors; load $(loadavg))"
+	bench_get "listSensors limit=100" "/api/v1/sensors?limit=100" 20000 || fail=1
+	[ "$quick" = 1 ] || bench_get "listSensors limit=1000" "/api/v1/sensors?limit=1000" 0 || fail=1
+	# Reference: the same path through TLS, HTTP/2, routing and token check with a 40-byte body
+	# (the server's ceiling on this machine, without the list's serialisation).
+	bench_get "getMe (reference, tiny body)" "/api/v1/me" 0 || fail=1
+	if [ -n "$PDNSLOAD" ]; then
+		bench_get "pDNS lookup rrset/name (2,000 names)" "/dnsdb/v2/lookup/rrset/name/host1.bench1.example?limit=100" 0 \
+			"$work/pdns.uris" || fail=1
+	fi
+done
 
 # ------------------------------------------------------------ (b) export ----
 echo "== (b) raw export of one session over HTTP/2"

@@ -302,6 +302,11 @@ START_TEST(test_ratelimit)
 	ck_assert_uint_eq(d4_api_ratelimit_check(rl, "127.0.0.2", 1060), 0); /* window over */
 	d4_api_ratelimit_fail(rl, "127.0.0.2", 1060);
 	ck_assert_uint_eq(d4_api_ratelimit_check(rl, "127.0.0.2", 1061), 0); /* new window, count 1 */
+	/* a failure counted past the limit says so (another thread's check
+	 * raced this request's): the caller answers 429 */
+	ck_assert_uint_eq(d4_api_ratelimit_fail(rl, "127.0.0.2", 1061), 0);
+	ck_assert_uint_eq(d4_api_ratelimit_fail(rl, "127.0.0.2", 1061), 0);
+	ck_assert_uint_eq(d4_api_ratelimit_fail(rl, "127.0.0.2", 1061), 59);
 	/* a flood of distinct addresses neither crashes nor grows memory */
 	char a[32];
 	for (int i = 0; i < 20000; i++) {

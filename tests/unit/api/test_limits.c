@@ -3,7 +3,10 @@
  * and per user, counters and gauges, and that entries go once empty. */
 #include "api_limits.h"
 
+#include "api_core.h"
+
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -161,6 +164,118 @@ START_TEST(test_many_addresses)
 }
 END_TEST
 
+/* ---- shared by the API's event-loop threads ---------------------------------
+ * The threads start each round together (a barrier): the caps must hold
+ * exactly whatever the interleaving. No timing is asserted. */
+#define NTHR   8
+#define ROUNDS 200
+
+struct thr {
+	struct d4_api_limits *l;
+	struct d4_api_ratelimit *rl;
+	pthread_barrier_t *bar;
+	unsigned opened, refused, allowed;
+};
+
+static void *conn_worker(void *arg)
+{
+	struct thr *t = arg;
+	for (int r = 0; r < ROUNDS; r++) {
+		pthread_barrier_wait(t->bar);
+		enum d4_api_limit why = D4_LIM_COUNT;
+		struct d4_api_peer *p = d4_api_limits_conn_open(t->l, "192.0.2.1", &why);
+		if (p) {
+			t->opened++;
+			ck_assert_int_eq(d4_api_limits_body_add(t->l, p, 10), 0);
+		} else {
+			ck_assert_int_eq(why, D4_LIM_CONN_ADDR);
+			t->refused++;
+		}
+		/* everyone has tried before anyone closes */
+		pthread_barrier_wait(t->bar);
+		if (p) {
+			d4_api_limits_body_release(t->l, p, 10);
+			d4_api_limits_conn_close(t->l, p);
+		}
+	}
+	return NULL;
+}
+
+START_TEST(test_threads_conn_cap)
+{
+	struct d4_api_limits_conf c = {.max_conns_per_addr = 3, .max_conns = 100};
+	struct d4_api_limits *l = d4_api_limits_new(&c);
+	pthread_barrier_t bar;
+	pthread_barrier_init(&bar, NULL, NTHR);
+	struct thr t[NTHR];
+	pthread_t th[NTHR];
+	for (int i = 0; i < NTHR; i++) {
+		t[i] = (struct thr){.l = l, .bar = &bar};
+		ck_assert_int_eq(pthread_create(&th[i], NULL, conn_worker, &t[i]), 0);
+	}
+	unsigned opened = 0, refused = 0;
+	for (int i = 0; i < NTHR; i++) {
+		pthread_join(th[i], NULL);
+		opened += t[i].opened;
+		refused += t[i].refused;
+	}
+	/* exactly 3 per round got in, whichever threads */
+	ck_assert_uint_eq(opened, 3u * ROUNDS);
+	ck_assert_uint_eq(refused, (NTHR - 3u) * ROUNDS);
+	ck_assert_uint_eq(d4_api_limits_hits(l, D4_LIM_CONN_ADDR), (NTHR - 3u) * ROUNDS);
+	struct d4_api_limits_stats st;
+	d4_api_limits_stats(l, &st);
+	ck_assert_uint_eq(st.conns, 0);
+	ck_assert_uint_eq(st.inflight, 0);
+	ck_assert_uint_eq(st.peers, 0);
+	pthread_barrier_destroy(&bar);
+	d4_api_limits_free(l);
+}
+END_TEST
+
+static void *fail_worker(void *arg)
+{
+	struct thr *t = arg;
+	pthread_barrier_wait(t->bar);
+	for (int i = 0; i < 100; i++) {
+		/* the dispatcher's order: check, then count the failure */
+		if (d4_api_ratelimit_check(t->rl, "198.51.100.7", 1000) == 0 &&
+		    d4_api_ratelimit_fail(t->rl, "198.51.100.7", 1000) == 0)
+			t->allowed++;
+		if (d4_api_ratelimit_take2(t->rl, "user:x", "addr:y", 1000) == 0)
+			t->opened++;
+	}
+	return NULL;
+}
+
+START_TEST(test_threads_ratelimit)
+{
+	struct d4_api_ratelimit *rl = d4_api_ratelimit_new(37, 60);
+	pthread_barrier_t bar;
+	pthread_barrier_init(&bar, NULL, NTHR);
+	struct thr t[NTHR];
+	pthread_t th[NTHR];
+	for (int i = 0; i < NTHR; i++) {
+		t[i] = (struct thr){.rl = rl, .bar = &bar};
+		ck_assert_int_eq(pthread_create(&th[i], NULL, fail_worker, &t[i]), 0);
+	}
+	unsigned allowed = 0, taken = 0;
+	for (int i = 0; i < NTHR; i++) {
+		pthread_join(th[i], NULL);
+		allowed += t[i].allowed;
+		taken += t[i].opened;
+	}
+	/* 800 attempts each: exactly the limit answered as plain failures
+	 * (401) and exactly the limit of registrations let through */
+	ck_assert_uint_eq(allowed, 37);
+	ck_assert_uint_eq(taken, 37);
+	ck_assert_uint_eq(d4_api_ratelimit_check(rl, "198.51.100.7", 1001), 59);
+	ck_assert_uint_eq(d4_api_ratelimit_check(rl, "198.51.100.8", 1001), 0);
+	pthread_barrier_destroy(&bar);
+	d4_api_ratelimit_free(rl);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("api_limits");
@@ -170,6 +285,8 @@ int main(void)
 	tcase_add_test(tc, test_export_caps);
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_many_addresses);
+	tcase_add_test(tc, test_threads_conn_cap);
+	tcase_add_test(tc, test_threads_ratelimit);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -907,6 +907,7 @@ START_TEST(test_api_section)
 	ck_assert_uint_eq(conf.api_max_connections, 1024);
 	ck_assert_uint_eq(conf.api_max_connections_per_addr, 32);
 	ck_assert_uint_eq(conf.api_max_streams, 16);
+	ck_assert_uint_eq(conf.api_threads, 0); /* one per core */
 	ck_assert_uint_eq(conf.api_max_inflight_per_addr, 4u << 20);
 	ck_assert_uint_eq(conf.api_max_inflight, 64u << 20);
 	ck_assert_uint_eq(conf.api_max_exports_per_addr, 8);
@@ -937,7 +938,7 @@ START_TEST(test_api_section)
 	ck_assert_msg(load(REQ "[api]\nmax_connections = 10\nmax_connections_per_addr = 2\nmax_streams = 4\n"
 			       "max_inflight_per_addr = 1M\nmax_inflight = 8M\nmax_exports_per_addr = 3\n"
 			       "max_exports_per_user = 5\nexport_buffer = 16K\nregister_per_minute = 6\n"
-			       "max_pending_sensors = 50\n") == 0,
+			       "max_pending_sensors = 50\nthreads = 3\n") == 0,
 		      "load failed: %s", err);
 	ck_assert_uint_eq(conf.api_max_connections, 10);
 	ck_assert_uint_eq(conf.api_max_connections_per_addr, 2);
@@ -949,6 +950,8 @@ START_TEST(test_api_section)
 	ck_assert_uint_eq(conf.api_export_buffer, 16u << 10);
 	ck_assert_uint_eq(conf.api_register_per_minute, 6);
 	ck_assert_uint_eq(conf.api_max_pending_sensors, 50);
+	ck_assert_uint_eq(conf.api_threads, 3);
+	expect_error(REQ "[api]\nthreads = 257\n", 10, "api.threads: value '257' out of range");
 	expect_error(REQ "[api]\nmax_streams = 101\n", 10, "api.max_streams: value '101' out of range");
 	expect_error(REQ "[api]\nmax_streams = 0\n", 10, "api.max_streams: value '0' out of range");
 	expect_error(REQ "[api]\nexport_buffer = 1K\n", 10, "api.export_buffer: value '1K' out of range");
