@@ -55,7 +55,7 @@ enum store_dbi {
 	DBI_TOKIDS,	  /* token id[8] -> sha256 */
 	DBI_QUEUES,	  /* queue id BE -> queue (store_queue.c) */
 	DBI_QENTRIES,	  /* queue id BE || position BE -> frame seq */
-	DBI_PDNS_TUPLES,  /* schema 4, store_pdns.c: tuple key (name key || 00 || rrtype || H(rdata)) -> tuple record v4 */
+	DBI_PDNS_TUPLES,  /* schema 4, store_pdns.c: tuple key (name key || 00 || rrtype || H(rdata)) -> record v4 */
 	DBI_PDNS_RNAME,	  /* reversed-label name key || 00 || rrtype || id -> tuple key */
 	DBI_PDNS_RDNAME,  /* rdata name key || 00 || rrtype || id -> tuple key */
 	DBI_PDNS_RDRNAME, /* reversed rdata name key || 00 || rrtype || id -> tuple key */

@@ -266,13 +266,13 @@ static uint64_t rd_varint(struct d4_reader *r);
  * key's (a name cut in the key is kept in the record), numbers are varints,
  * time_last is a delta from time_first, the org and the sketch are there
  * only when set, and a bailiwick that ends the name is a length. */
-#define PDNS_R4_TLP	 7u
-#define PDNS_R4_MIXED	 8u
-#define PDNS_R4_ORG	 16u
-#define PDNS_R4_SKETCH	 32u
-#define PDNS_R4_NAME	 64u
-#define PDNS_R4_HUBS	 128u
-#define PDNS_KEY_TAIL	 (1u + 2u + PDNS_HASH) /* 00 || rrtype || H(rdata) after the name key */
+#define PDNS_R4_TLP    7u
+#define PDNS_R4_MIXED  8u
+#define PDNS_R4_ORG    16u
+#define PDNS_R4_SKETCH 32u
+#define PDNS_R4_NAME   64u
+#define PDNS_R4_HUBS   128u
+#define PDNS_KEY_TAIL  (1u + 2u + PDNS_HASH) /* 00 || rrtype || H(rdata) after the name key */
 
 static const uint8_t zero16[16];
 
@@ -505,7 +505,8 @@ static void tup_out(const struct tup *t, struct d4_store_pdns_tuple *o)
 	memcpy(o->hubs, t->hubs, 16u * t->nhubs);
 }
 
-int store_pdns_tuple_decode(const uint8_t *key, size_t klen, const uint8_t *p, size_t n, struct d4_store_pdns_tuple *out)
+int store_pdns_tuple_decode(const uint8_t *key, size_t klen, const uint8_t *p, size_t n,
+			    struct d4_store_pdns_tuple *out)
 {
 	struct tup t;
 	int rc = dec_tup(key, klen, p, n, &t);
@@ -957,7 +958,8 @@ static int apply_group(struct apply_ctx *a, const struct d4_store_pdns_obs *obs,
 	int rc = mdb_cursor_get(a->tc, &k, &v, MDB_SET_KEY);
 	int fresh = rc == MDB_NOTFOUND;
 	if (rc == 0)
-		rc = dec_tup(pk, pklen, v.mv_data, v.mv_size, &t); /* strings point into the page: no write before enc_tup */
+		rc = dec_tup(pk, pklen, v.mv_data, v.mv_size,
+			     &t); /* strings point into the page: no write before enc_tup */
 	else if (fresh)
 		rc = 0;
 	else

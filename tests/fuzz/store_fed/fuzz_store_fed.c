@@ -1,7 +1,7 @@
 /* Fuzz target for the store's federation value decoders: the first byte
  * picks fed_out, fed_in, a session value (v1 / v2 with provenance) or a
- * pDNS tuple record (u16be key length, tuple key, record v2 / v3 / v4), the rest is the value. Nothing may crash; whatever decodes must encode
- * back to the same bytes (the decoders are strict: one layout per value). */
+ * pDNS tuple record (u16be key length, tuple key, record v2 / v3 / v4), the rest is the value. Nothing may crash;
+ * whatever decodes must encode back to the same bytes (the decoders are strict: one layout per value). */
 #include "d4_error.h"
 #include "store_internal.h"
 

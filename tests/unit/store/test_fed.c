@@ -321,7 +321,8 @@ END_TEST
 START_TEST(test_fed_tuple_record)
 {
 	/* "a.b." || 00 || A || H(rdata): v2 and v3 hold their own name, v4 takes the key's */
-	static const uint8_t key[] = {'a', '.', 'b', '.', 0, 0, 1, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+	static const uint8_t key[] = {'a', '.', 'b', '.', 0,  0,  1,  1,  2,  3,  4, 5,
+				      6,   7,	8,   9,	  10, 11, 12, 13, 14, 15, 16};
 	uint8_t rec[256], *p = rec;
 	*p++ = 2;
 	d4_put_u64be(p, 7), p += 8;  /* id */
