@@ -56,7 +56,7 @@ enum store_dbi {
 	DBI_QUEUES,	  /* queue id BE -> queue (store_queue.c) */
 	DBI_QENTRIES,	  /* queue id BE || position BE -> frame seq */
 	DBI_PDNS_TUPLES,  /* schema 4, store_pdns.c: tuple key (name key || 00 || rrtype || H(rdata)) -> record v4 */
-	DBI_PDNS_RNAME,	  /* reversed-label name key || 00 || rrtype || id -> tuple key */
+	DBI_PDNS_RNAME,	  /* reversed-label name key || 00 || rrtype || id -> H(rdata) (long names: tuple key) */
 	DBI_PDNS_RDNAME,  /* rdata name key || 00 || rrtype || id -> tuple key */
 	DBI_PDNS_RDRNAME, /* reversed rdata name key || 00 || rrtype || id -> tuple key */
 	DBI_PDNS_RDIP,	  /* family || addr[16] || id -> tuple key */
@@ -260,6 +260,12 @@ int store_pdns_tuple_decode(const uint8_t *key, size_t klen, const uint8_t *p, s
 /* Decodes a record as store_pdns_tuple_decode and writes it again as this
  * build does (record v4) into out (n + 64 bytes, at least 128): its length,
  * 0 when it does not decode (fuzzing: a v4 record comes back unchanged). */
+/* The tuple key an entry (k, v) of pDNS index dbi leads to, into out
+ * (PDNS key size: 419 bytes): the value itself, or for pdns_rname entries
+ * whose value is only H(rdata), the name and rrtype of the entry's key
+ * with it. 0 or D4_ECORRUPT. */
+int store_pdns_index_tuple_key(int dbi, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen, uint8_t *out,
+			       size_t *outlen);
 size_t store_pdns_tuple_recode(const uint8_t *key, size_t klen, const uint8_t *p, size_t n, uint8_t *out);
 
 /* ---- backscatter vectors (store_bs.c) ----

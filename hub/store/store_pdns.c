@@ -624,6 +624,51 @@ static size_t key_name_entry(const uint8_t *nk, size_t nklen, uint16_t type, uin
 	return nklen + 11;
 }
 
+/* The value of a pdns_rname entry: the tuple key, less what the entry's key
+ * already holds — for a name kept whole in keys (up to PDNS_NK_FULL bytes)
+ * only H(rdata), since the reversed name and the rrtype give the rest
+ * (entries written before that hold the whole tuple key, as long names do). */
+static size_t rname_val(const uint8_t *pk, size_t pklen, size_t namelen, const uint8_t **v)
+{
+	if (namelen <= PDNS_NK_FULL) {
+		*v = pk + pklen - PDNS_HASH;
+		return PDNS_HASH;
+	}
+	*v = pk;
+	return pklen;
+}
+
+int store_pdns_index_tuple_key(int dbi, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen, uint8_t *out,
+			       size_t *outlen)
+{
+	if (dbi != DBI_PDNS_RNAME || vlen != PDNS_HASH) {
+		if (vlen > PDNS_KEY_MAX)
+			return D4_ECORRUPT;
+		memcpy(out, v, vlen);
+		*outlen = vlen;
+		return 0;
+	}
+	/* reversed name || 00 || rrtype || id */
+	if (klen < 11 || klen - 11 > PDNS_NK_FULL || k[klen - 11] != 0)
+		return D4_ECORRUPT;
+	size_t rl = klen - 11;
+	char rev[PDNS_NK_FULL + 1];
+	memcpy(rev, k, rl);
+	rev[rl] = 0;
+	size_t nl = name_reverse(rev, rl, (char *)out);
+	if (nl == 0) { /* the root */
+		out[0] = '.';
+		nl = 1;
+	}
+	if (nl != rl && !(rl == 0 && nl == 1))
+		return D4_ECORRUPT;
+	out[nl] = 0;
+	memcpy(out + nl + 1, k + klen - 10, 2);
+	memcpy(out + nl + 3, v, PDNS_HASH);
+	*outlen = nl + 3 + PDNS_HASH;
+	return 0;
+}
+
 /* Secondary index keys of one tuple; each entry's value is the tuple key. */
 struct idx_keys {
 	uint8_t rname[PDNS_KEY_MAX], rdn[PDNS_KEY_MAX], rdrn[PDNS_KEY_MAX];
@@ -1025,7 +1070,9 @@ static int apply_group(struct apply_ctx *a, const struct d4_store_pdns_obs *obs,
 	if ((rc =
 		 build_keys(a->md, t.name, t.namelen, t.rrtype, t.rd, t.rdlen, pk + pklen - PDNS_HASH, t.id, t.tl, ks)))
 		return rc;
-	rc = defer_put(a, DBI_PDNS_RNAME, ks->rname, ks->rnamelen, pk, pklen);
+	const uint8_t *rv;
+	size_t rvl = rname_val(pk, pklen, t.namelen, &rv);
+	rc = defer_put(a, DBI_PDNS_RNAME, ks->rname, ks->rnamelen, rv, rvl);
 	if (!rc && ks->rdnlen)
 		rc = defer_put(a, DBI_PDNS_RDNAME, ks->rdn, ks->rdnlen, pk, pklen);
 	if (!rc && ks->rdrnlen)
@@ -1748,6 +1795,7 @@ static int query_run(struct d4_store *s, const struct d4_store_pdns_query *q,
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	struct qplan *p = malloc(sizeof(*p));
 	struct d4_store_pdns_tuple *out = malloc(sizeof(*out));
+	uint8_t tkey[PDNS_KEY_MAX]; /* the tuple key of an index entry: names handed out point into it */
 	int rc = (!md || !p || !out) ? D4_ENOMEM : plan(md, q, p);
 	unsigned first = 0;
 	if (rc)
@@ -1804,9 +1852,13 @@ static int query_run(struct d4_store *s, const struct d4_store_pdns_query *q,
 			}
 			/* the tuple table holds the records (exact and right-wildcard
 			 * names: no fetch); an index entry's value is the tuple key */
-			MDB_val tv = v;
+			MDB_val tv = v, tk = k;
 			if (g->dbi != DBI_PDNS_TUPLES) {
-				MDB_val tk = v;
+				size_t tkl;
+				if ((rc = store_pdns_index_tuple_key((int)g->dbi, k.mv_data, k.mv_size, v.mv_data,
+								     v.mv_size, tkey, &tkl)))
+					break;
+				tk = mv(tkey, tkl);
 				r = mdb_get(txn, s->dbi[DBI_PDNS_TUPLES], &tk, &tv);
 				if (r) {
 					rc = r == MDB_NOTFOUND ? D4_ECORRUPT : store_rc(r, "pdns tuple get");
@@ -1814,9 +1866,13 @@ static int query_run(struct d4_store *s, const struct d4_store_pdns_query *q,
 				}
 			}
 			struct tup t;
-			const MDB_val *tk = g->dbi == DBI_PDNS_TUPLES ? &k : &v;
-			if ((rc = dec_tup(tk->mv_data, tk->mv_size, tv.mv_data, tv.mv_size, &t)))
+			if ((rc = dec_tup(tk.mv_data, tk.mv_size, tv.mv_data, tv.mv_size, &t)))
 				break;
+			if (g->dbi != DBI_PDNS_TUPLES &&
+			    t.id != d4_get_u64be((const uint8_t *)k.mv_data + k.mv_size - 8)) {
+				rc = D4_ECORRUPT; /* an entry that is not its tuple's */
+				break;
+			}
 			if (!tuple_matches(p, q, &t))
 				goto next;
 			/* raw query through the rdata-name index: only the tuples

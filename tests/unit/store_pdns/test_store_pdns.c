@@ -1072,6 +1072,13 @@ START_TEST(test_record_v2_compat)
 	MDB_val nk = {klen, key}, nv = {(size_t)(p - rec), rec};
 	ck_assert_int_eq(mdb_put(txn, s->dbi[DBI_PDNS_TUPLES], &nk, &nv, 0), 0);
 	mdb_cursor_close(c);
+	/* and its name entry as older versions wrote it: the whole tuple key */
+	ck_assert_int_eq(mdb_cursor_open(txn, s->dbi[DBI_PDNS_RNAME], &c), 0);
+	ck_assert_int_eq(mdb_cursor_get(c, &k, &v, MDB_FIRST), 0);
+	ck_assert_uint_eq(v.mv_size, 16);
+	MDB_val fv = {klen, key};
+	ck_assert_int_eq(mdb_cursor_put(c, &k, &fv, MDB_CURRENT), 0);
+	mdb_cursor_close(c);
 	ck_assert_int_eq(mdb_txn_commit(txn), 0);
 	struct one r;
 	ck_assert_int_eq(lookup(s, "www.example.com.", 1, &r), 1);
@@ -1080,6 +1087,17 @@ START_TEST(test_record_v2_compat)
 	ck_assert_uint_eq(r.t.count, 5);
 	ck_assert_str_eq(r.bw, "example.com.");
 	ck_assert_uint_eq(r.t.tlp, D4_TLP_AMBER);
+	struct d4_store_pdns_query q;
+	struct d4_store_pdns_qresult res;
+	memset(&q, 0, sizeof(q));
+	q.kind = D4_PDNS_Q_NAME_LEFT;
+	q.name = "example.com.";
+	q.max_tlp = 6;
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(d4_store_pdns_query(s, &q, one_cb, &r, &res), 0);
+	ck_assert_int_eq(r.n, 1);
+	ck_assert_str_eq(r.name, "www.example.com.");
+	ck_assert_uint_eq(r.t.count, 5);
 	/* merged: written as v4 */
 	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
 	ck_assert_int_eq(lookup(s, "www.example.com.", 1, &r), 1);
@@ -1198,11 +1216,19 @@ static void check_consistency(struct d4_store *s, uint64_t expect_tuples)
 		ck_assert_int_eq(mdb_cursor_open(txn, s->dbi[idx[i]], &c), 0);
 		for (int r = mdb_cursor_get(c, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 			ck_assert_uint_ge(k.mv_size, 9);
-			MDB_val tk = v, tv;
+			uint8_t tkb[512];
+			size_t tkl;
+			ck_assert_int_eq(store_pdns_index_tuple_key((int)idx[i], k.mv_data, k.mv_size, v.mv_data,
+								    v.mv_size, tkb, &tkl),
+					 0);
+			MDB_val tk = {tkl, tkb}, tv;
 			ck_assert_int_eq(mdb_get(txn, s->dbi[DBI_PDNS_TUPLES], &tk, &tv), 0);
 			struct d4_store_pdns_tuple t;
-			ck_assert_int_eq(store_pdns_tuple_decode(v.mv_data, v.mv_size, tv.mv_data, tv.mv_size, &t), 0);
+			ck_assert_int_eq(store_pdns_tuple_decode(tkb, tkl, tv.mv_data, tv.mv_size, &t), 0);
 			ck_assert_uint_eq(t.id, d4_get_u64be((const uint8_t *)k.mv_data + k.mv_size - 8));
+			/* a name entry holds H(rdata) alone unless the name is cut in keys */
+			if (idx[i] == DBI_PDNS_RNAME)
+				ck_assert_int_eq(v.mv_size == 16, t.rrname_len <= 400);
 		}
 		mdb_cursor_close(c);
 	}
