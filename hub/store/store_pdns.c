@@ -624,20 +624,6 @@ static size_t key_name_entry(const uint8_t *nk, size_t nklen, uint16_t type, uin
 	return nklen + 11;
 }
 
-/* The value of a pdns_rname entry: the tuple key, less what the entry's key
- * already holds — for a name kept whole in keys (up to PDNS_NK_FULL bytes)
- * only H(rdata), since the reversed name and the rrtype give the rest
- * (entries written before that hold the whole tuple key, as long names do). */
-static size_t rname_val(const uint8_t *pk, size_t pklen, size_t namelen, const uint8_t **v)
-{
-	if (namelen <= PDNS_NK_FULL) {
-		*v = pk + pklen - PDNS_HASH;
-		return PDNS_HASH;
-	}
-	*v = pk;
-	return pklen;
-}
-
 int store_pdns_index_tuple_key(int dbi, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen, uint8_t *out,
 			       size_t *outlen)
 {
@@ -667,6 +653,24 @@ int store_pdns_index_tuple_key(int dbi, const uint8_t *k, size_t klen, const uin
 	memcpy(out + nl + 3, v, PDNS_HASH);
 	*outlen = nl + 3 + PDNS_HASH;
 	return 0;
+}
+
+/* The value of pdns_rname entry rk: the tuple key pk, less what the entry's
+ * key already holds — H(rdata) alone when the reversed name and the rrtype
+ * give back the rest (a name kept whole in keys, whose labels reverse back
+ * to it), else the whole tuple key (as entries written before hold). */
+static size_t rname_val(const uint8_t *rk, size_t rklen, const uint8_t *pk, size_t pklen, const uint8_t **v)
+{
+	uint8_t back[PDNS_KEY_MAX];
+	size_t bl = 0;
+	if (pklen > PDNS_HASH &&
+	    !store_pdns_index_tuple_key(DBI_PDNS_RNAME, rk, rklen, pk + pklen - PDNS_HASH, PDNS_HASH, back, &bl) &&
+	    bl == pklen && !memcmp(back, pk, pklen)) {
+		*v = pk + pklen - PDNS_HASH;
+		return PDNS_HASH;
+	}
+	*v = pk;
+	return pklen;
 }
 
 /* Secondary index keys of one tuple; each entry's value is the tuple key. */
@@ -1071,7 +1075,7 @@ static int apply_group(struct apply_ctx *a, const struct d4_store_pdns_obs *obs,
 		 build_keys(a->md, t.name, t.namelen, t.rrtype, t.rd, t.rdlen, pk + pklen - PDNS_HASH, t.id, t.tl, ks)))
 		return rc;
 	const uint8_t *rv;
-	size_t rvl = rname_val(pk, pklen, t.namelen, &rv);
+	size_t rvl = rname_val(ks->rname, ks->rnamelen, pk, pklen, &rv);
 	rc = defer_put(a, DBI_PDNS_RNAME, ks->rname, ks->rnamelen, rv, rvl);
 	if (!rc && ks->rdnlen)
 		rc = defer_put(a, DBI_PDNS_RDNAME, ks->rdn, ks->rdnlen, pk, pklen);

@@ -1112,6 +1112,19 @@ START_TEST(test_record_v2_compat)
 	ck_assert_int_eq(((const uint8_t *)v.mv_data)[0], 4);
 	ck_assert_uint_lt(v.mv_size, (size_t)(p - rec));
 	mdb_txn_abort(txn);
+	/* a name whose labels do not reverse back to it (an escape that takes
+	 * the final dot): its name entry keeps the whole tuple key */
+	ob.rrname = "x\\12";
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+	ck_assert_int_eq(lookup(s, "x\\12.", 1, &r), 1);
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), 0);
+	ck_assert_int_eq(mdb_cursor_open(txn, s->dbi[DBI_PDNS_RNAME], &c), 0);
+	int full = 0;
+	for (int rr = mdb_cursor_get(c, &k, &v, MDB_FIRST); rr == 0; rr = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+		full += v.mv_size > 16;
+	ck_assert_int_eq(full, 2); /* this one and the older entry rewritten above */
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
 	d4_store_close(s);
 }
 END_TEST
@@ -1226,9 +1239,13 @@ static void check_consistency(struct d4_store *s, uint64_t expect_tuples)
 			struct d4_store_pdns_tuple t;
 			ck_assert_int_eq(store_pdns_tuple_decode(tkb, tkl, tv.mv_data, tv.mv_size, &t), 0);
 			ck_assert_uint_eq(t.id, d4_get_u64be((const uint8_t *)k.mv_data + k.mv_size - 8));
-			/* a name entry holds H(rdata) alone unless the name is cut in keys */
-			if (idx[i] == DBI_PDNS_RNAME)
-				ck_assert_int_eq(v.mv_size == 16, t.rrname_len <= 400);
+			/* a name entry holds H(rdata) alone, or the whole tuple key when
+			 * the name is cut in keys (or does not reverse back to itself) */
+			if (idx[i] == DBI_PDNS_RNAME) {
+				ck_assert(v.mv_size == 16 || v.mv_size == tkl);
+				if (t.rrname_len > 400)
+					ck_assert_uint_eq(v.mv_size, tkl);
+			}
 		}
 		mdb_cursor_close(c);
 	}
