@@ -55,8 +55,8 @@ enum store_dbi {
 	DBI_TOKIDS,	  /* token id[8] -> sha256 */
 	DBI_QUEUES,	  /* queue id BE -> queue (store_queue.c) */
 	DBI_QENTRIES,	  /* queue id BE || position BE -> frame seq */
-	DBI_PDNS_TUPLES,  /* schema 4, store_pdns.c: tuple key (name key || 00 || rrtype || H(rdata)) -> tuple */
-	DBI_PDNS_RNAME,	  /* reversed-label name key || 00 || rrtype || id -> tuple key */
+	DBI_PDNS_TUPLES,  /* schema 4, store_pdns.c: tuple key (name key || 00 || rrtype || H(rdata)) -> record v4 */
+	DBI_PDNS_RNAME,	  /* reversed-label name key || 00 || rrtype || id -> H(rdata) (long names: tuple key) */
 	DBI_PDNS_RDNAME,  /* rdata name key || 00 || rrtype || id -> tuple key */
 	DBI_PDNS_RDRNAME, /* reversed rdata name key || 00 || rrtype || id -> tuple key */
 	DBI_PDNS_RDIP,	  /* family || addr[16] || id -> tuple key */
@@ -260,9 +260,21 @@ int store_pdns_merge_prep(const struct d4_store_pdns_obs *obs, const uint8_t *co
 size_t store_pdns_merge_count(const struct store_pdns_merge *m); /* observations merged (not skipped) */
 int store_pdns_merge_txn(struct d4_store *s, MDB_txn *txn, struct store_pdns_merge *m);
 void store_pdns_merge_free(struct store_pdns_merge *m);
-/* Strict decoder of a stored tuple record (v2, or v3 with origin hubs):
- * 0 or D4_ECORRUPT; *out points into p (tests, fuzzing). */
-int store_pdns_tuple_decode(const uint8_t *p, size_t n, struct d4_store_pdns_tuple *out);
+/* Strict decoder of a stored tuple record p[0..n) under its key
+ * key[0..klen) (v2, v3 with origin hubs, or v4, whose name and rrtype are
+ * the key's): 0 or D4_ECORRUPT; *out points into key and p (tests, fuzzing). */
+int store_pdns_tuple_decode(const uint8_t *key, size_t klen, const uint8_t *p, size_t n,
+			    struct d4_store_pdns_tuple *out);
+/* Decodes a record as store_pdns_tuple_decode and writes it again as this
+ * build does (record v4) into out (n + 64 bytes, at least 128): its length,
+ * 0 when it does not decode (fuzzing: a v4 record comes back unchanged). */
+/* The tuple key an entry (k, v) of pDNS index dbi leads to, into out
+ * (PDNS key size: 419 bytes): the value itself, or for pdns_rname entries
+ * whose value is only H(rdata), the name and rrtype of the entry's key
+ * with it. 0 or D4_ECORRUPT. */
+int store_pdns_index_tuple_key(int dbi, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen, uint8_t *out,
+			       size_t *outlen);
+size_t store_pdns_tuple_recode(const uint8_t *key, size_t klen, const uint8_t *p, size_t n, uint8_t *out);
 
 /* ---- backscatter vectors (store_bs.c) ----
  * The upsert d4_store_bs_apply does per vector, inside the caller's write

@@ -18,6 +18,7 @@
 #define PDNS_VAL_V1    1u   /* meta values (cursors, counters) */
 #define PDNS_REC_V2    2u   /* tuple records (schema 4: with the id) */
 #define PDNS_REC_V3    3u   /* v2 + the origin hubs of received observations */
+#define PDNS_REC_V4    4u   /* compact: name and rrtype from the key, varints */
 #define PDNS_CURSOR_V2 2u   /* resume cursors over schema-4 keys */
 #define PDNS_HASH      16u  /* truncated SHA-256 in keys */
 #define PDNS_NK_FULL   400u /* names up to this length are stored whole in keys */
@@ -258,41 +259,75 @@ struct tup {
 	uint8_t hubs[D4_PDNS_HUBS_KEEP][16];
 };
 
+static size_t put_varint(uint8_t *b, uint64_t v);
+static uint64_t rd_varint(struct d4_reader *r);
+
+/* Record v4 (docs/store.md "pdns_tuples"): the name and the rrtype are the
+ * key's (a name cut in the key is kept in the record), numbers are varints,
+ * time_last is a delta from time_first, the org and the sketch are there
+ * only when set, and a bailiwick that ends the name is a length. */
+#define PDNS_R4_TLP    7u
+#define PDNS_R4_MIXED  8u
+#define PDNS_R4_ORG    16u
+#define PDNS_R4_SKETCH 32u
+#define PDNS_R4_NAME   64u
+#define PDNS_R4_HUBS   128u
+#define PDNS_KEY_TAIL  (1u + 2u + PDNS_HASH) /* 00 || rrtype || H(rdata) after the name key */
+
+static const uint8_t zero16[16];
+
+/* The bailiwick as a byte suffix of the name: its length, 0 if not one. */
+static size_t bw_suffix(const struct tup *t)
+{
+	if (!t->bwlen || t->bwlen > t->namelen || memcmp(t->name + t->namelen - t->bwlen, t->bw, t->bwlen))
+		return 0;
+	return t->bwlen;
+}
+
 static size_t enc_tup(const struct tup *t, uint8_t *b)
 {
 	size_t o = 0;
-	/* v2 while no hub is known: a store without received tuples keeps the
-	 * layout older builds read */
-	b[o++] = t->nhubs ? PDNS_REC_V3 : PDNS_REC_V2;
-	d4_put_u64be(b + o, t->id);
-	o += 8;
-	d4_put_u16be(b + o, t->rrtype);
-	o += 2;
-	d4_put_u64be(b + o, t->tf);
-	d4_put_u64be(b + o + 8, t->tl);
-	d4_put_u64be(b + o + 16, t->count);
-	o += 24;
-	b[o++] = t->tlp;
-	b[o++] = t->flags;
-	memcpy(b + o, t->org, 16);
-	o += 16;
+	int org = memcmp(t->org, zero16, 16) != 0, name = t->namelen > PDNS_NK_FULL;
+	size_t sfx = bw_suffix(t);
+	b[o++] = PDNS_REC_V4;
+	o += put_varint(b + o, t->id);
+	o += put_varint(b + o, t->tf);
+	o += put_varint(b + o, t->tl - t->tf);
+	o += put_varint(b + o, t->count);
+	b[o++] = (uint8_t)((t->tlp & PDNS_R4_TLP) | ((t->flags & PDNS_F_ORG_MIXED) ? PDNS_R4_MIXED : 0) |
+			   (org ? PDNS_R4_ORG : 0) | (t->sketch ? PDNS_R4_SKETCH : 0) | (name ? PDNS_R4_NAME : 0) |
+			   (t->nhubs ? PDNS_R4_HUBS : 0));
+	if (org) {
+		memcpy(b + o, t->org, 16);
+		o += 16;
+	}
 	b[o++] = t->nsens;
 	memcpy(b + o, t->sens, 16u * t->nsens);
 	o += 16u * t->nsens;
-	d4_put_u64be(b + o, t->sketch);
-	o += 8;
+	if (t->sketch) {
+		d4_put_u64be(b + o, t->sketch);
+		o += 8;
+	}
 	/* strings carry their NUL so that readers can hand out pointers */
-	d4_put_u16be(b + o, (uint16_t)t->bwlen);
-	memcpy(b + o + 2, t->bw, t->bwlen);
-	o += 2 + t->bwlen;
-	b[o++] = 0;
-	d4_put_u16be(b + o, (uint16_t)t->namelen);
-	memcpy(b + o + 2, t->name, t->namelen);
-	o += 2 + t->namelen;
-	b[o++] = 0;
-	d4_put_u32be(b + o, (uint32_t)t->rdlen);
-	memcpy(b + o + 4, t->rd, t->rdlen);
-	o += 4 + t->rdlen;
+	if (sfx) {
+		o += put_varint(b + o, (uint64_t)sfx << 1 | 1u);
+	} else {
+		o += put_varint(b + o, (uint64_t)t->bwlen << 1);
+		if (t->bwlen) {
+			memcpy(b + o, t->bw, t->bwlen);
+			o += t->bwlen;
+			b[o++] = 0;
+		}
+	}
+	if (name) {
+		o += put_varint(b + o, t->namelen);
+		memcpy(b + o, t->name, t->namelen);
+		o += t->namelen;
+		b[o++] = 0;
+	}
+	o += put_varint(b + o, t->rdlen);
+	memcpy(b + o, t->rd, t->rdlen);
+	o += t->rdlen;
 	b[o++] = 0;
 	if (t->nhubs) {
 		b[o++] = t->nhubs;
@@ -312,11 +347,94 @@ static const char *rd_str(struct d4_reader *r, size_t len, size_t max)
 	return (const char *)p;
 }
 
-static int dec_tup(const uint8_t *p, size_t n, struct tup *t)
+/* A v4 record; its key gives the name and the rrtype. One encoding per
+ * tuple: what enc_tup writes, nothing else. */
+static int dec_tup4(struct d4_reader *r, const uint8_t *key, size_t klen, struct tup *t)
+{
+	if (klen < PDNS_KEY_TAIL + 1 || key[klen - PDNS_KEY_TAIL] != 0)
+		return D4_ECORRUPT;
+	size_t nkl = klen - PDNS_KEY_TAIL;
+	t->rrtype = (uint16_t)(key[nkl + 1] << 8 | key[nkl + 2]);
+	t->id = rd_varint(r);
+	t->tf = rd_varint(r);
+	uint64_t d = rd_varint(r);
+	t->tl = t->tf + d;
+	t->count = rd_varint(r);
+	uint8_t fl = d4_rd_u8(r);
+	if (d4_rd_error(r) || t->tl < t->tf)
+		return D4_ECORRUPT;
+	t->tlp = fl & PDNS_R4_TLP;
+	t->flags = (fl & PDNS_R4_MIXED) ? PDNS_F_ORG_MIXED : 0;
+	memset(t->org, 0, 16);
+	if (fl & PDNS_R4_ORG) {
+		d4_rd_copy(r, t->org, 16);
+		if (!d4_rd_error(r) && !memcmp(t->org, zero16, 16))
+			return D4_ECORRUPT;
+	}
+	t->nsens = d4_rd_u8(r);
+	if (t->nsens > D4_PDNS_SENSORS_KEEP)
+		return D4_ECORRUPT;
+	d4_rd_copy(r, t->sens, 16u * t->nsens);
+	t->sketch = 0;
+	if (fl & PDNS_R4_SKETCH) {
+		t->sketch = d4_rd_u64be(r);
+		if (!d4_rd_error(r) && !t->sketch)
+			return D4_ECORRUPT;
+	}
+	uint64_t bw = rd_varint(r);
+	if (d4_rd_error(r) || bw >> 1 > PDNS_NAME_BUF)
+		return D4_ECORRUPT;
+	t->bwlen = (size_t)(bw >> 1);
+	t->bw = NULL;
+	if (!(bw & 1) && t->bwlen)
+		t->bw = rd_str(r, t->bwlen, PDNS_NAME_BUF);
+	if (fl & PDNS_R4_NAME) {
+		uint64_t nl = rd_varint(r);
+		if (nl <= PDNS_NK_FULL || nl > PDNS_NAME_BUF || nkl != PDNS_NK_MAX)
+			return D4_ECORRUPT;
+		t->namelen = (size_t)nl;
+		t->name = rd_str(r, t->namelen, PDNS_NAME_BUF);
+	} else {
+		if (nkl > PDNS_NK_FULL)
+			return D4_ECORRUPT;
+		t->namelen = nkl;
+		t->name = (const char *)key; /* followed by the key's 00 */
+	}
+	uint64_t rl = rd_varint(r);
+	if (d4_rd_error(r) || rl > D4_PDNS_STORE_RDATA_MAX)
+		return D4_ECORRUPT;
+	t->rdlen = (size_t)rl;
+	t->rd = rd_str(r, t->rdlen, D4_PDNS_STORE_RDATA_MAX);
+	t->nhubs = 0;
+	if (fl & PDNS_R4_HUBS) {
+		t->nhubs = d4_rd_u8(r);
+		if (t->nhubs == 0 || t->nhubs > D4_PDNS_HUBS_KEEP)
+			return D4_ECORRUPT;
+		d4_rd_copy(r, t->hubs, 16u * t->nhubs);
+	}
+	if (d4_rd_error(r) || d4_rd_left(r) || t->tlp > 7)
+		return D4_ECORRUPT;
+	if (bw & 1) { /* the name's last bwlen bytes */
+		if (!t->bwlen || t->bwlen > t->namelen)
+			return D4_ECORRUPT;
+		t->bw = t->name + t->namelen - t->bwlen;
+	} else if (t->bwlen && bw_suffix(t)) {
+		return D4_ECORRUPT; /* written as a suffix */
+	}
+	if ((t->flags & PDNS_F_ORG_MIXED) && (fl & PDNS_R4_ORG))
+		return D4_ECORRUPT;
+	return 0;
+}
+
+/* Decodes the record p[0..n) of the tuple with key key[0..klen) (v2 and v3,
+ * written before record v4, hold their own name and rrtype). */
+static int dec_tup(const uint8_t *key, size_t klen, const uint8_t *p, size_t n, struct tup *t)
 {
 	struct d4_reader r;
 	d4_rd_init(&r, p, n);
 	uint8_t ver = d4_rd_u8(&r);
+	if (ver == PDNS_REC_V4)
+		return dec_tup4(&r, key, klen, t);
 	if (ver != PDNS_REC_V2 && ver != PDNS_REC_V3)
 		return D4_ECORRUPT;
 	t->id = d4_rd_u64be(&r);
@@ -387,14 +505,21 @@ static void tup_out(const struct tup *t, struct d4_store_pdns_tuple *o)
 	memcpy(o->hubs, t->hubs, 16u * t->nhubs);
 }
 
-int store_pdns_tuple_decode(const uint8_t *p, size_t n, struct d4_store_pdns_tuple *out)
+int store_pdns_tuple_decode(const uint8_t *key, size_t klen, const uint8_t *p, size_t n,
+			    struct d4_store_pdns_tuple *out)
 {
 	struct tup t;
-	int rc = dec_tup(p, n, &t);
+	int rc = dec_tup(key, klen, p, n, &t);
 	if (rc)
 		return rc;
 	tup_out(&t, out);
 	return 0;
+}
+
+size_t store_pdns_tuple_recode(const uint8_t *key, size_t klen, const uint8_t *p, size_t n, uint8_t *out)
+{
+	struct tup t;
+	return dec_tup(key, klen, p, n, &t) ? 0 : enc_tup(&t, out);
 }
 
 /* ---- merge rules ---- */
@@ -497,6 +622,55 @@ static size_t key_name_entry(const uint8_t *nk, size_t nklen, uint16_t type, uin
 	d4_put_u16be(k + nklen + 1, type);
 	d4_put_u64be(k + nklen + 3, id);
 	return nklen + 11;
+}
+
+int store_pdns_index_tuple_key(int dbi, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen, uint8_t *out,
+			       size_t *outlen)
+{
+	if (dbi != DBI_PDNS_RNAME || vlen != PDNS_HASH) {
+		if (vlen > PDNS_KEY_MAX)
+			return D4_ECORRUPT;
+		memcpy(out, v, vlen);
+		*outlen = vlen;
+		return 0;
+	}
+	/* reversed name || 00 || rrtype || id */
+	if (klen < 11 || klen - 11 > PDNS_NK_FULL || k[klen - 11] != 0)
+		return D4_ECORRUPT;
+	size_t rl = klen - 11;
+	char rev[PDNS_NK_FULL + 1];
+	memcpy(rev, k, rl);
+	rev[rl] = 0;
+	size_t nl = name_reverse(rev, rl, (char *)out);
+	if (nl == 0) { /* the root */
+		out[0] = '.';
+		nl = 1;
+	}
+	if (nl != rl && !(rl == 0 && nl == 1))
+		return D4_ECORRUPT;
+	out[nl] = 0;
+	memcpy(out + nl + 1, k + klen - 10, 2);
+	memcpy(out + nl + 3, v, PDNS_HASH);
+	*outlen = nl + 3 + PDNS_HASH;
+	return 0;
+}
+
+/* The value of pdns_rname entry rk: the tuple key pk, less what the entry's
+ * key already holds — H(rdata) alone when the reversed name and the rrtype
+ * give back the rest (a name kept whole in keys, whose labels reverse back
+ * to it), else the whole tuple key (as entries written before hold). */
+static size_t rname_val(const uint8_t *rk, size_t rklen, const uint8_t *pk, size_t pklen, const uint8_t **v)
+{
+	uint8_t back[PDNS_KEY_MAX];
+	size_t bl = 0;
+	if (pklen > PDNS_HASH &&
+	    !store_pdns_index_tuple_key(DBI_PDNS_RNAME, rk, rklen, pk + pklen - PDNS_HASH, PDNS_HASH, back, &bl) &&
+	    bl == pklen && !memcmp(back, pk, pklen)) {
+		*v = pk + pklen - PDNS_HASH;
+		return PDNS_HASH;
+	}
+	*v = pk;
+	return pklen;
 }
 
 /* Secondary index keys of one tuple; each entry's value is the tuple key. */
@@ -833,7 +1007,8 @@ static int apply_group(struct apply_ctx *a, const struct d4_store_pdns_obs *obs,
 	int rc = mdb_cursor_get(a->tc, &k, &v, MDB_SET_KEY);
 	int fresh = rc == MDB_NOTFOUND;
 	if (rc == 0)
-		rc = dec_tup(v.mv_data, v.mv_size, &t); /* strings point into the page: no write before enc_tup */
+		rc = dec_tup(pk, pklen, v.mv_data, v.mv_size,
+			     &t); /* strings point into the page: no write before enc_tup */
 	else if (fresh)
 		rc = 0;
 	else
@@ -899,7 +1074,9 @@ static int apply_group(struct apply_ctx *a, const struct d4_store_pdns_obs *obs,
 	if ((rc =
 		 build_keys(a->md, t.name, t.namelen, t.rrtype, t.rd, t.rdlen, pk + pklen - PDNS_HASH, t.id, t.tl, ks)))
 		return rc;
-	rc = defer_put(a, DBI_PDNS_RNAME, ks->rname, ks->rnamelen, pk, pklen);
+	const uint8_t *rv;
+	size_t rvl = rname_val(ks->rname, ks->rnamelen, pk, pklen, &rv);
+	rc = defer_put(a, DBI_PDNS_RNAME, ks->rname, ks->rnamelen, rv, rvl);
 	if (!rc && ks->rdnlen)
 		rc = defer_put(a, DBI_PDNS_RDNAME, ks->rdn, ks->rdnlen, pk, pklen);
 	if (!rc && ks->rdrnlen)
@@ -1622,6 +1799,7 @@ static int query_run(struct d4_store *s, const struct d4_store_pdns_query *q,
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	struct qplan *p = malloc(sizeof(*p));
 	struct d4_store_pdns_tuple *out = malloc(sizeof(*out));
+	uint8_t tkey[PDNS_KEY_MAX]; /* the tuple key of an index entry: names handed out point into it */
 	int rc = (!md || !p || !out) ? D4_ENOMEM : plan(md, q, p);
 	unsigned first = 0;
 	if (rc)
@@ -1678,9 +1856,13 @@ static int query_run(struct d4_store *s, const struct d4_store_pdns_query *q,
 			}
 			/* the tuple table holds the records (exact and right-wildcard
 			 * names: no fetch); an index entry's value is the tuple key */
-			MDB_val tv = v;
+			MDB_val tv = v, tk = k;
 			if (g->dbi != DBI_PDNS_TUPLES) {
-				MDB_val tk = v;
+				size_t tkl;
+				if ((rc = store_pdns_index_tuple_key((int)g->dbi, k.mv_data, k.mv_size, v.mv_data,
+								     v.mv_size, tkey, &tkl)))
+					break;
+				tk = mv(tkey, tkl);
 				r = mdb_get(txn, s->dbi[DBI_PDNS_TUPLES], &tk, &tv);
 				if (r) {
 					rc = r == MDB_NOTFOUND ? D4_ECORRUPT : store_rc(r, "pdns tuple get");
@@ -1688,8 +1870,13 @@ static int query_run(struct d4_store *s, const struct d4_store_pdns_query *q,
 				}
 			}
 			struct tup t;
-			if ((rc = dec_tup(tv.mv_data, tv.mv_size, &t)))
+			if ((rc = dec_tup(tk.mv_data, tk.mv_size, tv.mv_data, tv.mv_size, &t)))
 				break;
+			if (g->dbi != DBI_PDNS_TUPLES &&
+			    t.id != d4_get_u64be((const uint8_t *)k.mv_data + k.mv_size - 8)) {
+				rc = D4_ECORRUPT; /* an entry that is not its tuple's */
+				break;
+			}
 			if (!tuple_matches(p, q, &t))
 				goto next;
 			/* raw query through the rdata-name index: only the tuples
@@ -1797,7 +1984,7 @@ int d4_store_pdns_seen(struct d4_store *s, const struct d4_store_pdns_obs *obs, 
 			break;
 		}
 		struct tup t;
-		if ((rc = dec_tup(v.mv_data, v.mv_size, &t)))
+		if ((rc = dec_tup(keys[j].k, keys[j].kl, v.mv_data, v.mv_size, &t)))
 			break;
 		count[keys[j].i] = t.count;
 		sensors[keys[j].i] = t.nsens + (t.sketch ? sketch_est[64 - popcount64(t.sketch)] : 0);
@@ -2028,7 +2215,7 @@ int d4_store_pdns_expire(struct d4_store *s, uint64_t cutoff, unsigned max_per_t
 				rc = del_key(txn, s->dbi[DBI_PDNS_TIME], cur, 12);
 			} else if (r) {
 				rc = store_rc(r, "pdns tuple get");
-			} else if ((rc = dec_tup(tv.mv_data, tv.mv_size, &t))) {
+			} else if ((rc = dec_tup(v.mv_data, v.mv_size, tv.mv_data, tv.mv_size, &t))) {
 				/* corrupt record */
 			} else if (t.id != id || t.tl / PDNS_DAY != d4_get_u32be(cur)) {
 				rc = del_key(txn, s->dbi[DBI_PDNS_TIME], cur, 12); /* stray: not this tuple's entry */

@@ -320,6 +320,9 @@ END_TEST
  * with no hub; v3 appends the origin hubs; every cut of either is corrupt. */
 START_TEST(test_fed_tuple_record)
 {
+	/* "a.b." || 00 || A || H(rdata): v2 and v3 hold their own name, v4 takes the key's */
+	static const uint8_t key[] = {'a', '.', 'b', '.', 0,  0,  1,  1,  2,  3,  4, 5,
+				      6,   7,	8,   9,	  10, 11, 12, 13, 14, 15, 16};
 	uint8_t rec[256], *p = rec;
 	*p++ = 2;
 	d4_put_u64be(p, 7), p += 8;  /* id */
@@ -342,35 +345,64 @@ START_TEST(test_fed_tuple_record)
 	memcpy(p, "192.0.2.1", 10), p += 10;
 	size_t n2 = (size_t)(p - rec);
 	struct d4_store_pdns_tuple t;
-	ck_assert_int_eq(store_pdns_tuple_decode(rec, n2, &t), 0);
+	ck_assert_int_eq(store_pdns_tuple_decode(key, sizeof(key), rec, n2, &t), 0);
 	ck_assert_uint_eq(t.id, 7);
 	ck_assert_uint_eq(t.count, 3);
 	ck_assert_uint_eq(t.nhubs, 0);
 	ck_assert_uint_eq(t.nsensors, 1);
 	for (size_t cut = 0; cut < n2; cut++)
-		ck_assert_int_eq(store_pdns_tuple_decode(rec, cut, &t), D4_ECORRUPT);
+		ck_assert_int_eq(store_pdns_tuple_decode(key, sizeof(key), rec, cut, &t), D4_ECORRUPT);
 	/* v3: the same fields and two hubs */
 	rec[0] = 3;
 	*p++ = 2;
 	mkuuid(p, 300), p += 16;
 	mkuuid(p, 301), p += 16;
 	size_t n3 = (size_t)(p - rec);
-	ck_assert_int_eq(store_pdns_tuple_decode(rec, n3, &t), 0);
+	ck_assert_int_eq(store_pdns_tuple_decode(key, sizeof(key), rec, n3, &t), 0);
 	ck_assert_uint_eq(t.nhubs, 2);
 	uint8_t h[16];
 	mkuuid(h, 301);
 	ck_assert_int_eq(memcmp(t.hubs[1], h, 16), 0);
 	for (size_t cut = 0; cut < n3; cut++)
-		ck_assert_int_eq(store_pdns_tuple_decode(rec, cut, &t), D4_ECORRUPT);
+		ck_assert_int_eq(store_pdns_tuple_decode(key, sizeof(key), rec, cut, &t), D4_ECORRUPT);
 	rec[n3] = 0;
-	ck_assert_int_eq(store_pdns_tuple_decode(rec, n3 + 1, &t), D4_ECORRUPT);
+	ck_assert_int_eq(store_pdns_tuple_decode(key, sizeof(key), rec, n3 + 1, &t), D4_ECORRUPT);
 	rec[n2] = 0; /* v3 without a hub: never written */
-	ck_assert_int_eq(store_pdns_tuple_decode(rec, n2 + 1, &t), D4_ECORRUPT);
+	ck_assert_int_eq(store_pdns_tuple_decode(key, sizeof(key), rec, n2 + 1, &t), D4_ECORRUPT);
 	rec[n2] = D4_PDNS_HUBS_KEEP + 1;
-	ck_assert_int_eq(store_pdns_tuple_decode(rec, n3, &t), D4_ECORRUPT);
+	ck_assert_int_eq(store_pdns_tuple_decode(key, sizeof(key), rec, n3, &t), D4_ECORRUPT);
 	rec[n2] = 2;
-	rec[0] = 4; /* unknown version */
-	ck_assert_int_eq(store_pdns_tuple_decode(rec, n3, &t), D4_ECORRUPT);
+	rec[0] = 5; /* unknown version */
+	ck_assert_int_eq(store_pdns_tuple_decode(key, sizeof(key), rec, n3, &t), D4_ECORRUPT);
+	/* v4, as this build writes it: the v3 tuple again, recoded; every cut
+	 * is corrupt, and it decodes to the same tuple */
+	rec[0] = 3;
+	uint8_t r4[256];
+	size_t n4 = store_pdns_tuple_recode(key, sizeof(key), rec, n3, r4);
+	ck_assert_uint_gt(n4, 0);
+	ck_assert_uint_lt(n4, n3);
+	ck_assert_int_eq(r4[0], 4);
+	ck_assert_int_eq(store_pdns_tuple_decode(key, sizeof(key), r4, n4, &t), 0);
+	ck_assert_uint_eq(t.id, 7);
+	ck_assert_uint_eq(t.rrtype, 1);
+	ck_assert_uint_eq(t.time_first, 10);
+	ck_assert_uint_eq(t.time_last, 20);
+	ck_assert_uint_eq(t.count, 3);
+	ck_assert_uint_eq(t.tlp, 2);
+	ck_assert_uint_eq(t.nsensors, 1);
+	ck_assert_uint_eq(t.nhubs, 2);
+	ck_assert_uint_eq(t.rrname_len, 4);
+	ck_assert_int_eq(memcmp(t.rrname, "a.b.", 5), 0);
+	ck_assert_uint_eq(t.rdata_len, 9);
+	ck_assert_str_eq(t.rdata, "192.0.2.1");
+	ck_assert_ptr_null(t.bailiwick);
+	uint8_t again[256];
+	ck_assert_uint_eq(store_pdns_tuple_recode(key, sizeof(key), r4, n4, again), n4);
+	ck_assert_int_eq(memcmp(again, r4, n4), 0);
+	for (size_t cut = 0; cut < n4; cut++)
+		ck_assert_int_eq(store_pdns_tuple_decode(key, sizeof(key), r4, cut, &t), D4_ECORRUPT);
+	/* a key that is not a tuple key */
+	ck_assert_int_eq(store_pdns_tuple_decode(key, 10, r4, n4, &t), D4_ECORRUPT);
 }
 END_TEST
 

@@ -1022,6 +1022,113 @@ START_TEST(test_merge)
 }
 END_TEST
 
+/* A store written before record v4 keeps working: a v2 record (name and
+ * rrtype in the record, fixed-width numbers) is read as it is and written
+ * as v4 at the tuple's next merge, with the same tuple. */
+START_TEST(test_record_v2_compat)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	struct d4_store_pdns_obs ob;
+	memset(&ob, 0, sizeof(ob));
+	ob.rrname = "www.example.com.";
+	ob.rrtype = 1;
+	ob.rdata = "192.0.2.7";
+	ob.time_first = 1000;
+	ob.time_last = 2000;
+	ob.count = 3;
+	ob.tlp = D4_TLP_GREEN;
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+	/* rewrite the record in the v2 layout */
+	MDB_txn *txn;
+	MDB_cursor *c;
+	MDB_val k, v;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(mdb_cursor_open(txn, s->dbi[DBI_PDNS_TUPLES], &c), 0);
+	ck_assert_int_eq(mdb_cursor_get(c, &k, &v, MDB_FIRST), 0);
+	struct d4_store_pdns_tuple t;
+	ck_assert_int_eq(store_pdns_tuple_decode(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &t), 0);
+	uint8_t rec[256], *p = rec, key[64];
+	ck_assert_uint_le(k.mv_size, sizeof(key));
+	memcpy(key, k.mv_data, k.mv_size);
+	size_t klen = k.mv_size;
+	*p++ = 2;
+	d4_put_u64be(p, t.id), p += 8;
+	d4_put_u16be(p, 1), p += 2;
+	d4_put_u64be(p, 900), p += 8;  /* time_first */
+	d4_put_u64be(p, 2500), p += 8; /* time_last */
+	d4_put_u64be(p, 5), p += 8;    /* count */
+	*p++ = D4_TLP_AMBER;
+	*p++ = 0;
+	memset(p, 0, 16), p += 16;
+	*p++ = 0; /* no sensor */
+	d4_put_u64be(p, 0), p += 8;
+	d4_put_u16be(p, 12), p += 2;
+	memcpy(p, "example.com.", 13), p += 13;
+	d4_put_u16be(p, 16), p += 2;
+	memcpy(p, "www.example.com.", 17), p += 17;
+	d4_put_u32be(p, 9), p += 4;
+	memcpy(p, "192.0.2.7", 10), p += 10;
+	MDB_val nk = {klen, key}, nv = {(size_t)(p - rec), rec};
+	ck_assert_int_eq(mdb_put(txn, s->dbi[DBI_PDNS_TUPLES], &nk, &nv, 0), 0);
+	mdb_cursor_close(c);
+	/* and its name entry as older versions wrote it: the whole tuple key */
+	ck_assert_int_eq(mdb_cursor_open(txn, s->dbi[DBI_PDNS_RNAME], &c), 0);
+	ck_assert_int_eq(mdb_cursor_get(c, &k, &v, MDB_FIRST), 0);
+	ck_assert_uint_eq(v.mv_size, 16);
+	MDB_val fv = {klen, key};
+	ck_assert_int_eq(mdb_cursor_put(c, &k, &fv, MDB_CURRENT), 0);
+	mdb_cursor_close(c);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	struct one r;
+	ck_assert_int_eq(lookup(s, "www.example.com.", 1, &r), 1);
+	ck_assert_uint_eq(r.t.time_first, 900);
+	ck_assert_uint_eq(r.t.time_last, 2500);
+	ck_assert_uint_eq(r.t.count, 5);
+	ck_assert_str_eq(r.bw, "example.com.");
+	ck_assert_uint_eq(r.t.tlp, D4_TLP_AMBER);
+	struct d4_store_pdns_query q;
+	struct d4_store_pdns_qresult res;
+	memset(&q, 0, sizeof(q));
+	q.kind = D4_PDNS_Q_NAME_LEFT;
+	q.name = "example.com.";
+	q.max_tlp = 6;
+	memset(&r, 0, sizeof(r));
+	ck_assert_int_eq(d4_store_pdns_query(s, &q, one_cb, &r, &res), 0);
+	ck_assert_int_eq(r.n, 1);
+	ck_assert_str_eq(r.name, "www.example.com.");
+	ck_assert_uint_eq(r.t.count, 5);
+	/* merged: written as v4 */
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+	ck_assert_int_eq(lookup(s, "www.example.com.", 1, &r), 1);
+	ck_assert_uint_eq(r.t.time_first, 900);
+	ck_assert_uint_eq(r.t.time_last, 2500);
+	ck_assert_uint_eq(r.t.count, 8);
+	ck_assert_str_eq(r.bw, "example.com.");
+	ck_assert_uint_eq(r.t.tlp, D4_TLP_AMBER);
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), 0);
+	nk = (MDB_val){klen, key};
+	ck_assert_int_eq(mdb_get(txn, s->dbi[DBI_PDNS_TUPLES], &nk, &v), 0);
+	ck_assert_int_eq(((const uint8_t *)v.mv_data)[0], 4);
+	ck_assert_uint_lt(v.mv_size, (size_t)(p - rec));
+	mdb_txn_abort(txn);
+	/* a name whose labels do not reverse back to it (an escape that takes
+	 * the final dot): its name entry keeps the whole tuple key */
+	ob.rrname = "x\\12";
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+	ck_assert_int_eq(lookup(s, "x\\12.", 1, &r), 1);
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), 0);
+	ck_assert_int_eq(mdb_cursor_open(txn, s->dbi[DBI_PDNS_RNAME], &c), 0);
+	int full = 0;
+	for (int rr = mdb_cursor_get(c, &k, &v, MDB_FIRST); rr == 0; rr = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+		full += v.mv_size > 16;
+	ck_assert_int_eq(full, 2); /* this one and the older entry rewritten above */
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	d4_store_close(s);
+}
+END_TEST
+
 START_TEST(test_parse_ip)
 {
 	struct d4_store_pdns_query q;
@@ -1075,10 +1182,12 @@ static void check_consistency(struct d4_store *s, uint64_t expect_tuples)
 	MDB_val k, v;
 	ck_assert_int_eq(mdb_cursor_open(txn, s->dbi[DBI_PDNS_TUPLES], &c), 0);
 	for (int r = mdb_cursor_get(c, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-		const uint8_t *p = v.mv_data, *kp = k.mv_data;
+		const uint8_t *kp = k.mv_data;
+		struct d4_store_pdns_tuple t;
 		ck_assert_uint_ge(v.mv_size, 11);
-		ck_assert_int_eq(p[0], 2);
-		uint16_t type = (uint16_t)(p[9] << 8 | p[10]);
+		ck_assert_int_eq(((const uint8_t *)v.mv_data)[0], 4);
+		ck_assert_int_eq(store_pdns_tuple_decode(k.mv_data, k.mv_size, v.mv_data, v.mv_size, &t), 0);
+		uint16_t type = t.rrtype;
 		ck_assert_uint_ge(k.mv_size, 20);
 		ck_assert_uint_eq((uint16_t)(kp[k.mv_size - 18] << 8 | kp[k.mv_size - 17]), type);
 		ck_assert_int_eq(kp[k.mv_size - 19], 0);
@@ -1103,8 +1212,9 @@ static void check_consistency(struct d4_store *s, uint64_t expect_tuples)
 	for (int r = mdb_cursor_get(c, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 		MDB_val tk = v, tv;
 		ck_assert_int_eq(mdb_get(txn, s->dbi[DBI_PDNS_TUPLES], &tk, &tv), 0);
-		const uint8_t *p = tv.mv_data;
-		uint16_t type = (uint16_t)(p[9] << 8 | p[10]);
+		struct d4_store_pdns_tuple t;
+		ck_assert_int_eq(store_pdns_tuple_decode(v.mv_data, v.mv_size, tv.mv_data, tv.mv_size, &t), 0);
+		uint16_t type = t.rrtype;
 		nwhole += type == 2 || type == 3 || type == 4 || type == 5 || type == 7 || type == 8 || type == 9 ||
 			  type == 12 || type == 39;
 	}
@@ -1119,11 +1229,23 @@ static void check_consistency(struct d4_store *s, uint64_t expect_tuples)
 		ck_assert_int_eq(mdb_cursor_open(txn, s->dbi[idx[i]], &c), 0);
 		for (int r = mdb_cursor_get(c, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
 			ck_assert_uint_ge(k.mv_size, 9);
-			MDB_val tk = v, tv;
+			uint8_t tkb[512];
+			size_t tkl;
+			ck_assert_int_eq(store_pdns_index_tuple_key((int)idx[i], k.mv_data, k.mv_size, v.mv_data,
+								    v.mv_size, tkb, &tkl),
+					 0);
+			MDB_val tk = {tkl, tkb}, tv;
 			ck_assert_int_eq(mdb_get(txn, s->dbi[DBI_PDNS_TUPLES], &tk, &tv), 0);
-			const uint8_t *p = tv.mv_data;
-			ck_assert_uint_eq(d4_get_u64be(p + 1),
-					  d4_get_u64be((const uint8_t *)k.mv_data + k.mv_size - 8));
+			struct d4_store_pdns_tuple t;
+			ck_assert_int_eq(store_pdns_tuple_decode(tkb, tkl, tv.mv_data, tv.mv_size, &t), 0);
+			ck_assert_uint_eq(t.id, d4_get_u64be((const uint8_t *)k.mv_data + k.mv_size - 8));
+			/* a name entry holds H(rdata) alone, or the whole tuple key when
+			 * the name is cut in keys (or does not reverse back to itself) */
+			if (idx[i] == DBI_PDNS_RNAME) {
+				ck_assert(v.mv_size == 16 || v.mv_size == tkl);
+				if (t.rrname_len > 400)
+					ck_assert_uint_eq(v.mv_size, tkl);
+			}
 		}
 		mdb_cursor_close(c);
 	}
@@ -1999,6 +2121,7 @@ static Suite *pdns_suite(void)
 	tcase_add_test(tc, test_name_only_forms);
 	tcase_add_test(tc, test_batch_repeats);
 	tcase_add_test(tc, test_parse_ip);
+	tcase_add_test(tc, test_record_v2_compat);
 	tcase_add_test(tc, test_cursor_atomic);
 	tcase_add_test(tc, test_schema_upgrade);
 	tcase_add_test(tc, test_schema_3_to_4);
