@@ -1511,6 +1511,8 @@ static void *loop(void *arg)
 	struct d4_ingest *in = arg;
 	struct epoll_event evs[MAX_EVENTS];
 	uint64_t next_tick = d4_mono_ms() + TICK_MS;
+	/* named for top -H, perf and the ingest bench's per-thread CPU */
+	pthread_setname_np(pthread_self(), "d4-ingest");
 	for (;;) {
 		in->now_mono = d4_mono_ms();
 		int timeout = in->ready ? 0 : (int)(next_tick > in->now_mono ? next_tick - in->now_mono : 0);

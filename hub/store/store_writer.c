@@ -1215,6 +1215,7 @@ static int fed_fail_first(struct batch *b)
 static void *writer_main(void *arg)
 {
 	struct d4_store *s = arg;
+	pthread_setname_np(pthread_self(), "d4-writer"); /* for top -H, perf, the ingest bench */
 	struct batch *b = calloc(1, sizeof(*b));
 	struct apply_ctx *c = calloc(1, sizeof(*c));
 	struct store_qcache *qc = store_qcache_new();
