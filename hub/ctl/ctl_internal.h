@@ -2,6 +2,7 @@
 #ifndef CTL_INTERNAL_H
 #define CTL_INTERNAL_H
 
+#include "d4_api.h"
 #include "d4_store.h"
 
 #include <stddef.h>
@@ -36,6 +37,10 @@ struct ctl {
 	long timeout;	       /* --timeout seconds for one request; 0 = the default */
 	char *token;	       /* owned, wiped and freed at exit */
 	struct ctl_http *http; /* opened on demand by the first request */
+	/* Local mode: the API's handlers in-process on st (ctl_http.c), and
+	 * the configuration they see (-c's, or the defaults with -s). */
+	struct d4_api_local *api;
+	const struct d4_hubconf *conf;
 };
 
 /* Messages: "d4hubctl: <cmd>: <text>" on stderr. ctl_fail returns CTL_ERR,

@@ -91,6 +91,8 @@ int ctl_store(struct ctl *c, int write)
 	if (c->st && (c->st_write || !write))
 		return CTL_OK;
 	if (c->st) {
+		d4_api_local_free(c->api); /* it holds the old handle */
+		c->api = NULL;
 		d4_store_close(c->st);
 		c->st = NULL;
 	}
@@ -442,11 +444,14 @@ int main(int argc, char **argv)
 		c.map_size = conf.map_size;
 		c.kick_ban = conf.kick_ban;
 	} else {
+		d4_hubconf_defaults(&conf);
 		c.store_path = store_dir;
 	}
+	c.conf = &conf;
 
 	c.cmd = argv[i];
 	int rc = fn(&c, argc - i - 1, argv + i + 1);
+	d4_api_local_free(c.api);
 	if (c.st)
 		d4_store_close(c.st);
 	ctl_http_close(&c);
