@@ -26,6 +26,8 @@ void d4_h_block_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, str
 void d4_h_unblock_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_kick_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_rotate_sensor_key(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+/* every session, or one sensor's, oldest first (api/h_sessions.c) */
+void d4_h_list_sessions(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 /* monitoring (api/h_sensors.c) */
 void d4_h_list_silent_sensors(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 

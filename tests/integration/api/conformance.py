@@ -812,6 +812,26 @@ def run_live(spec, fx):
     call("listSensorSessions", "unknown uuid", 404, {"uuid": new_uuid()}, token="user")
     call("listSensorSessions", "limit=0", 400, {"uuid": ds}, token="user", query={"limit": 0})
 
+    c = call("listSessions", "every session", 200, token="user")
+    if c is not None and c.json:
+        ids = [s["id"] for s in c.json.get("items", [])]
+        ok(len(ids) > 0 and ids == sorted(ids), "listSessions: sessions, oldest first")
+    c = call("listSessions", "data sensor", 200, token="user", query={"sensor": ds})
+    if c is not None and c.json:
+        ok(len(c.json.get("items", [])) > 0, "listSessions: the data sensor has sessions")
+        ok(all(s["sensor"] == ds for s in c.json.get("items", [])), "listSessions: only that sensor's")
+    c = call("listSessions", "limit=1", 200, token="user", query={"limit": 1})
+    if c is not None and c.json and c.json.get("next_cursor"):
+        last = c.json["items"][-1]["id"]
+        c2 = call("listSessions", "next page", 200, token="user", query={"limit": 1, "cursor": c.json["next_cursor"]})
+        if c2 is not None and c2.json and c2.json.get("items"):
+            ok(c2.json["items"][0]["id"] > last, "listSessions: the next page goes on after the cursor")
+    c = call("listSessions", "unknown sensor", 200, token="user", query={"sensor": new_uuid()})
+    if c is not None and c.json:
+        ok(c.json.get("items") == [], "listSessions: an unknown sensor has no sessions")
+    call("listSessions", "bad sensor", 400, token="user", query={"sensor": "x"})
+    call("listSessions", "bad cursor", 400, token="user", query={"cursor": "AAAAAAAAAAA"})
+
     c = call("getStatsTotals", "user", 200, token="user")
     if c is not None and c.json:
         ok(c.json.get("frames", 0) > 0, "getStatsTotals: frames > 0")

@@ -45,7 +45,7 @@ ingest_is() { [ "$(unverified "d['ingest']['$1']")" = "$2" ]; }
 sensor_clean() { # UUID: no rejection counted, no last error
 	local j
 	j=$(sensor_json "$1")
-	assert_eq "$(echo "$j" | json "sum(d['rejects'].values())")" 0 "rejections charged to sensor $1"
+	assert_eq "$(echo "$j" | json "sum(d['rejections'].values())")" 0 "rejections charged to sensor $1"
 	assert_eq "$(echo "$j" | json "d['last_error'] or ''")" "" "last_error of sensor $1"
 }
 sessions_of() { ctl --json sessions "$1" | json "len(d)"; }
