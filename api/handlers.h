@@ -45,6 +45,7 @@ void d4_h_get_stats_daily(struct d4_api_ctx *ctx, const struct d4_api_req *req, 
 
 void d4_h_list_users(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_create_user(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_update_user(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_delete_user(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_list_tokens(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_create_token(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);

@@ -44,6 +44,7 @@ const struct d4_api_route d4_api_routes[] = {
     {"GET", "/api/v1/stats/daily", D4_ROLE_USER, D4_BODY_NONE, d4_h_get_stats_daily, "getStatsDaily"},
     {"GET", "/api/v1/users", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_list_users, "listUsers"},
     {"POST", "/api/v1/users", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_create_user, "createUser"},
+    {"PATCH", "/api/v1/users/{name}", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_update_user, "updateUser"},
     {"DELETE", "/api/v1/users/{name}", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_delete_user, "deleteUser"},
     {"GET", "/api/v1/users/{name}/tokens", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_list_tokens, "listTokens"},
     {"POST", "/api/v1/users/{name}/tokens", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_create_token, "createToken"},

@@ -186,6 +186,7 @@ int ctl_r_stats(struct ctl *c, uint64_t days);
 int ctl_r_status(struct ctl *c);
 int ctl_r_user_add(struct ctl *c, const char *name, const char *role, const char *label);
 int ctl_r_user_list(struct ctl *c);
+int ctl_r_user_role(struct ctl *c, const char *name, const char *role);
 int ctl_r_user_del(struct ctl *c, const char *name);
 int ctl_r_token_create(struct ctl *c, const char *user, const char *label);
 int ctl_r_token_list(struct ctl *c, const char *user);

@@ -920,6 +920,21 @@ int ctl_r_user_list(struct ctl *c)
 	return run_list(c, "/api/v1/users", 0, &l, "no users");
 }
 
+int ctl_r_user_role(struct ctl *c, const char *name, const char *role)
+{
+	char path[PATH_MAX_LEN], esc[ESC_MAX];
+	if (!ctl_esc(name, esc, sizeof(esc)))
+		return ctl_usage(c, "user name too long");
+	yajl_gen b = ctl_body_new();
+	if (!b)
+		return ctl_fail(c, "out of memory");
+	snprintf(path, sizeof(path), "/api/v1/users/%s", esc);
+	yajl_gen_map_open(b);
+	j_key_str(b, "role", role);
+	yajl_gen_map_close(b);
+	return call_print(c, "PATCH", path, b);
+}
+
 int ctl_r_user_del(struct ctl *c, const char *name)
 {
 	char path[PATH_MAX_LEN], esc[ESC_MAX];

@@ -36,14 +36,6 @@ static int arg_label(struct ctl *c, const char *s)
 	return CTL_OK;
 }
 
-/* The store's answer about a user, as a message (user role). */
-static int user_missing(struct ctl *c, const char *name, int rc)
-{
-	if (rc == D4_ENOTFOUND)
-		return ctl_fail(c, "no user %s", name);
-	return ctl_fail(c, "cannot read user %s: %s", name, d4_strerror(rc));
-}
-
 static int cmd_user_add(struct ctl *c, int argc, char **argv)
 {
 	const char *pos[1], *role_s = NULL, *label = FIRST_TOKEN_LABEL;
@@ -67,25 +59,7 @@ static int cmd_user_role(struct ctl *c, int argc, char **argv)
 		return rc;
 	if ((rc = arg_user(c, pos[0])) != CTL_OK || (rc = arg_role(c, pos[1], &role)) != CTL_OK)
 		return rc;
-	/* The API has no operation that changes a role: the store, locally. */
-	if (c->url)
-		return ctl_fail(c, "%s", CTL_NOT_REMOTE);
-	if ((rc = ctl_store(c, 1)) != CTL_OK)
-		return rc;
-	struct d4_user u;
-	int g = d4_store_user_get(c->st, pos[0], &u);
-	if (g != D4_OK)
-		return user_missing(c, pos[0], g);
-	if ((g = d4_store_user_put(c->st, pos[0], role)) != D4_OK)
-		return ctl_fail(c, "cannot change user %s: %s", pos[0], d4_strerror(g));
-	if (c->json) {
-		ctl_j_obj_open(c, NULL);
-		ctl_j_str(c, "name", pos[0]);
-		ctl_j_str(c, "role", d4_store_role_name(role));
-		ctl_j_obj_close(c);
-		return ctl_j_flush(c);
-	}
-	return CTL_OK;
+	return ctl_r_user_role(c, pos[0], d4_store_role_name(role));
 }
 
 static int cmd_user_del(struct ctl *c, int argc, char **argv)

@@ -1068,6 +1068,15 @@ def run_live(spec, fx):
         call("revokeToken", "again", 404, {"id": tok1["id"]})
         call("getMe", "revoked token", 401, token="conf-user", src=L.next_src())
     call("revokeToken", "not hex", {400, 404}, {"id": "xyz"})
+    c = call("updateUser", "role", 200, {"name": "conf-user"}, body={"role": "sensor_register"})
+    if c is not None and c.json:
+        ok(c.json.get("name") == "conf-user" and c.json.get("role") == "sensor_register", f"updateUser: {c.json}")
+    call("updateUser", "unknown user", 404, {"name": "nobody-here"}, body={"role": "user"})
+    call("updateUser", "bad role", 422, {"name": "conf-user"}, body={"role": "root"})
+    call("updateUser", "missing role", 422, {"name": "conf-user"}, body={})
+    call("updateUser", "unknown field", 422, {"name": "conf-user"}, body={"role": "user", "name": "x"})
+    call("updateUser", "no body", 400, {"name": "conf-user"})
+    call("updateUser", "text/plain", 415, {"name": "conf-user"}, body="x", ctype="text/plain")
     call("deleteUser", "delete", 204, {"name": "conf-user"})
     call("deleteUser", "again", 404, {"name": "conf-user"})
     if tok2:

@@ -676,7 +676,7 @@ class Check:
 WRITES = {
     "createSensor", "updateSensor", "deleteSensor", "approveSensor", "blockSensor", "unblockSensor", "kickSensor",
     "rotateSensorKey", "registerSensor", "addBlock", "deleteBlock", "setType", "addExtType", "deleteExtType",
-    "setServerMode", "createUser", "deleteUser", "createToken", "revokeToken", "createQueue", "updateQueue",
+    "setServerMode", "createUser", "updateUser", "deleteUser", "createToken", "revokeToken", "createQueue", "updateQueue",
     "deleteQueue", "flushQueue", "ackQueue", "createPartner", "updatePartner", "deletePartner",
 }
 # Evaluations: POSTs that change nothing and answer about a record the caller

@@ -361,9 +361,10 @@ for tk in "$ATOK" "$OTOK" "$OTOK2"; do
 done
 run 0 user role ops@example.org admin
 [ "$("$HELPER" verify "$S" "$OTOK" | cut -d' ' -f2)" = admin ] || fail "user role: token does not carry the new role"
-run 0 --json user role ops@example.org sensor_register && json 'd == {"name": "ops@example.org", "role": "sensor_register"}'
+run 0 --json user role ops@example.org sensor_register
+json 'd["name"] == "ops@example.org" and d["role"] == "sensor_register" and epoch(d["created"]) > 0'
 run 2 user role ops@example.org god && err_has "bad role 'god'"
-run 1 user role nobody user && err_has "no user nobody"
+run 1 user role nobody user && err_has "Not Found: no user 'nobody' (HTTP 404)"
 O2ID=$("$HELPER" verify "$S" "$OTOK2" | cut -d' ' -f3)
 run 0 token revoke "$O2ID"
 "$HELPER" verify "$S" "$OTOK2" >/dev/null 2>&1 && fail "a revoked token still verifies"

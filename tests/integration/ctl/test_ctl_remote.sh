@@ -229,14 +229,20 @@ r 0 rctl token revoke "$CI_ID"
 r 1 "$D4HUBCTL" -H "$URL" --cacert "$CA" -T "$VIEW2" sensor list
 err_has "(HTTP 401)"
 err_has "hint: the token was refused"
-r 1 rctl user role viewer admin
-err_has "user role: not available over the API; run on the hub host with -c/-s"
+r 0 rctl --json user role viewer sensor_register
+jo "d['name'] == 'viewer' and d['role'] == 'sensor_register'"
+r 0 lctl --json user list
+jo "{u['name']: u['role'] for u in d}['viewer'] == 'sensor_register'"
+r 1 rctl user role admin user
+err_has "user role: Conflict: you cannot change the role of the account you are signed in as (HTTP 409)"
+r 0 lctl --json user list
+jo "{u['name']: u['role'] for u in d}['admin'] == 'admin'"
 r 0 rctl user del viewer
 r 1 "$D4HUBCTL" -H "$URL" --cacert "$CA" -T "$VIEW1" sensor list
 err_has "(HTTP 401)"
 r 0 lctl --json user list
 jo "[u['name'] for u in d] == ['admin']"
-log "users/tokens: add, create, list (no secrets), 403 for a user token, revoked token 401, user del, user role refused"
+log "users/tokens: add, create, list (no secrets), 403 for a user token, revoked token 401, user role (not one's own), user del"
 
 # ---- token sources, TLS, usage -----------------------------------------------------------------------
 r 0 env D4HUB_URL="$URL" D4HUB_TOKEN="$ADMIN" "$D4HUBCTL" --cacert "$CA" --json sensor list
