@@ -14,4 +14,9 @@ struct d4_api_web_asset {
 extern const struct d4_api_web_asset d4_api_web_assets[];
 extern const unsigned d4_api_web_nassets;
 
+/* openapi/d4hub.yaml as built, served at /openapi.yaml unless api.spec names
+ * a file; NUL-terminated (the NUL is not counted in the length). */
+extern const unsigned char d4_api_spec_yaml[];
+extern const size_t d4_api_spec_yaml_len;
+
 #endif

@@ -1,6 +1,7 @@
 /* d4hub API — system operations: getHealth, getOpenapi, getMetrics, getMe. */
 #include "api_core.h"
 #include "api_limits.h"
+#include "api_web.h"
 #include "handlers.h"
 #include "d4_analyze.h"
 #include "d4_error.h"
@@ -62,7 +63,8 @@ void d4_api_h_openapi(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 	(void)req;
 	const char *path = ctx->core ? ctx->core->spec_path : NULL;
 	if (!path || !path[0]) {
-		d4_api_problem(resp, 404, "not-found", "Not Found", "no API description is configured (api.spec)");
+		/* no api.spec: the copy built into the hub */
+		d4_api_body(resp, 200, "application/yaml", d4_api_spec_yaml, d4_api_spec_yaml_len);
 		return;
 	}
 	int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -317,8 +317,8 @@ static int check_config(const struct d4_hubconf *conf)
 			fprintf(stderr, "d4hub: %s\n", err);
 			return 1;
 		}
-		/* an explicit api.spec must be there; the built-in default may
-		 * be missing in an install without the source tree */
+		/* an explicit api.spec must be there (without one, the copy
+		 * built into d4hub is served) */
 		if (conf->api_spec[0] && access(conf->api_spec, R_OK) != 0) {
 			if (conf->api_spec_set) {
 				fprintf(stderr, "d4hub: api.spec %s: %s\n", conf->api_spec, strerror(errno));

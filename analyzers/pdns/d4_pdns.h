@@ -8,6 +8,8 @@
 #ifndef D4_PDNS_H
 #define D4_PDNS_H
 
+#include "d4_pkt.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -103,6 +105,16 @@ int d4_pdns_pcapstream_feed(struct d4_pdns_pcapstream *s, const uint8_t *p, size
  * 256 KiB cap: feed returned D4_EPROTO / D4_ETOOBIG / D4_ENOTSUP for pcapng
  * and then ignores its input) becomes usable again. */
 void d4_pdns_pcapstream_reset(struct d4_pdns_pcapstream *s);
+/* 1 when the extractor holds no TCP flow: a new one would behave the same
+ * from here on (a consumer's clean point, where a restart can resume). */
+int d4_pdns_pcap_idle(const struct d4_pdns_pcap *x);
+/* 0 and *out filled (be: written big-endian; nsec 0, the extractor keeps
+ * seconds) when the splitter is at a record boundary after a global header;
+ * D4_EAGAIN in a header or a record, or once the stream failed. */
+int d4_pdns_pcapstream_boundary(const struct d4_pdns_pcapstream *s, struct d4_pcap_info *out);
+/* At a record boundary of a stream whose global header said *h (resuming a
+ * stream after a restart, at a point _boundary reported). */
+void d4_pdns_pcapstream_resume(struct d4_pdns_pcapstream *s, const struct d4_pcap_info *h);
 
 /* ---- canonical text (used by the CSV and COF parsers; exported so that
  * query code canonicalises names the same way) ---- */

@@ -403,6 +403,32 @@ void d4_pdns_pcapstream_reset(struct d4_pdns_pcapstream *s)
 	s->rlen = 0;
 }
 
+int d4_pdns_pcap_idle(const struct d4_pdns_pcap *x)
+{
+	return x->oldest == NULL;
+}
+
+int d4_pdns_pcapstream_boundary(const struct d4_pdns_pcapstream *s, struct d4_pcap_info *out)
+{
+	if (s->state != S_RECHDR || s->hlen != 0)
+		return D4_EAGAIN;
+	memset(out, 0, sizeof(*out));
+	out->linktype = (uint32_t)s->linktype;
+	out->snaplen = s->snaplen;
+	out->be = s->swap != 0;
+	return 0;
+}
+
+void d4_pdns_pcapstream_resume(struct d4_pdns_pcapstream *s, const struct d4_pcap_info *h)
+{
+	s->state = S_RECHDR;
+	s->hlen = 0;
+	s->rlen = 0;
+	s->swap = h->be != 0;
+	s->snaplen = h->snaplen;
+	s->linktype = (int)(h->linktype & 0xffff);
+}
+
 static uint32_t rd32(const struct d4_pdns_pcapstream *s, const uint8_t *p)
 {
 	if (s->swap)

@@ -66,6 +66,12 @@ function fill(tableSel, rows) {
   const tb = $(tableSel + ' tbody');
   tb.replaceChildren(...rows);
 }
+// An empty list says so in words ("nothing yet", "no match") instead of
+// showing the headers of an empty table.
+function emptyTable(tableSel, hintSel, n) {
+  $(tableSel).hidden = n === 0;
+  $(hintSel).hidden = n > 0;
+}
 function button(label, onClick) {
   const b = document.createElement('button');
   b.textContent = label;
@@ -462,7 +468,7 @@ async function showVictim(victim) {
   fill('#bs-v-table', data.items.map((v) => row([v.kind, v.state, fmtEpoch(v.first), fmtEpoch(v.last), fmtNum(v.packets),
     fmtNum(v.peak_ppm), v.est_valid && typeof v.est_pps === 'number' ? fmtNum(Math.round(v.est_pps)) + '/s' : '–',
     portsText(v), (v.sensors || []).join(', ') + (v.sensors_more ? ' …' : ''), v.tlp])));
-  $('#bs-v-empty').hidden = data.items.length > 0;
+  emptyTable('#bs-v-table', '#bs-v-empty', data.items.length);
 }
 async function loadBackscatter() {
   const since = Math.floor(Date.now() / 1000) - 86400;
@@ -481,8 +487,8 @@ async function loadBackscatter() {
     fmtNum(v.peak_ppm), portsText(v), v.tlp])));
   fill('#bs-recent', recent.items.map((v) => row([victimLink(v), v.kind, v.state, fmtEpoch(v.first), fmtEpoch(v.last),
     fmtNum(v.packets), portsText(v), v.tlp])));
-  $('#bs-ongoing-empty').hidden = ongoing.items.length > 0;
-  $('#bs-recent-empty').hidden = recent.items.length > 0;
+  emptyTable('#bs-ongoing', '#bs-ongoing-empty', ongoing.items.length);
+  emptyTable('#bs-recent', '#bs-recent-empty', recent.items.length);
   // "nothing yet": no vector at all that this role may see, not only none lately
   const any = ongoing.items.length || recent.items.length ||
     (await api('GET', '/api/v1/backscatter/vectors?limit=1')).items.length;
@@ -492,6 +498,7 @@ async function loadBackscatter() {
     const c = await api('GET', '/api/v1/backscatter/counters');
     fill('#bs-counters', c.sensors.map((x) => row([x.sensor, fmtNum(x.frames), fmtNum(x.packets), fmtNum(x.backscatter),
       fmtNum(x.bad_packets), fmtNum(x.dropped)])));
+    emptyTable('#bs-counters', '#bs-counters-empty', c.sensors.length);
   }
   if (state.bsVictim) await showVictim(state.bsVictim);
 }
@@ -532,6 +539,7 @@ function signOut(message) {
   state.token = '';
   state.bsVictim = null;
   if (typeof psReset === 'function') psReset();
+  if (typeof pdReset === 'function') pdReset();
   sessionStorage.removeItem('d4hub-token');
   clearInterval(state.timer);
   $('#nav').hidden = true;

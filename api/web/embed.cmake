@@ -1,6 +1,8 @@
 # Generates a C file holding the web page's static files, so that the hub
 # serves its page without depending on where the source tree or an install
-# put them. Run at build time: cmake -DOUT=web_assets.c -DDIR=api/web -P embed.cmake
+# put them. Run at build time:
+#   cmake -DOUT=web_assets.c -DDIR=api/web [-DSPEC=openapi/d4hub.yaml] -P embed.cmake
+# SPEC, when given, is embedded too: the API description served at /openapi.yaml.
 file(GLOB _files RELATIVE ${DIR} ${DIR}/*.html ${DIR}/*.js ${DIR}/*.css)
 list(SORT _files)
 set(_c "/* Generated from api/web by api/web/embed.cmake: do not edit. */\n#include \"api_web.h\"\n\n")
@@ -17,5 +19,13 @@ foreach(_f ${_files})
 endforeach()
 string(APPEND _c "\nconst struct d4_api_web_asset d4_api_web_assets[] = {\n${_table}};\n")
 string(APPEND _c "const unsigned d4_api_web_nassets = ${_i};\n")
+if(DEFINED SPEC)
+  file(READ ${SPEC} _hex HEX)
+  string(LENGTH "${_hex}" _hexlen)
+  math(EXPR _len "${_hexlen} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," _bytes "${_hex}")
+  string(APPEND _c "\nconst unsigned char d4_api_spec_yaml[] = {${_bytes}0};\n")
+  string(APPEND _c "const size_t d4_api_spec_yaml_len = ${_len};\n")
+endif()
 file(WRITE ${OUT}.tmp "${_c}")
 file(COPY_FILE ${OUT}.tmp ${OUT} ONLY_IF_DIFFERENT)

@@ -201,8 +201,8 @@ async function psRunSearch(kind, value, gen) {
   $('#ps-cert').hidden = true;
   $('#ps-results').hidden = false;
   $('#ps-results-title').textContent = 'Search by ' + PS_KINDS[kind] + ': ' + value;
-  $('#ps-certs').hidden = !s.certs;
-  $('#ps-tuples').hidden = s.certs;
+  $('#ps-certs').hidden = !s.certs || page.items.length === 0;
+  $('#ps-tuples').hidden = s.certs || page.items.length === 0;
   fill(s.certs ? '#ps-certs' : '#ps-tuples', page.items.map(s.certs ? psCertRow : psTupleRow));
   fill(s.certs ? '#ps-tuples' : '#ps-certs', []);
   $('#ps-none').hidden = page.items.length > 0;
@@ -266,7 +266,7 @@ async function psShowCert(sha1, gen) {
   const chain = c.chain || [];
   fill('#ps-c-chain', chain.map((e, i) => row([String(i), e.sha1 === c.sha1 ? psCode(e.sha1) : psCertLink(e.sha1),
     psNameCell(e.subject), psNameCell(e.issuer)])));
-  $('#ps-c-chain-empty').hidden = chain.length > 0;
+  emptyTable('#ps-c-chain', '#ps-c-chain-empty', chain.length);
   // shown now, with nothing left of the certificate shown before
   for (const t of ['#ps-c-servers', '#ps-c-fps', '#ps-c-weak']) fill(t, []);
   for (const h of ['#ps-c-servers-empty', '#ps-c-fps-empty', '#ps-c-fps-partial', '#ps-c-weak-empty', '#ps-c-weak-more', '#ps-c-more'])
@@ -288,7 +288,7 @@ async function psCertTuples(sha1, more, gen) {
   ps.tuples = tuples;
   fill('#ps-c-servers', tuples.map((t) => row([psPivot('ip', t.server_ip), t.server_port, psSniCell(t),
     psTime(t.first_seen), psTime(t.last_seen), fmtNum(t.count), t.tlp])));
-  $('#ps-c-servers-empty').hidden = tuples.length > 0;
+  emptyTable('#ps-c-servers', '#ps-c-servers-empty', tuples.length);
   $('#ps-c-more').hidden = !ps.tupleCursor;
   const fps = new Map();
   for (const t of tuples)
@@ -304,7 +304,7 @@ async function psCertTuples(sha1, more, gen) {
   const order = { ja3: 0, ja4: 1, ja3s: 2 };
   const list = [...fps.values()].sort((a, b) => order[a.kind] - order[b.kind] || b.count - a.count || (a.fp < b.fp ? -1 : 1));
   fill('#ps-c-fps', list.map((e) => row([e.kind.toUpperCase(), psPivot(e.kind, e.fp), fmtNum(e.count), psTime(e.first), psTime(e.last)])));
-  $('#ps-c-fps-empty').hidden = list.length > 0;
+  emptyTable('#ps-c-fps', '#ps-c-fps-empty', list.length);
   $('#ps-c-fps-partial').hidden = !ps.tupleCursor;
   $('#ps-c-fps-partial').textContent = 'From the first ' + fmtNum(tuples.length) + ' handshakes: "More handshakes" reads more.';
 }
@@ -347,7 +347,7 @@ async function psCertWeak(sha1, gen) {
   psFresh(gen);
   const list = d.findings || [];
   fill('#ps-c-weak', list.map((f) => row([f.kind, psWeakDetail(f), psWeakOther(f.other), psTime(f.found_at)])));
-  $('#ps-c-weak-empty').hidden = list.length > 0;
+  emptyTable('#ps-c-weak', '#ps-c-weak-empty', list.length);
   $('#ps-c-weak-more').hidden = !d.findings_more;
 }
 
@@ -384,12 +384,13 @@ async function psLoadFigures() {
   const c = await api('GET', PS_API + '/counters');
   fill('#ps-counters', (c.sensors || []).map((x) => row([x.sensor, fmtNum(x.frames), fmtNum(x.handshakes), fmtNum(x.certs),
     fmtNum(x.certs_new), fmtNum(x.bad_lines), fmtNum(x.bad_packets), fmtNum(x.bad_certs)])));
+  emptyTable('#ps-counters', '#ps-counters-empty', (c.sensors || []).length);
 }
 
 async function psLoadRecent() {
   const page = await psList(psRecentPath(20));
   fill('#ps-recent', page.items.map(psCertRow));
-  $('#ps-recent-empty').hidden = page.items.length > 0;
+  emptyTable('#ps-recent', '#ps-recent-empty', page.items.length);
   $('#ps-empty').hidden = page.items.length > 0;
   if (page.clearance) $('#ps-clearance').textContent = page.clearance;
 }

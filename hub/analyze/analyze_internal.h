@@ -7,14 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Cursor value layout (version 1, big-endian):
- *   u8 version | u64 done_seq | u64 replay_from | u64 frames_lost
- * then, only when not empty, the streams whose unterminated last line was
- * parsed (so that a replay of their frames does not count it again):
- *   u8 n | n x (u64 session | u64 last frame seq) */
+/* The pDNS cursor value (follow_internal.h's layouts): version 1, the
+ * header then, only when not empty, the streams whose unterminated last
+ * line was parsed; version 2 adds the clean points of pcap streams. Both
+ * start with u8 version | u64 done_seq. */
 #define ANALYZE_CURSOR_V1  1u
 #define ANALYZE_CURSOR_LEN 25u
-#define ANALYZE_FIN_MAX	   250u
 
 /* Like d4_analyze_pdns_step, with the flush rule of the worker: a batch that
  * is not full is committed once caught up only when `force` or when the last

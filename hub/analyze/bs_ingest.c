@@ -20,9 +20,16 @@
  *
  * A commit is made only right after the aggregator reported its changed
  * vectors (d4_bs_agg_dirty); when a vector was closed by a packet and not yet
- * emitted by a tick (D4_EBUSY), the batch goes on to the next frame. */
+ * emitted by a tick (D4_EBUSY), the batch goes on to the next frame.
+ *
+ * The log, the cursor's header, the session table and the batches are the
+ * shared follower's (follow.c). Its clean points are not used: a stream's
+ * (frame, offset) point above is finer (any record boundary, the open
+ * vectors being stored), and live mode needs the packets of the window
+ * again, which a point after them would not give. */
 #include "analyze_internal.h"
 #include "d4_error.h"
+#include "follow_internal.h"
 #include "d4_log.h"
 #include "d4_reader.h"
 #include "d4_store.h"
@@ -40,7 +47,6 @@
 #define DEF_FUTURE_S	    86400u
 #define DEF_FRAMES_PER_WALK 4096u
 #define DEF_MAX_BUFFERED    ((size_t)64 << 20)
-#define NBUCKETS	    1024u
 #define LIVE_CP_MAX	    64u /* live-mode restart points kept per stream */
 #define LIVE_CP_SLICES	    8u	/* ... at most one per live_window_s / 8 of packet time */
 
@@ -54,7 +60,7 @@
  * done_seq and nothing needs reading again. last_seq: the stream's last
  * frame, its place in the least-recently-used order of the session cap. */
 #define CUR_V1	     1u
-#define CUR_HDR	     43u
+#define CUR_HDR	     43u /* D4_FOLLOW_HDR, clock_us, next_tick_us, n */
 #define CUR_SESS     37u
 #define F_HAVE	     1u
 #define F_BE	     2u
@@ -69,10 +75,7 @@ struct livecp {
 };
 
 struct bsess {
-	struct bsess *hnext;
-	uint64_t id;
-	uint64_t last_seq; /* LRU order */
-	uint64_t drop_at;  /* ended: drop once read past this; 0 = live */
+	struct d4_follow_sess h;
 	struct d4_pcapsplit *sp;
 	int failed; /* refused stream: its frames are only counted */
 	/* where the unit in progress began (0: at a boundary) */
@@ -105,26 +108,20 @@ struct d4_analyze_bs {
 	struct d4_analyze_bs_opts o;
 	struct d4_bs_prefix *tele; /* owned copy of o.agg.telescope */
 	struct d4_bs_agg *agg;
-	int fresh; /* no cursor was stored: the first commit resets the stored states */
-	/* committed cursor */
-	uint64_t done, replay_from, lost_total, clock_c, next_tick_c;
+	int fresh;		       /* no cursor was stored: the first commit resets the stored states */
+	struct d4_follow *f;	       /* the log, the cursor and the sessions */
+	uint64_t clock_c, next_tick_c; /* as committed */
 	/* reading */
-	uint64_t next, pending_done, pending_lost;
 	uint64_t clock_us, next_tick_us;
 	int counting;
 	const struct d4_frame_rec *cur_rec;
 	uint64_t frame_max_ts;
 	struct bsess *cur_sess;
 	struct d4_store_bs_counters *cur_delta;
-	/* sessions */
-	struct bsess *bucket[NBUCKETS];
-	unsigned nsess;
 	size_t held; /* bytes of records cut across frames, over all streams */
 	/* open batch */
 	struct pvec *vecs;
 	size_t nvecs, capvecs;
-	struct d4_store_bs_counters *deltas;
-	size_t ndeltas, capdeltas;
 	uint64_t batch_packets;
 	struct pstate *states;
 	size_t nstates, capstates;
@@ -132,85 +129,32 @@ struct d4_analyze_bs {
 	size_t salen, sacap;
 	struct d4_store_bs_state *sst; /* built at commit */
 	size_t capsst;
-	uint8_t *cv; /* cursor value buffer, D4_STORE_BS_CURSOR_MAX */
-	unsigned walked;
-	int walk_err;
 	struct d4_analyze_bs_stats st, pend;
-	uint64_t last_commit_ms, last_expire_s;
 };
 
-/* ---- sessions ---- */
+/* ---- sessions (follow.c calls these) ---- */
 
-static uint32_t sess_hash(uint64_t id)
+static void sess_free_cb(void *ctx, struct d4_follow_sess *h)
 {
-	id ^= id >> 33;
-	id *= 0xff51afd7ed558ccdULL;
-	id ^= id >> 33;
-	return (uint32_t)id & (NBUCKETS - 1);
-}
-
-static struct bsess *sess_find(struct d4_analyze_bs *x, uint64_t id)
-{
-	for (struct bsess *e = x->bucket[sess_hash(id)]; e; e = e->hnext)
-		if (e->id == id)
-			return e;
-	return NULL;
-}
-
-static void sess_remove(struct d4_analyze_bs *x, struct bsess *e)
-{
-	struct bsess **pp = &x->bucket[sess_hash(e->id)];
-	while (*pp != e)
-		pp = &(*pp)->hnext;
-	*pp = e->hnext;
-	x->held -= d4_pcapsplit_held(e->sp);
-	d4_pcapsplit_free(e->sp);
-	free(e);
-	x->nsess--;
-}
-
-static void sess_clear_all(struct d4_analyze_bs *x)
-{
-	for (unsigned b = 0; b < NBUCKETS; b++)
-		while (x->bucket[b])
-			sess_remove(x, x->bucket[b]);
-}
-
-/* Drops the state of the least recently used stream other than keep (its
- * next frame then fails as not-pcap, counted). */
-static void evict_lru(struct d4_analyze_bs *x, const struct bsess *keep, const char *why)
-{
-	struct bsess *victim = NULL;
-	for (unsigned b = 0; b < NBUCKETS; b++)
-		for (struct bsess *e = x->bucket[b]; e; e = e->hnext)
-			if (e != keep && (!victim || e->last_seq < victim->last_seq ||
-					  (e->last_seq == victim->last_seq && e->id < victim->id)))
-				victim = e;
-	if (!victim)
-		return;
-	x->st.evictions++;
-	d4_info("backscatter: session %" PRIu64 " state evicted (%s)", victim->id, why);
-	sess_remove(x, victim);
+	struct d4_analyze_bs *x = ctx;
+	struct bsess *e = (struct bsess *)h;
+	if (e->sp) {
+		x->held -= d4_pcapsplit_held(e->sp);
+		d4_pcapsplit_free(e->sp);
+		e->sp = NULL;
+	}
 }
 
 static struct bsess *sess_new(struct d4_analyze_bs *x, uint64_t id, uint64_t seq)
 {
-	if (x->nsess >= x->o.max_sessions)
-		evict_lru(x, NULL, "session cap");
-	struct bsess *e = calloc(1, sizeof(*e));
+	struct bsess *e = (struct bsess *)d4_follow_sess_new(x->f, id, seq);
 	if (!e)
 		return NULL;
 	e->sp = d4_pcapsplit_new(0);
 	if (!e->sp) {
-		free(e);
+		d4_follow_sess_remove(x->f, &e->h);
 		return NULL;
 	}
-	e->id = id;
-	e->last_seq = seq;
-	uint32_t h = sess_hash(id);
-	e->hnext = x->bucket[h];
-	x->bucket[h] = e;
-	x->nsess++;
 	return e;
 }
 
@@ -228,6 +172,15 @@ static void sess_anchor(const struct bsess *e, uint64_t *seq, uint32_t *off)
 		*seq = e->unit_seq;
 		*off = e->unit_off;
 	}
+}
+
+static uint64_t anchor_cb(void *ctx, const struct d4_follow_sess *h)
+{
+	(void)ctx;
+	uint64_t seq;
+	uint32_t off;
+	sess_anchor((const struct bsess *)h, &seq, &off);
+	return seq;
 }
 
 /* Live mode: restart points whose packets all left the window are not
@@ -248,21 +201,7 @@ static void live_trim(struct d4_analyze_bs *x, struct bsess *e)
 
 static struct d4_store_bs_counters *delta_for(struct d4_analyze_bs *x, const uint8_t uuid[16])
 {
-	for (size_t i = x->ndeltas; i-- > 0;)
-		if (!memcmp(x->deltas[i].sensor, uuid, 16))
-			return &x->deltas[i];
-	if (x->ndeltas == x->capdeltas) {
-		size_t nc = x->capdeltas ? x->capdeltas * 2 : 16;
-		struct d4_store_bs_counters *nd = realloc(x->deltas, nc * sizeof(*nd));
-		if (!nd)
-			return NULL;
-		x->deltas = nd;
-		x->capdeltas = nc;
-	}
-	struct d4_store_bs_counters *d = &x->deltas[x->ndeltas++];
-	memset(d, 0, sizeof(*d));
-	memcpy(d->sensor, uuid, 16);
-	return d;
+	return d4_follow_delta(x->f, uuid);
 }
 
 static void vec_to_store(const struct d4_bs_vector *v, struct d4_store_bs_vec *o)
@@ -368,75 +307,64 @@ static void add_read_counters(struct d4_analyze_bs_stats *to, const struct d4_an
 		to->by_reason[i] += b->by_reason[i];
 }
 
-static void batch_clear(struct d4_analyze_bs *x)
+static void batch_clear_cb(void *ctx)
 {
+	struct d4_analyze_bs *x = ctx;
 	x->nvecs = 0;
-	x->ndeltas = 0;
 	x->nstates = 0;
 	x->salen = 0;
 	x->batch_packets = 0;
-	x->pending_lost = 0;
 	memset(&x->pend, 0, sizeof(x->pend));
 }
 
-static size_t put_cursor(struct d4_analyze_bs *x, uint64_t done, uint64_t rf, uint64_t lost)
+static int batch_full_cb(void *ctx)
 {
-	uint8_t *c = x->cv;
-	c[0] = CUR_V1;
-	d4_put_u64be(c + 1, done);
-	d4_put_u64be(c + 9, rf);
-	d4_put_u64be(c + 17, lost);
-	d4_put_u64be(c + 25, x->clock_us);
-	d4_put_u64be(c + 33, x->next_tick_us);
-	size_t n = 0, off = CUR_HDR;
-	for (unsigned b = 0; b < NBUCKETS; b++)
-		for (struct bsess *e = x->bucket[b]; e; e = e->hnext) {
-			struct d4_pcap_info in;
-			memset(&in, 0, sizeof(in));
-			uint8_t fl = 0;
-			if (d4_pcapsplit_info(e->sp, &in) == 0)
-				fl |= F_HAVE | (in.be ? F_BE : 0) | (in.nsec ? F_NSEC : 0);
-			if (e->failed)
-				fl |= F_FAILED;
-			uint64_t aseq;
-			uint32_t aoff;
-			sess_anchor(e, &aseq, &aoff);
-			d4_put_u64be(c + off, e->id);
-			c[off + 8] = fl;
-			d4_put_u32be(c + off + 9, in.linktype);
-			d4_put_u32be(c + off + 13, in.snaplen);
-			d4_put_u64be(c + off + 17, aseq);
-			d4_put_u32be(c + off + 25, aoff);
-			d4_put_u64be(c + off + 29, e->last_seq);
-			off += CUR_SESS;
-			n++;
-		}
-	c[41] = (uint8_t)(n >> 8);
-	c[42] = (uint8_t)n;
-	return off;
+	const struct d4_analyze_bs *x = ctx;
+	return x->batch_packets >= x->o.batch;
 }
 
-static uint64_t replay_point(struct d4_analyze_bs *x, uint64_t done)
+/* The cursor after its header:
+ *   u64 clock_us | u64 next_tick_us | u16 n | n x session (CUR_SESS) */
+static size_t cursor_put_cb(void *ctx, uint8_t *c, size_t cap)
 {
-	uint64_t r = done + 1;
-	for (unsigned b = 0; b < NBUCKETS; b++)
-		for (struct bsess *e = x->bucket[b]; e; e = e->hnext) {
-			uint64_t a;
-			uint32_t o;
-			sess_anchor(e, &a, &o);
-			if (a && a < r)
-				r = a;
-		}
-	return r;
+	struct d4_analyze_bs *x = ctx;
+	(void)cap; /* max_sessions <= CUR_SESS_MAX */
+	d4_put_u64be(c, x->clock_us);
+	d4_put_u64be(c + 8, x->next_tick_us);
+	size_t n = 0, off = CUR_HDR - D4_FOLLOW_HDR;
+	for (struct d4_follow_sess *h = d4_follow_sess_first(x->f); h; h = d4_follow_sess_next(x->f, h)) {
+		struct bsess *e = (struct bsess *)h;
+		struct d4_pcap_info in;
+		memset(&in, 0, sizeof(in));
+		uint8_t fl = 0;
+		if (d4_pcapsplit_info(e->sp, &in) == 0)
+			fl |= F_HAVE | (in.be ? F_BE : 0) | (in.nsec ? F_NSEC : 0);
+		if (e->failed)
+			fl |= F_FAILED;
+		uint64_t aseq;
+		uint32_t aoff;
+		sess_anchor(e, &aseq, &aoff);
+		d4_put_u64be(c + off, e->h.id);
+		c[off + 8] = fl;
+		d4_put_u32be(c + off + 9, in.linktype);
+		d4_put_u32be(c + off + 13, in.snaplen);
+		d4_put_u64be(c + off + 17, aseq);
+		d4_put_u32be(c + off + 25, aoff);
+		d4_put_u64be(c + off + 29, e->h.last_seq);
+		off += CUR_SESS;
+		n++;
+	}
+	c[16] = (uint8_t)(n >> 8);
+	c[17] = (uint8_t)n;
+	return off;
 }
 
 /* Commits the open batch. 1: not now (a vector closed by a packet awaits
  * its tick: the batch goes on); 0 committed; < 0 error (the caller goes
  * back to the last commit). */
-static int batch_commit(struct d4_analyze_bs *x)
+static int commit_cb(void *ctx)
 {
-	if (x->pending_done <= x->done)
-		return 0;
+	struct d4_analyze_bs *x = ctx;
 	x->nstates = 0;
 	x->salen = 0;
 	int rc = d4_bs_agg_dirty(x->agg, on_state, x);
@@ -458,11 +386,11 @@ static int batch_commit(struct d4_analyze_bs *x)
 		x->sst[i].len = x->states[i].len;
 	}
 	if (x->o.agg.live)
-		for (unsigned b = 0; b < NBUCKETS; b++)
-			for (struct bsess *e = x->bucket[b]; e; e = e->hnext)
-				live_trim(x, e);
-	uint64_t rf = replay_point(x, x->pending_done);
-	size_t cvl = put_cursor(x, x->pending_done, rf, x->lost_total + x->pending_lost);
+		for (struct d4_follow_sess *h = d4_follow_sess_first(x->f); h; h = d4_follow_sess_next(x->f, h))
+			live_trim(x, (struct bsess *)h);
+	const uint8_t *cv;
+	size_t cvl;
+	d4_follow_cursor(x->f, &cv, &cvl);
 	struct d4_store_bs_vec *vs = NULL;
 	if (x->nvecs) {
 		vs = malloc(x->nvecs * sizeof(*vs));
@@ -479,10 +407,9 @@ static int batch_commit(struct d4_analyze_bs *x)
 	u.nstates = x->nstates;
 	u.states_reset = x->fresh;
 	u.cursor_name = D4_ANALYZE_BS_CURSOR;
-	u.cursor = x->cv;
+	u.cursor = cv;
 	u.cursor_len = cvl;
-	u.deltas = x->deltas;
-	u.ndeltas = x->ndeltas;
+	u.deltas = d4_follow_deltas(x->f, &u.ndeltas);
 	uint64_t t0 = d4_mono_ms();
 	rc = d4_store_bs_apply(x->s, &u);
 	free(vs);
@@ -494,19 +421,12 @@ static int batch_commit(struct d4_analyze_bs *x)
 	d4_debug("backscatter: %" PRIu64 " packets, %zu vector writes, %zu states committed in %" PRIu64 " ms",
 		 x->batch_packets, x->nvecs, x->nstates, ms);
 	x->fresh = 0;
-	x->done = x->pending_done;
-	x->replay_from = rf;
 	x->clock_c = x->clock_us;
 	x->next_tick_c = x->next_tick_us;
-	x->lost_total += x->pending_lost;
-	x->st.frames_lost += x->pending_lost;
 	x->st.states_written += x->nstates;
 	x->st.vectors_ongoing += x->pend.vectors_ongoing;
 	x->st.vectors_reported += x->pend.vectors_reported;
 	add_read_counters(&x->st, &x->pend);
-	x->st.commits++;
-	x->last_commit_ms = d4_now_ms();
-	batch_clear(x);
 	return 0;
 }
 
@@ -597,7 +517,7 @@ static int frame_process(struct d4_analyze_bs *x, const struct d4_frame_rec *rec
 {
 	if (rec->type != 1)
 		return 0;
-	struct bsess *e = sess_find(x, rec->session);
+	struct bsess *e = (struct bsess *)d4_follow_sess_find(x->f, rec->session);
 	if (!x->counting) {
 		/* replay: only streams that hold state at done_seq, from their point */
 		if (!e || e->failed)
@@ -611,8 +531,8 @@ static int frame_process(struct d4_analyze_bs *x, const struct d4_frame_rec *rec
 			return D4_ENOMEM;
 		e->resumed = 1;
 	}
-	if (rec->seq > e->last_seq)
-		e->last_seq = rec->seq;
+	if (rec->seq > e->h.last_seq)
+		e->h.last_seq = rec->seq;
 	uint32_t off = 0;
 	if (!e->resumed) {
 		/* the frame a replay starts in (a counted frame here means the
@@ -680,7 +600,7 @@ static int frame_process(struct d4_analyze_bs *x, const struct d4_frame_rec *rec
 			x->pend.streams_refused[why]++;
 			x->pend.bad_packets++;
 			x->cur_delta->bad_packets++;
-			d4_info("backscatter: session %" PRIu64 ": pcap stream refused (%s)", e->id,
+			d4_info("backscatter: session %" PRIu64 ": pcap stream refused (%s)", e->h.id,
 				d4_pcap_fail_name(why));
 		}
 		return 0;
@@ -698,52 +618,17 @@ static int frame_process(struct d4_analyze_bs *x, const struct d4_frame_rec *rec
 	 * opening many sessions, each with a large record left unfinished,
 	 * would pin max_sessions x 256 KiB). Not during a replay: the state at
 	 * done_seq was within the bound, and the replay rebuilds it. */
-	while (x->counting && x->held > x->o.max_buffered && x->nsess > 1)
-		evict_lru(x, e, "record buffer cap");
+	while (x->counting && x->held > x->o.max_buffered && d4_follow_nsess(x->f) > 1 &&
+	       d4_follow_evict(x->f, &e->h, "record buffer cap"))
+		;
 	return 0;
 }
 
-/* Frames [from, to) were deleted by retention before they were read:
- * counted; a stream that lost frames fails on its next record header. */
-static void gap(struct d4_analyze_bs *x, uint64_t from, uint64_t to)
-{
-	uint64_t counted_from = from > x->done + 1 ? from : x->done + 1;
-	if (to <= counted_from)
-		return;
-	uint64_t n = to - counted_from;
-	x->pending_lost += n;
-	if (x->pending_done < to - 1)
-		x->pending_done = to - 1;
-	d4_warn("backscatter: %" PRIu64 " frames (seq %" PRIu64 "..%" PRIu64 ") were deleted by retention before "
-		"they were read; skipped",
-		n, counted_from, to - 1);
-}
-
-static int walk_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *payload)
+static int frame_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *payload, int counting)
 {
 	struct d4_analyze_bs *x = ctx;
-	if (rec->seq < x->next)
-		return 0;
-	if (rec->seq > x->next)
-		gap(x, x->next, rec->seq);
-	x->counting = rec->seq > x->done;
-	int rc = frame_process(x, rec, payload);
-	if (rc) {
-		x->walk_err = rc;
-		return rc;
-	}
-	x->next = rec->seq + 1;
-	x->walked++;
-	if (x->counting) {
-		x->pending_done = rec->seq;
-		if (rec->type == 1)
-			x->pend.frames++;
-	} else if (rec->type == 1) {
-		x->st.replayed++;
-	}
-	if (x->batch_packets >= x->o.batch || x->walked >= x->o.frames_per_walk)
-		return 1;
-	return 0;
+	x->counting = counting;
+	return frame_process(x, rec, payload);
 }
 
 /* ---- loading the committed state ---- */
@@ -761,27 +646,24 @@ static int restore_cb(void *ctx, const uint8_t victim[16], uint8_t kind, const u
 
 static int parse_cursor(struct d4_analyze_bs *x, const uint8_t *c, size_t len)
 {
-	if (len < CUR_HDR || c[0] != CUR_V1)
+	size_t ext = CUR_HDR - D4_FOLLOW_HDR;
+	if (len < ext)
 		return D4_ECORRUPT;
-	size_t n = ((size_t)c[41] << 8) | c[42];
-	if (len != CUR_HDR + n * CUR_SESS || n > x->o.max_sessions)
+	size_t n = ((size_t)c[16] << 8) | c[17];
+	if (len != ext + n * CUR_SESS || n > x->o.max_sessions)
 		return D4_ECORRUPT;
-	x->done = d4_get_u64be(c + 1);
-	x->replay_from = d4_get_u64be(c + 9);
-	x->lost_total = d4_get_u64be(c + 17);
-	x->clock_us = d4_get_u64be(c + 25);
-	x->next_tick_us = d4_get_u64be(c + 33);
-	if (x->replay_from == 0 || x->replay_from > x->done + 1)
-		return D4_ECORRUPT;
+	x->clock_us = d4_get_u64be(c);
+	x->next_tick_us = d4_get_u64be(c + 8);
+	uint64_t done = d4_follow_done(x->f), replay_from = d4_follow_replay_from(x->f);
 	for (size_t i = 0; i < n; i++) {
-		const uint8_t *p = c + CUR_HDR + i * CUR_SESS;
+		const uint8_t *p = c + ext + i * CUR_SESS;
 		uint64_t id = d4_get_u64be(p);
 		uint8_t fl = p[8];
 		uint64_t aseq = d4_get_u64be(p + 17);
-		if (sess_find(x, id) || (aseq && (aseq < x->replay_from || aseq > x->done)))
+		if (d4_follow_sess_find(x->f, id) || (aseq && (aseq < replay_from || aseq > done)))
 			return D4_ECORRUPT;
 		uint64_t last = d4_get_u64be(p + 29);
-		if (last > x->done)
+		if (last > done)
 			return D4_ECORRUPT;
 		struct bsess *e = sess_new(x, id, last);
 		if (!e)
@@ -804,30 +686,22 @@ static int parse_cursor(struct d4_analyze_bs *x, const uint8_t *c, size_t len)
 	return 0;
 }
 
-/* Builds the in-memory state of the last commit: a fresh aggregator with
- * the stored open vectors, the streams of the cursor, reading from
- * replay_from. */
-static int load(struct d4_analyze_bs *x)
+/* The in-memory state of the last commit, after the follower's part: a
+ * fresh aggregator with the stored open vectors, the streams of the
+ * cursor. */
+static int cursor_load_cb(void *ctx, const uint8_t *p, size_t n, int present)
 {
-	sess_clear_all(x);
-	batch_clear(x);
+	struct d4_analyze_bs *x = ctx;
 	d4_bs_agg_free(x->agg);
 	x->agg = d4_bs_agg_new(&x->o.agg);
 	if (!x->agg)
 		return D4_ENOMEM;
-	size_t cl = 0;
-	int rc = d4_store_bs_cursor_get(x->s, D4_ANALYZE_BS_CURSOR, x->cv, D4_STORE_BS_CURSOR_MAX, &cl);
-	x->fresh = rc == D4_ENOTFOUND;
-	if (rc == D4_ENOTFOUND) {
-		x->done = 0;
-		x->replay_from = 1;
-		x->lost_total = 0;
-		x->clock_us = 0;
-		x->next_tick_us = 0;
-	} else if (rc) {
-		return rc;
-	} else {
-		if ((rc = parse_cursor(x, x->cv, cl)) != 0)
+	x->fresh = !present;
+	x->clock_us = 0;
+	x->next_tick_us = 0;
+	int rc = 0;
+	if (present) {
+		if ((rc = parse_cursor(x, p, n)) != 0)
 			return rc;
 		/* the states of a consumer that never committed are leftovers */
 		if ((rc = d4_store_bs_states_foreach(x->s, restore_cb, x)) != 0)
@@ -835,75 +709,19 @@ static int load(struct d4_analyze_bs *x)
 	}
 	x->clock_c = x->clock_us;
 	x->next_tick_c = x->next_tick_us;
-	x->pending_done = x->done;
-	x->next = x->replay_from;
 	return 0;
-}
-
-static void refresh_lag(struct d4_analyze_bs *x)
-{
-	struct d4_totals t;
-	if (d4_store_totals(x->s, &t) == 0)
-		x->st.last_seq = t.frames;
-}
-
-/* Back to the last commit after an error in the middle of a batch. */
-static int rewind_to_commit(struct d4_analyze_bs *x)
-{
-	int rc = load(x);
-	if (rc)
-		d4_warn("backscatter: reloading the committed state: %s", d4_strerror(rc));
-	return rc;
 }
 
 /* Reads and commits; on an error the aggregator may hold part of a frame,
  * so the consumer starts again from its last commit (the next call
  * reloads it). */
-static int bs_step(struct d4_analyze_bs *x, unsigned max_batches, int force, unsigned min_commit_ms, int *idle)
-{
-	int batches = 0;
-	for (;;) {
-		if (x->batch_packets >= x->o.batch) {
-			int rc = batch_commit(x);
-			if (rc < 0)
-				return rc;
-			if (rc == 0) {
-				batches++;
-				if (max_batches && (unsigned)batches >= max_batches)
-					return batches;
-			}
-		}
-		x->walked = 0;
-		x->walk_err = 0;
-		uint64_t frames0 = x->pend.frames;
-		int rc = d4_store_frame_foreach(x->s, x->next, 0, walk_cb, x);
-		x->st.frames += x->pend.frames - frames0;
-		if (rc < 0)
-			return rc;
-		int caught_up = x->batch_packets < x->o.batch && x->walked < x->o.frames_per_walk;
-		if (!caught_up)
-			continue;
-		if (x->pending_done > x->done &&
-		    (force || min_commit_ms == 0 || d4_now_ms() - x->last_commit_ms >= min_commit_ms)) {
-			rc = batch_commit(x);
-			if (rc < 0)
-				return rc;
-			if (rc == 0)
-				batches++;
-		}
-		if (idle)
-			*idle = 1;
-		return batches;
-	}
-}
-
 int analyze_bs_step(struct d4_analyze_bs *x, unsigned max_batches, int force, unsigned min_commit_ms, int *idle)
 {
 	if (idle)
 		*idle = 0;
-	int rc = x->agg ? 0 : rewind_to_commit(x);
+	int rc = x->agg ? 0 : d4_follow_rewind(x->f);
 	if (!rc)
-		rc = bs_step(x, max_batches, force, min_commit_ms, idle);
+		rc = d4_follow_step(x->f, max_batches, force, min_commit_ms, idle);
 	if (rc < 0) {
 		d4_bs_agg_free(x->agg);
 		x->agg = NULL;
@@ -915,7 +733,7 @@ int analyze_bs_flush(struct d4_analyze_bs *x)
 {
 	if (!x->agg)
 		return 0;
-	int rc = batch_commit(x);
+	int rc = d4_follow_flush(x->f);
 	return rc > 0 ? D4_EBUSY : rc;
 }
 
@@ -990,6 +808,36 @@ static void opts_defaults(struct d4_analyze_bs_opts *o)
 		o->max_buffered = DEF_MAX_BUFFERED;
 }
 
+static int expire_cb(void *ctx, uint64_t before_s, uint64_t *removed)
+{
+	struct d4_analyze_bs *x = ctx;
+	int rc = d4_store_bs_expire(x->s, before_s * 1000000u, 0, removed);
+	x->st.expired += *removed;
+	return rc;
+}
+
+static const uint8_t bs_types[] = {1};
+
+static const struct d4_follow_ops bs_ops = {
+    .name = "backscatter",
+    .sess_size = sizeof(struct bsess),
+    .delta_size = sizeof(struct d4_store_bs_counters),
+    .layout = D4_FOLLOW_PLAIN,
+    .version = CUR_V1,
+    .types = bs_types,
+    .ntypes = sizeof(bs_types),
+    .frame = frame_cb,
+    .batch_full = batch_full_cb,
+    .commit = commit_cb,
+    .batch_clear = batch_clear_cb,
+    .anchor = anchor_cb,
+    .sess_free = sess_free_cb,
+    .cursor_put = cursor_put_cb,
+    .cursor_load = cursor_load_cb,
+    .expire = expire_cb,
+    .expire_what = "vectors expired (last packet",
+};
+
 int d4_analyze_bs_new(struct d4_store *s, const struct d4_analyze_bs_opts *o, struct d4_analyze_bs **out)
 {
 	*out = NULL;
@@ -1002,13 +850,14 @@ int d4_analyze_bs_new(struct d4_store *s, const struct d4_analyze_bs_opts *o, st
 	else
 		d4_bs_opts_default(&x->o.agg);
 	opts_defaults(&x->o);
-	x->cv = malloc(D4_STORE_BS_CURSOR_MAX);
+	uint8_t *cv = malloc(D4_STORE_BS_CURSOR_MAX);
 	if (x->o.agg.n_telescope) {
 		x->tele = malloc(x->o.agg.n_telescope * sizeof(*x->tele));
 		if (x->tele)
 			memcpy(x->tele, o->agg.telescope, x->o.agg.n_telescope * sizeof(*x->tele));
 	}
-	if (!x->cv || (x->o.agg.n_telescope && !x->tele)) {
+	if (!cv || (x->o.agg.n_telescope && !x->tele)) {
+		free(cv);
 		d4_analyze_bs_free(x);
 		return D4_ENOMEM;
 	}
@@ -1016,20 +865,28 @@ int d4_analyze_bs_new(struct d4_store *s, const struct d4_analyze_bs_opts *o, st
 	char err[256];
 	if (d4_analyze_bs_opts_check(&x->o, err, sizeof(err)) != 0) {
 		d4_warn("%s", err);
+		free(cv);
 		d4_analyze_bs_free(x);
 		return D4_EINVAL;
 	}
-	int rc = load(x);
+	size_t cl = 0;
+	int rc = d4_store_bs_cursor_get(x->s, D4_ANALYZE_BS_CURSOR, cv, D4_STORE_BS_CURSOR_MAX, &cl);
+	if (rc == D4_ENOTFOUND) {
+		cl = 0;
+		rc = 0;
+	}
+	struct d4_follow_cfg fc;
+	memset(&fc, 0, sizeof(fc));
+	fc.max_sessions = x->o.max_sessions;
+	fc.frames_per_walk = x->o.frames_per_walk;
+	fc.cursor_max = D4_STORE_BS_CURSOR_MAX;
+	if (!rc)
+		rc = d4_follow_new(s, &bs_ops, x, &fc, cv, cl, &x->f);
+	free(cv);
 	if (rc) {
 		d4_analyze_bs_free(x);
 		return rc;
 	}
-	x->last_commit_ms = d4_now_ms();
-	if (x->replay_from <= x->done)
-		d4_info("backscatter: resuming after frame %" PRIu64 ", replaying from %" PRIu64
-			" to rebuild partial state",
-			x->done, x->replay_from);
-	refresh_lag(x);
 	*out = x;
 	return 0;
 }
@@ -1037,60 +894,29 @@ int d4_analyze_bs_new(struct d4_store *s, const struct d4_analyze_bs_opts *o, st
 int d4_analyze_bs_step(struct d4_analyze_bs *x, unsigned max_batches, int *idle)
 {
 	int rc = analyze_bs_step(x, max_batches, 1, 0, idle);
-	refresh_lag(x);
+	d4_follow_refresh_lag(x->f);
 	return rc;
 }
 
 int d4_analyze_bs_maintain(struct d4_analyze_bs *x, uint64_t now_s, uint64_t expire_every_s)
 {
-	if (x->agg && x->next > x->done) {
-		struct d4_totals t;
-		int rc = d4_store_totals(x->s, &t);
-		if (rc)
-			return rc;
-		for (unsigned b = 0; b < NBUCKETS; b++) {
-			struct bsess *e = x->bucket[b];
-			while (e) {
-				struct bsess *nx = e->hnext;
-				if (!e->drop_at) {
-					struct d4_session_info si;
-					rc = d4_store_session_get(x->s, e->id, &si);
-					if (rc == D4_ENOTFOUND ||
-					    (rc == 0 && (si.ended || (x->o.sessions_dead_before &&
-								      si.started < x->o.sessions_dead_before))))
-						e->drop_at = t.frames;
-					else if (rc)
-						return rc;
-				}
-				/* read to its end: a partial record will never complete, and
-				 * live mode's restart points are of no use without new frames
-				 * of this stream (its flows are in the table already) */
-				if (e->drop_at && x->next > e->drop_at)
-					sess_remove(x, e);
-				e = nx;
-			}
-		}
-		x->st.last_seq = t.frames;
-	}
-	if (x->o.retention_s && now_s > x->o.retention_s &&
-	    (x->last_expire_s == 0 || now_s - x->last_expire_s >= expire_every_s)) {
-		uint64_t removed = 0;
-		int rc = d4_store_bs_expire(x->s, (now_s - x->o.retention_s) * 1000000u, 0, &removed);
-		x->last_expire_s = now_s;
-		x->st.expired += removed;
-		if (removed)
-			d4_info("backscatter: %" PRIu64 " vectors expired (last packet older than %" PRIu64 " s)",
-				removed, x->o.retention_s);
+	if (x->agg) {
+		/* read to its end: a partial record will never complete, and
+		 * live mode's restart points are of no use without new frames
+		 * of this stream (its flows are in the table already) */
+		int rc = d4_follow_maintain(x->f, x->o.sessions_dead_before);
 		if (rc)
 			return rc;
 	}
-	return 0;
+	return d4_follow_expire(x->f, now_s, expire_every_s, x->o.retention_s);
 }
 
 void d4_analyze_bs_stats(struct d4_analyze_bs *x, struct d4_analyze_bs_stats *out)
 {
 	/* counters of committed batches only: a batch dropped by a restart or
 	 * an error is read again */
+	struct d4_follow_stats fs;
+	d4_follow_stats(x->f, &fs);
 	*out = x->st;
 	if (x->agg) {
 		struct d4_bs_stats as;
@@ -1098,25 +924,21 @@ void d4_analyze_bs_stats(struct d4_analyze_bs *x, struct d4_analyze_bs_stats *ou
 		out->vectors_open = as.vectors_open;
 		out->vectors_unreported = as.vectors_unreported;
 	}
+	D4_FOLLOW_STATS_PUT(out, fs);
+	out->frames = fs.frames;
 	out->clock_us = x->clock_us;
-	out->cursor = x->done;
-	out->replay_from = x->replay_from;
-	out->lag = x->st.last_seq > x->done ? x->st.last_seq - x->done : 0;
-	out->sessions = x->nsess;
 }
 
 void d4_analyze_bs_free(struct d4_analyze_bs *x)
 {
 	if (!x)
 		return;
-	sess_clear_all(x);
+	d4_follow_free(x->f);
 	d4_bs_agg_free(x->agg);
 	free(x->tele);
 	free(x->vecs);
-	free(x->deltas);
 	free(x->states);
 	free(x->sarena);
 	free(x->sst);
-	free(x->cv);
 	free(x);
 }

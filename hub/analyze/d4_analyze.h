@@ -78,6 +78,7 @@ struct d4_analyze_pdns_opts {
 struct d4_analyze_pdns_stats {
 	uint64_t frames;       /* frames read past the cursor (replayed frames not included) */
 	uint64_t replayed;     /* frames read again to rebuild partial state */
+	uint64_t resumed;      /* pcap streams rebuilt at a clean point of the cursor (instead of their start) */
 	uint64_t observations; /* observations committed */
 	uint64_t bad_lines;    /* CSV/COF lines skipped (incl. overlong) */
 	uint64_t bad_packets;  /* pcap records/streams not decodable */

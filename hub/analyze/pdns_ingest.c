@@ -3,14 +3,16 @@
  * committed in batches with the cursor and the per-sensor counters in one
  * store transaction (d4_store_pdns_apply).
  *
- * Exact restarts: every observation and every counted error belongs to the
- * frame that completes it, and only frames after done_seq are counted. The
- * cursor also records replay_from, the oldest frame that the per-session
- * state at done_seq depends on (the start of a buffered line, the first frame
- * of a pcap stream); after a restart the consumer reads again from there,
- * rebuilding that state while discarding what those frames complete.
- * docs/pdns.md "Ingest from the frame log". */
+ * Exact restarts (follow.c): every observation and every counted error
+ * belongs to the frame that completes it, and only frames after done_seq
+ * are counted. The cursor also records replay_from, the oldest frame that
+ * the per-session state at done_seq depends on (the start of a buffered
+ * line; for a pcap stream its last clean point, kept in the cursor with
+ * the pcap header, else its first frame); after a restart the consumer
+ * reads again from there, rebuilding that state while discarding what
+ * those frames complete. docs/pdns.md "Ingest from the frame log". */
 #include "analyze_internal.h"
+#include "follow_internal.h"
 #include "d4_error.h"
 #include "d4_log.h"
 #include "d4_reader.h"
@@ -32,25 +34,16 @@
 #define DEF_MAX_BUFFERED    ((size_t)64 << 20)
 #define DEF_MAX_TCP	    ((size_t)4 << 20)
 #define DEF_FRAMES_PER_WALK 4096u
-#define NBUCKETS	    1024u /* session hash buckets (power of two) */
+#define CUR_V2		    2u /* with clean points (follow_internal.h) */
 
 enum skind { K_CSV = 1, K_COF, K_PCAP, K_IGNORE };
-enum skip { SKIP_NONE = 0, SKIP_COUNT, SKIP_SILENT };
 
+/* h.first: pcap, the stream's start; h.last_rec: lines, the last frame
+ * read; h.stream_end: an unterminated last line is complete. */
 struct sess {
-	struct sess *hnext;
-	uint64_t id;
-	uint8_t kind;	    /* enum skind */
-	uint64_t first;	    /* frame that created this state (pcap: the stream's start) */
-	uint64_t last_seq;  /* last frame fed (LRU order) */
-	uint64_t drop_at;   /* session ended: drop once done_seq reaches this; 0 = live */
-	uint8_t stream_end; /* the sender ended the stream: an unterminated last line is complete */
-	/* lines */
-	char *buf;
-	size_t len, cap;
-	uint64_t line_seq;	      /* frame where the buffered (or skipped) line began */
-	uint8_t skipping;	      /* enum skip: discard up to the next newline */
-	struct d4_frame_rec last_rec; /* provenance of the last frame read (lines) */
+	struct d4_follow_sess h;
+	uint8_t kind;		   /* enum skind */
+	struct d4_follow_lines ln; /* lines */
 	/* pcap */
 	struct d4_pdns_pcap *px;
 	struct d4_pdns_pcapstream *ps;
@@ -71,25 +64,14 @@ struct d4_analyze_pdns {
 	struct d4_store *s;
 	struct d4_analyze_pdns_opts o;
 	struct d4_pdns_csv_spec spec;
-	/* cursor (committed) */
-	uint64_t done;	      /* frames <= done are accounted for */
-	uint64_t replay_from; /* as committed */
-	uint64_t lost_total;  /* frames lost to retention, persisted */
-	/* reading position */
-	uint64_t next;	       /* next seq expected from the log */
-	uint64_t pending_done; /* last frame counted in the open batch (> done when the batch has frames) */
-	uint64_t pending_lost;
-	/* sessions */
-	struct sess *bucket[NBUCKETS];
-	unsigned nsess;
+	struct d4_follow *f; /* the log, the cursor and the sessions */
+	struct d4_follow_lines_cfg lc;
 	size_t buffered;
 	/* open batch */
 	struct bobs *obs;
 	size_t nobs, capobs;
 	char *arena;
 	size_t alen, acap;
-	struct d4_store_pdns_counters *deltas;
-	size_t ndeltas, capdeltas;
 	size_t eff_batch;		/* observations per commit now (adapted to txn_ms) */
 	struct d4_store_pdns_obs *sobs; /* built at commit */
 	uint64_t *sseq;			/* ... with the frame of each */
@@ -97,117 +79,84 @@ struct d4_analyze_pdns {
 	struct d4_analyze_pdns_stats pend; /* counters of the open batch */
 	/* walk state */
 	const struct d4_frame_rec *cur_rec;
+	struct sess *cur_sess;	       /* lines: the session being fed */
+	struct d4_pdns_stats *cur_fst; /* ... its frame's counters */
 	int counting;
 	int in_final;	   /* parsing a last line of an ended stream */
-	int pend_final;	   /* the open batch holds last lines of ended streams */
 	size_t final_from; /* index of the first of those lines in the batch (SIZE_MAX: none) */
-	/* ended streams whose last line was parsed, while a replay can reach
-	 * their frames (fin: committed and pending; fin_c: as committed) */
-	struct fin {
-		uint64_t session, last_seq;
-	} fin[ANALYZE_FIN_MAX], fin_c[ANALYZE_FIN_MAX];
-	unsigned nfin, nfin_c;
-	unsigned walked;
-	int walk_err;
 	/* stats */
 	struct d4_analyze_pdns_stats st;
-	uint64_t last_commit_ms;
-	uint64_t last_expire_s;
 	uint64_t last_settle_ms; /* sink mode: sessions last looked up (monotonic) */
 };
 
-/* ---- helpers ---- */
+/* ---- sessions (follow.c calls these) ---- */
 
-static uint32_t sess_hash(uint64_t id)
+static void sess_free_cb(void *ctx, struct d4_follow_sess *h)
 {
-	id ^= id >> 33;
-	id *= 0xff51afd7ed558ccdULL;
-	id ^= id >> 33;
-	return (uint32_t)id & (NBUCKETS - 1);
-}
-
-static struct sess *sess_find(struct d4_analyze_pdns *x, uint64_t id)
-{
-	for (struct sess *e = x->bucket[sess_hash(id)]; e; e = e->hnext)
-		if (e->id == id)
-			return e;
-	return NULL;
-}
-
-static void sess_free_state(struct d4_analyze_pdns *x, struct sess *e)
-{
-	x->buffered -= e->cap;
-	free(e->buf);
-	e->buf = NULL;
-	e->len = e->cap = 0;
-	e->skipping = SKIP_NONE;
+	struct d4_analyze_pdns *x = ctx;
+	struct sess *e = (struct sess *)h;
+	d4_follow_lines_drop(&e->ln, &x->buffered, D4_FOLLOW_SKIP_NONE);
 	d4_pdns_pcapstream_free(e->ps);
 	d4_pdns_pcap_free(e->px);
 	e->ps = NULL;
 	e->px = NULL;
 }
 
-static void sess_remove(struct d4_analyze_pdns *x, struct sess *e)
+/* The oldest frame this session's current state depends on; 0 = none (a
+ * pcap stream's clean point, when it has one, is the follower's). */
+static uint64_t anchor_cb(void *ctx, const struct d4_follow_sess *h)
 {
-	struct sess **pp = &x->bucket[sess_hash(e->id)];
-	while (*pp != e)
-		pp = &(*pp)->hnext;
-	*pp = e->hnext;
-	sess_free_state(x, e);
-	free(e);
-	x->nsess--;
-}
-
-static void sess_clear_all(struct d4_analyze_pdns *x)
-{
-	for (unsigned b = 0; b < NBUCKETS; b++)
-		while (x->bucket[b])
-			sess_remove(x, x->bucket[b]);
-}
-
-/* The oldest frame this session's current state depends on; 0 = none. */
-static uint64_t sess_anchor(const struct sess *e)
-{
+	(void)ctx;
+	const struct sess *e = (const struct sess *)h;
 	switch (e->kind) {
 	case K_CSV:
-	case K_COF: return (e->len || e->skipping) ? e->line_seq : 0;
-	case K_PCAP: return e->ps ? e->first : 0;
+	case K_COF: return d4_follow_lines_anchor(&e->ln);
+	case K_PCAP: return e->ps ? e->h.first : 0;
 	default: return 0;
 	}
 }
 
-static void evict_lru(struct d4_analyze_pdns *x, const struct sess *keep)
-{
-	struct sess *victim = NULL;
-	for (unsigned b = 0; b < NBUCKETS; b++)
-		for (struct sess *e = x->bucket[b]; e; e = e->hnext)
-			if (e != keep && (!victim || e->last_seq < victim->last_seq))
-				victim = e;
-	if (!victim)
-		return;
-	x->st.evictions++;
-	d4_debug("pdns: session %" PRIu64 " state evicted (session cap)", victim->id);
-	sess_remove(x, victim);
-}
-
 static struct sess *sess_get(struct d4_analyze_pdns *x, const struct d4_frame_rec *rec, uint8_t kind)
 {
-	struct sess *e = sess_find(x, rec->session);
+	struct sess *e = (struct sess *)d4_follow_sess_new(x->f, rec->session, rec->seq);
 	if (e)
-		return e;
-	if (x->nsess >= x->o.max_sessions)
-		evict_lru(x, NULL);
-	e = calloc(1, sizeof(*e));
-	if (!e)
-		return NULL;
-	e->id = rec->session;
-	e->kind = kind;
-	e->first = rec->seq;
-	uint32_t h = sess_hash(e->id);
-	e->hnext = x->bucket[h];
-	x->bucket[h] = e;
-	x->nsess++;
+		e->kind = kind;
 	return e;
+}
+
+/* A fresh extractor for a pcap stream. */
+static int pcap_state_new(struct d4_analyze_pdns *x, struct sess *e)
+{
+	e->px = d4_pdns_pcap_new(x->o.max_tcp_bytes, 0);
+	e->ps = e->px ? d4_pdns_pcapstream_new(e->px) : NULL;
+	if (!e->ps) {
+		d4_pdns_pcap_free(e->px);
+		e->px = NULL;
+		return D4_ENOMEM;
+	}
+	return 0;
+}
+
+/* A pcap stream rebuilt at its clean point: a fresh extractor is the same
+ * as the empty one it had, past the global header. */
+static int resume_cb(void *ctx, struct d4_follow_sess *h)
+{
+	struct d4_analyze_pdns *x = ctx;
+	struct sess *e = (struct sess *)h;
+	/* a cursor can come back from a partner (sink mode): it must not make
+	 * this consumer read a stream it never reads as pcap, such as frames
+	 * received from a partner hub */
+	struct d4_session_info si;
+	int rc = d4_store_session_get(x->s, h->id, &si);
+	if (rc == 0 && (si.fed || si.type != 1))
+		return D4_ECORRUPT;
+	if (rc != 0 && rc != D4_ENOTFOUND)
+		return rc;
+	e->kind = K_PCAP;
+	rc = pcap_state_new(x, e);
+	if (!rc)
+		d4_pdns_pcapstream_resume(e->ps, &e->h.info);
+	return rc;
 }
 
 /* ---- batch ---- */
@@ -232,22 +181,7 @@ static int arena_put(struct d4_analyze_pdns *x, const char *p, size_t n, size_t 
 
 static struct d4_store_pdns_counters *delta_for(struct d4_analyze_pdns *x, const uint8_t uuid[16])
 {
-	/* a batch touches few sensors, usually the last one again */
-	for (size_t i = x->ndeltas; i-- > 0;)
-		if (!memcmp(x->deltas[i].sensor, uuid, 16))
-			return &x->deltas[i];
-	if (x->ndeltas == x->capdeltas) {
-		size_t nc = x->capdeltas ? x->capdeltas * 2 : 16;
-		struct d4_store_pdns_counters *nd = realloc(x->deltas, nc * sizeof(*nd));
-		if (!nd)
-			return NULL;
-		x->deltas = nd;
-		x->capdeltas = nc;
-	}
-	struct d4_store_pdns_counters *d = &x->deltas[x->ndeltas++];
-	memset(d, 0, sizeof(*d));
-	memcpy(d->sensor, uuid, 16);
-	return d;
+	return d4_follow_delta(x->f, uuid);
 }
 
 static int emit(void *arg, const struct d4_pdns_obs *o)
@@ -289,44 +223,19 @@ static int emit(void *arg, const struct d4_pdns_obs *o)
 	return 0;
 }
 
-static size_t put_cursor(uint8_t *out, uint64_t done, uint64_t replay_from, uint64_t lost, const struct fin *fin,
-			 unsigned nfin)
+static void batch_clear_cb(void *ctx)
 {
-	out[0] = ANALYZE_CURSOR_V1;
-	d4_put_u64be(out + 1, done);
-	d4_put_u64be(out + 9, replay_from);
-	d4_put_u64be(out + 17, lost);
-	if (!nfin)
-		return ANALYZE_CURSOR_LEN;
-	out[ANALYZE_CURSOR_LEN] = (uint8_t)nfin;
-	for (unsigned i = 0; i < nfin; i++) {
-		d4_put_u64be(out + ANALYZE_CURSOR_LEN + 1 + 16 * i, fin[i].session);
-		d4_put_u64be(out + ANALYZE_CURSOR_LEN + 9 + 16 * i, fin[i].last_seq);
-	}
-	return ANALYZE_CURSOR_LEN + 1 + 16 * (size_t)nfin;
-}
-
-static uint64_t replay_point(struct d4_analyze_pdns *x, uint64_t done)
-{
-	uint64_t r = done + 1;
-	for (unsigned b = 0; b < NBUCKETS; b++)
-		for (struct sess *e = x->bucket[b]; e; e = e->hnext) {
-			uint64_t a = sess_anchor(e);
-			if (a && a < r)
-				r = a;
-		}
-	return r;
-}
-
-static void batch_clear(struct d4_analyze_pdns *x)
-{
+	struct d4_analyze_pdns *x = ctx;
 	x->nobs = 0;
 	x->alen = 0;
-	x->ndeltas = 0;
 	memset(&x->pend, 0, sizeof(x->pend));
-	x->pending_lost = 0;
-	x->pend_final = 0;
 	x->final_from = SIZE_MAX;
+}
+
+static int batch_full_cb(void *ctx)
+{
+	struct d4_analyze_pdns *x = ctx;
+	return x->nobs >= x->eff_batch;
 }
 
 /* The batch size follows the duration of the store transaction: it holds
@@ -360,10 +269,9 @@ static void adapt_batch(struct d4_analyze_pdns *x, uint64_t ms)
 
 /* Commits the open batch: observations, cursor and counter deltas in one
  * transaction. On failure the batch stays for a retry. */
-static int batch_commit(struct d4_analyze_pdns *x)
+static int commit_cb(void *ctx)
 {
-	if (x->pending_done <= x->done && !x->pend_final)
-		return 0;
+	struct d4_analyze_pdns *x = ctx;
 	if (x->nobs > x->capsobs) {
 		struct d4_store_pdns_obs *ns = realloc(x->sobs, x->nobs * sizeof(*ns));
 		if (!ns)
@@ -394,16 +302,11 @@ static int batch_commit(struct d4_analyze_pdns *x)
 		memcpy(so->org, b->org, 16);
 		x->sseq[i] = b->seq;
 	}
-	uint64_t rf = replay_point(x, x->pending_done);
-	/* a stream whose frames no replay reaches any more needs no entry */
-	unsigned nf = 0;
-	for (unsigned i = 0; i < x->nfin; i++)
-		if (x->fin[i].last_seq >= rf)
-			x->fin[nf++] = x->fin[i];
-	x->nfin = nf;
-	uint8_t cv[ANALYZE_CURSOR_LEN + 1 + 16 * ANALYZE_FIN_MAX];
-	size_t cvl = put_cursor(cv, x->pending_done, rf, x->lost_total + x->pending_lost, x->fin, x->nfin);
-	struct d4_store_pdns_cursor cur = {D4_ANALYZE_PDNS_CURSOR, cv, cvl, x->deltas, x->ndeltas};
+	const uint8_t *cv;
+	size_t cvl, nd;
+	d4_follow_cursor(x->f, &cv, &cvl);
+	struct d4_store_pdns_counters *deltas = d4_follow_deltas(x->f, &nd);
+	struct d4_store_pdns_cursor cur = {D4_ANALYZE_PDNS_CURSOR, cv, cvl, deltas, nd};
 	uint64_t t0 = d4_mono_ms();
 	/* with each observation's frame: the store records per frame the
 	 * tuples' counts right after their merge (the federation source's
@@ -422,18 +325,9 @@ static int batch_commit(struct d4_analyze_pdns *x)
 	if (!x->o.sink)
 		adapt_batch(x, ms);
 	x->st.batch = x->eff_batch;
-	x->done = x->pending_done;
-	x->replay_from = rf;
-	memcpy(x->fin_c, x->fin, x->nfin * sizeof(x->fin[0]));
-	x->nfin_c = x->nfin;
-	x->lost_total += x->pending_lost;
 	x->st.observations += x->pend.observations;
 	x->st.bad_lines += x->pend.bad_lines;
 	x->st.bad_packets += x->pend.bad_packets;
-	x->st.frames_lost += x->pending_lost;
-	x->st.commits++;
-	x->last_commit_ms = d4_now_ms();
-	batch_clear(x);
 	return 0;
 }
 
@@ -450,81 +344,18 @@ static int line_parse(struct d4_analyze_pdns *x, struct sess *e, const char *p, 
 	return rc == D4_ENOMEM ? rc : 0; /* parse errors are counted by the parsers */
 }
 
-/* Appends a piece of the current line; lines over max_line (or over the
- * global buffer cap) are skipped up to their newline and count as bad. */
-static int line_append(struct d4_analyze_pdns *x, struct sess *e, const uint8_t *p, size_t n, uint64_t seq)
+static int line_cb(void *ctx, const char *p, size_t n)
 {
-	if (e->len == 0 && e->skipping == SKIP_NONE)
-		e->line_seq = seq;
-	if (e->skipping)
-		return 0;
-	size_t need = e->len + n;
-	if (need > x->o.max_line || (need > e->cap && x->buffered - e->cap + need > x->o.max_buffered)) {
-		e->skipping = SKIP_COUNT;
-		x->buffered -= e->cap;
-		free(e->buf);
-		e->buf = NULL;
-		e->len = e->cap = 0;
-		return 0;
-	}
-	if (need > e->cap) {
-		size_t nc = e->cap ? e->cap : 256;
-		while (nc < need)
-			nc *= 2;
-		if (nc > x->o.max_line)
-			nc = x->o.max_line;
-		char *nb = realloc(e->buf, nc);
-		if (!nb)
-			return D4_ENOMEM;
-		x->buffered += nc - e->cap;
-		e->buf = nb;
-		e->cap = nc;
-	}
-	memcpy(e->buf + e->len, p, n);
-	e->len = need;
-	return 0;
+	struct d4_analyze_pdns *x = ctx;
+	return line_parse(x, x->cur_sess, p, n, x->cur_fst);
 }
 
-static int feed_lines(struct d4_analyze_pdns *x, struct sess *e, const struct d4_frame_rec *rec, const uint8_t *p,
-		      size_t n, struct d4_pdns_stats *fst)
+/* Lines over max_line (or over the global buffer cap) are skipped up to
+ * their newline and count as bad. */
+static void bad_line_cb(void *ctx)
 {
-	size_t i = 0;
-	while (i < n) {
-		const uint8_t *nl = memchr(p + i, '\n', n - i);
-		if (!nl)
-			return line_append(x, e, p + i, n - i, rec->seq);
-		size_t end = (size_t)(nl - p);
-		int rc = 0;
-		if (e->skipping) {
-			if (e->skipping == SKIP_COUNT)
-				fst->bad_lines++;
-			e->skipping = SKIP_NONE;
-		} else if (e->len) {
-			rc = line_append(x, e, p + i, end - i, rec->seq);
-			if (!rc && e->skipping) { /* this last piece made it too long */
-				fst->bad_lines++;
-				e->skipping = SKIP_NONE;
-			} else if (!rc) {
-				rc = line_parse(x, e, e->buf, e->len, fst);
-			}
-			e->len = 0;
-		} else if (end - i > x->o.max_line) {
-			fst->bad_lines++;
-		} else {
-			rc = line_parse(x, e, (const char *)p + i, end - i, fst);
-		}
-		if (rc)
-			return rc;
-		/* a line cap that small buffers stay small between long lines */
-		if (e->cap > 65536 && e->len == 0) {
-			x->buffered -= e->cap;
-			free(e->buf);
-			e->buf = NULL;
-			e->cap = 0;
-		}
-		i = end + 1;
-	}
-	return 0;
+	struct d4_analyze_pdns *x = ctx;
+	x->cur_fst->bad_lines++;
 }
 
 /* ---- frames ---- */
@@ -559,7 +390,7 @@ static int frame_process(struct d4_analyze_pdns *x, const struct d4_frame_rec *r
 	case 254: kind = 0; break;
 	default: return 0; /* not for this analyzer: no state */
 	}
-	struct sess *e = sess_find(x, rec->session);
+	struct sess *e = (struct sess *)d4_follow_sess_find(x->f, rec->session);
 	if (!e)
 		kind = session_kind(x, rec->session, kind);
 	if (!e) {
@@ -567,8 +398,8 @@ static int frame_process(struct d4_analyze_pdns *x, const struct d4_frame_rec *r
 		if (!e)
 			return D4_ENOMEM;
 	}
-	e->last_seq = rec->seq;
-	if (e->kind == K_IGNORE)
+	e->h.last_seq = rec->seq;
+	if (e->kind == K_IGNORE || d4_follow_skip(&e->h, rec->seq))
 		return 0;
 	struct d4_pdns_stats fst;
 	memset(&fst, 0, sizeof(fst));
@@ -577,25 +408,28 @@ static int frame_process(struct d4_analyze_pdns *x, const struct d4_frame_rec *r
 	int rc = 0;
 	if (e->kind == K_PCAP) {
 		if (!e->ps) {
-			e->px = d4_pdns_pcap_new(x->o.max_tcp_bytes, 0);
-			e->ps = e->px ? d4_pdns_pcapstream_new(e->px) : NULL;
-			if (!e->ps) {
-				d4_pdns_pcap_free(e->px);
-				e->px = NULL;
-				return D4_ENOMEM;
-			}
-			e->first = rec->seq;
+			if ((rc = pcap_state_new(x, e)) != 0)
+				return rc;
+			e->h.first = rec->seq;
 		}
 		rc = d4_pdns_pcapstream_feed(e->ps, payload, rec->size, emit, x, &fst);
 		if (rc != D4_ENOMEM)
 			rc = 0; /* a failed stream is counted (bad_packets) and then ignores its input */
+		/* Empty at a record boundary: a restart can rebuild this stream
+		 * from its next frame. The rule depends on the frames only, so a
+		 * replay finds the same points. */
+		struct d4_pcap_info pi;
+		if (!rc && d4_pdns_pcap_idle(e->px) && d4_pdns_pcapstream_boundary(e->ps, &pi) == 0)
+			d4_follow_clean(&e->h, rec->seq, &pi);
 	} else {
-		rc = feed_lines(x, e, rec, payload, rec->size, &fst);
+		x->cur_sess = e;
+		x->cur_fst = &fst;
+		rc = d4_follow_lines_feed(&e->ln, &x->lc, payload, rec->size, rec->seq);
 	}
 	if (rc)
 		return rc;
 	if (e->kind != K_PCAP)
-		e->last_rec = *rec;
+		e->h.last_rec = *rec;
 	return x->counting ? count_frame(x, rec, nobs0, &fst) : 0;
 }
 
@@ -627,111 +461,53 @@ static int count_frame(struct d4_analyze_pdns *x, const struct d4_frame_rec *rec
  * frame was added (pend_final). Idempotent across restarts: until that
  * commit the cursor's replay_from still covers the line, so a restart
  * rebuilds it and finalises it once; after it the session holds no state. */
-static int finish_line(struct d4_analyze_pdns *x, struct sess *e)
+static int finish_cb(void *ctx, struct d4_follow_sess *h)
 {
-	if ((e->kind != K_CSV && e->kind != K_COF) || !e->stream_end || e->skipping || e->len == 0)
+	struct d4_analyze_pdns *x = ctx;
+	struct sess *e = (struct sess *)h;
+	if ((e->kind != K_CSV && e->kind != K_COF) || !e->h.stream_end || e->ln.skipping || e->ln.len == 0)
 		return 0;
-	for (unsigned i = 0; i < x->nfin; i++)
-		if (x->fin[i].session == e->id)
-			return 0; /* parsed and committed before a restart: a replay rebuilt it */
-	if (x->nfin == ANALYZE_FIN_MAX) {
-		/* Cannot record it: parsing it could count it twice after a restart. */
-		d4_info("pdns: session %" PRIu64 ": unterminated last line not parsed (too many pending)", e->id);
+	/* parsed and committed before a restart (a replay rebuilt it), or not
+	 * recordable: parsing it could count it twice after a restart */
+	if (d4_follow_fin_add(x->f, &e->h, "unterminated last line not parsed"))
 		return 0;
-	}
-	x->fin[x->nfin].session = e->id;
-	x->fin[x->nfin].last_seq = e->last_rec.seq;
-	x->nfin++;
 	if (x->final_from == SIZE_MAX)
 		x->final_from = x->nobs;
 	struct d4_pdns_stats fst;
 	memset(&fst, 0, sizeof(fst));
-	x->cur_rec = &e->last_rec;
+	x->cur_rec = &e->h.last_rec;
 	x->counting = 1;
 	size_t nobs0 = x->nobs;
 	x->in_final = 1;
-	int rc = line_parse(x, e, e->buf, e->len, &fst);
+	int rc = line_parse(x, e, e->ln.buf, e->ln.len, &fst);
 	x->in_final = 0;
-	e->len = 0;
+	e->ln.len = 0;
 	if (!rc)
-		rc = count_frame(x, &e->last_rec, nobs0, &fst);
+		rc = count_frame(x, &e->h.last_rec, nobs0, &fst);
 	x->cur_rec = NULL; /* e goes away next */
-	x->pend_final = 1;
 	return rc;
 }
 
-/* Frames [from, to) are gone (retention). Which sessions they belonged to is
- * not known: a buffered partial line is dropped and its session skips to the
- * next newline (not counted as bad: the frames are counted as lost); a
- * session without a partial line carries on (its next frame starts a line,
- * or starts with a fragment that then fails to parse). pcap state is kept: a
- * stream that lost frames fails on its next record header (counted). */
-static void gap(struct d4_analyze_pdns *x, uint64_t from, uint64_t to)
-{
-	uint64_t counted_from = from > x->done + 1 ? from : x->done + 1;
-	if (to > counted_from) {
-		uint64_t n = to - counted_from;
-		x->pending_lost += n;
-		if (x->pending_done < to - 1)
-			x->pending_done = to - 1;
-		d4_warn("pdns: %" PRIu64 " frames (seq %" PRIu64 "..%" PRIu64 ") were deleted by retention before "
-			"they were read; skipped",
-			n, counted_from, to - 1);
-	}
-	for (unsigned b = 0; b < NBUCKETS; b++)
-		for (struct sess *e = x->bucket[b]; e; e = e->hnext)
-			if ((e->kind == K_CSV || e->kind == K_COF) && (e->len || e->skipping != SKIP_NONE)) {
-				x->buffered -= e->cap;
-				free(e->buf);
-				e->buf = NULL;
-				e->len = e->cap = 0;
-				e->skipping = SKIP_SILENT;
-			}
-}
-
-static int walk_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *payload)
+/* Frames [from, to) are gone (retention; counted by the follower). Which
+ * sessions they belonged to is not known: a buffered partial line is
+ * dropped and its session skips to the next newline (not counted as bad:
+ * the frames are counted as lost); a session without a partial line carries
+ * on (its next frame starts a line, or starts with a fragment that then
+ * fails to parse). pcap state is kept: a stream that lost frames fails on
+ * its next record header (counted). */
+static void gap_sess_cb(void *ctx, struct d4_follow_sess *h)
 {
 	struct d4_analyze_pdns *x = ctx;
-	if (rec->seq < x->next)
-		return 0;
-	if (rec->seq > x->next)
-		gap(x, x->next, rec->seq);
-	x->counting = rec->seq > x->done;
-	int rc = frame_process(x, rec, payload);
-	if (rc) {
-		x->walk_err = rc;
-		return rc;
-	}
-	x->next = rec->seq + 1;
-	x->walked++;
-	if (x->counting) {
-		x->pending_done = rec->seq;
-		x->pend.frames++;
-	} else {
-		x->st.replayed++;
-	}
-	if (x->nobs >= x->eff_batch || x->walked >= x->o.frames_per_walk)
-		return 1;
-	return 0;
+	struct sess *e = (struct sess *)h;
+	if ((e->kind == K_CSV || e->kind == K_COF) && (e->ln.len || e->ln.skipping != D4_FOLLOW_SKIP_NONE))
+		d4_follow_lines_drop(&e->ln, &x->buffered, D4_FOLLOW_SKIP_SILENT);
 }
 
-/* Drops the in-memory state and the open batch and goes back to the
- * committed cursor (after an error in the middle of a frame). */
-static void rewind_to_cursor(struct d4_analyze_pdns *x)
+static int frame_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *payload, int counting)
 {
-	sess_clear_all(x);
-	batch_clear(x);
-	memcpy(x->fin, x->fin_c, x->nfin_c * sizeof(x->fin[0]));
-	x->nfin = x->nfin_c;
-	x->pending_done = x->done;
-	x->next = x->replay_from <= x->done ? x->replay_from : x->done + 1;
-}
-
-static void refresh_lag(struct d4_analyze_pdns *x)
-{
-	struct d4_totals t;
-	if (d4_store_totals(x->s, &t) == 0)
-		x->st.last_seq = t.frames;
+	struct d4_analyze_pdns *x = ctx;
+	x->counting = counting;
+	return frame_process(x, rec, payload);
 }
 
 /* Sink mode, at the end of the log: what d4_analyze_pdns_maintain does for
@@ -756,9 +532,10 @@ static int cmp_u64(const void *a, const void *b)
 
 static int sink_settle(struct d4_analyze_pdns *x)
 {
-	if (!x->nsess)
+	unsigned nsess = d4_follow_nsess(x->f);
+	if (!nsess)
 		return 0;
-	uint64_t *ids = malloc(x->nsess * sizeof(*ids));
+	uint64_t *ids = malloc(nsess * sizeof(*ids));
 	if (!ids)
 		return D4_ENOMEM;
 	size_t nseen = 0, nready = 0;
@@ -767,86 +544,54 @@ static int sink_settle(struct d4_analyze_pdns *x)
 	int look = x->last_settle_ms == 0 || now - x->last_settle_ms >= SETTLE_EVERY_MS;
 	if (look)
 		x->last_settle_ms = now ? now : 1;
-	for (unsigned b = 0; b < NBUCKETS && !rc && look; b++)
-		for (struct sess *e = x->bucket[b]; e && !rc; e = e->hnext) {
-			if (e->drop_at)
-				continue;
-			struct d4_session_info si;
-			rc = d4_store_session_get(x->s, e->id, &si);
-			if (rc == D4_ENOTFOUND || (rc == 0 && si.ended)) {
-				e->stream_end = rc == 0 && !strncmp(si.close_reason, "peer closed", 11);
-				ids[nseen++] = e->id;
-				rc = 0;
-			}
+	for (struct d4_follow_sess *e = look ? d4_follow_sess_first(x->f) : NULL; e && !rc;
+	     e = d4_follow_sess_next(x->f, e)) {
+		if (e->drop_at)
+			continue;
+		struct d4_session_info si;
+		rc = d4_store_session_get(x->s, e->id, &si);
+		if (rc == D4_ENOTFOUND || (rc == 0 && si.ended)) {
+			e->stream_end = rc == 0 && !strncmp(si.close_reason, "peer closed", 11);
+			ids[nseen++] = e->id;
+			rc = 0;
 		}
+	}
 	if (!rc && nseen) {
 		struct d4_totals t;
 		rc = d4_store_totals(x->s, &t);
 		for (size_t i = 0; i < nseen && !rc; i++)
-			sess_find(x, ids[i])->drop_at = t.frames ? t.frames : 1;
+			d4_follow_sess_find(x->f, ids[i])->drop_at = t.frames ? t.frames : 1;
 	}
-	for (unsigned b = 0; b < NBUCKETS && !rc; b++)
-		for (struct sess *e = x->bucket[b]; e; e = e->hnext)
-			if (e->drop_at && x->next > e->drop_at)
-				ids[nready++] = e->id;
+	uint64_t next = d4_follow_next(x->f);
+	for (struct d4_follow_sess *e = rc ? NULL : d4_follow_sess_first(x->f); e; e = d4_follow_sess_next(x->f, e))
+		if (e->drop_at && next > e->drop_at)
+			ids[nready++] = e->id;
 	if (!rc && nready)
 		qsort(ids, nready, sizeof(*ids), cmp_u64);
 	for (size_t i = 0; i < nready && !rc; i++) {
-		struct sess *e = sess_find(x, ids[i]);
-		rc = finish_line(x, e);
+		struct d4_follow_sess *e = d4_follow_sess_find(x->f, ids[i]);
+		rc = finish_cb(x, e);
 		if (!rc)
-			sess_remove(x, e);
+			d4_follow_sess_remove(x->f, e);
 	}
 	free(ids);
 	return rc;
 }
 
+static int caught_up_cb(void *ctx)
+{
+	struct d4_analyze_pdns *x = ctx;
+	return x->o.sink ? sink_settle(x) : 0;
+}
+
 int analyze_pdns_step(struct d4_analyze_pdns *x, unsigned max_batches, int force, unsigned min_commit_ms, int *idle)
 {
-	int batches = 0;
-	if (idle)
-		*idle = 0;
-	for (;;) {
-		/* a batch left over by a failed commit goes first */
-		if (x->nobs >= x->eff_batch) {
-			int rc = batch_commit(x);
-			if (rc)
-				return rc;
-			batches++;
-			if (max_batches && (unsigned)batches >= max_batches)
-				return batches;
-		}
-		x->walked = 0;
-		x->walk_err = 0;
-		uint64_t frames0 = x->pend.frames;
-		int rc = d4_store_frame_foreach(x->s, x->next, 0, walk_cb, x);
-		x->st.frames += x->pend.frames - frames0;
-		if (rc < 0) {
-			if (x->walk_err)
-				rewind_to_cursor(x);
-			return rc;
-		}
-		int caught_up = x->nobs < x->eff_batch && x->walked < x->o.frames_per_walk;
-		if (!caught_up)
-			continue;
-		if (x->o.sink && (rc = sink_settle(x)) != 0)
-			return rc;
-		if ((x->pending_done > x->done || x->pend_final) &&
-		    (force || min_commit_ms == 0 || d4_now_ms() - x->last_commit_ms >= min_commit_ms)) {
-			rc = batch_commit(x);
-			if (rc)
-				return rc;
-			batches++;
-		}
-		if (idle)
-			*idle = 1;
-		return batches;
-	}
+	return d4_follow_step(x->f, max_batches, force, min_commit_ms, idle);
 }
 
 int analyze_pdns_flush(struct d4_analyze_pdns *x)
 {
-	return batch_commit(x);
+	return d4_follow_flush(x->f);
 }
 
 int d4_analyze_pdns_opts_check(const struct d4_analyze_pdns_opts *o, char *err, size_t errsize)
@@ -863,71 +608,34 @@ int d4_analyze_pdns_opts_check(const struct d4_analyze_pdns_opts *o, char *err, 
 int d4_analyze_pdns_step(struct d4_analyze_pdns *x, unsigned max_batches, int *idle)
 {
 	int rc = analyze_pdns_step(x, max_batches, 1, 0, idle);
-	refresh_lag(x);
+	d4_follow_refresh_lag(x->f);
+	return rc;
+}
+
+static int expire_cb(void *ctx, uint64_t before_s, uint64_t *removed)
+{
+	struct d4_analyze_pdns *x = ctx;
+	int rc = d4_store_pdns_expire(x->s, before_s, 0, removed);
+	x->st.expired += *removed;
 	return rc;
 }
 
 int d4_analyze_pdns_maintain(struct d4_analyze_pdns *x, uint64_t now_s, uint64_t expire_every_s)
 {
-	/* only once caught up with the replay: a session dropped in the middle
-	 * of it would lose state that frames after done_seq still need */
-	if (x->next > x->done) {
-		struct d4_totals t;
-		int rc = d4_store_totals(x->s, &t);
-		if (rc)
-			return rc;
-		for (unsigned b = 0; b < NBUCKETS; b++) {
-			struct sess *e = x->bucket[b];
-			while (e) {
-				struct sess *nx = e->hnext;
-				if (!e->drop_at) {
-					struct d4_session_info si;
-					rc = d4_store_session_get(x->s, e->id, &si);
-					if (rc == D4_ENOTFOUND ||
-					    (rc == 0 && (si.ended || (x->o.sessions_dead_before &&
-								      si.started < x->o.sessions_dead_before))))
-						e->drop_at = t.frames; /* its frames are all committed by now */
-					else if (rc)
-						return rc;
-					/* Ended by the sender, not cut by a reset or by the hub
-					 * (the sensor then goes on in a new session). */
-					if (rc == 0 && si.ended && !strncmp(si.close_reason, "peer closed", 11))
-						e->stream_end = 1;
-				}
-				/* every frame of it has been read: nothing will need this state
-				 * (the open batch already holds what it completed) */
-				if (e->drop_at && x->next > e->drop_at) {
-					if ((rc = finish_line(x, e)) != 0)
-						return rc;
-					sess_remove(x, e);
-				}
-				e = nx;
-			}
-		}
-		x->st.last_seq = t.frames;
-	}
-	if (x->o.retention_s && now_s > x->o.retention_s &&
-	    (x->last_expire_s == 0 || now_s - x->last_expire_s >= expire_every_s)) {
-		uint64_t removed = 0;
-		int rc = d4_store_pdns_expire(x->s, now_s - x->o.retention_s, 0, &removed);
-		x->last_expire_s = now_s;
-		x->st.expired += removed;
-		if (removed)
-			d4_info("pdns: %" PRIu64 " tuples expired (time_last older than %" PRIu64 " s)", removed,
-				x->o.retention_s);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	int rc = d4_follow_maintain(x->f, x->o.sessions_dead_before);
+	if (rc)
+		return rc;
+	return d4_follow_expire(x->f, now_s, expire_every_s, x->o.retention_s);
 }
 
 void d4_analyze_pdns_stats(struct d4_analyze_pdns *x, struct d4_analyze_pdns_stats *out)
 {
+	struct d4_follow_stats fs;
+	d4_follow_stats(x->f, &fs);
 	*out = x->st;
-	out->cursor = x->done;
-	out->replay_from = x->replay_from;
-	out->lag = x->st.last_seq > x->done ? x->st.last_seq - x->done : 0;
-	out->sessions = x->nsess;
+	D4_FOLLOW_STATS_PUT(out, fs);
+	out->frames = fs.frames;
+	out->resumed = fs.resumed;
 	out->buffered = x->buffered;
 }
 
@@ -955,6 +663,28 @@ static void opts_defaults(struct d4_analyze_pdns_opts *o)
 		o->frames_per_walk = DEF_FRAMES_PER_WALK;
 }
 
+static const struct d4_follow_ops pdns_ops = {
+    .name = "pdns",
+    .sess_size = sizeof(struct sess),
+    .delta_size = sizeof(struct d4_store_pdns_counters),
+    .layout = D4_FOLLOW_FIN | D4_FOLLOW_CLEAN,
+    .version = CUR_V2,
+    .legacy_version = ANALYZE_CURSOR_V1,
+    .evict_debug = 1,
+    .frame = frame_cb,
+    .batch_full = batch_full_cb,
+    .commit = commit_cb,
+    .batch_clear = batch_clear_cb,
+    .anchor = anchor_cb,
+    .sess_free = sess_free_cb,
+    .gap_sess = gap_sess_cb,
+    .finish = finish_cb,
+    .caught_up = caught_up_cb,
+    .resume = resume_cb,
+    .expire = expire_cb,
+    .expire_what = "tuples expired (time_last",
+};
+
 int d4_analyze_pdns_new(struct d4_store *s, const struct d4_analyze_pdns_opts *o, struct d4_analyze_pdns **out)
 {
 	*out = NULL;
@@ -966,6 +696,14 @@ int d4_analyze_pdns_new(struct d4_store *s, const struct d4_analyze_pdns_opts *o
 		x->o = *o;
 	opts_defaults(&x->o);
 	x->eff_batch = x->o.batch;
+	x->final_from = SIZE_MAX;
+	x->lc.max_line = x->o.max_line;
+	x->lc.max_buffered = x->o.max_buffered;
+	x->lc.first_cap = 256;
+	x->lc.buffered = &x->buffered;
+	x->lc.line = line_cb;
+	x->lc.bad = bad_line_cb;
+	x->lc.ctx = x;
 	int rc = d4_pdns_csv_spec_parse(x->o.csv_fields, x->o.csv_separator, &x->spec);
 	if (rc) {
 		free(x);
@@ -987,46 +725,27 @@ int d4_analyze_pdns_new(struct d4_store *s, const struct d4_analyze_pdns_opts *o
 		}
 		if (cl)
 			memcpy(cv, o->cursor, cl);
-		rc = cl ? 0 : D4_ENOTFOUND;
+		rc = 0;
 	} else {
 		rc = d4_store_pdns_cursor_get(s, D4_ANALYZE_PDNS_CURSOR, cv, sizeof(cv), &cl);
+		if (rc == D4_ENOTFOUND) {
+			cl = 0;
+			rc = 0;
+		}
 	}
-	if (rc == D4_ENOTFOUND) {
-		x->done = 0;
-		x->replay_from = 1;
-	} else if (rc) {
-		free(x);
+	struct d4_follow_cfg fc;
+	memset(&fc, 0, sizeof(fc));
+	fc.max_sessions = x->o.max_sessions;
+	fc.frames_per_walk = x->o.frames_per_walk;
+	fc.cursor_max = D4_PDNS_CURSOR_VALUE_MAX;
+	fc.clean_max = UINT16_MAX; /* bounded by the value's size */
+	fc.quiet = x->o.sink != NULL;
+	if (!rc)
+		rc = d4_follow_new(s, &pdns_ops, x, &fc, cv, cl, &x->f);
+	if (rc) {
+		d4_analyze_pdns_free(x);
 		return rc;
-	} else {
-		unsigned nf = cl > ANALYZE_CURSOR_LEN ? cv[ANALYZE_CURSOR_LEN] : 0;
-		if (cl < ANALYZE_CURSOR_LEN || cv[0] != ANALYZE_CURSOR_V1 || nf > ANALYZE_FIN_MAX ||
-		    cl != (nf ? ANALYZE_CURSOR_LEN + 1 + 16 * (size_t)nf : ANALYZE_CURSOR_LEN)) {
-			free(x);
-			return D4_ECORRUPT;
-		}
-		for (unsigned i = 0; i < nf; i++) {
-			x->fin[i].session = d4_get_u64be(cv + ANALYZE_CURSOR_LEN + 1 + 16 * i);
-			x->fin[i].last_seq = d4_get_u64be(cv + ANALYZE_CURSOR_LEN + 9 + 16 * i);
-		}
-		x->nfin = x->nfin_c = nf;
-		memcpy(x->fin_c, x->fin, nf * sizeof(x->fin[0]));
-		x->done = d4_get_u64be(cv + 1);
-		x->replay_from = d4_get_u64be(cv + 9);
-		x->lost_total = d4_get_u64be(cv + 17);
-		if (x->replay_from == 0 || x->replay_from > x->done + 1) {
-			free(x);
-			return D4_ECORRUPT;
-		}
 	}
-	x->st.frames_lost = 0;
-	x->final_from = SIZE_MAX;
-	x->pending_done = x->done;
-	x->next = x->replay_from;
-	x->last_commit_ms = d4_now_ms();
-	if (x->replay_from <= x->done && !x->o.sink)
-		d4_info("pdns: resuming after frame %" PRIu64 ", replaying from %" PRIu64 " to rebuild partial state",
-			x->done, x->replay_from);
-	refresh_lag(x);
 	*out = x;
 	return 0;
 }
@@ -1035,10 +754,9 @@ void d4_analyze_pdns_free(struct d4_analyze_pdns *x)
 {
 	if (!x)
 		return;
-	sess_clear_all(x);
+	d4_follow_free(x->f);
 	free(x->obs);
 	free(x->arena);
-	free(x->deltas);
 	free(x->sobs);
 	free(x->sseq);
 	free(x);
@@ -1049,7 +767,7 @@ int d4_analyze_pdns_cursor_done(const uint8_t *cv, size_t len, uint64_t *done)
 	*done = 0;
 	if (len == 0)
 		return 0;
-	if (!cv || len < ANALYZE_CURSOR_LEN || cv[0] != ANALYZE_CURSOR_V1)
+	if (!cv || len < ANALYZE_CURSOR_LEN || (cv[0] != ANALYZE_CURSOR_V1 && cv[0] != CUR_V2))
 		return D4_ECORRUPT;
 	*done = d4_get_u64be(cv + 1);
 	return 0;

@@ -5,22 +5,24 @@
  * per-sensor counters in ONE store transaction (d4_store_pssl_apply).
  * docs/passivessl.md "In the hub".
  *
- * Exact restarts follow the pDNS consumer (pdns_ingest.c): a handshake and
- * every counted error belong to the frame that completes them, and only
- * frames after done_seq are counted. The cursor records replay_from, the
- * oldest frame the per-session state at done_seq depends on (the start of
- * a buffered line; the first frame of a pcap stream, since an extractor's
- * flows cannot be serialised): after a restart the consumer reads again
- * from there, rebuilding that state while discarding what those frames
- * complete. What a session's end completes (the handshakes its extractor
- * still held, an unterminated last line) is recorded in the cursor's list
- * of finished sessions so that a replay does not count it twice.
+ * Exact restarts (follow.c, as the pDNS consumer): a handshake and every
+ * counted error belong to the frame that completes them, and only frames
+ * after done_seq are counted. The cursor records replay_from, the oldest
+ * frame the per-session state at done_seq depends on (the start of a
+ * buffered line; for a pcap stream its last clean point, else its first
+ * frame, since an extractor's flows cannot be serialised): after a restart
+ * the consumer reads again from there, rebuilding that state while
+ * discarding what those frames complete. What a session's end completes
+ * (the handshakes its extractor still held, an unterminated last line) is
+ * recorded in the cursor's list of finished sessions so that a replay does
+ * not count it twice.
  *
  * Certificates are hashed when read (SHA-1 of the DER) and parsed at the
  * commit, only those the store does not know (d4_store_pssl_cert_known):
  * the parse costs about 150 us, the hash about 1 us per KiB. */
 #include "analyze_internal.h"
 #include "d4_error.h"
+#include "follow_internal.h"
 #include "d4_log.h"
 #include "d4_reader.h"
 #include "d4_store.h"
@@ -42,51 +44,32 @@
 #define DEF_MAX_BUFFERED    ((size_t)256 << 20)
 #define DEF_FRAMES_PER_WALK 4096u
 #define BATCH_BYTES_MAX	    ((size_t)64 << 20) /* a batch also closes at this much copied DER */
-#define NBUCKETS	    1024u
 
-/* Cursor value (big-endian), written with every batch:
- *   u8 version (2) | u64 done_seq | u64 replay_from | u64 frames_lost
- *   | u8 nfin | nfin x (u64 session | u64 last frame seq)
- *   | u16 nres | nres x (u64 session | u64 start_seq | u32 linktype
- *                       | u32 snaplen | u8 flags)
- * fin: ended sessions already finished (see finish()). res: pcap streams
- * whose extractor was empty at a record boundary after frame start_seq - 1
- * (no flow, nothing pending): a restart rebuilds them from frame start_seq
- * with that global header (flags: bit 0 big-endian, bit 1 nanoseconds) and
- * a fresh extractor instead of reading them again from their first frame. */
+/* Cursor value: version 2 of follow_internal.h's layout with finished
+ * sessions and clean points, written with every batch. fin: ended sessions
+ * already finished (see finish_cb()). res: pcap streams whose extractor was
+ * empty at a record boundary after frame start_seq - 1 (no flow, nothing
+ * pending): a restart rebuilds them from frame start_seq with that global
+ * header and a fresh extractor instead of reading them again from their
+ * first frame. */
 #define CUR_V2	    2u
-#define CUR_HDR	    25u
-#define CUR_RES	    25u
 #define CUR_RES_MAX 8192u
-#define CUR_MAX	    (CUR_HDR + 1 + 16 * ANALYZE_FIN_MAX + 2 + CUR_RES * CUR_RES_MAX)
+#define CUR_MAX	    (D4_FOLLOW_FIN_LEN + 2 + D4_FOLLOW_RES * CUR_RES_MAX)
 
 enum skind { K_PCAP = 1, K_JL, K_IGNORE };
-enum skip { SKIP_NONE = 0, SKIP_COUNT, SKIP_SILENT };
 
+/* h.first: the frame that created the pcap state (the stream's start);
+ * h.stream_end: an unterminated last line is complete; h.last_rec: the
+ * last frame read. */
 struct sess {
-	struct sess *hnext;
-	uint64_t id;
-	uint8_t kind;		      /* enum skind */
-	uint64_t first;		      /* frame that created the pcap state (the stream's start) */
-	uint64_t last_seq;	      /* last frame fed (LRU order) */
-	uint64_t drop_at;	      /* session ended: drop once read past this; 0 = live */
-	uint8_t stream_end;	      /* the sender ended the stream: an unterminated last line is complete */
-	struct d4_frame_rec last_rec; /* provenance of the last frame read */
-	/* lines */
-	char *buf;
-	size_t len, cap;
-	uint64_t line_seq; /* frame where the buffered (or skipped) line began */
-	uint8_t skipping;  /* enum skip */
+	struct d4_follow_sess h;
+	uint8_t kind;		   /* enum skind */
+	struct d4_follow_lines ln; /* lines */
 	/* pcap */
 	struct d4_pcapsplit *sp;
 	struct d4_tls *tls;
 	int failed;  /* refused stream: its frames are only counted */
 	size_t held; /* extractor + record bytes, as last accounted in x->buffered */
-	/* the last frame after which the extractor was empty at a record
-	 * boundary (0: never), with the stream's global header */
-	uint64_t clean_after;
-	struct d4_pcap_info info;
-	uint64_t start_seq; /* rebuilt from a cursor: frames before this one are skipped */
 };
 
 /* A certificate of the batch (its DER copied into the arena). */
@@ -123,18 +106,13 @@ struct ucert {
 struct d4_analyze_pssl {
 	struct d4_store *s;
 	struct d4_analyze_pssl_opts o;
-	/* cursor (committed) */
-	uint64_t done, replay_from, lost_total;
-	/* reading */
-	uint64_t next, pending_done, pending_lost;
+	struct d4_follow *f; /* the log, the cursor and the sessions */
+	struct d4_follow_lines_cfg lc;
+	struct d4_store_pssl_counters *cur_d; /* lines: the counters of the frame being read */
 	int counting;
 	int in_final; /* finishing an ended session */
-	int pend_final;
 	const struct d4_frame_rec *cur_rec;
 	struct sess *cur_sess;
-	/* sessions */
-	struct sess *bucket[NBUCKETS];
-	unsigned nsess;
 	size_t buffered;
 	/* open batch */
 	struct bhs *hs;
@@ -143,27 +121,13 @@ struct d4_analyze_pssl {
 	size_t ncerts, capcerts;
 	uint8_t *arena;
 	size_t alen, acap;
-	struct d4_store_pssl_counters *deltas;
-	size_t ndeltas, capdeltas;
 	struct d4_analyze_pssl_stats pend;
-	/* finished sessions while a replay can reach their frames (fin:
-	 * committed and pending; fin_c: as committed) */
-	struct fin {
-		uint64_t session, last_seq;
-	} fin[ANALYZE_FIN_MAX], fin_c[ANALYZE_FIN_MAX];
-	unsigned nfin, nfin_c;
-	uint8_t *cv;   /* cursor value being written (CUR_MAX) */
-	uint8_t *cv_c; /* ... as committed (for a rewind) */
-	size_t cvl_c;
 	/* scratch */
 	struct d4_tls_jl *jl;
 	uint8_t *jlder;
 	size_t jlder_cap;
 	struct d4_x509 *xc;
-	unsigned walked;
-	int walk_err;
 	struct d4_analyze_pssl_stats st;
-	uint64_t last_commit_ms, last_expire_s;
 };
 
 /* ---- SHA-1 ---- */
@@ -183,30 +147,14 @@ static int sha1(const uint8_t *p, size_t n, uint8_t out[20])
 	return md_sha1 && EVP_Digest(p, n, out, &hl, md_sha1, NULL) && hl == 20 ? 0 : D4_ENOMEM;
 }
 
-/* ---- sessions ---- */
+/* ---- sessions (follow.c calls these) ---- */
 
-static uint32_t sess_hash(uint64_t id)
+static void sess_free_cb(void *ctx, struct d4_follow_sess *h)
 {
-	id ^= id >> 33;
-	id *= 0xff51afd7ed558ccdULL;
-	id ^= id >> 33;
-	return (uint32_t)id & (NBUCKETS - 1);
-}
-
-static struct sess *sess_find(struct d4_analyze_pssl *x, uint64_t id)
-{
-	for (struct sess *e = x->bucket[sess_hash(id)]; e; e = e->hnext)
-		if (e->id == id)
-			return e;
-	return NULL;
-}
-
-static void sess_free_state(struct d4_analyze_pssl *x, struct sess *e)
-{
-	x->buffered -= e->cap + e->held;
-	free(e->buf);
-	e->buf = NULL;
-	e->len = e->cap = 0;
+	struct d4_analyze_pssl *x = ctx;
+	struct sess *e = (struct sess *)h;
+	d4_follow_lines_drop(&e->ln, &x->buffered, D4_FOLLOW_SKIP_NONE);
+	x->buffered -= e->held;
 	e->held = 0;
 	d4_tls_free(e->tls);
 	d4_pcapsplit_free(e->sp);
@@ -214,76 +162,28 @@ static void sess_free_state(struct d4_analyze_pssl *x, struct sess *e)
 	e->sp = NULL;
 }
 
-static void sess_remove(struct d4_analyze_pssl *x, struct sess *e)
+/* The oldest frame this session's current state depends on; 0 = none (a
+ * pcap stream's clean point, when it has one, is the follower's). */
+static uint64_t anchor_cb(void *ctx, const struct d4_follow_sess *h)
 {
-	struct sess **pp = &x->bucket[sess_hash(e->id)];
-	while (*pp != e)
-		pp = &(*pp)->hnext;
-	*pp = e->hnext;
-	sess_free_state(x, e);
-	free(e);
-	x->nsess--;
-}
-
-static void sess_clear_all(struct d4_analyze_pssl *x)
-{
-	for (unsigned b = 0; b < NBUCKETS; b++)
-		while (x->bucket[b])
-			sess_remove(x, x->bucket[b]);
-}
-
-/* The oldest frame this session's current state depends on; 0 = none. */
-static uint64_t sess_anchor(const struct sess *e)
-{
+	(void)ctx;
+	const struct sess *e = (const struct sess *)h;
 	switch (e->kind) {
-	case K_JL: return (e->len || e->skipping) ? e->line_seq : 0;
-	case K_PCAP: return e->sp && !e->failed ? (e->clean_after ? e->clean_after + 1 : e->first) : 0;
+	case K_JL: return d4_follow_lines_anchor(&e->ln);
+	case K_PCAP: return e->sp && !e->failed ? e->h.first : 0;
 	default: return 0;
 	}
 }
 
 /* Sessions of other extended types hold no state: they go first, and
- * their eviction is not counted. */
-static void evict_lru(struct d4_analyze_pssl *x, const struct sess *keep, const char *why)
-{
-	struct sess *victim = NULL;
-	for (unsigned b = 0; b < NBUCKETS; b++)
-		for (struct sess *e = x->bucket[b]; e; e = e->hnext) {
-			if (e == keep)
-				continue;
-			int better = !victim || (e->kind == K_IGNORE) > (victim->kind == K_IGNORE) ||
-				     ((e->kind == K_IGNORE) == (victim->kind == K_IGNORE) &&
-				      (e->last_seq < victim->last_seq ||
-				       (e->last_seq == victim->last_seq && e->id < victim->id)));
-			if (better)
-				victim = e;
-		}
-	if (!victim)
-		return;
-	if (victim->kind == K_IGNORE) {
-		sess_remove(x, victim);
-		return;
-	}
-	x->st.evictions++;
-	d4_info("pssl: session %" PRIu64 " state evicted (%s)", victim->id, why);
-	sess_remove(x, victim);
-}
-
+ * their eviction is not counted (h.ignore). */
 static struct sess *sess_new(struct d4_analyze_pssl *x, const struct d4_frame_rec *rec, uint8_t kind)
 {
-	if (x->nsess >= x->o.max_sessions)
-		evict_lru(x, NULL, "session cap");
-	struct sess *e = calloc(1, sizeof(*e));
+	struct sess *e = (struct sess *)d4_follow_sess_new(x->f, rec->session, rec->seq);
 	if (!e)
 		return NULL;
-	e->id = rec->session;
 	e->kind = kind;
-	e->first = rec->seq;
-	e->last_seq = rec->seq;
-	uint32_t h = sess_hash(e->id);
-	e->hnext = x->bucket[h];
-	x->bucket[h] = e;
-	x->nsess++;
+	e->h.ignore = kind == K_IGNORE;
 	return e;
 }
 
@@ -319,21 +219,7 @@ static int arena_str(struct d4_analyze_pssl *x, const char *s, size_t *off)
 
 static struct d4_store_pssl_counters *delta_for(struct d4_analyze_pssl *x, const uint8_t uuid[16])
 {
-	for (size_t i = x->ndeltas; i-- > 0;)
-		if (!memcmp(x->deltas[i].sensor, uuid, 16))
-			return &x->deltas[i];
-	if (x->ndeltas == x->capdeltas) {
-		size_t nc = x->capdeltas ? x->capdeltas * 2 : 16;
-		struct d4_store_pssl_counters *nd = realloc(x->deltas, nc * sizeof(*nd));
-		if (!nd)
-			return NULL;
-		x->deltas = nd;
-		x->capdeltas = nc;
-	}
-	struct d4_store_pssl_counters *d = &x->deltas[x->ndeltas++];
-	memset(d, 0, sizeof(*d));
-	memcpy(d->sensor, uuid, 16);
-	return d;
+	return d4_follow_delta(x->f, uuid);
 }
 
 /* One handshake of the current frame (x->cur_rec) into the batch. The
@@ -422,59 +308,13 @@ static int add_handshake(struct d4_analyze_pssl *x, const struct hs_in *in)
 	return 0;
 }
 
-static size_t put_cursor(struct d4_analyze_pssl *x, uint8_t *out, uint64_t done, uint64_t replay_from, uint64_t lost)
+static void batch_clear_cb(void *ctx)
 {
-	out[0] = CUR_V2;
-	d4_put_u64be(out + 1, done);
-	d4_put_u64be(out + 9, replay_from);
-	d4_put_u64be(out + 17, lost);
-	size_t off = CUR_HDR;
-	out[off++] = (uint8_t)x->nfin;
-	for (unsigned i = 0; i < x->nfin; i++) {
-		d4_put_u64be(out + off, x->fin[i].session);
-		d4_put_u64be(out + off + 8, x->fin[i].last_seq);
-		off += 16;
-	}
-	size_t nres_at = off, nres = 0;
-	off += 2;
-	for (unsigned b = 0; b < NBUCKETS; b++)
-		for (struct sess *e = x->bucket[b]; e; e = e->hnext) {
-			if (e->kind != K_PCAP || !e->sp || e->failed || !e->clean_after || nres == CUR_RES_MAX)
-				continue;
-			d4_put_u64be(out + off, e->id);
-			d4_put_u64be(out + off + 8, e->clean_after + 1);
-			d4_put_u32be(out + off + 16, e->info.linktype);
-			d4_put_u32be(out + off + 20, e->info.snaplen);
-			out[off + 24] = (uint8_t)((e->info.be ? 1 : 0) | (e->info.nsec ? 2 : 0));
-			off += CUR_RES;
-			nres++;
-		}
-	out[nres_at] = (uint8_t)(nres >> 8);
-	out[nres_at + 1] = (uint8_t)nres;
-	return off;
-}
-
-static uint64_t replay_point(struct d4_analyze_pssl *x, uint64_t done)
-{
-	uint64_t r = done + 1;
-	for (unsigned b = 0; b < NBUCKETS; b++)
-		for (struct sess *e = x->bucket[b]; e; e = e->hnext) {
-			uint64_t a = sess_anchor(e);
-			if (a && a < r)
-				r = a;
-		}
-	return r;
-}
-
-static void batch_clear(struct d4_analyze_pssl *x)
-{
+	struct d4_analyze_pssl *x = ctx;
 	x->nhs = 0;
 	x->ncerts = 0;
 	x->alen = 0;
-	x->ndeltas = 0;
 	memset(&x->pend, 0, sizeof(x->pend));
-	x->pending_lost = 0;
-	x->pend_final = 0;
 }
 
 static int cmp_cert(const void *a, const void *b, void *ctx)
@@ -607,10 +447,9 @@ static int parse_new(struct d4_analyze_pssl *x, struct ucert *u, const struct bc
 
 /* Commits the open batch: handshakes, certificates, cursor and counter
  * deltas in one transaction. On failure the batch stays for a retry. */
-static int batch_commit(struct d4_analyze_pssl *x)
+static int commit_cb(void *ctx)
 {
-	if (x->pending_done <= x->done && !x->pend_final)
-		return 0;
+	struct d4_analyze_pssl *x = ctx;
 	int rc = 0;
 	size_t nc = x->ncerts;
 	uint32_t *idx = NULL, *tmp = NULL;
@@ -754,22 +593,13 @@ static int batch_commit(struct d4_analyze_pssl *x)
 		d->certs_new++;
 		d->bad_certs += !uc[i].sc.parsed;
 	}
-	uint64_t rf = replay_point(x, x->pending_done);
-	unsigned nf = 0;
-	for (unsigned i = 0; i < x->nfin; i++)
-		if (x->fin[i].last_seq >= rf)
-			x->fin[nf++] = x->fin[i];
-	x->nfin = nf;
-	size_t cvl = put_cursor(x, x->cv, x->pending_done, rf, x->lost_total + x->pending_lost);
 	struct d4_store_pssl_update u;
 	memset(&u, 0, sizeof(u));
 	u.obs = obs;
 	u.nobs = x->nhs;
 	u.cursor_name = D4_ANALYZE_PSSL_CURSOR;
-	u.cursor = x->cv;
-	u.cursor_len = cvl;
-	u.deltas = x->deltas;
-	u.ndeltas = x->ndeltas;
+	d4_follow_cursor(x->f, &u.cursor, &u.cursor_len);
+	u.deltas = d4_follow_deltas(x->f, &u.ndeltas);
 	uint64_t missing = 0;
 	uint64_t t0 = d4_mono_ms();
 	rc = d4_store_pssl_apply(x->s, &u, &missing);
@@ -819,14 +649,6 @@ static int batch_commit(struct d4_analyze_pssl *x)
 		x->st.txn_ms_max = ms;
 	d4_debug("pssl: %zu handshakes, %zu certificates (%" PRIu64 " new) committed in %" PRIu64 " ms", x->nhs, nc,
 		 new_certs, ms);
-	x->done = x->pending_done;
-	x->replay_from = rf;
-	memcpy(x->fin_c, x->fin, x->nfin * sizeof(x->fin[0]));
-	x->nfin_c = x->nfin;
-	memcpy(x->cv_c, x->cv, cvl);
-	x->cvl_c = cvl;
-	x->lost_total += x->pending_lost;
-	x->st.frames_lost += x->pending_lost;
 	x->st.frames += x->pend.frames;
 	x->st.handshakes += x->pend.handshakes;
 	x->st.from_pcap += x->pend.from_pcap;
@@ -846,9 +668,6 @@ static int batch_commit(struct d4_analyze_pssl *x)
 	x->st.tls_limits += x->pend.tls_limits;
 	x->st.tls_evicted += x->pend.tls_evicted;
 	x->st.tls_errors += x->pend.tls_errors;
-	x->st.commits++;
-	x->last_commit_ms = d4_now_ms();
-	batch_clear(x);
 out:
 	free(idx);
 	free(tmp);
@@ -925,7 +744,7 @@ static int pcap_feed(struct d4_analyze_pssl *x, struct sess *e, const uint8_t *p
 			e->tls = NULL;
 			return D4_ENOMEM;
 		}
-		e->first = x->cur_rec->seq;
+		e->h.first = x->cur_rec->seq;
 	}
 	struct d4_tls_stats a, b;
 	d4_tls_get_stats(e->tls, &a);
@@ -945,7 +764,7 @@ static int pcap_feed(struct d4_analyze_pssl *x, struct sess *e, const uint8_t *p
 			x->pend.bad_packets++;
 			if (d)
 				d->bad_packets++;
-			d4_info("pssl: session %" PRIu64 ": pcap stream refused (%s)", e->id, d4_pcap_fail_name(why));
+			d4_info("pssl: session %" PRIu64 ": pcap stream refused (%s)", e->h.id, d4_pcap_fail_name(why));
 		}
 		/* what the extractor holds cannot complete any more */
 		x->buffered -= e->held;
@@ -962,9 +781,10 @@ static int pcap_feed(struct d4_analyze_pssl *x, struct sess *e, const uint8_t *p
 	/* Empty at a record boundary: a restart can rebuild this stream from
 	 * its next frame (a fresh extractor is the same as an empty one). The
 	 * rule depends on the frames only, so a replay finds the same points. */
+	struct d4_pcap_info pi;
 	if (b.flows_active == 0 && b.bytes_held == 0 && d4_pcapsplit_pending(e->sp) == 0 &&
-	    d4_pcapsplit_info(e->sp, &e->info) == 0)
-		e->clean_after = x->cur_rec->seq;
+	    d4_pcapsplit_info(e->sp, &pi) == 0)
+		d4_follow_clean(&e->h, x->cur_rec->seq, &pi);
 	return 0;
 }
 
@@ -1017,92 +837,22 @@ static int line_parse(struct d4_analyze_pssl *x, const char *p, size_t n, struct
 	return add_handshake(x, &in);
 }
 
-/* Appends a piece of the current line; lines over max_line (or over the
- * global buffer cap) are skipped up to their newline and count as bad. */
-static int line_append(struct d4_analyze_pssl *x, struct sess *e, const uint8_t *p, size_t n, uint64_t seq)
+static int line_cb(void *ctx, const char *p, size_t n)
 {
-	if (e->len == 0 && e->skipping == SKIP_NONE)
-		e->line_seq = seq;
-	if (e->skipping)
-		return 0;
-	size_t need = e->len + n;
-	if (need > x->o.max_line || (need > e->cap && x->buffered - e->cap + need > x->o.max_buffered)) {
-		e->skipping = SKIP_COUNT;
-		x->buffered -= e->cap;
-		free(e->buf);
-		e->buf = NULL;
-		e->len = e->cap = 0;
-		return 0;
-	}
-	if (need > e->cap) {
-		size_t nc = e->cap ? e->cap : 1024;
-		while (nc < need)
-			nc *= 2;
-		if (nc > x->o.max_line)
-			nc = x->o.max_line;
-		char *nb = realloc(e->buf, nc);
-		if (!nb)
-			return D4_ENOMEM;
-		x->buffered += nc - e->cap;
-		e->buf = nb;
-		e->cap = nc;
-	}
-	memcpy(e->buf + e->len, p, n);
-	e->len = need;
-	return 0;
+	struct d4_analyze_pssl *x = ctx;
+	return line_parse(x, p, n, x->cur_d);
 }
 
-static int feed_lines(struct d4_analyze_pssl *x, struct sess *e, const uint8_t *p, size_t n, uint64_t seq,
-		      struct d4_store_pssl_counters *d)
+/* Lines over max_line (or over the global buffer cap) are skipped up to
+ * their newline and count as bad. */
+static void bad_line_cb(void *ctx)
 {
-	size_t i = 0;
-	while (i < n) {
-		const uint8_t *nl = memchr(p + i, '\n', n - i);
-		if (!nl)
-			return line_append(x, e, p + i, n - i, seq);
-		size_t end = (size_t)(nl - p);
-		int rc = 0;
-		if (e->skipping) {
-			if (e->skipping == SKIP_COUNT && x->counting) {
-				x->pend.bad_lines++;
-				if (d)
-					d->bad_lines++;
-			}
-			e->skipping = SKIP_NONE;
-		} else if (e->len) {
-			rc = line_append(x, e, p + i, end - i, seq);
-			if (!rc && e->skipping) { /* this last piece made it too long */
-				if (x->counting) {
-					x->pend.bad_lines++;
-					if (d)
-						d->bad_lines++;
-				}
-				e->skipping = SKIP_NONE;
-			} else if (!rc) {
-				rc = line_parse(x, e->buf, e->len, d);
-			}
-			e->len = 0;
-		} else if (end - i > x->o.max_line) {
-			if (x->counting) {
-				x->pend.bad_lines++;
-				if (d)
-					d->bad_lines++;
-			}
-		} else {
-			rc = line_parse(x, (const char *)p + i, end - i, d);
-		}
-		if (rc)
-			return rc;
-		/* buffers stay small between long lines */
-		if (e->cap > 65536 && e->len == 0) {
-			x->buffered -= e->cap;
-			free(e->buf);
-			e->buf = NULL;
-			e->cap = 0;
-		}
-		i = end + 1;
-	}
-	return 0;
+	struct d4_analyze_pssl *x = ctx;
+	if (!x->counting)
+		return;
+	x->pend.bad_lines++;
+	if (x->cur_d)
+		x->cur_d->bad_lines++;
 }
 
 /* ---- frames ---- */
@@ -1126,22 +876,15 @@ static int frame_process(struct d4_analyze_pssl *x, const struct d4_frame_rec *r
 {
 	if (rec->type != 1 && rec->type != 254)
 		return 0;
-	struct sess *e = sess_find(x, rec->session);
+	struct sess *e = (struct sess *)d4_follow_sess_find(x->f, rec->session);
 	if (!e) {
 		uint8_t kind = session_kind(x, rec->session, rec->type);
 		if (!(e = sess_new(x, rec, kind)))
 			return D4_ENOMEM;
 	}
-	e->last_seq = rec->seq;
-	if (e->kind == K_IGNORE)
+	e->h.last_seq = rec->seq;
+	if (e->kind == K_IGNORE || d4_follow_skip(&e->h, rec->seq))
 		return 0;
-	if (e->start_seq) {
-		/* rebuilt from the cursor at a clean point: what came before it
-		 * is not needed (and was counted before the restart) */
-		if (rec->seq < e->start_seq)
-			return 0;
-		e->start_seq = 0;
-	}
 	struct d4_store_pssl_counters *d = NULL;
 	if (x->counting) {
 		if (!(d = delta_for(x, rec->uuid)))
@@ -1150,21 +893,19 @@ static int frame_process(struct d4_analyze_pssl *x, const struct d4_frame_rec *r
 		x->pend.frames++;
 	}
 	x->cur_rec = rec;
+	x->cur_d = d;
 	int rc = e->kind == K_PCAP ? pcap_feed(x, e, payload, rec->size, d)
-				   : feed_lines(x, e, payload, rec->size, rec->seq, d);
+				   : d4_follow_lines_feed(&e->ln, &x->lc, payload, rec->size, rec->seq);
 	x->cur_rec = NULL;
 	if (rc)
 		return rc;
-	e->last_rec = *rec;
+	e->h.last_rec = *rec;
 	/* Bytes held over all sessions are bounded (many sessions, each with a
 	 * large line or many half-open flows). Not during a replay: the state
 	 * at done_seq was within the bound, and the replay rebuilds it. */
-	while (x->counting && x->buffered > x->o.max_buffered && x->nsess > 1) {
-		unsigned n0 = x->nsess;
-		evict_lru(x, e, "buffer cap");
-		if (x->nsess == n0)
-			break;
-	}
+	while (x->counting && x->buffered > x->o.max_buffered && d4_follow_nsess(x->f) > 1 &&
+	       d4_follow_evict(x->f, &e->h, "buffer cap"))
+		;
 	return 0;
 }
 
@@ -1174,27 +915,22 @@ static int frame_process(struct d4_analyze_pssl *x, const struct d4_frame_rec *r
  * cursor's replay_from still covers the session, so a restart rebuilds the
  * state and finishes it once; after it the session is listed in fin until
  * no replay can reach its frames. */
-static int finish(struct d4_analyze_pssl *x, struct sess *e)
+static int finish_cb(void *ctx, struct d4_follow_sess *h)
 {
+	struct d4_analyze_pssl *x = ctx;
+	struct sess *e = (struct sess *)h;
 	int has_work =
-	    (e->kind == K_PCAP && e->tls) || (e->kind == K_JL && e->stream_end && !e->skipping && e->len > 0);
+	    (e->kind == K_PCAP && e->tls) || (e->kind == K_JL && e->h.stream_end && !e->ln.skipping && e->ln.len > 0);
 	if (!has_work)
 		return 0;
-	for (unsigned i = 0; i < x->nfin; i++)
-		if (x->fin[i].session == e->id)
-			return 0; /* finished and committed before a restart: a replay rebuilt it */
-	if (x->nfin == ANALYZE_FIN_MAX) {
-		/* cannot be recorded: finishing it could count it twice after a restart */
-		d4_info("pssl: session %" PRIu64 ": end not processed (too many pending)", e->id);
+	/* finished and committed before a restart (a replay rebuilt it), or
+	 * not recordable: finishing it could count it twice after a restart */
+	if (d4_follow_fin_add(x->f, &e->h, "end not processed"))
 		return 0;
-	}
-	x->fin[x->nfin].session = e->id;
-	x->fin[x->nfin].last_seq = e->last_rec.seq;
-	x->nfin++;
-	x->cur_rec = &e->last_rec;
+	x->cur_rec = &e->h.last_rec;
 	x->counting = 1;
 	x->in_final = 1;
-	struct d4_store_pssl_counters *d = delta_for(x, e->last_rec.uuid);
+	struct d4_store_pssl_counters *d = delta_for(x, e->h.last_rec.uuid);
 	int rc = d ? 0 : D4_ENOMEM;
 	if (!rc && e->kind == K_PCAP) {
 		struct d4_tls_stats a, b;
@@ -1203,198 +939,94 @@ static int finish(struct d4_analyze_pssl *x, struct sess *e)
 		d4_tls_get_stats(e->tls, &b);
 		tls_delta(x, &a, &b, d);
 	} else if (!rc) {
-		rc = line_parse(x, e->buf, e->len, d);
-		e->len = 0;
+		rc = line_parse(x, e->ln.buf, e->ln.len, d);
+		e->ln.len = 0;
 	}
 	x->in_final = 0;
 	x->cur_rec = NULL;
-	x->pend_final = 1;
 	return rc;
 }
 
-/* Frames [from, to) are gone (retention): counted; a buffered partial line
- * is dropped and its session skips to the next newline; a pcap stream that
- * lost frames fails on its next record header (counted). */
-static void gap(struct d4_analyze_pssl *x, uint64_t from, uint64_t to)
-{
-	uint64_t counted_from = from > x->done + 1 ? from : x->done + 1;
-	if (to > counted_from) {
-		uint64_t n = to - counted_from;
-		x->pending_lost += n;
-		if (x->pending_done < to - 1)
-			x->pending_done = to - 1;
-		d4_warn("pssl: %" PRIu64 " frames (seq %" PRIu64 "..%" PRIu64 ") were deleted by retention before "
-			"they were read; skipped",
-			n, counted_from, to - 1);
-	}
-	for (unsigned b = 0; b < NBUCKETS; b++)
-		for (struct sess *e = x->bucket[b]; e; e = e->hnext)
-			if (e->kind == K_JL && (e->len || e->skipping != SKIP_NONE)) {
-				x->buffered -= e->cap;
-				free(e->buf);
-				e->buf = NULL;
-				e->len = e->cap = 0;
-				e->skipping = SKIP_SILENT;
-			}
-}
-
-static int walk_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *payload)
+/* Frames [from, to) are gone (retention; counted by the follower): a
+ * buffered partial line is dropped and its session skips to the next
+ * newline; a pcap stream that lost frames fails on its next record header
+ * (counted). */
+static void gap_sess_cb(void *ctx, struct d4_follow_sess *h)
 {
 	struct d4_analyze_pssl *x = ctx;
-	if (rec->seq < x->next)
-		return 0;
-	if (rec->seq > x->next)
-		gap(x, x->next, rec->seq);
-	x->counting = rec->seq > x->done;
-	int rc = frame_process(x, rec, payload);
-	if (rc) {
-		x->walk_err = rc;
-		return rc;
-	}
-	x->next = rec->seq + 1;
-	x->walked++;
-	if (x->counting)
-		x->pending_done = rec->seq;
-	else if (rec->type == 1 || rec->type == 254)
-		x->st.replayed++;
-	if (x->nhs >= x->o.batch || x->alen >= BATCH_BYTES_MAX || x->walked >= x->o.frames_per_walk)
-		return 1;
-	return 0;
+	struct sess *e = (struct sess *)h;
+	if (e->kind == K_JL && (e->ln.len || e->ln.skipping != D4_FOLLOW_SKIP_NONE))
+		d4_follow_lines_drop(&e->ln, &x->buffered, D4_FOLLOW_SKIP_SILENT);
 }
 
-/* Drops the in-memory state and the open batch and goes back to the
- * committed cursor (after an error in the middle of a frame). */
-static int load_cursor(struct d4_analyze_pssl *x, const uint8_t *cv, size_t cl);
-
-static void rewind_to_cursor(struct d4_analyze_pssl *x)
+static int frame_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *payload, int counting)
 {
-	sess_clear_all(x);
-	batch_clear(x);
-	/* the committed value was accepted when it was read or written */
-	if (load_cursor(x, x->cv_c, x->cvl_c) != 0)
-		d4_warn("pssl: the committed cursor could not be loaded again: reading from the start of the log");
+	struct d4_analyze_pssl *x = ctx;
+	x->counting = counting;
+	return frame_process(x, rec, payload);
 }
 
-static void refresh_lag(struct d4_analyze_pssl *x)
+static int batch_full_cb(void *ctx)
 {
-	struct d4_totals t;
-	if (d4_store_totals(x->s, &t) == 0)
-		x->st.last_seq = t.frames;
-}
-
-static int batch_full(const struct d4_analyze_pssl *x)
-{
+	const struct d4_analyze_pssl *x = ctx;
 	return x->nhs >= x->o.batch || x->alen >= BATCH_BYTES_MAX;
+}
+
+/* A pcap stream rebuilt at its clean point: a fresh extractor is the same
+ * as the empty one it had, past the global header. */
+static int resume_cb(void *ctx, struct d4_follow_sess *h)
+{
+	struct d4_analyze_pssl *x = ctx;
+	struct sess *e = (struct sess *)h;
+	e->kind = K_PCAP;
+	e->sp = d4_pcapsplit_new(0);
+	e->tls = d4_tls_new(&x->o.tls, on_handshake, x);
+	if (!e->sp || !e->tls)
+		return D4_ENOMEM;
+	d4_pcapsplit_resume(e->sp, &e->h.info);
+	return 0;
 }
 
 int analyze_pssl_step(struct d4_analyze_pssl *x, unsigned max_batches, int force, unsigned min_commit_ms, int *idle)
 {
-	int batches = 0;
-	if (idle)
-		*idle = 0;
-	for (;;) {
-		/* a batch left over by a failed commit goes first */
-		if (batch_full(x)) {
-			int rc = batch_commit(x);
-			if (rc)
-				return rc;
-			batches++;
-			if (max_batches && (unsigned)batches >= max_batches)
-				return batches;
-		}
-		x->walked = 0;
-		x->walk_err = 0;
-		int rc = d4_store_frame_foreach(x->s, x->next, 0, walk_cb, x);
-		if (rc < 0) {
-			if (x->walk_err)
-				rewind_to_cursor(x);
-			return rc;
-		}
-		if (batch_full(x) || x->walked >= x->o.frames_per_walk)
-			continue;
-		if ((x->pending_done > x->done || x->pend_final) &&
-		    (force || min_commit_ms == 0 || d4_now_ms() - x->last_commit_ms >= min_commit_ms)) {
-			rc = batch_commit(x);
-			if (rc)
-				return rc;
-			batches++;
-		}
-		if (idle)
-			*idle = 1;
-		return batches;
-	}
+	return d4_follow_step(x->f, max_batches, force, min_commit_ms, idle);
 }
 
 int analyze_pssl_flush(struct d4_analyze_pssl *x)
 {
-	return batch_commit(x);
+	return d4_follow_flush(x->f);
 }
 
 int d4_analyze_pssl_step(struct d4_analyze_pssl *x, unsigned max_batches, int *idle)
 {
 	int rc = analyze_pssl_step(x, max_batches, 1, 0, idle);
-	refresh_lag(x);
+	d4_follow_refresh_lag(x->f);
+	return rc;
+}
+
+static int expire_cb(void *ctx, uint64_t before_s, uint64_t *removed)
+{
+	struct d4_analyze_pssl *x = ctx;
+	int rc = d4_store_pssl_expire(x->s, before_s, 0, removed);
+	x->st.expired += *removed;
 	return rc;
 }
 
 int d4_analyze_pssl_maintain(struct d4_analyze_pssl *x, uint64_t now_s, uint64_t expire_every_s)
 {
-	/* only once caught up with the replay: a session dropped in the middle
-	 * of it would lose state that frames after done_seq still need */
-	if (x->next > x->done) {
-		struct d4_totals t;
-		int rc = d4_store_totals(x->s, &t);
-		if (rc)
-			return rc;
-		for (unsigned b = 0; b < NBUCKETS; b++) {
-			struct sess *e = x->bucket[b];
-			while (e) {
-				struct sess *nx = e->hnext;
-				if (!e->drop_at) {
-					struct d4_session_info si;
-					rc = d4_store_session_get(x->s, e->id, &si);
-					if (rc == D4_ENOTFOUND ||
-					    (rc == 0 && (si.ended || (x->o.sessions_dead_before &&
-								      si.started < x->o.sessions_dead_before))))
-						e->drop_at = t.frames; /* its frames are all committed by now */
-					else if (rc)
-						return rc;
-					/* ended by the sender, not cut by a reset or by the hub */
-					if (rc == 0 && si.ended && !strncmp(si.close_reason, "peer closed", 11))
-						e->stream_end = 1;
-				}
-				if (e->drop_at && x->next > e->drop_at) {
-					if ((rc = finish(x, e)) != 0)
-						return rc;
-					sess_remove(x, e);
-				}
-				e = nx;
-			}
-		}
-		x->st.last_seq = t.frames;
-	}
-	if (x->o.retention_s && now_s > x->o.retention_s &&
-	    (x->last_expire_s == 0 || now_s - x->last_expire_s >= expire_every_s)) {
-		uint64_t removed = 0;
-		int rc = d4_store_pssl_expire(x->s, now_s - x->o.retention_s, 0, &removed);
-		x->last_expire_s = now_s;
-		x->st.expired += removed;
-		if (removed)
-			d4_info("pssl: %" PRIu64 " handshake tuples expired (time_last older than %" PRIu64 " s)",
-				removed, x->o.retention_s);
-		if (rc)
-			return rc;
-	}
-	return 0;
+	int rc = d4_follow_maintain(x->f, x->o.sessions_dead_before);
+	if (rc)
+		return rc;
+	return d4_follow_expire(x->f, now_s, expire_every_s, x->o.retention_s);
 }
 
 void d4_analyze_pssl_stats(struct d4_analyze_pssl *x, struct d4_analyze_pssl_stats *out)
 {
+	struct d4_follow_stats fs;
+	d4_follow_stats(x->f, &fs);
 	*out = x->st;
-	out->cursor = x->done;
-	out->replay_from = x->replay_from;
-	out->lag = x->st.last_seq > x->done ? x->st.last_seq - x->done : 0;
-	out->sessions = x->nsess;
+	D4_FOLLOW_STATS_PUT(out, fs);
+	out->resumed = fs.resumed;
 	out->buffered = x->buffered;
 }
 
@@ -1435,77 +1067,28 @@ static void opts_defaults(struct d4_analyze_pssl_opts *o)
 		o->frames_per_walk = DEF_FRAMES_PER_WALK;
 }
 
-/* The state of a commit: done, replay point, finished sessions, and the
- * pcap streams rebuilt at their clean points (an empty value: the start of
- * the log). Sessions are cleared first. 0, D4_ECORRUPT or D4_ENOMEM. */
-static int load_cursor(struct d4_analyze_pssl *x, const uint8_t *cv, size_t cl)
-{
-	sess_clear_all(x);
-	x->nfin = x->nfin_c = 0;
-	x->done = 0;
-	x->replay_from = 1;
-	x->lost_total = 0;
-	if (cl) {
-		if (cl < CUR_HDR + 3 || cv[0] != CUR_V2)
-			return D4_ECORRUPT;
-		x->done = d4_get_u64be(cv + 1);
-		x->replay_from = d4_get_u64be(cv + 9);
-		x->lost_total = d4_get_u64be(cv + 17);
-		if (x->replay_from == 0 || x->replay_from > x->done + 1)
-			return D4_ECORRUPT;
-		size_t off = CUR_HDR;
-		unsigned nf = cv[off++];
-		if (nf > ANALYZE_FIN_MAX || cl < off + 16 * (size_t)nf + 2)
-			return D4_ECORRUPT;
-		for (unsigned i = 0; i < nf; i++) {
-			x->fin[i].session = d4_get_u64be(cv + off);
-			x->fin[i].last_seq = d4_get_u64be(cv + off + 8);
-			off += 16;
-		}
-		x->nfin = x->nfin_c = nf;
-		memcpy(x->fin_c, x->fin, nf * sizeof(x->fin[0]));
-		size_t nres = ((size_t)cv[off] << 8) | cv[off + 1];
-		off += 2;
-		if (nres > CUR_RES_MAX || cl != off + CUR_RES * nres)
-			return D4_ECORRUPT;
-		for (size_t i = 0; i < nres; i++, off += CUR_RES) {
-			struct d4_frame_rec r;
-			memset(&r, 0, sizeof(r));
-			r.session = d4_get_u64be(cv + off);
-			uint64_t start = d4_get_u64be(cv + off + 8);
-			if (sess_find(x, r.session) || start < x->replay_from || start > x->done + 1)
-				return D4_ECORRUPT;
-			r.seq = start;
-			/* not through sess_new's cap: the committed state held them all */
-			struct sess *e = calloc(1, sizeof(*e));
-			if (!e)
-				return D4_ENOMEM;
-			e->id = r.session;
-			e->kind = K_PCAP;
-			e->first = start;
-			e->last_seq = start - 1;
-			e->clean_after = start - 1;
-			e->start_seq = start;
-			uint32_t h = sess_hash(e->id);
-			e->hnext = x->bucket[h];
-			x->bucket[h] = e;
-			x->nsess++;
-			e->info.linktype = d4_get_u32be(cv + off + 16);
-			e->info.snaplen = d4_get_u32be(cv + off + 20);
-			e->info.be = (cv[off + 24] & 1) != 0;
-			e->info.nsec = (cv[off + 24] & 2) != 0;
-			e->sp = d4_pcapsplit_new(0);
-			e->tls = d4_tls_new(&x->o.tls, on_handshake, x);
-			if (!e->sp || !e->tls)
-				return D4_ENOMEM;
-			d4_pcapsplit_resume(e->sp, &e->info);
-			x->st.resumed++;
-		}
-	}
-	x->pending_done = x->done;
-	x->next = x->replay_from;
-	return 0;
-}
+static const uint8_t pssl_types[] = {1, 254};
+
+static const struct d4_follow_ops pssl_ops = {
+    .name = "pssl",
+    .sess_size = sizeof(struct sess),
+    .delta_size = sizeof(struct d4_store_pssl_counters),
+    .layout = D4_FOLLOW_FIN | D4_FOLLOW_CLEAN,
+    .version = CUR_V2,
+    .types = pssl_types,
+    .ntypes = sizeof(pssl_types),
+    .frame = frame_cb,
+    .batch_full = batch_full_cb,
+    .commit = commit_cb,
+    .batch_clear = batch_clear_cb,
+    .anchor = anchor_cb,
+    .sess_free = sess_free_cb,
+    .gap_sess = gap_sess_cb,
+    .finish = finish_cb,
+    .resume = resume_cb,
+    .expire = expire_cb,
+    .expire_what = "handshake tuples expired (time_last",
+};
 
 int d4_analyze_pssl_new(struct d4_store *s, const struct d4_analyze_pssl_opts *o, struct d4_analyze_pssl **out)
 {
@@ -1522,32 +1105,40 @@ int d4_analyze_pssl_new(struct d4_store *s, const struct d4_analyze_pssl_opts *o
 	if (o)
 		x->o = *o;
 	opts_defaults(&x->o);
+	x->lc.max_line = x->o.max_line;
+	x->lc.max_buffered = x->o.max_buffered;
+	x->lc.first_cap = 1024;
+	x->lc.buffered = &x->buffered;
+	x->lc.line = line_cb;
+	x->lc.bad = bad_line_cb;
+	x->lc.ctx = x;
 	x->jl = malloc(sizeof(*x->jl));
 	x->xc = malloc(sizeof(*x->xc));
-	x->cv = malloc(CUR_MAX);
-	x->cv_c = malloc(CUR_MAX);
-	if (!x->jl || !x->xc || !x->cv || !x->cv_c) {
+	uint8_t *cv = malloc(CUR_MAX);
+	if (!x->jl || !x->xc || !cv) {
+		free(cv);
 		d4_analyze_pssl_free(x);
 		return D4_ENOMEM;
 	}
 	size_t cl = 0;
-	int rc = d4_store_pssl_cursor_get(s, D4_ANALYZE_PSSL_CURSOR, x->cv_c, CUR_MAX, &cl);
+	int rc = d4_store_pssl_cursor_get(s, D4_ANALYZE_PSSL_CURSOR, cv, CUR_MAX, &cl);
 	if (rc == D4_ENOTFOUND) {
 		cl = 0;
 		rc = 0;
 	}
+	struct d4_follow_cfg fc;
+	memset(&fc, 0, sizeof(fc));
+	fc.max_sessions = x->o.max_sessions;
+	fc.frames_per_walk = x->o.frames_per_walk;
+	fc.cursor_max = CUR_MAX;
+	fc.clean_max = CUR_RES_MAX;
 	if (!rc)
-		rc = load_cursor(x, x->cv_c, cl);
+		rc = d4_follow_new(s, &pssl_ops, x, &fc, cv, cl, &x->f);
+	free(cv);
 	if (rc) {
 		d4_analyze_pssl_free(x);
 		return rc == D4_ETOOBIG ? D4_ECORRUPT : rc;
 	}
-	x->cvl_c = cl;
-	x->last_commit_ms = d4_now_ms();
-	if (x->replay_from <= x->done)
-		d4_info("pssl: resuming after frame %" PRIu64 ", replaying from %" PRIu64 " to rebuild partial state",
-			x->done, x->replay_from);
-	refresh_lag(x);
 	*out = x;
 	return 0;
 }
@@ -1556,15 +1147,12 @@ void d4_analyze_pssl_free(struct d4_analyze_pssl *x)
 {
 	if (!x)
 		return;
-	sess_clear_all(x);
+	d4_follow_free(x->f);
 	free(x->hs);
 	free(x->certs);
 	free(x->arena);
-	free(x->deltas);
 	free(x->jl);
 	free(x->jlder);
 	free(x->xc);
-	free(x->cv);
-	free(x->cv_c);
 	free(x);
 }

@@ -21,8 +21,8 @@
  * device, a huge log) from being slurped. */
 #define CONF_MAX_BYTES (1u << 20)
 
-/* Where the OpenAPI description is when api.spec is not set (the build
- * sets the source tree's openapi/d4hub.yaml). */
+/* Where the OpenAPI description is when api.spec is not set: empty, the
+ * copy built into the hub (no path of the build machine is compiled in). */
 #ifndef D4_API_SPEC_DEFAULT
 #define D4_API_SPEC_DEFAULT ""
 #endif

@@ -43,6 +43,10 @@ try {
     const text = await page.textContent('#bs-empty');
     if (!text.includes('Nothing yet')) fail('empty state: ' + text);
     if (await page.isHidden('#bs-ongoing-empty') || await page.isHidden('#bs-recent-empty')) fail('no empty-table hints');
+    // the words instead of the headers of empty tables
+    if (await page.isVisible('#bs-ongoing') || await page.isVisible('#bs-recent')) fail('empty tables shown');
+    await page.waitForFunction(() => !document.querySelector('#bs-counters-empty').hidden, null, { timeout: 30000 });
+    if (await page.isVisible('#bs-counters')) fail('an empty table of consumer counters shown');
     if ((await page.textContent('#bs-n-ongoing')) !== '0') fail('ongoing count on an empty store');
     await page.screenshot({ path: shots + '/bs-empty.png', fullPage: true });
     if (errors.length) fail(errors.join(' | '));

@@ -3,6 +3,8 @@
  *   pdns_store_tool query STORE name|left NAME   tuples (rrname, type, rdata, count, sensors), sorted
  *   pdns_store_tool counters STORE               per-sensor pDNS counters
  *   pdns_store_tool cursor STORE                 the ingest cursor (done_seq replay_from lost)
+ *   pdns_store_tool info STORE                   tuples, bytes of the pDNS tables, observations and
+ *                                                bad lines summed over the sensors (one line)
  *   pdns_store_tool load STORE FILE TYPE BYTES   appends FILE as frames of BYTES (cut at newlines
  *                                                for text types) of one session, through the writer
  *   pdns_store_tool drain STORE [BATCH]          runs the pDNS consumer until caught up and prints
@@ -120,6 +122,32 @@ static int cmd_counters(const char *path)
 	int rc = d4_store_pdns_counters_foreach(s, cnt_cb, NULL);
 	d4_store_close(s);
 	return rc ? 1 : 0;
+}
+
+static int sum_cb(void *ctx, const struct d4_store_pdns_counters *c)
+{
+	unsigned long long *sum = ctx;
+	sum[0] += c->observations;
+	sum[1] += c->bad_lines;
+	return 0;
+}
+
+static int cmd_info(const char *path)
+{
+	struct d4_store *s;
+	if (open_store(path, 1, &s))
+		return 1;
+	struct d4_store_pdns_info in;
+	unsigned long long sum[2] = {0, 0};
+	int rc = d4_store_pdns_info(s, &in);
+	if (!rc)
+		rc = d4_store_pdns_counters_foreach(s, sum_cb, sum);
+	d4_store_close(s);
+	if (rc)
+		return 1;
+	printf("tuples %llu bytes %llu observations %llu bad_lines %llu\n", (unsigned long long)in.tuples,
+	       (unsigned long long)in.bytes, sum[0], sum[1]);
+	return 0;
 }
 
 static int cmd_cursor(const char *path)
@@ -264,13 +292,16 @@ int main(int argc, char **argv)
 		return cmd_query(argv[2], argv[3], argv[4]);
 	if (argc == 3 && !strcmp(argv[1], "counters"))
 		return cmd_counters(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "info"))
+		return cmd_info(argv[2]);
 	if (argc == 3 && !strcmp(argv[1], "cursor"))
 		return cmd_cursor(argv[2]);
 	if (argc == 6 && !strcmp(argv[1], "load"))
 		return cmd_load(argv[2], argv[3], atoi(argv[4]), (size_t)strtoull(argv[5], NULL, 10));
 	if ((argc == 3 || argc == 4) && !strcmp(argv[1], "drain"))
 		return cmd_drain(argv[2], argc == 4 ? (unsigned)atoi(argv[3]) : 0);
-	fprintf(stderr, "usage: pdns_store_tool query STORE name|left NAME | counters STORE | cursor STORE |\n"
-			"       load STORE FILE TYPE BYTES | drain STORE [BATCH]\n");
+	fprintf(stderr,
+		"usage: pdns_store_tool query STORE name|left NAME | counters STORE | cursor STORE | info STORE |\n"
+		"       load STORE FILE TYPE BYTES | drain STORE [BATCH]\n");
 	return 2;
 }

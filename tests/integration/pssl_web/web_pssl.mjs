@@ -61,6 +61,8 @@ async function waitRows(page, sel, want, keyCols, what) {
   try {
     await page.waitForFunction(([s, w, cols]) => {
       const t = document.querySelector(s);
+      // an empty list is said in words: its table is hidden, not shown empty
+      if (w === '[]') return Boolean(t) && t.querySelectorAll('tbody tr').length === 0 && Boolean(t.closest('[hidden]'));
       if (!t || t.hidden || t.closest('[hidden]')) return false;
       const got = [...t.querySelectorAll('tbody tr')].map((tr) => cols.map((i) => tr.cells[i].textContent).join('|')).sort();
       return JSON.stringify(got) === w;
@@ -90,7 +92,8 @@ async function search(o, kind, value, choose) {
   const api = await apiJson(page, path);
   if (TUPLE_KINDS.has(kind)) await waitRows(page, '#ps-tuples', api.items.map(tupleKey), TUPLE_COLS, o.who + ' search ' + kind + ' ' + value);
   else await waitRows(page, '#ps-certs', api.items.map((c) => c.sha1), [0], o.who + ' search ' + kind + ' ' + value);
-  check(await page.isVisible(TUPLE_KINDS.has(kind) ? '#ps-tuples' : '#ps-certs'), 'results table shown for ' + kind);
+  check((await page.isVisible(TUPLE_KINDS.has(kind) ? '#ps-tuples' : '#ps-certs')) === api.items.length > 0,
+    'results table shown for ' + kind + ' iff it has rows');
   check((await page.isHidden('#ps-none')) === api.items.length > 0, 'the "no match" hint for ' + kind + ' ' + value);
   check((await page.isDisabled('#ps-next')) === !api.next_cursor, 'next page offered iff the API has one (' + kind + ')');
   return api;
@@ -153,6 +156,7 @@ try {
       check((await text(o.page, '#ps-empty')).includes('Nothing yet'), who + ': empty state text');
       check(await o.page.isVisible('#ps-recent-empty'), who + ': no "no certificate yet" hint');
       same((await rowsOf(o.page, '#ps-recent')).length, 0, who + ': recent rows on an empty store');
+      check(await o.page.isHidden('#ps-recent'), who + ': an empty table of recent certificates is shown');
       // a search on an empty store: the table stays empty, "no match"
       await search(o, 'ip', '192.0.2.0/24');
       check(await o.page.isVisible('#ps-none'), who + ': "no match" on an empty store');

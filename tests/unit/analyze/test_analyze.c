@@ -851,6 +851,208 @@ START_TEST(test_restart)
 }
 END_TEST
 
+static int test_sink_nop(void *ctx, const struct d4_store_pdns_obs *obs, const uint64_t *frame_seq, size_t n,
+			 size_t nfixed, const uint8_t *cursor, size_t cursor_len)
+{
+	(void)ctx;
+	(void)obs;
+	(void)frame_seq;
+	(void)n;
+	(void)nfixed;
+	(void)cursor;
+	(void)cursor_len;
+	return 0;
+}
+
+/* Splits a little-endian pcap file into its global header + first record,
+ * then one record per frame: the offsets where frames start (n + 1 of them,
+ * the last is the file's length). */
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static size_t pcap_record_cuts(const uint8_t *p, size_t n, size_t *at, size_t cap)
+{
+	ck_assert_uint_ge(n, 24);
+	ck_assert_uint_eq(le32(p), 0xa1b2c3d4u);
+	size_t k = 0, off = 24;
+	at[k++] = 0;
+	while (off + 16 <= n) {
+		off += 16 + le32(p + off + 8);
+		ck_assert_uint_lt(k, cap);
+		if (off <= n)
+			at[k++] = off;
+	}
+	/* the first frame carries the global header with the first record */
+	memmove(at + 1, at + 2, (k - 2) * sizeof(*at));
+	return k - 1;
+}
+
+/* A pcap stream cut at record boundaries, the consumer stopped (as in a
+ * crash) while a TCP flow holds state, then started again: the stream is
+ * rebuilt at its last clean point (the extractor empty at a record
+ * boundary, the pcap header kept in the cursor) and only the frames after
+ * it are read again, not the stream from its first frame; the tuples and
+ * counters are exact (nothing merged twice). Then the same with a cursor of
+ * the older form (no clean points), as an older hub left it: read, the
+ * stream replayed from its first frame, the same result. */
+START_TEST(test_pcap_resume_clean_point)
+{
+	size_t n;
+	uint8_t *pc = slurp("local-dns.pcap", &n);
+	size_t at[256];
+	size_t nf = pcap_record_cuts(pc, n, at, 256);
+	ck_assert_uint_gt(nf, 20);
+	/* where the first run stops: in the TCP flow of the fixture (a flow
+	 * holds bytes until it expires, so the stream is not clean there) */
+	struct d4_pdns_pcap *px = d4_pdns_pcap_new(4u << 20, 0);
+	struct d4_pdns_pcapstream *ps = d4_pdns_pcapstream_new(px);
+	struct ref scratch;
+	memset(&scratch, 0, sizeof(scratch));
+	size_t stop = 0, last_clean = 0;
+	for (size_t i = 0; i < nf; i++) {
+		struct d4_pdns_stats st;
+		memset(&st, 0, sizeof(st));
+		ck_assert_int_eq(d4_pdns_pcapstream_feed(ps, pc + at[i], at[i + 1] - at[i], ref_emit, &scratch, &st),
+				 0);
+		struct d4_pcap_info pi;
+		int clean = d4_pdns_pcap_idle(px) && d4_pdns_pcapstream_boundary(ps, &pi) == 0;
+		if (clean && !stop)
+			last_clean = i + 1; /* frames 1..i+1 read: clean after frame i+1 */
+		if (!clean && last_clean && !stop && i + 3 < nf)
+			stop = i + 3; /* a few frames into the unclean part */
+	}
+	d4_pdns_pcapstream_free(ps);
+	d4_pdns_pcap_free(px);
+	ref_free(&scratch);
+	ck_assert_uint_gt(last_clean, 1); /* a point past the stream's first frame */
+	ck_assert_uint_gt(stop, last_clean);
+	struct ref r;
+	memset(&r, 0, sizeof(r));
+	ref_pcap(&r, pc, n, 1);
+
+	for (int legacy = 0; legacy < 2; legacy++) {
+		new_dir();
+		struct d4_store *s = store_open(1);
+		uint8_t u[16];
+		test_uuid(u, 40);
+		uint64_t sid = sess_open(s, u, 1, NULL);
+		for (size_t i = 0; i < stop; i++)
+			frame(s, sid, u, 1, pc + at[i], at[i + 1] - at[i], 0);
+		ck_assert_int_eq(d4_store_writer_sync(s, 60000), 0);
+		struct d4_totals t;
+		ck_assert_int_eq(d4_store_totals(s, &t), 0);
+		uint64_t seq0 = t.frames - stop; /* the stream's frames are seq0 + 1 .. */
+		struct d4_analyze_pdns_opts o;
+		memset(&o, 0, sizeof(o));
+		struct d4_analyze_pdns_stats st1;
+		drain(s, &o, &st1);
+		ck_assert_uint_eq(st1.cursor, seq0 + stop);
+		ck_assert_uint_eq(st1.replay_from, seq0 + last_clean + 1);
+		ck_assert_uint_eq(st1.resumed, 0);
+		if (legacy) {
+			/* the value an older hub wrote at the same point: version 1,
+			 * replay from the stream's first frame */
+			uint8_t cv[25];
+			cv[0] = 1;
+			d4_put_u64be(cv + 1, st1.cursor);
+			d4_put_u64be(cv + 9, seq0 + 1);
+			d4_put_u64be(cv + 17, 0);
+			struct d4_store_pdns_cursor cur = {D4_ANALYZE_PDNS_CURSOR, cv, sizeof(cv), NULL, 0};
+			ck_assert_int_eq(d4_store_pdns_apply_frames(s, NULL, NULL, 0, &cur), 0);
+		}
+		/* the rest of the stream arrives while the hub is down */
+		for (size_t i = stop; i < nf; i++)
+			frame(s, sid, u, 1, pc + at[i], at[i + 1] - at[i], 0);
+		sess_close(s, sid);
+		ck_assert_int_eq(d4_store_writer_sync(s, 60000), 0);
+		struct d4_analyze_pdns_stats st2;
+		drain(s, &o, &st2);
+		if (legacy) {
+			ck_assert_uint_eq(st2.resumed, 0);
+			ck_assert_uint_eq(st2.replayed, stop);
+		} else {
+			ck_assert_uint_eq(st2.resumed, 1);
+			ck_assert_uint_eq(st2.replayed, stop - last_clean);
+		}
+		ck_assert_uint_eq(st2.frames, nf - stop);
+		ck_assert_uint_eq(st2.cursor, seq0 + nf);
+		check_store_eq_ref(s, &r, 1);
+		struct d4_store_pdns_counters c;
+		counters(s, u, &c);
+		ck_assert_uint_eq(c.observations, r.obs);
+		ck_assert_uint_eq(c.bad_packets, r.bad_packets);
+		d4_store_close(s);
+		rm_dir(g_dir);
+	}
+	ref_free(&r);
+	free(pc);
+}
+END_TEST
+
+/* A cursor that names a clean point of a stream this consumer does not read
+ * as pcap (a partner could send such a position) is refused; one of a pcap
+ * stream is taken. */
+START_TEST(test_forged_clean_point)
+{
+	new_dir();
+	struct d4_store *s = store_open(1);
+	uint8_t u[16];
+	test_uuid(u, 41);
+	uint64_t csv = sess_open(s, u, 8, NULL), pc = sess_open(s, u, 1, NULL);
+	frame(s, csv, u, 8, "x\n", 2, 0);
+	ck_assert_int_eq(d4_store_writer_sync(s, 60000), 0);
+	for (int i = 0; i < 2; i++) {
+		uint8_t cv[25 + 3 + 25];
+		memset(cv, 0, sizeof(cv));
+		cv[0] = 2;
+		d4_put_u64be(cv + 1, 1);
+		d4_put_u64be(cv + 9, 1);
+		cv[27] = 1;
+		d4_put_u64be(cv + 28, i ? pc : csv);
+		d4_put_u64be(cv + 36, 2);
+		d4_put_u32be(cv + 44, 1);
+		struct d4_analyze_pdns_opts o;
+		memset(&o, 0, sizeof(o));
+		o.sink = test_sink_nop;
+		o.cursor = cv;
+		o.cursor_len = sizeof(cv);
+		struct d4_analyze_pdns *x = NULL;
+		ck_assert_int_eq(d4_analyze_pdns_new(s, &o, &x), i ? 0 : D4_ECORRUPT);
+		if (x) {
+			struct d4_analyze_pdns_stats st;
+			d4_analyze_pdns_stats(x, &st);
+			ck_assert_uint_eq(st.resumed, 1);
+		}
+		d4_analyze_pdns_free(x);
+	}
+	d4_store_close(s);
+	rm_dir(g_dir);
+}
+END_TEST
+
+/* The federation reads done_seq from a position of either cursor form. */
+START_TEST(test_cursor_done_forms)
+{
+	uint8_t cv[28];
+	memset(cv, 0, sizeof(cv));
+	uint64_t done = 1;
+	ck_assert_int_eq(d4_analyze_pdns_cursor_done(cv, 0, &done), 0);
+	ck_assert_uint_eq(done, 0);
+	for (uint8_t v = 1; v <= 2; v++) {
+		cv[0] = v;
+		d4_put_u64be(cv + 1, 77);
+		ck_assert_int_eq(d4_analyze_pdns_cursor_done(cv, v == 1 ? 25 : 28, &done), 0);
+		ck_assert_uint_eq(done, 77);
+	}
+	cv[0] = 3;
+	ck_assert_int_eq(d4_analyze_pdns_cursor_done(cv, 28, &done), D4_ECORRUPT);
+	cv[0] = 1;
+	ck_assert_int_eq(d4_analyze_pdns_cursor_done(cv, 24, &done), D4_ECORRUPT);
+}
+END_TEST
+
 /* Retention removes the side records of the frames it deletes, in the
  * same transaction, and leaves the others. */
 START_TEST(test_side_retention)
@@ -1062,6 +1264,9 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_cof);
 	tcase_add_test(tc, test_last_line_unterminated);
 	tcase_add_test(tc, test_restart);
+	tcase_add_test(tc, test_pcap_resume_clean_point);
+	tcase_add_test(tc, test_cursor_done_forms);
+	tcase_add_test(tc, test_forged_clean_point);
 	tcase_add_test(tc, test_retention_gap);
 	tcase_add_test(tc, test_side_retention);
 	tcase_add_test(tc, test_layout);

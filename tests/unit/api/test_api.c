@@ -856,6 +856,13 @@ START_TEST(test_system_handlers)
 	ck_assert_str_eq(jstr("user"), "reg");
 	ck_assert_str_eq(jstr("role"), "sensor_register");
 
+	/* no api.spec: the description built in (openapi/d4hub.yaml) */
+	core.spec_path = "";
+	ck_assert_int_eq(run("GET", "/openapi.yaml", NULL, NULL, NULL, 0), 200);
+	ck_assert_str_eq(resp.content_type, "application/yaml");
+	ck_assert_int_eq(strncmp((const char *)resp.body, "openapi: 3.", 11), 0);
+	ck_assert_ptr_nonnull(strstr((const char *)resp.body, "/openapi.yaml"));
+
 	d4_store_close(st);
 	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
