@@ -44,4 +44,34 @@ uint16_t d4_api_port(const struct d4_api *api);
 /* Stops accepting, closes connections, joins the thread, frees. NULL is a no-op. */
 void d4_api_stop(struct d4_api *api);
 
+/* ---- in-process requests (api/local.c) -------------------------------------
+ * The API without a socket: one request runs through the same dispatcher,
+ * route table and handlers as over HTTPS (d4_api_dispatch), on a store and
+ * configuration the caller opened. This is d4hubctl's local mode: the
+ * operator on the hub host acts as an admin (docs/ctl.md "One code path"),
+ * with the admin role's TLP clearance (api.max_tlp_admin). */
+struct d4_api_local;
+/* store and conf are borrowed and must outlive the handle; conf may not be
+ * NULL (d4_hubconf_defaults for a store without a configuration). operator
+ * names the principal (at most 63 bytes, copied). Returns 0 or D4_ENOMEM. */
+int d4_api_local_new(struct d4_store *store, const struct d4_hubconf *conf, const char *operator_name,
+		     struct d4_api_local **out);
+/* NULL is a no-op. */
+void d4_api_local_free(struct d4_api_local *l);
+/* The answer's head, given to the sink before any body byte. */
+struct d4_api_local_head {
+	int status;
+	const char *content_type; /* "" when none (204) */
+};
+/* Runs one request: method ("GET", ...), target (path and query, as sent
+ * over HTTP: percent-encoded), an optional JSON body (borrowed). head() is
+ * called once, then body() with the answer's bytes: a buffered answer in
+ * one call, a streamed one (exports) chunk by chunk as the handler's
+ * producer makes them. A non-zero return from either stops the request
+ * (the producer is released) and is returned. Returns 0, that value, or a
+ * negative D4_E* code when a streamed answer failed half way. */
+int d4_api_local_request(struct d4_api_local *l, const char *method, const char *target, const uint8_t *body,
+			 size_t body_len, int (*head)(void *ctx, const struct d4_api_local_head *h),
+			 int (*bodyfn)(void *ctx, const uint8_t *data, size_t len), void *ctx);
+
 #endif

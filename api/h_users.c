@@ -124,6 +124,48 @@ void d4_h_create_user(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 	d4_h_send(resp, 201, g, 0);
 }
 
+static const char *const role_fields[] = {"role", NULL};
+
+/* updateUser: the role; the user's tokens carry it from their next use. */
+void d4_h_update_user(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
+{
+	const char *name, *role_s;
+	uint8_t role;
+	struct d4_user u;
+	int r;
+	if (d4_h_query_only(req, resp, NULL) || path_user(req, resp, &name) || d4_h_body(req, resp, 1, role_fields) < 0)
+		return;
+	if ((r = d4_h_json_str(req, resp, "role", 32, 0, NULL, &role_s)) <= 0) {
+		if (r == 0)
+			d4_h_missing(resp, "role");
+		return;
+	}
+	if (d4_store_role_parse(role_s, &role) != D4_OK) {
+		d4_h_unprocessable(resp, "member 'role' must be admin, user or sensor_register");
+		return;
+	}
+	/* As for deleting: an admin demoting the account it is signed in as
+	 * could lock the last admin out. */
+	if (!strcmp(name, req->user)) {
+		d4_h_conflict(resp, "you cannot change the role of the account you are signed in as");
+		return;
+	}
+	/* The store's put creates a missing user: look first (404). */
+	int rc = d4_store_user_get(ctx->store, name, &u);
+	if (rc == D4_OK)
+		rc = d4_store_user_put(ctx->store, name, role);
+	if (rc == D4_OK)
+		rc = d4_store_user_get(ctx->store, name, &u);
+	if (rc != D4_OK) {
+		user_error(resp, rc, name);
+		return;
+	}
+	yajl_gen g = d4_h_gen();
+	if (g)
+		j_user(g, &u);
+	d4_h_send(resp, 200, g, 0);
+}
+
 void d4_h_delete_user(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
 {
 	const char *name;

@@ -27,6 +27,8 @@ void d4_h_unblock_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, s
 void d4_h_kick_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_refuse_sensor(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_rotate_sensor_key(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+/* every session, or one sensor's, oldest first (api/h_sessions.c) */
+void d4_h_list_sessions(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 /* monitoring (api/h_sensors.c) */
 void d4_h_list_silent_sensors(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 
@@ -44,6 +46,7 @@ void d4_h_get_stats_daily(struct d4_api_ctx *ctx, const struct d4_api_req *req, 
 
 void d4_h_list_users(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_create_user(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
+void d4_h_update_user(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_delete_user(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_list_tokens(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);
 void d4_h_create_token(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp);

@@ -45,6 +45,7 @@ const struct d4_api_route d4_api_routes[] = {
     {"GET", "/api/v1/stats/daily", D4_ROLE_USER, D4_BODY_NONE, d4_h_get_stats_daily, "getStatsDaily"},
     {"GET", "/api/v1/users", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_list_users, "listUsers"},
     {"POST", "/api/v1/users", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_create_user, "createUser"},
+    {"PATCH", "/api/v1/users/{name}", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_update_user, "updateUser"},
     {"DELETE", "/api/v1/users/{name}", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_delete_user, "deleteUser"},
     {"GET", "/api/v1/users/{name}/tokens", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_list_tokens, "listTokens"},
     {"POST", "/api/v1/users/{name}/tokens", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_create_token, "createToken"},
@@ -69,6 +70,8 @@ const struct d4_api_route d4_api_routes[] = {
     /* server (ingest) mode (api/h_server.c) */
     {"GET", "/api/v1/server", D4_ROLE_ADMIN, D4_BODY_NONE, d4_h_get_server, "getServerMode"},
     {"PUT", "/api/v1/server", D4_ROLE_ADMIN, D4_BODY_JSON, d4_h_set_server, "setServerMode"},
+    /* sessions, all or one sensor's (api/h_sessions.c) */
+    {"GET", "/api/v1/sessions", D4_ROLE_USER, D4_BODY_NONE, d4_h_list_sessions, "listSessions"},
     /* raw data export, streamed (api/h_export.c) */
     {"GET", "/api/v1/sessions/{id}/export", D4_ROLE_USER, D4_BODY_NONE, d4_h_export_session, "exportSession"},
     {"GET", "/api/v1/export", D4_ROLE_USER, D4_BODY_NONE, d4_h_export_range, "exportRange"},

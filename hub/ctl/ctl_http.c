@@ -6,6 +6,8 @@
  * neither is ever printed. libcurl is never put in verbose mode, so it
  * does not log the Authorization header either. */
 #include "ctl_internal.h"
+#include "d4_api.h"
+#include "d4_error.h"
 #include "d4_util.h"
 
 #include <curl/curl.h>
@@ -350,12 +352,84 @@ static int curl_error(struct ctl *c, CURLcode cc, const char *url)
 	return ctl_fail(c, "%s: %s", ctl_clean(url, u, sizeof(u)), ctl_clean(msg, clean, sizeof(clean)));
 }
 
+struct stream {
+	struct ctl *c;
+	int (*cb)(void *ctx, const char *data, size_t len);
+	void *ctx;
+	struct buf err; /* the body of a non-2xx answer */
+	int aborted;
+};
+
+/* ---- local mode: the same requests, dispatched in-process ------------------------
+ * Without -H, a request does not leave the process: d4_api_local_request
+ * runs it through the API's dispatcher and handlers on the store opened
+ * here (read-only for GET, for writing otherwise), as the admin operator.
+ * What comes back is handled exactly like an answer from the network. */
+
+struct local_sink {
+	struct ctl *c;
+	long status;
+	char *ctype;
+	size_t ctsize;
+	struct buf *b;	  /* buffered answer (perform), or the error body (stream) */
+	struct stream *s; /* streamed answer: 2xx bodies go to its callback */
+};
+
+static int local_head(void *ud, const struct d4_api_local_head *h)
+{
+	struct local_sink *k = ud;
+	k->status = h->status;
+	snprintf(k->ctype, k->ctsize, "%s", h->content_type);
+	return 0;
+}
+
+static int stream_body(struct stream *s, long status, const char *p, size_t n);
+
+static int local_body(void *ud, const uint8_t *data, size_t len)
+{
+	struct local_sink *k = ud;
+	if (k->s)
+		return stream_body(k->s, k->status, (const char *)data, len);
+	return buf_add(k->b, (const char *)data, len) != 0;
+}
+
+static int local_open(struct ctl *c, int write)
+{
+	struct d4_store *before = c->st;
+	int rc = ctl_store(c, write);
+	if (rc != CTL_OK)
+		return rc;
+	if (c->api && c->st == before)
+		return CTL_OK;
+	d4_api_local_free(c->api);
+	c->api = NULL;
+	if (d4_api_local_new(c->st, c->conf, "local operator", &c->api) != D4_OK)
+		return ctl_fail(c, "out of memory");
+	return CTL_OK;
+}
+
+static int local_perform(struct ctl *c, const char *method, const char *path, const unsigned char *body, size_t bodylen,
+			 struct buf *b, long *status, char *ctype, size_t ctsize)
+{
+	struct local_sink k = {c, 0, ctype, ctsize, b, NULL};
+	int rc = local_open(c, strcmp(method, "GET") != 0);
+	if (rc != CTL_OK)
+		return rc;
+	rc = d4_api_local_request(c->api, method, path, body, bodylen, local_head, local_body, &k);
+	if (rc != 0)
+		return ctl_fail(c, "%s %s: %s", method, path, rc > 0 ? "out of memory" : d4_strerror(rc));
+	*status = k.status;
+	return CTL_OK;
+}
+
 /* One request; the answer's body goes to b. */
 static int perform(struct ctl *c, const char *method, const char *path, const unsigned char *body, size_t bodylen,
 		   struct buf *b, long *status, char *ctype, size_t ctsize)
 {
 	char url[4096];
 	int rc;
+	if (!c->url)
+		return local_perform(c, method, path, body, bodylen, b, status, ctype, ctsize);
 	if ((rc = http_open(c)) != CTL_OK)
 		return rc;
 	CURL *e = c->http->curl;
@@ -479,29 +553,44 @@ int ctl_api_list(struct ctl *c, const char *path, int (*cb)(void *ctx, yajl_val 
 	return rc;
 }
 
-struct stream {
-	struct ctl *c;
-	int (*cb)(void *ctx, const char *data, size_t len);
-	void *ctx;
-	struct buf err; /* the body of a non-2xx answer */
-	int aborted;
-};
+/* 0 to go on, 1 when the callback stopped the transfer. */
+static int stream_body(struct stream *s, long status, const char *p, size_t n)
+{
+	if (status < 200 || status >= 300) {
+		/* An error answer is short (problem+json): keep it for the message. */
+		buf_add(&s->err, p, n);
+		return 0;
+	}
+	if (s->cb(s->ctx, p, n) != 0) {
+		s->aborted = 1;
+		return 1;
+	}
+	return 0;
+}
 
 static size_t write_stream(char *p, size_t sz, size_t n, void *ud)
 {
 	struct stream *s = ud;
 	long status = 0;
 	curl_easy_getinfo(s->c->http->curl, CURLINFO_RESPONSE_CODE, &status);
-	if (status < 200 || status >= 300) {
-		/* An error answer is short (problem+json): keep it for the message. */
-		buf_add(&s->err, p, sz * n);
-		return sz * n;
-	}
-	if (s->cb(s->ctx, p, sz * n) != 0) {
-		s->aborted = 1;
-		return 0;
-	}
-	return sz * n;
+	return stream_body(s, status, p, sz * n) ? 0 : sz * n;
+}
+
+static int local_stream(struct ctl *c, const char *path, struct stream *s)
+{
+	char ctype[128];
+	struct local_sink k = {c, 0, ctype, sizeof(ctype), &s->err, s};
+	int rc = local_open(c, 0);
+	if (rc != CTL_OK)
+		return rc;
+	rc = d4_api_local_request(c->api, "GET", path, NULL, 0, local_head, local_body, &k);
+	if (s->aborted)
+		return CTL_ERR; /* the callback reported its own error */
+	if (rc != 0)
+		return ctl_fail(c, "%s: %s", path, rc > 0 ? "out of memory" : d4_strerror(rc));
+	if (k.status < 200 || k.status >= 300)
+		return http_error(c, k.status, ctype, &s->err);
+	return CTL_OK;
 }
 
 int ctl_api_stream(struct ctl *c, const char *path, int (*cb)(void *ctx, const char *data, size_t len), void *ctx)
@@ -511,6 +600,11 @@ int ctl_api_stream(struct ctl *c, const char *path, int (*cb)(void *ctx, const c
 	char *ct = NULL;
 	long status = 0;
 	int rc;
+	if (!c->url) {
+		rc = local_stream(c, path, &s);
+		buf_free(&s.err);
+		return rc;
+	}
 	if ((rc = http_open(c)) != CTL_OK)
 		return rc;
 	CURL *e = c->http->curl;

@@ -2,6 +2,7 @@
 #ifndef CTL_INTERNAL_H
 #define CTL_INTERNAL_H
 
+#include "d4_api.h"
 #include "d4_store.h"
 
 #include <stddef.h>
@@ -28,14 +29,18 @@ struct ctl {
 	int hub_uuid_set, org_set; /* given in the config; else the store's (d4_store_identity_get) */
 	uint8_t hub_uuid[16], org[16], default_tlp;
 	char own_networks[2048]; /* federation.own_networks */
-	/* Remote mode (-H URL or D4HUB_URL): every command goes through the
-	 * REST API instead of the store (ctl_http.c, ctl_remote.c). */
+	/* Remote mode (-H URL or D4HUB_URL): the API's operations over HTTPS
+	 * (ctl_http.c, ctl_remote.c); without it, in-process (api below). */
 	const char *url;
 	const char *cacert;
 	int insecure;
 	long timeout;	       /* --timeout seconds for one request; 0 = the default */
 	char *token;	       /* owned, wiped and freed at exit */
 	struct ctl_http *http; /* opened on demand by the first request */
+	/* Local mode: the API's handlers in-process on st (ctl_http.c), and
+	 * the configuration they see (-c's, or the defaults with -s). */
+	struct d4_api_local *api;
+	const struct d4_hubconf *conf;
 };
 
 /* Messages: "d4hubctl: <cmd>: <text>" on stderr. ctl_fail returns CTL_ERR,
@@ -92,9 +97,6 @@ void ctl_j_arr_open(struct ctl *c, const char *k);
 void ctl_j_arr_close(struct ctl *c);
 /* Writes the generated document and a newline to stdout; CTL_OK/CTL_ERR. */
 int ctl_j_flush(struct ctl *c);
-/* The same for output that holds a secret (a generated key or token): the
- * generator's buffer is wiped after writing. */
-int ctl_j_flush_secret(struct ctl *c);
 
 int ctl_cmd_sensor(struct ctl *c, int argc, char **argv);
 int ctl_cmd_block(struct ctl *c, int argc, char **argv);
@@ -113,12 +115,13 @@ int ctl_cmd_partner(struct ctl *c, int argc, char **argv); /* ctl_partner.c, loc
  * D4_KEY_MAX) into key; CTL_OK or CTL_ERR with a message. */
 int ctl_read_key_file(struct ctl *c, const char *path, uint8_t *key, uint16_t *keylen);
 
-/* ---- remote mode: HTTP transport (ctl_http.c) ------------------------------
- * One libcurl easy handle per run (HTTP/2 over TLS, verification on unless
- * --insecure, redirects not followed), so the requests of one command reuse
- * the connection. Every failure prints its message ("d4hubctl: CMD: ...")
- * and returns CTL_ERR; a problem+json answer is shown as
- * "<title>: <detail> (HTTP <status>)". */
+/* ---- API requests, both modes (ctl_http.c) ----------------------------------
+ * Remote: one libcurl easy handle per run (HTTP/2 over TLS, verification on
+ * unless --insecure, redirects not followed), so the requests of one command
+ * reuse the connection. Local: the same request through
+ * d4_api_local_request on c->st. Every failure prints its message
+ * ("d4hubctl: CMD: ...") and returns CTL_ERR; a problem+json answer is shown
+ * as "<title>: <detail> (HTTP <status>)" in both modes. */
 
 /* The message for commands that have no API operation. */
 #define CTL_NOT_REMOTE "not available over the API; run on the hub host with -c/-s"
@@ -156,9 +159,8 @@ void ctl_tree_free(yajl_val v);
 /* Copies a tree into c->g under key k (NULL inside arrays / at the top). */
 void ctl_j_tree(struct ctl *c, const char *k, yajl_val v);
 
-/* ---- remote mode: the commands (ctl_remote.c) ------------------------------
- * Called by the command files after argument parsing, so that both modes
- * take the same arguments and give the same usage errors. */
+/* ---- the commands as API operations, both modes (ctl_remote.c) -------------
+ * Called by the command files after argument parsing. */
 struct ctl_sensor_set {
 	const char *desc, *mail, *tlp, *org; /* tlp/org: "none" clears */
 	int has_max_payload, has_max_backlog, has_silence;
@@ -184,6 +186,7 @@ int ctl_r_stats(struct ctl *c, uint64_t days);
 int ctl_r_status(struct ctl *c);
 int ctl_r_user_add(struct ctl *c, const char *name, const char *role, const char *label);
 int ctl_r_user_list(struct ctl *c);
+int ctl_r_user_role(struct ctl *c, const char *name, const char *role);
 int ctl_r_user_del(struct ctl *c, const char *name);
 int ctl_r_token_create(struct ctl *c, const char *user, const char *label);
 int ctl_r_token_list(struct ctl *c, const char *user);

@@ -1,9 +1,12 @@
 /* d4hubctl — administration of a d4hub store: sensors, blocklists, types,
- * and read-back of sessions, frames, statistics and status. Local mode
- * (-c/-s) works on the LMDB store directly with synchronous calls (never
- * the writer), so it is safe to run while d4hub is running: the hub
- * notices changes through the store's control epoch. Remote mode (-H URL)
- * does the same through the hub's REST API (ctl_http.c, ctl_remote.c). */
+ * and read-back of sessions, frames, statistics and status. Every command
+ * the API has an operation for runs that operation (ctl_remote.c): with
+ * -H URL over HTTPS, locally (-c/-s) in-process on the LMDB store through
+ * the API's own dispatcher and handlers (ctl_http.c, api/local.c), with
+ * synchronous store calls (never the writer), so it is safe to run while
+ * d4hub is running: the hub notices changes through the store's control
+ * epoch. The rest (status, the whole frame log, user role, server mode,
+ * partners) reads the store directly in local mode. */
 #include "ctl_internal.h"
 #include "d4_error.h"
 #include "d4_hubconf.h"
@@ -91,6 +94,8 @@ int ctl_store(struct ctl *c, int write)
 	if (c->st && (c->st_write || !write))
 		return CTL_OK;
 	if (c->st) {
+		d4_api_local_free(c->api); /* it holds the old handle */
+		c->api = NULL;
 		d4_store_close(c->st);
 		c->st = NULL;
 	}
@@ -442,11 +447,14 @@ int main(int argc, char **argv)
 		c.map_size = conf.map_size;
 		c.kick_ban = conf.kick_ban;
 	} else {
+		d4_hubconf_defaults(&conf);
 		c.store_path = store_dir;
 	}
+	c.conf = &conf;
 
 	c.cmd = argv[i];
 	int rc = fn(&c, argc - i - 1, argv + i + 1);
+	d4_api_local_free(c.api);
 	if (c.st)
 		d4_store_close(c.st);
 	ctl_http_close(&c);

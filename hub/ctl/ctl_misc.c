@@ -18,45 +18,6 @@ static void set_cmd(struct ctl *c, const char *group, const char *sub)
 
 /* ---- block ---------------------------------------------------------------- */
 
-static const char *block_kind_name(unsigned kind)
-{
-	switch (kind) {
-	case D4_BLOCK_IP: return "ip";
-	case D4_BLOCK_UUID: return "uuid";
-	case D4_BLOCK_UUID_IPS: return "uuid-ips";
-	default: return "?";
-	}
-}
-
-struct block_ctx {
-	struct ctl *c;
-	unsigned n;
-};
-
-static int block_cb(void *ctx, const struct d4_block_entry *e)
-{
-	struct block_ctx *bc = ctx;
-	struct ctl *c = bc->c;
-	char val[64], t[32];
-	if (e->kind == D4_BLOCK_IP)
-		d4_store_format_cidr(e->addr, e->prefix, val, sizeof(val));
-	else
-		d4_uuid_hex(e->uuid, val);
-	if (c->json) {
-		ctl_j_obj_open(c, NULL);
-		ctl_j_str(c, "kind", block_kind_name(e->kind));
-		ctl_j_str(c, "value", val);
-		ctl_j_time(c, "created", e->created);
-		ctl_j_obj_close(c);
-	} else {
-		if (bc->n == 0)
-			printf("%-9s %-43s %s\n", "KIND", "VALUE", "CREATED");
-		printf("%-9s %-43s %s\n", block_kind_name(e->kind), val, ctl_time(e->created, t, sizeof(t)));
-	}
-	bc->n++;
-	return 0;
-}
-
 int ctl_cmd_block(struct ctl *c, int argc, char **argv)
 {
 	const char *pos[3];
@@ -65,25 +26,9 @@ int ctl_cmd_block(struct ctl *c, int argc, char **argv)
 		return ctl_usage(c, "missing sub-command (add, del, list)");
 	set_cmd(c, "block", argv[0]);
 	if (!strcmp(argv[0], "list")) {
-		struct block_ctx bc = {c, 0};
 		if ((rc = ctl_parse(c, argc - 1, argv + 1, NULL, NULL, 0, 0, NULL)) != CTL_OK)
 			return rc;
-		if (c->url)
-			return ctl_r_block_list(c);
-		if ((rc = ctl_store(c, 0)) != CTL_OK)
-			return rc;
-		if (c->json)
-			ctl_j_arr_open(c, NULL);
-		rc = d4_store_block_foreach(c->st, block_cb, &bc);
-		if (rc < 0)
-			return ctl_fail(c, "cannot read the blocklist: %s", d4_strerror(rc));
-		if (c->json) {
-			ctl_j_arr_close(c);
-			return ctl_j_flush(c);
-		}
-		if (bc.n == 0)
-			printf("blocklist empty\n");
-		return CTL_OK;
+		return ctl_r_block_list(c);
 	}
 	int add = !strcmp(argv[0], "add");
 	if (!add && strcmp(argv[0], "del") != 0)
@@ -103,21 +48,10 @@ int ctl_cmd_block(struct ctl *c, int argc, char **argv)
 	} else {
 		return ctl_usage(c, "bad kind '%s': expected ip, uuid or uuid-ips", pos[0]);
 	}
-	e.created = d4_now_s();
-	if (c->url) {
-		char hex[D4_UUID_HEX_LEN + 1];
-		if (e.kind != D4_BLOCK_IP)
-			d4_uuid_hex(e.uuid, hex);
-		return ctl_r_block_change(c, add, pos[0], e.kind == D4_BLOCK_IP ? pos[1] : hex);
-	}
-	if ((rc = ctl_store(c, 1)) != CTL_OK)
-		return rc;
-	rc = add ? d4_store_block_add(c->st, &e) : d4_store_block_del(c->st, &e);
-	if (rc == D4_ENOTFOUND)
-		return ctl_fail(c, "%s %s is not on the blocklist", pos[0], pos[1]);
-	if (rc != D4_OK)
-		return ctl_fail(c, "cannot %s %s %s: %s", add ? "add" : "remove", pos[0], pos[1], d4_strerror(rc));
-	return CTL_OK;
+	char hex[D4_UUID_HEX_LEN + 1];
+	if (e.kind != D4_BLOCK_IP)
+		d4_uuid_hex(e.uuid, hex);
+	return ctl_r_block_change(c, add, pos[0], e.kind == D4_BLOCK_IP ? pos[1] : hex);
 }
 
 /* ---- types / ext-types -------------------------------------------------- */
@@ -130,36 +64,9 @@ int ctl_cmd_types(struct ctl *c, int argc, char **argv)
 		return ctl_usage(c, "missing sub-command (list, enable, disable)");
 	set_cmd(c, "types", argv[0]);
 	if (!strcmp(argv[0], "list")) {
-		uint8_t acc[256];
 		if ((rc = ctl_parse(c, argc - 1, argv + 1, NULL, NULL, 0, 0, NULL)) != CTL_OK)
 			return rc;
-		if (c->url)
-			return ctl_r_types_list(c);
-		if ((rc = ctl_store(c, 0)) != CTL_OK)
-			return rc;
-		if ((rc = d4_store_types_get(c->st, acc)) != D4_OK)
-			return ctl_fail(c, "cannot read accepted types: %s", d4_strerror(rc));
-		if (c->json)
-			ctl_j_arr_open(c, NULL);
-		else
-			printf("%-5s %s\n", "TYPE", "NAME");
-		for (unsigned t = 0; t < 256; t++) {
-			if (!acc[t])
-				continue;
-			if (c->json) {
-				ctl_j_obj_open(c, NULL);
-				ctl_j_u64(c, "type", t);
-				ctl_j_str(c, "name", ctl_type_name(t));
-				ctl_j_obj_close(c);
-			} else {
-				printf("%-5u %s\n", t, ctl_type_name(t));
-			}
-		}
-		if (c->json) {
-			ctl_j_arr_close(c);
-			return ctl_j_flush(c);
-		}
-		return CTL_OK;
+		return ctl_r_types_list(c);
 	}
 	int enable = !strcmp(argv[0], "enable");
 	if (!enable && strcmp(argv[0], "disable") != 0)
@@ -171,43 +78,7 @@ int ctl_cmd_types(struct ctl *c, int argc, char **argv)
 		return rc;
 	if (t == 0 && enable)
 		return ctl_usage(c, "type 0 is reserved by the D4 protocol");
-	if (c->url)
-		return ctl_r_types_set(c, (unsigned)t, enable);
-	if ((rc = ctl_store(c, 1)) != CTL_OK)
-		return rc;
-	if ((rc = d4_store_type_set(c->st, (uint8_t)t, enable)) != D4_OK)
-		return ctl_fail(c, "cannot %s type %u: %s", argv[0], (unsigned)t, d4_strerror(rc));
-	return CTL_OK;
-}
-
-struct ext_ctx {
-	struct ctl *c;
-	unsigned n;
-};
-
-static int ext_cb(void *ctx, const char *name)
-{
-	struct ext_ctx *ec = ctx;
-	char clean[D4_EXT_TYPE_MAX];
-	if (ec->c->json)
-		ctl_j_str(ec->c, NULL, name);
-	else
-		printf("%s\n", ctl_clean(name, clean, sizeof(clean)));
-	ec->n++;
-	return 0;
-}
-
-struct find_ctx {
-	const char *name;
-	int found;
-};
-
-static int find_cb(void *ctx, const char *name)
-{
-	struct find_ctx *fc = ctx;
-	if (!strcmp(fc->name, name))
-		fc->found = 1;
-	return fc->found;
+	return ctl_r_types_set(c, (unsigned)t, enable);
 }
 
 int ctl_cmd_ext_types(struct ctl *c, int argc, char **argv)
@@ -218,25 +89,9 @@ int ctl_cmd_ext_types(struct ctl *c, int argc, char **argv)
 		return ctl_usage(c, "missing sub-command (list, add, del)");
 	set_cmd(c, "ext-types", argv[0]);
 	if (!strcmp(argv[0], "list")) {
-		struct ext_ctx ec = {c, 0};
 		if ((rc = ctl_parse(c, argc - 1, argv + 1, NULL, NULL, 0, 0, NULL)) != CTL_OK)
 			return rc;
-		if (c->url)
-			return ctl_r_ext_list(c);
-		if ((rc = ctl_store(c, 0)) != CTL_OK)
-			return rc;
-		if (c->json)
-			ctl_j_arr_open(c, NULL);
-		rc = d4_store_ext_type_foreach(c->st, ext_cb, &ec);
-		if (rc < 0)
-			return ctl_fail(c, "cannot read extended types: %s", d4_strerror(rc));
-		if (c->json) {
-			ctl_j_arr_close(c);
-			return ctl_j_flush(c);
-		}
-		if (ec.n == 0)
-			printf("no extended types listed: every extended type is accepted\n");
-		return CTL_OK;
+		return ctl_r_ext_list(c);
 	}
 	int add = !strcmp(argv[0], "add");
 	if (!add && strcmp(argv[0], "del") != 0)
@@ -249,106 +104,24 @@ int ctl_cmd_ext_types(struct ctl *c, int argc, char **argv)
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)pos[0][i] <= 0x20 || (unsigned char)pos[0][i] == 0x7f)
 			return ctl_usage(c, "bad extended type name '%s': no spaces or control characters", pos[0]);
-	if (c->url)
-		return ctl_r_ext_change(c, add, pos[0]);
-	if ((rc = ctl_store(c, 1)) != CTL_OK)
-		return rc;
-	if (!add) {
-		struct find_ctx fc = {pos[0], 0};
-		rc = d4_store_ext_type_foreach(c->st, find_cb, &fc);
-		if (rc < 0)
-			return ctl_fail(c, "cannot read extended types: %s", d4_strerror(rc));
-		if (!fc.found)
-			return ctl_fail(c, "extended type '%s' is not listed", pos[0]);
-	}
-	rc = d4_store_ext_type_set(c->st, pos[0], add);
-	if (rc == D4_ENOTFOUND)
-		return ctl_fail(c, "extended type '%s' is not listed", pos[0]);
-	if (rc != D4_OK)
-		return ctl_fail(c, "cannot %s extended type '%s': %s", argv[0], pos[0], d4_strerror(rc));
-	return CTL_OK;
+	return ctl_r_ext_change(c, add, pos[0]);
 }
 
 /* ---- sessions ------------------------------------------------------------ */
-
-struct sess_ctx {
-	struct ctl *c;
-	unsigned n;
-};
-
-static int sess_cb(void *ctx, const struct d4_session_info *si)
-{
-	struct sess_ctx *sc = ctx;
-	struct ctl *c = sc->c;
-	char hex[D4_UUID_HEX_LEN + 1], org[D4_UUID_HEX_LEN + 1], a[64], s1[32], s2[32], ext[D4_EXT_TYPE_MAX],
-	    why[D4_ERRTEXT_MAX];
-	const char *tlp = si->tlp ? d4_policy_tlp_name((enum d4_tlp)si->tlp) : "-";
-	if (c->json) {
-		ctl_j_obj_open(c, NULL);
-		ctl_j_u64(c, "id", si->session);
-		ctl_j_uuid(c, "uuid", si->uuid);
-		ctl_j_u64(c, "type", si->type);
-		ctl_j_str(c, "ext_type", si->ext_type);
-		if (si->tlp)
-			ctl_j_str(c, "tlp", tlp);
-		else
-			ctl_j_null(c, "tlp");
-		ctl_j_uuid(c, "org", si->org);
-		ctl_j_str(c, "addr", ctl_addr(si->addr, a, sizeof(a)));
-		ctl_j_u64(c, "port", si->port);
-		ctl_j_time(c, "started", si->started);
-		ctl_j_time(c, "ended", si->ended);
-		ctl_j_u64(c, "frames", si->frames);
-		ctl_j_u64(c, "bytes", si->bytes);
-		ctl_j_str(c, "close_reason", si->close_reason);
-		ctl_j_obj_close(c);
-	} else {
-		if (sc->n == 0)
-			printf("%-8s %-32s %-4s %-12s %-16s %-32s %-19s  %-19s  %8s %12s  %s\n", "ID", "UUID", "TYPE",
-			       "EXT TYPE", "TLP", "ORG", "STARTED", "ENDED", "FRAMES", "BYTES", "CLOSE REASON");
-		d4_uuid_hex(si->uuid, hex);
-		d4_uuid_hex(si->org, org);
-		printf("%-8llu %-32s %-4u %-12s %-16s %-32s %-19s  %-19s  %8llu %12llu  %s\n",
-		       (unsigned long long)si->session, hex, si->type,
-		       si->ext_type[0] ? ctl_clean(si->ext_type, ext, sizeof(ext)) : "-", tlp, org,
-		       ctl_time(si->started, s1, sizeof(s1)), si->ended ? ctl_time(si->ended, s2, sizeof(s2)) : "open",
-		       (unsigned long long)si->frames, (unsigned long long)si->bytes,
-		       si->close_reason[0] ? ctl_clean(si->close_reason, why, sizeof(why)) : "-");
-	}
-	sc->n++;
-	return 0;
-}
 
 int ctl_cmd_sessions(struct ctl *c, int argc, char **argv)
 {
 	const char *pos[1];
 	int n = 0, rc;
 	uint8_t uuid[16];
-	struct sess_ctx sc = {c, 0};
+	char hex[D4_UUID_HEX_LEN + 1];
 	if ((rc = ctl_parse(c, argc, argv, NULL, pos, 0, 1, &n)) != CTL_OK)
 		return rc;
 	if (n && (rc = ctl_arg_uuid(c, "uuid", pos[0], uuid)) != CTL_OK)
 		return rc;
-	if (c->url) {
-		char hex[D4_UUID_HEX_LEN + 1];
-		if (n)
-			d4_uuid_hex(uuid, hex);
-		return ctl_r_sessions(c, n ? hex : NULL);
-	}
-	if ((rc = ctl_store(c, 0)) != CTL_OK)
-		return rc;
-	if (c->json)
-		ctl_j_arr_open(c, NULL);
-	rc = d4_store_session_foreach(c->st, n ? uuid : NULL, sess_cb, &sc);
-	if (rc < 0)
-		return ctl_fail(c, "cannot read sessions: %s", d4_strerror(rc));
-	if (c->json) {
-		ctl_j_arr_close(c);
-		return ctl_j_flush(c);
-	}
-	if (sc.n == 0)
-		printf("no sessions\n");
-	return CTL_OK;
+	if (n)
+		d4_uuid_hex(uuid, hex);
+	return ctl_r_sessions(c, n ? hex : NULL);
 }
 
 /* ---- frames ---------------------------------------------------------------- */
@@ -472,23 +245,17 @@ int ctl_cmd_frames(struct ctl *c, int argc, char **argv)
 		return ctl_usage(c, "bad --session '0': session ids start at 1");
 	if (from_s && (rc = ctl_arg_u64(c, "--from", from_s, UINT64_MAX, &from)) != CTL_OK)
 		return rc;
-	if (c->url)
+	/* One session goes through the API's session export in both modes;
+	 * every frame of the log (no --session) has no API operation: the
+	 * store, locally (docs/ctl.md). */
+	if (c->url || sess_s)
 		return ctl_r_frames(c, sess_s != NULL, session, from, payload);
 	if ((rc = ctl_store(c, 0)) != CTL_OK)
 		return rc;
 	struct frame_ctx fc = {c, payload, 0, 0, NULL, 0, 0, 0};
 	if (payload == 1) {
-		struct d4_session_info si;
-		if (session) {
-			rc = d4_store_session_get(c->st, session, &si);
-			if (rc == D4_OK)
-				rc = meta_sess_cb(&fc, &si);
-			else if (rc == D4_ENOTFOUND)
-				rc = 0;
-		} else {
-			/* session ids come in id order: the list stays sorted */
-			rc = d4_store_session_foreach(c->st, NULL, meta_sess_cb, &fc);
-		}
+		/* session ids come in id order: the list stays sorted */
+		rc = d4_store_session_foreach(c->st, NULL, meta_sess_cb, &fc);
 		if (fc.oom) {
 			free(fc.meta);
 			return ctl_fail(c, "out of memory");
@@ -501,7 +268,7 @@ int ctl_cmd_frames(struct ctl *c, int argc, char **argv)
 	if (c->json && !payload)
 		ctl_j_arr_open(c, NULL);
 	errno = 0;
-	rc = d4_store_frame_foreach(c->st, from, session, frame_cb, &fc);
+	rc = d4_store_frame_foreach(c->st, from, 0, frame_cb, &fc);
 	free(fc.meta);
 	if (fc.werr)
 		return ctl_fail(c, "cannot write output: %s", strerror(fc.werr));
@@ -520,45 +287,6 @@ int ctl_cmd_frames(struct ctl *c, int argc, char **argv)
 
 /* ---- stats -------------------------------------------------------------------- */
 
-struct stats_ctx {
-	struct ctl *c;
-	unsigned n;
-};
-
-static int stats_cb(void *ctx, const struct d4_daily_stat *st)
-{
-	struct stats_ctx *sc = ctx;
-	struct ctl *c = sc->c;
-	static const uint8_t nobody[16];
-	/* rows of older stores for rejections without a sensor: not a sensor */
-	if (memcmp(st->uuid, nobody, 16) == 0)
-		return 0;
-	char hex[D4_UUID_HEX_LEN + 1], day[32];
-	uint64_t t = (uint64_t)st->day * 86400u;
-	ctl_time(t, day, sizeof(day));
-	day[10] = '\0'; /* date part only */
-	if (c->json) {
-		ctl_j_obj_open(c, NULL);
-		ctl_j_str(c, "day", day);
-		ctl_j_u64(c, "day_epoch", t);
-		ctl_j_uuid(c, "uuid", st->uuid);
-		ctl_j_u64(c, "type", st->type);
-		ctl_j_u64(c, "packets", st->packets);
-		ctl_j_u64(c, "bytes", st->bytes);
-		ctl_j_u64(c, "rejects", st->rejects);
-		ctl_j_obj_close(c);
-	} else {
-		if (sc->n == 0)
-			printf("%-10s  %-32s %-4s %10s %14s %8s\n", "DAY", "UUID", "TYPE", "PACKETS", "BYTES",
-			       "REJECTS");
-		d4_uuid_hex(st->uuid, hex);
-		printf("%-10s  %-32s %-4u %10llu %14llu %8llu\n", day, hex, st->type, (unsigned long long)st->packets,
-		       (unsigned long long)st->bytes, (unsigned long long)st->rejects);
-	}
-	sc->n++;
-	return 0;
-}
-
 int ctl_cmd_stats(struct ctl *c, int argc, char **argv)
 {
 	const char *days_s = NULL;
@@ -567,29 +295,11 @@ int ctl_cmd_stats(struct ctl *c, int argc, char **argv)
 	const struct ctl_opt opts[] = {{"days", 1, &days_s, NULL}, {NULL, 0, NULL, NULL}};
 	if ((rc = ctl_parse(c, argc, argv, opts, NULL, 0, 0, NULL)) != CTL_OK)
 		return rc;
-	if (days_s && (rc = ctl_arg_u64(c, "--days", days_s, 36500, &days)) != CTL_OK)
+	if (days_s && (rc = ctl_arg_u64(c, "--days", days_s, 366, &days)) != CTL_OK)
 		return rc;
 	if (days == 0)
 		return ctl_usage(c, "bad --days '0': at least 1 (today)");
-	if (c->url)
-		return ctl_r_stats(c, days);
-	if ((rc = ctl_store(c, 0)) != CTL_OK)
-		return rc;
-	uint32_t today = (uint32_t)(d4_now_s() / 86400u);
-	uint32_t from = today >= days - 1 ? today - (uint32_t)(days - 1) : 0;
-	struct stats_ctx sc = {c, 0};
-	if (c->json)
-		ctl_j_arr_open(c, NULL);
-	rc = d4_store_daily_foreach(c->st, from, today, NULL, stats_cb, &sc);
-	if (rc < 0)
-		return ctl_fail(c, "cannot read statistics: %s", d4_strerror(rc));
-	if (c->json) {
-		ctl_j_arr_close(c);
-		return ctl_j_flush(c);
-	}
-	if (sc.n == 0)
-		printf("no statistics in the last %llu day(s)\n", (unsigned long long)days);
-	return CTL_OK;
+	return ctl_r_stats(c, days);
 }
 
 /* ---- status ---------------------------------------------------------------------- */

@@ -221,8 +221,3 @@ int ctl_j_flush(struct ctl *c)
 {
 	return j_flush(c, 0);
 }
-
-int ctl_j_flush_secret(struct ctl *c)
-{
-	return j_flush(c, 1);
-}

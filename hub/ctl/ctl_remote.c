@@ -1,8 +1,9 @@
-/* d4hubctl — remote mode: every command as REST API operations
- * (openapi/d4hub.yaml). Text output mirrors the local tables; --json
- * prints the API's own JSON (lists: every page, as one array). Everything
- * the hub sends is data from the network: text is passed through
- * ctl_clean before it reaches the terminal. */
+/* d4hubctl — the commands as REST API operations (openapi/d4hub.yaml), in
+ * both modes: over HTTPS with -H, in-process on the store otherwise
+ * (ctl_http.c). Text output is the tables of docs/ctl.md; --json prints
+ * the API's own JSON (lists: every page, as one array). Everything an
+ * answer holds is data from the network or from sensors: text is passed
+ * through ctl_clean before it reaches the terminal. */
 #include "ctl_internal.h"
 #include "d4_util.h"
 
@@ -533,148 +534,34 @@ int ctl_r_ext_change(struct ctl *c, int add, const char *name)
 
 /* ---- sessions ---------------------------------------------------------------------------- */
 
-#define SESSION_HEADER_FMT "%-8s %-32s %-4s %-12s %-16s %-32s %-19s  %-19s  %8s %12s  %s\n"
-
-/* One session's text row into out, as the local table prints it. */
-static void session_row_fmt(yajl_val s, char *out, size_t size)
+/* listSessions: in id order, oldest first, including the sessions of
+ * deleted sensors and of partner hubs' sensors. */
+static int session_row(struct lst *l, yajl_val s)
 {
 	char u[40], tlp[24], org[40], s1[32], s2[32], ext[80], why[256];
-	snprintf(out, size, "%-8llu %-32s %-4llu %-12s %-16s %-32s %-19s  %-19s  %8llu %12llu  %s\n",
-		 (unsigned long long)ctl_ju64(s, "id"), jtext(s, "sensor", u, sizeof(u)),
-		 (unsigned long long)ctl_ju64(s, "type"), jtext(s, "ext_type", ext, sizeof(ext)),
-		 jtext(s, "tlp", tlp, sizeof(tlp)), jtext(s, "org", org, sizeof(org)),
-		 ctl_jtime(s, "started", s1, sizeof(s1)),
-		 ctl_jstr(s, "ended") ? ctl_jtime(s, "ended", s2, sizeof(s2)) : "open",
-		 (unsigned long long)ctl_ju64(s, "frames"), (unsigned long long)ctl_ju64(s, "bytes"),
-		 jtext(s, "close_reason", why, sizeof(why)));
-}
-
-struct uuids {
-	struct ctl *c;
-	char (*v)[D4_UUID_HEX_LEN + 1];
-	size_t n, cap;
-};
-
-static int uuid_cb(void *ctx, yajl_val item)
-{
-	struct uuids *u = ctx;
-	const char *s = ctl_jstr(item, "uuid");
-	uint8_t raw[16];
-	if (!s || d4_uuid_parse(s, raw) != 0)
-		return ctl_fail(u->c, "the hub listed a sensor without a valid uuid");
-	if (u->n == u->cap) {
-		size_t cap = u->cap ? u->cap * 2 : 64;
-		void *p = realloc(u->v, cap * sizeof(*u->v));
-		if (!p)
-			return ctl_fail(u->c, "out of memory");
-		u->v = p;
-		u->cap = cap;
-	}
-	d4_uuid_hex(raw, u->v[u->n++]);
+	if (l->n == 0)
+		printf("%-8s %-32s %-4s %-12s %-16s %-32s %-19s  %-19s  %8s %12s  %s\n", "ID", "UUID", "TYPE",
+		       "EXT TYPE", "TLP", "ORG", "STARTED", "ENDED", "FRAMES", "BYTES", "CLOSE REASON");
+	printf("%-8llu %-32s %-4llu %-12s %-16s %-32s %-19s  %-19s  %8llu %12llu  %s\n",
+	       (unsigned long long)ctl_ju64(s, "id"), jtext(s, "sensor", u, sizeof(u)),
+	       (unsigned long long)ctl_ju64(s, "type"), jtext(s, "ext_type", ext, sizeof(ext)),
+	       jtext(s, "tlp", tlp, sizeof(tlp)), jtext(s, "org", org, sizeof(org)),
+	       ctl_jtime(s, "started", s1, sizeof(s1)),
+	       ctl_jstr(s, "ended") ? ctl_jtime(s, "ended", s2, sizeof(s2)) : "open",
+	       (unsigned long long)ctl_ju64(s, "frames"), (unsigned long long)ctl_ju64(s, "bytes"),
+	       jtext(s, "close_reason", why, sizeof(why)));
 	return CTL_OK;
-}
-
-/* The API lists sessions per sensor, newest first; the local table lists
- * the store's sessions in id order. Every row is rendered as it arrives
- * and printed once all are in, sorted by id, so both modes print the same. */
-struct srow {
-	uint64_t id;
-	char *text;
-};
-
-struct srows {
-	struct ctl *c;
-	struct srow *v;
-	size_t n, cap;
-};
-
-static int srow_cb(void *ctx, yajl_val item)
-{
-	struct srows *r = ctx;
-	struct ctl *c = r->c;
-	char line[1024];
-	char *text = NULL;
-	if (r->n == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 64;
-		void *p = realloc(r->v, cap * sizeof(*r->v));
-		if (!p)
-			return ctl_fail(c, "out of memory");
-		r->v = p;
-		r->cap = cap;
-	}
-	if (c->json) {
-		/* the item alone, through a generator of its own */
-		yajl_gen outer = c->g;
-		const unsigned char *buf;
-		size_t len;
-		if (!(c->g = yajl_gen_alloc(NULL))) {
-			c->g = outer;
-			return ctl_fail(c, "out of memory");
-		}
-		ctl_j_tree(c, NULL, item);
-		if (yajl_gen_get_buf(c->g, &buf, &len) == yajl_gen_status_ok && (text = malloc(len + 1))) {
-			memcpy(text, buf, len);
-			text[len] = '\0';
-		}
-		yajl_gen_free(c->g);
-		c->g = outer;
-	} else {
-		session_row_fmt(item, line, sizeof(line));
-		text = strdup(line);
-	}
-	if (!text)
-		return ctl_fail(c, "out of memory");
-	r->v[r->n].id = ctl_ju64(item, "id");
-	r->v[r->n++].text = text;
-	return CTL_OK;
-}
-
-static int srow_cmp(const void *a, const void *b)
-{
-	uint64_t x = ((const struct srow *)a)->id, y = ((const struct srow *)b)->id;
-	return x < y ? -1 : x > y;
 }
 
 int ctl_r_sessions(struct ctl *c, const char *uuid)
 {
-	struct srows rows = {c, NULL, 0, 0};
-	struct uuids u = {c, NULL, 0, 0};
 	char path[PATH_MAX_LEN];
-	int rc = CTL_OK;
-	/* The API lists sessions per sensor: without a uuid, every sensor's. */
-	if (uuid) {
-		if (!(u.v = malloc(sizeof(*u.v))))
-			return ctl_fail(c, "out of memory");
-		d4_strlcpy(u.v[0], uuid, sizeof(u.v[0]));
-		u.n = 1;
-	} else {
-		rc = ctl_api_list(c, "/api/v1/sensors", uuid_cb, &u);
-	}
-	for (size_t i = 0; rc == CTL_OK && i < u.n; i++) {
-		snprintf(path, sizeof(path), "/api/v1/sensors/%s/sessions", u.v[i]);
-		rc = ctl_api_list(c, path, srow_cb, &rows);
-	}
-	free(u.v);
-	if (rc == CTL_OK) {
-		qsort(rows.v, rows.n, sizeof(*rows.v), srow_cmp);
-		if (c->json)
-			putchar('[');
-		else if (rows.n)
-			printf(SESSION_HEADER_FMT, "ID", "UUID", "TYPE", "EXT TYPE", "TLP", "ORG", "STARTED", "ENDED",
-			       "FRAMES", "BYTES", "CLOSE REASON");
-		for (size_t i = 0; i < rows.n; i++)
-			printf("%s%s", c->json && i ? "," : "", rows.v[i].text);
-		if (c->json)
-			putchar(']');
-		if (c->json)
-			putchar('\n');
-		else if (!rows.n)
-			printf("no sessions\n");
-	}
-	for (size_t i = 0; i < rows.n; i++)
-		free(rows.v[i].text);
-	free(rows.v);
-	return rc;
+	struct lst l = {c, 0, session_row, NULL};
+	if (uuid)
+		snprintf(path, sizeof(path), "/api/v1/sessions?sensor=%s", uuid);
+	else
+		snprintf(path, sizeof(path), "/api/v1/sessions");
+	return run_list(c, path, 1, &l, "no sessions");
 }
 
 /* ---- frames (through the session export) --------------------------------------------- */
@@ -1031,6 +918,21 @@ int ctl_r_user_list(struct ctl *c)
 {
 	struct lst l = {c, 0, user_row, NULL};
 	return run_list(c, "/api/v1/users", 0, &l, "no users");
+}
+
+int ctl_r_user_role(struct ctl *c, const char *name, const char *role)
+{
+	char path[PATH_MAX_LEN], esc[ESC_MAX];
+	if (!ctl_esc(name, esc, sizeof(esc)))
+		return ctl_usage(c, "user name too long");
+	yajl_gen b = ctl_body_new();
+	if (!b)
+		return ctl_fail(c, "out of memory");
+	snprintf(path, sizeof(path), "/api/v1/users/%s", esc);
+	yajl_gen_map_open(b);
+	j_key_str(b, "role", role);
+	yajl_gen_map_close(b);
+	return call_print(c, "PATCH", path, b);
 }
 
 int ctl_r_user_del(struct ctl *c, const char *name)

@@ -1223,6 +1223,15 @@ int d4_store_session_foreach(struct d4_store *s, const uint8_t *uuid,
 	return scan(s, DBI_SESSIONS, NULL, 0, NULL, 0, sess_scan_fn, &ss);
 }
 
+int d4_store_session_foreach_from(struct d4_store *s, const uint8_t *uuid, uint64_t from_id,
+				  int (*cb)(void *ctx, const struct d4_session_info *si), void *ctx)
+{
+	struct sess_scan ss = {uuid, cb, ctx};
+	uint8_t key[8];
+	d4_put_u64be(key, from_id);
+	return scan(s, DBI_SESSIONS, key, sizeof(key), NULL, 0, sess_scan_fn, &ss);
+}
+
 /* Positions c on the chunk that may hold from_seq: the last key <= from_seq,
  * else the first key. */
 static int frames_seek(MDB_cursor *c, uint64_t from_seq, MDB_val *k, MDB_val *v)

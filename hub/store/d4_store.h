@@ -449,6 +449,10 @@ int d4_store_session_get(struct d4_store *s, uint64_t session, struct d4_session
 /* Sessions in id order, newest last; uuid may be NULL for all. */
 int d4_store_session_foreach(struct d4_store *s, const uint8_t *uuid,
 			     int (*cb)(void *ctx, const struct d4_session_info *si), void *ctx);
+/* The same from session id from_id (inclusive) on, so that a paged list
+ * resumes after its last id without walking the sessions before it. */
+int d4_store_session_foreach_from(struct d4_store *s, const uint8_t *uuid, uint64_t from_id,
+				  int (*cb)(void *ctx, const struct d4_session_info *si), void *ctx);
 /* Frames in log order from from_seq (inclusive). session 0 = all sessions.
  * rec and payload are valid during the call only. */
 int d4_store_frame_foreach(struct d4_store *s, uint64_t from_seq, uint64_t session,

@@ -379,7 +379,7 @@ assert_log() {
 }
 
 sensor_json() { ctl --json sensor show "$1"; }
-sensor_rejects() { sensor_json "$1" | json "d['rejects']['$2']"; }
+sensor_rejects() { sensor_json "$1" | json "d['rejections']['$2']"; }
 global_rejects() { ctl --json status | json "d['rejects']['$1']"; }
 
 # assert_rejected UUID|- REASON [N|+N]: the visible trace of a rejection:

@@ -812,6 +812,26 @@ def run_live(spec, fx):
     call("listSensorSessions", "unknown uuid", 404, {"uuid": new_uuid()}, token="user")
     call("listSensorSessions", "limit=0", 400, {"uuid": ds}, token="user", query={"limit": 0})
 
+    c = call("listSessions", "every session", 200, token="user")
+    if c is not None and c.json:
+        ids = [s["id"] for s in c.json.get("items", [])]
+        ok(len(ids) > 0 and ids == sorted(ids), "listSessions: sessions, oldest first")
+    c = call("listSessions", "data sensor", 200, token="user", query={"sensor": ds})
+    if c is not None and c.json:
+        ok(len(c.json.get("items", [])) > 0, "listSessions: the data sensor has sessions")
+        ok(all(s["sensor"] == ds for s in c.json.get("items", [])), "listSessions: only that sensor's")
+    c = call("listSessions", "limit=1", 200, token="user", query={"limit": 1})
+    if c is not None and c.json and c.json.get("next_cursor"):
+        last = c.json["items"][-1]["id"]
+        c2 = call("listSessions", "next page", 200, token="user", query={"limit": 1, "cursor": c.json["next_cursor"]})
+        if c2 is not None and c2.json and c2.json.get("items"):
+            ok(c2.json["items"][0]["id"] > last, "listSessions: the next page goes on after the cursor")
+    c = call("listSessions", "unknown sensor", 200, token="user", query={"sensor": new_uuid()})
+    if c is not None and c.json:
+        ok(c.json.get("items") == [], "listSessions: an unknown sensor has no sessions")
+    call("listSessions", "bad sensor", 400, token="user", query={"sensor": "x"})
+    call("listSessions", "bad cursor", 400, token="user", query={"cursor": "AAAAAAAAAAA"})
+
     c = call("getStatsTotals", "user", 200, token="user")
     if c is not None and c.json:
         ok(c.json.get("frames", 0) > 0, "getStatsTotals: frames > 0")
@@ -1076,6 +1096,15 @@ def run_live(spec, fx):
         call("revokeToken", "again", 404, {"id": tok1["id"]})
         call("getMe", "revoked token", 401, token="conf-user", src=L.next_src())
     call("revokeToken", "not hex", {400, 404}, {"id": "xyz"})
+    c = call("updateUser", "role", 200, {"name": "conf-user"}, body={"role": "sensor_register"})
+    if c is not None and c.json:
+        ok(c.json.get("name") == "conf-user" and c.json.get("role") == "sensor_register", f"updateUser: {c.json}")
+    call("updateUser", "unknown user", 404, {"name": "nobody-here"}, body={"role": "user"})
+    call("updateUser", "bad role", 422, {"name": "conf-user"}, body={"role": "root"})
+    call("updateUser", "missing role", 422, {"name": "conf-user"}, body={})
+    call("updateUser", "unknown field", 422, {"name": "conf-user"}, body={"role": "user", "name": "x"})
+    call("updateUser", "no body", 400, {"name": "conf-user"})
+    call("updateUser", "text/plain", 415, {"name": "conf-user"}, body="x", ctype="text/plain")
     call("deleteUser", "delete", 204, {"name": "conf-user"})
     call("deleteUser", "again", 404, {"name": "conf-user"})
     if tok2:

@@ -170,11 +170,12 @@ class Check:
         ok(got == want, f"{oid}{what} as {role}: labels {sorted(got)}, expected {sorted(want)}")
 
     # ---- filtered operations -------------------------------------------------------
-    def listSensorSessions(self, oid, method, tmpl):
+    def listSensorSessions(self, oid, method, tmpl, extra=None):
         path = tmpl.replace("{uuid}", self.fx["sensor"])
+        extra = extra or {}
         by_id = {v: k for k, v in self.fx["sessions"].items()}
         for role in ("admin", "user"):
-            _, h, body = self.call(oid, method, path, role, {"limit": 1000})
+            _, h, body = self.call(oid, method, path, role, {"limit": 1000, **extra})
             d = json.loads(body)
             self.clearance_header(oid, h, role)
             got = {by_id[s["id"]]: s["tlp"] for s in d["items"] if s["id"] in by_id}
@@ -186,7 +187,7 @@ class Check:
         # paging: one session per page, the withheld ones counted once in all
         seen, wh, cursor = 0, 0, None
         for _ in range(len(self.labels) + 2):
-            q = {"limit": 1}
+            q = {"limit": 1, **extra}
             if cursor:
                 q["cursor"] = cursor
             _, _, body = self.call(oid, method, path, "user", q)
@@ -199,6 +200,10 @@ class Check:
         ok(seen == len(self.vis["user"]) and wh == len(self.wh["user"]),
            f"{oid} paged as user: {seen} sessions, {wh} withheld; expected {len(self.vis['user'])}, "
            f"{len(self.wh['user'])}")
+
+    def listSessions(self, oid, method, tmpl):
+        # every session, filtered to the fixtures' sensor: the same decisions, oldest first
+        self.listSensorSessions(oid, method, tmpl, {"sensor": self.fx["sensor"]})
 
     def exportSession(self, oid, method, tmpl):
         for label, sid in sorted(self.fx["sessions"].items()):
@@ -671,7 +676,7 @@ class Check:
 WRITES = {
     "createSensor", "updateSensor", "deleteSensor", "approveSensor", "blockSensor", "unblockSensor", "kickSensor",
     "refuseSensor", "rotateSensorKey", "registerSensor", "addBlock", "deleteBlock", "setType", "addExtType", "deleteExtType",
-    "setServerMode", "createUser", "deleteUser", "createToken", "revokeToken", "createQueue", "updateQueue",
+    "setServerMode", "createUser", "updateUser", "deleteUser", "createToken", "revokeToken", "createQueue", "updateQueue",
     "deleteQueue", "flushQueue", "ackQueue", "createPartner", "updatePartner", "deletePartner",
 }
 # Evaluations: POSTs that change nothing and answer about a record the caller
@@ -703,7 +708,8 @@ PLAIN = {
 FEDERATION_PORT = {"federationHello": "none", "federationInbox": "none", "federationPull": "filtered"}
 # Reads that hand out stored records: each has its own check above.
 FILTERED = {
-    "listSensorSessions": Check.listSensorSessions, "exportSession": Check.exportSession,
+    "listSensorSessions": Check.listSensorSessions, "listSessions": Check.listSessions,
+    "exportSession": Check.exportSession,
     "exportRange": Check.exportRange, "previewQueue": Check.previewQueue, "popQueue": Check.popQueue,
     "followQueue": Check.followQueue, "pdnsQuery": Check.pdnsQuery,
     "listBackscatterVectors": Check.listBackscatterVectors, "getBackscatterVector": Check.getBackscatterVector,

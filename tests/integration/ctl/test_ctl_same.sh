@@ -3,7 +3,8 @@
 # the same store: a real d4hub (127.0.0.5, ports picked at run time) fed by
 # real d4-sensor runs (a type-8 sensor twice around a 2 -> 254 sensor, so
 # the per-sensor API order is not the id order), then every read command
-# run both ways and the text outputs compared byte for byte. Also: the
+# run both ways and the outputs (text and --json, and the messages of
+# refused requests) compared byte for byte. Also: the
 # sensor's summary counts the meta-header frames, and a pcap cut inside a
 # packet record sends its complete packets with a warning (exit 0).
 export D4_TEST_ADDR=${D4_TEST_ADDR:-127.0.0.5}
@@ -22,6 +23,18 @@ printf '%s\n' "$ADMIN" >"$T_DIR/admin.tok"
 chmod 600 "$T_DIR/admin.tok"
 rctl() { "$D4HUBCTL" -H "$URL" --cacert "$CA" --token-file "$T_DIR/admin.tok" "$@"; }
 lctl() { "$D4HUBCTL" -s "$STORE" "$@"; }
+
+# same_refused ARGS...: both modes refuse (exit 1), print nothing on stdout and the same message.
+same_refused() {
+	local lrc=0 rrc=0
+	lctl "$@" >"$T_DIR/local.out" 2>"$T_DIR/local.err" || lrc=$?
+	rctl "$@" >"$T_DIR/remote.out" 2>"$T_DIR/remote.err" || rrc=$?
+	[ "$lrc" = 1 ] && [ "$rrc" = 1 ] || fail "$*: exit local $lrc, remote $rrc (want 1 and 1)"
+	[ ! -s "$T_DIR/local.out" ] && [ ! -s "$T_DIR/remote.out" ] || fail "$*: a refused command printed on stdout"
+	[ -s "$T_DIR/local.err" ] || fail "$*: no message"
+	cmp -s "$T_DIR/local.err" "$T_DIR/remote.err" ||
+		fail "$*: local and remote messages differ: $(cat "$T_DIR/local.err") / $(cat "$T_DIR/remote.err")"
+}
 
 # same ARGS...: both modes exit 0 and print the same bytes.
 same() {
@@ -121,6 +134,29 @@ same ext-types list
 same stats
 same user list
 same token list
+# --json: the API's documents, the same bytes both ways (one code path, two transports)
+same --json sessions
+for u in "$U1" "$U2" "$U3"; do
+	same --json sessions "$u"
+	same --json sensor show "$u"
+done
+for s in $SIDS; do same --json frames --session "$s"; done
+same --json sensor list
+same --json sensor silent
+same --json block list
+same --json types list
+same --json ext-types list
+same --json stats --days 2
+same --json user list
+# refused requests: the same problem, message and exit code
+UNKNOWN=$(gen_uuid)
+same_refused sensor show "$UNKNOWN"
+same_refused sensor approve "$UNKNOWN"
+same_refused frames --session 999999
+grep -qx "d4hubctl: frames: Not Found: no session 999999 (HTTP 404)" "$T_DIR/local.err" ||
+	fail "frames of an unknown session: not the API's 404 problem: $(cat "$T_DIR/local.err")"
+same_refused token list nobody
+log "--json of every read command, and refused requests (404s): local == remote"
 # the meta header is not part of the 2 -> 254 payload, in both modes
 lctl frames --session "$SID2" --payload >"$T_DIR/p2"
 cmp -s "$T_DIR/p2" "$T_DIR/small.txt" || fail "2 -> 254 payload is not exactly the sent data"

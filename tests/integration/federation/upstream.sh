@@ -123,9 +123,9 @@ frames_of() {
 	shift 2
 	sel=$(printf "'%s'," "$@")
 	if [ "$type" = 254 ]; then
-		fctl "$hub" --json sessions | json "sum(s['frames'] - 1 for s in d if s['uuid'] in [$sel] and s['type'] in (2, 254) and s['frames'])"
+		fctl "$hub" --json sessions | json "sum(s['frames'] - 1 for s in d if s['sensor'] in [$sel] and s['type'] in (2, 254) and s['frames'])"
 	else
-		fctl "$hub" --json sessions | json "sum(s['frames'] for s in d if s['uuid'] in [$sel] and s['type'] == $type)"
+		fctl "$hub" --json sessions | json "sum(s['frames'] for s in d if s['sensor'] in [$sel] and s['type'] == $type)"
 	fi
 }
 upstream_json() { fapi a /api/v1/upstream | json "$1"; }
@@ -157,7 +157,7 @@ pcap_sessions() {
 	shift
 	sel=$(printf "'%s'," "$@")
 	rm -rf "$T_DIR/pcap-$hub" && mkdir -p "$T_DIR/pcap-$hub"
-	for id in $(fctl "$hub" --json sessions | json "' '.join(str(s['id']) for s in sorted(d, key=lambda s: s['id']) if s['uuid'] in [$sel] and s['type'] == 1)"); do
+	for id in $(fctl "$hub" --json sessions | json "' '.join(str(s['id']) for s in sorted(d, key=lambda s: s['id']) if s['sensor'] in [$sel] and s['type'] == 1)"); do
 		i=$((i + 1))
 		fapi "$hub" "/api/v1/sessions/$id/export" >"$T_DIR/pcap-$hub/$(printf %04d $i)" || fail "hub $hub: export of session $id"
 	done

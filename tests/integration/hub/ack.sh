@@ -182,8 +182,8 @@ reset)
 	# The reset connection has a session record only if a whole frame of it
 	# was read before the reset discarded the rest (load-dependent); every
 	# session but the live one must then say it was reset.
-	reasons() { ctl --json sessions "$U" | json "[s['close_reason'] for s in d[:-1]]"; }
-	[ "$(ctl --json sessions "$U" | json "len([s for s in d[:-1] if 'reset' not in s['close_reason']])")" -eq 0 ] ||
+	reasons() { ctl --json sessions "$U" | json "[s['close_reason'] or '' for s in d[:-1]]"; }
+	[ "$(ctl --json sessions "$U" | json "len([s for s in d[:-1] if 'reset' not in (s['close_reason'] or '')])")" -eq 0 ] ||
 		fail "a session ended by the reset was not recorded as reset: $(reasons)"
 	log "sessions before the live one closed as: $(reasons)"
 	;;
@@ -199,7 +199,7 @@ socat)
 	# empty end-of-stream frame, through each client
 	head -c 3000000 /dev/urandom >"$IN"
 	frames_eq() { [ "$(frames_of "$U")" -eq "$1" ]; }
-	last_close() { ctl --json sessions "$U" | json "d[-1]['close_reason']"; }
+	last_close() { ctl --json sessions "$U" | json "d[-1]['close_reason'] or ''"; }
 	"$D4SENSOR" -u "$U" -k "$K" -t 1 -D stdout --snaplen 1000 <"$IN" 2>"$T_DIR/sensor.log" |
 		socat -u - "OPENSSL-CONNECT:$T_ADDR:$T_PORT,cafile=$T_PKI/ca.crt,commonname=$T_ADDR" 2>"$T_DIR/socat.log" ||
 		fail "socat: $(cat "$T_DIR/socat.log")"

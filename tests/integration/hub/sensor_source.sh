@@ -26,10 +26,10 @@ check_session() { # id type ext_type tlp org
 	local j
 	j=$(ctl --json sessions "$U" | json "[s for s in d if s['id'] == $1][0]")
 	assert_eq "$(echo "$j" | json "d['type']")" "$2" "session type"
-	assert_eq "$(echo "$j" | json "d['ext_type']")" "$3" "session ext_type"
+	assert_eq "$(echo "$j" | json "d['ext_type'] or ''")" "$3" "session ext_type"
 	assert_eq "$(echo "$j" | json "d['tlp']")" "$4" "session tlp"
 	assert_eq "$(echo "$j" | json "d['org']")" "$5" "session org"
-	assert_eq "$(echo "$j" | json "d['uuid']")" "$U" "session uuid"
+	assert_eq "$(echo "$j" | json "d['sensor']")" "$U" "session uuid"
 	log "session $1: type $2, ext type '${3}', $4, org $5"
 }
 
