@@ -37,7 +37,7 @@ struct d4_analyze_pdns_opts {
 	const char *csv_separator;     /* NULL/"" = "||" */
 	unsigned batch;		       /* observations per commit to start with (default 10,000; adapted, below) */
 	unsigned batch_max;	       /* ... grown up to this while behind (default 16 x batch) */
-	unsigned txn_ms;	       /* target duration of one store transaction (default 100 ms) */
+	unsigned txn_ms;	       /* target duration of one store transaction (default 300 ms) */
 	uint64_t retention_s;	       /* expire tuples whose time_last is older; 0 = keep */
 	unsigned max_sessions;	       /* sessions with state (default 4096; least recently used evicted) */
 	size_t max_line;	       /* bytes of one CSV/COF line (default 1 MiB + 1 KiB) */

@@ -28,7 +28,7 @@
 
 #define DEF_BATCH	    10000u
 #define DEF_BATCH_GROW	    16u	 /* batch_max = 16 x batch */
-#define DEF_TXN_MS	    100u /* a transaction holds LMDB's write lock (the frame writer waits) */
+#define DEF_TXN_MS	    300u /* a transaction holds LMDB's write lock (the frame writer waits) */
 #define DEF_MAX_SESSIONS    4096u
 #define DEF_MAX_LINE	    ((size_t)D4_PDNS_COF_LINE_MAX + 1024)
 #define DEF_MAX_BUFFERED    ((size_t)64 << 20)

@@ -223,7 +223,7 @@ void d4_hubconf_defaults(struct d4_hubconf *out)
 	d4_strlcpy(out->pdns_csv_fields, "SMcsCQTAtn", sizeof(out->pdns_csv_fields));
 	d4_strlcpy(out->pdns_csv_separator, "||", sizeof(out->pdns_csv_separator));
 	out->pdns_batch = 10000;
-	out->pdns_txn_ms = 100;
+	out->pdns_txn_ms = 300;
 	out->pdns_retention = 0;
 	out->bs_enabled = 1;
 	out->bs_live = 0;

@@ -63,7 +63,7 @@ struct d4_hubconf {
 	char pdns_csv_fields[32];   /* pdns.csv_fields: passivedns -f letters (SMcsCQTAtn) */
 	char pdns_csv_separator[8]; /* pdns.csv_separator (||) */
 	unsigned pdns_batch;	    /* pdns.batch: observations per commit (10000) */
-	unsigned pdns_txn_ms;	    /* pdns.txn_ms: target duration of one pDNS store transaction (100) */
+	unsigned pdns_txn_ms;	    /* pdns.txn_ms: target duration of one pDNS store transaction (300) */
 	uint64_t pdns_retention;    /* pdns.retention: expire tuples with older time_last, seconds, 0 = keep */
 	/* [backscatter] — attack vectors from type-1 frames (hub/analyze, docs/backscatter.md "In the hub");
 	 * the telescope list and the thresholds are checked by the consumer (d4hub -n too) */

@@ -22,7 +22,7 @@
 #             store's frame log), pinned to one core: durable commits as the hub runs, and
 #             MDB_NOSYNC on a copy (the CPU-bound figure).
 # --txn-ms MS sets [pdns] txn_ms in the hub (and D4_PDNS_TXN_MS for the worker alone): the target
-# duration of one pDNS store transaction (default 100; docs/pdns.md "Batch size").
+# duration of one pDNS store transaction (default 300; docs/pdns.md "Batch size").
 # --perf records the hub during the e2e run (perf record -g) and prints the top symbols.
 # Needs in BUILD_DIR: d4hub, d4hubctl, d4-sensor, pdns_store_tool, d4-bench-pdns-gen.
 # Environment: D4_BENCH_TMP (parent of the work folder, default $TMPDIR or /tmp).
@@ -142,7 +142,7 @@ done
 grep -q "d4hub listening on" "$work/hub.log" || die "d4hub did not start listening"
 info() { "$TOOL" info "$store" 2>/dev/null; }
 ifield() { echo "$1" | sed -n "s/.*$2 \([0-9]*\).*/\1/p"; }
-echo "== end to end: d4-sensor -t 8 < in.csv -> d4hub (TLS, durable, [pdns] txn_ms ${txn_ms:-100}) -> pDNS tuples committed"
+echo "== end to end: d4-sensor -t 8 < in.csv -> d4hub (TLS, durable, [pdns] txn_ms ${txn_ms:-300}) -> pDNS tuples committed"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 if [ "$do_perf" = 1 ] && command -v perf >/dev/null; then
 	perf record -F 499 -g -p "$hub_pid" -o "$work/perf.data" >/dev/null 2>&1 &
