@@ -1429,16 +1429,12 @@ static int side_del(MDB_txn *txn, MDB_dbi dbi, uint64_t seq)
 {
 	uint8_t k[8];
 	d4_put_u64be(k, seq);
-	for (;;) {
-		MDB_val key = mv(k, 8);
-		int rc = mdb_del(txn, dbi, &key, NULL);
-		if (rc == MDB_NOTFOUND)
-			break;
-		if (rc)
-			return store_rc(rc, "pdns side del");
-	}
+	MDB_val whole = mv(k, 8);
+	int rc = mdb_del(txn, dbi, &whole, NULL);
+	if (rc && rc != MDB_NOTFOUND)
+		return store_rc(rc, "pdns side del");
 	MDB_cursor *c;
-	int rc = mdb_cursor_open(txn, dbi, &c);
+	rc = mdb_cursor_open(txn, dbi, &c);
 	if (rc)
 		return store_rc(rc, "pdns side cursor");
 	for (;;) {
@@ -1457,8 +1453,8 @@ static int side_del(MDB_txn *txn, MDB_dbi dbi, uint64_t seq)
 static int side_put(struct apply_ctx *a, uint64_t seq, const uint8_t *p, size_t l)
 {
 	int rc = side_del(a->txn, a->s->dbi[DBI_PDNS_SIDE], seq);
-	/* equal parts, as many as needed (more than 256 only for a frame of
-	 * more than ≈ 12,000 observations: larger parts then) */
+	/* equal parts, as many as needed (more than 256 only for a record of
+	 * more than 512,000 bytes, ≈ 60,000 observations: larger parts then) */
 	size_t np = (l + PDNS_SIDE_PART - 1) / PDNS_SIDE_PART;
 	if (np > PDNS_SIDE_PARTS)
 		np = PDNS_SIDE_PARTS;

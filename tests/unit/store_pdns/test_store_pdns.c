@@ -1700,6 +1700,20 @@ static int side_big_cb(void *ctx, size_t i, const uint8_t *val, size_t len)
 	return 0;
 }
 
+struct side_huge {
+	struct d4_store_pdns_side_obs *e;
+	size_t n;
+	uint64_t fp;
+};
+
+static int side_huge_cb(void *ctx, size_t i, const uint8_t *val, size_t len)
+{
+	struct side_huge *g = ctx;
+	ck_assert_uint_eq(i, 0);
+	ck_assert_int_eq(d4_store_pdns_side_decode(val, len, &g->fp, g->e, 80000, &g->n), 0);
+	return 0;
+}
+
 /* Side records of frames with many observations are stored in parts that
  * fit a leaf (seq || part) and read back whole; a whole record under seq
  * alone (an older store's) reads as before; a rewrite, a frame met twice
@@ -1805,6 +1819,44 @@ START_TEST(test_side_parts)
 	memset(&g, 0, sizeof(g));
 	ck_assert_int_eq(d4_store_pdns_side_read(s, q + 1, 1, side_big_cb, &g), 0);
 	ck_assert(g.found[0] && g.n[0] == 300);
+
+	/* a frame beyond 256 parts of 2,000 bytes: 256 larger ones */
+	enum { NHUGE = 80000 };
+	struct d4_store_pdns_obs *hb = calloc(NHUGE, sizeof(*hb));
+	uint64_t *hs = calloc(NHUGE, sizeof(*hs));
+	struct d4_store_pdns_side_obs *he = calloc(NHUGE, sizeof(*he));
+	ck_assert(hb && hs && he);
+	for (int i = 0; i < NHUGE; i++) {
+		side_ob(&hb[i], "huge.parts.test.", "192.0.2.10", 1, 1);
+		hs[i] = 50;
+	}
+	ck_assert_int_eq(d4_store_pdns_apply_frames(s, hb, hs, NHUGE, NULL), 0);
+	uint8_t k50[8];
+	d4_put_u64be(k50, 50);
+	unsigned hparts = 0;
+	size_t htotal = 0;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), 0);
+	ck_assert_int_eq(mdb_cursor_open(txn, s->dbi[DBI_PDNS_SIDE], &c), 0);
+	k = (MDB_val){8, k50};
+	for (r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); r == 0 && !memcmp(k.mv_data, k50, 8);
+	     r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		ck_assert_uint_eq(k.mv_size, 9);
+		ck_assert_uint_eq(((const uint8_t *)k.mv_data)[8], hparts);
+		hparts++;
+		htotal += v.mv_size;
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	ck_assert_uint_eq(hparts, 256);
+	ck_assert_uint_gt(htotal, 256 * 2000);
+	struct side_huge hg = {he, 0, 0};
+	ck_assert_int_eq(d4_store_pdns_side_read(s, (uint64_t[]){50}, 1, side_huge_cb, &hg), 0);
+	ck_assert_uint_eq(hg.n, NHUGE);
+	ck_assert_uint_eq(hg.fp, d4_store_pdns_side_fp(hb, NHUGE));
+	ck_assert_uint_eq(he[NHUGE - 1].count, NHUGE);
+	free(hb);
+	free(hs);
+	free(he);
 	d4_store_close(s);
 }
 END_TEST
