@@ -1378,7 +1378,7 @@ int store_trim_by_seq(struct d4_store *s, MDB_txn *txn, enum store_dbi dbi, uint
 		return store_rc(rc, what);
 	MDB_val k, v;
 	while ((rc = mdb_cursor_get(c, &k, &v, MDB_FIRST)) == 0) {
-		if (k.mv_size != 8 || d4_get_u64be(k.mv_data) >= first_seq)
+		if (k.mv_size < 8 || d4_get_u64be(k.mv_data) >= first_seq) /* seq, or seq || part */
 			break;
 		if ((rc = mdb_cursor_del(c, 0)) != 0)
 			break;

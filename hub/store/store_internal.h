@@ -79,7 +79,7 @@ enum store_dbi {
 	DBI_BS_STATES,	  /* victim[16] || kind -> open-vector state */
 	DBI_BS_META,	  /* 'c' cursor name | 's' sensor uuid -> cursor / counters */
 	DBI_FED_SIG,	  /* frame seq BE -> u8 flags [|| origin's signature[64]] (received frames, store_fed.c) */
-	DBI_PDNS_SIDE,	  /* frame seq BE -> per observation: tuple count and sensors after its merge (store_pdns.c) */
+	DBI_PDNS_SIDE,	  /* frame seq BE || part -> per observation: tuple count, sensors after merge (store_pdns.c) */
 	DBI_PSSL_CERT,	  /* passive SSL (store_pssl.c, docs/store.md "Passive SSL"): sha1[20] -> certificate row */
 	DBI_PSSL_DER,	  /* sha1[20] -> the certificate's DER */
 	DBI_PSSL_CIDX,	  /* kind || part || sha1[20] -> "" (certificate pivots) */
@@ -319,8 +319,8 @@ struct store_fed_writer {
 int store_fed_apply(struct d4_store *s, MDB_txn *txn, struct store_fed_writer *fw, struct d4_store_fed_batch *b);
 /* The signed provenance of received frame seq, in the writer's txn. */
 int store_fed_sig_put(struct d4_store *s, MDB_txn *txn, uint64_t seq, const struct d4_store_fed_frame *f);
-/* Retention's part: the entries of a table keyed by u64 frame seq (fed_sig,
- * pdns_side) below first_seq, in txn; an absent table is nothing to do. */
+/* Retention's part: the entries of a table keyed by u64 frame seq (fed_sig;
+ * pdns_side: seq || part) below first_seq, in txn; an absent table is nothing to do. */
 int store_trim_by_seq(struct d4_store *s, MDB_txn *txn, enum store_dbi dbi, uint64_t first_seq, const char *what);
 /* Deletes every fed_out record of a partner in txn (d4_store_partner_del). */
 int store_fed_out_del_partner(struct d4_store *s, MDB_txn *txn, const char *partner);

@@ -1404,6 +1404,75 @@ int d4_store_pdns_side_decode(const uint8_t *p, size_t len, uint64_t *fp, struct
  * the merge): one value per run of a frame's consecutive observations. A
  * frame met twice in one call (its observations not consecutive: not what
  * a consumer hands over) gets none. */
+/* A frame's side record is stored in parts keyed seq || u8 part, each small
+ * enough to stay in a leaf page: a record of a few KB as one value took
+ * whole overflow pages, a third of them empty. Entries keyed by seq alone
+ * (the whole record, written before) are read as they are. */
+#define PDNS_SIDE_PART	2000u
+#define PDNS_SIDE_PARTS 256u
+
+/* Grows *buf to hold need bytes; its contents stay. */
+static int buf_grow(uint8_t **buf, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return 0;
+	uint8_t *nb = realloc(*buf, need);
+	if (!nb)
+		return D4_ENOMEM;
+	*buf = nb;
+	*cap = need;
+	return 0;
+}
+
+/* Deletes frame seq's record, whole or in parts. */
+static int side_del(MDB_txn *txn, MDB_dbi dbi, uint64_t seq)
+{
+	uint8_t k[8];
+	d4_put_u64be(k, seq);
+	MDB_val whole = mv(k, 8);
+	int rc = mdb_del(txn, dbi, &whole, NULL);
+	if (rc && rc != MDB_NOTFOUND)
+		return store_rc(rc, "pdns side del");
+	MDB_cursor *c;
+	rc = mdb_cursor_open(txn, dbi, &c);
+	if (rc)
+		return store_rc(rc, "pdns side cursor");
+	for (;;) {
+		MDB_val key = mv(k, 8), v;
+		if ((rc = mdb_cursor_get(c, &key, &v, MDB_SET_RANGE)))
+			break;
+		if (key.mv_size != 9 || memcmp(key.mv_data, k, 8))
+			break;
+		if ((rc = mdb_cursor_del(c, 0)))
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : store_rc(rc, "pdns side del");
+}
+
+static int side_put(struct apply_ctx *a, uint64_t seq, const uint8_t *p, size_t l)
+{
+	int rc = side_del(a->txn, a->s->dbi[DBI_PDNS_SIDE], seq);
+	/* equal parts, as many as needed (more than 256 only for a record of
+	 * more than 512,000 bytes, ≈ 60,000 observations: larger parts then) */
+	size_t np = (l + PDNS_SIDE_PART - 1) / PDNS_SIDE_PART;
+	if (np > PDNS_SIDE_PARTS)
+		np = PDNS_SIDE_PARTS;
+	size_t each = (l + np - 1) / np;
+	uint8_t k[9];
+	d4_put_u64be(k, seq);
+	for (size_t i = 0, o = 0; !rc && o < l; i++, o += each) {
+		k[8] = (uint8_t)i;
+		MDB_val key = mv(k, 9), val = mv(p + o, l - o < each ? l - o : each);
+		/* frames come in seq order: appended, the leaves fill up */
+		rc = mdb_put(a->txn, a->s->dbi[DBI_PDNS_SIDE], &key, &val, MDB_APPEND);
+		if (rc == MDB_KEYEXIST) /* a later frame's record is there already */
+			rc = mdb_put(a->txn, a->s->dbi[DBI_PDNS_SIDE], &key, &val, 0);
+		rc = store_rc(rc, "pdns side put");
+	}
+	return rc;
+}
+
 static int side_write(struct apply_ctx *a, const struct d4_store_pdns_obs *obs, const uint64_t *seq, size_t n)
 {
 	uint8_t *buf = NULL;
@@ -1415,27 +1484,15 @@ static int side_write(struct apply_ctx *a, const struct d4_store_pdns_obs *obs, 
 			;
 		if (seq[g] == 0)
 			continue;
-		uint8_t k[8];
-		d4_put_u64be(k, seq[g]);
-		MDB_val key = mv(k, 8);
 		if (seq[g] <= last) {
-			rc = mdb_del(a->txn, a->s->dbi[DBI_PDNS_SIDE], &key, NULL);
-			rc = rc == MDB_NOTFOUND ? 0 : store_rc(rc, "pdns side del");
+			rc = side_del(a->txn, a->s->dbi[DBI_PDNS_SIDE], seq[g]);
 			continue;
 		}
 		last = seq[g];
-		size_t need = D4_PDNS_SIDE_LEN(e - g);
-		if (need > cap) {
-			uint8_t *nb = realloc(buf, need);
-			if (!nb) {
-				rc = D4_ENOMEM;
-				break;
-			}
-			buf = nb;
-			cap = need;
-		}
+		if ((rc = buf_grow(&buf, &cap, D4_PDNS_SIDE_LEN(e - g))))
+			break;
 		size_t l = d4_store_pdns_side_encode(d4_store_pdns_side_fp(obs + g, e - g), a->run + g, e - g, buf);
-		rc = put(a, DBI_PDNS_SIDE, k, 8, buf, l, 0);
+		rc = side_put(a, seq[g], buf, l);
 	}
 	free(buf);
 	return rc;
@@ -1496,22 +1553,58 @@ int d4_store_pdns_side_read(struct d4_store *s, const uint64_t *seqs, size_t n,
 	if (!n || s->dbi_absent[DBI_PDNS_SIDE])
 		return 0;
 	MDB_txn *txn;
+	MDB_cursor *c = NULL;
 	int rc = store_txn_begin(s, 1, &txn);
 	if (rc)
 		return rc;
+	if ((rc = mdb_cursor_open(txn, s->dbi[DBI_PDNS_SIDE], &c))) {
+		mdb_txn_abort(txn);
+		return store_rc(rc, "pdns side cursor");
+	}
+	uint8_t *buf = NULL;
+	size_t cap = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		uint8_t k[8];
 		d4_put_u64be(k, seqs[i]);
 		MDB_val key = mv(k, 8), v;
-		int r = mdb_get(txn, s->dbi[DBI_PDNS_SIDE], &key, &v);
-		if (r == MDB_NOTFOUND)
-			continue;
-		if (r) {
-			rc = store_rc(r, "pdns side get");
-			break;
+		/* the whole record (an older entry) sorts before its parts */
+		int r = mdb_cursor_get(c, &key, &v, MDB_SET_RANGE);
+		size_t len = 0, part = 0;
+		const uint8_t *one = NULL;
+		while (r == 0 && key.mv_size >= 8 && !memcmp(key.mv_data, k, 8)) {
+			if (key.mv_size == 8) {
+				one = v.mv_data;
+				len = v.mv_size;
+				break;
+			}
+			if (key.mv_size != 9 || ((const uint8_t *)key.mv_data)[8] != part) {
+				rc = D4_ECORRUPT; /* a part missing or out of place */
+				break;
+			}
+			if (part == 0) { /* one part: handed out from the page */
+				one = v.mv_data;
+				len = v.mv_size;
+			} else {
+				size_t need = len + v.mv_size;
+				/* part 0 is still in its page, later ones in buf */
+				if ((rc = buf_grow(&buf, &cap, need)))
+					break;
+				if (part == 1)
+					memcpy(buf, one, len);
+				memcpy(buf + len, v.mv_data, v.mv_size);
+				len = need;
+				one = buf;
+			}
+			part++;
+			r = mdb_cursor_get(c, &key, &v, MDB_NEXT);
 		}
-		rc = cb(ctx, i, v.mv_data, v.mv_size);
+		if (!rc && r != 0 && r != MDB_NOTFOUND)
+			rc = store_rc(r, "pdns side get");
+		if (!rc && one)
+			rc = cb(ctx, i, one, len);
 	}
+	free(buf);
+	mdb_cursor_close(c);
 	mdb_txn_abort(txn);
 	return rc;
 }

@@ -1684,6 +1684,183 @@ static void side_ob(struct d4_store_pdns_obs *o, const char *name, const char *r
 	}
 }
 
+struct side_big {
+	struct d4_store_pdns_side_obs e[1500];
+	size_t n[4];
+	uint64_t fp[4];
+	int found[4];
+};
+
+static int side_big_cb(void *ctx, size_t i, const uint8_t *val, size_t len)
+{
+	struct side_big *g = ctx;
+	ck_assert_uint_lt(i, 4);
+	ck_assert_int_eq(d4_store_pdns_side_decode(val, len, &g->fp[i], g->e, 1500, &g->n[i]), 0);
+	g->found[i] = 1;
+	return 0;
+}
+
+struct side_huge {
+	struct d4_store_pdns_side_obs *e;
+	size_t n;
+	uint64_t fp;
+};
+
+static int side_huge_cb(void *ctx, size_t i, const uint8_t *val, size_t len)
+{
+	struct side_huge *g = ctx;
+	ck_assert_uint_eq(i, 0);
+	ck_assert_int_eq(d4_store_pdns_side_decode(val, len, &g->fp, g->e, 80000, &g->n), 0);
+	return 0;
+}
+
+/* Side records of frames with many observations are stored in parts that
+ * fit a leaf (seq || part) and read back whole; a whole record under seq
+ * alone (an older store's) reads as before; a rewrite, a frame met twice
+ * and retention's trim take every part. */
+START_TEST(test_side_parts)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	static struct d4_store_pdns_obs ob[1500];
+	static char names[1500][32];
+	static uint64_t seq[1500];
+	for (int i = 0; i < 1500; i++) {
+		snprintf(names[i], sizeof(names[i]), "h%d.parts.test.", i % 700);
+		side_ob(&ob[i], names[i], "192.0.2.9", (uint64_t)(i % 5 + 1), (uint8_t)(i % 3 + 1));
+		seq[i] = i < 1200 ? 30 : 31; /* 1,200 observations (≈ 5 parts), then 300 (1–2) */
+	}
+	ck_assert_int_eq(d4_store_pdns_apply_frames(s, ob, seq, 1500, NULL), 0);
+	/* the parts, as stored: seq || 0, 1, ... each small enough for a leaf */
+	MDB_txn *txn;
+	MDB_cursor *c;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), 0);
+	ck_assert_int_eq(mdb_cursor_open(txn, s->dbi[DBI_PDNS_SIDE], &c), 0);
+	MDB_val k, v;
+	unsigned parts30 = 0, parts31 = 0;
+	size_t total30 = 0;
+	int r = mdb_cursor_get(c, &k, &v, MDB_FIRST);
+	for (; r == 0; r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		ck_assert_uint_eq(k.mv_size, 9);
+		ck_assert_uint_le(v.mv_size, 2000);
+		uint64_t sq = d4_get_u64be(k.mv_data);
+		unsigned part = ((const uint8_t *)k.mv_data)[8];
+		ck_assert(sq == 30 || sq == 31);
+		ck_assert_uint_eq(part, sq == 30 ? parts30++ : parts31++);
+		if (sq == 30)
+			total30 += v.mv_size;
+	}
+	ck_assert_int_eq(r, MDB_NOTFOUND);
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	ck_assert_uint_ge(parts30, 3);
+	ck_assert_uint_ge(parts31, 1);
+	ck_assert_uint_gt(total30, 2 * 2000);
+
+	static struct side_big g;
+	uint64_t q[3] = {30, 31, 32};
+	memset(&g, 0, sizeof(g));
+	ck_assert_int_eq(d4_store_pdns_side_read(s, q, 3, side_big_cb, &g), 0);
+	ck_assert(g.found[0] && g.found[1] && !g.found[2]);
+	ck_assert_uint_eq(g.n[0], 1200);
+	ck_assert_uint_eq(g.fp[0], d4_store_pdns_side_fp(ob, 1200));
+	ck_assert_uint_eq(g.n[1], 300);
+	ck_assert_uint_eq(g.fp[1], d4_store_pdns_side_fp(ob + 1200, 300));
+	/* frame 31's last observation: h99, seen 3 times in 1,500 (i = 99, 799, 1499)
+	 * with counts 5, 5, 5 */
+	ck_assert_uint_eq(g.e[299].count, 15);
+	/* each one read alone: the same record (a single part from the page) */
+	memset(&g, 0, sizeof(g));
+	ck_assert_int_eq(d4_store_pdns_side_read(s, q + 1, 1, side_big_cb, &g), 0);
+	ck_assert(g.found[0] && g.n[0] == 300 && g.fp[0] == d4_store_pdns_side_fp(ob + 1200, 300));
+
+	/* an older store's whole record under seq alone reads as it is */
+	uint8_t rec[D4_PDNS_SIDE_LEN(2)];
+	struct d4_store_pdns_side_obs e2[2] = {{.count = 4, .sensors = 1},
+					       {.count = 9, .sensors = 2, .sensors_before = 1}};
+	size_t rl = d4_store_pdns_side_encode(77, e2, 2, rec);
+	uint8_t k8[8];
+	d4_put_u64be(k8, 25);
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
+	k = (MDB_val){8, k8};
+	v = (MDB_val){rl, rec};
+	ck_assert_int_eq(mdb_put(txn, s->dbi[DBI_PDNS_SIDE], &k, &v, 0), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	uint64_t q25[2] = {25, 30};
+	memset(&g, 0, sizeof(g));
+	ck_assert_int_eq(d4_store_pdns_side_read(s, q25, 2, side_big_cb, &g), 0);
+	ck_assert(g.found[0] && g.found[1]);
+	ck_assert_uint_eq(g.fp[0], 77);
+	ck_assert_uint_eq(g.n[0], 2);
+	ck_assert_uint_eq(g.n[1], 1200);
+
+	/* a frame met again in a later batch: its record rewritten whole (3
+	 * observations now: one part, the old parts gone) */
+	uint64_t s30[3] = {30, 30, 30};
+	ck_assert_int_eq(d4_store_pdns_apply_frames(s, ob, s30, 3, NULL), 0);
+	memset(&g, 0, sizeof(g));
+	ck_assert_int_eq(d4_store_pdns_side_read(s, q, 1, side_big_cb, &g), 0);
+	ck_assert(g.found[0] && g.n[0] == 3 && g.fp[0] == d4_store_pdns_side_fp(ob, 3));
+	/* a frame met twice in one call: every part of its record goes */
+	uint64_t tw[3] = {31, 40, 31};
+	ck_assert_int_eq(d4_store_pdns_apply_frames(s, ob, tw, 3, NULL), 0);
+	memset(&g, 0, sizeof(g));
+	ck_assert_int_eq(d4_store_pdns_side_read(s, q + 1, 1, side_big_cb, &g), 0);
+	ck_assert(!g.found[0]);
+
+	/* retention's trim: whole records and parts below the first kept frame */
+	ck_assert_int_eq(d4_store_pdns_apply_frames(s, ob + 1200, seq + 1200, 300, NULL), 0); /* 31 again */
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, 0, &txn), 0);
+	ck_assert_int_eq(store_trim_by_seq(s, txn, DBI_PDNS_SIDE, 31, "pdns side"), 0);
+	ck_assert_int_eq(mdb_txn_commit(txn), 0);
+	memset(&g, 0, sizeof(g));
+	ck_assert_int_eq(d4_store_pdns_side_read(s, q25, 2, side_big_cb, &g), 0);
+	ck_assert(!g.found[0] && !g.found[1]);
+	memset(&g, 0, sizeof(g));
+	ck_assert_int_eq(d4_store_pdns_side_read(s, q + 1, 1, side_big_cb, &g), 0);
+	ck_assert(g.found[0] && g.n[0] == 300);
+
+	/* a frame beyond 256 parts of 2,000 bytes: 256 larger ones */
+	enum { NHUGE = 80000 };
+	struct d4_store_pdns_obs *hb = calloc(NHUGE, sizeof(*hb));
+	uint64_t *hs = calloc(NHUGE, sizeof(*hs));
+	struct d4_store_pdns_side_obs *he = calloc(NHUGE, sizeof(*he));
+	ck_assert(hb && hs && he);
+	for (int i = 0; i < NHUGE; i++) {
+		side_ob(&hb[i], "huge.parts.test.", "192.0.2.10", 1, 1);
+		hs[i] = 50;
+	}
+	ck_assert_int_eq(d4_store_pdns_apply_frames(s, hb, hs, NHUGE, NULL), 0);
+	uint8_t k50[8];
+	d4_put_u64be(k50, 50);
+	unsigned hparts = 0;
+	size_t htotal = 0;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), 0);
+	ck_assert_int_eq(mdb_cursor_open(txn, s->dbi[DBI_PDNS_SIDE], &c), 0);
+	k = (MDB_val){8, k50};
+	for (r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); r == 0 && !memcmp(k.mv_data, k50, 8);
+	     r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		ck_assert_uint_eq(k.mv_size, 9);
+		ck_assert_uint_eq(((const uint8_t *)k.mv_data)[8], hparts);
+		hparts++;
+		htotal += v.mv_size;
+	}
+	mdb_cursor_close(c);
+	mdb_txn_abort(txn);
+	ck_assert_uint_eq(hparts, 256);
+	ck_assert_uint_gt(htotal, 256 * 2000);
+	struct side_huge hg = {he, 0, 0};
+	ck_assert_int_eq(d4_store_pdns_side_read(s, (uint64_t[]){50}, 1, side_huge_cb, &hg), 0);
+	ck_assert_uint_eq(hg.n, NHUGE);
+	ck_assert_uint_eq(hg.fp, d4_store_pdns_side_fp(hb, NHUGE));
+	ck_assert_uint_eq(he[NHUGE - 1].count, NHUGE);
+	free(hb);
+	free(hs);
+	free(he);
+	d4_store_close(s);
+}
+END_TEST
+
 /* Each observation's tuple count and distinct sensors right after its
  * merge, per frame, in the merge's transaction: repeats inside a batch,
  * across batches, sensors beyond the kept set, observations the store
@@ -2130,6 +2307,7 @@ static Suite *pdns_suite(void)
 	tcase_add_test(tc, test_kill9);
 	tcase_add_test(tc, test_side_codec);
 	tcase_add_test(tc, test_side_apply);
+	tcase_add_test(tc, test_side_parts);
 	suite_add_tcase(su, tc);
 	return su;
 }
