@@ -70,9 +70,13 @@ listed() {
 	curl -sf --http2 --cacert "$T_PKI/ca.crt" -H "Authorization: Bearer $ADMIN" \
 		"$API/api/v1/backscatter/vectors?format=ndjson&ongoing=false" | grep -c '"state":"closed"'
 }
+# The lag is measured against the committed frame log: right after the
+# sensors exit their last frames may not be committed yet, so a lag of 0 alone
+# can be seen before the consumer met them. Also wait for at least the vectors
+# bs_gen made (the check below then requires them exactly once each).
 settled() {
 	[ "$(metric d4hub_backscatter_lag_frames)" = 0 ] && [ "$(metric d4hub_backscatter_frames_read_total)" -gt 0 ] &&
-		[ "$(listed)" = "$(metric d4hub_backscatter_vectors_reported_total)" ]
+		[ "$(listed)" = "$(metric d4hub_backscatter_vectors_reported_total)" ] && [ "$(listed)" -ge $((NR + NA)) ]
 }
 wait_until 120 settled || fail "the consumer did not settle: lag $(metric d4hub_backscatter_lag_frames), $(listed) listed"
 log "$(listed) vectors listed, bs_gen expects $((NR + NA))"
