@@ -4,6 +4,7 @@
 #
 # Usage: tests/bench/pdns/run_query.sh [BUILD_DIR] [--tuples N] [--duration S] [--clients C] [--streams M] [--rounds R] [--keep]
 #   BUILD_DIR (default ./build) must hold d4hub, d4hubctl and d4-pdns-load (tests/tools).
+#   D4_BENCH_API_THREADS=N sets [api] threads in the hub (default: one loop per core).
 # Steps: tests/integration/pdns_api/gen.py writes N observations (default 5,600,000, which merge into just over 5 million tuples) over a
 # Zipf-like (log-uniform) name distribution; d4-pdns-load applies them to a fresh store
 # (d4_store_pdns_apply, batches of 20,000); d4hub starts on that store; h2load runs each query
@@ -117,6 +118,7 @@ listen = 127.0.0.1:$api_port
 # defaults (8) would answer most of them 429
 max_exports_per_addr = 100000
 max_exports_per_user = 100000
+${D4_BENCH_API_THREADS:+threads = $D4_BENCH_API_THREADS}
 CONF
 API=https://127.0.0.1:$api_port
 "$HUB" -c "$work/hub.conf" -d >"$work/hub.log" 2>&1 &
