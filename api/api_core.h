@@ -12,6 +12,10 @@
 
 #define D4_API_JSON_MAX_DEPTH 32
 #define D4_API_MAX_HEADERS    8
+/* what the core uses when the configuration leaves a limit at 0 (the
+ * server and the in-process requests alike) */
+#define D4_API_DEF_MAX_BODY    (64u << 10)
+#define D4_API_DEF_MAX_PENDING 1000
 
 /* A handler's answer. status 0 = the handler set nothing (the dispatcher
  * turns that into a 500). Owned by whoever called d4_api_resp_init. */

@@ -25,6 +25,23 @@ static void j_token_fields(yajl_gen g, const struct d4_token_info *t)
 	d4_api_j_kv_time(g, "last_used", t->last_used);
 }
 
+/* The body's member "role"; 0, or nonzero with the problem already answered. */
+static int body_role(const struct d4_api_req *req, struct d4_api_resp *resp, uint8_t *role)
+{
+	const char *role_s;
+	int r = d4_h_json_str(req, resp, "role", 32, 0, NULL, &role_s);
+	if (r <= 0) {
+		if (r == 0)
+			d4_h_missing(resp, "role");
+		return -1;
+	}
+	if (d4_store_role_parse(role_s, role) != D4_OK) {
+		d4_h_unprocessable(resp, "member 'role' must be admin, user or sensor_register");
+		return -1;
+	}
+	return 0;
+}
+
 /* User name path parameter 0; 400 when not a valid name. */
 static int path_user(const struct d4_api_req *req, struct d4_api_resp *resp, const char **out)
 {
@@ -77,7 +94,7 @@ static const char *const user_fields[] = {"name", "role", NULL};
 
 void d4_h_create_user(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
 {
-	const char *name, *role_s;
+	const char *name;
 	uint8_t role;
 	struct d4_user u;
 	int r;
@@ -92,15 +109,8 @@ void d4_h_create_user(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 		d4_h_unprocessable(resp, "member 'name' must be 1 to 63 characters of A-Z a-z 0-9 . _ @ -");
 		return;
 	}
-	if ((r = d4_h_json_str(req, resp, "role", 32, 0, NULL, &role_s)) <= 0) {
-		if (r == 0)
-			d4_h_missing(resp, "role");
+	if (body_role(req, resp, &role))
 		return;
-	}
-	if (d4_store_role_parse(role_s, &role) != D4_OK) {
-		d4_h_unprocessable(resp, "member 'role' must be admin, user or sensor_register");
-		return;
-	}
 	/* The store's put also changes the role of an existing user: creating
 	 * must not do that, not even when another request or d4hubctl creates
 	 * the same name at the same time (put-if-absent, one transaction). */
@@ -129,21 +139,13 @@ static const char *const role_fields[] = {"role", NULL};
 /* updateUser: the role; the user's tokens carry it from their next use. */
 void d4_h_update_user(struct d4_api_ctx *ctx, const struct d4_api_req *req, struct d4_api_resp *resp)
 {
-	const char *name, *role_s;
+	const char *name;
 	uint8_t role;
 	struct d4_user u;
-	int r;
 	if (d4_h_query_only(req, resp, NULL) || path_user(req, resp, &name) || d4_h_body(req, resp, 1, role_fields) < 0)
 		return;
-	if ((r = d4_h_json_str(req, resp, "role", 32, 0, NULL, &role_s)) <= 0) {
-		if (r == 0)
-			d4_h_missing(resp, "role");
+	if (body_role(req, resp, &role))
 		return;
-	}
-	if (d4_store_role_parse(role_s, &role) != D4_OK) {
-		d4_h_unprocessable(resp, "member 'role' must be admin, user or sensor_register");
-		return;
-	}
 	/* As for deleting: an admin demoting the account it is signed in as
 	 * could lock the last admin out. */
 	if (!strcmp(name, req->user)) {

@@ -48,9 +48,8 @@ int d4_api_local_new(struct d4_store *store, const struct d4_hubconf *conf, cons
 	l->core.routes = d4_api_routes;
 	l->core.nroutes = d4_api_nroutes;
 	l->core.ctx = &l->ctx;
-	/* the server's defaults (api/server.c) for what the config sets */
-	l->core.max_body = conf->api_max_body ? conf->api_max_body : (64u << 10);
-	l->core.max_pending = conf->api_max_pending_sensors ? conf->api_max_pending_sensors : 1000;
+	l->core.max_body = conf->api_max_body ? conf->api_max_body : D4_API_DEF_MAX_BODY;
+	l->core.max_pending = conf->api_max_pending_sensors ? conf->api_max_pending_sensors : D4_API_DEF_MAX_PENDING;
 	l->core.metrics.started_s = d4_now_s();
 	l->core.verify = local_verify;
 	d4_strlcpy(l->operator_name, operator_name, sizeof(l->operator_name));

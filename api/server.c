@@ -820,7 +820,7 @@ int d4_api_start(const struct d4_api_opts *opts, struct d4_store *store, const s
 	api->core.routes = d4_api_routes;
 	api->core.nroutes = d4_api_nroutes;
 	api->core.ctx = &api->ctx;
-	api->core.max_body = opts->max_body ? opts->max_body : (64u << 10);
+	api->core.max_body = opts->max_body ? opts->max_body : D4_API_DEF_MAX_BODY;
 	api->core.spec_path = api->spec_path;
 	api->core.verify = d4_api_auth_verify;
 	api->core.rl = d4_api_ratelimit_new(opts->auth_fail_limit ? opts->auth_fail_limit : 20, 60);
@@ -843,7 +843,7 @@ int d4_api_start(const struct d4_api_opts *opts, struct d4_store *store, const s
 	api->stream_chunk = conf->api_export_buffer ? (size_t)conf->api_export_buffer : (64u << 10);
 	api->max_streams = conf->api_max_streams ? conf->api_max_streams : 16;
 	api->core.reg_rl = d4_api_ratelimit_new(conf->api_register_per_minute ? conf->api_register_per_minute : 30, 60);
-	api->core.max_pending = conf->api_max_pending_sensors ? conf->api_max_pending_sensors : 1000;
+	api->core.max_pending = conf->api_max_pending_sensors ? conf->api_max_pending_sensors : D4_API_DEF_MAX_PENDING;
 	api->nloops = loops_wanted(conf == &defaults ? NULL : conf);
 	if (conf == &defaults)
 		conf = NULL;
