@@ -46,17 +46,24 @@ if command -v man >/dev/null; then
 fi
 
 # ---- no path of the source or build tree in any installed file ----------------------
-command -v strings >/dev/null || fail "strings (binutils) is needed"
-n=0
-while IFS= read -r -d '' f; do
-	n=$((n + 1))
-	for p in "$SRC" "$BLD"; do
-		if strings -a "$f" | grep -qF "$p"; then
-			fail "${f#"$DEST"} holds the path $p: $(strings -a "$f" | grep -F "$p" | head -n 3)"
-		fi
-	done
-done < <(find "$DEST" -type f -print0)
-assert_ge "$n" 20 "installed files checked"
+# Not in a sanitizer build: GCC writes UBSan's source locations with the
+# absolute file name (-ffile-prefix-map does not reach them), and such a
+# build is never shipped. The release build of tests/run.sh checks it.
+if [ "${D4_SANITIZED:-0}" = 1 ]; then
+	echo "it_install: sanitizer build, the source-path check is left to the release build"
+else
+	command -v strings >/dev/null || fail "strings (binutils) is needed"
+	n=0
+	while IFS= read -r -d '' f; do
+		n=$((n + 1))
+		for p in "$SRC" "$BLD"; do
+			if strings -a "$f" | grep -qF "$p"; then
+				fail "${f#"$DEST"} holds the path $p: $(strings -a "$f" | grep -F "$p" | head -n 3)"
+			fi
+		done
+	done < <(find "$DEST" -type f -print0)
+	assert_ge "$n" 20 "installed files checked"
+fi
 
 # ---- the installed programs ------------------------------------------------------------
 D4HUB=$ROOTP/sbin/d4hub
