@@ -276,6 +276,9 @@ void d4_api_h_metrics(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 		    {"d4hub_pdns_cursor", "gauge", "Last frame sequence number accounted for by the pDNS ingest.",
 		     ps.cursor},
 		    {"d4hub_pdns_commits_total", "counter", "pDNS store transactions committed.", ps.commits},
+		    {"d4hub_pdns_streams_resumed_total", "counter",
+		     "pcap streams rebuilt at a clean point of the cursor after a restart (not from their start).",
+		     ps.resumed},
 		    {"d4hub_pdns_txn_ms_max", "gauge",
 		     "Longest pDNS store transaction in ms (the frame writer waits that long; [pdns] txn_ms).",
 		     ps.txn_ms_max},
@@ -369,6 +372,9 @@ void d4_api_h_metrics(struct d4_api_ctx *ctx, const struct d4_api_req *req, stru
 		    {"d4hub_pssl_lag_frames", "gauge", "Committed frames not yet read by the passive-SSL consumer.",
 		     pss.lag},
 		    {"d4hub_pssl_commits_total", "counter", "Passive-SSL store transactions committed.", pss.commits},
+		    {"d4hub_pssl_streams_resumed_total", "counter",
+		     "pcap streams rebuilt at a clean point of the cursor after a restart (not from their start).",
+		     pss.resumed},
 		    {"d4hub_pssl_txn_ms_max", "gauge", "Longest passive-SSL store transaction in ms.", pss.txn_ms_max},
 		};
 		for (size_t i = 0; i < sizeof(sm) / sizeof(sm[0]); i++)

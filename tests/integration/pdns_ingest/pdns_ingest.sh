@@ -73,6 +73,7 @@ metrics_ok() {
 		grep -q '^d4hub_pdns_observations_total [1-9]' "$T_DIR/metrics" &&
 		grep -q '^d4hub_pdns_lag_frames 0$' "$T_DIR/metrics" &&
 		grep -q '^d4hub_pdns_commits_total [1-9]' "$T_DIR/metrics" &&
+		grep -q '^d4hub_pdns_streams_resumed_total 0$' "$T_DIR/metrics" &&
 		grep -q '^d4hub_pdns_batch [1-9]' "$T_DIR/metrics"
 }
 wait_until 30 metrics_ok || fail "/metrics lacks pDNS observations, commits, batch size or a lag of 0: $(grep pdns "$T_DIR/metrics")"
