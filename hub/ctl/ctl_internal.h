@@ -168,6 +168,7 @@ struct ctl_sensor_set {
 };
 int ctl_r_sensor_add(struct ctl *c, const char *uuid, const uint8_t *key, size_t keylen, const char *desc, int approve);
 int ctl_r_sensor_state(struct ctl *c, const char *verb, const char *uuid, int has_ban, uint64_t ban);
+int ctl_r_sensor_refuse(struct ctl *c, const char *uuid, int block);
 int ctl_r_sensor_rotate(struct ctl *c, const char *uuid, const uint8_t *key, size_t keylen);
 int ctl_r_sensor_set(struct ctl *c, const char *uuid, const struct ctl_sensor_set *s);
 int ctl_r_sensor_list(struct ctl *c);

@@ -30,6 +30,7 @@ static const char usage_text[] =
     "  Prefer --token-file or $D4HUB_TOKEN: a -T argument is visible to other users in ps.\n"
     "  sensor add UUID (--key KEY | --key-file FILE | --gen-key) [--desc TEXT] [--approve]\n"
     "  sensor approve|block|unblock|del UUID\n"
+    "  sensor refuse UUID [--block]\n"
     "  sensor kick UUID [--ban SECONDS]\n"
     "  sensor rotate-key UUID [--key KEY | --key-file FILE]\n"
     "  sensor set UUID [--desc T] [--mail M] [--tlp TAG] [--org UUID] [--max-payload N] [--max-backlog N]\n"

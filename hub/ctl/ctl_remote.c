@@ -224,6 +224,22 @@ int ctl_r_sensor_state(struct ctl *c, const char *verb, const char *uuid, int ha
 	return call_print(c, "POST", path, b);
 }
 
+int ctl_r_sensor_refuse(struct ctl *c, const char *uuid, int block)
+{
+	char path[PATH_MAX_LEN];
+	yajl_gen b = NULL;
+	snprintf(path, sizeof(path), "/api/v1/sensors/%s/refuse", uuid);
+	if (block) {
+		if (!(b = ctl_body_new()))
+			return ctl_fail(c, "out of memory");
+		yajl_gen_map_open(b);
+		j_key(b, "block");
+		yajl_gen_bool(b, 1);
+		yajl_gen_map_close(b);
+	}
+	return call_print(c, "POST", path, b);
+}
+
 int ctl_r_sensor_rotate(struct ctl *c, const char *uuid, const uint8_t *key, size_t keylen)
 {
 	char path[PATH_MAX_LEN];

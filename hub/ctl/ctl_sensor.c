@@ -185,6 +185,24 @@ static int cmd_state(struct ctl *c, const char *verb, int argc, char **argv)
 	return ctl_r_sensor_state(c, verb, hex, ban_s != NULL, ban);
 }
 
+/* refuse: a pending registration deleted, or kept as blocked with --block
+ * (the API refuses anything but a pending sensor, 409) */
+static int cmd_refuse(struct ctl *c, int argc, char **argv)
+{
+	const char *pos[1];
+	int block = 0, rc;
+	uint8_t uuid[16];
+	const struct ctl_opt opts[] = {{"block", 0, NULL, &block}, {NULL, 0, NULL, NULL}};
+
+	if ((rc = ctl_parse(c, argc, argv, opts, pos, 1, 1, NULL)) != CTL_OK)
+		return rc;
+	if ((rc = ctl_arg_uuid(c, "uuid", pos[0], uuid)) != CTL_OK)
+		return rc;
+	char hex[D4_UUID_HEX_LEN + 1];
+	d4_uuid_hex(uuid, hex);
+	return ctl_r_sensor_refuse(c, hex, block);
+}
+
 static int cmd_set(struct ctl *c, int argc, char **argv)
 {
 	const char *pos[1], *desc = NULL, *mail = NULL, *tlp = NULL, *org = NULL, *mp = NULL, *mb = NULL,
@@ -289,8 +307,8 @@ int ctl_cmd_sensor(struct ctl *c, int argc, char **argv)
 {
 	static char cmdname[48];
 	if (argc < 1)
-		return ctl_usage(c, "missing sub-command (add, approve, block, unblock, del, kick, rotate-key, set, "
-				    "list, show, silent)");
+		return ctl_usage(c, "missing sub-command (add, approve, refuse, block, unblock, del, kick, rotate-key, "
+				    "set, list, show, silent)");
 	const char *sub = argv[0];
 	snprintf(cmdname, sizeof(cmdname), "sensor %s", sub);
 	c->cmd = cmdname;
@@ -301,6 +319,8 @@ int ctl_cmd_sensor(struct ctl *c, int argc, char **argv)
 	if (!strcmp(sub, "approve") || !strcmp(sub, "block") || !strcmp(sub, "unblock") || !strcmp(sub, "del") ||
 	    !strcmp(sub, "kick"))
 		return cmd_state(c, sub, argc, argv);
+	if (!strcmp(sub, "refuse"))
+		return cmd_refuse(c, argc, argv);
 	if (!strcmp(sub, "rotate-key"))
 		return cmd_rotate(c, argc, argv);
 	if (!strcmp(sub, "set"))

@@ -143,6 +143,9 @@ run 1 sensor approve $U1 && err_has "is blocked"
 run 0 sensor unblock $U1
 run 0 --json sensor show $U1 && json 'd["status"] == "approved"'
 run 1 sensor unblock $U3 && err_has "is not blocked (status pending)"
+run 1 sensor refuse $U1 && err_has "is not pending (status approved)"
+run 0 --json sensor show $U1 && json 'd["status"] == "approved"'
+run 2 sensor refuse $U1 --ban 5 && err_has "unknown option '--ban'"
 before=$(date +%s)
 run 0 sensor kick $U1
 run 0 --json sensor show $U1
@@ -303,6 +306,19 @@ run 0 sensor show $U2 && has "last ips:      127.0.0.1"
 # ---- del ------------------------------------------------------------------------------
 run 0 sensor del $U3
 run 1 sensor del $U3 && err_has "no sensor $U3"
+run 0 --json sensor list && json 'len(d) == 2'
+
+# ---- refuse (pending registrations only) ------------------------------------------------
+U4=bbbbbbbbcccc4dddaeeeffffffffffff
+U5=ccccccccdddd4eeeafff000000000000
+run 0 sensor add $U4 --gen-key
+run 0 sensor add $U5 --gen-key
+run 0 sensor refuse $U4
+run 1 sensor show $U4 && err_has "no sensor $U4"
+run 0 sensor refuse $U5 --block
+run 0 --json sensor show $U5 && json 'd["status"] == "blocked"'
+run 1 sensor refuse $U5 && err_has "is not pending (status blocked)"
+run 0 sensor del $U5
 run 0 --json sensor list && json 'len(d) == 2'
 
 # ---- API users and tokens --------------------------------------------------------------
