@@ -34,14 +34,19 @@ static void j_hex(yajl_gen g, const char *k, const uint8_t *b, size_t n)
 	free(s);
 }
 
-/* {reason: n} of the non-zero counters (names from name(i)). */
+/* {reason: n} of the non-zero counters (names from name(i)). Read one by
+ * one with relaxed atomic loads: the port's counters are bumped by the
+ * federation listener's threads while this runs (fedops.c); for the store's
+ * copies the loads cost nothing. */
 static void j_reasons(yajl_gen g, const char *k, const uint64_t *n, unsigned count, const char *(*name)(unsigned))
 {
 	d4_api_j_key(g, k);
 	yajl_gen_map_open(g);
-	for (unsigned i = 0; i < count; i++)
-		if (n[i])
-			d4_api_j_kv_u64(g, name(i), n[i]);
+	for (unsigned i = 0; i < count; i++) {
+		uint64_t v = __atomic_load_n(&n[i], __ATOMIC_RELAXED);
+		if (v)
+			d4_api_j_kv_u64(g, name(i), v);
+	}
 	yajl_gen_map_close(g);
 }
 
