@@ -56,9 +56,12 @@ else
 	n=0
 	while IFS= read -r -d '' f; do
 		n=$((n + 1))
+		# through a file: with pipefail, `strings | grep -q` fails when grep
+		# stops reading early (SIGPIPE), and a path found would go unseen
+		strings -a "$f" >"$T_DIR/strings" || fail "strings ${f#"$DEST"}"
 		for p in "$SRC" "$BLD"; do
-			if strings -a "$f" | grep -qF "$p"; then
-				fail "${f#"$DEST"} holds the path $p: $(strings -a "$f" | grep -F "$p" | head -n 3)"
+			if grep -qF "$p" "$T_DIR/strings"; then
+				fail "${f#"$DEST"} holds the path $p: $(grep -F "$p" "$T_DIR/strings" | head -n 3)"
 			fi
 		done
 	done < <(find "$DEST" -type f -print0)
