@@ -98,7 +98,8 @@ EOF
 	payload_of_sensor "$U" "$T_DIR/got"
 	cmp "$T_DIR/got" "$F" || fail "stored lines differ from the followed file"
 	assert_eq "$(grep -c . "$T_DIR/got")" 20 "lines stored"
-	if ctl frames --payload | grep -q FORGED; then fail "a forged frame was stored"; fi
+	ctl frames --payload >"$T_DIR/frames.pay" || fail "d4hubctl frames --payload"
+	if grep -q FORGED "$T_DIR/frames.pay"; then fail "a forged frame was stored"; fi
 	# nothing of it was charged to the sensor; one session, never refused
 	sensor_clean "$U"
 	assert_eq "$(sessions_of "$U")" 1 "sessions of the real sensor"
