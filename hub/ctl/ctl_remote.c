@@ -386,6 +386,15 @@ int ctl_r_sensor_show(struct ctl *c, const char *uuid)
 	printf("created:       %s\n", ctl_jtime(s, "created", t, sizeof(t)));
 	printf("first seen:    %s\n", ctl_jtime(s, "first_seen", t, sizeof(t)));
 	printf("last seen:     %s\n", ctl_jtime(s, "last_seen", t, sizeof(t)));
+	/* the live state: known by the hub's own ingest only (null locally) */
+	yajl_val cn = ctl_jget(s, "connected");
+	if (cn && YAJL_IS_TRUE(cn))
+		printf("connected:     yes, %llu session(s) since %s\n",
+		       (unsigned long long)ctl_ju64(s, "live_sessions"), ctl_jtime(s, "connected_since", t, sizeof(t)));
+	else if (cn && YAJL_IS_FALSE(cn))
+		printf("connected:     no\n");
+	else
+		printf("connected:     - (known by the running hub: ask it with -H)\n");
 	if (jepoch(s, "ban_until") > d4_now_s())
 		printf("banned until:  %s\n", ctl_jtime(s, "ban_until", t, sizeof(t)));
 	else

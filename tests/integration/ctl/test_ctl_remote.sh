@@ -196,6 +196,23 @@ r 1 rctl frames
 err_has "not available over the API; run on the hub host with -c/-s"
 log "d4-sensor run ($NFR frames, $SIZE bytes): sessions, stats (JSON + text), status == local, frames payload == sent file, --from == local"
 
+# ---- the live state in sensor show: a sensor kept connected through a FIFO ------------------------
+mkfifo "$T_DIR/live.fifo"
+exec 7<>"$T_DIR/live.fifo"
+# (without fd 7: the sensor must not hold the FIFO's write end itself)
+SENSOR_IN=$T_DIR/live.fifo sensor_bg -u "$U1" -k "$KEY1" -t 8 -q --drain-timeout 30 7>&-
+printf 'live %s\n' 1 2 3 >&7
+live_is() { # PATTERN: the connected: line of the hub's answer
+	rctl sensor show "$U1" >"$T_DIR/live.out" 2>&1 && grep -qxE "connected: +$1" "$T_DIR/live.out"
+}
+wait_for 30 "sensor show over the API says connected" live_is 'yes, 1 session\(s\) since [0-9]{4}-[0-9-]+ [0-9:]+'
+r 0 lctl sensor show "$U1"
+out_has "connected:     - (known by the running hub: ask it with -H)"
+exec 7>&- # end of input: the sensor drains and closes its session
+wait_for 30 "the live sensor exited" eval '! kill -0 "$SENSOR_PID" 2>/dev/null'
+wait_for 30 "sensor show over the API says not connected" live_is 'no'
+log "sensor show: connected (1 session, since) while a sensor is connected, not connected after, unknown locally"
+
 # ---- kick, rotate-key, del -------------------------------------------------------------------------
 r 0 rctl --json sensor kick "$U1" --ban 30
 jo "d['uuid'] == '$U1' and d['status'] == 'approved'"

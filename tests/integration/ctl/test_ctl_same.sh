@@ -74,6 +74,13 @@ same() {
 	if [ "$1" = --json ] && [ "$lrc" = 0 ] && [ "$rrc" = 0 ]; then
 		live_fields "$T_DIR/local.out" local || fail "$*: local live state"
 		live_fields "$T_DIR/remote.out" remote || fail "$*: remote live state"
+	elif [ "$lrc" = 0 ] && [ "$rrc" = 0 ] && grep -q '^connected:' "$T_DIR/remote.out"; then
+		# the text form of the live state: checked on each side, then left out
+		grep -qx 'connected:     - (known by the running hub: ask it with -H)' "$T_DIR/local.out" ||
+			fail "$*: local live state: $(grep '^connected:' "$T_DIR/local.out")"
+		grep -qxE 'connected:     (no|yes, [0-9]+ session\(s\) since [0-9]{4}-.*)' "$T_DIR/remote.out" ||
+			fail "$*: remote live state: $(grep '^connected:' "$T_DIR/remote.out")"
+		sed -i '/^connected:/d' "$T_DIR/local.out" "$T_DIR/remote.out"
 	fi
 	[ "$lrc" = 0 ] && [ "$rrc" = 0 ] ||
 		fail "$*: exit local $lrc, remote $rrc: $(head -c 400 "$T_DIR/local.err") / $(head -c 400 "$T_DIR/remote.err")"
