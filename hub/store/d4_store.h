@@ -70,7 +70,7 @@ struct d4_store_opts {
 	/* Bytes of the newest frame chunks left in the kernel's page cache
 	 * after their commit; older chunk pages are dropped from it
 	 * (posix_fadvise DONTNEED) so that their memory serves the next
-	 * writes. 0 = default 64 MiB; UINT64_MAX = never drop. */
+	 * writes. 0 = default 64 MiB; map_size or more = never drop. */
 	uint64_t frame_cache;
 	/* retention (0 = off) */
 	uint64_t retention_age_s; /* drop frames received longer ago */

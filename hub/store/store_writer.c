@@ -1110,7 +1110,9 @@ static void frames_uncache(struct d4_store *s, struct apply_ctx *c)
 	size_t nputs = c->nputs;
 	c->nputs = 0;
 	int fd;
-	if (s->opts.frame_cache == UINT64_MAX || nputs == 0 || mdb_env_get_fd(s->env, &fd))
+	/* a cache as large as the store: nothing would ever be dropped, so
+	 * nothing is tracked either */
+	if (s->opts.frame_cache >= s->opts.map_size || nputs == 0 || mdb_env_get_fd(s->env, &fd))
 		return;
 	uint64_t ps = s->psize;
 	for (size_t i = 0; i < nputs; i++)
