@@ -536,6 +536,7 @@ int main(int argc, char **argv)
 	so.commit_ms = conf.commit_ms;
 	so.commit_bytes = (size_t)conf.commit_bytes;
 	so.queue_bytes = (size_t)conf.queue_bytes;
+	so.frame_cache = conf.frame_cache;
 	so.retention_age_s = conf.retention_age;
 	so.retention_bytes = conf.retention_bytes;
 	struct d4_store *store = NULL;

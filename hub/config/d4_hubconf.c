@@ -88,6 +88,7 @@ static const struct keydef keys[] = {
     {"store.commit_ms", K_UINT, F(commit_ms), 1, 60000, 0},
     {"store.commit_bytes", K_U64SIZE, F(commit_bytes), 1, SIZE_MAX, 0},
     {"store.queue_bytes", K_U64SIZE, F(queue_bytes), 1, SIZE_MAX, 0},
+    {"store.frame_cache", K_U64SIZE, F(frame_cache), 1, UINT64_MAX, 0},
     {"store.retention_age", K_U64DUR, F(retention_age), 0, UINT64_MAX, 0},
     {"store.retention_size", K_U64SIZE, F(retention_bytes), 0, UINT64_MAX, 0},
     /* [pdns]: field spec and separator are checked by the pDNS ingest (d4hub -n too) */
@@ -217,6 +218,7 @@ void d4_hubconf_defaults(struct d4_hubconf *out)
 	out->commit_ms = 50;
 	out->commit_bytes = 16ull << 20;
 	out->queue_bytes = 64ull << 20;
+	out->frame_cache = 64ull << 20;
 	out->retention_age = 0;
 	out->retention_bytes = 0;
 	out->pdns_enabled = 1;

@@ -56,6 +56,7 @@ struct d4_hubconf {
 	unsigned commit_ms;	      /* store.commit_ms (50) */
 	uint64_t commit_bytes;	      /* store.commit_bytes (16M) */
 	uint64_t queue_bytes;	      /* store.queue_bytes (64M) */
+	uint64_t frame_cache;	      /* store.frame_cache (64M): newest frame log left in the page cache */
 	uint64_t retention_age;	      /* store.retention_age seconds, with s/m/h/d suffix, 0 = off */
 	uint64_t retention_bytes;     /* store.retention_size, bytes, 0 = off */
 	/* [pdns] — passive-DNS ingest from the frame log (hub/analyze) */

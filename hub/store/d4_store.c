@@ -311,6 +311,8 @@ int d4_store_open(const struct d4_store_opts *opts, struct d4_store **out)
 		s->opts.commit_bytes = 16u << 20;
 	if (!s->opts.queue_bytes)
 		s->opts.queue_bytes = 64u << 20;
+	if (!s->opts.frame_cache)
+		s->opts.frame_cache = 64u << 20;
 	s->retention_age_s = s->opts.retention_age_s;
 	s->retention_bytes = s->opts.retention_bytes;
 	s->efd = -1;

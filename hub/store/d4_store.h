@@ -67,6 +67,11 @@ struct d4_store_opts {
 	unsigned commit_ms;  /* max delay before a commit (default 50) */
 	size_t commit_bytes; /* commit once this much payload is queued (default 16 MiB) */
 	size_t queue_bytes;  /* in-memory queue cap (default 64 MiB) */
+	/* Bytes of the newest frame chunks left in the kernel's page cache
+	 * after their commit; older chunk pages are dropped from it
+	 * (posix_fadvise DONTNEED) so that their memory serves the next
+	 * writes. 0 = default 64 MiB; map_size or more = never drop. */
+	uint64_t frame_cache;
 	/* retention (0 = off) */
 	uint64_t retention_age_s; /* drop frames received longer ago */
 	uint64_t retention_bytes; /* keep the frame log under this size */

@@ -15,12 +15,14 @@
 #include "d4_util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -174,6 +176,18 @@ struct apply_ctx {
 	int totals_rebuilt;
 	struct store_replay *rp;    /* replay window of d4-ack/1 frames (store_replay.c) */
 	struct store_fed_writer fw; /* received batches (store_fed.c) */
+	/* Pages of the frame chunks put by this attempt, and the file ranges
+	 * of committed chunks still left in the page cache, oldest first (see
+	 * frames_uncache). */
+	struct chunk_put {
+		uint64_t seq, pgno, npages;
+	} * puts;
+	size_t nputs, puts_cap;
+	struct fc_range {
+		uint64_t off, len;
+	} * fc;
+	size_t fc_head, fc_n, fc_cap;
+	uint64_t fc_bytes;
 };
 
 static MDB_val mval(const void *p, size_t n)
@@ -733,9 +747,44 @@ static void ref_frame(const struct apply_ctx *c, size_t r, struct d4_frame_rec *
 	*pl = f->payload;
 }
 
+/* The pages of a chunk just reserved: a value of 2 pages or more is a run
+ * of overflow pages of its own, and the reserved memory (the dirty copy
+ * of the run) starts right after the run's page header — LMDB 0.9's file
+ * format: page number (size_t), u16 pad, u16 flags (P_OVERFLOW 0x04),
+ * u32 page count. Checked against the size; 0 if anything differs (the
+ * chunk then stays in the page cache, nothing else). */
+static int chunk_pages(const struct d4_store *s, const void *data, size_t size, struct chunk_put *out)
+{
+	enum { HDR = sizeof(size_t) + 8, P_OVERFLOW = 0x04 };
+	if (size < 2 * (size_t)s->psize)
+		return 0;
+	const uint8_t *h = (const uint8_t *)data - HDR;
+	size_t pgno;
+	uint16_t flags;
+	uint32_t pages;
+	memcpy(&pgno, h, sizeof(pgno));
+	memcpy(&flags, h + sizeof(size_t) + 2, sizeof(flags));
+	memcpy(&pages, h + sizeof(size_t) + 4, sizeof(pages));
+	if (!(flags & P_OVERFLOW) || pages != (size + HDR + s->psize - 1) / s->psize || pgno < 2)
+		return 0;
+	out->pgno = pgno;
+	out->npages = pages;
+	return 1;
+}
+
 static int write_chunks(struct apply_ctx *c, uint64_t *seq)
 {
 	struct d4_store *s = c->s;
+	/* At most one chunk per frame: room for all, so that the loop below
+	 * never allocates (a chunk left out only stays in the page cache). */
+	c->nputs = 0;
+	if (c->puts_cap < c->nrefs) {
+		struct chunk_put *n = realloc(c->puts, c->nrefs * sizeof(*n));
+		if (n) {
+			c->puts = n;
+			c->puts_cap = c->nrefs;
+		}
+	}
 	for (size_t i = 0; i < c->norder; i++) {
 		struct a_session *a = c->order[i];
 		size_t r = a->head;
@@ -763,6 +812,8 @@ static int write_chunks(struct apply_ctx *c, uint64_t *seq)
 			int rc = mdb_put(c->txn, s->dbi[DBI_FRAMES], &k, &v, MDB_RESERVE | MDB_APPEND);
 			if (rc)
 				return store_rc(rc, "frame chunk put");
+			if (c->nputs < c->puts_cap && chunk_pages(s, v.mv_data, size, &c->puts[c->nputs]))
+				c->puts[c->nputs++].seq = h.first_seq;
 			uint8_t *out = v.mv_data;
 			store_enc_chunk_hdr(&h, out);
 			out += STORE_CHUNK_HDR;
@@ -977,6 +1028,118 @@ static void ctx_free(struct apply_ctx *c)
 	c->nrefs = 0;
 }
 
+/* ---- the frame log in the page cache ----
+ *
+ * Every committed chunk lands in pages the kernel must first find memory
+ * for; the frame log is written once and read soon after (followers, live
+ * views) or rarely. So the newest frame_cache bytes of chunks stay
+ * cached and older chunk pages are dropped from the page cache once
+ * durable (POSIX_FADV_DONTNEED): the kernel hands the same memory to the
+ * next commit's pages, where fresh memory costs the writer far more (on a
+ * VM whose free memory goes back to the host, a host fault per page;
+ * elsewhere reclaim). Only a cache hint: the data are on disk already
+ * (the commit's fdatasync), pages mapped by a reader or still dirty are
+ * left alone by the kernel, and a dropped page is simply read back from
+ * disk when wanted. Nothing here can change what a crash leaves. */
+static void fc_advise(const uint8_t *map, int fd, uint64_t off, uint64_t len)
+{
+	/* Pages a reader of this process has touched stay mapped, and the
+	 * kernel never drops a mapped page: unmap them first (the map is
+	 * read-only and file-backed, so a later read maps them again). */
+	if (map && madvise((void *)(map + off), len, MADV_DONTNEED) != 0)
+		d4_debug("store: madvise on the frame log failed: %s", strerror(errno));
+	int rc = posix_fadvise(fd, (off_t)off, (off_t)len, POSIX_FADV_DONTNEED);
+	if (rc)
+		d4_debug("store: page cache advice on the frame log failed: %s", strerror(rc));
+}
+
+static void fc_push(struct apply_ctx *c, uint64_t off, uint64_t len)
+{
+	if (c->fc_n > c->fc_head) {
+		struct fc_range *l = &c->fc[c->fc_n - 1];
+		if (l->off + l->len == off) {
+			l->len += len;
+			c->fc_bytes += len;
+			return;
+		}
+	}
+	if (c->fc_n == c->fc_cap && c->fc_head) {
+		memmove(c->fc, c->fc + c->fc_head, (c->fc_n - c->fc_head) * sizeof(*c->fc));
+		c->fc_n -= c->fc_head;
+		c->fc_head = 0;
+	}
+	if (c->fc_n == c->fc_cap) {
+		size_t ncap = c->fc_cap ? 2 * c->fc_cap : 256;
+		struct fc_range *n = realloc(c->fc, ncap * sizeof(*n));
+		if (!n)
+			return; /* left to the kernel's own caching */
+		c->fc = n;
+		c->fc_cap = ncap;
+	}
+	c->fc[c->fc_n++] = (struct fc_range){off, len};
+	c->fc_bytes += len;
+}
+
+/* Where LMDB mapped the file: a committed chunk read back in a read
+ * transaction sits at map + pgno * psize + its page header (LMDB reports
+ * the address only for MDB_FIXEDMAP). NULL if that does not hold. */
+static const uint8_t *map_base(struct d4_store *s, struct apply_ctx *c, size_t nputs)
+{
+	MDB_envinfo info;
+	MDB_txn *txn;
+	const uint8_t *base = NULL;
+	if (mdb_env_info(s->env, &info) || store_txn_begin(s, 1, &txn))
+		return NULL;
+	const struct chunk_put *p = &c->puts[nputs - 1];
+	uint8_t key[8];
+	d4_put_u64be(key, p->seq);
+	MDB_val k = mval(key, 8), v;
+	if (mdb_get(txn, s->dbi[DBI_FRAMES], &k, &v) == 0) {
+		uintptr_t a = (uintptr_t)v.mv_data - (sizeof(size_t) + 8) - (uintptr_t)(p->pgno * s->psize);
+		if (a % s->psize == 0 && (uintptr_t)v.mv_data + v.mv_size <= a + info.me_mapsize)
+			base = (const uint8_t *)a;
+	}
+	mdb_txn_abort(txn);
+	return base;
+}
+
+/* After a durable commit: the pages beyond the newest frame_cache bytes of
+ * chunks out of the page cache. */
+static void frames_uncache(struct d4_store *s, struct apply_ctx *c)
+{
+	size_t nputs = c->nputs;
+	c->nputs = 0;
+	int fd;
+	/* a cache as large as the store: nothing would ever be dropped, so
+	 * nothing is tracked either */
+	if (s->opts.frame_cache >= s->opts.map_size || nputs == 0 || mdb_env_get_fd(s->env, &fd))
+		return;
+	uint64_t ps = s->psize;
+	for (size_t i = 0; i < nputs; i++)
+		fc_push(c, c->puts[i].pgno * ps, c->puts[i].npages * ps);
+	const uint8_t *map = map_base(s, c, nputs);
+	while (c->fc_bytes > s->opts.frame_cache && c->fc_head < c->fc_n) {
+		struct fc_range *r = &c->fc[c->fc_head];
+		uint64_t excess = c->fc_bytes - s->opts.frame_cache;
+		if (r->len <= excess) {
+			fc_advise(map, fd, r->off, r->len);
+			c->fc_bytes -= r->len;
+			c->fc_head++;
+			continue;
+		}
+		uint64_t cut = excess / ps * ps;
+		if (cut == 0)
+			break;
+		fc_advise(map, fd, r->off, cut);
+		r->off += cut;
+		r->len -= cut;
+		c->fc_bytes -= cut;
+		break;
+	}
+	if (c->fc_head == c->fc_n)
+		c->fc_head = c->fc_n = 0;
+}
+
 /* One attempt: everything in one transaction, all or nothing. */
 static int apply_batch(struct d4_store *s, struct apply_ctx *c, struct batch *b)
 {
@@ -1054,6 +1217,8 @@ static int apply_batch(struct d4_store *s, struct apply_ctx *c, struct batch *b)
 	}
 	if (!rc && c->rp)
 		store_replay_committed(c->rp);
+	if (!rc)
+		frames_uncache(s, c);
 	if (!rc) {
 		c->fw.sid_next = c->fw.try_next;
 		c->fw.sid_limit = c->fw.try_limit;
@@ -1399,6 +1564,8 @@ static void *writer_main(void *arg)
 	free(c->order);
 	free(c->fw.applied);
 	free(c->fw.local);
+	free(c->puts);
+	free(c->fc);
 	free(c);
 	store_qcache_free(qc);
 	store_replay_free(rp);

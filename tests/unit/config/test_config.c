@@ -102,6 +102,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(conf.commit_ms, 50);
 	ck_assert_uint_eq(conf.commit_bytes, 16ull << 20);
 	ck_assert_uint_eq(conf.queue_bytes, 64ull << 20);
+	ck_assert_uint_eq(conf.frame_cache, 64ull << 20);
 	ck_assert_uint_eq(conf.retention_age, 0);
 	ck_assert_uint_eq(conf.retention_bytes, 0);
 	static const uint8_t zero[16];
@@ -182,6 +183,7 @@ START_TEST(test_every_key)
 			   "commit_ms = 10\n"
 			   "commit_bytes = 512K\n"
 			   "queue_bytes = 128M\n"
+			   "frame_cache = 1G\n"
 			   "retention_age = 7d\n"
 			   "retention_size = 100G\n";
 	char want[PATH_MAX + 64];
@@ -216,6 +218,7 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(conf.commit_ms, 10);
 	ck_assert_uint_eq(conf.commit_bytes, 512u << 10);
 	ck_assert_uint_eq(conf.queue_bytes, 128ull << 20);
+	ck_assert_uint_eq(conf.frame_cache, 1ull << 30);
 	ck_assert_uint_eq(conf.retention_age, 7u * 86400);
 	ck_assert_uint_eq(conf.retention_bytes, 100ull << 30);
 }

@@ -15,6 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1034,6 +1037,117 @@ START_TEST(test_queue_full)
 	ck_assert_uint_eq(t.rejects[D4_REJ_BACKLOG], 2);
 	ck_assert_uint_eq(t.rejects[D4_REJ_HMAC], 100);
 	d4_store_close(s);
+}
+END_TEST
+
+/* ---- the frame log and the page cache (store.frame_cache) ---- */
+/* Bytes of path in the page cache (mincore over a mapping never touched). */
+static uint64_t file_resident(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	ck_assert_int_ge(fd, 0);
+	struct stat st;
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	long ps = sysconf(_SC_PAGESIZE);
+	size_t n = ((size_t)st.st_size + (size_t)ps - 1) / (size_t)ps;
+	uint64_t res = 0;
+	if (n) {
+		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+		ck_assert_ptr_ne(m, MAP_FAILED);
+		unsigned char *vec = malloc(n);
+		ck_assert_ptr_nonnull(vec);
+		ck_assert_int_eq(mincore(m, (size_t)st.st_size, vec), 0);
+		for (size_t i = 0; i < n; i++)
+			res += (vec[i] & 1) ? (uint64_t)ps : 0;
+		free(vec);
+		munmap(m, (size_t)st.st_size);
+	}
+	close(fd);
+	return res;
+}
+
+/* Whether the filesystem of tmpdir drops clean pages on advice (tmpfs
+ * does not: its pages are the data). */
+static int fadvise_drops(void)
+{
+	char p[400];
+	snprintf(p, sizeof(p), "%s/probe", tmpdir);
+	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	memset(pbuf, 0x5a, sizeof(pbuf));
+	ck_assert_int_eq(write(fd, pbuf, sizeof(pbuf)), (ssize_t)sizeof(pbuf));
+	ck_assert_int_eq(fdatasync(fd), 0);
+	posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	close(fd);
+	int drops = file_resident(p) < sizeof(pbuf) / 2;
+	unlink(p);
+	return drops;
+}
+
+struct fc_check {
+	uint64_t sess, n;
+	int bad;
+};
+static int fc_cb(void *ctx, const struct d4_frame_rec *rec, const uint8_t *payload)
+{
+	struct fc_check *k = ctx;
+	if (rec->session != k->sess || rec->size != 65536 || !check_payload(k->sess, k->n, payload, rec->size))
+		k->bad++;
+	k->n++;
+	return 0;
+}
+
+/* 16 MiB of 64 KiB frames in durable commits of 1 MiB; returns the bytes of
+ * the data file left in the page cache, after checking every frame. */
+static uint64_t frame_cache_run(uint64_t frame_cache)
+{
+	struct d4_store_opts o = base_opts();
+	o.no_sync = 0;
+	o.commit_ms = 10000; /* commits at 1 MiB and at each sync only: the same in every build */
+	o.commit_bytes = 1u << 20;
+	o.frame_cache = frame_cache;
+	struct d4_store *s = open_store(&o);
+	ck_assert_int_eq(d4_store_writer_start(s), 0);
+	uint8_t u[16];
+	mkuuid(u, 1);
+	uint64_t sess = d4_store_session_id_new(s);
+	for (uint64_t idx = 0; idx < 256; idx++) {
+		struct d4_frame_rec r = mkrec(sess, u, 1, idx, 65536, 1000 + idx);
+		fill_payload(sess, idx, 65536);
+		ck_assert_int_eq(post_frame_retry(s, &r, pbuf), 0);
+		if (idx % 16 == 15)
+			ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	}
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	char data[400];
+	snprintf(data, sizeof(data), "%s/data.mdb", storedir);
+	uint64_t res = file_resident(data);
+	/* dropped pages read back from disk, intact */
+	struct fc_check k = {sess, 0, 0};
+	ck_assert_int_eq(d4_store_frame_foreach(s, 0, 0, fc_cb, &k), 0);
+	ck_assert_uint_eq(k.n, 256);
+	ck_assert_int_eq(k.bad, 0);
+	d4_store_close(s);
+	nftw(storedir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	return res;
+}
+
+START_TEST(test_frame_cache)
+{
+	if (!fadvise_drops()) {
+		fprintf(stderr, "test_frame_cache: %s keeps advised pages (tmpfs?): page cache not checked\n", tmpdir);
+		frame_cache_run(1u << 20);
+		return;
+	}
+	/* the kernel's own caching keeps the whole log: the check below can fail */
+	uint64_t all = frame_cache_run(UINT64_MAX);
+	ck_assert_msg(all >= (14u << 20), "control: %llu bytes cached", (unsigned long long)all);
+	/* 1 MiB of the newest chunks kept; the tree pages and meta are small */
+	uint64_t kept = frame_cache_run(1u << 20);
+	fprintf(stderr, "test_frame_cache: %llu bytes cached with the kernel's caching, %llu with frame_cache 1M\n",
+		(unsigned long long)all, (unsigned long long)kept);
+	ck_assert_msg(kept <= (4u << 20), "frame_cache 1M: %llu bytes of the store still cached",
+		      (unsigned long long)kept);
 }
 END_TEST
 
@@ -2149,6 +2263,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_rejects);
 	tcase_add_test(tc, test_admin_race);
 	tcase_add_test(tc, test_queue_full);
+	tcase_add_test(tc, test_frame_cache);
 	tcase_add_test(tc, test_map_full);
 	tcase_add_test(tc, test_map_full_reopen_bigger);
 	tcase_add_test(tc, test_map_full_big_batch);
