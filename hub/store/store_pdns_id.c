@@ -20,7 +20,7 @@
 /* ---- layout mark (pdns_meta 'u') ---- */
 
 #ifndef D4_STORE_PDNS_LAYOUT_DEFAULT
-#define D4_STORE_PDNS_LAYOUT_DEFAULT STORE_PDNS_LAYOUT_S4
+#define D4_STORE_PDNS_LAYOUT_DEFAULT STORE_PDNS_LAYOUT_ID
 #endif
 
 static int pid_mark_read(struct d4_store *s, MDB_txn *txn, unsigned *layout)
