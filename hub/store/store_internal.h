@@ -129,7 +129,7 @@ struct d4_store {
 	MDB_env *env;
 	MDB_dbi dbi[DBI_COUNT];
 	uint8_t dbi_absent[DBI_COUNT]; /* read-only open of an older schema */
-	uint8_t pdns_layout;	       /* STORE_PDNS_LAYOUT_*: the pDNS tables in use (pdns_meta 'u') */
+	_Atomic uint8_t pdns_layout;   /* STORE_PDNS_LAYOUT_*: the pDNS tables in use (pdns_meta 'u') */
 	void *pdns_sensors;	       /* id-keyed layout: sensor number -> uuid, filled as read */
 	struct d4_store_opts opts;
 	char path[4096];

@@ -53,7 +53,7 @@ int store_pdns_layout_init(struct d4_store *s, MDB_txn *txn)
 	if (rc || l || s->opts.read_only) {
 		/* read-only and unmarked: schema 4 (or nothing) until a writable
 		 * open marks it; store_pdns_layout() looks again */
-		atomic_store((_Atomic uint8_t *)&s->pdns_layout, (uint8_t)l);
+		atomic_store(&s->pdns_layout, (uint8_t)l);
 		return rc;
 	}
 	MDB_stat st;
@@ -73,7 +73,7 @@ int store_pdns_layout_init(struct d4_store *s, MDB_txn *txn)
 	MDB_val key = mv(&k, 1), val = mv(v, 2);
 	if ((rc = store_rc(mdb_put(txn, s->dbi[DBI_PDNS_META], &key, &val, 0), "pdns layout put")))
 		return rc;
-	atomic_store((_Atomic uint8_t *)&s->pdns_layout, (uint8_t)l);
+	atomic_store(&s->pdns_layout, (uint8_t)l);
 	return 0;
 }
 
@@ -82,7 +82,7 @@ int store_pdns_layout_init(struct d4_store *s, MDB_txn *txn)
  * store keeps its layout). */
 static unsigned store_pdns_layout(struct d4_store *s)
 {
-	unsigned l = atomic_load((_Atomic uint8_t *)&s->pdns_layout);
+	unsigned l = atomic_load(&s->pdns_layout);
 	if (l)
 		return l;
 	MDB_txn *txn;
@@ -93,7 +93,7 @@ static unsigned store_pdns_layout(struct d4_store *s)
 	mdb_txn_abort(txn);
 	if (!l)
 		return STORE_PDNS_LAYOUT_S4;
-	atomic_store((_Atomic uint8_t *)&s->pdns_layout, (uint8_t)l);
+	atomic_store(&s->pdns_layout, (uint8_t)l);
 	return l;
 }
 

@@ -1686,6 +1686,11 @@ START_TEST(test_expire)
 	for (size_t j = 0; j < NM; j++)
 		v6m += !M[j].removed && M[j].type == 28;
 	ck_assert_uint_eq(v6, v6m);
+	/* everything goes, and with it every index entry and name */
+	ck_assert_int_eq(d4_store_pdns_expire(s, UINT64_MAX, 13, &removed), 0);
+	ck_assert_uint_eq(removed, NM - expect);
+	check_consistency(s, 0);
+	ck_assert_uint_eq(count_query(s, &b.q), 0);
 	model_free();
 	d4_store_close(s);
 }
