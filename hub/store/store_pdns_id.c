@@ -20,7 +20,7 @@
 /* ---- layout mark (pdns_meta 'u') ---- */
 
 #ifndef D4_STORE_PDNS_LAYOUT_DEFAULT
-#define D4_STORE_PDNS_LAYOUT_DEFAULT STORE_PDNS_LAYOUT_ID
+#define D4_STORE_PDNS_LAYOUT_DEFAULT STORE_PDNS_LAYOUT_S4
 #endif
 
 static int pid_mark_read(struct d4_store *s, MDB_txn *txn, unsigned *layout)
@@ -368,10 +368,19 @@ static int pid_decode(struct d4_store *s, MDB_txn *txn, const struct pid_dict *d
 	t->bw = r.bw;
 	t->bwlen = r.bwlen;
 	if (r.rdform == STORE_PDNS_RD_A) {
-		if (!inet_ntop(AF_INET, r.addr, t->rdtxt, sizeof(t->rdtxt)))
-			return D4_ECORRUPT;
+		/* inet_ntop's form, without its printf (one per result of a query) */
+		size_t o = 0;
+		for (unsigned i = 0; i < 4; i++) {
+			unsigned b = r.addr[i];
+			if (b >= 100)
+				t->rdtxt[o++] = (char)('0' + b / 100);
+			if (b >= 10)
+				t->rdtxt[o++] = (char)('0' + b / 10 % 10);
+			t->rdtxt[o++] = (char)('0' + b % 10);
+			t->rdtxt[o++] = i < 3 ? '.' : 0;
+		}
 		t->rd = t->rdtxt;
-		t->rdlen = strlen(t->rdtxt);
+		t->rdlen = o - 1;
 	} else if (r.rdform == STORE_PDNS_RD_AAAA) {
 		if (!inet_ntop(AF_INET6, r.addr, t->rdtxt, sizeof(t->rdtxt)))
 			return D4_ECORRUPT;
@@ -776,7 +785,32 @@ struct pid_q {
 	struct d4_store_pdns_tuple *out;
 	unsigned si;
 	int done, stop;
+	MDB_cursor *rc;				 /* pdns_rec: each result's record */
+	MDB_cursor *ic[DBI_COUNT - DBI_PID_REC]; /* index scans, opened once per query */
 };
+
+/* The query's cursor on an id-keyed table (kept for the whole query: a
+ * wildcard scans one index range per name). */
+static int pid_q_cursor(struct pid_q *w, enum store_dbi d, MDB_cursor **c)
+{
+	MDB_cursor **slot = d == DBI_PID_REC ? &w->rc : &w->ic[d - DBI_PID_REC];
+	if (!*slot) {
+		int rc = store_rc(mdb_cursor_open(w->txn, w->s->dbi[d], slot), "pdns cursor");
+		if (rc)
+			return rc;
+	}
+	*c = *slot;
+	return 0;
+}
+
+static void pid_q_close(struct pid_q *w)
+{
+	if (w->rc)
+		mdb_cursor_close(w->rc);
+	for (size_t i = 0; i < sizeof(w->ic) / sizeof(w->ic[0]); i++)
+		if (w->ic[i])
+			mdb_cursor_close(w->ic[i]);
+}
 
 /* Index entry k (its key ends in the id) of segment si under name key nk:
  * fetch, filter, hand out. */
@@ -784,10 +818,16 @@ static int pid_emit(struct pid_q *w, const struct pid_seg *g, const uint8_t *nk,
 {
 	const uint8_t *kp = k->mv_data;
 	uint64_t id = get_u40(kp + k->mv_size - 5);
-	MDB_val v;
-	int rc = pid_rec_get(w->txn, w->s, id, &v);
+	MDB_cursor *c;
+	int rc = pid_q_cursor(w, DBI_PID_REC, &c);
 	if (rc)
-		return rc == D4_ENOTFOUND ? D4_ECORRUPT : rc;
+		return rc;
+	uint8_t ik[5];
+	memcpy(ik, kp + k->mv_size - 5, 5);
+	MDB_val rk = mv(ik, 5), v;
+	int r = mdb_cursor_get(c, &rk, &v, MDB_SET_KEY);
+	if (r)
+		return r == MDB_NOTFOUND ? D4_ECORRUPT : store_rc(r, "pdns record get");
 	struct tup t;
 	if ((rc = pid_decode(w->s, w->txn, NULL, id, v.mv_data, v.mv_size, &t)))
 		return rc;
@@ -812,7 +852,8 @@ static int pid_emit(struct pid_q *w, const struct pid_seg *g, const uint8_t *nk,
 	res->resume[1] = (uint8_t)w->q->kind;
 	res->resume[2] = (uint8_t)w->si;
 	d4_put_u16be(res->resume + 3, (uint16_t)nkl);
-	memcpy(res->resume + 5, nk, nkl);
+	if (nkl)
+		memcpy(res->resume + 5, nk, nkl);
 	memcpy(res->resume + 5 + nkl, k->mv_data, k->mv_size);
 	res->resume_len = 5 + nkl + k->mv_size;
 	if (cr > 0)
@@ -828,7 +869,7 @@ static int pid_scan_ids(struct pid_q *w, const struct pid_seg *g, const uint8_t 
 			size_t plen, size_t klen, const uint8_t *after, size_t alen)
 {
 	MDB_cursor *c;
-	int rc = store_rc(mdb_cursor_open(w->txn, w->s->dbi[g->itab], &c), "pdns cursor");
+	int rc = pid_q_cursor(w, g->itab, &c);
 	if (rc)
 		return rc;
 	MDB_val k = after ? mv(after, alen) : mv(pfx, plen), v;
@@ -846,7 +887,6 @@ static int pid_scan_ids(struct pid_q *w, const struct pid_seg *g, const uint8_t 
 			break;
 		rc = pid_emit(w, g, nk, nkl, &k);
 	}
-	mdb_cursor_close(c);
 	if (!rc && r != 0 && r != MDB_NOTFOUND)
 		rc = store_rc(r, "pdns scan");
 	return rc;
@@ -1048,6 +1088,7 @@ static int pid_query_run(struct d4_store *s, const struct d4_store_pdns_query *q
 		else
 			rc = pid_run_seg(&w, &seg[si], NULL, 0, NULL, 0);
 	}
+	pid_q_close(&w);
 	mdb_txn_abort(w.txn);
 out:
 	EVP_MD_CTX_free(md);

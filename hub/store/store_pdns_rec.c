@@ -107,7 +107,8 @@ size_t store_pdns_rec5_encode(const struct store_pdns_rec5 *r, uint8_t *b)
 		o += 16;
 	} else {
 		o += store_pdns_varint_put(b + o, r->rdlen);
-		memcpy(b + o, r->rd, r->rdlen);
+		if (r->rdlen)
+			memcpy(b + o, r->rd, r->rdlen);
 		o += r->rdlen;
 		b[o++] = 0;
 	}
