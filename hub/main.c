@@ -539,6 +539,7 @@ int main(int argc, char **argv)
 	so.frame_cache = conf.frame_cache;
 	so.retention_age_s = conf.retention_age;
 	so.retention_bytes = conf.retention_bytes;
+	so.pdns_layout = conf.pdns_id_layout ? D4_STORE_PDNS_LAYOUT_ID : 0;
 	struct d4_store *store = NULL;
 	int rc = d4_store_open(&so, &store);
 	if (rc != 0) {

@@ -91,6 +91,7 @@ static const struct keydef keys[] = {
     {"store.frame_cache", K_U64SIZE, F(frame_cache), 1, UINT64_MAX, 0},
     {"store.retention_age", K_U64DUR, F(retention_age), 0, UINT64_MAX, 0},
     {"store.retention_size", K_U64SIZE, F(retention_bytes), 0, UINT64_MAX, 0},
+    {"store.pdns_id_layout", K_BOOL, F(pdns_id_layout), 0, 0, 0},
     /* [pdns]: field spec and separator are checked by the pDNS ingest (d4hub -n too) */
     {"pdns.enabled", K_BOOL, F(pdns_enabled), 0, 0, 0},
     {"pdns.csv_fields", K_STR, F(pdns_csv_fields), 0, 0, 0},

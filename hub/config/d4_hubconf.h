@@ -59,6 +59,7 @@ struct d4_hubconf {
 	uint64_t frame_cache;	      /* store.frame_cache (64M): newest frame log left in the page cache */
 	uint64_t retention_age;	      /* store.retention_age seconds, with s/m/h/d suffix, 0 = off */
 	uint64_t retention_bytes;     /* store.retention_size, bytes, 0 = off */
+	int pdns_id_layout;	      /* store.pdns_id_layout = yes|no: a new store's pDNS tables id-keyed (no) */
 	/* [pdns] — passive-DNS ingest from the frame log (hub/analyze) */
 	int pdns_enabled;	    /* pdns.enabled = yes|no (yes) */
 	char pdns_csv_fields[32];   /* pdns.csv_fields: passivedns -f letters (SMcsCQTAtn) */

@@ -16,6 +16,7 @@ enum { CTL_OK = 0, CTL_ERR = 1, CTL_USAGE = 2 };
 struct ctl {
 	const char *store_path;
 	uint64_t map_size;
+	int pdns_layout;   /* d4_store_opts.pdns_layout, from store.pdns_id_layout (a store ctl creates) */
 	unsigned kick_ban; /* default --ban, from the config or 30 s */
 	int json;
 	struct d4_store *st; /* opened on demand by ctl_store() */

@@ -107,6 +107,7 @@ int ctl_store(struct ctl *c, int write)
 	memset(&o, 0, sizeof(o));
 	o.path = c->store_path;
 	o.map_size = c->map_size;
+	o.pdns_layout = c->pdns_layout;
 	o.read_only = !write;
 	int rc = d4_store_open(&o, &c->st);
 	if (rc != D4_OK) {
@@ -446,6 +447,7 @@ int main(int argc, char **argv)
 		c.conf_path = conf_path;
 		c.store_path = conf.store_path;
 		c.map_size = conf.map_size;
+		c.pdns_layout = conf.pdns_id_layout ? D4_STORE_PDNS_LAYOUT_ID : 0;
 		c.kick_ban = conf.kick_ban;
 	} else {
 		d4_hubconf_defaults(&conf);

@@ -251,7 +251,9 @@ static const char *const dbi_names[DBI_COUNT] = {
     "bs_last",	     "bs_port",	       "bs_sensor",   "bs_change",     "bs_ongoing",	  "bs_states",
     "bs_meta",	     "fed_sig",	       "pdns_side",   "pssl_certs",    "pssl_der",	  "pssl_cert_idx",
     "pssl_keys",     "pssl_spki",      "pssl_mod",    "pssl_tuples",   "pssl_tuple_key",  "pssl_tuple_idx",
-    "pssl_change",   "pssl_fp",	       "pssl_weak",   "pssl_weak_idx", "pssl_meta"};
+    "pssl_change",   "pssl_fp",	       "pssl_weak",   "pssl_weak_idx", "pssl_meta",	  "pdns_rec",
+    "pdns_key",	     "pdns_names",     "pdns_nrev",   "pdns_rdn",      "pdns_ip",	  "pdns_raw",
+    "pdns_tblk"};
 
 /* seq_next is persisted each commit; the frame log's last chunk is the
  * fallback in case the setting lags (it never should). */
@@ -385,6 +387,8 @@ int d4_store_open(const struct d4_store_opts *opts, struct d4_store **out)
 	}
 	if (!rc)
 		rc = load_seq(s, txn);
+	if (!rc)
+		rc = store_pdns_layout_init(s, txn);
 	if (rc) {
 		mdb_txn_abort(txn);
 		goto fail;
@@ -398,6 +402,7 @@ fail:
 	if (s->env)
 		mdb_env_close(s->env);
 	store_writer_fini(s);
+	store_pdns_layout_free(s);
 	pthread_mutex_destroy(&s->sid_lock);
 	free(s);
 	return rc;
@@ -412,6 +417,7 @@ void d4_store_close(struct d4_store *s)
 	store_writer_fini(s);
 	store_watch_free(s);
 	store_live_free(s);
+	store_pdns_layout_free(s);
 	pthread_mutex_destroy(&s->sid_lock);
 	free(s);
 }

@@ -76,7 +76,14 @@ struct d4_store_opts {
 	uint64_t retention_age_s; /* drop frames received longer ago */
 	uint64_t retention_bytes; /* keep the frame log under this size */
 	int no_sync;		  /* tests/bench only: MDB_NOSYNC */
+	/* passive-DNS layout of a store whose pDNS tables are empty and not yet
+	 * marked (docs/store.md "Id-keyed pDNS layout"): 0 = the build's default,
+	 * D4_STORE_PDNS_LAYOUT_S4 or D4_STORE_PDNS_LAYOUT_ID. A store already
+	 * marked keeps its layout whatever this says. */
+	int pdns_layout;
 };
+#define D4_STORE_PDNS_LAYOUT_S4 1
+#define D4_STORE_PDNS_LAYOUT_ID 2
 
 /* Opens (creating the schema on first use). *out owned by the caller,
  * release with d4_store_close(). Returns 0 or D4_ESTORE/D4_EIO/D4_ENOMEM. */

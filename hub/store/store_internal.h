@@ -94,6 +94,14 @@ enum store_dbi {
 	DBI_PSSL_WEAK,	  /* kind || id BE || other BE -> finding */
 	DBI_PSSL_WEAKIDX, /* key id BE || kind || id BE || other BE -> "" (both keys of a finding) */
 	DBI_PSSL_META,	  /* 'c' cursor name | 's' sensor uuid -> cursor / counters */
+	DBI_PID_REC,	  /* id-keyed pDNS layout (store_pdns_id.c): u40 id -> tuple record v5 */
+	DBI_PID_KEY,	  /* u32 owner nid || rrtype || H(rdata)[4] || u40 id -> "" */
+	DBI_PID_NAMES,	  /* name key -> varint nid << 2 | uses */
+	DBI_PID_NREV,	  /* reversed-label name key -> varint nid << 2 | uses */
+	DBI_PID_RDN,	  /* u32 rdata-name nid || rrtype || u40 id -> "" */
+	DBI_PID_IP,	  /* 04 || addr[4] || u40 id  or  06 || addr[16] || u40 id -> "" */
+	DBI_PID_RAW,	  /* H(rdata)[8] || u40 id -> "" */
+	DBI_PID_TBLK,	  /* u32 day || u32 block (id >> 10) -> "" */
 	DBI_COUNT
 };
 /* Tables added after schema 1: a read-only open of an older store (which
@@ -121,6 +129,8 @@ struct d4_store {
 	MDB_env *env;
 	MDB_dbi dbi[DBI_COUNT];
 	uint8_t dbi_absent[DBI_COUNT]; /* read-only open of an older schema */
+	_Atomic uint8_t pdns_layout;   /* STORE_PDNS_LAYOUT_*: the pDNS tables in use (pdns_meta 'u') */
+	void *pdns_sensors;	       /* id-keyed layout: sensor number -> uuid, filled as read */
 	struct d4_store_opts opts;
 	char path[4096];
 	unsigned psize;
@@ -255,6 +265,12 @@ int store_chunk_walk(const uint8_t *p, size_t len, uint64_t from_seq,
  * usual min/max/sum rules and may be run again on a fresh transaction after
  * an abort. obs and hubs are borrowed until free. */
 struct store_pdns_merge;
+#define STORE_PDNS_LAYOUT_S4 1u /* schema 4: pdns_tuples clustered by name, index values = tuple key */
+#define STORE_PDNS_LAYOUT_ID 2u /* id-keyed: pdns_rec by id, id-only indexes, name tables */
+/* Reads (or, on a writable open of a store without it, decides and writes)
+ * the pDNS layout mark in txn; sets s->pdns_layout. */
+int store_pdns_layout_init(struct d4_store *s, MDB_txn *txn);
+void store_pdns_layout_free(struct d4_store *s);
 int store_pdns_merge_prep(const struct d4_store_pdns_obs *obs, const uint8_t *const *hubs, size_t n,
 			  struct store_pdns_merge **out);
 size_t store_pdns_merge_count(const struct store_pdns_merge *m); /* observations merged (not skipped) */

@@ -54,6 +54,19 @@ static int absent(struct d4_store *s)
 	return s->dbi_absent[DBI_PDNS_TUPLES] || s->dbi_absent[DBI_PDNS_META];
 }
 
+/* The id-keyed layout (store_pdns_id.c, included at the end): the public
+ * calls below hand over to it when the store is marked so. */
+struct store_pdns_merge;
+static unsigned store_pdns_layout(struct d4_store *s);
+static int pid_merge_txn(struct d4_store *s, MDB_txn *txn, struct store_pdns_merge *m);
+static int pid_query_run(struct d4_store *s, const struct d4_store_pdns_query *q,
+			 int (*cb)(void *ctx, const struct d4_store_pdns_tuple *t), void *ctx,
+			 struct d4_store_pdns_qresult *res);
+static int pid_seen(struct d4_store *s, const struct d4_store_pdns_obs *obs, size_t n, uint64_t *count,
+		    uint32_t *sensors);
+static int pid_info(struct d4_store *s, struct d4_store_pdns_info *out);
+static int pid_expire(struct d4_store *s, uint64_t cutoff, unsigned max_per_txn, uint64_t *removed);
+
 /* ---- hashing ---- */
 
 /* Fetched once: EVP_sha256() would make OpenSSL 3 look the algorithm up
@@ -257,6 +270,7 @@ struct tup {
 	size_t bwlen, namelen, rdlen;
 	uint8_t nhubs;
 	uint8_t hubs[D4_PDNS_HUBS_KEEP][16];
+	char rdtxt[48]; /* id-keyed layout: the text of an address kept in binary */
 };
 
 static size_t put_varint(uint8_t *b, uint64_t v);
@@ -1237,6 +1251,8 @@ size_t store_pdns_merge_count(const struct store_pdns_merge *m)
 
 int store_pdns_merge_txn(struct d4_store *s, MDB_txn *txn, struct store_pdns_merge *m)
 {
+	if (store_pdns_layout(s) == STORE_PDNS_LAYOUT_ID)
+		return pid_merge_txn(s, txn, m);
 	struct apply_ctx *a = &m->a;
 	a->s = s;
 	a->txn = txn;
@@ -1886,6 +1902,8 @@ static int query_run(struct d4_store *s, const struct d4_store_pdns_query *q,
 		     int (*cb)(void *ctx, const struct d4_store_pdns_tuple *t), void *ctx,
 		     struct d4_store_pdns_qresult *res)
 {
+	if (store_pdns_layout(s) == STORE_PDNS_LAYOUT_ID)
+		return pid_query_run(s, q, cb, ctx, res);
 	memset(res, 0, sizeof(*res));
 	if (!q)
 		return D4_EINVAL;
@@ -2039,6 +2057,8 @@ int d4_store_pdns_seen(struct d4_store *s, const struct d4_store_pdns_obs *obs, 
 		count[i] = sensors[i] = 0;
 	if (!n || absent(s))
 		return 0;
+	if (store_pdns_layout(s) == STORE_PDNS_LAYOUT_ID)
+		return pid_seen(s, obs, n, count, sensors);
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	char *name = malloc(PDNS_NAME_BUF);
 	struct seen_key *keys = malloc(n * sizeof(*keys));
@@ -2137,6 +2157,8 @@ int d4_store_pdns_info(struct d4_store *s, struct d4_store_pdns_info *out)
 	memset(out, 0, sizeof(*out));
 	if (absent(s))
 		return 0;
+	if (store_pdns_layout(s) == STORE_PDNS_LAYOUT_ID)
+		return pid_info(s, out);
 	MDB_txn *txn;
 	int rc = store_txn_begin(s, 1, &txn);
 	if (rc)
@@ -2266,6 +2288,8 @@ int d4_store_pdns_expire(struct d4_store *s, uint64_t cutoff, unsigned max_per_t
 		return D4_EPERM;
 	if (!max_per_txn)
 		max_per_txn = PDNS_EXPIRE_DEF;
+	if (store_pdns_layout(s) == STORE_PDNS_LAYOUT_ID)
+		return pid_expire(s, cutoff, max_per_txn, removed);
 	uint32_t last_day = (uint32_t)(cutoff / PDNS_DAY); /* entries of later days are all younger */
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
 	struct idx_keys *ks = malloc(sizeof(*ks));
@@ -2342,3 +2366,6 @@ int d4_store_pdns_expire(struct d4_store *s, uint64_t cutoff, unsigned max_per_t
 		*removed = total;
 	return rc;
 }
+
+/* ---- the id-keyed layout ---- */
+#include "store_pdns_id.c"

@@ -99,20 +99,28 @@ int main(int argc, char **argv)
 {
 	const char *dir = NULL;
 	unsigned long map_mb = 1024, batch = 20000;
-	int c;
-	while ((c = getopt(argc, argv, "s:m:b:")) != -1) {
+	int c, layout = 0;
+	while ((c = getopt(argc, argv, "s:m:b:L:")) != -1) {
 		switch (c) {
 		case 's': dir = optarg; break;
+		case 'L': /* the pDNS layout of a new store (the bench's comparison of both) */
+			layout = !strcmp(optarg, "s4")	 ? D4_STORE_PDNS_LAYOUT_S4
+				 : !strcmp(optarg, "id") ? D4_STORE_PDNS_LAYOUT_ID
+							 : -1;
+			break;
 		case 'm': map_mb = strtoul(optarg, NULL, 10); break;
 		case 'b': batch = strtoul(optarg, NULL, 10); break;
-		default: fprintf(stderr, "usage: d4-pdns-load -s STOREDIR [-m MAPSIZE_MB] [-b BATCH]\n"); return 2;
+		default:
+			fprintf(stderr, "usage: d4-pdns-load -s STOREDIR [-m MAPSIZE_MB] [-b BATCH] [-L s4|id]\n");
+			return 2;
 		}
 	}
-	if (!dir || batch == 0 || map_mb == 0) {
-		fprintf(stderr, "usage: d4-pdns-load -s STOREDIR [-m MAPSIZE_MB] [-b BATCH]\n");
+	if (!dir || batch == 0 || map_mb == 0 || layout < 0) {
+		fprintf(stderr, "usage: d4-pdns-load -s STOREDIR [-m MAPSIZE_MB] [-b BATCH] [-L s4|id]\n");
 		return 2;
 	}
-	struct d4_store_opts so = {.path = dir, .map_size = (uint64_t)map_mb << 20, .no_sync = 1};
+	struct d4_store_opts so = {
+	    .path = dir, .map_size = (uint64_t)map_mb << 20, .no_sync = 1, .pdns_layout = layout};
 	struct d4_store *st;
 	int rc = d4_store_open(&so, &st);
 	if (rc) {

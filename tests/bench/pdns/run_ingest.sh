@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Passive DNS ingest benchmark on a realistic, seeded feed.
 #
-#   tests/bench/pdns/run_ingest.sh [BUILD_DIR] [LINES] [--seed N] [--txn-ms MS] [--perf] [--no-worker] [--keep]
+#   tests/bench/pdns/run_ingest.sh [BUILD_DIR] [LINES] [--seed N] [--txn-ms MS] [--layout s4|id] [--perf] [--no-worker] [--keep]
 #
 # Data: d4-bench-pdns-gen (tests/bench/pdns/d4_bench_pdns_gen.c: registered domains over 40
 # public suffixes with a Zipf law, hosts, NS/MX/TXT/SOA/SRV, AAAA, shared hosting, CDN chains
@@ -23,6 +23,8 @@
 #             MDB_NOSYNC on a copy (the CPU-bound figure).
 # --txn-ms MS sets [pdns] txn_ms in the hub (and D4_PDNS_TXN_MS for the worker alone): the target
 # duration of one pDNS store transaction (default 300; docs/pdns.md "Batch size").
+# --layout id makes the hub's new store id-keyed (store.pdns_id_layout = yes; docs/store.md), s4 schema 4
+# (the default); the worker-alone store likewise.
 # --perf records the hub during the e2e run (perf record -g) and prints the top symbols.
 # Needs in BUILD_DIR: d4hub, d4hubctl, d4-sensor, pdns_store_tool, d4-bench-pdns-gen.
 # Environment: D4_BENCH_TMP (parent of the work folder, default $TMPDIR or /tmp).
@@ -33,11 +35,12 @@ die() { echo "bench: $*" >&2; exit 1; }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
-build="" lines="" seed=42 do_perf=0 worker=1 keep=0 txn_ms=""
+build="" lines="" seed=42 do_perf=0 worker=1 keep=0 txn_ms="" layout=s4
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--seed) seed=$2; shift ;;
 	--txn-ms) txn_ms=$2; shift ;;
+	--layout) layout=$2; shift ;;
 	--perf) do_perf=1 ;;
 	--no-worker) worker=0 ;;
 	--keep) keep=1 ;;
@@ -123,6 +126,7 @@ mode = registration
 [store]
 path = $store
 map_size = 16G
+pdns_id_layout = $([ "$layout" = id ] && echo yes || echo no)
 [api]
 enabled = no
 [pdns]
@@ -202,7 +206,7 @@ fi
 # -------------------------------------------------------------- worker ----
 if [ "$worker" = 1 ]; then
 	echo "== the pDNS worker alone (pdns_store_tool drain, taskset -c 0)"
-	"$TOOL" load "$work/store-w" "$work/in.csv" 8 65536 | sed 's/^/# loaded: /'
+	"$TOOL" --layout "$layout" load "$work/store-w" "$work/in.csv" 8 65536 | sed 's/^/# loaded: /'
 	cp -r "$work/store-w" "$work/store-w-nosync"
 	echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 	field() { echo "$1" | sed -n "s/.* $2 \([0-9.]*\).*/\1/p"; }

@@ -5,6 +5,7 @@
 # Usage: tests/bench/pdns/run_query.sh [BUILD_DIR] [--tuples N] [--duration S] [--clients C] [--streams M] [--rounds R] [--keep]
 #   BUILD_DIR (default ./build) must hold d4hub, d4hubctl and d4-pdns-load (tests/tools).
 #   D4_BENCH_API_THREADS=N sets [api] threads in the hub (default: one loop per core).
+#   D4_BENCH_PDNS_LAYOUT=s4|id sets the pDNS layout of the loaded store (default: the build's, docs/store.md).
 # Steps: tests/integration/pdns_api/gen.py writes N observations (default 5,600,000, which merge into just over 5 million tuples) over a
 # Zipf-like (log-uniform) name distribution; d4-pdns-load applies them to a fresh store
 # (d4_store_pdns_apply, batches of 20,000); d4hub starts on that store; h2load runs each query
@@ -62,7 +63,7 @@ echo "== dataset"
 t0=$(now)
 "$PY" "$repo/tests/integration/pdns_api/gen.py" "$tuples" 42 --zipf >"$work/ds.tsv" || die "gen.py failed"
 t1=$(now)
-"$LOAD" -s "$work/store" -m 16384 <"$work/ds.tsv" >"$work/load.out" || die "d4-pdns-load failed"
+"$LOAD" -s "$work/store" -m 16384 ${D4_BENCH_PDNS_LAYOUT:+-L "$D4_BENCH_PDNS_LAYOUT"} <"$work/ds.tsv" >"$work/load.out" || die "d4-pdns-load failed"
 t2=$(now)
 echo "generated $tuples observations in $(fmt "$(calc "$t1 - $t0")" 1) s; $(cat "$work/load.out") in" \
 	"$(fmt "$(calc "$t2 - $t1")" 1) s ($(fmt "$(calc "$tuples / ($t2 - $t1)")" 0) obs/s); store $(du -sh "$work/store" | cut -f1)"

@@ -85,6 +85,9 @@ static void init(void)
 	o.path = dir;
 	o.map_size = 32u << 20;
 	o.no_sync = 1;
+	/* the replay runs once per pDNS layout (CMakeLists.txt) */
+	const char *lay = getenv("D4_TEST_PDNS_LAYOUT");
+	o.pdns_layout = lay && !strcmp(lay, "s4") ? D4_STORE_PDNS_LAYOUT_S4 : D4_STORE_PDNS_LAYOUT_ID;
 	CHECK(d4_store_open(&o, &store) == 0);
 	atexit(cleanup);
 	struct d4_store_pdns_obs v[24];

@@ -10,6 +10,7 @@
  *   pdns_store_tool drain STORE [BATCH]          runs the pDNS consumer until caught up and prints
  *                                                frames, observations, seconds and observations/s
  *   pdns_store_tool --no-sync COMMAND ...        opens the store with MDB_NOSYNC (benchmarks only)
+ *   pdns_store_tool --layout s4|id COMMAND ...   the pDNS layout a new store takes (docs/store.md)
  *
  * query/counters/cursor open the store read-only (safe next to a running hub). */
 #include "d4_analyze.h"
@@ -28,13 +29,14 @@
 #include <time.h>
 #include <unistd.h>
 
-static int g_nosync;
+static int g_nosync, g_layout;
 
 static int open_store(const char *path, int ro, struct d4_store **s)
 {
 	struct d4_store_opts o;
 	memset(&o, 0, sizeof(o));
 	o.no_sync = g_nosync;
+	o.pdns_layout = g_layout;
 	o.path = path;
 	o.read_only = ro;
 	o.commit_ms = 20;
@@ -283,10 +285,18 @@ static int cmd_drain(const char *path, unsigned batch)
 
 int main(int argc, char **argv)
 {
-	if (argc >= 2 && !strcmp(argv[1], "--no-sync")) {
-		g_nosync = 1;
-		argv++;
-		argc--;
+	for (;;) {
+		if (argc >= 2 && !strcmp(argv[1], "--no-sync")) {
+			g_nosync = 1;
+			argv++;
+			argc--;
+		} else if (argc >= 3 && !strcmp(argv[1], "--layout")) {
+			g_layout = !strcmp(argv[2], "s4") ? D4_STORE_PDNS_LAYOUT_S4 : D4_STORE_PDNS_LAYOUT_ID;
+			argv += 2;
+			argc -= 2;
+		} else {
+			break;
+		}
 	}
 	if (argc >= 5 && !strcmp(argv[1], "query"))
 		return cmd_query(argv[2], argv[3], argv[4]);

@@ -117,6 +117,9 @@ static struct d4_store *store_open(int writer)
 	o.map_size = 256u << 20;
 	o.no_sync = 1;
 	o.commit_ms = 5;
+	/* the pDNS layout of a new store: both run the same tests (CMakeLists.txt) */
+	const char *lay = getenv("D4_TEST_PDNS_LAYOUT");
+	o.pdns_layout = lay && !strcmp(lay, "id") ? D4_STORE_PDNS_LAYOUT_ID : D4_STORE_PDNS_LAYOUT_S4;
 	struct d4_store *s = NULL;
 	ck_assert_int_eq(d4_store_open(&o, &s), 0);
 	if (writer)

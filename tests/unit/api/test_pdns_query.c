@@ -65,6 +65,9 @@ static void setup(void)
 	o.path = path;
 	o.map_size = 64u << 20;
 	o.no_sync = 1;
+	/* run once per pDNS layout (CMakeLists.txt) */
+	const char *lay = getenv("D4_TEST_PDNS_LAYOUT");
+	o.pdns_layout = lay && !strcmp(lay, "s4") ? D4_STORE_PDNS_LAYOUT_S4 : D4_STORE_PDNS_LAYOUT_ID;
 	ck_assert_int_eq(d4_store_open(&o, &st), D4_OK);
 	struct d4_store_pdns_obs ob[NTUPLES + 2];
 	char rd[NTUPLES][32];

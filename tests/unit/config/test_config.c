@@ -185,7 +185,8 @@ START_TEST(test_every_key)
 			   "queue_bytes = 128M\n"
 			   "frame_cache = 1G\n"
 			   "retention_age = 7d\n"
-			   "retention_size = 100G\n";
+			   "retention_size = 100G\n"
+			   "pdns_id_layout = yes\n";
 	char want[PATH_MAX + 64];
 	uint8_t u[16];
 	ck_assert_msg(load(text) == 0, "load failed: %s", err);
@@ -215,6 +216,7 @@ START_TEST(test_every_key)
 	ck_assert_uint_eq(conf.handshake_timeout, 60);
 	ck_assert_str_eq(conf.store_path, "/var/lib/d4hub");
 	ck_assert_uint_eq(conf.map_size, 2ull << 40);
+	ck_assert_int_eq(conf.pdns_id_layout, 1);
 	ck_assert_uint_eq(conf.commit_ms, 10);
 	ck_assert_uint_eq(conf.commit_bytes, 512u << 10);
 	ck_assert_uint_eq(conf.queue_bytes, 128ull << 20);

@@ -8,6 +8,7 @@
 #include "d4_store.h"
 #include "d4_store_pdns.h"
 #include "store_internal.h"
+#include "store_pdns_internal.h"
 
 #include <arpa/inet.h>
 #include <check.h>
@@ -48,10 +49,19 @@ static void teardown(void)
 	nftw(tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* The pDNS layout a new store takes: the suite runs once per layout
+ * (CMakeLists.txt); tests of one layout's own tables say which. */
+static int test_layout(void)
+{
+	const char *l = getenv("D4_TEST_PDNS_LAYOUT");
+	return l && !strcmp(l, "id") ? D4_STORE_PDNS_LAYOUT_ID : D4_STORE_PDNS_LAYOUT_S4;
+}
+
 static struct d4_store_opts base_opts(void)
 {
 	struct d4_store_opts o;
 	memset(&o, 0, sizeof(o));
+	o.pdns_layout = test_layout();
 	o.path = storedir;
 	o.map_size = 1024u << 20;
 	o.no_sync = 1;
@@ -1028,6 +1038,7 @@ END_TEST
 START_TEST(test_record_v2_compat)
 {
 	struct d4_store_opts o = base_opts();
+	o.pdns_layout = D4_STORE_PDNS_LAYOUT_S4; /* schema 4's own tables */
 	struct d4_store *s = open_store(&o);
 	struct d4_store_pdns_obs ob;
 	memset(&ob, 0, sizeof(ob));
@@ -1129,6 +1140,246 @@ START_TEST(test_record_v2_compat)
 }
 END_TEST
 
+struct collect_tup {
+	unsigned n;
+	char rdata[4][64];
+	uint8_t nsens[4];
+	uint8_t sens0[4][16];
+};
+
+static int keep_tup_cb(void *ctx, const struct d4_store_pdns_tuple *t)
+{
+	struct collect_tup *c = ctx;
+	if (c->n < 4) {
+		snprintf(c->rdata[c->n], sizeof(c->rdata[0]), "%.*s", (int)t->rdata_len, t->rdata);
+		c->nsens[c->n] = t->nsensors;
+		memcpy(c->sens0[c->n], t->sensors[0], 16);
+	}
+	c->n++;
+	return 0;
+}
+
+/* Record v5 and the name value (id-keyed layout): what is encoded decodes
+ * to the same fields; every shorter or longer value, and the forms the
+ * encoder never writes, are refused. */
+static void rec5_roundtrip(const struct store_pdns_rec5 *r)
+{
+	static uint8_t b[4096], b2[4096];
+	size_t n = store_pdns_rec5_encode(r, b);
+	ck_assert_uint_le(n, store_pdns_rec5_bound(r));
+	struct store_pdns_rec5 d;
+	ck_assert_int_eq(store_pdns_rec5_decode(b, n, &d), 0);
+	ck_assert_uint_eq(d.namelen, r->namelen);
+	ck_assert_int_eq(memcmp(d.name, r->name, r->namelen), 0);
+	ck_assert_int_eq(d.name[d.namelen], 0);
+	ck_assert_uint_eq(d.rrtype, r->rrtype);
+	ck_assert_uint_eq(d.rdform, r->rdform);
+	if (r->rdform)
+		ck_assert_int_eq(memcmp(d.addr, r->addr, r->rdform == 4 ? 4 : 16), 0);
+	else
+		ck_assert(d.rdlen == r->rdlen && !memcmp(d.rd, r->rd, r->rdlen) && d.rd[d.rdlen] == 0);
+	ck_assert_uint_eq(d.bwlen, r->bwlen);
+	if (r->bwlen)
+		ck_assert_int_eq(memcmp(d.bw, r->bw, r->bwlen), 0);
+	ck_assert(d.tf == r->tf && d.tl == r->tl && d.count == r->count);
+	ck_assert(d.tlp == r->tlp && d.mixed == r->mixed && d.has_org == r->has_org);
+	if (r->has_org)
+		ck_assert_int_eq(memcmp(d.org, r->org, 16), 0);
+	ck_assert_uint_eq(d.nsens, r->nsens);
+	for (unsigned i = 0; i < r->nsens; i++)
+		ck_assert_uint_eq(d.sens[i], r->sens[i]);
+	ck_assert_uint_eq(d.sketch, r->sketch);
+	ck_assert_uint_eq(d.nhubs, r->nhubs);
+	ck_assert_int_eq(memcmp(d.hubs, r->hubs, 16u * r->nhubs), 0);
+	/* one encoding: the decoded fields encode to the same bytes */
+	ck_assert_uint_eq(store_pdns_rec5_encode(&d, b2), n);
+	ck_assert_int_eq(memcmp(b, b2, n), 0);
+	for (size_t cut = 0; cut < n; cut++)
+		ck_assert_int_eq(store_pdns_rec5_decode(b, cut, &d), D4_ECORRUPT);
+	b[n] = 0;
+	ck_assert_int_eq(store_pdns_rec5_decode(b, n + 1, &d), D4_ECORRUPT);
+}
+
+START_TEST(test_rec5_codec)
+{
+	struct store_pdns_rec5 r;
+	memset(&r, 0, sizeof(r));
+	r.name = "www.example.com.";
+	r.namelen = strlen(r.name);
+	r.rrtype = 1;
+	r.rdform = STORE_PDNS_RD_A;
+	memcpy(r.addr, "\xc0\x00\x02\x07", 4);
+	r.tf = 1700000000;
+	r.tl = 1700003600;
+	r.count = 5;
+	r.tlp = 3;
+	r.nsens = 1;
+	r.sens[0] = 0;
+	rec5_roundtrip(&r);
+	uint8_t b[512];
+	/* a merge that moves times and count keeps the size (rewritten in place) */
+	size_t n1 = store_pdns_rec5_encode(&r, b);
+	r.tl += 86400 * 30;
+	r.count = 4000000000u;
+	ck_assert_uint_eq(store_pdns_rec5_encode(&r, b), n1);
+	/* wide: a count beyond 32 bits, times near 2^64 */
+	r.count = 1ull << 40;
+	r.tf = UINT64_MAX - 5;
+	r.tl = UINT64_MAX;
+	rec5_roundtrip(&r);
+	r.tf = 0;
+	r.tl = 1ull << 33;
+	r.count = 1;
+	rec5_roundtrip(&r);
+	/* text rdata, org, several sensors with large numbers, sketch, hubs, bailiwick as a suffix */
+	r.rrtype = 5;
+	r.rdform = STORE_PDNS_RD_TEXT;
+	r.rd = "cdn.example.net.";
+	r.rdlen = strlen(r.rd);
+	r.has_org = 1;
+	memset(r.org, 0x42, 16);
+	r.nsens = 8;
+	for (unsigned i = 0; i < 8; i++)
+		r.sens[i] = i * 40000u;
+	r.sketch = 0x8000000000000001ull;
+	r.nhubs = 2;
+	memset(r.hubs[0], 0x11, 16);
+	memset(r.hubs[1], 0x22, 16);
+	r.bw = "example.com.";
+	r.bwlen = strlen(r.bw);
+	rec5_roundtrip(&r);
+	/* ... a bailiwick that is not the name's suffix, empty rdata, AAAA */
+	r.bw = "net.";
+	r.bwlen = 4;
+	r.rd = "";
+	r.rdlen = 0;
+	r.has_org = 0;
+	r.mixed = 1;
+	rec5_roundtrip(&r);
+	r.rrtype = 28;
+	r.rdform = STORE_PDNS_RD_AAAA;
+	for (unsigned i = 0; i < 16; i++)
+		r.addr[i] = (uint8_t)(0x20 + i);
+	rec5_roundtrip(&r);
+	/* refused: the wide form of numbers that fit, org with mixed, an unknown rdata form */
+	memset(&r, 0, sizeof(r));
+	r.name = "a.";
+	r.namelen = 2;
+	r.tf = 1;
+	r.tl = 2;
+	r.count = 1;
+	size_t n = store_pdns_rec5_encode(&r, b);
+	struct store_pdns_rec5 d;
+	ck_assert_int_eq(store_pdns_rec5_decode(b, n, &d), 0);
+	uint8_t w[64] = {5, 0x80, 1, 1, 1, 0, 0, 0, 1, 2, 'a', '.', 0, 0, 0, 0, 0};
+	ck_assert_int_eq(store_pdns_rec5_decode(w, 17, &d), D4_ECORRUPT);
+	w[1] = 0;
+	ck_assert_int_eq(store_pdns_rec5_decode(b, n, &d), 0);
+	b[1] |= 8 | 16; /* mixed and org */
+	ck_assert_int_eq(store_pdns_rec5_decode(b, n, &d), D4_ECORRUPT);
+	b[1] &= (uint8_t) ~(8 | 16);
+	b[n - 2] = 9; /* rdata form */
+	ck_assert_int_eq(store_pdns_rec5_decode(b, n, &d), D4_ECORRUPT);
+	b[0] = 4;
+	ck_assert_int_eq(store_pdns_rec5_decode(b, n, &d), D4_ECORRUPT);
+	/* name values */
+	uint8_t nv[10];
+	uint32_t nid;
+	uint8_t uses;
+	size_t nl = store_pdns_nval_encode(7, 1, nv);
+	ck_assert_uint_eq(nl, 1);
+	ck_assert_int_eq(store_pdns_nval_decode(nv, nl, &nid, &uses), 0);
+	ck_assert(nid == 7 && uses == 1);
+	nl = store_pdns_nval_encode(UINT32_MAX, 3, nv);
+	ck_assert_int_eq(store_pdns_nval_decode(nv, nl, &nid, &uses), 0);
+	ck_assert(nid == UINT32_MAX && uses == 3);
+	ck_assert_int_eq(store_pdns_nval_decode(nv, nl - 1, &nid, &uses), D4_ECORRUPT);
+	nl = store_pdns_nval_encode(7, 0, nv); /* no use: never stored */
+	ck_assert_int_eq(store_pdns_nval_decode(nv, nl, &nid, &uses), D4_ECORRUPT);
+	uint8_t nm[2] = {0x84, 0x00}; /* not minimal */
+	ck_assert_int_eq(store_pdns_nval_decode(nm, 2, &nid, &uses), D4_ECORRUPT);
+}
+END_TEST
+
+/* The layout mark: a new store takes the layout asked for, a store holding
+ * tuples keeps its own whatever a later open asks, and the id-keyed layout
+ * keeps each sensor as a number of the store's dictionary. */
+static unsigned count_query(struct d4_store *s, struct d4_store_pdns_query *q);
+
+START_TEST(test_layout_mark)
+{
+	struct d4_store_opts o = base_opts();
+	o.pdns_layout = D4_STORE_PDNS_LAYOUT_S4;
+	struct d4_store *s = open_store(&o);
+	ck_assert_uint_eq(s->pdns_layout, STORE_PDNS_LAYOUT_S4);
+	struct d4_store_pdns_obs ob;
+	memset(&ob, 0, sizeof(ob));
+	ob.rrname = "a.example.";
+	ob.rrtype = 1;
+	ob.rdata = "192.0.2.1";
+	ob.time_first = ob.time_last = 1000;
+	ob.has_sensor = 1;
+	memset(ob.sensor, 0xab, 16);
+	ob.tlp = D4_TLP_GREEN;
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+	d4_store_close(s);
+	o.pdns_layout = D4_STORE_PDNS_LAYOUT_ID;
+	s = open_store(&o);
+	ck_assert_uint_eq(s->pdns_layout, STORE_PDNS_LAYOUT_S4); /* it holds schema-4 tuples */
+	struct d4_store_pdns_query q;
+	memset(&q, 0, sizeof(q));
+	q.kind = D4_PDNS_Q_NAME;
+	q.name = "a.example.";
+	ck_assert_uint_eq(count_query(s, &q), 1);
+	d4_store_close(s);
+	/* a read-only open reads the mark */
+	o.read_only = 1;
+	s = open_store(&o);
+	ck_assert_uint_eq(s->pdns_layout, STORE_PDNS_LAYOUT_S4);
+	d4_store_close(s);
+	teardown();
+	setup();
+	o = base_opts();
+	o.pdns_layout = D4_STORE_PDNS_LAYOUT_ID;
+	s = open_store(&o);
+	ck_assert_uint_eq(s->pdns_layout, STORE_PDNS_LAYOUT_ID);
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+	memset(ob.sensor, 0x01, 16);
+	ob.rdata = "192.0.2.2";
+	ck_assert_int_eq(d4_store_pdns_apply(s, &ob, 1, NULL), 0);
+	d4_store_close(s);
+	o.pdns_layout = D4_STORE_PDNS_LAYOUT_S4;
+	s = open_store(&o);
+	ck_assert_uint_eq(s->pdns_layout, STORE_PDNS_LAYOUT_ID); /* marked: kept */
+	struct collect_tup ct;
+	memset(&ct, 0, sizeof(ct));
+	struct d4_store_pdns_qresult res;
+	q.max_tlp = 6;
+	ck_assert_int_eq(d4_store_pdns_query(s, &q, keep_tup_cb, &ct, &res), 0);
+	ck_assert_uint_eq(res.returned, 2);
+	/* two sensors, numbers 0 and 1 in the dictionary, uuids back in the results */
+	ck_assert_uint_eq(ct.n, 2);
+	for (unsigned i = 0; i < 2; i++) {
+		ck_assert_uint_eq(ct.nsens[i], 1);
+		ck_assert_int_eq(ct.sens0[i][0], !strcmp(ct.rdata[i], "192.0.2.1") ? 0xab : 0x01);
+	}
+	MDB_txn *txn;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), 0);
+	uint8_t ik[5] = {'I', 0, 0, 0, 1};
+	MDB_val k = {5, ik}, v;
+	ck_assert_int_eq(mdb_get(txn, s->dbi[DBI_PDNS_META], &k, &v), 0);
+	ck_assert_uint_eq(v.mv_size, 17);
+	ck_assert_int_eq(((const uint8_t *)v.mv_data)[1], 0x01);
+	mdb_txn_abort(txn);
+	/* a schema-4 cursor is refused by the id-keyed layout */
+	uint8_t old[8] = {2, D4_PDNS_Q_NAME, 0, 'a', '.', 0, 0, 1};
+	q.resume = old;
+	q.resume_len = sizeof(old);
+	ck_assert_int_eq(d4_store_pdns_query(s, &q, keep_tup_cb, &ct, &res), D4_EINVAL);
+	d4_store_close(s);
+}
+END_TEST
+
 START_TEST(test_parse_ip)
 {
 	struct d4_store_pdns_query q;
@@ -1167,8 +1418,107 @@ END_TEST
 
 /* ---- consistency of every index with the tuples ---- */
 
+static uint64_t id40(const uint8_t *p)
+{
+	return (uint64_t)p[0] << 32 | d4_get_u32be(p + 1);
+}
+
+static int has_prefix(MDB_txn *txn, MDB_dbi dbi, const void *pfx, size_t n)
+{
+	MDB_cursor *c;
+	ck_assert_int_eq(mdb_cursor_open(txn, dbi, &c), 0);
+	MDB_val k = {n, (void *)pfx}, v;
+	int r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	int yes = r == 0 && k.mv_size >= n && memcmp(k.mv_data, pfx, n) == 0;
+	mdb_cursor_close(c);
+	return yes;
+}
+
+/* The id-keyed layout's invariants: one record and one pdns_key entry per
+ * tuple, one rdata entry (IP, rdata name or raw) per tuple as the elision
+ * rule says, every index entry leads to a record, each record has the block
+ * entry of its time_last day, and the name tables hold exactly the names in
+ * use (both tables alike, each use bit backed by an entry). */
+static void check_consistency_id(struct d4_store *s, uint64_t expect_tuples)
+{
+	MDB_txn *txn;
+	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), 0);
+	MDB_stat st;
+	ck_assert_int_eq(mdb_stat(txn, s->dbi[DBI_PDNS_TUPLES], &st), 0);
+	ck_assert_uint_eq(st.ms_entries, 0);
+	ck_assert_int_eq(mdb_stat(txn, s->dbi[DBI_PID_REC], &st), 0);
+	ck_assert_uint_eq(st.ms_entries, expect_tuples);
+	uint64_t nip = 0, nwhole = 0, nrdn = 0;
+	MDB_cursor *c;
+	MDB_val k, v;
+	ck_assert_int_eq(mdb_cursor_open(txn, s->dbi[DBI_PID_REC], &c), 0);
+	for (int r = mdb_cursor_get(c, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		struct store_pdns_rec5 rec;
+		ck_assert_uint_eq(k.mv_size, 5);
+		ck_assert_int_eq(store_pdns_rec5_decode(v.mv_data, v.mv_size, &rec), 0);
+		uint64_t id = id40(k.mv_data);
+		uint8_t tb[8];
+		d4_put_u32be(tb, (uint32_t)(rec.tl / 86400));
+		d4_put_u32be(tb + 4, (uint32_t)(id >> 10));
+		MDB_val tk = {8, tb}, tv;
+		ck_assert_int_eq(mdb_get(txn, s->dbi[DBI_PID_TBLK], &tk, &tv), 0);
+		uint16_t t = rec.rrtype;
+		int ip = (t == 1 || t == 28) && (rec.rdform != 0 || rec.rdlen > 0);
+		nip += rec.rdform != 0;
+		nwhole += t == 2 || t == 3 || t == 4 || t == 5 || t == 7 || t == 8 || t == 9 || t == 12 || t == 39;
+		(void)ip;
+	}
+	mdb_cursor_close(c);
+	/* every index entry's id has a record */
+	static const enum store_dbi idx[] = {DBI_PID_KEY, DBI_PID_RDN, DBI_PID_IP, DBI_PID_RAW};
+	uint64_t nent[4] = {0};
+	for (size_t i = 0; i < 4; i++) {
+		ck_assert_int_eq(mdb_cursor_open(txn, s->dbi[idx[i]], &c), 0);
+		for (int r = mdb_cursor_get(c, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+			ck_assert_uint_eq(v.mv_size, 0);
+			ck_assert_uint_ge(k.mv_size, 6);
+			uint8_t ik[5];
+			memcpy(ik, (const uint8_t *)k.mv_data + k.mv_size - 5, 5);
+			MDB_val rk = {5, ik}, rv;
+			ck_assert_int_eq(mdb_get(txn, s->dbi[DBI_PID_REC], &rk, &rv), 0);
+			nent[i]++;
+		}
+		mdb_cursor_close(c);
+	}
+	nrdn = nent[1];
+	ck_assert_uint_eq(nent[0], expect_tuples);
+	ck_assert_uint_ge(nent[2], nip); /* addresses kept as text (other spellings) are in it too */
+	ck_assert_uint_le(nent[3] + nent[2] + nwhole, expect_tuples + nrdn);
+	ck_assert_uint_le(nent[2] + nrdn + nent[3], expect_tuples + nrdn);
+	/* name tables: the same entries in both, every use backed */
+	MDB_stat st2;
+	ck_assert_int_eq(mdb_stat(txn, s->dbi[DBI_PID_NAMES], &st), 0);
+	ck_assert_int_eq(mdb_stat(txn, s->dbi[DBI_PID_NREV], &st2), 0);
+	ck_assert_uint_eq(st.ms_entries, st2.ms_entries);
+	ck_assert_int_eq(mdb_cursor_open(txn, s->dbi[DBI_PID_NAMES], &c), 0);
+	for (int r = mdb_cursor_get(c, &k, &v, MDB_FIRST); r == 0; r = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+		uint32_t nid;
+		uint8_t uses, pfx[4];
+		ck_assert_int_eq(store_pdns_nval_decode(v.mv_data, v.mv_size, &nid, &uses), 0);
+		d4_put_u32be(pfx, nid);
+		ck_assert_int_eq(has_prefix(txn, s->dbi[DBI_PID_KEY], pfx, 4), (uses & 1) != 0);
+		ck_assert_int_eq(has_prefix(txn, s->dbi[DBI_PID_RDN], pfx, 4), (uses & 2) != 0);
+	}
+	mdb_cursor_close(c);
+	if (!expect_tuples) {
+		ck_assert_uint_eq(st.ms_entries, 0);
+		for (size_t i = 0; i < 4; i++)
+			ck_assert_uint_eq(nent[i], 0);
+	}
+	mdb_txn_abort(txn);
+}
+
 static void check_consistency(struct d4_store *s, uint64_t expect_tuples)
 {
+	if (s->pdns_layout == STORE_PDNS_LAYOUT_ID) {
+		check_consistency_id(s, expect_tuples);
+		return;
+	}
 	MDB_txn *txn;
 	ck_assert_int_eq(mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn), 0);
 	MDB_stat st;
@@ -1336,6 +1686,11 @@ START_TEST(test_expire)
 	for (size_t j = 0; j < NM; j++)
 		v6m += !M[j].removed && M[j].type == 28;
 	ck_assert_uint_eq(v6, v6m);
+	/* everything goes, and with it every index entry and name */
+	ck_assert_int_eq(d4_store_pdns_expire(s, UINT64_MAX, 13, &removed), 0);
+	ck_assert_uint_eq(removed, NM - expect);
+	check_consistency(s, 0);
+	ck_assert_uint_eq(count_query(s, &b.q), 0);
 	model_free();
 	d4_store_close(s);
 }
@@ -2220,6 +2575,7 @@ END_TEST
 START_TEST(test_schema_3_to_4)
 {
 	struct d4_store_opts o = base_opts();
+	o.pdns_layout = D4_STORE_PDNS_LAYOUT_S4; /* schema 4's own tables */
 	struct d4_store *s = open_store(&o);
 	struct d4_store_pdns_obs ob;
 	memset(&ob, 0, sizeof(ob));
@@ -2298,6 +2654,8 @@ static Suite *pdns_suite(void)
 	tcase_add_test(tc, test_name_only_forms);
 	tcase_add_test(tc, test_batch_repeats);
 	tcase_add_test(tc, test_parse_ip);
+	tcase_add_test(tc, test_rec5_codec);
+	tcase_add_test(tc, test_layout_mark);
 	tcase_add_test(tc, test_record_v2_compat);
 	tcase_add_test(tc, test_cursor_atomic);
 	tcase_add_test(tc, test_schema_upgrade);
