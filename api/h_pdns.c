@@ -623,6 +623,8 @@ static int count_cb(void *ctx, const struct d4_store_pdns_tuple *t)
 
 /* ---- the producer --------------------------------------------------------------- */
 
+_Static_assert(GROUPS <= 256, "order[] holds slot numbers in bytes");
+
 struct pdns_prod {
 	struct d4_api_producer super;
 	struct d4_store *st;
@@ -636,11 +638,15 @@ struct pdns_prod {
 	 * or id order, so tuples of one rrset need not be adjacent: up to
 	 * GROUPS objects of the current owner and type stay open and are
 	 * written, in the order they were opened, when the owner or type
-	 * changes (or one more is needed). */
+	 * changes (or one more is needed). A group keeps its slot of groups[]
+	 * while open (a slot is over 1 KB: moving them cost more than the
+	 * lookup itself); order[] holds the slot numbers, the open groups
+	 * first in the order they were opened, then the free slots. */
 	char gname[D4_PDNS_STORE_NAME_MAX + 2];
 	size_t gnamelen;
 	uint16_t gtype;
 	unsigned ngroups;
+	uint8_t order[GROUPS];
 	struct pgroup {
 		char bw[D4_PDNS_STORE_NAME_MAX + 2];
 		size_t bwlen;
@@ -676,21 +682,22 @@ static void group_flush_n(struct pdns_prod *x, unsigned k)
 {
 	if (k > x->ngroups)
 		k = x->ngroups;
+	if (!k)
+		return;
+	uint8_t done[GROUPS];
 	for (unsigned i = 0; i < k; i++) {
-		struct d4_jw *b = &x->groups[i].buf;
+		struct d4_jw *b = &x->groups[x->order[i]].buf;
 		sb_str(b, "]}}\n");
 		if (b->oom)
 			x->err = D4_ENOMEM;
 		else
 			sink(x, b->p, b->len);
 		b->len = 0;
+		done[i] = x->order[i];
 	}
-	/* keep the still-open ones first, their buffers with them */
-	for (unsigned i = k; i < x->ngroups; i++) {
-		struct pgroup tmp = x->groups[i - k];
-		x->groups[i - k] = x->groups[i];
-		x->groups[i] = tmp;
-	}
+	/* the still-open ones first, the written slots free after them */
+	memmove(x->order, x->order + k, GROUPS - k);
+	memcpy(x->order + GROUPS - k, done, k);
 	x->ngroups -= k;
 }
 
@@ -707,7 +714,7 @@ static struct pgroup *find_group(struct pdns_prod *x, const struct d4_store_pdns
 	    memcmp(x->gname, t->rrname, t->rrname_len) != 0)
 		return NULL;
 	for (unsigned i = 0; i < x->ngroups; i++) {
-		struct pgroup *g = &x->groups[i];
+		struct pgroup *g = &x->groups[x->order[i]];
 		if (g->tf == t->time_first && g->tl == t->time_last && g->count == t->count && g->bwlen == bwl &&
 		    (!bwl || memcmp(g->bw, t->bailiwick, bwl) == 0) && g->buf.len + t->rdata_len < GROUP_MAX)
 			return g;
@@ -735,7 +742,7 @@ static int tuple_cb(void *ctx, const struct d4_store_pdns_tuple *t)
 			x->gtype = t->rrtype;
 			memcpy(x->gname, t->rrname, t->rrname_len);
 			x->gnamelen = t->rrname_len;
-			g = &x->groups[x->ngroups++];
+			g = &x->groups[x->order[x->ngroups++]];
 			g->tf = t->time_first;
 			g->tl = t->time_last;
 			g->count = t->count;
@@ -747,9 +754,8 @@ static int tuple_cb(void *ctx, const struct d4_store_pdns_tuple *t)
 			d4_jw_raw(&g->buf, "[", 1);
 			sb_jstr(&g->buf, t->rdata, t->rdata_len);
 		}
-		for (unsigned i = 0; i < x->ngroups; i++)
-			if (x->groups[i].buf.oom)
-				return D4_ENOMEM;
+		if (g->buf.oom) /* the only group written to */
+			return D4_ENOMEM;
 	} else {
 		x->line.len = 0;
 		if (x->fmt == FMT_COF) {
@@ -930,6 +936,8 @@ static void answer(struct d4_api_ctx *ctx, struct d4_api_resp *resp, struct qspe
 		return;
 	}
 	x->qs = *qs;
+	for (unsigned i = 0; i < GROUPS; i++)
+		x->order[i] = (uint8_t)i;
 	/* the copy's pointers must point into the copy */
 	if (qs->q.name)
 		x->qs.q.name = x->qs.name;
