@@ -22,6 +22,7 @@
 #include "handlers.h"
 #include "json_writer.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,7 +96,6 @@ struct qspec {
 	struct d4_store_pdns_query q;
 	char name[D4_PDNS_STORE_NAME_MAX + 2];
 	char bw[D4_PDNS_STORE_NAME_MAX + 2];
-	uint8_t raw[D4_PDNS_STORE_RDATA_MAX];
 	uint8_t resume[D4_PDNS_RESUME_MAX];
 	uint32_t limit;	    /* effective, >= 1 */
 	uint64_t offset;    /* tuples to skip first */
@@ -107,6 +107,9 @@ struct qspec {
 	int dribble;	    /* /pdns/query paged by CIRCL's dribble-paginate-* headers */
 	uint8_t surface;    /* enum surface: what a cursor is bound to besides the query */
 	const char *cursor; /* the request's cursor text until the plan is complete */
+	/* last: qspec_new does not clear it (64 KB per lookup); only the
+	 * q.raw_len bytes written by the parser are read */
+	uint8_t raw[D4_PDNS_STORE_RDATA_MAX];
 };
 
 /* The endpoints whose cursors must not be interchangeable. */
@@ -628,7 +631,7 @@ _Static_assert(GROUPS <= 256, "order[] holds slot numbers in bytes");
 struct pdns_prod {
 	struct d4_api_producer super;
 	struct d4_store *st;
-	struct qspec qs;
+	struct qspec *qs; /* owned */
 	enum out_fmt fmt;
 	uint32_t remaining; /* tuples still to return */
 	int began, store_done, ended, limited;
@@ -725,7 +728,7 @@ static struct pgroup *find_group(struct pdns_prod *x, const struct d4_store_pdns
 static int tuple_cb(void *ctx, const struct d4_store_pdns_tuple *t)
 {
 	struct pdns_prod *x = ctx;
-	if (x->fmt == FMT_SAF_RRSET && x->qs.aggr) {
+	if (x->fmt == FMT_SAF_RRSET && x->qs->aggr) {
 		struct pgroup *g = find_group(x, t);
 		if (g) {
 			d4_jw_raw(&g->buf, ",", 1);
@@ -750,7 +753,7 @@ static int tuple_cb(void *ctx, const struct d4_store_pdns_tuple *t)
 			if (g->bwlen)
 				memcpy(g->bw, t->bailiwick, g->bwlen);
 			g->buf.len = 0;
-			saf_head(&g->buf, t, x->qs.human, 1);
+			saf_head(&g->buf, t, x->qs->human, 1);
 			d4_jw_raw(&g->buf, "[", 1);
 			sb_jstr(&g->buf, t->rdata, t->rdata_len);
 		}
@@ -759,10 +762,10 @@ static int tuple_cb(void *ctx, const struct d4_store_pdns_tuple *t)
 	} else {
 		x->line.len = 0;
 		if (x->fmt == FMT_COF) {
-			cof_line(&x->line, t, x->qs.human);
+			cof_line(&x->line, t, x->qs->human);
 		} else {
 			int rrset = x->fmt == FMT_SAF_RRSET;
-			saf_head(&x->line, t, x->qs.human, rrset);
+			saf_head(&x->line, t, x->qs->human, rrset);
 			if (rrset)
 				d4_jw_raw(&x->line, "[", 1);
 			sb_jstr(&x->line, t->rdata, t->rdata_len);
@@ -800,7 +803,7 @@ static void terminal(struct pdns_prod *x)
 	}
 	struct d4_jw b = {0};
 	char cur[CURSOR_TXT];
-	int rc = cursor_seal(&x->qs, x->qs.resume, x->qs.q.resume_len, cur);
+	int rc = cursor_seal(x->qs, x->qs->resume, x->qs->q.resume_len, cur);
 	if (rc) {
 		x->err = rc;
 		return;
@@ -835,28 +838,28 @@ static long prod_next(struct d4_api_producer *p, uint8_t *buf, size_t cap)
 	}
 	while (!x->store_done && !x->pend.len && x->cap - x->used >= CHUNK_MARGIN) {
 		struct d4_store_pdns_qresult res;
-		x->qs.q.limit = x->remaining < BATCH ? x->remaining : BATCH;
-		int rc = d4_store_pdns_query(x->st, &x->qs.q, tuple_cb, x, &res);
+		x->qs->q.limit = x->remaining < BATCH ? x->remaining : BATCH;
+		int rc = d4_store_pdns_query(x->st, &x->qs->q, tuple_cb, x, &res);
 		if (rc < 0)
 			return rc;
 		if (x->err)
 			return x->err;
 		if (res.returned) {
-			memcpy(x->qs.resume, res.resume, res.resume_len);
-			x->qs.q.resume = x->qs.resume;
-			x->qs.q.resume_len = res.resume_len;
+			memcpy(x->qs->resume, res.resume, res.resume_len);
+			x->qs->q.resume = x->qs->resume;
+			x->qs->q.resume_len = res.resume_len;
 			x->remaining -= res.returned;
 		}
 		if (x->remaining == 0) {
 			/* at the limit: is there more? (the last batch may have
 			 * been stopped by a full chunk before the store could tell) */
 			x->store_done = 1;
-			x->qs.q.limit = 1;
-			rc = d4_store_pdns_query(x->st, &x->qs.q, count_cb, NULL, &res);
+			x->qs->q.limit = 1;
+			rc = d4_store_pdns_query(x->st, &x->qs->q, count_cb, NULL, &res);
 			if (rc < 0)
 				return rc;
 			x->limited = res.returned > 0;
-		} else if (res.returned < x->qs.q.limit && !(x->pend.len || x->cap - x->used < CHUNK_MARGIN)) {
+		} else if (res.returned < x->qs->q.limit && !(x->pend.len || x->cap - x->used < CHUNK_MARGIN)) {
 			x->store_done = 1; /* fewer than asked and not stopped by us: the end */
 		}
 	}
@@ -877,6 +880,7 @@ static void prod_free(struct d4_api_producer *p)
 		free(x->groups[i].buf.p);
 	free(x->pend.p);
 	free(x->line.p);
+	free(x->qs);
 	free(x);
 }
 
@@ -928,26 +932,19 @@ err:
 	return -1;
 }
 
+/* Takes qs (freed here or by the producer). */
 static void answer(struct d4_api_ctx *ctx, struct d4_api_resp *resp, struct qspec *qs, enum out_fmt fmt)
 {
 	struct pdns_prod *x = calloc(1, sizeof(*x));
 	if (!x) {
+		free(qs);
 		d4_h_internal(resp, "out of memory");
 		return;
 	}
-	x->qs = *qs;
+	x->qs = qs; /* its pointers point into itself */
 	for (unsigned i = 0; i < GROUPS; i++)
 		x->order[i] = (uint8_t)i;
-	/* the copy's pointers must point into the copy */
-	if (qs->q.name)
-		x->qs.q.name = x->qs.name;
-	if (qs->q.bailiwick)
-		x->qs.q.bailiwick = x->qs.bw;
-	if (qs->q.raw)
-		x->qs.q.raw = x->qs.raw;
-	if (qs->q.resume)
-		x->qs.q.resume = x->qs.resume;
-	int rc = prepare(ctx, resp, &x->qs);
+	int rc = prepare(ctx, resp, x->qs);
 	if (rc < 0) {
 		prod_free(&x->super);
 		return;
@@ -956,18 +953,21 @@ static void answer(struct d4_api_ctx *ctx, struct d4_api_resp *resp, struct qspe
 	x->super.free = prod_free;
 	x->st = ctx->store;
 	x->fmt = fmt;
-	x->remaining = x->qs.limit;
+	x->remaining = x->qs->limit;
 	if (rc == 1)
 		x->store_done = 1; /* the offset is past the end */
 	d4_api_stream(resp, 200, "application/x-ndjson", &x->super);
 }
 
-/* A fresh spec on the heap (it is large: the raw rdata buffer). */
+/* A fresh spec on the heap (it is large: the raw rdata buffer, which is
+ * left as malloc gives it). */
 static struct qspec *qspec_new(struct d4_api_resp *resp)
 {
-	struct qspec *qs = calloc(1, sizeof(*qs));
+	struct qspec *qs = malloc(sizeof(*qs));
 	if (!qs)
 		d4_h_internal(resp, "out of memory");
+	else
+		memset(qs, 0, offsetof(struct qspec, raw));
 	return qs;
 }
 
@@ -1014,8 +1014,9 @@ static void dnsdb_lookup(struct d4_api_ctx *ctx, const struct d4_api_req *req, s
 	if (!qs)
 		return;
 	if (dnsdb_plan(ctx, req, resp, k, qs, 0) == 0)
-		answer(ctx, resp, qs, k == DK_RRSET_NAME ? FMT_SAF_RRSET : FMT_SAF_RDATA);
-	free(qs);
+		answer(ctx, resp, qs, k == DK_RRSET_NAME ? FMT_SAF_RRSET : FMT_SAF_RDATA); /* takes qs */
+	else
+		free(qs);
 }
 
 struct sum_ctx {
@@ -1253,7 +1254,8 @@ void d4_h_pdns_query(struct d4_api_ctx *ctx, const struct d4_api_req *req, struc
 	qs->surface = SURF_CIRCL;
 	if (cursor_open(resp, qs))
 		goto out;
-	answer(ctx, resp, qs, FMT_COF);
+	answer(ctx, resp, qs, FMT_COF); /* takes qs */
+	return;
 out:
 	free(qs);
 }
