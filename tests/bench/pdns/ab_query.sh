@@ -83,6 +83,7 @@ pki=$work/pki
 # per build: binaries, its source (for the configuration keys it knows), its store
 declare -A hubbin ctlbin extra store
 for b in "${builds[@]}"; do
+	# shellcheck disable=SC2034 # findbin (lib.sh) looks in $build
 	build=$b
 	hubbin[$b]=$(findbin d4hub)
 	ctlbin[$b]=$(findbin d4hubctl)
