@@ -93,10 +93,12 @@ for b in "${builds[@]}"; do
 	e=""
 	# an older hub refuses keys it does not know; every stream is a lookup (the
 	# per-address and per-user defaults of 8 would answer most of them 429)
-	grep -rqs max_exports_per_addr "$src/hub" "$src/api" &&
+	grep -qs '"api.max_exports_per_addr"' "$src/hub/config/d4_hubconf.c" &&
 		e+=$'max_exports_per_addr = 100000\nmax_exports_per_user = 100000\n'
-	grep -qs '"threads"' "$src"/hub/*.c "$src"/api/*.c && e+=$'threads = 1\n'
+	# one loop thread (a build without [api] threads has one)
+	grep -qs '"api.threads"' "$src/hub/config/d4_hubconf.c" && e+=$'threads = 1\n'
 	extra[$b]=$e
+	echo "$b: [api] $(echo "$e" | grep -q threads || echo "(no threads key: one loop) ")$(echo "$e" | tr '\n' ' ')"
 	key=$(echo "$b" | md5sum | cut -c1-12)
 	store[$b]=$work/store.$key.$tuples
 	if [ ! -f "${store[$b]}.done" ]; then
