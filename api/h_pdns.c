@@ -29,10 +29,11 @@
 #include <strings.h>
 #include <time.h>
 
-#define BATCH	     1024u	   /* tuples per read transaction */
-#define CHUNK_MARGIN (16u * 1024u) /* stop filling a chunk when less is left */
-#define GROUP_MAX    (64u * 1024u) /* rdata bytes of one rrset object */
-#define GROUPS	     16u	   /* rrset objects of one owner and type open at once */
+#define BATCH	     1024u	    /* tuples per read transaction */
+#define CHUNK_MARGIN (16u * 1024u)  /* stop filling a chunk when less is left */
+#define GROUP_MAX    (64u * 1024u)  /* rdata bytes of one rrset object */
+#define GROUPS	     16u	    /* rrset objects of one owner and type open at once */
+#define PREFILL_MAX  (128u * 1024u) /* a paged answer written before its headers, at most */
 #define CURSOR_TXT   D4_API_CURSOR_TEXT(D4_PDNS_RESUME_MAX)
 #define CURSOR_VER   0xd1u /* pDNS cursors (api_cursor.h) */
 
@@ -635,6 +636,7 @@ struct pdns_prod {
 	enum out_fmt fmt;
 	uint32_t remaining; /* tuples still to return */
 	int began, store_done, ended, limited;
+	int prefill, prefill_full; /* writing a paged answer before its headers (prepare) */
 	/* rrset grouping: tuples with the same owner, type, bailiwick, times
 	 * and count (seen together, as far as the store can tell). The store
 	 * returns one owner's tuples of one type together, but in rdata-hash
@@ -667,7 +669,7 @@ struct pdns_prod {
 
 static void sink(struct pdns_prod *x, const char *p, size_t n)
 {
-	if (!x->pend.len) {
+	if (!x->pend.len && x->used < x->cap) {
 		size_t k = x->cap - x->used < n ? x->cap - x->used : n;
 		memcpy(x->out + x->used, p, k);
 		x->used += k;
@@ -777,6 +779,12 @@ static int tuple_cb(void *ctx, const struct d4_store_pdns_tuple *t)
 	}
 	if (x->err)
 		return x->err;
+	if (x->prefill) {
+		if (x->pend.len <= PREFILL_MAX)
+			return 0;
+		x->prefill_full = 1; /* too large to hold: prepare counts instead */
+		return 1;
+	}
 	/* stop once the chunk is (nearly) full: the store keeps the cursor */
 	return x->pend.len || x->cap - x->used < CHUNK_MARGIN ? 1 : 0;
 }
@@ -838,19 +846,25 @@ static long prod_next(struct d4_api_producer *p, uint8_t *buf, size_t cap)
 	}
 	while (!x->store_done && !x->pend.len && x->cap - x->used >= CHUNK_MARGIN) {
 		struct d4_store_pdns_qresult res;
-		x->qs->q.limit = x->remaining < BATCH ? x->remaining : BATCH;
-		int rc = d4_store_pdns_query(x->st, &x->qs->q, tuple_cb, x, &res);
-		if (rc < 0)
-			return rc;
-		if (x->err)
-			return x->err;
-		if (res.returned) {
-			memcpy(x->qs->resume, res.resume, res.resume_len);
-			x->qs->q.resume = x->qs->resume;
-			x->qs->q.resume_len = res.resume_len;
-			x->remaining -= res.returned;
+		int rc;
+		if (x->remaining) {
+			x->qs->q.limit = x->remaining < BATCH ? x->remaining : BATCH;
+			rc = d4_store_pdns_query(x->st, &x->qs->q, tuple_cb, x, &res);
+			if (rc < 0)
+				return rc;
+			if (x->err)
+				return x->err;
+			if (res.returned) {
+				memcpy(x->qs->resume, res.resume, res.resume_len);
+				x->qs->q.resume = x->qs->resume;
+				x->qs->q.resume_len = res.resume_len;
+				x->remaining -= res.returned;
+			}
+			if (x->remaining && res.returned < x->qs->q.limit &&
+			    !(x->pend.len || x->cap - x->used < CHUNK_MARGIN))
+				x->store_done = 1; /* fewer than asked and not stopped by us: the end */
 		}
-		if (x->remaining == 0) {
+		if (!x->remaining) {
 			/* at the limit: is there more? (the last batch may have
 			 * been stopped by a full chunk before the store could tell) */
 			x->store_done = 1;
@@ -859,8 +873,6 @@ static long prod_next(struct d4_api_producer *p, uint8_t *buf, size_t cap)
 			if (rc < 0)
 				return rc;
 			x->limited = res.returned > 0;
-		} else if (res.returned < x->qs->q.limit && !(x->pend.len || x->cap - x->used < CHUNK_MARGIN)) {
-			x->store_done = 1; /* fewer than asked and not stopped by us: the end */
 		}
 	}
 	if (x->store_done && !x->ended) {
@@ -886,11 +898,59 @@ static void prod_free(struct d4_api_producer *p)
 
 /* ---- shared steps of a lookup --------------------------------------------------- */
 
+/* A paged answer's headers depend on what follows its last record, so its
+ * records are looked up before the headers are sent. They are written then
+ * too (into pend, as the producer would have written them, one pass instead
+ * of a count and a second read); an answer larger than PREFILL_MAX is only
+ * counted here and read again while streaming, as before. res as the
+ * counting pass gives it. Returns 0 or a store error. */
+static int prefill(struct pdns_prod *x, struct d4_store_pdns_qresult *res)
+{
+	struct qspec *qs = x->qs;
+	if (x->fmt != FMT_COF)
+		d4_jw_raw(&x->pend, "{\"cond\":\"begin\"}\n", 17);
+	x->began = 1;
+	x->prefill = 1;
+	qs->q.limit = qs->limit;
+	int rc = d4_store_pdns_query(x->st, &qs->q, tuple_cb, x, res);
+	x->prefill = 0;
+	if (rc >= 0 && !x->err && !x->prefill_full && !x->pend.oom) {
+		if (res->returned) {
+			memcpy(qs->resume, res->resume, res->resume_len);
+			qs->q.resume = qs->resume;
+			qs->q.resume_len = res->resume_len;
+			x->remaining -= res->returned;
+		}
+		if (x->remaining && res->returned < qs->limit)
+			x->store_done = 1; /* the end (the producer probes at the limit) */
+		return 0;
+	}
+	/* too large to hold, or an error (which the count, or the streaming
+	 * after it, then meets as before): count, then stream as before */
+	x->pend.len = x->pend_off = 0;
+	x->pend.oom = 0;
+	for (unsigned i = 0; i < GROUPS; i++) {
+		x->groups[i].buf.len = 0;
+		x->groups[i].buf.oom = 0;
+		x->order[i] = (uint8_t)i;
+	}
+	x->ngroups = 0;
+	x->line.len = 0;
+	x->line.oom = 0;
+	x->err = 0;
+	x->began = 0;
+	x->prefill_full = 0;
+	/* the query itself is as it was: the store only reads it */
+	qs->q.limit = qs->limit;
+	return d4_store_pdns_query(x->st, &qs->q, count_cb, NULL, res);
+}
+
 /* Applies offset (skips that many tuples: the resume cursor moves past
  * them) and, when paging, finds the next page's cursor for the header.
  * Returns 0, 1 (nothing left after the offset) or -1 (problem set). */
-static int prepare(struct d4_api_ctx *ctx, struct d4_api_resp *resp, struct qspec *qs)
+static int prepare(struct d4_api_ctx *ctx, struct d4_api_resp *resp, struct pdns_prod *x)
 {
+	struct qspec *qs = x->qs;
 	struct d4_store_pdns_qresult res;
 	int rc;
 	if (qs->offset) {
@@ -905,8 +965,7 @@ static int prepare(struct d4_api_ctx *ctx, struct d4_api_resp *resp, struct qspe
 		qs->q.resume_len = res.resume_len;
 	}
 	if (qs->paging) {
-		qs->q.limit = qs->limit;
-		rc = d4_store_pdns_query(ctx->store, &qs->q, count_cb, NULL, &res);
+		rc = prefill(x, &res);
 		if (rc < 0)
 			goto err;
 		if (res.more && qs->dribble) {
@@ -944,16 +1003,16 @@ static void answer(struct d4_api_ctx *ctx, struct d4_api_resp *resp, struct qspe
 	x->qs = qs; /* its pointers point into itself */
 	for (unsigned i = 0; i < GROUPS; i++)
 		x->order[i] = (uint8_t)i;
-	int rc = prepare(ctx, resp, x->qs);
-	if (rc < 0) {
-		prod_free(&x->super);
-		return;
-	}
 	x->super.next = prod_next;
 	x->super.free = prod_free;
 	x->st = ctx->store;
 	x->fmt = fmt;
 	x->remaining = x->qs->limit;
+	int rc = prepare(ctx, resp, x);
+	if (rc < 0) {
+		prod_free(&x->super);
+		return;
+	}
 	if (rc == 1)
 		x->store_done = 1; /* the offset is past the end */
 	d4_api_stream(resp, 200, "application/x-ndjson", &x->super);

@@ -471,6 +471,88 @@ START_TEST(rrset_groups)
 }
 END_TEST
 
+/* A paged answer (limit given) is written before its headers when it is
+ * small, and counted first then streamed when it is large (over 128 KB): both
+ * give what the unpaged, streamed answer gives, and the paging header agrees
+ * with the terminal line. */
+#define BIG_N 1200 /* TXT records of about 150 bytes: an answer of about 280 KB */
+
+static size_t prefix_lines(const char *b, unsigned n)
+{
+	const char *p = b;
+	for (unsigned i = 0; i < n && p; i++) {
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	ck_assert_ptr_nonnull(p);
+	return (size_t)(p - b);
+}
+
+START_TEST(paged_as_streamed)
+{
+	static struct d4_store_pdns_obs ob[BIG_N];
+	static char rd[BIG_N][160];
+	memset(ob, 0, sizeof(ob));
+	for (int i = 0; i < BIG_N; i++) {
+		snprintf(rd[i], sizeof(rd[i]), "\"record %04d %0140d\"", i, i);
+		ob[i].rrname = "big.example.";
+		ob[i].rrtype = 16;
+		ob[i].rdata = rd[i];
+		ob[i].time_first = 1700000000 + (uint64_t)i;
+		ob[i].time_last = ob[i].time_first + 5;
+		ob[i].count = 1;
+		ob[i].tlp = D4_TLP_GREEN;
+	}
+	ck_assert_int_eq(d4_store_pdns_apply(st, ob, BIG_N, NULL), 0);
+	static const struct {
+		const char *name;
+		unsigned n;
+	} owners[] = {{"page.example", NTUPLES}, {"big.example", BIG_N}};
+	static const struct {
+		const char *path, *q; /* q: the first query parameter, or "" */
+	} forms[] = {{"/dnsdb/v2/lookup/rrset/name/", "?aggr=f"},
+		     {"/dnsdb/v2/lookup/rrset/name/", "?aggr=t"},
+		     {"/pdns/query/", ""}};
+	char target[256];
+	for (size_t o = 0; o < sizeof(owners) / sizeof(owners[0]); o++) {
+		for (size_t f = 0; f < sizeof(forms) / sizeof(forms[0]); f++) {
+#define TARGET(extra)                                                                                                  \
+	snprintf(target, sizeof(target), "%s%s%s%s%s", forms[f].path, owners[o].name, forms[f].q,                      \
+		 *(extra) && !*forms[f].q ? "?" : (*(extra) ? "&" : ""), (extra))
+			TARGET("");
+			ck_assert_int_eq(run("GET", target, "Bearer tok-admin", NULL), 200);
+			char *whole = strdup(body);
+			ck_assert_ptr_null(header("D4-Next-Cursor"));
+			/* a limit above the count: the same answer, no cursor */
+			TARGET("limit=5000");
+			ck_assert_int_eq(run("GET", target, "Bearer tok-admin", NULL), 200);
+			ck_assert_msg(strcmp(body, whole) == 0, "%s differs from the streamed answer", target);
+			ck_assert_ptr_null(header("D4-Next-Cursor"));
+			if (f != 1) { /* one line per record: a shorter limit gives a prefix */
+				unsigned k = owners[o].n > 1100 ? 1100 : 7;
+				char lim[32];
+				snprintf(lim, sizeof(lim), "limit=%u", k);
+				TARGET(lim);
+				ck_assert_int_eq(run("GET", target, "Bearer tok-admin", NULL), 200);
+				size_t n = prefix_lines(whole, f == 2 ? k : k + 1); /* + begin */
+				ck_assert_msg(strncmp(body, whole, n) == 0, "%s: not the first %u records", target, k);
+				ck_assert_ptr_nonnull(header("D4-Next-Cursor"));
+				if (f == 0) {
+					const char *nc = strstr(body + n, "\"next_cursor\":\"");
+					ck_assert_ptr_nonnull(nc);
+					nc += 15;
+					ck_assert_int_eq(
+					    strncmp(nc, header("D4-Next-Cursor"), strlen(header("D4-Next-Cursor"))), 0);
+				}
+			}
+			free(whole);
+		}
+	}
+#undef TARGET
+}
+END_TEST
+
 START_TEST(cursor_module)
 {
 	static const uint8_t bind[] = "bind-one", bind2[] = "bind-two";
@@ -551,6 +633,7 @@ int main(void)
 	tcase_add_test(tc, malformed_addresses);
 	tcase_add_test(tc, cursors);
 	tcase_add_test(tc, rrset_groups);
+	tcase_add_test(tc, paged_as_streamed);
 	tcase_add_test(tc, cursor_module);
 	tcase_add_test(tc, register_d4core_body);
 	suite_add_tcase(s, tc);
