@@ -22,16 +22,18 @@
 #include "handlers.h"
 #include "json_writer.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-#define BATCH	     1024u	   /* tuples per read transaction */
-#define CHUNK_MARGIN (16u * 1024u) /* stop filling a chunk when less is left */
-#define GROUP_MAX    (64u * 1024u) /* rdata bytes of one rrset object */
-#define GROUPS	     16u	   /* rrset objects of one owner and type open at once */
+#define BATCH	     1024u	    /* tuples per read transaction */
+#define CHUNK_MARGIN (16u * 1024u)  /* stop filling a chunk when less is left */
+#define GROUP_MAX    (64u * 1024u)  /* rdata bytes of one rrset object */
+#define GROUPS	     16u	    /* rrset objects of one owner and type open at once */
+#define PREFILL_MAX  (128u * 1024u) /* a paged answer written before its headers, at most */
 #define CURSOR_TXT   D4_API_CURSOR_TEXT(D4_PDNS_RESUME_MAX)
 #define CURSOR_VER   0xd1u /* pDNS cursors (api_cursor.h) */
 
@@ -95,7 +97,6 @@ struct qspec {
 	struct d4_store_pdns_query q;
 	char name[D4_PDNS_STORE_NAME_MAX + 2];
 	char bw[D4_PDNS_STORE_NAME_MAX + 2];
-	uint8_t raw[D4_PDNS_STORE_RDATA_MAX];
 	uint8_t resume[D4_PDNS_RESUME_MAX];
 	uint32_t limit;	    /* effective, >= 1 */
 	uint64_t offset;    /* tuples to skip first */
@@ -107,6 +108,9 @@ struct qspec {
 	int dribble;	    /* /pdns/query paged by CIRCL's dribble-paginate-* headers */
 	uint8_t surface;    /* enum surface: what a cursor is bound to besides the query */
 	const char *cursor; /* the request's cursor text until the plan is complete */
+	/* last: qspec_new does not clear it (64 KB per lookup); only the
+	 * q.raw_len bytes written by the parser are read */
+	uint8_t raw[D4_PDNS_STORE_RDATA_MAX];
 };
 
 /* The endpoints whose cursors must not be interchangeable. */
@@ -623,24 +627,31 @@ static int count_cb(void *ctx, const struct d4_store_pdns_tuple *t)
 
 /* ---- the producer --------------------------------------------------------------- */
 
+_Static_assert(GROUPS <= 256, "order[] holds slot numbers in bytes");
+
 struct pdns_prod {
 	struct d4_api_producer super;
 	struct d4_store *st;
-	struct qspec qs;
+	struct qspec *qs; /* owned */
 	enum out_fmt fmt;
 	uint32_t remaining; /* tuples still to return */
 	int began, store_done, ended, limited;
+	int prefill, prefill_full; /* writing a paged answer before its headers (prepare) */
 	/* rrset grouping: tuples with the same owner, type, bailiwick, times
 	 * and count (seen together, as far as the store can tell). The store
 	 * returns one owner's tuples of one type together, but in rdata-hash
 	 * or id order, so tuples of one rrset need not be adjacent: up to
 	 * GROUPS objects of the current owner and type stay open and are
 	 * written, in the order they were opened, when the owner or type
-	 * changes (or one more is needed). */
+	 * changes (or one more is needed). A group keeps its slot of groups[]
+	 * while open (a slot is over 1 KB: moving them cost more than the
+	 * lookup itself); order[] holds the slot numbers, the open groups
+	 * first in the order they were opened, then the free slots. */
 	char gname[D4_PDNS_STORE_NAME_MAX + 2];
 	size_t gnamelen;
 	uint16_t gtype;
 	unsigned ngroups;
+	uint8_t order[GROUPS];
 	struct pgroup {
 		char bw[D4_PDNS_STORE_NAME_MAX + 2];
 		size_t bwlen;
@@ -658,7 +669,7 @@ struct pdns_prod {
 
 static void sink(struct pdns_prod *x, const char *p, size_t n)
 {
-	if (!x->pend.len) {
+	if (!x->pend.len && x->used < x->cap) {
 		size_t k = x->cap - x->used < n ? x->cap - x->used : n;
 		memcpy(x->out + x->used, p, k);
 		x->used += k;
@@ -676,21 +687,22 @@ static void group_flush_n(struct pdns_prod *x, unsigned k)
 {
 	if (k > x->ngroups)
 		k = x->ngroups;
+	if (!k)
+		return;
+	uint8_t done[GROUPS];
 	for (unsigned i = 0; i < k; i++) {
-		struct d4_jw *b = &x->groups[i].buf;
+		struct d4_jw *b = &x->groups[x->order[i]].buf;
 		sb_str(b, "]}}\n");
 		if (b->oom)
 			x->err = D4_ENOMEM;
 		else
 			sink(x, b->p, b->len);
 		b->len = 0;
+		done[i] = x->order[i];
 	}
-	/* keep the still-open ones first, their buffers with them */
-	for (unsigned i = k; i < x->ngroups; i++) {
-		struct pgroup tmp = x->groups[i - k];
-		x->groups[i - k] = x->groups[i];
-		x->groups[i] = tmp;
-	}
+	/* the still-open ones first, the written slots free after them */
+	memmove(x->order, x->order + k, GROUPS - k);
+	memcpy(x->order + GROUPS - k, done, k);
 	x->ngroups -= k;
 }
 
@@ -707,7 +719,7 @@ static struct pgroup *find_group(struct pdns_prod *x, const struct d4_store_pdns
 	    memcmp(x->gname, t->rrname, t->rrname_len) != 0)
 		return NULL;
 	for (unsigned i = 0; i < x->ngroups; i++) {
-		struct pgroup *g = &x->groups[i];
+		struct pgroup *g = &x->groups[x->order[i]];
 		if (g->tf == t->time_first && g->tl == t->time_last && g->count == t->count && g->bwlen == bwl &&
 		    (!bwl || memcmp(g->bw, t->bailiwick, bwl) == 0) && g->buf.len + t->rdata_len < GROUP_MAX)
 			return g;
@@ -718,7 +730,7 @@ static struct pgroup *find_group(struct pdns_prod *x, const struct d4_store_pdns
 static int tuple_cb(void *ctx, const struct d4_store_pdns_tuple *t)
 {
 	struct pdns_prod *x = ctx;
-	if (x->fmt == FMT_SAF_RRSET && x->qs.aggr) {
+	if (x->fmt == FMT_SAF_RRSET && x->qs->aggr) {
 		struct pgroup *g = find_group(x, t);
 		if (g) {
 			d4_jw_raw(&g->buf, ",", 1);
@@ -735,7 +747,7 @@ static int tuple_cb(void *ctx, const struct d4_store_pdns_tuple *t)
 			x->gtype = t->rrtype;
 			memcpy(x->gname, t->rrname, t->rrname_len);
 			x->gnamelen = t->rrname_len;
-			g = &x->groups[x->ngroups++];
+			g = &x->groups[x->order[x->ngroups++]];
 			g->tf = t->time_first;
 			g->tl = t->time_last;
 			g->count = t->count;
@@ -743,20 +755,19 @@ static int tuple_cb(void *ctx, const struct d4_store_pdns_tuple *t)
 			if (g->bwlen)
 				memcpy(g->bw, t->bailiwick, g->bwlen);
 			g->buf.len = 0;
-			saf_head(&g->buf, t, x->qs.human, 1);
+			saf_head(&g->buf, t, x->qs->human, 1);
 			d4_jw_raw(&g->buf, "[", 1);
 			sb_jstr(&g->buf, t->rdata, t->rdata_len);
 		}
-		for (unsigned i = 0; i < x->ngroups; i++)
-			if (x->groups[i].buf.oom)
-				return D4_ENOMEM;
+		if (g->buf.oom) /* the only group written to */
+			return D4_ENOMEM;
 	} else {
 		x->line.len = 0;
 		if (x->fmt == FMT_COF) {
-			cof_line(&x->line, t, x->qs.human);
+			cof_line(&x->line, t, x->qs->human);
 		} else {
 			int rrset = x->fmt == FMT_SAF_RRSET;
-			saf_head(&x->line, t, x->qs.human, rrset);
+			saf_head(&x->line, t, x->qs->human, rrset);
 			if (rrset)
 				d4_jw_raw(&x->line, "[", 1);
 			sb_jstr(&x->line, t->rdata, t->rdata_len);
@@ -768,6 +779,12 @@ static int tuple_cb(void *ctx, const struct d4_store_pdns_tuple *t)
 	}
 	if (x->err)
 		return x->err;
+	if (x->prefill) {
+		if (x->pend.len <= PREFILL_MAX)
+			return 0;
+		x->prefill_full = 1; /* too large to hold: prepare counts instead */
+		return 1;
+	}
 	/* stop once the chunk is (nearly) full: the store keeps the cursor */
 	return x->pend.len || x->cap - x->used < CHUNK_MARGIN ? 1 : 0;
 }
@@ -794,7 +811,7 @@ static void terminal(struct pdns_prod *x)
 	}
 	struct d4_jw b = {0};
 	char cur[CURSOR_TXT];
-	int rc = cursor_seal(&x->qs, x->qs.resume, x->qs.q.resume_len, cur);
+	int rc = cursor_seal(x->qs, x->qs->resume, x->qs->q.resume_len, cur);
 	if (rc) {
 		x->err = rc;
 		return;
@@ -829,29 +846,33 @@ static long prod_next(struct d4_api_producer *p, uint8_t *buf, size_t cap)
 	}
 	while (!x->store_done && !x->pend.len && x->cap - x->used >= CHUNK_MARGIN) {
 		struct d4_store_pdns_qresult res;
-		x->qs.q.limit = x->remaining < BATCH ? x->remaining : BATCH;
-		int rc = d4_store_pdns_query(x->st, &x->qs.q, tuple_cb, x, &res);
-		if (rc < 0)
-			return rc;
-		if (x->err)
-			return x->err;
-		if (res.returned) {
-			memcpy(x->qs.resume, res.resume, res.resume_len);
-			x->qs.q.resume = x->qs.resume;
-			x->qs.q.resume_len = res.resume_len;
-			x->remaining -= res.returned;
+		int rc;
+		if (x->remaining) {
+			x->qs->q.limit = x->remaining < BATCH ? x->remaining : BATCH;
+			rc = d4_store_pdns_query(x->st, &x->qs->q, tuple_cb, x, &res);
+			if (rc < 0)
+				return rc;
+			if (x->err)
+				return x->err;
+			if (res.returned) {
+				memcpy(x->qs->resume, res.resume, res.resume_len);
+				x->qs->q.resume = x->qs->resume;
+				x->qs->q.resume_len = res.resume_len;
+				x->remaining -= res.returned;
+			}
+			if (x->remaining && res.returned < x->qs->q.limit &&
+			    !(x->pend.len || x->cap - x->used < CHUNK_MARGIN))
+				x->store_done = 1; /* fewer than asked and not stopped by us: the end */
 		}
-		if (x->remaining == 0) {
+		if (!x->remaining) {
 			/* at the limit: is there more? (the last batch may have
 			 * been stopped by a full chunk before the store could tell) */
 			x->store_done = 1;
-			x->qs.q.limit = 1;
-			rc = d4_store_pdns_query(x->st, &x->qs.q, count_cb, NULL, &res);
+			x->qs->q.limit = 1;
+			rc = d4_store_pdns_query(x->st, &x->qs->q, count_cb, NULL, &res);
 			if (rc < 0)
 				return rc;
 			x->limited = res.returned > 0;
-		} else if (res.returned < x->qs.q.limit && !(x->pend.len || x->cap - x->used < CHUNK_MARGIN)) {
-			x->store_done = 1; /* fewer than asked and not stopped by us: the end */
 		}
 	}
 	if (x->store_done && !x->ended) {
@@ -871,16 +892,65 @@ static void prod_free(struct d4_api_producer *p)
 		free(x->groups[i].buf.p);
 	free(x->pend.p);
 	free(x->line.p);
+	free(x->qs);
 	free(x);
 }
 
 /* ---- shared steps of a lookup --------------------------------------------------- */
 
+/* A paged answer's headers depend on what follows its last record, so its
+ * records are looked up before the headers are sent. They are written then
+ * too (into pend, as the producer would have written them, one pass instead
+ * of a count and a second read); an answer larger than PREFILL_MAX is only
+ * counted here and read again while streaming, as before. res as the
+ * counting pass gives it. Returns 0 or a store error. */
+static int prefill(struct pdns_prod *x, struct d4_store_pdns_qresult *res)
+{
+	struct qspec *qs = x->qs;
+	if (x->fmt != FMT_COF)
+		d4_jw_raw(&x->pend, "{\"cond\":\"begin\"}\n", 17);
+	x->began = 1;
+	x->prefill = 1;
+	qs->q.limit = qs->limit;
+	int rc = d4_store_pdns_query(x->st, &qs->q, tuple_cb, x, res);
+	x->prefill = 0;
+	if (rc >= 0 && !x->err && !x->prefill_full && !x->pend.oom) {
+		if (res->returned) {
+			memcpy(qs->resume, res->resume, res->resume_len);
+			qs->q.resume = qs->resume;
+			qs->q.resume_len = res->resume_len;
+			x->remaining -= res->returned;
+		}
+		if (x->remaining && res->returned < qs->limit)
+			x->store_done = 1; /* the end (the producer probes at the limit) */
+		return 0;
+	}
+	/* too large to hold, or an error (which the count, or the streaming
+	 * after it, then meets as before): count, then stream as before */
+	x->pend.len = x->pend_off = 0;
+	x->pend.oom = 0;
+	for (unsigned i = 0; i < GROUPS; i++) {
+		x->groups[i].buf.len = 0;
+		x->groups[i].buf.oom = 0;
+		x->order[i] = (uint8_t)i;
+	}
+	x->ngroups = 0;
+	x->line.len = 0;
+	x->line.oom = 0;
+	x->err = 0;
+	x->began = 0;
+	x->prefill_full = 0;
+	/* the query itself is as it was: the store only reads it */
+	qs->q.limit = qs->limit;
+	return d4_store_pdns_query(x->st, &qs->q, count_cb, NULL, res);
+}
+
 /* Applies offset (skips that many tuples: the resume cursor moves past
  * them) and, when paging, finds the next page's cursor for the header.
  * Returns 0, 1 (nothing left after the offset) or -1 (problem set). */
-static int prepare(struct d4_api_ctx *ctx, struct d4_api_resp *resp, struct qspec *qs)
+static int prepare(struct d4_api_ctx *ctx, struct d4_api_resp *resp, struct pdns_prod *x)
 {
+	struct qspec *qs = x->qs;
 	struct d4_store_pdns_qresult res;
 	int rc;
 	if (qs->offset) {
@@ -895,8 +965,7 @@ static int prepare(struct d4_api_ctx *ctx, struct d4_api_resp *resp, struct qspe
 		qs->q.resume_len = res.resume_len;
 	}
 	if (qs->paging) {
-		qs->q.limit = qs->limit;
-		rc = d4_store_pdns_query(ctx->store, &qs->q, count_cb, NULL, &res);
+		rc = prefill(x, &res);
 		if (rc < 0)
 			goto err;
 		if (res.more && qs->dribble) {
@@ -922,44 +991,42 @@ err:
 	return -1;
 }
 
+/* Takes qs (freed here or by the producer). */
 static void answer(struct d4_api_ctx *ctx, struct d4_api_resp *resp, struct qspec *qs, enum out_fmt fmt)
 {
 	struct pdns_prod *x = calloc(1, sizeof(*x));
 	if (!x) {
+		free(qs);
 		d4_h_internal(resp, "out of memory");
 		return;
 	}
-	x->qs = *qs;
-	/* the copy's pointers must point into the copy */
-	if (qs->q.name)
-		x->qs.q.name = x->qs.name;
-	if (qs->q.bailiwick)
-		x->qs.q.bailiwick = x->qs.bw;
-	if (qs->q.raw)
-		x->qs.q.raw = x->qs.raw;
-	if (qs->q.resume)
-		x->qs.q.resume = x->qs.resume;
-	int rc = prepare(ctx, resp, &x->qs);
-	if (rc < 0) {
-		prod_free(&x->super);
-		return;
-	}
+	x->qs = qs; /* its pointers point into itself */
+	for (unsigned i = 0; i < GROUPS; i++)
+		x->order[i] = (uint8_t)i;
 	x->super.next = prod_next;
 	x->super.free = prod_free;
 	x->st = ctx->store;
 	x->fmt = fmt;
-	x->remaining = x->qs.limit;
+	x->remaining = x->qs->limit;
+	int rc = prepare(ctx, resp, x);
+	if (rc < 0) {
+		prod_free(&x->super);
+		return;
+	}
 	if (rc == 1)
 		x->store_done = 1; /* the offset is past the end */
 	d4_api_stream(resp, 200, "application/x-ndjson", &x->super);
 }
 
-/* A fresh spec on the heap (it is large: the raw rdata buffer). */
+/* A fresh spec on the heap (it is large: the raw rdata buffer, which is
+ * left as malloc gives it). */
 static struct qspec *qspec_new(struct d4_api_resp *resp)
 {
-	struct qspec *qs = calloc(1, sizeof(*qs));
+	struct qspec *qs = malloc(sizeof(*qs));
 	if (!qs)
 		d4_h_internal(resp, "out of memory");
+	else
+		memset(qs, 0, offsetof(struct qspec, raw));
 	return qs;
 }
 
@@ -1006,8 +1073,9 @@ static void dnsdb_lookup(struct d4_api_ctx *ctx, const struct d4_api_req *req, s
 	if (!qs)
 		return;
 	if (dnsdb_plan(ctx, req, resp, k, qs, 0) == 0)
-		answer(ctx, resp, qs, k == DK_RRSET_NAME ? FMT_SAF_RRSET : FMT_SAF_RDATA);
-	free(qs);
+		answer(ctx, resp, qs, k == DK_RRSET_NAME ? FMT_SAF_RRSET : FMT_SAF_RDATA); /* takes qs */
+	else
+		free(qs);
 }
 
 struct sum_ctx {
@@ -1245,7 +1313,8 @@ void d4_h_pdns_query(struct d4_api_ctx *ctx, const struct d4_api_req *req, struc
 	qs->surface = SURF_CIRCL;
 	if (cursor_open(resp, qs))
 		goto out;
-	answer(ctx, resp, qs, FMT_COF);
+	answer(ctx, resp, qs, FMT_COF); /* takes qs */
+	return;
 out:
 	free(qs);
 }

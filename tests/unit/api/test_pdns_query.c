@@ -373,6 +373,189 @@ START_TEST(cursors)
 }
 END_TEST
 
+/* rrset grouping (aggr=t) keeps up to 16 rrsets of one owner and type open
+ * and writes the oldest when one more is needed. 24 rrsets of 3 A records
+ * each, in the store's (rdata-hash) order: the answer must be what that rule
+ * makes of the aggr=f answer (one line per tuple, store order), object for
+ * object, including joins to groups opened before an older one was written. */
+#define SETS	 24
+#define PER_SET	 3
+#define OPEN_MAX 16
+
+START_TEST(rrset_groups)
+{
+	struct d4_store_pdns_obs ob[SETS * PER_SET];
+	char rd[SETS * PER_SET][32];
+	memset(ob, 0, sizeof(ob));
+	for (int i = 0; i < SETS * PER_SET; i++) {
+		snprintf(rd[i], sizeof(rd[i]), "198.51.100.%d", i + 1);
+		ob[i].rrname = "sets.example.";
+		ob[i].rrtype = 1;
+		ob[i].rdata = rd[i];
+		ob[i].time_first = 1700000000 + (uint64_t)(i % SETS) * 10;
+		ob[i].time_last = ob[i].time_first + 5;
+		ob[i].count = 1;
+		ob[i].tlp = D4_TLP_GREEN;
+	}
+	ck_assert_int_eq(d4_store_pdns_apply(st, ob, SETS * PER_SET, NULL), 0);
+
+	ck_assert_int_eq(
+	    run("GET", "/dnsdb/v2/lookup/rrset/name/sets.example/A?limit=100&aggr=f", "Bearer tok-user", NULL), 200);
+	char *flat = strdup(body);
+	ck_assert_uint_eq(lines_with("\"rrname\""), SETS * PER_SET);
+
+	/* the rule, applied to the store order: a group's key is its line up
+	 * to the rdata (count, times, owner, type, bailiwick) */
+	struct {
+		const char *head;
+		size_t headlen;
+		char rdata[256];
+	} open[OPEN_MAX];
+	unsigned nopen = 0, written = 0, late_joins = 0;
+	size_t cap = strlen(flat) * 2 + 64, len = 0;
+	char *want = malloc(cap);
+	ck_assert_ptr_nonnull(want);
+#define EMIT(p, n)                                                                                                     \
+	do {                                                                                                           \
+		memcpy(want + len, (p), (n));                                                                          \
+		len += (n);                                                                                            \
+	} while (0)
+	EMIT("{\"cond\":\"begin\"}\n", 17);
+	for (const char *l = flat; (l = strstr(l, "{\"obj\":")) != NULL;) {
+		const char *r = strstr(l, "\"rdata\":[");
+		ck_assert_ptr_nonnull(r);
+		r += 9;
+		const char *e = strstr(r, "]}}\n");
+		ck_assert_ptr_nonnull(e);
+		size_t headlen = (size_t)(r - l);
+		unsigned g = 0;
+		while (g < nopen && (open[g].headlen != headlen || memcmp(open[g].head, l, headlen) != 0))
+			g++;
+		if (g < nopen) {
+			ck_assert_uint_lt(strlen(open[g].rdata) + (size_t)(e - r) + 2, sizeof(open[g].rdata));
+			strcat(open[g].rdata, ",");
+			strncat(open[g].rdata, r, (size_t)(e - r));
+			if (written)
+				late_joins++;
+		} else {
+			if (nopen == OPEN_MAX) {
+				EMIT(open[0].head, open[0].headlen);
+				EMIT(open[0].rdata, strlen(open[0].rdata));
+				EMIT("]}}\n", 4);
+				memmove(&open[0], &open[1], (OPEN_MAX - 1) * sizeof(open[0]));
+				nopen--;
+				written++;
+			}
+			open[nopen].head = l;
+			open[nopen].headlen = headlen;
+			snprintf(open[nopen].rdata, sizeof(open[nopen].rdata), "%.*s", (int)(e - r), r);
+			nopen++;
+		}
+		l = e + 4;
+	}
+	for (unsigned g = 0; g < nopen; g++) {
+		EMIT(open[g].head, open[g].headlen);
+		EMIT(open[g].rdata, strlen(open[g].rdata));
+		EMIT("]}}\n", 4);
+	}
+	EMIT("{\"cond\":\"succeeded\"}\n", 21);
+	want[len] = '\0';
+#undef EMIT
+	/* the case is the one meant: groups were written before the end, and
+	 * tuples joined groups still open after that */
+	ck_assert_uint_gt(written, 0);
+	ck_assert_uint_gt(late_joins, 0);
+
+	ck_assert_int_eq(run("GET", "/dnsdb/v2/lookup/rrset/name/sets.example/A?limit=100", "Bearer tok-user", NULL),
+			 200);
+	ck_assert_msg(strcmp(body, want) == 0, "aggr=t answer:\n%s\nexpected:\n%s", body, want);
+	free(want);
+	free(flat);
+}
+END_TEST
+
+/* A paged answer (limit given) is written before its headers when it is
+ * small, and counted first then streamed when it is large (over 128 KB): both
+ * give what the unpaged, streamed answer gives, and the paging header agrees
+ * with the terminal line. */
+#define BIG_N 1200 /* TXT records of about 150 bytes: an answer of about 280 KB */
+
+static size_t prefix_lines(const char *b, unsigned n)
+{
+	const char *p = b;
+	for (unsigned i = 0; i < n && p; i++) {
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	ck_assert_ptr_nonnull(p);
+	return (size_t)(p - b);
+}
+
+START_TEST(paged_as_streamed)
+{
+	static struct d4_store_pdns_obs ob[BIG_N];
+	static char rd[BIG_N][160];
+	memset(ob, 0, sizeof(ob));
+	for (int i = 0; i < BIG_N; i++) {
+		snprintf(rd[i], sizeof(rd[i]), "\"record %04d %0140d\"", i, i);
+		ob[i].rrname = "big.example.";
+		ob[i].rrtype = 16;
+		ob[i].rdata = rd[i];
+		ob[i].time_first = 1700000000 + (uint64_t)i;
+		ob[i].time_last = ob[i].time_first + 5;
+		ob[i].count = 1;
+		ob[i].tlp = D4_TLP_GREEN;
+	}
+	ck_assert_int_eq(d4_store_pdns_apply(st, ob, BIG_N, NULL), 0);
+	static const struct {
+		const char *name;
+		unsigned n;
+	} owners[] = {{"page.example", NTUPLES}, {"big.example", BIG_N}};
+	static const struct {
+		const char *path, *q; /* q: the first query parameter, or "" */
+	} forms[] = {{"/dnsdb/v2/lookup/rrset/name/", "?aggr=f"},
+		     {"/dnsdb/v2/lookup/rrset/name/", "?aggr=t"},
+		     {"/pdns/query/", ""}};
+	char target[256];
+	for (size_t o = 0; o < sizeof(owners) / sizeof(owners[0]); o++) {
+		for (size_t f = 0; f < sizeof(forms) / sizeof(forms[0]); f++) {
+#define TARGET(extra)                                                                                                  \
+	snprintf(target, sizeof(target), "%s%s%s%s%s", forms[f].path, owners[o].name, forms[f].q,                      \
+		 *(extra) && !*forms[f].q ? "?" : (*(extra) ? "&" : ""), (extra))
+			TARGET("");
+			ck_assert_int_eq(run("GET", target, "Bearer tok-admin", NULL), 200);
+			char *whole = strdup(body);
+			ck_assert_ptr_null(header("D4-Next-Cursor"));
+			/* a limit above the count: the same answer, no cursor */
+			TARGET("limit=5000");
+			ck_assert_int_eq(run("GET", target, "Bearer tok-admin", NULL), 200);
+			ck_assert_msg(strcmp(body, whole) == 0, "%s differs from the streamed answer", target);
+			ck_assert_ptr_null(header("D4-Next-Cursor"));
+			if (f != 1) { /* one line per record: a shorter limit gives a prefix */
+				unsigned k = owners[o].n > 1100 ? 1100 : 7;
+				char lim[32];
+				snprintf(lim, sizeof(lim), "limit=%u", k);
+				TARGET(lim);
+				ck_assert_int_eq(run("GET", target, "Bearer tok-admin", NULL), 200);
+				size_t n = prefix_lines(whole, f == 2 ? k : k + 1); /* + begin */
+				ck_assert_msg(strncmp(body, whole, n) == 0, "%s: not the first %u records", target, k);
+				ck_assert_ptr_nonnull(header("D4-Next-Cursor"));
+				if (f == 0) {
+					const char *nc = strstr(body + n, "\"next_cursor\":\"");
+					ck_assert_ptr_nonnull(nc);
+					nc += 15;
+					ck_assert_int_eq(
+					    strncmp(nc, header("D4-Next-Cursor"), strlen(header("D4-Next-Cursor"))), 0);
+				}
+			}
+			free(whole);
+		}
+	}
+#undef TARGET
+}
+END_TEST
+
 START_TEST(cursor_module)
 {
 	static const uint8_t bind[] = "bind-one", bind2[] = "bind-two";
@@ -452,6 +635,8 @@ int main(void)
 	tcase_add_test(tc, malformed_names);
 	tcase_add_test(tc, malformed_addresses);
 	tcase_add_test(tc, cursors);
+	tcase_add_test(tc, rrset_groups);
+	tcase_add_test(tc, paged_as_streamed);
 	tcase_add_test(tc, cursor_module);
 	tcase_add_test(tc, register_d4core_body);
 	suite_add_tcase(s, tc);
