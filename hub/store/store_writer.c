@@ -25,6 +25,11 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#define Q_STREAM_MIN 4096u /* payload bytes from which q_copy_payload streams */
 
 /* Q_FED carries a pointer to the caller's struct d4_store_fed_batch;
  * Q_SKIP is an item already finished without being applied (a received
@@ -1686,6 +1691,42 @@ static uint8_t *q_reserve(struct d4_store *s, size_t need, int force, int *err)
 	return p;
 }
 
+/* Copies a payload into the queue with streaming stores. The queue is far
+ * larger than the caches and its lines are cold: a plain memcpy reads each
+ * destination line in before overwriting it (read-for-ownership), a
+ * streaming store does not. The writer reads the batch later anyway, after
+ * up to commit_bytes of other frames. Measured on the 64 KiB ingest bench:
+ * the ingest thread's CPU per GB falls by ~0.04 s (docs/performance.md).
+ * The fence orders the streamed lines before the caller's unlock publishes
+ * the item to the writer. Small payloads take memcpy (nothing to gain). */
+static void q_copy_payload(uint8_t *dst, const uint8_t *src, size_t n)
+{
+#if defined(__SSE2__)
+	if (n >= Q_STREAM_MIN) {
+		size_t head = (16u - ((uintptr_t)dst & 15u)) & 15u;
+		memcpy(dst, src, head);
+		dst += head;
+		src += head;
+		n -= head;
+		for (size_t k = n / 64; k; k--) {
+			__m128i a = _mm_loadu_si128((const __m128i *)(const void *)(src + 0));
+			__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(src + 16));
+			__m128i c = _mm_loadu_si128((const __m128i *)(const void *)(src + 32));
+			__m128i d = _mm_loadu_si128((const __m128i *)(const void *)(src + 48));
+			_mm_stream_si128((__m128i *)(void *)(dst + 0), a);
+			_mm_stream_si128((__m128i *)(void *)(dst + 16), b);
+			_mm_stream_si128((__m128i *)(void *)(dst + 32), c);
+			_mm_stream_si128((__m128i *)(void *)(dst + 48), d);
+			src += 64;
+			dst += 64;
+		}
+		n &= 63u;
+		_mm_sfence();
+	}
+#endif
+	memcpy(dst, src, n);
+}
+
 static int post(struct d4_store *s, uint32_t kind, const void *body, size_t blen, const void *payload, size_t plen,
 		uint64_t *mark)
 {
@@ -1709,7 +1750,7 @@ static int post(struct d4_store *s, uint32_t kind, const void *body, size_t blen
 	memcpy(p, &h, sizeof(h));
 	memcpy(p + sizeof(h), body, blen);
 	if (plen)
-		memcpy(p + sizeof(h) + blen, payload, plen);
+		q_copy_payload(p + sizeof(h) + blen, payload, plen);
 	s->posted_ctr++;
 	if (mark)
 		*mark = s->posted_ctr;

@@ -660,6 +660,72 @@ static int sess_cb(void *ctx, const struct d4_session_info *si)
 	return 0;
 }
 
+/* Payloads of every length around the queue's streaming-copy threshold and
+ * its 16-byte store width, read from every source misalignment, come back
+ * byte for byte. */
+static const uint32_t pc_sizes[] = {0,	  1,	15,   63,   64,	  65,	4031,  4095,  4096,
+				    4097, 4111, 4112, 4159, 4160, 4161, 65536, 65549, 100003};
+#define PC_NSIZES (sizeof(pc_sizes) / sizeof(pc_sizes[0]))
+#define PC_NOFF	  17u
+
+struct pc {
+	uint64_t n;
+	int bad;
+};
+
+static uint8_t pc_byte(uint64_t idx, size_t i)
+{
+	return (uint8_t)((idx * 131u + i * 7u + (i >> 8)) ^ 0x5a);
+}
+
+static int pc_cb(void *ctx, const struct d4_frame_rec *r, const uint8_t *payload)
+{
+	struct pc *pc = ctx;
+	uint64_t idx = r->hdr_ts - 1700000000u;
+	if (idx != pc->n || r->size != pc_sizes[idx / PC_NOFF])
+		pc->bad++;
+	else
+		for (size_t i = 0; i < r->size; i++)
+			if (payload[i] != pc_byte(idx, i)) {
+				pc->bad++;
+				break;
+			}
+	pc->n++;
+	return 0;
+}
+
+START_TEST(test_writer_payload_copy)
+{
+	struct d4_store_opts o = base_opts();
+	o.commit_ms = 20;
+	struct d4_store *s = open_store(&o);
+	ck_assert_int_eq(d4_store_writer_start(s), 0);
+	uint8_t uuid[16];
+	mkuuid(uuid, 7);
+	uint64_t sess = d4_store_session_id_new(s);
+	struct d4_session_open op = {.session = sess, .type = 1, .when = 86400u * 20000};
+	memcpy(op.uuid, uuid, 16);
+	v4(op.addr, 127, 0, 0, 1);
+	ck_assert_int_eq(d4_store_post_session_open(s, &op), 0);
+	uint64_t idx = 0;
+	for (size_t z = 0; z < PC_NSIZES; z++)
+		for (unsigned off = 0; off < PC_NOFF; off++, idx++) {
+			uint32_t sz = pc_sizes[z];
+			for (size_t i = 0; i < sz; i++)
+				pbuf[off + i] = pc_byte(idx, i);
+			struct d4_frame_rec r = mkrec(sess, uuid, 1, idx, sz, 86400000ull * 20000 + idx);
+			ck_assert_int_eq(post_frame_retry(s, &r, pbuf + off), 0);
+		}
+	ck_assert_int_eq(d4_store_writer_sync(s, 10000), 0);
+	struct pc pc = {0, 0};
+	ck_assert_int_eq(d4_store_frame_foreach(s, 0, sess, pc_cb, &pc), 0);
+	ck_assert_uint_eq(pc.n, idx);
+	ck_assert_int_eq(pc.bad, 0);
+	d4_store_writer_stop(s);
+	d4_store_close(s);
+}
+END_TEST
+
 START_TEST(test_writer_roundtrip)
 {
 	struct d4_store_opts o = base_opts();
@@ -2260,6 +2326,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_blocklist);
 	tcase_add_test(tc, test_types);
 	tcase_add_test(tc, test_writer_roundtrip);
+	tcase_add_test(tc, test_writer_payload_copy);
 	tcase_add_test(tc, test_rejects);
 	tcase_add_test(tc, test_admin_race);
 	tcase_add_test(tc, test_queue_full);
