@@ -864,10 +864,11 @@ static int pid_emit(struct pid_q *w, const struct pid_seg *g, const uint8_t *nk,
  * transaction: pointers into the map stay valid) are then handed out in
  * key order, so results and their order are those of one get per entry. */
 #define PID_FETCH_MAX 256u
-#define PID_FETCH_MIN 8u
+#define PID_FETCH_MIN 32u
 
 struct pid_fetch {
 	size_t n;
+	size_t grow; /* the block size now: PID_FETCH_MIN, doubling up to PID_FETCH_MAX */
 	uint8_t kl[PID_FETCH_MAX];
 	uint8_t key[PID_FETCH_MAX][22];
 	uint64_t id[PID_FETCH_MAX];
@@ -875,18 +876,21 @@ struct pid_fetch {
 	MDB_val v[PID_FETCH_MAX];
 };
 
-/* Entries to gather before fetching: a page's worth (limit − returned + 1,
- * the one after the limit telling `more`), at least a few (filters may
- * drop some), at most PID_FETCH_MAX. */
+/* Entries to gather before fetching: what the limit still allows (limit −
+ * returned + 1, the one after the limit telling `more`), and no more than
+ * the block size, which starts at PID_FETCH_MIN and doubles at each fetch
+ * of the query: a callback that stops the query (the API's chunk is full)
+ * leaves at most as many records fetched for nothing as were handed out,
+ * plus PID_FETCH_MIN. */
 static size_t pid_fetch_cap(const struct pid_q *w)
 {
-	if (!w->q->limit)
-		return PID_FETCH_MAX;
-	uint64_t left = w->res->returned < w->q->limit ? (uint64_t)w->q->limit - w->res->returned : 0;
-	left++;
-	if (left < PID_FETCH_MIN)
-		left = PID_FETCH_MIN;
-	return left < PID_FETCH_MAX ? (size_t)left : PID_FETCH_MAX;
+	size_t cap = w->fetch->grow;
+	if (w->q->limit) {
+		uint64_t left = w->res->returned < w->q->limit ? (uint64_t)w->q->limit - w->res->returned : 0;
+		if (left + 1 < cap)
+			cap = (size_t)left + 1;
+	}
+	return cap;
 }
 
 static int pid_fetch_flush(struct pid_q *w, struct pid_fetch *f, const struct pid_seg *g, const uint8_t *nk, size_t nkl)
@@ -895,6 +899,8 @@ static int pid_fetch_flush(struct pid_q *w, struct pid_fetch *f, const struct pi
 	f->n = 0;
 	if (!n)
 		return 0;
+	if (f->grow < PID_FETCH_MAX)
+		f->grow *= 2;
 	MDB_cursor *c;
 	int rc = pid_q_cursor(w, DBI_PID_REC, &c);
 	if (rc)
@@ -1154,6 +1160,7 @@ static int pid_query_run(struct d4_store *s, const struct d4_store_pdns_query *q
 	if (rc || absent(s))
 		goto out;
 	fetch->n = 0;
+	fetch->grow = PID_FETCH_MIN;
 	struct pid_q w = {.s = s, .q = q, .p = p, .cb = cb, .ctx = ctx, .res = res, .out = out, .fetch = fetch};
 	if ((rc = store_txn_begin(s, 1, &w.txn)))
 		goto out;
