@@ -786,7 +786,6 @@ struct pid_q {
 	unsigned si;
 	int done, stop;
 	MDB_cursor *rc;				 /* pdns_rec: each result's record */
-	struct pid_fetch *fetch;		 /* the block of entries whose records are fetched */
 	MDB_cursor *ic[DBI_COUNT - DBI_PID_REC]; /* index scans, opened once per query */
 };
 
@@ -813,16 +812,24 @@ static void pid_q_close(struct pid_q *w)
 			mdb_cursor_close(w->ic[i]);
 }
 
-/* Index entry k (its key ends in the id) of segment si under name key nk,
- * with its record v: filter, hand out. */
-static int pid_emit(struct pid_q *w, const struct pid_seg *g, const uint8_t *nk, size_t nkl, const MDB_val *k,
-		    const MDB_val *v)
+/* Index entry k (its key ends in the id) of segment si under name key nk:
+ * fetch, filter, hand out. */
+static int pid_emit(struct pid_q *w, const struct pid_seg *g, const uint8_t *nk, size_t nkl, const MDB_val *k)
 {
 	const uint8_t *kp = k->mv_data;
 	uint64_t id = get_u40(kp + k->mv_size - 5);
-	struct tup t;
-	int rc = pid_decode(w->s, w->txn, NULL, id, v->mv_data, v->mv_size, &t);
+	MDB_cursor *c;
+	int rc = pid_q_cursor(w, DBI_PID_REC, &c);
 	if (rc)
+		return rc;
+	uint8_t ik[5];
+	memcpy(ik, kp + k->mv_size - 5, 5);
+	MDB_val rk = mv(ik, 5), v;
+	int r = mdb_cursor_get(c, &rk, &v, MDB_SET_KEY);
+	if (r)
+		return r == MDB_NOTFOUND ? D4_ECORRUPT : store_rc(r, "pdns record get");
+	struct tup t;
+	if ((rc = pid_decode(w->s, w->txn, NULL, id, v.mv_data, v.mv_size, &t)))
 		return rc;
 	if (!tuple_matches(w->p, w->q, &t))
 		return 0;
@@ -856,80 +863,6 @@ static int pid_emit(struct pid_q *w, const struct pid_seg *g, const uint8_t *nk,
 	return 0;
 }
 
-/* A block of index entries in key order whose records are fetched in
- * ascending id order through one pdns_rec cursor: LMDB's MDB_SET first
- * looks at the page the cursor is on, so ids close to each other (a
- * name's tuples created in one batch) skip the descent, and the others
- * walk branch pages the previous get left in the cache. The records (read
- * transaction: pointers into the map stay valid) are then handed out in
- * key order, so results and their order are those of one get per entry. */
-#define PID_FETCH_MAX 256u
-#define PID_FETCH_MIN 32u
-
-struct pid_fetch {
-	size_t n;
-	size_t grow; /* the block size now: PID_FETCH_MIN, doubling up to PID_FETCH_MAX */
-	uint8_t kl[PID_FETCH_MAX];
-	uint8_t key[PID_FETCH_MAX][22];
-	uint64_t id[PID_FETCH_MAX];
-	uint16_t ord[PID_FETCH_MAX]; /* entries by ascending id */
-	MDB_val v[PID_FETCH_MAX];
-};
-
-/* Entries to gather before fetching: what the limit still allows (limit −
- * returned + 1, the one after the limit telling `more`), and no more than
- * the block size, which starts at PID_FETCH_MIN and doubles at each fetch
- * of the query: a callback that stops the query (the API's chunk is full)
- * leaves at most as many records fetched for nothing as were handed out,
- * plus PID_FETCH_MIN. */
-static size_t pid_fetch_cap(const struct pid_q *w)
-{
-	size_t cap = w->fetch->grow;
-	if (w->q->limit) {
-		uint64_t left = w->res->returned < w->q->limit ? (uint64_t)w->q->limit - w->res->returned : 0;
-		if (left + 1 < cap)
-			cap = (size_t)left + 1;
-	}
-	return cap;
-}
-
-static int pid_fetch_flush(struct pid_q *w, struct pid_fetch *f, const struct pid_seg *g, const uint8_t *nk, size_t nkl)
-{
-	size_t n = f->n;
-	f->n = 0;
-	if (!n)
-		return 0;
-	if (f->grow < PID_FETCH_MAX)
-		f->grow *= 2;
-	MDB_cursor *c;
-	int rc = pid_q_cursor(w, DBI_PID_REC, &c);
-	if (rc)
-		return rc;
-	/* insertion sort: blocks are small and often nearly sorted */
-	for (size_t i = 0; i < n; i++) {
-		size_t j = i;
-		while (j && f->id[f->ord[j - 1]] > f->id[i]) {
-			f->ord[j] = f->ord[j - 1];
-			j--;
-		}
-		f->ord[j] = (uint16_t)i;
-	}
-	for (size_t i = 0; i < n; i++) {
-		size_t e = f->ord[i];
-		uint8_t ik[5];
-		put_u40(ik, f->id[e]);
-		MDB_val rk = mv(ik, 5);
-		int r = mdb_cursor_get(c, &rk, &f->v[e], MDB_SET_KEY);
-		if (r)
-			return r == MDB_NOTFOUND ? D4_ECORRUPT : store_rc(r, "pdns record get");
-	}
-	for (size_t e = 0; e < n && !rc && !w->stop; e++) {
-		MDB_val k = mv(f->key[e], f->kl[e]);
-		rc = pid_emit(w, g, nk, nkl, &k, &f->v[e]);
-	}
-	return rc;
-}
-
 /* Entries of index dbi with prefix pfx[0..plen) (keys of klen bytes),
  * after `after` when set. */
 static int pid_scan_ids(struct pid_q *w, const struct pid_seg *g, const uint8_t *nk, size_t nkl, const uint8_t *pfx,
@@ -939,10 +872,6 @@ static int pid_scan_ids(struct pid_q *w, const struct pid_seg *g, const uint8_t 
 	int rc = pid_q_cursor(w, g->itab, &c);
 	if (rc)
 		return rc;
-	if (klen > sizeof(w->fetch->key[0]))
-		return D4_ECORRUPT;
-	struct pid_fetch *f = w->fetch;
-	size_t cap = pid_fetch_cap(w);
 	MDB_val k = after ? mv(after, alen) : mv(pfx, plen), v;
 	int r = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
 	if (r == 0 && after && k.mv_size == alen && !memcmp(k.mv_data, after, alen))
@@ -956,19 +885,10 @@ static int pid_scan_ids(struct pid_q *w, const struct pid_seg *g, const uint8_t 
 		}
 		if (g->kind == PS_IP && memcmp(k.mv_data, g->hi, g->hil) > 0)
 			break;
-		memcpy(f->key[f->n], k.mv_data, klen);
-		f->kl[f->n] = (uint8_t)klen;
-		f->id[f->n] = get_u40((const uint8_t *)k.mv_data + klen - 5);
-		if (++f->n >= cap) {
-			rc = pid_fetch_flush(w, f, g, nk, nkl);
-			cap = pid_fetch_cap(w);
-		}
+		rc = pid_emit(w, g, nk, nkl, &k);
 	}
 	if (!rc && r != 0 && r != MDB_NOTFOUND)
 		rc = store_rc(r, "pdns scan");
-	if (!rc)
-		rc = pid_fetch_flush(w, f, g, nk, nkl);
-	f->n = 0;
 	return rc;
 }
 
@@ -1125,9 +1045,8 @@ static int pid_query_run(struct d4_store *s, const struct d4_store_pdns_query *q
 	struct qplan *p = malloc(sizeof(*p));
 	struct pid_seg *seg = malloc(3 * sizeof(*seg));
 	struct d4_store_pdns_tuple *out = malloc(sizeof(*out));
-	struct pid_fetch *fetch = malloc(sizeof(*fetch));
 	unsigned nseg = 0, first = 0;
-	int rc = (!md || !p || !seg || !out || !fetch) ? D4_ENOMEM : plan(md, q, p);
+	int rc = (!md || !p || !seg || !out) ? D4_ENOMEM : plan(md, q, p);
 	if (!rc)
 		rc = pid_plan(md, q, p, seg, &nseg);
 	const uint8_t *rnk = NULL, *rik = NULL;
@@ -1159,9 +1078,7 @@ static int pid_query_run(struct d4_store *s, const struct d4_store_pdns_query *q
 	}
 	if (rc || absent(s))
 		goto out;
-	fetch->n = 0;
-	fetch->grow = PID_FETCH_MIN;
-	struct pid_q w = {.s = s, .q = q, .p = p, .cb = cb, .ctx = ctx, .res = res, .out = out, .fetch = fetch};
+	struct pid_q w = {.s = s, .q = q, .p = p, .cb = cb, .ctx = ctx, .res = res, .out = out};
 	if ((rc = store_txn_begin(s, 1, &w.txn)))
 		goto out;
 	for (unsigned si = first; si < nseg && !rc && !w.stop; si++) {
@@ -1178,7 +1095,6 @@ out:
 	free(p);
 	free(seg);
 	free(out);
-	free(fetch);
 	return rc;
 }
 
