@@ -2643,6 +2643,138 @@ START_TEST(test_schema_3_to_4)
 }
 END_TEST
 
+/* Name queries hand their results out in index-key order whatever the order
+ * of the tuple ids (the id-keyed layout fetches the records of a block of
+ * entries in ascending id order, then emits them in key order): a name
+ * whose tuples were created with falling rrtypes (so ids and key order run
+ * opposite ways), over several blocks, paged at limits around the block
+ * size, and stopped by the callback inside a block, gives the same list. */
+#define BLK_N 600
+struct blk_list {
+	char e[BLK_N + 16][48];
+	size_t n;
+	size_t stop_at; /* the callback asks to stop after this many (0: never) */
+};
+
+static int blk_cb(void *ctx, const struct d4_store_pdns_tuple *t)
+{
+	struct blk_list *l = ctx;
+	ck_assert_uint_lt(l->n, BLK_N + 16);
+	snprintf(l->e[l->n++], sizeof(l->e[0]), "%s|%u|%.*s", t->rrname, t->rrtype, (int)t->rdata_len, t->rdata);
+	return l->stop_at && l->n == l->stop_at ? 1 : 0;
+}
+
+static void blk_run(struct d4_store *s, struct d4_store_pdns_query *q, unsigned limit, size_t stop_at,
+		    struct blk_list *out)
+{
+	uint8_t cur[D4_PDNS_RESUME_MAX];
+	struct d4_store_pdns_qresult res;
+	memset(out, 0, sizeof(*out));
+	q->limit = limit;
+	q->resume = NULL;
+	q->resume_len = 0;
+	for (int pages = 0;; pages++) {
+		ck_assert_int_lt(pages, 2 * BLK_N + 10);
+		size_t before = out->n;
+		out->stop_at = stop_at ? before + stop_at : 0;
+		ck_assert_int_eq(d4_store_pdns_query(s, q, blk_cb, out, &res), 0);
+		ck_assert_uint_eq(res.returned, out->n - before);
+		if (!res.more && !(stop_at && res.returned == stop_at))
+			break;
+		ck_assert_uint_gt(res.returned, 0);
+		memcpy(cur, res.resume, res.resume_len);
+		q->resume = cur;
+		q->resume_len = res.resume_len;
+	}
+}
+
+START_TEST(test_query_blocks)
+{
+	struct d4_store_opts o = base_opts();
+	struct d4_store *s = open_store(&o);
+	static const uint16_t types[] = {16, 2, 1}; /* created in this order: ids fall against key order */
+	char rd[64];
+	struct d4_store_pdns_obs ob[50];
+	for (unsigned ti = 0; ti < 3; ti++)
+		for (unsigned b = 0; b < BLK_N / 3; b += 50) {
+			static char rds[50][64];
+			memset(ob, 0, sizeof(ob));
+			for (unsigned i = 0; i < 50; i++) {
+				unsigned k = b + i;
+				if (types[ti] == 1)
+					snprintf(rds[i], sizeof(rds[i]), "198.51.%u.%u", k / 200, k % 200 + 1);
+				else if (types[ti] == 2)
+					snprintf(rds[i], sizeof(rds[i]), "ns%u.blocks.test.", k);
+				else
+					snprintf(rds[i], sizeof(rds[i]), "\"t%u\"", k);
+				ob[i].rrname = "big.blocks.test.";
+				ob[i].rrtype = types[ti];
+				ob[i].rdata = rds[i];
+				ob[i].time_first = 1000;
+				ob[i].time_last = 2000;
+				ob[i].count = 1;
+				ob[i].tlp = D4_TLP_GREEN;
+			}
+			ck_assert_int_eq(d4_store_pdns_apply(s, ob, 50, NULL), 0);
+			/* other names between the batches: ids of one name apart */
+			memset(ob, 0, sizeof(ob));
+			snprintf(rd, sizeof(rd), "192.0.2.%u", ti * 10 + b / 50 + 1);
+			ob[0].rrname = "small.blocks.test.";
+			ob[0].rrtype = 1;
+			ob[0].rdata = rd;
+			ob[0].time_first = 1000;
+			ob[0].time_last = 2000;
+			ob[0].count = 1;
+			ob[0].tlp = D4_TLP_GREEN;
+			ck_assert_int_eq(d4_store_pdns_apply(s, ob, 1, NULL), 0);
+		}
+	static struct blk_list full, paged;
+	struct d4_store_pdns_query q;
+	memset(&q, 0, sizeof(q));
+	q.max_tlp = 6;
+	static const struct {
+		int kind;
+		const char *name;
+		uint16_t rrtype;
+		size_t n;
+	} qs[] = {{D4_PDNS_Q_NAME, "big.blocks.test.", 0, BLK_N},
+		  {D4_PDNS_Q_NAME, "big.blocks.test.", 2, BLK_N / 3},
+		  {D4_PDNS_Q_NAME_LEFT, "blocks.test.", 0, BLK_N + 12}};
+	static const unsigned limits[] = {1, 7, 255, 256, 257, 599, 600, 1000};
+	for (size_t qi = 0; qi < sizeof(qs) / sizeof(qs[0]); qi++) {
+		q.kind = qs[qi].kind;
+		q.name = qs[qi].name;
+		q.rrtype = qs[qi].rrtype;
+		blk_run(s, &q, 0, 0, &full);
+		ck_assert_uint_eq(full.n, qs[qi].n);
+		/* key order: rrtype rises within a name (the ids fall) */
+		unsigned prev = 0;
+		for (size_t i = 0; i < full.n; i++) {
+			const char *t = strchr(full.e[i], '|');
+			unsigned ty = (unsigned)strtoul(t + 1, NULL, 10);
+			if (i && strncmp(full.e[i], full.e[i - 1], (size_t)(t - full.e[i]) + 1))
+				prev = 0; /* the next name */
+			ck_assert_uint_ge(ty, prev);
+			prev = ty;
+			for (size_t j = 0; j < i; j++)
+				ck_assert_str_ne(full.e[i], full.e[j]);
+		}
+		for (size_t li = 0; li < sizeof(limits) / sizeof(limits[0]); li++) {
+			blk_run(s, &q, limits[li], 0, &paged);
+			ck_assert_uint_eq(paged.n, full.n);
+			for (size_t i = 0; i < full.n; i++)
+				ck_assert_str_eq(paged.e[i], full.e[i]);
+		}
+		/* the callback stops inside a block; the resume goes on after it */
+		blk_run(s, &q, 0, 37, &paged);
+		ck_assert_uint_eq(paged.n, full.n);
+		for (size_t i = 0; i < full.n; i++)
+			ck_assert_str_eq(paged.e[i], full.e[i]);
+	}
+	d4_store_close(s);
+}
+END_TEST
+
 static Suite *pdns_suite(void)
 {
 	Suite *su = suite_create("store_pdns");
@@ -2662,6 +2794,7 @@ static Suite *pdns_suite(void)
 	tcase_add_test(tc, test_schema_3_to_4);
 	tcase_add_test(tc, test_expire);
 	tcase_add_test(tc, test_queries_bruteforce);
+	tcase_add_test(tc, test_query_blocks);
 	tcase_add_test(tc, test_kill9);
 	tcase_add_test(tc, test_side_codec);
 	tcase_add_test(tc, test_side_apply);
